@@ -1,0 +1,43 @@
+/** Time as a dependency: TTLs, backoff and expiry read `clock.now()`, so tests can move time. */
+export interface Clock {
+  now(): number
+  sleep(ms: number, signal?: AbortSignal): Promise<void>
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason as Error)
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort)
+        resolve()
+      }, ms)
+      const onAbort = () => {
+        clearTimeout(timer)
+        reject(signal?.reason as Error)
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+    }),
+}
+
+/** A clock that only moves when told to; for unit tests of TTLs and backoff. */
+export class ManualClock implements Clock {
+  #now: number
+  #sleepers: { until: number; resolve: () => void }[] = []
+  constructor(start = 1_700_000_000_000) {
+    this.#now = start
+  }
+  now(): number {
+    return this.#now
+  }
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.#sleepers.push({ until: this.#now + ms, resolve }))
+  }
+  advance(ms: number): void {
+    this.#now += ms
+    const due = this.#sleepers.filter((s) => s.until <= this.#now)
+    this.#sleepers = this.#sleepers.filter((s) => s.until > this.#now)
+    for (const s of due) s.resolve()
+  }
+}

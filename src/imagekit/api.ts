@@ -1,0 +1,83 @@
+/**
+ * What the filesystem needs from ImageKit, as an interface: `ImageKitClient` (client.ts) implements it
+ * over HTTP; unit tests of vfs/ may implement it in memory. No filesystem ideas here: paths are remote
+ * ImageKit paths (`/folder/name.jpg`), already encoded by vfs/name.ts.
+ */
+import type { Readable } from 'node:stream'
+import type {
+  AccountUsage, FileObject, FolderObject, ListItem, ListSort, ListType, UploadResponse, BulkJobStatus,
+} from './types.js'
+
+export interface ListFilesQuery {
+  /** Folder whose direct children are listed (one level). */
+  path?: string
+  type?: ListType
+  searchQuery?: string
+  sort?: ListSort
+  fileType?: 'all' | 'image' | 'non-image'
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal
+}
+
+/** A ranged read of a delivery URL, already checked: status, Content-Range and length agree. */
+export interface RangeResponse {
+  /** Offset of the first byte of `body` in the file (may be 0 when the server ignored the range). */
+  start: number
+  /** Total size of the file as the server reports it (Content-Range total or Content-Length of a 200). */
+  totalSize: number
+  /** Bytes from `start` to the end of the requested range (or the file, for open-ended ranges). */
+  body: Readable
+  etag?: string
+  requestId?: string
+}
+
+/** What a delivery URL is built from: a file object or version from a listing. */
+export interface DeliveryTarget {
+  filePath: string
+  /** The `url` field from the API (carries `updatedAt`, and `ik-obj-version` for old versions). */
+  url: string
+  isPrivateFile: boolean
+}
+
+export interface UploadRequest {
+  /** Local file to stream (never read whole). */
+  localFile: string
+  /** Remote folder, e.g. `/a/b` (root `/`). */
+  folder: string
+  fileName: string
+  tags?: string[]
+  customMetadata?: Record<string, unknown>
+  customCoordinates?: string | null
+  isPrivateFile?: boolean
+  /** Keep the existing file's tags/metadata when not sent (overwriteTags=false, ...). */
+  keepExistingMetadata?: boolean
+  onProgress?: (sentBytes: number) => void
+}
+
+export interface ImageKitApi {
+  /** All items of a query, page by page at the maximum page size; yields as pages arrive. */
+  listFiles(query: ListFilesQuery, options?: RequestOptions): AsyncIterable<ListItem>
+  getFileDetails(fileId: string, options?: RequestOptions): Promise<FileObject>
+  listFileVersions(fileId: string, options?: RequestOptions): Promise<FileObject[]>
+  getAccountUsage(options?: RequestOptions): Promise<AccountUsage>
+  /** The URL to GET for the original bytes of a file or version (`tr=orig-true`, signed when needed). */
+  deliveryUrl(target: DeliveryTarget): string
+  /** GET `url` with `Range: bytes=start-[endInclusive]`. Throws ImageKitError on 4xx/5xx (after retries). */
+  readRange(url: string, start: number, endInclusive: number | undefined, options?: RequestOptions): Promise<RangeResponse>
+
+  // Write side (issue 4).
+  uploadFile(request: UploadRequest, options?: RequestOptions): Promise<UploadResponse>
+  deleteFile(fileId: string, options?: RequestOptions): Promise<void>
+  renameFile(filePath: string, newFileName: string, options?: RequestOptions): Promise<void>
+  moveFile(sourceFilePath: string, destinationPath: string, options?: RequestOptions): Promise<void>
+  updateFileDetails(fileId: string, details: { tags?: string[] | null; customMetadata?: Record<string, unknown>; customCoordinates?: string | null }, options?: RequestOptions): Promise<FileObject>
+  createFolder(parentFolderPath: string, folderName: string, options?: RequestOptions): Promise<void>
+  deleteFolder(folderPath: string, options?: RequestOptions): Promise<void>
+  /** Starts a bulk job and waits until it is Completed (or throws). */
+  renameFolder(folderPath: string, newFolderName: string, options?: RequestOptions): Promise<BulkJobStatus>
+  moveFolder(sourceFolderPath: string, destinationPath: string, options?: RequestOptions): Promise<BulkJobStatus>
+}
+
+export type { FileObject, FolderObject, ListItem }

@@ -1,0 +1,28 @@
+/**
+ * The one error type of the VFS layer: `code` is a POSIX errno name. fuse/errno.ts maps codes to numbers
+ * (and must cover every code: it is typed against VFS_CODES).
+ */
+export const VFS_CODES = [
+  'ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'EINVAL',
+  'ENOSYS', 'ENOTSUP', 'ENODATA', 'ERANGE', 'EFBIG', 'ENOSPC', 'ENAMETOOLONG', 'EBADF', 'ESTALE',
+  'EXDEV', 'EBUSY', 'EAGAIN', 'ETIMEDOUT', 'ENOTCONN', 'EINTR',
+] as const
+export type VfsCode = (typeof VFS_CODES)[number]
+
+export type VfsLogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+export class VfsError extends Error {
+  override name = 'VfsError'
+  readonly code: VfsCode
+  /** How loudly the adapter logs it: expected misses (ENOENT on probes) are debug. */
+  readonly level: VfsLogLevel
+  constructor(code: VfsCode, message: string, options: { cause?: unknown; level?: VfsLogLevel } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.level = options.level ?? (code === 'ENOENT' || code === 'ENODATA' ? 'debug' : 'warn')
+  }
+}
+
+export function isVfsError(e: unknown): e is VfsError {
+  return e instanceof VfsError
+}

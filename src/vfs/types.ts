@@ -1,0 +1,111 @@
+/**
+ * The contract between the FUSE adapter (src/fuse) and the VFS (src/vfs). Path-based, like libfuse's
+ * high-level API that fuse-native binds: `localPath` is the kernel's path inside the mount ("/", "/a/b.jpg").
+ * Every method either resolves or rejects with a VfsError; anything else is a bug (the adapter answers EIO).
+ */
+
+export type NodeKind = 'file' | 'dir'
+
+export interface Attr {
+  /** Stable while mounted (the mount uses `use_ino`). */
+  ino: number
+  kind: NodeKind
+  /** Permission bits only (e.g. 0o644); the adapter adds S_IFREG/S_IFDIR. */
+  perm: number
+  size: number
+  nlink: number
+  uid: number
+  gid: number
+  atimeMs: number
+  mtimeMs: number
+  ctimeMs: number
+  birthtimeMs: number
+  blksize: number
+  /** 512-byte blocks. */
+  blocks: number
+}
+
+export interface StatFs {
+  /** Block size in bytes; chosen large so that counts fit in uint32 (fuse-native limit). */
+  bsize: number
+  frsize: number
+  blocks: number
+  bfree: number
+  bavail: number
+  files: number
+  ffree: number
+  favail: number
+  namemax: number
+}
+
+export interface DirEntry {
+  name: string
+  attr: Attr
+}
+
+/** open/create flags as the kernel passes them (O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC, O_APPEND ...). */
+export type OpenFlags = number
+
+export interface Vfs {
+  getattr(localPath: string): Promise<Attr>
+  /** Children of a folder (without "." and ".."); also primes getattr for each child. */
+  readdir(localPath: string): Promise<DirEntry[]>
+  open(localPath: string, flags: OpenFlags): Promise<number>
+  /** Up to `length` bytes at `position`; a shorter result means end of file. */
+  read(localPath: string, fh: number, length: number, position: number): Promise<Buffer>
+  /** Last close of a handle. */
+  release(localPath: string, fh: number): Promise<void>
+  statfs(localPath: string): Promise<StatFs>
+  listxattr(localPath: string): Promise<string[]>
+  /** ENODATA when the attribute does not exist. */
+  getxattr(localPath: string, name: string): Promise<Buffer>
+
+  // Write side (issue 4). A read-only VFS rejects each with EROFS.
+  create(localPath: string, mode: number, flags: OpenFlags): Promise<number>
+  /** `data` is owned by the VFS (the adapter copied it out of libfuse's memory). Returns bytes written. */
+  write(localPath: string, fh: number, data: Buffer, position: number): Promise<number>
+  flush(localPath: string, fh: number): Promise<void>
+  fsync(localPath: string, fh: number, dataOnly: boolean): Promise<void>
+  truncate(localPath: string, size: number): Promise<void>
+  ftruncate(localPath: string, fh: number, size: number): Promise<void>
+  unlink(localPath: string): Promise<void>
+  mkdir(localPath: string, mode: number): Promise<void>
+  rmdir(localPath: string): Promise<void>
+  rename(fromLocalPath: string, toLocalPath: string): Promise<void>
+  utimens(localPath: string, atimeMs: number, mtimeMs: number): Promise<void>
+  chmod(localPath: string, mode: number): Promise<void>
+  chown(localPath: string, uid: number, gid: number): Promise<void>
+  setxattr(localPath: string, name: string, value: Buffer, flags: number): Promise<void>
+  removexattr(localPath: string, name: string): Promise<void>
+
+  /** Drops cached listings under `localPath` (all when omitted): SIGHUP / `ikfs refresh`. */
+  forget(localPath?: string): void
+  /** Waits for in-flight work (uploads) and frees resources; called once before unmount completes. */
+  close(): Promise<void>
+}
+
+/** Options the CLI derives from config for the VFS. Durations in milliseconds. */
+export interface VfsOptions {
+  readOnly: boolean
+  /** Folder listings are trusted this long (rclone mount --dir-cache-time, default 5 min). */
+  dirCacheTimeMs: number
+  filePerm: number
+  dirPerm: number
+  uid: number
+  gid: number
+  umask: number
+  /** Show old versions beside each file (rclone's `versions` option). */
+  versions: boolean
+  /** rclone `encoding` option value (e.g. "Slash,LtGt,DoubleQuote,..."). */
+  encoding: string
+  /** Max bytes of the in-memory block cache shared by readers. */
+  blockCacheBytes: number
+  /** Max bytes buffered by all in-flight reads together. */
+  maxBufferedBytes: number
+  /** Max number of cached directory listings (nodes held by open handles stay). */
+  maxCachedDirs: number
+  /** Total size reported by statfs (no API exposes the plan's limit). */
+  statfsTotalBytes: number
+  /** How long account usage (for statfs) is cached. */
+  statfsCacheTimeMs: number
+}
