@@ -29,6 +29,8 @@ export interface ImageKitErrorDetails {
   /** The API's own `reason` (UPPER_SNAKE) when present. */
   reason?: string
   retriable?: boolean
+  /** How long the server asked us to wait before trying again (429 `X-RateLimit-Reset`), in ms. */
+  retryAfterMs?: number
   cause?: unknown
 }
 
@@ -41,6 +43,7 @@ export class ImageKitError extends Error {
   readonly requestId?: string
   readonly reason?: string
   readonly retriable: boolean
+  readonly retryAfterMs?: number
   constructor(code: ImageKitCode, message: string, details: ImageKitErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause })
     this.code = code
@@ -50,6 +53,7 @@ export class ImageKitError extends Error {
     this.requestId = details.requestId
     this.reason = details.reason
     this.retriable = details.retriable ?? false
+    this.retryAfterMs = details.retryAfterMs
   }
 }
 

@@ -1,0 +1,252 @@
+/**
+ * ImageKitClient: the ImageKitApi over HTTP. One method per endpoint the filesystem uses; the work lives in
+ * http.ts (transport, errors), retry.ts, list.ts, read.ts, upload.ts, jobs.ts, url.ts and sign.ts.
+ * Paths here are remote ImageKit paths; nothing in this module knows about local files or FUSE.
+ */
+import type { Logger } from 'pino'
+import { systemClock, type Clock } from '../clock.js'
+import { redactUrl } from '../log.js'
+import type {
+  DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RequestOptions, UploadRequest,
+} from './api.js'
+import { ImageKitError } from './errors.js'
+import { expectBody, isAccountUsage, isFileObject, isFileObjectArray } from './guards.js'
+import { HttpTransport, networkPhrase } from './http.js'
+import { runBulkJob } from './jobs.js'
+import { LIST_ROUTE, listFiles } from './list.js'
+import { readRange } from './read.js'
+import { defaultRetryPolicy } from './retry.js'
+import { expiryFor, signUrl } from './sign.js'
+import type { AccountUsage, BulkJobStatus, FileObject, ListItem, UploadResponse } from './types.js'
+import { uploadFile } from './upload.js'
+import { appendQuery, buildUrl, trimTrailingSlashes } from './url.js'
+
+export const DEFAULT_API_URL = 'https://api.imagekit.io'
+export const DEFAULT_UPLOAD_URL = 'https://upload.imagekit.io'
+/** Signed delivery URLs live an hour: long enough for a slow sequential read, short if one leaks. */
+export const DEFAULT_SIGNED_URL_EXPIRY_SECONDS = 3600
+/** Per request: time to response headers, and longest pause between body chunks. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
+/** Retries after failures (5xx, network, timeouts); 429 waits have their own budget (retry.ts). */
+export const DEFAULT_MAX_RETRIES = 5
+/** The one global cap on concurrent HTTP requests per host; more requests queue inside undici. */
+export const DEFAULT_MAX_CONNECTIONS_PER_ORIGIN = 32
+export const DEFAULT_USER_AGENT = 'ikfs/0.1'
+/** The preflight (`ikfs mount`, `ikfs doctor`) answers quickly rather than riding out a long outage. */
+export const VERIFY_MAX_RETRIES = 1
+/** ImageKit rejects usage ranges of 90 days or more; the end date is excluded. */
+const USAGE_WINDOW_DAYS = 89
+const DAY_MS = 86_400_000
+
+export interface ImageKitClientOptions {
+  /** Default DEFAULT_API_URL. */
+  apiUrl?: string
+  /** Default DEFAULT_UPLOAD_URL. */
+  uploadUrl?: string
+  /** `https://ik.imagekit.io/<imagekit_id>` (or a custom domain): what signatures are relative to. */
+  urlEndpoint: string
+  privateKey: string
+  publicKey?: string
+  /** Sign every delivery URL (account setting "Restrict unsigned URLs"). Default false. */
+  onlySigned?: boolean
+  /** Lifetime of signed URLs; default 3600. `Infinity` (explicit only) signs URLs that never expire. */
+  signedUrlExpirySeconds?: number
+  requestTimeoutMs?: number
+  maxRetries?: number
+  maxConnectionsPerOrigin?: number
+  logger: Logger
+  clock?: Clock
+  /** Jitter source in [0, 1); default Math.random. */
+  random?: () => number
+  userAgent?: string
+}
+
+export class ImageKitClient implements ImageKitApi {
+  readonly #http: HttpTransport
+  readonly #apiUrl: string
+  readonly #urlEndpoint: string
+  readonly #privateKey: string
+  readonly #onlySigned: boolean
+  readonly #signedUrlExpirySeconds: number
+  readonly #clock: Clock
+
+  constructor(options: ImageKitClientOptions) {
+    const expiry = options.signedUrlExpirySeconds ?? DEFAULT_SIGNED_URL_EXPIRY_SECONDS
+    if (!(expiry > 0)) throw new TypeError(`signedUrlExpirySeconds must be positive, got ${expiry}`)
+    if (!options.privateKey) throw new TypeError('privateKey is required')
+    this.#apiUrl = trimTrailingSlashes(options.apiUrl ?? DEFAULT_API_URL)
+    this.#urlEndpoint = trimTrailingSlashes(options.urlEndpoint)
+    this.#privateKey = options.privateKey
+    this.#onlySigned = options.onlySigned ?? false
+    this.#signedUrlExpirySeconds = expiry
+    this.#clock = options.clock ?? systemClock
+    this.#http = new HttpTransport({
+      apiUrl: this.#apiUrl,
+      uploadUrl: trimTrailingSlashes(options.uploadUrl ?? DEFAULT_UPLOAD_URL),
+      privateKey: options.privateKey,
+      userAgent: options.userAgent ?? DEFAULT_USER_AGENT,
+      requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      maxConnectionsPerOrigin: options.maxConnectionsPerOrigin ?? DEFAULT_MAX_CONNECTIONS_PER_ORIGIN,
+      policy: defaultRetryPolicy(options.maxRetries ?? DEFAULT_MAX_RETRIES),
+      clock: this.#clock,
+      random: options.random ?? Math.random,
+      log: options.logger.child({ component: 'imagekit.client' }),
+    })
+  }
+
+  listFiles(query: ListFilesQuery, options?: RequestOptions): AsyncIterable<ListItem> {
+    return listFiles(this.#http, query, options)
+  }
+
+  async getFileDetails(fileId: string, options: RequestOptions = {}): Promise<FileObject> {
+    const call = { method: 'GET' as const, route: '/v1/files/{fileId}/details' }
+    const result = await this.#http.call({ ...call, host: 'api', params: { fileId }, idempotent: true, signal: options.signal })
+    return expectBody(result, isFileObject, call, 'a file object')
+  }
+
+  async listFileVersions(fileId: string, options: RequestOptions = {}): Promise<FileObject[]> {
+    const call = { method: 'GET' as const, route: '/v1/files/{fileId}/versions' }
+    const result = await this.#http.call({ ...call, host: 'api', params: { fileId }, idempotent: true, signal: options.signal })
+    return expectBody(result, isFileObjectArray, call, 'an array of file versions')
+  }
+
+  /** Usage over the last 89 days (the API's window must be under 90 days and excludes its end date). */
+  async getAccountUsage(options: RequestOptions = {}): Promise<AccountUsage> {
+    const now = this.#clock.now()
+    const call = { method: 'GET' as const, route: '/v1/accounts/usage' }
+    const query = { startDate: isoDate(now - USAGE_WINDOW_DAYS * DAY_MS), endDate: isoDate(now + DAY_MS) }
+    const result = await this.#http.call({ ...call, host: 'api', query, idempotent: true, signal: options.signal })
+    return expectBody(result, isAccountUsage, call, 'account usage')
+  }
+
+  /**
+   * The API's own `url` (it may point at a custom domain and carries `updatedAt` / `ik-obj-version`),
+   * plus `tr=orig-true` for the stored bytes, signed when every URL must be or the file is private.
+   */
+  deliveryUrl(target: DeliveryTarget): string {
+    const base = target.url ? target.url : buildUrl({ urlEndpoint: this.#urlEndpoint, filePath: target.filePath })
+    const url = appendQuery(base, { tr: 'orig-true' })
+    if (!this.#onlySigned && !target.isPrivateFile) return url
+    const expiresAt = expiryFor(this.#clock.now(), this.#signedUrlExpirySeconds)
+    return signUrl({ url, urlEndpoint: this.#urlEndpoint, privateKey: this.#privateKey, expiresAt })
+  }
+
+  readRange(url: string, start: number, endInclusive: number | undefined, options?: RequestOptions): Promise<RangeResponse> {
+    return readRange(this.#http, url, start, endInclusive, options)
+  }
+
+  uploadFile(request: UploadRequest, options?: RequestOptions): Promise<UploadResponse> {
+    return uploadFile(this.#http, request, options)
+  }
+
+  async deleteFile(fileId: string, options: RequestOptions = {}): Promise<void> {
+    await this.#deleteTolerantOfRetry({ route: '/v1/files/{fileId}', params: { fileId } }, options)
+  }
+
+  async renameFile(filePath: string, newFileName: string, options: RequestOptions = {}): Promise<void> {
+    await this.#http.call({
+      method: 'PUT',
+      host: 'api',
+      route: '/v1/files/rename',
+      json: { filePath, newFileName, purgeCache: false },
+      idempotent: false,
+      signal: options.signal,
+    })
+  }
+
+  async moveFile(sourceFilePath: string, destinationPath: string, options: RequestOptions = {}): Promise<void> {
+    await this.#http.call({
+      method: 'POST',
+      host: 'api',
+      route: '/v1/files/move',
+      json: { sourceFilePath, destinationPath },
+      idempotent: false,
+      signal: options.signal,
+    })
+  }
+
+  async updateFileDetails(
+    fileId: string,
+    details: { tags?: string[] | null; customMetadata?: Record<string, unknown>; customCoordinates?: string | null },
+    options: RequestOptions = {},
+  ): Promise<FileObject> {
+    const call = { method: 'PATCH' as const, route: '/v1/files/{fileId}/details' }
+    // Setting the same details twice leaves the same state: safe to repeat.
+    const result = await this.#http.call({ ...call, host: 'api', params: { fileId }, json: details, idempotent: true, signal: options.signal })
+    return expectBody(result, isFileObject, call, 'a file object')
+  }
+
+  async createFolder(parentFolderPath: string, folderName: string, options: RequestOptions = {}): Promise<void> {
+    // Creating an existing folder is a no-op on ImageKit, so a repeat is harmless.
+    await this.#http.call({
+      method: 'POST',
+      host: 'api',
+      route: '/v1/folder',
+      json: { folderName, parentFolderPath },
+      idempotent: true,
+      signal: options.signal,
+    })
+  }
+
+  async deleteFolder(folderPath: string, options: RequestOptions = {}): Promise<void> {
+    await this.#deleteTolerantOfRetry({ route: '/v1/folder', json: { folderPath } }, options)
+  }
+
+  renameFolder(folderPath: string, newFolderName: string, options?: RequestOptions): Promise<BulkJobStatus> {
+    return runBulkJob(this.#http, { route: '/v1/bulkJobs/renameFolder', body: { folderPath, newFolderName, purgeCache: false } }, options)
+  }
+
+  moveFolder(sourceFolderPath: string, destinationPath: string, options?: RequestOptions): Promise<BulkJobStatus> {
+    return runBulkJob(this.#http, { route: '/v1/bulkJobs/moveFolder', body: { sourceFolderPath, destinationPath } }, options)
+  }
+
+  /**
+   * A cheap authenticated call (`GET /v1/files?limit=1`) for `ikfs mount` preflight and `ikfs doctor`.
+   * Throws IK_UNAUTHORIZED or IK_NETWORK / IK_TIMEOUT with a message meant for people.
+   */
+  async verifyCredentials(options: RequestOptions = {}): Promise<void> {
+    const host = redactUrl(this.#apiUrl)
+    try {
+      await this.#http.call({
+        method: 'GET',
+        host: 'api',
+        route: LIST_ROUTE,
+        query: { limit: 1 },
+        idempotent: true,
+        signal: options.signal,
+        maxRetries: VERIFY_MAX_RETRIES,
+      })
+    } catch (error) {
+      if (!(error instanceof ImageKitError)) throw error
+      const details = { status: error.status, method: error.method, route: error.route, requestId: error.requestId, cause: error }
+      if (error.code === 'IK_UNAUTHORIZED') {
+        const said = error.message.replace(/^\S+ \S+: /, '')
+        throw new ImageKitError('IK_UNAUTHORIZED', `${host} rejected the private key: ${said}`, details)
+      }
+      if (error.code === 'IK_NETWORK') {
+        throw new ImageKitError('IK_NETWORK', `cannot reach ${host}: ${networkPhrase(error.cause)}`, details)
+      }
+      if (error.code === 'IK_TIMEOUT') {
+        throw new ImageKitError('IK_TIMEOUT', `cannot reach ${host}: ${networkPhrase(error.cause)}`, details)
+      }
+      throw error
+    }
+  }
+
+  /** Closes the connection pools; in-flight requests fail. */
+  close(): Promise<void> {
+    return this.#http.close()
+  }
+
+  /**
+   * DELETE that treats a 404 on a *retry* as success: the earlier attempt may have deleted the object
+   * before its response was lost. A 404 on the first attempt is a real IK_NOT_FOUND.
+   */
+  async #deleteTolerantOfRetry(target: { route: string; params?: Record<string, string>; json?: unknown }, options: RequestOptions): Promise<void> {
+    await this.#http.call({ method: 'DELETE', host: 'api', ...target, idempotent: true, notFoundOnRetryIsSuccess: true, signal: options.signal })
+  }
+}
+
+function isoDate(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10)
+}

@@ -1,0 +1,371 @@
+/**
+ * HTTP to the ImageKit API and upload hosts: one undici Agent (keep-alive pools per origin, the one cap on
+ * concurrent connections), the auth header, timeouts, JSON decoding, and every status or socket failure
+ * turned into an ImageKitError with a stable code. Only this file and read.ts look at status codes.
+ *
+ * Secrets: the Authorization header is built here and never logged; error messages carry the method and the
+ * route template (`GET /v1/files/{fileId}/details`), the API's message and the request id, scrubbed of the
+ * private key and URL signatures in case a server echoes them.
+ */
+import type { Readable } from 'node:stream'
+import { Agent, request, type Dispatcher } from 'undici'
+import type { Logger } from 'pino'
+import type { Clock } from '../clock.js'
+import { redactUrl } from '../log.js'
+import { ImageKitError, type ImageKitCode } from './errors.js'
+import { abortedError, withRetry, type RetryContext, type RetryPolicy } from './retry.js'
+import { apiUrl, type QueryValues } from './url.js'
+
+/** Idle keep-alive sockets are kept this long; ImageKit's edge closes idle connections after about a minute. */
+export const KEEP_ALIVE_TIMEOUT_MS = 30_000
+/** TCP + TLS handshake deadline; a healthy edge answers in well under a second. */
+export const CONNECT_TIMEOUT_MS = 10_000
+/** Error bodies are read up to this size for their message; the rest is dropped. */
+export const MAX_ERROR_BODY_BYTES = 64 * 1024
+/** Longest API message quoted in an error message. */
+const MAX_QUOTED_MESSAGE_CHARS = 300
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+/** Which kind of host answered: decides what 401/403 mean. */
+export type HostKind = 'api' | 'upload' | 'delivery'
+
+export interface HttpSettings {
+  apiUrl: string
+  uploadUrl: string
+  privateKey: string
+  userAgent: string
+  requestTimeoutMs: number
+  maxConnectionsPerOrigin: number
+  policy: RetryPolicy
+  clock: Clock
+  random: () => number
+  log: Logger
+}
+
+/** A request body made afresh for each attempt (so a stream can be replayed). */
+export interface AttemptBody {
+  body: Readable
+  headers: Record<string, string>
+  /** Releases what the attempt opened (file handles), whatever happened. */
+  dispose(): void
+}
+
+export interface ApiCall {
+  method: HttpMethod
+  host: 'api' | 'upload'
+  /** Route template with `{param}` placeholders, e.g. `/v1/files/{fileId}/details`. */
+  route: string
+  params?: Record<string, string>
+  query?: QueryValues
+  json?: unknown
+  body?: () => Promise<AttemptBody>
+  /**
+   * Whether repeating the call after the server may already have acted is harmless. Non-idempotent calls
+   * still retry when no response arrived or the response was 5xx/429, but not when a 2xx body was cut short.
+   */
+  idempotent: boolean
+  signal?: AbortSignal
+  /** Overrides the policy's maxRetries for this call (e.g. a quick preflight). */
+  maxRetries?: number
+  /** A 404 on a retry means an earlier attempt already succeeded (deletes whose response was lost). */
+  notFoundOnRetryIsSuccess?: boolean
+}
+
+export interface ApiResult {
+  status: number
+  /** Decoded JSON body, or undefined for an empty body. */
+  value: unknown
+  requestId?: string
+  /** Attempt that produced this result (0 = first try). */
+  attempt: number
+}
+
+export class HttpTransport {
+  readonly agent: Agent
+  readonly settings: HttpSettings
+  readonly #authorization: string
+  #closing: Promise<void> | undefined
+
+  constructor(settings: HttpSettings) {
+    this.settings = settings
+    this.#authorization = `Basic ${Buffer.from(`${settings.privateKey}:`).toString('base64')}`
+    this.agent = new Agent({
+      connections: settings.maxConnectionsPerOrigin,
+      pipelining: 1,
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      headersTimeout: settings.requestTimeoutMs,
+      bodyTimeout: settings.requestTimeoutMs,
+      connect: { timeout: CONNECT_TIMEOUT_MS },
+    })
+  }
+
+  /** One API or upload call with retries; resolves with the decoded body of a 2xx answer. */
+  async call(call: ApiCall): Promise<ApiResult> {
+    const operation = `${call.method} ${call.route}`
+    return withRetry((attempt) => this.#attempt(call, attempt), this.retryContext(operation, call.signal, call.maxRetries))
+  }
+
+  retryContext(operation: string, signal?: AbortSignal, maxRetries?: number): RetryContext {
+    const { policy, clock, random, log } = this.settings
+    return {
+      policy: maxRetries === undefined ? policy : { ...policy, maxRetries },
+      clock,
+      random,
+      log,
+      operation,
+      signal,
+    }
+  }
+
+  /** Headers every request sends; `auth` only for API and upload hosts, never for delivery URLs. */
+  baseHeaders(auth: boolean): Record<string, string> {
+    const headers: Record<string, string> = { 'user-agent': this.settings.userAgent }
+    if (auth) headers.authorization = this.#authorization
+    return headers
+  }
+
+  /** Removes the private key, the Authorization value and URL signatures from text that came from outside. */
+  scrub(text: string): string {
+    let scrubbed = redactUrl(text)
+    for (const secret of [this.#authorization.slice('Basic '.length), this.settings.privateKey]) {
+      if (secret.length > 0) scrubbed = scrubbed.split(secret).join('[REDACTED]')
+    }
+    return scrubbed
+  }
+
+  /** Closes the pools (once: later calls get the same promise). */
+  close(): Promise<void> {
+    this.#closing ??= this.agent.close()
+    return this.#closing
+  }
+
+  async #attempt(call: ApiCall, attempt: number): Promise<ApiResult> {
+    const base = call.host === 'api' ? this.settings.apiUrl : this.settings.uploadUrl
+    const url = apiUrl(base, call.route, call.params, call.query)
+    const headers = this.baseHeaders(true)
+    headers.accept = 'application/json'
+    let body: string | Readable | undefined
+    let attemptBody: AttemptBody | undefined
+    if (call.json !== undefined) {
+      body = JSON.stringify(call.json)
+      headers['content-type'] = 'application/json'
+    } else if (call.body) {
+      attemptBody = await call.body()
+      body = attemptBody.body
+      Object.assign(headers, attemptBody.headers)
+    }
+    const failure = { method: call.method, route: call.route, signal: call.signal }
+    try {
+      let response: Dispatcher.ResponseData
+      try {
+        response = await request(url, {
+          dispatcher: this.agent,
+          method: call.method,
+          headers,
+          body,
+          signal: call.signal,
+          headersTimeout: this.settings.requestTimeoutMs,
+          bodyTimeout: this.settings.requestTimeoutMs,
+        })
+      } catch (error) {
+        throw errorFromException(error, { ...failure, retriable: true })
+      }
+      const requestId = requestIdOf(response.headers)
+      if (response.statusCode === 404 && attempt > 0 && call.notFoundOnRetryIsSuccess) {
+        await response.body.dump()
+        this.settings.log.debug({ operation: `${call.method} ${call.route}`, requestId, attempt }, '404 on retry: the earlier attempt succeeded')
+        return { status: 404, value: undefined, requestId, attempt }
+      }
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        const text = await readCapped(response.body, MAX_ERROR_BODY_BYTES).catch(() => '')
+        throw errorFromStatus({
+          host: call.host,
+          method: call.method,
+          route: call.route,
+          status: response.statusCode,
+          headers: response.headers,
+          bodyText: text,
+          scrub: (s) => this.scrub(s),
+        })
+      }
+      let text: string
+      try {
+        text = await response.body.text()
+      } catch (error) {
+        // The server may already have acted: only idempotent calls may try again.
+        throw errorFromException(error, { ...failure, retriable: call.idempotent, requestId })
+      }
+      return { status: response.statusCode, value: decodeJson(text, call.method, call.route, requestId), requestId, attempt }
+    } finally {
+      attemptBody?.dispose()
+    }
+  }
+}
+
+function decodeJson(text: string, method: string, route: string, requestId: string | undefined): unknown {
+  if (text.trim() === '') return undefined
+  try {
+    return JSON.parse(text) as unknown
+  } catch (cause) {
+    throw new ImageKitError('IK_BAD_RESPONSE', withRequestId(`${method} ${route}: response is not JSON`, requestId), {
+      method,
+      route,
+      requestId,
+      cause,
+    })
+  }
+}
+
+export function requestIdOf(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const value = headers['x-ik-requestid'] ?? headers['x-request-id']
+  return Array.isArray(value) ? value[0] : value
+}
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const value = headers[name]
+  return Array.isArray(value) ? value[0] : value
+}
+
+function withRequestId(message: string, requestId: string | undefined): string {
+  return requestId ? `${message} (requestId ${requestId})` : message
+}
+
+/** Reads a body as text, keeping at most `maxBytes`; the rest is drained and dropped. */
+export async function readCapped(body: Readable, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let kept = 0
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (kept < maxBytes) {
+      const part = chunk.subarray(0, maxBytes - kept)
+      chunks.push(part)
+      kept += part.length
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+export interface StatusFailure {
+  host: HostKind
+  method: string
+  route: string
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  bodyText: string
+  scrub: (text: string) => string
+}
+
+/** Status code → ImageKitError. Error bodies may be JSON `{message, reason}` or plain text (5xx pages). */
+export function errorFromStatus(failure: StatusFailure): ImageKitError {
+  const { status, method, route } = failure
+  const requestId = requestIdOf(failure.headers)
+  const { message: apiMessage, reason } = parseErrorBody(failure.bodyText)
+  const quoted = failure.scrub(apiMessage).replace(/\s+/g, ' ').trim().slice(0, MAX_QUOTED_MESSAGE_CHARS)
+  const message = withRequestId(`${method} ${route}: ${status}${quoted ? ` ${quoted}` : ''}`, requestId)
+  let code: ImageKitCode
+  let retriable = false
+  let retryAfterMs: number | undefined
+  if (status === 400) code = /size exceeds/i.test(apiMessage) ? 'IK_TOO_LARGE' : 'IK_BAD_REQUEST'
+  else if (status === 401 || status === 403) code = failure.host === 'delivery' ? 'IK_FORBIDDEN' : 'IK_UNAUTHORIZED'
+  else if (status === 404) code = 'IK_NOT_FOUND'
+  else if (status === 408) [code, retriable] = ['IK_TIMEOUT', true]
+  else if (status === 409) code = 'IK_CONFLICT'
+  else if (status === 416) code = 'IK_RANGE_NOT_SATISFIABLE'
+  else if (status === 429) {
+    code = 'IK_RATE_LIMITED'
+    retriable = true
+    const reset = Number(header(failure.headers, 'x-ratelimit-reset'))
+    retryAfterMs = Number.isFinite(reset) && reset >= 0 ? reset : undefined
+  } else if (status >= 500) {
+    code = 'IK_SERVER'
+    retriable = status === 500 || status === 502 || status === 503 || status === 504
+  } else if (status >= 400) code = 'IK_BAD_REQUEST'
+  else code = 'IK_BAD_RESPONSE'
+  return new ImageKitError(code, message, { status, method, route, requestId, reason, retriable, retryAfterMs })
+}
+
+function parseErrorBody(text: string): { message: string; reason?: string } {
+  try {
+    const parsed = JSON.parse(text) as unknown
+    if (parsed && typeof parsed === 'object') {
+      const record = parsed as Record<string, unknown>
+      const message = typeof record.message === 'string' ? record.message : ''
+      const reason = typeof record.reason === 'string' ? record.reason : undefined
+      return { message, reason }
+    }
+  } catch {
+    // Not JSON: a plain-text error page.
+  }
+  return { message: text }
+}
+
+export interface ExceptionContext {
+  method: string
+  route: string
+  signal?: AbortSignal
+  /** Whether trying again is safe for this failure (see ApiCall.idempotent). */
+  retriable: boolean
+  requestId?: string
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'])
+/** Network failures that say nothing about the request itself; worth another try. */
+const TRANSIENT_NETWORK_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN',
+  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+])
+
+const NETWORK_PHRASES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection closed while sending',
+  ECONNABORTED: 'connection aborted',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENETDOWN: 'network down',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'DNS lookup failed',
+  ETIMEDOUT: 'connection timed out',
+  UND_ERR_SOCKET: 'connection closed by the server',
+  UND_ERR_CLOSED: 'connection closed',
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'response shorter than its Content-Length',
+  UND_ERR_CONNECT_TIMEOUT: 'connect timeout',
+  UND_ERR_HEADERS_TIMEOUT: 'no response headers in time',
+  UND_ERR_BODY_TIMEOUT: 'response body stalled',
+}
+
+/** The errno-like code of a socket or undici error (AggregateError from happy eyeballs included). */
+export function errorCodeOf(error: unknown): string | undefined {
+  if (!error || typeof error !== 'object') return undefined
+  const record = error as { code?: unknown; errors?: unknown; cause?: unknown }
+  if (typeof record.code === 'string') return record.code
+  if (Array.isArray(record.errors) && record.errors.length > 0) return errorCodeOf(record.errors[0])
+  if (record.cause) return errorCodeOf(record.cause)
+  return undefined
+}
+
+/** A human phrase for a network failure: `connection refused`. */
+export function networkPhrase(error: unknown): string {
+  const code = errorCodeOf(error)
+  return (code && NETWORK_PHRASES[code]) ?? (code ? `network error ${code}` : 'network error')
+}
+
+/** A thrown socket/undici/abort error → ImageKitError (IK_ABORTED, IK_TIMEOUT or IK_NETWORK). */
+export function errorFromException(error: unknown, context: ExceptionContext): ImageKitError {
+  if (error instanceof ImageKitError) return error
+  const { method, route, requestId } = context
+  if (context.signal?.aborted) return abortedError(`${method} ${route}`, error)
+  const code = errorCodeOf(error)
+  const phrase = networkPhrase(error)
+  const message = withRequestId(`${method} ${route}: ${phrase}${code && !phrase.includes(code) ? ` (${code})` : ''}`, requestId)
+  if (code && TIMEOUT_CODES.has(code)) {
+    return new ImageKitError('IK_TIMEOUT', message, { method, route, requestId, retriable: context.retriable, cause: error })
+  }
+  const transient = code !== undefined && TRANSIENT_NETWORK_CODES.has(code)
+  return new ImageKitError('IK_NETWORK', message, {
+    method,
+    route,
+    requestId,
+    retriable: transient && context.retriable,
+    cause: error,
+  })
+}

@@ -1,0 +1,129 @@
+/**
+ * Retry policy for every ImageKit call: which failures retry, and how long to wait.
+ *
+ * - Retriable failures are marked by the code that saw them (`ImageKitError.retriable`): 5xx, 429,
+ *   network errors and timeouts before a response, and (for idempotent calls only) a body cut short.
+ *   Everything else, notably every other 4xx and the caller's abort, fails at once.
+ * - Failures wait with capped exponential backoff and full jitter (AWS "full jitter": a uniform random
+ *   delay between 0 and the exponential cap), and count against `maxRetries`.
+ * - 429 waits as long as `X-RateLimit-Reset` says (capped per wait), and counts against a separate budget of
+ *   total waiting time instead of `maxRetries`: being throttled is not the server failing.
+ */
+import type { Logger } from 'pino'
+import type { Clock } from '../clock.js'
+import { ImageKitError } from './errors.js'
+
+/** First backoff step; ImageKit's 5xx are usually brief blips. */
+export const RETRY_BASE_DELAY_MS = 200
+/** Longest single backoff wait; beyond this the caller (a FUSE op) is better served by an error. */
+export const RETRY_MAX_DELAY_MS = 10_000
+/** Longest single wait on a 429, whatever `X-RateLimit-Reset` says (it may cover a 15-minute window). */
+export const RATE_LIMIT_MAX_WAIT_MS = 60_000
+/** Total time one call may spend waiting out 429s before it fails with IK_RATE_LIMITED. */
+export const RATE_LIMIT_TOTAL_WAIT_MS = 300_000
+/** Hard cap on 429 retries of one call, so a server sending `X-RateLimit-Reset: 0` cannot loop us forever. */
+export const RATE_LIMIT_MAX_RETRIES = 50
+
+export interface RetryPolicy {
+  /** Retries after failures (not counting 429 waits). */
+  maxRetries: number
+  baseDelayMs: number
+  maxDelayMs: number
+  rateLimitMaxWaitMs: number
+  rateLimitTotalWaitMs: number
+}
+
+export function defaultRetryPolicy(maxRetries: number): RetryPolicy {
+  return {
+    maxRetries,
+    baseDelayMs: RETRY_BASE_DELAY_MS,
+    maxDelayMs: RETRY_MAX_DELAY_MS,
+    rateLimitMaxWaitMs: RATE_LIMIT_MAX_WAIT_MS,
+    rateLimitTotalWaitMs: RATE_LIMIT_TOTAL_WAIT_MS,
+  }
+}
+
+/** Full-jitter backoff for the n-th retry (0-based): uniform in [0, min(max, base * 2^n)). */
+export function backoffDelayMs(retryIndex: number, policy: RetryPolicy, random: () => number): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(retryIndex, 30))
+  return Math.floor(random() * ceiling)
+}
+
+export interface RetryContext {
+  policy: RetryPolicy
+  clock: Clock
+  random: () => number
+  log: Logger
+  /** `GET /v1/files`: for log lines. */
+  operation: string
+  signal?: AbortSignal
+}
+
+/**
+ * Runs `attempt` until it succeeds, fails with a non-retriable error, or the budget is spent.
+ * `attempt` receives the attempt number (0 for the first try).
+ */
+export async function withRetry<T>(attempt: (attemptNumber: number) => Promise<T>, context: RetryContext): Promise<T> {
+  const { policy, log, operation } = context
+  let failures = 0
+  let rateLimitRetries = 0
+  let rateLimitWaitedMs = 0
+  for (let attemptNumber = 0; ; attemptNumber++) {
+    throwIfAborted(context.signal, operation)
+    try {
+      return await attempt(attemptNumber)
+    } catch (error) {
+      if (!(error instanceof ImageKitError) || !error.retriable || context.signal?.aborted) throw error
+      let waitMs: number
+      if (error.code === 'IK_RATE_LIMITED') {
+        waitMs =
+          error.retryAfterMs !== undefined && error.retryAfterMs > 0
+            ? Math.min(error.retryAfterMs, policy.rateLimitMaxWaitMs)
+            : backoffDelayMs(rateLimitRetries, policy, context.random)
+        rateLimitRetries++
+        if (rateLimitWaitedMs + waitMs > policy.rateLimitTotalWaitMs || rateLimitRetries > RATE_LIMIT_MAX_RETRIES) {
+          log.warn({ operation, requestId: error.requestId, waitedMs: rateLimitWaitedMs, code: error.code }, 'giving up: still rate limited')
+          throw error
+        }
+        rateLimitWaitedMs += waitMs
+      } else {
+        if (failures >= policy.maxRetries) {
+          log.warn({ operation, requestId: error.requestId, attempts: attemptNumber + 1, code: error.code }, 'giving up after retries')
+          throw error
+        }
+        waitMs = backoffDelayMs(failures, policy, context.random)
+        failures++
+      }
+      log.debug({ operation, requestId: error.requestId, code: error.code, status: error.status, attempt: attemptNumber + 1, waitMs }, 'retrying')
+      await sleepUnlessAborted(context.clock, waitMs, context.signal, operation)
+    }
+  }
+}
+
+/** `clock.sleep` that also ends (with IK_ABORTED) when the caller's signal fires, whatever the clock does. */
+export async function sleepUnlessAborted(clock: Clock, ms: number, signal: AbortSignal | undefined, operation: string): Promise<void> {
+  if (!signal) return clock.sleep(ms)
+  throwIfAborted(signal, operation)
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(abortedError(operation, signal.reason))
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    await Promise.race([clock.sleep(ms, signal).catch(() => undefined), aborted])
+    throwIfAborted(signal, operation)
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort)
+  }
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined, operation: string): void {
+  if (signal?.aborted) throw abortedError(operation, signal.reason)
+}
+
+/** IK_ABORTED for `operation` (`GET /v1/files`: method, space, route template). */
+export function abortedError(operation: string, cause?: unknown): ImageKitError {
+  const space = operation.indexOf(' ')
+  const [method, route] = space === -1 ? [undefined, operation] : [operation.slice(0, space), operation.slice(space + 1)]
+  return new ImageKitError('IK_ABORTED', `${operation}: aborted`, { method, route, cause, retriable: false })
+}

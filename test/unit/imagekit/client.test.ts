@@ -1,0 +1,169 @@
+/** The ImageKitClient facade: routes and bodies of each call, delivery URLs, bulk-job polling, deletes. */
+import { afterEach, describe, expect, it } from 'vitest'
+import { ImageKitClient } from '../../../src/imagekit/client.js'
+import { stringToSign, urlSignature } from '../../../src/imagekit/sign.js'
+import { PRIVATE_KEY, capturingLogger, makeClient, sendJson, startServer, type TestServer } from './helpers.js'
+
+const FILE = { type: 'file', fileId: 'f1', name: 'a.jpg', filePath: '/a.jpg', size: 3, url: 'u', isPrivateFile: false }
+
+let server: TestServer | undefined
+let closeClient: (() => Promise<void>) | undefined
+afterEach(async () => {
+  await closeClient?.()
+  closeClient = undefined
+  await server?.close()
+  server = undefined
+})
+
+async function setup(handler: Parameters<typeof startServer>[0], overrides: Parameters<typeof makeClient>[1] = {}) {
+  server = await startServer(handler)
+  const made = makeClient(server.url, overrides)
+  closeClient = () => made.client.close()
+  return made
+}
+
+const bodyOf = (index: number): unknown => JSON.parse(server!.requests[index]!.body.toString())
+
+describe('endpoints', () => {
+  it('getAccountUsage asks for today-89d .. tomorrow from the clock', async () => {
+    const { client } = await setup((_req, res) =>
+      sendJson(res, 200, { bandwidthBytes: 1, mediaLibraryStorageBytes: 2, videoProcessingUnitsCount: 0, extensionUnitsCount: 0, originalCacheStorageBytes: 0 }),
+    )
+    const usage = await client.getAccountUsage()
+    expect(usage.mediaLibraryStorageBytes).toBe(2)
+    // InstantClock starts at 2023-11-14T22:13:20Z.
+    expect(server!.requests[0]?.url).toBe('/v1/accounts/usage?startDate=2023-08-17&endDate=2023-11-15')
+  })
+
+  it('file calls use the documented routes and bodies', async () => {
+    const { client } = await setup((req, res) => {
+      if (req.url?.endsWith('/versions')) return sendJson(res, 200, [FILE, { ...FILE, type: 'file-version' }])
+      if (req.method === 'PATCH') return sendJson(res, 200, { ...FILE, tags: ['x'] })
+      if (req.method === 'DELETE') {
+        res.writeHead(204)
+        return res.end()
+      }
+      if (req.url === '/v1/folder') {
+        res.writeHead(201)
+        return res.end()
+      }
+      sendJson(res, 200, {})
+    })
+    expect(await client.listFileVersions('f 1')).toHaveLength(2)
+    expect((await client.updateFileDetails('f1', { tags: ['x'], customCoordinates: null })).tags).toEqual(['x'])
+    await client.deleteFile('f1')
+    await client.moveFile('/a.jpg', '/b/')
+    await client.createFolder('/parent/', 'child')
+    await client.deleteFolder('/parent/child')
+    expect(server!.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'GET /v1/files/f%201/versions',
+      'PATCH /v1/files/f1/details',
+      'DELETE /v1/files/f1',
+      'POST /v1/files/move',
+      'POST /v1/folder',
+      'DELETE /v1/folder',
+    ])
+    expect(bodyOf(1)).toEqual({ tags: ['x'], customCoordinates: null })
+    expect(bodyOf(3)).toEqual({ sourceFilePath: '/a.jpg', destinationPath: '/b/' })
+    expect(bodyOf(4)).toEqual({ folderName: 'child', parentFolderPath: '/parent/' })
+    expect(bodyOf(5)).toEqual({ folderPath: '/parent/child' })
+  })
+
+  it('a delete whose first response was lost and whose retry gets 404 has succeeded', async () => {
+    const { client } = await setup((_req, res, _body, index) => {
+      if (index === 0) return res.socket?.destroy()
+      sendJson(res, 404, { message: 'The requested file does not exist.' })
+    })
+    await expect(client.deleteFile('f1')).resolves.toBeUndefined()
+    expect(server!.requests).toHaveLength(2)
+  })
+
+  it('a delete that gets 404 on its first attempt is IK_NOT_FOUND', async () => {
+    const { client } = await setup((_req, res) => sendJson(res, 404, { reason: 'FOLDER_NOT_FOUND', message: 'No folder found' }))
+    await expect(client.deleteFolder('/nope')).rejects.toMatchObject({ code: 'IK_NOT_FOUND', reason: 'FOLDER_NOT_FOUND' })
+  })
+
+  it('a body of the wrong shape is IK_BAD_RESPONSE', async () => {
+    const { client } = await setup((_req, res) => sendJson(res, 200, { hello: 'world' }))
+    await expect(client.getFileDetails('f1')).rejects.toMatchObject({ code: 'IK_BAD_RESPONSE' })
+  })
+})
+
+describe('bulk jobs', () => {
+  it('renameFolder starts the job and polls until Completed, with growing pauses', async () => {
+    const { client, clock } = await setup((req, res, _body, index) => {
+      if (req.method === 'POST') return sendJson(res, 200, { jobId: 'job 1' })
+      sendJson(res, 200, { jobId: 'job 1', type: 'RENAME_FOLDER', status: index < 3 ? 'Pending' : 'Completed' })
+    })
+    const status = await client.renameFolder('/old', 'new')
+    expect(status.status).toBe('Completed')
+    expect(server!.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'POST /v1/bulkJobs/renameFolder',
+      'GET /v1/bulkJobs/job%201',
+      'GET /v1/bulkJobs/job%201',
+      'GET /v1/bulkJobs/job%201',
+    ])
+    expect(bodyOf(0)).toEqual({ folderPath: '/old', newFolderName: 'new', purgeCache: false })
+    expect(clock.sleeps).toEqual([250, 375, 563])
+  })
+
+  it('a status other than Pending/Completed is IK_JOB_FAILED', async () => {
+    const { client } = await setup((req, res) =>
+      req.method === 'POST' ? sendJson(res, 200, { jobId: 'j' }) : sendJson(res, 200, { jobId: 'j', type: 'MOVE_FOLDER', status: 'Failed' }),
+    )
+    await expect(client.moveFolder('/a', '/b')).rejects.toMatchObject({ code: 'IK_JOB_FAILED' })
+    expect(bodyOf(0)).toEqual({ sourceFolderPath: '/a', destinationPath: '/b' })
+  })
+
+  it('a job pending past the deadline is IK_TIMEOUT', async () => {
+    const { client, clock } = await setup((req, res) =>
+      req.method === 'POST' ? sendJson(res, 200, { jobId: 'j' }) : sendJson(res, 200, { jobId: 'j', type: 'MOVE_FOLDER', status: 'Pending' }),
+    )
+    await expect(client.moveFolder('/a', '/b')).rejects.toMatchObject({ code: 'IK_TIMEOUT' })
+    expect(clock.sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(15 * 60_000)
+  })
+})
+
+describe('deliveryUrl', () => {
+  const endpoint = 'https://ik.imagekit.io/demo'
+  const make = (onlySigned: boolean) =>
+    new ImageKitClient({
+      urlEndpoint: endpoint,
+      privateKey: PRIVATE_KEY,
+      onlySigned,
+      logger: capturingLogger().logger,
+      clock: { now: () => 1_700_000_000_000, sleep: () => Promise.resolve() },
+    })
+
+  it('keeps the API url as is and adds tr=orig-true for public files', async () => {
+    const client = make(false)
+    const url = `${endpoint}/dir/a%20b.jpg?ik-obj-version=AbC.d_1&updatedAt=1700000000000`
+    expect(client.deliveryUrl({ filePath: '/dir/a b.jpg', url, isPrivateFile: false })).toBe(`${url}&tr=orig-true`)
+    const custom = 'https://media.example.com/dir/a%20b.jpg?updatedAt=1'
+    expect(client.deliveryUrl({ filePath: '/dir/a b.jpg', url: custom, isPrivateFile: false })).toBe(`${custom}&tr=orig-true`)
+    await client.close()
+  })
+
+  it('signs private files (and every file with onlySigned), expiring within the window, never "forever"', async () => {
+    for (const [onlySigned, isPrivateFile] of [[false, true], [true, false]] as const) {
+      const client = make(onlySigned)
+      const url = `${endpoint}/dir/a.jpg?updatedAt=1`
+      const signed = client.deliveryUrl({ filePath: '/dir/a.jpg', url, isPrivateFile })
+      const match = /^(.*)&ik-t=(\d+)&ik-s=([0-9a-f]{40})$/.exec(signed)
+      expect(match, signed).not.toBeNull()
+      const [, unsigned, expiry, signature] = match!
+      expect(unsigned).toBe(`${url}&tr=orig-true`)
+      expect(Number(expiry)).toBeGreaterThanOrEqual(1_700_000_000 + 3600)
+      expect(Number(expiry)).toBeLessThan(1_700_000_000 + 3600 + 300)
+      expect(stringToSign(unsigned!, endpoint, Number(expiry))).toBe(`dir/a.jpg?updatedAt=1&tr=orig-true${expiry}`)
+      expect(signature).toBe(urlSignature({ url: unsigned!, urlEndpoint: endpoint, privateKey: PRIVATE_KEY, expiresAt: Number(expiry) }))
+      await client.close()
+    }
+  })
+
+  it('builds the URL from filePath when the API gave none', async () => {
+    const client = make(false)
+    expect(client.deliveryUrl({ filePath: '/a b/c#d.jpg', url: '', isPrivateFile: false })).toBe(`${endpoint}/a%20b/c%23d.jpg?tr=orig-true`)
+    await client.close()
+  })
+})

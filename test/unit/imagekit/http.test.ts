@@ -1,0 +1,248 @@
+/**
+ * Transport and retry behaviour against real loopback servers that misbehave on purpose: 429 with
+ * X-RateLimit-Reset, 503 storms, plain-text 500s, sockets destroyed mid-body, refused connections,
+ * timeouts, aborts. Also guards that no secret reaches an error or a log line.
+ */
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { RATE_LIMIT_MAX_WAIT_MS } from '../../../src/imagekit/retry.js'
+import { ManualClock } from '../../../src/clock.js'
+import { PRIVATE_KEY, makeClient, waitFor, sendJson, serializeError, startServer, type TestServer } from './helpers.js'
+
+const FILE = {
+  type: 'file', fileId: 'f1', name: 'a.jpg', filePath: '/a.jpg', size: 3, url: 'x', isPrivateFile: false,
+}
+
+let server: TestServer | undefined
+const clients: { close(): Promise<void> }[] = []
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()))
+  await server?.close()
+  server = undefined
+})
+
+function track<T extends { client: { close(): Promise<void> } }>(made: T): T {
+  clients.push(made.client)
+  return made
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ImageKitError> {
+  try {
+    await promise
+  } catch (error) {
+    expect(error).toBeInstanceOf(ImageKitError)
+    return error as ImageKitError
+  }
+  throw new Error('expected a rejection')
+}
+
+describe('authentication', () => {
+  it('sends Basic base64(privateKey:) and a user agent to the API', async () => {
+    server = await startServer((_req, res) => sendJson(res, 200, FILE))
+    const { client } = track(makeClient(server.url))
+    await client.getFileDetails('f1')
+    expect(server.requests[0]?.headers.authorization).toBe(`Basic ${Buffer.from(`${PRIVATE_KEY}:`).toString('base64')}`)
+    expect(server.requests[0]?.headers['user-agent']).toMatch(/^ikfs/)
+    expect(server.requests[0]?.url).toBe('/v1/files/f1/details')
+  })
+
+  it('401/403 from the API is IK_UNAUTHORIZED, not retried, and the message quotes the API', async () => {
+    server = await startServer((_req, res) =>
+      sendJson(res, 403, { message: 'Your account cannot be authenticated.', help: '' }, { 'x-ik-requestid': 'req-403' }),
+    )
+    const { client } = track(makeClient(server.url))
+    const error = await rejection(client.getFileDetails('f1'))
+    expect(error.code).toBe('IK_UNAUTHORIZED')
+    expect(error.message).toBe('GET /v1/files/{fileId}/details: 403 Your account cannot be authenticated. (requestId req-403)')
+    expect(error.requestId).toBe('req-403')
+    expect(server.requests).toHaveLength(1)
+  })
+})
+
+describe('retries', () => {
+  it('429 waits as long as X-RateLimit-Reset says, then succeeds', async () => {
+    server = await startServer((_req, res, _body, index) =>
+      index < 2
+        ? sendJson(res, 429, { message: 'Too many requests' }, { 'x-ratelimit-reset': '1234', 'x-ratelimit-limit': '10' })
+        : sendJson(res, 200, FILE),
+    )
+    const { client, clock } = track(makeClient(server.url, { maxRetries: 0 }))
+    const file = await client.getFileDetails('f1')
+    expect(file.fileId).toBe('f1')
+    expect(server.requests).toHaveLength(3)
+    // 429s do not use up maxRetries (0 here) and wait exactly what the server asked.
+    expect(clock.sleeps).toEqual([1234, 1234])
+  })
+
+  it('429 waits are capped, and the total 429 wait is bounded', async () => {
+    server = await startServer((_req, res) => sendJson(res, 429, { message: 'slow down' }, { 'x-ratelimit-reset': '900000' }))
+    const { client, clock } = track(makeClient(server.url))
+    const error = await rejection(client.getFileDetails('f1'))
+    expect(error.code).toBe('IK_RATE_LIMITED')
+    expect(error.status).toBe(429)
+    expect(clock.sleeps.every((ms) => ms === RATE_LIMIT_MAX_WAIT_MS)).toBe(true)
+    expect(clock.sleeps.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(300_000)
+    expect(server.requests.length).toBe(clock.sleeps.length + 1)
+  })
+
+  it('503 twice then 200: retried with capped exponential backoff', async () => {
+    server = await startServer((_req, res, _body, index) =>
+      index < 2 ? sendJson(res, 503, { message: 'Service unavailable' }) : sendJson(res, 200, FILE),
+    )
+    const { client, clock, lines } = track(makeClient(server.url))
+    await expect(client.getFileDetails('f1')).resolves.toMatchObject({ fileId: 'f1' })
+    expect(server.requests).toHaveLength(3)
+    // random() = 0.5: half of 200 ms, then half of 400 ms.
+    expect(clock.sleeps).toEqual([100, 200])
+    expect(lines.filter((l) => l.includes('"retrying"'))).toHaveLength(2)
+  })
+
+  it('a plain-text 500 is IK_SERVER after maxRetries, with the text in the message', async () => {
+    server = await startServer((_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain', 'x-ik-requestid': 'req-500' })
+      res.end('Internal Server Error\n  upstream exploded')
+    })
+    const { client, lines } = track(makeClient(server.url, { maxRetries: 2 }))
+    const error = await rejection(client.getFileDetails('f1'))
+    expect(error.code).toBe('IK_SERVER')
+    expect(error.retriable).toBe(true)
+    expect(error.message).toBe('GET /v1/files/{fileId}/details: 500 Internal Server Error upstream exploded (requestId req-500)')
+    expect(server.requests).toHaveLength(3)
+    expect(lines.some((l) => l.includes('"level":40') && l.includes('giving up'))).toBe(true)
+  })
+
+  it('404 is never retried', async () => {
+    server = await startServer((_req, res) => sendJson(res, 404, { message: 'The requested file does not exist.', help: '' }))
+    const { client } = track(makeClient(server.url))
+    const error = await rejection(client.getFileDetails('nope'))
+    expect(error.code).toBe('IK_NOT_FOUND')
+    expect(error.retriable).toBe(false)
+    expect(server.requests).toHaveLength(1)
+  })
+
+  it('409 keeps the API reason', async () => {
+    server = await startServer((_req, res) =>
+      sendJson(res, 409, { reason: 'FILE_ALREADY_EXISTS', message: 'File with name b.jpg already exists at the same location.' }),
+    )
+    const { client } = track(makeClient(server.url))
+    const error = await rejection(client.renameFile('/a.jpg', 'b.jpg'))
+    expect(error.code).toBe('IK_CONFLICT')
+    expect(error.reason).toBe('FILE_ALREADY_EXISTS')
+    expect(JSON.parse(server.requests[0]!.body.toString())).toEqual({ filePath: '/a.jpg', newFileName: 'b.jpg', purgeCache: false })
+  })
+
+  it('a socket destroyed mid-body is retried for an idempotent GET', async () => {
+    server = await startServer((_req, res, _body, index) => {
+      if (index === 0) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+        res.write('[{"type":"file"')
+        setImmediate(() => res.socket?.destroy())
+        return
+      }
+      sendJson(res, 200, [FILE])
+    })
+    const { client } = track(makeClient(server.url))
+    const items = []
+    for await (const item of client.listFiles({})) items.push(item)
+    expect(items).toHaveLength(1)
+    expect(server.requests).toHaveLength(2)
+  })
+
+  it('a non-idempotent call whose 2xx body is cut short is not repeated', async () => {
+    server = await startServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+      res.write('{"jobId"')
+      setImmediate(() => res.socket?.destroy())
+    })
+    const { client } = track(makeClient(server.url))
+    const error = await rejection(client.moveFolder('/a', '/b'))
+    expect(error.code).toBe('IK_NETWORK')
+    expect(server.requests).toHaveLength(1)
+  })
+
+  it('a refused connection is IK_NETWORK after retries; verifyCredentials says so plainly', async () => {
+    const port = await freePort()
+    const { client, clock } = track(makeClient(`http://127.0.0.1:${port}`, { maxRetries: 2 }))
+    const error = await rejection(client.getFileDetails('f1'))
+    expect(error.code).toBe('IK_NETWORK')
+    expect(error.message).toBe('GET /v1/files/{fileId}/details: connection refused (ECONNREFUSED)')
+    expect(clock.sleeps).toHaveLength(2)
+    const preflight = await rejection(client.verifyCredentials())
+    expect(preflight.code).toBe('IK_NETWORK')
+    expect(preflight.message).toBe(`cannot reach http://127.0.0.1:${port}: connection refused`)
+  })
+
+  it('verifyCredentials turns a 403 into a clear IK_UNAUTHORIZED', async () => {
+    server = await startServer((_req, res) => sendJson(res, 403, { message: 'Your account cannot be authenticated.' }))
+    const { client } = track(makeClient(server.url))
+    const error = await rejection(client.verifyCredentials())
+    expect(error.code).toBe('IK_UNAUTHORIZED')
+    expect(error.message).toBe(`${server.url} rejected the private key: 403 Your account cannot be authenticated.`)
+    expect(server.requests[0]?.url).toBe('/v1/files?limit=1')
+  })
+
+  it('a server that never answers is IK_TIMEOUT', async () => {
+    server = await startServer(() => undefined)
+    const { client } = track(makeClient(server.url, { requestTimeoutMs: 150, maxRetries: 1 }))
+    const error = await rejection(client.getFileDetails('f1'))
+    expect(error.code).toBe('IK_TIMEOUT')
+    expect(server.requests).toHaveLength(2)
+  })
+
+  it('the caller aborting is IK_ABORTED and stops retries', async () => {
+    server = await startServer(() => undefined)
+    const { client } = track(makeClient(server.url))
+    const controller = new AbortController()
+    const pending = client.getFileDetails('f1', { signal: controller.signal })
+    await waitFor(() => server!.requests.length === 1)
+    controller.abort()
+    const error = await rejection(pending)
+    expect(error.code).toBe('IK_ABORTED')
+    expect(server.requests).toHaveLength(1)
+  })
+})
+
+describe('aborting a backoff wait', () => {
+  it('ends the wait at once with IK_ABORTED, even on a clock that ignores signals', async () => {
+    server = await startServer((_req, res) => sendJson(res, 503, { message: 'busy' }))
+    const clock = new ManualClock()
+    const { client, lines } = track(makeClient(server.url, { clock }))
+    const controller = new AbortController()
+    const pending = client.getFileDetails('f1', { signal: controller.signal })
+    // The 503 has arrived and the retry loop sleeps on a clock that never moves.
+    await waitFor(() => lines.some((line) => line.includes('"retrying"')))
+    controller.abort()
+    const error = await rejection(pending)
+    expect(error.code).toBe('IK_ABORTED')
+    expect(error.route).toBe('/v1/files/{fileId}/details')
+    expect(server.requests).toHaveLength(1)
+  })
+})
+
+describe('secrets', () => {
+  it('never appear in errors or log lines, even when the server echoes them', async () => {
+    server = await startServer((req, res, _body, index) => {
+      const echoed = `bad key ${PRIVATE_KEY} header ${String(req.headers.authorization)} url https://x/y.jpg?ik-t=1&ik-s=deadbeef`
+      if (index === 0) sendJson(res, 503, { message: echoed })
+      else sendJson(res, 400, { message: echoed })
+    })
+    const { client, lines } = track(makeClient(server.url))
+    const error = await rejection(client.getFileDetails('f1'))
+    const auth = Buffer.from(`${PRIVATE_KEY}:`).toString('base64')
+    const everything = serializeError(error) + lines.join('')
+    expect(error.code).toBe('IK_BAD_REQUEST')
+    expect(everything).not.toContain(PRIVATE_KEY)
+    expect(everything).not.toContain(auth)
+    expect(everything).not.toContain('deadbeef')
+  })
+})
+
+async function freePort(): Promise<number> {
+  const probe = createServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const { port } = probe.address() as AddressInfo
+  await new Promise<void>((resolve) => probe.close(() => resolve()))
+  return port
+}

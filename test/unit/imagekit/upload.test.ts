@@ -1,0 +1,157 @@
+/**
+ * Streamed multipart upload: the fields ImageKit needs, the exact file bytes with a known Content-Length,
+ * a replay from the file on retry, IK_TOO_LARGE not retried, and a 50 MiB file that is read chunk-wise
+ * (the server sees bytes before the client has read the whole file).
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm, writeFile, open } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { makeClient, parseMultipart, sendJson, startRawServer, startServer, type TestServer } from './helpers.js'
+
+const RESPONSE = { fileId: 'f1', name: 'photo 1.jpg', size: 0, filePath: '/dir/photo 1.jpg', versionInfo: { id: 'v', name: 'Version 1' } }
+
+let server: TestServer | undefined
+let closeClient: (() => Promise<void>) | undefined
+let dir: string
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ikfs-upload-test-'))
+})
+afterEach(async () => {
+  await closeClient?.()
+  closeClient = undefined
+  await server?.close()
+  server = undefined
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('uploadFile', () => {
+  it('sends the fields, the file bytes and a Content-Length, with Basic auth, to /api/v1/files/upload', async () => {
+    const content = randomBytes(200_000)
+    const localFile = join(dir, 'spool-1')
+    await writeFile(localFile, content)
+    server = await startServer((_req, res) => sendJson(res, 200, { ...RESPONSE, size: content.length }))
+    const made = makeClient(server.url)
+    closeClient = () => made.client.close()
+    const progress: number[] = []
+    const result = await made.client.uploadFile({
+      localFile,
+      folder: '/dir',
+      fileName: 'photo 1.jpg',
+      tags: ['a', 'b c'],
+      customMetadata: { rating: 5 },
+      customCoordinates: '1,2,3,4',
+      isPrivateFile: true,
+      keepExistingMetadata: true,
+      onProgress: (sent) => progress.push(sent),
+    })
+    expect(result.fileId).toBe('f1')
+    const request = server.requests[0]!
+    expect(request.method).toBe('POST')
+    expect(request.url).toBe('/api/v1/files/upload')
+    expect(request.headers.authorization).toMatch(/^Basic /)
+    expect(Number(request.headers['content-length'])).toBe(request.body.length)
+    const parts = parseMultipart(request.body, request.headers['content-type'] ?? '')
+    const fields = Object.fromEntries(parts.filter((p) => p.name !== 'file').map((p) => [p.name, p.data.toString()]))
+    expect(fields).toEqual({
+      fileName: 'photo 1.jpg',
+      folder: '/dir',
+      useUniqueFileName: 'false',
+      tags: 'a,b c',
+      isPrivateFile: 'true',
+      customCoordinates: '1,2,3,4',
+      customMetadata: '{"rating":5}',
+      overwriteTags: 'false',
+      overwriteCustomMetadata: 'false',
+      overwriteAITags: 'false',
+      responseFields: 'tags,customCoordinates,isPrivateFile,customMetadata',
+    })
+    const filePart = parts.find((p) => p.name === 'file')
+    expect(filePart?.filename).toBe('photo 1.jpg')
+    expect(filePart?.data.equals(content)).toBe(true)
+    expect(progress.at(-1)).toBe(content.length)
+    expect(progress.every((value, i) => i === 0 || value >= progress[i - 1]!)).toBe(true)
+  })
+
+  it('leaves out optional fields and overwrite flags when not asked for', async () => {
+    const localFile = join(dir, 'spool-2')
+    await writeFile(localFile, 'hello')
+    server = await startServer((_req, res) => sendJson(res, 200, { ...RESPONSE, size: 5 }))
+    const made = makeClient(server.url)
+    closeClient = () => made.client.close()
+    await made.client.uploadFile({ localFile, folder: '/', fileName: 'x.txt' })
+    const request = server.requests[0]!
+    const names = parseMultipart(request.body, request.headers['content-type'] ?? '').map((p) => p.name)
+    expect(names).toEqual(['fileName', 'folder', 'useUniqueFileName', 'responseFields', 'file'])
+  })
+
+  it('replays the whole file on a retry after a 503', async () => {
+    const content = randomBytes(100_000)
+    const localFile = join(dir, 'spool-3')
+    await writeFile(localFile, content)
+    server = await startServer((_req, res, _body, index) =>
+      index === 0 ? sendJson(res, 503, { message: 'busy' }) : sendJson(res, 200, { ...RESPONSE, size: content.length }),
+    )
+    const made = makeClient(server.url)
+    closeClient = () => made.client.close()
+    await made.client.uploadFile({ localFile, folder: '/dir', fileName: 'a.bin' })
+    expect(server.requests).toHaveLength(2)
+    for (const request of server.requests) {
+      const file = parseMultipart(request.body, request.headers['content-type'] ?? '').find((p) => p.name === 'file')
+      expect(file?.data.equals(content)).toBe(true)
+    }
+  })
+
+  it('400 "file size exceeds" is IK_TOO_LARGE and not retried', async () => {
+    const localFile = join(dir, 'spool-4')
+    await writeFile(localFile, 'big enough')
+    server = await startServer((_req, res) =>
+      sendJson(res, 400, { message: 'Your request contains invalid file parameter. The file size exceeds 26214400 bytes limit.' }),
+    )
+    const made = makeClient(server.url)
+    closeClient = () => made.client.close()
+    await expect(made.client.uploadFile({ localFile, folder: '/', fileName: 'big.bin' })).rejects.toMatchObject({
+      code: 'IK_TOO_LARGE',
+      status: 400,
+    })
+    expect(server.requests).toHaveLength(1)
+  })
+
+  it('streams a 50 MiB file: the server receives bytes long before the client has read the file', async () => {
+    const size = 50 * 1024 * 1024
+    const localFile = join(dir, 'spool-big')
+    const handle = await open(localFile, 'w')
+    const block = randomBytes(1024 * 1024)
+    for (let i = 0; i < 50; i++) await handle.write(block)
+    await handle.close()
+
+    let progress = 0
+    let progressWhenServerHadOneMiB = -1
+    let received = 0
+    let declaredLength = -1
+    let head = Buffer.alloc(0)
+    server = await startRawServer((req, res) => {
+      req.on('data', (chunk: Buffer) => {
+        received += chunk.length
+        if (head.length < 64 * 1024) head = Buffer.concat([head, chunk]).subarray(0, 64 * 1024)
+        if (progressWhenServerHadOneMiB === -1 && received >= 1024 * 1024) progressWhenServerHadOneMiB = progress
+      })
+      req.on('end', () => {
+        declaredLength = Number(req.headers['content-length'])
+        sendJson(res, 200, { ...RESPONSE, size })
+      })
+    })
+    const made = makeClient(server.url)
+    closeClient = () => made.client.close()
+    const result = await made.client.uploadFile({ localFile, folder: '/', fileName: 'big.bin', onProgress: (sent) => (progress = sent) })
+    expect(result.size).toBe(size)
+    expect(progress).toBe(size)
+    expect(received).toBeGreaterThan(size)
+    expect(declaredLength).toBe(received)
+    expect(head.toString('latin1')).toContain('name="fileName"')
+    // Had the client buffered the file, progress would already be at 50 MiB when the first MiB arrived.
+    expect(progressWhenServerHadOneMiB).toBeGreaterThanOrEqual(0)
+    expect(progressWhenServerHadOneMiB).toBeLessThan(size / 2)
+  })
+})
