@@ -1,0 +1,45 @@
+/**
+ * The parts of fuse-native 2.2.6 (CommonJS, untyped) that ikfs uses. Only native/ and src/fuse/ see these.
+ * Underscored members are private to fuse-native; the version is pinned to exactly 2.2.6 so they hold.
+ */
+
+/** fuse-native's callback: the first argument is 0, a negative errno, or (read/write) a byte count. */
+export type FuseCallback = (code: number, ...values: unknown[]) => void
+
+/** The per-request `signal` fuse-native hands to its `_op_*` methods: (result, ...out values). */
+export type FuseSignal = (result: number, ...values: unknown[]) => void
+
+/** The ops object fuse-native calls (loosely typed here: each op has its own argument list). */
+export type FuseOpsObject = Record<string, (...args: never[]) => void>
+
+/** Options of the Fuse constructor that ikfs uses (the `-o` string is built by native/fuse-options.ts). */
+export interface FuseConstructorOptions {
+  /** `false` turns off fuse-native's hidden 15 s per-op timeout (our guard enforces deadlines). */
+  timeout: false
+  force: boolean
+  mkdir: boolean
+}
+
+export interface FuseInstance {
+  readonly mnt: string
+  readonly ops: FuseOpsObject
+  mount(cb: (err: Error | null) => void): void
+  unmount(cb: (err: Error | null) => void): void
+  /** fuse_thread_t buffer (private): needed to release the native loop handle. */
+  _thread: Buffer | null
+  _fuseOptions(): string
+}
+
+export interface FuseClass {
+  new (mnt: string, ops: object, opts: FuseConstructorOptions): FuseInstance
+  readonly prototype: FuseInstance
+  /** Negative errno constants, e.g. Fuse.ENOENT === -2. */
+  readonly ENOENT: number
+  readonly EIO: number
+}
+
+/** The compiled addon (what fuse-native's index.js keeps in its private `binding`). */
+export interface FuseBinding {
+  /** Drops fuse-native's ref'd async handle (`mounted--`); does not touch the kernel mount. */
+  fuse_native_unmount(mnt: string, thread: Buffer): void
+}

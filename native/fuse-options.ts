@@ -1,0 +1,121 @@
+/**
+ * The whole `-o` mount option string, built from an allow-list (shared/fuse-native-notes.md, "Adding mount
+ * options"). fuse-native's own builder sends uid/gid/umask in decimal and skips 0, and builds a broken
+ * `user_id` string; an unknown option makes fuse_new fail after the kernel mount was made. So ikfs never
+ * uses it: native/ikfs-fuse.ts overrides `_fuseOptions()` to return this string.
+ */
+
+export interface FuseOptions {
+  /** Shown as the source in /proc/mounts and df; sanitised (no `,` `\` `=` or whitespace). */
+  fsname: string
+  subtype: 'ikfs'
+  allowOther: boolean
+  /** Let the kernel check permissions from our modes; forced on with allowOther. */
+  defaultPermissions: boolean
+  /** fusermount removes the mount when the daemon dies (even by kill -9). */
+  autoUnmount: boolean
+  bigWrites: true
+  /** Bytes per write request; libfuse2 caps it at 128 KiB. */
+  maxWrite: number
+  maxRead: number
+  entryTimeoutS: number
+  attrTimeoutS: number
+  negativeTimeoutS: number
+  autoCache: boolean
+  useIno: true
+  readOnly: boolean
+  /** Mount over a non-empty folder (libfuse2 refuses otherwise). */
+  nonempty?: boolean
+  uid?: number
+  gid?: number
+  /** Octal permission mask (e.g. 0o022); note libfuse applies it to every mode. */
+  umask?: number
+  noforget?: false
+}
+
+/** The C side copies the string into a 1,024-byte buffer (NUL included). */
+export const MAX_OPTION_STRING_BYTES = 1023
+/** libfuse2 clamps max_write to 128 KiB; asking for more only hides that. */
+export const MAX_REQUEST_BYTES = 131072
+/** One page: the smallest request size the kernel uses. */
+const MIN_REQUEST_BYTES = 4096
+const MAX_ID = 0xfffffffe
+
+const ALLOWED_KEYS: ReadonlySet<string> = new Set<keyof FuseOptions>([
+  'fsname', 'subtype', 'allowOther', 'defaultPermissions', 'autoUnmount', 'bigWrites', 'maxWrite', 'maxRead',
+  'entryTimeoutS', 'attrTimeoutS', 'negativeTimeoutS', 'autoCache', 'useIno', 'readOnly', 'nonempty', 'uid',
+  'gid', 'umask', 'noforget',
+])
+
+/** Rejects keys that FuseOptions does not have, also for non-literal arguments. */
+export type ExactFuseOptions<T> = T & Record<Exclude<keyof T, keyof FuseOptions>, never>
+
+export class FuseOptionsError extends Error {
+  override name = 'FuseOptionsError'
+}
+
+/** `-osubtype=ikfs,fsname=...` (the form fuse-native passes to fuse_mount/fuse_new). */
+export function buildFuseOptionString<T extends FuseOptions>(options: ExactFuseOptions<T>): string {
+  for (const key of Object.keys(options)) {
+    if (!ALLOWED_KEYS.has(key)) throw new FuseOptionsError(`unknown FUSE option ${JSON.stringify(key)}`)
+  }
+  if (options.subtype !== 'ikfs') throw new FuseOptionsError('subtype must be "ikfs"')
+
+  const parts = [`subtype=${options.subtype}`, `fsname=${sanitizeFsname(options.fsname)}`]
+  if (options.allowOther) parts.push('allow_other')
+  if (options.allowOther || options.defaultPermissions) parts.push('default_permissions')
+  if (options.autoUnmount) parts.push('auto_unmount')
+  if (options.readOnly) parts.push('ro')
+  if (options.nonempty) parts.push('nonempty')
+  if (options.bigWrites) parts.push('big_writes')
+  parts.push(`max_write=${requestSize('maxWrite', options.maxWrite)}`)
+  parts.push(`max_read=${requestSize('maxRead', options.maxRead)}`)
+  parts.push(`entry_timeout=${seconds('entryTimeoutS', options.entryTimeoutS)}`)
+  parts.push(`attr_timeout=${seconds('attrTimeoutS', options.attrTimeoutS)}`)
+  parts.push(`negative_timeout=${seconds('negativeTimeoutS', options.negativeTimeoutS)}`)
+  if (options.autoCache) parts.push('auto_cache')
+  if (options.useIno) parts.push('use_ino')
+  if (options.uid !== undefined) parts.push(`uid=${id('uid', options.uid)}`)
+  if (options.gid !== undefined) parts.push(`gid=${id('gid', options.gid)}`)
+  if (options.umask !== undefined) parts.push(`umask=${octalMask(options.umask)}`)
+
+  const result = '-o' + parts.join(',')
+  const bytes = Buffer.byteLength(result)
+  if (bytes > MAX_OPTION_STRING_BYTES) {
+    throw new FuseOptionsError(`mount option string is ${bytes} bytes; libfuse truncates at ${MAX_OPTION_STRING_BYTES}`)
+  }
+  return result
+}
+
+/** Characters that would end or escape an option, and whitespace/control characters, become `_`. */
+export function sanitizeFsname(fsname: string): string {
+  // eslint-disable-next-line no-control-regex
+  const cleaned = fsname.replace(/[,\\=\s\u0000-\u001f\u007f]/g, '_')
+  return cleaned.length > 0 ? cleaned : 'ikfs'
+}
+
+function seconds(name: string, value: number): string {
+  if (!Number.isFinite(value) || value < 0) throw new FuseOptionsError(`${name} must be a finite number >= 0`)
+  return String(value)
+}
+
+function requestSize(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < MIN_REQUEST_BYTES || value > MAX_REQUEST_BYTES) {
+    throw new FuseOptionsError(`${name} must be an integer from ${MIN_REQUEST_BYTES} to ${MAX_REQUEST_BYTES}`)
+  }
+  return value
+}
+
+function id(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_ID) {
+    throw new FuseOptionsError(`${name} must be an integer from 0 to ${MAX_ID}`)
+  }
+  return value
+}
+
+function octalMask(value: number): string {
+  if (!Number.isInteger(value) || value < 0 || value > 0o777) {
+    throw new FuseOptionsError('umask must be an integer from 0 to 0o777')
+  }
+  return value.toString(8).padStart(4, '0')
+}

@@ -1,0 +1,178 @@
+/**
+ * Loads fuse-native 2.2.6 and makes its libfuse dependency resolvable.
+ *
+ * The prebuilt addon (prebuilds/<platform>-<arch>/node.napi.node) has DT_NEEDED libfuse.so.2 and no rpath.
+ * fuse-native ships a copy beside it (libfuse.so, soname libfuse.so.2). When the system has no libfuse.so.2
+ * we preload that copy with RTLD_GLOBAL: glibc then satisfies the addon's DT_NEEDED by soname with the
+ * already-loaded library, all inside this process (no LD_LIBRARY_PATH, no re-exec).
+ * process.dlopen() refuses a library that is not a Node addon ("did not self-register") and dlcloses it;
+ * RTLD_NODELETE keeps it resident anyway, and /proc/self/maps tells whether that worked.
+ */
+import { createRequire } from 'node:module'
+import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, accessSync } from 'node:fs'
+import { delimiter, dirname, join } from 'node:path'
+import type { FuseBinding, FuseClass } from './fuse-native-types.js'
+
+// glibc's dlopen flags; os.constants.dlopen has no RTLD_NODELETE.
+const RTLD_NOW = 0x2
+const RTLD_GLOBAL = 0x100
+const RTLD_NODELETE = 0x1000
+
+const INSTALL_HINT =
+  'install libfuse2 (Debian 12 / Ubuntu 22.04: apt install libfuse2; Debian 13 / Ubuntu 24.04: apt install libfuse2t64) ' +
+  'and fuse3 for fusermount'
+
+/** Speaks to people: one line saying what is missing and which package provides it. */
+export class NativeLoadError extends Error {
+  override name = 'NativeLoadError'
+  readonly code = 'IKFS_NATIVE_LOAD'
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+  }
+}
+
+export interface LoadFuseNativeOptions {
+  /** Module path or file URL that fuse-native is resolved from (default: this module). */
+  resolveFrom?: string
+}
+
+interface FuseNativePackage {
+  dir: string
+  prebuildDir: string
+  require: NodeJS.Require
+}
+
+/** The fuse-native class, with libfuse.so.2 made loadable first if the system lacks it. */
+export function loadFuseNative(options: LoadFuseNativeOptions = {}): FuseClass {
+  const pkg = locatePackage(options)
+  try {
+    return pkg.require('fuse-native') as FuseClass
+  } catch (firstError) {
+    if (!isDlopenFailure(firstError)) {
+      throw new NativeLoadError(`fuse-native failed to load: ${firstLine(firstError)}`, { cause: firstError })
+    }
+    preloadShippedLibfuse(pkg, firstError)
+    try {
+      return pkg.require('fuse-native') as FuseClass
+    } catch (secondError) {
+      throw new NativeLoadError(
+        `fuse-native's addon could not be loaded (${firstLine(secondError)}); ${INSTALL_HINT}`,
+        { cause: secondError },
+      )
+    }
+  }
+}
+
+/**
+ * The compiled addon fuse-native's index.js uses (same file, so require's cache returns the same object).
+ * Call after loadFuseNative().
+ */
+export function loadFuseNativeBinding(options: LoadFuseNativeOptions = {}): FuseBinding {
+  const pkg = locatePackage(options)
+  const nodeGypBuild = createRequire(join(pkg.dir, 'index.js'))('node-gyp-build') as (dir: string) => FuseBinding
+  return nodeGypBuild(pkg.dir)
+}
+
+/** Path of the libfuse mapped into this process, if any (for `ikfs doctor`). */
+export function libfuseInUse(): string | undefined {
+  return mappedFiles().find((file) => /\/libfuse\.so(\.2)?[^/]*$/.test(file))
+}
+
+/** Whether this process can mount at all: /dev/fuse opens read-write and fusermount is on PATH. */
+export function fuseAvailable(pathEnv: string | undefined = process.env.PATH): { ok: boolean; reason?: string } {
+  try {
+    closeSync(openSync('/dev/fuse', fsConstants.O_RDWR))
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') {
+      return { ok: false, reason: '/dev/fuse is missing (modprobe fuse; in a container pass --device /dev/fuse)' }
+    }
+    return {
+      ok: false,
+      reason: `/dev/fuse cannot be opened read-write (${code ?? firstLine(e)}; in a container add --device /dev/fuse --cap-add SYS_ADMIN)`,
+    }
+  }
+  if (!findExecutable('fusermount', pathEnv)) {
+    return { ok: false, reason: 'fusermount not found on PATH: install fuse3 (it provides fusermount)' }
+  }
+  return { ok: true }
+}
+
+function locatePackage(options: LoadFuseNativeOptions): FuseNativePackage {
+  const req = createRequire(options.resolveFrom ?? import.meta.url)
+  let packageJson: string
+  try {
+    packageJson = req.resolve('fuse-native/package.json')
+  } catch (e) {
+    throw new NativeLoadError('fuse-native is not installed (run npm install in the ikfs folder)', { cause: e })
+  }
+  const dir = dirname(packageJson)
+  const prebuildDir = join(dir, 'prebuilds', `${process.platform}-${process.arch}`)
+  const hasPrebuild = existsSync(join(prebuildDir, 'node.napi.node'))
+  const hasOwnBuild = existsSync(join(dir, 'build', 'Release'))
+  if (!hasPrebuild && !hasOwnBuild) {
+    throw new NativeLoadError(
+      `fuse-native has no prebuilt addon for ${process.platform}-${process.arch}: ` +
+        'apt install build-essential libfuse-dev, then npm rebuild fuse-native',
+    )
+  }
+  return { dir, prebuildDir, require: req }
+}
+
+function preloadShippedLibfuse(pkg: FuseNativePackage, loadError: unknown): void {
+  const shipped = join(pkg.prebuildDir, 'libfuse.so')
+  if (!existsSync(shipped)) {
+    throw new NativeLoadError(`libfuse.so.2 could not be loaded (${firstLine(loadError)}); ${INSTALL_HINT}`, {
+      cause: loadError,
+    })
+  }
+  try {
+    process.dlopen({ exports: {} }, shipped, RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE)
+  } catch {
+    // Expected: "Module did not self-register" (it is a plain library). Residency is checked below.
+  }
+  if (!mappedFiles().includes(shipped)) {
+    throw new NativeLoadError(
+      `libfuse.so.2 could not be loaded, nor fuse-native's own copy at ${shipped}; ${INSTALL_HINT}`,
+      { cause: loadError },
+    )
+  }
+}
+
+function isDlopenFailure(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException | undefined)?.code === 'ERR_DLOPEN_FAILED'
+}
+
+function mappedFiles(): string[] {
+  let maps: string
+  try {
+    maps = readFileSync('/proc/self/maps', 'utf8')
+  } catch {
+    return []
+  }
+  const files = new Set<string>()
+  for (const line of maps.split('\n')) {
+    const slash = line.indexOf('/')
+    if (slash !== -1) files.add(line.slice(slash))
+  }
+  return [...files]
+}
+
+function findExecutable(name: string, pathEnv: string | undefined): string | undefined {
+  for (const dir of (pathEnv ?? '').split(delimiter)) {
+    if (!dir) continue
+    const candidate = join(dir, name)
+    try {
+      accessSync(candidate, fsConstants.X_OK)
+      return candidate
+    } catch {
+      // not here
+    }
+  }
+  return undefined
+}
+
+function firstLine(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e)
+  return text.split('\n')[0] ?? text
+}

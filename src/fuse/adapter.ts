@@ -1,0 +1,157 @@
+/**
+ * The fuse-native ops object: decode fuse-native's arguments → vfs.<op> → encode (stat.ts) → cb.
+ * No caches, timers or business rules here; guard.ts catches, maps errno, logs, counts and times out.
+ *
+ * Binding quirks handled here (shared/fuse-native-notes.md):
+ * - read/write buffers point into libfuse memory and are detached after cb: `write` copies its data before
+ *   anything async; `read` copies the result into fuse-native's buffer at reply time; both answer the
+ *   byte count as cb's first argument.
+ * - file handles are int32 on the C side and 0 means "no handle": the VFS numbers them from 1.
+ * - utimens receives atime in both slots (binding bug); UTIME_NOW/UTIME_OMIT arrive as ~1073 ms.
+ * - create gets no open flags from fuse-native 2.2.6: the VFS is told O_CREAT|O_RDWR.
+ * - fgetattr, opendir, releasedir, access and fsyncdir are left out on purpose: libfuse falls back to
+ *   getattr (a custom fgetattr is never called anyway), opendir/releasedir succeed without a handle
+ *   (and fuse-native passes fh where flags belong), ENOSYS for access/fsyncdir makes the kernel treat
+ *   them as success and stop asking (permissions come from our modes via default_permissions).
+ * - getxattr/listxattr size semantics (size 0, ERANGE) live in native/ikfs-fuse.ts, which sees the buffer.
+ */
+import { constants as fsConstants } from 'node:fs'
+import type { Logger } from '../log.js'
+import { VfsError } from '../vfs/errors.js'
+import type { Vfs } from '../vfs/types.js'
+import { OpGuard, type FuseReply, type OpGuardOptions } from './guard.js'
+import { toFuseStat, toFuseStatFs } from './stat.js'
+
+/** What fuse-native 2.2.6 delivers for UTIME_NOW/UTIME_OMIT: tv_sec 0, tv_nsec ≈ 2^30 → 1073 ms. */
+export const UTIME_SENTINEL_MS = 1073
+/** fuse-native reads the handle back with NAPI_ARGV_INT32. */
+const MAX_HANDLE = 0x7fffffff
+const CREATE_FLAGS = fsConstants.O_CREAT | fsConstants.O_RDWR
+
+export interface FuseOpsOptions extends OpGuardOptions {
+  /** Wall clock for UTIME_NOW (default Date.now). */
+  now?: () => number
+  /** A guard built by the caller (to share counters); otherwise one is made from these options. */
+  guard?: OpGuard
+}
+
+type Cb = FuseReply
+
+export interface FuseOps {
+  getattr(path: string, cb: Cb): void
+  readdir(path: string, cb: Cb): void
+  open(path: string, flags: number, cb: Cb): void
+  read(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
+  release(path: string, fh: number, cb: Cb): void
+  statfs(path: string, cb: Cb): void
+  listxattr(path: string, cb: Cb): void
+  getxattr(path: string, name: string, position: number, cb: Cb): void
+  create(path: string, mode: number, cb: Cb): void
+  write(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
+  flush(path: string, fh: number, cb: Cb): void
+  fsync(path: string, datasync: number, fh: number, cb: Cb): void
+  truncate(path: string, size: number, cb: Cb): void
+  ftruncate(path: string, fh: number, size: number, cb: Cb): void
+  unlink(path: string, cb: Cb): void
+  mkdir(path: string, mode: number, cb: Cb): void
+  rmdir(path: string, cb: Cb): void
+  rename(from: string, to: string, cb: Cb): void
+  utimens(path: string, atime: number, mtime: number, cb: Cb): void
+  chmod(path: string, mode: number, cb: Cb): void
+  chown(path: string, uid: number, gid: number, cb: Cb): void
+  setxattr(path: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void
+  removexattr(path: string, name: string, cb: Cb): void
+  symlink(target: string, path: string, cb: Cb): void
+  link(from: string, to: string, cb: Cb): void
+  mknod(path: string, mode: number, dev: number, cb: Cb): void
+  readlink(path: string, cb: Cb): void
+}
+
+const ok = (): unknown[] => [0]
+
+export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions = {}): FuseOps {
+  const guard = options.guard ?? new OpGuard(logger, options)
+  const now = options.now ?? Date.now
+  const refuse = (op: string, path: string, cb: Cb, code: 'EPERM' | 'EINVAL'): void =>
+    guard.run(op, path, cb, () => Promise.reject(new VfsError(code, `${op} is not supported`, { level: 'debug' })), ok)
+
+  return {
+    getattr: (path, cb) => guard.run('getattr', path, cb, () => vfs.getattr(path), (attr) => [0, toFuseStat(attr)]),
+
+    readdir: (path, cb) =>
+      guard.run('readdir', path, cb, () => vfs.readdir(path), (entries) => [
+        0,
+        entries.map((e) => e.name),
+        entries.map((e) => toFuseStat(e.attr)),
+      ]),
+
+    open: (path, flags, cb) => guard.run('open', path, cb, () => vfs.open(path, flags), (fh) => [0, handle(fh)]),
+
+    read: (path, fh, buf, len, pos, cb) =>
+      guard.run('read', path, cb, () => vfs.read(path, fh, len, pos), (data) => [data.copy(buf, 0, 0, Math.min(len, data.length))]),
+
+    release: (path, fh, cb) => guard.run('release', path, cb, () => vfs.release(path, fh), ok),
+
+    statfs: (path, cb) => guard.run('statfs', path, cb, () => vfs.statfs(path), (s) => [0, toFuseStatFs(s)]),
+
+    listxattr: (path, cb) => guard.run('listxattr', path, cb, () => vfs.listxattr(path), (names) => [0, names]),
+
+    getxattr: (path, name, _position, cb) =>
+      guard.run('getxattr', path, cb, () => vfs.getxattr(path, name), (value) => [0, value]),
+
+    create: (path, mode, cb) =>
+      guard.run('create', path, cb, () => vfs.create(path, mode, CREATE_FLAGS), (fh) => [0, handle(fh)]),
+
+    write: (path, fh, buf, len, pos, cb) => {
+      const data = Buffer.from(buf.subarray(0, len)) // copy now: buf is detached once cb has run
+      guard.run('write', path, cb, () => vfs.write(path, fh, data, pos), (written) => [byteCount(written, len)])
+    },
+
+    flush: (path, fh, cb) => guard.run('flush', path, cb, () => vfs.flush(path, fh), ok),
+
+    fsync: (path, datasync, fh, cb) => guard.run('fsync', path, cb, () => vfs.fsync(path, fh, datasync !== 0), ok),
+
+    truncate: (path, size, cb) => guard.run('truncate', path, cb, () => vfs.truncate(path, size), ok),
+
+    ftruncate: (path, fh, size, cb) => guard.run('ftruncate', path, cb, () => vfs.ftruncate(path, fh, size), ok),
+
+    unlink: (path, cb) => guard.run('unlink', path, cb, () => vfs.unlink(path), ok),
+
+    mkdir: (path, mode, cb) => guard.run('mkdir', path, cb, () => vfs.mkdir(path, mode), ok),
+
+    rmdir: (path, cb) => guard.run('rmdir', path, cb, () => vfs.rmdir(path), ok),
+
+    rename: (from, to, cb) => guard.run('rename', from, cb, () => vfs.rename(from, to), ok),
+
+    utimens: (path, atime, _mtimeIsAtimeToo, cb) => {
+      const timeMs = atime === UTIME_SENTINEL_MS ? now() : atime
+      guard.run('utimens', path, cb, () => vfs.utimens(path, timeMs, timeMs), ok)
+    },
+
+    chmod: (path, mode, cb) => guard.run('chmod', path, cb, () => vfs.chmod(path, mode), ok),
+
+    chown: (path, uid, gid, cb) => guard.run('chown', path, cb, () => vfs.chown(path, uid, gid), ok),
+
+    setxattr: (path, name, value, _position, flags, cb) => {
+      const copy = Buffer.from(value) // libfuse memory, detached after cb
+      guard.run('setxattr', path, cb, () => vfs.setxattr(path, name, copy, flags), ok)
+    },
+
+    removexattr: (path, name, cb) => guard.run('removexattr', path, cb, () => vfs.removexattr(path, name), ok),
+
+    symlink: (_target, path, cb) => refuse('symlink', path, cb, 'EPERM'),
+    link: (_from, to, cb) => refuse('link', to, cb, 'EPERM'),
+    mknod: (path, _mode, _dev, cb) => refuse('mknod', path, cb, 'EPERM'),
+    readlink: (path, cb) => refuse('readlink', path, cb, 'EINVAL'),
+  }
+}
+
+function handle(fh: number): number {
+  if (!Number.isInteger(fh) || fh < 1 || fh > MAX_HANDLE) throw new Error(`VFS returned an invalid file handle ${fh}`)
+  return fh
+}
+
+function byteCount(n: number, max: number): number {
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new Error(`VFS reported ${n} bytes for a ${max}-byte request`)
+  return n
+}

@@ -1,0 +1,165 @@
+/**
+ * Wraps every FUSE op once, so that nothing escapes to fuse-native:
+ * - sync throws and rejections are caught (a throw in a handler kills the daemon and leaves a dead mount);
+ * - VfsError.code becomes an errno via errno.ts and is logged at the error's own level; anything else is a
+ *   bug: EIO, logged at error with its stack;
+ * - each op has our own deadline (fuse-native's hidden 15 s timeout is off): on expiry the kernel gets
+ *   ETIMEDOUT once and the late result is dropped; `cb` is never called twice;
+ * - per-op counters for `ikfs status`.
+ * The reply is encoded synchronously right before `cb`, so a late result never touches a buffer that
+ * fuse-native has already handed back to libfuse.
+ */
+import type { Logger } from '../log.js'
+import { isVfsError } from '../vfs/errors.js'
+import { FUSE_ERRNO } from './errno.js'
+
+/** A listing or ranged read that takes longer than this is hung, not slow. */
+export const DEFAULT_DEADLINE_MS = 120_000
+/** release/flush/fsync may wait for the upload of a large file. */
+export const SLOW_OP_DEADLINE_MS = 600_000
+const SLOW_OPS: ReadonlySet<string> = new Set(['release', 'flush', 'fsync'])
+
+export type FuseReply = (code: number, ...values: unknown[]) => void
+
+export interface OpCounter {
+  calls: number
+  errors: number
+  timeouts: number
+  /** Results that arrived after the deadline had answered. */
+  late: number
+  inFlight: number
+}
+
+/** Per-op counters; one object per mount, read by the status server. */
+export class OpCounters {
+  #byOp = new Map<string, OpCounter>()
+
+  get(op: string): OpCounter {
+    let counter = this.#byOp.get(op)
+    if (!counter) {
+      counter = { calls: 0, errors: 0, timeouts: 0, late: 0, inFlight: 0 }
+      this.#byOp.set(op, counter)
+    }
+    return counter
+  }
+
+  snapshot(): Record<string, OpCounter> {
+    return Object.fromEntries([...this.#byOp].map(([op, c]) => [op, { ...c }]))
+  }
+}
+
+export interface DeadlineTimers {
+  set(fn: () => void, ms: number): unknown
+  clear(handle: unknown): void
+}
+
+const realTimers: DeadlineTimers = {
+  set: (fn, ms) => setTimeout(fn, ms).unref(),
+  clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
+}
+
+export interface OpGuardOptions {
+  /** Per-op deadline overrides in ms (0 or Infinity: none). */
+  deadlinesMs?: Partial<Record<string, number>>
+  defaultDeadlineMs?: number
+  slowOpDeadlineMs?: number
+  timers?: DeadlineTimers
+  counters?: OpCounters
+}
+
+export class OpGuard {
+  readonly counters: OpCounters
+  #log: Logger
+  #options: OpGuardOptions
+  #timers: DeadlineTimers
+
+  constructor(logger: Logger, options: OpGuardOptions = {}) {
+    this.#log = logger
+    this.#options = options
+    this.#timers = options.timers ?? realTimers
+    this.counters = options.counters ?? new OpCounters()
+  }
+
+  deadlineMs(op: string): number {
+    const override = this.#options.deadlinesMs?.[op]
+    if (override !== undefined) return override
+    return SLOW_OPS.has(op)
+      ? (this.#options.slowOpDeadlineMs ?? SLOW_OP_DEADLINE_MS)
+      : (this.#options.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS)
+  }
+
+  /**
+   * Runs `work` and answers `cb` exactly once: with `encode(result)` (the full argument list for cb),
+   * or with a negative errno.
+   */
+  run<T>(op: string, localPath: string, cb: FuseReply, work: () => Promise<T>, encode: (result: T) => unknown[]): void {
+    const counter = this.counters.get(op)
+    counter.calls++
+    counter.inFlight++
+    let answered = false
+    let timer: unknown
+
+    const answer = (args: unknown[]): void => {
+      answered = true
+      if (timer !== undefined) this.#timers.clear(timer)
+      try {
+        cb(...(args as [number, ...unknown[]]))
+      } catch (e) {
+        this.#log.error({ op, path: localPath, err: e }, `${op}: fuse-native callback threw`)
+      }
+    }
+    const fail = (err: unknown): void => {
+      counter.errors++
+      answer([this.#errnoFor(op, localPath, err)])
+    }
+
+    const deadline = this.deadlineMs(op)
+    if (deadline > 0 && Number.isFinite(deadline)) {
+      timer = this.#timers.set(() => {
+        if (answered) return
+        counter.timeouts++
+        this.#log.warn({ op, path: localPath, deadlineMs: deadline }, `${op} exceeded its deadline; answered ETIMEDOUT`)
+        answer([FUSE_ERRNO.ETIMEDOUT])
+      }, deadline)
+    }
+
+    let pending: Promise<T>
+    try {
+      pending = Promise.resolve(work())
+    } catch (e) {
+      pending = Promise.reject(e)
+    }
+    pending.then(
+      (result) => {
+        counter.inFlight--
+        if (answered) return this.#late(op, localPath, counter)
+        let args: unknown[]
+        try {
+          args = encode(result)
+        } catch (e) {
+          return fail(e)
+        }
+        answer(args)
+      },
+      (err: unknown) => {
+        counter.inFlight--
+        if (answered) return this.#late(op, localPath, counter, err)
+        fail(err)
+      },
+    )
+  }
+
+  #errnoFor(op: string, localPath: string, err: unknown): number {
+    if (isVfsError(err)) {
+      this.#log[err.level]({ op, path: localPath, code: err.code, err }, `${op} failed: ${err.code}`)
+      return FUSE_ERRNO[err.code]
+    }
+    this.#log.error({ op, path: localPath, err }, `${op}: unexpected error (answered EIO)`)
+    return FUSE_ERRNO.EIO
+  }
+
+  #late(op: string, localPath: string, counter: OpCounter, err?: unknown): void {
+    counter.late++
+    this.#log.warn({ op, path: localPath, err }, `${op} finished after its deadline; result dropped`)
+  }
+}

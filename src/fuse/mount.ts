@@ -1,0 +1,185 @@
+/**
+ * Mounting a Vfs with fuse-native, failing fast and leaving no dead mount behind.
+ *
+ * mountFuse(): checks /dev/fuse and the mountpoint (exists, is a folder, empty unless allowNonEmpty,
+ * not a live FUSE mount), clears a dead mount (stat → ENOTCONN) with a lazy unmount, mounts with our
+ * option string and fuse-native's hidden op timeout off, and waits for the kernel's INIT within a
+ * deadline. If mounting fails half-way, the half-made mount is lazily unmounted before rejecting.
+ *
+ * FuseMount.unmount() only stops the kernel side: fusermount -u, then (busy) the lazy and forceful steps
+ * of unmountPath(); it resolves when the mount has left /proc/self/mountinfo and fuse-native's loop handle
+ * is released. It does NOT call vfs.close(): ops already in flight may still finish after a lazy unmount,
+ * so the caller (the CLI) awaits unmount() and then vfs.close().
+ * FuseMount.done resolves when the mount goes away for any reason (our unmount, `fusermount -u` by the
+ * user, the connection aborted); its 1 s poll of mountinfo is also what keeps the daemon's loop alive.
+ */
+import { readdir, stat } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
+import type { Logger } from '../log.js'
+import type { Vfs } from '../vfs/types.js'
+import { fuseAvailable, loadFuseNative, loadFuseNativeBinding } from '../../native/load.js'
+import { buildFuseOptionString, type FuseOptions } from '../../native/fuse-options.js'
+import { createIkfsFuseClass, type IkfsFuseInstance } from '../../native/ikfs-fuse.js'
+import { createFuseOps, type FuseOpsOptions } from './adapter.js'
+import { OpCounters, OpGuard } from './guard.js'
+import { canonicalMountpoint, findFuseMount, readMountInfo, type MountEntry } from './mountinfo.js'
+import { unmountPath } from './unmount.js'
+
+/** fuse_mount + INIT normally take milliseconds; longer means fusermount or the kernel is stuck. */
+export const DEFAULT_MOUNT_TIMEOUT_MS = 30_000
+/** A stat of the mountpoint that takes longer than this is a hung (not dead) FUSE mount. */
+export const MOUNTPOINT_CHECK_TIMEOUT_MS = 5_000
+/** Notices an external `fusermount -u` within a second; reading mountinfo costs well under a millisecond. */
+export const MOUNT_WATCH_INTERVAL_MS = 1_000
+
+export interface FuseMountOptions {
+  /** The allow-listed `-o` options (native/fuse-options.ts); `nonempty` is set from allowNonEmpty. */
+  fuse: Omit<FuseOptions, 'nonempty'>
+  /** Mount over a folder that has entries (hidden while mounted), like rclone --allow-non-empty. */
+  allowNonEmpty?: boolean
+  mountTimeoutMs?: number
+  /** Deadlines, counters and clock for the ops (guard.ts). */
+  ops?: FuseOpsOptions
+}
+
+export interface FuseMount {
+  /** Canonical absolute path, as in /proc/self/mountinfo. */
+  mountpoint: string
+  unmount(): Promise<void>
+  done: Promise<void>
+  counters: OpCounters
+}
+
+export class FuseMountError extends Error {
+  override name = 'FuseMountError'
+  readonly code = 'IKFS_MOUNT'
+}
+
+export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMountOptions, logger: Logger): Promise<FuseMount> {
+  const log = logger.child({ component: 'fuse' })
+  const available = fuseAvailable()
+  if (!available.ok) throw new FuseMountError(`cannot mount: ${available.reason ?? 'FUSE unavailable'}`)
+
+  const target = await canonicalMountpoint(mountpoint)
+  const nonEmpty = await prepareMountpoint(target, options.allowNonEmpty === true, log)
+  const optionString = buildFuseOptionString({ ...options.fuse, ...(nonEmpty ? { nonempty: true } : {}) })
+
+  const Fuse = loadFuseNative()
+  const IkfsFuse = createIkfsFuseClass(Fuse, loadFuseNativeBinding(), optionString)
+  const counters = options.ops?.counters ?? options.ops?.guard?.counters ?? new OpCounters()
+  const guard = options.ops?.guard ?? new OpGuard(log, { ...options.ops, counters })
+  const ops = createFuseOps(vfs, log, { ...options.ops, guard })
+  const fuse = new IkfsFuse(target, ops, { timeout: false, force: false, mkdir: false })
+
+  try {
+    await withDeadline(
+      new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve()))),
+      options.mountTimeoutMs ?? DEFAULT_MOUNT_TIMEOUT_MS,
+      'mount did not complete (no INIT from the kernel)',
+    )
+  } catch (err) {
+    if (await findFuseMount(target)) {
+      await unmountPath(target, { lazy: true }).catch((e: unknown) =>
+        log.error({ err: e, mountpoint: target }, 'could not remove the half-made mount'),
+      )
+    }
+    const reason = err instanceof Error ? err.message : String(err)
+    throw new FuseMountError(`mounting ${target} failed: ${reason}`, { cause: err })
+  }
+
+  const entry = await findFuseMount(target)
+  log.info({ mountpoint: target, options: optionString }, 'mounted')
+  return createMountHandle(target, fuse, entry, counters, log)
+}
+
+function createMountHandle(
+  target: string,
+  fuse: IkfsFuseInstance,
+  entry: MountEntry | undefined,
+  counters: OpCounters,
+  log: Logger,
+): FuseMount {
+  let resolveDone!: () => void
+  const done = new Promise<void>((resolve) => (resolveDone = resolve))
+  let finished = false
+  const finish = (): void => {
+    if (finished) return
+    finished = true
+    clearInterval(watch)
+    fuse.releaseNative()
+    log.info({ mountpoint: target }, 'unmounted')
+    resolveDone()
+  }
+  const stillMounted = async (): Promise<boolean> => {
+    const mounts = await readMountInfo()
+    return mounts.some((m) =>
+      entry ? m.major === entry.major && m.minor === entry.minor : m.mountPoint === target,
+    )
+  }
+  const watch = setInterval(() => {
+    stillMounted().then(
+      (mounted) => (mounted ? undefined : finish()),
+      (err: unknown) => log.warn({ err }, 'could not read mountinfo'),
+    )
+  }, MOUNT_WATCH_INTERVAL_MS)
+
+  let unmounting: Promise<void> | undefined
+  const unmount = (): Promise<void> => {
+    unmounting ??= (async () => {
+      if (!finished && (await stillMounted())) await unmountPath(target)
+      finish()
+    })()
+    return unmounting
+  }
+  return { mountpoint: target, unmount, done, counters }
+}
+
+/** Returns whether the folder has entries; throws FuseMountError when it cannot be used. */
+async function prepareMountpoint(target: string, allowNonEmpty: boolean, log: Logger): Promise<boolean> {
+  let info = await statMountpoint(target)
+  if (info instanceof Error && isDeadMount(info)) {
+    log.warn({ mountpoint: target }, 'clearing a dead FUSE mount left at the mountpoint')
+    await unmountPath(target, { lazy: true })
+    info = await statMountpoint(target)
+  }
+  if (info instanceof Error) {
+    const code = (info as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') throw new FuseMountError(`mountpoint ${target} does not exist`)
+    throw new FuseMountError(`mountpoint ${target} cannot be used: ${info.message}`, { cause: info })
+  }
+  if (!info.isDirectory()) throw new FuseMountError(`mountpoint ${target} is not a folder`)
+  if (await findFuseMount(target)) {
+    throw new FuseMountError(`${target} is already a FUSE mount (another ikfs? run: ikfs unmount ${target})`)
+  }
+  const entries = await withDeadline(readdir(target), MOUNTPOINT_CHECK_TIMEOUT_MS, `listing ${target} hung`)
+  if (entries.length > 0 && !allowNonEmpty) {
+    throw new FuseMountError(`mountpoint ${target} is not empty (use --allow-non-empty to mount over it)`)
+  }
+  return entries.length > 0
+}
+
+async function statMountpoint(target: string): Promise<Stats | Error> {
+  try {
+    return await withDeadline(
+      stat(target),
+      MOUNTPOINT_CHECK_TIMEOUT_MS,
+      `mountpoint ${target} does not answer (a hung FUSE mount? run: ikfs unmount --force ${target})`,
+    )
+  } catch (e) {
+    if (e instanceof FuseMountError) throw e
+    return e instanceof Error ? e : new Error(String(e))
+  }
+}
+
+function isDeadMount(e: Error): boolean {
+  const code = (e as NodeJS.ErrnoException).code
+  return code === 'ENOTCONN' || code === 'ECONNABORTED'
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new FuseMountError(message)), ms)
+  })
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer))
+}

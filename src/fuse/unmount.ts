@@ -1,0 +1,85 @@
+/**
+ * Unmounting a path, from polite to forceful, for `ikfs unmount`, mount.ts and tests:
+ * fusermount -u → umount (root) → fusermount -uz → umount -l (root) → abort the FUSE connection via
+ * /sys/fs/fuse/connections/<id>/abort, then lazy again. Every step has a time limit; nothing hangs.
+ */
+import { access, writeFile } from 'node:fs/promises'
+import { canonicalMountpoint, findFuseMount, connectionId } from './mountinfo.js'
+import { runCommand } from './run-command.js'
+
+/** fusermount/umount finish in milliseconds; longer means a stuck kernel request. */
+export const UNMOUNT_COMMAND_TIMEOUT_MS = 10_000
+const FUSECTL_DIR = '/sys/fs/fuse/connections'
+
+export class UnmountError extends Error {
+  override name = 'UnmountError'
+  readonly code = 'IKFS_UNMOUNT'
+}
+
+export interface UnmountOptions {
+  /** Skip the non-lazy attempts (detach at once even if files are open). */
+  lazy?: boolean
+  commandTimeoutMs?: number
+}
+
+function isRoot(): boolean {
+  return process.getuid?.() === 0
+}
+
+/** Resolves once no FUSE filesystem is mounted at `mountpoint` (also when none was); else UnmountError. */
+export async function unmountPath(mountpoint: string, options: UnmountOptions = {}): Promise<void> {
+  const target = await canonicalMountpoint(mountpoint)
+  const timeoutMs = options.commandTimeoutMs ?? UNMOUNT_COMMAND_TIMEOUT_MS
+  const attempts: [string, string[]][] = []
+  if (!options.lazy) {
+    attempts.push(['fusermount', ['-u', target]])
+    if (isRoot()) attempts.push(['umount', [target]])
+  }
+  const lazyAttempts: [string, string[]][] = [['fusermount', ['-uz', target]]]
+  if (isRoot()) lazyAttempts.push(['umount', ['-l', target]])
+  attempts.push(...lazyAttempts)
+
+  const failures: string[] = []
+  for (const [file, args] of attempts) {
+    if (!(await findFuseMount(target))) return
+    const result = await runCommand(file, args, timeoutMs)
+    if (result.code !== 0) failures.push(`${file} ${args[0]}: ${result.timedOut ? 'timed out' : result.stderr.trim()}`)
+  }
+  if (!(await findFuseMount(target))) return
+
+  if (await abortConnection(target, timeoutMs)) {
+    for (const [file, args] of lazyAttempts) {
+      if (!(await findFuseMount(target))) return
+      await runCommand(file, args, timeoutMs)
+    }
+  }
+  if (await findFuseMount(target)) {
+    throw new UnmountError(`could not unmount ${target}: ${failures.join('; ') || 'still mounted'}`)
+  }
+}
+
+/** Aborts the FUSE connection behind `mountpoint` (every pending and future request fails ENOTCONN). */
+export async function abortConnection(mountpoint: string, timeoutMs = UNMOUNT_COMMAND_TIMEOUT_MS): Promise<boolean> {
+  const entry = await findFuseMount(mountpoint)
+  if (!entry) return false
+  const abortFile = `${FUSECTL_DIR}/${connectionId(entry)}/abort`
+  if (!(await exists(abortFile)) && isRoot()) {
+    // fusectl is normally mounted by systemd; containers often lack it.
+    await runCommand('mount', ['-t', 'fusectl', 'fusectl', FUSECTL_DIR], timeoutMs)
+  }
+  try {
+    await writeFile(abortFile, '1')
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * src/fuse + native/ through a real kernel mount: test/fixtures/memfs-daemon.mjs (an in-memory Vfs mounted
+ * with mountFuse, from dist/) is driven with real commands and async fs calls from this process.
+ * Needs /dev/fuse and a build (`npx tsc -p tsconfig.build.json`; `npm test` builds first).
+ */
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, readdir, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { fuseAvailable } from '../../native/load.js'
+import { findFuseMount, isMounted } from '../../src/fuse/mountinfo.js'
+import { abortConnection, unmountPath } from '../../src/fuse/unmount.js'
+import { Cleanup, REPO_ROOT, makeTempMountpoint, spawnDaemon, waitFor, type Daemon } from '../helpers/mount.js'
+
+const run = promisify(execFile)
+const FIXTURE = join(REPO_ROOT, 'test/fixtures/memfs-daemon.mjs')
+const READ_DEADLINE_MS = 1500
+const START = Date.UTC(2024, 0, 2, 3, 4, 5)
+
+const fuse = fuseAvailable()
+if (!fuse.ok) console.log(`skipping fuse-adapter integration tests: ${fuse.reason}`)
+
+function startMemfs(mountpoint: string, ...flags: string[]): Promise<Daemon> {
+  if (!existsSync(join(REPO_ROOT, 'dist/src/fuse/mount.js'))) {
+    throw new Error('dist/ is missing: run `npx tsc -p tsconfig.build.json` first')
+  }
+  return spawnDaemon([mountpoint, ...flags], {
+    command: [process.execPath, FIXTURE],
+    readyPattern: /^mounted /m,
+    mountpoint,
+    timeoutMs: 20_000,
+  })
+}
+
+function writesTo(daemon: Daemon, path: string): { bytes: number; position: number }[] {
+  return [...daemon.stdout().matchAll(/^WRITE (\S+) (\d+) (\d+)$/gm)]
+    .filter((m) => m[1] === path)
+    .map((m) => ({ bytes: Number(m[2]), position: Number(m[3]) }))
+}
+
+describe.skipIf(!fuse.ok)('fuse adapter through a real mount', () => {
+  const cleanup = new Cleanup()
+  afterAll(() => cleanup.run())
+  let mp: string
+  let daemon: Daemon
+
+  beforeAll(async () => {
+    mp = cleanup.add(await makeTempMountpoint()).path
+    daemon = cleanup.add(await startMemfs(mp, '--read-deadline-ms', String(READ_DEADLINE_MS)))
+  })
+
+  it('is listed as fuse.ikfs with the sanitised fsname', async () => {
+    const entry = await findFuseMount(mp)
+    expect(entry).toMatchObject({ fsType: 'fuse.ikfs', source: 'ikfs:memfs_test' })
+    const mounts = await readFile('/proc/mounts', 'utf8')
+    expect(mounts).toContain(`ikfs:memfs_test ${mp} fuse.ikfs `)
+  })
+
+  it('ls -l shows types, modes and sizes', async () => {
+    const { stdout } = await run('ls', ['-ln', mp])
+    const lines = stdout.split('\n').filter((l) => /^[d-]/.test(l))
+    const byName = Object.fromEntries(lines.map((l) => [l.split(/\s+/).at(-1), l.split(/\s+/)]))
+    expect(Object.keys(byName).sort()).toEqual(['dir', 'hang.txt', 'hello.txt', 'throws.txt'])
+    expect(byName['hello.txt']?.slice(0, 5)).toEqual(['-rw-r--r--', '1', '0', '0', '12'])
+    expect(byName['dir']?.[0]).toBe('drwxr-xr-x')
+    expect(await readdir(join(mp, 'dir'))).toEqual(['nested.txt'])
+  })
+
+  it('stat reports mode, size, mtime and a stable inode', async () => {
+    const first = await stat(join(mp, 'hello.txt'))
+    expect(first.mode).toBe(0o100644)
+    expect(first.size).toBe(12)
+    expect(first.mtimeMs).toBe(START)
+    const { stdout } = await run('ls', ['-i', join(mp, 'hello.txt')])
+    expect(Number(stdout.trim().split(/\s+/)[0])).toBe(first.ino)
+    expect((await stat(join(mp, 'hello.txt'))).ino).toBe(first.ino)
+    expect((await stat(join(mp, 'dir'))).isDirectory()).toBe(true)
+  })
+
+  it('cat reads the content', async () => {
+    expect((await run('cat', [join(mp, 'hello.txt')])).stdout).toBe('hello world\n')
+    expect(await readFile(join(mp, 'dir/nested.txt'), 'utf8')).toBe('nested\n')
+  })
+
+  it('a handler that throws answers EIO, is logged with its stack, and the daemon survives', async () => {
+    await expect(readFile(join(mp, 'throws.txt'))).rejects.toMatchObject({ code: 'EIO' })
+    expect(daemon.hasExited()).toBe(false)
+    expect(await readFile(join(mp, 'hello.txt'), 'utf8')).toBe('hello world\n')
+    expect(daemon.stderr()).toMatch(/"msg":"read: unexpected error \(answered EIO\)"/)
+    expect(daemon.stderr()).toContain('deliberate bug in read')
+  })
+
+  it('a read that never resolves answers ETIMEDOUT at our deadline; the mount keeps working', async () => {
+    await expect(readFile(join(mp, 'hang.txt'))).rejects.toMatchObject({ code: 'ETIMEDOUT' })
+    expect(daemon.stderr()).toContain('read exceeded its deadline; answered ETIMEDOUT')
+    expect((await stat(join(mp, 'hello.txt'))).size).toBe(12)
+  })
+
+  it('a 1 MiB write arrives whole, in 128 KiB pieces (big_writes)', async () => {
+    const data = randomBytes(1024 * 1024)
+    await writeFile(join(mp, 'big.bin'), data)
+    expect(Buffer.compare(await readFile(join(mp, 'big.bin')), data)).toBe(0)
+    const writes = writesTo(daemon, '/big.bin')
+    expect(writes.map((w) => w.bytes)).toEqual(Array(8).fill(131072))
+    expect(writes.map((w) => w.position)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => i * 131072))
+  })
+
+  it('xattrs: getfattr lists and reads user.*, unknown names are ENODATA, setfattr round-trips', async () => {
+    const file = join(mp, 'hello.txt')
+    expect((await run('getfattr', ['-d', '--absolute-names', file])).stdout).toContain('user.greeting="hi"')
+    expect((await run('getfattr', ['--only-values', '-n', 'user.greeting', file])).stdout).toBe('hi')
+    await expect(run('getfattr', ['-n', 'security.capability', file])).rejects.toMatchObject({
+      stderr: expect.stringContaining('No such attribute'),
+    })
+    await run('setfattr', ['-n', 'user.long', '-v', 'x'.repeat(3000), file])
+    expect((await run('getfattr', ['--only-values', '-n', 'user.long', file])).stdout).toBe('x'.repeat(3000))
+    await run('setfattr', ['-x', 'user.long', file])
+    expect((await run('getfattr', ['-d', '--absolute-names', file])).stdout).not.toContain('user.long')
+  })
+
+  it('statfs keeps huge sizes correct (df, stat -f)', async () => {
+    const { stdout } = await run('stat', ['-f', '-c', '%S %b %f %a %c %d %l', mp])
+    expect(stdout.trim()).toBe(`${2 ** 20} ${2 ** 30} ${2 ** 29} ${2 ** 29} ${2 ** 31} ${2 ** 30} 255`)
+    const df = (await run('df', ['-B1', '--output=size,avail', mp])).stdout.trim().split('\n')[1]!.trim().split(/\s+/)
+    expect(df.map(Number)).toEqual([2 ** 50, 2 ** 49])
+  })
+
+  it('namespace ops and utimens reach the VFS', async () => {
+    await mkdir(join(mp, 'newdir'))
+    await writeFile(join(mp, 'newdir/a.txt'), 'a')
+    await rename(join(mp, 'newdir/a.txt'), join(mp, 'newdir/b.txt'))
+    expect(await readdir(join(mp, 'newdir'))).toEqual(['b.txt'])
+    await run('touch', ['-d', '2021-02-03T04:05:06Z', join(mp, 'newdir/b.txt')])
+    expect((await stat(join(mp, 'newdir/b.txt'))).mtimeMs).toBe(Date.UTC(2021, 1, 3, 4, 5, 6))
+    await unlink(join(mp, 'newdir/b.txt'))
+    await rmdir(join(mp, 'newdir'))
+    await expect(stat(join(mp, 'newdir'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(run('ln', ['-s', 'hello.txt', join(mp, 'link')])).rejects.toMatchObject({
+      stderr: expect.stringContaining('Operation not permitted'),
+    })
+  })
+
+  it('SIGTERM unmounts, and the daemon exits on its own (nothing holds its event loop)', async () => {
+    daemon.child.kill('SIGTERM')
+    const exit = await Promise.race([daemon.exited, new Promise((r) => setTimeout(() => r('still running'), 15_000))])
+    expect(exit).toEqual({ code: 0, signal: null })
+    expect(daemon.stdout()).toMatch(/^unmounted$/m)
+    expect(await isMounted(mp)).toBe(false)
+  })
+})
+
+describe.skipIf(!fuse.ok)('mount lifecycle', () => {
+  const cleanup = new Cleanup()
+  afterAll(() => cleanup.run())
+
+  it('auto_unmount removes the mount after kill -9', async () => {
+    const mp = cleanup.add(await makeTempMountpoint()).path
+    const daemon = cleanup.add(await startMemfs(mp))
+    daemon.child.kill('SIGKILL')
+    await daemon.exited
+    await waitFor(async () => !(await isMounted(mp)), 10_000, 'auto_unmount to remove the mount')
+  })
+
+  it('unmountPath clears a dead mount (daemon killed without auto_unmount)', async () => {
+    const mp = cleanup.add(await makeTempMountpoint()).path
+    const daemon = cleanup.add(await startMemfs(mp, '--no-auto-unmount'))
+    daemon.child.kill('SIGKILL')
+    await daemon.exited
+    await expect(stat(mp)).rejects.toMatchObject({ code: 'ENOTCONN' })
+    expect(await isMounted(mp)).toBe(true)
+    await unmountPath(mp)
+    expect(await isMounted(mp)).toBe(false)
+    expect((await stat(mp)).isDirectory()).toBe(true)
+  })
+
+  it('abortConnection cuts off a stopped daemon; unmountPath then removes the mount', async () => {
+    const mp = cleanup.add(await makeTempMountpoint()).path
+    const daemon = cleanup.add(await startMemfs(mp, '--no-auto-unmount'))
+    daemon.child.kill('SIGSTOP')
+    try {
+      expect(await abortConnection(mp)).toBe(true)
+      await expect(stat(join(mp, 'hello.txt'))).rejects.toMatchObject({ code: expect.stringMatching(/^(ENOTCONN|ECONNABORTED)$/) })
+      await unmountPath(mp)
+      expect(await isMounted(mp)).toBe(false)
+    } finally {
+      daemon.child.kill('SIGCONT')
+    }
+  })
+
+  it('mountFuse clears a stale dead mount and mounts over it', async () => {
+    const mp = cleanup.add(await makeTempMountpoint()).path
+    const dead = cleanup.add(await startMemfs(mp, '--no-auto-unmount'))
+    dead.child.kill('SIGKILL')
+    await dead.exited
+    await expect(stat(mp)).rejects.toMatchObject({ code: 'ENOTCONN' })
+    const fresh = cleanup.add(await startMemfs(mp))
+    expect(fresh.stderr()).toContain('clearing a dead FUSE mount')
+    expect(await readFile(join(mp, 'hello.txt'), 'utf8')).toBe('hello world\n')
+    expect(await fresh.stop()).toEqual({ code: 0, signal: null })
+    expect(await isMounted(mp)).toBe(false)
+  })
+
+  it('refuses a non-empty mountpoint unless allowed, and a live mount', async () => {
+    const tmp = cleanup.add(await makeTempMountpoint())
+    await writeFile(join(tmp.path, 'existing.txt'), 'x')
+    cleanup.add({ cleanup: () => unlink(join(tmp.path, 'existing.txt')).catch(() => undefined) })
+    await expect(startMemfs(tmp.path)).rejects.toThrow(/is not empty/)
+    const allowed = cleanup.add(await startMemfs(tmp.path, '--allow-non-empty'))
+    expect(await readdir(tmp.path)).not.toContain('existing.txt')
+    await expect(startMemfs(tmp.path, '--allow-non-empty')).rejects.toThrow(/already a FUSE mount/)
+    await allowed.stop()
+    expect(await readdir(tmp.path)).toEqual(['existing.txt'])
+  })
+})

@@ -1,0 +1,182 @@
+import { constants as fsConstants } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { createFuseOps, UTIME_SENTINEL_MS } from '../../../src/fuse/adapter.js'
+import { FUSE_ERRNO } from '../../../src/fuse/errno.js'
+import { S_IFDIR, S_IFREG } from '../../../src/fuse/stat.js'
+import { VfsError } from '../../../src/vfs/errors.js'
+import { createFakeVfs, makeAttr } from './fake-vfs.js'
+import { captureLogger } from './log-capture.js'
+
+/** Calls one op and resolves with the arguments fuse-native's callback received. */
+function call(fn: (cb: (...a: unknown[]) => void) => void): Promise<unknown[]> {
+  return new Promise((resolve) => fn((...args) => resolve(args)))
+}
+
+function setup(impl: Parameters<typeof createFakeVfs>[0] = {}) {
+  const { vfs, calls } = createFakeVfs(impl)
+  const { logger, records } = captureLogger()
+  const ops = createFuseOps(vfs, logger, { now: () => 1_700_000_000_000 })
+  return { ops, calls, records }
+}
+
+describe('createFuseOps', () => {
+  it('getattr encodes the Attr as a fuse-native stat object', async () => {
+    const { ops } = setup({ getattr: async () => makeAttr({ kind: 'dir', perm: 0o755, ino: 12 }) })
+    const [code, stat] = await call((cb) => ops.getattr('/d', cb))
+    expect(code).toBe(0)
+    expect(stat).toMatchObject({ mode: S_IFDIR | 0o755, ino: 12, mtime: 2000 })
+  })
+
+  it('readdir answers names and a matching stats array', async () => {
+    const { ops } = setup({
+      readdir: async () => [{ name: 'a.jpg', attr: makeAttr({ ino: 3 }) }, { name: 'sub', attr: makeAttr({ kind: 'dir', ino: 4 }) }],
+    })
+    const [code, names, stats] = (await call((cb) => ops.readdir('/', cb))) as [number, string[], { mode: number; ino: number }[]]
+    expect(code).toBe(0)
+    expect(names).toEqual(['a.jpg', 'sub'])
+    expect(stats.map((s) => [s.ino, s.mode & 0o170000])).toEqual([[3, S_IFREG], [4, S_IFDIR]])
+  })
+
+  it('read copies the result into fuse-native’s buffer and answers the byte count first', async () => {
+    const { ops, calls } = setup({ read: async () => Buffer.from('hello') })
+    const buf = Buffer.alloc(8)
+    const reply = await call((cb) => ops.read('/f', 3, buf, 8, 100, cb))
+    expect(reply).toEqual([5])
+    expect(buf.subarray(0, 5).toString()).toBe('hello')
+    expect(calls[0]).toEqual({ op: 'read', args: ['/f', 3, 8, 100] })
+  })
+
+  it('read never copies more than the request length', async () => {
+    const { ops } = setup({ read: async () => Buffer.from('0123456789') })
+    const buf = Buffer.alloc(4)
+    expect(await call((cb) => ops.read('/f', 1, buf, 4, 0, cb))).toEqual([4])
+    expect(buf.toString()).toBe('0123')
+  })
+
+  it('write copies libfuse’s buffer before the VFS sees it (it is detached after cb)', async () => {
+    let seen: Buffer | undefined
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const { ops } = setup({
+      write: async (_p: string, _fh: number, data: Buffer) => {
+        await gate
+        seen = data
+        return data.length
+      },
+    })
+    const libfuseMemory = Buffer.from('abcdef')
+    const pending = call((cb) => ops.write('/f', 2, libfuseMemory, 4, 0, cb))
+    libfuseMemory.fill(0) // what detaching/reuse does to the original
+    release()
+    expect(await pending).toEqual([4])
+    expect(seen?.toString()).toBe('abcd')
+  })
+
+  it('write answers EIO when the VFS reports an impossible byte count', async () => {
+    const { ops, records } = setup({ write: async () => 99 })
+    expect(await call((cb) => ops.write('/f', 2, Buffer.alloc(4), 4, 0, cb))).toEqual([FUSE_ERRNO.EIO])
+    expect(records.some((r) => r.level === 50)).toBe(true)
+  })
+
+  it('open/create answer the VFS handle; handle 0 or negative is a bug → EIO', async () => {
+    let next = 5
+    const { ops, calls } = setup({ open: async () => next, create: async () => next })
+    expect(await call((cb) => ops.open('/f', fsConstants.O_RDONLY, cb))).toEqual([0, 5])
+    expect(await call((cb) => ops.create('/n', 0o100644, cb))).toEqual([0, 5])
+    expect(calls[1]?.args).toEqual(['/n', 0o100644, fsConstants.O_CREAT | fsConstants.O_RDWR])
+    next = 0
+    expect(await call((cb) => ops.open('/f', 0, cb))).toEqual([FUSE_ERRNO.EIO])
+  })
+
+  it('maps VfsError codes to negative errnos', async () => {
+    const { ops } = setup({ unlink: () => Promise.reject(new VfsError('EROFS', 'read-only')) })
+    expect(await call((cb) => ops.unlink('/f', cb))).toEqual([FUSE_ERRNO.EROFS])
+  })
+
+  it('a VFS method that throws synchronously answers EIO instead of killing the daemon', async () => {
+    const { ops } = setup({ getattr: () => { throw new Error('boom') } })
+    expect(await call((cb) => ops.getattr('/x', cb))).toEqual([FUSE_ERRNO.EIO])
+  })
+
+  it('fsync and ftruncate reorder fuse-native’s arguments for the VFS', async () => {
+    const { ops, calls } = setup({ fsync: async () => {}, ftruncate: async () => {}, truncate: async () => {} })
+    expect(await call((cb) => ops.fsync('/f', 1, 9, cb))).toEqual([0])
+    expect(await call((cb) => ops.ftruncate('/f', 9, 2 ** 33, cb))).toEqual([0])
+    expect(await call((cb) => ops.truncate('/f', 7, cb))).toEqual([0])
+    expect(calls.map((c) => c.args)).toEqual([['/f', 9, true], ['/f', 9, 2 ** 33], ['/f', 7]])
+  })
+
+  it('utimens uses the one time fuse-native delivers for both, and maps UTIME_NOW to now', async () => {
+    const { ops, calls } = setup({ utimens: async () => {} })
+    await call((cb) => ops.utimens('/f', 1_600_000_000_000, 1_600_000_000_000, cb))
+    await call((cb) => ops.utimens('/f', UTIME_SENTINEL_MS, UTIME_SENTINEL_MS, cb))
+    expect(calls.map((c) => c.args)).toEqual([
+      ['/f', 1_600_000_000_000, 1_600_000_000_000],
+      ['/f', 1_700_000_000_000, 1_700_000_000_000],
+    ])
+  })
+
+  it('xattr ops: getxattr answers the Buffer, listxattr the names, setxattr gets a copy', async () => {
+    let stored: Buffer | undefined
+    const { ops, calls } = setup({
+      getxattr: async () => Buffer.from('v'),
+      listxattr: async () => ['user.a'],
+      setxattr: async (_p: string, _n: string, v: Buffer) => void (stored = v),
+      removexattr: () => Promise.reject(new VfsError('ENODATA', 'none')),
+    })
+    expect(await call((cb) => ops.getxattr('/f', 'user.a', 0, cb))).toEqual([0, Buffer.from('v')])
+    expect(await call((cb) => ops.listxattr('/f', cb))).toEqual([0, ['user.a']])
+    const value = Buffer.from('xyz')
+    const done = call((cb) => ops.setxattr('/f', 'user.b', value, 0, 1, cb))
+    value.fill(0)
+    expect(await done).toEqual([0])
+    expect(stored?.toString()).toBe('xyz')
+    expect(calls[2]?.args.slice(0, 2).concat(calls[2]?.args[3])).toEqual(['/f', 'user.b', 1])
+    expect(await call((cb) => ops.removexattr('/f', 'user.zz', cb))).toEqual([FUSE_ERRNO.ENODATA])
+  })
+
+  it('statfs encodes counts for fuse-native', async () => {
+    const { ops } = setup({
+      statfs: async () => ({ bsize: 1 << 20, frsize: 1 << 20, blocks: 2 ** 30, bfree: 10, bavail: 10, files: 1, ffree: 1, favail: 1, namemax: 255 }),
+    })
+    const [code, s] = await call((cb) => ops.statfs('/', cb))
+    expect(code).toBe(0)
+    expect(s).toMatchObject({ bsize: 1 << 20, blocks: 2 ** 30, namemax: 255 })
+  })
+
+  it('symlink, link and mknod are refused with EPERM without asking the VFS; readlink is EINVAL', async () => {
+    const { ops, calls } = setup()
+    expect(await call((cb) => ops.symlink('/t', '/l', cb))).toEqual([FUSE_ERRNO.EPERM])
+    expect(await call((cb) => ops.link('/a', '/b', cb))).toEqual([FUSE_ERRNO.EPERM])
+    expect(await call((cb) => ops.mknod('/p', 0o10644, 0, cb))).toEqual([FUSE_ERRNO.EPERM])
+    expect(await call((cb) => ops.readlink('/p', cb))).toEqual([FUSE_ERRNO.EINVAL])
+    expect(calls).toEqual([])
+  })
+
+  it('passes path-only ops straight through', async () => {
+    const { ops, calls } = setup({
+      mkdir: async () => {}, rmdir: async () => {}, rename: async () => {}, chmod: async () => {}, chown: async () => {},
+      release: async () => {}, flush: async () => {},
+    })
+    for (const run of [
+      (cb: (...a: unknown[]) => void) => ops.mkdir('/d', 0o755, cb),
+      (cb: (...a: unknown[]) => void) => ops.rmdir('/d', cb),
+      (cb: (...a: unknown[]) => void) => ops.rename('/a', '/b', cb),
+      (cb: (...a: unknown[]) => void) => ops.chmod('/a', 0o600, cb),
+      (cb: (...a: unknown[]) => void) => ops.chown('/a', 1, 2, cb),
+      (cb: (...a: unknown[]) => void) => ops.flush('/a', 4, cb),
+      (cb: (...a: unknown[]) => void) => ops.release('/a', 4, cb),
+    ]) {
+      expect(await call(run)).toEqual([0])
+    }
+    expect(calls.map((c) => [c.op, ...c.args])).toEqual([
+      ['mkdir', '/d', 0o755], ['rmdir', '/d'], ['rename', '/a', '/b'], ['chmod', '/a', 0o600], ['chown', '/a', 1, 2],
+      ['flush', '/a', 4], ['release', '/a', 4],
+    ])
+  })
+
+  it('offers no fgetattr/opendir/access (libfuse defaults are right; see adapter.ts)', () => {
+    const { ops } = setup()
+    expect('opendir' in ops || 'access' in ops || 'fgetattr' in ops).toBe(false)
+  })
+})

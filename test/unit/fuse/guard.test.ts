@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest'
+import { FUSE_ERRNO } from '../../../src/fuse/errno.js'
+import { DEFAULT_DEADLINE_MS, OpGuard, SLOW_OP_DEADLINE_MS, type DeadlineTimers } from '../../../src/fuse/guard.js'
+import { VfsError } from '../../../src/vfs/errors.js'
+import { captureLogger } from './log-capture.js'
+
+/** Timers that fire only when told to. */
+function manualTimers() {
+  const pending = new Map<number, { fn: () => void; ms: number }>()
+  let next = 1
+  const timers: DeadlineTimers = {
+    set: (fn, ms) => {
+      pending.set(next, { fn, ms })
+      return next++
+    },
+    clear: (h) => void pending.delete(h as number),
+  }
+  const fireAll = () => {
+    for (const [h, t] of [...pending]) {
+      pending.delete(h)
+      t.fn()
+    }
+  }
+  return { timers, pending, fireAll }
+}
+
+function deferred<T>() {
+  let resolve!: (v: T) => void
+  let reject!: (e: unknown) => void
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)))
+  return { promise, resolve, reject }
+}
+
+const flush = () => new Promise((r) => setImmediate(r))
+
+describe('OpGuard', () => {
+  it('answers with the encoded result once and counts the call', async () => {
+    const { logger } = captureLogger()
+    const guard = new OpGuard(logger, { timers: manualTimers().timers })
+    const replies: unknown[][] = []
+    guard.run('getattr', '/a', (...a) => void replies.push(a), async () => 41, (n) => [0, n + 1])
+    await flush()
+    expect(replies).toEqual([[0, 42]])
+    expect(guard.counters.snapshot().getattr).toEqual({ calls: 1, errors: 0, timeouts: 0, late: 0, inFlight: 0 })
+  })
+
+  it('maps VfsError codes and logs them at the error’s level with op and path', async () => {
+    const { logger, records } = captureLogger()
+    const guard = new OpGuard(logger, { timers: manualTimers().timers })
+    const replies: unknown[][] = []
+    guard.run('unlink', '/x', (...a) => void replies.push(a), () => Promise.reject(new VfsError('ENOTEMPTY', 'busy')), () => [0])
+    guard.run('getattr', '/probe', (...a) => void replies.push(a), () => Promise.reject(new VfsError('ENOENT', 'none')), () => [0])
+    await flush()
+    expect(replies).toEqual([[FUSE_ERRNO.ENOTEMPTY], [FUSE_ERRNO.ENOENT]])
+    expect(records.map((r) => [r.level, r.op, r.path, r.code])).toEqual([
+      [40, 'unlink', '/x', 'ENOTEMPTY'],
+      [20, 'getattr', '/probe', 'ENOENT'],
+    ])
+    expect(guard.counters.get('unlink').errors).toBe(1)
+  })
+
+  it('turns sync throws, plain rejections and encode bugs into EIO logged at error with a stack', async () => {
+    const { logger, records } = captureLogger()
+    const guard = new OpGuard(logger, { timers: manualTimers().timers })
+    const replies: unknown[][] = []
+    const cb = (...a: unknown[]) => void replies.push(a)
+    guard.run('read', '/a', cb, () => { throw new Error('sync bug') }, () => [0])
+    guard.run('read', '/b', cb, () => Promise.reject(new TypeError('async bug')), () => [0])
+    guard.run('read', '/c', cb, async () => 1, () => { throw new Error('encode bug') })
+    await flush()
+    expect(replies).toEqual([[FUSE_ERRNO.EIO], [FUSE_ERRNO.EIO], [FUSE_ERRNO.EIO]])
+    expect(records.filter((r) => r.level === 50).map((r) => r.err?.message)).toEqual(['sync bug', 'async bug', 'encode bug'])
+    expect(records[0]?.err?.stack).toContain('sync bug')
+  })
+
+  it('answers ETIMEDOUT once at the deadline and drops the late result', async () => {
+    const { logger, records } = captureLogger()
+    const t = manualTimers()
+    const guard = new OpGuard(logger, { timers: t.timers })
+    const replies: unknown[][] = []
+    const work = deferred<number>()
+    let encoded = 0
+    guard.run('read', '/slow', (...a) => void replies.push(a), () => work.promise, (n) => [++encoded, n])
+    expect([...t.pending.values()].map((p) => p.ms)).toEqual([DEFAULT_DEADLINE_MS])
+    t.fireAll()
+    expect(replies).toEqual([[FUSE_ERRNO.ETIMEDOUT]])
+    expect(guard.counters.get('read').inFlight).toBe(1)
+    work.resolve(5)
+    await flush()
+    expect(replies).toHaveLength(1)
+    expect(encoded).toBe(0) // never touched the (detached) buffer
+    expect(guard.counters.snapshot().read).toMatchObject({ timeouts: 1, late: 1, inFlight: 0 })
+    expect(records.map((r) => r.msg)).toEqual([
+      'read exceeded its deadline; answered ETIMEDOUT',
+      'read finished after its deadline; result dropped',
+    ])
+  })
+
+  it('clears the deadline when the op answers in time, and never calls cb twice', async () => {
+    const { logger } = captureLogger()
+    const t = manualTimers()
+    const guard = new OpGuard(logger, { timers: t.timers })
+    const replies: unknown[][] = []
+    guard.run('open', '/a', (...a) => void replies.push(a), async () => 3, (fh) => [0, fh])
+    await flush()
+    expect(t.pending.size).toBe(0)
+    t.fireAll()
+    expect(replies).toEqual([[0, 3]])
+  })
+
+  it('gives release/flush/fsync the long deadline and honours overrides', () => {
+    const { logger } = captureLogger()
+    const guard = new OpGuard(logger, { deadlinesMs: { read: 1500 } })
+    expect(guard.deadlineMs('flush')).toBe(SLOW_OP_DEADLINE_MS)
+    expect(guard.deadlineMs('release')).toBe(SLOW_OP_DEADLINE_MS)
+    expect(guard.deadlineMs('getattr')).toBe(DEFAULT_DEADLINE_MS)
+    expect(guard.deadlineMs('read')).toBe(1500)
+  })
+
+  it('survives a callback that throws', async () => {
+    const { logger, records } = captureLogger()
+    const guard = new OpGuard(logger, { timers: manualTimers().timers })
+    guard.run('getattr', '/a', () => { throw new Error('cb blew up') }, async () => 1, () => [0])
+    await flush()
+    expect(records.map((r) => r.msg)).toEqual(['getattr: fuse-native callback threw'])
+  })
+})
