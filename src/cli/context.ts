@@ -1,0 +1,47 @@
+/**
+ * What a subcommand needs from the outside world, passed in so tests can run main() in-process:
+ * output streams, environment, working and home folders, signals, and the modules that mount.
+ */
+import { homedir } from 'node:os'
+import type { ProcessIdentity } from '../config/load.js'
+import { realRuntime, type MountRuntime } from './runtime.js'
+
+export interface TextSink {
+  write(text: string): unknown
+  isTTY?: boolean
+}
+
+export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP'
+
+/** process.on/off for the signals the daemon handles. */
+export interface SignalSource {
+  on(signal: StopSignal, listener: (signal: StopSignal) => void): void
+  off(signal: StopSignal, listener: (signal: StopSignal) => void): void
+}
+
+export interface CliContext {
+  readonly stdout: TextSink
+  readonly stderr: TextSink
+  readonly env: Readonly<Record<string, string | undefined>>
+  readonly cwd: string
+  readonly home: string
+  readonly signals: SignalSource
+  /** uid/gid/umask for defaults; the process's own when omitted. */
+  readonly identity?: ProcessIdentity
+  readonly runtime: MountRuntime
+}
+
+export function processContext(): CliContext {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    home: process.env.HOME || homedir(),
+    signals: {
+      on: (signal, listener) => void process.on(signal, listener),
+      off: (signal, listener) => void process.off(signal, listener),
+    },
+    runtime: realRuntime(),
+  }
+}

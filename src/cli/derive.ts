@@ -1,0 +1,91 @@
+/**
+ * Config → the options each layer takes. Kept in cli/ (not config/) because config/ is a leaf and these
+ * shapes belong to imagekit/, vfs/ and fuse/.
+ */
+import { MAX_REQUEST_BYTES } from '../../native/fuse-options.js'
+import type { Config } from '../config/load.js'
+import type { FuseMountOptions } from '../fuse/mount.js'
+import type { ImageKitClientOptions } from '../imagekit/client.js'
+import type { VfsOptions } from '../vfs/types.js'
+import { ikfsVersion } from './version.js'
+
+/** ImageKitClient's options without the logger, clock and jitter source (added by the runtime). */
+export type ClientSettings = Omit<ImageKitClientOptions, 'logger' | 'clock' | 'random'>
+
+/** Largest read/write request libfuse2 accepts: fewer round trips into JS per MiB. */
+const FUSE_REQUEST_BYTES = MAX_REQUEST_BYTES
+
+export function clientSettings(config: Config): ClientSettings {
+  return {
+    apiUrl: config.apiUrl,
+    uploadUrl: config.uploadUrl,
+    urlEndpoint: config.endpoint,
+    privateKey: config.privateKey,
+    ...(config.publicKey ? { publicKey: config.publicKey } : {}),
+    onlySigned: config.onlySigned,
+    signedUrlExpirySeconds: Math.max(1, Math.round(config.signedUrlExpiryMs / 1000)),
+    requestTimeoutMs: config.requestTimeoutMs,
+    maxRetries: config.retries,
+    maxConnectionsPerOrigin: config.maxConnections,
+    userAgent: `ikfs/${ikfsVersion()}`,
+  }
+}
+
+export function vfsOptions(config: Config): VfsOptions {
+  return {
+    readOnly: config.readOnly,
+    dirCacheTimeMs: config.dirCacheTimeMs,
+    filePerm: config.fileMode,
+    dirPerm: config.dirMode,
+    uid: config.uid,
+    gid: config.gid,
+    umask: config.umask,
+    versions: config.versions,
+    encoding: config.encoding,
+    blockCacheBytes: config.blockCacheBytes,
+    maxBufferedBytes: config.maxBufferedBytes,
+    maxCachedDirs: config.maxCachedDirs,
+    statfsTotalBytes: config.statfsTotalBytes,
+    statfsCacheTimeMs: config.statfsCacheTimeMs,
+  }
+}
+
+export function fuseMountOptions(config: Config): FuseMountOptions {
+  return {
+    fuse: {
+      fsname: `ikfs:${fsLabel(config)}`,
+      subtype: 'ikfs',
+      allowOther: config.allowOther,
+      // The VFS already answers getattr with --uid/--gid/--file-mode minus --umask; with allow_other the
+      // kernel must enforce those modes (fuse-options.ts forces default_permissions then).
+      defaultPermissions: false,
+      // A daemon killed with -9 leaves no dead "transport endpoint is not connected" mount behind.
+      autoUnmount: true,
+      bigWrites: true,
+      maxWrite: FUSE_REQUEST_BYTES,
+      maxRead: FUSE_REQUEST_BYTES,
+      // rclone mount uses its --attr-timeout for entries too: names and attributes age together.
+      entryTimeoutS: config.attrTimeoutMs / 1000,
+      attrTimeoutS: config.attrTimeoutMs / 1000,
+      negativeTimeoutS: config.negativeTimeoutMs / 1000,
+      // Drop the page cache of a file whose size or mtime changed since it was last opened (remote edits).
+      autoCache: true,
+      useIno: true,
+      readOnly: config.readOnly,
+      // uid/gid/umask are not passed: libfuse's umask= overrides every mode (fuse-native-notes.md), and the
+      // VFS already reports owner and modes from these options.
+    },
+    allowNonEmpty: config.allowNonEmpty,
+  }
+}
+
+/**
+ * A short name for `mount`/`df` output: the remote name, else the ImageKit id (last path segment of the
+ * endpoint), else its host. Only characters that cannot break libfuse's comma-separated `-o` string.
+ */
+export function fsLabel(config: Pick<Config, 'remote' | 'endpoint'>): string {
+  const url = new URL(config.endpoint)
+  const segment = url.pathname.split('/').filter((s) => s !== '').pop()
+  const label = config.remote ?? segment ?? url.hostname
+  return label.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64) || 'imagekit'
+}

@@ -1,0 +1,67 @@
+/** `--help` texts, the option part generated from the option table. */
+import { GROUP_ORDER, GROUP_TITLES, type OptionSpec } from '../config/options.js'
+import { TYPE_PLACEHOLDER, defaultText, specsInGroup } from '../config/options-doc.js'
+import type { ExtraFlag } from '../config/flags.js'
+
+export const COMMANDS: readonly { name: string; summary: string }[] = [
+  { name: 'mount', summary: 'mount an ImageKit media library: ikfs mount [NAME:] MOUNTPOINT [flags]' },
+  { name: 'unmount', summary: 'unmount a mountpoint (also a dead one left by a crash)' },
+  { name: 'demo', summary: 'start the emulator with demo media and mount it at ./mnt' },
+  { name: 'emulator', summary: 'run the local ImageKit emulator alone' },
+  { name: 'version', summary: 'print the version' },
+  { name: 'help', summary: 'help for a command: ikfs help mount' },
+]
+
+export function generalHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length))
+  return [
+    'ikfs: mount an ImageKit.io media library as a local drive (FUSE)',
+    '',
+    'Usage: ikfs COMMAND [flags]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `ikfs COMMAND --help` for the flags of a command. --debug prints stack traces with errors.',
+    '',
+  ].join('\n')
+}
+
+function optionLines(spec: OptionSpec): string[] {
+  const value = spec.type === 'bool' ? '' : ` <${TYPE_PLACEHOLDER[spec.type]}>`
+  const facts = [`default ${spec.secret ? '""' : defaultText(spec)}`, `env ${spec.env.join(', ')}`]
+  if (spec.choices) facts.push(`one of ${spec.choices.join(', ')}`)
+  if (!spec.notInFile) facts.push(`file key ${spec.name}`)
+  return [`  ${spec.flag}${value}`, `      ${spec.help}`, `      (${facts.join('; ')})`]
+}
+
+export function optionsHelp(): string {
+  const out: string[] = []
+  for (const group of GROUP_ORDER) {
+    const specs = specsInGroup(group)
+    if (specs.length === 0) continue
+    out.push(`${GROUP_TITLES[group]}:`)
+    for (const spec of specs) out.push(...optionLines(spec))
+    out.push('')
+  }
+  return out.join('\n')
+}
+
+export function extraFlagsHelp(flags: Readonly<Record<string, ExtraFlag>>): string {
+  return Object.entries(flags)
+    .map(([flag, f]) => `  ${flag}${f.takesValue ? ` <${f.placeholder ?? 'value'}>` : ''}\n      ${f.help}`)
+    .join('\n')
+}
+
+export function mountHelp(): string {
+  return [
+    'Usage: ikfs mount [NAME:] MOUNTPOINT [flags]',
+    '',
+    'Mounts the media library at MOUNTPOINT (an existing, empty folder) and stays in the foreground until',
+    'SIGINT/SIGTERM (Ctrl-C) unmounts it. SIGHUP drops cached listings. NAME: mounts the remote [NAME] of the',
+    'config file (rclone.conf format; rclone\'s own config is searched too). Without NAME:, give at least',
+    '--endpoint and the private key (IKFS_PRIVATE_KEY is safer than --private-key, which `ps` shows).',
+    '',
+    optionsHelp(),
+  ].join('\n')
+}

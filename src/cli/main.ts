@@ -1,0 +1,102 @@
+/**
+ * `ikfs COMMAND ...` (bin/ikfs.js calls main). Exit codes: 0 ok, 1 runtime failure (wrong keys, API
+ * unreachable, mount failed), 2 usage or configuration error. Errors print one line, `ikfs: <message>`;
+ * the stack only with --debug (or IKFS_DEBUG).
+ */
+import { isConfigError } from '../config/config-error.js'
+import { parseBool } from '../config/values.js'
+import { redactUrl } from '../log.js'
+import { processContext, type CliContext } from './context.js'
+import { demoHelp, runDemo } from './demo.js'
+import { COMMANDS, generalHelp, mountHelp } from './help.js'
+import { runMount } from './mount.js'
+import { runUnmount, unmountHelp } from './unmount.js'
+import { UsageError } from './usage-error.js'
+import { ikfsVersion } from './version.js'
+
+export const EXIT_OK = 0
+export const EXIT_FAILURE = 1
+export const EXIT_USAGE = 2
+
+const COMMAND_HELP: Readonly<Record<string, () => string>> = {
+  mount: mountHelp,
+  unmount: unmountHelp,
+  umount: unmountHelp,
+  demo: demoHelp,
+  version: () => 'Usage: ikfs version\n',
+  help: generalHelp,
+}
+
+export async function main(argv: readonly string[], context: Partial<CliContext> = {}): Promise<number> {
+  const ctx: CliContext = { ...processContext(), ...context }
+  const debug = argv.includes('--debug') || isTrue(ctx.env.IKFS_DEBUG)
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'mount':
+        return await runMount(rest, ctx)
+      case 'unmount':
+      case 'umount':
+        return await runUnmount(rest, ctx)
+      case 'demo':
+        return await runDemo(rest, ctx)
+      case 'emulator': {
+        const { runEmulator } = await import('../emulator/main.js')
+        return await runEmulator([...rest])
+      }
+      case 'version':
+      case '--version':
+      case '-V':
+        ctx.stdout.write(`ikfs ${ikfsVersion()}\n`)
+        return EXIT_OK
+      case 'help':
+      case '--help':
+      case '-h':
+        return await help(rest[0], ctx)
+      case undefined:
+        ctx.stderr.write(generalHelp())
+        return EXIT_USAGE
+      default:
+        throw new UsageError(
+          `unknown command "${command.startsWith('-') ? command.split('=')[0] : command}" ` +
+            `(commands: ${COMMANDS.map((c) => c.name).join(', ')})`,
+        )
+    }
+  } catch (e) {
+    return report(e, debug, ctx)
+  }
+}
+
+async function help(topic: string | undefined, ctx: CliContext): Promise<number> {
+  if (topic === undefined) {
+    ctx.stdout.write(generalHelp())
+    return EXIT_OK
+  }
+  if (topic === 'emulator') {
+    const { runEmulator } = await import('../emulator/main.js')
+    return runEmulator(['--help'])
+  }
+  const text = COMMAND_HELP[topic]?.()
+  if (text === undefined) {
+    ctx.stderr.write(`ikfs: no help for "${topic}"\n${generalHelp()}`)
+    return EXIT_USAGE
+  }
+  ctx.stdout.write(text)
+  return EXIT_OK
+}
+
+function report(e: unknown, debug: boolean, ctx: CliContext): number {
+  const usage = isConfigError(e) || e instanceof UsageError
+  const message = e instanceof Error ? e.message : String(e)
+  ctx.stderr.write(`ikfs: ${redactUrl(message)}\n`)
+  if (debug && e instanceof Error && e.stack) ctx.stderr.write(redactUrl(e.stack) + '\n')
+  return usage ? EXIT_USAGE : EXIT_FAILURE
+}
+
+function isTrue(value: string | undefined): boolean {
+  try {
+    return value !== undefined && value !== '' && parseBool(value)
+  } catch {
+    return false
+  }
+}

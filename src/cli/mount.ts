@@ -1,0 +1,249 @@
+/**
+ * `ikfs mount [NAME:] MOUNTPOINT [flags]`: config → logger → preflight → client → Vfs → FUSE, then wait.
+ *
+ * Preflight (FUSE usable, mountpoint a directory, keys accepted by the API) runs under one deadline, before
+ * anything is mounted, so wrong keys or an unreachable API end the command with a clear line and exit 1
+ * instead of a mount that fails every operation. Once live, exactly one line goes to stdout:
+ * `ikfs: mounted <endpoint> at <mountpoint>` (scripts and the integration harness wait for it).
+ *
+ * Signals: SIGINT/SIGTERM unmount, close the Vfs (waits for uploads) and the client, exit 0; a second one
+ * while that runs forces a lazy unmount and exits 1. SIGHUP drops cached listings. A mount removed from
+ * outside (`fusermount -u`) shuts down the same way and exits 0. The private key is never put on a command
+ * line (nothing is re-executed) and the logger scrubs it.
+ */
+import { readdir, stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { parseArgs } from '../config/flags.js'
+import { loadConfig, type Config } from '../config/load.js'
+import { createLogger, type Logger } from '../log.js'
+import type { Vfs } from '../vfs/types.js'
+import type { CliContext, StopSignal } from './context.js'
+import { clientSettings, fuseMountOptions, vfsOptions } from './derive.js'
+import { mountHelp } from './help.js'
+import type { LiveMount, MountClient, MountRuntime } from './runtime.js'
+import { UsageError } from './usage-error.js'
+
+/** Upper bound on everything before mounting: a hung DNS lookup or API must not hang `ikfs mount`. */
+export const PREFLIGHT_TIMEOUT_MS = 15_000
+
+export interface MountTarget {
+  remote?: string
+  mountpoint: string
+}
+
+/** `[NAME:] MOUNTPOINT` → parts. NAME:sub/path (a sub-folder of the remote) is not supported. */
+export function mountTarget(positionals: readonly string[]): MountTarget {
+  if (positionals.length === 0) throw new UsageError('missing MOUNTPOINT (usage: ikfs mount [NAME:] MOUNTPOINT)')
+  if (positionals.length > 2) throw new UsageError('too many arguments (usage: ikfs mount [NAME:] MOUNTPOINT)')
+  if (positionals.length === 1) {
+    const only = positionals[0] as string
+    if (/^[^/]+:$/.test(only)) throw new UsageError(`missing MOUNTPOINT after ${only}`)
+    return { mountpoint: only }
+  }
+  const [remoteArg, mountpoint] = positionals as [string, string]
+  const colon = remoteArg.indexOf(':')
+  if (colon <= 0) throw new UsageError(`expected NAME: before MOUNTPOINT, got "${remoteArg}"`)
+  if (colon !== remoteArg.length - 1 && remoteArg.slice(colon + 1).replace(/\/+/g, '') !== '') {
+    throw new UsageError('mounting a sub-folder of a remote (NAME:path) is not supported; use NAME:')
+  }
+  return { remote: remoteArg.slice(0, colon), mountpoint }
+}
+
+export async function runMount(args: readonly string[], ctx: CliContext): Promise<number> {
+  const parsed = parseArgs(args, {}, 'ikfs mount')
+  if (parsed.help) {
+    ctx.stdout.write(mountHelp())
+    return 0
+  }
+  const target = mountTarget(parsed.positionals)
+  const config = loadConfig({
+    options: parsed.options,
+    ...(target.remote !== undefined ? { remote: target.remote } : {}),
+    env: ctx.env,
+    cwd: ctx.cwd,
+    home: ctx.home,
+    ...(ctx.identity ? { identity: ctx.identity } : {}),
+  })
+  const mountpoint = resolve(ctx.cwd, target.mountpoint)
+  const logger = loggerFor(config, ctx)
+  try {
+    return await runMountSession(config, mountpoint, ctx, { logger })
+  } finally {
+    flushLogger(logger)
+  }
+}
+
+export function loggerFor(config: Config, ctx: Pick<CliContext, 'stderr'>): Logger {
+  return createLogger({
+    level: config.logLevel as 'info',
+    ...(config.logFile ? { file: config.logFile } : { pretty: ctx.stderr.isTTY === true }),
+    secrets: [config.privateKey],
+  })
+}
+
+export interface SessionOptions {
+  logger: Logger
+  /** How the mountpoint is shown in the "mounted" line (default: the absolute path). */
+  displayMountpoint?: string
+  /** Called once the mount is live (demo prints "press Ctrl-C to stop"). */
+  onMounted?: () => void
+}
+
+/** Preflight, mount, and serve until a signal or an outside unmount; returns the exit code. */
+export async function runMountSession(
+  config: Config,
+  mountpoint: string,
+  ctx: CliContext,
+  options: SessionOptions,
+): Promise<number> {
+  const { logger } = options
+  const log = logger.child({ component: 'cli.mount' })
+  for (const warning of config.warnings) log.warn(warning)
+
+  const client = await preflight(config, mountpoint, ctx.runtime, logger)
+  let vfs: Vfs | undefined
+  let live: LiveMount
+  try {
+    vfs = await ctx.runtime.createVfs(client.api, vfsOptions(config), logger)
+    live = await ctx.runtime.mountFuse(vfs, mountpoint, fuseMountOptions(config), logger)
+  } catch (e) {
+    await vfs?.close().catch((err: unknown) => log.warn({ err }, 'closing the vfs after a failed mount failed'))
+    await client.close().catch(() => undefined)
+    throw new Error(`cannot mount at ${mountpoint}: ${(e as Error).message}`, { cause: e })
+  }
+  log.info({ endpoint: config.endpoint, mountpoint }, 'mounted')
+  ctx.stdout.write(`ikfs: mounted ${config.endpoint} at ${options.displayMountpoint ?? mountpoint}\n`)
+  options.onMounted?.()
+  return serve(live, vfs, client, mountpoint, ctx, log)
+}
+
+async function preflight(config: Config, mountpoint: string, runtime: MountRuntime, logger: Logger): Promise<MountClient> {
+  const log = logger.child({ component: 'cli.preflight' })
+  let client: MountClient | undefined
+  const abort = new AbortController()
+  const work = (async () => {
+    const reason = await runtime.fuseUnavailableReason()
+    if (reason !== undefined) throw new Error(`cannot mount: ${reason}`)
+    await checkMountpoint(mountpoint, config.allowNonEmpty, runtime, log)
+    client = await runtime.createClient(clientSettings(config), logger)
+    try {
+      await client.verifyCredentials(abort.signal)
+    } catch (e) {
+      throw new Error(`cannot mount: ${(e as Error).message}`, { cause: e })
+    }
+    return client
+  })()
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      abort.abort()
+      reject(new Error(`checks before mounting did not finish within ${PREFLIGHT_TIMEOUT_MS / 1000}s (is ${config.apiUrl} reachable?)`))
+    }, PREFLIGHT_TIMEOUT_MS)
+  })
+  try {
+    return await Promise.race([work, timeout])
+  } catch (e) {
+    // On a timeout the client may not exist yet: close it when it does, so no socket keeps the process up.
+    if (client) await client.close().catch(() => undefined)
+    else void work.then((c) => c.close(), () => undefined).catch(() => undefined)
+    throw e
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runtime: MountRuntime, log: Logger): Promise<void> {
+  let info
+  try {
+    info = await stat(mountpoint)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') throw new Error(`mountpoint ${mountpoint} does not exist (create it with mkdir)`)
+    if (code !== 'ENOTCONN') throw new Error(`cannot use mountpoint ${mountpoint}: ${code ?? (e as Error).message}`)
+    // A FUSE mount whose daemon died: clear it, as R12 promises, then look again.
+    log.warn({ mountpoint }, 'clearing a dead mount left by a crashed ikfs')
+    await runtime.unmountPath(mountpoint, { lazy: true })
+    info = await stat(mountpoint)
+  }
+  if (!info.isDirectory()) throw new Error(`mountpoint ${mountpoint} is not a directory`)
+  if (await runtime.isMounted(mountpoint)) {
+    throw new Error(`${mountpoint} is already mounted (run: ikfs unmount ${mountpoint})`)
+  }
+  if (!allowNonEmpty && (await readdir(mountpoint)).length > 0) {
+    throw new Error(`mountpoint ${mountpoint} is not empty (use --allow-non-empty to hide its content)`)
+  }
+}
+
+/** Waits for a stop signal or an outside unmount, shuts down, and returns the exit code. */
+function serve(live: LiveMount, vfs: Vfs, client: MountClient, mountpoint: string, ctx: CliContext, log: Logger): Promise<number> {
+  return new Promise<number>((resolveExit) => {
+    let stopping = false
+    let finished = false
+    const finish = (code: number): void => {
+      if (finished) return
+      finished = true
+      ctx.signals.off('SIGINT', onStop)
+      ctx.signals.off('SIGTERM', onStop)
+      ctx.signals.off('SIGHUP', onHangup)
+      resolveExit(code)
+    }
+    const closeAll = async (): Promise<void> => {
+      await vfs.close()
+      await client.close()
+    }
+    const onStop = (signal: StopSignal): void => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: forcing a lazy unmount without waiting for uploads')
+        ctx.runtime
+          .unmountPath(mountpoint, { lazy: true })
+          .catch((err: unknown) => log.error({ err }, 'forced unmount failed'))
+          .finally(() => finish(1))
+        return
+      }
+      stopping = true
+      log.info({ signal }, 'unmounting')
+      live
+        .unmount()
+        .then(closeAll)
+        .then(
+          () => {
+            log.info({ mountpoint }, 'unmounted')
+            finish(0)
+          },
+          (err: unknown) => {
+            log.error({ err }, 'unmount failed')
+            finish(1)
+          },
+        )
+    }
+    const onHangup = (): void => {
+      vfs.forget()
+      log.info('SIGHUP: cached listings dropped')
+    }
+    ctx.signals.on('SIGINT', onStop)
+    ctx.signals.on('SIGTERM', onStop)
+    ctx.signals.on('SIGHUP', onHangup)
+    const gone = (): void => {
+      if (stopping) return
+      stopping = true
+      log.info({ mountpoint }, 'the mount was removed from outside; shutting down')
+      closeAll().then(
+        () => finish(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutting down after an outside unmount failed')
+          finish(1)
+        },
+      )
+    }
+    live.done.then(gone, gone)
+  })
+}
+
+/** Writes out what a file destination still buffers, before the process exits. */
+export function flushLogger(logger: Logger): void {
+  try {
+    logger.flush()
+  } catch {
+    // a destination that cannot flush (terminal stream) has nothing buffered
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The layers `ikfs mount` wires together, behind one small interface so tests can drive the session with
+ * fakes. The real modules are imported lazily: `ikfs --help`, config errors and `ikfs emulator` never load
+ * the native FUSE addon (which fails to load on machines without libfuse2) or the HTTP client.
+ */
+import type { Logger } from '../log.js'
+import type { ImageKitApi } from '../imagekit/api.js'
+import type { Vfs, VfsOptions } from '../vfs/types.js'
+import type { FuseMountOptions } from '../fuse/mount.js'
+import type { ClientSettings } from './derive.js'
+
+export interface MountClient {
+  readonly api: ImageKitApi
+  /** Rejects with an ImageKitError (IK_UNAUTHORIZED, IK_NETWORK, IK_TIMEOUT) whose message says what is wrong. */
+  verifyCredentials(signal?: AbortSignal): Promise<void>
+  close(): Promise<void>
+}
+
+export interface LiveMount {
+  /** Unmounts (libfuse's lazy unmount); resolves when the mount is gone. */
+  unmount(): Promise<void>
+  /** Settles when the mount is gone for any reason (our unmount, or `fusermount -u` from outside). */
+  readonly done: Promise<unknown>
+}
+
+export interface MountRuntime {
+  /** undefined when FUSE can be used here, else the reason it cannot (no /dev/fuse, no libfuse2 ...). */
+  fuseUnavailableReason(): Promise<string | undefined>
+  createClient(settings: ClientSettings, logger: Logger): Promise<MountClient>
+  createVfs(api: ImageKitApi, options: VfsOptions, logger: Logger): Promise<Vfs>
+  mountFuse(vfs: Vfs, mountpoint: string, options: FuseMountOptions, logger: Logger): Promise<LiveMount>
+  unmountPath(mountpoint: string, options: { lazy?: boolean }): Promise<void>
+  isMounted(mountpoint: string): Promise<boolean>
+}
+
+export function realRuntime(): MountRuntime {
+  return {
+    async fuseUnavailableReason() {
+      const { fuseAvailable } = await import('../../native/load.js')
+      const answer = fuseAvailable()
+      return answer.ok ? undefined : (answer.reason ?? 'FUSE is not available')
+    },
+    async createClient(settings, logger) {
+      const { ImageKitClient } = await import('../imagekit/client.js')
+      const client = new ImageKitClient({ ...settings, logger })
+      return {
+        api: client,
+        verifyCredentials: (signal) => client.verifyCredentials(signal ? { signal } : {}),
+        close: async () => {
+          await client.close()
+        },
+      }
+    },
+    async createVfs(api, options, logger) {
+      const { createVfs } = await import('../vfs/vfs.js')
+      return createVfs(api, options, { logger })
+    },
+    async mountFuse(vfs, mountpoint, options, logger) {
+      const { mountFuse } = await import('../fuse/mount.js')
+      return mountFuse(vfs, mountpoint, options, logger)
+    },
+    async unmountPath(mountpoint, options) {
+      const { unmountPath } = await import('../fuse/unmount.js')
+      await unmountPath(mountpoint, options)
+    },
+    async isMounted(mountpoint) {
+      const { isMounted } = await import('../fuse/mountinfo.js')
+      return isMounted(mountpoint)
+    },
+  }
+}

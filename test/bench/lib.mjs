@@ -1,0 +1,123 @@
+// Shared plumbing for the benchmarks: temp dirs, child daemons (emulator, mount), timing, table printing.
+// Benchmarks print ratios measured side by side in one run; they never assert.
+import { spawn, execFile } from 'node:child_process'
+import { mkdtemp, rm, mkdir, open } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { promisify } from 'node:util'
+import { randomBytes } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+
+export const execFileP = promisify(execFile)
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const BIN = join(ROOT, 'bin', 'ikfs.js')
+
+export async function tempDir(prefix) {
+  return mkdtemp(join(tmpdir(), prefix))
+}
+
+/** Writes `size` bytes of a repeating random pattern to `path`, 4 MiB at a time (never in memory whole). */
+export async function writePatternFile(path, size, seed = 1) {
+  await mkdir(dirname(path), { recursive: true })
+  const chunk = randomBytes(4 * 1024 * 1024)
+  chunk.writeUInt32LE(seed, 0)
+  const fh = await open(path, 'w')
+  try {
+    for (let off = 0; off < size; off += chunk.length) {
+      await fh.write(chunk, 0, Math.min(chunk.length, size - off), off)
+    }
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Spawns `node bin/ikfs.js ...args`, resolves with the first match of `ready` on stdout/stderr. */
+export function startDaemon(args, ready, { env = {}, timeoutMs = 60_000 } = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let log = ''
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`timed out waiting for ${ready}`)), timeoutMs)
+    const onData = (d) => {
+      log += d.toString()
+      const m = ready.exec(log)
+      if (m) {
+        clearTimeout(timer)
+        resolve({ child, match: m, log: () => log, stop: () => stopChild(child) })
+      }
+    }
+    const fail = (err) => {
+      clearTimeout(timer)
+      child.kill('SIGKILL')
+      reject(new Error(`${err.message}\n${log}`))
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    child.on('exit', (code) => fail(new Error(`exited with ${code}`)))
+  })
+}
+
+export async function stopChild(child, timeoutMs = 30_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  child.kill('SIGTERM')
+  await new Promise((resolve) => {
+    const t = setTimeout(() => {
+      child.kill('SIGKILL')
+      resolve()
+    }, timeoutMs)
+    child.once('exit', () => {
+      clearTimeout(t)
+      resolve()
+    })
+  })
+}
+
+export async function forceUnmount(mountpoint) {
+  for (const cmd of [['fusermount3', ['-uz', mountpoint]], ['umount', ['-l', mountpoint]]]) {
+    try {
+      await execFileP(cmd[0], cmd[1], { timeout: 10_000 })
+      return
+    } catch {
+      /* try the next one */
+    }
+  }
+}
+
+export async function timed(fn) {
+  const t0 = process.hrtime.bigint()
+  const result = await fn()
+  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, result }
+}
+
+export async function sh(command, opts = {}) {
+  return execFileP('bash', ['-c', command], { maxBuffer: 64 * 1024 * 1024, ...opts })
+}
+
+export async function dropPageCache() {
+  try {
+    await sh('sync; echo 3 > /proc/sys/vm/drop_caches')
+    return true
+  } catch {
+    return false
+  }
+}
+
+export function printTable(title, rows) {
+  console.log(`\n## ${title}`)
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)))
+  for (const [i, row] of rows.entries()) {
+    console.log('| ' + row.map((c, j) => String(c).padEnd(widths[j])).join(' | ') + ' |')
+    if (i === 0) console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|')
+  }
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+export async function cleanup(dir) {
+  await rm(dir, { recursive: true, force: true })
+}

@@ -1,0 +1,119 @@
+// Read-path benchmark (issue 3): the mount against plain curl, side by side, in one run, same emulator.
+//   1 GiB sequential: curl vs `cat` through the mount (cold, then warm)
+//   TTFB of a 1 MiB file: curl vs open+read through the mount
+//   `ls -l` of a 10,000-file folder: cold and warm vs the raw paginated API listing (curl)
+//   8 parallel readers over 200 files of 1 MiB: xargs -P8 curl vs xargs -P8 cat
+import { mkdir, open, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  tempDir, writePatternFile, startDaemon, forceUnmount, timed, sh, printTable, median, cleanup, dropPageCache,
+} from './lib.mjs'
+
+const GiB = 1024 ** 3
+const MiB = 1024 ** 2
+const privateKey = 'private_bench_' + Math.random().toString(36).slice(2)
+const publicKey = 'public_bench'
+
+const work = await tempDir('ikfs-bench-read-')
+const data = join(work, 'data')
+const mnt = join(work, 'mnt')
+let emulator
+let mount
+try {
+  console.log('preparing data set in', work)
+  await writePatternFile(join(data, 'files', 'big', '1g.bin'), GiB, 1)
+  await mkdir(join(data, 'files', 'many'), { recursive: true })
+  for (let i = 0; i < 10_000; i++) {
+    await writeFile(join(data, 'files', 'many', `f${String(i).padStart(5, '0')}.txt`), `file ${i}\n`)
+  }
+  for (let i = 0; i < 200; i++) await writePatternFile(join(data, 'files', 'par', `p${i}.bin`), MiB, i + 10)
+  for (let i = 0; i < 7; i++) await writePatternFile(join(data, 'files', 'ttfb', `t${i}.bin`), MiB, i + 500)
+  await mkdir(mnt, { recursive: true })
+
+  emulator = await startDaemon(
+    ['emulator', '--port', '0', '--data', data, '--private-key', privateKey, '--public-key', publicKey, '--log-level', 'warn'],
+    /listening on (http:\/\/127\.0\.0\.1:\d+)/,
+    { timeoutMs: 300_000 },
+  )
+  const base = emulator.match[1]
+  const endpoint = `${base}/demo`
+  mount = await startDaemon(
+    ['mount', mnt, '--api-url', base, '--upload-url', base, '--endpoint', endpoint, '--public-key', publicKey,
+      '--dir-cache-time', '1h', '--log-level', 'warn'],
+    /mounted .* at /,
+    { env: { IKFS_PRIVATE_KEY: privateKey } },
+  )
+  const curl = (path, fmt) =>
+    sh(`curl -sf -o /dev/null -w '${fmt}' '${endpoint}${path}?tr=orig-true'`).then((r) => r.stdout)
+
+  // 1 GiB sequential
+  const curlRuns = []
+  for (let i = 0; i < 3; i++) curlRuns.push(await timed(() => curl('/big/1g.bin', '%{size_download}')))
+  await dropPageCache()
+  const cold = await timed(() => sh(`cat '${mnt}/big/1g.bin' > /dev/null`))
+  const warm = []
+  for (let i = 0; i < 2; i++) warm.push(await timed(() => sh(`cat '${mnt}/big/1g.bin' > /dev/null`)))
+  const mibps = (ms) => (GiB / MiB / (ms / 1000)).toFixed(0)
+  const curlMs = median(curlRuns.map((r) => r.ms))
+  const warmMs = median(warm.map((r) => r.ms))
+  printTable('1 GiB sequential read', [
+    ['reader', 'MiB/s', 'ratio to curl'],
+    ['curl (median of 3)', mibps(curlMs), '1.00'],
+    ['cat via mount, cold', mibps(cold.ms), (curlMs / cold.ms).toFixed(2)],
+    ['cat via mount, warm', mibps(warmMs), (curlMs / warmMs).toFixed(2)],
+  ])
+
+  // TTFB of 1 MiB files
+  await sh(`ls '${mnt}/ttfb' > /dev/null`)
+  const curlTtfb = []
+  const mountTtfb = []
+  for (let i = 0; i < 7; i++) {
+    curlTtfb.push(Number((await curl(`/ttfb/t${i}.bin`, '%{time_starttransfer}')).trim()) * 1000)
+    const { ms } = await timed(async () => {
+      const fh = await open(join(mnt, 'ttfb', `t${i}.bin`), 'r')
+      await fh.read(Buffer.alloc(4096), 0, 4096, 0)
+      await fh.close()
+    })
+    mountTtfb.push(ms)
+  }
+  printTable('Time to first byte, 1 MiB file (median of 7)', [
+    ['reader', 'ms', 'ratio to curl'],
+    ['curl', median(curlTtfb).toFixed(2), '1.00'],
+    ['open+read via mount', median(mountTtfb).toFixed(2), (median(mountTtfb) / median(curlTtfb)).toFixed(2)],
+  ])
+
+  // ls -l of 10,000 files
+  const auth = Buffer.from(privateKey + ':').toString('base64')
+  const rawList = await timed(() =>
+    sh(`for s in 0 1000 2000 3000 4000 5000 6000 7000 8000 9000 10000; do curl -sf -o /dev/null -H 'Authorization: Basic ${auth}' "${base}/v1/files?path=/many/&type=all&sort=ASC_NAME&limit=1000&skip=$s"; done`),
+  )
+  const lsCold = await timed(() => sh(`ls -l '${mnt}/many' | wc -l`))
+  const lsWarm = []
+  for (let i = 0; i < 3; i++) lsWarm.push(await timed(() => sh(`ls -l '${mnt}/many' | wc -l`)))
+  const lsWarmMs = median(lsWarm.map((r) => r.ms))
+  const perEntryUs = ((lsCold.ms - rawList.ms) * 1000) / 10_000
+  printTable('ls -l of a 10,000-file folder', [
+    ['what', 'ms', 'note'],
+    ['raw API listing (11 pages, curl)', rawList.ms.toFixed(0), ''],
+    ['ls -l via mount, cold', lsCold.ms.toFixed(0), `${perEntryUs.toFixed(1)} µs/entry over raw (target ≤ 80)`],
+    ['ls -l via mount, warm (median of 3)', lsWarmMs.toFixed(0), `cold/warm = ${(lsCold.ms / lsWarmMs).toFixed(1)}x (target ≥ 3)`],
+  ])
+
+  // 8 parallel readers, 200 x 1 MiB
+  await sh(`ls '${mnt}/par' > /dev/null`)
+  const names = Array.from({ length: 200 }, (_, i) => `p${i}.bin`)
+  const curlPar = await timed(() =>
+    sh(`printf '%s\\n' ${names.map((n) => `'${endpoint}/par/${n}?tr=orig-true'`).join(' ')} | xargs -P8 -n25 curl -sf -o /dev/null`),
+  )
+  const catPar = await timed(() => sh(`cd '${mnt}/par' && printf '%s\\n' ${names.join(' ')} | xargs -P8 -n25 cat > /dev/null`))
+  printTable('8 parallel readers, 200 files of 1 MiB', [
+    ['reader', 'MiB/s', 'ratio to curl'],
+    ['curl x8', (200 / (curlPar.ms / 1000)).toFixed(0), '1.00'],
+    ['cat x8 via mount', (200 / (catPar.ms / 1000)).toFixed(0), (curlPar.ms / catPar.ms).toFixed(2)],
+  ])
+} finally {
+  if (mount) await mount.stop()
+  await forceUnmount(mnt)
+  if (emulator) await emulator.stop()
+  await cleanup(work)
+}

@@ -1,0 +1,231 @@
+/**
+ * Integration harness: an emulator and `ikfs mount` as real child processes, driven from the test process
+ * with async calls only. The emulator is a child too, so a test that blocks its own event loop can never
+ * deadlock the mount it is reading.
+ *
+ *   const lib = await startLibrary({ files: { 'a/b.txt': 'hi' } })   // hand-placed files are adopted
+ *   const m = await mountLibrary(lib, { args: ['--dir-cache-time', '2s'] })
+ *   ... await readFile(join(m.path, 'a/b.txt')) ...
+ *   afterAll: await m.stop(); await lib.stop()                       // never leaves a mount or a process
+ */
+import { execFile, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
+import { fuseAvailable } from '../../native/load.js'
+import { isMounted as isFuseMounted } from '../../src/fuse/mountinfo.js'
+import type { AccountUsage, FileObject } from '../../src/imagekit/types.js'
+import { REPO_ROOT, forceUnmount, makeTempMountpoint, spawnDaemon, waitFor, type Daemon } from '../helpers/mount.js'
+
+export { waitFor }
+const execFileP = promisify(execFile)
+const BIN = join(REPO_ROOT, 'bin', 'ikfs.js')
+
+export function fuseSkipReason(): string | null {
+  const r = fuseAvailable()
+  return r.ok ? null : (r.reason ?? 'FUSE unavailable')
+}
+
+export async function isMounted(mountpoint: string): Promise<boolean> {
+  return isFuseMounted(mountpoint)
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix))
+}
+
+/** Runs a command; rejects (with its stderr) on a non-zero exit. */
+export async function run(cmd: string, args: string[], timeoutMs = 120_000): Promise<{ stdout: string; stderr: string }> {
+  return execFileP(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' })
+}
+
+/** Runs `ikfs ...args` to completion (or kills it at the deadline) and reports how it ended. */
+export function runIkfs(args: string[], opts: { env?: Record<string, string>; timeoutMs: number }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s))
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s))
+    const timer = setTimeout(() => {
+      stderr += `\n[harness] killed after ${opts.timeoutMs} ms`
+      child.kill('SIGKILL')
+    }, opts.timeoutMs)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+export interface FaultPatch {
+  errorRate?: number
+  errorStatuses?: number[]
+  resetRate?: number
+  latencyMs?: number
+  scope?: ('api' | 'upload' | 'delivery')[]
+  seed?: number
+  rateLimitPerSecond?: number
+}
+
+export interface Library {
+  url: string
+  endpoint: string
+  dataDir: string
+  privateKey: string
+  publicKey: string
+  /** Authenticated Media API call; rejects on a non-2xx answer. */
+  api<T = unknown>(method: string, path: string, body?: unknown): Promise<T>
+  upload(folder: string, fileName: string, bytes: Buffer, fields?: Record<string, string>): Promise<FileObject>
+  createFolder(parentFolderPath: string, folderName: string): Promise<void>
+  details(filePath: string): Promise<FileObject>
+  deleteFile(filePath: string): Promise<void>
+  usage(): Promise<AccountUsage>
+  /** GET a delivery URL as-is (no auth); returns the body. */
+  get(url: string): Promise<{ status: number; body: Buffer }>
+  setFaults(patch: FaultPatch): Promise<void>
+  stop(): Promise<void>
+}
+
+export async function startLibrary(opts: { files?: Record<string, Buffer | string>; emulatorArgs?: string[] } = {}): Promise<Library> {
+  const root = await tempDir('ikfs-lib-')
+  const dataDir = join(root, 'data')
+  for (const [path, content] of Object.entries(opts.files ?? {})) {
+    const full = join(dataDir, 'files', path)
+    await mkdir(dirname(full), { recursive: true })
+    await writeFile(full, content)
+  }
+  await mkdir(dataDir, { recursive: true })
+  const privateKey = `private_test_${randomBytes(12).toString('hex')}`
+  const publicKey = `public_test_${randomBytes(6).toString('hex')}`
+  const daemon = await spawnDaemon(['emulator', '--port', '0', '--data', dataDir, '--public-key', publicKey, '--log-level', 'warn', ...(opts.emulatorArgs ?? [])], {
+    env: { ...process.env, IKFS_EMULATOR_PRIVATE_KEY: privateKey },
+    readyPattern: /listening on http:\/\/127\.0\.0\.1:\d+/,
+    timeoutMs: 60_000,
+  })
+  const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(daemon.output())![1]!
+  const auth = 'Basic ' + Buffer.from(privateKey + ':').toString('base64')
+
+  async function call(method: string, path: string, body?: unknown): Promise<Response> {
+    const res = await fetch(url + path, {
+      method,
+      headers: { authorization: auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
+    return res
+  }
+  const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await call(method, path, body)
+    const text = await res.text()
+    return (text ? JSON.parse(text) : undefined) as T
+  }
+  const details = async (filePath: string): Promise<FileObject> => {
+    const slash = filePath.lastIndexOf('/')
+    const folder = filePath.slice(0, slash) || '/'
+    const name = filePath.slice(slash + 1)
+    const q = new URLSearchParams({ path: folder, searchQuery: `name = ${JSON.stringify(name)}` })
+    const found = await api<FileObject[]>('GET', `/v1/files?${q.toString().replace(/\+/g, '%20')}`)
+    const file = found.find((f) => f.filePath === filePath)
+    if (!file) throw new Error(`no file ${filePath}`)
+    return file
+  }
+  return {
+    url,
+    endpoint: `${url}/demo`,
+    dataDir,
+    privateKey,
+    publicKey,
+    api,
+    async upload(folder, fileName, bytes, fields = {}) {
+      const form = new FormData()
+      form.set('file', new Blob([bytes]), fileName)
+      form.set('fileName', fileName)
+      form.set('folder', folder)
+      form.set('useUniqueFileName', 'false')
+      form.set('responseFields', 'tags,customCoordinates,isPrivateFile,customMetadata')
+      for (const [k, v] of Object.entries(fields)) form.set(k, v)
+      const res = await fetch(`${url}/api/v1/files/upload`, { method: 'POST', headers: { authorization: auth }, body: form })
+      if (!res.ok) throw new Error(`upload ${folder}/${fileName}: ${res.status} ${await res.text()}`)
+      return (await res.json()) as FileObject
+    },
+    async createFolder(parentFolderPath, folderName) {
+      await api('POST', '/v1/folder', { parentFolderPath, folderName })
+    },
+    details,
+    async deleteFile(filePath) {
+      const file = await details(filePath)
+      await api('DELETE', `/v1/files/${file.fileId}`)
+    },
+    async usage() {
+      const day = (d: number) => new Date(Date.now() + d * 86_400_000).toISOString().slice(0, 10)
+      return api<AccountUsage>('GET', `/v1/accounts/usage?startDate=${day(-30)}&endDate=${day(1)}`)
+    },
+    async get(deliveryUrl) {
+      const res = await fetch(deliveryUrl)
+      return { status: res.status, body: Buffer.from(await res.arrayBuffer()) }
+    },
+    async setFaults(patch) {
+      const { rateLimitPerSecond, ...rest } = patch
+      const body = rateLimitPerSecond === undefined ? rest : { ...rest, rateLimit: { perSecond: rateLimitPerSecond } }
+      await api('POST', '/_emulator/faults', body)
+    },
+    async stop() {
+      await daemon.stop()
+      await rm(root, { recursive: true, force: true })
+    },
+  }
+}
+
+export interface Mounted {
+  path: string
+  umask: number
+  daemon: Daemon
+  log(): string
+  /** How many listings of `remoteFolder` the daemon has logged (needs the debug level, which mounts use). */
+  listingCount(remoteFolder: string): number
+  /** SIGHUP: drop cached listings. */
+  forget(): void
+  kill9(): void
+  waitExit(timeoutMs: number): Promise<number | null>
+  /** SIGTERM, wait, unmount; resolves with the exit code. */
+  stop(): Promise<number | null>
+}
+
+export async function mountLibrary(lib: Library, opts: { args?: string[]; mountpoint?: string } = {}): Promise<Mounted> {
+  const temp = opts.mountpoint ? undefined : await makeTempMountpoint()
+  const path = opts.mountpoint ?? temp!.path
+  const umask = 0o022
+  const args = ['mount', path, '--api-url', lib.url, '--upload-url', lib.url, '--endpoint', lib.endpoint,
+    '--public-key', lib.publicKey, '--umask', '0022', '--log-level', 'debug', ...(opts.args ?? [])]
+  const daemon = await spawnDaemon(args, {
+    env: { ...process.env, IKFS_PRIVATE_KEY: lib.privateKey },
+    readyPattern: /mounted .* at /,
+    mountpoint: path,
+    timeoutMs: 60_000,
+  })
+  return {
+    path,
+    umask,
+    daemon,
+    log: () => daemon.output(),
+    listingCount(remoteFolder) {
+      const folder = JSON.stringify(remoteFolder.replace(/\/$/, '') || '/')
+      return daemon.output().split('\n').filter((l) => l.includes('"msg":"listing folder"') && l.includes(`"folder":${folder}`)).length
+    },
+    forget: () => void daemon.child.kill('SIGHUP'),
+    kill9: () => void daemon.child.kill('SIGKILL'),
+    async waitExit(timeoutMs) {
+      const exit = await Promise.race([daemon.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), timeoutMs).unref())])
+      return exit?.code ?? null
+    },
+    async stop() {
+      const exit = await daemon.stop('SIGTERM', 30_000)
+      await forceUnmount(path)
+      await temp?.cleanup()
+      return exit.code
+    },
+  }
+}

@@ -1,0 +1,101 @@
+// README Semantics R7 (signed reads) and R12 (start-up checks and clean lifecycle), on real mounts.
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  fuseSkipReason, isMounted, mountLibrary, run, runIkfs, startLibrary, tempDir, type Library,
+} from '../integration/harness.js'
+
+const skip = fuseSkipReason()
+if (skip) console.warn(`skipping lifecycle semantics: ${skip}`)
+
+describe.skipIf(skip !== null)('signed reads', () => {
+  let lib: Library
+  const secretBytes = randomBytes(300_000)
+  const publicBytes = randomBytes(200_000)
+
+  beforeAll(async () => {
+    lib = await startLibrary({ emulatorArgs: ['--restrict-unsigned'], files: { 'pub/open.bin': publicBytes } })
+    await lib.upload('/priv', 'secret.bin', secretBytes, { isPrivateFile: 'true' })
+  })
+  afterAll(async () => {
+    await lib?.stop()
+  })
+
+  it('R7: private files and --only-signed read through expiring signed URLs; no secret reaches the log', async () => {
+    const plain = await mountLibrary(lib, { args: ['--log-level', 'debug'] })
+    try {
+      // restrict-unsigned is on: without --only-signed a public file is refused (EACCES), a private one is signed.
+      await expect(readFile(join(plain.path, 'pub', 'open.bin'))).rejects.toMatchObject({ code: 'EACCES' })
+      expect((await readFile(join(plain.path, 'priv', 'secret.bin'))).equals(secretBytes)).toBe(true)
+    } finally {
+      await plain.stop()
+    }
+    const signed = await mountLibrary(lib, { args: ['--only-signed', '--signed-url-expiry', '10m', '--log-level', 'debug'] })
+    try {
+      expect((await readFile(join(signed.path, 'pub', 'open.bin'))).equals(publicBytes)).toBe(true)
+      expect((await readFile(join(signed.path, 'priv', 'secret.bin'))).equals(secretBytes)).toBe(true)
+    } finally {
+      await signed.stop()
+    }
+    for (const log of [plain.log(), signed.log()]) {
+      expect(log.length).toBeGreaterThan(0)
+      expect(log).not.toContain(lib.privateKey)
+      expect(log).not.toMatch(/ik-s=[0-9a-f]{40}/)
+    }
+  })
+})
+
+describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
+  let lib: Library
+  beforeAll(async () => {
+    lib = await startLibrary({ files: { 'a.txt': 'a\n' } })
+  })
+  afterAll(async () => {
+    await lib?.stop()
+  })
+
+  it('R12: wrong keys, an unreachable API, a bad mountpoint fail fast and mount nothing; stops are clean', async () => {
+    const dir = await tempDir('ikfs-r12-')
+    const mp = join(dir, 'mnt')
+    await mkdir(mp)
+    const base = ['mount', mp, '--api-url', lib.url, '--upload-url', lib.url, '--endpoint', lib.endpoint, '--public-key', lib.publicKey]
+
+    const wrongKey = await runIkfs([...base], { env: { IKFS_PRIVATE_KEY: 'private_wrong_key_123' }, timeoutMs: 30_000 })
+    expect(wrongKey.code).toBe(1)
+    expect(wrongKey.stderr).toMatch(/authenticat|private key/i)
+    expect(wrongKey.stderr).not.toContain('private_wrong_key_123')
+    expect(await isMounted(mp)).toBe(false)
+
+    const unreachable = await runIkfs(['mount', mp, '--api-url', 'http://127.0.0.1:9', '--upload-url', 'http://127.0.0.1:9', '--endpoint', 'http://127.0.0.1:9/demo', '--public-key', 'p'], {
+      env: { IKFS_PRIVATE_KEY: lib.privateKey }, timeoutMs: 60_000,
+    })
+    expect(unreachable.code).toBe(1)
+    expect(unreachable.stderr).toMatch(/reach|refused|connect/i)
+    expect(await isMounted(mp)).toBe(false)
+
+    const notDir = join(dir, 'file')
+    await writeFile(notDir, 'x')
+    const badMp = await runIkfs(['mount', notDir, ...base.slice(2)], { env: { IKFS_PRIVATE_KEY: lib.privateKey }, timeoutMs: 30_000 })
+    expect(badMp.code).not.toBe(0)
+    expect(badMp.stderr).toMatch(/not a directory|mountpoint/i)
+
+    // A crashed daemon leaves its mount behind (or auto_unmount clears it); the next mount must work either way.
+    const crashed = await mountLibrary(lib, { mountpoint: mp })
+    expect(await readdir(mp)).toContain('a.txt')
+    crashed.kill9()
+    const again = await mountLibrary(lib, { mountpoint: mp })
+    expect(await readFile(join(mp, 'a.txt'), 'utf8')).toBe('a\n')
+    expect(await again.stop()).toBe(0)
+    expect(await isMounted(mp)).toBe(false)
+
+    // `ikfs unmount` clears a live mount, and a dead one.
+    const third = await mountLibrary(lib, { mountpoint: mp })
+    const un = await runIkfs(['unmount', mp], { timeoutMs: 30_000 })
+    expect(un.code).toBe(0)
+    expect(await isMounted(mp)).toBe(false)
+    expect(await third.waitExit(20_000)).toBe(0)
+    await run('rm', ['-rf', dir])
+  })
+})

@@ -1,0 +1,182 @@
+// README Semantics R1–R6, R8–R11 (browsing and reading), on a real mount of the emulator's library.
+// One emulator and one mount (dir cache 2 s) serve the whole file; R7 and R12 live in their own files
+// because they need differently configured emulators and mounts.
+import { createHash, randomBytes } from 'node:crypto'
+import { open, readdir, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { fuseSkipReason, mountLibrary, run, startLibrary, waitFor, type Library, type Mounted } from '../integration/harness.js'
+
+const skip = fuseSkipReason()
+if (skip) console.warn(`skipping read semantics: ${skip}`)
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+const DIR_CACHE_MS = 2000
+
+describe.skipIf(skip !== null)('read semantics', () => {
+  let lib: Library
+  let m: Mounted
+  const big = randomBytes(3 * 1024 * 1024 + 12345)
+  const names = ['sp ace.txt', '100% #1.txt', 'café.txt', 'cafe\u0301.txt', 'x'.repeat(251) + '.txt']
+
+  beforeAll(async () => {
+    const files: Record<string, Buffer | string> = { 'photos/big.bin': big, 'photos/hello.txt': 'hello world\n' }
+    for (let i = 0; i < 2500; i++) files[`many/f${String(i).padStart(4, '0')}.txt`] = `entry ${i}\n`
+    for (const n of names) files[`names/${n}`] = `name ${n}\n`
+    files['names/a\uFF1Fb.txt'] = 'full-width question mark\n'
+    lib = await startLibrary({ files })
+    await lib.createFolder('/', 'empty-folder')
+    await lib.upload('/up/deep', 'tagged.txt', Buffer.from('tagged\n'), { tags: 'red,blue', customCoordinates: '1,2,3,4' })
+    await lib.upload('/ver', 'doc.txt', Buffer.from('version one\n'))
+    await lib.upload('/ver', 'doc.txt', Buffer.from('version two, longer\n'))
+    m = await mountLibrary(lib, { args: ['--dir-cache-time', `${DIR_CACHE_MS}ms`, '--versions', '--uid', '1234', '--gid', '4321'] })
+  })
+  afterAll(async () => {
+    await m?.stop()
+    await lib?.stop()
+  })
+
+  it('R1: lists explicit and implicit folders and all pages of a 2,500-file folder', async () => {
+    const top = await readdir(m.path)
+    expect(top).toEqual(expect.arrayContaining(['photos', 'many', 'names', 'empty-folder', 'up', 'ver']))
+    expect(await readdir(join(m.path, 'up'))).toEqual(['deep'])
+    const many = await readdir(join(m.path, 'many'))
+    expect(many.length).toBe(2500)
+    expect(new Set(many).size).toBe(2500)
+    expect(many).toContain('f2499.txt')
+    const { stdout } = await run('ls', ['-l', join(m.path, 'many')])
+    expect(stdout.split('\n').filter((l) => l.startsWith('-')).length).toBe(2500)
+  })
+
+  it('R2: a remote change shows within the dir cache time; misses are answered from memory', async () => {
+    await readdir(join(m.path, 'photos'))
+    const before = m.listingCount('/photos')
+    for (let i = 0; i < 50; i++) {
+      await expect(stat(join(m.path, 'photos', `.probe-${i}`))).rejects.toMatchObject({ code: 'ENOENT' })
+    }
+    expect(m.listingCount('/photos') - before).toBeLessThanOrEqual(1)
+    const uploadedAt = Date.now()
+    await lib.upload('/photos', 'new.txt', Buffer.from('fresh\n'))
+    await waitFor(async () => (await readdir(join(m.path, 'photos'))).includes('new.txt'), DIR_CACHE_MS * 4, 'new.txt visible')
+    expect(Date.now() - uploadedAt).toBeLessThan(DIR_CACHE_MS * 4)
+  })
+
+  it('R3: stat shows size, times from the API, modes, owner and stable inodes', async () => {
+    const details = await lib.details('/photos/big.bin')
+    const st = await stat(join(m.path, 'photos', 'big.bin'))
+    expect(st.size).toBe(big.length)
+    expect(st.mtimeMs).toBe(Date.parse(details.updatedAt))
+    expect(st.ctimeMs).toBe(Date.parse(details.createdAt))
+    expect(st.mode & 0o777).toBe(0o644 & ~m.umask)
+    expect(st.isFile()).toBe(true)
+    expect([st.uid, st.gid]).toEqual([1234, 4321])
+    const dir = await stat(join(m.path, 'photos'))
+    expect(dir.isDirectory()).toBe(true)
+    expect(dir.mode & 0o777).toBe(0o755 & ~m.umask)
+    expect((await stat(join(m.path, 'photos', 'big.bin'))).ino).toBe(st.ino)
+  })
+
+  it('R4: reads are byte-exact, sequential and at random offsets, and stop at the end', async () => {
+    await run('cmp', [join(m.path, 'photos', 'big.bin'), join(lib.dataDir, 'files', 'photos', 'big.bin')])
+    expect(sha(await readFile(join(m.path, 'photos', 'big.bin')))).toBe(sha(big))
+    const fh = await open(join(m.path, 'photos', 'big.bin'), 'r')
+    try {
+      const offsets = [big.length - 1, 0, 131071, 2 * 1024 * 1024 + 7, 1, 1048575, big.length - 4096, 777777]
+      for (const off of offsets) {
+        const buf = Buffer.alloc(8192)
+        const { bytesRead } = await fh.read(buf, 0, buf.length, off)
+        expect(bytesRead).toBe(Math.min(8192, big.length - off))
+        expect(buf.subarray(0, bytesRead).equals(big.subarray(off, off + bytesRead))).toBe(true)
+      }
+      for (const off of [big.length, big.length + 100]) {
+        expect((await fh.read(Buffer.alloc(10), 0, 10, off)).bytesRead).toBe(0)
+      }
+    } finally {
+      await fh.close()
+    }
+  })
+
+  it('R5: after an overwrite the mount shows the new size and bytes, never the CDN-cached old ones', async () => {
+    const path = join(m.path, 'photos', 'hello.txt')
+    expect(await readFile(path, 'utf8')).toBe('hello world\n')
+    const before = await lib.details('/photos/hello.txt')
+    const next = 'hello again, this is the second version\n'
+    await lib.upload('/photos', 'hello.txt', Buffer.from(next))
+    // The emulator's CDN keeps serving the old bytes at the URL the mount used before: the mount must not use it.
+    const stale = await lib.get(`${before.url}&tr=orig-true`)
+    expect(stale.body.toString()).toBe('hello world\n')
+    await waitFor(async () => (await stat(path)).size === next.length, DIR_CACHE_MS * 4, 'new size')
+    expect(await readFile(path, 'utf8')).toBe(next)
+  })
+
+  it('R6: a file gone remotely reads as ENOENT, server faults give right bytes or EIO, never wrong bytes', async () => {
+    await lib.upload('/gone', 'soon.txt', Buffer.from('soon gone\n'))
+    await waitFor(async () => (await readdir(join(m.path, 'gone')).catch((): string[] => [])).includes('soon.txt'), DIR_CACHE_MS * 4, 'soon.txt')
+    await lib.deleteFile('/gone/soon.txt')
+    await expect(readFile(join(m.path, 'gone', 'soon.txt'))).rejects.toMatchObject({ code: expect.stringMatching(/ENOENT|ESTALE/) })
+
+    await lib.setFaults({ errorRate: 0.3, resetRate: 0.2, scope: ['delivery'], seed: 7 })
+    try {
+      let ok = 0
+      for (let i = 0; i < 6; i++) {
+        await run('sh', ['-c', 'echo 3 > /proc/sys/vm/drop_caches']).catch(() => undefined)
+        try {
+          const got = await readFile(join(m.path, 'photos', 'big.bin'))
+          expect(sha(got)).toBe(sha(big))
+          ok++
+        } catch (e) {
+          expect((e as NodeJS.ErrnoException).code).toBe('EIO')
+        }
+      }
+      expect(ok).toBeGreaterThan(0)
+    } finally {
+      await lib.setFaults({ errorRate: 0, resetRate: 0 })
+    }
+    await lib.setFaults({ rateLimitPerSecond: 2 })
+    try {
+      m.forget()
+      expect((await readdir(join(m.path, 'many'))).length).toBe(2500)
+    } finally {
+      await lib.setFaults({ rateLimitPerSecond: 0 })
+    }
+  })
+
+  it('R8: names round-trip through the encoding, look-alikes decode, odd names read back', async () => {
+    const listed = await readdir(join(m.path, 'names'))
+    for (const n of names) expect(listed).toContain(n)
+    expect(listed).toContain('a?b.txt')
+    for (const n of names) expect(await readFile(join(m.path, 'names', n), 'utf8')).toBe(`name ${n}\n`)
+    expect(await readFile(join(m.path, 'names', 'a?b.txt'), 'utf8')).toBe('full-width question mark\n')
+    await expect(stat(join(m.path, 'names', 'a\uFF1Fb.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+
+  it('R9: with --versions an older version appears beside the file with its own bytes', async () => {
+    const entries = await readdir(join(m.path, 'ver'))
+    expect(entries).toContain('doc.txt')
+    const old = entries.filter((e) => /^doc-v\d{4}-\d{2}-\d{2}-\d{6}-\d{3}\.txt$/.test(e))
+    expect(old.length).toBe(1)
+    expect(await readFile(join(m.path, 'ver', old[0]!), 'utf8')).toBe('version one\n')
+    expect(await readFile(join(m.path, 'ver', 'doc.txt'), 'utf8')).toBe('version two, longer\n')
+    expect((await stat(join(m.path, 'ver', old[0]!))).mode & 0o222).toBe(0)
+  })
+
+  it('R10: metadata reads as user.imagekit.* extended attributes', async () => {
+    const { stdout } = await run('getfattr', ['-d', '-m', '^user\\.imagekit\\.', join(m.path, 'up', 'deep', 'tagged.txt')])
+    const details = await lib.details('/up/deep/tagged.txt')
+    expect(stdout).toMatch(/user\.imagekit\.tags="red,blue"/)
+    expect(stdout).toMatch(/user\.imagekit\.custom-coordinates="1,2,3,4"/)
+    expect(stdout).toContain(`user.imagekit.file-id="${details.fileId}"`)
+    expect(stdout).toMatch(/user\.imagekit\.size="7"/)
+    expect(stdout).toMatch(/user\.imagekit\.is-private-file="false"/)
+    await expect(run('getfattr', ['-n', 'user.imagekit.nope', join(m.path, 'up', 'deep', 'tagged.txt')])).rejects.toThrow()
+  })
+
+  it('R11: df shows the used storage from the account usage API', async () => {
+    const usage = await lib.usage()
+    const { stdout } = await run('stat', ['-f', '-c', '%S %b %f', m.path])
+    const [bsize, blocks, free] = stdout.trim().split(' ').map(Number) as [number, number, number]
+    const used = (blocks - free) * bsize
+    expect(Math.abs(used - usage.mediaLibraryStorageBytes)).toBeLessThanOrEqual(bsize)
+    expect(blocks).toBeLessThan(2 ** 32)
+  })
+})

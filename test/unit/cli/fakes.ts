@@ -1,0 +1,135 @@
+/** In-process doubles for main(): captured output, signals we can raise, and a runtime that mounts nothing. */
+import type { Logger } from '../../../src/log.js'
+import type { ImageKitApi } from '../../../src/imagekit/api.js'
+import type { Vfs, VfsOptions } from '../../../src/vfs/types.js'
+import type { CliContext, SignalSource, StopSignal, TextSink } from '../../../src/cli/context.js'
+import type { ClientSettings } from '../../../src/cli/derive.js'
+import type { FuseMountOptions } from '../../../src/fuse/mount.js'
+import type { LiveMount, MountClient, MountRuntime } from '../../../src/cli/runtime.js'
+
+export class Capture implements TextSink {
+  text = ''
+  isTTY = false
+  write(chunk: string): boolean {
+    this.text += chunk
+    return true
+  }
+}
+
+export class FakeSignals implements SignalSource {
+  readonly listeners = new Map<StopSignal, Set<(s: StopSignal) => void>>()
+  on(signal: StopSignal, listener: (s: StopSignal) => void): void {
+    const set = this.listeners.get(signal) ?? new Set()
+    set.add(listener)
+    this.listeners.set(signal, set)
+  }
+  off(signal: StopSignal, listener: (s: StopSignal) => void): void {
+    this.listeners.get(signal)?.delete(listener)
+  }
+  count(signal: StopSignal): number {
+    return this.listeners.get(signal)?.size ?? 0
+  }
+  emit(signal: StopSignal): void {
+    for (const l of [...(this.listeners.get(signal) ?? [])]) l(signal)
+  }
+}
+
+/** Records what the mount command asked for, in order. */
+export class FakeRuntime implements MountRuntime {
+  readonly calls: string[] = []
+  fuseReason: string | undefined = undefined
+  verifyError: Error | undefined = undefined
+  /** When set, unmount() never resolves (to test the second signal). */
+  hangUnmount = false
+  clientSettings: ClientSettings | undefined
+  vfsOptions: VfsOptions | undefined
+  mountOptions: FuseMountOptions | undefined
+  #resolveDone: (() => void) | undefined
+
+  async fuseUnavailableReason(): Promise<string | undefined> {
+    this.calls.push('fuseAvailable')
+    return this.fuseReason
+  }
+  async createClient(settings: ClientSettings, _logger: Logger): Promise<MountClient> {
+    this.clientSettings = settings
+    this.calls.push('createClient')
+    return {
+      api: {} as ImageKitApi,
+      verifyCredentials: async () => {
+        this.calls.push('verifyCredentials')
+        if (this.verifyError) throw this.verifyError
+      },
+      close: async () => {
+        this.calls.push('client.close')
+      },
+    }
+  }
+  async createVfs(_api: ImageKitApi, options: VfsOptions, _logger: Logger): Promise<Vfs> {
+    this.vfsOptions = options
+    this.calls.push('createVfs')
+    const vfs: Partial<Vfs> = {
+      forget: () => void this.calls.push('vfs.forget'),
+      close: async () => void this.calls.push('vfs.close'),
+    }
+    return vfs as Vfs
+  }
+  async mountFuse(_vfs: Vfs, _mountpoint: string, options: FuseMountOptions, _logger: Logger): Promise<LiveMount> {
+    this.mountOptions = options
+    this.calls.push('mountFuse')
+    const done = new Promise<void>((resolve) => (this.#resolveDone = resolve))
+    return {
+      done,
+      unmount: () => {
+        this.calls.push('unmount')
+        if (this.hangUnmount) return new Promise<void>(() => undefined)
+        this.#resolveDone?.()
+        return Promise.resolve()
+      },
+    }
+  }
+  /** As if someone ran `fusermount -u` on the mountpoint. */
+  unmountFromOutside(): void {
+    this.#resolveDone?.()
+  }
+  async unmountPath(_mountpoint: string, options: { lazy?: boolean }): Promise<void> {
+    this.calls.push(options.lazy ? 'unmountPath(lazy)' : 'unmountPath')
+  }
+  async isMounted(): Promise<boolean> {
+    return false
+  }
+}
+
+export interface TestCli {
+  ctx: CliContext
+  stdout: Capture
+  stderr: Capture
+  signals: FakeSignals
+  runtime: FakeRuntime
+}
+
+export function testCli(env: Record<string, string | undefined>, cwd: string): TestCli {
+  const stdout = new Capture()
+  const stderr = new Capture()
+  const signals = new FakeSignals()
+  const runtime = new FakeRuntime()
+  const ctx: CliContext = {
+    stdout,
+    stderr,
+    env,
+    cwd,
+    home: cwd,
+    signals,
+    identity: { uid: 1000, gid: 1000, umask: 0o022 },
+    runtime,
+  }
+  return { ctx, stdout, stderr, signals, runtime }
+}
+
+/** Polls `condition` until it holds or the deadline passes (no fixed sleeps). */
+export async function waitFor(condition: () => boolean, what: string, deadlineMs = 5_000): Promise<void> {
+  const end = performance.now() + deadlineMs
+  while (!condition()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}

@@ -1,0 +1,117 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { main } from '../../../src/cli/main.js'
+import { OPTION_KEYS, optionSpec } from '../../../src/config/options.js'
+import { testCli } from './fakes.js'
+
+const ENV = { IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_PRIVATE_KEY: 'private_mainTestKey123=' }
+
+let dir: string
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ikfs-cli-'))
+})
+afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('exit code 2 for usage and configuration errors, one line on stderr', () => {
+  it.each([
+    [[], /Usage: ikfs COMMAND/],
+    [['frobnicate'], /^ikfs: unknown command "frobnicate" \(commands: mount, unmount, demo, emulator, version, help\)\n$/],
+    [['--frobnicate=secret'], /^ikfs: unknown command "--frobnicate" /],
+    [['mount'], /^ikfs: missing MOUNTPOINT/],
+    [['mount', 'a', 'b', 'c'], /^ikfs: too many arguments/],
+    [['mount', 'photos:'], /^ikfs: missing MOUNTPOINT after photos:/],
+    [['mount', 'photos:sub/dir', 'mnt'], /sub-folder/],
+    [['mount', 'mnt', '--frobnicate'], /^ikfs: unknown flag --frobnicate \(see `ikfs mount --help`\)\n$/],
+    [['mount', 'mnt', '--dir-cache-time'], /^ikfs: flag --dir-cache-time needs a value\n$/],
+    [['mount', 'mnt', '--dir-cache-time', 'forever'], /^ikfs: invalid dir_cache_time from flag --dir-cache-time: "forever" is not a duration/],
+    [['unmount'], /^ikfs: usage: ikfs unmount MOUNTPOINT/],
+    [['unmount', 'mnt', '--lazy=maybe'], /--lazy: "maybe" is not a boolean/],
+    [['demo', 'extra'], /^ikfs: ikfs demo takes no arguments/],
+    [['help', 'nope'], /^ikfs: no help for "nope"/],
+  ])('%j', async (argv, stderr) => {
+    const cli = testCli(ENV, dir)
+    expect(await main(argv, cli.ctx)).toBe(2)
+    expect(cli.stderr.text).toMatch(stderr)
+    expect(cli.stdout.text).toBe('')
+    expect(cli.runtime.calls).toEqual([])
+  })
+
+  it('reports a missing private key as a config error', async () => {
+    const cli = testCli({ IKFS_ENDPOINT: 'https://ik.imagekit.io/acme' }, dir)
+    expect(await main(['mount', dir], cli.ctx)).toBe(2)
+    expect(cli.stderr.text).toMatch(/^ikfs: missing private_key: set --private-key, IKFS_PRIVATE_KEY/)
+    expect(cli.stderr.text.split('\n').filter(Boolean)).toHaveLength(1)
+  })
+
+  it('prints the stack only with --debug', async () => {
+    const plain = testCli(ENV, dir)
+    await main(['mount', 'mnt', '--retries', 'x'], plain.ctx)
+    expect(plain.stderr.text).not.toMatch(/\n\s+at /)
+    const debug = testCli(ENV, dir)
+    expect(await main(['mount', 'mnt', '--retries', 'x', '--debug'], debug.ctx)).toBe(2)
+    expect(debug.stderr.text).toMatch(/ConfigError: invalid retries[\s\S]*\n\s+at /)
+  })
+})
+
+describe('version and help', () => {
+  it('prints the package version', async () => {
+    const cli = testCli({}, dir)
+    expect(await main(['version'], cli.ctx)).toBe(0)
+    expect(cli.stdout.text).toMatch(/^ikfs \d+\.\d+\.\d+\n$/)
+  })
+
+  it('lists every command', async () => {
+    const cli = testCli({}, dir)
+    expect(await main(['--help'], cli.ctx)).toBe(0)
+    for (const command of ['mount', 'unmount', 'demo', 'emulator', 'version', 'help']) {
+      expect(cli.stdout.text).toMatch(new RegExp(`^  ${command} `, 'm'))
+    }
+  })
+
+  it.each([[['mount', '--help']], [['help', 'mount']], [['demo', '-h']]])(
+    '%j lists every option with its flag, environment variables and default',
+    async (argv) => {
+      const cli = testCli({}, dir)
+      expect(await main(argv, cli.ctx)).toBe(0)
+      for (const key of OPTION_KEYS) {
+        const spec = optionSpec(key)
+        expect(cli.stdout.text).toMatch(new RegExp(`^  ${spec.flag}( <\\w+>)?$`, 'm'))
+        for (const variable of spec.env) expect(cli.stdout.text).toContain(variable)
+      }
+      expect(cli.stdout.text).toContain('default 5m')
+      expect(cli.runtime.calls).toEqual([])
+    },
+  )
+
+  it('does not read the private key from the environment into help', async () => {
+    const cli = testCli(ENV, dir)
+    await main(['mount', '--help'], cli.ctx)
+    expect(cli.stdout.text).not.toContain(ENV.IKFS_PRIVATE_KEY)
+  })
+
+  it('explains unmount flags', async () => {
+    const cli = testCli({}, dir)
+    expect(await main(['unmount', '--help'], cli.ctx)).toBe(0)
+    expect(cli.stdout.text).toContain('--lazy')
+  })
+})
+
+describe('unmount', () => {
+  it('unmounts the resolved path, lazily on request', async () => {
+    const cli = testCli({}, dir)
+    expect(await main(['unmount', 'mnt', '--lazy'], cli.ctx)).toBe(0)
+    expect(cli.runtime.calls).toEqual(['unmountPath(lazy)'])
+    expect(cli.stdout.text).toBe(`ikfs: unmounted ${join(dir, 'mnt')}\n`)
+  })
+
+  it('exits 1 when unmounting fails', async () => {
+    const cli = testCli({}, dir)
+    cli.runtime.unmountPath = async () => {
+      throw new Error('could not unmount /x: busy')
+    }
+    expect(await main(['umount', '/x'], cli.ctx)).toBe(1)
+    expect(cli.stderr.text).toBe('ikfs: could not unmount /x: busy\n')
+  })
+})

@@ -1,0 +1,157 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { main } from '../../../src/cli/main.js'
+import { mountTarget } from '../../../src/cli/mount.js'
+import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { testCli, waitFor, type TestCli } from './fakes.js'
+
+const PRIVATE_KEY = 'private_mountTestKeyNeverLogged42='
+
+let dir: string
+let mnt: string
+let logFile: string
+let logging: boolean
+beforeEach(() => {
+  logging = false
+  dir = mkdtempSync(join(tmpdir(), 'ikfs-mount-'))
+  mnt = join(dir, 'mnt')
+  mkdirSync(mnt)
+  logFile = join(dir, 'ikfs.log')
+})
+afterEach(async () => {
+  // The log file opens asynchronously (pino/sonic-boom, mkdir); removing its folder first would fail that.
+  if (logging) await waitFor(() => existsSync(logFile), 'the log file to open')
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function cli(extraEnv: Record<string, string> = {}): TestCli {
+  logging = true
+  return testCli(
+    { IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_PRIVATE_KEY: PRIVATE_KEY, IKFS_LOG_FILE: logFile, IKFS_LOG_LEVEL: 'debug', ...extraEnv },
+    dir,
+  )
+}
+
+/** The log once it contains `marker` (pino writes the file asynchronously). */
+async function logText(marker: string): Promise<string> {
+  await waitFor(() => existsSync(logFile) && readFileSync(logFile, 'utf8').includes(marker), `"${marker}" in the log`)
+  return readFileSync(logFile, 'utf8')
+}
+
+describe('mountTarget', () => {
+  it('splits [NAME:] MOUNTPOINT', () => {
+    expect(mountTarget(['/m'])).toEqual({ mountpoint: '/m' })
+    expect(mountTarget(['photos:', '/m'])).toEqual({ remote: 'photos', mountpoint: '/m' })
+    expect(mountTarget(['photos:/', '/m'])).toEqual({ remote: 'photos', mountpoint: '/m' })
+  })
+})
+
+describe('preflight fails fast with exit code 1, before mounting', () => {
+  it('when FUSE is unavailable', async () => {
+    const t = cli()
+    t.runtime.fuseReason = '/dev/fuse is missing'
+    expect(await main(['mount', mnt], t.ctx)).toBe(1)
+    expect(t.stderr.text).toBe('ikfs: cannot mount: /dev/fuse is missing\n')
+    expect(t.runtime.calls).toEqual(['fuseAvailable'])
+  })
+
+  it('when the keys are wrong, closing the client and never echoing the key', async () => {
+    const t = cli()
+    t.runtime.verifyError = new ImageKitError('IK_UNAUTHORIZED', 'https://api.imagekit.io rejected the private key: Your account cannot be authenticated.')
+    expect(await main(['mount', mnt], t.ctx)).toBe(1)
+    expect(t.stderr.text).toBe('ikfs: cannot mount: https://api.imagekit.io rejected the private key: Your account cannot be authenticated.\n')
+    expect(t.runtime.calls).toEqual(['fuseAvailable', 'createClient', 'verifyCredentials', 'client.close'])
+    expect(t.stdout.text).toBe('')
+  })
+
+  it('when the mountpoint does not exist, is a file, or is not empty', async () => {
+    const missing = cli()
+    expect(await main(['mount', join(dir, 'nope')], missing.ctx)).toBe(1)
+    expect(missing.stderr.text).toMatch(/mountpoint .*nope does not exist/)
+
+    writeFileSync(join(dir, 'file'), 'x')
+    const file = cli()
+    expect(await main(['mount', join(dir, 'file')], file.ctx)).toBe(1)
+    expect(file.stderr.text).toMatch(/is not a directory/)
+
+    writeFileSync(join(mnt, 'left-over'), 'x')
+    const full = cli()
+    expect(await main(['mount', mnt], full.ctx)).toBe(1)
+    expect(full.stderr.text).toMatch(/is not empty \(use --allow-non-empty/)
+    expect(full.runtime.calls).not.toContain('createClient')
+  })
+})
+
+describe('a live mount', () => {
+  /** Starts `ikfs mount` and waits for the "mounted" line; `exit` settles when the command ends. */
+  async function startMount(t: TestCli, argv: string[] = []): Promise<{ exit: Promise<number> }> {
+    const exit = main(['mount', 'mnt', ...argv], t.ctx)
+    await waitFor(() => t.stdout.text !== '' || t.stderr.text !== '', 'the mount to go live')
+    expect(t.stderr.text).toBe('')
+    return { exit }
+  }
+
+  it('prints exactly one line once mounted, and passes the options down', async () => {
+    const t = cli()
+    const { exit } = await startMount(t, ['--read-only', '--dir-cache-time', '10m', '--retries', '2'])
+    expect(t.stdout.text).toBe(`ikfs: mounted https://ik.imagekit.io/acme at ${mnt}\n`)
+    expect(t.runtime.calls).toEqual(['fuseAvailable', 'createClient', 'verifyCredentials', 'createVfs', 'mountFuse'])
+    expect(t.runtime.clientSettings).toMatchObject({ urlEndpoint: 'https://ik.imagekit.io/acme', privateKey: PRIVATE_KEY, maxRetries: 2, signedUrlExpirySeconds: 3600 })
+    expect(t.runtime.vfsOptions).toMatchObject({ readOnly: true, dirCacheTimeMs: 600_000, uid: 1000, umask: 0o022 })
+    expect(t.runtime.mountOptions?.fuse).toMatchObject({ fsname: 'ikfs:acme', readOnly: true, attrTimeoutS: 1, negativeTimeoutS: 60, autoUnmount: true })
+    t.signals.emit('SIGTERM')
+    expect(await exit).toBe(0)
+  })
+
+  it('SIGHUP drops cached listings and keeps running', async () => {
+    const t = cli()
+    const { exit } = await startMount(t)
+    t.signals.emit('SIGHUP')
+    expect(t.runtime.calls.at(-1)).toBe('vfs.forget')
+    t.signals.emit('SIGINT')
+    expect(await exit).toBe(0)
+  })
+
+  it('SIGINT/SIGTERM unmounts, then closes the vfs and the client, exits 0 and stops listening', async () => {
+    const t = cli()
+    const { exit } = await startMount(t)
+    t.signals.emit('SIGINT')
+    expect(await exit).toBe(0)
+    expect(t.runtime.calls.slice(-3)).toEqual(['unmount', 'vfs.close', 'client.close'])
+    expect([t.signals.count('SIGINT'), t.signals.count('SIGTERM'), t.signals.count('SIGHUP')]).toEqual([0, 0, 0])
+    const log = await logText('"msg":"unmounted"')
+    expect(log).not.toContain(PRIVATE_KEY)
+  })
+
+  it('shuts down cleanly (exit 0) when the mount is removed from outside', async () => {
+    const t = cli()
+    const { exit } = await startMount(t)
+    t.runtime.unmountFromOutside()
+    expect(await exit).toBe(0)
+    expect(t.runtime.calls.slice(-2)).toEqual(['vfs.close', 'client.close'])
+    expect(t.runtime.calls).not.toContain('unmount')
+  })
+
+  it('a second signal while unmounting forces a lazy unmount and exits 1', async () => {
+    const t = cli()
+    t.runtime.hangUnmount = true
+    const { exit } = await startMount(t)
+    t.signals.emit('SIGTERM')
+    t.signals.emit('SIGINT')
+    expect(await exit).toBe(1)
+    expect(t.runtime.calls.slice(-2)).toEqual(['unmount', 'unmountPath(lazy)'])
+  })
+
+  it('logs config warnings without the private key', async () => {
+    logging = true
+    const t = testCli({ IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_LOG_FILE: logFile }, dir)
+    const exit = main(['mount', 'mnt', '--private-key', PRIVATE_KEY], t.ctx)
+    await waitFor(() => t.stdout.text !== '', 'the mount to go live')
+    t.signals.emit('SIGTERM')
+    expect(await exit).toBe(0)
+    const log = await logText('command-line flag')
+    expect(log).not.toContain(PRIVATE_KEY)
+  })
+})
