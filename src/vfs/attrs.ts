@@ -1,0 +1,56 @@
+/** Inode → Attr (permissions from options, times from the listing). */
+import type { Attr } from './types.js'
+import type { DirInode, FileInode } from './inode.js'
+
+export interface AttrOptions {
+  filePerm: number
+  dirPerm: number
+  umask: number
+  uid: number
+  gid: number
+  /** Root folder times (ImageKit has no folder object for the root). */
+  mountTimeMs: number
+}
+
+const BLKSIZE = 4096 // preferred I/O size reported to tools; reads are served in larger blocks anyway
+const WRITE_BITS = 0o222
+
+export function fileAttr(node: FileInode, o: AttrOptions): Attr {
+  let perm = o.filePerm & ~o.umask & 0o7777
+  if (node.isVersion) perm &= ~WRITE_BITS // old versions are read-only
+  return {
+    ino: node.ino,
+    kind: 'file',
+    perm,
+    size: node.size,
+    nlink: 1,
+    uid: o.uid,
+    gid: o.gid,
+    atimeMs: node.updatedAtMs,
+    mtimeMs: node.updatedAtMs,
+    ctimeMs: node.createdAtMs,
+    birthtimeMs: node.createdAtMs,
+    blksize: BLKSIZE,
+    blocks: Math.ceil(node.size / 512),
+  }
+}
+
+export function dirAttr(node: DirInode, o: AttrOptions, isRoot: boolean): Attr {
+  const mtime = isRoot ? o.mountTimeMs : node.updatedAtMs
+  const ctime = isRoot ? o.mountTimeMs : node.createdAtMs
+  return {
+    ino: node.ino,
+    kind: 'dir',
+    perm: o.dirPerm & ~o.umask & 0o7777,
+    size: 0,
+    nlink: 2,
+    uid: o.uid,
+    gid: o.gid,
+    atimeMs: mtime,
+    mtimeMs: mtime,
+    ctimeMs: ctime,
+    birthtimeMs: ctime,
+    blksize: BLKSIZE,
+    blocks: 0,
+  }
+}

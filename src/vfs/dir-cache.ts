@@ -1,0 +1,122 @@
+/**
+ * The listing cache: fresh listings by remote folder path, in an LRU bounded by folder count and
+ * total entries (see inode.ts for the cost of one entry). Stale listings stay until evicted so that
+ * a re-listing keeps inode numbers. Concurrent requests for the same folder share one fetch.
+ */
+import { LRUCache } from 'lru-cache'
+import type { Clock } from '../clock.js'
+import type { ImageKitApi } from '../imagekit/api.js'
+import type { FileObject } from '../imagekit/types.js'
+import { DirListing, ListingBuilder, type ListingBuilderDeps } from './dir-node.js'
+import { fromImageKitError } from './from-imagekit-error.js'
+import type { DirInode, Inode } from './inode.js'
+import type { Counters } from './stats.js'
+
+/** Total cached entries across folders: ~500 B each (inode.ts) → ~500 MB worst case; one 100k-file folder fits many times. */
+export const MAX_CACHED_ENTRIES = 1_000_000
+
+export interface DirCacheOptions {
+  ttlMs: number
+  maxDirs: number
+  versions: boolean
+  maxEntries?: number
+}
+
+export class DirCache {
+  readonly #lru: LRUCache<string, DirListing>
+  readonly #inflight = new Map<string, Promise<DirListing>>()
+  /** Bumped by forget(): a fetch that started before it does not store its (maybe outdated) result. */
+  #generation = 0
+
+  constructor(
+    readonly api: ImageKitApi,
+    readonly clock: Clock,
+    readonly deps: ListingBuilderDeps,
+    readonly counters: Counters,
+    readonly options: DirCacheOptions,
+  ) {
+    this.#lru = new LRUCache<string, DirListing>({
+      max: Math.max(1, options.maxDirs),
+      maxSize: options.maxEntries ?? MAX_CACHED_ENTRIES,
+      sizeCalculation: (l) => l.children.size + 1,
+    })
+  }
+
+  /** A fresh listing of `dir`, fetching it (once, shared) when missing or expired. */
+  async listing(dir: DirInode): Promise<DirListing> {
+    const key = dir.remotePath
+    const cached = this.#lru.get(key)
+    if (cached && cached.isFresh(this.clock.now(), this.options.ttlMs)) {
+      this.counters.dirCacheHits++
+      return cached
+    }
+    const inflight = this.#inflight.get(key)
+    if (inflight) return inflight
+    this.counters.dirCacheMisses++
+    const fetch = this.#fetch(key).finally(() => this.#inflight.delete(key))
+    this.#inflight.set(key, fetch)
+    return fetch
+  }
+
+  async #fetch(remotePath: string): Promise<DirListing> {
+    const generation = this.#generation
+    const builder = new ListingBuilder(remotePath, this.#lru.peek(remotePath), this.deps)
+    let items = 0
+    try {
+      for await (const item of this.api.listFiles({ path: remotePath, type: 'all' })) {
+        builder.add(item)
+        items++
+      }
+      if (this.options.versions) {
+        for await (const item of this.api.listFiles({ path: remotePath, type: 'file-version' })) {
+          builder.addVersion(item as FileObject)
+          items++
+        }
+      }
+    } catch (e) {
+      throw fromImageKitError(e, { op: 'list', target: remotePath })
+    }
+    this.counters.listingsFetched++
+    this.counters.listingItems += items
+    const listing = builder.finish(this.clock.now())
+    if (generation === this.#generation) this.#lru.set(remotePath, listing)
+    return listing
+  }
+
+  /** Drops listings of `remotePath` and below (all when undefined). */
+  forget(remotePath?: string): void {
+    this.#generation++
+    if (remotePath === undefined || remotePath === '/') {
+      this.#lru.clear()
+      return
+    }
+    const prefix = remotePath + '/'
+    for (const key of [...this.#lru.keys()]) {
+      if (key === remotePath || key.startsWith(prefix)) this.#lru.delete(key)
+    }
+  }
+
+  /** Marks one listing as expired (a stale read detected a change) without losing inode numbers. */
+  expire(remotePath: string): void {
+    const l = this.#lru.peek(remotePath)
+    if (l) this.#lru.set(remotePath, new DirListing(l.remotePath, Number.NEGATIVE_INFINITY, l.children))
+  }
+
+  get size(): number {
+    return this.#lru.size
+  }
+
+  /** Every cached node (for statfs `files` and invariant checks). */
+  *nodes(): Iterable<Inode> {
+    for (const l of this.#lru.values()) yield* l.children.values()
+  }
+
+  get entryCount(): number {
+    return this.#lru.calculatedSize
+  }
+
+  clear(): void {
+    this.#generation++
+    this.#lru.clear()
+  }
+}

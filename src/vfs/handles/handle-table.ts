@@ -1,0 +1,51 @@
+/**
+ * File handle numbers ↔ handles. Numbers are uint32 from 1 (0 means "no handle" to fuse-native) and
+ * advance round-robin, so a just-released number is not handed out again at once (a late op on a
+ * stale fh finds nothing instead of someone else's file).
+ */
+import { VfsError } from '../errors.js'
+
+const MAX_FH = 0xffff_ffff
+
+export class HandleTable<H> {
+  readonly #handles = new Map<number, H>()
+  #next = 1
+
+  add(make: (fh: number) => H): H {
+    if (this.#handles.size >= MAX_FH) throw new VfsError('EIO', 'out of file handles')
+    while (this.#handles.has(this.#next)) this.#advance()
+    const fh = this.#next
+    this.#advance()
+    const handle = make(fh)
+    this.#handles.set(fh, handle)
+    return handle
+  }
+
+  #advance(): void {
+    this.#next = this.#next >= MAX_FH ? 1 : this.#next + 1
+  }
+
+  get(fh: number): H {
+    const h = this.#handles.get(fh)
+    if (h === undefined) throw new VfsError('EBADF', `no open handle ${fh}`)
+    return h
+  }
+
+  remove(fh: number): H {
+    const h = this.get(fh)
+    this.#handles.delete(fh)
+    return h
+  }
+
+  get size(): number {
+    return this.#handles.size
+  }
+
+  values(): IterableIterator<H> {
+    return this.#handles.values()
+  }
+
+  clear(): void {
+    this.#handles.clear()
+  }
+}

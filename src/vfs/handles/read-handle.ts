@@ -1,0 +1,58 @@
+/**
+ * A read-only open of one file version. Reads go through the shared FileReader; failures become
+ * VfsErrors here. A stale response (size differs from the listing) is never served: the handle asks
+ * `onStale` once (which re-checks the file and may point the reader at a fresh URL of the SAME
+ * version) and retries once; otherwise the handle is broken and every later read is EIO.
+ */
+import { isImageKitError } from '../../imagekit/errors.js'
+import { isVfsError, VfsError } from '../errors.js'
+import { fromImageKitError } from '../from-imagekit-error.js'
+import type { FileInode } from '../inode.js'
+import type { FileReader } from '../reader/file-reader.js'
+import { StaleContentError } from '../reader/read-errors.js'
+
+/** Decides what a stale response means: 'retry' (the reader was re-pointed) or the error to report. */
+export type StaleHandler = (node: FileInode, reader: FileReader) => Promise<'retry' | VfsError>
+
+export class ReadHandle {
+  readonly kind = 'read' as const
+  #broken: VfsError | undefined
+
+  constructor(
+    readonly fh: number,
+    readonly node: FileInode,
+    readonly reader: FileReader,
+    readonly onStale: StaleHandler,
+  ) {}
+
+  async read(length: number, position: number): Promise<Buffer> {
+    if (this.#broken) throw this.#broken
+    try {
+      return await this.reader.read(position, length)
+    } catch (e) {
+      if (!(e instanceof StaleContentError)) throw this.#map(e)
+    }
+    const verdict = await this.onStale(this.node, this.reader)
+    if (verdict !== 'retry') {
+      this.#broken = verdict
+      throw verdict
+    }
+    try {
+      return await this.reader.read(position, length)
+    } catch (e) {
+      const err = e instanceof StaleContentError
+        ? new VfsError('EIO', `read ${this.node.remotePath}: delivery keeps serving other bytes than listed`, { cause: e })
+        : this.#map(e)
+      if (e instanceof StaleContentError) this.#broken = err
+      throw err
+    }
+  }
+
+  #map(e: unknown): VfsError {
+    if (isImageKitError(e) || isVfsError(e)) {
+      return fromImageKitError(e, { op: 'read', target: this.node.remotePath, openHandle: true })
+    }
+    // A body that kept failing after resumes (connection resets): an outside failure, not a bug.
+    return new VfsError('EIO', `read ${this.node.remotePath}: transfer failed`, { cause: e })
+  }
+}

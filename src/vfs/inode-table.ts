@@ -1,0 +1,67 @@
+/**
+ * Inode numbers and the nodes held by open handles.
+ *
+ * Numbers: root is 1; others are allocated from a counter and never reused while mounted. A node
+ * keeps its number across re-listings while it lives (the new listing looks up the previous one, see
+ * dir-node.ts) or while an open handle pins it (looked up here by identity key).
+ * Mutated only in synchronous stretches (no await between read and write).
+ */
+import { identityKey, ROOT_INO, type Inode } from './inode.js'
+
+interface Pin {
+  node: Inode
+  refs: number
+}
+
+export class InodeTable {
+  #nextIno = ROOT_INO + 1
+  readonly #pinned = new Map<string, Pin>()
+
+  allocate(): number {
+    return this.#nextIno++
+  }
+
+  /** The number of a pinned node with this identity, so a re-listing keeps it. */
+  pinnedIno(key: string): number | undefined {
+    return this.#pinned.get(key)?.node.ino
+  }
+
+  pin(node: Inode): void {
+    const key = identityKey(node)
+    const pin = this.#pinned.get(key)
+    if (pin) pin.refs++
+    else this.#pinned.set(key, { node, refs: 1 })
+  }
+
+  unpin(node: Inode): void {
+    const key = identityKey(node)
+    const pin = this.#pinned.get(key)
+    if (!pin) throw new Error(`unpin of a node that is not pinned (ino ${node.ino})`)
+    if (--pin.refs === 0) this.#pinned.delete(key)
+  }
+
+  get pinnedCount(): number {
+    return this.#pinned.size
+  }
+
+  /** Throws when two live identities share a number, or an identity has two numbers (tests call it after every op). */
+  checkInvariants(live: Iterable<Inode>): void {
+    const keyByIno = new Map<number, string>()
+    const inoByKey = new Map<string, number>()
+    const check = (node: Inode) => {
+      const key = identityKey(node)
+      if (node.ino <= ROOT_INO || node.ino >= this.#nextIno) throw new Error(`ino ${node.ino} out of range`)
+      const k = keyByIno.get(node.ino)
+      if (k !== undefined && k !== key) throw new Error(`ino ${node.ino} used by ${k} and ${key}`)
+      const i = inoByKey.get(key)
+      if (i !== undefined && i !== node.ino) throw new Error(`${key} has inos ${i} and ${node.ino}`)
+      keyByIno.set(node.ino, key)
+      inoByKey.set(key, node.ino)
+    }
+    for (const node of live) check(node)
+    for (const pin of this.#pinned.values()) {
+      if (pin.refs <= 0) throw new Error(`pin count ${pin.refs} for ino ${pin.node.ino}`)
+      check(pin.node)
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * statfs from account usage, cached; never fails (a failing `df` would break users' scripts):
+ * without any answer yet it reports zero usage.
+ * fuse-native passes statfs fields as uint32, so blocks are 1 MiB and every count is clamped.
+ */
+import type { Clock } from '../clock.js'
+import type { ImageKitApi } from '../imagekit/api.js'
+import type { Logger } from '../log.js'
+import type { StatFs } from './types.js'
+
+export const STATFS_BLOCK_BYTES = 1024 * 1024 // 2^32 blocks of 1 MiB = 4 PiB: enough for any plan
+const UINT32_MAX = 0xffff_ffff
+const DEFAULT_FREE_BYTES = 2 ** 50 // 1 PiB shown free when no total is configured (no API exposes the plan's limit)
+const NAME_MAX = 255
+
+export interface StatfsOptions {
+  totalBytes: number
+  cacheTimeMs: number
+}
+
+export class StatfsSource {
+  #usedBytes: number | undefined
+  #fetchedAtMs = Number.NEGATIVE_INFINITY
+  #inflight: Promise<void> | undefined
+
+  constructor(
+    readonly api: ImageKitApi,
+    readonly clock: Clock,
+    readonly logger: Logger,
+    readonly options: StatfsOptions,
+  ) {}
+
+  async statfs(knownInodes: number): Promise<StatFs> {
+    if (this.clock.now() - this.#fetchedAtMs >= this.options.cacheTimeMs) {
+      this.#inflight ??= this.#refresh().finally(() => (this.#inflight = undefined))
+      await this.#inflight
+    }
+    const used = this.#usedBytes ?? 0
+    const total = this.options.totalBytes > 0 ? Math.max(this.options.totalBytes, used) : used + DEFAULT_FREE_BYTES
+    const blocks = clamp(Math.ceil(total / STATFS_BLOCK_BYTES))
+    const free = clamp(Math.floor((total - used) / STATFS_BLOCK_BYTES))
+    const files = clamp(knownInodes)
+    const ffree = clamp(UINT32_MAX - files)
+    return {
+      bsize: STATFS_BLOCK_BYTES, frsize: STATFS_BLOCK_BYTES, blocks, bfree: free, bavail: free,
+      files, ffree, favail: ffree, namemax: NAME_MAX,
+    }
+  }
+
+  async #refresh(): Promise<void> {
+    try {
+      const usage = await this.api.getAccountUsage()
+      this.#usedBytes = usage.mediaLibraryStorageBytes
+    } catch (err) {
+      this.logger.warn({ err }, 'account usage unavailable; statfs answers from the last value')
+    }
+    // Failures are cached too, so a down API is not asked on every `df`.
+    this.#fetchedAtMs = this.clock.now()
+  }
+}
+
+function clamp(n: number): number {
+  return Math.max(0, Math.min(UINT32_MAX, Math.floor(n)))
+}

@@ -1,0 +1,38 @@
+/** Counters for `ikfs status`; modules bump fields directly (one thread, no locking needed). */
+
+export class Counters {
+  listingsFetched = 0
+  listingItems = 0
+  dirCacheHits = 0
+  dirCacheMisses = 0
+  rangeRequests = 0
+  bytesReadFromNetwork = 0
+  blockCacheHits = 0
+  blockCacheMisses = 0
+  staleResponses = 0
+  streamResumes = 0
+}
+
+export interface VfsStats {
+  listingsFetched: number
+  listingItems: number
+  dirCacheHits: number
+  dirCacheMisses: number
+  cachedDirs: number
+  knownInodes: number
+  rangeRequests: number
+  bytesReadFromNetwork: number
+  staleResponses: number
+  streamResumes: number
+  blockCacheBytes: number
+  blockCacheBlocks: number
+  blockCacheHits: number
+  blockCacheMisses: number
+  /** hits / (hits + misses), 0 when nothing was read. */
+  blockCacheHitRate: number
+  bufferedBytes: number
+  /** Highest bufferedBytes seen since mount. */
+  peakBufferedBytes: number
+  openHandles: number
+  openReaders: number
+}

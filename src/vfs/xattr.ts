@@ -1,0 +1,54 @@
+/**
+ * Extended attributes under `user.imagekit.*`, answered from the cached listing (no API call).
+ * Folders have none. Values:
+ *   tags                comma-separated (as rclone's `tags` metadata)
+ *   ai-tags             one JSON array of {name, confidence, source} (all sources together; filter with jq)
+ *   custom-coordinates  "x,y,width,height"
+ *   custom-metadata     JSON object
+ *   file-type, mime, file-id, version-id, url (the unsigned listing URL), size, width, height,
+ *   has-alpha / is-private-file ("true"/"false"), btime (ISO 8601 of createdAt)
+ * Any other name (e.g. `security.capability`, asked before every write) is ENODATA.
+ */
+import { VfsError } from './errors.js'
+import type { FileInode, Inode } from './inode.js'
+
+export const XATTR_PREFIX = 'user.imagekit.'
+
+type Getter = (n: FileInode) => string | undefined
+
+const ATTRS: readonly (readonly [string, Getter])[] = [
+  ['tags', (n) => n.tags?.join(',')],
+  ['ai-tags', (n) => (n.aiTags ? JSON.stringify(n.aiTags) : undefined)],
+  ['custom-coordinates', (n) => n.customCoordinates],
+  ['custom-metadata', (n) => (n.customMetadata ? JSON.stringify(n.customMetadata) : undefined)],
+  ['file-type', (n) => n.fileType || undefined],
+  ['has-alpha', (n) => String(n.hasAlpha)],
+  ['height', (n) => (n.height === undefined ? undefined : String(n.height))],
+  ['width', (n) => (n.width === undefined ? undefined : String(n.width))],
+  ['is-private-file', (n) => String(n.isPrivateFile)],
+  ['btime', (n) => (n.createdAtMs ? new Date(n.createdAtMs).toISOString() : undefined)],
+  ['size', (n) => String(n.size)],
+  ['mime', (n) => n.mime || undefined],
+  ['file-id', (n) => n.fileId],
+  ['version-id', (n) => n.versionId],
+  ['url', (n) => n.url],
+]
+const BY_NAME = new Map(ATTRS.map(([k, g]) => [XATTR_PREFIX + k, g]))
+
+/** Names present on this node. */
+export function listXattrs(node: Inode): string[] {
+  if (node.kind !== 'file') return []
+  return ATTRS.filter(([, get]) => get(node) !== undefined).map(([k]) => XATTR_PREFIX + k)
+}
+
+/** True when `name` can exist at all: callers answer ENODATA for the rest without resolving the path. */
+export function isKnownXattr(name: string): boolean {
+  return BY_NAME.has(name)
+}
+
+export function getXattr(node: Inode, name: string): Buffer {
+  const get = BY_NAME.get(name)
+  const value = get && node.kind === 'file' ? get(node) : undefined
+  if (value === undefined) throw new VfsError('ENODATA', `no attribute ${name}`)
+  return Buffer.from(value, 'utf8')
+}

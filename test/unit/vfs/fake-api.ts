@@ -1,0 +1,319 @@
+/**
+ * An in-memory ImageKitApi for VFS unit tests: folders, files with versions, paged listings, ranged
+ * reads with real stream backpressure, and scripted faults (errors, mid-body drops, stale bytes,
+ * 200s that ignore the range, a gate that holds chunks). Counts every call.
+ */
+import { Readable } from 'node:stream'
+import type {
+  DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RequestOptions,
+} from '../../../src/imagekit/api.js'
+import { ImageKitError } from '../../../src/imagekit/errors.js'
+import type { AccountUsage, FileObject, FolderObject, ListItem } from '../../../src/imagekit/types.js'
+
+const ENDPOINT = 'https://ik.example.test/demo'
+const T0 = Date.parse('2024-01-02T03:04:05.006Z')
+
+interface Version {
+  obj: FileObject
+  bytes: Buffer
+}
+interface Entry {
+  current: Version
+  old: Version[]
+}
+
+export interface Generated {
+  count: number
+  make: (i: number) => ListItem
+}
+
+let idCounter = 0
+export function newId(): string {
+  return (++idCounter).toString(16).padStart(24, '0')
+}
+
+function basename(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1)
+}
+function parentOf(p: string): string {
+  const i = p.lastIndexOf('/')
+  return i <= 0 ? '/' : p.slice(0, i)
+}
+
+export function patternBytes(size: number, seed = 1): Buffer {
+  const b = Buffer.allocUnsafe(size)
+  let x = seed * 2654435761 >>> 0
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) >>> 0
+    b[i] = x >>> 24
+  }
+  return b
+}
+
+export function makeFileObject(filePath: string, size: number, extra: Partial<FileObject> = {}): FileObject {
+  const fileId = extra.fileId ?? newId()
+  const updatedAt = extra.updatedAt ?? new Date(T0).toISOString()
+  return {
+    type: 'file',
+    fileId,
+    name: basename(filePath),
+    filePath,
+    tags: null,
+    AITags: null,
+    versionInfo: { id: fileId, name: 'Version 1' },
+    isPrivateFile: false,
+    isPublished: true,
+    customCoordinates: null,
+    url: `${ENDPOINT}${encodeURI(filePath)}?updatedAt=${Date.parse(updatedAt)}`,
+    thumbnail: '',
+    fileType: 'image',
+    mime: 'image/jpeg',
+    width: 640,
+    height: 480,
+    size,
+    hasAlpha: false,
+    customMetadata: {},
+    createdAt: new Date(T0).toISOString(),
+    updatedAt,
+    ...extra,
+  }
+}
+
+export function makeFolderObject(folderPath: string): FolderObject {
+  return {
+    type: 'folder',
+    folderId: newId(),
+    name: basename(folderPath),
+    folderPath,
+    createdAt: new Date(T0).toISOString(),
+    updatedAt: new Date(T0 + 1000).toISOString(),
+  }
+}
+
+export class FakeImageKit implements ImageKitApi {
+  pageSize = 1000
+  chunkBytes = 64 * 1024
+  readonly calls = { listFiles: 0, listPages: 0, getFileDetails: 0, listFileVersions: 0, getAccountUsage: 0, readRange: 0 }
+  readonly listQueries: ListFilesQuery[] = []
+  readonly ranges: { url: string; start: number; end: number | undefined }[] = []
+  bytesServed = 0
+  usage: AccountUsage = {
+    bandwidthBytes: 0, mediaLibraryStorageBytes: 5 * 2 ** 30, videoProcessingUnitsCount: 0,
+    extensionUnitsCount: 0, originalCacheStorageBytes: 0,
+  }
+
+  // ---- faults ----
+  /** The next call of this op throws this error. */
+  readonly failNext = new Map<string, Error>()
+  /** Each of the next N bodies dies after this many bytes. */
+  dropAfterBytes: number | undefined
+  dropCount = 0
+  /** Serve 200 with the whole file, ignoring the range. */
+  ignoreRange = false
+  /** Bytes the "CDN" serves for a URL instead of the real ones (stale cache). */
+  readonly staleByUrl = new Map<string, Buffer>()
+  /** Awaited before every chunk is pushed (to pace streams in concurrency tests). */
+  gate: (() => Promise<void>) | undefined
+
+  readonly #folders = new Map<string, FolderObject>()
+  readonly #files = new Map<string, Entry>()
+  readonly #byUrl = new Map<string, Buffer>()
+  readonly #generated = new Map<string, Generated>()
+
+  addFolder(folderPath: string): FolderObject {
+    const f = makeFolderObject(folderPath)
+    this.#folders.set(folderPath, f)
+    return f
+  }
+
+  addFile(filePath: string, bytes: Buffer | number, extra: Partial<FileObject> = {}): FileObject {
+    const data = typeof bytes === 'number' ? patternBytes(bytes, this.#files.size + 1) : bytes
+    const obj = makeFileObject(filePath, data.length, extra)
+    this.#files.set(filePath, { current: { obj, bytes: data }, old: [] })
+    this.#byUrl.set(obj.url, data)
+    return obj
+  }
+
+  /** Upload over an existing file: same fileId, new version; the old one becomes a file-version. */
+  overwrite(filePath: string, bytes: Buffer, updatedAt: string): FileObject {
+    const e = this.#files.get(filePath)
+    if (!e) throw new Error(`no ${filePath}`)
+    const old = e.current
+    const token = `tok${newId()}`
+    const oldObj: FileObject = {
+      ...old.obj, type: 'file-version',
+      url: `${ENDPOINT}${encodeURI(filePath)}?ik-obj-version=${token}&updatedAt=${Date.parse(old.obj.updatedAt)}`,
+    }
+    this.#byUrl.set(oldObj.url, old.bytes)
+    e.old.push({ obj: oldObj, bytes: old.bytes })
+    const versionId = newId()
+    const obj: FileObject = {
+      ...old.obj, versionInfo: { id: versionId, name: `Version ${e.old.length + 1}` }, size: bytes.length, updatedAt,
+      url: `${ENDPOINT}${encodeURI(filePath)}?updatedAt=${Date.parse(updatedAt)}`,
+    }
+    e.current = { obj, bytes }
+    this.#byUrl.set(obj.url, bytes)
+    return obj
+  }
+
+  /** Change details without a new version (a new updatedAt → a new url). */
+  touch(filePath: string, updatedAt: string): FileObject {
+    const e = this.#files.get(filePath)
+    if (!e) throw new Error(`no ${filePath}`)
+    const obj: FileObject = { ...e.current.obj, updatedAt, url: `${ENDPOINT}${encodeURI(filePath)}?updatedAt=${Date.parse(updatedAt)}` }
+    e.current = { obj, bytes: e.current.bytes }
+    this.#byUrl.set(obj.url, e.current.bytes)
+    return obj
+  }
+
+  removeFile(filePath: string): void {
+    this.#files.delete(filePath)
+  }
+
+  /** A folder whose items are made on demand (memory tests). */
+  generate(folderPath: string, g: Generated): void {
+    this.#generated.set(folderPath, g)
+  }
+
+  #maybeFail(op: string): void {
+    const e = this.failNext.get(op)
+    if (e) {
+      this.failNext.delete(op)
+      throw e
+    }
+  }
+
+  // ---- ImageKitApi ----
+
+  async *listFiles(query: ListFilesQuery, _options?: RequestOptions): AsyncIterable<ListItem> {
+    this.calls.listFiles++
+    this.listQueries.push(query)
+    this.#maybeFail('listFiles')
+    const path = query.path ?? '/'
+    const type = query.type ?? 'file'
+    const generated = this.#generated.get(path)
+    const count = generated ? generated.count : undefined
+    const items: ListItem[] = generated ? [] : this.#itemsIn(path, type)
+    const total = count ?? items.length
+    for (let skip = 0; ; skip += this.pageSize) {
+      this.calls.listPages++
+      await Promise.resolve() // a page arrives asynchronously
+      const end = Math.min(total, skip + this.pageSize)
+      for (let i = skip; i < end; i++) yield generated ? generated.make(i) : items[i]!
+      if (end - skip < this.pageSize) break
+    }
+  }
+
+  #itemsIn(path: string, type: string): ListItem[] {
+    const out: ListItem[] = []
+    if (type === 'all' || type === 'folder') {
+      for (const f of this.#folders.values()) if (parentOf(f.folderPath) === path) out.push(f)
+    }
+    for (const e of this.#files.values()) {
+      if (parentOf(e.current.obj.filePath) !== path) continue
+      if (type === 'all' || type === 'file') out.push(e.current.obj)
+      if (type === 'file-version') for (const v of e.old) out.push(v.obj)
+    }
+    return out
+  }
+
+  async getFileDetails(fileId: string): Promise<FileObject> {
+    this.calls.getFileDetails++
+    this.#maybeFail('getFileDetails')
+    for (const e of this.#files.values()) if (e.current.obj.fileId === fileId) return e.current.obj
+    throw new ImageKitError('IK_NOT_FOUND', 'GET /v1/files/{fileId}/details: not found', { status: 404 })
+  }
+
+  async listFileVersions(fileId: string): Promise<FileObject[]> {
+    this.calls.listFileVersions++
+    for (const e of this.#files.values()) {
+      if (e.current.obj.fileId === fileId) return [e.current.obj, ...e.old.map((v) => v.obj)]
+    }
+    throw new ImageKitError('IK_NOT_FOUND', 'not found', { status: 404 })
+  }
+
+  async getAccountUsage(): Promise<AccountUsage> {
+    this.calls.getAccountUsage++
+    this.#maybeFail('getAccountUsage')
+    return { ...this.usage }
+  }
+
+  deliveryUrl(target: DeliveryTarget): string {
+    return target.url + (target.url.includes('?') ? '&' : '?') + 'tr=orig-true'
+  }
+
+  async readRange(url: string, start: number, endInclusive: number | undefined, options?: RequestOptions): Promise<RangeResponse> {
+    this.calls.readRange++
+    this.ranges.push({ url, start, end: endInclusive })
+    this.#maybeFail('readRange')
+    await Promise.resolve()
+    const base = url.replace(/[?&]tr=orig-true$/, '')
+    const real = this.#byUrl.get(base)
+    const data = this.staleByUrl.get(base) ?? real
+    if (!data) throw new ImageKitError('IK_NOT_FOUND', 'GET delivery: not found', { status: 404 })
+    if (start >= data.length && !this.ignoreRange) {
+      throw new ImageKitError('IK_RANGE_NOT_SATISFIABLE', 'GET delivery: 416', { status: 416 })
+    }
+    const from = this.ignoreRange ? 0 : start
+    const to = this.ignoreRange || endInclusive === undefined ? data.length : Math.min(data.length, endInclusive + 1)
+    let dropAfter: number | undefined
+    if (this.dropCount > 0 && this.dropAfterBytes !== undefined) {
+      this.dropCount--
+      dropAfter = this.dropAfterBytes
+    }
+    return { start: from, totalSize: data.length, body: this.#body(data.subarray(from, to), dropAfter, options?.signal) }
+  }
+
+  #body(data: Buffer, dropAfter: number | undefined, signal: AbortSignal | undefined): Readable {
+    let pos = 0
+    let busy = false
+    const fake = this
+    const stream = new Readable({
+      highWaterMark: this.chunkBytes,
+      read() {
+        if (busy) return
+        busy = true
+        const pushOne = () => {
+          busy = false
+          if (stream.destroyed) return
+          if (dropAfter !== undefined && pos >= dropAfter) {
+            stream.destroy(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))
+            return
+          }
+          if (pos >= data.length) {
+            stream.push(null)
+            return
+          }
+          let n = Math.min(fake.chunkBytes, data.length - pos)
+          if (dropAfter !== undefined) n = Math.min(n, dropAfter - pos)
+          const chunk = Buffer.from(data.subarray(pos, pos + n))
+          pos += n
+          fake.bytesServed += n
+          if (stream.push(chunk)) {
+            // keep going while the consumer wants more
+            busy = true
+            queueMicrotask(pushNext)
+          }
+        }
+        const pushNext = () => {
+          if (fake.gate) void fake.gate().then(pushOne)
+          else pushOne()
+        }
+        pushNext()
+      },
+    })
+    signal?.addEventListener('abort', () => stream.destroy(), { once: true })
+    return stream
+  }
+
+  // ---- write side: not used by the read-side VFS ----
+  uploadFile(): never { throw new Error('not in fake') }
+  deleteFile(): never { throw new Error('not in fake') }
+  renameFile(): never { throw new Error('not in fake') }
+  moveFile(): never { throw new Error('not in fake') }
+  updateFileDetails(): never { throw new Error('not in fake') }
+  createFolder(): never { throw new Error('not in fake') }
+  deleteFolder(): never { throw new Error('not in fake') }
+  renameFolder(): never { throw new Error('not in fake') }
+  moveFolder(): never { throw new Error('not in fake') }
+}

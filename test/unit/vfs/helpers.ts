@@ -1,0 +1,72 @@
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
+import { ManualClock } from '../../../src/clock.js'
+import type { Logger } from '../../../src/log.js'
+import type { VfsOptions } from '../../../src/vfs/types.js'
+import { createVfs, type IkVfs } from '../../../src/vfs/vfs.js'
+import type { FakeImageKit } from './fake-api.js'
+
+export const MiB = 1024 * 1024
+
+export const baseOptions: VfsOptions = {
+  readOnly: true,
+  dirCacheTimeMs: 60_000,
+  filePerm: 0o644,
+  dirPerm: 0o755,
+  uid: 1000,
+  gid: 1000,
+  umask: 0o022,
+  versions: false,
+  encoding: 'Slash,LtGt,DoubleQuote,Dollar,Question,Hash,Percent,BackSlash,Del,Ctl,InvalidUtf8,Dot,SquareBracket',
+  blockCacheBytes: 64 * MiB,
+  maxBufferedBytes: 32 * MiB,
+  maxCachedDirs: 100,
+  statfsTotalBytes: 0,
+  statfsCacheTimeMs: 60_000,
+}
+
+/** A logger that keeps records in memory. */
+export function memoryLogger(): { logger: Logger; records: Record<string, unknown>[] } {
+  const records: Record<string, unknown>[] = []
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) records.push(JSON.parse(line) as Record<string, unknown>)
+      cb()
+    },
+  })
+  return { logger: pino({ level: 'debug' }, stream), records }
+}
+
+export interface Harness {
+  vfs: IkVfs
+  clock: ManualClock
+  records: Record<string, unknown>[]
+}
+
+export function makeVfs(api: FakeImageKit, overrides: Partial<VfsOptions> = {}): Harness {
+  const clock = new ManualClock()
+  const { logger, records } = memoryLogger()
+  const vfs = createVfs(api, { ...baseOptions, ...overrides }, { logger, clock })
+  return { vfs, clock, records }
+}
+
+/** Polls `condition` until true or the deadline; no fixed sleeps. */
+export async function waitFor(condition: () => boolean, deadlineMs = 5000): Promise<void> {
+  const start = performance.now()
+  while (!condition()) {
+    if (performance.now() - start > deadlineMs) throw new Error('condition not met before the deadline')
+    await new Promise((r) => setImmediate(r))
+  }
+}
+
+export async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
+  let caught: unknown
+  try {
+    await p
+  } catch (e) {
+    caught = e
+  }
+  if (!caught) throw new Error(`expected ${code}, but it resolved`)
+  const got = (caught as { code?: unknown }).code
+  if (got !== code) throw new Error(`expected ${code}, got ${String(got)}: ${(caught as Error).message}`)
+}

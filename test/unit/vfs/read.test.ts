@@ -1,0 +1,241 @@
+import { constants } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { FakeImageKit, patternBytes } from './fake-api.js'
+import { expectCode, makeVfs, MiB, waitFor } from './helpers.js'
+
+const KERNEL_READ = 128 * 1024
+
+async function openFile(api: FakeImageKit, path: string, overrides = {}) {
+  const h = makeVfs(api, overrides)
+  const fh = await h.vfs.open(path, constants.O_RDONLY)
+  return { ...h, fh }
+}
+
+async function readAll(vfs: { read: (p: string, fh: number, l: number, o: number) => Promise<Buffer> }, fh: number, size: number, step = KERNEL_READ) {
+  const parts: Buffer[] = []
+  for (let pos = 0; pos < size; pos += step) parts.push(Buffer.from(await vfs.read('', fh, step, pos)))
+  return Buffer.concat(parts)
+}
+
+describe('reads', () => {
+  it('a sequential read of a multi-MiB file returns exact bytes with ONE ranged request', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(10 * MiB + 123, 9)
+    api.addFile('/big.bin', data)
+    const { vfs, fh } = await openFile(api, '/big.bin')
+    const got = await readAll(vfs, fh, data.length)
+    expect(Buffer.compare(got, data)).toBe(0)
+    expect(api.calls.readRange).toBe(1)
+    expect(api.ranges[0]).toMatchObject({ start: 0, end: undefined })
+    expect(api.ranges[0]!.url).toContain('tr=orig-true')
+    expect((await vfs.read('', fh, KERNEL_READ, data.length)).length).toBe(0)
+    expect(api.bytesServed).toBe(data.length)
+    await vfs.release('', fh)
+    vfs.checkInvariants()
+  })
+
+  it('random reads at odd offsets: block boundaries, last byte, crossing and past EOF', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(3 * MiB + 7, 2)
+    api.addFile('/r.bin', data)
+    const { vfs, fh } = await openFile(api, '/r.bin')
+    const probes: [number, number][] = [
+      [data.length - 1, 1], [1, 3], [MiB - 5, 10], [2 * MiB + 999, 70_000], [data.length - 100, 4096],
+      [0, 1], [data.length, 10], [data.length + 5000, 10], [MiB, MiB + 1],
+    ]
+    for (const [pos, len] of probes) {
+      const got = await vfs.read('', fh, len, pos)
+      expect(Buffer.compare(got, data.subarray(pos, Math.min(data.length, pos + len))), `${pos}+${len}`).toBe(0)
+    }
+  })
+
+  it('zero-length files and reads past EOF make no request', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/empty', Buffer.alloc(0))
+    api.addFile('/small', patternBytes(10))
+    const { vfs, fh } = await openFile(api, '/empty')
+    expect((await vfs.read('', fh, 4096, 0)).length).toBe(0)
+    const fh2 = await vfs.open('/small', constants.O_RDONLY)
+    expect((await vfs.read('', fh2, 4096, 10)).length).toBe(0)
+    expect((await vfs.read('', fh2, 4096, 1 << 30)).length).toBe(0)
+    expect(api.calls.readRange).toBe(0)
+  })
+
+  it('serves the first kernel read before its whole block has arrived', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(4 * MiB, 5)
+    api.addFile('/ttfb', data)
+    let allowed = 2 // two 64 KiB chunks, then hold
+    const held: (() => void)[] = []
+    api.gate = () => (allowed-- > 0 ? Promise.resolve() : new Promise<void>((r) => held.push(r)))
+    const { vfs, fh } = await openFile(api, '/ttfb')
+    const first = await vfs.read('', fh, KERNEL_READ, 0)
+    expect(Buffer.compare(first, data.subarray(0, KERNEL_READ))).toBe(0)
+    expect(api.bytesServed).toBeLessThan(MiB)
+    api.gate = undefined
+    for (const r of held.splice(0)) r()
+    await vfs.release('', fh)
+  })
+
+  it('read-ahead pauses: reading the first 128 KiB of a large file does not fetch it all', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/huge', patternBytes(40 * MiB, 6))
+    const { vfs, fh } = await openFile(api, '/huge')
+    await vfs.read('', fh, KERNEL_READ, 0)
+    await waitFor(() => vfs.stats().blockCacheBlocks >= 2) // the stream fills its window…
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r))
+    expect(api.bytesServed).toBeLessThanOrEqual(2 * MiB + 4 * api.chunkBytes) // …and then stops pulling
+    await vfs.release('', fh)
+  })
+
+  it('two concurrent readers of one file share blocks', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(6 * MiB + 1, 7)
+    api.addFile('/shared', data)
+    const { vfs } = makeVfs(api)
+    const a = await vfs.open('/shared', constants.O_RDONLY)
+    const b = await vfs.open('/shared', constants.O_RDONLY)
+    const [ga, gb] = await Promise.all([readAll(vfs, a, data.length), readAll(vfs, b, data.length)])
+    expect(Buffer.compare(ga, data)).toBe(0)
+    expect(Buffer.compare(gb, data)).toBe(0)
+    expect(api.bytesServed).toBe(data.length)
+    expect(vfs.stats().openReaders).toBe(1)
+    await vfs.release('', a)
+    await vfs.release('', b)
+    expect(vfs.stats().openReaders).toBe(0)
+  })
+
+  it('a far seek starts a new range at the new block', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(20 * MiB, 8)
+    api.addFile('/seek', data)
+    const { vfs, fh } = await openFile(api, '/seek')
+    await vfs.read('', fh, KERNEL_READ, 0)
+    const pos = 15 * MiB + 77
+    const got = await vfs.read('', fh, KERNEL_READ, pos)
+    expect(Buffer.compare(got, data.subarray(pos, pos + KERNEL_READ))).toBe(0)
+    expect(api.ranges.map((r) => r.start)).toEqual([0, 15 * MiB])
+    // a short forward skip within the stream's reach does not open another range
+    await vfs.read('', fh, KERNEL_READ, 16 * MiB + 10)
+    expect(api.calls.readRange).toBe(2)
+    await vfs.release('', fh)
+  })
+
+  it('a stream dropped mid-body resumes from the next missing byte with correct bytes', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(5 * MiB + 3, 10)
+    api.addFile('/drop', data)
+    api.dropAfterBytes = MiB + 300 * 1024
+    api.dropCount = 2 // the first body and the first resume both die
+    const { vfs, fh } = await openFile(api, '/drop')
+    const got = await readAll(vfs, fh, data.length)
+    expect(Buffer.compare(got, data)).toBe(0)
+    expect(api.ranges.map((r) => r.start)).toEqual([0, MiB + 300 * 1024, 2 * (MiB + 300 * 1024)])
+    expect(vfs.stats().streamResumes).toBe(2)
+  })
+
+  it('gives up with EIO after repeated drops without progress', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/dead', patternBytes(2 * MiB, 11))
+    api.dropAfterBytes = 0
+    api.dropCount = 100
+    const { vfs, fh } = await openFile(api, '/dead')
+    await expectCode(vfs.read('', fh, KERNEL_READ, 0), 'EIO')
+    expect(api.calls.readRange).toBeLessThanOrEqual(5)
+  })
+
+  it('copes with a 200 that ignored the range', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(3 * MiB, 12)
+    api.addFile('/200', data)
+    api.ignoreRange = true
+    const { vfs, fh } = await openFile(api, '/200')
+    const pos = 2 * MiB + 5
+    expect(Buffer.compare(await vfs.read('', fh, 1000, pos), data.subarray(pos, pos + 1000))).toBe(0)
+  })
+
+  it('never returns stale bytes: a size mismatch re-checks the file once, then EIO', async () => {
+    const api = new FakeImageKit()
+    const f = api.addFile('/stale.jpg', patternBytes(100_000, 13))
+    api.staleByUrl.set(f.url, patternBytes(90_000, 14)) // the CDN serves an older, shorter copy
+    const { vfs, fh } = await openFile(api, '/stale.jpg')
+    await expectCode(vfs.read('', fh, KERNEL_READ, 0), 'EIO')
+    expect(api.calls.getFileDetails).toBe(1)
+    const requests = api.calls.readRange
+    await expectCode(vfs.read('', fh, KERNEL_READ, 0), 'EIO')
+    expect(api.calls.readRange).toBe(requests) // the handle stays failed; no new request
+    expect(vfs.stats().staleResponses).toBeGreaterThanOrEqual(1)
+  })
+
+  it('after a stale read, a new open sees the new version while the old handle stays failed', async () => {
+    const api = new FakeImageKit()
+    const f = api.addFile('/v.jpg', patternBytes(1000, 15))
+    const { vfs, clock } = makeVfs(api)
+    const fh = await vfs.open('/v.jpg', constants.O_RDONLY)
+    const fresh = patternBytes(2000, 16)
+    api.overwrite('/v.jpg', fresh, '2025-02-03T04:05:06.007Z')
+    api.staleByUrl.set(f.url, fresh) // the old URL now serves the new bytes
+    await expectCode(vfs.read('', fh, 4096, 0), 'EIO')
+    clock.advance(1) // (the listing was expired by the stale check, not by time)
+    const fh2 = await vfs.open('/v.jpg', constants.O_RDONLY)
+    expect(Buffer.compare(await vfs.read('', fh2, 4096, 0), fresh)).toBe(0)
+    await vfs.release('', fh)
+    await vfs.release('', fh2)
+  })
+
+  it('retries through the new URL when only the URL changed (same version)', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(5000, 17)
+    const f = api.addFile('/t.jpg', data)
+    const { vfs, fh } = await openFile(api, '/t.jpg')
+    api.touch('/t.jpg', '2025-03-01T00:00:00.000Z')
+    api.staleByUrl.set(f.url, patternBytes(4000, 18))
+    expect(Buffer.compare(await vfs.read('', fh, 8192, 0), data)).toBe(0)
+    expect(api.ranges.at(-1)!.url).toContain('updatedAt=' + Date.parse('2025-03-01T00:00:00.000Z'))
+  })
+
+  it('maps delivery errors: forbidden → EACCES, vanished → ESTALE', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/e1', patternBytes(10))
+    api.addFile('/e2', patternBytes(10))
+    const { vfs } = makeVfs(api)
+    const fh1 = await vfs.open('/e1', constants.O_RDONLY)
+    api.failNext.set('readRange', new ImageKitError('IK_FORBIDDEN', 'GET delivery: 401', { status: 401 }))
+    await expectCode(vfs.read('', fh1, 10, 0), 'EACCES')
+    const fh2 = await vfs.open('/e2', constants.O_RDONLY)
+    api.failNext.set('readRange', new ImageKitError('IK_NOT_FOUND', 'GET delivery: 404', { status: 404 }))
+    await expectCode(vfs.read('', fh2, 10, 0), 'ESTALE')
+    expect((await vfs.read('', fh1, 10, 0)).length).toBe(10) // a later read tries again
+  })
+
+  it('release aborts streams but keeps cached blocks', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(2 * MiB, 19)
+    api.addFile('/c', data)
+    const { vfs, fh } = await openFile(api, '/c')
+    await readAll(vfs, fh, data.length)
+    await vfs.release('', fh)
+    expect(vfs.stats()).toMatchObject({ openHandles: 0, openReaders: 0, bufferedBytes: 0 })
+    const fh2 = await vfs.open('/c', constants.O_RDONLY)
+    expect(Buffer.compare(await readAll(vfs, fh2, data.length), data)).toBe(0)
+    expect(api.calls.readRange).toBe(1)
+    expect(vfs.stats().blockCacheHitRate).toBeGreaterThan(0)
+  })
+
+  it('respects the buffered-bytes cap with many readers at once, without deadlock', async () => {
+    const api = new FakeImageKit()
+    const files = Array.from({ length: 8 }, (_, i) => patternBytes(3 * MiB + i, 20 + i))
+    files.forEach((d, i) => api.addFile(`/m${i}`, d))
+    const { vfs } = makeVfs(api, { maxBufferedBytes: 2 * MiB, blockCacheBytes: 4 * MiB })
+    const results = await Promise.all(files.map(async (d, i) => {
+      const fh = await vfs.open(`/m${i}`, constants.O_RDONLY)
+      const got = await readAll(vfs, fh, d.length)
+      await vfs.release('', fh)
+      return Buffer.compare(got, d)
+    }))
+    expect(results).toEqual(Array(8).fill(0))
+    expect(vfs.stats().peakBufferedBytes).toBeLessThanOrEqual(2 * MiB)
+    expect(vfs.stats().bufferedBytes).toBe(0)
+  })
+})
