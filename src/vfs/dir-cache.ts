@@ -17,6 +17,8 @@ export const MAX_CACHED_ENTRIES = 1_000_000
 
 export interface DirCacheOptions {
   ttlMs: number
+  /** Told about each listing fetched (debug level: tests count them to prove probes cost no API call). */
+  onListing?: (remotePath: string, items: number, ms: number) => void
   maxDirs: number
   versions: boolean
   maxEntries?: number
@@ -60,6 +62,7 @@ export class DirCache {
 
   async #fetch(remotePath: string): Promise<DirListing> {
     const generation = this.#generation
+    const startedMs = this.clock.now()
     const builder = new ListingBuilder(remotePath, this.#lru.peek(remotePath), this.deps)
     let items = 0
     try {
@@ -78,6 +81,7 @@ export class DirCache {
     }
     this.counters.listingsFetched++
     this.counters.listingItems += items
+    this.options.onListing?.(remotePath, items, this.clock.now() - startedMs)
     const listing = builder.finish(this.clock.now())
     if (generation === this.#generation) this.#lru.set(remotePath, listing)
     return listing

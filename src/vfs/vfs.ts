@@ -90,7 +90,10 @@ class ImageKitVfs implements IkVfs {
     this.#attrOptions = { ...options, mountTimeMs }
     this.#dirs = new DirCache(
       api, clock, { codec: this.#codec, inodes: this.#inodes, warn: new WarnOnce(this.#log) }, this.#counters,
-      { ttlMs: options.dirCacheTimeMs, maxDirs: options.maxCachedDirs, versions: options.versions },
+      {
+        ttlMs: options.dirCacheTimeMs, maxDirs: options.maxCachedDirs, versions: options.versions,
+        onListing: (folder, items, ms) => this.#log.debug({ folder, items, ms }, 'listing folder'),
+      },
     )
     this.#resolver = new Resolver(this.#root, this.#dirs)
     this.#statfs = new StatfsSource(api, clock, this.#log, {

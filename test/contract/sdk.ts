@@ -1,0 +1,57 @@
+/** The official SDK pointed at a test emulator, plus small helpers the contract tests share. */
+import { ImageKit, toFile } from '@imagekit/nodejs'
+import type { ClientOptions } from '@imagekit/nodejs'
+import { expect } from 'vitest'
+import type { TestEmulator } from '../helpers/emulator.js'
+
+/** No retries: a contract test must see the emulator's first answer, errors included. */
+export function sdkFor(t: TestEmulator, options: Partial<ClientOptions> = {}): ImageKit {
+  return new ImageKit({ privateKey: t.privateKey, baseURL: t.emu.url, maxRetries: 0, ...options })
+}
+
+export async function uploadBytes(
+  ik: ImageKit,
+  folder: string,
+  fileName: string,
+  bytes: Buffer,
+  extra: Partial<ImageKit.FileUploadParams> = {},
+): Promise<ImageKit.FileUploadResponse> {
+  return ik.files.upload({ file: await toFile(bytes, fileName), fileName, folder, useUniqueFileName: false, ...extra })
+}
+
+export interface Fetched {
+  status: number
+  bytes: Buffer
+  headers: Headers
+}
+
+export async function fetchBytes(url: string): Promise<Fetched> {
+  const res = await fetch(url)
+  return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()), headers: res.headers }
+}
+
+/** `url` with `tr=orig-true` added as a query parameter (keeps an existing query). */
+export function withOrig(url: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}tr=orig-true`
+}
+
+/** Runs `call`, expects it to reject, and returns the rejection for closer checks. */
+export async function rejectionOf(call: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await call()
+  } catch (error) {
+    return error
+  }
+  throw new Error('expected the call to fail, but it succeeded')
+}
+
+/** The call answered 204 No Content; the SDK turns that into a `null` result. */
+export async function noContent(call: { withResponse(): Promise<{ data: unknown; response: Response }> }): Promise<number> {
+  const { data, response } = await call.withResponse()
+  expect(data).toBeNull()
+  return response.status
+}
+
+export function isoDay(date: Date): string {
+  return date.toISOString().slice(0, 10)
+}

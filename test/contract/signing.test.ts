@@ -1,0 +1,181 @@
+/**
+ * Signed delivery URLs made by both official SDKs (`imagekit` 6.0.0 `url()`, `@imagekit/nodejs` 7.11.0
+ * `helper.buildSrc()`) must open the emulator's URL endpoint when unsigned URLs are restricted and for
+ * private files (§5.3, §6.4); `tr=orig-true` returns the exact bytes uploaded (§6.1). Tampered and expired
+ * signatures are refused with 401. URLs are never printed: a failure shows statuses only.
+ */
+import { ImageKit } from '@imagekit/nodejs'
+import ImageKitV6 from 'imagekit'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { makeGif, makeJpeg, makePng } from '../../src/emulator/seed/images.js'
+import { startTestEmulator } from '../helpers/emulator.js'
+import type { TestEmulator } from '../helpers/emulator.js'
+import { fetchBytes, sdkFor, uploadBytes } from './sdk.js'
+
+const pngBytes = makePng(40, 30, { alpha: true })
+const jpegBytes = makeJpeg(40, 30)
+const gifBytes = makeGif(20, 10)
+
+const HOUR_S = 3600
+
+function v6For(t: TestEmulator): ImageKitV6 {
+  return new ImageKitV6({ publicKey: t.publicKey, privateKey: t.privateKey, urlEndpoint: t.urlEndpoint })
+}
+
+/** Status and whether the body is exactly `expected`; keeps signed URLs out of assertion messages. */
+async function open(url: string, expected?: Buffer): Promise<{ status: number; same: boolean }> {
+  const got = await fetchBytes(url)
+  return { status: got.status, same: expected !== undefined && got.bytes.equals(expected) }
+}
+
+/** Asserts on a signed URL's form without printing it (a failure shows the pattern, never the signature). */
+function expectShape(url: string, pattern: RegExp | string): void {
+  const ok = typeof pattern === 'string' ? url.includes(pattern) : pattern.test(url)
+  expect(ok, `signed URL should match ${String(pattern)}`).toBe(true)
+}
+
+/** Changes one hex digit of the `ik-s` value. */
+function tamperSignature(url: string): string {
+  return url.replace(/(ik-s=[0-9a-f]{10})([0-9a-f])/, (_, head: string, c: string) => `${head}${c === '0' ? '1' : '0'}`)
+}
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('restrictUnsigned on: every URL needs a signature', () => {
+  let t: TestEmulator
+  let ik: ImageKit
+  let v6: ImageKitV6
+
+  beforeAll(async () => {
+    t = await startTestEmulator({ restrictUnsigned: true })
+    ik = sdkFor(t)
+    v6 = v6For(t)
+    await uploadBytes(ik, '/signed/2024', 'a.png', pngBytes)
+    await uploadBytes(ik, '/signed/2024', 'b.jpg', jpegBytes)
+    await uploadBytes(ik, '/signed', 'café menü.gif', gifBytes)
+  })
+  afterAll(async () => {
+    await t?.stop()
+  })
+
+  it('refuses an unsigned URL', async () => {
+    const { status } = await open(`${t.urlEndpoint}/signed/2024/a.png?tr=orig-true`)
+    expect([401, 403]).toContain(status)
+  })
+
+  it('imagekit 6: signed, tr in the query, never expiring', async () => {
+    const url = v6.url({ path: '/signed/2024/a.png', signed: true, transformation: [{ original: 'true' }], transformationPosition: 'query' })
+    expectShape(url, /\?tr=orig-true&ik-s=[0-9a-f]{40}$/)
+    expect(await open(url, pngBytes)).toEqual({ status: 200, same: true })
+  })
+
+  it('imagekit 6: signed, tr in the path (its default), expiring, with extra query parameters', async () => {
+    const url = v6.url({
+      path: '/signed/2024/b.jpg',
+      signed: true,
+      expireSeconds: HOUR_S,
+      transformation: [{ original: 'true' }],
+      queryParameters: { v: '2' },
+    })
+    expectShape(url, '/tr:orig-true/signed/2024/b.jpg?v=2&ik-t=')
+    expect(await open(url, jpegBytes)).toEqual({ status: 200, same: true })
+  })
+
+  it('imagekit 6: a non-ASCII name with a space, signed over its encoded form', async () => {
+    const url = v6.url({ path: '/signed/café menü.gif', signed: true, transformation: [{ original: 'true' }], transformationPosition: 'query' })
+    expectShape(url, 'caf%C3%A9%20men%C3%BC.gif')
+    expect(await open(url, gifBytes)).toEqual({ status: 200, same: true })
+  })
+
+  it('@imagekit/nodejs buildSrc: signed with expiresIn and tr=orig-true', async () => {
+    const url = ik.helper.buildSrc({
+      src: '/signed/2024/a.png',
+      urlEndpoint: t.urlEndpoint,
+      signed: true,
+      expiresIn: HOUR_S,
+      transformation: [{ original: true }],
+    })
+    expectShape(url, /\?tr=orig-true&ik-t=\d+&ik-s=[0-9a-f]{40}$/)
+    expect(await open(url, pngBytes)).toEqual({ status: 200, same: true })
+  })
+
+  it('@imagekit/nodejs buildSrc: signing the API `url` (which already has a query)', async () => {
+    const [file] = await ik.assets.list({ path: '/signed/2024', searchQuery: 'name = "b.jpg"' })
+    const apiUrl = (file as ImageKit.File).url!
+    const url = ik.helper.buildSrc({ src: apiUrl, urlEndpoint: t.urlEndpoint, signed: true, transformation: [{ original: true }] })
+    expect(url.startsWith(`${apiUrl.split('?')[0]}?`)).toBe(true)
+    expect(await open(url, jpegBytes)).toEqual({ status: 200, same: true })
+  })
+
+  it('refuses a signature with one digit changed (401)', async () => {
+    const url = ik.helper.buildSrc({ src: '/signed/2024/a.png', urlEndpoint: t.urlEndpoint, signed: true, transformation: [{ original: true }] })
+    const tampered = tamperSignature(url)
+    expect(tampered === url, 'the tampered URL differs').toBe(false)
+    expect((await open(tampered)).status).toBe(401)
+    const v6Url = v6.url({ path: '/signed/2024/a.png', signed: true, expireSeconds: HOUR_S })
+    expect((await open(tamperSignature(v6Url))).status).toBe(401)
+  })
+
+  it('refuses a valid signature moved to another path or another query (401)', async () => {
+    const url = v6.url({ path: '/signed/2024/a.png', signed: true, transformation: [{ original: 'true' }], transformationPosition: 'query' })
+    const otherFile = url.replace('/a.png?', '/b.jpg?')
+    expect(otherFile === url, 'the moved URL differs').toBe(false)
+    expect((await open(otherFile)).status).toBe(401)
+    const otherQuery = url.replace('tr=orig-true', 'tr=orig-truf')
+    expect((await open(otherQuery)).status).toBe(401)
+  })
+
+  it('refuses an expired URL from either SDK (401)', async () => {
+    // imagekit 6 takes a negative expiry as given; the new SDK needs its clock moved back two hours.
+    const v6Expired = v6.url({ path: '/signed/2024/a.png', signed: true, expireSeconds: -60 })
+    expectShape(v6Expired, /ik-t=\d+/)
+    expect((await open(v6Expired)).status).toBe(401)
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() - 2 * HOUR_S * 1000)
+    const v7Expired = ik.helper.buildSrc({ src: '/signed/2024/a.png', urlEndpoint: t.urlEndpoint, expiresIn: HOUR_S })
+    vi.useRealTimers()
+    expectShape(v7Expired, /ik-t=\d+/)
+    expect((await open(v7Expired)).status).toBe(401)
+  })
+})
+
+describe('private files (restrictUnsigned off)', () => {
+  let t: TestEmulator
+  let ik: ImageKit
+  let v6: ImageKitV6
+
+  beforeAll(async () => {
+    t = await startTestEmulator()
+    ik = sdkFor(t)
+    v6 = v6For(t)
+    await uploadBytes(ik, '/private', 'secret.png', pngBytes, { isPrivateFile: true })
+    await uploadBytes(ik, '/private', 'public.jpg', jpegBytes)
+  })
+  afterAll(async () => {
+    await t?.stop()
+  })
+
+  it('serves a public file unsigned', async () => {
+    expect(await open(`${t.urlEndpoint}/private/public.jpg?tr=orig-true`, jpegBytes)).toEqual({ status: 200, same: true })
+  })
+
+  it('refuses a private file unsigned', async () => {
+    expect([401, 403]).toContain((await open(`${t.urlEndpoint}/private/secret.png?tr=orig-true`)).status)
+  })
+
+  it('serves a private file to signed URLs from both SDKs, bytes exact', async () => {
+    const v6Url = v6.url({ path: '/private/secret.png', signed: true, expireSeconds: 600, transformation: [{ original: 'true' }], transformationPosition: 'query' })
+    expect(await open(v6Url, pngBytes)).toEqual({ status: 200, same: true })
+    const v7Url = ik.helper.buildSrc({ src: '/private/secret.png', urlEndpoint: t.urlEndpoint, signed: true, transformation: [{ original: true }] })
+    expect(await open(v7Url, pngBytes)).toEqual({ status: 200, same: true })
+  })
+
+  it('refuses a private file with a tampered or expired signature (401)', async () => {
+    const url = ik.helper.buildSrc({ src: '/private/secret.png', urlEndpoint: t.urlEndpoint, signed: true, transformation: [{ original: true }] })
+    expect((await open(tamperSignature(url))).status).toBe(401)
+    const expired = v6.url({ path: '/private/secret.png', signed: true, expireSeconds: -5, transformation: [{ original: 'true' }] })
+    expect((await open(expired)).status).toBe(401)
+  })
+})
