@@ -67,7 +67,8 @@ export function fuseMountOptions(config: Config): FuseMountOptions {
       // rclone mount uses its --attr-timeout for entries too: names and attributes age together.
       entryTimeoutS: config.attrTimeoutMs / 1000,
       attrTimeoutS: config.attrTimeoutMs / 1000,
-      negativeTimeoutS: config.negativeTimeoutMs / 1000,
+      // Capped at dir_cache_time so that a new remote name shows within dir_cache_time + negative_timeout.
+      negativeTimeoutS: Math.min(config.negativeTimeoutMs, config.dirCacheTimeMs) / 1000,
       // Drop the page cache of a file whose size or mtime changed since it was last opened (remote edits).
       autoCache: true,
       useIno: true,

@@ -164,7 +164,7 @@ export const OPTIONS = {
     // long value would hide refreshed files; a minute still absorbs file managers' repeated probes
     // (.hidden, .directory, autorun.inf) in every folder they open.
     default: '1m', group: 'mount',
-    help: 'How long the kernel remembers that a name does not exist (absorbs file-manager probes).',
+    help: 'How long the kernel remembers that a name does not exist (absorbs file-manager probes); at most dir_cache_time.',
   },
   uid: {
     name: 'uid', flag: '--uid', env: env('uid'), type: 'int', min: 0, max: MAX_ID,

@@ -9,14 +9,16 @@ export interface ErrorContext {
   /** The op and object, for the message (remote path or fileId; never a URL). */
   op: string
   target: string
-  /** The failure happened reading through an open handle: a vanished file is ESTALE, timeouts are EIO. */
+  /** The failure happened reading through an open handle: timeouts are EIO (read(2) has no ETIMEDOUT). */
   openHandle?: boolean
 }
 
 function codeFor(code: ImageKitCode, ctx: ErrorContext): VfsCode {
   switch (code) {
     case 'IK_NOT_FOUND':
-      return ctx.openHandle ? 'ESTALE' : 'ENOENT'
+      // Even through an open handle: "No such file or directory" is what cat/cp users understand; ESTALE
+      // is unknown to Node and most programs.
+      return 'ENOENT'
     case 'IK_UNAUTHORIZED':
     case 'IK_FORBIDDEN':
       return 'EACCES'

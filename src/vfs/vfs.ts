@@ -24,7 +24,7 @@ import type { Logger } from '../log.js'
 import { dirAttr, fileAttr, type AttrOptions } from './attrs.js'
 import { ByteBudget } from './budget.js'
 import { DirCache } from './dir-cache.js'
-import { VfsError } from './errors.js'
+import { isVfsError, VfsError } from './errors.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { HandleTable } from './handles/handle-table.js'
 import { ReadHandle } from './handles/read-handle.js'
@@ -151,7 +151,14 @@ class ImageKitVfs implements IkVfs {
   }
 
   async read(_localPath: string, fh: number, length: number, position: number): Promise<Buffer> {
-    return this.#handles.get(fh).read(length, position)
+    const handle = this.#handles.get(fh)
+    try {
+      return await handle.read(length, position)
+    } catch (e) {
+      // The file vanished remotely: the next lookup must re-list instead of trusting the cached listing.
+      if (isVfsError(e) && e.code === 'ENOENT') this.#dirs.expire(parentRemotePath(handle.node.remotePath))
+      throw e
+    }
   }
 
   async release(_localPath: string, fh: number): Promise<void> {

@@ -98,7 +98,7 @@ describe('fromImageKitError', () => {
     fromImageKitError(new ImageKitError(code, 'x'), { op: 'read', target: '/a', openHandle }).code
   it('maps each client code to one errno', () => {
     expect(map('IK_NOT_FOUND')).toBe('ENOENT')
-    expect(map('IK_NOT_FOUND', true)).toBe('ESTALE')
+    expect(map('IK_NOT_FOUND', true)).toBe('ENOENT')
     expect(map('IK_UNAUTHORIZED')).toBe('EACCES')
     expect(map('IK_FORBIDDEN')).toBe('EACCES')
     expect(map('IK_TOO_LARGE')).toBe('EFBIG')

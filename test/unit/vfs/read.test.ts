@@ -195,7 +195,7 @@ describe('reads', () => {
     expect(api.ranges.at(-1)!.url).toContain('updatedAt=' + Date.parse('2025-03-01T00:00:00.000Z'))
   })
 
-  it('maps delivery errors: forbidden → EACCES, vanished → ESTALE', async () => {
+  it('maps delivery errors: forbidden → EACCES, vanished → ENOENT', async () => {
     const api = new FakeImageKit()
     api.addFile('/e1', patternBytes(10))
     api.addFile('/e2', patternBytes(10))
@@ -205,7 +205,7 @@ describe('reads', () => {
     await expectCode(vfs.read('', fh1, 10, 0), 'EACCES')
     const fh2 = await vfs.open('/e2', constants.O_RDONLY)
     api.failNext.set('readRange', new ImageKitError('IK_NOT_FOUND', 'GET delivery: 404', { status: 404 }))
-    await expectCode(vfs.read('', fh2, 10, 0), 'ESTALE')
+    await expectCode(vfs.read('', fh2, 10, 0), 'ENOENT')
     expect((await vfs.read('', fh1, 10, 0)).length).toBe(10) // a later read tries again
   })
 
