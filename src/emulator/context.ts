@@ -1,0 +1,29 @@
+/** What every route and library operation shares, built once per emulator instance. */
+import type { Clock } from '../clock.js'
+import type { Logger } from '../log.js'
+import type { CdnCache } from './cdn-cache.js'
+import type { FaultInjector } from './faults.js'
+import type { UrlBuilder } from './file-object.js'
+import type { JobRegistry } from './jobs.js'
+import type { ResolvedOptions } from './options.js'
+import type { RateLimiter } from './rate-limiter.js'
+import type { Store } from './store.js'
+
+export interface LibraryContext {
+  options: ResolvedOptions
+  store: Store
+  cdn: CdnCache
+  clock: Clock
+  logger: Logger
+}
+
+export interface EmulatorContext extends LibraryContext {
+  urls: UrlBuilder
+  faults: FaultInjector
+  rateLimiter: RateLimiter
+  jobs: JobRegistry
+  /** Path of the URL endpoint on this origin (`/demo`). */
+  endpointPath: string
+  /** Bytes sent by the URL endpoint, for the usage API's bandwidthBytes. */
+  usage: { bandwidthBytes: number }
+}

@@ -1,0 +1,135 @@
+/**
+ * Scripted faults (5xx rate, latency, mid-body resets, 429 storms), drawn from a seeded PRNG so a failing
+ * run can be replayed with the same seed. Changeable at run time through `FaultControl` or the admin route.
+ */
+
+export type FaultScope = 'api' | 'upload' | 'delivery'
+export const FAULT_SCOPES: readonly FaultScope[] = ['api', 'upload', 'delivery']
+
+export interface FaultSettings {
+  /** Seed of the PRNG that draws every fault; setting it restarts the sequence. */
+  seed: number
+  /** Fraction (0..1) of requests in scope answered with one of `errorStatuses`. */
+  errorRate: number
+  errorStatuses: number[]
+  /** Added before answering each request in scope. */
+  latencyMs: number
+  /** Fraction (0..1) of requests in scope whose connection is destroyed after headers and part of the body. */
+  resetRate: number
+  /** Which hosts the faults above hit. */
+  scope: FaultScope[]
+  /** The Media API budget; 0 = no limit. Lower it at run time to start a 429 storm. */
+  rateLimit: { perSecond: number }
+  /** Every rate-limited call answers 429 while on. */
+  rateLimitStorm: boolean
+}
+
+export interface FaultControl {
+  set(partial: Partial<FaultSettings>): FaultSettings
+  get(): FaultSettings
+  /** Back to the settings the emulator started with (PRNG reseeded). */
+  reset(): FaultSettings
+}
+
+export interface FaultDecision {
+  latencyMs: number
+  errorStatus: number | undefined
+  reset: boolean
+}
+
+export const DEFAULT_ERROR_STATUSES = [500, 502, 503, 504]
+
+export function defaultFaultSettings(rateLimitPerSecond: number): FaultSettings {
+  return {
+    seed: 1,
+    errorRate: 0,
+    errorStatuses: [...DEFAULT_ERROR_STATUSES],
+    latencyMs: 0,
+    resetRate: 0,
+    scope: [...FAULT_SCOPES],
+    rateLimit: { perSecond: rateLimitPerSecond },
+    rateLimitStorm: false,
+  }
+}
+
+/** mulberry32: tiny, fast, good enough to spread faults; deterministic per seed. */
+export function createPrng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export class FaultInjector implements FaultControl {
+  readonly #initial: FaultSettings
+  #settings: FaultSettings
+  #random: () => number
+
+  constructor(initial: FaultSettings) {
+    this.#initial = validateFaultSettings(structuredClone(initial))
+    this.#settings = structuredClone(this.#initial)
+    this.#random = createPrng(this.#settings.seed)
+  }
+
+  get(): FaultSettings {
+    return structuredClone(this.#settings)
+  }
+
+  set(partial: Partial<FaultSettings>): FaultSettings {
+    const next = validateFaultSettings({ ...this.#settings, ...structuredClone(partial) })
+    if (partial.seed !== undefined) this.#random = createPrng(next.seed)
+    this.#settings = next
+    return this.get()
+  }
+
+  reset(): FaultSettings {
+    this.#settings = structuredClone(this.#initial)
+    this.#random = createPrng(this.#settings.seed)
+    return this.get()
+  }
+
+  /** Draws the faults for one request (always two draws when in scope, so sequences replay exactly). */
+  decide(scope: FaultScope): FaultDecision {
+    const s = this.#settings
+    if (!s.scope.includes(scope)) return { latencyMs: 0, errorStatus: undefined, reset: false }
+    const errorDraw = this.#random()
+    const resetDraw = this.#random()
+    let errorStatus: number | undefined
+    if (errorDraw < s.errorRate && s.errorStatuses.length > 0) {
+      errorStatus = s.errorStatuses[Math.floor(this.#random() * s.errorStatuses.length)]
+    }
+    return { latencyMs: s.latencyMs, errorStatus, reset: errorStatus === undefined && resetDraw < s.resetRate }
+  }
+
+  /** One draw for "does this ranged GET ignore its range". */
+  chance(rate: number): boolean {
+    return rate > 0 && this.#random() < rate
+  }
+}
+
+export class FaultSettingsError extends Error {}
+
+function validateFaultSettings(s: FaultSettings): FaultSettings {
+  const rate = (name: string, v: unknown) => {
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new FaultSettingsError(`${name} must be a number from 0 to 1`)
+  }
+  rate('errorRate', s.errorRate)
+  rate('resetRate', s.resetRate)
+  if (!Number.isInteger(s.seed)) throw new FaultSettingsError('seed must be an integer')
+  if (typeof s.latencyMs !== 'number' || !(s.latencyMs >= 0)) throw new FaultSettingsError('latencyMs must be >= 0')
+  if (!Array.isArray(s.errorStatuses) || s.errorStatuses.some((x) => !Number.isInteger(x) || x < 400 || x > 599)) {
+    throw new FaultSettingsError('errorStatuses must be HTTP error statuses (400..599)')
+  }
+  if (!Array.isArray(s.scope) || s.scope.some((x) => !FAULT_SCOPES.includes(x))) {
+    throw new FaultSettingsError('scope must be a list of api, upload, delivery')
+  }
+  if (typeof s.rateLimit !== 'object' || s.rateLimit === null || typeof s.rateLimit.perSecond !== 'number' || !(s.rateLimit.perSecond >= 0)) {
+    throw new FaultSettingsError('rateLimit.perSecond must be >= 0')
+  }
+  if (typeof s.rateLimitStorm !== 'boolean') throw new FaultSettingsError('rateLimitStorm must be a boolean')
+  return s
+}

@@ -1,0 +1,149 @@
+/** Folder changes: create (§4.11), delete (§4.12), copy/move/rename jobs (§4.13), all inside `store.exclusive()`. */
+import type { LibraryContext } from './context.js'
+import { moveBytes, removeBytes } from './bytes.js'
+import { ensureFolder } from './ensure-folder.js'
+import { nameErrorToApi, placeFileLocked, deleteFileLocked } from './file-ops.js'
+import { ApiError, badRequest, notFound } from './http-io.js'
+import { baseName, isWithin, joinPath, normalizeFolderPath, parentOf, sanitizeFolderName } from './names.js'
+import type { FileRecord } from './records.js'
+
+/** §4.12/§4.13: folder operations refuse trees with more objects than this. */
+export const MAX_NESTED_OBJECTS = 100_000
+
+function requireString(body: Record<string, unknown>, name: string): string {
+  const value = body[name]
+  if (value === undefined || value === null || value === '') throw badRequest(`Missing parameter ${name}.`, 'MISSING_PARAMETER')
+  if (typeof value !== 'string') throw badRequest(`Invalid parameter ${name}.`, 'INVALID_PARAMETER')
+  return value
+}
+
+function lookupPath(ctx: LibraryContext, raw: string): string {
+  return nameErrorToApi(() => normalizeFolderPath(raw, ctx.options.names, false))
+}
+
+function filesIn(ctx: LibraryContext, folders: string[]): FileRecord[] {
+  const out: FileRecord[] = []
+  for (const folder of folders) for (const id of ctx.store.childFileIds(folder)) {
+    const file = ctx.store.fileById(id)
+    if (file) out.push(file)
+  }
+  return out
+}
+
+function checkSize(folders: string[], files: FileRecord[]): void {
+  const objects = folders.length + files.reduce((n, f) => n + 1 + f.versions.length, 0)
+  if (objects > MAX_NESTED_OBJECTS) {
+    throw badRequest(`Total nested assets (files, folders and file versions) are more than allowed limit of ${MAX_NESTED_OBJECTS} items.`, 'TOO_MANY_OBJECTS')
+  }
+}
+
+export function createFolder(ctx: LibraryContext, body: Record<string, unknown>): Promise<void> {
+  return ctx.store.exclusive(async () => {
+    const folderName = requireString(body, 'folderName')
+    const parentFolderPath = requireString(body, 'parentFolderPath')
+    const mode = ctx.options.names
+    const name = nameErrorToApi(() => sanitizeFolderName(folderName, mode, 'folderName'))
+    const parent = nameErrorToApi(() => normalizeFolderPath(parentFolderPath, mode, true))
+    await ensureFolder(ctx, joinPath(parent, name))
+  })
+}
+
+export function deleteFolder(ctx: LibraryContext, body: Record<string, unknown>): Promise<void> {
+  return ctx.store.exclusive(async () => {
+    const raw = requireString(body, 'folderPath')
+    const folderPath = lookupPath(ctx, raw)
+    if (folderPath === '/') throw badRequest('The root folder can not be deleted.', 'INVALID_FOLDER_PATH')
+    if (!ctx.store.folder(folderPath)) throw notFound(`No folder found with folderPath \`${raw}\`.`, 'FOLDER_NOT_FOUND')
+    const folders = ctx.store.subtreeFolders(folderPath)
+    const files = filesIn(ctx, folders)
+    checkSize(folders, files)
+    for (const file of files) await deleteFileLocked(ctx, file)
+    for (const folder of folders.reverse()) ctx.store.removeFolder(folder)
+    await removeBytes(ctx.store.currentBytesPath(folderPath))
+  })
+}
+
+/**
+ * Moves the tree at `from` to `to` (which must not exist) with one directory rename on disk, keeping
+ * folder ids and file ids; then re-indexes every path below.
+ */
+async function relocateTreeLocked(ctx: LibraryContext, from: string, to: string): Promise<void> {
+  const { store } = ctx
+  await ensureFolder(ctx, parentOf(to))
+  const folders = store.subtreeFolders(from)
+  const records = folders.map((p) => store.folder(p)).filter((f) => f !== undefined)
+  const files = filesIn(ctx, folders)
+  await moveBytes(store.currentBytesPath(from), store.currentBytesPath(to))
+  for (const path of [...folders].reverse()) store.removeFolder(path)
+  const now = ctx.clock.now()
+  for (const folder of records) {
+    store.putFolder({ ...folder, folderPath: to + folder.folderPath.slice(from.length), updatedAt: now })
+  }
+  for (const file of files) {
+    file.filePath = to + file.filePath.slice(from.length)
+    store.putFile(file)
+    ctx.cdn.markChanged(file.fileId)
+  }
+}
+
+/** Copies or moves the tree at `from` into `to`, merging with what is there (same-name files gain versions). */
+async function mergeTreeLocked(ctx: LibraryContext, from: string, to: string, move: boolean, includeVersions: boolean): Promise<void> {
+  const { store } = ctx
+  const folders = store.subtreeFolders(from)
+  for (const folder of folders) {
+    const target = to + folder.slice(from.length)
+    await ensureFolder(ctx, target)
+    for (const file of filesIn(ctx, [folder])) await placeFileLocked(ctx, file, target, move, includeVersions)
+  }
+  if (move) {
+    for (const folder of folders.reverse()) store.removeFolder(folder)
+    await removeBytes(store.currentBytesPath(from))
+  }
+}
+
+export function copyOrMoveFolder(ctx: LibraryContext, body: Record<string, unknown>, move: boolean): Promise<void> {
+  return ctx.store.exclusive(async () => {
+    const rawSource = requireString(body, 'sourceFolderPath')
+    const rawDest = requireString(body, 'destinationPath')
+    if (body.includeVersions !== undefined && typeof body.includeVersions !== 'boolean') throw badRequest('Invalid parameter includeVersions.', 'INVALID_PARAMETER')
+    const source = lookupPath(ctx, rawSource)
+    const dest = lookupPath(ctx, rawDest)
+    if (source === '/') throw badRequest('The source folder can not be the root folder.', 'SOURCE_IS_ROOT')
+    if (!ctx.store.folder(source)) throw notFound(`No files & folder found at sourceFolderPath \`${rawSource}\`.`, 'NO_FILES_FOLDER')
+    if (parentOf(source) === dest) throw badRequest('Source and destination can not be the same.', 'SAME_SOURCE_AND_DESTINATION')
+    if (isWithin(dest, source)) {
+      throw badRequest('This operation is not allowed because parent folder cannot be moved into child folder.', 'INVALID_DESTINATION_PATH')
+    }
+    if (ctx.store.fileByPath(dest)) throw badRequest('The destination path is a file.', 'INVALID_DESTINATION_PATH')
+    const folders = ctx.store.subtreeFolders(source)
+    checkSize(folders, filesIn(ctx, folders))
+    const target = joinPath(dest, baseName(source))
+    if (ctx.store.fileByPath(target)) throw badRequest('A file with the folder\'s name exists at the destination.', 'INVALID_DESTINATION_PATH')
+    if (move && !ctx.store.folder(target)) await relocateTreeLocked(ctx, source, target)
+    else await mergeTreeLocked(ctx, source, target, move, move || body.includeVersions === true)
+  })
+}
+
+export interface FolderRenameResult {
+  oldFolderPath: string
+  newFolderPath: string
+}
+
+export function renameFolder(ctx: LibraryContext, body: Record<string, unknown>): Promise<FolderRenameResult> {
+  return ctx.store.exclusive(async () => {
+    const raw = requireString(body, 'folderPath')
+    const newFolderName = requireString(body, 'newFolderName')
+    if (body.purgeCache !== undefined && typeof body.purgeCache !== 'boolean') throw badRequest('Invalid parameter purgeCache.', 'INVALID_PARAMETER')
+    const folderPath = lookupPath(ctx, raw)
+    if (folderPath === '/') throw badRequest('The root folder can not be renamed.', 'INVALID_FOLDER_PATH')
+    if (!ctx.store.folder(folderPath)) throw notFound(`No folder found with folderPath \`${raw}\`.`, 'FOLDER_NOT_FOUND')
+    const name = nameErrorToApi(() => sanitizeFolderName(newFolderName, ctx.options.names, 'newFolderName'))
+    if (name === baseName(folderPath)) throw badRequest('newFolderName cannot be the same as its existing name.', 'SAME_OLD_AND_NEW_NAME')
+    const target = joinPath(parentOf(folderPath), name)
+    if (ctx.store.folder(target) || ctx.store.fileByPath(target)) {
+      throw new ApiError(409, 'Folder with name newFolderName already exists at the same location.', { reason: 'FOLDER_ALREADY_EXISTS' })
+    }
+    await relocateTreeLocked(ctx, folderPath, target)
+    return { oldFolderPath: folderPath, newFolderPath: target }
+  })
+}

@@ -1,0 +1,68 @@
+/**
+ * Append-only JSON-lines journal of library changes (`<data>/.ikemu/journal.jsonl`). Each change is written
+ * with a synchronous write before the HTTP answer, so a kill -9 loses nothing that was acknowledged.
+ * At start the journal is replayed and rewritten compacted (one line per live object).
+ */
+import { closeSync, createReadStream, existsSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs'
+import { createInterface } from 'node:readline'
+import type { FileRecord, FolderRecord } from './records.js'
+
+export type JournalEntry =
+  | { t: 'file'; f: FileRecord }
+  | { t: 'rmfile'; id: string }
+  | { t: 'folder'; d: FolderRecord }
+  | { t: 'rmfolder'; p: string }
+
+/** Replays every entry in order; a torn last line (crash mid-write) is skipped. */
+export async function* readJournal(path: string): AsyncGenerator<JournalEntry> {
+  if (!existsSync(path)) return
+  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity })
+  for await (const line of lines) {
+    if (line.trim() === '') continue
+    try {
+      yield JSON.parse(line) as JournalEntry
+    } catch {
+      // A partial line can only be the last one written before a crash.
+    }
+  }
+}
+
+/** Writes a full snapshot to `<path>.tmp`, fsyncs, renames over the journal. */
+export function writeSnapshot(path: string, entries: Iterable<JournalEntry>): void {
+  const tmp = `${path}.tmp`
+  const fd = openSync(tmp, 'w')
+  try {
+    let batch = ''
+    for (const entry of entries) {
+      batch += JSON.stringify(entry) + '\n'
+      if (batch.length > 1 << 20) {
+        writeSync(fd, batch)
+        batch = ''
+      }
+    }
+    if (batch) writeSync(fd, batch)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(tmp, path)
+}
+
+export class Journal {
+  #fd: number | undefined
+  constructor(readonly path: string) {
+    this.#fd = openSync(path, 'a')
+  }
+
+  append(entry: JournalEntry): void {
+    if (this.#fd === undefined) throw new Error('journal is closed')
+    writeSync(this.#fd, JSON.stringify(entry) + '\n')
+  }
+
+  close(): void {
+    if (this.#fd === undefined) return
+    fsyncSync(this.#fd)
+    closeSync(this.#fd)
+    this.#fd = undefined
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Standalone entry: `ikfs emulator --port 0 --data DIR --private-key K --public-key P ...`. Prints one
+ * `listening on <url>` line when ready, closes on SIGINT/SIGTERM and resolves 0; bad flags resolve 2.
+ * Keys may come from IKFS_EMULATOR_PRIVATE_KEY / IKFS_EMULATOR_PUBLIC_KEY so they stay out of `ps`.
+ */
+import { createLogger, type LogLevel } from '../log.js'
+import type { FaultSettings } from './faults.js'
+import type { EmulatorOptions, NameMode } from './options.js'
+import { startEmulator } from './server.js'
+
+export interface ParsedEmulatorArgs {
+  options: EmulatorOptions
+  logLevel: LogLevel
+}
+
+export class EmulatorArgsError extends Error {}
+
+const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const BOOLEAN_FLAGS = new Set(['--restrict-unsigned'])
+const VALUE_FLAGS = new Set([
+  '--port', '--data', '--private-key', '--public-key', '--id', '--host', '--names', '--max-upload-bytes', '--cdn-stale-ms',
+  '--rate-limit', '--error-rate', '--error-statuses', '--latency-ms', '--reset-rate', '--fault-seed', '--range-ignore-rate',
+  '--public-url-base', '--seed', '--log-level',
+])
+
+export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--private-key K] [--public-key P] [--id demo] [--host 127.0.0.1]
+  [--names permissive|strict] [--max-upload-bytes N] [--cdn-stale-ms N] [--restrict-unsigned] [--rate-limit N]
+  [--error-rate X] [--error-statuses 500,502,503,504] [--latency-ms N] [--reset-rate X] [--fault-seed N]
+  [--range-ignore-rate X] [--public-url-base URL] [--seed demo] [--log-level L]
+keys may also come from IKFS_EMULATOR_PRIVATE_KEY and IKFS_EMULATOR_PUBLIC_KEY`
+
+function integer(flag: string, v: string, min = 0): number {
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new EmulatorArgsError(`${flag} needs a whole number >= ${min}, got "${v}"`)
+  return Number(v)
+}
+
+function fraction(flag: string, v: string): number {
+  const n = Number(v)
+  if (v.trim() === '' || !(n >= 0 && n <= 1)) throw new EmulatorArgsError(`${flag} needs a number from 0 to 1, got "${v}"`)
+  return n
+}
+
+export function parseEmulatorArgs(argv: string[], env: Record<string, string | undefined> = {}): ParsedEmulatorArgs {
+  const values = new Map<string, string>()
+  const flags = new Set<string>()
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    const eq = arg.indexOf('=')
+    const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg
+    if (BOOLEAN_FLAGS.has(name)) {
+      if (eq > 0) throw new EmulatorArgsError(`${name} takes no value`)
+      flags.add(name)
+      continue
+    }
+    if (!VALUE_FLAGS.has(name)) throw new EmulatorArgsError(`unknown flag ${arg}`)
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i]
+    if (value === undefined) throw new EmulatorArgsError(`${name} needs a value`)
+    values.set(name, value)
+  }
+  const dataDir = values.get('--data')
+  if (!dataDir) throw new EmulatorArgsError('--data is required')
+  const privateKey = values.get('--private-key') ?? env.IKFS_EMULATOR_PRIVATE_KEY
+  if (!privateKey) throw new EmulatorArgsError('--private-key (or IKFS_EMULATOR_PRIVATE_KEY) is required')
+  const publicKey = values.get('--public-key') ?? env.IKFS_EMULATOR_PUBLIC_KEY ?? ''
+  const options: EmulatorOptions = { dataDir, privateKey, publicKey }
+  const v = (flag: string) => values.get(flag)
+  if (v('--port') !== undefined) options.port = integer('--port', v('--port') as string)
+  if (options.port !== undefined && options.port > 65535) throw new EmulatorArgsError('--port must be at most 65535')
+  if (v('--id') !== undefined) {
+    if (!/^[A-Za-z0-9_-]+$/.test(v('--id') as string)) throw new EmulatorArgsError('--id must be letters, digits, _ or -')
+    options.id = v('--id') as string
+  }
+  if (v('--host') !== undefined) options.host = v('--host') as string
+  if (v('--names') !== undefined) {
+    const names = v('--names') as string
+    if (names !== 'strict' && names !== 'permissive') throw new EmulatorArgsError('--names must be strict or permissive')
+    options.names = names as NameMode
+  }
+  if (v('--max-upload-bytes') !== undefined) options.maxUploadBytes = integer('--max-upload-bytes', v('--max-upload-bytes') as string, 1)
+  if (v('--cdn-stale-ms') !== undefined) options.cdnStaleMs = integer('--cdn-stale-ms', v('--cdn-stale-ms') as string)
+  if (flags.has('--restrict-unsigned')) options.restrictUnsigned = true
+  if (v('--rate-limit') !== undefined) options.rateLimit = { perSecond: integer('--rate-limit', v('--rate-limit') as string) }
+  if (v('--range-ignore-rate') !== undefined) options.rangeIgnoreRate = fraction('--range-ignore-rate', v('--range-ignore-rate') as string)
+  if (v('--public-url-base') !== undefined) {
+    const base = v('--public-url-base') as string
+    if (!/^https?:\/\/\S+$/.test(base)) throw new EmulatorArgsError('--public-url-base must be an http(s) URL')
+    options.publicUrlBase = base
+  }
+  if (v('--seed') !== undefined) {
+    if (v('--seed') !== 'demo') throw new EmulatorArgsError('--seed must be demo')
+    options.seed = 'demo'
+  }
+  const faults: Partial<FaultSettings> = {}
+  if (v('--error-rate') !== undefined) faults.errorRate = fraction('--error-rate', v('--error-rate') as string)
+  if (v('--reset-rate') !== undefined) faults.resetRate = fraction('--reset-rate', v('--reset-rate') as string)
+  if (v('--latency-ms') !== undefined) faults.latencyMs = integer('--latency-ms', v('--latency-ms') as string)
+  if (v('--fault-seed') !== undefined) faults.seed = integer('--fault-seed', v('--fault-seed') as string)
+  if (v('--error-statuses') !== undefined) {
+    const list = (v('--error-statuses') as string).split(',').map((s) => s.trim())
+    if (list.some((s) => !/^[45]\d\d$/.test(s))) throw new EmulatorArgsError('--error-statuses needs a comma list of HTTP error statuses')
+    faults.errorStatuses = list.map(Number)
+  }
+  if (Object.keys(faults).length > 0) options.faults = faults
+  const logLevel = (v('--log-level') ?? 'info') as LogLevel
+  if (!LOG_LEVELS.includes(logLevel)) throw new EmulatorArgsError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`)
+  return { options, logLevel }
+}
+
+export async function runEmulator(argv: string[]): Promise<number> {
+  let parsed: ParsedEmulatorArgs
+  try {
+    parsed = parseEmulatorArgs(argv, process.env)
+  } catch (e) {
+    if (!(e instanceof EmulatorArgsError)) throw e
+    process.stderr.write(`ikfs emulator: ${e.message}\n${EMULATOR_USAGE}\n`)
+    return 2
+  }
+  const { options } = parsed
+  const logger = createLogger({ level: parsed.logLevel, secrets: [options.privateKey] })
+  const handle = await startEmulator({ ...options, logger })
+  process.stdout.write(`ikfs emulator: listening on ${handle.url} (URL endpoint ${handle.urlEndpoint})\n`)
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve()
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+  await handle.close()
+  return 0
+}

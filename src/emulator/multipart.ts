@@ -1,0 +1,128 @@
+/**
+ * A streaming multipart/form-data parser over any async byte source (an IncomingMessage, chunked or not).
+ * Each part's body is handed to a sink as it arrives, with backpressure (the next chunk is read only after
+ * the sink's write resolved); nothing but a delimiter-length tail is held in memory.
+ */
+
+export class MultipartError extends Error {}
+
+export interface PartHeaders {
+  name: string
+  filename?: string
+  contentType?: string
+}
+
+export interface PartSink {
+  write(chunk: Buffer): void | Promise<void>
+  end(): void | Promise<void>
+}
+
+/** Part headers larger than this are not form data. */
+const MAX_PART_HEADER_BYTES = 16 * 1024
+
+export function boundaryOf(contentType: string | undefined): string | undefined {
+  if (!contentType || !/^multipart\/form-data\b/i.test(contentType)) return undefined
+  const m = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType)
+  return m?.[1] ?? m?.[2]
+}
+
+function parseHeaders(block: string): PartHeaders {
+  let name: string | undefined
+  let filename: string | undefined
+  let contentType: string | undefined
+  for (const line of block.split('\r\n')) {
+    const colon = line.indexOf(':')
+    if (colon < 0) continue
+    const key = line.slice(0, colon).trim().toLowerCase()
+    const value = line.slice(colon + 1).trim()
+    if (key === 'content-type') contentType = value
+    if (key !== 'content-disposition') continue
+    const params = /;\s*([A-Za-z*]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))/g
+    for (let m = params.exec(value); m; m = params.exec(value)) {
+      const k = (m[1] as string).toLowerCase()
+      const v = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : (m[3] ?? '').trim()
+      if (k === 'name') name = v
+      else if (k === 'filename' && filename === undefined) filename = v
+      else if (k === 'filename*') {
+        const ext = /^UTF-8''(.*)$/i.exec(v)
+        if (ext?.[1] !== undefined) filename = decodeURIComponent(ext[1])
+      }
+    }
+  }
+  if (name === undefined) throw new MultipartError('a part has no name')
+  return { name, ...(filename !== undefined ? { filename } : {}), ...(contentType !== undefined ? { contentType } : {}) }
+}
+
+export async function parseMultipart(
+  source: AsyncIterable<Buffer>,
+  boundary: string,
+  onPart: (headers: PartHeaders) => PartSink | Promise<PartSink>,
+): Promise<void> {
+  const delimiter = Buffer.from(`\r\n--${boundary}`, 'latin1')
+  const keep = delimiter.length - 1
+  // The first delimiter has no CRLF before it; pretend it had.
+  let buf: Buffer = Buffer.from('\r\n', 'latin1')
+  type State = 'preamble' | 'afterDelimiter' | 'headers' | 'body' | 'done'
+  let state = 'preamble' as State
+  const isDone = (): boolean => state === 'done'
+  let sink: PartSink | undefined
+
+  const step = async (final: boolean): Promise<void> => {
+    for (;;) {
+      if (state === 'preamble') {
+        const at = buf.indexOf(delimiter)
+        if (at < 0) { buf = buf.subarray(Math.max(0, buf.length - keep)); return }
+        buf = buf.subarray(at + delimiter.length)
+        state = 'afterDelimiter'
+      } else if (state === 'afterDelimiter') {
+        // After a delimiter: "--" ends the body, otherwise optional whitespace then CRLF.
+        if (buf.length < 2) return
+        if (buf[0] === 0x2d && buf[1] === 0x2d) { state = 'done'; return }
+        const eol = buf.indexOf('\r\n')
+        if (eol < 0) { if (buf.length > 256) throw new MultipartError('bad delimiter line'); return }
+        if (buf.subarray(0, eol).toString('latin1').trim() !== '') throw new MultipartError('bad delimiter line')
+        buf = buf.subarray(eol + 2)
+        state = 'headers'
+      } else if (state === 'headers') {
+        const end = buf.indexOf('\r\n\r\n')
+        if (end < 0) {
+          if (buf.length > MAX_PART_HEADER_BYTES) throw new MultipartError('part headers too large')
+          return
+        }
+        const headers = parseHeaders(buf.subarray(0, end).toString('utf8'))
+        buf = buf.subarray(end + 4)
+        sink = await onPart(headers)
+        state = 'body'
+      } else if (state === 'body') {
+        const at = buf.indexOf(delimiter)
+        const current = sink as PartSink
+        if (at >= 0) {
+          if (at > 0) await current.write(buf.subarray(0, at))
+          await current.end()
+          sink = undefined
+          buf = buf.subarray(at + delimiter.length)
+          state = 'afterDelimiter'
+          continue
+        }
+        const safe = final ? buf.length : buf.length - keep
+        if (safe > 0) {
+          await current.write(buf.subarray(0, safe))
+          buf = buf.subarray(safe)
+        }
+        return
+      } else {
+        return
+      }
+    }
+  }
+
+  for await (const chunk of source) {
+    if (isDone()) continue
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
+    await step(false)
+  }
+  if (!isDone()) {
+    await step(true)
+    if (!isDone()) throw new MultipartError('the multipart body ended early')
+  }
+}

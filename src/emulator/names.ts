@@ -1,0 +1,110 @@
+/**
+ * Name and path rules of the emulator (shared/imagekit-api.md §3, §5.1). `permissive` keeps names as sent
+ * (what the service does in practice) except `/` and NUL; `strict` applies the documented `_` rewriting.
+ * `.` and `..` are refused in both modes. Also the one place that percent-encodes paths for delivery URLs.
+ */
+import type { NameMode } from './options.js'
+
+export class NameError extends Error {
+  constructor(message: string, readonly reason: string) {
+    super(message)
+  }
+}
+
+/** §4.18: folders nest at most this deep. */
+export const MAX_FOLDER_DEPTH = 50
+
+export const DOT_FOLDER_MESSAGE = "'.' & '..' can not be used as folder-name"
+const DOT_FILE_MESSAGE = "'.' & '..' can not be used as file-name"
+
+type NameKind = 'fileName' | 'newFileName' | 'folderSegment' | 'folderName' | 'newFolderName'
+
+/** Characters each kind keeps in strict mode, besides Unicode letters, marks and numbers (§3 table). */
+const STRICT_EXTRA: Record<NameKind, string> = {
+  fileName: '.\\-_',
+  newFileName: '.\\-_',
+  folderSegment: '_\\-',
+  folderName: '',
+  newFolderName: '\\-',
+}
+
+function rewrite(name: string, kind: NameKind, mode: NameMode): string {
+  // eslint-disable-next-line no-control-regex
+  const permissive = name.replace(/[/\u0000]/g, '_')
+  if (mode === 'permissive') return permissive
+  return permissive.replace(new RegExp(`[^\\p{L}\\p{M}\\p{N}${STRICT_EXTRA[kind]}]`, 'gu'), '_')
+}
+
+function checkNotDots(name: string, isFolder: boolean): void {
+  if (name === '.' || name === '..') {
+    throw isFolder ? new NameError(DOT_FOLDER_MESSAGE, 'INVALID_FOLDER_PATH') : new NameError(DOT_FILE_MESSAGE, 'INVALID_FILE_NAME')
+  }
+}
+
+export function sanitizeFileName(name: string, mode: NameMode, kind: 'fileName' | 'newFileName' = 'fileName'): string {
+  checkNotDots(name, false)
+  const out = rewrite(name, kind, mode)
+  checkNotDots(out, false)
+  return out
+}
+
+export function sanitizeFolderName(name: string, mode: NameMode, kind: 'folderName' | 'newFolderName'): string {
+  checkNotDots(name, true)
+  const out = rewrite(name, kind, mode)
+  checkNotDots(out, true)
+  return out
+}
+
+/**
+ * A folder path from a request (`/a/b/`, `a/b`, `a//b`, `/`) → `/a/b` (root `/`). Empty segments are dropped;
+ * `sanitize` applies the upload-folder rewriting to each segment (lookups pass false: paths must match as sent).
+ */
+export function normalizeFolderPath(input: string, mode: NameMode, sanitize: boolean): string {
+  const segments = input.split('/').filter((s) => s.length > 0)
+  for (const s of segments) checkNotDots(s, true)
+  if (segments.length > MAX_FOLDER_DEPTH) throw new NameError(`Folder path can not be more than ${MAX_FOLDER_DEPTH} levels deep.`, 'INVALID_FOLDER_PATH')
+  const out = sanitize ? segments.map((s) => rewrite(s, 'folderSegment', mode)) : segments
+  return '/' + out.join('/')
+}
+
+/** `/a/b.jpg` → `/a`; `/b.jpg` → `/`. */
+export function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/')
+  return slash <= 0 ? '/' : path.slice(0, slash)
+}
+
+export function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1)
+}
+
+export function joinPath(folder: string, name: string): string {
+  return folder === '/' ? '/' + name : folder + '/' + name
+}
+
+/** Whether `path` is `folder` itself or inside it. */
+export function isWithin(path: string, folder: string): boolean {
+  return folder === '/' || path === folder || path.startsWith(folder + '/')
+}
+
+/** `name_<suffix>.ext` (§4.18). */
+export function withUniqueSuffix(name: string, suffix: string): string {
+  const dot = name.lastIndexOf('.')
+  return dot > 0 ? `${name.slice(0, dot)}_${suffix}${name.slice(dot)}` : `${name}_${suffix}`
+}
+
+/**
+ * Percent-encodes a file path for a delivery URL the way real URLs read (§2.1 [ik-urls]): like encodeURI
+ * (spaces, non-ASCII, `%` encoded; `(),` kept) plus `?` and `#`, which would end the path.
+ */
+export function encodeFilePath(filePath: string): string {
+  return encodeURI(filePath).replace(/\?/g, '%3F').replace(/#/g, '%23')
+}
+
+/** Inverse of any reasonable encoding of a path: decodes each segment; undefined when malformed. */
+export function decodeFilePath(rawPath: string): string | undefined {
+  try {
+    return rawPath.split('/').map((s) => decodeURIComponent(s)).join('/')
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Options of the ImageKit emulator: what `startEmulator()` takes, and the same values with defaults applied.
+ * Every default names the reason for its value (shared/imagekit-api.md sections in brackets).
+ */
+import type { Clock } from '../clock.js'
+import type { Logger } from '../log.js'
+import type { FaultSettings } from './faults.js'
+
+export type NameMode = 'permissive' | 'strict'
+
+export interface EmulatorOptions {
+  /** Interface to listen on. Default `127.0.0.1`. */
+  host?: string
+  /** TCP port; 0 picks a free one. Default 0. */
+  port?: number
+  /** Library root: `files/` holds current bytes, `.ikemu/` metadata and older versions. */
+  dataDir: string
+  privateKey: string
+  publicKey: string
+  /** ImageKit id: the URL endpoint is `<url>/<id>`. Default `demo`. */
+  id?: string
+  /** Name rules (§3): `permissive` keeps names as sent (what the service does in practice); `strict` applies the documented rewriting. */
+  names?: NameMode
+  /** Largest accepted upload in bytes. Default 26214400 (the free plan's live limit, §4.18). */
+  maxUploadBytes?: number
+  /** How long an overwritten file's already-served URLs keep serving the old bytes (stale CDN, §6.2). Default 60000. */
+  cdnStaleMs?: number
+  /** "Restrict unsigned URLs" account setting (§5.3). Default false. */
+  restrictUnsigned?: boolean
+  /** One per-second budget for all non-upload API calls; 0 = off. Default 100/s (the only published figure, §1). */
+  rateLimit?: { perSecond: number }
+  faults?: Partial<FaultSettings>
+  /** Base of `url`/`thumbnail` in API answers instead of the URL endpoint (same path layout), for benchmarks. */
+  publicUrlBase?: string
+  /** Fraction (0..1) of valid ranged GETs answered 200 with the full body instead of 206. Default 0. */
+  rangeIgnoreRate?: number
+  /** `demo`: fill an empty library with the demo media after start. */
+  seed?: 'demo'
+  /** Versions a file may have (current included) before upload/copy/move answers VERSION_LIMIT_EXCEEDED (§4.18). Default 100. */
+  maxVersions?: number
+  /** How long bulk jobs and purge requests report `Pending` before `Completed` (§4.13, §4.14). Default 200 ms. */
+  jobPendingMs?: number
+  logger?: Logger
+  clock?: Clock
+}
+
+/** Upload limit of the free plan, as quoted in a live error message (§4.18). */
+export const DEFAULT_MAX_UPLOAD_BYTES = 26_214_400
+/** Long enough for a test to see stale bytes, short enough for a demo user to see the new ones soon. */
+export const DEFAULT_CDN_STALE_MS = 60_000
+/** The only published read figure (non-authoritative profile, §1). */
+export const DEFAULT_RATE_LIMIT_PER_SECOND = 100
+/** The documented version cap per file (§4.18). */
+export const DEFAULT_MAX_VERSIONS = 100
+/** Long enough that a client must poll at least once, short enough not to slow tests. */
+export const DEFAULT_JOB_PENDING_MS = 200
+
+export interface ResolvedOptions {
+  host: string
+  port: number
+  dataDir: string
+  privateKey: string
+  publicKey: string
+  id: string
+  names: NameMode
+  maxUploadBytes: number
+  cdnStaleMs: number
+  restrictUnsigned: boolean
+  rateLimitPerSecond: number
+  publicUrlBase: string | undefined
+  rangeIgnoreRate: number
+  seed: 'demo' | undefined
+  maxVersions: number
+  jobPendingMs: number
+}
+
+export function resolveOptions(o: EmulatorOptions): ResolvedOptions {
+  if (!o.dataDir) throw new TypeError('emulator: dataDir is required')
+  if (!o.privateKey) throw new TypeError('emulator: privateKey is required')
+  const id = o.id ?? 'demo'
+  if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new TypeError('emulator: id must be letters, digits, _ or -')
+  if (id === 'v1' || id === 'v2' || id === 'api' || id === '_emulator') throw new TypeError(`emulator: id "${id}" collides with an API path`)
+  return {
+    host: o.host ?? '127.0.0.1',
+    port: o.port ?? 0,
+    dataDir: o.dataDir,
+    privateKey: o.privateKey,
+    publicKey: o.publicKey,
+    id,
+    names: o.names ?? 'permissive',
+    maxUploadBytes: o.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+    cdnStaleMs: o.cdnStaleMs ?? DEFAULT_CDN_STALE_MS,
+    restrictUnsigned: o.restrictUnsigned ?? false,
+    rateLimitPerSecond: o.rateLimit?.perSecond ?? DEFAULT_RATE_LIMIT_PER_SECOND,
+    publicUrlBase: o.publicUrlBase?.replace(/\/+$/, ''),
+    rangeIgnoreRate: o.rangeIgnoreRate ?? 0,
+    seed: o.seed,
+    maxVersions: o.maxVersions ?? DEFAULT_MAX_VERSIONS,
+    jobPendingMs: o.jobPendingMs ?? DEFAULT_JOB_PENDING_MS,
+  }
+}

@@ -1,0 +1,47 @@
+/** What the emulator learns from a file's name and first bytes: mime, image-ness, dimensions. */
+import { open } from 'node:fs/promises'
+import { IMAGE_HEADER_BYTES, readImageInfo } from './image-info.js'
+import { extensionOf, mimeFromName } from './mime.js'
+
+export interface ProbeResult {
+  mime: string
+  fileType: 'image' | 'non-image'
+  format: string
+  width?: number
+  height?: number
+  hasAlpha: boolean
+}
+
+/** Reads the header only for names whose type can be an image (keeps adoption of 100k text files cheap). */
+export async function probeFile(bytesPath: string, name: string, size: number): Promise<ProbeResult> {
+  const mime = mimeFromName(name)
+  const maybeImage = mime.startsWith('image/') || mime === 'application/octet-stream'
+  let head = Buffer.alloc(0)
+  if (maybeImage && size > 0) {
+    const fh = await open(bytesPath, 'r')
+    try {
+      const buf = Buffer.alloc(Math.min(size, IMAGE_HEADER_BYTES))
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
+      head = buf.subarray(0, bytesRead)
+    } finally {
+      await fh.close()
+    }
+  }
+  return probeHead(head, name)
+}
+
+export function probeHead(head: Buffer, name: string): ProbeResult {
+  const nameMime = mimeFromName(name)
+  const info = readImageInfo(head)
+  if (info) {
+    const mime = nameMime.startsWith('image/') ? nameMime : info.format === 'jpg' ? 'image/jpeg' : info.format === 'svg' ? 'image/svg+xml' : `image/${info.format}`
+    return { mime, fileType: 'image', format: info.format, width: info.width, height: info.height, hasAlpha: info.hasAlpha }
+  }
+  const ext = extensionOf(name)
+  return {
+    mime: nameMime,
+    fileType: nameMime.startsWith('image/') ? 'image' : 'non-image',
+    format: ext === 'jpeg' ? 'jpg' : ext,
+    hasAlpha: false,
+  }
+}

@@ -1,0 +1,47 @@
+/** What the emulator stores per file, version and folder (persisted as JSON in the journal). Times in epoch ms. */
+import type { AITag } from '../imagekit/types.js'
+
+export interface VersionRecord {
+  /** `versionInfo.id`; the first version's id equals the fileId (§2.1). */
+  id: string
+  /** N of "Version N". */
+  number: number
+  /** `ik-obj-version` token of the delivery URL while this version is not current (§6.2). */
+  token: string
+  size: number
+  mime: string
+  fileType: 'image' | 'non-image'
+  /** Detected or extension-derived format (`jpg`, `png`, `txt` ...), for searchQuery `format` and metadata. */
+  format: string
+  width?: number
+  height?: number
+  hasAlpha: boolean
+  tags: string[] | null
+  AITags: AITag[] | null
+  customCoordinates: string | null
+  customMetadata: Record<string, unknown>
+  description?: string
+  isPrivateFile: boolean
+  isPublished: boolean
+  createdAt: number
+  updatedAt: number
+  /** mtime of the bytes on disk when last seen, to notice hand edits of `files/` (current version only). */
+  diskMtimeMs?: number
+}
+
+export interface FileRecord {
+  fileId: string
+  filePath: string
+  createdAt: number
+  current: VersionRecord
+  /** Older versions, oldest first. */
+  versions: VersionRecord[]
+  nextVersionNumber: number
+}
+
+export interface FolderRecord {
+  folderId: string
+  folderPath: string
+  createdAt: number
+  updatedAt: number
+}

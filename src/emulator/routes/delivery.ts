@@ -1,0 +1,166 @@
+/**
+ * URL endpoint (§6): GET/HEAD `/<id>[/tr:...]/<encoded path>`, streamed from disk, with single Range support,
+ * signed-URL checks (§6.4, §5.3) and the stale CDN (§6.2).
+ *
+ * Image optimisation: unless `orig-true` is asked for, an image is served as its original bytes followed by
+ * OPTIMISED_MARKER (decoders ignore trailing bytes; for SVG it is an XML comment), so it stays a valid
+ * image whose bytes and size differ from the original, as a re-encoded image would. Non-images are
+ * served as stored. Other transformations are accepted and ignored.
+ */
+import { open, type FileHandle } from 'node:fs/promises'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { pipeline } from 'node:stream/promises'
+import { Readable } from 'node:stream'
+import type { EmulatorContext } from '../context.js'
+import { parseDeliveryTarget, usesNamedTransformation, wantsOriginal, type DeliveryTarget } from '../delivery-target.js'
+import { contentTypeHeader } from '../mime.js'
+import type { FileRecord, VersionRecord } from '../records.js'
+import { verifySignedTarget } from '../signature.js'
+
+export const OPTIMISED_MARKER = Buffer.from('\n<!-- ik-emulator: optimised delivery; add tr=orig-true for the original bytes -->\n', 'utf8')
+/** §6.3: what a `curl -I` on a media-library file showed (180 days). */
+export const CACHE_CONTROL = 'public, s-maxage=15552000, max-age=15552000, must-revalidate'
+
+type RangeRequest = { kind: 'none' } | { kind: 'range'; start: number; end: number } | { kind: 'unsatisfiable' }
+
+/** Single ranges only; anything else (multiple ranges, bad syntax) is ignored and the whole body served. */
+export function parseRange(header: string | undefined, size: number): RangeRequest {
+  if (!header) return { kind: 'none' }
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header)
+  if (!m || (m[1] === '' && m[2] === '')) return { kind: 'none' }
+  if (m[1] === '') {
+    const suffix = Number(m[2])
+    if (suffix === 0 || size === 0) return { kind: 'unsatisfiable' }
+    return { kind: 'range', start: Math.max(0, size - suffix), end: size - 1 }
+  }
+  const start = Number(m[1])
+  if (m[2] !== '' && Number(m[2]) < start) return { kind: 'none' }
+  if (start >= size) return { kind: 'unsatisfiable' }
+  const end = m[2] === '' ? size - 1 : Number(m[2])
+  return { kind: 'range', start, end: Math.min(end, size - 1) }
+}
+
+function refuse(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = status === 404 ? 'Not Found' : status === 401 ? 'Unauthorized' : 'Bad Request'
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    'ik-error': `${code} - ${message}`,
+    'cache-control': 'no-cache',
+  })
+  res.end(body)
+}
+
+interface Resolved {
+  file: FileRecord
+  version: VersionRecord
+}
+
+function resolveFresh(ctx: EmulatorContext, target: DeliveryTarget): Resolved | undefined {
+  const file = ctx.store.fileByPath(target.filePath)
+  if (!file) return undefined
+  const token = target.params.get('ik-obj-version')
+  if (!token) return { file, version: file.current }
+  const version = file.current.token === token ? file.current : file.versions.find((v) => v.token === token)
+  return version ? { file, version } : undefined
+}
+
+/** A remembered answer, if its version still exists (bytes of deleted files are gone). */
+function resolveCached(ctx: EmulatorContext, target: DeliveryTarget): Resolved | undefined {
+  const entry = ctx.cdn.lookup(target.cacheKey)
+  if (!entry) return undefined
+  const file = ctx.store.fileById(entry.fileId)
+  const version = file && (file.current.id === entry.versionId ? file.current : file.versions.find((v) => v.id === entry.versionId))
+  if (!file || !version) {
+    ctx.cdn.forget(target.cacheKey)
+    return undefined
+  }
+  return { file, version }
+}
+
+export async function handleDelivery(ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const rawTarget = req.url ?? '/'
+  const target = parseDeliveryTarget(rawTarget, ctx.endpointPath)
+  if (!target) return refuse(res, 404, 'ENOENT', 'The requested resource does not exist.')
+  const verdict = verifySignedTarget(rawTarget, ctx.endpointPath, ctx.options.privateKey, ctx.clock.now())
+  if (verdict.kind === 'invalid') {
+    return refuse(res, 401, 'EUNAUTHORIZED', verdict.why === 'expired' ? 'The signed URL has expired.' : 'The URL signature is invalid.')
+  }
+  let resolved = resolveCached(ctx, target)
+  if (!resolved) {
+    resolved = resolveFresh(ctx, target)
+    if (!resolved) return refuse(res, 404, 'ENOENT', 'The requested file does not exist.')
+    ctx.cdn.remember(target.cacheKey, resolved.file.fileId, resolved.version.id)
+  }
+  const { file, version } = resolved
+  if (verdict.kind === 'unsigned') {
+    if (ctx.options.restrictUnsigned) return refuse(res, 401, 'EUNAUTHORIZED', 'This account only serves signed URLs.')
+    if (version.isPrivateFile && !usesNamedTransformation(target)) {
+      return refuse(res, 401, 'EUNAUTHORIZED', 'This file is private: request it with a signed URL.')
+    }
+  }
+  await sendBytes(ctx, req, res, file, version, version.fileType === 'image' && !wantsOriginal(target))
+}
+
+async function sendBytes(
+  ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse, file: FileRecord, version: VersionRecord, optimised: boolean,
+): Promise<void> {
+  const storedSize = version.size
+  const suffix = optimised ? OPTIMISED_MARKER : Buffer.alloc(0)
+  const total = storedSize + suffix.length
+  const etag = `"${version.id}${optimised ? '-opt' : ''}"`
+  const headers: Record<string, string> = {
+    'content-type': contentTypeHeader(version.mime),
+    etag,
+    'last-modified': new Date(version.updatedAt).toUTCString(),
+    'accept-ranges': 'bytes',
+    'cache-control': CACHE_CONTROL,
+    'x-server': 'ImageKit.io',
+  }
+  let range = parseRange(req.headers.range, total)
+  const ifRange = req.headers['if-range']
+  if (range.kind !== 'none' && ifRange !== undefined && ifRange !== etag) range = { kind: 'none' }
+  if (range.kind === 'range' && ctx.faults.chance(ctx.options.rangeIgnoreRate)) range = { kind: 'none' }
+  if (range.kind === 'unsatisfiable') {
+    res.writeHead(416, { ...headers, 'content-range': `bytes */${total}`, 'content-length': '0' })
+    res.end()
+    return
+  }
+  const start = range.kind === 'range' ? range.start : 0
+  const end = range.kind === 'range' ? range.end : total - 1
+  const length = total === 0 ? 0 : end - start + 1
+  if (range.kind === 'range') headers['content-range'] = `bytes ${start}-${end}/${total}`
+  headers['content-length'] = String(length)
+  const bytesPath = ctx.store.bytesPathOf(file, version)
+  if (req.method === 'HEAD' || length === 0) {
+    res.writeHead(range.kind === 'range' ? 206 : 200, headers)
+    res.end()
+    return
+  }
+  let handle: FileHandle | undefined
+  if (start < storedSize) {
+    try {
+      handle = await open(bytesPath, 'r')
+    } catch {
+      return refuse(res, 404, 'ENOENT', 'The requested file does not exist.')
+    }
+  }
+  res.writeHead(range.kind === 'range' ? 206 : 200, headers)
+  try {
+    await pipeline(Readable.from(bodyParts(handle, storedSize, suffix, start, end)), res)
+    ctx.usage.bandwidthBytes += length
+  } catch (e) {
+    res.destroy(e as Error)
+  } finally {
+    await handle?.close().catch(() => undefined)
+  }
+}
+
+/** The bytes `start..end` (inclusive) of stored bytes followed by `suffix`, streamed from disk. */
+async function* bodyParts(handle: FileHandle | undefined, storedSize: number, suffix: Buffer, start: number, end: number): AsyncGenerator<Buffer> {
+  if (handle && start < storedSize) {
+    const stream = handle.createReadStream({ start, end: Math.min(end, storedSize - 1), autoClose: false })
+    for await (const chunk of stream) yield chunk as Buffer
+  }
+  if (end >= storedSize) yield suffix.subarray(Math.max(0, start - storedSize), end - storedSize + 1)
+}

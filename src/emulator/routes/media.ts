@@ -1,0 +1,266 @@
+/** Media API (§4.1–4.17) under `/v1/...`, with `/v2/...` aliases (rclone). One table of routes, one handler each. */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { EmulatorContext } from '../context.js'
+import { parseDeliveryTarget } from '../delivery-target.js'
+import { bulkDelete, changeTags, updateDetails } from '../detail-ops.js'
+import {
+  copyOrMoveFile, deleteFile, deleteVersion, fileOr404, renameFile, restoreVersion,
+} from '../file-ops.js'
+import { toFileObject, toMetadata } from '../file-object.js'
+import { copyOrMoveFolder, createFolder, deleteFolder, renameFolder } from '../folder-ops.js'
+import { ApiError, badRequest, notFound, readJsonBody, sendEmpty, sendJson } from '../http-io.js'
+import { isWellFormedId } from '../ids.js'
+import { FileLister } from '../list.js'
+import type { FileRecord } from '../records.js'
+
+/** §4.16: the longest usage window. */
+const MAX_USAGE_SPAN_DAYS = 90
+
+type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], query: URLSearchParams) => Promise<void>
+
+interface Route {
+  method: string
+  pattern: RegExp
+  handler: Handler
+}
+
+export class MediaRoutes {
+  readonly #routes: Route[]
+  readonly #lister: FileLister
+
+  constructor(readonly ctx: EmulatorContext) {
+    this.#lister = new FileLister(ctx)
+    const seg = '([^/]+)'
+    const r = (method: string, path: string, handler: Handler): Route => ({
+      method, pattern: new RegExp(`^${path.replace(/\{\w+\}/g, seg)}$`), handler: handler.bind(this),
+    })
+    this.#routes = [
+      r('GET', '/files/?', this.#list),
+      r('POST', '/files/batch/deleteByFileIds', this.#bulkDelete),
+      r('POST', '/files/addTags', (q, s) => this.#tags(q, s, 'addTags')),
+      r('POST', '/files/removeTags', (q, s) => this.#tags(q, s, 'removeTags')),
+      r('POST', '/files/removeAITags', (q, s) => this.#tags(q, s, 'removeAITags')),
+      r('POST', '/files/copy', (q, s) => this.#copyMove(q, s, false)),
+      r('POST', '/files/move', (q, s) => this.#copyMove(q, s, true)),
+      r('PUT', '/files/rename', this.#rename),
+      r('POST', '/files/purge', this.#purge),
+      r('GET', '/files/purge/{requestId}', this.#purgeStatus),
+      r('GET', '/files/metadata', this.#metadataByUrl),
+      r('GET', '/metadata', this.#metadataByUrl),
+      r('GET', '/files/{fileId}/details', this.#details),
+      r('PATCH', '/files/{fileId}/details', this.#updateDetails),
+      r('DELETE', '/files/{fileId}', this.#deleteFile),
+      r('GET', '/files/{fileId}/metadata', this.#metadata),
+      r('GET', '/files/{fileId}/versions', this.#versions),
+      r('GET', '/files/{fileId}/versions/{versionId}', this.#version),
+      r('DELETE', '/files/{fileId}/versions/{versionId}', this.#deleteVersion),
+      r('PUT', '/files/{fileId}/versions/{versionId}/restore', this.#restore),
+      r('POST', '/folder/?', this.#createFolder),
+      r('DELETE', '/folder/?', this.#deleteFolder),
+      r('POST', '/bulkJobs/copyFolder', (q, s) => this.#folderJob(q, s, 'COPY_FOLDER')),
+      r('POST', '/bulkJobs/moveFolder', (q, s) => this.#folderJob(q, s, 'MOVE_FOLDER')),
+      r('POST', '/bulkJobs/renameFolder', (q, s) => this.#folderJob(q, s, 'RENAME_FOLDER')),
+      r('GET', '/bulkJobs/{jobId}', this.#jobStatus),
+      r('GET', '/accounts/usage', this.#usage),
+    ]
+  }
+
+  /** `path` is the part after `/v1` or `/v2`. */
+  async handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
+    for (const route of this.#routes) {
+      const m = route.pattern.exec(path)
+      if (m && route.method === req.method) {
+        const params = m.slice(1).map((p) => decodeURIComponent(p))
+        return route.handler(req, res, params, query)
+      }
+    }
+    throw new ApiError(404, 'The requested resource does not exist.')
+  }
+
+  #file(fileId: string | undefined): FileRecord {
+    if (!fileId || !isWellFormedId(fileId)) throw badRequest('Your request contains invalid fileId parameter.')
+    return fileOr404(this.ctx, fileId)
+  }
+
+  async #list(_req: IncomingMessage, res: ServerResponse, _p: string[], query: URLSearchParams): Promise<void> {
+    sendJson(res, 200, this.#lister.list(query))
+  }
+
+  async #details(_req: IncomingMessage, res: ServerResponse, [fileId]: string[]): Promise<void> {
+    const file = this.#file(fileId)
+    sendJson(res, 200, toFileObject(file, file.current, this.ctx.urls))
+  }
+
+  async #updateDetails(req: IncomingMessage, res: ServerResponse, [fileId]: string[]): Promise<void> {
+    this.#file(fileId)
+    const file = await updateDetails(this.ctx, fileId as string, await readJsonBody(req))
+    sendJson(res, 200, toFileObject(file, file.current, this.ctx.urls))
+  }
+
+  async #deleteFile(_req: IncomingMessage, res: ServerResponse, [fileId]: string[]): Promise<void> {
+    this.#file(fileId)
+    await deleteFile(this.ctx, fileId as string)
+    sendEmpty(res, 204)
+  }
+
+  async #bulkDelete(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    sendJson(res, 200, await bulkDelete(this.ctx, await readJsonBody(req)))
+  }
+
+  async #tags(req: IncomingMessage, res: ServerResponse, change: 'addTags' | 'removeTags' | 'removeAITags'): Promise<void> {
+    sendJson(res, 200, await changeTags(this.ctx, await readJsonBody(req), change))
+  }
+
+  async #copyMove(req: IncomingMessage, res: ServerResponse, move: boolean): Promise<void> {
+    await copyOrMoveFile(this.ctx, await readJsonBody(req), move)
+    sendEmpty(res, 204)
+  }
+
+  async #rename(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readJsonBody(req)
+    const { oldFilePath } = await renameFile(this.ctx, body)
+    if (body.purgeCache === true) {
+      this.ctx.cdn.purge(oldFilePath, true)
+      sendJson(res, 200, { purgeRequestId: this.ctx.jobs.addPurge() })
+    } else {
+      sendJson(res, 200, {})
+    }
+  }
+
+  async #versions(_req: IncomingMessage, res: ServerResponse, [fileId]: string[]): Promise<void> {
+    const file = this.#file(fileId)
+    const all = [...file.versions, file.current].sort((a, b) => a.number - b.number)
+    sendJson(res, 200, all.map((v) => toFileObject(file, v, this.ctx.urls)))
+  }
+
+  #versionId(versionId: string | undefined): string {
+    if (!versionId || !isWellFormedId(versionId)) throw badRequest('Your request contains invalid versionId parameter.')
+    return versionId
+  }
+
+  async #version(_req: IncomingMessage, res: ServerResponse, [fileId, versionId]: string[]): Promise<void> {
+    const file = this.#file(fileId)
+    const id = this.#versionId(versionId)
+    const version = file.current.id === id ? file.current : file.versions.find((v) => v.id === id)
+    if (!version) throw notFound('The requested file version does not exist.')
+    sendJson(res, 200, toFileObject(file, version, this.ctx.urls))
+  }
+
+  async #deleteVersion(_req: IncomingMessage, res: ServerResponse, [fileId, versionId]: string[]): Promise<void> {
+    if (!fileId || !isWellFormedId(fileId)) throw badRequest('Your request contains invalid fileId parameter.')
+    await deleteVersion(this.ctx, fileId, this.#versionId(versionId))
+    sendEmpty(res, 204)
+  }
+
+  async #restore(_req: IncomingMessage, res: ServerResponse, [fileId, versionId]: string[]): Promise<void> {
+    if (!fileId || !isWellFormedId(fileId)) throw badRequest('Your request contains invalid fileId parameter.')
+    const file = await restoreVersion(this.ctx, fileId, this.#versionId(versionId))
+    sendJson(res, 200, toFileObject(file, file.current, this.ctx.urls))
+  }
+
+  async #createFolder(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    await createFolder(this.ctx, await readJsonBody(req))
+    sendJson(res, 201, {})
+  }
+
+  async #deleteFolder(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    await deleteFolder(this.ctx, await readJsonBody(req))
+    sendEmpty(res, 204)
+  }
+
+  async #folderJob(req: IncomingMessage, res: ServerResponse, type: 'COPY_FOLDER' | 'MOVE_FOLDER' | 'RENAME_FOLDER'): Promise<void> {
+    const body = await readJsonBody(req)
+    let purgeRequestId: string | undefined
+    if (type === 'RENAME_FOLDER') {
+      const { oldFolderPath } = await renameFolder(this.ctx, body)
+      if (body.purgeCache === true) {
+        this.ctx.cdn.purge(oldFolderPath + '/', true)
+        purgeRequestId = this.ctx.jobs.addPurge()
+      }
+    } else {
+      await copyOrMoveFolder(this.ctx, body, type === 'MOVE_FOLDER')
+    }
+    sendJson(res, 200, { jobId: this.ctx.jobs.addJob(type, purgeRequestId) })
+  }
+
+  async #jobStatus(_req: IncomingMessage, res: ServerResponse, [jobId]: string[]): Promise<void> {
+    const job = this.ctx.jobs.job(jobId ?? '')
+    if (!job) throw notFound('The requested job does not exist.')
+    sendJson(res, 200, job)
+  }
+
+  async #purge(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readJsonBody(req)
+    const url = typeof body.url === 'string' ? body.url : ''
+    const invalid = () => badRequest('The URL is not valid for cache purging.')
+    let parsed: URL
+    try {
+      parsed = new URL(url)
+    } catch {
+      throw invalid()
+    }
+    const wildcard = parsed.pathname.endsWith('*')
+    const raw = (wildcard ? parsed.pathname.slice(0, -1) : parsed.pathname) + parsed.search
+    const target = parseDeliveryTarget(raw.replace(/\*$/, ''), this.ctx.endpointPath)
+    if (!target) throw invalid()
+    this.ctx.cdn.purge(target.cacheKey, wildcard || parsed.search.endsWith('*'))
+    sendJson(res, 201, { requestId: this.ctx.jobs.addPurge() })
+  }
+
+  async #purgeStatus(_req: IncomingMessage, res: ServerResponse, [requestId]: string[]): Promise<void> {
+    const status = this.ctx.jobs.purgeStatus(requestId ?? '')
+    if (!status) throw badRequest('No request found for this requestId.')
+    sendJson(res, 200, { status })
+  }
+
+  async #metadata(_req: IncomingMessage, res: ServerResponse, [fileId]: string[]): Promise<void> {
+    if (!fileId || !isWellFormedId(fileId)) throw badRequest('Your request contains invalid fileId parameter.')
+    const file = this.ctx.store.fileById(fileId)
+    if (!file) throw notFound('The requested file does not exist or is inaccessible at this time.')
+    sendJson(res, 200, toMetadata(file.current))
+  }
+
+  async #metadataByUrl(_req: IncomingMessage, res: ServerResponse, _p: string[], query: URLSearchParams): Promise<void> {
+    const notOurs = () => badRequest('The url should be accessible using your ImageKit.io account.')
+    let parsed: URL
+    try {
+      parsed = new URL(query.get('url') ?? '')
+    } catch {
+      throw notOurs()
+    }
+    const target = parseDeliveryTarget(parsed.pathname + parsed.search, this.ctx.endpointPath)
+    const file = target ? this.ctx.store.fileByPath(target.filePath) : undefined
+    if (!target || !file) throw notOurs()
+    const token = target.params.get('ik-obj-version')
+    const version = token ? file.versions.find((v) => v.token === token) : file.current
+    if (!version) throw notOurs()
+    sendJson(res, 200, toMetadata(version))
+  }
+
+  async #usage(_req: IncomingMessage, res: ServerResponse, _p: string[], query: URLSearchParams): Promise<void> {
+    const start = query.get('startDate')
+    const end = query.get('endDate')
+    if (!start || !end) throw badRequest('startDate and endDate are required in query parameters.')
+    const day = /^\d{4}-\d{2}-\d{2}$/
+    const startMs = Date.parse(start + 'T00:00:00Z')
+    const endMs = Date.parse(end + 'T00:00:00Z')
+    if (!day.test(start) || !day.test(end) || Number.isNaN(startMs) || Number.isNaN(endMs)) {
+      throw badRequest('startDate and endDate should be in format YYYY-MM-DD.')
+    }
+    if (startMs >= endMs) throw badRequest('startDate should be before endDate.')
+    if (endMs - startMs > MAX_USAGE_SPAN_DAYS * 86_400_000) throw badRequest('startDate and endDate should be within 90 days.')
+    let storage = 0
+    for (const file of this.ctx.store.allFiles()) {
+      storage += file.current.size
+      for (const v of file.versions) storage += v.size
+    }
+    sendJson(res, 200, {
+      bandwidthBytes: this.ctx.usage.bandwidthBytes,
+      mediaLibraryStorageBytes: storage,
+      videoProcessingUnitsCount: 0,
+      extensionUnitsCount: 0,
+      originalCacheStorageBytes: 0,
+    })
+  }
+}
+

@@ -1,0 +1,125 @@
+/**
+ * Upload API (§4.18): `POST /api/v1/files/upload` and `/api/v2/files/upload`. The multipart body is streamed
+ * to a temp file (never buffered), then committed as a new file or a new version.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { EmulatorContext } from '../context.js'
+import { validateTags } from '../detail-ops.js'
+import { commitUpload } from '../file-ops.js'
+import { RESPONSE_FIELDS, toUploadResponse } from '../file-object.js'
+import { ApiError, badRequest, sendApiError, sendJson } from '../http-io.js'
+import { newObjectId } from '../ids.js'
+import { boundaryOf, MultipartError, parseMultipart, type PartSink } from '../multipart.js'
+import { Base64Sink, InvalidFileFieldError, TempFileSink, UploadTooLargeError } from '../upload-sinks.js'
+
+export const MISSING_FILE_MESSAGE = 'Your request is missing file parameter.'
+export const MISSING_FILE_NAME_MESSAGE = 'Your request is missing fileName parameter.'
+export const BOTH_AUTH_MESSAGE = 'Your request contains both signature and basic auth parameter. Use only one method, you might be exposing your private API key.'
+/** Text fields are small (names, tags, JSON metadata); anything larger is not a real request. */
+const MAX_TEXT_FIELD_BYTES = 1024 * 1024
+
+export function tooLargeMessage(maxBytes: number): string {
+  return `Your request contains invalid file parameter. The file size exceeds ${maxBytes} bytes limit.`
+}
+
+class TextSink implements PartSink {
+  #chunks: Buffer[] = []
+  #size = 0
+  constructor(readonly name: string, readonly done: (value: string) => void) {}
+  write(chunk: Buffer): void {
+    this.#size += chunk.length
+    if (this.#size > MAX_TEXT_FIELD_BYTES) throw badRequest(`The ${this.name} parameter is too large.`)
+    this.#chunks.push(chunk)
+  }
+  end(): void {
+    this.done(Buffer.concat(this.#chunks).toString('utf8'))
+  }
+}
+
+export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const boundary = boundaryOf(req.headers['content-type'])
+  if (!boundary) throw badRequest('Your request should be multipart/form-data.')
+  const fields = new Map<string, string>()
+  const tempPath = join(ctx.store.tmpDir, `upload-${newObjectId()}`)
+  let fileSink: TempFileSink | undefined
+  let committed = false
+  try {
+    try {
+      await parseMultipart(req, boundary, (headers) => {
+        if (headers.name !== 'file') return new TextSink(headers.name, (v) => fields.set(headers.name, v))
+        if (fileSink) throw badRequest('Your request contains more than one file parameter.')
+        fileSink = new TempFileSink(tempPath, ctx.options.maxUploadBytes)
+        const isText = headers.filename === undefined && (!headers.contentType || /^text\/plain\b/i.test(headers.contentType))
+        return isText ? new Base64Sink(fileSink) : fileSink
+      })
+    } catch (e) {
+      await fileSink?.abort()
+      if (e instanceof UploadTooLargeError) throw badRequest(tooLargeMessage(ctx.options.maxUploadBytes))
+      if (e instanceof InvalidFileFieldError) {
+        throw badRequest(e.message === 'url'
+          ? 'Your request contains invalid file parameter. The emulator cannot fetch files from URLs.'
+          : 'Your request contains invalid file parameter.')
+      }
+      if (e instanceof MultipartError) throw badRequest(`Your request contains an invalid multipart body: ${e.message}.`)
+      throw e
+    }
+    if (fields.has('signature')) throw badRequest(BOTH_AUTH_MESSAGE)
+    if (!fileSink || fileSink.size === 0) throw badRequest(MISSING_FILE_MESSAGE)
+    const fileName = fields.get('fileName')
+    if (!fileName) throw badRequest(MISSING_FILE_NAME_MESSAGE)
+    const bool = (name: string, fallback: boolean): boolean => {
+      const v = fields.get(name)
+      if (v === undefined || v === '') return fallback
+      if (v !== 'true' && v !== 'false') throw badRequest(`Invalid value for ${name} parameter. It should be true or false.`)
+      return v === 'true'
+    }
+    const tagsRaw = fields.get('tags')
+    const metadataRaw = fields.get('customMetadata')
+    let customMetadata: Record<string, unknown> | undefined
+    if (metadataRaw !== undefined && metadataRaw !== '') {
+      try {
+        customMetadata = JSON.parse(metadataRaw) as Record<string, unknown>
+      } catch {
+        customMetadata = undefined
+      }
+      if (typeof customMetadata !== 'object' || customMetadata === null || Array.isArray(customMetadata)) {
+        throw new ApiError(400, 'Invalid custom metadata.', { errors: { customMetadata: 'should be a JSON object' } })
+      }
+    }
+    const responseFields = new Set((fields.get('responseFields') ?? '').split(',').map((s) => s.trim()).filter((s) => s))
+    for (const f of responseFields) {
+      if (!(RESPONSE_FIELDS as readonly string[]).includes(f)) throw badRequest(`Invalid value ${f} in responseFields parameter.`)
+    }
+    const coords = fields.get('customCoordinates')
+    const file = await commitUpload(ctx, {
+      tempPath,
+      size: fileSink.size,
+      folder: fields.get('folder') ?? '/',
+      fileName,
+      useUniqueFileName: bool('useUniqueFileName', true),
+      overwriteFile: bool('overwriteFile', true),
+      overwriteTags: bool('overwriteTags', true),
+      overwriteCustomMetadata: bool('overwriteCustomMetadata', true),
+      overwriteAITags: bool('overwriteAITags', true),
+      tags: tagsRaw === undefined || tagsRaw === '' ? undefined : validateTags(tagsRaw.split(',')),
+      customCoordinates: coords === undefined || coords === '' ? undefined : coords,
+      customMetadata,
+      description: fields.get('description'),
+      isPrivateFile: bool('isPrivateFile', false),
+      isPublished: bool('isPublished', true),
+    })
+    committed = true
+    sendJson(res, 200, toUploadResponse(file, ctx.urls, responseFields))
+  } finally {
+    if (!committed) await rm(tempPath, { force: true })
+  }
+}
+
+/** Refusals sent before the whole body was read: answer, then read the rest and drop it. */
+export function refuseUpload(req: IncomingMessage, res: ServerResponse, err: ApiError): void {
+  res.setHeader('connection', 'close')
+  sendApiError(res, err)
+  req.resume()
+}

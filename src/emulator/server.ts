@@ -1,0 +1,195 @@
+/**
+ * The ImageKit emulator: one node:http origin serving the three ImageKit hosts (§7: as @imagekit/nodejs sends
+ * them when baseURL is overridden): the Media API (`/v1`, `/v2`), the Upload API (`/api/v1|v2/files/upload`)
+ * and the URL endpoint (`/<id>/...`), plus `/_emulator/...` controls.
+ *
+ * Per request: request id → faults (latency, injected 5xx, mid-body reset) → auth → rate limit (Media API
+ * only) → route. Errors thrown as ApiError become the API's JSON error body.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { systemClock } from '../clock.js'
+import { createLogger } from '../log.js'
+import { SUPPORT_HELP } from '../imagekit/types.js'
+import { adoptFilesTree } from './adopt.js'
+import { checkBasicAuth } from './auth.js'
+import { CdnCache } from './cdn-cache.js'
+import type { EmulatorContext } from './context.js'
+import { defaultFaultSettings, FaultInjector, type FaultControl, type FaultScope } from './faults.js'
+import { UrlBuilder } from './file-object.js'
+import { ApiError, sendApiError, sendJson } from './http-io.js'
+import { newRequestId } from './ids.js'
+import { JobRegistry } from './jobs.js'
+import { resolveOptions, type EmulatorOptions } from './options.js'
+import { RateLimiter } from './rate-limiter.js'
+import { ADMIN_PREFIX, handleAdmin } from './routes/admin.js'
+import { handleDelivery } from './routes/delivery.js'
+import { MediaRoutes } from './routes/media.js'
+import { handleUpload, refuseUpload } from './routes/upload.js'
+import { Store } from './store.js'
+
+export type { EmulatorOptions } from './options.js'
+export type { FaultSettings, FaultControl } from './faults.js'
+
+export interface EmulatorHandle {
+  /** `http://127.0.0.1:PORT`: base of the Media and Upload APIs. */
+  url: string
+  port: number
+  /** `url + '/' + id`: the URL endpoint. */
+  urlEndpoint: string
+  faults: FaultControl
+  close(): Promise<void>
+}
+
+type Scope = FaultScope | 'admin' | 'unknown'
+
+/** Body of injected 5xx answers; says it was injected so nobody hunts a real bug. */
+const INJECTED_ERROR_MESSAGE = 'Internal server error (injected by the emulator).'
+
+export async function startEmulator(options: EmulatorOptions): Promise<EmulatorHandle> {
+  const resolved = resolveOptions(options)
+  const logger = (options.logger ?? createLogger({ level: 'silent' })).child({ component: 'emulator' })
+  const clock = options.clock ?? systemClock
+  const store = new Store(resolved.dataDir, clock, logger)
+  await store.load()
+  const adoption = await adoptFilesTree(store)
+  store.startJournal()
+  if (adoption.adopted + adoption.changed + adoption.dropped > 0) logger.info(adoption, 'reconciled files/ with the journal')
+  if (adoption.emptyFiles > 0) logger.warn({ emptyFiles: adoption.emptyFiles }, 'adopted empty files: the real service cannot hold 0-byte files')
+
+  const faults = new FaultInjector({ ...defaultFaultSettings(resolved.rateLimitPerSecond), ...options.faults })
+  const server = createServer()
+  server.keepAliveTimeout = 5_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(resolved.port, resolved.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const port = (server.address() as AddressInfo).port
+  const hostForUrl = resolved.host.includes(':') ? `[${resolved.host}]` : resolved.host
+  const url = `http://${hostForUrl}:${port}`
+  const urlEndpoint = `${url}/${resolved.id}`
+  const ctx: EmulatorContext = {
+    options: resolved,
+    store,
+    cdn: new CdnCache(resolved.cdnStaleMs, clock),
+    clock,
+    logger,
+    urls: new UrlBuilder(urlEndpoint, resolved.publicUrlBase),
+    faults,
+    rateLimiter: new RateLimiter(clock),
+    jobs: new JobRegistry(clock, resolved.jobPendingMs),
+    endpointPath: `/${resolved.id}`,
+    usage: { bandwidthBytes: 0 },
+  }
+  const media = new MediaRoutes(ctx)
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    void serve(ctx, media, req, res)
+  })
+
+  const close = async (): Promise<void> => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    })
+    store.close()
+  }
+
+  if (resolved.seed === 'demo' && store.fileCount === 0) {
+    try {
+      await runDemoSeed(url, resolved.privateKey)
+    } catch (e) {
+      await close()
+      throw e
+    }
+  }
+  logger.info({ url, urlEndpoint, files: store.fileCount }, 'emulator listening')
+  return { url, port, urlEndpoint, faults, close }
+}
+
+/** The demo seed lives in ./seed/demo.ts (another module); loaded only when asked for. */
+async function runDemoSeed(baseUrl: string, privateKey: string): Promise<void> {
+  const specifier = './seed/demo.js'
+  const mod = (await import(specifier)) as { seedDemoLibrary: (o: { baseUrl: string; privateKey: string }) => Promise<void> }
+  await mod.seedDemoLibrary({ baseUrl, privateKey })
+}
+
+function classify(pathname: string, endpointPath: string): { scope: Scope; rest: string } {
+  if (pathname.startsWith(ADMIN_PREFIX + '/')) return { scope: 'admin', rest: pathname.slice(ADMIN_PREFIX.length) }
+  if (/^\/api\/v[12]\/files\/upload\/?$/.test(pathname)) return { scope: 'upload', rest: '' }
+  const api = /^\/v[12](\/.*)$/.exec(pathname)
+  if (api) return { scope: 'api', rest: api[1] as string }
+  if (pathname.startsWith(endpointPath + '/')) return { scope: 'delivery', rest: '' }
+  return { scope: 'unknown', rest: '' }
+}
+
+async function serve(ctx: EmulatorContext, media: MediaRoutes, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const requestId = newRequestId()
+  res.setHeader('x-ik-requestId', requestId)
+  const rawUrl = req.url ?? '/'
+  const q = rawUrl.indexOf('?')
+  const pathname = q < 0 ? rawUrl : rawUrl.slice(0, q)
+  const { scope, rest } = classify(pathname, ctx.endpointPath)
+  ctx.logger.debug({ reqId: requestId, method: req.method, url: rawUrl, scope }, 'request')
+  try {
+    if (scope === 'admin') return await handleAdmin(ctx, req, res, rest)
+    if (scope === 'unknown') throw new ApiError(404, 'The requested resource does not exist.')
+    const decision = ctx.faults.decide(scope)
+    if (decision.latencyMs > 0) await ctx.clock.sleep(decision.latencyMs)
+    if (decision.errorStatus !== undefined) {
+      res.setHeader('connection', 'close')
+      sendJson(res, decision.errorStatus, { message: INJECTED_ERROR_MESSAGE, help: SUPPORT_HELP })
+      req.resume()
+      return
+    }
+    if (decision.reset) cutMidBody(res)
+    if (scope === 'delivery') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError(405, 'Only GET and HEAD are served by the URL endpoint.')
+      return await handleDelivery(ctx, req, res)
+    }
+    const denied = checkBasicAuth(req.headers.authorization, ctx.options.privateKey)
+    if (denied) throw denied
+    if (scope === 'upload') {
+      if (req.method !== 'POST') throw new ApiError(405, 'Uploads are POST requests.')
+      return await handleUpload(ctx, req, res)
+    }
+    const settings = ctx.faults.get()
+    const limited = ctx.rateLimiter.take(settings.rateLimit.perSecond, settings.rateLimitStorm)
+    if (limited) throw limited
+    await media.handle(req, res, rest, new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1)))
+  } catch (e) {
+    answerError(ctx, req, res, e, requestId)
+  }
+}
+
+function answerError(ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse, e: unknown, requestId: string): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  const err = e instanceof ApiError ? e : new ApiError(500, 'Internal server error.')
+  if (!(e instanceof ApiError)) ctx.logger.error({ err: e, reqId: requestId }, 'emulator bug: unexpected error')
+  if (!req.complete) refuseUpload(req, res, err)
+  else sendApiError(res, err)
+}
+
+/** Fault: send the headers and half of the first body chunk, then destroy the connection. */
+function cutMidBody(res: ServerResponse): void {
+  const write = res.write.bind(res) as (chunk: Buffer, cb: () => void) => boolean
+  let cut = false
+  const once = (chunk?: unknown, encoding?: unknown): void => {
+    if (cut) return
+    cut = true
+    const buf = typeof chunk === 'string'
+      ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+      : chunk instanceof Uint8Array ? Buffer.from(chunk) : Buffer.alloc(0)
+    const part = buf.subarray(0, Math.floor(buf.length / 2))
+    if (part.length === 0) res.flushHeaders()
+    write(part, () => res.socket?.destroy())
+    if (part.length === 0) setImmediate(() => res.socket?.destroy())
+  }
+  res.write = ((chunk: unknown, encoding?: unknown) => { once(chunk, encoding); return true }) as typeof res.write
+  res.end = ((chunk?: unknown, encoding?: unknown) => { if (typeof chunk !== 'function') once(chunk, encoding); else once(); return res }) as typeof res.end
+}

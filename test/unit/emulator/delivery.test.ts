@@ -1,0 +1,182 @@
+/** URL endpoint (§6): ranges, HEAD, headers, 404, image optimisation vs orig-true, versions, stale CDN, purge. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { request } from 'node:http'
+import { ManualClock } from '../../../src/clock.js'
+import { OPTIMISED_MARKER } from '../../../src/emulator/routes/delivery.js'
+import { makePng, startTestEmulator, type TestEmulator } from './helpers.js'
+
+const BYTES = Buffer.from('0123456789abcdefghij')
+
+describe('URL endpoint', () => {
+  let t: TestEmulator
+  const clock = new ManualClock(1_800_000_000_000)
+  beforeAll(async () => {
+    t = await startTestEmulator({ clock, cdnStaleMs: 60_000 })
+    await t.put('/data/file.bin', BYTES)
+  })
+  afterAll(async () => { await t.stop() })
+
+  const get = (path: string, headers: Record<string, string> = {}) => fetch(t.emu.urlEndpoint + path, { headers })
+
+  it('serves the whole file with the documented headers', async () => {
+    const res = await get('/data/file.bin')
+    expect(res.status).toBe(200)
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(BYTES)
+    expect(res.headers.get('content-length')).toBe('20')
+    expect(res.headers.get('accept-ranges')).toBe('bytes')
+    expect(res.headers.get('etag')).toMatch(/^"[0-9a-f]{24}"$/)
+    expect(res.headers.get('last-modified')).toBe(new Date(1_800_000_000_000).toUTCString())
+    expect(res.headers.get('cache-control')).toBe('public, s-maxage=15552000, max-age=15552000, must-revalidate')
+    expect(res.headers.get('x-ik-requestid')).toBeTruthy()
+  })
+
+  it.each([
+    ['bytes=0-0', 206, 'bytes 0-0/20', '0'],
+    ['bytes=19-19', 206, 'bytes 19-19/20', 'j'],
+    ['bytes=5-9', 206, 'bytes 5-9/20', '56789'],
+    ['bytes=15-', 206, 'bytes 15-19/20', 'fghij'],
+    ['bytes=-3', 206, 'bytes 17-19/20', 'hij'],
+    ['bytes=-50', 206, 'bytes 0-19/20', BYTES.toString()],
+    ['bytes=10-999', 206, 'bytes 10-19/20', 'abcdefghij'],
+    ['bytes=9-3', 200, null, BYTES.toString()],
+    ['bytes=abc', 200, null, BYTES.toString()],
+    ['items=0-3', 200, null, BYTES.toString()],
+    ['bytes=0-1,4-5', 200, null, BYTES.toString()],
+  ])('Range %s → %i', async (range, status, contentRange, body) => {
+    const res = await get('/data/file.bin?tr=orig-true', { range })
+    expect(res.status).toBe(status)
+    expect(res.headers.get('content-range')).toBe(contentRange)
+    expect(await res.text()).toBe(body)
+  })
+
+  it.each(['bytes=20-', 'bytes=25-30', 'bytes=-0'])('unsatisfiable Range %s → 416 with bytes */SIZE', async (range) => {
+    const res = await get('/data/file.bin', { range })
+    expect(res.status).toBe(416)
+    expect(res.headers.get('content-range')).toBe('bytes */20')
+  })
+
+  it('HEAD answers headers without a body, also for ranges', async () => {
+    const head = await fetch(t.emu.urlEndpoint + '/data/file.bin', { method: 'HEAD' })
+    expect(head.status).toBe(200)
+    expect(head.headers.get('content-length')).toBe('20')
+    expect((await head.arrayBuffer()).byteLength).toBe(0)
+    const ranged = await fetch(t.emu.urlEndpoint + '/data/file.bin', { method: 'HEAD', headers: { range: 'bytes=2-5' } })
+    expect(ranged.status).toBe(206)
+    expect(ranged.headers.get('content-length')).toBe('4')
+  })
+
+  it('answers a missing file with a plain 404 and an ik-error header', async () => {
+    const res = await get('/data/nope.bin')
+    expect(res.status).toBe(404)
+    expect(await res.text()).toBe('Not Found')
+    expect(res.headers.get('ik-error')).toMatch(/^ENOENT - /)
+    expect((await fetch(t.emu.url + '/elsewhere/x')).status).toBe(404)
+  })
+
+  it('serves images optimised (different bytes) unless orig-true is asked for', async () => {
+    const png = makePng(3, 2)
+    await t.put('/img/pic.png', png)
+    const original = Buffer.from(await (await get('/img/pic.png?tr=orig-true')).arrayBuffer())
+    expect(original).toEqual(png)
+    const pathForm = Buffer.from(await (await get('/tr:orig-true/img/pic.png')).arrayBuffer())
+    expect(pathForm).toEqual(png)
+    const optimised = await get('/img/pic.png')
+    const optimisedBytes = Buffer.from(await optimised.arrayBuffer())
+    expect(optimisedBytes.equals(png)).toBe(false)
+    expect(optimisedBytes).toEqual(Buffer.concat([png, OPTIMISED_MARKER]))
+    expect(optimised.headers.get('content-type')).toBe('image/png')
+    const transformed = Buffer.from(await (await get('/tr:w-100,h-50/img/pic.png')).arrayBuffer())
+    expect(transformed).toEqual(optimisedBytes)
+    // A range over the optimised form reaches into the marker.
+    const tail = await get('/img/pic.png', { range: `bytes=${png.length}-` })
+    expect(Buffer.from(await tail.arrayBuffer())).toEqual(OPTIMISED_MARKER)
+  })
+
+  it('encoded names: spaces, unicode, ? and # in names', async () => {
+    await t.put('/odd dir/a b(1),ç?#.txt', 'odd')
+    const list = (await (await t.api('GET', '/v1/files?path=' + encodeURIComponent('/odd dir'))).json()) as { url: string }[]
+    expect(list[0]?.url).toContain('/odd%20dir/a%20b(1),%C3%A7%3F%23.txt?updatedAt=')
+    expect(await (await fetch(list[0]!.url)).text()).toBe('odd')
+    expect(await (await get('/odd%20dir/a%20b%281%29%2C%C3%A7%3F%23.txt')).text()).toBe('odd')
+  })
+
+  it('serves old versions by ik-obj-version token', async () => {
+    await t.put('/v/doc.txt', 'version one')
+    await t.put('/v/doc.txt', 'version two')
+    const up = (await (await t.api('GET', '/v1/files?type=file-version&path=/v')).json()) as { url: string }[]
+    expect(up).toHaveLength(1)
+    expect(up[0]!.url).toMatch(/\?ik-obj-version=[A-Za-z0-9._]{32}&updatedAt=\d+$/)
+    expect(await (await fetch(up[0]!.url)).text()).toBe('version one')
+    expect((await get('/v/doc.txt?ik-obj-version=' + 'x'.repeat(32))).status).toBe(404)
+  })
+
+  it('stale CDN: a served URL keeps the old bytes after overwrite until the window passes; new query or purge gets new bytes', async () => {
+    const first = await t.put('/cdn/a.txt', 'old bytes')
+    expect(await (await get('/cdn/a.txt')).text()).toBe('old bytes')
+    expect(await (await get('/cdn/a.txt?v=1')).text()).toBe('old bytes')
+    await t.put('/cdn/a.txt', 'new bytes')
+    expect(first.url).toBe(t.emu.urlEndpoint + '/cdn/a.txt')
+    expect(await (await get('/cdn/a.txt')).text()).toBe('old bytes')
+    expect(await (await get('/cdn/a.txt?v=2')).text()).toBe('new bytes')
+    const details = (await (await t.api('GET', '/v1/files?path=/cdn')).json()) as { url: string }[]
+    expect(await (await fetch(details[0]!.url)).text()).toBe('new bytes')
+    // purge one URL
+    const purge = await t.api('POST', '/v1/files/purge', { url: t.emu.urlEndpoint + '/cdn/a.txt' })
+    expect(purge.status).toBe(201)
+    expect(await (await get('/cdn/a.txt')).text()).toBe('new bytes')
+    expect(await (await get('/cdn/a.txt?v=1')).text()).toBe('old bytes')
+    clock.advance(60_000)
+    expect(await (await get('/cdn/a.txt?v=1')).text()).toBe('new bytes')
+  })
+
+  it('stale CDN: wildcard purge and the admin expire route drop remembered URLs', async () => {
+    await t.put('/cdn2/deep/b.txt', 'one')
+    expect(await (await get('/cdn2/deep/b.txt?x=1')).text()).toBe('one')
+    await t.put('/cdn2/deep/b.txt', 'two')
+    expect(await (await get('/cdn2/deep/b.txt?x=1')).text()).toBe('one')
+    await t.api('POST', '/v1/files/purge', { url: t.emu.urlEndpoint + '/cdn2/deep/*' })
+    expect(await (await get('/cdn2/deep/b.txt?x=1')).text()).toBe('two')
+    await get('/cdn2/deep/b.txt?y=1')
+    await t.put('/cdn2/deep/b.txt', 'three')
+    expect(await (await get('/cdn2/deep/b.txt?y=1')).text()).toBe('two')
+    const expire = await t.api('POST', '/_emulator/cdn/expire')
+    expect(expire.status).toBe(200)
+    expect(await (await get('/cdn2/deep/b.txt?y=1')).text()).toBe('three')
+    expect((await t.api('POST', '/v1/files/purge', { url: 'not a url' })).status).toBe(400)
+  })
+
+  it('a renamed file stays reachable at its old URL until purged (rename purgeCache)', async () => {
+    await t.put('/r/old.txt', 'renamed bytes')
+    expect((await get('/r/old.txt')).status).toBe(200)
+    expect((await t.api('PUT', '/v1/files/rename', { filePath: '/r/old.txt', newFileName: 'new.txt' })).status).toBe(200)
+    expect(await (await get('/r/old.txt')).text()).toBe('renamed bytes')
+    expect((await get('/r/other-query.txt')).status).toBe(404)
+    const res = await t.api('PUT', '/v1/files/rename', { filePath: '/r/new.txt', newFileName: 'newer.txt', purgeCache: true })
+    expect(await res.json()).toEqual({ purgeRequestId: expect.any(String) })
+    expect(await (await get('/r/newer.txt')).text()).toBe('renamed bytes')
+  })
+
+  it('rangeIgnoreRate answers some valid ranges with 200 and the full body', async () => {
+    await t.restart({ rangeIgnoreRate: 1 })
+    const res = await get('/data/file.bin', { range: 'bytes=2-3' })
+    expect(res.status).toBe(200)
+    expect(await res.text()).toBe(BYTES.toString())
+    await t.restart({ rangeIgnoreRate: 0 })
+  })
+
+  it('counts delivered bytes in the usage API', async () => {
+    await get('/data/file.bin')
+    const usage = (await (await t.api('GET', '/v1/accounts/usage?startDate=2026-01-01&endDate=2026-02-01')).json()) as Record<string, number>
+    expect(usage.bandwidthBytes).toBeGreaterThanOrEqual(20)
+    expect(usage.mediaLibraryStorageBytes).toBeGreaterThan(20)
+  })
+
+  it('rejects other methods on the URL endpoint', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(t.emu.urlEndpoint + '/data/file.bin', { method: 'DELETE' }, (res) => { res.resume(); resolve(res.statusCode ?? 0) })
+      req.on('error', reject)
+      req.end()
+    })
+    expect(status).toBe(405)
+  })
+})

@@ -1,0 +1,71 @@
+/** Fault injection (faults.ts) and the /_emulator admin routes. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createPrng, FaultInjector, defaultFaultSettings } from '../../../src/emulator/faults.js'
+import { basicAuth, startTestEmulator, type TestEmulator } from './helpers.js'
+
+describe('FaultInjector', () => {
+  it('is deterministic per seed and restarts its sequence on reset', () => {
+    const a = createPrng(42), b = createPrng(42)
+    const seqA = Array.from({ length: 5 }, a), seqB = Array.from({ length: 5 }, b)
+    expect(seqA).toEqual(seqB)
+    const f = new FaultInjector({ ...defaultFaultSettings(0), errorRate: 0.5, seed: 7 })
+    const run = () => Array.from({ length: 20 }, () => f.decide('api').errorStatus)
+    const first = run()
+    f.reset()
+    expect(run()).toEqual(first)
+    expect(first.some((s) => s !== undefined) && first.some((s) => s === undefined)).toBe(true)
+  })
+
+  it('hits only its scopes and validates settings', () => {
+    const f = new FaultInjector({ ...defaultFaultSettings(0), errorRate: 1, scope: ['upload'] })
+    expect(f.decide('api').errorStatus).toBeUndefined()
+    expect([500, 502, 503, 504]).toContain(f.decide('upload').errorStatus)
+    expect(() => f.set({ errorRate: 2 })).toThrow(/errorRate/)
+    expect(() => f.set({ scope: ['moon' as never] })).toThrow(/scope/)
+  })
+})
+
+describe('faults over HTTP', () => {
+  let t: TestEmulator
+  beforeAll(async () => {
+    t = await startTestEmulator()
+    await t.put('/f/big.bin', Buffer.alloc(256 * 1024, 7))
+  })
+  afterAll(async () => { await t.stop() })
+
+  it('injects 5xx with the JSON error body, only in scope', async () => {
+    t.emu.faults.set({ errorRate: 1, errorStatuses: [503], scope: ['api'] })
+    const res = await t.api('GET', '/v1/files')
+    expect(res.status).toBe(503)
+    expect(await res.json()).toMatchObject({ message: expect.stringMatching(/injected/), help: expect.any(String) })
+    expect((await fetch(t.emu.urlEndpoint + '/f/big.bin')).status).toBe(200)
+    t.emu.faults.reset()
+    expect((await t.api('GET', '/v1/files')).status).toBe(200)
+  })
+
+  it('resets the connection mid-body', async () => {
+    t.emu.faults.set({ resetRate: 1, scope: ['delivery'] })
+    const res = await fetch(t.emu.urlEndpoint + '/f/big.bin')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-length')).toBe(String(256 * 1024))
+    await expect(res.arrayBuffer()).rejects.toThrow()
+    t.emu.faults.reset()
+    expect((await (await fetch(t.emu.urlEndpoint + '/f/big.bin')).arrayBuffer()).byteLength).toBe(256 * 1024)
+  })
+
+  it('admin routes: health without auth, faults with the private key', async () => {
+    const health = await fetch(t.emu.url + '/_emulator/health')
+    expect(await health.json()).toMatchObject({ status: 'ok', files: 1 })
+    expect((await fetch(t.emu.url + '/_emulator/faults')).status).toBe(401)
+    expect((await fetch(t.emu.url + '/_emulator/faults', { headers: { authorization: basicAuth('private_nope') } })).status).toBe(403)
+    const set = await t.api('POST', '/_emulator/faults', { errorRate: 1, errorStatuses: [502], scope: ['upload'] })
+    expect(await set.json()).toMatchObject({ errorRate: 1, errorStatuses: [502], scope: ['upload'] })
+    expect(t.emu.faults.get().errorRate).toBe(1)
+    expect((await t.upload({ file: Buffer.from('x'), fileName: 'x.txt' })).status).toBe(502)
+    expect((await t.api('POST', '/_emulator/faults', { errorRate: 'lots' })).status).toBe(400)
+    await t.api('POST', '/_emulator/faults', { errorRate: 0 })
+    expect((await t.upload({ file: Buffer.from('x'), fileName: 'x.txt' })).status).toBe(200)
+    const read = (await (await t.api('GET', '/_emulator/faults')).json()) as { rateLimit: { perSecond: number } }
+    expect(read.rateLimit).toEqual({ perSecond: 0 })
+  })
+})

@@ -1,0 +1,51 @@
+/** `ikfs emulator` flags: parseEmulatorArgs and runEmulator's usage errors. */
+import { describe, expect, it, vi } from 'vitest'
+import { EmulatorArgsError, parseEmulatorArgs, runEmulator } from '../../../src/emulator/main.js'
+
+describe('parseEmulatorArgs', () => {
+  it('maps every flag onto EmulatorOptions', () => {
+    const { options, logLevel } = parseEmulatorArgs([
+      '--port', '0', '--data', '/tmp/x', '--private-key', 'private_k', '--public-key=public_k', '--id', 'acme', '--host', '0.0.0.0',
+      '--names', 'strict', '--max-upload-bytes', '100', '--cdn-stale-ms', '5', '--restrict-unsigned', '--rate-limit', '7',
+      '--error-rate', '0.5', '--error-statuses', '500,503', '--latency-ms', '3', '--reset-rate', '0.1', '--fault-seed', '9',
+      '--range-ignore-rate', '0.25', '--public-url-base', 'http://127.0.0.1:9000/', '--seed', 'demo', '--log-level', 'debug',
+    ])
+    expect(options).toEqual({
+      dataDir: '/tmp/x', privateKey: 'private_k', publicKey: 'public_k', port: 0, id: 'acme', host: '0.0.0.0', names: 'strict',
+      maxUploadBytes: 100, cdnStaleMs: 5, restrictUnsigned: true, rateLimit: { perSecond: 7 }, rangeIgnoreRate: 0.25,
+      publicUrlBase: 'http://127.0.0.1:9000/', seed: 'demo',
+      faults: { errorRate: 0.5, errorStatuses: [500, 503], latencyMs: 3, resetRate: 0.1, seed: 9 },
+    })
+    expect(logLevel).toBe('debug')
+  })
+
+  it('takes keys from the environment', () => {
+    const { options } = parseEmulatorArgs(['--data', 'd'], { IKFS_EMULATOR_PRIVATE_KEY: 'private_env', IKFS_EMULATOR_PUBLIC_KEY: 'public_env' })
+    expect(options).toMatchObject({ privateKey: 'private_env', publicKey: 'public_env' })
+  })
+
+  it.each([
+    [['--private-key', 'k'], /--data/],
+    [['--data', 'd'], /--private-key/],
+    [['--data', 'd', '--private-key', 'k', '--port', 'x'], /--port/],
+    [['--data', 'd', '--private-key', 'k', '--names', 'loose'], /--names/],
+    [['--data', 'd', '--private-key', 'k', '--error-rate', '2'], /--error-rate/],
+    [['--data', 'd', '--private-key', 'k', '--bogus'], /--bogus/],
+    [['--data', 'd', '--private-key', 'k', '--seed', 'other'], /--seed/],
+    [['--data', 'd', '--private-key', 'k', '--error-statuses', '500,abc'], /--error-statuses/],
+    [['--data'], /--data/],
+  ])('%j → error naming the flag', (argv, message) => {
+    expect(() => parseEmulatorArgs(argv)).toThrow(EmulatorArgsError)
+    expect(() => parseEmulatorArgs(argv)).toThrow(message)
+  })
+
+  it('runEmulator resolves 2 and writes the problem to stderr on bad flags', async () => {
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+    try {
+      expect(await runEmulator(['--data', 'd', '--private-key', 'k', '--port', '-1'])).toBe(2)
+      expect(String(write.mock.calls[0]?.[0])).toMatch(/--port/)
+    } finally {
+      write.mockRestore()
+    }
+  })
+})

@@ -1,0 +1,240 @@
+/** Media API (§4): list/search params, details, tags, copy/move/rename, versions, folders, jobs, purge, metadata, usage, 429. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ManualClock } from '../../../src/clock.js'
+import { makePng, startTestEmulator, waitFor, type TestEmulator } from './helpers.js'
+
+type Obj = Record<string, unknown>
+
+describe('Media API', () => {
+  let t: TestEmulator
+  beforeAll(async () => { t = await startTestEmulator({ jobPendingMs: 50 }) })
+  afterAll(async () => { await t.stop() })
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await t.api(method, path, body)
+    const text = await res.text()
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as any, headers: res.headers }
+  }
+
+  it.each([
+    ['skip=-1', 'The value of skip parameter should be greater than or equal to 0. Value sent is -1.'],
+    ['limit=0', 'Minimum value of limit parameter is 1. Value sent is 0.'],
+    ['limit=2000', 'Maximum value of limit parameter is 1000. Value sent is 2000.'],
+    ['sort=SIDEWAYS', 'Your request contains invalid value for sort parameters.'],
+    ['type=nope', 'Your request contains invalid value for type parameter. Please provide one of the following: file, file-version, folder, all.'],
+  ])('GET /v1/files?%s → 400 with the exact message', async (query, message) => {
+    expect(await call('GET', '/v1/files?' + query)).toMatchObject({ status: 400, body: { message, help: 'For support kindly contact us at support@imagekit.io.' } })
+  })
+
+  it('lists one level, hides folders and versions by default, and serves the v2 and trailing-slash aliases', async () => {
+    await t.put('/lst/a.txt', 'a')
+    await t.put('/lst/sub/b.txt', 'b')
+    await t.put('/lst/a.txt', 'a2')
+    const files = (await call('GET', '/v1/files?path=/lst/')).body as Obj[]
+    expect(files.map((f) => f.filePath)).toEqual(['/lst/a.txt'])
+    const all = (await call('GET', '/v2/files?type=all&path=lst')).body as Obj[]
+    expect(all.map((f) => f.type).sort()).toEqual(['file', 'folder'])
+    const versions = (await call('GET', '/v1/files/?type=file-version&path=/lst')).body as Obj[]
+    expect(versions).toHaveLength(1)
+    expect(versions[0]).toMatchObject({ type: 'file-version', versionInfo: { name: 'Version 1' } })
+    expect((await call('GET', '/v1/files?path=/missing')).body).toEqual([])
+  })
+
+  it('details GET/PATCH, 400 for malformed ids and 404 for unknown ones', async () => {
+    const up = await t.put('/det/x.png', makePng(5, 7))
+    const id = up.fileId as string
+    const details = (await call('GET', `/v1/files/${id}/details`)).body
+    expect(details).toMatchObject({ type: 'file', fileId: id, name: 'x.png', filePath: '/det/x.png', width: 5, height: 7, mime: 'image/png', fileType: 'image', tags: null, customMetadata: {} })
+    expect(details.url).toMatch(/\/det\/x\.png\?updatedAt=\d+$/)
+    expect(details.thumbnail).toBe(details.url + '&tr=n-ik_ml_thumbnail')
+    const patched = await call('PATCH', `/v1/files/${id}/details`, { tags: ['t1', 't2'], customCoordinates: '1,2,3,4', customMetadata: { a: 1 } })
+    expect(patched.body).toMatchObject({ tags: ['t1', 't2'], customCoordinates: '1,2,3,4', customMetadata: { a: 1 } })
+    const cleared = await call('PATCH', `/v1/files/${id}/details`, { tags: null, customMetadata: { a: null } })
+    expect(cleared.body).toMatchObject({ tags: null, customMetadata: {} })
+    expect((await call('PATCH', `/v1/files/${id}/details`, { tags: 'notalist' })).status).toBe(400)
+    expect(await call('GET', '/v1/files/bad%20id!/details')).toMatchObject({ status: 400, body: { message: 'Your request contains invalid fileId parameter.' } })
+    expect(await call('GET', '/v1/files/aaaaaaaaaaaaaaaaaaaaaaaa/details')).toMatchObject({ status: 404, body: { message: 'The requested file does not exist.' } })
+    const meta = await call('GET', `/v1/files/${id}/metadata`)
+    expect(meta.body).toMatchObject({ width: 5, height: 7, format: 'png', hasTransparency: false })
+    const byUrl = await call('GET', '/v1/metadata?url=' + encodeURIComponent(t.emu.urlEndpoint + '/det/x.png'))
+    expect(byUrl.body).toMatchObject({ width: 5, height: 7 })
+    expect(await call('GET', '/v1/metadata?url=' + encodeURIComponent('https://elsewhere.example/x.png'))).toMatchObject({
+      status: 400, body: { message: 'The url should be accessible using your ImageKit.io account.' },
+    })
+  })
+
+  it('tags in bulk, bulk delete with missing ids', async () => {
+    const a = (await t.put('/tags/a.txt', 'a')).fileId as string
+    const b = (await t.put('/tags/b.txt', 'b')).fileId as string
+    expect((await call('POST', '/v1/files/addTags', { fileIds: [a, b], tags: ['x', 'y'] })).body).toEqual({ successfullyUpdatedFileIds: [a, b] })
+    expect((await call('POST', '/v1/files/removeTags', { fileIds: [a], tags: ['x'] })).status).toBe(200)
+    expect((await call('GET', `/v1/files/${a}/details`)).body.tags).toEqual(['y'])
+    expect((await call('GET', `/v1/files/${b}/details`)).body.tags).toEqual(['x', 'y'])
+    expect((await call('POST', '/v1/files/addTags', { fileIds: ['bbbbbbbbbbbbbbbbbbbbbbbb'], tags: ['x'] })).body).toMatchObject({ missingFileIds: ['bbbbbbbbbbbbbbbbbbbbbbbb'] })
+    expect(await call('POST', '/v1/files/batch/deleteByFileIds', {})).toMatchObject({ status: 400, body: { message: 'fileIds parameter is missing.' } })
+    expect(await call('POST', '/v1/files/batch/deleteByFileIds', { fileIds: [] })).toMatchObject({ status: 400, body: { message: 'fileIds is empty.' } })
+    expect(await call('POST', '/v1/files/batch/deleteByFileIds', { fileIds: 'x' })).toMatchObject({ status: 400, body: { message: 'fileIds should be an Array.' } })
+    expect(await call('POST', '/v1/files/batch/deleteByFileIds', { fileIds: Array(101).fill(a) })).toMatchObject({ status: 400, body: { message: 'fileIds cannot have more than 100 items.' } })
+    expect(await call('POST', '/v1/files/batch/deleteByFileIds', { fileIds: [a, 'cccccccccccccccccccccccc'] })).toMatchObject({
+      status: 404, body: { message: 'The requested file(s) does not exist.', missingFileIds: ['cccccccccccccccccccccccc'] },
+    })
+    expect((await call('POST', '/v1/files/batch/deleteByFileIds', { fileIds: [a, b] })).body).toEqual({ successfullyDeletedFileIds: [a, b] })
+    expect((await call('DELETE', `/v1/files/${a}`)).status).toBe(404)
+  })
+
+  it('copy, move and rename (409 on an existing name; copy onto a same-named file adds a version)', async () => {
+    const src = await t.put('/cm/src/f.txt', 'source')
+    await t.put('/cm/dst/f.txt', 'dest')
+    expect((await call('POST', '/v1/files/copy', { sourceFilePath: '/cm/src/f.txt', destinationPath: '/cm/dst/' })).status).toBe(204)
+    const dst = (await call('GET', '/v1/files?path=/cm/dst')).body as Obj[]
+    expect(dst[0]).toMatchObject({ versionInfo: { name: 'Version 2' } })
+    expect(await (await fetch(dst[0]!.url as string)).text()).toBe('source')
+    expect(await call('POST', '/v1/files/copy', { sourceFilePath: '/cm/none.txt', destinationPath: '/cm' })).toMatchObject({
+      status: 404, body: { reason: 'SOURCE_FILE_MISSING', message: 'No file found with filePath `/cm/none.txt`.' },
+    })
+    expect((await call('POST', '/v1/files/copy', { destinationPath: '/cm' })).body.reason).toBe('MISSING_PARAMETER')
+    expect((await call('POST', '/v1/files/move', { sourceFilePath: '/cm/src/f.txt', destinationPath: '/cm/src' })).body.reason).toBe('SAME_SOURCE_AND_DESTINATION')
+    expect((await call('POST', '/v1/files/move', { sourceFilePath: '/cm/src/f.txt', destinationPath: '/cm/moved' })).status).toBe(204)
+    const moved = (await call('GET', `/v1/files/${src.fileId as string}/details`)).body
+    expect(moved.filePath).toBe('/cm/moved/f.txt')
+    await t.put('/cm/moved/g.txt', 'g')
+    expect(await call('PUT', '/v1/files/rename', { filePath: '/cm/moved/f.txt', newFileName: 'g.txt' })).toMatchObject({
+      status: 409, body: { reason: 'FILE_ALREADY_EXISTS' },
+    })
+    expect((await call('PUT', '/v1/files/rename', { filePath: '/cm/moved/f.txt', newFileName: 'f.txt' })).body.reason).toBe('SAME_OLD_AND_NEW_NAME')
+    expect((await call('PUT', '/v1/files/rename', { filePath: '/cm/nope.txt', newFileName: 'x.txt' })).body).toMatchObject({ reason: 'FILE_MISSING' })
+    expect(await call('PUT', '/v1/files/rename', { filePath: '/cm/moved/f.txt', newFileName: 'h.txt' })).toMatchObject({ status: 200, body: {} })
+    expect(await (await fetch(t.emu.urlEndpoint + '/cm/moved/h.txt')).text()).toBe('source')
+  })
+
+  it('versions: list, get, delete (not the current one), restore', async () => {
+    const v1 = await t.put('/ver/doc.txt', 'one')
+    await t.put('/ver/doc.txt', 'two')
+    await t.put('/ver/doc.txt', 'three')
+    const id = v1.fileId as string
+    const list = (await call('GET', `/v1/files/${id}/versions`)).body as Obj[]
+    expect(list.map((v) => [v.type, (v.versionInfo as Obj).name])).toEqual([['file-version', 'Version 1'], ['file-version', 'Version 2'], ['file', 'Version 3']])
+    expect((list[0]!.versionInfo as Obj).id).toBe(id)
+    const v2id = (list[1]!.versionInfo as Obj).id as string
+    expect((await call('GET', `/v1/files/${id}/versions/${v2id}`)).body).toMatchObject({ type: 'file-version', fileId: id })
+    expect((await call('GET', `/v1/files/${id}/versions/dddddddddddddddddddddddd`)).body.message).toBe('The requested file version does not exist.')
+    const currentId = (list[2]!.versionInfo as Obj).id as string
+    expect((await call('DELETE', `/v1/files/${id}/versions/${currentId}`)).body.message).toBe('You cannot delete current version of a file.')
+    const restored = await call('PUT', `/v1/files/${id}/versions/${v2id}/restore`)
+    expect(restored.body).toMatchObject({ type: 'file', versionInfo: { id: v2id, name: 'Version 2' } })
+    expect(await (await fetch(restored.body.url)).text()).toBe('two')
+    expect((await call('DELETE', `/v1/files/${id}/versions/${id}`)).status).toBe(204)
+    expect(((await call('GET', `/v1/files/${id}/versions`)).body as Obj[]).map((v) => (v.versionInfo as Obj).name)).toEqual(['Version 2', 'Version 3'])
+    expect((await call('DELETE', `/v1/files/${id}/versions/${id}`)).body.message).toBe('The requested asset does not exist.')
+  })
+
+  it('folders: create (idempotent), dot names refused, delete recursively, 404 when missing', async () => {
+    expect(await call('POST', '/v1/folder', { folderName: 'new', parentFolderPath: '/fold/deep/' })).toMatchObject({ status: 201, body: {} })
+    expect((await call('POST', '/v1/folder', { folderName: 'new', parentFolderPath: '/fold/deep' })).status).toBe(201)
+    expect(await call('POST', '/v1/folder', { folderName: '..', parentFolderPath: '/' })).toMatchObject({
+      status: 400, body: { reason: 'INVALID_FOLDER_PATH', message: "'.' & '..' can not be used as folder-name" },
+    })
+    await t.put('/fold/deep/new/f.txt', 'x')
+    const folders = ((await call('GET', '/v1/files?type=folder&path=/fold/deep')).body as Obj[])
+    expect(folders).toEqual([expect.objectContaining({ type: 'folder', name: 'new', folderPath: '/fold/deep/new', folderId: expect.any(String) })])
+    expect((await call('DELETE', '/v1/folder', { folderPath: '/fold/' })).status).toBe(204)
+    expect((await call('GET', '/v1/files?type=all&path=/fold')).body).toEqual([])
+    expect(await call('DELETE', '/v1/folder', { folderPath: '/fold/' })).toMatchObject({
+      status: 404, body: { reason: 'FOLDER_NOT_FOUND', message: 'No folder found with folderPath `/fold/`.' },
+    })
+  })
+
+  it('folder jobs: copy, move, rename complete asynchronously', async () => {
+    await t.put('/jobs/a/x.txt', 'x')
+    await t.put('/jobs/a/inner/y.txt', 'y')
+    await t.api('POST', '/v1/folder', { folderName: 'b', parentFolderPath: '/jobs' })
+    const copy = await call('POST', '/v1/bulkJobs/copyFolder', { sourceFolderPath: '/jobs/a', destinationPath: '/jobs/b' })
+    expect(copy.body).toEqual({ jobId: expect.any(String) })
+    const first = (await call('GET', `/v1/bulkJobs/${copy.body.jobId as string}`)).body
+    expect(first).toMatchObject({ jobId: copy.body.jobId, type: 'COPY_FOLDER' })
+    await waitFor(async () => (await call('GET', `/v1/bulkJobs/${copy.body.jobId as string}`)).body.status === 'Completed')
+    expect(await (await fetch(t.emu.urlEndpoint + '/jobs/b/a/inner/y.txt')).text()).toBe('y')
+    expect((await call('POST', '/v1/bulkJobs/moveFolder', { sourceFolderPath: '/jobs/a', destinationPath: '/jobs/a/inner' })).body.reason).toBe('INVALID_DESTINATION_PATH')
+    expect((await call('POST', '/v1/bulkJobs/moveFolder', { sourceFolderPath: '/', destinationPath: '/x' })).body.reason).toBe('SOURCE_IS_ROOT')
+    expect(await call('POST', '/v1/bulkJobs/copyFolder', { sourceFolderPath: '/jobs/zz', destinationPath: '/x' })).toMatchObject({
+      status: 404, body: { reason: 'NO_FILES_FOLDER', message: 'No files & folder found at sourceFolderPath `/jobs/zz`.' },
+    })
+    const move = await call('POST', '/v1/bulkJobs/moveFolder', { sourceFolderPath: '/jobs/b/a', destinationPath: '/jobs/c' })
+    expect(move.status).toBe(200)
+    expect(((await call('GET', '/v1/files?path=/jobs/c/a')).body as Obj[]).map((f) => f.name)).toEqual(['x.txt'])
+    const rename = await call('POST', '/v1/bulkJobs/renameFolder', { folderPath: '/jobs/c/a', newFolderName: 'renamed', purgeCache: true })
+    const status = (await call('GET', `/v1/bulkJobs/${rename.body.jobId as string}`)).body
+    expect(status).toMatchObject({ type: 'RENAME_FOLDER', purgeRequestId: expect.any(String) })
+    expect(await (await fetch(t.emu.urlEndpoint + '/jobs/c/renamed/inner/y.txt')).text()).toBe('y')
+    expect((await call('GET', '/v1/bulkJobs/eeeeeeeeeeeeeeeeeeeeeeee')).body.message).toBe('The requested job does not exist.')
+  })
+
+  it('purge status goes Pending → Completed; unknown ids are 400', async () => {
+    const purge = await call('POST', '/v1/files/purge', { url: t.emu.urlEndpoint + '/x.txt' })
+    expect(purge).toMatchObject({ status: 201, body: { requestId: expect.any(String) } })
+    await waitFor(async () => (await call('GET', `/v1/files/purge/${purge.body.requestId as string}`)).body.status === 'Completed')
+    expect(await call('GET', '/v1/files/purge/nope')).toMatchObject({ status: 400, body: { message: 'No request found for this requestId.' } })
+  })
+
+  it.each([
+    ['', 'startDate and endDate are required in query parameters.'],
+    ['startDate=2026-01-01', 'startDate and endDate are required in query parameters.'],
+    ['startDate=01-01-2026&endDate=2026-02-01', 'startDate and endDate should be in format YYYY-MM-DD.'],
+    ['startDate=2026-02-01&endDate=2026-01-01', 'startDate should be before endDate.'],
+    ['startDate=2026-01-01&endDate=2026-06-01', 'startDate and endDate should be within 90 days.'],
+  ])('usage ?%s → 400', async (query, message) => {
+    expect(await call('GET', '/v1/accounts/usage?' + query)).toMatchObject({ status: 400, body: { message } })
+  })
+
+  it('auth: 401 without a key, 403 with a wrong one', async () => {
+    expect((await t.api('GET', '/v1/files', undefined, { authorization: '' })).status).toBe(401)
+    const res = await t.api('GET', '/v1/files', undefined, { authorization: 'Basic ' + Buffer.from('private_x:').toString('base64') })
+    expect(res.status).toBe(403)
+    expect(await res.json()).toEqual({ message: 'Your account cannot be authenticated.', help: 'For support kindly contact us at support@imagekit.io.' })
+  })
+
+  it('unknown routes are 404 JSON with a request id', async () => {
+    const res = await call('GET', '/v1/nothing')
+    expect(res.status).toBe(404)
+    expect(res.headers.get('x-ik-requestid')).toMatch(/^[0-9a-f-]{36}$/)
+  })
+})
+
+describe('Media API rate limit', () => {
+  it('answers 429 with the limit headers once the per-second budget is spent; uploads are not limited', async () => {
+    const clock = new ManualClock(1_800_000_000_000)
+    const t = await startTestEmulator({ rateLimit: { perSecond: 3 }, clock })
+    try {
+      t.emu.faults.set({ rateLimitStorm: true })
+      const res = await t.api('GET', '/v1/files')
+      expect(res.status).toBe(429)
+      expect(res.headers.get('x-ratelimit-limit')).toBe('3')
+      expect(res.headers.get('x-ratelimit-interval')).toBe('1000')
+      expect(Number(res.headers.get('x-ratelimit-reset'))).toBeGreaterThan(0)
+      expect(await res.json()).toEqual({ message: expect.any(String), help: 'For support kindly contact us at support@imagekit.io.' })
+      expect((await t.upload({ file: Buffer.from('x'), fileName: 'u.txt' })).status).toBe(200)
+      t.emu.faults.set({ rateLimitStorm: false })
+      const statuses: number[] = []
+      for (let i = 0; i < 8; i++) statuses.push((await t.api('GET', '/v1/files')).status)
+      expect(statuses).toEqual([200, 200, 200, 429, 429, 429, 429, 429])
+      clock.advance(1000)
+      expect((await t.api('GET', '/v1/files')).status).toBe(200)
+    } finally {
+      await t.stop()
+    }
+  })
+})
+
+describe('publicUrlBase', () => {
+  it('puts url and thumbnail on the given base, same path layout', async () => {
+    const t = await startTestEmulator({ publicUrlBase: 'http://127.0.0.1:9/static/' })
+    try {
+      await t.put('/pub/a b.txt', 'x')
+      const [file] = (await (await t.api('GET', '/v1/files?path=/pub')).json()) as { url: string; thumbnail: string }[]
+      expect(file!.url).toMatch(/^http:\/\/127\.0\.0\.1:9\/static\/pub\/a%20b\.txt\?updatedAt=\d+$/)
+      expect(file!.thumbnail).toBe(file!.url + '&tr=n-ik_ml_thumbnail')
+    } finally {
+      await t.stop()
+    }
+  })
+})

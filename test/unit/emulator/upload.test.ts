@@ -1,0 +1,178 @@
+/** Upload API (§4.18): binary/base64 file, names, overwrite → versions, folders, responseFields, limits, auth. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { request } from 'node:http'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { basicAuth, makePng, multipartBody, startTestEmulator, type TestEmulator } from './helpers.js'
+
+describe('Upload API', () => {
+  let t: TestEmulator
+  beforeAll(async () => { t = await startTestEmulator({ maxUploadBytes: 1000, maxVersions: 3 }) })
+  afterAll(async () => { await t.stop() })
+
+  const json = async (res: Response) => ({ status: res.status, body: (await res.json()) as Record<string, unknown> })
+
+  it('stores a binary part and answers the §2.3 shape (no optional fields unless asked)', async () => {
+    const png = makePng(4, 3, true)
+    const { status, body } = await json(await t.upload({ file: png, fileName: 'pic.png', useUniqueFileName: 'false', folder: 'shots/2024/' }))
+    expect(status).toBe(200)
+    expect(body).toEqual({
+      fileId: expect.stringMatching(/^[0-9a-f]{24}$/),
+      name: 'pic.png',
+      size: png.length,
+      versionInfo: { id: body.fileId, name: 'Version 1' },
+      filePath: '/shots/2024/pic.png',
+      url: t.emu.urlEndpoint + '/shots/2024/pic.png',
+      fileType: 'image',
+      width: 4,
+      height: 3,
+      thumbnailUrl: t.emu.urlEndpoint + '/tr:n-ik_ml_thumbnail/shots/2024/pic.png',
+      AITags: null,
+    })
+    expect(await readFile(join(t.dataDir, 'files/shots/2024/pic.png'))).toEqual(png)
+    const folders = (await (await t.api('GET', '/v1/files?type=folder&path=/shots')).json()) as { folderPath: string }[]
+    expect(folders.map((f) => f.folderPath)).toEqual(['/shots/2024'])
+  })
+
+  it('accepts base64 and data: URI text values, refuses URLs', async () => {
+    const b64 = await json(await t.upload({ file: Buffer.from('hello base64').toString('base64'), fileName: 'b.txt', useUniqueFileName: 'false' }))
+    expect(b64.status).toBe(200)
+    expect(await (await fetch(t.emu.urlEndpoint + '/b.txt')).text()).toBe('hello base64')
+    const dataUri = await json(await t.upload({ file: 'data:text/plain;base64,' + Buffer.from('from data uri').toString('base64'), fileName: 'd.txt', useUniqueFileName: 'false' }))
+    expect(dataUri.status).toBe(200)
+    expect(await (await fetch(t.emu.urlEndpoint + '/d.txt')).text()).toBe('from data uri')
+    const url = await json(await t.upload({ file: 'https://example.com/a.jpg', fileName: 'u.jpg' }))
+    expect(url.status).toBe(400)
+    expect(url.body.message).toMatch(/^Your request contains invalid file parameter\./)
+  })
+
+  it('adds a unique suffix by default', async () => {
+    const a = await json(await t.upload({ file: Buffer.from('x'), fileName: 'same.txt' }))
+    const b = await json(await t.upload({ file: Buffer.from('y'), fileName: 'same.txt' }))
+    expect(a.body.name).toMatch(/^same_[A-Za-z0-9_-]{9}\.txt$/)
+    expect(b.body.name).toMatch(/^same_[A-Za-z0-9_-]{9}\.txt$/)
+    expect(a.body.name).not.toBe(b.body.name)
+    const noExt = await json(await t.upload({ file: Buffer.from('z'), fileName: 'README' }))
+    expect(noExt.body.name).toMatch(/^README_[A-Za-z0-9_-]{9}$/)
+  })
+
+  it('overwrite makes a new version; metadata resets unless resent or kept; overwriteFile=false is refused', async () => {
+    const v1 = await t.put('/ow/f.txt', 'one', { tags: 'a,b', customMetadata: '{"k":1}', customCoordinates: '1,2,3,4' })
+    const v2 = await t.put('/ow/f.txt', 'two', { responseFields: 'tags,customMetadata,customCoordinates,isPrivateFile' })
+    expect(v2.fileId).toBe(v1.fileId)
+    expect(v2.versionInfo).toEqual({ id: expect.not.stringMatching(v1.fileId as string), name: 'Version 2' })
+    expect(v2.tags).toBeNull()
+    expect(v2.customMetadata).toEqual({})
+    expect(v2.customCoordinates).toBeNull()
+    expect(v2.isPrivateFile).toBe(false)
+    await t.put('/ow/g.txt', 'one', { tags: 'keep', customMetadata: '{"k":2}' })
+    const kept = await t.put('/ow/g.txt', 'two', { overwriteTags: 'false', overwriteCustomMetadata: 'false', responseFields: 'tags,customMetadata' })
+    expect(kept.tags).toEqual(['keep'])
+    expect(kept.customMetadata).toEqual({ k: 2 })
+    const refused = await json(await t.upload({ file: Buffer.from('3'), fileName: 'f.txt', folder: '/ow', useUniqueFileName: 'false', overwriteFile: 'false' }))
+    expect(refused).toEqual({ status: 400, body: {
+      message: 'A file with the same name already exists at the exact location. We could not overwrite it because both overwriteFile and useUniqueFileName are set to false.',
+      help: 'For support kindly contact us at support@imagekit.io.',
+    } })
+    expect(await (await fetch(t.emu.urlEndpoint + '/ow/f.txt?fresh=1')).text()).toBe('two')
+  })
+
+  it('refuses a version beyond the cap with VERSION_LIMIT_EXCEEDED', async () => {
+    await t.put('/cap.txt', '1')
+    await t.put('/cap.txt', '2')
+    await t.put('/cap.txt', '3')
+    const res = await json(await t.upload({ file: Buffer.from('4'), fileName: 'cap.txt', useUniqueFileName: 'false' }))
+    expect(res.status).toBe(400)
+    expect(res.body.reason).toBe('VERSION_LIMIT_EXCEEDED')
+  })
+
+  it('returns optional fields only when asked in responseFields', async () => {
+    const png = makePng(2, 2)
+    const r = await t.put('/rf/p.png', png, { tags: 't1', isPrivateFile: 'true', responseFields: 'tags,isPrivateFile,isPublished,metadata,embeddedMetadata' })
+    expect(r.tags).toEqual(['t1'])
+    expect(r.isPrivateFile).toBe(true)
+    expect(r.isPublished).toBe(true)
+    expect(r.embeddedMetadata).toEqual({})
+    expect(r.metadata).toMatchObject({ width: 2, height: 2, format: 'png', size: png.length, pHash: expect.stringMatching(/^[0-9a-f]{16}$/) })
+    expect('customCoordinates' in r).toBe(false)
+    const bad = await json(await t.upload({ file: Buffer.from('x'), fileName: 'x.txt', responseFields: 'nonsense' }))
+    expect(bad.status).toBe(400)
+  })
+
+  it('answers the exact 400s for empty, missing and too large files, and a missing fileName', async () => {
+    const empty = await json(await t.upload({ file: Buffer.alloc(0), fileName: 'e.txt' }))
+    expect(empty).toEqual({ status: 400, body: { message: 'Your request is missing file parameter.', help: expect.any(String) } })
+    const missing = await json(await t.upload({ fileName: 'e.txt' }))
+    expect(missing.body.message).toBe('Your request is missing file parameter.')
+    const big = await json(await t.upload({ file: Buffer.alloc(1001, 1), fileName: 'big.bin' }))
+    expect(big).toEqual({ status: 400, body: { message: 'Your request contains invalid file parameter. The file size exceeds 1000 bytes limit.', help: expect.any(String) } })
+    const bigB64 = await json(await t.upload({ file: Buffer.alloc(1001, 1).toString('base64'), fileName: 'big.bin' }))
+    expect(bigB64.body.message).toBe('Your request contains invalid file parameter. The file size exceeds 1000 bytes limit.')
+    const exact = await json(await t.upload({ file: Buffer.alloc(1000, 1), fileName: 'exact.bin', useUniqueFileName: 'false' }))
+    expect(exact.status).toBe(200)
+    const noName = await json(await t.upload({ file: Buffer.from('x') }))
+    expect(noName.status).toBe(400)
+    expect(noName.body.message).toBe('Your request is missing fileName parameter.')
+    const dots = await json(await t.upload({ file: Buffer.from('x'), fileName: 'y.txt', folder: '/a/../b' }))
+    expect(dots.body).toMatchObject({ reason: 'INVALID_FOLDER_PATH', message: "'.' & '..' can not be used as folder-name" })
+  })
+
+  it('keeps names as sent in permissive mode, except / and NUL', async () => {
+    const r = await t.put('/names/Hello, 世界 (1)!.txt', 'x')
+    expect(r.name).toBe('Hello, 世界 (1)!.txt')
+    const slash = await json(await t.upload({ file: Buffer.from('x'), fileName: 'a/b.txt', folder: '/names', useUniqueFileName: 'false' }))
+    expect(slash.body.name).toBe('a_b.txt')
+    const dot = await json(await t.upload({ file: Buffer.from('x'), fileName: '..', useUniqueFileName: 'false' }))
+    expect(dot.status).toBe(400)
+  })
+
+  it('streams a chunked body without Content-Length (as rclone sends)', async () => {
+    const { body, contentType } = multipartBody({ file: { data: Buffer.from('chunked payload'), filename: 'c.txt' }, fileName: 'c.txt', useUniqueFileName: 'false' })
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(t.emu.url + '/api/v2/files/upload', {
+        method: 'POST', headers: { authorization: basicAuth(), 'content-type': contentType, 'transfer-encoding': 'chunked' },
+      }, (res) => { res.resume(); resolve(res.statusCode ?? 0) })
+      req.on('error', reject)
+      for (let i = 0; i < body.length; i += 7) req.write(body.subarray(i, i + 7))
+      req.end()
+    })
+    expect(status).toBe(200)
+    expect(await (await fetch(t.emu.urlEndpoint + '/c.txt')).text()).toBe('chunked payload')
+  })
+
+  it('needs the private key: 401 without, 403 with a wrong one; the password is ignored', async () => {
+    const none = await json(await t.upload({ file: Buffer.from('x'), fileName: 'a.txt' }, { authorization: '' }))
+    expect(none).toEqual({ status: 401, body: { message: 'Your request does not contain private API key.', help: expect.any(String) } })
+    const wrong = await json(await t.upload({ file: Buffer.from('x'), fileName: 'a.txt' }, { authorization: basicAuth('private_wrong') }))
+    expect(wrong).toEqual({ status: 403, body: { message: 'Your account cannot be authenticated.', help: expect.any(String) } })
+    const v7 = await t.upload({ file: Buffer.from('x'), fileName: 'a.txt' }, { authorization: basicAuth(undefined, 'do_not_set') })
+    expect(v7.status).toBe(200)
+  })
+})
+
+describe('Upload API, strict names', () => {
+  let t: TestEmulator
+  beforeAll(async () => { t = await startTestEmulator({ names: 'strict' }) })
+  afterAll(async () => { await t.stop() })
+
+  it('rewrites characters outside the documented set to _', async () => {
+    const r = await t.put('/my folder!/Hello, 世界 (1).txt', 'x')
+    expect(r.name).toBe('Hello__世界__1_.txt')
+    expect(r.filePath).toBe('/my_folder_/Hello__世界__1_.txt')
+  })
+})
+
+describe('Upload API, body larger than the limit', () => {
+  it('answers 400 without buffering and keeps serving (connection drained)', async () => {
+    const t = await startTestEmulator({ maxUploadBytes: 1024 })
+    try {
+      const res = await t.upload({ file: Buffer.alloc(8 * 1024 * 1024, 3), fileName: 'huge.bin' })
+      expect(res.status).toBe(400)
+      expect(((await res.json()) as { message: string }).message).toBe('Your request contains invalid file parameter. The file size exceeds 1024 bytes limit.')
+      expect((await t.upload({ file: Buffer.from('ok'), fileName: 'ok.txt' })).status).toBe(200)
+      expect((await (await t.api('GET', '/v1/files')).json()) as unknown[]).toHaveLength(1)
+    } finally {
+      await t.stop()
+    }
+  })
+})
