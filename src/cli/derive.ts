@@ -47,6 +47,10 @@ export function vfsOptions(config: Config): VfsOptions {
     maxCachedDirs: config.maxCachedDirs,
     statfsTotalBytes: config.statfsTotalBytes,
     statfsCacheTimeMs: config.statfsCacheTimeMs,
+    cacheDir: config.cacheDir,
+    writeBackDelayMs: config.writeBackMs,
+    uploadTags: config.uploadTags.split(',').map((t) => t.trim()).filter((t) => t.length > 0),
+    maxParallelUploads: config.transfers,
   }
 }
 

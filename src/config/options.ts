@@ -201,6 +201,11 @@ export const OPTIONS = {
     type: 'duration', default: '0', group: 'vfs',
     help: 'Delay after the last close before a changed file is uploaded in the background; 0 = off (close waits for the upload).',
   },
+  transfers: {
+    name: 'transfers', flag: '--transfers', env: env('transfers'), type: 'int', min: 1, max: 64,
+    // rclone's default is 4; small-file copies (cp -r) gain most from more, and the API client caps connections anyway.
+    default: '8', group: 'vfs', help: 'Number of uploads that run at once.',
+  },
   blockCacheBytes: {
     name: 'block_cache_size', flag: '--block-cache-size', env: env('block_cache_size'), type: 'size',
     default: '256M', group: 'vfs', help: 'Memory for recently read file blocks, shared by all open files.',

@@ -108,4 +108,30 @@ export interface VfsOptions {
   statfsTotalBytes: number
   /** How long account usage (for statfs) is cached. */
   statfsCacheTimeMs: number
+  /** Spool for files being written (private 0700); pending uploads found here at start are completed. */
+  cacheDir: string
+  /** 0: close() waits for the upload. >0: close() returns at once; the upload starts after this delay. */
+  writeBackDelayMs: number
+  /** Tags sent with every upload (rclone `upload_tags`). */
+  uploadTags: string[]
+  /** Uploads running at once. */
+  maxParallelUploads: number
+}
+
+/** One file in the upload queue, for `ikfs status` and /metrics. */
+export interface UploadStatus {
+  localPath: string
+  size: number
+  sentBytes: number
+  state: 'waiting' | 'uploading' | 'retrying' | 'failed' | 'rejected' | 'empty'
+  attempts: number
+  lastError?: string
+  /** When the next attempt is due (epoch ms), for retrying/failed entries. */
+  nextAttemptAtMs?: number
+}
+
+/** What a running mount reports about itself (`ikfs status`, /metrics). Counters are monotonic. */
+export interface VfsStatus {
+  counters: Record<string, number>
+  uploads: UploadStatus[]
 }

@@ -23,6 +23,10 @@ export const baseOptions: VfsOptions = {
   maxCachedDirs: 100,
   statfsTotalBytes: 0,
   statfsCacheTimeMs: 60_000,
+  cacheDir: '/nonexistent/ikfs-unit-read-only',
+  writeBackDelayMs: 0,
+  uploadTags: [],
+  maxParallelUploads: 4,
 }
 
 /** A logger that keeps records in memory. */
