@@ -13,6 +13,7 @@
  * FuseMount.done resolves when the mount goes away for any reason (our unmount, `fusermount -u` by the
  * user, the connection aborted); its 1 s poll of mountinfo is also what keeps the daemon's loop alive.
  */
+import { MOUNT_READAHEAD_KB, setMountReadahead } from '../../native/readahead.js'
 import { readdir, stat } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import type { Logger } from '../log.js'
@@ -88,7 +89,8 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   }
 
   const entry = await findFuseMount(target)
-  log.info({ mountpoint: target, options: optionString }, 'mounted')
+  const readaheadKb = entry && (await setMountReadahead(entry)) ? MOUNT_READAHEAD_KB : undefined
+  log.info({ mountpoint: target, options: optionString, readaheadKb }, 'mounted')
   return createMountHandle(target, fuse, entry, counters, log)
 }
 

@@ -17,9 +17,18 @@ export class VfsError extends Error {
   /** How loudly the adapter logs it: expected misses (ENOENT on probes) are debug. */
   readonly level: VfsLogLevel
   constructor(code: VfsCode, message: string, options: { cause?: unknown; level?: VfsLogLevel } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    const level = options.level ?? (code === 'ENOENT' || code === 'ENODATA' ? 'debug' : 'warn')
+    // Expected misses (a file manager's probe, `ls -l` asking for ACLs) happen per entry: capturing a
+    // stack for each was the largest cost of answering them.
+    const stackLimit = Error.stackTraceLimit
+    if (level === 'debug') Error.stackTraceLimit = 0
+    try {
+      super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    } finally {
+      Error.stackTraceLimit = stackLimit
+    }
     this.code = code
-    this.level = options.level ?? (code === 'ENOENT' || code === 'ENODATA' ? 'debug' : 'warn')
+    this.level = level
   }
 }
 

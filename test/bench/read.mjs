@@ -102,8 +102,10 @@ try {
   // 8 parallel readers, 200 x 1 MiB
   await sh(`ls '${mnt}/par' > /dev/null`)
   const names = Array.from({ length: 200 }, (_, i) => `p${i}.bin`)
+  // 8 workers, 25 files each: one curl process per worker (each URL with its own -o /dev/null).
+  const workers = Array.from({ length: 8 }, (_, w) => names.filter((_, i) => i % 8 === w))
   const curlPar = await timed(() =>
-    sh(`printf '%s\\n' ${names.map((n) => `'${endpoint}/par/${n}?tr=orig-true'`).join(' ')} | xargs -P8 -n25 curl -sf -o /dev/null`),
+    sh(workers.map((list) => `curl -sf ${list.map((n) => `-o /dev/null '${endpoint}/par/${n}?tr=orig-true'`).join(' ')} &`).join('\n') + '\nwait'),
   )
   const catPar = await timed(() => sh(`cd '${mnt}/par' && printf '%s\\n' ${names.join(' ')} | xargs -P8 -n25 cat > /dev/null`))
   printTable('8 parallel readers, 200 files of 1 MiB', [
