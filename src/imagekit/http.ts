@@ -171,6 +171,7 @@ export class HttpTransport {
         throw errorFromException(error, { ...failure, retriable: true })
       }
       const requestId = requestIdOf(response.headers)
+      this.settings.log.debug({ operation: `${call.method} ${call.route}`, status: response.statusCode, requestId, attempt }, 'api response')
       if (response.statusCode === 404 && attempt > 0 && call.notFoundOnRetryIsSuccess) {
         await response.body.dump()
         this.settings.log.debug({ operation: `${call.method} ${call.route}`, requestId, attempt }, '404 on retry: the earlier attempt succeeded')

@@ -63,6 +63,8 @@ async function readOnce(
     throw errorFromException(error, { method: 'GET', route, signal, retriable: true })
   }
   const requestId = requestIdOf(response.headers)
+  // The route is the URL's path only: no query, so no signature reaches the log.
+  http.settings.log.debug({ operation: `GET ${route}`, status: response.statusCode, requestId, range: headers.range }, 'delivery response')
   const etag = single(response.headers.etag)
   const fail = (message: string, code: 'IK_BAD_RESPONSE' | 'IK_RANGE_NOT_SATISFIABLE' = 'IK_BAD_RESPONSE'): never => {
     discard(response.body)

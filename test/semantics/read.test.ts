@@ -129,6 +129,8 @@ describe.skipIf(skip !== null)('read semantics', () => {
         }
       }
       expect(ok).toBeGreaterThan(0)
+      // The faults really happened: the daemon saw 5xx answers (and retried) while reading.
+      expect(m.log()).toMatch(/"status":50[0234][^\n]*"msg":"delivery response"/)
     } finally {
       await lib.setFaults({ errorRate: 0, resetRate: 0 })
     }
