@@ -54,3 +54,22 @@ export function dirAttr(node: DirInode, o: AttrOptions, isRoot: boolean): Attr {
     blocks: 0,
   }
 }
+
+/** A file whose newest bytes are in the spool: local size and mtime. */
+export function pendingAttr(file: { ino: number; size: number; mtimeMs: number; createdAtMs: number }, o: AttrOptions): Attr {
+  return {
+    ino: file.ino,
+    kind: 'file',
+    perm: o.filePerm & ~o.umask & 0o7777,
+    size: file.size,
+    nlink: 1,
+    uid: o.uid,
+    gid: o.gid,
+    atimeMs: file.mtimeMs,
+    mtimeMs: file.mtimeMs,
+    ctimeMs: file.mtimeMs,
+    birthtimeMs: file.createdAtMs,
+    blksize: BLKSIZE,
+    blocks: Math.ceil(file.size / 512),
+  }
+}

@@ -100,6 +100,20 @@ export class DirCache {
     }
   }
 
+  /**
+   * Applies this mount's own change to a cached listing (no-op when not cached). A listing fetch already
+   * under way may predate the change, so it is not stored.
+   */
+  setChild(remotePath: string, name: string, node: Inode | undefined): void {
+    this.#generation++
+    this.#lru.peek(remotePath)?.setChild(name, node)
+  }
+
+  /** The cached listing of a folder, fresh or not, without fetching. */
+  peek(remotePath: string): DirListing | undefined {
+    return this.#lru.peek(remotePath)
+  }
+
   /** Marks one listing as expired (a stale read detected a change) without losing inode numbers. */
   expire(remotePath: string): void {
     const l = this.#lru.peek(remotePath)

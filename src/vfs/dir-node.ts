@@ -29,6 +29,14 @@ export class DirListing {
     return nowMs - this.fetchedAtMs < ttlMs
   }
 
+  /** Applies a change this mount made itself (create, rename, delete), so the kernel sees it before the next listing. */
+  setChild(name: string, node: Inode | undefined): void {
+    const children = this.children as Map<string, Inode>
+    if (node) children.set(name, node)
+    else children.delete(name)
+    this.#inoByIdentity = undefined
+  }
+
   /** Inode number a node with this identity had in this listing (built on first use, for re-listing). */
   inoOf(key: string): number | undefined {
     if (!this.#inoByIdentity) {

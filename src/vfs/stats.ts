@@ -11,6 +11,11 @@ export class Counters {
   blockCacheMisses = 0
   staleResponses = 0
   streamResumes = 0
+  uploadsStarted = 0
+  uploadsSucceeded = 0
+  uploadsFailed = 0
+  uploadsRetried = 0
+  bytesUploaded = 0
 }
 
 export interface VfsStats {

@@ -116,6 +116,8 @@ export interface VfsOptions {
   uploadTags: string[]
   /** Uploads running at once. */
   maxParallelUploads: number
+  /** Names the library (its URL endpoint): the spool is `<cacheDir>/<hash of this>/`, so libraries never share one. */
+  libraryId?: string
 }
 
 /** One file in the upload queue, for `ikfs status` and /metrics. */

@@ -9,25 +9,39 @@
  *                      BlockCache) under budget.ts (global cap on buffered bytes)
  *   errors ........... from-imagekit-error.ts (the one ImageKitError → VfsError translation)
  *
- * Concurrency (one thread; every await lets another op in): shared maps (listing LRU, in-flight
- * listings, handle table, pins, reader pool) are only mutated in synchronous stretches. The one lock
- * is a KeyedMutex per fileId around the stale-content check, so concurrent reads of a changed file
- * ask the API once. No op holds it while taking another.
+ *   writing .......... write-path.ts (open for writing, commit, overlay over listings) → file-node.ts
+ *                      (PendingFile, shared by the handles of one file) → spool/ (0700 folder, journal)
+ *                      → upload/uploader.ts (queue, write-back, retries); namespace.ts (mkdir, rmdir,
+ *                      unlink, rename)
+ *   errors ........... from-imagekit-error.ts (the one ImageKitError → VfsError translation)
  *
- * Write ops are the next issue: they reject with EROFS (readOnly) or ENOSYS. The handle table is
- * generic so write handles can join ReadHandle.
+ * Concurrency (one thread; every await lets another op in): shared maps (listing LRU, in-flight
+ * listings, handle table, pins, reader pool, pending files) are only mutated in synchronous stretches.
+ *
+ * Lock order (take left before right, never the reverse; never hold one while waiting for a listing
+ * lock that is not in this list):
+ *   Namespace path locks (`ns:<remotePath>`, two-path ops take both in sorted order)
+ *     → WritePath path lock (per remote path; creating the PendingFile of a path)
+ *       → WritePath file lock (per PendingFile id; content changes vs. uploads)
+ *   staleLock (per fileId, read side) is taken alone.
+ * An upload in flight holds no lock: ops that must not overlap it wait for `file.inflight` under the
+ * file lock, and the upload itself never waits for a lock.
  */
 import { constants as fsConstants } from 'node:fs'
 import { systemClock, type Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
 import type { Logger } from '../log.js'
-import { dirAttr, fileAttr, type AttrOptions } from './attrs.js'
+import { dirAttr, fileAttr, pendingAttr, type AttrOptions } from './attrs.js'
 import { ByteBudget } from './budget.js'
 import { DirCache } from './dir-cache.js'
 import { isVfsError, VfsError } from './errors.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { HandleTable } from './handles/handle-table.js'
 import { ReadHandle } from './handles/read-handle.js'
+import { WriteHandle } from './handles/write-handle.js'
+import type { PendingFile } from './file-node.js'
+import { Namespace } from './namespace.js'
+import { WritePath } from './write-path.js'
 import { DirInode, ROOT_INO, type FileInode, type Inode } from './inode.js'
 import { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
@@ -38,7 +52,7 @@ import { ReaderPool } from './reader/reader-pool.js'
 import { Resolver } from './resolver.js'
 import { Counters, type VfsStats } from './stats.js'
 import { StatfsSource } from './statfs.js'
-import type { Attr, DirEntry, OpenFlags, StatFs, Vfs, VfsOptions } from './types.js'
+import type { Attr, DirEntry, OpenFlags, StatFs, Vfs, VfsOptions, VfsStatus } from './types.js'
 import { WarnOnce } from './warn-once.js'
 import { getXattr, isKnownXattr, listXattrs } from './xattr.js'
 
@@ -51,11 +65,17 @@ export interface VfsDeps {
 
 export type IkVfs = Vfs & {
   stats(): VfsStats
+  /** Counters and the upload queue, for `ikfs status` and /metrics. */
+  status(): VfsStatus
+  /** The spool folder of this library (undefined on a read-only mount). */
+  readonly spoolDir: string | undefined
   /** Throws if inode bookkeeping is inconsistent (unit tests call it after each op). */
   checkInvariants(): void
 }
 
 const O_ACCMODE = 3
+/** chown's "leave unchanged": -1, as the kernel passes it through fuse-native (uint32). */
+const UNCHANGED_IDS = new Set([-1, 0xffff_ffff])
 
 export function createVfs(api: ImageKitApi, options: VfsOptions, deps: VfsDeps): IkVfs {
   return new ImageKitVfs(api, options, deps)
@@ -76,8 +96,11 @@ class ImageKitVfs implements IkVfs {
   readonly #budget: ByteBudget
   readonly #blocks: BlockCache
   readonly #readers: ReaderPool
-  readonly #handles = new HandleTable<ReadHandle>()
+  readonly #handles = new HandleTable<ReadHandle | WriteHandle>()
   readonly #staleLock = new KeyedMutex()
+  /** Undefined on a read-only mount (no spool is created). */
+  readonly #writes: WritePath | undefined
+  readonly #namespace: Namespace | undefined
 
   constructor(api: ImageKitApi, options: VfsOptions, deps: VfsDeps) {
     const clock = deps.clock ?? systemClock
@@ -102,11 +125,25 @@ class ImageKitVfs implements IkVfs {
     this.#budget = new ByteBudget(options.maxBufferedBytes)
     this.#blocks = new BlockCache(options.blockCacheBytes)
     this.#readers = new ReaderPool({ api, cache: this.#blocks, budget: this.#budget, counters: this.#counters })
+    if (options.readOnly) {
+      this.#writes = undefined
+      this.#namespace = undefined
+    } else {
+      const shared = { api, clock, log: this.#log, codec: this.#codec, inodes: this.#inodes, dirs: this.#dirs, resolver: this.#resolver }
+      this.#writes = new WritePath({ ...shared, counters: this.#counters, options })
+      this.#namespace = new Namespace({ ...shared, writes: this.#writes })
+    }
+  }
+
+  get spoolDir(): string | undefined {
+    return this.#writes?.spoolDir
   }
 
   // ---- metadata ----
 
   async getattr(localPath: string): Promise<Attr> {
+    const pending = this.#writes?.pendingAtLocal(localPath)
+    if (pending) return pendingAttr(pending, this.#attrOptions)
     return this.#attr(await this.#resolver.resolve(localPath))
   }
 
@@ -114,7 +151,18 @@ class ImageKitVfs implements IkVfs {
     const dir = await this.#resolver.resolveDir(localPath)
     const listing = await this.#dirs.listing(dir)
     const entries: DirEntry[] = []
-    for (const [name, node] of listing.children) entries.push({ name, attr: this.#attr(node) })
+    const overlay = new Map<string, PendingFile>()
+    for (const f of this.#writes?.pendingIn(dir.remotePath) ?? []) {
+      const name = this.#codec.toLocal(f.name)
+      if (name !== undefined) overlay.set(name, f)
+    }
+    for (const [name, node] of listing.children) {
+      const f = overlay.get(name)
+      if (f && node.kind === 'dir') overlay.delete(name) // a folder wins, as in listings
+      entries.push({ name, attr: f ? pendingAttr(f, this.#attrOptions) : this.#attr(node) })
+      overlay.delete(name)
+    }
+    for (const [name, f] of overlay) entries.push({ name, attr: pendingAttr(f, this.#attrOptions) })
     return entries
   }
 
@@ -136,8 +184,11 @@ class ImageKitVfs implements IkVfs {
 
   async open(localPath: string, flags: OpenFlags): Promise<number> {
     if ((flags & O_ACCMODE) !== fsConstants.O_RDONLY || (flags & fsConstants.O_TRUNC) !== 0) {
-      throw this.#writeRejected('open for writing', localPath)
+      const file = await this.#writable('open for writing', localPath).openForWrite(localPath, flags, false)
+      return this.#handles.add((fh) => new WriteHandle(fh, file, true)).fh
     }
+    const pending = await this.#writes?.openForRead(localPath)
+    if (pending) return this.#handles.add((fh) => new WriteHandle(fh, pending, false)).fh
     const node = await this.#resolver.resolve(localPath)
     if (node.kind === 'dir') throw new VfsError('EISDIR', `open ${localPath}: is a folder`)
     // Synchronous from here: pin, reader and handle appear together.
@@ -152,6 +203,7 @@ class ImageKitVfs implements IkVfs {
 
   async read(_localPath: string, fh: number, length: number, position: number): Promise<Buffer> {
     const handle = this.#handles.get(fh)
+    if (handle.kind === 'write') return this.#writes!.read(handle.file, length, position)
     try {
       return await handle.read(length, position)
     } catch (e) {
@@ -163,6 +215,7 @@ class ImageKitVfs implements IkVfs {
 
   async release(_localPath: string, fh: number): Promise<void> {
     const handle = this.#handles.remove(fh)
+    if (handle.kind === 'write') return await this.#writes!.release(handle.file)
     this.#readers.release(handle.reader)
     this.#inodes.unpin(handle.node)
   }
@@ -187,57 +240,103 @@ class ImageKitVfs implements IkVfs {
     })
   }
 
-  // ---- write side: issue 4 ----
+  // ---- write side ----
 
-  #writeRejected(op: string, localPath: string): VfsError {
-    return this.#options.readOnly
-      ? new VfsError('EROFS', `${op} ${localPath}: read-only mount`, { level: 'debug' })
-      : new VfsError('ENOSYS', `${op} ${localPath}: writing is not implemented yet`, { level: 'debug' })
+  /** The write path, or EROFS on a read-only mount. */
+  #writable(op: string, localPath: string): WritePath {
+    if (!this.#writes) throw new VfsError('EROFS', `${op} ${localPath}: read-only mount`, { level: 'debug' })
+    return this.#writes
   }
-  async create(localPath: string): Promise<number> {
-    throw this.#writeRejected('create', localPath)
+
+  #ns(op: string, localPath: string): Namespace {
+    this.#writable(op, localPath)
+    return this.#namespace!
   }
-  async write(localPath: string): Promise<number> {
-    throw this.#writeRejected('write', localPath)
+
+  #writeHandle(op: string, fh: number): WriteHandle {
+    const handle = this.#handles.get(fh)
+    if (handle.kind !== 'write' || !handle.writable) throw new VfsError('EBADF', `${op}: handle ${fh} is not open for writing`)
+    return handle
   }
+
+  async create(localPath: string, _mode: number, flags: OpenFlags): Promise<number> {
+    const file = await this.#writable('create', localPath).openForWrite(localPath, flags, true)
+    return this.#handles.add((fh) => new WriteHandle(fh, file, true)).fh
+  }
+
+  async write(_localPath: string, fh: number, data: Buffer, position: number): Promise<number> {
+    return this.#writes!.write(this.#writeHandle('write', fh).file, data, position)
+  }
+
   async flush(_localPath: string, fh: number): Promise<void> {
-    this.#handles.get(fh) // read handles have nothing to flush
+    const handle = this.#handles.get(fh) // read handles have nothing to flush
+    if (handle.kind === 'write') await this.#writes!.flush(handle.file)
   }
+
   async fsync(_localPath: string, fh: number): Promise<void> {
-    this.#handles.get(fh)
+    const handle = this.#handles.get(fh)
+    if (handle.kind === 'write') await this.#writes!.fsync(handle.file)
   }
-  async truncate(localPath: string): Promise<void> {
-    throw this.#writeRejected('truncate', localPath)
+
+  async truncate(localPath: string, size: number): Promise<void> {
+    const writes = this.#writable('truncate', localPath)
+    if (size < 0) throw new VfsError('EINVAL', `truncate ${localPath}: negative size`)
+    await writes.truncatePath(localPath, size)
   }
-  async ftruncate(localPath: string): Promise<void> {
-    throw this.#writeRejected('ftruncate', localPath)
+
+  async ftruncate(_localPath: string, fh: number, size: number): Promise<void> {
+    if (size < 0) throw new VfsError('EINVAL', 'ftruncate: negative size')
+    await this.#writes!.truncateOpen(this.#writeHandle('ftruncate', fh).file, size)
   }
+
   async unlink(localPath: string): Promise<void> {
-    throw this.#writeRejected('unlink', localPath)
+    await this.#ns('unlink', localPath).unlink(localPath)
   }
+
   async mkdir(localPath: string): Promise<void> {
-    throw this.#writeRejected('mkdir', localPath)
+    await this.#ns('mkdir', localPath).mkdir(localPath)
   }
+
   async rmdir(localPath: string): Promise<void> {
-    throw this.#writeRejected('rmdir', localPath)
+    await this.#ns('rmdir', localPath).rmdir(localPath)
   }
-  async rename(fromLocalPath: string): Promise<void> {
-    throw this.#writeRejected('rename', fromLocalPath)
+
+  async rename(fromLocalPath: string, toLocalPath: string): Promise<void> {
+    await this.#ns('rename', fromLocalPath).rename(fromLocalPath, toLocalPath)
   }
-  async utimens(localPath: string): Promise<void> {
-    throw this.#writeRejected('utimens', localPath)
+
+  /** Times are not stored remotely: a pending file keeps the mtime locally; others accept it unchanged. */
+  async utimens(localPath: string, _atimeMs: number, mtimeMs: number): Promise<void> {
+    const writes = this.#writable('utimens', localPath)
+    const pending = writes.pendingAtLocal(localPath)
+    if (pending) return writes.setMtime(pending, mtimeMs)
+    await this.#resolver.resolve(localPath)
   }
+
+  /** Modes come from the mount options; accepted so `cp -p`, `rsync -a` and `tar x` work. */
   async chmod(localPath: string): Promise<void> {
-    throw this.#writeRejected('chmod', localPath)
+    await this.#exists(this.#writable('chmod', localPath), localPath)
   }
-  async chown(localPath: string): Promise<void> {
-    throw this.#writeRejected('chown', localPath)
+
+  async chown(localPath: string, uid: number, gid: number): Promise<void> {
+    await this.#exists(this.#writable('chown', localPath), localPath)
+    const sameUid = UNCHANGED_IDS.has(uid) || uid === this.#options.uid
+    const sameGid = UNCHANGED_IDS.has(gid) || gid === this.#options.gid
+    if (!sameUid || !sameGid) throw new VfsError('EPERM', `chown ${localPath}: files belong to the mount's owner`, { level: 'debug' })
   }
+
+  async #exists(writes: WritePath, localPath: string): Promise<void> {
+    if (!writes.pendingAtLocal(localPath)) await this.#resolver.resolve(localPath)
+  }
+
   async setxattr(localPath: string): Promise<void> {
-    throw this.#writeRejected('setxattr', localPath)
+    this.#writable('setxattr', localPath)
+    throw new VfsError('ENOTSUP', `setxattr ${localPath}: attributes cannot be changed`, { level: 'debug' })
   }
+
   async removexattr(localPath: string): Promise<void> {
-    throw this.#writeRejected('removexattr', localPath)
+    this.#writable('removexattr', localPath)
+    throw new VfsError('ENOTSUP', `removexattr ${localPath}: attributes cannot be changed`, { level: 'debug' })
   }
 
   // ---- lifecycle ----
@@ -253,6 +352,7 @@ class ImageKitVfs implements IkVfs {
   }
 
   async close(): Promise<void> {
+    await this.#writes?.close() // waits for uploads in flight and due
     this.#readers.closeAll()
     this.#handles.clear()
     this.#dirs.clear()
@@ -282,6 +382,22 @@ class ImageKitVfs implements IkVfs {
       peakBufferedBytes: this.#budget.peak,
       openHandles: this.#handles.size,
       openReaders: this.#readers.size,
+    }
+  }
+
+  status(): VfsStatus {
+    const { blockCacheHitRate: _rate, ...stats } = this.stats()
+    const c = this.#counters
+    return {
+      counters: {
+        ...stats,
+        uploadsStarted: c.uploadsStarted,
+        uploadsSucceeded: c.uploadsSucceeded,
+        uploadsFailed: c.uploadsFailed,
+        uploadsRetried: c.uploadsRetried,
+        bytesUploaded: c.bytesUploaded,
+      },
+      uploads: this.#writes?.uploads() ?? [],
     }
   }
 

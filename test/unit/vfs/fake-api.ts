@@ -4,11 +4,12 @@
  * 200s that ignore the range, a gate that holds chunks). Counts every call.
  */
 import { Readable } from 'node:stream'
+import { readFile } from 'node:fs/promises'
 import type {
-  DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RequestOptions,
+  DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RequestOptions, UploadRequest,
 } from '../../../src/imagekit/api.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
-import type { AccountUsage, FileObject, FolderObject, ListItem } from '../../../src/imagekit/types.js'
+import type { AccountUsage, BulkJobStatus, FileObject, FolderObject, ListItem, UploadResponse } from '../../../src/imagekit/types.js'
 
 const ENDPOINT = 'https://ik.example.test/demo'
 const T0 = Date.parse('2024-01-02T03:04:05.006Z')
@@ -306,14 +307,186 @@ export class FakeImageKit implements ImageKitApi {
     return stream
   }
 
-  // ---- write side: not used by the read-side VFS ----
-  uploadFile(): never { throw new Error('not in fake') }
-  deleteFile(): never { throw new Error('not in fake') }
-  renameFile(): never { throw new Error('not in fake') }
-  moveFile(): never { throw new Error('not in fake') }
+  // ---- write side (faithful to imagekit-api.md §4.4-4.13, §4.18, §5.2) ----
+
+  readonly writeCalls = { uploadFile: 0, deleteFile: 0, renameFile: 0, moveFile: 0, createFolder: 0, deleteFolder: 0, renameFolder: 0, moveFolder: 0 }
+  /** Uploads larger than this are refused with IK_TOO_LARGE (the plan's limit). */
+  maxUploadBytes = 25 * 1024 * 1024
+  /** Awaited inside every upload (hold uploads open in concurrency tests). */
+  uploadGate: (() => Promise<void>) | undefined
+  uploadsInFlight = 0
+  maxUploadsInFlight = 0
+  readonly uploads: { filePath: string; size: number; isPrivateFile?: boolean; keepExistingMetadata?: boolean; tags?: string[] }[] = []
+  #clock = T0 + 3_600_000
+
+  #nextTime(): string {
+    this.#clock += 1000
+    return new Date(this.#clock).toISOString()
+  }
+
+  fileAt(filePath: string): { obj: FileObject; bytes: Buffer; versions: number } | undefined {
+    const e = this.#files.get(filePath)
+    return e ? { obj: e.current.obj, bytes: e.current.bytes, versions: e.old.length + 1 } : undefined
+  }
+
+  hasFolder(folderPath: string): boolean {
+    return this.#folders.has(folderPath)
+  }
+
+  filePaths(): string[] {
+    return [...this.#files.keys()].sort()
+  }
+
+  #ensureFolders(folderPath: string): void {
+    if (folderPath === '/' || this.#folders.has(folderPath)) return
+    this.#ensureFolders(parentOf(folderPath))
+    this.addFolder(folderPath)
+  }
+
+  #urlFor(filePath: string, updatedAt: string): string {
+    return `${ENDPOINT}${encodeURI(filePath)}?updatedAt=${Date.parse(updatedAt)}`
+  }
+
+  async uploadFile(request: UploadRequest): Promise<UploadResponse> {
+    this.writeCalls.uploadFile++
+    this.uploadsInFlight++
+    this.maxUploadsInFlight = Math.max(this.maxUploadsInFlight, this.uploadsInFlight)
+    try {
+      await Promise.resolve()
+      if (this.uploadGate) await this.uploadGate()
+      this.#maybeFail('uploadFile')
+      const bytes = await readFile(request.localFile)
+      if (bytes.length === 0) throw new ImageKitError('IK_BAD_REQUEST', 'POST upload: 400', { status: 400 })
+      if (bytes.length > this.maxUploadBytes) throw new ImageKitError('IK_TOO_LARGE', 'POST upload: too large', { status: 400 })
+      const folder = request.folder === '/' ? '' : request.folder.replace(/\/$/, '')
+      const filePath = `${folder}/${request.fileName}`
+      this.#ensureFolders(folder || '/')
+      request.onProgress?.(bytes.length)
+      this.uploads.push({ filePath, size: bytes.length, isPrivateFile: request.isPrivateFile, keepExistingMetadata: request.keepExistingMetadata, tags: request.tags })
+      const updatedAt = this.#nextTime()
+      const existing = this.#files.get(filePath)
+      let obj: FileObject
+      if (existing) {
+        obj = this.overwrite(filePath, bytes, updatedAt)
+        const keep = request.keepExistingMetadata === true
+        obj = {
+          ...obj,
+          tags: request.tags ?? (keep ? existing.old[existing.old.length - 1]!.obj.tags : null),
+          customMetadata: keep ? obj.customMetadata : {},
+          isPrivateFile: request.isPrivateFile ?? false,
+        }
+        existing.current = { obj, bytes }
+      } else {
+        obj = this.addFile(filePath, bytes, { updatedAt, tags: request.tags ?? null, isPrivateFile: request.isPrivateFile ?? false })
+      }
+      return {
+        fileId: obj.fileId, name: obj.name, size: obj.size, versionInfo: obj.versionInfo, filePath: obj.filePath,
+        url: `${ENDPOINT}${encodeURI(filePath)}`, // bare, as the real API: the CDN may serve stale bytes here
+        fileType: 'non-image', thumbnailUrl: '', AITags: null, tags: obj.tags, isPrivateFile: obj.isPrivateFile,
+      }
+    } finally {
+      this.uploadsInFlight--
+    }
+  }
+
+  async deleteFile(fileId: string): Promise<void> {
+    this.writeCalls.deleteFile++
+    this.#maybeFail('deleteFile')
+    for (const [path, e] of this.#files) {
+      if (e.current.obj.fileId === fileId) {
+        this.#files.delete(path)
+        return
+      }
+    }
+    throw new ImageKitError('IK_NOT_FOUND', 'DELETE /v1/files/{fileId}: 404', { status: 404 })
+  }
+
+  #repath(e: Entry, filePath: string): void {
+    const updatedAt = this.#nextTime()
+    const obj: FileObject = { ...e.current.obj, name: basename(filePath), filePath, updatedAt, url: this.#urlFor(filePath, updatedAt) }
+    this.#byUrl.set(obj.url, e.current.bytes)
+    e.current = { obj, bytes: e.current.bytes }
+    e.old = e.old.map((v) => ({ obj: { ...v.obj, name: basename(filePath), filePath }, bytes: v.bytes }))
+    this.#files.set(filePath, e)
+  }
+
+  async renameFile(filePath: string, newFileName: string): Promise<void> {
+    this.writeCalls.renameFile++
+    this.#maybeFail('renameFile')
+    const e = this.#files.get(filePath)
+    if (!e) throw new ImageKitError('IK_NOT_FOUND', 'PUT /v1/files/rename: 404', { status: 404 })
+    const target = `${parentOf(filePath) === '/' ? '' : parentOf(filePath)}/${newFileName}`
+    if (this.#files.has(target)) throw new ImageKitError('IK_CONFLICT', 'PUT /v1/files/rename: 409', { status: 409, reason: 'FILE_ALREADY_EXISTS' })
+    this.#files.delete(filePath)
+    this.#repath(e, target)
+  }
+
+  async moveFile(sourceFilePath: string, destinationPath: string): Promise<void> {
+    this.writeCalls.moveFile++
+    this.#maybeFail('moveFile')
+    const e = this.#files.get(sourceFilePath)
+    if (!e) throw new ImageKitError('IK_NOT_FOUND', 'POST /v1/files/move: 404', { status: 404 })
+    const folder = destinationPath.replace(/\/$/, '')
+    const target = `${folder}/${basename(sourceFilePath)}`
+    this.#files.delete(sourceFilePath)
+    const there = this.#files.get(target)
+    if (there) {
+      // same-name collision: the moved versions are appended to the destination's history
+      there.old.push(there.current, ...e.old)
+      there.current = { obj: { ...e.current.obj, fileId: there.current.obj.fileId, filePath: target }, bytes: e.current.bytes }
+      return
+    }
+    this.#ensureFolders(folder || '/')
+    this.#repath(e, target)
+  }
+
   updateFileDetails(): never { throw new Error('not in fake') }
-  createFolder(): never { throw new Error('not in fake') }
-  deleteFolder(): never { throw new Error('not in fake') }
-  renameFolder(): never { throw new Error('not in fake') }
-  moveFolder(): never { throw new Error('not in fake') }
+
+  async createFolder(parentFolderPath: string, folderName: string): Promise<void> {
+    this.writeCalls.createFolder++
+    this.#maybeFail('createFolder')
+    const parent = parentFolderPath.replace(/\/$/, '')
+    this.#ensureFolders(`${parent}/${folderName}`)
+  }
+
+  async deleteFolder(folderPath: string): Promise<void> {
+    this.writeCalls.deleteFolder++
+    this.#maybeFail('deleteFolder')
+    if (!this.#folders.has(folderPath)) throw new ImageKitError('IK_NOT_FOUND', 'DELETE /v1/folder: 404', { status: 404 })
+    const prefix = folderPath + '/'
+    for (const k of [...this.#folders.keys()]) if (k === folderPath || k.startsWith(prefix)) this.#folders.delete(k)
+    for (const k of [...this.#files.keys()]) if (k.startsWith(prefix)) this.#files.delete(k)
+  }
+
+  #moveTree(from: string, to: string): void {
+    const prefix = from + '/'
+    for (const k of [...this.#folders.keys()].sort()) {
+      if (k !== from && !k.startsWith(prefix)) continue
+      this.#folders.delete(k)
+      this.addFolder(to + k.slice(from.length))
+    }
+    for (const [k, e] of [...this.#files]) {
+      if (!k.startsWith(prefix)) continue
+      this.#files.delete(k)
+      this.#repath(e, to + k.slice(from.length))
+    }
+  }
+
+  async renameFolder(folderPath: string, newFolderName: string): Promise<BulkJobStatus> {
+    this.writeCalls.renameFolder++
+    this.#maybeFail('renameFolder')
+    if (!this.#folders.has(folderPath)) throw new ImageKitError('IK_NOT_FOUND', 'rename folder: 404', { status: 404 })
+    const parent = parentOf(folderPath)
+    this.#moveTree(folderPath, `${parent === '/' ? '' : parent}/${newFolderName}`)
+    return { jobId: newId(), type: 'RENAME_FOLDER', status: 'Completed' }
+  }
+
+  async moveFolder(sourceFolderPath: string, destinationPath: string): Promise<BulkJobStatus> {
+    this.writeCalls.moveFolder++
+    this.#maybeFail('moveFolder')
+    if (!this.#folders.has(sourceFolderPath)) throw new ImageKitError('IK_NOT_FOUND', 'move folder: 404', { status: 404 })
+    const dest = destinationPath.replace(/\/$/, '')
+    this.#moveTree(sourceFolderPath, `${dest}/${basename(sourceFolderPath)}`)
+    return { jobId: newId(), type: 'MOVE_FOLDER', status: 'Completed' }
+  }
 }

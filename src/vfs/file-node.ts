@@ -1,0 +1,75 @@
+/**
+ * PendingFile: per-file write state, shared by every handle open on the file. Its bytes live in one
+ * spool file (`dataPath`); it shows in listings (the overlay) from the moment it is created or opened for
+ * writing until its upload landed and the last handle closed.
+ *
+ *   open ──write──▶ dirty ──last close/fsync──▶ committed (journal record) ──▶ waiting/uploading ──▶ landed
+ *                                    size 0 ──▶ empty (kept, no upload)        └─▶ failed (retried) / rejected
+ */
+import type { FileHandle } from 'node:fs/promises'
+import type { UploadStatus } from './types.js'
+import { joinRemote } from './name.js'
+
+export type PendingState = 'open' | 'waiting' | 'uploading' | 'retrying' | 'failed' | 'rejected' | 'empty' | 'clean'
+
+/** The remote file an upload replaces: a new version keeps its id and privacy. */
+export interface RemoteBase {
+  fileId: string
+  isPrivateFile: boolean
+}
+
+export class PendingFile {
+  /** Handles open on the file (read and write). */
+  openCount = 0
+  /** Changed since the last commit (journal record + upload request). */
+  dirty = false
+  /** Committed content that is not stored remotely yet. */
+  unsent = false
+  state: PendingState = 'open'
+  attempts = 0
+  sentBytes = 0
+  lastError: string | undefined
+  nextAttemptAtMs: number | undefined
+  /** Bumped to cancel a scheduled (write-back or retry) upload. */
+  generation = 0
+  fd: FileHandle | undefined
+  /** The upload in progress, if any: content must not change under it. */
+  inflight: Promise<void> | undefined
+  /** Removed by unlink (or replaced by a rename) while handles were open: never upload again. */
+  unlinked = false
+
+  constructor(
+    readonly id: string,
+    readonly dataPath: string,
+    public folder: string,
+    public name: string,
+    public localPath: string,
+    public ino: number,
+    public size: number,
+    public mtimeMs: number,
+    readonly createdAtMs: number,
+    public base: RemoteBase | undefined,
+  ) {}
+
+  get remotePath(): string {
+    return joinRemote(this.folder, this.name)
+  }
+
+  /** Must stay in the spool (and the overlay) even with no handle open. */
+  get mustKeep(): boolean {
+    return this.openCount > 0 || this.dirty || this.unsent || this.state === 'empty' || this.inflight !== undefined
+  }
+
+  status(): UploadStatus {
+    const state = this.state === 'open' || this.state === 'clean' ? 'waiting' : this.state
+    return {
+      localPath: this.localPath,
+      size: this.size,
+      sentBytes: this.sentBytes,
+      state,
+      attempts: this.attempts,
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      ...(this.nextAttemptAtMs !== undefined && (state === 'failed' || state === 'waiting') ? { nextAttemptAtMs: this.nextAttemptAtMs } : {}),
+    }
+  }
+}

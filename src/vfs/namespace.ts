@@ -1,0 +1,289 @@
+/**
+ * Namespace changes: mkdir, rmdir, unlink, rename (files and folders). Each checks first, then calls the
+ * API in an order that leaves the source intact when a step fails, then updates the cached listings
+ * synchronously (same inode numbers) so the kernel sees the result at once.
+ */
+import type { Clock } from '../clock.js'
+import type { ImageKitApi } from '../imagekit/api.js'
+import { isImageKitError } from '../imagekit/errors.js'
+import type { Logger } from '../log.js'
+import type { DirCache } from './dir-cache.js'
+import { VfsError } from './errors.js'
+import type { PendingFile } from './file-node.js'
+import { fromImageKitError } from './from-imagekit-error.js'
+import { DirInode, FileInode, type Inode } from './inode.js'
+import type { InodeTable } from './inode-table.js'
+import { KeyedMutex } from './lock.js'
+import type { NameCodec } from './name.js'
+import type { Resolver } from './resolver.js'
+import { destinationOf, type Destination, type WritePath } from './write-path.js'
+
+export interface NamespaceDeps {
+  api: ImageKitApi
+  clock: Clock
+  log: Logger
+  codec: NameCodec
+  inodes: InodeTable
+  dirs: DirCache
+  resolver: Resolver
+  writes: WritePath
+}
+
+function isNotFound(e: unknown): boolean {
+  return isImageKitError(e) && e.code === 'IK_NOT_FOUND'
+}
+
+export class Namespace {
+  readonly #d: NamespaceDeps
+  /** Per remote path; two-path ops lock in sorted order (see vfs.ts). */
+  readonly #lock = new KeyedMutex()
+
+  constructor(deps: NamespaceDeps) {
+    this.#d = deps
+  }
+
+  #locked<T>(paths: string[], fn: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(paths)].sort()
+    const run = (i: number): Promise<T> => (i === sorted.length ? fn() : this.#lock.run(`ns:${sorted[i]!}`, () => run(i + 1)))
+    return run(0)
+  }
+
+  /** The remote node at a destination, or undefined; the parent folder must exist. */
+  async #remote(dest: Destination): Promise<Inode | undefined> {
+    const parent = await this.#d.resolver.resolveDir(dest.parentLocalPath)
+    return (await this.#d.dirs.listing(parent)).children.get(dest.localName)
+  }
+
+  async mkdir(localPath: string): Promise<void> {
+    const dest = destinationOf(this.#d.codec, localPath)
+    await this.#locked([dest.remotePath], async () => {
+      if ((await this.#remote(dest)) || this.#d.writes.pendingAt(dest.remotePath)) {
+        throw new VfsError('EEXIST', `mkdir ${localPath}: exists`, { level: 'debug' })
+      }
+      try {
+        await this.#d.api.createFolder(dest.folder, dest.name)
+      } catch (e) {
+        throw fromImageKitError(e, { op: 'mkdir', target: dest.remotePath })
+      }
+      const now = this.#d.clock.now()
+      this.#d.dirs.setChild(dest.folder, dest.localName, new DirInode(this.#d.inodes.allocate(), dest.remotePath, now, now))
+    })
+  }
+
+  /** ImageKit deletes folders recursively: refuse unless a fresh listing (and the spool) shows it empty. */
+  async rmdir(localPath: string): Promise<void> {
+    const dest = destinationOf(this.#d.codec, localPath)
+    await this.#locked([dest.remotePath], async () => {
+      const node = await this.#remote(dest)
+      if (!node) throw new VfsError('ENOENT', `rmdir ${localPath}: no such folder`)
+      if (node.kind !== 'dir') throw new VfsError('ENOTDIR', `rmdir ${localPath}: not a folder`)
+      await this.#assertEmpty(node, `rmdir ${localPath}`)
+      try {
+        await this.#d.api.deleteFolder(node.remotePath)
+      } catch (e) {
+        if (!isNotFound(e)) throw fromImageKitError(e, { op: 'rmdir', target: node.remotePath })
+      }
+      this.#d.dirs.setChild(dest.folder, dest.localName, undefined)
+      this.#d.dirs.forget(node.remotePath)
+    })
+  }
+
+  async #assertEmpty(dir: DirInode, what: string): Promise<void> {
+    this.#d.dirs.expire(dir.remotePath)
+    const listing = await this.#d.dirs.listing(dir)
+    if (listing.children.size > 0 || this.#d.writes.hasPendingUnder(dir.remotePath)) {
+      throw new VfsError('ENOTEMPTY', `${what}: folder not empty`, { level: 'debug' })
+    }
+  }
+
+  /** Deletes the file with all its versions (ImageKit's delete), or drops a file that only exists in the spool. */
+  async unlink(localPath: string): Promise<void> {
+    const dest = destinationOf(this.#d.codec, localPath)
+    await this.#locked([dest.remotePath], async () => {
+      const node = await this.#remote(dest)
+      if (node?.kind === 'dir') throw new VfsError('EISDIR', `unlink ${localPath}: is a folder`)
+      if (node?.isVersion) throw new VfsError('EACCES', `unlink ${localPath}: old versions are read-only`)
+      const pending = this.#d.writes.pendingAt(dest.remotePath)
+      if (!node && !pending) throw new VfsError('ENOENT', `unlink ${localPath}: no such file`)
+      if (pending) await this.#d.writes.quiesce(pending) // an upload in flight lands first, then is deleted
+      const fileId = pending?.base?.fileId ?? node?.fileId
+      if (fileId) {
+        try {
+          await this.#d.api.deleteFile(fileId)
+        } catch (e) {
+          if (!isNotFound(e)) {
+            if (pending) this.#d.writes.requeue(pending)
+            throw fromImageKitError(e, { op: 'unlink', target: dest.remotePath })
+          }
+        }
+      }
+      if (pending) await this.#d.writes.discard(pending)
+      this.#d.dirs.setChild(dest.folder, dest.localName, undefined)
+    })
+  }
+
+  async rename(fromLocalPath: string, toLocalPath: string): Promise<void> {
+    const from = destinationOf(this.#d.codec, fromLocalPath)
+    const to = destinationOf(this.#d.codec, toLocalPath)
+    if (from.remotePath === to.remotePath) return
+    if (to.remotePath.startsWith(from.remotePath + '/')) {
+      throw new VfsError('EINVAL', `rename ${fromLocalPath}: cannot move a folder into itself`)
+    }
+    await this.#locked([from.remotePath, to.remotePath], async () => {
+      const srcNode = await this.#remote(from)
+      const srcPending = this.#d.writes.pendingAt(from.remotePath)
+      if (!srcNode && !srcPending) throw new VfsError('ENOENT', `rename ${fromLocalPath}: no such file`)
+      const dstNode = await this.#remote(to)
+      const dstPending = this.#d.writes.pendingAt(to.remotePath)
+      if (srcNode?.kind === 'dir' && !srcPending) {
+        if (dstPending || dstNode?.kind === 'file') throw new VfsError('ENOTDIR', `rename ${toLocalPath}: not a folder`)
+        return this.#renameFolder(srcNode, from, to, dstNode)
+      }
+      if (srcNode?.kind === 'file' && srcNode.isVersion) throw new VfsError('EACCES', `rename ${fromLocalPath}: old versions are read-only`)
+      if (dstNode?.kind === 'dir') throw new VfsError('EISDIR', `rename ${toLocalPath}: is a folder`)
+      return this.#renameFile(from, to, srcNode as FileInode | undefined, srcPending, dstNode as FileInode | undefined, dstPending)
+    })
+  }
+
+  async #renameFile(
+    from: Destination, to: Destination, src: FileInode | undefined, srcPending: PendingFile | undefined,
+    dst: FileInode | undefined, dstPending: PendingFile | undefined,
+  ): Promise<void> {
+    const { writes, dirs } = this.#d
+    if (dstPending && dstPending.openCount > 0) throw new VfsError('EBUSY', `rename onto ${to.localPath}: the target is open for writing`)
+    if (srcPending) await writes.quiesce(srcPending)
+    const srcFileId = srcPending?.base?.fileId ?? src?.fileId
+    const dstBase = dstPending?.base ?? (dst ? { fileId: dst.fileId, isPrivateFile: dst.isPrivateFile } : undefined)
+    const ino = src?.ino ?? srcPending?.ino ?? dirs.peek(to.folder)?.children.get(to.localName)?.ino
+    if (dstBase) {
+      // Atomic save onto an existing file: its id, tags, metadata and privacy stay; it gains a version.
+      if (srcPending && (srcPending.unsent || srcPending.state === 'empty' || srcPending.dirty || srcPending.openCount > 0)) {
+        if (dstPending) await writes.discard(dstPending)
+        await writes.retarget(srcPending, to, dstBase, dst?.ino ?? dstPending?.ino)
+      } else {
+        if (!src) throw new VfsError('ENOENT', `rename ${from.localPath}: no such file`)
+        if (dstPending) await writes.quiesce(dstPending)
+        await writes.uploadCopy(src, to, dstBase, dst?.ino ?? dstPending?.ino ?? this.#d.inodes.allocate())
+        if (dstPending) await writes.discard(dstPending)
+        if (srcPending) await writes.discard(srcPending)
+      }
+      if (srcFileId && srcFileId !== dstBase.fileId) {
+        try {
+          await this.#d.api.deleteFile(srcFileId)
+        } catch (e) {
+          if (!isNotFound(e)) throw fromImageKitError(e, { op: 'rename (delete source)', target: from.remotePath })
+        }
+      }
+      dirs.setChild(from.folder, from.localName, undefined)
+      dirs.expire(to.folder)
+      return
+    }
+    // No target: move the remote file (if any), then point the pending upload at the new path.
+    if (srcFileId && src) {
+      await this.#moveRemoteFile(from, to)
+    } else if (srcFileId) {
+      // Only known from an upload that landed after the listing: re-list and retry once.
+      dirs.expire(from.folder)
+      const fresh = await this.#remote(from)
+      if (fresh?.kind === 'file') await this.#moveRemoteFile(from, to)
+    }
+    if (srcPending) await writes.retarget(srcPending, to, srcPending.base, ino)
+    dirs.setChild(from.folder, from.localName, undefined)
+    if (src && ino !== undefined) {
+      // Same inode at the new name; the url moved with the path, so the listing is refreshed on next use.
+      dirs.setChild(to.folder, to.localName, new FileInode(
+        ino, to.remotePath, src.fileId, src.versionId, false, src.size, src.url, src.isPrivateFile, src.createdAtMs,
+        src.updatedAtMs, src.mime, src.fileType, src.hasAlpha, src.width, src.height, src.tags, src.aiTags,
+        src.customCoordinates, src.customMetadata,
+      ))
+    }
+    dirs.expire(to.folder)
+    dirs.expire(from.folder)
+  }
+
+  /** renameFile within a folder; across folders moveFile plus renameFile, ordered so no step lands on a same-named file. */
+  async #moveRemoteFile(from: Destination, to: Destination): Promise<void> {
+    const { api } = this.#d
+    const op = { op: 'rename', target: from.remotePath }
+    try {
+      if (from.folder === to.folder) return await api.renameFile(from.remotePath, to.name)
+      if (from.name === to.name) return await api.moveFile(from.remotePath, to.folder)
+      // move+rename: a move onto a same-named file would append versions to it, a rename onto one fails (409).
+      const inTarget = await this.#remote({ ...to, localName: from.localName, name: from.name, remotePath: '' })
+      if (!inTarget) {
+        await api.moveFile(from.remotePath, to.folder)
+        try {
+          await api.renameFile(`${to.folder === '/' ? '' : to.folder}/${from.name}`, to.name)
+        } catch (e) {
+          await api.moveFile(`${to.folder === '/' ? '' : to.folder}/${from.name}`, from.folder).catch(() => undefined)
+          throw e
+        }
+        return
+      }
+      const inSource = await this.#remote({ ...from, localName: to.localName, name: to.name, remotePath: '' })
+      if (inSource) throw new VfsError('EXDEV', `rename ${from.localPath}: both orders of move and rename would collide`)
+      await api.renameFile(from.remotePath, to.name)
+      try {
+        await api.moveFile(`${from.folder === '/' ? '' : from.folder}/${to.name}`, to.folder)
+      } catch (e) {
+        await api.renameFile(`${from.folder === '/' ? '' : from.folder}/${to.name}`, from.name).catch(() => undefined)
+        throw e
+      }
+    } catch (e) {
+      throw fromImageKitError(e, op)
+    }
+  }
+
+  async #renameFolder(src: DirInode, from: Destination, to: Destination, dst: Inode | undefined): Promise<void> {
+    const { api, dirs, writes } = this.#d
+    if (src.remotePath === '/') throw new VfsError('EBUSY', 'rename: the root cannot be renamed')
+    if (dst?.kind === 'dir') {
+      await this.#assertEmpty(dst, `rename onto ${to.localPath}`)
+      try {
+        await api.deleteFolder(dst.remotePath)
+      } catch (e) {
+        if (!isNotFound(e)) throw fromImageKitError(e, { op: 'rename (replace empty folder)', target: dst.remotePath })
+      }
+      dirs.setChild(to.folder, to.localName, undefined)
+    }
+    const inside = writes.pendingUnder(src.remotePath)
+    for (const f of inside) {
+      if (f.openCount > 0) throw new VfsError('EBUSY', `rename ${from.localPath}: a file inside is open for writing`)
+    }
+    for (const f of inside) await writes.quiesce(f)
+    const op = { op: 'rename folder', target: src.remotePath }
+    const parentPath = (folder: string, name: string) => (folder === '/' ? `/${name}` : `${folder}/${name}`)
+    try {
+      if (from.folder === to.folder) {
+        await api.renameFolder(src.remotePath, to.name)
+      } else if (from.name === to.name) {
+        await api.moveFolder(src.remotePath, to.folder)
+      } else {
+        const parent = await this.#d.resolver.resolveDir(from.parentLocalPath)
+        if ((await dirs.listing(parent)).children.has(to.localName)) {
+          throw new VfsError('EXDEV', `rename ${from.localPath}: a same-named entry is in the way`)
+        }
+        await api.renameFolder(src.remotePath, to.name)
+        try {
+          await api.moveFolder(parentPath(from.folder, to.name), to.folder)
+        } catch (e) {
+          await api.renameFolder(parentPath(from.folder, to.name), from.name).catch(() => undefined)
+          throw e
+        }
+      }
+    } catch (e) {
+      for (const f of inside) writes.requeue(f)
+      throw fromImageKitError(e, op)
+    }
+    for (const f of inside) {
+      const rel = f.folder.slice(src.remotePath.length) // "" or "/sub"
+      const newFolder = to.remotePath + rel
+      await writes.retarget(f, { ...f, localPath: f.localPath, localName: '', parentLocalPath: '', folder: newFolder, name: f.name, remotePath: parentPath(newFolder, f.name) } as Destination, f.base, undefined)
+      f.localPath = to.localPath + f.localPath.slice(from.localPath.length)
+    }
+    dirs.forget(src.remotePath)
+    dirs.forget(to.remotePath)
+    dirs.setChild(from.folder, from.localName, undefined)
+    dirs.setChild(to.folder, to.localName, new DirInode(src.ino, to.remotePath, src.createdAtMs, this.#d.clock.now()))
+  }
+}

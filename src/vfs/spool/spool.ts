@@ -1,0 +1,104 @@
+/**
+ * The spool: a private folder `<cacheDir>/<library id>/` holding the bytes of files being written
+ * (`data/<id>`, 0600) and their journal records (`journal/<id>.json`, see journal.ts). The library id
+ * is a short hash of the URL endpoint, so mounts of two libraries never share a spool while the same
+ * library finds its pending files again after a restart.
+ *
+ * A lock file (`lock`, created with O_EXCL, holding the pid) keeps two daemons off one spool; a lock
+ * left by a dead process is taken over. Set up synchronously: it runs once, before the mount answers.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import {
+  chmodSync, closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, statSync, unlinkSync,
+  writeSync,
+} from 'node:fs'
+import { join } from 'node:path'
+import { VfsError } from '../errors.js'
+
+const DIR_MODE = 0o700
+export const DATA_FILE_MODE = 0o600
+/** 12 hex digits of SHA-256: collisions between a user's libraries are not a concern at 48 bits. */
+const LIBRARY_ID_HEX = 12
+
+export function libraryIdOf(urlEndpoint: string): string {
+  return createHash('sha256').update(urlEndpoint).digest('hex').slice(0, LIBRARY_ID_HEX)
+}
+
+/** mkdir -p with mode 0700, and chmod 0700 when it already existed with other modes. */
+function privateDir(path: string): void {
+  mkdirSync(path, { recursive: true, mode: DIR_MODE })
+  if ((statSync(path).mode & 0o777) !== DIR_MODE) chmodSync(path, DIR_MODE)
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM' // exists, owned by someone else
+  }
+}
+
+export class Spool {
+  readonly dir: string
+  readonly dataDir: string
+  readonly journalDir: string
+  readonly #lockFile: string
+  #locked = false
+
+  constructor(cacheDir: string, libraryKey: string) {
+    this.dir = join(cacheDir, libraryIdOf(libraryKey))
+    this.dataDir = join(this.dir, 'data')
+    this.journalDir = join(this.dir, 'journal')
+    this.#lockFile = join(this.dir, 'lock')
+    try {
+      privateDir(cacheDir)
+      privateDir(this.dir)
+      privateDir(this.dataDir)
+      privateDir(this.journalDir)
+    } catch (e) {
+      throw new VfsError('EACCES', `cannot use the spool folder ${this.dir}: ${(e as Error).message}`, { cause: e, level: 'error' })
+    }
+    this.#lock()
+  }
+
+  #lock(): void {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(this.#lockFile, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, DATA_FILE_MODE)
+        writeSync(fd, `${process.pid}\n`)
+        closeSync(fd)
+        this.#locked = true
+        return
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+      }
+      const pid = Number.parseInt(readFileSync(this.#lockFile, 'utf8').trim(), 10)
+      // Our own pid: a previous Vfs of this process that was not closed (tests simulate crashes so).
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
+        throw new VfsError('EBUSY', `spool ${this.dir} is in use by process ${pid} (another ikfs mount of this library)`, { level: 'error' })
+      }
+      unlinkSync(this.#lockFile) // stale: its process is gone
+    }
+    throw new VfsError('EBUSY', `cannot lock the spool ${this.dir}`, { level: 'error' })
+  }
+
+  /** A fresh id for a data file + journal record. */
+  newId(): string {
+    return randomBytes(8).toString('hex')
+  }
+
+  dataPath(id: string): string {
+    return join(this.dataDir, id)
+  }
+
+  unlock(): void {
+    if (!this.#locked) return
+    this.#locked = false
+    try {
+      unlinkSync(this.#lockFile)
+    } catch {
+      // already gone: nothing to release
+    }
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * The upload queue: at most `maxParallel` uploads at once (the one cap on uploads, STYLE §2.6); write-back
+ * delays; a background retrier with capped exponential backoff for uploads that failed after the client's
+ * own retries; `drain()` for unmount. The upload itself (API call, node update, journal) is `perform`,
+ * supplied by the write path. Timers are sleeps on the Clock, cancelled by bumping `file.generation`
+ * and, on close, by one AbortSignal.
+ */
+import type { Clock } from '../../clock.js'
+import { isImageKitError } from '../../imagekit/errors.js'
+import type { Logger } from '../../log.js'
+import type { PendingFile } from '../file-node.js'
+import type { Counters } from '../stats.js'
+
+/** First retry after a final failure: the client already retried for seconds, so wait a little longer. */
+export const RETRY_BASE_MS = 5_000
+/** Cap on the retry interval: an outage of hours is retried every 5 min, not every hour. */
+export const RETRY_MAX_MS = 5 * 60_000
+/** A long upload logs its progress this often. */
+const PROGRESS_LOG_MS = 10_000
+
+export interface UploaderDeps {
+  clock: Clock
+  log: Logger
+  counters: Counters
+  maxParallel: number
+  /** Uploads the file's spool bytes to its destination; throws the client's error. */
+  perform(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<void>
+  /** Rewrites the file's journal record after a state change (best effort). */
+  persist(file: PendingFile): Promise<void>
+}
+
+export function isTooLarge(e: unknown): boolean {
+  return isImageKitError(e) && e.code === 'IK_TOO_LARGE'
+}
+
+export class Uploader {
+  readonly #deps: UploaderDeps
+  readonly #queued = new Set<PendingFile>()
+  readonly #slotWaiters: (() => void)[] = []
+  readonly #closing = new AbortController()
+  #active = 0
+
+  constructor(deps: UploaderDeps) {
+    this.#deps = deps
+  }
+
+  /** Files with unsent content (for status). */
+  get files(): ReadonlySet<PendingFile> {
+    return this.#queued
+  }
+
+  /** Upload after `delayMs` (write-back); a later schedule, upload or cancel supersedes it. */
+  schedule(file: PendingFile, delayMs: number): void {
+    const generation = ++file.generation
+    file.state = 'waiting'
+    file.nextAttemptAtMs = this.#deps.clock.now() + delayMs
+    this.#queued.add(file)
+    this.#after(delayMs, () => {
+      if (file.generation === generation) this.#background(file)
+    })
+  }
+
+  /** Forget scheduled attempts (an in-flight upload finishes; await `file.inflight`). */
+  cancel(file: PendingFile): void {
+    file.generation++
+    file.nextAttemptAtMs = undefined
+    if (!file.inflight) this.#queued.delete(file)
+  }
+
+  /** Uploads now (after a free slot); resolves once stored, rejects with the final error (a retry is then scheduled). */
+  upload(file: PendingFile): Promise<void> {
+    if (file.inflight) return file.inflight
+    file.generation++
+    this.#queued.add(file)
+    const run = this.#run(file).finally(() => {
+      file.inflight = undefined
+    })
+    file.inflight = run
+    return run
+  }
+
+  #background(file: PendingFile): void {
+    this.upload(file).catch(() => undefined) // #run logged it and scheduled the retry
+  }
+
+  #after(ms: number, fn: () => void): void {
+    if (this.#closing.signal.aborted) return
+    this.#deps.clock.sleep(ms, this.#closing.signal).then(() => {
+      if (!this.#closing.signal.aborted) fn()
+    }, () => undefined)
+  }
+
+  async #run(file: PendingFile): Promise<void> {
+    const { log, counters, clock } = this.#deps
+    file.state = 'waiting'
+    file.nextAttemptAtMs = undefined
+    await this.#acquire()
+    const retry = file.attempts > 0
+    file.attempts++
+    file.state = retry ? 'retrying' : 'uploading'
+    file.sentBytes = 0
+    counters.uploadsStarted++
+    if (retry) counters.uploadsRetried++
+    const startedMs = clock.now()
+    let loggedMs = startedMs
+    log.info({ path: file.localPath, size: file.size, attempt: file.attempts }, 'upload started')
+    try {
+      await this.#deps.perform(file, (sent) => {
+        file.sentBytes = sent
+        const now = clock.now()
+        if (now - loggedMs >= PROGRESS_LOG_MS) {
+          loggedMs = now
+          log.info({ path: file.localPath, sentBytes: sent, size: file.size }, 'upload progress')
+        }
+      })
+      counters.uploadsSucceeded++
+      counters.bytesUploaded += file.size
+      file.lastError = undefined
+      file.attempts = 0
+      if (!file.unsent) this.#queued.delete(file)
+      log.info({ path: file.localPath, size: file.size, ms: clock.now() - startedMs }, 'upload finished')
+    } catch (e) {
+      counters.uploadsFailed++
+      file.lastError = describe(e)
+      if (isTooLarge(e)) {
+        file.state = 'rejected'
+        log.error({ path: file.localPath, size: file.size, err: e }, 'upload rejected: the file is larger than the account allows; it stays in the spool')
+      } else {
+        const delayMs = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(20, file.attempts - 1))
+        this.#retryLater(file, delayMs)
+        log.warn({ path: file.localPath, attempt: file.attempts, retryInMs: delayMs, err: e }, 'upload failed; the file stays in the spool and will be retried')
+      }
+      await this.#deps.persist(file).catch((err: unknown) => log.error({ path: file.localPath, err }, 'cannot update the journal'))
+      throw e
+    } finally {
+      this.#release()
+    }
+  }
+
+  #retryLater(file: PendingFile, delayMs: number): void {
+    const generation = ++file.generation
+    file.state = 'failed'
+    file.nextAttemptAtMs = this.#deps.clock.now() + delayMs
+    this.#after(delayMs, () => {
+      if (file.generation === generation && !file.unlinked) this.#background(file)
+    })
+  }
+
+  async #acquire(): Promise<void> {
+    if (this.#active < Math.max(1, this.#deps.maxParallel)) {
+      this.#active++
+      return
+    }
+    await new Promise<void>((resolve) => this.#slotWaiters.push(resolve))
+  }
+
+  #release(): void {
+    const next = this.#slotWaiters.shift()
+    if (next) next() // the slot passes on
+    else this.#active--
+  }
+
+  get active(): number {
+    return this.#active
+  }
+
+  /** Unmount: start uploads that are only waiting for their write-back delay, wait for every upload in flight. */
+  async drain(): Promise<void> {
+    const { log } = this.#deps
+    for (const file of this.#queued) {
+      if (file.state === 'waiting' && !file.inflight && file.unsent) this.#background(file)
+    }
+    const running = [...this.#queued].filter((f) => f.inflight)
+    if (running.length > 0) log.info({ uploads: running.length }, 'waiting for uploads before unmounting')
+    await Promise.all(running.map(async (file) => {
+      try {
+        await file.inflight
+        log.info({ path: file.localPath }, 'upload done before unmount')
+      } catch {
+        log.warn({ path: file.localPath }, 'upload failed before unmount; the next mount with this cache dir retries it')
+      }
+    }))
+  }
+
+  close(): void {
+    this.#closing.abort()
+  }
+}
+
+/** A short reason for status and the journal: the error code, never a URL or key. */
+export function describe(e: unknown): string {
+  if (isImageKitError(e)) return e.status !== undefined ? `${e.code} (HTTP ${e.status})` : e.code
+  if (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string') return String((e as NodeJS.ErrnoException).code)
+  return 'unexpected failure'
+}

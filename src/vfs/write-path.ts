@@ -1,0 +1,556 @@
+/**
+ * The write path: files being written (PendingFile, file-node.ts) in the spool, their journal records,
+ * the overlay they form over listings, and their uploads (upload/uploader.ts).
+ *
+ * Locks (see the order in vfs.ts): `#pathLock` per remote path serialises creating/removing the
+ * PendingFile of a path; `#fileLock` per PendingFile id serialises content changes against uploads
+ * (an open for writing waits for an upload in flight: bytes never change under an upload).
+ */
+import { constants as fsConstants, existsSync, readdirSync, statSync, unlinkSync } from 'node:fs'
+import { open, rm, stat } from 'node:fs/promises'
+import type { Clock } from '../clock.js'
+import type { ImageKitApi } from '../imagekit/api.js'
+import type { FileObject } from '../imagekit/types.js'
+import type { Logger } from '../log.js'
+import type { DirCache } from './dir-cache.js'
+import { VfsError } from './errors.js'
+import { PendingFile, type RemoteBase } from './file-node.js'
+import { fromImageKitError } from './from-imagekit-error.js'
+import { fileInodeFrom, type FileInode } from './inode.js'
+import type { InodeTable } from './inode-table.js'
+import { KeyedMutex } from './lock.js'
+import { EncodingError, NAME_MAX_BYTES, joinRemote, parentOf, splitLocalPath, type NameCodec } from './name.js'
+import type { Resolver } from './resolver.js'
+import { Journal, type JournalRecord, type RecordState } from './spool/journal.js'
+import { DATA_FILE_MODE, Spool } from './spool/spool.js'
+import type { Counters } from './stats.js'
+import type { UploadStatus, VfsOptions } from './types.js'
+import { describe, isTooLarge, Uploader } from './upload/uploader.js'
+
+/** Where a local path goes remotely. */
+export interface Destination {
+  localPath: string
+  localName: string
+  parentLocalPath: string
+  /** Remote folder and name (encoded). */
+  folder: string
+  name: string
+  remotePath: string
+}
+
+/** local path → remote destination; ENAMETOOLONG over 255 bytes, EINVAL when the name cannot be stored. */
+export function destinationOf(codec: NameCodec, localPath: string): Destination {
+  const [parentLocalPath, localName] = parentOf(localPath)
+  if (localName === '') throw new VfsError('EBUSY', `${localPath}: the root cannot be changed`)
+  if (Buffer.byteLength(localName, 'utf8') > NAME_MAX_BYTES) {
+    throw new VfsError('ENAMETOOLONG', `${localPath}: name longer than ${NAME_MAX_BYTES} bytes`)
+  }
+  try {
+    const name = codec.toRemote(localName)
+    const folder = '/' + splitLocalPath(parentLocalPath).map((n) => codec.toRemote(n)).join('/')
+    return { localPath, localName, parentLocalPath, folder, name, remotePath: joinRemote(folder, name) }
+  } catch (e) {
+    if (e instanceof EncodingError) throw new VfsError('EINVAL', `${localPath}: ${e.message}`)
+    throw e
+  }
+}
+
+export interface WritePathDeps {
+  api: ImageKitApi
+  clock: Clock
+  log: Logger
+  codec: NameCodec
+  inodes: InodeTable
+  dirs: DirCache
+  resolver: Resolver
+  counters: Counters
+  options: VfsOptions
+}
+
+export class WritePath {
+  readonly #d: WritePathDeps
+  readonly #spool: Spool
+  readonly #journal: Journal
+  readonly #uploader: Uploader
+  readonly #byRemotePath = new Map<string, PendingFile>()
+  readonly #pathLock = new KeyedMutex()
+  readonly #fileLock = new KeyedMutex()
+  readonly #background = new Set<Promise<void>>()
+
+  constructor(deps: WritePathDeps) {
+    this.#d = deps
+    this.#spool = new Spool(deps.options.cacheDir, deps.options.libraryId ?? 'default')
+    this.#journal = new Journal(this.#spool.journalDir)
+    this.#uploader = new Uploader({
+      clock: deps.clock, log: deps.log.child({ component: 'vfs.upload' }), counters: deps.counters,
+      maxParallel: deps.options.maxParallelUploads,
+      perform: (file, onProgress) => this.#perform(file, onProgress),
+      persist: (file) => this.#persist(file),
+    })
+    this.#replay()
+  }
+
+  get spoolDir(): string {
+    return this.#spool.dir
+  }
+
+  // ---- overlay ----
+
+  pendingAt(remotePath: string): PendingFile | undefined {
+    return this.#byRemotePath.get(remotePath)
+  }
+
+  pendingAtLocal(localPath: string): PendingFile | undefined {
+    try {
+      return this.#byRemotePath.get(destinationOf(this.#d.codec, localPath).remotePath)
+    } catch {
+      return undefined
+    }
+  }
+
+  pendingIn(folder: string): PendingFile[] {
+    return [...this.#byRemotePath.values()].filter((f) => f.folder === folder)
+  }
+
+  hasPendingUnder(folder: string): boolean {
+    const prefix = folder === '/' ? '/' : folder + '/'
+    for (const f of this.#byRemotePath.values()) if (f.folder === folder || f.folder.startsWith(prefix)) return true
+    return false
+  }
+
+  pendingUnder(folder: string): PendingFile[] {
+    const prefix = folder + '/'
+    return [...this.#byRemotePath.values()].filter((f) => f.folder === folder || f.folder.startsWith(prefix))
+  }
+
+  uploads(): UploadStatus[] {
+    return [...this.#byRemotePath.values()]
+      .filter((f) => f.unsent || f.inflight || f.state === 'empty' || f.state === 'rejected')
+      .map((f) => f.status())
+  }
+
+  // ---- opening ----
+
+  /** A pending file opened for reading (its newest bytes are in the spool), or undefined. */
+  async openForRead(localPath: string): Promise<PendingFile | undefined> {
+    const file = this.pendingAtLocal(localPath)
+    if (!file) return undefined
+    return this.#fileLock.run(file.id, async () => {
+      if (this.#byRemotePath.get(file.remotePath) !== file) return undefined // dropped while we waited
+      await this.#ensureFd(file)
+      file.openCount++
+      return file
+    })
+  }
+
+  /** Opens (creating when allowed) the pending file of a path for writing; fills it from the remote bytes unless O_TRUNC. */
+  async openForWrite(localPath: string, flags: number, create: boolean): Promise<PendingFile> {
+    const dest = destinationOf(this.#d.codec, localPath)
+    const truncate = (flags & fsConstants.O_TRUNC) !== 0
+    return this.#pathLock.run(dest.remotePath, async () => {
+      const existing = this.#byRemotePath.get(dest.remotePath)
+      if (existing) {
+        const reused = await this.#fileLock.run(existing.id, async () => {
+          if (this.#byRemotePath.get(dest.remotePath) !== existing) return false // dropped while we waited
+          this.#uploader.cancel(existing) // a write-back that has not started restarts at the next close
+          await existing.inflight?.catch(() => undefined)
+          await this.#ensureFd(existing)
+          if (truncate && existing.size > 0) await this.#truncateLocked(existing, 0)
+          if (existing.unsent || existing.dirty) existing.state = 'open'
+          existing.openCount++
+          return true
+        })
+        if (reused) return existing
+      }
+      const node = await this.#remoteFile(dest)
+      if (!node && !create) throw new VfsError('ENOENT', `open ${localPath}: no such file`)
+      const now = this.#d.clock.now()
+      const id = this.#spool.newId()
+      const base: RemoteBase | undefined = node ? { fileId: node.fileId, isPrivateFile: node.isPrivateFile } : undefined
+      const file = new PendingFile(
+        id, this.#spool.dataPath(id), dest.folder, dest.name, localPath, node?.ino ?? this.#d.inodes.allocate(),
+        0, node ? node.updatedAtMs : now, node ? node.createdAtMs : now, base,
+      )
+      file.fd = await open(file.dataPath, 'wx+', DATA_FILE_MODE)
+      try {
+        if (node && !truncate && node.size > 0) {
+          await this.#fill(file, node)
+        } else {
+          file.dirty = true // new or truncated: must be recorded at close, even when empty
+          file.mtimeMs = now
+        }
+      } catch (e) {
+        await file.fd.close().catch(() => undefined)
+        await rm(file.dataPath, { force: true })
+        throw e
+      }
+      file.openCount = 1
+      this.#byRemotePath.set(dest.remotePath, file)
+      return file
+    })
+  }
+
+  /** The remote file at a destination (undefined when absent); the parent folder must exist. */
+  async #remoteFile(dest: Destination): Promise<FileInode | undefined> {
+    const parent = await this.#d.resolver.resolveDir(dest.parentLocalPath)
+    const node = (await this.#d.dirs.listing(parent)).children.get(dest.localName)
+    if (!node) return undefined
+    if (node.kind === 'dir') throw new VfsError('EISDIR', `open ${dest.localPath}: is a folder`)
+    if (node.isVersion) throw new VfsError('EACCES', `open ${dest.localPath}: old versions are read-only`)
+    return node
+  }
+
+  /** Streams the remote bytes into the spool file (never whole into memory). */
+  async #fill(file: PendingFile, node: FileInode): Promise<void> {
+    const { api } = this.#d
+    const target = `fill ${node.remotePath}`
+    try {
+      const url = api.deliveryUrl({ filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile })
+      const res = await api.readRange(url, 0, undefined)
+      if (res.start !== 0 || res.totalSize !== node.size) {
+        res.body.destroy()
+        throw new VfsError('EIO', `${target}: the remote file changed; reopen it`)
+      }
+      let size = 0
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        let done = 0
+        while (done < chunk.length) done += (await file.fd!.write(chunk, done, chunk.length - done, size + done)).bytesWritten
+        size += chunk.length
+      }
+    } catch (e) {
+      throw fromImageKitError(e, { op: 'open for writing', target: node.remotePath })
+    }
+    const { size } = await stat(file.dataPath)
+    if (size !== node.size) throw new VfsError('EIO', `${target}: got ${size} of ${node.size} bytes`)
+    file.size = size
+  }
+
+  async #ensureFd(file: PendingFile): Promise<void> {
+    if (!file.fd) file.fd = await open(file.dataPath, 'r+')
+  }
+
+  // ---- content ----
+
+  async write(file: PendingFile, data: Buffer, position: number): Promise<number> {
+    let done = 0
+    while (done < data.length) {
+      const { bytesWritten } = await file.fd!.write(data, done, data.length - done, position + done)
+      done += bytesWritten
+    }
+    file.size = Math.max(file.size, position + data.length)
+    this.#touch(file)
+    return done
+  }
+
+  async read(file: PendingFile, length: number, position: number): Promise<Buffer> {
+    if (position >= file.size || length <= 0) return Buffer.alloc(0)
+    const buf = Buffer.allocUnsafe(Math.min(length, file.size - position))
+    const { bytesRead } = await file.fd!.read(buf, 0, buf.length, position)
+    return buf.subarray(0, bytesRead)
+  }
+
+  async truncateOpen(file: PendingFile, size: number): Promise<void> {
+    await this.#fileLock.run(file.id, () => this.#truncateLocked(file, size))
+  }
+
+  async #truncateLocked(file: PendingFile, size: number): Promise<void> {
+    await file.fd!.truncate(size)
+    file.size = size
+    this.#touch(file)
+  }
+
+  #touch(file: PendingFile): void {
+    file.dirty = true
+    file.mtimeMs = this.#d.clock.now()
+  }
+
+  setMtime(file: PendingFile, mtimeMs: number): void {
+    file.mtimeMs = mtimeMs
+    if (file.unsent || file.state === 'empty') this.#persist(file).catch(() => undefined)
+  }
+
+  // ---- closing ----
+
+  #needsCommit(file: PendingFile): boolean {
+    return !file.unlinked && (file.dirty || (file.unsent && file.state === 'open'))
+  }
+
+  /** flush (every close(2)): the last handle of a changed file uploads here so close() sees the result. */
+  async flush(file: PendingFile): Promise<void> {
+    if (file.openCount === 1 && this.#needsCommit(file)) await this.#commit(file, 'close')
+  }
+
+  /** fsync: the content is stored remotely when it returns (write-back: the upload starts now). */
+  async fsync(file: PendingFile): Promise<void> {
+    if (this.#needsCommit(file)) await this.#commit(file, 'sync')
+    else if (file.unsent && file.state !== 'rejected') await this.#upload(file)
+  }
+
+  /**
+   * A handle went away. The last one of a changed file commits in the background (release cannot report
+   * errors; flush already did for close(2)); otherwise the spool file is closed and dropped before returning.
+   */
+  async release(file: PendingFile): Promise<void> {
+    file.openCount--
+    if (file.openCount > 0) return
+    if (!this.#needsCommit(file)) return this.#closeIdle(file)
+    this.#track((async () => {
+      try {
+        await this.#commit(file, 'close')
+      } catch (e) {
+        this.#d.log.warn({ path: file.localPath, err: e }, 'upload after the last close failed; the file stays in the spool')
+      }
+      await this.#closeIdle(file)
+    })())
+  }
+
+  /** Closes the spool fd of a file nobody has open, and forgets the file when nothing needs it. */
+  async #closeIdle(file: PendingFile): Promise<void> {
+    await this.#fileLock.run(file.id, async () => {
+      if (file.openCount > 0) return
+      const fd = file.fd
+      file.fd = undefined
+      await fd?.close().catch(() => undefined)
+      if (!file.mustKeep) await this.#drop(file)
+    })
+  }
+
+  /** Path-based truncate: fill, truncate, close (uploads like a close). */
+  async truncatePath(localPath: string, size: number): Promise<void> {
+    const file = await this.openForWrite(localPath, size === 0 ? fsConstants.O_TRUNC : 0, false)
+    try {
+      await this.truncateOpen(file, size)
+      await this.flush(file)
+    } finally {
+      await this.release(file)
+    }
+  }
+
+  #track(p: Promise<void>): void {
+    this.#background.add(p)
+    void p.finally(() => this.#background.delete(p))
+  }
+
+  /** Journals the content (durable before close returns), then uploads it: now, or after the write-back delay. */
+  async #commit(file: PendingFile, how: 'close' | 'sync'): Promise<void> {
+    const upload = await this.#fileLock.run(file.id, async () => {
+      if (file.unlinked) return false
+      if (file.dirty) {
+        await file.fd?.datasync()
+        file.dirty = false
+        if (file.size === 0) {
+          // ImageKit cannot store empty files: kept in the spool, shown, uploaded once it has content.
+          this.#uploader.cancel(file)
+          file.unsent = false
+          file.state = 'empty'
+          await this.#journal.write(this.#record(file))
+          return false
+        }
+        file.unsent = true
+        file.state = 'waiting'
+        file.attempts = 0
+        await this.#journal.write(this.#record(file))
+      }
+      return file.unsent
+    })
+    if (!upload) return
+    if (how === 'close' && this.#d.options.writeBackDelayMs > 0) {
+      this.#uploader.schedule(file, this.#d.options.writeBackDelayMs)
+      return
+    }
+    await this.#upload(file)
+  }
+
+  async #upload(file: PendingFile): Promise<void> {
+    try {
+      await this.#uploader.upload(file)
+    } catch (e) {
+      throw this.#uploadError(file, e)
+    }
+  }
+
+  #uploadError(file: PendingFile, e: unknown): VfsError {
+    if (isTooLarge(e)) {
+      return new VfsError('EFBIG', `upload ${file.remotePath}: larger than the account's upload limit; kept in the spool`, { cause: e, level: 'error' })
+    }
+    return new VfsError('EIO', `upload ${file.remotePath}: ${describe(e)}; kept in the spool and retried in the background`, { cause: e, level: 'error' })
+  }
+
+  async #perform(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<void> {
+    const { api, options } = this.#d
+    const base = file.base
+    const res = await api.uploadFile({
+      localFile: file.dataPath,
+      folder: file.folder,
+      fileName: file.name,
+      // A new version keeps the target's tags (overwriteTags=false); upload tags label new files.
+      ...(!base && options.uploadTags.length > 0 ? { tags: options.uploadTags } : {}),
+      ...(base ? { isPrivateFile: base.isPrivateFile, keepExistingMetadata: true } : {}),
+      onProgress,
+    })
+    file.base = { fileId: res.fileId, isPrivateFile: res.isPrivateFile ?? base?.isPrivateFile ?? false }
+    file.unsent = false
+    file.sentBytes = file.size
+    if (file.state !== 'empty') file.state = 'clean'
+    if (!file.dirty) await this.#journal.remove(file.id)
+    let details: FileObject | undefined
+    try {
+      details = await api.getFileDetails(res.fileId) // the url with the new updatedAt: never serve the CDN's stale copy
+    } catch (e) {
+      this.#d.log.debug({ path: file.remotePath, err: e }, 'details after upload failed; the folder is re-listed instead')
+    }
+    this.#landed(file, details)
+    if (file.openCount === 0 && !file.dirty && !file.unsent && file.state !== 'empty') await this.#drop(file)
+  }
+
+  /** The upload landed: the listing shows the new version at once (same inode number). */
+  #landed(file: PendingFile, details: FileObject | undefined): void {
+    const localName = this.#d.codec.toLocal(file.name)
+    if (details && localName !== undefined && details.filePath === file.remotePath) {
+      this.#d.dirs.setChild(file.folder, localName, fileInodeFrom(details, file.ino))
+    } else {
+      this.#d.dirs.expire(file.folder)
+    }
+  }
+
+  // ---- namespace support (namespace.ts) ----
+
+  /** Stops scheduled uploads and waits for one in flight: afterwards the file is at rest. */
+  async quiesce(file: PendingFile): Promise<void> {
+    await this.#fileLock.run(file.id, async () => {
+      this.#uploader.cancel(file)
+      await file.inflight?.catch(() => undefined)
+    })
+  }
+
+  /** Re-queues a quiesced file's upload (a namespace op failed or moved it). */
+  requeue(file: PendingFile): void {
+    if (file.unsent && file.openCount === 0 && file.state !== 'rejected' && !file.unlinked) {
+      this.#uploader.schedule(file, this.#d.options.writeBackDelayMs)
+    }
+  }
+
+  /** Forgets a pending file (unlink, or replaced by a rename): no upload, spool bytes removed once closed. */
+  async discard(file: PendingFile): Promise<void> {
+    file.unlinked = true
+    file.dirty = false
+    file.unsent = false
+    this.#uploader.cancel(file)
+    await this.#drop(file)
+  }
+
+  /** Points a quiesced pending file at another path (rename); `base` is the remote file it now replaces. */
+  async retarget(file: PendingFile, dest: Destination, base: RemoteBase | undefined, ino: number | undefined): Promise<void> {
+    if (this.#byRemotePath.get(file.remotePath) === file) this.#byRemotePath.delete(file.remotePath)
+    file.folder = dest.folder
+    file.name = dest.name
+    file.localPath = dest.localPath
+    file.base = base
+    if (ino !== undefined) file.ino = ino
+    this.#byRemotePath.set(dest.remotePath, file)
+    if (file.unsent || file.state === 'empty') await this.#persist(file)
+    this.requeue(file)
+  }
+
+  /**
+   * Uploads `source`'s remote bytes as a new version of the file at `dest` (atomic-save rename onto an
+   * existing file). Nothing stays behind on failure.
+   */
+  async uploadCopy(source: FileInode, dest: Destination, base: RemoteBase, ino: number): Promise<void> {
+    const id = this.#spool.newId()
+    const now = this.#d.clock.now()
+    const file = new PendingFile(id, this.#spool.dataPath(id), dest.folder, dest.name, dest.localPath, ino, 0, now, now, base)
+    file.fd = await open(file.dataPath, 'wx+', DATA_FILE_MODE)
+    try {
+      await this.#fill(file, source)
+      file.dirty = true
+      await this.#commit(file, 'sync')
+    } catch (e) {
+      await this.discard(file)
+      await file.fd?.close().catch(() => undefined)
+      file.fd = undefined
+      throw e
+    }
+    const fd = file.fd
+    file.fd = undefined
+    await fd.close().catch(() => undefined)
+  }
+
+  // ---- lifecycle ----
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#background])
+    await this.#uploader.drain()
+    this.#uploader.close()
+    for (const file of this.#byRemotePath.values()) {
+      const fd = file.fd
+      file.fd = undefined
+      await fd?.close().catch(() => undefined)
+    }
+    this.#spool.unlock()
+  }
+
+  // ---- journal ----
+
+  #record(file: PendingFile): JournalRecord {
+    const state: RecordState = file.state === 'empty' ? 'empty' : file.state === 'rejected' ? 'rejected' : file.state === 'failed' ? 'failed' : 'pending'
+    return {
+      v: 1, id: file.id, folder: file.folder, name: file.name, localPath: file.localPath, size: file.size,
+      mtimeMs: file.mtimeMs, state, attempts: file.attempts,
+      ...(file.base ? { fileId: file.base.fileId, isPrivateFile: file.base.isPrivateFile } : {}),
+      ...(file.lastError !== undefined ? { lastError: file.lastError } : {}),
+    }
+  }
+
+  async #persist(file: PendingFile): Promise<void> {
+    if (file.unlinked) return
+    if (file.unsent || file.state === 'empty' || file.state === 'rejected') await this.#journal.write(this.#record(file))
+  }
+
+  async #drop(file: PendingFile): Promise<void> {
+    if (this.#byRemotePath.get(file.remotePath) === file) this.#byRemotePath.delete(file.remotePath)
+    await this.#journal.remove(file.id).catch(() => undefined)
+    if (file.openCount === 0) await rm(file.dataPath, { force: true })
+  }
+
+  /** Start-up: files from the journal re-appear and their uploads are queued; data files without a record are leftovers. */
+  #replay(): void {
+    const log = this.#d.log
+    const { records, broken } = this.#journal.loadAll()
+    for (const name of broken) log.warn({ record: name }, 'unreadable journal record ignored')
+    const known = new Set<string>()
+    for (const r of records.sort((a, b) => a.mtimeMs - b.mtimeMs)) {
+      const dataPath = this.#spool.dataPath(r.id)
+      if (!existsSync(dataPath)) {
+        log.error({ path: r.localPath }, 'journal record without its data file: the pending upload is lost')
+        continue
+      }
+      known.add(r.id)
+      const size = statSync(dataPath).size
+      const base = r.fileId ? { fileId: r.fileId, isPrivateFile: r.isPrivateFile === true } : undefined
+      const file = new PendingFile(r.id, dataPath, r.folder, r.name, r.localPath, this.#d.inodes.allocate(), size, r.mtimeMs, r.mtimeMs, base)
+      file.attempts = r.attempts
+      file.lastError = r.lastError
+      const older = this.#byRemotePath.get(file.remotePath)
+      if (older) { // two records for one path: the newer content wins
+        known.delete(older.id)
+        unlinkSync(older.dataPath)
+        void this.#journal.remove(older.id)
+      }
+      this.#byRemotePath.set(file.remotePath, file)
+      if (size === 0) {
+        file.state = 'empty'
+      } else if (r.state === 'rejected') {
+        file.state = 'rejected'
+        file.unsent = true
+      } else {
+        file.unsent = true
+        this.#uploader.schedule(file, 0)
+      }
+    }
+    for (const name of readdirSync(this.#spool.dataDir)) {
+      if (!known.has(name)) unlinkSync(this.#spool.dataPath(name)) // never committed (crash while open)
+    }
+    if (records.length > 0) log.info({ files: records.length }, 'pending uploads found in the spool; resuming')
+  }
+}

@@ -1,0 +1,408 @@
+import { constants } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ImageKitError } from '../../../src/imagekit/errors.js'
+import type { VfsOptions } from '../../../src/vfs/types.js'
+import { FakeImageKit } from './fake-api.js'
+import { expectCode, makeVfs, waitFor, type Harness } from './helpers.js'
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+function tempCache(): string {
+  const d = mkdtempSync(join(tmpdir(), 'ikfs-write-'))
+  dirs.push(d)
+  return join(d, 'cache')
+}
+
+function rw(api: FakeImageKit, cacheDir = tempCache(), overrides: Partial<VfsOptions> = {}): Harness & { cacheDir: string } {
+  return { ...makeVfs(api, { readOnly: false, cacheDir, libraryId: 'https://ik.example.test/demo', ...overrides }), cacheDir }
+}
+
+const W = constants.O_WRONLY
+const CREATE = constants.O_CREAT | constants.O_RDWR
+
+async function writeFile(h: Harness, path: string, data: Buffer | string): Promise<void> {
+  const fh = await h.vfs.create(path, 0o644, CREATE)
+  await h.vfs.write(path, fh, Buffer.from(data), 0)
+  await h.vfs.flush(path, fh)
+  await h.vfs.release(path, fh)
+}
+
+async function readAll(h: Harness, path: string): Promise<Buffer> {
+  const fh = await h.vfs.open(path, constants.O_RDONLY)
+  const buf = await h.vfs.read(path, fh, 1 << 20, 0)
+  await h.vfs.release(path, fh)
+  return Buffer.from(buf)
+}
+
+function spoolFiles(h: Harness & { cacheDir: string }, sub: 'data' | 'journal'): string[] {
+  return readdirSync(join(h.vfs.spoolDir!, sub))
+}
+
+describe('writing files (W1, W2)', () => {
+  it('create, write, close uploads the exact bytes; stat and reads show them at once', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    await writeFile(h, '/new.txt', 'hello world')
+    expect(api.fileAt('/new.txt')!.bytes.toString()).toBe('hello world')
+    expect((await h.vfs.getattr('/new.txt')).size).toBe(11)
+    expect((await readAll(h, '/new.txt')).toString()).toBe('hello world')
+    expect(spoolFiles(h, 'journal')).toEqual([])
+    expect(spoolFiles(h, 'data')).toEqual([])
+    expect(h.vfs.status().counters.uploadsSucceeded).toBe(1)
+    h.vfs.checkInvariants()
+  })
+
+  it('spool folder is 0700, data files 0600, journal holds no secrets', async () => {
+    const api = new FakeImageKit()
+    api.failNext.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
+    const h = rw(api)
+    const fh = await h.vfs.create('/a.bin', 0o644, CREATE)
+    await h.vfs.write('/a.bin', fh, Buffer.from('xyz'), 0)
+    expect(statSync(h.vfs.spoolDir!).mode & 0o777).toBe(0o700)
+    expect(statSync(h.cacheDir).mode & 0o777).toBe(0o700)
+    for (const f of spoolFiles(h, 'data')) expect(statSync(join(h.vfs.spoolDir!, 'data', f)).mode & 0o777).toBe(0o600)
+    await expectCode(h.vfs.flush('/a.bin', fh), 'EIO')
+    await h.vfs.release('/a.bin', fh)
+    const [rec] = spoolFiles(h, 'journal')
+    const text = readFileSync(join(h.vfs.spoolDir!, 'journal', rec!), 'utf8')
+    expect(statSync(join(h.vfs.spoolDir!, 'journal', rec!)).mode & 0o777).toBe(0o600)
+    expect(text).toContain('"name":"a.bin"')
+    expect(text).not.toMatch(/private|authorization|https?:/i)
+  })
+
+  it('appending fills from the remote bytes first and makes a new version with the same fileId', async () => {
+    const api = new FakeImageKit()
+    const orig = api.addFile('/doc.txt', Buffer.from('abc'), { tags: ['keep'], isPrivateFile: true })
+    const h = rw(api)
+    const fh = await h.vfs.open('/doc.txt', W | constants.O_APPEND)
+    await h.vfs.write('/doc.txt', fh, Buffer.from('def'), 3)
+    await h.vfs.flush('/doc.txt', fh)
+    await h.vfs.release('/doc.txt', fh)
+    const now = api.fileAt('/doc.txt')!
+    expect(now.bytes.toString()).toBe('abcdef')
+    expect(now.obj.fileId).toBe(orig.fileId)
+    expect(now.versions).toBe(2)
+    expect(now.obj.tags).toEqual(['keep'])
+    expect(now.obj.isPrivateFile).toBe(true)
+    expect(api.uploads.at(-1)).toMatchObject({ keepExistingMetadata: true, isPrivateFile: true })
+    expect((await h.vfs.getattr('/doc.txt')).size).toBe(6)
+    expect((await readAll(h, '/doc.txt')).toString()).toBe('abcdef')
+  })
+
+  it('in-place edit (O_RDWR, write in the middle) keeps the rest', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/f', Buffer.from('0123456789'))
+    const h = rw(api)
+    const fh = await h.vfs.open('/f', constants.O_RDWR)
+    await h.vfs.write('/f', fh, Buffer.from('XY'), 4)
+    expect((await h.vfs.read('/f', fh, 100, 0)).toString()).toBe('0123XY6789')
+    await h.vfs.flush('/f', fh)
+    await h.vfs.release('/f', fh)
+    expect(api.fileAt('/f')!.bytes.toString()).toBe('0123XY6789')
+  })
+
+  it('truncate by path down and up; ftruncate on a handle', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/t', Buffer.from('abcdefgh'))
+    const h = rw(api)
+    await h.vfs.truncate('/t', 3)
+    expect(api.fileAt('/t')!.bytes.toString()).toBe('abc')
+    await h.vfs.truncate('/t', 5)
+    expect(api.fileAt('/t')!.bytes).toEqual(Buffer.from([97, 98, 99, 0, 0]))
+    const fh = await h.vfs.open('/t', constants.O_RDWR)
+    await h.vfs.ftruncate('/t', fh, 1)
+    expect((await h.vfs.getattr('/t')).size).toBe(1)
+    await h.vfs.flush('/t', fh)
+    await h.vfs.release('/t', fh)
+    expect(api.fileAt('/t')!.bytes.toString()).toBe('a')
+  })
+
+  it('O_TRUNC then write replaces the content', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/r', Buffer.from('old content'))
+    const h = rw(api)
+    const fh = await h.vfs.open('/r', W | constants.O_TRUNC)
+    await h.vfs.write('/r', fh, Buffer.from('new'), 0)
+    await h.vfs.flush('/r', fh)
+    await h.vfs.release('/r', fh)
+    expect(api.fileAt('/r')!.bytes.toString()).toBe('new')
+    expect(api.calls.readRange).toBe(0) // no fill with O_TRUNC
+  })
+})
+
+describe('empty files (W5)', () => {
+  it('exist in the spool, are listed, survive a remount, upload once they have content', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    await writeFile(h, '/empty', '')
+    expect(api.writeCalls.uploadFile).toBe(0)
+    expect((await h.vfs.getattr('/empty')).size).toBe(0)
+    expect((await h.vfs.readdir('/')).map((e) => e.name)).toContain('empty')
+    expect(h.vfs.status().uploads).toMatchObject([{ localPath: '/empty', state: 'empty' }])
+    await h.vfs.close()
+    const h2 = rw(api, h.cacheDir)
+    expect((await h2.vfs.getattr('/empty')).size).toBe(0)
+    const fh = await h2.vfs.open('/empty', W)
+    await h2.vfs.write('/empty', fh, Buffer.from('now'), 0)
+    await h2.vfs.flush('/empty', fh)
+    await h2.vfs.release('/empty', fh)
+    expect(api.fileAt('/empty')!.bytes.toString()).toBe('now')
+    expect(spoolFiles(h2, 'journal')).toEqual([])
+  })
+
+  it('unlink removes an empty spool file', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    await writeFile(h, '/e', '')
+    await h.vfs.unlink('/e')
+    await expectCode(h.vfs.getattr('/e'), 'ENOENT')
+    expect(spoolFiles(h, 'journal')).toEqual([])
+    expect(spoolFiles(h, 'data')).toEqual([])
+  })
+})
+
+describe('durability (W3, W4, W6)', () => {
+  it('an upload failure makes close EIO, keeps the record, and the retrier succeeds later', async () => {
+    const api = new FakeImageKit()
+    api.failNext.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
+    const h = rw(api)
+    const fh = await h.vfs.create('/x', 0o644, CREATE)
+    await h.vfs.write('/x', fh, Buffer.from('data'), 0)
+    await expectCode(h.vfs.flush('/x', fh), 'EIO')
+    await h.vfs.release('/x', fh)
+    expect(spoolFiles(h, 'journal')).toHaveLength(1)
+    expect((await h.vfs.getattr('/x')).size).toBe(4)
+    const [st] = h.vfs.status().uploads
+    expect(st).toMatchObject({ state: 'failed', attempts: 1 })
+    expect(st!.nextAttemptAtMs).toBeGreaterThan(h.clock.now())
+    h.clock.advance(st!.nextAttemptAtMs! - h.clock.now())
+    await waitFor(() => h.vfs.status().counters.uploadsSucceeded === 1)
+    expect(api.fileAt('/x')!.bytes.toString()).toBe('data')
+    expect(h.vfs.status().counters).toMatchObject({ uploadsFailed: 1, uploadsRetried: 1, uploadsSucceeded: 1 })
+    await waitFor(() => spoolFiles(h, 'journal').length === 0)
+  })
+
+  it('after a crash the next Vfs on the same cache dir finishes the pending upload', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/crash.bin', 0o644, CREATE)
+    await h.vfs.write('/crash.bin', fh, Buffer.from('survive'), 0)
+    api.failNext.set('uploadFile', new ImageKitError('IK_NETWORK', 'POST upload: reset'))
+    await expectCode(h.vfs.flush('/crash.bin', fh), 'EIO')
+    // "kill -9": the first Vfs is never closed
+    const h2 = rw(api, h.cacheDir)
+    expect((await h2.vfs.getattr('/crash.bin')).size).toBe(7)
+    h2.clock.advance(0)
+    await waitFor(() => api.fileAt('/crash.bin') !== undefined)
+    expect(api.fileAt('/crash.bin')!.bytes.toString()).toBe('survive')
+    await waitFor(() => h2.vfs.status().uploads.length === 0)
+  })
+
+  it('a file over the upload limit fails close with EFBIG and stays in the spool, not retried', async () => {
+    const api = new FakeImageKit()
+    api.maxUploadBytes = 10
+    const h = rw(api)
+    const fh = await h.vfs.create('/big', 0o644, CREATE)
+    await h.vfs.write('/big', fh, Buffer.alloc(11, 1), 0)
+    await expectCode(h.vfs.flush('/big', fh), 'EFBIG')
+    await h.vfs.release('/big', fh)
+    expect(h.vfs.status().uploads).toMatchObject([{ state: 'rejected', size: 11 }])
+    h.clock.advance(60 * 60_000)
+    await new Promise((r) => setImmediate(r))
+    expect(api.writeCalls.uploadFile).toBe(1)
+    expect(h.records.some((r) => r.level === 50 && String(r.msg).includes('rejected'))).toBe(true)
+  })
+
+  it('write-back: close returns at once, the upload starts after the delay, reopening restarts it', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api, tempCache(), { writeBackDelayMs: 5000 })
+    await writeFile(h, '/wb', 'one')
+    expect(api.writeCalls.uploadFile).toBe(0)
+    expect(spoolFiles(h, 'journal')).toHaveLength(1)
+    h.clock.advance(4000)
+    const fh = await h.vfs.open('/wb', W)
+    await h.vfs.write('/wb', fh, Buffer.from('two'), 0)
+    await h.vfs.flush('/wb', fh)
+    await h.vfs.release('/wb', fh)
+    h.clock.advance(4000) // the first timer would have fired here
+    await new Promise((r) => setImmediate(r))
+    expect(api.writeCalls.uploadFile).toBe(0)
+    h.clock.advance(1000)
+    await waitFor(() => api.fileAt('/wb') !== undefined)
+    expect(api.fileAt('/wb')!.bytes.toString()).toBe('two')
+    expect(api.writeCalls.uploadFile).toBe(1)
+  })
+
+  it('close() of the Vfs waits for write-back uploads (unmount)', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api, tempCache(), { writeBackDelayMs: 60_000 })
+    await writeFile(h, '/later', 'bytes')
+    expect(api.writeCalls.uploadFile).toBe(0)
+    await h.vfs.close()
+    expect(api.fileAt('/later')!.bytes.toString()).toBe('bytes')
+  })
+
+  it('fsync forces a write-back upload now', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api, tempCache(), { writeBackDelayMs: 60_000 })
+    const fh = await h.vfs.create('/s', 0o644, CREATE)
+    await h.vfs.write('/s', fh, Buffer.from('sync'), 0)
+    await h.vfs.fsync('/s', fh, false)
+    expect(api.fileAt('/s')!.bytes.toString()).toBe('sync')
+    await h.vfs.release('/s', fh)
+  })
+
+  it('at most maxParallelUploads run at once', async () => {
+    const api = new FakeImageKit()
+    let open = true
+    api.uploadGate = () => new Promise<void>((resolve) => {
+      const poll = () => (open ? setImmediate(poll) : resolve())
+      poll()
+    })
+    const h = rw(api, tempCache(), { maxParallelUploads: 2 })
+    const closes = ['/1', '/2', '/3', '/4', '/5'].map((p) => writeFile(h, p, p))
+    await waitFor(() => api.uploadsInFlight === 2)
+    expect(h.vfs.status().uploads.filter((u) => u.state === 'uploading')).toHaveLength(2)
+    open = false
+    await Promise.all(closes)
+    expect(api.maxUploadsInFlight).toBe(2)
+    expect(api.filePaths()).toEqual(['/1', '/2', '/3', '/4', '/5'])
+  })
+})
+
+describe('namespace (W7-W10)', () => {
+  it('mkdir creates, rmdir of a non-empty folder is ENOTEMPTY and deletes nothing, empty one is deleted', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    await h.vfs.mkdir('/d', 0o755)
+    expect(api.hasFolder('/d')).toBe(true)
+    expect((await h.vfs.getattr('/d')).kind).toBe('dir')
+    await expectCode(h.vfs.mkdir('/d', 0o755), 'EEXIST')
+    api.addFile('/d/f.jpg', 5) // appeared remotely, not in the cached listing
+    await expectCode(h.vfs.rmdir('/d'), 'ENOTEMPTY')
+    expect(api.writeCalls.deleteFolder).toBe(0)
+    expect(api.fileAt('/d/f.jpg')).toBeDefined()
+    await h.vfs.unlink('/d/f.jpg')
+    expect(api.fileAt('/d/f.jpg')).toBeUndefined()
+    await h.vfs.rmdir('/d')
+    expect(api.hasFolder('/d')).toBe(false)
+    await expectCode(h.vfs.getattr('/d'), 'ENOENT')
+  })
+
+  it('rmdir sees files that only exist in the spool', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/d')
+    const h = rw(api)
+    await writeFile(h, '/d/e', '')
+    await expectCode(h.vfs.rmdir('/d'), 'ENOTEMPTY')
+  })
+
+  it('rename within and across folders keeps fileId and inode', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/a')
+    api.addFolder('/b')
+    const f = api.addFile('/a/x.jpg', Buffer.from('img'))
+    const h = rw(api)
+    const ino = (await h.vfs.getattr('/a/x.jpg')).ino
+    await h.vfs.rename('/a/x.jpg', '/a/y.jpg')
+    expect(api.fileAt('/a/y.jpg')!.obj.fileId).toBe(f.fileId)
+    await h.vfs.rename('/a/y.jpg', '/b/z.jpg')
+    expect(api.filePaths()).toEqual(['/b/z.jpg'])
+    expect(api.fileAt('/b/z.jpg')!.obj.fileId).toBe(f.fileId)
+    expect((await h.vfs.getattr('/b/z.jpg')).ino).toBe(ino)
+    await expectCode(h.vfs.getattr('/a/x.jpg'), 'ENOENT')
+    expect((await readAll(h, '/b/z.jpg')).toString()).toBe('img')
+  })
+
+  it('atomic save: rename over an existing file keeps the target fileId and adds a version', async () => {
+    const api = new FakeImageKit()
+    const target = api.addFile('/doc.txt', Buffer.from('v1'), { tags: ['t'] })
+    const h = rw(api)
+    await writeFile(h, '/doc.txt.tmp', 'v2 content')
+    await h.vfs.rename('/doc.txt.tmp', '/doc.txt')
+    const now = api.fileAt('/doc.txt')!
+    expect(now.obj.fileId).toBe(target.fileId)
+    expect(now.bytes.toString()).toBe('v2 content')
+    expect(now.versions).toBe(2)
+    expect(now.obj.tags).toEqual(['t'])
+    expect(api.filePaths()).toEqual(['/doc.txt'])
+    expect((await h.vfs.getattr('/doc.txt')).size).toBe(10)
+    expect((await readAll(h, '/doc.txt')).toString()).toBe('v2 content')
+  })
+
+  it('atomic save with write-back: the pending upload is retargeted, the temp name is never uploaded', async () => {
+    const api = new FakeImageKit()
+    const target = api.addFile('/doc.txt', Buffer.from('v1'))
+    const h = rw(api, tempCache(), { writeBackDelayMs: 1000 })
+    await writeFile(h, '/doc.txt.tmp', 'v2')
+    await h.vfs.rename('/doc.txt.tmp', '/doc.txt')
+    expect((await h.vfs.getattr('/doc.txt')).size).toBe(2)
+    await expectCode(h.vfs.getattr('/doc.txt.tmp'), 'ENOENT')
+    h.clock.advance(1000)
+    await waitFor(() => api.fileAt('/doc.txt')!.versions === 2)
+    expect(api.fileAt('/doc.txt')!.obj.fileId).toBe(target.fileId)
+    expect(api.uploads.map((u) => u.filePath)).toEqual(['/doc.txt'])
+  })
+
+  it('renaming a file that is still open and dirty sends the upload to the new name', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/draft', 0o644, CREATE)
+    await h.vfs.write('/draft', fh, Buffer.from('text'), 0)
+    await h.vfs.rename('/draft', '/final')
+    await h.vfs.flush('/final', fh)
+    await h.vfs.release('/final', fh)
+    expect(api.filePaths()).toEqual(['/final'])
+    expect(api.fileAt('/final')!.bytes.toString()).toBe('text')
+  })
+
+  it('folder rename (same parent and across parents) via bulk jobs, target non-empty is ENOTEMPTY', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/p')
+    api.addFolder('/p/old')
+    api.addFile('/p/old/a.jpg', 3)
+    api.addFolder('/q')
+    api.addFolder('/full')
+    api.addFile('/full/x', 1)
+    const h = rw(api)
+    const ino = (await h.vfs.getattr('/p/old')).ino
+    await h.vfs.rename('/p/old', '/p/new')
+    expect(api.fileAt('/p/new/a.jpg')).toBeDefined()
+    expect((await h.vfs.getattr('/p/new')).ino).toBe(ino)
+    expect((await h.vfs.getattr('/p/new/a.jpg')).size).toBe(3)
+    await h.vfs.rename('/p/new', '/q/moved')
+    expect(api.fileAt('/q/moved/a.jpg')).toBeDefined()
+    await expectCode(h.vfs.rename('/q/moved', '/full'), 'ENOTEMPTY')
+    expect(api.fileAt('/q/moved/a.jpg')).toBeDefined()
+  })
+
+  it('chmod, utimens, chown to the owner succeed; chown elsewhere is EPERM; long names ENAMETOOLONG', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/f', 3)
+    const h = rw(api)
+    await h.vfs.chmod('/f', 0o600)
+    await h.vfs.utimens('/f', 1, 2)
+    await h.vfs.chown('/f', 1000, 1000)
+    await h.vfs.chown('/f', -1, 1000)
+    await expectCode(h.vfs.chown('/f', 0, 0), 'EPERM')
+    await expectCode(h.vfs.chmod('/nope', 0o600), 'ENOENT')
+    await expectCode(h.vfs.create('/' + 'x'.repeat(256), 0o644, CREATE), 'ENAMETOOLONG')
+    await writeFile(h, '/' + 'é'.repeat(127), 'ok') // 254 bytes
+    expect(api.writeCalls.uploadFile).toBe(1)
+  })
+
+  it('names ImageKit would rewrite are stored encoded and read back as created (W11)', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    await writeFile(h, '/a b#c%d?.txt', 'n')
+    expect(api.filePaths()).toEqual(['/a b＃c％d？.txt'])
+    h.vfs.forget()
+    expect((await h.vfs.readdir('/')).map((e) => e.name)).toEqual(['a b#c%d?.txt'])
+  })
+})
