@@ -15,9 +15,15 @@ import { FUSE_ERRNO } from './errno.js'
 
 /** A listing or ranged read that takes longer than this is hung, not slow. */
 export const DEFAULT_DEADLINE_MS = 120_000
-/** release/flush/fsync may wait for the upload of a large file. */
-export const SLOW_OP_DEADLINE_MS = 600_000
-const SLOW_OPS: ReadonlySet<string> = new Set(['release', 'flush', 'fsync'])
+/**
+ * Ops that wait for a whole transfer (the upload of a closed file, the download that fills a file opened
+ * for appending, a rename that re-uploads or waits for a bulk job) get no deadline of ours: a 5 GiB upload
+ * over a slow link legitimately takes longer than any fixed limit, and answering ETIMEDOUT while it goes
+ * on would report a failure for a write that then succeeds. The transfers themselves are bounded by the
+ * client's per-request idle timeouts and retry budgets.
+ */
+export const SLOW_OP_DEADLINE_MS = 0
+const SLOW_OPS: ReadonlySet<string> = new Set(['release', 'flush', 'fsync', 'open', 'create', 'truncate', 'ftruncate', 'rename'])
 
 export type FuseReply = (code: number, ...values: unknown[]) => void
 

@@ -116,6 +116,8 @@ export interface VfsOptions {
   uploadTags: string[]
   /** Uploads running at once. */
   maxParallelUploads: number
+  /** Start fetching a file's first block when it is opened for reading (saves a round trip of time to first byte). */
+  prefetchOnOpen?: boolean
   /** Names the library (its URL endpoint): the spool is `<cacheDir>/<hash of this>/`, so libraries never share one. */
   libraryId?: string
 }

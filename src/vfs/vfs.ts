@@ -198,6 +198,7 @@ class ImageKitVfs implements IkVfs {
       filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile,
     })
     const handle = this.#handles.add((fh) => new ReadHandle(fh, node, reader, (n, r) => this.#onStale(n, r)))
+    if (this.#options.prefetchOnOpen) reader.prefetchStart()
     return handle.fh
   }
 

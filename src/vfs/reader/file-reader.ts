@@ -141,6 +141,15 @@ export class FileReader implements StreamHost {
     return stream
   }
 
+  /**
+   * Starts fetching the first block at open: the kernel's first read arrives one FUSE round trip later,
+   * and by then the request is already on its way (time to first byte).
+   */
+  prefetchStart(): void {
+    if (this.#closed || this.size === 0 || this.#streams.size > 0 || this.#partials.has(0) || this.isCached(0)) return
+    this.#startStream(0).demand(0, ++this.#seq)
+  }
+
   /** Aborts streams (cached blocks stay). */
   close(): void {
     this.#closed = true

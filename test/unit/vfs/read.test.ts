@@ -62,6 +62,23 @@ describe('reads', () => {
     expect(api.calls.readRange).toBe(0)
   })
 
+  it('with prefetchOnOpen, open starts the first block and the first read uses that same request', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(3 * MiB, 9)
+    api.addFile('/pre', data)
+    const { vfs } = makeVfs(api, { prefetchOnOpen: true })
+    const fh = await vfs.open('/pre', constants.O_RDONLY)
+    await waitFor(() => api.calls.readRange === 1)
+    const first = await vfs.read('', fh, KERNEL_READ, 0)
+    expect(Buffer.compare(first, data.subarray(0, KERNEL_READ))).toBe(0)
+    expect(api.calls.readRange).toBe(1)
+    const empty = new FakeImageKit()
+    empty.addFile('/empty', Buffer.alloc(0))
+    const { vfs: vfs2 } = makeVfs(empty, { prefetchOnOpen: true })
+    await vfs2.open('/empty', constants.O_RDONLY)
+    expect(empty.calls.readRange).toBe(0)
+  })
+
   it('serves the first kernel read before its whole block has arrived', async () => {
     const api = new FakeImageKit()
     const data = patternBytes(4 * MiB, 5)
