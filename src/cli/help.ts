@@ -6,6 +6,9 @@ import type { ExtraFlag } from '../config/flags.js'
 export const COMMANDS: readonly { name: string; summary: string }[] = [
   { name: 'mount', summary: 'mount an ImageKit media library: ikfs mount [NAME:] MOUNTPOINT [flags]' },
   { name: 'unmount', summary: 'unmount a mountpoint (also a dead one left by a crash)' },
+  { name: 'status', summary: 'what a running mount is doing: ikfs status MOUNTPOINT' },
+  { name: 'refresh', summary: 'drop cached listings so remote changes show: ikfs refresh MOUNTPOINT [PATH]' },
+  { name: 'doctor', summary: 'check FUSE, config, clock and keys: ikfs doctor [NAME:] [MOUNTPOINT]' },
   { name: 'demo', summary: 'start the emulator with demo media and mount it at ./mnt' },
   { name: 'emulator', summary: 'run the local ImageKit emulator alone' },
   { name: 'version', summary: 'print the version' },

@@ -8,8 +8,11 @@ import { parseBool } from '../config/values.js'
 import { redactUrl } from '../log.js'
 import { processContext, type CliContext } from './context.js'
 import { demoHelp, runDemo } from './demo.js'
+import { doctorHelp, runDoctor } from './doctor.js'
 import { COMMANDS, generalHelp, mountHelp } from './help.js'
 import { runMount } from './mount.js'
+import { refreshHelp, runRefresh } from './refresh.js'
+import { runStatus, statusHelp } from './status.js'
 import { runUnmount, unmountHelp } from './unmount.js'
 import { UsageError } from './usage-error.js'
 import { ikfsVersion } from './version.js'
@@ -23,6 +26,9 @@ const COMMAND_HELP: Readonly<Record<string, () => string>> = {
   unmount: unmountHelp,
   umount: unmountHelp,
   demo: demoHelp,
+  status: statusHelp,
+  refresh: refreshHelp,
+  doctor: doctorHelp,
   version: () => 'Usage: ikfs version\n',
   help: generalHelp,
 }
@@ -40,6 +46,12 @@ export async function main(argv: readonly string[], context: Partial<CliContext>
         return await runUnmount(rest, ctx)
       case 'demo':
         return await runDemo(rest, ctx)
+      case 'status':
+        return await runStatus(rest, ctx)
+      case 'refresh':
+        return await runRefresh(rest, ctx)
+      case 'doctor':
+        return await runDoctor(rest, ctx)
       case 'emulator': {
         const { runEmulator } = await import('../emulator/main.js')
         return await runEmulator([...rest])

@@ -10,18 +10,26 @@
  * while that runs forces a lazy unmount and exits 1. SIGHUP drops cached listings. A mount removed from
  * outside (`fusermount -u`) shuts down the same way and exits 0. The private key is never put on a command
  * line (nothing is re-executed) and the logger scrubs it.
+ *
+ * From before preflight until exit, a control socket (src/status) answers `ikfs status` / `ikfs refresh`
+ * (state starting → mounted → stopping, so readiness probes and upload draining are visible); --metrics
+ * ADDR also serves Prometheus text.
  */
 import { readdir, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
 import { loadConfig, type Config } from '../config/load.js'
 import { createLogger, type Logger } from '../log.js'
+import { startStatusServices, type StatusServices } from '../status/services.js'
+import { controlSocketPath } from '../status/paths.js'
+import type { ReportingVfs } from '../status/snapshot.js'
 import type { Vfs } from '../vfs/types.js'
 import type { CliContext, StopSignal } from './context.js'
 import { clientSettings, fuseMountOptions, vfsOptions } from './derive.js'
 import { mountHelp } from './help.js'
 import type { LiveMount, MountClient, MountRuntime } from './runtime.js'
 import { UsageError } from './usage-error.js'
+import { ikfsVersion } from './version.js'
 
 /** Upper bound on everything before mounting: a hung DNS lookup or API must not hang `ikfs mount`. */
 export const PREFLIGHT_TIMEOUT_MS = 15_000
@@ -100,6 +108,32 @@ export async function runMountSession(
   const log = logger.child({ component: 'cli.mount' })
   for (const warning of config.warnings) log.warn(warning)
 
+  // Before preflight: the control socket answers "starting" (readiness waits) and a bad --metrics fails early.
+  const status = await startStatusServices({
+    version: ikfsVersion(),
+    pid: process.pid,
+    mountpoint,
+    endpoint: config.endpoint,
+    socketPath: controlSocketPath(mountpoint, { env: ctx.env, uid: ctx.identity?.uid ?? process.getuid?.() ?? 0 }),
+    metrics: config.metrics,
+    logger,
+  })
+  try {
+    return await mountAndServe(config, mountpoint, ctx, options, status)
+  } finally {
+    await status.close()
+  }
+}
+
+async function mountAndServe(
+  config: Config,
+  mountpoint: string,
+  ctx: CliContext,
+  options: SessionOptions,
+  status: StatusServices,
+): Promise<number> {
+  const { logger } = options
+  const log = logger.child({ component: 'cli.mount' })
   const client = await preflight(config, mountpoint, ctx.runtime, logger)
   let vfs: Vfs | undefined
   let live: LiveMount
@@ -111,10 +145,12 @@ export async function runMountSession(
     await client.close().catch(() => undefined)
     throw new Error(`cannot mount at ${mountpoint}: ${(e as Error).message}`, { cause: e })
   }
-  log.info({ endpoint: config.endpoint, mountpoint }, 'mounted')
+  status.board.attach(vfs as ReportingVfs, live.counters)
+  status.board.mounted()
+  log.info({ endpoint: config.endpoint, mountpoint, statusSocket: status.socketPath, metrics: status.metricsUrl }, 'mounted')
   ctx.stdout.write(`ikfs: mounted ${config.endpoint} at ${options.displayMountpoint ?? mountpoint}\n`)
   options.onMounted?.()
-  return serve(live, vfs, client, mountpoint, ctx, log)
+  return serve(live, vfs, client, mountpoint, ctx, log, () => status.board.stopping())
 }
 
 async function preflight(config: Config, mountpoint: string, runtime: MountRuntime, logger: Logger): Promise<MountClient> {
@@ -175,7 +211,15 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runti
 }
 
 /** Waits for a stop signal or an outside unmount, shuts down, and returns the exit code. */
-function serve(live: LiveMount, vfs: Vfs, client: MountClient, mountpoint: string, ctx: CliContext, log: Logger): Promise<number> {
+function serve(
+  live: LiveMount,
+  vfs: Vfs,
+  client: MountClient,
+  mountpoint: string,
+  ctx: CliContext,
+  log: Logger,
+  onStopping: () => void,
+): Promise<number> {
   return new Promise<number>((resolveExit) => {
     let stopping = false
     let finished = false
@@ -201,6 +245,7 @@ function serve(live: LiveMount, vfs: Vfs, client: MountClient, mountpoint: strin
         return
       }
       stopping = true
+      onStopping()
       log.info({ signal }, 'unmounting')
       live
         .unmount()
@@ -226,6 +271,7 @@ function serve(live: LiveMount, vfs: Vfs, client: MountClient, mountpoint: strin
     const gone = (): void => {
       if (stopping) return
       stopping = true
+      onStopping()
       log.info({ mountpoint }, 'the mount was removed from outside; shutting down')
       closeAll().then(
         () => finish(0),

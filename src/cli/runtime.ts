@@ -21,6 +21,8 @@ export interface LiveMount {
   unmount(): Promise<void>
   /** Settles when the mount is gone for any reason (our unmount, or `fusermount -u` from outside). */
   readonly done: Promise<unknown>
+  /** Per-op FUSE counters, for `ikfs status` and /metrics (fuse/mount.ts FuseMount has them). */
+  readonly counters?: { snapshot(): Record<string, { calls: number; errors: number; timeouts: number; late: number; inFlight: number }> }
 }
 
 export interface MountRuntime {

@@ -254,6 +254,10 @@ export const OPTIONS = {
     name: 'log_file', flag: '--log-file', env: env('log_file'), type: 'path', default: '', group: 'logging',
     help: 'Write the log (JSON lines) to this file instead of stderr.',
   },
+  metrics: {
+    name: 'metrics', flag: '--metrics', env: env('metrics'), type: 'string', default: '', group: 'logging',
+    help: 'Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100 (":9100" is loopback); off when empty.',
+  },
   debug: {
     name: 'debug', flag: '--debug', env: env('debug'), type: 'bool', default: 'false', group: 'logging',
     notInFile: true, help: 'Print stack traces with errors.',

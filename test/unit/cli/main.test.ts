@@ -17,7 +17,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }))
 describe('exit code 2 for usage and configuration errors, one line on stderr', () => {
   it.each([
     [[], /Usage: ikfs COMMAND/],
-    [['frobnicate'], /^ikfs: unknown command "frobnicate" \(commands: mount, unmount, demo, emulator, version, help\)\n$/],
+    [['frobnicate'], /^ikfs: unknown command "frobnicate" \(commands: mount, unmount, status, refresh, doctor, demo, emulator, version, help\)\n$/],
     [['--frobnicate=secret'], /^ikfs: unknown command "--frobnicate" /],
     [['mount'], /^ikfs: missing MOUNTPOINT/],
     [['mount', 'a', 'b', 'c'], /^ikfs: too many arguments/],

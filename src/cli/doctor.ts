@@ -1,0 +1,261 @@
+/**
+ * `ikfs doctor [NAME:] [MOUNTPOINT] [mount flags]`: checks, one line each, everything a mount needs and
+ * says how to fix what is wrong. Exit code 0 when every check passed, 1 otherwise.
+ *
+ *   /dev/fuse, fusermount, libfuse (the library fuse-native loads), /etc/fuse.conf (only with --allow-other),
+ *   the configuration, the cache folder, the mountpoint (when given), the clock against the API's Date
+ *   header (signed URLs), and the keys against the API.
+ */
+import { closeSync, constants as fsConstants, openSync } from 'node:fs'
+import { access, readFile, readdir, stat } from 'node:fs/promises'
+import { delimiter, dirname, join, resolve } from 'node:path'
+import { parseArgs } from '../config/flags.js'
+import { loadConfig, type Config } from '../config/load.js'
+import { createLogger } from '../log.js'
+import type { CliContext } from './context.js'
+import { clientSettings } from './derive.js'
+import { optionsHelp } from './help.js'
+import { UsageError } from './usage-error.js'
+
+/** The clock and credential checks each get this long: a healthy API answers in well under a second. */
+export const DOCTOR_NETWORK_TIMEOUT_MS = 10_000
+/**
+ * Beyond this, NTP is clearly not running: signed URLs are stamped with a wrong expiry (already expired
+ * with a short --signed-url-expiry) and TLS/auth errors follow. The Date header itself is only exact to 1 s.
+ */
+export const CLOCK_SKEW_LIMIT_MS = 30_000
+
+export type CheckState = 'ok' | 'warn' | 'FAIL' | 'skip'
+
+export interface CheckResult {
+  name: string
+  state: CheckState
+  detail: string
+  fix?: string
+}
+
+export function doctorHelp(): string {
+  return [
+    'Usage: ikfs doctor [NAME:] [MOUNTPOINT] [mount flags]',
+    '',
+    'Checks FUSE (/dev/fuse, fusermount, libfuse, /etc/fuse.conf for --allow-other), the configuration, the',
+    'cache folder, MOUNTPOINT (when given), the clock and the keys; prints one line per check with a fix for',
+    'each failure. Exit code 0 when all checks pass, 1 otherwise. Takes the same flags as ikfs mount.',
+    '',
+    optionsHelp(),
+  ].join('\n')
+}
+
+export async function runDoctor(args: readonly string[], ctx: CliContext): Promise<number> {
+  const parsed = parseArgs(args, {}, 'ikfs doctor')
+  if (parsed.help) {
+    ctx.stdout.write(doctorHelp())
+    return 0
+  }
+  const { remote, mountpoint } = doctorTarget(parsed.positionals)
+  const results: CheckResult[] = []
+  const report = (r: CheckResult): void => {
+    results.push(r)
+    ctx.stdout.write(formatCheck(r))
+  }
+
+  report(checkDevFuse())
+  report(checkFusermount(ctx.env.PATH, ctx.identity?.uid ?? process.getuid?.() ?? 0))
+  report(await checkLibfuse())
+
+  let config: Config | undefined
+  try {
+    config = loadConfig({
+      options: parsed.options,
+      ...(remote !== undefined ? { remote } : {}),
+      env: ctx.env,
+      cwd: ctx.cwd,
+      home: ctx.home,
+      ...(ctx.identity ? { identity: ctx.identity } : {}),
+    })
+    report({ name: 'config', state: 'ok', detail: `endpoint ${config.endpoint}${config.configFile ? ` from ${config.configFile} [${config.remote}]` : ''}` })
+    for (const warning of config.warnings) report({ name: 'config', state: 'warn', detail: warning })
+  } catch (e) {
+    report({ name: 'config', state: 'FAIL', detail: (e as Error).message, fix: 'see `ikfs mount --help` and README "Mounting your library"' })
+  }
+
+  if (config?.allowOther ?? parsed.options.allowOther !== undefined) report(await checkFuseConf(ctx.identity?.uid ?? process.getuid?.() ?? 0))
+  if (config) report(await checkCacheDir(config.cacheDir))
+  if (mountpoint !== undefined) report(await checkMountpoint(resolve(ctx.cwd, mountpoint), config?.allowNonEmpty ?? false, ctx))
+  if (config) {
+    report(await checkClock(config.apiUrl))
+    report(await checkCredentials(config, ctx))
+  } else {
+    report({ name: 'clock', state: 'skip', detail: 'needs a valid configuration' })
+    report({ name: 'credentials', state: 'skip', detail: 'needs a valid configuration' })
+  }
+
+  const failed = results.filter((r) => r.state === 'FAIL').length
+  ctx.stdout.write(failed === 0 ? 'ikfs doctor: all checks passed\n' : `ikfs doctor: ${failed} check${failed === 1 ? '' : 's'} failed\n`)
+  return failed === 0 ? 0 : 1
+}
+
+function doctorTarget(positionals: readonly string[]): { remote?: string; mountpoint?: string } {
+  if (positionals.length > 2) throw new UsageError('usage: ikfs doctor [NAME:] [MOUNTPOINT] [flags]')
+  const [first, second] = positionals
+  if (first !== undefined && /^[^/]+:$/.test(first)) {
+    return { remote: first.slice(0, -1), ...(second !== undefined ? { mountpoint: second } : {}) }
+  }
+  if (second !== undefined) throw new UsageError(`expected NAME: before MOUNTPOINT, got "${first}"`)
+  return first !== undefined ? { mountpoint: first } : {}
+}
+
+export function formatCheck(r: CheckResult): string {
+  const line = `${r.state.padEnd(4)}  ${r.name.padEnd(11)}  ${r.detail}\n`
+  return r.fix ? `${line}${' '.repeat(19)}fix: ${r.fix}\n` : line
+}
+
+function checkDevFuse(): CheckResult {
+  try {
+    closeSync(openSync('/dev/fuse', fsConstants.O_RDWR))
+    return { name: '/dev/fuse', state: 'ok', detail: 'opens read-write' }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message
+    return code === 'ENOENT'
+      ? { name: '/dev/fuse', state: 'FAIL', detail: 'missing', fix: 'modprobe fuse; in a container run with --device /dev/fuse --cap-add SYS_ADMIN' }
+      : { name: '/dev/fuse', state: 'FAIL', detail: `cannot open read-write (${code})`, fix: 'check its mode (crw-rw-rw-); in a container add --device /dev/fuse --cap-add SYS_ADMIN' }
+  }
+}
+
+export function findOnPath(names: readonly string[], pathEnv: string | undefined): string | undefined {
+  for (const dir of (pathEnv ?? '').split(delimiter)) {
+    if (!dir) continue
+    for (const name of names) {
+      const file = join(dir, name)
+      try {
+        closeSync(openSync(file, fsConstants.O_RDONLY))
+        return file
+      } catch {
+        // not here
+      }
+    }
+  }
+  return undefined
+}
+
+function checkFusermount(pathEnv: string | undefined, uid: number): CheckResult {
+  const file = findOnPath(['fusermount', 'fusermount3'], pathEnv)
+  if (!file) return { name: 'fusermount', state: 'FAIL', detail: 'not found on PATH', fix: 'apt install fuse3 (or dnf install fuse3)' }
+  return { name: 'fusermount', state: 'ok', detail: uid === 0 ? file : `${file} (setuid, used to mount as this user)` }
+}
+
+async function checkLibfuse(): Promise<CheckResult> {
+  try {
+    const { loadFuseNative, libfuseInUse } = await import('../../native/load.js')
+    loadFuseNative()
+    const lib = libfuseInUse()
+    if (!lib) return { name: 'libfuse', state: 'warn', detail: 'fuse-native loaded, but no libfuse.so.2 is mapped (unexpected)' }
+    const shipped = lib.includes('/node_modules/fuse-native/')
+    return {
+      name: 'libfuse',
+      state: 'ok',
+      detail: shipped ? `${lib} (the copy shipped with fuse-native; install libfuse2 or libfuse2t64 to use the system's)` : lib,
+    }
+  } catch (e) {
+    return { name: 'libfuse', state: 'FAIL', detail: (e as Error).message, fix: 'Debian 12 / Ubuntu 22.04: apt install libfuse2; Debian 13 / Ubuntu 24.04: apt install libfuse2t64' }
+  }
+}
+
+async function checkFuseConf(uid: number): Promise<CheckResult> {
+  if (uid === 0) return { name: 'fuse.conf', state: 'ok', detail: 'root may use allow_other without user_allow_other' }
+  let text = ''
+  try {
+    text = await readFile('/etc/fuse.conf', 'utf8')
+  } catch {
+    // missing: same as not allowed
+  }
+  const allowed = text.split('\n').some((line) => line.trim() === 'user_allow_other')
+  return allowed
+    ? { name: 'fuse.conf', state: 'ok', detail: 'user_allow_other is set (needed by --allow-other)' }
+    : { name: 'fuse.conf', state: 'FAIL', detail: '--allow-other needs user_allow_other in /etc/fuse.conf', fix: "echo user_allow_other | sudo tee -a /etc/fuse.conf" }
+}
+
+async function checkCacheDir(dir: string): Promise<CheckResult> {
+  let probe = dir
+  for (;;) {
+    try {
+      const info = await stat(probe)
+      if (!info.isDirectory()) return { name: 'cache dir', state: 'FAIL', detail: `${probe} is not a folder`, fix: 'set --cache-dir to a folder' }
+      await access(probe, fsConstants.W_OK | fsConstants.X_OK)
+      return { name: 'cache dir', state: 'ok', detail: probe === dir ? `${dir} is writable` : `${dir} can be created` }
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' && dirname(probe) !== probe) {
+        probe = dirname(probe)
+        continue
+      }
+      return { name: 'cache dir', state: 'FAIL', detail: `${probe}: ${code ?? (e as Error).message}`, fix: 'set --cache-dir to a folder this user can write' }
+    }
+  }
+}
+
+async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, ctx: CliContext): Promise<CheckResult> {
+  const name = 'mountpoint'
+  let info
+  try {
+    info = await stat(mountpoint)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return { name, state: 'FAIL', detail: `${mountpoint} does not exist`, fix: `mkdir -p ${mountpoint}` }
+    if (code === 'ENOTCONN') {
+      return { name, state: 'FAIL', detail: `${mountpoint} is a dead mount (Transport endpoint is not connected)`, fix: `ikfs unmount ${mountpoint}` }
+    }
+    return { name, state: 'FAIL', detail: `${mountpoint}: ${code ?? (e as Error).message}` }
+  }
+  if (!info.isDirectory()) return { name, state: 'FAIL', detail: `${mountpoint} is not a directory`, fix: 'mount on an empty folder' }
+  if (await ctx.runtime.isMounted(mountpoint).catch(() => false)) {
+    return { name, state: 'FAIL', detail: `${mountpoint} is already mounted`, fix: `ikfs unmount ${mountpoint}` }
+  }
+  if (!allowNonEmpty && (await readdir(mountpoint)).length > 0) {
+    return { name, state: 'FAIL', detail: `${mountpoint} is not empty`, fix: 'use an empty folder, or --allow-non-empty to hide its content' }
+  }
+  return { name, state: 'ok', detail: `${mountpoint} is an empty folder` }
+}
+
+/** Compares this machine's clock with the Date header of any answer from the API host. */
+export async function checkClock(apiUrl: string, now: () => number = Date.now): Promise<CheckResult> {
+  const name = 'clock'
+  const before = now()
+  let dateHeader: string | null
+  try {
+    const res = await fetch(apiUrl + '/', { method: 'HEAD', signal: AbortSignal.timeout(DOCTOR_NETWORK_TIMEOUT_MS) })
+    dateHeader = res.headers.get('date')
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name
+    return { name, state: 'FAIL', detail: `cannot reach ${apiUrl} (${cause})`, fix: 'check the network, proxy and --api-url' }
+  }
+  const after = now()
+  const serverMs = dateHeader ? Date.parse(dateHeader) : NaN
+  if (Number.isNaN(serverMs)) return { name, state: 'warn', detail: `${apiUrl} sent no usable Date header; cannot compare clocks` }
+  // The header is truncated to the second: compare with the middle of the round trip, allow that second.
+  const skew = serverMs + 500 - (before + after) / 2
+  const text = `${skew >= 0 ? 'behind' : 'ahead of'} the API by ${(Math.abs(skew) / 1000).toFixed(1)}s`
+  if (Math.abs(skew) > CLOCK_SKEW_LIMIT_MS) {
+    return { name, state: 'FAIL', detail: `this machine's clock is ${text}`, fix: 'enable time sync: timedatectl set-ntp true (signed URLs carry an expiry time)' }
+  }
+  return { name, state: 'ok', detail: `within ${CLOCK_SKEW_LIMIT_MS / 1000}s of the API (${text})` }
+}
+
+async function checkCredentials(config: Config, ctx: CliContext): Promise<CheckResult> {
+  const name = 'credentials'
+  const logger = createLogger({ level: 'silent', secrets: [config.privateKey] })
+  let client
+  try {
+    client = await ctx.runtime.createClient(clientSettings(config), logger)
+    await client.verifyCredentials(AbortSignal.timeout(DOCTOR_NETWORK_TIMEOUT_MS))
+    return { name, state: 'ok', detail: `${new URL(config.apiUrl).host} accepted the private key` }
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    const fix = code === 'IK_UNAUTHORIZED'
+      ? 'copy the private key from the ImageKit dashboard: Developer options → API keys'
+      : 'check the network, proxy and --api-url'
+    return { name, state: 'FAIL', detail: (e as Error).message, fix }
+  } finally {
+    await client?.close().catch(() => undefined)
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * `ikfs refresh MOUNTPOINT [PATH]`: drops the daemon's cached listings (under PATH, else all) so changes
+ * made elsewhere show at once. PATH is a path inside the mount ("/photos", "photos") or a full path
+ * under MOUNTPOINT ("/mnt/ik/photos"). Same effect as SIGHUP, but per folder and without a pid.
+ */
+import { isAbsolute, relative, resolve } from 'node:path'
+import { parseArgs } from '../config/flags.js'
+import { controlRequest, ControlError } from '../status/client.js'
+import type { CliContext } from './context.js'
+import { socketFor } from './status.js'
+import { UsageError } from './usage-error.js'
+
+export function refreshHelp(): string {
+  return [
+    'Usage: ikfs refresh MOUNTPOINT [PATH]',
+    '',
+    'Drops cached folder listings of the ikfs mount at MOUNTPOINT (under PATH only, when given), so files',
+    'added, changed or deleted elsewhere show at once. PATH is inside the mount: /photos, or /mnt/ik/photos.',
+    '',
+  ].join('\n')
+}
+
+/** PATH as the VFS names it ("/a/b"), from either spelling. */
+export function mountRelativePath(mountpoint: string, path: string): string {
+  if (isAbsolute(path)) {
+    const rel = relative(mountpoint, resolve(path))
+    if (rel === '') return '/'
+    if (!rel.startsWith('..') && !isAbsolute(rel)) return '/' + rel
+    return resolve('/', path)
+  }
+  return resolve('/', path)
+}
+
+export async function runRefresh(args: readonly string[], ctx: CliContext): Promise<number> {
+  const parsed = parseArgs(args, {}, 'ikfs refresh')
+  if (parsed.help) {
+    ctx.stdout.write(refreshHelp())
+    return 0
+  }
+  if (Object.keys(parsed.options).length > 0) throw new UsageError('ikfs refresh takes no mount options')
+  if (parsed.positionals.length < 1 || parsed.positionals.length > 2) {
+    throw new UsageError('usage: ikfs refresh MOUNTPOINT [PATH]')
+  }
+  const mountpoint = resolve(ctx.cwd, parsed.positionals[0] as string)
+  const pathArg = parsed.positionals[1]
+  const path = pathArg === undefined ? '/' : mountRelativePath(mountpoint, pathArg)
+  let res
+  try {
+    res = await controlRequest(socketFor(mountpoint, ctx), 'POST', `/refresh?path=${encodeURIComponent(path)}`)
+  } catch (e) {
+    if (e instanceof ControlError && e.notRunning) throw new Error(`no ikfs daemon serves ${mountpoint}`, { cause: e })
+    throw e
+  }
+  if (res.status !== 200) {
+    let message = res.body.trim()
+    try {
+      message = (JSON.parse(res.body) as { error?: string }).error ?? message
+    } catch {
+      // not JSON: print as is
+    }
+    throw new Error(`refresh failed: ${message}`)
+  }
+  ctx.stdout.write(`ikfs: dropped cached listings under ${path} in ${mountpoint}\n`)
+  return 0
+}

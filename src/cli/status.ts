@@ -1,0 +1,102 @@
+/**
+ * `ikfs status MOUNTPOINT [--json | --prometheus] [--wait DURATION]`: asks the daemon serving MOUNTPOINT
+ * through its control socket. --wait polls until the mount is live (systemd ExecStartPost, mount.ikfs):
+ * exit 0 once mounted, 1 when the deadline passes first.
+ */
+import { resolve } from 'node:path'
+import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
+import { parseDuration } from '../config/values.js'
+import { controlRequest, ControlError, fetchStatus } from '../status/client.js'
+import { controlSocketPath } from '../status/paths.js'
+import { renderStatus } from '../status/render.js'
+import type { StatusSnapshot } from '../status/snapshot.js'
+import type { CliContext } from './context.js'
+import { extraFlagsHelp } from './help.js'
+import { UsageError } from './usage-error.js'
+
+/** How often --wait asks again: a mount normally comes up within a second. */
+const WAIT_POLL_MS = 200
+
+export const STATUS_FLAGS: Readonly<Record<string, ExtraFlag>> = {
+  '--json': { takesValue: false, help: 'Print the status document as JSON.' },
+  '--prometheus': { takesValue: false, help: 'Print the Prometheus metrics text (what --metrics serves).' },
+  '--wait': { takesValue: true, placeholder: 'duration', help: 'Wait up to this long (e.g. 60s) for the mount to be live; print nothing.' },
+}
+
+export function statusHelp(): string {
+  return [
+    'Usage: ikfs status MOUNTPOINT [--json | --prometheus] [--wait DURATION]',
+    '',
+    'Shows what the ikfs daemon serving MOUNTPOINT is doing: open files, cache sizes and hit rates, the',
+    'upload queue with per-file progress, retries and errors.',
+    '',
+    extraFlagsHelp(STATUS_FLAGS),
+    '',
+  ].join('\n')
+}
+
+/** The control socket of the daemon serving `mountpoint` (as typed, relative to the working folder). */
+export function socketFor(mountpoint: string, ctx: CliContext): string {
+  return controlSocketPath(resolve(ctx.cwd, mountpoint), { env: ctx.env, uid: ctx.identity?.uid ?? process.getuid?.() ?? 0 })
+}
+
+export async function runStatus(args: readonly string[], ctx: CliContext): Promise<number> {
+  const parsed = parseArgs(args, STATUS_FLAGS, 'ikfs status')
+  if (parsed.help) {
+    ctx.stdout.write(statusHelp())
+    return 0
+  }
+  if (Object.keys(parsed.options).length > 0) throw new UsageError('ikfs status takes no mount options')
+  if (parsed.positionals.length !== 1) throw new UsageError('usage: ikfs status MOUNTPOINT')
+  const mountpoint = resolve(ctx.cwd, parsed.positionals[0] as string)
+  const socket = socketFor(mountpoint, ctx)
+  const wait = parsed.extras.get('--wait')
+  if (wait !== undefined) return waitUntilMounted(socket, mountpoint, waitMs(wait), ctx)
+
+  try {
+    if (extraBool(parsed, '--prometheus')) {
+      const res = await controlRequest(socket, 'GET', '/metrics')
+      ctx.stdout.write(res.body)
+      return res.status === 200 ? 0 : 1
+    }
+    const snapshot = await fetchStatus(socket)
+    ctx.stdout.write(extraBool(parsed, '--json') ? JSON.stringify(snapshot, null, 2) + '\n' : renderStatus(snapshot))
+    return 0
+  } catch (e) {
+    throw notRunning(e, mountpoint)
+  }
+}
+
+function waitMs(text: string): number {
+  try {
+    return parseDuration(text)
+  } catch (e) {
+    throw new UsageError(`--wait: ${(e as Error).message}`)
+  }
+}
+
+async function waitUntilMounted(socket: string, mountpoint: string, deadlineMs: number, ctx: CliContext): Promise<number> {
+  const start = performance.now()
+  let last: string = 'no answer yet'
+  for (;;) {
+    try {
+      const snapshot: StatusSnapshot = await fetchStatus(socket, Math.max(WAIT_POLL_MS, deadlineMs))
+      if (snapshot.state === 'mounted') return 0
+      last = `the daemon is ${snapshot.state}`
+    } catch (e) {
+      last = e instanceof Error ? e.message : String(e)
+    }
+    if (performance.now() - start >= deadlineMs) {
+      ctx.stderr.write(`ikfs: ${mountpoint} is not mounted after ${deadlineMs / 1000}s (${last})\n`)
+      return 1
+    }
+    await new Promise((r) => setTimeout(r, WAIT_POLL_MS))
+  }
+}
+
+function notRunning(e: unknown, mountpoint: string): unknown {
+  if (e instanceof ControlError && e.notRunning) {
+    return new Error(`no ikfs daemon serves ${mountpoint} (is it mounted by ikfs, as this user?)`, { cause: e })
+  }
+  return e
+}

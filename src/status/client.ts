@@ -1,0 +1,46 @@
+/** Talking to a running daemon's control socket (`ikfs status`, `ikfs refresh`, readiness waits). */
+import { request } from 'node:http'
+import type { StatusSnapshot } from './snapshot.js'
+
+/** A daemon answers from memory; a slower answer means it is stuck. */
+export const CONTROL_REQUEST_TIMEOUT_MS = 10_000
+
+export class ControlError extends Error {
+  override name = 'ControlError'
+  /** ENOENT / ECONNREFUSED: no daemon serves this mountpoint. */
+  readonly notRunning: boolean
+  constructor(message: string, notRunning: boolean, options?: { cause?: unknown }) {
+    super(message, options)
+    this.notRunning = notRunning
+  }
+}
+
+export interface ControlResponse {
+  status: number
+  body: string
+}
+
+export function controlRequest(socketPath: string, method: 'GET' | 'POST', path: string, timeoutMs = CONTROL_REQUEST_TIMEOUT_MS): Promise<ControlResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path, timeout: timeoutMs }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => (body += chunk))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new ControlError(`no answer from ${socketPath} within ${timeoutMs / 1000}s`, false)))
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      if (e instanceof ControlError) reject(e)
+      else if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') reject(new ControlError(`no ikfs daemon answers on ${socketPath}`, true, { cause: e }))
+      else reject(new ControlError(`cannot talk to ${socketPath}: ${e.code ?? e.message}`, false, { cause: e }))
+    })
+    req.end()
+  })
+}
+
+export async function fetchStatus(socketPath: string, timeoutMs?: number): Promise<StatusSnapshot> {
+  const res = await controlRequest(socketPath, 'GET', '/status', timeoutMs)
+  if (res.status !== 200) throw new ControlError(`status request failed (${res.status}): ${res.body.trim()}`, false)
+  return JSON.parse(res.body) as StatusSnapshot
+}

@@ -1,0 +1,162 @@
+/**
+ * The daemon's control socket and the optional metrics listener, both plain node:http.
+ *
+ * Control socket (unix, mode 0600 in a 0700 folder, path from paths.ts):
+ *   GET  /status            StatusSnapshot as JSON (`ikfs status`)
+ *   GET  /metrics           Prometheus text
+ *   POST /refresh?path=/a   drop cached listings under /a (all without path) (`ikfs refresh`)
+ * Metrics listener (`--metrics ADDR`, off by default): GET /metrics only; it may be reachable by others,
+ * so it never accepts commands.
+ */
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { chmod, mkdir, unlink } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import type { Logger } from '../log.js'
+import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js'
+import type { StatusBoard } from './snapshot.js'
+
+/** A stale-socket probe that gets no answer this fast means nothing is listening. */
+const PROBE_TIMEOUT_MS = 1_000
+/** Longest accepted `path` in /refresh: far above PATH_MAX, stops nonsense early. */
+const MAX_REFRESH_PATH = 8_192
+
+export interface RunningServer {
+  /** Socket path or `http://host:port`. */
+  readonly address: string
+  close(): Promise<void>
+}
+
+export class StatusServerError extends Error {
+  override name = 'StatusServerError'
+}
+
+export async function startControlServer(socketPath: string, board: StatusBoard, logger: Logger): Promise<RunningServer> {
+  const log = logger.child({ component: 'status' })
+  await mkdir(dirname(socketPath), { recursive: true, mode: 0o700 })
+  if (await socketAnswers(socketPath)) {
+    throw new StatusServerError(`another ikfs already answers on ${socketPath} (is this mountpoint in use?)`)
+  }
+  await unlink(socketPath).catch(() => undefined)
+  const server = createServer((req, res) => handleControl(req, res, board, log))
+  await listen(server, socketPath)
+  await chmod(socketPath, 0o600)
+  log.debug({ socketPath }, 'control socket listening')
+  return {
+    address: socketPath,
+    close: async () => {
+      await closeServer(server)
+      await unlink(socketPath).catch(() => undefined)
+    },
+  }
+}
+
+export interface MetricsAddress {
+  host: string
+  port: number
+}
+
+/** `127.0.0.1:9100`, `[::1]:9100`, `localhost:9100`; `:9100` means loopback (say 0.0.0.0:9100 for all). */
+export function parseMetricsAddress(text: string): MetricsAddress {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim())
+  const port = match ? Number(match[3]) : NaN
+  if (!match || port > 65_535) {
+    throw new StatusServerError(`--metrics "${text}": expected HOST:PORT, e.g. 127.0.0.1:9100`)
+  }
+  return { host: match[1] ?? (match[2] || '127.0.0.1'), port }
+}
+
+export async function startMetricsServer(address: MetricsAddress, board: StatusBoard, logger: Logger): Promise<RunningServer> {
+  const log = logger.child({ component: 'metrics' })
+  const server = createServer((req, res) => {
+    if (req.method === 'GET' && new URL(req.url ?? '/', 'http://x').pathname === '/metrics') {
+      sendMetrics(res, board, log)
+      return
+    }
+    send(res, 404, 'text/plain', 'ikfs serves only /metrics here\n')
+  })
+  try {
+    await listen(server, address.port, address.host)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message
+    throw new StatusServerError(`cannot serve metrics on ${address.host}:${address.port}: ${code}`, { cause: e })
+  }
+  const bound = server.address()
+  const port = typeof bound === 'object' && bound ? bound.port : address.port
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host
+  log.info({ url: `http://${host}:${port}/metrics` }, 'serving metrics')
+  return { address: `http://${host}:${port}`, close: () => closeServer(server) }
+}
+
+function handleControl(req: IncomingMessage, res: ServerResponse, board: StatusBoard, log: Logger): void {
+  const url = new URL(req.url ?? '/', 'http://ikfs')
+  try {
+    if (req.method === 'GET' && url.pathname === '/status') {
+      send(res, 200, 'application/json', JSON.stringify(board.snapshot()) + '\n')
+    } else if (req.method === 'GET' && url.pathname === '/metrics') {
+      sendMetrics(res, board, log)
+    } else if (req.method === 'POST' && url.pathname === '/refresh') {
+      const path = url.searchParams.get('path') ?? undefined
+      if (path !== undefined && (!path.startsWith('/') || path.length > MAX_REFRESH_PATH)) {
+        send(res, 400, 'application/json', JSON.stringify({ error: 'path must start with / (a path inside the mount)' }))
+        return
+      }
+      if (!board.forget(path === '/' ? undefined : path)) {
+        send(res, 409, 'application/json', JSON.stringify({ error: 'not mounted yet' }))
+        return
+      }
+      log.info({ path: path ?? '/' }, 'refresh: cached listings dropped')
+      send(res, 200, 'application/json', JSON.stringify({ refreshed: path ?? '/' }) + '\n')
+    } else {
+      send(res, 404, 'application/json', JSON.stringify({ error: `no ${req.method} ${url.pathname}` }))
+    }
+  } catch (err) {
+    log.error({ err }, 'control request failed')
+    send(res, 500, 'application/json', JSON.stringify({ error: (err as Error).message }))
+  }
+}
+
+function sendMetrics(res: ServerResponse, board: StatusBoard, log: Logger): void {
+  try {
+    send(res, 200, METRICS_CONTENT_TYPE, renderMetrics(board.snapshot()))
+  } catch (err) {
+    log.error({ err }, 'rendering metrics failed')
+    send(res, 500, 'text/plain', 'metrics unavailable\n')
+  }
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
+  res.end(body)
+}
+
+function listen(server: Server, portOrPath: number | string, host?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    const done = (): void => {
+      server.off('error', reject)
+      resolve()
+    }
+    if (typeof portOrPath === 'string') server.listen(portOrPath, done)
+    else server.listen(portOrPath, host, done)
+  })
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve())
+    server.closeAllConnections()
+  })
+}
+
+/** Whether something answers HTTP on the socket (a live daemon), as opposed to a stale file. */
+function socketAnswers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath, path: '/status', method: 'GET', timeout: PROBE_TIMEOUT_MS }, (res) => {
+      res.resume()
+      resolve(true)
+    })
+    req.on('timeout', () => req.destroy())
+    req.on('error', () => resolve(false))
+    req.end()
+  })
+}

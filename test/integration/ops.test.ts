@@ -1,0 +1,271 @@
+/**
+ * Running ikfs like a service (issue 5): the `npm start` demo path stops cleanly on Ctrl-C, `ikfs doctor`
+ * tells a healthy setup from a broken one, `ikfs status` / `/metrics` / `ikfs refresh` talk to a live mount,
+ * the fstab helper returns only once the mount is live (or with the daemon's error), and the systemd units
+ * pass `systemd-analyze verify`.
+ */
+import { execFile, spawn } from 'node:child_process'
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { REPO_ROOT, forceUnmount, makeTempMountpoint, spawnDaemon, stopAllDaemons } from '../helpers/mount.js'
+import { fuseSkipReason, isMounted, mountLibrary, runIkfs, startLibrary, tempDir, waitFor, type Library, type Mounted } from './harness.js'
+
+const execFileP = promisify(execFile)
+const skip = fuseSkipReason()
+const BIN = join(REPO_ROOT, 'bin', 'ikfs.js')
+const HELPER = join(REPO_ROOT, 'native', 'mount.fuse.ikfs')
+
+function libEnv(lib: Library, privateKey = lib.privateKey): Record<string, string> {
+  return {
+    IKFS_ENDPOINT: lib.endpoint,
+    IKFS_API_URL: lib.url,
+    IKFS_UPLOAD_URL: lib.url,
+    IKFS_PRIVATE_KEY: privateKey,
+    IKFS_CONFIG: '/nonexistent/ikfs.conf',
+  }
+}
+
+async function httpText(url: string): Promise<string> {
+  const res = await fetch(url)
+  expect(res.status).toBe(200)
+  return res.text()
+}
+
+describe.skipIf(skip !== null)('ikfs as a service', () => {
+  afterAll(() => stopAllDaemons())
+
+  it('npm start path: the demo mounts, answers ls, and Ctrl-C leaves no mount and no process', async () => {
+    const dir = await tempDir('ikfs-demo-')
+    const mnt = join(dir, 'mnt')
+    // `npm start` is `npm run build && node bin/ikfs.js demo`; the build is checked by CI, so run the bin.
+    const demo = await spawnDaemon(['demo', '--log-level', 'warn'], { cwd: dir, readyPattern: /press Ctrl-C/, mountpoint: mnt, timeoutMs: 60_000 })
+    try {
+      expect(demo.stdout()).toContain('mounted http://127.0.0.1:')
+      expect(demo.stdout()).toContain('at ./mnt')
+      const { stdout } = await execFileP('ls', [mnt], { encoding: 'utf8' })
+      expect(stdout.split('\n')).toEqual(expect.arrayContaining(['photos', 'docs']))
+      demo.child.kill('SIGINT')
+      const exit = await demo.exited
+      expect(exit, demo.output()).toEqual({ code: 0, signal: null })
+      expect(await isMounted(mnt)).toBe(false)
+      expect(() => process.kill(demo.child.pid!, 0)).toThrow() // the emulator ran in the same process
+    } finally {
+      await demo.stop('SIGKILL')
+      await forceUnmount(mnt)
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  describe('with a library', () => {
+    let lib: Library
+    beforeAll(async () => {
+      lib = await startLibrary({ files: { 'photos/a.txt': 'alpha', 'photos/b.txt': 'bravo' } })
+    })
+    afterAll(async () => {
+      await lib?.stop()
+    })
+
+    it('doctor passes every check on a healthy setup', async () => {
+      const mp = await makeTempMountpoint()
+      try {
+        const r = await runIkfs(['doctor', mp.path], { env: libEnv(lib), timeoutMs: 60_000 })
+        expect(r.code, r.stdout + r.stderr).toBe(0)
+        for (const check of ['/dev/fuse', 'fusermount', 'libfuse', 'config', 'cache dir', 'mountpoint', 'clock', 'credentials']) {
+          expect(r.stdout).toMatch(new RegExp(`^ok +${check.replace('/', '\\/')} `, 'm'))
+        }
+        expect(r.stdout).toContain('accepted the private key')
+        expect(r.stdout).toContain('ikfs doctor: all checks passed')
+      } finally {
+        await mp.cleanup()
+      }
+    })
+
+    it('doctor names each broken thing with a fix, exits 1 and never prints the key', async () => {
+      const dir = await tempDir('ikfs-doctor-')
+      const notADir = join(dir, 'file')
+      await writeFile(notADir, 'x')
+      const wrongKey = 'private_wrong_0123456789abcdef'
+      try {
+        const r = await runIkfs(['doctor', notADir], { env: libEnv(lib, wrongKey), timeoutMs: 60_000 })
+        expect(r.code, r.stdout + r.stderr).toBe(1)
+        expect(r.stdout).toMatch(/^FAIL +mountpoint +.*is not a directory/m)
+        expect(r.stdout).toMatch(/^FAIL +credentials +.*rejected the private key/m)
+        expect(r.stdout).toMatch(/fix: copy the private key from the ImageKit dashboard/)
+        expect(r.stdout).toMatch(/^ok +clock /m)
+        expect(r.stdout).toContain('ikfs doctor: 2 checks failed')
+        expect(r.stdout + r.stderr).not.toContain(wrongKey)
+
+        const bad = await runIkfs(['doctor', '--dir-cache-time', 'soon'], { env: libEnv(lib), timeoutMs: 60_000 })
+        expect(bad.code).toBe(1)
+        expect(bad.stdout).toMatch(/^FAIL +config +.*dir_cache_time/m)
+        expect(bad.stdout).toMatch(/^skip +credentials/m)
+      } finally {
+        await rm(dir, { recursive: true, force: true })
+      }
+    })
+
+    describe('a running mount', () => {
+      let m: Mounted
+      let metricsUrl: string
+      beforeAll(async () => {
+        m = await mountLibrary(lib, { args: ['--metrics', '127.0.0.1:0', '--dir-cache-time', '1h'] })
+        const url = await waitFor(() => /"url":"(http:\/\/127\.0\.0\.1:\d+\/metrics)"/.exec(m.log())?.[1], 10_000, 'metrics url in the log')
+        metricsUrl = url
+      })
+      afterAll(async () => {
+        await m?.stop()
+      })
+
+      it('ikfs status shows the mount, cache use and op counts', async () => {
+        expect((await readFile(join(m.path, 'photos', 'a.txt'), 'utf8'))).toBe('alpha')
+        const r = await runIkfs(['status', m.path], { timeoutMs: 30_000 })
+        expect(r.code, r.stderr).toBe(0)
+        expect(r.stdout).toContain(`mounted ${lib.endpoint} at ${m.path}`)
+        expect(r.stdout).toMatch(/listings +\d+ folders/)
+        expect(r.stdout).toMatch(/FUSE ops: [1-9][\d,]* calls/)
+        expect(r.stdout).toMatch(/read [1-9]/)
+
+        const json = await runIkfs(['status', m.path, '--json'], { timeoutMs: 30_000 })
+        const snapshot = JSON.parse(json.stdout) as { state: string; vfs: Record<string, number>; ops: Record<string, { calls: number }> }
+        expect(snapshot.state).toBe('mounted')
+        expect(snapshot.vfs.listingsFetched).toBeGreaterThan(0)
+        expect(snapshot.ops.read?.calls).toBeGreaterThan(0)
+        expect(json.stdout).not.toContain(lib.privateKey)
+      })
+
+      it('serves the same counters as Prometheus text at --metrics', async () => {
+        await readFile(join(m.path, 'photos', 'b.txt'))
+        const text = await httpText(metricsUrl)
+        expect(text).toContain('ikfs_up 1')
+        expect(text).toMatch(/^ikfs_fuse_calls_total\{op="read"\} [1-9]/m)
+        expect(text).toMatch(/^ikfs_vfs_listings_fetched_total [1-9]/m)
+        expect(text).toContain('# TYPE ikfs_uploads gauge')
+        const viaSocket = await runIkfs(['status', m.path, '--prometheus'], { timeoutMs: 30_000 })
+        expect(viaSocket.stdout).toContain('ikfs_up 1')
+      })
+
+      it('ikfs refresh makes a remote change show despite a long dir cache', async () => {
+        expect(await readdir(join(m.path, 'photos'))).not.toContain('c.txt')
+        await lib.upload('/photos', 'c.txt', Buffer.from('charlie'))
+        expect(await readdir(join(m.path, 'photos'))).not.toContain('c.txt') // cached for an hour
+        const r = await runIkfs(['refresh', m.path, join(m.path, 'photos')], { timeoutMs: 30_000 })
+        expect(r.code, r.stderr).toBe(0)
+        expect(r.stdout).toContain('dropped cached listings under /photos')
+        expect(await readdir(join(m.path, 'photos'))).toContain('c.txt')
+      })
+
+      it('ikfs status --wait returns at once for a live mount, and status fails clearly without a daemon', async () => {
+        expect((await runIkfs(['status', '--wait', '5s', m.path], { timeoutMs: 30_000 })).code).toBe(0)
+        const dir = await tempDir('ikfs-nomount-')
+        try {
+          const r = await runIkfs(['status', dir], { timeoutMs: 30_000 })
+          expect(r.code).toBe(1)
+          expect(r.stderr).toContain(`no ikfs daemon serves ${dir}`)
+          const w = await runIkfs(['status', '--wait', '1s', dir], { timeoutMs: 30_000 })
+          expect(w.code).toBe(1)
+          expect(w.stderr).toContain('is not mounted after 1s')
+        } finally {
+          await rm(dir, { recursive: true, force: true })
+        }
+      })
+
+      it('shows an upload in flight with its progress (once the write path exists)', async (ctx) => {
+        const probe = join(m.path, 'probe.txt')
+        try {
+          await writeFile(probe, 'p')
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code
+          if (code === 'EROFS' || code === 'ENOSYS' || code === 'EPERM' || code === 'EACCES') ctx.skip()
+          throw e
+        }
+        await lib.setFaults({ latencyMs: 3_000, scope: ['upload'] })
+        try {
+          const writing = writeFile(join(m.path, 'photos', 'slow.bin'), Buffer.alloc(256 * 1024, 7))
+          const seen = await waitFor(async () => {
+            const r = await runIkfs(['status', m.path], { timeoutMs: 30_000 })
+            return /^Uploads: .*(uploading|waiting)/m.test(r.stdout) && r.stdout.includes('/photos/slow.bin') ? r.stdout : undefined
+          }, 30_000, 'the upload in ikfs status')
+          expect(seen).toMatch(/\[[#-]{20}\] +\d+%.*\/photos\/slow\.bin/)
+          const metrics = await httpText(metricsUrl)
+          expect(metrics).toMatch(/^ikfs_uploads\{state="(uploading|waiting)"\} 1/m)
+          await writing
+        } finally {
+          await lib.setFaults({ latencyMs: 0 })
+        }
+      })
+    })
+
+    it('mount.fuse.ikfs returns once the mount is live, and fails with the daemon error otherwise', async () => {
+      const mp = await makeTempMountpoint()
+      const logDir = await tempDir('ikfs-helper-')
+      const env = { ...process.env, ...libEnv(lib), IKFS_NODE: process.execPath }
+      const opts = `_netdev,nofail,x-systemd.automount,dir_cache_time=10s,log_file=${join(logDir, 'ikfs.log')}`
+      try {
+        await execFileP(HELPER, ['ikfs', mp.path, '-o', opts], { env, timeout: 90_000 })
+        expect(await isMounted(mp.path)).toBe(true) // live when the helper returns, not later
+        expect(await readdir(join(mp.path, 'photos'))).toContain('a.txt')
+        const s = await runIkfs(['status', mp.path], { timeoutMs: 30_000 })
+        expect(s.stdout).toContain('mounted')
+        const pid = Number(/\(pid (\d+)\)/.exec(s.stdout)?.[1])
+        process.kill(pid, 'SIGTERM')
+        await waitFor(async () => !(await isMounted(mp.path)), 30_000, 'the helper-started daemon to unmount')
+
+        const failed = await execFileP(HELPER, ['ikfs', mp.path, '-o', opts], {
+          env: { ...env, IKFS_PRIVATE_KEY: 'private_wrong_key_for_helper' },
+          timeout: 90_000,
+        }).then(() => undefined, (e: { code: number; stderr: string }) => e)
+        expect(failed?.code).toBe(32)
+        expect(failed?.stderr).toContain('rejected the private key')
+        expect(failed?.stderr).not.toContain('private_wrong_key_for_helper')
+        expect(await isMounted(mp.path)).toBe(false)
+      } finally {
+        await forceUnmount(mp.path)
+        await mp.cleanup()
+        await rm(logDir, { recursive: true, force: true })
+      }
+    })
+  })
+})
+
+describe('systemd units', () => {
+  const units = [
+    { file: 'ikfs@.service', instance: 'ikfs@photos.service' },
+    { file: 'user/ikfs@.service', instance: 'ikfs@photos.service' },
+  ]
+  for (const unit of units) {
+    it(`${unit.file} passes systemd-analyze verify and keeps the mount visible`, async () => {
+      const text = await readFile(join(REPO_ROOT, 'systemd', unit.file), 'utf8')
+      // A private mount namespace would hide the mount from everyone else.
+      for (const key of ['PrivateTmp', 'ProtectSystem', 'ProtectHome', 'PrivateDevices', 'PrivateMounts', 'ProtectKernelTunables',
+        'ProtectKernelModules', 'ProtectControlGroups', 'ReadOnlyPaths', 'InaccessiblePaths', 'TemporaryFileSystem', 'BindPaths', 'DynamicUser']) {
+        expect(text, key).not.toMatch(new RegExp(`^${key}=`, 'm'))
+      }
+      expect(text).toMatch(/^Type=exec$/m)
+      expect(text).toMatch(/^Restart=on-failure$/m)
+      expect(text).toMatch(/^After=network-online\.target$/m)
+      expect(text).toMatch(/^Wants=network-online\.target$/m)
+      expect(text).toMatch(/^ExecStartPre=-\S+ unmount /m)
+      expect(text).toMatch(/^ExecStartPost=\S+ status --wait /m)
+      expect(text).toMatch(/^KillSignal=SIGTERM$/m)
+      expect(text).toMatch(/^TimeoutStopSec=15min$/m)
+
+      const dir = await tempDir('ikfs-units-')
+      try {
+        await mkdir(dir, { recursive: true })
+        await writeFile(join(dir, 'ikfs@.service'), text.replaceAll('/usr/local/bin/ikfs', BIN))
+        const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+          const child = spawn('systemd-analyze', ['verify', join(dir, unit.instance)], { stdio: ['ignore', 'ignore', 'pipe'] })
+          let stderr = ''
+          child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s))
+          child.on('exit', (code) => resolve({ code, stderr }))
+        })
+        expect(result.stderr).toBe('')
+        expect(result.code).toBe(0)
+      } finally {
+        await rm(dir, { recursive: true, force: true })
+      }
+    })
+  }
+})

@@ -1,0 +1,67 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { checkClock, CLOCK_SKEW_LIMIT_MS, formatCheck } from '../../../src/cli/doctor.js'
+import { mountRelativePath } from '../../../src/cli/refresh.js'
+
+describe('ikfs refresh PATH', () => {
+  it('accepts a path inside the mount or a full path under the mountpoint', () => {
+    expect(mountRelativePath('/mnt/ik', '/mnt/ik/photos/2024')).toBe('/photos/2024')
+    expect(mountRelativePath('/mnt/ik', '/mnt/ik')).toBe('/')
+    expect(mountRelativePath('/mnt/ik', '/photos')).toBe('/photos')
+    expect(mountRelativePath('/mnt/ik', 'photos/../docs/')).toBe('/docs')
+    expect(mountRelativePath('/mnt/ik', '/mnt/ikx/a')).toBe('/mnt/ikx/a')
+  })
+})
+
+describe('doctor clock check', () => {
+  let server: Server | undefined
+  afterEach(async () => {
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+    server = undefined
+  })
+
+  async function apiWithDate(date: () => string | undefined): Promise<string> {
+    server = createServer((_req, res) => {
+      const value = date()
+      res.sendDate = false
+      res.writeHead(401, value === undefined ? {} : { date: value })
+      res.end()
+    })
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve))
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  }
+
+  it('passes when the API agrees with this machine to within the limit', async () => {
+    const url = await apiWithDate(() => new Date().toUTCString())
+    const result = await checkClock(url)
+    expect(result.state).toBe('ok')
+    expect(result.detail).toMatch(/within 30s of the API/)
+  })
+
+  it('fails with a fix when the clock is off by more than the limit', async () => {
+    const url = await apiWithDate(() => new Date(Date.now() - 10 * 60_000).toUTCString())
+    const result = await checkClock(url)
+    expect(result.state).toBe('FAIL')
+    expect(result.detail).toMatch(/ahead of the API by (599|600)\.\ds/)
+    expect(result.fix).toContain('timedatectl set-ntp true')
+    expect(CLOCK_SKEW_LIMIT_MS).toBeLessThan(10 * 60_000)
+  })
+
+  it('warns when there is no Date header, and fails when the API is unreachable', async () => {
+    const url = await apiWithDate(() => undefined)
+    expect((await checkClock(url)).state).toBe('warn')
+    await new Promise<void>((resolve) => server!.close(() => resolve()))
+    server = undefined
+    const down = await checkClock(url)
+    expect(down.state).toBe('FAIL')
+    expect(down.detail).toContain('ECONNREFUSED')
+  })
+
+  it('prints one line per check, with the fix indented below', () => {
+    expect(formatCheck({ name: 'clock', state: 'ok', detail: 'fine' })).toBe('ok    clock        fine\n')
+    expect(formatCheck({ name: 'fuse.conf', state: 'FAIL', detail: 'no', fix: 'do it' })).toBe(
+      'FAIL  fuse.conf    no\n                   fix: do it\n',
+    )
+  })
+})

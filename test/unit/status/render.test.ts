@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import { bytes, duration, progressBar, renderStatus } from '../../../src/status/render.js'
+import { snapshotFixture } from './fixtures.js'
+
+describe('renderStatus', () => {
+  const text = renderStatus(snapshotFixture())
+
+  it('summarises the mount, open files and caches', () => {
+    expect(text).toContain('ikfs 0.1.0 (pid 4242): mounted https://ik.imagekit.io/demo at /mnt/ik, up 1m30s')
+    expect(text).toContain('Open files: 2 handles, 1 readers')
+    expect(text).toContain('hit rate 75.0% (30 hits, 10 misses)')
+    expect(text).toContain('4.0 MiB in 4 blocks, hit rate 90.0%')
+  })
+
+  it('draws one progress bar per queued upload, with retry details', () => {
+    expect(text).toContain('Uploads: 1 uploading, 1 waiting, 1 retrying')
+    const big = text.split('\n').find((l) => l.includes('/photos/big.jpg'))
+    expect(big).toContain('[#########-----------]  45%')
+    expect(big).toContain('450 B / 1000 B  uploading')
+    const flaky = text.split('\n').findIndex((l) => l.includes('/docs/flaky.pdf'))
+    expect(text.split('\n')[flaky]).toContain('(attempt 3)')
+    expect(text.split('\n')[flaky + 1]).toContain('last error: IK_RATE_LIMITED: too many requests; next attempt in 4s')
+  })
+
+  it('lists op totals and counters it has no section for', () => {
+    expect(text).toContain('FUSE ops: 150 calls, 4 errors, 1 timeouts, 2 in flight')
+    expect(text).toContain('getattr 100 (4 err), read 50')
+    expect(text).toMatch(/Counters:\n {2}uploadRetries 3/)
+  })
+
+  it('says so when nothing is queued or no op ran', () => {
+    const quiet = renderStatus(snapshotFixture({ uploads: [], ops: {} }))
+    expect(quiet).toContain('Uploads: none queued')
+    expect(quiet).toContain('FUSE ops: none yet')
+  })
+})
+
+describe('formatting helpers', () => {
+  it('clamps progress bars', () => {
+    expect(progressBar(0)).toBe('[--------------------]')
+    expect(progressBar(1)).toBe('[####################]')
+    expect(progressBar(2, 4)).toBe('[####]')
+    expect(progressBar(Number.NaN, 4)).toBe('[----]')
+  })
+  it('formats sizes and durations', () => {
+    expect(bytes(512)).toBe('512 B')
+    expect(bytes(1536)).toBe('1.5 KiB')
+    expect(bytes(3 * 1024 ** 3)).toBe('3.0 GiB')
+    expect(duration(59_999)).toBe('59s')
+    expect(duration(3_720_000)).toBe('1h02m')
+    expect(duration(3 * 86_400_000)).toBe('3d00h')
+  })
+})
