@@ -107,6 +107,10 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
 }
 
 export async function runEmulator(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${EMULATOR_USAGE}\n`)
+    return 0
+  }
   let parsed: ParsedEmulatorArgs
   try {
     parsed = parseEmulatorArgs(argv, process.env)

@@ -48,4 +48,14 @@ describe('parseEmulatorArgs', () => {
       write.mockRestore()
     }
   })
+
+  it('runEmulator --help prints the usage to stdout and resolves 0', async () => {
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+    try {
+      expect(await runEmulator(['--help'])).toBe(0)
+      expect(String(write.mock.calls[0]?.[0])).toMatch(/usage: ikfs emulator --data DIR/)
+    } finally {
+      write.mockRestore()
+    }
+  })
 })
