@@ -229,3 +229,128 @@ export async function mountLibrary(lib: Library, opts: { args?: string[]; mountp
     },
   }
 }
+
+// ---- Write-path helpers (issue 4): remote bytes, versions, spool inspection, upload counting, leak checks.
+
+/** Where the emulator keeps the current bytes of `remotePath` ("/a/b.txt", remote = encoded names). */
+export function remoteBytesPath(lib: Library, remotePath: string): string {
+  return join(lib.dataDir, 'files', ...remotePath.split('/').filter(Boolean))
+}
+
+/** True when `cmp` finds both files identical (false on a difference or a missing file). */
+export async function sameBytes(a: string, b: string): Promise<boolean> {
+  try {
+    await run('cmp', ['-s', a, b])
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Polls until the emulator holds `remotePath` with exactly the bytes of the local file `expected`. */
+export async function waitForRemoteBytes(lib: Library, remotePath: string, expected: string, deadlineMs: number): Promise<void> {
+  await waitFor(() => sameBytes(remoteBytesPath(lib, remotePath), expected), deadlineMs, `${remotePath} stored byte-exact`)
+}
+
+/** Every stored version of a file, oldest first (the current one last). */
+export async function versionsOf(lib: Library, remotePath: string): Promise<FileObject[]> {
+  const file = await lib.details(remotePath)
+  return lib.api<FileObject[]>('GET', `/v1/files/${file.fileId}/versions`)
+}
+
+/** Files and folders directly in a remote folder, as the Media API lists them. */
+export async function remoteEntries(lib: Library, remoteFolder: string): Promise<{ type: string; name: string }[]> {
+  const q = new URLSearchParams({ path: remoteFolder, type: 'all', limit: '1000' })
+  return lib.api<{ type: string; name: string }[]>('GET', `/v1/files?${q.toString()}`)
+}
+
+/** Writes `size` random bytes to `path` in 4 MiB chunks (never the whole file in memory); each chunk differs. */
+export async function writeRandomFile(path: string, size: number): Promise<void> {
+  const { open } = await import('node:fs/promises')
+  await mkdir(dirname(path), { recursive: true })
+  const chunk = randomBytes(Math.max(4, Math.min(size, 4 * 1024 * 1024)))
+  const fh = await open(path, 'w')
+  try {
+    for (let off = 0; off < size; off += chunk.length) {
+      chunk.writeUInt32LE((off / chunk.length) >>> 0, 0) // so a misplaced chunk is caught
+      await fh.write(chunk, 0, Math.min(chunk.length, size - off), off)
+    }
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Regular files under `dir` (recursively) whose bytes equal `expected`'s; [] when the dir is missing. */
+export async function findSameFiles(dir: string, expected: string): Promise<string[]> {
+  const { readdir, stat } = await import('node:fs/promises')
+  const want = (await stat(expected)).size
+  const found: string[] = []
+  const walk = async (d: string): Promise<void> => {
+    const entries = await readdir(d, { withFileTypes: true }).catch(() => [])
+    for (const e of entries) {
+      const p = join(d, e.name)
+      if (e.isDirectory()) await walk(p)
+      else if (e.isFile() && (await stat(p)).size === want && (await sameBytes(p, expected))) found.push(p)
+    }
+  }
+  await walk(dir)
+  return found
+}
+
+/** Mountpoints among `paths` that /proc/mounts still lists (a leak when the tests are over). */
+export async function leftMounted(paths: string[]): Promise<string[]> {
+  const { readFile } = await import('node:fs/promises')
+  const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1] ?? '')
+  return paths.filter((p) => mounts.includes(p))
+}
+
+/**
+ * A pass-through HTTP proxy in front of the emulator that counts upload requests and the most that were
+ * in flight at once (point a mount's --upload-url at `url`).
+ */
+export interface UploadCounter {
+  url: string
+  uploads(): number
+  inFlight(): number
+  maxInFlight(): number
+  stop(): Promise<void>
+}
+
+export async function startUploadCounter(targetUrl: string): Promise<UploadCounter> {
+  const { createServer, request } = await import('node:http')
+  const target = new URL(targetUrl)
+  let uploads = 0
+  let inFlight = 0
+  let maxInFlight = 0
+  const server = createServer((req, res) => {
+    const isUpload = req.method === 'POST' && /\/files\/upload\/?$/.test(req.url ?? '')
+    if (isUpload) {
+      uploads++
+      maxInFlight = Math.max(maxInFlight, ++inFlight)
+      res.once('close', () => inFlight--)
+    }
+    const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers)
+      r.pipe(res)
+      r.once('error', () => res.destroy())
+    })
+    up.once('error', () => res.destroy())
+    // A client that goes away mid-request takes the upstream request with it, as a real connection would.
+    res.once('close', () => {
+      if (!res.writableFinished) up.destroy()
+    })
+    req.pipe(up)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const port = (server.address() as { port: number }).port
+  return {
+    url: `http://127.0.0.1:${port}`,
+    uploads: () => uploads,
+    inFlight: () => inFlight,
+    maxInFlight: () => maxInFlight,
+    stop: () => new Promise<void>((r) => {
+      server.closeAllConnections()
+      server.close(() => r())
+    }),
+  }
+}

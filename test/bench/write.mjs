@@ -1,0 +1,117 @@
+// Write-path benchmark (issue 4): the mount against plain curl uploads, side by side, in one run, same emulator.
+//   1 GiB file: `cp` into the mount (close included: it waits for the upload) vs one curl multipart upload
+//     (target: mount within 1.25x of curl)
+//   1,000 files of 64 KiB: `cp -r` into the mount vs a sequential curl loop (target: mount ≥ 4x faster);
+//     also with --write-back, timed until the last file is stored
+import { mkdir, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  tempDir, writePatternFile, startDaemon, forceUnmount, timed, sh, printTable, cleanup,
+} from './lib.mjs'
+
+const GiB = 1024 ** 3
+const KiB = 1024
+const MANY = 1000
+/** Above the 1 GiB file plus multipart overhead; the emulator's default limit is far lower. */
+const MAX_UPLOAD_BYTES = 2 * GiB
+/** Polling the emulator's data dir while background uploads finish. */
+const POLL_MS = 50
+const privateKey = 'private_bench_' + Math.random().toString(36).slice(2)
+const publicKey = 'public_bench'
+
+const work = await tempDir('ikfs-bench-write-')
+const data = join(work, 'data')
+const local = join(work, 'local')
+let emulator
+const mounts = []
+
+async function mountAt(name, base, extra = []) {
+  const mnt = join(work, name)
+  await mkdir(mnt, { recursive: true })
+  const daemon = await startDaemon(
+    ['mount', mnt, '--api-url', base, '--upload-url', base, '--endpoint', `${base}/demo`, '--public-key', publicKey,
+      '--cache-dir', join(work, `cache-${name}`), '--dir-cache-time', '1h', '--log-level', 'warn', ...extra],
+    /mounted .* at /,
+    { env: { IKFS_PRIVATE_KEY: privateKey } },
+  )
+  mounts.push({ daemon, mnt })
+  return mnt
+}
+
+async function storedCount(folder) {
+  return (await readdir(join(data, 'files', folder)).catch(() => [])).length
+}
+
+async function waitStored(folder, n, deadlineMs = 600_000) {
+  const start = Date.now()
+  while ((await storedCount(folder)) < n) {
+    if (Date.now() - start > deadlineMs) throw new Error(`timed out waiting for ${n} files in ${folder}`)
+    await new Promise((r) => setTimeout(r, POLL_MS))
+  }
+}
+
+try {
+  console.log('preparing data set in', work)
+  const big = join(local, '1g.bin')
+  await writePatternFile(big, GiB, 7)
+  const many = join(local, 'many')
+  for (let i = 0; i < MANY; i++) await writePatternFile(join(many, `m${String(i).padStart(4, '0')}.bin`), 64 * KiB, i + 100)
+  await mkdir(data, { recursive: true })
+
+  emulator = await startDaemon(
+    ['emulator', '--port', '0', '--data', data, '--private-key', privateKey, '--public-key', publicKey, '--log-level', 'warn',
+      '--max-upload-bytes', String(MAX_UPLOAD_BYTES)],
+    /listening on (http:\/\/127\.0\.0\.1:\d+)/,
+    { timeoutMs: 300_000 },
+  )
+  const base = emulator.match[1]
+  const uploadUrl = `${base}/api/v1/files/upload`
+  // The key reaches curl through the environment, so a failing command's message never shows it.
+  const withKey = { env: { ...process.env, BENCH_KEY: privateKey } }
+  const curlUpload = (file, fileName, folder) =>
+    `curl -sf -o /dev/null -F 'file=@${file}' -F 'fileName=${fileName}' -F 'folder=${folder}' -F useUniqueFileName=false -u "$BENCH_KEY:" '${uploadUrl}'`
+  const mnt = await mountAt('mnt', base)
+  await mkdir(join(mnt, 'big'))
+
+  // 1 GiB: interleaved, two runs each, each to a new name.
+  const curlBig = []
+  const cpBig = []
+  for (let i = 0; i < 2; i++) {
+    curlBig.push((await timed(() => sh(curlUpload(big, `curl-${i}.bin`, '/curlbig'), withKey))).ms)
+    cpBig.push((await timed(() => sh(`cp '${big}' '${mnt}/big/cp-${i}.bin'`))).ms)
+  }
+  const mibps = (ms) => ((GiB / 1024 / KiB) / (ms / 1000)).toFixed(0)
+  const curlBigMs = Math.min(...curlBig)
+  const cpBigMs = Math.min(...cpBig)
+  printTable('1 GiB file upload (best of 2 each, close included)', [
+    ['writer', 'MiB/s', 'time / curl time', 'target'],
+    ['curl multipart upload', mibps(curlBigMs), '1.00', ''],
+    ['cp into the mount', mibps(cpBigMs), (cpBigMs / curlBigMs).toFixed(2), '≤ 1.25'],
+  ])
+
+  // 1,000 x 64 KiB
+  const curlMany = await timed(() =>
+    sh(`cd '${many}' && for f in *.bin; do curl -sf -o /dev/null -F "file=@$f" -F "fileName=$f" -F folder=/curlmany -F useUniqueFileName=false -u "$BENCH_KEY:" '${uploadUrl}' || exit 1; done`, withKey),
+  )
+  if ((await storedCount('curlmany')) !== MANY) throw new Error(`curl loop stored ${await storedCount('curlmany')} of ${MANY}`)
+  const cpMany = await timed(() => sh(`cp -r '${many}' '${mnt}/cpmany'`))
+  if ((await storedCount('cpmany')) !== MANY) throw new Error(`cp -r stored ${await storedCount('cpmany')} of ${MANY}`)
+  const wbMnt = await mountAt('mnt-wb', base, ['--write-back', '1ms'])
+  const wbMany = await timed(async () => {
+    await sh(`cp -r '${many}' '${wbMnt}/wbmany'`)
+    await waitStored('wbmany', MANY)
+  })
+  printTable(`${MANY} files of 64 KiB`, [
+    ['writer', 'files/s', 'speed-up over curl loop', 'target'],
+    ['curl, one after another', (MANY / (curlMany.ms / 1000)).toFixed(0), '1.00', ''],
+    ['cp -r into the mount', (MANY / (cpMany.ms / 1000)).toFixed(0), (curlMany.ms / cpMany.ms).toFixed(2), '≥ 4'],
+    ['cp -r, --write-back 1ms, until stored', (MANY / (wbMany.ms / 1000)).toFixed(0), (curlMany.ms / wbMany.ms).toFixed(2), ''],
+  ])
+} finally {
+  for (const { daemon, mnt } of mounts) {
+    await daemon.stop()
+    await forceUnmount(mnt)
+  }
+  if (emulator) await emulator.stop()
+  await cleanup(work)
+}

@@ -1,0 +1,65 @@
+// W3 under fire: injected 5xx/429 answers and dropped connections on the upload and API hosts (seeded, so a
+// failing run replays) while `cp` writes 200 files. Some closes may report EIO; the background retrier must
+// still deliver every file byte-exact.
+import { randomBytes } from 'node:crypto'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  fuseSkipReason, leftMounted, mountLibrary, remoteBytesPath, run, sameBytes, startLibrary, tempDir, waitFor,
+  type Library, type Mounted,
+} from '../integration/harness.js'
+
+const skip = fuseSkipReason()
+if (skip) console.warn(`skipping upload fault tests: ${skip}`)
+
+const FILES = 200
+const FAULT_SEED = 4242
+/** The retrier backs off between attempts; this leaves room for several rounds after the copy. */
+const RETRIER_DEADLINE_MS = 120_000
+
+describe.skipIf(skip !== null)('uploads through server faults', () => {
+  let lib: Library
+  let m: Mounted
+  let work: string
+
+  beforeAll(async () => {
+    work = await tempDir('ikfs-faults-retry-')
+    lib = await startLibrary()
+    m = await mountLibrary(lib, { args: ['--cache-dir', join(work, 'cache'), '--log-level', 'info'] })
+  })
+  afterAll(async () => {
+    const path = m?.path
+    await m?.stop()
+    await lib?.stop()
+    if (path) expect(await leftMounted([path])).toEqual([])
+    await rm(work, { recursive: true, force: true })
+  }, 120_000) // a hung mount takes up to 30 s of SIGTERM before SIGKILL
+
+  it(`all ${FILES} files copied during 5xx/429/reset faults arrive byte-exact`, async () => {
+    const src = join(work, 'src')
+    await mkdir(src)
+    const names: string[] = []
+    for (let i = 0; i < FILES; i++) {
+      names.push(`f${String(i).padStart(3, '0')}.bin`)
+      await writeFile(join(src, names[i]!), randomBytes(1000 + ((i * 7919) % 30_000)))
+    }
+    await lib.setFaults({ errorRate: 0.25, errorStatuses: [429, 500, 502, 503, 504], resetRate: 0.1, scope: ['upload', 'api'], seed: FAULT_SEED })
+    let copyError = ''
+    try {
+      await run('cp', ['-r', src, join(m.path, 'dst')], 300_000).catch((e: { stderr?: string }) => (copyError = e.stderr ?? String(e)))
+    } finally {
+      await lib.setFaults({ errorRate: 0, resetRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    // A close may fail with EIO while the retrier keeps the file; no other error is acceptable.
+    const failures = copyError.split('\n').filter(Boolean)
+    for (const line of failures) expect(line).toMatch(/Input\/output error/)
+    const missing = async () => {
+      const out: string[] = []
+      for (const n of names) if (!(await sameBytes(join(src, n), remoteBytesPath(lib, `/dst/${n}`)))) out.push(n)
+      return out
+    }
+    await waitFor(async () => (await missing()).length === 0, RETRIER_DEADLINE_MS, `all ${FILES} files stored (EIO closes: ${failures.length})`)
+    expect(await missing()).toEqual([])
+  }, 300_000 + RETRIER_DEADLINE_MS)
+})

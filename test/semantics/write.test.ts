@@ -1,0 +1,449 @@
+// README Semantics W1–W11 (writing), on real mounts of the emulator's library. Every test mounts with its
+// own cache dir (the spool is part of what is promised) and checks the emulator afterwards: bytes in its
+// data dir with `cmp`, names, file ids, versions and tags through the Media API.
+import { randomBytes } from 'node:crypto'
+import { chmod, chown, link, mkdir, mkdtemp, open, readFile, readdir, rename, rm, rmdir, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import {
+  findSameFiles, fuseSkipReason, leftMounted, mountLibrary, remoteBytesPath, remoteEntries, run, sameBytes, startLibrary,
+  startUploadCounter, tempDir, versionsOf, waitFor, waitForRemoteBytes, writeRandomFile, type Library, type Mounted,
+} from '../integration/harness.js'
+
+const skip = fuseSkipReason()
+if (skip) console.warn(`skipping write semantics: ${skip}`)
+
+const DIR_CACHE = '2s'
+/** Uploads of a few MiB to a local emulator take well under this; only a hang or a lost file hits it. */
+const UPLOAD_DEADLINE_MS = 20_000
+/** A hung mount gets 30 s of SIGTERM, then SIGKILL and a forced unmount (test/helpers/mount.ts). */
+const STOP_DEADLINE_MS = 120_000
+
+describe.skipIf(skip !== null)('write semantics', () => {
+  let lib: Library
+  let work: string
+  const libraries: Library[] = []
+  const live = new Set<Mounted>()
+  const mountpoints: string[] = []
+
+  async function mount(opts: { args?: string[]; cacheDir?: string; library?: Library; dirCache?: string } = {}): Promise<{ m: Mounted; cache: string }> {
+    const cache = opts.cacheDir ?? (await mkdtemp(join(work, 'cache-')))
+    const m = await mountLibrary(opts.library ?? lib, {
+      args: ['--cache-dir', cache, '--dir-cache-time', opts.dirCache ?? DIR_CACHE, ...(opts.args ?? [])],
+    })
+    live.add(m)
+    mountpoints.push(m.path)
+    return { m, cache }
+  }
+  async function unmount(m: Mounted): Promise<number | null> {
+    live.delete(m)
+    return m.stop()
+  }
+  /** A local file with `size` random bytes, to copy in and `cmp` against. */
+  async function localFile(name: string, size: number): Promise<string> {
+    const path = join(work, 'src', name)
+    await writeRandomFile(path, size)
+    return path
+  }
+  async function localBytes(name: string, bytes: Buffer | string): Promise<string> {
+    const path = join(work, 'expect', name)
+    await mkdir(join(work, 'expect'), { recursive: true })
+    await writeFile(path, bytes)
+    return path
+  }
+
+  beforeAll(async () => {
+    work = await tempDir('ikfs-write-sem-')
+    lib = await startLibrary()
+    libraries.push(lib)
+    // The checks below call the Media API back to back; its rate limit is not what is tested here.
+    await lib.setFaults({ rateLimitPerSecond: 0 })
+  })
+  // A failed test may leave its mounts running (or hung): show their logs, then stop them before the next test.
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') {
+      for (const m of live) console.error(`--- last lines of the mount log (${m.path}) ---\n${m.log().split('\n').slice(-40).join('\n')}`)
+    }
+    await Promise.all([...live].map((m) => unmount(m)))
+  }, STOP_DEADLINE_MS)
+  afterAll(async () => {
+    await Promise.all([...live].map((m) => unmount(m)))
+    await Promise.all(libraries.map((l) => l.stop()))
+    expect(await leftMounted(mountpoints)).toEqual([])
+    await rm(work, { recursive: true, force: true })
+  }, STOP_DEADLINE_MS)
+
+  it('W1: cp, overwrite, >>, dd conv=notrunc, truncate, rsync, tar x, unzip and sed -i work; the spool is private', async () => {
+    const { m, cache } = await mount()
+    const dir = join(m.path, 'w1')
+    await mkdir(dir)
+
+    const first = await localFile('w1-first.bin', 300_000)
+    await run('cp', [first, join(dir, 'f.bin')])
+    await waitForRemoteBytes(lib, '/w1/f.bin', first, UPLOAD_DEADLINE_MS)
+
+    const second = await localFile('w1-second.bin', 100_000)
+    await run('cp', [second, join(dir, 'f.bin')])
+    await waitForRemoteBytes(lib, '/w1/f.bin', second, UPLOAD_DEADLINE_MS)
+
+    // Append and dd open the file without O_TRUNC: the remote bytes must be there first.
+    await run('sh', ['-c', 'printf "appended tail" >> "$1"', 'sh', join(dir, 'f.bin')])
+    const appended = Buffer.concat([await readFile(second), Buffer.from('appended tail')])
+    await waitForRemoteBytes(lib, '/w1/f.bin', await localBytes('w1-appended', appended), UPLOAD_DEADLINE_MS)
+
+    const seeded = randomBytes(200_000)
+    await lib.upload('/w1', 'seeded.bin', seeded)
+    m.forget()
+    await waitFor(async () => (await readdir(dir)).includes('seeded.bin'), 10_000, 'seeded.bin listed')
+    const patch = randomBytes(4096)
+    const patchFile = await localBytes('w1-patch', patch)
+    await run('dd', [`if=${patchFile}`, `of=${join(dir, 'seeded.bin')}`, 'bs=4096', 'seek=10', 'count=1', 'conv=notrunc', 'status=none'])
+    const patched = Buffer.from(seeded)
+    patch.copy(patched, 40_960)
+    await waitForRemoteBytes(lib, '/w1/seeded.bin', await localBytes('w1-patched', patched), UPLOAD_DEADLINE_MS)
+
+    await run('truncate', ['-s', '5000', join(dir, 'seeded.bin')])
+    await waitForRemoteBytes(lib, '/w1/seeded.bin', await localBytes('w1-down', patched.subarray(0, 5000)), UPLOAD_DEADLINE_MS)
+    await run('truncate', ['-s', '9000', join(dir, 'seeded.bin')])
+    const up = Buffer.concat([patched.subarray(0, 5000), Buffer.alloc(4000)])
+    await waitForRemoteBytes(lib, '/w1/seeded.bin', await localBytes('w1-up', up), UPLOAD_DEADLINE_MS)
+    expect((await stat(join(dir, 'seeded.bin'))).size).toBe(9000)
+
+    // A small tree through rsync -a, tar x and unzip.
+    const tree = join(work, 'w1-tree')
+    await writeRandomFile(join(tree, 'a', 'one.bin'), 70_000)
+    await writeRandomFile(join(tree, 'a', 'b', 'two.bin'), 1_000)
+    await writeFile(join(tree, 'three.txt'), 'three\n')
+    const treeFiles = ['a/one.bin', 'a/b/two.bin', 'three.txt']
+    await run('rsync', ['-a', `${tree}/`, join(dir, 'rsynced')])
+    await run('tar', ['-C', tree, '-cf', join(work, 'w1.tar'), '.'])
+    await mkdir(join(dir, 'untarred'))
+    await run('tar', ['-C', join(dir, 'untarred'), '-xf', join(work, 'w1.tar')])
+    await run('sh', ['-c', 'cd "$1" && zip -qr "$2" .', 'sh', tree, join(work, 'w1.zip')])
+    await run('unzip', ['-q', join(work, 'w1.zip'), '-d', join(dir, 'unzipped')])
+    for (const target of ['rsynced', 'untarred', 'unzipped']) {
+      for (const f of treeFiles) await waitForRemoteBytes(lib, `/w1/${target}/${f}`, join(tree, f), UPLOAD_DEADLINE_MS)
+    }
+
+    // An editor-style in-place edit (sed -i writes a temporary file and renames it over the original).
+    await writeFile(join(dir, 'edit.txt'), 'colour: red\n')
+    await run('sed', ['-i', 's/red/blue/', join(dir, 'edit.txt')])
+    await waitForRemoteBytes(lib, '/w1/edit.txt', await localBytes('w1-edit', 'colour: blue\n'), UPLOAD_DEADLINE_MS)
+    expect(await readFile(join(dir, 'edit.txt'), 'utf8')).toBe('colour: blue\n')
+
+    // While a file is open for writing its bytes sit in the spool, readable by nobody else.
+    const fh = await open(join(dir, 'open.bin'), 'w')
+    try {
+      await fh.write(randomBytes(65_536))
+      expect((await stat(cache)).mode & 0o777).toBe(0o700)
+      const modes: { path: string; mode: number }[] = []
+      const walk = async (d: string): Promise<void> => {
+        for (const e of await readdir(d, { withFileTypes: true })) {
+          const p = join(d, e.name)
+          modes.push({ path: p, mode: (await stat(p)).mode & 0o777 })
+          if (e.isDirectory()) await walk(p)
+        }
+      }
+      await walk(cache)
+      expect(modes.length).toBeGreaterThan(0)
+      expect(modes.filter((x) => x.mode & 0o077), 'spool entries readable by group/other').toEqual([])
+      for (const x of modes) {
+        const isDir = (await stat(x.path)).isDirectory()
+        expect(x.mode, x.path).toBe(isDir ? 0o700 : 0o600)
+      }
+    } finally {
+      await fh.close()
+    }
+    await unmount(m)
+  })
+
+  it('W2: close and fsync return after the upload is stored; an overwrite keeps file id, tags, metadata, privacy', async () => {
+    await lib.upload('/w2', 'doc.txt', Buffer.from('version one\n'), { tags: 'red,blue', isPrivateFile: 'true' })
+    const before = await lib.details('/w2/doc.txt')
+    await lib.api('PATCH', `/v1/files/${before.fileId}/details`, { customMetadata: { owner: 'w2' } })
+    const { m } = await mount()
+    const path = join(m.path, 'w2', 'doc.txt')
+    expect(await readFile(path, 'utf8')).toBe('version one\n')
+
+    const next = 'version two, which is longer\n'
+    await writeFile(path, next)
+    // No polling: close() has returned, so the upload is stored and the mount shows it.
+    expect(await sameBytes(remoteBytesPath(lib, '/w2/doc.txt'), await localBytes('w2-next', next))).toBe(true)
+    expect((await stat(path)).size).toBe(next.length)
+    expect(await readFile(path, 'utf8')).toBe(next)
+    const after = await lib.details('/w2/doc.txt')
+    expect(after.fileId).toBe(before.fileId)
+    expect(after.tags).toEqual(['red', 'blue'])
+    expect(after.isPrivateFile).toBe(true)
+    expect(after.customMetadata).toMatchObject({ owner: 'w2' })
+    expect((await versionsOf(lib, '/w2/doc.txt')).length).toBe(2)
+
+    // fsync on an open handle: stored before the handle is closed.
+    const fh = await open(join(m.path, 'w2', 'synced.bin'), 'w')
+    const body = randomBytes(123_456)
+    try {
+      await fh.write(body)
+      await fh.sync()
+      expect(await sameBytes(remoteBytesPath(lib, '/w2/synced.bin'), await localBytes('w2-synced', body))).toBe(true)
+    } finally {
+      await fh.close()
+    }
+    expect((await stat(join(m.path, 'w2', 'synced.bin'))).size).toBe(body.length)
+    await unmount(m)
+  })
+
+  it('W3: uploads retry through 429/5xx/resets, a failed close leaves the file to the retrier, kill -9 and unmount lose nothing', async () => {
+    // (a) faults on the upload and API hosts: every file arrives byte-exact (closes may report EIO meanwhile).
+    const { m } = await mount()
+    await mkdir(join(m.path, 'w3'))
+    const sources: string[] = []
+    for (let i = 0; i < 12; i++) sources.push(await localFile(`w3-${i}.bin`, 20_000 + i * 1000))
+    await lib.setFaults({ errorRate: 0.35, errorStatuses: [429, 500, 502, 503], resetRate: 0.15, scope: ['upload', 'api'], seed: 33 })
+    const closeErrors: string[] = []
+    try {
+      for (const [i, src] of sources.entries()) {
+        await run('cp', [src, join(m.path, 'w3', `f${i}.bin`)]).catch((e: { stderr?: string }) => closeErrors.push(e.stderr ?? String(e)))
+      }
+      for (const e of closeErrors) expect(e).toMatch(/Input\/output error/)
+      for (const [i, src] of sources.entries()) await waitForRemoteBytes(lib, `/w3/f${i}.bin`, src, 60_000)
+    } finally {
+      await lib.setFaults({ errorRate: 0, resetRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    await unmount(m)
+
+    // (b) kill -9 with uploads still pending: the next mount with the same cache dir finishes them.
+    const held = await mount({ args: ['--write-back', '1h'] })
+    const pending: string[] = []
+    for (let i = 0; i < 3; i++) {
+      pending.push(await localFile(`w3-pending-${i}.bin`, 50_000))
+      await run('cp', [pending[i]!, join(held.m.path, `w3-pending-${i}.bin`)])
+    }
+    held.m.kill9()
+    await held.m.waitExit(10_000)
+    await unmount(held.m)
+    for (let i = 0; i < 3; i++) expect(await sameBytes(remoteBytesPath(lib, `/w3-pending-${i}.bin`), pending[i]!)).toBe(false)
+    const again = await mount({ cacheDir: held.cache })
+    for (let i = 0; i < 3; i++) await waitForRemoteBytes(lib, `/w3-pending-${i}.bin`, pending[i]!, UPLOAD_DEADLINE_MS)
+    await unmount(again.m)
+
+    // (c) unmount (SIGTERM) waits for uploads in flight.
+    await lib.setFaults({ latencyMs: 1500, scope: ['upload'] })
+    try {
+      const slow = await mount({ args: ['--write-back', '10ms'] })
+      const inFlight: string[] = []
+      for (let i = 0; i < 3; i++) {
+        inFlight.push(await localFile(`w3-flight-${i}.bin`, 30_000))
+        await run('cp', [inFlight[i]!, join(slow.m.path, `w3-flight-${i}.bin`)])
+      }
+      expect(await unmount(slow.m)).toBe(0)
+      for (let i = 0; i < 3; i++) expect(await sameBytes(remoteBytesPath(lib, `/w3-flight-${i}.bin`), inFlight[i]!), `w3-flight-${i}.bin stored at unmount`).toBe(true)
+    } finally {
+      await lib.setFaults({ latencyMs: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+  })
+
+  it('W4: with --write-back close returns at once; uploads start after the delay, several at a time', async () => {
+    const counter = await startUploadCounter(lib.url)
+    try {
+      await lib.setFaults({ latencyMs: 800, scope: ['upload'] })
+      const { m } = await mount({ args: ['--write-back', '3s', '--transfers', '4', '--upload-url', counter.url] })
+      const sources: string[] = []
+      for (let i = 0; i < 6; i++) sources.push(await localFile(`w4-${i}.bin`, 40_000))
+      for (const [i, src] of sources.entries()) await run('cp', [src, join(m.path, `w4-${i}.bin`)])
+      // close() has returned for all six, with the 3 s delay not over: nothing is uploaded yet.
+      expect(counter.uploads()).toBe(0)
+      expect((await stat(join(m.path, 'w4-0.bin'))).size).toBe(40_000)
+      expect(await sameBytes(join(m.path, 'w4-5.bin'), sources[5]!)).toBe(true)
+      for (const [i, src] of sources.entries()) await waitForRemoteBytes(lib, `/w4-${i}.bin`, src, UPLOAD_DEADLINE_MS)
+      expect(counter.maxInFlight()).toBeGreaterThanOrEqual(2)
+      expect(counter.maxInFlight()).toBeLessThanOrEqual(4)
+      await unmount(m)
+    } finally {
+      await lib.setFaults({ latencyMs: 0, scope: ['api', 'upload', 'delivery'] })
+      await counter.stop()
+    }
+  })
+
+  it('W5: a new empty file lives in the spool, lists, survives a remount, and is uploaded once it has content', async () => {
+    const { m, cache } = await mount()
+    await mkdir(join(m.path, 'w5'))
+    await run('touch', [join(m.path, 'w5', 'touched')])
+    await run('sh', ['-c', ': > "$1"', 'sh', join(m.path, 'w5', 'colon')])
+    for (const name of ['touched', 'colon']) {
+      expect((await stat(join(m.path, 'w5', name))).size).toBe(0)
+      expect(await readdir(join(m.path, 'w5'))).toContain(name)
+      await expect(stat(remoteBytesPath(lib, `/w5/${name}`))).rejects.toMatchObject({ code: 'ENOENT' })
+    }
+    await unmount(m)
+
+    const again = await mount({ cacheDir: cache })
+    expect(await readdir(join(again.m.path, 'w5'))).toEqual(expect.arrayContaining(['touched', 'colon']))
+    expect((await stat(join(again.m.path, 'w5', 'touched'))).size).toBe(0)
+    await writeFile(join(again.m.path, 'w5', 'touched'), 'now with content\n')
+    await waitForRemoteBytes(lib, '/w5/touched', await localBytes('w5-touched', 'now with content\n'), UPLOAD_DEADLINE_MS)
+    await unmount(again.m)
+  })
+
+  it('W6: a file over the upload limit fails to close with EFBIG and stays in the spool', async () => {
+    const small = await startLibrary({ emulatorArgs: ['--max-upload-bytes', String(1024 * 1024)] })
+    libraries.push(small)
+    const { m, cache } = await mount({ library: small })
+    const src = await localFile('w6-big.bin', 2 * 1024 * 1024)
+    const fh = await open(join(m.path, 'big.bin'), 'w')
+    await fh.writeFile(await readFile(src))
+    await expect(fh.close()).rejects.toMatchObject({ code: 'EFBIG' })
+    expect((await findSameFiles(cache, src)).length, 'the 2 MiB file in the spool').toBeGreaterThanOrEqual(1)
+    await expect(stat(remoteBytesPath(small, '/big.bin'))).rejects.toMatchObject({ code: 'ENOENT' })
+    expect((await remoteEntries(small, '/')).map((e) => e.name)).not.toContain('big.bin')
+    await unmount(m)
+  })
+
+  it('W7: mkdir creates a folder; rmdir of a non-empty folder is ENOTEMPTY and deletes nothing; of an empty one deletes it', async () => {
+    const { m } = await mount()
+    await mkdir(join(m.path, 'w7'))
+    await mkdir(join(m.path, 'w7', 'full'))
+    await mkdir(join(m.path, 'w7', 'empty'))
+    await writeFile(join(m.path, 'w7', 'full', 'keep.txt'), 'keep me\n')
+    const folders = async () => (await remoteEntries(lib, '/w7')).filter((e) => e.type === 'folder').map((e) => e.name).sort()
+    expect(await folders()).toEqual(['empty', 'full'])
+
+    await expect(rmdir(join(m.path, 'w7', 'full'))).rejects.toMatchObject({ code: 'ENOTEMPTY' })
+    expect(await readFile(remoteBytesPath(lib, '/w7/full/keep.txt'), 'utf8')).toBe('keep me\n')
+    expect(await folders()).toEqual(['empty', 'full'])
+    expect(await readdir(join(m.path, 'w7', 'full'))).toEqual(['keep.txt'])
+
+    await rmdir(join(m.path, 'w7', 'empty'))
+    expect(await folders()).toEqual(['full'])
+    await expect(stat(join(m.path, 'w7', 'empty'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await unmount(m)
+  })
+
+  it('W8: unlink deletes the file with all its versions', async () => {
+    await lib.upload('/w8', 'old.txt', Buffer.from('one\n'))
+    await lib.upload('/w8', 'old.txt', Buffer.from('two\n'))
+    const file = await lib.details('/w8/old.txt')
+    expect((await versionsOf(lib, '/w8/old.txt')).length).toBe(2)
+    const { m } = await mount()
+    await unlink(join(m.path, 'w8', 'old.txt'))
+    await expect(stat(join(m.path, 'w8', 'old.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(lib.details('/w8/old.txt')).rejects.toThrow(/no file/)
+    await expect(lib.api('GET', `/v1/files/${file.fileId}/versions`)).rejects.toThrow(/404/)
+    await expect(stat(remoteBytesPath(lib, '/w8/old.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await unmount(m)
+  })
+
+  it('W9: rename of files within and across folders, of folders, over a file (atomic save), and while being written', async () => {
+    const { m } = await mount()
+    const root = join(m.path, 'w9')
+    await mkdir(join(root, 'a'), { recursive: true })
+    await mkdir(join(root, 'b'))
+    const one = await localFile('w9-one.bin', 80_000)
+    await run('cp', [one, join(root, 'a', 'one.bin')])
+    const id = (await lib.details('/w9/a/one.bin')).fileId
+
+    await rename(join(root, 'a', 'one.bin'), join(root, 'a', 'renamed.bin'))
+    expect(await sameBytes(remoteBytesPath(lib, '/w9/a/renamed.bin'), one)).toBe(true)
+    await expect(lib.details('/w9/a/one.bin')).rejects.toThrow(/no file/)
+    expect((await lib.details('/w9/a/renamed.bin')).fileId).toBe(id)
+
+    await rename(join(root, 'a', 'renamed.bin'), join(root, 'b', 'moved.bin'))
+    expect(await sameBytes(remoteBytesPath(lib, '/w9/b/moved.bin'), one)).toBe(true)
+    await expect(lib.details('/w9/a/renamed.bin')).rejects.toThrow(/no file/)
+    expect(await readdir(join(root, 'b'))).toContain('moved.bin')
+    expect(await readdir(join(root, 'a'))).not.toContain('renamed.bin')
+
+    await writeFile(join(root, 'b', 'second.txt'), 'second\n')
+    await rename(join(root, 'b'), join(root, 'c'))
+    expect(await sameBytes(remoteBytesPath(lib, '/w9/c/moved.bin'), one)).toBe(true)
+    expect(await readFile(remoteBytesPath(lib, '/w9/c/second.txt'), 'utf8')).toBe('second\n')
+    expect((await remoteEntries(lib, '/w9')).map((e) => e.name).sort()).toEqual(['a', 'c'])
+    expect((await readdir(join(root, 'c'))).sort()).toEqual(['moved.bin', 'second.txt'])
+
+    // Atomic save: the target keeps its id and gains a version with the new content.
+    await writeFile(join(root, 'doc.txt'), 'draft 1\n')
+    const docId = (await lib.details('/w9/doc.txt')).fileId
+    await writeFile(join(root, 'doc.txt.tmp'), 'draft 2, saved atomically\n')
+    await rename(join(root, 'doc.txt.tmp'), join(root, 'doc.txt'))
+    expect(await readFile(remoteBytesPath(lib, '/w9/doc.txt'), 'utf8')).toBe('draft 2, saved atomically\n')
+    expect((await lib.details('/w9/doc.txt')).fileId).toBe(docId)
+    expect((await versionsOf(lib, '/w9/doc.txt')).length).toBe(2)
+    await expect(lib.details('/w9/doc.txt.tmp')).rejects.toThrow(/no file/)
+    expect(await readFile(join(root, 'doc.txt'), 'utf8')).toBe('draft 2, saved atomically\n')
+
+    // Renamed while still open for writing: the upload goes to the new name.
+    const fh = await open(join(root, 'partial.part'), 'w')
+    try {
+      await fh.write('first half, ')
+      await rename(join(root, 'partial.part'), join(root, 'final.txt'))
+      await fh.write('second half\n')
+    } finally {
+      await fh.close()
+    }
+    await waitForRemoteBytes(lib, '/w9/final.txt', await localBytes('w9-final', 'first half, second half\n'), UPLOAD_DEADLINE_MS)
+    await expect(stat(remoteBytesPath(lib, '/w9/partial.part'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await unmount(m)
+  })
+
+  it('W10: chmod, utimens and chown to self change nothing remote; chown to others, links fail EPERM; --read-only is EROFS', async () => {
+    await lib.upload('/w10', 'f.txt', Buffer.from('unchanged\n'))
+    const before = await lib.details('/w10/f.txt')
+    const { m } = await mount()
+    const f = join(m.path, 'w10', 'f.txt')
+    const st = await stat(f)
+    await chmod(f, 0o600)
+    await utimes(f, new Date('2001-02-03T04:05:06Z'), new Date('2001-02-03T04:05:06Z'))
+    await chown(f, st.uid, st.gid)
+    // cp -p, rsync -a and tar x set modes, times and owners on what they create.
+    const kept = await localFile('w10-kept.bin', 10_000)
+    await run('cp', ['-p', kept, join(m.path, 'w10', 'kept.bin')])
+    await waitForRemoteBytes(lib, '/w10/kept.bin', kept, UPLOAD_DEADLINE_MS)
+    const after = await lib.details('/w10/f.txt')
+    expect(after.updatedAt).toBe(before.updatedAt)
+    expect(after.fileId).toBe(before.fileId)
+    expect((await versionsOf(lib, '/w10/f.txt')).length).toBe(1)
+    expect(await readFile(f, 'utf8')).toBe('unchanged\n')
+
+    await expect(chown(f, st.uid + 1000, st.gid)).rejects.toMatchObject({ code: 'EPERM' })
+    await expect(symlink('f.txt', join(m.path, 'w10', 'sym'))).rejects.toMatchObject({ code: 'EPERM' })
+    await expect(link(f, join(m.path, 'w10', 'hard'))).rejects.toMatchObject({ code: 'EPERM' })
+    await unmount(m)
+
+    const ro = await mount({ args: ['--read-only'] })
+    const rf = join(ro.m.path, 'w10', 'f.txt')
+    expect(await readFile(rf, 'utf8')).toBe('unchanged\n')
+    await expect(writeFile(join(ro.m.path, 'w10', 'new.txt'), 'x')).rejects.toMatchObject({ code: 'EROFS' })
+    await expect(writeFile(rf, 'x')).rejects.toMatchObject({ code: 'EROFS' })
+    await expect(mkdir(join(ro.m.path, 'w10', 'd'))).rejects.toMatchObject({ code: 'EROFS' })
+    await expect(unlink(rf)).rejects.toMatchObject({ code: 'EROFS' })
+    await expect(rename(rf, join(ro.m.path, 'w10', 'g.txt'))).rejects.toMatchObject({ code: 'EROFS' })
+    await expect(truncate(rf, 1)).rejects.toMatchObject({ code: 'EROFS' })
+    await expect(chmod(rf, 0o600)).rejects.toMatchObject({ code: 'EROFS' })
+    expect(await readFile(remoteBytesPath(lib, '/w10/f.txt'), 'utf8')).toBe('unchanged\n')
+    await unmount(ro.m)
+  })
+
+  it('W11: names ImageKit would rewrite are stored encoded and keep their created name after a re-list', async () => {
+    // local name → remote name under the default encoding (Hash, Percent, Question → FULLWIDTH forms).
+    const names: [string, string][] = [
+      ['sp ace.txt', 'sp ace.txt'],
+      ['100% #1.txt', '100\uFF05 \uFF031.txt'],
+      ['why?.txt', 'why\uFF1F.txt'],
+      ['café ☕.txt', 'café ☕.txt'],
+      ['n'.repeat(251) + '.txt', 'n'.repeat(251) + '.txt'],
+    ]
+    const { m } = await mount()
+    await mkdir(join(m.path, 'w11'))
+    for (const [local] of names) await writeFile(join(m.path, 'w11', local), `name ${local}\n`)
+    await unmount(m)
+
+    for (const [local, remote] of names) {
+      expect(await readFile(remoteBytesPath(lib, `/w11/${remote}`), 'utf8'), remote).toBe(`name ${local}\n`)
+    }
+    // A fresh cache dir: the names come from the remote listing, not from the spool.
+    const fresh = await mount()
+    const listed = await readdir(join(fresh.m.path, 'w11'))
+    expect(listed.sort()).toEqual(names.map(([local]) => local).sort())
+    for (const [local] of names) expect(await readFile(join(fresh.m.path, 'w11', local), 'utf8')).toBe(`name ${local}\n`)
+    await unmount(fresh.m)
+  })
+})
