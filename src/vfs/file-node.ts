@@ -16,6 +16,17 @@ export type PendingState = 'open' | 'waiting' | 'uploading' | 'retrying' | 'fail
 export interface RemoteBase {
   fileId: string
   isPrivateFile: boolean
+  /** The Upload API resets custom coordinates on overwrite and has no flag to keep them: they are resent. */
+  customCoordinates?: string
+}
+
+/** What an overwrite of `node` must keep (tags and custom metadata are kept by the API when asked). */
+export function remoteBaseOf(node: { fileId: string; isPrivateFile: boolean; customCoordinates: string | undefined }): RemoteBase {
+  return {
+    fileId: node.fileId,
+    isPrivateFile: node.isPrivateFile,
+    ...(node.customCoordinates ? { customCoordinates: node.customCoordinates } : {}),
+  }
 }
 
 export class PendingFile {

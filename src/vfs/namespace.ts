@@ -9,7 +9,7 @@ import { isImageKitError } from '../imagekit/errors.js'
 import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
-import type { PendingFile } from './file-node.js'
+import { remoteBaseOf, type PendingFile } from './file-node.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { DirInode, FileInode, type Inode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
@@ -153,7 +153,7 @@ export class Namespace {
     if (dstPending && dstPending.openCount > 0) throw new VfsError('EBUSY', `rename onto ${to.localPath}: the target is open for writing`)
     if (srcPending) await writes.quiesce(srcPending)
     const srcFileId = srcPending?.base?.fileId ?? src?.fileId
-    const dstBase = dstPending?.base ?? (dst ? { fileId: dst.fileId, isPrivateFile: dst.isPrivateFile } : undefined)
+    const dstBase = dstPending?.base ?? (dst ? remoteBaseOf(dst) : undefined)
     const ino = src?.ino ?? srcPending?.ino ?? dirs.peek(to.folder)?.children.get(to.localName)?.ino
     if (dstBase) {
       // Atomic save onto an existing file: its id, tags, metadata and privacy stay; it gains a version.

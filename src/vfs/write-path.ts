@@ -14,7 +14,7 @@ import type { FileObject } from '../imagekit/types.js'
 import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
-import { PendingFile, type RemoteBase } from './file-node.js'
+import { PendingFile, remoteBaseOf, type RemoteBase } from './file-node.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { fileInodeFrom, type FileInode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
@@ -166,7 +166,7 @@ export class WritePath {
       if (!node && !create) throw new VfsError('ENOENT', `open ${localPath}: no such file`)
       const now = this.#d.clock.now()
       const id = this.#spool.newId()
-      const base: RemoteBase | undefined = node ? { fileId: node.fileId, isPrivateFile: node.isPrivateFile } : undefined
+      const base: RemoteBase | undefined = node ? remoteBaseOf(node) : undefined
       const file = new PendingFile(
         id, this.#spool.dataPath(id), dest.folder, dest.name, localPath, node?.ino ?? this.#d.inodes.allocate(),
         0, node ? node.updatedAtMs : now, node ? node.createdAtMs : now, base,
@@ -385,10 +385,15 @@ export class WritePath {
       fileName: file.name,
       // A new version keeps the target's tags (overwriteTags=false); upload tags label new files.
       ...(!base && options.uploadTags.length > 0 ? { tags: options.uploadTags } : {}),
-      ...(base ? { isPrivateFile: base.isPrivateFile, keepExistingMetadata: true } : {}),
+      ...(base ? { isPrivateFile: base.isPrivateFile, keepExistingMetadata: true, customCoordinates: base.customCoordinates ?? null } : {}),
       onProgress,
     })
-    file.base = { fileId: res.fileId, isPrivateFile: res.isPrivateFile ?? base?.isPrivateFile ?? false }
+    const customCoordinates = res.customCoordinates ?? base?.customCoordinates
+    file.base = {
+      fileId: res.fileId,
+      isPrivateFile: res.isPrivateFile ?? base?.isPrivateFile ?? false,
+      ...(customCoordinates ? { customCoordinates } : {}),
+    }
     file.unsent = false
     file.sentBytes = file.size
     if (file.state !== 'empty') file.state = 'clean'
@@ -497,7 +502,7 @@ export class WritePath {
     return {
       v: 1, id: file.id, folder: file.folder, name: file.name, localPath: file.localPath, size: file.size,
       mtimeMs: file.mtimeMs, state, attempts: file.attempts,
-      ...(file.base ? { fileId: file.base.fileId, isPrivateFile: file.base.isPrivateFile } : {}),
+      ...(file.base ? { fileId: file.base.fileId, isPrivateFile: file.base.isPrivateFile, customCoordinates: file.base.customCoordinates } : {}),
       ...(file.lastError !== undefined ? { lastError: file.lastError } : {}),
     }
   }
@@ -527,7 +532,7 @@ export class WritePath {
       }
       known.add(r.id)
       const size = statSync(dataPath).size
-      const base = r.fileId ? { fileId: r.fileId, isPrivateFile: r.isPrivateFile === true } : undefined
+      const base = r.fileId ? { fileId: r.fileId, isPrivateFile: r.isPrivateFile === true, ...(r.customCoordinates ? { customCoordinates: r.customCoordinates } : {}) } : undefined
       const file = new PendingFile(r.id, dataPath, r.folder, r.name, r.localPath, this.#d.inodes.allocate(), size, r.mtimeMs, r.mtimeMs, base)
       file.attempts = r.attempts
       file.lastError = r.lastError

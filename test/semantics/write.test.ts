@@ -158,7 +158,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
   })
 
   it('W2: close and fsync return after the upload is stored; an overwrite keeps file id, tags, metadata, privacy', async () => {
-    await lib.upload('/w2', 'doc.txt', Buffer.from('version one\n'), { tags: 'red,blue', isPrivateFile: 'true' })
+    await lib.upload('/w2', 'doc.txt', Buffer.from('version one\n'), { tags: 'red,blue', isPrivateFile: 'true', customCoordinates: '10,20,30,40' })
     const before = await lib.details('/w2/doc.txt')
     await lib.api('PATCH', `/v1/files/${before.fileId}/details`, { customMetadata: { owner: 'w2' } })
     const { m } = await mount()
@@ -176,6 +176,8 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(after.tags).toEqual(['red', 'blue'])
     expect(after.isPrivateFile).toBe(true)
     expect(after.customMetadata).toMatchObject({ owner: 'w2' })
+    // The Upload API resets custom coordinates on overwrite unless they are resent: ikfs resends them.
+    expect(after.customCoordinates).toBe('10,20,30,40')
     expect((await versionsOf(lib, '/w2/doc.txt')).length).toBe(2)
 
     // fsync on an open handle: stored before the handle is closed.

@@ -24,6 +24,7 @@ export interface JournalRecord {
   /** The remote file this upload overwrites (a new version keeps its id and privacy). */
   fileId?: string
   isPrivateFile?: boolean
+  customCoordinates?: string
   state: RecordState
   attempts: number
   lastError?: string
