@@ -3,29 +3,16 @@
  * API in an order that leaves the source intact when a step fails, then updates the cached listings
  * synchronously (same inode numbers) so the kernel sees the result at once.
  */
-import type { Clock } from '../clock.js'
-import type { ImageKitApi } from '../imagekit/api.js'
 import { isImageKitError } from '../imagekit/errors.js'
-import type { Logger } from '../log.js'
-import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
 import { remoteBaseOf, type PendingFile } from './file-node.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { DirInode, FileInode, type Inode } from './inode.js'
-import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
-import type { NameCodec } from './name.js'
-import type { Resolver } from './resolver.js'
-import { destinationOf, type Destination, type WritePath } from './write-path.js'
+import { destinationOf, type Destination, type WritePath, type WritePathDeps } from './write-path.js'
 
-export interface NamespaceDeps {
-  api: ImageKitApi
-  clock: Clock
-  log: Logger
-  codec: NameCodec
-  inodes: InodeTable
-  dirs: DirCache
-  resolver: Resolver
+/** The same shared state the write path gets, plus the write path itself. */
+export type NamespaceDeps = Pick<WritePathDeps, 'api' | 'clock' | 'log' | 'codec' | 'inodes' | 'dirs' | 'resolver'> & {
   writes: WritePath
 }
 
