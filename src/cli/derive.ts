@@ -2,7 +2,7 @@
  * Config → the options each layer takes. Kept in cli/ (not config/) because config/ is a leaf and these
  * shapes belong to imagekit/, vfs/ and fuse/.
  */
-import { MAX_REQUEST_BYTES } from '../../native/fuse-options.js'
+import { MAX_REQUEST_BYTES } from '../fuse/mount.js'
 import type { Config } from '../config/load.js'
 import type { FuseMountOptions } from '../fuse/mount.js'
 import type { ImageKitClientOptions } from '../imagekit/client.js'

@@ -38,7 +38,7 @@ export interface MountRuntime {
 export function realRuntime(): MountRuntime {
   return {
     async fuseUnavailableReason() {
-      const { fuseAvailable } = await import('../../native/load.js')
+      const { fuseAvailable } = await import('../fuse/mount.js')
       const answer = fuseAvailable()
       return answer.ok ? undefined : (answer.reason ?? 'FUSE is not available')
     },

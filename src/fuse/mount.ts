@@ -185,3 +185,7 @@ function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise
   })
   return Promise.race([work, expired]).finally(() => clearTimeout(timer))
 }
+
+// The CLI reaches native/ only through the FUSE layer (STYLE §2.1): what it needs is re-exported here.
+export { fuseAvailable } from '../../native/load.js'
+export { MAX_REQUEST_BYTES } from '../../native/fuse-options.js'
