@@ -1,15 +1,15 @@
 /**
  * `POST {uploadUrl}/api/v1/files/upload`: multipart/form-data streamed from a local file, never read whole.
- * Each attempt builds a fresh form and reopens the file, so a retry replays the same bytes. The length is
- * known up front (Content-Length), the text fields go first and the file part last, so progress is simply
- * "body bytes sent minus the fields' bytes".
+ * Each attempt builds a fresh envelope and reopens the file, so a retry replays the same bytes. The length
+ * is known up front (Content-Length); the text fields go first and the file part last, and progress counts
+ * the file bytes handed to the connection.
  *
  * Retrying an upload that may have reached the server is accepted: with useUniqueFileName=false a repeat is
  * just one more version of the same path.
  */
 import { createReadStream, type ReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
-import { Transform, type TransformCallback } from 'node:stream'
+import { Readable } from 'node:stream'
 import FormData from 'form-data'
 import type { RequestOptions, UploadRequest } from './api.js'
 import { expectBody, isUploadResponse } from './guards.js'
@@ -20,7 +20,8 @@ export const UPLOAD_ROUTE = '/api/v1/files/upload'
 /** Fields the filesystem reads back after an upload (they are left out of the response unless asked for). */
 export const UPLOAD_RESPONSE_FIELDS = ['tags', 'customCoordinates', 'isPrivateFile', 'customMetadata'] as const
 /** File read size: large enough for few syscalls, small enough that progress moves smoothly. */
-const FILE_CHUNK_BYTES = 256 * 1024
+/** 1 MiB disk reads: fewer, larger socket writes (the upload of a 1 GiB file is bound by per-chunk costs). */
+const FILE_CHUNK_BYTES = 1024 * 1024
 
 export async function uploadFile(http: HttpTransport, upload: UploadRequest, options: RequestOptions = {}): Promise<UploadResponse> {
   const call = { method: 'POST' as const, route: UPLOAD_ROUTE }
@@ -54,50 +55,40 @@ export function uploadFields(upload: UploadRequest): [string, string][] {
 
 async function multipartBody(upload: UploadRequest): Promise<AttemptBody> {
   const { size: fileSize } = await stat(upload.localFile)
-  const form = new FormData()
-  for (const [name, value] of uploadFields(upload)) form.append(name, value)
+  const { head, tail, contentType } = multipartFrame(upload)
   const file: ReadStream = createReadStream(upload.localFile, { highWaterMark: FILE_CHUNK_BYTES })
-  form.append('file', file, { filename: upload.fileName, contentType: 'application/octet-stream', knownLength: fileSize })
-  const totalBytes = await new Promise<number>((resolve, reject) => form.getLength((error, length) => (error ? reject(error) : resolve(length))))
-  // After the file bytes come CRLF and the closing boundary `--<boundary>--CRLF`.
-  const trailerBytes = 2 + `--${form.getBoundary()}--\r\n`.length
-  const fileStartsAt = totalBytes - trailerBytes - fileSize
-  const counter = new ProgressCounter(fileStartsAt, fileSize, upload.onProgress)
-  form.on('error', (error: Error) => counter.destroy(error))
-  form.pipe(counter)
   return {
-    body: counter,
-    headers: { ...form.getHeaders(), 'content-length': String(totalBytes) },
+    body: Readable.from(framedFile(head, file, tail, fileSize, upload.onProgress), { objectMode: false }),
+    headers: { 'content-type': contentType, 'content-length': String(head.length + fileSize + tail.length) },
     dispose() {
-      // form-data is a legacy stream: its pipe detaches itself when `counter` closes.
       file.destroy()
-      if (!counter.writableFinished) counter.destroy()
     },
   }
 }
 
-/** Passes the body through, reporting how many file bytes have gone out. */
-class ProgressCounter extends Transform {
-  #sent = 0
-  #reported = -1
-  readonly #fileStartsAt: number
-  readonly #fileSize: number
-  readonly #onProgress: ((sentBytes: number) => void) | undefined
+/**
+ * The multipart envelope around the file, built by form-data (field encoding, boundary, file-part
+ * headers) with an empty file part: everything before the file's bytes, and the CRLF plus closing
+ * boundary after them. The file itself is streamed between the two, so form-data's legacy stream
+ * machinery never touches the bytes (it halved upload throughput).
+ */
+function multipartFrame(upload: UploadRequest): { head: Buffer; tail: Buffer; contentType: string } {
+  const form = new FormData()
+  for (const [name, value] of uploadFields(upload)) form.append(name, value)
+  form.append('file', Buffer.alloc(0), { filename: upload.fileName, contentType: 'application/octet-stream' })
+  const whole = form.getBuffer()
+  const tail = Buffer.from(`\r\n--${form.getBoundary()}--\r\n`)
+  return { head: whole.subarray(0, whole.length - tail.length), tail, contentType: form.getHeaders()['content-type'] as string }
+}
 
-  constructor(fileStartsAt: number, fileSize: number, onProgress: ((sentBytes: number) => void) | undefined) {
-    super()
-    this.#fileStartsAt = fileStartsAt
-    this.#fileSize = fileSize
-    this.#onProgress = onProgress
+async function* framedFile(head: Buffer, file: AsyncIterable<Buffer>, tail: Buffer, fileSize: number, onProgress?: (sentBytes: number) => void): AsyncGenerator<Buffer> {
+  yield head
+  let sent = 0
+  for await (const chunk of file) {
+    yield chunk
+    sent += chunk.length
+    onProgress?.(Math.min(sent, fileSize))
   }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#sent += chunk.length
-    const fileBytes = Math.min(this.#fileSize, Math.max(0, this.#sent - this.#fileStartsAt))
-    if (this.#onProgress && fileBytes !== this.#reported) {
-      this.#reported = fileBytes
-      this.#onProgress(fileBytes)
-    }
-    callback(null, chunk)
-  }
+  if (sent !== fileSize) throw new Error(`the file changed size while it was uploaded (${sent} of ${fileSize} bytes)`)
+  yield tail
 }

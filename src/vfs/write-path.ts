@@ -336,7 +336,10 @@ export class WritePath {
     const upload = await this.#fileLock.run(file.id, async () => {
       if (file.unlinked) return false
       if (file.dirty) {
-        await file.fd?.datasync()
+        // The bytes must outlive this call only when the upload does not happen inside it (write-back) or
+        // the caller asked for it (fsync). A close that uploads at once syncs them only if the upload fails
+        // (#keepForRetrier); a kill -9 meanwhile loses nothing (the page cache survives the process).
+        if (how === 'sync' || this.#d.options.writeBackDelayMs > 0 || file.size === 0) await file.fd?.datasync()
         file.dirty = false
         if (file.size === 0) {
           // ImageKit cannot store empty files: kept in the spool, shown, uploaded once it has content.
@@ -365,7 +368,22 @@ export class WritePath {
     try {
       await this.#uploader.upload(file)
     } catch (e) {
+      await this.#keepForRetrier(file)
       throw this.#uploadError(file, e)
+    }
+  }
+
+  /** The upload failed: from now on the spool copy is the only copy, so it must survive a power loss. */
+  async #keepForRetrier(file: PendingFile): Promise<void> {
+    try {
+      const fh = file.fd ?? (await open(file.dataPath, 'r'))
+      try {
+        await fh.datasync()
+      } finally {
+        if (fh !== file.fd) await fh.close()
+      }
+    } catch (e) {
+      this.#d.log.error({ path: file.remotePath, err: e }, 'could not sync the spooled copy of a failed upload')
     }
   }
 
@@ -530,8 +548,14 @@ export class WritePath {
         log.error({ path: r.localPath }, 'journal record without its data file: the pending upload is lost')
         continue
       }
-      known.add(r.id)
       const size = statSync(dataPath).size
+      if (size < r.size) {
+        // Only after a power loss: the record was synced, the data not yet (close had not returned).
+        log.error({ path: r.localPath, size, expected: r.size }, 'spooled data is shorter than its record (power loss before close returned): not uploaded')
+        void this.#journal.remove(r.id).catch(() => undefined)
+        continue
+      }
+      known.add(r.id)
       const base = r.fileId ? { fileId: r.fileId, isPrivateFile: r.isPrivateFile === true, ...(r.customCoordinates ? { customCoordinates: r.customCoordinates } : {}) } : undefined
       const file = new PendingFile(r.id, dataPath, r.folder, r.name, r.localPath, this.#d.inodes.allocate(), size, r.mtimeMs, r.mtimeMs, base)
       file.attempts = r.attempts
@@ -540,7 +564,7 @@ export class WritePath {
       if (older) { // two records for one path: the newer content wins
         known.delete(older.id)
         unlinkSync(older.dataPath)
-        void this.#journal.remove(older.id)
+        void this.#journal.remove(older.id).catch(() => undefined)
       }
       this.#byRemotePath.set(file.remotePath, file)
       if (size === 0) {

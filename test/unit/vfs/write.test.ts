@@ -1,5 +1,5 @@
 import { constants } from 'node:fs'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -202,6 +202,23 @@ describe('durability (W3, W4, W6)', () => {
     await waitFor(() => api.fileAt('/crash.bin') !== undefined)
     expect(api.fileAt('/crash.bin')!.bytes.toString()).toBe('survive')
     await waitFor(() => h2.vfs.status().uploads.length === 0)
+  })
+
+  it('after a power loss, spooled data shorter than its record is never uploaded as wrong bytes', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/torn.bin', 0o644, CREATE)
+    await h.vfs.write('/torn.bin', fh, Buffer.from('twelve bytes'), 0)
+    api.failNext.set('uploadFile', new ImageKitError('IK_NETWORK', 'POST upload: reset'))
+    await expectCode(h.vfs.flush('/torn.bin', fh), 'EIO')
+    // Simulate a power loss that kept the (synced) record but not all of the data.
+    const [data] = spoolFiles(h, 'data')
+    truncateSync(join(h.vfs.spoolDir!, 'data', data!), 5)
+    const h2 = rw(api, h.cacheDir)
+    h2.clock.advance(60_000)
+    await expectCode(h2.vfs.getattr('/torn.bin'), 'ENOENT')
+    expect(api.fileAt('/torn.bin')).toBeUndefined()
+    expect(h2.records.some((r) => String(r.msg).includes('shorter than its record'))).toBe(true)
   })
 
   it('a file over the upload limit fails close with EFBIG and stays in the spool, not retried', async () => {
