@@ -1,19 +1,25 @@
-/** Moving stored bytes around without ever reading them into memory. */
-import { copyFile, link, mkdir, rename, rm, stat } from 'node:fs/promises'
+/**
+ * Moving stored bytes around without ever reading them into memory.
+ * Metadata-only calls (mkdir, rename, link, stat) run synchronously: they take microseconds, while a
+ * thread-pool round trip each, inside the store's exclusive section, serialised every upload (~300/s at
+ * any concurrency). Copies of real bytes stay asynchronous.
+ */
+import { linkSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { copyFile, mkdir, rm } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
 /** Renames `from` to `to` (atomic replace), creating `to`'s directory. */
 export async function moveBytes(from: string, to: string): Promise<void> {
-  await mkdir(dirname(to), { recursive: true })
-  await rename(from, to)
+  mkdirSync(dirname(to), { recursive: true })
+  renameSync(from, to)
 }
 
 /** Makes `to` hold the same bytes as `from`, keeping `from`: a hard link when possible (cheap, 5 GiB-safe), else a copy. */
 export async function keepCopy(from: string, to: string): Promise<void> {
-  await mkdir(dirname(to), { recursive: true })
-  await rm(to, { force: true })
+  mkdirSync(dirname(to), { recursive: true })
+  rmSync(to, { force: true })
   try {
-    await link(from, to)
+    linkSync(from, to)
   } catch {
     await copyFile(from, to)
   }
@@ -30,5 +36,5 @@ export async function removeBytes(path: string): Promise<void> {
 }
 
 export async function mtimeOf(path: string): Promise<number> {
-  return (await stat(path)).mtimeMs
+  return statSync(path).mtimeMs
 }

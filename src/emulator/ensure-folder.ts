@@ -1,5 +1,5 @@
 /** Explicit and implicit folders (§4.11, §5.1): every missing level of a path is created, on disk and in the store. */
-import { mkdir } from 'node:fs/promises'
+import { mkdirSync } from 'node:fs'
 import { badRequest } from './http-io.js'
 import { newObjectId } from './ids.js'
 import type { LibraryContext } from './context.js'
@@ -17,7 +17,7 @@ export async function ensureFolder(ctx: LibraryContext, folderPath: string): Pro
     if (ctx.store.fileByPath(path)) {
       throw badRequest(`A file already exists at ${path}, so a folder cannot be created there.`, FILE_IN_THE_WAY_REASON)
     }
-    await mkdir(ctx.store.currentBytesPath(path), { recursive: true })
+    mkdirSync(ctx.store.currentBytesPath(path), { recursive: true }) // metadata only: see bytes.ts
     const now = ctx.clock.now()
     ctx.store.putFolder({ folderId: newObjectId(), folderPath: path, createdAt: now, updatedAt: now })
   }

@@ -108,7 +108,10 @@ export interface UploadCommit {
   isPublished: boolean
 }
 
-export function commitUpload(ctx: LibraryContext, c: UploadCommit): Promise<FileRecord> {
+export async function commitUpload(ctx: LibraryContext, c: UploadCommit): Promise<FileRecord> {
+  // Reading the image header needs only the uploaded bytes: done before taking the store's lock, so
+  // parallel uploads do not queue behind each other's disk reads. (A unique suffix never changes the extension.)
+  const probe: ProbeResult = await probeFile(c.tempPath, c.fileName, c.size)
   return ctx.store.exclusive(async () => {
     const mode = ctx.options.names
     const folderPath = nameErrorToApi(() => normalizeFolderPath(c.folder, mode, true))
@@ -125,7 +128,6 @@ export function commitUpload(ctx: LibraryContext, c: UploadCommit): Promise<File
     if (existing && !c.overwriteFile) throw badRequest(OVERWRITE_REFUSED_MESSAGE)
     if (existing && versionCount(existing) >= ctx.options.maxVersions) throw versionLimit(ctx)
     await ensureFolder(ctx, folderPath)
-    const probe: ProbeResult = await probeFile(c.tempPath, name, c.size)
     const old = existing?.current
     const meta: VersionMeta = {
       ...probe,
