@@ -39,6 +39,12 @@ export interface DeliveryTarget {
   /** The `url` field from the API (carries `updatedAt`, and `ik-obj-version` for old versions). */
   url: string
   isPrivateFile: boolean
+  /**
+   * The version the bytes must come from. When `url` carries no version of its own (an upload response's
+   * url has neither `updatedAt` nor `ik-obj-version`), it is added as a query parameter: the CDN caches by
+   * full URL, so a version-specific URL never serves an older version's cached bytes.
+   */
+  versionId?: string
 }
 
 export interface UploadRequest {

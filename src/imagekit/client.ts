@@ -61,6 +61,11 @@ export interface ImageKitClientOptions {
   userAgent?: string
 }
 
+/** A delivery URL that already names its version (listing URLs do; upload responses' do not). */
+const VERSIONED_URL = /[?&](updatedAt|ik-obj-version)=/
+/** Our own cache-busting parameter: any unknown query parameter is part of the CDN's cache key. */
+export const VERSION_PARAM = 'ikfs-version'
+
 export class ImageKitClient implements ImageKitApi {
   readonly #http: HttpTransport
   readonly #apiUrl: string
@@ -125,7 +130,8 @@ export class ImageKitClient implements ImageKitApi {
    */
   deliveryUrl(target: DeliveryTarget): string {
     const base = target.url ? target.url : buildUrl({ urlEndpoint: this.#urlEndpoint, filePath: target.filePath })
-    const url = appendQuery(base, { tr: 'orig-true' })
+    const pinned = target.versionId && !VERSIONED_URL.test(base) ? appendQuery(base, { [VERSION_PARAM]: target.versionId }) : base
+    const url = appendQuery(pinned, { tr: 'orig-true' })
     if (!this.#onlySigned && !target.isPrivateFile) return url
     const expiresAt = expiryFor(this.#clock.now(), this.#signedUrlExpirySeconds)
     return signUrl({ url, urlEndpoint: this.#urlEndpoint, privateKey: this.#privateKey, expiresAt })

@@ -8,7 +8,7 @@
  * file, i.e. ~60 MB for a 100,000-file folder. Tags, AI tags, coordinates and custom metadata are
  * kept only when present; mime strings are interned.
  */
-import type { AITag, FileObject, FolderObject } from '../imagekit/types.js'
+import type { AITag, FileObject, FolderObject, UploadResponse } from '../imagekit/types.js'
 
 export const ROOT_INO = 1
 
@@ -103,6 +103,26 @@ export function fileInodeFrom(item: FileObject, ino: number): FileInode {
     item.AITags && item.AITags.length > 0 ? item.AITags : undefined,
     item.customCoordinates ?? undefined,
     hasMetadata ? item.customMetadata : undefined,
+  )
+}
+
+/**
+ * The node of a file right after its upload landed, from the upload response alone (no extra Media API
+ * call, which is rate-limited): the response has no dates, mime or alpha, so the times are the upload's
+ * and the rest waits for the next listing. Its url has no version of its own: reads pin it with
+ * `versionId` (DeliveryTarget), so they never get the CDN's cached copy of an older version.
+ */
+export function fileInodeFromUpload(res: UploadResponse, ino: number, times: { createdAtMs: number; updatedAtMs: number }): FileInode {
+  const hasMetadata = res.customMetadata && Object.keys(res.customMetadata).length > 0
+  return new FileInode(
+    ino, res.filePath, res.fileId, res.versionInfo?.id ?? res.fileId, false, res.size, res.url, res.isPrivateFile === true,
+    times.createdAtMs, times.updatedAtMs, '', intern(res.fileType ?? ''), false,
+    typeof res.width === 'number' ? res.width : undefined,
+    typeof res.height === 'number' ? res.height : undefined,
+    res.tags && res.tags.length > 0 ? res.tags : undefined,
+    res.AITags && res.AITags.length > 0 ? res.AITags : undefined,
+    res.customCoordinates ?? undefined,
+    hasMetadata ? res.customMetadata : undefined,
   )
 }
 

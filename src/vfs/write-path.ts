@@ -10,13 +10,13 @@ import { constants as fsConstants, existsSync, readdirSync, statSync, unlinkSync
 import { open, rm, stat } from 'node:fs/promises'
 import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
-import type { FileObject } from '../imagekit/types.js'
+import type { UploadResponse } from '../imagekit/types.js'
 import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
 import { PendingFile, remoteBaseOf, type RemoteBase } from './file-node.js'
 import { fromImageKitError } from './from-imagekit-error.js'
-import { fileInodeFrom, type FileInode } from './inode.js'
+import { fileInodeFromUpload, type FileInode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
 import { EncodingError, NAME_MAX_BYTES, joinRemote, parentOf, splitLocalPath, type NameCodec } from './name.js'
@@ -205,7 +205,7 @@ export class WritePath {
     const { api } = this.#d
     const target = `fill ${node.remotePath}`
     try {
-      const url = api.deliveryUrl({ filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile })
+      const url = api.deliveryUrl({ filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile, versionId: node.versionId })
       const res = await api.readRange(url, 0, undefined)
       if (res.start !== 0 || res.totalSize !== node.size) {
         res.body.destroy()
@@ -416,21 +416,16 @@ export class WritePath {
     file.sentBytes = file.size
     if (file.state !== 'empty') file.state = 'clean'
     if (!file.dirty) await this.#journal.remove(file.id)
-    let details: FileObject | undefined
-    try {
-      details = await api.getFileDetails(res.fileId) // the url with the new updatedAt: never serve the CDN's stale copy
-    } catch (e) {
-      this.#d.log.debug({ path: file.remotePath, err: e }, 'details after upload failed; the folder is re-listed instead')
-    }
-    this.#landed(file, details)
+    this.#landed(file, res)
     if (file.openCount === 0 && !file.dirty && !file.unsent && file.state !== 'empty') await this.#drop(file)
   }
 
   /** The upload landed: the listing shows the new version at once (same inode number). */
-  #landed(file: PendingFile, details: FileObject | undefined): void {
+  #landed(file: PendingFile, res: UploadResponse): void {
     const localName = this.#d.codec.toLocal(file.name)
-    if (details && localName !== undefined && details.filePath === file.remotePath) {
-      this.#d.dirs.setChild(file.folder, localName, fileInodeFrom(details, file.ino))
+    if (localName !== undefined && res.filePath === file.remotePath) {
+      const times = { createdAtMs: file.createdAtMs, updatedAtMs: this.#d.clock.now() }
+      this.#d.dirs.setChild(file.folder, localName, fileInodeFromUpload(res, file.ino, times))
     } else {
       this.#d.dirs.expire(file.folder)
     }

@@ -170,7 +170,7 @@ export class FileReader implements StreamHost {
   }
   openRange(start: number, signal: AbortSignal): Promise<RangeResponse> {
     const t = this.target
-    const url = this.deps.api.deliveryUrl({ filePath: t.filePath, url: this.#url, isPrivateFile: t.isPrivateFile })
+    const url = this.deps.api.deliveryUrl({ filePath: t.filePath, url: this.#url, isPrivateFile: t.isPrivateFile, versionId: t.versionId })
     this.counters.rangeRequests++
     return this.deps.api.readRange(url, start, undefined, { signal })
   }

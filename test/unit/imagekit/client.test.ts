@@ -161,6 +161,18 @@ describe('deliveryUrl', () => {
     }
   })
 
+  it('pins a url without a version of its own (an upload response) to the version, and leaves versioned urls alone', async () => {
+    const client = make(false)
+    const bare = `${endpoint}/dir/new.jpg`
+    expect(client.deliveryUrl({ filePath: '/dir/new.jpg', url: bare, isPrivateFile: false, versionId: 'v2abc' }))
+      .toBe(`${bare}?ikfs-version=v2abc&tr=orig-true`)
+    const listed = `${endpoint}/dir/new.jpg?updatedAt=1700000000000`
+    expect(client.deliveryUrl({ filePath: '/dir/new.jpg', url: listed, isPrivateFile: false, versionId: 'v2abc' })).toBe(`${listed}&tr=orig-true`)
+    const old = `${endpoint}/dir/new.jpg?ik-obj-version=AbC.d_1&updatedAt=1`
+    expect(client.deliveryUrl({ filePath: '/dir/new.jpg', url: old, isPrivateFile: false, versionId: 'v1' })).toBe(`${old}&tr=orig-true`)
+    await client.close()
+  })
+
   it('builds the URL from filePath when the API gave none', async () => {
     const client = make(false)
     expect(client.deliveryUrl({ filePath: '/a b/c#d.jpg', url: '', isPrivateFile: false })).toBe(`${endpoint}/a%20b/c%23d.jpg?tr=orig-true`)

@@ -239,8 +239,19 @@ export class FakeImageKit implements ImageKitApi {
     return { ...this.usage }
   }
 
+  /** Like the client: a url without a version of its own is pinned with `ikfs-version`, then `tr=orig-true`. */
   deliveryUrl(target: DeliveryTarget): string {
-    return target.url + (target.url.includes('?') ? '&' : '?') + 'tr=orig-true'
+    let url = target.url
+    if (target.versionId && !/[?&](updatedAt|ik-obj-version)=/.test(url)) url += (url.includes('?') ? '&' : '?') + `ikfs-version=${target.versionId}`
+    return url + (url.includes('?') ? '&' : '?') + 'tr=orig-true'
+  }
+
+  /** Like the CDN: a url with no version of its own (an upload response's, pinned or bare) serves the current bytes. */
+  #currentAtBareUrl(url: string): Buffer | undefined {
+    const bare = url.replace(/[?&]ikfs-version=[^&]*$/, '')
+    if (bare.includes('?')) return undefined
+    for (const [filePath, e] of this.#files) if (`${ENDPOINT}${encodeURI(filePath)}` === bare) return e.current.bytes
+    return undefined
   }
 
   async readRange(url: string, start: number, endInclusive: number | undefined, options?: RequestOptions): Promise<RangeResponse> {
@@ -249,7 +260,7 @@ export class FakeImageKit implements ImageKitApi {
     this.#maybeFail('readRange')
     await Promise.resolve()
     const base = url.replace(/[?&]tr=orig-true$/, '')
-    const real = this.#byUrl.get(base)
+    const real = this.#byUrl.get(base) ?? this.#currentAtBareUrl(base)
     const data = this.staleByUrl.get(base) ?? real
     if (!data) throw new ImageKitError('IK_NOT_FOUND', 'GET delivery: not found', { status: 404 })
     if (start >= data.length && !this.ignoreRange) {
