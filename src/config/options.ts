@@ -155,8 +155,11 @@ export const OPTIONS = {
     help: 'How long a folder listing is trusted; changes made elsewhere show up at most this late.',
   },
   attrTimeoutMs: {
-    name: 'attr_timeout', flag: '--attr-timeout', env: env('attr_timeout'), type: 'duration', default: '1s',
-    group: 'mount', help: 'How long the kernel caches names and attributes before asking ikfs again.',
+    name: 'attr_timeout', flag: '--attr-timeout', env: env('attr_timeout'), type: 'duration',
+    // rclone's 1s expires before a second `ls -l` of a large folder starts, so every entry costs a FUSE round
+    // trip again; 5s keeps repeated listings cheap and adds little to the dir cache's own staleness.
+    default: '5s',
+    group: 'mount', help: 'How long the kernel caches names and attributes before asking ikfs again (adds to how stale a changed file can look).',
   },
   negativeTimeoutMs: {
     name: 'negative_timeout', flag: '--negative-timeout', env: env('negative_timeout'), type: 'duration',

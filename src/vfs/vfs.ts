@@ -54,7 +54,7 @@ import { Counters, type VfsStats } from './stats.js'
 import { StatfsSource } from './statfs.js'
 import type { Attr, DirEntry, OpenFlags, StatFs, Vfs, VfsOptions, VfsStatus } from './types.js'
 import { WarnOnce } from './warn-once.js'
-import { getXattr, isKnownXattr, listXattrs } from './xattr.js'
+import { getXattr, isKnownXattr, isSupportedXattrNamespace, listXattrs } from './xattr.js'
 
 export type { VfsStats } from './stats.js'
 
@@ -176,6 +176,7 @@ class ImageKitVfs implements IkVfs {
 
   async getxattr(localPath: string, name: string): Promise<Buffer> {
     // Unknown names (security.capability before every write, ACLs ...) never cost a lookup.
+    if (!isSupportedXattrNamespace(name)) throw new VfsError('ENOTSUP', `no ${name.split('.')[0]}.* attributes here`, { level: 'debug' })
     if (!isKnownXattr(name)) throw new VfsError('ENODATA', `no attribute ${name}`)
     return getXattr(await this.#resolver.resolve(localPath), name)
   }

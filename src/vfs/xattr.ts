@@ -46,6 +46,16 @@ export function isKnownXattr(name: string): boolean {
   return BY_NAME.has(name)
 }
 
+/**
+ * Only the `user.` namespace exists here. Names in other namespaces (`security.selinux`,
+ * `system.posix_acl_access`, `security.capability`, `trusted.*`) get ENOTSUP, the errno for "this
+ * namespace is not supported": GNU `ls -l` then remembers the filesystem lacks SELinux labels and ACLs and
+ * stops asking for every entry (with ENODATA it asked twice per entry, two FUSE round trips each time).
+ */
+export function isSupportedXattrNamespace(name: string): boolean {
+  return name.startsWith('user.')
+}
+
 export function getXattr(node: Inode, name: string): Buffer {
   const get = BY_NAME.get(name)
   const value = get && node.kind === 'file' ? get(node) : undefined

@@ -40,11 +40,13 @@ describe('xattrs', () => {
     expect(await vfs.listxattr('/')).toEqual([])
   })
 
-  it('answers unknown names with ENODATA without any API call', async () => {
+  it('answers unknown user.* names with ENODATA and other namespaces with ENOTSUP, without any API call', async () => {
     const api = new FakeImageKit()
     api.addFile('/x', 1)
     const { vfs } = makeVfs(api)
-    await expectCode(vfs.getxattr('/x', 'security.capability'), 'ENODATA')
+    for (const name of ['security.capability', 'security.selinux', 'system.posix_acl_access', 'trusted.x']) {
+      await expectCode(vfs.getxattr('/x', name), 'ENOTSUP')
+    }
     await expectCode(vfs.getxattr('/x', 'user.other'), 'ENODATA')
     expect(api.calls.listFiles).toBe(0)
   })
