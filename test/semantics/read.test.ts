@@ -175,7 +175,10 @@ describe.skipIf(skip !== null)('read semantics', () => {
     expect(stdout).toContain(`user.imagekit.file-id="${details.fileId}"`)
     expect(stdout).toMatch(/user\.imagekit\.size="7"/)
     expect(stdout).toMatch(/user\.imagekit\.is-private-file="false"/)
-    await expect(run('getfattr', ['-n', 'user.imagekit.nope', join(m.path, 'up', 'deep', 'tagged.txt')])).rejects.toThrow()
+    await expect(run('getfattr', ['-n', 'user.imagekit.nope', join(m.path, 'up', 'deep', 'tagged.txt')])).rejects.toMatchObject({ stderr: expect.stringContaining('No such attribute') })
+    for (const name of ['security.selinux', 'system.posix_acl_access']) {
+      await expect(run('getfattr', ['-n', name, join(m.path, 'up', 'deep', 'tagged.txt')])).rejects.toMatchObject({ stderr: expect.stringContaining('Operation not supported') })
+    }
   })
 
   it('R11: df shows the used storage from the account usage API', async () => {
