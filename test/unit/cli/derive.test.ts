@@ -22,7 +22,7 @@ describe('derive', () => {
 
   it('maps durations to seconds for libfuse and keeps modes for the vfs', () => {
     const fuse = fuseMountOptions(config).fuse
-    expect([fuse.entryTimeoutS, fuse.attrTimeoutS, fuse.negativeTimeoutS]).toEqual([1, 1, 60])
+    expect([fuse.entryTimeoutS, fuse.attrTimeoutS, fuse.negativeTimeoutS]).toEqual([5, 5, 60])
     expect(fuse).not.toHaveProperty('umask')
     const vfs = vfsOptions(config)
     expect(vfs).toMatchObject({ uid: 7, gid: 8, umask: 0o077, filePerm: 0o644, dirPerm: 0o755, statfsTotalBytes: 1024 ** 4 })

@@ -63,7 +63,7 @@ describe('defaults', () => {
     expect(c.apiUrl).toBe('https://api.imagekit.io')
     expect(c.uploadUrl).toBe('https://upload.imagekit.io')
     expect(c.dirCacheTimeMs).toBe(5 * 60_000)
-    expect(c.attrTimeoutMs).toBe(1_000)
+    expect(c.attrTimeoutMs).toBe(5_000)
     expect(c.negativeTimeoutMs).toBe(60_000)
     expect([c.uid, c.gid, c.umask]).toEqual([1234, 5678, 0o027])
     expect([c.fileMode, c.dirMode]).toEqual([0o644, 0o755])
