@@ -82,7 +82,6 @@ export function parseTimeMs(iso: string | undefined): number {
 
 export function fileInodeFrom(item: FileObject, ino: number): FileInode {
   const versionId = item.versionInfo?.id ?? item.fileId
-  const hasMetadata = item.customMetadata && Object.keys(item.customMetadata).length > 0
   return new FileInode(
     ino,
     item.filePath,
@@ -97,13 +96,30 @@ export function fileInodeFrom(item: FileObject, ino: number): FileInode {
     intern(item.mime ?? ''),
     intern(item.fileType ?? ''),
     item.hasAlpha === true,
-    typeof item.width === 'number' ? item.width : undefined,
-    typeof item.height === 'number' ? item.height : undefined,
-    item.tags && item.tags.length > 0 ? item.tags : undefined,
-    item.AITags && item.AITags.length > 0 ? item.AITags : undefined,
-    item.customCoordinates ?? undefined,
-    hasMetadata ? item.customMetadata : undefined,
+    ...optionalFields(item),
   )
+}
+
+type OptionalFields = [
+  width: number | undefined,
+  height: number | undefined,
+  tags: readonly string[] | undefined,
+  aiTags: readonly AITag[] | undefined,
+  customCoordinates: string | undefined,
+  customMetadata: Readonly<Record<string, unknown>> | undefined,
+]
+
+/** The fields a listing item and an upload response share, compacted alike (empty means absent). */
+function optionalFields(src: Pick<FileObject, 'width' | 'height' | 'AITags'> & Pick<UploadResponse, 'tags' | 'customCoordinates' | 'customMetadata'>): OptionalFields {
+  const hasMetadata = src.customMetadata && Object.keys(src.customMetadata).length > 0
+  return [
+    typeof src.width === 'number' ? src.width : undefined,
+    typeof src.height === 'number' ? src.height : undefined,
+    src.tags && src.tags.length > 0 ? src.tags : undefined,
+    src.AITags && src.AITags.length > 0 ? src.AITags : undefined,
+    src.customCoordinates ?? undefined,
+    hasMetadata ? src.customMetadata : undefined,
+  ]
 }
 
 /**
@@ -113,16 +129,10 @@ export function fileInodeFrom(item: FileObject, ino: number): FileInode {
  * `versionId` (DeliveryTarget), so they never get the CDN's cached copy of an older version.
  */
 export function fileInodeFromUpload(res: UploadResponse, ino: number, times: { createdAtMs: number; updatedAtMs: number }): FileInode {
-  const hasMetadata = res.customMetadata && Object.keys(res.customMetadata).length > 0
   return new FileInode(
     ino, res.filePath, res.fileId, res.versionInfo?.id ?? res.fileId, false, res.size, res.url, res.isPrivateFile === true,
     times.createdAtMs, times.updatedAtMs, '', intern(res.fileType ?? ''), false,
-    typeof res.width === 'number' ? res.width : undefined,
-    typeof res.height === 'number' ? res.height : undefined,
-    res.tags && res.tags.length > 0 ? res.tags : undefined,
-    res.AITags && res.AITags.length > 0 ? res.AITags : undefined,
-    res.customCoordinates ?? undefined,
-    hasMetadata ? res.customMetadata : undefined,
+    ...optionalFields(res),
   )
 }
 
