@@ -37,6 +37,8 @@ export interface FuseOptions {
 export const MAX_OPTION_STRING_BYTES = 1023
 /** libfuse2 clamps max_write to 128 KiB; asking for more only hides that. */
 export const MAX_REQUEST_BYTES = 131072
+/** libfuse3 negotiates max_pages with the kernel: requests of up to 1 MiB. */
+export const FUSE3_MAX_REQUEST_BYTES = 1048576
 /** One page: the smallest request size the kernel uses. */
 const MIN_REQUEST_BYTES = 4096
 const MAX_ID = 0xfffffffe
@@ -56,6 +58,32 @@ export class FuseOptionsError extends Error {
 
 /** `-osubtype=ikfs,fsname=...` (the form fuse-native passes to fuse_mount/fuse_new). */
 export function buildFuseOptionString<T extends FuseOptions>(options: ExactFuseOptions<T>): string {
+  const libfuse2Only = [
+    ...(options.nonempty ? ['nonempty'] : []),
+    ...(options.bigWrites ? ['big_writes'] : []),
+    `max_write=${requestSize('maxWrite', options.maxWrite, MAX_REQUEST_BYTES)}`,
+  ]
+  const parts = commonParts(options, MAX_REQUEST_BYTES, libfuse2Only)
+  const result = '-o' + parts.join(',')
+  const bytes = Buffer.byteLength(result)
+  if (bytes > MAX_OPTION_STRING_BYTES) {
+    throw new FuseOptionsError(`mount option string is ${bytes} bytes; libfuse truncates at ${MAX_OPTION_STRING_BYTES}`)
+  }
+  return result
+}
+
+/**
+ * The argv for libfuse3's fuse_new (native/fuse3.ts). libfuse3 has no big_writes, max_write or nonempty
+ * options: writes are big by default, max_write is set at INIT, and mounting over a non-empty folder is allowed.
+ */
+export function buildFuse3Args<T extends FuseOptions>(options: ExactFuseOptions<T>): string[] {
+  // use_ino is no option in libfuse3: the binding sets it in its init (fuse_config.use_ino).
+  const parts = commonParts(options, FUSE3_MAX_REQUEST_BYTES, []).filter((p) => p !== 'use_ino')
+  return ['ikfs', '-o', parts.join(',')]
+}
+
+/** `requestParts` go right before max_read (the order fuse-native's string always had). */
+function commonParts(options: FuseOptions, maxRequestBytes: number, requestParts: string[]): string[] {
   for (const key of Object.keys(options)) {
     if (!ALLOWED_KEYS.has(key)) throw new FuseOptionsError(`unknown FUSE option ${JSON.stringify(key)}`)
   }
@@ -66,10 +94,8 @@ export function buildFuseOptionString<T extends FuseOptions>(options: ExactFuseO
   if (options.allowOther || options.defaultPermissions) parts.push('default_permissions')
   if (options.autoUnmount) parts.push('auto_unmount')
   if (options.readOnly) parts.push('ro')
-  if (options.nonempty) parts.push('nonempty')
-  if (options.bigWrites) parts.push('big_writes')
-  parts.push(`max_write=${requestSize('maxWrite', options.maxWrite)}`)
-  parts.push(`max_read=${requestSize('maxRead', options.maxRead)}`)
+  parts.push(...requestParts)
+  parts.push(`max_read=${requestSize('maxRead', options.maxRead, maxRequestBytes)}`)
   parts.push(`entry_timeout=${seconds('entryTimeoutS', options.entryTimeoutS)}`)
   parts.push(`attr_timeout=${seconds('attrTimeoutS', options.attrTimeoutS)}`)
   parts.push(`negative_timeout=${seconds('negativeTimeoutS', options.negativeTimeoutS)}`)
@@ -78,13 +104,7 @@ export function buildFuseOptionString<T extends FuseOptions>(options: ExactFuseO
   if (options.uid !== undefined) parts.push(`uid=${id('uid', options.uid)}`)
   if (options.gid !== undefined) parts.push(`gid=${id('gid', options.gid)}`)
   if (options.umask !== undefined) parts.push(`umask=${octalMask(options.umask)}`)
-
-  const result = '-o' + parts.join(',')
-  const bytes = Buffer.byteLength(result)
-  if (bytes > MAX_OPTION_STRING_BYTES) {
-    throw new FuseOptionsError(`mount option string is ${bytes} bytes; libfuse truncates at ${MAX_OPTION_STRING_BYTES}`)
-  }
-  return result
+  return parts
 }
 
 /** Characters that would end or escape an option, and whitespace/control characters, become `_`. */
@@ -99,9 +119,9 @@ function seconds(name: string, value: number): string {
   return String(value)
 }
 
-function requestSize(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < MIN_REQUEST_BYTES || value > MAX_REQUEST_BYTES) {
-    throw new FuseOptionsError(`${name} must be an integer from ${MIN_REQUEST_BYTES} to ${MAX_REQUEST_BYTES}`)
+function requestSize(name: string, value: number, max: number): number {
+  if (!Number.isInteger(value) || value < MIN_REQUEST_BYTES || value > max) {
+    throw new FuseOptionsError(`${name} must be an integer from ${MIN_REQUEST_BYTES} to ${max}`)
   }
   return value
 }

@@ -2,18 +2,14 @@
  * Config → the options each layer takes. Kept in cli/ (not config/) because config/ is a leaf and these
  * shapes belong to imagekit/, vfs/ and fuse/.
  */
-import { MAX_REQUEST_BYTES } from '../fuse/mount.js'
 import type { Config } from '../config/load.js'
-import type { FuseMountOptions } from '../fuse/mount.js'
+import type { FuseBindingChoice, FuseMountOptions } from '../fuse/mount.js'
 import type { ImageKitClientOptions } from '../imagekit/client.js'
 import type { VfsOptions } from '../vfs/types.js'
 import { ikfsVersion } from './version.js'
 
 /** ImageKitClient's options without the logger, clock and jitter source (added by the runtime). */
 export type ClientSettings = Omit<ImageKitClientOptions, 'logger' | 'clock' | 'random'>
-
-/** Largest read/write request libfuse2 accepts: fewer round trips into JS per MiB. */
-const FUSE_REQUEST_BYTES = MAX_REQUEST_BYTES
 
 export function clientSettings(config: Config): ClientSettings {
   return {
@@ -67,9 +63,6 @@ export function fuseMountOptions(config: Config): FuseMountOptions {
       defaultPermissions: false,
       // A daemon killed with -9 leaves no dead "transport endpoint is not connected" mount behind.
       autoUnmount: true,
-      bigWrites: true,
-      maxWrite: FUSE_REQUEST_BYTES,
-      maxRead: FUSE_REQUEST_BYTES,
       // rclone mount uses its --attr-timeout for entries too: names and attributes age together.
       entryTimeoutS: config.attrTimeoutMs / 1000,
       attrTimeoutS: config.attrTimeoutMs / 1000,
@@ -83,6 +76,7 @@ export function fuseMountOptions(config: Config): FuseMountOptions {
       // VFS already reports owner and modes from these options.
     },
     allowNonEmpty: config.allowNonEmpty,
+    binding: config.fuseBinding as FuseBindingChoice,
   }
 }
 

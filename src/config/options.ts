@@ -149,6 +149,12 @@ export const OPTIONS = {
     name: 'allow_non_empty', flag: '--allow-non-empty', env: env('allow_non_empty'), type: 'bool',
     default: 'false', group: 'mount', help: 'Allow mounting over a folder that is not empty (hides its content).',
   },
+  fuseBinding: {
+    name: 'fuse_binding', flag: '--fuse-binding', env: env('fuse_binding'), type: 'enum',
+    choices: ['auto', 'fuse3', 'fuse-native'], default: 'auto', group: 'advanced',
+    help: 'FUSE library: fuse3 (ikfs\'s libfuse3 binding: 1 MiB requests, READDIRPLUS), fuse-native (libfuse2), ' +
+      'or auto (fuse3 when it was built at install, else fuse-native).',
+  },
   dirCacheTimeMs: {
     name: 'dir_cache_time', flag: '--dir-cache-time', env: env('dir_cache_time'), type: 'duration',
     default: '5m', group: 'mount',

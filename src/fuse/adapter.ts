@@ -57,6 +57,8 @@ export interface FuseOps {
   rmdir(path: string, cb: Cb): void
   rename(from: string, to: string, cb: Cb): void
   utimens(path: string, atime: number, mtime: number, cb: Cb): void
+  /** Bindings that pass both times (libfuse3): ms since the epoch, NaN for "leave unchanged". */
+  utimensExact(path: string, atimeMs: number, mtimeMs: number, cb: Cb): void
   chmod(path: string, mode: number, cb: Cb): void
   chown(path: string, uid: number, gid: number, cb: Cb): void
   setxattr(path: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void
@@ -127,6 +129,12 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
       const timeMs = atime === UTIME_SENTINEL_MS ? now() : atime
       guard.run('utimens', path, cb, () => vfs.utimens(path, timeMs, timeMs), ok)
     },
+
+    utimensExact: (path, atimeMs, mtimeMs, cb) =>
+      guard.run('utimens', path, cb, async () => {
+        const mtime = Number.isNaN(mtimeMs) ? (await vfs.getattr(path)).mtimeMs : mtimeMs
+        await vfs.utimens(path, Number.isNaN(atimeMs) ? mtime : atimeMs, mtime)
+      }, ok),
 
     chmod: (path, mode, cb) => guard.run('chmod', path, cb, () => vfs.chmod(path, mode), ok),
 

@@ -14,13 +14,17 @@
  * user, the connection aborted); its 1 s poll of mountinfo is also what keeps the daemon's loop alive.
  */
 import { MOUNT_READAHEAD_KB, setMountReadahead } from '../../native/readahead.js'
-import { readdir, stat } from 'node:fs/promises'
+import { readdir, stat, statfs } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import type { Logger } from '../log.js'
 import type { Vfs } from '../vfs/types.js'
 import { fuseAvailable, loadFuseNative, loadFuseNativeBinding } from '../../native/load.js'
-import { buildFuseOptionString, type FuseOptions } from '../../native/fuse-options.js'
-import { createIkfsFuseClass, type IkfsFuseInstance } from '../../native/ikfs-fuse.js'
+import {
+  buildFuse3Args, buildFuseOptionString, FUSE3_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES, type FuseOptions,
+} from '../../native/fuse-options.js'
+import { createIkfsFuseClass } from '../../native/ikfs-fuse.js'
+import { loadFuse3, startFuse3, type Fuse3Addon } from '../../native/fuse3.js'
+import { NativeLoadError } from '../../native/load.js'
 import { createFuseOps, type FuseOpsOptions } from './adapter.js'
 import { OpCounters, OpGuard } from './guard.js'
 import { canonicalMountpoint, findFuseMount, readMountInfo, type MountEntry } from './mountinfo.js'
@@ -32,10 +36,22 @@ export const DEFAULT_MOUNT_TIMEOUT_MS = 30_000
 export const MOUNTPOINT_CHECK_TIMEOUT_MS = 5_000
 /** Notices an external `fusermount -u` within a second; reading mountinfo costs well under a millisecond. */
 export const MOUNT_WATCH_INTERVAL_MS = 1_000
+/** Kernel readahead and async reads in flight per connection (the kernel's default is 12). */
+const FUSE3_MAX_BACKGROUND = 64
+/** Each request waiting for JS holds a libfuse thread; uploads in flush can hold one for minutes. */
+const FUSE3_MAX_THREADS = 1024
+
+export type FuseBindingChoice = 'auto' | 'fuse3' | 'fuse-native'
+export type FuseBindingName = Exclude<FuseBindingChoice, 'auto'>
+
+/** Request sizes are the binding's own: the largest each negotiates with the kernel. */
+type BindingNeutralOptions = Omit<FuseOptions, 'nonempty' | 'bigWrites' | 'maxWrite' | 'maxRead'>
 
 export interface FuseMountOptions {
   /** The allow-listed `-o` options (native/fuse-options.ts); `nonempty` is set from allowNonEmpty. */
-  fuse: Omit<FuseOptions, 'nonempty'>
+  fuse: BindingNeutralOptions
+  /** auto: the libfuse3 binding when it is built and loads, else fuse-native (libfuse2). */
+  binding?: FuseBindingChoice
   /** Mount over a folder that has entries (hidden while mounted), like rclone --allow-non-empty. */
   allowNonEmpty?: boolean
   mountTimeoutMs?: number
@@ -46,6 +62,7 @@ export interface FuseMountOptions {
 export interface FuseMount {
   /** Canonical absolute path, as in /proc/self/mountinfo. */
   mountpoint: string
+  binding: FuseBindingName
   unmount(): Promise<void>
   done: Promise<void>
   counters: OpCounters
@@ -63,21 +80,17 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
 
   const target = await canonicalMountpoint(mountpoint)
   const nonEmpty = await prepareMountpoint(target, options.allowNonEmpty === true, log)
-  const optionString = buildFuseOptionString({ ...options.fuse, ...(nonEmpty ? { nonempty: true } : {}) })
-
-  const Fuse = loadFuseNative()
-  const IkfsFuse = createIkfsFuseClass(Fuse, loadFuseNativeBinding(), optionString)
+  const binding = chooseBinding(options.binding ?? 'auto', log)
   const counters = options.ops?.counters ?? options.ops?.guard?.counters ?? new OpCounters()
   const guard = options.ops?.guard ?? new OpGuard(log, { ...options.ops, counters })
   const ops = createFuseOps(vfs, log, { ...options.ops, guard })
-  const fuse = new IkfsFuse(target, ops, { timeout: false, force: false, mkdir: false })
+  const timeoutMs = options.mountTimeoutMs ?? DEFAULT_MOUNT_TIMEOUT_MS
 
+  let native: NativeMount
   try {
-    await withDeadline(
-      new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve()))),
-      options.mountTimeoutMs ?? DEFAULT_MOUNT_TIMEOUT_MS,
-      'mount did not complete (no INIT from the kernel)',
-    )
+    native = binding.addon
+      ? await mountFuse3(binding.addon, target, options.fuse, ops, timeoutMs)
+      : await mountFuseNative(target, { ...options.fuse, ...(nonEmpty ? { nonempty: true } : {}) }, ops, timeoutMs)
   } catch (err) {
     if (await findFuseMount(target)) {
       await unmountPath(target, { lazy: true }).catch((e: unknown) =>
@@ -90,13 +103,79 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
 
   const entry = await findFuseMount(target)
   const readaheadKb = entry && (await setMountReadahead(entry)) ? MOUNT_READAHEAD_KB : undefined
-  log.info({ mountpoint: target, options: optionString, readaheadKb }, 'mounted')
-  return createMountHandle(target, fuse, entry, counters, log)
+  log.info({ mountpoint: target, binding: binding.name, options: native.options, readaheadKb }, 'mounted')
+  return createMountHandle(target, binding.name, native, entry, counters, log)
+}
+
+/** What mountFuse keeps of a binding once mounted. */
+interface NativeMount {
+  /** For the log: the options the binding was given. */
+  options: string
+  /** After the kernel mount is gone: lets the process exit (idempotent). */
+  release(): void
+}
+
+function chooseBinding(choice: FuseBindingChoice, log: Logger): { name: FuseBindingName; addon?: Fuse3Addon } {
+  if (choice === 'fuse-native') return { name: 'fuse-native' }
+  try {
+    return { name: 'fuse3', addon: loadFuse3() }
+  } catch (e) {
+    if (choice === 'fuse3' || !(e instanceof NativeLoadError)) throw e
+    log.warn({ reason: e.message }, 'libfuse3 binding unavailable; using fuse-native (libfuse2: 128 KiB requests, no READDIRPLUS)')
+    return { name: 'fuse-native' }
+  }
+}
+
+async function mountFuse3(
+  addon: Fuse3Addon,
+  target: string,
+  fuse: BindingNeutralOptions,
+  ops: ReturnType<typeof createFuseOps>,
+  timeoutMs: number,
+): Promise<NativeMount> {
+  const args = buildFuse3Args({ ...fuse, bigWrites: true, maxWrite: FUSE3_MAX_REQUEST_BYTES, maxRead: FUSE3_MAX_REQUEST_BYTES })
+  const session = startFuse3(addon, target, args, {
+    maxWrite: FUSE3_MAX_REQUEST_BYTES,
+    maxRead: FUSE3_MAX_REQUEST_BYTES,
+    maxReadahead: FUSE3_MAX_REQUEST_BYTES,
+    maxBackground: FUSE3_MAX_BACKGROUND,
+    maxThreads: FUSE3_MAX_THREADS,
+    writebackCache: false,
+  }, ops)
+  try {
+    await withDeadline(session.initialized, timeoutMs, 'mount did not complete (no INIT from the kernel)')
+    // libfuse can still refuse the INIT after our init ran; a request through the mount proves it is served.
+    // statfs, because the kernel does not cache it (a cached root stat would outlive a dead daemon).
+    await withDeadline(statfs(target), timeoutMs, 'the mount does not answer after INIT')
+  } catch (e) {
+    session.exit()
+    throw e
+  }
+  return { options: args.slice(1).join(' '), release: () => session.release() }
+}
+
+async function mountFuseNative(
+  target: string,
+  fuse: Omit<FuseOptions, 'bigWrites' | 'maxWrite' | 'maxRead'>,
+  ops: ReturnType<typeof createFuseOps>,
+  timeoutMs: number,
+): Promise<NativeMount> {
+  const optionString = buildFuseOptionString({ ...fuse, bigWrites: true, maxWrite: MAX_REQUEST_BYTES, maxRead: MAX_REQUEST_BYTES })
+  const Fuse = loadFuseNative()
+  const IkfsFuse = createIkfsFuseClass(Fuse, loadFuseNativeBinding(), optionString)
+  const instance = new IkfsFuse(target, ops, { timeout: false, force: false, mkdir: false })
+  await withDeadline(
+    new Promise<void>((resolve, reject) => instance.mount((err) => (err ? reject(err) : resolve()))),
+    timeoutMs,
+    'mount did not complete (no INIT from the kernel)',
+  )
+  return { options: optionString, release: () => instance.releaseNative() }
 }
 
 function createMountHandle(
   target: string,
-  fuse: IkfsFuseInstance,
+  binding: FuseBindingName,
+  native: NativeMount,
   entry: MountEntry | undefined,
   counters: OpCounters,
   log: Logger,
@@ -108,7 +187,7 @@ function createMountHandle(
     if (finished) return
     finished = true
     clearInterval(watch)
-    fuse.releaseNative()
+    native.release()
     log.info({ mountpoint: target }, 'unmounted')
     resolveDone()
   }
@@ -133,7 +212,7 @@ function createMountHandle(
     })()
     return unmounting
   }
-  return { mountpoint: target, unmount, done, counters }
+  return { mountpoint: target, binding, unmount, done, counters }
 }
 
 /** Returns whether the folder has entries; throws FuseMountError when it cannot be used. */
@@ -188,4 +267,3 @@ function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise
 
 // The CLI reaches native/ only through the FUSE layer (STYLE §2.1): what it needs is re-exported here.
 export { fuseAvailable } from '../../native/load.js'
-export { MAX_REQUEST_BYTES } from '../../native/fuse-options.js'

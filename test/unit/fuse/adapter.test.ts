@@ -116,6 +116,18 @@ describe('createFuseOps', () => {
     ])
   })
 
+  it('utimensExact (libfuse3) passes both times; an omitted time keeps the current mtime', async () => {
+    const { ops, calls } = setup({ utimens: async () => {}, getattr: async () => makeAttr({ mtimeMs: 5000 }) })
+    await call((cb) => ops.utimensExact('/f', 1_000, 2_000, cb))
+    await call((cb) => ops.utimensExact('/f', 3_000, Number.NaN, cb))
+    await call((cb) => ops.utimensExact('/f', Number.NaN, Number.NaN, cb))
+    expect(calls.filter((c) => c.op === 'utimens').map((c) => c.args)).toEqual([
+      ['/f', 1_000, 2_000],
+      ['/f', 3_000, 5000],
+      ['/f', 5000, 5000],
+    ])
+  })
+
   it('xattr ops: getxattr answers the Buffer, listxattr the names, setxattr gets a copy', async () => {
     let stored: Buffer | undefined
     const { ops, calls } = setup({

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
-  buildFuseOptionString, FuseOptionsError, MAX_OPTION_STRING_BYTES, sanitizeFsname, type FuseOptions,
+  buildFuse3Args, buildFuseOptionString, FUSE3_MAX_REQUEST_BYTES, FuseOptionsError, MAX_OPTION_STRING_BYTES, sanitizeFsname,
+  type FuseOptions,
 } from '../../../native/fuse-options.js'
 
 const base: FuseOptions = {
@@ -55,5 +56,21 @@ describe('buildFuseOptionString', () => {
 
   it('refuses a string longer than libfuse keeps', () => {
     expect(() => buildFuseOptionString({ ...base, fsname: 'x'.repeat(MAX_OPTION_STRING_BYTES) })).toThrow(/1023/)
+  })
+})
+
+describe('buildFuse3Args', () => {
+  it('passes the same allow-listed options to libfuse3, without the libfuse2-only ones', () => {
+    const args = buildFuse3Args({ ...base, maxWrite: FUSE3_MAX_REQUEST_BYTES, maxRead: FUSE3_MAX_REQUEST_BYTES, nonempty: true, autoCache: true })
+    expect(args).toEqual([
+      'ikfs',
+      '-o',
+      'subtype=ikfs,fsname=ikfs:demo,auto_unmount,max_read=1048576,entry_timeout=1,attr_timeout=1.5,negative_timeout=10,auto_cache',
+    ])
+  })
+
+  it('allows 1 MiB requests but no more', () => {
+    expect(() => buildFuse3Args({ ...base, maxRead: FUSE3_MAX_REQUEST_BYTES * 2 })).toThrow(FuseOptionsError)
+    expect(() => buildFuseOptionString({ ...base, maxRead: FUSE3_MAX_REQUEST_BYTES })).toThrow(FuseOptionsError)
   })
 })

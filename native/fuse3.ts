@@ -1,0 +1,327 @@
+/**
+ * ikfs's libfuse3 binding (native/fuse3/ikfs_fuse3.c) driving the same ops object that fuse-native calls
+ * (src/fuse/adapter.ts), so the adapter stays binding-neutral.
+ *
+ * What libfuse3 buys over fuse-native's libfuse2: requests of up to 1 MiB (max_write, max_pages) instead of
+ * 128 KiB, READDIRPLUS (one listing fills every entry's attributes, so `ls -l` needs no per-file getattr),
+ * rename flags, and utimens with both times.
+ *
+ * Contract with the C side: dispatch(op, id, path, ...args) is called on the JS thread for every request; each
+ * request gets exactly one reply(id, code, ...payload), after which `id` is dead. read/write buffers point into
+ * libfuse's memory and are only valid until that reply.
+ */
+import { createRequire } from 'node:module'
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { constants as osConstants } from 'node:os'
+import { NativeLoadError } from './load.js'
+
+const errno = osConstants.errno
+
+/** Request codes: the order of `enum op` in ikfs_fuse3.c. */
+export enum Op {
+  Init = 0, Getattr, Readdir, Open, Read, Write, Release, Flush, Fsync, Truncate, Ftruncate, Create, Unlink, Mkdir,
+  Rmdir, Rename, Utimens, Chmod, Chown, Statfs, Getxattr, Listxattr, Setxattr, Removexattr, Symlink, Link, Mknod,
+  Readlink, Exit,
+}
+
+const RENAME_NOREPLACE = 1
+const RENAME_EXCHANGE = 2
+
+const here = dirname(fileURLToPath(import.meta.url))
+/** Where `npm install` (native/build-fuse3.mjs) puts the addon, seen from native/ and from dist/native/. */
+const ADDON_CANDIDATES = [join(here, 'fuse3', 'build', 'ikfs_fuse3.node'), join(here, '..', '..', 'native', 'fuse3', 'build', 'ikfs_fuse3.node')]
+
+export interface Fuse3Settings {
+  maxWrite: number
+  /** Must equal the max_read mount option in the args. */
+  maxRead: number
+  maxReadahead: number
+  maxBackground: number
+  /** Upper bound on libfuse worker threads (each blocked request holds one). */
+  maxThreads: number
+  writebackCache: boolean
+}
+
+export interface Fuse3Addon {
+  libfuseVersion: number
+  mount(mountpoint: string, args: string[], settings: Record<keyof Fuse3Settings, number>, dispatch: Dispatch): unknown
+  reply(id: number, code: number, a?: unknown, b?: unknown): void
+  exit(handle: unknown): void
+  /** Stops the loop thread from keeping the process alive (call only before the loop has ended). */
+  unref(handle: unknown): void
+}
+
+type Dispatch = (op: number, id: number, path: string, ...args: unknown[]) => void
+type Cb = (code: number, ...values: unknown[]) => void
+
+/** The fuse-native-shaped ops this binding calls (src/fuse/adapter.ts provides them). */
+export interface Fuse3Ops {
+  getattr(path: string, cb: Cb): void
+  readdir(path: string, cb: Cb): void
+  open(path: string, flags: number, cb: Cb): void
+  create(path: string, mode: number, cb: Cb): void
+  read(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
+  write(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
+  release(path: string, fh: number, cb: Cb): void
+  flush(path: string, fh: number, cb: Cb): void
+  fsync(path: string, datasync: number, fh: number, cb: Cb): void
+  truncate(path: string, size: number, cb: Cb): void
+  ftruncate(path: string, fh: number, size: number, cb: Cb): void
+  unlink(path: string, cb: Cb): void
+  mkdir(path: string, mode: number, cb: Cb): void
+  rmdir(path: string, cb: Cb): void
+  rename(from: string, to: string, cb: Cb): void
+  /** Both times in ms; NaN leaves that time unchanged (UTIME_OMIT). */
+  utimensExact(path: string, atimeMs: number, mtimeMs: number, cb: Cb): void
+  chmod(path: string, mode: number, cb: Cb): void
+  chown(path: string, uid: number, gid: number, cb: Cb): void
+  statfs(path: string, cb: Cb): void
+  getxattr(path: string, name: string, position: number, cb: Cb): void
+  listxattr(path: string, cb: Cb): void
+  setxattr(path: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void
+  removexattr(path: string, name: string, cb: Cb): void
+  symlink(target: string, path: string, cb: Cb): void
+  link(from: string, to: string, cb: Cb): void
+  mknod(path: string, mode: number, dev: number, cb: Cb): void
+  readlink(path: string, cb: Cb): void
+}
+
+/** Loads the addon built at install time; NativeLoadError says why it is not usable. */
+export function loadFuse3(path: string | undefined = ADDON_CANDIDATES.find((p) => existsSync(p))): Fuse3Addon {
+  if (path === undefined || !existsSync(path)) {
+    throw new NativeLoadError(
+      'the libfuse3 binding is not built (install libfuse3-dev and pkg-config, then run: npm run build:native)',
+    )
+  }
+  try {
+    return createRequire(import.meta.url)(path) as Fuse3Addon
+  } catch (e) {
+    const reason = e instanceof Error ? e.message.split('\n')[0] : String(e)
+    throw new NativeLoadError(`the libfuse3 binding does not load (${reason}; apt install libfuse3-3)`, { cause: e })
+  }
+}
+
+export interface Fuse3Session {
+  /** Resolves with the negotiated write size once the kernel's INIT has been answered. */
+  initialized: Promise<{ maxWrite: number }>
+  /** Resolves when the loop has ended (the kernel side went away or exit() was called). */
+  closed: Promise<void>
+  /** Ends the loop from our side. */
+  exit(): void
+  /** After the kernel mount is gone: the process may exit even if the loop thread has not noticed yet. */
+  release(): void
+}
+
+/** fuse_new + fuse_mount now (throws on failure), then serves `ops` until the mount goes away. */
+export function startFuse3(addon: Fuse3Addon, mountpoint: string, args: string[], settings: Fuse3Settings, ops: Fuse3Ops): Fuse3Session {
+  let resolveInit!: (v: { maxWrite: number }) => void
+  let resolveClosed!: () => void
+  let ended = false
+  let released = false
+  const initialized = new Promise<{ maxWrite: number }>((resolve) => (resolveInit = resolve))
+  const closed = new Promise<void>((resolve) => (resolveClosed = resolve))
+  const dispatch = createDispatch(addon, ops, {
+    init: (maxWrite) => resolveInit({ maxWrite }),
+    exit: () => {
+      ended = true
+      resolveClosed()
+    },
+  })
+  const numeric = {
+    maxWrite: settings.maxWrite,
+    maxRead: settings.maxRead,
+    maxReadahead: settings.maxReadahead,
+    maxBackground: settings.maxBackground,
+    maxThreads: settings.maxThreads,
+    writebackCache: settings.writebackCache ? 1 : 0,
+  }
+  const handle = addon.mount(mountpoint, args, numeric, dispatch)
+  const release = (): void => {
+    // Once the loop has ended the C side has released its thread-safe function itself.
+    if (ended || released) return
+    released = true
+    addon.unref(handle)
+  }
+  return { initialized, closed, exit: () => addon.exit(handle), release }
+}
+
+interface Lifecycle {
+  init(maxWrite: number): void
+  exit(): void
+}
+
+/** Exported for unit tests: maps each request onto `ops` and its answer onto reply(). */
+export function createDispatch(addon: Pick<Fuse3Addon, 'reply'>, ops: Fuse3Ops, lifecycle: Lifecycle): Dispatch {
+  return (op, id, path, ...args) => {
+    let replied = false
+    const reply = (code: number, a?: unknown, b?: unknown): void => {
+      if (replied) return
+      replied = true
+      addon.reply(id, code, a, b)
+    }
+    const status: Cb = (code) => reply(code < 0 ? code : 0)
+    try {
+      route(op, path, args, ops, reply, status, lifecycle)
+    } catch {
+      reply(-errno.EIO)
+    }
+  }
+}
+
+function route(
+  op: Op,
+  path: string,
+  args: unknown[],
+  ops: Fuse3Ops,
+  reply: (code: number, a?: unknown, b?: unknown) => void,
+  status: Cb,
+  lifecycle: Lifecycle,
+): void {
+  const n = (i: number): number => args[i] as number
+  const s = (i: number): string => args[i] as string
+  const b = (i: number): Buffer => args[i] as Buffer
+  const withValue =
+    (encode: (value: never) => unknown): Cb =>
+    (code, value) =>
+      code < 0 ? reply(code) : reply(0, encode(value as never))
+
+  switch (op) {
+    case Op.Init:
+      reply(0)
+      return lifecycle.init(n(0))
+    case Op.Exit:
+      return lifecycle.exit()
+    case Op.Getattr:
+      return ops.getattr(path, withValue(statArray))
+    case Op.Readdir:
+      return ops.readdir(path, (code, names, stats) =>
+        code < 0 ? reply(code) : reply(0, names, statArrays((stats as FuseStatLike[] | undefined) ?? [])),
+      )
+    case Op.Open:
+      return ops.open(path, n(0), withValue((fh: number) => fh))
+    case Op.Create:
+      return ops.create(path, n(0), withValue((fh: number) => fh))
+    case Op.Read:
+      return ops.read(path, n(0), b(1), b(1).length, n(2), (count) => reply(count))
+    case Op.Write:
+      return ops.write(path, n(0), b(1), b(1).length, n(2), (count) => reply(count))
+    case Op.Release:
+      return ops.release(path, n(0), status)
+    case Op.Flush:
+      return ops.flush(path, n(0), status)
+    case Op.Fsync:
+      return ops.fsync(path, n(1), n(0), status)
+    case Op.Truncate:
+      return ops.truncate(path, n(0), status)
+    case Op.Ftruncate:
+      return ops.ftruncate(path, n(0), n(1), status)
+    case Op.Unlink:
+      return ops.unlink(path, status)
+    case Op.Mkdir:
+      return ops.mkdir(path, n(0), status)
+    case Op.Rmdir:
+      return ops.rmdir(path, status)
+    case Op.Rename:
+      return rename(ops, path, s(0), n(1), reply, status)
+    case Op.Utimens:
+      return ops.utimensExact(path, n(0), n(1), status)
+    case Op.Chmod:
+      return ops.chmod(path, n(0), status)
+    case Op.Chown:
+      return ops.chown(path, n(0), n(1), status)
+    case Op.Statfs:
+      return ops.statfs(path, withValue(statfsArray))
+    case Op.Getxattr:
+      return ops.getxattr(path, s(0), 0, (code, value) =>
+        code < 0 ? reply(code) : value ? reply(0, value) : reply(-errno.ENODATA),
+      )
+    case Op.Listxattr:
+      return ops.listxattr(path, withValue((names: string[] | undefined) => Buffer.from((names ?? []).map((x) => `${x}\0`).join(''))))
+    case Op.Setxattr:
+      return ops.setxattr(path, s(0), b(1), 0, n(2), status)
+    case Op.Removexattr:
+      return ops.removexattr(path, s(0), status)
+    case Op.Symlink:
+      return ops.symlink(s(0), path, status)
+    case Op.Link:
+      return ops.link(s(0), path, status)
+    case Op.Mknod:
+      return ops.mknod(path, n(0), 0, status)
+    case Op.Readlink:
+      return ops.readlink(path, withValue((target: string) => Buffer.from(target)))
+    default:
+      return reply(-errno.ENOSYS)
+  }
+}
+
+/** RENAME_NOREPLACE (mv -n, renameat2) checked here; RENAME_EXCHANGE cannot be done on ImageKit. */
+function rename(ops: Fuse3Ops, from: string, to: string, flags: number, reply: (code: number) => void, status: Cb): void {
+  if (flags & RENAME_EXCHANGE || flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return reply(-errno.EINVAL)
+  if (!(flags & RENAME_NOREPLACE)) return ops.rename(from, to, status)
+  ops.getattr(to, (code) => {
+    if (code === 0) return reply(-errno.EEXIST)
+    if (code !== -errno.ENOENT) return reply(code)
+    ops.rename(from, to, status)
+  })
+}
+
+interface FuseStatLike {
+  mode: number
+  uid: number
+  gid: number
+  size: number
+  nlink: number
+  ino: number
+  blksize: number
+  blocks: number
+  atime: number
+  mtime: number
+  ctime: number
+}
+
+/** Per stat, in the order of `enum stat_field` in ikfs_fuse3.c. */
+export const STAT_FIELDS = 11
+
+function writeStat(target: Float64Array, at: number, st: FuseStatLike): void {
+  target[at] = st.mode
+  target[at + 1] = st.uid
+  target[at + 2] = st.gid
+  target[at + 3] = st.size
+  target[at + 4] = st.nlink
+  target[at + 5] = st.ino
+  target[at + 6] = st.blksize
+  target[at + 7] = st.blocks
+  target[at + 8] = st.atime
+  target[at + 9] = st.mtime
+  target[at + 10] = st.ctime
+}
+
+export function statArray(st: FuseStatLike): Float64Array {
+  const out = new Float64Array(STAT_FIELDS)
+  writeStat(out, 0, st)
+  return out
+}
+
+export function statArrays(stats: FuseStatLike[]): Float64Array {
+  const out = new Float64Array(STAT_FIELDS * stats.length)
+  stats.forEach((st, i) => writeStat(out, i * STAT_FIELDS, st))
+  return out
+}
+
+interface FuseStatFsLike {
+  bsize: number
+  frsize: number
+  blocks: number
+  bfree: number
+  bavail: number
+  files: number
+  ffree: number
+  favail: number
+  namemax: number
+}
+
+export function statfsArray(s: FuseStatFsLike): Float64Array {
+  return Float64Array.of(s.bsize, s.frsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.favail, s.namemax)
+}

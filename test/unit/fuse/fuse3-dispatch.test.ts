@@ -1,0 +1,134 @@
+import { constants } from 'node:os'
+import { describe, expect, it } from 'vitest'
+import { createDispatch, loadFuse3, Op, STAT_FIELDS, type Fuse3Ops } from '../../../native/fuse3.js'
+import { NativeLoadError } from '../../../native/load.js'
+
+const { errno } = constants
+
+type Reply = [id: number, code: number, a?: unknown, b?: unknown]
+
+const stat = (ino: number) => ({
+  mode: 0o100644, uid: 1, gid: 2, size: 10 + ino, nlink: 1, ino, blksize: 4096, blocks: 1, atime: 1000, mtime: 2000, ctime: 3000,
+})
+
+/** Ops that answer synchronously from a table, or with what `answers` says per op. */
+function harness(answers: Partial<Record<keyof Fuse3Ops, (...args: any[]) => void>> = {}) {
+  const replies: Reply[] = []
+  const calls: Array<[string, unknown[]]> = []
+  const ops = new Proxy({} as Fuse3Ops, {
+    get: (_t, name: string) => (...args: any[]) => {
+      calls.push([name, args.slice(0, -1)])
+      const cb = args[args.length - 1] as (...v: unknown[]) => void
+      const answer = answers[name as keyof Fuse3Ops]
+      if (answer) return answer(...args)
+      cb(0)
+    },
+  })
+  const lifecycle = { inits: [] as number[], exits: 0 }
+  const dispatch = createDispatch({ reply: (...r: Reply) => replies.push(r) }, ops, {
+    init: (maxWrite) => lifecycle.inits.push(maxWrite),
+    exit: () => lifecycle.exits++,
+  })
+  return { dispatch, replies, calls, lifecycle }
+}
+
+describe('libfuse3 dispatcher', () => {
+  it('answers getattr with the stat packed in the C side order', () => {
+    const h = harness({ getattr: (_p, cb) => cb(0, stat(7)) })
+    h.dispatch(Op.Getattr, 11, '/a')
+    const [id, code, packed] = h.replies[0]!
+    expect([id, code]).toEqual([11, 0])
+    expect(Array.from(packed as Float64Array)).toEqual([0o100644, 1, 2, 17, 1, 7, 4096, 1, 1000, 2000, 3000])
+  })
+
+  it('packs a whole listing: names plus one stat block per entry', () => {
+    const h = harness({ readdir: (_p, cb) => cb(0, ['x', 'y'], [stat(3), stat(4)]) })
+    h.dispatch(Op.Readdir, 1, '/')
+    const [, code, names, stats] = h.replies[0]!
+    expect(code).toBe(0)
+    expect(names).toEqual(['x', 'y'])
+    expect((stats as Float64Array).length).toBe(2 * STAT_FIELDS)
+    expect((stats as Float64Array)[STAT_FIELDS + 5]).toBe(4)
+  })
+
+  it('passes errors through and never replies twice', () => {
+    const h = harness({ unlink: (_p, cb) => { cb(-errno.ENOENT); cb(0) } })
+    h.dispatch(Op.Unlink, 5, '/gone')
+    expect(h.replies).toEqual([[5, -errno.ENOENT, undefined, undefined]])
+  })
+
+  it('answers EIO when an op throws instead of answering', () => {
+    const h = harness({ mkdir: () => { throw new Error('bug') } })
+    h.dispatch(Op.Mkdir, 9, '/d', 0o755)
+    expect(h.replies).toEqual([[9, -errno.EIO, undefined, undefined]])
+  })
+
+  it('maps read and write onto the buffer-based ops with byte counts', () => {
+    const buf = Buffer.alloc(8)
+    const h = harness({
+      read: (_p, fh, b: Buffer, len, pos, cb) => { b.write('abc'); cb(3 + fh + len + pos - 8 - 2 - 100) },
+    })
+    h.dispatch(Op.Read, 3, '/f', 2, buf, 100)
+    expect(h.calls[0]).toEqual(['read', ['/f', 2, buf, 8, 100]])
+    expect(h.replies[0]!.slice(0, 2)).toEqual([3, 3])
+    expect(buf.subarray(0, 3).toString()).toBe('abc')
+  })
+
+  it('splits truncate from ftruncate and passes fsync datasync', () => {
+    const h = harness()
+    h.dispatch(Op.Truncate, 1, '/f', 10)
+    h.dispatch(Op.Ftruncate, 2, '/f', 4, 20)
+    h.dispatch(Op.Fsync, 3, '/f', 4, 1)
+    expect(h.calls).toEqual([['truncate', ['/f', 10]], ['ftruncate', ['/f', 4, 20]], ['fsync', ['/f', 1, 4]]])
+  })
+
+  it('refuses RENAME_EXCHANGE and checks RENAME_NOREPLACE against the target', () => {
+    const exists = harness({ getattr: (_p, cb) => cb(0, stat(1)) })
+    exists.dispatch(Op.Rename, 1, '/a', '/b', 1)
+    expect(exists.replies[0]![1]).toBe(-errno.EEXIST)
+    expect(exists.calls.map((c) => c[0])).toEqual(['getattr'])
+
+    const free = harness({ getattr: (_p, cb) => cb(-errno.ENOENT) })
+    free.dispatch(Op.Rename, 2, '/a', '/b', 1)
+    expect(free.calls).toEqual([['getattr', ['/b']], ['rename', ['/a', '/b']]])
+    expect(free.replies[0]![1]).toBe(0)
+
+    const exchange = harness()
+    exchange.dispatch(Op.Rename, 3, '/a', '/b', 2)
+    expect(exchange.replies[0]![1]).toBe(-errno.EINVAL)
+    expect(exchange.calls).toEqual([])
+  })
+
+  it('gives utimens both times, NaN meaning "leave unchanged"', () => {
+    const h = harness()
+    h.dispatch(Op.Utimens, 1, '/f', Number.NaN, 5000)
+    expect(h.calls[0]![0]).toBe('utimensExact')
+    expect(h.calls[0]![1]).toEqual(['/f', Number.NaN, 5000])
+  })
+
+  it('encodes xattr names NUL-separated and a missing value as ENODATA', () => {
+    const h = harness({
+      listxattr: (_p, cb) => cb(0, ['user.a', 'user.b']),
+      getxattr: (_p, _n, _pos, cb) => cb(0, undefined),
+    })
+    h.dispatch(Op.Listxattr, 1, '/f', 0)
+    h.dispatch(Op.Getxattr, 2, '/f', 'user.x', 0)
+    expect((h.replies[0]![2] as Buffer).toString()).toBe('user.a\0user.b\0')
+    expect(h.replies[1]![1]).toBe(-errno.ENODATA)
+  })
+
+  it('reports INIT and the end of the loop, and answers INIT itself', () => {
+    const h = harness()
+    h.dispatch(Op.Init, 1, null as unknown as string, 1048576, 0)
+    h.dispatch(Op.Exit, 0, null as unknown as string)
+    expect(h.lifecycle).toEqual({ inits: [1048576], exits: 1 })
+    expect(h.replies).toEqual([[1, 0, undefined, undefined]])
+  })
+})
+
+describe('loadFuse3', () => {
+  it('says how to get the binding when it was not built', () => {
+    expect(() => loadFuse3('/nonexistent/ikfs_fuse3.node')).toThrow(NativeLoadError)
+    expect(() => loadFuse3('/nonexistent/ikfs_fuse3.node')).toThrow(/libfuse3-dev.*npm run build:native/)
+  })
+})
