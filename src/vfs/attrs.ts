@@ -12,7 +12,11 @@ export interface AttrOptions {
   mountTimeMs: number
 }
 
-const BLKSIZE = 4096 // preferred I/O size reported to tools; reads are served in larger blocks anyway
+/**
+ * Preferred I/O size reported to tools: cp, cat and dd size their buffers from it (coreutils io_blksize), so
+ * 1 MiB makes each read(2)/write(2) one full-size FUSE request (libfuse3) and one kernel readahead window.
+ */
+const BLKSIZE = 1024 * 1024
 const WRITE_BITS = 0o222
 
 export function fileAttr(node: FileInode, o: AttrOptions): Attr {

@@ -129,7 +129,7 @@ describe('listings', () => {
     const { vfs, clock } = makeVfs(api, { filePerm: 0o666, dirPerm: 0o777, umask: 0o027, uid: 7, gid: 8 })
     const a = await vfs.getattr('/d/p.png')
     expect(a).toMatchObject({
-      kind: 'file', perm: 0o640, size: 1000, nlink: 1, uid: 7, gid: 8, blksize: 4096, blocks: 2,
+      kind: 'file', perm: 0o640, size: 1000, nlink: 1, uid: 7, gid: 8, blksize: 1048576, blocks: 2,
       mtimeMs: Date.parse('2024-05-06T07:08:09.010Z'), atimeMs: Date.parse('2024-05-06T07:08:09.010Z'),
       ctimeMs: Date.parse(f.createdAt), birthtimeMs: Date.parse(f.createdAt),
     })
