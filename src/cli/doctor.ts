@@ -62,6 +62,7 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
   report(checkDevFuse())
   report(checkFusermount(ctx.env.PATH, ctx.identity?.uid ?? process.getuid?.() ?? 0))
   report(await checkLibfuse())
+  report(await checkFuse3Binding())
 
   let config: Config | undefined
   try {
@@ -142,6 +143,22 @@ function checkFusermount(pathEnv: string | undefined, uid: number): CheckResult 
   const file = findOnPath(['fusermount', 'fusermount3'], pathEnv)
   if (!file) return { name: 'fusermount', state: 'FAIL', detail: 'not found on PATH', fix: 'apt install fuse3 (or dnf install fuse3)' }
   return { name: 'fusermount', state: 'ok', detail: uid === 0 ? file : `${file} (setuid, used to mount as this user)` }
+}
+
+/** The fast path: ikfs's own libfuse3 binding, built at npm install when libfuse3-dev was there. */
+async function checkFuse3Binding(): Promise<CheckResult> {
+  try {
+    const { loadFuse3 } = await import('../../native/fuse3.js')
+    const version = loadFuse3().libfuseVersion
+    return { name: 'libfuse3', state: 'ok', detail: `ikfs's binding, built against libfuse ${Math.floor(version / 100)}.${version % 100}; mounts use it` }
+  } catch (e) {
+    return {
+      name: 'libfuse3',
+      state: 'warn',
+      detail: `${(e as Error).message}; mounts fall back to fuse-native (libfuse2: 128 KiB requests, no READDIRPLUS)`,
+      fix: 'apt install libfuse3-dev pkg-config gcc, then npm run build:native in the ikfs folder',
+    }
+  }
 }
 
 async function checkLibfuse(): Promise<CheckResult> {
