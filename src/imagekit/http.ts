@@ -1,7 +1,8 @@
 /**
- * HTTP to the ImageKit API and upload hosts: one undici Agent (keep-alive pools per origin, the one cap on
- * concurrent connections), the auth header, timeouts, JSON decoding, and every status or socket failure
- * turned into an ImageKitError with a stable code. Only this file and read.ts look at status codes.
+ * HTTP to the ImageKit API and upload hosts: one undici Agent (keep-alive pools per origin, the cap on
+ * concurrent connections; delivery hosts get their own pool under the same cap, delivery/pool.ts), the
+ * auth header, timeouts, JSON decoding, and every status or socket failure turned into an ImageKitError
+ * with a stable code. Only this file and read.ts look at status codes.
  *
  * Secrets: the Authorization header is built here and never logged; error messages carry the method and the
  * route template (`GET /v1/files/{fileId}/details`), the API's message and the request id, scrubbed of the
@@ -12,6 +13,7 @@ import { Agent, request, type Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.js'
 import { redactUrl } from '../log.js'
+import { DeliveryPool } from './delivery/pool.js'
 import { ImageKitError, type ImageKitCode } from './errors.js'
 import { abortedError, withRetry, type RetryContext, type RetryPolicy } from './retry.js'
 import { apiUrl, type QueryValues } from './url.js'
@@ -81,7 +83,10 @@ export interface ApiResult {
 }
 
 export class HttpTransport {
+  /** API and upload hosts. */
   readonly agent: Agent
+  /** Delivery hosts (read.ts): bytes straight into the reader's memory. */
+  readonly delivery: DeliveryPool
   readonly settings: HttpSettings
   readonly #authorization: string
   #closing: Promise<void> | undefined
@@ -96,6 +101,11 @@ export class HttpTransport {
       headersTimeout: settings.requestTimeoutMs,
       bodyTimeout: settings.requestTimeoutMs,
       connect: { timeout: CONNECT_TIMEOUT_MS },
+    })
+    this.delivery = new DeliveryPool({
+      maxConnectionsPerOrigin: settings.maxConnectionsPerOrigin,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
     })
   }
 
@@ -135,7 +145,7 @@ export class HttpTransport {
 
   /** Closes the pools (once: later calls get the same promise). */
   close(): Promise<void> {
-    this.#closing ??= this.agent.close()
+    this.#closing ??= Promise.all([this.agent.close(), this.delivery.close()]).then(() => undefined)
     return this.#closing
   }
 

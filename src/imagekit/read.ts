@@ -5,19 +5,25 @@
  *   `Content-Length`; a bounded range is cut at its end.
  * - anything else: the body is drained and dropped (an error page is never returned as file content) and
  *   the status becomes an ImageKitError (401/403 on delivery → IK_FORBIDDEN).
- * Failures before the body starts retry like API calls. Once the body is handed out, a failure mid-stream
- * errors the returned Readable with an ImageKitError; the caller resumes with a new range.
- * No Authorization header is ever sent to a delivery host.
+ * - a compressed body is refused: byte offsets must refer to the stored bytes.
+ * Failures before the body starts retry like API calls. Once the body is handed out, a failure mid-way
+ * rejects `deliver` (or errors `body`) with an ImageKitError; the caller resumes with a new range.
+ * Requests go over the delivery connections of delivery/pool.ts (bytes straight into the caller's memory),
+ * not through undici. No Authorization header is ever sent to a delivery host.
  */
-import { Readable } from 'node:stream'
-import { request, type Dispatcher } from 'undici'
 import type { RangeResponse, RequestOptions } from './api.js'
+import type { DeliveryConnection } from './delivery/connection.js'
+import { HeadParseError, type ResponseHead } from './delivery/head.js'
+import type { DeliveryPool } from './delivery/pool.js'
+import { DeliveryRange } from './delivery/range.js'
 import { ImageKitError } from './errors.js'
-import { MAX_ERROR_BODY_BYTES, errorFromException, errorFromStatus, requestIdOf, type HttpTransport } from './http.js'
+import { MAX_ERROR_BODY_BYTES, errorCodeOf, errorFromException, errorFromStatus, requestIdOf, type HttpTransport } from './http.js'
 import { withRetry } from './retry.js'
 import { pathOfUrl } from './url.js'
 
 const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+)$/
+/** How a kept-alive connection that the server closed while idle fails when used again. */
+const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'])
 
 export async function readRange(
   http: HttpTransport,
@@ -48,116 +54,103 @@ async function readOnce(
   headers.range = `bytes=${start}-${endInclusive ?? ''}`
   // Byte offsets must refer to the stored bytes, not a compressed encoding of them.
   headers['accept-encoding'] = 'identity'
-  const { requestTimeoutMs } = http.settings
-  let response: Dispatcher.ResponseData
+  const target = new URL(url)
+  let exchange: Exchange
   try {
-    response = await request(url, {
-      dispatcher: http.agent,
-      method: 'GET',
-      headers,
-      signal,
-      headersTimeout: requestTimeoutMs,
-      bodyTimeout: requestTimeoutMs,
-    })
+    exchange = await send(http.delivery, target, requestHead(target, headers), http.settings.requestTimeoutMs, signal)
   } catch (error) {
+    if (error instanceof HeadParseError) {
+      throw new ImageKitError('IK_BAD_RESPONSE', `GET ${route}: ${error.message}`, { method: 'GET', route, cause: error })
+    }
     throw errorFromException(error, { method: 'GET', route, signal, retriable: true })
   }
-  const requestId = requestIdOf(response.headers)
+  const { connection, id, head } = exchange
+  const requestId = requestIdOf(head.headers)
   // The route is the URL's path only: no query, so no signature reaches the log.
-  http.settings.log.debug({ operation: `GET ${route}`, status: response.statusCode, requestId, range: headers.range }, 'delivery response')
-  const etag = single(response.headers.etag)
+  http.settings.log.debug({ operation: `GET ${route}`, status: head.statusCode, requestId, range: headers.range }, 'delivery response')
+  const etag = single(head.headers.etag)
   const fail = (message: string, code: 'IK_BAD_RESPONSE' | 'IK_RANGE_NOT_SATISFIABLE' = 'IK_BAD_RESPONSE'): never => {
-    discard(response.body)
+    connection.discard(id, MAX_ERROR_BODY_BYTES)
     const suffix = requestId ? ` (requestId ${requestId})` : ''
-    throw new ImageKitError(code, `GET ${route}: ${message}${suffix}`, { status: response.statusCode, method: 'GET', route, requestId })
+    throw new ImageKitError(code, `GET ${route}: ${message}${suffix}`, { status: head.statusCode, method: 'GET', route, requestId })
   }
   const wanted = endInclusive === undefined ? undefined : endInclusive - start + 1
-  const mapStreamError = (error: unknown) => errorFromException(error, { method: 'GET', route, signal, retriable: true, requestId })
+  const mapError = (error: unknown) => {
+    if (error instanceof HeadParseError) return new ImageKitError('IK_BAD_RESPONSE', `GET ${route}: ${error.message}`, { method: 'GET', route, requestId, cause: error })
+    return errorFromException(error, { method: 'GET', route, signal, retriable: true, requestId })
+  }
+  const range = (skip: number, bodyBytes: number | undefined, totalSize: number) => new DeliveryRange(connection, id, {
+    start, totalSize, etag, requestId, skip, mapError, signal,
+    ...(wanted !== undefined && (bodyBytes === undefined || bodyBytes > wanted) ? { take: wanted } : {}),
+  })
 
-  if (response.statusCode === 206) {
-    const match = CONTENT_RANGE.exec(single(response.headers['content-range']) ?? '')
+  if (head.statusCode === 206 || head.statusCode === 200) {
+    const coding = single(head.headers['content-encoding'])?.trim().toLowerCase()
+    if (coding && coding !== 'identity') return fail(`body is encoded (${coding}), not the stored bytes`)
+  }
+  if (head.statusCode === 206) {
+    const match = CONTENT_RANGE.exec(single(head.headers['content-range']) ?? '')
     if (!match) return fail(`206 without a usable Content-Range`)
     const [first, last, total] = [Number(match[1]), Number(match[2]), Number(match[3])]
     if (first !== start) return fail(`206 starts at ${first}, asked for ${start}`)
     if (last < first || last >= total) return fail(`206 with an impossible Content-Range ${first}-${last}/${total}`)
-    const body = byteWindow(response.body, 0, wanted, mapStreamError)
-    return { start, totalSize: total, body, etag, requestId }
+    return range(0, last - first + 1, total)
   }
-  if (response.statusCode === 200) {
-    const length = Number(single(response.headers['content-length']) ?? Number.NaN)
+  if (head.statusCode === 200) {
+    const length = head.framing.kind === 'length' ? head.framing.length : Number.NaN
     if (!Number.isSafeInteger(length) || length < 0) return fail('200 without Content-Length')
     if (start > 0 && start >= length) return fail(`range starts at ${start}, file has ${length} bytes`, 'IK_RANGE_NOT_SATISFIABLE')
-    const body = byteWindow(response.body, start, wanted, mapStreamError)
-    return { start, totalSize: length, body, etag, requestId }
+    return range(start, length - start, length)
   }
   // An error page: drop it, never hand it out as content.
-  discard(response.body)
+  connection.discard(id, MAX_ERROR_BODY_BYTES)
   throw errorFromStatus({
     host: 'delivery',
     method: 'GET',
     route,
-    status: response.statusCode,
-    headers: response.headers,
+    status: head.statusCode,
+    headers: head.headers,
     bodyText: '',
     scrub: (text) => http.scrub(text),
   })
 }
 
-/** Drops a body we will not use: small ones are read so the connection can be reused, big ones cut. */
-function discard(body: Dispatcher.ResponseData['body']): void {
-  body.dump({ limit: MAX_ERROR_BODY_BYTES }).catch(() => undefined)
+interface Exchange {
+  connection: DeliveryConnection
+  id: number
+  head: ResponseHead
+}
+
+/** Sends `head` on a pooled connection and waits for the response head. */
+async function send(pool: DeliveryPool, url: URL, head: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<Exchange> {
+  for (;;) {
+    const { connection, reused } = await pool.acquire(url, signal)
+    const onAbort = () => connection.destroy()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      const request = connection.request(head, timeoutMs)
+      return { connection, id: request.id, head: await request.head }
+    } catch (error) {
+      // A kept-alive connection the server closed while it sat idle: once more on another connection,
+      // without counting it as a retry (nothing reached the server).
+      if (reused && connection.received === 0 && STALE_CONNECTION_CODES.has(errorCodeOf(error) ?? '') && !signal?.aborted) continue
+      throw error
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+}
+
+/** The request line and headers; the path and query go out exactly as the URL holds them (signatures cover them). */
+function requestHead(url: URL, headers: Record<string, string>): string {
+  let text = `GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`
+  for (const [name, value] of Object.entries(headers)) {
+    if (/[\r\n]/.test(value)) throw new TypeError(`header ${name} holds a line break`)
+    text += `${name}: ${value}\r\n`
+  }
+  return `${text}\r\n`
 }
 
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value
-}
-
-/**
- * The bytes of `source` after skipping `skip`, at most `take` of them; stops the download once `take`
- * bytes are out. Source errors reach the returned stream as `mapError(error)`. Backpressure is kept:
- * the source pauses while the consumer is not reading.
- */
-function byteWindow(source: Readable, skip: number, take: number | undefined, mapError: (error: unknown) => Error): Readable {
-  let toSkip = skip
-  let remaining = take ?? Number.POSITIVE_INFINITY
-  let finished = false
-  const out = new Readable({
-    read() {
-      source.resume()
-    },
-    destroy(error, callback) {
-      finished = true
-      source.destroy()
-      callback(error)
-    },
-  })
-  const finish = () => {
-    finished = true
-    out.push(null)
-    source.destroy()
-  }
-  source.on('data', (chunk: Buffer) => {
-    if (finished) return
-    let part = chunk
-    if (toSkip > 0) {
-      const dropped = Math.min(toSkip, part.length)
-      toSkip -= dropped
-      part = part.subarray(dropped)
-    }
-    if (part.length > remaining) part = part.subarray(0, remaining)
-    remaining -= part.length
-    const wantsMore = part.length === 0 || out.push(part)
-    if (remaining === 0) finish()
-    else if (!wantsMore) source.pause()
-  })
-  source.on('end', () => {
-    if (!finished) {
-      finished = true
-      out.push(null)
-    }
-  })
-  source.on('error', (error) => {
-    if (!finished) out.destroy(mapError(error))
-  })
-  return out
 }
