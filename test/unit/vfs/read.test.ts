@@ -50,6 +50,19 @@ describe('reads', () => {
     }
   })
 
+  it('several reads in flight ahead of the stream (kernel readahead) wait for it instead of opening ranges', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(16 * MiB, 22)
+    api.addFile('/ahead.bin', data)
+    const { vfs, fh } = await openFile(api, '/ahead.bin')
+    for (let pos = 0; pos < data.length; pos += 4 * MiB) {
+      const parts = await Promise.all([0, 1, 2, 3].map((i) => vfs.read('', fh, MiB, pos + i * MiB)))
+      expect(Buffer.compare(Buffer.concat(parts), data.subarray(pos, pos + 4 * MiB)), `at ${pos}`).toBe(0)
+    }
+    expect(api.calls.readRange).toBe(1)
+    await vfs.release('', fh)
+  })
+
   it('zero-length files and reads past EOF make no request', async () => {
     const api = new FakeImageKit()
     api.addFile('/empty', Buffer.alloc(0))
