@@ -16,11 +16,8 @@ export class PartialBlock {
   filled = 0
   #waiters: Waiter[] = []
 
-  readonly buf: Buffer
-
-  constructor(readonly index: number, length: number) {
-    this.buf = Buffer.allocUnsafe(length)
-  }
+  /** `buf` is the block's memory (fresh or reused: its old bytes are overwritten before anyone reads them). */
+  constructor(readonly index: number, readonly buf: Buffer) {}
 
   get complete(): boolean {
     return this.filled === this.buf.length

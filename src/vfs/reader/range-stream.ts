@@ -7,7 +7,7 @@
  *   global budget (a demanded block goes first); when the reservation needs no waiting, the next block
  *   starts inside the same read callback, so the socket does not pause between blocks;
  * - runs ahead of the highest demanded block by a window that doubles while demands are sequential
- *   (INITIAL_READAHEAD_BLOCKS … MAX_READAHEAD_BLOCKS), and otherwise pauses between blocks: it gives
+ *   (INITIAL_READAHEAD_BLOCKS … host.maxWindowBlocks), and otherwise pauses between blocks: it gives
  *   the response no memory to write to, so TCP backpressure holds the server;
  * - reads past blocks that are already cached;
  * - resumes from the next missing byte with a new range when the body fails mid-way (bounded
@@ -38,6 +38,8 @@ const DISCARD_BYTES = 64 * 1024
 /** What a stream needs from its FileReader. */
 export interface StreamHost {
   readonly size: number
+  /** Read-ahead is capped here (fewer than MAX_READAHEAD_BLOCKS when the block cache could not keep them). */
+  readonly maxWindowBlocks: number
   readonly budget: ByteBudget
   readonly counters: Counters
   blockLength(block: number): number
@@ -45,7 +47,8 @@ export interface StreamHost {
   isCached(block: number): boolean
   openRange(start: number, signal: AbortSignal): Promise<RangeResponse>
   startBlock(stream: RangeStream, block: number): PartialBlock
-  completeBlock(partial: PartialBlock): void
+  /** `demanded`: a reader asked for this block (it is not only read-ahead). */
+  completeBlock(partial: PartialBlock, demanded: boolean): void
   dropBlock(partial: PartialBlock, error?: unknown): void
   streamEnded(stream: RangeStream): void
 }
@@ -61,7 +64,7 @@ export class RangeStream implements BodySink {
   nextBlock: number
   /** Highest block a reader asked this stream for. */
   demandUpTo: number
-  windowBlocks = INITIAL_READAHEAD_BLOCKS
+  windowBlocks: number
   /** Last block this stream may fill (lowered when another stream takes over). */
   stopAfter = Number.POSITIVE_INFINITY
   /** Recency of the last demand, to pick which stream to retire. */
@@ -84,6 +87,7 @@ export class RangeStream implements BodySink {
     this.nextBlock = startBlock
     this.demandUpTo = startBlock
     this.lastDemandSeq = seq
+    this.windowBlocks = Math.min(INITIAL_READAHEAD_BLOCKS, host.maxWindowBlocks)
   }
 
   start(): void {
@@ -104,7 +108,7 @@ export class RangeStream implements BodySink {
 
   demand(block: number, seq: number): void {
     if (block > this.demandUpTo) {
-      if (block <= this.demandUpTo + 1) this.windowBlocks = Math.min(this.windowBlocks * 2, MAX_READAHEAD_BLOCKS)
+      if (block <= this.demandUpTo + 1) this.windowBlocks = Math.min(Math.max(1, this.windowBlocks * 2), this.host.maxWindowBlocks)
       this.demandUpTo = block
     }
     this.lastDemandSeq = seq
@@ -262,7 +266,7 @@ export class RangeStream implements BodySink {
     if (!partial.complete) return
     this.#partial = undefined
     this.nextBlock++
-    this.host.completeBlock(partial)
+    this.host.completeBlock(partial, partial.index <= this.demandUpTo)
     this.#emit()
   }
 
