@@ -56,8 +56,9 @@ export interface Vfs {
   /**
    * Like read, but copies into `dest` (up to its length) and returns the byte count: for a caller that
    * has its own memory (libfuse's request buffer). Cheaper: the reader's block memory is then reused.
+   * After `signal` is aborted (the op's deadline answered the kernel) `dest` is never written again.
    */
-  readInto?(localPath: string, fh: number, dest: Uint8Array, position: number): Promise<number>
+  readInto?(localPath: string, fh: number, dest: Uint8Array, position: number, signal?: AbortSignal): Promise<number>
   /** Last close of a handle. */
   release(localPath: string, fh: number): Promise<void>
   statfs(localPath: string): Promise<StatFs>

@@ -214,14 +214,15 @@ class ImageKitVfs implements IkVfs {
     return this.#reading(handle, () => handle.read(length, position))
   }
 
-  async readInto(_localPath: string, fh: number, dest: Uint8Array, position: number): Promise<number> {
+  async readInto(_localPath: string, fh: number, dest: Uint8Array, position: number, signal?: AbortSignal): Promise<number> {
     const handle = this.#handles.get(fh)
     if (handle.kind === 'write') {
       const data = await this.#writes!.read(handle.file, dest.length, position)
+      if (signal?.aborted) throw new VfsError('EINTR', 'read: the caller gave up', { level: 'debug' })
       dest.set(data)
       return data.length
     }
-    return this.#reading(handle, () => handle.readInto(dest, position))
+    return this.#reading(handle, () => handle.readInto(dest, position, signal))
   }
 
   async #reading<T>(handle: ReadHandle, read: () => Promise<T>): Promise<T> {

@@ -30,8 +30,8 @@ export class ReadHandle {
   }
 
   /** Copies bytes at `position` into `dest`; returns how many (see FileReader.readInto). */
-  readInto(dest: Uint8Array, position: number): Promise<number> {
-    return this.#attempt(() => this.reader.readInto(position, dest))
+  readInto(dest: Uint8Array, position: number, signal?: AbortSignal): Promise<number> {
+    return this.#attempt(() => this.reader.readInto(position, dest, signal))
   }
 
   async #attempt<T>(read: () => Promise<T>): Promise<T> {

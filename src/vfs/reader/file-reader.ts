@@ -124,11 +124,13 @@ export class FileReader implements StreamHost {
   /**
    * Copies up to `dest.length` bytes at `position` into `dest` (the caller's memory, e.g. the kernel
    * request's); returns how many (fewer at EOF, 0 at or after it). Blocks never leave the reader this way,
-   * so their memory is reused for later blocks.
+   * so their memory is reused for later blocks. Once `signal` is aborted, `dest` is not written again
+   * (the caller may have given the memory back) and the read fails with EINTR.
    */
-  async readInto(position: number, dest: Uint8Array): Promise<number> {
+  async readInto(position: number, dest: Uint8Array, signal?: AbortSignal): Promise<number> {
     let written = 0
     await this.#eachPart(position, dest.length, (view) => {
+      if (signal?.aborted) throw new VfsError('EINTR', `read ${this.target.filePath}: the caller gave up`, { level: 'debug' })
       dest.set(view, written)
       written += view.length
     })

@@ -70,6 +70,27 @@ describe('reads', () => {
     await vfs.release('', fh)
   })
 
+  it('readInto never writes the caller’s memory after its signal is aborted (EINTR)', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(2 * MiB, 24)
+    api.addFile('/late.bin', data)
+    const held: (() => void)[] = []
+    api.gate = () => new Promise<void>((r) => held.push(r))
+    const { vfs, fh } = await openFile(api, '/late.bin')
+    const dest = Buffer.alloc(MiB, 0xee)
+    const abort = new AbortController()
+    const reading = vfs.readInto!('', fh, dest, 0, abort.signal)
+    await waitFor(() => held.length > 0)
+    abort.abort()
+    api.gate = undefined
+    for (const r of held.splice(0)) r()
+    await expectCode(reading, 'EINTR')
+    expect(dest.every((b) => b === 0xee)).toBe(true)
+    const n = await vfs.readInto!('', fh, dest, 0) // the handle still reads
+    expect(Buffer.compare(dest.subarray(0, n), data.subarray(0, MiB))).toBe(0)
+    await vfs.release('', fh)
+  })
+
   it('several reads in flight ahead of the stream (kernel readahead) wait for it instead of opening ranges', async () => {
     const api = new FakeImageKit()
     const data = patternBytes(16 * MiB, 22)
