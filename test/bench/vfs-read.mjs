@@ -65,13 +65,15 @@ function buildVfs(base) {
   }
 }
 
+/** One buffer per request in flight, reused from request to request as libfuse reuses its request memory. */
+const slotsFor = (requestBytes, depth) => Array.from({ length: depth }, () => Buffer.alloc(requestBytes))
+
 /**
  * Reads `size` bytes of `path` in `requestBytes` reads with up to `depth` in flight, in order, through
- * vfs.read or vfs.readInto (into one buffer per slot, reused as libfuse reuses its request memory).
+ * vfs.read or vfs.readInto (into `slots`).
  */
-async function readSequential(vfs, path, size, requestBytes, depth, api = 'read') {
+async function readSequential(vfs, path, size, requestBytes, depth, api = 'read', slots = slotsFor(requestBytes, depth)) {
   const fh = await vfs.open(path, constants.O_RDONLY)
-  const slots = Array.from({ length: depth }, () => Buffer.alloc(requestBytes))
   let next = 0
   let issued = 0
   let got = 0
@@ -181,7 +183,8 @@ try {
     await par.vfs.readdir('/par')
     const { ms } = await timed(() => withProfile(`par-${api}`, () =>
       Promise.all(workers.map(async (list) => {
-        for (const n of list) await readSequential(par.vfs, `/par/${n}`, MiB, MiB, 1, api)
+        const slots = slotsFor(MiB, 1)
+        for (const n of list) await readSequential(par.vfs, `/par/${n}`, MiB, MiB, 1, api, slots)
       })),
     ))
     await par.close()
