@@ -227,6 +227,26 @@ describe('delivery transport', () => {
     expect(server!.connections).toHaveLength(1)
   })
 
+  it('a body without a length runs until the server closes, and that connection is not reused', async () => {
+    const { client: c, url } = await client((socket, { head }) => {
+      const [start, end] = rangeOf(head, content.length)
+      socket.write(`HTTP/1.1 206 Partial Content\r\nContent-Range: bytes ${start}-${end}/${content.length}\r\n\r\n`)
+      socket.end(content.subarray(start, end + 1))
+    })
+    for (let i = 0; i < 2; i++) {
+      const sink = bufferSink(content.length)
+      await (await c.readRange(url, 7, undefined)).deliver(sink.sink)
+      expect(sink.bytes().equals(content.subarray(7))).toBe(true)
+    }
+    expect(server!.connections).toHaveLength(2)
+  })
+
+  it('honours the server’s keep-alive hint: a connection it will close within a second is not reused', async () => {
+    const { client: c, url } = await client((socket, { head }) => partial(socket, head, content, { 'Keep-Alive': 'timeout=1' }))
+    for (let i = 0; i < 2; i++) await (await c.readRange(url, 0, 9)).deliver(bufferSink(10).sink)
+    expect(server!.connections).toHaveLength(2)
+  })
+
   it('never delivers bytes past Content-Length, and does not reuse a connection that sent them', async () => {
     const { client: c, url } = await client((socket, { head }) => {
       partial(socket, head, content)
