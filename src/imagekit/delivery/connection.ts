@@ -113,6 +113,7 @@ export class DeliveryConnection {
         onread,
       }
       const tls: TLSSocket = tlsConnect(tlsOptions)
+      tls.setNoDelay(true)
       tls.on('session', (session: Buffer) => options.onTlsSession?.(session))
       tls.once('secureConnect', () => this.#onConnect())
       this.#socket = tls
