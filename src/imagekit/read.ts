@@ -8,22 +8,26 @@
  * - a compressed body is refused: byte offsets must refer to the stored bytes.
  * Failures before the body starts retry like API calls. Once the body is handed out, a failure mid-way
  * rejects `deliver` (or errors `body`) with an ImageKitError; the caller resumes with a new range.
- * Requests go over the delivery connections of delivery/pool.ts (bytes straight into the caller's memory),
- * not through undici. No Authorization header is ever sent to a delivery host.
+ * No Authorization header is ever sent to a delivery host.
+ *
+ * Requests go through undici's low-level `dispatch` on the transport's delivery Agent (keep-alive pools
+ * per host, the connection cap, head and body timeouts). Each body chunk undici parsed out of the socket
+ * is copied once, straight into the sink's memory (the block being filled): no Readable, no queue of
+ * chunks in between. When the sink has no room, the response is paused (`controller.pause()`), which stops
+ * undici reading the socket, so TCP flow control holds the server back until `resume()`.
  */
-import type { RangeResponse, RequestOptions } from './api.js'
-import type { DeliveryConnection } from './delivery/connection.js'
-import { HeadParseError, type ResponseHead } from './delivery/head.js'
-import type { DeliveryPool } from './delivery/pool.js'
-import { DeliveryRange } from './delivery/range.js'
+import type { Dispatcher } from 'undici'
+import type { BodySink, RangeResponse, RequestOptions } from './api.js'
 import { ImageKitError } from './errors.js'
-import { MAX_ERROR_BODY_BYTES, errorCodeOf, errorFromException, errorFromStatus, requestIdOf, type HttpTransport } from './http.js'
-import { withRetry } from './retry.js'
+import { MAX_ERROR_BODY_BYTES, errorFromException, errorFromStatus, requestIdOf, type HttpTransport } from './http.js'
+import { rangeBody } from './range-body.js'
+import { abortedError, withRetry } from './retry.js'
 import { pathOfUrl } from './url.js'
 
+type Controller = Dispatcher.DispatchController
+type Headers = Record<string, string | string[] | undefined>
+
 const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+)$/
-/** How a kept-alive connection that the server closed while idle fails when used again. */
-const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'])
 
 export async function readRange(
   http: HttpTransport,
@@ -42,7 +46,7 @@ export async function readRange(
   return withRetry(attempt, http.retryContext(`GET ${route}`, options.signal))
 }
 
-async function readOnce(
+function readOnce(
   http: HttpTransport,
   url: string,
   route: string,
@@ -50,105 +54,344 @@ async function readOnce(
   endInclusive: number | undefined,
   signal: AbortSignal | undefined,
 ): Promise<RangeResponse> {
+  if (signal?.aborted) return Promise.reject(abortedError(`GET ${route}`, signal.reason))
   const headers = http.baseHeaders(false)
   headers.range = `bytes=${start}-${endInclusive ?? ''}`
   // Byte offsets must refer to the stored bytes, not a compressed encoding of them.
   headers['accept-encoding'] = 'identity'
   const target = new URL(url)
-  let exchange: Exchange
-  try {
-    exchange = await send(http.delivery, target, requestHead(target, headers), http.settings.requestTimeoutMs, signal)
-  } catch (error) {
-    if (error instanceof HeadParseError) {
-      throw new ImageKitError('IK_BAD_RESPONSE', `GET ${route}: ${error.message}`, { method: 'GET', route, cause: error })
-    }
-    throw errorFromException(error, { method: 'GET', route, signal, retriable: true })
-  }
-  const { connection, id, head } = exchange
-  const requestId = requestIdOf(head.headers)
-  // The route is the URL's path only: no query, so no signature reaches the log.
-  http.settings.log.debug({ operation: `GET ${route}`, status: head.statusCode, requestId, range: headers.range }, 'delivery response')
-  const etag = single(head.headers.etag)
-  const fail = (message: string, code: 'IK_BAD_RESPONSE' | 'IK_RANGE_NOT_SATISFIABLE' = 'IK_BAD_RESPONSE'): never => {
-    connection.discard(id, MAX_ERROR_BODY_BYTES)
-    const suffix = requestId ? ` (requestId ${requestId})` : ''
-    throw new ImageKitError(code, `GET ${route}: ${message}${suffix}`, { status: head.statusCode, method: 'GET', route, requestId })
-  }
-  const wanted = endInclusive === undefined ? undefined : endInclusive - start + 1
-  const mapError = (error: unknown) => {
-    if (error instanceof HeadParseError) return new ImageKitError('IK_BAD_RESPONSE', `GET ${route}: ${error.message}`, { method: 'GET', route, requestId, cause: error })
-    return errorFromException(error, { method: 'GET', route, signal, retriable: true, requestId })
-  }
-  const range = (skip: number, bodyBytes: number | undefined, totalSize: number) => new DeliveryRange(connection, id, {
-    start, totalSize, etag, requestId, skip, mapError, signal,
-    ...(wanted !== undefined && (bodyBytes === undefined || bodyBytes > wanted) ? { take: wanted } : {}),
-  })
-
-  if (head.statusCode === 206 || head.statusCode === 200) {
-    const coding = single(head.headers['content-encoding'])?.trim().toLowerCase()
-    if (coding && coding !== 'identity') return fail(`body is encoded (${coding}), not the stored bytes`)
-  }
-  if (head.statusCode === 206) {
-    const match = CONTENT_RANGE.exec(single(head.headers['content-range']) ?? '')
-    if (!match) return fail(`206 without a usable Content-Range`)
-    const [first, last, total] = [Number(match[1]), Number(match[2]), Number(match[3])]
-    if (first !== start) return fail(`206 starts at ${first}, asked for ${start}`)
-    if (last < first || last >= total) return fail(`206 with an impossible Content-Range ${first}-${last}/${total}`)
-    return range(0, last - first + 1, total)
-  }
-  if (head.statusCode === 200) {
-    const length = head.framing.kind === 'length' ? head.framing.length : Number.NaN
-    if (!Number.isSafeInteger(length) || length < 0) return fail('200 without Content-Length')
-    if (start > 0 && start >= length) return fail(`range starts at ${start}, file has ${length} bytes`, 'IK_RANGE_NOT_SATISFIABLE')
-    return range(start, length - start, length)
-  }
-  // An error page: drop it, never hand it out as content.
-  connection.discard(id, MAX_ERROR_BODY_BYTES)
-  throw errorFromStatus({
-    host: 'delivery',
-    method: 'GET',
-    route,
-    status: head.statusCode,
-    headers: head.headers,
-    bodyText: '',
-    scrub: (text) => http.scrub(text),
-  })
+  const exchange = new DeliveryExchange(http, route, start, endInclusive, headers.range, signal)
+  http.delivery.dispatch(
+    {
+      origin: target.origin,
+      // The path and query go out exactly as the URL holds them (signatures cover them).
+      path: `${target.pathname}${target.search}`,
+      method: 'GET',
+      headers,
+      headersTimeout: http.settings.requestTimeoutMs,
+      bodyTimeout: http.settings.requestTimeoutMs,
+    },
+    exchange,
+  )
+  return exchange.head
 }
 
-interface Exchange {
-  connection: DeliveryConnection
-  id: number
-  head: ResponseHead
-}
+type Phase = 'head' | 'body' | 'discard' | 'done'
 
-/** Sends `head` on a pooled connection and waits for the response head. */
-async function send(pool: DeliveryPool, url: URL, head: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<Exchange> {
-  for (;;) {
-    const { connection, reused } = await pool.acquire(url, signal)
-    const onAbort = () => connection.destroy()
-    signal?.addEventListener('abort', onAbort, { once: true })
+/**
+ * One request: the undici handler, and (once the head passed its checks) the RangeResponse handed out.
+ * The response is paused from its head until `deliver` names a sink.
+ */
+class DeliveryExchange implements Dispatcher.DispatchHandler {
+  readonly head: Promise<RangeResponse>
+  #resolveHead!: (range: RangeResponse) => void
+  #rejectHead!: (error: unknown) => void
+  #phase: Phase = 'head'
+  #controller: Controller | undefined
+  /** Set once the caller gave up (close, abort): the connection is dropped unless the body had ended. */
+  #closed = false
+  /** Body bytes to drop before the range starts (a 200 that ignored the range). */
+  #skip = 0
+  /** Bytes still to deliver when the body holds more than asked. */
+  #take: number | undefined
+  #requestId: string | undefined
+  #sink: BodySink | undefined
+  #delivered: { resolve: () => void; reject: (error: unknown) => void } | undefined
+  /** The rest of a chunk that arrived when the sink had no room (the response is paused meanwhile). */
+  #pending: Buffer | undefined
+  /** undici reported the end of the body (there may still be #pending bytes to hand out). */
+  #ended = false
+  #error: ImageKitError | undefined
+  /** Error-body bytes drained so far. */
+  #drained = 0
+  /** Why the head was refused (rejected once its body is drained). */
+  #refused: unknown
+  readonly #onAbort = () => this.#abortBySignal()
+
+  constructor(
+    readonly http: HttpTransport,
+    readonly route: string,
+    readonly start: number,
+    readonly endInclusive: number | undefined,
+    readonly range: string,
+    readonly signal: AbortSignal | undefined,
+  ) {
+    this.head = new Promise<RangeResponse>((resolve, reject) => {
+      this.#resolveHead = resolve
+      this.#rejectHead = reject
+    })
+    signal?.addEventListener('abort', this.#onAbort, { once: true })
+  }
+
+  // ---- undici handler ----
+
+  onRequestStart(controller: Controller): void {
+    this.#controller = controller
+    if (this.#closed) controller.abort(new Error('delivery request given up'))
+  }
+
+  onResponseStart(controller: Controller, statusCode: number, headers: Headers): void {
+    this.#controller = controller
+    if (this.#phase !== 'head') return
+    const requestId = requestIdOf(headers)
+    this.#requestId = requestId
+    // The route is the URL's path only: no query, so no signature reaches the log.
+    this.http.settings.log.debug({ operation: `GET ${this.route}`, status: statusCode, requestId, range: this.range }, 'delivery response')
+    let range: RangeResponse
     try {
-      const request = connection.request(head, timeoutMs)
-      return { connection, id: request.id, head: await request.head }
+      range = this.#check(statusCode, headers)
     } catch (error) {
-      // A kept-alive connection the server closed while it sat idle: once more on another connection,
-      // without counting it as a retry (nothing reached the server).
-      if (reused && connection.received === 0 && STALE_CONNECTION_CODES.has(errorCodeOf(error) ?? '') && !signal?.aborted) continue
-      throw error
-    } finally {
-      signal?.removeEventListener('abort', onAbort)
+      this.#discard(headers, error)
+      return
     }
+    this.#phase = 'body'
+    controller.pause() // until deliver() names the memory the body goes to
+    this.#resolveHead(range)
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.#phase === 'discard') {
+      this.#drained += chunk.length
+      if (this.#drained > MAX_ERROR_BODY_BYTES) this.#refuse(controller)
+      return
+    }
+    if (this.#phase !== 'body' || this.#closed) return
+    this.#feed(chunk)
+  }
+
+  onResponseEnd(): void {
+    this.#ended = true
+    if (this.#phase === 'discard') {
+      // Drained: the connection is back in the pool before the error is seen (a retry may reuse it).
+      this.#phase = 'done'
+      this.#detach()
+      const error = this.#refused
+      afterConnectionFree(() => this.#rejectHead(error))
+    } else if (this.#phase === 'body' && !this.#pending) {
+      this.#finish()
+    }
+  }
+
+  onResponseError(_controller: Controller, error: Error): void {
+    if (this.#phase === 'discard') {
+      this.#phase = 'done'
+      this.#detach()
+      this.#rejectHead(this.#refused)
+      return
+    }
+    if (this.#phase === 'head') {
+      this.#phase = 'done'
+      this.#detach()
+      this.#rejectHead(errorFromException(error, { method: 'GET', route: this.route, signal: this.signal, retriable: true }))
+      return
+    }
+    if (this.#phase !== 'body' || this.#closed) {
+      this.#phase = 'done'
+      this.#detach()
+      return
+    }
+    this.#phase = 'done'
+    this.#pending = undefined
+    this.#detach()
+    this.#error = errorFromException(error, {
+      method: 'GET', route: this.route, signal: this.signal, retriable: true, requestId: this.#requestId,
+    })
+    const delivered = this.#delivered
+    this.#delivered = undefined
+    delivered?.reject(this.#error)
+  }
+
+  // ---- the checks before any byte is handed out ----
+
+  #check(status: number, headers: Headers): RangeResponse {
+    const fail = (message: string, code: 'IK_BAD_RESPONSE' | 'IK_RANGE_NOT_SATISFIABLE' = 'IK_BAD_RESPONSE'): never => {
+      const suffix = this.#requestId ? ` (requestId ${this.#requestId})` : ''
+      throw new ImageKitError(code, `GET ${this.route}: ${message}${suffix}`, {
+        status, method: 'GET', route: this.route, requestId: this.#requestId,
+      })
+    }
+    const { start, endInclusive } = this
+    const wanted = endInclusive === undefined ? undefined : endInclusive - start + 1
+    const accept = (skip: number, bodyBytes: number, totalSize: number): RangeResponse => {
+      this.#skip = skip
+      if (wanted !== undefined && bodyBytes > wanted) this.#take = wanted
+      return this.#response(totalSize, single(headers.etag))
+    }
+    if (status === 206 || status === 200) {
+      const coding = single(headers['content-encoding'])?.trim().toLowerCase()
+      if (coding && coding !== 'identity') return fail(`body is encoded (${coding}), not the stored bytes`)
+    }
+    if (status === 206) {
+      const match = CONTENT_RANGE.exec(single(headers['content-range']) ?? '')
+      if (!match) return fail(`206 without a usable Content-Range`)
+      const [first, last, total] = [Number(match[1]), Number(match[2]), Number(match[3])]
+      if (first !== start) return fail(`206 starts at ${first}, asked for ${start}`)
+      if (last < first || last >= total) return fail(`206 with an impossible Content-Range ${first}-${last}/${total}`)
+      return accept(0, last - first + 1, total)
+    }
+    if (status === 200) {
+      const lengthText = single(headers['content-length'])?.trim() ?? ''
+      const length = /^\d+$/.test(lengthText) ? Number(lengthText) : Number.NaN
+      if (!Number.isSafeInteger(length)) return fail('200 without Content-Length')
+      if (start > 0 && start >= length) return fail(`range starts at ${start}, file has ${length} bytes`, 'IK_RANGE_NOT_SATISFIABLE')
+      return accept(start, length - start, length)
+    }
+    // An error page: dropped, never handed out as content.
+    throw errorFromStatus({
+      host: 'delivery',
+      method: 'GET',
+      route: this.route,
+      status,
+      headers,
+      bodyText: '',
+      scrub: (text) => this.http.scrub(text),
+    })
+  }
+
+  /**
+   * Reads and drops a refused body when it is small (the connection stays in the pool), then rejects the
+   * head with `error`; closes the connection and rejects at once when the body is large.
+   */
+  #discard(headers: Headers, error: unknown): void {
+    this.#phase = 'discard'
+    this.#refused = error
+    const length = Number(single(headers['content-length']) ?? 0)
+    if (!(length <= MAX_ERROR_BODY_BYTES)) this.#refuse(this.#controller)
+  }
+
+  #refuse(controller: Controller | undefined): void {
+    this.#phase = 'done'
+    this.#detach()
+    this.#drop(controller)
+    this.#rejectHead(this.#refused)
+  }
+
+  #response(totalSize: number, etag: string | undefined): RangeResponse {
+    let body: ReturnType<typeof rangeBody> | undefined
+    const range: RangeResponse = {
+      start: this.start,
+      totalSize,
+      get body() {
+        body ??= rangeBody(range)
+        return body
+      },
+      deliver: (sink) => this.#deliver(sink),
+      resume: () => this.#resume(),
+      close: () => this.#close(),
+    }
+    if (etag !== undefined) range.etag = etag
+    if (this.#requestId !== undefined) range.requestId = this.#requestId
+    return range
+  }
+
+  // ---- delivery into the sink ----
+
+  #deliver(sink: BodySink): Promise<void> {
+    if (this.#error) return Promise.reject(this.#error)
+    if (this.#phase !== 'body' || this.#closed) return Promise.resolve()
+    this.#sink = sink
+    const promise = new Promise<void>((resolve, reject) => (this.#delivered = { resolve, reject }))
+    this.#resume()
+    return promise
+  }
+
+  #resume(): void {
+    if (this.#phase !== 'body' || this.#closed || !this.#sink) return
+    const pending = this.#pending
+    if (pending) {
+      this.#pending = undefined
+      this.#feed(pending)
+      if (this.#pending || this.#phase !== 'body' || this.#closed) return
+      if (this.#ended) return this.#finish()
+    }
+    this.#controller?.resume()
+  }
+
+  /** Copies `chunk` into the sink's regions: skip, take, and a pause when the sink has no room. */
+  #feed(chunk: Buffer): void {
+    let at = 0
+    if (this.#skip > 0) {
+      at = Math.min(this.#skip, chunk.length)
+      this.#skip -= at
+    }
+    const sink = this.#sink
+    while (at < chunk.length && !this.#closed) {
+      const region = sink?.nextRegion()
+      if (!region || this.#closed) {
+        if (this.#closed) return
+        this.#pending = chunk.subarray(at)
+        this.#controller?.pause()
+        return
+      }
+      let n = Math.min(region.length, chunk.length - at)
+      if (this.#take !== undefined) n = Math.min(n, this.#take)
+      region.set(chunk.subarray(at, at + n))
+      at += n
+      if (this.#take !== undefined) this.#take -= n
+      sink!.wrote(n)
+      if (this.#take === 0) {
+        // Every asked byte is out (the server sent more than asked): stop the download.
+        this.#close()
+        return
+      }
+    }
+  }
+
+  #finish(): void {
+    this.#phase = 'done'
+    this.#detach()
+    const delivered = this.#delivered
+    this.#delivered = undefined
+    if (delivered) afterConnectionFree(delivered.resolve)
+  }
+
+  #close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#pending = undefined
+    this.#detach()
+    if (this.#phase === 'body' && !this.#ended) this.#drop(this.#controller)
+    const delivered = this.#delivered
+    this.#delivered = undefined
+    delivered?.resolve()
+  }
+
+  #abortBySignal(): void {
+    if (this.#phase === 'head' || this.#phase === 'discard') {
+      this.#closed = true
+      this.#phase = 'done'
+      this.#drop(this.#controller)
+      this.#rejectHead(abortedError(`GET ${this.route}`, this.signal?.reason))
+      return
+    }
+    this.#close()
+  }
+
+  /**
+   * Gives up the connection (it is not reused): paused now, aborted in a microtask so that undici is never
+   * aborted from inside one of its own callbacks.
+   */
+  #drop(controller: Controller | undefined): void {
+    if (!controller) return // not connected yet: onRequestStart aborts it
+    controller.pause()
+    queueMicrotask(() => {
+      if (!controller.aborted) controller.abort(new Error('delivery response given up'))
+    })
+  }
+
+  #detach(): void {
+    this.signal?.removeEventListener('abort', this.#onAbort)
   }
 }
 
-/** The request line and headers; the path and query go out exactly as the URL holds them (signatures cover them). */
-function requestHead(url: URL, headers: Record<string, string>): string {
-  let text = `GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`
-  for (const [name, value] of Object.entries(headers)) {
-    if (/[\r\n]/.test(value)) throw new TypeError(`header ${name} holds a line break`)
-    text += `${name}: ${value}\r\n`
-  }
-  return `${text}\r\n`
+/**
+ * Runs `fn` once undici has put the connection of a finished response back in its pool: with pipelining 1
+ * it waits one turn of the event loop (setImmediate) after the body's end before the connection takes
+ * another request. Settling after that lets the caller's next request reuse the kept-alive connection
+ * instead of opening another one.
+ */
+function afterConnectionFree(fn: () => void): void {
+  setImmediate(() => setImmediate(fn))
 }
 
 function single(value: string | string[] | undefined): string | undefined {

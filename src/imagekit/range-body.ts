@@ -4,12 +4,12 @@
  * delivery until the consumer reads again.
  */
 import { Readable } from 'node:stream'
-import type { BodySink, RangeResponse } from '../api.js'
+import type { BodySink, RangeResponse } from './api.js'
 
 /** Memory a push lands in; 256 KiB keeps allocations few without holding much per stream. */
 const CHUNK_BYTES = 256 * 1024
 
-export function rangeReadable(range: Pick<RangeResponse, 'deliver' | 'resume' | 'close'>): Readable {
+export function rangeBody(range: Pick<RangeResponse, 'deliver' | 'resume' | 'close'>): Readable {
   let chunk: Buffer | undefined
   let used = 0
   let wanted = false
