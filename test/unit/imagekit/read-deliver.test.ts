@@ -30,7 +30,7 @@ afterEach(async () => {
   server = undefined
 })
 
-async function setup(handler: (req: IncomingMessage, res: ServerResponse, index: number) => void) {
+async function setup(handler: (req: IncomingMessage, res: ServerResponse, index: number) => void, requestTimeoutMs?: number) {
   const sockets = new Set<Socket>()
   const requests: IncomingMessage['headers'][] = []
   const http = createServer((req, res) => {
@@ -57,7 +57,7 @@ async function setup(handler: (req: IncomingMessage, res: ServerResponse, index:
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
   s.url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
   server = s
-  made = makeClient(s.url)
+  made = makeClient(s.url, requestTimeoutMs === undefined ? {} : { requestTimeoutMs })
   return { client: made.client, url: `${s.url}/demo/f.bin?updatedAt=1&tr=orig-true`, lines: made.lines }
 }
 
@@ -298,5 +298,39 @@ describe('readRange delivered into a sink (undici dispatch)', () => {
     }
     expect(server!.requests).toHaveLength(5)
     expect(server!.connections).toBe(1)
+  })
+
+  it('a body that stalls while the sink wants bytes times out (IK_TIMEOUT); a paused one does not', async () => {
+    const { client, url } = await setup((req, res, index) => {
+      if (index === 0) {
+        res.writeHead(206, { 'content-range': `bytes 0-${CONTENT.length - 1}/${CONTENT.length}`, 'content-length': CONTENT.length })
+        res.write(CONTENT.subarray(0, 1000)) // then nothing
+        return
+      }
+      ranged(req, res)
+    }, 300)
+    const stalled = await client.readRange(url, 0, undefined)
+    const error = await stalled.deliver(new CollectingSink()).catch((e: unknown) => e)
+    expect(error).toMatchObject({ code: 'IK_TIMEOUT' })
+
+    const range = await client.readRange(url, 0, undefined)
+    const sink = new CollectingSink(4096, 5000)
+    const delivered = range.deliver(sink)
+    await waitFor(() => sink.written === 5000)
+    await new Promise((resolve) => setTimeout(resolve, 700)) // paused for longer than the timeout
+    sink.room = Number.POSITIVE_INFINITY
+    range.resume()
+    await delivered
+    expect(sink.bytes.equals(CONTENT)).toBe(true)
+  })
+
+  it('a large error body is not read: the connection is dropped and the error comes at once', async () => {
+    const { client, url } = await setup((_req, res) => {
+      res.writeHead(500, { 'content-length': 10 * 1024 * 1024 })
+      res.write(Buffer.alloc(100_000, 'x')) // and never the rest
+    })
+    const started = performance.now()
+    await expect(client.readRange(url, 0, undefined)).rejects.toMatchObject({ code: 'IK_SERVER', status: 500 })
+    expect(performance.now() - started).toBeLessThan(4000)
   })
 })
