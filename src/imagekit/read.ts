@@ -102,6 +102,8 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
   /** undici reported the end of the body (there may still be #pending bytes to hand out). */
   #ended = false
   #error: ImageKitError | undefined
+  /** #feed is running (the sink's callbacks may call back into resume/close). */
+  #feeding = false
   /** Error-body bytes drained so far. */
   #drained = 0
   /** Why the head was refused (rejected once its body is drained). */
@@ -296,6 +298,9 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
   }
 
   #resume(): void {
+    // A resume from inside the sink's own callbacks: the running #feed asks the sink for room again anyway
+    // (resuming undici here would hand out later bytes before the rest of the current chunk).
+    if (this.#feeding) return
     if (this.#phase !== 'body' || this.#closed || !this.#sink) return
     const pending = this.#pending
     if (pending) {
@@ -309,6 +314,15 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
 
   /** Copies `chunk` into the sink's regions: skip, take, and a pause when the sink has no room. */
   #feed(chunk: Buffer): void {
+    this.#feeding = true
+    try {
+      this.#copy(chunk)
+    } finally {
+      this.#feeding = false
+    }
+  }
+
+  #copy(chunk: Buffer): void {
     let at = 0
     if (this.#skip > 0) {
       at = Math.min(this.#skip, chunk.length)
