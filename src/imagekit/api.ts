@@ -21,14 +21,41 @@ export interface RequestOptions {
   signal?: AbortSignal
 }
 
+/**
+ * Where `RangeResponse.deliver` puts body bytes: straight into buffers the consumer owns, so bytes go from
+ * the socket to their final place without an intermediate copy.
+ */
+export interface BodySink {
+  /**
+   * The memory the next body bytes are written to, from its start; undefined when the sink cannot take
+   * bytes now (delivery pauses, holding the server back by TCP flow control, until `resume()`). A region
+   * handed out stays the sink's promise until bytes land in it or the response is closed.
+   */
+  nextRegion(): Uint8Array | undefined
+  /** `n` bytes (n ≥ 1) were written at the start of the region last returned. */
+  wrote(n: number): void
+}
+
 /** A ranged read of a delivery URL, already checked: status, Content-Range and length agree. */
 export interface RangeResponse {
-  /** Offset of the first byte of `body` in the file (may be 0 when the server ignored the range). */
+  /** Offset of the first body byte in the file (may be 0 when the server ignored the range). */
   start: number
   /** Total size of the file as the server reports it (Content-Range total or Content-Length of a 200). */
   totalSize: number
-  /** Bytes from `start` to the end of the requested range (or the file, for open-ended ranges). */
-  body: Readable
+  /**
+   * The body (bytes from `start` to the end of the requested range, or the file for open-ended ranges)
+   * as a Readable. Use either this or `deliver`, not both.
+   */
+  readonly body: Readable
+  /**
+   * Delivers the body into `sink`. Resolves when the body has ended or `close()` was called; rejects with
+   * an ImageKitError when it fails mid-way (the caller resumes with a new range).
+   */
+  deliver(sink: BodySink): Promise<void>
+  /** Delivery continues after the sink returned no region. */
+  resume(): void
+  /** Stops reading the body; the connection is reused only if the body had already ended. */
+  close(): void
   etag?: string
   requestId?: string
 }

@@ -1,7 +1,8 @@
 /**
- * HTTP to the ImageKit API and upload hosts: one undici Agent (keep-alive pools per origin, the one cap on
- * concurrent connections), the auth header, timeouts, JSON decoding, and every status or socket failure
- * turned into an ImageKitError with a stable code. Only this file and read.ts look at status codes.
+ * HTTP to the ImageKit API and upload hosts: one undici Agent (keep-alive pools per origin, the cap on
+ * concurrent connections; delivery hosts get a second Agent with the same settings, used by read.ts), the
+ * auth header, timeouts, JSON decoding, and every status or socket failure turned into an ImageKitError
+ * with a stable code. Only this file and read.ts look at status codes.
  *
  * Secrets: the Authorization header is built here and never logged; error messages carry the method and the
  * route template (`GET /v1/files/{fileId}/details`), the API's message and the request id, scrubbed of the
@@ -81,7 +82,13 @@ export interface ApiResult {
 }
 
 export class HttpTransport {
+  /** API and upload hosts. */
   readonly agent: Agent
+  /**
+   * Delivery hosts (read.ts, through `dispatch`): their own pools, so long-running paused reads never hold
+   * the connections API calls need when both are served from one origin (the emulator).
+   */
+  readonly delivery: Agent
   readonly settings: HttpSettings
   readonly #authorization: string
   #closing: Promise<void> | undefined
@@ -89,14 +96,16 @@ export class HttpTransport {
   constructor(settings: HttpSettings) {
     this.settings = settings
     this.#authorization = `Basic ${Buffer.from(`${settings.privateKey}:`).toString('base64')}`
-    this.agent = new Agent({
+    const agentOptions: Agent.Options = {
       connections: settings.maxConnectionsPerOrigin,
       pipelining: 1,
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       headersTimeout: settings.requestTimeoutMs,
       bodyTimeout: settings.requestTimeoutMs,
       connect: { timeout: CONNECT_TIMEOUT_MS },
-    })
+    }
+    this.agent = new Agent(agentOptions)
+    this.delivery = new Agent(agentOptions)
   }
 
   /** One API or upload call with retries; resolves with the decoded body of a 2xx answer. */
@@ -133,9 +142,12 @@ export class HttpTransport {
     return scrubbed
   }
 
-  /** Closes the pools (once: later calls get the same promise). */
+  /**
+   * Closes the pools (once: later calls get the same promise). Delivery responses still open are dropped
+   * (a paused read would otherwise hold a graceful close forever); their `deliver` rejects.
+   */
   close(): Promise<void> {
-    this.#closing ??= this.agent.close()
+    this.#closing ??= Promise.all([this.agent.close(), this.delivery.destroy()]).then(() => undefined)
     return this.#closing
   }
 

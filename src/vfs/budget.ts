@@ -53,6 +53,17 @@ export class ByteBudget {
     })
   }
 
+  /**
+   * Reserves `bytes` at once if that needs no waiting: within the cap and nobody queued ahead (so it
+   * cannot overtake a waiting reader). False means: call reserve() and wait.
+   */
+  tryReserve(bytes: number): boolean {
+    if (this.#waiters.length > 0 || this.#used + bytes > this.maxBytes) return false
+    this.#used += bytes
+    if (this.#used > this.#peak) this.#peak = this.#used
+    return true
+  }
+
   release(bytes: number): void {
     this.#used -= bytes
     if (this.#used < 0) throw new Error(`budget released more than reserved (${this.#used})`)

@@ -53,6 +53,12 @@ export interface Vfs {
   open(localPath: string, flags: OpenFlags): Promise<number>
   /** Up to `length` bytes at `position`; a shorter result means end of file. */
   read(localPath: string, fh: number, length: number, position: number): Promise<Buffer>
+  /**
+   * Like read, but copies into `dest` (up to its length) and returns the byte count: for a caller that
+   * has its own memory (libfuse's request buffer). Cheaper: the reader's block memory is then reused.
+   * After `signal` is aborted (the op's deadline answered the kernel) `dest` is never written again.
+   */
+  readInto?(localPath: string, fh: number, dest: Uint8Array, position: number, signal?: AbortSignal): Promise<number>
   /** Last close of a handle. */
   release(localPath: string, fh: number): Promise<void>
   statfs(localPath: string): Promise<StatFs>

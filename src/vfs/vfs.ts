@@ -47,7 +47,8 @@ import { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
 import { EncodingError, NameCodec, splitLocalPath } from './name.js'
 import { BlockCache } from './reader/block-cache.js'
-import type { FileReader } from './reader/file-reader.js'
+import { BlockPool } from './reader/block-pool.js'
+import { BLOCK_BYTES, readAheadBlocks, type FileReader } from './reader/file-reader.js'
 import { ReaderPool } from './reader/reader-pool.js'
 import { Resolver } from './resolver.js'
 import { Counters, type VfsStats } from './stats.js'
@@ -95,6 +96,7 @@ class ImageKitVfs implements IkVfs {
   readonly #statfs: StatfsSource
   readonly #budget: ByteBudget
   readonly #blocks: BlockCache
+  readonly #blockPool = new BlockPool(BLOCK_BYTES)
   readonly #readers: ReaderPool
   readonly #handles = new HandleTable<ReadHandle | WriteHandle>()
   readonly #staleLock = new KeyedMutex()
@@ -123,8 +125,11 @@ class ImageKitVfs implements IkVfs {
       totalBytes: options.statfsTotalBytes, cacheTimeMs: options.statfsCacheTimeMs,
     })
     this.#budget = new ByteBudget(options.maxBufferedBytes)
-    this.#blocks = new BlockCache(options.blockCacheBytes)
-    this.#readers = new ReaderPool({ api, cache: this.#blocks, budget: this.#budget, counters: this.#counters })
+    this.#blocks = new BlockCache(options.blockCacheBytes, (block) => this.#blockPool.release(block))
+    this.#readers = new ReaderPool({
+      api, cache: this.#blocks, pool: this.#blockPool, budget: this.#budget, counters: this.#counters,
+      maxWindowBlocks: readAheadBlocks(options.blockCacheBytes),
+    })
     if (options.readOnly) {
       this.#writes = undefined
       this.#namespace = undefined
@@ -206,8 +211,23 @@ class ImageKitVfs implements IkVfs {
   async read(_localPath: string, fh: number, length: number, position: number): Promise<Buffer> {
     const handle = this.#handles.get(fh)
     if (handle.kind === 'write') return this.#writes!.read(handle.file, length, position)
+    return this.#reading(handle, () => handle.read(length, position))
+  }
+
+  async readInto(_localPath: string, fh: number, dest: Uint8Array, position: number, signal?: AbortSignal): Promise<number> {
+    const handle = this.#handles.get(fh)
+    if (handle.kind === 'write') {
+      const data = await this.#writes!.read(handle.file, dest.length, position)
+      if (signal?.aborted) throw new VfsError('EINTR', 'read: the caller gave up', { level: 'debug' })
+      dest.set(data)
+      return data.length
+    }
+    return this.#reading(handle, () => handle.readInto(dest, position, signal))
+  }
+
+  async #reading<T>(handle: ReadHandle, read: () => Promise<T>): Promise<T> {
     try {
-      return await handle.read(length, position)
+      return await read()
     } catch (e) {
       // The file vanished remotely: the next lookup must re-list instead of trusting the cached listing.
       if (isVfsError(e) && e.code === 'ENOENT') this.#dirs.expire(parentRemotePath(handle.node.remotePath))
@@ -359,6 +379,7 @@ class ImageKitVfs implements IkVfs {
     this.#handles.clear()
     this.#dirs.clear()
     this.#blocks.clear()
+    this.#blockPool.close()
   }
 
   stats(): VfsStats {

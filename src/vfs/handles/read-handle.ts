@@ -25,10 +25,19 @@ export class ReadHandle {
     readonly onStale: StaleHandler,
   ) {}
 
-  async read(length: number, position: number): Promise<Buffer> {
+  read(length: number, position: number): Promise<Buffer> {
+    return this.#attempt(() => this.reader.read(position, length))
+  }
+
+  /** Copies bytes at `position` into `dest`; returns how many (see FileReader.readInto). */
+  readInto(dest: Uint8Array, position: number, signal?: AbortSignal): Promise<number> {
+    return this.#attempt(() => this.reader.readInto(position, dest, signal))
+  }
+
+  async #attempt<T>(read: () => Promise<T>): Promise<T> {
     if (this.#broken) throw this.#broken
     try {
-      return await this.reader.read(position, length)
+      return await read()
     } catch (e) {
       if (!(e instanceof StaleContentError)) throw this.#map(e)
     }
@@ -38,7 +47,7 @@ export class ReadHandle {
       throw verdict
     }
     try {
-      return await this.reader.read(position, length)
+      return await read()
     } catch (e) {
       const err = e instanceof StaleContentError
         ? new VfsError('EIO', `read ${this.node.remotePath}: delivery keeps serving other bytes than listed`, { cause: e })

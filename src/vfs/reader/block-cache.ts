@@ -7,10 +7,15 @@ import { LRUCache } from 'lru-cache'
 export class BlockCache {
   readonly #lru: LRUCache<string, Buffer> | undefined
 
-  constructor(maxBytes: number) {
+  /** `onDrop` gets every block that leaves the cache (evicted, replaced or cleared), or is refused by it. */
+  constructor(maxBytes: number, readonly onDrop: (block: Buffer) => void = () => undefined) {
     // lru-cache needs a positive maxSize; 0 disables caching (blocks still reach their waiters).
     this.#lru = maxBytes > 0
-      ? new LRUCache<string, Buffer>({ maxSize: maxBytes, sizeCalculation: (b) => Math.max(1, b.length) })
+      ? new LRUCache<string, Buffer>({
+        maxSize: maxBytes,
+        sizeCalculation: (b) => Math.max(1, b.length),
+        dispose: (block) => onDrop(block),
+      })
       : undefined
   }
 
@@ -25,7 +30,9 @@ export class BlockCache {
     return this.#lru?.has(key) ?? false
   }
   set(key: string, block: Buffer): void {
-    this.#lru?.set(key, block)
+    if (!this.#lru) return this.onDrop(block)
+    this.#lru.set(key, block)
+    if (this.#lru.peek(key) !== block) this.onDrop(block) // larger than the whole cache: not kept
   }
   get bytes(): number {
     return this.#lru?.calculatedSize ?? 0

@@ -7,16 +7,19 @@
  *   to the shared BlockCache (LRU by bytes, keyed by fileId+versionId+index), so two readers of one
  *   file, or a re-read, never fetch a block twice while it is cached.
  * - Bytes come from RangeStreams (range-stream.ts): one open-ended ranged GET (`bytes=start-`) that
- *   fills successive blocks. A read of block i: cached → copy out; being filled → wait for just the
- *   bytes it needs (time to first byte does not wait for the whole block); covered by a stream that
- *   will reach it within FORWARD_SKIP_BLOCKS → wait for that stream; else start a new stream at i.
+ *   the network writes straight into successive blocks. A read of block i: cached → served from it;
+ *   being filled → wait for just the bytes it needs (time to first byte does not wait for the whole
+ *   block); covered by a stream that will reach it within FORWARD_SKIP_BLOCKS → wait for that stream;
+ *   else start a new stream at i.
  * - Read-ahead: a stream runs ahead of the highest block demanded from it by a window that doubles
- *   while demands are sequential (1 → 64 blocks = 64 MiB) and pauses beyond it (TCP backpressure).
- *   So a sequential read of a whole file uses ONE request.
+ *   while demands are sequential (1 → 64 blocks = 64 MiB, at most a quarter of the block cache) and
+ *   pauses beyond it (TCP backpressure). So a sequential read of a whole file uses ONE request.
  * - At most MAX_STREAMS_PER_FILE streams per file: a new stream (a seek) retires the least recently
  *   used one; a retiring stream finishes the block a reader is waiting on, then stops.
- * - Memory: partially filled blocks are the only buffers; each is reserved in the global ByteBudget
- *   (budget.ts) before it is allocated. Completed blocks are bounded by the block cache.
+ * - Memory: partially filled blocks are reserved in the global ByteBudget (budget.ts) before they get
+ *   memory; completed blocks are bounded by the block cache. Block memory comes from a BlockPool: a
+ *   block the cache evicts becomes a later block's memory, unless read() handed out a view of it.
+ *   readInto() copies into the caller's memory and hands out nothing, so its blocks are always reused.
  * - Integrity: a response whose total size differs from the listing's is never served
  *   (StaleContentError, handled by read-handle.ts); a body that fails mid-way is resumed from the next
  *   missing byte with a new range. Zero-length files and reads at/after EOF make no request.
@@ -27,13 +30,22 @@ import type { ByteBudget } from '../budget.js'
 import { VfsError } from '../errors.js'
 import type { Counters } from '../stats.js'
 import { BlockCache } from './block-cache.js'
+import type { BlockPool } from './block-pool.js'
 import { PartialBlock } from './partial-block.js'
-import { RangeStream, type StreamHost } from './range-stream.js'
+import { MAX_READAHEAD_BLOCKS, RangeStream, type StreamHost } from './range-stream.js'
 
 /** 1 MiB: eight kernel reads of 128 KiB per block; small enough that a random read fetches little extra. */
 export const BLOCK_BYTES = 1024 * 1024
 /** Two streams let two sequential readers of one file at different offsets proceed without ping-pong. */
 export const MAX_STREAMS_PER_FILE = 2
+
+/**
+ * Read-ahead per stream for a block cache of `cacheBytes`: at most a quarter of the cache (read-ahead the
+ * cache cannot keep is fetched twice), at most MAX_READAHEAD_BLOCKS; none without a cache.
+ */
+export function readAheadBlocks(cacheBytes: number, blockBytes = BLOCK_BYTES): number {
+  return Math.min(MAX_READAHEAD_BLOCKS, Math.floor(cacheBytes / blockBytes / 4))
+}
 
 /** What is read: a file or version as listed. */
 export interface ReaderTarget {
@@ -48,20 +60,27 @@ export interface ReaderTarget {
 export interface FileReaderDeps {
   api: ImageKitApi
   cache: BlockCache
+  /** Read-ahead per stream, in blocks (readAheadBlocks() of the cache size). */
+  maxWindowBlocks: number
+  /** Memory for blocks; the cache gives evicted blocks back to it. Its blockBytes is the block size. */
+  pool: BlockPool
   budget: ByteBudget
   counters: Counters
-  blockBytes?: number
 }
 
 export class FileReader implements StreamHost {
   readonly size: number
   readonly budget: ByteBudget
   readonly counters: Counters
+  readonly maxWindowBlocks: number
   readonly #blockBytes: number
   readonly #partials = new Map<number, PartialBlock>()
   readonly #streams = new Set<RangeStream>()
   #url: string
-  /** The last completed block, so its waiters find it even when the cache is tiny or disabled. */
+  /**
+   * The last completed block a reader asked for, so the reader finds the rest of it even when the cache
+   * is tiny or disabled (read-ahead never displaces it, or a reader could lose its block forever).
+   */
   #recent: PartialBlock | undefined
   #seq = 0
   #closed = false
@@ -70,7 +89,8 @@ export class FileReader implements StreamHost {
     this.size = target.size
     this.budget = deps.budget
     this.counters = deps.counters
-    this.#blockBytes = deps.blockBytes ?? BLOCK_BYTES
+    this.maxWindowBlocks = deps.maxWindowBlocks
+    this.#blockBytes = deps.pool.blockBytes
     this.#url = target.url
   }
 
@@ -83,21 +103,56 @@ export class FileReader implements StreamHost {
     return this.#streams.size
   }
 
-  /** Up to `length` bytes at `position`; shorter at EOF, empty at or after it. */
+  /**
+   * Up to `length` bytes at `position`; shorter at EOF, empty at or after it. A read within one block is
+   * a view of it (no copy), and that block's memory is then never reused (BlockPool.escape); a read
+   * across blocks is copied into new memory.
+   */
   async read(position: number, length: number): Promise<Buffer> {
+    const end = Math.min(this.size, position + length)
+    const B = this.#blockBytes
+    if (position < end && Math.floor(position / B) === Math.floor((end - 1) / B)) {
+      let view: Buffer | undefined
+      await this.#eachPart(position, length, (v) => (view = v))
+      this.deps.pool.escape(view!)
+      return view!
+    }
+    const out = Buffer.allocUnsafe(Math.max(0, end - position))
+    return out.subarray(0, await this.readInto(position, out))
+  }
+
+  /**
+   * Copies up to `dest.length` bytes at `position` into `dest` (the caller's memory, e.g. the kernel
+   * request's); returns how many (fewer at EOF, 0 at or after it). Blocks never leave the reader this way,
+   * so their memory is reused for later blocks. Once `signal` is aborted, `dest` is not written again
+   * (the caller may have given the memory back) and the read fails with EINTR.
+   */
+  async readInto(position: number, dest: Uint8Array, signal?: AbortSignal): Promise<number> {
+    let written = 0
+    await this.#eachPart(position, dest.length, (view) => {
+      if (signal?.aborted) throw new VfsError('EINTR', `read ${this.target.filePath}: the caller gave up`, { level: 'debug' })
+      dest.set(view, written)
+      written += view.length
+    })
+    return written
+  }
+
+  /**
+   * Hands `use` the bytes of [position, position + length) block by block, as views of block memory.
+   * `use` must be done with a view when it returns: the view is not kept across the next await.
+   */
+  async #eachPart(position: number, length: number, use: (view: Buffer) => void): Promise<void> {
     if (this.#closed) throw new VfsError('EBADF', `read ${this.target.filePath}: reader closed`)
     const end = Math.min(this.size, position + length)
-    if (position >= end) return Buffer.alloc(0)
+    if (position >= end) return
     const B = this.#blockBytes
     const first = Math.floor(position / B)
     const last = Math.floor((end - 1) / B)
-    const parts: Buffer[] = []
     for (let b = first; b <= last; b++) {
       const from = b === first ? position - b * B : 0
       const to = b === last ? end - b * B : this.blockLength(b)
-      parts.push(await this.#bytes(b, from, to))
+      use(await this.#bytes(b, from, to))
     }
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts)
   }
 
   async #bytes(block: number, from: number, to: number): Promise<Buffer> {
@@ -153,6 +208,7 @@ export class FileReader implements StreamHost {
   /** Aborts streams (cached blocks stay). */
   close(): void {
     this.#closed = true
+    if (this.#recent) this.deps.pool.unpin(this.#recent.buf)
     this.#recent = undefined
     for (const s of this.#streams) s.abort()
   }
@@ -175,14 +231,19 @@ export class FileReader implements StreamHost {
     return this.deps.api.readRange(url, start, undefined, { signal })
   }
   startBlock(_stream: RangeStream, block: number): PartialBlock {
-    const partial = new PartialBlock(block, this.blockLength(block))
+    const partial = new PartialBlock(block, this.deps.pool.take(this.blockLength(block)))
     this.#partials.set(block, partial)
     return partial
   }
-  completeBlock(partial: PartialBlock): void {
+  completeBlock(partial: PartialBlock, demanded: boolean): void {
     this.#partials.delete(partial.index)
+    if (demanded) {
+      // Pinned before it enters the cache: a tiny cache may drop it at once, and its reader still reads it.
+      this.deps.pool.pin(partial.buf)
+      if (this.#recent) this.deps.pool.unpin(this.#recent.buf)
+      this.#recent = partial
+    }
     this.deps.cache.set(this.#key(partial.index), partial.buf)
-    this.#recent = partial
     this.budget.release(partial.buf.length)
     // Waiters were answered by append() as their bytes arrived.
   }

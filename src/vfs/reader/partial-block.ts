@@ -1,7 +1,8 @@
 /**
- * A block being filled by a stream. Readers wait for just the bytes they need (a 128 KiB first read
- * returns when those bytes arrive, not when the whole block has). Owned by its FileReader's map while
- * filling; the buffer becomes the cached block when complete, and is never written again.
+ * A block being filled by a stream: the network writes straight into its unfilled rest (region()).
+ * Readers wait for just the bytes they need (a 128 KiB first read returns when those bytes arrive, not
+ * when the whole block has). Owned by its FileReader's map while filling; the buffer becomes the cached
+ * block when complete, and is never written again.
  */
 
 interface Waiter {
@@ -12,13 +13,11 @@ interface Waiter {
 }
 
 export class PartialBlock {
-  readonly buf: Buffer
   filled = 0
   #waiters: Waiter[] = []
 
-  constructor(readonly index: number, length: number) {
-    this.buf = Buffer.allocUnsafe(length)
-  }
+  /** `buf` is the block's memory (fresh or reused: its old bytes are overwritten before anyone reads them). */
+  constructor(readonly index: number, readonly buf: Buffer) {}
 
   get complete(): boolean {
     return this.filled === this.buf.length
@@ -36,8 +35,13 @@ export class PartialBlock {
     return new Promise((resolve, reject) => this.#waiters.push({ from, to, resolve, reject }))
   }
 
-  append(chunk: Buffer, offset: number, length: number): void {
-    chunk.copy(this.buf, this.filled, offset, offset + length)
+  /** The unfilled rest of the block: where the next bytes from the network are written. */
+  region(): Buffer {
+    return this.buf.subarray(this.filled)
+  }
+
+  /** `length` more bytes were written at the start of region(); answers the waiters they complete. */
+  advance(length: number): void {
     this.filled += length
     if (this.#waiters.length === 0) return
     const ready = this.#waiters.filter((w) => w.to <= this.filled)

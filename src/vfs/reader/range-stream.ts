@@ -1,17 +1,20 @@
 /**
  * One open-ended ranged response (`bytes=start-`) that fills successive blocks of one file.
  * See the design note in file-reader.ts. A stream:
+ * - is the BodySink of its response: the network writes straight into the unfilled rest of the block
+ *   being filled (PartialBlock.region()), with no copy in between;
  * - starts at a demanded block and fills blocks in order, each after reserving its bytes in the
- *   global budget (a demanded block goes first);
+ *   global budget (a demanded block goes first); when the reservation needs no waiting, the next block
+ *   starts inside the same read callback, so the socket does not pause between blocks;
  * - runs ahead of the highest demanded block by a window that doubles while demands are sequential
- *   (INITIAL_READAHEAD_BLOCKS … MAX_READAHEAD_BLOCKS), and otherwise pauses between blocks: it stops
- *   pulling the body, so TCP backpressure holds the server;
- * - skips blocks that are already cached;
+ *   (INITIAL_READAHEAD_BLOCKS … host.maxWindowBlocks), and otherwise pauses between blocks: it gives
+ *   the response no memory to write to, so TCP backpressure holds the server;
+ * - reads past blocks that are already cached;
  * - resumes from the next missing byte with a new range when the body fails mid-way (bounded
  *   attempts without progress), so a dropped connection never yields wrong or missing bytes;
  * - never serves bytes of a response whose total size differs from the listing (StaleContentError).
  */
-import type { RangeResponse } from '../../imagekit/api.js'
+import type { BodySink, RangeResponse } from '../../imagekit/api.js'
 import type { ByteBudget } from '../budget.js'
 import type { Counters } from '../stats.js'
 import type { PartialBlock } from './partial-block.js'
@@ -21,14 +24,22 @@ import { BadRangeError, PrematureEndError, StaleContentError } from './read-erro
 export const INITIAL_READAHEAD_BLOCKS = 1
 /** 64 MiB of 1 MiB blocks: enough to keep one connection busy at high bandwidth-delay products. */
 export const MAX_READAHEAD_BLOCKS = 64
-/** A read this many blocks past the stream's position waits for it instead of opening a new range. */
-export const FORWARD_SKIP_BLOCKS = 2
+/**
+ * A read up to this many blocks past the stream's position waits for it instead of opening a new range:
+ * kernel readahead keeps several 1 MiB reads in flight ahead of the stream, and 8 MiB of a running
+ * stream arrive about as soon as a new request's first byte from a CDN (~100 ms at 100 MB/s).
+ */
+export const FORWARD_SKIP_BLOCKS = 8
 /** Consecutive body failures without progress before the stream gives up (the client already retried each request). */
 export const MAX_RESUME_ATTEMPTS = 3
+/** Memory that bytes read past (cached blocks, the head of a range-ignoring response) are dropped into. */
+const DISCARD_BYTES = 64 * 1024
 
 /** What a stream needs from its FileReader. */
 export interface StreamHost {
   readonly size: number
+  /** Read-ahead is capped here (fewer than MAX_READAHEAD_BLOCKS when the block cache could not keep them). */
+  readonly maxWindowBlocks: number
   readonly budget: ByteBudget
   readonly counters: Counters
   blockLength(block: number): number
@@ -36,7 +47,8 @@ export interface StreamHost {
   isCached(block: number): boolean
   openRange(start: number, signal: AbortSignal): Promise<RangeResponse>
   startBlock(stream: RangeStream, block: number): PartialBlock
-  completeBlock(partial: PartialBlock): void
+  /** `demanded`: a reader asked for this block (it is not only read-ahead). */
+  completeBlock(partial: PartialBlock, demanded: boolean): void
   dropBlock(partial: PartialBlock, error?: unknown): void
   streamEnded(stream: RangeStream): void
 }
@@ -47,17 +59,24 @@ interface Deferred {
   reject: (e: unknown) => void
 }
 
-export class RangeStream {
+export class RangeStream implements BodySink {
   /** The block being filled, or the next one to fill. */
   nextBlock: number
   /** Highest block a reader asked this stream for. */
   demandUpTo: number
-  windowBlocks = INITIAL_READAHEAD_BLOCKS
+  windowBlocks: number
   /** Last block this stream may fill (lowered when another stream takes over). */
   stopAfter = Number.POSITIVE_INFINITY
   /** Recency of the last demand, to pick which stream to retire. */
   lastDemandSeq: number
   #partial: PartialBlock | undefined
+  /** The response delivering into this stream now. */
+  #response: RangeResponse | undefined
+  /** Bytes to read past before the next block's bytes start. */
+  #skip = 0
+  #discard: Buffer | undefined
+  /** A wait for the window or the budget is under way (the response is paused meanwhile). */
+  #preparing = false
   readonly #abort = new AbortController()
   #ended = false
   #error: unknown
@@ -68,6 +87,7 @@ export class RangeStream {
     this.nextBlock = startBlock
     this.demandUpTo = startBlock
     this.lastDemandSeq = seq
+    this.windowBlocks = Math.min(INITIAL_READAHEAD_BLOCKS, host.maxWindowBlocks)
   }
 
   start(): void {
@@ -88,7 +108,7 @@ export class RangeStream {
 
   demand(block: number, seq: number): void {
     if (block > this.demandUpTo) {
-      if (block <= this.demandUpTo + 1) this.windowBlocks = Math.min(this.windowBlocks * 2, MAX_READAHEAD_BLOCKS)
+      if (block <= this.demandUpTo + 1) this.windowBlocks = Math.min(Math.max(1, this.windowBlocks * 2), this.host.maxWindowBlocks)
       this.demandUpTo = block
     }
     this.lastDemandSeq = seq
@@ -106,9 +126,11 @@ export class RangeStream {
     }
   }
 
+  /** Stops now: the block being filled is dropped (its budget released) before this returns. */
   abort(): void {
     this.#abort.abort(new Error('stream aborted'))
     this.#wakeUp()
+    this.#end(undefined)
   }
 
   /** Resolves at the next block started/completed or at the end; rejects if the stream failed. */
@@ -174,7 +196,7 @@ export class RangeStream {
           await this.#consume(response, pos)
           break
         } catch (e) {
-          response.body.destroy()
+          response.close()
           if (this.#aborted) break
           if (e instanceof StaleContentError || e instanceof BadRangeError) throw e // not resumable
           attempts = this.#bytePos() > pos ? 1 : attempts + 1
@@ -195,54 +217,106 @@ export class RangeStream {
       throw new StaleContentError(this.host.size, response.totalSize)
     }
     if (response.start > pos) throw new BadRangeError(`response starts at ${response.start}, asked ${pos}`)
-    let skip = pos - response.start // a 200 that ignored the range starts at 0
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      let off = 0
-      while (off < chunk.length) {
-        if (skip > 0) {
-          const n = Math.min(skip, chunk.length - off)
-          skip -= n
-          off += n
-          continue
-        }
-        if (!this.#partial) {
-          if (!(await this.#waitForWindow())) return
-          const block = this.nextBlock
-          if (this.host.isCached(block)) {
-            skip = this.host.blockLength(block)
-            this.nextBlock++
-            this.#emit()
-            continue
-          }
-          await this.host.budget.reserve(
-            this.host.blockLength(block),
-            () => this.demandUpTo >= block,
-            this.#abort.signal,
-          )
-          if (this.#aborted) {
-            this.host.budget.release(this.host.blockLength(block))
-            return
-          }
-          this.#partial = this.host.startBlock(this, block)
-          this.#emit()
-        }
-        const partial = this.#partial
-        const n = Math.min(chunk.length - off, partial.remaining)
-        partial.append(chunk, off, n)
-        this.host.counters.bytesReadFromNetwork += n
-        off += n
-        if (partial.complete) {
-          this.#partial = undefined
-          this.nextBlock++
-          this.host.completeBlock(partial)
-          this.#emit()
-          if (this.host.blockStart(this.nextBlock) >= this.host.size) return
-        }
-      }
+    if (this.#aborted) return response.close() // aborted while the response was on its way
+    this.#skip = pos - response.start // a 200 that ignored the range starts at 0
+    this.#response = response
+    try {
+      await response.deliver(this)
+    } finally {
+      this.#response = undefined
+      this.#skip = 0
     }
     if (this.#bytePos() < this.host.size && !this.#aborted && this.nextBlock <= this.stopAfter) {
       throw new PrematureEndError(`body ended at ${this.#bytePos()} of ${this.host.size}`)
     }
+  }
+
+  // ---- BodySink (called by the response, inside its read callbacks) ----
+
+  nextRegion(): Uint8Array | undefined {
+    if (this.#ended) return undefined
+    for (;;) {
+      if (this.#skip > 0) {
+        this.#discard ??= Buffer.allocUnsafe(DISCARD_BYTES)
+        return this.#discard.subarray(0, Math.min(DISCARD_BYTES, this.#skip))
+      }
+      if (this.#partial) return this.#partial.region()
+      const next = this.#startBlockNow()
+      if (next === 'skip') continue
+      if (next === 'started') return this.#partial!.region()
+      if (next === 'stop') {
+        const response = this.#response
+        queueMicrotask(() => response?.close()) // not from inside the response's own callback
+      } else {
+        this.#prepareLater()
+      }
+      return undefined
+    }
+  }
+
+  wrote(n: number): void {
+    if (this.#ended) return // bytes that landed after an abort, in a block already dropped
+    if (this.#skip > 0) {
+      this.#skip -= n
+      return
+    }
+    const partial = this.#partial!
+    partial.advance(n)
+    this.host.counters.bytesReadFromNetwork += n
+    if (!partial.complete) return
+    this.#partial = undefined
+    this.nextBlock++
+    this.host.completeBlock(partial, partial.index <= this.demandUpTo)
+    this.#emit()
+  }
+
+  /** Starts the next block if that needs no waiting; 'skip' when it is cached (its bytes are read past). */
+  #startBlockNow(): 'started' | 'skip' | 'wait' | 'stop' {
+    if (this.#aborted || this.nextBlock > this.stopAfter || this.host.blockStart(this.nextBlock) >= this.host.size) return 'stop'
+    if (this.nextBlock > this.demandUpTo + this.windowBlocks) return 'wait'
+    const block = this.nextBlock
+    if (this.host.isCached(block)) {
+      this.#skip = this.host.blockLength(block)
+      this.nextBlock++
+      this.#emit()
+      return 'skip'
+    }
+    if (!this.host.budget.tryReserve(this.host.blockLength(block))) return 'wait'
+    this.#partial = this.host.startBlock(this, block)
+    this.#emit()
+    return 'started'
+  }
+
+  /** Waits (the response paused) for the window and the budget to allow the next block, then resumes. */
+  #prepareLater(): void {
+    if (this.#preparing) return
+    this.#preparing = true
+    void this.#prepare().then(
+      () => {
+        this.#preparing = false
+        this.#response?.resume()
+      },
+      () => {
+        this.#preparing = false // aborted: the abort closes the response
+      },
+    )
+  }
+
+  async #prepare(): Promise<void> {
+    if (!(await this.#waitForWindow())) {
+      this.#response?.close()
+      return
+    }
+    const block = this.nextBlock
+    if (this.#partial || this.host.isCached(block)) return // nextRegion() takes it from here
+    const bytes = this.host.blockLength(block)
+    await this.host.budget.reserve(bytes, () => this.demandUpTo >= block, this.#abort.signal)
+    if (this.#aborted || this.#partial || this.nextBlock !== block) {
+      this.host.budget.release(bytes)
+      return
+    }
+    this.#partial = this.host.startBlock(this, block)
+    this.#emit()
   }
 
   #end(error: unknown): void {

@@ -52,6 +52,24 @@ describe('ByteBudget', () => {
     expect(b.used).toBe(50)
   })
 
+  it('tryReserve grants at once within the cap, but never ahead of a queued reservation', async () => {
+    const b = new ByteBudget(100)
+    expect(b.tryReserve(60)).toBe(true)
+    expect(b.tryReserve(50)).toBe(false) // over the cap
+    let queued = false
+    void b.reserve(30, () => true).then(() => (queued = true))
+    await tick()
+    expect(queued).toBe(true)
+    expect(b.used).toBe(90)
+    void b.reserve(20, () => true) // waits: 110 > 100
+    expect(b.tryReserve(5)).toBe(false) // it would fit, but a reader is queued
+    b.release(90)
+    await tick()
+    expect(b.tryReserve(5)).toBe(true)
+    expect(b.used).toBe(25)
+    expect(b.peak).toBe(90)
+  })
+
   it('drops an aborted waiter', async () => {
     const b = new ByteBudget(10)
     await b.reserve(10, () => true)

@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream'
 import { readFile } from 'node:fs/promises'
 import type {
-  DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RequestOptions, UploadRequest,
+  BodySink, DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RequestOptions, UploadRequest,
 } from '../../../src/imagekit/api.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { AccountUsage, BulkJobStatus, FileObject, FolderObject, ListItem, UploadResponse } from '../../../src/imagekit/types.js'
@@ -273,7 +273,7 @@ export class FakeImageKit implements ImageKitApi {
       this.dropCount--
       dropAfter = this.dropAfterBytes
     }
-    return { start: from, totalSize: data.length, body: this.#body(data.subarray(from, to), dropAfter, options?.signal) }
+    return new ReadableRange(from, data.length, this.#body(data.subarray(from, to), dropAfter, options?.signal))
   }
 
   #body(data: Buffer, dropAfter: number | undefined, signal: AbortSignal | undefined): Readable {
@@ -499,5 +499,75 @@ export class FakeImageKit implements ImageKitApi {
     const dest = destinationPath.replace(/\/$/, '')
     this.#moveTree(sourceFolderPath, `${dest}/${basename(sourceFolderPath)}`)
     return { jobId: newId(), type: 'MOVE_FOLDER', status: 'Completed' }
+  }
+}
+
+/**
+ * RangeResponse over the fake's Readable, as the real one behaves: chunks are copied into the sink's
+ * regions; when the sink has no room the Readable pauses until resume().
+ */
+class ReadableRange implements RangeResponse {
+  #sink: BodySink | undefined
+  #leftover: Buffer | undefined
+  #ended = false
+  #done: { resolve: () => void; reject: (e: unknown) => void } | undefined
+
+  constructor(readonly start: number, readonly totalSize: number, readonly body: Readable) {}
+
+  deliver(sink: BodySink): Promise<void> {
+    this.#sink = sink
+    return new Promise<void>((resolve, reject) => {
+      this.#done = { resolve, reject }
+      this.body.on('data', (chunk: Buffer) => {
+        this.#leftover = chunk
+        this.#flush()
+      })
+      this.body.on('end', () => {
+        this.#ended = true
+        if (!this.#leftover) this.#settle()
+      })
+      this.body.on('error', (e) => this.#settle(e))
+      this.body.on('close', () => {
+        if (!(this.#ended && this.#leftover)) this.#settle() // an ended body settles once its last bytes are out
+      })
+    })
+  }
+
+  resume(): void {
+    this.#flush()
+    if (!this.#leftover && !this.body.destroyed) this.body.resume()
+  }
+
+  close(): void {
+    this.body.destroy()
+    this.#settle()
+  }
+
+  #flush(): void {
+    const chunk = this.#leftover
+    if (!chunk || !this.#sink) return
+    let at = 0
+    while (at < chunk.length) {
+      const region = this.#sink.nextRegion()
+      if (!region || region.length === 0) {
+        this.#leftover = chunk.subarray(at)
+        this.body.pause()
+        return
+      }
+      const n = Math.min(region.length, chunk.length - at)
+      chunk.copy(region, 0, at, at + n)
+      at += n
+      this.#sink.wrote(n)
+      if (!this.#done) return // closed by the sink
+    }
+    this.#leftover = undefined
+    if (this.#ended) this.#settle()
+  }
+
+  #settle(error?: unknown): void {
+    const done = this.#done
+    this.#done = undefined
+    if (error === undefined) done?.resolve()
+    else done?.reject(error)
   }
 }

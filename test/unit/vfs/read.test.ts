@@ -50,6 +50,71 @@ describe('reads', () => {
     }
   })
 
+  it('readInto copies the same bytes into the caller’s memory: block boundaries, last byte, crossing and past EOF', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(3 * MiB + 7, 21)
+    api.addFile('/ri.bin', data)
+    const { vfs, fh } = await openFile(api, '/ri.bin')
+    const probes: [number, number][] = [
+      [data.length - 1, 1], [1, 3], [MiB - 5, 10], [2 * MiB + 999, 70_000], [data.length - 100, 4096],
+      [0, 1], [data.length, 10], [data.length + 5000, 10], [MiB, MiB + 1],
+    ]
+    for (const [pos, len] of probes) {
+      const dest = Buffer.alloc(len + 8, 0xee)
+      const n = await vfs.readInto!('', fh, dest.subarray(0, len), pos)
+      const want = data.subarray(pos, Math.min(data.length, pos + len))
+      expect(n, `${pos}+${len}`).toBe(want.length)
+      expect(Buffer.compare(dest.subarray(0, n), want), `${pos}+${len}`).toBe(0)
+      expect(dest.subarray(len).every((b) => b === 0xee), 'nothing written past dest').toBe(true)
+    }
+    await vfs.release('', fh)
+  })
+
+  it('readInto never writes the caller’s memory after its signal is aborted (EINTR)', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(2 * MiB, 24)
+    api.addFile('/late.bin', data)
+    const held: (() => void)[] = []
+    api.gate = () => new Promise<void>((r) => held.push(r))
+    const { vfs, fh } = await openFile(api, '/late.bin')
+    const dest = Buffer.alloc(MiB, 0xee)
+    const abort = new AbortController()
+    const reading = vfs.readInto!('', fh, dest, 0, abort.signal)
+    await waitFor(() => held.length > 0)
+    abort.abort()
+    api.gate = undefined
+    for (const r of held.splice(0)) r()
+    await expectCode(reading, 'EINTR')
+    expect(dest.every((b) => b === 0xee)).toBe(true)
+    const n = await vfs.readInto!('', fh, dest, 0) // the handle still reads
+    expect(Buffer.compare(dest.subarray(0, n), data.subarray(0, MiB))).toBe(0)
+    await vfs.release('', fh)
+  })
+
+  it('several reads in flight ahead of the stream (kernel readahead) wait for it instead of opening ranges', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(16 * MiB, 22)
+    api.addFile('/ahead.bin', data)
+    const { vfs, fh } = await openFile(api, '/ahead.bin')
+    for (let pos = 0; pos < data.length; pos += 4 * MiB) {
+      const parts = await Promise.all([0, 1, 2, 3].map((i) => vfs.read('', fh, MiB, pos + i * MiB)))
+      expect(Buffer.compare(Buffer.concat(parts), data.subarray(pos, pos + 4 * MiB)), `at ${pos}`).toBe(0)
+    }
+    expect(api.calls.readRange).toBe(1)
+    await vfs.release('', fh)
+  })
+
+  it('with the block cache off, a sequential read in kernel-sized pieces fetches each byte once', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(5 * MiB + 3, 23)
+    api.addFile('/nocache.bin', data)
+    const { vfs, fh } = await openFile(api, '/nocache.bin', { blockCacheBytes: 0 })
+    expect(Buffer.compare(await readAll(vfs, fh, data.length), data)).toBe(0)
+    expect(api.calls.readRange).toBe(1)
+    expect(api.bytesServed).toBe(data.length)
+    await vfs.release('', fh)
+  })
+
   it('zero-length files and reads past EOF make no request', async () => {
     const api = new FakeImageKit()
     api.addFile('/empty', Buffer.alloc(0))
