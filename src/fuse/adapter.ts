@@ -4,8 +4,9 @@
  *
  * Binding quirks handled here (shared/fuse-native-notes.md):
  * - read/write buffers point into libfuse memory and are detached after cb: `write` copies its data before
- *   anything async; `read` copies the result into fuse-native's buffer at reply time; both answer the
- *   byte count as cb's first argument.
+ *   anything async; `read` lets the VFS copy straight into that buffer (readInto, stopped by the guard's
+ *   abort signal before a deadline answers), or copies the result at reply time; both answer the byte count
+ *   as cb's first argument.
  * - file handles are int32 on the C side and 0 means "no handle": the VFS numbers them from 1.
  * - utimens receives atime in both slots (binding bug); UTIME_NOW/UTIME_OMIT arrive as ~1073 ms.
  * - create gets no open flags from fuse-native 2.2.6: the VFS is told O_CREAT|O_RDWR.
@@ -90,7 +91,9 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
     open: (path, flags, cb) => guard.run('open', path, cb, () => vfs.open(path, flags), (fh) => [0, handle(fh)]),
 
     read: (path, fh, buf, len, pos, cb) =>
-      guard.run('read', path, cb, () => vfs.read(path, fh, len, pos), (data) => [data.copy(buf, 0, 0, Math.min(len, data.length))]),
+      vfs.readInto
+        ? guard.run('read', path, cb, (signal) => vfs.readInto!(path, fh, buf.subarray(0, len), pos, signal), (n) => [n])
+        : guard.run('read', path, cb, () => vfs.read(path, fh, len, pos), (data) => [data.copy(buf, 0, 0, Math.min(len, data.length))]),
 
     release: (path, fh, cb) => guard.run('release', path, cb, () => vfs.release(path, fh), ok),
 

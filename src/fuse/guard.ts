@@ -7,7 +7,8 @@
  *   ETIMEDOUT once and the late result is dropped; `cb` is never called twice;
  * - per-op counters for `ikfs status`.
  * The reply is encoded synchronously right before `cb`, so a late result never touches a buffer that
- * fuse-native has already handed back to libfuse.
+ * fuse-native has already handed back to libfuse; work that writes into such a buffer itself (readInto) gets
+ * a signal that is aborted before the deadline's answer.
  */
 import type { Logger } from '../log.js'
 import { isVfsError } from '../vfs/errors.js'
@@ -98,12 +99,20 @@ export class OpGuard {
    * Runs `work` and answers `cb` exactly once: with `encode(result)` (the full argument list for cb),
    * or with a negative errno.
    */
-  run<T>(op: string, localPath: string, cb: FuseReply, work: () => Promise<T>, encode: (result: T) => unknown[]): void {
+  run<T>(
+    op: string,
+    localPath: string,
+    cb: FuseReply,
+    work: (signal: AbortSignal) => Promise<T>,
+    encode: (result: T) => unknown[],
+  ): void {
     const counter = this.counters.get(op)
     counter.calls++
     counter.inFlight++
     let answered = false
     let timer: unknown
+    // Aborted before a deadline answers: work that writes into the kernel's buffer must stop first.
+    const abort = new AbortController()
 
     const answer = (args: unknown[]): void => {
       answered = true
@@ -124,6 +133,7 @@ export class OpGuard {
       timer = this.#timers.set(() => {
         if (answered) return
         counter.timeouts++
+        abort.abort()
         this.#log.warn({ op, path: localPath, deadlineMs: deadline }, `${op} exceeded its deadline; answered ETIMEDOUT`)
         answer([FUSE_ERRNO.ETIMEDOUT])
       }, deadline)
@@ -131,7 +141,7 @@ export class OpGuard {
 
     let pending: Promise<T>
     try {
-      pending = Promise.resolve(work())
+      pending = Promise.resolve(work(abort.signal))
     } catch (e) {
       pending = Promise.reject(e)
     }

@@ -46,6 +46,23 @@ describe('createFuseOps', () => {
     expect(calls[0]).toEqual({ op: 'read', args: ['/f', 3, 8, 100] })
   })
 
+  it('read lets a VFS with readInto fill the kernel buffer itself, with a signal for the deadline', async () => {
+    let seen: { dest: Uint8Array; position: number; signal: AbortSignal } | undefined
+    const { ops } = setup({
+      readInto: async (_p: string, _fh: number, dest: Uint8Array, position: number, signal: AbortSignal) => {
+        seen = { dest, position, signal }
+        dest.set(Buffer.from('hello'))
+        return 5
+      },
+    })
+    const buf = Buffer.alloc(16)
+    expect(await call((cb) => ops.read('/f', 3, buf, 8, 100, cb))).toEqual([5])
+    expect(buf.subarray(0, 5).toString()).toBe('hello')
+    expect(seen!.dest.length).toBe(8)
+    expect(seen!.position).toBe(100)
+    expect(seen!.signal.aborted).toBe(false)
+  })
+
   it('read never copies more than the request length', async () => {
     const { ops } = setup({ read: async () => Buffer.from('0123456789') })
     const buf = Buffer.alloc(4)

@@ -12,10 +12,14 @@ export function makeAttr(over: Partial<Attr> = {}): Attr {
   }
 }
 
+/** Vfs methods that are optional: absent from the fake unless `impl` provides them. */
+const OPTIONAL: ReadonlySet<string> = new Set(['readInto'])
+
 export function createFakeVfs(impl: Partial<Record<keyof Vfs, (...args: never[]) => unknown>> = {}): { vfs: Vfs; calls: Call[] } {
   const calls: Call[] = []
   const vfs = new Proxy({} as Vfs, {
     get(_target, op: string) {
+      if (OPTIONAL.has(op) && !impl[op as keyof Vfs]) return undefined
       return (...args: unknown[]) => {
         calls.push({ op, args })
         const fn = impl[op as keyof Vfs] as ((...a: unknown[]) => unknown) | undefined

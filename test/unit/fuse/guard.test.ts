@@ -80,10 +80,18 @@ describe('OpGuard', () => {
     const replies: unknown[][] = []
     const work = deferred<number>()
     let encoded = 0
-    guard.run('read', '/slow', (...a) => void replies.push(a), () => work.promise, (n) => [++encoded, n])
+    let signal: AbortSignal | undefined
+    let abortedBeforeAnswer: boolean | undefined
+    const cb = (...a: unknown[]) => {
+      abortedBeforeAnswer = signal?.aborted
+      replies.push(a)
+    }
+    guard.run('read', '/slow', cb, (s) => ((signal = s), work.promise), (n) => [++encoded, n])
+    expect(signal?.aborted).toBe(false)
     expect([...t.pending.values()].map((p) => p.ms)).toEqual([DEFAULT_DEADLINE_MS])
     t.fireAll()
     expect(replies).toEqual([[FUSE_ERRNO.ETIMEDOUT]])
+    expect(abortedBeforeAnswer).toBe(true) // work writing into the kernel's buffer was stopped first
     expect(guard.counters.get('read').inFlight).toBe(1)
     work.resolve(5)
     await flush()
