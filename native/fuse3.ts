@@ -147,6 +147,29 @@ export function startFuse3(addon: Fuse3Addon, mountpoint: string, args: string[]
   return { initialized, closed, exit: () => addon.exit(handle), release }
 }
 
+/**
+ * Read destinations, reused: a new 1 MiB ArrayBuffer per kernel read would make V8 collect garbage every
+ * few dozen MiB. A buffer goes back once its reply has been copied out (a read that timed out has been
+ * aborted, so nothing writes it later).
+ */
+class BufferPool {
+  readonly #free: Buffer[] = []
+  take(size: number): Buffer {
+    const buffer = this.#free.pop()
+    if (buffer && buffer.length >= size) return buffer.subarray(0, size)
+    return Buffer.allocUnsafeSlow(Math.max(size, POOLED_READ_BYTES)).subarray(0, size)
+  }
+  give(view: Buffer): void {
+    const whole = Buffer.from(view.buffer, view.byteOffset, view.buffer.byteLength - view.byteOffset)
+    if (whole.length >= POOLED_READ_BYTES && this.#free.length < MAX_POOLED_READ_BUFFERS) this.#free.push(whole)
+  }
+}
+/** The largest kernel read (max_read); smaller reads use a slice of one. */
+const POOLED_READ_BYTES = 1024 * 1024
+/** Kept for reads in flight at once (the kernel's max_background bounds them); more are garbage. */
+const MAX_POOLED_READ_BUFFERS = 64
+const readBuffers = new BufferPool()
+
 interface Lifecycle {
   init(maxWrite: number): void
   exit(): void
@@ -203,8 +226,13 @@ function route(
       return ops.open(path, n(0), withValue((fh: number) => fh))
     case Op.Create:
       return ops.create(path, n(0), withValue((fh: number) => fh))
-    case Op.Read:
-      return ops.read(path, n(0), b(1), b(1).length, n(2), (count) => reply(count))
+    case Op.Read: {
+      const buffer = readBuffers.take(n(1))
+      return ops.read(path, n(0), buffer, n(1), n(2), (count) => {
+        reply(count, count > 0 ? buffer : undefined) // the C side copies it into libfuse's buffer now
+        readBuffers.give(buffer)
+      })
+    }
     case Op.Write:
       return ops.write(path, n(0), b(1), b(1).length, n(2), (count) => reply(count))
     case Op.Release:

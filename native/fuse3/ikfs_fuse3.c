@@ -11,8 +11,9 @@
  * those writes before the worker reads them. After reply() the record is gone: the JavaScript side
  * (native/fuse3.ts) guarantees exactly one reply per request.
  *
- * Buffers: read and write hand JavaScript an external Buffer over libfuse's own memory, valid only until
- * reply() (the caller copies what it keeps, as with fuse-native).
+ * Buffers: write hands JavaScript an external Buffer over libfuse's own memory, valid only until reply()
+ * (the caller copies what it keeps, as with fuse-native). read gets only a size: JavaScript fills memory of
+ * its own (pooled, so no new ArrayBuffer per request) and reply() copies it into libfuse's buffer.
  */
 #define FUSE_USE_VERSION 312
 #define _GNU_SOURCE
@@ -478,9 +479,9 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
       argv[argc++] = num(env, r->mode);
       argv[argc++] = num(env, r->flags);
       break;
-    case OP_READ:
+    case OP_READ: /* JavaScript reads into memory of its own and hands it to reply() (see js_reply) */
       argv[argc++] = num(env, (double)fh);
-      argv[argc++] = external_buffer(env, r->rbuf, r->size);
+      argv[argc++] = num(env, (double)r->size);
       argv[argc++] = num(env, (double)r->offset);
       break;
     case OP_WRITE:
@@ -693,7 +694,16 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
         }
         break;
       }
-      case OP_READ:
+      case OP_READ: {
+        /* A memcpy here costs less than a new external Buffer per request, which V8 counts toward its
+           external memory and answers with full garbage collections. */
+        void *data;
+        size_t length;
+        if ((size_t)code > r->size) code = -EIO;
+        else if (code > 0 && (argc < 3 || napi_get_buffer_info(env, argv[2], &data, &length) != napi_ok || length < (size_t)code)) code = -EIO;
+        else if (code > 0) memcpy(r->rbuf, data, (size_t)code);
+        break;
+      }
       case OP_WRITE:
         if ((size_t)code > r->size) code = -EIO;
         break;

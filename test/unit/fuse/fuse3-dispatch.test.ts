@@ -63,15 +63,38 @@ describe('libfuse3 dispatcher', () => {
     expect(h.replies).toEqual([[9, -errno.EIO, undefined, undefined]])
   })
 
-  it('maps read and write onto the buffer-based ops with byte counts', () => {
-    const buf = Buffer.alloc(8)
+  it('reads into a pooled buffer of the request size and hands it to reply for the copy into libfuse', () => {
+    const seen: Buffer[] = []
     const h = harness({
-      read: (_p, fh, b: Buffer, len, pos, cb) => { b.write('abc'); cb(3 + fh + len + pos - 8 - 2 - 100) },
+      read: (_p, _fh, b: Buffer, _len, _pos, cb) => {
+        seen.push(b)
+        b.write('abc')
+        cb(3)
+      },
     })
-    h.dispatch(Op.Read, 3, '/f', 2, buf, 100)
-    expect(h.calls[0]).toEqual(['read', ['/f', 2, buf, 8, 100]])
-    expect(h.replies[0]!.slice(0, 2)).toEqual([3, 3])
-    expect(buf.subarray(0, 3).toString()).toBe('abc')
+    h.dispatch(Op.Read, 3, '/f', 2, 8, 100)
+    expect(h.calls[0]).toEqual(['read', ['/f', 2, seen[0], 8, 100]])
+    expect(seen[0]!.length).toBe(8)
+    const [id, count, data] = h.replies[0]!
+    expect([id, count]).toEqual([3, 3])
+    expect((data as Buffer).subarray(0, 3).toString()).toBe('abc')
+    h.dispatch(Op.Read, 4, '/f', 2, 1024 * 1024, 0)
+    expect(seen[1]!.length).toBe(1024 * 1024)
+    expect(seen[1]!.buffer).toBe(seen[0]!.buffer) // reused, not a new ArrayBuffer per request
+  })
+
+  it('a failed read replies without data', () => {
+    const h = harness({ read: (_p, _fh, _b, _len, _pos, cb) => cb(-errno.EIO) })
+    h.dispatch(Op.Read, 5, '/f', 2, 8, 0)
+    expect(h.replies[0]).toEqual([5, -errno.EIO, undefined, undefined])
+  })
+
+  it('write hands the op libfuse\'s buffer and answers the byte count', () => {
+    const data = Buffer.from('payload')
+    const h = harness({ write: (_p, _fh, b: Buffer, len, _pos, cb) => cb(b === data ? len : -1) })
+    h.dispatch(Op.Write, 6, '/f', 2, data, 40)
+    expect(h.calls[0]).toEqual(['write', ['/f', 2, data, 7, 40]])
+    expect(h.replies[0]!.slice(0, 2)).toEqual([6, 7])
   })
 
   it('splits truncate from ftruncate and passes fsync datasync', () => {
