@@ -48,6 +48,8 @@ export interface Fuse3Addon {
   libfuseVersion: number
   mount(mountpoint: string, args: string[], settings: Record<keyof Fuse3Settings, number>, dispatch: Dispatch): unknown
   reply(id: number, code: number, a?: unknown, b?: unknown): void
+  /** Copies a pending write's data into `dest` (during dispatch only). */
+  copyIn(id: number, dest: Buffer): void
   exit(handle: unknown): void
   /** Stops the loop thread from keeping the process alive (call only before the loop has ended). */
   unref(handle: unknown): void
@@ -148,9 +150,9 @@ export function startFuse3(addon: Fuse3Addon, mountpoint: string, args: string[]
 }
 
 /**
- * Read destinations, reused: a new 1 MiB ArrayBuffer per kernel read would make V8 collect garbage every
- * few dozen MiB. A buffer goes back once its reply has been copied out (a read that timed out has been
- * aborted, so nothing writes it later).
+ * Read and write request memory, reused: a new 1 MiB ArrayBuffer per kernel request would make V8 collect
+ * garbage every few dozen MiB. A buffer goes back once its request is answered (a read that timed out has
+ * been aborted, so nothing writes it later; a write's data has been copied by the adapter before it answers).
  */
 class BufferPool {
   readonly #free: Buffer[] = []
@@ -164,11 +166,11 @@ class BufferPool {
     if (whole.length >= POOLED_READ_BYTES && this.#free.length < MAX_POOLED_READ_BUFFERS) this.#free.push(whole)
   }
 }
-/** The largest kernel read (max_read); smaller reads use a slice of one. */
+/** The largest kernel request (max_read, max_write); smaller ones use a slice of one. */
 const POOLED_READ_BYTES = 1024 * 1024
-/** Kept for reads in flight at once (the kernel's max_background bounds them); more are garbage. */
+/** Kept for requests in flight at once (the kernel's max_background bounds reads); more are garbage. */
 const MAX_POOLED_READ_BUFFERS = 64
-const readBuffers = new BufferPool()
+const requestBuffers = new BufferPool()
 
 interface Lifecycle {
   init(maxWrite: number): void
@@ -176,7 +178,7 @@ interface Lifecycle {
 }
 
 /** Exported for unit tests: maps each request onto `ops` and its answer onto reply(). */
-export function createDispatch(addon: Pick<Fuse3Addon, 'reply'>, ops: Fuse3Ops, lifecycle: Lifecycle): Dispatch {
+export function createDispatch(addon: Pick<Fuse3Addon, 'reply' | 'copyIn'>, ops: Fuse3Ops, lifecycle: Lifecycle): Dispatch {
   return (op, id, path, ...args) => {
     let replied = false
     const reply = (code: number, a?: unknown, b?: unknown): void => {
@@ -185,8 +187,9 @@ export function createDispatch(addon: Pick<Fuse3Addon, 'reply'>, ops: Fuse3Ops, 
       addon.reply(id, code, a, b)
     }
     const status: Cb = (code) => reply(code < 0 ? code : 0)
+    const copyIn = (dest: Buffer): void => addon.copyIn(id, dest)
     try {
-      route(op, path, args, ops, reply, status, lifecycle)
+      route(op, path, args, ops, reply, status, lifecycle, copyIn)
     } catch {
       reply(-errno.EIO)
     }
@@ -201,6 +204,7 @@ function route(
   reply: (code: number, a?: unknown, b?: unknown) => void,
   status: Cb,
   lifecycle: Lifecycle,
+  copyIn: (dest: Buffer) => void,
 ): void {
   const n = (i: number): number => args[i] as number
   const s = (i: number): string => args[i] as string
@@ -227,14 +231,20 @@ function route(
     case Op.Create:
       return ops.create(path, n(0), withValue((fh: number) => fh))
     case Op.Read: {
-      const buffer = readBuffers.take(n(1))
+      const buffer = requestBuffers.take(n(1))
       return ops.read(path, n(0), buffer, n(1), n(2), (count) => {
         reply(count, count > 0 ? buffer : undefined) // the C side copies it into libfuse's buffer now
-        readBuffers.give(buffer)
+        requestBuffers.give(buffer)
       })
     }
-    case Op.Write:
-      return ops.write(path, n(0), b(1), b(1).length, n(2), (count) => reply(count))
+    case Op.Write: {
+      const buffer = requestBuffers.take(n(1))
+      copyIn(buffer) // libfuse's memory is only valid during this request: copy it now
+      return ops.write(path, n(0), buffer, n(1), n(2), (count) => {
+        reply(count)
+        requestBuffers.give(buffer)
+      })
+    }
     case Op.Release:
       return ops.release(path, n(0), status)
     case Op.Flush:

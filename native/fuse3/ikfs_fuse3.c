@@ -11,9 +11,9 @@
  * those writes before the worker reads them. After reply() the record is gone: the JavaScript side
  * (native/fuse3.ts) guarantees exactly one reply per request.
  *
- * Buffers: write hands JavaScript an external Buffer over libfuse's own memory, valid only until reply()
- * (the caller copies what it keeps, as with fuse-native). read gets only a size: JavaScript fills memory of
- * its own (pooled, so no new ArrayBuffer per request) and reply() copies it into libfuse's buffer.
+ * Buffers: no JavaScript Buffer ever points into libfuse's memory. A write's data is copied into pooled
+ * JavaScript memory by copyIn(); a read fills pooled memory that reply() copies into libfuse's buffer. (A new
+ * external Buffer per request made V8 run a full garbage collection every few dozen MiB.)
  */
 #define FUSE_USE_VERSION 312
 #define _GNU_SOURCE
@@ -442,17 +442,6 @@ static napi_value str(napi_env env, const char *value) {
   return v;
 }
 
-static napi_value external_buffer(napi_env env, const char *data, size_t size) {
-  napi_value v;
-  if (size == 0 || data == NULL) {
-    void *unused;
-    napi_create_buffer(env, 0, &unused, &v);
-  } else {
-    napi_create_external_buffer(env, size, (void *)data, NULL, NULL, &v);
-  }
-  return v;
-}
-
 /* dispatch(op, id, path, ...) on the JavaScript thread. */
 static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *data) {
   (void)context;
@@ -484,9 +473,9 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
       argv[argc++] = num(env, (double)r->size);
       argv[argc++] = num(env, (double)r->offset);
       break;
-    case OP_WRITE:
+    case OP_WRITE: /* JavaScript copies the data into memory of its own with copyIn() */
       argv[argc++] = num(env, (double)fh);
-      argv[argc++] = external_buffer(env, r->wbuf, r->size);
+      argv[argc++] = num(env, (double)r->size);
       argv[argc++] = num(env, (double)r->offset);
       break;
     case OP_RELEASE:
@@ -852,6 +841,28 @@ static napi_value js_exit(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * copyIn(id, dest): copies a pending write's data into dest (at least its size), during dispatch, while the
+ * worker waits. A copy into reused memory costs less than a new external Buffer per request (see js_reply).
+ */
+static napi_value js_copy_in(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double id;
+  void *data;
+  size_t length;
+  NAPI_OK(napi_get_value_double(env, argv[0], &id));
+  NAPI_OK(napi_get_buffer_info(env, argv[1], &data, &length));
+  request_t *r = (request_t *)(uintptr_t)id;
+  if (r->op != OP_WRITE || length < r->size) {
+    napi_throw_range_error(env, NULL, "copyIn: not a write, or the destination is too small");
+    return NULL;
+  }
+  memcpy(data, r->wbuf, r->size);
+  return NULL;
+}
+
 /* unref(handle): the loop thread no longer keeps the process alive. Only before the loop has ended. */
 static napi_value js_unref(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -869,6 +880,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
     {"reply", NULL, js_reply, NULL, NULL, NULL, napi_default, NULL},
     {"exit", NULL, js_exit, NULL, NULL, NULL, napi_default, NULL},
     {"unref", NULL, js_unref, NULL, NULL, NULL, napi_default, NULL},
+    {"copyIn", NULL, js_copy_in, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   napi_value version;

@@ -25,11 +25,17 @@ function harness(answers: Partial<Record<keyof Fuse3Ops, (...args: any[]) => voi
     },
   })
   const lifecycle = { inits: [] as number[], exits: 0 }
-  const dispatch = createDispatch({ reply: (...r: Reply) => replies.push(r) }, ops, {
+  const copies: number[] = []
+  const pendingWrites = new Map<number, Buffer>([[6, Buffer.from('payload')]])
+  const copyIn = (id: number, dest: Buffer) => {
+    copies.push(id)
+    pendingWrites.get(id)!.copy(dest)
+  }
+  const dispatch = createDispatch({ reply: (...r: Reply) => replies.push(r), copyIn }, ops, {
     init: (maxWrite) => lifecycle.inits.push(maxWrite),
     exit: () => lifecycle.exits++,
   })
-  return { dispatch, replies, calls, lifecycle }
+  return { dispatch, replies, calls, lifecycle, copies }
 }
 
 describe('libfuse3 dispatcher', () => {
@@ -89,11 +95,20 @@ describe('libfuse3 dispatcher', () => {
     expect(h.replies[0]).toEqual([5, -errno.EIO, undefined, undefined])
   })
 
-  it('write hands the op libfuse\'s buffer and answers the byte count', () => {
+  it('write copies libfuse\'s data into a pooled buffer during dispatch and answers the byte count', () => {
     const data = Buffer.from('payload')
-    const h = harness({ write: (_p, _fh, b: Buffer, len, _pos, cb) => cb(b === data ? len : -1) })
-    h.dispatch(Op.Write, 6, '/f', 2, data, 40)
-    expect(h.calls[0]).toEqual(['write', ['/f', 2, data, 7, 40]])
+    let seen: Buffer | undefined
+    const h = harness({
+      write: (_p, _fh, b: Buffer, len, _pos, cb) => {
+        seen = Buffer.from(b)
+        cb(len)
+      },
+    })
+    h.dispatch(Op.Write, 6, '/f', 2, data.length, 40)
+    expect(h.copies).toEqual([6])
+    expect(seen!.toString()).toBe('payload')
+    const [, fh, , len, pos] = h.calls[0]![1]
+    expect([fh, len, pos]).toEqual([2, 7, 40])
     expect(h.replies[0]!.slice(0, 2)).toEqual([6, 7])
   })
 
