@@ -34,6 +34,8 @@ export class PendingFile {
   openCount = 0
   /** Changed since the last commit (journal record + upload request). */
   dirty = false
+  /** The spooled bytes were fdatasync'ed since they last changed. */
+  dataSynced = false
   /** Committed content that is not stored remotely yet. */
   unsent = false
   state: PendingState = 'open'

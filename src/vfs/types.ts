@@ -120,6 +120,8 @@ export interface VfsOptions {
   prefetchOnOpen?: boolean
   /** Names the library (its URL endpoint): the spool is `<cacheDir>/<hash of this>/`, so libraries never share one. */
   libraryId?: string
+  /** This boot of the machine (tests simulate a reboot); read from /proc when omitted. */
+  bootId?: string
 }
 
 /** One file in the upload queue, for `ikfs status` and /metrics. */

@@ -7,7 +7,7 @@
  * (an open for writing waits for an upload in flight: bytes never change under an upload).
  */
 import { constants as fsConstants, existsSync, readdirSync, statSync, unlinkSync } from 'node:fs'
-import { open, rm, stat } from 'node:fs/promises'
+import { open, stat, type FileHandle } from 'node:fs/promises'
 import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
 import type { UploadResponse } from '../imagekit/types.js'
@@ -22,7 +22,8 @@ import { KeyedMutex } from './lock.js'
 import { EncodingError, NAME_MAX_BYTES, joinRemote, parentOf, splitLocalPath, type NameCodec } from './name.js'
 import type { Resolver } from './resolver.js'
 import { Journal, type JournalRecord, type RecordState } from './spool/journal.js'
-import { DATA_FILE_MODE, Spool } from './spool/spool.js'
+import { DataFiles } from './spool/data-files.js'
+import { Spool } from './spool/spool.js'
 import type { Counters } from './stats.js'
 import type { UploadStatus, VfsOptions } from './types.js'
 import { describe, isTooLarge, Uploader } from './upload/uploader.js'
@@ -70,6 +71,7 @@ export interface WritePathDeps {
 export class WritePath {
   readonly #d: WritePathDeps
   readonly #spool: Spool
+  readonly #dataFiles: DataFiles
   readonly #journal: Journal
   readonly #uploader: Uploader
   readonly #byRemotePath = new Map<string, PendingFile>()
@@ -80,7 +82,8 @@ export class WritePath {
   constructor(deps: WritePathDeps) {
     this.#d = deps
     this.#spool = new Spool(deps.options.cacheDir, deps.options.libraryId ?? 'default')
-    this.#journal = new Journal(this.#spool.journalDir)
+    this.#journal = new Journal(this.#spool.journalDir, deps.options.bootId)
+    this.#dataFiles = new DataFiles(this.#spool.dataDir, this.#spool.freeDir)
     this.#uploader = new Uploader({
       clock: deps.clock, log: deps.log.child({ component: 'vfs.upload' }), counters: deps.counters,
       maxParallel: deps.options.maxParallelUploads,
@@ -165,13 +168,13 @@ export class WritePath {
       const node = await this.#remoteFile(dest)
       if (!node && !create) throw new VfsError('ENOENT', `open ${localPath}: no such file`)
       const now = this.#d.clock.now()
-      const id = this.#spool.newId()
+      const { id, fh } = await this.#dataFiles.create()
       const base: RemoteBase | undefined = node ? remoteBaseOf(node) : undefined
       const file = new PendingFile(
-        id, this.#spool.dataPath(id), dest.folder, dest.name, localPath, node?.ino ?? this.#d.inodes.allocate(),
+        id, this.#dataFiles.path(id), dest.folder, dest.name, localPath, node?.ino ?? this.#d.inodes.allocate(),
         0, node ? node.updatedAtMs : now, node ? node.createdAtMs : now, base,
       )
-      file.fd = await open(file.dataPath, 'wx+', DATA_FILE_MODE)
+      file.fd = fh
       try {
         if (node && !truncate && node.size > 0) {
           await this.#fill(file, node)
@@ -180,8 +183,7 @@ export class WritePath {
           file.mtimeMs = now
         }
       } catch (e) {
-        await file.fd.close().catch(() => undefined)
-        await rm(file.dataPath, { force: true })
+        await this.#dataFiles.remove(id, fh)
         throw e
       }
       file.openCount = 1
@@ -223,6 +225,7 @@ export class WritePath {
     const { size } = await stat(file.dataPath)
     if (size !== node.size) throw new VfsError('EIO', `${target}: got ${size} of ${node.size} bytes`)
     file.size = size
+    file.dataSynced = false
   }
 
   async #ensureFd(file: PendingFile): Promise<void> {
@@ -261,6 +264,7 @@ export class WritePath {
 
   #touch(file: PendingFile): void {
     file.dirty = true
+    file.dataSynced = false
     file.mtimeMs = this.#d.clock.now()
   }
 
@@ -304,14 +308,18 @@ export class WritePath {
     })())
   }
 
-  /** Closes the spool fd of a file nobody has open, and forgets the file when nothing needs it. */
+  /**
+   * Closes the spool fd of a file nobody has open, and forgets the file when nothing needs it. An upload in
+   * flight may be reading through the fd: it is waited for first.
+   */
   async #closeIdle(file: PendingFile): Promise<void> {
     await this.#fileLock.run(file.id, async () => {
+      await file.inflight?.catch(() => undefined)
       if (file.openCount > 0) return
       const fd = file.fd
       file.fd = undefined
-      await fd?.close().catch(() => undefined)
-      if (!file.mustKeep) await this.#drop(file)
+      if (!file.mustKeep) await this.#drop(file, fd)
+      else await fd?.close().catch(() => undefined)
     })
   }
 
@@ -336,10 +344,12 @@ export class WritePath {
     const upload = await this.#fileLock.run(file.id, async () => {
       if (file.unlinked) return false
       if (file.dirty) {
-        // The bytes must outlive this call only when the upload does not happen inside it (write-back) or
-        // the caller asked for it (fsync). A close that uploads at once syncs them only if the upload fails
-        // (#keepForRetrier); a kill -9 meanwhile loses nothing (the page cache survives the process).
-        if (how === 'sync' || this.#d.options.writeBackDelayMs > 0 || file.size === 0) await file.fd?.datasync()
+        // The bytes and their record must outlive this call only when the upload does not happen inside it
+        // (write-back, empty files) or the caller asked for it (fsync). A close that uploads at once makes
+        // them durable only if the upload fails (#persist, called by the uploader); a kill -9 meanwhile loses
+        // nothing (the page cache survives the process) and the in-flight record lets the next mount finish.
+        const durable = how === 'sync' || this.#d.options.writeBackDelayMs > 0 || file.size === 0 || this.#journal.isDurable(file.id)
+        if (durable) await this.#syncData(file)
         file.dirty = false
         if (file.size === 0) {
           // ImageKit cannot store empty files: kept in the spool, shown, uploaded once it has content.
@@ -352,7 +362,8 @@ export class WritePath {
         file.unsent = true
         file.state = 'waiting'
         file.attempts = 0
-        await this.#journal.write(this.#record(file))
+        if (durable) await this.#journal.write(this.#record(file))
+        else this.#journal.writeInflight(this.#record(file))
       }
       return file.unsent
     })
@@ -368,23 +379,20 @@ export class WritePath {
     try {
       await this.#uploader.upload(file)
     } catch (e) {
-      await this.#keepForRetrier(file)
-      throw this.#uploadError(file, e)
+      throw this.#uploadError(file, e) // the uploader made the spooled copy durable (#persist) before this
     }
   }
 
-  /** The upload failed: from now on the spool copy is the only copy, so it must survive a power loss. */
-  async #keepForRetrier(file: PendingFile): Promise<void> {
+  /** fdatasync of the spooled bytes, once per change (the fd of an open file, else the path). */
+  async #syncData(file: PendingFile): Promise<void> {
+    if (file.dataSynced) return
+    const fh = file.fd ?? (await open(file.dataPath, 'r'))
     try {
-      const fh = file.fd ?? (await open(file.dataPath, 'r'))
-      try {
-        await fh.datasync()
-      } finally {
-        if (fh !== file.fd) await fh.close()
-      }
-    } catch (e) {
-      this.#d.log.error({ path: file.remotePath, err: e }, 'could not sync the spooled copy of a failed upload')
+      await fh.datasync()
+    } finally {
+      if (fh !== file.fd) await fh.close()
     }
+    file.dataSynced = true
   }
 
   #uploadError(file: PendingFile, e: unknown): VfsError {
@@ -417,7 +425,8 @@ export class WritePath {
     if (file.state !== 'empty') file.state = 'clean'
     if (!file.dirty) await this.#journal.remove(file.id)
     this.#landed(file, res)
-    if (file.openCount === 0 && !file.dirty && !file.unsent && file.state !== 'empty') await this.#drop(file)
+    // A file still holding its fd is released by #closeIdle, which is waiting for this upload.
+    if (file.openCount === 0 && !file.fd && !file.dirty && !file.unsent && file.state !== 'empty') await this.#drop(file)
   }
 
   /** The upload landed: the listing shows the new version at once (same inode number). */
@@ -475,10 +484,10 @@ export class WritePath {
    * existing file). Nothing stays behind on failure.
    */
   async uploadCopy(source: FileInode, dest: Destination, base: RemoteBase, ino: number): Promise<void> {
-    const id = this.#spool.newId()
+    const { id, fh } = await this.#dataFiles.create()
     const now = this.#d.clock.now()
-    const file = new PendingFile(id, this.#spool.dataPath(id), dest.folder, dest.name, dest.localPath, ino, 0, now, now, base)
-    file.fd = await open(file.dataPath, 'wx+', DATA_FILE_MODE)
+    const file = new PendingFile(id, this.#dataFiles.path(id), dest.folder, dest.name, dest.localPath, ino, 0, now, now, base)
+    file.fd = fh
     try {
       await this.#fill(file, source)
       file.dirty = true
@@ -491,7 +500,7 @@ export class WritePath {
     }
     const fd = file.fd
     file.fd = undefined
-    await fd.close().catch(() => undefined)
+    await this.#dataFiles.remove(id, fd)
   }
 
   // ---- lifecycle ----
@@ -505,6 +514,8 @@ export class WritePath {
       file.fd = undefined
       await fd?.close().catch(() => undefined)
     }
+    await this.#journal.close().catch(() => undefined)
+    await this.#dataFiles.close()
     this.#spool.unlock()
   }
 
@@ -520,27 +531,43 @@ export class WritePath {
     }
   }
 
+  /**
+   * Rewrites a file's record after a state change (an upload failed, a rename, new times). From here on the
+   * spool copy may be the only copy for a while, so bytes and record are made to survive a power loss.
+   */
   async #persist(file: PendingFile): Promise<void> {
     if (file.unlinked) return
-    if (file.unsent || file.state === 'empty' || file.state === 'rejected') await this.#journal.write(this.#record(file))
+    if (!file.unsent && file.state !== 'empty' && file.state !== 'rejected') return
+    try {
+      await this.#syncData(file)
+    } catch (e) {
+      this.#d.log.error({ path: file.remotePath, err: e }, 'could not sync the spooled copy of a pending upload')
+    }
+    await this.#journal.write(this.#record(file))
   }
 
-  async #drop(file: PendingFile): Promise<void> {
+  /** Forgets a file; its data file goes once no handle needs it (`fd`: its spool fd, given up by the caller). */
+  async #drop(file: PendingFile, fd?: FileHandle): Promise<void> {
     if (this.#byRemotePath.get(file.remotePath) === file) this.#byRemotePath.delete(file.remotePath)
     await this.#journal.remove(file.id).catch(() => undefined)
-    if (file.openCount === 0) await rm(file.dataPath, { force: true })
+    if (file.openCount === 0) await this.#dataFiles.remove(file.id, fd)
+    else await fd?.close().catch(() => undefined)
   }
 
   /** Start-up: files from the journal re-appear and their uploads are queued; data files without a record are leftovers. */
   #replay(): void {
     const log = this.#d.log
-    const { records, broken } = this.#journal.loadAll()
+    const { records, broken, droppedUnsynced } = this.#journal.loadAll()
     for (const name of broken) log.warn({ record: name }, 'unreadable journal record ignored')
+    if (droppedUnsynced > 0) {
+      log.warn({ files: droppedUnsynced }, 'uploads interrupted by a crash of the machine before close returned were dropped (their bytes were never synced)')
+    }
     const known = new Set<string>()
     for (const r of records.sort((a, b) => a.mtimeMs - b.mtimeMs)) {
-      const dataPath = this.#spool.dataPath(r.id)
+      const dataPath = this.#dataFiles.path(r.id)
       if (!existsSync(dataPath)) {
         log.error({ path: r.localPath }, 'journal record without its data file: the pending upload is lost')
+        void this.#journal.remove(r.id).catch(() => undefined)
         continue
       }
       const size = statSync(dataPath).size
@@ -573,7 +600,7 @@ export class WritePath {
       }
     }
     for (const name of readdirSync(this.#spool.dataDir)) {
-      if (!known.has(name)) unlinkSync(this.#spool.dataPath(name)) // never committed (crash while open)
+      if (!known.has(name)) unlinkSync(this.#dataFiles.path(name)) // never committed (crash while open)
     }
     if (records.length > 0) log.info({ files: records.length }, 'pending uploads found in the spool; resuming')
   }
