@@ -3,6 +3,7 @@
  * over HTTP; unit tests of vfs/ may implement it in memory. No filesystem ideas here: paths are remote
  * ImageKit paths (`/folder/name.jpg`), already encoded by vfs/name.ts.
  */
+import type { FileHandle } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type {
   AccountUsage, FileObject, FolderObject, ListItem, ListSort, ListType, UploadResponse, BulkJobStatus,
@@ -47,9 +48,8 @@ export interface DeliveryTarget {
   versionId?: string
 }
 
-export interface UploadRequest {
-  /** Local file to stream (never read whole). */
-  localFile: string
+/** What an upload says about the file besides its bytes (the same for every way of sending them). */
+export interface UploadFields {
   /** Remote folder, e.g. `/a/b` (root `/`). */
   folder: string
   fileName: string
@@ -60,6 +60,13 @@ export interface UploadRequest {
   /** Keep the existing file's tags/metadata when not sent (overwriteTags=false, ...). */
   keepExistingMetadata?: boolean
   onProgress?: (sentBytes: number) => void
+}
+
+export interface UploadRequest extends UploadFields {
+  /** Local file to send (streamed unless small; never read whole when large). */
+  localFile: string
+  /** An open handle of `localFile`, read instead of reopening the file (never closed here). */
+  localFileHandle?: FileHandle
 }
 
 export interface ImageKitApi {

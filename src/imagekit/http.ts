@@ -44,7 +44,7 @@ export interface HttpSettings {
 
 /** A request body made afresh for each attempt (so a stream can be replayed). */
 export interface AttemptBody {
-  body: Readable
+  body: Readable | Buffer
   headers: Record<string, string>
   /** Releases what the attempt opened (file handles), whatever happened. */
   dispose(): void
@@ -144,7 +144,7 @@ export class HttpTransport {
     const url = apiUrl(base, call.route, call.params, call.query)
     const headers = this.baseHeaders(true)
     headers.accept = 'application/json'
-    let body: string | Readable | undefined
+    let body: string | Buffer | Readable | undefined
     let attemptBody: AttemptBody | undefined
     if (call.json !== undefined) {
       body = JSON.stringify(call.json)

@@ -1,17 +1,19 @@
 /**
- * `POST {uploadUrl}/api/v1/files/upload`: multipart/form-data streamed from a local file, never read whole.
- * Each attempt builds a fresh envelope and reopens the file, so a retry replays the same bytes. The length
- * is known up front (Content-Length); the text fields go first and the file part last, and progress counts
- * the file bytes handed to the connection.
+ * `POST {uploadUrl}/api/v1/files/upload`: multipart/form-data, the text fields first and the file part last.
+ *
+ * - `uploadFile` sends a local file with a known length (Content-Length). Each attempt builds a fresh body
+ *   and rereads the file, so a retry replays the same bytes. A small file is read into one buffer with its
+ *   envelope (one read, no stream machinery: most of the cost of a small upload was the stream); a large
+ *   one is streamed in 1 MiB reads, never read whole. Progress counts file bytes handed to the connection.
  *
  * Retrying an upload that may have reached the server is accepted: with useUniqueFileName=false a repeat is
  * just one more version of the same path.
  */
 import { createReadStream, type ReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
+import { open, stat, type FileHandle } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import FormData from 'form-data'
-import type { RequestOptions, UploadRequest } from './api.js'
+import type { RequestOptions, UploadFields, UploadRequest } from './api.js'
 import { expectBody, isUploadResponse } from './guards.js'
 import type { AttemptBody, HttpTransport } from './http.js'
 import type { UploadResponse } from './types.js'
@@ -19,24 +21,26 @@ import type { UploadResponse } from './types.js'
 export const UPLOAD_ROUTE = '/api/v1/files/upload'
 /** Fields the filesystem reads back after an upload (they are left out of the response unless asked for). */
 export const UPLOAD_RESPONSE_FIELDS = ['tags', 'customCoordinates', 'isPrivateFile', 'customMetadata'] as const
-/** File read size: large enough for few syscalls, small enough that progress moves smoothly. */
 /** 1 MiB disk reads: fewer, larger socket writes (the upload of a 1 GiB file is bound by per-chunk costs). */
 const FILE_CHUNK_BYTES = 1024 * 1024
+/** Files up to this size are sent from one buffer (read whole, at most this much memory per upload). */
+export const SMALL_FILE_BYTES = 1024 * 1024
+
+const CALL = { method: 'POST' as const, route: UPLOAD_ROUTE }
 
 export async function uploadFile(http: HttpTransport, upload: UploadRequest, options: RequestOptions = {}): Promise<UploadResponse> {
-  const call = { method: 'POST' as const, route: UPLOAD_ROUTE }
   const result = await http.call({
-    ...call,
+    ...CALL,
     host: 'upload',
     idempotent: false,
     signal: options.signal,
-    body: () => multipartBody(upload),
+    body: () => fileBody(upload),
   })
-  return expectBody(result, isUploadResponse, call, 'an upload response')
+  return expectBody(result, isUploadResponse, CALL, 'an upload response')
 }
 
 /** The text fields of the form, in the order they are sent (before the file part). */
-export function uploadFields(upload: UploadRequest): [string, string][] {
+export function uploadFields(upload: UploadFields): [string, string][] {
   const fields: [string, string][] = [
     ['fileName', upload.fileName],
     ['folder', upload.folder],
@@ -53,27 +57,51 @@ export function uploadFields(upload: UploadRequest): [string, string][] {
   return fields
 }
 
-async function multipartBody(upload: UploadRequest): Promise<AttemptBody> {
-  const { size: fileSize } = await stat(upload.localFile)
+async function fileBody(upload: UploadRequest): Promise<AttemptBody> {
+  const handle = upload.localFileHandle
+  const { size: fileSize } = handle ? await handle.stat() : await stat(upload.localFile)
   const { head, tail, contentType } = multipartFrame(upload)
-  // Never a bigger read buffer than the file: small files are the common case, and 1 MiB each was most of their cost (GC).
-  const file: ReadStream = createReadStream(upload.localFile, { highWaterMark: Math.max(1, Math.min(FILE_CHUNK_BYTES, fileSize)) })
+  const headers = { 'content-type': contentType, 'content-length': String(head.length + fileSize + tail.length) }
+  if (fileSize <= SMALL_FILE_BYTES) {
+    const body = Buffer.allocUnsafe(head.length + fileSize + tail.length)
+    head.copy(body, 0)
+    await readExactly(handle ?? upload.localFile, body.subarray(head.length, head.length + fileSize))
+    tail.copy(body, head.length + fileSize)
+    upload.onProgress?.(fileSize)
+    return { body, headers, dispose() {} }
+  }
+  const file: ReadStream = createReadStream(upload.localFile, { highWaterMark: FILE_CHUNK_BYTES })
   return {
-    body: Readable.from(framedFile(head, file, tail, fileSize, upload.onProgress), { objectMode: false }),
-    headers: { 'content-type': contentType, 'content-length': String(head.length + fileSize + tail.length) },
+    body: Readable.from(framed(head, file, tail, upload.onProgress, fileSize), { objectMode: false }),
+    headers,
     dispose() {
       file.destroy()
     },
   }
 }
 
+/** Fills `into` from the start of a file; a file shorter than that changed under the upload. */
+async function readExactly(source: FileHandle | string, into: Buffer): Promise<void> {
+  const fh = typeof source === 'string' ? await open(source, 'r') : source
+  try {
+    let done = 0
+    while (done < into.length) {
+      const { bytesRead } = await fh.read(into, done, into.length - done, done)
+      if (bytesRead === 0) throw new Error(`the file changed size while it was uploaded (${done} of ${into.length} bytes)`)
+      done += bytesRead
+    }
+  } finally {
+    if (fh !== source) await fh.close()
+  }
+}
+
 /**
  * The multipart envelope around the file, built by form-data (field encoding, boundary, file-part
  * headers) with an empty file part: everything before the file's bytes, and the CRLF plus closing
- * boundary after them. The file itself is streamed between the two, so form-data's legacy stream
- * machinery never touches the bytes (it halved upload throughput).
+ * boundary after them. The file itself goes between the two, so form-data's legacy stream machinery
+ * never touches the bytes (it halved upload throughput).
  */
-function multipartFrame(upload: UploadRequest): { head: Buffer; tail: Buffer; contentType: string } {
+function multipartFrame(upload: UploadFields): { head: Buffer; tail: Buffer; contentType: string } {
   const form = new FormData()
   for (const [name, value] of uploadFields(upload)) form.append(name, value)
   form.append('file', Buffer.alloc(0), { filename: upload.fileName, contentType: 'application/octet-stream' })
@@ -82,14 +110,19 @@ function multipartFrame(upload: UploadRequest): { head: Buffer; tail: Buffer; co
   return { head: whole.subarray(0, whole.length - tail.length), tail, contentType: form.getHeaders()['content-type'] as string }
 }
 
-async function* framedFile(head: Buffer, file: AsyncIterable<Buffer>, tail: Buffer, fileSize: number, onProgress?: (sentBytes: number) => void): AsyncGenerator<Buffer> {
+/** head, the file's chunks, tail; with `expectedSize`, a file that ends at another size fails the attempt. */
+async function* framed(
+  head: Buffer, file: AsyncIterable<Buffer>, tail: Buffer, onProgress?: (sentBytes: number) => void, expectedSize?: number,
+): AsyncGenerator<Buffer> {
   yield head
   let sent = 0
   for await (const chunk of file) {
     yield chunk
     sent += chunk.length
-    onProgress?.(Math.min(sent, fileSize))
+    onProgress?.(expectedSize === undefined ? sent : Math.min(sent, expectedSize))
   }
-  if (sent !== fileSize) throw new Error(`the file changed size while it was uploaded (${sent} of ${fileSize} bytes)`)
+  if (expectedSize !== undefined && sent !== expectedSize) {
+    throw new Error(`the file changed size while it was uploaded (${sent} of ${expectedSize} bytes)`)
+  }
   yield tail
 }

@@ -407,6 +407,7 @@ export class WritePath {
     const base = file.base
     const res = await api.uploadFile({
       localFile: file.dataPath,
+      ...(file.fd ? { localFileHandle: file.fd } : {}),
       folder: file.folder,
       fileName: file.name,
       // A new version keeps the target's tags (overwriteTags=false); upload tags label new files.

@@ -1,7 +1,8 @@
 /**
- * Streamed multipart upload: the fields ImageKit needs, the exact file bytes with a known Content-Length,
- * a replay from the file on retry, IK_TOO_LARGE not retried, and a 50 MiB file that is read chunk-wise
- * (the server sees bytes before the client has read the whole file).
+ * Multipart upload: the fields ImageKit needs, the exact file bytes with a known Content-Length (a small
+ * file from one buffer, read through the caller's handle when given), a replay from the file on retry,
+ * IK_TOO_LARGE not retried, and a 50 MiB file that is read chunk-wise (the server sees bytes before the
+ * client has read the whole file).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile, open } from 'node:fs/promises'
@@ -101,6 +102,28 @@ describe('uploadFile', () => {
       const file = parseMultipart(request.body, request.headers['content-type'] ?? '').find((p) => p.name === 'file')
       expect(file?.data.equals(content)).toBe(true)
     }
+  })
+
+  it('a small file is read through the caller\'s open handle (no reopen) and sent with its exact length', async () => {
+    const content = randomBytes(64 * 1024)
+    const localFile = join(dir, 'spool-handle')
+    await writeFile(localFile, content)
+    const handle = await open(localFile, 'r')
+    await rm(localFile) // only the handle can still read it
+    server = await startServer((_req, res) => sendJson(res, 200, { ...RESPONSE, size: content.length }))
+    const made = makeClient(server.url)
+    closeClient = () => made.client.close()
+    let progress = 0
+    try {
+      await made.client.uploadFile({ localFile, localFileHandle: handle, folder: '/', fileName: 'h.bin', onProgress: (sent) => (progress = sent) })
+    } finally {
+      await handle.close()
+    }
+    const request = server.requests[0]!
+    expect(Number(request.headers['content-length'])).toBe(request.body.length)
+    const file = parseMultipart(request.body, request.headers['content-type'] ?? '').find((p) => p.name === 'file')
+    expect(file?.data.equals(content)).toBe(true)
+    expect(progress).toBe(content.length)
   })
 
   it('400 "file size exceeds" is IK_TOO_LARGE and not retried', async () => {

@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream'
 import { readFile } from 'node:fs/promises'
 import type {
-  DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RequestOptions, UploadRequest,
+  DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RequestOptions, UploadFields, UploadRequest,
 } from '../../../src/imagekit/api.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { AccountUsage, BulkJobStatus, FileObject, FolderObject, ListItem, UploadResponse } from '../../../src/imagekit/types.js'
@@ -327,7 +327,7 @@ export class FakeImageKit implements ImageKitApi {
   uploadGate: (() => Promise<void>) | undefined
   uploadsInFlight = 0
   maxUploadsInFlight = 0
-  readonly uploads: { filePath: string; size: number; isPrivateFile?: boolean; keepExistingMetadata?: boolean; tags?: string[] }[] = []
+  readonly uploads: { filePath: string; size: number; isPrivateFile?: boolean; keepExistingMetadata?: boolean; tags?: string[]; customCoordinates?: string | null; streamed?: boolean }[] = []
   #clock = T0 + 3_600_000
 
   #nextTime(): string {
@@ -369,34 +369,41 @@ export class FakeImageKit implements ImageKitApi {
       const bytes = await readFile(request.localFile)
       if (bytes.length === 0) throw new ImageKitError('IK_BAD_REQUEST', 'POST upload: 400', { status: 400 })
       if (bytes.length > this.maxUploadBytes) throw new ImageKitError('IK_TOO_LARGE', 'POST upload: too large', { status: 400 })
-      const folder = request.folder === '/' ? '' : request.folder.replace(/\/$/, '')
-      const filePath = `${folder}/${request.fileName}`
-      this.#ensureFolders(folder || '/')
       request.onProgress?.(bytes.length)
-      this.uploads.push({ filePath, size: bytes.length, isPrivateFile: request.isPrivateFile, keepExistingMetadata: request.keepExistingMetadata, tags: request.tags })
-      const updatedAt = this.#nextTime()
-      const existing = this.#files.get(filePath)
-      let obj: FileObject
-      if (existing) {
-        obj = this.overwrite(filePath, bytes, updatedAt)
-        const keep = request.keepExistingMetadata === true
-        obj = {
-          ...obj,
-          tags: request.tags ?? (keep ? existing.old[existing.old.length - 1]!.obj.tags : null),
-          customMetadata: keep ? obj.customMetadata : {},
-          isPrivateFile: request.isPrivateFile ?? false,
-        }
-        existing.current = { obj, bytes }
-      } else {
-        obj = this.addFile(filePath, bytes, { updatedAt, tags: request.tags ?? null, isPrivateFile: request.isPrivateFile ?? false })
-      }
-      return {
-        fileId: obj.fileId, name: obj.name, size: obj.size, versionInfo: obj.versionInfo, filePath: obj.filePath,
-        url: `${ENDPOINT}${encodeURI(filePath)}`, // bare, as the real API: the CDN may serve stale bytes here
-        fileType: 'non-image', thumbnailUrl: '', AITags: null, tags: obj.tags, isPrivateFile: obj.isPrivateFile,
-      }
+      return this.#store(request, bytes, false)
     } finally {
       this.uploadsInFlight--
+    }
+  }
+
+  #store(request: UploadFields, bytes: Buffer, streamed: boolean): UploadResponse {
+    const folder = request.folder === '/' ? '' : request.folder.replace(/\/$/, '')
+    const filePath = `${folder}/${request.fileName}`
+    this.#ensureFolders(folder || '/')
+    this.uploads.push({
+      filePath, size: bytes.length, isPrivateFile: request.isPrivateFile, keepExistingMetadata: request.keepExistingMetadata,
+      tags: request.tags, customCoordinates: request.customCoordinates, ...(streamed ? { streamed } : {}),
+    })
+    const updatedAt = this.#nextTime()
+    const existing = this.#files.get(filePath)
+    let obj: FileObject
+    if (existing) {
+      obj = this.overwrite(filePath, bytes, updatedAt)
+      const keep = request.keepExistingMetadata === true
+      obj = {
+        ...obj,
+        tags: request.tags ?? (keep ? existing.old[existing.old.length - 1]!.obj.tags : null),
+        customMetadata: keep ? obj.customMetadata : {},
+        isPrivateFile: request.isPrivateFile ?? false,
+      }
+      existing.current = { obj, bytes }
+    } else {
+      obj = this.addFile(filePath, bytes, { updatedAt, tags: request.tags ?? null, isPrivateFile: request.isPrivateFile ?? false })
+    }
+    return {
+      fileId: obj.fileId, name: obj.name, size: obj.size, versionInfo: obj.versionInfo, filePath: obj.filePath,
+      url: `${ENDPOINT}${encodeURI(filePath)}`, // bare, as the real API: the CDN may serve stale bytes here
+      fileType: 'non-image', thumbnailUrl: '', AITags: null, tags: obj.tags, isPrivateFile: obj.isPrivateFile,
     }
   }
 
