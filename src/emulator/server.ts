@@ -43,6 +43,8 @@ export interface EmulatorHandle {
 
 type Scope = FaultScope | 'admin' | 'unknown'
 
+/** The 411 of `refuseChunkedUploads`; says it comes from the emulator's setting. */
+const CHUNKED_REFUSED_MESSAGE = 'Length Required: this emulator refuses uploads without Content-Length (refuseChunkedUploads).'
 /** Body of injected 5xx answers; says it was injected so nobody hunts a real bug. */
 const INJECTED_ERROR_MESSAGE = 'Internal server error (injected by the emulator).'
 
@@ -153,6 +155,7 @@ async function serve(ctx: EmulatorContext, media: MediaRoutes, req: IncomingMess
     if (denied) throw denied
     if (scope === 'upload') {
       if (req.method !== 'POST') throw new ApiError(405, 'Uploads are POST requests.')
+      if (req.headers['content-length'] === undefined && ctx.faults.get().refuseChunkedUploads) throw new ApiError(411, CHUNKED_REFUSED_MESSAGE)
       return await handleUpload(ctx, req, res)
     }
     const settings = ctx.faults.get()

@@ -3,6 +3,7 @@
  * base64 decoder (text part, optionally a `data:` URI). Both count bytes and stop at the size limit.
  */
 import { open, type FileHandle } from 'node:fs/promises'
+import { IMAGE_HEADER_BYTES } from './image-info.js'
 import type { PartSink } from './multipart.js'
 
 export class UploadTooLargeError extends Error {}
@@ -14,14 +15,27 @@ const SNIFF_CHARS = 64
 export class TempFileSink implements PartSink {
   size = 0
   #fh: Promise<FileHandle>
+  /** The first bytes, kept to probe the image without reading the file back. */
+  readonly #head: Buffer[] = []
+  #headBytes = 0
   constructor(readonly path: string, readonly maxBytes: number) {
     this.#fh = open(path, 'w')
     this.#fh.catch(() => undefined)
   }
 
+  /** Up to IMAGE_HEADER_BYTES from the start of the file. */
+  get head(): Buffer {
+    return Buffer.concat(this.#head)
+  }
+
   async write(chunk: Buffer): Promise<void> {
     this.size += chunk.length
     if (this.size > this.maxBytes) throw new UploadTooLargeError()
+    if (this.#headBytes < IMAGE_HEADER_BYTES) {
+      const part = Buffer.from(chunk.subarray(0, IMAGE_HEADER_BYTES - this.#headBytes))
+      this.#head.push(part)
+      this.#headBytes += part.length
+    }
     const fh = await this.#fh
     let offset = 0
     while (offset < chunk.length) offset += (await fh.write(chunk, offset)).bytesWritten

@@ -63,6 +63,8 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
           : 'Your request contains invalid file parameter.')
       }
       if (e instanceof MultipartError) throw badRequest(`Your request contains an invalid multipart body: ${e.message}.`)
+      // The client went away mid-body (an aborted stream): nothing is stored, and it is no emulator bug.
+      if ((e as NodeJS.ErrnoException).code === 'ECONNRESET') throw badRequest('Your request contains an invalid multipart body: the connection closed before its end.')
       throw e
     }
     if (fields.has('signature')) throw badRequest(BOTH_AUTH_MESSAGE)
@@ -96,6 +98,7 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
     const file = await commitUpload(ctx, {
       tempPath,
       size: fileSink.size,
+      head: fileSink.head,
       folder: fields.get('folder') ?? '/',
       fileName,
       useUniqueFileName: bool('useUniqueFileName', true),
