@@ -69,6 +69,12 @@ export interface UploadRequest extends UploadFields {
   localFileHandle?: FileHandle
 }
 
+/** An upload whose length is not known when it starts: the bytes come as they are produced. */
+export interface StreamUploadRequest extends UploadFields {
+  /** The file's bytes, in order; ends when the file is complete. Throwing aborts the request. */
+  body: AsyncIterable<Buffer>
+}
+
 export interface ImageKitApi {
   /** All items of a query, page by page at the maximum page size; yields as pages arrive. */
   listFiles(query: ListFilesQuery, options?: RequestOptions): AsyncIterable<ListItem>
@@ -82,6 +88,11 @@ export interface ImageKitApi {
 
   // Write side (issue 4).
   uploadFile(request: UploadRequest, options?: RequestOptions): Promise<UploadResponse>
+  /**
+   * One upload attempt with a body of unknown length (chunked transfer encoding): a stream cannot be
+   * replayed, so it is never retried. `options.signal` aborts it mid-body (the server stores nothing).
+   */
+  uploadFileStream(request: StreamUploadRequest, options?: RequestOptions): Promise<UploadResponse>
   deleteFile(fileId: string, options?: RequestOptions): Promise<void>
   renameFile(filePath: string, newFileName: string, options?: RequestOptions): Promise<void>
   moveFile(sourceFilePath: string, destinationPath: string, options?: RequestOptions): Promise<void>

@@ -5,6 +5,11 @@
  *   and rereads the file, so a retry replays the same bytes. A small file is read into one buffer with its
  *   envelope (one read, no stream machinery: most of the cost of a small upload was the stream); a large
  *   one is streamed in 1 MiB reads, never read whole. Progress counts file bytes handed to the connection.
+ * - `uploadFileStream` sends bytes as they are produced, length unknown (chunked transfer encoding), in a
+ *   single attempt: a stream cannot be replayed. Aborting it cuts the body short, so the server never sees
+ *   the closing boundary and stores nothing. Its chunks may be lent (reused once two more were asked for,
+ *   see vfs/upload/growing-file.ts): they go straight to undici, which is done with one before asking for
+ *   the next but one.
  *
  * Retrying an upload that may have reached the server is accepted: with useUniqueFileName=false a repeat is
  * just one more version of the same path.
@@ -13,7 +18,7 @@ import { createReadStream, type ReadStream } from 'node:fs'
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import FormData from 'form-data'
-import type { RequestOptions, UploadFields, UploadRequest } from './api.js'
+import type { RequestOptions, StreamUploadRequest, UploadFields, UploadRequest } from './api.js'
 import { expectBody, isUploadResponse } from './guards.js'
 import type { AttemptBody, HttpTransport } from './http.js'
 import type { UploadResponse } from './types.js'
@@ -35,6 +40,18 @@ export async function uploadFile(http: HttpTransport, upload: UploadRequest, opt
     idempotent: false,
     signal: options.signal,
     body: () => fileBody(upload),
+  })
+  return expectBody(result, isUploadResponse, CALL, 'an upload response')
+}
+
+export async function uploadFileStream(http: HttpTransport, upload: StreamUploadRequest, options: RequestOptions = {}): Promise<UploadResponse> {
+  const result = await http.call({
+    ...CALL,
+    host: 'upload',
+    idempotent: false,
+    signal: options.signal,
+    maxRetries: 0,
+    body: async () => streamBody(upload),
   })
   return expectBody(result, isUploadResponse, CALL, 'an upload response')
 }
@@ -78,6 +95,13 @@ async function fileBody(upload: UploadRequest): Promise<AttemptBody> {
       file.destroy()
     },
   }
+}
+
+function streamBody(upload: StreamUploadRequest): AttemptBody {
+  const { head, tail, contentType } = multipartFrame(upload)
+  // No Content-Length: undici sends the body with chunked transfer encoding. Handed over as an async
+  // iterable, undici pulls the next chunk only once the socket took the previous one.
+  return { body: framed(head, upload.body, tail, upload.onProgress), headers: { 'content-type': contentType }, dispose() {} }
 }
 
 /** Fills `into` from the start of a file; a file shorter than that changed under the upload. */
