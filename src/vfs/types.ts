@@ -116,6 +116,13 @@ export interface VfsOptions {
   uploadTags: string[]
   /** Uploads running at once. */
   maxParallelUploads: number
+  /**
+   * Upload a file written sequentially from empty while it is written (chunked body), once it is
+   * `streamThresholdBytes` large; only without write-back. Default on.
+   */
+  streamUploads?: boolean
+  /** Default STREAM_THRESHOLD_BYTES (4 MiB). */
+  streamThresholdBytes?: number
   /** Start fetching a file's first block when it is opened for reading (saves a round trip of time to first byte). */
   prefetchOnOpen?: boolean
   /** Names the library (its URL endpoint): the spool is `<cacheDir>/<hash of this>/`, so libraries never share one. */

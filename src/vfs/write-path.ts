@@ -26,6 +26,8 @@ import { DataFiles } from './spool/data-files.js'
 import { Spool } from './spool/spool.js'
 import type { Counters } from './stats.js'
 import type { UploadStatus, VfsOptions } from './types.js'
+import { uploadFieldsOf } from './upload/fields.js'
+import { STREAM_THRESHOLD_BYTES, Streamer } from './upload/streamer.js'
 import { describe, isTooLarge, Uploader } from './upload/uploader.js'
 
 /** Where a local path goes remotely. */
@@ -74,6 +76,7 @@ export class WritePath {
   readonly #dataFiles: DataFiles
   readonly #journal: Journal
   readonly #uploader: Uploader
+  readonly #streamer: Streamer
   readonly #byRemotePath = new Map<string, PendingFile>()
   readonly #pathLock = new KeyedMutex()
   readonly #fileLock = new KeyedMutex()
@@ -89,6 +92,12 @@ export class WritePath {
       maxParallel: deps.options.maxParallelUploads,
       perform: (file, onProgress) => this.#perform(file, onProgress),
       persist: (file) => this.#persist(file),
+    })
+    this.#streamer = new Streamer({
+      api: deps.api, log: deps.log.child({ component: 'vfs.upload' }), uploader: this.#uploader, uploadTags: deps.options.uploadTags,
+      // With write-back a closed file may still change before its upload: it is never streamed.
+      enabled: deps.options.streamUploads !== false && deps.options.writeBackDelayMs === 0,
+      thresholdBytes: deps.options.streamThresholdBytes ?? STREAM_THRESHOLD_BYTES,
     })
     this.#replay()
   }
@@ -155,10 +164,12 @@ export class WritePath {
       if (existing) {
         const reused = await this.#fileLock.run(existing.id, async () => {
           if (this.#byRemotePath.get(dest.remotePath) !== existing) return false // dropped while we waited
+          this.#streamer.stop(existing, 'a second open for writing')
           this.#uploader.cancel(existing) // a write-back that has not started restarts at the next close
           await existing.inflight?.catch(() => undefined)
           await this.#ensureFd(existing)
           if (truncate && existing.size > 0) await this.#truncateLocked(existing, 0)
+          if (truncate && existing.openCount === 0) existing.appendOnly = true // written afresh by one writer
           if (existing.unsent || existing.dirty) existing.state = 'open'
           existing.openCount++
           return true
@@ -181,6 +192,7 @@ export class WritePath {
         } else {
           file.dirty = true // new or truncated: must be recorded at close, even when empty
           file.mtimeMs = now
+          file.appendOnly = true
         }
       } catch (e) {
         await this.#dataFiles.remove(id, fh)
@@ -235,13 +247,23 @@ export class WritePath {
   // ---- content ----
 
   async write(file: PendingFile, data: Buffer, position: number): Promise<number> {
+    const appending = this.#streamer.writing(file, position)
     let done = 0
-    while (done < data.length) {
-      const { bytesWritten } = await file.fd!.write(data, done, data.length - done, position + done)
-      done += bytesWritten
+    file.writesInFlight++
+    try {
+      while (done < data.length) {
+        const { bytesWritten } = await file.fd!.write(data, done, data.length - done, position + done)
+        done += bytesWritten
+      }
+    } catch (e) {
+      this.#streamer.stop(file, 'a failed write')
+      throw e
+    } finally {
+      file.writesInFlight--
     }
     file.size = Math.max(file.size, position + data.length)
     this.#touch(file)
+    if (appending) this.#streamer.wrote(file)
     return done
   }
 
@@ -257,6 +279,7 @@ export class WritePath {
   }
 
   async #truncateLocked(file: PendingFile, size: number): Promise<void> {
+    this.#streamer.stop(file, 'a truncate')
     await file.fd!.truncate(size)
     file.size = size
     this.#touch(file)
@@ -405,16 +428,12 @@ export class WritePath {
   async #perform(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<void> {
     const { api, options } = this.#d
     const base = file.base
-    const res = await api.uploadFile({
+    const res = (await this.#streamer.finish(file, onProgress)) ?? (await api.uploadFile({
+      ...uploadFieldsOf(file, options.uploadTags),
       localFile: file.dataPath,
       ...(file.fd ? { localFileHandle: file.fd } : {}),
-      folder: file.folder,
-      fileName: file.name,
-      // A new version keeps the target's tags (overwriteTags=false); upload tags label new files.
-      ...(!base && options.uploadTags.length > 0 ? { tags: options.uploadTags } : {}),
-      ...(base ? { isPrivateFile: base.isPrivateFile, keepExistingMetadata: true, customCoordinates: base.customCoordinates ?? null } : {}),
       onProgress,
-    })
+    }))
     const customCoordinates = res.customCoordinates ?? base?.customCoordinates
     file.base = {
       fileId: res.fileId,
@@ -446,6 +465,7 @@ export class WritePath {
   /** Stops scheduled uploads and waits for one in flight: afterwards the file is at rest. */
   async quiesce(file: PendingFile): Promise<void> {
     await this.#fileLock.run(file.id, async () => {
+      this.#streamer.stop(file, 'a rename or unlink')
       this.#uploader.cancel(file)
       await file.inflight?.catch(() => undefined)
     })
@@ -460,6 +480,7 @@ export class WritePath {
 
   /** Forgets a pending file (unlink, or replaced by a rename): no upload, spool bytes removed once closed. */
   async discard(file: PendingFile): Promise<void> {
+    this.#streamer.stop(file, 'unlinked')
     file.unlinked = true
     file.dirty = false
     file.unsent = false
@@ -469,6 +490,7 @@ export class WritePath {
 
   /** Points a quiesced pending file at another path (rename); `base` is the remote file it now replaces. */
   async retarget(file: PendingFile, dest: Destination, base: RemoteBase | undefined, ino: number | undefined): Promise<void> {
+    this.#streamer.stop(file, 'a rename')
     if (this.#byRemotePath.get(file.remotePath) === file) this.#byRemotePath.delete(file.remotePath)
     file.folder = dest.folder
     file.name = dest.name
@@ -507,6 +529,7 @@ export class WritePath {
   // ---- lifecycle ----
 
   async close(): Promise<void> {
+    this.#streamer.close()
     await Promise.allSettled([...this.#background])
     await this.#uploader.drain()
     this.#uploader.close()
