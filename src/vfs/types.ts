@@ -62,7 +62,10 @@ export interface Vfs {
 
   // Write side (issue 4). A read-only VFS rejects each with EROFS.
   create(localPath: string, mode: number, flags: OpenFlags): Promise<number>
-  /** `data` is owned by the VFS (the adapter copied it out of libfuse's memory). Returns bytes written. */
+  /**
+   * `data` is lent until the returned promise settles (the adapter reuses the buffer afterwards): the VFS
+   * must not keep it. Returns bytes written.
+   */
   write(localPath: string, fh: number, data: Buffer, position: number): Promise<number>
   flush(localPath: string, fh: number): Promise<void>
   fsync(localPath: string, fh: number, dataOnly: boolean): Promise<void>
