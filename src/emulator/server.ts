@@ -27,6 +27,7 @@ import { handleDelivery } from './routes/delivery.js'
 import { MediaRoutes } from './routes/media.js'
 import { handleUpload, refuseUpload } from './routes/upload.js'
 import { Store } from './store.js'
+import { TempFiles } from './temp-files.js'
 
 export type { EmulatorOptions } from './options.js'
 export type { FaultSettings, FaultControl } from './faults.js'
@@ -85,6 +86,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     jobs: new JobRegistry(clock, resolved.jobPendingMs),
     endpointPath: `/${resolved.id}`,
     usage: { bandwidthBytes: 0 },
+    tempFiles: new TempFiles(store.tmpDir),
   }
   const media = new MediaRoutes(ctx)
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -96,6 +98,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
       server.close(() => resolve())
       server.closeAllConnections()
     })
+    await ctx.tempFiles.close()
     store.close()
   }
 
