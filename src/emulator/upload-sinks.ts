@@ -18,15 +18,16 @@ const SNIFF_CHARS = 64
  * The file is created as soon as its part starts (overlapping the body's arrival); a small part stays in
  * memory and is written at its end with synchronous calls (microseconds each, where a thread-pool round trip
  * per chunk and one for the close were much of a small upload's time), a part that grows past this goes to
- * disk as it arrives.
+ * disk as it arrives, this much at a time (one write per MiB instead of one per socket read).
  */
 const IN_MEMORY_BYTES = 1024 * 1024
 
 export class TempFileSink implements PartSink {
   size = 0
   readonly #fh: Promise<FileHandle>
-  /** Bytes received while the part is small, not on disk yet. */
+  /** Bytes received and not on disk yet (at most IN_MEMORY_BYTES). */
   #pending: Buffer[] = []
+  #pendingBytes = 0
   #spilled = false
   /** The first bytes, kept to probe the image without reading the file back. */
   readonly #head: Buffer[] = []
@@ -52,21 +53,38 @@ export class TempFileSink implements PartSink {
       this.#head.push(part)
       this.#headBytes += part.length
     }
-    if (!this.#spilled && this.size <= IN_MEMORY_BYTES) {
-      this.#pending.push(chunk)
-      return
-    }
+    this.#pending.push(chunk)
+    this.#pendingBytes += chunk.length
+    if (this.#pendingBytes < IN_MEMORY_BYTES) return
     this.#spilled = true
-    const fh = await this.#fh
-    for (const buf of [...this.#pending.splice(0), chunk]) {
-      let offset = 0
+    await this.#flush(await this.#fh)
+  }
+
+  async #flush(fh: FileHandle): Promise<void> {
+    const buffers = this.#pending.splice(0)
+    this.#pendingBytes = 0
+    let { bytesWritten } = await fh.writev(buffers)
+    for (const buf of buffers) { // rare short writes: the rest one buffer at a time
+      if (bytesWritten >= buf.length) {
+        bytesWritten -= buf.length
+        continue
+      }
+      let offset = bytesWritten
+      bytesWritten = 0
       while (offset < buf.length) offset += (await fh.write(buf, offset)).bytesWritten
     }
   }
 
   async end(): Promise<void> {
     const fh = await this.#fh
-    if (this.#spilled) return fh.close()
+    if (this.#spilled) {
+      try {
+        await this.#flush(fh)
+      } finally {
+        await fh.close()
+      }
+      return
+    }
     try {
       for (const buf of this.#pending.splice(0)) {
         let offset = 0
