@@ -120,9 +120,23 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
   }
 }
 
+/**
+ * A refused request keeps being read (and dropped) this long after the answer, then its connection is
+ * closed. Closing a connection with unread data resets it, and the reset can discard the answer before the
+ * client reads it (a streamed upload would then see "connection reset" instead of, say, 411): real servers
+ * linger the same way.
+ */
+export const REFUSAL_LINGER_MS = 2_000
+
 /** Refusals sent before the whole body was read: answer, then read the rest and drop it. */
 export function refuseUpload(req: IncomingMessage, res: ServerResponse, err: ApiError): void {
-  res.setHeader('connection', 'close')
+  const socket = req.socket as IncomingMessage['socket'] | null // detached from req once the answer is sent
   sendApiError(res, err)
   req.resume()
+  if (!socket || socket.destroyed) return
+  const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS)
+  timer.unref()
+  const done = (): void => clearTimeout(timer)
+  req.once('end', done)
+  socket.once('close', done)
 }

@@ -101,3 +101,21 @@ describe('streamed (chunked) uploads', () => {
     }
   })
 })
+
+describe('refused uploads', () => {
+  let t: TestEmulator
+  beforeAll(async () => { t = await startTestEmulator({ maxUploadBytes: 1024 * 1024 }) })
+  afterAll(async () => { await t.stop() })
+
+  it('an upload over the limit is answered while the client still sends (the connection lingers), and the emulator goes on', async () => {
+    const { req, answer } = chunkedUpload(t)
+    req.write(head('big.bin'))
+    for (let i = 0; i < 4; i++) req.write(Buffer.alloc(1024 * 1024, 9)) // never ended: the answer must not wait
+    const { status, body } = await answer
+    req.destroy()
+    expect(status).toBe(400)
+    expect(JSON.parse(body)).toMatchObject({ message: expect.stringMatching(/file size exceeds 1048576 bytes limit/) })
+    await t.put('/s/after.bin', 'still serving')
+    expect(await readFile(join(t.dataDir, 'files/s/after.bin'), 'utf8')).toBe('still serving')
+  })
+})
