@@ -381,7 +381,10 @@ export async function startUploadCounter(targetUrl: string): Promise<UploadCount
       r.pipe(res)
       r.once('error', () => res.destroy())
     })
-    up.once('error', () => res.destroy())
+    // Once answered, the rest of a request body is not passed on (the server may close its side).
+    up.once('error', () => {
+      if (record.status === undefined) res.destroy()
+    })
     // A client that goes away mid-request takes the upstream request with it, as a real connection would.
     res.once('close', () => {
       if (!res.writableFinished) {
@@ -391,6 +394,7 @@ export async function startUploadCounter(targetUrl: string): Promise<UploadCount
     })
     const resume = (): void => void req.resume()
     req.on('data', (chunk: Buffer) => {
+      if (record.status !== undefined || up.destroyed) return
       if (!up.write(chunk)) {
         req.pause()
         up.once('drain', resume)

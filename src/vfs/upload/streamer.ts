@@ -12,7 +12,8 @@
  * write anywhere but the end, overlapping writes, a truncate, a rename or unlink, a second open for
  * writing, a failure of the request, unmount. An aborted request never reaches its closing boundary, so
  * the server stores nothing. A server that refuses a streamed body (4xx, e.g. 411 Length Required) turns
- * streaming off until the next mount.
+ * streaming off until the next mount, and so do MAX_FAILURES_IN_A_ROW streams failing otherwise (a refusal
+ * can also arrive as a reset connection, when the server closes it before the answer is read).
  *
  * Bounds: a stream holds one of the uploader's slots from its start (it is an upload in flight; none is
  * started while they are all taken), one connection, and one chunk of memory.
@@ -28,6 +29,8 @@ import { describe, isTooLarge, type Uploader } from './uploader.js'
 
 /** Files smaller than this when closed are uploaded at close: a streamed body only pays off for large ones. */
 export const STREAM_THRESHOLD_BYTES = 4 * 1024 * 1024
+/** Streams failing this many times in a row (each file then uploaded at close) turn streaming off. */
+export const MAX_FAILURES_IN_A_ROW = 3
 
 export interface StreamerDeps {
   api: ImageKitApi
@@ -81,6 +84,7 @@ export class StreamedUpload {
 export class Streamer {
   readonly #d: StreamerDeps
   #disabled = false
+  #failuresInARow = 0
   readonly #live = new Set<PendingFile>()
 
   constructor(deps: StreamerDeps) {
@@ -138,7 +142,9 @@ export class Streamer {
     }
     onProgress(streamed.sentBytes)
     try {
-      return await streamed.finish(file.size)
+      const res = await streamed.finish(file.size)
+      this.#failuresInARow = 0
+      return res
     } catch (e) {
       this.#d.log.info({ path: file.localPath, err: e }, 'streamed upload failed; uploading the file again')
       return undefined
@@ -148,6 +154,11 @@ export class Streamer {
   /** Unmount: no stream outlives the mount. */
   close(): void {
     for (const file of [...this.#live]) this.stop(file, 'unmount')
+  }
+
+  #disable(why: string, e: unknown): void {
+    if (!this.#disabled) this.#d.log.warn({ err: e }, `${why}; files are uploaded at close until the next mount`)
+    this.#disabled = true
   }
 
   #forget(file: PendingFile, releaseSlot = true): void {
@@ -160,10 +171,9 @@ export class Streamer {
     if (isImageKitError(e) && e.code === 'IK_ABORTED') return
     file.appendOnly = false // uploaded at close from now on, never streamed again
     if (refusesStreams(e)) {
-      if (!this.#disabled) {
-        this.#d.log.warn({ err: e }, `the upload server refused a streamed upload (${describe(e)}); files are uploaded at close until the next mount`)
-      }
-      this.#disabled = true
+      this.#disable(`the upload server refused a streamed upload (${describe(e)})`, e)
+    } else if (!isTooLarge(e) && ++this.#failuresInARow >= MAX_FAILURES_IN_A_ROW) {
+      this.#disable(`${this.#failuresInARow} streamed uploads failed in a row (last: ${describe(e)})`, e)
     } else {
       this.#d.log.info({ path: file.localPath, err: e }, 'streamed upload failed; the file is uploaded at close')
     }

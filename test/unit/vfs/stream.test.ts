@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import { uploadFieldsOf } from '../../../src/vfs/upload/fields.js'
+import { MAX_FAILURES_IN_A_ROW } from '../../../src/vfs/upload/streamer.js'
 import { GrowingFile, RING_CHUNKS } from '../../../src/vfs/upload/growing-file.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
@@ -190,6 +191,22 @@ describe('streamed uploads', () => {
     await close(h, '/next.bin', fh2)
     expect(api.streams.map((s) => [s.filePath, s.state])).toEqual([['/drop.bin', 'failed'], ['/next.bin', 'stored']])
     expect(api.uploads.map((u) => u.streamed === true)).toEqual([false, true])
+  })
+
+  it(`${MAX_FAILURES_IN_A_ROW} streams failing in a row (a refusal seen as resets) turn streaming off until the next mount`, async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const bytes = patternBytes(2 * THRESHOLD, 17)
+    for (let i = 0; i <= MAX_FAILURES_IN_A_ROW; i++) {
+      api.failNextStreamAt = { bytes: 1, error: new ImageKitError('IK_NETWORK', 'POST /api/v1/files/upload: connection reset') }
+      const name = `/reset${i}.bin`
+      const fh = await h.vfs.create(name, 0o644, CREATE)
+      await append(h, name, fh, bytes)
+      await close(h, name, fh)
+      expect(api.fileAt(name)!.bytes.equals(bytes)).toBe(true)
+    }
+    expect(api.writeCalls.uploadFileStream).toBe(MAX_FAILURES_IN_A_ROW)
+    expect(h.records.some((r) => r.level === 40 && String(r.msg).includes('failed in a row'))).toBe(true)
   })
 
   it('a file over the upload limit still fails close with EFBIG and stays in the spool; streaming stays on', async () => {
