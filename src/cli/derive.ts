@@ -47,6 +47,7 @@ export function vfsOptions(config: Config): VfsOptions {
     writeBackDelayMs: config.writeBackMs,
     uploadTags: config.uploadTags.split(',').map((t) => t.trim()).filter((t) => t.length > 0),
     maxParallelUploads: config.transfers,
+    streamUploads: config.streamUploads,
     prefetchOnOpen: true,
     libraryId: config.endpoint,
   }

@@ -215,6 +215,10 @@ export const OPTIONS = {
     // rclone's default is 4; small-file copies (cp -r) gain most from more, and the API client caps connections anyway.
     default: '8', group: 'vfs', help: 'Number of uploads that run at once.',
   },
+  streamUploads: {
+    name: 'stream_uploads', flag: '--stream-uploads', env: env('stream_uploads'), type: 'bool', default: 'true', group: 'vfs',
+    help: 'Upload a large file (4 MiB and up) written sequentially from empty while it is being written, so close waits only for the rest (chunked request body; not with write-back). Any other write, or a server refusing it, falls back to the upload at close. `--stream-uploads=false` turns it off.',
+  },
   blockCacheBytes: {
     name: 'block_cache_size', flag: '--block-cache-size', env: env('block_cache_size'), type: 'size',
     default: '256M', group: 'vfs', help: 'Memory for recently read file blocks, shared by all open files.',

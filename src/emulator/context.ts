@@ -8,6 +8,7 @@ import type { JobRegistry } from './jobs.js'
 import type { ResolvedOptions } from './options.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { Store } from './store.js'
+import type { TempFiles } from './temp-files.js'
 
 export interface LibraryContext {
   options: ResolvedOptions
@@ -26,4 +27,6 @@ export interface EmulatorContext extends LibraryContext {
   endpointPath: string
   /** Bytes sent by the URL endpoint, for the usage API's bandwidthBytes. */
   usage: { bandwidthBytes: number }
+  /** Files for upload bodies, created ahead of need. */
+  tempFiles: TempFiles
 }

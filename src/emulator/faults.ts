@@ -22,6 +22,11 @@ export interface FaultSettings {
   rateLimit: { perSecond: number }
   /** Every rate-limited call answers 429 while on. */
   rateLimitStorm: boolean
+  /**
+   * Uploads sent without a Content-Length (chunked transfer encoding) are answered 411 before their body is
+   * read, as a server that does not take streamed bodies would (whether ImageKit does is unconfirmed).
+   */
+  refuseChunkedUploads: boolean
 }
 
 export interface FaultControl {
@@ -49,6 +54,7 @@ export function defaultFaultSettings(rateLimitPerSecond: number): FaultSettings 
     scope: [...FAULT_SCOPES],
     rateLimit: { perSecond: rateLimitPerSecond },
     rateLimitStorm: false,
+    refuseChunkedUploads: false,
   }
 }
 
@@ -131,5 +137,6 @@ function validateFaultSettings(s: FaultSettings): FaultSettings {
     throw new FaultSettingsError('rateLimit.perSecond must be >= 0')
   }
   if (typeof s.rateLimitStorm !== 'boolean') throw new FaultSettingsError('rateLimitStorm must be a boolean')
+  if (typeof s.refuseChunkedUploads !== 'boolean') throw new FaultSettingsError('refuseChunkedUploads must be a boolean')
   return s
 }

@@ -9,7 +9,7 @@ import { ensureFolder } from './ensure-folder.js'
 import { newObjectId, newUniqueSuffix, newVersionToken } from './ids.js'
 import { baseName, joinPath, normalizeFolderPath, parentOf, sanitizeFileName, withUniqueSuffix, NameError } from './names.js'
 import type { ProbeResult } from './probe.js'
-import { probeFile } from './probe.js'
+import { probeBytes, probeFile } from './probe.js'
 import type { FileRecord, VersionRecord } from './records.js'
 import type { LibraryContext } from './context.js'
 import { join } from 'node:path'
@@ -93,6 +93,8 @@ function metaOf(v: VersionRecord): VersionMeta {
 export interface UploadCommit {
   tempPath: string
   size: number
+  /** The file's first bytes when the caller has them (spares reading the file back to probe it). */
+  head?: Buffer
   folder: string
   fileName: string
   useUniqueFileName: boolean
@@ -111,7 +113,7 @@ export interface UploadCommit {
 export async function commitUpload(ctx: LibraryContext, c: UploadCommit): Promise<FileRecord> {
   // Reading the image header needs only the uploaded bytes: done before taking the store's lock, so
   // parallel uploads do not queue behind each other's disk reads. (A unique suffix never changes the extension.)
-  const probe: ProbeResult = await probeFile(c.tempPath, c.fileName, c.size)
+  const probe: ProbeResult = c.head ? probeBytes(c.head, c.fileName) : await probeFile(c.tempPath, c.fileName, c.size)
   return ctx.store.exclusive(async () => {
     const mode = ctx.options.names
     const folderPath = nameErrorToApi(() => normalizeFolderPath(c.folder, mode, true))

@@ -118,6 +118,17 @@ export async function parseMultipart(
 
   for await (const chunk of source) {
     if (isDone()) continue
+    if (state === 'body' && buf.length > 0 && buf.length < delimiter.length && chunk.length >= delimiter.length) {
+      // What a body step leaves behind is shorter than a delimiter: unless one starts in it, it is body data
+      // to pass on, and the chunk needs no copy behind it (that was a GiB of copies per GiB uploaded).
+      const at = Buffer.concat([buf, chunk.subarray(0, delimiter.length)]).indexOf(delimiter)
+      if (at < 0 || at >= buf.length) {
+        await (sink as PartSink).write(buf)
+        buf = chunk
+        await step(false)
+        continue
+      }
+    }
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
     await step(false)
   }

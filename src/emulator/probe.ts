@@ -12,12 +12,15 @@ export interface ProbeResult {
   hasAlpha: boolean
 }
 
-/** Reads the header only for names whose type can be an image (keeps adoption of 100k text files cheap). */
-export async function probeFile(bytesPath: string, name: string, size: number): Promise<ProbeResult> {
+/** Only names whose type can be an image have their header read (keeps adoption of 100k text files cheap). */
+function mayBeImage(name: string): boolean {
   const mime = mimeFromName(name)
-  const maybeImage = mime.startsWith('image/') || mime === 'application/octet-stream'
+  return mime.startsWith('image/') || mime === 'application/octet-stream'
+}
+
+export async function probeFile(bytesPath: string, name: string, size: number): Promise<ProbeResult> {
   let head = Buffer.alloc(0)
-  if (maybeImage && size > 0) {
+  if (mayBeImage(name) && size > 0) {
     const fh = await open(bytesPath, 'r')
     try {
       const buf = Buffer.alloc(Math.min(size, IMAGE_HEADER_BYTES))
@@ -28,6 +31,11 @@ export async function probeFile(bytesPath: string, name: string, size: number): 
     }
   }
   return probeHead(head, name)
+}
+
+/** The same answer as probeFile, from the file's first IMAGE_HEADER_BYTES bytes already in memory. */
+export function probeBytes(head: Buffer, name: string): ProbeResult {
+  return probeHead(mayBeImage(name) ? head.subarray(0, IMAGE_HEADER_BYTES) : Buffer.alloc(0), name)
 }
 
 export function probeHead(head: Buffer, name: string): ProbeResult {

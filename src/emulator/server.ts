@@ -27,6 +27,7 @@ import { handleDelivery } from './routes/delivery.js'
 import { MediaRoutes } from './routes/media.js'
 import { handleUpload, refuseUpload } from './routes/upload.js'
 import { Store } from './store.js'
+import { TempFiles } from './temp-files.js'
 
 export type { EmulatorOptions } from './options.js'
 export type { FaultSettings, FaultControl } from './faults.js'
@@ -43,6 +44,8 @@ export interface EmulatorHandle {
 
 type Scope = FaultScope | 'admin' | 'unknown'
 
+/** The 411 of `refuseChunkedUploads`; says it comes from the emulator's setting. */
+const CHUNKED_REFUSED_MESSAGE = 'Length Required: this emulator refuses uploads without Content-Length (refuseChunkedUploads).'
 /** Body of injected 5xx answers; says it was injected so nobody hunts a real bug. */
 const INJECTED_ERROR_MESSAGE = 'Internal server error (injected by the emulator).'
 
@@ -83,6 +86,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     jobs: new JobRegistry(clock, resolved.jobPendingMs),
     endpointPath: `/${resolved.id}`,
     usage: { bandwidthBytes: 0 },
+    tempFiles: new TempFiles(store.tmpDir),
   }
   const media = new MediaRoutes(ctx)
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -94,6 +98,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
       server.close(() => resolve())
       server.closeAllConnections()
     })
+    await ctx.tempFiles.close()
     store.close()
   }
 
@@ -153,6 +158,7 @@ async function serve(ctx: EmulatorContext, media: MediaRoutes, req: IncomingMess
     if (denied) throw denied
     if (scope === 'upload') {
       if (req.method !== 'POST') throw new ApiError(405, 'Uploads are POST requests.')
+      if (req.headers['content-length'] === undefined && ctx.faults.get().refuseChunkedUploads) throw new ApiError(411, CHUNKED_REFUSED_MESSAGE)
       return await handleUpload(ctx, req, res)
     }
     const settings = ctx.faults.get()

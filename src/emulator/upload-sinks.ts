@@ -2,8 +2,11 @@
  * Where the upload's `file` part goes: straight to a temp file (binary part), or through an incremental
  * base64 decoder (text part, optionally a `data:` URI). Both count bytes and stop at the size limit.
  */
-import { open, type FileHandle } from 'node:fs/promises'
+import { writeSync } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
+import { IMAGE_HEADER_BYTES } from './image-info.js'
 import type { PartSink } from './multipart.js'
+import type { TempFile } from './temp-files.js'
 
 export class UploadTooLargeError extends Error {}
 export class InvalidFileFieldError extends Error {}
@@ -11,27 +14,89 @@ export class InvalidFileFieldError extends Error {}
 /** Enough of a text `file` value to tell a URL or data: URI from base64. */
 const SNIFF_CHARS = 64
 
+/**
+ * The file is created as soon as its part starts (overlapping the body's arrival); a small part stays in
+ * memory and is written at its end with synchronous calls (microseconds each, where a thread-pool round trip
+ * per chunk and one for the close were much of a small upload's time), a part that grows past this goes to
+ * disk as it arrives, this much at a time (one write per MiB instead of one per socket read).
+ */
+const IN_MEMORY_BYTES = 1024 * 1024
+
 export class TempFileSink implements PartSink {
   size = 0
-  #fh: Promise<FileHandle>
-  constructor(readonly path: string, readonly maxBytes: number) {
-    this.#fh = open(path, 'w')
-    this.#fh.catch(() => undefined)
+  readonly #fh: Promise<FileHandle>
+  /** Bytes received and not on disk yet (at most IN_MEMORY_BYTES). */
+  #pending: Buffer[] = []
+  #pendingBytes = 0
+  #spilled = false
+  /** The first bytes, kept to probe the image without reading the file back. */
+  readonly #head: Buffer[] = []
+  #headBytes = 0
+  /** `file`: where the bytes go (an empty file being created or already open, temp-files.ts). */
+  constructor(file: TempFile, readonly maxBytes: number) {
+    this.path = file.path
+    this.#fh = file.fh
+  }
+
+  readonly path: string
+
+  /** Up to IMAGE_HEADER_BYTES from the start of the file. */
+  get head(): Buffer {
+    return Buffer.concat(this.#head)
   }
 
   async write(chunk: Buffer): Promise<void> {
     this.size += chunk.length
     if (this.size > this.maxBytes) throw new UploadTooLargeError()
-    const fh = await this.#fh
-    let offset = 0
-    while (offset < chunk.length) offset += (await fh.write(chunk, offset)).bytesWritten
+    if (this.#headBytes < IMAGE_HEADER_BYTES) {
+      const part = Buffer.from(chunk.subarray(0, IMAGE_HEADER_BYTES - this.#headBytes))
+      this.#head.push(part)
+      this.#headBytes += part.length
+    }
+    this.#pending.push(chunk)
+    this.#pendingBytes += chunk.length
+    if (this.#pendingBytes < IN_MEMORY_BYTES) return
+    this.#spilled = true
+    await this.#flush(await this.#fh)
+  }
+
+  async #flush(fh: FileHandle): Promise<void> {
+    const buffers = this.#pending.splice(0)
+    this.#pendingBytes = 0
+    let { bytesWritten } = await fh.writev(buffers)
+    for (const buf of buffers) { // rare short writes: the rest one buffer at a time
+      if (bytesWritten >= buf.length) {
+        bytesWritten -= buf.length
+        continue
+      }
+      let offset = bytesWritten
+      bytesWritten = 0
+      while (offset < buf.length) offset += (await fh.write(buf, offset)).bytesWritten
+    }
   }
 
   async end(): Promise<void> {
-    await (await this.#fh).close()
+    const fh = await this.#fh
+    if (this.#spilled) {
+      try {
+        await this.#flush(fh)
+      } finally {
+        await fh.close()
+      }
+      return
+    }
+    try {
+      for (const buf of this.#pending.splice(0)) {
+        let offset = 0
+        while (offset < buf.length) offset += writeSync(fh.fd, buf, offset)
+      }
+    } finally {
+      await fh.close()
+    }
   }
 
   async abort(): Promise<void> {
+    this.#pending = []
     try {
       await (await this.#fh).close()
     } catch {

@@ -4,9 +4,10 @@
  *
  * Binding quirks handled here (shared/fuse-native-notes.md):
  * - read/write buffers point into libfuse memory and are detached after cb: `write` copies its data before
- *   anything async; `read` lets the VFS copy straight into that buffer (readInto, stopped by the guard's
- *   abort signal before a deadline answers), or copies the result at reply time; both answer the byte count
- *   as cb's first argument.
+ *   anything async (into a pooled buffer, write-buffers.ts, lent to the VFS until its write settles);
+ *   `read` lets the VFS copy straight into that buffer (readInto, stopped by the guard's abort signal before
+ *   a deadline answers), or copies the result at reply time; both answer the byte count as cb's first
+ *   argument.
  * - file handles are int32 on the C side and 0 means "no handle": the VFS numbers them from 1.
  * - utimens receives atime in both slots (binding bug); UTIME_NOW/UTIME_OMIT arrive as ~1073 ms.
  * - create gets no open flags from fuse-native 2.2.6: the VFS is told O_CREAT|O_RDWR.
@@ -20,20 +21,26 @@ import { constants as fsConstants } from 'node:fs'
 import type { Logger } from '../log.js'
 import { VfsError } from '../vfs/errors.js'
 import type { Vfs } from '../vfs/types.js'
+import { MAX_REQUEST_BYTES } from '../../native/fuse-options.js'
 import { OpGuard, type FuseReply, type OpGuardOptions } from './guard.js'
 import { toFuseStat, toFuseStatFs } from './stat.js'
+import { WriteBuffers } from './write-buffers.js'
 
 /** What fuse-native 2.2.6 delivers for UTIME_NOW/UTIME_OMIT: tv_sec 0, tv_nsec ≈ 2^30 → 1073 ms. */
 export const UTIME_SENTINEL_MS = 1073
 /** fuse-native reads the handle back with NAPI_ARGV_INT32. */
 const MAX_HANDLE = 0x7fffffff
 const CREATE_FLAGS = fsConstants.O_CREAT | fsConstants.O_RDWR
+/** Idle write buffers kept: enough for the concurrent writes of several writers (8 MiB at 128 KiB each). */
+const WRITE_BUFFERS_KEPT = 64
 
 export interface FuseOpsOptions extends OpGuardOptions {
   /** Wall clock for UTIME_NOW (default Date.now). */
   now?: () => number
   /** A guard built by the caller (to share counters); otherwise one is made from these options. */
   guard?: OpGuard
+  /** Where write data is copied (default: a pool of MAX_REQUEST_BYTES buffers). */
+  writeBuffers?: WriteBuffers
 }
 
 type Cb = FuseReply
@@ -75,6 +82,7 @@ const ok = (): unknown[] => [0]
 export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions = {}): FuseOps {
   const guard = options.guard ?? new OpGuard(logger, options)
   const now = options.now ?? Date.now
+  const writeBuffers = options.writeBuffers ?? new WriteBuffers(MAX_REQUEST_BYTES, WRITE_BUFFERS_KEPT)
   const refuse = (op: string, path: string, cb: Cb, code: 'EPERM' | 'EINVAL'): void =>
     guard.run(op, path, cb, () => Promise.reject(new VfsError(code, `${op} is not supported`, { level: 'debug' })), ok)
 
@@ -108,8 +116,12 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
       guard.run('create', path, cb, () => vfs.create(path, mode, CREATE_FLAGS), (fh) => [0, handle(fh)]),
 
     write: (path, fh, buf, len, pos, cb) => {
-      const data = Buffer.from(buf.subarray(0, len)) // copy now: buf is detached once cb has run
-      guard.run('write', path, cb, () => vfs.write(path, fh, data, pos), (written) => [byteCount(written, len)])
+      const lease = writeBuffers.copy(buf, len) // copy now: buf is detached once cb has run
+      guard.run('write', path, cb, () => {
+        const writing = vfs.write(path, fh, lease.data, pos)
+        writing.then(lease.release, lease.release)
+        return writing
+      }, (written) => [byteCount(written, len)])
     },
 
     flush: (path, fh, cb) => guard.run('flush', path, cb, () => vfs.flush(path, fh), ok),

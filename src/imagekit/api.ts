@@ -3,6 +3,7 @@
  * over HTTP; unit tests of vfs/ may implement it in memory. No filesystem ideas here: paths are remote
  * ImageKit paths (`/folder/name.jpg`), already encoded by vfs/name.ts.
  */
+import type { FileHandle } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type {
   AccountUsage, FileObject, FolderObject, ListItem, ListSort, ListType, UploadResponse, BulkJobStatus,
@@ -74,9 +75,8 @@ export interface DeliveryTarget {
   versionId?: string
 }
 
-export interface UploadRequest {
-  /** Local file to stream (never read whole). */
-  localFile: string
+/** What an upload says about the file besides its bytes (the same for every way of sending them). */
+export interface UploadFields {
   /** Remote folder, e.g. `/a/b` (root `/`). */
   folder: string
   fileName: string
@@ -87,6 +87,19 @@ export interface UploadRequest {
   /** Keep the existing file's tags/metadata when not sent (overwriteTags=false, ...). */
   keepExistingMetadata?: boolean
   onProgress?: (sentBytes: number) => void
+}
+
+export interface UploadRequest extends UploadFields {
+  /** Local file to send (streamed unless small; never read whole when large). */
+  localFile: string
+  /** An open handle of `localFile`, read instead of reopening the file (never closed here). */
+  localFileHandle?: FileHandle
+}
+
+/** An upload whose length is not known when it starts: the bytes come as they are produced. */
+export interface StreamUploadRequest extends UploadFields {
+  /** The file's bytes, in order; ends when the file is complete. Throwing aborts the request. */
+  body: AsyncIterable<Buffer>
 }
 
 export interface ImageKitApi {
@@ -102,6 +115,11 @@ export interface ImageKitApi {
 
   // Write side (issue 4).
   uploadFile(request: UploadRequest, options?: RequestOptions): Promise<UploadResponse>
+  /**
+   * One upload attempt with a body of unknown length (chunked transfer encoding): a stream cannot be
+   * replayed, so it is never retried. `options.signal` aborts it mid-body (the server stores nothing).
+   */
+  uploadFileStream(request: StreamUploadRequest, options?: RequestOptions): Promise<UploadResponse>
   deleteFile(fileId: string, options?: RequestOptions): Promise<void>
   renameFile(filePath: string, newFileName: string, options?: RequestOptions): Promise<void>
   moveFile(sourceFilePath: string, destinationPath: string, options?: RequestOptions): Promise<void>

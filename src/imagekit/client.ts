@@ -7,7 +7,7 @@ import type { Logger } from 'pino'
 import { systemClock, type Clock } from '../clock.js'
 import { redactUrl } from '../log.js'
 import type {
-  DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RequestOptions, UploadRequest,
+  DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RequestOptions, StreamUploadRequest, UploadRequest,
 } from './api.js'
 import { ImageKitError } from './errors.js'
 import { expectBody, isAccountUsage, isFileObject, isFileObjectArray } from './guards.js'
@@ -18,7 +18,7 @@ import { readRange } from './read.js'
 import { defaultRetryPolicy } from './retry.js'
 import { expiryFor, signUrl } from './sign.js'
 import type { AccountUsage, BulkJobStatus, FileObject, ListItem, UploadResponse } from './types.js'
-import { uploadFile } from './upload.js'
+import { uploadFile, uploadFileStream } from './upload.js'
 import { appendQuery, buildUrl, trimTrailingSlashes } from './url.js'
 
 export const DEFAULT_API_URL = 'https://api.imagekit.io'
@@ -143,6 +143,10 @@ export class ImageKitClient implements ImageKitApi {
 
   uploadFile(request: UploadRequest, options?: RequestOptions): Promise<UploadResponse> {
     return uploadFile(this.#http, request, options)
+  }
+
+  uploadFileStream(request: StreamUploadRequest, options?: RequestOptions): Promise<UploadResponse> {
+    return uploadFileStream(this.#http, request, options)
   }
 
   async deleteFile(fileId: string, options: RequestOptions = {}): Promise<void> {

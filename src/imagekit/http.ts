@@ -45,7 +45,8 @@ export interface HttpSettings {
 
 /** A request body made afresh for each attempt (so a stream can be replayed). */
 export interface AttemptBody {
-  body: Readable
+  /** An async iterable is sent chunk by chunk, each pulled once the socket took the previous one. */
+  body: Readable | Buffer | AsyncIterable<Buffer>
   headers: Record<string, string>
   /** Releases what the attempt opened (file handles), whatever happened. */
   dispose(): void
@@ -156,7 +157,7 @@ export class HttpTransport {
     const url = apiUrl(base, call.route, call.params, call.query)
     const headers = this.baseHeaders(true)
     headers.accept = 'application/json'
-    let body: string | Readable | undefined
+    let body: string | Buffer | Readable | AsyncIterable<Buffer> | undefined
     let attemptBody: AttemptBody | undefined
     if (call.json !== undefined) {
       body = JSON.stringify(call.json)
@@ -174,7 +175,8 @@ export class HttpTransport {
           dispatcher: this.agent,
           method: call.method,
           headers,
-          body,
+          // undici takes async iterables (docs: Dispatcher.request body); its type declarations lag behind.
+          body: body as Dispatcher.RequestOptions['body'],
           signal: call.signal,
           headersTimeout: this.settings.requestTimeoutMs,
           bodyTimeout: this.settings.requestTimeoutMs,

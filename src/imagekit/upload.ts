@@ -1,17 +1,26 @@
 /**
- * `POST {uploadUrl}/api/v1/files/upload`: multipart/form-data streamed from a local file, never read whole.
- * Each attempt builds a fresh envelope and reopens the file, so a retry replays the same bytes. The length
- * is known up front (Content-Length); the text fields go first and the file part last, and progress counts
- * the file bytes handed to the connection.
+ * `POST {uploadUrl}/api/v1/files/upload`: multipart/form-data, the text fields first and the file part last.
+ *
+ * - `uploadFile` sends a local file with a known length (Content-Length). Each attempt builds a fresh body
+ *   and rereads the file, so a retry replays the same bytes. A small file is read into one buffer with its
+ *   envelope, synchronously: it was just written, so the read is a copy from the page cache (microseconds)
+ *   where the thread-pool round trips of an asynchronous stat and read took hundreds under load, and the
+ *   stream machinery most of the rest of a small upload's cost. A large file is streamed in 1 MiB reads,
+ *   never read whole. Progress counts file bytes handed to the connection.
+ * - `uploadFileStream` sends bytes as they are produced, length unknown (chunked transfer encoding), in a
+ *   single attempt: a stream cannot be replayed. Aborting it cuts the body short, so the server never sees
+ *   the closing boundary and stores nothing. Its chunks may be lent (reused once two more were asked for,
+ *   see vfs/upload/growing-file.ts): they go straight to undici, which is done with one before asking for
+ *   the next but one.
  *
  * Retrying an upload that may have reached the server is accepted: with useUniqueFileName=false a repeat is
  * just one more version of the same path.
  */
-import { createReadStream, type ReadStream } from 'node:fs'
+import { closeSync, createReadStream, fstatSync, openSync, readSync, type ReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import FormData from 'form-data'
-import type { RequestOptions, UploadRequest } from './api.js'
+import type { RequestOptions, StreamUploadRequest, UploadFields, UploadRequest } from './api.js'
 import { expectBody, isUploadResponse } from './guards.js'
 import type { AttemptBody, HttpTransport } from './http.js'
 import type { UploadResponse } from './types.js'
@@ -19,24 +28,38 @@ import type { UploadResponse } from './types.js'
 export const UPLOAD_ROUTE = '/api/v1/files/upload'
 /** Fields the filesystem reads back after an upload (they are left out of the response unless asked for). */
 export const UPLOAD_RESPONSE_FIELDS = ['tags', 'customCoordinates', 'isPrivateFile', 'customMetadata'] as const
-/** File read size: large enough for few syscalls, small enough that progress moves smoothly. */
 /** 1 MiB disk reads: fewer, larger socket writes (the upload of a 1 GiB file is bound by per-chunk costs). */
 const FILE_CHUNK_BYTES = 1024 * 1024
+/** Files up to this size are sent from one buffer (read whole, at most this much memory per upload). */
+export const SMALL_FILE_BYTES = 1024 * 1024
+
+const CALL = { method: 'POST' as const, route: UPLOAD_ROUTE }
 
 export async function uploadFile(http: HttpTransport, upload: UploadRequest, options: RequestOptions = {}): Promise<UploadResponse> {
-  const call = { method: 'POST' as const, route: UPLOAD_ROUTE }
   const result = await http.call({
-    ...call,
+    ...CALL,
     host: 'upload',
     idempotent: false,
     signal: options.signal,
-    body: () => multipartBody(upload),
+    body: () => fileBody(upload),
   })
-  return expectBody(result, isUploadResponse, call, 'an upload response')
+  return expectBody(result, isUploadResponse, CALL, 'an upload response')
+}
+
+export async function uploadFileStream(http: HttpTransport, upload: StreamUploadRequest, options: RequestOptions = {}): Promise<UploadResponse> {
+  const result = await http.call({
+    ...CALL,
+    host: 'upload',
+    idempotent: false,
+    signal: options.signal,
+    maxRetries: 0,
+    body: async () => streamBody(upload),
+  })
+  return expectBody(result, isUploadResponse, CALL, 'an upload response')
 }
 
 /** The text fields of the form, in the order they are sent (before the file part). */
-export function uploadFields(upload: UploadRequest): [string, string][] {
+export function uploadFields(upload: UploadFields): [string, string][] {
   const fields: [string, string][] = [
     ['fileName', upload.fileName],
     ['folder', upload.folder],
@@ -53,27 +76,58 @@ export function uploadFields(upload: UploadRequest): [string, string][] {
   return fields
 }
 
-async function multipartBody(upload: UploadRequest): Promise<AttemptBody> {
-  const { size: fileSize } = await stat(upload.localFile)
+async function fileBody(upload: UploadRequest): Promise<AttemptBody> {
+  const handle = upload.localFileHandle
+  const fileSize = handle ? fstatSync(handle.fd).size : (await stat(upload.localFile)).size
   const { head, tail, contentType } = multipartFrame(upload)
-  // Never a bigger read buffer than the file: small files are the common case, and 1 MiB each was most of their cost (GC).
-  const file: ReadStream = createReadStream(upload.localFile, { highWaterMark: Math.max(1, Math.min(FILE_CHUNK_BYTES, fileSize)) })
+  const headers = { 'content-type': contentType, 'content-length': String(head.length + fileSize + tail.length) }
+  if (fileSize <= SMALL_FILE_BYTES) {
+    const body = Buffer.allocUnsafe(head.length + fileSize + tail.length)
+    head.copy(body, 0)
+    readExactly(handle?.fd ?? upload.localFile, body.subarray(head.length, head.length + fileSize))
+    tail.copy(body, head.length + fileSize)
+    upload.onProgress?.(fileSize)
+    return { body, headers, dispose() {} }
+  }
+  const file: ReadStream = createReadStream(upload.localFile, { highWaterMark: FILE_CHUNK_BYTES })
   return {
-    body: Readable.from(framedFile(head, file, tail, fileSize, upload.onProgress), { objectMode: false }),
-    headers: { 'content-type': contentType, 'content-length': String(head.length + fileSize + tail.length) },
+    body: Readable.from(framed(head, file, tail, upload.onProgress, fileSize), { objectMode: false }),
+    headers,
     dispose() {
       file.destroy()
     },
   }
 }
 
+function streamBody(upload: StreamUploadRequest): AttemptBody {
+  const { head, tail, contentType } = multipartFrame(upload)
+  // No Content-Length: undici sends the body with chunked transfer encoding. Handed over as an async
+  // iterable, undici pulls the next chunk only once the socket took the previous one.
+  return { body: framed(head, upload.body, tail, upload.onProgress), headers: { 'content-type': contentType }, dispose() {} }
+}
+
+/** Fills `into` from the start of a file (an open descriptor or a path); a shorter file changed under the upload. */
+function readExactly(source: number | string, into: Buffer): void {
+  const fd = typeof source === 'string' ? openSync(source, 'r') : source
+  try {
+    let done = 0
+    while (done < into.length) {
+      const bytesRead = readSync(fd, into, done, into.length - done, done)
+      if (bytesRead === 0) throw new Error(`the file changed size while it was uploaded (${done} of ${into.length} bytes)`)
+      done += bytesRead
+    }
+  } finally {
+    if (fd !== source) closeSync(fd)
+  }
+}
+
 /**
  * The multipart envelope around the file, built by form-data (field encoding, boundary, file-part
  * headers) with an empty file part: everything before the file's bytes, and the CRLF plus closing
- * boundary after them. The file itself is streamed between the two, so form-data's legacy stream
- * machinery never touches the bytes (it halved upload throughput).
+ * boundary after them. The file itself goes between the two, so form-data's legacy stream machinery
+ * never touches the bytes (it halved upload throughput).
  */
-function multipartFrame(upload: UploadRequest): { head: Buffer; tail: Buffer; contentType: string } {
+function multipartFrame(upload: UploadFields): { head: Buffer; tail: Buffer; contentType: string } {
   const form = new FormData()
   for (const [name, value] of uploadFields(upload)) form.append(name, value)
   form.append('file', Buffer.alloc(0), { filename: upload.fileName, contentType: 'application/octet-stream' })
@@ -82,14 +136,19 @@ function multipartFrame(upload: UploadRequest): { head: Buffer; tail: Buffer; co
   return { head: whole.subarray(0, whole.length - tail.length), tail, contentType: form.getHeaders()['content-type'] as string }
 }
 
-async function* framedFile(head: Buffer, file: AsyncIterable<Buffer>, tail: Buffer, fileSize: number, onProgress?: (sentBytes: number) => void): AsyncGenerator<Buffer> {
+/** head, the file's chunks, tail; with `expectedSize`, a file that ends at another size fails the attempt. */
+async function* framed(
+  head: Buffer, file: AsyncIterable<Buffer>, tail: Buffer, onProgress?: (sentBytes: number) => void, expectedSize?: number,
+): AsyncGenerator<Buffer> {
   yield head
   let sent = 0
   for await (const chunk of file) {
     yield chunk
     sent += chunk.length
-    onProgress?.(Math.min(sent, fileSize))
+    onProgress?.(expectedSize === undefined ? sent : Math.min(sent, expectedSize))
   }
-  if (sent !== fileSize) throw new Error(`the file changed size while it was uploaded (${sent} of ${fileSize} bytes)`)
+  if (expectedSize !== undefined && sent !== expectedSize) {
+    throw new Error(`the file changed size while it was uploaded (${sent} of ${expectedSize} bytes)`)
+  }
   yield tail
 }

@@ -8,6 +8,7 @@
  */
 import type { FileHandle } from 'node:fs/promises'
 import type { UploadStatus } from './types.js'
+import type { StreamedUpload } from './upload/streamer.js'
 import { joinRemote } from './name.js'
 
 export type PendingState = 'open' | 'waiting' | 'uploading' | 'retrying' | 'failed' | 'rejected' | 'empty' | 'clean'
@@ -34,6 +35,8 @@ export class PendingFile {
   openCount = 0
   /** Changed since the last commit (journal record + upload request). */
   dirty = false
+  /** The spooled bytes were fdatasync'ed since they last changed. */
+  dataSynced = false
   /** Committed content that is not stored remotely yet. */
   unsent = false
   state: PendingState = 'open'
@@ -48,6 +51,14 @@ export class PendingFile {
   inflight: Promise<void> | undefined
   /** Removed by unlink (or replaced by a rename) while handles were open: never upload again. */
   unlinked = false
+  /** Every byte so far was appended at the end of a file that started empty: it may be streamed (streamer.ts). */
+  appendOnly = false
+  /** Writes to the spool file in progress. */
+  writesInFlight = 0
+  /** The upload streaming this file while it is written, if any. */
+  streamed: StreamedUpload | undefined
+  /** Holds an upload slot taken ahead of its upload (by a streamed upload). */
+  slotReserved = false
 
   constructor(
     readonly id: string,

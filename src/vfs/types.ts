@@ -68,7 +68,10 @@ export interface Vfs {
 
   // Write side (issue 4). A read-only VFS rejects each with EROFS.
   create(localPath: string, mode: number, flags: OpenFlags): Promise<number>
-  /** `data` is owned by the VFS (the adapter copied it out of libfuse's memory). Returns bytes written. */
+  /**
+   * `data` is lent until the returned promise settles (the adapter reuses the buffer afterwards): the VFS
+   * must not keep it. Returns bytes written.
+   */
   write(localPath: string, fh: number, data: Buffer, position: number): Promise<number>
   flush(localPath: string, fh: number): Promise<void>
   fsync(localPath: string, fh: number, dataOnly: boolean): Promise<void>
@@ -122,10 +125,19 @@ export interface VfsOptions {
   uploadTags: string[]
   /** Uploads running at once. */
   maxParallelUploads: number
+  /**
+   * Upload a file written sequentially from empty while it is written (chunked body), once it is
+   * `streamThresholdBytes` large; only without write-back. Default on.
+   */
+  streamUploads?: boolean
+  /** Default STREAM_THRESHOLD_BYTES (4 MiB). */
+  streamThresholdBytes?: number
   /** Start fetching a file's first block when it is opened for reading (saves a round trip of time to first byte). */
   prefetchOnOpen?: boolean
   /** Names the library (its URL endpoint): the spool is `<cacheDir>/<hash of this>/`, so libraries never share one. */
   libraryId?: string
+  /** This boot of the machine (tests simulate a reboot); read from /proc when omitted. */
+  bootId?: string
 }
 
 /** One file in the upload queue, for `ikfs status` and /metrics. */

@@ -7,7 +7,7 @@
  * (an open for writing waits for an upload in flight: bytes never change under an upload).
  */
 import { constants as fsConstants, existsSync, readdirSync, statSync, unlinkSync } from 'node:fs'
-import { open, rm, stat } from 'node:fs/promises'
+import { open, stat, type FileHandle } from 'node:fs/promises'
 import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
 import type { UploadResponse } from '../imagekit/types.js'
@@ -22,9 +22,12 @@ import { KeyedMutex } from './lock.js'
 import { EncodingError, NAME_MAX_BYTES, joinRemote, parentOf, splitLocalPath, type NameCodec } from './name.js'
 import type { Resolver } from './resolver.js'
 import { Journal, type JournalRecord, type RecordState } from './spool/journal.js'
-import { DATA_FILE_MODE, Spool } from './spool/spool.js'
+import { DataFiles } from './spool/data-files.js'
+import { Spool } from './spool/spool.js'
 import type { Counters } from './stats.js'
 import type { UploadStatus, VfsOptions } from './types.js'
+import { uploadFieldsOf } from './upload/fields.js'
+import { STREAM_THRESHOLD_BYTES, Streamer } from './upload/streamer.js'
 import { describe, isTooLarge, Uploader } from './upload/uploader.js'
 
 /** Where a local path goes remotely. */
@@ -70,8 +73,10 @@ export interface WritePathDeps {
 export class WritePath {
   readonly #d: WritePathDeps
   readonly #spool: Spool
+  readonly #dataFiles: DataFiles
   readonly #journal: Journal
   readonly #uploader: Uploader
+  readonly #streamer: Streamer
   readonly #byRemotePath = new Map<string, PendingFile>()
   readonly #pathLock = new KeyedMutex()
   readonly #fileLock = new KeyedMutex()
@@ -80,12 +85,19 @@ export class WritePath {
   constructor(deps: WritePathDeps) {
     this.#d = deps
     this.#spool = new Spool(deps.options.cacheDir, deps.options.libraryId ?? 'default')
-    this.#journal = new Journal(this.#spool.journalDir)
+    this.#journal = new Journal(this.#spool.journalDir, deps.options.bootId)
+    this.#dataFiles = new DataFiles(this.#spool.dataDir, this.#spool.freeDir)
     this.#uploader = new Uploader({
       clock: deps.clock, log: deps.log.child({ component: 'vfs.upload' }), counters: deps.counters,
       maxParallel: deps.options.maxParallelUploads,
       perform: (file, onProgress) => this.#perform(file, onProgress),
       persist: (file) => this.#persist(file),
+    })
+    this.#streamer = new Streamer({
+      api: deps.api, log: deps.log.child({ component: 'vfs.upload' }), uploader: this.#uploader, uploadTags: deps.options.uploadTags,
+      // With write-back a closed file may still change before its upload: it is never streamed.
+      enabled: deps.options.streamUploads !== false && deps.options.writeBackDelayMs === 0,
+      thresholdBytes: deps.options.streamThresholdBytes ?? STREAM_THRESHOLD_BYTES,
     })
     this.#replay()
   }
@@ -152,10 +164,12 @@ export class WritePath {
       if (existing) {
         const reused = await this.#fileLock.run(existing.id, async () => {
           if (this.#byRemotePath.get(dest.remotePath) !== existing) return false // dropped while we waited
+          this.#streamer.stop(existing, 'a second open for writing')
           this.#uploader.cancel(existing) // a write-back that has not started restarts at the next close
           await existing.inflight?.catch(() => undefined)
           await this.#ensureFd(existing)
           if (truncate && existing.size > 0) await this.#truncateLocked(existing, 0)
+          if (truncate && existing.openCount === 0) existing.appendOnly = true // written afresh by one writer
           if (existing.unsent || existing.dirty) existing.state = 'open'
           existing.openCount++
           return true
@@ -165,23 +179,23 @@ export class WritePath {
       const node = await this.#remoteFile(dest)
       if (!node && !create) throw new VfsError('ENOENT', `open ${localPath}: no such file`)
       const now = this.#d.clock.now()
-      const id = this.#spool.newId()
+      const { id, fh } = await this.#dataFiles.create()
       const base: RemoteBase | undefined = node ? remoteBaseOf(node) : undefined
       const file = new PendingFile(
-        id, this.#spool.dataPath(id), dest.folder, dest.name, localPath, node?.ino ?? this.#d.inodes.allocate(),
+        id, this.#dataFiles.path(id), dest.folder, dest.name, localPath, node?.ino ?? this.#d.inodes.allocate(),
         0, node ? node.updatedAtMs : now, node ? node.createdAtMs : now, base,
       )
-      file.fd = await open(file.dataPath, 'wx+', DATA_FILE_MODE)
+      file.fd = fh
       try {
         if (node && !truncate && node.size > 0) {
           await this.#fill(file, node)
         } else {
           file.dirty = true // new or truncated: must be recorded at close, even when empty
           file.mtimeMs = now
+          file.appendOnly = true
         }
       } catch (e) {
-        await file.fd.close().catch(() => undefined)
-        await rm(file.dataPath, { force: true })
+        await this.#dataFiles.remove(id, fh)
         throw e
       }
       file.openCount = 1
@@ -223,6 +237,7 @@ export class WritePath {
     const { size } = await stat(file.dataPath)
     if (size !== node.size) throw new VfsError('EIO', `${target}: got ${size} of ${node.size} bytes`)
     file.size = size
+    file.dataSynced = false
   }
 
   async #ensureFd(file: PendingFile): Promise<void> {
@@ -232,13 +247,23 @@ export class WritePath {
   // ---- content ----
 
   async write(file: PendingFile, data: Buffer, position: number): Promise<number> {
+    const appending = this.#streamer.writing(file, position)
     let done = 0
-    while (done < data.length) {
-      const { bytesWritten } = await file.fd!.write(data, done, data.length - done, position + done)
-      done += bytesWritten
+    file.writesInFlight++
+    try {
+      while (done < data.length) {
+        const { bytesWritten } = await file.fd!.write(data, done, data.length - done, position + done)
+        done += bytesWritten
+      }
+    } catch (e) {
+      this.#streamer.stop(file, 'a failed write')
+      throw e
+    } finally {
+      file.writesInFlight--
     }
     file.size = Math.max(file.size, position + data.length)
     this.#touch(file)
+    if (appending) this.#streamer.wrote(file)
     return done
   }
 
@@ -254,6 +279,7 @@ export class WritePath {
   }
 
   async #truncateLocked(file: PendingFile, size: number): Promise<void> {
+    this.#streamer.stop(file, 'a truncate')
     await file.fd!.truncate(size)
     file.size = size
     this.#touch(file)
@@ -261,6 +287,7 @@ export class WritePath {
 
   #touch(file: PendingFile): void {
     file.dirty = true
+    file.dataSynced = false
     file.mtimeMs = this.#d.clock.now()
   }
 
@@ -304,14 +331,18 @@ export class WritePath {
     })())
   }
 
-  /** Closes the spool fd of a file nobody has open, and forgets the file when nothing needs it. */
+  /**
+   * Closes the spool fd of a file nobody has open, and forgets the file when nothing needs it. An upload in
+   * flight may be reading through the fd: it is waited for first.
+   */
   async #closeIdle(file: PendingFile): Promise<void> {
     await this.#fileLock.run(file.id, async () => {
+      await file.inflight?.catch(() => undefined)
       if (file.openCount > 0) return
       const fd = file.fd
       file.fd = undefined
-      await fd?.close().catch(() => undefined)
-      if (!file.mustKeep) await this.#drop(file)
+      if (!file.mustKeep) await this.#drop(file, fd)
+      else await fd?.close().catch(() => undefined)
     })
   }
 
@@ -336,10 +367,12 @@ export class WritePath {
     const upload = await this.#fileLock.run(file.id, async () => {
       if (file.unlinked) return false
       if (file.dirty) {
-        // The bytes must outlive this call only when the upload does not happen inside it (write-back) or
-        // the caller asked for it (fsync). A close that uploads at once syncs them only if the upload fails
-        // (#keepForRetrier); a kill -9 meanwhile loses nothing (the page cache survives the process).
-        if (how === 'sync' || this.#d.options.writeBackDelayMs > 0 || file.size === 0) await file.fd?.datasync()
+        // The bytes and their record must outlive this call only when the upload does not happen inside it
+        // (write-back, empty files) or the caller asked for it (fsync). A close that uploads at once makes
+        // them durable only if the upload fails (#persist, called by the uploader); a kill -9 meanwhile loses
+        // nothing (the page cache survives the process) and the in-flight record lets the next mount finish.
+        const durable = how === 'sync' || this.#d.options.writeBackDelayMs > 0 || file.size === 0 || this.#journal.isDurable(file.id)
+        if (durable) await this.#syncData(file)
         file.dirty = false
         if (file.size === 0) {
           // ImageKit cannot store empty files: kept in the spool, shown, uploaded once it has content.
@@ -352,7 +385,8 @@ export class WritePath {
         file.unsent = true
         file.state = 'waiting'
         file.attempts = 0
-        await this.#journal.write(this.#record(file))
+        if (durable) await this.#journal.write(this.#record(file))
+        else this.#journal.writeInflight(this.#record(file))
       }
       return file.unsent
     })
@@ -368,23 +402,20 @@ export class WritePath {
     try {
       await this.#uploader.upload(file)
     } catch (e) {
-      await this.#keepForRetrier(file)
-      throw this.#uploadError(file, e)
+      throw this.#uploadError(file, e) // the uploader made the spooled copy durable (#persist) before this
     }
   }
 
-  /** The upload failed: from now on the spool copy is the only copy, so it must survive a power loss. */
-  async #keepForRetrier(file: PendingFile): Promise<void> {
+  /** fdatasync of the spooled bytes, once per change (the fd of an open file, else the path). */
+  async #syncData(file: PendingFile): Promise<void> {
+    if (file.dataSynced) return
+    const fh = file.fd ?? (await open(file.dataPath, 'r'))
     try {
-      const fh = file.fd ?? (await open(file.dataPath, 'r'))
-      try {
-        await fh.datasync()
-      } finally {
-        if (fh !== file.fd) await fh.close()
-      }
-    } catch (e) {
-      this.#d.log.error({ path: file.remotePath, err: e }, 'could not sync the spooled copy of a failed upload')
+      await fh.datasync()
+    } finally {
+      if (fh !== file.fd) await fh.close()
     }
+    file.dataSynced = true
   }
 
   #uploadError(file: PendingFile, e: unknown): VfsError {
@@ -397,15 +428,12 @@ export class WritePath {
   async #perform(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<void> {
     const { api, options } = this.#d
     const base = file.base
-    const res = await api.uploadFile({
+    const res = (await this.#streamer.finish(file, onProgress)) ?? (await api.uploadFile({
+      ...uploadFieldsOf(file, options.uploadTags),
       localFile: file.dataPath,
-      folder: file.folder,
-      fileName: file.name,
-      // A new version keeps the target's tags (overwriteTags=false); upload tags label new files.
-      ...(!base && options.uploadTags.length > 0 ? { tags: options.uploadTags } : {}),
-      ...(base ? { isPrivateFile: base.isPrivateFile, keepExistingMetadata: true, customCoordinates: base.customCoordinates ?? null } : {}),
+      ...(file.fd ? { localFileHandle: file.fd } : {}),
       onProgress,
-    })
+    }))
     const customCoordinates = res.customCoordinates ?? base?.customCoordinates
     file.base = {
       fileId: res.fileId,
@@ -417,7 +445,8 @@ export class WritePath {
     if (file.state !== 'empty') file.state = 'clean'
     if (!file.dirty) await this.#journal.remove(file.id)
     this.#landed(file, res)
-    if (file.openCount === 0 && !file.dirty && !file.unsent && file.state !== 'empty') await this.#drop(file)
+    // A file still holding its fd is released by #closeIdle, which is waiting for this upload.
+    if (file.openCount === 0 && !file.fd && !file.dirty && !file.unsent && file.state !== 'empty') await this.#drop(file)
   }
 
   /** The upload landed: the listing shows the new version at once (same inode number). */
@@ -436,6 +465,7 @@ export class WritePath {
   /** Stops scheduled uploads and waits for one in flight: afterwards the file is at rest. */
   async quiesce(file: PendingFile): Promise<void> {
     await this.#fileLock.run(file.id, async () => {
+      this.#streamer.stop(file, 'a rename or unlink')
       this.#uploader.cancel(file)
       await file.inflight?.catch(() => undefined)
     })
@@ -450,6 +480,7 @@ export class WritePath {
 
   /** Forgets a pending file (unlink, or replaced by a rename): no upload, spool bytes removed once closed. */
   async discard(file: PendingFile): Promise<void> {
+    this.#streamer.stop(file, 'unlinked')
     file.unlinked = true
     file.dirty = false
     file.unsent = false
@@ -459,6 +490,7 @@ export class WritePath {
 
   /** Points a quiesced pending file at another path (rename); `base` is the remote file it now replaces. */
   async retarget(file: PendingFile, dest: Destination, base: RemoteBase | undefined, ino: number | undefined): Promise<void> {
+    this.#streamer.stop(file, 'a rename')
     if (this.#byRemotePath.get(file.remotePath) === file) this.#byRemotePath.delete(file.remotePath)
     file.folder = dest.folder
     file.name = dest.name
@@ -475,10 +507,10 @@ export class WritePath {
    * existing file). Nothing stays behind on failure.
    */
   async uploadCopy(source: FileInode, dest: Destination, base: RemoteBase, ino: number): Promise<void> {
-    const id = this.#spool.newId()
+    const { id, fh } = await this.#dataFiles.create()
     const now = this.#d.clock.now()
-    const file = new PendingFile(id, this.#spool.dataPath(id), dest.folder, dest.name, dest.localPath, ino, 0, now, now, base)
-    file.fd = await open(file.dataPath, 'wx+', DATA_FILE_MODE)
+    const file = new PendingFile(id, this.#dataFiles.path(id), dest.folder, dest.name, dest.localPath, ino, 0, now, now, base)
+    file.fd = fh
     try {
       await this.#fill(file, source)
       file.dirty = true
@@ -491,12 +523,13 @@ export class WritePath {
     }
     const fd = file.fd
     file.fd = undefined
-    await fd.close().catch(() => undefined)
+    await this.#dataFiles.remove(id, fd)
   }
 
   // ---- lifecycle ----
 
   async close(): Promise<void> {
+    this.#streamer.close()
     await Promise.allSettled([...this.#background])
     await this.#uploader.drain()
     this.#uploader.close()
@@ -505,6 +538,8 @@ export class WritePath {
       file.fd = undefined
       await fd?.close().catch(() => undefined)
     }
+    await this.#journal.close().catch(() => undefined)
+    await this.#dataFiles.close()
     this.#spool.unlock()
   }
 
@@ -520,27 +555,43 @@ export class WritePath {
     }
   }
 
+  /**
+   * Rewrites a file's record after a state change (an upload failed, a rename, new times). From here on the
+   * spool copy may be the only copy for a while, so bytes and record are made to survive a power loss.
+   */
   async #persist(file: PendingFile): Promise<void> {
     if (file.unlinked) return
-    if (file.unsent || file.state === 'empty' || file.state === 'rejected') await this.#journal.write(this.#record(file))
+    if (!file.unsent && file.state !== 'empty' && file.state !== 'rejected') return
+    try {
+      await this.#syncData(file)
+    } catch (e) {
+      this.#d.log.error({ path: file.remotePath, err: e }, 'could not sync the spooled copy of a pending upload')
+    }
+    await this.#journal.write(this.#record(file))
   }
 
-  async #drop(file: PendingFile): Promise<void> {
+  /** Forgets a file; its data file goes once no handle needs it (`fd`: its spool fd, given up by the caller). */
+  async #drop(file: PendingFile, fd?: FileHandle): Promise<void> {
     if (this.#byRemotePath.get(file.remotePath) === file) this.#byRemotePath.delete(file.remotePath)
     await this.#journal.remove(file.id).catch(() => undefined)
-    if (file.openCount === 0) await rm(file.dataPath, { force: true })
+    if (file.openCount === 0) await this.#dataFiles.remove(file.id, fd)
+    else await fd?.close().catch(() => undefined)
   }
 
   /** Start-up: files from the journal re-appear and their uploads are queued; data files without a record are leftovers. */
   #replay(): void {
     const log = this.#d.log
-    const { records, broken } = this.#journal.loadAll()
+    const { records, broken, droppedUnsynced } = this.#journal.loadAll()
     for (const name of broken) log.warn({ record: name }, 'unreadable journal record ignored')
+    if (droppedUnsynced > 0) {
+      log.warn({ files: droppedUnsynced }, 'uploads interrupted by a crash of the machine before close returned were dropped (their bytes were never synced)')
+    }
     const known = new Set<string>()
     for (const r of records.sort((a, b) => a.mtimeMs - b.mtimeMs)) {
-      const dataPath = this.#spool.dataPath(r.id)
+      const dataPath = this.#dataFiles.path(r.id)
       if (!existsSync(dataPath)) {
         log.error({ path: r.localPath }, 'journal record without its data file: the pending upload is lost')
+        void this.#journal.remove(r.id).catch(() => undefined)
         continue
       }
       const size = statSync(dataPath).size
@@ -573,7 +624,7 @@ export class WritePath {
       }
     }
     for (const name of readdirSync(this.#spool.dataDir)) {
-      if (!known.has(name)) unlinkSync(this.#spool.dataPath(name)) // never committed (crash while open)
+      if (!known.has(name)) unlinkSync(this.#dataFiles.path(name)) // never committed (crash while open)
     }
     if (records.length > 0) log.info({ files: records.length }, 'pending uploads found in the spool; resuming')
   }

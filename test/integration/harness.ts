@@ -61,6 +61,7 @@ export function runIkfs(args: string[], opts: { env?: Record<string, string>; ti
 }
 
 export interface FaultPatch {
+  refuseChunkedUploads?: boolean
   errorRate?: number
   errorStatuses?: number[]
   resetRate?: number
@@ -280,6 +281,31 @@ export async function writeRandomFile(path: string, size: number): Promise<void>
   }
 }
 
+/**
+ * Writes `size` bytes to `target` in 128 KiB writes from a child process (a program like cp); with `poke`,
+ * 3 bytes are rewritten at `poke.at` once `poke.after` bytes are written (a write that is not an append).
+ * The bytes the file must end with are written to `expected`.
+ */
+export async function writeThroughMount(target: string, expected: string, size: number, poke?: { after: number; at: number }): Promise<void> {
+  const script = `
+const { openSync, writeSync, closeSync, writeFileSync } = require('node:fs')
+const [target, expected, size, pokeAfter, pokeAt] = process.argv.slice(1).map((a, i) => (i < 2 ? a : Number(a)))
+const bytes = Buffer.alloc(size)
+for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 11)) & 255
+const fd = openSync(target, 'w')
+for (let at = 0; at < bytes.length; at += 131072) {
+  writeSync(fd, bytes, at, Math.min(131072, bytes.length - at), at)
+  if (pokeAt >= 0 && at < pokeAfter && at + 131072 >= pokeAfter) {
+    writeSync(fd, Buffer.from('XYZ'), 0, 3, pokeAt)
+    bytes.write('XYZ', pokeAt, 'latin1')
+  }
+}
+closeSync(fd)
+writeFileSync(expected, bytes)
+`
+  await run(process.execPath, ['-e', script, target, expected, String(size), String(poke?.after ?? -1), String(poke?.at ?? -1)])
+}
+
 /** Regular files under `dir` (recursively) whose bytes equal `expected`'s; [] when the dir is missing. */
 export async function findSameFiles(dir: string, expected: string): Promise<string[]> {
   const { readdir, stat } = await import('node:fs/promises')
@@ -306,13 +332,28 @@ export async function leftMounted(paths: string[]): Promise<string[]> {
 
 /**
  * A pass-through HTTP proxy in front of the emulator that counts upload requests and the most that were
- * in flight at once (point a mount's --upload-url at `url`).
+ * in flight at once (point a mount's --upload-url at `url`). It also records how each upload was sent
+ * (chunked or with a length) and how it ended, and can hold upload bodies after some bytes (a stalled
+ * network) until released.
  */
+export interface UploadRecord {
+  chunked: boolean
+  /** The status answered, once the answer came. */
+  status?: number
+  /** The client went away before the answer (an aborted stream, a killed daemon). */
+  aborted: boolean
+  /** Body bytes passed on to the emulator. */
+  forwarded: number
+}
+
 export interface UploadCounter {
   url: string
   uploads(): number
   inFlight(): number
   maxInFlight(): number
+  records(): UploadRecord[]
+  /** From now on, upload bodies stop being passed on after `bytes` bytes (undefined: pass everything again). */
+  holdBodiesAfter(bytes: number | undefined): void
   stop(): Promise<void>
 }
 
@@ -322,24 +363,49 @@ export async function startUploadCounter(targetUrl: string): Promise<UploadCount
   let uploads = 0
   let inFlight = 0
   let maxInFlight = 0
+  let holdAfter: number | undefined
+  const held = new Set<() => void>()
+  const records: UploadRecord[] = []
   const server = createServer((req, res) => {
     const isUpload = req.method === 'POST' && /\/files\/upload\/?$/.test(req.url ?? '')
+    const record: UploadRecord = { chunked: req.headers['transfer-encoding'] === 'chunked', aborted: false, forwarded: 0 }
     if (isUpload) {
       uploads++
+      records.push(record)
       maxInFlight = Math.max(maxInFlight, ++inFlight)
       res.once('close', () => inFlight--)
     }
     const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      record.status = r.statusCode
       res.writeHead(r.statusCode ?? 502, r.headers)
       r.pipe(res)
       r.once('error', () => res.destroy())
     })
-    up.once('error', () => res.destroy())
+    // Once answered, the rest of a request body is not passed on (the server may close its side).
+    up.once('error', () => {
+      if (record.status === undefined) res.destroy()
+    })
     // A client that goes away mid-request takes the upstream request with it, as a real connection would.
     res.once('close', () => {
-      if (!res.writableFinished) up.destroy()
+      if (!res.writableFinished) {
+        if (record.status === undefined) record.aborted = true
+        up.destroy()
+      }
     })
-    req.pipe(up)
+    const resume = (): void => void req.resume()
+    req.on('data', (chunk: Buffer) => {
+      if (record.status !== undefined || up.destroyed) return
+      if (!up.write(chunk)) {
+        req.pause()
+        up.once('drain', resume)
+      }
+      record.forwarded += chunk.length
+      if (isUpload && holdAfter !== undefined && record.forwarded >= holdAfter) {
+        req.pause()
+        held.add(resume)
+      }
+    })
+    req.once('end', () => up.end())
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   const port = (server.address() as { port: number }).port
@@ -348,6 +414,14 @@ export async function startUploadCounter(targetUrl: string): Promise<UploadCount
     uploads: () => uploads,
     inFlight: () => inFlight,
     maxInFlight: () => maxInFlight,
+    records: () => records.map((r) => ({ ...r })),
+    holdBodiesAfter(bytes) {
+      holdAfter = bytes
+      if (bytes === undefined) {
+        for (const release of held) release()
+        held.clear()
+      }
+    },
     stop: () => new Promise<void>((r) => {
       server.closeAllConnections()
       server.close(() => r())

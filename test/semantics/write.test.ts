@@ -1,4 +1,4 @@
-// README Semantics W1–W11 (writing), on real mounts of the emulator's library. Every test mounts with its
+// README Semantics W1–W12 (writing), on real mounts of the emulator's library. Every test mounts with its
 // own cache dir (the spool is part of what is promised) and checks the emulator afterwards: bytes in its
 // data dir with `cmp`, names, file ids, versions and tags through the Media API.
 import { randomBytes } from 'node:crypto'
@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   findSameFiles, fuseSkipReason, leftMounted, mountLibrary, remoteBytesPath, remoteEntries, run, sameBytes, startLibrary,
-  startUploadCounter, tempDir, versionsOf, waitFor, waitForRemoteBytes, writeRandomFile, type Library, type Mounted,
+  startUploadCounter, tempDir, versionsOf, waitFor, waitForRemoteBytes, writeRandomFile, writeThroughMount, type Library, type Mounted,
 } from '../integration/harness.js'
 
 const skip = fuseSkipReason()
@@ -422,6 +422,38 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await expect(chmod(rf, 0o600)).rejects.toMatchObject({ code: 'EROFS' })
     expect(await readFile(remoteBytesPath(lib, '/w10/f.txt'), 'utf8')).toBe('unchanged\n')
     await unmount(ro.m)
+  })
+
+  it('W12: a large sequential write is uploaded while written; any other write falls back to the upload at close, nothing stored by the stream', async () => {
+    const counter = await startUploadCounter(lib.url)
+    try {
+      const { m } = await mount({ args: ['--upload-url', counter.url] })
+      await mkdir(join(m.path, 'w12'))
+      const big = await localFile('w12-big.bin', 20 * 1024 * 1024)
+      await run('cp', [big, join(m.path, 'w12', 'big.bin')])
+      // No polling: close() has returned, so the streamed upload is stored.
+      expect(await sameBytes(remoteBytesPath(lib, '/w12/big.bin'), big)).toBe(true)
+      expect(counter.records().map((r) => [r.chunked, r.status])).toEqual([[true, 200]])
+
+      const expected = join(work, 'w12-poked.expected')
+      await writeThroughMount(join(m.path, 'w12', 'poked.bin'), expected, 12 * 1024 * 1024, { after: 8 * 1024 * 1024, at: 4096 })
+      expect(await sameBytes(remoteBytesPath(lib, '/w12/poked.bin'), expected)).toBe(true)
+      expect(await versionsOf(lib, '/w12/poked.bin')).toHaveLength(1)
+      expect(counter.records().slice(1).map((r) => [r.chunked, r.status ?? 'aborted'])).toEqual([[true, 'aborted'], [false, 200]])
+
+      const small = await localFile('w12-small.bin', 1024 * 1024)
+      await run('cp', [small, join(m.path, 'w12', 'small.bin')])
+      expect(counter.records().at(-1)).toMatchObject({ chunked: false, status: 200 })
+      await unmount(m)
+
+      const off = await mount({ args: ['--upload-url', counter.url, '--stream-uploads=false'] })
+      await run('cp', [big, join(off.m.path, 'w12', 'big-off.bin')])
+      expect(await sameBytes(remoteBytesPath(lib, '/w12/big-off.bin'), big)).toBe(true)
+      expect(counter.records().at(-1)).toMatchObject({ chunked: false, status: 200 })
+      await unmount(off.m)
+    } finally {
+      await counter.stop()
+    }
   })
 
   it('W11: names ImageKit would rewrite are stored encoded and keep their created name after a re-list', async () => {

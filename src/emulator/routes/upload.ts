@@ -4,13 +4,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { rm } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { EmulatorContext } from '../context.js'
 import { validateTags } from '../detail-ops.js'
 import { commitUpload } from '../file-ops.js'
 import { RESPONSE_FIELDS, toUploadResponse } from '../file-object.js'
 import { ApiError, badRequest, sendApiError, sendJson } from '../http-io.js'
-import { newObjectId } from '../ids.js'
 import { boundaryOf, MultipartError, parseMultipart, type PartSink } from '../multipart.js'
 import { Base64Sink, InvalidFileFieldError, TempFileSink, UploadTooLargeError } from '../upload-sinks.js'
 
@@ -42,7 +40,7 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
   const boundary = boundaryOf(req.headers['content-type'])
   if (!boundary) throw badRequest('Your request should be multipart/form-data.')
   const fields = new Map<string, string>()
-  const tempPath = join(ctx.store.tmpDir, `upload-${newObjectId()}`)
+  let tempPath: string | undefined
   let fileSink: TempFileSink | undefined
   let committed = false
   try {
@@ -50,7 +48,9 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
       await parseMultipart(req, boundary, (headers) => {
         if (headers.name !== 'file') return new TextSink(headers.name, (v) => fields.set(headers.name, v))
         if (fileSink) throw badRequest('Your request contains more than one file parameter.')
-        fileSink = new TempFileSink(tempPath, ctx.options.maxUploadBytes)
+        const file = ctx.tempFiles.take('upload')
+        tempPath = file.path
+        fileSink = new TempFileSink(file, ctx.options.maxUploadBytes)
         const isText = headers.filename === undefined && (!headers.contentType || /^text\/plain\b/i.test(headers.contentType))
         return isText ? new Base64Sink(fileSink) : fileSink
       })
@@ -63,6 +63,8 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
           : 'Your request contains invalid file parameter.')
       }
       if (e instanceof MultipartError) throw badRequest(`Your request contains an invalid multipart body: ${e.message}.`)
+      // The client went away mid-body (an aborted stream): nothing is stored, and it is no emulator bug.
+      if ((e as NodeJS.ErrnoException).code === 'ECONNRESET') throw badRequest('Your request contains an invalid multipart body: the connection closed before its end.')
       throw e
     }
     if (fields.has('signature')) throw badRequest(BOTH_AUTH_MESSAGE)
@@ -94,8 +96,9 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
     }
     const coords = fields.get('customCoordinates')
     const file = await commitUpload(ctx, {
-      tempPath,
+      tempPath: fileSink.path,
       size: fileSink.size,
+      head: fileSink.head,
       folder: fields.get('folder') ?? '/',
       fileName,
       useUniqueFileName: bool('useUniqueFileName', true),
@@ -113,13 +116,27 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
     committed = true
     sendJson(res, 200, toUploadResponse(file, ctx.urls, responseFields))
   } finally {
-    if (!committed) await rm(tempPath, { force: true })
+    if (!committed && tempPath) await rm(tempPath, { force: true })
   }
 }
 
+/**
+ * A refused request keeps being read (and dropped) this long after the answer, then its connection is
+ * closed. Closing a connection with unread data resets it, and the reset can discard the answer before the
+ * client reads it (a streamed upload would then see "connection reset" instead of, say, 411): real servers
+ * linger the same way.
+ */
+export const REFUSAL_LINGER_MS = 2_000
+
 /** Refusals sent before the whole body was read: answer, then read the rest and drop it. */
 export function refuseUpload(req: IncomingMessage, res: ServerResponse, err: ApiError): void {
-  res.setHeader('connection', 'close')
+  const socket = req.socket as IncomingMessage['socket'] | null // detached from req once the answer is sent
   sendApiError(res, err)
   req.resume()
+  if (!socket || socket.destroyed) return
+  const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS)
+  timer.unref()
+  const done = (): void => clearTimeout(timer)
+  req.once('end', done)
+  socket.once('close', done)
 }

@@ -1,13 +1,14 @@
 /**
  * The spool: a private folder `<cacheDir>/<library id>/` holding the bytes of files being written
- * (`data/<id>`, 0600) and their journal records (`journal/<id>.json`, see journal.ts). The library id
+ * (`data/<id>`, 0600, see data-files.ts; emptied ones kept for reuse in `free/`) and their journal
+ * (`journal/journal.log`, see journal.ts). The library id
  * is a short hash of the URL endpoint, so mounts of two libraries never share a spool while the same
  * library finds its pending files again after a restart.
  *
  * A lock file (`lock`, created with O_EXCL, holding the pid) keeps two daemons off one spool; a lock
  * left by a dead process is taken over. Set up synchronously: it runs once, before the mount answers.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import {
   chmodSync, closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, statSync, unlinkSync,
   writeSync,
@@ -42,6 +43,7 @@ function processAlive(pid: number): boolean {
 export class Spool {
   readonly dir: string
   readonly dataDir: string
+  readonly freeDir: string
   readonly journalDir: string
   readonly #lockFile: string
   #locked = false
@@ -49,12 +51,14 @@ export class Spool {
   constructor(cacheDir: string, libraryKey: string) {
     this.dir = join(cacheDir, libraryIdOf(libraryKey))
     this.dataDir = join(this.dir, 'data')
+    this.freeDir = join(this.dir, 'free')
     this.journalDir = join(this.dir, 'journal')
     this.#lockFile = join(this.dir, 'lock')
     try {
       privateDir(cacheDir)
       privateDir(this.dir)
       privateDir(this.dataDir)
+      privateDir(this.freeDir)
       privateDir(this.journalDir)
     } catch (e) {
       throw new VfsError('EACCES', `cannot use the spool folder ${this.dir}: ${(e as Error).message}`, { cause: e, level: 'error' })
@@ -81,15 +85,6 @@ export class Spool {
       unlinkSync(this.#lockFile) // stale: its process is gone
     }
     throw new VfsError('EBUSY', `cannot lock the spool ${this.dir}`, { level: 'error' })
-  }
-
-  /** A fresh id for a data file + journal record. */
-  newId(): string {
-    return randomBytes(8).toString('hex')
-  }
-
-  dataPath(id: string): string {
-    return join(this.dataDir, id)
   }
 
   unlock(): void {

@@ -67,6 +67,25 @@ export class Uploader {
     if (!file.inflight) this.#queued.delete(file)
   }
 
+  /**
+   * Takes a slot now if one is free, for an upload that starts before the file is complete (a streamed
+   * upload): the file's next `upload()` runs in that slot instead of waiting for one.
+   */
+  tryReserve(file: PendingFile): boolean {
+    if (file.slotReserved) return true
+    if (this.#active >= Math.max(1, this.#deps.maxParallel)) return false
+    this.#active++
+    file.slotReserved = true
+    return true
+  }
+
+  /** Gives back a slot taken by tryReserve that no upload used (the streamed upload was abandoned). */
+  unreserve(file: PendingFile): void {
+    if (!file.slotReserved) return
+    file.slotReserved = false
+    this.#release()
+  }
+
   /** Uploads now (after a free slot); resolves once stored, rejects with the final error (a retry is then scheduled). */
   upload(file: PendingFile): Promise<void> {
     if (file.inflight) return file.inflight
@@ -94,7 +113,8 @@ export class Uploader {
     const { log, counters, clock } = this.#deps
     file.state = 'waiting'
     file.nextAttemptAtMs = undefined
-    await this.#acquire()
+    if (file.slotReserved) file.slotReserved = false // this run takes over the reserved slot
+    else await this.#acquire()
     const retry = file.attempts > 0
     file.attempts++
     file.state = retry ? 'retrying' : 'uploading'

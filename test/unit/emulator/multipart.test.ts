@@ -22,7 +22,8 @@ describe('parseMultipart', () => {
   const { body, contentType } = multipartBody({ fileName: 'a b.txt', file: { data: tricky, filename: 'x.bin' }, tags: '' })
   const boundary = boundaryOf(contentType) as string
 
-  it.each([1, 2, 7, 64, 100_000])('yields the same parts for %i-byte chunks', async (size) => {
+  // Sizes around the delimiter's length put it across chunk boundaries at every offset.
+  it.each([1, 2, 7, 30, 33, 34, 35, 36, 37, 38, 41, 50, 63, 64, 65, 67, 71, 100, 129, 1000, 100_000])('yields the same parts for %i-byte chunks', async (size) => {
     const parts = await parseInChunks(body, boundary, size)
     expect(parts.map((p) => p.headers)).toEqual([
       { name: 'fileName' },

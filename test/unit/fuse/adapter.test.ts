@@ -1,6 +1,7 @@
 import { constants as fsConstants } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { createFuseOps, UTIME_SENTINEL_MS } from '../../../src/fuse/adapter.js'
+import { WriteBuffers } from '../../../src/fuse/write-buffers.js'
 import { FUSE_ERRNO } from '../../../src/fuse/errno.js'
 import { S_IFDIR, S_IFREG } from '../../../src/fuse/stat.js'
 import { VfsError } from '../../../src/vfs/errors.js'
@@ -10,6 +11,10 @@ import { captureLogger } from './log-capture.js'
 /** Calls one op and resolves with the arguments fuse-native's callback received. */
 function call(fn: (cb: (...a: unknown[]) => void) => void): Promise<unknown[]> {
   return new Promise((resolve) => fn((...args) => resolve(args)))
+}
+
+async function waitForIdle(buffers: WriteBuffers): Promise<void> {
+  for (let i = 0; i < 100 && buffers.idle === 0; i++) await new Promise((r) => setImmediate(r))
 }
 
 function setup(impl: Parameters<typeof createFakeVfs>[0] = {}) {
@@ -87,6 +92,48 @@ describe('createFuseOps', () => {
     release()
     expect(await pending).toEqual([4])
     expect(seen?.toString()).toBe('abcd')
+  })
+
+  it('write copies into pooled buffers: given back when the VFS write settles, reused by the next write', async () => {
+    const writeBuffers = new WriteBuffers(16, 4)
+    const seen: Buffer[] = []
+    const { vfs } = createFakeVfs({
+      write: async (_p: string, _fh: number, data: Buffer) => {
+        seen.push(data)
+        return data.length
+      },
+    })
+    const ops = createFuseOps(vfs, captureLogger().logger, { writeBuffers })
+    expect(await call((cb) => ops.write('/f', 2, Buffer.from('first'), 5, 0, cb))).toEqual([5])
+    expect(writeBuffers.idle).toBe(1)
+    expect(await call((cb) => ops.write('/f', 2, Buffer.from('second'), 6, 5, cb))).toEqual([6])
+    expect(seen[1]!.buffer).toBe(seen[0]!.buffer) // the same memory, no new allocation
+    expect(seen[1]!.toString()).toBe('second')
+    // Larger than the pooled size: a buffer of its own, never kept.
+    expect(await call((cb) => ops.write('/f', 2, Buffer.alloc(40, 1), 40, 11, cb))).toEqual([40])
+    expect(writeBuffers.idle).toBe(1)
+  })
+
+  it('a write answered by its deadline keeps its buffer until the VFS write settles', async () => {
+    const writeBuffers = new WriteBuffers(16, 4)
+    const fire: (() => void)[] = []
+    let finish!: () => void
+    const { vfs } = createFakeVfs({
+      write: async (_p: string, _fh: number, data: Buffer) => {
+        await new Promise<void>((r) => (finish = r))
+        return data.length
+      },
+    })
+    const ops = createFuseOps(vfs, captureLogger().logger, {
+      writeBuffers, deadlinesMs: { write: 10 }, timers: { set: (fn) => fire.push(fn), clear: () => undefined },
+    })
+    const answered = call((cb) => ops.write('/f', 2, Buffer.from('slow'), 4, 0, cb))
+    fire[0]!()
+    expect(await answered).toEqual([FUSE_ERRNO.ETIMEDOUT])
+    expect(writeBuffers.idle).toBe(0) // still lent: the VFS may be reading it
+    finish()
+    await waitForIdle(writeBuffers)
+    expect(writeBuffers.idle).toBe(1)
   })
 
   it('write answers EIO when the VFS reports an impossible byte count', async () => {

@@ -6,7 +6,8 @@
 import { Readable } from 'node:stream'
 import { readFile } from 'node:fs/promises'
 import type {
-  BodySink, DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RequestOptions, UploadRequest,
+  BodySink, DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RequestOptions, StreamUploadRequest, UploadFields,
+  UploadRequest,
 } from '../../../src/imagekit/api.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { AccountUsage, BulkJobStatus, FileObject, FolderObject, ListItem, UploadResponse } from '../../../src/imagekit/types.js'
@@ -320,14 +321,22 @@ export class FakeImageKit implements ImageKitApi {
 
   // ---- write side (faithful to imagekit-api.md §4.4-4.13, §4.18, §5.2) ----
 
-  readonly writeCalls = { uploadFile: 0, deleteFile: 0, renameFile: 0, moveFile: 0, createFolder: 0, deleteFolder: 0, renameFolder: 0, moveFolder: 0 }
+  readonly writeCalls = { uploadFile: 0, uploadFileStream: 0, deleteFile: 0, renameFile: 0, moveFile: 0, createFolder: 0, deleteFolder: 0, renameFolder: 0, moveFolder: 0 }
   /** Uploads larger than this are refused with IK_TOO_LARGE (the plan's limit). */
   maxUploadBytes = 25 * 1024 * 1024
   /** Awaited inside every upload (hold uploads open in concurrency tests). */
   uploadGate: (() => Promise<void>) | undefined
   uploadsInFlight = 0
   maxUploadsInFlight = 0
-  readonly uploads: { filePath: string; size: number; isPrivateFile?: boolean; keepExistingMetadata?: boolean; tags?: string[] }[] = []
+  readonly uploads: { filePath: string; size: number; isPrivateFile?: boolean; keepExistingMetadata?: boolean; tags?: string[]; customCoordinates?: string | null; streamed?: boolean }[] = []
+  /** Every streamed upload (uploadFileStream), with what became of it. */
+  readonly streams: { filePath: string; fields: UploadFields; received: number; state: 'open' | 'stored' | 'aborted' | 'failed' }[] = []
+  /** The next streamed upload is answered with this error before its body is read (a server refusing chunked bodies). */
+  refuseNextStream: ImageKitError | undefined
+  /** The next streamed upload fails with this error once it has received this many bytes (a dropped connection). */
+  failNextStreamAt: { bytes: number; error: ImageKitError } | undefined
+  /** Awaited before every chunk a streamed upload reads (to hold a stream open, or pace it). */
+  streamGate: (() => Promise<void>) | undefined
   #clock = T0 + 3_600_000
 
   #nextTime(): string {
@@ -369,34 +378,81 @@ export class FakeImageKit implements ImageKitApi {
       const bytes = await readFile(request.localFile)
       if (bytes.length === 0) throw new ImageKitError('IK_BAD_REQUEST', 'POST upload: 400', { status: 400 })
       if (bytes.length > this.maxUploadBytes) throw new ImageKitError('IK_TOO_LARGE', 'POST upload: too large', { status: 400 })
-      const folder = request.folder === '/' ? '' : request.folder.replace(/\/$/, '')
-      const filePath = `${folder}/${request.fileName}`
-      this.#ensureFolders(folder || '/')
       request.onProgress?.(bytes.length)
-      this.uploads.push({ filePath, size: bytes.length, isPrivateFile: request.isPrivateFile, keepExistingMetadata: request.keepExistingMetadata, tags: request.tags })
-      const updatedAt = this.#nextTime()
-      const existing = this.#files.get(filePath)
-      let obj: FileObject
-      if (existing) {
-        obj = this.overwrite(filePath, bytes, updatedAt)
-        const keep = request.keepExistingMetadata === true
-        obj = {
-          ...obj,
-          tags: request.tags ?? (keep ? existing.old[existing.old.length - 1]!.obj.tags : null),
-          customMetadata: keep ? obj.customMetadata : {},
-          isPrivateFile: request.isPrivateFile ?? false,
-        }
-        existing.current = { obj, bytes }
-      } else {
-        obj = this.addFile(filePath, bytes, { updatedAt, tags: request.tags ?? null, isPrivateFile: request.isPrivateFile ?? false })
-      }
-      return {
-        fileId: obj.fileId, name: obj.name, size: obj.size, versionInfo: obj.versionInfo, filePath: obj.filePath,
-        url: `${ENDPOINT}${encodeURI(filePath)}`, // bare, as the real API: the CDN may serve stale bytes here
-        fileType: 'non-image', thumbnailUrl: '', AITags: null, tags: obj.tags, isPrivateFile: obj.isPrivateFile,
-      }
+      return this.#store(request, bytes, false)
     } finally {
       this.uploadsInFlight--
+    }
+  }
+
+  /** Reads the body as it comes (abortable); stores it only once it ended, like a server that saw the closing boundary. */
+  async uploadFileStream(request: StreamUploadRequest, options: RequestOptions = {}): Promise<UploadResponse> {
+    this.writeCalls.uploadFileStream++
+    const folder = request.folder === '/' ? '' : request.folder.replace(/\/$/, '')
+    const { body, onProgress: _onProgress, ...fields } = request
+    const stream = { filePath: `${folder}/${request.fileName}`, fields, received: 0, state: 'open' as 'open' | 'stored' | 'aborted' | 'failed' }
+    this.streams.push(stream)
+    const refusal = this.refuseNextStream
+    this.refuseNextStream = undefined
+    const failAt = this.failNextStreamAt
+    this.failNextStreamAt = undefined
+    const aborted = (): ImageKitError => {
+      stream.state = 'aborted'
+      return new ImageKitError('IK_ABORTED', 'POST /api/v1/files/upload: aborted')
+    }
+    try {
+      await Promise.resolve()
+      if (refusal) throw refusal
+      const chunks: Buffer[] = []
+      for await (const chunk of body) {
+        if (options.signal?.aborted) throw aborted()
+        if (this.streamGate) await this.streamGate()
+        if (options.signal?.aborted) throw aborted()
+        chunks.push(Buffer.from(chunk))
+        stream.received += chunk.length
+        request.onProgress?.(stream.received)
+        if (failAt && stream.received >= failAt.bytes) throw failAt.error
+        if (stream.received > this.maxUploadBytes) throw new ImageKitError('IK_TOO_LARGE', 'POST upload: too large', { status: 400 })
+      }
+      if (options.signal?.aborted) throw aborted()
+      const bytes = Buffer.concat(chunks)
+      if (bytes.length === 0) throw new ImageKitError('IK_BAD_REQUEST', 'POST upload: 400', { status: 400 })
+      stream.state = 'stored'
+      return this.#store(request, bytes, true)
+    } catch (e) {
+      if (stream.state === 'open') stream.state = options.signal?.aborted ? 'aborted' : 'failed'
+      throw options.signal?.aborted ? aborted() : e
+    }
+  }
+
+  #store(request: UploadFields, bytes: Buffer, streamed: boolean): UploadResponse {
+    const folder = request.folder === '/' ? '' : request.folder.replace(/\/$/, '')
+    const filePath = `${folder}/${request.fileName}`
+    this.#ensureFolders(folder || '/')
+    this.uploads.push({
+      filePath, size: bytes.length, isPrivateFile: request.isPrivateFile, keepExistingMetadata: request.keepExistingMetadata,
+      tags: request.tags, customCoordinates: request.customCoordinates, ...(streamed ? { streamed } : {}),
+    })
+    const updatedAt = this.#nextTime()
+    const existing = this.#files.get(filePath)
+    let obj: FileObject
+    if (existing) {
+      obj = this.overwrite(filePath, bytes, updatedAt)
+      const keep = request.keepExistingMetadata === true
+      obj = {
+        ...obj,
+        tags: request.tags ?? (keep ? existing.old[existing.old.length - 1]!.obj.tags : null),
+        customMetadata: keep ? obj.customMetadata : {},
+        isPrivateFile: request.isPrivateFile ?? false,
+      }
+      existing.current = { obj, bytes }
+    } else {
+      obj = this.addFile(filePath, bytes, { updatedAt, tags: request.tags ?? null, isPrivateFile: request.isPrivateFile ?? false })
+    }
+    return {
+      fileId: obj.fileId, name: obj.name, size: obj.size, versionInfo: obj.versionInfo, filePath: obj.filePath,
+      url: `${ENDPOINT}${encodeURI(filePath)}`, // bare, as the real API: the CDN may serve stale bytes here
+      fileType: 'non-image', thumbnailUrl: '', AITags: null, tags: obj.tags, isPrivateFile: obj.isPrivateFile,
     }
   }
 

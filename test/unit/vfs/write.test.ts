@@ -44,6 +44,23 @@ function spoolFiles(h: Harness & { cacheDir: string }, sub: 'data' | 'journal'):
   return readdirSync(join(h.vfs.spoolDir!, sub))
 }
 
+/** The live records of the spool's journal (a log of put/del lines): what a restart would resume. */
+function spoolRecords(h: Harness & { cacheDir: string }): { id: string; name: string }[] {
+  const live = new Map<string, { id: string; name: string }>()
+  let text = ''
+  try {
+    text = readFileSync(join(h.vfs.spoolDir!, 'journal', 'journal.log'), 'utf8')
+  } catch {
+    return []
+  }
+  for (const line of text.split('\n').filter(Boolean)) {
+    const entry = JSON.parse(line) as { put?: { id: string; name: string }; del?: string }
+    if (entry.put) live.set(entry.put.id, entry.put)
+    else if (entry.del) live.delete(entry.del)
+  }
+  return [...live.values()]
+}
+
 describe('writing files (W1, W2)', () => {
   it('create, write, close uploads the exact bytes; stat and reads show them at once', async () => {
     const api = new FakeImageKit()
@@ -52,7 +69,7 @@ describe('writing files (W1, W2)', () => {
     expect(api.fileAt('/new.txt')!.bytes.toString()).toBe('hello world')
     expect((await h.vfs.getattr('/new.txt')).size).toBe(11)
     expect((await readAll(h, '/new.txt')).toString()).toBe('hello world')
-    expect(spoolFiles(h, 'journal')).toEqual([])
+    expect(spoolRecords(h)).toEqual([])
     expect(spoolFiles(h, 'data')).toEqual([])
     expect(h.vfs.status().counters.uploadsSucceeded).toBe(1)
     h.vfs.checkInvariants()
@@ -69,9 +86,10 @@ describe('writing files (W1, W2)', () => {
     for (const f of spoolFiles(h, 'data')) expect(statSync(join(h.vfs.spoolDir!, 'data', f)).mode & 0o777).toBe(0o600)
     await expectCode(h.vfs.flush('/a.bin', fh), 'EIO')
     await h.vfs.release('/a.bin', fh)
-    const [rec] = spoolFiles(h, 'journal')
-    const text = readFileSync(join(h.vfs.spoolDir!, 'journal', rec!), 'utf8')
-    expect(statSync(join(h.vfs.spoolDir!, 'journal', rec!)).mode & 0o777).toBe(0o600)
+    expect(spoolRecords(h)).toMatchObject([{ name: 'a.bin' }])
+    const [log] = spoolFiles(h, 'journal')
+    const text = readFileSync(join(h.vfs.spoolDir!, 'journal', log!), 'utf8')
+    expect(statSync(join(h.vfs.spoolDir!, 'journal', log!)).mode & 0o777).toBe(0o600)
     expect(text).toContain('"name":"a.bin"')
     expect(text).not.toMatch(/private|authorization|https?:/i)
   })
@@ -153,7 +171,7 @@ describe('empty files (W5)', () => {
     await h2.vfs.flush('/empty', fh)
     await h2.vfs.release('/empty', fh)
     expect(api.fileAt('/empty')!.bytes.toString()).toBe('now')
-    expect(spoolFiles(h2, 'journal')).toEqual([])
+    expect(spoolRecords(h2)).toEqual([])
   })
 
   it('unlink removes an empty spool file', async () => {
@@ -162,7 +180,7 @@ describe('empty files (W5)', () => {
     await writeFile(h, '/e', '')
     await h.vfs.unlink('/e')
     await expectCode(h.vfs.getattr('/e'), 'ENOENT')
-    expect(spoolFiles(h, 'journal')).toEqual([])
+    expect(spoolRecords(h)).toEqual([])
     expect(spoolFiles(h, 'data')).toEqual([])
   })
 })
@@ -176,7 +194,7 @@ describe('durability (W3, W4, W6)', () => {
     await h.vfs.write('/x', fh, Buffer.from('data'), 0)
     await expectCode(h.vfs.flush('/x', fh), 'EIO')
     await h.vfs.release('/x', fh)
-    expect(spoolFiles(h, 'journal')).toHaveLength(1)
+    expect(spoolRecords(h)).toHaveLength(1)
     expect((await h.vfs.getattr('/x')).size).toBe(4)
     const [st] = h.vfs.status().uploads
     expect(st).toMatchObject({ state: 'failed', attempts: 1 })
@@ -185,7 +203,7 @@ describe('durability (W3, W4, W6)', () => {
     await waitFor(() => h.vfs.status().counters.uploadsSucceeded === 1)
     expect(api.fileAt('/x')!.bytes.toString()).toBe('data')
     expect(h.vfs.status().counters).toMatchObject({ uploadsFailed: 1, uploadsRetried: 1, uploadsSucceeded: 1 })
-    await waitFor(() => spoolFiles(h, 'journal').length === 0)
+    await waitFor(() => spoolRecords(h).length === 0)
   })
 
   it('after a crash the next Vfs on the same cache dir finishes the pending upload', async () => {
@@ -202,6 +220,70 @@ describe('durability (W3, W4, W6)', () => {
     await waitFor(() => api.fileAt('/crash.bin') !== undefined)
     expect(api.fileAt('/crash.bin')!.bytes.toString()).toBe('survive')
     await waitFor(() => h2.vfs.status().uploads.length === 0)
+  })
+
+  it('close uploads without syncing anything, yet a kill -9 during that upload loses nothing', async () => {
+    const api = new FakeImageKit()
+    api.uploadGate = () => new Promise<void>(() => undefined) // the first mount's upload never ends
+    const h = rw(api, tempCache(), { bootId: 'boot-1' })
+    const fh = await h.vfs.create('/inflight.bin', 0o644, CREATE)
+    await h.vfs.write('/inflight.bin', fh, Buffer.from('in flight'), 0)
+    void h.vfs.flush('/inflight.bin', fh)
+    await waitFor(() => api.uploadsInFlight === 1)
+    expect(spoolRecords(h)).toMatchObject([{ name: 'inflight.bin' }])
+    api.uploadGate = undefined
+    // "kill -9": the first Vfs is never closed; the next one (same boot) resumes the upload
+    const h2 = rw(api, h.cacheDir, { bootId: 'boot-1' })
+    h2.clock.advance(0)
+    await waitFor(() => api.fileAt('/inflight.bin') !== undefined)
+    expect(api.fileAt('/inflight.bin')!.bytes.toString()).toBe('in flight')
+  })
+
+  it('after a reboot, an upload that was running inside close (never synced, never promised) is dropped', async () => {
+    const api = new FakeImageKit()
+    api.uploadGate = () => new Promise<void>(() => undefined)
+    const h = rw(api, tempCache(), { bootId: 'boot-1' })
+    const fh = await h.vfs.create('/unsynced.bin', 0o644, CREATE)
+    await h.vfs.write('/unsynced.bin', fh, Buffer.from('maybe torn'), 0)
+    void h.vfs.flush('/unsynced.bin', fh)
+    await waitFor(() => api.uploadsInFlight === 1)
+    api.uploadGate = undefined
+    const h2 = rw(api, h.cacheDir, { bootId: 'boot-2' })
+    h2.clock.advance(60_000)
+    await expectCode(h2.vfs.getattr('/unsynced.bin'), 'ENOENT')
+    expect(api.writeCalls.uploadFile).toBe(1)
+    expect(spoolFiles(h2, 'data')).toEqual([])
+    expect(h2.records.some((r) => String(r.msg).includes('crash of the machine'))).toBe(true)
+  })
+
+  it('a failed upload is made durable before close reports it: it survives a reboot', async () => {
+    const api = new FakeImageKit()
+    api.failNext.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
+    const h = rw(api, tempCache(), { bootId: 'boot-1' })
+    const fh = await h.vfs.create('/kept.bin', 0o644, CREATE)
+    await h.vfs.write('/kept.bin', fh, Buffer.from('kept'), 0)
+    await expectCode(h.vfs.flush('/kept.bin', fh), 'EIO')
+    const h2 = rw(api, h.cacheDir, { bootId: 'boot-2' })
+    h2.clock.advance(0)
+    await waitFor(() => api.fileAt('/kept.bin') !== undefined)
+    expect(api.fileAt('/kept.bin')!.bytes.toString()).toBe('kept')
+  })
+
+  it('spool files are reused: uploading many files leaves no data files behind and creates few', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const inodes = new Set<number>()
+    for (let i = 0; i < 20; i++) {
+      const fh = await h.vfs.create(`/r${i}`, 0o644, CREATE)
+      for (const f of spoolFiles(h, 'data')) inodes.add(statSync(join(h.vfs.spoolDir!, 'data', f)).ino)
+      await h.vfs.write(`/r${i}`, fh, Buffer.from(`file ${i}`), 0)
+      await h.vfs.flush(`/r${i}`, fh)
+      await h.vfs.release(`/r${i}`, fh)
+    }
+    expect(api.filePaths()).toHaveLength(20)
+    expect(api.fileAt('/r7')!.bytes.toString()).toBe('file 7')
+    expect(spoolFiles(h, 'data')).toEqual([])
+    expect(inodes.size).toBe(1)
   })
 
   it('after a power loss, spooled data shorter than its record is never uploaded as wrong bytes', async () => {
@@ -241,7 +323,7 @@ describe('durability (W3, W4, W6)', () => {
     const h = rw(api, tempCache(), { writeBackDelayMs: 5000 })
     await writeFile(h, '/wb', 'one')
     expect(api.writeCalls.uploadFile).toBe(0)
-    expect(spoolFiles(h, 'journal')).toHaveLength(1)
+    expect(spoolRecords(h)).toHaveLength(1)
     h.clock.advance(4000)
     const fh = await h.vfs.open('/wb', W)
     await h.vfs.write('/wb', fh, Buffer.from('two'), 0)

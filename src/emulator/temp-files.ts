@@ -1,0 +1,71 @@
+/**
+ * Files for upload bodies, created ahead of need. Creating a file was the slowest step of a small upload
+ * on some filesystems (ext4 without a journal scans the recently freed inodes of a block group on every
+ * create: about a millisecond after many deletes), a cost a real upload server does not put on the
+ * request's path. A few empty files wait in the temp folder; an upload takes one and another is created in
+ * the background. The temp folder is emptied at start (store.ts), so leftovers never outlive a restart.
+ */
+import { renameSync } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { newObjectId } from './ids.js'
+
+/** Enough for the uploads that arrive together in practice; more would only hold descriptors. */
+const KEEP_READY = 4
+
+export interface TempFile {
+  path: string
+  /** Open for writing, empty. */
+  fh: Promise<FileHandle>
+}
+
+export class TempFiles {
+  readonly #ready: { path: string; fh: FileHandle }[] = []
+  #filling = false
+  #closed = false
+
+  constructor(readonly dir: string, readonly keepReady = KEEP_READY) {}
+
+  /** An empty file for one upload body, named `<prefix>-<id>` (created now if none is ready). */
+  take(prefix: string): TempFile {
+    const path = join(this.dir, `${prefix}-${newObjectId()}`)
+    const ready = this.#ready.shift()
+    void this.#fill()
+    if (ready) {
+      try {
+        renameSync(ready.path, path) // metadata only: the name says it is in use
+        return { path, fh: Promise.resolve(ready.fh) }
+      } catch {
+        void ready.fh.close().catch(() => undefined)
+      }
+    }
+    const fh = open(path, 'w')
+    fh.catch(() => undefined)
+    return { path, fh }
+  }
+
+  async #fill(): Promise<void> {
+    if (this.#filling) return
+    this.#filling = true
+    try {
+      while (!this.#closed && this.#ready.length < this.keepReady) {
+        const path = join(this.dir, `ready-${newObjectId()}`)
+        const fh = await open(path, 'w')
+        if (this.#closed) {
+          await fh.close()
+          break
+        }
+        this.#ready.push({ path, fh })
+      }
+    } catch {
+      // the folder is gone (emulator closing) or full: uploads create their files themselves
+    } finally {
+      this.#filling = false
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    for (const { fh } of this.#ready.splice(0)) await fh.close().catch(() => undefined)
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * What the spool remembers about a file whose newest bytes are not stored remotely yet: its destination,
+ * size and upload state. Records hold names, sizes and ids only: never a key, a URL or an Authorization header.
+ */
+export type RecordState = 'pending' | 'failed' | 'rejected' | 'empty'
+
+export interface JournalRecord {
+  v: 1
+  id: string
+  /** Destination: remote folder (`/` or `/a/b`) and remote name, as encoded (name.ts). */
+  folder: string
+  name: string
+  /** Local path at the time of writing, for `ikfs status`. */
+  localPath: string
+  size: number
+  mtimeMs: number
+  /** The remote file this upload overwrites (a new version keeps its id and privacy). */
+  fileId?: string
+  isPrivateFile?: boolean
+  customCoordinates?: string
+  state: RecordState
+  attempts: number
+  lastError?: string
+}
+
+export function isRecord(x: unknown): x is JournalRecord {
+  const r = x as Partial<JournalRecord> | null
+  return (
+    typeof r === 'object' && r !== null && r.v === 1 && typeof r.id === 'string' && /^[0-9a-f]+$/.test(r.id) &&
+    typeof r.folder === 'string' && typeof r.name === 'string' && typeof r.size === 'number' &&
+    typeof r.state === 'string'
+  )
+}

@@ -1,0 +1,188 @@
+/**
+ * Uploads a large file while it is being written, so that its last close only waits for the tail and the
+ * server's answer instead of the whole upload.
+ *
+ * A file qualifies while it started empty (a new file, or opened with O_TRUNC), has one writer, and every
+ * write so far appended at its end (one at a time). Once such a file passes `thresholdBytes` (small files
+ * keep the plain upload at close), its upload starts with a body that follows the spool file as it grows
+ * (growing-file.ts; chunked transfer encoding, length unknown); the last close ends the body. The spool
+ * file and its journal record stay exactly what they are without streaming: the durable copy.
+ *
+ * Anything else aborts the streamed request, and the file is uploaded at close as usual (with retries): a
+ * write anywhere but the end, overlapping writes, a truncate, a rename or unlink, a second open for
+ * writing, a failure of the request, unmount. An aborted request never reaches its closing boundary, so
+ * the server stores nothing. A server that refuses a streamed body (4xx, e.g. 411 Length Required) turns
+ * streaming off until the next mount, and so do MAX_FAILURES_IN_A_ROW streams failing otherwise (a refusal
+ * can also arrive as a reset connection, when the server closes it before the answer is read).
+ *
+ * Bounds: a stream holds one of the uploader's slots from its start (it is an upload in flight; none is
+ * started while they are all taken), one connection, and one chunk of memory.
+ */
+import type { ImageKitApi } from '../../imagekit/api.js'
+import { isImageKitError } from '../../imagekit/errors.js'
+import type { UploadResponse } from '../../imagekit/types.js'
+import type { Logger } from '../../log.js'
+import type { PendingFile } from '../file-node.js'
+import { uploadFieldsOf } from './fields.js'
+import { GrowingFile } from './growing-file.js'
+import { describe, isTooLarge, type Uploader } from './uploader.js'
+
+/** Files smaller than this when closed are uploaded at close: a streamed body only pays off for large ones. */
+export const STREAM_THRESHOLD_BYTES = 4 * 1024 * 1024
+/** Streams failing this many times in a row (each file then uploaded at close) turn streaming off. */
+export const MAX_FAILURES_IN_A_ROW = 3
+
+export interface StreamerDeps {
+  api: ImageKitApi
+  log: Logger
+  uploader: Uploader
+  uploadTags: readonly string[]
+  enabled: boolean
+  thresholdBytes: number
+}
+
+/** One file's streamed upload. */
+export class StreamedUpload {
+  readonly #body: GrowingFile
+  readonly #abort = new AbortController()
+  readonly #result: Promise<UploadResponse>
+  /** Why the request failed, once it did (undefined while it is healthy or after it succeeded). */
+  error: unknown
+  sentBytes = 0
+
+  constructor(api: ImageKitApi, file: PendingFile, uploadTags: readonly string[], onFailure: (e: unknown) => void) {
+    this.#body = new GrowingFile(file.dataPath)
+    this.#body.grew(file.size)
+    this.#result = api.uploadFileStream(
+      { ...uploadFieldsOf(file, uploadTags), body: this.#body, onProgress: (sent) => (this.sentBytes = sent) },
+      { signal: this.#abort.signal },
+    )
+    this.#result.catch((e: unknown) => {
+      this.error ??= e
+      this.#body.fail(e instanceof Error ? e : new Error('streamed upload failed')) // releases a reader waiting for bytes
+      onFailure(e)
+    })
+  }
+
+  grew(size: number): void {
+    this.#body.grew(size)
+  }
+
+  /** The file is complete: the body ends at `size` and the server's answer is awaited. */
+  finish(size: number): Promise<UploadResponse> {
+    this.#body.end(size)
+    return this.#result
+  }
+
+  abort(): void {
+    this.error ??= new Error('aborted')
+    this.#abort.abort()
+    this.#body.fail(new Error('streamed upload aborted'))
+  }
+}
+
+export class Streamer {
+  readonly #d: StreamerDeps
+  #disabled = false
+  #failuresInARow = 0
+  readonly #live = new Set<PendingFile>()
+
+  constructor(deps: StreamerDeps) {
+    this.#d = deps
+  }
+
+  /** Whether streaming is still on for this mount (a refusal turns it off). */
+  get enabled(): boolean {
+    return this.#d.enabled && !this.#disabled
+  }
+
+  /**
+   * A write at `position` is about to happen. Returns whether it keeps the file append-only (so `wrote()`
+   * should follow); any other write ends the file's streaming for good.
+   */
+  writing(file: PendingFile, position: number): boolean {
+    if (!file.appendOnly) return false
+    if (position === file.size && file.writesInFlight === 0) return true
+    this.stop(file, 'a write not at the end of the file')
+    return false
+  }
+
+  /** An append completed: the stream may read up to the new size, or start now that the file is large enough. */
+  wrote(file: PendingFile): void {
+    if (!file.appendOnly) return // stopped while this write was in progress
+    if (file.streamed) return file.streamed.grew(file.size)
+    if (file.size < this.#d.thresholdBytes || !this.enabled || file.openCount !== 1) return
+    if (!this.#d.uploader.tryReserve(file)) return // all upload slots busy: maybe at a later write
+    file.streamed = new StreamedUpload(this.#d.api, file, this.#d.uploadTags, (e) => this.#failed(file, e))
+    this.#live.add(file)
+    this.#d.log.debug({ path: file.localPath, size: file.size }, 'streaming the upload while the file is written')
+  }
+
+  /** The file changed otherwise than by appending (or is going away): abort its stream, never stream it again. */
+  stop(file: PendingFile, reason: string): void {
+    file.appendOnly = false
+    const streamed = file.streamed
+    if (!streamed) return
+    this.#forget(file)
+    streamed.abort()
+    this.#d.log.debug({ path: file.localPath, reason }, 'streamed upload aborted; the file is uploaded at close')
+  }
+
+  /**
+   * The file is complete (its last close, or fsync): ends the streamed body and returns the server's answer,
+   * or undefined when the file has no healthy stream (the caller uploads it the usual way).
+   */
+  async finish(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<UploadResponse | undefined> {
+    const streamed = file.streamed
+    if (!streamed) return undefined
+    this.#forget(file, false) // the caller's upload holds the slot from here on
+    if (streamed.error !== undefined || !file.appendOnly) {
+      streamed.abort()
+      return undefined
+    }
+    onProgress(streamed.sentBytes)
+    try {
+      const res = await streamed.finish(file.size)
+      this.#failuresInARow = 0
+      return res
+    } catch (e) {
+      this.#d.log.info({ path: file.localPath, err: e }, 'streamed upload failed; uploading the file again')
+      return undefined
+    }
+  }
+
+  /** Unmount: no stream outlives the mount. */
+  close(): void {
+    for (const file of [...this.#live]) this.stop(file, 'unmount')
+  }
+
+  #disable(why: string, e: unknown): void {
+    if (!this.#disabled) this.#d.log.warn({ err: e }, `${why}; files are uploaded at close until the next mount`)
+    this.#disabled = true
+  }
+
+  #forget(file: PendingFile, releaseSlot = true): void {
+    file.streamed = undefined
+    this.#live.delete(file)
+    if (releaseSlot) this.#d.uploader.unreserve(file)
+  }
+
+  #failed(file: PendingFile, e: unknown): void {
+    if (isImageKitError(e) && e.code === 'IK_ABORTED') return
+    file.appendOnly = false // uploaded at close from now on, never streamed again
+    if (refusesStreams(e)) {
+      this.#disable(`the upload server refused a streamed upload (${describe(e)})`, e)
+    } else if (!isTooLarge(e) && ++this.#failuresInARow >= MAX_FAILURES_IN_A_ROW) {
+      this.#disable(`${this.#failuresInARow} streamed uploads failed in a row (last: ${describe(e)})`, e)
+    } else {
+      this.#d.log.info({ path: file.localPath, err: e }, 'streamed upload failed; the file is uploaded at close')
+    }
+    if (this.#live.has(file)) this.#forget(file) // before close: free the slot now, finish() sees no stream
+  }
+}
+
+/** A 4xx answer other than "too large", "timeout" or "slow down": this server does not take streamed bodies. */
+function refusesStreams(e: unknown): boolean {
+  if (!isImageKitError(e) || e.status === undefined || isTooLarge(e)) return false
+  return e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429
+}

@@ -1,0 +1,173 @@
+/**
+ * The spool's journal (one log of put/del lines: durable records survive a reboot, in-flight ones only a
+ * crash of the process) and its data files (emptied files kept for reuse, never truncated through a stale
+ * handle).
+ */
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { DataFiles, FREE_FILES_MAX } from '../../../src/vfs/spool/data-files.js'
+import { JOURNAL_LOG, Journal, type JournalRecord } from '../../../src/vfs/spool/journal.js'
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'ikfs-spool-'))
+  dirs.push(d)
+  return d
+}
+
+function record(id: string, extra: Partial<JournalRecord> = {}): JournalRecord {
+  return { v: 1, id, folder: '/f', name: `${id}.bin`, localPath: `/f/${id}.bin`, size: 3, mtimeMs: 1, state: 'pending', attempts: 0, ...extra }
+}
+
+const ids = (records: JournalRecord[]): string[] => records.map((r) => r.id).sort()
+
+describe('Journal', () => {
+  it('in-flight records come back after a crash of the process (same boot), not after a reboot', () => {
+    const dir = tempDir()
+    const j = new Journal(dir, 'boot-1')
+    j.loadAll()
+    j.writeInflight(record('aa'))
+    j.writeInflight(record('bb'))
+    // "kill -9": no close; the next process reads what the page cache holds
+    expect(ids(new Journal(dir, 'boot-1').loadAll().records)).toEqual(['aa', 'bb'])
+  })
+
+  it('in-flight records written before a reboot are dropped and counted', () => {
+    const dir = tempDir()
+    const j = new Journal(dir, 'boot-1')
+    j.loadAll()
+    j.writeInflight(record('aa'))
+    const after = new Journal(dir, 'boot-2').loadAll()
+    expect(after.records).toEqual([])
+    expect(after.droppedUnsynced).toBe(1)
+  })
+
+  it('durable records survive a reboot; a durable record replaces an in-flight one of the same file', async () => {
+    const dir = tempDir()
+    const j = new Journal(dir, 'boot-1')
+    j.loadAll()
+    j.writeInflight(record('aa', { size: 1 }))
+    await j.write(record('aa', { size: 2, state: 'failed' }))
+    await j.write(record('cc'))
+    expect(j.isDurable('aa')).toBe(true)
+    expect(() => j.writeInflight(record('aa'))).toThrow(/durable/)
+    const after = new Journal(dir, 'boot-2').loadAll()
+    expect(ids(after.records)).toEqual(['aa', 'cc'])
+    expect(after.records.find((r) => r.id === 'aa')).toMatchObject({ size: 2, state: 'failed' })
+    expect(after.droppedUnsynced).toBe(0)
+  })
+
+  it('removed records stay removed, in either form', async () => {
+    const dir = tempDir()
+    const j = new Journal(dir, 'boot-1')
+    j.loadAll()
+    j.writeInflight(record('aa'))
+    await j.write(record('bb'))
+    await j.remove('aa')
+    await j.remove('bb')
+    await j.remove('never-written')
+    await j.close()
+    expect(new Journal(dir, 'boot-1').loadAll().records).toEqual([])
+  })
+
+  it('the log is compacted: it grows with the records alive, not with the records ever written', async () => {
+    const dir = tempDir()
+    const j = new Journal(dir, 'boot-1')
+    j.loadAll()
+    await j.write(record('a0a0', { state: 'failed' }))
+    for (let i = 0; i < 5000; i++) {
+      const id = i.toString(16).padStart(8, '0')
+      j.writeInflight(record(id))
+      await j.remove(id)
+    }
+    expect(statSync(join(dir, JOURNAL_LOG)).size).toBeLessThan(512 * 1024)
+    expect(ids(new Journal(dir, 'boot-2').loadAll().records)).toEqual(['a0a0'])
+  })
+
+  it('a torn last line (crash in the middle of a write) is skipped; the lines before it count', async () => {
+    const dir = tempDir()
+    const j = new Journal(dir, 'boot-1')
+    j.loadAll()
+    await j.write(record('aa'))
+    await j.close()
+    appendFileSync(join(dir, JOURNAL_LOG), '{"put":{"v":1,"id":"bb","fol')
+    expect(ids(new Journal(dir, 'boot-1').loadAll().records)).toEqual(['aa'])
+  })
+
+  it('per-file records of earlier versions (journal/<id>.json) are read and folded into the log', () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'aa.json'), JSON.stringify(record('aa')))
+    writeFileSync(join(dir, 'bb.json'), '{not json')
+    writeFileSync(join(dir, 'cc.json.tmp'), 'half')
+    const loaded = new Journal(dir, 'boot-1').loadAll()
+    expect(ids(loaded.records)).toEqual(['aa'])
+    expect(loaded.broken).toEqual(['bb.json'])
+    expect(readdirSync(dir).sort()).toEqual([JOURNAL_LOG])
+    expect(ids(new Journal(dir, 'boot-2').loadAll().records)).toEqual(['aa'])
+  })
+
+  it('holds names and sizes only, in a private file', async () => {
+    const dir = tempDir()
+    const j = new Journal(dir, 'boot-1')
+    j.loadAll()
+    await j.write(record('aa'))
+    expect(statSync(join(dir, JOURNAL_LOG)).mode & 0o777).toBe(0o600)
+    expect(readFileSync(join(dir, JOURNAL_LOG), 'utf8')).not.toMatch(/private|authorization|https?:/i)
+  })
+})
+
+describe('DataFiles', () => {
+  function setup(): { files: DataFiles; data: string; free: string } {
+    const root = tempDir()
+    const data = join(root, 'data')
+    const free = join(root, 'free')
+    mkdirSync(data)
+    mkdirSync(free)
+    return { files: new DataFiles(data, free), data, free }
+  }
+
+  it('a removed file is emptied, kept open in free/, and reused by the next create', async () => {
+    const { files, data, free } = setup()
+    const a = await files.create()
+    await a.fh.write(Buffer.from('hello'), 0, 5, 0)
+    const inode = statSync(files.path(a.id)).ino
+    await files.remove(a.id, a.fh)
+    expect(readdirSync(data)).toEqual([])
+    expect(readdirSync(free)).toEqual([a.id])
+    const b = await files.create()
+    expect(b.id).not.toBe(a.id)
+    expect(readdirSync(data)).toEqual([b.id])
+    expect(statSync(files.path(b.id))).toMatchObject({ ino: inode, size: 0 })
+    await files.close()
+  })
+
+  it('removing an id twice (a stale handle) never empties the file someone reused', async () => {
+    const { files } = setup()
+    const a = await files.create()
+    const stale = a.fh
+    await files.remove(a.id) // reopened by path and recycled
+    const b = await files.create()
+    await b.fh.write(Buffer.from('keep me'), 0, 7, 0)
+    await files.remove(a.id, stale)
+    expect(readFileSync(files.path(b.id), 'utf8')).toBe('keep me')
+    await files.close()
+  })
+
+  it(`keeps at most ${FREE_FILES_MAX} files; start-up deletes what a crash left in free/`, async () => {
+    const { files, data, free } = setup()
+    const made = []
+    for (let i = 0; i < FREE_FILES_MAX + 3; i++) made.push(await files.create())
+    for (const m of made) await files.remove(m.id, m.fh)
+    expect(readdirSync(free)).toHaveLength(FREE_FILES_MAX)
+    expect(readdirSync(data)).toEqual([])
+    new DataFiles(data, free) // a new process on the same spool
+    expect(readdirSync(free)).toEqual([])
+    await files.close()
+  })
+})

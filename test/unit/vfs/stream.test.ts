@@ -1,0 +1,337 @@
+/**
+ * Streamed uploads (upload/streamer.ts): a file written sequentially from empty is uploaded while it is
+ * written and its close ends the body; anything else aborts the stream (nothing stored by it) and the file
+ * is uploaded at close as before; a server refusing streamed bodies turns streaming off for the mount.
+ */
+import { constants, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { uploadFieldsOf } from '../../../src/vfs/upload/fields.js'
+import { MAX_FAILURES_IN_A_ROW } from '../../../src/vfs/upload/streamer.js'
+import { GrowingFile, RING_CHUNKS } from '../../../src/vfs/upload/growing-file.js'
+import type { VfsOptions } from '../../../src/vfs/types.js'
+import { FakeImageKit, patternBytes } from './fake-api.js'
+import { expectCode, makeVfs, waitFor, type Harness } from './helpers.js'
+
+const KiB = 1024
+const THRESHOLD = 256 * KiB
+const CREATE = constants.O_CREAT | constants.O_RDWR
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+function rw(api: FakeImageKit, overrides: Partial<VfsOptions> = {}): Harness {
+  const d = mkdtempSync(join(tmpdir(), 'ikfs-stream-'))
+  dirs.push(d)
+  return makeVfs(api, { readOnly: false, cacheDir: join(d, 'cache'), libraryId: 'https://ik.example.test/demo', streamThresholdBytes: THRESHOLD, ...overrides })
+}
+
+/** Writes `bytes` sequentially in 128 KiB pieces, like cp through FUSE. */
+async function append(h: Harness, path: string, fh: number, bytes: Buffer, from = 0): Promise<void> {
+  for (let at = from; at < bytes.length; at += 128 * KiB) await h.vfs.write(path, fh, bytes.subarray(at, Math.min(bytes.length, at + 128 * KiB)), at)
+}
+
+async function close(h: Harness, path: string, fh: number): Promise<void> {
+  try {
+    await h.vfs.flush(path, fh)
+  } finally {
+    await h.vfs.release(path, fh)
+  }
+}
+
+describe('streamed uploads', () => {
+  it('a file written sequentially from empty is uploaded while written; close ends the body; bytes exact', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const bytes = patternBytes(3 * 1024 * KiB + 5, 1)
+    const fh = await h.vfs.create('/big.bin', 0o644, CREATE)
+    await append(h, '/big.bin', fh, bytes.subarray(0, 2 * 1024 * KiB + 1))
+    expect(api.streams).toMatchObject([{ filePath: '/big.bin', state: 'open' }])
+    await waitFor(() => api.streams[0]!.received >= 1024 * KiB) // bytes went out before close
+    await append(h, '/big.bin', fh, bytes, 2 * 1024 * KiB + 1)
+    await close(h, '/big.bin', fh)
+    expect(api.streams[0]!.state).toBe('stored')
+    expect(api.fileAt('/big.bin')!.bytes.equals(bytes)).toBe(true)
+    expect(api.writeCalls.uploadFile).toBe(0)
+    expect(api.uploads).toMatchObject([{ filePath: '/big.bin', size: bytes.length, streamed: true }])
+    expect(h.vfs.status().counters).toMatchObject({ uploadsStarted: 1, uploadsSucceeded: 1 })
+    expect((await h.vfs.getattr('/big.bin')).size).toBe(bytes.length)
+    expect(readdirSync(join(h.vfs.spoolDir!, 'data'))).toEqual([])
+  })
+
+  it('small files are not streamed', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/small.bin', 0o644, CREATE)
+    await append(h, '/small.bin', fh, patternBytes(THRESHOLD - 1, 2))
+    await close(h, '/small.bin', fh)
+    expect(api.writeCalls.uploadFileStream).toBe(0)
+    expect(api.writeCalls.uploadFile).toBe(1)
+  })
+
+  for (const [what, change] of [
+    ['a write before the end', async (h: Harness, fh: number) => void (await h.vfs.write('/f.bin', fh, Buffer.from('XYZ'), 1000))],
+    ['a write past the end (a hole)', async (h: Harness, fh: number) => void (await h.vfs.write('/f.bin', fh, Buffer.from('XYZ'), 3 * 1024 * KiB))],
+    ['an ftruncate', async (h: Harness, fh: number) => h.vfs.ftruncate('/f.bin', fh, 1000)],
+  ] as const) {
+    it(`${what} aborts the stream (nothing stored by it); close uploads the exact bytes the usual way`, async () => {
+      const api = new FakeImageKit()
+      const h = rw(api)
+      const fh = await h.vfs.create('/f.bin', 0o644, CREATE)
+      await append(h, '/f.bin', fh, patternBytes(2 * THRESHOLD, 3))
+      expect(api.streams).toMatchObject([{ state: 'open' }])
+      await change(h, fh)
+      await waitFor(() => api.streams[0]!.state !== 'open')
+      expect(api.streams[0]!.state).toBe('aborted')
+      expect(api.fileAt('/f.bin')).toBeUndefined()
+      const size = (await h.vfs.getattr('/f.bin')).size
+      await h.vfs.write('/f.bin', fh, patternBytes(THRESHOLD, 4), size) // appends after an abort never restart it
+      const expected = Buffer.from(await h.vfs.read('/f.bin', fh, 8 * 1024 * KiB, 0))
+      await close(h, '/f.bin', fh)
+      expect(api.fileAt('/f.bin')!.bytes.equals(expected)).toBe(true)
+      expect(api.fileAt('/f.bin')!.versions).toBe(1)
+      expect(api.writeCalls.uploadFileStream).toBe(1)
+      expect(api.uploads).toMatchObject([{ filePath: '/f.bin' }])
+      expect(api.uploads[0]!.streamed).toBeUndefined()
+    })
+  }
+
+  it('renaming the file mid-stream aborts the stream; the upload goes to the new name', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const bytes = patternBytes(2 * THRESHOLD, 5)
+    const fh = await h.vfs.create('/draft.bin', 0o644, CREATE)
+    await append(h, '/draft.bin', fh, bytes)
+    await h.vfs.rename('/draft.bin', '/final.bin')
+    await waitFor(() => api.streams[0]!.state === 'aborted')
+    await close(h, '/final.bin', fh)
+    expect(api.filePaths()).toEqual(['/final.bin'])
+    expect(api.fileAt('/final.bin')!.bytes.equals(bytes)).toBe(true)
+  })
+
+  it('a second open for writing aborts the stream', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const bytes = patternBytes(2 * THRESHOLD, 6)
+    const fh = await h.vfs.create('/two.bin', 0o644, CREATE)
+    await append(h, '/two.bin', fh, bytes)
+    const fh2 = await h.vfs.open('/two.bin', constants.O_WRONLY)
+    await waitFor(() => api.streams[0]!.state === 'aborted')
+    await h.vfs.release('/two.bin', fh2)
+    await close(h, '/two.bin', fh)
+    expect(api.fileAt('/two.bin')!.bytes.equals(bytes)).toBe(true)
+    expect(api.writeCalls.uploadFile).toBe(1)
+  })
+
+  it('an overwrite with O_TRUNC streams with the same fields as an upload at close (tags, metadata, privacy, coordinates)', async () => {
+    const api = new FakeImageKit()
+    const orig = api.addFile('/photo.jpg', Buffer.from('old'), { tags: ['keep'], isPrivateFile: true, customCoordinates: '1,2,3,4' })
+    const h = rw(api, { uploadTags: ['from-ikfs'] })
+    const bytes = patternBytes(2 * THRESHOLD, 7)
+    const fh = await h.vfs.open('/photo.jpg', constants.O_WRONLY | constants.O_TRUNC)
+    await append(h, '/photo.jpg', fh, bytes)
+    await close(h, '/photo.jpg', fh)
+    expect(api.streams).toMatchObject([{ state: 'stored', fields: { folder: '/', fileName: 'photo.jpg', isPrivateFile: true, keepExistingMetadata: true, customCoordinates: '1,2,3,4' } }])
+    expect(api.streams[0]!.fields.tags).toBeUndefined()
+    const now = api.fileAt('/photo.jpg')!
+    expect(now.obj.fileId).toBe(orig.fileId)
+    expect(now.obj.tags).toEqual(['keep'])
+    expect(now.obj.isPrivateFile).toBe(true)
+    expect(now.versions).toBe(2)
+    expect(now.bytes.equals(bytes)).toBe(true)
+    // A new file streams with the upload tags, as its upload at close would have.
+    const fh2 = await h.vfs.create('/new.jpg', 0o644, CREATE)
+    await append(h, '/new.jpg', fh2, bytes)
+    await close(h, '/new.jpg', fh2)
+    expect(api.streams[1]!.fields).toMatchObject({ fileName: 'new.jpg', tags: ['from-ikfs'] })
+    expect(api.fileAt('/new.jpg')!.obj.tags).toEqual(['from-ikfs'])
+  })
+
+  it('the stream and the upload at close send the same fields (one mapping)', () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    void h
+    const file = { folder: '/a', name: 'b.jpg', base: { fileId: 'x', isPrivateFile: false } } as Parameters<typeof uploadFieldsOf>[0]
+    expect(uploadFieldsOf(file, ['t'])).toEqual({ folder: '/a', fileName: 'b.jpg', isPrivateFile: false, keepExistingMetadata: true, customCoordinates: null })
+  })
+
+  it('a server refusing a streamed body (411): the file is uploaded at close, and nothing streams until the next mount', async () => {
+    const api = new FakeImageKit()
+    api.refuseNextStream = new ImageKitError('IK_BAD_REQUEST', 'POST /api/v1/files/upload: 411 Length Required', { status: 411 })
+    const h = rw(api)
+    const bytes = patternBytes(2 * THRESHOLD, 8)
+    for (const name of ['/one.bin', '/two.bin']) {
+      const fh = await h.vfs.create(name, 0o644, CREATE)
+      await append(h, name, fh, bytes)
+      await close(h, name, fh)
+      expect(api.fileAt(name)!.bytes.equals(bytes)).toBe(true)
+    }
+    expect(api.writeCalls.uploadFileStream).toBe(1)
+    expect(api.writeCalls.uploadFile).toBe(2)
+    expect(h.records.some((r) => r.level === 40 && String(r.msg).includes('refused a streamed upload'))).toBe(true)
+  })
+
+  it('a stream that fails mid-body (dropped connection) falls back to the upload at close; streaming stays on', async () => {
+    const api = new FakeImageKit()
+    api.failNextStreamAt = { bytes: 1, error: new ImageKitError('IK_NETWORK', 'POST /api/v1/files/upload: connection reset') }
+    const h = rw(api)
+    const bytes = patternBytes(3 * 1024 * KiB, 9)
+    const fh = await h.vfs.create('/drop.bin', 0o644, CREATE)
+    await append(h, '/drop.bin', fh, bytes)
+    await waitFor(() => api.streams[0]!.state === 'failed')
+    await close(h, '/drop.bin', fh)
+    expect(api.fileAt('/drop.bin')!.bytes.equals(bytes)).toBe(true)
+    expect(api.fileAt('/drop.bin')!.versions).toBe(1)
+    const fh2 = await h.vfs.create('/next.bin', 0o644, CREATE)
+    await append(h, '/next.bin', fh2, bytes)
+    await close(h, '/next.bin', fh2)
+    expect(api.streams.map((s) => [s.filePath, s.state])).toEqual([['/drop.bin', 'failed'], ['/next.bin', 'stored']])
+    expect(api.uploads.map((u) => u.streamed === true)).toEqual([false, true])
+  })
+
+  it(`${MAX_FAILURES_IN_A_ROW} streams failing in a row (a refusal seen as resets) turn streaming off until the next mount`, async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const bytes = patternBytes(2 * THRESHOLD, 17)
+    for (let i = 0; i <= MAX_FAILURES_IN_A_ROW; i++) {
+      api.failNextStreamAt = { bytes: 1, error: new ImageKitError('IK_NETWORK', 'POST /api/v1/files/upload: connection reset') }
+      const name = `/reset${i}.bin`
+      const fh = await h.vfs.create(name, 0o644, CREATE)
+      await append(h, name, fh, bytes)
+      await close(h, name, fh)
+      expect(api.fileAt(name)!.bytes.equals(bytes)).toBe(true)
+    }
+    expect(api.writeCalls.uploadFileStream).toBe(MAX_FAILURES_IN_A_ROW)
+    expect(h.records.some((r) => r.level === 40 && String(r.msg).includes('failed in a row'))).toBe(true)
+  })
+
+  it('a file over the upload limit still fails close with EFBIG and stays in the spool; streaming stays on', async () => {
+    const api = new FakeImageKit()
+    api.maxUploadBytes = 3 * THRESHOLD
+    const h = rw(api)
+    const fh = await h.vfs.create('/huge.bin', 0o644, CREATE)
+    await append(h, '/huge.bin', fh, patternBytes(6 * 1024 * KiB, 10))
+    await expectCode(h.vfs.flush('/huge.bin', fh), 'EFBIG')
+    await h.vfs.release('/huge.bin', fh)
+    expect(api.fileAt('/huge.bin')).toBeUndefined()
+    expect(h.vfs.status().uploads).toMatchObject([{ state: 'rejected', size: 6 * 1024 * KiB }])
+    expect(readdirSync(join(h.vfs.spoolDir!, 'data'))).toHaveLength(1)
+    const fh2 = await h.vfs.create('/ok.bin', 0o644, CREATE)
+    await append(h, '/ok.bin', fh2, patternBytes(2 * THRESHOLD, 11))
+    await close(h, '/ok.bin', fh2)
+    expect(api.uploads.at(-1)).toMatchObject({ filePath: '/ok.bin', streamed: true })
+  })
+
+  it('never streams with write-back or with streaming turned off', async () => {
+    for (const overrides of [{ writeBackDelayMs: 1000 }, { streamUploads: false }]) {
+      const api = new FakeImageKit()
+      const h = rw(api, overrides)
+      const fh = await h.vfs.create('/x.bin', 0o644, CREATE)
+      await append(h, '/x.bin', fh, patternBytes(2 * THRESHOLD, 12))
+      await close(h, '/x.bin', fh)
+      h.clock.advance(1000)
+      await waitFor(() => api.fileAt('/x.bin') !== undefined)
+      expect(api.writeCalls.uploadFileStream).toBe(0)
+    }
+  })
+
+  it('a stream takes an upload slot; none starts while all slots are busy', async () => {
+    const api = new FakeImageKit()
+    let open = true
+    api.uploadGate = () => new Promise<void>((resolve) => {
+      const poll = () => (open ? setImmediate(poll) : resolve())
+      poll()
+    })
+    const h = rw(api, { maxParallelUploads: 1 })
+    const small = h.vfs.create('/busy', 0o644, CREATE).then(async (fh) => {
+      await h.vfs.write('/busy', fh, Buffer.from('busy'), 0)
+      await close(h, '/busy', fh)
+    })
+    await waitFor(() => api.uploadsInFlight === 1)
+    const fh = await h.vfs.create('/later.bin', 0o644, CREATE)
+    const bytes = patternBytes(2 * THRESHOLD, 13)
+    await append(h, '/later.bin', fh, bytes)
+    expect(api.writeCalls.uploadFileStream).toBe(0)
+    open = false
+    await small
+    await h.vfs.write('/later.bin', fh, Buffer.from('more'), bytes.length) // a slot is free now: streaming starts
+    expect(api.writeCalls.uploadFileStream).toBe(1)
+    await close(h, '/later.bin', fh)
+    expect(api.fileAt('/later.bin')!.bytes.equals(Buffer.concat([bytes, Buffer.from('more')]))).toBe(true)
+    expect(api.maxUploadsInFlight).toBe(1)
+  })
+
+  it('unmounting aborts a stream of a file still open', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/open.bin', 0o644, CREATE)
+    await append(h, '/open.bin', fh, patternBytes(2 * THRESHOLD, 14))
+    await h.vfs.close()
+    await waitFor(() => api.streams[0]!.state === 'aborted')
+    expect(api.fileAt('/open.bin')).toBeUndefined()
+  })
+})
+
+describe('GrowingFile', () => {
+  it('yields only what was written, in chunks of at most chunkBytes, and ends at the final size', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'ikfs-growing-'))
+    dirs.push(d)
+    const { open } = await import('node:fs/promises')
+    const path = join(d, 'spool')
+    const fh = await open(path, 'w+')
+    const bytes = patternBytes(10 * KiB, 15)
+    const growing = new GrowingFile(path, 4 * KiB)
+    const chunks: Buffer[] = []
+    const reading = (async () => {
+      for await (const chunk of growing) chunks.push(chunk)
+    })()
+    await fh.write(bytes, 0, 5 * KiB, 0)
+    await fh.write(Buffer.alloc(5 * KiB, 0xee), 0, 5 * KiB, 5 * KiB) // written but not reported yet
+    growing.grew(5 * KiB)
+    await waitFor(() => chunks.length === 1)
+    expect(chunks[0]!.equals(bytes.subarray(0, 4 * KiB))).toBe(true)
+    await fh.write(bytes, 5 * KiB, 5 * KiB, 5 * KiB)
+    growing.end(10 * KiB)
+    await reading
+    await fh.close()
+    expect(chunks.every((c) => c.length <= 4 * KiB)).toBe(true)
+    expect(Buffer.concat(chunks).equals(bytes)).toBe(true)
+  })
+
+  it(`lends its chunks: a whole file goes through ${RING_CHUNKS} buffers, whatever its size`, async () => {
+    const d = mkdtempSync(join(tmpdir(), 'ikfs-growing-'))
+    dirs.push(d)
+    const { writeFile } = await import('node:fs/promises')
+    const path = join(d, 'spool')
+    const bytes = patternBytes(10 * 4 * KiB + 123, 16)
+    await writeFile(path, bytes)
+    const growing = new GrowingFile(path, 4 * KiB)
+    growing.end(bytes.length)
+    const memory = new Set<ArrayBufferLike>()
+    const copies: Buffer[] = []
+    for await (const chunk of growing) {
+      memory.add(chunk.buffer)
+      copies.push(Buffer.from(chunk)) // the consumer copies (or sends) before asking for more
+    }
+    expect(Buffer.concat(copies).equals(bytes)).toBe(true)
+    expect(memory.size).toBe(RING_CHUNKS)
+  })
+
+  it('fail() ends a reader that is waiting for bytes', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'ikfs-growing-'))
+    dirs.push(d)
+    const { writeFile } = await import('node:fs/promises')
+    const path = join(d, 'spool')
+    await writeFile(path, '')
+    const growing = new GrowingFile(path)
+    const reading = (async () => {
+      for await (const _ of growing) void _
+    })()
+    growing.fail(new Error('aborted'))
+    await expect(reading).rejects.toThrow('aborted')
+  })
+})
