@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { constants as osConstants } from 'node:os'
+import type { FuseOps, FuseReply, FuseStat, FuseStatFs } from './binding-types.js'
 import { NativeLoadError } from './load.js'
 
 const errno = osConstants.errno
@@ -56,39 +57,10 @@ export interface Fuse3Addon {
 }
 
 type Dispatch = (op: number, id: number, path: string, ...args: unknown[]) => void
-type Cb = (code: number, ...values: unknown[]) => void
+type Cb = FuseReply
 
-/** The fuse-native-shaped ops this binding calls (src/fuse/adapter.ts provides them). */
-export interface Fuse3Ops {
-  getattr(path: string, cb: Cb): void
-  readdir(path: string, cb: Cb): void
-  open(path: string, flags: number, cb: Cb): void
-  create(path: string, mode: number, cb: Cb): void
-  read(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
-  write(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
-  release(path: string, fh: number, cb: Cb): void
-  flush(path: string, fh: number, cb: Cb): void
-  fsync(path: string, datasync: number, fh: number, cb: Cb): void
-  truncate(path: string, size: number, cb: Cb): void
-  ftruncate(path: string, fh: number, size: number, cb: Cb): void
-  unlink(path: string, cb: Cb): void
-  mkdir(path: string, mode: number, cb: Cb): void
-  rmdir(path: string, cb: Cb): void
-  rename(from: string, to: string, cb: Cb): void
-  /** Both times in ms; NaN leaves that time unchanged (UTIME_OMIT). */
-  utimensExact(path: string, atimeMs: number, mtimeMs: number, cb: Cb): void
-  chmod(path: string, mode: number, cb: Cb): void
-  chown(path: string, uid: number, gid: number, cb: Cb): void
-  statfs(path: string, cb: Cb): void
-  getxattr(path: string, name: string, position: number, cb: Cb): void
-  listxattr(path: string, cb: Cb): void
-  setxattr(path: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void
-  removexattr(path: string, name: string, cb: Cb): void
-  symlink(target: string, path: string, cb: Cb): void
-  link(from: string, to: string, cb: Cb): void
-  mknod(path: string, mode: number, dev: number, cb: Cb): void
-  readlink(path: string, cb: Cb): void
-}
+/** The ops this binding calls (src/fuse/adapter.ts provides them); fuse-native's utimens is not one. */
+export type Fuse3Ops = Omit<FuseOps, 'utimens'>
 
 /** Loads the addon built at install time; NativeLoadError says why it is not usable. */
 export function loadFuse3(path: string | undefined = ADDON_CANDIDATES.find((p) => existsSync(p))): Fuse3Addon {
@@ -224,7 +196,7 @@ function route(
       return ops.getattr(path, withValue(statArray))
     case Op.Readdir:
       return ops.readdir(path, (code, names, stats) =>
-        code < 0 ? reply(code) : reply(0, names, statArrays((stats as FuseStatLike[] | undefined) ?? [])),
+        code < 0 ? reply(code) : reply(0, names, statArrays((stats as FuseStat[] | undefined) ?? [])),
       )
     case Op.Open:
       return ops.open(path, n(0), withValue((fh: number) => fh))
@@ -305,24 +277,10 @@ function rename(ops: Fuse3Ops, from: string, to: string, flags: number, reply: (
   })
 }
 
-interface FuseStatLike {
-  mode: number
-  uid: number
-  gid: number
-  size: number
-  nlink: number
-  ino: number
-  blksize: number
-  blocks: number
-  atime: number
-  mtime: number
-  ctime: number
-}
-
 /** Per stat, in the order of `enum stat_field` in ikfs_fuse3.c. */
 export const STAT_FIELDS = 11
 
-function writeStat(target: Float64Array, at: number, st: FuseStatLike): void {
+function writeStat(target: Float64Array, at: number, st: FuseStat): void {
   target[at] = st.mode
   target[at + 1] = st.uid
   target[at + 2] = st.gid
@@ -336,30 +294,18 @@ function writeStat(target: Float64Array, at: number, st: FuseStatLike): void {
   target[at + 10] = st.ctime
 }
 
-export function statArray(st: FuseStatLike): Float64Array {
+export function statArray(st: FuseStat): Float64Array {
   const out = new Float64Array(STAT_FIELDS)
   writeStat(out, 0, st)
   return out
 }
 
-export function statArrays(stats: FuseStatLike[]): Float64Array {
+export function statArrays(stats: FuseStat[]): Float64Array {
   const out = new Float64Array(STAT_FIELDS * stats.length)
   stats.forEach((st, i) => writeStat(out, i * STAT_FIELDS, st))
   return out
 }
 
-interface FuseStatFsLike {
-  bsize: number
-  frsize: number
-  blocks: number
-  bfree: number
-  bavail: number
-  files: number
-  ffree: number
-  favail: number
-  namemax: number
-}
-
-export function statfsArray(s: FuseStatFsLike): Float64Array {
+export function statfsArray(s: FuseStatFs): Float64Array {
   return Float64Array.of(s.bsize, s.frsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.favail, s.namemax)
 }

@@ -22,6 +22,7 @@ import type { Logger } from '../log.js'
 import { VfsError } from '../vfs/errors.js'
 import type { Vfs } from '../vfs/types.js'
 import { MAX_REQUEST_BYTES } from '../../native/fuse-options.js'
+import type { FuseOps } from '../../native/binding-types.js'
 import { OpGuard, type FuseReply, type OpGuardOptions } from './guard.js'
 import { toFuseStat, toFuseStatFs } from './stat.js'
 import { WriteBuffers } from './write-buffers.js'
@@ -45,37 +46,7 @@ export interface FuseOpsOptions extends OpGuardOptions {
 
 type Cb = FuseReply
 
-export interface FuseOps {
-  getattr(path: string, cb: Cb): void
-  readdir(path: string, cb: Cb): void
-  open(path: string, flags: number, cb: Cb): void
-  read(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
-  release(path: string, fh: number, cb: Cb): void
-  statfs(path: string, cb: Cb): void
-  listxattr(path: string, cb: Cb): void
-  getxattr(path: string, name: string, position: number, cb: Cb): void
-  create(path: string, mode: number, cb: Cb): void
-  write(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
-  flush(path: string, fh: number, cb: Cb): void
-  fsync(path: string, datasync: number, fh: number, cb: Cb): void
-  truncate(path: string, size: number, cb: Cb): void
-  ftruncate(path: string, fh: number, size: number, cb: Cb): void
-  unlink(path: string, cb: Cb): void
-  mkdir(path: string, mode: number, cb: Cb): void
-  rmdir(path: string, cb: Cb): void
-  rename(from: string, to: string, cb: Cb): void
-  utimens(path: string, atime: number, mtime: number, cb: Cb): void
-  /** Bindings that pass both times (libfuse3): ms since the epoch, NaN for "leave unchanged". */
-  utimensExact(path: string, atimeMs: number, mtimeMs: number, cb: Cb): void
-  chmod(path: string, mode: number, cb: Cb): void
-  chown(path: string, uid: number, gid: number, cb: Cb): void
-  setxattr(path: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void
-  removexattr(path: string, name: string, cb: Cb): void
-  symlink(target: string, path: string, cb: Cb): void
-  link(from: string, to: string, cb: Cb): void
-  mknod(path: string, mode: number, dev: number, cb: Cb): void
-  readlink(path: string, cb: Cb): void
-}
+export type { FuseOps }
 
 const ok = (): unknown[] => [0]
 

@@ -10,6 +10,7 @@
  * fuse-native has already handed back to libfuse; work that writes into such a buffer itself (readInto) gets
  * a signal that is aborted before the deadline's answer.
  */
+import type { FuseReply } from '../../native/binding-types.js'
 import type { Logger } from '../log.js'
 import { isVfsError } from '../vfs/errors.js'
 import { FUSE_ERRNO } from './errno.js'
@@ -26,7 +27,7 @@ export const DEFAULT_DEADLINE_MS = 120_000
 export const SLOW_OP_DEADLINE_MS = 0
 const SLOW_OPS: ReadonlySet<string> = new Set(['release', 'flush', 'fsync', 'open', 'create', 'truncate', 'ftruncate', 'rename'])
 
-export type FuseReply = (code: number, ...values: unknown[]) => void
+export type { FuseReply }
 
 export interface OpCounter {
   calls: number

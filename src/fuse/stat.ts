@@ -3,6 +3,7 @@
  * Times cross as milliseconds; sizes as two uint32 halves; statfs fields as single uint32s, so counts are
  * saturated rather than left to wrap (shared/fuse-native-notes.md, "statfs fields are uint32").
  */
+import type { FuseStat, FuseStatFs } from '../../native/binding-types.js'
 import type { Attr, StatFs } from '../vfs/types.js'
 
 export const S_IFREG = 0o100000
@@ -10,31 +11,7 @@ export const S_IFDIR = 0o040000
 const PERMISSION_BITS = 0o7777
 const UINT32_MAX = 0xffffffff
 
-export interface FuseStat {
-  mode: number
-  uid: number
-  gid: number
-  size: number
-  nlink: number
-  ino: number
-  blksize: number
-  blocks: number
-  atime: number
-  mtime: number
-  ctime: number
-}
-
-export interface FuseStatFs {
-  bsize: number
-  frsize: number
-  blocks: number
-  bfree: number
-  bavail: number
-  files: number
-  ffree: number
-  favail: number
-  namemax: number
-}
+export type { FuseStat, FuseStatFs }
 
 export function toFuseStat(attr: Attr): FuseStat {
   return {

@@ -1,0 +1,70 @@
+/**
+ * What either FUSE binding (fuse-native, or ikfs's libfuse3 binding in native/fuse3.ts) calls and receives:
+ * the fuse-native-shaped ops object that src/fuse/adapter.ts provides, and the plain stat objects it answers
+ * with. Types only.
+ */
+
+/** The first argument is 0, a negative errno, or (read/write) a byte count; then the op's values. */
+export type FuseReply = (code: number, ...values: unknown[]) => void
+
+/** A stat as the bindings pack it: times in ms since the epoch. */
+export interface FuseStat {
+  mode: number
+  uid: number
+  gid: number
+  size: number
+  nlink: number
+  ino: number
+  blksize: number
+  blocks: number
+  atime: number
+  mtime: number
+  ctime: number
+}
+
+export interface FuseStatFs {
+  bsize: number
+  frsize: number
+  blocks: number
+  bfree: number
+  bavail: number
+  files: number
+  ffree: number
+  favail: number
+  namemax: number
+}
+
+type Cb = FuseReply
+
+export interface FuseOps {
+  getattr(path: string, cb: Cb): void
+  readdir(path: string, cb: Cb): void
+  open(path: string, flags: number, cb: Cb): void
+  read(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
+  release(path: string, fh: number, cb: Cb): void
+  statfs(path: string, cb: Cb): void
+  listxattr(path: string, cb: Cb): void
+  getxattr(path: string, name: string, position: number, cb: Cb): void
+  create(path: string, mode: number, cb: Cb): void
+  write(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
+  flush(path: string, fh: number, cb: Cb): void
+  fsync(path: string, datasync: number, fh: number, cb: Cb): void
+  truncate(path: string, size: number, cb: Cb): void
+  ftruncate(path: string, fh: number, size: number, cb: Cb): void
+  unlink(path: string, cb: Cb): void
+  mkdir(path: string, mode: number, cb: Cb): void
+  rmdir(path: string, cb: Cb): void
+  rename(from: string, to: string, cb: Cb): void
+  /** fuse-native's: the one time it delivers (atime) stands for both. */
+  utimens(path: string, atime: number, mtime: number, cb: Cb): void
+  /** Bindings that pass both times (libfuse3): ms since the epoch, NaN for "leave unchanged". */
+  utimensExact(path: string, atimeMs: number, mtimeMs: number, cb: Cb): void
+  chmod(path: string, mode: number, cb: Cb): void
+  chown(path: string, uid: number, gid: number, cb: Cb): void
+  setxattr(path: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void
+  removexattr(path: string, name: string, cb: Cb): void
+  symlink(target: string, path: string, cb: Cb): void
+  link(from: string, to: string, cb: Cb): void
+  mknod(path: string, mode: number, dev: number, cb: Cb): void
+  readlink(path: string, cb: Cb): void
+}
