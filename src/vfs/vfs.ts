@@ -10,9 +10,10 @@
  *   errors ........... from-imagekit-error.ts (the one ImageKitError → VfsError translation)
  *
  *   writing .......... write-path.ts (open for writing, commit, overlay over listings) → file-node.ts
- *                      (PendingFile, shared by the handles of one file) → spool/ (0700 folder, journal)
- *                      → upload/uploader.ts (queue, write-back, retries); namespace.ts (mkdir, rmdir,
- *                      unlink, rename)
+ *                      (PendingFile, shared by the handles of one file) → spool/ (0700 folder, journal
+ *                      log, reused data files) → upload/uploader.ts (queue, write-back, retries),
+ *                      upload/streamer.ts (large sequential files uploaded while written); namespace.ts
+ *                      (mkdir, rmdir, unlink, rename)
  *   errors ........... from-imagekit-error.ts (the one ImageKitError → VfsError translation)
  *
  * Concurrency (one thread; every await lets another op in): shared maps (listing LRU, in-flight

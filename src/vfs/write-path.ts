@@ -22,6 +22,7 @@ import { KeyedMutex } from './lock.js'
 import { EncodingError, NAME_MAX_BYTES, joinRemote, parentOf, splitLocalPath, type NameCodec } from './name.js'
 import type { Resolver } from './resolver.js'
 import { Journal, type JournalRecord, type RecordState } from './spool/journal.js'
+import { crc32Of } from './spool/checksum.js'
 import { DataFiles } from './spool/data-files.js'
 import { Spool } from './spool/spool.js'
 import type { Counters } from './stats.js'
@@ -29,6 +30,9 @@ import type { UploadStatus, VfsOptions } from './types.js'
 import { uploadFieldsOf } from './upload/fields.js'
 import { STREAM_THRESHOLD_BYTES, Streamer } from './upload/streamer.js'
 import { describe, isTooLarge, Uploader } from './upload/uploader.js'
+
+/** Files up to this size have their bytes and record synced at the same time (with a checksum in the record). */
+const SYNC_TOGETHER_BYTES = 1024 * 1024
 
 /** Where a local path goes remotely. */
 export interface Destination {
@@ -372,7 +376,12 @@ export class WritePath {
         // them durable only if the upload fails (#persist, called by the uploader); a kill -9 meanwhile loses
         // nothing (the page cache survives the process) and the in-flight record lets the next mount finish.
         const durable = how === 'sync' || this.#d.options.writeBackDelayMs > 0 || file.size === 0 || this.#journal.isDurable(file.id)
-        if (durable) await this.#syncData(file)
+        // A small file's bytes and record are synced at the same time (one wait for the disk instead of two
+        // in a row); the record then carries the bytes' checksum, so that one which reached the disk without
+        // them is recognised at start (#replay). Larger files sync their bytes first, then the record.
+        const checksum = durable && file.fd && file.size > 0 && file.size <= SYNC_TOGETHER_BYTES ? crc32Of(file.fd.fd, file.size) : undefined
+        const dataSynced = durable ? this.#syncData(file) : undefined
+        if (checksum === undefined) await dataSynced
         file.dirty = false
         if (file.size === 0) {
           // ImageKit cannot store empty files: kept in the spool, shown, uploaded once it has content.
@@ -385,7 +394,7 @@ export class WritePath {
         file.unsent = true
         file.state = 'waiting'
         file.attempts = 0
-        if (durable) await this.#journal.write(this.#record(file))
+        if (durable) await Promise.all([dataSynced, this.#journal.write(this.#record(file, checksum))])
         else this.#journal.writeInflight(this.#record(file))
       }
       return file.unsent
@@ -545,13 +554,14 @@ export class WritePath {
 
   // ---- journal ----
 
-  #record(file: PendingFile): JournalRecord {
+  #record(file: PendingFile, crc32?: number): JournalRecord {
     const state: RecordState = file.state === 'empty' ? 'empty' : file.state === 'rejected' ? 'rejected' : file.state === 'failed' ? 'failed' : 'pending'
     return {
       v: 1, id: file.id, folder: file.folder, name: file.name, localPath: file.localPath, size: file.size,
       mtimeMs: file.mtimeMs, state, attempts: file.attempts,
       ...(file.base ? { fileId: file.base.fileId, isPrivateFile: file.base.isPrivateFile, customCoordinates: file.base.customCoordinates } : {}),
       ...(file.lastError !== undefined ? { lastError: file.lastError } : {}),
+      ...(crc32 !== undefined ? { crc32 } : {}),
     }
   }
 
@@ -598,6 +608,11 @@ export class WritePath {
       if (size < r.size) {
         // Only after a power loss: the record was synced, the data not yet (close had not returned).
         log.error({ path: r.localPath, size, expected: r.size }, 'spooled data is shorter than its record (power loss before close returned): not uploaded')
+        void this.#journal.remove(r.id).catch(() => undefined)
+        continue
+      }
+      if (r.crc32 !== undefined && crc32Of(dataPath, r.size) !== r.crc32) {
+        log.error({ path: r.localPath, size: r.size }, 'spooled data does not match its record (power loss before close returned): not uploaded')
         void this.#journal.remove(r.id).catch(() => undefined)
         continue
       }

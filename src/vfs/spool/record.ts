@@ -21,6 +21,11 @@ export interface JournalRecord {
   state: RecordState
   attempts: number
   lastError?: string
+  /**
+   * CRC-32 of the first `size` bytes, when bytes and record were synced at the same time: a record that
+   * reached the disk without its bytes (the machine went down before close returned) does not match them.
+   */
+  crc32?: number
 }
 
 export function isRecord(x: unknown): x is JournalRecord {
