@@ -177,11 +177,23 @@ export class FileReader implements StreamHost {
         if (bytes) return bytes
         continue
       }
-      let stream = [...this.#streams].find((s) => s.covers(block))
-      stream ??= this.#startStream(block)
+      const stream = [...this.#streams].find((s) => s.covers(block)) ?? this.#streamBehindAtCap(block) ?? this.#startStream(block)
       stream.demand(block, ++this.#seq)
       await stream.progress()
     }
+  }
+
+  /**
+   * With every stream slot taken, a read ahead of a running stream (within its longest read-ahead) waits for
+   * the nearest one behind it instead of retiring one: kernel readahead keeps many reads in flight, and
+   * retiring the stream that the reads behind them wait on made each start a stream of its own, over and
+   * over, without end (16 reads of 1 MiB in flight never finished).
+   */
+  #streamBehindAtCap(block: number): RangeStream | undefined {
+    const live = [...this.#streams].filter((s) => s.stopAfter === Number.POSITIVE_INFINITY && !s.ended)
+    if (live.length < MAX_STREAMS_PER_FILE) return undefined
+    const behind = live.filter((s) => s.nextBlock <= block && block - s.nextBlock <= MAX_READAHEAD_BLOCKS)
+    return behind.reduce<RangeStream | undefined>((best, s) => (!best || s.nextBlock > best.nextBlock ? s : best), undefined)
   }
 
   #startStream(block: number): RangeStream {
