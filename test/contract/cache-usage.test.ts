@@ -1,33 +1,23 @@
 /** Cache purge and its status (§4.14), and account usage (§4.16), through the official SDK. */
-import { BadRequestError, ImageKit } from '@imagekit/nodejs'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BadRequestError } from '@imagekit/nodejs'
+import { describe, expect, it } from 'vitest'
 import { makePng } from '../../src/emulator/seed/images.js'
-import { startTestEmulator, waitFor } from '../helpers/emulator.js'
-import type { TestEmulator } from '../helpers/emulator.js'
-import { isoDay, rejectionOf, sdkFor, uploadBytes } from './sdk.js'
+import { waitFor } from '../helpers/emulator.js'
+import { isoDay, rejectionOf, uploadBytes, useSdkEmulator } from './sdk.js'
 
-let t: TestEmulator
-let ik: ImageKit
-
-beforeAll(async () => {
-  t = await startTestEmulator()
-  ik = sdkFor(t)
-})
-afterAll(async () => {
-  await t?.stop()
-})
+const env = useSdkEmulator()
 
 const DAY_MS = 86_400_000
 
 describe('purge', () => {
   it('queues a purge of a file URL and reports it Pending, then Completed', async () => {
-    await uploadBytes(ik, '/purge/some/deep', 'p.png', makePng(8, 8))
-    const created = await ik.cache.invalidation.create({ url: `${t.urlEndpoint}/purge/some/deep/p.png` })
+    await uploadBytes(env.ik, '/purge/some/deep', 'p.png', makePng(8, 8))
+    const created = await env.ik.cache.invalidation.create({ url: `${env.t.urlEndpoint}/purge/some/deep/p.png` })
     expect(Object.keys(created)).toEqual(['requestId'])
     expect(typeof created.requestId).toBe('string')
     const seen = new Set<string | undefined>()
     await waitFor(async () => {
-      const { status } = await ik.cache.invalidation.get(created.requestId!)
+      const { status } = await env.ik.cache.invalidation.get(created.requestId!)
       seen.add(status)
       return status === 'Completed' ? status : undefined
     }, 'purge Completed')
@@ -35,18 +25,18 @@ describe('purge', () => {
   })
 
   it('accepts a wildcard on a deep enough path', async () => {
-    const created = await ik.cache.invalidation.create({ url: `${t.urlEndpoint}/purge/some/deep/*` })
+    const created = await env.ik.cache.invalidation.create({ url: `${env.t.urlEndpoint}/purge/some/deep/*` })
     expect(typeof created.requestId).toBe('string')
   })
 
   it('refuses a URL outside the account (400)', async () => {
-    const e = await rejectionOf(() => ik.cache.invalidation.create({ url: 'https://example.com/elsewhere/file.png' }))
+    const e = await rejectionOf(() => env.ik.cache.invalidation.create({ url: 'https://example.com/elsewhere/file.png' }))
     expect(e).toBeInstanceOf(BadRequestError)
     expect((e as BadRequestError).error).toMatchObject({ message: expect.any(String), help: expect.any(String) })
   })
 
   it('answers 400 for an unknown request id', async () => {
-    const e = await rejectionOf(() => ik.cache.invalidation.get('000000000000000000000000'))
+    const e = await rejectionOf(() => env.ik.cache.invalidation.get('000000000000000000000000'))
     expect(e).toBeInstanceOf(BadRequestError)
   })
 })
@@ -54,9 +44,9 @@ describe('purge', () => {
 describe('account usage', () => {
   it('returns the five counters as integers, storage covering what was uploaded', async () => {
     const bytes = makePng(100, 100)
-    await uploadBytes(ik, '/usage', 'u.png', bytes)
+    await uploadBytes(env.ik, '/usage', 'u.png', bytes)
     const now = Date.now()
-    const usage = await ik.accounts.usage.get({ startDate: isoDay(new Date(now - 30 * DAY_MS)), endDate: isoDay(new Date(now + DAY_MS)) })
+    const usage = await env.ik.accounts.usage.get({ startDate: isoDay(new Date(now - 30 * DAY_MS)), endDate: isoDay(new Date(now + DAY_MS)) })
     expect(Object.keys(usage).sort()).toEqual([
       'bandwidthBytes', 'extensionUnitsCount', 'mediaLibraryStorageBytes', 'originalCacheStorageBytes', 'videoProcessingUnitsCount',
     ])
@@ -67,11 +57,11 @@ describe('account usage', () => {
   it('refuses a range over 90 days and a start after the end (400)', async () => {
     const now = Date.now()
     const tooLong = await rejectionOf(() =>
-      ik.accounts.usage.get({ startDate: isoDay(new Date(now - 120 * DAY_MS)), endDate: isoDay(new Date(now)) }),
+      env.ik.accounts.usage.get({ startDate: isoDay(new Date(now - 120 * DAY_MS)), endDate: isoDay(new Date(now)) }),
     )
     expect(tooLong).toBeInstanceOf(BadRequestError)
     const reversed = await rejectionOf(() =>
-      ik.accounts.usage.get({ startDate: isoDay(new Date(now)), endDate: isoDay(new Date(now - 5 * DAY_MS)) }),
+      env.ik.accounts.usage.get({ startDate: isoDay(new Date(now)), endDate: isoDay(new Date(now - 5 * DAY_MS)) }),
     )
     expect(reversed).toBeInstanceOf(BadRequestError)
   })

@@ -1,12 +1,25 @@
 /** The official SDK pointed at a test emulator, plus small helpers the contract tests share. */
 import { ImageKit, toFile } from '@imagekit/nodejs'
 import type { ClientOptions } from '@imagekit/nodejs'
-import { expect } from 'vitest'
-import type { TestEmulator } from '../helpers/emulator.js'
+import { afterAll, beforeAll, expect } from 'vitest'
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js'
 
 /** No retries: a contract test must see the emulator's first answer, errors included. */
 export function sdkFor(t: TestEmulator, options: Partial<ClientOptions> = {}): ImageKit {
   return new ImageKit({ privateKey: t.privateKey, baseURL: t.emu.url, maxRetries: 0, ...options })
+}
+
+/** One emulator and an SDK client on it for the whole test file: started before its tests, stopped after. */
+export function useSdkEmulator(): { readonly t: TestEmulator; readonly ik: ImageKit } {
+  const env = {} as { t: TestEmulator; ik: ImageKit }
+  beforeAll(async () => {
+    env.t = await startTestEmulator()
+    env.ik = sdkFor(env.t)
+  })
+  afterAll(async () => {
+    await env.t?.stop()
+  })
+  return env
 }
 
 export async function uploadBytes(

@@ -3,22 +3,11 @@
  * and old versions stay deliverable at their own `url` (`ik-obj-version`, §6.2).
  */
 import { BadRequestError, ImageKit, NotFoundError } from '@imagekit/nodejs'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startTestEmulator } from '../helpers/emulator.js'
-import type { TestEmulator } from '../helpers/emulator.js'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { expectFileObject, expectUploadResponse } from './shapes.js'
-import { fetchBytes, noContent, rejectionOf, sdkFor, uploadBytes, withOrig } from './sdk.js'
+import { fetchBytes, noContent, rejectionOf, uploadBytes, withOrig, useSdkEmulator } from './sdk.js'
 
-let t: TestEmulator
-let ik: ImageKit
-
-beforeAll(async () => {
-  t = await startTestEmulator()
-  ik = sdkFor(t)
-})
-afterAll(async () => {
-  await t?.stop()
-})
+const env = useSdkEmulator()
 
 const v1Bytes = Buffer.from('version one\n')
 const v2Bytes = Buffer.from('version two, longer\n')
@@ -30,22 +19,22 @@ describe('versions', () => {
   let v2Id: string
 
   beforeAll(async () => {
-    const first = await uploadBytes(ik, '/contract/versions', 'notes.txt', v1Bytes, { tags: ['v1'] })
+    const first = await uploadBytes(env.ik, '/contract/versions', 'notes.txt', v1Bytes, { tags: ['v1'] })
     fileId = first.fileId!
     v1Id = first.versionInfo!.id!
   })
 
   it('overwriting the same path keeps the fileId and adds Version 2', async () => {
-    const second = await uploadBytes(ik, '/contract/versions', 'notes.txt', v2Bytes)
+    const second = await uploadBytes(env.ik, '/contract/versions', 'notes.txt', v2Bytes)
     expectUploadResponse(second, { fileId, size: v2Bytes.length, versionInfo: { id: expect.any(String), name: 'Version 2' } })
     v2Id = second.versionInfo!.id!
     expect(v2Id).not.toBe(v1Id)
     // §5.2: overwrite drops tags that were not resent.
-    expect(await ik.files.get(fileId)).toMatchObject({ size: v2Bytes.length, tags: null, versionInfo: { id: v2Id } })
+    expect(await env.ik.files.get(fileId)).toMatchObject({ size: v2Bytes.length, tags: null, versionInfo: { id: v2Id } })
   })
 
   it('lists the current version (file) and the older one (file-version)', async () => {
-    const versions = await ik.files.versions.list(fileId)
+    const versions = await env.ik.files.versions.list(fileId)
     expect(versions).toHaveLength(2)
     for (const v of versions) expectFileObject(v, { fileId, name: 'notes.txt', filePath: '/contract/versions/notes.txt' })
     const byId = new Map(versions.map((v) => [v.versionInfo?.id, v]))
@@ -54,54 +43,54 @@ describe('versions', () => {
   })
 
   it('shows older versions only with type=file-version', async () => {
-    const current = await ik.assets.list({ path: '/contract/versions' })
+    const current = await env.ik.assets.list({ path: '/contract/versions' })
     expect(current.map((f) => (f as ImageKit.File).versionInfo?.id)).toEqual([v2Id])
-    const old = await ik.assets.list({ path: '/contract/versions', type: 'file-version' })
+    const old = await env.ik.assets.list({ path: '/contract/versions', type: 'file-version' })
     expect(old).toHaveLength(1)
     expectFileObject(old[0]!, { type: 'file-version', fileId, versionInfo: { id: v1Id, name: 'Version 1' } })
   })
 
   it('gets one version, whose own url delivers that version\'s bytes', async () => {
-    const v1 = await ik.files.versions.get(v1Id, { fileId })
+    const v1 = await env.ik.files.versions.get(v1Id, { fileId })
     expectFileObject(v1, { type: 'file-version', fileId, size: v1Bytes.length, versionInfo: { id: v1Id } })
     expect(v1.url).toMatch(/[?&]ik-obj-version=[A-Za-z0-9._]+/)
     const old = await fetchBytes(withOrig(v1.url!))
     expect(old.status).toBe(200)
     expect(old.bytes.equals(v1Bytes)).toBe(true)
-    const current = await ik.files.get(fileId)
+    const current = await env.ik.files.get(fileId)
     expect((await fetchBytes(withOrig(current.url!))).bytes.equals(v2Bytes)).toBe(true)
   })
 
   it('restores an old version as the current one', async () => {
-    const restored = await ik.files.versions.restore(v1Id, { fileId })
+    const restored = await env.ik.files.versions.restore(v1Id, { fileId })
     expectFileObject(restored, { type: 'file', fileId, size: v1Bytes.length })
-    const details = await ik.files.get(fileId)
+    const details = await env.ik.files.get(fileId)
     expect(details.size).toBe(v1Bytes.length)
     expect((await fetchBytes(withOrig(details.url!))).bytes.equals(v1Bytes)).toBe(true)
   })
 
   it('deletes a non-current version but refuses the current one', async () => {
-    await uploadBytes(ik, '/contract/versions', 'notes.txt', v3Bytes)
-    const before = await ik.files.versions.list(fileId)
+    await uploadBytes(env.ik, '/contract/versions', 'notes.txt', v3Bytes)
+    const before = await env.ik.files.versions.list(fileId)
     const current = before.find((v) => v.type === 'file')!
     const old = before.find((v) => v.type === 'file-version')!
-    expect(await noContent(ik.files.versions.delete(old.versionInfo!.id!, { fileId }))).toBe(204)
-    const after = await ik.files.versions.list(fileId)
+    expect(await noContent(env.ik.files.versions.delete(old.versionInfo!.id!, { fileId }))).toBe(204)
+    const after = await env.ik.files.versions.list(fileId)
     expect(after).toHaveLength(before.length - 1)
     expect(after.map((v) => v.versionInfo?.id)).not.toContain(old.versionInfo?.id)
-    const e = await rejectionOf(() => ik.files.versions.delete(current.versionInfo!.id!, { fileId }))
+    const e = await rejectionOf(() => env.ik.files.versions.delete(current.versionInfo!.id!, { fileId }))
     expect(e).toBeInstanceOf(BadRequestError)
     expect((e as BadRequestError).error).toMatchObject({ message: 'You cannot delete current version of a file.' })
   })
 
   it('answers 404 for an unknown version', async () => {
-    const e = await rejectionOf(() => ik.files.versions.get('aaaaaaaaaaaaaaaaaaaaaaaa', { fileId }))
+    const e = await rejectionOf(() => env.ik.files.versions.get('aaaaaaaaaaaaaaaaaaaaaaaa', { fileId }))
     expect(e).toBeInstanceOf(NotFoundError)
   })
 
   it('deleting the file removes every version', async () => {
-    await ik.files.delete(fileId)
-    expect(await rejectionOf(() => ik.files.versions.list(fileId))).toBeInstanceOf(NotFoundError)
-    expect(await ik.assets.list({ path: '/contract/versions', type: 'file-version' })).toEqual([])
+    await env.ik.files.delete(fileId)
+    expect(await rejectionOf(() => env.ik.files.versions.list(fileId))).toBeInstanceOf(NotFoundError)
+    expect(await env.ik.assets.list({ path: '/contract/versions', type: 'file-version' })).toEqual([])
   })
 })
