@@ -544,13 +544,18 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
   }
 }
 
-static int fill_stat(napi_env env, napi_value array, size_t index, struct stat *st) {
+/* The numbers of a Float64Array holding at least `need` of them, or NULL. */
+static const double *float64s(napi_env env, napi_value array, size_t need) {
   napi_typedarray_type type;
   size_t length;
   void *data;
-  if (napi_get_typedarray_info(env, array, &type, &length, &data, NULL, NULL) != napi_ok) return -1;
-  if (type != napi_float64_array || length < (index + 1) * STAT_FIELDS) return -1;
-  const double *f = (const double *)data + index * STAT_FIELDS;
+  if (napi_get_typedarray_info(env, array, &type, &length, &data, NULL, NULL) != napi_ok) return NULL;
+  if (type != napi_float64_array || length < need) return NULL;
+  return (const double *)data;
+}
+
+/* One stat: STAT_FIELDS numbers in the order of enum stat_field. */
+static void fill_stat(const double *f, struct stat *st) {
   memset(st, 0, sizeof *st);
   st->st_mode = (mode_t)f[ST_MODE];
   st->st_uid = (uid_t)f[ST_UID];
@@ -569,13 +574,14 @@ static int fill_stat(napi_env env, napi_value array, size_t index, struct stat *
     targets[i]->tv_sec = sec;
     targets[i]->tv_nsec = (long)((ms - (double)sec * 1000.0) * 1e6);
   }
-  return 0;
 }
 
 /* Copies the listing (names: string[], stats: Float64Array) into the directory handle. */
 static int fill_dir(napi_env env, dir_handle_t *d, napi_value names, napi_value stats) {
   uint32_t count;
   if (napi_get_array_length(env, names, &count) != napi_ok) return -EIO;
+  const double *f = float64s(env, stats, (size_t)count * STAT_FIELDS);
+  if (f == NULL) return -EIO;
   dir_handle_clear(d);
   d->names = calloc(count ? count : 1, sizeof *d->names);
   d->stats = calloc(count ? count : 1, sizeof *d->stats);
@@ -593,11 +599,7 @@ static int fill_dir(napi_env env, dir_handle_t *d, napi_value names, napi_value 
       return -EIO;
     }
     napi_get_value_string_utf8(env, element, d->names[d->count], length + 1, &length);
-    if (fill_stat(env, stats, i, &d->stats[d->count]) != 0) {
-      d->count++;
-      dir_handle_clear(d);
-      return -EIO;
-    }
+    fill_stat(f + (size_t)i * STAT_FIELDS, &d->stats[d->count]);
     d->count++;
   }
   return 0;
@@ -640,9 +642,12 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
   request_t *r = (request_t *)(uintptr_t)id;
   if (code >= 0) {
     switch (r->op) {
-      case OP_GETATTR:
-        if (argc < 3 || fill_stat(env, argv[2], 0, r->st) != 0) code = -EIO;
+      case OP_GETATTR: {
+        const double *f = argc < 3 ? NULL : float64s(env, argv[2], STAT_FIELDS);
+        if (f == NULL) code = -EIO;
+        else fill_stat(f, r->st);
         break;
+      }
       case OP_READDIR:
         code = argc < 4 ? -EIO : fill_dir(env, r->dir, argv[2], argv[3]);
         break;
@@ -654,15 +659,9 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
         break;
       }
       case OP_STATFS: {
-        napi_typedarray_type type;
-        size_t length;
-        void *data;
-        if (argc < 3 || napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL) != napi_ok ||
-            type != napi_float64_array || length < STATFS_FIELDS) {
-          code = -EIO;
-        } else {
-          fill_statfs((const double *)data, r->stv);
-        }
+        const double *f = argc < 3 ? NULL : float64s(env, argv[2], STATFS_FIELDS);
+        if (f == NULL) code = -EIO;
+        else fill_statfs(f, r->stv);
         break;
       }
       case OP_GETXATTR:
