@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { BIN, ROOT, tempDir, writePatternFile, startDaemon, timed, sh, printTable, median, cleanup } from './lib.mjs'
+import { BIN, ROOT, tempDir, writePatternFile, startBenchEmulator, timed, sh, printTable, median, cleanup } from './lib.mjs'
 
 const MiB = 1024 ** 2
 const sizeArg = process.argv.indexOf('--size-mib')
@@ -24,11 +24,7 @@ const serverModule = join(ROOT, 'dist', 'src', 'emulator', 'server.js')
 /** Starts the built emulator over `dataDir`: the CLI as a child process, or the server module in-process. */
 async function startBuiltEmulator(dataDir) {
   if (cliBuilt) {
-    const daemon = await startDaemon(
-      ['emulator', '--port', '0', '--data', dataDir, '--private-key', privateKey, '--public-key', publicKey, '--log-level', 'warn'],
-      /listening on (http:\/\/127\.0\.0\.1:\d+)/,
-      { timeoutMs: START_TIMEOUT_MS },
-    )
+    const daemon = await startBenchEmulator(dataDir, { privateKey, publicKey, timeoutMs: START_TIMEOUT_MS })
     return { how: 'bin/ikfs.js emulator (child process)', url: daemon.match[1], stop: daemon.stop }
   }
   if (!existsSync(serverModule)) throw new Error('no built emulator: run `npm run build` first')

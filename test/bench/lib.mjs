@@ -32,6 +32,18 @@ export async function writePatternFile(path, size, seed = 1) {
 }
 
 /** Spawns `node bin/ikfs.js ...args`, resolves with the first match of `ready` on stdout/stderr. */
+/**
+ * `ikfs emulator` on a free port over `data` (the private key through the environment, never in `ps`);
+ * resolves with the daemon, whose `match[1]` is the emulator's base URL.
+ */
+export function startBenchEmulator(data, { privateKey, publicKey, args = [], timeoutMs = 300_000 }) {
+  return startDaemon(
+    ['emulator', '--port', '0', '--data', data, '--public-key', publicKey, '--log-level', 'warn', ...args],
+    /listening on (http:\/\/127\.0\.0\.1:\d+)/,
+    { env: { IKFS_EMULATOR_PRIVATE_KEY: privateKey }, timeoutMs },
+  )
+}
+
 export function startDaemon(args, ready, { env = {}, timeoutMs = 60_000 } = {}) {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, ...env },

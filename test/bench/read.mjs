@@ -6,7 +6,7 @@
 import { mkdir, open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  tempDir, writePatternFile, startDaemon, forceUnmount, timed, sh, printTable, median, cleanup, dropPageCache,
+  tempDir, writePatternFile, startDaemon, startBenchEmulator, forceUnmount, timed, sh, printTable, median, cleanup, dropPageCache,
 } from './lib.mjs'
 
 const GiB = 1024 ** 3
@@ -30,11 +30,7 @@ try {
   for (let i = 0; i < 7; i++) await writePatternFile(join(data, 'files', 'ttfb', `t${i}.bin`), MiB, i + 500)
   await mkdir(mnt, { recursive: true })
 
-  emulator = await startDaemon(
-    ['emulator', '--port', '0', '--data', data, '--private-key', privateKey, '--public-key', publicKey, '--log-level', 'warn'],
-    /listening on (http:\/\/127\.0\.0\.1:\d+)/,
-    { timeoutMs: 300_000 },
-  )
+  emulator = await startBenchEmulator(data, { privateKey, publicKey })
   const base = emulator.match[1]
   const endpoint = `${base}/demo`
   mount = await startDaemon(

@@ -3,7 +3,7 @@
 // `ls -l` of the 100,000-file folder, next to the bounds README.md states.
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { tempDir, startDaemon, forceUnmount, timed, sh, printTable, cleanup } from './lib.mjs'
+import { tempDir, startDaemon, startBenchEmulator, forceUnmount, timed, sh, printTable, cleanup } from './lib.mjs'
 
 const FILES = 100_000
 const BIG = 5 * 1024 ** 3
@@ -33,11 +33,7 @@ try {
   await mkdir(mnt, { recursive: true })
 
   const start = await timed(async () => {
-    emulator = await startDaemon(
-      ['emulator', '--port', '0', '--data', data, '--public-key', 'pub', '--log-level', 'warn', '--rate-limit', '0'],
-      /listening on (http:\/\/127\.0\.0\.1:\d+)/,
-      { env: { IKFS_EMULATOR_PRIVATE_KEY: privateKey }, timeoutMs: 600_000 },
-    )
+    emulator = await startBenchEmulator(data, { privateKey, publicKey: 'pub', args: ['--rate-limit', '0'], timeoutMs: 600_000 })
   })
   const base = emulator.match[1]
   const emuAfterStart = await rssMiB(emulator.child.pid)

@@ -17,7 +17,7 @@ import { Session } from 'node:inspector/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { ROOT, tempDir, writePatternFile, startDaemon, timed, sh, printTable, median, cleanup } from './lib.mjs'
+import { ROOT, tempDir, writePatternFile, startBenchEmulator, timed, sh, printTable, median, cleanup } from './lib.mjs'
 
 const MiB = 1024 ** 2
 const GiB = 1024 ** 3
@@ -118,11 +118,7 @@ try {
   for (let i = 0; i < PAR_FILES; i++) await writePatternFile(join(data, 'files', 'par', `p${i}.bin`), MiB, i + 10)
   for (let i = 0; i < TTFB_FILES; i++) await writePatternFile(join(data, 'files', 'ttfb', `t${i}.bin`), MiB, i + 500)
 
-  emulator = await startDaemon(
-    ['emulator', '--port', '0', '--data', data, '--private-key', privateKey, '--public-key', publicKey, '--log-level', 'warn'],
-    /listening on (http:\/\/127\.0\.0\.1:\d+)/,
-    { timeoutMs: 300_000 },
-  )
+  emulator = await startBenchEmulator(data, { privateKey, publicKey })
   const base = emulator.match[1]
   const endpoint = `${base}/demo`
   const curl = (path, fmt) => sh(`curl -sf -o /dev/null -w '${fmt}' '${endpoint}${path}?tr=orig-true'`).then((r) => r.stdout)

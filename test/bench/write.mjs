@@ -6,7 +6,7 @@
 import { mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  tempDir, writePatternFile, startDaemon, forceUnmount, timed, sh, printTable, cleanup,
+  tempDir, writePatternFile, startDaemon, startBenchEmulator, forceUnmount, timed, sh, printTable, cleanup,
 } from './lib.mjs'
 
 const GiB = 1024 ** 3
@@ -58,12 +58,7 @@ try {
   for (let i = 0; i < MANY; i++) await writePatternFile(join(many, `m${String(i).padStart(4, '0')}.bin`), 64 * KiB, i + 100)
   await mkdir(data, { recursive: true })
 
-  emulator = await startDaemon(
-    ['emulator', '--port', '0', '--data', data, '--private-key', privateKey, '--public-key', publicKey, '--log-level', 'warn',
-      '--max-upload-bytes', String(MAX_UPLOAD_BYTES)],
-    /listening on (http:\/\/127\.0\.0\.1:\d+)/,
-    { timeoutMs: 300_000 },
-  )
+  emulator = await startBenchEmulator(data, { privateKey, publicKey, args: ['--max-upload-bytes', String(MAX_UPLOAD_BYTES)] })
   const base = emulator.match[1]
   const uploadUrl = `${base}/api/v1/files/upload`
   // The key reaches curl through the environment, so a failing command's message never shows it.
