@@ -40,7 +40,9 @@ export interface FuseOpsOptions extends OpGuardOptions {
   now?: () => number
   /** A guard built by the caller (to share counters); otherwise one is made from these options. */
   guard?: OpGuard
-  /** Where write data is copied (default: a pool of MAX_REQUEST_BYTES buffers). */
+  /** The binding's largest write request: the size of the pooled write buffers (default fuse-native's). */
+  maxWriteBytes?: number
+  /** Where write data is copied (default: a pool of maxWriteBytes buffers). */
   writeBuffers?: WriteBuffers
 }
 
@@ -53,7 +55,7 @@ const ok = (): unknown[] => [0]
 export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions = {}): FuseOps {
   const guard = options.guard ?? new OpGuard(logger, options)
   const now = options.now ?? Date.now
-  const writeBuffers = options.writeBuffers ?? new WriteBuffers(MAX_REQUEST_BYTES, WRITE_BUFFERS_KEPT)
+  const writeBuffers = options.writeBuffers ?? new WriteBuffers(options.maxWriteBytes ?? MAX_REQUEST_BYTES, WRITE_BUFFERS_KEPT)
   const refuse = (op: string, path: string, cb: Cb, code: 'EPERM' | 'EINVAL'): void =>
     guard.run(op, path, cb, () => Promise.reject(new VfsError(code, `${op} is not supported`, { level: 'debug' })), ok)
 

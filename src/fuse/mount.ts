@@ -83,7 +83,9 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   const binding = chooseBinding(options.binding ?? 'auto', log)
   const counters = options.ops?.counters ?? options.ops?.guard?.counters ?? new OpCounters()
   const guard = options.ops?.guard ?? new OpGuard(log, { ...options.ops, counters })
-  const ops = createFuseOps(vfs, log, { ...options.ops, guard })
+  // Write buffers are pooled at the binding's largest request; a larger write would get a buffer of its own.
+  const maxWriteBytes = binding.addon ? FUSE3_MAX_REQUEST_BYTES : MAX_REQUEST_BYTES
+  const ops = createFuseOps(vfs, log, { maxWriteBytes, ...options.ops, guard })
   const timeoutMs = options.mountTimeoutMs ?? DEFAULT_MOUNT_TIMEOUT_MS
 
   let native: NativeMount

@@ -94,6 +94,22 @@ describe('createFuseOps', () => {
     expect(seen?.toString()).toBe('abcd')
   })
 
+  it('pools write buffers at the binding\'s largest request (1 MiB writes of libfuse3 reuse memory)', async () => {
+    const seen: Buffer[] = []
+    const { vfs } = createFakeVfs({
+      write: async (_p: string, _fh: number, data: Buffer) => {
+        seen.push(data)
+        return data.length
+      },
+    })
+    const ops = createFuseOps(vfs, captureLogger().logger, { maxWriteBytes: 1024 * 1024 })
+    const MiB = Buffer.alloc(1024 * 1024, 7)
+    expect(await call((cb) => ops.write('/f', 2, MiB, MiB.length, 0, cb))).toEqual([MiB.length])
+    await new Promise((resolve) => setImmediate(resolve)) // the lease goes back when the write settles
+    expect(await call((cb) => ops.write('/f', 2, MiB, MiB.length, MiB.length, cb))).toEqual([MiB.length])
+    expect(seen[1]!.buffer).toBe(seen[0]!.buffer)
+  })
+
   it('write copies into pooled buffers: given back when the VFS write settles, reused by the next write', async () => {
     const writeBuffers = new WriteBuffers(16, 4)
     const seen: Buffer[] = []
