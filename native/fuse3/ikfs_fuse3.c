@@ -544,14 +544,18 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
   }
 }
 
-/* The numbers of a Float64Array holding at least `need` of them, or NULL. */
-static const double *float64s(napi_env env, napi_value array, size_t need) {
+/*
+ * Points *out at the numbers of a Float64Array holding at least `need` of them; -1 if it is not one. (An
+ * empty array may have no memory at all: *out is then NULL, which is fine for need 0.)
+ */
+static int float64s(napi_env env, napi_value array, size_t need, const double **out) {
   napi_typedarray_type type;
   size_t length;
   void *data;
-  if (napi_get_typedarray_info(env, array, &type, &length, &data, NULL, NULL) != napi_ok) return NULL;
-  if (type != napi_float64_array || length < need) return NULL;
-  return (const double *)data;
+  if (napi_get_typedarray_info(env, array, &type, &length, &data, NULL, NULL) != napi_ok) return -1;
+  if (type != napi_float64_array || length < need) return -1;
+  *out = (const double *)data;
+  return 0;
 }
 
 /* One stat: STAT_FIELDS numbers in the order of enum stat_field. */
@@ -580,8 +584,8 @@ static void fill_stat(const double *f, struct stat *st) {
 static int fill_dir(napi_env env, dir_handle_t *d, napi_value names, napi_value stats) {
   uint32_t count;
   if (napi_get_array_length(env, names, &count) != napi_ok) return -EIO;
-  const double *f = float64s(env, stats, (size_t)count * STAT_FIELDS);
-  if (f == NULL) return -EIO;
+  const double *f;
+  if (float64s(env, stats, (size_t)count * STAT_FIELDS, &f) != 0) return -EIO;
   dir_handle_clear(d);
   d->names = calloc(count ? count : 1, sizeof *d->names);
   d->stats = calloc(count ? count : 1, sizeof *d->stats);
@@ -643,8 +647,8 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
   if (code >= 0) {
     switch (r->op) {
       case OP_GETATTR: {
-        const double *f = argc < 3 ? NULL : float64s(env, argv[2], STAT_FIELDS);
-        if (f == NULL) code = -EIO;
+        const double *f;
+        if (argc < 3 || float64s(env, argv[2], STAT_FIELDS, &f) != 0) code = -EIO;
         else fill_stat(f, r->st);
         break;
       }
@@ -659,8 +663,8 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
         break;
       }
       case OP_STATFS: {
-        const double *f = argc < 3 ? NULL : float64s(env, argv[2], STATFS_FIELDS);
-        if (f == NULL) code = -EIO;
+        const double *f;
+        if (argc < 3 || float64s(env, argv[2], STATFS_FIELDS, &f) != 0) code = -EIO;
         else fill_statfs(f, r->stv);
         break;
       }
