@@ -47,6 +47,11 @@ export interface FuseOps {
   getxattr(path: string, name: string, position: number, cb: Cb): void
   create(path: string, mode: number, cb: Cb): void
   write(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
+  /**
+   * A write whose bytes the binding copies itself: `fill(dest)` is called at once, synchronously, with a buffer
+   * of `len` bytes lent by the adapter (one copy out of libfuse's memory, into memory the VFS may keep).
+   */
+  writeFrom(path: string, fh: number, fill: (dest: Buffer) => void, len: number, pos: number, cb: Cb): void
   flush(path: string, fh: number, cb: Cb): void
   fsync(path: string, datasync: number, fh: number, cb: Cb): void
   truncate(path: string, size: number, cb: Cb): void

@@ -43,11 +43,13 @@ export interface Fuse3Settings {
   /** Upper bound on libfuse worker threads (each blocked request holds one). */
   maxThreads: number
   writebackCache: boolean
+  /** Names outside this prefix get ENOTSUP from the C side without a call into JavaScript; '' asks for all. */
+  xattrNamespace: string
 }
 
 export interface Fuse3Addon {
   libfuseVersion: number
-  mount(mountpoint: string, args: string[], settings: Record<keyof Fuse3Settings, number>, dispatch: Dispatch): unknown
+  mount(mountpoint: string, args: string[], settings: NativeSettings, dispatch: Dispatch): unknown
   reply(id: number, code: number, a?: unknown, b?: unknown): void
   /** Copies a pending write's data into `dest` (during dispatch only). */
   copyIn(id: number, dest: Buffer): void
@@ -57,6 +59,8 @@ export interface Fuse3Addon {
 }
 
 type Dispatch = (op: number, id: number, path: string, ...args: unknown[]) => void
+/** What ikfs_fuse3.c reads: flags as 0/1. */
+type NativeSettings = Record<Exclude<keyof Fuse3Settings, 'xattrNamespace'>, number> & { xattrNamespace: string }
 type Cb = FuseReply
 
 /** The ops this binding calls (src/fuse/adapter.ts provides them); fuse-native's utimens is not one. */
@@ -110,6 +114,7 @@ export function startFuse3(addon: Fuse3Addon, mountpoint: string, args: string[]
     maxBackground: settings.maxBackground,
     maxThreads: settings.maxThreads,
     writebackCache: settings.writebackCache ? 1 : 0,
+    xattrNamespace: settings.xattrNamespace,
   }
   const handle = addon.mount(mountpoint, args, numeric, dispatch)
   const release = (): void => {
@@ -122,9 +127,9 @@ export function startFuse3(addon: Fuse3Addon, mountpoint: string, args: string[]
 }
 
 /**
- * Read and write request memory, reused: a new 1 MiB ArrayBuffer per kernel request would make V8 collect
- * garbage every few dozen MiB. A buffer goes back once its request is answered (a read that timed out has
- * been aborted, so nothing writes it later; a write's data has been copied by the adapter before it answers).
+ * Read request memory, reused: a new 1 MiB ArrayBuffer per kernel request would make V8 collect garbage every
+ * few dozen MiB. A buffer goes back once its request is answered (a read that timed out has been aborted, so
+ * nothing writes it later). Write data goes into the adapter's write buffers instead (ops.writeFrom).
  */
 class BufferPool {
   readonly #free: Buffer[] = []
@@ -201,7 +206,11 @@ function route(
     case Op.Open:
       return ops.open(path, n(0), withValue((fh: number) => fh))
     case Op.Create:
-      return ops.create(path, n(0), withValue((fh: number) => fh))
+      // The new file's stat rides along: libfuse's getattr right after create is answered from it in C.
+      return ops.create(path, n(0), (code, fh) => {
+        if (code < 0) return reply(code)
+        ops.getattr(path, (statCode, st) => (statCode < 0 ? reply(0, fh) : reply(0, fh, statArray(st as FuseStat))))
+      })
     case Op.Read: {
       const buffer = requestBuffers.take(n(1))
       return ops.read(path, n(0), buffer, n(1), n(2), (count) => {
@@ -209,14 +218,9 @@ function route(
         requestBuffers.give(buffer)
       })
     }
-    case Op.Write: {
-      const buffer = requestBuffers.take(n(1))
-      copyIn(buffer) // libfuse's memory is only valid during this request: copy it now
-      return ops.write(path, n(0), buffer, n(1), n(2), (count) => {
-        reply(count)
-        requestBuffers.give(buffer)
-      })
-    }
+    case Op.Write:
+      // libfuse's memory is only valid during this request: the adapter lends a buffer and copyIn fills it now.
+      return ops.writeFrom(path, n(0), copyIn, n(1), n(2), (count) => reply(count))
     case Op.Release:
       return ops.release(path, n(0), status)
     case Op.Flush:

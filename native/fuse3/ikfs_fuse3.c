@@ -21,6 +21,7 @@
 #include <node_api.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -60,6 +61,9 @@ typedef struct session {
   unsigned max_threads;
   int writeback_cache;
   int loop_result;
+  /* Extended attributes exist only under this prefix ("user."): the rest answer ENOTSUP here, without a round
+     trip into JavaScript (the kernel asks for security.capability before every write(2)). Empty: ask JS. */
+  char xattr_namespace[32];
 } session_t;
 
 /*
@@ -100,6 +104,7 @@ typedef struct request {
   struct stat *st;
   struct statvfs *stv;
   dir_handle_t *dir;
+  int has_stat;        /* create: the reply carried the new file's stat (into st) */
   int result;
   sem_t done;
 } request_t;
@@ -124,6 +129,17 @@ static int call_js(session_t *s, request_t *r) {
 #define REQUEST(opcode) request_t r; memset(&r, 0, sizeof r); r.op = (opcode)
 #define CALL() call_js(current_session(), &r)
 
+/*
+ * libfuse's create is followed, on the same worker thread, by a getattr of the new file with its handle
+ * (fuse_lib_create -> lookup_path). JavaScript answers create with the new file's stat as well, kept here for
+ * that one getattr: one round trip per created file instead of two.
+ */
+static __thread struct {
+  int valid;
+  uint64_t fh;
+  struct stat st;
+} created_stat;
+
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
   session_t *s = current_session();
   cfg->use_ino = 1;
@@ -146,7 +162,13 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
 }
 
 static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
-  (void)fi;
+  if (created_stat.valid) {
+    created_stat.valid = 0;
+    if (fi != NULL && fi->fh == created_stat.fh) {
+      *st = created_stat.st;
+      return 0;
+    }
+  }
   REQUEST(OP_GETATTR);
   r.path = path;
   r.st = st;
@@ -202,12 +224,19 @@ static int op_open(const char *path, struct fuse_file_info *fi) {
 }
 
 static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
+  created_stat.valid = 0;
   REQUEST(OP_CREATE);
   r.path = path;
   r.mode = mode;
   r.flags = (uint32_t)fi->flags;
   r.fi = fi;
-  return CALL();
+  r.st = &created_stat.st;
+  int res = CALL();
+  if (res == 0 && r.has_stat) {
+    created_stat.fh = fi->fh;
+    created_stat.valid = 1;
+  }
+  return res;
 }
 
 static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
@@ -324,6 +353,8 @@ static int op_statfs(const char *path, struct statvfs *stv) {
 }
 
 static int op_getxattr(const char *path, const char *name, char *value, size_t size) {
+  const char *only = current_session()->xattr_namespace;
+  if (only[0] != '\0' && strncmp(name, only, strlen(only)) != 0) return -ENOTSUP;
   REQUEST(OP_GETXATTR);
   r.path = path;
   r.path2 = name;
@@ -658,8 +689,16 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
       case OP_OPEN:
       case OP_CREATE: {
         double fh;
-        if (argc < 3 || napi_get_value_double(env, argv[2], &fh) != napi_ok) code = -EIO;
-        else r->fi->fh = (uint64_t)fh;
+        const double *f;
+        if (argc < 3 || napi_get_value_double(env, argv[2], &fh) != napi_ok) {
+          code = -EIO;
+          break;
+        }
+        r->fi->fh = (uint64_t)fh;
+        if (r->op == OP_CREATE && argc >= 4 && float64s(env, argv[3], STAT_FIELDS, &f) == 0) {
+          fill_stat(f, r->st);
+          r->has_stat = 1;
+        }
         break;
       }
       case OP_STATFS: {
@@ -738,7 +777,7 @@ static int get_uint(napi_env env, napi_value object, const char *key, unsigned *
 /*
  * mount(mountpoint, args: string[], settings, dispatch): fuse_new + fuse_mount on this thread (errors are
  * thrown with libfuse's reason on stderr), then the loop on its own thread. settings: maxWrite, maxRead,
- * maxReadahead, maxBackground, maxThreads, writebackCache (0/1).
+ * maxReadahead, maxBackground, maxThreads, writebackCache (0/1), xattrNamespace (string).
  */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -761,6 +800,23 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "settings need maxWrite, maxRead, maxReadahead, maxBackground, maxThreads, writebackCache");
     return NULL;
   }
+  napi_value namespace_value;
+  size_t namespace_length = 0;
+  if (napi_get_named_property(env, argv[2], "xattrNamespace", &namespace_value) != napi_ok ||
+      napi_get_value_string_utf8(env, namespace_value, s->xattr_namespace, sizeof s->xattr_namespace, &namespace_length) != napi_ok ||
+      namespace_length >= sizeof s->xattr_namespace - 1) {
+    free(s);
+    napi_throw_type_error(env, NULL, "settings need xattrNamespace (a string of at most 30 bytes; empty: every name goes to JavaScript)");
+    return NULL;
+  }
+
+  /*
+   * libfuse allocates a fresh buffer for every read request (up to max_read, 1 MiB) and frees it after the
+   * reply. glibc's default dynamic thresholds hand such a chunk back to the kernel on free, so the next read
+   * faulted in and zeroed fresh pages before our copy into it: keep freed memory in the heap instead.
+   */
+  mallopt(M_MMAP_THRESHOLD, 8 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 
   uint32_t count;
   NAPI_OK(napi_get_array_length(env, argv[1], &count));

@@ -4,7 +4,8 @@
  *
  * Binding quirks handled here (shared/fuse-native-notes.md):
  * - read/write buffers point into libfuse memory and are detached after cb: `write` copies its data before
- *   anything async (into a pooled buffer, write-buffers.ts, lent to the VFS until its write settles);
+ *   anything async (into a pooled buffer, write-buffers.ts, lent to the VFS until its write settles), and
+ *   `writeFrom` (libfuse3) has the binding copy straight into such a buffer;
  *   `read` lets the VFS copy straight into that buffer (readInto, stopped by the guard's abort signal before
  *   a deadline answers), or copies the result at reply time; both answer the byte count as cb's first
  *   argument.
@@ -25,7 +26,7 @@ import { MAX_REQUEST_BYTES } from '../../native/fuse-options.js'
 import type { FuseOps } from '../../native/binding-types.js'
 import { OpGuard, type FuseReply, type OpGuardOptions } from './guard.js'
 import { toFuseStat, toFuseStatFs } from './stat.js'
-import { WriteBuffers } from './write-buffers.js'
+import { WriteBuffers, type WriteBufferLease } from './write-buffers.js'
 
 /** What fuse-native 2.2.6 delivers for UTIME_NOW/UTIME_OMIT: tv_sec 0, tv_nsec ≈ 2^30 → 1073 ms. */
 export const UTIME_SENTINEL_MS = 1073
@@ -56,6 +57,13 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
   const guard = options.guard ?? new OpGuard(logger, options)
   const now = options.now ?? Date.now
   const writeBuffers = options.writeBuffers ?? new WriteBuffers(options.maxWriteBytes ?? MAX_REQUEST_BYTES, WRITE_BUFFERS_KEPT)
+  /** The lease holds the bytes until the VFS write settles (a write answered by its deadline may still run). */
+  const write = (path: string, fh: number, lease: WriteBufferLease, pos: number, cb: Cb): void =>
+    guard.run('write', path, cb, () => {
+      const writing = vfs.write(path, fh, lease.data, pos)
+      writing.then(lease.release, lease.release)
+      return writing
+    }, (written) => [byteCount(written, lease.data.length)])
   const refuse = (op: string, path: string, cb: Cb, code: 'EPERM' | 'EINVAL'): void =>
     guard.run(op, path, cb, () => Promise.reject(new VfsError(code, `${op} is not supported`, { level: 'debug' })), ok)
 
@@ -88,13 +96,17 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
     create: (path, mode, cb) =>
       guard.run('create', path, cb, () => vfs.create(path, mode, CREATE_FLAGS), (fh) => [0, handle(fh)]),
 
-    write: (path, fh, buf, len, pos, cb) => {
-      const lease = writeBuffers.copy(buf, len) // copy now: buf is detached once cb has run
-      guard.run('write', path, cb, () => {
-        const writing = vfs.write(path, fh, lease.data, pos)
-        writing.then(lease.release, lease.release)
-        return writing
-      }, (written) => [byteCount(written, len)])
+    write: (path, fh, buf, len, pos, cb) => write(path, fh, writeBuffers.copy(buf, len), pos, cb),
+
+    writeFrom: (path, fh, fill, len, pos, cb) => {
+      const lease = writeBuffers.take(len)
+      try {
+        fill(lease.data)
+      } catch (e) {
+        lease.release()
+        throw e
+      }
+      write(path, fh, lease, pos, cb)
     },
 
     flush: (path, fh, cb) => guard.run('flush', path, cb, () => vfs.flush(path, fh), ok),

@@ -18,6 +18,7 @@ import { readdir, stat, statfs } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import type { Logger } from '../log.js'
 import type { Vfs } from '../vfs/types.js'
+import { XATTR_NAMESPACE } from '../vfs/xattr.js'
 import { fuseAvailable, loadFuseNative, loadFuseNativeBinding } from '../../native/load.js'
 import {
   buildFuse3Args, buildFuseOptionString, FUSE3_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES, type FuseOptions,
@@ -143,6 +144,7 @@ async function mountFuse3(
     maxBackground: FUSE3_MAX_BACKGROUND,
     maxThreads: FUSE3_MAX_THREADS,
     writebackCache: false,
+    xattrNamespace: XATTR_NAMESPACE,
   }, ops)
   try {
     await withDeadline(session.initialized, timeoutMs, 'mount did not complete (no INIT from the kernel)')

@@ -24,9 +24,15 @@ export class WriteBuffers {
 
   /** Copies the first `length` bytes of `source` into a pooled buffer. */
   copy(source: Buffer, length: number): WriteBufferLease {
+    const lease = this.take(length)
+    source.copy(lease.data, 0, 0, length)
+    return lease
+  }
+
+  /** A pooled buffer of `length` bytes, for the caller to fill. */
+  take(length: number): WriteBufferLease {
     const pooled = length <= this.bufferBytes
     const whole = pooled ? (this.#free.pop() ?? Buffer.allocUnsafeSlow(this.bufferBytes)) : Buffer.allocUnsafe(length)
-    source.copy(whole, 0, 0, length)
     let released = false
     return {
       data: whole.subarray(0, length),

@@ -46,6 +46,9 @@ export function isKnownXattr(name: string): boolean {
   return BY_NAME.has(name)
 }
 
+/** The one namespace that has attributes here (a binding may refuse the rest without asking the VFS). */
+export const XATTR_NAMESPACE = 'user.'
+
 /**
  * Only the `user.` namespace exists here. Names in other namespaces (`security.selinux`,
  * `system.posix_acl_access`, `security.capability`, `trusted.*`) get ENOTSUP, the errno for "this
@@ -53,7 +56,7 @@ export function isKnownXattr(name: string): boolean {
  * stops asking for every entry (with ENODATA it asked twice per entry, two FUSE round trips each time).
  */
 export function isSupportedXattrNamespace(name: string): boolean {
-  return name.startsWith('user.')
+  return name.startsWith(XATTR_NAMESPACE)
 }
 
 export function getXattr(node: Inode, name: string): Buffer {

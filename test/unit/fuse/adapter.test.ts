@@ -130,6 +130,38 @@ describe('createFuseOps', () => {
     expect(writeBuffers.idle).toBe(1)
   })
 
+  it('writeFrom lends a pooled buffer for the binding to fill: one copy, the same pool as write', async () => {
+    const writeBuffers = new WriteBuffers(16, 4)
+    const seen: Buffer[] = []
+    const texts: string[] = []
+    const { vfs } = createFakeVfs({
+      write: async (_p: string, _fh: number, data: Buffer) => {
+        seen.push(data)
+        texts.push(data.toString())
+        return data.length
+      },
+    })
+    const ops = createFuseOps(vfs, captureLogger().logger, { writeBuffers })
+    const fillWith = (text: string) => (dest: Buffer) => {
+      expect(dest.length).toBe(text.length)
+      dest.write(text)
+    }
+    expect(await call((cb) => ops.writeFrom('/f', 2, fillWith('first'), 5, 0, cb))).toEqual([5])
+    expect(await call((cb) => ops.writeFrom('/f', 2, fillWith('again'), 5, 5, cb))).toEqual([5])
+    expect(texts).toEqual(['first', 'again'])
+    expect(seen[1]!.buffer).toBe(seen[0]!.buffer)
+    expect(writeBuffers.idle).toBe(1)
+  })
+
+  it('writeFrom gives the buffer back when filling it fails (the dispatcher answers EIO for the throw)', async () => {
+    const writeBuffers = new WriteBuffers(16, 4)
+    const { vfs } = createFakeVfs({ write: async () => { throw new Error('never called') } })
+    const ops = createFuseOps(vfs, captureLogger().logger, { writeBuffers })
+    const fail = () => { throw new RangeError('copyIn: not a write') }
+    expect(() => ops.writeFrom('/f', 2, fail, 5, 0, () => undefined)).toThrow(RangeError)
+    expect(writeBuffers.idle).toBe(1)
+  })
+
   it('a write answered by its deadline keeps its buffer until the VFS write settles', async () => {
     const writeBuffers = new WriteBuffers(16, 4)
     const fire: (() => void)[] = []

@@ -95,21 +95,44 @@ describe('libfuse3 dispatcher', () => {
     expect(h.replies[0]).toEqual([5, -errno.EIO, undefined, undefined])
   })
 
-  it('write copies libfuse\'s data into a pooled buffer during dispatch and answers the byte count', () => {
+  it('write has the adapter lend a buffer that copyIn fills during dispatch, and answers the byte count', () => {
     const data = Buffer.from('payload')
     let seen: Buffer | undefined
+    let copiesDuringFill: number[] = []
     const h = harness({
-      write: (_p, _fh, b: Buffer, len, _pos, cb) => {
-        seen = Buffer.from(b)
+      writeFrom: (_p, _fh, fill: (dest: Buffer) => void, len, _pos, cb) => {
+        const dest = Buffer.alloc(len)
+        fill(dest)
+        copiesDuringFill = [...h.copies]
+        seen = dest
         cb(len)
       },
     })
     h.dispatch(Op.Write, 6, '/f', 2, data.length, 40)
-    expect(h.copies).toEqual([6])
+    expect(copiesDuringFill).toEqual([6]) // copied while the request is still pending
     expect(seen!.toString()).toBe('payload')
     const [, fh, , len, pos] = h.calls[0]![1]
     expect([fh, len, pos]).toEqual([2, 7, 40])
     expect(h.replies[0]!.slice(0, 2)).toEqual([6, 7])
+  })
+
+  it('create answers with the handle and the new file\'s stat, for the getattr libfuse sends next', () => {
+    const h = harness({ create: (_p, _mode, cb) => cb(0, 12), getattr: (_p, cb) => cb(0, stat(9)) })
+    h.dispatch(Op.Create, 4, '/new', 0o644, 0o1101)
+    expect(h.calls.map((c) => c[0])).toEqual(['create', 'getattr'])
+    const [id, code, fh, packed] = h.replies[0]!
+    expect([id, code, fh]).toEqual([4, 0, 12])
+    expect(Array.from(packed as Float64Array)).toEqual([0o100644, 1, 2, 19, 1, 9, 4096, 1, 1000, 2000, 3000])
+  })
+
+  it('create still answers with the handle when that stat fails, and passes a failed create through', () => {
+    const statFails = harness({ create: (_p, _mode, cb) => cb(0, 12), getattr: (_p, cb) => cb(-errno.EIO) })
+    statFails.dispatch(Op.Create, 4, '/new', 0o644, 0)
+    expect(statFails.replies).toEqual([[4, 0, 12, undefined]])
+    const refused = harness({ create: (_p, _mode, cb) => cb(-errno.EACCES) })
+    refused.dispatch(Op.Create, 5, '/new', 0o644, 0)
+    expect(refused.replies).toEqual([[5, -errno.EACCES, undefined, undefined]])
+    expect(refused.calls.map((c) => c[0])).toEqual(['create'])
   })
 
   it('splits truncate from ftruncate and passes fsync datasync', () => {
