@@ -36,11 +36,22 @@ export interface FuseStatFs {
 
 type Cb = FuseReply
 
+/** As src/vfs/types.ts ReadDestination (a Uint8Array is one). */
+export interface ReadDestination {
+  readonly length: number
+  set(bytes: Uint8Array, at: number): void
+}
+
 export interface FuseOps {
   getattr(path: string, cb: Cb): void
   readdir(path: string, cb: Cb): void
   open(path: string, flags: number, cb: Cb): void
   read(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
+  /**
+   * A read whose bytes go to `dest.set(bytes, at)` (up to dest.length) before cb answers the count; never
+   * after the op's deadline answered (the binding's memory is gone then).
+   */
+  readTo(path: string, fh: number, dest: ReadDestination, pos: number, cb: Cb): void
   release(path: string, fh: number, cb: Cb): void
   statfs(path: string, cb: Cb): void
   listxattr(path: string, cb: Cb): void

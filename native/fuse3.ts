@@ -7,8 +7,9 @@
  * rename flags, and utimens with both times.
  *
  * Contract with the C side: dispatch(op, id, path, ...args) is called on the JS thread for every request; each
- * request gets exactly one reply(id, code, ...payload), after which `id` is dead. read/write buffers point into
- * libfuse's memory and are only valid until that reply.
+ * request gets exactly one reply(id, code, ...payload), after which `id` is dead. A write's bytes are copied out of
+ * libfuse's memory with copyIn(id, dest) and a read's into it with copyOut(id, at, bytes), both only before
+ * that reply.
  */
 import { createRequire } from 'node:module'
 import { existsSync } from 'node:fs'
@@ -53,6 +54,8 @@ export interface Fuse3Addon {
   reply(id: number, code: number, a?: unknown, b?: unknown): void
   /** Copies a pending write's data into `dest` (during dispatch only). */
   copyIn(id: number, dest: Buffer): void
+  /** Copies `bytes` into a pending read's buffer at `at` (before its reply only). */
+  copyOut(id: number, at: number, bytes: Uint8Array): void
   exit(handle: unknown): void
   /** Stops the loop thread from keeping the process alive (call only before the loop has ended). */
   unref(handle: unknown): void
@@ -126,36 +129,13 @@ export function startFuse3(addon: Fuse3Addon, mountpoint: string, args: string[]
   return { initialized, closed, exit: () => addon.exit(handle), release }
 }
 
-/**
- * Read request memory, reused: a new 1 MiB ArrayBuffer per kernel request would make V8 collect garbage every
- * few dozen MiB. A buffer goes back once its request is answered (a read that timed out has been aborted, so
- * nothing writes it later). Write data goes into the adapter's write buffers instead (ops.writeFrom).
- */
-class BufferPool {
-  readonly #free: Buffer[] = []
-  take(size: number): Buffer {
-    const buffer = this.#free.pop()
-    if (buffer && buffer.length >= size) return buffer.subarray(0, size)
-    return Buffer.allocUnsafeSlow(Math.max(size, POOLED_READ_BYTES)).subarray(0, size)
-  }
-  give(view: Buffer): void {
-    const whole = Buffer.from(view.buffer, view.byteOffset, view.buffer.byteLength - view.byteOffset)
-    if (whole.length >= POOLED_READ_BYTES && this.#free.length < MAX_POOLED_READ_BUFFERS) this.#free.push(whole)
-  }
-}
-/** The largest kernel request (max_read, max_write); smaller ones use a slice of one. */
-const POOLED_READ_BYTES = 1024 * 1024
-/** Kept for requests in flight at once (the kernel's max_background bounds reads); more are garbage. */
-const MAX_POOLED_READ_BUFFERS = 64
-const requestBuffers = new BufferPool()
-
 interface Lifecycle {
   init(maxWrite: number): void
   exit(): void
 }
 
 /** Exported for unit tests: maps each request onto `ops` and its answer onto reply(). */
-export function createDispatch(addon: Pick<Fuse3Addon, 'reply' | 'copyIn'>, ops: Fuse3Ops, lifecycle: Lifecycle): Dispatch {
+export function createDispatch(addon: Pick<Fuse3Addon, 'reply' | 'copyIn' | 'copyOut'>, ops: Fuse3Ops, lifecycle: Lifecycle): Dispatch {
   return (op, id, path, ...args) => {
     let replied = false
     const reply = (code: number, a?: unknown, b?: unknown): void => {
@@ -165,8 +145,13 @@ export function createDispatch(addon: Pick<Fuse3Addon, 'reply' | 'copyIn'>, ops:
     }
     const status: Cb = (code) => reply(code < 0 ? code : 0)
     const copyIn = (dest: Buffer): void => addon.copyIn(id, dest)
+    const copyOut = (bytes: Uint8Array, at: number): void => {
+      // After the reply the request record is gone on the C side: never touch it again.
+      if (replied) throw new Error('read bytes delivered after the reply')
+      addon.copyOut(id, at, bytes)
+    }
     try {
-      route(op, path, args, ops, reply, status, lifecycle, copyIn)
+      route(op, path, args, ops, reply, status, lifecycle, copyIn, copyOut)
     } catch {
       reply(-errno.EIO)
     }
@@ -182,6 +167,7 @@ function route(
   status: Cb,
   lifecycle: Lifecycle,
   copyIn: (dest: Buffer) => void,
+  copyOut: (bytes: Uint8Array, at: number) => void,
 ): void {
   const n = (i: number): number => args[i] as number
   const s = (i: number): string => args[i] as string
@@ -211,13 +197,9 @@ function route(
         if (code < 0) return reply(code)
         ops.getattr(path, (statCode, st) => (statCode < 0 ? reply(0, fh) : reply(0, fh, statArray(st as FuseStat))))
       })
-    case Op.Read: {
-      const buffer = requestBuffers.take(n(1))
-      return ops.read(path, n(0), buffer, n(1), n(2), (count) => {
-        reply(count, count > 0 ? buffer : undefined) // the C side copies it into libfuse's buffer now
-        requestBuffers.give(buffer)
-      })
-    }
+    case Op.Read:
+      // The reader's block memory goes straight into libfuse's buffer, piece by piece, before the reply.
+      return ops.readTo(path, n(0), { length: n(1), set: copyOut }, n(2), (count) => reply(count))
     case Op.Write:
       // libfuse's memory is only valid during this request: the adapter lends a buffer and copyIn fills it now.
       return ops.writeFrom(path, n(0), copyIn, n(1), n(2), (count) => reply(count))

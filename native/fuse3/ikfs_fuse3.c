@@ -12,8 +12,9 @@
  * (native/fuse3.ts) guarantees exactly one reply per request.
  *
  * Buffers: no JavaScript Buffer ever points into libfuse's memory. A write's data is copied into pooled
- * JavaScript memory by copyIn(); a read fills pooled memory that reply() copies into libfuse's buffer. (A new
- * external Buffer per request made V8 run a full garbage collection every few dozen MiB.)
+ * JavaScript memory by copyIn(); a read's bytes are copied from the reader's block memory into libfuse's
+ * buffer by copyOut(), piece by piece, before reply(). Both run on the JavaScript thread while the worker
+ * waits. (A new external Buffer per request made V8 run a full garbage collection every few dozen MiB.)
  */
 #define FUSE_USE_VERSION 312
 #define _GNU_SOURCE
@@ -725,16 +726,10 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
         }
         break;
       }
-      case OP_READ: {
-        /* A memcpy here costs less than a new external Buffer per request, which V8 counts toward its
-           external memory and answers with full garbage collections. */
-        void *data;
-        size_t length;
+      case OP_READ:
+        /* The bytes are in libfuse's buffer already (copyOut). */
         if ((size_t)code > r->size) code = -EIO;
-        else if (code > 0 && (argc < 3 || napi_get_buffer_info(env, argv[2], &data, &length) != napi_ok || length < (size_t)code)) code = -EIO;
-        else if (code > 0) memcpy(r->rbuf, data, (size_t)code);
         break;
-      }
       case OP_WRITE:
         if ((size_t)code > r->size) code = -EIO;
         break;
@@ -922,6 +917,36 @@ static napi_value js_copy_in(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * copyOut(id, at, bytes): copies bytes into a pending read's buffer at offset `at`, during the request (before
+ * its reply), while the worker waits: the reader hands its block memory here, so it is copied once.
+ */
+static napi_value js_copy_out(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double id;
+  double at;
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  napi_value arraybuffer;
+  size_t byte_offset;
+  NAPI_OK(napi_get_value_double(env, argv[0], &id));
+  NAPI_OK(napi_get_value_double(env, argv[1], &at));
+  if (napi_get_typedarray_info(env, argv[2], &type, &length, &data, &arraybuffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "copyOut: bytes must be a Uint8Array");
+    return NULL;
+  }
+  request_t *r = (request_t *)(uintptr_t)id;
+  if (r->op != OP_READ || at < 0 || (size_t)at > r->size || length > r->size - (size_t)at) {
+    napi_throw_range_error(env, NULL, "copyOut: not a read, or past the end of its buffer");
+    return NULL;
+  }
+  memcpy(r->rbuf + (size_t)at, data, length);
+  return NULL;
+}
+
 /* unref(handle): the loop thread no longer keeps the process alive. Only before the loop has ended. */
 static napi_value js_unref(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -940,6 +965,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
     {"exit", NULL, js_exit, NULL, NULL, NULL, napi_default, NULL},
     {"unref", NULL, js_unref, NULL, NULL, NULL, napi_default, NULL},
     {"copyIn", NULL, js_copy_in, NULL, NULL, NULL, napi_default, NULL},
+    {"copyOut", NULL, js_copy_out, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   napi_value version;

@@ -23,7 +23,7 @@ import type { Logger } from '../log.js'
 import { VfsError } from '../vfs/errors.js'
 import type { Vfs } from '../vfs/types.js'
 import { MAX_REQUEST_BYTES } from '../../native/fuse-options.js'
-import type { FuseOps } from '../../native/binding-types.js'
+import type { FuseOps, ReadDestination } from '../../native/binding-types.js'
 import { OpGuard, type FuseReply, type OpGuardOptions } from './guard.js'
 import { toFuseStat, toFuseStatFs } from './stat.js'
 import { WriteBuffers, type WriteBufferLease } from './write-buffers.js'
@@ -57,6 +57,16 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
   const guard = options.guard ?? new OpGuard(logger, options)
   const now = options.now ?? Date.now
   const writeBuffers = options.writeBuffers ?? new WriteBuffers(options.maxWriteBytes ?? MAX_REQUEST_BYTES, WRITE_BUFFERS_KEPT)
+  /** The guard aborts `signal` before a deadline answers, so nothing is written into `dest` after that. */
+  const readTo = (path: string, fh: number, dest: ReadDestination, pos: number, cb: Cb): void =>
+    vfs.readInto
+      ? guard.run('read', path, cb, (signal) => vfs.readInto!(path, fh, dest, pos, signal), (n) => [n])
+      : guard.run('read', path, cb, (signal) => vfs.read(path, fh, dest.length, pos).then((data) => {
+        if (signal.aborted) return 0
+        const n = Math.min(dest.length, data.length)
+        dest.set(data.subarray(0, n), 0)
+        return n
+      }), (n) => [n])
   /** The lease holds the bytes until the VFS write settles (a write answered by its deadline may still run). */
   const write = (path: string, fh: number, lease: WriteBufferLease, pos: number, cb: Cb): void =>
     guard.run('write', path, cb, () => {
@@ -79,10 +89,9 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
 
     open: (path, flags, cb) => guard.run('open', path, cb, () => vfs.open(path, flags), (fh) => [0, handle(fh)]),
 
-    read: (path, fh, buf, len, pos, cb) =>
-      vfs.readInto
-        ? guard.run('read', path, cb, (signal) => vfs.readInto!(path, fh, buf.subarray(0, len), pos, signal), (n) => [n])
-        : guard.run('read', path, cb, () => vfs.read(path, fh, len, pos), (data) => [data.copy(buf, 0, 0, Math.min(len, data.length))]),
+    read: (path, fh, buf, len, pos, cb) => readTo(path, fh, buf.subarray(0, len), pos, cb),
+
+    readTo: (path, fh, dest, pos, cb) => readTo(path, fh, dest, pos, cb),
 
     release: (path, fh, cb) => guard.run('release', path, cb, () => vfs.release(path, fh), ok),
 

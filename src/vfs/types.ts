@@ -46,6 +46,15 @@ export interface DirEntry {
 /** open/create flags as the kernel passes them (O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC, O_APPEND ...). */
 export type OpenFlags = number
 
+/**
+ * Where a read's bytes go: `set(bytes, at)` as on a Uint8Array (a Uint8Array is one), so a binding can copy
+ * block memory straight into the kernel request's buffer instead of through memory of its own.
+ */
+export interface ReadDestination {
+  readonly length: number
+  set(bytes: Uint8Array, at: number): void
+}
+
 export interface Vfs {
   getattr(localPath: string): Promise<Attr>
   /** Children of a folder (without "." and ".."); also primes getattr for each child. */
@@ -58,7 +67,7 @@ export interface Vfs {
    * has its own memory (libfuse's request buffer). Cheaper: the reader's block memory is then reused.
    * After `signal` is aborted (the op's deadline answered the kernel) `dest` is never written again.
    */
-  readInto?(localPath: string, fh: number, dest: Uint8Array, position: number, signal?: AbortSignal): Promise<number>
+  readInto?(localPath: string, fh: number, dest: ReadDestination, position: number, signal?: AbortSignal): Promise<number>
   /** Last close of a handle. */
   release(localPath: string, fh: number): Promise<void>
   statfs(localPath: string): Promise<StatFs>

@@ -54,7 +54,7 @@ import { ReaderPool } from './reader/reader-pool.js'
 import { Resolver } from './resolver.js'
 import { Counters, type VfsStats } from './stats.js'
 import { StatfsSource } from './statfs.js'
-import type { Attr, DirEntry, OpenFlags, StatFs, Vfs, VfsOptions, VfsStatus } from './types.js'
+import type { Attr, DirEntry, OpenFlags, ReadDestination, StatFs, Vfs, VfsOptions, VfsStatus } from './types.js'
 import { WarnOnce } from './warn-once.js'
 import { getXattr, isKnownXattr, isSupportedXattrNamespace, listXattrs } from './xattr.js'
 
@@ -215,12 +215,12 @@ class ImageKitVfs implements IkVfs {
     return this.#reading(handle, () => handle.read(length, position))
   }
 
-  async readInto(_localPath: string, fh: number, dest: Uint8Array, position: number, signal?: AbortSignal): Promise<number> {
+  async readInto(_localPath: string, fh: number, dest: ReadDestination, position: number, signal?: AbortSignal): Promise<number> {
     const handle = this.#handles.get(fh)
     if (handle.kind === 'write') {
       const data = await this.#writes!.read(handle.file, dest.length, position)
       if (signal?.aborted) throw new VfsError('EINTR', 'read: the caller gave up', { level: 'debug' })
-      dest.set(data)
+      dest.set(data, 0)
       return data.length
     }
     return this.#reading(handle, () => handle.readInto(dest, position, signal))

@@ -10,6 +10,7 @@ import { fromImageKitError } from '../from-imagekit-error.js'
 import type { FileInode } from '../inode.js'
 import type { FileReader } from '../reader/file-reader.js'
 import { StaleContentError } from '../reader/read-errors.js'
+import type { ReadDestination } from '../types.js'
 
 /** Decides what a stale response means: 'retry' (the reader was re-pointed) or the error to report. */
 export type StaleHandler = (node: FileInode, reader: FileReader) => Promise<'retry' | VfsError>
@@ -30,7 +31,7 @@ export class ReadHandle {
   }
 
   /** Copies bytes at `position` into `dest`; returns how many (see FileReader.readInto). */
-  readInto(dest: Uint8Array, position: number, signal?: AbortSignal): Promise<number> {
+  readInto(dest: ReadDestination, position: number, signal?: AbortSignal): Promise<number> {
     return this.#attempt(() => this.reader.readInto(position, dest, signal))
   }
 

@@ -75,6 +75,29 @@ describe('createFuseOps', () => {
     expect(buf.toString()).toBe('0123')
   })
 
+  it('readTo hands the VFS the binding\'s destination itself (libfuse3: block memory straight into libfuse)', async () => {
+    const pieces: Array<[string, number]> = []
+    const dest = { length: 8, set: (bytes: Uint8Array, at: number) => pieces.push([Buffer.from(bytes).toString(), at]) }
+    const { ops } = setup({
+      readInto: async (_p: string, _fh: number, d: typeof dest, _position: number) => {
+        expect(d).toBe(dest)
+        d.set(Buffer.from('abc'), 0)
+        d.set(Buffer.from('de'), 3)
+        return 5
+      },
+    })
+    expect(await call((cb) => ops.readTo('/f', 3, dest, 100, cb))).toEqual([5])
+    expect(pieces).toEqual([['abc', 0], ['de', 3]])
+  })
+
+  it('readTo without readInto copies what read returned, cut at the destination length', async () => {
+    const target = Buffer.alloc(4)
+    const { ops, calls } = setup({ read: async () => Buffer.from('0123456789') })
+    expect(await call((cb) => ops.readTo('/f', 1, target, 7, cb))).toEqual([4])
+    expect(target.toString()).toBe('0123')
+    expect(calls[0]).toEqual({ op: 'read', args: ['/f', 1, 4, 7] })
+  })
+
   it('write copies libfuse’s buffer before the VFS sees it (it is detached after cb)', async () => {
     let seen: Buffer | undefined
     let release!: () => void

@@ -31,11 +31,18 @@ function harness(answers: Partial<Record<keyof Fuse3Ops, (...args: any[]) => voi
     copies.push(id)
     pendingWrites.get(id)!.copy(dest)
   }
-  const dispatch = createDispatch({ reply: (...r: Reply) => replies.push(r), copyIn }, ops, {
+  /** Each pending read's libfuse buffer, as copyOut fills it. */
+  const readBuffers = new Map<number, Buffer>()
+  const copyOut = (id: number, at: number, bytes: Uint8Array) => {
+    const target = readBuffers.get(id) ?? Buffer.alloc(16)
+    readBuffers.set(id, target)
+    target.set(bytes, at)
+  }
+  const dispatch = createDispatch({ reply: (...r: Reply) => replies.push(r), copyIn, copyOut }, ops, {
     init: (maxWrite) => lifecycle.inits.push(maxWrite),
     exit: () => lifecycle.exits++,
   })
-  return { dispatch, replies, calls, lifecycle, copies }
+  return { dispatch, replies, calls, lifecycle, copies, readBuffers }
 }
 
 describe('libfuse3 dispatcher', () => {
@@ -69,28 +76,37 @@ describe('libfuse3 dispatcher', () => {
     expect(h.replies).toEqual([[9, -errno.EIO, undefined, undefined]])
   })
 
-  it('reads into a pooled buffer of the request size and hands it to reply for the copy into libfuse', () => {
-    const seen: Buffer[] = []
+  it('a read copies the reader\'s bytes into libfuse\'s buffer piece by piece, then answers the count', () => {
     const h = harness({
-      read: (_p, _fh, b: Buffer, _len, _pos, cb) => {
-        seen.push(b)
-        b.write('abc')
-        cb(3)
+      readTo: (_p, _fh, dest: { length: number; set(b: Uint8Array, at: number): void }, _pos, cb) => {
+        expect(dest.length).toBe(8)
+        dest.set(Buffer.from('abc'), 0)
+        dest.set(Buffer.from('de'), 3) // a second block
+        cb(5)
       },
     })
     h.dispatch(Op.Read, 3, '/f', 2, 8, 100)
-    expect(h.calls[0]).toEqual(['read', ['/f', 2, seen[0], 8, 100]])
-    expect(seen[0]!.length).toBe(8)
-    const [id, count, data] = h.replies[0]!
-    expect([id, count]).toEqual([3, 3])
-    expect((data as Buffer).subarray(0, 3).toString()).toBe('abc')
-    h.dispatch(Op.Read, 4, '/f', 2, 1024 * 1024, 0)
-    expect(seen[1]!.length).toBe(1024 * 1024)
-    expect(seen[1]!.buffer).toBe(seen[0]!.buffer) // reused, not a new ArrayBuffer per request
+    const [, [, fh, , pos]] = h.calls[0]! as [string, unknown[]]
+    expect([fh, pos]).toEqual([2, 100])
+    expect(h.readBuffers.get(3)!.subarray(0, 5).toString()).toBe('abcde')
+    expect(h.replies[0]).toEqual([3, 5, undefined, undefined])
+  })
+
+  it('bytes offered after the reply never reach the C side (its request record is gone)', () => {
+    let late: (() => void) | undefined
+    const h = harness({
+      readTo: (_p, _fh, dest: { set(b: Uint8Array, at: number): void }, _pos, cb) => {
+        cb(-errno.ETIMEDOUT) // e.g. the deadline answered
+        late = () => dest.set(Buffer.from('x'), 0)
+      },
+    })
+    h.dispatch(Op.Read, 4, '/f', 2, 8, 0)
+    expect(late).toThrow(/after the reply/)
+    expect(h.readBuffers.has(4)).toBe(false)
   })
 
   it('a failed read replies without data', () => {
-    const h = harness({ read: (_p, _fh, _b, _len, _pos, cb) => cb(-errno.EIO) })
+    const h = harness({ readTo: (_p, _fh, _dest, _pos, cb) => cb(-errno.EIO) })
     h.dispatch(Op.Read, 5, '/f', 2, 8, 0)
     expect(h.replies[0]).toEqual([5, -errno.EIO, undefined, undefined])
   })
