@@ -221,7 +221,7 @@ export const OPTIONS = {
   },
   blockCacheBytes: {
     name: 'block_cache_size', flag: '--block-cache-size', env: env('block_cache_size'), type: 'size',
-    default: '256M', group: 'vfs', help: 'Memory for recently read file blocks, shared by all open files.',
+    default: '64M', group: 'vfs', help: 'Memory for recently read file blocks, shared by all open files (the kernel page cache keeps what was read; this serves concurrent and re-reads, and bounds read-ahead to a quarter of it).',
   },
   maxBufferedBytes: {
     name: 'max_buffered', flag: '--max-buffered', env: env('max_buffered'), type: 'size', default: '512M',

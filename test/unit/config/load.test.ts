@@ -69,7 +69,7 @@ describe('defaults', () => {
     expect([c.fileMode, c.dirMode]).toEqual([0o644, 0o755])
     expect(c.cacheDir).toBe(join(home, '.cache/ikfs'))
     expect(c.writeBackMs).toBe(0)
-    expect(c.blockCacheBytes).toBe(256 * 1024 ** 2)
+    expect(c.blockCacheBytes).toBe(64 * 1024 ** 2)
     expect(c.maxBufferedBytes).toBe(512 * 1024 ** 2)
     expect(c.maxCachedDirs).toBe(1000)
     expect(c.maxConnections).toBe(32)
