@@ -18,7 +18,6 @@ import { readdir, stat, statfs } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import type { Logger } from '../log.js'
 import type { Vfs } from '../vfs/types.js'
-import { XATTR_NAMESPACE } from '../vfs/xattr.js'
 import { fuseAvailable, loadFuseNative, loadFuseNativeBinding } from '../../native/load.js'
 import {
   buildFuse3Args, buildFuseOptionString, FUSE3_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES, type FuseOptions,
@@ -92,7 +91,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   let native: NativeMount
   try {
     native = binding.addon
-      ? await mountFuse3(binding.addon, target, options.fuse, ops, timeoutMs)
+      ? await mountFuse3(binding.addon, target, options.fuse, ops, vfs.xattrNamespace ?? '', timeoutMs)
       : await mountFuseNative(target, { ...options.fuse, ...(nonEmpty ? { nonempty: true } : {}) }, ops, timeoutMs)
   } catch (err) {
     if (await findFuseMount(target)) {
@@ -134,6 +133,7 @@ async function mountFuse3(
   target: string,
   fuse: BindingNeutralOptions,
   ops: ReturnType<typeof createFuseOps>,
+  xattrNamespace: string,
   timeoutMs: number,
 ): Promise<NativeMount> {
   const args = buildFuse3Args({ ...fuse, bigWrites: true, maxWrite: FUSE3_MAX_REQUEST_BYTES, maxRead: FUSE3_MAX_REQUEST_BYTES })
@@ -144,7 +144,7 @@ async function mountFuse3(
     maxBackground: FUSE3_MAX_BACKGROUND,
     maxThreads: FUSE3_MAX_THREADS,
     writebackCache: false,
-    xattrNamespace: XATTR_NAMESPACE,
+    xattrNamespace,
   }, ops)
   try {
     await withDeadline(session.initialized, timeoutMs, 'mount did not complete (no INIT from the kernel)')

@@ -56,6 +56,11 @@ export interface ReadDestination {
 }
 
 export interface Vfs {
+  /**
+   * When set, extended attributes exist only under this prefix and getxattr of any other name is ENOTSUP:
+   * a binding may answer those without calling getxattr (the kernel asks for one before every write(2)).
+   */
+  readonly xattrNamespace?: string
   getattr(localPath: string): Promise<Attr>
   /** Children of a folder (without "." and ".."); also primes getattr for each child. */
   readdir(localPath: string): Promise<DirEntry[]>

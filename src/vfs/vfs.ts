@@ -56,7 +56,7 @@ import { Counters, type VfsStats } from './stats.js'
 import { StatfsSource } from './statfs.js'
 import type { Attr, DirEntry, OpenFlags, ReadDestination, StatFs, Vfs, VfsOptions, VfsStatus } from './types.js'
 import { WarnOnce } from './warn-once.js'
-import { getXattr, isKnownXattr, isSupportedXattrNamespace, listXattrs } from './xattr.js'
+import { getXattr, isKnownXattr, isSupportedXattrNamespace, listXattrs, XATTR_NAMESPACE } from './xattr.js'
 
 export type { VfsStats } from './stats.js'
 
@@ -84,6 +84,7 @@ export function createVfs(api: ImageKitApi, options: VfsOptions, deps: VfsDeps):
 }
 
 class ImageKitVfs implements IkVfs {
+  readonly xattrNamespace = XATTR_NAMESPACE
   readonly #api: ImageKitApi
   readonly #options: VfsOptions
   readonly #log: Logger

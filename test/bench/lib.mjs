@@ -2,6 +2,7 @@
 // Benchmarks print ratios measured side by side in one run; they never assert.
 import { spawn, execFile } from 'node:child_process'
 import { mkdtemp, rm, mkdir, open } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { promisify } from 'node:util'
@@ -101,6 +102,26 @@ export async function timed(fn) {
   const t0 = process.hrtime.bigint()
   const result = await fn()
   return { ms: Number(process.hrtime.bigint() - t0) / 1e6, result }
+}
+
+const CLK_TCK = 100 // sysconf(_SC_CLK_TCK) on Linux
+
+/** CPU time (user + system, all threads) a process has used so far, in ms. */
+export function cpuMs(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK
+}
+
+/**
+ * Like timed(), and the CPU ms each of `children` (daemons: emulator, mount) spent meanwhile. On a shared
+ * 2-core machine wall-clock ratios move ±30% between runs; CPU per byte moves much less and shows where the
+ * cores went.
+ */
+export async function timedWithCpu(fn, children) {
+  const before = children.map((c) => cpuMs(c.child.pid))
+  const run = await timed(fn)
+  return { ...run, cpu: children.map((c, i) => cpuMs(c.child.pid) - before[i]) }
 }
 
 export async function sh(command, opts = {}) {

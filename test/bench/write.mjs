@@ -6,7 +6,7 @@
 import { mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  tempDir, writePatternFile, startDaemon, startBenchEmulator, forceUnmount, timed, sh, printTable, cleanup,
+  tempDir, writePatternFile, startDaemon, startBenchEmulator, forceUnmount, timedWithCpu, sh, printTable, cleanup,
 } from './lib.mjs'
 
 const GiB = 1024 ** 3
@@ -35,7 +35,7 @@ async function mountAt(name, base, extra = []) {
     { env: { IKFS_PRIVATE_KEY: privateKey } },
   )
   mounts.push({ daemon, mnt })
-  return mnt
+  return { mnt, daemon }
 }
 
 async function storedCount(folder) {
@@ -65,42 +65,53 @@ try {
   const withKey = { env: { ...process.env, BENCH_KEY: privateKey } }
   const curlUpload = (file, fileName, folder) =>
     `curl -sf -o /dev/null -F 'file=@${file}' -F 'fileName=${fileName}' -F 'folder=${folder}' -F useUniqueFileName=false -u "$BENCH_KEY:" '${uploadUrl}'`
-  const mnt = await mountAt('mnt', base)
+  const { mnt, daemon } = await mountAt('mnt', base)
   await mkdir(join(mnt, 'big'))
+  const children = [daemon, emulator]
+  const cpu = (run) => `${(run.cpu[0] / 1000).toFixed(2)} / ${(run.cpu[1] / 1000).toFixed(2)}`
+  // Dirty pages of the run before are written to disk first, so no run pays for the one before it.
+  const settled = async (fn) => {
+    await sh('sync')
+    return timedWithCpu(fn, children)
+  }
 
   // 1 GiB: interleaved, two runs each, each to a new name.
   const curlBig = []
   const cpBig = []
   for (let i = 0; i < 2; i++) {
-    curlBig.push((await timed(() => sh(curlUpload(big, `curl-${i}.bin`, '/curlbig'), withKey))).ms)
-    cpBig.push((await timed(() => sh(`cp '${big}' '${mnt}/big/cp-${i}.bin'`))).ms)
+    curlBig.push(await settled(() => sh(curlUpload(big, `curl-${i}.bin`, '/curlbig'), withKey)))
+    cpBig.push(await settled(() => sh(`cp '${big}' '${mnt}/big/cp-${i}.bin'`)))
   }
   const mibps = (ms) => ((GiB / 1024 / KiB) / (ms / 1000)).toFixed(0)
-  const curlBigMs = Math.min(...curlBig)
-  const cpBigMs = Math.min(...cpBig)
+  const fastest = (runs) => runs.reduce((a, b) => (b.ms < a.ms ? b : a))
+  const curlBest = fastest(curlBig)
+  const cpBest = fastest(cpBig)
   printTable('1 GiB file upload (best of 2 each, close included)', [
-    ['writer', 'MiB/s', 'time / curl time', 'target'],
-    ['curl multipart upload', mibps(curlBigMs), '1.00', ''],
-    ['cp into the mount', mibps(cpBigMs), (cpBigMs / curlBigMs).toFixed(2), '≤ 1.25'],
+    ['writer', 'MiB/s', 'time / curl time', 'target', 'CPU s: daemon / emulator'],
+    ['curl multipart upload', mibps(curlBest.ms), '1.00', '', cpu(curlBest)],
+    ['cp into the mount', mibps(cpBest.ms), (cpBest.ms / curlBest.ms).toFixed(2), '≤ 1.25', cpu(cpBest)],
   ])
 
   // 1,000 x 64 KiB
-  const curlMany = await timed(() =>
+  const curlMany = await settled(() =>
     sh(`cd '${many}' && for f in *.bin; do curl -sf -o /dev/null -F "file=@$f" -F "fileName=$f" -F folder=/curlmany -F useUniqueFileName=false -u "$BENCH_KEY:" '${uploadUrl}' || exit 1; done`, withKey),
   )
   if ((await storedCount('curlmany')) !== MANY) throw new Error(`curl loop stored ${await storedCount('curlmany')} of ${MANY}`)
-  const cpMany = await timed(() => sh(`cp -r '${many}' '${mnt}/cpmany'`))
+  const cpMany = await settled(() => sh(`cp -r '${many}' '${mnt}/cpmany'`))
   if ((await storedCount('cpmany')) !== MANY) throw new Error(`cp -r stored ${await storedCount('cpmany')} of ${MANY}`)
-  const wbMnt = await mountAt('mnt-wb', base, ['--write-back', '1ms'])
-  const wbMany = await timed(async () => {
+  const wb = await mountAt('mnt-wb', base, ['--write-back', '1ms'])
+  const wbMnt = wb.mnt
+  await sh('sync')
+  const wbMany = await timedWithCpu(async () => {
     await sh(`cp -r '${many}' '${wbMnt}/wbmany'`)
     await waitStored('wbmany', MANY)
-  })
+  }, [wb.daemon, emulator])
+  const perFile = (run) => `${(run.cpu[0] / MANY).toFixed(2)} / ${(run.cpu[1] / MANY).toFixed(2)}`
   printTable(`${MANY} files of 64 KiB`, [
-    ['writer', 'files/s', 'speed-up over curl loop', 'target'],
-    ['curl, one after another', (MANY / (curlMany.ms / 1000)).toFixed(0), '1.00', ''],
-    ['cp -r into the mount', (MANY / (cpMany.ms / 1000)).toFixed(0), (curlMany.ms / cpMany.ms).toFixed(2), '≥ 4'],
-    ['cp -r, --write-back 1ms, until stored', (MANY / (wbMany.ms / 1000)).toFixed(0), (curlMany.ms / wbMany.ms).toFixed(2), ''],
+    ['writer', 'files/s', 'speed-up over curl loop', 'target', 'CPU ms per file: daemon / emulator'],
+    ['curl, one after another', (MANY / (curlMany.ms / 1000)).toFixed(0), '1.00', '', perFile(curlMany)],
+    ['cp -r into the mount', (MANY / (cpMany.ms / 1000)).toFixed(0), (curlMany.ms / cpMany.ms).toFixed(2), '≥ 4', perFile(cpMany)],
+    ['cp -r, --write-back 1ms, until stored', (MANY / (wbMany.ms / 1000)).toFixed(0), (curlMany.ms / wbMany.ms).toFixed(2), '', perFile(wbMany)],
   ])
 } finally {
   for (const { daemon, mnt } of mounts) {

@@ -131,6 +131,19 @@ describe.skipIf(!fuse.ok).each(BINDINGS)('fuse adapter through a real mount (%s)
     expect((await run('getfattr', ['-d', '--absolute-names', file])).stdout).not.toContain('user.long')
   })
 
+  it('a VFS with one xattr namespace: other names are ENOTSUP, answered by libfuse3 without a call into the VFS', async () => {
+    const scoped = cleanup.add(await makeTempMountpoint()).path
+    const other = cleanup.add(await startMemfs(scoped, '--binding', binding, '--xattr-namespace', 'user.'))
+    const file = join(scoped, 'hello.txt')
+    await expect(run('getfattr', ['-n', 'security.capability', file])).rejects.toMatchObject({
+      stderr: expect.stringContaining('Operation not supported'),
+    })
+    expect((await run('getfattr', ['--only-values', '-n', 'user.greeting', file])).stdout).toBe('hi')
+    const asked = [...other.stdout().matchAll(/^GETXATTR \/hello\.txt (\S+)$/gm)].map((m) => m[1])
+    expect(asked).toContain('user.greeting') // (getfattr asks twice: the size, then the value)
+    expect(asked.includes('security.capability')).toBe(binding === 'fuse-native')
+  })
+
   it('statfs keeps huge sizes correct (df, stat -f)', async () => {
     const { stdout } = await run('stat', ['-f', '-c', '%S %b %f %a %c %d %l', mp])
     expect(stdout.trim()).toBe(`${2 ** 20} ${2 ** 30} ${2 ** 29} ${2 ** 29} ${2 ** 31} ${2 ** 30} 255`)
