@@ -137,7 +137,8 @@ class ImageKitVfs implements IkVfs {
       this.#namespace = undefined
     } else {
       const shared = { api, clock, log: this.#log, codec: this.#codec, inodes: this.#inodes, dirs: this.#dirs, resolver: this.#resolver }
-      this.#writes = new WritePath({ ...shared, counters: this.#counters, options })
+      const uploadLog = deps.logger.child({ component: 'vfs.upload' }) // not a child of #log: one component key
+      this.#writes = new WritePath({ ...shared, uploadLog, counters: this.#counters, options })
       this.#namespace = new Namespace({ ...shared, writes: this.#writes })
     }
   }

@@ -66,6 +66,8 @@ export interface WritePathDeps {
   api: ImageKitApi
   clock: Clock
   log: Logger
+  /** For the uploader and the streamer (component vfs.upload). */
+  uploadLog: Logger
   codec: NameCodec
   inodes: InodeTable
   dirs: DirCache
@@ -92,13 +94,13 @@ export class WritePath {
     this.#journal = new Journal(this.#spool.journalDir, deps.options.bootId)
     this.#dataFiles = new DataFiles(this.#spool.dataDir, this.#spool.freeDir)
     this.#uploader = new Uploader({
-      clock: deps.clock, log: deps.log.child({ component: 'vfs.upload' }), counters: deps.counters,
+      clock: deps.clock, log: deps.uploadLog, counters: deps.counters,
       maxParallel: deps.options.maxParallelUploads,
       perform: (file, onProgress) => this.#perform(file, onProgress),
       persist: (file) => this.#persist(file),
     })
     this.#streamer = new Streamer({
-      api: deps.api, log: deps.log.child({ component: 'vfs.upload' }), uploader: this.#uploader, uploadTags: deps.options.uploadTags,
+      api: deps.api, log: deps.uploadLog, uploader: this.#uploader, uploadTags: deps.options.uploadTags,
       // With write-back a closed file may still change before its upload: it is never streamed.
       enabled: deps.options.streamUploads !== false && deps.options.writeBackDelayMs === 0,
       thresholdBytes: deps.options.streamThresholdBytes ?? STREAM_THRESHOLD_BYTES,

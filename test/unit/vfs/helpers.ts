@@ -29,29 +29,35 @@ export const baseOptions: VfsOptions = {
   maxParallelUploads: 4,
 }
 
-/** A logger that keeps records in memory. */
-export function memoryLogger(): { logger: Logger; records: Record<string, unknown>[] } {
+/** A logger that keeps records in memory, parsed and as the JSON lines pino wrote. */
+export function memoryLogger(): { logger: Logger; records: Record<string, unknown>[]; lines: string[] } {
   const records: Record<string, unknown>[] = []
+  const lines: string[] = []
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) records.push(JSON.parse(line) as Record<string, unknown>)
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line) continue
+        lines.push(line)
+        records.push(JSON.parse(line) as Record<string, unknown>)
+      }
       cb()
     },
   })
-  return { logger: pino({ level: 'debug' }, stream), records }
+  return { logger: pino({ level: 'debug' }, stream), records, lines }
 }
 
 export interface Harness {
   vfs: IkVfs
   clock: ManualClock
   records: Record<string, unknown>[]
+  lines: string[]
 }
 
 export function makeVfs(api: FakeImageKit, overrides: Partial<VfsOptions> = {}): Harness {
   const clock = new ManualClock()
-  const { logger, records } = memoryLogger()
+  const { logger, records, lines } = memoryLogger()
   const vfs = createVfs(api, { ...baseOptions, ...overrides }, { logger, clock })
-  return { vfs, clock, records }
+  return { vfs, clock, records, lines }
 }
 
 /** Polls `condition` until true or the deadline; no fixed sleeps. */

@@ -75,6 +75,15 @@ describe('writing files (W1, W2)', () => {
     h.vfs.checkInvariants()
   })
 
+  it('upload log lines name their component once (vfs.upload), not once per parent logger', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    await writeFile(h, '/logged.txt', 'hello')
+    const uploadLines = h.lines.filter((l) => l.includes('"vfs.upload"'))
+    expect(uploadLines.length).toBeGreaterThan(0)
+    for (const line of h.lines) expect(line.match(/"component":/g)?.length ?? 0).toBeLessThanOrEqual(1)
+  })
+
   it('spool folder is 0700, data files 0600, journal holds no secrets', async () => {
     const api = new FakeImageKit()
     api.failNext.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
