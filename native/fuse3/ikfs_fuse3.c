@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
@@ -745,6 +746,15 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
 
 static void *loop_thread(void *arg) {
   session_t *s = (session_t *)arg;
+  /*
+   * The workers (created by fuse_loop_mt from this thread, so of its policy) sleep most of the time, so when
+   * reply() wakes one the kernel lets it preempt the JavaScript thread at once; on a machine with few cores
+   * that thread then waits while the worker writes the reply into the kernel. SCHED_BATCH threads never
+   * preempt on wake-up: they run on another core, or when the JavaScript thread waits (measured on 2 cores:
+   * 8 parallel readers +15%, a 1 GiB read +20-40% and a 1 GiB write +10-70%, with less CPU). Not fatal.
+   */
+  struct sched_param no_priority = {0};
+  pthread_setschedparam(pthread_self(), SCHED_BATCH, &no_priority);
   struct fuse_loop_config *config = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(config, s->max_threads);
   fuse_loop_cfg_set_idle_threads(config, 16);

@@ -59,6 +59,23 @@ describe.skipIf(!fuse.ok).each(BINDINGS)('fuse adapter through a real mount (%s)
     expect(daemon.stdout()).toMatch(new RegExp(`^mounted .* ${binding}$`, 'm'))
   })
 
+  it('libfuse3\'s threads never preempt the JavaScript thread on wake-up (SCHED_BATCH); fuse-native keeps the default', async () => {
+    await stat(join(mp, 'hello.txt')) // a request served: the loop and a worker exist
+    const pid = daemon.child.pid!
+    const policyOf = async (tid: string): Promise<number> => {
+      const text = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[38]) // field 41, after pid, comm, state
+    }
+    const tids = await readdir(`/proc/${pid}/task`)
+    const policies = await Promise.all(tids.map(policyOf))
+    const SCHED_OTHER = 0
+    const SCHED_BATCH = 3
+    expect(await policyOf(String(pid))).toBe(SCHED_OTHER) // the JavaScript thread
+    const batch = policies.filter((p) => p === SCHED_BATCH).length
+    if (binding === 'fuse3') expect(batch).toBeGreaterThanOrEqual(2) // the loop thread and its workers
+    else expect(batch).toBe(0)
+  })
+
   it('is listed as fuse.ikfs with the sanitised fsname', async () => {
     const entry = await findFuseMount(mp)
     expect(entry).toMatchObject({ fsType: 'fuse.ikfs', source: 'ikfs:memfs_test' })
