@@ -2,13 +2,13 @@
 // every close is waiting for its upload; the emulator is slowed so they stay in flight). A new mount with
 // the same --cache-dir must finish every one of them, byte-exact.
 import { execFile } from 'node:child_process'
-import { mkdir, rm } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import {
-  fuseSkipReason, leftMounted, mountLibrary, remoteBytesPath, sameBytes, startLibrary, startUploadCounter, tempDir,
-  waitFor, writeRandomFile, type Library, type Mounted, type UploadCounter,
+  fuseSkipReason, remoteBytesPath, sameBytes, waitFor, writeRandomFile, type Library, type UploadCounter,
 } from '../integration/harness.js'
+import { useFaultRig } from './rig.js'
 
 const skip = fuseSkipReason()
 if (skip) console.warn(`skipping crash recovery test: ${skip}`)
@@ -20,23 +20,11 @@ const UPLOAD_LATENCY_MS = 5_000
 const TRANSFERS = 32
 
 describe.skipIf(skip !== null)('kill -9 during uploads', () => {
+  const rig = useFaultRig('ikfs-faults-crash-', { uploadCounter: true })
   let lib: Library
   let counter: UploadCounter
   let work: string
-  const mounts: Mounted[] = []
-
-  beforeAll(async () => {
-    work = await tempDir('ikfs-faults-crash-')
-    lib = await startLibrary()
-    counter = await startUploadCounter(lib.url)
-  })
-  afterAll(async () => {
-    for (const m of mounts) await m.stop()
-    await counter?.stop()
-    await lib?.stop()
-    expect(await leftMounted(mounts.map((m) => m.path))).toEqual([])
-    await rm(work, { recursive: true, force: true })
-  }, 120_000) // a hung mount takes up to 30 s of SIGTERM before SIGKILL
+  beforeAll(() => ({ lib, counter, work } = rig))
 
   it(`a new mount with the same cache dir completes all ${FILES} interrupted uploads`, async () => {
     const cache = join(work, 'cache')
@@ -45,10 +33,9 @@ describe.skipIf(skip !== null)('kill -9 during uploads', () => {
     const names = Array.from({ length: FILES }, (_, i) => `up${i}.bin`)
     for (const [i, n] of names.entries()) await writeRandomFile(join(src, n), 20_000 + i * 3_000)
 
-    const first = await mountLibrary(lib, {
-      args: ['--cache-dir', cache, '--write-back', '0', '--transfers', String(TRANSFERS), '--upload-url', counter.url, '--log-level', 'info'],
-    })
-    mounts.push(first)
+    const first = await rig.mount(
+      ['--cache-dir', cache, '--write-back', '0', '--transfers', String(TRANSFERS), '--upload-url', counter.url, '--log-level', 'info'],
+    )
     await mkdir(join(first.path, 'crash'))
     await lib.setFaults({ latencyMs: UPLOAD_LATENCY_MS, scope: ['upload'] })
     // One cp per file, all at once; each stays in close() until its upload is stored (or the daemon dies).
@@ -68,8 +55,7 @@ describe.skipIf(skip !== null)('kill -9 during uploads', () => {
     // The kill cut the uploads off at the proxy, so the emulator stored none (or a few that slipped through).
     expect(storedBeforeRestart, 'precondition: uploads left unfinished by the kill').toBeLessThan(FILES)
 
-    const second = await mountLibrary(lib, { args: ['--cache-dir', cache, '--log-level', 'info'] })
-    mounts.push(second)
+    const second = await rig.mount(['--cache-dir', cache, '--log-level', 'info'])
     const missing = async () => {
       const out: string[] = []
       for (const n of names) if (!(await sameBytes(join(src, n), remoteBytesPath(lib, `/crash/${n}`)))) out.push(n)

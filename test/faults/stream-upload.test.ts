@@ -4,13 +4,14 @@
 // stores the exact bytes; kill -9 while close waits for a streamed upload is finished by the next mount; a
 // server that refuses streamed bodies gets every file uploaded at close.
 import { execFile } from 'node:child_process'
-import { readdir, readFile, rm } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import {
-  fuseSkipReason, leftMounted, mountLibrary, remoteBytesPath, run, sameBytes, startLibrary, startUploadCounter, tempDir,
-  versionsOf, waitFor, waitForRemoteBytes, writeRandomFile, writeThroughMount, type Library, type Mounted, type UploadCounter,
+  fuseSkipReason, remoteBytesPath, run, sameBytes, versionsOf, waitFor, waitForRemoteBytes, writeRandomFile,
+  writeThroughMount, type Library, type Mounted, type UploadCounter,
 } from '../integration/harness.js'
+import { useFaultRig } from './rig.js'
 
 const skip = fuseSkipReason()
 if (skip) console.warn(`skipping streamed upload tests: ${skip}`)
@@ -18,26 +19,16 @@ if (skip) console.warn(`skipping streamed upload tests: ${skip}`)
 const MiB = 1024 * 1024
 
 describe.skipIf(skip !== null)('streamed uploads on a real mount', () => {
+  const rig = useFaultRig('ikfs-faults-stream-', { emulatorArgs: ['--max-upload-bytes', String(256 * MiB)], uploadCounter: true })
   let lib: Library
   let counter: UploadCounter
   let work: string
+  beforeAll(() => ({ lib, counter, work } = rig))
+  /** The mounts made so far, in order (the rig stops them after the file). */
   const mounts: Mounted[] = []
 
-  beforeAll(async () => {
-    work = await tempDir('ikfs-faults-stream-')
-    lib = await startLibrary({ emulatorArgs: ['--max-upload-bytes', String(256 * MiB)] })
-    counter = await startUploadCounter(lib.url)
-  })
-  afterAll(async () => {
-    for (const m of mounts) await m.stop()
-    await counter?.stop()
-    await lib?.stop()
-    expect(await leftMounted(mounts.map((m) => m.path))).toEqual([])
-    await rm(work, { recursive: true, force: true })
-  }, 120_000) // a hung mount takes up to 30 s of SIGTERM before SIGKILL
-
   async function mount(cache: string): Promise<Mounted> {
-    const m = await mountLibrary(lib, { args: ['--cache-dir', join(work, cache), '--upload-url', counter.url] })
+    const m = await rig.mount(['--cache-dir', join(work, cache), '--upload-url', counter.url])
     mounts.push(m)
     return m
   }

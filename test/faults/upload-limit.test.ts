@@ -1,12 +1,12 @@
 // W6: an upload over the account's size limit (emulator --max-upload-bytes 1 MiB, a 2 MiB file) fails to
 // close with EFBIG, the file stays in the spool, and nothing half-written appears remotely.
-import { readdir, readFile, rm, stat } from 'node:fs/promises'
+import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import {
-  findSameFiles, fuseSkipReason, leftMounted, mountLibrary, remoteBytesPath, remoteEntries, run, startLibrary, tempDir,
-  writeRandomFile, type Library, type Mounted,
+  findSameFiles, fuseSkipReason, remoteBytesPath, remoteEntries, run, writeRandomFile, type Library, type Mounted,
 } from '../integration/harness.js'
+import { useFaultRig } from './rig.js'
 
 const skip = fuseSkipReason()
 if (skip) console.warn(`skipping upload limit test: ${skip}`)
@@ -14,24 +14,17 @@ if (skip) console.warn(`skipping upload limit test: ${skip}`)
 const MiB = 1024 * 1024
 
 describe.skipIf(skip !== null)('upload over the size limit', () => {
+  const rig = useFaultRig('ikfs-faults-limit-', { emulatorArgs: ['--max-upload-bytes', String(MiB)] })
   let lib: Library
   let m: Mounted
   let work: string
   let cache: string
 
   beforeAll(async () => {
-    work = await tempDir('ikfs-faults-limit-')
+    ;({ lib, work } = rig)
     cache = join(work, 'cache')
-    lib = await startLibrary({ emulatorArgs: ['--max-upload-bytes', String(MiB)] })
-    m = await mountLibrary(lib, { args: ['--cache-dir', cache] })
+    m = await rig.mount(['--cache-dir', cache])
   })
-  afterAll(async () => {
-    const path = m?.path
-    await m?.stop()
-    await lib?.stop()
-    if (path) expect(await leftMounted([path])).toEqual([])
-    await rm(work, { recursive: true, force: true })
-  }, 120_000) // a hung mount takes up to 30 s of SIGTERM before SIGKILL
 
   it('a 2 MiB file fails to close with EFBIG, stays in the spool, and nothing appears remotely', async () => {
     const src = join(work, 'big.bin')

@@ -2,13 +2,11 @@
 // failing run replays) while `cp` writes 200 files. Some closes may report EIO; the background retrier must
 // still deliver every file byte-exact.
 import { randomBytes } from 'node:crypto'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  fuseSkipReason, leftMounted, mountLibrary, remoteBytesPath, run, sameBytes, startLibrary, tempDir, waitFor,
-  type Library, type Mounted,
-} from '../integration/harness.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { fuseSkipReason, remoteBytesPath, run, sameBytes, waitFor, type Library, type Mounted } from '../integration/harness.js'
+import { useFaultRig } from './rig.js'
 
 const skip = fuseSkipReason()
 if (skip) console.warn(`skipping upload fault tests: ${skip}`)
@@ -19,22 +17,15 @@ const FAULT_SEED = 4242
 const RETRIER_DEADLINE_MS = 120_000
 
 describe.skipIf(skip !== null)('uploads through server faults', () => {
+  const rig = useFaultRig('ikfs-faults-retry-')
   let lib: Library
   let m: Mounted
   let work: string
 
   beforeAll(async () => {
-    work = await tempDir('ikfs-faults-retry-')
-    lib = await startLibrary()
-    m = await mountLibrary(lib, { args: ['--cache-dir', join(work, 'cache'), '--log-level', 'info'] })
+    ;({ lib, work } = rig)
+    m = await rig.mount(['--cache-dir', join(work, 'cache'), '--log-level', 'info'])
   })
-  afterAll(async () => {
-    const path = m?.path
-    await m?.stop()
-    await lib?.stop()
-    if (path) expect(await leftMounted([path])).toEqual([])
-    await rm(work, { recursive: true, force: true })
-  }, 120_000) // a hung mount takes up to 30 s of SIGTERM before SIGKILL
 
   it(`all ${FILES} files copied during 5xx/429/reset faults arrive byte-exact`, async () => {
     const src = join(work, 'src')
