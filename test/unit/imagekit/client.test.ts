@@ -1,28 +1,15 @@
 /** The ImageKitClient facade: routes and bodies of each call, delivery URLs, bulk-job polling, deletes. */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ImageKitClient } from '../../../src/imagekit/client.js'
 import { stringToSign, urlSignature } from '../../../src/imagekit/sign.js'
-import { PRIVATE_KEY, capturingLogger, makeClient, sendJson, startServer, type TestServer } from './helpers.js'
+import { PRIVATE_KEY, capturingLogger, sendJson, useClientPerTest } from './helpers.js'
 
 const FILE = { type: 'file', fileId: 'f1', name: 'a.jpg', filePath: '/a.jpg', size: 3, url: 'u', isPrivateFile: false }
 
-let server: TestServer | undefined
-let closeClient: (() => Promise<void>) | undefined
-afterEach(async () => {
-  await closeClient?.()
-  closeClient = undefined
-  await server?.close()
-  server = undefined
-})
+const perTest = useClientPerTest()
+const setup = perTest.setup
 
-async function setup(handler: Parameters<typeof startServer>[0], overrides: Parameters<typeof makeClient>[1] = {}) {
-  server = await startServer(handler)
-  const made = makeClient(server.url, overrides)
-  closeClient = () => made.client.close()
-  return made
-}
-
-const bodyOf = (index: number): unknown => JSON.parse(server!.requests[index]!.body.toString())
+const bodyOf = (index: number): unknown => JSON.parse(perTest.server.requests[index]!.body.toString())
 
 describe('endpoints', () => {
   it('getAccountUsage asks for today-89d .. tomorrow from the clock', async () => {
@@ -32,7 +19,7 @@ describe('endpoints', () => {
     const usage = await client.getAccountUsage()
     expect(usage.mediaLibraryStorageBytes).toBe(2)
     // InstantClock starts at 2023-11-14T22:13:20Z.
-    expect(server!.requests[0]?.url).toBe('/v1/accounts/usage?startDate=2023-08-17&endDate=2023-11-15')
+    expect(perTest.server.requests[0]?.url).toBe('/v1/accounts/usage?startDate=2023-08-17&endDate=2023-11-15')
   })
 
   it('file calls use the documented routes and bodies', async () => {
@@ -55,7 +42,7 @@ describe('endpoints', () => {
     await client.moveFile('/a.jpg', '/b/')
     await client.createFolder('/parent/', 'child')
     await client.deleteFolder('/parent/child')
-    expect(server!.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+    expect(perTest.server.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
       'GET /v1/files/f%201/versions',
       'PATCH /v1/files/f1/details',
       'DELETE /v1/files/f1',
@@ -75,7 +62,7 @@ describe('endpoints', () => {
       sendJson(res, 404, { message: 'The requested file does not exist.' })
     })
     await expect(client.deleteFile('f1')).resolves.toBeUndefined()
-    expect(server!.requests).toHaveLength(2)
+    expect(perTest.server.requests).toHaveLength(2)
   })
 
   it('a delete that gets 404 on its first attempt is IK_NOT_FOUND', async () => {
@@ -97,7 +84,7 @@ describe('bulk jobs', () => {
     })
     const status = await client.renameFolder('/old', 'new')
     expect(status.status).toBe('Completed')
-    expect(server!.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+    expect(perTest.server.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
       'POST /v1/bulkJobs/renameFolder',
       'GET /v1/bulkJobs/job%201',
       'GET /v1/bulkJobs/job%201',

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { Writable } from 'node:stream'
+import { afterEach } from 'vitest'
 import type { Clock } from '../../../src/clock.js'
 import { createLogger, type Logger } from '../../../src/log.js'
 import { ImageKitClient, type ImageKitClientOptions } from '../../../src/imagekit/client.js'
@@ -129,6 +130,33 @@ export function makeClient(baseUrl: string, overrides: Partial<ImageKitClientOpt
     ...overrides,
   })
   return { client, clock, lines }
+}
+
+/**
+ * A test server and a client against it for each test of the calling file: `setup(handler)` starts both,
+ * and both are closed after the test. `server` is the current test's server.
+ */
+export function useClientPerTest(): { setup(handler: Handler, overrides?: Partial<ImageKitClientOptions>): Promise<TestClient>; readonly server: TestServer } {
+  let server: TestServer | undefined
+  let client: ImageKitClient | undefined
+  afterEach(async () => {
+    await client?.close()
+    client = undefined
+    await server?.close()
+    server = undefined
+  })
+  return {
+    async setup(handler, overrides = {}) {
+      server = await startServer(handler)
+      const made = makeClient(server.url, overrides)
+      client = made.client
+      return made
+    },
+    get server() {
+      if (!server) throw new Error('no test server: call setup() first')
+      return server
+    },
+  }
 }
 
 /** Waits until `condition()` holds, polling on the event loop, or fails after `deadlineMs`. */

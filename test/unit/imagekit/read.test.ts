@@ -4,19 +4,13 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
-import { makeClient, startServer, type TestServer } from './helpers.js'
+import { useClientPerTest, type Handler } from './helpers.js'
 
 const CONTENT = randomBytes(300_000)
 
-let server: TestServer | undefined
-let closeClient: (() => Promise<void>) | undefined
-afterEach(async () => {
-  await closeClient?.()
-  closeClient = undefined
-  await server?.close()
-})
+const perTest = useClientPerTest()
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = []
@@ -30,11 +24,9 @@ function parseRange(header: string | undefined): [number, number | undefined] {
   return [Number(match[1]), match[2] ? Number(match[2]) : undefined]
 }
 
-async function setup(handler: Parameters<typeof startServer>[0]) {
-  server = await startServer(handler)
-  const made = makeClient(server.url)
-  closeClient = () => made.client.close()
-  return { ...made, url: `${server.url}/demo/dir/a%20b.jpg?updatedAt=1&tr=orig-true` }
+async function setup(handler: Handler) {
+  const made = await perTest.setup(handler)
+  return { ...made, url: `${perTest.server.url}/demo/dir/a%20b.jpg?updatedAt=1&tr=orig-true` }
 }
 
 describe('readRange', () => {
@@ -54,9 +46,9 @@ describe('readRange', () => {
     expect((await readAll(range.body)).equals(CONTENT.subarray(1000, 2000))).toBe(true)
     const open = await client.readRange(url, 250_000, undefined)
     expect((await readAll(open.body)).equals(CONTENT.subarray(250_000))).toBe(true)
-    expect(server!.requests.map((r) => r.headers.range)).toEqual(['bytes=1000-1999', 'bytes=250000-'])
-    expect(server!.requests.every((r) => r.headers.authorization === undefined)).toBe(true)
-    expect(server!.requests[0]?.url).toBe('/demo/dir/a%20b.jpg?updatedAt=1&tr=orig-true')
+    expect(perTest.server.requests.map((r) => r.headers.range)).toEqual(['bytes=1000-1999', 'bytes=250000-'])
+    expect(perTest.server.requests.every((r) => r.headers.authorization === undefined)).toBe(true)
+    expect(perTest.server.requests[0]?.url).toBe('/demo/dir/a%20b.jpg?updatedAt=1&tr=orig-true')
   })
 
   it('200 (range ignored): skips to the start itself and stops at the end', async () => {
@@ -78,7 +70,7 @@ describe('readRange', () => {
       res.end(CONTENT.subarray(0, 100))
     })
     await expect(client.readRange(url, 500, 599)).rejects.toMatchObject({ code: 'IK_BAD_RESPONSE', status: 206 })
-    expect(server!.requests).toHaveLength(1)
+    expect(perTest.server.requests).toHaveLength(1)
   })
 
   it('416 is IK_RANGE_NOT_SATISFIABLE, not retried', async () => {
@@ -87,7 +79,7 @@ describe('readRange', () => {
       res.end()
     })
     await expect(client.readRange(url, CONTENT.length + 10, undefined)).rejects.toMatchObject({ code: 'IK_RANGE_NOT_SATISFIABLE', status: 416 })
-    expect(server!.requests).toHaveLength(1)
+    expect(perTest.server.requests).toHaveLength(1)
   })
 
   it('403 and 404 error pages are errors, never content; the message holds the path, not the signature', async () => {
@@ -95,12 +87,12 @@ describe('readRange', () => {
       res.writeHead(req.url?.includes('missing') ? 404 : 403, { 'content-type': 'text/html' })
       res.end('<html>Forbidden page body</html>')
     })
-    const signed = `${server!.url}/demo/private.jpg?tr=orig-true&ik-t=1700000000&ik-s=abcdef0123456789`
+    const signed = `${perTest.server.url}/demo/private.jpg?tr=orig-true&ik-t=1700000000&ik-s=abcdef0123456789`
     const error = await client.readRange(signed, 0, undefined).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ImageKitError)
     expect((error as ImageKitError).code).toBe('IK_FORBIDDEN')
     expect((error as ImageKitError).message).toBe('GET /demo/private.jpg: 403')
-    await expect(client.readRange(`${server!.url}/demo/missing.jpg`, 0, undefined)).rejects.toMatchObject({ code: 'IK_NOT_FOUND' })
+    await expect(client.readRange(`${perTest.server.url}/demo/missing.jpg`, 0, undefined)).rejects.toMatchObject({ code: 'IK_NOT_FOUND' })
   })
 
   it('retries a 503 before the body starts', async () => {
@@ -115,7 +107,7 @@ describe('readRange', () => {
     })
     const range = await client.readRange(url, 0, 9)
     expect((await readAll(range.body)).equals(CONTENT.subarray(0, 10))).toBe(true)
-    expect(server!.requests).toHaveLength(2)
+    expect(perTest.server.requests).toHaveLength(2)
   })
 
   it('a body that dies mid-stream errors the Readable with an ImageKitError', async () => {
@@ -127,6 +119,6 @@ describe('readRange', () => {
     const error = await readAll(range.body).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ImageKitError)
     expect((error as ImageKitError).code).toBe('IK_NETWORK')
-    expect(server!.requests).toHaveLength(1)
+    expect(perTest.server.requests).toHaveLength(1)
   })
 })
