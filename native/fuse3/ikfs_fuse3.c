@@ -22,7 +22,6 @@
 #include <node_api.h>
 
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
@@ -815,13 +814,6 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
-  /*
-   * libfuse allocates a fresh buffer for every read request (up to max_read, 1 MiB) and frees it after the
-   * reply. glibc's default dynamic thresholds hand such a chunk back to the kernel on free, so the next read
-   * faulted in and zeroed fresh pages before our copy into it: keep freed memory in the heap instead.
-   */
-  mallopt(M_MMAP_THRESHOLD, 8 * 1024 * 1024);
-  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 
   uint32_t count;
   NAPI_OK(napi_get_array_length(env, argv[1], &count));
