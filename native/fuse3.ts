@@ -110,7 +110,7 @@ export function startFuse3(addon: Fuse3Addon, mountpoint: string, args: string[]
       resolveClosed()
     },
   })
-  const numeric = {
+  const nativeSettings: NativeSettings = {
     maxWrite: settings.maxWrite,
     maxRead: settings.maxRead,
     maxReadahead: settings.maxReadahead,
@@ -119,7 +119,7 @@ export function startFuse3(addon: Fuse3Addon, mountpoint: string, args: string[]
     writebackCache: settings.writebackCache ? 1 : 0,
     xattrNamespace: settings.xattrNamespace,
   }
-  const handle = addon.mount(mountpoint, args, numeric, dispatch)
+  const handle = addon.mount(mountpoint, args, nativeSettings, dispatch)
   const release = (): void => {
     // Once the loop has ended the C side has released its thread-safe function itself.
     if (ended || released) return

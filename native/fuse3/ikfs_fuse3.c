@@ -931,12 +931,10 @@ static napi_value js_copy_out(napi_env env, napi_callback_info info) {
   double at;
   napi_typedarray_type type;
   size_t length;
-  void *data;
-  napi_value arraybuffer;
-  size_t byte_offset;
+  void *data; /* already at the view's byte offset */
   NAPI_OK(napi_get_value_double(env, argv[0], &id));
   NAPI_OK(napi_get_value_double(env, argv[1], &at));
-  if (napi_get_typedarray_info(env, argv[2], &type, &length, &data, &arraybuffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
+  if (napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
     napi_throw_type_error(env, NULL, "copyOut: bytes must be a Uint8Array");
     return NULL;
   }

@@ -91,7 +91,7 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
 
     read: (path, fh, buf, len, pos, cb) => readTo(path, fh, buf.subarray(0, len), pos, cb),
 
-    readTo: (path, fh, dest, pos, cb) => readTo(path, fh, dest, pos, cb),
+    readTo,
 
     release: (path, fh, cb) => guard.run('release', path, cb, () => vfs.release(path, fh), ok),
 
