@@ -19,7 +19,8 @@ export interface AttrOptions {
 const BLKSIZE = 1024 * 1024
 const WRITE_BITS = 0o222
 
-export function fileAttr(node: FileInode, o: AttrOptions): Attr {
+/** `mtimeMs`: a time set through the mount on this version (spool/mtimes.ts), shown instead of updatedAt. */
+export function fileAttr(node: FileInode, o: AttrOptions, mtimeMs = node.updatedAtMs): Attr {
   let perm = o.filePerm & ~o.umask & 0o7777
   if (node.isVersion) perm &= ~WRITE_BITS // old versions are read-only
   return {
@@ -30,8 +31,8 @@ export function fileAttr(node: FileInode, o: AttrOptions): Attr {
     nlink: 1,
     uid: o.uid,
     gid: o.gid,
-    atimeMs: node.updatedAtMs,
-    mtimeMs: node.updatedAtMs,
+    atimeMs: mtimeMs,
+    mtimeMs,
     ctimeMs: node.createdAtMs,
     birthtimeMs: node.createdAtMs,
     blksize: BLKSIZE,

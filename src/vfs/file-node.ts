@@ -59,6 +59,8 @@ export class PendingFile {
   streamed: StreamedUpload | undefined
   /** Holds an upload slot taken ahead of its upload (by a streamed upload). */
   slotReserved = false
+  /** `mtimeMs` was set by utimens since the last write: the uploaded version keeps it (spool/mtimes.ts). */
+  mtimeSet = false
 
   constructor(
     readonly id: string,

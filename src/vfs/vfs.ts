@@ -330,12 +330,16 @@ class ImageKitVfs implements IkVfs {
     await this.#ns('rename', fromLocalPath).rename(fromLocalPath, toLocalPath)
   }
 
-  /** Times are not stored remotely: a pending file keeps the mtime locally; others accept it unchanged. */
+  /**
+   * ImageKit stores no modification time: it is kept on this machine for the file's current version
+   * (spool/mtimes.ts), and a pending file keeps it for the version its upload stores. Old versions accept it unchanged.
+   */
   async utimens(localPath: string, _atimeMs: number, mtimeMs: number): Promise<void> {
     const writes = this.#writable('utimens', localPath)
     const pending = writes.pendingAtLocal(localPath)
     if (pending) return writes.setMtime(pending, mtimeMs)
-    await this.#resolver.resolve(localPath)
+    const node = await this.#resolver.resolve(localPath)
+    if (node.kind === 'file' && !node.isVersion && mtimeMs !== (writes.mtimeOf(node) ?? node.updatedAtMs)) writes.rememberMtime(node, mtimeMs)
   }
 
   /** Modes come from the mount options; accepted so `cp -p`, `rsync -a` and `tar x` work. */
@@ -437,7 +441,7 @@ class ImageKitVfs implements IkVfs {
   #attr(node: Inode): Attr {
     return node.kind === 'dir'
       ? dirAttr(node, this.#attrOptions, node === this.#root)
-      : fileAttr(node, this.#attrOptions)
+      : fileAttr(node, this.#attrOptions, this.#writes?.mtimeOf(node))
   }
 
   #remotePathOf(localPath: string): string {

@@ -24,12 +24,14 @@ import type { Resolver } from './resolver.js'
 import { Journal, type JournalRecord, type RecordState } from './spool/journal.js'
 import { crc32Of } from './spool/checksum.js'
 import { DataFiles } from './spool/data-files.js'
+import { LocalMtimes } from './spool/mtimes.js'
 import { Spool } from './spool/spool.js'
 import type { Counters } from './stats.js'
 import type { UploadStatus, VfsOptions } from './types.js'
 import { uploadFieldsOf } from './upload/fields.js'
 import { STREAM_THRESHOLD_BYTES, Streamer } from './upload/streamer.js'
 import { describe, isTooLarge, Uploader } from './upload/uploader.js'
+import { WarnOnce } from './warn-once.js'
 
 /** Files up to this size have their bytes and record synced at the same time (with a checksum in the record). */
 const SYNC_TOGETHER_BYTES = 1024 * 1024
@@ -83,6 +85,7 @@ export class WritePath {
   readonly #journal: Journal
   readonly #uploader: Uploader
   readonly #streamer: Streamer
+  readonly #mtimes: LocalMtimes
   readonly #byRemotePath = new Map<string, PendingFile>()
   readonly #pathLock = new KeyedMutex()
   readonly #fileLock = new KeyedMutex()
@@ -93,6 +96,9 @@ export class WritePath {
     this.#spool = new Spool(deps.options.cacheDir, deps.options.libraryId ?? 'default')
     this.#journal = new Journal(this.#spool.journalDir, deps.options.bootId)
     this.#dataFiles = new DataFiles(this.#spool.dataDir, this.#spool.freeDir)
+    const mtimeWarnings = new WarnOnce(deps.log)
+    this.#mtimes = new LocalMtimes(this.#spool.dir, (err) =>
+      mtimeWarnings.warn('mtimes', { err }, 'modification times set through the mount cannot be saved in the spool; they are kept until unmount'))
     this.#uploader = new Uploader({
       clock: deps.clock, log: deps.uploadLog, counters: deps.counters,
       maxParallel: deps.options.maxParallelUploads,
@@ -295,11 +301,36 @@ export class WritePath {
     file.dirty = true
     file.dataSynced = false
     file.mtimeMs = this.#d.clock.now()
+    file.mtimeSet = false
   }
 
+  /** utimens of a pending file: shown at once, and kept for the version its upload stores. */
   setMtime(file: PendingFile, mtimeMs: number): void {
     file.mtimeMs = mtimeMs
+    file.mtimeSet = true
     if (file.unsent || file.state === 'empty') this.#persist(file).catch(() => undefined)
+    if (!file.dirty && !file.unsent && file.state === 'clean') {
+      const landed = this.#landedNode(file)
+      if (landed) this.rememberMtime(landed, mtimeMs)
+    }
+  }
+
+  // ---- modification times (spool/mtimes.ts) ----
+
+  /** The modification time set through the mount on this version of a file, if any. */
+  mtimeOf(node: FileInode): number | undefined {
+    return this.#mtimes.get(node.fileId, node.versionId)
+  }
+
+  /** utimens of a stored file: its current version shows `mtimeMs` from now on. */
+  rememberMtime(node: FileInode, mtimeMs: number): void {
+    this.#mtimes.set(node.fileId, node.versionId, mtimeMs)
+  }
+
+  #landedNode(file: PendingFile): FileInode | undefined {
+    const localName = this.#d.codec.toLocal(file.name)
+    const node = localName === undefined ? undefined : this.#d.dirs.peek(file.folder)?.children.get(localName)
+    return node?.kind === 'file' && node.fileId === file.base?.fileId ? node : undefined
   }
 
   // ---- closing ----
@@ -454,6 +485,7 @@ export class WritePath {
     file.unsent = false
     file.sentBytes = file.size
     if (file.state !== 'empty') file.state = 'clean'
+    if (file.mtimeSet) this.#mtimes.set(res.fileId, res.versionInfo?.id ?? res.fileId, file.mtimeMs)
     if (!file.dirty) await this.#journal.remove(file.id)
     this.#landed(file, res)
     // A file still holding its fd is released by #closeIdle, which is waiting for this upload.
@@ -525,6 +557,11 @@ export class WritePath {
     try {
       await this.#fill(file, source)
       file.dirty = true
+      const kept = this.mtimeOf(source) // the new version keeps the time set on the source's
+      if (kept !== undefined) {
+        file.mtimeMs = kept
+        file.mtimeSet = true
+      }
       await this.#commit(file, 'sync')
     } catch (e) {
       await this.discard(file)
@@ -550,6 +587,7 @@ export class WritePath {
       await fd?.close().catch(() => undefined)
     }
     await this.#journal.close().catch(() => undefined)
+    this.#mtimes.close()
     await this.#dataFiles.close()
     this.#spool.unlock()
   }
@@ -561,6 +599,7 @@ export class WritePath {
     return {
       v: 1, id: file.id, folder: file.folder, name: file.name, localPath: file.localPath, size: file.size,
       mtimeMs: file.mtimeMs, state, attempts: file.attempts,
+      ...(file.mtimeSet ? { mtimeSet: true } : {}),
       ...(file.base ? { fileId: file.base.fileId, isPrivateFile: file.base.isPrivateFile, customCoordinates: file.base.customCoordinates } : {}),
       ...(file.lastError !== undefined ? { lastError: file.lastError } : {}),
       ...(crc32 !== undefined ? { crc32 } : {}),
@@ -623,6 +662,7 @@ export class WritePath {
       const file = new PendingFile(r.id, dataPath, r.folder, r.name, r.localPath, this.#d.inodes.allocate(), size, r.mtimeMs, r.mtimeMs, base)
       file.attempts = r.attempts
       file.lastError = r.lastError
+      file.mtimeSet = r.mtimeSet === true
       const older = this.#byRemotePath.get(file.remotePath)
       if (older) { // two records for one path: the newer content wins
         known.delete(older.id)

@@ -46,7 +46,7 @@ describe.skipIf(skip !== null)('write workflows', () => {
     // The checks below call the Media API back to back; its rate limit is not what is tested here.
     await lib.setFaults({ rateLimitPerSecond: 0 })
     m = await mountLibrary(lib, {
-      args: ['--cache-dir', local('cache'), '--upload-url', counter.url, '--dir-cache-time', '2s', '--log-level', 'info'],
+      args: ['--cache-dir', local('cache'), '--upload-url', counter.url, '--dir-cache-time', '2s', '--attr-timeout', '0', '--log-level', 'info'],
     })
   })
   afterAll(async () => {
@@ -83,12 +83,12 @@ describe.skipIf(skip !== null)('write workflows', () => {
     expect(await filesUnder(mnt('tree'))).toEqual(files)
   })
 
-  it('rsync -a twice: the first run uploads every file, the second re-sends each as a new version', async () => {
+  it('rsync -a twice: the first run uploads every file, the second (after a re-list) sends nothing', async () => {
     const src = local('rs')
     for (let i = 0; i < 20; i++) await writeRandomFile(join(src, i % 2 ? 'sub' : '', `r${i}.bin`), 10_000 + i)
     const files = await filesUnder(src)
-    // Sources from the past: rsync compares mtimes in whole seconds, and a file uploaded within the second it
-    // was created would otherwise look unchanged by chance.
+    // Sources from the past: their times differ from every upload time, so only times kept by the mount
+    // (W13) can make them match.
     const past = new Date('2020-01-02T03:04:05Z')
     for (const f of files) await utimes(join(src, f), past, past)
     const before = counter.uploads()
@@ -99,26 +99,43 @@ describe.skipIf(skip !== null)('write workflows', () => {
     const ids = new Map<string, string>()
     for (const f of files) ids.set(f, (await lib.details(`/rs/${f}`)).fileId)
 
-    // rsync's quick check compares size and mtime. utimens changes nothing remote (W10) and, once the folder is
-    // listed again, a file's mtime is its upload time from the API (R3): the second run then finds every mtime
-    // different and sends each file again, as a temporary file renamed over the target (the atomic-save
-    // pattern of W9): same file id, one more version, same bytes. (Before the re-list the mount may still show
-    // the mtime rsync set, and a second run within the dir cache time may skip files; README promises neither.)
+    // rsync's quick check compares size and mtime. The listing fetched anew has upload times (updatedAt);
+    // the mount shows the times rsync set on each version (W13), so the second run finds nothing to send.
+    // A file added through the API shows that the listing was fetched anew; no attribute is cached by the
+    // kernel (--attr-timeout 0), so every stat is the daemon's answer from that listing.
+    await lib.upload('/rs/sub', 'marker.txt', Buffer.from('added elsewhere\n'))
     m.forget()
-    await waitFor(async () => {
-      for (const f of files) if ((await stat(mnt('rs', f))).mtimeMs !== Date.parse((await lib.details(`/rs/${f}`)).updatedAt)) return false
-      return true
-    }, 10_000, 'mtimes from the API after a re-list')
+    await waitFor(async () => (await readdir(mnt('rs', 'sub'))).includes('marker.txt'), 10_000, 'a re-list of /rs/sub')
+    await waitFor(async () => (await readdir(mnt('rs'))).includes('sub') && (await stat(mnt('rs'))).isDirectory(), 10_000, 'a re-list of /rs')
+    for (const f of files) {
+      expect((await stat(mnt('rs', f))).mtimeMs, f).toBe(past.getTime())
+      expect(Date.parse((await lib.details(`/rs/${f}`)).updatedAt), f).not.toBe(past.getTime())
+    }
     const again = counter.uploads()
-    await run('rsync', ['-a', `${src}/`, mnt('rs')], STEP_MS)
-    const secondRun = counter.uploads() - again
-    // Each re-sent file is at least one upload (today two: the temporary file, then its bytes over the target).
-    expect(secondRun).toBeGreaterThanOrEqual(files.length)
+    const second = await run('rsync', ['-a', '--itemize-changes', `${src}/`, mnt('rs')], STEP_MS)
+    expect(counter.uploads() - again).toBe(0)
+    expect(second.stdout.split('\n').filter((l) => l.startsWith('>f')), 'files rsync sent again').toEqual([])
     for (const f of files) {
       expect(await sameBytes(join(src, f), remoteBytesPath(lib, `/rs/${f}`)), f).toBe(true)
       expect((await lib.details(`/rs/${f}`)).fileId).toBe(ids.get(f))
-      expect((await versionsOf(lib, `/rs/${f}`)).length).toBe(2)
+      expect((await versionsOf(lib, `/rs/${f}`)).length).toBe(1)
     }
+
+    // A changed source is sent again: a temporary file renamed over the target (W9), whose new version keeps
+    // the source's time, so a third run sends nothing either.
+    await writeRandomFile(join(src, 'r0.bin'), 12_345)
+    await utimes(join(src, 'r0.bin'), past, past)
+    const third = counter.uploads()
+    await run('rsync', ['-a', `${src}/`, mnt('rs')], STEP_MS)
+    expect(counter.uploads() - third).toBeGreaterThanOrEqual(1)
+    expect(await sameBytes(join(src, 'r0.bin'), remoteBytesPath(lib, '/rs/r0.bin'))).toBe(true)
+    expect((await lib.details('/rs/r0.bin')).fileId).toBe(ids.get('r0.bin'))
+    expect((await versionsOf(lib, '/rs/r0.bin')).length).toBe(2)
+    expect((await stat(mnt('rs', 'r0.bin'))).mtimeMs).toBe(past.getTime())
+    const fourth = counter.uploads()
+    await run('rsync', ['-a', `${src}/`, mnt('rs')], STEP_MS)
+    expect(counter.uploads() - fourth).toBe(0)
+
     expect((await readdir(mnt('rs'))).filter((n) => n.startsWith('.'))).toEqual([])
     const remoteNames = [...(await remoteEntries(lib, '/rs')), ...(await remoteEntries(lib, '/rs/sub'))].map((e) => e.name)
     expect(remoteNames.filter((n) => n.startsWith('.')), 'rsync temporary files left in the library').toEqual([])

@@ -1,4 +1,4 @@
-// README Semantics W1–W12 (writing), on real mounts of the emulator's library. Every test mounts with its
+// README Semantics W1–W13 (writing), on real mounts of the emulator's library. Every test mounts with its
 // own cache dir (the spool is part of what is promised) and checks the emulator afterwards: bytes in its
 // data dir with `cmp`, names, file ids, versions and tags through the Media API.
 import { randomBytes } from 'node:crypto'
@@ -422,6 +422,69 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await expect(chmod(rf, 0o600)).rejects.toMatchObject({ code: 'EROFS' })
     expect(await readFile(remoteBytesPath(lib, '/w10/f.txt'), 'utf8')).toBe('unchanged\n')
     await unmount(ro.m)
+  })
+
+  it('W13: times set through the mount are kept for that version across re-lists and remounts; a new version shows its own', async () => {
+    await lib.upload('/w13', 'a.txt', Buffer.from('stored\n'))
+    await lib.upload('/w13', 'target.txt', Buffer.from('old target\n'))
+    const before = await lib.details('/w13/a.txt')
+    // No kernel attribute cache: every stat below is answered by the daemon.
+    const args = ['--attr-timeout', '0']
+    const { m, cache } = await mount({ args })
+    const dir = join(m.path, 'w13')
+    const t2001 = new Date('2001-02-03T04:05:06Z')
+    const t2002 = new Date('2002-03-04T05:06:07Z')
+    const t2003 = new Date('2003-04-05T06:07:08Z')
+    // A stored file: touch -m changes nothing remote.
+    await utimes(join(dir, 'a.txt'), t2001, t2001)
+    expect((await stat(join(dir, 'a.txt'))).mtimeMs).toBe(t2001.getTime())
+    // cp -p: the time is set after the upload at close.
+    const kept = await localFile('w13-kept.bin', 20_000)
+    await utimes(kept, t2002, t2002)
+    await run('cp', ['-p', kept, join(dir, 'kept.bin')])
+    // A time set while the file is still open for writing goes with the version its upload stores.
+    const fh = await open(join(dir, 'open.txt'), 'w')
+    await fh.writeFile('written while open\n')
+    await fh.utimes(t2003, t2003)
+    await fh.close()
+    // rename keeps the time; an atomic save onto a file gives the target the saved file's time.
+    await writeFile(join(dir, 'save.tmp'), 'new target\n')
+    await utimes(join(dir, 'save.tmp'), t2002, t2002)
+    await rename(join(dir, 'save.tmp'), join(dir, 'target.txt'))
+    await rename(join(dir, 'kept.bin'), join(dir, 'moved.bin'))
+    const expected = { 'a.txt': t2001, 'moved.bin': t2002, 'open.txt': t2003, 'target.txt': t2002 }
+    const shown = async (root: string) =>
+      Object.fromEntries(await Promise.all(Object.keys(expected).map(async (n) => [n, new Date((await stat(join(root, 'w13', n))).mtimeMs)])))
+    /** SIGHUP, then a listing of /w13 fetched anew from the API (whose updatedAt are upload times). */
+    const relist = async (mounted: Mounted) => {
+      const listed = mounted.listingCount('/w13')
+      mounted.forget()
+      await waitFor(async () => (await readdir(join(mounted.path, 'w13'))) && mounted.listingCount('/w13') > listed, 10_000, '/w13 listed again')
+    }
+
+    await relist(m)
+    expect(await shown(m.path)).toEqual(expected)
+    const after = await lib.details('/w13/a.txt')
+    expect([after.updatedAt, after.fileId]).toEqual([before.updatedAt, before.fileId])
+    expect((await versionsOf(lib, '/w13/a.txt')).length).toBe(1)
+    expect(Date.parse((await lib.details('/w13/moved.bin')).updatedAt)).not.toBe(t2002.getTime())
+    expect(await readFile(remoteBytesPath(lib, '/w13/target.txt'), 'utf8')).toBe('new target\n')
+    await unmount(m)
+
+    const again = await mount({ cacheDir: cache, args })
+    expect(await shown(again.m.path)).toEqual(expected)
+    // A new version, written elsewhere, shows its own time.
+    await lib.upload('/w13', 'a.txt', Buffer.from('changed elsewhere\n'))
+    await relist(again.m)
+    expect((await stat(join(again.m.path, 'w13', 'a.txt'))).mtimeMs).toBe(Date.parse((await lib.details('/w13/a.txt')).updatedAt))
+    expect((await stat(join(again.m.path, 'w13', 'moved.bin'))).mtimeMs).toBe(t2002.getTime())
+    await unmount(again.m)
+    // Kept in the spool: ids and times only, never a key or a URL.
+    const [spool] = await readdir(cache)
+    const log = await readFile(join(cache, spool!, 'mtimes.log'), 'utf8')
+    expect(log).toContain(before.fileId)
+    expect(log).not.toContain(lib.privateKey)
+    expect(log).not.toContain('http')
   })
 
   it('W12: a large sequential write is uploaded while written; any other write falls back to the upload at close, nothing stored by the stream', async () => {

@@ -1,7 +1,7 @@
 /**
  * The spool's journal (one log of put/del lines: durable records survive a reboot, in-flight ones only a
  * crash of the process) and its data files (emptied files kept for reuse, never truncated through a stale
- * handle).
+ * handle), and the modification times set through the mount.
  */
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DataFiles, FREE_FILES_MAX } from '../../../src/vfs/spool/data-files.js'
 import { JOURNAL_LOG, Journal, type JournalRecord } from '../../../src/vfs/spool/journal.js'
+import { LocalMtimes, MTIMES_LOG } from '../../../src/vfs/spool/mtimes.js'
 
 const dirs: string[] = []
 afterEach(() => {
@@ -169,5 +170,61 @@ describe('DataFiles', () => {
     new DataFiles(data, free) // a new process on the same spool
     expect(readdirSync(free)).toEqual([])
     await files.close()
+  })
+})
+
+describe('LocalMtimes', () => {
+  const noErrors = (e: unknown) => {
+    throw e
+  }
+
+  it('a time belongs to the version it was set on, and comes back after a restart', () => {
+    const dir = tempDir()
+    const m = new LocalMtimes(dir, noErrors)
+    m.set('file1', 'v1', 1_000)
+    m.set('file2', 'file2', 2_000)
+    expect(m.get('file1', 'v1')).toBe(1_000)
+    expect(m.get('file1', 'v2')).toBeUndefined() // a newer version shows its own updatedAt
+    expect(m.get('file3', 'file3')).toBeUndefined()
+    m.set('file1', 'v2', 3_000) // one time per file: the current version's
+    expect(m.get('file1', 'v1')).toBeUndefined()
+    m.close()
+    const again = new LocalMtimes(dir, noErrors)
+    expect([again.get('file1', 'v2'), again.get('file2', 'file2'), again.get('file1', 'v1')]).toEqual([3_000, 2_000, undefined])
+    again.close()
+  })
+
+  it('keeps the newest maxEntries times; a torn or foreign line is skipped', () => {
+    const dir = tempDir()
+    const m = new LocalMtimes(dir, noErrors, 3)
+    for (let i = 1; i <= 5; i++) m.set(`f${i}`, 'v', i)
+    expect([1, 2, 3, 4, 5].map((i) => m.get(`f${i}`, 'v'))).toEqual([undefined, undefined, 3, 4, 5])
+    m.close()
+    appendFileSync(join(dir, MTIMES_LOG), '{"f":"x","v":"v"}\n{"f":"f6","v":"v","m":6}\n{"f":"to')
+    const again = new LocalMtimes(dir, noErrors, 3)
+    expect([3, 4, 5, 6].map((i) => again.get(`f${i}`, 'v'))).toEqual([undefined, 4, 5, 6])
+    expect(again.get('x', 'v')).toBeUndefined()
+    again.close()
+  })
+
+  it('the log is rewritten with its live entries once mostly dead, in a private file', () => {
+    const dir = tempDir()
+    const m = new LocalMtimes(dir, noErrors)
+    for (let i = 0; i < 25_000; i++) m.set('same', `v${i}`, i)
+    m.close()
+    const lines = readFileSync(join(dir, MTIMES_LOG), 'utf8').split('\n').filter(Boolean)
+    expect(lines.length).toBeLessThan(11_000)
+    expect(statSync(join(dir, MTIMES_LOG)).mode & 0o777).toBe(0o600)
+    expect(new LocalMtimes(dir, noErrors).get('same', 'v24999')).toBe(24_999)
+  })
+
+  it('a log that cannot be written is reported; the time is still kept in memory', () => {
+    const dir = join(tempDir(), 'gone') // the spool folder vanished: writes fail
+    const errors: unknown[] = []
+    const m = new LocalMtimes(dir, (e) => errors.push(e))
+    m.set('f', 'v', 7)
+    expect(m.get('f', 'v')).toBe(7)
+    expect(errors).toHaveLength(1)
+    expect((errors[0] as NodeJS.ErrnoException).code).toBe('ENOENT')
   })
 })

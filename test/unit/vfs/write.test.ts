@@ -524,6 +524,43 @@ describe('namespace (W7-W10)', () => {
     expect(api.writeCalls.uploadFile).toBe(1)
   })
 
+  it('times set by utimens stay with the version they were set on, across re-lists and restarts (W13)', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/stored.jpg', 3)
+    const cacheDir = tempCache()
+    const h = rw(api, cacheDir)
+    await h.vfs.utimens('/stored.jpg', 1_000, 2_000)
+    // set while open for writing: goes with the version the upload stores
+    const fh = await h.vfs.create('/new.jpg', 0o644, CREATE)
+    await h.vfs.write('/new.jpg', fh, Buffer.from('new'), 0)
+    await h.vfs.utimens('/new.jpg', 3_000, 4_000)
+    await h.vfs.flush('/new.jpg', fh)
+    await h.vfs.release('/new.jpg', fh)
+    // a write after utimens makes the time the write's again
+    const fh2 = await h.vfs.create('/later.jpg', 0o644, CREATE)
+    await h.vfs.utimens('/later.jpg', 5_000, 6_000)
+    await h.vfs.write('/later.jpg', fh2, Buffer.from('later'), 0)
+    await h.vfs.flush('/later.jpg', fh2)
+    await h.vfs.release('/later.jpg', fh2)
+    h.vfs.forget()
+    expect((await h.vfs.getattr('/stored.jpg')).mtimeMs).toBe(2_000)
+    expect((await h.vfs.getattr('/new.jpg')).mtimeMs).toBe(4_000)
+    expect((await h.vfs.getattr('/later.jpg')).mtimeMs).toBe(Date.parse(api.fileAt('/later.jpg')!.obj.updatedAt))
+    await h.vfs.rename('/new.jpg', '/renamed.jpg')
+    h.vfs.forget()
+    expect((await h.vfs.getattr('/renamed.jpg')).mtimeMs).toBe(4_000)
+    await h.vfs.close()
+
+    const again = rw(api, cacheDir)
+    expect((await again.vfs.getattr('/stored.jpg')).mtimeMs).toBe(2_000)
+    api.overwrite('/stored.jpg', Buffer.from('changed'), '2030-01-01T00:00:00.000Z') // a new version, elsewhere
+    again.vfs.forget()
+    expect((await again.vfs.getattr('/stored.jpg')).mtimeMs).toBe(Date.parse('2030-01-01T00:00:00.000Z'))
+    expect((await again.vfs.getattr('/renamed.jpg')).mtimeMs).toBe(4_000)
+    expect(api.writeCalls.uploadFile).toBe(2) // utimens itself uploads nothing
+    await again.vfs.close()
+  })
+
   it('names ImageKit would rewrite are stored encoded and read back as created (W11)', async () => {
     const api = new FakeImageKit()
     const h = rw(api)

@@ -1,0 +1,122 @@
+/**
+ * Modification times set through the mount (utimens: `touch -m`, `cp -p`, `rsync -a`, `tar x`), remembered
+ * on this machine for the version of the file they were set on. ImageKit keeps no such time (a file's
+ * updatedAt is when it was uploaded or last changed), so without this a re-listed file shows its upload time
+ * again, and `rsync -a` finds every file changed and sends it once more on each run, a new version each time.
+ *
+ * Keyed by file id and version id (`versionInfo.id`): a new version of the file, written here or anywhere
+ * else, no longer matches and shows its own updatedAt; renames and moves keep both ids, and so the time.
+ * One time per file: only the current version's matters.
+ *
+ * Kept in one append-only file of JSON lines (`mtimes.log` in the library's spool folder, 0600), read back
+ * at start and rewritten with only its live entries once mostly dead. Nothing is synced: losing the file
+ * loses only the times, never data. Past MAX_ENTRIES the times set longest ago are forgotten.
+ */
+import { closeSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import { DATA_FILE_MODE } from './spool.js'
+
+export const MTIMES_LOG = 'mtimes.log'
+/** About 100 bytes of memory each: 100 MB at the most. */
+export const MAX_ENTRIES = 1_000_000
+/** The log is rewritten once it has this many more lines than live entries. */
+const COMPACT_SLACK_LINES = 10_000
+
+interface Entry {
+  v: string
+  m: number
+}
+
+function isLine(x: unknown): x is { f: string; v: string; m: number } {
+  const l = x as { f?: unknown; v?: unknown; m?: unknown } | null
+  return typeof l === 'object' && l !== null && typeof l.f === 'string' && typeof l.v === 'string' && Number.isFinite(l.m)
+}
+
+export class LocalMtimes {
+  readonly #path: string
+  /** fileId → the version the time was set on, and the time; in the order they were set. */
+  readonly #entries = new Map<string, Entry>()
+  #fd: number | undefined
+  #lines = 0
+
+  /** `onError`: told when the log cannot be written (the time is still kept in memory). */
+  constructor(dir: string, readonly onError: (e: unknown) => void, readonly maxEntries = MAX_ENTRIES) {
+    this.#path = join(dir, MTIMES_LOG)
+    this.#load()
+  }
+
+  /** The time set on this version of the file, if one was. */
+  get(fileId: string, versionId: string): number | undefined {
+    const e = this.#entries.get(fileId)
+    return e !== undefined && e.v === versionId ? e.m : undefined
+  }
+
+  set(fileId: string, versionId: string, mtimeMs: number): void {
+    const e = this.#entries.get(fileId)
+    if (e !== undefined && e.v === versionId && e.m === mtimeMs) return
+    this.#entries.delete(fileId) // re-inserted last: the newest entry
+    this.#entries.set(fileId, { v: versionId, m: mtimeMs })
+    if (this.#entries.size > this.maxEntries) this.#entries.delete(this.#entries.keys().next().value!)
+    try {
+      if (this.#lines - this.#entries.size > COMPACT_SLACK_LINES) this.#compact()
+      else this.#append(JSON.stringify({ f: fileId, v: versionId, m: mtimeMs }) + '\n')
+    } catch (e) {
+      this.onError(e)
+    }
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd)
+    this.#fd = undefined
+  }
+
+  #load(): void {
+    let text: string
+    try {
+      text = readFileSync(this.#path, 'utf8')
+    } catch {
+      return // none yet (or unreadable: the times are lost, nothing else)
+    }
+    for (const line of text.split('\n')) {
+      if (line === '') continue
+      this.#lines++
+      try {
+        const l: unknown = JSON.parse(line)
+        if (!isLine(l)) continue
+        this.#entries.delete(l.f)
+        this.#entries.set(l.f, { v: l.v, m: l.m })
+      } catch {
+        // a line torn by a crash: skipped
+      }
+    }
+    while (this.#entries.size > this.maxEntries) this.#entries.delete(this.#entries.keys().next().value!)
+  }
+
+  #append(text: string): void {
+    this.#fd ??= openSync(this.#path, 'a', DATA_FILE_MODE)
+    writeSync(this.#fd, text)
+    this.#lines++
+  }
+
+  /** Rewrites the log with the live entries only (a temporary file renamed over it). */
+  #compact(): void {
+    this.close()
+    const tmp = this.#path + '.tmp'
+    const fd = openSync(tmp, 'w', DATA_FILE_MODE)
+    try {
+      let chunk = ''
+      for (const [f, { v, m }] of this.#entries) {
+        chunk += JSON.stringify({ f, v, m }) + '\n'
+        if (chunk.length > 64 * 1024) {
+          writeSync(fd, chunk)
+          chunk = ''
+        }
+      }
+      writeSync(fd, chunk)
+    } finally {
+      closeSync(fd)
+    }
+    renameSync(tmp, this.#path)
+    this.#lines = this.#entries.size
+  }
+}
