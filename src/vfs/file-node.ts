@@ -61,6 +61,8 @@ export class PendingFile {
   slotReserved = false
   /** `mtimeMs` was set by utimens since the last write: the uploaded version keeps it (spool/mtimes.ts). */
   mtimeSet = false
+  /** The version id the last upload of these bytes stored (its spool copy may be reused: spool/recent-copies.ts). */
+  storedVersionId: string | undefined
 
   constructor(
     readonly id: string,

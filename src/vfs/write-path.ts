@@ -25,6 +25,7 @@ import { Journal, type JournalRecord, type RecordState } from './spool/journal.j
 import { crc32Of } from './spool/checksum.js'
 import { DataFiles } from './spool/data-files.js'
 import { LocalMtimes } from './spool/mtimes.js'
+import { RecentCopies } from './spool/recent-copies.js'
 import { Spool } from './spool/spool.js'
 import type { Counters } from './stats.js'
 import type { UploadStatus, VfsOptions } from './types.js'
@@ -86,6 +87,7 @@ export class WritePath {
   readonly #uploader: Uploader
   readonly #streamer: Streamer
   readonly #mtimes: LocalMtimes
+  readonly #recent: RecentCopies
   readonly #byRemotePath = new Map<string, PendingFile>()
   readonly #pathLock = new KeyedMutex()
   readonly #fileLock = new KeyedMutex()
@@ -96,6 +98,7 @@ export class WritePath {
     this.#spool = new Spool(deps.options.cacheDir, deps.options.libraryId ?? 'default')
     this.#journal = new Journal(this.#spool.journalDir, deps.options.bootId)
     this.#dataFiles = new DataFiles(this.#spool.dataDir, this.#spool.freeDir)
+    this.#recent = new RecentCopies(this.#dataFiles, this.#spool.keptDir, deps.clock)
     const mtimeWarnings = new WarnOnce(deps.log)
     this.#mtimes = new LocalMtimes(this.#spool.dir, (err) =>
       mtimeWarnings.warn('mtimes', { err }, 'modification times set through the mount cannot be saved in the spool; they are kept until unmount'))
@@ -191,7 +194,8 @@ export class WritePath {
       const node = await this.#remoteFile(dest)
       if (!node && !create) throw new VfsError('ENOENT', `open ${localPath}: no such file`)
       const now = this.#d.clock.now()
-      const { id, fh } = await this.#dataFiles.create()
+      const filling = node !== undefined && !truncate && node.size > 0
+      const { id, fh, filled } = await this.#spoolFileFor(filling ? node : undefined)
       const base: RemoteBase | undefined = node ? remoteBaseOf(node) : undefined
       const file = new PendingFile(
         id, this.#dataFiles.path(id), dest.folder, dest.name, localPath, node?.ino ?? this.#d.inodes.allocate(),
@@ -199,7 +203,9 @@ export class WritePath {
       )
       file.fd = fh
       try {
-        if (node && !truncate && node.size > 0) {
+        if (filled) {
+          file.size = node!.size
+        } else if (filling) {
           await this.#fill(file, node)
         } else {
           file.dirty = true // new or truncated: must be recorded at close, even when empty
@@ -224,6 +230,22 @@ export class WritePath {
     if (node.kind === 'dir') throw new VfsError('EISDIR', `open ${dest.localPath}: is a folder`)
     if (node.isVersion) throw new VfsError('EACCES', `open ${dest.localPath}: old versions are read-only`)
     return node
+  }
+
+  /**
+   * A data file for new content: the kept copy of `bytesOf`'s version when there is one (its bytes already in
+   * place: `filled`), else an empty one.
+   */
+  async #spoolFileFor(bytesOf: FileInode | undefined): Promise<{ id: string; fh: FileHandle; filled: boolean }> {
+    const kept = bytesOf && this.#recent.take(bytesOf.fileId, bytesOf.versionId, bytesOf.size)
+    if (kept) {
+      try {
+        return { id: kept.id, fh: kept.fh ?? (await open(this.#dataFiles.path(kept.id), 'r+')), filled: true }
+      } catch {
+        await this.#dataFiles.remove(kept.id, kept.fh) // gone meanwhile: fetched again below
+      }
+    }
+    return { ...(await this.#dataFiles.create()), filled: false }
   }
 
   /** Streams the remote bytes into the spool file (never whole into memory). */
@@ -302,6 +324,7 @@ export class WritePath {
     file.dataSynced = false
     file.mtimeMs = this.#d.clock.now()
     file.mtimeSet = false
+    file.storedVersionId = undefined
   }
 
   /** utimens of a pending file: shown at once, and kept for the version its upload stores. */
@@ -378,7 +401,7 @@ export class WritePath {
       if (file.openCount > 0) return
       const fd = file.fd
       file.fd = undefined
-      if (!file.mustKeep) await this.#drop(file, fd)
+      if (!file.mustKeep) await this.#retire(file, fd)
       else await fd?.close().catch(() => undefined)
     })
   }
@@ -485,11 +508,12 @@ export class WritePath {
     file.unsent = false
     file.sentBytes = file.size
     if (file.state !== 'empty') file.state = 'clean'
+    file.storedVersionId = file.dirty ? undefined : res.versionInfo?.id ?? res.fileId
     if (file.mtimeSet) this.#mtimes.set(res.fileId, res.versionInfo?.id ?? res.fileId, file.mtimeMs)
     if (!file.dirty) await this.#journal.remove(file.id)
     this.#landed(file, res)
     // A file still holding its fd is released by #closeIdle, which is waiting for this upload.
-    if (file.openCount === 0 && !file.fd && !file.dirty && !file.unsent && file.state !== 'empty') await this.#drop(file)
+    if (file.openCount === 0 && !file.fd && !file.dirty && !file.unsent && file.state !== 'empty') await this.#retire(file)
   }
 
   /** The upload landed: the listing shows the new version at once (same inode number). */
@@ -539,6 +563,7 @@ export class WritePath {
     file.name = dest.name
     file.localPath = dest.localPath
     file.base = base
+    file.storedVersionId = undefined
     if (ino !== undefined) file.ino = ino
     this.#byRemotePath.set(dest.remotePath, file)
     if (file.unsent || file.state === 'empty') await this.#persist(file)
@@ -550,12 +575,13 @@ export class WritePath {
    * existing file). Nothing stays behind on failure.
    */
   async uploadCopy(source: FileInode, dest: Destination, base: RemoteBase, ino: number): Promise<void> {
-    const { id, fh } = await this.#dataFiles.create()
+    const { id, fh, filled } = await this.#spoolFileFor(source)
     const now = this.#d.clock.now()
     const file = new PendingFile(id, this.#dataFiles.path(id), dest.folder, dest.name, dest.localPath, ino, 0, now, now, base)
     file.fd = fh
     try {
-      await this.#fill(file, source)
+      if (filled) file.size = source.size
+      else await this.#fill(file, source)
       file.dirty = true
       const kept = this.mtimeOf(source) // the new version keeps the time set on the source's
       if (kept !== undefined) {
@@ -571,7 +597,7 @@ export class WritePath {
     }
     const fd = file.fd
     file.fd = undefined
-    await this.#dataFiles.remove(id, fd)
+    await this.#retire(file, fd)
   }
 
   // ---- lifecycle ----
@@ -588,6 +614,7 @@ export class WritePath {
     }
     await this.#journal.close().catch(() => undefined)
     this.#mtimes.close()
+    await this.#recent.close()
     await this.#dataFiles.close()
     this.#spool.unlock()
   }
@@ -619,6 +646,21 @@ export class WritePath {
       this.#d.log.error({ path: file.remotePath, err: e }, 'could not sync the spooled copy of a pending upload')
     }
     await this.#journal.write(this.#record(file))
+  }
+
+  /**
+   * Forgets a file nobody has open; when its bytes are what its last upload stored, the data file is kept a
+   * while for a rename over another file or a reopen (recent-copies.ts) instead of being removed.
+   */
+  async #retire(file: PendingFile, fd?: FileHandle): Promise<void> {
+    const fileId = file.base?.fileId
+    const versionId = file.storedVersionId
+    if (fileId === undefined || versionId === undefined || file.openCount > 0 || file.unlinked || file.dirty || file.unsent || file.state !== 'clean') {
+      return this.#drop(file, fd)
+    }
+    if (this.#byRemotePath.get(file.remotePath) === file) this.#byRemotePath.delete(file.remotePath)
+    await this.#journal.remove(file.id).catch(() => undefined)
+    await this.#recent.keep(fileId, versionId, { id: file.id, fh: fd, size: file.size })
   }
 
   /** Forgets a file; its data file goes once no handle needs it (`fd`: its spool fd, given up by the caller). */

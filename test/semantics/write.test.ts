@@ -371,6 +371,9 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await versionsOf(lib, '/w9/doc.txt')).length).toBe(2)
     await expect(lib.details('/w9/doc.txt.tmp')).rejects.toThrow(/no file/)
     expect(await readFile(join(root, 'doc.txt'), 'utf8')).toBe('draft 2, saved atomically\n')
+    // The new version went up from the spool's copy of the saved file, not downloaded back from the CDN first.
+    const downloads = m.log().split('\n').filter((l) => l.includes('"delivery response"') && l.includes('doc.txt.tmp'))
+    expect(downloads, 'the saved file fetched back before its upload as a new version').toEqual([])
 
     // Renamed while still open for writing: the upload goes to the new name.
     const fh = await open(join(root, 'partial.part'), 'w')

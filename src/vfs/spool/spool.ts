@@ -1,7 +1,8 @@
 /**
  * The spool: a private folder `<cacheDir>/<library id>/` holding the bytes of files being written
  * (`data/<id>`, 0600, see data-files.ts; emptied ones kept for reuse in `free/`) and their journal
- * (`journal/journal.log`, see journal.ts). The library id
+ * (`journal/journal.log`, see journal.ts); copies of files just stored, kept a while (`kept/`, see
+ * recent-copies.ts); modification times set through the mount (`mtimes.log`, see mtimes.ts). The library id
  * is a short hash of the URL endpoint, so mounts of two libraries never share a spool while the same
  * library finds its pending files again after a restart.
  *
@@ -44,6 +45,7 @@ export class Spool {
   readonly dir: string
   readonly dataDir: string
   readonly freeDir: string
+  readonly keptDir: string
   readonly journalDir: string
   readonly #lockFile: string
   #locked = false
@@ -52,6 +54,7 @@ export class Spool {
     this.dir = join(cacheDir, libraryIdOf(libraryKey))
     this.dataDir = join(this.dir, 'data')
     this.freeDir = join(this.dir, 'free')
+    this.keptDir = join(this.dir, 'kept')
     this.journalDir = join(this.dir, 'journal')
     this.#lockFile = join(this.dir, 'lock')
     try {
@@ -59,6 +62,7 @@ export class Spool {
       privateDir(this.dir)
       privateDir(this.dataDir)
       privateDir(this.freeDir)
+      privateDir(this.keptDir)
       privateDir(this.journalDir)
     } catch (e) {
       throw new VfsError('EACCES', `cannot use the spool folder ${this.dir}: ${(e as Error).message}`, { cause: e, level: 'error' })

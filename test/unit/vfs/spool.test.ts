@@ -10,6 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { DataFiles, FREE_FILES_MAX } from '../../../src/vfs/spool/data-files.js'
 import { JOURNAL_LOG, Journal, type JournalRecord } from '../../../src/vfs/spool/journal.js'
 import { LocalMtimes, MTIMES_LOG } from '../../../src/vfs/spool/mtimes.js'
+import { RecentCopies } from '../../../src/vfs/spool/recent-copies.js'
+import { ManualClock } from '../../../src/clock.js'
 
 const dirs: string[] = []
 afterEach(() => {
@@ -226,5 +228,58 @@ describe('LocalMtimes', () => {
     expect(m.get('f', 'v')).toBe(7)
     expect(errors).toHaveLength(1)
     expect((errors[0] as NodeJS.ErrnoException).code).toBe('ENOENT')
+  })
+})
+
+describe('RecentCopies', () => {
+  /** A spool with data/, free/ and kept/, and `n` data files of `size` bytes each. */
+  async function spool(n: number, size: number) {
+    const root = tempDir()
+    for (const d of ['data', 'free', 'kept']) mkdirSync(join(root, d))
+    const files = new DataFiles(join(root, 'data'), join(root, 'free'))
+    const ids: string[] = []
+    for (let i = 0; i < n; i++) {
+      const { id, fh } = await files.create()
+      await fh.write(Buffer.alloc(size, i))
+      await fh.close()
+      ids.push(id)
+    }
+    const ls = (d: string) => readdirSync(join(root, d)).sort()
+    return { root, files, ids, ls }
+  }
+
+  it('keeps the newest copies within count, bytes and age; take hands one back into data/', async () => {
+    const { root, files, ids, ls } = await spool(5, 10)
+    const clock = new ManualClock()
+    const recent = new RecentCopies(files, join(root, 'kept'), clock, { maxCopies: 3, maxBytes: 25, ttlMs: 1000 })
+    for (const [i, id] of ids.entries()) await recent.keep(`file${i}`, 'v1', { id, fh: undefined, size: 10 })
+    // 3 copies would be 30 bytes: only the 2 newest stay
+    expect(ls('kept')).toEqual([ids[3], ids[4]].sort())
+    expect(ls('data')).toEqual([])
+    expect([recent.count, recent.bytes]).toEqual([2, 20])
+    expect(recent.take('file4', 'v2', 10)).toBeUndefined() // another version
+    expect(recent.take('file4', 'v1', 11)).toBeUndefined() // another size
+    const copy = recent.take('file4', 'v1', 10)
+    expect(copy?.id).toBe(ids[4])
+    expect(readFileSync(files.path(ids[4]!))).toEqual(Buffer.alloc(10, 4))
+    expect(recent.take('file4', 'v1', 10)).toBeUndefined() // taken once
+    clock.advance(1000)
+    expect(recent.take('file3', 'v1', 10)).toBeUndefined() // expired
+    await recent.close()
+    expect(ls('kept')).toEqual([])
+  })
+
+  it('a file over the byte limit is not kept; start-up deletes what a crash left in kept/', async () => {
+    const { root, files, ids, ls } = await spool(2, 10)
+    const recent = new RecentCopies(files, join(root, 'kept'), new ManualClock(), { maxBytes: 5 })
+    await recent.keep('big', 'v1', { id: ids[0]!, fh: undefined, size: 10 })
+    expect(ls('kept')).toEqual([])
+    const roomy = new RecentCopies(files, join(root, 'kept'), new ManualClock())
+    await roomy.keep('f', 'v1', { id: ids[1]!, fh: undefined, size: 10 })
+    expect(ls('kept')).toEqual([ids[1]])
+    // "crash": no close; the next mount's RecentCopies starts empty
+    const next = new RecentCopies(files, join(root, 'kept'), new ManualClock())
+    expect(ls('kept')).toEqual([])
+    expect(next.take('f', 'v1', 10)).toBeUndefined()
   })
 })

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
+import { RECENT_COPIES_MAX, RECENT_COPY_TTL_MS } from '../../../src/vfs/spool/recent-copies.js'
 import { FakeImageKit } from './fake-api.js'
 import { expectCode, makeVfs, waitFor, type Harness } from './helpers.js'
 
@@ -311,7 +312,9 @@ describe('durability (W3, W4, W6)', () => {
     expect(api.filePaths()).toHaveLength(20)
     expect(api.fileAt('/r7')!.bytes.toString()).toBe('file 7')
     expect(spoolFiles(h, 'data')).toEqual([])
-    expect(inodes.size).toBe(1)
+    // The last few stay in kept/ a while (a rename over another file may reuse them); the rest are reused.
+    expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toHaveLength(RECENT_COPIES_MAX)
+    expect(inodes.size).toBe(RECENT_COPIES_MAX + 1)
   })
 
   it('after a power loss, spooled data shorter than its record is never uploaded as wrong bytes', async () => {
@@ -461,6 +464,32 @@ describe('namespace (W7-W10)', () => {
     expect(api.filePaths()).toEqual(['/doc.txt'])
     expect((await h.vfs.getattr('/doc.txt')).size).toBe(10)
     expect((await readAll(h, '/doc.txt')).toString()).toBe('v2 content')
+  })
+
+  it('a rename over a file or a reopen right after an upload reuses its spool copy: nothing is downloaded again', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/doc.txt', Buffer.from('v1'))
+    const h = rw(api)
+    await writeFile(h, '/doc.txt.tmp', 'v2 content')
+    await h.vfs.rename('/doc.txt.tmp', '/doc.txt')
+    expect(api.fileAt('/doc.txt')!.bytes.toString()).toBe('v2 content')
+    // an append right after: filled from the copy of the version just stored
+    const fh = await h.vfs.open('/doc.txt', constants.O_WRONLY | constants.O_APPEND)
+    await h.vfs.write('/doc.txt', fh, Buffer.from('+more'), 10)
+    await h.vfs.flush('/doc.txt', fh)
+    await h.vfs.release('/doc.txt', fh)
+    expect(api.fileAt('/doc.txt')!.bytes.toString()).toBe('v2 content+more')
+    expect(api.calls.readRange).toBe(0)
+    expect(api.fileAt('/doc.txt')!.versions).toBe(3)
+
+    // kept a while only: later, the bytes come from the CDN again, and the copies are gone from the spool
+    await writeFile(h, '/late.tmp', 'late')
+    h.clock.advance(RECENT_COPY_TTL_MS)
+    await h.vfs.rename('/late.tmp', '/doc.txt')
+    expect(api.calls.readRange).toBe(1)
+    expect(api.fileAt('/doc.txt')!.bytes.toString()).toBe('late')
+    await h.vfs.close()
+    expect(spoolFiles(h, 'data')).toEqual([])
   })
 
   it('atomic save with write-back: the pending upload is retargeted, the temp name is never uploaded', async () => {

@@ -1,0 +1,149 @@
+/**
+ * Spool copies of files whose upload just landed, kept a little while (`kept/<id>`) instead of being
+ * deleted at once.
+ *
+ * Editors and rsync save a file by writing a temporary one, closing it (which uploads it) and renaming it
+ * over the original; that rename stores the temporary file's bytes as a new version of the original
+ * (namespace.ts, W9). With the copy still here, the new version is uploaded from it instead of downloading
+ * the bytes just uploaded back from the CDN; an append right after a close is filled from it too.
+ *
+ * A copy is found by file id and version id (the upload's answer), so only the exact bytes of that version
+ * are ever reused. Bounded by age (ttlMs), count and bytes, oldest out first; a file larger than maxBytes is
+ * not kept at all. Kept copies have no journal record and are not in `data/`: a start-up deletes them.
+ */
+import { readdirSync, renameSync, unlinkSync } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Clock } from '../../clock.js'
+import type { DataFiles } from './data-files.js'
+
+/** Long enough for a save to rename its temporary file; short enough to hold little disk. */
+export const RECENT_COPY_TTL_MS = 30_000
+/** A save renames the file it just closed: the last few are enough. */
+export const RECENT_COPIES_MAX = 8
+export const RECENT_COPIES_MAX_BYTES = 256 * 1024 * 1024
+
+export interface RecentCopy {
+  /** The data file's id (`data/<id>` while in use), handed over with its descriptor, if still open. */
+  id: string
+  fh: FileHandle | undefined
+  size: number
+}
+
+interface Kept extends RecentCopy {
+  key: string
+  expiresAtMs: number
+}
+
+export interface RecentCopiesLimits {
+  ttlMs: number
+  maxCopies: number
+  maxBytes: number
+}
+
+export class RecentCopies {
+  /** By key, oldest first. */
+  readonly #kept = new Map<string, Kept>()
+  #bytes = 0
+  #timer: NodeJS.Timeout | undefined
+  readonly #limits: RecentCopiesLimits
+
+  constructor(
+    readonly dataFiles: DataFiles,
+    readonly keptDir: string,
+    readonly clock: Clock,
+    limits: Partial<RecentCopiesLimits> = {},
+  ) {
+    this.#limits = { ttlMs: RECENT_COPY_TTL_MS, maxCopies: RECENT_COPIES_MAX, maxBytes: RECENT_COPIES_MAX_BYTES, ...limits }
+    for (const name of readdirSync(keptDir)) unlinkSync(join(keptDir, name))
+  }
+
+  /** Keeps the data file of a version just stored; removes it instead when it cannot stay. */
+  async keep(fileId: string, versionId: string, copy: RecentCopy): Promise<void> {
+    const { ttlMs, maxCopies, maxBytes } = this.#limits
+    if (copy.size > maxBytes || ttlMs <= 0 || maxCopies <= 0) return this.dataFiles.remove(copy.id, copy.fh)
+    const key = keyOf(fileId, versionId)
+    const older = this.#kept.get(key)
+    if (older) await this.#remove(older)
+    try {
+      renameSync(this.dataFiles.path(copy.id), join(this.keptDir, copy.id))
+    } catch {
+      return this.dataFiles.remove(copy.id, copy.fh)
+    }
+    this.#kept.set(key, { ...copy, key, expiresAtMs: this.clock.now() + ttlMs })
+    this.#bytes += copy.size
+    await this.#evict()
+    this.#schedule()
+  }
+
+  /** The kept copy of that version, back in `data/` and now the caller's, if there is one. */
+  take(fileId: string, versionId: string, size: number): RecentCopy | undefined {
+    const kept = this.#kept.get(keyOf(fileId, versionId))
+    if (!kept || kept.size !== size || kept.expiresAtMs <= this.clock.now()) return undefined
+    this.#forget(kept)
+    try {
+      renameSync(join(this.keptDir, kept.id), this.dataFiles.path(kept.id))
+    } catch {
+      void kept.fh?.close().catch(() => undefined)
+      return undefined
+    }
+    return { id: kept.id, fh: kept.fh, size: kept.size }
+  }
+
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  get count(): number {
+    return this.#kept.size
+  }
+
+  /** Removes every kept copy (unmount). */
+  async close(): Promise<void> {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    for (const kept of [...this.#kept.values()]) await this.#remove(kept)
+  }
+
+  async #evict(): Promise<void> {
+    const now = this.clock.now()
+    for (const kept of [...this.#kept.values()]) {
+      if (kept.expiresAtMs > now && this.#bytes <= this.#limits.maxBytes && this.#kept.size <= this.#limits.maxCopies) break
+      await this.#remove(kept)
+    }
+  }
+
+  #forget(kept: Kept): void {
+    this.#kept.delete(kept.key)
+    this.#bytes -= kept.size
+  }
+
+  /** Back into `data/`, then removed as any data file (emptied and kept for reuse, or deleted). */
+  async #remove(kept: Kept): Promise<void> {
+    this.#forget(kept)
+    try {
+      renameSync(join(this.keptDir, kept.id), this.dataFiles.path(kept.id))
+    } catch {
+      await kept.fh?.close().catch(() => undefined)
+      return
+    }
+    await this.dataFiles.remove(kept.id, kept.fh)
+  }
+
+  /** One timer for the oldest copy, so an idle mount gives its disk back too. */
+  #schedule(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    const oldest = this.#kept.values().next().value
+    if (!oldest) return
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      void this.#evict().finally(() => this.#schedule())
+    }, Math.max(0, oldest.expiresAtMs - this.clock.now()) + 1)
+    this.#timer.unref()
+  }
+}
+
+function keyOf(fileId: string, versionId: string): string {
+  return `${fileId}\0${versionId}`
+}
