@@ -3,6 +3,10 @@
 //   TTFB of a 1 MiB file: curl vs open+read through the mount
 //   `ls -l` of a 10,000-file folder: cold and warm vs the raw paginated API listing (curl)
 //   8 parallel readers over 200 files of 1 MiB: xargs -P8 curl vs xargs -P8 cat
+// Beside curl, each read table has a floor row: `curl | cat`, the same bytes handed through the kernel once more
+// on their way to the reader, with no FUSE and no page cache. Every FUSE daemon does at least that much (it
+// receives the bytes, writes them into the kernel, and the reader copies them out), so no mount can beat it on
+// this machine: where the floor itself is below a target, the target is out of reach here.
 import { mkdir, open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
@@ -50,16 +54,20 @@ try {
   await sh(`cat '${join(data, 'files', 'big', '1g.bin')}' > /dev/null`)
   const curlRuns = []
   for (let i = 0; i < 3; i++) curlRuns.push(await timedWithCpu(() => curl('/big/1g.bin', '%{size_download}'), children))
+  const floorRuns = []
+  for (let i = 0; i < 3; i++) floorRuns.push(await timedWithCpu(() => sh(`curl -sf '${endpoint}/big/1g.bin?tr=orig-true' | cat > /dev/null`), children))
   const cold = await timedWithCpu(() => sh(`cat '${mnt}/big/1g.bin' > /dev/null`), children)
   const warm = []
   for (let i = 0; i < 2; i++) warm.push(await timedWithCpu(() => sh(`cat '${mnt}/big/1g.bin' > /dev/null`), children))
   const mibps = (ms) => (GiB / MiB / (ms / 1000)).toFixed(0)
   const curlRun = curlRuns.toSorted((a, b) => a.ms - b.ms)[1]
+  const floorRun = floorRuns.toSorted((a, b) => a.ms - b.ms)[1]
   const warmRun = warm.toSorted((a, b) => a.ms - b.ms)[1] // the slower of 2, as median() picks
   const cpu = (run) => `${(run.cpu[0] / 1000).toFixed(2)} / ${(run.cpu[1] / 1000).toFixed(2)}`
   printTable('1 GiB sequential read', [
     ['reader', 'MiB/s', 'ratio to curl', 'CPU s: daemon / emulator'],
     ['curl (median of 3)', mibps(curlRun.ms), '1.00', cpu(curlRun)],
+    ['floor: curl | cat (median of 3)', mibps(floorRun.ms), (curlRun.ms / floorRun.ms).toFixed(2), cpu(floorRun)],
     ['cat via mount, cold', mibps(cold.ms), (curlRun.ms / cold.ms).toFixed(2), cpu(cold)],
     ['cat via mount, warm', mibps(warmRun.ms), (curlRun.ms / warmRun.ms).toFixed(2), cpu(warmRun)],
   ])
@@ -105,14 +113,20 @@ try {
   const names = Array.from({ length: 200 }, (_, i) => `p${i}.bin`)
   // 8 workers, 25 files each: one curl process per worker (each URL with its own -o /dev/null).
   const workers = Array.from({ length: 8 }, (_, w) => names.filter((_, i) => i % 8 === w))
-  const curlPar = await timedWithCpu(() =>
-    sh(workers.map((list) => `curl -sf ${list.map((n) => `-o /dev/null '${endpoint}/par/${n}?tr=orig-true'`).join(' ')} &`).join('\n') + '\nwait'),
+  const curlX8 = () => sh(workers.map((list) => `curl -sf ${list.map((n) => `-o /dev/null '${endpoint}/par/${n}?tr=orig-true'`).join(' ')} &`).join('\n') + '\nwait')
+  // The emulator's first request for each file costs it more than later ones (its CDN-cache and stat entries):
+  // an untimed pass first, so that neither the curl row nor the ones after it pay for that.
+  await curlX8()
+  const curlPar = await timedWithCpu(curlX8, children)
+  const floorPar = await timedWithCpu(() =>
+    sh(workers.map((list) => `curl -sf ${list.map((n) => `'${endpoint}/par/${n}?tr=orig-true'`).join(' ')} | cat > /dev/null &`).join('\n') + '\nwait'),
     children,
   )
   const catPar = await timedWithCpu(() => sh(`cd '${mnt}/par' && printf '%s\\n' ${names.join(' ')} | xargs -P8 -n25 cat > /dev/null`), children)
   printTable('8 parallel readers, 200 files of 1 MiB', [
     ['reader', 'MiB/s', 'ratio to curl', 'CPU s: daemon / emulator'],
     ['curl x8', (200 / (curlPar.ms / 1000)).toFixed(0), '1.00', cpu(curlPar)],
+    ['floor: (curl | cat) x8', (200 / (floorPar.ms / 1000)).toFixed(0), (curlPar.ms / floorPar.ms).toFixed(2), cpu(floorPar)],
     ['cat x8 via mount', (200 / (catPar.ms / 1000)).toFixed(0), (curlPar.ms / catPar.ms).toFixed(2), cpu(catPar)],
   ])
 } finally {
