@@ -105,6 +105,7 @@ export class Namespace {
         }
       }
       if (pending) await this.#d.writes.discard(pending)
+      if (fileId) await this.#d.writes.forgetStored(fileId)
       this.#d.dirs.setChild(dest.folder, dest.localName, undefined)
     })
   }

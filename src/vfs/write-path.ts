@@ -350,6 +350,11 @@ export class WritePath {
     this.#mtimes.set(node.fileId, node.versionId, mtimeMs)
   }
 
+  /** A file was deleted remotely: no copy of its bytes stays in the spool. */
+  async forgetStored(fileId: string): Promise<void> {
+    await this.#recent.drop(fileId)
+  }
+
   #landedNode(file: PendingFile): FileInode | undefined {
     const localName = this.#d.codec.toLocal(file.name)
     const node = localName === undefined ? undefined : this.#d.dirs.peek(file.folder)?.children.get(localName)

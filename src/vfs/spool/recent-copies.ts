@@ -90,6 +90,12 @@ export class RecentCopies {
     return { id: kept.id, fh: kept.fh, size: kept.size }
   }
 
+  /** Removes the copies of every version of a file (it was deleted). */
+  async drop(fileId: string): Promise<void> {
+    const prefix = keyOf(fileId, '')
+    for (const kept of [...this.#kept.values()]) if (kept.key.startsWith(prefix)) await this.#remove(kept)
+  }
+
   get bytes(): number {
     return this.#bytes
   }

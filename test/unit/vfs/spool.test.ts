@@ -263,6 +263,9 @@ describe('RecentCopies', () => {
     expect(copy?.id).toBe(ids[4])
     expect(readFileSync(files.path(ids[4]!))).toEqual(Buffer.alloc(10, 4))
     expect(recent.take('file4', 'v1', 10)).toBeUndefined() // taken once
+    await recent.keep('file4', 'v2', { id: copy!.id, fh: undefined, size: 10 })
+    await recent.drop('file4') // deleted: no version of it stays
+    expect(ls('kept')).toEqual([ids[3]])
     clock.advance(1000)
     expect(recent.take('file3', 'v1', 10)).toBeUndefined() // expired
     await recent.close()

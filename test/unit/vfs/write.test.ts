@@ -488,6 +488,9 @@ describe('namespace (W7-W10)', () => {
     await h.vfs.rename('/late.tmp', '/doc.txt')
     expect(api.calls.readRange).toBe(1)
     expect(api.fileAt('/doc.txt')!.bytes.toString()).toBe('late')
+    expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toHaveLength(1)
+    await h.vfs.unlink('/doc.txt') // deleted: its bytes leave the spool at once
+    expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toEqual([])
     await h.vfs.close()
     expect(spoolFiles(h, 'data')).toEqual([])
   })
