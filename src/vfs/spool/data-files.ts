@@ -49,16 +49,17 @@ export class DataFiles {
   }
 
   /**
-   * Removes a data file nobody needs any more (`fh`: its handle, when still open); kept for reuse while there
-   * is room. Safe to call twice for one id: whoever moves `data/<id>` away first owns the file, and only then
-   * empties it, so a stale handle can never truncate a file that already belongs to someone else.
+   * Removes a data file nobody needs any more (`fh`: its handle, when still open; `at`: where it is, when not
+   * in data/); kept for reuse while there is room. Safe to call twice for one id: whoever moves the file away
+   * first owns it, and only then empties it, so a stale handle can never truncate a file that already belongs
+   * to someone else.
    */
-  async remove(id: string, fh?: FileHandle): Promise<void> {
+  async remove(id: string, fh?: FileHandle, at = this.path(id)): Promise<void> {
     let moved = false
     if (this.#free.length < FREE_FILES_MAX) {
       try {
-        fh ??= await open(this.path(id), 'r+')
-        renameSync(this.path(id), join(this.freeDir, id))
+        fh ??= await open(at, 'r+')
+        renameSync(at, join(this.freeDir, id))
         moved = true
         await fh.truncate(0)
         this.#free.push({ name: id, fh })
@@ -68,7 +69,7 @@ export class DataFiles {
       }
     }
     await fh?.close().catch(() => undefined)
-    await unlink(moved ? join(this.freeDir, id) : this.path(id)).catch(() => undefined)
+    await unlink(moved ? join(this.freeDir, id) : at).catch(() => undefined)
   }
 
   /** Closes and deletes the kept files (unmount). */

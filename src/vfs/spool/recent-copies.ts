@@ -124,16 +124,10 @@ export class RecentCopies {
     this.#bytes -= kept.size
   }
 
-  /** Back into `data/`, then removed as any data file (emptied and kept for reuse, or deleted). */
+  /** Removed as any data file: emptied and kept for reuse, or deleted. */
   async #remove(kept: Kept): Promise<void> {
     this.#forget(kept)
-    try {
-      renameSync(join(this.keptDir, kept.id), this.dataFiles.path(kept.id))
-    } catch {
-      await kept.fh?.close().catch(() => undefined)
-      return
-    }
-    await this.dataFiles.remove(kept.id, kept.fh)
+    await this.dataFiles.remove(kept.id, kept.fh, join(this.keptDir, kept.id))
   }
 
   /** One timer for the oldest copy, so an idle mount gives its disk back too. */
