@@ -10,7 +10,8 @@
  *   a deadline answers), or copies the result at reply time; both answer the byte count as cb's first
  *   argument.
  * - file handles are int32 on the C side and 0 means "no handle": the VFS numbers them from 1.
- * - utimens receives atime in both slots (binding bug); UTIME_NOW/UTIME_OMIT arrive as ~1073 ms.
+ * - utimens receives atime in both slots (binding bug); UTIME_NOW/UTIME_OMIT arrive as ~1073 ms. The VFS is
+ *   told the modification time is unknown (NaN): it would otherwise keep an access time as one (W13).
  * - create gets no open flags from fuse-native 2.2.6: the VFS is told O_CREAT|O_RDWR.
  * - fgetattr, opendir, releasedir, access and fsyncdir are left out on purpose: libfuse falls back to
  *   getattr (a custom fgetattr is never called anyway), opendir/releasedir succeed without a handle
@@ -136,7 +137,7 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
 
     utimens: (path, atime, _mtimeIsAtimeToo, cb) => {
       const timeMs = atime === UTIME_SENTINEL_MS ? now() : atime
-      guard.run('utimens', path, cb, () => vfs.utimens(path, timeMs, timeMs), ok)
+      guard.run('utimens', path, cb, () => vfs.utimens(path, timeMs, Number.NaN), ok)
     },
 
     utimensExact: (path, atimeMs, mtimeMs, cb) =>

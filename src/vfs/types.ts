@@ -95,6 +95,7 @@ export interface Vfs {
   mkdir(localPath: string, mode: number): Promise<void>
   rmdir(localPath: string): Promise<void>
   rename(fromLocalPath: string, toLocalPath: string): Promise<void>
+  /** `mtimeMs` NaN: not known (a binding that cannot deliver it); the file only has to exist. */
   utimens(localPath: string, atimeMs: number, mtimeMs: number): Promise<void>
   chmod(localPath: string, mode: number): Promise<void>
   chown(localPath: string, uid: number, gid: number): Promise<void>

@@ -337,8 +337,9 @@ class ImageKitVfs implements IkVfs {
   async utimens(localPath: string, _atimeMs: number, mtimeMs: number): Promise<void> {
     const writes = this.#writable('utimens', localPath)
     const pending = writes.pendingAtLocal(localPath)
-    if (pending) return writes.setMtime(pending, mtimeMs)
+    if (pending) return Number.isNaN(mtimeMs) ? undefined : writes.setMtime(pending, mtimeMs)
     const node = await this.#resolver.resolve(localPath)
+    if (Number.isNaN(mtimeMs)) return
     if (node.kind === 'file' && !node.isVersion && mtimeMs !== (writes.mtimeOf(node) ?? node.updatedAtMs)) writes.rememberMtime(node, mtimeMs)
   }
 
