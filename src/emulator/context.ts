@@ -2,6 +2,7 @@
 import type { Clock } from '../clock.js'
 import type { Logger } from '../log.js'
 import type { CdnCache } from './cdn-cache.js'
+import type { UsedTokens } from './client-auth.js'
 import type { FaultInjector } from './faults.js'
 import type { UrlBuilder } from './file-object.js'
 import type { JobRegistry } from './jobs.js'
@@ -29,4 +30,6 @@ export interface EmulatorContext extends LibraryContext {
   usage: { bandwidthBytes: number }
   /** Files for upload bodies, created ahead of need. */
   tempFiles: TempFiles
+  /** Tokens of client-side uploads already presented (single-use). */
+  uploadTokens: UsedTokens
 }

@@ -13,6 +13,7 @@ import { createLogger } from '../log.js'
 import { SUPPORT_HELP } from '../imagekit/types.js'
 import { adoptFilesTree } from './adopt.js'
 import { checkBasicAuth } from './auth.js'
+import { UsedTokens } from './client-auth.js'
 import { CdnCache } from './cdn-cache.js'
 import type { EmulatorContext } from './context.js'
 import { defaultFaultSettings, FaultInjector, type FaultControl, type FaultScope } from './faults.js'
@@ -87,6 +88,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     endpointPath: `/${resolved.id}`,
     usage: { bandwidthBytes: 0 },
     tempFiles: new TempFiles(store.tmpDir),
+    uploadTokens: new UsedTokens(),
   }
   const media = new MediaRoutes(ctx)
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -154,12 +156,14 @@ async function serve(ctx: EmulatorContext, media: MediaRoutes, req: IncomingMess
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError(405, 'Only GET and HEAD are served by the URL endpoint.')
       return await handleDelivery(ctx, req, res)
     }
-    const denied = checkBasicAuth(req.headers.authorization, ctx.options.privateKey)
+    // An upload without Basic auth may authenticate in its form instead (client-side uploads): checked there.
+    const clientSide = scope === 'upload' && req.headers.authorization === undefined
+    const denied = clientSide ? undefined : checkBasicAuth(req.headers.authorization, ctx.options.privateKey)
     if (denied) throw denied
     if (scope === 'upload') {
       if (req.method !== 'POST') throw new ApiError(405, 'Uploads are POST requests.')
       if (req.headers['content-length'] === undefined && ctx.faults.get().refuseChunkedUploads) throw new ApiError(411, CHUNKED_REFUSED_MESSAGE)
-      return await handleUpload(ctx, req, res)
+      return await handleUpload(ctx, req, res, clientSide ? 'form' : 'basic')
     }
     const settings = ctx.faults.get()
     const limited = ctx.rateLimiter.take(settings.rateLimit.perSecond, settings.rateLimitStorm)

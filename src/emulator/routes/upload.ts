@@ -8,6 +8,7 @@ import type { EmulatorContext } from '../context.js'
 import { validateTags } from '../detail-ops.js'
 import { commitUpload } from '../file-ops.js'
 import { RESPONSE_FIELDS, toUploadResponse } from '../file-object.js'
+import { checkClientAuth } from '../client-auth.js'
 import { ApiError, badRequest, sendApiError, sendJson } from '../http-io.js'
 import { boundaryOf, MultipartError, parseMultipart, type PartSink } from '../multipart.js'
 import { Base64Sink, InvalidFileFieldError, TempFileSink, UploadTooLargeError } from '../upload-sinks.js'
@@ -36,7 +37,8 @@ class TextSink implements PartSink {
   }
 }
 
-export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** `auth`: Basic auth was checked already, or the form must carry client-side authentication (client-auth.ts). */
+export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse, auth: 'basic' | 'form' = 'basic'): Promise<void> {
   const boundary = boundaryOf(req.headers['content-type'])
   if (!boundary) throw badRequest('Your request should be multipart/form-data.')
   const fields = new Map<string, string>()
@@ -67,7 +69,11 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
       if ((e as NodeJS.ErrnoException).code === 'ECONNRESET') throw badRequest('Your request contains an invalid multipart body: the connection closed before its end.')
       throw e
     }
-    if (fields.has('signature')) throw badRequest(BOTH_AUTH_MESSAGE)
+    if (auth === 'basic' && fields.has('signature')) throw badRequest(BOTH_AUTH_MESSAGE)
+    if (auth === 'form') {
+      const refused = checkClientAuth(fields, ctx.options, ctx.uploadTokens, ctx.clock.now())
+      if (refused) throw refused
+    }
     if (!fileSink || fileSink.size === 0) throw badRequest(MISSING_FILE_MESSAGE)
     const fileName = fields.get('fileName')
     if (!fileName) throw badRequest(MISSING_FILE_NAME_MESSAGE)

@@ -1,0 +1,84 @@
+/**
+ * Client-side uploads (§4.18): a browser sends the form with `publicKey`, `token`, `expire` and `signature`
+ * from the app server's getAuthenticationParameters, and no Basic auth. The parameters come from both
+ * official SDKs (@imagekit/nodejs 7 and imagekit 6); the upload is a plain multipart POST, as a browser's.
+ * Messages: the expire one is the service's own; the others are the emulator's (src/emulator/client-auth.ts).
+ */
+import ImageKitV6 from 'imagekit'
+import { describe, expect, it } from 'vitest'
+import {
+  INVALID_EXPIRE_MESSAGE, INVALID_SIGNATURE_MESSAGE, REUSED_TOKEN_MESSAGE,
+} from '../../src/emulator/client-auth.js'
+import { MISSING_KEY_MESSAGE, WRONG_KEY_MESSAGE } from '../../src/emulator/auth.js'
+import { BOTH_AUTH_MESSAGE } from '../../src/emulator/routes/upload.js'
+import { fetchBytes, withOrig, useSdkEmulator } from './sdk.js'
+
+const env = useSdkEmulator()
+
+interface AuthParams {
+  token: string
+  expire: number
+  signature: string
+}
+
+/** A browser's upload: the form alone, or with `headers` (e.g. Basic auth as well). */
+async function browserUpload(fields: Record<string, string>, bytes: Buffer, headers: Record<string, string> = {}) {
+  const form = new FormData()
+  form.append('file', new Blob([bytes]), fields.fileName)
+  for (const [k, v] of Object.entries(fields)) form.append(k, v)
+  const res = await fetch(`${env.t.emu.url}/api/v1/files/upload`, { method: 'POST', body: form, headers })
+  return { status: res.status, body: (await res.json()) as { message?: string; fileId?: string; url?: string; filePath?: string } }
+}
+
+function formOf(auth: AuthParams, fileName: string, publicKey = env.t.publicKey): Record<string, string> {
+  return { fileName, folder: '/client', useUniqueFileName: 'false', publicKey, token: auth.token, expire: String(auth.expire), signature: auth.signature }
+}
+
+describe('client-side upload (§4.18)', () => {
+  it('stores a file sent with parameters from either SDK and no Basic auth', async () => {
+    const bytes = Buffer.from('uploaded from a browser\n')
+    const fromV7 = await browserUpload(formOf(env.ik.helper.getAuthenticationParameters(), 'v7.txt'), bytes)
+    expect(fromV7.status).toBe(200)
+    expect(fromV7.body.filePath).toBe('/client/v7.txt')
+    expect((await fetchBytes(withOrig(fromV7.body.url!))).bytes).toEqual(bytes)
+
+    const v6 = new ImageKitV6({ publicKey: env.t.publicKey, privateKey: env.t.privateKey, urlEndpoint: env.t.urlEndpoint })
+    const fromV6 = await browserUpload(formOf(v6.getAuthenticationParameters(), 'v6.txt'), bytes)
+    expect(fromV6.status).toBe(200)
+    expect((await env.ik.files.get(fromV6.body.fileId!)).filePath).toBe('/client/v6.txt')
+  })
+
+  it('refuses a token used before, even when that request failed', async () => {
+    const auth = env.ik.helper.getAuthenticationParameters()
+    expect((await browserUpload(formOf(auth, 'once.txt'), Buffer.from('1'))).status).toBe(200)
+    expect(await browserUpload(formOf(auth, 'twice.txt'), Buffer.from('2'))).toEqual({ status: 400, body: expect.objectContaining({ message: REUSED_TOKEN_MESSAGE }) })
+
+    const burnt = env.ik.helper.getAuthenticationParameters()
+    const wrongKey = await browserUpload(formOf(burnt, 'failed.txt', 'public_someone_else'), Buffer.from('3'))
+    expect(wrongKey).toEqual({ status: 403, body: expect.objectContaining({ message: WRONG_KEY_MESSAGE }) })
+    expect((await browserUpload(formOf(burnt, 'retry.txt'), Buffer.from('4'))).body.message).toBe(REUSED_TOKEN_MESSAGE)
+    const stored = (await env.ik.assets.list({ path: '/client' })).map((f) => ('name' in f ? (f.name ?? '') : ''))
+    expect(stored).toContain('once.txt')
+    expect(stored.filter((n) => ['twice.txt', 'failed.txt', 'retry.txt'].includes(n))).toEqual([])
+  })
+
+  it('refuses an expire in the past or more than an hour ahead, and a signature made with another key', async () => {
+    const now = Math.floor(Date.now() / 1000)
+    for (const expire of [now - 10, now + 2 * 3600]) {
+      const r = await browserUpload(formOf(env.ik.helper.getAuthenticationParameters(undefined, expire), 'late.txt'), Buffer.from('x'))
+      expect(r).toEqual({ status: 400, body: expect.objectContaining({ message: INVALID_EXPIRE_MESSAGE }) })
+    }
+    const other = new ImageKitV6({ publicKey: env.t.publicKey, privateKey: 'private_not_this_account', urlEndpoint: env.t.urlEndpoint })
+    const forged = await browserUpload(formOf(other.getAuthenticationParameters(), 'forged.txt'), Buffer.from('x'))
+    expect(forged).toEqual({ status: 400, body: expect.objectContaining({ message: INVALID_SIGNATURE_MESSAGE }) })
+  })
+
+  it('refuses a form that lacks a parameter, no authentication at all, and both kinds at once', async () => {
+    const { token: _, ...noToken } = formOf(env.ik.helper.getAuthenticationParameters(), 'partial.txt')
+    expect(await browserUpload(noToken, Buffer.from('x'))).toEqual({ status: 400, body: expect.objectContaining({ message: 'Your request is missing token parameter.' }) })
+    expect(await browserUpload({ fileName: 'anon.txt' }, Buffer.from('x'))).toEqual({ status: 401, body: expect.objectContaining({ message: MISSING_KEY_MESSAGE }) })
+    const basic = { authorization: `Basic ${Buffer.from(`${env.t.privateKey}:`).toString('base64')}` }
+    const both = await browserUpload(formOf(env.ik.helper.getAuthenticationParameters(), 'both.txt'), Buffer.from('x'), basic)
+    expect(both).toEqual({ status: 400, body: expect.objectContaining({ message: BOTH_AUTH_MESSAGE }) })
+  })
+})
