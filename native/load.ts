@@ -158,8 +158,11 @@ function mappedFiles(): string[] {
   return [...files]
 }
 
+/** Where to look when PATH is unset (mount(8) runs its helpers so): the usual system folders. */
+const DEFAULT_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(delimiter)
+
 function findExecutable(name: string, pathEnv: string | undefined): string | undefined {
-  for (const dir of (pathEnv ?? '').split(delimiter)) {
+  for (const dir of (pathEnv || DEFAULT_PATH).split(delimiter)) {
     if (!dir) continue
     const candidate = join(dir, name)
     try {

@@ -1,11 +1,11 @@
 /**
  * Running ikfs like a service (issue 5): the `npm start` demo path stops cleanly on Ctrl-C, `ikfs doctor`
  * tells a healthy setup from a broken one, `ikfs status` / `/metrics` / `ikfs refresh` talk to a live mount,
- * the fstab helper returns only once the mount is live (or with the daemon's error), and the systemd units
- * pass `systemd-analyze verify`.
+ * the fstab helper returns only once the mount is live (or with the daemon's error) and works when mount(8)
+ * runs it, and the systemd units pass `systemd-analyze verify`.
  */
-import { execFile, spawn } from 'node:child_process'
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { execFile, spawn, spawnSync } from 'node:child_process'
+import { mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -218,8 +218,44 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         await rm(logDir, { recursive: true, force: true })
       }
     })
+
+    it.skipIf(unshareRefused() !== undefined)('mount -t fuse.ikfs (the /etc/fstab path) mounts through the helper, which mount(8) runs without PATH', async () => {
+      // In a private mount namespace a folder holding only the helper covers /sbin, where mount(8) looks for
+      // mount.fuse.ikfs; the mount lives and dies in that namespace, with the shell that made it.
+      const dir = await tempDir('ikfs-fstab-')
+      const sbin = join(dir, 'sbin')
+      const mp = join(dir, 'mnt')
+      await mkdir(sbin)
+      await mkdir(mp)
+      await symlink(HELPER, join(sbin, 'mount.fuse.ikfs'))
+      const script = [
+        'set -e',
+        'mount --bind "$SBIN" /sbin',
+        'mount -t fuse.ikfs ikfs "$MP" -o "_netdev,nofail,dir_cache_time=10s,log_file=$LOG"',
+        'ls "$MP/photos"',
+        'grep -c " $MP fuse.ikfs " /proc/self/mounts',
+        'umount "$MP"',
+      ].join('\n')
+      try {
+        const env = { ...process.env, ...libEnv(lib), IKFS_NODE: process.execPath, SBIN: sbin, MP: mp, LOG: join(dir, 'ikfs.log') }
+        const { stdout } = await execFileP('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { env, timeout: 90_000 })
+        expect(stdout.split('\n')).toEqual(expect.arrayContaining(['a.txt', '1']))
+        const log = await readFile(join(dir, 'ikfs.log'), 'utf8')
+        expect(log).toContain('"msg":"mounted"')
+        expect(log).not.toContain(lib.privateKey)
+      } finally {
+        await forceUnmount(mp)
+        await rm(dir, { recursive: true, force: true })
+      }
+    })
   })
 })
+
+/** Why `unshare -m` cannot run here, if it cannot (not root, or a container that forbids it). */
+function unshareRefused(): string | undefined {
+  const probe = spawnSync('unshare', ['-m', 'true'], { encoding: 'utf8', timeout: 10_000 })
+  return probe.status === 0 ? undefined : (probe.stderr || probe.error?.message || 'unshare -m failed').trim()
+}
 
 describe('systemd units', () => {
   const units = [
