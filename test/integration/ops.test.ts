@@ -5,7 +5,7 @@
  * runs it, and the systemd units pass `systemd-analyze verify`.
  */
 import { execFile, spawn, spawnSync } from 'node:child_process'
-import { mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -15,6 +15,8 @@ import { fuseSkipReason, isMounted, mountLibrary, runIkfs, startLibrary, tempDir
 const execFileP = promisify(execFile)
 const skip = fuseSkipReason()
 const BIN = join(REPO_ROOT, 'bin', 'ikfs.js')
+/** The user and group `nobody` (65534 on Debian and most others). */
+const NOBODY = 65534
 const HELPER = join(REPO_ROOT, 'native', 'mount.fuse.ikfs')
 
 function libEnv(lib: Library, privateKey = lib.privateKey): Record<string, string> {
@@ -243,6 +245,46 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         const log = await readFile(join(dir, 'ikfs.log'), 'utf8')
         expect(log).toContain('"msg":"mounted"')
         expect(log).not.toContain(lib.privateKey)
+      } finally {
+        await forceUnmount(mp)
+        await rm(dir, { recursive: true, force: true })
+      }
+    })
+    it.skipIf(unshareRefused() !== undefined)('a user who is not root mounts through fusermount3, reads, writes and unmounts', async () => {
+      // In a private mount namespace a /dev/fuse node open to everyone covers the real one (0600 on some
+      // machines, 0666 on a stock Debian); everything after that runs as nobody.
+      const dir = await tempDir('ikfs-nonroot-')
+      const mp = join(dir, 'mnt')
+      await mkdir(mp)
+      await mkdir(join(dir, 'home'))
+      await execFileP('chown', ['-R', `${NOBODY}:${NOBODY}`, dir])
+      await chmod(dir, 0o755)
+      const ikfs = `"${process.execPath}" "${BIN}"`
+      const script = [
+        'set -e',
+        'mknod -m 666 "$DIR/fuse" c 10 229',
+        'mount --bind "$DIR/fuse" /dev/fuse',
+        // Its home and runtime folder (the status socket's) are in the test's folder, so nothing stays behind.
+        `as_nobody() { setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups env HOME="$DIR/home" XDG_RUNTIME_DIR="$DIR/home" "$@"; }`,
+        `as_nobody ${ikfs} mount "$MP" --api-url "$IKFS_API_URL" --upload-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" ` +
+          '--cache-dir "$DIR/cache" --log-level info >"$DIR/daemon.log" 2>&1 &',
+        'daemon=$!',
+        'trap \'kill $daemon 2>/dev/null || true; wait\' EXIT',
+        'for i in $(seq 1 300); do grep -q " $MP fuse.ikfs " /proc/self/mounts && break; sleep 0.1; done',
+        'grep " $MP fuse.ikfs " /proc/self/mounts',
+        'as_nobody ls "$MP/photos"',
+        'as_nobody sh -c \'echo written by nobody > "$MP/photos/nobody.txt"\'',
+        `as_nobody ${ikfs} unmount "$MP"`,
+        'wait $daemon',
+        'echo "daemon exit $?"',
+      ].join('\n')
+      try {
+        const env = { ...process.env, ...libEnv(lib), DIR: dir, MP: mp }
+        const { stdout } = await execFileP('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { env, timeout: 90_000 })
+        expect(stdout).toContain(`user_id=${NOBODY},group_id=${NOBODY}`) // mounted by fusermount3 for nobody
+        expect(stdout.split('\n')).toEqual(expect.arrayContaining(['a.txt', 'daemon exit 0']))
+        expect(await readFile(join(lib.dataDir, 'files', 'photos', 'nobody.txt'), 'utf8')).toBe('written by nobody\n')
+        expect(await readFile(join(dir, 'daemon.log'), 'utf8')).not.toContain(lib.privateKey)
       } finally {
         await forceUnmount(mp)
         await rm(dir, { recursive: true, force: true })
