@@ -221,25 +221,32 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
       }
     })
 
-    it.skipIf(unshareRefused() !== undefined)('mount -t fuse.ikfs (the /etc/fstab path) mounts through the helper, which mount(8) runs without PATH', async () => {
+    it.skipIf(unshareRefused() !== undefined)('the README\'s /etc/fstab line mounts through mount(8), which runs the helper without PATH', async () => {
       // In a private mount namespace a folder holding only the helper covers /sbin, where mount(8) looks for
-      // mount.fuse.ikfs; the mount lives and dies in that namespace, with the shell that made it.
+      // mount.fuse.ikfs; the mount lives and dies in that namespace, with the shell that made it. As from
+      // fstab, the library comes from a config file named in the options, not from IKFS_* variables.
       const dir = await tempDir('ikfs-fstab-')
       const sbin = join(dir, 'sbin')
       const mp = join(dir, 'mnt')
+      const conf = join(dir, 'ikfs.conf')
       await mkdir(sbin)
       await mkdir(mp)
       await symlink(HELPER, join(sbin, 'mount.fuse.ikfs'))
+      await writeFile(conf, [
+        '[photos]', 'type = imagekit', `endpoint = ${lib.endpoint}`, `private_key = ${lib.privateKey}`,
+        `api_url = ${lib.url}`, `upload_url = ${lib.url}`, '',
+      ].join('\n'), { mode: 0o600 })
       const script = [
         'set -e',
         'mount --bind "$SBIN" /sbin',
-        'mount -t fuse.ikfs ikfs "$MP" -o "_netdev,nofail,dir_cache_time=10s,log_file=$LOG"',
+        'mount -t fuse.ikfs photos: "$MP" -o "_netdev,nofail,x-systemd.automount,allow_other,config=$CONF,log_file=$LOG"',
         'ls "$MP/photos"',
         'grep -c " $MP fuse.ikfs " /proc/self/mounts',
         'umount "$MP"',
       ].join('\n')
       try {
-        const env = { ...process.env, ...libEnv(lib), IKFS_NODE: process.execPath, SBIN: sbin, MP: mp, LOG: join(dir, 'ikfs.log') }
+        const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IKFS_') && !k.startsWith('RCLONE_')))
+        const env = { ...inherited, IKFS_NODE: process.execPath, SBIN: sbin, MP: mp, CONF: conf, LOG: join(dir, 'ikfs.log') }
         const { stdout } = await execFileP('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { env, timeout: 90_000 })
         expect(stdout.split('\n')).toEqual(expect.arrayContaining(['a.txt', '1']))
         const log = await readFile(join(dir, 'ikfs.log'), 'utf8')
@@ -250,6 +257,7 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         await rm(dir, { recursive: true, force: true })
       }
     })
+
     it.skipIf(unshareRefused() !== undefined)('a user who is not root mounts through fusermount3, reads, writes and unmounts', async () => {
       // In a private mount namespace a /dev/fuse node open to everyone covers the real one (0600 on some
       // machines, 0666 on a stock Debian); everything after that runs as nobody.
