@@ -16,6 +16,7 @@ import type { CliContext } from './context.js'
 import { clientSettings } from './derive.js'
 import { optionsHelp } from './help.js'
 import { UsageError } from './usage-error.js'
+import { ALLOW_OTHER_FIX, userAllowOther } from '../fuse/fuse-conf.js'
 
 /** The clock and credential checks each get this long: a healthy API answers in well under a second. */
 export const DOCTOR_NETWORK_TIMEOUT_MS = 10_000
@@ -180,16 +181,9 @@ async function checkLibfuse(): Promise<CheckResult> {
 
 async function checkFuseConf(uid: number): Promise<CheckResult> {
   if (uid === 0) return { name: 'fuse.conf', state: 'ok', detail: 'root may use allow_other without user_allow_other' }
-  let text = ''
-  try {
-    text = await readFile('/etc/fuse.conf', 'utf8')
-  } catch {
-    // missing: same as not allowed
-  }
-  const allowed = text.split('\n').some((line) => line.trim() === 'user_allow_other')
-  return allowed
+  return (await userAllowOther())
     ? { name: 'fuse.conf', state: 'ok', detail: 'user_allow_other is set (needed by --allow-other)' }
-    : { name: 'fuse.conf', state: 'FAIL', detail: '--allow-other needs user_allow_other in /etc/fuse.conf', fix: "echo user_allow_other | sudo tee -a /etc/fuse.conf" }
+    : { name: 'fuse.conf', state: 'FAIL', detail: '--allow-other needs user_allow_other in /etc/fuse.conf', fix: ALLOW_OTHER_FIX }
 }
 
 async function checkCacheDir(dir: string): Promise<CheckResult> {

@@ -158,7 +158,7 @@ async function preflight(config: Config, mountpoint: string, runtime: MountRunti
   let client: MountClient | undefined
   const abort = new AbortController()
   const work = (async () => {
-    const reason = await runtime.fuseUnavailableReason()
+    const reason = await runtime.fuseUnavailableReason({ allowOther: config.allowOther })
     if (reason !== undefined) throw new Error(`cannot mount: ${reason}`)
     await checkMountpoint(mountpoint, config.allowNonEmpty, runtime, log)
     client = await runtime.createClient(clientSettings(config), logger)

@@ -26,8 +26,11 @@ export interface LiveMount {
 }
 
 export interface MountRuntime {
-  /** undefined when FUSE can be used here, else the reason it cannot (no /dev/fuse, no libfuse2 ...). */
-  fuseUnavailableReason(): Promise<string | undefined>
+  /**
+   * undefined when FUSE can be used here, else the reason it cannot (no /dev/fuse, no libfuse2, allow_other
+   * that fusermount would refuse ...).
+   */
+  fuseUnavailableReason(options?: { allowOther?: boolean }): Promise<string | undefined>
   createClient(settings: ClientSettings, logger: Logger): Promise<MountClient>
   createVfs(api: ImageKitApi, options: VfsOptions, logger: Logger): Promise<Vfs>
   mountFuse(vfs: Vfs, mountpoint: string, options: FuseMountOptions, logger: Logger): Promise<LiveMount>
@@ -37,10 +40,13 @@ export interface MountRuntime {
 
 export function realRuntime(): MountRuntime {
   return {
-    async fuseUnavailableReason() {
+    async fuseUnavailableReason(options = {}) {
       const { fuseAvailable } = await import('../fuse/mount.js')
       const answer = fuseAvailable()
-      return answer.ok ? undefined : (answer.reason ?? 'FUSE is not available')
+      if (!answer.ok) return answer.reason ?? 'FUSE is not available'
+      if (!options.allowOther) return undefined
+      const { allowOtherRefusal } = await import('../fuse/fuse-conf.js')
+      return allowOtherRefusal(process.getuid?.() ?? 0)
     },
     async createClient(settings, logger) {
       const { ImageKitClient } = await import('../imagekit/client.js')
