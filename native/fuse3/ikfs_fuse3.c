@@ -853,14 +853,14 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   if (s->fuse == NULL) {
     napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
     free(s);
-    napi_throw_error(env, NULL, "fuse_new failed (libfuse printed the reason)");
+    napi_throw_error(env, NULL, "fuse_new failed (libfuse may have printed why)");
     return NULL;
   }
   if (fuse_mount(s->fuse, mountpoint) != 0) {
     fuse_destroy(s->fuse);
     napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
     free(s);
-    napi_throw_error(env, NULL, "fuse_mount failed (libfuse printed the reason)");
+    napi_throw_error(env, NULL, "fuse_mount failed");
     return NULL;
   }
 

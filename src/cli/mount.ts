@@ -15,7 +15,8 @@
  * (state starting → mounted → stopping, so readiness probes and upload draining are visible); --metrics
  * ADDR also serves Prometheus text.
  */
-import { readdir, stat } from 'node:fs/promises'
+import { constants as fsConstants } from 'node:fs'
+import { access, readdir, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
 import { loadConfig, type Config } from '../config/load.js'
@@ -202,6 +203,15 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runti
     info = await stat(mountpoint)
   }
   if (!info.isDirectory()) throw new Error(`mountpoint ${mountpoint} is not a directory`)
+  const uid = process.getuid?.() ?? 0
+  if (uid !== 0) {
+    try {
+      await access(mountpoint, fsConstants.W_OK)
+    } catch {
+      // fusermount3's own rule; libfuse would only report "fuse_mount failed".
+      throw new Error(`mountpoint ${mountpoint} is not writable by you (uid ${uid}): a user who is not root can mount only on a folder they may write to`)
+    }
+  }
   if (await runtime.isMounted(mountpoint)) {
     throw new Error(`${mountpoint} is already mounted (run: ikfs unmount ${mountpoint})`)
   }

@@ -30,6 +30,9 @@ import { OpCounters, OpGuard } from './guard.js'
 import { canonicalMountpoint, findFuseMount, readMountInfo, type MountEntry } from './mountinfo.js'
 import { unmountPath } from './unmount.js'
 
+/** What fusermount3 requires of a user who is not root, for the error when it refused. */
+const FUSERMOUNT_RULES = 'fusermount3 mounts for a user who is not root only on a folder that user may write to, ' +
+  'with allow_other only when /etc/fuse.conf has user_allow_other, and while fewer than mount_max FUSE mounts exist'
 /** fuse_mount + INIT normally take milliseconds; longer means fusermount or the kernel is stuck. */
 export const DEFAULT_MOUNT_TIMEOUT_MS = 30_000
 /** A stat of the mountpoint that takes longer than this is a hung (not dead) FUSE mount. */
@@ -100,7 +103,9 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
       )
     }
     const reason = err instanceof Error ? err.message : String(err)
-    throw new FuseMountError(`mounting ${target} failed: ${reason}`, { cause: err })
+    // As another user than root, fusermount3 does the mount, and libfuse passes on none of its reasons.
+    const hint = (process.getuid?.() ?? 0) === 0 ? '' : ` (${FUSERMOUNT_RULES})`
+    throw new FuseMountError(`mounting ${target} failed: ${reason}${hint}`, { cause: err })
   }
 
   const entry = await findFuseMount(target)

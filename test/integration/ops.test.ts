@@ -258,7 +258,7 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
       }
     })
 
-    it.skipIf(unshareRefused() !== undefined)('a user who is not root mounts through fusermount3, reads, writes and unmounts; --allow-other without user_allow_other is refused first', async () => {
+    it.skipIf(unshareRefused() !== undefined)('a user who is not root mounts through fusermount3, reads, writes and unmounts; what fusermount3 would refuse is refused first, saying why', async () => {
       // In a private mount namespace a /dev/fuse node open to everyone covers the real one (0600 on some
       // machines, 0666 on a stock Debian); everything after that runs as nobody.
       const dir = await tempDir('ikfs-nonroot-')
@@ -279,6 +279,9 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         'mount --bind "$DIR/fuse.conf" /etc/fuse.conf',
         `if as_nobody ${ikfs} mount "$MP" --api-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" --allow-other 2>"$DIR/refused.txt"; then echo "allow_other mounted"; fi`,
         'grep -c " $MP fuse" /proc/self/mounts || true',
+        // A folder nobody may not write to: refused before mounting (fusermount3's rule), saying why.
+        'mkdir "$DIR/rootonly"',
+        `if as_nobody ${ikfs} mount "$DIR/rootonly" --api-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" 2>"$DIR/notwritable.txt"; then echo "rootonly mounted"; fi`,
         `as_nobody ${ikfs} mount "$MP" --api-url "$IKFS_API_URL" --upload-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" ` +
           '--cache-dir "$DIR/cache" --log-level info >"$DIR/daemon.log" 2>&1 &',
         'daemon=$!',
@@ -297,6 +300,8 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         expect(stdout).not.toContain('allow_other mounted')
         expect(await readFile(join(dir, 'refused.txt'), 'utf8')).toMatch(/--allow-other needs user_allow_other in \/etc\/fuse\.conf when not mounting as root \(echo user_allow_other \| sudo tee -a \/etc\/fuse\.conf\)/)
         expect(stdout.split('\n')[0]).toBe('0') // nothing was mounted by the refused attempt
+        expect(stdout).not.toContain('rootonly mounted')
+        expect(await readFile(join(dir, 'notwritable.txt'), 'utf8')).toContain(`rootonly is not writable by you (uid ${NOBODY})`)
         expect(stdout).toContain(`user_id=${NOBODY},group_id=${NOBODY}`) // mounted by fusermount3 for nobody
         expect(stdout.split('\n')).toEqual(expect.arrayContaining(['a.txt', 'daemon exit 0']))
         expect(await readFile(join(lib.dataDir, 'files', 'photos', 'nobody.txt'), 'utf8')).toBe('written by nobody\n')
