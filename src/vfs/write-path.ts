@@ -65,6 +65,21 @@ export function destinationOf(codec: NameCodec, localPath: string): Destination 
   }
 }
 
+/**
+ * A failure of the spool's own disk (a write, truncate, journal record or sync) as the errno the application
+ * should see: ENOSPC when that disk is full, EIO for the rest; VfsErrors pass through.
+ */
+export function spoolError(e: unknown, what: string): unknown {
+  if (e instanceof VfsError) return e
+  const code = (e as NodeJS.ErrnoException | undefined)?.code
+  if (code === undefined) return e
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new VfsError('ENOSPC', `${what}: the disk of the spool (--cache-dir) is full`, { cause: e, level: 'error' })
+  }
+  if (code === 'EFBIG') return new VfsError('EFBIG', `${what}: too large for the spool's file system`, { cause: e, level: 'error' })
+  return new VfsError('EIO', `${what}: the spool (--cache-dir) failed: ${code}`, { cause: e, level: 'error' })
+}
+
 export interface WritePathDeps {
   api: ImageKitApi
   clock: Clock
@@ -283,6 +298,7 @@ export class WritePath {
   async write(file: PendingFile, data: Buffer, position: number): Promise<number> {
     const appending = this.#streamer.writing(file, position)
     let done = 0
+    let failure: unknown
     file.writesInFlight++
     try {
       while (done < data.length) {
@@ -290,13 +306,21 @@ export class WritePath {
         done += bytesWritten
       }
     } catch (e) {
-      this.#streamer.stop(file, 'a failed write')
-      throw e
+      failure = e
     } finally {
       file.writesInFlight--
     }
-    file.size = Math.max(file.size, position + data.length)
-    this.#touch(file)
+    if (done > 0) {
+      file.size = Math.max(file.size, position + done)
+      this.#touch(file)
+    }
+    if (failure !== undefined) {
+      this.#streamer.stop(file, 'a failed write')
+      // Bytes that reached the spool count: a short write, whose rest the application writes again (and
+      // then gets the error). Nothing written: the error, as the errno the spool's disk gave.
+      if (done === 0) throw spoolError(failure, `write ${file.localPath}`)
+      return done
+    }
     if (appending) this.#streamer.wrote(file)
     return done
   }
@@ -314,7 +338,7 @@ export class WritePath {
 
   async #truncateLocked(file: PendingFile, size: number): Promise<void> {
     this.#streamer.stop(file, 'a truncate')
-    await file.fd!.truncate(size)
+    await file.fd!.truncate(size).catch((e: unknown) => { throw spoolError(e, `truncate ${file.localPath}`) })
     file.size = size
     this.#touch(file)
   }
@@ -369,12 +393,12 @@ export class WritePath {
 
   /** flush (every close(2)): the last handle of a changed file uploads here so close() sees the result. */
   async flush(file: PendingFile): Promise<void> {
-    if (file.openCount === 1 && this.#needsCommit(file)) await this.#commit(file, 'close')
+    if (file.openCount === 1 && this.#needsCommit(file)) await this.#commit(file, 'close').catch((e: unknown) => { throw spoolError(e, `close ${file.localPath}`) })
   }
 
   /** fsync: the content is stored remotely when it returns (write-back: the upload starts now). */
   async fsync(file: PendingFile): Promise<void> {
-    if (this.#needsCommit(file)) await this.#commit(file, 'sync')
+    if (this.#needsCommit(file)) await this.#commit(file, 'sync').catch((e: unknown) => { throw spoolError(e, `fsync ${file.localPath}`) })
     else if (file.unsent && file.state !== 'rejected') await this.#upload(file)
   }
 

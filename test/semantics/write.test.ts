@@ -1,4 +1,4 @@
-// README Semantics W1–W13 (writing), on real mounts of the emulator's library. Every test mounts with its
+// README Semantics W1–W14 (writing), on real mounts of the emulator's library. Every test mounts with its
 // own cache dir (the spool is part of what is promised) and checks the emulator afterwards: bytes in its
 // data dir with `cmp`, names, file ids, versions and tags through the Media API.
 import { randomBytes } from 'node:crypto'
@@ -488,6 +488,30 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(log).toContain(before.fileId)
     expect(log).not.toContain(lib.privateKey)
     expect(log).not.toContain('http')
+  })
+
+  it('W14: a full spool disk fails write(2) with ENOSPC; the file holds what was written, and that is uploaded', async () => {
+    // A small tmpfs as the cache dir (root only, as every mount test here); the mount goes before the tmpfs.
+    const small = await mkdtemp(join(work, 'smallfs-'))
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small])
+    let m: Mounted | undefined
+    try {
+      m = (await mount({ cacheDir: join(small, 'cache') })).m
+      await mkdir(join(m.path, 'w14'))
+      const target = join(m.path, 'w14', 'big.bin')
+      const dd = await run('dd', ['if=/dev/urandom', `of=${target}`, 'bs=1M', 'count=8']).then(() => undefined, (e: { stderr: string }) => e)
+      expect(dd?.stderr).toContain('No space left on device')
+      const local = await readFile(target)
+      expect(local.length).toBeGreaterThan(1024 * 1024) // what fit (the spool's journal takes a little)
+      expect(local.length).toBeLessThan(4 * 1024 * 1024)
+      // Closed by dd: uploaded as it is, byte for byte.
+      await waitFor(async () => (await stat(remoteBytesPath(lib, '/w14/big.bin')).catch(() => undefined))?.size === local.length, UPLOAD_DEADLINE_MS, 'the upload of what was written')
+      expect((await readFile(remoteBytesPath(lib, '/w14/big.bin'))).equals(local)).toBe(true)
+      expect(m.log()).toContain('the disk of the spool (--cache-dir) is full')
+    } finally {
+      if (m && live.has(m)) await unmount(m)
+      await run('umount', ['-l', small]).catch(() => undefined)
+    }
   })
 
   it('W12: a large sequential write is uploaded while written; any other write falls back to the upload at close, nothing stored by the stream', async () => {
