@@ -14,7 +14,7 @@ import {
   chmodSync, closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, statSync, unlinkSync,
   writeSync,
 } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { VfsError } from '../errors.js'
 
 const DIR_MODE = 0o700
@@ -28,8 +28,29 @@ export function libraryIdOf(urlEndpoint: string): string {
 
 /** mkdir -p with mode 0700, and chmod 0700 when it already existed with other modes. */
 function privateDir(path: string): void {
-  mkdirSync(path, { recursive: true, mode: DIR_MODE })
+  makeDirs(path)
   if ((statSync(path).mode & 0o777) !== DIR_MODE) chmodSync(path, DIR_MODE)
+}
+
+/**
+ * mkdir -p, one level at a time. Node's `mkdirSync(path, { recursive: true })` never returns where mkdir
+ * answers ENOENT although the parent exists (under /proc, for one); here the second ENOENT is the error.
+ */
+function makeDirs(path: string): void {
+  try {
+    mkdirSync(path, { mode: DIR_MODE })
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') return
+    const parent = dirname(path)
+    if (code !== 'ENOENT' || parent === path) throw e
+    makeDirs(parent)
+    try {
+      mkdirSync(path, { mode: DIR_MODE })
+    } catch (again) {
+      if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again
+    }
+  }
 }
 
 function processAlive(pid: number): boolean {

@@ -11,6 +11,7 @@ import { DataFiles, FREE_FILES_MAX } from '../../../src/vfs/spool/data-files.js'
 import { JOURNAL_LOG, Journal, type JournalRecord } from '../../../src/vfs/spool/journal.js'
 import { LocalMtimes, MTIMES_LOG } from '../../../src/vfs/spool/mtimes.js'
 import { RecentCopies } from '../../../src/vfs/spool/recent-copies.js'
+import { Spool } from '../../../src/vfs/spool/spool.js'
 import { ManualClock } from '../../../src/clock.js'
 
 const dirs: string[] = []
@@ -284,5 +285,16 @@ describe('RecentCopies', () => {
     const next = new RecentCopies(files, join(root, 'kept'), new ManualClock())
     expect(ls('kept')).toEqual([])
     expect(next.take('f', 'v1', 10)).toBeUndefined()
+  })
+})
+
+describe('Spool folder', () => {
+  it('is made level by level, and a cache dir that cannot hold folders fails at once with the reason', () => {
+    const root = tempDir()
+    const spool = new Spool(join(root, 'a', 'b', 'c'), 'https://ik.example.test/demo')
+    expect(statSync(spool.dataDir).mode & 0o777).toBe(0o700)
+    spool.unlock()
+    // mkdir under /proc answers ENOENT although /proc exists: Node's recursive mkdir loops there for ever.
+    expect(() => new Spool('/proc/ikfs-no-such-cache', 'https://ik.example.test/demo')).toThrow(/cannot use the spool folder .*ENOENT/)
   })
 })
