@@ -141,6 +141,33 @@ describe.skipIf(skip !== null)('write workflows', () => {
     expect(remoteNames.filter((n) => n.startsWith('.')), 'rsync temporary files left in the library').toEqual([])
   })
 
+  it('vi saves in place and through a backup rename; a write through mmap is uploaded at close', async () => {
+    await mkdir(mnt('edit'))
+    const doc = mnt('edit', 'doc.txt')
+    await writeFile(doc, 'line one\n')
+    const vi = (...commands: string[]) => run('vi', ['-u', 'NONE', '-N', '-n', '-es', ...commands.flatMap((c) => ['-c', c]), doc], STEP_MS)
+    await vi('normal Goline two', 'wq') // vim's default for a file it may write: in place
+    await vi('set backup writebackup backupcopy=no', 'normal Goline three', 'wq') // rename the original away, write anew
+    const saved = await expectFile('doc.txt', 'line one\nline two\nline three\n')
+    expect(await sameBytes(remoteBytesPath(lib, '/edit/doc.txt'), saved)).toBe(true)
+    expect((await remoteEntries(lib, '/edit')).map((e) => e.name)).toEqual(['doc.txt']) // no backup or probe file left
+    expect(await readdir(mnt('edit'))).toEqual(['doc.txt'])
+
+    // mmap(MAP_SHARED) writes reach the file through the kernel's writeback before close.
+    const mapped = mnt('edit', 'mapped.bin')
+    await writeFile(mapped, Buffer.alloc(8192, 'a'))
+    await run('python3', ['-c', [
+      'import mmap, sys',
+      'f = open(sys.argv[1], "r+b")',
+      'm = mmap.mmap(f.fileno(), 0)',
+      'm[4096:4101] = b"HELLO"',
+      'm.flush(); m.close(); f.close()',
+    ].join('\n'), mapped], STEP_MS)
+    const expected = Buffer.alloc(8192, 'a')
+    expected.write('HELLO', 4096)
+    expect(await sameBytes(remoteBytesPath(lib, '/edit/mapped.bin'), await expectFile('mapped.bin', expected))).toBe(true)
+  })
+
   it('tar x of an archive', async () => {
     const tree = local('tarsrc')
     await writeRandomFile(join(tree, 'docs', 'manual.pdf'), 700_000)
