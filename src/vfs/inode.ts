@@ -80,13 +80,21 @@ export function parseTimeMs(iso: string | undefined): number {
   return Number.isFinite(t) ? t : 0
 }
 
-export function fileInodeFrom(item: FileObject, ino: number): FileInode {
+/**
+ * The version a listing item or an upload answer stands for (a file's first version has its file's id).
+ * Times and spool copies kept per version (spool/) are keyed by it, so every place derives it here.
+ */
+export function versionIdOf(item: { fileId: string; versionInfo?: { id?: string } | undefined }): string {
   const versionId = item.versionInfo?.id ?? item.fileId
+  return versionId === item.fileId ? item.fileId : versionId // the same string, kept once in memory
+}
+
+export function fileInodeFrom(item: FileObject, ino: number): FileInode {
   return new FileInode(
     ino,
     item.filePath,
     item.fileId,
-    versionId === item.fileId ? item.fileId : versionId,
+    versionIdOf(item),
     item.type === 'file-version',
     item.size,
     item.url,
@@ -130,7 +138,7 @@ function optionalFields(src: Pick<FileObject, 'width' | 'height' | 'AITags'> & P
  */
 export function fileInodeFromUpload(res: UploadResponse, ino: number, times: { createdAtMs: number; updatedAtMs: number }): FileInode {
   return new FileInode(
-    ino, res.filePath, res.fileId, res.versionInfo?.id ?? res.fileId, false, res.size, res.url, res.isPrivateFile === true,
+    ino, res.filePath, res.fileId, versionIdOf(res), false, res.size, res.url, res.isPrivateFile === true,
     times.createdAtMs, times.updatedAtMs, '', intern(res.fileType ?? ''), false,
     ...optionalFields(res),
   )

@@ -16,7 +16,7 @@ import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
 import { PendingFile, remoteBaseOf, type RemoteBase } from './file-node.js'
 import { fromImageKitError } from './from-imagekit-error.js'
-import { fileInodeFromUpload, type FileInode } from './inode.js'
+import { fileInodeFromUpload, versionIdOf, type FileInode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
 import { EncodingError, NAME_MAX_BYTES, joinRemote, parentOf, splitLocalPath, type NameCodec } from './name.js'
@@ -537,8 +537,9 @@ export class WritePath {
     file.unsent = false
     file.sentBytes = file.size
     if (file.state !== 'empty') file.state = 'clean'
-    file.storedVersionId = file.dirty ? undefined : res.versionInfo?.id ?? res.fileId
-    if (file.mtimeSet) this.#mtimes.set(res.fileId, res.versionInfo?.id ?? res.fileId, file.mtimeMs)
+    const versionId = versionIdOf(res)
+    file.storedVersionId = file.dirty ? undefined : versionId
+    if (file.mtimeSet) this.#mtimes.set(res.fileId, versionId, file.mtimeMs)
     if (!file.dirty) await this.#journal.remove(file.id)
     this.#landed(file, res)
     // A file still holding its fd is released by #closeIdle, which is waiting for this upload.
