@@ -160,6 +160,7 @@ export class ImageKitClient implements ImageKitApi {
       route: '/v1/files/rename',
       json: { filePath, newFileName, purgeCache: false },
       idempotent: false,
+      statusOnly: true,
       signal: options.signal,
     })
   }
@@ -171,6 +172,7 @@ export class ImageKitClient implements ImageKitApi {
       route: '/v1/files/move',
       json: { sourceFilePath, destinationPath },
       idempotent: false,
+      statusOnly: true,
       signal: options.signal,
     })
   }

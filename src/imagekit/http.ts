@@ -71,6 +71,11 @@ export interface ApiCall {
   maxRetries?: number
   /** A 404 on a retry means an earlier attempt already succeeded (deletes whose response was lost). */
   notFoundOnRetryIsSuccess?: boolean
+  /**
+   * The caller needs only the status, not the body (rename, move): a 2xx whose body is cut short is then a
+   * success, since the server acted, rather than an error that a non-idempotent call could not retry.
+   */
+  statusOnly?: boolean
 }
 
 export interface ApiResult {
@@ -207,6 +212,10 @@ export class HttpTransport {
       try {
         text = await response.body.text()
       } catch (error) {
+        if (call.statusOnly) {
+          this.settings.log.debug({ operation: `${call.method} ${call.route}`, requestId, attempt }, '2xx body cut short: the status says it is done')
+          return { status: response.statusCode, value: undefined, requestId, attempt }
+        }
         // The server may already have acted: only idempotent calls may try again.
         throw errorFromException(error, { ...failure, retriable: call.idempotent, requestId })
       }

@@ -13,8 +13,8 @@
  *   see vfs/upload/growing-file.ts): they go straight to undici, which is done with one before asking for
  *   the next but one.
  *
- * Retrying an upload that may have reached the server is accepted: with useUniqueFileName=false a repeat is
- * just one more version of the same path.
+ * Retrying an upload that may have reached the server is accepted, even after its 2xx response was cut short:
+ * with useUniqueFileName=false a repeat is just one more version of the same path.
  */
 import { closeSync, createReadStream, fstatSync, openSync, readSync, type ReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
@@ -39,7 +39,8 @@ export async function uploadFile(http: HttpTransport, upload: UploadRequest, opt
   const result = await http.call({
     ...CALL,
     host: 'upload',
-    idempotent: false,
+    // Also after a 2xx whose body was lost (see above): giving up would fail close(2) for a stored file.
+    idempotent: true,
     signal: options.signal,
     body: () => fileBody(upload),
   })

@@ -1,6 +1,7 @@
 // W3 under fire: injected 5xx/429 answers and dropped connections on the upload and API hosts (seeded, so a
 // failing run replays) while `cp` writes 200 files. Some closes may report EIO; the background retrier must
-// still deliver every file byte-exact.
+// still deliver every file byte-exact. And a response lost after the server stored the upload is retried
+// inside close(2): close succeeds.
 import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -53,4 +54,26 @@ describe.skipIf(skip !== null)('uploads through server faults', () => {
     await waitFor(async () => (await missing()).length === 0, RETRIER_DEADLINE_MS, `all ${FILES} files stored (EIO closes: ${failures.length})`)
     expect(await missing()).toEqual([])
   }, 300_000 + RETRIER_DEADLINE_MS)
+
+  it('an upload whose answer was cut short after the server stored it is sent again: close succeeds', async () => {
+    const src = join(work, 'lost-answers')
+    await mkdir(src)
+    const count = 30
+    for (let i = 0; i < count; i++) await writeFile(join(src, `g${i}.bin`), randomBytes(2000 + i * 100))
+    // The emulator stores each upload, then sends half of its answer and drops the connection (server.ts cutMidBody).
+    await lib.setFaults({ errorRate: 0, resetRate: 0.2, scope: ['upload'], seed: FAULT_SEED + 1 })
+    try {
+      await run('cp', ['-r', src, join(m.path, 'lost')], 120_000)
+    } finally {
+      await lib.setFaults({ errorRate: 0, resetRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    let versions = 0
+    for (let i = 0; i < count; i++) {
+      expect(await sameBytes(join(src, `g${i}.bin`), remoteBytesPath(lib, `/lost/g${i}.bin`))).toBe(true)
+      const file = await lib.details(`/lost/g${i}.bin`)
+      versions += (await lib.api<unknown[]>('GET', `/v1/files/${file.fileId}/versions`)).length
+    }
+    // Each lost answer left a stored version behind the repeat: the faults did fire.
+    expect(versions).toBeGreaterThan(count)
+  }, 180_000)
 })

@@ -162,6 +162,18 @@ describe('retries', () => {
     expect(server.requests).toHaveLength(1)
   })
 
+  it('a rename or move whose 2xx body is cut short is done: no error, no repeat', async () => {
+    server = await startServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+      res.write('{"purge')
+      setImmediate(() => res.socket?.destroy())
+    })
+    const { client } = track(makeClient(server.url))
+    await client.renameFile('/a.jpg', 'b.jpg')
+    await client.moveFile('/a.jpg', '/dir')
+    expect(server.requests.map((r) => r.url)).toEqual(['/v1/files/rename', '/v1/files/move'])
+  })
+
   it('a refused connection is IK_NETWORK after retries; verifyCredentials says so plainly', async () => {
     const port = await freePort()
     const { client, clock } = track(makeClient(`http://127.0.0.1:${port}`, { maxRetries: 2 }))

@@ -104,6 +104,25 @@ describe('uploadFile', () => {
     }
   })
 
+  it('sends the file again when the 2xx answer was cut short (the server stored it; a repeat is one more version)', async () => {
+    const content = randomBytes(10_000)
+    const localFile = join(dir, 'spool-cut')
+    await writeFile(localFile, content)
+    server = await startServer((_req, res, _body, index) => {
+      if (index > 0) return sendJson(res, 200, { ...RESPONSE, size: content.length })
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+      res.write('{"fileId"')
+      setImmediate(() => res.socket?.destroy())
+    })
+    const made = makeClient(server.url)
+    closeClient = () => made.client.close()
+    const stored = await made.client.uploadFile({ localFile, folder: '/dir', fileName: 'a.bin' })
+    expect(stored.size).toBe(content.length)
+    expect(server.requests).toHaveLength(2)
+    const file = parseMultipart(server.requests[1]!.body, server.requests[1]!.headers['content-type'] ?? '').find((p) => p.name === 'file')
+    expect(file?.data.equals(content)).toBe(true)
+  })
+
   it('a small file is read through the caller\'s open handle (no reopen) and sent with its exact length', async () => {
     const content = randomBytes(64 * 1024)
     const localFile = join(dir, 'spool-handle')
