@@ -226,9 +226,16 @@ export async function mountLibrary(lib: Library, opts: { args?: string[]; mountp
       const exit = await daemon.stop('SIGTERM', 30_000)
       await forceUnmount(path)
       await temp?.cleanup()
+      assertNoNodeWarning(daemon.output())
       return exit.code
     },
   }
+}
+
+/** Node's process warnings (a listener leak, an unhandled rejection) never belong in a daemon's output. */
+export function assertNoNodeWarning(output: string): void {
+  const warning = /^\(node:\d+\) \w*Warning: .*$/m.exec(output)
+  if (warning) throw new Error(`the daemon printed a Node warning: ${warning[0]}`)
 }
 
 // ---- Write-path helpers (issue 4): remote bytes, versions, spool inspection, upload counting, leak checks.

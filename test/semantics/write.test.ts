@@ -250,9 +250,10 @@ describe.skipIf(skip !== null)('write semantics', () => {
       await lib.setFaults({ latencyMs: 800, scope: ['upload'] })
       const { m } = await mount({ args: ['--write-back', '3s', '--transfers', '4', '--upload-url', counter.url] })
       const sources: string[] = []
-      for (let i = 0; i < 6; i++) sources.push(await localFile(`w4-${i}.bin`, 40_000))
+      // More files than an AbortSignal's default listener limit wait together (no Node warning: harness stop()).
+      for (let i = 0; i < 12; i++) sources.push(await localFile(`w4-${i}.bin`, 40_000))
       for (const [i, src] of sources.entries()) await run('cp', [src, join(m.path, `w4-${i}.bin`)])
-      // close() has returned for all six, with the 3 s delay not over: nothing is uploaded yet.
+      // close() has returned for all twelve, with the 3 s delay not over: nothing is uploaded yet.
       expect(counter.uploads()).toBe(0)
       expect((await stat(join(m.path, 'w4-0.bin'))).size).toBe(40_000)
       expect(await sameBytes(join(m.path, 'w4-5.bin'), sources[5]!)).toBe(true)

@@ -5,6 +5,7 @@
  * supplied by the write path. Timers are sleeps on the Clock, cancelled by bumping `file.generation`
  * and, on close, by one AbortSignal.
  */
+import { setMaxListeners } from 'node:events'
 import type { Clock } from '../../clock.js'
 import { isImageKitError } from '../../imagekit/errors.js'
 import type { Logger } from '../../log.js'
@@ -42,6 +43,8 @@ export class Uploader {
 
   constructor(deps: UploaderDeps) {
     this.#deps = deps
+    // Every file waiting for its write-back delay or a retry listens on it: hundreds is normal, not a leak.
+    setMaxListeners(0, this.#closing.signal)
   }
 
   /** Files with unsent content (for status). */
