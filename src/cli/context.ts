@@ -31,6 +31,11 @@ export interface CliContext {
   readonly runtime: MountRuntime
 }
 
+/** The uid defaults and per-user paths are for: the context's identity, else the process's own. */
+export function uidOf(ctx: CliContext): number {
+  return ctx.identity?.uid ?? process.getuid?.() ?? 0
+}
+
 export function processContext(): CliContext {
   return {
     stdout: process.stdout,

@@ -12,7 +12,7 @@ import { delimiter, dirname, join, resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
 import { loadConfig, type Config } from '../config/load.js'
 import { createLogger } from '../log.js'
-import type { CliContext } from './context.js'
+import { uidOf, type CliContext } from './context.js'
 import { clientSettings } from './derive.js'
 import { optionsHelp } from './help.js'
 import { UsageError } from './usage-error.js'
@@ -61,7 +61,7 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
   }
 
   report(checkDevFuse())
-  report(checkFusermount(ctx.env.PATH, ctx.identity?.uid ?? process.getuid?.() ?? 0))
+  report(checkFusermount(ctx.env.PATH, uidOf(ctx)))
   report(await checkLibfuse())
   report(await checkFuse3Binding())
 
@@ -81,7 +81,7 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
     report({ name: 'config', state: 'FAIL', detail: (e as Error).message, fix: 'see `ikfs mount --help` and README "Mounting your library"' })
   }
 
-  if (config?.allowOther ?? parsed.options.allowOther !== undefined) report(await checkFuseConf(ctx.identity?.uid ?? process.getuid?.() ?? 0))
+  if (config?.allowOther ?? parsed.options.allowOther !== undefined) report(await checkFuseConf(uidOf(ctx)))
   if (config) report(await checkCacheDir(config.cacheDir))
   if (mountpoint !== undefined) report(await checkMountpoint(resolve(ctx.cwd, mountpoint), config?.allowNonEmpty ?? false, ctx))
   if (config) {

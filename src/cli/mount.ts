@@ -25,7 +25,7 @@ import { startStatusServices, type StatusServices } from '../status/services.js'
 import { controlSocketPath } from '../status/paths.js'
 import type { ReportingVfs } from '../status/snapshot.js'
 import type { Vfs } from '../vfs/types.js'
-import type { CliContext, StopSignal } from './context.js'
+import { uidOf, type CliContext, type StopSignal } from './context.js'
 import { clientSettings, fuseMountOptions, vfsOptions } from './derive.js'
 import { mountHelp } from './help.js'
 import type { LiveMount, MountClient, MountRuntime } from './runtime.js'
@@ -115,7 +115,7 @@ export async function runMountSession(
     pid: process.pid,
     mountpoint,
     endpoint: config.endpoint,
-    socketPath: controlSocketPath(mountpoint, { env: ctx.env, uid: ctx.identity?.uid ?? process.getuid?.() ?? 0 }),
+    socketPath: controlSocketPath(mountpoint, { env: ctx.env, uid: uidOf(ctx) }),
     metrics: config.metrics,
     logger,
   })

@@ -10,7 +10,7 @@ import { controlRequest, ControlError, fetchStatus } from '../status/client.js'
 import { controlSocketPath } from '../status/paths.js'
 import { renderStatus } from '../status/render.js'
 import type { StatusSnapshot } from '../status/snapshot.js'
-import type { CliContext } from './context.js'
+import { uidOf, type CliContext } from './context.js'
 import { extraFlagsHelp } from './help.js'
 import { UsageError } from './usage-error.js'
 
@@ -37,7 +37,7 @@ export function statusHelp(): string {
 
 /** The control socket of the daemon serving `mountpoint` (as typed, relative to the working folder). */
 export function socketFor(mountpoint: string, ctx: CliContext): string {
-  return controlSocketPath(resolve(ctx.cwd, mountpoint), { env: ctx.env, uid: ctx.identity?.uid ?? process.getuid?.() ?? 0 })
+  return controlSocketPath(resolve(ctx.cwd, mountpoint), { env: ctx.env, uid: uidOf(ctx) })
 }
 
 export async function runStatus(args: readonly string[], ctx: CliContext): Promise<number> {
