@@ -2,10 +2,16 @@
  * The listing cache: fresh listings by remote folder path, in an LRU bounded by folder count and
  * total entries (see inode.ts for the cost of one entry). Stale listings stay until evicted so that
  * a re-listing keeps inode numbers. Concurrent requests for the same folder share one fetch.
+ *
+ * When a re-listing fails because the API cannot be reached (network, timeouts, 5xx or 429 after the
+ * client's retries), the stale listing is served instead of an error and tried again after
+ * UNREACHABLE_RETRY_MS: browsing keeps working through an outage, and each `ls` does not wait out the
+ * client's retries again. Answers that say something about the request (401, 404, ...) are never masked.
  */
 import { LRUCache } from 'lru-cache'
 import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
+import { isImageKitError, type ImageKitCode } from '../imagekit/errors.js'
 import type { FileObject } from '../imagekit/types.js'
 import { DirListing, ListingBuilder, type ListingBuilderDeps } from './dir-node.js'
 import { fromImageKitError } from './from-imagekit-error.js'
@@ -15,10 +21,16 @@ import type { Counters } from './stats.js'
 /** Total cached entries across folders: ~500 B each (inode.ts) → ~500 MB worst case; one 100k-file folder fits many times. */
 export const MAX_CACHED_ENTRIES = 1_000_000
 
+/** How long a stale listing is served after a re-listing found the API unreachable, before trying again. */
+export const UNREACHABLE_RETRY_MS = 30_000
+const UNREACHABLE: ReadonlySet<ImageKitCode> = new Set(['IK_NETWORK', 'IK_TIMEOUT', 'IK_SERVER', 'IK_RATE_LIMITED'])
+
 export interface DirCacheOptions {
   ttlMs: number
   /** Told about each listing fetched (debug level: tests count them to prove probes cost no API call). */
   onListing?: (remotePath: string, items: number, ms: number) => void
+  /** Told when a stale listing is served because the API could not be reached. */
+  onStaleServed?: (remotePath: string, error: unknown) => void
   maxDirs: number
   versions: boolean
   maxEntries?: number
@@ -77,6 +89,8 @@ export class DirCache {
         }
       }
     } catch (e) {
+      const stale = this.#lru.peek(remotePath)
+      if (stale && isImageKitError(e) && UNREACHABLE.has(e.code) && generation === this.#generation) return this.#serveStale(stale, e)
       throw fromImageKitError(e, { op: 'list', target: remotePath })
     }
     this.counters.listingsFetched++
@@ -85,6 +99,16 @@ export class DirCache {
     const listing = builder.finish(this.clock.now())
     if (generation === this.#generation) this.#lru.set(remotePath, listing)
     return listing
+  }
+
+  /** The stale listing, counted fresh for UNREACHABLE_RETRY_MS more (same children: changes made meanwhile stay). */
+  #serveStale(stale: DirListing, error: unknown): DirListing {
+    const fetchedAtMs = this.clock.now() - this.options.ttlMs + UNREACHABLE_RETRY_MS
+    const served = new DirListing(stale.remotePath, fetchedAtMs, stale.children)
+    this.#lru.set(stale.remotePath, served)
+    this.counters.staleListingsServed++
+    this.options.onStaleServed?.(stale.remotePath, error)
+    return served
   }
 
   /** Drops listings of `remotePath` and below (all when undefined). */

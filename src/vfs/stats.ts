@@ -3,6 +3,8 @@
 export class Counters {
   listingsFetched = 0
   listingItems = 0
+  /** Re-listings that found the API unreachable and served the last listing instead (dir-cache.ts). */
+  staleListingsServed = 0
   dirCacheHits = 0
   dirCacheMisses = 0
   rangeRequests = 0
@@ -21,6 +23,7 @@ export class Counters {
 export interface VfsStats {
   listingsFetched: number
   listingItems: number
+  staleListingsServed: number
   dirCacheHits: number
   dirCacheMisses: number
   cachedDirs: number

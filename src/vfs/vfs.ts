@@ -120,6 +120,7 @@ class ImageKitVfs implements IkVfs {
       {
         ttlMs: options.dirCacheTimeMs, maxDirs: options.maxCachedDirs, versions: options.versions,
         onListing: (folder, items, ms) => this.#log.debug({ folder, items, ms }, 'listing folder'),
+        onStaleServed: (folder, err) => this.#log.warn({ folder, err }, 'the API cannot be reached: showing the last listing of this folder'),
       },
     )
     this.#resolver = new Resolver(this.#root, this.#dirs)
@@ -396,6 +397,7 @@ class ImageKitVfs implements IkVfs {
     return {
       listingsFetched: c.listingsFetched,
       listingItems: c.listingItems,
+      staleListingsServed: c.staleListingsServed,
       dirCacheHits: c.dirCacheHits,
       dirCacheMisses: c.dirCacheMisses,
       cachedDirs: this.#dirs.size,

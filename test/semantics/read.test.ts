@@ -1,4 +1,4 @@
-// README Semantics R1–R6, R8–R11 (browsing and reading), on a real mount of the emulator's library.
+// README Semantics R1–R6, R8–R11, R13 (browsing and reading), on a real mount of the emulator's library.
 // One emulator and one mount (dir cache 2 s) serve the whole file; R7 and R12 live in their own files
 // because they need differently configured emulators and mounts.
 import { createHash, randomBytes } from 'node:crypto'
@@ -189,4 +189,17 @@ describe.skipIf(skip !== null)('read semantics', () => {
     expect(Math.abs(used - usage.mediaLibraryStorageBytes)).toBeLessThanOrEqual(bsize)
     expect(blocks).toBeLessThan(2 ** 32)
   })
+
+  it('R13: while the API cannot be reached, folders listed before show their last listing', async () => {
+    const before = (await readdir(join(m.path, 'photos'))).sort()
+    await new Promise((resolve) => setTimeout(resolve, DIR_CACHE_MS + 200)) // the listings of / and /photos expire
+    await lib.setFaults({ errorRate: 1, errorStatuses: [503], scope: ['api'] })
+    try {
+      expect((await readdir(join(m.path, 'photos'))).sort()).toEqual(before)
+      expect(await readFile(join(m.path, 'photos', 'hello.txt'), 'utf8')).toBe('hello world\n')
+      expect(m.log()).toMatch(/"folder":"\/photos"[^\n]*"msg":"the API cannot be reached: showing the last listing of this folder"/)
+    } finally {
+      await lib.setFaults({ errorRate: 0 })
+    }
+  }, 60_000)
 })

@@ -107,6 +107,8 @@ export class FakeImageKit implements ImageKitApi {
   // ---- faults ----
   /** The next call of this op throws this error. */
   readonly failNext = new Map<string, Error>()
+  /** Every call of the op fails with this error until it is deleted (an outage). */
+  readonly failAlways = new Map<string, Error>()
   /** Each of the next N bodies dies after this many bytes. */
   dropAfterBytes: number | undefined
   dropCount = 0
@@ -178,6 +180,8 @@ export class FakeImageKit implements ImageKitApi {
   }
 
   #maybeFail(op: string): void {
+    const always = this.failAlways.get(op)
+    if (always) throw always
     const e = this.failNext.get(op)
     if (e) {
       this.failNext.delete(op)

@@ -1,6 +1,7 @@
 import { constants } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { UNREACHABLE_RETRY_MS } from '../../../src/vfs/dir-cache.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
 import { expectCode, makeVfs } from './helpers.js'
 
@@ -187,6 +188,42 @@ describe('listings', () => {
     api.failNext.set('listFiles', new ImageKitError('IK_SERVER', 'GET /v1/files: 503', { status: 503 }))
     vfs.forget()
     await expectCode(vfs.readdir('/'), 'EIO')
+  })
+
+  it('R13: an unreachable API serves the last listing, tries again after a pause, and never masks a 401', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/docs')
+    api.addFile('/docs/a.txt', 10)
+    const { vfs, clock, records } = makeVfs(api, { dirCacheTimeMs: 10_000 })
+    const first = await vfs.readdir('/docs')
+    clock.advance(10_000)
+    const before = api.calls.listFiles
+    api.failAlways.set('listFiles', new ImageKitError('IK_NETWORK', 'GET /v1/files: connection refused (ECONNREFUSED)'))
+    expect(await vfs.readdir('/docs')).toEqual(first)
+    expect((await vfs.getattr('/docs/a.txt')).ino).toBe(first[0]!.attr.ino)
+    await expectCode(vfs.getattr('/docs/missing'), 'ENOENT')
+    // One attempt each for the root and /docs, then their last listings for the pause.
+    expect(api.calls.listFiles).toBe(before + 2)
+    const warned = records.filter((r) => r.msg === 'the API cannot be reached: showing the last listing of this folder')
+    expect(warned.map((r) => r.folder)).toEqual(['/', '/docs'])
+    expect(vfs.stats().staleListingsServed).toBe(2)
+    clock.advance(UNREACHABLE_RETRY_MS - 1)
+    await vfs.readdir('/docs')
+    expect(api.calls.listFiles).toBe(before + 2)
+    // After the pause the API is asked again; it answers, with a change made meanwhile.
+    api.failAlways.delete('listFiles')
+    api.addFile('/docs/b.txt', 20)
+    api.addFolder('/new')
+    clock.advance(1)
+    expect((await vfs.readdir('/docs')).map((e) => e.name)).toEqual(['a.txt', 'b.txt'])
+    expect(api.calls.listFiles).toBe(before + 4)
+    // Answers about the request itself are errors, stale listing or not.
+    clock.advance(10_000)
+    api.failNext.set('listFiles', new ImageKitError('IK_UNAUTHORIZED', 'GET /v1/files: 401', { status: 401 }))
+    await expectCode(vfs.readdir('/docs'), 'EACCES')
+    // A folder never listed has nothing to fall back on (its parent's last listing shows it).
+    api.failAlways.set('listFiles', new ImageKitError('IK_SERVER', 'GET /v1/files: 503', { status: 503 }))
+    await expectCode(vfs.readdir('/new'), 'EIO')
   })
 
   it('forget(path) drops that folder and below; forget() drops all', async () => {
