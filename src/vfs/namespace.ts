@@ -140,6 +140,8 @@ export class Namespace {
     const { writes, dirs } = this.#d
     if (dstPending && dstPending.openCount > 0) throw new VfsError('EBUSY', `rename onto ${to.localPath}: the target is open for writing`)
     if (srcPending) await writes.quiesce(srcPending)
+    // An upload of the target still in flight decides whether it exists remotely (its base) once it landed.
+    if (dstPending) await writes.quiesce(dstPending)
     const srcFileId = srcPending?.base?.fileId ?? src?.fileId
     const dstBase = dstPending?.base ?? (dst ? remoteBaseOf(dst) : undefined)
     const ino = src?.ino ?? srcPending?.ino ?? dirs.peek(to.folder)?.children.get(to.localName)?.ino
@@ -150,7 +152,6 @@ export class Namespace {
         await writes.retarget(srcPending, to, dstBase, dst?.ino ?? dstPending?.ino)
       } else {
         if (!src) throw new VfsError('ENOENT', `rename ${from.localPath}: no such file`)
-        if (dstPending) await writes.quiesce(dstPending)
         await writes.uploadCopy(src, to, dstBase, dst?.ino ?? dstPending?.ino ?? this.#d.inodes.allocate())
         if (dstPending) await writes.discard(dstPending)
         if (srcPending) await writes.discard(srcPending)
@@ -166,7 +167,9 @@ export class Namespace {
       dirs.expire(to.folder)
       return
     }
-    // No target: move the remote file (if any), then point the pending upload at the new path.
+    // No remote target: a target only in the spool (empty, or never uploaded) is replaced, so its bytes and
+    // record go; then move the remote file (if any) and point the pending upload at the new path.
+    if (dstPending) await writes.discard(dstPending)
     if (srcFileId && src) {
       await this.#moveRemoteFile(from, to)
     } else if (srcFileId) {

@@ -284,7 +284,15 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await stat(join(again.m.path, 'w5', 'touched'))).size).toBe(0)
     await writeFile(join(again.m.path, 'w5', 'touched'), 'now with content\n')
     await waitForRemoteBytes(lib, '/w5/touched', await localBytes('w5-touched', 'now with content\n'), UPLOAD_DEADLINE_MS)
+
+    // An existing file truncated to empty shows empty (also after a remount); the library keeps its last content.
+    await run('sh', ['-c', ': > "$1"', 'sh', join(again.m.path, 'w5', 'touched')])
+    expect((await stat(join(again.m.path, 'w5', 'touched'))).size).toBe(0)
     await unmount(again.m)
+    const third = await mount({ cacheDir: cache })
+    expect((await stat(join(third.m.path, 'w5', 'touched'))).size).toBe(0)
+    expect(await readFile(remoteBytesPath(lib, '/w5/touched'), 'utf8')).toBe('now with content\n')
+    await unmount(third.m)
   })
 
   it('W6: a file over the upload limit fails to close with EFBIG and stays in the spool', async () => {
@@ -387,6 +395,18 @@ describe.skipIf(skip !== null)('write semantics', () => {
     }
     await waitForRemoteBytes(lib, '/w9/final.txt', await localBytes('w9-final', 'first half, second half\n'), UPLOAD_DEADLINE_MS)
     await expect(stat(remoteBytesPath(lib, '/w9/partial.part'))).rejects.toMatchObject({ code: 'ENOENT' })
+
+    // Over a file that exists only in the spool (empty): it is replaced; an in-place edit then keeps the rest.
+    await run('touch', [join(root, 'spooled.bin')])
+    const big = await localFile('w9-spooled.bin', 300_000)
+    await run('cp', [big, join(root, 'spooled.bin.tmp')])
+    await rename(join(root, 'spooled.bin.tmp'), join(root, 'spooled.bin'))
+    await run('sh', ['-c', 'printf XXXXXXXXXX | dd of="$1" bs=1 seek=71968 conv=notrunc status=none', 'sh', join(root, 'spooled.bin')])
+    const edited = await readFile(big)
+    edited.write('XXXXXXXXXX', 71_968)
+    const expected = await localBytes('w9-spooled-edited', edited)
+    expect(await sameBytes(join(root, 'spooled.bin'), expected)).toBe(true)
+    await waitForRemoteBytes(lib, '/w9/spooled.bin', expected, UPLOAD_DEADLINE_MS)
     await unmount(m)
   })
 

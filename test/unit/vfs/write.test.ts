@@ -509,6 +509,36 @@ describe('namespace (W7-W10)', () => {
     expect(api.uploads.map((u) => u.filePath)).toEqual(['/doc.txt'])
   })
 
+  it('a rename over a file that exists only in the spool (empty, or not uploaded yet) replaces it: an edit after it keeps the renamed bytes', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    await writeFile(h, '/g1', '') // empty: spool only (W5)
+    const content = Buffer.alloc(300_000, 7)
+    await writeFile(h, '/g1.tmp', content)
+    await h.vfs.rename('/g1.tmp', '/g1')
+    expect((await h.vfs.getattr('/g1')).size).toBe(300_000)
+    const fh = await h.vfs.open('/g1', W) // in-place edit: fills from the renamed file, not the replaced empty one
+    await h.vfs.write('/g1', fh, Buffer.from('XXXXXXXXXX'), 71_968)
+    await h.vfs.flush('/g1', fh)
+    await h.vfs.release('/g1', fh)
+    const expected = Buffer.from(content)
+    expected.write('XXXXXXXXXX', 71_968)
+    expect(api.fileAt('/g1')!.bytes.equals(expected)).toBe(true)
+    expect(spoolRecords(h)).toEqual([]) // the replaced empty file's record is gone: a restart brings nothing back
+
+    // Write-back: a new file whose upload has not started is replaced by the rename, never uploaded.
+    const wb = rw(api, tempCache(), { writeBackDelayMs: 1000 })
+    await writeFile(wb, '/h1', 'old, never stored')
+    await writeFile(wb, '/h1.tmp', 'new')
+    await wb.vfs.rename('/h1.tmp', '/h1')
+    wb.clock.advance(1000)
+    await waitFor(() => api.fileAt('/h1')?.bytes.toString() === 'new')
+    await wb.vfs.close()
+    expect(api.uploads.map((u) => u.filePath).filter((p) => p.startsWith('/h1'))).toEqual(['/h1'])
+    expect(api.fileAt('/h1')!.bytes.toString()).toBe('new')
+    expect(spoolRecords(wb)).toEqual([])
+  })
+
   it('renaming a file that is still open and dirty sends the upload to the new name', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
