@@ -20,6 +20,7 @@ import { fileInodeFromUpload, versionIdOf, type FileInode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
 import { EncodingError, NAME_MAX_BYTES, joinRemote, parentOf, splitLocalPath, type NameCodec } from './name.js'
+import { MAX_RESUME_ATTEMPTS } from './reader/range-stream.js'
 import type { Resolver } from './resolver.js'
 import { Journal, type JournalRecord, type RecordState } from './spool/journal.js'
 import { crc32Of } from './spool/checksum.js'
@@ -263,22 +264,43 @@ export class WritePath {
     return { ...(await this.#dataFiles.create()), filled: false }
   }
 
-  /** Streams the remote bytes into the spool file (never whole into memory). */
+  /**
+   * Streams the remote bytes into the spool file (never whole into memory). A body cut short resumes with a
+   * range from where it stopped, like reads do (MAX_RESUME_ATTEMPTS without progress).
+   */
   async #fill(file: PendingFile, node: FileInode): Promise<void> {
     const { api } = this.#d
     const target = `fill ${node.remotePath}`
     try {
       const url = api.deliveryUrl({ filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile, versionId: node.versionId })
-      const res = await api.readRange(url, 0, undefined)
-      if (res.start !== 0 || res.totalSize !== node.size) {
-        res.body.destroy()
-        throw new VfsError('EIO', `${target}: the remote file changed; reopen it`)
-      }
       let size = 0
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        let done = 0
-        while (done < chunk.length) done += (await file.fd!.write(chunk, done, chunk.length - done, size + done)).bytesWritten
-        size += chunk.length
+      for (let failures = 0; size < node.size;) {
+        const res = await api.readRange(url, size, undefined)
+        if (res.start > size || res.totalSize !== node.size) {
+          res.body.destroy()
+          throw new VfsError('EIO', `${target}: the remote file changed; reopen it`)
+        }
+        const before = size
+        try {
+          let skip = size - res.start // a 200 that ignored the range starts at 0
+          for await (const chunk of res.body as AsyncIterable<Buffer>) {
+            const part = skip >= chunk.length ? undefined : chunk.subarray(skip)
+            skip = Math.max(0, skip - chunk.length)
+            if (!part) continue
+            let done = 0
+            try {
+              while (done < part.length) done += (await file.fd!.write(part, done, part.length - done, size + done)).bytesWritten
+            } catch (e) {
+              throw spoolError(e, `${target}: writing the spool`)
+            }
+            size += part.length
+          }
+          if (size === before) throw new VfsError('EIO', `${target}: the server sent no bytes from ${size}`)
+        } catch (e) {
+          failures = size > before ? 1 : failures + 1
+          if (e instanceof VfsError || failures > MAX_RESUME_ATTEMPTS) throw e
+          this.#d.log.debug({ path: node.remotePath, at: size, err: e }, 'fill: body cut short; resuming')
+        }
       }
     } catch (e) {
       throw fromImageKitError(e, { op: 'open for writing', target: node.remotePath })

@@ -123,6 +123,27 @@ describe('writing files (W1, W2)', () => {
     expect((await readAll(h, '/doc.txt')).toString()).toBe('abcdef')
   })
 
+  it('a fill whose download is cut short resumes where it stopped; a server that keeps cutting fails the open', async () => {
+    const api = new FakeImageKit()
+    const content = Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 251))
+    api.addFile('/big.bin', content)
+    api.addFile('/cut.bin', content)
+    api.chunkBytes = 16 * 1024
+    api.dropAfterBytes = 100_000
+    api.dropCount = 2 // the first two responses are cut 100,000 bytes in: progress each time
+    const h = rw(api)
+    const fh = await h.vfs.open('/big.bin', W | constants.O_APPEND)
+    await h.vfs.write('/big.bin', fh, Buffer.from('tail'), content.length)
+    await h.vfs.flush('/big.bin', fh)
+    await h.vfs.release('/big.bin', fh)
+    expect(api.fileAt('/big.bin')!.bytes.equals(Buffer.concat([content, Buffer.from('tail')]))).toBe(true)
+    expect(api.ranges.map((r) => r.start)).toEqual([0, 100_000, 200_000])
+
+    api.dropAfterBytes = 0 // every response is cut before its first byte: no progress
+    api.dropCount = 100
+    await expectCode(h.vfs.open('/cut.bin', W | constants.O_APPEND), 'EIO')
+  })
+
   it('in-place edit (O_RDWR, write in the middle) keeps the rest', async () => {
     const api = new FakeImageKit()
     api.addFile('/f', Buffer.from('0123456789'))
