@@ -41,6 +41,12 @@ export class Namespace {
     return (await this.#d.dirs.listing(parent)).children.get(dest.localName)
   }
 
+  /** The remote file at a destination, or undefined (a folder there counts as none). */
+  async #remoteFile(dest: Destination): Promise<FileInode | undefined> {
+    const node = await this.#remote(dest)
+    return node?.kind === 'file' ? node : undefined
+  }
+
   async mkdir(localPath: string): Promise<void> {
     const dest = destinationOf(this.#d.codec, localPath)
     await this.#locked([dest.remotePath], async () => {
@@ -90,10 +96,11 @@ export class Namespace {
       const node = await this.#remote(dest)
       if (node?.kind === 'dir') throw new VfsError('EISDIR', `unlink ${localPath}: is a folder`)
       if (node?.isVersion) throw new VfsError('EACCES', `unlink ${localPath}: old versions are read-only`)
-      const pending = this.#d.writes.pendingAt(dest.remotePath)
+      let pending = this.#d.writes.pendingAt(dest.remotePath)
       if (!node && !pending) throw new VfsError('ENOENT', `unlink ${localPath}: no such file`)
-      if (pending) await this.#d.writes.quiesce(pending) // an upload in flight lands first, then is deleted
-      const fileId = pending?.base?.fileId ?? node?.fileId
+      // An upload in flight lands first, then is deleted (from the listing, once the file retired meanwhile).
+      if (pending && !(await this.#d.writes.quiesce(pending))) pending = undefined
+      const fileId = pending?.base?.fileId ?? (pending ? node?.fileId : (await this.#remoteFile(dest))?.fileId)
       if (fileId) {
         try {
           await this.#d.api.deleteFile(fileId)
@@ -139,9 +146,17 @@ export class Namespace {
   ): Promise<void> {
     const { writes, dirs } = this.#d
     if (dstPending && dstPending.openCount > 0) throw new VfsError('EBUSY', `rename onto ${to.localPath}: the target is open for writing`)
-    if (srcPending) await writes.quiesce(srcPending)
-    // An upload of the target still in flight decides whether it exists remotely (its base) once it landed.
-    if (dstPending) await writes.quiesce(dstPending)
+    // Uploads in flight land first (the target's decides whether it exists remotely). A pending file whose
+    // upload landed and that retired meanwhile is no longer pending: the listing has it.
+    if (srcPending && !(await writes.quiesce(srcPending))) {
+      srcPending = undefined
+      src = await this.#remoteFile(from)
+      if (!src) throw new VfsError('ENOENT', `rename ${from.localPath}: no such file`)
+    }
+    if (dstPending && !(await writes.quiesce(dstPending))) {
+      dstPending = undefined
+      dst = await this.#remoteFile(to)
+    }
     const srcFileId = srcPending?.base?.fileId ?? src?.fileId
     const dstBase = dstPending?.base ?? (dst ? remoteBaseOf(dst) : undefined)
     const ino = src?.ino ?? srcPending?.ino ?? dirs.peek(to.folder)?.children.get(to.localName)?.ino
@@ -241,7 +256,8 @@ export class Namespace {
     for (const f of inside) {
       if (f.openCount > 0) throw new VfsError('EBUSY', `rename ${from.localPath}: a file inside is open for writing`)
     }
-    for (const f of inside) await writes.quiesce(f)
+    const still: PendingFile[] = []
+    for (const f of inside) if (await writes.quiesce(f)) still.push(f) // the others retired: the folder's listing has them
     const op = { op: 'rename folder', target: src.remotePath }
     const parentPath = (folder: string, name: string) => (folder === '/' ? `/${name}` : `${folder}/${name}`)
     try {
@@ -263,10 +279,10 @@ export class Namespace {
         }
       }
     } catch (e) {
-      for (const f of inside) writes.requeue(f)
+      for (const f of still) writes.requeue(f)
       throw fromImageKitError(e, op)
     }
-    for (const f of inside) {
+    for (const f of still) {
       const rel = f.folder.slice(src.remotePath.length) // "" or "/sub"
       const newFolder = to.remotePath + rel
       await writes.retarget(f, { ...f, localPath: f.localPath, localName: '', parentLocalPath: '', folder: newFolder, name: f.name, remotePath: parentPath(newFolder, f.name) } as Destination, f.base, undefined)

@@ -564,8 +564,19 @@ export class WritePath {
     if (file.mtimeSet) this.#mtimes.set(res.fileId, versionId, file.mtimeMs)
     if (!file.dirty) await this.#journal.remove(file.id)
     this.#landed(file, res)
-    // A file still holding its fd is released by #closeIdle, which is waiting for this upload.
-    if (file.openCount === 0 && !file.fd && !file.dirty && !file.unsent && file.state !== 'empty') await this.#retire(file)
+    // A file still holding its fd is released by #closeIdle, which is waiting for this upload. Any other idle
+    // file is retired under its lock, so after an open that is waiting for this upload to reuse the file (it
+    // holds the lock; awaiting the lock here would deadlock with it), and only if that open did not take it.
+    if (file.openCount === 0 && !file.fd) this.#track(this.#fileLock.run(file.id, () => this.#retireIfIdle(file)))
+  }
+
+  /** A pending file not in the map was retired or dropped already (a quiesce, a rename). */
+  async #retireIfIdle(file: PendingFile): Promise<void> {
+    if (this.#isIdleAndStored(file) && this.#byRemotePath.get(file.remotePath) === file) await this.#retire(file)
+  }
+
+  #isIdleAndStored(file: PendingFile): boolean {
+    return file.openCount === 0 && !file.fd && !file.dirty && !file.unsent && file.state !== 'empty'
   }
 
   /** The upload landed: the listing shows the new version at once (same inode number). */
@@ -581,12 +592,22 @@ export class WritePath {
 
   // ---- namespace support (namespace.ts) ----
 
-  /** Stops scheduled uploads and waits for one in flight: afterwards the file is at rest. */
-  async quiesce(file: PendingFile): Promise<void> {
-    await this.#fileLock.run(file.id, async () => {
+  /**
+   * Stops scheduled uploads and waits for one in flight: afterwards the file is at rest. False when it is no
+   * longer its path's pending file: its upload landed and it was retired meanwhile (the listing has it now).
+   */
+  async quiesce(file: PendingFile): Promise<boolean> {
+    return this.#fileLock.run(file.id, async () => {
       this.#streamer.stop(file, 'a rename or unlink')
       this.#uploader.cancel(file)
       await file.inflight?.catch(() => undefined)
+      if (this.#byRemotePath.get(file.remotePath) !== file) return false
+      // Stored and idle: its landed upload would retire it any moment (#perform); done now, so the answer holds.
+      if (this.#isIdleAndStored(file)) {
+        await this.#retire(file)
+        return false
+      }
+      return true
     })
   }
 

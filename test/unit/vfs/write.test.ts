@@ -560,6 +560,35 @@ describe('namespace (W7-W10)', () => {
     expect(spoolRecords(wb)).toEqual([])
   })
 
+  it('write-back: an open or a folder rename that waits for a landing upload keeps working on the file (no lost spool copy)', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/d')
+    const h = rw(api, tempCache(), { writeBackDelayMs: 1000 })
+    await writeFile(h, '/d/a.txt', 'first')
+    await writeFile(h, '/d/b.txt', 'second')
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    api.uploadGate = () => held
+    h.clock.advance(1000) // both uploads start, and wait at the gate
+    await waitFor(() => api.uploadsInFlight === 2)
+    const opening = h.vfs.open('/d/a.txt', W | constants.O_APPEND) // reuses the pending file once its upload landed
+    const renaming = h.vfs.rename('/d/b.txt', '/d/c.txt')
+    release()
+    const fh = await opening
+    await h.vfs.write('/d/a.txt', fh, Buffer.from(' more'), 5)
+    await h.vfs.release('/d/a.txt', fh)
+    await renaming
+    await h.vfs.rename('/d', '/e')
+    const again = await h.vfs.open('/e/c.txt', W | constants.O_APPEND)
+    await h.vfs.write('/e/c.txt', again, Buffer.from('!'), 6)
+    await h.vfs.release('/e/c.txt', again)
+    h.clock.advance(1000)
+    await h.vfs.close()
+    expect(api.fileAt('/e/a.txt')!.bytes.toString()).toBe('first more')
+    expect(api.fileAt('/e/c.txt')!.bytes.toString()).toBe('second!')
+    expect(api.filePaths().sort()).toEqual(['/e/a.txt', '/e/c.txt'])
+  })
+
   it('renaming a file that is still open and dirty sends the upload to the new name', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
