@@ -60,3 +60,8 @@ export class ImageKitError extends Error {
 export function isImageKitError(e: unknown): e is ImageKitError {
   return e instanceof ImageKitError
 }
+
+/** The server accepted the request (a 2xx status arrived) but its answer was lost on the way. */
+export function isLostAnswer(e: unknown): boolean {
+  return isImageKitError(e) && (e.code === 'IK_NETWORK' || e.code === 'IK_TIMEOUT') && e.status !== undefined && e.status >= 200 && e.status < 300
+}

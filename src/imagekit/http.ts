@@ -217,7 +217,7 @@ export class HttpTransport {
           return { status: response.statusCode, value: undefined, requestId, attempt }
         }
         // The server may already have acted: only idempotent calls may try again.
-        throw errorFromException(error, { ...failure, retriable: call.idempotent, requestId })
+        throw errorFromException(error, { ...failure, retriable: call.idempotent, requestId, status: response.statusCode })
       }
       return { status: response.statusCode, value: decodeJson(text, call.method, call.route, requestId), requestId, attempt }
     } finally {
@@ -329,6 +329,8 @@ export interface ExceptionContext {
   /** Whether trying again is safe for this failure (see ApiCall.idempotent). */
   retriable: boolean
   requestId?: string
+  /** The response's status, when the failure came while reading its body (a 2xx: the server acted). */
+  status?: number
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'])
@@ -376,19 +378,20 @@ export function networkPhrase(error: unknown): string {
 /** A thrown socket/undici/abort error → ImageKitError (IK_ABORTED, IK_TIMEOUT or IK_NETWORK). */
 export function errorFromException(error: unknown, context: ExceptionContext): ImageKitError {
   if (error instanceof ImageKitError) return error
-  const { method, route, requestId } = context
+  const { method, route, requestId, status } = context
   if (context.signal?.aborted) return abortedError(`${method} ${route}`, error)
   const code = errorCodeOf(error)
   const phrase = networkPhrase(error)
   const message = withRequestId(`${method} ${route}: ${phrase}${code && !phrase.includes(code) ? ` (${code})` : ''}`, requestId)
   if (code && TIMEOUT_CODES.has(code)) {
-    return new ImageKitError('IK_TIMEOUT', message, { method, route, requestId, retriable: context.retriable, cause: error })
+    return new ImageKitError('IK_TIMEOUT', message, { method, route, requestId, status, retriable: context.retriable, cause: error })
   }
   const transient = code !== undefined && TRANSIENT_NETWORK_CODES.has(code)
   return new ImageKitError('IK_NETWORK', message, {
     method,
     route,
     requestId,
+    status,
     retriable: transient && context.retriable,
     cause: error,
   })

@@ -6,6 +6,7 @@
 import { isImageKitError } from '../imagekit/errors.js'
 import { VfsError } from './errors.js'
 import { remoteBaseOf, type PendingFile } from './file-node.js'
+import { runFolderJob } from './folder-job.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { DirInode, FileInode, type Inode } from './inode.js'
 import { KeyedMutex } from './lock.js'
@@ -260,21 +261,23 @@ export class Namespace {
     for (const f of inside) if (await writes.quiesce(f)) still.push(f) // the others retired: the folder's listing has them
     const op = { op: 'rename folder', target: src.remotePath }
     const parentPath = (folder: string, name: string) => (folder === '/' ? `/${name}` : `${folder}/${name}`)
+    const renamed = parentPath(from.folder, to.name)
+    const rename = () => runFolderJob(this.#d, () => api.renameFolder(src.remotePath, to.name), src.remotePath, renamed)
     try {
       if (from.folder === to.folder) {
-        await api.renameFolder(src.remotePath, to.name)
+        await rename()
       } else if (from.name === to.name) {
-        await api.moveFolder(src.remotePath, to.folder)
+        await runFolderJob(this.#d, () => api.moveFolder(src.remotePath, to.folder), src.remotePath, to.remotePath)
       } else {
         const parent = await this.#d.resolver.resolveDir(from.parentLocalPath)
         if ((await dirs.listing(parent)).children.has(to.localName)) {
           throw new VfsError('EXDEV', `rename ${from.localPath}: a same-named entry is in the way`)
         }
-        await api.renameFolder(src.remotePath, to.name)
+        await rename()
         try {
-          await api.moveFolder(parentPath(from.folder, to.name), to.folder)
+          await runFolderJob(this.#d, () => api.moveFolder(renamed, to.folder), renamed, to.remotePath)
         } catch (e) {
-          await api.renameFolder(parentPath(from.folder, to.name), from.name).catch(() => undefined)
+          await api.renameFolder(renamed, from.name).catch(() => undefined)
           throw e
         }
       }

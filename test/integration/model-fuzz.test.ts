@@ -1,10 +1,11 @@
 // A model check: seeded random sequences of file operations run on a real mount and on a local folder side
 // by side, by workers running at once in their own subtrees. Every result (bytes read, sizes, listings,
 // errno) must match the local folder's, then the whole trees must, and after unmount the library's files,
-// and after a remount the mount's trees again. Uploads at close, and with --write-back.
-// The seeds are ones that found bugs: a rename over a file that existed only in the spool (close mode), and
+// and after a remount the mount's trees again. Uploads at close and with --write-back, under injected
+// server faults, and with a kill -9 instead of the unmount.
+// The seeds are ones that found bugs: a rename over a file that existed only in the spool (close mode);
 // renames racing the retirement of a file whose write-back upload just landed (the write-back seeds fail
-// only now and then on such code: the race depends on timing).
+// only now and then on such code: the race depends on timing); a folder job whose answer was lost (faults).
 // FUZZ_TRACE=/tmp/prefix writes a failing worker's steps and the daemon's log next to that prefix.
 import { createHash, randomBytes } from 'node:crypto'
 import { appendFile, mkdir, open, readdir, readFile, rename, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises'
@@ -162,35 +163,68 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     return mismatches
   }
 
-  const runs = [
+  interface Run {
+    seed: number
+    writeBack: boolean
+    /** Injected 5xx/429 answers and dropped connections on every host while the operations run. */
+    faults?: boolean
+    /** kill -9 instead of an unmount; the next mount with the same cache dir must finish what was left. */
+    kill9?: boolean
+  }
+  const runs: Run[] = [
     ...[1, 6, 8].map((seed) => ({ seed, writeBack: false })),
     ...[13, 17, 20, 21, 25].map((seed) => ({ seed, writeBack: true })),
+    { seed: 81, writeBack: true, faults: true }, // a folder job whose answer was lost
+    { seed: 92, writeBack: false, faults: true },
+    { seed: 40, writeBack: true, kill9: true },
   ]
-  for (const { seed, writeBack } of runs) {
-    it(`seed ${seed}${writeBack ? ', --write-back' : ''}: ${WORKERS} workers x ${OPS_PER_WORKER} operations give the same results, trees and stored files`, async () => {
-      let m = await mount(writeBack)
-      const ref = join(work, `ref-${seed}`)
-      const bases = Array.from({ length: WORKERS }, (_, w) => `s${seed}w${w}`)
-      const mismatches = (await Promise.all(bases.map((base, w) => worker(m, seed * 100 + w, base, ref)))).flat()
-      expect(mismatches).toEqual([])
-      for (const base of bases) expect(await treeOf(join(m.path, base))).toEqual(await treeOf(join(ref, base)))
-
-      // Stored remotely: every non-empty local file byte for byte, and nothing the local folder lacks (a file
-      // truncated to empty keeps its last stored content remotely, W5).
-      await unmount(m)
-      for (const base of bases) {
-        const local = await treeOf(join(ref, base))
-        const localNames = new Set(local.map((l) => l.split(' ')[0]))
-        const remote = await treeOf(remoteBytesPath(lib, `/${base}`)).catch((): string[] => [])
-        const extra = remote.filter((r) => !localNames.has(r.split(' ')[0]!))
-        expect(extra, `${base}: stored files the local folder does not have`).toEqual([])
-        const nonEmpty = local.filter((l) => l.split(' ')[1] !== '0')
-        expect(remote.filter((r) => nonEmpty.includes(r))).toEqual(nonEmpty)
+  for (const run of runs) {
+    const how = [run.writeBack && '--write-back', run.faults && 'faults', run.kill9 && 'kill -9'].filter(Boolean).join(', ')
+    it(`seed ${run.seed}${how ? ` (${how})` : ''}: ${WORKERS} workers x ${OPS_PER_WORKER} operations give the same results, trees and stored files`, async () => {
+      try {
+        await fuzzRun(run)
+      } finally {
+        if (live) await unmount(live)
       }
-      // A new mount with the same cache dir shows the same trees (empty files come from the spool).
-      m = await mount(writeBack)
-      for (const base of bases) expect(await treeOf(join(m.path, base))).toEqual(await treeOf(join(ref, base)))
-      await unmount(m)
     }, 180_000)
+  }
+
+  async function fuzzRun({ seed, writeBack, faults, kill9 }: Run): Promise<void> {
+    let m = await mount(writeBack)
+    const ref = join(work, `ref-${seed}`)
+    const bases = Array.from({ length: WORKERS }, (_, w) => `s${seed}w${w}`)
+    // Rare enough that the client's retries always get through (5 retries: 0.08^6 per request).
+    if (faults) await lib.setFaults({ errorRate: 0.05, errorStatuses: [429, 500, 503], resetRate: 0.03, scope: ['api', 'upload', 'delivery'], seed })
+    let mismatches: string[]
+    try {
+      mismatches = (await Promise.all(bases.map((base, w) => worker(m, seed * 100 + w, base, ref)))).flat()
+    } finally {
+      if (faults) await lib.setFaults({ errorRate: 0, resetRate: 0 })
+    }
+    expect(mismatches).toEqual([])
+    for (const base of bases) expect(await treeOf(join(m.path, base))).toEqual(await treeOf(join(ref, base)))
+
+    if (kill9) {
+      m.kill9()
+      await m.waitExit(10_000)
+      await unmount(m)
+      m = await mount(writeBack) // finishes the uploads the killed daemon left in the spool
+    }
+    await unmount(m)
+    // Stored remotely: every non-empty local file byte for byte, and nothing the local folder lacks (a file
+    // truncated to empty keeps its last stored content remotely, W5).
+    for (const base of bases) {
+      const local = await treeOf(join(ref, base))
+      const localNames = new Set(local.map((l) => l.split(' ')[0]))
+      const remote = await treeOf(remoteBytesPath(lib, `/${base}`)).catch((): string[] => [])
+      const extra = remote.filter((r) => !localNames.has(r.split(' ')[0]!))
+      expect(extra, `${base}: stored files the local folder does not have`).toEqual([])
+      const nonEmpty = local.filter((l) => l.split(' ')[1] !== '0')
+      expect(remote.filter((r) => nonEmpty.includes(r))).toEqual(nonEmpty)
+    }
+    // A new mount with the same cache dir shows the same trees (empty files come from the spool).
+    m = await mount(writeBack)
+    for (const base of bases) expect(await treeOf(join(m.path, base))).toEqual(await treeOf(join(ref, base)))
+    await unmount(m)
   }
 })

@@ -6,7 +6,7 @@
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { ImageKitError, isLostAnswer } from '../../../src/imagekit/errors.js'
 import { RATE_LIMIT_MAX_WAIT_MS } from '../../../src/imagekit/retry.js'
 import { ManualClock } from '../../../src/clock.js'
 import { PRIVATE_KEY, makeClient, waitFor, sendJson, serializeError, startServer, type TestServer } from './helpers.js'
@@ -159,6 +159,8 @@ describe('retries', () => {
     const { client } = track(makeClient(server.url))
     const error = await rejection(client.moveFolder('/a', '/b'))
     expect(error.code).toBe('IK_NETWORK')
+    expect(error.status).toBe(200) // the server accepted it: isLostAnswer
+    expect(isLostAnswer(error)).toBe(true)
     expect(server.requests).toHaveLength(1)
   })
 

@@ -543,12 +543,27 @@ export class FakeImageKit implements ImageKitApi {
     }
   }
 
+  /** Ops whose next call is done but answers as if the connection dropped after a 2xx status (job id lost). */
+  readonly loseAnswerOf = new Set<'renameFolder' | 'moveFolder'>()
+  /** Ops whose next call answers a 2xx that is lost, without doing anything (to test giving up). */
+  readonly loseAnswerUndoneOf = new Set<'renameFolder' | 'moveFolder'>()
+
+  #lostAnswer(op: 'renameFolder' | 'moveFolder', done: boolean): ImageKitError | undefined {
+    const lost = done ? this.loseAnswerOf.delete(op) : this.loseAnswerUndoneOf.delete(op)
+    if (!lost) return undefined
+    return new ImageKitError('IK_NETWORK', `POST /v1/bulkJobs/${op}: connection closed by the server (UND_ERR_SOCKET)`, { status: 200 })
+  }
+
   async renameFolder(folderPath: string, newFolderName: string): Promise<BulkJobStatus> {
     this.writeCalls.renameFolder++
     this.#maybeFail('renameFolder')
+    const undone = this.#lostAnswer('renameFolder', false)
+    if (undone) throw undone
     if (!this.#folders.has(folderPath)) throw new ImageKitError('IK_NOT_FOUND', 'rename folder: 404', { status: 404 })
     const parent = parentOf(folderPath)
     this.#moveTree(folderPath, `${parent === '/' ? '' : parent}/${newFolderName}`)
+    const lost = this.#lostAnswer('renameFolder', true)
+    if (lost) throw lost
     return { jobId: newId(), type: 'RENAME_FOLDER', status: 'Completed' }
   }
 
@@ -558,6 +573,8 @@ export class FakeImageKit implements ImageKitApi {
     if (!this.#folders.has(sourceFolderPath)) throw new ImageKitError('IK_NOT_FOUND', 'move folder: 404', { status: 404 })
     const dest = destinationPath.replace(/\/$/, '')
     this.#moveTree(sourceFolderPath, `${dest}/${basename(sourceFolderPath)}`)
+    const lost = this.#lostAnswer('moveFolder', true)
+    if (lost) throw lost
     return { jobId: newId(), type: 'MOVE_FOLDER', status: 'Completed' }
   }
 }

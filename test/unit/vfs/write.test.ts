@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
+import { LOST_JOB_DEADLINE_MS } from '../../../src/vfs/folder-job.js'
 import { RECENT_COPIES_MAX, RECENT_COPY_TTL_MS } from '../../../src/vfs/spool/recent-copies.js'
 import { FakeImageKit } from './fake-api.js'
 import { expectCode, makeVfs, waitFor, type Harness } from './helpers.js'
@@ -599,6 +600,35 @@ describe('namespace (W7-W10)', () => {
     await h.vfs.release('/final', fh)
     expect(api.filePaths()).toEqual(['/final'])
     expect(api.fileAt('/final')!.bytes.toString()).toBe('text')
+  })
+
+  it('a folder rename whose job answer was lost is read from the folders: done when moved, EIO when it never happened', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/a')
+    api.addFile('/a/x.txt', 3)
+    api.addFolder('/dst')
+    const h = rw(api)
+    await h.vfs.readdir('/a')
+    api.loseAnswerOf.add('renameFolder')
+    await h.vfs.rename('/a', '/b')
+    expect((await h.vfs.readdir('/b')).map((e) => e.name)).toEqual(['x.txt'])
+    await expectCode(h.vfs.getattr('/a'), 'ENOENT')
+    api.loseAnswerOf.add('moveFolder')
+    await h.vfs.rename('/b', '/dst/b')
+    expect(api.filePaths()).toEqual(['/dst/b/x.txt'])
+    expect(h.records.filter((r) => r.msg === 'the answer to a folder job was lost; checking the folders for its outcome')).toHaveLength(2)
+
+    // Accepted but never done (the folders never change): after the deadline, the lost answer is the error.
+    api.loseAnswerUndoneOf.add('renameFolder')
+    const renaming = expectCode(h.vfs.rename('/dst/b', '/dst/c'), 'EIO')
+    let settled = false
+    void renaming.then(() => (settled = true))
+    for (let waited = 0; !settled && waited <= LOST_JOB_DEADLINE_MS + 10_000; waited += 1000) {
+      await new Promise((resolve) => setImmediate(resolve))
+      h.clock.advance(1000)
+    }
+    await renaming
+    expect(api.filePaths()).toEqual(['/dst/b/x.txt'])
   })
 
   it('folder rename (same parent and across parents) via bulk jobs, target non-empty is ENOTEMPTY', async () => {

@@ -1,0 +1,51 @@
+/**
+ * Folder renames and moves run as ImageKit bulk jobs: the start call answers a job id, which the client
+ * then polls. When the server accepted the start (a 2xx arrived) but its answer was lost, the job runs
+ * without an id to poll: its outcome is read from the folders themselves instead, until the source is
+ * gone and the target is there (or the deadline passes, and the lost answer is the error).
+ */
+import type { Clock } from '../clock.js'
+import type { ImageKitApi } from '../imagekit/api.js'
+import { isLostAnswer } from '../imagekit/errors.js'
+import type { Logger } from '../log.js'
+import { parentOf } from './name.js'
+
+/** How long the folders are watched for a job whose answer was lost. */
+export const LOST_JOB_DEADLINE_MS = 60_000
+const FIRST_LOOK_MS = 250
+const MAX_PAUSE_MS = 2_000
+
+export interface FolderJobDeps {
+  api: ImageKitApi
+  clock: Clock
+  log: Logger
+}
+
+/** Runs `start` (a bulk job moving the folder at `fromPath` to `toPath`, remote paths) to its end. */
+export async function runFolderJob(d: FolderJobDeps, start: () => Promise<unknown>, fromPath: string, toPath: string): Promise<void> {
+  try {
+    await start()
+  } catch (e) {
+    if (!isLostAnswer(e)) throw e
+    d.log.warn({ from: fromPath, to: toPath, err: e }, 'the answer to a folder job was lost; checking the folders for its outcome')
+    if (!(await movedWithin(d, fromPath, toPath, LOST_JOB_DEADLINE_MS))) throw e
+  }
+}
+
+async function movedWithin(d: FolderJobDeps, fromPath: string, toPath: string, deadlineMs: number): Promise<boolean> {
+  const deadline = d.clock.now() + deadlineMs
+  for (let pause = FIRST_LOOK_MS; ; pause = Math.min(MAX_PAUSE_MS, pause * 2)) {
+    const [sourceThere, targetThere] = await Promise.all([folderExists(d.api, fromPath), folderExists(d.api, toPath)])
+    if (!sourceThere && targetThere) return true
+    if (d.clock.now() >= deadline) return false
+    await d.clock.sleep(pause)
+  }
+}
+
+async function folderExists(api: ImageKitApi, remotePath: string): Promise<boolean> {
+  const [parent, name] = parentOf(remotePath)
+  for await (const item of api.listFiles({ path: parent, type: 'folder' })) {
+    if (item.type === 'folder' && item.name === name) return true
+  }
+  return false
+}
