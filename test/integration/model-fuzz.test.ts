@@ -2,7 +2,7 @@
 // by side, by workers running at once in their own subtrees. Every result (bytes read, sizes, listings,
 // errno) must match the local folder's, then the whole trees must, and after unmount the library's files,
 // and after a remount the mount's trees again. Uploads at close and with --write-back, under injected
-// server faults, and with a kill -9 instead of the unmount.
+// server faults, with a kill -9 instead of the unmount, and on the fuse-native fallback binding.
 // The seeds are ones that found bugs: a rename over a file that existed only in the spool (close mode);
 // renames racing the retirement of a file whose write-back upload just landed (the write-back seeds fail
 // only now and then on such code: the race depends on timing); a folder job whose answer was lost (faults).
@@ -112,8 +112,9 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
   /** The mount a test is running on, stopped by afterAll when the test failed half-way. */
   let live: Mounted | undefined
 
-  const mountArgs = (writeBack: boolean) => [
+  const mountArgs = ({ writeBack, fuseNative }: Run) => [
     '--cache-dir', join(work, writeBack ? 'cache-wb' : 'cache'), '--dir-cache-time', '2s', ...(writeBack ? ['--write-back', '100ms'] : []),
+    ...(fuseNative ? ['--fuse-binding', 'fuse-native'] : []),
   ]
   beforeAll(async () => {
     work = await tempDir('ikfs-fuzz-')
@@ -123,8 +124,8 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     await live?.stop()
     await lib?.stop()
   })
-  async function mount(writeBack: boolean): Promise<Mounted> {
-    live = await mountLibrary(lib, { args: mountArgs(writeBack) })
+  async function mount(run: Run): Promise<Mounted> {
+    live = await mountLibrary(lib, { args: mountArgs(run) })
     return live
   }
   async function unmount(m: Mounted): Promise<void> {
@@ -170,6 +171,8 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     faults?: boolean
     /** kill -9 instead of an unmount; the next mount with the same cache dir must finish what was left. */
     kill9?: boolean
+    /** The libfuse2 fallback binding instead of ikfs's libfuse3 one. */
+    fuseNative?: boolean
   }
   const runs: Run[] = [
     ...[1, 6, 8].map((seed) => ({ seed, writeBack: false })),
@@ -177,9 +180,10 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     { seed: 81, writeBack: true, faults: true }, // a folder job whose answer was lost
     { seed: 92, writeBack: false, faults: true },
     { seed: 40, writeBack: true, kill9: true },
+    { seed: 3, writeBack: false, fuseNative: true },
   ]
   for (const run of runs) {
-    const how = [run.writeBack && '--write-back', run.faults && 'faults', run.kill9 && 'kill -9'].filter(Boolean).join(', ')
+    const how = [run.writeBack && '--write-back', run.faults && 'faults', run.kill9 && 'kill -9', run.fuseNative && 'fuse-native'].filter(Boolean).join(', ')
     it(`seed ${run.seed}${how ? ` (${how})` : ''}: ${WORKERS} workers x ${OPS_PER_WORKER} operations give the same results, trees and stored files`, async () => {
       try {
         await fuzzRun(run)
@@ -189,8 +193,10 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     }, 180_000)
   }
 
-  async function fuzzRun({ seed, writeBack, faults, kill9 }: Run): Promise<void> {
-    let m = await mount(writeBack)
+  async function fuzzRun(run: Run): Promise<void> {
+    const { seed, faults, kill9 } = run
+    let m = await mount(run)
+    if (run.fuseNative) expect(m.log()).toMatch(/"binding":"fuse-native"[^\n]*"msg":"mounted"/)
     const ref = join(work, `ref-${seed}`)
     const bases = Array.from({ length: WORKERS }, (_, w) => `s${seed}w${w}`)
     // Rare enough that the client's retries always get through (5 retries: 0.08^6 per request).
@@ -208,7 +214,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
       m.kill9()
       await m.waitExit(10_000)
       await unmount(m)
-      m = await mount(writeBack) // finishes the uploads the killed daemon left in the spool
+      m = await mount(run) // finishes the uploads the killed daemon left in the spool
     }
     await unmount(m)
     // Stored remotely: every non-empty local file byte for byte, and nothing the local folder lacks (a file
@@ -223,7 +229,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
       expect(remote.filter((r) => nonEmpty.includes(r))).toEqual(nonEmpty)
     }
     // A new mount with the same cache dir shows the same trees (empty files come from the spool).
-    m = await mount(writeBack)
+    m = await mount(run)
     for (const base of bases) expect(await treeOf(join(m.path, base))).toEqual(await treeOf(join(ref, base)))
     await unmount(m)
   }
