@@ -14,8 +14,14 @@ export interface FaultSettings {
   errorStatuses: number[]
   /** Added before answering each request in scope. */
   latencyMs: number
-  /** Fraction (0..1) of requests in scope whose connection is destroyed after headers and part of the body. */
+  /** Fraction (0..1) of requests in scope whose connection is destroyed mid-way (see resetPhase). */
   resetRate: number
+  /**
+   * When an upload's connection is reset: `response` after the upload was stored (headers and half the
+   * answer sent: the client cannot tell it was stored), `request` while its body arrives (nothing stored),
+   * `both` half of each. Other requests are always cut in their response.
+   */
+  resetPhase: ResetPhase
   /** Which hosts the faults above hit. */
   scope: FaultScope[]
   /** The Media API budget; 0 = no limit. Lower it at run time to start a 429 storm. */
@@ -36,10 +42,14 @@ export interface FaultControl {
   reset(): FaultSettings
 }
 
+export type ResetPhase = 'request' | 'response' | 'both'
+export const RESET_PHASES: readonly ResetPhase[] = ['request', 'response', 'both']
+
 export interface FaultDecision {
   latencyMs: number
   errorStatus: number | undefined
-  reset: boolean
+  /** Where this request's connection is cut, if it is. */
+  reset: 'request' | 'response' | undefined
 }
 
 export const DEFAULT_ERROR_STATUSES = [500, 502, 503, 504]
@@ -51,6 +61,7 @@ export function defaultFaultSettings(rateLimitPerSecond: number): FaultSettings 
     errorStatuses: [...DEFAULT_ERROR_STATUSES],
     latencyMs: 0,
     resetRate: 0,
+    resetPhase: 'both',
     scope: [...FAULT_SCOPES],
     rateLimit: { perSecond: rateLimitPerSecond },
     rateLimitStorm: false,
@@ -101,14 +112,16 @@ export class FaultInjector implements FaultControl {
   /** Draws the faults for one request (always two draws when in scope, so sequences replay exactly). */
   decide(scope: FaultScope): FaultDecision {
     const s = this.#settings
-    if (!s.scope.includes(scope)) return { latencyMs: 0, errorStatus: undefined, reset: false }
+    if (!s.scope.includes(scope)) return { latencyMs: 0, errorStatus: undefined, reset: undefined }
     const errorDraw = this.#random()
     const resetDraw = this.#random()
     let errorStatus: number | undefined
     if (errorDraw < s.errorRate && s.errorStatuses.length > 0) {
       errorStatus = s.errorStatuses[Math.floor(this.#random() * s.errorStatuses.length)]
     }
-    return { latencyMs: s.latencyMs, errorStatus, reset: errorStatus === undefined && resetDraw < s.resetRate }
+    if (errorStatus !== undefined || !(resetDraw < s.resetRate)) return { latencyMs: s.latencyMs, errorStatus, reset: undefined }
+    const phase = scope !== 'upload' ? 'response' : s.resetPhase === 'both' ? (resetDraw < s.resetRate / 2 ? 'request' : 'response') : s.resetPhase
+    return { latencyMs: s.latencyMs, errorStatus, reset: phase }
   }
 
   /** One draw for "does this ranged GET ignore its range". */
@@ -125,6 +138,7 @@ function validateFaultSettings(s: FaultSettings): FaultSettings {
   }
   rate('errorRate', s.errorRate)
   rate('resetRate', s.resetRate)
+  if (!RESET_PHASES.includes(s.resetPhase)) throw new FaultSettingsError('resetPhase must be request, response or both')
   if (!Number.isInteger(s.seed)) throw new FaultSettingsError('seed must be an integer')
   if (typeof s.latencyMs !== 'number' || !(s.latencyMs >= 0)) throw new FaultSettingsError('latencyMs must be >= 0')
   if (!Array.isArray(s.errorStatuses) || s.errorStatuses.some((x) => !Number.isInteger(x) || x < 400 || x > 599)) {

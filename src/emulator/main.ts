@@ -4,7 +4,7 @@
  * Keys may come from IKFS_EMULATOR_PRIVATE_KEY / IKFS_EMULATOR_PUBLIC_KEY so they stay out of `ps`.
  */
 import { createLogger, type LogLevel } from '../log.js'
-import type { FaultSettings } from './faults.js'
+import { RESET_PHASES, type FaultSettings, type ResetPhase } from './faults.js'
 import type { EmulatorOptions, NameMode } from './options.js'
 import { startEmulator } from './server.js'
 
@@ -19,13 +19,13 @@ const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trac
 const BOOLEAN_FLAGS = new Set(['--restrict-unsigned'])
 const VALUE_FLAGS = new Set([
   '--port', '--data', '--private-key', '--public-key', '--id', '--host', '--names', '--max-upload-bytes', '--cdn-stale-ms',
-  '--rate-limit', '--error-rate', '--error-statuses', '--latency-ms', '--reset-rate', '--fault-seed', '--range-ignore-rate',
+  '--rate-limit', '--error-rate', '--error-statuses', '--latency-ms', '--reset-rate', '--reset-phase', '--fault-seed', '--range-ignore-rate',
   '--public-url-base', '--seed', '--log-level',
 ])
 
 export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--private-key K] [--public-key P] [--id demo] [--host 127.0.0.1]
   [--names permissive|strict] [--max-upload-bytes N] [--cdn-stale-ms N] [--restrict-unsigned] [--rate-limit N]
-  [--error-rate X] [--error-statuses 500,502,503,504] [--latency-ms N] [--reset-rate X] [--fault-seed N]
+  [--error-rate X] [--error-statuses 500,502,503,504] [--latency-ms N] [--reset-rate X] [--reset-phase both] [--fault-seed N]
   [--range-ignore-rate X] [--public-url-base URL] [--seed demo] [--log-level L]
 keys may also come from IKFS_EMULATOR_PRIVATE_KEY and IKFS_EMULATOR_PUBLIC_KEY`
 
@@ -93,6 +93,11 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
   const faults: Partial<FaultSettings> = {}
   if (v('--error-rate') !== undefined) faults.errorRate = fraction('--error-rate', v('--error-rate') as string)
   if (v('--reset-rate') !== undefined) faults.resetRate = fraction('--reset-rate', v('--reset-rate') as string)
+  const phase = v('--reset-phase')
+  if (phase !== undefined) {
+    if (!RESET_PHASES.includes(phase as ResetPhase)) throw new EmulatorArgsError(`--reset-phase must be one of ${RESET_PHASES.join(', ')}`)
+    faults.resetPhase = phase as ResetPhase
+  }
   if (v('--latency-ms') !== undefined) faults.latencyMs = integer('--latency-ms', v('--latency-ms') as string)
   if (v('--fault-seed') !== undefined) faults.seed = integer('--fault-seed', v('--fault-seed') as string)
   if (v('--error-statuses') !== undefined) {

@@ -151,7 +151,8 @@ async function serve(ctx: EmulatorContext, media: MediaRoutes, req: IncomingMess
       req.resume()
       return
     }
-    if (decision.reset) cutMidBody(res)
+    if (decision.reset === 'request') return cutRequestBody(req)
+    if (decision.reset === 'response') cutMidBody(res)
     if (scope === 'delivery') {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError(405, 'Only GET and HEAD are served by the URL endpoint.')
       return await handleDelivery(ctx, req, res)
@@ -183,6 +184,12 @@ function answerError(ctx: EmulatorContext, req: IncomingMessage, res: ServerResp
   if (!(e instanceof ApiError)) ctx.logger.error({ err: e, reqId: requestId }, 'emulator bug: unexpected error')
   if (!req.complete) refuseUpload(req, res, err)
   else sendApiError(res, err)
+}
+
+/** Fault: the connection drops while the request body arrives; nothing is handled, so nothing is stored. */
+function cutRequestBody(req: IncomingMessage): void {
+  req.once('data', () => req.socket.destroy())
+  req.once('end', () => req.socket.destroy()) // a body with no data events
 }
 
 /** Fault: send the headers and half of the first body chunk, then destroy the connection. */

@@ -61,7 +61,7 @@ describe.skipIf(skip !== null)('uploads through server faults', () => {
     const count = 30
     for (let i = 0; i < count; i++) await writeFile(join(src, `g${i}.bin`), randomBytes(2000 + i * 100))
     // The emulator stores each upload, then sends half of its answer and drops the connection (server.ts cutMidBody).
-    await lib.setFaults({ errorRate: 0, resetRate: 0.2, scope: ['upload'], seed: FAULT_SEED + 1 })
+    await lib.setFaults({ errorRate: 0, resetRate: 0.2, resetPhase: 'response', scope: ['upload'], seed: FAULT_SEED + 1 })
     try {
       await run('cp', ['-r', src, join(m.path, 'lost')], 120_000)
     } finally {
@@ -75,5 +75,26 @@ describe.skipIf(skip !== null)('uploads through server faults', () => {
     }
     // Each lost answer left a stored version behind the repeat: the faults did fire.
     expect(versions).toBeGreaterThan(count)
+  }, 180_000)
+
+  it('an upload whose connection drops while its body is sent is sent again: close succeeds, one version each', async () => {
+    const src = join(work, 'dropped-bodies')
+    await mkdir(src)
+    const count = 30
+    for (let i = 0; i < count; i++) await writeFile(join(src, `h${i}.bin`), randomBytes(2000 + i * 100))
+    const debug = await rig.mount(['--cache-dir', join(work, 'cache-debug'), '--log-level', 'debug']) // logs each retry
+    await lib.setFaults({ errorRate: 0, resetRate: 0.2, resetPhase: 'request', scope: ['upload'], seed: FAULT_SEED + 2 })
+    try {
+      await run('cp', ['-r', src, join(debug.path, 'dropped')], 120_000)
+    } finally {
+      await lib.setFaults({ errorRate: 0, resetRate: 0, resetPhase: 'both', scope: ['api', 'upload', 'delivery'] })
+    }
+    for (let i = 0; i < count; i++) {
+      expect(await sameBytes(join(src, `h${i}.bin`), remoteBytesPath(lib, `/dropped/h${i}.bin`))).toBe(true)
+      const file = await lib.details(`/dropped/h${i}.bin`)
+      expect(await lib.api<unknown[]>('GET', `/v1/files/${file.fileId}/versions`)).toHaveLength(1)
+    }
+    // The faults fired: the daemon logged uploads that failed and were tried again.
+    expect(debug.log()).toMatch(/"operation":"POST \/api\/v1\/files\/upload"[^\n]*"msg":"retrying"/)
   }, 180_000)
 })

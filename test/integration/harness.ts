@@ -65,6 +65,7 @@ export interface FaultPatch {
   errorRate?: number
   errorStatuses?: number[]
   resetRate?: number
+  resetPhase?: 'request' | 'response' | 'both'
   latencyMs?: number
   scope?: ('api' | 'upload' | 'delivery')[]
   seed?: number

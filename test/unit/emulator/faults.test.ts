@@ -68,4 +68,23 @@ describe('faults over HTTP', () => {
     const read = (await (await t.api('GET', '/_emulator/faults')).json()) as { rateLimit: { perSecond: number } }
     expect(read.rateLimit).toEqual({ perSecond: 0 })
   })
+
+  it('resets an upload while its body arrives (nothing stored) or after storing it (the answer cut short)', async () => {
+    t.emu.faults.set({ resetRate: 1, resetPhase: 'request', scope: ['upload'] })
+    await expect(t.upload({ file: Buffer.alloc(100_000, 1), fileName: 'cut-early.bin' })).rejects.toThrow()
+    t.emu.faults.set({ resetPhase: 'response' })
+    const late = await t.upload({ file: Buffer.alloc(100_000, 2), fileName: 'cut-late.bin' })
+    expect(late.status).toBe(200)
+    await expect(late.text()).rejects.toThrow()
+    t.emu.faults.reset()
+    const names = ((await (await t.api('GET', '/v1/files')).json()) as { name: string }[]).map((f) => f.name)
+    expect(names.filter((n) => n.startsWith('cut-late'))).toHaveLength(1)
+    expect(names.filter((n) => n.startsWith('cut-early'))).toEqual([])
+    expect(() => t.emu.faults.set({ resetPhase: 'sometimes' as never })).toThrow(/resetPhase/)
+    // both: an upload's resets fall on either side, two draws per request as before (sequences replay).
+    const f = new FaultInjector({ ...defaultFaultSettings(0), resetRate: 1, seed: 3 })
+    const phases = new Set(Array.from({ length: 40 }, () => f.decide('upload').reset))
+    expect(phases).toEqual(new Set(['request', 'response']))
+    expect(new Set(Array.from({ length: 10 }, () => f.decide('delivery').reset))).toEqual(new Set(['response']))
+  })
 })
