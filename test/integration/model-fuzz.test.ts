@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { appendFile, mkdir, open, readdir, readFile, rename, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createPrng } from '../../src/emulator/faults.js'
 import { fuseSkipReason, mountLibrary, remoteBytesPath, startLibrary, tempDir, type Library, type Mounted } from './harness.js'
 
 const skip = fuseSkipReason()
@@ -21,18 +22,6 @@ const WORKERS = 3
 const SIZES = [0, 1, 10, 4096, 70_000, 300_000]
 const OPS = ['write', 'write', 'append', 'trunc', 'rename', 'unlink', 'read', 'pwrite', 'atomic', 'ls', 'stat', 'mkdir', 'rmdir', 'dirrename'] as const
 type Op = (typeof OPS)[number]
-
-/** mulberry32: a small seeded PRNG, so a failing sequence replays. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Step {
   op: Op
@@ -134,7 +123,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
   }
 
   async function worker(m: Mounted, seed: number, base: string, ref: string): Promise<string[]> {
-    const random = prng(seed)
+    const random = createPrng(seed) // seeded, so a failing sequence replays
     const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!
     for (const root of [m.path, ref]) await mkdir(join(root, base, 'sub'), { recursive: true })
     const names = [

@@ -72,6 +72,13 @@ async function listen(server: ReturnType<typeof createServer>, sockets: Set<Sock
   }
 }
 
+/** A 200 that promises 1,000 bytes of JSON, sends `start`, then drops the connection (an answer lost on the way). */
+export function sendCutShort(res: ServerResponse, start: string): void {
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+  res.write(start)
+  setImmediate(() => res.socket?.destroy())
+}
+
 export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(value)
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers })

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { ImageKitError, isLostAnswer } from '../../../src/imagekit/errors.js'
 import { RATE_LIMIT_MAX_WAIT_MS } from '../../../src/imagekit/retry.js'
 import { ManualClock } from '../../../src/clock.js'
-import { PRIVATE_KEY, makeClient, waitFor, sendJson, serializeError, startServer, type TestServer } from './helpers.js'
+import { PRIVATE_KEY, makeClient, waitFor, sendCutShort, sendJson, serializeError, startServer, type TestServer } from './helpers.js'
 
 const FILE = {
   type: 'file', fileId: 'f1', name: 'a.jpg', filePath: '/a.jpg', size: 3, url: 'x', isPrivateFile: false,
@@ -135,12 +135,7 @@ describe('retries', () => {
 
   it('a socket destroyed mid-body is retried for an idempotent GET', async () => {
     server = await startServer((_req, res, _body, index) => {
-      if (index === 0) {
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
-        res.write('[{"type":"file"')
-        setImmediate(() => res.socket?.destroy())
-        return
-      }
+      if (index === 0) return sendCutShort(res, '[{"type":"file"')
       sendJson(res, 200, [FILE])
     })
     const { client } = track(makeClient(server.url))
@@ -151,11 +146,7 @@ describe('retries', () => {
   })
 
   it('a non-idempotent call whose 2xx body is cut short is not repeated', async () => {
-    server = await startServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
-      res.write('{"jobId"')
-      setImmediate(() => res.socket?.destroy())
-    })
+    server = await startServer((_req, res) => sendCutShort(res, '{"jobId"'))
     const { client } = track(makeClient(server.url))
     const error = await rejection(client.moveFolder('/a', '/b'))
     expect(error.code).toBe('IK_NETWORK')
@@ -165,11 +156,7 @@ describe('retries', () => {
   })
 
   it('a rename or move whose 2xx body is cut short is done: no error, no repeat', async () => {
-    server = await startServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
-      res.write('{"purge')
-      setImmediate(() => res.socket?.destroy())
-    })
+    server = await startServer((_req, res) => sendCutShort(res, '{"purge'))
     const { client } = track(makeClient(server.url))
     await client.renameFile('/a.jpg', 'b.jpg')
     await client.moveFile('/a.jpg', '/dir')

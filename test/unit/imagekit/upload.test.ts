@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile, open } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { makeClient, parseMultipart, sendJson, startRawServer, startServer, waitFor, type TestServer } from './helpers.js'
+import { makeClient, parseMultipart, sendCutShort, sendJson, startRawServer, startServer, waitFor, type TestServer } from './helpers.js'
 
 const RESPONSE = { fileId: 'f1', name: 'photo 1.jpg', size: 0, filePath: '/dir/photo 1.jpg', versionInfo: { id: 'v', name: 'Version 1' } }
 
@@ -110,9 +110,7 @@ describe('uploadFile', () => {
     await writeFile(localFile, content)
     server = await startServer((_req, res, _body, index) => {
       if (index > 0) return sendJson(res, 200, { ...RESPONSE, size: content.length })
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
-      res.write('{"fileId"')
-      setImmediate(() => res.socket?.destroy())
+      sendCutShort(res, '{"fileId"')
     })
     const made = makeClient(server.url)
     closeClient = () => made.client.close()
