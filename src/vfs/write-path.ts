@@ -49,7 +49,10 @@ export interface Destination {
   remotePath: string
 }
 
-/** local path → remote destination; ENAMETOOLONG over 255 bytes, EINVAL when the name cannot be stored. */
+/**
+ * local path → remote destination; ENAMETOOLONG over 255 bytes, EINVAL when the name cannot be stored or
+ * would list as another name (W11: a lone ‛ is stored quoted and comes back doubled, as in rclone).
+ */
 export function destinationOf(codec: NameCodec, localPath: string): Destination {
   const [parentLocalPath, localName] = parentOf(localPath)
   if (localName === '') throw new VfsError('EBUSY', `${localPath}: the root cannot be changed`)
@@ -58,6 +61,10 @@ export function destinationOf(codec: NameCodec, localPath: string): Destination 
   }
   try {
     const name = codec.toRemote(localName)
+    const listedAs = codec.toLocal(name)
+    if (listedAs !== localName) {
+      throw new VfsError('EINVAL', `${localPath}: the name would be listed as ${JSON.stringify(listedAs ?? '(hidden)')}, not as itself, with this encoding`)
+    }
     const folder = '/' + splitLocalPath(parentLocalPath).map((n) => codec.toRemote(n)).join('/')
     return { localPath, localName, parentLocalPath, folder, name, remotePath: joinRemote(folder, name) }
   } catch (e) {

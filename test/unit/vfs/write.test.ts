@@ -666,6 +666,24 @@ describe('namespace (W7-W10)', () => {
     expect(api.writeCalls.uploadFile).toBe(1)
   })
 
+  it('refuses (EINVAL) a new name that would come back as another one after a re-list (W11): a lone ‛', async () => {
+    // The default encoding, like rclone's Standard one, quotes ‛ (U+201B): local "‛q" is stored as "‛‛q",
+    // which lists as "‛‛q", so a file created as "‛q" would vanish from its own name at the next listing.
+    const api = new FakeImageKit()
+    api.addFile('/f', 3)
+    const h = rw(api)
+    await expectCode(h.vfs.create('/‛q', 0o644, CREATE), 'EINVAL')
+    await expectCode(h.vfs.mkdir('/‛d', 0o755), 'EINVAL')
+    await expectCode(h.vfs.rename('/f', '/x‛'), 'EINVAL')
+    expect(api.fileAt('/f')).toBeDefined()
+    // "‛‛q" is what a stored "‛‛q" lists as: it is created, stored as "‛‛q" and keeps its name.
+    await writeFile(h, '/‛‛q', 'quoted')
+    expect(api.fileAt('/‛‛q')).toBeDefined()
+    h.vfs.forget()
+    expect((await h.vfs.readdir('/')).map((e) => e.name).sort()).toEqual(['f', '‛‛q'])
+    expect((await readAll(h, '/‛‛q')).toString()).toBe('quoted')
+  })
+
   it('times set by utimens stay with the version they were set on, across re-lists and restarts (W13)', async () => {
     const api = new FakeImageKit()
     api.addFile('/stored.jpg', 3)
