@@ -133,6 +133,20 @@ export class DirCache {
     this.#lru.peek(remotePath)?.setChild(name, node)
   }
 
+  /**
+   * Takes the old versions of a file this mount deleted (ImageKit deletes them with it, W8) out of a cached
+   * listing, so they do not stay beside no file until the next listing. Only --versions shows them.
+   */
+  dropVersionsOf(remotePath: string, fileId: string): void {
+    if (!this.options.versions) return
+    const listing = this.#lru.peek(remotePath)
+    if (!listing) return
+    this.#generation++
+    for (const [name, node] of listing.children) {
+      if (node.kind === 'file' && node.isVersion && node.fileId === fileId) listing.setChild(name, undefined)
+    }
+  }
+
   /** The cached listing of a folder, fresh or not, without fetching. */
   peek(remotePath: string): DirListing | undefined {
     return this.#lru.peek(remotePath)

@@ -115,6 +115,7 @@ export class Namespace {
       if (pending) await this.#d.writes.discard(pending)
       if (fileId) await this.#d.writes.forgetStored(fileId)
       this.#d.dirs.setChild(dest.folder, dest.localName, undefined)
+      if (fileId) this.#d.dirs.dropVersionsOf(dest.folder, fileId)
     })
   }
 
@@ -178,6 +179,7 @@ export class Namespace {
         } catch (e) {
           if (!isNotFound(e)) throw fromImageKitError(e, { op: 'rename (delete source)', target: from.remotePath })
         }
+        dirs.dropVersionsOf(from.folder, srcFileId)
       }
       dirs.setChild(from.folder, from.localName, undefined)
       dirs.expire(to.folder)

@@ -684,6 +684,28 @@ describe('namespace (W7-W10)', () => {
     expect((await readAll(h, '/‛‛q')).toString()).toBe('quoted')
   })
 
+  it('with --versions, a file deleted through the mount takes its old versions out of the listing (W8, R9)', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/a')
+    api.addFolder('/b')
+    for (const name of ['doc', 'keep', 'saved']) {
+      api.addFile(`/a/${name}.txt`, Buffer.from(`${name} one`), { updatedAt: '2024-03-04T05:06:07.089Z' })
+      api.overwrite(`/a/${name}.txt`, Buffer.from(`${name} two`), '2024-06-01T00:00:00.000Z')
+    }
+    api.addFile('/b/saved.txt', Buffer.from('target'))
+    const h = rw(api, tempCache(), { versions: true })
+    const names = async () => (await h.vfs.readdir('/a')).map((e) => e.name).sort()
+    const versionOf = (name: string) => `${name}-v2024-03-04-050607-089.txt`
+    expect(await names()).toEqual([versionOf('doc'), 'doc.txt', versionOf('keep'), 'keep.txt', versionOf('saved'), 'saved.txt'])
+    await h.vfs.unlink('/a/doc.txt')
+    // Saved over a file in another folder: the source is deleted with its versions.
+    await h.vfs.rename('/a/saved.txt', '/b/saved.txt')
+    expect(api.fileAt('/a/saved.txt')).toBeUndefined()
+    expect(await names()).toEqual([versionOf('keep'), 'keep.txt'])
+    h.vfs.forget()
+    expect(await names()).toEqual([versionOf('keep'), 'keep.txt'])
+  })
+
   it('times set by utimens stay with the version they were set on, across re-lists and restarts (W13)', async () => {
     const api = new FakeImageKit()
     api.addFile('/stored.jpg', 3)
