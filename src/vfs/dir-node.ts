@@ -6,14 +6,15 @@
  *
  * Hidden entries (logged once at warn): a remote name that cannot be shown locally (name.ts); a file
  * and a folder with the same local name (the folder wins); two remote names decoding to the same
- * local name (the one whose encoding round-trips wins); versions colliding with anything.
+ * local name (the one whose encoding round-trips wins); versions colliding with anything, or whose name
+ * (the file's with the version suffix) is longer than NAME_MAX.
  */
 import type { FileObject, ListItem } from '../imagekit/types.js'
 import {
   dirInodeFrom, fileInodeFrom, identityKey, identityKeyOf, parseTimeMs, type Inode,
 } from './inode.js'
 import type { InodeTable } from './inode-table.js'
-import type { NameCodec } from './name.js'
+import { isSafeLocalName, type NameCodec } from './name.js'
 import { versionName } from './versions.js'
 import type { WarnOnce } from './warn-once.js'
 
@@ -95,6 +96,7 @@ export class ListingBuilder {
     const local = this.deps.codec.toLocal(item.name)
     if (local === undefined) return this.#hide(item.name, 'name cannot be shown locally with this encoding')
     const name = versionName(local, parseTimeMs(item.updatedAt))
+    if (!isSafeLocalName(name)) return this.#hide(item.name, 'version name longer than 255 bytes')
     if (this.#children.has(name)) return this.#hide(name, 'version name collides with another entry')
     this.#children.set(name, fileInodeFrom(item, this.#ino(identityKeyOf(item))))
   }

@@ -269,6 +269,19 @@ describe('--versions', () => {
     vfs.checkInvariants()
   })
 
+  it('hides a version whose name would be longer than 255 bytes (NAME_MAX), as it hides such files', async () => {
+    const api = new FakeImageKit()
+    const long = 'x'.repeat(240) + '.jpg' // 244 bytes: its version name has 267
+    for (const name of [long, 'short.jpg']) {
+      api.addFile(`/${name}`, 10, { updatedAt: '2024-03-04T05:06:07.089Z' })
+      api.overwrite(`/${name}`, patternBytes(5), '2024-06-01T00:00:00.000Z')
+    }
+    const { vfs, records } = makeVfs(api, { versions: true })
+    expect((await vfs.readdir('/')).map((e) => e.name).sort()).toEqual(['short-v2024-03-04-050607-089.jpg', 'short.jpg', long].sort())
+    await expectCode(vfs.getattr(`/${'x'.repeat(240)}-v2024-03-04-050607-089.jpg`), 'ENOENT')
+    expect(records.some((r) => String(r.msg).startsWith('hiding entry'))).toBe(true)
+  })
+
   it('does not list versions without the option', async () => {
     const api = new FakeImageKit()
     api.addFile('/photo.jpg', 10)
