@@ -5,6 +5,7 @@
 import type { Config } from '../config/load.js'
 import type { FuseBindingChoice, FuseMountOptions } from '../fuse/mount.js'
 import type { ImageKitClientOptions } from '../imagekit/client.js'
+import type { DeliveryClient } from '../imagekit/read.js'
 import type { VfsOptions } from '../vfs/types.js'
 import { ikfsVersion } from './version.js'
 
@@ -23,6 +24,7 @@ export function clientSettings(config: Config): ClientSettings {
     requestTimeoutMs: config.requestTimeoutMs,
     maxRetries: config.retries,
     maxConnectionsPerOrigin: config.maxConnections,
+    deliveryClient: config.deliveryClient as DeliveryClient,
     userAgent: `ikfs/${ikfsVersion()}`,
   }
 }

@@ -155,6 +155,12 @@ export const OPTIONS = {
     help: 'FUSE library: fuse3 (ikfs\'s libfuse3 binding: 1 MiB requests, READDIRPLUS), fuse-native (libfuse2), ' +
       'or auto (fuse3 when it was built at install, else fuse-native).',
   },
+  deliveryClient: {
+    name: 'delivery_client', flag: '--delivery-client', env: env('delivery_client'), type: 'enum',
+    choices: ['sockets', 'undici'], default: 'sockets', group: 'advanced',
+    help: 'HTTP client for reading files from the CDN: sockets (ikfs\'s own reader: bytes go from the socket ' +
+      'straight into the read cache) or undici.',
+  },
   dirCacheTimeMs: {
     name: 'dir_cache_time', flag: '--dir-cache-time', env: env('dir_cache_time'), type: 'duration',
     default: '5m', group: 'mount',

@@ -3,6 +3,7 @@
  * http.ts (transport, errors), retry.ts, list.ts, read.ts, upload.ts, jobs.ts, url.ts and sign.ts.
  * Paths here are remote ImageKit paths; nothing in this module knows about local files or FUSE.
  */
+import type { ConnectionOptions } from 'node:tls'
 import type { Logger } from 'pino'
 import { systemClock, type Clock } from '../clock.js'
 import { redactUrl } from '../log.js'
@@ -14,7 +15,7 @@ import { expectBody, isAccountUsage, isFileObject, isFileObjectArray } from './g
 import { HttpTransport, networkPhrase } from './http.js'
 import { runBulkJob } from './jobs.js'
 import { LIST_ROUTE, listFiles } from './list.js'
-import { readRange } from './read.js'
+import { readRange, type DeliveryClient } from './read.js'
 import { defaultRetryPolicy } from './retry.js'
 import { expiryFor, signUrl } from './sign.js'
 import type { AccountUsage, BulkJobStatus, FileObject, ListItem, UploadResponse } from './types.js'
@@ -54,6 +55,10 @@ export interface ImageKitClientOptions {
   requestTimeoutMs?: number
   maxRetries?: number
   maxConnectionsPerOrigin?: number
+  /** Which client reads delivery URLs (default: the socket reader). */
+  deliveryClient?: DeliveryClient
+  /** Extra TLS options for the socket reader (tests: their own CA). */
+  deliveryTls?: ConnectionOptions
   logger: Logger
   clock?: Clock
   /** Jitter source in [0, 1); default Math.random. */
@@ -92,6 +97,8 @@ export class ImageKitClient implements ImageKitApi {
       userAgent: options.userAgent ?? DEFAULT_USER_AGENT,
       requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       maxConnectionsPerOrigin: options.maxConnectionsPerOrigin ?? DEFAULT_MAX_CONNECTIONS_PER_ORIGIN,
+      ...(options.deliveryClient ? { deliveryClient: options.deliveryClient } : {}),
+      ...(options.deliveryTls ? { deliveryTls: options.deliveryTls } : {}),
       policy: defaultRetryPolicy(options.maxRetries ?? DEFAULT_MAX_RETRIES),
       clock: this.#clock,
       random: options.random ?? Math.random,

@@ -1,6 +1,7 @@
 /**
  * HTTP to the ImageKit API and upload hosts: one undici Agent (keep-alive pools per origin, the cap on
- * concurrent connections; delivery hosts get a second Agent with the same settings, used by read.ts), the
+ * concurrent connections; delivery hosts get a second Agent with the same settings and the socket reader's
+ * pools, used by read.ts), the
  * auth header, timeouts, JSON decoding, and every status or socket failure turned into an ImageKitError
  * with a stable code. Only this file and read.ts look at status codes.
  *
@@ -9,11 +10,14 @@
  * private key and URL signatures in case a server echoes them.
  */
 import type { Readable } from 'node:stream'
+import type { ConnectionOptions } from 'node:tls'
 import { Agent, request, type Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.js'
 import { redactUrl } from '../log.js'
+import { DeliverySockets } from './delivery-sockets.js'
 import { ImageKitError, type ImageKitCode } from './errors.js'
+import type { DeliveryClient } from './read.js'
 import { abortedError, withRetry, type RetryContext, type RetryPolicy } from './retry.js'
 import { apiUrl, type QueryValues } from './url.js'
 
@@ -32,6 +36,10 @@ export type HostKind = 'api' | 'upload' | 'delivery'
 
 export interface HttpSettings {
   apiUrl: string
+  /** Which client reads delivery URLs: ikfs's socket reader (the default) or undici. */
+  deliveryClient?: DeliveryClient
+  /** Extra TLS options for the socket reader's connections (tests: their own CA). */
+  deliveryTls?: ConnectionOptions
   uploadUrl: string
   privateKey: string
   userAgent: string
@@ -95,6 +103,8 @@ export class HttpTransport {
    * the connections API calls need when both are served from one origin (the emulator).
    */
   readonly delivery: Agent
+  /** Delivery hosts for the socket reader (socket-range.ts). */
+  readonly deliverySockets: DeliverySockets
   readonly settings: HttpSettings
   readonly #authorization: string
   #closing: Promise<void> | undefined
@@ -112,6 +122,12 @@ export class HttpTransport {
     }
     this.agent = new Agent(agentOptions)
     this.delivery = new Agent(agentOptions)
+    this.deliverySockets = new DeliverySockets({
+      maxConnectionsPerOrigin: settings.maxConnectionsPerOrigin,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+      ...(settings.deliveryTls ? { tls: settings.deliveryTls } : {}),
+    })
   }
 
   /** One API or upload call with retries; resolves with the decoded body of a 2xx answer. */
@@ -153,6 +169,7 @@ export class HttpTransport {
    * (a paused read would otherwise hold a graceful close forever); their `deliver` rejects.
    */
   close(): Promise<void> {
+    this.deliverySockets.close()
     this.#closing ??= Promise.all([this.agent.close(), this.delivery.destroy()]).then(() => undefined)
     return this.#closing
   }

@@ -1,33 +1,32 @@
 /**
- * Ranged GET of a delivery URL, checked before any byte is handed out:
- * - 206: `Content-Range` must start at the requested offset; its total is the file size.
- * - 200 (the server ignored the range): the first `start` bytes are skipped here and the total is
- *   `Content-Length`; a bounded range is cut at its end.
- * - anything else: the body is drained and dropped (an error page is never returned as file content) and
- *   the status becomes an ImageKitError (401/403 on delivery → IK_FORBIDDEN).
- * - a compressed body is refused: byte offsets must refer to the stored bytes.
- * Failures before the body starts retry like API calls. Once the body is handed out, a failure mid-way
- * rejects `deliver` (or errors `body`) with an ImageKitError; the caller resumes with a new range.
+ * Ranged GET of a delivery URL, checked before any byte is handed out (range-checks.ts): an error page is
+ * never returned as file content, a 200 that ignored the range is skipped to the start, a compressed body is
+ * refused. Failures before the body starts retry like API calls. Once the body is handed out, a failure
+ * mid-way rejects `deliver` (or errors `body`) with an ImageKitError; the caller resumes with a new range.
  * No Authorization header is ever sent to a delivery host.
  *
- * Requests go through undici's low-level `dispatch` on the transport's delivery Agent (keep-alive pools
- * per host, the connection cap, head and body timeouts). Each body chunk undici parsed out of the socket
- * is copied once, straight into the sink's memory (the block being filled): no Readable, no queue of
- * chunks in between. When the sink has no room, the response is paused (`controller.pause()`), which stops
- * undici reading the socket, so TCP flow control holds the server back until `resume()`.
+ * Two readers do the HTTP: the socket reader (socket-range.ts, the default: the body goes from the socket
+ * straight into the caller's memory) and undici (undici-range.ts: `--delivery-client undici`, and the
+ * responses the socket reader leaves to it).
  */
-import type { Dispatcher } from 'undici'
-import type { BodySink, RangeResponse, RequestOptions } from './api.js'
-import { ImageKitError } from './errors.js'
-import { MAX_ERROR_BODY_BYTES, errorFromException, errorFromStatus, requestIdOf, type HttpTransport } from './http.js'
-import { rangeBody } from './range-body.js'
-import { abortedError, withRetry } from './retry.js'
+import type { RangeResponse, RequestOptions } from './api.js'
+import type { HttpTransport } from './http.js'
+import type { RangeAsk } from './range-checks.js'
+import { withRetry } from './retry.js'
+import { readRangeWithSockets } from './socket-range.js'
+import { readRangeWithUndici } from './undici-range.js'
 import { pathOfUrl } from './url.js'
 
-type Controller = Dispatcher.DispatchController
-type Headers = Record<string, string | string[] | undefined>
+export type DeliveryClient = 'sockets' | 'undici'
 
-const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+)$/
+/** One ranged GET as both readers take it. */
+export interface DeliveryRequest {
+  target: URL
+  ask: RangeAsk
+  /** user-agent, range, accept-encoding: identity (never authorization). */
+  headers: Record<string, string>
+  signal: AbortSignal | undefined
+}
 
 export async function readRange(
   http: HttpTransport,
@@ -40,374 +39,19 @@ export async function readRange(
   if (endInclusive !== undefined && (!Number.isSafeInteger(endInclusive) || endInclusive < start)) {
     throw new RangeError(`readRange: bad end ${endInclusive} for start ${start}`)
   }
-  // Only the path goes into messages and logs: the query may hold a signature.
-  const route = pathOfUrl(url)
-  const attempt = () => readOnce(http, url, route, start, endInclusive, options.signal)
-  return withRetry(attempt, http.retryContext(`GET ${route}`, options.signal))
-}
-
-function readOnce(
-  http: HttpTransport,
-  url: string,
-  route: string,
-  start: number,
-  endInclusive: number | undefined,
-  signal: AbortSignal | undefined,
-): Promise<RangeResponse> {
-  if (signal?.aborted) return Promise.reject(abortedError(`GET ${route}`, signal.reason))
   const headers = http.baseHeaders(false)
   headers.range = `bytes=${start}-${endInclusive ?? ''}`
   // Byte offsets must refer to the stored bytes, not a compressed encoding of them.
   headers['accept-encoding'] = 'identity'
-  const target = new URL(url)
-  const exchange = new DeliveryExchange(http, route, start, endInclusive, headers.range, signal)
-  http.delivery.dispatch(
-    {
-      origin: target.origin,
-      // The path and query go out exactly as the URL holds them (signatures cover them).
-      path: `${target.pathname}${target.search}`,
-      method: 'GET',
-      headers,
-      headersTimeout: http.settings.requestTimeoutMs,
-      bodyTimeout: http.settings.requestTimeoutMs,
-    },
-    exchange,
-  )
-  return exchange.head
-}
-
-type Phase = 'head' | 'body' | 'discard' | 'done'
-
-/**
- * One request: the undici handler, and (once the head passed its checks) the RangeResponse handed out.
- * The response is paused from its head until `deliver` names a sink.
- */
-class DeliveryExchange implements Dispatcher.DispatchHandler {
-  readonly head: Promise<RangeResponse>
-  #resolveHead!: (range: RangeResponse) => void
-  #rejectHead!: (error: unknown) => void
-  #phase: Phase = 'head'
-  #controller: Controller | undefined
-  /** Set once the caller gave up (close, abort): the connection is dropped unless the body had ended. */
-  #closed = false
-  /** Body bytes to drop before the range starts (a 200 that ignored the range). */
-  #skip = 0
-  /** Bytes still to deliver when the body holds more than asked. */
-  #take: number | undefined
-  #requestId: string | undefined
-  #sink: BodySink | undefined
-  #delivered: { resolve: () => void; reject: (error: unknown) => void } | undefined
-  /** The rest of a chunk that arrived when the sink had no room (the response is paused meanwhile). */
-  #pending: Buffer | undefined
-  /** undici reported the end of the body (there may still be #pending bytes to hand out). */
-  #ended = false
-  #error: ImageKitError | undefined
-  /** #feed is running (the sink's callbacks may call back into resume/close). */
-  #feeding = false
-  /** Error-body bytes drained so far. */
-  #drained = 0
-  /** Why the head was refused (rejected once its body is drained). */
-  #refused: unknown
-  readonly #onAbort = () => this.#abortBySignal()
-
-  constructor(
-    readonly http: HttpTransport,
-    readonly route: string,
-    readonly start: number,
-    readonly endInclusive: number | undefined,
-    readonly range: string,
-    readonly signal: AbortSignal | undefined,
-  ) {
-    this.head = new Promise<RangeResponse>((resolve, reject) => {
-      this.#resolveHead = resolve
-      this.#rejectHead = reject
-    })
-    signal?.addEventListener('abort', this.#onAbort, { once: true })
+  const request: DeliveryRequest = {
+    target: new URL(url),
+    // Only the path goes into messages and logs: the query may hold a signature.
+    ask: { route: pathOfUrl(url), start, endInclusive, scrub: (text) => http.scrub(text) },
+    headers,
+    signal: options.signal,
   }
-
-  // ---- undici handler ----
-
-  onRequestStart(controller: Controller): void {
-    this.#controller = controller
-    if (this.#closed) controller.abort(new Error('delivery request given up'))
-  }
-
-  onResponseStart(controller: Controller, statusCode: number, headers: Headers): void {
-    this.#controller = controller
-    if (this.#phase !== 'head') return
-    const requestId = requestIdOf(headers)
-    this.#requestId = requestId
-    // The route is the URL's path only: no query, so no signature reaches the log.
-    this.http.settings.log.debug({ operation: `GET ${this.route}`, status: statusCode, requestId, range: this.range }, 'delivery response')
-    let range: RangeResponse
-    try {
-      range = this.#check(statusCode, headers)
-    } catch (error) {
-      this.#discard(headers, error)
-      return
-    }
-    this.#phase = 'body'
-    controller.pause() // until deliver() names the memory the body goes to
-    this.#resolveHead(range)
-  }
-
-  onResponseData(controller: Controller, chunk: Buffer): void {
-    if (this.#phase === 'discard') {
-      this.#drained += chunk.length
-      if (this.#drained > MAX_ERROR_BODY_BYTES) this.#refuse(controller)
-      return
-    }
-    if (this.#phase !== 'body' || this.#closed) return
-    this.#feed(chunk)
-  }
-
-  onResponseEnd(): void {
-    this.#ended = true
-    if (this.#phase === 'discard') {
-      // Drained: the connection is back in the pool before the error is seen (a retry may reuse it).
-      this.#phase = 'done'
-      this.#detach()
-      const error = this.#refused
-      afterConnectionFree(() => this.#rejectHead(error))
-    } else if (this.#phase === 'body' && !this.#pending) {
-      this.#finish()
-    }
-  }
-
-  onResponseError(_controller: Controller, error: Error): void {
-    if (this.#phase === 'discard') {
-      this.#phase = 'done'
-      this.#detach()
-      this.#rejectHead(this.#refused)
-      return
-    }
-    if (this.#phase === 'head') {
-      this.#phase = 'done'
-      this.#detach()
-      this.#rejectHead(errorFromException(error, { method: 'GET', route: this.route, signal: this.signal, retriable: true }))
-      return
-    }
-    if (this.#phase !== 'body' || this.#closed) {
-      this.#phase = 'done'
-      this.#detach()
-      return
-    }
-    this.#phase = 'done'
-    this.#pending = undefined
-    this.#detach()
-    this.#error = errorFromException(error, {
-      method: 'GET', route: this.route, signal: this.signal, retriable: true, requestId: this.#requestId,
-    })
-    const delivered = this.#delivered
-    this.#delivered = undefined
-    delivered?.reject(this.#error)
-  }
-
-  // ---- the checks before any byte is handed out ----
-
-  #check(status: number, headers: Headers): RangeResponse {
-    const fail = (message: string, code: 'IK_BAD_RESPONSE' | 'IK_RANGE_NOT_SATISFIABLE' = 'IK_BAD_RESPONSE'): never => {
-      const suffix = this.#requestId ? ` (requestId ${this.#requestId})` : ''
-      throw new ImageKitError(code, `GET ${this.route}: ${message}${suffix}`, {
-        status, method: 'GET', route: this.route, requestId: this.#requestId,
-      })
-    }
-    const { start, endInclusive } = this
-    const wanted = endInclusive === undefined ? undefined : endInclusive - start + 1
-    const accept = (skip: number, bodyBytes: number, totalSize: number): RangeResponse => {
-      this.#skip = skip
-      if (wanted !== undefined && bodyBytes > wanted) this.#take = wanted
-      return this.#response(totalSize, single(headers.etag))
-    }
-    if (status === 206 || status === 200) {
-      const coding = single(headers['content-encoding'])?.trim().toLowerCase()
-      if (coding && coding !== 'identity') return fail(`body is encoded (${coding}), not the stored bytes`)
-    }
-    if (status === 206) {
-      const match = CONTENT_RANGE.exec(single(headers['content-range']) ?? '')
-      if (!match) return fail(`206 without a usable Content-Range`)
-      const [first, last, total] = [Number(match[1]), Number(match[2]), Number(match[3])]
-      if (first !== start) return fail(`206 starts at ${first}, asked for ${start}`)
-      if (last < first || last >= total) return fail(`206 with an impossible Content-Range ${first}-${last}/${total}`)
-      return accept(0, last - first + 1, total)
-    }
-    if (status === 200) {
-      const lengthText = single(headers['content-length'])?.trim() ?? ''
-      const length = /^\d+$/.test(lengthText) ? Number(lengthText) : Number.NaN
-      if (!Number.isSafeInteger(length)) return fail('200 without Content-Length')
-      if (start > 0 && start >= length) return fail(`range starts at ${start}, file has ${length} bytes`, 'IK_RANGE_NOT_SATISFIABLE')
-      return accept(start, length - start, length)
-    }
-    // An error page: dropped, never handed out as content.
-    throw errorFromStatus({
-      host: 'delivery',
-      method: 'GET',
-      route: this.route,
-      status,
-      headers,
-      bodyText: '',
-      scrub: (text) => this.http.scrub(text),
-    })
-  }
-
-  /**
-   * Reads and drops a refused body when it is small (the connection stays in the pool), then rejects the
-   * head with `error`; closes the connection and rejects at once when the body is large.
-   */
-  #discard(headers: Headers, error: unknown): void {
-    this.#phase = 'discard'
-    this.#refused = error
-    const length = Number(single(headers['content-length']) ?? 0)
-    if (!(length <= MAX_ERROR_BODY_BYTES)) this.#refuse(this.#controller)
-  }
-
-  #refuse(controller: Controller | undefined): void {
-    this.#phase = 'done'
-    this.#detach()
-    this.#drop(controller)
-    this.#rejectHead(this.#refused)
-  }
-
-  #response(totalSize: number, etag: string | undefined): RangeResponse {
-    let body: ReturnType<typeof rangeBody> | undefined
-    const range: RangeResponse = {
-      start: this.start,
-      totalSize,
-      get body() {
-        body ??= rangeBody(range)
-        return body
-      },
-      deliver: (sink) => this.#deliver(sink),
-      resume: () => this.#resume(),
-      close: () => this.#close(),
-    }
-    if (etag !== undefined) range.etag = etag
-    if (this.#requestId !== undefined) range.requestId = this.#requestId
-    return range
-  }
-
-  // ---- delivery into the sink ----
-
-  #deliver(sink: BodySink): Promise<void> {
-    if (this.#error) return Promise.reject(this.#error)
-    if (this.#phase !== 'body' || this.#closed) return Promise.resolve()
-    this.#sink = sink
-    const promise = new Promise<void>((resolve, reject) => (this.#delivered = { resolve, reject }))
-    this.#resume()
-    return promise
-  }
-
-  #resume(): void {
-    // A resume from inside the sink's own callbacks: the running #feed asks the sink for room again anyway
-    // (resuming undici here would hand out later bytes before the rest of the current chunk).
-    if (this.#feeding) return
-    if (this.#phase !== 'body' || this.#closed || !this.#sink) return
-    const pending = this.#pending
-    if (pending) {
-      this.#pending = undefined
-      this.#feed(pending)
-      if (this.#pending || this.#phase !== 'body' || this.#closed) return
-      if (this.#ended) return this.#finish()
-    }
-    this.#controller?.resume()
-  }
-
-  /** Copies `chunk` into the sink's regions: skip, take, and a pause when the sink has no room. */
-  #feed(chunk: Buffer): void {
-    this.#feeding = true
-    try {
-      this.#copy(chunk)
-    } finally {
-      this.#feeding = false
-    }
-  }
-
-  #copy(chunk: Buffer): void {
-    let at = 0
-    if (this.#skip > 0) {
-      at = Math.min(this.#skip, chunk.length)
-      this.#skip -= at
-    }
-    const sink = this.#sink
-    while (at < chunk.length && !this.#closed) {
-      const region = sink?.nextRegion()
-      if (!region || this.#closed) {
-        if (this.#closed) return
-        this.#pending = chunk.subarray(at)
-        this.#controller?.pause()
-        return
-      }
-      let n = Math.min(region.length, chunk.length - at)
-      if (this.#take !== undefined) n = Math.min(n, this.#take)
-      region.set(chunk.subarray(at, at + n))
-      at += n
-      if (this.#take !== undefined) this.#take -= n
-      sink!.wrote(n)
-      if (this.#take === 0) {
-        // Every asked byte is out (the server sent more than asked): stop the download.
-        this.#close()
-        return
-      }
-    }
-  }
-
-  #finish(): void {
-    this.#phase = 'done'
-    this.#detach()
-    const delivered = this.#delivered
-    this.#delivered = undefined
-    if (delivered) afterConnectionFree(delivered.resolve)
-  }
-
-  #close(): void {
-    if (this.#closed) return
-    this.#closed = true
-    this.#pending = undefined
-    this.#detach()
-    if (this.#phase === 'body' && !this.#ended) this.#drop(this.#controller)
-    const delivered = this.#delivered
-    this.#delivered = undefined
-    delivered?.resolve()
-  }
-
-  #abortBySignal(): void {
-    if (this.#phase === 'head' || this.#phase === 'discard') {
-      this.#closed = true
-      this.#phase = 'done'
-      this.#drop(this.#controller)
-      this.#rejectHead(abortedError(`GET ${this.route}`, this.signal?.reason))
-      return
-    }
-    this.#close()
-  }
-
-  /**
-   * Gives up the connection (it is not reused): paused now, aborted in a microtask so that undici is never
-   * aborted from inside one of its own callbacks.
-   */
-  #drop(controller: Controller | undefined): void {
-    if (!controller) return // not connected yet: onRequestStart aborts it
-    controller.pause()
-    queueMicrotask(() => {
-      if (!controller.aborted) controller.abort(new Error('delivery response given up'))
-    })
-  }
-
-  #detach(): void {
-    this.signal?.removeEventListener('abort', this.#onAbort)
-  }
-}
-
-/**
- * Runs `fn` once undici has put the connection of a finished response back in its pool: with pipelining 1
- * it waits one turn of the event loop (setImmediate) after the body's end before the connection takes
- * another request. Settling after that lets the caller's next request reuse the kept-alive connection
- * instead of opening another one.
- */
-function afterConnectionFree(fn: () => void): void {
-  setImmediate(() => setImmediate(fn))
-}
-
-function single(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value
+  const attempt = http.settings.deliveryClient === 'undici' || !http.deliverySockets.serves(request.target)
+    ? () => readRangeWithUndici(http, request)
+    : () => readRangeWithSockets(http, request)
+  return withRetry(attempt, http.retryContext(`GET ${request.ask.route}`, options.signal))
 }

@@ -9,7 +9,9 @@
 // Beside MiB/s it prints this process's CPU time per GiB: steadier than wall time on a shared machine, and
 // what decides throughput once the emulator and the reader compete for two cores.
 // Runs against dist/ (`npm run build` first). Never asserts beyond byte counts.
-//   node test/bench/vfs-read.mjs [--size-mib N] [--runs N] [--profile]
+// Each VFS case runs with both delivery readers (--delivery-client sockets, the default, and undici), side by
+// side in one run.
+//   node test/bench/vfs-read.mjs [--size-mib N] [--runs N] [--clients sockets,undici] [--profile]
 //   (--profile writes a V8 CPU profile of the VFS runs to ./vfs-read-*.cpuprofile via node:inspector)
 import { constants } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
@@ -29,6 +31,8 @@ const BIG_BYTES = argValue('--size-mib', 1024) * MiB
 /** Runs per sequential case; the median is printed. */
 const RUNS = argValue('--runs', 3)
 const PROFILE = process.argv.includes('--profile')
+const clientsArg = process.argv.indexOf('--clients')
+const CLIENTS = clientsArg > 0 ? process.argv[clientsArg + 1].split(',') : ['sockets', 'undici']
 const PAR_FILES = 200
 const PAR_WORKERS = 8
 const TTFB_FILES = 7
@@ -44,10 +48,12 @@ const privateKey = 'private_bench_' + Math.random().toString(36).slice(2)
 const publicKey = 'public_bench'
 
 /** A VFS wired as `ikfs mount` wires it (read-only, so no spool folder is needed). */
-function buildVfs(base) {
+function buildVfs(base, deliveryClient = 'sockets') {
   const config = loadConfig({
     options: {
       endpoint: `${base}/demo`, apiUrl: base, uploadUrl: base, publicKey, readOnly: 'true', dirCacheTime: '1h', logLevel: 'warn',
+      // Builds from before the socket reader know no such option: undici is all they have.
+      ...(deliveryClient === 'sockets' ? {} : { deliveryClient }),
     },
     env: { IKFS_PRIVATE_KEY: privateKey },
     cwd: process.cwd(),
@@ -137,7 +143,9 @@ try {
   const probe = buildVfs(base)
   const hasReadInto = typeof probe.vfs.readInto === 'function'
   await probe.close()
-  const cases = allCases.filter(([, , , api]) => api === 'read' || hasReadInto)
+  const cases = allCases
+    .filter(([, , , api]) => api === 'read' || hasReadInto)
+    .flatMap(([name, ...rest]) => CLIENTS.map((client) => [`${name} (${client})`, ...rest, client]))
   const times = { curl: [] }
   const cpu = {}
   for (const [name] of cases) {
@@ -147,8 +155,8 @@ try {
   for (let run = 0; run < RUNS; run++) {
     // Interleaved, so drift in the machine's load hits every reader alike.
     times.curl.push((await timed(() => curl('/big/big.bin', '%{size_download}'))).ms)
-    for (const [name, requestBytes, depth, api] of cases) {
-      const { vfs, close } = buildVfs(base)
+    for (const [name, requestBytes, depth, api, client] of cases) {
+      const { vfs, close } = buildVfs(base, client)
       await vfs.getattr('/big/big.bin') // listing outside the timing, as `cat` after `ls` would
       const before = process.cpuUsage()
       const { ms } = await timed(() => withProfile(`seq-${api}-${requestBytes}-${depth}-${run}`, () =>
@@ -174,8 +182,8 @@ try {
   const curlPar = await timed(() =>
     sh(workers.map((list) => `curl -sf ${list.map((n) => `-o /dev/null '${endpoint}/par/${n}?tr=orig-true'`).join(' ')} &`).join('\n') + '\nwait'),
   )
-  const parallel = async (api) => {
-    const par = buildVfs(base)
+  const parallel = async (api, client) => {
+    const par = buildVfs(base, client)
     await par.vfs.readdir('/par')
     const { ms } = await timed(() => withProfile(`par-${api}`, () =>
       Promise.all(workers.map(async (list) => {
@@ -188,8 +196,10 @@ try {
   }
   const parRows = []
   for (const api of hasReadInto ? ['read', 'readInto'] : ['read']) {
-    const ms = await parallel(api)
-    parRows.push([`vfs open/${api}/release x${PAR_WORKERS}`, mibps(PAR_FILES * MiB, ms).toFixed(0), (curlPar.ms / ms).toFixed(2)])
+    for (const client of CLIENTS) {
+      const ms = await parallel(api, client)
+      parRows.push([`vfs open/${api}/release x${PAR_WORKERS} (${client})`, mibps(PAR_FILES * MiB, ms).toFixed(0), (curlPar.ms / ms).toFixed(2)])
+    }
   }
   printTable(`${PAR_WORKERS} parallel readers, ${PAR_FILES} files of 1 MiB, no FUSE`, [
     ['reader', 'MiB/s', 'ratio to curl'],

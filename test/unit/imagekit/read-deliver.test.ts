@@ -1,14 +1,15 @@
 /**
- * readRange over undici's dispatch, delivered into a BodySink: exact bytes into the sink's regions, the
+ * readRange delivered into a BodySink, by both delivery readers (the socket reader and undici's dispatch): exact bytes into the sink's regions, the
  * head checks before any byte is handed out, pause/resume by a sink without room, mid-body failures,
  * aborts and keep-alive reuse. Each test starts its own node:http server on 127.0.0.1.
  */
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { BodySink, RangeResponse } from '../../../src/imagekit/api.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
+import type { DeliveryClient } from '../../../src/imagekit/read.js'
 import { makeClient, PRIVATE_KEY, waitFor, type TestClient } from './helpers.js'
 
 const CONTENT = randomBytes(1_000_003)
@@ -23,6 +24,8 @@ interface Server {
 
 let server: Server | undefined
 let made: TestClient | undefined
+/** The reader the current describe block tests. */
+let deliveryClient: DeliveryClient = 'sockets'
 afterEach(async () => {
   await made?.client.close()
   made = undefined
@@ -57,7 +60,7 @@ async function setup(handler: (req: IncomingMessage, res: ServerResponse, index:
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
   s.url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
   server = s
-  made = makeClient(s.url, requestTimeoutMs === undefined ? {} : { requestTimeoutMs })
+  made = makeClient(s.url, requestTimeoutMs === undefined ? { deliveryClient } : { deliveryClient, requestTimeoutMs })
   return { client: made.client, url: `${s.url}/demo/f.bin?updatedAt=1&tr=orig-true`, lines: made.lines }
 }
 
@@ -101,7 +104,11 @@ class CollectingSink implements BodySink {
   }
 }
 
-describe('readRange delivered into a sink (undici dispatch)', () => {
+describe.each(['sockets', 'undici'] as const)('readRange delivered into a sink (%s)', (reader) => {
+  beforeEach(() => {
+    deliveryClient = reader
+  })
+
   it('206: exact bytes into the regions; identity encoding asked, no Authorization, the requestId logged', async () => {
     const { client, url, lines } = await setup(ranged)
     const range = await client.readRange(url, 12_345, 912_344)
@@ -152,8 +159,9 @@ describe('readRange delivered into a sink (undici dispatch)', () => {
   it('an error status is an ImageKitError; its body is drained, never delivered, and the connection reused', async () => {
     const { client, url } = await setup((req, res, index) => {
       if (index === 0) {
-        res.writeHead(404, { 'content-type': 'text/html', 'x-ik-requestid': 'nf-1' })
-        res.end('<html>not here</html>')
+        const page = '<html>not here</html>'
+        res.writeHead(404, { 'content-type': 'text/html', 'content-length': page.length, 'x-ik-requestid': 'nf-1' })
+        res.end(page)
         return
       }
       ranged(req, res)
@@ -167,6 +175,24 @@ describe('readRange delivered into a sink (undici dispatch)', () => {
     await range.deliver(sink)
     expect(sink.bytes.equals(CONTENT.subarray(0, 100))).toBe(true)
     expect(server!.connections).toBe(1)
+  })
+
+  it('a chunked error body: the same error; undici drains it, the socket reader closes the connection', async () => {
+    const { client, url } = await setup((req, res, index) => {
+      if (index === 0) {
+        res.writeHead(404, { 'content-type': 'text/html', 'x-ik-requestid': 'nf-2' })
+        res.end('<html>not here</html>')
+        return
+      }
+      ranged(req, res)
+    })
+    const error = await client.readRange(url, 0, 99).catch((e: unknown) => e)
+    expect(error).toMatchObject({ code: 'IK_NOT_FOUND', status: 404, requestId: 'nf-2' })
+    const range = await client.readRange(url, 0, 99)
+    const sink = new CollectingSink()
+    await range.deliver(sink)
+    expect(sink.bytes.equals(CONTENT.subarray(0, 100))).toBe(true)
+    expect(server!.connections).toBe(reader === 'undici' ? 1 : 2)
   })
 
   it('a compressed body is refused before any byte is handed out', async () => {

@@ -4,8 +4,9 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import { describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
+import type { DeliveryClient } from '../../../src/imagekit/read.js'
 import { useClientPerTest, type Handler } from './helpers.js'
 
 const CONTENT = randomBytes(300_000)
@@ -24,12 +25,19 @@ function parseRange(header: string | undefined): [number, number | undefined] {
   return [Number(match[1]), match[2] ? Number(match[2]) : undefined]
 }
 
+/** The reader the current describe block tests. */
+let deliveryClient: DeliveryClient = 'sockets'
+
 async function setup(handler: Handler) {
-  const made = await perTest.setup(handler)
+  const made = await perTest.setup(handler, { deliveryClient })
   return { ...made, url: `${perTest.server.url}/demo/dir/a%20b.jpg?updatedAt=1&tr=orig-true` }
 }
 
-describe('readRange', () => {
+describe.each(['sockets', 'undici'] as const)('readRange (%s)', (reader) => {
+  beforeEach(() => {
+    deliveryClient = reader
+  })
+
   it('206: returns the bytes of the range, the total size and the etag; sends no Authorization', async () => {
     const { client, url } = await setup((req, res) => {
       const [start, end = CONTENT.length - 1] = parseRange(req.headers.range)
