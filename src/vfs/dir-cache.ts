@@ -41,6 +41,11 @@ export class DirCache {
   readonly #inflight = new Map<string, Promise<DirListing>>()
   /** Bumped by forget(): a fetch that started before it does not store its (maybe outdated) result. */
   #generation = 0
+  /**
+   * Changes this mount made to a folder while its listing was being fetched: the answer may predate them
+   * (an upload that landed meanwhile, and left the spool, would be missing), so they are applied to it.
+   */
+  readonly #changesDuringFetch = new Map<string, ((listing: DirListing) => void)[]>()
 
   constructor(
     readonly api: ImageKitApi,
@@ -77,6 +82,8 @@ export class DirCache {
     const startedMs = this.clock.now()
     const builder = new ListingBuilder(remotePath, this.#lru.peek(remotePath), this.deps)
     let items = 0
+    const changes: ((listing: DirListing) => void)[] = []
+    this.#changesDuringFetch.set(remotePath, changes)
     try {
       for await (const item of this.api.listFiles({ path: remotePath, type: 'all' })) {
         builder.add(item)
@@ -92,11 +99,14 @@ export class DirCache {
       const stale = this.#lru.peek(remotePath)
       if (stale && isImageKitError(e) && UNREACHABLE.has(e.code) && generation === this.#generation) return this.#serveStale(stale, e)
       throw fromImageKitError(e, { op: 'list', target: remotePath })
+    } finally {
+      this.#changesDuringFetch.delete(remotePath)
     }
     this.counters.listingsFetched++
     this.counters.listingItems += items
     this.options.onListing?.(remotePath, items, this.clock.now() - startedMs)
     const listing = builder.finish(this.clock.now())
+    for (const change of changes) change(listing)
     if (generation === this.#generation) this.#lru.set(remotePath, listing)
     return listing
   }
@@ -131,6 +141,7 @@ export class DirCache {
   setChild(remotePath: string, name: string, node: Inode | undefined): void {
     this.#generation++
     this.#lru.peek(remotePath)?.setChild(name, node)
+    this.#changesDuringFetch.get(remotePath)?.push((listing) => listing.setChild(name, node))
   }
 
   /**
@@ -139,12 +150,15 @@ export class DirCache {
    */
   dropVersionsOf(remotePath: string, fileId: string): void {
     if (!this.options.versions) return
-    const listing = this.#lru.peek(remotePath)
-    if (!listing) return
     this.#generation++
-    for (const [name, node] of listing.children) {
-      if (node.kind === 'file' && node.isVersion && node.fileId === fileId) listing.setChild(name, undefined)
+    const drop = (listing: DirListing) => {
+      for (const [name, node] of listing.children) {
+        if (node.kind === 'file' && node.isVersion && node.fileId === fileId) listing.setChild(name, undefined)
+      }
     }
+    const cached = this.#lru.peek(remotePath)
+    if (cached) drop(cached)
+    this.#changesDuringFetch.get(remotePath)?.push(drop)
   }
 
   /** The cached listing of a folder, fresh or not, without fetching. */

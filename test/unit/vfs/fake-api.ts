@@ -118,6 +118,8 @@ export class FakeImageKit implements ImageKitApi {
   readonly staleByUrl = new Map<string, Buffer>()
   /** Awaited before every chunk is pushed (to pace streams in concurrency tests). */
   gate: (() => Promise<void>) | undefined
+  /** Awaited by listFiles after it took its snapshot of the folder, before the first item (a slow listing). */
+  listGate: ((query: ListFilesQuery) => Promise<void>) | undefined
 
   readonly #folders = new Map<string, FolderObject>()
   readonly #files = new Map<string, Entry>()
@@ -201,6 +203,7 @@ export class FakeImageKit implements ImageKitApi {
     const count = generated ? generated.count : undefined
     const items: ListItem[] = generated ? [] : this.#itemsIn(path, type)
     const total = count ?? items.length
+    if (this.listGate) await this.listGate(query)
     for (let skip = 0; ; skip += this.pageSize) {
       this.calls.listPages++
       await Promise.resolve() // a page arrives asynchronously

@@ -707,6 +707,36 @@ describe('namespace (W7-W10)', () => {
     expect(await names()).toEqual([versionOf('keep'), 'keep.txt'])
   })
 
+  it('a listing fetched while an upload landed still shows the file (the upload is applied to it)', async () => {
+    for (const versions of [false, true]) {
+      const api = new FakeImageKit()
+      api.addFile('/old.txt', 3)
+      const h = rw(api, tempCache(), { versions })
+      const fh = await h.vfs.create('/new.txt', 0o644, CREATE)
+      await h.vfs.write('/new.txt', fh, Buffer.from('new'), 0)
+      // The listing's answer is taken before the upload lands and arrives after it: a slow list call.
+      let release!: () => void
+      const held = new Promise<void>((r) => (release = r))
+      let listed = 0
+      api.listGate = async () => {
+        listed++
+        await held
+      }
+      h.vfs.forget()
+      const names = h.vfs.readdir('/').then((entries) => entries.map((e) => e.name).sort())
+      await waitFor(() => listed > 0)
+      await h.vfs.flush('/new.txt', fh)
+      await h.vfs.release('/new.txt', fh)
+      expect(api.fileAt('/new.txt')).toBeDefined()
+      api.listGate = undefined
+      release()
+      expect(await names, `versions ${versions}`).toEqual(['new.txt', 'old.txt'])
+      expect((await h.vfs.readdir('/')).map((e) => e.name).sort()).toEqual(['new.txt', 'old.txt'])
+      expect((await h.vfs.getattr('/new.txt')).size).toBe(3)
+      await h.vfs.close()
+    }
+  })
+
   it('times set by utimens stay with the version they were set on, across re-lists and restarts (W13)', async () => {
     const api = new FakeImageKit()
     api.addFile('/stored.jpg', 3)
