@@ -6,12 +6,18 @@
  * When the sink has no room, the response is paused (`controller.pause()`), which stops undici reading the
  * socket, so TCP flow control holds the server back until `resume()`.
  *
+ * Except on a connection the server closes after the response (`Connection: close`): undici 7 throws an
+ * uncatchable assertion when such a socket ends while its parser is paused (nodejs/undici#5360, fixed only in
+ * undici 8, which needs Node 22). Those responses are never paused: their chunks queue up to
+ * MAX_QUEUED_BYTES, beyond which the response is given up with a retriable error (the reader reads on from
+ * there with a new range).
+ *
  * The socket reader (socket-range.ts) is the default; this one serves `--delivery-client undici` and the
  * responses the socket reader does not frame itself (chunked bodies).
  */
 import type { Dispatcher } from 'undici'
 import type { BodySink, RangeResponse } from './api.js'
-import type { ImageKitError } from './errors.js'
+import { ImageKitError } from './errors.js'
 import { MAX_ERROR_BODY_BYTES, errorFromException, requestIdOf, type HttpTransport } from './http.js'
 import { rangeBody } from './range-body.js'
 import { checkRangeHead, single } from './range-checks.js'
@@ -19,6 +25,9 @@ import type { DeliveryRequest } from './read.js'
 import { abortedError } from './retry.js'
 
 type Controller = Dispatcher.DispatchController
+
+/** Body bytes held for a sink without room when the response cannot be paused. */
+export const MAX_QUEUED_BYTES = 8 * 1024 * 1024
 type Headers = Record<string, string | string[] | undefined>
 
 /** One attempt of a ranged GET through undici. */
@@ -64,6 +73,11 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
   #delivered: { resolve: () => void; reject: (error: unknown) => void } | undefined
   /** The rest of a chunk that arrived when the sink had no room (the response is paused meanwhile). */
   #pending: Buffer | undefined
+  /** The server closes the connection after this response: never paused (see above). */
+  #closing = false
+  /** Chunks that arrived while the sink had no room, on a response that cannot be paused. */
+  readonly #queued: Buffer[] = []
+  #queuedBytes = 0
   /** undici reported the end of the body (there may still be #pending bytes to hand out). */
   #ended = false
   #error: ImageKitError | undefined
@@ -113,7 +127,8 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
       return
     }
     this.#phase = 'body'
-    controller.pause() // until deliver() names the memory the body goes to
+    this.#closing = (single(headers.connection) ?? '').toLowerCase().split(',').some((token) => token.trim() === 'close')
+    if (!this.#closing) controller.pause() // until deliver() names the memory the body goes to
     this.#resolveHead(range)
   }
 
@@ -124,6 +139,7 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
       return
     }
     if (this.#phase !== 'body' || this.#closed) return
+    if (this.#closing && (this.#pending || this.#queued.length > 0 || !this.#sink)) return this.#enqueue(chunk)
     this.#feed(chunk)
   }
 
@@ -135,7 +151,7 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
       this.#detach()
       const error = this.#refused
       afterConnectionFree(() => this.#rejectHead(error))
-    } else if (this.#phase === 'body' && !this.#pending) {
+    } else if (this.#phase === 'body' && !this.#pending && this.#queued.length === 0) {
       this.#finish()
     }
   }
@@ -233,9 +249,33 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
       this.#pending = undefined
       this.#feed(pending)
       if (this.#pending || this.#phase !== 'body' || this.#closed) return
-      if (this.#ended) return this.#finish()
     }
-    this.#controller?.resume()
+    while (this.#queued.length > 0) {
+      const chunk = this.#queued.shift()!
+      this.#queuedBytes -= chunk.length
+      this.#feed(chunk)
+      if (this.#pending || this.#phase !== 'body' || this.#closed) return
+    }
+    if (this.#ended) return this.#finish()
+    if (!this.#closing) this.#controller?.resume()
+  }
+
+  /** Holds a chunk of a response that cannot be paused; gives the response up when too much is held. */
+  #enqueue(chunk: Buffer): void {
+    this.#queued.push(chunk)
+    this.#queuedBytes += chunk.length
+    if (this.#queuedBytes + (this.#pending?.length ?? 0) <= MAX_QUEUED_BYTES) return
+    this.#phase = 'done'
+    this.#pending = undefined
+    this.#queued.length = 0
+    this.#detach()
+    this.#drop(this.#controller)
+    this.#error = new ImageKitError('IK_NETWORK', `GET ${this.route}: response given up while the reader had no room (the server closes the connection after it, so it could not wait)`, {
+      method: 'GET', route: this.route, requestId: this.#requestId, retriable: true,
+    })
+    const delivered = this.#delivered
+    this.#delivered = undefined
+    delivered?.reject(this.#error)
   }
 
   /** Copies `chunk` into the sink's regions: skip, take, and a pause when the sink has no room. */
@@ -260,7 +300,7 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
       if (!region || this.#closed) {
         if (this.#closed) return
         this.#pending = chunk.subarray(at)
-        this.#controller?.pause()
+        if (!this.#closing) this.#controller?.pause()
         return
       }
       let n = Math.min(region.length, chunk.length - at)
@@ -289,6 +329,7 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
     if (this.#closed) return
     this.#closed = true
     this.#pending = undefined
+    this.#queued.length = 0
     this.#detach()
     if (this.#phase === 'body' && !this.#ended) this.#drop(this.#controller)
     const delivered = this.#delivered

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { BodySink, RangeResponse } from '../../../src/imagekit/api.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { DeliveryClient } from '../../../src/imagekit/read.js'
+import { MAX_QUEUED_BYTES } from '../../../src/imagekit/undici-range.js'
 import { makeClient, PRIVATE_KEY, waitFor, type TestClient } from './helpers.js'
 
 const CONTENT = randomBytes(1_000_003)
@@ -252,6 +253,52 @@ describe.each(['sockets', 'undici'] as const)('readRange delivered into a sink (
     await delivered
     expect(written).toBe(total)
     expect(bad).toBe(0)
+  })
+
+  it('Connection: close: the server\'s FIN arrives before delivery starts or while the sink has no room; every byte still arrives', async () => {
+    // undici 7 asserts (uncatchably) when such a socket ends while its parser is paused (nodejs/undici#5360).
+    const { client, url } = await setup((req, res) => {
+      res.setHeader('connection', 'close')
+      ranged(req, res)
+    })
+    const small = await client.readRange(url, 10, 1_009)
+    await new Promise((resolve) => setTimeout(resolve, 100)) // body and FIN are in before deliver() is called
+    const smallSink = new CollectingSink()
+    await small.deliver(smallSink)
+    expect(smallSink.bytes.equals(CONTENT.subarray(10, 1_010))).toBe(true)
+
+    // No room for the last 10 bytes: the response pauses in its last chunk, with the FIN right behind it.
+    const range = await client.readRange(url, 0, undefined)
+    const sink = new CollectingSink(30_000, CONTENT.length - 10)
+    const delivered = range.deliver(sink)
+    await waitFor(() => sink.written === CONTENT.length - 10)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    sink.room = Number.POSITIVE_INFINITY
+    range.resume()
+    await delivered
+    expect(sink.bytes.equals(CONTENT)).toBe(true)
+  })
+
+  it('Connection: close and a sink that stays full: undici gives up past its queue (retriable), sockets wait', async () => {
+    const big = Buffer.alloc(MAX_QUEUED_BYTES + 2 * 1024 * 1024, 7)
+    const { client, url } = await setup((_req, res) => {
+      res.writeHead(206, { connection: 'close', 'content-range': `bytes 0-${big.length - 1}/${big.length}`, 'content-length': big.length })
+      res.end(big)
+    })
+    const range = await client.readRange(url, 0, undefined)
+    const sink = new CollectingSink(30_000, 0)
+    const delivered = range.deliver(sink).then(() => 'delivered', (e: unknown) => e)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    if (reader === 'undici') {
+      const error = await delivered
+      expect(error).toBeInstanceOf(ImageKitError)
+      expect(error).toMatchObject({ code: 'IK_NETWORK', retriable: true })
+    } else {
+      sink.room = Number.POSITIVE_INFINITY
+      range.resume()
+      expect(await delivered).toBe('delivered')
+      expect(sink.written).toBe(big.length)
+    }
   })
 
   it('a body cut mid-way rejects deliver with an ImageKitError', async () => {
