@@ -17,7 +17,7 @@ import type { BodySink, RangeResponse } from './api.js'
 import type { DeliveryConnection, SocketReceiver } from './delivery-sockets.js'
 import { ImageKitError } from './errors.js'
 import { MAX_ERROR_BODY_BYTES, errorFromException, requestIdOf, type HttpTransport } from './http.js'
-import { rangeBody } from './range-body.js'
+import { makeRangeResponse } from './range-body.js'
 import { checkRangeHead, type RangePlan } from './range-checks.js'
 import type { DeliveryRequest } from './read.js'
 import { HeadParseError, parseResponseHead, type ResponseHead } from './response-head.js'
@@ -442,21 +442,11 @@ class SocketExchange implements SocketReceiver {
   }
 
   #response(plan: RangePlan): RangeResponse {
-    let body: ReturnType<typeof rangeBody> | undefined
-    const range: RangeResponse = {
-      start: this.request.ask.start,
-      totalSize: plan.totalSize,
-      get body() {
-        body ??= rangeBody(range)
-        return body
-      },
+    return makeRangeResponse(this.request.ask.start, plan, {
       deliver: (sink) => this.#deliver(sink),
       resume: () => this.#resume(),
       close: () => this.#close(),
-    }
-    if (plan.etag !== undefined) range.etag = plan.etag
-    if (plan.requestId !== undefined) range.requestId = plan.requestId
-    return range
+    })
   }
 
   #badResponse(message: string): ImageKitError {

@@ -19,7 +19,7 @@ import type { Dispatcher } from 'undici'
 import type { BodySink, RangeResponse } from './api.js'
 import { ImageKitError } from './errors.js'
 import { MAX_ERROR_BODY_BYTES, errorFromException, requestIdOf, type HttpTransport } from './http.js'
-import { rangeBody } from './range-body.js'
+import { makeRangeResponse } from './range-body.js'
 import { checkRangeHead, single } from './range-checks.js'
 import type { DeliveryRequest } from './read.js'
 import { abortedError } from './retry.js'
@@ -189,7 +189,11 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
     const plan = checkRangeHead(this.request.ask, status, headers)
     this.#skip = plan.skip
     this.#take = plan.take
-    return this.#response(plan.totalSize, plan.etag)
+    return makeRangeResponse(this.request.ask.start, plan, {
+      deliver: (sink) => this.#deliver(sink),
+      resume: () => this.#resume(),
+      close: () => this.#close(),
+    })
   }
 
   /**
@@ -208,24 +212,6 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
     this.#detach()
     this.#drop(controller)
     this.#rejectHead(this.#refused)
-  }
-
-  #response(totalSize: number, etag: string | undefined): RangeResponse {
-    let body: ReturnType<typeof rangeBody> | undefined
-    const range: RangeResponse = {
-      start: this.request.ask.start,
-      totalSize,
-      get body() {
-        body ??= rangeBody(range)
-        return body
-      },
-      deliver: (sink) => this.#deliver(sink),
-      resume: () => this.#resume(),
-      close: () => this.#close(),
-    }
-    if (etag !== undefined) range.etag = etag
-    if (this.#requestId !== undefined) range.requestId = this.#requestId
-    return range
   }
 
   // ---- delivery into the sink ----
