@@ -58,10 +58,18 @@ export class DeliveryConnection {
     }
     this.socket = secure
       // tls.connect takes `onread` as net.connect does (Node docs); @types/node does not list it.
+      // A ticket from an earlier connection to this origin resumes its TLS session (one round trip less).
       ? tls.connect({
-        host, port, onread, ALPNProtocols: ['http/1.1'], ...(net.isIP(host) ? {} : { servername: host }), ...extraTls,
+        host, port, onread, ALPNProtocols: ['http/1.1'], ...(net.isIP(host) ? {} : { servername: host }),
+        ...(pool.tlsSession ? { session: pool.tlsSession } : {}), ...extraTls,
       } as tls.ConnectionOptions)
       : net.connect({ host, port, onread, noDelay: true })
+    if (secure) {
+      const socket = this.socket as tls.TLSSocket
+      socket.on('session', (session: Buffer) => {
+        if (socket.authorized) pool.tlsSession = session
+      })
+    }
     this.socket.on('timeout', () => this.socket.destroy(codedError('no progress within the time allowed', 'ETIMEDOUT')))
     this.socket.on('error', (error: Error) => this.#fail(error))
     this.socket.on('close', () => {
@@ -106,6 +114,8 @@ interface Waiter {
 }
 
 class OriginPool {
+  /** The latest TLS session ticket this origin gave (undici keeps them too). */
+  tlsSession: Buffer | undefined
   readonly idle: DeliveryConnection[] = []
   readonly waiters: Waiter[] = []
   readonly all = new Set<DeliveryConnection>()

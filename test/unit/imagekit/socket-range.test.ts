@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { createServer as createHttpsServer } from 'node:https'
+import type { TLSSocket } from 'node:tls'
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -257,12 +258,16 @@ describe('the socket reader over TLS', () => {
 
   it('reads over https with the server name checked; a paused sink holds the server back, then resumes', async () => {
     let connections = 0
+    const resumed: boolean[] = []
     const server = createHttpsServer({ key: tls!.key, cert: tls!.cert }, (req, res) => {
       const [start, end] = rangeOf(`\r\nrange: ${req.headers.range}`)
       res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${CONTENT.length}`, 'content-length': end - start + 1 })
       res.end(CONTENT.subarray(start, end + 1))
     })
-    server.on('secureConnection', () => connections++)
+    server.on('secureConnection', (socket: TLSSocket) => {
+      connections++
+      resumed.push(socket.isSessionReused())
+    })
     servers.push(server)
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const base = `https://localhost:${(server.address() as AddressInfo).port}`
@@ -291,6 +296,13 @@ describe('the socket reader over TLS', () => {
     expect(Buffer.concat(chunks).equals(CONTENT)).toBe(true)
     expect((await readBytes(c, file(base), 7, 77)).equals(CONTENT.subarray(7, 78))).toBe(true)
     expect(connections).toBe(1)
+
+    // A second connection (the first is held by an undelivered response) resumes the first one's session.
+    const held = await c.readRange(file(base), 0, 99)
+    expect((await readBytes(c, file(base), 100, 199)).equals(CONTENT.subarray(100, 200))).toBe(true)
+    held.close()
+    expect(connections).toBe(2)
+    expect(resumed).toEqual([false, true])
 
     // Without the CA, the certificate is refused: an error, not bytes.
     const strict = makeClient(base, { deliveryClient: 'sockets', maxRetries: 0 })
