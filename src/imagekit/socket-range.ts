@@ -449,8 +449,9 @@ class SocketExchange implements SocketReceiver {
     })
   }
 
+  /** `message` may quote the server's bytes: scrubbed like any text that came from outside. */
   #badResponse(message: string): ImageKitError {
-    return new ImageKitError('IK_BAD_RESPONSE', `GET ${this.#route}: ${message}`, { method: 'GET', route: this.#route })
+    return new ImageKitError('IK_BAD_RESPONSE', `GET ${this.#route}: ${this.request.ask.scrub(message)}`, { method: 'GET', route: this.#route })
   }
 
   #releaseConnection(): void {
