@@ -19,7 +19,7 @@
 // FUZZ_SEEDS=1-30 FUZZ_MODES=names,versions runs those seeds in that mode instead of the runs below (modes:
 // writeBack, faults, kill9, fuseNative, onlySigned, versions, names), to look for new failing seeds.
 import { createHash, randomBytes } from 'node:crypto'
-import { appendFile, mkdir, open, readdir, readFile, rename, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPrng } from '../../src/emulator/faults.js'
@@ -205,6 +205,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     await live?.stop()
     await signedLib?.stop()
     await lib?.stop()
+    if (work) await rm(work, { recursive: true, force: true }) // the local trees and the cache dirs (no mount in it)
   })
   async function libraryOf(run: Run): Promise<Library> {
     if (!run.onlySigned) return lib
