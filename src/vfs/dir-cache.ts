@@ -36,16 +36,19 @@ export interface DirCacheOptions {
   maxEntries?: number
 }
 
+/** A folder's fetch under way: this mount's changes to apply to its answer, and whether it was expired meanwhile. */
+interface FetchState {
+  changes: ((listing: DirListing) => void)[]
+  expired: boolean
+}
+
 export class DirCache {
   readonly #lru: LRUCache<string, DirListing>
   readonly #inflight = new Map<string, Promise<DirListing>>()
-  /** Bumped by forget(): a fetch that started before it does not store its (maybe outdated) result. */
+  /** Bumped by forget() and clear(): a fetch that started before it does not store its (maybe outdated) result. */
   #generation = 0
-  /**
-   * Changes this mount made to a folder while its listing was being fetched: the answer may predate them
-   * (an upload that landed meanwhile, and left the spool, would be missing), so they are applied to it.
-   */
-  readonly #changesDuringFetch = new Map<string, ((listing: DirListing) => void)[]>()
+  /** What happened to each folder while its listing was being fetched (see FetchState). */
+  readonly #duringFetch = new Map<string, FetchState>()
 
   constructor(
     readonly api: ImageKitApi,
@@ -82,8 +85,8 @@ export class DirCache {
     const startedMs = this.clock.now()
     const builder = new ListingBuilder(remotePath, this.#lru.peek(remotePath), this.deps)
     let items = 0
-    const changes: ((listing: DirListing) => void)[] = []
-    this.#changesDuringFetch.set(remotePath, changes)
+    const during: FetchState = { changes: [], expired: false }
+    this.#duringFetch.set(remotePath, during)
     try {
       for await (const item of this.api.listFiles({ path: remotePath, type: 'all' })) {
         builder.add(item)
@@ -100,14 +103,14 @@ export class DirCache {
       if (stale && isImageKitError(e) && UNREACHABLE.has(e.code) && generation === this.#generation) return this.#serveStale(stale, e)
       throw fromImageKitError(e, { op: 'list', target: remotePath })
     } finally {
-      this.#changesDuringFetch.delete(remotePath)
+      this.#duringFetch.delete(remotePath)
     }
     this.counters.listingsFetched++
     this.counters.listingItems += items
     this.options.onListing?.(remotePath, items, this.clock.now() - startedMs)
     const listing = builder.finish(this.clock.now())
-    for (const change of changes) change(listing)
-    if (generation === this.#generation) this.#lru.set(remotePath, listing)
+    for (const change of during.changes) change(listing)
+    if (generation === this.#generation && !during.expired) this.#lru.set(remotePath, listing)
     return listing
   }
 
@@ -135,13 +138,13 @@ export class DirCache {
   }
 
   /**
-   * Applies this mount's own change to a cached listing (no-op when not cached). A listing fetch already
-   * under way may predate the change, so it is not stored.
+   * Applies this mount's own change to a cached listing (no-op when not cached), and to the answer of a fetch
+   * of that folder under way, which may predate it (an upload that landed meanwhile, and left the spool,
+   * would be missing from it). Fetches of other folders are not concerned.
    */
   setChild(remotePath: string, name: string, node: Inode | undefined): void {
-    this.#generation++
     this.#lru.peek(remotePath)?.setChild(name, node)
-    this.#changesDuringFetch.get(remotePath)?.push((listing) => listing.setChild(name, node))
+    this.#duringFetch.get(remotePath)?.changes.push((listing) => listing.setChild(name, node))
   }
 
   /**
@@ -150,7 +153,6 @@ export class DirCache {
    */
   dropVersionsOf(remotePath: string, fileId: string): void {
     if (!this.options.versions) return
-    this.#generation++
     const drop = (listing: DirListing) => {
       for (const [name, node] of listing.children) {
         if (node.kind === 'file' && node.isVersion && node.fileId === fileId) listing.setChild(name, undefined)
@@ -158,7 +160,7 @@ export class DirCache {
     }
     const cached = this.#lru.peek(remotePath)
     if (cached) drop(cached)
-    this.#changesDuringFetch.get(remotePath)?.push(drop)
+    this.#duringFetch.get(remotePath)?.changes.push(drop)
   }
 
   /** The cached listing of a folder, fresh or not, without fetching. */
@@ -170,6 +172,9 @@ export class DirCache {
   expire(remotePath: string): void {
     const l = this.#lru.peek(remotePath)
     if (l) this.#lru.set(remotePath, new DirListing(l.remotePath, Number.NEGATIVE_INFINITY, l.children))
+    // A fetch under way may have been answered before the change that was detected: not stored either.
+    const during = this.#duringFetch.get(remotePath)
+    if (during) during.expired = true
   }
 
   get size(): number {

@@ -737,6 +737,60 @@ describe('namespace (W7-W10)', () => {
     }
   })
 
+  it('a listing fetched while this mount changed another folder is kept; one fetched while its folder was found changed is not', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/a')
+    api.addFolder('/b')
+    api.addFile('/a/x.txt', 3)
+    api.addFile('/b/y.txt', 4)
+    const h = rw(api, tempCache())
+    await h.vfs.readdir('/b')
+    /** Lists /a with its answer held until `during()` is done. */
+    const heldListing = async (during: () => Promise<void>) => {
+      let release!: () => void
+      const held = new Promise<void>((r) => (release = r))
+      let listed = 0
+      api.listGate = async (query) => {
+        if (query.path !== '/a') return
+        listed++
+        await held
+      }
+      const names = h.vfs.readdir('/a').then((entries) => entries.map((e) => e.name).sort())
+      await waitFor(() => listed > 0)
+      await during()
+      api.listGate = undefined
+      release()
+      return names
+    }
+    // /b changes meanwhile (an upload lands, a file is deleted, a folder made): /a's answer is still good, and
+    // kept (no second call).
+    expect(await heldListing(async () => {
+      const fh = await h.vfs.create('/b/new.txt', 0o644, CREATE)
+      await h.vfs.write('/b/new.txt', fh, Buffer.from('new'), 0)
+      await h.vfs.release('/b/new.txt', fh)
+      await h.vfs.unlink('/b/y.txt')
+      await h.vfs.mkdir('/b/sub', 0o755)
+    })).toEqual(['x.txt'])
+    let lists = api.calls.listFiles
+    expect((await h.vfs.readdir('/a')).map((e) => e.name)).toEqual(['x.txt'])
+    expect(api.calls.listFiles).toBe(lists)
+
+    // A read meanwhile finds x.txt gone (deleted elsewhere), which expires /a: the answer, taken before the
+    // delete, is shown but not kept, so the next look re-lists and sees the file gone.
+    const fh = await h.vfs.open('/a/x.txt', constants.O_RDONLY)
+    h.vfs.forget('/a')
+    expect(await heldListing(async () => {
+      api.removeFile('/a/x.txt')
+      api.failNext.set('readRange', new ImageKitError('IK_NOT_FOUND', 'GET delivery: 404', { status: 404 }))
+      await expectCode(h.vfs.read('/a/x.txt', fh, 3, 0), 'ENOENT')
+    })).toEqual(['x.txt'])
+    await h.vfs.release('/a/x.txt', fh)
+    lists = api.calls.listFiles
+    expect(await h.vfs.readdir('/a')).toEqual([])
+    expect(api.calls.listFiles).toBe(lists + 1)
+    await h.vfs.close()
+  })
+
   it('times set by utimens stay with the version they were set on, across re-lists and restarts (W13)', async () => {
     const api = new FakeImageKit()
     api.addFile('/stored.jpg', 3)
