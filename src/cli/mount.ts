@@ -148,7 +148,9 @@ async function mountAndServe(
   }
   status.board.attach(vfs as ReportingVfs, live.counters)
   status.board.mounted()
-  log.info({ endpoint: config.endpoint, mountpoint, statusSocket: status.socketPath, metrics: status.metricsUrl }, 'mounted')
+  log.info({
+    endpoint: config.endpoint, mountpoint, deliveryClient: config.deliveryClient, statusSocket: status.socketPath, metrics: status.metricsUrl,
+  }, 'mounted')
   ctx.stdout.write(`ikfs: mounted ${config.endpoint} at ${options.displayMountpoint ?? mountpoint}\n`)
   options.onMounted?.()
   return serve(live, vfs, client, mountpoint, ctx, log, () => status.board.stopping())

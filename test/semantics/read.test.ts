@@ -2,10 +2,10 @@
 // One emulator and one mount (dir cache 2 s) serve the whole file; R7 and R12 live in their own files
 // because they need differently configured emulators and mounts.
 import { createHash, randomBytes } from 'node:crypto'
-import { open, readdir, readFile, stat } from 'node:fs/promises'
+import { open, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { fuseSkipReason, mountLibrary, run, startLibrary, waitFor, type Library, type Mounted } from '../integration/harness.js'
+import { fuseSkipReason, mountLibrary, run, startLibrary, tempDir, waitFor, type Library, type Mounted } from '../integration/harness.js'
 
 const skip = fuseSkipReason()
 if (skip) console.warn(`skipping read semantics: ${skip}`)
@@ -99,6 +99,17 @@ describe.skipIf(skip !== null)('read semantics', () => {
       }
     } finally {
       await fh.close()
+    }
+    // The same bytes through undici, the other delivery reader (--delivery-client undici).
+    expect(m.log()).toMatch(/"deliveryClient":"sockets"[^\n]*"msg":"mounted"/)
+    const cacheDir = await tempDir('ikfs-undici-cache-')
+    const viaUndici = await mountLibrary(lib, { args: ['--delivery-client', 'undici', '--cache-dir', cacheDir] })
+    try {
+      expect(viaUndici.log()).toMatch(/"deliveryClient":"undici"[^\n]*"msg":"mounted"/)
+      await run('cmp', [join(viaUndici.path, 'photos', 'big.bin'), join(lib.dataDir, 'files', 'photos', 'big.bin')])
+    } finally {
+      await viaUndici.stop()
+      await rm(cacheDir, { recursive: true, force: true })
     }
   })
 
