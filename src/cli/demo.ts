@@ -75,10 +75,15 @@ export async function runDemo(args: readonly string[], ctx: CliContext): Promise
 
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const keys = loadOrCreateDemoKeys(dir)
+  // The demo's spool lives beside its library (unless a cache dir is given): removing the demo folder resets
+  // both, and its name does not depend on the emulator's port (see libraryId below).
+  const options = parsed.options.cacheDir === undefined && ctx.env.IKFS_CACHE_DIR === undefined
+    ? { ...parsed.options, cacheDir: join(dir, 'cache') }
+    : parsed.options
   // Checked before the emulator starts, so a bad flag costs nothing.
   const config = (endpoint: string, url: string) =>
     loadConfig({
-      options: parsed.options,
+      options,
       fixed: {
         by: 'ikfs demo',
         options: { endpoint, apiUrl: url, uploadUrl: url, privateKey: keys.privateKey, publicKey: keys.publicKey },
@@ -121,6 +126,7 @@ export async function runDemo(args: readonly string[], ctx: CliContext): Promise
       logger,
       displayMountpoint: display(ctx.cwd, mountpoint),
       onMounted: () => ctx.stdout.write('ikfs: press Ctrl-C to stop (unmounts and stops the emulator)\n'),
+      libraryId: `ikfs-demo:${dir}`,
     })
   } finally {
     await emulator.close()

@@ -96,6 +96,11 @@ export interface SessionOptions {
   displayMountpoint?: string
   /** Called once the mount is live (demo prints "press Ctrl-C to stop"). */
   onMounted?: () => void
+  /**
+   * What names this library's spool (default: the URL endpoint). The demo's emulator gets another port each
+   * run while its library stays the same: its pending uploads must be found by the next run.
+   */
+  libraryId?: string
 }
 
 /** Preflight, mount, and serve until a signal or an outside unmount; returns the exit code. */
@@ -139,7 +144,9 @@ async function mountAndServe(
   let vfs: Vfs | undefined
   let live: LiveMount
   try {
-    vfs = await ctx.runtime.createVfs(client.api, vfsOptions(config), logger)
+    const vfsConfig = vfsOptions(config)
+    if (options.libraryId !== undefined) vfsConfig.libraryId = options.libraryId
+    vfs = await ctx.runtime.createVfs(client.api, vfsConfig, logger)
     live = await ctx.runtime.mountFuse(vfs, mountpoint, fuseMountOptions(config), logger)
   } catch (e) {
     await vfs?.close().catch((err: unknown) => log.warn({ err }, 'closing the vfs after a failed mount failed'))

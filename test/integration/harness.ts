@@ -200,8 +200,10 @@ export async function mountLibrary(lib: Library, opts: { args?: string[]; mountp
   const temp = opts.mountpoint ? undefined : await makeTempMountpoint()
   const path = opts.mountpoint ?? temp!.path
   const umask = 0o022
+  // The spool lives in the library's folder (removed with it), shared by its mounts as the default one would be.
+  const cacheDir = opts.args?.includes('--cache-dir') ? [] : ['--cache-dir', join(dirname(lib.dataDir), 'cache')]
   const args = ['mount', path, '--api-url', lib.url, '--upload-url', lib.url, '--endpoint', lib.endpoint,
-    '--public-key', lib.publicKey, '--umask', '0022', '--log-level', 'debug', ...(opts.args ?? [])]
+    '--public-key', lib.publicKey, '--umask', '0022', '--log-level', 'debug', ...cacheDir, ...(opts.args ?? [])]
   const daemon = await spawnDaemon(args, {
     env: { ...process.env, IKFS_PRIVATE_KEY: lib.privateKey },
     readyPattern: /mounted .* at /,

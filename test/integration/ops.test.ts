@@ -53,6 +53,18 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
       expect(exit, demo.output()).toEqual({ code: 0, signal: null })
       expect(await isMounted(mnt)).toBe(false)
       expect(() => process.kill(demo.child.pid!, 0)).toThrow() // the emulator ran in the same process
+      // A second run (the emulator on another port) uses the same spool, kept beside the demo library.
+      const again = await spawnDaemon(['demo', '--log-level', 'warn'], { cwd: dir, readyPattern: /press Ctrl-C/, mountpoint: mnt, timeoutMs: 60_000 })
+      try {
+        const endpointOf = (out: string) => /mounted (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1]
+        expect(endpointOf(again.stdout())).toBeDefined()
+        expect(endpointOf(again.stdout())).not.toBe(endpointOf(demo.stdout()))
+        again.child.kill('SIGINT')
+        expect(await again.exited).toEqual({ code: 0, signal: null })
+      } finally {
+        await again.stop('SIGKILL')
+      }
+      expect(await readdir(join(dir, '.ikfs-demo', 'cache'))).toHaveLength(1)
     } finally {
       await demo.stop('SIGKILL')
       await forceUnmount(mnt)
