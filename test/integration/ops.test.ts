@@ -6,7 +6,7 @@
  */
 import { execFile, spawn, spawnSync } from 'node:child_process'
 import { chmod, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { REPO_ROOT, forceUnmount, makeTempMountpoint, spawnDaemon, stopAllDaemons } from '../helpers/mount.js'
@@ -26,6 +26,8 @@ function libEnv(lib: Library, privateKey = lib.privateKey): Record<string, strin
     IKFS_UPLOAD_URL: lib.url,
     IKFS_PRIVATE_KEY: privateKey,
     IKFS_CONFIG: '/nonexistent/ikfs.conf',
+    // doctor makes the library's spool folder: in the test library's folder, removed with it.
+    IKFS_CACHE_DIR: join(dirname(lib.dataDir), 'cache'),
   }
 }
 
@@ -246,7 +248,7 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
       await symlink(HELPER, join(sbin, 'mount.fuse.ikfs'))
       await writeFile(conf, [
         '[photos]', 'type = imagekit', `endpoint = ${lib.endpoint}`, `private_key = ${lib.privateKey}`,
-        `api_url = ${lib.url}`, `upload_url = ${lib.url}`, '',
+        `api_url = ${lib.url}`, `upload_url = ${lib.url}`, `cache_dir = ${join(dir, 'cache')}`, '',
       ].join('\n'), { mode: 0o600 })
       const script = [
         'set -e',
