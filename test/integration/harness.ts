@@ -209,6 +209,9 @@ export async function mountLibrary(lib: Library, opts: { args?: string[]; mountp
     readyPattern: /mounted .* at /,
     mountpoint: path,
     timeoutMs: 60_000,
+  }).catch(async (error: unknown) => {
+    await temp?.cleanup() // a mount that never came up leaves no mountpoint folder behind either
+    throw error
   })
   return {
     path,
