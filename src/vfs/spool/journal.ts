@@ -26,6 +26,7 @@ import {
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { isRecord, type JournalRecord } from './record.js'
+import { currentBootId } from './owner.js'
 import { DATA_FILE_MODE } from './spool.js'
 
 export type { JournalRecord, RecordState } from './record.js'
@@ -46,15 +47,6 @@ interface Live {
   record: JournalRecord
   durable: boolean
   bytes: number
-}
-
-/** Identifies this boot of the machine (Linux); records written without a sync are only trusted within it. */
-export function currentBootId(): string {
-  try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
-  } catch {
-    return 'unknown'
-  }
 }
 
 export class Journal {

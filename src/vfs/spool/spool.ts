@@ -16,6 +16,7 @@ import {
 } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { VfsError } from '../errors.js'
+import { liveOwner, ownerLine } from './owner.js'
 
 const DIR_MODE = 0o700
 export const DATA_FILE_MODE = 0o600
@@ -53,15 +54,6 @@ function makeDirs(path: string): void {
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM' // exists, owned by someone else
-  }
-}
-
 export class Spool {
   readonly dir: string
   readonly dataDir: string
@@ -95,19 +87,19 @@ export class Spool {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const fd = openSync(this.#lockFile, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, DATA_FILE_MODE)
-        writeSync(fd, `${process.pid}\n`)
+        writeSync(fd, ownerLine())
         closeSync(fd)
         this.#locked = true
         return
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
       }
-      const pid = Number.parseInt(readFileSync(this.#lockFile, 'utf8').trim(), 10)
+      const pid = liveOwner(readFileSync(this.#lockFile, 'utf8'))
       // Our own pid: a previous Vfs of this process that was not closed (tests simulate crashes so).
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
+      if (pid !== undefined && pid !== process.pid) {
         throw new VfsError('EBUSY', `spool ${this.dir} is in use by process ${pid} (another ikfs mount of this library)`, { level: 'error' })
       }
-      unlinkSync(this.#lockFile) // stale: its process is gone
+      unlinkSync(this.#lockFile) // stale: its process is gone (or is another one by now)
     }
     throw new VfsError('EBUSY', `cannot lock the spool ${this.dir}`, { level: 'error' })
   }

@@ -4,6 +4,7 @@
  * handle), and the modification times set through the mount.
  */
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -11,7 +12,9 @@ import { DataFiles, FREE_FILES_MAX } from '../../../src/vfs/spool/data-files.js'
 import { JOURNAL_LOG, Journal, type JournalRecord } from '../../../src/vfs/spool/journal.js'
 import { LocalMtimes, MTIMES_LOG } from '../../../src/vfs/spool/mtimes.js'
 import { RecentCopies } from '../../../src/vfs/spool/recent-copies.js'
+import { liveOwner, ownerLine } from '../../../src/vfs/spool/owner.js'
 import { Spool } from '../../../src/vfs/spool/spool.js'
+import { waitFor } from './helpers.js'
 import { ManualClock } from '../../../src/clock.js'
 
 const dirs: string[] = []
@@ -285,6 +288,63 @@ describe('RecentCopies', () => {
     const next = new RecentCopies(files, join(root, 'kept'), new ManualClock())
     expect(ls('kept')).toEqual([])
     expect(next.take('f', 'v1', 10)).toBeUndefined()
+  })
+})
+
+describe('Spool lock', () => {
+  const LIBRARY = 'https://ik.example.test/demo'
+  const children: ChildProcess[] = []
+  afterEach(() => {
+    for (const child of children.splice(0)) child.kill('SIGKILL')
+  })
+  /** A live process other than this one (its pid, once it runs). */
+  async function liveProcess(command = 'exec sleep 30'): Promise<{ pid: number; out: () => string }> {
+    const child = spawn('sh', ['-c', command], { stdio: ['ignore', 'pipe', 'ignore'] })
+    children.push(child)
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+    await new Promise((resolve) => child.once('spawn', resolve))
+    return { pid: child.pid!, out: () => out }
+  }
+  const lockOf = (spool: Spool) => join(spool.dir, 'lock')
+  /** Writes `text` as the lock of a fresh spool folder, then opens the spool there again. */
+  function reopenWithLock(root: string, text: string): Spool {
+    const first = new Spool(root, LIBRARY)
+    first.unlock()
+    writeFileSync(lockOf(first), text)
+    return new Spool(root, LIBRARY)
+  }
+
+  it('a live mount of the same library keeps others out, saying which process holds it', async () => {
+    const owner = await liveProcess()
+    const root = tempDir()
+    const first = new Spool(root, LIBRARY)
+    first.unlock()
+    writeFileSync(lockOf(first), ownerLine(owner.pid))
+    expect(() => new Spool(root, LIBRARY)).toThrow(new RegExp(`in use by process ${owner.pid} `))
+    // The pid-only form of older versions: judged by the pid.
+    writeFileSync(lockOf(first), `${owner.pid}\n`)
+    expect(() => new Spool(root, LIBRARY)).toThrow(/in use by process/)
+  })
+
+  it('the lock of a process that is gone, a zombie, another process by now, or an earlier boot is taken over', async () => {
+    const root = tempDir()
+    const gone = spawnSync('true').pid!
+    reopenWithLock(root, ownerLine(gone)).unlock()
+    // A zombie: the shell's background child exits, and `sleep` (the shell, exec'ed) never reaps it.
+    const parent = await liveProcess('sleep 0 & echo $!; exec sleep 30')
+    await waitFor(() => parent.out().trim() !== '')
+    const zombie = Number(parent.out().trim())
+    await waitFor(() => readFileSync(`/proc/${zombie}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'))
+    expect(liveOwner(`${zombie}\n`)).toBeUndefined()
+    reopenWithLock(root, `${zombie}\n`).unlock()
+    // A live pid with another start time: the pid was reused.
+    const reused = await liveProcess()
+    const [pid, , boot] = ownerLine(reused.pid).trim().split(' ')
+    expect(liveOwner(ownerLine(reused.pid))).toBe(reused.pid)
+    reopenWithLock(root, `${pid} 1 ${boot}\n`).unlock()
+    // Written before a reboot (another boot id), whatever runs under that pid now.
+    reopenWithLock(root, `${reused.pid} - 00000000-0000-0000-0000-000000000000\n`).unlock()
   })
 })
 
