@@ -11,7 +11,7 @@ import * as net from 'node:net'
 import * as tls from 'node:tls'
 
 /** Memory a connection reads into when no receiver names any: heads, error bodies, bytes after a pause. */
-export const SCRATCH_BYTES = 64 * 1024
+const SCRATCH_BYTES = 64 * 1024
 
 export interface SocketReceiver {
   /** Memory the next read lands in (asked after every read). */
@@ -31,7 +31,7 @@ export interface DeliverySocketsOptions {
 }
 
 /** An error with a `code`, as socket errors have (http.ts maps codes to ImageKitErrors). */
-export function codedError(message: string, code: string): Error {
+function codedError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code })
 }
 
@@ -202,11 +202,6 @@ export class DeliverySockets {
     return this.#closed
   }
 
-  /** Whether the socket reader can reach this URL (plain HTTP/1.1 over TCP or TLS). */
-  serves(target: URL): boolean {
-    return target.protocol === 'http:' || target.protocol === 'https:'
-  }
-
   /** A connection to `target`'s origin: an idle one, a new one, or the next one freed when at the cap. */
   acquire(target: URL): Promise<DeliveryConnection> {
     if (this.#closed) return Promise.reject(codedError('the HTTP client is closed', 'UND_ERR_DESTROYED'))
@@ -238,4 +233,3 @@ export class DeliverySockets {
   }
 }
 
-export type { OriginPool }

@@ -50,7 +50,7 @@ export async function readRange(
     headers,
     signal: options.signal,
   }
-  const attempt = http.settings.deliveryClient === 'undici' || !http.deliverySockets.serves(request.target)
+  const attempt = http.settings.deliveryClient === 'undici'
     ? () => readRangeWithUndici(http, request)
     : () => readRangeWithSockets(http, request)
   return withRetry(attempt, http.retryContext(`GET ${request.ask.route}`, options.signal))

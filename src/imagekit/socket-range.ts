@@ -41,7 +41,6 @@ class SocketExchange implements SocketReceiver {
   #connection: DeliveryConnection | undefined
   /** Head bytes in the connection's scratch so far. */
   #headBytes = 0
-  #plan: RangePlan | undefined
   /** Body bytes the server has still to send (the body's Content-Length less what arrived). */
   #due = 0
   /** Body bytes still to drop before the range (a 200 that ignored the range). */
@@ -216,7 +215,6 @@ class SocketExchange implements SocketReceiver {
       this.#handOver()
       return false
     }
-    this.#plan = plan
     this.#due = head.contentLength
     this.#skip = plan.skip
     this.#take = plan.take
@@ -242,10 +240,7 @@ class SocketExchange implements SocketReceiver {
     }
     this.#phase = 'discard'
     this.#due = length - Math.min(arrived, length)
-    if (this.#due === 0) {
-      this.#discarded()
-      return true
-    }
+    if (this.#due === 0) this.#discarded()
     return true
   }
 
