@@ -52,13 +52,14 @@ export function parseResponseHead(bytes: Uint8Array, length: number, searchFrom 
     else if (Array.isArray(seen)) seen.push(value)
     else headers[name] = [seen, value]
   }
-  const connection = tokens(headers.connection)
+  const connection = headerTokens(headers.connection)
   const keepAlive = minor === '1' ? !connection.includes('close') : connection.includes('keep-alive')
   const chunked = headers['transfer-encoding'] !== undefined
   return { status, headers, contentLength: contentLengthOf(headers['content-length']), chunked, keepAlive, headBytes: end + 4 }
 }
 
-function tokens(value: string | string[] | undefined): string[] {
+/** The comma-separated tokens of a header (all its fields), lower-cased: `Connection: close, TE`. */
+export function headerTokens(value: string | string[] | undefined): string[] {
   const joined = Array.isArray(value) ? value.join(',') : (value ?? '')
   return joined.split(',').map((token) => token.trim().toLowerCase()).filter((token) => token.length > 0)
 }

@@ -22,6 +22,7 @@ import { MAX_ERROR_BODY_BYTES, errorFromException, requestIdOf, type HttpTranspo
 import { makeRangeResponse } from './range-body.js'
 import { checkRangeHead, single } from './range-checks.js'
 import type { DeliveryRequest } from './read.js'
+import { headerTokens } from './response-head.js'
 import { abortedError } from './retry.js'
 
 type Controller = Dispatcher.DispatchController
@@ -127,7 +128,7 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
       return
     }
     this.#phase = 'body'
-    this.#closing = (single(headers.connection) ?? '').toLowerCase().split(',').some((token) => token.trim() === 'close')
+    this.#closing = headerTokens(headers.connection).includes('close')
     if (!this.#closing) controller.pause() // until deliver() names the memory the body goes to
     this.#resolveHead(range)
   }
