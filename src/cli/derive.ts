@@ -5,6 +5,7 @@
 import type { Config } from '../config/load.js'
 import type { FuseBindingChoice, FuseMountOptions } from '../fuse/mount.js'
 import type { ImageKitClientOptions } from '../imagekit/client.js'
+import { describeProxy, ProxyRules } from '../imagekit/proxy.js'
 import type { DeliveryClient } from '../imagekit/read.js'
 import type { VfsOptions } from '../vfs/types.js'
 import { ikfsVersion } from './version.js'
@@ -25,7 +26,25 @@ export function clientSettings(config: Config): ClientSettings {
     maxRetries: config.retries,
     maxConnectionsPerOrigin: config.maxConnections,
     deliveryClient: config.deliveryClient as DeliveryClient,
+    proxy: config.proxy,
     userAgent: `ikfs/${ikfsVersion()}`,
+  }
+}
+
+/**
+ * How each host is reached, for the "mounted" log line: `direct` or the proxy (credentials left out), and
+ * the reader that delivery URLs get (the socket reader connects directly, so proxied reads use undici).
+ */
+export function routesOf(config: Config): { deliveryClient: DeliveryClient; proxies?: Record<'api' | 'upload' | 'delivery', string> } {
+  const rules = new ProxyRules(config.proxy)
+  const via = (url: string): string => {
+    const proxy = rules.proxyFor(new URL(url))
+    return proxy ? describeProxy(proxy) : 'direct'
+  }
+  const deliveryProxied = via(config.endpoint) !== 'direct'
+  return {
+    deliveryClient: deliveryProxied ? 'undici' : config.deliveryClient as DeliveryClient,
+    ...(rules.any ? { proxies: { api: via(config.apiUrl), upload: via(config.uploadUrl), delivery: via(config.endpoint) } } : {}),
   }
 }
 

@@ -11,6 +11,10 @@ import { access, readFile, readdir, stat } from 'node:fs/promises'
 import { delimiter, dirname, join, resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
 import { loadConfig, type Config } from '../config/load.js'
+import { request } from 'undici'
+import { networkPhrase } from '../imagekit/http.js'
+import { OriginDispatchers } from '../imagekit/origin-dispatchers.js'
+import { describeProxy, ProxyRules } from '../imagekit/proxy.js'
 import { createLogger } from '../log.js'
 import { uidOf, type CliContext } from './context.js'
 import { clientSettings } from './derive.js'
@@ -85,7 +89,7 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
   if (config) report(await checkCacheDir(config.cacheDir))
   if (mountpoint !== undefined) report(await checkMountpoint(resolve(ctx.cwd, mountpoint), config?.allowNonEmpty ?? false, ctx))
   if (config) {
-    report(await checkClock(config.apiUrl))
+    report(await checkClock(config.apiUrl, new ProxyRules(config.proxy)))
     report(await checkCredentials(config, ctx))
   } else {
     report({ name: 'clock', state: 'skip', detail: 'needs a valid configuration' })
@@ -229,16 +233,25 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, ctx: 
 }
 
 /** Compares this machine's clock with the Date header of any answer from the API host. */
-export async function checkClock(apiUrl: string, now: () => number = Date.now): Promise<CheckResult> {
+export async function checkClock(apiUrl: string, proxies: ProxyRules = new ProxyRules(), now: () => number = Date.now): Promise<CheckResult> {
   const name = 'clock'
   const before = now()
   let dateHeader: string | null
+  const dispatchers = new OriginDispatchers(proxies, {}, DOCTOR_NETWORK_TIMEOUT_MS)
+  const url = new URL(apiUrl + '/')
   try {
-    const res = await fetch(apiUrl + '/', { method: 'HEAD', signal: AbortSignal.timeout(DOCTOR_NETWORK_TIMEOUT_MS) })
-    dateHeader = res.headers.get('date')
+    const res = await request(url, { method: 'HEAD', dispatcher: dispatchers.for(url), signal: AbortSignal.timeout(DOCTOR_NETWORK_TIMEOUT_MS) })
+    await res.body.dump()
+    const date = res.headers.date
+    dateHeader = typeof date === 'string' ? date : null
   } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name
-    return { name, state: 'FAIL', detail: `cannot reach ${apiUrl} (${cause})`, fix: 'check the network, proxy and --api-url' }
+    const proxy = proxies.proxyFor(url)
+    return {
+      name, state: 'FAIL', detail: `cannot reach ${apiUrl}${proxy ? ` through proxy ${describeProxy(proxy)}` : ''} (${networkPhrase(e)})`,
+      fix: 'check the network, HTTPS_PROXY / NO_PROXY and --api-url',
+    }
+  } finally {
+    await dispatchers.destroy().catch(() => undefined)
   }
   const after = now()
   const serverMs = dateHeader ? Date.parse(dateHeader) : NaN
@@ -264,7 +277,7 @@ async function checkCredentials(config: Config, ctx: CliContext): Promise<CheckR
     const code = (e as { code?: string }).code
     const fix = code === 'IK_UNAUTHORIZED'
       ? 'copy the private key from the ImageKit dashboard: Developer options → API keys'
-      : 'check the network, proxy and --api-url'
+      : 'check the network, HTTPS_PROXY / NO_PROXY and --api-url'
     return { name, state: 'FAIL', detail: (e as Error).message, fix }
   } finally {
     await client?.close().catch(() => undefined)

@@ -26,7 +26,7 @@ import { controlSocketPath } from '../status/paths.js'
 import type { ReportingVfs } from '../status/snapshot.js'
 import type { Vfs } from '../vfs/types.js'
 import { uidOf, type CliContext, type StopSignal } from './context.js'
-import { clientSettings, fuseMountOptions, vfsOptions } from './derive.js'
+import { clientSettings, fuseMountOptions, routesOf, vfsOptions } from './derive.js'
 import { mountHelp } from './help.js'
 import type { LiveMount, MountClient, MountRuntime } from './runtime.js'
 import { UsageError } from './usage-error.js'
@@ -156,7 +156,7 @@ async function mountAndServe(
   status.board.attach(vfs as ReportingVfs, live.counters)
   status.board.mounted()
   log.info({
-    endpoint: config.endpoint, mountpoint, deliveryClient: config.deliveryClient, statusSocket: status.socketPath, metrics: status.metricsUrl,
+    endpoint: config.endpoint, mountpoint, ...routesOf(config), statusSocket: status.socketPath, metrics: status.metricsUrl,
   }, 'mounted')
   ctx.stdout.write(`ikfs: mounted ${config.endpoint} at ${options.displayMountpoint ?? mountpoint}\n`)
   options.onMounted?.()

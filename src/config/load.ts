@@ -14,6 +14,7 @@ import {
   OPTION_KEYS, RCLONE_ENCODING_NAMES, optionSpec,
   type DefaultContext, type OptionKey, type OptionSpec, type OptionValues,
 } from './options.js'
+import { proxyEnv, type ProxyEnv } from './proxy-env.js'
 import { findRemote, parseRcloneConf, type ConfSection } from './rclone-conf.js'
 import {
   ValueProblem, parseBool, parseDuration, parseEncoding, parseInteger, parseMode, parseSize, parseUrl,
@@ -35,6 +36,8 @@ export interface Config extends OptionValues {
   readonly sources: Readonly<Record<OptionKey, ValueSource>>
   /** Things worth a log line at start-up (loose file permissions, a key on the command line, unknown keys). */
   readonly warnings: readonly string[]
+  /** HTTP(S)_PROXY and NO_PROXY from the environment (never flags or files: rclone reads them the same way). */
+  readonly proxy: ProxyEnv
 }
 
 export interface ProcessIdentity {
@@ -99,6 +102,7 @@ export function loadConfig(input: LoadInput): Config {
     ...(file ? { remote: file.name, configFile: file.path } : {}),
     sources: Object.freeze(sources),
     warnings: Object.freeze(warnings),
+    proxy: proxyEnv(input.env),
   })
 }
 

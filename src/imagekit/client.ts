@@ -15,6 +15,7 @@ import { expectBody, isAccountUsage, isFileObject, isFileObjectArray } from './g
 import { HttpTransport, networkPhrase } from './http.js'
 import { runBulkJob } from './jobs.js'
 import { LIST_ROUTE, listFiles } from './list.js'
+import type { ProxySettings } from './proxy.js'
 import { readRange, type DeliveryClient } from './read.js'
 import { defaultRetryPolicy } from './retry.js'
 import { expiryFor, signUrl } from './sign.js'
@@ -59,6 +60,8 @@ export interface ImageKitClientOptions {
   deliveryClient?: DeliveryClient
   /** Extra TLS options for the socket reader (tests: their own CA). */
   deliveryTls?: ConnectionOptions
+  /** HTTP(S)_PROXY and NO_PROXY; none: every request goes direct. */
+  proxy?: ProxySettings
   logger: Logger
   clock?: Clock
   /** Jitter source in [0, 1); default Math.random. */
@@ -99,6 +102,7 @@ export class ImageKitClient implements ImageKitApi {
       maxConnectionsPerOrigin: options.maxConnectionsPerOrigin ?? DEFAULT_MAX_CONNECTIONS_PER_ORIGIN,
       ...(options.deliveryClient ? { deliveryClient: options.deliveryClient } : {}),
       ...(options.deliveryTls ? { deliveryTls: options.deliveryTls } : {}),
+      ...(options.proxy ? { proxy: options.proxy } : {}),
       policy: defaultRetryPolicy(options.maxRetries ?? DEFAULT_MAX_RETRIES),
       clock: this.#clock,
       random: options.random ?? Math.random,
@@ -225,6 +229,7 @@ export class ImageKitClient implements ImageKitApi {
    */
   async verifyCredentials(options: RequestOptions = {}): Promise<void> {
     const host = redactUrl(this.#apiUrl)
+    const route = `${host}${this.#http.viaProxy(this.#apiUrl)}`
     try {
       await this.#http.call({
         method: 'GET',
@@ -243,10 +248,12 @@ export class ImageKitClient implements ImageKitApi {
         throw new ImageKitError('IK_UNAUTHORIZED', `${host} rejected the private key: ${said}`, details)
       }
       if (error.code === 'IK_NETWORK') {
-        throw new ImageKitError('IK_NETWORK', `cannot reach ${host}: ${networkPhrase(error.cause)}`, details)
+        // No cause: an answer that is a network matter (a proxy's 407), said in the error's own words.
+        const why = error.cause === undefined ? error.message.replace(/^\S+ \S+: /, '') : networkPhrase(error.cause)
+        throw new ImageKitError('IK_NETWORK', `cannot reach ${route}: ${why}`, details)
       }
       if (error.code === 'IK_TIMEOUT') {
-        throw new ImageKitError('IK_TIMEOUT', `cannot reach ${host}: ${networkPhrase(error.cause)}`, details)
+        throw new ImageKitError('IK_TIMEOUT', `cannot reach ${route}: ${networkPhrase(error.cause)}`, details)
       }
       throw error
     }

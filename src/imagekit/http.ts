@@ -1,7 +1,7 @@
 /**
  * HTTP to the ImageKit API and upload hosts: one undici Agent (keep-alive pools per origin, the cap on
  * concurrent connections; delivery hosts get a second Agent with the same settings and the socket reader's
- * pools, used by read.ts), the
+ * pools, used by read.ts), each beside the ProxyAgents that HTTP(S)_PROXY asks for (origin-dispatchers.ts), the
  * auth header, timeouts, JSON decoding, and every status or socket failure turned into an ImageKitError
  * with a stable code. Only this file and read.ts look at status codes.
  *
@@ -11,12 +11,14 @@
  */
 import type { Readable } from 'node:stream'
 import type { ConnectionOptions } from 'node:tls'
-import { Agent, request, type Dispatcher } from 'undici'
+import { request, type Agent, type Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.js'
 import { redactUrl } from '../log.js'
 import { DeliverySockets } from './delivery-sockets.js'
 import { ImageKitError, type ImageKitCode } from './errors.js'
+import { OriginDispatchers } from './origin-dispatchers.js'
+import { describeProxy, ProxyRules, type ProxySettings } from './proxy.js'
 import type { DeliveryClient } from './read.js'
 import { abortedError, withRetry, type RetryContext, type RetryPolicy } from './retry.js'
 import { apiUrl, type QueryValues } from './url.js'
@@ -41,6 +43,8 @@ export interface HttpSettings {
   /** Extra TLS options for the socket reader's connections (tests: their own CA). */
   deliveryTls?: ConnectionOptions
   uploadUrl: string
+  /** HTTP(S)_PROXY and NO_PROXY (config/proxy-env.ts); none: every request goes direct. */
+  proxy?: ProxySettings
   privateKey: string
   userAgent: string
   requestTimeoutMs: number
@@ -97,14 +101,15 @@ export interface ApiResult {
 
 export class HttpTransport {
   /** API and upload hosts. */
-  readonly agent: Agent
+  readonly #api: OriginDispatchers
   /**
    * Delivery hosts (read.ts, through `dispatch`): their own pools, so long-running paused reads never hold
    * the connections API calls need when both are served from one origin (the emulator).
    */
-  readonly delivery: Agent
-  /** Delivery hosts for the socket reader (socket-range.ts). */
+  readonly #delivery: OriginDispatchers
+  /** Delivery hosts for the socket reader (socket-range.ts), which speaks to origins directly only. */
   readonly deliverySockets: DeliverySockets
+  readonly proxies: ProxyRules
   readonly settings: HttpSettings
   readonly #authorization: string
   #closing: Promise<void> | undefined
@@ -120,8 +125,9 @@ export class HttpTransport {
       bodyTimeout: settings.requestTimeoutMs,
       connect: { timeout: CONNECT_TIMEOUT_MS },
     }
-    this.agent = new Agent(agentOptions)
-    this.delivery = new Agent(agentOptions)
+    this.proxies = new ProxyRules(settings.proxy)
+    this.#api = new OriginDispatchers(this.proxies, agentOptions, CONNECT_TIMEOUT_MS)
+    this.#delivery = new OriginDispatchers(this.proxies, agentOptions, CONNECT_TIMEOUT_MS)
     this.deliverySockets = new DeliverySockets({
       maxConnectionsPerOrigin: settings.maxConnectionsPerOrigin,
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
@@ -148,6 +154,22 @@ export class HttpTransport {
     }
   }
 
+  /** The undici dispatcher for a delivery URL (direct, or its proxy). */
+  deliveryDispatcher(url: URL): Dispatcher {
+    return this.#delivery.for(url)
+  }
+
+  /** Whether a delivery URL goes through a proxy (then undici reads it: the socket reader connects directly). */
+  proxied(url: URL): boolean {
+    return this.proxies.proxyFor(url) !== undefined
+  }
+
+  /** ` through proxy http://host:port` for messages about `url`, or nothing when it goes direct. */
+  viaProxy(url: string): string {
+    const proxy = this.proxies.proxyFor(new URL(url))
+    return proxy ? ` through proxy ${describeProxy(proxy)}` : ''
+  }
+
   /** Headers every request sends; `auth` only for API and upload hosts, never for delivery URLs. */
   baseHeaders(auth: boolean): Record<string, string> {
     const headers: Record<string, string> = { 'user-agent': this.settings.userAgent }
@@ -170,7 +192,7 @@ export class HttpTransport {
    */
   close(): Promise<void> {
     this.deliverySockets.close()
-    this.#closing ??= Promise.all([this.agent.close(), this.delivery.destroy()]).then(() => undefined)
+    this.#closing ??= Promise.all([this.#api.close(), this.#delivery.destroy()]).then(() => undefined)
     return this.#closing
   }
 
@@ -194,7 +216,7 @@ export class HttpTransport {
       let response: Dispatcher.ResponseData
       try {
         response = await request(url, {
-          dispatcher: this.agent,
+          dispatcher: this.#api.for(new URL(base)),
           method: call.method,
           headers,
           // undici takes async iterables (docs: Dispatcher.request body); its type declarations lag behind.
@@ -305,6 +327,10 @@ export function errorFromStatus(failure: StatusFailure): ImageKitError {
   let code: ImageKitCode
   let retriable = false
   let retryAfterMs: number | undefined
+  if (status === 407) {
+    // From a proxy (http URLs reach it as plain requests): its page says nothing useful to our users.
+    return new ImageKitError('IK_NETWORK', withRequestId(`${method} ${route}: ${PROXY_AUTH_PHRASE}`, requestId), { status, method, route, requestId })
+  }
   if (status === 400) code = /size exceeds/i.test(apiMessage) ? 'IK_TOO_LARGE' : 'IK_BAD_REQUEST'
   else if (status === 401 || status === 403) code = failure.host === 'delivery' ? 'IK_FORBIDDEN' : 'IK_UNAUTHORIZED'
   else if (status === 404) code = 'IK_NOT_FOUND'
@@ -386,8 +412,24 @@ export function errorCodeOf(error: unknown): string | undefined {
   return undefined
 }
 
+const PROXY_AUTH_PHRASE = 'the proxy wants credentials (407): give them in the proxy URL, http://user:password@host:port'
+
+/**
+ * The status a proxy refused a request with, from undici's error message: a CONNECT tunnel (https URLs)
+ * answered with anything but 200, or a 407 to a plain request (http URLs), which undici throws as well.
+ */
+function proxyRefusal(error: unknown): number | undefined {
+  for (let e = error; e && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
+    const m = /^(?:Proxy response \((\d{3})\) !== 200|Proxy Authentication Required \((407)\))/.exec(String((e as { message?: unknown }).message ?? ''))
+    if (m) return Number(m[1] ?? m[2])
+  }
+  return undefined
+}
+
 /** A human phrase for a network failure: `connection refused`. */
 export function networkPhrase(error: unknown): string {
+  const refused = proxyRefusal(error)
+  if (refused !== undefined) return refused === 407 ? PROXY_AUTH_PHRASE : `the proxy refused to connect (${refused})`
   const code = errorCodeOf(error)
   return (code && NETWORK_PHRASES[code]) ?? (code ? `network error ${code}` : 'network error')
 }
@@ -399,11 +441,13 @@ export function errorFromException(error: unknown, context: ExceptionContext): I
   if (context.signal?.aborted) return abortedError(`${method} ${route}`, error)
   const code = errorCodeOf(error)
   const phrase = networkPhrase(error)
-  const message = withRequestId(`${method} ${route}: ${phrase}${code && !phrase.includes(code) ? ` (${code})` : ''}`, requestId)
+  const named = code && !phrase.includes(code) && proxyRefusal(error) === undefined
+  const message = withRequestId(`${method} ${route}: ${phrase}${named ? ` (${code})` : ''}`, requestId)
   if (code && TIMEOUT_CODES.has(code)) {
     return new ImageKitError('IK_TIMEOUT', message, { method, route, requestId, status, retriable: context.retriable, cause: error })
   }
-  const transient = code !== undefined && TRANSIENT_NETWORK_CODES.has(code)
+  const refused = proxyRefusal(error)
+  const transient = refused === undefined ? code !== undefined && TRANSIENT_NETWORK_CODES.has(code) : refused >= 500
   return new ImageKitError('IK_NETWORK', message, {
     method,
     route,

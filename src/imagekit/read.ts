@@ -6,8 +6,8 @@
  * No Authorization header is ever sent to a delivery host.
  *
  * Two readers do the HTTP: the socket reader (socket-range.ts, the default: the body goes from the socket
- * straight into the caller's memory) and undici (undici-range.ts: `--delivery-client undici`, and the
- * responses the socket reader leaves to it).
+ * straight into the caller's memory) and undici (undici-range.ts: `--delivery-client undici`, URLs that go
+ * through a proxy, and the responses the socket reader leaves to it).
  */
 import type { RangeResponse, RequestOptions } from './api.js'
 import type { HttpTransport } from './http.js'
@@ -50,7 +50,7 @@ export async function readRange(
     headers,
     signal: options.signal,
   }
-  const attempt = http.settings.deliveryClient === 'undici'
+  const attempt = http.settings.deliveryClient === 'undici' || http.proxied(request.target)
     ? () => readRangeWithUndici(http, request)
     : () => readRangeWithSockets(http, request)
   return withRetry(attempt, http.retryContext(`GET ${request.ask.route}`, options.signal))

@@ -36,7 +36,7 @@ export function readRangeWithUndici(http: HttpTransport, request: DeliveryReques
   const { ask, signal, target } = request
   if (signal?.aborted) return Promise.reject(abortedError(`GET ${ask.route}`, signal.reason))
   const exchange = new DeliveryExchange(http, request)
-  http.delivery.dispatch(
+  http.deliveryDispatcher(target).dispatch(
     {
       origin: target.origin,
       // The path and query go out exactly as the URL holds them (signatures cover them).

@@ -196,16 +196,26 @@ export interface Mounted {
   stop(): Promise<number | null>
 }
 
-export async function mountLibrary(lib: Library, opts: { args?: string[]; mountpoint?: string } = {}): Promise<Mounted> {
+export interface MountLibraryOptions {
+  args?: string[]
+  mountpoint?: string
+  /** Added to the daemon's environment. */
+  env?: Record<string, string>
+  /** The emulator's base URL as the daemon is told it (default lib.url), e.g. a name only a proxy resolves. */
+  base?: string
+}
+
+export async function mountLibrary(lib: Library, opts: MountLibraryOptions = {}): Promise<Mounted> {
   const temp = opts.mountpoint ? undefined : await makeTempMountpoint()
   const path = opts.mountpoint ?? temp!.path
   const umask = 0o022
   // The spool lives in the library's folder (removed with it), shared by its mounts as the default one would be.
   const cacheDir = opts.args?.includes('--cache-dir') ? [] : ['--cache-dir', join(dirname(lib.dataDir), 'cache')]
-  const args = ['mount', path, '--api-url', lib.url, '--upload-url', lib.url, '--endpoint', lib.endpoint,
+  const base = opts.base ?? lib.url
+  const args = ['mount', path, '--api-url', base, '--upload-url', base, '--endpoint', `${base}/demo`,
     '--public-key', lib.publicKey, '--umask', '0022', '--log-level', 'debug', ...cacheDir, ...(opts.args ?? [])]
   const daemon = await spawnDaemon(args, {
-    env: { ...process.env, IKFS_PRIVATE_KEY: lib.privateKey },
+    env: { ...process.env, IKFS_PRIVATE_KEY: lib.privateKey, ...opts.env },
     readyPattern: /mounted .* at /,
     mountpoint: path,
     timeoutMs: 60_000,
