@@ -109,7 +109,7 @@ export class HttpTransport {
   readonly #delivery: OriginDispatchers
   /** Delivery hosts for the socket reader (socket-range.ts), which speaks to origins directly only. */
   readonly deliverySockets: DeliverySockets
-  readonly proxies: ProxyRules
+  readonly #proxies: ProxyRules
   readonly settings: HttpSettings
   readonly #authorization: string
   #closing: Promise<void> | undefined
@@ -125,9 +125,9 @@ export class HttpTransport {
       bodyTimeout: settings.requestTimeoutMs,
       connect: { timeout: CONNECT_TIMEOUT_MS },
     }
-    this.proxies = new ProxyRules(settings.proxy)
-    this.#api = new OriginDispatchers(this.proxies, agentOptions, CONNECT_TIMEOUT_MS)
-    this.#delivery = new OriginDispatchers(this.proxies, agentOptions, CONNECT_TIMEOUT_MS)
+    this.#proxies = new ProxyRules(settings.proxy)
+    this.#api = new OriginDispatchers(this.#proxies, agentOptions, CONNECT_TIMEOUT_MS)
+    this.#delivery = new OriginDispatchers(this.#proxies, agentOptions, CONNECT_TIMEOUT_MS)
     this.deliverySockets = new DeliverySockets({
       maxConnectionsPerOrigin: settings.maxConnectionsPerOrigin,
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
@@ -161,12 +161,12 @@ export class HttpTransport {
 
   /** Whether a delivery URL goes through a proxy (then undici reads it: the socket reader connects directly). */
   proxied(url: URL): boolean {
-    return this.proxies.proxyFor(url) !== undefined
+    return this.#proxies.proxyFor(url) !== undefined
   }
 
   /** ` through proxy http://host:port` for messages about `url`, or nothing when it goes direct. */
   viaProxy(url: string): string {
-    const proxy = this.proxies.proxyFor(new URL(url))
+    const proxy = this.#proxies.proxyFor(new URL(url))
     return proxy ? ` through proxy ${describeProxy(proxy)}` : ''
   }
 
