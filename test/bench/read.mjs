@@ -50,7 +50,8 @@ try {
     /mounted .* at /,
     { env: { IKFS_PRIVATE_KEY: privateKey } },
   )
-  mount = await mountAt(mnt, [])
+  // Spools in the bench's folder (removed with it), never in ~/.cache/ikfs.
+  mount = await mountAt(mnt, ['--cache-dir', join(work, 'cache')])
   mountUndici = await mountAt(mntUndici, ['--delivery-client', 'undici', '--cache-dir', join(work, 'cache-undici')])
   const curl = (path, fmt) =>
     sh(`curl -sf -o /dev/null -w '${fmt}' '${endpoint}${path}?tr=orig-true'`).then((r) => r.stdout)

@@ -46,7 +46,8 @@ try {
   const emuAfterBig = await rssMiB(emulator.child.pid)
 
   mount = await startDaemon(
-    ['mount', mnt, '--api-url', base, '--upload-url', base, '--endpoint', `${base}/demo`, '--public-key', 'pub', '--log-level', 'warn'],
+    ['mount', mnt, '--api-url', base, '--upload-url', base, '--endpoint', `${base}/demo`, '--public-key', 'pub', '--log-level', 'warn',
+      '--cache-dir', join(work, 'cache-ls')],
     /mounted .* at /,
     { env: { IKFS_PRIVATE_KEY: privateKey } },
   )
