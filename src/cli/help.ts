@@ -64,6 +64,8 @@ export function mountHelp(): string {
     'SIGINT/SIGTERM (Ctrl-C) unmounts it. SIGHUP drops cached listings. NAME: mounts the remote [NAME] of the',
     'config file (rclone.conf format; rclone\'s own config is searched too). Without NAME:, give at least',
     '--endpoint and the private key (IKFS_PRIVATE_KEY is safer than --private-key, which `ps` shows).',
+    'Behind a proxy: HTTPS_PROXY (https URLs), HTTP_PROXY (http URLs) and NO_PROXY, read as rclone reads them;',
+    'localhost and loopback addresses always go direct.',
     '',
     optionsHelp(),
   ].join('\n')

@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { checkClock, CLOCK_SKEW_LIMIT_MS, formatCheck } from '../../../src/cli/doctor.js'
 import { mountRelativePath } from '../../../src/cli/refresh.js'
+import { ProxyRules } from '../../../src/imagekit/proxy.js'
+import { startTestProxy } from '../../helpers/proxy.js'
 
 describe('ikfs refresh PATH', () => {
   it('accepts a path inside the mount or a full path under the mountpoint', () => {
@@ -56,6 +58,22 @@ describe('doctor clock check', () => {
     const down = await checkClock(url)
     expect(down.state).toBe('FAIL')
     expect(down.detail).toContain('connection refused')
+  })
+
+  it('asks through the proxy that HTTPS_PROXY / HTTP_PROXY name, and names it when it is down', async () => {
+    const url = await apiWithDate(() => new Date().toUTCString())
+    const proxy = await startTestProxy({ hosts: { 'api.test': '127.0.0.1' } })
+    try {
+      const viaName = `http://api.test:${new URL(url).port}`
+      const result = await checkClock(viaName, new ProxyRules({ httpProxy: proxy.url }))
+      expect(result.state).toBe('ok')
+      expect(proxy.seen.map((r) => `${r.method} ${r.target}`)).toEqual([`HEAD api.test:${new URL(url).port}`])
+      const down = await checkClock(viaName, new ProxyRules({ httpProxy: 'http://127.0.0.1:9' }))
+      expect(down.detail).toBe(`cannot reach ${viaName} through proxy http://127.0.0.1:9 (connection refused)`)
+      expect(down.fix).toContain('HTTPS_PROXY / NO_PROXY')
+    } finally {
+      await proxy.close()
+    }
   })
 
   it('prints one line per check, with the fix indented below', () => {
