@@ -64,7 +64,7 @@ export interface RangeResponse {
 /** What a delivery URL is built from: a file object or version from a listing. */
 export interface DeliveryTarget {
   filePath: string
-  /** The `url` field from the API (carries `updatedAt`, and `ik-obj-version` for old versions). */
+  /** The `url` field from the API (carries `updatedAt`, and `ik-obj-version` for old versions); signed reads keep only its query when it names another endpoint. */
   url: string
   isPrivateFile: boolean
   /**

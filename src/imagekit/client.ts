@@ -21,7 +21,7 @@ import { defaultRetryPolicy } from './retry.js'
 import { expiryFor, signUrl } from './sign.js'
 import type { AccountUsage, BulkJobStatus, FileObject, ListItem, UploadResponse } from './types.js'
 import { uploadFile, uploadFileStream } from './upload.js'
-import { appendQuery, buildUrl, trimTrailingSlashes } from './url.js'
+import { appendQuery, buildUrl, queryOf, trimTrailingSlashes } from './url.js'
 
 export const DEFAULT_API_URL = 'https://api.imagekit.io'
 export const DEFAULT_UPLOAD_URL = 'https://upload.imagekit.io'
@@ -140,10 +140,16 @@ export class ImageKitClient implements ImageKitApi {
    * plus `tr=orig-true` for the stored bytes, signed when every URL must be or the file is private.
    */
   deliveryUrl(target: DeliveryTarget): string {
-    const base = target.url ? target.url : buildUrl({ urlEndpoint: this.#urlEndpoint, filePath: target.filePath })
+    const signed = this.#onlySigned || target.isPrivateFile
+    const base = target.url && (!signed || target.url.startsWith(`${this.#urlEndpoint}/`))
+      ? target.url
+      // An account has several URL endpoints (ik.imagekit.io/<id>, custom domains) and the API's `url` may name
+      // another one than ours, but a signature holds only for the endpoint it was computed against: build on
+      // ours, keeping the query that pins the version (updatedAt, ik-obj-version).
+      : buildUrl({ urlEndpoint: this.#urlEndpoint, filePath: target.filePath }) + queryOf(target.url)
     const pinned = target.versionId && !VERSIONED_URL.test(base) ? appendQuery(base, { [VERSION_PARAM]: target.versionId }) : base
     const url = appendQuery(pinned, { tr: 'orig-true' })
-    if (!this.#onlySigned && !target.isPrivateFile) return url
+    if (!signed) return url
     const expiresAt = expiryFor(this.#clock.now(), this.#signedUrlExpirySeconds)
     return signUrl({ url, urlEndpoint: this.#urlEndpoint, privateKey: this.#privateKey, expiresAt })
   }

@@ -82,6 +82,15 @@ export function buildUrl(options: BuildUrlOptions): string {
   return appendQuery(`${endpoint}${transformation}${path}`, options.query ?? {})
 }
 
+/** `?query` of a URL (without a fragment), or '' when it has none. */
+export function queryOf(url: string | undefined): string {
+  if (url === undefined) return ''
+  const hashAt = url.indexOf('#')
+  const noHash = hashAt === -1 ? url : url.slice(0, hashAt)
+  const queryAt = noHash.indexOf('?')
+  return queryAt === -1 || queryAt === noHash.length - 1 ? '' : noHash.slice(queryAt)
+}
+
 /** The path of a URL, for error messages and logs (no host, no query, so never a signature). */
 export function pathOfUrl(url: string): string {
   try {

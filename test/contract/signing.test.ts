@@ -8,6 +8,9 @@ import { ImageKit } from '@imagekit/nodejs'
 import ImageKitV6 from 'imagekit'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { makeGif, makeJpeg, makePng } from '../../src/emulator/seed/images.js'
+import { ImageKitClient } from '../../src/imagekit/client.js'
+import type { FileObject, ListItem } from '../../src/imagekit/types.js'
+import { createLogger } from '../../src/log.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import type { TestEmulator } from '../helpers/emulator.js'
 import { fetchBytes, sdkFor, uploadBytes } from './sdk.js'
@@ -177,5 +180,42 @@ describe('private files (restrictUnsigned off)', () => {
     expect((await open(tamperSignature(url))).status).toBe(401)
     const expired = v6.url({ path: '/private/secret.png', signed: true, expireSeconds: -5, transformation: [{ original: 'true' }] })
     expect((await open(expired)).status).toBe(401)
+  })
+})
+
+describe("ikfs's client when the API names another URL endpoint than the one configured", () => {
+  let t: TestEmulator
+  let ik: ImageKit
+  const jpeg = makeJpeg(24, 16)
+
+  beforeAll(async () => {
+    // Listings name files by an endpoint that cannot be reached (a custom domain of the account, say).
+    t = await startTestEmulator({ restrictUnsigned: true, publicUrlBase: 'http://cdn.invalid/elsewhere' })
+    ik = sdkFor(t)
+    await uploadBytes(ik, '/other-endpoint', 'a b.jpg', jpeg)
+  })
+  afterAll(async () => {
+    await t?.stop()
+  })
+
+  it('signs reads against the configured endpoint, keeping the version the listing pins', async () => {
+    const client = new ImageKitClient({
+      apiUrl: t.emu.url, uploadUrl: t.emu.url, urlEndpoint: t.urlEndpoint, privateKey: t.privateKey, onlySigned: true,
+      logger: createLogger({ level: 'silent' }),
+    })
+    try {
+      const listed: ListItem[] = []
+      for await (const item of client.listFiles({ path: '/other-endpoint' })) listed.push(item)
+      const file = listed.find((item): item is FileObject => item.type === 'file')!
+      expect(file.url.startsWith('http://cdn.invalid/elsewhere/')).toBe(true)
+      const url = client.deliveryUrl({ filePath: file.filePath, url: file.url, isPrivateFile: false, versionId: file.versionInfo?.id })
+      expectShape(url, `${t.urlEndpoint}/other-endpoint/a%20b.jpg?updatedAt=`)
+      const range = await client.readRange(url, 0, undefined)
+      const chunks: Buffer[] = []
+      for await (const chunk of range.body) chunks.push(chunk as Buffer)
+      expect(Buffer.concat(chunks).equals(jpeg)).toBe(true)
+    } finally {
+      await client.close()
+    }
   })
 })

@@ -47,6 +47,28 @@ describe.skipIf(skip !== null)('signed reads', () => {
   })
 })
 
+describe.skipIf(skip !== null)('signed reads when the API names another URL endpoint', () => {
+  let lib: Library
+  const bytes = randomBytes(150_000)
+
+  beforeAll(async () => {
+    // The API names files by an endpoint this machine cannot reach (as a custom domain of the account may be).
+    lib = await startLibrary({ emulatorArgs: ['--restrict-unsigned', '--public-url-base', 'http://cdn.invalid/elsewhere'], files: { 'pub/open.bin': bytes } })
+  })
+  afterAll(async () => {
+    await lib?.stop()
+  })
+
+  it('R7: signed URLs are built on --endpoint, whatever endpoint the API names files by', async () => {
+    const m = await mountLibrary(lib, { args: ['--only-signed'] })
+    try {
+      expect((await readFile(join(m.path, 'pub', 'open.bin'))).equals(bytes)).toBe(true)
+    } finally {
+      await m.stop()
+    }
+  })
+})
+
 describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
   let lib: Library
   beforeAll(async () => {

@@ -148,6 +148,18 @@ describe('deliveryUrl', () => {
     }
   })
 
+  it('signs on the configured endpoint when the API url names another one (a custom domain), keeping its query', async () => {
+    const client = make(true)
+    const custom = 'https://media.example.com/dir/a%20b.jpg?ik-obj-version=AbC.d_1&updatedAt=1'
+    const signed = client.deliveryUrl({ filePath: '/dir/a b.jpg', url: custom, isPrivateFile: false })
+    const match = /^(.*)&ik-t=(\d+)&ik-s=([0-9a-f]{40})$/.exec(signed)
+    expect(match, signed).not.toBeNull()
+    const [, unsigned, expiry, signature] = match!
+    expect(unsigned).toBe(`${endpoint}/dir/a%20b.jpg?ik-obj-version=AbC.d_1&updatedAt=1&tr=orig-true`)
+    expect(signature).toBe(urlSignature({ url: unsigned!, urlEndpoint: endpoint, privateKey: PRIVATE_KEY, expiresAt: Number(expiry) }))
+    await client.close()
+  })
+
   it('pins a url without a version of its own (an upload response) to the version, and leaves versioned urls alone', async () => {
     const client = make(false)
     const bare = `${endpoint}/dir/new.jpg`
