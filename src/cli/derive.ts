@@ -41,10 +41,10 @@ export function routesOf(config: Config): { deliveryClient: DeliveryClient; prox
     const proxy = rules.proxyFor(new URL(url))
     return proxy ? describeProxy(proxy) : 'direct'
   }
-  const deliveryProxied = via(config.endpoint) !== 'direct'
+  const delivery = via(config.endpoint)
   return {
-    deliveryClient: deliveryProxied ? 'undici' : config.deliveryClient as DeliveryClient,
-    ...(rules.any ? { proxies: { api: via(config.apiUrl), upload: via(config.uploadUrl), delivery: via(config.endpoint) } } : {}),
+    deliveryClient: delivery === 'direct' ? config.deliveryClient as DeliveryClient : 'undici',
+    ...(rules.any ? { proxies: { api: via(config.apiUrl), upload: via(config.uploadUrl), delivery } } : {}),
   }
 }
 
