@@ -3,14 +3,22 @@
  *
  * Delivery paths are encoded the way the `imagekit` SDK (6.0.0) and the API's own `url` field encode them
  * (the WHATWG path percent-encode set: space, `"`, `#`, `<`, `>`, `?`, `` ` ``, `{`, `}`, controls and
- * non-ASCII become `%XX`; `$ & + , : ; = @ [ ] ^ |` stay as they are), with two deliberate differences:
+ * non-ASCII become `%XX`; `$ & + , : ; = @ [ ] |` stay as they are; `^` as the runtime's URL has it, see
+ * CARET_KEPT), with two deliberate differences:
  * - `%` becomes `%25` (the SDK leaves it raw, which makes `100%.jpg` an ambiguous URL);
  * - `\` becomes `%5C` (the SDK's URL parser turns it into `/`, i.e. a different file).
  * Signatures are computed over exactly the string built here, so building and signing must agree.
  */
 
+/**
+ * The URL Standard added `^` to the path percent-encode set in 2024: Node 24's URL encodes it, Node 20 and 22
+ * keep it, and both SDKs build their URLs with the runtime's URL. Following the runtime keeps our URLs and
+ * signatures identical to theirs on each Node version.
+ */
+const CARET_KEPT = new URL('http://x/^').pathname === '/^'
+
 /** Characters encodeURIComponent escapes but ImageKit delivery paths keep verbatim (see the note above). */
-const KEPT_IN_PATH = /%(24|26|2B|2C|3A|3B|3D|40|5B|5D|5E|7C)/g
+const KEPT_IN_PATH = CARET_KEPT ? /%(24|26|2B|2C|3A|3B|3D|40|5B|5D|5E|7C)/g : /%(24|26|2B|2C|3A|3B|3D|40|5B|5D|7C)/g
 
 /** Percent-encodes one path segment (no `/` inside). */
 export function encodePathSegment(segment: string): string {
