@@ -52,6 +52,8 @@ import { BlockPool } from './reader/block-pool.js'
 import { BLOCK_BYTES, readAheadBlocks, type FileReader } from './reader/file-reader.js'
 import { ReaderPool } from './reader/reader-pool.js'
 import { Resolver } from './resolver.js'
+import { LocalMtimes } from './spool/mtimes.js'
+import { libraryKeyOf, spoolDirOf } from './spool/spool.js'
 import { Counters, type VfsStats } from './stats.js'
 import { StatfsSource } from './statfs.js'
 import type { Attr, DirEntry, OpenFlags, ReadDestination, StatFs, Vfs, VfsOptions, VfsStatus } from './types.js'
@@ -104,6 +106,8 @@ class ImageKitVfs implements IkVfs {
   readonly #staleLock = new KeyedMutex()
   /** Undefined on a read-only mount (no spool is created). */
   readonly #writes: WritePath | undefined
+  /** --read-only: the times kept by earlier mounts of this library in the cache dir (W13), read at start. */
+  readonly #keptMtimes: LocalMtimes | undefined
   readonly #namespace: Namespace | undefined
 
   constructor(api: ImageKitApi, options: VfsOptions, deps: VfsDeps) {
@@ -136,7 +140,10 @@ class ImageKitVfs implements IkVfs {
     if (options.readOnly) {
       this.#writes = undefined
       this.#namespace = undefined
+      // Only read: a read-only mount never writes the log (utimens is EROFS), and takes no spool lock.
+      this.#keptMtimes = new LocalMtimes(spoolDirOf(options.cacheDir, libraryKeyOf(options.libraryId)), () => undefined)
     } else {
+      this.#keptMtimes = undefined
       const shared = { api, clock, log: this.#log, codec: this.#codec, inodes: this.#inodes, dirs: this.#dirs, resolver: this.#resolver }
       const uploadLog = deps.logger.child({ component: 'vfs.upload' }) // not a child of #log: one component key
       this.#writes = new WritePath({ ...shared, uploadLog, counters: this.#counters, options })
@@ -384,6 +391,7 @@ class ImageKitVfs implements IkVfs {
 
   async close(): Promise<void> {
     await this.#writes?.close() // waits for uploads in flight and due
+    this.#keptMtimes?.close()
     this.#readers.closeAll()
     this.#handles.clear()
     this.#dirs.clear()
@@ -444,7 +452,7 @@ class ImageKitVfs implements IkVfs {
   #attr(node: Inode): Attr {
     return node.kind === 'dir'
       ? dirAttr(node, this.#attrOptions, node === this.#root)
-      : fileAttr(node, this.#attrOptions, this.#writes?.mtimeOf(node))
+      : fileAttr(node, this.#attrOptions, this.#writes?.mtimeOf(node) ?? this.#keptMtimes?.get(node.fileId, node.versionId))
   }
 
   #remotePathOf(localPath: string): string {

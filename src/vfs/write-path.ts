@@ -27,7 +27,7 @@ import { crc32Of } from './spool/checksum.js'
 import { DataFiles } from './spool/data-files.js'
 import { LocalMtimes } from './spool/mtimes.js'
 import { RecentCopies } from './spool/recent-copies.js'
-import { Spool } from './spool/spool.js'
+import { libraryKeyOf, Spool } from './spool/spool.js'
 import type { Counters } from './stats.js'
 import type { UploadStatus, VfsOptions } from './types.js'
 import { uploadFieldsOf } from './upload/fields.js'
@@ -118,7 +118,7 @@ export class WritePath {
 
   constructor(deps: WritePathDeps) {
     this.#d = deps
-    this.#spool = new Spool(deps.options.cacheDir, deps.options.libraryId ?? 'default')
+    this.#spool = new Spool(deps.options.cacheDir, libraryKeyOf(deps.options.libraryId))
     this.#journal = new Journal(this.#spool.journalDir, deps.options.bootId)
     this.#dataFiles = new DataFiles(this.#spool.dataDir, this.#spool.freeDir)
     this.#recent = new RecentCopies(this.#dataFiles, this.#spool.keptDir, deps.clock)

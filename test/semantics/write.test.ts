@@ -503,6 +503,12 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await stat(join(again.m.path, 'w13', 'a.txt'))).mtimeMs).toBe(Date.parse((await lib.details('/w13/a.txt')).updatedAt))
     expect((await stat(join(again.m.path, 'w13', 'moved.bin'))).mtimeMs).toBe(t2002.getTime())
     await unmount(again.m)
+    // A --read-only mount of the same cache dir shows the kept times too (as the log held them at its start).
+    const ro = await mount({ cacheDir: cache, args: [...args, '--read-only'] })
+    expect((await stat(join(ro.m.path, 'w13', 'moved.bin'))).mtimeMs).toBe(t2002.getTime())
+    expect((await stat(join(ro.m.path, 'w13', 'open.txt'))).mtimeMs).toBe(t2003.getTime())
+    expect((await stat(join(ro.m.path, 'w13', 'a.txt'))).mtimeMs).toBe(Date.parse((await lib.details('/w13/a.txt')).updatedAt))
+    await unmount(ro.m)
     // Kept in the spool: ids and times only, never a key or a URL.
     const [spool] = await readdir(cache)
     const log = await readFile(join(cache, spool!, 'mtimes.log'), 'utf8')

@@ -27,6 +27,16 @@ export function libraryIdOf(urlEndpoint: string): string {
   return createHash('sha256').update(urlEndpoint).digest('hex').slice(0, LIBRARY_ID_HEX)
 }
 
+/** What names a library's spool: VfsOptions.libraryId, or one shared default for a mount that gives none. */
+export function libraryKeyOf(libraryId: string | undefined): string {
+  return libraryId ?? 'default'
+}
+
+/** The spool folder of one library in `cacheDir` (one per library, so two libraries never share one). */
+export function spoolDirOf(cacheDir: string, libraryKey: string): string {
+  return join(cacheDir, libraryIdOf(libraryKey))
+}
+
 /** mkdir -p with mode 0700, and chmod 0700 when it already existed with other modes. */
 function privateDir(path: string): void {
   makeDirs(path)
@@ -64,7 +74,7 @@ export class Spool {
   #locked = false
 
   constructor(cacheDir: string, libraryKey: string) {
-    this.dir = join(cacheDir, libraryIdOf(libraryKey))
+    this.dir = spoolDirOf(cacheDir, libraryKey)
     this.dataDir = join(this.dir, 'data')
     this.freeDir = join(this.dir, 'free')
     this.keptDir = join(this.dir, 'kept')
