@@ -248,7 +248,7 @@ export async function checkClock(apiUrl: string, proxies: ProxyRules = new Proxy
     const proxy = proxies.proxyFor(url)
     return {
       name, state: 'FAIL', detail: `cannot reach ${apiUrl}${proxy ? ` through proxy ${describeProxy(proxy)}` : ''} (${networkPhrase(e)})`,
-      fix: 'check the network, HTTPS_PROXY / NO_PROXY and --api-url',
+      fix: 'check the network, HTTPS_PROXY / HTTP_PROXY / NO_PROXY and --api-url',
     }
   } finally {
     await dispatchers.destroy().catch(() => undefined)
@@ -277,7 +277,7 @@ async function checkCredentials(config: Config, ctx: CliContext): Promise<CheckR
     const code = (e as { code?: string }).code
     const fix = code === 'IK_UNAUTHORIZED'
       ? 'copy the private key from the ImageKit dashboard: Developer options → API keys'
-      : 'check the network, HTTPS_PROXY / NO_PROXY and --api-url'
+      : 'check the network, HTTPS_PROXY / HTTP_PROXY / NO_PROXY and --api-url'
     return { name, state: 'FAIL', detail: (e as Error).message, fix }
   } finally {
     await client?.close().catch(() => undefined)

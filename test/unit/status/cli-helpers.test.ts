@@ -70,7 +70,7 @@ describe('doctor clock check', () => {
       expect(proxy.seen.map((r) => `${r.method} ${r.target}`)).toEqual([`HEAD api.test:${new URL(url).port}`])
       const down = await checkClock(viaName, new ProxyRules({ httpProxy: 'http://127.0.0.1:9' }))
       expect(down.detail).toBe(`cannot reach ${viaName} through proxy http://127.0.0.1:9 (connection refused)`)
-      expect(down.fix).toContain('HTTPS_PROXY / NO_PROXY')
+      expect(down.fix).toContain('HTTPS_PROXY / HTTP_PROXY / NO_PROXY')
     } finally {
       await proxy.close()
     }
