@@ -164,10 +164,16 @@ export class HttpTransport {
     return this.#proxies.proxyFor(url) !== undefined
   }
 
-  /** ` through proxy http://host:port` for messages about `url`, or nothing when it goes direct. */
+  /**
+   * ` through proxy http://host:port` for messages about `url`; when it goes direct, nothing, or why no proxy
+   * applies when one is set for the other scheme only.
+   */
   viaProxy(url: string): string {
-    const proxy = this.#proxies.proxyFor(new URL(url))
-    return proxy ? ` through proxy ${describeProxy(proxy)}` : ''
+    const target = new URL(url)
+    const proxy = this.#proxies.proxyFor(target)
+    if (proxy) return ` through proxy ${describeProxy(proxy)}`
+    const hint = this.#proxies.otherSchemeOnly(target)
+    return hint ? ` directly (${hint})` : ''
   }
 
   /** Headers every request sends; `auth` only for API and upload hosts, never for delivery URLs. */

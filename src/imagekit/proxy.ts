@@ -62,22 +62,35 @@ export class ProxyRules {
     return (this.#httpProxy !== undefined || this.#httpsProxy !== undefined) && !this.#bypassAll
   }
 
+  /**
+   * For a URL that goes direct while a proxy is set for the other scheme, why: HTTP_PROXY alone is a common
+   * setting (curl reads it for http:// URLs only, too), and the API and CDN are https.
+   */
+  otherSchemeOnly(url: URL): string | undefined {
+    if (this.proxyFor(url) !== undefined || this.#bypassed(url)) return undefined
+    if (url.protocol === 'https:' && this.#httpProxy && !this.#httpsProxy) return 'HTTP_PROXY serves http:// URLs only; set HTTPS_PROXY for https:// ones'
+    if (url.protocol === 'http:' && this.#httpsProxy && !this.#httpProxy) return 'HTTPS_PROXY serves https:// URLs only; set HTTP_PROXY for http:// ones'
+    return undefined
+  }
+
   /** The proxy for `url`, or undefined when it goes direct. */
   proxyFor(url: URL): URL | undefined {
     const proxy = url.protocol === 'https:' ? this.#httpsProxy : url.protocol === 'http:' ? this.#httpProxy : undefined
-    if (!proxy || this.#bypassAll) return undefined
+    return proxy && !this.#bypassed(url) ? proxy : undefined
+  }
+
+  /** NO_PROXY (or loopback) sends `url` direct, whatever proxy its scheme has. */
+  #bypassed(url: URL): boolean {
+    if (this.#bypassAll) return true
     const host = stripBrackets(url.hostname.toLowerCase())
     const port = url.port || (url.protocol === 'https:' ? '443' : '80')
-    if (host === 'localhost' || isLoopback(host)) return undefined
+    if (host === 'localhost' || isLoopback(host)) return true
     if (isIP(host)) {
       const ip = canonicalIp(host)
-      if (this.#ips.some((r) => r.ip === ip && (r.port === '' || r.port === port))) return undefined
-      if (this.#cidrs.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4')) return undefined
-      return proxy
+      return this.#ips.some((r) => r.ip === ip && (r.port === '' || r.port === port)) || this.#cidrs.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4')
     }
-    const bypassed = this.#domains.some((r) =>
+    return this.#domains.some((r) =>
       (host.endsWith(r.suffix) || (r.matchesItself && host === r.suffix.slice(1))) && (r.port === '' || r.port === port))
-    return bypassed ? undefined : proxy
   }
 
   #addCidr(entry: string): boolean {

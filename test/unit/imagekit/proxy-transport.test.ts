@@ -6,7 +6,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ImageKitClientOptions } from '../../../src/imagekit/client.js'
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js'
-import { makeClient, sendJson, startServer, type TestServer } from './helpers.js'
+import { HttpTransport } from '../../../src/imagekit/http.js'
+import { defaultRetryPolicy } from '../../../src/imagekit/retry.js'
+import { capturingLogger, InstantClock, makeClient, sendJson, startServer, type TestServer } from './helpers.js'
 
 const CONTENT = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 251))
 const PASSWORD = 'pr0xy-s3cret'
@@ -79,6 +81,21 @@ describe('HTTP(S)_PROXY', () => {
     }
     expect(proxy!.seen.map((r) => r.method)).toEqual(['GET', 'CONNECT'])
     expect(proxy!.seen[1]?.target).toBe('library.test:443')
+  })
+
+  it('a URL that goes direct while a proxy is set for the other scheme says why in messages', async () => {
+    const transport = new HttpTransport({
+      apiUrl: 'https://api.imagekit.io', uploadUrl: 'https://upload.imagekit.io', privateKey: 'private_x', userAgent: 'test',
+      requestTimeoutMs: 1000, maxConnectionsPerOrigin: 1, policy: defaultRetryPolicy(0), clock: new InstantClock(), random: () => 0,
+      log: capturingLogger().logger, proxy: { httpProxy: 'http://plain.proxy:3128/', noProxy: 'intranet.test' },
+    })
+    try {
+      expect(transport.viaProxy('https://api.imagekit.io')).toBe(' directly (HTTP_PROXY serves http:// URLs only; set HTTPS_PROXY for https:// ones)')
+      expect(transport.viaProxy('http://cdn.example/demo')).toBe(' through proxy http://plain.proxy:3128')
+      expect(transport.viaProxy('https://intranet.test')).toBe('')
+    } finally {
+      await transport.close()
+    }
   })
 
   it('a gateway given as --api-url that answers 407 itself gets the same explanation', async () => {

@@ -36,6 +36,17 @@ describe('ProxyRules: which proxy a URL takes (rclone/Go rules)', () => {
     expect(new ProxyRules({ ...both, noProxy: '*' }).any).toBe(false)
   })
 
+  it('says why a URL goes direct when a proxy is set for the other scheme only (and not when NO_PROXY sent it)', () => {
+    const httpOnly = new ProxyRules({ httpProxy: 'http://plain.proxy:3128/', noProxy: 'intranet.test' })
+    expect(httpOnly.otherSchemeOnly(new URL('https://api.imagekit.io/v1/files'))).toBe('HTTP_PROXY serves http:// URLs only; set HTTPS_PROXY for https:// ones')
+    expect(httpOnly.otherSchemeOnly(new URL('https://intranet.test/'))).toBeUndefined()
+    expect(httpOnly.otherSchemeOnly(new URL('https://localhost/'))).toBeUndefined()
+    expect(httpOnly.otherSchemeOnly(new URL('http://cdn.example/'))).toBeUndefined()
+    const httpsOnly = new ProxyRules({ httpsProxy: 'http://tls.proxy:3128/' })
+    expect(httpsOnly.otherSchemeOnly(new URL('http://cdn.example/'))).toBe('HTTPS_PROXY serves https:// URLs only; set HTTP_PROXY for http:// ones')
+    expect(new ProxyRules({}).otherSchemeOnly(new URL('https://api.imagekit.io/'))).toBeUndefined()
+  })
+
   it('describes a proxy without its credentials', () => {
     expect(describeProxy(new URL('http://alice:s3cret@proxy.corp:8080/'))).toBe('http://[REDACTED]@proxy.corp:8080')
     expect(describeProxy(new URL('https://proxy.corp/'))).toBe('https://proxy.corp')
