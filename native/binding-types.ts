@@ -83,4 +83,6 @@ export interface FuseOps {
   link(from: string, to: string, cb: Cb): void
   mknod(path: string, mode: number, dev: number, cb: Cb): void
   readlink(path: string, cb: Cb): void
+  /** libfuse3 only (fuse-native has no such op: the kernel then copies through reads and writes). */
+  copyFileRange(pathIn: string, fhIn: number, offIn: number, pathOut: string, fhOut: number, offOut: number, len: number, flags: number, cb: Cb): void
 }

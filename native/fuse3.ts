@@ -25,7 +25,7 @@ const errno = osConstants.errno
 export enum Op {
   Init = 0, Getattr, Readdir, Open, Read, Write, Release, Flush, Fsync, Truncate, Ftruncate, Create, Unlink, Mkdir,
   Rmdir, Rename, Utimens, Chmod, Chown, Statfs, Getxattr, Listxattr, Setxattr, Removexattr, Symlink, Link, Mknod,
-  Readlink, Exit,
+  Readlink, CopyFileRange, Exit,
 }
 
 const RENAME_NOREPLACE = 1
@@ -247,6 +247,8 @@ function route(
       return ops.mknod(path, n(0), 0, status)
     case Op.Readlink:
       return ops.readlink(path, withValue((target: string) => Buffer.from(target)))
+    case Op.CopyFileRange:
+      return ops.copyFileRange(path, n(0), n(1), s(2), n(3), n(4), n(5), n(6), (count) => reply(count))
     default:
       return reply(-errno.ENOSYS)
   }

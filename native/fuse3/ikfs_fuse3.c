@@ -38,7 +38,7 @@ enum op {
   OP_INIT = 0, OP_GETATTR, OP_READDIR, OP_OPEN, OP_READ, OP_WRITE, OP_RELEASE, OP_FLUSH, OP_FSYNC,
   OP_TRUNCATE, OP_FTRUNCATE, OP_CREATE, OP_UNLINK, OP_MKDIR, OP_RMDIR, OP_RENAME, OP_UTIMENS, OP_CHMOD,
   OP_CHOWN, OP_STATFS, OP_GETXATTR, OP_LISTXATTR, OP_SETXATTR, OP_REMOVEXATTR, OP_SYMLINK, OP_LINK,
-  OP_MKNOD, OP_READLINK, OP_EXIT,
+  OP_MKNOD, OP_READLINK, OP_COPY_FILE_RANGE, OP_EXIT,
 };
 
 /* Numbers per stat in getattr and readdir replies (native/fuse3.ts STAT_FIELDS has the same order). */
@@ -90,11 +90,12 @@ static void dir_handle_clear(dir_handle_t *d) {
 typedef struct request {
   int op;
   const char *path;
-  const char *path2;   /* rename target, xattr name, symlink target, link target */
+  const char *path2;   /* rename target, xattr name, symlink target, link target, copy_file_range target */
   const char *wbuf;    /* write data / setxattr value */
   char *rbuf;          /* read / getxattr / listxattr / readlink destination */
   size_t size;
   int64_t offset;
+  int64_t offset2;     /* copy_file_range: the target's offset */
   uint32_t mode;
   uint32_t flags;
   uint32_t uid;
@@ -102,11 +103,12 @@ typedef struct request {
   double t_access;     /* utimens, ms since the epoch; NaN: leave unchanged */
   double t_modify;
   struct fuse_file_info *fi;
+  struct fuse_file_info *fi2; /* copy_file_range: the target's open file */
   struct stat *st;
   struct statvfs *stv;
   dir_handle_t *dir;
   int has_stat;        /* create: the reply carried the new file's stat (into st) */
-  int result;
+  int64_t result;      /* 0, a negative errno, or a byte count (read, write, copy_file_range) */
   sem_t done;
 } request_t;
 
@@ -115,7 +117,7 @@ static session_t *current_session(void) {
 }
 
 /* Runs on a libfuse worker thread: JavaScript answers through reply(). */
-static int call_js(session_t *s, request_t *r) {
+static int64_t call_js(session_t *s, request_t *r) {
   if (sem_init(&r->done, 0, 0) != 0) return -EIO;
   r->result = -EIO;
   if (napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_blocking) != napi_ok) {
@@ -308,6 +310,22 @@ static int op_rename(const char *from, const char *to, unsigned int flags) {
   return CALL();
 }
 
+/* A whole-file copy inside the mount may be done by ImageKit's copy API; JavaScript answers ENOTSUP (EOPNOTSUPP)
+   otherwise, and the kernel then copies through reads and writes itself. */
+static ssize_t op_copy_file_range(const char *path_in, struct fuse_file_info *fi_in, off_t off_in, const char *path_out,
+                                  struct fuse_file_info *fi_out, off_t off_out, size_t size, int flags) {
+  REQUEST(OP_COPY_FILE_RANGE);
+  r.path = path_in;
+  r.fi = fi_in;
+  r.offset = off_in;
+  r.path2 = path_out;
+  r.fi2 = fi_out;
+  r.offset2 = off_out;
+  r.size = size;
+  r.flags = (uint32_t)flags;
+  return (ssize_t)CALL();
+}
+
 static double timespec_ms(const struct timespec *t) {
   if (t->tv_nsec == UTIME_OMIT) return __builtin_nan("");
   if (t->tv_nsec == UTIME_NOW) {
@@ -449,6 +467,7 @@ static const struct fuse_operations operations = {
   .link = op_link,
   .mknod = op_mknod,
   .readlink = op_readlink,
+  .copy_file_range = op_copy_file_range,
 };
 
 /* ---------------------------------------------------------------- JavaScript side */
@@ -482,7 +501,7 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
     if (r->op != OP_EXIT) { r->result = -EIO; sem_post(&r->done); }
     return;
   }
-  napi_value argv[8];
+  napi_value argv[10];
   size_t argc = 0;
   argv[argc++] = num(env, r->op);
   argv[argc++] = num(env, (double)(uintptr_t)r);
@@ -532,6 +551,15 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
       break;
     case OP_RENAME:
       argv[argc++] = str(env, r->path2);
+      argv[argc++] = num(env, r->flags);
+      break;
+    case OP_COPY_FILE_RANGE:
+      argv[argc++] = num(env, (double)fh);
+      argv[argc++] = num(env, (double)r->offset);
+      argv[argc++] = str(env, r->path2);
+      argv[argc++] = num(env, (double)(r->fi2 ? r->fi2->fh : 0));
+      argv[argc++] = num(env, (double)r->offset2);
+      argv[argc++] = num(env, (double)r->size);
       argv[argc++] = num(env, r->flags);
       break;
     case OP_UTIMENS:
@@ -672,9 +700,10 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
     return NULL;
   }
   double id;
-  int32_t code;
+  double code_value;
   NAPI_OK(napi_get_value_double(env, argv[0], &id));
-  NAPI_OK(napi_get_value_int32(env, argv[1], &code));
+  NAPI_OK(napi_get_value_double(env, argv[1], &code_value));
+  int64_t code = (int64_t)code_value; /* a byte count may exceed 2^31 (copy_file_range) */
   request_t *r = (request_t *)(uintptr_t)id;
   if (code >= 0) {
     switch (r->op) {
@@ -731,6 +760,7 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
         if ((size_t)code > r->size) code = -EIO;
         break;
       case OP_WRITE:
+      case OP_COPY_FILE_RANGE:
         if ((size_t)code > r->size) code = -EIO;
         break;
       default:

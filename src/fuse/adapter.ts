@@ -161,6 +161,9 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
     link: (_from, to, cb) => refuse('link', to, cb, 'EPERM'),
     mknod: (path, _mode, _dev, cb) => refuse('mknod', path, cb, 'EPERM'),
     readlink: (path, cb) => refuse('readlink', path, cb, 'EINVAL'),
+
+    copyFileRange: (_pathIn, fhIn, offIn, pathOut, fhOut, offOut, len, _flags, cb) =>
+      guard.run('copy_file_range', pathOut, cb, () => vfs.copyFileRange(fhIn, offIn, fhOut, offOut, len), (copied) => [byteCount(copied, len)]),
   }
 }
 

@@ -123,6 +123,8 @@ export interface ImageKitApi {
   deleteFile(fileId: string, options?: RequestOptions): Promise<void>
   renameFile(filePath: string, newFileName: string, options?: RequestOptions): Promise<void>
   moveFile(sourceFilePath: string, destinationPath: string, options?: RequestOptions): Promise<void>
+  /** Copies the current version of a file into a folder, under the same name (a new file, versions not copied). */
+  copyFile(sourceFilePath: string, destinationPath: string, options?: RequestOptions): Promise<void>
   updateFileDetails(fileId: string, details: { tags?: string[] | null; customMetadata?: Record<string, unknown>; customCoordinates?: string | null }, options?: RequestOptions): Promise<FileObject>
   createFolder(parentFolderPath: string, folderName: string, options?: RequestOptions): Promise<void>
   deleteFolder(folderPath: string, options?: RequestOptions): Promise<void>

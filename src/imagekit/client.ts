@@ -194,6 +194,19 @@ export class ImageKitClient implements ImageKitApi {
     })
   }
 
+  async copyFile(sourceFilePath: string, destinationPath: string, options: RequestOptions = {}): Promise<void> {
+    await this.#http.call({
+      method: 'POST',
+      host: 'api',
+      route: '/v1/files/copy',
+      json: { sourceFilePath, destinationPath, includeFileVersions: false },
+      // A repeat after a lost answer only adds a version with the same bytes to the copy.
+      idempotent: false,
+      statusOnly: true,
+      signal: options.signal,
+    })
+  }
+
   async updateFileDetails(
     fileId: string,
     details: { tags?: string[] | null; customMetadata?: Record<string, unknown>; customCoordinates?: string | null },

@@ -7,6 +7,7 @@
  *                                    size 0 ──▶ empty (kept, no upload)        └─▶ failed (retried) / rejected
  */
 import type { FileHandle } from 'node:fs/promises'
+import type { FileInode } from './inode.js'
 import type { UploadStatus } from './types.js'
 import type { StreamedUpload } from './upload/streamer.js'
 import { joinRemote } from './name.js'
@@ -63,6 +64,13 @@ export class PendingFile {
   mtimeSet = false
   /** The version id the last upload of these bytes stored (its spool copy may be reused: spool/recent-copies.ts). */
   storedVersionId: string | undefined
+  /**
+   * Copied server-side (copy_file_range): the content is this remote file's, and the spool file is still empty;
+   * it is filled from the remote bytes before any read, write or truncate of the open file.
+   */
+  remoteContent: FileInode | undefined
+  /** That fill, while it runs. */
+  filling: Promise<void> | undefined
 
   constructor(
     readonly id: string,

@@ -95,6 +95,11 @@ export interface Vfs {
   mkdir(localPath: string, mode: number): Promise<void>
   rmdir(localPath: string): Promise<void>
   rename(fromLocalPath: string, toLocalPath: string): Promise<void>
+  /**
+   * copy_file_range: the bytes copied, when the whole of a stored file went to a new file of the same name in
+   * another folder by ImageKit's copy API; ENOTSUP otherwise (the kernel then copies by reads and writes).
+   */
+  copyFileRange(fhIn: number, offIn: number, fhOut: number, offOut: number, length: number): Promise<number>
   /** `mtimeMs` NaN: not known (a binding that cannot deliver it); the file only has to exist. */
   utimens(localPath: string, atimeMs: number, mtimeMs: number): Promise<void>
   chmod(localPath: string, mode: number): Promise<void>

@@ -342,6 +342,14 @@ class ImageKitVfs implements IkVfs {
    * ImageKit stores no modification time: it is kept on this machine for the file's current version
    * (spool/mtimes.ts), and a pending file keeps it for the version its upload stores. Old versions accept it unchanged.
    */
+  async copyFileRange(fhIn: number, offIn: number, fhOut: number, offOut: number, length: number): Promise<number> {
+    const source = this.#handles.get(fhIn)
+    const target = this.#writeHandle('copy_file_range', fhOut)
+    const whole = source.kind === 'read' && offIn === 0 && offOut === 0 && length >= source.node.size
+    if (whole && (await this.#writes!.copyStored(target.file, source.node))) return source.node.size
+    throw new VfsError('ENOTSUP', 'copy_file_range: not a whole stored file to a new same-named file; copied by reads and writes', { level: 'debug' })
+  }
+
   async utimens(localPath: string, _atimeMs: number, mtimeMs: number): Promise<void> {
     const writes = this.#writable('utimens', localPath)
     const pending = writes.pendingAtLocal(localPath)

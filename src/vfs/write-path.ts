@@ -10,13 +10,13 @@ import { constants as fsConstants, existsSync, readdirSync, statSync, unlinkSync
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
-import type { UploadResponse } from '../imagekit/types.js'
+import type { FileObject, UploadResponse } from '../imagekit/types.js'
 import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
 import { PendingFile, remoteBaseOf, type RemoteBase } from './file-node.js'
 import { fromImageKitError } from './from-imagekit-error.js'
-import { fileInodeFromUpload, versionIdOf, type FileInode } from './inode.js'
+import { fileInodeFrom, fileInodeFromUpload, versionIdOf, type FileInode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
 import { EncodingError, NAME_MAX_BYTES, joinRemote, parentOf, splitLocalPath, type NameCodec } from './name.js'
@@ -34,6 +34,13 @@ import { uploadFieldsOf } from './upload/fields.js'
 import { STREAM_THRESHOLD_BYTES, Streamer } from './upload/streamer.js'
 import { describe, isTooLarge, Uploader } from './upload/uploader.js'
 import { WarnOnce } from './warn-once.js'
+
+/** A file created (or truncated) by an open that nothing has written, synced or uploaded yet, and only that open holds. */
+function isUntouchedNewFile(file: PendingFile): boolean {
+  return file.openCount === 1 && file.size === 0 && file.base === undefined && file.dirty && file.appendOnly &&
+    !file.unsent && file.state === 'open' && file.inflight === undefined && !file.unlinked && file.writesInFlight === 0 &&
+    file.streamed === undefined && file.remoteContent === undefined
+}
 
 /** Files up to this size have their bytes and record synced at the same time (with a checksum in the record). */
 const SYNC_TOGETHER_BYTES = 1024 * 1024
@@ -325,6 +332,7 @@ export class WritePath {
   // ---- content ----
 
   async write(file: PendingFile, data: Buffer, position: number): Promise<number> {
+    if (file.remoteContent) await this.#fetchContent(file)
     const appending = this.#streamer.writing(file, position)
     let done = 0
     let failure: unknown
@@ -355,6 +363,7 @@ export class WritePath {
   }
 
   async read(file: PendingFile, length: number, position: number): Promise<Buffer> {
+    if (file.remoteContent) await this.#fetchContent(file)
     if (position >= file.size || length <= 0) return Buffer.alloc(0)
     const buf = Buffer.allocUnsafe(Math.min(length, file.size - position))
     const { bytesRead } = await file.fd!.read(buf, 0, buf.length, position)
@@ -366,6 +375,7 @@ export class WritePath {
   }
 
   async #truncateLocked(file: PendingFile, size: number): Promise<void> {
+    if (file.remoteContent) await this.#fetchContent(file)
     this.#streamer.stop(file, 'a truncate')
     await file.fd!.truncate(size).catch((e: unknown) => { throw spoolError(e, `truncate ${file.localPath}`) })
     file.size = size
@@ -412,6 +422,74 @@ export class WritePath {
     const localName = this.#d.codec.toLocal(file.name)
     const node = localName === undefined ? undefined : this.#d.dirs.peek(file.folder)?.children.get(localName)
     return node?.kind === 'file' && node.fileId === file.base?.fileId ? node : undefined
+  }
+
+  // ---- server-side copies (copy_file_range) ----
+
+  /**
+   * Copies the whole of a stored file into `file` with ImageKit's copy API, when that gives exactly what a
+   * byte copy would: `file` was just created for the copy and is untouched (no remote file at its path yet),
+   * and has the source's name in another folder (the API keeps the name). Nothing is downloaded or uploaded;
+   * the open file shows the copy, and is filled from its remote bytes only if it is read or changed before
+   * its last close. False when the copy is not done this way (the caller copies bytes instead).
+   */
+  async copyStored(file: PendingFile, source: FileInode): Promise<boolean> {
+    const { api, dirs, codec, log } = this.#d
+    const slash = source.remotePath.lastIndexOf('/')
+    const sourceFolder = slash <= 0 ? '/' : source.remotePath.slice(0, slash)
+    const sourceName = source.remotePath.slice(slash + 1)
+    if (source.isVersion || source.size === 0 || file.name !== sourceName || file.folder === sourceFolder) return false
+    // A copy carries the source's tags; upload_tags would be missing from it. A quote cannot be searched for.
+    if (this.#d.options.uploadTags.length > 0 || sourceName.includes('"')) return false
+    return this.#fileLock.run(file.id, async () => {
+      if (!isUntouchedNewFile(file) || this.#byRemotePath.get(file.remotePath) !== file) return false
+      try {
+        await api.copyFile(source.remotePath, file.folder === '/' ? '/' : `${file.folder}/`)
+      } catch (e) {
+        log.debug({ from: source.remotePath, to: file.remotePath, err: e }, 'server-side copy refused; copying the bytes')
+        return false
+      }
+      const copy = await this.#findStored(file).catch(() => undefined)
+      // Copied, but not found yet: the bytes are copied too, and the upload at close stores them as a version.
+      if (!copy || copy.size !== source.size) return false
+      this.#streamer.stop(file, 'a server-side copy')
+      const node = fileInodeFrom(copy, file.ino)
+      file.remoteContent = node
+      file.size = node.size
+      file.base = remoteBaseOf(node)
+      file.dirty = false
+      file.appendOnly = false
+      file.state = 'clean'
+      file.mtimeMs = node.updatedAtMs
+      const localName = codec.toLocal(file.name)
+      if (localName !== undefined) dirs.setChild(file.folder, localName, node)
+      return true
+    })
+  }
+
+  /** The stored file at a pending file's path, asked of the API by name (no listing of a whole folder). */
+  async #findStored(file: PendingFile): Promise<FileObject | undefined> {
+    for await (const item of this.#d.api.listFiles({ path: file.folder, searchQuery: `name = "${file.name}"` })) {
+      if (item.type === 'file' && item.filePath === file.remotePath) return item
+    }
+    return undefined
+  }
+
+  /** The open file's content is a server-side copy: its remote bytes go into the spool first (once). */
+  async #fetchContent(file: PendingFile): Promise<void> {
+    const node = file.remoteContent
+    if (!node) return
+    file.filling ??= this.#fill(file, node).then(
+      () => {
+        file.remoteContent = undefined
+        file.filling = undefined
+      },
+      (e: unknown) => {
+        file.filling = undefined
+        throw e
+      },
+    )
+    await file.filling
   }
 
   // ---- closing ----

@@ -1,4 +1,4 @@
-// README Semantics W1–W14 (writing), on real mounts of the emulator's library. Every test mounts with its
+// README Semantics W1–W15 (writing), on real mounts of the emulator's library. Every test mounts with its
 // own cache dir (the spool is part of what is promised) and checks the emulator afterwards: bytes in its
 // data dir with `cmp`, names, file ids, versions and tags through the Media API.
 import { randomBytes } from 'node:crypto'
@@ -572,6 +572,51 @@ describe.skipIf(skip !== null)('write semantics', () => {
       await counter.stop()
     }
   })
+
+  it('W15: cp of a stored file into another folder under its name is copied by ImageKit, uploading nothing; other copies copy bytes', async () => {
+    const photo = await localFile('w15-photo.jpg', 3 * 1024 * 1024 + 5)
+    await lib.upload('/w15/a', 'photo.jpg', await readFile(photo))
+    await lib.createFolder('/w15', 'b')
+    const counter = await startUploadCounter(lib.url)
+    try {
+      const { m } = await mount({ args: ['--upload-url', counter.url] })
+      const dir = join(m.path, 'w15')
+      // coreutils cp tries copy_file_range on files of one file system.
+      await run('cp', [join(dir, 'a', 'photo.jpg'), join(dir, 'b', 'photo.jpg')])
+      expect(await sameBytes(remoteBytesPath(lib, '/w15/b/photo.jpg'), photo)).toBe(true)
+      expect(counter.uploads()).toBe(0)
+      const copied = await lib.details('/w15/b/photo.jpg')
+      expect(copied.fileId).not.toBe((await lib.details('/w15/a/photo.jpg')).fileId)
+      expect((await stat(join(dir, 'b', 'photo.jpg'))).size).toBe(3 * 1024 * 1024 + 5)
+      expect(await sameBytes(join(dir, 'b', 'photo.jpg'), photo)).toBe(true)
+      // Another name (the API keeps the name) and an existing target (it would gain a version): bytes copied.
+      await run('cp', [join(dir, 'a', 'photo.jpg'), join(dir, 'a', 'renamed.jpg')])
+      await run('cp', [join(dir, 'b', 'photo.jpg'), join(dir, 'a', 'photo.jpg')])
+      expect(await sameBytes(remoteBytesPath(lib, '/w15/a/renamed.jpg'), photo)).toBe(true)
+      expect(await sameBytes(remoteBytesPath(lib, '/w15/a/photo.jpg'), photo)).toBe(true)
+      expect(counter.uploads()).toBe(2)
+      // Read and changed through the copy's own descriptor before close: its bytes are there, the change is uploaded.
+      await mkdir(join(dir, 'c'))
+      await run('python3', ['-c', [
+        'import os, sys',
+        'src = os.open(sys.argv[1], os.O_RDONLY)',
+        'dst = os.open(sys.argv[2], os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)',
+        'n = os.copy_file_range(src, dst, 1 << 40)',
+        'assert n == os.fstat(src).st_size, n',
+        'assert os.pread(dst, 4096, 1000) == os.pread(src, 4096, 1000)',
+        'os.pwrite(dst, b"CHANGED", 0)',
+        'os.close(dst)',
+      ].join('\n'), join(dir, 'a', 'renamed.jpg'), join(dir, 'c', 'renamed.jpg')])
+      const changed = await readFile(photo)
+      changed.write('CHANGED', 0)
+      const expected = await localBytes('w15-changed.jpg', changed)
+      expect(await sameBytes(remoteBytesPath(lib, '/w15/c/renamed.jpg'), expected)).toBe(true)
+      expect(counter.uploads()).toBe(3)
+      await unmount(m)
+    } finally {
+      await counter.stop()
+    }
+  }, STOP_DEADLINE_MS)
 
   it('W11: names ImageKit would rewrite are stored encoded and keep their created name after a re-list', async () => {
     // local name → remote name under the default encoding (Hash, Percent, Question → FULLWIDTH forms).

@@ -328,7 +328,8 @@ export class FakeImageKit implements ImageKitApi {
 
   // ---- write side (faithful to imagekit-api.md §4.4-4.13, §4.18, §5.2) ----
 
-  readonly writeCalls = { uploadFile: 0, uploadFileStream: 0, deleteFile: 0, renameFile: 0, moveFile: 0, createFolder: 0, deleteFolder: 0, renameFolder: 0, moveFolder: 0 }
+  #copies = 0
+  readonly writeCalls = { uploadFile: 0, uploadFileStream: 0, deleteFile: 0, renameFile: 0, moveFile: 0, copyFile: 0, createFolder: 0, deleteFolder: 0, renameFolder: 0, moveFolder: 0 }
   /** Uploads larger than this are refused with IK_TOO_LARGE (the plan's limit). */
   maxUploadBytes = 25 * 1024 * 1024
   /** Awaited inside every upload (hold uploads open in concurrency tests). */
@@ -512,6 +513,25 @@ export class FakeImageKit implements ImageKitApi {
     }
     this.#ensureFolders(folder || '/')
     this.#repath(e, target)
+  }
+
+  /** The current version into a folder, same name; a same-named file there gains it as a version (the API's rule). */
+  async copyFile(sourceFilePath: string, destinationPath: string): Promise<void> {
+    this.writeCalls.copyFile++
+    this.#maybeFail('copyFile')
+    const e = this.#files.get(sourceFilePath)
+    if (!e) throw new ImageKitError('IK_NOT_FOUND', 'POST /v1/files/copy: 404', { status: 404 })
+    const folder = destinationPath.replace(/\/$/, '')
+    const target = `${folder}/${basename(sourceFilePath)}`
+    if (target === sourceFilePath) throw new ImageKitError('IK_BAD_REQUEST', 'POST /v1/files/copy: 400 SAME_SOURCE_AND_DESTINATION', { status: 400 })
+    const updatedAt = new Date(T0 + ++this.#copies * 1000).toISOString()
+    if (this.#files.has(target)) {
+      this.overwrite(target, e.current.bytes, updatedAt)
+      return
+    }
+    this.#ensureFolders(folder || '/')
+    const { fileId: _id, versionInfo: _v, name: _n, filePath: _p, url: _u, ...kept } = e.current.obj
+    this.addFile(target, e.current.bytes, { ...kept, createdAt: updatedAt, updatedAt })
   }
 
   updateFileDetails(): never { throw new Error('not in fake') }
