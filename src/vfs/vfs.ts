@@ -338,10 +338,7 @@ class ImageKitVfs implements IkVfs {
     await this.#ns('rename', fromLocalPath).rename(fromLocalPath, toLocalPath)
   }
 
-  /**
-   * ImageKit stores no modification time: it is kept on this machine for the file's current version
-   * (spool/mtimes.ts), and a pending file keeps it for the version its upload stores. Old versions accept it unchanged.
-   */
+  /** W15: a server-side copy (write-path.ts copyStored), or ENOTSUP for the kernel to copy by reads and writes. */
   async copyFileRange(fhIn: number, offIn: number, fhOut: number, offOut: number, length: number): Promise<number> {
     const source = this.#handles.get(fhIn)
     const target = this.#writeHandle('copy_file_range', fhOut)
@@ -350,6 +347,10 @@ class ImageKitVfs implements IkVfs {
     throw new VfsError('ENOTSUP', 'copy_file_range: not a whole stored file to a new same-named file; copied by reads and writes', { level: 'debug' })
   }
 
+  /**
+   * ImageKit stores no modification time: it is kept on this machine for the file's current version
+   * (spool/mtimes.ts), and a pending file keeps it for the version its upload stores. Old versions accept it unchanged.
+   */
   async utimens(localPath: string, _atimeMs: number, mtimeMs: number): Promise<void> {
     const writes = this.#writable('utimens', localPath)
     const pending = writes.pendingAtLocal(localPath)
