@@ -6,7 +6,7 @@ import type { Config } from '../config/load.js'
 import type { FuseBindingChoice, FuseMountOptions } from '../fuse/mount.js'
 import type { ImageKitClientOptions } from '../imagekit/client.js'
 import { describeProxy, ProxyRules } from '../imagekit/proxy.js'
-import type { DeliveryClient } from '../imagekit/read.js'
+import { readerFor, type DeliveryClient } from '../imagekit/read.js'
 import type { VfsOptions } from '../vfs/types.js'
 import { ikfsVersion } from './version.js'
 
@@ -43,7 +43,7 @@ export function routesOf(config: Config): { deliveryClient: DeliveryClient; prox
   }
   const delivery = via(config.endpoint)
   return {
-    deliveryClient: delivery === 'direct' ? config.deliveryClient as DeliveryClient : 'undici',
+    deliveryClient: readerFor(config.deliveryClient as DeliveryClient, delivery !== 'direct'),
     ...(rules.any ? { proxies: { api: via(config.apiUrl), upload: via(config.uploadUrl), delivery } } : {}),
   }
 }

@@ -14,7 +14,7 @@ import { parseArgs } from '../config/flags.js'
 import { loadConfig, type Config } from '../config/load.js'
 import { networkPhrase } from '../imagekit/http.js'
 import { OriginDispatchers } from '../imagekit/origin-dispatchers.js'
-import { describeProxy, ProxyRules } from '../imagekit/proxy.js'
+import { ProxyRules } from '../imagekit/proxy.js'
 import { createLogger } from '../log.js'
 import { uidOf, type CliContext } from './context.js'
 import { clientSettings } from './derive.js'
@@ -245,9 +245,8 @@ export async function checkClock(apiUrl: string, proxies: ProxyRules = new Proxy
     const date = res.headers.date
     dateHeader = typeof date === 'string' ? date : null
   } catch (e) {
-    const proxy = proxies.proxyFor(url)
     return {
-      name, state: 'FAIL', detail: `cannot reach ${apiUrl}${proxy ? ` through proxy ${describeProxy(proxy)}` : ''} (${networkPhrase(e)})`,
+      name, state: 'FAIL', detail: `cannot reach ${apiUrl}${proxies.throughProxy(url)} (${networkPhrase(e)})`,
       fix: 'check the network, HTTPS_PROXY / HTTP_PROXY / NO_PROXY and --api-url',
     }
   } finally {

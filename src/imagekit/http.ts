@@ -18,7 +18,7 @@ import { redactUrl } from '../log.js'
 import { DeliverySockets } from './delivery-sockets.js'
 import { ImageKitError, type ImageKitCode } from './errors.js'
 import { OriginDispatchers } from './origin-dispatchers.js'
-import { describeProxy, ProxyRules, type ProxySettings } from './proxy.js'
+import { ProxyRules, type ProxySettings } from './proxy.js'
 import type { DeliveryClient } from './read.js'
 import { abortedError, withRetry, type RetryContext, type RetryPolicy } from './retry.js'
 import { apiUrl, type QueryValues } from './url.js'
@@ -170,8 +170,8 @@ export class HttpTransport {
    */
   viaProxy(url: string): string {
     const target = new URL(url)
-    const proxy = this.#proxies.proxyFor(target)
-    if (proxy) return ` through proxy ${describeProxy(proxy)}`
+    const through = this.#proxies.throughProxy(target)
+    if (through) return through
     const hint = this.#proxies.otherSchemeOnly(target)
     return hint ? ` directly (${hint})` : ''
   }
@@ -447,12 +447,12 @@ export function errorFromException(error: unknown, context: ExceptionContext): I
   if (context.signal?.aborted) return abortedError(`${method} ${route}`, error)
   const code = errorCodeOf(error)
   const phrase = networkPhrase(error)
-  const named = code && !phrase.includes(code) && proxyRefusal(error) === undefined
+  const refused = proxyRefusal(error)
+  const named = code && !phrase.includes(code) && refused === undefined
   const message = withRequestId(`${method} ${route}: ${phrase}${named ? ` (${code})` : ''}`, requestId)
   if (code && TIMEOUT_CODES.has(code)) {
     return new ImageKitError('IK_TIMEOUT', message, { method, route, requestId, status, retriable: context.retriable, cause: error })
   }
-  const refused = proxyRefusal(error)
   const transient = refused === undefined ? code !== undefined && TRANSIENT_NETWORK_CODES.has(code) : refused >= 500
   return new ImageKitError('IK_NETWORK', message, {
     method,

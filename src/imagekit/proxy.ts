@@ -73,6 +73,12 @@ export class ProxyRules {
     return undefined
   }
 
+  /** ` through proxy http://host:port` (no credentials) for messages about `url`, or '' when it goes direct. */
+  throughProxy(url: URL): string {
+    const proxy = this.proxyFor(url)
+    return proxy ? ` through proxy ${describeProxy(proxy)}` : ''
+  }
+
   /** The proxy for `url`, or undefined when it goes direct. */
   proxyFor(url: URL): URL | undefined {
     const proxy = url.protocol === 'https:' ? this.#httpsProxy : url.protocol === 'http:' ? this.#httpProxy : undefined

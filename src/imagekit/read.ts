@@ -19,6 +19,11 @@ import { pathOfUrl } from './url.js'
 
 export type DeliveryClient = 'sockets' | 'undici'
 
+/** The reader a delivery URL gets: the configured one, but undici through a proxy (the socket reader connects directly). */
+export function readerFor(configured: DeliveryClient, proxied: boolean): DeliveryClient {
+  return proxied ? 'undici' : configured
+}
+
 /** One ranged GET as both readers take it. */
 export interface DeliveryRequest {
   target: URL
@@ -50,7 +55,7 @@ export async function readRange(
     headers,
     signal: options.signal,
   }
-  const attempt = http.settings.deliveryClient === 'undici' || http.proxied(request.target)
+  const attempt = readerFor(http.settings.deliveryClient ?? 'sockets', http.proxied(request.target)) === 'undici'
     ? () => readRangeWithUndici(http, request)
     : () => readRangeWithSockets(http, request)
   return withRetry(attempt, http.retryContext(`GET ${request.ask.route}`, options.signal))
