@@ -435,9 +435,7 @@ export class WritePath {
    */
   async copyStored(file: PendingFile, source: FileInode): Promise<boolean> {
     const { api, dirs, codec, log } = this.#d
-    const slash = source.remotePath.lastIndexOf('/')
-    const sourceFolder = slash <= 0 ? '/' : source.remotePath.slice(0, slash)
-    const sourceName = source.remotePath.slice(slash + 1)
+    const [sourceFolder, sourceName] = parentOf(source.remotePath)
     if (source.isVersion || source.size === 0 || file.name !== sourceName || file.folder === sourceFolder) return false
     // A copy carries the source's tags; upload_tags would be missing from it. A quote cannot be searched for.
     if (this.#d.options.uploadTags.length > 0 || sourceName.includes('"')) return false
