@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const only = process.argv.slice(2)
-const benches = ['emulator.mjs', 'read.mjs', 'vfs-read.mjs', 'write.mjs', 'scale.mjs'].filter((b) => only.length === 0 || only.some((o) => b.startsWith(o)))
+const benches = ['emulator.mjs', 'read.mjs', 'vfs-read.mjs', 'write.mjs', 'latency.mjs', 'scale.mjs'].filter((b) => only.length === 0 || only.some((o) => b.startsWith(o)))
 let failed = 0
 for (const bench of benches) {
   console.log(`\n# ${bench}`)
