@@ -6,10 +6,11 @@
 //   200 files of 64 KiB: a sequential curl loop vs `cp -r` into the mount (uploads at close) and with
 //     --write-back (timed until the last file is stored)
 //   8 parallel readers over 100 files of 1 MiB: 8 curls vs 8 cats through the mount
-import { mkdir, open, readdir } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  tempDir, writePatternFile, startDaemon, startBenchEmulator, forceUnmount, timed, sh, printTable, median, cleanup,
+  tempDir, writePatternFile, startBenchEmulator, forceUnmount, timed, sh, printTable, median, cleanup, mountBenchLibrary,
+  storedCount, waitStored,
 } from './lib.mjs'
 
 const KiB = 1024
@@ -27,34 +28,11 @@ const local = join(work, 'local')
 let emulator
 const mounts = []
 
-async function mountAt(name, base, extra = []) {
-  const mnt = join(work, name)
-  await mkdir(mnt, { recursive: true })
-  const daemon = await startDaemon(
-    ['mount', mnt, '--api-url', base, '--upload-url', base, '--endpoint', `${base}/demo`, '--public-key', publicKey,
-      '--cache-dir', join(work, `cache-${name}`), '--dir-cache-time', '1h', '--log-level', 'warn', ...extra],
-    /mounted .* at /,
-    { env: { IKFS_PRIVATE_KEY: privateKey } },
-  )
-  mounts.push({ daemon, mnt })
-  return mnt
-}
-
-async function storedCount(folder) {
-  return (await readdir(join(data, 'files', folder)).catch(() => [])).length
-}
+const mountAt = async (name, base, extra = []) => (await mountBenchLibrary(work, name, base, { privateKey, publicKey, extra, mounts })).mnt
 
 async function mustBeStored(folder, n) {
-  const stored = await storedCount(folder)
+  const stored = await storedCount(data, folder)
   if (stored !== n) throw new Error(`${folder}: ${stored} of ${n} files stored`)
-}
-
-async function waitStored(folder, n, deadlineMs = 300_000) {
-  const start = Date.now()
-  while ((await storedCount(folder)) < n) {
-    if (Date.now() - start > deadlineMs) throw new Error(`timed out waiting for ${n} files in ${folder}`)
-    await new Promise((r) => setTimeout(r, POLL_MS))
-  }
 }
 
 try {
@@ -100,7 +78,7 @@ try {
   await mustBeStored('cpsmall', SMALL)
   const wbSmall = await timed(async () => {
     await sh(`cp -r '${small}' '${wbMnt}/wbsmall'`)
-    await waitStored('wbsmall', SMALL)
+    await waitStored(data, 'wbsmall', SMALL, { pollMs: POLL_MS })
   })
   const perSecond = (run) => (SMALL / (run.ms / 1000)).toFixed(0)
   printTable(`${SMALL} files of 64 KiB, ${LATENCY_MS} ms away`, [

@@ -1,7 +1,7 @@
 // Shared plumbing for the benchmarks: temp dirs, child daemons (emulator, mount), timing, table printing.
 // Benchmarks print ratios measured side by side in one run; they never assert.
 import { spawn, execFile } from 'node:child_process'
-import { mkdtemp, rm, mkdir, open } from 'node:fs/promises'
+import { mkdtemp, rm, mkdir, open, readdir } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
@@ -153,4 +153,35 @@ export function median(xs) {
 
 export async function cleanup(dir) {
   await rm(dir, { recursive: true, force: true })
+}
+
+/**
+ * `ikfs mount` of the bench emulator at `base` on `<work>/<name>`, its spool in `<work>/cache-<name>` (removed
+ * with the bench's folder, never in ~/.cache/ikfs); `mounts` collects it for the bench's teardown.
+ */
+export async function mountBenchLibrary(work, name, base, { privateKey, publicKey, extra = [], mounts }) {
+  const mnt = join(work, name)
+  await mkdir(mnt, { recursive: true })
+  const daemon = await startDaemon(
+    ['mount', mnt, '--api-url', base, '--upload-url', base, '--endpoint', `${base}/demo`, '--public-key', publicKey,
+      '--cache-dir', join(work, `cache-${name}`), '--dir-cache-time', '1h', '--log-level', 'warn', ...extra],
+    /mounted .* at /,
+    { env: { IKFS_PRIVATE_KEY: privateKey } },
+  )
+  mounts.push({ daemon, mnt })
+  return { mnt, daemon }
+}
+
+/** Files the emulator stores in `folder` of its library at `data`. */
+export async function storedCount(data, folder) {
+  return (await readdir(join(data, 'files', folder)).catch(() => [])).length
+}
+
+/** Polls until `folder` holds `n` files (background uploads finishing). */
+export async function waitStored(data, folder, n, { deadlineMs = 600_000, pollMs = 50 } = {}) {
+  const start = Date.now()
+  while ((await storedCount(data, folder)) < n) {
+    if (Date.now() - start > deadlineMs) throw new Error(`timed out waiting for ${n} files in ${folder}`)
+    await new Promise((r) => setTimeout(r, pollMs))
+  }
 }

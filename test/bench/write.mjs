@@ -7,10 +7,11 @@
 //     also with --write-back, timed until the last file is stored
 //   200 files of 1 MiB: `cp -r` into the mount until all are stored remotely (the brief's bar: under 3 s, where
 //     rclone mount took 11 s on these machines), without and with --write-back
-import { mkdir, readdir, stat } from 'node:fs/promises'
+import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  tempDir, writePatternFile, startDaemon, startBenchEmulator, forceUnmount, timedWithCpu, sh, printTable, cleanup,
+  tempDir, writePatternFile, startBenchEmulator, forceUnmount, timedWithCpu, sh, printTable, cleanup, mountBenchLibrary,
+  storedCount as libraryCount, waitStored as waitLibrary,
 } from './lib.mjs'
 
 const GiB = 1024 ** 3
@@ -34,30 +35,9 @@ const local = join(work, 'local')
 let emulator
 const mounts = []
 
-async function mountAt(name, base, extra = []) {
-  const mnt = join(work, name)
-  await mkdir(mnt, { recursive: true })
-  const daemon = await startDaemon(
-    ['mount', mnt, '--api-url', base, '--upload-url', base, '--endpoint', `${base}/demo`, '--public-key', publicKey,
-      '--cache-dir', join(work, `cache-${name}`), '--dir-cache-time', '1h', '--log-level', 'warn', ...extra],
-    /mounted .* at /,
-    { env: { IKFS_PRIVATE_KEY: privateKey } },
-  )
-  mounts.push({ daemon, mnt })
-  return { mnt, daemon }
-}
-
-async function storedCount(folder) {
-  return (await readdir(join(data, 'files', folder)).catch(() => [])).length
-}
-
-async function waitStored(folder, n, deadlineMs = 600_000) {
-  const start = Date.now()
-  while ((await storedCount(folder)) < n) {
-    if (Date.now() - start > deadlineMs) throw new Error(`timed out waiting for ${n} files in ${folder}`)
-    await new Promise((r) => setTimeout(r, POLL_MS))
-  }
-}
+const mountAt = (name, base, extra = []) => mountBenchLibrary(work, name, base, { privateKey, publicKey, extra, mounts })
+const storedCount = (folder) => libraryCount(data, folder)
+const waitStored = (folder, n) => waitLibrary(data, folder, n, { pollMs: POLL_MS })
 
 try {
   console.log('preparing data set in', work)
