@@ -6,7 +6,8 @@
 //   200 files of 64 KiB: a sequential curl loop vs `cp -r` into the mount (uploads at close) and with
 //     --write-back (timed until the last file is stored)
 //   8 parallel readers over 100 files of 1 MiB: 8 curls vs 8 cats through the mount
-import { open } from 'node:fs/promises'
+//   `ls -l` of a 10,000-file folder, cold: the raw paginated listing (curl, page after page) vs the mount
+import { mkdir, open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   tempDir, writePatternFile, startBenchEmulator, forceUnmount, timed, sh, printTable, median, cleanup, mountBenchLibrary,
@@ -18,6 +19,7 @@ const MiB = 1024 * KiB
 export const LATENCY_MS = 20
 const SMALL = 200
 const PAR = 100
+const MANY = 10_000
 const POLL_MS = 20
 const privateKey = 'private_bench_' + Math.random().toString(36).slice(2)
 const publicKey = 'public_bench'
@@ -41,6 +43,8 @@ try {
   for (let i = 0; i < SMALL; i++) await writePatternFile(join(small, `s${String(i).padStart(3, '0')}.bin`), 64 * KiB, i + 100)
   for (let i = 0; i < PAR; i++) await writePatternFile(join(data, 'files', 'par', `p${i}.bin`), MiB, i + 10)
   for (let i = 0; i < 7; i++) await writePatternFile(join(data, 'files', 'ttfb', `t${i}.bin`), MiB, i + 500)
+  await mkdir(join(data, 'files', 'many'), { recursive: true })
+  for (let i = 0; i < MANY; i++) await writeFile(join(data, 'files', 'many', `f${String(i).padStart(5, '0')}.txt`), `file ${i}\n`)
 
   emulator = await startBenchEmulator(data, { privateKey, publicKey, args: ['--latency-ms', String(LATENCY_MS)] })
   const base = emulator.match[1]
@@ -101,6 +105,19 @@ try {
     ['reader', 'MiB/s', 'ratio to curl', 'target on loopback'],
     ['curl x8', mibps(curlPar), '1.00', ''],
     ['cat x8 via mount', mibps(catPar), (curlPar.ms / catPar.ms).toFixed(2), '≥ 0.8'],
+  ])
+
+  // ls -l of 10,000 files, cold
+  const auth = Buffer.from(privateKey + ':').toString('base64')
+  const skips = Array.from({ length: Math.floor(MANY / 1000) + 1 }, (_, i) => i * 1000).join(' ')
+  const rawList = await timed(() =>
+    sh(`for s in ${skips}; do curl -sf -o /dev/null -H 'Authorization: Basic ${auth}' "${base}/v1/files?path=/many/&type=all&sort=ASC_NAME&limit=1000&skip=$s"; done`),
+  )
+  const lsCold = await timed(() => sh(`ls -l '${mnt}/many' | wc -l`))
+  printTable(`ls -l of a ${MANY.toLocaleString('en')}-file folder, cold, ${LATENCY_MS} ms away`, [
+    ['what', 'ms', 'ratio to the raw listing'],
+    [`raw API listing (${skips.split(' ').length} pages, curl, one after another)`, rawList.ms.toFixed(0), '1.00'],
+    ['ls -l via mount', lsCold.ms.toFixed(0), (lsCold.ms / rawList.ms).toFixed(2)],
   ])
 } finally {
   for (const { daemon, mnt } of mounts) {
