@@ -87,18 +87,23 @@ export class DirCache {
     let items = 0
     const during: FetchState = { changes: [], expired: false }
     this.#duringFetch.set(remotePath, during)
+    // With --versions, the old versions are listed beside the folder (two round trips at once, not in a row).
+    const stopVersions = new AbortController()
+    const versions = this.options.versions
+      ? collect(this.api.listFiles({ path: remotePath, type: 'file-version' }, { signal: stopVersions.signal }))
+      : undefined
+    versions?.catch(() => undefined) // awaited below unless the folder's own listing fails first
     try {
       for await (const item of this.api.listFiles({ path: remotePath, type: 'all' })) {
         builder.add(item)
         items++
       }
-      if (this.options.versions) {
-        for await (const item of this.api.listFiles({ path: remotePath, type: 'file-version' })) {
-          builder.addVersion(item as FileObject)
-          items++
-        }
+      for (const item of (await versions) ?? []) {
+        builder.addVersion(item as FileObject)
+        items++
       }
     } catch (e) {
+      stopVersions.abort()
       const stale = this.#lru.peek(remotePath)
       if (stale && isImageKitError(e) && UNREACHABLE.has(e.code) && generation === this.#generation) return this.#serveStale(stale, e)
       throw fromImageKitError(e, { op: 'list', target: remotePath })
@@ -194,4 +199,11 @@ export class DirCache {
     this.#generation++
     this.#lru.clear()
   }
+}
+
+/** Array.fromAsync, which Node 20 lacks. */
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+  for await (const item of items) out.push(item)
+  return out
 }

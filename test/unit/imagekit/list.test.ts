@@ -63,7 +63,7 @@ describe('listFiles', () => {
     const seen: string[] = []
     let requestsWhenSecondPageYielded = 0
     for await (const item of client.listFiles({ path: '/big' })) {
-      seen.push(item.type === 'file' ? item.fileId : item.folderPath)
+      seen.push(item.type === 'folder' ? item.folderPath : item.fileId)
       if (seen.length === MAX_LIST_LIMIT + 1) requestsWhenSecondPageYielded = perTest.server.requests.length
     }
     expect(seen).toEqual(Array.from({ length: total }, (_, i) => `id${i}`))

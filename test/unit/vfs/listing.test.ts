@@ -256,9 +256,10 @@ describe('--versions', () => {
     const { vfs } = makeVfs(api, { versions: true })
     const entries = await vfs.readdir('/p')
     expect(entries.map((e) => e.name).sort()).toEqual(['photo-v2024-03-04-050607-089.jpg', 'photo.jpg'])
-    expect(api.listQueries.filter((q) => q.path === '/p')).toEqual([
+    expect(api.listQueries.filter((q) => q.path === '/p')).toEqual(expect.arrayContaining([
       { path: '/p', type: 'all' }, { path: '/p', type: 'file-version' },
-    ])
+    ]))
+    expect(api.listQueries.filter((q) => q.path === '/p')).toHaveLength(2)
     const v = await vfs.getattr('/p/photo-v2024-03-04-050607-089.jpg')
     expect(v.perm).toBe(0o444)
     expect(v.size).toBe(1500)
@@ -267,6 +268,25 @@ describe('--versions', () => {
     expect(api.ranges.at(-1)?.url).toContain('ik-obj-version=')
     await vfs.release('', fh)
     vfs.checkInvariants()
+  })
+
+  it('asks for the old versions while the folder itself is being listed, not after it', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/p')
+    api.addFile('/p/photo.jpg', 10, { updatedAt: '2024-03-04T05:06:07.089Z' })
+    api.overwrite('/p/photo.jpg', patternBytes(5), '2024-06-01T00:00:00.000Z')
+    let versionsAsked!: () => void
+    const versionsListing = new Promise<boolean>((resolve) => (versionsAsked = () => resolve(true)))
+    let overlapped: boolean | undefined
+    api.listGate = async (query) => {
+      if (query.path !== '/p') return
+      if (query.type === 'file-version') return versionsAsked()
+      // The folder's own listing waits (at most half a second) for the versions listing to start.
+      overlapped = await Promise.race([versionsListing, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 500))])
+    }
+    const { vfs } = makeVfs(api, { versions: true })
+    expect((await vfs.readdir('/p')).map((e) => e.name).sort()).toEqual(['photo-v2024-03-04-050607-089.jpg', 'photo.jpg'])
+    expect(overlapped).toBe(true)
   })
 
   it('hides a version whose name would be longer than 255 bytes (NAME_MAX), as it hides such files', async () => {
