@@ -12,7 +12,7 @@
  * that reply.
  */
 import { createRequire } from 'node:module'
-import { existsSync } from 'node:fs'
+import { constants as fsConstants, existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { constants as osConstants } from 'node:os'
@@ -51,7 +51,7 @@ export interface Fuse3Settings {
 export interface Fuse3Addon {
   libfuseVersion: number
   mount(mountpoint: string, args: string[], settings: NativeSettings, dispatch: Dispatch): unknown
-  reply(id: number, code: number, a?: unknown, b?: unknown): void
+  reply(id: number, code: number, a?: unknown, b?: unknown, c?: unknown): void
   /** Copies a pending write's data into `dest` (during dispatch only). */
   copyIn(id: number, dest: Buffer): void
   /** Copies `bytes` into a pending read's buffer at `at` (before its reply only). */
@@ -62,6 +62,28 @@ export interface Fuse3Addon {
 }
 
 type Dispatch = (op: number, id: number, path: string, ...args: unknown[]) => void
+/** Linux's O_ACCMODE, which node:fs does not export. */
+const O_ACCMODE = 0o3
+type Reply = (code: number, a?: unknown, b?: unknown, c?: unknown) => void
+
+/** Bits of an open or create reply (REPLY_* in ikfs_fuse3.c). */
+export const enum OpenReply {
+  DirectIo = 1,
+}
+
+/**
+ * A handle that only writes, into a file that starts empty (created, or opened with O_TRUNC), bypasses the
+ * kernel's page cache (FOPEN_DIRECT_IO): its bytes go to the spool once, instead of also into pages of the
+ * mounted file that nobody can read through it (a write-only descriptor can be neither read nor mmapped) and
+ * that the upload at close outdates (measured: a 1 GiB `cp` in half the time, with half the daemon's CPU).
+ * O_TRUNC has dropped the file's cached pages already, so no page of the old bytes is left to go stale; other
+ * handles keep their view as before (a reader open meanwhile reads the version it opened). Anything that may
+ * read, or edits in place, keeps the page cache.
+ */
+export function openReplyFor(flags: number, created: boolean): number {
+  const writeOnly = (flags & O_ACCMODE) === fsConstants.O_WRONLY
+  return writeOnly && (created || (flags & fsConstants.O_TRUNC) !== 0) ? OpenReply.DirectIo : 0
+}
 /** What ikfs_fuse3.c reads: flags as 0/1. */
 type NativeSettings = Record<Exclude<keyof Fuse3Settings, 'xattrNamespace'>, number> & { xattrNamespace: string }
 type Cb = FuseReply
@@ -138,10 +160,10 @@ interface Lifecycle {
 export function createDispatch(addon: Pick<Fuse3Addon, 'reply' | 'copyIn' | 'copyOut'>, ops: Fuse3Ops, lifecycle: Lifecycle): Dispatch {
   return (op, id, path, ...args) => {
     let replied = false
-    const reply = (code: number, a?: unknown, b?: unknown): void => {
+    const reply: Reply = (code, a, b, c) => {
       if (replied) return
       replied = true
-      addon.reply(id, code, a, b)
+      addon.reply(id, code, a, b, c)
     }
     const status: Cb = (code) => reply(code < 0 ? code : 0)
     const copyIn = (dest: Buffer): void => addon.copyIn(id, dest)
@@ -163,7 +185,7 @@ function route(
   path: string,
   args: unknown[],
   ops: Fuse3Ops,
-  reply: (code: number, a?: unknown, b?: unknown) => void,
+  reply: Reply,
   status: Cb,
   lifecycle: Lifecycle,
   copyIn: (dest: Buffer) => void,
@@ -190,12 +212,13 @@ function route(
         code < 0 ? reply(code) : reply(0, names, statArrays((stats as FuseStat[] | undefined) ?? [])),
       )
     case Op.Open:
-      return ops.open(path, n(0), withValue((fh: number) => fh))
+      return ops.open(path, n(0), (code, fh) => (code < 0 ? reply(code) : reply(0, fh, undefined, openReplyFor(n(0), false))))
     case Op.Create:
       // The new file's stat rides along: libfuse's getattr right after create is answered from it in C.
       return ops.create(path, n(0), (code, fh) => {
         if (code < 0) return reply(code)
-        ops.getattr(path, (statCode, st) => (statCode < 0 ? reply(0, fh) : reply(0, fh, statArray(st as FuseStat))))
+        const flags = openReplyFor(n(1), true)
+        ops.getattr(path, (statCode, st) => reply(0, fh, statCode < 0 ? undefined : statArray(st as FuseStat), flags))
       })
     case Op.Read:
       // The reader's block memory goes straight into libfuse's buffer, piece by piece, before the reply.

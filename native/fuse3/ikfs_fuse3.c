@@ -690,10 +690,14 @@ static int fit_into(request_t *r, const void *data, size_t length) {
   return (int)length;
 }
 
-/* reply(id, code[, a[, b]]): code is 0, a negative errno, or a byte count (read/write). */
+/* The open flags an open or create reply may ask for (native/fuse3.ts OpenReply has the same values). */
+#define REPLY_DIRECT_IO 1
+
+/* reply(id, code[, a[, b[, c]]]): code is 0, a negative errno, or a byte count (read/write). Open and create:
+   a is the handle, b the new file's stat (create), c REPLY_* bits. */
 static napi_value js_reply(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 2) {
     napi_throw_type_error(env, NULL, "reply(id, code, ...)");
@@ -728,6 +732,10 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
         if (r->op == OP_CREATE && argc >= 4 && float64s(env, argv[3], STAT_FIELDS, &f) == 0) {
           fill_stat(f, r->st);
           r->has_stat = 1;
+        }
+        uint32_t open_flags = 0;
+        if (argc >= 5 && napi_get_value_uint32(env, argv[4], &open_flags) == napi_ok && (open_flags & REPLY_DIRECT_IO)) {
+          r->fi->direct_io = 1;
         }
         break;
       }

@@ -1,11 +1,12 @@
 import { constants } from 'node:os'
 import { describe, expect, it } from 'vitest'
-import { createDispatch, loadFuse3, Op, STAT_FIELDS, type Fuse3Ops } from '../../../native/fuse3.js'
+import { createDispatch, loadFuse3, Op, OpenReply, STAT_FIELDS, type Fuse3Ops } from '../../../native/fuse3.js'
+import { constants as fsConstants } from 'node:fs'
 import { NativeLoadError } from '../../../native/load.js'
 
 const { errno } = constants
 
-type Reply = [id: number, code: number, a?: unknown, b?: unknown]
+type Reply = [id: number, code: number, a?: unknown, b?: unknown, c?: unknown]
 
 const stat = (ino: number) => ({
   mode: 0o100644, uid: 1, gid: 2, size: 10 + ino, nlink: 1, ino, blksize: 4096, blocks: 1, atime: 1000, mtime: 2000, ctime: 3000,
@@ -38,7 +39,8 @@ function harness(answers: Partial<Record<keyof Fuse3Ops, (...args: any[]) => voi
     readBuffers.set(id, target)
     target.set(bytes, at)
   }
-  const dispatch = createDispatch({ reply: (...r: Reply) => replies.push(r), copyIn, copyOut }, ops, {
+  // Open flags (the fifth value) are recorded only when given, so other replies read as [id, code, a, b].
+  const dispatch = createDispatch({ reply: (...r: Reply) => replies.push(r[4] === undefined ? r.slice(0, 4) as Reply : r), copyIn, copyOut }, ops, {
     init: (maxWrite) => lifecycle.inits.push(maxWrite),
     exit: () => lifecycle.exits++,
   })
@@ -141,10 +143,39 @@ describe('libfuse3 dispatcher', () => {
     expect(Array.from(packed as Float64Array)).toEqual([0o100644, 1, 2, 19, 1, 9, 4096, 1, 1000, 2000, 3000])
   })
 
+  it('a handle that only writes into an emptied file skips the page cache (direct_io); one that may read or edits in place keeps it', () => {
+    const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, O_EXCL } = fsConstants
+    const opened = (flags: number) => {
+      const h = harness({ open: (_p, _flags, cb) => cb(0, 3) })
+      h.dispatch(Op.Open, 1, '/f', flags)
+      expect(h.replies[0]!.slice(0, 3)).toEqual([1, 0, 3])
+      return h.replies[0]![4]
+    }
+    const created = (flags: number) => {
+      const h = harness({ create: (_p, _mode, cb) => cb(0, 3), getattr: (_p, cb) => cb(0, stat(9)) })
+      h.dispatch(Op.Create, 1, '/f', 0o644, flags)
+      expect(h.replies[0]!.slice(0, 3)).toEqual([1, 0, 3])
+      return h.replies[0]![4]
+    }
+    expect(opened(O_WRONLY | O_TRUNC)).toBe(OpenReply.DirectIo) // cp, shell > over an existing file
+    expect(created(O_WRONLY | O_CREAT | O_TRUNC)).toBe(OpenReply.DirectIo) // cp to a new name
+    expect(created(O_WRONLY | O_CREAT | O_EXCL)).toBe(OpenReply.DirectIo)
+    expect(created(O_WRONLY | O_CREAT | O_APPEND)).toBe(OpenReply.DirectIo)
+    expect(opened(O_WRONLY)).toBe(0) // dd conv=notrunc: the pages it does not write stay valid
+    expect(opened(O_WRONLY | O_APPEND)).toBe(0) // >>
+    expect(opened(O_RDWR | O_TRUNC)).toBe(0) // may read back, or mmap
+    expect(created(O_RDWR | O_CREAT)).toBe(0)
+    expect(opened(O_RDONLY)).toBe(0)
+    // A refused open carries no flags.
+    const refused = harness({ open: (_p, _flags, cb) => cb(-errno.EACCES) })
+    refused.dispatch(Op.Open, 2, '/f', O_WRONLY | O_TRUNC)
+    expect(refused.replies).toEqual([[2, -errno.EACCES, undefined, undefined]])
+  })
+
   it('create still answers with the handle when that stat fails, and passes a failed create through', () => {
     const statFails = harness({ create: (_p, _mode, cb) => cb(0, 12), getattr: (_p, cb) => cb(-errno.EIO) })
     statFails.dispatch(Op.Create, 4, '/new', 0o644, 0)
-    expect(statFails.replies).toEqual([[4, 0, 12, undefined]])
+    expect(statFails.replies).toEqual([[4, 0, 12, undefined, 0]])
     const refused = harness({ create: (_p, _mode, cb) => cb(-errno.EACCES) })
     refused.dispatch(Op.Create, 5, '/new', 0o644, 0)
     expect(refused.replies).toEqual([[5, -errno.EACCES, undefined, undefined]])
