@@ -41,6 +41,7 @@ import { HandleTable } from './handles/handle-table.js'
 import { ReadHandle } from './handles/read-handle.js'
 import { WriteHandle } from './handles/write-handle.js'
 import type { PendingFile } from './file-node.js'
+import { MetadataEditor } from './metadata-edit.js'
 import { Namespace } from './namespace.js'
 import { WritePath } from './write-path.js'
 import { DirInode, ROOT_INO, type FileInode, type Inode } from './inode.js'
@@ -109,6 +110,7 @@ class ImageKitVfs implements IkVfs {
   /** --read-only: the times kept by earlier mounts of this library in the cache dir (W13), read at start. */
   readonly #keptMtimes: LocalMtimes | undefined
   readonly #namespace: Namespace | undefined
+  readonly #metadata: MetadataEditor | undefined
 
   constructor(api: ImageKitApi, options: VfsOptions, deps: VfsDeps) {
     const clock = deps.clock ?? systemClock
@@ -140,6 +142,7 @@ class ImageKitVfs implements IkVfs {
     if (options.readOnly) {
       this.#writes = undefined
       this.#namespace = undefined
+      this.#metadata = undefined
       // Only read: a read-only mount never writes the log (utimens is EROFS), and takes no spool lock.
       this.#keptMtimes = new LocalMtimes(spoolDirOf(options.cacheDir, libraryKeyOf(options.libraryId)), () => undefined)
     } else {
@@ -148,6 +151,7 @@ class ImageKitVfs implements IkVfs {
       const uploadLog = deps.logger.child({ component: 'vfs.upload' }) // not a child of #log: one component key
       this.#writes = new WritePath({ ...shared, uploadLog, counters: this.#counters, options })
       this.#namespace = new Namespace({ ...shared, writes: this.#writes })
+      this.#metadata = new MetadataEditor({ api, resolver: this.#resolver, dirs: this.#dirs, codec: this.#codec, writes: this.#writes })
     }
   }
 
@@ -376,14 +380,14 @@ class ImageKitVfs implements IkVfs {
     if (!writes.pendingAtLocal(localPath)) await this.#resolver.resolve(localPath)
   }
 
-  async setxattr(localPath: string): Promise<void> {
+  async setxattr(localPath: string, name: string, value: Buffer, flags: number): Promise<void> {
     this.#writable('setxattr', localPath)
-    throw new VfsError('ENOTSUP', `setxattr ${localPath}: attributes cannot be changed`, { level: 'debug' })
+    await this.#metadata!.set(localPath, name, value, flags)
   }
 
-  async removexattr(localPath: string): Promise<void> {
+  async removexattr(localPath: string, name: string): Promise<void> {
     this.#writable('removexattr', localPath)
-    throw new VfsError('ENOTSUP', `removexattr ${localPath}: attributes cannot be changed`, { level: 'debug' })
+    await this.#metadata!.remove(localPath, name)
   }
 
   // ---- lifecycle ----

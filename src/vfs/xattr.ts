@@ -8,6 +8,7 @@
  *   file-type, mime, file-id, version-id, url (the unsigned listing URL), size, width, height,
  *   has-alpha / is-private-file ("true"/"false"), btime (ISO 8601 of createdAt)
  * Any other name (e.g. `security.capability`, asked before every write) is ENODATA.
+ * tags, custom-coordinates and custom-metadata can also be set (metadata-edit.ts).
  */
 import { VfsError } from './errors.js'
 import type { FileInode, Inode } from './inode.js'

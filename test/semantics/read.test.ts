@@ -33,6 +33,7 @@ describe.skipIf(skip !== null)('read semantics', () => {
     lib = await startLibrary({ files })
     await lib.createFolder('/', 'empty-folder')
     await lib.upload('/up/deep', 'tagged.txt', Buffer.from('tagged\n'), { tags: 'red,blue', customCoordinates: '1,2,3,4' })
+    await lib.upload('/up/deep', 'editable.txt', Buffer.from('edit my tags\n'), { tags: 'one', customCoordinates: '5,6,7,8' })
     await lib.upload('/ver', 'doc.txt', Buffer.from('version one\n'))
     await lib.upload('/ver', 'doc.txt', Buffer.from('version two, longer\n'))
     m = await mountLibrary(lib, { args: ['--dir-cache-time', `${DIR_CACHE_MS}ms`, '--attr-timeout', `${ATTR_TIMEOUT_MS}ms`, '--versions', '--uid', '1234', '--gid', '4321'] })
@@ -190,6 +191,28 @@ describe.skipIf(skip !== null)('read semantics', () => {
     for (const name of ['security.selinux', 'system.posix_acl_access']) {
       await expect(run('getfattr', ['-n', name, join(m.path, 'up', 'deep', 'tagged.txt')])).rejects.toMatchObject({ stderr: expect.stringContaining('Operation not supported') })
     }
+  })
+
+  it('R10: setfattr sets and removes tags, custom coordinates and custom metadata in the library; the rest refuses', async () => {
+    const file = join(m.path, 'up', 'deep', 'editable.txt')
+    const value = async (name: string) => (await run('getfattr', ['-n', `user.imagekit.${name}`, '--only-values', file])).stdout
+    await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'green, gold', file])
+    await run('setfattr', ['-n', 'user.imagekit.custom-metadata', '-v', '{"shot":"studio"}', file])
+    await run('setfattr', ['-x', 'user.imagekit.custom-coordinates', file])
+    const stored = await lib.details('/up/deep/editable.txt')
+    expect(stored.tags).toEqual(['green', 'gold'])
+    expect(stored.customMetadata).toEqual({ shot: 'studio' })
+    expect(stored.customCoordinates).toBeNull()
+    // The mount shows the change at once, and the bytes are untouched.
+    expect(await value('tags')).toBe('green,gold')
+    expect(JSON.parse(await value('custom-metadata'))).toEqual({ shot: 'studio' })
+    await expect(value('custom-coordinates')).rejects.toMatchObject({ stderr: expect.stringContaining('No such attribute') })
+    expect(await readFile(file, 'utf8')).toBe('edit my tags\n')
+    await expect(run('setfattr', ['-n', 'user.imagekit.custom-coordinates', '-v', '1,2', file])).rejects.toMatchObject({ stderr: expect.stringContaining('Invalid argument') })
+    for (const name of ['user.imagekit.file-id', 'user.comment']) {
+      await expect(run('setfattr', ['-n', name, '-v', 'x', file])).rejects.toMatchObject({ stderr: expect.stringContaining('Operation not supported') })
+    }
+    expect((await lib.details('/up/deep/editable.txt')).fileId).toBe(stored.fileId)
   })
 
   it('R11: df shows the used storage from the account usage API', async () => {

@@ -534,7 +534,30 @@ export class FakeImageKit implements ImageKitApi {
     this.addFile(target, e.current.bytes, { ...kept, createdAt: updatedAt, updatedAt })
   }
 
-  updateFileDetails(): never { throw new Error('not in fake') }
+  readonly detailUpdates: { fileId: string; details: Parameters<ImageKitApi['updateFileDetails']>[1] }[] = []
+
+  /** PATCH details as ImageKit does it: null clears, custom metadata keys merge (null removes one). */
+  async updateFileDetails(fileId: string, details: Parameters<ImageKitApi['updateFileDetails']>[1]): Promise<FileObject> {
+    this.detailUpdates.push({ fileId, details })
+    this.#maybeFail('updateFileDetails')
+    for (const e of this.#files.values()) {
+      const obj = e.current.obj
+      if (obj.fileId !== fileId) continue
+      const metadata: Record<string, unknown> = { ...obj.customMetadata }
+      for (const [k, v] of Object.entries(details.customMetadata ?? {})) {
+        if (v === null) delete metadata[k]
+        else metadata[k] = v
+      }
+      e.current.obj = {
+        ...obj,
+        ...('tags' in details ? { tags: details.tags ?? null } : {}),
+        ...('customCoordinates' in details ? { customCoordinates: details.customCoordinates ?? null } : {}),
+        customMetadata: metadata,
+      }
+      return e.current.obj
+    }
+    throw new ImageKitError('IK_NOT_FOUND', 'PATCH /v1/files/{fileId}/details: not found', { status: 404 })
+  }
 
   async createFolder(parentFolderPath: string, folderName: string): Promise<void> {
     this.writeCalls.createFolder++
