@@ -62,6 +62,7 @@ export function vfsOptions(config: Config): VfsOptions {
     blockCacheBytes: config.blockCacheBytes,
     maxBufferedBytes: config.maxBufferedBytes,
     maxCachedDirs: config.maxCachedDirs,
+    dirPrefetch: config.dirPrefetch,
     statfsTotalBytes: config.statfsTotalBytes,
     statfsCacheTimeMs: config.statfsCacheTimeMs,
     cacheDir: config.cacheDir,

@@ -237,6 +237,11 @@ export const OPTIONS = {
     name: 'max_cached_dirs', flag: '--max-cached-dirs', env: env('max_cached_dirs'), type: 'int', min: 1,
     default: '1000', group: 'vfs', help: 'Number of folder listings kept in memory.',
   },
+  dirPrefetch: {
+    name: 'dir_prefetch', flag: '--dir-prefetch', env: env('dir_prefetch'), type: 'int', min: 0, max: 64,
+    default: '0', group: 'vfs',
+    help: 'When a folder is read, list in the background up to this many of its subfolders (and theirs, two levels down) and of the folders after it, two at a time, so `find`, `du` and copies out of the mount do not wait for each folder in turn; 0 = off. Each is a Media API call.',
+  },
   statfsTotalBytes: {
     name: 'statfs_total', flag: '--statfs-total', env: env('statfs_total'), type: 'size', default: '0',
     group: 'vfs', help: 'Total size `df` reports (ImageKit does not publish the plan limit); 0 = unknown.',

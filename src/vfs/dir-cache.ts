@@ -168,6 +168,13 @@ export class DirCache {
     this.#duringFetch.get(remotePath)?.changes.push(drop)
   }
 
+  /** True when asking for this folder's listing would fetch it: nothing fresh is cached and no fetch is under way. */
+  needsListing(remotePath: string): boolean {
+    if (this.#inflight.has(remotePath)) return false
+    const cached = this.#lru.peek(remotePath)
+    return !cached || !cached.isFresh(this.clock.now(), this.options.ttlMs)
+  }
+
   /** The cached listing of a folder, fresh or not, without fetching. */
   peek(remotePath: string): DirListing | undefined {
     return this.#lru.peek(remotePath)

@@ -133,6 +133,8 @@ export interface VfsOptions {
   maxBufferedBytes: number
   /** Max number of cached directory listings (nodes held by open handles stay). */
   maxCachedDirs: number
+  /** Subfolders of a folder read by readdir listed ahead in the background (dir-prefetch.ts); 0 or absent: none. */
+  dirPrefetch?: number
   /** Total size reported by statfs (no API exposes the plan's limit). */
   statfsTotalBytes: number
   /** How long account usage (for statfs) is cached. */

@@ -4,7 +4,8 @@
  *   names ............ name.ts (rclone `encoding`), versions.ts (--versions naming)
  *   metadata ......... dir-cache.ts (listing LRU, TTL, coalescing) → dir-node.ts (one listing) →
  *                      inode.ts / inode-table.ts (numbers, pins); resolver.ts walks paths;
- *                      attrs.ts, xattr.ts, statfs.ts answer from memory
+ *                      attrs.ts, xattr.ts, statfs.ts answer from memory; dir-prefetch.ts lists
+                      subfolders ahead (--dir-prefetch)
  *   content .......... handles/ (fh table, ReadHandle) → reader/ (FileReader per version, RangeStream,
  *                      BlockCache) under budget.ts (global cap on buffered bytes)
  *   errors ........... from-imagekit-error.ts (the one ImageKitError → VfsError translation)
@@ -35,6 +36,7 @@ import type { Logger } from '../log.js'
 import { dirAttr, fileAttr, pendingAttr, type AttrOptions } from './attrs.js'
 import { ByteBudget } from './budget.js'
 import { DirCache } from './dir-cache.js'
+import { DirPrefetcher } from './dir-prefetch.js'
 import { isVfsError, VfsError } from './errors.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { HandleTable } from './handles/handle-table.js'
@@ -111,6 +113,7 @@ class ImageKitVfs implements IkVfs {
   readonly #keptMtimes: LocalMtimes | undefined
   readonly #namespace: Namespace | undefined
   readonly #metadata: MetadataEditor | undefined
+  readonly #prefetch: DirPrefetcher | undefined
 
   constructor(api: ImageKitApi, options: VfsOptions, deps: VfsDeps) {
     const clock = deps.clock ?? systemClock
@@ -130,6 +133,7 @@ class ImageKitVfs implements IkVfs {
       },
     )
     this.#resolver = new Resolver(this.#root, this.#dirs)
+    this.#prefetch = options.dirPrefetch ? new DirPrefetcher(this.#dirs, clock, this.#log, options.dirPrefetch) : undefined
     this.#statfs = new StatfsSource(api, clock, this.#log, {
       totalBytes: options.statfsTotalBytes, cacheTimeMs: options.statfsCacheTimeMs,
     })
@@ -170,6 +174,7 @@ class ImageKitVfs implements IkVfs {
   async readdir(localPath: string): Promise<DirEntry[]> {
     const dir = await this.#resolver.resolveDir(localPath)
     const listing = await this.#dirs.listing(dir)
+    this.#prefetch?.after(dir, listing)
     const entries: DirEntry[] = []
     const overlay = new Map<string, PendingFile>()
     for (const f of this.#writes?.pendingIn(dir.remotePath) ?? []) {
@@ -403,6 +408,7 @@ class ImageKitVfs implements IkVfs {
   }
 
   async close(): Promise<void> {
+    this.#prefetch?.close()
     await this.#writes?.close() // waits for uploads in flight and due
     this.#keptMtimes?.close()
     this.#readers.closeAll()

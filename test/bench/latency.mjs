@@ -7,6 +7,7 @@
 //     --write-back (timed until the last file is stored)
 //   8 parallel readers over 100 files of 1 MiB: 8 curls vs 8 cats through the mount
 //   `ls -l` of a 10,000-file folder, cold: the raw paginated listing (curl, page after page) vs the mount
+//   `find` of a tree of 40 folders, cold: the mount as it is vs a mount with --dir-prefetch 8
 import { mkdir, open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
@@ -20,6 +21,8 @@ export const LATENCY_MS = 20
 const SMALL = 200
 const PAR = 100
 const MANY = 10_000
+/** Folders of the tree walked by `find`: TREE top folders, each with one subfolder. */
+const TREE = 20
 const POLL_MS = 20
 const privateKey = 'private_bench_' + Math.random().toString(36).slice(2)
 const publicKey = 'public_bench'
@@ -44,6 +47,11 @@ try {
   for (let i = 0; i < PAR; i++) await writePatternFile(join(data, 'files', 'par', `p${i}.bin`), MiB, i + 10)
   for (let i = 0; i < 7; i++) await writePatternFile(join(data, 'files', 'ttfb', `t${i}.bin`), MiB, i + 500)
   await mkdir(join(data, 'files', 'many'), { recursive: true })
+  for (let i = 0; i < TREE; i++) {
+    await mkdir(join(data, 'files', 'tree', `d${i}`, 'sub'), { recursive: true })
+    await writeFile(join(data, 'files', 'tree', `d${i}`, 'a.txt'), `a ${i}\n`)
+    await writeFile(join(data, 'files', 'tree', `d${i}`, 'sub', 'b.txt'), `b ${i}\n`)
+  }
   for (let i = 0; i < MANY; i++) await writeFile(join(data, 'files', 'many', `f${String(i).padStart(5, '0')}.txt`), `file ${i}\n`)
 
   emulator = await startBenchEmulator(data, { privateKey, publicKey, args: ['--latency-ms', String(LATENCY_MS)] })
@@ -51,6 +59,7 @@ try {
   const endpoint = `${base}/demo`
   const mnt = await mountAt('mnt', base)
   const wbMnt = await mountAt('mnt-wb', base, ['--write-back', '1ms'])
+  const prefetchMnt = await mountAt('mnt-prefetch', base, ['--dir-prefetch', '8'])
 
   // TTFB of 1 MiB files (the folder listed first, as a file manager would have)
   await sh(`ls '${mnt}/ttfb' > /dev/null`)
@@ -118,6 +127,15 @@ try {
     ['what', 'ms', 'ratio to the raw listing'],
     [`raw API listing (${skips.split(' ').length} pages, curl, one after another)`, rawList.ms.toFixed(0), '1.00'],
     ['ls -l via mount', lsCold.ms.toFixed(0), (lsCold.ms / rawList.ms).toFixed(2)],
+  ])
+  // find over a tree of 2 x TREE folders, cold on both mounts
+  const findIn = (at) => timed(() => sh(`find '${at}/tree' | wc -l`))
+  const findPlain = await findIn(mnt)
+  const findPrefetch = await findIn(prefetchMnt)
+  printTable(`find over ${2 * TREE + 1} folders, cold, ${LATENCY_MS} ms away`, [
+    ['mount', 'ms', 'ratio'],
+    ['as it is (one listing after another)', findPlain.ms.toFixed(0), '1.00'],
+    ['--dir-prefetch 8', findPrefetch.ms.toFixed(0), (findPrefetch.ms / findPlain.ms).toFixed(2)],
   ])
 } finally {
   for (const { daemon, mnt } of mounts) {

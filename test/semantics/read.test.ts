@@ -55,6 +55,22 @@ describe.skipIf(skip !== null)('read semantics', () => {
     expect(stdout.split('\n').filter((l) => l.startsWith('-')).length).toBe(2500)
   })
 
+  it('R1: with --dir-prefetch, reading a folder lists its first subfolders in the background, once', async () => {
+    const cacheDir = await tempDir('ikfs-prefetch-cache-')
+    const pre = await mountLibrary(lib, { args: ['--dir-prefetch', '2', '--cache-dir', cacheDir] })
+    try {
+      expect(await readdir(pre.path)).toEqual(expect.arrayContaining(['empty-folder', 'faulty', 'many']))
+      // The first two subfolders in name order are listed without being read; the third is not.
+      await waitFor(() => pre.listingCount('/empty-folder') === 1 && pre.listingCount('/faulty') === 1, 10_000, 'two subfolders listed ahead')
+      expect(pre.listingCount('/many')).toBe(0)
+      expect((await readdir(join(pre.path, 'faulty'))).length).toBe(faulty.length)
+      expect(pre.listingCount('/faulty')).toBe(1)
+    } finally {
+      await pre.stop()
+      await rm(cacheDir, { recursive: true, force: true })
+    }
+  })
+
   it('R2: a remote change shows within the dir cache time; misses are answered from memory', async () => {
     await readdir(join(m.path, 'photos'))
     const before = m.listingCount('/photos')
