@@ -49,7 +49,7 @@ import { WritePath } from './write-path.js'
 import { DirInode, ROOT_INO, type FileInode, type Inode } from './inode.js'
 import { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
-import { EncodingError, NameCodec, splitLocalPath } from './name.js'
+import { EncodingError, NameCodec, parentOf, splitLocalPath } from './name.js'
 import { BlockCache } from './reader/block-cache.js'
 import { BlockPool } from './reader/block-pool.js'
 import { BLOCK_BYTES, readAheadBlocks, type FileReader } from './reader/file-reader.js'
@@ -250,7 +250,7 @@ class ImageKitVfs implements IkVfs {
       return await read()
     } catch (e) {
       // The file vanished remotely: the next lookup must re-list instead of trusting the cached listing.
-      if (isVfsError(e) && e.code === 'ENOENT') this.#dirs.expire(parentRemotePath(handle.node.remotePath))
+      if (isVfsError(e) && e.code === 'ENOENT') this.#dirs.expire(parentOf(handle.node.remotePath)[0])
       throw e
     }
   }
@@ -265,7 +265,7 @@ class ImageKitVfs implements IkVfs {
   /** A response disagreed with the listing: re-check the file once; retry only for the same version. */
   #onStale(node: FileInode, reader: FileReader): Promise<'retry' | VfsError> {
     return this.#staleLock.run(node.fileId, async () => {
-      this.#dirs.expire(parentRemotePath(node.remotePath)) // new opens re-list and see what is current
+      this.#dirs.expire(parentOf(node.remotePath)[0]) // new opens re-list and see what is current
       const changed = new VfsError('EIO', `read ${node.remotePath}: the file changed or its delivery is stale; reopen to read the current version`)
       if (node.isVersion) return changed
       try {
@@ -477,9 +477,4 @@ class ImageKitVfs implements IkVfs {
   #remotePathOf(localPath: string): string {
     return '/' + splitLocalPath(localPath).map((n) => this.#codec.toRemote(n)).join('/')
   }
-}
-
-function parentRemotePath(remotePath: string): string {
-  const i = remotePath.lastIndexOf('/')
-  return i <= 0 ? '/' : remotePath.slice(0, i)
 }
