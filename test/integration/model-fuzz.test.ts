@@ -17,7 +17,7 @@
 // that come back as themselves).
 // FUZZ_TRACE=/tmp/prefix writes a failing worker's steps and the daemon's log next to that prefix.
 // FUZZ_SEEDS=1-30 FUZZ_MODES=names,versions runs those seeds in that mode instead of the runs below (modes:
-// writeBack, faults, kill9, fuseNative, onlySigned, versions, names), to look for new failing seeds.
+// writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch), to look for new failing seeds.
 import { createHash, randomBytes } from 'node:crypto'
 import { appendFile, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -190,12 +190,13 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
   /** A local path (relative, with local names) → the same path with the names the library stores. */
   const remotePathOf = (local: string) => local.split('/').map((n) => codec.toRemote(n)).join('/')
 
-  const mountArgs = ({ writeBack, fuseNative, onlySigned, versions }: Run) => [
+  const mountArgs = ({ writeBack, fuseNative, onlySigned, versions, prefetch }: Run) => [
     '--cache-dir', join(work, `cache${onlySigned ? '-signed' : ''}${writeBack ? '-wb' : ''}`), '--dir-cache-time', '2s',
     ...(writeBack ? ['--write-back', '100ms'] : []),
     ...(fuseNative ? ['--fuse-binding', 'fuse-native'] : []),
     ...(onlySigned ? ['--only-signed'] : []),
     ...(versions ? ['--versions'] : []),
+    ...(prefetch ? ['--dir-prefetch', '8'] : []),
   ]
   beforeAll(async () => {
     work = await tempDir('ikfs-fuzz-')
@@ -318,8 +319,10 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     versions?: boolean
     /** Names from ENCODED instead of PLAIN. */
     names?: boolean
+    /** --dir-prefetch: listings fetched in the background while the workers change the folders. */
+    prefetch?: boolean
   }
-  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names'] as const
+  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch'] as const
   function runsFromEnv(): Run[] | undefined {
     const seeds = process.env.FUZZ_SEEDS
     if (!seeds) return undefined
@@ -341,11 +344,12 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     { seed: 21, writeBack: true, onlySigned: true, names: true },
     { seed: 11, writeBack: false, onlySigned: true, versions: true, names: true }, // versions of a long name
     { seed: 22, writeBack: true, versions: true },
+    { seed: 900, writeBack: true, versions: true, prefetch: true }, // background listings racing the workers' changes
   ]
   for (const run of runs) {
     const how = [
       run.writeBack && '--write-back', run.faults && 'faults', run.kill9 && 'kill -9', run.fuseNative && 'fuse-native',
-      run.onlySigned && '--only-signed', run.versions && '--versions', run.names && 'encoded names',
+      run.onlySigned && '--only-signed', run.versions && '--versions', run.names && 'encoded names', run.prefetch && '--dir-prefetch',
     ].filter(Boolean).join(', ')
     it(`seed ${run.seed}${how ? ` (${how})` : ''}: ${WORKERS} workers x ${OPS_PER_WORKER} operations give the same results, trees and stored files`, async () => {
       try {
