@@ -17,7 +17,7 @@ import {
 
 const KiB = 1024
 const MiB = 1024 * KiB
-export const LATENCY_MS = 20
+const LATENCY_MS = 20
 const SMALL = 200
 const PAR = 100
 const MANY = 10_000
