@@ -115,7 +115,8 @@ export function testCli(env: Record<string, string | undefined>, cwd: string): T
   const ctx: CliContext = {
     stdout,
     stderr,
-    env,
+    // The mount's control socket goes under the test's folder, not /tmp/ikfs-1000 (uid 1000 has no runtime dir here).
+    env: { XDG_RUNTIME_DIR: cwd, ...env },
     cwd,
     home: cwd,
     signals,
