@@ -5,8 +5,9 @@
  *
  * Refusals answer ENOTSUP, the errno `cp -a` and `tar --xattrs` pass over quietly: copying a file with
  * attributes of its own (a browser's `user.xdg.origin.url`, or another mount's `user.imagekit.file-id`) then
- * copies its bytes without complaint. A file that is not stored yet (written, its upload still to come) has no
- * details to update and refuses the same way; its upload keeps the details of the file it replaces (W2).
+ * copies its bytes without complaint. A file still open for writing (as `cp -a` has it when it copies
+ * attributes) has no details to update yet and refuses the same way; its upload keeps the details of the file
+ * it replaces (W2). A closed file whose upload is still to come (write-back) is uploaded first, then changed.
  */
 import { isImageKitError } from '../imagekit/errors.js'
 import type { ImageKitApi } from '../imagekit/api.js'
@@ -116,8 +117,13 @@ export class MetadataEditor {
   }
 
   async #storedFile(localPath: string, name: string): Promise<FileInode> {
-    if (this.d.writes.pendingAtLocal(localPath)) {
-      throw new VfsError('ENOTSUP', `${localPath}: ${name} can be set once the file is stored (its upload is pending)`, { level: 'debug' })
+    const pending = this.d.writes.pendingAtLocal(localPath)
+    if (pending?.mustKeep) {
+      // Closed and waiting for its upload (write-back, or a retry): it is stored now, and then changed.
+      if (pending.openCount > 0 || pending.state === 'empty') {
+        throw new VfsError('ENOTSUP', `${localPath}: ${name} can be set once the file is stored (it is still being written)`, { level: 'debug' })
+      }
+      await this.d.writes.fsync(pending)
     }
     const node = await this.d.resolver.resolve(localPath)
     if (node.kind !== 'file') throw new VfsError('ENOTSUP', `${localPath}: folders have no ${name}`, { level: 'debug' })

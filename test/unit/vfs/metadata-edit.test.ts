@@ -101,6 +101,21 @@ describe('writable metadata attributes', () => {
     await h.vfs.close()
   })
 
+  it('with write-back, a closed file waiting for its upload is uploaded at once, then changed', async () => {
+    const api = new FakeImageKit()
+    const h = writable(api, { writeBackDelayMs: 3_600_000 })
+    const fh = await h.vfs.create('/later.jpg', 0o644, constants.O_CREAT | constants.O_WRONLY)
+    await h.vfs.write('/later.jpg', fh, patternBytes(7), 0)
+    await h.vfs.flush('/later.jpg', fh)
+    await h.vfs.release('/later.jpg', fh)
+    expect(api.writeCalls.uploadFile).toBe(0) // an hour of write-back delay to go
+    await h.vfs.setxattr('/later.jpg', 'user.imagekit.tags', value('now'), 0)
+    expect(api.writeCalls.uploadFile).toBe(1)
+    expect(api.detailUpdates).toHaveLength(1)
+    expect(await attr(h, '/later.jpg', 'tags')).toBe('now')
+    await h.vfs.close()
+  })
+
   it('old versions are read-only; ImageKit refusing a change is EINVAL with its reason; a read-only mount is EROFS', async () => {
     const api = new FakeImageKit()
     api.addFile('/a.jpg', 10, { updatedAt: '2024-03-04T05:06:07.089Z' })
