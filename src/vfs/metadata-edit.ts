@@ -19,7 +19,7 @@ import { fileInodeFrom, type FileInode } from './inode.js'
 import type { NameCodec } from './name.js'
 import type { Resolver } from './resolver.js'
 import { destinationOf, type WritePath } from './write-path.js'
-import { listXattrs, XATTR_PREFIX } from './xattr.js'
+import { listXattrs, XATTR_PREFIX, XDG_TAGS } from './xattr.js'
 
 /** setxattr(2) flags. */
 export const XATTR_CREATE = 1
@@ -79,6 +79,7 @@ const CUSTOM_METADATA: Editable = {
 
 const EDITABLE: ReadonlyMap<string, Editable> = new Map([
   [`${XATTR_PREFIX}tags`, TAGS],
+  [XDG_TAGS, TAGS],
   [`${XATTR_PREFIX}custom-coordinates`, CUSTOM_COORDINATES],
   [`${XATTR_PREFIX}custom-metadata`, CUSTOM_METADATA],
 ])

@@ -8,7 +8,8 @@
  *   file-type, mime, file-id, version-id, url (the unsigned listing URL), size, width, height,
  *   has-alpha / is-private-file ("true"/"false"), btime (ISO 8601 of createdAt)
  * Any other name (e.g. `security.capability`, asked before every write) is ENODATA.
- * tags, custom-coordinates and custom-metadata can also be set (metadata-edit.ts).
+ * tags, custom-coordinates and custom-metadata can also be set (metadata-edit.ts); the tags are also
+ * `user.xdg.tags`.
  */
 import { VfsError } from './errors.js'
 import type { FileInode, Inode } from './inode.js'
@@ -34,12 +35,21 @@ const ATTRS: readonly (readonly [string, Getter])[] = [
   ['version-id', (n) => n.versionId],
   ['url', (n) => n.url],
 ]
-const BY_NAME = new Map(ATTRS.map(([k, g]) => [XATTR_PREFIX + k, g]))
+/**
+ * The tags also under the freedesktop name that KDE's Dolphin (and Baloo) read and write for file tags, so
+ * tagging a file in the file manager tags it in ImageKit, and `cp -a` out of the mount carries the tags along.
+ */
+export const XDG_TAGS = 'user.xdg.tags'
+const NAMED: readonly (readonly [string, Getter])[] = [
+  ...ATTRS.map(([k, get]) => [XATTR_PREFIX + k, get] as const),
+  [XDG_TAGS, (n) => n.tags?.join(',')],
+]
+const BY_NAME = new Map(NAMED)
 
 /** Names present on this node. */
 export function listXattrs(node: Inode): string[] {
   if (node.kind !== 'file') return []
-  return ATTRS.filter(([, get]) => get(node) !== undefined).map(([k]) => XATTR_PREFIX + k)
+  return NAMED.filter(([, get]) => get(node) !== undefined).map(([name]) => name)
 }
 
 /** True when `name` can exist at all: callers answer ENODATA for the rest without resolving the path. */

@@ -219,8 +219,9 @@ describe.skipIf(skip !== null)('read semantics', () => {
     expect(stored.tags).toEqual(['green', 'gold'])
     expect(stored.customMetadata).toEqual({ shot: 'studio' })
     expect(stored.customCoordinates).toBeNull()
-    // The mount shows the change at once, and the bytes are untouched.
+    // The mount shows the change at once, also as the tags KDE's file manager reads, and the bytes are untouched.
     expect(await value('tags')).toBe('green,gold')
+    expect((await run('getfattr', ['-n', 'user.xdg.tags', '--only-values', file])).stdout).toBe('green,gold')
     expect(JSON.parse(await value('custom-metadata'))).toEqual({ shot: 'studio' })
     await expect(value('custom-coordinates')).rejects.toMatchObject({ stderr: expect.stringContaining('No such attribute') })
     expect(await readFile(file, 'utf8')).toBe('edit my tags\n')

@@ -33,6 +33,10 @@ describe('writable metadata attributes', () => {
     expect(api.detailUpdates).toEqual([{ fileId: file.fileId, details: { tags: ['summer', 'beach'] } }])
     expect(await attr(h, '/p/a.jpg', 'tags')).toBe('summer,beach')
     expect(await h.vfs.listxattr('/p/a.jpg')).toContain('user.imagekit.tags')
+    // user.xdg.tags (KDE's file manager) is the same tags.
+    await h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value('sea,summer'), 0)
+    expect(api.detailUpdates.at(-1)?.details).toEqual({ tags: ['sea', 'summer'] })
+    expect(await attr(h, '/p/a.jpg', 'tags')).toBe('sea,summer')
     // An empty value clears them, as removing the attribute does.
     await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value(''), 0)
     expect(api.detailUpdates.at(-1)?.details).toEqual({ tags: null })
@@ -83,7 +87,7 @@ describe('writable metadata attributes', () => {
     api.addFolder('/p')
     api.addFile('/p/a.jpg', 10)
     const h = writable(api)
-    for (const name of ['user.imagekit.file-id', 'user.imagekit.ai-tags', 'user.imagekit.size', 'user.xdg.origin.url', 'user.imagekit.nope']) {
+    for (const name of ['user.imagekit.file-id', 'user.imagekit.ai-tags', 'user.imagekit.size', 'user.xdg.origin.url', 'user.xdg.comment', 'user.imagekit.nope']) {
       await expectCode(h.vfs.setxattr('/p/a.jpg', name, value('x'), 0), 'ENOTSUP')
       await expectCode(h.vfs.removexattr('/p/a.jpg', name), 'ENOTSUP')
     }

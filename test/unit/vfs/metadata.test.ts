@@ -22,9 +22,11 @@ describe('xattrs', () => {
       'user.imagekit.custom-metadata', 'user.imagekit.file-type', 'user.imagekit.has-alpha',
       'user.imagekit.height', 'user.imagekit.width', 'user.imagekit.is-private-file', 'user.imagekit.btime',
       'user.imagekit.size', 'user.imagekit.mime', 'user.imagekit.file-id', 'user.imagekit.version-id', 'user.imagekit.url',
+      'user.xdg.tags', // the tags again, under the name KDE's file manager reads and writes
     ])
     const get = async (n: string) => (await vfs.getxattr('/t.jpg', `user.imagekit.${n}`)).toString()
     expect(await get('tags')).toBe('red,sale')
+    expect((await vfs.getxattr('/t.jpg', 'user.xdg.tags')).toString()).toBe('red,sale')
     expect(JSON.parse(await get('ai-tags'))).toEqual([{ name: 'Cat', confidence: 97.5, source: 'google-auto-tagging' }])
     expect(JSON.parse(await get('custom-metadata'))).toEqual({ sku: 'A1' })
     expect(await get('custom-coordinates')).toBe('1,2,3,4')
@@ -35,6 +37,7 @@ describe('xattrs', () => {
     expect(await get('btime')).toBe(f.createdAt)
     const plain = await vfs.listxattr('/plain.jpg')
     expect(plain).not.toContain('user.imagekit.tags')
+    expect(plain).not.toContain('user.xdg.tags')
     expect(plain).not.toContain('user.imagekit.custom-metadata')
     await expectCode(vfs.getxattr('/plain.jpg', 'user.imagekit.tags'), 'ENODATA')
     expect(await vfs.listxattr('/')).toEqual([])
