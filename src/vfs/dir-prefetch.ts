@@ -54,14 +54,15 @@ export class DirPrefetcher {
     // Beside it first, then under it (pushed last, so listed first: a depth-first walk goes down first).
     if (dir.remotePath !== '/') {
       const parent = this.dirs.peek(parentOf(dir.remotePath)[0])
-      if (parent) this.#push(this.#folders(parent.children.values(), dir), 1)
+      if (parent) this.#enqueue(this.#folders(parent.children.values(), dir), 1)
     }
-    this.#push(this.#folders(listing.children.values(), undefined), 1)
+    this.#queueSubfolders(listing, 1)
   }
 
   #queueSubfolders(listing: DirListing, depth: number): void {
     if (this.#closed || depth > MAX_DEPTH || this.clock.now() < this.#pausedUntilMs) return
-    this.#push(this.#folders(listing.children.values(), undefined), depth)
+    this.#enqueue(this.#folders(listing.children.values(), undefined), depth)
+    this.#pump()
   }
 
   /** The first `perFolder` folders among `nodes` (after `after`, when given) that need a listing. */
@@ -79,8 +80,8 @@ export class DirPrefetcher {
     return folders
   }
 
-  #push(folders: DirInode[], depth: number): void {
-    if (folders.length === 0) return
+  /** Onto the stack, without starting anything: the caller pumps once all it queues is there. */
+  #enqueue(folders: DirInode[], depth: number): void {
     // Pushed last to first, so that the first in name order is listed first.
     for (const dir of folders.reverse()) {
       const queued = this.#queue.findIndex((q) => q.dir === dir)
@@ -88,7 +89,6 @@ export class DirPrefetcher {
       this.#queue.push({ dir, depth })
     }
     if (this.#queue.length > MAX_QUEUED) this.#queue.splice(0, this.#queue.length - MAX_QUEUED)
-    this.#pump()
   }
 
   /** Folders waiting (for status and tests). */
