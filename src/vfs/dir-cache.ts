@@ -68,7 +68,7 @@ export class DirCache {
   async listing(dir: DirInode): Promise<DirListing> {
     const key = dir.remotePath
     const cached = this.#lru.get(key)
-    if (cached && cached.isFresh(this.clock.now(), this.options.ttlMs)) {
+    if (cached && this.#isFresh(cached)) {
       this.counters.dirCacheHits++
       return cached
     }
@@ -172,7 +172,11 @@ export class DirCache {
   needsListing(remotePath: string): boolean {
     if (this.#inflight.has(remotePath)) return false
     const cached = this.#lru.peek(remotePath)
-    return !cached || !cached.isFresh(this.clock.now(), this.options.ttlMs)
+    return !cached || !this.#isFresh(cached)
+  }
+
+  #isFresh(listing: DirListing): boolean {
+    return listing.isFresh(this.clock.now(), this.options.ttlMs)
   }
 
   /** The cached listing of a folder, fresh or not, without fetching. */
