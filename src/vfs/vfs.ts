@@ -5,7 +5,8 @@
  *   metadata ......... dir-cache.ts (listing LRU, TTL, coalescing) → dir-node.ts (one listing) →
  *                      inode.ts / inode-table.ts (numbers, pins); resolver.ts walks paths;
  *                      attrs.ts, xattr.ts, statfs.ts answer from memory; dir-prefetch.ts lists
-                      subfolders ahead (--dir-prefetch)
+ *                      subfolders ahead (--dir-prefetch); metadata-edit.ts sets tags, coordinates and
+ *                      custom metadata (setxattr)
  *   content .......... handles/ (fh table, ReadHandle) → reader/ (FileReader per version, RangeStream,
  *                      BlockCache) under budget.ts (global cap on buffered bytes)
  *   errors ........... from-imagekit-error.ts (the one ImageKitError → VfsError translation)
