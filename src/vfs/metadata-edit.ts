@@ -121,8 +121,11 @@ export class MetadataEditor {
     const pending = this.d.writes.pendingAtLocal(localPath)
     if (pending?.mustKeep) {
       // Closed and waiting for its upload (write-back, or a retry): it is stored now, and then changed.
-      if (pending.openCount > 0 || pending.state === 'empty') {
+      if (pending.openCount > 0) {
         throw new VfsError('ENOTSUP', `${localPath}: ${name} can be set once the file is stored (it is still being written)`, { level: 'debug' })
+      }
+      if (pending.state === 'empty') {
+        throw new VfsError('ENOTSUP', `${localPath}: ${name} can be set once the file has content (ImageKit stores no empty file)`, { level: 'debug' })
       }
       await this.d.writes.fsync(pending)
     }
