@@ -9,7 +9,9 @@
 import type { FileHandle } from 'node:fs/promises'
 import type { FileInode } from './inode.js'
 import type { UploadStatus } from './types.js'
+import type { UploadResponse } from '../imagekit/types.js'
 import type { StreamedUpload } from './upload/streamer.js'
+import type { WantedDetails } from './wanted-details.js'
 import { joinRemote } from './name.js'
 
 export type PendingState = 'open' | 'waiting' | 'uploading' | 'retrying' | 'failed' | 'rejected' | 'empty' | 'clean'
@@ -71,6 +73,13 @@ export class PendingFile {
   remoteContent: FileInode | undefined
   /** That fill, while it runs. */
   filling: Promise<void> | undefined
+  /** Tags and metadata set (setxattr) before the upload: set right after it lands (wanted-details.ts). */
+  wanted: WantedDetails | undefined
+  /**
+   * These bytes are stored (this upload answered) but `wanted` could not be set yet: a retry sets it without
+   * uploading again. Cleared when the content or the destination changes.
+   */
+  storedUpload: UploadResponse | undefined
 
   constructor(
     readonly id: string,
@@ -92,6 +101,11 @@ export class PendingFile {
   /** Must stay in the spool (and the overlay) even with no handle open. */
   get mustKeep(): boolean {
     return this.openCount > 0 || this.dirty || this.unsent || this.state === 'empty' || this.inflight !== undefined
+  }
+
+  /** Its newest bytes are not stored remotely (and an empty file never is until it has content). */
+  get uploadToCome(): boolean {
+    return this.dirty || this.unsent || this.state === 'empty'
   }
 
   status(): UploadStatus {

@@ -1,23 +1,25 @@
 /**
- * Setting and removing the ImageKit metadata that `user.imagekit.*` shows (R10), through the Media API's
- * update-details call: tags, custom coordinates and custom metadata. Everything else there is what ImageKit
- * computed (sizes, ids, AI tags) and cannot be set.
+ * Setting and removing the ImageKit metadata that `user.imagekit.*` shows (R10): tags, custom coordinates and
+ * custom metadata. A stored file changes through the Media API's update-details call at once; a file whose
+ * upload is still to come (open for writing, as `cp -a` and `rsync -X` have it when they copy attributes, or
+ * closed and waiting for write-back) keeps what was set, and it is set once the upload lands (write-path.ts).
+ * Everything else there is what ImageKit computed (sizes, ids, AI tags) and cannot be set.
  *
  * Refusals answer ENOTSUP, the errno `cp -a` and `tar --xattrs` pass over quietly: copying a file with
  * attributes of its own (a browser's `user.xdg.origin.url`, or another mount's `user.imagekit.file-id`) then
- * copies its bytes without complaint. A file still open for writing (as `cp -a` has it when it copies
- * attributes) has no details to update yet and refuses the same way; its upload keeps the details of the file
- * it replaces (W2). A closed file whose upload is still to come (write-back) is uploaded first, then changed.
+ * copies its bytes and the attributes that can be set, without complaint.
  */
 import { isImageKitError } from '../imagekit/errors.js'
 import type { ImageKitApi } from '../imagekit/api.js'
 import type { FileObject } from '../imagekit/types.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
+import type { PendingFile } from './file-node.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { fileInodeFrom, type FileInode } from './inode.js'
 import type { NameCodec } from './name.js'
 import type { Resolver } from './resolver.js'
+import { detailsUpdate, pendingFileView, type WantedDetails } from './wanted-details.js'
 import { destinationOf, type WritePath } from './write-path.js'
 import { listXattrs, XATTR_PREFIX, XDG_TAGS } from './xattr.js'
 
@@ -25,23 +27,14 @@ import { listXattrs, XATTR_PREFIX, XDG_TAGS } from './xattr.js'
 export const XATTR_CREATE = 1
 export const XATTR_REPLACE = 2
 
-type Details = Parameters<ImageKitApi['updateFileDetails']>[1]
-
 interface Editable {
-  /** The details that set `value` (already checked). */
-  set(value: string, node: FileInode): Details
-  /** The details that clear it. */
-  clear(node: FileInode): Details
+  /** What setting `value` wants (checked: EINVAL when it cannot be). */
+  set(value: string): WantedDetails
+  /** What removing it wants. */
+  clear(): WantedDetails
 }
 
 const COORDINATES = /^\d+,\d+,\d+,\d+$/
-
-/** Each custom metadata key of the file that the new object leaves out is removed (the API merges). */
-function metadataChange(old: Readonly<Record<string, unknown>> | undefined, next: Record<string, unknown>): Record<string, unknown> {
-  const change: Record<string, unknown> = { ...next }
-  for (const key of Object.keys(old ?? {})) if (!(key in next)) change[key] = null
-  return change
-}
 
 const TAGS: Editable = {
   set: (value) => {
@@ -62,7 +55,7 @@ const CUSTOM_COORDINATES: Editable = {
 }
 
 const CUSTOM_METADATA: Editable = {
-  set: (value, node) => {
+  set: (value) => {
     let parsed: unknown
     try {
       parsed = JSON.parse(value)
@@ -72,9 +65,9 @@ const CUSTOM_METADATA: Editable = {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new VfsError('EINVAL', 'custom-metadata must be a JSON object', { level: 'debug' })
     }
-    return { customMetadata: metadataChange(node.customMetadata, parsed as Record<string, unknown>) }
+    return { customMetadata: parsed as Record<string, unknown> }
   },
-  clear: (node) => ({ customMetadata: metadataChange(node.customMetadata, {}) }),
+  clear: () => ({ customMetadata: {} }),
 }
 
 const EDITABLE: ReadonlyMap<string, Editable> = new Map([
@@ -96,19 +89,24 @@ export class MetadataEditor {
   constructor(readonly d: MetadataEditorDeps) {}
 
   async set(localPath: string, name: string, value: Buffer, flags: number): Promise<void> {
-    const editable = this.#editable(localPath, name)
-    const node = await this.#storedFile(localPath, name)
-    const present = listXattrs(node).includes(name)
-    if (flags & XATTR_CREATE && present) throw new VfsError('EEXIST', `setxattr ${localPath}: ${name} exists`, { level: 'debug' })
-    if (flags & XATTR_REPLACE && !present) throw new VfsError('ENODATA', `setxattr ${localPath}: no ${name}`)
-    await this.#update(localPath, node, editable.set(value.toString('utf8'), node))
+    const wanted = this.#editable(localPath, name).set(value.toString('utf8'))
+    await this.#change(localPath, name, wanted, (present) => {
+      if (flags & XATTR_CREATE && present) throw new VfsError('EEXIST', `setxattr ${localPath}: ${name} exists`, { level: 'debug' })
+      if (flags & XATTR_REPLACE && !present) throw new VfsError('ENODATA', `setxattr ${localPath}: no ${name}`)
+    })
   }
 
   async remove(localPath: string, name: string): Promise<void> {
-    const editable = this.#editable(localPath, name)
-    const node = await this.#storedFile(localPath, name)
-    if (!listXattrs(node).includes(name)) throw new VfsError('ENODATA', `removexattr ${localPath}: no ${name}`)
-    await this.#update(localPath, node, editable.clear(node))
+    const wanted = this.#editable(localPath, name).clear()
+    await this.#change(localPath, name, wanted, (present) => {
+      if (!present) throw new VfsError('ENODATA', `removexattr ${localPath}: no ${name}`)
+    })
+  }
+
+  /** The attributes of a file whose upload is still to come (xattr.ts reads them like a listed file's). */
+  async pendingView(localPath: string, file: PendingFile): Promise<FileInode> {
+    const listed = await this.d.resolver.resolve(localPath).catch(() => undefined)
+    return pendingFileView(file, listed?.kind === 'file' ? listed : undefined)
   }
 
   #editable(localPath: string, name: string): Editable {
@@ -117,28 +115,24 @@ export class MetadataEditor {
     return editable
   }
 
-  async #storedFile(localPath: string, name: string): Promise<FileInode> {
+  async #change(localPath: string, name: string, wanted: WantedDetails, check: (present: boolean) => void): Promise<void> {
     const pending = this.d.writes.pendingAtLocal(localPath)
-    if (pending?.mustKeep) {
-      // Closed and waiting for its upload (write-back, or a retry): it is stored now, and then changed.
-      if (pending.openCount > 0) {
-        throw new VfsError('ENOTSUP', `${localPath}: ${name} can be set once the file is stored (it is still being written)`, { level: 'debug' })
-      }
-      if (pending.state === 'empty') {
-        throw new VfsError('ENOTSUP', `${localPath}: ${name} can be set once the file has content (ImageKit stores no empty file)`, { level: 'debug' })
-      }
-      await this.d.writes.fsync(pending)
+    if (pending?.uploadToCome) {
+      check(listXattrs(await this.pendingView(localPath, pending)).includes(name))
+      if (await this.d.writes.want(pending, wanted)) return
     }
+    // A stored file (a pending one whose bytes turned out to be stored is checked again: it may have changed).
     const node = await this.d.resolver.resolve(localPath)
     if (node.kind !== 'file') throw new VfsError('ENOTSUP', `${localPath}: folders have no ${name}`, { level: 'debug' })
     if (node.isVersion) throw new VfsError('EACCES', `${localPath}: old versions are read-only`)
-    return node
+    check(listXattrs(node).includes(name))
+    await this.#update(localPath, node, wanted)
   }
 
-  async #update(localPath: string, node: FileInode, details: Details): Promise<void> {
+  async #update(localPath: string, node: FileInode, wanted: WantedDetails): Promise<void> {
     let updated: FileObject
     try {
-      updated = await this.d.api.updateFileDetails(node.fileId, details)
+      updated = await this.d.api.updateFileDetails(node.fileId, detailsUpdate(wanted, node.customMetadata))
     } catch (e) {
       // The API's own words say what was wrong (a custom metadata field the account does not define, a % in a tag).
       if (isImageKitError(e) && e.code === 'IK_BAD_REQUEST') throw new VfsError('EINVAL', `${localPath}: ImageKit refused the change: ${e.message}`, { cause: e })

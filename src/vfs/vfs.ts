@@ -6,7 +6,8 @@
  *                      inode.ts / inode-table.ts (numbers, pins); resolver.ts walks paths;
  *                      attrs.ts, xattr.ts, statfs.ts answer from memory; dir-prefetch.ts lists
  *                      subfolders ahead (--dir-prefetch); metadata-edit.ts sets tags, coordinates and
- *                      custom metadata (setxattr)
+ *                      custom metadata (setxattr), kept until the upload of a file being written lands
+ *                      (wanted-details.ts)
  *   content .......... handles/ (fh table, ReadHandle) → reader/ (FileReader per version, RangeStream,
  *                      BlockCache) under budget.ts (global cap on buffered bytes)
  *   errors ........... from-imagekit-error.ts (the one ImageKitError → VfsError translation)
@@ -197,14 +198,21 @@ class ImageKitVfs implements IkVfs {
   }
 
   async listxattr(localPath: string): Promise<string[]> {
-    return listXattrs(await this.#resolver.resolve(localPath))
+    return listXattrs(await this.#xattrNode(localPath))
   }
 
   async getxattr(localPath: string, name: string): Promise<Buffer> {
     // Unknown names (security.capability before every write, ACLs ...) never cost a lookup.
     if (!isSupportedXattrNamespace(name)) throw new VfsError('ENOTSUP', `no ${name.split('.')[0]}.* attributes here`, { level: 'debug' })
     if (!isKnownXattr(name)) throw new VfsError('ENODATA', `no attribute ${name}`)
-    return getXattr(await this.#resolver.resolve(localPath), name)
+    return getXattr(await this.#xattrNode(localPath), name)
+  }
+
+  /** A file whose upload is still to come shows what its upload keeps and what was set on it since (R10). */
+  async #xattrNode(localPath: string): Promise<Inode> {
+    const pending = this.#writes?.pendingAtLocal(localPath)
+    if (pending?.uploadToCome) return this.#metadata!.pendingView(localPath, pending)
+    return this.#resolver.resolve(localPath)
   }
 
   // ---- content ----

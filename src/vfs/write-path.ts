@@ -10,6 +10,7 @@ import { constants as fsConstants, existsSync, readdirSync, statSync, unlinkSync
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
+import { isImageKitError } from '../imagekit/errors.js'
 import type { FileObject, UploadResponse } from '../imagekit/types.js'
 import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
@@ -34,6 +35,7 @@ import { uploadFieldsOf } from './upload/fields.js'
 import { STREAM_THRESHOLD_BYTES, Streamer } from './upload/streamer.js'
 import { describe, isTooLarge, Uploader } from './upload/uploader.js'
 import { WarnOnce } from './warn-once.js'
+import { detailsUpdate, mergeWanted, type WantedDetails } from './wanted-details.js'
 
 /** A file created (or truncated) by an open that nothing has written, synced or uploaded yet, and only that open holds. */
 function isUntouchedNewFile(file: PendingFile): boolean {
@@ -388,6 +390,7 @@ export class WritePath {
     file.mtimeMs = this.#d.clock.now()
     file.mtimeSet = false
     file.storedVersionId = undefined
+    file.storedUpload = undefined
   }
 
   /** utimens of a pending file: shown at once, and kept for the version its upload stores. */
@@ -627,18 +630,21 @@ export class WritePath {
   async #perform(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<void> {
     const { api, options } = this.#d
     const base = file.base
-    const res = (await this.#streamer.finish(file, onProgress)) ?? (await api.uploadFile({
+    const uploaded = file.storedUpload ?? (await this.#streamer.finish(file, onProgress)) ?? (await api.uploadFile({
       ...uploadFieldsOf(file, options.uploadTags),
       localFile: file.dataPath,
       ...(file.fd ? { localFileHandle: file.fd } : {}),
       onProgress,
     }))
-    const customCoordinates = res.customCoordinates ?? base?.customCoordinates
+    const customCoordinates = uploaded.customCoordinates ?? base?.customCoordinates
     file.base = {
-      fileId: res.fileId,
-      isPrivateFile: res.isPrivateFile ?? base?.isPrivateFile ?? false,
+      fileId: uploaded.fileId,
+      isPrivateFile: uploaded.isPrivateFile ?? base?.isPrivateFile ?? false,
       ...(customCoordinates ? { customCoordinates } : {}),
     }
+    file.storedUpload = uploaded
+    const res = file.wanted ? await this.#setWanted(file, uploaded) : uploaded
+    file.storedUpload = undefined
     file.unsent = false
     file.sentBytes = file.size
     if (file.state !== 'empty') file.state = 'clean'
@@ -651,6 +657,45 @@ export class WritePath {
     // file is retired under its lock, so after an open that is waiting for this upload to reuse the file (it
     // holds the lock; awaiting the lock here would deadlock with it), and only if that open did not take it.
     if (file.openCount === 0 && !file.fd) this.#track(this.#fileLock.run(file.id, () => this.#retireIfIdle(file)))
+  }
+
+  /**
+   * Sets the tags and metadata wanted for a file whose upload just landed; answers the upload with them. A
+   * change ImageKit refuses (a custom metadata field the account does not define) is logged and dropped: the
+   * bytes are stored. Other failures throw, and the retry sets them without uploading again (`storedUpload`).
+   */
+  async #setWanted(file: PendingFile, res: UploadResponse): Promise<UploadResponse> {
+    const wanted = file.wanted!
+    let updated: FileObject
+    try {
+      updated = await this.#d.api.updateFileDetails(res.fileId, detailsUpdate(wanted, res.customMetadata))
+    } catch (e) {
+      if (!isImageKitError(e) || e.code !== 'IK_BAD_REQUEST') {
+        this.#d.uploadLog.warn({ path: file.localPath, err: e }, 'the file is stored, but its tags and metadata could not be set yet; retried')
+        throw e
+      }
+      this.#d.uploadLog.warn({ path: file.localPath, err: e }, 'the file is stored, but ImageKit refused the tags and metadata set on it')
+      if (file.wanted === wanted) file.wanted = undefined
+      return res
+    }
+    if (file.wanted === wanted) file.wanted = undefined
+    return { ...res, tags: updated.tags, customCoordinates: updated.customCoordinates, customMetadata: updated.customMetadata }
+  }
+
+  /**
+   * setxattr of tags or metadata on a file whose upload is still to come: kept with it (and its spool record)
+   * and set once the upload lands. False when the file has no upload to come (its bytes are stored): the
+   * caller changes the stored file.
+   */
+  async want(file: PendingFile, wanted: WantedDetails): Promise<boolean> {
+    return this.#fileLock.run(file.id, async () => {
+      await file.inflight?.catch(() => undefined)
+      if (this.#byRemotePath.get(file.remotePath) !== file || file.unlinked) return false
+      if (!file.uploadToCome) return false
+      file.wanted = mergeWanted(file.wanted, wanted)
+      await this.#persist(file)
+      return true
+    })
   }
 
   /** A pending file not in the map was retired or dropped already (a quiesce, a rename). */
@@ -720,6 +765,7 @@ export class WritePath {
     file.localPath = dest.localPath
     file.base = base
     file.storedVersionId = undefined
+    file.storedUpload = undefined
     if (ino !== undefined) file.ino = ino
     this.#byRemotePath.set(dest.remotePath, file)
     if (file.unsent || file.state === 'empty') await this.#persist(file)
@@ -783,6 +829,7 @@ export class WritePath {
       v: 1, id: file.id, folder: file.folder, name: file.name, localPath: file.localPath, size: file.size,
       mtimeMs: file.mtimeMs, state, attempts: file.attempts,
       ...(file.mtimeSet ? { mtimeSet: true } : {}),
+      ...(file.wanted ? { details: file.wanted } : {}),
       ...(file.base ? { fileId: file.base.fileId, isPrivateFile: file.base.isPrivateFile, customCoordinates: file.base.customCoordinates } : {}),
       ...(file.lastError !== undefined ? { lastError: file.lastError } : {}),
       ...(crc32 !== undefined ? { crc32 } : {}),
@@ -861,6 +908,7 @@ export class WritePath {
       file.attempts = r.attempts
       file.lastError = r.lastError
       file.mtimeSet = r.mtimeSet === true
+      file.wanted = r.details
       const older = this.#byRemotePath.get(file.remotePath)
       if (older) { // two records for one path: the newer content wins
         known.delete(older.id)

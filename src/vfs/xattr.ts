@@ -24,16 +24,16 @@ const ATTRS: readonly (readonly [string, Getter])[] = [
   ['custom-coordinates', (n) => n.customCoordinates],
   ['custom-metadata', (n) => (n.customMetadata ? JSON.stringify(n.customMetadata) : undefined)],
   ['file-type', (n) => n.fileType || undefined],
-  ['has-alpha', (n) => String(n.hasAlpha)],
+  ['has-alpha', (n) => (n.fileType ? String(n.hasAlpha) : undefined)], // not known before an upload (wanted-details.ts)
   ['height', (n) => (n.height === undefined ? undefined : String(n.height))],
   ['width', (n) => (n.width === undefined ? undefined : String(n.width))],
   ['is-private-file', (n) => String(n.isPrivateFile)],
   ['btime', (n) => (n.createdAtMs ? new Date(n.createdAtMs).toISOString() : undefined)],
   ['size', (n) => String(n.size)],
   ['mime', (n) => n.mime || undefined],
-  ['file-id', (n) => n.fileId],
-  ['version-id', (n) => n.versionId],
-  ['url', (n) => n.url],
+  ['file-id', (n) => n.fileId || undefined],
+  ['version-id', (n) => n.versionId || undefined],
+  ['url', (n) => n.url || undefined],
 ]
 /**
  * The tags also under the freedesktop name that KDE's Dolphin (and Baloo) read and write for file tags, so

@@ -2,7 +2,7 @@
 // One emulator and one mount (dir cache 2 s) serve the whole file; R7 and R12 live in their own files
 // because they need differently configured emulators and mounts.
 import { createHash, randomBytes } from 'node:crypto'
-import { open, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { chown, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fuseSkipReason, mountLibrary, run, startLibrary, tempDir, waitFor, type Library, type Mounted } from '../integration/harness.js'
@@ -230,6 +230,30 @@ describe.skipIf(skip !== null)('read semantics', () => {
       await expect(run('setfattr', ['-n', name, '-v', 'x', file])).rejects.toMatchObject({ stderr: expect.stringContaining('Operation not supported') })
     }
     expect((await lib.details('/up/deep/editable.txt')).fileId).toBe(stored.fileId)
+  })
+
+  it('R10: a copy with its attributes (cp -a, rsync -X) brings its tags and metadata along', async () => {
+    const src = await tempDir('ikfs-xattr-src-')
+    try {
+      const file = join(src, 'photo.txt')
+      await writeFile(file, 'tagged on another disk\n')
+      await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'from,disk', file])
+      await run('setfattr', ['-n', 'user.imagekit.custom-coordinates', '-v', '9,8,7,6', file])
+      // One that cannot be stored: cp -a passes over it quietly (an explicit --preserve=xattr would report it).
+      await run('setfattr', ['-n', 'user.xdg.origin.url', '-v', 'https://example.com/photo', file])
+      await chown(file, 1234, 4321) // the mount's owner: cp -a keeps it (another owner would be EPERM, W14)
+      const { stderr } = await run('cp', ['-a', file, join(m.path, 'up', 'deep', 'copied.txt')])
+      expect(stderr).toBe('')
+      expect(await lib.details('/up/deep/copied.txt')).toMatchObject({ tags: ['from', 'disk'], customCoordinates: '9,8,7,6' })
+      await run('setfattr', ['-x', 'user.xdg.origin.url', file])
+      await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'synced', file])
+      // rsync -X also removes what the source lacks, and what ImageKit computes cannot be removed: README's filter keeps to the rest.
+      await run('rsync', ['-rtX', '--filter=+x user.imagekit.tags', '--filter=+x user.imagekit.custom-*', '--filter=-x user.*', file, join(m.path, 'up', 'deep', 'synced.txt')])
+      expect((await lib.details('/up/deep/synced.txt')).tags).toEqual(['synced'])
+      expect(await readFile(join(m.path, 'up', 'deep', 'synced.txt'), 'utf8')).toBe('tagged on another disk\n')
+    } finally {
+      await rm(src, { recursive: true, force: true })
+    }
   })
 
   it('R11: df shows the used storage from the account usage API', async () => {

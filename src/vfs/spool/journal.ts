@@ -2,7 +2,8 @@
  * The spool's memory of files whose newest bytes are not stored remotely yet: one append-only file of JSON
  * lines (`journal/journal.log`, 0600), `{"put":record}` when a file is committed or changes state and
  * `{"del":id}` once its upload landed. At start the live records are read back, those files shown and
- * their uploads queued. Records hold names, sizes and ids only: never a key, a URL or an Authorization header.
+ * their uploads queued. Records hold names, sizes, ids and the tags and metadata set through the mount: never
+ * a key, a URL or an Authorization header.
  *
  * Two kinds of `put`:
  * - durable (`write`): appended and fdatasync'ed before it resolves. Used when close returns before the

@@ -1,7 +1,9 @@
 /**
  * What the spool remembers about a file whose newest bytes are not stored remotely yet: its destination,
- * size and upload state. Records hold names, sizes and ids only: never a key, a URL or an Authorization header.
+ * size, upload state and the tags and metadata set on it. Records never hold a key, a URL or an Authorization header.
  */
+import type { WantedDetails } from '../wanted-details.js'
+
 export type RecordState = 'pending' | 'failed' | 'rejected' | 'empty'
 
 export interface JournalRecord {
@@ -20,6 +22,8 @@ export interface JournalRecord {
   fileId?: string
   isPrivateFile?: boolean
   customCoordinates?: string
+  /** Tags and metadata set through the mount, to be set once the upload lands. */
+  details?: WantedDetails
   state: RecordState
   attempts: number
   lastError?: string

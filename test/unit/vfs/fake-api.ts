@@ -461,6 +461,7 @@ export class FakeImageKit implements ImageKitApi {
       fileId: obj.fileId, name: obj.name, size: obj.size, versionInfo: obj.versionInfo, filePath: obj.filePath,
       url: `${ENDPOINT}${encodeURI(filePath)}`, // bare, as the real API: the CDN may serve stale bytes here
       fileType: 'non-image', thumbnailUrl: '', AITags: null, tags: obj.tags, isPrivateFile: obj.isPrivateFile,
+      customMetadata: obj.customMetadata ?? {}, // asked for in responseFields
     }
   }
 

@@ -44,6 +44,22 @@ async function close(h: Harness, path: string, fh: number): Promise<void> {
 }
 
 describe('streamed uploads', () => {
+  it('tags set while a streamed upload runs (cp -a of a big file) are set once it lands; the stream goes on', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const bytes = patternBytes(2 * 1024 * KiB, 3)
+    const fh = await h.vfs.create('/tagged.bin', 0o644, CREATE)
+    await append(h, '/tagged.bin', fh, bytes)
+    await h.vfs.setxattr('/tagged.bin', 'user.imagekit.tags', Buffer.from('big,copy'), 0)
+    expect(api.streams).toMatchObject([{ filePath: '/tagged.bin', state: 'open' }])
+    await close(h, '/tagged.bin', fh)
+    expect(api.streams).toMatchObject([{ state: 'stored' }])
+    expect(api.writeCalls.uploadFile).toBe(0)
+    expect(api.fileAt('/tagged.bin')!.obj.tags).toEqual(['big', 'copy'])
+    expect(api.fileAt('/tagged.bin')!.bytes.equals(bytes)).toBe(true)
+    await h.vfs.close()
+  })
+
   it('a file written sequentially from empty is uploaded while written; close ends the body; bytes exact', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
