@@ -517,7 +517,11 @@ export class WritePath {
   async release(file: PendingFile): Promise<void> {
     file.openCount--
     if (file.openCount > 0) return
-    if (!this.#needsCommit(file)) return this.#closeIdle(file)
+    if (!this.#needsCommit(file)) {
+      // A rename or unlink that quiesced the file while a reader had it open could not queue its upload again.
+      if (file.unsent && !file.inflight && file.nextAttemptAtMs === undefined) this.requeue(file)
+      return this.#closeIdle(file)
+    }
     this.#track((async () => {
       try {
         await this.#commit(file, 'close')

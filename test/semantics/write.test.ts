@@ -260,6 +260,16 @@ describe.skipIf(skip !== null)('write semantics', () => {
       for (const [i, src] of sources.entries()) await waitForRemoteBytes(lib, `/w4-${i}.bin`, src, UPLOAD_DEADLINE_MS)
       expect(counter.maxInFlight()).toBeGreaterThanOrEqual(2)
       expect(counter.maxInFlight()).toBeLessThanOrEqual(4)
+      // Renamed while waiting, with a reader holding it open (a thumbnailer, `tail`): uploaded under its new name.
+      const late = await localFile('w4-late.bin', 30_000)
+      await run('cp', [late, join(m.path, 'w4-late.bin')])
+      const reader = await open(join(m.path, 'w4-late.bin'), 'r')
+      try {
+        await rename(join(m.path, 'w4-late.bin'), join(m.path, 'w4-moved.bin'))
+      } finally {
+        await reader.close()
+      }
+      await waitForRemoteBytes(lib, '/w4-moved.bin', late, UPLOAD_DEADLINE_MS)
       await unmount(m)
     } finally {
       await lib.setFaults({ latencyMs: 0, scope: ['api', 'upload', 'delivery'] })

@@ -531,6 +531,26 @@ describe('namespace (W7-W10)', () => {
     expect(api.uploads.map((u) => u.filePath)).toEqual(['/doc.txt'])
   })
 
+  it('write-back: a file renamed while a reader has it open is uploaded after the delay, under its new name', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api, tempCache(), { writeBackDelayMs: 1000 })
+    await writeFile(h, '/a.txt', 'waiting')
+    const reader = await h.vfs.open('/a.txt', constants.O_RDONLY)
+    await h.vfs.rename('/a.txt', '/b.txt')
+    await h.vfs.release('/b.txt', reader)
+    h.clock.advance(1000)
+    await waitFor(() => api.fileAt('/b.txt') !== undefined)
+    expect(api.fileAt('/b.txt')!.bytes.toString()).toBe('waiting')
+    expect(api.uploads.map((u) => u.filePath)).toEqual(['/b.txt'])
+    // And one renamed with a reader open at unmount is uploaded by the unmount.
+    await writeFile(h, '/c.txt', 'at unmount')
+    const still = await h.vfs.open('/c.txt', constants.O_RDONLY)
+    await h.vfs.rename('/c.txt', '/d.txt')
+    await h.vfs.release('/d.txt', still)
+    await h.vfs.close()
+    expect(api.fileAt('/d.txt')!.bytes.toString()).toBe('at unmount')
+  })
+
   it('a rename over a file that exists only in the spool (empty, or not uploaded yet) replaces it: an edit after it keeps the renamed bytes', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
