@@ -163,10 +163,11 @@ export class Namespace {
     const dstBase = dstPending?.base ?? (dst ? remoteBaseOf(dst) : undefined)
     const ino = src?.ino ?? srcPending?.ino ?? dirs.peek(to.folder)?.children.get(to.localName)?.ino
     if (dstBase) {
-      // Atomic save onto an existing file: its id, tags, metadata and privacy stay; it gains a version.
+      // Atomic save onto an existing file: its id and privacy stay, and its tags and metadata unless the
+      // source has its own (wanted-details.ts carriedDetails); it gains a version.
       if (srcPending && (srcPending.unsent || srcPending.state === 'empty' || srcPending.dirty || srcPending.openCount > 0)) {
         if (dstPending) await writes.discard(dstPending)
-        await writes.retarget(srcPending, to, dstBase, dst?.ino ?? dstPending?.ino)
+        await writes.retarget(srcPending, to, dstBase, dst?.ino ?? dstPending?.ino, src)
       } else {
         if (!src) throw new VfsError('ENOENT', `rename ${from.localPath}: no such file`)
         await writes.uploadCopy(src, to, dstBase, dst?.ino ?? dstPending?.ino ?? this.#d.inodes.allocate())

@@ -65,3 +65,21 @@ export function pendingFileView(file: PendingView, listed: FileInode | undefined
     metadata && Object.keys(metadata).length > 0 ? metadata : undefined,
   )
 }
+
+/**
+ * What a file renamed over another carries to it (W9): the tags, custom coordinates and custom metadata it has
+ * of its own. An editor's temporary file has none (or only the `upload_tags` every new file gets), so the
+ * file it replaces keeps its own; a file given them (`cp -a`, `rsync -X`, `setfattr`) brings them along.
+ */
+export function carriedDetails(source: FileInode, uploadTags: readonly string[]): WantedDetails | undefined {
+  const carried: WantedDetails = {}
+  if (source.tags && !sameTags(source.tags, uploadTags)) carried.tags = [...source.tags]
+  if (source.customCoordinates) carried.customCoordinates = source.customCoordinates
+  if (source.customMetadata && Object.keys(source.customMetadata).length > 0) carried.customMetadata = { ...source.customMetadata }
+  return Object.keys(carried).length > 0 ? carried : undefined
+}
+
+function sameTags(a: readonly string[], b: readonly string[]): boolean {
+  const set = new Set(b)
+  return a.length === set.size && a.every((t) => set.has(t))
+}

@@ -35,7 +35,7 @@ import { uploadFieldsOf } from './upload/fields.js'
 import { STREAM_THRESHOLD_BYTES, Streamer } from './upload/streamer.js'
 import { describe, isTooLarge, Uploader } from './upload/uploader.js'
 import { WarnOnce } from './warn-once.js'
-import { detailsUpdate, mergeWanted, type WantedDetails } from './wanted-details.js'
+import { carriedDetails, detailsUpdate, mergeWanted, type WantedDetails } from './wanted-details.js'
 
 /** A file created (or truncated) by an open that nothing has written, synced or uploaded yet, and only that open holds. */
 function isUntouchedNewFile(file: PendingFile): boolean {
@@ -760,9 +760,14 @@ export class WritePath {
     await this.#drop(file)
   }
 
-  /** Points a quiesced pending file at another path (rename); `base` is the remote file it now replaces. */
-  async retarget(file: PendingFile, dest: Destination, base: RemoteBase | undefined, ino: number | undefined): Promise<void> {
+  /**
+   * Points a quiesced pending file at another path (rename); `base` is the remote file it now replaces, and
+   * `stored` the file's own earlier version, whose tags and metadata it carries over that one's (W9).
+   */
+  async retarget(file: PendingFile, dest: Destination, base: RemoteBase | undefined, ino: number | undefined, stored?: FileInode): Promise<void> {
     this.#streamer.stop(file, 'a rename')
+    const carried = stored && base && base.fileId !== stored.fileId ? carriedDetails(stored, this.#d.options.uploadTags) : undefined
+    if (carried) file.wanted = mergeWanted(carried, file.wanted ?? {})
     if (this.#byRemotePath.get(file.remotePath) === file) this.#byRemotePath.delete(file.remotePath)
     file.folder = dest.folder
     file.name = dest.name
@@ -778,13 +783,15 @@ export class WritePath {
 
   /**
    * Uploads `source`'s remote bytes as a new version of the file at `dest` (atomic-save rename onto an
-   * existing file). Nothing stays behind on failure.
+   * existing file), with the tags and metadata `source` has of its own (carriedDetails). Nothing stays behind
+   * on failure.
    */
   async uploadCopy(source: FileInode, dest: Destination, base: RemoteBase, ino: number): Promise<void> {
     const { id, fh, filled } = await this.#spoolFileFor(source)
     const now = this.#d.clock.now()
     const file = new PendingFile(id, this.#dataFiles.path(id), dest.folder, dest.name, dest.localPath, ino, 0, now, now, base)
     file.fd = fh
+    file.wanted = carriedDetails(source, this.#d.options.uploadTags)
     try {
       if (filled) file.size = source.size
       else await this.#fill(file, source)

@@ -251,6 +251,13 @@ describe.skipIf(skip !== null)('read semantics', () => {
       await run('rsync', ['-rtX', '--filter=+x user.imagekit.tags', '--filter=+x user.imagekit.custom-*', '--filter=-x user.*', file, join(m.path, 'up', 'deep', 'synced.txt')])
       expect((await lib.details('/up/deep/synced.txt')).tags).toEqual(['synced'])
       expect(await readFile(join(m.path, 'up', 'deep', 'synced.txt'), 'utf8')).toBe('tagged on another disk\n')
+      // Again with new bytes and tags: rsync's temporary file, renamed over the file, brings its tags (W9).
+      const { fileId } = await lib.details('/up/deep/synced.txt')
+      await writeFile(file, 'changed on the other disk\n')
+      await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'synced,again', file])
+      await run('rsync', ['-rtX', '--filter=+x user.imagekit.tags', '--filter=+x user.imagekit.custom-*', '--filter=-x user.*', file, join(m.path, 'up', 'deep', 'synced.txt')])
+      expect(await lib.details('/up/deep/synced.txt')).toMatchObject({ fileId, tags: ['synced', 'again'] })
+      expect(await readFile(join(m.path, 'up', 'deep', 'synced.txt'), 'utf8')).toBe('changed on the other disk\n')
     } finally {
       await rm(src, { recursive: true, force: true })
     }

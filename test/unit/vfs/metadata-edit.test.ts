@@ -21,6 +21,15 @@ function writable(api: FakeImageKit, overrides = {}): Harness {
 }
 
 const value = (s: string) => Buffer.from(s, 'utf8')
+/** fsync(2) through a handle of its own, as `sync FILE` does. */
+async function syncFile(h: Harness, path: string): Promise<void> {
+  const fh = await h.vfs.open(path, constants.O_RDONLY)
+  try {
+    await h.vfs.fsync(path, fh, false)
+  } finally {
+    await h.vfs.release(path, fh)
+  }
+}
 const attr = async (h: Harness, path: string, name: string) => (await h.vfs.getxattr(path, `user.imagekit.${name}`)).toString('utf8')
 
 describe('writable metadata attributes', () => {
@@ -152,7 +161,7 @@ describe('writable metadata attributes', () => {
     await h.vfs.setxattr('/later.jpg', 'user.imagekit.tags', value('now'), 0)
     expect(api.writeCalls.uploadFile).toBe(0) // an hour of write-back delay to go
     expect(await attr(h, '/later.jpg', 'tags')).toBe('now')
-    await h.vfs.fsync('/later.jpg', await h.vfs.open('/later.jpg', constants.O_RDONLY), false)
+    await syncFile(h, '/later.jpg')
     expect(api.writeCalls.uploadFile).toBe(1)
     expect(api.fileAt('/later.jpg')!.obj.tags).toEqual(['now'])
     await h.vfs.close()
@@ -189,7 +198,7 @@ describe('writable metadata attributes', () => {
     expect(api.writeCalls.uploadFile).toBe(1)
     expect(api.fileAt('/r.jpg')!.bytes).toEqual(patternBytes(6))
     expect(await attr(h, '/r.jpg', 'tags')).toBe('t')
-    await h.vfs.fsync('/r.jpg', await h.vfs.open('/r.jpg', constants.O_RDONLY), false)
+    await syncFile(h, '/r.jpg')
     expect(api.writeCalls.uploadFile).toBe(1)
     expect(api.fileAt('/r.jpg')!.obj.tags).toEqual(['t'])
     expect(h.vfs.status().uploads).toEqual([])

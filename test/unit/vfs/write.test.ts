@@ -488,6 +488,38 @@ describe('namespace (W7-W10)', () => {
     expect((await readAll(h, '/doc.txt')).toString()).toBe('v2 content')
   })
 
+  it('atomic save: a source with tags or metadata of its own (cp -a, rsync -X) brings them; upload_tags alone do not', async () => {
+    const api = new FakeImageKit()
+    const target = api.addFile('/doc.txt', Buffer.from('v1'), { tags: ['theirs'], customMetadata: { kept: 1 } })
+    const h = rw(api, tempCache(), { uploadTags: ['auto'] })
+    await writeFile(h, '/doc.txt.tmp', 'v2')
+    await h.vfs.rename('/doc.txt.tmp', '/doc.txt') // an editor's save: only the upload tags, the target keeps its own
+    expect(api.fileAt('/doc.txt')!.obj).toMatchObject({ fileId: target.fileId, tags: ['theirs'], customMetadata: { kept: 1 } })
+    await writeFile(h, '/doc.txt.tmp', 'v3')
+    await h.vfs.setxattr('/doc.txt.tmp', 'user.imagekit.tags', Buffer.from('mine'), 0) // stored already: set on it
+    await h.vfs.rename('/doc.txt.tmp', '/doc.txt')
+    const now = api.fileAt('/doc.txt')!
+    expect(now.obj).toMatchObject({ fileId: target.fileId, tags: ['mine'], customMetadata: { kept: 1 } })
+    expect(now.bytes.toString()).toBe('v3')
+    expect(await h.vfs.getxattr('/doc.txt', 'user.imagekit.tags')).toEqual(Buffer.from('mine'))
+    // The same while the source is still waiting for its upload (write-back): its own stored tags come along.
+    const wb = rw(api, tempCache(), { writeBackDelayMs: 3_600_000 })
+    await writeFile(wb, '/other.txt', 'o1')
+    const synced = await wb.vfs.open('/other.txt', constants.O_RDONLY)
+    await wb.vfs.fsync('/other.txt', synced, false)
+    await wb.vfs.release('/other.txt', synced)
+    await wb.vfs.setxattr('/other.txt', 'user.imagekit.custom-metadata', Buffer.from('{"from":"other"}'), 0)
+    const fh = await wb.vfs.open('/other.txt', constants.O_WRONLY | constants.O_TRUNC)
+    await wb.vfs.write('/other.txt', fh, Buffer.from('o2'), 0)
+    await wb.vfs.flush('/other.txt', fh)
+    await wb.vfs.release('/other.txt', fh)
+    await wb.vfs.rename('/other.txt', '/doc.txt')
+    await wb.vfs.close() // unmount uploads what waits
+    expect(api.fileAt('/doc.txt')!.obj).toMatchObject({ fileId: target.fileId, tags: ['mine'], customMetadata: { from: 'other' } })
+    expect(api.fileAt('/doc.txt')!.bytes.toString()).toBe('o2')
+    await h.vfs.close()
+  })
+
   it('a rename over a file or a reopen right after an upload reuses its spool copy: nothing is downloaded again', async () => {
     const api = new FakeImageKit()
     api.addFile('/doc.txt', Buffer.from('v1'))
