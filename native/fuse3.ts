@@ -61,7 +61,7 @@ export interface Fuse3Addon {
   unref(handle: unknown): void
 }
 
-type Dispatch = (op: number, id: number, path: string, ...args: unknown[]) => void
+type Dispatch = (op: number, id: number, path: string | null, ...args: unknown[]) => void
 /** Linux's O_ACCMODE, which node:fs does not export. */
 const O_ACCMODE = 0o3
 type Reply = (code: number, a?: unknown, b?: unknown, c?: unknown) => void
@@ -180,9 +180,16 @@ export function createDispatch(addon: Pick<Fuse3Addon, 'reply' | 'copyIn' | 'cop
   }
 }
 
+/**
+ * Ops that libfuse sends for a file unlinked (or renamed over) while open, by its handle and with no path
+ * (hard_remove, set in the binding's init): they go on by the handle; this stands in for the path in logs.
+ */
+export const UNLINKED_PATH = '(unlinked while open)'
+const BY_HANDLE: ReadonlySet<Op> = new Set([Op.Read, Op.Write, Op.Release, Op.Flush, Op.Fsync, Op.Ftruncate, Op.CopyFileRange])
+
 function route(
   op: Op,
-  path: string,
+  pathOrNull: string | null,
   args: unknown[],
   ops: Fuse3Ops,
   reply: Reply,
@@ -199,6 +206,13 @@ function route(
     (code, value) =>
       code < 0 ? reply(code) : reply(0, encode(value as never))
 
+  if (pathOrNull === null && op !== Op.Init && op !== Op.Exit) {
+    // fstat of such a file answers from its handle; futimens and fchmod change nothing remote anyway.
+    if (op === Op.Getattr && n(0) > 0) return ops.getattrOpen(n(0), withValue(statArray))
+    if (op === Op.Utimens || op === Op.Chmod) return reply(0)
+    if (!BY_HANDLE.has(op)) return reply(-errno.ENOENT)
+  }
+  const path = pathOrNull ?? UNLINKED_PATH
   switch (op) {
     case Op.Init:
       reply(0)

@@ -147,6 +147,10 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
   session_t *s = current_session();
   cfg->use_ino = 1;
   cfg->nullpath_ok = 0;
+  /* Unlinking (or renaming over) a file that is open removes it at once. Without this libfuse renames it to
+     .fuse_hiddenNNNN instead until its last close: a rename and a delete in the library, and a name other
+     clients see meanwhile. Ops on such a file's handles then come with no path (native/fuse3.ts). */
+  cfg->hard_remove = 1;
   conn->max_write = s->max_write;
   conn->max_read = s->max_read; /* must equal the max_read mount option, or libfuse refuses INIT */
   conn->max_readahead = s->max_readahead;
@@ -175,6 +179,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
   REQUEST(OP_GETATTR);
   r.path = path;
   r.st = st;
+  r.fi = fi;
   return CALL();
 }
 
@@ -508,6 +513,9 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
   argv[argc++] = str(env, r->path);
   uint64_t fh = r->fi ? r->fi->fh : 0;
   switch (r->op) {
+    case OP_GETATTR: /* fstat: the handle (0 for none) answers when the file has no path any more */
+      argv[argc++] = num(env, (double)fh);
+      break;
     case OP_INIT:
       argv[argc++] = num(env, (double)r->size);
       argv[argc++] = num(env, r->flags);

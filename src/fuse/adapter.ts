@@ -81,6 +81,8 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
   return {
     getattr: (path, cb) => guard.run('getattr', path, cb, () => vfs.getattr(path), (attr) => [0, toFuseStat(attr)]),
 
+    getattrOpen: (fh, cb) => guard.run('getattr', `handle ${fh}`, cb, () => vfs.getattrOpen(fh), (attr) => [0, toFuseStat(attr)]),
+
     readdir: (path, cb) =>
       guard.run('readdir', path, cb, () => vfs.readdir(path), (entries) => [
         0,

@@ -173,6 +173,11 @@ class ImageKitVfs implements IkVfs {
     return this.#attr(await this.#resolver.resolve(localPath))
   }
 
+  async getattrOpen(fh: number): Promise<Attr> {
+    const handle = this.#handles.get(fh)
+    return handle.kind === 'write' ? pendingAttr(handle.file, this.#attrOptions) : this.#attr(handle.node)
+  }
+
   async readdir(localPath: string): Promise<DirEntry[]> {
     const dir = await this.#resolver.resolveDir(localPath)
     const listing = await this.#dirs.listing(dir)

@@ -339,7 +339,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
-  it('W8: unlink deletes the file with all its versions', async () => {
+  it('W8: unlink deletes the file with all its versions, also one that is open', async () => {
     await lib.upload('/w8', 'old.txt', Buffer.from('one\n'))
     await lib.upload('/w8', 'old.txt', Buffer.from('two\n'))
     const file = await lib.details('/w8/old.txt')
@@ -350,7 +350,27 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await expect(lib.details('/w8/old.txt')).rejects.toThrow(/no file/)
     await expect(lib.api('GET', `/v1/files/${file.fileId}/versions`)).rejects.toThrow(/404/)
     await expect(stat(remoteBytesPath(lib, '/w8/old.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
+
+    // Unlinked while open, as on a local disk: gone from the folder and the library at once, no stand-in name
+    // (libfuse's .fuse_hidden files), and the descriptor still reads and writes: the anonymous temporary file.
+    await writeFile(join(m.path, 'w8', 'viewed.txt'), 'being viewed\n')
+    const viewer = await open(join(m.path, 'w8', 'viewed.txt'), 'r')
+    const scratch = await open(join(m.path, 'w8', 'scratch.tmp'), 'w+')
+    try {
+      await unlink(join(m.path, 'w8', 'viewed.txt'))
+      await unlink(join(m.path, 'w8', 'scratch.tmp'))
+      expect(await readdir(join(m.path, 'w8'))).toEqual([])
+      await scratch.write('kept only while open\n', 0)
+      const back = Buffer.alloc(64)
+      const { bytesRead } = await scratch.read(back, 0, 64, 0)
+      expect(back.subarray(0, bytesRead).toString()).toBe('kept only while open\n')
+    } finally {
+      await viewer.close()
+      await scratch.close()
+    }
+    expect(await readdir(join(m.path, 'w8'))).toEqual([])
     await unmount(m)
+    expect((await remoteEntries(lib, '/w8')).map((e) => e.name)).toEqual([])
   })
 
   it('W9: rename of files within and across folders, of folders, over a file (atomic save), and while being written', async () => {
@@ -393,6 +413,18 @@ describe.skipIf(skip !== null)('write semantics', () => {
     // The new version went up from the spool's copy of the saved file, not downloaded back from the CDN first.
     const downloads = m.log().split('\n').filter((l) => l.includes('"delivery response"') && l.includes('doc.txt.tmp'))
     expect(downloads, 'the saved file fetched back before its upload as a new version').toEqual([])
+    // The same while a viewer has the file open: it keeps reading what it opened, the file keeps its id.
+    const viewer = await open(join(root, 'doc.txt'), 'r')
+    try {
+      await writeFile(join(root, 'doc.txt.tmp'), 'draft 3\n')
+      await rename(join(root, 'doc.txt.tmp'), join(root, 'doc.txt'))
+      expect((await viewer.read(Buffer.alloc(64), 0, 64, 0)).bytesRead).toBe('draft 2, saved atomically\n'.length)
+      expect((await readdir(root)).filter((n) => n.startsWith('.fuse_hidden'))).toEqual([])
+    } finally {
+      await viewer.close()
+    }
+    expect(await readFile(remoteBytesPath(lib, '/w9/doc.txt'), 'utf8')).toBe('draft 3\n')
+    expect((await lib.details('/w9/doc.txt')).fileId).toBe(docId)
 
     // Renamed while still open for writing: the upload goes to the new name.
     const fh = await open(join(root, 'partial.part'), 'w')

@@ -1,6 +1,6 @@
 import { constants } from 'node:os'
 import { describe, expect, it } from 'vitest'
-import { createDispatch, loadFuse3, Op, OpenReply, STAT_FIELDS, type Fuse3Ops } from '../../../native/fuse3.js'
+import { createDispatch, loadFuse3, Op, OpenReply, STAT_FIELDS, UNLINKED_PATH, type Fuse3Ops } from '../../../native/fuse3.js'
 import { constants as fsConstants } from 'node:fs'
 import { NativeLoadError } from '../../../native/load.js'
 
@@ -180,6 +180,23 @@ describe('libfuse3 dispatcher', () => {
     refused.dispatch(Op.Create, 5, '/new', 0o644, 0)
     expect(refused.replies).toEqual([[5, -errno.EACCES, undefined, undefined]])
     expect(refused.calls.map((c) => c[0])).toEqual(['create'])
+  })
+
+  it('a file unlinked while open (no path): fstat answers from its handle, handle ops go on, the rest find nothing', () => {
+    const h = harness({ getattrOpen: (_fh, cb) => cb(0, stat(9)) })
+    h.dispatch(Op.Getattr, 1, null, 4)
+    expect(h.calls).toEqual([['getattrOpen', [4]]])
+    expect(Array.from(h.replies[0]![2] as Float64Array)[5]).toBe(9)
+    h.dispatch(Op.Flush, 2, null, 4)
+    h.dispatch(Op.Release, 3, null, 4)
+    h.dispatch(Op.Ftruncate, 4, null, 4, 0)
+    expect(h.calls.slice(1)).toEqual([['flush', [UNLINKED_PATH, 4]], ['release', [UNLINKED_PATH, 4]], ['ftruncate', [UNLINKED_PATH, 4, 0]]])
+    h.dispatch(Op.Utimens, 5, null, 1000, 2000)
+    h.dispatch(Op.Chmod, 6, null, 0o600)
+    h.dispatch(Op.Getattr, 7, null, 0) // no handle either
+    h.dispatch(Op.Getxattr, 8, null, 'user.imagekit.tags', 0)
+    expect(h.calls).toHaveLength(4)
+    expect(h.replies.slice(4).map((r) => r[1])).toEqual([0, 0, -errno.ENOENT, -errno.ENOENT])
   })
 
   it('splits truncate from ftruncate and passes fsync datasync', () => {
