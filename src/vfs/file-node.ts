@@ -36,6 +36,8 @@ export function remoteBaseOf(node: { fileId: string; isPrivateFile: boolean; cus
 export class PendingFile {
   /** Handles open on the file (read and write). */
   openCount = 0
+  /** Those of them open for writing. */
+  writers = 0
   /** Changed since the last commit (journal record + upload request). */
   dirty = false
   /** The spooled bytes were fdatasync'ed since they last changed. */
@@ -60,6 +62,8 @@ export class PendingFile {
   writesInFlight = 0
   /** The upload streaming this file while it is written, if any. */
   streamed: StreamedUpload | undefined
+  /** Stopped by a rename or unlink in progress (write-path.ts quiesce), which queues its upload again itself. */
+  quiesced = false
   /** Holds an upload slot taken ahead of its upload (by a streamed upload). */
   slotReserved = false
   /** `mtimeMs` was set by utimens since the last write: the uploaded version keeps it (spool/mtimes.ts). */

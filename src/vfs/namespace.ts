@@ -147,7 +147,6 @@ export class Namespace {
     dst: FileInode | undefined, dstPending: PendingFile | undefined,
   ): Promise<void> {
     const { writes, dirs } = this.#d
-    if (dstPending && dstPending.openCount > 0) throw new VfsError('EBUSY', `rename onto ${to.localPath}: the target is open for writing`)
     // Uploads in flight land first (the target's decides whether it exists remotely). A pending file whose
     // upload landed and that retired meanwhile is no longer pending: the listing has it.
     if (srcPending && !(await writes.quiesce(srcPending))) {
@@ -159,6 +158,20 @@ export class Namespace {
       dstPending = undefined
       dst = await this.#remoteFile(to)
     }
+    try {
+      await this.#renameQuiesced(from, to, src, srcPending, dst, dstPending)
+    } catch (e) {
+      // Whatever the failure left stopped uploads again (a retargeted or discarded file is no longer stopped).
+      for (const f of [srcPending, dstPending]) if (f?.quiesced) writes.requeue(f)
+      throw e
+    }
+  }
+
+  async #renameQuiesced(
+    from: Destination, to: Destination, src: FileInode | undefined, srcPending: PendingFile | undefined,
+    dst: FileInode | undefined, dstPending: PendingFile | undefined,
+  ): Promise<void> {
+    const { writes, dirs } = this.#d
     const srcFileId = srcPending?.base?.fileId ?? src?.fileId
     const dstBase = dstPending?.base ?? (dst ? remoteBaseOf(dst) : undefined)
     const ino = src?.ino ?? srcPending?.ino ?? dirs.peek(to.folder)?.children.get(to.localName)?.ino
@@ -258,7 +271,8 @@ export class Namespace {
     }
     const inside = writes.pendingUnder(src.remotePath)
     for (const f of inside) {
-      if (f.openCount > 0) throw new VfsError('EBUSY', `rename ${from.localPath}: a file inside is open for writing`)
+      // One being written could close (and upload to its old path) while the folder job runs; readers cannot.
+      if (f.writers > 0) throw new VfsError('EBUSY', `rename ${from.localPath}: a file inside is open for writing`)
     }
     const still: PendingFile[] = []
     for (const f of inside) if (await writes.quiesce(f)) still.push(f) // the others retired: the folder's listing has them

@@ -219,6 +219,7 @@ export class WritePath {
           if (truncate && existing.openCount === 0) existing.appendOnly = true // written afresh by one writer
           if (existing.unsent || existing.dirty) existing.state = 'open'
           existing.openCount++
+          existing.writers++
           return true
         })
         if (reused) return existing
@@ -249,6 +250,7 @@ export class WritePath {
         throw e
       }
       file.openCount = 1
+      file.writers = 1
       this.#byRemotePath.set(dest.remotePath, file)
       return file
     })
@@ -514,12 +516,13 @@ export class WritePath {
    * A handle went away. The last one of a changed file commits in the background (release cannot report
    * errors; flush already did for close(2)); otherwise the spool file is closed and dropped before returning.
    */
-  async release(file: PendingFile): Promise<void> {
+  async release(file: PendingFile, writer: boolean): Promise<void> {
     file.openCount--
+    if (writer) file.writers--
     if (file.openCount > 0) return
     if (!this.#needsCommit(file)) {
       // A rename or unlink that quiesced the file while a reader had it open could not queue its upload again.
-      if (file.unsent && !file.inflight && file.nextAttemptAtMs === undefined) this.requeue(file)
+      if (file.unsent && !file.inflight && !file.quiesced && file.nextAttemptAtMs === undefined) this.requeue(file)
       return this.#closeIdle(file)
     }
     this.#track((async () => {
@@ -554,7 +557,7 @@ export class WritePath {
       await this.truncateOpen(file, size)
       await this.flush(file)
     } finally {
-      await this.release(file)
+      await this.release(file, true)
     }
   }
 
@@ -739,12 +742,14 @@ export class WritePath {
         await this.#retire(file)
         return false
       }
+      file.quiesced = true
       return true
     })
   }
 
   /** Re-queues a quiesced file's upload (a namespace op failed or moved it). */
   requeue(file: PendingFile): void {
+    file.quiesced = false
     if (file.unsent && file.openCount === 0 && file.state !== 'rejected' && !file.unlinked) {
       this.#uploader.schedule(file, this.#d.options.writeBackDelayMs)
     }
@@ -769,6 +774,13 @@ export class WritePath {
     const carried = stored && base && base.fileId !== stored.fileId ? carriedDetails(stored, this.#d.options.uploadTags) : undefined
     if (carried) file.wanted = mergeWanted(carried, file.wanted ?? {})
     if (this.#byRemotePath.get(file.remotePath) === file) this.#byRemotePath.delete(file.remotePath)
+    if (base && base.fileId !== file.base?.fileId && !file.uploadToCome) {
+      // Stored under its old name, but the file it now replaces holds other bytes (a file kept open, so not
+      // retired, renamed over another): they go up again, as that file's new version.
+      file.unsent = true
+      file.state = file.openCount > 0 ? 'open' : 'waiting'
+      file.attempts = 0
+    }
     file.folder = dest.folder
     file.name = dest.name
     file.localPath = dest.localPath

@@ -583,6 +583,53 @@ describe('namespace (W7-W10)', () => {
     expect(api.fileAt('/d.txt')!.bytes.toString()).toBe('at unmount')
   })
 
+  it('a rename over a file that is open replaces it as on a local disk: the open handle keeps the old bytes', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api, tempCache(), { writeBackDelayMs: 1000 })
+    await writeFile(h, '/t.txt', 'old')
+    const reader = await h.vfs.open('/t.txt', constants.O_RDONLY)
+    await writeFile(h, '/t.txt.tmp', 'new')
+    await h.vfs.rename('/t.txt.tmp', '/t.txt')
+    expect((await h.vfs.read('/t.txt', reader, 100, 0)).toString()).toBe('old')
+    expect((await readAll(h, '/t.txt')).toString()).toBe('new')
+    await h.vfs.release('/t.txt', reader)
+    h.clock.advance(1000)
+    await waitFor(() => api.fileAt('/t.txt') !== undefined)
+    expect(api.fileAt('/t.txt')!.bytes.toString()).toBe('new')
+    expect(api.uploads.map((u) => u.filePath)).toEqual(['/t.txt'])
+    await h.vfs.close()
+    expect(spoolFiles(h, 'data')).toEqual([])
+  })
+
+  it('a file kept open after its upload, renamed over another, becomes that file\'s new version', async () => {
+    const api = new FakeImageKit()
+    const target = api.addFile('/t.txt', Buffer.from('target bytes'))
+    const h = rw(api)
+    const fh = await h.vfs.create('/s.txt', 0o644, CREATE)
+    await h.vfs.write('/s.txt', fh, Buffer.from('source'), 0)
+    await h.vfs.fsync('/s.txt', fh, false) // stored as /s.txt; the handle stays open
+    await h.vfs.rename('/s.txt', '/t.txt')
+    await h.vfs.flush('/t.txt', fh)
+    await h.vfs.release('/t.txt', fh)
+    expect(api.fileAt('/t.txt')!.bytes.toString()).toBe('source')
+    expect(api.fileAt('/t.txt')!.obj.fileId).toBe(target.fileId)
+    expect(api.filePaths()).toEqual(['/t.txt'])
+    expect((await readAll(h, '/t.txt')).toString()).toBe('source')
+    await h.vfs.close()
+  })
+
+  it('write-back: a rename that fails remotely leaves the upload queued', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/a.txt', Buffer.from('v1'))
+    const h = rw(api, tempCache(), { writeBackDelayMs: 1000 })
+    await writeFile(h, '/a.txt', 'v2') // waits for its write-back delay
+    api.failNext.set('renameFile', new ImageKitError('IK_SERVER', 'PUT rename: 500', { status: 500 }))
+    await expectCode(h.vfs.rename('/a.txt', '/b.txt'), 'EIO')
+    h.clock.advance(1000)
+    await waitFor(() => api.fileAt('/a.txt')!.bytes.toString() === 'v2')
+    await h.vfs.close()
+  })
+
   it('a rename over a file that exists only in the spool (empty, or not uploaded yet) replaces it: an edit after it keeps the renamed bytes', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
@@ -701,6 +748,25 @@ describe('namespace (W7-W10)', () => {
     expect(api.fileAt('/q/moved/a.jpg')).toBeDefined()
     await expectCode(h.vfs.rename('/q/moved', '/full'), 'ENOTEMPTY')
     expect(api.fileAt('/q/moved/a.jpg')).toBeDefined()
+  })
+
+  it('a folder rename is refused only while a file inside is open for writing, not while one is being read', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/d')
+    const h = rw(api, tempCache(), { writeBackDelayMs: 1000 })
+    await writeFile(h, '/d/a.txt', 'waiting') // not uploaded yet
+    const writer = await h.vfs.open('/d/a.txt', constants.O_WRONLY)
+    await expectCode(h.vfs.rename('/d', '/e'), 'EBUSY')
+    await h.vfs.release('/d/a.txt', writer)
+    const reader = await h.vfs.open('/d/a.txt', constants.O_RDONLY)
+    await h.vfs.rename('/d', '/e')
+    expect((await h.vfs.read('/e/a.txt', reader, 100, 0)).toString()).toBe('waiting')
+    await h.vfs.release('/e/a.txt', reader)
+    h.clock.advance(1000)
+    await waitFor(() => api.fileAt('/e/a.txt') !== undefined)
+    expect(api.fileAt('/e/a.txt')!.bytes.toString()).toBe('waiting')
+    expect(api.filePaths()).toEqual(['/e/a.txt'])
+    await h.vfs.close()
   })
 
   it('chmod, utimens, chown to the owner succeed; chown elsewhere is EPERM; long names ENAMETOOLONG', async () => {
