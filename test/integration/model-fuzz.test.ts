@@ -12,14 +12,17 @@
 // only now and then on such code: the race depends on timing); a folder job whose answer was lost (faults);
 // old versions left listed beside a file deleted through the mount, versions of a long name listed under
 // names over 255 bytes, and a listing answered before an upload landed but returned after it, without the
-// file (--versions; the last one about one run in five). Any encoded-names seed found that a created name
-// with a lone ‛ came back as another name (such names are now refused, so the alphabet holds only names
-// that come back as themselves).
+// file (--versions; the last one about one run in five); with readers held open, files unlinked while open
+// left .fuse_hidden stand-ins, renames over or of open files were refused or dropped an upload, and a file
+// kept open after its upload and renamed over another lost its bytes. Any encoded-names seed found that a
+// created name with a lone ‛ came back as another name (such names are now refused, so the alphabet holds
+// only names that come back as themselves).
 // FUZZ_TRACE=/tmp/prefix writes a failing worker's steps and the daemon's log next to that prefix.
 // FUZZ_SEEDS=1-30 FUZZ_MODES=names,versions runs those seeds in that mode instead of the runs below (modes:
-// writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch), to look for new failing seeds.
+// writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch, readers), to look for new failing
+// seeds. `readers` holds files open for reading across the other steps (renames and unlinks of open files).
 import { createHash, randomBytes } from 'node:crypto'
-import { appendFile, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPrng } from '../../src/emulator/faults.js'
@@ -37,7 +40,11 @@ const OPS_PER_WORKER = 150
 const WORKERS = 3
 const SIZES = [0, 1, 10, 4096, 70_000, 300_000]
 const OPS = ['write', 'write', 'append', 'trunc', 'rename', 'unlink', 'read', 'pwrite', 'atomic', 'ls', 'stat', 'mkdir', 'rmdir', 'dirrename'] as const
-type Op = (typeof OPS)[number]
+/** The `readers` mode adds these: a file opened for reading is held open across later steps, then closed. */
+const READER_OPS = ['hold', 'hold', 'drop'] as const
+type Op = (typeof OPS)[number] | (typeof READER_OPS)[number]
+/** Descriptors a worker holds open at most (the oldest is closed to make room). */
+const MAX_HELD = 3
 
 /** The names one worker uses, under its own base folder. */
 interface Alphabet {
@@ -225,8 +232,31 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     await m.stop()
   }
 
-  async function worker(m: Mounted, seed: number, base: string, ref: string, view: View): Promise<string[]> {
+  async function worker(m: Mounted, seed: number, base: string, ref: string, view: View, readers: boolean): Promise<string[]> {
     const random = createPrng(seed) // seeded, so a failing sequence replays
+    const ops: readonly Op[] = readers ? [...OPS, ...READER_OPS] : OPS
+    /** Descriptors held open by `hold`, on the mount and on the local folder, oldest first. */
+    const held: [FileHandle, FileHandle][] = []
+    const closeOldest = async (): Promise<void> => {
+      const pair = held.shift()
+      if (pair) await Promise.all(pair.map((fh) => fh.close()))
+    }
+    // Opens the same file on both sides and keeps both descriptors (nothing is read through them: what an open
+    // reader changes is when uploads may run, not what a later open sees).
+    const hold = async (rel: string): Promise<[string, string]> => {
+      const opened = await Promise.all([m.path, ref].map((root) => open(join(root, rel), 'r').then(
+        (fh) => ({ fh, code: 'ok' }),
+        (e: unknown) => ({ fh: undefined, code: (e as NodeJS.ErrnoException).code ?? String(e) }),
+      )))
+      const [onMount, onDisk] = opened as [{ fh?: FileHandle; code: string }, { fh?: FileHandle; code: string }]
+      if (onMount.fh && onDisk.fh) {
+        held.push([onMount.fh, onDisk.fh])
+        if (held.length > MAX_HELD) await closeOldest()
+      } else {
+        await Promise.all([onMount.fh?.close(), onDisk.fh?.close()])
+      }
+      return [onMount.code, onDisk.code]
+    }
     const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!
     const { names: n } = view
     for (const root of [m.path, ref]) await mkdir(join(root, base, n.sub), { recursive: true })
@@ -239,11 +269,20 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     const history: string[] = []
     for (let i = 0; i < OPS_PER_WORKER; i++) {
       const step: Step = {
-        op: pick(OPS), a: pick(names), b: pick(names), data: randomBytes(pick(SIZES)),
+        op: pick(ops), a: pick(names), b: pick(names), data: randomBytes(pick(SIZES)),
         offset: Math.floor(random() * 100_000), size: Math.floor(random() * 200_000), flip: random() < 0.5,
       }
-      const onMount = await apply(m.path, base, step, view)
-      const onDisk = await apply(ref, base, step, view)
+      let onMount: string
+      let onDisk: string
+      if (step.op === 'hold') {
+        [onMount, onDisk] = await hold(step.a)
+      } else if (step.op === 'drop') {
+        await closeOldest()
+        onMount = onDisk = 'ok'
+      } else {
+        onMount = await apply(m.path, base, step, view)
+        onDisk = await apply(ref, base, step, view)
+      }
       const line = `seed ${seed} step ${i} ${step.op} ${step.a} ${step.b} (${step.data.length} B at ${step.offset}, size ${step.size}): mount ${onMount}, local ${onDisk}`
       history.push(line)
       if (onMount !== onDisk) {
@@ -254,6 +293,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
         }
       }
     }
+    while (held.length > 0) await closeOldest()
     return mismatches
   }
 
@@ -321,8 +361,10 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     names?: boolean
     /** --dir-prefetch: listings fetched in the background while the workers change the folders. */
     prefetch?: boolean
+    /** Files held open for reading across the other steps (READER_OPS). */
+    readers?: boolean
   }
-  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch'] as const
+  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers'] as const
   function runsFromEnv(): Run[] | undefined {
     const seeds = process.env.FUZZ_SEEDS
     if (!seeds) return undefined
@@ -345,11 +387,15 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     { seed: 11, writeBack: false, onlySigned: true, versions: true, names: true }, // versions of a long name
     { seed: 22, writeBack: true, versions: true },
     { seed: 900, writeBack: true, versions: true, prefetch: true }, // background listings racing the workers' changes
+    // Seeds of their own: a run's folders and reference tree are named by its seed.
+    { seed: 4, writeBack: true, readers: true }, // .fuse_hidden stand-ins; a folder rename refused for a reader
+    { seed: 12, writeBack: true, readers: true }, // a file kept open after its upload, renamed over another, lost its bytes
   ]
   for (const run of runs) {
     const how = [
       run.writeBack && '--write-back', run.faults && 'faults', run.kill9 && 'kill -9', run.fuseNative && 'fuse-native',
       run.onlySigned && '--only-signed', run.versions && '--versions', run.names && 'encoded names', run.prefetch && '--dir-prefetch',
+      run.readers && 'readers held open',
     ].filter(Boolean).join(', ')
     it(`seed ${run.seed}${how ? ` (${how})` : ''}: ${WORKERS} workers x ${OPS_PER_WORKER} operations give the same results, trees and stored files`, async () => {
       try {
@@ -373,7 +419,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     if (faults) await library.setFaults({ errorRate: 0.05, errorStatuses: [429, 500, 503], resetRate: 0.03, scope: ['api', 'upload', 'delivery'], seed })
     let mismatches: string[]
     try {
-      mismatches = (await Promise.all(bases.map((base, w) => worker(m, seed * 100 + w, base, ref, view)))).flat()
+      mismatches = (await Promise.all(bases.map((base, w) => worker(m, seed * 100 + w, base, ref, view, run.readers === true)))).flat()
     } finally {
       if (faults) await library.setFaults({ errorRate: 0, resetRate: 0 })
     }
