@@ -154,11 +154,11 @@ export class Namespace {
       src = await this.#remoteFile(from)
       if (!src) throw new VfsError('ENOENT', `rename ${from.localPath}: no such file`)
     }
-    if (dstPending && !(await writes.quiesce(dstPending))) {
-      dstPending = undefined
-      dst = await this.#remoteFile(to)
-    }
     try {
+      if (dstPending && !(await writes.quiesce(dstPending))) {
+        dstPending = undefined
+        dst = await this.#remoteFile(to)
+      }
       await this.#renameQuiesced(from, to, src, srcPending, dst, dstPending)
     } catch (e) {
       // Whatever the failure left stopped uploads again (a retargeted or discarded file is no longer stopped).
