@@ -675,7 +675,11 @@ export class WritePath {
     const wanted = file.wanted!
     let updated: FileObject
     try {
-      updated = await this.#d.api.updateFileDetails(res.fileId, detailsUpdate(wanted, res.customMetadata))
+      // Custom metadata replaces the file's, so the keys it has must be known (asked for in the upload's answer).
+      const current = wanted.customMetadata !== undefined && res.customMetadata === undefined
+        ? (await this.#d.api.getFileDetails(res.fileId)).customMetadata
+        : res.customMetadata
+      updated = await this.#d.api.updateFileDetails(res.fileId, detailsUpdate(wanted, current))
     } catch (e) {
       if (!isImageKitError(e) || e.code !== 'IK_BAD_REQUEST') {
         this.#d.uploadLog.warn({ path: file.localPath, err: e }, 'the file is stored, but its tags and metadata could not be set yet; retried')

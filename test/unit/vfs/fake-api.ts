@@ -461,7 +461,7 @@ export class FakeImageKit implements ImageKitApi {
       fileId: obj.fileId, name: obj.name, size: obj.size, versionInfo: obj.versionInfo, filePath: obj.filePath,
       url: `${ENDPOINT}${encodeURI(filePath)}`, // bare, as the real API: the CDN may serve stale bytes here
       fileType: 'non-image', thumbnailUrl: '', AITags: null, tags: obj.tags, isPrivateFile: obj.isPrivateFile,
-      customMetadata: obj.customMetadata ?? {}, // asked for in responseFields
+      ...(this.answerUploadsWithoutMetadata ? {} : { customMetadata: obj.customMetadata ?? {} }), // asked for in responseFields
     }
   }
 
@@ -536,6 +536,8 @@ export class FakeImageKit implements ImageKitApi {
   }
 
   readonly detailUpdates: { fileId: string; details: Parameters<ImageKitApi['updateFileDetails']>[1] }[] = []
+  /** Upload answers leave customMetadata out (an API that ignores responseFields). */
+  answerUploadsWithoutMetadata = false
 
   /** PATCH details as ImageKit does it: null clears, custom metadata keys merge (null removes one). */
   async updateFileDetails(fileId: string, details: Parameters<ImageKitApi['updateFileDetails']>[1]): Promise<FileObject> {

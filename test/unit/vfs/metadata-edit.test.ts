@@ -148,6 +148,15 @@ describe('writable metadata attributes', () => {
     expect(api.detailUpdates).toEqual([{ fileId: old.fileId, details: { customMetadata: { price: 5, brand: null } } }])
     expect(api.fileAt('/a.jpg')!.obj).toMatchObject({ fileId: old.fileId, tags: ['old'], customMetadata: { price: 5 } })
     expect(api.fileAt('/a.jpg')!.bytes).toEqual(patternBytes(4))
+    // An upload answer without the custom metadata: the file's keys are asked for, so the change still replaces.
+    api.answerUploadsWithoutMetadata = true
+    const again = await h.vfs.open('/a.jpg', constants.O_WRONLY | constants.O_TRUNC)
+    await h.vfs.write('/a.jpg', again, patternBytes(5), 0)
+    await h.vfs.setxattr('/a.jpg', 'user.imagekit.custom-metadata', value('{"color":"red"}'), 0)
+    await h.vfs.flush('/a.jpg', again)
+    await h.vfs.release('/a.jpg', again)
+    expect(api.detailUpdates.at(-1)).toEqual({ fileId: old.fileId, details: { customMetadata: { color: 'red', price: null } } })
+    expect(api.fileAt('/a.jpg')!.obj.customMetadata).toEqual({ color: 'red' })
     await h.vfs.close()
   })
 
