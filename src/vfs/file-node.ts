@@ -62,8 +62,11 @@ export class PendingFile {
   writesInFlight = 0
   /** The upload streaming this file while it is written, if any. */
   streamed: StreamedUpload | undefined
-  /** Stopped by a rename or unlink in progress (write-path.ts quiesce), which queues its upload again itself. */
-  quiesced = false
+  /**
+   * Stopped by a rename or unlink in progress (write-path.ts quiesce), which queues its upload again itself;
+   * an upload asked for meanwhile (a close, an fsync) waits for `ended`, so it goes to the path the op leaves.
+   */
+  quiesced: { ended: Promise<void>; end: () => void } | undefined
   /** Holds an upload slot taken ahead of its upload (by a streamed upload). */
   slotReserved = false
   /** `mtimeMs` was set by utimens since the last write: the uploaded version keeps it (spool/mtimes.ts). */

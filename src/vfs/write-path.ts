@@ -522,7 +522,7 @@ export class WritePath {
     if (file.openCount > 0) return
     if (!this.#needsCommit(file)) {
       // A rename or unlink that quiesced the file while a reader had it open could not queue its upload again.
-      if (file.unsent && !file.inflight && !file.quiesced && file.nextAttemptAtMs === undefined) this.requeue(file)
+      if (file.unsent && !file.inflight && file.quiesced === undefined && file.nextAttemptAtMs === undefined) this.requeue(file)
       return this.#closeIdle(file)
     }
     this.#track((async () => {
@@ -636,6 +636,10 @@ export class WritePath {
 
   async #perform(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<void> {
     const { api, options } = this.#d
+    if (file.quiesced) {
+      await file.quiesced.ended // a rename or unlink is running: its outcome decides where (and whether) this goes
+      if (file.unlinked || !file.unsent) return
+    }
     const base = file.base
     const uploaded = file.storedUpload ?? (await this.#streamer.finish(file, onProgress)) ?? (await api.uploadFile({
       ...uploadFieldsOf(file, options.uploadTags),
@@ -746,17 +750,26 @@ export class WritePath {
         await this.#retire(file)
         return false
       }
-      file.quiesced = true
+      if (!file.quiesced) {
+        let end!: () => void
+        const ended = new Promise<void>((resolve) => { end = resolve })
+        file.quiesced = { ended, end }
+      }
       return true
     })
   }
 
   /** Re-queues a quiesced file's upload (a namespace op failed or moved it). */
   requeue(file: PendingFile): void {
-    file.quiesced = false
+    this.#endQuiesce(file)
     if (file.unsent && file.openCount === 0 && file.state !== 'rejected' && !file.unlinked) {
       this.#uploader.schedule(file, this.#d.options.writeBackDelayMs)
     }
+  }
+
+  #endQuiesce(file: PendingFile): void {
+    file.quiesced?.end()
+    file.quiesced = undefined
   }
 
   /** Forgets a pending file (unlink, or replaced by a rename): no upload, spool bytes removed once closed. */
@@ -765,6 +778,7 @@ export class WritePath {
     file.unlinked = true
     file.dirty = false
     file.unsent = false
+    this.#endQuiesce(file)
     this.#uploader.cancel(file)
     await this.#drop(file)
   }

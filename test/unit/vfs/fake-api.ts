@@ -488,6 +488,7 @@ export class FakeImageKit implements ImageKitApi {
 
   async renameFile(filePath: string, newFileName: string): Promise<void> {
     this.writeCalls.renameFile++
+    await this.renameGate?.()
     this.#maybeFail('renameFile')
     const e = this.#files.get(filePath)
     if (!e) throw new ImageKitError('IK_NOT_FOUND', 'PUT /v1/files/rename: 404', { status: 404 })
@@ -536,6 +537,8 @@ export class FakeImageKit implements ImageKitApi {
   }
 
   readonly detailUpdates: { fileId: string; details: Parameters<ImageKitApi['updateFileDetails']>[1] }[] = []
+  /** Awaited inside every file rename (hold one open while something else happens). */
+  renameGate: (() => Promise<void>) | undefined
   /** Upload answers leave customMetadata out (an API that ignores responseFields). */
   answerUploadsWithoutMetadata = false
 

@@ -618,6 +618,31 @@ describe('namespace (W7-W10)', () => {
     await h.vfs.close()
   })
 
+  it('a file closed while it is being renamed is uploaded under its new name, not its old one', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/a.txt', Buffer.from('v1'))
+    const h = rw(api)
+    const fh = await h.vfs.open('/a.txt', constants.O_WRONLY | constants.O_TRUNC)
+    await h.vfs.write('/a.txt', fh, Buffer.from('v2'), 0)
+    let renamed!: () => void
+    api.renameGate = () => new Promise((resolve) => { renamed = resolve })
+    const renaming = h.vfs.rename('/a.txt', '/b.txt')
+    await waitFor(() => api.writeCalls.renameFile === 1) // the remote rename runs
+    let uploaded!: () => void
+    api.uploadGate = () => new Promise((resolve) => { uploaded = resolve })
+    const closing = h.vfs.flush('/a.txt', fh)
+    await new Promise((resolve) => setTimeout(resolve, 20)) // the close commits and asks for its upload
+    renamed()
+    await renaming
+    await waitFor(() => uploaded !== undefined)
+    uploaded()
+    await closing
+    await h.vfs.release('/b.txt', fh)
+    expect(api.filePaths()).toEqual(['/b.txt'])
+    expect(api.fileAt('/b.txt')!.bytes.toString()).toBe('v2')
+    await h.vfs.close()
+  })
+
   it('write-back: a rename that fails remotely leaves the upload queued', async () => {
     const api = new FakeImageKit()
     api.addFile('/a.txt', Buffer.from('v1'))
