@@ -44,7 +44,7 @@ export interface ReadDestination {
 
 export interface FuseOps {
   getattr(path: string, cb: Cb): void
-  /** fstat of a handle whose file was unlinked while open (libfuse3 with hard_remove: no path left). */
+  /** getattr by the handle of a file unlinked while open (libfuse3 with hard_remove: no path left). */
   getattrOpen(fh: number, cb: Cb): void
   readdir(path: string, cb: Cb): void
   open(path: string, flags: number, cb: Cb): void

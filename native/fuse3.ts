@@ -207,7 +207,8 @@ function route(
       code < 0 ? reply(code) : reply(0, encode(value as never))
 
   if (pathOrNull === null && op !== Op.Init && op !== Op.Exit) {
-    // fstat of such a file answers from its handle; futimens and fchmod change nothing remote anyway.
+    // A getattr by handle (the kernel sends one for lseek to the end, not for fstat, which libfuse answers
+    // ESTALE) answers from the handle; futimens and fchmod change nothing remote anyway.
     if (op === Op.Getattr && n(0) > 0) return ops.getattrOpen(n(0), withValue(statArray))
     if (op === Op.Utimens || op === Op.Chmod) return reply(0)
     if (!BY_HANDLE.has(op)) return reply(-errno.ENOENT)

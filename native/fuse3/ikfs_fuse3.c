@@ -513,7 +513,7 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
   argv[argc++] = str(env, r->path);
   uint64_t fh = r->fi ? r->fi->fh : 0;
   switch (r->op) {
-    case OP_GETATTR: /* fstat: the handle (0 for none) answers when the file has no path any more */
+    case OP_GETATTR: /* by handle (0 for none): it answers when the file has no path any more (native/fuse3.ts) */
       argv[argc++] = num(env, (double)fh);
       break;
     case OP_INIT:

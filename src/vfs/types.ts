@@ -62,7 +62,7 @@ export interface Vfs {
    */
   readonly xattrNamespace?: string
   getattr(localPath: string): Promise<Attr>
-  /** The attributes of an open handle's file (fstat of a file unlinked while open: it has no path left). */
+  /** The attributes of an open handle's file (one unlinked while open has no path left). */
   getattrOpen(fh: number): Promise<Attr>
   /** Children of a folder (without "." and ".."); also primes getattr for each child. */
   readdir(localPath: string): Promise<DirEntry[]>
