@@ -36,8 +36,6 @@ export function remoteBaseOf(node: { fileId: string; isPrivateFile: boolean; cus
 export class PendingFile {
   /** Handles open on the file (read and write). */
   openCount = 0
-  /** Those of them open for writing. */
-  writers = 0
   /** Changed since the last commit (journal record + upload request). */
   dirty = false
   /** The spooled bytes were fdatasync'ed since they last changed. */

@@ -270,10 +270,7 @@ export class Namespace {
       dirs.setChild(to.folder, to.localName, undefined)
     }
     const inside = writes.pendingUnder(src.remotePath)
-    for (const f of inside) {
-      // One being written could close (and upload to its old path) while the folder job runs; readers cannot.
-      if (f.writers > 0) throw new VfsError('EBUSY', `rename ${from.localPath}: a file inside is open for writing`)
-    }
+    // Files open inside keep working: an upload asked for while the job runs waits for it (write-path.ts quiesce).
     const still: PendingFile[] = []
     for (const f of inside) if (await writes.quiesce(f)) still.push(f) // the others retired: the folder's listing has them
     const op = { op: 'rename folder', target: src.remotePath }

@@ -219,7 +219,6 @@ export class WritePath {
           if (truncate && existing.openCount === 0) existing.appendOnly = true // written afresh by one writer
           if (existing.unsent || existing.dirty) existing.state = 'open'
           existing.openCount++
-          existing.writers++
           return true
         })
         if (reused) return existing
@@ -250,7 +249,6 @@ export class WritePath {
         throw e
       }
       file.openCount = 1
-      file.writers = 1
       this.#byRemotePath.set(dest.remotePath, file)
       return file
     })
@@ -516,9 +514,8 @@ export class WritePath {
    * A handle went away. The last one of a changed file commits in the background (release cannot report
    * errors; flush already did for close(2)); otherwise the spool file is closed and dropped before returning.
    */
-  async release(file: PendingFile, writer: boolean): Promise<void> {
+  async release(file: PendingFile): Promise<void> {
     file.openCount--
-    if (writer) file.writers--
     if (file.openCount > 0) return
     if (!this.#needsCommit(file)) {
       // A rename or unlink that quiesced the file while a reader had it open could not queue its upload again.
@@ -557,7 +554,7 @@ export class WritePath {
       await this.truncateOpen(file, size)
       await this.flush(file)
     } finally {
-      await this.release(file, true)
+      await this.release(file)
     }
   }
 

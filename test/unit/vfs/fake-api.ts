@@ -537,7 +537,7 @@ export class FakeImageKit implements ImageKitApi {
   }
 
   readonly detailUpdates: { fileId: string; details: Parameters<ImageKitApi['updateFileDetails']>[1] }[] = []
-  /** Awaited inside every file rename (hold one open while something else happens). */
+  /** Awaited inside every rename of a file or a folder (hold one open while something else happens). */
   renameGate: (() => Promise<void>) | undefined
   /** Upload answers leave customMetadata out (an API that ignores responseFields). */
   answerUploadsWithoutMetadata = false
@@ -608,6 +608,7 @@ export class FakeImageKit implements ImageKitApi {
 
   async renameFolder(folderPath: string, newFolderName: string): Promise<BulkJobStatus> {
     this.writeCalls.renameFolder++
+    await this.renameGate?.()
     this.#maybeFail('renameFolder')
     const undone = this.#lostAnswer('renameFolder', false)
     if (undone) throw undone

@@ -775,14 +775,11 @@ describe('namespace (W7-W10)', () => {
     expect(api.fileAt('/q/moved/a.jpg')).toBeDefined()
   })
 
-  it('a folder rename is refused only while a file inside is open for writing, not while one is being read', async () => {
+  it('a folder renamed while a file inside is open: a reader keeps reading, a writer\'s file is uploaded under the new name', async () => {
     const api = new FakeImageKit()
     api.addFolder('/d')
     const h = rw(api, tempCache(), { writeBackDelayMs: 1000 })
     await writeFile(h, '/d/a.txt', 'waiting') // not uploaded yet
-    const writer = await h.vfs.open('/d/a.txt', constants.O_WRONLY)
-    await expectCode(h.vfs.rename('/d', '/e'), 'EBUSY')
-    await h.vfs.release('/d/a.txt', writer)
     const reader = await h.vfs.open('/d/a.txt', constants.O_RDONLY)
     await h.vfs.rename('/d', '/e')
     expect((await h.vfs.read('/e/a.txt', reader, 100, 0)).toString()).toBe('waiting')
@@ -790,8 +787,27 @@ describe('namespace (W7-W10)', () => {
     h.clock.advance(1000)
     await waitFor(() => api.fileAt('/e/a.txt') !== undefined)
     expect(api.fileAt('/e/a.txt')!.bytes.toString()).toBe('waiting')
-    expect(api.filePaths()).toEqual(['/e/a.txt'])
+
+    // Written before, during and after the folder job, and closed while it runs.
+    const fh = await h.vfs.create('/e/w.txt', 0o644, CREATE)
+    await h.vfs.write('/e/w.txt', fh, Buffer.from('first,'), 0)
+    let jobDone!: () => void
+    api.renameGate = () => new Promise((resolve) => { jobDone = resolve })
+    const renaming = h.vfs.rename('/e', '/f')
+    await waitFor(() => api.writeCalls.renameFolder === 2)
+    await h.vfs.write('/e/w.txt', fh, Buffer.from(' second'), 6)
+    const syncing = h.vfs.fsync('/e/w.txt', fh, false) // asks for its upload while the job runs
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(api.writeCalls.uploadFile).toBe(1) // only a.txt: w.txt waits for the job
+    jobDone()
+    await renaming
+    await syncing
+    await h.vfs.write('/f/w.txt', fh, Buffer.from('!'), 13)
+    await h.vfs.flush('/f/w.txt', fh)
+    await h.vfs.release('/f/w.txt', fh)
     await h.vfs.close()
+    expect(api.filePaths().sort()).toEqual(['/f/a.txt', '/f/w.txt'])
+    expect(api.fileAt('/f/w.txt')!.bytes.toString()).toBe('first, second!')
   })
 
   it('chmod, utimens, chown to the owner succeed; chown elsewhere is EPERM; long names ENAMETOOLONG', async () => {
