@@ -631,11 +631,11 @@ export class WritePath {
     return new VfsError('EIO', `upload ${file.remotePath}: ${describe(e)}; kept in the spool and retried in the background`, { cause: e, level: 'error' })
   }
 
-  async #perform(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<void> {
+  async #perform(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<boolean> {
     const { api, options } = this.#d
     if (file.quiesced) {
       await file.quiesced.ended // a rename or unlink is running: its outcome decides where (and whether) this goes
-      if (file.unlinked || !file.unsent) return
+      if (file.unlinked || !file.unsent) return false
     }
     const base = file.base
     const uploaded = file.storedUpload ?? (await this.#streamer.finish(file, onProgress)) ?? (await api.uploadFile({
@@ -665,6 +665,7 @@ export class WritePath {
     // file is retired under its lock, so after an open that is waiting for this upload to reuse the file (it
     // holds the lock; awaiting the lock here would deadlock with it), and only if that open did not take it.
     if (file.openCount === 0 && !file.fd) this.#track(this.#fileLock.run(file.id, () => this.#retireIfIdle(file)))
+    return true
   }
 
   /**

@@ -24,8 +24,11 @@ export interface UploaderDeps {
   log: Logger
   counters: Counters
   maxParallel: number
-  /** Uploads the file's spool bytes to its destination; throws the client's error. */
-  perform(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<void>
+  /**
+   * Uploads the file's spool bytes to its destination; throws the client's error. False when there was
+   * nothing left to send (an unlink ended the file while its upload waited).
+   */
+  perform(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<boolean>
   /** Rewrites the file's journal record after a state change (best effort). */
   persist(file: PendingFile): Promise<void>
 }
@@ -128,7 +131,7 @@ export class Uploader {
     let loggedMs = startedMs
     log.info({ path: file.localPath, size: file.size, attempt: file.attempts }, 'upload started')
     try {
-      await this.#deps.perform(file, (sent) => {
+      const sent = await this.#deps.perform(file, (sent) => {
         file.sentBytes = sent
         const now = clock.now()
         if (now - loggedMs >= PROGRESS_LOG_MS) {
@@ -136,12 +139,14 @@ export class Uploader {
           log.info({ path: file.localPath, sentBytes: sent, size: file.size }, 'upload progress')
         }
       })
-      counters.uploadsSucceeded++
-      counters.bytesUploaded += file.size
       file.lastError = undefined
       file.attempts = 0
       if (!file.unsent) this.#queued.delete(file)
-      log.info({ path: file.localPath, size: file.size, ms: clock.now() - startedMs }, 'upload finished')
+      if (sent) {
+        counters.uploadsSucceeded++
+        counters.bytesUploaded += file.size
+        log.info({ path: file.localPath, size: file.size, ms: clock.now() - startedMs }, 'upload finished')
+      }
     } catch (e) {
       counters.uploadsFailed++
       file.lastError = describe(e)

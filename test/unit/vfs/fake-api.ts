@@ -467,6 +467,7 @@ export class FakeImageKit implements ImageKitApi {
 
   async deleteFile(fileId: string): Promise<void> {
     this.writeCalls.deleteFile++
+    await this.renameGate?.()
     this.#maybeFail('deleteFile')
     for (const [path, e] of this.#files) {
       if (e.current.obj.fileId === fileId) {
@@ -537,7 +538,7 @@ export class FakeImageKit implements ImageKitApi {
   }
 
   readonly detailUpdates: { fileId: string; details: Parameters<ImageKitApi['updateFileDetails']>[1] }[] = []
-  /** Awaited inside every rename of a file or a folder (hold one open while something else happens). */
+  /** Awaited inside every rename of a file or a folder, and every delete (hold one open while something else happens). */
   renameGate: (() => Promise<void>) | undefined
   /** Upload answers leave customMetadata out (an API that ignores responseFields). */
   answerUploadsWithoutMetadata = false

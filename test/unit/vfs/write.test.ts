@@ -643,6 +643,28 @@ describe('namespace (W7-W10)', () => {
     await h.vfs.close()
   })
 
+  it('a file closed while it is being unlinked is not uploaded, nor counted as an upload', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/a.txt', Buffer.from('v1'))
+    const h = rw(api)
+    const fh = await h.vfs.open('/a.txt', constants.O_WRONLY | constants.O_TRUNC)
+    await h.vfs.write('/a.txt', fh, Buffer.from('v2'), 0)
+    let deleted!: () => void
+    api.renameGate = () => new Promise((resolve) => { deleted = resolve })
+    const unlinking = h.vfs.unlink('/a.txt')
+    await waitFor(() => api.writeCalls.deleteFile === 1)
+    const closing = h.vfs.flush('/a.txt', fh) // its upload waits for the unlink
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    deleted()
+    await unlinking
+    await closing
+    await h.vfs.release('/a.txt', fh)
+    expect(api.filePaths()).toEqual([])
+    expect(api.writeCalls.uploadFile).toBe(0)
+    expect(h.vfs.status().counters).toMatchObject({ uploadsSucceeded: 0, uploadsFailed: 0 })
+    await h.vfs.close()
+  })
+
   it('write-back: a rename that fails remotely leaves the upload queued', async () => {
     const api = new FakeImageKit()
     api.addFile('/a.txt', Buffer.from('v1'))
