@@ -618,21 +618,27 @@ describe('namespace (W7-W10)', () => {
     await h.vfs.close()
   })
 
-  it('a file closed while it is being renamed is uploaded under its new name, not its old one', async () => {
+  /** /a.txt stored as 'v1', open for writing with 'v2' written; `release()` lets the remote rename or delete in progress finish. */
+  async function rewrittenWithRemoteOpHeld(): Promise<{ api: FakeImageKit; h: Harness; fh: number; release: () => void }> {
     const api = new FakeImageKit()
     api.addFile('/a.txt', Buffer.from('v1'))
     const h = rw(api)
     const fh = await h.vfs.open('/a.txt', constants.O_WRONLY | constants.O_TRUNC)
     await h.vfs.write('/a.txt', fh, Buffer.from('v2'), 0)
-    let renamed!: () => void
-    api.renameGate = () => new Promise((resolve) => { renamed = resolve })
+    let finish: (() => void) | undefined
+    api.renameGate = () => new Promise((resolve) => { finish = resolve })
+    return { api, h, fh, release: () => finish!() }
+  }
+
+  it('a file closed while it is being renamed is uploaded under its new name, not its old one', async () => {
+    const { api, h, fh, release } = await rewrittenWithRemoteOpHeld()
     const renaming = h.vfs.rename('/a.txt', '/b.txt')
     await waitFor(() => api.writeCalls.renameFile === 1) // the remote rename runs
     let uploaded!: () => void
     api.uploadGate = () => new Promise((resolve) => { uploaded = resolve })
     const closing = h.vfs.flush('/a.txt', fh)
     await new Promise((resolve) => setTimeout(resolve, 20)) // the close commits and asks for its upload
-    renamed()
+    release()
     await renaming
     await waitFor(() => uploaded !== undefined)
     uploaded()
@@ -644,18 +650,12 @@ describe('namespace (W7-W10)', () => {
   })
 
   it('a file closed while it is being unlinked is not uploaded, nor counted as an upload', async () => {
-    const api = new FakeImageKit()
-    api.addFile('/a.txt', Buffer.from('v1'))
-    const h = rw(api)
-    const fh = await h.vfs.open('/a.txt', constants.O_WRONLY | constants.O_TRUNC)
-    await h.vfs.write('/a.txt', fh, Buffer.from('v2'), 0)
-    let deleted!: () => void
-    api.renameGate = () => new Promise((resolve) => { deleted = resolve })
+    const { api, h, fh, release } = await rewrittenWithRemoteOpHeld()
     const unlinking = h.vfs.unlink('/a.txt')
     await waitFor(() => api.writeCalls.deleteFile === 1)
     const closing = h.vfs.flush('/a.txt', fh) // its upload waits for the unlink
     await new Promise((resolve) => setTimeout(resolve, 20))
-    deleted()
+    release()
     await unlinking
     await closing
     await h.vfs.release('/a.txt', fh)
