@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { BIN, ROOT, tempDir, writePatternFile, startBenchEmulator, timed, sh, printTable, median, cleanup } from './lib.mjs'
+import { benchKeys, BIN, ROOT, tempDir, writePatternFile, startBenchEmulator, timed, sh, printTable, median, cleanup } from './lib.mjs'
 
 const MiB = 1024 ** 2
 const sizeArg = process.argv.indexOf('--size-mib')
@@ -16,8 +16,7 @@ const RUNS = 3
 /** The emulator adopts (probes) the 1 GiB file at start; give it time on a slow disk. */
 const START_TIMEOUT_MS = 300_000
 
-const privateKey = `private_bench_${Math.random().toString(36).slice(2)}`
-const publicKey = 'public_bench'
+const { privateKey, publicKey } = benchKeys()
 const cliBuilt = existsSync(BIN) && existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js'))
 const serverModule = join(ROOT, 'dist', 'src', 'emulator', 'server.js')
 

@@ -11,7 +11,7 @@
 import { mkdir, open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  tempDir, writePatternFile, startBenchEmulator, forceUnmount, timed, sh, printTable, median, cleanup, mountBenchLibrary,
+  benchKeys, tempDir, writePatternFile, startBenchEmulator, forceUnmount, timed, sh, printTable, median, cleanup, mountBenchLibrary,
   storedCount, waitStored,
 } from './lib.mjs'
 
@@ -24,8 +24,7 @@ const MANY = 10_000
 /** Folders of the tree walked by `find`: TREE top folders, each with one subfolder. */
 const TREE = 20
 const POLL_MS = 20
-const privateKey = 'private_bench_' + Math.random().toString(36).slice(2)
-const publicKey = 'public_bench'
+const { privateKey, publicKey } = benchKeys()
 
 const work = await tempDir('ikfs-bench-latency-')
 const data = join(work, 'data')

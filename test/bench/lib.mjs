@@ -13,6 +13,11 @@ export const execFileP = promisify(execFile)
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const BIN = join(ROOT, 'bin', 'ikfs.js')
 
+/** The key pair a benchmark's emulator and mounts share: a private key made up for the run (never a real one). */
+export function benchKeys() {
+  return { privateKey: `private_bench_${randomBytes(6).toString('hex')}`, publicKey: 'public_bench' }
+}
+
 export async function tempDir(prefix) {
   return mkdtemp(join(tmpdir(), prefix))
 }

@@ -12,15 +12,14 @@
 import { mkdir, open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  tempDir, writePatternFile, startDaemon, startBenchEmulator, forceUnmount, timed, timedWithCpu, sh, printTable, median, cleanup, dropPageCache,
+  benchKeys, tempDir, writePatternFile, startDaemon, startBenchEmulator, forceUnmount, timed, timedWithCpu, sh, printTable, median, cleanup, dropPageCache,
 } from './lib.mjs'
 
 const GiB = 1024 ** 3
 const MiB = 1024 ** 2
 /** Cold 1 GiB reads per mount (interleaved between the two delivery clients). */
 const COLD_RUNS = 3
-const privateKey = 'private_bench_' + Math.random().toString(36).slice(2)
-const publicKey = 'public_bench'
+const { privateKey, publicKey } = benchKeys()
 
 const work = await tempDir('ikfs-bench-read-')
 const data = join(work, 'data')

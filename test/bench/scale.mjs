@@ -4,14 +4,14 @@
 // must not grow with a file's size), next to the bounds README.md states.
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { tempDir, startDaemon, startBenchEmulator, forceUnmount, timed, sh, printTable, cleanup } from './lib.mjs'
+import { benchKeys, tempDir, startDaemon, startBenchEmulator, forceUnmount, timed, sh, printTable, cleanup } from './lib.mjs'
 
 const FILES = 100_000
 const BIG = 5 * 1024 ** 3
 const WRITTEN_MIB = 3 * 1024
 const DAEMON_RSS_BOUND_MIB = 400
 const EMULATOR_RSS_BOUND_MIB = 400
-const privateKey = 'private_bench_' + Math.random().toString(36).slice(2)
+const { privateKey } = benchKeys()
 
 const rssMiB = async (pid) => {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')

@@ -19,7 +19,7 @@ import { Session } from 'node:inspector/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { ROOT, tempDir, writePatternFile, startBenchEmulator, timed, sh, printTable, median, cleanup } from './lib.mjs'
+import { benchKeys, ROOT, tempDir, writePatternFile, startBenchEmulator, timed, sh, printTable, median, cleanup } from './lib.mjs'
 
 const MiB = 1024 ** 2
 const GiB = 1024 ** 3
@@ -44,8 +44,7 @@ const { ImageKitClient } = await dist('imagekit/client.js')
 const { createVfs } = await dist('vfs/vfs.js')
 const { createLogger } = await dist('log.js')
 
-const privateKey = 'private_bench_' + Math.random().toString(36).slice(2)
-const publicKey = 'public_bench'
+const { privateKey, publicKey } = benchKeys()
 
 /** A VFS wired as `ikfs mount` wires it (read-only, so no spool folder is needed). */
 function buildVfs(base, deliveryClient = 'sockets') {

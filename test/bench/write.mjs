@@ -10,7 +10,7 @@
 import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  tempDir, writePatternFile, startBenchEmulator, forceUnmount, timedWithCpu, sh, printTable, cleanup, mountBenchLibrary,
+  benchKeys, tempDir, writePatternFile, startBenchEmulator, forceUnmount, timedWithCpu, sh, printTable, cleanup, mountBenchLibrary,
   storedCount as libraryCount, waitStored as waitLibrary,
 } from './lib.mjs'
 
@@ -26,8 +26,7 @@ const MEDIA_TARGET_S = 3
 const MAX_UPLOAD_BYTES = 2 * GiB
 /** Polling the emulator's data dir while background uploads finish. */
 const POLL_MS = 50
-const privateKey = 'private_bench_' + Math.random().toString(36).slice(2)
-const publicKey = 'public_bench'
+const { privateKey, publicKey } = benchKeys()
 
 const work = await tempDir('ikfs-bench-write-')
 const data = join(work, 'data')
