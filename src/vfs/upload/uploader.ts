@@ -131,7 +131,7 @@ export class Uploader {
     let loggedMs = startedMs
     log.info({ path: file.localPath, size: file.size, attempt: file.attempts }, 'upload started')
     try {
-      const sent = await this.#deps.perform(file, (sent) => {
+      const stored = await this.#deps.perform(file, (sent) => {
         file.sentBytes = sent
         const now = clock.now()
         if (now - loggedMs >= PROGRESS_LOG_MS) {
@@ -142,7 +142,7 @@ export class Uploader {
       file.lastError = undefined
       file.attempts = 0
       if (!file.unsent) this.#queued.delete(file)
-      if (sent) {
+      if (stored) {
         counters.uploadsSucceeded++
         counters.bytesUploaded += file.size
         log.info({ path: file.localPath, size: file.size, ms: clock.now() - startedMs }, 'upload finished')
