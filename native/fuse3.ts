@@ -32,7 +32,7 @@ const RENAME_NOREPLACE = 1
 const RENAME_EXCHANGE = 2
 
 const here = dirname(fileURLToPath(import.meta.url))
-/** Where `npm install` (native/build-fuse3.mjs) puts the addon, seen from native/ and from dist/native/. */
+/** Where `npm install` (native/build-native.mjs) puts the addon, seen from native/ and from dist/native/. */
 const ADDON_CANDIDATES = [join(here, 'fuse3', 'build', 'ikfs_fuse3.node'), join(here, '..', '..', 'native', 'fuse3', 'build', 'ikfs_fuse3.node')]
 
 export interface Fuse3Settings {

@@ -15,8 +15,8 @@ describe('the npm package', () => {
     const { stdout } = await promisify(execFile)('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, timeout: 60_000 })
     const files = (JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path)
     expect(files).toEqual(expect.arrayContaining([
-      'bin/ikfs.js', 'dist/src/cli/main.js', 'dist/native/load.js', 'native/mount.fuse.ikfs', 'native/build-fuse3.mjs',
-      'native/fuse3/ikfs_fuse3.c', 'systemd/ikfs@.service', 'systemd/user/ikfs@.service', 'README.md', 'package.json',
+      'bin/ikfs.js', 'dist/src/cli/main.js', 'dist/native/load.js', 'native/mount.fuse.ikfs', 'native/build-native.mjs',
+      'native/fuse3/ikfs_fuse3.c', 'native/page-cache/ikfs_page_cache.c', 'systemd/ikfs@.service', 'systemd/user/ikfs@.service', 'README.md', 'package.json',
     ]))
     expect(files.filter((f) => f.endsWith('.node') || f.startsWith('test/') || f.startsWith('src/'))).toEqual([])
   }, 90_000)

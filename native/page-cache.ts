@@ -1,0 +1,43 @@
+/**
+ * The page-cache addon (native/page-cache/ikfs_page_cache.c), built at `npm install` beside the libfuse3
+ * binding. Optional: without it (no C compiler at install) the spool works the same, only its large files
+ * stay in the page cache until the kernel evicts them.
+ */
+import { createRequire } from 'node:module'
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** Forgets the clean cached pages of a byte range of an open file (posix_fadvise DONTNEED); throws on failure. */
+export type DropCachedPages = (fd: number, offset: number, length: number) => void
+
+interface PageCacheAddon {
+  /** 0, or the errno value posix_fadvise returned. */
+  dropCachedPages(fd: number, offset: number, length: number): number
+}
+
+const here = dirname(fileURLToPath(import.meta.url))
+/** Where `npm install` (native/build-native.mjs) puts the addon, seen from native/ and from dist/native/. */
+const ADDON_CANDIDATES = [
+  join(here, 'page-cache', 'build', 'ikfs_page_cache.node'),
+  join(here, '..', '..', 'native', 'page-cache', 'build', 'ikfs_page_cache.node'),
+]
+
+/** The addon's function, or undefined (with the reason) when it is not built or does not load. */
+export function loadDropCachedPages(
+  path: string | undefined = ADDON_CANDIDATES.find((p) => existsSync(p)),
+): { drop: DropCachedPages; reason?: undefined } | { drop?: undefined; reason: string } {
+  if (path === undefined || !existsSync(path)) return { reason: 'the page-cache addon is not built (run: npm run build:native)' }
+  let addon: PageCacheAddon
+  try {
+    addon = createRequire(import.meta.url)(path) as PageCacheAddon
+  } catch (e) {
+    return { reason: `the page-cache addon does not load (${e instanceof Error ? e.message.split('\n')[0] : String(e)})` }
+  }
+  return {
+    drop: (fd, offset, length) => {
+      const errno = addon.dropCachedPages(fd, offset, length)
+      if (errno !== 0) throw Object.assign(new Error(`posix_fadvise(DONTNEED) failed with errno ${errno}`), { errno })
+    },
+  }
+}
