@@ -68,6 +68,7 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
   report(checkFusermount(ctx.env.PATH, uidOf(ctx)))
   report(await checkLibfuse())
   report(await checkFuse3Binding())
+  report(await checkPageCacheAddon())
 
   let config: Config | undefined
   try {
@@ -163,6 +164,19 @@ async function checkFuse3Binding(): Promise<CheckResult> {
       detail: `${(e as Error).message}; mounts fall back to fuse-native (libfuse2: 128 KiB requests, no READDIRPLUS)`,
       fix: 'apt install libfuse3-dev pkg-config gcc, then npm run build:native in the ikfs folder',
     }
+  }
+}
+
+/** Optional: lets large writes drop their spool pages from memory once uploaded (vfs/spool/page-trim.ts). */
+async function checkPageCacheAddon(): Promise<CheckResult> {
+  const { loadDropCachedPages } = await import('../../native/page-cache.js')
+  const { reason } = loadDropCachedPages()
+  if (!reason) return { name: 'page cache', state: 'ok', detail: "ikfs's addon; a large file's spool copy leaves memory as its upload reads it" }
+  return {
+    name: 'page cache',
+    state: 'warn',
+    detail: `${reason}; a large file's whole spool copy stays in the page cache until the kernel evicts it`,
+    fix: 'apt install gcc, then npm run build:native in the ikfs folder',
   }
 }
 

@@ -61,7 +61,10 @@ export function realRuntime(): MountRuntime {
     },
     async createVfs(api, options, logger) {
       const { createVfs } = await import('../vfs/vfs.js')
-      return createVfs(api, options, { logger })
+      const { loadDropCachedPages } = await import('../../native/page-cache.js')
+      const pageCache = loadDropCachedPages()
+      if (pageCache.reason) logger.debug({ reason: pageCache.reason }, 'large writes keep their spool copies in the page cache')
+      return createVfs(api, options, { logger, dropCachedPages: pageCache.drop })
     },
     async mountFuse(vfs, mountpoint, options, logger) {
       const { mountFuse } = await import('../fuse/mount.js')

@@ -156,6 +156,8 @@ export interface VfsOptions {
   streamUploads?: boolean
   /** Default STREAM_THRESHOLD_BYTES (4 MiB). */
   streamThresholdBytes?: number
+  /** How much of a streamed file is read before it is dropped from the page cache: default TRIM_STEP_BYTES (64 MiB). */
+  streamTrimStepBytes?: number
   /** Start fetching a file's first block when it is opened for reading (saves a round trip of time to first byte). */
   prefetchOnOpen?: boolean
   /** Names the library (its URL endpoint): the spool is `<cacheDir>/<hash of this>/`, so libraries never share one. */

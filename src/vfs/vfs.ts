@@ -58,6 +58,7 @@ import { BLOCK_BYTES, readAheadBlocks, type FileReader } from './reader/file-rea
 import { ReaderPool } from './reader/reader-pool.js'
 import { Resolver } from './resolver.js'
 import { LocalMtimes } from './spool/mtimes.js'
+import type { DropCachedPages } from './spool/page-trim.js'
 import { libraryKeyOf, spoolDirOf } from './spool/spool.js'
 import { Counters, type VfsStats } from './stats.js'
 import { StatfsSource } from './statfs.js'
@@ -70,6 +71,8 @@ export type { VfsStats } from './stats.js'
 export interface VfsDeps {
   logger: Logger
   clock?: Clock
+  /** From the page-cache addon (native/page-cache.ts), when it is built: see spool/page-trim.ts. */
+  dropCachedPages?: DropCachedPages | undefined
 }
 
 export type IkVfs = Vfs & {
@@ -155,7 +158,7 @@ class ImageKitVfs implements IkVfs {
       this.#keptMtimes = undefined
       const shared = { api, clock, log: this.#log, codec: this.#codec, inodes: this.#inodes, dirs: this.#dirs, resolver: this.#resolver }
       const uploadLog = deps.logger.child({ component: 'vfs.upload' }) // not a child of #log: one component key
-      this.#writes = new WritePath({ ...shared, uploadLog, counters: this.#counters, options })
+      this.#writes = new WritePath({ ...shared, uploadLog, counters: this.#counters, options, dropCachedPages: deps.dropCachedPages })
       this.#namespace = new Namespace({ ...shared, writes: this.#writes })
       this.#metadata = new MetadataEditor({ api, resolver: this.#resolver, dirs: this.#dirs, codec: this.#codec, writes: this.#writes })
     }

@@ -27,6 +27,7 @@ import { Journal, type JournalRecord, type RecordState } from './spool/journal.j
 import { crc32Of } from './spool/checksum.js'
 import { DataFiles } from './spool/data-files.js'
 import { LocalMtimes } from './spool/mtimes.js'
+import type { DropCachedPages } from './spool/page-trim.js'
 import { RecentCopies } from './spool/recent-copies.js'
 import { libraryKeyOf, Spool } from './spool/spool.js'
 import type { Counters } from './stats.js'
@@ -109,6 +110,8 @@ export interface WritePathDeps {
   resolver: Resolver
   counters: Counters
   options: VfsOptions
+  /** The page-cache addon's, when built (spool/page-trim.ts). */
+  dropCachedPages?: DropCachedPages | undefined
 }
 
 export class WritePath {
@@ -145,6 +148,8 @@ export class WritePath {
       // With write-back a closed file may still change before its upload: it is never streamed.
       enabled: deps.options.streamUploads !== false && deps.options.writeBackDelayMs === 0,
       thresholdBytes: deps.options.streamThresholdBytes ?? STREAM_THRESHOLD_BYTES,
+      dropCachedPages: deps.dropCachedPages,
+      trimStepBytes: deps.options.streamTrimStepBytes,
     })
     this.#replay()
   }

@@ -88,7 +88,7 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
       try {
         const r = await runIkfs(['doctor', mp.path], { env: libEnv(lib), timeoutMs: 60_000 })
         expect(r.code, r.stdout + r.stderr).toBe(0)
-        for (const check of ['/dev/fuse', 'fusermount', 'libfuse', 'libfuse3', 'config', 'cache dir', 'mountpoint', 'clock', 'credentials']) {
+        for (const check of ['/dev/fuse', 'fusermount', 'libfuse', 'libfuse3', 'page cache', 'config', 'cache dir', 'mountpoint', 'clock', 'credentials']) {
           expect(r.stdout).toMatch(new RegExp(`^ok +${check.replace('/', '\\/')} `, 'm'))
         }
         expect(r.stdout).toContain('accepted the private key')

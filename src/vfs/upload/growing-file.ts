@@ -13,8 +13,11 @@
  * The consumer must be done with a chunk once it has asked for two more: undici, which sends it, asks for
  * the next chunk only after the socket took the previous one (its iterable-body writer waits for 'drain'
  * whenever a write was not flushed at once), so at most one chunk is still in flight when a new one is read.
+ *
+ * With `dropCachedPages`, what was read is dropped from the page cache behind the reader (spool/page-trim.ts).
  */
 import { open } from 'node:fs/promises'
+import { ReadPagesTrimmer, TRIM_STEP_BYTES, type DropCachedPages } from '../spool/page-trim.js'
 
 /** Disk reads and body chunks of this size: few per MiB, and nothing waits long for a full one. */
 export const STREAM_CHUNK_BYTES = 1024 * 1024
@@ -27,7 +30,15 @@ export class GrowingFile implements AsyncIterable<Buffer> {
   #error: Error | undefined
   #wake: (() => void) | undefined
 
-  constructor(readonly path: string, readonly chunkBytes = STREAM_CHUNK_BYTES) {}
+  readonly chunkBytes: number
+  readonly #drop: DropCachedPages | undefined
+  readonly #trimStepBytes: number
+
+  constructor(readonly path: string, options: { chunkBytes?: number; dropCachedPages?: DropCachedPages | undefined; trimStepBytes?: number | undefined } = {}) {
+    this.chunkBytes = options.chunkBytes ?? STREAM_CHUNK_BYTES
+    this.#drop = options.dropCachedPages
+    this.#trimStepBytes = options.trimStepBytes ?? TRIM_STEP_BYTES
+  }
 
   /** The first `size` bytes are written. */
   grew(size: number): void {
@@ -56,6 +67,7 @@ export class GrowingFile implements AsyncIterable<Buffer> {
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
     const fh = await open(this.path, 'r')
+    const trimmer = this.#drop && new ReadPagesTrimmer(fh, this.#drop, this.#trimStepBytes)
     const ring: Buffer[] = []
     let chunks = 0
     try {
@@ -79,10 +91,13 @@ export class GrowingFile implements AsyncIterable<Buffer> {
           filled += bytesRead
         }
         position += chunk.length
+        trimmer?.readTo(position)
         yield chunk
       }
     } finally {
-      await fh.close()
+      // A sync in progress is not waited for here: the body (and the upload's answer) need not wait for it.
+      if (trimmer?.busy) void trimmer.settled().then(() => fh.close()).catch(() => undefined)
+      else await fh.close()
     }
   }
 }

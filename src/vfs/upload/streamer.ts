@@ -23,6 +23,7 @@ import { isImageKitError } from '../../imagekit/errors.js'
 import type { UploadResponse } from '../../imagekit/types.js'
 import type { Logger } from '../../log.js'
 import type { PendingFile } from '../file-node.js'
+import type { DropCachedPages } from '../spool/page-trim.js'
 import { uploadFieldsOf } from './fields.js'
 import { GrowingFile } from './growing-file.js'
 import { describe, isTooLarge, type Uploader } from './uploader.js'
@@ -39,6 +40,9 @@ export interface StreamerDeps {
   uploadTags: readonly string[]
   enabled: boolean
   thresholdBytes: number
+  /** Drops what a stream has read from the page cache (spool/page-trim.ts); none: pages stay cached. */
+  dropCachedPages?: DropCachedPages | undefined
+  trimStepBytes?: number | undefined
 }
 
 /** One file's streamed upload. */
@@ -50,8 +54,11 @@ export class StreamedUpload {
   error: unknown
   sentBytes = 0
 
-  constructor(api: ImageKitApi, file: PendingFile, uploadTags: readonly string[], onFailure: (e: unknown) => void) {
-    this.#body = new GrowingFile(file.dataPath)
+  constructor(
+    api: ImageKitApi, file: PendingFile, uploadTags: readonly string[], onFailure: (e: unknown) => void,
+    trim: { dropCachedPages?: DropCachedPages | undefined; trimStepBytes?: number | undefined } = {},
+  ) {
+    this.#body = new GrowingFile(file.dataPath, trim)
     this.#body.grew(file.size)
     this.#result = api.uploadFileStream(
       { ...uploadFieldsOf(file, uploadTags), body: this.#body, onProgress: (sent) => (this.sentBytes = sent) },
@@ -113,7 +120,7 @@ export class Streamer {
     if (file.streamed) return file.streamed.grew(file.size)
     if (file.size < this.#d.thresholdBytes || !this.enabled || file.openCount !== 1) return
     if (!this.#d.uploader.tryReserve(file)) return // all upload slots busy: maybe at a later write
-    file.streamed = new StreamedUpload(this.#d.api, file, this.#d.uploadTags, (e) => this.#failed(file, e))
+    file.streamed = new StreamedUpload(this.#d.api, file, this.#d.uploadTags, (e) => this.#failed(file, e), this.#d)
     this.#live.add(file)
     this.#d.log.debug({ path: file.localPath, size: file.size }, 'streaming the upload while the file is written')
   }

@@ -3,7 +3,7 @@ import { pino } from 'pino'
 import { ManualClock } from '../../../src/clock.js'
 import type { Logger } from '../../../src/log.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
-import { createVfs, type IkVfs } from '../../../src/vfs/vfs.js'
+import { createVfs, type IkVfs, type VfsDeps } from '../../../src/vfs/vfs.js'
 import type { FakeImageKit } from './fake-api.js'
 
 export const MiB = 1024 * 1024
@@ -53,10 +53,10 @@ export interface Harness {
   lines: string[]
 }
 
-export function makeVfs(api: FakeImageKit, overrides: Partial<VfsOptions> = {}): Harness {
+export function makeVfs(api: FakeImageKit, overrides: Partial<VfsOptions> = {}, deps: Pick<VfsDeps, 'dropCachedPages'> = {}): Harness {
   const clock = new ManualClock()
   const { logger, records, lines } = memoryLogger()
-  const vfs = createVfs(api, { ...baseOptions, ...overrides }, { logger, clock })
+  const vfs = createVfs(api, { ...baseOptions, ...overrides }, { logger, clock, ...deps })
   return { vfs, clock, records, lines }
 }
 

@@ -79,6 +79,34 @@ describe('streamed uploads', () => {
     expect(readdirSync(join(h.vfs.spoolDir!, 'data'))).toEqual([])
   })
 
+  it('a streamed upload drops the spool pages it has sent, in steps, from the start of the file (page-trim.ts)', async () => {
+    const api = new FakeImageKit()
+    const drops: { offset: number; length: number }[] = []
+    const d = mkdtempSync(join(tmpdir(), 'ikfs-stream-'))
+    dirs.push(d)
+    const step = 512 * KiB
+    const h = makeVfs(
+      api,
+      { readOnly: false, cacheDir: join(d, 'cache'), libraryId: 'https://ik.example.test/demo', streamThresholdBytes: THRESHOLD, streamTrimStepBytes: step },
+      { dropCachedPages: (_fd, offset, length) => void drops.push({ offset, length }) },
+    )
+    const bytes = patternBytes(4 * 1024 * KiB + 7, 32)
+    const fh = await h.vfs.create('/trimmed.bin', 0o644, CREATE)
+    await append(h, '/trimmed.bin', fh, bytes)
+    await close(h, '/trimmed.bin', fh)
+    expect(api.streams[0]!.state).toBe('stored')
+    expect(api.fileAt('/trimmed.bin')!.bytes.equals(bytes)).toBe(true)
+    expect(drops.length).toBeGreaterThan(0)
+    drops.reduce((next, drop) => {
+      expect(drop.offset).toBe(next) // contiguous from 0: nothing dropped twice, nothing skipped
+      expect(drop.length).toBeGreaterThanOrEqual(step)
+      return drop.offset + drop.length
+    }, 0)
+    const last = drops.at(-1)!
+    expect(last.offset + last.length).toBeLessThanOrEqual(bytes.length) // never ahead of what was sent
+    await h.vfs.close()
+  })
+
   it('small files are not streamed', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
@@ -300,7 +328,7 @@ describe('GrowingFile', () => {
     const path = join(d, 'spool')
     const fh = await open(path, 'w+')
     const bytes = patternBytes(10 * KiB, 15)
-    const growing = new GrowingFile(path, 4 * KiB)
+    const growing = new GrowingFile(path, { chunkBytes: 4 * KiB })
     const chunks: Buffer[] = []
     const reading = (async () => {
       for await (const chunk of growing) chunks.push(chunk)
@@ -325,7 +353,7 @@ describe('GrowingFile', () => {
     const path = join(d, 'spool')
     const bytes = patternBytes(10 * 4 * KiB + 123, 16)
     await writeFile(path, bytes)
-    const growing = new GrowingFile(path, 4 * KiB)
+    const growing = new GrowingFile(path, { chunkBytes: 4 * KiB })
     growing.end(bytes.length)
     const memory = new Set<ArrayBufferLike>()
     const copies: Buffer[] = []
