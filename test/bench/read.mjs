@@ -87,6 +87,8 @@ try {
   const warm = []
   await sh(`cat '${mnt}/big/1g.bin' > /dev/null`)
   for (let i = 0; i < 2; i++) warm.push(await timedWithCpu(() => sh(`cat '${mnt}/big/1g.bin' > /dev/null`), children))
+  // Untimed: both mounts read exactly the origin's bytes (a fast wrong answer is no answer).
+  for (const at of [mnt, mntUndici]) await sh(`cmp '${join(data, 'files', 'big', '1g.bin')}' '${at}/big/1g.bin'`)
   const mibps = (ms) => (GiB / MiB / (ms / 1000)).toFixed(0)
   const medianRun = (runs) => runs.toSorted((a, b) => a.ms - b.ms)[Math.floor((runs.length - 1) / 2)]
   const curlRun = medianRun(curlRuns)
@@ -159,6 +161,7 @@ try {
     timedWithCpu(() => sh(`cd '${at}/par' && printf '%s\\n' ${names.join(' ')} | xargs -P8 -n25 cat > /dev/null`), [daemon, emulator])
   const catPar = await catParIn(mnt, mount)
   const catParUndici = await catParIn(mntUndici, mountUndici)
+  for (const at of [mnt, mntUndici]) await sh(`diff -rq '${join(data, 'files', 'par')}' '${at}/par'`)
   printTable('8 parallel readers, 200 files of 1 MiB', [
     ['reader', 'MiB/s', 'ratio to curl', 'CPU s: daemon / emulator'],
     ['curl x8', (200 / (curlPar.ms / 1000)).toFixed(0), '1.00', cpu(curlPar)],

@@ -37,6 +37,8 @@ const mounts = []
 const mountAt = (name, base, extra = []) => mountBenchLibrary(work, name, base, { privateKey, publicKey, extra, mounts })
 const storedCount = (folder) => libraryCount(data, folder)
 const waitStored = (folder, n) => waitLibrary(data, folder, n, { pollMs: POLL_MS })
+/** Untimed: what the mount stored is byte for byte what was copied in (a fast wrong answer is no answer). */
+const checkStored = (local, stored) => sh(`diff -rq '${local}' '${join(data, 'files', stored)}'`)
 
 try {
   console.log('preparing data set in', work)
@@ -89,6 +91,7 @@ try {
   for (let i = 0; i < writers.length; i++) {
     for (let k = 0; k < writers.length; k++) await writers[(i + k) % writers.length](i)
   }
+  for (let i = 0; i < writers.length; i++) await checkStored(big, join('big', `cp-${i}.bin`))
   const floorStored = await stat(join(data, 'files', 'floorbig', 'floor-1.bin'))
   if (floorStored.size !== GiB) throw new Error(`the floor upload stored ${floorStored.size} bytes, not ${GiB}`)
   const mibps = (ms) => ((GiB / 1024 / KiB) / (ms / 1000)).toFixed(0)
@@ -117,6 +120,8 @@ try {
     await sh(`cp -r '${many}' '${wbMnt}/wbmany'`)
     await waitStored('wbmany', MANY)
   }, [wb.daemon, emulator])
+  await checkStored(many, 'cpmany')
+  await checkStored(many, 'wbmany')
   const perFile = (run) => `${(run.cpu[0] / MANY).toFixed(2)} / ${(run.cpu[1] / MANY).toFixed(2)}`
   printTable(`${MANY} files of 64 KiB`, [
     ['writer', 'files/s', 'speed-up over curl loop', 'target', 'CPU ms per file: daemon / emulator'],
@@ -138,6 +143,8 @@ try {
     await sh(`cp -r '${media}' '${wbMnt}/wbmedia'`)
     await waitStored('wbmedia', MEDIA)
   }, [wb.daemon, emulator])
+  await checkStored(media, 'cpmedia')
+  await checkStored(media, 'wbmedia')
   const seconds = (run) => (run.ms / 1000).toFixed(2)
   printTable(`${MEDIA} files of 1 MiB, until all are stored remotely`, [
     ['writer', 's', 'speed-up over curl loop', `target (rclone mount: 11 s)`, 'CPU s: daemon / emulator'],
