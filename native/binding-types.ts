@@ -87,4 +87,6 @@ export interface FuseOps {
   readlink(path: string, cb: Cb): void
   /** libfuse3 only (fuse-native has no such op: the kernel then copies through reads and writes). */
   copyFileRange(pathIn: string, fhIn: number, offIn: number, pathOut: string, fhOut: number, offOut: number, len: number, flags: number, cb: Cb): void
+  /** libfuse3 only (fuse-native has none: the kernel answers EOPNOTSUPP). `mode`: fallocate(2)'s FALLOC_FL_* bits. */
+  fallocate(path: string, fh: number, mode: number, offset: number, length: number, cb: Cb): void
 }

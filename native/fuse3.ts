@@ -25,7 +25,7 @@ const errno = osConstants.errno
 export enum Op {
   Init = 0, Getattr, Readdir, Open, Read, Write, Release, Flush, Fsync, Truncate, Ftruncate, Create, Unlink, Mkdir,
   Rmdir, Rename, Utimens, Chmod, Chown, Statfs, Getxattr, Listxattr, Setxattr, Removexattr, Symlink, Link, Mknod,
-  Readlink, CopyFileRange, Exit,
+  Readlink, CopyFileRange, Fallocate, Exit,
 }
 
 const RENAME_NOREPLACE = 1
@@ -185,7 +185,7 @@ export function createDispatch(addon: Pick<Fuse3Addon, 'reply' | 'copyIn' | 'cop
  * (hard_remove, set in the binding's init): they go on by the handle; this stands in for the path in logs.
  */
 export const UNLINKED_PATH = '(unlinked while open)'
-const BY_HANDLE: ReadonlySet<Op> = new Set([Op.Read, Op.Write, Op.Release, Op.Flush, Op.Fsync, Op.Ftruncate, Op.CopyFileRange])
+const BY_HANDLE: ReadonlySet<Op> = new Set([Op.Read, Op.Write, Op.Release, Op.Flush, Op.Fsync, Op.Ftruncate, Op.CopyFileRange, Op.Fallocate])
 
 function route(
   op: Op,
@@ -287,6 +287,8 @@ function route(
       return ops.readlink(path, withValue((target: string) => Buffer.from(target)))
     case Op.CopyFileRange:
       return ops.copyFileRange(path, n(0), n(1), s(2), n(3), n(4), n(5), n(6), (count) => reply(count))
+    case Op.Fallocate:
+      return ops.fallocate(path, n(0), n(1), n(2), n(3), status)
     default:
       return reply(-errno.ENOSYS)
   }

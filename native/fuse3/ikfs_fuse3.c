@@ -38,7 +38,7 @@ enum op {
   OP_INIT = 0, OP_GETATTR, OP_READDIR, OP_OPEN, OP_READ, OP_WRITE, OP_RELEASE, OP_FLUSH, OP_FSYNC,
   OP_TRUNCATE, OP_FTRUNCATE, OP_CREATE, OP_UNLINK, OP_MKDIR, OP_RMDIR, OP_RENAME, OP_UTIMENS, OP_CHMOD,
   OP_CHOWN, OP_STATFS, OP_GETXATTR, OP_LISTXATTR, OP_SETXATTR, OP_REMOVEXATTR, OP_SYMLINK, OP_LINK,
-  OP_MKNOD, OP_READLINK, OP_COPY_FILE_RANGE, OP_EXIT,
+  OP_MKNOD, OP_READLINK, OP_COPY_FILE_RANGE, OP_FALLOCATE, OP_EXIT,
 };
 
 /* Numbers per stat in getattr and readdir replies (native/fuse3.ts STAT_FIELDS has the same order). */
@@ -95,7 +95,7 @@ typedef struct request {
   char *rbuf;          /* read / getxattr / listxattr / readlink destination */
   size_t size;
   int64_t offset;
-  int64_t offset2;     /* copy_file_range: the target's offset */
+  int64_t offset2;     /* copy_file_range: the target's offset; fallocate: the length */
   uint32_t mode;
   uint32_t flags;
   uint32_t uid;
@@ -331,6 +331,18 @@ static ssize_t op_copy_file_range(const char *path_in, struct fuse_file_info *fi
   return (ssize_t)CALL();
 }
 
+/* fallocate(2) on an open file: JavaScript grows the file (mode 0), accepts FALLOC_FL_KEEP_SIZE, refuses the rest.
+   Without this op the kernel answers EOPNOTSUPP, and glibc's posix_fallocate then writes one byte per 4 KiB. */
+static int op_fallocate(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi) {
+  REQUEST(OP_FALLOCATE);
+  r.path = path;
+  r.mode = (uint32_t)mode;
+  r.offset = off;
+  r.offset2 = len;
+  r.fi = fi;
+  return CALL();
+}
+
 static double timespec_ms(const struct timespec *t) {
   if (t->tv_nsec == UTIME_OMIT) return __builtin_nan("");
   if (t->tv_nsec == UTIME_NOW) {
@@ -473,6 +485,7 @@ static const struct fuse_operations operations = {
   .mknod = op_mknod,
   .readlink = op_readlink,
   .copy_file_range = op_copy_file_range,
+  .fallocate = op_fallocate,
 };
 
 /* ---------------------------------------------------------------- JavaScript side */
@@ -569,6 +582,12 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
       argv[argc++] = num(env, (double)r->offset2);
       argv[argc++] = num(env, (double)r->size);
       argv[argc++] = num(env, r->flags);
+      break;
+    case OP_FALLOCATE:
+      argv[argc++] = num(env, (double)fh);
+      argv[argc++] = num(env, r->mode);
+      argv[argc++] = num(env, (double)r->offset);
+      argv[argc++] = num(env, (double)r->offset2);
       break;
     case OP_UTIMENS:
       argv[argc++] = num(env, r->t_access);

@@ -129,6 +129,9 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
 
     ftruncate: (path, fh, size, cb) => guard.run('ftruncate', path, cb, () => vfs.ftruncate(path, fh, size), ok),
 
+    fallocate: (path, fh, mode, offset, length, cb) =>
+      guard.run('fallocate', path, cb, () => vfs.fallocate(fh, mode, offset, length), ok),
+
     unlink: (path, cb) => guard.run('unlink', path, cb, () => vfs.unlink(path), ok),
 
     mkdir: (path, mode, cb) => guard.run('mkdir', path, cb, () => vfs.mkdir(path, mode), ok),

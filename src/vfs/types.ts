@@ -93,6 +93,8 @@ export interface Vfs {
   fsync(localPath: string, fh: number, dataOnly: boolean): Promise<void>
   truncate(localPath: string, size: number): Promise<void>
   ftruncate(localPath: string, fh: number, size: number): Promise<void>
+  /** fallocate(2) on an open file (W16); `mode`: its FALLOC_FL_* bits. */
+  fallocate(fh: number, mode: number, offset: number, length: number): Promise<void>
   unlink(localPath: string): Promise<void>
   mkdir(localPath: string, mode: number): Promise<void>
   rmdir(localPath: string): Promise<void>

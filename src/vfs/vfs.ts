@@ -86,6 +86,8 @@ export type IkVfs = Vfs & {
 }
 
 const O_ACCMODE = 3
+/** fallocate(2): reserve space without changing the size. */
+const FALLOC_FL_KEEP_SIZE = 1
 /** chown's "leave unchanged": -1, as the kernel passes it through fuse-native (uint32). */
 const UNCHANGED_IDS = new Set([-1, 0xffff_ffff])
 
@@ -346,6 +348,19 @@ class ImageKitVfs implements IkVfs {
   async ftruncate(_localPath: string, fh: number, size: number): Promise<void> {
     if (size < 0) throw new VfsError('EINVAL', 'ftruncate: negative size')
     await this.#writes!.truncateOpen(this.#writeHandle('ftruncate', fh).file, size)
+  }
+
+  /**
+   * W16: mode 0 grows the file to offset + length (zeros, as truncate does; the spool file stays sparse);
+   * FALLOC_FL_KEEP_SIZE only reserves space, which a library has no use for: accepted, nothing to do. The
+   * other modes (punching, zeroing, collapsing or inserting ranges) are refused, as on filesystems without them.
+   */
+  async fallocate(fh: number, mode: number, offset: number, length: number): Promise<void> {
+    const file = this.#writeHandle('fallocate', fh).file
+    if (offset < 0 || length <= 0) throw new VfsError('EINVAL', 'fallocate: bad range')
+    if (mode === FALLOC_FL_KEEP_SIZE) return
+    if (mode !== 0) throw new VfsError('ENOTSUP', `fallocate: mode ${mode} is not supported (only growing a file)`, { level: 'debug' })
+    if (offset + length > file.size) await this.#writes!.truncateOpen(file, offset + length)
   }
 
   async unlink(localPath: string): Promise<void> {

@@ -660,6 +660,31 @@ describe.skipIf(skip !== null)('write semantics', () => {
     }
   }, STOP_DEADLINE_MS)
 
+  it('W16: fallocate grows a file with zeros (and posix_fallocate with it); KEEP_SIZE is accepted; punching holes is refused', async () => {
+    await lib.upload('/w16', 'kept.bin', Buffer.from('stored bytes'))
+    const { m } = await mount()
+    const dir = join(m.path, 'w16')
+    await run('fallocate', ['-l', String(3 * 1024 * 1024), join(dir, 'grown.bin')])
+    expect((await stat(join(dir, 'grown.bin'))).size).toBe(3 * 1024 * 1024)
+    await waitForRemoteBytes(lib, '/w16/grown.bin', await localBytes('w16-grown', Buffer.alloc(3 * 1024 * 1024)), UPLOAD_DEADLINE_MS)
+
+    // What download managers do: reserve the whole size, then write into it.
+    const script = 'import os, sys\nfd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)\n' +
+      'os.posix_fallocate(fd, 0, 1048576)\nos.pwrite(fd, b"head", 0)\nos.close(fd)\n'
+    await run('python3', ['-c', script, join(dir, 'reserved.bin')])
+    const reserved = Buffer.alloc(1024 * 1024)
+    reserved.write('head')
+    await waitForRemoteBytes(lib, '/w16/reserved.bin', await localBytes('w16-reserved', reserved), UPLOAD_DEADLINE_MS)
+
+    await run('fallocate', ['--keep-size', '-l', '8M', join(dir, 'kept.bin')])
+    expect((await stat(join(dir, 'kept.bin'))).size).toBe('stored bytes'.length)
+    const punch = await run('fallocate', ['--punch-hole', '-o', '0', '-l', '4', join(dir, 'kept.bin')]).then(() => undefined, (e: { stderr: string }) => e)
+    expect(punch?.stderr).toMatch(/unsupported|not supported/) // util-linux words EOPNOTSUPP its own way
+    expect(await readFile(join(dir, 'kept.bin'), 'utf8')).toBe('stored bytes')
+    expect(await readFile(remoteBytesPath(lib, '/w16/kept.bin'), 'utf8')).toBe('stored bytes')
+    expect((await versionsOf(lib, '/w16/kept.bin')).length).toBe(1)
+  })
+
   it('W11: names ImageKit would rewrite are stored encoded and keep their created name after a re-list', async () => {
     // local name → remote name under the default encoding (Hash, Percent, Question → FULLWIDTH forms).
     const names: [string, string][] = [

@@ -173,6 +173,28 @@ describe('writing files (W1, W2)', () => {
     expect(api.fileAt('/t')!.bytes.toString()).toBe('a')
   })
 
+  it('fallocate grows an open file with zeros (mode 0), accepts KEEP_SIZE, refuses other modes and read-only handles', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/a', Buffer.from('abc'))
+    const h = rw(api)
+    const fh = await h.vfs.open('/a', constants.O_RDWR)
+    await h.vfs.fallocate(fh, 0, 2, 6) // 2 + 6 = 8 > 3: grows
+    expect((await h.vfs.getattr('/a')).size).toBe(8)
+    await h.vfs.fallocate(fh, 0, 0, 4) // inside the file: nothing changes
+    await h.vfs.fallocate(fh, 1, 0, 100) // FALLOC_FL_KEEP_SIZE
+    expect((await h.vfs.getattr('/a')).size).toBe(8)
+    await expectCode(h.vfs.fallocate(fh, 3, 0, 2), 'ENOTSUP') // PUNCH_HOLE | KEEP_SIZE
+    await expectCode(h.vfs.fallocate(fh, 0x10, 0, 2), 'ENOTSUP') // ZERO_RANGE
+    await expectCode(h.vfs.fallocate(fh, 0, 0, 0), 'EINVAL')
+    await h.vfs.flush('/a', fh)
+    await h.vfs.release('/a', fh)
+    expect(api.fileAt('/a')!.bytes).toEqual(Buffer.from([97, 98, 99, 0, 0, 0, 0, 0]))
+    const ro = await h.vfs.open('/a', constants.O_RDONLY)
+    await expectCode(h.vfs.fallocate(ro, 0, 0, 100), 'EBADF')
+    await h.vfs.release('/a', ro)
+    expect(api.fileAt('/a')!.bytes.length).toBe(8)
+  })
+
   it('O_TRUNC then write replaces the content', async () => {
     const api = new FakeImageKit()
     api.addFile('/r', Buffer.from('old content'))
