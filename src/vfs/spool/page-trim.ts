@@ -21,7 +21,15 @@ export type DropCachedPages = (fd: number, offset: number, length: number) => vo
  */
 export const TRIM_STEP_BYTES = 64 * 1024 * 1024
 
+/** How a reader of the spool trims behind itself; no `dropCachedPages` (the addon is not built): it does not. */
+export interface PageTrimOptions {
+  dropCachedPages?: DropCachedPages | undefined
+  /** Default TRIM_STEP_BYTES. */
+  trimStepBytes?: number | undefined
+}
+
 export class ReadPagesTrimmer {
+  #read = 0
   #dropped = 0
   #trimming: Promise<void> | undefined
   #off = false
@@ -30,17 +38,23 @@ export class ReadPagesTrimmer {
 
   /** The bytes below `offset` have been read and will not be read again through this file's cache. */
   readTo(offset: number): void {
-    if (this.#off || this.#trimming || offset - this.#dropped < this.stepBytes) return
-    this.#trimming = this.#trim(offset)
+    this.#read = Math.max(this.#read, offset)
+    this.#next()
   }
 
-  /** Resolves once no trim is in progress (never rejects). */
+  /** Resolves once no trim is in progress nor due (never rejects). */
   async settled(): Promise<void> {
-    await this.#trimming
+    while (this.#trimming) await this.#trimming
   }
 
   get busy(): boolean {
     return this.#trimming !== undefined
+  }
+
+  /** One trim at a time; a reader that got a step or more ahead meanwhile is caught up with right after. */
+  #next(): void {
+    if (this.#off || this.#trimming || this.#read - this.#dropped < this.stepBytes) return
+    this.#trimming = this.#trim(this.#read)
   }
 
   async #trim(upTo: number): Promise<void> {
@@ -52,6 +66,7 @@ export class ReadPagesTrimmer {
       this.#off = true
     } finally {
       this.#trimming = undefined
+      this.#next()
     }
   }
 }

@@ -17,7 +17,7 @@
  * With `dropCachedPages`, what was read is dropped from the page cache behind the reader (spool/page-trim.ts).
  */
 import { open } from 'node:fs/promises'
-import { ReadPagesTrimmer, TRIM_STEP_BYTES, type DropCachedPages } from '../spool/page-trim.js'
+import { ReadPagesTrimmer, TRIM_STEP_BYTES, type DropCachedPages, type PageTrimOptions } from '../spool/page-trim.js'
 
 /** Disk reads and body chunks of this size: few per MiB, and nothing waits long for a full one. */
 export const STREAM_CHUNK_BYTES = 1024 * 1024
@@ -34,7 +34,7 @@ export class GrowingFile implements AsyncIterable<Buffer> {
   readonly #drop: DropCachedPages | undefined
   readonly #trimStepBytes: number
 
-  constructor(readonly path: string, options: { chunkBytes?: number; dropCachedPages?: DropCachedPages | undefined; trimStepBytes?: number | undefined } = {}) {
+  constructor(readonly path: string, options: PageTrimOptions & { chunkBytes?: number } = {}) {
     this.chunkBytes = options.chunkBytes ?? STREAM_CHUNK_BYTES
     this.#drop = options.dropCachedPages
     this.#trimStepBytes = options.trimStepBytes ?? TRIM_STEP_BYTES

@@ -23,7 +23,7 @@ import { isImageKitError } from '../../imagekit/errors.js'
 import type { UploadResponse } from '../../imagekit/types.js'
 import type { Logger } from '../../log.js'
 import type { PendingFile } from '../file-node.js'
-import type { DropCachedPages } from '../spool/page-trim.js'
+import type { PageTrimOptions } from '../spool/page-trim.js'
 import { uploadFieldsOf } from './fields.js'
 import { GrowingFile } from './growing-file.js'
 import { describe, isTooLarge, type Uploader } from './uploader.js'
@@ -33,16 +33,14 @@ export const STREAM_THRESHOLD_BYTES = 4 * 1024 * 1024
 /** Streams failing this many times in a row (each file then uploaded at close) turn streaming off. */
 export const MAX_FAILURES_IN_A_ROW = 3
 
-export interface StreamerDeps {
+/** With the page-cache options, a stream drops what it has read from the page cache (spool/page-trim.ts). */
+export interface StreamerDeps extends PageTrimOptions {
   api: ImageKitApi
   log: Logger
   uploader: Uploader
   uploadTags: readonly string[]
   enabled: boolean
   thresholdBytes: number
-  /** Drops what a stream has read from the page cache (spool/page-trim.ts); none: pages stay cached. */
-  dropCachedPages?: DropCachedPages | undefined
-  trimStepBytes?: number | undefined
 }
 
 /** One file's streamed upload. */
@@ -56,7 +54,7 @@ export class StreamedUpload {
 
   constructor(
     api: ImageKitApi, file: PendingFile, uploadTags: readonly string[], onFailure: (e: unknown) => void,
-    trim: { dropCachedPages?: DropCachedPages | undefined; trimStepBytes?: number | undefined } = {},
+    trim: PageTrimOptions = {},
   ) {
     this.#body = new GrowingFile(file.dataPath, trim)
     this.#body.grew(file.size)
