@@ -360,7 +360,7 @@ class ImageKitVfs implements IkVfs {
     if (offset < 0 || length <= 0) throw new VfsError('EINVAL', 'fallocate: bad range')
     if (mode === FALLOC_FL_KEEP_SIZE) return
     if (mode !== 0) throw new VfsError('ENOTSUP', `fallocate: mode ${mode} is not supported (only growing a file)`, { level: 'debug' })
-    if (offset + length > file.size) await this.#writes!.truncateOpen(file, offset + length)
+    await this.#writes!.growOpen(file, offset + length)
   }
 
   async unlink(localPath: string): Promise<void> {

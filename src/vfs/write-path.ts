@@ -381,6 +381,13 @@ export class WritePath {
     await this.#fileLock.run(file.id, () => this.#truncateLocked(file, size))
   }
 
+  /** fallocate's growth (W16): to `size` if the file is smaller then, never shorter. */
+  async growOpen(file: PendingFile, size: number): Promise<void> {
+    await this.#fileLock.run(file.id, async () => {
+      if (size > file.size) await this.#truncateLocked(file, size)
+    })
+  }
+
   async #truncateLocked(file: PendingFile, size: number): Promise<void> {
     if (file.remoteContent) await this.#fetchContent(file)
     this.#streamer.stop(file, 'a truncate')
