@@ -61,6 +61,7 @@ export class Namespace {
       }
       const now = this.#d.clock.now()
       this.#d.dirs.setChild(dest.folder, dest.localName, new DirInode(this.#d.inodes.allocate(), dest.remotePath, now, now))
+      this.#d.dirs.seedEmpty(dest.remotePath)
     })
   }
 

@@ -469,6 +469,23 @@ describe('namespace (W7-W10)', () => {
     await expectCode(h.vfs.getattr('/d'), 'ENOENT')
   })
 
+  it('a folder just made is known empty: creating files in it fetches no listing; rmdir still re-lists', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    await h.vfs.readdir('/')
+    const listings = api.calls.listFiles
+    await h.vfs.mkdir('/new', 0o755)
+    await expectCode(h.vfs.getattr('/new/a.txt'), 'ENOENT') // cp's lookup before its create
+    await writeFile(h, '/new/a.txt', 'alpha')
+    expect((await h.vfs.readdir('/new')).map((e) => e.name)).toEqual(['a.txt'])
+    expect(api.calls.listFiles).toBe(listings)
+    expect(api.fileAt('/new/a.txt')!.bytes.toString()).toBe('alpha')
+    api.addFile('/new/other.jpg', 5) // put there by someone else
+    await h.vfs.unlink('/new/a.txt')
+    await expectCode(h.vfs.rmdir('/new'), 'ENOTEMPTY')
+    expect(api.fileAt('/new/other.jpg')).toBeDefined()
+  })
+
   it('rmdir sees files that only exist in the spool', async () => {
     const api = new FakeImageKit()
     api.addFolder('/d')
