@@ -2,7 +2,7 @@
 // One emulator and one mount (dir cache 2 s) serve the whole file; R7 and R12 live in their own files
 // because they need differently configured emulators and mounts.
 import { createHash, randomBytes } from 'node:crypto'
-import { chown, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chown, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fuseSkipReason, mountLibrary, run, startLibrary, tempDir, waitFor, type Library, type Mounted } from '../integration/harness.js'
@@ -82,6 +82,15 @@ describe.skipIf(skip !== null)('read semantics', () => {
     await lib.upload('/photos', 'new.txt', Buffer.from('fresh\n'))
     await waitFor(async () => (await readdir(join(m.path, 'photos'))).includes('new.txt'), DIR_CACHE_MS * 4, 'new.txt visible')
     expect(Date.now() - uploadedAt).toBeLessThan(DIR_CACHE_MS * 4)
+
+    // A folder made through the mount is known empty: filling it lists nothing first, and what others put
+    // into it shows within the same bound.
+    await mkdir(join(m.path, 'made'))
+    await writeFile(join(m.path, 'made', 'mine.txt'), 'mine\n')
+    expect(await readdir(join(m.path, 'made'))).toEqual(['mine.txt'])
+    expect(m.listingCount('/made')).toBe(0)
+    await lib.upload('/made', 'theirs.txt', Buffer.from('theirs\n'))
+    await waitFor(async () => (await readdir(join(m.path, 'made'))).includes('theirs.txt'), DIR_CACHE_MS * 4, 'theirs.txt visible')
   })
 
   it('R3: stat shows size, times from the API, modes, owner and stable inodes', async () => {
