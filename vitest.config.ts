@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config'
 // integration/semantics/faults tests mount for real and run one file at a time in forked processes.
 export default defineConfig({
   test: {
+    globalSetup: ['test/global-teardown.ts'],
     projects: [
       {
         test: {
