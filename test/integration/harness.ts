@@ -415,7 +415,15 @@ export async function startUploadCounter(targetUrl: string): Promise<UploadCount
         up.destroy()
       }
     })
-    const resume = (): void => void req.resume()
+    // A held body stays held: a 'drain' of the upstream request (from a chunk before the hold) must not resume it.
+    let holding = false
+    const resume = (): void => {
+      if (!holding) req.resume()
+    }
+    const release = (): void => {
+      holding = false
+      req.resume()
+    }
     req.on('data', (chunk: Buffer) => {
       if (record.status !== undefined || up.destroyed) return
       if (!up.write(chunk)) {
@@ -423,9 +431,10 @@ export async function startUploadCounter(targetUrl: string): Promise<UploadCount
         up.once('drain', resume)
       }
       record.forwarded += chunk.length
-      if (isUpload && holdAfter !== undefined && record.forwarded >= holdAfter) {
+      if (isUpload && holdAfter !== undefined && record.forwarded >= holdAfter && !holding) {
+        holding = true
         req.pause()
-        held.add(resume)
+        held.add(release)
       }
     })
     req.once('end', () => up.end())
