@@ -8,10 +8,11 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { readMountInfo } from '../../src/fuse/mountinfo.js'
 import { forceUnmount } from './mount.js'
 
-/** Folder prefixes the harness creates its libraries, mountpoints and work dirs under (tempDir, makeTempMountpoint). */
-const TEST_PATH = new RegExp(`^${join(tmpdir(), 'ikfs-').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`)
+/** The prefix of the harness's libraries, mountpoints and work dirs (tempDir, makeTempMountpoint). */
+const TEST_PATH_PREFIX = join(tmpdir(), 'ikfs-')
 
 interface Leftover {
   pid: number
@@ -26,15 +27,14 @@ export async function leftoverDaemons(): Promise<Leftover[]> {
     if (!Number.isInteger(pid) || pid === process.pid) continue
     const args = await readFile(`/proc/${pid}/cmdline`, 'utf8').then((s) => s.split('\0').filter(Boolean), () => [])
     if (!args.some((a) => a.endsWith('bin/ikfs.js'))) continue
-    if (args.some((a) => TEST_PATH.test(a))) found.push({ pid, args })
+    if (args.some((a) => a.startsWith(TEST_PATH_PREFIX))) found.push({ pid, args })
   }
   return found
 }
 
 /** FUSE mounts of type fuse.ikfs on a test's temp mountpoint. */
 export async function leftoverMounts(): Promise<string[]> {
-  const lines = (await readFile('/proc/mounts', 'utf8')).split('\n')
-  return lines.map((l) => l.split(' ')).filter((f) => f[2] === 'fuse.ikfs' && TEST_PATH.test(f[1] ?? '')).map((f) => f[1]!)
+  return (await readMountInfo()).filter((m) => m.fsType === 'fuse.ikfs' && m.mountPoint.startsWith(TEST_PATH_PREFIX)).map((m) => m.mountPoint)
 }
 
 /** Kills and unmounts what tests left behind; returns a description of each, empty when there was nothing. */
