@@ -13,10 +13,9 @@
  */
 import { createRequire } from 'node:module'
 import { constants as fsConstants, existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { constants as osConstants } from 'node:os'
 import type { FuseOps, FuseReply, FuseStat, FuseStatFs } from './binding-types.js'
+import { builtAddon } from './built-addon.js'
 import { NativeLoadError } from './load.js'
 
 const errno = osConstants.errno
@@ -31,9 +30,6 @@ export enum Op {
 const RENAME_NOREPLACE = 1
 const RENAME_EXCHANGE = 2
 
-const here = dirname(fileURLToPath(import.meta.url))
-/** Where `npm install` (native/build-native.mjs) puts the addon, seen from native/ and from dist/native/. */
-const ADDON_CANDIDATES = [join(here, 'fuse3', 'build', 'ikfs_fuse3.node'), join(here, '..', '..', 'native', 'fuse3', 'build', 'ikfs_fuse3.node')]
 
 export interface Fuse3Settings {
   maxWrite: number
@@ -92,7 +88,7 @@ type Cb = FuseReply
 export type Fuse3Ops = Omit<FuseOps, 'utimens'>
 
 /** Loads the addon built at install time; NativeLoadError says why it is not usable. */
-export function loadFuse3(path: string | undefined = ADDON_CANDIDATES.find((p) => existsSync(p))): Fuse3Addon {
+export function loadFuse3(path: string | undefined = builtAddon('fuse3', 'ikfs_fuse3.node')): Fuse3Addon {
   if (path === undefined || !existsSync(path)) {
     throw new NativeLoadError(
       'the libfuse3 binding is not built (install libfuse3-dev and pkg-config, then run: npm run build:native)',

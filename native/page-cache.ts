@@ -5,8 +5,7 @@
  */
 import { createRequire } from 'node:module'
 import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { builtAddon } from './built-addon.js'
 
 /** Forgets the clean cached pages of a byte range of an open file (posix_fadvise DONTNEED); throws on failure. */
 export type DropCachedPages = (fd: number, offset: number, length: number) => void
@@ -16,16 +15,9 @@ interface PageCacheAddon {
   dropCachedPages(fd: number, offset: number, length: number): number
 }
 
-const here = dirname(fileURLToPath(import.meta.url))
-/** Where `npm install` (native/build-native.mjs) puts the addon, seen from native/ and from dist/native/. */
-const ADDON_CANDIDATES = [
-  join(here, 'page-cache', 'build', 'ikfs_page_cache.node'),
-  join(here, '..', '..', 'native', 'page-cache', 'build', 'ikfs_page_cache.node'),
-]
-
 /** The addon's function, or undefined (with the reason) when it is not built or does not load. */
 export function loadDropCachedPages(
-  path: string | undefined = ADDON_CANDIDATES.find((p) => existsSync(p)),
+  path: string | undefined = builtAddon('page-cache', 'ikfs_page_cache.node'),
 ): { drop: DropCachedPages; reason?: undefined } | { drop?: undefined; reason: string } {
   if (path === undefined || !existsSync(path)) return { reason: 'the page-cache addon is not built (run: npm run build:native)' }
   let addon: PageCacheAddon
