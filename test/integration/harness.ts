@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { fuseAvailable } from '../../native/load.js'
-import { isMounted as isFuseMounted } from '../../src/fuse/mountinfo.js'
+import { isMounted as isFuseMounted, readMountInfo } from '../../src/fuse/mountinfo.js'
 import type { AccountUsage, FileObject } from '../../src/imagekit/types.js'
 import { REPO_ROOT, forceUnmount, makeTempMountpoint, spawnDaemon, waitFor, type Daemon } from '../helpers/mount.js'
 
@@ -346,11 +346,10 @@ export async function findSameFiles(dir: string, expected: string): Promise<stri
   return found
 }
 
-/** Mountpoints among `paths` that /proc/mounts still lists (a leak when the tests are over). */
+/** Mountpoints among `paths` that the mount table still lists (a leak when the tests are over). */
 export async function leftMounted(paths: string[]): Promise<string[]> {
-  const { readFile } = await import('node:fs/promises')
-  const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1] ?? '')
-  return paths.filter((p) => mounts.includes(p))
+  const mounted = new Set((await readMountInfo()).map((m) => m.mountPoint))
+  return paths.filter((p) => mounted.has(p))
 }
 
 /**
