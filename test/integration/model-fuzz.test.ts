@@ -19,10 +19,11 @@
 // only names that come back as themselves).
 // FUZZ_TRACE=/tmp/prefix writes a failing worker's steps and the daemon's log next to that prefix.
 // FUZZ_SEEDS=1-30 FUZZ_MODES=names,versions runs those seeds in that mode instead of the runs below (modes:
-// writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch, readers), to look for new failing
-// seeds. `readers` holds files open for reading across the other steps (renames and unlinks of open files).
+// writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch, readers, copies), to look for new
+// failing seeds. `readers` holds files open for reading across the other steps (renames and unlinks of open
+// files); `copies` copies files inside the mount (copy_file_range).
 import { createHash, randomBytes } from 'node:crypto'
-import { appendFile, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises'
+import { appendFile, copyFile, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPrng } from '../../src/emulator/faults.js'
@@ -42,7 +43,9 @@ const SIZES = [0, 1, 10, 4096, 70_000, 300_000]
 const OPS = ['write', 'write', 'append', 'trunc', 'rename', 'unlink', 'read', 'pwrite', 'atomic', 'ls', 'stat', 'mkdir', 'rmdir', 'dirrename'] as const
 /** The `readers` mode adds these: a file opened for reading is held open across later steps, then closed. */
 const READER_OPS = ['hold', 'hold', 'drop'] as const
-type Op = (typeof OPS)[number] | (typeof READER_OPS)[number]
+/** The `copies` mode adds copies inside the mount (copy_file_range: a server-side copy, or the bytes when the source is not stored yet). */
+const COPY_OPS = ['copy', 'copy'] as const
+type Op = (typeof OPS)[number] | (typeof READER_OPS)[number] | (typeof COPY_OPS)[number]
 /** Descriptors a worker holds open at most (the oldest is closed to make room). */
 const MAX_HELD = 3
 
@@ -132,6 +135,7 @@ async function apply(root: string, base: string, s: Step, view: View): Promise<s
       case 'trunc': await truncate(pa, s.size); break
       case 'rename': await rename(pa, pb); break
       case 'unlink': await unlink(pa); break
+      case 'copy': await copyFile(pa, pb); break
       case 'read': {
         const got = await readFile(pa)
         return `read ${got.length} ${sha(got)}`
@@ -232,9 +236,9 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     await m.stop()
   }
 
-  async function worker(m: Mounted, seed: number, base: string, ref: string, view: View, readers: boolean): Promise<string[]> {
+  async function worker(m: Mounted, seed: number, base: string, ref: string, view: View, run: Run): Promise<string[]> {
     const random = createPrng(seed) // seeded, so a failing sequence replays
-    const ops: readonly Op[] = readers ? [...OPS, ...READER_OPS] : OPS
+    const ops: readonly Op[] = [...OPS, ...(run.readers ? READER_OPS : []), ...(run.copies ? COPY_OPS : [])]
     /** Descriptors held open by `hold`, on the mount and on the local folder, oldest first. */
     const held: [FileHandle, FileHandle][] = []
     const closeOldest = async (): Promise<void> => {
@@ -363,8 +367,10 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     prefetch?: boolean
     /** Files held open for reading across the other steps (READER_OPS). */
     readers?: boolean
+    /** Files copied inside the mount (COPY_OPS). */
+    copies?: boolean
   }
-  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers'] as const
+  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers', 'copies'] as const
   function runsFromEnv(): Run[] | undefined {
     const seeds = process.env.FUZZ_SEEDS
     if (!seeds) return undefined
@@ -390,12 +396,13 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     // Seeds of their own: a run's folders and reference tree are named by its seed.
     { seed: 4, writeBack: true, readers: true }, // .fuse_hidden stand-ins; a folder rename refused for a reader
     { seed: 12, writeBack: true, readers: true }, // a file kept open after its upload, renamed over another, lost its bytes
+    { seed: 31, writeBack: true, readers: true, copies: true },
   ]
   for (const run of runs) {
     const how = [
       run.writeBack && '--write-back', run.faults && 'faults', run.kill9 && 'kill -9', run.fuseNative && 'fuse-native',
       run.onlySigned && '--only-signed', run.versions && '--versions', run.names && 'encoded names', run.prefetch && '--dir-prefetch',
-      run.readers && 'readers held open',
+      run.readers && 'readers held open', run.copies && 'copies inside the mount',
     ].filter(Boolean).join(', ')
     it(`seed ${run.seed}${how ? ` (${how})` : ''}: ${WORKERS} workers x ${OPS_PER_WORKER} operations give the same results, trees and stored files`, async () => {
       try {
@@ -419,7 +426,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     if (faults) await library.setFaults({ errorRate: 0.05, errorStatuses: [429, 500, 503], resetRate: 0.03, scope: ['api', 'upload', 'delivery'], seed })
     let mismatches: string[]
     try {
-      mismatches = (await Promise.all(bases.map((base, w) => worker(m, seed * 100 + w, base, ref, view, run.readers === true)))).flat()
+      mismatches = (await Promise.all(bases.map((base, w) => worker(m, seed * 100 + w, base, ref, view, run)))).flat()
     } finally {
       if (faults) await library.setFaults({ errorRate: 0, resetRate: 0 })
     }
