@@ -390,7 +390,9 @@ export class WritePath {
 
   async #truncateLocked(file: PendingFile, size: number): Promise<void> {
     if (file.remoteContent) await this.#fetchContent(file)
-    this.#streamer.stop(file, 'a truncate')
+    // The same size changes no byte: a sequential writer and its streamed upload go on, and a new file stays
+    // fit for a server-side copy (libuv's copyFile truncates its new target to 0 before copy_file_range).
+    if (size !== file.size) this.#streamer.stop(file, 'a truncate')
     await file.fd!.truncate(size).catch((e: unknown) => { throw spoolError(e, `truncate ${file.localPath}`) })
     file.size = size
     this.#touch(file)

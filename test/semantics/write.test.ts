@@ -2,7 +2,7 @@
 // own cache dir (the spool is part of what is promised) and checks the emulator afterwards: bytes in its
 // data dir with `cmp`, names, file ids, versions and tags through the Media API.
 import { randomBytes } from 'node:crypto'
-import { chmod, chown, link, mkdir, mkdtemp, open, readFile, readdir, rename, rm, rmdir, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises'
+import { chmod, chown, copyFile, link, mkdir, mkdtemp, open, readFile, readdir, rename, rm, rmdir, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -653,6 +653,11 @@ describe.skipIf(skip !== null)('write semantics', () => {
       changed.write('CHANGED', 0)
       const expected = await localBytes('w15-changed.jpg', changed)
       expect(await sameBytes(remoteBytesPath(lib, '/w15/c/renamed.jpg'), expected)).toBe(true)
+      expect(counter.uploads()).toBe(3)
+      // libuv's copy (Node's fs.copyFile) creates the target without O_TRUNC and truncates it to 0 first.
+      await mkdir(join(dir, 'd'))
+      await copyFile(join(dir, 'a', 'renamed.jpg'), join(dir, 'd', 'renamed.jpg'))
+      expect(await sameBytes(remoteBytesPath(lib, '/w15/d/renamed.jpg'), photo)).toBe(true)
       expect(counter.uploads()).toBe(3)
       await unmount(m)
     } finally {
