@@ -24,7 +24,7 @@
 // files); `copies` copies files inside the mount (copy_file_range).
 import { createHash, randomBytes } from 'node:crypto'
 import { appendFile, copyFile, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPrng } from '../../src/emulator/faults.js'
 import type { FileObject } from '../../src/imagekit/types.js'
@@ -43,7 +43,10 @@ const SIZES = [0, 1, 10, 4096, 70_000, 300_000]
 const OPS = ['write', 'write', 'append', 'trunc', 'rename', 'unlink', 'read', 'pwrite', 'atomic', 'ls', 'stat', 'mkdir', 'rmdir', 'dirrename'] as const
 /** The `readers` mode adds these: a file opened for reading is held open across later steps, then closed. */
 const READER_OPS = ['hold', 'hold', 'drop'] as const
-/** The `copies` mode adds copies inside the mount (copy_file_range: a server-side copy, or the bytes when the source is not stored yet). */
+/**
+ * The `copies` mode adds copies inside the mount (copy_file_range), half of them into another folder under the
+ * source's name: a server-side copy when the source is stored (W15), else a copy of the bytes.
+ */
 const COPY_OPS = ['copy', 'copy'] as const
 type Op = (typeof OPS)[number] | (typeof READER_OPS)[number] | (typeof COPY_OPS)[number]
 /** Descriptors a worker holds open at most (the oldest is closed to make room). */
@@ -135,7 +138,9 @@ async function apply(root: string, base: string, s: Step, view: View): Promise<s
       case 'trunc': await truncate(pa, s.size); break
       case 'rename': await rename(pa, pb); break
       case 'unlink': await unlink(pa); break
-      case 'copy': await copyFile(pa, pb); break
+      case 'copy': // half of them into b's folder under a's name: W15's server-side copy when that name is free there
+        await copyFile(pa, s.flip ? join(dirname(pb), basename(pa)) : pb)
+        break
       case 'read': {
         const got = await readFile(pa)
         return `read ${got.length} ${sha(got)}`
