@@ -168,7 +168,10 @@ export class OpGuard {
 
   #errnoFor(op: string, localPath: string, err: unknown): number {
     if (isVfsError(err)) {
-      this.#log[err.level]({ op, path: localPath, code: err.code, err }, `${op} failed: ${err.code}`)
+      // A refusal the VFS decided (a name it cannot store, a folder not empty) is told by its reason; the stack
+      // and the cause chain are kept for failures underneath (API, disk) and for errors.
+      const detail = err.cause === undefined && err.level !== 'error' ? { reason: err.message } : { err }
+      this.#log[err.level]({ op, path: localPath, code: err.code, ...detail }, `${op} failed: ${err.code}`)
       return FUSE_ERRNO[err.code]
     }
     this.#log.error({ op, path: localPath, err }, `${op}: unexpected error (answered EIO)`)

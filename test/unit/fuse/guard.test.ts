@@ -59,6 +59,22 @@ describe('OpGuard', () => {
     expect(guard.counters.get('unlink').errors).toBe(1)
   })
 
+  it('logs a refusal the VFS decided with its reason, and the error with its stack only when it has a cause or is an error', async () => {
+    const { logger, records } = captureLogger()
+    const guard = new OpGuard(logger, { timers: manualTimers().timers })
+    const cb = () => undefined
+    guard.run('create', '/tab\tx', cb, () => Promise.reject(new VfsError('EINVAL', 'the name would be listed as another')), () => [0])
+    guard.run('read', '/a', cb, () => Promise.reject(new VfsError('EIO', 'read /a: server said no', { cause: new Error('503 from the CDN') })), () => [0])
+    guard.run('write', '/b', cb, () => Promise.reject(new VfsError('EFBIG', 'too large', { level: 'error' })), () => [0])
+    await flush()
+    expect(records.map((r) => [r.op, r.reason, r.err?.message, r.err?.cause?.message])).toEqual([
+      ['create', 'the name would be listed as another', undefined, undefined],
+      ['read', undefined, 'read /a: server said no', '503 from the CDN'],
+      ['write', undefined, 'too large', undefined],
+    ])
+    expect(records[1]?.err?.stack).toContain('server said no')
+  })
+
   it('turns sync throws, plain rejections and encode bugs into EIO logged at error with a stack', async () => {
     const { logger, records } = captureLogger()
     const guard = new OpGuard(logger, { timers: manualTimers().timers })

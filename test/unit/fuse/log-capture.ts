@@ -1,6 +1,9 @@
 import { createLogger, type Logger } from '../../../src/log.js'
 
-export interface LogRecord { level: number; msg: string; op?: string; path?: string; code?: string; err?: { message: string; stack?: string } }
+export interface LogRecord {
+  level: number; msg: string; op?: string; path?: string; code?: string; reason?: string
+  err?: { message: string; stack?: string; cause?: { message: string } }
+}
 
 /** A real pino logger writing parsed records into an array. */
 export function captureLogger(): { logger: Logger; records: LogRecord[] } {
