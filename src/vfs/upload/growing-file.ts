@@ -17,7 +17,7 @@
  * With `dropCachedPages`, what was read is dropped from the page cache behind the reader (spool/page-trim.ts).
  */
 import { open } from 'node:fs/promises'
-import { ReadPagesTrimmer, TRIM_STEP_BYTES, type DropCachedPages, type PageTrimOptions } from '../spool/page-trim.js'
+import { ReadPagesTrimmer, type PageTrimOptions } from '../spool/page-trim.js'
 
 /** Disk reads and body chunks of this size: few per MiB, and nothing waits long for a full one. */
 export const STREAM_CHUNK_BYTES = 1024 * 1024
@@ -31,13 +31,11 @@ export class GrowingFile implements AsyncIterable<Buffer> {
   #wake: (() => void) | undefined
 
   readonly chunkBytes: number
-  readonly #drop: DropCachedPages | undefined
-  readonly #trimStepBytes: number
+  readonly #trim: PageTrimOptions
 
   constructor(readonly path: string, options: PageTrimOptions & { chunkBytes?: number } = {}) {
     this.chunkBytes = options.chunkBytes ?? STREAM_CHUNK_BYTES
-    this.#drop = options.dropCachedPages
-    this.#trimStepBytes = options.trimStepBytes ?? TRIM_STEP_BYTES
+    this.#trim = options
   }
 
   /** The first `size` bytes are written. */
@@ -67,7 +65,8 @@ export class GrowingFile implements AsyncIterable<Buffer> {
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
     const fh = await open(this.path, 'r')
-    const trimmer = this.#drop && new ReadPagesTrimmer(fh, this.#drop, this.#trimStepBytes)
+    const { dropCachedPages, trimStepBytes } = this.#trim
+    const trimmer = dropCachedPages && new ReadPagesTrimmer(fh, dropCachedPages, trimStepBytes)
     const ring: Buffer[] = []
     let chunks = 0
     try {
