@@ -129,7 +129,9 @@ export class Uploader {
     if (retry) counters.uploadsRetried++
     const startedMs = clock.now()
     let loggedMs = startedMs
-    log.info({ path: file.localPath, size: file.size, attempt: file.attempts }, 'upload started')
+    // One info line per stored file ('upload finished') is enough for a `cp -r` of thousands; a retry's start
+    // is news, a first attempt's is not.
+    log[retry ? 'info' : 'debug']({ path: file.localPath, size: file.size, attempt: file.attempts }, 'upload started')
     try {
       const stored = await this.#deps.perform(file, (sent) => {
         file.sentBytes = sent

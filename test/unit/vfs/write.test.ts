@@ -86,6 +86,25 @@ describe('writing files (W1, W2)', () => {
     for (const line of h.lines) expect(line.match(/"component":/g)?.length ?? 0).toBeLessThanOrEqual(1)
   })
 
+  it('an upload logs one info line when stored; its start is debug, a retry\'s start info', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    await writeFile(h, '/quiet.txt', 'hello')
+    const levelsOf = (msg: string): unknown[] => h.records.filter((r) => r.msg === msg && String(r.path).endsWith('quiet.txt')).map((r) => r.level)
+    expect(levelsOf('upload started')).toEqual([20])
+    expect(levelsOf('upload finished')).toEqual([30])
+
+    api.failNext.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
+    const fh = await h.vfs.open('/quiet.txt', W | constants.O_TRUNC)
+    await h.vfs.write('/quiet.txt', fh, Buffer.from('again'), 0)
+    await expectCode(h.vfs.flush('/quiet.txt', fh), 'EIO')
+    await h.vfs.release('/quiet.txt', fh)
+    h.clock.advance(60_000) // the background retrier's turn
+    await waitFor(() => levelsOf('upload finished').length === 2)
+    expect(levelsOf('upload started')).toEqual([20, 20, 30])
+    expect(api.fileAt('/quiet.txt')!.bytes.toString()).toBe('again')
+  })
+
   it('spool folder is 0700, data files 0600, journal holds no secrets', async () => {
     const api = new FakeImageKit()
     api.failNext.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
