@@ -5,6 +5,7 @@
  */
 import { ConfigError } from './config-error.js'
 import { OPTIONS, OPTION_KEYS, type OptionKey } from './options.js'
+import { rcloneFlagAdvice } from './rclone-flags.js'
 import { parseBool } from './values.js'
 
 /** A flag that belongs to one subcommand only (demo's --dir, unmount's --lazy). */
@@ -63,7 +64,7 @@ export function parseArgs(
     const key = FLAG_TO_KEY.get(flag)
     const extra = extraFlags[flag]
     if (key === undefined && extra === undefined) {
-      throw new ConfigError(`unknown flag ${flag} (see \`${command} --help\`)`)
+      throw new ConfigError(rcloneFlagAdvice(flag) ?? `unknown flag ${flag} (see \`${command} --help\`)`)
     }
     const takesValue = key !== undefined ? OPTIONS[key].type !== 'bool' : (extra as ExtraFlag).takesValue
     let value: string
