@@ -14,7 +14,7 @@ export const RCLONE_FLAGS_INSTEAD: Readonly<Record<string, string>> = {
   '--vfs-read-ahead': 'read-ahead grows by itself, up to a quarter of --block-cache-size',
   '--buffer-size': 'use --max-buffered (memory for read-ahead and write buffers of all open files)',
   '--daemon': 'ikfs runs in the foreground; run it as a service (systemd/ikfs@.service, README "Running it as a service") or with `&`',
-  '--poll-interval': 'ImageKit has no change feed; listings refresh after --dir-cache-time, on SIGHUP or with `ikfs refresh`',
+  '--poll-interval': 'ikfs does not poll for remote changes: listings refresh after --dir-cache-time, on SIGHUP, or with `ikfs refresh`',
   '--no-modtime': 'modification times cost no requests: ImageKit\'s updatedAt comes with each listing, and times set through the mount are kept on this machine (README W13); drop the flag',
   '--no-checksum': 'ikfs checks sizes and versions, not checksums; drop the flag',
   '--volname': 'the mount is named "ikfs:" and its remote name (or the endpoint\'s last path segment); drop the flag',
