@@ -239,6 +239,12 @@ describe.skipIf(skip !== null)('write semantics', () => {
       }
       expect(await unmount(slow.m)).toBe(0)
       for (let i = 0; i < 3; i++) expect(await sameBytes(remoteBytesPath(lib, `/w3-flight-${i}.bin`), inFlight[i]!), `w3-flight-${i}.bin stored at unmount`).toBe(true)
+      // The log names each file the unmount waits for, before and after.
+      const log = slow.m.log()
+      for (let i = 0; i < 3; i++) {
+        expect(log).toMatch(new RegExp(`"path":"/w3-flight-${i}\\.bin"[^\\n]*"msg":"waiting for this upload before unmounting"`))
+        expect(log).toMatch(new RegExp(`"path":"/w3-flight-${i}\\.bin"[^\\n]*"msg":"upload done before unmount"`))
+      }
     } finally {
       await lib.setFaults({ latencyMs: 0, scope: ['api', 'upload', 'delivery'] })
     }

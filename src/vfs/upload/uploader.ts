@@ -202,6 +202,8 @@ export class Uploader {
     }
     const running = [...this.#queued].filter((f) => f.inflight)
     if (running.length > 0) log.info({ uploads: running.length }, 'waiting for uploads before unmounting')
+    // A line per file, so that a long wait shows what it waits for (not only when each one ends).
+    for (const file of running) log.info({ path: file.localPath, size: file.size, sentBytes: file.sentBytes }, 'waiting for this upload before unmounting')
     await Promise.all(running.map(async (file) => {
       try {
         await file.inflight
