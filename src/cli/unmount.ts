@@ -1,16 +1,29 @@
-/** `ikfs unmount MOUNTPOINT [--lazy]`: unmounts a live mount or clears a dead one left by a crash. */
+/**
+ * `ikfs unmount MOUNTPOINT [--lazy] [--wait]`: unmounts a live mount or clears a dead one left by a crash.
+ * The daemon goes on after the unmount until its uploads in flight are stored (W3); this command says so,
+ * and with --wait stays until the daemon has exited.
+ */
 import { resolve } from 'node:path'
 import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
+import { fetchStatus } from '../status/client.js'
+import type { StatusSnapshot } from '../status/snapshot.js'
 import type { CliContext } from './context.js'
 import { extraFlagsHelp } from './help.js'
+import { socketFor } from './status.js'
 import { UsageError } from './usage-error.js'
+
+/** How long the daemon may take to answer a status request before the unmount goes ahead without it. */
+const STATUS_TIMEOUT_MS = 2_000
+/** How often --wait asks whether the daemon is still there. */
+const WAIT_POLL_MS = 200
 
 export const UNMOUNT_FLAGS: Readonly<Record<string, ExtraFlag>> = {
   '--lazy': { takesValue: false, help: 'Detach now even if files are open; the mount goes when they close.' },
+  '--wait': { takesValue: false, help: 'After unmounting, wait until the daemon has stored its uploads in flight and exited.' },
 }
 
 export function unmountHelp(): string {
-  return ['Usage: ikfs unmount MOUNTPOINT [--lazy]', '', extraFlagsHelp(UNMOUNT_FLAGS), ''].join('\n')
+  return ['Usage: ikfs unmount MOUNTPOINT [--lazy] [--wait]', '', extraFlagsHelp(UNMOUNT_FLAGS), ''].join('\n')
 }
 
 export async function runUnmount(args: readonly string[], ctx: CliContext): Promise<number> {
@@ -20,10 +33,54 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
     return 0
   }
   if (Object.keys(parsed.options).length > 0) throw new UsageError('ikfs unmount takes no mount options')
-  if (parsed.positionals.length !== 1) throw new UsageError('usage: ikfs unmount MOUNTPOINT [--lazy]')
+  if (parsed.positionals.length !== 1) throw new UsageError('usage: ikfs unmount MOUNTPOINT [--lazy] [--wait]')
   const mountpoint = resolve(ctx.cwd, parsed.positionals[0] as string)
-  const lazy = extraBool(parsed, '--lazy')
-  await ctx.runtime.unmountPath(mountpoint, { lazy })
+  const socket = socketFor(mountpoint, ctx)
+  const before = await askDaemon(socket, STATUS_TIMEOUT_MS)
+  await ctx.runtime.unmountPath(mountpoint, { lazy: extraBool(parsed, '--lazy') })
   ctx.stdout.write(`ikfs: unmounted ${mountpoint}\n`)
+  if (before === undefined) return 0
+  let last = before
+  if (extraBool(parsed, '--wait')) {
+    for (;;) {
+      const now = await askDaemon(socket, STATUS_TIMEOUT_MS)
+      if (now === undefined) break
+      last = now
+      await new Promise((r) => setTimeout(r, WAIT_POLL_MS))
+    }
+    ctx.stdout.write(`ikfs: the daemon (pid ${before.pid}) has exited\n`)
+  } else {
+    const storing = last.uploads.filter(isBeingStored).length
+    if (storing > 0) {
+      ctx.stdout.write(
+        `ikfs: the daemon (pid ${before.pid}) goes on until ${plural(storing, 'upload')} in flight ${storing === 1 ? 'is' : 'are'} stored, ` +
+          `then exits (\`ikfs status ${mountpoint}\` shows ${storing === 1 ? 'it' : 'them'}; \`ikfs unmount --wait\` waits)\n`,
+      )
+    }
+  }
+  const kept = last.uploads.filter((u) => !isBeingStored(u)).length
+  if (kept > 0) {
+    ctx.stdout.write(
+      `ikfs: ${plural(kept, 'file')} ${kept === 1 ? 'stays' : 'stay'} in the spool (empty, or ${kept === 1 ? 'its' : 'their'} upload failed or was refused): ` +
+        'the next mount with the same cache dir takes them up\n',
+    )
+  }
   return 0
+}
+
+/** What unmounting waits for (W3): uploads in flight and those waiting only for their write-back delay. */
+function isBeingStored(upload: StatusSnapshot['uploads'][number]): boolean {
+  return upload.state === 'waiting' || upload.state === 'uploading' || upload.state === 'retrying'
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`
+}
+
+/**
+ * The daemon's status, or undefined when no daemon answers (a dead mount, another tool's mount, a daemon
+ * that has exited): the status is only there to tell the user more, never a reason not to unmount.
+ */
+async function askDaemon(socket: string, timeoutMs: number): Promise<StatusSnapshot | undefined> {
+  return fetchStatus(socket, timeoutMs).catch(() => undefined)
 }

@@ -6,7 +6,7 @@ import { chmod, chown, copyFile, link, mkdir, mkdtemp, open, readFile, readdir, 
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
-  findSameFiles, fuseSkipReason, leftMounted, mountLibrary, remoteBytesPath, remoteEntries, run, sameBytes, startLibrary,
+  findSameFiles, fuseSkipReason, leftMounted, mountLibrary, remoteBytesPath, remoteEntries, run, runIkfs, sameBytes, startLibrary,
   startUploadCounter, tempDir, versionsOf, waitFor, waitForRemoteBytes, writeRandomFile, writeThroughMount, type Library, type Mounted,
 } from '../integration/harness.js'
 
@@ -244,6 +244,26 @@ describe.skipIf(skip !== null)('write semantics', () => {
       for (let i = 0; i < 3; i++) {
         expect(log).toMatch(new RegExp(`"path":"/w3-flight-${i}\\.bin"[^\\n]*"msg":"waiting for this upload before unmounting"`))
         expect(log).toMatch(new RegExp(`"path":"/w3-flight-${i}\\.bin"[^\\n]*"msg":"upload done before unmount"`))
+      }
+
+      // (d) `ikfs unmount` says that the daemon goes on until its uploads are stored; with --wait it stays until then.
+      for (const wait of [false, true]) {
+        const name = `w3-cli-${wait ? 'wait' : 'nowait'}.bin`
+        const other = await mount({ args: ['--write-back', '10ms'] })
+        const src = await localFile(name, 30_000)
+        await run('cp', [src, join(other.m.path, name)])
+        await waitFor(() => /"msg":"upload started"/.test(other.m.log()), 10_000, 'the upload started')
+        const un = await runIkfs(['unmount', other.m.path, ...(wait ? ['--wait'] : [])], { timeoutMs: 30_000 })
+        expect(un.code, un.stderr).toBe(0)
+        live.delete(other.m)
+        if (wait) {
+          expect(un.stdout).toMatch(/has exited\n$/)
+          expect(await sameBytes(remoteBytesPath(lib, `/${name}`), src), `${name} stored when unmount --wait returns`).toBe(true)
+        } else {
+          expect(un.stdout).toContain('goes on until 1 upload in flight is stored, then exits')
+          await waitForRemoteBytes(lib, `/${name}`, src, UPLOAD_DEADLINE_MS)
+        }
+        expect(await other.m.waitExit(20_000)).toBe(0)
       }
     } finally {
       await lib.setFaults({ latencyMs: 0, scope: ['api', 'upload', 'delivery'] })

@@ -1,8 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { main } from '../../../src/cli/main.js'
+import { socketFor } from '../../../src/cli/status.js'
+import type { StatusSnapshot } from '../../../src/status/snapshot.js'
+import { snapshotFixture } from '../status/fixtures.js'
 import { OPTION_KEYS, optionSpec } from '../../../src/config/options.js'
 import { testCli } from './fakes.js'
 
@@ -109,6 +113,70 @@ describe('unmount', () => {
     const cli = testCli({}, dir)
     expect(await main(['unmount', 'mnt', '--lazy'], cli.ctx)).toBe(0)
     expect(cli.runtime.calls).toEqual(['unmountPath(lazy)'])
+    expect(cli.stdout.text).toBe(`ikfs: unmounted ${join(dir, 'mnt')}\n`)
+  })
+
+  /** A daemon's control socket answering GET /status with `snapshots` in turn, then going away. */
+  async function fakeDaemon(cli: ReturnType<typeof testCli>, mountpoint: string, snapshots: StatusSnapshot[]): Promise<{ asked: () => number; close: () => Promise<void> }> {
+    const socket = socketFor(mountpoint, cli.ctx)
+    mkdirSync(dirname(socket), { recursive: true })
+    let asked = 0
+    const server = createServer((req, res) => {
+      const snapshot = snapshots[asked++]
+      if (req.url !== '/status' || snapshot === undefined) {
+        res.writeHead(503).end()
+        server.close()
+        return
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(snapshot))
+    })
+    await new Promise<void>((resolve) => server.listen(socket, resolve))
+    return { asked: () => asked, close: () => new Promise<void>((resolve) => server.close(() => resolve())) }
+  }
+
+  it('says when the daemon goes on storing uploads after the unmount, and what stays in the spool', async () => {
+    const cli = testCli({}, dir)
+    const mnt = join(dir, 'mnt')
+    const daemon = await fakeDaemon(cli, mnt, [snapshotFixture({
+      pid: 777,
+      uploads: [
+        { localPath: '/a.jpg', size: 10, sentBytes: 5, state: 'uploading', attempts: 1 },
+        { localPath: '/b.jpg', size: 10, sentBytes: 0, state: 'waiting', attempts: 0 },
+        { localPath: '/c.jpg', size: 10, sentBytes: 0, state: 'failed', attempts: 6, lastError: 'IK_NETWORK' },
+        { localPath: '/new.txt', size: 0, sentBytes: 0, state: 'empty', attempts: 0 },
+      ],
+    })])
+    try {
+      expect(await main(['unmount', 'mnt'], cli.ctx)).toBe(0)
+    } finally {
+      await daemon.close()
+    }
+    expect(cli.runtime.calls).toEqual(['unmountPath'])
+    expect(cli.stdout.text.split('\n')).toEqual([
+      `ikfs: unmounted ${mnt}`,
+      `ikfs: the daemon (pid 777) goes on until 2 uploads in flight are stored, then exits (\`ikfs status ${mnt}\` shows them; \`ikfs unmount --wait\` waits)`,
+      'ikfs: 2 files stay in the spool (empty, or their upload failed or was refused): the next mount with the same cache dir takes them up',
+      '',
+    ])
+  })
+
+  it('--wait returns once the daemon has stopped answering', async () => {
+    const cli = testCli({}, dir)
+    const mnt = join(dir, 'mnt')
+    const storing = snapshotFixture({ pid: 778, state: 'stopping', uploads: [{ localPath: '/a.jpg', size: 10, sentBytes: 5, state: 'uploading', attempts: 1 }] })
+    const daemon = await fakeDaemon(cli, mnt, [snapshotFixture({ pid: 778, uploads: storing.uploads }), storing, storing, { ...storing, uploads: [] }])
+    try {
+      expect(await main(['unmount', mnt, '--wait'], cli.ctx)).toBe(0)
+    } finally {
+      await daemon.close().catch(() => undefined)
+    }
+    expect(daemon.asked()).toBe(5) // before the unmount, three times while storing, once more: gone
+    expect(cli.stdout.text).toBe(`ikfs: unmounted ${mnt}\nikfs: the daemon (pid 778) has exited\n`)
+  })
+
+  it('says nothing more when no daemon answers (a dead mount)', async () => {
+    const cli = testCli({}, dir)
+    expect(await main(['unmount', 'mnt', '--wait'], cli.ctx)).toBe(0)
     expect(cli.stdout.text).toBe(`ikfs: unmounted ${join(dir, 'mnt')}\n`)
   })
 
