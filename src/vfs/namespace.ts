@@ -4,6 +4,7 @@
  * synchronously (same inode numbers) so the kernel sees the result at once.
  */
 import { isImageKitError } from '../imagekit/errors.js'
+import { renameAcrossFolders } from './cross-folder-rename.js'
 import { VfsError } from './errors.js'
 import { remoteBaseOf, type PendingFile } from './file-node.js'
 import { runFolderJob } from './folder-job.js'
@@ -225,34 +226,26 @@ export class Namespace {
     dirs.expire(from.folder)
   }
 
-  /** renameFile within a folder; across folders moveFile plus renameFile, ordered so no step lands on a same-named file. */
+  /** renameFile within a folder, moveFile across folders, both across folders under a new name. */
   async #moveRemoteFile(from: Destination, to: Destination): Promise<void> {
     const { api } = this.#d
     const op = { op: 'rename', target: from.remotePath }
+    const inFolder = (folder: string, name: string) => `${folder === '/' ? '' : folder}/${name}`
     try {
       if (from.folder === to.folder) return await api.renameFile(from.remotePath, to.name)
       if (from.name === to.name) return await api.moveFile(from.remotePath, to.folder)
-      // move+rename: a move onto a same-named file would append versions to it, a rename onto one fails (409).
-      const inTarget = await this.#remote({ ...to, localName: from.localName, name: from.name, remotePath: '' })
-      if (!inTarget) {
-        await api.moveFile(from.remotePath, to.folder)
-        try {
-          await api.renameFile(`${to.folder === '/' ? '' : to.folder}/${from.name}`, to.name)
-        } catch (e) {
-          await api.moveFile(`${to.folder === '/' ? '' : to.folder}/${from.name}`, from.folder).catch(() => undefined)
-          throw e
-        }
-        return
-      }
-      const inSource = await this.#remote({ ...from, localName: to.localName, name: to.name, remotePath: '' })
-      if (inSource) throw new VfsError('EXDEV', `rename ${from.localPath}: both orders of move and rename would collide`)
-      await api.renameFile(from.remotePath, to.name)
-      try {
-        await api.moveFile(`${from.folder === '/' ? '' : from.folder}/${to.name}`, to.folder)
-      } catch (e) {
-        await api.renameFile(`${from.folder === '/' ? '' : from.folder}/${to.name}`, from.name).catch(() => undefined)
-        throw e
-      }
+      await renameAcrossFolders(
+        {
+          rename: (folder, name, newName) => api.renameFile(inFolder(folder, name), newName),
+          move: (folder, name, toFolder) => api.moveFile(inFolder(folder, name), toFolder),
+        },
+        from,
+        to,
+        {
+          oldNameInTarget: (await this.#remote({ ...to, localName: from.localName, name: from.name, remotePath: '' })) !== undefined,
+          newNameInSource: (await this.#remote({ ...from, localName: to.localName, name: to.name, remotePath: '' })) !== undefined,
+        },
+      )
     } catch (e) {
       throw fromImageKitError(e, op)
     }
@@ -284,17 +277,20 @@ export class Namespace {
       } else if (from.name === to.name) {
         await runFolderJob(this.#d, () => api.moveFolder(src.remotePath, to.folder), src.remotePath, to.remotePath)
       } else {
-        const parent = await this.#d.resolver.resolveDir(from.parentLocalPath)
-        if ((await dirs.listing(parent)).children.has(to.localName)) {
-          throw new VfsError('EXDEV', `rename ${from.localPath}: a same-named entry is in the way`)
-        }
-        await rename()
-        try {
-          await runFolderJob(this.#d, () => api.moveFolder(renamed, to.folder), renamed, to.remotePath)
-        } catch (e) {
-          await api.renameFolder(renamed, from.name).catch(() => undefined)
-          throw e
-        }
+        await renameAcrossFolders(
+          {
+            rename: (folder, name, newName) =>
+              runFolderJob(this.#d, () => api.renameFolder(parentPath(folder, name), newName), parentPath(folder, name), parentPath(folder, newName)),
+            move: (folder, name, toFolder) =>
+              runFolderJob(this.#d, () => api.moveFolder(parentPath(folder, name), toFolder), parentPath(folder, name), parentPath(toFolder, name)),
+          },
+          from,
+          to,
+          {
+            oldNameInTarget: (await this.#remote({ ...to, localName: from.localName, name: from.name, remotePath: '' })) !== undefined,
+            newNameInSource: (await this.#remote({ ...from, localName: to.localName, name: to.name, remotePath: '' })) !== undefined,
+          },
+        )
       }
     } catch (e) {
       for (const f of still) writes.requeue(f)

@@ -419,6 +419,32 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(await readdir(join(root, 'b'))).toContain('moved.bin')
     expect(await readdir(join(root, 'a'))).not.toContain('renamed.bin')
 
+    // Across folders under a new name, with the old name taken in the target and the new one in the source:
+    // neither order of move and rename is free, so it goes through a third name, and keeps its id.
+    await writeFile(join(root, 'a', 'x.txt'), 'x in a\n')
+    await writeFile(join(root, 'a', 'y.txt'), 'y in a\n')
+    await writeFile(join(root, 'b', 'x.txt'), 'x in b\n')
+    const xId = (await lib.details('/w9/a/x.txt')).fileId
+    await rename(join(root, 'a', 'x.txt'), join(root, 'b', 'y.txt'))
+    expect((await lib.details('/w9/b/y.txt')).fileId).toBe(xId)
+    expect(await readFile(remoteBytesPath(lib, '/w9/b/y.txt'), 'utf8')).toBe('x in a\n')
+    expect(await readFile(remoteBytesPath(lib, '/w9/a/y.txt'), 'utf8')).toBe('y in a\n')
+    expect(await readFile(remoteBytesPath(lib, '/w9/b/x.txt'), 'utf8')).toBe('x in b\n')
+    expect((await remoteEntries(lib, '/w9/a')).map((e) => e.name).sort()).toEqual(['y.txt'])
+    expect((await remoteEntries(lib, '/w9/b')).map((e) => e.name).sort()).toEqual(['moved.bin', 'x.txt', 'y.txt'])
+    // The same for a folder: /w9/a/sub to /w9/b/sub2, with a/sub2 and b/sub there already.
+    for (const dir of ['a/sub', 'a/sub2', 'b/sub']) await mkdir(join(root, dir))
+    await writeFile(join(root, 'a', 'sub', 'in.txt'), 'in sub\n')
+    await rename(join(root, 'a', 'sub'), join(root, 'b', 'sub2'))
+    expect(await readFile(remoteBytesPath(lib, '/w9/b/sub2/in.txt'), 'utf8')).toBe('in sub\n')
+    expect((await remoteEntries(lib, '/w9/a')).map((e) => e.name).sort()).toEqual(['sub2', 'y.txt'])
+    expect((await remoteEntries(lib, '/w9/b')).map((e) => e.name).sort()).toEqual(['moved.bin', 'sub', 'sub2', 'x.txt', 'y.txt'])
+    expect((await readdir(join(root, 'b'))).sort()).toEqual(['moved.bin', 'sub', 'sub2', 'x.txt', 'y.txt'])
+    for (const name of ['x.txt', 'y.txt']) await unlink(join(root, 'b', name))
+    for (const dir of ['a/sub2', 'b/sub']) await rmdir(join(root, dir))
+    await rm(join(root, 'b', 'sub2'), { recursive: true })
+    await unlink(join(root, 'a', 'y.txt'))
+
     await writeFile(join(root, 'b', 'second.txt'), 'second\n')
     await rename(join(root, 'b'), join(root, 'c'))
     expect(await sameBytes(remoteBytesPath(lib, '/w9/c/moved.bin'), one)).toBe(true)

@@ -530,6 +530,43 @@ describe('namespace (W7-W10)', () => {
     expect((await readAll(h, '/b/z.jpg')).toString()).toBe('img')
   })
 
+  it('rename across folders with a new name, when both orders of move and rename would collide, goes through a free name', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/a')
+    api.addFolder('/b')
+    const f = api.addFile('/a/x.jpg', Buffer.from('moving'))
+    api.addFile('/a/y.jpg', Buffer.from('stays in a')) // the new name, in the source folder
+    api.addFile('/b/x.jpg', Buffer.from('stays in b')) // the old name, in the target folder
+    const h = rw(api)
+    const ino = (await h.vfs.getattr('/a/x.jpg')).ino
+    await h.vfs.rename('/a/x.jpg', '/b/y.jpg')
+    expect(api.filePaths().sort()).toEqual(['/a/y.jpg', '/b/x.jpg', '/b/y.jpg'])
+    expect(api.fileAt('/b/y.jpg')!.obj.fileId).toBe(f.fileId)
+    expect(api.fileAt('/b/y.jpg')!.versions).toBe(1)
+    expect(api.fileAt('/a/y.jpg')!.bytes.toString()).toBe('stays in a')
+    expect(api.fileAt('/b/x.jpg')!.bytes.toString()).toBe('stays in b')
+    expect((await h.vfs.getattr('/b/y.jpg')).ino).toBe(ino)
+    expect((await readAll(h, '/b/y.jpg')).toString()).toBe('moving')
+    expect(await h.vfs.readdir('/a')).not.toContain('x.jpg')
+
+    // Back the same way (/a has y.jpg, /b has x.jpg): a step that fails undoes the ones before it, so the file
+    // is where it was, under its name, and no temporary name is left in either folder.
+    const paths = api.filePaths().sort()
+    api.failNext.set('moveFile', new ImageKitError('IK_SERVER', 'POST move: 500', { status: 500 }))
+    await expectCode(h.vfs.rename('/b/y.jpg', '/a/x.jpg'), 'EIO')
+    expect(api.filePaths().sort()).toEqual(paths)
+    let renames = 0
+    api.renameGate = async () => {
+      if (++renames === 2) api.failNext.set('renameFile', new ImageKitError('IK_SERVER', 'PUT rename: 500', { status: 500 }))
+    }
+    await expectCode(h.vfs.rename('/b/y.jpg', '/a/x.jpg'), 'EIO')
+    api.renameGate = undefined
+    expect(renames).toBe(3) // to the free name, to the new name (failed), back to the old name
+    expect(api.filePaths().sort()).toEqual(paths)
+    expect(api.fileAt('/b/y.jpg')!.obj.fileId).toBe(f.fileId)
+    expect((await readAll(h, '/b/y.jpg')).toString()).toBe('moving')
+  })
+
   it('atomic save: rename over an existing file keeps the target fileId and adds a version', async () => {
     const api = new FakeImageKit()
     const target = api.addFile('/doc.txt', Buffer.from('v1'), { tags: ['t'] })
@@ -853,6 +890,26 @@ describe('namespace (W7-W10)', () => {
     expect(api.fileAt('/q/moved/a.jpg')).toBeDefined()
     await expectCode(h.vfs.rename('/q/moved', '/full'), 'ENOTEMPTY')
     expect(api.fileAt('/q/moved/a.jpg')).toBeDefined()
+  })
+
+  it('folder rename across parents under a new name lands on free names in any order: move first, rename first, or through a free name', async () => {
+    const api = new FakeImageKit()
+    for (const folder of ['/s', '/s/d', '/s/e', '/t', '/t/d', '/u']) api.addFolder(folder)
+    api.addFile('/s/d/in.txt', Buffer.from('inside'))
+    const h = rw(api)
+    const ino = (await h.vfs.getattr('/s/d')).ino
+    // /t has a d and /s has an e: neither order of the two jobs is free, so a third name carries it.
+    await h.vfs.rename('/s/d', '/t/e')
+    expect(api.filePaths()).toEqual(['/t/e/in.txt'])
+    expect(api.writeCalls).toMatchObject({ renameFolder: 2, moveFolder: 1 })
+    expect((await h.vfs.getattr('/t/e')).ino).toBe(ino)
+    expect((await h.vfs.readdir('/s')).map((e) => e.name)).toEqual(['e'])
+    expect((await h.vfs.readdir('/t')).map((e) => e.name).sort()).toEqual(['d', 'e'])
+    // /u has no e: move first, then rename (renaming first, the only order tried before, collides with /t/d).
+    await h.vfs.rename('/t/e', '/u/d')
+    expect(api.filePaths()).toEqual(['/u/d/in.txt'])
+    expect(api.writeCalls).toMatchObject({ renameFolder: 3, moveFolder: 2 })
+    expect((await readAll(h, '/u/d/in.txt')).toString()).toBe('inside')
   })
 
   it('a folder renamed while a file inside is open: a reader keeps reading, a writer\'s file is uploaded under the new name', async () => {
