@@ -32,7 +32,7 @@ export interface Taken {
   newNameInSource: boolean
 }
 
-export async function renameAcrossFolders(ops: RenameAndMove, from: Place, to: Place, taken: Taken): Promise<void> {
+export async function renameAcrossFolders(ops: RenameAndMove, from: Place, to: Place, taken: Taken, kind: 'file' | 'folder'): Promise<void> {
   const rename = (folder: string, name: string, newName: string): Step => ({
     run: () => ops.rename(folder, name, newName),
     undo: () => ops.rename(folder, newName, name),
@@ -43,13 +43,17 @@ export async function renameAcrossFolders(ops: RenameAndMove, from: Place, to: P
   })
   if (!taken.oldNameInTarget) return runUndoable([move(from.folder, from.name, to.folder), rename(to.folder, from.name, to.name)])
   if (!taken.newNameInSource) return runUndoable([rename(from.folder, from.name, to.name), move(from.folder, to.name, to.folder)])
-  const free = freeName(from.name)
+  const free = freeName(kind === 'file' ? from.name : '')
   return runUndoable([rename(from.folder, from.name, free), move(from.folder, free, to.folder), rename(to.folder, free, to.name)])
 }
 
-/** A name no listing has: random, keeping the extension (what a file's type may be guessed from). */
-export function freeName(name: string): string {
-  return `ikfs-move-${randomBytes(6).toString('hex')}${extname(name).slice(0, 16)}`
+/**
+ * A name no listing has: random, of characters every ImageKit name allows as they are (a folder's new name
+ * only letters, digits and `-`), with a file's plain extension kept (what its type may be guessed from).
+ */
+export function freeName(fileName: string): string {
+  const extension = extname(fileName)
+  return `ikfs-move-${randomBytes(6).toString('hex')}${/^\.[A-Za-z0-9]{1,15}$/.test(extension) ? extension : ''}`
 }
 
 /** Runs the steps in order; when one fails, undoes those done (last first, as far as they go) and rethrows. */

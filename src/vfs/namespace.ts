@@ -4,7 +4,7 @@
  * synchronously (same inode numbers) so the kernel sees the result at once.
  */
 import { isImageKitError } from '../imagekit/errors.js'
-import { renameAcrossFolders } from './cross-folder-rename.js'
+import { renameAcrossFolders, type Taken } from './cross-folder-rename.js'
 import { VfsError } from './errors.js'
 import { remoteBaseOf, type PendingFile } from './file-node.js'
 import { runFolderJob } from './folder-job.js'
@@ -241,13 +241,19 @@ export class Namespace {
         },
         from,
         to,
-        {
-          oldNameInTarget: (await this.#remote({ ...to, localName: from.localName, name: from.name, remotePath: '' })) !== undefined,
-          newNameInSource: (await this.#remote({ ...from, localName: to.localName, name: to.name, remotePath: '' })) !== undefined,
-        },
+        await this.#takenNames(from, to),
+        'file',
       )
     } catch (e) {
       throw fromImageKitError(e, op)
+    }
+  }
+
+  /** For a rename into another folder under another name: is the old name taken there, the new one here? */
+  async #takenNames(from: Destination, to: Destination): Promise<Taken> {
+    return {
+      oldNameInTarget: (await this.#remote({ ...to, localName: from.localName, name: from.name, remotePath: '' })) !== undefined,
+      newNameInSource: (await this.#remote({ ...from, localName: to.localName, name: to.name, remotePath: '' })) !== undefined,
     }
   }
 
@@ -286,10 +292,8 @@ export class Namespace {
           },
           from,
           to,
-          {
-            oldNameInTarget: (await this.#remote({ ...to, localName: from.localName, name: from.name, remotePath: '' })) !== undefined,
-            newNameInSource: (await this.#remote({ ...from, localName: to.localName, name: to.name, remotePath: '' })) !== undefined,
-          },
+          await this.#takenNames(from, to),
+          'folder',
         )
       }
     } catch (e) {
