@@ -255,7 +255,6 @@ describe.skipIf(skip !== null)('write semantics', () => {
         await waitFor(() => /"msg":"upload started"/.test(other.m.log()), 10_000, 'the upload started')
         const un = await runIkfs(['unmount', other.m.path, ...(wait ? ['--wait'] : [])], { timeoutMs: 30_000 })
         expect(un.code, un.stderr).toBe(0)
-        live.delete(other.m)
         if (wait) {
           expect(un.stdout).toMatch(/has exited\n$/)
           expect(await sameBytes(remoteBytesPath(lib, `/${name}`), src), `${name} stored when unmount --wait returns`).toBe(true)
@@ -264,6 +263,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
           await waitForRemoteBytes(lib, `/${name}`, src, UPLOAD_DEADLINE_MS)
         }
         expect(await other.m.waitExit(20_000)).toBe(0)
+        expect(await unmount(other.m)).toBe(0) // an exited daemon: only its mountpoint folder is left to remove
       }
     } finally {
       await lib.setFaults({ latencyMs: 0, scope: ['api', 'upload', 'delivery'] })
