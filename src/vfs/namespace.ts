@@ -249,11 +249,18 @@ export class Namespace {
     }
   }
 
-  /** For a rename into another folder under another name: is the old name taken there, the new one here? */
+  /**
+   * For a rename into another folder under another name: is the old name taken in the target folder, the new
+   * one in the source? By a listed entry, or by a file waiting in the spool, whose upload could otherwise land
+   * on the moved file between two steps.
+   */
   async #takenNames(from: Destination, to: Destination): Promise<Taken> {
+    const taken = async (at: Destination, localName: string, name: string): Promise<boolean> =>
+      (await this.#remote({ ...at, localName, name, remotePath: '' })) !== undefined ||
+      this.#d.writes.pendingAt(`${at.folder === '/' ? '' : at.folder}/${name}`) !== undefined
     return {
-      oldNameInTarget: (await this.#remote({ ...to, localName: from.localName, name: from.name, remotePath: '' })) !== undefined,
-      newNameInSource: (await this.#remote({ ...from, localName: to.localName, name: to.name, remotePath: '' })) !== undefined,
+      oldNameInTarget: await taken(to, from.localName, from.name),
+      newNameInSource: await taken(from, to.localName, to.name),
     }
   }
 

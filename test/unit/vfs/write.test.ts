@@ -892,6 +892,32 @@ describe('namespace (W7-W10)', () => {
     expect(api.fileAt('/q/moved/a.jpg')).toBeDefined()
   })
 
+  it('rename across folders under a new name never steps onto a name a spooled file is about to upload to', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/a')
+    api.addFolder('/b')
+    const f = api.addFile('/a/x.jpg', Buffer.from('moving'))
+    const h = rw(api, tempCache(), { writeBackDelayMs: 60_000 })
+    await writeFile(h, '/b/x.jpg', 'spooled') // waits in the spool for its write-back upload
+    // Between the two steps of the rename, the spooled file's upload runs. Had the file been moved to /b/x.jpg
+    // first, that upload would have stored 'spooled' as a new version of the moving file.
+    let first = true
+    api.renameGate = async () => {
+      if (!first) return
+      first = false
+      h.clock.advance(60_000)
+      await waitFor(() => api.fileAt('/b/x.jpg') !== undefined)
+    }
+    await h.vfs.rename('/a/x.jpg', '/b/y.jpg')
+    api.renameGate = undefined
+    expect(api.filePaths().sort()).toEqual(['/b/x.jpg', '/b/y.jpg'])
+    expect(api.fileAt('/b/y.jpg')!.obj.fileId).toBe(f.fileId)
+    expect(api.fileAt('/b/y.jpg')!.bytes.toString()).toBe('moving')
+    expect(api.fileAt('/b/y.jpg')!.versions).toBe(1)
+    expect(api.fileAt('/b/x.jpg')!.bytes.toString()).toBe('spooled')
+    expect(api.fileAt('/b/x.jpg')!.obj.fileId).not.toBe(f.fileId)
+  })
+
   it('folder rename across parents under a new name lands on free names in any order: move first, rename first, or through a free name', async () => {
     const api = new FakeImageKit()
     for (const folder of ['/s', '/s/d', '/s/e', '/t', '/t/d', '/u']) api.addFolder(folder)
