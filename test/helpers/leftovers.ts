@@ -14,34 +14,55 @@ import { forceUnmount } from './mount.js'
 /** The prefix of the harness's libraries, mountpoints and work dirs (tempDir, makeTempMountpoint). */
 const TEST_PATH_PREFIX = join(tmpdir(), 'ikfs-')
 
+/**
+ * Set by the global setup to an id of its own for each `vitest` run, and inherited by every daemon the run
+ * spawns: another run going on at the same time (a fuzz run beside a unit run) has other ids, and its
+ * daemons and mounts are not this run's leftovers. (Not IKFS_: some tests pass the environment on without
+ * ikfs's own variables.)
+ */
+export const TEST_RUN_ENV = 'VITEST_IKFS_RUN'
+
 interface Leftover {
   pid: number
   args: string[]
 }
 
-/** ikfs processes (bin/ikfs.js) whose arguments name a test's temp folder. */
-export async function leftoverDaemons(): Promise<Leftover[]> {
-  const found: Leftover[] = []
+/**
+ * ikfs processes (bin/ikfs.js) whose arguments name a test's temp folder: `mine` those of run `runId`,
+ * `others` the rest (other runs', and any spawned without a run id: better left than killed under a run
+ * that is still going on).
+ */
+export async function testDaemons(runId: string | undefined): Promise<{ mine: Leftover[]; others: Leftover[] }> {
+  const mine: Leftover[] = []
+  const others: Leftover[] = []
   for (const entry of await readdir('/proc')) {
     const pid = Number(entry)
     if (!Number.isInteger(pid) || pid === process.pid) continue
     const args = await readFile(`/proc/${pid}/cmdline`, 'utf8').then((s) => s.split('\0').filter(Boolean), () => [])
-    if (!args.some((a) => a.endsWith('bin/ikfs.js'))) continue
-    if (args.some((a) => a.startsWith(TEST_PATH_PREFIX))) found.push({ pid, args })
+    if (!args.some((a) => a.endsWith('bin/ikfs.js')) || !args.some((a) => a.startsWith(TEST_PATH_PREFIX))) continue
+    const environ = await readFile(`/proc/${pid}/environ`, 'utf8').then((s) => s.split('\0'), () => [])
+    const itsRun = environ.find((v) => v.startsWith(`${TEST_RUN_ENV}=`))?.slice(TEST_RUN_ENV.length + 1)
+    ;(runId !== undefined && itsRun === runId ? mine : others).push({ pid, args })
   }
-  return found
+  return { mine, others }
 }
 
-/** FUSE mounts of type fuse.ikfs on a test's temp mountpoint. */
-export async function leftoverMounts(): Promise<string[]> {
-  return (await readMountInfo()).filter((m) => m.fsType === 'fuse.ikfs' && m.mountPoint.startsWith(TEST_PATH_PREFIX)).map((m) => m.mountPoint)
+/** FUSE mounts of type fuse.ikfs on a test's temp mountpoint, except those that `others` (live daemons) serve. */
+export async function leftoverMounts(others: readonly Leftover[] = []): Promise<string[]> {
+  const served = new Set(others.flatMap((d) => d.args))
+  return (await readMountInfo())
+    .filter((m) => m.fsType === 'fuse.ikfs' && m.mountPoint.startsWith(TEST_PATH_PREFIX) && !served.has(m.mountPoint))
+    .map((m) => m.mountPoint)
 }
 
-/** Kills and unmounts what tests left behind; returns a description of each, empty when there was nothing. */
-export async function clearLeftovers(): Promise<string[]> {
+/**
+ * Kills and unmounts what run `runId`'s tests left behind, leaving other runs' daemons and mounts alone;
+ * returns a description of each, empty when there was nothing.
+ */
+export async function clearLeftovers(runId: string | undefined): Promise<string[]> {
   const cleared: string[] = []
-  const daemons = await leftoverDaemons()
-  for (const d of daemons) {
+  const { mine, others } = await testDaemons(runId)
+  for (const d of mine) {
     try {
       process.kill(d.pid, 'SIGKILL')
       cleared.push(`killed pid ${d.pid}: ${d.args.slice(1, 3).join(' ')}`)
@@ -49,7 +70,7 @@ export async function clearLeftovers(): Promise<string[]> {
       // exited meanwhile
     }
   }
-  for (const mountpoint of await leftoverMounts()) {
+  for (const mountpoint of await leftoverMounts(others)) {
     await forceUnmount(mountpoint)
     cleared.push(`unmounted ${mountpoint}`)
   }
