@@ -11,6 +11,7 @@ import { runFolderJob } from './folder-job.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { DirInode, FileInode, type Inode } from './inode.js'
 import { KeyedMutex } from './lock.js'
+import { joinRemote } from './name.js'
 import { destinationOf, type Destination, type WritePath, type WritePathDeps } from './write-path.js'
 
 /** The same shared state the write path gets, plus the write path itself. */
@@ -230,14 +231,13 @@ export class Namespace {
   async #moveRemoteFile(from: Destination, to: Destination): Promise<void> {
     const { api } = this.#d
     const op = { op: 'rename', target: from.remotePath }
-    const inFolder = (folder: string, name: string) => `${folder === '/' ? '' : folder}/${name}`
     try {
       if (from.folder === to.folder) return await api.renameFile(from.remotePath, to.name)
       if (from.name === to.name) return await api.moveFile(from.remotePath, to.folder)
       await renameAcrossFolders(
         {
-          rename: (folder, name, newName) => api.renameFile(inFolder(folder, name), newName),
-          move: (folder, name, toFolder) => api.moveFile(inFolder(folder, name), toFolder),
+          rename: (folder, name, newName) => api.renameFile(joinRemote(folder, name), newName),
+          move: (folder, name, toFolder) => api.moveFile(joinRemote(folder, name), toFolder),
         },
         from,
         to,
@@ -257,7 +257,7 @@ export class Namespace {
   async #takenNames(from: Destination, to: Destination): Promise<Taken> {
     const taken = async (at: Destination, localName: string, name: string): Promise<boolean> =>
       (await this.#remote({ ...at, localName, name, remotePath: '' })) !== undefined ||
-      this.#d.writes.pendingAt(`${at.folder === '/' ? '' : at.folder}/${name}`) !== undefined
+      this.#d.writes.pendingAt(joinRemote(at.folder, name)) !== undefined
     return {
       oldNameInTarget: await taken(to, from.localName, from.name),
       newNameInSource: await taken(from, to.localName, to.name),
@@ -281,8 +281,7 @@ export class Namespace {
     const still: PendingFile[] = []
     for (const f of inside) if (await writes.quiesce(f)) still.push(f) // the others retired: the folder's listing has them
     const op = { op: 'rename folder', target: src.remotePath }
-    const parentPath = (folder: string, name: string) => (folder === '/' ? `/${name}` : `${folder}/${name}`)
-    const renamed = parentPath(from.folder, to.name)
+    const renamed = joinRemote(from.folder, to.name)
     const rename = () => runFolderJob(this.#d, () => api.renameFolder(src.remotePath, to.name), src.remotePath, renamed)
     try {
       if (from.folder === to.folder) {
@@ -293,9 +292,9 @@ export class Namespace {
         await renameAcrossFolders(
           {
             rename: (folder, name, newName) =>
-              runFolderJob(this.#d, () => api.renameFolder(parentPath(folder, name), newName), parentPath(folder, name), parentPath(folder, newName)),
+              runFolderJob(this.#d, () => api.renameFolder(joinRemote(folder, name), newName), joinRemote(folder, name), joinRemote(folder, newName)),
             move: (folder, name, toFolder) =>
-              runFolderJob(this.#d, () => api.moveFolder(parentPath(folder, name), toFolder), parentPath(folder, name), parentPath(toFolder, name)),
+              runFolderJob(this.#d, () => api.moveFolder(joinRemote(folder, name), toFolder), joinRemote(folder, name), joinRemote(toFolder, name)),
           },
           from,
           to,
@@ -310,7 +309,7 @@ export class Namespace {
     for (const f of still) {
       const rel = f.folder.slice(src.remotePath.length) // "" or "/sub"
       const newFolder = to.remotePath + rel
-      await writes.retarget(f, { ...f, localPath: f.localPath, localName: '', parentLocalPath: '', folder: newFolder, name: f.name, remotePath: parentPath(newFolder, f.name) } as Destination, f.base, undefined)
+      await writes.retarget(f, { ...f, localPath: f.localPath, localName: '', parentLocalPath: '', folder: newFolder, name: f.name, remotePath: joinRemote(newFolder, f.name) } as Destination, f.base, undefined)
       f.localPath = to.localPath + f.localPath.slice(from.localPath.length)
     }
     dirs.forget(src.remotePath)
