@@ -1,9 +1,10 @@
 /**
  * The last line of defence for "leave no mounts or processes behind": each test stops what it started, but
  * a test process that dies (a crashed vitest worker) cannot, and its emulator and mount daemon then live on,
- * adopted by init. At the end of the run this finds the daemons that tests started (their paths are in the
- * system temp dir with the harness's prefixes), kills them, unmounts their mounts, and says so loudly.
- * Nothing else is touched: a mount or demo the developer runs from the same checkout has other paths.
+ * adopted by init. At the end of the run this finds the daemons that this run's tests started (their paths are
+ * in the system temp dir with the harness's prefixes, their environment holds the run's id), kills them,
+ * unmounts their mounts, and says so loudly. Nothing else is touched: a mount or demo the developer runs from
+ * the same checkout has other paths, and another test or benchmark run going on has another id (or none).
  */
 import { readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
