@@ -26,7 +26,7 @@ interface Step {
   undo: () => Promise<unknown>
 }
 
-/** Which names are taken where, from the listings. */
+/** Which names are taken where: by a listed entry, or by a file waiting in the spool to upload there. */
 export interface Taken {
   oldNameInTarget: boolean
   newNameInSource: boolean

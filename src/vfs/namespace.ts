@@ -4,7 +4,7 @@
  * synchronously (same inode numbers) so the kernel sees the result at once.
  */
 import { isImageKitError } from '../imagekit/errors.js'
-import { renameAcrossFolders, type Taken } from './cross-folder-rename.js'
+import { renameAcrossFolders, type RenameAndMove, type Taken } from './cross-folder-rename.js'
 import { VfsError } from './errors.js'
 import { remoteBaseOf, type PendingFile } from './file-node.js'
 import { runFolderJob } from './folder-job.js'
@@ -231,19 +231,14 @@ export class Namespace {
   async #moveRemoteFile(from: Destination, to: Destination): Promise<void> {
     const { api } = this.#d
     const op = { op: 'rename', target: from.remotePath }
+    const calls: RenameAndMove = {
+      rename: (folder, name, newName) => api.renameFile(joinRemote(folder, name), newName),
+      move: (folder, name, toFolder) => api.moveFile(joinRemote(folder, name), toFolder),
+    }
     try {
-      if (from.folder === to.folder) return await api.renameFile(from.remotePath, to.name)
-      if (from.name === to.name) return await api.moveFile(from.remotePath, to.folder)
-      await renameAcrossFolders(
-        {
-          rename: (folder, name, newName) => api.renameFile(joinRemote(folder, name), newName),
-          move: (folder, name, toFolder) => api.moveFile(joinRemote(folder, name), toFolder),
-        },
-        from,
-        to,
-        await this.#takenNames(from, to),
-        'file',
-      )
+      if (from.folder === to.folder) await calls.rename(from.folder, from.name, to.name)
+      else if (from.name === to.name) await calls.move(from.folder, from.name, to.folder)
+      else await renameAcrossFolders(calls, from, to, await this.#takenNames(from, to), 'file')
     } catch (e) {
       throw fromImageKitError(e, op)
     }
@@ -281,27 +276,16 @@ export class Namespace {
     const still: PendingFile[] = []
     for (const f of inside) if (await writes.quiesce(f)) still.push(f) // the others retired: the folder's listing has them
     const op = { op: 'rename folder', target: src.remotePath }
-    const renamed = joinRemote(from.folder, to.name)
-    const rename = () => runFolderJob(this.#d, () => api.renameFolder(src.remotePath, to.name), src.remotePath, renamed)
+    const jobs: RenameAndMove = {
+      rename: (folder, name, newName) =>
+        runFolderJob(this.#d, () => api.renameFolder(joinRemote(folder, name), newName), joinRemote(folder, name), joinRemote(folder, newName)),
+      move: (folder, name, toFolder) =>
+        runFolderJob(this.#d, () => api.moveFolder(joinRemote(folder, name), toFolder), joinRemote(folder, name), joinRemote(toFolder, name)),
+    }
     try {
-      if (from.folder === to.folder) {
-        await rename()
-      } else if (from.name === to.name) {
-        await runFolderJob(this.#d, () => api.moveFolder(src.remotePath, to.folder), src.remotePath, to.remotePath)
-      } else {
-        await renameAcrossFolders(
-          {
-            rename: (folder, name, newName) =>
-              runFolderJob(this.#d, () => api.renameFolder(joinRemote(folder, name), newName), joinRemote(folder, name), joinRemote(folder, newName)),
-            move: (folder, name, toFolder) =>
-              runFolderJob(this.#d, () => api.moveFolder(joinRemote(folder, name), toFolder), joinRemote(folder, name), joinRemote(toFolder, name)),
-          },
-          from,
-          to,
-          await this.#takenNames(from, to),
-          'folder',
-        )
-      }
+      if (from.folder === to.folder) await jobs.rename(from.folder, from.name, to.name)
+      else if (from.name === to.name) await jobs.move(from.folder, from.name, to.folder)
+      else await renameAcrossFolders(jobs, from, to, await this.#takenNames(from, to), 'folder')
     } catch (e) {
       for (const f of still) writes.requeue(f)
       throw fromImageKitError(e, op)
