@@ -8,12 +8,13 @@
  * Metrics listener (`--metrics ADDR`, off by default): GET /metrics only; it may be reachable by others,
  * so it never accepts commands.
  */
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { chmod, mkdir, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Logger } from '../log.js'
+import { ControlError, controlRequest } from './client.js'
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js'
-import type { StatusBoard } from './snapshot.js'
+import type { StatusBoard, StatusSnapshot } from './snapshot.js'
 
 /** A stale-socket probe that gets no answer this fast means nothing is listening. */
 const PROBE_TIMEOUT_MS = 1_000
@@ -33,9 +34,8 @@ export class StatusServerError extends Error {
 export async function startControlServer(socketPath: string, board: StatusBoard, logger: Logger): Promise<RunningServer> {
   const log = logger.child({ component: 'status' })
   await mkdir(dirname(socketPath), { recursive: true, mode: 0o700 })
-  if (await socketAnswers(socketPath)) {
-    throw new StatusServerError(`another ikfs already answers on ${socketPath} (is this mountpoint in use?)`)
-  }
+  const other = await whoAnswers(socketPath)
+  if (other !== undefined) throw new StatusServerError(alreadyServedMessage(other))
   await unlink(socketPath).catch(() => undefined)
   const server = createServer((req, res) => handleControl(req, res, board, log))
   await listen(server, socketPath)
@@ -149,14 +149,24 @@ function closeServer(server: Server): Promise<void> {
 }
 
 /** Whether something answers HTTP on the socket (a live daemon), as opposed to a stale file. */
-function socketAnswers(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath, path: '/status', method: 'GET', timeout: PROBE_TIMEOUT_MS }, (res) => {
-      res.resume()
-      resolve(true)
-    })
-    req.on('timeout', () => req.destroy())
-    req.on('error', () => resolve(false))
-    req.end()
-  })
+/** The daemon answering on the socket (what it says of itself, if it can), or undefined when none answers. */
+async function whoAnswers(socketPath: string): Promise<Partial<StatusSnapshot> | undefined> {
+  try {
+    const res = await controlRequest(socketPath, 'GET', '/status', PROBE_TIMEOUT_MS)
+    try {
+      return JSON.parse(res.body) as Partial<StatusSnapshot>
+    } catch {
+      return {}
+    }
+  } catch (e) {
+    return e instanceof ControlError && !e.notRunning ? {} : undefined
+  }
+}
+
+function alreadyServedMessage(other: Partial<StatusSnapshot>): string {
+  const by = typeof other.pid === 'number' ? `ikfs pid ${other.pid}` : 'another ikfs'
+  const at = typeof other.mountpoint === 'string' ? other.mountpoint : 'this mountpoint'
+  if (other.state === 'starting') return `${at} is being mounted right now by ${by} (run: ikfs status ${at})`
+  if (other.state === 'stopping') return `${at} was just unmounted; ${by} stores its last uploads before it exits (run: ikfs status ${at})`
+  return `${at} is already mounted by ${by} (run: ikfs unmount ${at})`
 }

@@ -103,6 +103,17 @@ describe('control socket', () => {
     expect((await fetchStatus(socket)).state).toBe('starting')
   })
 
+  it('names the daemon that holds the socket, and says what to run, by its state', async () => {
+    const board = new StatusBoard(identity, () => 0)
+    running.push(await startControlServer(socket, board, silentLogger))
+    const refusal = () => startControlServer(socket, board, silentLogger).then(() => 'taken over', (e: Error) => e.message)
+    expect(await refusal()).toBe('/mnt/x is being mounted right now by ikfs pid 1 (run: ikfs status /mnt/x)')
+    board.mounted()
+    expect(await refusal()).toBe('/mnt/x is already mounted by ikfs pid 1 (run: ikfs unmount /mnt/x)')
+    board.stopping()
+    expect(await refusal()).toBe('/mnt/x was just unmounted; ikfs pid 1 stores its last uploads before it exits (run: ikfs status /mnt/x)')
+  })
+
   it('removes the socket on close, and a client then says nothing is running', async () => {
     const server = await startControlServer(socket, new StatusBoard(identity, () => 0), silentLogger)
     await server.close()
