@@ -34,14 +34,24 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
   }
   if (Object.keys(parsed.options).length > 0) throw new UsageError('ikfs unmount takes no mount options')
   if (parsed.positionals.length !== 1) throw new UsageError('usage: ikfs unmount MOUNTPOINT [--lazy] [--wait]')
+  const lazy = extraBool(parsed, '--lazy')
+  const wait = extraBool(parsed, '--wait')
   const mountpoint = resolve(ctx.cwd, parsed.positionals[0] as string)
   const socket = socketFor(mountpoint, ctx)
   const before = await askDaemon(socket, STATUS_TIMEOUT_MS)
-  await ctx.runtime.unmountPath(mountpoint, { lazy: extraBool(parsed, '--lazy') })
-  ctx.stdout.write(`ikfs: unmounted ${mountpoint}\n`)
+  // A dead mount (its daemon crashed) is still listed, and is cleared like a live one. Not listed, the
+  // daemon may still be storing its last uploads after an earlier unmount: it is reported on and waited for.
+  if (await ctx.runtime.isMounted(mountpoint)) {
+    await ctx.runtime.unmountPath(mountpoint, { lazy })
+    ctx.stdout.write(`ikfs: unmounted ${mountpoint}\n`)
+  } else if (before === undefined) {
+    throw new Error(`nothing is mounted at ${mountpoint}`)
+  } else {
+    ctx.stdout.write(`ikfs: ${mountpoint} is already unmounted\n`)
+  }
   if (before === undefined) return 0
   let last = before
-  if (extraBool(parsed, '--wait')) {
+  if (wait) {
     for (;;) {
       const now = await askDaemon(socket, STATUS_TIMEOUT_MS)
       if (now === undefined) break

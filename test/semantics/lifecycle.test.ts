@@ -112,12 +112,17 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
     expect(await again.stop()).toBe(0)
     expect(await isMounted(mp)).toBe(false)
 
-    // `ikfs unmount` clears a live mount, and a dead one.
+    // `ikfs unmount` clears a live mount (a dead one, still listed in mountinfo, goes through the same unmountPath: fuse-adapter.test.ts).
     const third = await mountLibrary(lib, { mountpoint: mp })
     const un = await runIkfs(['unmount', mp], { timeoutMs: 30_000 })
     expect(un.code).toBe(0)
     expect(await isMounted(mp)).toBe(false)
     expect(await third.waitExit(20_000)).toBe(0)
+    // Nothing left to unmount: said so, with umount's exit status rather than a made-up "unmounted".
+    const none = await runIkfs(['unmount', mp], { timeoutMs: 30_000 })
+    expect(none.code).toBe(1)
+    expect(none.stderr).toContain(`nothing is mounted at ${mp}`)
+    expect(none.stdout).toBe('')
     await run('rm', ['-rf', dir])
   })
 })

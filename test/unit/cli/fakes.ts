@@ -94,8 +94,10 @@ export class FakeRuntime implements MountRuntime {
   async unmountPath(_mountpoint: string, options: { lazy?: boolean }): Promise<void> {
     this.calls.push(options.lazy ? 'unmountPath(lazy)' : 'unmountPath')
   }
+  /** What isMounted answers (a mount that is there, live or dead). */
+  mounted = false
   async isMounted(): Promise<boolean> {
-    return false
+    return this.mounted
   }
 }
 

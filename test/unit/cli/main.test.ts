@@ -109,8 +109,15 @@ describe('version and help', () => {
 })
 
 describe('unmount', () => {
-  it('unmounts the resolved path, lazily on request', async () => {
+  /** A CLI whose runtime sees a mount (live or dead) at the mountpoint. */
+  function mountedCli(): ReturnType<typeof testCli> {
     const cli = testCli({}, dir)
+    cli.runtime.mounted = true
+    return cli
+  }
+
+  it('unmounts the resolved path, lazily on request', async () => {
+    const cli = mountedCli()
     expect(await main(['unmount', 'mnt', '--lazy'], cli.ctx)).toBe(0)
     expect(cli.runtime.calls).toEqual(['unmountPath(lazy)'])
     expect(cli.stdout.text).toBe(`ikfs: unmounted ${join(dir, 'mnt')}\n`)
@@ -135,7 +142,7 @@ describe('unmount', () => {
   }
 
   it('says when the daemon goes on storing uploads after the unmount, and what stays in the spool', async () => {
-    const cli = testCli({}, dir)
+    const cli = mountedCli()
     const mnt = join(dir, 'mnt')
     const daemon = await fakeDaemon(cli, mnt, [snapshotFixture({
       pid: 777,
@@ -161,7 +168,7 @@ describe('unmount', () => {
   })
 
   it('--wait returns once the daemon has stopped answering', async () => {
-    const cli = testCli({}, dir)
+    const cli = mountedCli()
     const mnt = join(dir, 'mnt')
     const storing = snapshotFixture({ pid: 778, state: 'stopping', uploads: [{ localPath: '/a.jpg', size: 10, sentBytes: 5, state: 'uploading', attempts: 1 }] })
     const daemon = await fakeDaemon(cli, mnt, [snapshotFixture({ pid: 778, uploads: storing.uploads }), storing, storing, { ...storing, uploads: [] }])
@@ -175,13 +182,35 @@ describe('unmount', () => {
   })
 
   it('says nothing more when no daemon answers (a dead mount)', async () => {
-    const cli = testCli({}, dir)
+    const cli = mountedCli()
     expect(await main(['unmount', 'mnt', '--wait'], cli.ctx)).toBe(0)
     expect(cli.stdout.text).toBe(`ikfs: unmounted ${join(dir, 'mnt')}\n`)
   })
 
-  it('exits 1 when unmounting fails', async () => {
+  it('exits 1 when nothing is mounted there and no daemon answers', async () => {
     const cli = testCli({}, dir)
+    expect(await main(['unmount', 'mnt'], cli.ctx)).toBe(1)
+    expect(cli.runtime.calls).toEqual([])
+    expect(cli.stdout.text).toBe('')
+    expect(cli.stderr.text).toBe(`ikfs: nothing is mounted at ${join(dir, 'mnt')}\n`)
+  })
+
+  it('after an earlier unmount, reports on and waits for the daemon still storing uploads, without unmounting again', async () => {
+    const cli = testCli({}, dir)
+    const mnt = join(dir, 'mnt')
+    const storing = snapshotFixture({ pid: 779, state: 'stopping', uploads: [{ localPath: '/a.jpg', size: 10, sentBytes: 5, state: 'uploading', attempts: 1 }] })
+    const daemon = await fakeDaemon(cli, mnt, [storing, storing])
+    try {
+      expect(await main(['unmount', mnt, '--wait'], cli.ctx)).toBe(0)
+    } finally {
+      await daemon.close().catch(() => undefined)
+    }
+    expect(cli.runtime.calls).toEqual([])
+    expect(cli.stdout.text).toBe(`ikfs: ${mnt} is already unmounted\nikfs: the daemon (pid 779) has exited\n`)
+  })
+
+  it('exits 1 when unmounting fails', async () => {
+    const cli = mountedCli()
     cli.runtime.unmountPath = async () => {
       throw new Error('could not unmount /x: busy')
     }
