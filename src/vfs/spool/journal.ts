@@ -13,8 +13,10 @@
  *   process, not the machine: a synchronous append into the page cache (microseconds), no sync. After a
  *   kill -9 the next mount finishes the upload; after a crash of the machine (another boot id) the record
  *   is dropped, because neither it nor the bytes were ever synced and close had promised nothing.
- * A line is appended with one write(2) on an O_APPEND descriptor: a crash can only tear the last one,
- * whose operation had then not completed; unreadable lines are skipped.
+ * A line is appended with one write(2) on an O_APPEND descriptor, synchronously (a page-cache write of a few
+ * hundred bytes), so appends never overlap: a crash can only tear the last one, whose operation had then not
+ * completed; unreadable lines are skipped. A write the disk cannot take whole (it is full) is cut off again
+ * (ftruncate to the length before it) and fails, so no torn line is left for the next one to be glued onto.
  *
  * The log is rewritten with only its live records (tmp file, fsync, rename, fsync of the folder) at start
  * and whenever its dead lines outweigh the live ones, so it grows with the files in flight, not with the
@@ -22,7 +24,7 @@
  * at start and folded into the log.
  */
 import {
-  closeSync, fdatasync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, write, writeSync,
+  closeSync, fdatasync, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync,
 } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -38,8 +40,9 @@ const COMPACT_MIN_BYTES = 256 * 1024
 
 const fdatasyncAsync = promisify(fdatasync)
 
-function writeAsync(fd: number, text: string): Promise<number> {
-  return new Promise((resolve, reject) => write(fd, text, (err, written) => (err ? reject(err) : resolve(written))))
+/** What a short write of a journal line is reported as: the disk took only part of it. */
+function diskFull(what: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`ENOSPC: no space left on device, ${what}`), { code: 'ENOSPC' })
 }
 
 type Line = { put: JournalRecord; boot?: string } | { del: string }
@@ -55,10 +58,15 @@ export class Journal {
   readonly #bootId: string
   readonly #live = new Map<string, Live>()
   #fd: number | undefined
+  /** The log's length: every append goes through #append, which keeps it exact. */
   #bytes = 0
   #liveBytes = 0
-  /** Asynchronous appends and syncs in flight: the descriptor is never swapped under them. */
+  /** Syncs in flight: the descriptor is never swapped under them. */
   #pending = 0
+  /** After a rewrite failed (a full disk), the next is tried once the log has grown this long. */
+  #compactAfterBytes = 0
+  /** A failed append could not be cut off again: the next line starts on a line of its own. */
+  #torn = false
 
   constructor(readonly dir: string, bootId = currentBootId()) {
     this.#path = join(dir, JOURNAL_LOG)
@@ -73,8 +81,9 @@ export class Journal {
   /** Appends a record and syncs it: it survives a crash of the process or of the machine. */
   async write(record: JournalRecord): Promise<void> {
     const text = JSON.stringify({ put: record } satisfies Line) + '\n'
+    const fd = this.#append(text)
     this.#set(record, true, text)
-    await this.#appendDurably(text)
+    await this.#sync(fd)
     this.#maybeCompact()
   }
 
@@ -82,8 +91,8 @@ export class Journal {
   writeInflight(record: JournalRecord): void {
     if (this.isDurable(record.id)) throw new Error(`journal: ${record.id} has a durable record`)
     const text = JSON.stringify({ put: record, boot: this.#bootId } satisfies Line) + '\n'
+    this.#append(text)
     this.#set(record, false, text)
-    this.#bytes += writeSync(this.#fd ?? this.#open(), text)
     this.#maybeCompact()
   }
 
@@ -94,8 +103,8 @@ export class Journal {
     this.#live.delete(id)
     this.#liveBytes -= live.bytes
     const text = JSON.stringify({ del: id } satisfies Line) + '\n'
-    if (live.durable) await this.#appendDurably(text)
-    else this.#bytes += writeSync(this.#fd ?? this.#open(), text)
+    const fd = this.#append(text)
+    if (live.durable) await this.#sync(fd)
     this.#maybeCompact()
   }
 
@@ -171,23 +180,59 @@ export class Journal {
 
   #open(): number {
     this.#fd = openSync(this.#path, 'a', DATA_FILE_MODE)
+    this.#bytes = fstatSync(this.#fd).size
     return this.#fd
   }
 
-  async #appendDurably(text: string): Promise<void> {
+  /** Appends one line whole, or fails leaving the log as it was. */
+  #append(text: string): number {
     const fd = this.#fd ?? this.#open()
+    const line = this.#torn ? '\n' + text : text
+    const length = Buffer.byteLength(line)
+    let written = 0
+    try {
+      written = writeSync(fd, line)
+    } catch (e) {
+      this.#cutBack(fd)
+      throw e
+    }
+    if (written !== length) {
+      this.#cutBack(fd)
+      throw diskFull('journal append')
+    }
+    this.#bytes += length
+    this.#torn = false
+    return fd
+  }
+
+  #cutBack(fd: number): void {
+    try {
+      ftruncateSync(fd, this.#bytes)
+    } catch {
+      // The torn part stays, an unreadable line once the next append has ended it (reading skips it).
+      this.#torn = true
+      this.#bytes = fstatSync(fd).size
+    }
+  }
+
+  async #sync(fd: number): Promise<void> {
     this.#pending++
     try {
-      this.#bytes += await writeAsync(fd, text)
       await fdatasyncAsync(fd)
     } finally {
       this.#pending--
     }
   }
 
+  /** A rewrite that fails (a full disk) leaves the log as it was; it is tried again once the log has grown. */
   #maybeCompact(): void {
-    if (this.#pending > 0 || this.#bytes < COMPACT_MIN_BYTES || this.#bytes < 2 * this.#liveBytes) return
-    this.#rewrite()
+    if (this.#pending > 0 || this.#bytes < COMPACT_MIN_BYTES || this.#bytes < 2 * this.#liveBytes || this.#bytes < this.#compactAfterBytes) return
+    try {
+      this.#rewrite()
+      this.#compactAfterBytes = 0
+    } catch {
+      this.#compactAfterBytes = this.#bytes + COMPACT_MIN_BYTES
+    }
   }
 
   /**
@@ -197,19 +242,21 @@ export class Journal {
   #rewrite(): void {
     const tmp = `${this.#path}.tmp`
     const fd = openSync(tmp, 'w', DATA_FILE_MODE)
-    let bytes = 0
+    let text = ''
+    for (const live of this.#live.values()) text += JSON.stringify({ put: live.record } satisfies Line) + '\n'
+    const bytes = Buffer.byteLength(text)
     try {
-      let text = ''
-      for (const live of this.#live.values()) {
-        text += JSON.stringify({ put: live.record } satisfies Line) + '\n'
-        live.durable = true
-      }
-      if (text) bytes = writeSync(fd, text)
+      // Only a whole copy replaces the log: a short one (a full disk) would drop the records that did not fit.
+      if (text && writeSync(fd, text) !== bytes) throw diskFull('journal rewrite')
       fsyncSync(fd)
-    } finally {
+    } catch (e) {
       closeSync(fd)
+      unlinkSync(tmp)
+      throw e
     }
+    closeSync(fd)
     renameSync(tmp, this.#path)
+    for (const live of this.#live.values()) live.durable = true
     const dir = openSync(this.dir, 'r')
     try {
       fsyncSync(dir)

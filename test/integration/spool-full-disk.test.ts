@@ -1,0 +1,99 @@
+/**
+ * The spool's journal on a disk that is full (W14): an append the disk cannot take whole fails and leaves no
+ * torn line behind (the next record would be glued onto it and lost at the next start), and a rewrite that
+ * cannot be written whole leaves the log as it was. On a small tmpfs of its own (root, as every test here).
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { JOURNAL_LOG, Journal, type JournalRecord } from '../../src/vfs/spool/journal.js'
+
+const isRoot = process.getuid?.() === 0
+let fsDir = ''
+
+beforeAll(() => {
+  if (!isRoot) return
+  fsDir = mkdtempSync(join(tmpdir(), 'ikfs-fullfs-'))
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', fsDir])
+})
+
+afterAll(() => {
+  if (!fsDir) return
+  execFileSync('umount', ['-l', fsDir])
+  rmSync(fsDir, { recursive: true, force: true })
+})
+
+/** `id` in hex, as the spool's ids are. */
+function record(id: string): JournalRecord {
+  // Long names, so that a line is a few hundred bytes and a block fills after a handful.
+  return { v: 1, id, folder: '/f', name: `${id}-${'n'.repeat(200)}.bin`, localPath: `/f/${id}.bin`, size: 3, mtimeMs: 1, state: 'pending', attempts: 0 }
+}
+
+/** Fills the file system to its last byte; returns the filler's path. */
+function fill(dir: string): string {
+  const filler = join(dir, 'filler')
+  const block = Buffer.alloc(4096, 1)
+  let written = 0
+  try {
+    for (;;) {
+      writeFileSync(filler, block, { flag: 'a' })
+      written += block.length
+    }
+  } catch (e) {
+    expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC')
+  }
+  expect(written).toBeGreaterThan(0)
+  return filler
+}
+
+function logLines(dir: string): string[] {
+  return readFileSync(join(dir, JOURNAL_LOG), 'utf8').split('\n').filter((l) => l !== '')
+}
+
+describe.skipIf(!isRoot)('the spool journal on a full disk (W14)', () => {
+  it('an append that does not fit fails whole: no torn line, and every record acknowledged before or after comes back', () => {
+    const dir = join(fsDir, 'append')
+    execFileSync('mkdir', [dir])
+    const journal = new Journal(dir, 'boot-1')
+    journal.loadAll()
+    journal.writeInflight(record('f0'))
+    const filler = fill(fsDir)
+    const acknowledged = ['f0']
+    let failure: unknown
+    for (let i = 0; i < 100 && failure === undefined; i++) {
+      try {
+        journal.writeInflight(record(`a${i.toString(16)}`))
+        acknowledged.push(`a${i.toString(16)}`)
+      } catch (e) {
+        failure = e
+      }
+    }
+    expect((failure as NodeJS.ErrnoException | undefined)?.code).toBe('ENOSPC')
+    const lines = logLines(dir)
+    expect(lines).toHaveLength(acknowledged.length)
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow()
+    expect(statSync(join(dir, JOURNAL_LOG)).size).toBe(lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0))
+
+    unlinkSync(filler)
+    journal.writeInflight(record('b0'))
+    acknowledged.push('b0')
+    expect(new Journal(dir, 'boot-1').loadAll().records.map((r) => r.id).sort()).toEqual(acknowledged.sort())
+  })
+
+  it('a rewrite that does not fit leaves the log as it was', () => {
+    const dir = join(fsDir, 'rewrite')
+    execFileSync('mkdir', [dir])
+    const journal = new Journal(dir, 'boot-1')
+    journal.loadAll()
+    for (let i = 0; i < 20; i++) journal.writeInflight(record(`c${i.toString(16)}`))
+    const before = readFileSync(join(dir, JOURNAL_LOG))
+    const filler = fill(fsDir)
+    // A start-up rewrites the log with its live records: here there is no room for the copy.
+    expect(() => new Journal(dir, 'boot-1').loadAll()).toThrow(/ENOSPC/)
+    expect(readFileSync(join(dir, JOURNAL_LOG)).equals(before)).toBe(true)
+    unlinkSync(filler)
+    expect(new Journal(dir, 'boot-1').loadAll().records).toHaveLength(20)
+  })
+})
