@@ -87,11 +87,17 @@ export function destinationOf(codec: NameCodec, localPath: string): Destination 
  * A failure of the spool's own disk (a write, truncate, journal record or sync) as the errno the application
  * should see: ENOSPC when that disk is full, EIO for the rest; VfsErrors pass through.
  */
+/** The spool's disk (or the user's quota on it) is full. */
+function isDiskFull(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code
+  return code === 'ENOSPC' || code === 'EDQUOT'
+}
+
 export function spoolError(e: unknown, what: string): unknown {
   if (e instanceof VfsError) return e
   const code = (e as NodeJS.ErrnoException | undefined)?.code
   if (code === undefined) return e
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
+  if (isDiskFull(e)) {
     return new VfsError('ENOSPC', `${what}: the disk of the spool (--cache-dir) is full`, { cause: e, level: 'error' })
   }
   if (code === 'EFBIG') return new VfsError('EFBIG', `${what}: too large for the spool's file system`, { cause: e, level: 'error' })
@@ -309,10 +315,13 @@ export class WritePath {
             skip = Math.max(0, skip - chunk.length)
             if (!part) continue
             let done = 0
-            try {
-              while (done < part.length) done += (await file.fd!.write(part, done, part.length - done, size + done)).bytesWritten
-            } catch (e) {
-              throw spoolError(e, `${target}: writing the spool`)
+            for (let gaveWay = false; done < part.length;) {
+              try {
+                done += (await file.fd!.write(part, done, part.length - done, size + done)).bytesWritten
+              } catch (e) {
+                if (gaveWay || !isDiskFull(e) || !(await this.#recent.giveWay())) throw spoolError(e, `${target}: writing the spool`)
+                gaveWay = true
+              }
             }
             size += part.length
           }
@@ -345,9 +354,13 @@ export class WritePath {
     let failure: unknown
     file.writesInFlight++
     try {
-      while (done < data.length) {
-        const { bytesWritten } = await file.fd!.write(data, done, data.length - done, position + done)
-        done += bytesWritten
+      for (let gaveWay = false; done < data.length;) {
+        try {
+          done += (await file.fd!.write(data, done, data.length - done, position + done)).bytesWritten
+        } catch (e) {
+          if (gaveWay || !isDiskFull(e) || !(await this.#recent.giveWay())) throw e
+          gaveWay = true
+        }
       }
     } catch (e) {
       failure = e
@@ -606,7 +619,7 @@ export class WritePath {
         file.state = 'waiting'
         file.attempts = 0
         if (durable) await Promise.all([dataSynced, this.#journal.write(this.#record(file, checksum))])
-        else this.#journal.writeInflight(this.#record(file))
+        else this.#recordInflight(file)
       }
       return file.unsent
     })
@@ -616,6 +629,19 @@ export class WritePath {
       return
     }
     await this.#upload(file)
+  }
+
+  /**
+   * The record of an upload that runs inside close(2) only lets the next mount finish it after a kill -9. When
+   * the spool's disk is too full to take it, the upload goes ahead all the same (close reports its outcome);
+   * only that crash window is left uncovered, and the log says so.
+   */
+  #recordInflight(file: PendingFile): void {
+    try {
+      this.#journal.writeInflight(this.#record(file))
+    } catch (e) {
+      this.#d.log.warn({ path: file.localPath, err: e }, 'the spool journal cannot record this upload (its disk is full); uploading it all the same, but a crash before it lands would lose it')
+    }
   }
 
   async #upload(file: PendingFile): Promise<void> {
@@ -673,7 +699,13 @@ export class WritePath {
     const versionId = versionIdOf(res)
     file.storedVersionId = file.dirty ? undefined : versionId
     if (file.mtimeSet) this.#mtimes.set(res.fileId, versionId, file.mtimeMs)
-    if (!file.dirty) await this.#journal.remove(file.id)
+    if (!file.dirty) {
+      await this.#journal.remove(file.id).catch((e: unknown) => {
+        // Stored all the same: never uploaded again for this. The record is gone from memory, so the log's
+        // next rewrite leaves it out; only a crash before then makes the next mount upload it once more.
+        this.#d.log.warn({ path: file.localPath, err: e }, 'uploaded, but the spool journal cannot note it (its disk is full)')
+      })
+    }
     this.#landed(file, res)
     // A file still holding its fd is released by #closeIdle, which is waiting for this upload. Any other idle
     // file is retired under its lock, so after an open that is waiting for this upload to reuse the file (it

@@ -625,10 +625,45 @@ describe.skipIf(skip !== null)('write semantics', () => {
       const local = await readFile(target)
       expect(local.length).toBeGreaterThan(1024 * 1024) // what fit (the spool's journal takes a little)
       expect(local.length).toBeLessThan(4 * 1024 * 1024)
-      // Closed by dd: uploaded as it is, byte for byte.
+      // Closed by dd: uploaded as it is, byte for byte, once (the spool's journal could not record it: its
+      // disk is full; that is no reason to fail the close, nor to upload it again).
       await waitFor(async () => (await stat(remoteBytesPath(lib, '/w14/big.bin')).catch(() => undefined))?.size === local.length, UPLOAD_DEADLINE_MS, 'the upload of what was written')
       expect((await readFile(remoteBytesPath(lib, '/w14/big.bin'))).equals(local)).toBe(true)
+      expect(dd?.stderr).not.toContain('closing')
       expect(m.log()).toContain('the disk of the spool (--cache-dir) is full')
+      await new Promise((r) => setTimeout(r, 6_000)) // past the uploader's first retry delay (5 s)
+      expect(await versionsOf(lib, '/w14/big.bin')).toHaveLength(1)
+
+      // Copied again with the same size: the earlier copy's spool file goes first (O_TRUNC), so it fits.
+      const again = await localFile('w14-again.bin', local.length)
+      await run('cp', [again, target])
+      expect(await sameBytes(remoteBytesPath(lib, '/w14/big.bin'), again)).toBe(true)
+      expect(await versionsOf(lib, '/w14/big.bin')).toHaveLength(2)
+    } finally {
+      if (m && live.has(m)) await unmount(m)
+      await run('umount', ['-l', small]).catch(() => undefined)
+    }
+  })
+
+  it("W14: when a file's bytes fill the spool's disk to its last page, close still uploads it, once", async () => {
+    const small = await mkdtemp(join(work, 'smallfs-'))
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small])
+    let m: Mounted | undefined
+    try {
+      m = (await mount({ cacheDir: join(small, 'cache') })).m
+      await mkdir(join(m.path, 'w14b'))
+      // Fill the disk to its last page, then give back exactly what the file's bytes take: they fit, and the
+      // journal (empty since the mount started) has no page left for the upload's record.
+      const filler = join(small, 'filler')
+      await run('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k']).catch(() => undefined)
+      const pages = 64
+      await truncate(filler, (await stat(filler)).size - pages * 4096)
+      const content = await localFile('w14b.bin', pages * 4096)
+      await run('cp', [content, join(m.path, 'w14b', 'exact.bin')]) // throws if write or close fails
+      expect(await sameBytes(remoteBytesPath(lib, '/w14b/exact.bin'), content)).toBe(true)
+      expect(m.log()).toContain('the spool journal cannot record this upload (its disk is full)')
+      await new Promise((r) => setTimeout(r, 6_000)) // past the uploader's first retry delay (5 s)
+      expect(await versionsOf(lib, '/w14b/exact.bin')).toHaveLength(1)
     } finally {
       if (m && live.has(m)) await unmount(m)
       await run('umount', ['-l', small]).catch(() => undefined)

@@ -104,6 +104,13 @@ export class RecentCopies {
     return this.#kept.size
   }
 
+  /** The spool's disk is full: every kept copy goes, so that files being written get the room. False when none was kept. */
+  async giveWay(): Promise<boolean> {
+    if (this.#kept.size === 0) return false
+    for (const kept of [...this.#kept.values()]) await this.#remove(kept)
+    return true
+  }
+
   /** Removes every kept copy (unmount). */
   async close(): Promise<void> {
     clearTimeout(this.#timer)
