@@ -151,7 +151,7 @@ async function mountAndServe(
   } catch (e) {
     await vfs?.close().catch((err: unknown) => log.warn({ err }, 'closing the vfs after a failed mount failed'))
     await client.close().catch(() => undefined)
-    throw new Error(`cannot mount at ${mountpoint}: ${(e as Error).message}`, { cause: e })
+    throw new Error(`cannot mount at ${mountpoint}: ${mountFailure(e, config)}`, { cause: e })
   }
   status.board.attach(vfs as ReportingVfs, live.counters)
   status.board.mounted()
@@ -161,6 +161,13 @@ async function mountAndServe(
   ctx.stdout.write(`ikfs: mounted ${config.endpoint} at ${options.displayMountpoint ?? mountpoint}\n`)
   options.onMounted?.()
   return serve(live, vfs, client, mountpoint, ctx, log, () => status.board.stopping())
+}
+
+/** Why mounting failed, in the user's terms where the error is about the spool rather than FUSE or the API. */
+function mountFailure(e: unknown, config: Config): string {
+  const code = (e as NodeJS.ErrnoException).code
+  if (code === 'ENOSPC' || code === 'EDQUOT') return `the disk of the cache dir ${config.cacheDir} is full (free some space there, or choose another --cache-dir)`
+  return (e as Error).message
 }
 
 async function preflight(config: Config, mountpoint: string, runtime: MountRuntime, logger: Logger): Promise<MountClient> {

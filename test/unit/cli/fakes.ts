@@ -64,9 +64,12 @@ export class FakeRuntime implements MountRuntime {
       },
     }
   }
+  /** What createVfs throws, if anything (the spool could not be set up). */
+  vfsError: Error | undefined
   async createVfs(_api: ImageKitApi, options: VfsOptions, _logger: Logger): Promise<Vfs> {
     this.vfsOptions = options
     this.calls.push('createVfs')
+    if (this.vfsError) throw this.vfsError
     const vfs: Partial<Vfs> = {
       forget: () => void this.calls.push('vfs.forget'),
       close: async () => void this.calls.push('vfs.close'),

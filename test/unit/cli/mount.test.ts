@@ -66,6 +66,14 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     expect(t.stdout.text).toBe('')
   })
 
+  it('when the disk of the cache dir is full, saying which folder', async () => {
+    const t = cli()
+    t.runtime.vfsError = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+    expect(await main(['mount', mnt, '--cache-dir', join(dir, 'cache')], t.ctx)).toBe(1)
+    expect(t.stderr.text).toBe(`ikfs: cannot mount at ${mnt}: the disk of the cache dir ${join(dir, 'cache')} is full (free some space there, or choose another --cache-dir)\n`)
+    expect(t.runtime.calls).toEqual(['fuseAvailable', 'createClient', 'verifyCredentials', 'createVfs', 'client.close'])
+  })
+
   it('when the mountpoint does not exist, is a file, or is not empty', async () => {
     const missing = cli()
     expect(await main(['mount', join(dir, 'nope')], missing.ctx)).toBe(1)
