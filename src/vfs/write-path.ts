@@ -83,16 +83,16 @@ export function destinationOf(codec: NameCodec, localPath: string): Destination 
   }
 }
 
-/**
- * A failure of the spool's own disk (a write, truncate, journal record or sync) as the errno the application
- * should see: ENOSPC when that disk is full, EIO for the rest; VfsErrors pass through.
- */
 /** The spool's disk (or the user's quota on it) is full. */
 function isDiskFull(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException | undefined)?.code
   return code === 'ENOSPC' || code === 'EDQUOT'
 }
 
+/**
+ * A failure of the spool's own disk (a write, truncate, journal record or sync) as the errno the application
+ * should see: ENOSPC when that disk is full, EIO for the rest; VfsErrors pass through.
+ */
 export function spoolError(e: unknown, what: string): unknown {
   if (e instanceof VfsError) return e
   const code = (e as NodeJS.ErrnoException | undefined)?.code
@@ -314,15 +314,7 @@ export class WritePath {
             const part = skip >= chunk.length ? undefined : chunk.subarray(skip)
             skip = Math.max(0, skip - chunk.length)
             if (!part) continue
-            let done = 0
-            for (let gaveWay = false; done < part.length;) {
-              try {
-                done += (await file.fd!.write(part, done, part.length - done, size + done)).bytesWritten
-              } catch (e) {
-                if (gaveWay || !isDiskFull(e) || !(await this.#recent.giveWay())) throw spoolError(e, `${target}: writing the spool`)
-                gaveWay = true
-              }
-            }
+            await this.#writeSpool(file.fd!, part, size).catch((e: unknown) => { throw spoolError(e, `${target}: writing the spool`) })
             size += part.length
           }
           if (size === before) throw new VfsError('EIO', `${target}: the server sent no bytes from ${size}`)
@@ -350,23 +342,17 @@ export class WritePath {
   async write(file: PendingFile, data: Buffer, position: number): Promise<number> {
     if (file.remoteContent) await this.#fetchContent(file)
     const appending = this.#streamer.writing(file, position)
-    let done = 0
+    const written = { bytes: 0 }
     let failure: unknown
     file.writesInFlight++
     try {
-      for (let gaveWay = false; done < data.length;) {
-        try {
-          done += (await file.fd!.write(data, done, data.length - done, position + done)).bytesWritten
-        } catch (e) {
-          if (gaveWay || !isDiskFull(e) || !(await this.#recent.giveWay())) throw e
-          gaveWay = true
-        }
-      }
+      await this.#writeSpool(file.fd!, data, position, written)
     } catch (e) {
       failure = e
     } finally {
       file.writesInFlight--
     }
+    const done = written.bytes
     if (done > 0) {
       file.size = Math.max(file.size, position + done)
       this.#touch(file)
@@ -380,6 +366,21 @@ export class WritePath {
     }
     if (appending) this.#streamer.wrote(file)
     return done
+  }
+
+  /**
+   * Writes all of `data` at `position` into a spool file; when the disk is full, the kept copies of uploaded
+   * files (recent-copies.ts) make room once before the failure counts. `written` tells how much landed.
+   */
+  async #writeSpool(fd: FileHandle, data: Uint8Array, position: number, written = { bytes: 0 }): Promise<void> {
+    for (let gaveWay = false; written.bytes < data.length;) {
+      try {
+        written.bytes += (await fd.write(data, written.bytes, data.length - written.bytes, position + written.bytes)).bytesWritten
+      } catch (e) {
+        if (gaveWay || !isDiskFull(e) || !(await this.#recent.giveWay())) throw e
+        gaveWay = true
+      }
+    }
   }
 
   async read(file: PendingFile, length: number, position: number): Promise<Buffer> {
