@@ -4,7 +4,9 @@
 //     mount's spool (`tee`) while curl streams the same bytes to the upload API: the least any mount that keeps a
 //     spool copy (W1, W3) has to do, without FUSE. Where it is above the target, the target is out of reach here.
 //   1,000 files of 64 KiB: `cp -r` into the mount vs a sequential curl loop (target: mount ≥ 4x faster);
-//     also with --write-back, timed until the last file is stored
+//     also with --write-back, timed until the last file is stored. Untimed first, as for read.mjs's parallel
+//     readers: curl uploads WARM_FILES small files and each mount copies in WARM_FILES others, so that the
+//     emulator's and the daemons' small-file paths are compiled by V8, as in a mount that has run for a while.
 //   200 files of 1 MiB: `cp -r` into the mount until all are stored remotely (the brief's bar: under 3 s, where
 //     rclone mount took 11 s on these machines), without and with --write-back
 import { mkdir, stat } from 'node:fs/promises'
@@ -17,6 +19,8 @@ import {
 const GiB = 1024 ** 3
 const KiB = 1024
 const MANY = 1000
+/** Small files each side writes, untimed, before the timed small-file runs. */
+const WARM_FILES = 200
 /** The brief's "200 copied 1 MiB files stored remotely". */
 const MEDIA = 200
 const MiB = 1024 * KiB
@@ -46,6 +50,8 @@ try {
   await writePatternFile(big, GiB, 7)
   const many = join(local, 'many')
   for (let i = 0; i < MANY; i++) await writePatternFile(join(many, `m${String(i).padStart(4, '0')}.bin`), 64 * KiB, i + 100)
+  const warmTree = join(local, 'warm')
+  for (let i = 0; i < WARM_FILES; i++) await writePatternFile(join(warmTree, `w${String(i).padStart(4, '0')}.bin`), 64 * KiB, i + 50_000)
   const media = join(local, 'media')
   for (let i = 0; i < MEDIA; i++) await writePatternFile(join(media, `img${String(i).padStart(3, '0')}.jpg`), MiB, i + 5000)
   await mkdir(data, { recursive: true })
@@ -107,14 +113,21 @@ try {
   ])
 
   // 1,000 x 64 KiB
-  const curlMany = await settled(() =>
-    sh(`cd '${many}' && for f in *.bin; do curl -sf -o /dev/null -F "file=@$f" -F "fileName=$f" -F folder=/curlmany -F useUniqueFileName=false -u "$BENCH_KEY:" '${uploadUrl}' || exit 1; done`, withKey),
-  )
+  const curlLoop = (dir, folder) =>
+    sh(`cd '${dir}' && for f in *.bin; do curl -sf -o /dev/null -F "file=@$f" -F "fileName=$f" -F folder=${folder} -F useUniqueFileName=false -u "$BENCH_KEY:" '${uploadUrl}' || exit 1; done`, withKey)
+  const wb = await mountAt('mnt-wb', base, ['--write-back', '1ms'])
+  const wbMnt = wb.mnt
+  await curlLoop(warmTree, '/warmcurl')
+  await sh(`cp -r '${warmTree}' '${mnt}/warmcp'`)
+  await sh(`cp -r '${warmTree}' '${wbMnt}/warmwb'`)
+  await waitStored('warmwb', WARM_FILES)
+  for (const folder of ['warmcurl', 'warmcp']) {
+    if ((await storedCount(folder)) !== WARM_FILES) throw new Error(`the untimed pass stored ${await storedCount(folder)} of ${WARM_FILES} in ${folder}`)
+  }
+  const curlMany = await settled(() => curlLoop(many, '/curlmany'))
   if ((await storedCount('curlmany')) !== MANY) throw new Error(`curl loop stored ${await storedCount('curlmany')} of ${MANY}`)
   const cpMany = await settled(() => sh(`cp -r '${many}' '${mnt}/cpmany'`))
   if ((await storedCount('cpmany')) !== MANY) throw new Error(`cp -r stored ${await storedCount('cpmany')} of ${MANY}`)
-  const wb = await mountAt('mnt-wb', base, ['--write-back', '1ms'])
-  const wbMnt = wb.mnt
   await sh('sync')
   const wbMany = await timedWithCpu(async () => {
     await sh(`cp -r '${many}' '${wbMnt}/wbmany'`)
