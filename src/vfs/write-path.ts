@@ -593,6 +593,8 @@ export class WritePath {
 
   /** Journals the content (durable before close returns), then uploads it: now, or after the write-back delay. */
   async #commit(file: PendingFile, how: 'close' | 'sync'): Promise<void> {
+    /** The spool could not keep the file for a later upload (its disk is full): it is uploaded before returning. */
+    let notKept = false
     const upload = await this.#fileLock.run(file.id, async () => {
       if (file.unlinked) return false
       if (file.dirty) {
@@ -619,13 +621,20 @@ export class WritePath {
         file.unsent = true
         file.state = 'waiting'
         file.attempts = 0
-        if (durable) await Promise.all([dataSynced, this.#journal.write(this.#record(file, checksum))])
-        else this.#recordInflight(file)
+        if (durable) {
+          await Promise.all([dataSynced, this.#journal.write(this.#record(file, checksum))]).catch((e: unknown) => {
+            if (!isDiskFull(e)) throw e
+            notKept = true
+            this.#d.log.warn({ path: file.localPath, err: e }, 'the spool cannot keep this file for a later upload (its disk is full); uploading it before the call returns')
+          })
+        } else {
+          this.#recordInflight(file)
+        }
       }
       return file.unsent
     })
     if (!upload) return
-    if (how === 'close' && this.#d.options.writeBackDelayMs > 0) {
+    if (how === 'close' && this.#d.options.writeBackDelayMs > 0 && !notKept) {
       this.#uploader.schedule(file, this.#d.options.writeBackDelayMs)
       return
     }

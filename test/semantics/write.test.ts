@@ -645,28 +645,34 @@ describe.skipIf(skip !== null)('write semantics', () => {
     }
   })
 
-  it("W14: when a file's bytes fill the spool's disk to its last page, close still uploads it, once", async () => {
-    const small = await mkdtemp(join(work, 'smallfs-'))
-    await run('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small])
-    let m: Mounted | undefined
-    try {
-      m = (await mount({ cacheDir: join(small, 'cache') })).m
-      await mkdir(join(m.path, 'w14b'))
-      // Fill the disk to its last page, then give back exactly what the file's bytes take: they fit, and the
-      // journal (empty since the mount started) has no page left for the upload's record.
-      const filler = join(small, 'filler')
-      await run('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k']).catch(() => undefined)
-      const pages = 64
-      await truncate(filler, (await stat(filler)).size - pages * 4096)
-      const content = await localFile('w14b.bin', pages * 4096)
-      await run('cp', [content, join(m.path, 'w14b', 'exact.bin')]) // throws if write or close fails
-      expect(await sameBytes(remoteBytesPath(lib, '/w14b/exact.bin'), content)).toBe(true)
-      expect(m.log()).toContain('the spool journal cannot record this upload (its disk is full)')
-      await new Promise((r) => setTimeout(r, 6_000)) // past the uploader's first retry delay (5 s)
-      expect(await versionsOf(lib, '/w14b/exact.bin')).toHaveLength(1)
-    } finally {
-      if (m && live.has(m)) await unmount(m)
-      await run('umount', ['-l', small]).catch(() => undefined)
+  it("W14: when a file's bytes fill the spool's disk to its last page, close still uploads it, once (also with --write-back)", async () => {
+    for (const [name, args] of [['plain', []], ['write-back', ['--write-back', '1s']]] as const) {
+      const small = await mkdtemp(join(work, 'smallfs-'))
+      await run('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small])
+      let m: Mounted | undefined
+      try {
+        m = (await mount({ cacheDir: join(small, 'cache'), args: [...args] })).m
+        const folder = `w14-${name}`
+        await mkdir(join(m.path, folder))
+        // Fill the disk to its last page, then give back exactly what the file's bytes take: they fit, and the
+        // journal (empty since the mount started) has no page left for the file's record.
+        const filler = join(small, 'filler')
+        await run('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k']).catch(() => undefined)
+        const pages = 64
+        await truncate(filler, (await stat(filler)).size - pages * 4096)
+        const content = await localFile(`${folder}.bin`, pages * 4096)
+        await run('cp', [content, join(m.path, folder, 'exact.bin')]) // throws if write or close fails
+        // Stored when close returned, also with --write-back: the spool could not keep it for later.
+        expect(await sameBytes(remoteBytesPath(lib, `/${folder}/exact.bin`), content)).toBe(true)
+        expect(m.log()).toMatch(name === 'plain'
+          ? /the spool journal cannot record this upload \(its disk is full\)/
+          : /the spool cannot keep this file for a later upload \(its disk is full\)/)
+        await new Promise((r) => setTimeout(r, 6_000)) // past the uploader's first retry delay (5 s)
+        expect(await versionsOf(lib, `/${folder}/exact.bin`)).toHaveLength(1)
+      } finally {
+        if (m && live.has(m)) await unmount(m)
+        await run('umount', ['-l', small]).catch(() => undefined)
+      }
     }
   })
 
