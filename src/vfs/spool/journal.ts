@@ -30,6 +30,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { isRecord, type JournalRecord } from './record.js'
 import { currentBootId } from './owner.js'
+import { writeWholeSync } from './write-whole.js'
 import { DATA_FILE_MODE } from './spool.js'
 
 export type { JournalRecord, RecordState } from './record.js'
@@ -40,10 +41,6 @@ const COMPACT_MIN_BYTES = 256 * 1024
 
 const fdatasyncAsync = promisify(fdatasync)
 
-/** What a short write of a journal line is reported as: the disk took only part of it. */
-function diskFull(what: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`ENOSPC: no space left on device, ${what}`), { code: 'ENOSPC' })
-}
 
 type Line = { put: JournalRecord; boot?: string } | { del: string }
 
@@ -188,19 +185,13 @@ export class Journal {
   #append(text: string): number {
     const fd = this.#fd ?? this.#open()
     const line = this.#torn ? '\n' + text : text
-    const length = Buffer.byteLength(line)
-    let written = 0
     try {
-      written = writeSync(fd, line)
+      writeWholeSync(fd, line, 'journal append')
     } catch (e) {
       this.#cutBack(fd)
       throw e
     }
-    if (written !== length) {
-      this.#cutBack(fd)
-      throw diskFull('journal append')
-    }
-    this.#bytes += length
+    this.#bytes += Buffer.byteLength(line)
     this.#torn = false
     return fd
   }
@@ -247,7 +238,7 @@ export class Journal {
     const bytes = Buffer.byteLength(text)
     try {
       // Only a whole copy replaces the log: a short one (a full disk) would drop the records that did not fit.
-      if (text && writeSync(fd, text) !== bytes) throw diskFull('journal rewrite')
+      if (text) writeWholeSync(fd, text, 'journal rewrite')
       fsyncSync(fd)
     } catch (e) {
       closeSync(fd)

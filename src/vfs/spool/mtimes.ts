@@ -12,9 +12,10 @@
  * at start and rewritten with only its live entries once mostly dead. Nothing is synced: losing the file
  * loses only the times, never data. Past MAX_ENTRIES the times set longest ago are forgotten.
  */
-import { closeSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, renameSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { DATA_FILE_MODE } from './spool.js'
+import { writeWholeSync } from './write-whole.js'
 
 export const MTIMES_LOG = 'mtimes.log'
 /** About 100 bytes of memory each: 100 MB at the most. */
@@ -38,6 +39,8 @@ export class LocalMtimes {
   readonly #entries = new Map<string, Entry>()
   #fd: number | undefined
   #lines = 0
+  /** The last append may have left part of a line. */
+  #torn = false
 
   /** `onError`: told when the log cannot be written (the time is still kept in memory). */
   constructor(dir: string, readonly onError: (e: unknown) => void, readonly maxEntries = MAX_ENTRIES) {
@@ -94,7 +97,11 @@ export class LocalMtimes {
 
   #append(text: string): void {
     this.#fd ??= openSync(this.#path, 'a', DATA_FILE_MODE)
-    writeSync(this.#fd, text)
+    // After a write the disk took only part of, the next line starts on a line of its own (the torn one is skipped).
+    const line = this.#torn ? '\n' + text : text
+    this.#torn = true
+    writeWholeSync(this.#fd, line, 'mtimes append')
+    this.#torn = false
     this.#lines++
   }
 
@@ -108,14 +115,17 @@ export class LocalMtimes {
       for (const [f, { v, m }] of this.#entries) {
         chunk += JSON.stringify({ f, v, m }) + '\n'
         if (chunk.length > 64 * 1024) {
-          writeSync(fd, chunk)
+          writeWholeSync(fd, chunk, 'mtimes rewrite')
           chunk = ''
         }
       }
-      writeSync(fd, chunk)
-    } finally {
+      writeWholeSync(fd, chunk, 'mtimes rewrite')
+    } catch (e) {
       closeSync(fd)
+      unlinkSync(tmp) // the log stays as it was: a short copy would lose the times that did not fit
+      throw e
     }
+    closeSync(fd)
     renameSync(tmp, this.#path)
     this.#lines = this.#entries.size
   }
