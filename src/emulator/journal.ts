@@ -3,8 +3,9 @@
  * with a synchronous write before the HTTP answer, so a kill -9 loses nothing that was acknowledged.
  * At start the journal is replayed and rewritten compacted (one line per live object).
  */
-import { closeSync, createReadStream, existsSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs'
+import { closeSync, createReadStream, existsSync, fsyncSync, openSync, renameSync } from 'node:fs'
 import { createInterface } from 'node:readline'
+import { writeWholeSync } from '../write-whole.js'
 import type { FileRecord, FolderRecord } from './records.js'
 
 export type JournalEntry =
@@ -36,11 +37,11 @@ export function writeSnapshot(path: string, entries: Iterable<JournalEntry>): vo
     for (const entry of entries) {
       batch += JSON.stringify(entry) + '\n'
       if (batch.length > 1 << 20) {
-        writeSync(fd, batch)
+        writeWholeSync(fd, batch, 'emulator journal snapshot')
         batch = ''
       }
     }
-    if (batch) writeSync(fd, batch)
+    if (batch) writeWholeSync(fd, batch, 'emulator journal snapshot')
     fsyncSync(fd)
   } finally {
     closeSync(fd)
@@ -50,13 +51,18 @@ export function writeSnapshot(path: string, entries: Iterable<JournalEntry>): vo
 
 export class Journal {
   #fd: number | undefined
+  /** The last append may have left part of a line (a full disk): the next starts on a line of its own. */
+  #torn = false
   constructor(readonly path: string) {
     this.#fd = openSync(path, 'a')
   }
 
   append(entry: JournalEntry): void {
     if (this.#fd === undefined) throw new Error('journal is closed')
-    writeSync(this.#fd, JSON.stringify(entry) + '\n')
+    const line = (this.#torn ? '\n' : '') + JSON.stringify(entry) + '\n'
+    this.#torn = true
+    writeWholeSync(this.#fd, line, 'emulator journal append')
+    this.#torn = false
   }
 
   close(): void {

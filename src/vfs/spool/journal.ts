@@ -30,7 +30,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { isRecord, type JournalRecord } from './record.js'
 import { currentBootId } from './owner.js'
-import { writeWholeSync } from './write-whole.js'
+import { writeWholeSync } from '../../write-whole.js'
 import { DATA_FILE_MODE } from './spool.js'
 
 export type { JournalRecord, RecordState } from './record.js'

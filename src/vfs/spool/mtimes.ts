@@ -15,7 +15,7 @@
 import { closeSync, openSync, readFileSync, renameSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { DATA_FILE_MODE } from './spool.js'
-import { writeWholeSync } from './write-whole.js'
+import { writeWholeSync } from '../../write-whole.js'
 
 export const MTIMES_LOG = 'mtimes.log'
 /** About 100 bytes of memory each: 100 MB at the most. */

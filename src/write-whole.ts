@@ -1,6 +1,7 @@
 /**
- * Writing text into the spool's logs (the journal, the mtimes log) only whole: write(2) on a full disk may
- * take part of it and report success, which would leave half a line for the next one to be glued onto.
+ * Writing text into an append-only log (the spool's journal and mtimes log, the emulator's journal) only
+ * whole: write(2) on a full disk may take part of it and report success, which would leave half a line for
+ * the next one to be glued onto.
  */
 import { writeSync } from 'node:fs'
 

@@ -2,7 +2,7 @@
  * The spool's logs on a disk that is full (W14): a journal append the disk cannot take whole fails and leaves
  * no torn line behind (the next record would be glued onto it and lost at the next start), a rewrite that
  * cannot be written whole leaves the log as it was, and the mtimes log (W13) loses no time set after one that
- * did not fit. On a small tmpfs of its own (root, as every test here).
+ * did not fit; the emulator's journal neither. On a small tmpfs of its own (root, as every test here).
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { JOURNAL_LOG, Journal, type JournalRecord } from '../../src/vfs/spool/journal.js'
 import { LocalMtimes, MTIMES_LOG } from '../../src/vfs/spool/mtimes.js'
+import { Journal as EmulatorJournal, readJournal } from '../../src/emulator/journal.js'
 
 const isRoot = process.getuid?.() === 0
 let fsDir = ''
@@ -123,5 +124,33 @@ describe.skipIf(!isRoot)('the spool journal on a full disk (W14)', () => {
     expect(lines.length).toBeGreaterThanOrEqual(kept.size)
     const reloaded = new LocalMtimes(dir, () => undefined)
     for (const [fileId, mtime] of kept) expect(reloaded.get(fileId, 'v1')).toBe(mtime)
+  })
+
+  it("the emulator's journal: a change that did not fit is refused, and every change acknowledged before or after it comes back", async () => {
+    const dir = join(fsDir, 'emulator')
+    execFileSync('mkdir', [dir])
+    const path = join(dir, 'journal.jsonl')
+    const journal = new EmulatorJournal(path)
+    const folder = (i: number) => ({ t: 'folder' as const, d: { folderId: `id${i}`, folderPath: `/${'d'.repeat(300)}${i}`, createdAt: i, updatedAt: i } })
+    journal.append(folder(0))
+    const acknowledged = ['id0']
+    const filler = fill(fsDir)
+    let failure: unknown
+    for (let i = 1; i < 200 && failure === undefined; i++) {
+      try {
+        journal.append(folder(i))
+        acknowledged.push(`id${i}`)
+      } catch (e) {
+        failure = e
+      }
+    }
+    expect((failure as NodeJS.ErrnoException | undefined)?.code).toBe('ENOSPC')
+    unlinkSync(filler)
+    journal.append(folder(999))
+    acknowledged.push('id999')
+    journal.close()
+    const read: string[] = []
+    for await (const entry of readJournal(path)) if (entry.t === 'folder') read.push(entry.d.folderId)
+    expect(read).toEqual(acknowledged)
   })
 })
