@@ -17,7 +17,7 @@ import {
 import { proxyEnv, type ProxyEnv } from './proxy-env.js'
 import { findRemote, parseRcloneConf, type ConfSection } from './rclone-conf.js'
 import {
-  ValueProblem, parseBool, parseDuration, parseEncoding, parseInteger, parseMode, parseSize, parseUrl,
+  ValueProblem, formatDuration, parseBool, parseDuration, parseEncoding, parseInteger, parseMode, parseSize, parseUrl,
 } from './values.js'
 
 export type ValueSource =
@@ -165,7 +165,7 @@ function parseValue(spec: OptionSpec, raw: string, source: ValueSource, input: L
       case 'bool':
         return parseBool(raw)
       case 'duration':
-        return parseDuration(raw)
+        return durationWithin(parseDuration(raw), spec.min, spec.max)
       case 'size':
         return parseSize(raw)
       case 'mode':
@@ -187,6 +187,13 @@ function parseValue(spec: OptionSpec, raw: string, source: ValueSource, input: L
       option: spec.name,
     })
   }
+}
+
+/** A duration option's bounds (`min`/`max` in ms), said the way durations are written. */
+function durationWithin(ms: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (ms < min) throw new ValueProblem(`is shorter than ${formatDuration(min)}, the least it may be`)
+  if (ms > max) throw new ValueProblem(`is longer than ${formatDuration(max)}, the most it may be`)
+  return ms
 }
 
 function missing(spec: OptionSpec): ConfigError {

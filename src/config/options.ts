@@ -55,6 +55,7 @@ export interface OptionSpec {
   /** Never echoed in errors, help or logs. */
   readonly secret?: boolean
   readonly choices?: readonly string[]
+  /** Bounds of an int, or of a duration in ms. */
   readonly min?: number
   readonly max?: number
   /** Not read from a config file (only flags and environment). */
@@ -257,16 +258,17 @@ export const OPTIONS = {
     max: 1024, default: '32', group: 'advanced', help: 'Maximum HTTP connections per host (API, upload, CDN).',
   },
   requestTimeoutMs: {
-    name: 'request_timeout', flag: '--request-timeout', env: env('request_timeout'), type: 'duration',
-    default: '60s', group: 'advanced', help: 'Give up on an HTTP request that makes no progress for this long.',
+    name: 'request_timeout', flag: '--request-timeout', env: env('request_timeout'), type: 'duration', min: 1_000,
+    default: '60s', group: 'advanced', help: 'Give up on an HTTP request that makes no progress for this long (at least 1s).',
   },
   retries: {
     name: 'retries', flag: '--retries', env: env('retries'), type: 'int', min: 0, max: 100, default: '5',
     group: 'advanced', help: 'Retries of a failed request (429, 5xx, dropped connection) before giving up.',
   },
   signedUrlExpiryMs: {
-    name: 'signed_url_expiry', flag: '--signed-url-expiry', env: env('signed_url_expiry'), type: 'duration',
-    default: '1h', group: 'advanced', help: 'Lifetime of signed delivery URLs.',
+    name: 'signed_url_expiry', flag: '--signed-url-expiry', env: env('signed_url_expiry'), type: 'duration', min: 60_000,
+    default: '1h', group: 'advanced',
+    help: 'Lifetime of signed delivery URLs (at least 1m: the CDN checks it by its own clock, and a shorter one fails with any skew of this one).',
   },
 
   // ---- logging

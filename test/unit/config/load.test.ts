@@ -166,6 +166,8 @@ describe('bad values are ConfigErrors naming the option and the source', () => {
     [['--read-only=perhaps'], 'read_only', /"perhaps" is not a boolean/],
     [['--log-level', 'loud'], 'log_level', /not one of fatal, error, warn, info, debug, trace, silent/],
     [['--max-connections', '0'], 'max_connections', /out of range/],
+    [['--signed-url-expiry', '30s'], 'signed_url_expiry', /"30s" is shorter than 1m, the least it may be/],
+    [['--request-timeout', '0'], 'request_timeout', /"0" is shorter than 1s, the least it may be/],
     [['--endpoint', 'ik.imagekit.io/acme'], 'endpoint', /is not a URL/],
     [['--api-url', 'ftp://x'], 'api_url', /http/],
     [['--encoding', 'Slash,Bogus'], 'encoding', /unknown encoding name "Bogus"/],
