@@ -181,9 +181,16 @@ function answerError(ctx: EmulatorContext, req: IncomingMessage, res: ServerResp
     return
   }
   const err = e instanceof ApiError ? e : new ApiError(500, 'Internal server error.')
-  if (!(e instanceof ApiError)) ctx.logger.error({ err: e, reqId: requestId }, 'emulator bug: unexpected error')
+  if (!(e instanceof ApiError)) ctx.logger.error({ err: e, reqId: requestId }, unexpectedErrorMessage(e))
   if (!req.complete) refuseUpload(req, res, err)
   else sendApiError(res, err)
+}
+
+/** A full disk under the data folder is the machine's doing, not a bug of the emulator's. */
+function unexpectedErrorMessage(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code
+  if (code === 'ENOSPC' || code === 'EDQUOT') return 'the disk of the data folder is full: the request failed (500) and its change may be lost at restart'
+  return 'emulator bug: unexpected error'
 }
 
 /** Fault: the connection drops while the request body arrives; nothing is handled, so nothing is stored. */

@@ -2,7 +2,8 @@
  * The spool's logs on a disk that is full (W14): a journal append the disk cannot take whole fails and leaves
  * no torn line behind (the next record would be glued onto it and lost at the next start), a rewrite that
  * cannot be written whole leaves the log as it was, and the mtimes log (W13) loses no time set after one that
- * did not fit; the emulator's journal neither. On a small tmpfs of its own (root, as every test here).
+ * did not fit; the emulator's journal neither, and the emulator says why it answers 500. On a small tmpfs of
+ * its own (root, as every test here).
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
@@ -12,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { JOURNAL_LOG, Journal, type JournalRecord } from '../../src/vfs/spool/journal.js'
 import { LocalMtimes, MTIMES_LOG } from '../../src/vfs/spool/mtimes.js'
 import { Journal as EmulatorJournal, readJournal } from '../../src/emulator/journal.js'
+import { startEmulator } from '../../src/emulator/server.js'
+import { createLogger } from '../../src/log.js'
 
 const isRoot = process.getuid?.() === 0
 let fsDir = ''
@@ -152,5 +155,31 @@ describe.skipIf(!isRoot)('the spool journal on a full disk (W14)', () => {
     const read: string[] = []
     for await (const entry of readJournal(path)) if (entry.t === 'folder') read.push(entry.d.folderId)
     expect(read).toEqual(acknowledged)
+  })
+
+  it('the emulator answers a change its full disk cannot journal with a 500, and logs why (not as a bug)', async () => {
+    const dataDir = join(fsDir, 'emulator-data')
+    let logged = ''
+    const logger = createLogger({ level: 'error' }, { write: (line: string) => void (logged += line) })
+    const emu = await startEmulator({ dataDir, privateKey: 'private_fulldisk', publicKey: 'public_fulldisk', rateLimit: { perSecond: 0 }, logger })
+    const filler = fill(fsDir)
+    try {
+      const auth = `Basic ${Buffer.from('private_fulldisk:').toString('base64')}`
+      let status = 0
+      for (let i = 0; i < 200 && status !== 500; i++) {
+        const res = await fetch(`${emu.url}/v1/folder`, {
+          method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' },
+          body: JSON.stringify({ folderName: `${'f'.repeat(200)}${i}`, parentFolderPath: '/' }),
+        })
+        status = res.status
+        await res.arrayBuffer()
+      }
+      expect(status).toBe(500)
+      expect(logged).toContain('the disk of the data folder is full')
+      expect(logged).not.toContain('emulator bug')
+    } finally {
+      unlinkSync(filler)
+      await emu.close()
+    }
   })
 })
