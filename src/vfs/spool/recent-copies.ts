@@ -131,8 +131,12 @@ export class RecentCopies {
     this.#bytes -= kept.size
   }
 
-  /** Removed as any data file: emptied and kept for reuse, or deleted. */
+  /**
+   * Removed as any data file: emptied and kept for reuse, or deleted. The loops that call this await each
+   * removal, so a copy may have been taken back (take) meanwhile: it is the taker's then, and left alone.
+   */
   async #remove(kept: Kept): Promise<void> {
+    if (this.#kept.get(kept.key) !== kept) return
     this.#forget(kept)
     await this.dataFiles.remove(kept.id, kept.fh, join(this.keptDir, kept.id))
   }

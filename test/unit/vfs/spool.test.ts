@@ -5,6 +5,7 @@
  */
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { open } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -288,6 +289,28 @@ describe('RecentCopies', () => {
     const next = new RecentCopies(files, join(root, 'kept'), new ManualClock())
     expect(ls('kept')).toEqual([])
     expect(next.take('f', 'v1', 10)).toBeUndefined()
+  })
+
+  it('giveWay (a full disk) removes every kept copy, but not one taken back while it runs', async () => {
+    const { root, files, ids, ls } = await spool(3, 10)
+    const recent = new RecentCopies(files, join(root, 'kept'), new ManualClock())
+    expect(await recent.giveWay()).toBe(false) // nothing kept: no room to make
+    for (const [i, id] of ids.entries()) {
+      const fh = await open(join(root, 'data', id), 'r+')
+      await recent.keep(`file${i}`, 'v1', { id, fh, size: 10 })
+    }
+    expect(ls('kept')).toEqual([...ids].sort())
+    const giving = recent.giveWay()
+    // The first removal is under way; the last copy is taken back (a rename over another file) meanwhile.
+    const taken = recent.take('file2', 'v1', 10)
+    expect(taken?.id).toBe(ids[2])
+    expect(await giving).toBe(true)
+    expect(ls('kept')).toEqual([])
+    expect([recent.count, recent.bytes]).toEqual([0, 0])
+    // The taker's copy is whole, and its descriptor still open.
+    expect(readFileSync(files.path(ids[2]!))).toEqual(Buffer.alloc(10, 2))
+    expect((await taken!.fh!.stat()).size).toBe(10)
+    await taken!.fh!.close()
   })
 })
 
