@@ -3,11 +3,11 @@
  * says how to fix what is wrong. Exit code 0 when every check passed, 1 otherwise.
  *
  *   /dev/fuse, fusermount, libfuse (the library fuse-native loads), /etc/fuse.conf (only with --allow-other),
- *   the configuration, the cache folder, the mountpoint (when given), the clock against the API's Date
+ *   the configuration, the cache folder (and the free space on its disk), the mountpoint (when given), the clock against the API's Date
  *   header (signed URLs), and the keys against the API.
  */
 import { closeSync, constants as fsConstants, openSync } from 'node:fs'
-import { access, readFile, readdir, stat } from 'node:fs/promises'
+import { access, readFile, readdir, stat, statfs } from 'node:fs/promises'
 import { delimiter, dirname, join, resolve } from 'node:path'
 import { request } from 'undici'
 import { parseArgs } from '../config/flags.js'
@@ -16,6 +16,7 @@ import { networkPhrase } from '../imagekit/http.js'
 import { OriginDispatchers } from '../imagekit/origin-dispatchers.js'
 import { ProxyRules } from '../imagekit/proxy.js'
 import { createLogger } from '../log.js'
+import { bytes } from '../status/render.js'
 import { uidOf, type CliContext } from './context.js'
 import { clientSettings } from './derive.js'
 import { optionsHelp } from './help.js'
@@ -204,6 +205,9 @@ async function checkFuseConf(uid: number): Promise<CheckResult> {
     : { name: 'fuse.conf', state: 'FAIL', detail: '--allow-other needs user_allow_other in /etc/fuse.conf', fix: ALLOW_OTHER_FIX }
 }
 
+/** Below this much free space on the cache dir's disk, copying a large file into the mount fails (W14). */
+export const LOW_SPOOL_SPACE_BYTES = 1024 ** 3
+
 async function checkCacheDir(dir: string): Promise<CheckResult> {
   let probe = dir
   for (;;) {
@@ -211,7 +215,16 @@ async function checkCacheDir(dir: string): Promise<CheckResult> {
       const info = await stat(probe)
       if (!info.isDirectory()) return { name: 'cache dir', state: 'FAIL', detail: `${probe} is not a folder`, fix: 'set --cache-dir to a folder' }
       await access(probe, fsConstants.W_OK | fsConstants.X_OK)
-      return { name: 'cache dir', state: 'ok', detail: probe === dir ? `${dir} is writable` : `${dir} can be created` }
+      const usable = probe === dir ? `${dir} is writable` : `${dir} can be created`
+      const fs = await statfs(probe)
+      const free = fs.bavail * fs.bsize
+      if (free < LOW_SPOOL_SPACE_BYTES) {
+        return {
+          name: 'cache dir', state: 'warn', detail: `${usable}, but its disk has only ${bytes(free)} free`,
+          fix: 'every file written through the mount passes through the cache dir: free some space there, or set --cache-dir to a disk with room for the largest files you copy in',
+        }
+      }
+      return { name: 'cache dir', state: 'ok', detail: `${usable}; ${bytes(free)} free on its disk` }
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code
       if (code === 'ENOENT' && dirname(probe) !== probe) {

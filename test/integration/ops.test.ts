@@ -122,6 +122,20 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
       }
     })
 
+    it('doctor warns when the cache dir has little room left, without failing', async () => {
+      const dir = await tempDir('ikfs-doctor-small-')
+      await execFileP('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', dir])
+      try {
+        const r = await runIkfs(['doctor'], { env: { ...libEnv(lib), IKFS_CACHE_DIR: join(dir, 'cache') }, timeoutMs: 60_000 })
+        expect(r.code, r.stdout + r.stderr).toBe(0)
+        expect(r.stdout).toMatch(/^warn +cache dir +.*can be created, but its disk has only 64\.0 MiB free/m)
+        expect(r.stdout).toMatch(/fix: every file written through the mount passes through the cache dir/)
+      } finally {
+        await execFileP('umount', ['-l', dir])
+        await rm(dir, { recursive: true, force: true })
+      }
+    })
+
     describe('a running mount', () => {
       let m: Mounted
       let metricsUrl: string
