@@ -20,6 +20,7 @@ import { access, readdir, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
 import { loadConfig, type Config } from '../config/load.js'
+import { isDiskFull } from '../full-disk.js'
 import { createLogger, type Logger } from '../log.js'
 import { startStatusServices, type StatusServices } from '../status/services.js'
 import { controlSocketPath } from '../status/paths.js'
@@ -165,8 +166,7 @@ async function mountAndServe(
 
 /** Why mounting failed, in the user's terms where the error is about the spool rather than FUSE or the API. */
 function mountFailure(e: unknown, config: Config): string {
-  const code = (e as NodeJS.ErrnoException).code
-  if (code === 'ENOSPC' || code === 'EDQUOT') return `the disk of the cache dir ${config.cacheDir} is full (free some space there, or choose another --cache-dir)`
+  if (isDiskFull(e)) return `the disk of the cache dir ${config.cacheDir} is full (free some space there, or choose another --cache-dir)`
   return (e as Error).message
 }
 

@@ -5,7 +5,7 @@
  */
 import { closeSync, createReadStream, existsSync, fsyncSync, openSync, renameSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { writeWholeSync } from '../write-whole.js'
+import { WholeLines, writeWholeSync } from '../full-disk.js'
 import type { FileRecord, FolderRecord } from './records.js'
 
 export type JournalEntry =
@@ -51,18 +51,14 @@ export function writeSnapshot(path: string, entries: Iterable<JournalEntry>): vo
 
 export class Journal {
   #fd: number | undefined
-  /** The last append may have left part of a line (a full disk): the next starts on a line of its own. */
-  #torn = false
+  readonly #lines = new WholeLines()
   constructor(readonly path: string) {
     this.#fd = openSync(path, 'a')
   }
 
   append(entry: JournalEntry): void {
     if (this.#fd === undefined) throw new Error('journal is closed')
-    const line = (this.#torn ? '\n' : '') + JSON.stringify(entry) + '\n'
-    this.#torn = true
-    writeWholeSync(this.#fd, line, 'emulator journal append')
-    this.#torn = false
+    this.#lines.append(this.#fd, JSON.stringify(entry) + '\n', 'emulator journal append')
   }
 
   close(): void {

@@ -9,6 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { systemClock } from '../clock.js'
+import { isDiskFull } from '../full-disk.js'
 import { createLogger } from '../log.js'
 import { SUPPORT_HELP } from '../imagekit/types.js'
 import { adoptFilesTree } from './adopt.js'
@@ -188,8 +189,7 @@ function answerError(ctx: EmulatorContext, req: IncomingMessage, res: ServerResp
 
 /** A full disk under the data folder is the machine's doing, not a bug of the emulator's. */
 function unexpectedErrorMessage(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code
-  if (code === 'ENOSPC' || code === 'EDQUOT') return 'the disk of the data folder is full: the request failed (500) and its change may be lost at restart'
+  if (isDiskFull(e)) return 'the disk of the data folder is full: the request failed (500) and its change may be lost at restart'
   return 'emulator bug: unexpected error'
 }
 

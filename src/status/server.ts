@@ -148,7 +148,6 @@ function closeServer(server: Server): Promise<void> {
   })
 }
 
-/** Whether something answers HTTP on the socket (a live daemon), as opposed to a stale file. */
 /** The daemon answering on the socket (what it says of itself, if it can), or undefined when none answers. */
 async function whoAnswers(socketPath: string): Promise<Partial<StatusSnapshot> | undefined> {
   try {

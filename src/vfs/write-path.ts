@@ -9,6 +9,7 @@
 import { constants as fsConstants, existsSync, readdirSync, statSync, unlinkSync } from 'node:fs'
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import type { Clock } from '../clock.js'
+import { isDiskFull } from '../full-disk.js'
 import type { ImageKitApi } from '../imagekit/api.js'
 import { isImageKitError } from '../imagekit/errors.js'
 import type { FileObject, UploadResponse } from '../imagekit/types.js'
@@ -81,12 +82,6 @@ export function destinationOf(codec: NameCodec, localPath: string): Destination 
     if (e instanceof EncodingError) throw new VfsError('EINVAL', `${localPath}: ${e.message}`)
     throw e
   }
-}
-
-/** The spool's disk (or the user's quota on it) is full. */
-function isDiskFull(e: unknown): boolean {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code
-  return code === 'ENOSPC' || code === 'EDQUOT'
 }
 
 /**

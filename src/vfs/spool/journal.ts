@@ -24,13 +24,13 @@
  * at start and folded into the log.
  */
 import {
-  closeSync, fdatasync, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync,
+  closeSync, fdatasync, fstatSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync,
 } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { isRecord, type JournalRecord } from './record.js'
 import { currentBootId } from './owner.js'
-import { writeWholeSync } from '../../write-whole.js'
+import { WholeLines, writeWholeSync } from '../../full-disk.js'
 import { DATA_FILE_MODE } from './spool.js'
 
 export type { JournalRecord, RecordState } from './record.js'
@@ -55,15 +55,14 @@ export class Journal {
   readonly #bootId: string
   readonly #live = new Map<string, Live>()
   #fd: number | undefined
-  /** The log's length: every append goes through #append, which keeps it exact. */
+  /** The log's length (for compaction): every append goes through #append, which keeps it. */
   #bytes = 0
   #liveBytes = 0
   /** Syncs in flight: the descriptor is never swapped under them. */
   #pending = 0
   /** After a rewrite failed (a full disk), the next is tried once the log has grown this long. */
   #compactAfterBytes = 0
-  /** A failed append could not be cut off again: the next line starts on a line of its own. */
-  #torn = false
+  readonly #lines = new WholeLines()
 
   constructor(readonly dir: string, bootId = currentBootId()) {
     this.#path = join(dir, JOURNAL_LOG)
@@ -184,26 +183,8 @@ export class Journal {
   /** Appends one line whole, or fails leaving the log as it was. */
   #append(text: string): number {
     const fd = this.#fd ?? this.#open()
-    const line = this.#torn ? '\n' + text : text
-    try {
-      writeWholeSync(fd, line, 'journal append')
-    } catch (e) {
-      this.#cutBack(fd)
-      throw e
-    }
-    this.#bytes += Buffer.byteLength(line)
-    this.#torn = false
+    this.#bytes += this.#lines.append(fd, text, 'journal append')
     return fd
-  }
-
-  #cutBack(fd: number): void {
-    try {
-      ftruncateSync(fd, this.#bytes)
-    } catch {
-      // The torn part stays, an unreadable line once the next append has ended it (reading skips it).
-      this.#torn = true
-      this.#bytes = fstatSync(fd).size
-    }
   }
 
   async #sync(fd: number): Promise<void> {

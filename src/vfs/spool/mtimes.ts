@@ -15,7 +15,7 @@
 import { closeSync, openSync, readFileSync, renameSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { DATA_FILE_MODE } from './spool.js'
-import { writeWholeSync } from '../../write-whole.js'
+import { WholeLines, writeWholeSync } from '../../full-disk.js'
 
 export const MTIMES_LOG = 'mtimes.log'
 /** About 100 bytes of memory each: 100 MB at the most. */
@@ -39,8 +39,7 @@ export class LocalMtimes {
   readonly #entries = new Map<string, Entry>()
   #fd: number | undefined
   #lines = 0
-  /** The last append may have left part of a line. */
-  #torn = false
+  readonly #writer = new WholeLines()
 
   /** `onError`: told when the log cannot be written (the time is still kept in memory). */
   constructor(dir: string, readonly onError: (e: unknown) => void, readonly maxEntries = MAX_ENTRIES) {
@@ -97,11 +96,7 @@ export class LocalMtimes {
 
   #append(text: string): void {
     this.#fd ??= openSync(this.#path, 'a', DATA_FILE_MODE)
-    // After a write the disk took only part of, the next line starts on a line of its own (the torn one is skipped).
-    const line = this.#torn ? '\n' + text : text
-    this.#torn = true
-    writeWholeSync(this.#fd, line, 'mtimes append')
-    this.#torn = false
+    this.#writer.append(this.#fd, text, 'mtimes append')
     this.#lines++
   }
 

@@ -1,0 +1,43 @@
+/**
+ * A disk that may be full, for the append-only logs (the spool's journal and mtimes log, the emulator's
+ * journal) and the errors it shows up as. write(2) on a full disk may take part of a line and report
+ * success: a torn line would have the next one glued onto it, both lost when the log is read back.
+ */
+import { fstatSync, ftruncateSync, writeSync } from 'node:fs'
+
+/** The disk (or the user's quota on it) is full. */
+export function isDiskFull(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code
+  return code === 'ENOSPC' || code === 'EDQUOT'
+}
+
+/** Writes all of `text` at the descriptor's position (its end, for O_APPEND) or throws ENOSPC. */
+export function writeWholeSync(fd: number, text: string, what: string): void {
+  if (writeSync(fd, text) !== Buffer.byteLength(text)) {
+    throw Object.assign(new Error(`ENOSPC: no space left on device, ${what}`), { code: 'ENOSPC' })
+  }
+}
+
+/** Appends lines to one log (an O_APPEND descriptor), each whole or not at all. */
+export class WholeLines {
+  /** A failed append could not be cut off again: the next line starts on a line of its own. */
+  #torn = false
+
+  /** Appends `text` (one or more lines) or throws, having cut off what the disk took of it; returns the bytes appended. */
+  append(fd: number, text: string, what: string): number {
+    const line = this.#torn ? '\n' + text : text
+    const before = fstatSync(fd).size
+    try {
+      writeWholeSync(fd, line, what)
+    } catch (e) {
+      try {
+        ftruncateSync(fd, before)
+      } catch {
+        this.#torn = true // the torn part stays, an unreadable line once the next append has ended it
+      }
+      throw e
+    }
+    this.#torn = false
+    return Buffer.byteLength(line)
+  }
+}
