@@ -2,6 +2,7 @@
 import type { LibraryContext } from './context.js'
 import { ApiError, badRequest } from './http-io.js'
 import { deleteFileLocked, fileOr404 } from './file-ops.js'
+import { applyCustomMetadata, INVALID_METADATA_MESSAGE } from './metadata-field-schema.js'
 import type { FileRecord } from './records.js'
 
 /** §4.18: all tags of a file together may not exceed this many characters. */
@@ -45,13 +46,8 @@ export function updateDetails(ctx: LibraryContext, fileId: string, body: Record<
         v.customCoordinates = cc === null ? null : cc.replace(/\s+/g, '')
       }
       if ('customMetadata' in body) {
-        if (!isPlainObject(body.customMetadata)) throw new ApiError(400, 'Invalid custom metadata.', { errors: { customMetadata: 'should be an object' } })
-        const merged = { ...v.customMetadata }
-        for (const [k, value] of Object.entries(body.customMetadata)) {
-          if (value === null) delete merged[k]
-          else merged[k] = value
-        }
-        v.customMetadata = merged
+        if (!isPlainObject(body.customMetadata)) throw new ApiError(400, INVALID_METADATA_MESSAGE, { errors: { customMetadata: 'should be an object' } })
+        v.customMetadata = applyCustomMetadata(ctx.store.liveMetadataFields(), v.customMetadata, body.customMetadata)
       }
       if ('removeAITags' in body) {
         const r = body.removeAITags

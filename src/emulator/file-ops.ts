@@ -7,6 +7,7 @@ import { ApiError, badRequest, notFound } from './http-io.js'
 import { moveBytes, keepCopy, copyBytes, removeBytes, mtimeOf } from './bytes.js'
 import { ensureFolder } from './ensure-folder.js'
 import { newObjectId, newUniqueSuffix, newVersionToken } from './ids.js'
+import { applyCustomMetadata } from './metadata-field-schema.js'
 import { baseName, joinPath, normalizeFolderPath, parentOf, sanitizeFileName, withUniqueSuffix, NameError } from './names.js'
 import type { ProbeResult } from './probe.js'
 import { probeBytes, probeFile } from './probe.js'
@@ -129,15 +130,21 @@ export async function commitUpload(ctx: LibraryContext, c: UploadCommit): Promis
     const existing = ctx.store.fileByPath(filePath)
     if (existing && !c.overwriteFile) throw badRequest(OVERWRITE_REFUSED_MESSAGE)
     if (existing && versionCount(existing) >= ctx.options.maxVersions) throw versionLimit(ctx)
-    await ensureFolder(ctx, folderPath)
     const old = existing?.current
+    // Checked before anything changes: a refused value stores nothing (not even the folder).
+    const customMetadata = applyCustomMetadata(
+      ctx.store.liveMetadataFields(),
+      c.customMetadata === undefined && old && !c.overwriteCustomMetadata ? old.customMetadata : {},
+      c.customMetadata,
+    )
+    await ensureFolder(ctx, folderPath)
     const meta: VersionMeta = {
       ...probe,
       size: c.size,
       tags: c.tags ?? (old && !c.overwriteTags ? old.tags : null),
       AITags: old && !c.overwriteAITags ? old.AITags : null,
       customCoordinates: c.customCoordinates ?? null,
-      customMetadata: c.customMetadata ?? (old && !c.overwriteCustomMetadata ? old.customMetadata : {}),
+      customMetadata,
       isPrivateFile: c.isPrivateFile,
       isPublished: c.isPublished,
       ...(c.description !== undefined ? { description: c.description } : {}),

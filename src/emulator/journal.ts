@@ -6,6 +6,7 @@
 import { closeSync, createReadStream, existsSync, fsyncSync, openSync, renameSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { WholeLines, writeWholeSync } from '../full-disk.js'
+import type { MetadataFieldRecord } from './metadata-field-schema.js'
 import type { FileRecord, FolderRecord } from './records.js'
 
 export type JournalEntry =
@@ -13,6 +14,7 @@ export type JournalEntry =
   | { t: 'rmfile'; id: string }
   | { t: 'folder'; d: FolderRecord }
   | { t: 'rmfolder'; p: string }
+  | { t: 'field'; m: MetadataFieldRecord }
 
 /** Replays every entry in order; a torn last line (crash mid-write) is skipped. */
 export async function* readJournal(path: string): AsyncGenerator<JournalEntry> {

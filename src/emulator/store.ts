@@ -1,11 +1,11 @@
 /**
  * Library state: files (with their versions) and folders, indexed by id, path and parent folder so that a
- * one-level listing of a huge folder is cheap. Every change goes through `putFile`/`removeFile`/`putFolder`/
+ * one-level listing of a huge folder is cheap; and the account's custom metadata fields. Every change goes through `putFile`/`removeFile`/`putFolder`/
  * `removeFolder`, which keep the indexes in step and append to the journal before returning.
  *
  * Disk layout under the data dir:
  *   files/<filePath>                          current bytes of every file (any static server can serve them)
- *   .ikemu/journal.jsonl                      metadata (see journal.ts)
+ *   .ikemu/journal.jsonl                      metadata and fields (see journal.ts)
  *   .ikemu/versions/<fileId>/<versionId>      bytes of older versions
  *   .ikemu/tmp/                               uploads in progress (same filesystem, so rename is atomic)
  *
@@ -17,6 +17,7 @@ import { join } from 'node:path'
 import type { Clock } from '../clock.js'
 import type { Logger } from '../log.js'
 import { Journal, readJournal, writeSnapshot, type JournalEntry } from './journal.js'
+import type { MetadataFieldRecord } from './metadata-field-schema.js'
 import { parentOf } from './names.js'
 import type { FileRecord, FolderRecord, VersionRecord } from './records.js'
 
@@ -37,6 +38,8 @@ export class Store {
   readonly #folders = new Map<string, FolderRecord>()
   readonly #childFiles = new Map<string, Set<string>>()
   readonly #childFolders = new Map<string, Set<string>>()
+  /** Custom metadata fields by id, deleted ones included (their names stay taken). */
+  readonly #fields = new Map<string, MetadataFieldRecord>()
   #journal: Journal | undefined
   #lock: Promise<unknown> = Promise.resolve()
 
@@ -61,6 +64,7 @@ export class Store {
       else if (e.t === 'rmfile') files.delete(e.id)
       else if (e.t === 'folder') folders.set(e.d.folderPath, e.d)
       else if (e.t === 'rmfolder') folders.delete(e.p)
+      else if (e.t === 'field') this.#fields.set(e.m.id, e.m)
     }
     const byDepth = [...folders.values()].sort((a, b) => a.folderPath.split('/').length - b.folderPath.split('/').length)
     for (const folder of byDepth) this.putFolder(folder)
@@ -81,6 +85,7 @@ export class Store {
   *#snapshot(): Generator<JournalEntry> {
     for (const d of this.#folders.values()) yield { t: 'folder', d }
     for (const f of this.#files.values()) yield { t: 'file', f }
+    for (const m of this.#fields.values()) yield { t: 'field', m }
   }
 
   /** Runs multi-step changes one at a time. */
@@ -141,6 +146,18 @@ export class Store {
     return out
   }
 
+  /** Every custom metadata field, deleted ones included, in the order they were created. */
+  allMetadataFields(): IterableIterator<MetadataFieldRecord> {
+    return this.#fields.values()
+  }
+
+  /** The fields a file's custom metadata may use (not deleted), by name. */
+  liveMetadataFields(): Map<string, MetadataFieldRecord> {
+    const live = new Map<string, MetadataFieldRecord>()
+    for (const field of this.#fields.values()) if (!field.deleted) live.set(field.name, field)
+    return live
+  }
+
   currentBytesPath(filePath: string): string {
     return join(this.filesRoot, ...filePath.split('/').filter((s) => s !== ''))
   }
@@ -190,6 +207,11 @@ export class Store {
     this.#childFolders.delete(folderPath)
     this.#childFiles.delete(folderPath)
     this.#record({ t: 'rmfolder', p: folderPath })
+  }
+
+  putMetadataField(field: MetadataFieldRecord): void {
+    this.#fields.set(field.id, field)
+    this.#record({ t: 'field', m: field })
   }
 
   #record(entry: JournalEntry): void {

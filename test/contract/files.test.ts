@@ -175,7 +175,9 @@ describe('details (§4.2) and update (§4.3)', () => {
     expectFileObject(cleared, { tags: null, customCoordinates: null })
   })
 
-  it('updates customMetadata (a key set to null is removed)', async () => {
+  it('updates customMetadata of defined fields (a key set to null is removed)', async () => {
+    await env.ik.customMetadataFields.create({ name: 'rating', label: 'Rating', schema: { type: 'Number' } })
+    await env.ik.customMetadataFields.create({ name: 'caption', label: 'Caption', schema: { type: 'Text' } })
     const set = await env.ik.files.update(fileId, { customMetadata: { rating: 4, caption: 'hi' } })
     expectFileObject(set, { customMetadata: { rating: 4, caption: 'hi' } })
     const removed = await env.ik.files.update(fileId, { customMetadata: { caption: null } })

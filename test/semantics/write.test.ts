@@ -160,6 +160,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
   it('W2: close and fsync return after the upload is stored; an overwrite keeps file id, tags, metadata, privacy', async () => {
     await lib.upload('/w2', 'doc.txt', Buffer.from('version one\n'), { tags: 'red,blue', isPrivateFile: 'true', customCoordinates: '10,20,30,40' })
     const before = await lib.details('/w2/doc.txt')
+    await lib.api('POST', '/v1/customMetadataFields', { name: 'owner', label: 'Owner', schema: { type: 'Text' } })
     await lib.api('PATCH', `/v1/files/${before.fileId}/details`, { customMetadata: { owner: 'w2' } })
     const { m } = await mount()
     const path = join(m.path, 'w2', 'doc.txt')

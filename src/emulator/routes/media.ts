@@ -11,6 +11,7 @@ import { copyOrMoveFolder, createFolder, deleteFolder, renameFolder } from '../f
 import { ApiError, badRequest, notFound, readJsonBody, sendEmpty, sendJson } from '../http-io.js'
 import { isWellFormedId } from '../ids.js'
 import { FileLister } from '../list.js'
+import { createMetadataField, deleteMetadataField, listMetadataFields, toFieldObject, updateMetadataField } from '../metadata-field-ops.js'
 import type { FileRecord } from '../records.js'
 
 /** §4.16: the longest usage window. */
@@ -62,6 +63,10 @@ export class MediaRoutes {
       r('POST', '/bulkJobs/renameFolder', (q, s) => this.#folderJob(q, s, 'RENAME_FOLDER')),
       r('GET', '/bulkJobs/{jobId}', this.#jobStatus),
       r('GET', '/accounts/usage', this.#usage),
+      r('GET', '/customMetadataFields/?', this.#listFields),
+      r('POST', '/customMetadataFields/?', this.#createField),
+      r('PATCH', '/customMetadataFields/{id}', this.#updateField),
+      r('DELETE', '/customMetadataFields/{id}', this.#deleteField),
     ]
   }
 
@@ -95,6 +100,23 @@ export class MediaRoutes {
     this.#file(fileId)
     const file = await updateDetails(this.ctx, fileId as string, await readJsonBody(req))
     sendJson(res, 200, toFileObject(file, file.current, this.ctx.urls))
+  }
+
+  async #listFields(_req: IncomingMessage, res: ServerResponse, _p: string[], query: URLSearchParams): Promise<void> {
+    sendJson(res, 200, listMetadataFields(this.ctx, query))
+  }
+
+  async #createField(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    sendJson(res, 201, toFieldObject(await createMetadataField(this.ctx, await readJsonBody(req))))
+  }
+
+  async #updateField(req: IncomingMessage, res: ServerResponse, [id]: string[]): Promise<void> {
+    sendJson(res, 200, toFieldObject(await updateMetadataField(this.ctx, id as string, await readJsonBody(req))))
+  }
+
+  async #deleteField(_req: IncomingMessage, res: ServerResponse, [id]: string[]): Promise<void> {
+    await deleteMetadataField(this.ctx, id as string)
+    sendEmpty(res, 204)
   }
 
   async #deleteFile(_req: IncomingMessage, res: ServerResponse, [fileId]: string[]): Promise<void> {

@@ -47,6 +47,7 @@ describe('Media API', () => {
     expect(details).toMatchObject({ type: 'file', fileId: id, name: 'x.png', filePath: '/det/x.png', width: 5, height: 7, mime: 'image/png', fileType: 'image', tags: null, customMetadata: {} })
     expect(details.url).toMatch(/\/det\/x\.png\?updatedAt=\d+$/)
     expect(details.thumbnail).toBe(details.url + '&tr=n-ik_ml_thumbnail')
+    expect(await call('POST', '/v1/customMetadataFields', { name: 'a', label: 'A', schema: { type: 'Number' } })).toMatchObject({ status: 201 })
     const patched = await call('PATCH', `/v1/files/${id}/details`, { tags: ['t1', 't2'], customCoordinates: '1,2,3,4', customMetadata: { a: 1 } })
     expect(patched.body).toMatchObject({ tags: ['t1', 't2'], customCoordinates: '1,2,3,4', customMetadata: { a: 1 } })
     const cleared = await call('PATCH', `/v1/files/${id}/details`, { tags: null, customMetadata: { a: null } })

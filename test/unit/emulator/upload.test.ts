@@ -57,6 +57,7 @@ describe('Upload API', () => {
   })
 
   it('overwrite makes a new version; metadata resets unless resent or kept; overwriteFile=false is refused', async () => {
+    expect((await t.api('POST', '/v1/customMetadataFields', { name: 'k', label: 'K', schema: { type: 'Number' } })).status).toBe(201)
     const v1 = await t.put('/ow/f.txt', 'one', { tags: 'a,b', customMetadata: '{"k":1}', customCoordinates: '1,2,3,4' })
     const v2 = await t.put('/ow/f.txt', 'two', { responseFields: 'tags,customMetadata,customCoordinates,isPrivateFile' })
     expect(v2.fileId).toBe(v1.fileId)
