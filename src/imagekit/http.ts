@@ -363,12 +363,23 @@ function parseErrorBody(text: string): { message: string; reason?: string } {
       const record = parsed as Record<string, unknown>
       const message = typeof record.message === 'string' ? record.message : ''
       const reason = typeof record.reason === 'string' ? record.reason : undefined
-      return { message, reason }
+      const details = fieldErrorsOf(record.errors)
+      return { message: details ? `${message} (${details})` : message, reason }
     }
   } catch {
     // Not JSON: a plain-text error page.
   }
   return { message: text }
+}
+
+/**
+ * A validation answer's `errors` object (`{"errors": {"minValue": "should be of type number"}}`: custom
+ * metadata and its fields) as "minValue: should be of type number; …", so the log says what was refused.
+ */
+function fieldErrorsOf(errors: unknown): string | undefined {
+  if (!errors || typeof errors !== 'object' || Array.isArray(errors)) return undefined
+  const parts = Object.entries(errors as Record<string, unknown>).filter(([, v]) => typeof v === 'string').map(([k, v]) => `${k}: ${v as string}`)
+  return parts.length > 0 ? parts.join('; ') : undefined
 }
 
 export interface ExceptionContext {

@@ -61,6 +61,19 @@ describe('authentication', () => {
   })
 })
 
+describe('validation answers', () => {
+  it('a 400 with an errors object names each refused field in the message, once, not retried', async () => {
+    server = await startServer((_req, res) =>
+      sendJson(res, 400, { message: 'Invalid custom metadata.', help: '', errors: { price: 'should be at most 5', mood: 'is not a custom metadata field' } }),
+    )
+    const { client } = track(makeClient(server.url))
+    const error = await rejection(client.updateFileDetails('f1', { customMetadata: { price: 9, mood: 'calm' } }))
+    expect(error.code).toBe('IK_BAD_REQUEST')
+    expect(error.message).toBe('PATCH /v1/files/{fileId}/details: 400 Invalid custom metadata. (price: should be at most 5; mood: is not a custom metadata field)')
+    expect(server.requests).toHaveLength(1)
+  })
+})
+
 describe('retries', () => {
   it('429 waits as long as X-RateLimit-Reset says, then succeeds', async () => {
     server = await startServer((_req, res, _body, index) =>
