@@ -222,6 +222,12 @@ describe.skipIf(skip !== null)('read semantics', () => {
     const file = join(m.path, 'up', 'deep', 'editable.txt')
     const value = async (name: string) => (await run('getfattr', ['-n', `user.imagekit.${name}`, '--only-values', file])).stdout
     await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'green, gold', file])
+    // ImageKit takes custom metadata only for the fields the account defines (the emulator too).
+    await expect(run('setfattr', ['-n', 'user.imagekit.custom-metadata', '-v', '{"shot":"studio"}', file])).rejects.toMatchObject({ stderr: expect.stringContaining('Invalid argument') })
+    expect(m.log()).toMatch(/Invalid custom metadata\. \(shot: is not a custom metadata field/)
+    expect((await lib.details('/up/deep/editable.txt')).customMetadata).toEqual({})
+    await lib.api('POST', '/v1/customMetadataFields', { name: 'shot', label: 'Shot', schema: { type: 'SingleSelect', selectOptions: ['studio', 'street'] } })
+    await expect(run('setfattr', ['-n', 'user.imagekit.custom-metadata', '-v', '{"shot":"moon"}', file])).rejects.toMatchObject({ stderr: expect.stringContaining('Invalid argument') })
     await run('setfattr', ['-n', 'user.imagekit.custom-metadata', '-v', '{"shot":"studio"}', file])
     await run('setfattr', ['-x', 'user.imagekit.custom-coordinates', file])
     const stored = await lib.details('/up/deep/editable.txt')

@@ -1,7 +1,8 @@
 /**
  * The demo media library: a handful of real images (generated in code), some documents, nested folders,
- * tags, one private file, one file with two versions and one empty folder. It is built through the
- * emulator's own public HTTP API (upload + create folder), exactly as a client would, so the seed also
+ * tags, two custom metadata fields set on a photo, one private file, one file with two versions and one empty
+ * folder. It is built through the emulator's own public HTTP API (fields, upload, create folder), exactly as a
+ * client would, so the seed also
  * exercises those routes. Uploads run one at a time; the whole library is well under 2 MB.
  */
 import FormData from 'form-data'
@@ -22,7 +23,14 @@ export interface DemoFile {
   tags?: string[]
   isPrivateFile?: boolean
   customCoordinates?: string
+  customMetadata?: Record<string, unknown>
 }
+
+/** Defined before the uploads: ImageKit takes custom metadata only for the fields an account defines. */
+export const DEMO_METADATA_FIELDS = [
+  { name: 'photographer', label: 'Photographer', schema: { type: 'Text', maxLength: 100 } },
+  { name: 'rating', label: 'Rating', schema: { type: 'Number', minValue: 1, maxValue: 5 } },
+] as const
 
 /** Warm city-at-night look: dark blue with a row of bright "windows". */
 const cityLights: PixelFn = (x, y, width, height) => {
@@ -52,7 +60,7 @@ const CATALOG = {
 
 /** Everything uploaded, in upload order (the second `notes.txt` becomes its Version 2). */
 export const DEMO_FILES: readonly DemoFile[] = [
-  { folder: '/photos/2024/summer', fileName: 'beach-sunset.jpg', bytes: () => makeJpeg(320, 240), tags: ['summer', 'beach'], customCoordinates: '40,30,120,90' },
+  { folder: '/photos/2024/summer', fileName: 'beach-sunset.jpg', bytes: () => makeJpeg(320, 240), tags: ['summer', 'beach'], customCoordinates: '40,30,120,90', customMetadata: { photographer: 'ikfs demo', rating: 4 } },
   { folder: '/photos/2024/summer', fileName: 'gradient.png', bytes: () => makePng(640, 480), tags: ['summer', 'gradient'] },
   { folder: '/photos/2024', fileName: 'city-lights.jpg', bytes: () => makeJpeg(480, 320, { pixel: cityLights, quality: 80 }), tags: ['city', 'night'] },
   { folder: '/photos', fileName: 'stripes.gif', bytes: () => makeGif(200, 120), tags: ['animation-free'] },
@@ -93,6 +101,7 @@ async function uploadFile(opts: SeedOptions, file: DemoFile): Promise<void> {
   if (file.tags) form.append('tags', file.tags.join(','))
   if (file.isPrivateFile) form.append('isPrivateFile', 'true')
   if (file.customCoordinates) form.append('customCoordinates', file.customCoordinates)
+  if (file.customMetadata) form.append('customMetadata', JSON.stringify(file.customMetadata))
   const body = form.getBuffer()
   const res = await request(new URL('/api/v1/files/upload', opts.baseUrl), {
     method: 'POST',
@@ -103,19 +112,22 @@ async function uploadFile(opts: SeedOptions, file: DemoFile): Promise<void> {
   await res.body.dump()
 }
 
-async function createFolder(opts: SeedOptions, parentFolderPath: string, folderName: string): Promise<void> {
-  const res = await request(new URL('/v1/folder', opts.baseUrl), {
+async function postJson(opts: SeedOptions, path: string, body: unknown, what: string): Promise<void> {
+  const res = await request(new URL(path, opts.baseUrl), {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: basicAuth(opts.privateKey) },
-    body: JSON.stringify({ folderName, parentFolderPath }),
+    body: JSON.stringify(body),
   })
-  if (res.statusCode < 200 || res.statusCode > 299) {
-    throw await failure(`create folder ${parentFolderPath}${folderName}`, res.statusCode, res.body)
-  }
+  if (res.statusCode < 200 || res.statusCode > 299) throw await failure(what, res.statusCode, res.body)
   await res.body.dump()
 }
 
+function createFolder(opts: SeedOptions, parentFolderPath: string, folderName: string): Promise<void> {
+  return postJson(opts, '/v1/folder', { folderName, parentFolderPath }, `create folder ${parentFolderPath}${folderName}`)
+}
+
 export async function seedDemoLibrary(opts: SeedOptions): Promise<void> {
+  for (const field of DEMO_METADATA_FIELDS) await postJson(opts, '/v1/customMetadataFields', field, `create custom metadata field ${field.name}`)
   for (const file of DEMO_FILES) await uploadFile(opts, file)
   await createFolder(opts, DEMO_EMPTY_FOLDER.parentFolderPath, DEMO_EMPTY_FOLDER.folderName)
 }

@@ -32,10 +32,13 @@ describe('seedDemoLibrary against the emulator', () => {
     await t?.stop()
   })
 
-  it('uploads every file to its folder with its tags', async () => {
+  it('uploads every file to its folder with its tags and custom metadata (of fields it defines first)', async () => {
     const summer = await ik.assets.list({ path: '/photos/2024/summer', sort: 'ASC_NAME' })
     expect(summer.map((f) => f.name)).toEqual(['beach-sunset.jpg', 'gradient.png'])
-    expect(summer[0]).toMatchObject({ fileType: 'image', width: 320, height: 240, tags: ['summer', 'beach'], customCoordinates: '40,30,120,90' })
+    expect(summer[0]).toMatchObject({
+      fileType: 'image', width: 320, height: 240, tags: ['summer', 'beach'], customCoordinates: '40,30,120,90', customMetadata: { photographer: 'ikfs demo', rating: 4 },
+    })
+    expect((await ik.customMetadataFields.list()).map((f) => f.name)).toEqual(['photographer', 'rating'])
     expect(summer[1]).toMatchObject({ width: 640, height: 480 })
     const icons = await ik.assets.list({ path: '/icons', sort: 'ASC_NAME' })
     expect(icons.map((f) => f.name)).toEqual(['dot.png', 'logo.svg', 'tile.bmp'])
