@@ -11,7 +11,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises'
 import type { Clock } from '../clock.js'
 import { isDiskFull } from '../full-disk.js'
 import type { ImageKitApi } from '../imagekit/api.js'
-import { isImageKitError } from '../imagekit/errors.js'
+import { isImageKitError, type ImageKitError } from '../imagekit/errors.js'
 import type { FileObject, UploadResponse } from '../imagekit/types.js'
 import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
@@ -726,24 +726,39 @@ export class WritePath {
    */
   async #setWanted(file: PendingFile, res: UploadResponse): Promise<UploadResponse> {
     const wanted = file.wanted!
-    let updated: FileObject
+    let outcome: FileObject | ImageKitError
+    try {
+      outcome = await this.#updateDetails(res, wanted)
+      // Custom metadata ImageKit refuses (a key that is not one of the account's fields) must not cost the tags
+      // and coordinates sent with it in the same call: those are set on their own.
+      if (isImageKitError(outcome) && wanted.customMetadata !== undefined && (wanted.tags !== undefined || wanted.customCoordinates !== undefined)) {
+        this.#d.uploadLog.warn({ path: file.localPath, err: outcome }, 'the file is stored, but ImageKit refused the details set on it; setting them without the custom metadata')
+        outcome = await this.#updateDetails(res, { ...wanted, customMetadata: undefined })
+      }
+    } catch (e) {
+      this.#d.uploadLog.warn({ path: file.localPath, err: e }, 'the file is stored, but its tags and metadata could not be set yet; retried')
+      throw e
+    }
+    if (file.wanted === wanted) file.wanted = undefined
+    if (isImageKitError(outcome)) {
+      this.#d.uploadLog.warn({ path: file.localPath, err: outcome }, 'the file is stored, but ImageKit refused the tags and metadata set on it')
+      return res
+    }
+    return { ...res, tags: outcome.tags, customCoordinates: outcome.customCoordinates, customMetadata: outcome.customMetadata }
+  }
+
+  /** The file's details after setting `wanted`, or ImageKit's refusal (a 400, which no retry would change). */
+  async #updateDetails(res: UploadResponse, wanted: WantedDetails): Promise<FileObject | ImageKitError> {
     try {
       // Custom metadata replaces the file's, so the keys it has must be known (asked for in the upload's answer).
       const current = wanted.customMetadata !== undefined && res.customMetadata === undefined
         ? (await this.#d.api.getFileDetails(res.fileId)).customMetadata
         : res.customMetadata
-      updated = await this.#d.api.updateFileDetails(res.fileId, detailsUpdate(wanted, current))
+      return await this.#d.api.updateFileDetails(res.fileId, detailsUpdate(wanted, current))
     } catch (e) {
-      if (!isImageKitError(e) || e.code !== 'IK_BAD_REQUEST') {
-        this.#d.uploadLog.warn({ path: file.localPath, err: e }, 'the file is stored, but its tags and metadata could not be set yet; retried')
-        throw e
-      }
-      this.#d.uploadLog.warn({ path: file.localPath, err: e }, 'the file is stored, but ImageKit refused the tags and metadata set on it')
-      if (file.wanted === wanted) file.wanted = undefined
-      return res
+      if (isImageKitError(e) && e.code === 'IK_BAD_REQUEST') return e
+      throw e
     }
-    if (file.wanted === wanted) file.wanted = undefined
-    return { ...res, tags: updated.tags, customCoordinates: updated.customCoordinates, customMetadata: updated.customMetadata }
   }
 
   /**

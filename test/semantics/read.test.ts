@@ -260,6 +260,14 @@ describe.skipIf(skip !== null)('read semantics', () => {
       const { stderr } = await run('cp', ['-a', file, join(m.path, 'up', 'deep', 'copied.txt')])
       expect(stderr).toBe('')
       expect(await lib.details('/up/deep/copied.txt')).toMatchObject({ tags: ['from', 'disk'], customCoordinates: '9,8,7,6' })
+      // Custom metadata of a field this account lacks (copied from another library): the bytes, tags and
+      // coordinates are stored, the metadata is refused and the log says so.
+      await run('setfattr', ['-n', 'user.imagekit.custom-metadata', '-v', '{"lens":"50mm"}', file])
+      expect((await run('cp', ['-a', file, join(m.path, 'up', 'deep', 'lens.txt')])).stderr).toBe('')
+      expect(await lib.details('/up/deep/lens.txt')).toMatchObject({ tags: ['from', 'disk'], customCoordinates: '9,8,7,6', customMetadata: {} })
+      expect(await readFile(join(m.path, 'up', 'deep', 'lens.txt'), 'utf8')).toBe('tagged on another disk\n')
+      expect(m.log()).toMatch(/lens: is not a custom metadata field[^\n]*setting them without the custom metadata/)
+      await run('setfattr', ['-x', 'user.imagekit.custom-metadata', file])
       await run('setfattr', ['-x', 'user.xdg.origin.url', file])
       await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'synced', file])
       // rsync -X also removes what the source lacks, and what ImageKit computes cannot be removed: README's filter keeps to the rest.

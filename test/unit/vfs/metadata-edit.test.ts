@@ -221,6 +221,21 @@ describe('writable metadata attributes', () => {
     expect(api.fileAt('/bad.jpg')!.bytes).toEqual(patternBytes(2))
     expect(h.lines.join('\n')).toMatch(/the file is stored, but ImageKit refused the tags and metadata set on it/)
     expect(h.vfs.status().uploads).toEqual([])
+
+    // Refused custom metadata does not cost the tags and coordinates that came with it (cp -a of a file with all three).
+    const fh3 = await h.vfs.create('/mixed.jpg', 0o644, constants.O_CREAT | constants.O_WRONLY)
+    await h.vfs.write('/mixed.jpg', fh3, patternBytes(3), 0)
+    await h.vfs.setxattr('/mixed.jpg', 'user.imagekit.tags', value('kept,too'), 0)
+    await h.vfs.setxattr('/mixed.jpg', 'user.imagekit.custom-coordinates', value('1,2,3,4'), 0)
+    await h.vfs.setxattr('/mixed.jpg', 'user.imagekit.custom-metadata', value('{"undefinedField":1}'), 0)
+    api.failNext.set('updateFileDetails', new ImageKitError('IK_BAD_REQUEST', 'Invalid custom metadata.', { status: 400 }))
+    await h.vfs.flush('/mixed.jpg', fh3)
+    await h.vfs.release('/mixed.jpg', fh3)
+    expect(api.fileAt('/mixed.jpg')!.obj).toMatchObject({ tags: ['kept', 'too'], customCoordinates: '1,2,3,4', customMetadata: {} })
+    expect(api.detailUpdates.at(-1)?.details).toEqual({ tags: ['kept', 'too'], customCoordinates: '1,2,3,4' })
+    expect(await attr(h, '/mixed.jpg', 'tags')).toBe('kept,too')
+    expect(h.lines.join('\n')).toMatch(/ImageKit refused the details set on it; setting them without the custom metadata/)
+    expect(h.vfs.status().uploads).toEqual([])
     await h.vfs.close()
   })
 
