@@ -16,6 +16,9 @@ import { UsageError } from './usage-error.js'
 const STATUS_TIMEOUT_MS = 2_000
 /** How often --wait asks whether the daemon is still there. */
 const WAIT_POLL_MS = 200
+/** How long the daemon may take to notice that its mount is gone (it usually takes milliseconds). */
+const NOTICE_MS = 3_000
+const NOTICE_POLL_MS = 50
 
 export const UNMOUNT_FLAGS: Readonly<Record<string, ExtraFlag>> = {
   '--lazy': { takesValue: false, help: 'Detach now even if files are open; the mount goes when they close.' },
@@ -50,8 +53,11 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
     ctx.stdout.write(`ikfs: ${mountpoint} is already unmounted\n`)
   }
   if (before === undefined) return 0
-  let last = before
-  if (wait) {
+  // Returns once the daemon has taken the unmount in (or is gone), so that a mount run next does not find it
+  // still claiming the mountpoint, and the report below says what it has left to store.
+  const after = await noticed(socket)
+  let last = after ?? before
+  if (wait && after !== undefined) {
     for (;;) {
       const now = await askDaemon(socket, STATUS_TIMEOUT_MS)
       if (now === undefined) break
@@ -59,7 +65,9 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
       await new Promise((r) => setTimeout(r, WAIT_POLL_MS))
     }
     ctx.stdout.write(`ikfs: the daemon (pid ${before.pid}) has exited\n`)
-  } else {
+  } else if (wait) {
+    ctx.stdout.write(`ikfs: the daemon (pid ${before.pid}) has exited\n`)
+  } else if (after !== undefined) {
     const storing = last.uploads.filter(isBeingStored).length
     if (storing > 0) {
       ctx.stdout.write(
@@ -76,6 +84,16 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
     )
   }
   return 0
+}
+
+/** The daemon's status once it no longer says 'mounted' (NOTICE_MS at most); undefined once it has exited. */
+async function noticed(socket: string): Promise<StatusSnapshot | undefined> {
+  const deadline = Date.now() + NOTICE_MS
+  for (;;) {
+    const now = await askDaemon(socket, STATUS_TIMEOUT_MS)
+    if (now?.state !== 'mounted' || Date.now() >= deadline) return now
+    await new Promise((r) => setTimeout(r, NOTICE_POLL_MS))
+  }
 }
 
 /** What unmounting waits for (W3): uploads in flight and those waiting only for their write-back delay. */

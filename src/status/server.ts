@@ -18,6 +18,9 @@ import type { StatusBoard, StatusSnapshot } from './snapshot.js'
 
 /** A stale-socket probe that gets no answer this fast means nothing is listening. */
 const PROBE_TIMEOUT_MS = 1_000
+/** How long a new daemon waits for one that is stopping (an unmount just now) to exit before giving up. */
+export const STOPPING_GRACE_MS = 3_000
+const STOPPING_POLL_MS = 50
 /** Longest accepted `path` in /refresh: far above PATH_MAX, stops nonsense early. */
 const MAX_REFRESH_PATH = 8_192
 
@@ -34,7 +37,7 @@ export class StatusServerError extends Error {
 export async function startControlServer(socketPath: string, board: StatusBoard, logger: Logger): Promise<RunningServer> {
   const log = logger.child({ component: 'status' })
   await mkdir(dirname(socketPath), { recursive: true, mode: 0o700 })
-  const other = await whoAnswers(socketPath)
+  const other = await stoppedAnswering(socketPath)
   if (other !== undefined) throw new StatusServerError(alreadyServedMessage(other))
   await unlink(socketPath).catch(() => undefined)
   const server = createServer((req, res) => handleControl(req, res, board, log))
@@ -146,6 +149,20 @@ function closeServer(server: Server): Promise<void> {
     server.close(() => resolve())
     server.closeAllConnections()
   })
+}
+
+/**
+ * Who answers on the socket, once a daemon that is stopping has had STOPPING_GRACE_MS to exit: a mount run
+ * right after an unmount finds the last daemon still closing down, which takes milliseconds unless it has
+ * uploads to store. Undefined when nobody answers (any more).
+ */
+async function stoppedAnswering(socketPath: string): Promise<Partial<StatusSnapshot> | undefined> {
+  const deadline = Date.now() + STOPPING_GRACE_MS
+  for (;;) {
+    const other = await whoAnswers(socketPath)
+    if (other?.state !== 'stopping' || Date.now() >= deadline) return other
+    await new Promise((resolve) => setTimeout(resolve, STOPPING_POLL_MS))
+  }
 }
 
 /** The daemon answering on the socket (what it says of itself, if it can), or undefined when none answers. */

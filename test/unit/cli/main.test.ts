@@ -141,10 +141,10 @@ describe('unmount', () => {
     return { asked: () => asked, close: () => new Promise<void>((resolve) => server.close(() => resolve())) }
   }
 
-  it('says when the daemon goes on storing uploads after the unmount, and what stays in the spool', async () => {
+  it('says when the daemon goes on storing uploads after the unmount, and what stays in the spool, once the daemon has noticed', async () => {
     const cli = mountedCli()
     const mnt = join(dir, 'mnt')
-    const daemon = await fakeDaemon(cli, mnt, [snapshotFixture({
+    const mounted = snapshotFixture({
       pid: 777,
       uploads: [
         { localPath: '/a.jpg', size: 10, sentBytes: 5, state: 'uploading', attempts: 1 },
@@ -152,9 +152,12 @@ describe('unmount', () => {
         { localPath: '/c.jpg', size: 10, sentBytes: 0, state: 'failed', attempts: 6, lastError: 'IK_NETWORK' },
         { localPath: '/new.txt', size: 0, sentBytes: 0, state: 'empty', attempts: 0 },
       ],
-    })])
+    })
+    // The daemon still says 'mounted' twice after the unmount (it has not noticed yet), then 'stopping'.
+    const daemon = await fakeDaemon(cli, mnt, [mounted, mounted, mounted, { ...mounted, state: 'stopping' }, mounted])
     try {
       expect(await main(['unmount', 'mnt'], cli.ctx)).toBe(0)
+      expect(daemon.asked()).toBe(4)
     } finally {
       await daemon.close()
     }
@@ -179,6 +182,18 @@ describe('unmount', () => {
     }
     expect(daemon.asked()).toBe(5) // before the unmount, three times while storing, once more: gone
     expect(cli.stdout.text).toBe(`ikfs: unmounted ${mnt}\nikfs: the daemon (pid 778) has exited\n`)
+  })
+
+  it('says nothing of uploads in flight when the daemon exits as the mount goes', async () => {
+    const cli = mountedCli()
+    const mnt = join(dir, 'mnt')
+    const daemon = await fakeDaemon(cli, mnt, [snapshotFixture({ pid: 780, uploads: [{ localPath: '/a.jpg', size: 10, sentBytes: 5, state: 'uploading', attempts: 1 }] })])
+    try {
+      expect(await main(['unmount', mnt], cli.ctx)).toBe(0)
+    } finally {
+      await daemon.close().catch(() => undefined)
+    }
+    expect(cli.stdout.text).toBe(`ikfs: unmounted ${mnt}\n`)
   })
 
   it('says nothing more when no daemon answers (a dead mount)', async () => {

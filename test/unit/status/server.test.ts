@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { controlRequest, ControlError, fetchStatus } from '../../../src/status/client.js'
 import { controlSocketPath } from '../../../src/status/paths.js'
-import { parseMetricsAddress, startControlServer, startMetricsServer, StatusServerError, type RunningServer } from '../../../src/status/server.js'
+import { parseMetricsAddress, startControlServer, startMetricsServer, STOPPING_GRACE_MS, StatusServerError, type RunningServer } from '../../../src/status/server.js'
 import { metricsAddress, startStatusServices } from '../../../src/status/services.js'
 import { StatusBoard, type ReportingVfs } from '../../../src/status/snapshot.js'
 import type { VfsStatus } from '../../../src/vfs/types.js'
@@ -111,7 +111,20 @@ describe('control socket', () => {
     board.mounted()
     expect(await refusal()).toBe('/mnt/x is already mounted by ikfs pid 1 (run: ikfs unmount /mnt/x)')
     board.stopping()
+    const asked = Date.now()
     expect(await refusal()).toBe('/mnt/x was just unmounted; ikfs pid 1 stores its last uploads before it exits (run: ikfs status /mnt/x)')
+    expect(Date.now() - asked).toBeGreaterThanOrEqual(STOPPING_GRACE_MS) // it waited for that daemon to exit first
+  })
+
+  it('takes over from a daemon that is stopping once it exits (a mount right after an unmount)', async () => {
+    const board = new StatusBoard(identity, () => 0)
+    const last = await startControlServer(socket, board, silentLogger)
+    board.stopping()
+    const next = startControlServer(socket, new StatusBoard(identity, () => 0), silentLogger)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    await last.close()
+    running.push(await next)
+    expect((await fetchStatus(socket)).state).toBe('starting')
   })
 
   it('removes the socket on close, and a client then says nothing is running', async () => {
