@@ -9,6 +9,7 @@
 import type { FileHandle } from 'node:fs/promises'
 import type { FileInode } from './inode.js'
 import type { UploadStatus } from './types.js'
+import type { VfsCode } from './errors.js'
 import type { UploadResponse } from '../imagekit/types.js'
 import type { StreamedUpload } from './upload/streamer.js'
 import type { WantedDetails } from './wanted-details.js'
@@ -85,6 +86,12 @@ export class PendingFile {
    * uploading again. Cleared when the content or the destination changes.
    */
   storedUpload: UploadResponse | undefined
+  /**
+   * A write into the spool failed at this offset (its disk full, say), and nothing has been written there
+   * since: the file is not what its writer meant, so its last close stores nothing and fails with that
+   * write's errno (W14). Writing that offset again, or truncating below it, makes the file whole again.
+   */
+  failedWrite: { at: number; code: VfsCode } | undefined
 
   constructor(
     readonly id: string,

@@ -222,6 +222,7 @@ export class WritePath {
           await existing.inflight?.catch(() => undefined)
           await this.#ensureFd(existing)
           if (truncate && existing.size > 0) await this.#truncateLocked(existing, 0)
+          if (truncate) existing.failedWrite = undefined
           if (truncate && existing.openCount === 0) existing.appendOnly = true // written afresh by one writer
           if (existing.unsent || existing.dirty) existing.state = 'open'
           existing.openCount++
@@ -351,13 +352,21 @@ export class WritePath {
     if (done > 0) {
       file.size = Math.max(file.size, position + done)
       this.#touch(file)
+      if (file.failedWrite && position <= file.failedWrite.at && position + done > file.failedWrite.at) file.failedWrite = undefined
     }
     if (failure !== undefined) {
       this.#streamer.stop(file, 'a failed write')
       // Bytes that reached the spool count: a short write, whose rest the application writes again (and
-      // then gets the error). Nothing written: the error, as the errno the spool's disk gave.
-      if (done === 0) throw spoolError(failure, `write ${file.localPath}`)
-      return done
+      // then gets the error). Nothing written: the error, as the errno the spool's disk gave, and the file
+      // is left unfit to store until that offset is written again (W14).
+      if (done > 0) return done
+      const error = spoolError(failure, `write ${file.localPath}`)
+      // Content closed earlier and not stored yet (write-back, a retry) shares the spool copy: dropping it
+      // would lose what an earlier close confirmed, so such a file is stored as written, as before.
+      if (error instanceof VfsError && !file.unsent && (!file.failedWrite || position < file.failedWrite.at)) {
+        file.failedWrite = { at: position, code: error.code }
+      }
+      throw error
     }
     if (appending) this.#streamer.wrote(file)
     return done
@@ -404,6 +413,7 @@ export class WritePath {
     if (size !== file.size) this.#streamer.stop(file, 'a truncate')
     await file.fd!.truncate(size).catch((e: unknown) => { throw spoolError(e, `truncate ${file.localPath}`) })
     file.size = size
+    if (file.failedWrite && size <= file.failedWrite.at) file.failedWrite = undefined
     this.#touch(file)
   }
 
@@ -524,22 +534,52 @@ export class WritePath {
 
   /** flush (every close(2)): the last handle of a changed file uploads here so close() sees the result. */
   async flush(file: PendingFile): Promise<void> {
-    if (file.openCount === 1 && this.#needsCommit(file)) await this.#commit(file, 'close').catch((e: unknown) => { throw spoolError(e, `close ${file.localPath}`) })
+    if (file.openCount !== 1 || !this.#needsCommit(file)) return
+    this.#refuseUnfit(file, 'close')
+    await this.#commit(file, 'close').catch((e: unknown) => { throw spoolError(e, `close ${file.localPath}`) })
   }
 
   /** fsync: the content is stored remotely when it returns (write-back: the upload starts now). */
   async fsync(file: PendingFile): Promise<void> {
+    if (this.#needsCommit(file)) this.#refuseUnfit(file, 'fsync')
     if (this.#needsCommit(file)) await this.#commit(file, 'sync').catch((e: unknown) => { throw spoolError(e, `fsync ${file.localPath}`) })
     else if (file.unsent && file.state !== 'rejected') await this.#upload(file)
   }
 
   /**
+   * A file whose write failed (and was not written again) is not stored: its writer was told, and storing
+   * what got through would publish a truncated file over the library's good one. Its close fails like the write.
+   */
+  #refuseUnfit(file: PendingFile, what: 'close' | 'fsync'): void {
+    if (!file.failedWrite) return
+    throw new VfsError(
+      file.failedWrite.code,
+      `${what} ${file.localPath}: not stored, since a write into it at offset ${file.failedWrite.at} failed (${file.failedWrite.code}); the library keeps what it had`,
+      { level: 'error' },
+    )
+  }
+
+  /**
    * A handle went away. The last one of a changed file commits in the background (release cannot report
    * errors; flush already did for close(2)); otherwise the spool file is closed and dropped before returning.
+   * A file left unfit by a failed write is dropped instead: it goes back to what the library holds.
    */
   async release(file: PendingFile): Promise<void> {
     file.openCount--
     if (file.openCount > 0) return
+    if (file.failedWrite && this.#needsCommit(file)) {
+      this.#d.log.warn({ path: file.localPath, at: file.failedWrite.at, code: file.failedWrite.code }, 'closed after a failed write: not stored, and the spool copy is dropped (the library keeps what it had)')
+      await this.#fileLock.run(file.id, async () => {
+        await file.inflight?.catch(() => undefined)
+        if (file.openCount > 0 || !file.failedWrite) return // opened again meanwhile: that handle decides
+        const fd = file.fd
+        file.fd = undefined
+        file.dirty = false
+        this.#uploader.cancel(file)
+        await this.#drop(file, fd)
+      })
+      return
+    }
     if (!this.#needsCommit(file)) {
       // A rename or unlink that quiesced the file while a reader had it open could not queue its upload again.
       if (file.unsent && !file.inflight && file.quiesced === undefined && file.nextAttemptAtMs === undefined) this.requeue(file)

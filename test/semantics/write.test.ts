@@ -612,34 +612,88 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(log).not.toContain('http')
   })
 
-  it('W14: a full spool disk fails write(2) with ENOSPC; the file holds what was written, and that is uploaded', async () => {
+  it('W14: a full spool disk fails write(2) with ENOSPC; a file whose write failed is not stored, and the library keeps what it had', async () => {
     // A small tmpfs as the cache dir (root only, as every mount test here); the mount goes before the tmpfs.
     const small = await mkdtemp(join(work, 'smallfs-'))
     await run('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small])
     let m: Mounted | undefined
     try {
+      const old = await localFile('w14-old.bin', 100_000)
+      await lib.upload('/w14', 'photo.bin', await readFile(old))
       m = (await mount({ cacheDir: join(small, 'cache') })).m
-      await mkdir(join(m.path, 'w14'))
-      const target = join(m.path, 'w14', 'big.bin')
-      const dd = await run('dd', ['if=/dev/urandom', `of=${target}`, 'bs=1M', 'count=8']).then(() => undefined, (e: { stderr: string }) => e)
-      expect(dd?.stderr).toContain('No space left on device')
-      const local = await readFile(target)
-      expect(local.length).toBeGreaterThan(1024 * 1024) // what fit (the spool's journal takes a little)
-      expect(local.length).toBeLessThan(4 * 1024 * 1024)
-      // Closed by dd: uploaded as it is, byte for byte, once (the spool's journal could not record it: its
-      // disk is full; that is no reason to fail the close, nor to upload it again).
-      await waitFor(async () => (await stat(remoteBytesPath(lib, '/w14/big.bin')).catch(() => undefined))?.size === local.length, UPLOAD_DEADLINE_MS, 'the upload of what was written')
-      expect((await readFile(remoteBytesPath(lib, '/w14/big.bin'))).equals(local)).toBe(true)
-      expect(dd?.stderr).not.toContain('closing')
-      expect(m.log()).toContain('the disk of the spool (--cache-dir) is full')
-      await new Promise((r) => setTimeout(r, 6_000)) // past the uploader's first retry delay (5 s)
-      expect(await versionsOf(lib, '/w14/big.bin')).toHaveLength(1)
+      const dir = join(m.path, 'w14')
 
-      // Copied again with the same size: the earlier copy's spool file goes first (O_TRUNC), so it fits.
-      const again = await localFile('w14-again.bin', local.length)
-      await run('cp', [again, target])
-      expect(await sameBytes(remoteBytesPath(lib, '/w14/big.bin'), again)).toBe(true)
-      expect(await versionsOf(lib, '/w14/big.bin')).toHaveLength(2)
+      // A new file that does not fit: dd hears ENOSPC from write and from close; nothing is uploaded, the
+      // name goes, and the spool's copy with it (a file that fits goes in next).
+      const big = join(dir, 'big.bin')
+      const dd = await run('dd', ['if=/dev/urandom', `of=${big}`, 'bs=1M', 'count=8']).then(() => undefined, (e: { stderr: string }) => e)
+      expect(dd?.stderr).toContain('No space left on device')
+      await expect(stat(big)).rejects.toMatchObject({ code: 'ENOENT' })
+      expect(m.log()).toMatch(/"path":"\/w14\/big\.bin"[^\n]*not stored, since a write into it at offset \d+ failed \(ENOSPC\); the library keeps what it had/)
+
+      // An existing file overwritten with more than fits: the library keeps its version, the mount shows it.
+      const cp = await run('cp', [await localFile('w14-big.bin', 6 * 1024 * 1024), join(dir, 'photo.bin')]).then(() => undefined, (e: { stderr: string }) => e)
+      expect(cp?.stderr).toContain('No space left on device')
+      expect(await sameBytes(join(dir, 'photo.bin'), old)).toBe(true)
+
+      // A writer that makes room and writes the failed part again (what a careful program does) is stored whole.
+      const filler = join(small, 'filler')
+      await writeFile(filler, Buffer.alloc(1024 * 1024))
+      const whole = await localFile('w14-whole.bin', 3 * 1024 * 1024)
+      await run('python3', ['-c', [
+        'import errno, os, sys',
+        'data = open(sys.argv[1], "rb").read()',
+        'fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)',
+        'at, failed = 0, False',
+        'while at < len(data):',
+        '    try:',
+        '        at += os.pwrite(fd, data[at:at + 65536], at)',
+        '    except OSError as e:',
+        '        assert e.errno == errno.ENOSPC and not failed, e',
+        '        failed = True',
+        '        os.unlink(sys.argv[3])',
+        'assert failed',
+        'os.close(fd)',
+      ].join('\n'), whole, join(dir, 'whole.bin'), filler])
+      expect(await sameBytes(remoteBytesPath(lib, '/w14/whole.bin'), whole)).toBe(true)
+
+      await new Promise((r) => setTimeout(r, 6_000)) // past the uploader's first retry delay (5 s): nothing else went up
+      await expect(stat(remoteBytesPath(lib, '/w14/big.bin'))).rejects.toMatchObject({ code: 'ENOENT' })
+      expect(await versionsOf(lib, '/w14/photo.bin')).toHaveLength(1)
+      expect(await sameBytes(remoteBytesPath(lib, '/w14/photo.bin'), old)).toBe(true)
+      expect(await versionsOf(lib, '/w14/whole.bin')).toHaveLength(1)
+    } finally {
+      if (m && live.has(m)) await unmount(m)
+      await run('umount', ['-l', small]).catch(() => undefined)
+    }
+  })
+
+  it('W14: with --write-back, a file closed earlier and not stored yet is still stored after a later write into it fails', async () => {
+    const small = await mkdtemp(join(work, 'smallfs-'))
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small])
+    let m: Mounted | undefined
+    try {
+      m = (await mount({ cacheDir: join(small, 'cache'), args: ['--write-back', '3s'] })).m
+      await mkdir(join(m.path, 'w14wb'))
+      const first = await localFile('w14wb-first.bin', 1024 * 1024)
+      const target = join(m.path, 'w14wb', 'log.bin')
+      await run('cp', [first, target]) // closed: stored only after the write-back delay
+      const appended = await run('python3', ['-c', [
+        'import errno, os, sys',
+        'fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)',
+        'try:',
+        '    while True: os.write(fd, b"x" * 65536)',
+        'except OSError as e:',
+        '    assert e.errno == errno.ENOSPC, e',
+        'os.close(fd)',
+      ].join('\n'), target]).then(() => undefined, (e: { stderr: string }) => e)
+      expect(appended).toBeUndefined()
+      // What the first close confirmed is not dropped with the failed append: the file goes up as it is.
+      await waitFor(async () => (await stat(remoteBytesPath(lib, '/w14wb/log.bin')).catch(() => undefined)) !== undefined, UPLOAD_DEADLINE_MS, 'the write-back upload')
+      const stored = await readFile(remoteBytesPath(lib, '/w14wb/log.bin'))
+      expect(stored.length).toBeGreaterThan(1024 * 1024)
+      expect(stored.subarray(0, 1024 * 1024).equals(await readFile(first))).toBe(true)
+      expect(m.log()).not.toContain('not stored, since a write into it')
     } finally {
       if (m && live.has(m)) await unmount(m)
       await run('umount', ['-l', small]).catch(() => undefined)
