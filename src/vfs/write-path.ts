@@ -7,7 +7,7 @@
  * (an open for writing waits for an upload in flight: bytes never change under an upload).
  */
 import { constants as fsConstants, existsSync, readdirSync, statSync, unlinkSync } from 'node:fs'
-import { open, stat, type FileHandle } from 'node:fs/promises'
+import { open, stat, truncate, type FileHandle } from 'node:fs/promises'
 import type { Clock } from '../clock.js'
 import { isDiskFull } from '../full-disk.js'
 import type { ImageKitApi } from '../imagekit/api.js'
@@ -361,8 +361,8 @@ export class WritePath {
       // is left unfit to store until that offset is written again (W14).
       if (done > 0) return done
       const error = spoolError(failure, `write ${file.localPath}`)
-      // Content closed earlier and not stored yet (write-back, a retry) shares the spool copy: dropping it
-      // would lose what an earlier close confirmed, so such a file is stored as written, as before.
+      // Content closed earlier and not stored yet (waiting for its write-back or a retry) shares the spool
+      // copy: dropping it would lose what that close confirmed, so such a file is stored as written, as before.
       if (error instanceof VfsError && !file.unsent && (!file.failedWrite || position < file.failedWrite.at)) {
         file.failedWrite = { at: position, code: error.code }
       }
@@ -562,24 +562,12 @@ export class WritePath {
   /**
    * A handle went away. The last one of a changed file commits in the background (release cannot report
    * errors; flush already did for close(2)); otherwise the spool file is closed and dropped before returning.
-   * A file left unfit by a failed write is dropped instead: it goes back to what the library holds.
+   * A file left unfit by a failed write goes back instead to what its last good close left (#revert).
    */
   async release(file: PendingFile): Promise<void> {
     file.openCount--
     if (file.openCount > 0) return
-    if (file.failedWrite && this.#needsCommit(file)) {
-      this.#d.log.warn({ path: file.localPath, at: file.failedWrite.at, code: file.failedWrite.code }, 'closed after a failed write: not stored, and the spool copy is dropped (the library keeps what it had)')
-      await this.#fileLock.run(file.id, async () => {
-        await file.inflight?.catch(() => undefined)
-        if (file.openCount > 0 || !file.failedWrite) return // opened again meanwhile: that handle decides
-        const fd = file.fd
-        file.fd = undefined
-        file.dirty = false
-        this.#uploader.cancel(file)
-        await this.#drop(file, fd)
-      })
-      return
-    }
+    if (file.failedWrite && this.#needsCommit(file)) return this.#revert(file)
     if (!this.#needsCommit(file)) {
       // A rename or unlink that quiesced the file while a reader had it open could not queue its upload again.
       if (file.unsent && !file.inflight && file.quiesced === undefined && file.nextAttemptAtMs === undefined) this.requeue(file)
@@ -607,6 +595,36 @@ export class WritePath {
       file.fd = undefined
       if (!file.mustKeep) await this.#retire(file, fd)
       else await fd?.close().catch(() => undefined)
+    })
+  }
+
+  /**
+   * The last handle of a file whose write failed went away: nothing of it is stored. A file closed empty
+   * before (a new file's descriptor duplicated and closed, as dd and shells do) stays that empty file (W5);
+   * any other is dropped from the spool, so it shows what the library holds (nothing, for a new file).
+   */
+  async #revert(file: PendingFile): Promise<void> {
+    await this.#fileLock.run(file.id, async () => {
+      await file.inflight?.catch(() => undefined)
+      if (file.openCount > 0 || !file.failedWrite) return // opened again meanwhile: that handle decides
+      const keptEmpty = file.state === 'empty'
+      this.#d.log.warn(
+        { path: file.localPath, at: file.failedWrite.at, code: file.failedWrite.code },
+        keptEmpty ? 'closed after a failed write: not stored, and left empty as it was' : 'closed after a failed write: not stored, and dropped from the spool (the library keeps what it had)',
+      )
+      this.#streamer.stop(file, 'a failed write')
+      this.#uploader.cancel(file)
+      file.failedWrite = undefined
+      file.dirty = false
+      const fd = file.fd
+      file.fd = undefined
+      if (!keptEmpty) return this.#drop(file, fd)
+      try {
+        await (fd ? fd.truncate(0) : truncate(file.dataPath, 0))
+        file.size = 0
+      } finally {
+        await fd?.close().catch(() => undefined)
+      }
     })
   }
 

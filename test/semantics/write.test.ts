@@ -623,16 +623,23 @@ describe.skipIf(skip !== null)('write semantics', () => {
       m = (await mount({ cacheDir: join(small, 'cache') })).m
       const dir = join(m.path, 'w14')
 
-      // A new file that does not fit: dd hears ENOSPC from write and from close; nothing is uploaded, the
-      // name goes, and the spool's copy with it (a file that fits goes in next).
-      const big = join(dir, 'big.bin')
-      const dd = await run('dd', ['if=/dev/urandom', `of=${big}`, 'bs=1M', 'count=8']).then(() => undefined, (e: { stderr: string }) => e)
+      // A new file that does not fit: cp hears ENOSPC from write and from close; nothing is uploaded, the
+      // name goes, and the spool's copy with it (so the files below fit).
+      const big = await localFile('w14-big.bin', 6 * 1024 * 1024)
+      const cpNew = await run('cp', [big, join(dir, 'new.bin')]).then(() => undefined, (e: { stderr: string }) => e)
+      expect(cpNew?.stderr).toMatch(/error writing .*No space left on device/)
+      expect(cpNew?.stderr).toMatch(/failed to close .*No space left on device/)
+      // (The kernel lets go of a file, the release that reverts it, just after close returns.)
+      await waitFor(async () => (await stat(join(dir, 'new.bin')).catch(() => undefined)) === undefined, 5_000, 'new.bin to go')
+      expect(m.log()).toMatch(/"path":"\/w14\/new\.bin"[^\n]*not stored, since a write into it at offset \d+ failed \(ENOSPC\); the library keeps what it had/)
+      // dd duplicates its descriptor and closes the first one before writing: the file was closed empty
+      // once, and it goes back to that empty file (W5), not to a part of what dd wrote.
+      const dd = await run('dd', ['if=/dev/urandom', `of=${join(dir, 'dd.bin')}`, 'bs=1M', 'count=8']).then(() => undefined, (e: { stderr: string }) => e)
       expect(dd?.stderr).toContain('No space left on device')
-      await expect(stat(big)).rejects.toMatchObject({ code: 'ENOENT' })
-      expect(m.log()).toMatch(/"path":"\/w14\/big\.bin"[^\n]*not stored, since a write into it at offset \d+ failed \(ENOSPC\); the library keeps what it had/)
+      await waitFor(async () => (await stat(join(dir, 'dd.bin'))).size === 0, 5_000, 'dd.bin to be empty again')
 
       // An existing file overwritten with more than fits: the library keeps its version, the mount shows it.
-      const cp = await run('cp', [await localFile('w14-big.bin', 6 * 1024 * 1024), join(dir, 'photo.bin')]).then(() => undefined, (e: { stderr: string }) => e)
+      const cp = await run('cp', [big, join(dir, 'photo.bin')]).then(() => undefined, (e: { stderr: string }) => e)
       expect(cp?.stderr).toContain('No space left on device')
       expect(await sameBytes(join(dir, 'photo.bin'), old)).toBe(true)
 
@@ -658,7 +665,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
       expect(await sameBytes(remoteBytesPath(lib, '/w14/whole.bin'), whole)).toBe(true)
 
       await new Promise((r) => setTimeout(r, 6_000)) // past the uploader's first retry delay (5 s): nothing else went up
-      await expect(stat(remoteBytesPath(lib, '/w14/big.bin'))).rejects.toMatchObject({ code: 'ENOENT' })
+      for (const name of ['new.bin', 'dd.bin']) await expect(stat(remoteBytesPath(lib, `/w14/${name}`))).rejects.toMatchObject({ code: 'ENOENT' })
       expect(await versionsOf(lib, '/w14/photo.bin')).toHaveLength(1)
       expect(await sameBytes(remoteBytesPath(lib, '/w14/photo.bin'), old)).toBe(true)
       expect(await versionsOf(lib, '/w14/whole.bin')).toHaveLength(1)
