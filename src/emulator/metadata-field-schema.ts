@@ -113,7 +113,8 @@ export function parseFieldSchema(raw: unknown, existingType?: FieldType): FieldS
 export function checkFieldText(value: unknown, key: 'name' | 'label' | 'description', required: boolean): string | undefined {
   if (value === undefined && !required) return undefined
   if (typeof value !== 'string' || (key !== 'description' && value.trim() === '')) {
-    throw invalidField({ [key]: required ? 'is required and should be a non-empty string' : 'should be a string' })
+    const what = key === 'description' ? 'a string' : 'a non-empty string'
+    throw invalidField({ [key]: required ? `is required and should be ${what}` : `should be ${what}` })
   }
   if (key === 'description' && value.length > MAX_DESCRIPTION_CHARS) throw invalidField({ description: `should be at most ${MAX_DESCRIPTION_CHARS} characters` })
   return value

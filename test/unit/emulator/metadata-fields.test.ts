@@ -31,6 +31,9 @@ describe('custom metadata fields', () => {
     expect(await call('PATCH', `/v1/customMetadataFields/${id}`, { schema: { minValue: 3 } }))
       .toMatchObject({ status: 400, body: { message: 'Invalid field object', errors: { minValue: 'not allowed for this type' } } })
     expect(await call('PATCH', `/v1/customMetadataFields/${id}`, {})).toMatchObject({ status: 400, body: { message: 'Invalid field object' } })
+    expect(await call('PATCH', `/v1/customMetadataFields/${id}`, { label: ' ' })).toMatchObject({ status: 400, body: { errors: { label: 'should be a non-empty string' } } })
+    expect(await call('POST', '/v1/customMetadataFields', { label: 'No name', schema: { type: 'Text' } }))
+      .toMatchObject({ status: 400, body: { errors: { name: 'is required and should be a non-empty string' } } })
 
     expect((await call('DELETE', `/v1/customMetadataFields/${id}`)).status).toBe(204)
     expect((await call('GET', '/v1/customMetadataFields')).body.map((f: Obj) => f.id)).not.toContain(id)
