@@ -1,0 +1,129 @@
+/**
+ * W14: a write into the spool that fails (its disk full) leaves the file unfit to store until that offset is
+ * written again or truncated away; its last close then fails the same way, stores nothing, and the file goes
+ * back to what its last good close left. The failure is injected into the spool's file handles.
+ */
+import { constants, mkdtempSync, rmSync } from 'node:fs'
+import { open, rm, type FileHandle } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { FakeImageKit } from './fake-api.js'
+import { expectCode, makeVfs, waitFor, type Harness } from './helpers.js'
+
+const dirs: string[] = []
+/** While set, spool writes at or past this offset fail with ENOSPC, as on a full disk. */
+let failFrom: number | undefined
+
+beforeEach(async () => {
+  const probePath = join(tmpdir(), `ikfs-probe-${process.pid}`)
+  const probe = await open(probePath, 'w')
+  const proto = Object.getPrototypeOf(probe) as FileHandle
+  await probe.close()
+  await rm(probePath, { force: true })
+  const write = proto.write
+  vi.spyOn(proto, 'write').mockImplementation(function (this: FileHandle, ...args: unknown[]) {
+    const position = args[3]
+    if (failFrom !== undefined && typeof position === 'number' && position >= failFrom) {
+      return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 }))
+    }
+    return (write as (...a: unknown[]) => Promise<unknown>).apply(this, args)
+  } as FileHandle['write'])
+})
+
+afterEach(() => {
+  vi.restoreAllMocks()
+  failFrom = undefined
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+function rw(api: FakeImageKit): Harness {
+  const d = mkdtempSync(join(tmpdir(), 'ikfs-wfail-'))
+  dirs.push(d)
+  return makeVfs(api, { readOnly: false, cacheDir: join(d, 'cache'), libraryId: 'https://ik.example.test/demo' })
+}
+
+const CREATE = constants.O_CREAT | constants.O_WRONLY
+const bytes = (n: number, fill = 0x61) => Buffer.alloc(n, fill)
+
+describe('W14: a failed spool write', () => {
+  it('a new file: close fails with ENOSPC, nothing is uploaded, and the name goes', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/new.bin', 0o644, CREATE)
+    expect(await h.vfs.write('/new.bin', fh, bytes(10), 0)).toBe(10)
+    failFrom = 10
+    await expectCode(h.vfs.write('/new.bin', fh, bytes(10), 10), 'ENOSPC')
+    await expectCode(h.vfs.flush('/new.bin', fh), 'ENOSPC')
+    await h.vfs.release('/new.bin', fh)
+    await expectCode(h.vfs.getattr('/new.bin'), 'ENOENT')
+    expect(api.writeCalls.uploadFile ?? 0).toBe(0)
+    expect(h.lines.join('\n')).toMatch(/closed after a failed write: not stored, and dropped from the spool/)
+    await h.vfs.close()
+  })
+
+  it('an existing file: its stored version stays, and the mount shows it again', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/old.bin', 5)
+    const h = rw(api)
+    const fh = await h.vfs.open('/old.bin', constants.O_WRONLY | constants.O_TRUNC)
+    failFrom = 0
+    await expectCode(h.vfs.write('/old.bin', fh, bytes(100), 0), 'ENOSPC')
+    await expectCode(h.vfs.fsync('/old.bin', fh, false), 'ENOSPC')
+    await expectCode(h.vfs.flush('/old.bin', fh), 'ENOSPC')
+    await h.vfs.release('/old.bin', fh)
+    expect((await h.vfs.getattr('/old.bin')).size).toBe(5)
+    expect(api.writeCalls.uploadFile ?? 0).toBe(0)
+    await h.vfs.close()
+  })
+
+  it('writing the failed offset again, or truncating below it, makes the file whole: it is stored', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const rewritten = await h.vfs.create('/again.bin', 0o644, CREATE)
+    await h.vfs.write('/again.bin', rewritten, bytes(10), 0)
+    failFrom = 10
+    await expectCode(h.vfs.write('/again.bin', rewritten, bytes(10, 0x62), 10), 'ENOSPC')
+    failFrom = undefined // room again: the program writes the rest once more, from a little before
+    expect(await h.vfs.write('/again.bin', rewritten, bytes(12, 0x62), 8)).toBe(12)
+    await h.vfs.flush('/again.bin', rewritten)
+    await h.vfs.release('/again.bin', rewritten)
+    expect(api.fileAt('/again.bin')!.bytes).toEqual(Buffer.concat([bytes(8), bytes(12, 0x62)]))
+
+    const cut = await h.vfs.create('/cut.bin', 0o644, CREATE)
+    await h.vfs.write('/cut.bin', cut, bytes(10), 0)
+    failFrom = 10
+    await expectCode(h.vfs.write('/cut.bin', cut, bytes(10), 10), 'ENOSPC')
+    await h.vfs.ftruncate('/cut.bin', cut, 10)
+    await h.vfs.flush('/cut.bin', cut)
+    await h.vfs.release('/cut.bin', cut)
+    expect(api.fileAt('/cut.bin')!.bytes).toEqual(bytes(10))
+
+    // A write past the failed offset leaves the hole: still not stored.
+    const holed = await h.vfs.create('/holed.bin', 0o644, CREATE)
+    failFrom = 0
+    await expectCode(h.vfs.write('/holed.bin', holed, bytes(10), 0), 'ENOSPC')
+    failFrom = undefined
+    await h.vfs.write('/holed.bin', holed, bytes(10), 20)
+    await expectCode(h.vfs.flush('/holed.bin', holed), 'ENOSPC')
+    await h.vfs.release('/holed.bin', holed)
+    expect(api.fileAt('/holed.bin')).toBeUndefined()
+    await h.vfs.close()
+  })
+
+  it('a file closed empty before (a duplicated descriptor closed first, as dd does) goes back to empty', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/dd.bin', 0o644, CREATE)
+    await h.vfs.flush('/dd.bin', fh) // the first copy of the descriptor closed: an empty file (W5)
+    await h.vfs.write('/dd.bin', fh, bytes(10), 0)
+    failFrom = 10
+    await expectCode(h.vfs.write('/dd.bin', fh, bytes(10), 10), 'ENOSPC')
+    await expectCode(h.vfs.flush('/dd.bin', fh), 'ENOSPC')
+    await h.vfs.release('/dd.bin', fh)
+    await waitFor(() => h.lines.some((l) => l.includes('left empty as it was')))
+    expect((await h.vfs.getattr('/dd.bin')).size).toBe(0)
+    expect(api.fileAt('/dd.bin')).toBeUndefined()
+    await h.vfs.close()
+  })
+})
