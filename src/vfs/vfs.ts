@@ -331,7 +331,7 @@ class ImageKitVfs implements IkVfs {
 
   async flush(_localPath: string, fh: number): Promise<void> {
     const handle = this.#handles.get(fh) // read handles have nothing to flush
-    if (handle.kind === 'write') await this.#writes!.flush(handle.file)
+    if (handle.kind === 'write') await this.#writes!.flush(handle.file, handle.writable)
   }
 
   async fsync(_localPath: string, fh: number): Promise<void> {

@@ -532,9 +532,13 @@ export class WritePath {
     return !file.unlinked && (file.dirty || (file.unsent && file.state === 'open'))
   }
 
-  /** flush (every close(2)): the last handle of a changed file uploads here so close() sees the result. */
-  async flush(file: PendingFile): Promise<void> {
+  /**
+   * flush (every close(2)): the last handle of a changed file uploads here so close() sees the result. A file
+   * left unfit by a failed write fails the close of a handle that could write, never a reader's.
+   */
+  async flush(file: PendingFile, writable = true): Promise<void> {
     if (file.openCount !== 1 || !this.#needsCommit(file)) return
+    if (file.failedWrite && !writable) return // reverted at its release
     this.#refuseUnfit(file, 'close')
     await this.#commit(file, 'close').catch((e: unknown) => { throw spoolError(e, `close ${file.localPath}`) })
   }

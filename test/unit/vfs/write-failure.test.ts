@@ -111,6 +111,23 @@ describe('W14: a failed spool write', () => {
     await h.vfs.close()
   })
 
+  it("a reader that closes last does not get the writer's error; the file still goes", async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const writer = await h.vfs.create('/shared.bin', 0o644, CREATE)
+    await h.vfs.write('/shared.bin', writer, bytes(10), 0)
+    const reader = await h.vfs.open('/shared.bin', constants.O_RDONLY)
+    failFrom = 10
+    await expectCode(h.vfs.write('/shared.bin', writer, bytes(10), 10), 'ENOSPC')
+    await h.vfs.flush('/shared.bin', writer) // not the last handle: nothing to report yet
+    await h.vfs.release('/shared.bin', writer)
+    await h.vfs.flush('/shared.bin', reader)
+    await h.vfs.release('/shared.bin', reader)
+    await expectCode(h.vfs.getattr('/shared.bin'), 'ENOENT')
+    expect(api.writeCalls.uploadFile ?? 0).toBe(0)
+    await h.vfs.close()
+  })
+
   it('a file closed empty before (a duplicated descriptor closed first, as dd does) goes back to empty', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
