@@ -3,7 +3,7 @@
  * journal) and the errors it shows up as. write(2) on a full disk may take part of a line and report
  * success: a torn line would have the next one glued onto it, both lost when the log is read back.
  */
-import { fstatSync, ftruncateSync, writeSync } from 'node:fs'
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 
 /** The disk (or the user's quota on it) is full. */
 export function isDiskFull(e: unknown): boolean {
@@ -16,6 +16,38 @@ export function writeWholeSync(fd: number, text: string, what: string): void {
   if (writeSync(fd, text) !== Buffer.byteLength(text)) {
     throw Object.assign(new Error(`ENOSPC: no space left on device, ${what}`), { code: 'ENOSPC' })
   }
+}
+
+/** Lines are written to a replacement in batches of about this many characters (memory stays bounded). */
+const REPLACE_BATCH_CHARS = 1 << 20
+
+/**
+ * Replaces the file at `path` with `lines` (each ending in a newline): written whole into `<path>.tmp`, then
+ * renamed over it. A copy the disk cannot take whole never replaces the file, which would lose the lines that
+ * did not fit: the file stays as it was, the copy is removed and the error thrown. `sync`: the copy is fsynced
+ * before the rename.
+ */
+export function replaceWithLinesSync(path: string, lines: Iterable<string>, what: string, options: { mode?: number; sync?: boolean } = {}): void {
+  const tmp = `${path}.tmp`
+  const fd = openSync(tmp, 'w', options.mode)
+  try {
+    let batch = ''
+    for (const line of lines) {
+      batch += line
+      if (batch.length >= REPLACE_BATCH_CHARS) {
+        writeWholeSync(fd, batch, what)
+        batch = ''
+      }
+    }
+    if (batch) writeWholeSync(fd, batch, what)
+    if (options.sync) fsyncSync(fd)
+  } catch (e) {
+    closeSync(fd)
+    unlinkSync(tmp)
+    throw e
+  }
+  closeSync(fd)
+  renameSync(tmp, path)
 }
 
 /** Appends lines to one log (an O_APPEND descriptor), each whole or not at all. */

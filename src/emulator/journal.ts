@@ -3,9 +3,9 @@
  * with a synchronous write before the HTTP answer, so a kill -9 loses nothing that was acknowledged.
  * At start the journal is replayed and rewritten compacted (one line per live object).
  */
-import { closeSync, createReadStream, existsSync, fsyncSync, openSync, renameSync } from 'node:fs'
+import { closeSync, createReadStream, existsSync, fsyncSync, openSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { WholeLines, writeWholeSync } from '../full-disk.js'
+import { replaceWithLinesSync, WholeLines } from '../full-disk.js'
 import type { MetadataFieldRecord } from './metadata-field-schema.js'
 import type { FileRecord, FolderRecord } from './records.js'
 
@@ -30,25 +30,13 @@ export async function* readJournal(path: string): AsyncGenerator<JournalEntry> {
   }
 }
 
-/** Writes a full snapshot to `<path>.tmp`, fsyncs, renames over the journal. */
+/** Writes a full snapshot to `<path>.tmp`, fsyncs, renames over the journal (which stays as it was if that fails). */
 export function writeSnapshot(path: string, entries: Iterable<JournalEntry>): void {
-  const tmp = `${path}.tmp`
-  const fd = openSync(tmp, 'w')
-  try {
-    let batch = ''
-    for (const entry of entries) {
-      batch += JSON.stringify(entry) + '\n'
-      if (batch.length > 1 << 20) {
-        writeWholeSync(fd, batch, 'emulator journal snapshot')
-        batch = ''
-      }
-    }
-    if (batch) writeWholeSync(fd, batch, 'emulator journal snapshot')
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(tmp, path)
+  replaceWithLinesSync(path, jsonLines(entries), 'emulator journal snapshot', { sync: true })
+}
+
+function* jsonLines(entries: Iterable<JournalEntry>): Generator<string> {
+  for (const entry of entries) yield JSON.stringify(entry) + '\n'
 }
 
 export class Journal {

@@ -24,13 +24,13 @@
  * at start and folded into the log.
  */
 import {
-  closeSync, fdatasync, fstatSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync,
+  closeSync, fdatasync, fstatSync, fsyncSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync,
 } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { isRecord, type JournalRecord } from './record.js'
 import { currentBootId } from './owner.js'
-import { WholeLines, writeWholeSync } from '../../full-disk.js'
+import { replaceWithLinesSync, WholeLines } from '../../full-disk.js'
 import { DATA_FILE_MODE } from './spool.js'
 
 export type { JournalRecord, RecordState } from './record.js'
@@ -212,22 +212,9 @@ export class Journal {
    * and appends must not land in the old file meanwhile). Every record in it is durable from then on.
    */
   #rewrite(): void {
-    const tmp = `${this.#path}.tmp`
-    const fd = openSync(tmp, 'w', DATA_FILE_MODE)
-    let text = ''
-    for (const live of this.#live.values()) text += JSON.stringify({ put: live.record } satisfies Line) + '\n'
-    const bytes = Buffer.byteLength(text)
-    try {
-      // Only a whole copy replaces the log: a short one (a full disk) would drop the records that did not fit.
-      if (text) writeWholeSync(fd, text, 'journal rewrite')
-      fsyncSync(fd)
-    } catch (e) {
-      closeSync(fd)
-      unlinkSync(tmp)
-      throw e
-    }
-    closeSync(fd)
-    renameSync(tmp, this.#path)
+    const lines = [...this.#live.values()].map((live) => JSON.stringify({ put: live.record } satisfies Line) + '\n')
+    const bytes = lines.reduce((sum, line) => sum + Buffer.byteLength(line), 0)
+    replaceWithLinesSync(this.#path, lines, 'journal rewrite', { mode: DATA_FILE_MODE, sync: true })
     for (const live of this.#live.values()) live.durable = true
     const dir = openSync(this.dir, 'r')
     try {

@@ -12,10 +12,10 @@
  * at start and rewritten with only its live entries once mostly dead. Nothing is synced: losing the file
  * loses only the times, never data. Past MAX_ENTRIES the times set longest ago are forgotten.
  */
-import { closeSync, openSync, readFileSync, renameSync, unlinkSync } from 'node:fs'
+import { closeSync, openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DATA_FILE_MODE } from './spool.js'
-import { WholeLines, writeWholeSync } from '../../full-disk.js'
+import { replaceWithLinesSync, WholeLines } from '../../full-disk.js'
 
 export const MTIMES_LOG = 'mtimes.log'
 /** About 100 bytes of memory each: 100 MB at the most. */
@@ -103,25 +103,12 @@ export class LocalMtimes {
   /** Rewrites the log with the live entries only (a temporary file renamed over it). */
   #compact(): void {
     this.close()
-    const tmp = this.#path + '.tmp'
-    const fd = openSync(tmp, 'w', DATA_FILE_MODE)
-    try {
-      let chunk = ''
-      for (const [f, { v, m }] of this.#entries) {
-        chunk += JSON.stringify({ f, v, m }) + '\n'
-        if (chunk.length > 64 * 1024) {
-          writeWholeSync(fd, chunk, 'mtimes rewrite')
-          chunk = ''
-        }
-      }
-      writeWholeSync(fd, chunk, 'mtimes rewrite')
-    } catch (e) {
-      closeSync(fd)
-      unlinkSync(tmp) // the log stays as it was: a short copy would lose the times that did not fit
-      throw e
-    }
-    closeSync(fd)
-    renameSync(tmp, this.#path)
+    // A copy that does not fit leaves the log as it was: it would lose the times that did not fit.
+    replaceWithLinesSync(this.#path, this.#entryLines(), 'mtimes rewrite', { mode: DATA_FILE_MODE })
     this.#lines = this.#entries.size
+  }
+
+  *#entryLines(): Generator<string> {
+    for (const [f, { v, m }] of this.#entries) yield JSON.stringify({ f, v, m }) + '\n'
   }
 }
