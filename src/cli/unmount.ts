@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path'
 import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
-import { fetchStatus } from '../status/client.js'
+import { askUntil, fetchStatus } from '../status/client.js'
 import type { StatusSnapshot } from '../status/snapshot.js'
 import type { CliContext } from './context.js'
 import { extraFlagsHelp } from './help.js'
@@ -55,17 +55,13 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
   if (before === undefined) return 0
   // Returns once the daemon has taken the unmount in (or is gone), so that a mount run next does not find it
   // still claiming the mountpoint, and the report below says what it has left to store.
-  const after = await noticed(socket)
+  const after = await askUntil(() => askDaemon(socket, STATUS_TIMEOUT_MS), (now) => now?.state !== 'mounted', NOTICE_MS, NOTICE_POLL_MS)
   let last = after ?? before
-  if (wait && after !== undefined) {
-    for (;;) {
-      const now = await askDaemon(socket, STATUS_TIMEOUT_MS)
-      if (now === undefined) break
+  if (wait) {
+    for (let now = after; now !== undefined; now = await askDaemon(socket, STATUS_TIMEOUT_MS)) {
       last = now
       await new Promise((r) => setTimeout(r, WAIT_POLL_MS))
     }
-    ctx.stdout.write(`ikfs: the daemon (pid ${before.pid}) has exited\n`)
-  } else if (wait) {
     ctx.stdout.write(`ikfs: the daemon (pid ${before.pid}) has exited\n`)
   } else if (after !== undefined) {
     const storing = last.uploads.filter(isBeingStored).length
@@ -84,16 +80,6 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
     )
   }
   return 0
-}
-
-/** The daemon's status once it no longer says 'mounted' (NOTICE_MS at most); undefined once it has exited. */
-async function noticed(socket: string): Promise<StatusSnapshot | undefined> {
-  const deadline = Date.now() + NOTICE_MS
-  for (;;) {
-    const now = await askDaemon(socket, STATUS_TIMEOUT_MS)
-    if (now?.state !== 'mounted' || Date.now() >= deadline) return now
-    await new Promise((r) => setTimeout(r, NOTICE_POLL_MS))
-  }
 }
 
 /** What unmounting waits for (W3): uploads in flight and those waiting only for their write-back delay. */

@@ -44,3 +44,13 @@ export async function fetchStatus(socketPath: string, timeoutMs?: number): Promi
   if (res.status !== 200) throw new ControlError(`status request failed (${res.status}): ${res.body.trim()}`, false)
   return JSON.parse(res.body) as StatusSnapshot
 }
+
+/** Asks again every `pollMs` until `settled` holds for the answer or `withinMs` has passed; the last answer. */
+export async function askUntil<T>(ask: () => Promise<T>, settled: (answer: T) => boolean, withinMs: number, pollMs: number): Promise<T> {
+  const deadline = Date.now() + withinMs
+  for (;;) {
+    const answer = await ask()
+    if (settled(answer) || Date.now() >= deadline) return answer
+    await new Promise((resolve) => setTimeout(resolve, pollMs))
+  }
+}

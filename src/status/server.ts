@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { chmod, mkdir, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Logger } from '../log.js'
-import { ControlError, controlRequest } from './client.js'
+import { askUntil, ControlError, controlRequest } from './client.js'
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js'
 import type { StatusBoard, StatusSnapshot } from './snapshot.js'
 
@@ -156,13 +156,8 @@ function closeServer(server: Server): Promise<void> {
  * right after an unmount finds the last daemon still closing down, which takes milliseconds unless it has
  * uploads to store. Undefined when nobody answers (any more).
  */
-async function stoppedAnswering(socketPath: string): Promise<Partial<StatusSnapshot> | undefined> {
-  const deadline = Date.now() + STOPPING_GRACE_MS
-  for (;;) {
-    const other = await whoAnswers(socketPath)
-    if (other?.state !== 'stopping' || Date.now() >= deadline) return other
-    await new Promise((resolve) => setTimeout(resolve, STOPPING_POLL_MS))
-  }
+function stoppedAnswering(socketPath: string): Promise<Partial<StatusSnapshot> | undefined> {
+  return askUntil(() => whoAnswers(socketPath), (other) => other?.state !== 'stopping', STOPPING_GRACE_MS, STOPPING_POLL_MS)
 }
 
 /** The daemon answering on the socket (what it says of itself, if it can), or undefined when none answers. */
