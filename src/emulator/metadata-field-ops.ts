@@ -34,9 +34,8 @@ export function createMetadataField(ctx: LibraryContext, body: Record<string, un
     const description = checkFieldText(body.description, 'description', false)
     if (body.schema === undefined) throw invalidField({ schema: 'is required' })
     const schema = parseFieldSchema(body.schema)
-    const all = [...ctx.store.allMetadataFields()]
-    if (all.some((f) => f.name === name)) throw new ApiError(400, 'A custom metadata field with this name already exists.')
-    if (all.some((f) => !f.deleted && f.label === label)) throw new ApiError(400, 'A custom metadata field with this label already exists.')
+    if ([...ctx.store.allMetadataFields()].some((f) => f.name === name)) throw new ApiError(400, 'A custom metadata field with this name already exists.')
+    refuseTakenLabel(ctx, label)
     const field: MetadataFieldRecord = { id: newObjectId(), name, label, schema, deleted: false, ...(description ? { description } : {}) }
     ctx.store.putMetadataField(field)
     return field
@@ -51,9 +50,7 @@ export function updateMetadataField(ctx: LibraryContext, id: string, body: Recor
     const description = checkFieldText(body.description, 'description', false)
     // The type stays the field's ("type cannot be updated and will be ignored"); the rest of the schema is replaced.
     const schema = body.schema === undefined ? field.schema : parseFieldSchema(withoutType(body.schema), field.schema.type)
-    if (label !== undefined && [...ctx.store.allMetadataFields()].some((f) => !f.deleted && f.id !== id && f.label === label)) {
-      throw new ApiError(400, 'A custom metadata field with this label already exists.')
-    }
+    if (label !== undefined) refuseTakenLabel(ctx, label, id)
     const updated: MetadataFieldRecord = { ...field, label: label ?? field.label, schema }
     if (description !== undefined) {
       if (description === '') delete updated.description
@@ -72,9 +69,16 @@ export function deleteMetadataField(ctx: LibraryContext, id: string): Promise<vo
 }
 
 function liveField(ctx: LibraryContext, id: string): MetadataFieldRecord {
-  const field = [...ctx.store.allMetadataFields()].find((f) => f.id === id && !f.deleted)
-  if (!field) throw new ApiError(404, FIELD_NOT_FOUND_MESSAGE)
+  const field = ctx.store.metadataField(id)
+  if (!field || field.deleted) throw new ApiError(404, FIELD_NOT_FOUND_MESSAGE)
   return field
+}
+
+/** Labels are unique among the live fields (`exceptId`: the field being updated keeps its own). */
+function refuseTakenLabel(ctx: LibraryContext, label: string, exceptId?: string): void {
+  for (const field of ctx.store.liveMetadataFields().values()) {
+    if (field.id !== exceptId && field.label === label) throw new ApiError(400, 'A custom metadata field with this label already exists.')
+  }
 }
 
 function withoutType(schema: unknown): unknown {

@@ -40,6 +40,8 @@ export class Store {
   readonly #childFolders = new Map<string, Set<string>>()
   /** Custom metadata fields by id, deleted ones included (their names stay taken). */
   readonly #fields = new Map<string, MetadataFieldRecord>()
+  /** The live ones by name: what every upload and update checks its custom metadata against. */
+  #liveFields = new Map<string, MetadataFieldRecord>()
   #journal: Journal | undefined
   #lock: Promise<unknown> = Promise.resolve()
 
@@ -66,6 +68,7 @@ export class Store {
       else if (e.t === 'rmfolder') folders.delete(e.p)
       else if (e.t === 'field') this.#fields.set(e.m.id, e.m)
     }
+    this.#indexLiveFields()
     const byDepth = [...folders.values()].sort((a, b) => a.folderPath.split('/').length - b.folderPath.split('/').length)
     for (const folder of byDepth) this.putFolder(folder)
     for (const file of files.values()) this.putFile(file)
@@ -152,10 +155,12 @@ export class Store {
   }
 
   /** The fields a file's custom metadata may use (not deleted), by name. */
-  liveMetadataFields(): Map<string, MetadataFieldRecord> {
-    const live = new Map<string, MetadataFieldRecord>()
-    for (const field of this.#fields.values()) if (!field.deleted) live.set(field.name, field)
-    return live
+  liveMetadataFields(): ReadonlyMap<string, MetadataFieldRecord> {
+    return this.#liveFields
+  }
+
+  metadataField(id: string): MetadataFieldRecord | undefined {
+    return this.#fields.get(id)
   }
 
   currentBytesPath(filePath: string): string {
@@ -211,7 +216,13 @@ export class Store {
 
   putMetadataField(field: MetadataFieldRecord): void {
     this.#fields.set(field.id, field)
+    this.#indexLiveFields()
     this.#record({ t: 'field', m: field })
+  }
+
+  /** Fields change seldom (an account has a few dozen): the index is simply rebuilt. */
+  #indexLiveFields(): void {
+    this.#liveFields = new Map([...this.#fields.values()].filter((f) => !f.deleted).map((f) => [f.name, f]))
   }
 
   #record(entry: JournalEntry): void {
