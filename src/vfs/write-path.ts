@@ -545,9 +545,10 @@ export class WritePath {
 
   /** fsync: the content is stored remotely when it returns (write-back: the upload starts now). */
   async fsync(file: PendingFile): Promise<void> {
-    if (this.#needsCommit(file)) this.#refuseUnfit(file, 'fsync')
-    if (this.#needsCommit(file)) await this.#commit(file, 'sync').catch((e: unknown) => { throw spoolError(e, `fsync ${file.localPath}`) })
-    else if (file.unsent && file.state !== 'rejected') await this.#upload(file)
+    if (this.#needsCommit(file)) {
+      this.#refuseUnfit(file, 'fsync')
+      await this.#commit(file, 'sync').catch((e: unknown) => { throw spoolError(e, `fsync ${file.localPath}`) })
+    } else if (file.unsent && file.state !== 'rejected') await this.#upload(file)
   }
 
   /**
