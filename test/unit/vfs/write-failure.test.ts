@@ -46,14 +46,19 @@ function rw(api: FakeImageKit): Harness {
 const CREATE = constants.O_CREAT | constants.O_WRONLY
 const bytes = (n: number, fill = 0x61) => Buffer.alloc(n, fill)
 
+/** Writes 10 bytes into the open file `fh`, then fills the disk: the next 10 bytes fail with ENOSPC. */
+async function writeThenFail(h: Harness, path: string, fh: number): Promise<void> {
+  expect(await h.vfs.write(path, fh, bytes(10), 0)).toBe(10)
+  failFrom = 10
+  await expectCode(h.vfs.write(path, fh, bytes(10, 0x62), 10), 'ENOSPC')
+}
+
 describe('W14: a failed spool write', () => {
   it('a new file: close fails with ENOSPC, nothing is uploaded, and the name goes', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
     const fh = await h.vfs.create('/new.bin', 0o644, CREATE)
-    expect(await h.vfs.write('/new.bin', fh, bytes(10), 0)).toBe(10)
-    failFrom = 10
-    await expectCode(h.vfs.write('/new.bin', fh, bytes(10), 10), 'ENOSPC')
+    await writeThenFail(h, '/new.bin', fh)
     await expectCode(h.vfs.flush('/new.bin', fh), 'ENOSPC')
     await h.vfs.release('/new.bin', fh)
     await expectCode(h.vfs.getattr('/new.bin'), 'ENOENT')
@@ -81,9 +86,7 @@ describe('W14: a failed spool write', () => {
     const api = new FakeImageKit()
     const h = rw(api)
     const rewritten = await h.vfs.create('/again.bin', 0o644, CREATE)
-    await h.vfs.write('/again.bin', rewritten, bytes(10), 0)
-    failFrom = 10
-    await expectCode(h.vfs.write('/again.bin', rewritten, bytes(10, 0x62), 10), 'ENOSPC')
+    await writeThenFail(h, '/again.bin', rewritten)
     failFrom = undefined // room again: the program writes the rest once more, from a little before
     expect(await h.vfs.write('/again.bin', rewritten, bytes(12, 0x62), 8)).toBe(12)
     await h.vfs.flush('/again.bin', rewritten)
@@ -91,9 +94,7 @@ describe('W14: a failed spool write', () => {
     expect(api.fileAt('/again.bin')!.bytes).toEqual(Buffer.concat([bytes(8), bytes(12, 0x62)]))
 
     const cut = await h.vfs.create('/cut.bin', 0o644, CREATE)
-    await h.vfs.write('/cut.bin', cut, bytes(10), 0)
-    failFrom = 10
-    await expectCode(h.vfs.write('/cut.bin', cut, bytes(10), 10), 'ENOSPC')
+    await writeThenFail(h, '/cut.bin', cut)
     await h.vfs.ftruncate('/cut.bin', cut, 10)
     await h.vfs.flush('/cut.bin', cut)
     await h.vfs.release('/cut.bin', cut)
@@ -115,10 +116,8 @@ describe('W14: a failed spool write', () => {
     const api = new FakeImageKit()
     const h = rw(api)
     const writer = await h.vfs.create('/shared.bin', 0o644, CREATE)
-    await h.vfs.write('/shared.bin', writer, bytes(10), 0)
     const reader = await h.vfs.open('/shared.bin', constants.O_RDONLY)
-    failFrom = 10
-    await expectCode(h.vfs.write('/shared.bin', writer, bytes(10), 10), 'ENOSPC')
+    await writeThenFail(h, '/shared.bin', writer)
     await h.vfs.flush('/shared.bin', writer) // not the last handle: nothing to report yet
     await h.vfs.release('/shared.bin', writer)
     await h.vfs.flush('/shared.bin', reader)
@@ -133,9 +132,7 @@ describe('W14: a failed spool write', () => {
     const h = rw(api)
     const fh = await h.vfs.create('/dd.bin', 0o644, CREATE)
     await h.vfs.flush('/dd.bin', fh) // the first copy of the descriptor closed: an empty file (W5)
-    await h.vfs.write('/dd.bin', fh, bytes(10), 0)
-    failFrom = 10
-    await expectCode(h.vfs.write('/dd.bin', fh, bytes(10), 10), 'ENOSPC')
+    await writeThenFail(h, '/dd.bin', fh)
     await expectCode(h.vfs.flush('/dd.bin', fh), 'ENOSPC')
     await h.vfs.release('/dd.bin', fh)
     await waitFor(() => h.lines.some((l) => l.includes('left empty as it was')))
