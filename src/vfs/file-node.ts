@@ -13,6 +13,7 @@ import type { VfsCode } from './errors.js'
 import type { UploadResponse } from '../imagekit/types.js'
 import type { StreamedUpload } from './upload/streamer.js'
 import type { WantedDetails } from './wanted-details.js'
+import type { JournalRecord, RecordState } from './spool/record.js'
 import { joinRemote } from './name.js'
 
 export type PendingState = 'open' | 'waiting' | 'uploading' | 'retrying' | 'failed' | 'rejected' | 'empty' | 'clean'
@@ -118,6 +119,20 @@ export class PendingFile {
   /** Its newest bytes are not stored remotely (and an empty file never is until it has content). */
   get uploadToCome(): boolean {
     return this.dirty || this.unsent || this.state === 'empty'
+  }
+
+  /** Its spool journal record; `crc32` when its bytes are synced together with it (journal.ts). */
+  record(crc32?: number): JournalRecord {
+    const state: RecordState = this.state === 'empty' || this.state === 'rejected' || this.state === 'failed' ? this.state : 'pending'
+    return {
+      v: 1, id: this.id, folder: this.folder, name: this.name, localPath: this.localPath, size: this.size,
+      mtimeMs: this.mtimeMs, state, attempts: this.attempts,
+      ...(this.mtimeSet ? { mtimeSet: true } : {}),
+      ...(this.wanted ? { details: this.wanted } : {}),
+      ...(this.base ? { fileId: this.base.fileId, isPrivateFile: this.base.isPrivateFile, customCoordinates: this.base.customCoordinates } : {}),
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      ...(crc32 !== undefined ? { crc32 } : {}),
+    }
   }
 
   status(): UploadStatus {

@@ -20,7 +20,8 @@ import { fileInodeFrom, type FileInode } from './inode.js'
 import type { NameCodec } from './name.js'
 import type { Resolver } from './resolver.js'
 import { detailsUpdate, pendingFileView, type WantedDetails } from './wanted-details.js'
-import { destinationOf, type WritePath } from './write-path.js'
+import { destinationOf } from './destination.js'
+import type { WritePath } from './write-path.js'
 import { listXattrs, XATTR_PREFIX, XDG_TAGS } from './xattr.js'
 
 /** setxattr(2) flags. */

@@ -12,7 +12,8 @@ import { fromImageKitError } from './from-imagekit-error.js'
 import { DirInode, FileInode, type Inode } from './inode.js'
 import { KeyedMutex } from './lock.js'
 import { joinRemote } from './name.js'
-import { destinationOf, type Destination, type WritePath, type WritePathDeps } from './write-path.js'
+import { destinationOf, type Destination } from './destination.js'
+import type { WritePath, WritePathDeps } from './write-path.js'
 
 /** The same shared state the write path gets, plus the write path itself. */
 export type NamespaceDeps = Pick<WritePathDeps, 'api' | 'clock' | 'log' | 'codec' | 'inodes' | 'dirs' | 'resolver'> & {

@@ -6,26 +6,27 @@
  * PendingFile of a path; `#fileLock` per PendingFile id serialises content changes against uploads
  * (an open for writing waits for an upload in flight: bytes never change under an upload).
  */
-import { constants as fsConstants, existsSync, readdirSync, statSync, unlinkSync } from 'node:fs'
+import { constants as fsConstants } from 'node:fs'
 import { open, stat, truncate, type FileHandle } from 'node:fs/promises'
 import type { Clock } from '../clock.js'
 import { isDiskFull } from '../full-disk.js'
 import type { ImageKitApi } from '../imagekit/api.js'
-import { isImageKitError, type ImageKitError } from '../imagekit/errors.js'
 import type { FileObject, UploadResponse } from '../imagekit/types.js'
 import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
 import { PendingFile, remoteBaseOf, type RemoteBase } from './file-node.js'
-import { fromImageKitError } from './from-imagekit-error.js'
 import { fileInodeFrom, fileInodeFromUpload, versionIdOf, type FileInode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
-import { EncodingError, NAME_MAX_BYTES, joinRemote, parentOf, splitLocalPath, type NameCodec } from './name.js'
-import { MAX_RESUME_ATTEMPTS } from './reader/range-stream.js'
+import { parentOf, type NameCodec } from './name.js'
+import { destinationOf, type Destination } from './destination.js'
+import { fillFromRemote } from './remote-fill.js'
 import type { Resolver } from './resolver.js'
-import { Journal, type JournalRecord, type RecordState } from './spool/journal.js'
+import { Journal } from './spool/journal.js'
 import { crc32Of } from './spool/checksum.js'
+import { recoverSpool } from './spool/recover.js'
+import { spoolError } from './spool/spool-error.js'
 import { DataFiles } from './spool/data-files.js'
 import { LocalMtimes } from './spool/mtimes.js'
 import type { DropCachedPages } from './spool/page-trim.js'
@@ -36,8 +37,9 @@ import type { UploadStatus, VfsOptions } from './types.js'
 import { uploadFieldsOf } from './upload/fields.js'
 import { STREAM_THRESHOLD_BYTES, Streamer } from './upload/streamer.js'
 import { describe, isTooLarge, Uploader } from './upload/uploader.js'
+import { setWantedDetails } from './upload/set-details.js'
 import { WarnOnce } from './warn-once.js'
-import { carriedDetails, detailsUpdate, mergeWanted, type WantedDetails } from './wanted-details.js'
+import { carriedDetails, mergeWanted, type WantedDetails } from './wanted-details.js'
 
 /** A file created (or truncated) by an open that nothing has written, synced or uploaded yet, and only that open holds. */
 function isUntouchedNewFile(file: PendingFile): boolean {
@@ -48,56 +50,6 @@ function isUntouchedNewFile(file: PendingFile): boolean {
 
 /** Files up to this size have their bytes and record synced at the same time (with a checksum in the record). */
 const SYNC_TOGETHER_BYTES = 1024 * 1024
-
-/** Where a local path goes remotely. */
-export interface Destination {
-  localPath: string
-  localName: string
-  parentLocalPath: string
-  /** Remote folder and name (encoded). */
-  folder: string
-  name: string
-  remotePath: string
-}
-
-/**
- * local path → remote destination; ENAMETOOLONG over 255 bytes, EINVAL when the name cannot be stored or
- * would list as another name (W11: a lone ‛ is stored quoted and comes back doubled, as in rclone).
- */
-export function destinationOf(codec: NameCodec, localPath: string): Destination {
-  const [parentLocalPath, localName] = parentOf(localPath)
-  if (localName === '') throw new VfsError('EBUSY', `${localPath}: the root cannot be changed`)
-  if (Buffer.byteLength(localName, 'utf8') > NAME_MAX_BYTES) {
-    throw new VfsError('ENAMETOOLONG', `${localPath}: name longer than ${NAME_MAX_BYTES} bytes`)
-  }
-  try {
-    const name = codec.toRemote(localName)
-    const listedAs = codec.toLocal(name)
-    if (listedAs !== localName) {
-      throw new VfsError('EINVAL', `${localPath}: the name would be listed as ${JSON.stringify(listedAs ?? '(hidden)')}, not as itself, with this encoding`)
-    }
-    const folder = '/' + splitLocalPath(parentLocalPath).map((n) => codec.toRemote(n)).join('/')
-    return { localPath, localName, parentLocalPath, folder, name, remotePath: joinRemote(folder, name) }
-  } catch (e) {
-    if (e instanceof EncodingError) throw new VfsError('EINVAL', `${localPath}: ${e.message}`)
-    throw e
-  }
-}
-
-/**
- * A failure of the spool's own disk (a write, truncate, journal record or sync) as the errno the application
- * should see: ENOSPC when that disk is full, EIO for the rest; VfsErrors pass through.
- */
-export function spoolError(e: unknown, what: string): unknown {
-  if (e instanceof VfsError) return e
-  const code = (e as NodeJS.ErrnoException | undefined)?.code
-  if (code === undefined) return e
-  if (isDiskFull(e)) {
-    return new VfsError('ENOSPC', `${what}: the disk of the spool (--cache-dir) is full`, { cause: e, level: 'error' })
-  }
-  if (code === 'EFBIG') return new VfsError('EFBIG', `${what}: too large for the spool's file system`, { cause: e, level: 'error' })
-  return new VfsError('EIO', `${what}: the spool (--cache-dir) failed: ${code}`, { cause: e, level: 'error' })
-}
 
 export interface WritePathDeps {
   api: ImageKitApi
@@ -287,42 +239,11 @@ export class WritePath {
     return { ...(await this.#dataFiles.create()), filled: false }
   }
 
-  /**
-   * Streams the remote bytes into the spool file (never whole into memory). A body cut short resumes with a
-   * range from where it stopped, like reads do (MAX_RESUME_ATTEMPTS without progress).
-   */
+  /** The remote bytes into the spool file (remote-fill.ts). */
   async #fill(file: PendingFile, node: FileInode): Promise<void> {
-    const { api } = this.#d
     const target = `fill ${node.remotePath}`
-    try {
-      const url = api.deliveryUrl({ filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile, versionId: node.versionId })
-      let size = 0
-      for (let failures = 0; size < node.size;) {
-        const res = await api.readRange(url, size, undefined)
-        if (res.start > size || res.totalSize !== node.size) {
-          res.body.destroy()
-          throw new VfsError('EIO', `${target}: the remote file changed; reopen it`)
-        }
-        const before = size
-        try {
-          let skip = size - res.start // a 200 that ignored the range starts at 0
-          for await (const chunk of res.body as AsyncIterable<Buffer>) {
-            const part = skip >= chunk.length ? undefined : chunk.subarray(skip)
-            skip = Math.max(0, skip - chunk.length)
-            if (!part) continue
-            await this.#writeSpool(file.fd!, part, size).catch((e: unknown) => { throw spoolError(e, `${target}: writing the spool`) })
-            size += part.length
-          }
-          if (size === before) throw new VfsError('EIO', `${target}: the server sent no bytes from ${size}`)
-        } catch (e) {
-          failures = size > before ? 1 : failures + 1
-          if (e instanceof VfsError || failures > MAX_RESUME_ATTEMPTS) throw e
-          this.#d.log.debug({ path: node.remotePath, at: size, err: e }, 'fill: body cut short; resuming')
-        }
-      }
-    } catch (e) {
-      throw fromImageKitError(e, { op: 'open for writing', target: node.remotePath })
-    }
+    await fillFromRemote(this.#d.api, this.#d.log, node, (chunk, position) =>
+      this.#writeSpool(file.fd!, chunk, position).catch((e: unknown) => { throw spoolError(e, `${target}: writing the spool`) }))
     const { size } = await stat(file.dataPath)
     if (size !== node.size) throw new VfsError('EIO', `${target}: got ${size} of ${node.size} bytes`)
     file.size = size
@@ -673,14 +594,14 @@ export class WritePath {
           this.#uploader.cancel(file)
           file.unsent = false
           file.state = 'empty'
-          await this.#journal.write(this.#record(file))
+          await this.#journal.write(file.record())
           return false
         }
         file.unsent = true
         file.state = 'waiting'
         file.attempts = 0
         if (durable) {
-          await Promise.all([dataSynced, this.#journal.write(this.#record(file, checksum))]).catch((e: unknown) => {
+          await Promise.all([dataSynced, this.#journal.write(file.record(checksum))]).catch((e: unknown) => {
             if (!isDiskFull(e)) throw e
             notKept = true
             this.#d.log.warn({ path: file.localPath, err: e }, 'the spool cannot keep this file for a later upload (its disk is full); uploading it before the call returns')
@@ -706,7 +627,7 @@ export class WritePath {
    */
   #recordInflight(file: PendingFile): void {
     try {
-      this.#journal.writeInflight(this.#record(file))
+      this.#journal.writeInflight(file.record())
     } catch (e) {
       this.#d.log.warn({ path: file.localPath, err: e }, 'the spool journal cannot record this upload (its disk is full); uploading it all the same, but a crash before it lands would lose it')
     }
@@ -759,7 +680,7 @@ export class WritePath {
       ...(customCoordinates ? { customCoordinates } : {}),
     }
     file.storedUpload = uploaded
-    const res = file.wanted ? await this.#setWanted(file, uploaded) : uploaded
+    const res = file.wanted ? await setWantedDetails(api, this.#d.uploadLog, file, uploaded) : uploaded
     file.storedUpload = undefined
     file.unsent = false
     file.sentBytes = file.size
@@ -780,48 +701,6 @@ export class WritePath {
     // holds the lock; awaiting the lock here would deadlock with it), and only if that open did not take it.
     if (file.openCount === 0 && !file.fd) this.#track(this.#fileLock.run(file.id, () => this.#retireIfIdle(file)))
     return true
-  }
-
-  /**
-   * Sets the tags and metadata wanted for a file whose upload just landed; answers the upload with them. A
-   * change ImageKit refuses (a custom metadata field the account does not define) is logged and dropped: the
-   * bytes are stored. Other failures throw, and the retry sets them without uploading again (`storedUpload`).
-   */
-  async #setWanted(file: PendingFile, res: UploadResponse): Promise<UploadResponse> {
-    const wanted = file.wanted!
-    let outcome: FileObject | ImageKitError
-    try {
-      outcome = await this.#updateDetails(res, wanted)
-      // Custom metadata ImageKit refuses (a key that is not one of the account's fields) must not cost the tags
-      // and coordinates sent with it in the same call: those are set on their own.
-      if (isImageKitError(outcome) && wanted.customMetadata !== undefined && (wanted.tags !== undefined || wanted.customCoordinates !== undefined)) {
-        this.#d.uploadLog.warn({ path: file.localPath, err: outcome }, 'the file is stored, but ImageKit refused the details set on it; setting them without the custom metadata')
-        outcome = await this.#updateDetails(res, { ...wanted, customMetadata: undefined })
-      }
-    } catch (e) {
-      this.#d.uploadLog.warn({ path: file.localPath, err: e }, 'the file is stored, but its tags and metadata could not be set yet; retried')
-      throw e
-    }
-    if (file.wanted === wanted) file.wanted = undefined
-    if (isImageKitError(outcome)) {
-      this.#d.uploadLog.warn({ path: file.localPath, err: outcome }, 'the file is stored, but ImageKit refused the tags and metadata set on it')
-      return res
-    }
-    return { ...res, tags: outcome.tags, customCoordinates: outcome.customCoordinates, customMetadata: outcome.customMetadata }
-  }
-
-  /** The file's details after setting `wanted`, or ImageKit's refusal (a 400, which no retry would change). */
-  async #updateDetails(res: UploadResponse, wanted: WantedDetails): Promise<FileObject | ImageKitError> {
-    try {
-      // Custom metadata replaces the file's, so the keys it has must be known (asked for in the upload's answer).
-      const current = wanted.customMetadata !== undefined && res.customMetadata === undefined
-        ? (await this.#d.api.getFileDetails(res.fileId)).customMetadata
-        : res.customMetadata
-      return await this.#d.api.updateFileDetails(res.fileId, detailsUpdate(wanted, current))
-    } catch (e) {
-      if (isImageKitError(e) && e.code === 'IK_BAD_REQUEST') return e
-      throw e
-    }
   }
 
   /**
@@ -991,19 +870,6 @@ export class WritePath {
 
   // ---- journal ----
 
-  #record(file: PendingFile, crc32?: number): JournalRecord {
-    const state: RecordState = file.state === 'empty' ? 'empty' : file.state === 'rejected' ? 'rejected' : file.state === 'failed' ? 'failed' : 'pending'
-    return {
-      v: 1, id: file.id, folder: file.folder, name: file.name, localPath: file.localPath, size: file.size,
-      mtimeMs: file.mtimeMs, state, attempts: file.attempts,
-      ...(file.mtimeSet ? { mtimeSet: true } : {}),
-      ...(file.wanted ? { details: file.wanted } : {}),
-      ...(file.base ? { fileId: file.base.fileId, isPrivateFile: file.base.isPrivateFile, customCoordinates: file.base.customCoordinates } : {}),
-      ...(file.lastError !== undefined ? { lastError: file.lastError } : {}),
-      ...(crc32 !== undefined ? { crc32 } : {}),
-    }
-  }
-
   /**
    * Rewrites a file's record after a state change (an upload failed, a rename, new times). From here on the
    * spool copy may be the only copy for a while, so bytes and record are made to survive a power loss.
@@ -1016,7 +882,7 @@ export class WritePath {
     } catch (e) {
       this.#d.log.error({ path: file.remotePath, err: e }, 'could not sync the spooled copy of a pending upload')
     }
-    await this.#journal.write(this.#record(file))
+    await this.#journal.write(file.record())
   }
 
   /**
@@ -1042,47 +908,15 @@ export class WritePath {
     else await fd?.close().catch(() => undefined)
   }
 
-  /** Start-up: files from the journal re-appear and their uploads are queued; data files without a record are leftovers. */
+  /** Start-up: files from the journal re-appear and their uploads are queued (spool/recover.ts). */
   #replay(): void {
-    const log = this.#d.log
-    const { records, broken, droppedUnsynced } = this.#journal.loadAll()
-    for (const name of broken) log.warn({ record: name }, 'unreadable journal record ignored')
-    if (droppedUnsynced > 0) {
-      log.warn({ files: droppedUnsynced }, 'uploads interrupted by a crash of the machine before close returned were dropped (their bytes were never synced)')
-    }
-    const known = new Set<string>()
-    for (const r of records.sort((a, b) => a.mtimeMs - b.mtimeMs)) {
-      const dataPath = this.#dataFiles.path(r.id)
-      if (!existsSync(dataPath)) {
-        log.error({ path: r.localPath }, 'journal record without its data file: the pending upload is lost')
-        void this.#journal.remove(r.id).catch(() => undefined)
-        continue
-      }
-      const size = statSync(dataPath).size
-      if (size < r.size) {
-        // Only after a power loss: the record was synced, the data not yet (close had not returned).
-        log.error({ path: r.localPath, size, expected: r.size }, 'spooled data is shorter than its record (power loss before close returned): not uploaded')
-        void this.#journal.remove(r.id).catch(() => undefined)
-        continue
-      }
-      if (r.crc32 !== undefined && crc32Of(dataPath, r.size) !== r.crc32) {
-        log.error({ path: r.localPath, size: r.size }, 'spooled data does not match its record (power loss before close returned): not uploaded')
-        void this.#journal.remove(r.id).catch(() => undefined)
-        continue
-      }
-      known.add(r.id)
+    for (const { record: r, size } of recoverSpool(this.#journal, this.#dataFiles, this.#d.log)) {
       const base = r.fileId ? { fileId: r.fileId, isPrivateFile: r.isPrivateFile === true, ...(r.customCoordinates ? { customCoordinates: r.customCoordinates } : {}) } : undefined
-      const file = new PendingFile(r.id, dataPath, r.folder, r.name, r.localPath, this.#d.inodes.allocate(), size, r.mtimeMs, r.mtimeMs, base)
+      const file = new PendingFile(r.id, this.#dataFiles.path(r.id), r.folder, r.name, r.localPath, this.#d.inodes.allocate(), size, r.mtimeMs, r.mtimeMs, base)
       file.attempts = r.attempts
       file.lastError = r.lastError
       file.mtimeSet = r.mtimeSet === true
       file.wanted = r.details
-      const older = this.#byRemotePath.get(file.remotePath)
-      if (older) { // two records for one path: the newer content wins
-        known.delete(older.id)
-        unlinkSync(older.dataPath)
-        void this.#journal.remove(older.id).catch(() => undefined)
-      }
       this.#byRemotePath.set(file.remotePath, file)
       if (size === 0) {
         file.state = 'empty'
@@ -1094,9 +928,5 @@ export class WritePath {
         this.#uploader.schedule(file, 0)
       }
     }
-    for (const name of readdirSync(this.#spool.dataDir)) {
-      if (!known.has(name)) unlinkSync(this.#dataFiles.path(name)) // never committed (crash while open)
-    }
-    if (records.length > 0) log.info({ files: records.length }, 'pending uploads found in the spool; resuming')
   }
 }

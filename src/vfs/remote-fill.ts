@@ -1,0 +1,48 @@
+/**
+ * A stored file's bytes into a local file, streamed (never whole in memory), for an open that changes an
+ * existing file. A body cut short resumes with a range from where it stopped, as reads do
+ * (MAX_RESUME_ATTEMPTS without progress); a file that changed remotely meanwhile is an EIO.
+ */
+import type { ImageKitApi } from '../imagekit/api.js'
+import type { Logger } from '../log.js'
+import { VfsError } from './errors.js'
+import { fromImageKitError } from './from-imagekit-error.js'
+import type { FileInode } from './inode.js'
+import { MAX_RESUME_ATTEMPTS } from './reader/range-stream.js'
+
+/** `write` puts a chunk at its offset; its failures end the fill as they are. Returns the bytes written. */
+export async function fillFromRemote(
+  api: ImageKitApi, log: Logger, node: FileInode, write: (chunk: Buffer, position: number) => Promise<void>,
+): Promise<number> {
+  const target = `fill ${node.remotePath}`
+  let size = 0
+  try {
+    const url = api.deliveryUrl({ filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile, versionId: node.versionId })
+    for (let failures = 0; size < node.size;) {
+      const res = await api.readRange(url, size, undefined)
+      if (res.start > size || res.totalSize !== node.size) {
+        res.body.destroy()
+        throw new VfsError('EIO', `${target}: the remote file changed; reopen it`)
+      }
+      const before = size
+      try {
+        let skip = size - res.start // a 200 that ignored the range starts at 0
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          const part = skip >= chunk.length ? undefined : chunk.subarray(skip)
+          skip = Math.max(0, skip - chunk.length)
+          if (!part) continue
+          await write(part, size)
+          size += part.length
+        }
+        if (size === before) throw new VfsError('EIO', `${target}: the server sent no bytes from ${size}`)
+      } catch (e) {
+        failures = size > before ? 1 : failures + 1
+        if (e instanceof VfsError || failures > MAX_RESUME_ATTEMPTS) throw e
+        log.debug({ path: node.remotePath, at: size, err: e }, 'fill: body cut short; resuming')
+      }
+    }
+  } catch (e) {
+    throw fromImageKitError(e, { op: 'open for writing', target: node.remotePath })
+  }
+  return size
+}

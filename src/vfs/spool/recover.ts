@@ -1,0 +1,59 @@
+/**
+ * Start-up: which journal records still describe a file to show and upload. A record goes when its data
+ * file is missing, shorter than the record, or does not match the record's checksum (the machine went down
+ * between the record's sync and its bytes'); of two records for one path, the newer content wins. Data
+ * files without a surviving record are leftovers of files that were never committed (a crash while open).
+ */
+import { existsSync, readdirSync, statSync, unlinkSync } from 'node:fs'
+import type { Logger } from '../../log.js'
+import { joinRemote } from '../name.js'
+import { crc32Of } from './checksum.js'
+import type { DataFiles } from './data-files.js'
+import type { Journal, JournalRecord } from './journal.js'
+
+export interface Recovered {
+  record: JournalRecord
+  /** The data file's size (at least the record's). */
+  size: number
+}
+
+/** Oldest first; removes what it refuses (records and data files). */
+export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger): Recovered[] {
+  const { records, broken, droppedUnsynced } = journal.loadAll()
+  for (const name of broken) log.warn({ record: name }, 'unreadable journal record ignored')
+  if (droppedUnsynced > 0) {
+    log.warn({ files: droppedUnsynced }, 'uploads interrupted by a crash of the machine before close returned were dropped (their bytes were never synced)')
+  }
+  const forget = (r: JournalRecord): void => void journal.remove(r.id).catch(() => undefined)
+  const byPath = new Map<string, Recovered>()
+  for (const r of records.sort((a, b) => a.mtimeMs - b.mtimeMs)) {
+    const dataPath = dataFiles.path(r.id)
+    if (!existsSync(dataPath)) {
+      log.error({ path: r.localPath }, 'journal record without its data file: the pending upload is lost')
+      forget(r)
+      continue
+    }
+    const size = statSync(dataPath).size
+    if (size < r.size) {
+      // Only after a power loss: the record was synced, the data not yet (close had not returned).
+      log.error({ path: r.localPath, size, expected: r.size }, 'spooled data is shorter than its record (power loss before close returned): not uploaded')
+      forget(r)
+      continue
+    }
+    if (r.crc32 !== undefined && crc32Of(dataPath, r.size) !== r.crc32) {
+      log.error({ path: r.localPath, size: r.size }, 'spooled data does not match its record (power loss before close returned): not uploaded')
+      forget(r)
+      continue
+    }
+    const remotePath = joinRemote(r.folder, r.name)
+    const older = byPath.get(remotePath)
+    if (older) forget(older.record) // its data file goes with the leftovers below
+    byPath.set(remotePath, { record: r, size })
+  }
+  const kept = new Set([...byPath.values()].map((f) => f.record.id))
+  for (const name of readdirSync(dataFiles.dataDir)) {
+    if (!kept.has(name)) unlinkSync(dataFiles.path(name))
+  }
+  if (records.length > 0) log.info({ files: records.length }, 'pending uploads found in the spool; resuming')
+  return [...byPath.values()]
+}
