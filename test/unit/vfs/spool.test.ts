@@ -15,7 +15,8 @@ import { LocalMtimes, MTIMES_LOG } from '../../../src/vfs/spool/mtimes.js'
 import { RecentCopies } from '../../../src/vfs/spool/recent-copies.js'
 import { liveOwner, ownerLine } from '../../../src/vfs/spool/owner.js'
 import { Spool } from '../../../src/vfs/spool/spool.js'
-import { waitFor } from './helpers.js'
+import { recoverSpool } from '../../../src/vfs/spool/recover.js'
+import { memoryLogger, waitFor } from './helpers.js'
 import { ManualClock } from '../../../src/clock.js'
 
 const dirs: string[] = []
@@ -152,6 +153,7 @@ describe('DataFiles', () => {
     expect(b.id).not.toBe(a.id)
     expect(readdirSync(data)).toEqual([b.id])
     expect(statSync(files.path(b.id))).toMatchObject({ ino: inode, size: 0 })
+    await b.fh.close()
     await files.close()
   })
 
@@ -164,6 +166,7 @@ describe('DataFiles', () => {
     await b.fh.write(Buffer.from('keep me'), 0, 7, 0)
     await files.remove(a.id, stale)
     expect(readFileSync(files.path(b.id), 'utf8')).toBe('keep me')
+    await b.fh.close()
     await files.close()
   })
 
@@ -177,6 +180,55 @@ describe('DataFiles', () => {
     new DataFiles(data, free) // a new process on the same spool
     expect(readdirSync(free)).toEqual([])
     await files.close()
+  })
+})
+
+describe('recoverSpool (start-up)', () => {
+  /** A spool whose journal holds `records`, each with a data file of the given content (none: no file). */
+  async function spoolWith(files: { record: JournalRecord; bytes?: string }[], leftovers: string[] = []) {
+    const dir = tempDir()
+    for (const sub of ['journal', 'data', 'free']) mkdirSync(join(dir, sub))
+    const journal = new Journal(join(dir, 'journal'), 'boot-1')
+    journal.loadAll()
+    const dataFiles = new DataFiles(join(dir, 'data'), join(dir, 'free'))
+    for (const { record: r, bytes } of files) {
+      if (bytes !== undefined) writeFileSync(dataFiles.path(r.id), bytes)
+      await journal.write(r)
+    }
+    for (const id of leftovers) writeFileSync(dataFiles.path(id), 'never committed')
+    return { dir, dataFiles, journal: new Journal(join(dir, 'journal'), 'boot-1') }
+  }
+
+  it('keeps records whose bytes are whole; refuses, forgets and says why for the others; deletes leftovers', async () => {
+    const good = record('a1', { size: 3 })
+    const { dir, dataFiles, journal } = await spoolWith([
+      { record: good, bytes: 'abc' },
+      { record: record('b2', { size: 3 }) }, // no data file
+      { record: record('c3', { size: 9 }), bytes: 'abc' }, // shorter than its record
+      { record: record('d4', { size: 3, crc32: 1 }), bytes: 'abc' }, // bytes that do not match the record's checksum
+    ], ['e5'])
+    const { logger, records: logged } = memoryLogger()
+    const recovered = recoverSpool(journal, dataFiles, logger)
+    expect(recovered).toEqual([{ record: good, size: 3 }])
+    const messages = logged.map((r) => String(r.msg))
+    expect(messages).toEqual(expect.arrayContaining([
+      'journal record without its data file: the pending upload is lost',
+      expect.stringContaining('shorter than its record'),
+      expect.stringContaining('does not match its record'),
+    ]))
+    expect(readdirSync(join(dir, 'data'))).toEqual(['a1'])
+    await waitFor(() => ids(new Journal(join(dir, 'journal'), 'boot-1').loadAll().records).join() === 'a1')
+  })
+
+  it('of two records for one path, the newer content wins and the older one goes', async () => {
+    const older = record('a1', { name: 'same.bin', mtimeMs: 1 })
+    const newer = record('b2', { name: 'same.bin', mtimeMs: 2 })
+    const other = record('c3', { mtimeMs: 3 })
+    const { dir, dataFiles, journal } = await spoolWith([{ record: newer, bytes: 'new' }, { record: older, bytes: 'old' }, { record: other, bytes: 'abc' }])
+    const recovered = recoverSpool(journal, dataFiles, memoryLogger().logger)
+    expect(recovered.map((f) => f.record.id)).toEqual(['b2', 'c3'])
+    expect(readdirSync(join(dir, 'data')).sort()).toEqual(['b2', 'c3'])
+    await waitFor(() => ids(new Journal(join(dir, 'journal'), 'boot-1').loadAll().records).join() === 'b2,c3')
   })
 })
 
