@@ -342,6 +342,26 @@ describe('durability (W3, W4, W6)', () => {
     expect(api.fileAt('/kept.bin')!.bytes.toString()).toBe('kept')
   })
 
+  it('two records for one path (a crash between two versions): the newer is uploaded once, the older is dropped for good', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api, tempCache(), { writeBackDelayMs: 60_000, bootId: 'boot-1' })
+    await writeFile(h, '/dup.bin', 'old')
+    const [older] = spoolRecords(h) as ({ id: string; mtimeMs: number } & Record<string, unknown>)[]
+    const newerId = 'b'.repeat(16)
+    const spool = h.vfs.spoolDir!
+    writeFileSync(join(spool, 'data', newerId), 'new')
+    const line = JSON.stringify({ put: { ...older!, id: newerId, mtimeMs: older!.mtimeMs + 1, crc32: undefined } })
+    writeFileSync(join(spool, 'journal', 'journal.log'), readFileSync(join(spool, 'journal', 'journal.log'), 'utf8') + line + '\n')
+    const h2 = rw(api, h.cacheDir, { bootId: 'boot-1' })
+    h2.clock.advance(0)
+    await waitFor(() => api.fileAt('/dup.bin') !== undefined)
+    h2.clock.advance(60_000)
+    await waitFor(() => spoolRecords(h2).length === 0 && h2.vfs.status().counters.uploadsSucceeded === 1)
+    expect(api.fileAt('/dup.bin')!.bytes.toString()).toBe('new')
+    expect(h2.vfs.status().counters).toMatchObject({ uploadsStarted: 1, uploadsSucceeded: 1, uploadsFailed: 0 })
+    expect(spoolFiles(h2, 'data')).toEqual([])
+  })
+
   it('write-back: bytes and record are synced together, the record checksums the bytes; bytes that missed the disk are never uploaded', async () => {
     const api = new FakeImageKit()
     const h = rw(api, tempCache(), { writeBackDelayMs: 60_000, bootId: 'boot-1' })
