@@ -12,12 +12,13 @@
  *                      BlockCache) under budget.ts (global cap on buffered bytes)
  *   errors ........... from-imagekit-error.ts (the one ImageKitError → VfsError translation)
  *
- *   writing .......... write-path.ts (open for writing, commit, overlay over listings) → file-node.ts
- *                      (PendingFile, shared by the handles of one file) → spool/ (0700 folder, journal
- *                      log, reused data files) → upload/uploader.ts (queue, write-back, retries),
- *                      upload/streamer.ts (large sequential files uploaded while written); namespace.ts
- *                      (mkdir, rmdir, unlink, rename)
- *   errors ........... from-imagekit-error.ts (the one ImageKitError → VfsError translation)
+ *   writing .......... write-path.ts (open for writing, commit, overlay over listings; destination.ts maps
+ *                      a local path to its remote folder and name, remote-fill.ts fills a spool file
+ *                      from the stored bytes) → file-node.ts (PendingFile, shared by the handles of one
+ *                      file) → spool/ (0700 folder, journal log, reused data files, recover.ts at start)
+ *                      → upload/uploader.ts (queue, write-back, retries), upload/streamer.ts (large
+ *                      sequential files uploaded while written), upload/set-details.ts (tags and
+ *                      metadata set once the upload lands); namespace.ts (mkdir, rmdir, unlink, rename)
  *
  * Concurrency (one thread; every await lets another op in): shared maps (listing LRU, in-flight
  * listings, handle table, pins, reader pool, pending files) are only mutated in synchronous stretches.
