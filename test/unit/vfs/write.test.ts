@@ -346,7 +346,7 @@ describe('durability (W3, W4, W6)', () => {
     const api = new FakeImageKit()
     const h = rw(api, tempCache(), { writeBackDelayMs: 60_000, bootId: 'boot-1' })
     await writeFile(h, '/dup.bin', 'old')
-    const [older] = spoolRecords(h) as ({ id: string; mtimeMs: number } & Record<string, unknown>)[]
+    const [older] = spoolRecords(h) as unknown as ({ id: string; mtimeMs: number } & Record<string, unknown>)[]
     const newerId = 'b'.repeat(16)
     const spool = h.vfs.spoolDir!
     writeFileSync(join(spool, 'data', newerId), 'new')
