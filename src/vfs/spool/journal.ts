@@ -13,6 +13,9 @@
  *   process, not the machine: a synchronous append into the page cache (microseconds), no sync. After a
  *   kill -9 the next mount finishes the upload; after a crash of the machine (another boot id) the record
  *   is dropped, because neither it nor the bytes were ever synced and close had promised nothing.
+ * Syncs are shared (group commit): a record appended while a sync is in flight waits for that one, and
+ * every record appended meanwhile is then covered by one more sync, so N files closed together cost about
+ * two syncs of the log, not N, and a removal's sync joins the next commit's.
  * A line is appended with one write(2) on an O_APPEND descriptor, synchronously (a page-cache write of a few
  * hundred bytes), so appends never overlap: a crash can only tear the last one, whose operation had then not
  * completed; unreadable lines are skipped. A write the disk cannot take whole (it is full) is cut off again
@@ -41,6 +44,9 @@ const COMPACT_MIN_BYTES = 256 * 1024
 
 const fdatasyncAsync = promisify(fdatasync)
 
+/** Makes what was written to a descriptor durable (fdatasync; tests count the calls). */
+export type SyncFd = (fd: number) => Promise<void>
+
 
 type Line = { put: JournalRecord; boot?: string } | { del: string }
 
@@ -58,15 +64,20 @@ export class Journal {
   /** The log's length (for compaction): every append goes through #append, which keeps it. */
   #bytes = 0
   #liveBytes = 0
-  /** Syncs in flight: the descriptor is never swapped under them. */
+  /** Syncs in flight or waiting: the descriptor is never swapped under them. */
   #pending = 0
+  /** The sync running now, and the one queued after it that every append made meanwhile shares. */
+  #running: Promise<void> | undefined
+  #queued: Promise<void> | undefined
+  readonly #syncFd: SyncFd
   /** After a rewrite failed (a full disk), the next is tried once the log has grown this long. */
   #compactAfterBytes = 0
   readonly #lines = new WholeLines()
 
-  constructor(readonly dir: string, bootId = currentBootId()) {
+  constructor(readonly dir: string, bootId = currentBootId(), syncFd: SyncFd = fdatasyncAsync) {
     this.#path = join(dir, JOURNAL_LOG)
     this.#bootId = bootId
+    this.#syncFd = syncFd
   }
 
   /** Whether the file has a record that survives a power loss (its next commit must be durable too). */
@@ -187,13 +198,30 @@ export class Journal {
     return fd
   }
 
+  /** Resolves once every line appended before the call is durable (group commit: see above). */
   async #sync(fd: number): Promise<void> {
     this.#pending++
     try {
-      await fdatasyncAsync(fd)
+      await this.#sharedSync(fd)
     } finally {
       this.#pending--
     }
+  }
+
+  #sharedSync(fd: number): Promise<void> {
+    if (this.#running === undefined) {
+      const run = this.#syncFd(fd).finally(() => {
+        if (this.#running === run) this.#running = undefined
+      })
+      this.#running = run
+      return run
+    }
+    // The sync in flight may have started before this caller's append: one more, after it, covers it.
+    this.#queued ??= this.#running.catch(() => undefined).then(() => {
+      this.#queued = undefined
+      return this.#sharedSync(fd)
+    })
+    return this.#queued
   }
 
   /** A rewrite that fails (a full disk) leaves the log as it was; it is tried again once the log has grown. */

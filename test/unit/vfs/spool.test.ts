@@ -85,6 +85,38 @@ describe('Journal', () => {
     expect(new Journal(dir, 'boot-1').loadAll().records).toEqual([])
   })
 
+  it('syncs are shared: records written while a sync runs wait for it and then share one more (group commit)', async () => {
+    const dir = tempDir()
+    const syncs: { lines: number; done: () => void; fail: (e: Error) => void }[] = []
+    const linesNow = (): number => readFileSync(join(dir, JOURNAL_LOG), 'utf8').split('\n').filter(Boolean).length
+    const j = new Journal(dir, 'boot-1', () => new Promise((done, fail) => syncs.push({ lines: linesNow(), done, fail })))
+    j.loadAll()
+    const settled: string[] = []
+    const first = j.write(record('a0')).then(() => settled.push('a0'))
+    const rest = ['b1', 'c2', 'd3'].map((id) => j.write(record(id)).then(() => settled.push(id)))
+    await waitFor(() => syncs.length === 1)
+    expect(syncs[0]!.lines).toBe(1) // started by the first write, before the others were appended
+    syncs[0]!.done()
+    await first
+    // The three appended while it ran: one more sync, shared, started once the first one ended.
+    await waitFor(() => syncs.length === 2)
+    expect(syncs[1]!.lines).toBe(4)
+    expect(settled).toEqual(['a0'])
+    syncs[1]!.done()
+    await Promise.all(rest)
+    expect(settled.sort()).toEqual(['a0', 'b1', 'c2', 'd3'])
+    expect(syncs).toHaveLength(2)
+    // A failed sync fails those who shared it; the next write syncs anew.
+    const failing = j.remove('a0')
+    await waitFor(() => syncs.length === 3)
+    syncs[2]!.fail(new Error('EIO: disk gone'))
+    await expect(failing).rejects.toThrow(/disk gone/)
+    const after = j.write(record('e4'))
+    await waitFor(() => syncs.length === 4)
+    syncs[3]!.done()
+    await after
+  })
+
   it('the log is compacted: it grows with the records alive, not with the records ever written', async () => {
     const dir = tempDir()
     const j = new Journal(dir, 'boot-1')
