@@ -233,9 +233,11 @@ describe.skipIf(!fuse.ok)('mount lifecycle', () => {
   it('auto_unmount removes the mount after kill -9', async () => {
     const mp = cleanup.add(await makeTempMountpoint()).path
     const daemon = cleanup.add(await startMemfs(mp))
+    expect(await isMounted(mp)).toBe(true)
     daemon.child.kill('SIGKILL')
     await daemon.exited
     await waitFor(async () => !(await isMounted(mp)), 10_000, 'auto_unmount to remove the mount')
+    expect((await stat(mp)).isDirectory()).toBe(true) // the bare folder again, not a dead mount (ENOTCONN)
   })
 
   it('unmountPath clears a dead mount (daemon killed without auto_unmount)', async () => {
