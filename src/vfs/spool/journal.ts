@@ -47,7 +47,6 @@ const fdatasyncAsync = promisify(fdatasync)
 /** Makes what was written to a descriptor durable (fdatasync; tests count the calls). */
 export type SyncFd = (fd: number) => Promise<void>
 
-
 type Line = { put: JournalRecord; boot?: string } | { del: string }
 
 interface Live {
