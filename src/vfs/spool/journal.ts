@@ -119,8 +119,9 @@ export class Journal {
     const fd = this.#fd
     this.#fd = undefined
     // Removals of in-flight records are not synced on their own; once unmounted they should stay removed.
+    // The last sync shares the one queued, if any, so the descriptor is closed under no sync.
     try {
-      await fdatasyncAsync(fd)
+      await this.#sharedSync(fd)
     } finally {
       closeSync(fd)
     }

@@ -115,6 +115,18 @@ describe('Journal', () => {
     await waitFor(() => syncs.length === 4)
     syncs[3]!.done()
     await after
+    // close syncs once more, after the sync in flight, and closes the log only then.
+    const last = j.write(record('f5'))
+    await waitFor(() => syncs.length === 5)
+    let closed = false
+    const closing = j.close().then(() => { closed = true })
+    syncs[4]!.done()
+    await last
+    await waitFor(() => syncs.length === 6)
+    expect(closed).toBe(false)
+    syncs[5]!.done()
+    await closing
+    expect(ids(new Journal(dir, 'boot-2').loadAll().records)).toEqual(['b1', 'c2', 'd3', 'e4', 'f5'])
   })
 
   it('the log is compacted: it grows with the records alive, not with the records ever written', async () => {
