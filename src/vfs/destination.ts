@@ -1,4 +1,4 @@
-/** Where a local path goes remotely: the remote folder and name its encoded components give. */
+/** Local paths to remote destinations (folder and name as stored), with the checks every create and rename applies. */
 import { VfsError } from './errors.js'
 import { EncodingError, NAME_MAX_BYTES, joinRemote, parentOf, splitLocalPath, type NameCodec } from './name.js'
 
