@@ -11,11 +11,14 @@ export function isDiskFull(e: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT'
 }
 
+/** A write the disk took only part of reports success: this is the error it stands for. */
+function shortWrite(what: string): Error {
+  return Object.assign(new Error(`ENOSPC: no space left on device, ${what}`), { code: 'ENOSPC' })
+}
+
 /** Writes all of `text` at the descriptor's position (its end, for O_APPEND) or throws ENOSPC. */
 export function writeWholeSync(fd: number, text: string, what: string): void {
-  if (writeSync(fd, text) !== Buffer.byteLength(text)) {
-    throw Object.assign(new Error(`ENOSPC: no space left on device, ${what}`), { code: 'ENOSPC' })
-  }
+  if (writeSync(fd, text) !== Buffer.byteLength(text)) throw shortWrite(what)
 }
 
 /** Lines are written to a replacement in batches of about this many characters (memory stays bounded). */
@@ -58,18 +61,17 @@ export class WholeLines {
   /** Appends `text` (one or more lines) or throws, having cut off what the disk took of it; returns the bytes appended. */
   append(fd: number, text: string, what: string): number {
     const line = this.#torn ? '\n' + text : text
-    const before = fstatSync(fd).size
-    try {
-      writeWholeSync(fd, line, what)
-    } catch (e) {
+    const length = Buffer.byteLength(line)
+    const written = writeSync(fd, line) // a write that takes nothing throws, leaving the log as it was
+    if (written !== length) {
       try {
-        ftruncateSync(fd, before)
+        ftruncateSync(fd, fstatSync(fd).size - written) // the log's one writer: its end is where this write began
       } catch {
         this.#torn = true // the torn part stays, an unreadable line once the next append has ended it
       }
-      throw e
+      throw shortWrite(what)
     }
     this.#torn = false
-    return Buffer.byteLength(line)
+    return length
   }
 }
