@@ -53,6 +53,11 @@ export interface Fuse3Addon {
   /** Copies `bytes` into a pending read's buffer at `at` (before its reply only). */
   copyOut(id: number, at: number, bytes: Uint8Array): void
   exit(handle: unknown): void
+  /**
+   * Makes the kernel forget what it remembers of `names` in `folder` (a path inside the mount): resolves with
+   * how many it remembered, rejects when the folder cannot be resolved (ENOENT: the kernel holds nothing there).
+   */
+  forgetNames(handle: unknown, folder: string, names: string[]): Promise<number>
   /** Stops the loop thread from keeping the process alive (call only before the loop has ended). */
   unref(handle: unknown): void
 }
@@ -111,6 +116,8 @@ export interface Fuse3Session {
   exit(): void
   /** After the kernel mount is gone: the process may exit even if the loop thread has not noticed yet. */
   release(): void
+  /** See Fuse3Addon.forgetNames. */
+  forgetNames(folder: string, names: string[]): Promise<number>
 }
 
 /** fuse_new + fuse_mount now (throws on failure), then serves `ops` until the mount goes away. */
@@ -144,7 +151,10 @@ export function startFuse3(addon: Fuse3Addon, mountpoint: string, args: string[]
     released = true
     addon.unref(handle)
   }
-  return { initialized, closed, exit: () => addon.exit(handle), release }
+  return {
+    initialized, closed, exit: () => addon.exit(handle), release,
+    forgetNames: (folder, names) => addon.forgetNames(handle, folder, names),
+  }
 }
 
 interface Lifecycle {

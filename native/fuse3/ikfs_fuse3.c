@@ -19,9 +19,11 @@
 #define FUSE_USE_VERSION 312
 #define _GNU_SOURCE
 #include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <node_api.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
@@ -53,6 +55,9 @@ enum statfs_field {
 
 typedef struct session {
   struct fuse *fuse;
+  /* Held for reading while a notification uses `fuse`, for writing while the loop thread destroys it. */
+  pthread_rwlock_t fuse_lock;
+  char mountpoint[4096];
   napi_threadsafe_function tsfn;
   pthread_t thread;
   unsigned max_write;
@@ -825,9 +830,11 @@ static void *loop_thread(void *arg) {
   fuse_loop_cfg_set_clone_fd(config, 0);
   s->loop_result = fuse_loop_mt(s->fuse, config);
   fuse_loop_cfg_destroy(config);
+  pthread_rwlock_wrlock(&s->fuse_lock);
   fuse_unmount(s->fuse); /* no-op when the kernel side is already gone (libfuse polls the fd first) */
   fuse_destroy(s->fuse);
   s->fuse = NULL;
+  pthread_rwlock_unlock(&s->fuse_lock);
   static request_t exit_request = {.op = OP_EXIT};
   napi_call_threadsafe_function(s->tsfn, &exit_request, napi_tsfn_blocking);
   napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
@@ -862,6 +869,8 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
 
   session_t *s = calloc(1, sizeof *s);
   if (!s) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  pthread_rwlock_init(&s->fuse_lock, NULL);
+  memcpy(s->mountpoint, mountpoint, length + 1);
   if (get_uint(env, argv[2], "maxWrite", &s->max_write) || get_uint(env, argv[2], "maxRead", &s->max_read) || get_uint(env, argv[2], "maxReadahead", &s->max_readahead) ||
       get_uint(env, argv[2], "maxBackground", &s->max_background) || get_uint(env, argv[2], "maxThreads", &s->max_threads) ||
       get_uint(env, argv[2], "writebackCache", (unsigned *)&s->writeback_cache)) {
@@ -1012,6 +1021,124 @@ static napi_value js_copy_out(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * forgetNames(handle, folder, names): makes the kernel forget what it remembers of `names` in `folder` (a path
+ * inside the mount, "/" for its root), above all "no such file" answers it would otherwise keep for
+ * negative_timeout. Resolves with how many names it had remembered; rejects with the errno message when the
+ * folder cannot be resolved.
+ *
+ * The high-level API names files by path, but the kernel's notifications want the folder's node id: the
+ * kernel's file handle for the folder carries it (fuse_encode_fh: node id, then generation). Runs on libuv's
+ * thread pool: resolving the folder may send a LOOKUP that the JavaScript thread has to answer.
+ */
+typedef struct forget_names {
+  napi_async_work work;
+  napi_deferred deferred;
+  session_t *s;
+  char *folder;
+  uint32_t count;
+  char **names;
+  int error;
+  uint32_t forgotten;
+} forget_names_t;
+
+/* The fuse kind of file handle with a node id and generation (FILEID_INO64_GEN). */
+#define FUSE_HANDLE_TYPE 0x81
+
+static int node_id_of(const char *path, int want_mount_id, int *mount_id, uint64_t *node_id) {
+  struct { struct file_handle handle; unsigned char bytes[MAX_HANDLE_SZ]; } h;
+  h.handle.handle_bytes = MAX_HANDLE_SZ;
+  if (name_to_handle_at(AT_FDCWD, path, &h.handle, mount_id, 0) != 0) return errno;
+  if (want_mount_id >= 0 && *mount_id != want_mount_id) return EXDEV; /* another file system mounted there */
+  if (h.handle.handle_type != FUSE_HANDLE_TYPE || h.handle.handle_bytes < 12) return EINVAL;
+  uint32_t words[2];
+  memcpy(words, h.handle.f_handle, sizeof words);
+  *node_id = ((uint64_t)words[0] << 32) | words[1];
+  return 0;
+}
+
+static void forget_names_execute(napi_env env, void *data) {
+  forget_names_t *job = data;
+  session_t *s = job->s;
+  char path[sizeof s->mountpoint * 2];
+  int root_mount, folder_mount;
+  uint64_t root_id, folder_id;
+  if (snprintf(path, sizeof path, "%s%s", s->mountpoint, job->folder) >= (int)sizeof path) { job->error = ENAMETOOLONG; return; }
+  job->error = node_id_of(s->mountpoint, -1, &root_mount, &root_id);
+  if (job->error == 0) job->error = node_id_of(path, root_mount, &folder_mount, &folder_id);
+  if (job->error != 0) return;
+  pthread_rwlock_rdlock(&s->fuse_lock);
+  for (uint32_t i = 0; i < job->count && s->fuse; i++) {
+    if (fuse_lowlevel_notify_inval_entry(fuse_get_session(s->fuse), folder_id, job->names[i], strlen(job->names[i])) == 0) job->forgotten++;
+  }
+  pthread_rwlock_unlock(&s->fuse_lock);
+}
+
+static void forget_names_free(forget_names_t *job) {
+  for (uint32_t i = 0; i < job->count; i++) free(job->names[i]);
+  free(job->names);
+  free(job->folder);
+  free(job);
+}
+
+static void forget_names_complete(napi_env env, napi_status status, void *data) {
+  forget_names_t *job = data;
+  napi_value result;
+  if (job->error == 0) {
+    napi_create_uint32(env, job->forgotten, &result);
+    napi_resolve_deferred(env, job->deferred, result);
+  } else {
+    napi_value message;
+    napi_create_string_utf8(env, strerror(job->error), NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &result);
+    napi_reject_deferred(env, job->deferred, result);
+  }
+  napi_delete_async_work(env, job->work);
+  forget_names_free(job);
+}
+
+static char *string_arg(napi_env env, napi_value value) {
+  size_t n;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &n) != napi_ok) return NULL;
+  char *out = malloc(n + 1);
+  if (out && napi_get_value_string_utf8(env, value, out, n + 1, &n) != napi_ok) {
+    free(out);
+    return NULL;
+  }
+  return out;
+}
+
+static napi_value js_forget_names(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "forgetNames(handle, folder, names)");
+    return NULL;
+  }
+  forget_names_t *job = calloc(1, sizeof *job);
+  int failed = job == NULL || napi_get_value_external(env, argv[0], (void **)&job->s) != napi_ok ||
+               (job->folder = string_arg(env, argv[1])) == NULL || job->folder[0] != '/' ||
+               napi_get_array_length(env, argv[2], &job->count) != napi_ok ||
+               (job->names = calloc(job->count + 1, sizeof *job->names)) == NULL;
+  for (uint32_t i = 0; i < (failed ? 0 : job->count); i++) {
+    napi_value element;
+    failed = napi_get_element(env, argv[2], i, &element) != napi_ok || (job->names[i] = string_arg(env, element)) == NULL;
+    if (failed) job->count = i; /* what forget_names_free frees */
+  }
+  if (failed) {
+    if (job) forget_names_free(job);
+    napi_throw_type_error(env, NULL, "forgetNames: a session handle, a folder path starting with /, and an array of names");
+    return NULL;
+  }
+  napi_value promise, resource_name;
+  NAPI_OK(napi_create_promise(env, &job->deferred, &promise));
+  NAPI_OK(napi_create_string_utf8(env, "ikfs_fuse3_forget_names", NAPI_AUTO_LENGTH, &resource_name));
+  NAPI_OK(napi_create_async_work(env, NULL, resource_name, forget_names_execute, forget_names_complete, job, &job->work));
+  NAPI_OK(napi_queue_async_work(env, job->work));
+  return promise;
+}
+
 /* unref(handle): the loop thread no longer keeps the process alive. Only before the loop has ended. */
 static napi_value js_unref(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -1031,6 +1158,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
     {"unref", NULL, js_unref, NULL, NULL, NULL, napi_default, NULL},
     {"copyIn", NULL, js_copy_in, NULL, NULL, NULL, napi_default, NULL},
     {"copyOut", NULL, js_copy_out, NULL, NULL, NULL, napi_default, NULL},
+    {"forgetNames", NULL, js_forget_names, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   napi_value version;

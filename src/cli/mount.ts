@@ -154,7 +154,7 @@ async function mountAndServe(
     await client.close().catch(() => undefined)
     throw new Error(`cannot mount at ${mountpoint}: ${mountFailure(e, config)}`, { cause: e })
   }
-  status.board.attach(vfs as ReportingVfs, live.counters)
+  status.board.attach(vfs as ReportingVfs, live.counters, (localPath) => refresh(vfs, live, localPath))
   status.board.mounted()
   log.info({
     endpoint: config.endpoint, mountpoint, ...routesOf(config), statusSocket: status.socketPath, metrics: status.metricsUrl,
@@ -236,6 +236,15 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runti
   }
 }
 
+/**
+ * `ikfs refresh` and SIGHUP: drops cached listings at or under `localPath` (all when undefined), and makes the
+ * kernel forget the names it was told are missing there, which it would otherwise keep for negative_timeout.
+ */
+async function refresh(vfs: Vfs, live: LiveMount, localPath?: string): Promise<void> {
+  vfs.forget(localPath)
+  await live.forgetMissingNames?.(localPath)
+}
+
 /** Waits for a stop signal or an outside unmount, shuts down, and returns the exit code. */
 function serve(
   live: LiveMount,
@@ -288,8 +297,10 @@ function serve(
         )
     }
     const onHangup = (): void => {
-      vfs.forget()
-      log.info('SIGHUP: cached listings dropped')
+      refresh(vfs, live).then(
+        () => log.info('SIGHUP: cached listings dropped'),
+        (err: unknown) => log.error({ err }, 'SIGHUP: refresh failed'),
+      )
     }
     ctx.signals.on('SIGINT', onStop)
     ctx.signals.on('SIGTERM', onStop)

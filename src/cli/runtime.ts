@@ -23,6 +23,8 @@ export interface LiveMount {
   readonly done: Promise<unknown>
   /** Per-op FUSE counters, for `ikfs status` and /metrics (fuse/mount.ts FuseMount has them). */
   readonly counters?: { snapshot(): Record<string, { calls: number; errors: number; timeouts: number; late: number; inFlight: number }> }
+  /** The kernel forgets its "no such file" answers at or under `localPath` (fuse/mount.ts FuseMount has it). */
+  forgetMissingNames?(localPath?: string): Promise<number>
 }
 
 export interface MountRuntime {

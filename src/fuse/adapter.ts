@@ -21,7 +21,7 @@
  */
 import { constants as fsConstants } from 'node:fs'
 import type { Logger } from '../log.js'
-import { VfsError } from '../vfs/errors.js'
+import { isVfsError, VfsError } from '../vfs/errors.js'
 import type { Vfs } from '../vfs/types.js'
 import { MAX_REQUEST_BYTES } from '../../native/fuse-options.js'
 import type { FuseOps, ReadDestination } from '../../native/binding-types.js'
@@ -46,6 +46,8 @@ export interface FuseOpsOptions extends OpGuardOptions {
   maxWriteBytes?: number
   /** Where write data is copied (default: a pool of maxWriteBytes buffers). */
   writeBuffers?: WriteBuffers
+  /** Told of every lookup answered "no such file" (the kernel keeps that answer: missing-names.ts). */
+  onMissing?: (path: string) => void
 }
 
 type Cb = FuseReply
@@ -75,11 +77,18 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
       writing.then(lease.release, lease.release)
       return writing
     }, (written) => [byteCount(written, lease.data.length)])
+  const onMissing = options.onMissing
+  const getattr = onMissing
+    ? (path: string) => vfs.getattr(path).catch((e: unknown) => {
+      if (isVfsError(e) && e.code === 'ENOENT') onMissing(path)
+      throw e
+    })
+    : (path: string) => vfs.getattr(path)
   const refuse = (op: string, path: string, cb: Cb, code: 'EPERM' | 'EINVAL'): void =>
     guard.run(op, path, cb, () => Promise.reject(new VfsError(code, `${op} is not supported`, { level: 'debug' })), ok)
 
   return {
-    getattr: (path, cb) => guard.run('getattr', path, cb, () => vfs.getattr(path), (attr) => [0, toFuseStat(attr)]),
+    getattr: (path, cb) => guard.run('getattr', path, cb, () => getattr(path), (attr) => [0, toFuseStat(attr)]),
 
     getattrOpen: (fh, cb) => guard.run('getattr', `handle ${fh}`, cb, () => vfs.getattrOpen(fh), (attr) => [0, toFuseStat(attr)]),
 

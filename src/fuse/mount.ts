@@ -26,6 +26,7 @@ import { createIkfsFuseClass } from '../../native/ikfs-fuse.js'
 import { loadFuse3, startFuse3, type Fuse3Addon } from '../../native/fuse3.js'
 import { NativeLoadError } from '../../native/load.js'
 import { createFuseOps, type FuseOpsOptions } from './adapter.js'
+import { MissingNames } from './missing-names.js'
 import { OpCounters, OpGuard } from './guard.js'
 import { canonicalMountpoint, findFuseMount, readMountInfo, type MountEntry } from './mountinfo.js'
 import { unmountPath } from './unmount.js'
@@ -69,6 +70,12 @@ export interface FuseMount {
   unmount(): Promise<void>
   done: Promise<void>
   counters: OpCounters
+  /**
+   * Makes the kernel forget the "no such file" answers it keeps for names at or under `localPath` (all when
+   * undefined), so that a refreshed listing shows new names at once; resolves with how many it had kept.
+   * fuse-native (libfuse2) has no way to do it: there the kernel keeps them for negative_timeout.
+   */
+  forgetMissingNames(localPath?: string): Promise<number>
 }
 
 export class FuseMountError extends Error {
@@ -88,7 +95,9 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   const guard = options.ops?.guard ?? new OpGuard(log, { ...options.ops, counters })
   // Write buffers are pooled at the binding's largest request; a larger write would get a buffer of its own.
   const maxWriteBytes = binding.addon ? FUSE3_MAX_REQUEST_BYTES : MAX_REQUEST_BYTES
-  const ops = createFuseOps(vfs, log, { maxWriteBytes, ...options.ops, guard })
+  const missing = binding.addon ? new MissingNames(options.fuse.negativeTimeoutS * 1000) : undefined
+  const onMissing = missing && ((path: string) => missing.add(path))
+  const ops = createFuseOps(vfs, log, { maxWriteBytes, ...options.ops, guard, ...(onMissing ? { onMissing } : {}) })
   const timeoutMs = options.mountTimeoutMs ?? DEFAULT_MOUNT_TIMEOUT_MS
 
   let native: NativeMount
@@ -111,7 +120,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   const entry = await findFuseMount(target)
   const readaheadKb = entry && (await setMountReadahead(entry)) ? MOUNT_READAHEAD_KB : undefined
   log.info({ mountpoint: target, binding: binding.name, options: native.options, readaheadKb }, 'mounted')
-  return createMountHandle(target, binding.name, native, entry, counters, log)
+  return createMountHandle(target, binding.name, native, entry, counters, missing, log)
 }
 
 /** What mountFuse keeps of a binding once mounted. */
@@ -120,6 +129,8 @@ interface NativeMount {
   options: string
   /** After the kernel mount is gone: lets the process exit (idempotent). */
   release(): void
+  /** The kernel forgets these names in this folder (a path inside the mount); libfuse3 only. */
+  forgetNames?(folder: string, names: string[]): Promise<number>
 }
 
 function chooseBinding(choice: FuseBindingChoice, log: Logger): { name: FuseBindingName; addon?: Fuse3Addon } {
@@ -160,7 +171,11 @@ async function mountFuse3(
     session.exit()
     throw e
   }
-  return { options: args.slice(1).join(' '), release: () => session.release() }
+  return {
+    options: args.slice(1).join(' '),
+    release: () => session.release(),
+    forgetNames: (folder, names) => session.forgetNames(folder, names),
+  }
 }
 
 async function mountFuseNative(
@@ -187,6 +202,7 @@ function createMountHandle(
   native: NativeMount,
   entry: MountEntry | undefined,
   counters: OpCounters,
+  missing: MissingNames | undefined,
   log: Logger,
 ): FuseMount {
   let resolveDone!: () => void
@@ -221,7 +237,20 @@ function createMountHandle(
     })()
     return unmounting
   }
-  return { mountpoint: target, binding, unmount, done, counters }
+  const forgetMissingNames = async (localPath?: string): Promise<number> => {
+    if (!missing || !native.forgetNames || finished) return 0
+    let forgotten = 0
+    for (const [folder, names] of missing.takeUnder(localPath)) {
+      try {
+        forgotten += await native.forgetNames(folder, names)
+      } catch (err) {
+        // The folder is gone (or was never looked up since): the kernel keeps nothing under it.
+        log.debug({ err, folder }, 'missing names not forgotten')
+      }
+    }
+    return forgotten
+  }
+  return { mountpoint: target, binding, unmount, done, counters, forgetMissingNames }
 }
 
 /** Returns whether the folder has entries; throws FuseMountError when it cannot be used. */

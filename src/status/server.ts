@@ -40,7 +40,7 @@ export async function startControlServer(socketPath: string, board: StatusBoard,
   const other = await stoppedAnswering(socketPath)
   if (other !== undefined) throw new StatusServerError(alreadyServedMessage(other))
   await unlink(socketPath).catch(() => undefined)
-  const server = createServer((req, res) => handleControl(req, res, board, log))
+  const server = createServer((req, res) => void handleControl(req, res, board, log))
   await listen(server, socketPath)
   await chmod(socketPath, 0o600)
   log.debug({ socketPath }, 'control socket listening')
@@ -90,7 +90,7 @@ export async function startMetricsServer(address: MetricsAddress, board: StatusB
   return { address: `http://${host}:${port}`, close: () => closeServer(server) }
 }
 
-function handleControl(req: IncomingMessage, res: ServerResponse, board: StatusBoard, log: Logger): void {
+async function handleControl(req: IncomingMessage, res: ServerResponse, board: StatusBoard, log: Logger): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://ikfs')
   try {
     if (req.method === 'GET' && url.pathname === '/status') {
@@ -103,7 +103,7 @@ function handleControl(req: IncomingMessage, res: ServerResponse, board: StatusB
         send(res, 400, 'application/json', JSON.stringify({ error: 'path must start with / (a path inside the mount)' }))
         return
       }
-      if (!board.forget(path === '/' ? undefined : path)) {
+      if (!(await board.forget(path === '/' ? undefined : path))) {
         send(res, 409, 'application/json', JSON.stringify({ error: 'not mounted yet' }))
         return
       }

@@ -58,6 +58,7 @@ export class StatusBoard {
   #state: MountState = 'starting'
   #vfs: ReportingVfs | undefined
   #ops: OpCountersSource | undefined
+  #refresh: ((localPath?: string) => Promise<void>) | undefined
 
   constructor(identity: StatusIdentity, now: () => number) {
     this.#identity = identity
@@ -69,9 +70,11 @@ export class StatusBoard {
     return this.#state
   }
 
-  attach(vfs: ReportingVfs, ops?: OpCountersSource): void {
+  /** `refresh`: what `forget` does (default: drop the Vfs's cached listings). */
+  attach(vfs: ReportingVfs, ops?: OpCountersSource, refresh?: (localPath?: string) => Promise<void>): void {
     this.#vfs = vfs
     this.#ops = ops
+    this.#refresh = refresh
   }
 
   mounted(): void {
@@ -83,9 +86,10 @@ export class StatusBoard {
   }
 
   /** Drops cached listings (all, or under `localPath`); false when no Vfs is attached yet. */
-  forget(localPath?: string): boolean {
+  async forget(localPath?: string): Promise<boolean> {
     if (!this.#vfs) return false
-    this.#vfs.forget(localPath)
+    if (this.#refresh) await this.#refresh(localPath)
+    else this.#vfs.forget(localPath)
     return true
   }
 

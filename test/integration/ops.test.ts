@@ -5,7 +5,7 @@
  * runs it, and the systemd units pass `systemd-analyze verify`.
  */
 import { execFile, spawn, spawnSync } from 'node:child_process'
-import { chmod, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -176,13 +176,18 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         expect(viaSocket.stdout).toContain('ikfs_up 1')
       })
 
-      it('ikfs refresh makes a remote change show despite a long dir cache', async () => {
+      it('R2: ikfs refresh makes a remote change show despite a long dir cache, also to a lookup that missed it', async () => {
+        const added = join(m.path, 'photos', 'c.txt')
+        await expect(stat(added)).rejects.toMatchObject({ code: 'ENOENT' }) // the kernel keeps this for a minute
         expect(await readdir(join(m.path, 'photos'))).not.toContain('c.txt')
         await lib.upload('/photos', 'c.txt', Buffer.from('charlie'))
         expect(await readdir(join(m.path, 'photos'))).not.toContain('c.txt') // cached for an hour
+        await expect(stat(added)).rejects.toMatchObject({ code: 'ENOENT' })
         const r = await runIkfs(['refresh', m.path, join(m.path, 'photos')], { timeoutMs: 30_000 })
         expect(r.code, r.stderr).toBe(0)
         expect(r.stdout).toContain('dropped cached listings under /photos')
+        expect((await stat(added)).size).toBe(7) // before any listing: the kernel forgot its "no such file"
+        expect(await readFile(added, 'utf8')).toBe('charlie')
         expect(await readdir(join(m.path, 'photos'))).toContain('c.txt')
       })
 

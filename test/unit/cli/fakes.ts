@@ -88,6 +88,10 @@ export class FakeRuntime implements MountRuntime {
         this.#resolveDone?.()
         return Promise.resolve()
       },
+      forgetMissingNames: async (localPath?: string) => {
+        this.calls.push(`forgetMissingNames(${localPath ?? ''})`)
+        return 0
+      },
     }
   }
   /** As if someone ran `fusermount -u` on the mountpoint. */

@@ -228,6 +228,22 @@ describe('createFuseOps', () => {
     expect(await call((cb) => ops.unlink('/f', cb))).toEqual([FUSE_ERRNO.EROFS])
   })
 
+  it('tells onMissing of each lookup answered ENOENT, and of nothing else', async () => {
+    const { vfs } = createFakeVfs({
+      getattr: async (path: string) => {
+        if (path === '/gone') throw new VfsError('ENOENT', 'no such file')
+        if (path === '/denied') throw new VfsError('EACCES', 'refused')
+        return makeAttr({})
+      },
+    })
+    const missing: string[] = []
+    const ops = createFuseOps(vfs, captureLogger().logger, { onMissing: (path) => missing.push(path) })
+    expect(await call((cb) => ops.getattr('/gone', cb))).toEqual([FUSE_ERRNO.ENOENT])
+    expect(await call((cb) => ops.getattr('/denied', cb))).toEqual([FUSE_ERRNO.EACCES])
+    expect((await call((cb) => ops.getattr('/here', cb)))[0]).toBe(0)
+    expect(missing).toEqual(['/gone'])
+  })
+
   it('a VFS method that throws synchronously answers EIO instead of killing the daemon', async () => {
     const { ops } = setup({ getattr: () => { throw new Error('boom') } })
     expect(await call((cb) => ops.getattr('/x', cb))).toEqual([FUSE_ERRNO.EIO])

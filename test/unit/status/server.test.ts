@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { controlRequest, ControlError, fetchStatus } from '../../../src/status/client.js'
 import { controlSocketPath } from '../../../src/status/paths.js'
 import { parseMetricsAddress, startControlServer, startMetricsServer, STOPPING_GRACE_MS, StatusServerError, type RunningServer } from '../../../src/status/server.js'
@@ -84,6 +84,30 @@ describe('control socket', () => {
     expect((await controlRequest(socket, 'POST', '/refresh?path=photos')).status).toBe(400)
     expect(vfs.forgotten).toEqual(['/photos', undefined])
     expect((await controlRequest(socket, 'GET', '/nope')).status).toBe(404)
+  })
+
+  it('refresh runs the mount refresh (listings, and the names the kernel keeps as missing) and answers once it is done', async () => {
+    const board = new StatusBoard(identity, () => 0)
+    const vfs = fakeVfs({})
+    const refreshed: (string | undefined)[] = []
+    let finish!: () => void
+    board.attach(vfs, undefined, (path) => {
+      refreshed.push(path)
+      return new Promise<void>((resolve) => (finish = resolve))
+    })
+    board.mounted()
+    running.push(await startControlServer(socket, board, silentLogger))
+    let answered = false
+    const answer = controlRequest(socket, 'POST', '/refresh?path=%2Fphotos').then((r) => {
+      answered = true
+      return r
+    })
+    await vi.waitFor(() => expect(refreshed).toEqual(['/photos']))
+    await new Promise((r) => setTimeout(r, 50))
+    expect(answered).toBe(false)
+    finish()
+    expect((await answer).status).toBe(200)
+    expect(vfs.forgotten).toEqual([]) // the mount's refresh, not the board, drops the listings
   })
 
   it('falls back to stats() for a Vfs without status(), keeping numbers only', async () => {

@@ -1,0 +1,45 @@
+/**
+ * The names the kernel was told do not exist, for as long as it keeps such answers (negative_timeout).
+ * The kernel asks again only when that time is up, so a refresh (`ikfs refresh`, SIGHUP) that shows a new
+ * remote file must also make the kernel forget that the name was missing: these are the names to forget.
+ *
+ * Bounded: file managers probe the same few names in every folder, and a name dropped from here when the
+ * bound is reached is still forgotten by the kernel when its negative_timeout ends.
+ */
+import { LRUCache } from 'lru-cache'
+import { posix } from 'node:path'
+
+export const MAX_MISSING_NAMES = 10_000
+
+export class MissingNames {
+  readonly #paths: LRUCache<string, true> | undefined
+
+  /** `rememberedForMs`: the kernel's negative_timeout (0: the kernel keeps no such answers). */
+  constructor(rememberedForMs: number, options: { max?: number; now?: () => number } = {}) {
+    if (rememberedForMs <= 0) return
+    const now = options.now
+    this.#paths = new LRUCache({ max: options.max ?? MAX_MISSING_NAMES, ttl: rememberedForMs, ...(now ? { perf: { now } } : {}) })
+  }
+
+  /** A lookup of `path` (inside the mount) answered "no such file". */
+  add(path: string): void {
+    this.#paths?.set(path, true)
+  }
+
+  /** Takes the names at or under `localPath` (all when undefined), grouped by folder. */
+  takeUnder(localPath?: string): Map<string, string[]> {
+    const byFolder = new Map<string, string[]>()
+    if (!this.#paths) return byFolder
+    const at = localPath?.replace(/\/+$/, '') || '/'
+    const under = at === '/' ? '/' : at + '/'
+    for (const path of [...this.#paths.keys()]) {
+      if (path !== at && !path.startsWith(under)) continue
+      this.#paths.delete(path)
+      const folder = posix.dirname(path)
+      const names = byFolder.get(folder)
+      if (names) names.push(posix.basename(path))
+      else byFolder.set(folder, [posix.basename(path)])
+    }
+    return byFolder
+  }
+}

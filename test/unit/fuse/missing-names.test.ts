@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest'
+import { MissingNames } from '../../../src/fuse/missing-names.js'
+
+/** The result with each folder's names sorted (their order is the cache's). */
+function sorted(byFolder: Map<string, string[]>): Record<string, string[]> {
+  return Object.fromEntries([...byFolder].map(([folder, names]) => [folder, [...names].sort()]))
+}
+
+describe('MissingNames: the names the kernel keeps as missing, for a refresh to forget', () => {
+  it('gives the names at or under a path, grouped by folder, and gives each once', () => {
+    const missing = new MissingNames(60_000)
+    for (const path of ['/.hidden', '/photos/.directory', '/photos/new.jpg', '/photos/2024/a.jpg', '/photosx/b.jpg', '/photos']) {
+      missing.add(path)
+    }
+    expect(sorted(missing.takeUnder('/photos'))).toEqual({
+      '/photos': ['.directory', 'new.jpg'],
+      '/photos/2024': ['a.jpg'],
+      '/': ['photos'],
+    })
+    expect(missing.takeUnder('/photos').size).toBe(0)
+    expect(sorted(missing.takeUnder('/'))).toEqual({ '/': ['.hidden'], '/photosx': ['b.jpg'] })
+    expect(missing.takeUnder().size).toBe(0)
+  })
+
+  it('a trailing slash names the same folder; undefined and "/" name everything', () => {
+    const missing = new MissingNames(60_000)
+    missing.add('/a/x')
+    missing.add('/b/y')
+    expect(sorted(missing.takeUnder('/a/'))).toEqual({ '/a': ['x'] })
+    expect(sorted(missing.takeUnder())).toEqual({ '/b': ['y'] })
+  })
+
+  it('lets a name go once the kernel has (negative_timeout), and keeps nothing when the kernel keeps nothing', () => {
+    let now = 1_000
+    const missing = new MissingNames(1_000, { now: () => now })
+    missing.add('/old')
+    now += 1_500
+    missing.add('/new')
+    expect(sorted(missing.takeUnder())).toEqual({ '/': ['new'] })
+    const none = new MissingNames(0)
+    none.add('/x')
+    expect(none.takeUnder().size).toBe(0)
+  })
+
+  it('holds at most its bound, dropping the least recently missed', () => {
+    const missing = new MissingNames(60_000, { max: 2 })
+    missing.add('/a')
+    missing.add('/b')
+    missing.add('/c')
+    expect(sorted(missing.takeUnder())).toEqual({ '/': ['b', 'c'] })
+  })
+})
