@@ -722,6 +722,18 @@ static int fit_into(request_t *r, const void *data, size_t length) {
   return (int)length;
 }
 
+/* A JavaScript string as a new C string (the caller frees it); NULL when it is no string or memory ran out. */
+static char *string_arg(napi_env env, napi_value value) {
+  size_t n;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &n) != napi_ok) return NULL;
+  char *out = malloc(n + 1);
+  if (out && napi_get_value_string_utf8(env, value, out, n + 1, &n) != napi_ok) {
+    free(out);
+    return NULL;
+  }
+  return out;
+}
+
 /* The open flags an open or create reply may ask for (native/fuse3.ts OpenReply has the same values). */
 #define REPLY_DIRECT_IO 1
 
@@ -896,11 +908,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   int failed = strings == NULL;
   for (uint32_t i = 0; i < count && !failed; i++) {
     napi_value element;
-    size_t n;
-    failed = napi_get_element(env, argv[1], i, &element) != napi_ok ||
-             napi_get_value_string_utf8(env, element, NULL, 0, &n) != napi_ok ||
-             (strings[i] = malloc(n + 1)) == NULL ||
-             napi_get_value_string_utf8(env, element, strings[i], n + 1, &n) != napi_ok ||
+    failed = napi_get_element(env, argv[1], i, &element) != napi_ok || (strings[i] = string_arg(env, element)) == NULL ||
              fuse_opt_add_arg(&args, strings[i]) != 0;
   }
   for (uint32_t i = 0; strings && i < count; i++) free(strings[i]);
@@ -1095,17 +1103,6 @@ static void forget_names_complete(napi_env env, napi_status status, void *data) 
   }
   napi_delete_async_work(env, job->work);
   forget_names_free(job);
-}
-
-static char *string_arg(napi_env env, napi_value value) {
-  size_t n;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &n) != napi_ok) return NULL;
-  char *out = malloc(n + 1);
-  if (out && napi_get_value_string_utf8(env, value, out, n + 1, &n) != napi_ok) {
-    free(out);
-    return NULL;
-  }
-  return out;
 }
 
 static napi_value js_forget_names(napi_env env, napi_callback_info info) {
