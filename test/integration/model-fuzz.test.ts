@@ -20,9 +20,9 @@
 // refused, so the alphabet holds only names that come back as themselves).
 // FUZZ_TRACE=/tmp/prefix writes a failing worker's steps and the daemon's log next to that prefix.
 // FUZZ_SEEDS=1-30 FUZZ_MODES=names,versions runs those seeds in that mode instead of the runs below (modes:
-// writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch, readers, copies), to look for new
-// failing seeds. `readers` holds files open for reading across the other steps (renames and unlinks of open
-// files); `copies` copies files inside the mount (copy_file_range).
+// writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch, readers, copies, refreshes), to look
+// for new failing seeds. `readers` holds files open for reading across the other steps (renames and unlinks of
+// open files); `copies` copies files inside the mount (copy_file_range); `refreshes` drops listings meanwhile.
 import { createHash, randomBytes } from 'node:crypto'
 import { appendFile, copyFile, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
@@ -49,7 +49,13 @@ const READER_OPS = ['hold', 'hold', 'drop'] as const
  * source's name: a server-side copy when the source is stored (W15), else a copy of the bytes.
  */
 const COPY_OPS = ['copy', 'copy'] as const
-type Op = (typeof OPS)[number] | (typeof READER_OPS)[number] | (typeof COPY_OPS)[number]
+/**
+ * The `refreshes` mode adds refreshes while the workers change things (R2): SIGHUP (every listing, and every
+ * name the kernel keeps as missing) or `ikfs refresh` of the worker's folder. What the mount shows must not
+ * change: its own changes, uploaded or not yet, survive the listings being fetched anew.
+ */
+const REFRESH_OPS = ['refresh'] as const
+type Op = (typeof OPS)[number] | (typeof READER_OPS)[number] | (typeof COPY_OPS)[number] | (typeof REFRESH_OPS)[number]
 /** Descriptors a worker holds open at most (the oldest is closed to make room). */
 const MAX_HELD = 3
 
@@ -242,9 +248,19 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     await m.stop()
   }
 
+  /** SIGHUP (`folder` undefined) or `ikfs refresh` of a worker's folder; "ok", or why the refresh failed. */
+  async function refresh(m: Mounted, folder: string | undefined): Promise<string> {
+    if (folder === undefined) {
+      m.forget()
+      return 'ok'
+    }
+    const r = await runIkfs(['refresh', m.path, `/${folder}`], { timeoutMs: 30_000 })
+    return r.code === 0 ? 'ok' : `refresh exited ${r.code}: ${r.stderr.trim()}`
+  }
+
   async function worker(m: Mounted, seed: number, base: string, ref: string, view: View, run: Run): Promise<string[]> {
     const random = createPrng(seed) // seeded, so a failing sequence replays
-    const ops: readonly Op[] = [...OPS, ...(run.readers ? READER_OPS : []), ...(run.copies ? COPY_OPS : [])]
+    const ops: readonly Op[] = [...OPS, ...(run.readers ? READER_OPS : []), ...(run.copies ? COPY_OPS : []), ...(run.refreshes ? REFRESH_OPS : [])]
     /** Descriptors held open by `hold`, on the mount and on the local folder, oldest first. */
     const held: [FileHandle, FileHandle][] = []
     const closeOldest = async (): Promise<void> => {
@@ -289,6 +305,9 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
       } else if (step.op === 'drop') {
         await closeOldest()
         onMount = onDisk = 'ok'
+      } else if (step.op === 'refresh') {
+        onMount = await refresh(m, step.flip ? undefined : base)
+        onDisk = 'ok'
       } else {
         onMount = await apply(m.path, base, step, view)
         onDisk = await apply(ref, base, step, view)
@@ -375,8 +394,10 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     readers?: boolean
     /** Files copied inside the mount (COPY_OPS). */
     copies?: boolean
+    /** Listings dropped while the workers change things (REFRESH_OPS). */
+    refreshes?: boolean
   }
-  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers', 'copies'] as const
+  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers', 'copies', 'refreshes'] as const
   function runsFromEnv(): Run[] | undefined {
     const seeds = process.env.FUZZ_SEEDS
     if (!seeds) return undefined
@@ -410,7 +431,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     const how = [
       run.writeBack && '--write-back', run.faults && 'faults', run.kill9 && 'kill -9', run.fuseNative && 'fuse-native',
       run.onlySigned && '--only-signed', run.versions && '--versions', run.names && 'encoded names', run.prefetch && '--dir-prefetch',
-      run.readers && 'readers held open', run.copies && 'copies inside the mount',
+      run.readers && 'readers held open', run.copies && 'copies inside the mount', run.refreshes && 'refreshes',
     ].filter(Boolean).join(', ')
     it(`seed ${run.seed}${how ? ` (${how})` : ''}: ${WORKERS} workers x ${OPS_PER_WORKER} operations give the same results, trees and stored files`, async () => {
       try {
