@@ -176,9 +176,9 @@ export const OPTIONS = {
   },
   negativeTimeoutMs: {
     name: 'negative_timeout', flag: '--negative-timeout', env: env('negative_timeout'), type: 'duration',
-    // Shorter than dir_cache_time on purpose: the kernel's negative entries cannot be dropped by SIGHUP, so a
-    // long value would hide refreshed files; a minute still absorbs file managers' repeated probes
-    // (.hidden, .directory, autorun.inf) in every folder they open.
+    // Shorter than dir_cache_time on purpose: a refresh makes the kernel forget these answers only with the
+    // libfuse3 binding (fuse/missing-names.ts), so with fuse-native a long value would hide refreshed files; a
+    // minute still absorbs file managers' repeated probes (.hidden, .directory, autorun.inf) in every folder.
     default: '1m', group: 'mount',
     help: 'How long the kernel remembers that a name does not exist (absorbs file-manager probes); at most dir_cache_time.',
   },
