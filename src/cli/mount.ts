@@ -237,12 +237,23 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runti
 }
 
 /**
+ * How long a refresh waits for the kernel to forget missing names: each waits for its folder's lock, which a
+ * long operation there (a folder rename through the bulk job API) holds for as long as it runs. The
+ * forgetting goes on after the answer; `ikfs refresh` answers within its own 10 s all the same.
+ */
+const REFRESH_KERNEL_WAIT_MS = 5_000
+
+/**
  * `ikfs refresh` and SIGHUP: drops cached listings at or under `localPath` (all when undefined), and makes the
  * kernel forget the names it was told are missing there, which it would otherwise keep for negative_timeout.
  */
 async function refresh(vfs: Vfs, live: LiveMount, localPath?: string): Promise<void> {
   vfs.forget(localPath)
-  await live.forgetMissingNames?.(localPath)
+  const forgetting = live.forgetMissingNames?.(localPath)
+  if (!forgetting) return
+  let timer: NodeJS.Timeout | undefined
+  const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, REFRESH_KERNEL_WAIT_MS)))
+  await Promise.race([forgetting, waited]).finally(() => clearTimeout(timer))
 }
 
 /** Waits for a stop signal or an outside unmount, shuts down, and returns the exit code. */

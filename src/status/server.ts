@@ -103,6 +103,7 @@ async function handleControl(req: IncomingMessage, res: ServerResponse, board: S
         send(res, 400, 'application/json', JSON.stringify({ error: 'path must start with / (a path inside the mount)' }))
         return
       }
+      log.debug({ path: path ?? '/' }, 'refresh requested')
       if (!(await board.forget(path === '/' ? undefined : path))) {
         send(res, 409, 'application/json', JSON.stringify({ error: 'not mounted yet' }))
         return

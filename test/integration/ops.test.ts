@@ -5,7 +5,7 @@
  * runs it, and the systemd units pass `systemd-analyze verify`.
  */
 import { execFile, spawn, spawnSync } from 'node:child_process'
-import { chmod, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -189,6 +189,70 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         expect((await stat(added)).size).toBe(7) // before any listing: the kernel forgot its "no such file"
         expect(await readFile(added, 'utf8')).toBe('charlie')
         expect(await readdir(join(m.path, 'photos'))).toContain('c.txt')
+      })
+
+      it('R2: a refresh leaves alone a folder made since under a name that was missing (whoever is inside keeps it)', async () => {
+        const made = join(m.path, 'photos', 'made-later')
+        await expect(stat(made)).rejects.toMatchObject({ code: 'ENOENT' })
+        await mkdir(made)
+        const inside = spawn('sleep', ['30'], { cwd: made, stdio: 'ignore' })
+        try {
+          await waitFor(async () => (await readlink(`/proc/${inside.pid}/cwd`).catch(() => undefined)) === made || undefined, 5_000, 'sleep in the folder')
+          const r = await runIkfs(['refresh', m.path], { timeoutMs: 30_000 })
+          expect(r.code, r.stderr).toBe(0)
+          // A folder the kernel was made to forget while in use reads "(deleted)" here, and getcwd fails inside it.
+          expect(await readlink(`/proc/${inside.pid}/cwd`)).toBe(made)
+        } finally {
+          inside.kill()
+        }
+      })
+
+      it('R2: refreshes that wait for busy folders never hold up the rest of the mount', async () => {
+        // Four renames held up by the API keep four folders locked by the kernel. A refresh of each makes the
+        // kernel forget a name missed there, which waits for that lock. A copy into another folder must go
+        // through meanwhile: the notifications once waited on libuv's pool, and four of them left no thread
+        // for the spool, so nothing answered until the renames ended (or ever, had those needed the pool).
+        const busy = [1, 2, 3, 4].map((i) => join(m.path, 'busy', `b${i}`))
+        const other = join(m.path, 'busy', 'other')
+        await mkdir(other, { recursive: true })
+        for (const folder of busy) {
+          await mkdir(folder)
+          await writeFile(join(folder, 'src.txt'), 'x')
+          await expect(stat(join(folder, 'missed.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
+        }
+        expect(await readdir(other)).toEqual([]) // listed: the copy below needs no API call
+        const inFlight = async (): Promise<number> => {
+          const r = await runIkfs(['status', m.path, '--json'], { timeoutMs: 30_000 })
+          return (JSON.parse(r.stdout) as { ops: Record<string, { inFlight: number }> }).ops.rename?.inFlight ?? 0
+        }
+        await lib.setFaults({ latencyMs: 10_000, scope: ['api'] })
+        try {
+          const renames = busy.map((folder) => {
+            const run = { done: false, code: -1, exit: Promise.resolve() }
+            run.exit = execFileP('mv', [join(folder, 'src.txt'), join(folder, 'dst.txt')]).then(
+              () => { run.code = 0 }, (e: { code?: number }) => { run.code = e.code ?? 1 },
+            ).finally(() => { run.done = true })
+            return run
+          })
+          await waitFor(async () => ((await inFlight()) === busy.length ? true : undefined), 5_000, 'the four renames in the daemon')
+          const count = (msg: string): number => m.log().split(`"msg":"${msg}"`).length - 1
+          const requested = count('refresh requested')
+          const notifying = count('making the kernel forget names it was told are missing')
+          const refreshes = busy.map((folder) => runIkfs(['refresh', m.path, folder], { timeoutMs: 30_000 }))
+          await waitFor(() => (count('refresh requested') - requested === busy.length || undefined), 8_000, 'the four refreshes in the daemon')
+          await waitFor(() => (count('making the kernel forget names it was told are missing') > notifying || undefined), 5_000, 'a refresh at its notification')
+          await execFileP('cp', [join(REPO_ROOT, 'package.json'), join(other, 'copied.json')])
+          expect(renames.map((r) => r.done), 'renames still held up by the API when the copy was done').toEqual([false, false, false, false])
+          // A refresh answers within 5 s: the kernel forgets names in a busy folder once that folder is free.
+          for (const r of await Promise.all(refreshes)) expect(r.code, r.stderr).toBe(0)
+          expect(renames.map((r) => r.done), 'renames still held up by the API when the refreshes answered').toEqual([false, false, false, false])
+          await Promise.all(renames.map((r) => r.exit))
+          expect(renames.map((r) => r.code)).toEqual([0, 0, 0, 0])
+        } finally {
+          await lib.setFaults({ latencyMs: 0 })
+        }
+        expect(await readFile(join(other, 'copied.json'), 'utf8')).toBe(await readFile(join(REPO_ROOT, 'package.json'), 'utf8'))
+        for (const folder of busy) expect(await readdir(folder)).toEqual(['dst.txt'])
       })
 
       it('ikfs status --wait returns at once for a live mount, and status fails clearly without a daemon', async () => {
