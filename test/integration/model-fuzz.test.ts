@@ -17,7 +17,8 @@
 // kept open after its upload and renamed over another lost its bytes; a rename into another folder under
 // another name was refused (EXDEV) when the old name was taken there and the new one in the source. Any
 // encoded-names seed found that a created name with a lone ‛ came back as another name (such names are now
-// refused, so the alphabet holds only names that come back as themselves).
+// refused, so the alphabet holds only names that come back as themselves). With refreshes between the steps,
+// the kernel notifications that make a refresh show new names deadlocked the mount (they took libuv's pool).
 // FUZZ_TRACE=/tmp/prefix writes a failing worker's steps and the daemon's log next to that prefix.
 // FUZZ_SEEDS=1-30 FUZZ_MODES=names,versions runs those seeds in that mode instead of the runs below (modes:
 // writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch, readers, copies, refreshes), to look
@@ -424,6 +425,8 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     { seed: 4, writeBack: true, readers: true }, // .fuse_hidden stand-ins; a folder rename refused for a reader
     { seed: 12, writeBack: true, readers: true }, // a file kept open after its upload, renamed over another, lost its bytes
     { seed: 31, writeBack: true, readers: true, copies: true },
+    // Kernel notifications for refreshes took libuv's pool while the folders they waited for needed it: a deadlock.
+    { seed: 30117, writeBack: true, faults: true, refreshes: true },
     // A rename into another folder under another name, both names taken (EXDEV before W9's temporary name).
     { seed: 5125, writeBack: true, faults: true, kill9: true, fuseNative: true, onlySigned: true, versions: true, names: true, prefetch: true, copies: true },
   ]
