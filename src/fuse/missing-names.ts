@@ -8,11 +8,16 @@
  */
 import { LRUCache } from 'lru-cache'
 import { posix } from 'node:path'
+import type { Logger } from '../log.js'
 
 export const MAX_MISSING_NAMES = 10_000
 
+/** Has the kernel forget `names` in `folder` (the binding's notification); resolves with how many it held. */
+export type ForgetNames = (folder: string, names: string[]) => Promise<number>
+
 export class MissingNames {
   readonly #paths: LRUCache<string, true> | undefined
+  #forgetting: Promise<number> = Promise.resolve(0)
 
   /** `rememberedForMs`: the kernel's negative_timeout (0: the kernel keeps no such answers). */
   constructor(rememberedForMs: number, options: { max?: number; now?: () => number } = {}) {
@@ -24,6 +29,32 @@ export class MissingNames {
   /** A lookup of `path` (inside the mount) answered "no such file". */
   add(path: string): void {
     this.#paths?.set(path, true)
+  }
+
+  /**
+   * Has the kernel forget the names at or under `localPath` (all when undefined), folder by folder; resolves
+   * with how many it held. One call after another: each notification may wait for its folder's lock (ikfs_fuse3.c),
+   * so refreshes that come together queue here instead of each holding a thread. Never rejects (a refresh may
+   * answer before this ends, cli/mount.ts): a folder that cannot be resolved is gone, and nothing is held there.
+   */
+  forget(localPath: string | undefined, forgetNames: ForgetNames, log: Logger): Promise<number> {
+    const run = async (): Promise<number> => {
+      let forgotten = 0
+      for (const [folder, names] of this.takeUnder(localPath)) {
+        log.debug({ folder, names: names.length }, 'making the kernel forget names it was told are missing')
+        try {
+          forgotten += await forgetNames(folder, names)
+        } catch (err) {
+          log.debug({ err, folder }, 'missing names not forgotten')
+        }
+      }
+      return forgotten
+    }
+    this.#forgetting = this.#forgetting.then(run).catch((err: unknown) => {
+      log.warn({ err }, 'the kernel could not be made to forget missing names; it forgets them after negative_timeout')
+      return 0
+    })
+    return this.#forgetting
   }
 
   /** Takes the names at or under `localPath` (all when undefined), grouped by folder. */

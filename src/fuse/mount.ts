@@ -237,31 +237,8 @@ function createMountHandle(
     })()
     return unmounting
   }
-  const forgetNow = async (localPath?: string): Promise<number> => {
-    if (!missing || !native.forgetNames || finished) return 0
-    let forgotten = 0
-    for (const [folder, names] of missing.takeUnder(localPath)) {
-      log.debug({ folder, names: names.length }, 'making the kernel forget names it was told are missing')
-      try {
-        forgotten += await native.forgetNames(folder, names)
-      } catch (err) {
-        // The folder is gone (or was never looked up since): the kernel keeps nothing under it.
-        log.debug({ err, folder }, 'missing names not forgotten')
-      }
-    }
-    return forgotten
-  }
-  // One notification at a time: each may wait for a folder's lock (ikfs_fuse3.c), so refreshes that come
-  // together queue here instead of each holding a thread.
-  // Never rejects: a refresh answers before it ends when folders are busy (cli/mount.ts).
-  let forgetting: Promise<number> = Promise.resolve(0)
-  const forgetMissingNames = (localPath?: string): Promise<number> => {
-    forgetting = forgetting.then(() => forgetNow(localPath)).catch((err: unknown) => {
-      log.warn({ err }, 'the kernel could not be made to forget missing names; it forgets them after negative_timeout')
-      return 0
-    })
-    return forgetting
-  }
+  const forgetMissingNames = (localPath?: string): Promise<number> =>
+    missing && native.forgetNames && !finished ? missing.forget(localPath, native.forgetNames, log) : Promise.resolve(0)
   return { mountpoint: target, binding, unmount, done, counters, forgetMissingNames }
 }
 

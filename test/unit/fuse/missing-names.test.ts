@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { MissingNames } from '../../../src/fuse/missing-names.js'
+import { captureLogger } from './log-capture.js'
 
 /** The result with each folder's names sorted (their order is the cache's). */
 function sorted(byFolder: Map<string, string[]>): Record<string, string[]> {
@@ -48,5 +49,42 @@ describe('MissingNames: the names the kernel keeps as missing, for a refresh to 
     missing.add('/b')
     missing.add('/c')
     expect(sorted(missing.takeUnder())).toEqual({ '/': ['b', 'c'] })
+  })
+})
+
+describe('MissingNames.forget: has the kernel forget them through the binding', () => {
+  const log = captureLogger().logger
+
+  it('one call after another, folder by folder, adding up what the kernel held', async () => {
+    const missing = new MissingNames(60_000)
+    for (const path of ['/a/x', '/a/y', '/b/z', '/c/w']) missing.add(path)
+    const calls: string[] = []
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    const forgetNames = async (folder: string, names: string[]): Promise<number> => {
+      calls.push(`${folder}:${[...names].sort().join(',')}`)
+      if (folder === '/a') await held // a folder whose lock a long operation holds
+      return names.length
+    }
+    const first = missing.forget('/a', forgetNames, log)
+    const second = missing.forget(undefined, forgetNames, log)
+    await new Promise((r) => setTimeout(r, 20))
+    expect(calls).toEqual(['/a:x,y']) // the second waits for the first
+    release()
+    expect(await first).toBe(2)
+    expect(await second).toBe(2)
+    expect(calls.slice(1).sort()).toEqual(['/b:z', '/c:w'])
+  })
+
+  it('never rejects: a folder that cannot be resolved is passed over, the others are forgotten', async () => {
+    const missing = new MissingNames(60_000)
+    missing.add('/gone/x')
+    missing.add('/here/y')
+    const forgetNames = async (folder: string): Promise<number> => {
+      if (folder === '/gone') throw new Error('No such file or directory')
+      return 1
+    }
+    expect(await missing.forget(undefined, forgetNames, log)).toBe(1)
+    expect(await missing.forget(undefined, forgetNames, log)).toBe(0) // each name is taken once
   })
 })
