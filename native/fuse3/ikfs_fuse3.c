@@ -828,6 +828,16 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Starts a thread that never takes signals (they belong to Node's thread; the loop's workers inherit the mask). */
+static int start_thread(pthread_t *thread, void *(*run)(void *), void *arg) {
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  int started = pthread_create(thread, NULL, run, arg);
+  pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  return started;
+}
+
 static void *loop_thread(void *arg) {
   session_t *s = (session_t *)arg;
   /*
@@ -949,13 +959,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
-  /* Signals belong to Node's thread: the loop and its workers (which inherit the mask) never take them. */
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  int started = pthread_create(&s->thread, NULL, loop_thread, s);
-  pthread_sigmask(SIG_SETMASK, &previous, NULL);
-  if (started != 0) {
+  if (start_thread(&s->thread, loop_thread, s) != 0) {
     fuse_unmount(s->fuse);
     fuse_destroy(s->fuse);
     napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
@@ -1175,13 +1179,8 @@ static napi_value js_forget_names(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "forgetNames: could not set up the notification");
     return NULL;
   }
-  /* Signals belong to Node's thread, as for the loop thread. */
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
   pthread_t thread;
-  int started = pthread_create(&thread, NULL, forget_names_thread, job);
-  pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  int started = start_thread(&thread, forget_names_thread, job);
   if (started != 0) {
     napi_release_threadsafe_function(job->settle, napi_tsfn_abort);
     job->error = started;
