@@ -1,0 +1,178 @@
+/**
+ * Committing a changed file: its spool bytes and journal record made durable as far as the moment needs
+ * (W3), then its upload, now (close, fsync) or after the write-back delay. Also the journal rewrites after
+ * later state changes (`persist`), and the errors close and fsync report when an upload fails.
+ */
+import { open } from 'node:fs/promises'
+import { isDiskFull } from '../../full-disk.js'
+import type { Logger } from '../../log.js'
+import { VfsError } from '../errors.js'
+import type { PendingFile } from '../file-node.js'
+import type { KeyedMutex } from '../lock.js'
+import { crc32Of } from '../spool/checksum.js'
+import type { Journal } from '../spool/journal.js'
+import { spoolError } from '../spool/spool-error.js'
+import { describe, isTooLarge, type Uploader } from '../upload/uploader.js'
+
+/** Files up to this size have their bytes and record synced at the same time (with a checksum in the record). */
+const SYNC_TOGETHER_BYTES = 1024 * 1024
+
+export interface CommitterDeps {
+  log: Logger
+  journal: Journal
+  uploader: Uploader
+  /** The write path's lock per PendingFile id (content changes against uploads). */
+  fileLock: KeyedMutex
+  /** `--write-back`: a close leaves the upload to the uploader, this long after. 0: close uploads. */
+  writeBackDelayMs: number
+}
+
+export class Committer {
+  readonly #d: CommitterDeps
+
+  constructor(deps: CommitterDeps) {
+    this.#d = deps
+  }
+
+  needsCommit(file: PendingFile): boolean {
+    return !file.unlinked && (file.dirty || (file.unsent && file.state === 'open'))
+  }
+
+  /**
+   * flush (every close(2)): the last handle of a changed file uploads here so close() sees the result. A file
+   * left unfit by a failed write fails the close of a handle that could write, never a reader's.
+   */
+  async flush(file: PendingFile, writable = true): Promise<void> {
+    if (file.openCount !== 1 || !this.needsCommit(file)) return
+    if (file.failedWrite && !writable) return // reverted at its release
+    this.#refuseUnfit(file, 'close')
+    await this.commit(file, 'close').catch((e: unknown) => { throw spoolError(e, `close ${file.localPath}`) })
+  }
+
+  /** fsync: the content is stored remotely when it returns (write-back: the upload starts now). */
+  async fsync(file: PendingFile): Promise<void> {
+    if (this.needsCommit(file)) {
+      this.#refuseUnfit(file, 'fsync')
+      await this.commit(file, 'sync').catch((e: unknown) => { throw spoolError(e, `fsync ${file.localPath}`) })
+    } else if (file.unsent && file.state !== 'rejected') await this.#upload(file)
+  }
+
+  /**
+   * A file whose write failed (and was not written again) is not stored: its writer was told, and storing
+   * what got through would publish a truncated file over the library's good one. Its close fails like the write.
+   */
+  #refuseUnfit(file: PendingFile, what: 'close' | 'fsync'): void {
+    if (!file.failedWrite) return
+    throw new VfsError(
+      file.failedWrite.code,
+      `${what} ${file.localPath}: not stored, since a write into it at offset ${file.failedWrite.at} failed (${file.failedWrite.code}); the library keeps what it had`,
+      { level: 'error' },
+    )
+  }
+
+  /** Journals the content (durable before close returns), then uploads it: now, or after the write-back delay. */
+  async commit(file: PendingFile, how: 'close' | 'sync'): Promise<void> {
+    const { journal, uploader, writeBackDelayMs, log } = this.#d
+    /** The spool could not keep the file for a later upload (its disk is full): it is uploaded before returning. */
+    let notKept = false
+    const upload = await this.#d.fileLock.run(file.id, async () => {
+      if (file.unlinked) return false
+      if (file.dirty) {
+        // The bytes and their record must outlive this call only when the upload does not happen inside it
+        // (write-back, empty files) or the caller asked for it (fsync). A close that uploads at once makes
+        // them durable only if the upload fails (persist, called by the uploader); a kill -9 meanwhile loses
+        // nothing (the page cache survives the process) and the in-flight record lets the next mount finish.
+        const durable = how === 'sync' || writeBackDelayMs > 0 || file.size === 0 || journal.isDurable(file.id)
+        // A small file's bytes and record are synced at the same time (one wait for the disk instead of two
+        // in a row); the record then carries the bytes' checksum, so that one which reached the disk without
+        // them is recognised at start (write-path.ts #replay). Larger files sync their bytes first, then the record.
+        const checksum = durable && file.fd && file.size > 0 && file.size <= SYNC_TOGETHER_BYTES ? crc32Of(file.fd.fd, file.size) : undefined
+        const dataSynced = durable ? this.#syncData(file) : undefined
+        if (checksum === undefined) await dataSynced
+        file.dirty = false
+        if (file.size === 0) {
+          // ImageKit cannot store empty files: kept in the spool, shown, uploaded once it has content.
+          uploader.cancel(file)
+          file.unsent = false
+          file.state = 'empty'
+          await journal.write(file.record())
+          return false
+        }
+        file.unsent = true
+        file.state = 'waiting'
+        file.attempts = 0
+        if (durable) {
+          await Promise.all([dataSynced, journal.write(file.record(checksum))]).catch((e: unknown) => {
+            if (!isDiskFull(e)) throw e
+            notKept = true
+            log.warn({ path: file.localPath, err: e }, 'the spool cannot keep this file for a later upload (its disk is full); uploading it before the call returns')
+          })
+        } else {
+          this.#recordInflight(file)
+        }
+      }
+      return file.unsent
+    })
+    if (!upload) return
+    if (how === 'close' && writeBackDelayMs > 0 && !notKept) {
+      uploader.schedule(file, writeBackDelayMs)
+      return
+    }
+    await this.#upload(file)
+  }
+
+  /**
+   * Rewrites a file's record after a state change (an upload failed, a rename, new times). From here on the
+   * spool copy may be the only copy for a while, so bytes and record are made to survive a power loss.
+   */
+  async persist(file: PendingFile): Promise<void> {
+    if (file.unlinked) return
+    if (!file.unsent && file.state !== 'empty' && file.state !== 'rejected') return
+    try {
+      await this.#syncData(file)
+    } catch (e) {
+      this.#d.log.error({ path: file.remotePath, err: e }, 'could not sync the spooled copy of a pending upload')
+    }
+    await this.#d.journal.write(file.record())
+  }
+
+  /**
+   * The record of an upload that runs inside close(2) only lets the next mount finish it after a kill -9. When
+   * the spool's disk is too full to take it, the upload goes ahead all the same (close reports its outcome);
+   * only that crash window is left uncovered, and the log says so.
+   */
+  #recordInflight(file: PendingFile): void {
+    try {
+      this.#d.journal.writeInflight(file.record())
+    } catch (e) {
+      this.#d.log.warn({ path: file.localPath, err: e }, 'the spool journal cannot record this upload (its disk is full); uploading it all the same, but a crash before it lands would lose it')
+    }
+  }
+
+  async #upload(file: PendingFile): Promise<void> {
+    try {
+      await this.#d.uploader.upload(file)
+    } catch (e) {
+      throw uploadError(file, e) // the uploader made the spooled copy durable (persist) before this
+    }
+  }
+
+  /** fdatasync of the spooled bytes, once per change (the fd of an open file, else the path). */
+  async #syncData(file: PendingFile): Promise<void> {
+    if (file.dataSynced) return
+    const fh = file.fd ?? (await open(file.dataPath, 'r'))
+    try {
+      await fh.datasync()
+    } finally {
+      if (fh !== file.fd) await fh.close()
+    }
+    file.dataSynced = true
+  }
+}
+
+function uploadError(file: PendingFile, e: unknown): VfsError {
+  if (isTooLarge(e)) {
+    return new VfsError('EFBIG', `upload ${file.remotePath}: larger than the account's upload limit; kept in the spool`, { cause: e, level: 'error' })
+  }
+  return new VfsError('EIO', `upload ${file.remotePath}: ${describe(e)}; kept in the spool and retried in the background`, { cause: e, level: 'error' })
+}

@@ -1,0 +1,158 @@
+/**
+ * The bytes of a file being written: writes, reads and truncates of its spool copy, and filling that copy
+ * from the stored file's bytes. Every change marks the file dirty (its next close commits it) and tells the
+ * streamer, which may be uploading the file while it is written (upload/streamer.ts).
+ */
+import { stat, type FileHandle } from 'node:fs/promises'
+import type { Clock } from '../../clock.js'
+import { isDiskFull } from '../../full-disk.js'
+import type { ImageKitApi } from '../../imagekit/api.js'
+import type { Logger } from '../../log.js'
+import { VfsError } from '../errors.js'
+import type { PendingFile } from '../file-node.js'
+import type { FileInode } from '../inode.js'
+import type { KeyedMutex } from '../lock.js'
+import { fillFromRemote } from '../remote-fill.js'
+import type { RecentCopies } from '../spool/recent-copies.js'
+import { spoolError } from '../spool/spool-error.js'
+import type { Streamer } from '../upload/streamer.js'
+
+export interface SpoolContentDeps {
+  api: ImageKitApi
+  log: Logger
+  clock: Clock
+  streamer: Streamer
+  /** Kept copies of uploaded files: they give their disk space back when the spool's disk is full. */
+  recent: RecentCopies
+  /** The write path's lock per PendingFile id (content changes against uploads). */
+  fileLock: KeyedMutex
+}
+
+export class SpoolContent {
+  readonly #d: SpoolContentDeps
+
+  constructor(deps: SpoolContentDeps) {
+    this.#d = deps
+  }
+
+  async write(file: PendingFile, data: Buffer, position: number): Promise<number> {
+    const { streamer } = this.#d
+    if (file.remoteContent) await this.fetchContent(file)
+    const appending = streamer.writing(file, position)
+    const written = { bytes: 0 }
+    let failure: unknown
+    file.writesInFlight++
+    try {
+      await this.#writeSpool(file.fd!, data, position, written)
+    } catch (e) {
+      failure = e
+    } finally {
+      file.writesInFlight--
+    }
+    const done = written.bytes
+    if (done > 0) {
+      file.size = Math.max(file.size, position + done)
+      this.#touch(file)
+      if (file.failedWrite && position <= file.failedWrite.at && position + done > file.failedWrite.at) file.failedWrite = undefined
+    }
+    if (failure !== undefined) {
+      streamer.stop(file, 'a failed write')
+      // Bytes that reached the spool count: a short write, whose rest the application writes again (and
+      // then gets the error). Nothing written: the error, as the errno the spool's disk gave, and the file
+      // is left unfit to store until that offset is written again (W14).
+      if (done > 0) return done
+      const error = spoolError(failure, `write ${file.localPath}`)
+      // Content closed earlier and not stored yet (waiting for its write-back or a retry) shares the spool
+      // copy: dropping it would lose what that close confirmed, so such a file is stored as written, as before.
+      if (error instanceof VfsError && !file.unsent && (!file.failedWrite || position < file.failedWrite.at)) {
+        file.failedWrite = { at: position, code: error.code }
+      }
+      throw error
+    }
+    if (appending) streamer.wrote(file)
+    return done
+  }
+
+  async read(file: PendingFile, length: number, position: number): Promise<Buffer> {
+    if (file.remoteContent) await this.fetchContent(file)
+    if (position >= file.size || length <= 0) return Buffer.alloc(0)
+    const buf = Buffer.allocUnsafe(Math.min(length, file.size - position))
+    const { bytesRead } = await file.fd!.read(buf, 0, buf.length, position)
+    return buf.subarray(0, bytesRead)
+  }
+
+  async truncate(file: PendingFile, size: number): Promise<void> {
+    await this.#d.fileLock.run(file.id, () => this.truncateLocked(file, size))
+  }
+
+  /** fallocate's growth (W16): to `size` if the file is smaller then, never shorter. */
+  async grow(file: PendingFile, size: number): Promise<void> {
+    await this.#d.fileLock.run(file.id, async () => {
+      if (size > file.size) await this.truncateLocked(file, size)
+    })
+  }
+
+  /** truncate for a caller that holds the file's lock. */
+  async truncateLocked(file: PendingFile, size: number): Promise<void> {
+    if (file.remoteContent) await this.fetchContent(file)
+    // The same size changes no byte: a sequential writer and its streamed upload go on, and a new file stays
+    // fit for a server-side copy (libuv's copyFile truncates its new target to 0 before copy_file_range).
+    if (size !== file.size) this.#d.streamer.stop(file, 'a truncate')
+    await file.fd!.truncate(size).catch((e: unknown) => { throw spoolError(e, `truncate ${file.localPath}`) })
+    file.size = size
+    if (file.failedWrite && size <= file.failedWrite.at) file.failedWrite = undefined
+    this.#touch(file)
+  }
+
+  /** The remote bytes of `node` into the file's spool copy (remote-fill.ts). */
+  async fill(file: PendingFile, node: FileInode): Promise<void> {
+    const target = `fill ${node.remotePath}`
+    await fillFromRemote(this.#d.api, this.#d.log, node, (chunk, position) =>
+      this.#writeSpool(file.fd!, chunk, position).catch((e: unknown) => { throw spoolError(e, `${target}: writing the spool`) }))
+    const { size } = await stat(file.dataPath)
+    if (size !== node.size) throw new VfsError('EIO', `${target}: got ${size} of ${node.size} bytes`)
+    file.size = size
+    file.dataSynced = false
+  }
+
+  /** The open file's content is a server-side copy: its remote bytes go into the spool first (once). */
+  async fetchContent(file: PendingFile): Promise<void> {
+    const node = file.remoteContent
+    if (!node) return
+    file.filling ??= this.fill(file, node).then(
+      () => {
+        file.remoteContent = undefined
+        file.filling = undefined
+      },
+      (e: unknown) => {
+        file.filling = undefined
+        throw e
+      },
+    )
+    await file.filling
+  }
+
+  /**
+   * Writes all of `data` at `position` into a spool file; when the disk is full, the kept copies of uploaded
+   * files (recent-copies.ts) make room once before the failure counts. `written` tells how much landed.
+   */
+  async #writeSpool(fd: FileHandle, data: Uint8Array, position: number, written = { bytes: 0 }): Promise<void> {
+    for (let gaveWay = false; written.bytes < data.length;) {
+      try {
+        written.bytes += (await fd.write(data, written.bytes, data.length - written.bytes, position + written.bytes)).bytesWritten
+      } catch (e) {
+        if (gaveWay || !isDiskFull(e) || !(await this.#d.recent.giveWay())) throw e
+        gaveWay = true
+      }
+    }
+  }
+
+  #touch(file: PendingFile): void {
+    file.dirty = true
+    file.dataSynced = false
+    file.mtimeMs = this.#d.clock.now()
+    file.mtimeSet = false
+    file.storedVersionId = undefined
+    file.storedUpload = undefined
+  }
+}

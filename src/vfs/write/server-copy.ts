@@ -1,0 +1,50 @@
+/**
+ * copy_file_range into the mount as ImageKit's copy API: nothing downloaded or uploaded, when that gives
+ * exactly what a byte copy would.
+ */
+import type { ImageKitApi } from '../../imagekit/api.js'
+import type { FileObject } from '../../imagekit/types.js'
+import type { Logger } from '../../log.js'
+import type { PendingFile } from '../file-node.js'
+import type { FileInode } from '../inode.js'
+import { parentOf } from '../name.js'
+
+/**
+ * The API copies a file into another folder under the same name, with its tags: so `file` must have
+ * `source`'s name in another folder, and no upload_tags to add. A quote cannot be searched for (copyOnServer).
+ */
+export function copyFits(file: PendingFile, source: FileInode, uploadTags: readonly string[]): boolean {
+  const [sourceFolder, sourceName] = parentOf(source.remotePath)
+  if (source.isVersion || source.size === 0 || file.name !== sourceName || file.folder === sourceFolder) return false
+  return uploadTags.length === 0 && !sourceName.includes('"')
+}
+
+/** A file created (or truncated) by an open that nothing has written, synced or uploaded yet, and only that open holds. */
+export function isUntouchedNewFile(file: PendingFile): boolean {
+  return file.openCount === 1 && file.size === 0 && file.base === undefined && file.dirty && file.appendOnly &&
+    !file.unsent && file.state === 'open' && file.inflight === undefined && !file.unlinked && file.writesInFlight === 0 &&
+    file.streamed === undefined && file.remoteContent === undefined
+}
+
+/**
+ * Copies `source` into `file`'s folder. The copy as stored, or undefined when the API refused (the caller
+ * copies bytes instead) or the copy cannot be found yet (the bytes are copied too, and the upload at close
+ * stores them as a version).
+ */
+export async function copyOnServer(api: ImageKitApi, log: Logger, source: FileInode, file: PendingFile): Promise<FileObject | undefined> {
+  try {
+    await api.copyFile(source.remotePath, file.folder === '/' ? '/' : `${file.folder}/`)
+  } catch (e) {
+    log.debug({ from: source.remotePath, to: file.remotePath, err: e }, 'server-side copy refused; copying the bytes')
+    return undefined
+  }
+  return findStored(api, file).catch(() => undefined)
+}
+
+/** The stored file at a pending file's path, asked of the API by name (no listing of a whole folder). */
+async function findStored(api: ImageKitApi, file: PendingFile): Promise<FileObject | undefined> {
+  for await (const item of api.listFiles({ path: file.folder, searchQuery: `name = "${file.name}"` })) {
+    if (item.type === 'file' && item.filePath === file.remotePath) return item
+  }
+  return undefined
+}
