@@ -68,7 +68,16 @@ function jpeg(b: Buffer): ImageInfo | undefined {
   return undefined
 }
 
+/** An SVG file starts with markup (`<svg`, `<?xml`, a comment or doctype), after an optional BOM and whitespace. */
+function startsWithMarkup(b: Buffer): boolean {
+  let i = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0
+  while (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0a || b[i] === 0x0d) i++
+  return b[i] === 0x3c
+}
+
 function svg(b: Buffer): ImageInfo | undefined {
+  // Most uploads are not SVG: they are told apart by their first byte, not by decoding 4 KiB and a regex.
+  if (!startsWithMarkup(b)) return undefined
   const text = b.toString('utf8', 0, Math.min(b.length, 4096))
   const tag = /<svg\b[^>]*>/i.exec(text)?.[0]
   if (!tag) return undefined
