@@ -12,10 +12,12 @@
  *                      BlockCache) under budget.ts (global cap on buffered bytes)
  *   errors ........... from-imagekit-error.ts (the one ImageKitError → VfsError translation)
  *
- *   writing .......... write-path.ts (open for writing, commit, overlay over listings; destination.ts maps
- *                      a local path to its remote folder and name, remote-fill.ts fills a spool file
- *                      from the stored bytes) → file-node.ts (PendingFile, shared by the handles of one
- *                      file) → spool/ (0700 folder, journal log, reused data files, recover.ts at start)
+ *   writing .......... write-path.ts (a written file's life from open to landed upload; destination.ts maps
+ *                      a local path to its remote folder and name) → write/ (pending-files.ts: the
+ *                      overlay over listings; content.ts: writes, reads and truncates of the spool copy,
+ *                      filled by remote-fill.ts from the stored bytes; committer.ts: durable commit and
+ *                      upload at close or fsync; server-copy.ts: copy_file_range as the copy API) →
+ *                      file-node.ts (PendingFile, shared by the handles of one file) → spool/ (0700 folder, journal log, reused data files, recover.ts at start)
  *                      → upload/uploader.ts (queue, write-back, retries), upload/streamer.ts (large
  *                      sequential files uploaded while written), upload/set-details.ts (tags and
  *                      metadata set once the upload lands); namespace.ts (mkdir, rmdir, unlink, rename)
