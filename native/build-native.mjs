@@ -19,14 +19,14 @@ const required = process.argv.includes('--required')
 const ADDONS = [
   {
     what: 'the page-cache addon',
-    source: join(here, 'page-cache', 'ikfs_page_cache.c'),
+    sources: [join(here, 'page-cache', 'ikfs_page_cache.c')],
     output: join(here, 'page-cache', 'build', 'ikfs_page_cache.node'),
     libraries: () => ({ cflags: [], libs: [] }),
     without: 'large writes will keep their spool copies in the page cache',
   },
   {
     what: 'the libfuse3 binding',
-    source: join(here, 'fuse3', 'ikfs_fuse3.c'),
+    sources: ['ikfs_fuse3.c', 'operations.c', 'forget_names.c'].map((file) => join(here, 'fuse3', file)),
     output: join(here, 'fuse3', 'build', 'ikfs_fuse3.node'),
     libraries: () => {
       try {
@@ -64,7 +64,7 @@ function build(addon) {
   mkdirSync(dirname(addon.output), { recursive: true })
   try {
     run(cc, ['-shared', '-fPIC', '-O2', '-Wall', '-Wextra', '-Wno-unused-parameter', `-I${include}`, ...cflags,
-      addon.source, '-o', addon.output, ...libs])
+      ...addon.sources, '-o', addon.output, ...libs])
   } catch (e) {
     throw new Error(`${cc} failed: ${(e.stderr || e.message).trim().split('\n').slice(0, 5).join(' | ')}`)
   }

@@ -20,7 +20,7 @@ import { NativeLoadError } from './load.js'
 
 const errno = osConstants.errno
 
-/** Request codes: the order of `enum op` in ikfs_fuse3.c. */
+/** Request codes: the order of `enum op` in fuse3/binding.h. */
 export enum Op {
   Init = 0, Getattr, Readdir, Open, Read, Write, Release, Flush, Fsync, Truncate, Ftruncate, Create, Unlink, Mkdir,
   Rmdir, Rename, Utimens, Chmod, Chown, Statfs, Getxattr, Listxattr, Setxattr, Removexattr, Symlink, Link, Mknod,
@@ -311,7 +311,7 @@ function rename(ops: Fuse3Ops, from: string, to: string, flags: number, reply: (
   })
 }
 
-/** Per stat, in the order of `enum stat_field` in ikfs_fuse3.c. */
+/** Per stat, in the order of `enum stat_field` in fuse3/binding.h. */
 export const STAT_FIELDS = 11
 
 function writeStat(target: Float64Array, at: number, st: FuseStat): void {

@@ -33,7 +33,7 @@ export class MissingNames {
 
   /**
    * Has the kernel forget the names at or under `localPath` (all when undefined), folder by folder; resolves
-   * with how many it held. One call after another: each notification may wait for its folder's lock (ikfs_fuse3.c),
+   * with how many it held. One call after another: each notification may wait for its folder's lock (native/fuse3/forget_names.c),
    * so refreshes that come together queue here instead of each holding a thread. Never rejects (a refresh may
    * answer before this ends, cli/mount.ts): a folder that cannot be resolved is gone, and nothing is held there.
    */

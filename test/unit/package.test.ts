@@ -16,7 +16,8 @@ describe('the npm package', () => {
     const files = (JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path)
     expect(files).toEqual(expect.arrayContaining([
       'bin/ikfs.js', 'dist/src/cli/main.js', 'dist/native/load.js', 'native/mount.fuse.ikfs', 'native/build-native.mjs',
-      'native/fuse3/ikfs_fuse3.c', 'native/page-cache/ikfs_page_cache.c', 'systemd/ikfs@.service', 'systemd/user/ikfs@.service', 'README.md', 'package.json',
+      'native/fuse3/ikfs_fuse3.c', 'native/fuse3/operations.c', 'native/fuse3/forget_names.c', 'native/fuse3/binding.h',
+      'native/page-cache/ikfs_page_cache.c', 'systemd/ikfs@.service', 'systemd/user/ikfs@.service', 'README.md', 'package.json',
     ]))
     expect(files.filter((f) => f.endsWith('.node') || f.startsWith('test/') || f.startsWith('src/'))).toEqual([])
   }, 90_000)

@@ -1,0 +1,390 @@
+/*
+ * The kernel side of ikfs's libfuse3 binding: the fuse_operations, run by fuse_loop_mt's worker threads. Each
+ * fills a request record on its own stack and sleeps until JavaScript has answered it (ikfs_fuse3.c).
+ */
+#include "binding.h"
+
+void dir_handle_clear(dir_handle_t *d) {
+  for (uint32_t i = 0; i < d->count; i++) free(d->names[i]);
+  free(d->names);
+  free(d->stats);
+  d->count = 0;
+  d->names = NULL;
+  d->stats = NULL;
+}
+
+static session_t *current_session(void) {
+  return (session_t *)fuse_get_context()->private_data;
+}
+
+/* Runs on a libfuse worker thread: JavaScript answers through reply(). */
+static int64_t call_js(session_t *s, request_t *r) {
+  if (sem_init(&r->done, 0, 0) != 0) return -EIO;
+  r->result = -EIO;
+  if (napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_blocking) != napi_ok) {
+    sem_destroy(&r->done);
+    return -EIO;
+  }
+  while (sem_wait(&r->done) != 0 && errno == EINTR) {}
+  sem_destroy(&r->done);
+  return r->result;
+}
+
+#define REQUEST(opcode) request_t r; memset(&r, 0, sizeof r); r.op = (opcode)
+#define CALL() call_js(current_session(), &r)
+
+/*
+ * libfuse's create is followed, on the same worker thread, by a getattr of the new file with its handle
+ * (fuse_lib_create -> lookup_path). JavaScript answers create with the new file's stat as well, kept here for
+ * that one getattr: one round trip per created file instead of two.
+ */
+static __thread struct {
+  int valid;
+  uint64_t fh;
+  struct stat st;
+} created_stat;
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
+  session_t *s = current_session();
+  cfg->use_ino = 1;
+  cfg->nullpath_ok = 0;
+  /* Unlinking (or renaming over) a file that is open removes it at once. Without this libfuse renames it to
+     .fuse_hiddenNNNN instead until its last close: a rename and a delete in the library, and a name other
+     clients see meanwhile. Ops on such a file's handles then come with no path (native/fuse3.ts). */
+  cfg->hard_remove = 1;
+  conn->max_write = s->max_write;
+  conn->max_read = s->max_read; /* must equal the max_read mount option, or libfuse refuses INIT */
+  conn->max_readahead = s->max_readahead;
+  if (s->max_background) conn->max_background = s->max_background;
+  if (conn->capable & FUSE_CAP_READDIRPLUS) {
+    conn->want |= FUSE_CAP_READDIRPLUS;
+    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  }
+  if (s->writeback_cache && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+  else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  REQUEST(OP_INIT);
+  r.size = conn->max_write;
+  r.flags = conn->want;
+  call_js(s, &r);
+  return s;
+}
+
+static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
+  if (created_stat.valid) {
+    created_stat.valid = 0;
+    if (fi != NULL && fi->fh == created_stat.fh) {
+      *st = created_stat.st;
+      return 0;
+    }
+  }
+  REQUEST(OP_GETATTR);
+  r.path = path;
+  r.st = st;
+  r.fi = fi;
+  return CALL();
+}
+
+static int op_opendir(const char *path, struct fuse_file_info *fi) {
+  (void)path;
+  dir_handle_t *d = calloc(1, sizeof *d);
+  if (d == NULL) return -ENOMEM;
+  fi->fh = (uint64_t)(uintptr_t)d;
+  return 0;
+}
+
+static int op_releasedir(const char *path, struct fuse_file_info *fi) {
+  (void)path;
+  dir_handle_t *d = (dir_handle_t *)(uintptr_t)fi->fh;
+  if (d) {
+    dir_handle_clear(d);
+    free(d);
+  }
+  return 0;
+}
+
+/* Offsets: 1 is after ".", 2 after "..", 2 + i after listing entry i. Offset 0 (re)loads the listing. */
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info *fi,
+                      enum fuse_readdir_flags flags) {
+  dir_handle_t *d = (dir_handle_t *)(uintptr_t)fi->fh;
+  if (d == NULL) return -EBADF;
+  if (off == 0) {
+    REQUEST(OP_READDIR);
+    r.path = path;
+    r.dir = d;
+    int res = CALL();
+    if (res != 0) return res;
+  }
+  enum fuse_fill_dir_flags plus = (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0;
+  for (off_t i = off; i < (off_t)d->count + 2; i++) {
+    int full;
+    if (i < 2) full = filler(buf, i == 0 ? "." : "..", NULL, i + 1, 0);
+    else full = filler(buf, d->names[i - 2], &d->stats[i - 2], i + 1, plus);
+    if (full) break;
+  }
+  return 0;
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi) {
+  REQUEST(OP_OPEN);
+  r.path = path;
+  r.flags = (uint32_t)fi->flags;
+  r.fi = fi;
+  return CALL();
+}
+
+static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
+  created_stat.valid = 0;
+  REQUEST(OP_CREATE);
+  r.path = path;
+  r.mode = mode;
+  r.flags = (uint32_t)fi->flags;
+  r.fi = fi;
+  r.st = &created_stat.st;
+  int res = CALL();
+  if (res == 0 && r.has_stat) {
+    created_stat.fh = fi->fh;
+    created_stat.valid = 1;
+  }
+  return res;
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+  REQUEST(OP_READ);
+  r.path = path;
+  r.rbuf = buf;
+  r.size = size;
+  r.offset = off;
+  r.fi = fi;
+  return CALL();
+}
+
+static int op_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+  REQUEST(OP_WRITE);
+  r.path = path;
+  r.wbuf = buf;
+  r.size = size;
+  r.offset = off;
+  r.fi = fi;
+  return CALL();
+}
+
+static int op_with_fi(int opcode, const char *path, struct fuse_file_info *fi) {
+  REQUEST(opcode);
+  r.path = path;
+  r.fi = fi;
+  return CALL();
+}
+static int op_release(const char *path, struct fuse_file_info *fi) { return op_with_fi(OP_RELEASE, path, fi); }
+static int op_flush(const char *path, struct fuse_file_info *fi) { return op_with_fi(OP_FLUSH, path, fi); }
+
+static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi) {
+  REQUEST(OP_FSYNC);
+  r.path = path;
+  r.flags = (uint32_t)datasync;
+  r.fi = fi;
+  return CALL();
+}
+
+static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi) {
+  REQUEST(fi ? OP_FTRUNCATE : OP_TRUNCATE);
+  r.path = path;
+  r.offset = size;
+  r.fi = fi;
+  return CALL();
+}
+
+static int op_path(int opcode, const char *path) {
+  REQUEST(opcode);
+  r.path = path;
+  return CALL();
+}
+static int op_unlink(const char *path) { return op_path(OP_UNLINK, path); }
+static int op_rmdir(const char *path) { return op_path(OP_RMDIR, path); }
+
+static int op_mkdir(const char *path, mode_t mode) {
+  REQUEST(OP_MKDIR);
+  r.path = path;
+  r.mode = mode;
+  return CALL();
+}
+
+static int op_rename(const char *from, const char *to, unsigned int flags) {
+  REQUEST(OP_RENAME);
+  r.path = from;
+  r.path2 = to;
+  r.flags = flags;
+  return CALL();
+}
+
+/* A whole-file copy inside the mount may be done by ImageKit's copy API; JavaScript answers ENOTSUP (EOPNOTSUPP)
+   otherwise, and the kernel then copies through reads and writes itself. */
+static ssize_t op_copy_file_range(const char *path_in, struct fuse_file_info *fi_in, off_t off_in, const char *path_out,
+                                  struct fuse_file_info *fi_out, off_t off_out, size_t size, int flags) {
+  REQUEST(OP_COPY_FILE_RANGE);
+  r.path = path_in;
+  r.fi = fi_in;
+  r.offset = off_in;
+  r.path2 = path_out;
+  r.fi2 = fi_out;
+  r.offset2 = off_out;
+  r.size = size;
+  r.flags = (uint32_t)flags;
+  return (ssize_t)CALL();
+}
+
+/* fallocate(2) on an open file: JavaScript grows the file (mode 0), accepts FALLOC_FL_KEEP_SIZE, refuses the rest.
+   Without this op the kernel answers EOPNOTSUPP, and glibc's posix_fallocate then writes one byte per 4 KiB. */
+static int op_fallocate(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi) {
+  REQUEST(OP_FALLOCATE);
+  r.path = path;
+  r.mode = (uint32_t)mode;
+  r.offset = off;
+  r.offset2 = len;
+  r.fi = fi;
+  return CALL();
+}
+
+static double timespec_ms(const struct timespec *t) {
+  if (t->tv_nsec == UTIME_OMIT) return __builtin_nan("");
+  if (t->tv_nsec == UTIME_NOW) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (double)now.tv_sec * 1000.0 + (double)now.tv_nsec / 1e6;
+  }
+  return (double)t->tv_sec * 1000.0 + (double)t->tv_nsec / 1e6;
+}
+
+static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi) {
+  (void)fi;
+  REQUEST(OP_UTIMENS);
+  r.path = path;
+  struct timespec now_both[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+  if (tv == NULL) tv = now_both;
+  r.t_access = timespec_ms(&tv[0]);
+  r.t_modify = timespec_ms(&tv[1]);
+  return CALL();
+}
+
+static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) {
+  (void)fi;
+  REQUEST(OP_CHMOD);
+  r.path = path;
+  r.mode = mode;
+  return CALL();
+}
+
+static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi) {
+  (void)fi;
+  REQUEST(OP_CHOWN);
+  r.path = path;
+  r.uid = uid;
+  r.gid = gid;
+  return CALL();
+}
+
+static int op_statfs(const char *path, struct statvfs *stv) {
+  REQUEST(OP_STATFS);
+  r.path = path;
+  r.stv = stv;
+  return CALL();
+}
+
+static int op_getxattr(const char *path, const char *name, char *value, size_t size) {
+  const char *only = current_session()->xattr_namespace;
+  if (only[0] != '\0' && strncmp(name, only, strlen(only)) != 0) return -ENOTSUP;
+  REQUEST(OP_GETXATTR);
+  r.path = path;
+  r.path2 = name;
+  r.rbuf = value;
+  r.size = size;
+  return CALL();
+}
+
+static int op_listxattr(const char *path, char *list, size_t size) {
+  REQUEST(OP_LISTXATTR);
+  r.path = path;
+  r.rbuf = list;
+  r.size = size;
+  return CALL();
+}
+
+static int op_setxattr(const char *path, const char *name, const char *value, size_t size, int flags) {
+  REQUEST(OP_SETXATTR);
+  r.path = path;
+  r.path2 = name;
+  r.wbuf = value;
+  r.size = size;
+  r.flags = (uint32_t)flags;
+  return CALL();
+}
+
+static int op_removexattr(const char *path, const char *name) {
+  REQUEST(OP_REMOVEXATTR);
+  r.path = path;
+  r.path2 = name;
+  return CALL();
+}
+
+static int op_symlink(const char *target, const char *path) {
+  REQUEST(OP_SYMLINK);
+  r.path = path;
+  r.path2 = target;
+  return CALL();
+}
+
+static int op_link(const char *from, const char *to) {
+  REQUEST(OP_LINK);
+  r.path = to;
+  r.path2 = from;
+  return CALL();
+}
+
+static int op_mknod(const char *path, mode_t mode, dev_t dev) {
+  (void)dev;
+  REQUEST(OP_MKNOD);
+  r.path = path;
+  r.mode = mode;
+  return CALL();
+}
+
+static int op_readlink(const char *path, char *buf, size_t size) {
+  REQUEST(OP_READLINK);
+  r.path = path;
+  r.rbuf = buf;
+  r.size = size;
+  return CALL();
+}
+
+const struct fuse_operations ikfs_operations = {
+  .init = op_init,
+  .getattr = op_getattr,
+  .opendir = op_opendir,
+  .readdir = op_readdir,
+  .releasedir = op_releasedir,
+  .open = op_open,
+  .create = op_create,
+  .read = op_read,
+  .write = op_write,
+  .release = op_release,
+  .flush = op_flush,
+  .fsync = op_fsync,
+  .truncate = op_truncate,
+  .unlink = op_unlink,
+  .mkdir = op_mkdir,
+  .rmdir = op_rmdir,
+  .rename = op_rename,
+  .utimens = op_utimens,
+  .chmod = op_chmod,
+  .chown = op_chown,
+  .statfs = op_statfs,
+  .getxattr = op_getxattr,
+  .listxattr = op_listxattr,
+  .setxattr = op_setxattr,
+  .removexattr = op_removexattr,
+  .symlink = op_symlink,
+  .link = op_link,
+  .mknod = op_mknod,
+  .readlink = op_readlink,
+  .copy_file_range = op_copy_file_range,
+  .fallocate = op_fallocate,
+};
