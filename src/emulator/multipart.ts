@@ -59,19 +59,25 @@ export async function parseMultipart(
   onPart: (headers: PartHeaders) => PartSink | Promise<PartSink>,
 ): Promise<void> {
   const delimiter = Buffer.from(`\r\n--${boundary}`, 'latin1')
+  /** The first delimiter, at the very start of a body without a preamble, has no CRLF before it. */
+  const firstDelimiter = delimiter.subarray(2)
   const keep = delimiter.length - 1
-  // The first delimiter has no CRLF before it; pretend it had.
-  let buf: Buffer = Buffer.from('\r\n', 'latin1')
+  let buf: Buffer = Buffer.alloc(0)
   type State = 'preamble' | 'afterDelimiter' | 'headers' | 'body' | 'done'
   let state = 'preamble' as State
   const isDone = (): boolean => state === 'done'
   let sink: PartSink | undefined
+  /** Nothing of the preamble was dropped yet: a delimiter may start at its first byte. */
+  let atStart = true
 
   const step = async (final: boolean): Promise<void> => {
     for (;;) {
       if (state === 'preamble') {
-        const at = buf.indexOf(delimiter)
-        if (at < 0) { buf = buf.subarray(Math.max(0, buf.length - keep)); return }
+        // Not by putting a CRLF in front of the body: that copied every upload's first chunk.
+        if (atStart && buf.length < firstDelimiter.length && firstDelimiter.subarray(0, buf.length).equals(buf) && !final) return
+        const at = atStart && buf.subarray(0, firstDelimiter.length).equals(firstDelimiter) ? -2 : buf.indexOf(delimiter)
+        atStart = false
+        if (at === -1) { buf = buf.subarray(Math.max(0, buf.length - keep)); return }
         buf = buf.subarray(at + delimiter.length)
         state = 'afterDelimiter'
       } else if (state === 'afterDelimiter') {

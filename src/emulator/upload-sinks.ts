@@ -42,14 +42,15 @@ export class TempFileSink implements PartSink {
 
   /** Up to IMAGE_HEADER_BYTES from the start of the file. */
   get head(): Buffer {
-    return Buffer.concat(this.#head)
+    return this.#head.length === 1 ? this.#head[0]! : Buffer.concat(this.#head)
   }
 
   async write(chunk: Buffer): Promise<void> {
     this.size += chunk.length
     if (this.size > this.maxBytes) throw new UploadTooLargeError()
     if (this.#headBytes < IMAGE_HEADER_BYTES) {
-      const part = Buffer.from(chunk.subarray(0, IMAGE_HEADER_BYTES - this.#headBytes))
+      // Not a copy: nothing writes into a chunk once it is handed over (the socket's reads are new memory).
+      const part = chunk.subarray(0, IMAGE_HEADER_BYTES - this.#headBytes)
       this.#head.push(part)
       this.#headBytes += part.length
     }

@@ -35,6 +35,13 @@ describe('parseMultipart', () => {
     expect(parts[2]!.data.length).toBe(0)
   })
 
+  it.each([1, 3, 40, 100_000])('skips a preamble before the first delimiter (%i-byte chunks)', async (size) => {
+    const withPreamble = Buffer.concat([Buffer.from(`-- a note, not --${boundary.slice(0, 5)}\r\n`), body])
+    const parts = await parseInChunks(withPreamble, boundary, size)
+    expect(parts.map((p) => p.headers.name)).toEqual(['fileName', 'file', 'tags'])
+    expect(parts[1]!.data).toEqual(tricky)
+  })
+
   it('reads boundaries from Content-Type, quoted or not', () => {
     expect(boundaryOf('multipart/form-data; boundary=abc')).toBe('abc')
     expect(boundaryOf('multipart/form-data; boundary="a b"')).toBe('a b')
