@@ -237,9 +237,10 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runti
 }
 
 /**
- * How long a refresh waits for the kernel to forget missing names: each waits for its folder's lock, which a
- * long operation there (a folder rename through the bulk job API) holds for as long as it runs. The
- * forgetting goes on after the answer; `ikfs refresh` answers within its own 10 s all the same.
+ * How long a refresh waits for the kernel to forget missing names: each waits until no request holds its
+ * folder (fuse/busy-folders.ts), and a long operation there (a rename held up by the API, a folder rename
+ * through the bulk job API) holds it for as long as it runs. The forgetting goes on after the answer;
+ * `ikfs refresh` answers within its own 10 s all the same.
  */
 const REFRESH_KERNEL_WAIT_MS = 5_000
 

@@ -20,11 +20,13 @@
  * - getxattr/listxattr size semantics (size 0, ERANGE) live in native/ikfs-fuse.ts, which sees the buffer.
  */
 import { constants as fsConstants } from 'node:fs'
+import { posix } from 'node:path'
 import type { Logger } from '../log.js'
 import { isVfsError, VfsError } from '../vfs/errors.js'
 import type { Vfs } from '../vfs/types.js'
 import { MAX_REQUEST_BYTES } from '../../native/fuse-options.js'
 import type { FuseOps, ReadDestination } from '../../native/binding-types.js'
+import type { BusyFolders } from './busy-folders.js'
 import { OpGuard, type FuseReply, type OpGuardOptions } from './guard.js'
 import { toFuseStat, toFuseStatFs } from './stat.js'
 import { WriteBuffers, type WriteBufferLease } from './write-buffers.js'
@@ -48,6 +50,8 @@ export interface FuseOpsOptions extends OpGuardOptions {
   writeBuffers?: WriteBuffers
   /** Told of every lookup answered "no such file" (the kernel keeps that answer: missing-names.ts). */
   onMissing?: (path: string) => void
+  /** Told which folders' kernel locks each request may hold while it is in flight (busy-folders.ts). */
+  busyFolders?: BusyFolders
 }
 
 type Cb = FuseReply
@@ -77,6 +81,23 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
       writing.then(lease.release, lease.release)
       return writing
     }, (written) => [byteCount(written, lease.data.length)])
+  const busy = options.busyFolders
+  /** `work` holds these folders' kernel locks until it settles (a lookup or readdir, or a change in them). */
+  const holding = <T>(folders: readonly string[], work: () => Promise<T>): (() => Promise<T>) => {
+    if (!busy) return work
+    return () => {
+      const release = busy.enter(folders)
+      try {
+        const running = work()
+        running.then(release, release)
+        return running
+      } catch (e) {
+        release()
+        throw e
+      }
+    }
+  }
+  const inParentOf = <T>(path: string, work: () => Promise<T>) => holding([posix.dirname(path)], work)
   const onMissing = options.onMissing
   const getattr = onMissing
     ? (path: string) => vfs.getattr(path).catch((e: unknown) => {
@@ -88,12 +109,12 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
     guard.run(op, path, cb, () => Promise.reject(new VfsError(code, `${op} is not supported`, { level: 'debug' })), ok)
 
   return {
-    getattr: (path, cb) => guard.run('getattr', path, cb, () => getattr(path), (attr) => [0, toFuseStat(attr)]),
+    getattr: (path, cb) => guard.run('getattr', path, cb, inParentOf(path, () => getattr(path)), (attr) => [0, toFuseStat(attr)]),
 
     getattrOpen: (fh, cb) => guard.run('getattr', `handle ${fh}`, cb, () => vfs.getattrOpen(fh), (attr) => [0, toFuseStat(attr)]),
 
     readdir: (path, cb) =>
-      guard.run('readdir', path, cb, () => vfs.readdir(path), (entries) => [
+      guard.run('readdir', path, cb, holding([path], () => vfs.readdir(path)), (entries) => [
         0,
         entries.map((e) => e.name),
         entries.map((e) => toFuseStat(e.attr)),
@@ -115,7 +136,7 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
       guard.run('getxattr', path, cb, () => vfs.getxattr(path, name), (value) => [0, value]),
 
     create: (path, mode, cb) =>
-      guard.run('create', path, cb, () => vfs.create(path, mode, CREATE_FLAGS), (fh) => [0, handle(fh)]),
+      guard.run('create', path, cb, inParentOf(path, () => vfs.create(path, mode, CREATE_FLAGS)), (fh) => [0, handle(fh)]),
 
     write: (path, fh, buf, len, pos, cb) => write(path, fh, writeBuffers.copy(buf, len), pos, cb),
 
@@ -134,42 +155,42 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
 
     fsync: (path, datasync, fh, cb) => guard.run('fsync', path, cb, () => vfs.fsync(path, fh, datasync !== 0), ok),
 
-    truncate: (path, size, cb) => guard.run('truncate', path, cb, () => vfs.truncate(path, size), ok),
+    truncate: (path, size, cb) => guard.run('truncate', path, cb, holding([path], () => vfs.truncate(path, size)), ok),
 
     ftruncate: (path, fh, size, cb) => guard.run('ftruncate', path, cb, () => vfs.ftruncate(path, fh, size), ok),
 
     fallocate: (path, fh, mode, offset, length, cb) =>
       guard.run('fallocate', path, cb, () => vfs.fallocate(fh, mode, offset, length), ok),
 
-    unlink: (path, cb) => guard.run('unlink', path, cb, () => vfs.unlink(path), ok),
+    unlink: (path, cb) => guard.run('unlink', path, cb, inParentOf(path, () => vfs.unlink(path)), ok),
 
-    mkdir: (path, mode, cb) => guard.run('mkdir', path, cb, () => vfs.mkdir(path, mode), ok),
+    mkdir: (path, mode, cb) => guard.run('mkdir', path, cb, inParentOf(path, () => vfs.mkdir(path, mode)), ok),
 
-    rmdir: (path, cb) => guard.run('rmdir', path, cb, () => vfs.rmdir(path), ok),
+    rmdir: (path, cb) => guard.run('rmdir', path, cb, inParentOf(path, () => vfs.rmdir(path)), ok),
 
-    rename: (from, to, cb) => guard.run('rename', from, cb, () => vfs.rename(from, to), ok),
+    rename: (from, to, cb) => guard.run('rename', from, cb, holding([posix.dirname(from), posix.dirname(to)], () => vfs.rename(from, to)), ok),
 
     utimens: (path, atime, _mtimeIsAtimeToo, cb) => {
       const timeMs = atime === UTIME_SENTINEL_MS ? now() : atime
-      guard.run('utimens', path, cb, () => vfs.utimens(path, timeMs, Number.NaN), ok)
+      guard.run('utimens', path, cb, holding([path], () => vfs.utimens(path, timeMs, Number.NaN)), ok)
     },
 
     utimensExact: (path, atimeMs, mtimeMs, cb) =>
-      guard.run('utimens', path, cb, async () => {
+      guard.run('utimens', path, cb, holding([path], async () => {
         const mtime = Number.isNaN(mtimeMs) ? (await vfs.getattr(path)).mtimeMs : mtimeMs
         await vfs.utimens(path, Number.isNaN(atimeMs) ? mtime : atimeMs, mtime)
-      }, ok),
+      }), ok),
 
-    chmod: (path, mode, cb) => guard.run('chmod', path, cb, () => vfs.chmod(path, mode), ok),
+    chmod: (path, mode, cb) => guard.run('chmod', path, cb, holding([path], () => vfs.chmod(path, mode)), ok),
 
-    chown: (path, uid, gid, cb) => guard.run('chown', path, cb, () => vfs.chown(path, uid, gid), ok),
+    chown: (path, uid, gid, cb) => guard.run('chown', path, cb, holding([path], () => vfs.chown(path, uid, gid)), ok),
 
     setxattr: (path, name, value, _position, flags, cb) => {
       const copy = Buffer.from(value) // libfuse memory, detached after cb
-      guard.run('setxattr', path, cb, () => vfs.setxattr(path, name, copy, flags), ok)
+      guard.run('setxattr', path, cb, holding([path], () => vfs.setxattr(path, name, copy, flags)), ok)
     },
 
-    removexattr: (path, name, cb) => guard.run('removexattr', path, cb, () => vfs.removexattr(path, name), ok),
+    removexattr: (path, name, cb) => guard.run('removexattr', path, cb, holding([path], () => vfs.removexattr(path, name)), ok),
 
     symlink: (_target, path, cb) => refuse('symlink', path, cb, 'EPERM'),
     link: (_from, to, cb) => refuse('link', to, cb, 'EPERM'),

@@ -15,12 +15,26 @@ export const MAX_MISSING_NAMES = 10_000
 /** Has the kernel forget `names` in `folder` (the binding's notification); resolves with how many it held. */
 export type ForgetNames = (folder: string, names: string[]) => Promise<number>
 
+/** Resolves true once no request holds `folder`'s lock in the kernel, false if that takes over `withinMs` (busy-folders.ts). */
+export type WhenIdle = (folder: string, withinMs: number) => Promise<boolean>
+
+export interface MissingNamesOptions {
+  max?: number
+  now?: () => number
+  /** Each folder's notification waits for this first (busy-folders.ts). */
+  whenIdle?: WhenIdle
+}
+
 export class MissingNames {
   readonly #paths: LRUCache<string, true> | undefined
-  #forgetting: Promise<number> = Promise.resolve(0)
+  readonly #rememberedForMs: number
+  readonly #whenIdle: WhenIdle | undefined
+  #notifying: Promise<unknown> = Promise.resolve()
 
   /** `rememberedForMs`: the kernel's negative_timeout (0: the kernel keeps no such answers). */
-  constructor(rememberedForMs: number, options: { max?: number; now?: () => number } = {}) {
+  constructor(rememberedForMs: number, options: MissingNamesOptions = {}) {
+    this.#rememberedForMs = rememberedForMs
+    this.#whenIdle = options.whenIdle
     if (rememberedForMs <= 0) return
     const now = options.now
     this.#paths = new LRUCache({ max: options.max ?? MAX_MISSING_NAMES, ttl: rememberedForMs, ...(now ? { perf: { now } } : {}) })
@@ -32,29 +46,33 @@ export class MissingNames {
   }
 
   /**
-   * Has the kernel forget the names at or under `localPath` (all when undefined), folder by folder; resolves
-   * with how many it held. One call after another: each notification may wait for its folder's lock (native/fuse3/forget_names.c),
-   * so refreshes that come together queue here instead of each holding a thread. Never rejects (a refresh may
-   * answer before this ends, cli/mount.ts): a folder that cannot be resolved is gone, and nothing is held there.
+   * Has the kernel forget the names at or under `localPath` (all when undefined); resolves with how many it
+   * held. Each folder's notification waits until no request holds that folder (whenIdle): once the kernel has
+   * dropped such answers by itself (negative_timeout), nothing is left to forget. Notifications go one after
+   * another, so refreshes that come together never hold several threads (native/fuse3/forget_names.c). Never
+   * rejects (a refresh may answer before this ends, cli/mount.ts): a folder that cannot be resolved is gone,
+   * and nothing is held there.
    */
-  forget(localPath: string | undefined, forgetNames: ForgetNames, log: Logger): Promise<number> {
-    const run = async (): Promise<number> => {
-      let forgotten = 0
-      for (const [folder, names] of this.takeUnder(localPath)) {
-        log.debug({ folder, names: names.length }, 'making the kernel forget names it was told are missing')
-        try {
-          forgotten += await forgetNames(folder, names)
-        } catch (err) {
-          log.debug({ err, folder }, 'missing names not forgotten')
-        }
+  async forget(localPath: string | undefined, forgetNames: ForgetNames, log: Logger): Promise<number> {
+    const byFolder = [...this.takeUnder(localPath)].map(async ([folder, names]) => {
+      log.debug({ folder, names: names.length }, 'making the kernel forget names it was told are missing')
+      if (this.#whenIdle && !(await this.#whenIdle(folder, this.#rememberedForMs))) {
+        log.debug({ folder }, 'folder busy until the kernel forgot the missing names by itself')
+        return 0
       }
-      return forgotten
-    }
-    this.#forgetting = this.#forgetting.then(run).catch((err: unknown) => {
+      const notified = this.#notifying.then(() => forgetNames(folder, names)).catch((err: unknown) => {
+        log.debug({ err, folder }, 'missing names not forgotten')
+        return 0
+      })
+      this.#notifying = notified
+      return notified
+    })
+    try {
+      return (await Promise.all(byFolder)).reduce((sum, n) => sum + n, 0)
+    } catch (err) {
       log.warn({ err }, 'the kernel could not be made to forget missing names; it forgets them after negative_timeout')
       return 0
-    })
-    return this.#forgetting
+    }
   }
 
   /** Takes the names at or under `localPath` (all when undefined), grouped by folder. */

@@ -26,6 +26,7 @@ import { createIkfsFuseClass } from '../../native/ikfs-fuse.js'
 import { loadFuse3, startFuse3, type Fuse3Addon } from '../../native/fuse3.js'
 import { NativeLoadError } from '../../native/load.js'
 import { createFuseOps, type FuseOpsOptions } from './adapter.js'
+import { BusyFolders } from './busy-folders.js'
 import { MissingNames } from './missing-names.js'
 import { OpCounters, OpGuard } from './guard.js'
 import { canonicalMountpoint, findFuseMount, readMountInfo, type MountEntry } from './mountinfo.js'
@@ -95,9 +96,13 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   const guard = options.ops?.guard ?? new OpGuard(log, { ...options.ops, counters })
   // Write buffers are pooled at the binding's largest request; a larger write would get a buffer of its own.
   const maxWriteBytes = binding.addon ? FUSE3_MAX_REQUEST_BYTES : MAX_REQUEST_BYTES
-  const missing = binding.addon ? new MissingNames(options.fuse.negativeTimeoutS * 1000) : undefined
+  // Only the libfuse3 binding can make the kernel forget names (a refresh); its notifications wait for idle folders.
+  const busyFolders = binding.addon ? new BusyFolders() : undefined
+  const missing = busyFolders && new MissingNames(options.fuse.negativeTimeoutS * 1000, {
+    whenIdle: (folder, withinMs) => busyFolders.idle(folder, withinMs),
+  })
   const onMissing = missing && ((path: string) => missing.add(path))
-  const ops = createFuseOps(vfs, log, { maxWriteBytes, ...options.ops, guard, ...(onMissing ? { onMissing } : {}) })
+  const ops = createFuseOps(vfs, log, { maxWriteBytes, ...options.ops, guard, ...(onMissing ? { onMissing, busyFolders } : {}) })
   const timeoutMs = options.mountTimeoutMs ?? DEFAULT_MOUNT_TIMEOUT_MS
 
   let native: NativeMount

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { REPO_ROOT, forceUnmount, makeTempMountpoint, spawnDaemon, stopAllDaemons } from '../helpers/mount.js'
+import { connectionId, findFuseMount } from '../../src/fuse/mountinfo.js'
 import { fuseSkipReason, isMounted, mountLibrary, runIkfs, startLibrary, tempDir, waitFor, type Library, type Mounted } from './harness.js'
 
 const execFileP = promisify(execFile)
@@ -253,6 +254,56 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         }
         expect(await readFile(join(other, 'copied.json'), 'utf8')).toBe(await readFile(join(REPO_ROOT, 'package.json'), 'utf8'))
         for (const folder of busy) expect(await readdir(folder)).toEqual(['dst.txt'])
+      })
+
+      it('R2: a daemon killed (kill -9) while a refresh waits for a busy folder exits and ends its connection', async () => {
+        // The kernel's notification for a folder waits for its lock, which a rename the API holds up keeps
+        // taken; a daemon killed while a thread of it waited there could not exit (that thread slept on), so
+        // its /dev/fuse stayed open, the rename was never answered and the mount hung until aborted by hand.
+        const cache = await tempDir('ikfs-kill9-cache-')
+        const own = await mountLibrary(lib, { args: ['--dir-cache-time', '1h', '--cache-dir', cache] })
+        const entry = await findFuseMount(own.path)
+        expect(entry).toBeDefined()
+        const folder = join(own.path, 'kill9')
+        let mv: Promise<unknown> | undefined
+        try {
+          await mkdir(folder)
+          await writeFile(join(folder, 'src.txt'), 'x')
+          await expect(stat(join(folder, 'missed.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
+          await lib.setFaults({ latencyMs: 10_000, scope: ['api'] })
+          mv = execFileP('mv', [join(folder, 'src.txt'), join(folder, 'dst.txt')]).catch((e: unknown) => e)
+          await waitFor(async () => {
+            const r = await runIkfs(['status', own.path, '--json'], { timeoutMs: 30_000 })
+            return (JSON.parse(r.stdout) as { ops: Record<string, { inFlight: number }> }).ops.rename?.inFlight === 1 || undefined
+          }, 5_000, 'the rename in the daemon')
+          const refresh = await runIkfs(['refresh', own.path, folder], { timeoutMs: 30_000 })
+          expect(refresh.code, refresh.stderr).toBe(0)
+          expect(own.log()).toContain('making the kernel forget names it was told are missing')
+          own.kill9()
+          const exited = await Promise.race([own.daemon.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 5_000).unref())])
+          expect(exited, 'the killed daemon').toEqual({ code: null, signal: 'SIGKILL' })
+          // With its daemon gone the kernel ends the connection: the rename fails instead of waiting forever.
+          const failed = await Promise.race([mv, new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), 5_000).unref())])
+          expect(failed).toMatchObject({ code: 1 })
+          // The connection is gone, not just the mount: auto_unmount (fusermount3) takes the mount away with its
+          // daemon, and `ikfs unmount` clears one that is left.
+          const connection = `/sys/fs/fuse/connections/${connectionId(entry!)}`
+          await waitFor(async () => (await stat(connection).then(() => false, () => true)) || undefined, 5_000, 'the connection to end')
+          if (await isMounted(own.path)) {
+            const unmounted = await runIkfs(['unmount', own.path], { timeoutMs: 30_000 })
+            expect(unmounted.code, unmounted.stderr).toBe(0)
+          }
+          expect(await isMounted(own.path)).toBe(false)
+        } finally {
+          await lib.setFaults({ latencyMs: 0 })
+          // Never hang here: a connection left open by a daemon that could not exit is aborted (the mount may be
+          // detached already, so not found by its path any more).
+          own.kill9()
+          if (entry) await writeFile(`/sys/fs/fuse/connections/${connectionId(entry)}/abort`, '1').catch(() => undefined)
+          await own.stop()
+          await mv
+          await rm(cache, { recursive: true, force: true })
+        }
       })
 
       it('ikfs status --wait returns at once for a live mount, and status fails clearly without a daemon', async () => {

@@ -1,6 +1,7 @@
 import { constants as fsConstants } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { createFuseOps, UTIME_SENTINEL_MS } from '../../../src/fuse/adapter.js'
+import { BusyFolders } from '../../../src/fuse/busy-folders.js'
 import { WriteBuffers } from '../../../src/fuse/write-buffers.js'
 import { FUSE_ERRNO } from '../../../src/fuse/errno.js'
 import { S_IFDIR, S_IFREG } from '../../../src/fuse/stat.js'
@@ -242,6 +243,52 @@ describe('createFuseOps', () => {
     expect(await call((cb) => ops.getattr('/denied', cb))).toEqual([FUSE_ERRNO.EACCES])
     expect((await call((cb) => ops.getattr('/here', cb)))[0]).toBe(0)
     expect(missing).toEqual(['/gone'])
+  })
+
+  it('holds the folders whose kernel locks a request may hold until the VFS answers it (busy-folders.ts)', async () => {
+    let finish!: () => void
+    const answered = new Promise<void>((resolve) => (finish = resolve))
+    const slow = async (): Promise<void> => { await answered }
+    const { vfs } = createFakeVfs({
+      getattr: async () => { await answered; return makeAttr({}) },
+      readdir: async () => { await answered; return [] },
+      create: async () => { await answered; return 3 },
+      unlink: slow, mkdir: slow, rmdir: slow, rename: slow, chmod: slow, setxattr: slow,
+      read: async () => { await answered; return Buffer.alloc(0) },
+    })
+    const busy = new BusyFolders()
+    const ops = createFuseOps(vfs, captureLogger().logger, { busyFolders: busy })
+    const replies = [
+      call((cb) => ops.getattr('/look/up', cb)), // a lookup: its folder
+      call((cb) => ops.readdir('/listed', cb)), // the folder itself
+      call((cb) => ops.create('/made/new.txt', 0o644, cb)),
+      call((cb) => ops.unlink('/removed/f', cb)),
+      call((cb) => ops.mkdir('/parent/child', 0o755, cb)),
+      call((cb) => ops.rmdir('/parent2/child', cb)),
+      call((cb) => ops.rename('/from/a', '/to/b', cb)),
+      call((cb) => ops.chmod('/changed', 0o600, cb)), // the file or folder itself
+      call((cb) => ops.setxattr('/tagged', 'user.x', Buffer.from('1'), 0, 0, cb)),
+      call((cb) => ops.read('/reading/f', 1, Buffer.alloc(4), 4, 0, cb)),
+    ]
+    const held = ['/look', '/listed', '/made', '/removed', '/parent', '/parent2', '/from', '/to', '/changed', '/tagged']
+    expect(held.filter((folder) => busy.isBusy(folder))).toEqual(held)
+    expect(busy.isBusy('/reading')).toBe(false) // a read takes no folder's lock
+    expect(busy.isBusy('/')).toBe(false)
+    finish()
+    await Promise.all(replies)
+    expect(held.filter((folder) => busy.isBusy(folder))).toEqual([])
+  })
+
+  it('a request that fails, or whose VFS call throws at once, holds its folder no longer', async () => {
+    const busy = new BusyFolders()
+    const { vfs } = createFakeVfs({
+      unlink: async () => { throw new VfsError('EACCES', 'refused') },
+      mkdir: () => { throw new Error('boom') },
+    })
+    const ops = createFuseOps(vfs, captureLogger().logger, { busyFolders: busy })
+    expect(await call((cb) => ops.unlink('/a/f', cb))).toEqual([FUSE_ERRNO.EACCES])
+    expect(await call((cb) => ops.mkdir('/b/c', 0o755, cb))).toEqual([FUSE_ERRNO.EIO])
+    expect(busy.isBusy('/a') || busy.isBusy('/b')).toBe(false)
   })
 
   it('a VFS method that throws synchronously answers EIO instead of killing the daemon', async () => {

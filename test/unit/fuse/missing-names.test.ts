@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { BusyFolders } from '../../../src/fuse/busy-folders.js'
 import { MissingNames } from '../../../src/fuse/missing-names.js'
 import { captureLogger } from './log-capture.js'
 
@@ -86,5 +87,36 @@ describe('MissingNames.forget: has the kernel forget them through the binding', 
     }
     expect(await missing.forget(undefined, forgetNames, log)).toBe(1)
     expect(await missing.forget(undefined, forgetNames, log)).toBe(0) // each name is taken once
+  })
+
+  it('waits until no request holds a folder, without holding up other folders', async () => {
+    const busy = new BusyFolders()
+    const missing = new MissingNames(60_000, { whenIdle: (folder, withinMs) => busy.idle(folder, withinMs) })
+    missing.add('/busy/x')
+    missing.add('/free/y')
+    const calls: string[] = []
+    const forgetNames = async (folder: string, names: string[]): Promise<number> => {
+      calls.push(folder)
+      return names.length
+    }
+    const renaming = busy.enter(['/busy']) // a rename in /busy that the API holds up
+    const forgetting = missing.forget(undefined, forgetNames, log)
+    await new Promise((r) => setTimeout(r, 20))
+    expect(calls).toEqual(['/free'])
+    renaming()
+    expect(await forgetting).toBe(2)
+    expect(calls).toEqual(['/free', '/busy'])
+  })
+
+  it('leaves a folder alone that stays busy until the kernel has forgotten by itself (negative_timeout)', async () => {
+    const busy = new BusyFolders()
+    const waits: number[] = []
+    const missing = new MissingNames(30, { whenIdle: (folder, withinMs) => { waits.push(withinMs); return busy.idle(folder, withinMs) } })
+    missing.add('/busy/x')
+    busy.enter(['/busy'])
+    const calls: string[] = []
+    expect(await missing.forget(undefined, async (folder) => { calls.push(folder); return 1 }, log)).toBe(0)
+    expect(waits).toEqual([30])
+    expect(calls).toEqual([])
   })
 })
