@@ -9,32 +9,35 @@
 import { LRUCache } from 'lru-cache'
 import { posix } from 'node:path'
 import type { Logger } from '../log.js'
+import type { BusyFolders } from './busy-folders.js'
 
 export const MAX_MISSING_NAMES = 10_000
 
 /** Has the kernel forget `names` in `folder` (the binding's notification); resolves with how many it held. */
 export type ForgetNames = (folder: string, names: string[]) => Promise<number>
 
-/** Resolves true once no request holds `folder`'s lock in the kernel, false if that takes over `withinMs` (busy-folders.ts). */
-export type WhenIdle = (folder: string, withinMs: number) => Promise<boolean>
+/** The folders that requests in flight hold in the kernel (busy-folders.ts). */
+export type HeldFolders = Pick<BusyFolders, 'idle' | 'isBusy'>
 
 export interface MissingNamesOptions {
   max?: number
   now?: () => number
-  /** Each folder's notification waits for this first (busy-folders.ts). */
-  whenIdle?: WhenIdle
+  /** A folder's notification waits until no request holds it. */
+  held?: HeldFolders
 }
 
 export class MissingNames {
   readonly #paths: LRUCache<string, true> | undefined
   readonly #rememberedForMs: number
-  readonly #whenIdle: WhenIdle | undefined
+  readonly #held: HeldFolders | undefined
+  readonly #now: () => number
   #notifying: Promise<unknown> = Promise.resolve()
 
   /** `rememberedForMs`: the kernel's negative_timeout (0: the kernel keeps no such answers). */
   constructor(rememberedForMs: number, options: MissingNamesOptions = {}) {
     this.#rememberedForMs = rememberedForMs
-    this.#whenIdle = options.whenIdle
+    this.#held = options.held
+    this.#now = options.now ?? performance.now.bind(performance)
     if (rememberedForMs <= 0) return
     const now = options.now
     this.#paths = new LRUCache({ max: options.max ?? MAX_MISSING_NAMES, ttl: rememberedForMs, ...(now ? { perf: { now } } : {}) })
@@ -47,31 +50,44 @@ export class MissingNames {
 
   /**
    * Has the kernel forget the names at or under `localPath` (all when undefined); resolves with how many it
-   * held. Each folder's notification waits until no request holds that folder (whenIdle): once the kernel has
-   * dropped such answers by itself (negative_timeout), nothing is left to forget. Notifications go one after
-   * another, so refreshes that come together never hold several threads (native/fuse3/forget_names.c). Never
+   * held. Each folder's notification waits until no request holds that folder (busy-folders.ts); once the
+   * kernel has dropped such answers by itself (negative_timeout), nothing is left to forget. Notifications go
+   * one after another, so refreshes that come together never hold several threads (forget_names.c). Never
    * rejects (a refresh may answer before this ends, cli/mount.ts): a folder that cannot be resolved is gone,
    * and nothing is held there.
    */
   async forget(localPath: string | undefined, forgetNames: ForgetNames, log: Logger): Promise<number> {
     const byFolder = [...this.takeUnder(localPath)].map(async ([folder, names]) => {
       log.debug({ folder, names: names.length }, 'making the kernel forget names it was told are missing')
-      if (this.#whenIdle && !(await this.#whenIdle(folder, this.#rememberedForMs))) {
-        log.debug({ folder }, 'folder busy until the kernel forgot the missing names by itself')
-        return 0
-      }
-      const notified = this.#notifying.then(() => forgetNames(folder, names)).catch((err: unknown) => {
+      const forgotten = await this.#whenFree(folder, () => forgetNames(folder, names)).catch((err: unknown) => {
         log.debug({ err, folder }, 'missing names not forgotten')
         return 0
       })
-      this.#notifying = notified
-      return notified
+      if (forgotten === undefined) log.debug({ folder }, 'folder busy until the kernel forgot the missing names by itself')
+      return forgotten ?? 0
     })
     try {
       return (await Promise.all(byFolder)).reduce((sum, n) => sum + n, 0)
     } catch (err) {
       log.warn({ err }, 'the kernel could not be made to forget missing names; it forgets them after negative_timeout')
       return 0
+    }
+  }
+
+  /**
+   * Runs `notify` in its turn (one notification at a time) once no request holds `folder`: waiting for that
+   * holds up no other folder's turn, and the folder is looked at again when its turn comes. Undefined when it
+   * stayed busy for as long as the kernel keeps the names.
+   */
+  async #whenFree(folder: string, notify: () => Promise<number>): Promise<number | undefined> {
+    const held = this.#held
+    const until = this.#now() + this.#rememberedForMs
+    for (;;) {
+      if (held && !(await held.idle(folder, Math.max(0, until - this.#now())))) return undefined
+      const turn = this.#notifying.then(() => (held?.isBusy(folder) ? undefined : notify()))
+      this.#notifying = turn.catch(() => undefined)
+      const forgotten = await turn
+      if (forgotten !== undefined) return forgotten
     }
   }
 

@@ -98,9 +98,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   const maxWriteBytes = binding.addon ? FUSE3_MAX_REQUEST_BYTES : MAX_REQUEST_BYTES
   // Only the libfuse3 binding can make the kernel forget names (a refresh); its notifications wait for idle folders.
   const busyFolders = binding.addon ? new BusyFolders() : undefined
-  const missing = busyFolders && new MissingNames(options.fuse.negativeTimeoutS * 1000, {
-    whenIdle: (folder, withinMs) => busyFolders.idle(folder, withinMs),
-  })
+  const missing = busyFolders && new MissingNames(options.fuse.negativeTimeoutS * 1000, { held: busyFolders })
   const onMissing = missing && ((path: string) => missing.add(path))
   const ops = createFuseOps(vfs, log, { maxWriteBytes, ...options.ops, guard, ...(onMissing ? { onMissing, busyFolders } : {}) })
   const timeoutMs = options.mountTimeoutMs ?? DEFAULT_MOUNT_TIMEOUT_MS

@@ -91,7 +91,7 @@ describe('MissingNames.forget: has the kernel forget them through the binding', 
 
   it('waits until no request holds a folder, without holding up other folders', async () => {
     const busy = new BusyFolders()
-    const missing = new MissingNames(60_000, { whenIdle: (folder, withinMs) => busy.idle(folder, withinMs) })
+    const missing = new MissingNames(60_000, { held: busy })
     missing.add('/busy/x')
     missing.add('/free/y')
     const calls: string[] = []
@@ -111,12 +111,42 @@ describe('MissingNames.forget: has the kernel forget them through the binding', 
   it('leaves a folder alone that stays busy until the kernel has forgotten by itself (negative_timeout)', async () => {
     const busy = new BusyFolders()
     const waits: number[] = []
-    const missing = new MissingNames(30, { whenIdle: (folder, withinMs) => { waits.push(withinMs); return busy.idle(folder, withinMs) } })
+    const held = { isBusy: (folder: string) => busy.isBusy(folder), idle: (folder: string, withinMs: number) => { waits.push(withinMs); return busy.idle(folder, withinMs) } }
+    const missing = new MissingNames(30, { held })
     missing.add('/busy/x')
     busy.enter(['/busy'])
     const calls: string[] = []
     expect(await missing.forget(undefined, async (folder) => { calls.push(folder); return 1 }, log)).toBe(0)
-    expect(waits).toEqual([30])
+    expect(waits).toHaveLength(1)
+    expect(waits[0]).toBeGreaterThan(25)
+    expect(waits[0]).toBeLessThanOrEqual(30)
     expect(calls).toEqual([])
+  })
+
+  it('looks at a folder again when its turn comes: one that a request took meanwhile waits again', async () => {
+    const busy = new BusyFolders()
+    const missing = new MissingNames(60_000, { held: busy })
+    missing.add('/a/x')
+    missing.add('/b/y')
+    const calls: string[] = []
+    let releaseFirst!: () => void
+    const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve))
+    const forgetNames = async (folder: string): Promise<number> => {
+      calls.push(folder)
+      if (calls.length === 1) await firstHeld
+      return 1
+    }
+    const forgetting = missing.forget(undefined, forgetNames, log)
+    await new Promise((r) => setTimeout(r, 10))
+    expect(calls).toHaveLength(1) // the other folder waits for its turn
+    const [first] = calls
+    const second = first === '/a' ? '/b' : '/a'
+    const creating = busy.enter([second]) // a create there starts before that turn
+    releaseFirst()
+    await new Promise((r) => setTimeout(r, 10))
+    expect(calls).toEqual([first])
+    creating()
+    expect(await forgetting).toBe(2)
+    expect(calls).toEqual([first, second])
   })
 })
