@@ -53,6 +53,13 @@ typedef struct session {
   pthread_rwlock_t fuse_lock;
   char mountpoint[4096];
   napi_threadsafe_function tsfn;
+  /*
+   * Set once JavaScript no longer listens (unref: the process may exit, and exiting frees `tsfn` under any
+   * thread still holding it) or the loop thread has released `tsfn`; from then on no thread touches it. Held
+   * for reading around each use of `tsfn` by a libfuse thread, for writing to set `js_gone`.
+   */
+  pthread_rwlock_t tsfn_lock;
+  int js_gone;
   pthread_t thread;
   unsigned max_write;
   unsigned max_read;

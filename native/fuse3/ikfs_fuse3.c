@@ -373,8 +373,13 @@ static void *loop_thread(void *arg) {
   s->fuse = NULL;
   pthread_rwlock_unlock(&s->fuse_lock);
   static request_t exit_request = {.op = OP_EXIT};
-  napi_call_threadsafe_function(s->tsfn, &exit_request, napi_tsfn_blocking);
-  napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
+  pthread_rwlock_wrlock(&s->tsfn_lock);
+  if (!s->js_gone) {
+    napi_call_threadsafe_function(s->tsfn, &exit_request, napi_tsfn_blocking);
+    napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
+    s->js_gone = 1;
+  }
+  pthread_rwlock_unlock(&s->tsfn_lock);
   return NULL;
 }
 
@@ -407,6 +412,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   session_t *s = calloc(1, sizeof *s);
   if (!s) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
   pthread_rwlock_init(&s->fuse_lock, NULL);
+  pthread_rwlock_init(&s->tsfn_lock, NULL);
   memcpy(s->mountpoint, mountpoint, length + 1);
   if (get_uint(env, argv[2], "maxWrite", &s->max_write) || get_uint(env, argv[2], "maxRead", &s->max_read) || get_uint(env, argv[2], "maxReadahead", &s->max_readahead) ||
       get_uint(env, argv[2], "maxBackground", &s->max_background) || get_uint(env, argv[2], "maxThreads", &s->max_threads) ||
@@ -548,14 +554,23 @@ static napi_value js_copy_out(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* unref(handle): the loop thread no longer keeps the process alive. Only before the loop has ended. */
+/*
+ * unref(handle): JavaScript stops listening (the kernel mount is gone and the process may exit). The loop
+ * thread no longer keeps the process alive, and no libfuse thread touches the thread-safe function again:
+ * an exiting Node frees it under any thread still holding it (a late request is answered EIO instead).
+ */
 static napi_value js_unref(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   session_t *s;
   NAPI_OK(napi_get_value_external(env, argv[0], (void **)&s));
-  napi_unref_threadsafe_function(env, s->tsfn);
+  pthread_rwlock_wrlock(&s->tsfn_lock);
+  if (!s->js_gone) {
+    s->js_gone = 1;
+    napi_unref_threadsafe_function(env, s->tsfn);
+  }
+  pthread_rwlock_unlock(&s->tsfn_lock);
   return NULL;
 }
 

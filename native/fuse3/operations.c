@@ -21,7 +21,10 @@ static session_t *current_session(void) {
 static int64_t call_js(session_t *s, request_t *r) {
   if (sem_init(&r->done, 0, 0) != 0) return -EIO;
   r->result = -EIO;
-  if (napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_blocking) != napi_ok) {
+  pthread_rwlock_rdlock(&s->tsfn_lock);
+  napi_status queued = s->js_gone ? napi_closing : napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_blocking);
+  pthread_rwlock_unlock(&s->tsfn_lock);
+  if (queued != napi_ok) {
     sem_destroy(&r->done);
     return -EIO;
   }
