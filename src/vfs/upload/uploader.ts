@@ -209,7 +209,8 @@ export class Uploader {
         await file.inflight
         log.info({ path: file.localPath }, 'upload done before unmount')
       } catch {
-        log.warn({ path: file.localPath }, 'upload failed before unmount; the next mount with this cache dir retries it')
+        if (file.state === 'rejected') log.warn({ path: file.localPath }, 'upload refused before unmount (larger than the account allows); the file stays in the spool, not retried')
+        else log.warn({ path: file.localPath }, 'upload failed before unmount; the next mount with this cache dir retries it')
       }
     }))
   }

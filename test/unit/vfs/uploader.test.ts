@@ -1,0 +1,49 @@
+/** The upload queue's unmount drain: one line per file it waits for, saying what becomes of it. */
+import { describe, expect, it } from 'vitest'
+import { ManualClock } from '../../../src/clock.js'
+import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { PendingFile } from '../../../src/vfs/file-node.js'
+import { Counters } from '../../../src/vfs/stats.js'
+import { Uploader } from '../../../src/vfs/upload/uploader.js'
+import { captureLogger } from '../fuse/log-capture.js'
+
+function pending(name: string): PendingFile {
+  const file = new PendingFile(name, `/spool/${name}`, '/', name, `/${name}`, 2, 10, 0, 0, undefined)
+  file.unsent = true
+  return file
+}
+
+describe('Uploader.drain (unmount)', () => {
+  it('says which uploads landed, which the next mount retries, and which are refused for good', async () => {
+    const { logger, records } = captureLogger()
+    let finish!: () => void
+    const gate = new Promise<void>((resolve) => (finish = resolve))
+    const outcome: Record<string, () => Promise<boolean>> = {
+      'ok.bin': async () => true,
+      'flaky.bin': async () => { throw new ImageKitError('IK_SERVER', 'POST /api/v1/files/upload: 503') },
+      'huge.bin': async () => { throw new ImageKitError('IK_TOO_LARGE', 'POST /api/v1/files/upload: 400 too large') },
+    }
+    const uploader = new Uploader({
+      clock: new ManualClock(), log: logger, counters: new Counters(), maxParallel: 4,
+      perform: async (file) => {
+        await gate
+        return outcome[file.name]!()
+      },
+      persist: async () => undefined,
+    })
+    const files = Object.keys(outcome).map(pending)
+    const uploads = files.map((file) => uploader.upload(file).catch(() => undefined))
+    const draining = uploader.drain()
+    finish()
+    await draining
+    await Promise.all(uploads)
+    uploader.close()
+    const said = (name: string) => records.filter((r) => r.path === `/${name}` && r.msg.includes('before unmount')).map((r) => r.msg)
+    expect(said('ok.bin')).toEqual(['waiting for this upload before unmounting', 'upload done before unmount'])
+    expect(said('flaky.bin')).toEqual(['waiting for this upload before unmounting', 'upload failed before unmount; the next mount with this cache dir retries it'])
+    expect(said('huge.bin')).toEqual([
+      'waiting for this upload before unmounting',
+      'upload refused before unmount (larger than the account allows); the file stays in the spool, not retried',
+    ])
+  })
+})
