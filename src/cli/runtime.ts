@@ -36,7 +36,7 @@ export interface MountRuntime {
   createClient(settings: ClientSettings, logger: Logger): Promise<MountClient>
   createVfs(api: ImageKitApi, options: VfsOptions, logger: Logger): Promise<Vfs>
   mountFuse(vfs: Vfs, mountpoint: string, options: FuseMountOptions, logger: Logger): Promise<LiveMount>
-  unmountPath(mountpoint: string, options: { lazy?: boolean }): Promise<void>
+  unmountPath(mountpoint: string, options: { lazy?: boolean; refuseBusy?: boolean }): Promise<void>
   isMounted(mountpoint: string): Promise<boolean>
 }
 

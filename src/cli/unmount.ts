@@ -1,5 +1,6 @@
 /**
  * `ikfs unmount MOUNTPOINT [--lazy] [--wait]`: unmounts a live mount or clears a dead one left by a crash.
+ * A live mount that programs still use is left mounted unless --lazy (as umount(8) does).
  * The daemon goes on after the unmount until its uploads in flight are stored (W3); this command says so,
  * and with --wait stays until the daemon has exited.
  */
@@ -21,7 +22,7 @@ const NOTICE_MS = 3_000
 const NOTICE_POLL_MS = 50
 
 export const UNMOUNT_FLAGS: Readonly<Record<string, ExtraFlag>> = {
-  '--lazy': { takesValue: false, help: 'Detach now even if files are open; the mount goes when they close.' },
+  '--lazy': { takesValue: false, help: 'Detach the mount even while programs use it: their open files fail from then on, and what they have not closed is not stored.' },
   '--wait': { takesValue: false, help: 'After unmounting, wait until the daemon has stored its uploads in flight and exited.' },
 }
 
@@ -45,7 +46,9 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
   // A dead mount (its daemon crashed) is still listed, and is cleared like a live one. Not listed, the
   // daemon may still be storing its last uploads after an earlier unmount: it is reported on and waited for.
   if (await ctx.runtime.isMounted(mountpoint)) {
-    await ctx.runtime.unmountPath(mountpoint, { lazy })
+    // A live mount in use stays, as with umount(8): detached, its open files would fail from then on, and
+    // what a program has written but not closed would not be stored. A dead one is cleared all the same.
+    await ctx.runtime.unmountPath(mountpoint, { lazy, refuseBusy: before !== undefined })
     ctx.stdout.write(`ikfs: unmounted ${mountpoint}\n`)
   } else if (before === undefined) {
     throw new Error(`nothing is mounted at ${mountpoint}`)

@@ -19,7 +19,17 @@ export class UnmountError extends Error {
 export interface UnmountOptions {
   /** Skip the non-lazy attempts (detach at once even if files are open). */
   lazy?: boolean
+  /**
+   * Stop after the non-lazy attempts: a mount that programs still use stays (UnmountBusyError), as with
+   * umount(8). For a live mount, whose open files would fail once detached.
+   */
+  refuseBusy?: boolean
   commandTimeoutMs?: number
+}
+
+/** The mount is in use (a file or folder open in it) and was left mounted (refuseBusy). */
+export class UnmountBusyError extends UnmountError {
+  override name = 'UnmountBusyError'
 }
 
 function isRoot(): boolean {
@@ -37,7 +47,8 @@ export async function unmountPath(mountpoint: string, options: UnmountOptions = 
   }
   const lazyAttempts: [string, string[]][] = [['fusermount', ['-uz', target]]]
   if (isRoot()) lazyAttempts.push(['umount', ['-l', target]])
-  attempts.push(...lazyAttempts)
+  const refuseBusy = options.refuseBusy === true && !options.lazy
+  if (!refuseBusy) attempts.push(...lazyAttempts)
 
   const failures: string[] = []
   for (const [file, args] of attempts) {
@@ -46,6 +57,13 @@ export async function unmountPath(mountpoint: string, options: UnmountOptions = 
     if (result.code !== 0) failures.push(`${file} ${args[0]}: ${result.timedOut ? 'timed out' : result.stderr.trim()}`)
   }
   if (!(await findFuseMount(target))) return
+  if (refuseBusy) {
+    throw new UnmountBusyError(
+      failures.some((f) => /busy/i.test(f))
+        ? `${target} is in use: a program has a file or folder open in it (\`fuser -vm ${target}\` names it)`
+        : `could not unmount ${target}: ${failures.join('; ') || 'still mounted'}`,
+    )
+  }
 
   if (await abortConnection(target, timeoutMs)) {
     for (const [file, args] of lazyAttempts) {

@@ -1,10 +1,11 @@
 // README Semantics R7 (signed reads) and R12 (start-up checks and clean lifecycle), on real mounts.
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  fuseSkipReason, isMounted, mountLibrary, run, runIkfs, startLibrary, tempDir, type Library,
+  fuseSkipReason, isMounted, mountLibrary, run, runIkfs, startLibrary, tempDir, waitFor, type Library,
 } from '../integration/harness.js'
 
 const skip = fuseSkipReason()
@@ -118,6 +119,25 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
     expect(un.code).toBe(0)
     expect(await isMounted(mp)).toBe(false)
     expect(await third.waitExit(20_000)).toBe(0)
+    // A live mount that a program uses stays mounted, saying so (as umount(8) does); --lazy detaches it.
+    const used = await mountLibrary(lib, { mountpoint: mp })
+    const inside = spawn('sleep', ['30'], { cwd: mp, stdio: 'ignore' })
+    try {
+      await waitFor(async () => (await readlink(`/proc/${inside.pid}/cwd`).catch(() => undefined)) === mp || undefined, 5_000, 'sleep in the mount')
+      const refused = await runIkfs(['unmount', mp], { timeoutMs: 30_000 })
+      expect(refused.code).toBe(1)
+      expect(refused.stderr).toContain(`${mp} is in use: a program has a file or folder open in it`)
+      expect(await isMounted(mp)).toBe(true)
+      expect(await readFile(join(mp, 'a.txt'), 'utf8')).toBe('a\n')
+      const lazy = await runIkfs(['unmount', '--lazy', mp], { timeoutMs: 30_000 })
+      expect(lazy.code, lazy.stderr).toBe(0)
+      expect(await isMounted(mp)).toBe(false)
+      expect(await used.waitExit(20_000)).toBe(0)
+    } finally {
+      inside.kill()
+      await used.stop()
+    }
+
     // Nothing left to unmount: said so, with umount's exit status rather than a made-up "unmounted".
     const none = await runIkfs(['unmount', mp], { timeoutMs: 30_000 })
     expect(none.code).toBe(1)

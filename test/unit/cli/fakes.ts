@@ -6,6 +6,7 @@ import type { CliContext, SignalSource, StopSignal, TextSink } from '../../../sr
 import type { ClientSettings } from '../../../src/cli/derive.js'
 import type { FuseMountOptions } from '../../../src/fuse/mount.js'
 import type { LiveMount, MountClient, MountRuntime } from '../../../src/cli/runtime.js'
+import { UnmountBusyError } from '../../../src/fuse/unmount.js'
 
 export class Capture implements TextSink {
   text = ''
@@ -98,9 +99,12 @@ export class FakeRuntime implements MountRuntime {
   unmountFromOutside(): void {
     this.#resolveDone?.()
   }
-  async unmountPath(_mountpoint: string, options: { lazy?: boolean }): Promise<void> {
-    this.calls.push(options.lazy ? 'unmountPath(lazy)' : 'unmountPath')
+  async unmountPath(mountpoint: string, options: { lazy?: boolean; refuseBusy?: boolean }): Promise<void> {
+    this.calls.push(`unmountPath${options.lazy ? '(lazy)' : ''}${options.refuseBusy ? '(refuse busy)' : ''}`)
+    if (this.busy && options.refuseBusy && !options.lazy) throw new UnmountBusyError(`${mountpoint} is in use`)
   }
+  /** Programs use the mount: an unmount that refuses a busy mount fails. */
+  busy = false
   /** What isMounted answers (a mount that is there, live or dead). */
   mounted = false
   async isMounted(): Promise<boolean> {

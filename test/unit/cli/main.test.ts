@@ -141,6 +141,33 @@ describe('unmount', () => {
     return { asked: () => asked, close: () => new Promise<void>((resolve) => server.close(() => resolve())) }
   }
 
+  it('leaves a live mount that programs use mounted, saying so; --lazy detaches it; a dead one is cleared anyway', async () => {
+    const mnt = join(dir, 'mnt')
+    const live = mountedCli()
+    live.runtime.busy = true
+    const lazy = mountedCli()
+    lazy.runtime.busy = true
+    const mounted = snapshotFixture({ pid: 777 })
+    // One daemon for both commands: asked once by the refused unmount, then by the lazy one before and after.
+    const daemon = await fakeDaemon(live, mnt, [mounted, mounted, { ...mounted, state: 'stopping' }])
+    try {
+      expect(await main(['unmount', 'mnt'], live.ctx)).toBe(1)
+      expect(await main(['unmount', 'mnt', '--lazy'], lazy.ctx)).toBe(0)
+    } finally {
+      await daemon.close()
+    }
+    expect(live.runtime.calls).toEqual(['unmountPath(refuse busy)'])
+    expect(live.stderr.text).toContain(`${mnt} is in use`)
+    expect(live.stdout.text).toBe('')
+    expect(lazy.runtime.calls).toEqual(['unmountPath(lazy)(refuse busy)'])
+    expect(lazy.stdout.text.split('\n')[0]).toBe(`ikfs: unmounted ${mnt}`)
+
+    const dead = mountedCli() // no daemon answers: a crashed one's mount is cleared even while in use
+    dead.runtime.busy = true
+    expect(await main(['unmount', 'mnt'], dead.ctx)).toBe(0)
+    expect(dead.runtime.calls).toEqual(['unmountPath'])
+  })
+
   it('says when the daemon goes on storing uploads after the unmount, and what stays in the spool, once the daemon has noticed', async () => {
     const cli = mountedCli()
     const mnt = join(dir, 'mnt')
@@ -161,7 +188,7 @@ describe('unmount', () => {
     } finally {
       await daemon.close()
     }
-    expect(cli.runtime.calls).toEqual(['unmountPath'])
+    expect(cli.runtime.calls).toEqual(['unmountPath(refuse busy)'])
     expect(cli.stdout.text.split('\n')).toEqual([
       `ikfs: unmounted ${mnt}`,
       `ikfs: the daemon (pid 777) goes on until 2 uploads in flight are stored, then exits (\`ikfs status ${mnt}\` shows them; \`ikfs unmount --wait\` waits)`,
