@@ -8,19 +8,12 @@
  * stay open, the request holding the lock would never be answered or aborted, and the mount would hang until
  * aborted by hand. Notifications therefore wait here until nothing is in flight in their folder.
  */
-import { posix } from 'node:path'
-
 /** setTimeout's largest delay; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 export class BusyFolders {
   readonly #inFlight = new Map<string, number>()
   readonly #waiters = new Map<string, Set<() => void>>()
-
-  /** A request on `path` (inside the mount) holds its folder. Returns its release (once is enough). */
-  enterParentOf(path: string): () => void {
-    return this.enter([posix.dirname(path)])
-  }
 
   /** A request holds these folders until the returned release is called (once is enough). */
   enter(folders: readonly string[]): () => void {

@@ -11,7 +11,7 @@ describe('BusyFolders: which folders requests in flight hold in the kernel', () 
   it('becomes idle when the last request holding a folder ends, not before', async () => {
     const busy = new BusyFolders()
     const first = busy.enter(['/a', '/b'])
-    const second = busy.enterParentOf('/a/file.txt')
+    const second = busy.enter(['/a'])
     let idle: boolean | undefined
     void busy.idle('/a', 60_000).then((v) => { idle = v })
     first()
