@@ -73,11 +73,18 @@ export async function parseMultipart(
   const step = async (final: boolean): Promise<void> => {
     for (;;) {
       if (state === 'preamble') {
-        // Not by putting a CRLF in front of the body: that copied every upload's first chunk.
-        if (atStart && buf.length < firstDelimiter.length && firstDelimiter.subarray(0, buf.length).equals(buf) && !final) return
-        const at = atStart && buf.subarray(0, firstDelimiter.length).equals(firstDelimiter) ? -2 : buf.indexOf(delimiter)
-        atStart = false
-        if (at === -1) { buf = buf.subarray(Math.max(0, buf.length - keep)); return }
+        if (atStart) {
+          // Looked for on its own, not by putting a CRLF in front of the body: that copied every first chunk.
+          if (!final && buf.length < firstDelimiter.length && firstDelimiter.subarray(0, buf.length).equals(buf)) return
+          atStart = false
+          if (buf.subarray(0, firstDelimiter.length).equals(firstDelimiter)) {
+            buf = buf.subarray(firstDelimiter.length)
+            state = 'afterDelimiter'
+            continue
+          }
+        }
+        const at = buf.indexOf(delimiter)
+        if (at < 0) { buf = buf.subarray(Math.max(0, buf.length - keep)); return }
         buf = buf.subarray(at + delimiter.length)
         state = 'afterDelimiter'
       } else if (state === 'afterDelimiter') {
