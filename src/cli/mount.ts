@@ -6,7 +6,8 @@
  * instead of a mount that fails every operation. Once live, exactly one line goes to stdout:
  * `ikfs: mounted <endpoint> at <mountpoint>` (scripts and the integration harness wait for it).
  *
- * Signals: SIGINT/SIGTERM unmount, close the Vfs (waits for uploads) and the client, exit 0; a second one
+ * Signals: SIGINT/SIGTERM unmount (lazily when programs use the mount), serve the files programs are still
+ * writing until they close them, close the Vfs (waits for uploads) and the client, exit 0; a second one
  * while that runs forces a lazy unmount and exits 1. SIGHUP drops cached listings. A mount removed from
  * outside (`fusermount -u`) shuts down the same way and exits 0. The private key is never put on a command
  * line (nothing is re-executed) and the logger scrubs it.
@@ -28,6 +29,7 @@ import type { ReportingVfs } from '../status/snapshot.js'
 import type { Vfs } from '../vfs/types.js'
 import { uidOf, type CliContext, type StopSignal } from './context.js'
 import { clientSettings, fuseMountOptions, routesOf, vfsOptions } from './derive.js'
+import { waitForFilesBeingWritten } from './files-being-written.js'
 import { mountHelp } from './help.js'
 import type { LiveMount, MountClient, MountRuntime } from './runtime.js'
 import { UsageError } from './usage-error.js'
@@ -278,15 +280,21 @@ function serve(
       ctx.signals.off('SIGHUP', onHangup)
       resolveExit(code)
     }
-    const closeAll = async (): Promise<void> => {
+    const forced = new AbortController()
+    /** Detached by now: files still being written are served until closed, then the session ends (files-being-written.ts). */
+    const shutDown = async (): Promise<void> => {
+      await waitForFilesBeingWritten(vfs, log, { stop: forced.signal })
+      await live.unmount()
       await vfs.close()
       await client.close()
     }
     const onStop = (signal: StopSignal): void => {
       if (stopping) {
-        log.warn({ signal }, 'second signal: forcing a lazy unmount without waiting for uploads')
+        log.warn({ signal }, 'second signal: forcing a lazy unmount without waiting for open files or uploads')
+        forced.abort()
         ctx.runtime
           .unmountPath(mountpoint, { lazy: true })
+          .then(() => live.unmount())
           .catch((err: unknown) => log.error({ err }, 'forced unmount failed'))
           .finally(() => finish(1))
         return
@@ -295,12 +303,12 @@ function serve(
       onStopping()
       log.info({ signal }, 'unmounting')
       live
-        .unmount()
-        .then(closeAll)
+        .detach()
+        .then(shutDown)
         .then(
           () => {
             log.info({ mountpoint }, 'unmounted')
-            finish(0)
+            finish(forced.signal.aborted ? 1 : 0)
           },
           (err: unknown) => {
             log.error({ err }, 'unmount failed')
@@ -322,15 +330,15 @@ function serve(
       stopping = true
       onStopping()
       log.info({ mountpoint }, 'the mount was removed from outside; shutting down')
-      closeAll().then(
-        () => finish(0),
+      shutDown().then(
+        () => finish(forced.signal.aborted ? 1 : 0),
         (err: unknown) => {
           log.error({ err }, 'shutting down after an outside unmount failed')
           finish(1)
         },
       )
     }
-    live.done.then(gone, gone)
+    live.detached.then(gone, gone)
   })
 }
 

@@ -17,10 +17,15 @@ export interface MountClient {
 }
 
 export interface LiveMount {
-  /** Unmounts (libfuse's lazy unmount); resolves when the mount is gone. */
+  /**
+   * Takes the mount out of the namespace, lazily when programs use it: their open files are still served
+   * (until unmount()), nothing new can be opened. Resolves when the mount is gone from the namespace.
+   */
+  detach(): Promise<void>
+  /** Detaches, then ends the FUSE session: files still open fail from then on. */
   unmount(): Promise<void>
-  /** Settles when the mount is gone for any reason (our unmount, or `fusermount -u` from outside). */
-  readonly done: Promise<unknown>
+  /** Settles when the mount has left the namespace for any reason (our detach, or `fusermount -u` or `umount -l` from outside). */
+  readonly detached: Promise<unknown>
   /** Per-op FUSE counters, for `ikfs status` and /metrics (fuse/mount.ts FuseMount has them). */
   readonly counters?: { snapshot(): Record<string, { calls: number; errors: number; timeouts: number; late: number; inFlight: number }> }
   /** The kernel forgets its "no such file" answers at or under `localPath` (fuse/mount.ts FuseMount has it). */

@@ -1,6 +1,7 @@
 /**
  * `ikfs unmount MOUNTPOINT [--lazy] [--wait]`: unmounts a live mount or clears a dead one left by a crash.
- * A live mount that programs still use is left mounted unless --lazy (as umount(8) does).
+ * A live mount that programs still use is left mounted unless --lazy (as umount(8) does); detached, the
+ * daemon serves the files they are still writing until they close them.
  * The daemon goes on after the unmount until its uploads in flight are stored (W3); this command says so,
  * and with --wait stays until the daemon has exited.
  */
@@ -22,7 +23,7 @@ const NOTICE_MS = 3_000
 const NOTICE_POLL_MS = 50
 
 export const UNMOUNT_FLAGS: Readonly<Record<string, ExtraFlag>> = {
-  '--lazy': { takesValue: false, help: 'Detach the mount even while programs use it: their open files fail from then on, and what they have not closed is not stored.' },
+  '--lazy': { takesValue: false, help: 'Detach the mount even while programs use it: nothing new opens; the daemon serves the files they are writing until they close them (and stores them), then exits, and their other open files fail from then on.' },
   '--wait': { takesValue: false, help: 'After unmounting, wait until the daemon has stored its uploads in flight and exited.' },
 }
 
@@ -46,8 +47,8 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
   // A dead mount (its daemon crashed) is still listed, and is cleared like a live one. Not listed, the
   // daemon may still be storing its last uploads after an earlier unmount: it is reported on and waited for.
   if (await ctx.runtime.isMounted(mountpoint)) {
-    // A live mount in use stays, as with umount(8): detached, its open files would fail from then on, and
-    // what a program has written but not closed would not be stored. A dead one is cleared all the same.
+    // A live mount in use stays, as with umount(8): a program working in it could not go on. --lazy detaches it
+    // all the same (the daemon still serves the files being written until they are closed). A dead one is cleared.
     await ctx.runtime.unmountPath(mountpoint, { lazy, refuseBusy: before !== undefined })
     ctx.stdout.write(`ikfs: unmounted ${mountpoint}\n`)
   } else if (before === undefined) {
@@ -67,6 +68,13 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
     }
     ctx.stdout.write(`ikfs: the daemon (pid ${before.pid}) has exited\n`)
   } else if (after !== undefined) {
+    const writing = last.uploads.filter((u) => u.state === 'writing').length
+    if (writing > 0) {
+      ctx.stdout.write(
+        `ikfs: the daemon (pid ${before.pid}) goes on serving ${plural(writing, 'file')} that programs are still writing, ` +
+          `and stores ${writing === 1 ? 'it' : 'them'} when they close ${writing === 1 ? 'it' : 'them'} (\`ikfs status ${mountpoint}\` names ${writing === 1 ? 'it' : 'them'})\n`,
+      )
+    }
     const storing = last.uploads.filter(isBeingStored).length
     if (storing > 0) {
       ctx.stdout.write(
@@ -75,7 +83,7 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
       )
     }
   }
-  const kept = last.uploads.filter((u) => !isBeingStored(u)).length
+  const kept = last.uploads.filter((u) => !isBeingStored(u) && u.state !== 'writing').length
   if (kept > 0) {
     ctx.stdout.write(
       `ikfs: ${plural(kept, 'file')} ${kept === 1 ? 'stays' : 'stay'} in the spool (empty, or ${kept === 1 ? 'its' : 'their'} upload failed or was refused): ` +

@@ -6,12 +6,14 @@
  * option string and fuse-native's hidden op timeout off, and waits for the kernel's INIT within a
  * deadline. If mounting fails half-way, the half-made mount is lazily unmounted before rejecting.
  *
- * FuseMount.unmount() only stops the kernel side: fusermount -u, then (busy) the lazy and forceful steps
- * of unmountPath(); it resolves when the mount has left /proc/self/mountinfo and fuse-native's loop handle
- * is released. It does NOT call vfs.close(): ops already in flight may still finish after a lazy unmount,
+ * FuseMount.detach() takes the mount out of the namespace: fusermount -u, then (busy) the lazy and forceful
+ * steps of unmountPath(). After a lazy detach the kernel still sends the requests of files programs have
+ * open, and the session goes on serving them until release. FuseMount.unmount() detaches and releases the
+ * session (a request after that fails). Neither calls vfs.close(): ops already in flight may still finish,
  * so the caller (the CLI) awaits unmount() and then vfs.close().
- * FuseMount.done resolves when the mount goes away for any reason (our unmount, `fusermount -u` by the
- * user, the connection aborted); its 1 s poll of mountinfo is also what keeps the daemon's loop alive.
+ * FuseMount.detached resolves when the mount leaves /proc/self/mountinfo for any reason (our detach,
+ * `fusermount -u` or `umount -l` by the user, the connection aborted); its 1 s poll of mountinfo is also
+ * what keeps the daemon's loop alive until then.
  */
 import { MOUNT_READAHEAD_KB, setMountReadahead } from '../../native/readahead.js'
 import { readdir, stat, statfs } from 'node:fs/promises'
@@ -68,8 +70,12 @@ export interface FuseMount {
   /** Canonical absolute path, as in /proc/self/mountinfo. */
   mountpoint: string
   binding: FuseBindingName
+  /** Out of the namespace (lazily when programs use it); the session goes on serving their open files. */
+  detach(): Promise<void>
+  /** Detaches, then ends the session: the process may exit, and a request from then on fails. */
   unmount(): Promise<void>
-  done: Promise<void>
+  /** Resolves when the mount has left the namespace, for any reason. */
+  detached: Promise<void>
   counters: OpCounters
   /**
    * Makes the kernel forget the "no such file" answers it keeps for names at or under `localPath` (all when
@@ -208,16 +214,22 @@ function createMountHandle(
   missing: MissingNames | undefined,
   log: Logger,
 ): FuseMount {
-  let resolveDone!: () => void
-  const done = new Promise<void>((resolve) => (resolveDone = resolve))
-  let finished = false
-  const finish = (): void => {
-    if (finished) return
-    finished = true
+  let resolveDetached!: () => void
+  const detachedPromise = new Promise<void>((resolve) => (resolveDetached = resolve))
+  let detached = false
+  let released = false
+  const markDetached = (): void => {
+    if (detached) return
+    detached = true
     clearInterval(watch)
-    native.release()
     log.info({ mountpoint: target }, 'unmounted')
-    resolveDone()
+    resolveDetached()
+  }
+  const release = (): void => {
+    markDetached()
+    if (released) return
+    released = true
+    native.release()
   }
   const stillMounted = async (): Promise<boolean> => {
     const mounts = await readMountInfo()
@@ -227,22 +239,26 @@ function createMountHandle(
   }
   const watch = setInterval(() => {
     stillMounted().then(
-      (mounted) => (mounted ? undefined : finish()),
+      (mounted) => (mounted ? undefined : markDetached()),
       (err: unknown) => log.warn({ err }, 'could not read mountinfo'),
     )
   }, MOUNT_WATCH_INTERVAL_MS)
 
-  let unmounting: Promise<void> | undefined
-  const unmount = (): Promise<void> => {
-    unmounting ??= (async () => {
-      if (!finished && (await stillMounted())) await unmountPath(target)
-      finish()
+  let detaching: Promise<void> | undefined
+  const detach = (): Promise<void> => {
+    detaching ??= (async () => {
+      if (!detached && (await stillMounted())) await unmountPath(target)
+      markDetached()
     })()
-    return unmounting
+    return detaching
+  }
+  const unmount = async (): Promise<void> => {
+    await detach()
+    release()
   }
   const forgetMissingNames = (localPath?: string): Promise<number> =>
-    missing && native.forgetNames && !finished ? missing.forget(localPath, native.forgetNames, log) : Promise.resolve(0)
-  return { mountpoint: target, binding, unmount, done, counters, forgetMissingNames }
+    missing && native.forgetNames && !detached ? missing.forget(localPath, native.forgetNames, log) : Promise.resolve(0)
+  return { mountpoint: target, binding, detach, unmount, detached: detachedPromise, counters, forgetMissingNames }
 }
 
 /** Returns whether the folder has entries; throws FuseMountError when it cannot be used. */
@@ -274,7 +290,7 @@ async function statMountpoint(target: string): Promise<Stats | Error> {
     return await withDeadline(
       stat(target),
       MOUNTPOINT_CHECK_TIMEOUT_MS,
-      `mountpoint ${target} does not answer (a hung FUSE mount? run: ikfs unmount --force ${target})`,
+      `mountpoint ${target} does not answer (a hung FUSE mount? run: ikfs unmount ${target})`,
     )
   } catch (e) {
     if (e instanceof FuseMountError) throw e

@@ -116,6 +116,11 @@ export class PendingFile {
     return this.openCount > 0 || this.dirty || this.unsent || this.state === 'empty' || this.inflight !== undefined
   }
 
+  /** A program has it open with changes no close or fsync has committed yet: stopping now would lose them. */
+  get beingWritten(): boolean {
+    return this.openCount > 0 && this.dirty && !this.unlinked
+  }
+
   /** Its newest bytes are not stored remotely (and an empty file never is until it has content). */
   get uploadToCome(): boolean {
     return this.dirty || this.unsent || this.state === 'empty'
@@ -136,7 +141,7 @@ export class PendingFile {
   }
 
   status(): UploadStatus {
-    const state = this.state === 'open' || this.state === 'clean' ? 'waiting' : this.state
+    const state = this.beingWritten ? 'writing' : this.state === 'open' || this.state === 'clean' ? 'waiting' : this.state
     return {
       localPath: this.localPath,
       size: this.size,

@@ -113,6 +113,11 @@ export interface Vfs {
 
   /** Drops cached listings under `localPath` (all when omitted): SIGHUP / `ikfs refresh`. */
   forget(localPath?: string): void
+  /**
+   * Local paths of the files programs have open with changes no close or fsync has committed: what a stop
+   * waits for (after detaching the mount) before it ends the session, since those changes exist nowhere else.
+   */
+  filesBeingWritten(): string[]
   /** Waits for in-flight work (uploads) and frees resources; called once before unmount completes. */
   close(): Promise<void>
 }
@@ -173,7 +178,8 @@ export interface UploadStatus {
   localPath: string
   size: number
   sentBytes: number
-  state: 'waiting' | 'uploading' | 'retrying' | 'failed' | 'rejected' | 'empty'
+  /** writing: open in a program, with changes that its close (or an fsync) has still to commit. */
+  state: 'writing' | 'waiting' | 'uploading' | 'retrying' | 'failed' | 'rejected' | 'empty'
   attempts: number
   lastError?: string
   /** When the next attempt is due (epoch ms), for retrying/failed entries. */

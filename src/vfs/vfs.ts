@@ -442,6 +442,10 @@ class ImageKitVfs implements IkVfs {
     }
   }
 
+  filesBeingWritten(): string[] {
+    return this.#writes?.filesBeingWritten() ?? []
+  }
+
   async close(): Promise<void> {
     this.#prefetch?.close()
     await this.#writes?.close() // waits for uploads in flight and due

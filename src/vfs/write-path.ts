@@ -142,6 +142,10 @@ export class WritePath {
     return this.#pending.uploads()
   }
 
+  filesBeingWritten(): string[] {
+    return this.#pending.beingWritten()
+  }
+
   // ---- opening ----
 
   /** A pending file opened for reading (its newest bytes are in the spool), or undefined. */

@@ -138,6 +138,45 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
       await used.stop()
     }
 
+    // Stopped while a program writes a file: detached, the file is served until its program closes it, then stored.
+    for (const stop of ['SIGTERM', 'ikfs unmount --lazy'] as const) {
+      const writing = await mountLibrary(lib, { mountpoint: mp })
+      const bytes = randomBytes(3 * 1024 * 1024 + 17)
+      const writer = startWriter(join(mp, `written-${stop.length}.bin`), bytes)
+      try {
+        await writer.opened
+        if (stop === 'SIGTERM') writing.daemon.child.kill('SIGTERM')
+        else expect((await runIkfs(['unmount', '--lazy', mp], { timeoutMs: 30_000 })).stdout).toContain('goes on serving 1 file that programs are still writing')
+        await waitFor(async () => !(await isMounted(mp)) || undefined, 10_000, `${stop}: the mount detached`)
+        expect(await writing.waitExit(1_000), `${stop}: the daemon waits for the writer`).toBeNull()
+        expect(await writer.finish(), `${stop}: the writer's last write and close succeed`).toBe('closed')
+        expect(await writing.waitExit(20_000)).toBe(0)
+        const stored = await lib.details(`/written-${stop.length}.bin`)
+        expect(stored.size).toBe(bytes.length)
+        expect((await readFile(join(lib.dataDir, 'files', `written-${stop.length}.bin`))).equals(bytes)).toBe(true)
+        expect(writing.log()).toContain('waiting for programs to close 1 file they are writing')
+      } finally {
+        writer.kill()
+        await writing.stop()
+      }
+    }
+    // A second signal does not wait: the writer's next write fails, and nothing half-written is stored.
+    const forced = await mountLibrary(lib, { mountpoint: mp })
+    const writer = startWriter(join(mp, 'forced.bin'), randomBytes(1024 * 1024))
+    try {
+      await writer.opened
+      forced.daemon.child.kill('SIGTERM')
+      await waitFor(() => forced.log().includes('waiting for programs to close') || undefined, 10_000, 'the daemon waiting for the writer')
+      forced.daemon.child.kill('SIGTERM')
+      expect(await forced.waitExit(20_000)).toBe(1)
+      expect(await writer.finish()).toMatch(/^failed: (ENOTCONN|ECONNABORTED)/)
+      expect(forced.log()).toContain('still being written: not stored')
+      await expect(lib.details('/forced.bin')).rejects.toThrow()
+    } finally {
+      writer.kill()
+      await forced.stop()
+    }
+
     // Nothing left to unmount: said so, with umount's exit status rather than a made-up "unmounted".
     const none = await runIkfs(['unmount', mp], { timeoutMs: 30_000 })
     expect(none.code).toBe(1)
@@ -146,3 +185,49 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
     await run('rm', ['-rf', dir])
   })
 })
+
+/**
+ * A program writing `path` in another process: it writes the first half and reports "opened", then waits
+ * for finish() to write the rest and close; finish() resolves with "closed" or "failed: CODE".
+ */
+function startWriter(path: string, bytes: Buffer): { opened: Promise<void>; finish(): Promise<string>; kill(): void } {
+  const script = `
+    const fs = require('node:fs')
+    const data = fs.readFileSync(0)
+    const fd = fs.openSync(process.argv[1], 'w')
+    const half = data.length >> 1
+    fs.writeSync(fd, data, 0, half)
+    process.stdout.write('opened\\n')
+    process.on('SIGUSR1', () => {
+      try {
+        fs.writeSync(fd, data, half, data.length - half)
+        fs.closeSync(fd)
+        process.stdout.write('closed\\n')
+      } catch (e) {
+        process.stdout.write('failed: ' + e.code + '\\n')
+      }
+      process.exit(0)
+    })
+    setTimeout(() => process.exit(2), 60000)
+  `
+  const child = spawn(process.execPath, ['-e', script, path], { stdio: ['pipe', 'pipe', 'inherit'] })
+  child.stdin.end(bytes)
+  let out = ''
+  const lines = new Promise<void>((resolve) => child.stdout.on('end', resolve))
+  const opened = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (out.includes('opened')) resolve()
+    })
+    child.once('exit', (code) => reject(new Error(`the writer exited (${code}) before opening: ${out}`)))
+  })
+  return {
+    opened,
+    async finish() {
+      child.kill('SIGUSR1')
+      await lines
+      return out.split('\n').filter(Boolean).at(-1) ?? ''
+    },
+    kill: () => void child.kill('SIGKILL'),
+  }
+}

@@ -49,7 +49,11 @@ export class PendingFiles {
   /** What `ikfs status` lists: files with an upload to come, or that cannot have one. */
   uploads(): UploadStatus[] {
     return [...this.#byRemotePath.values()]
-      .filter((f) => f.unsent || f.inflight || f.state === 'empty' || f.state === 'rejected')
+      .filter((f) => f.beingWritten || f.unsent || f.inflight || f.state === 'empty' || f.state === 'rejected')
       .map((f) => f.status())
+  }
+
+  beingWritten(): string[] {
+    return [...this.#byRemotePath.values()].filter((f) => f.beingWritten).map((f) => f.localPath)
   }
 }

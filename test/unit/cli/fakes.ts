@@ -40,12 +40,14 @@ export class FakeRuntime implements MountRuntime {
   readonly calls: string[] = []
   fuseReason: string | undefined = undefined
   verifyError: Error | undefined = undefined
-  /** When set, unmount() never resolves (to test the second signal). */
-  hangUnmount = false
+  /** When set, detach() never resolves (to test the second signal). */
+  hangDetach = false
+  /** What the vfs's filesBeingWritten() answers: files programs still write in (a stop waits for them). */
+  beingWritten: string[] = []
   clientSettings: ClientSettings | undefined
   vfsOptions: VfsOptions | undefined
   mountOptions: FuseMountOptions | undefined
-  #resolveDone: (() => void) | undefined
+  #resolveDetached: (() => void) | undefined
 
   async fuseUnavailableReason(): Promise<string | undefined> {
     this.calls.push('fuseAvailable')
@@ -73,6 +75,7 @@ export class FakeRuntime implements MountRuntime {
     if (this.vfsError) throw this.vfsError
     const vfs: Partial<Vfs> = {
       forget: () => void this.calls.push('vfs.forget'),
+      filesBeingWritten: () => this.beingWritten,
       close: async () => void this.calls.push('vfs.close'),
     }
     return vfs as Vfs
@@ -80,14 +83,17 @@ export class FakeRuntime implements MountRuntime {
   async mountFuse(_vfs: Vfs, _mountpoint: string, options: FuseMountOptions, _logger: Logger): Promise<LiveMount> {
     this.mountOptions = options
     this.calls.push('mountFuse')
-    const done = new Promise<void>((resolve) => (this.#resolveDone = resolve))
+    const detached = new Promise<void>((resolve) => (this.#resolveDetached = resolve))
     return {
-      done,
-      unmount: () => {
-        this.calls.push('unmount')
-        if (this.hangUnmount) return new Promise<void>(() => undefined)
-        this.#resolveDone?.()
+      detached,
+      detach: () => {
+        this.calls.push('detach')
+        if (this.hangDetach) return new Promise<void>(() => undefined)
+        this.#resolveDetached?.()
         return Promise.resolve()
+      },
+      unmount: async () => {
+        this.calls.push('unmount')
       },
       forgetMissingNames: async (localPath?: string) => {
         this.calls.push(`forgetMissingNames(${localPath ?? ''})`)
@@ -97,7 +103,7 @@ export class FakeRuntime implements MountRuntime {
   }
   /** As if someone ran `fusermount -u` on the mountpoint. */
   unmountFromOutside(): void {
-    this.#resolveDone?.()
+    this.#resolveDetached?.()
   }
   async unmountPath(mountpoint: string, options: { lazy?: boolean; refuseBusy?: boolean }): Promise<void> {
     this.calls.push(`unmountPath${options.lazy ? '(lazy)' : ''}${options.refuseBusy ? '(refuse busy)' : ''}`)

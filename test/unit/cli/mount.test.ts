@@ -127,7 +127,7 @@ describe('a live mount', () => {
     const { exit } = await startMount(t)
     t.signals.emit('SIGINT')
     expect(await exit).toBe(0)
-    expect(t.runtime.calls.slice(-3)).toEqual(['unmount', 'vfs.close', 'client.close'])
+    expect(t.runtime.calls.slice(-4)).toEqual(['detach', 'unmount', 'vfs.close', 'client.close'])
     expect([t.signals.count('SIGINT'), t.signals.count('SIGTERM'), t.signals.count('SIGHUP')]).toEqual([0, 0, 0])
     const log = await logText('"msg":"unmounted"')
     expect(log).not.toContain(PRIVATE_KEY)
@@ -138,18 +138,63 @@ describe('a live mount', () => {
     const { exit } = await startMount(t)
     t.runtime.unmountFromOutside()
     expect(await exit).toBe(0)
-    expect(t.runtime.calls.slice(-2)).toEqual(['vfs.close', 'client.close'])
-    expect(t.runtime.calls).not.toContain('unmount')
+    expect(t.runtime.calls.slice(-3)).toEqual(['unmount', 'vfs.close', 'client.close'])
+    expect(t.runtime.calls).not.toContain('detach')
   })
 
-  it('a second signal while unmounting forces a lazy unmount and exits 1', async () => {
+  it('a second signal while unmounting forces a lazy unmount, ends the session and exits 1', async () => {
     const t = cli()
-    t.runtime.hangUnmount = true
+    t.runtime.hangDetach = true
     const { exit } = await startMount(t)
     t.signals.emit('SIGTERM')
     t.signals.emit('SIGINT')
     expect(await exit).toBe(1)
-    expect(t.runtime.calls.slice(-2)).toEqual(['unmount', 'unmountPath(lazy)'])
+    expect(t.runtime.calls.slice(-3)).toEqual(['detach', 'unmountPath(lazy)', 'unmount'])
+  })
+
+  describe('a stop while programs still write files in the mount', () => {
+    it('detaches, serves those files until they are closed, then ends the session and exits 0', async () => {
+      const t = cli()
+      t.runtime.beingWritten = ['/a.bin', '/photos/b.jpg']
+      const { exit } = await startMount(t)
+      t.signals.emit('SIGTERM')
+      const waiting = await logText('waiting for programs to close 2 files')
+      expect(waiting).toContain('/photos/b.jpg')
+      await new Promise((r) => setTimeout(r, 500))
+      expect(t.runtime.calls.slice(-1)).toEqual(['detach'])
+      t.runtime.beingWritten = ['/photos/b.jpg']
+      await new Promise((r) => setTimeout(r, 500))
+      expect(t.runtime.calls).not.toContain('unmount')
+      t.runtime.beingWritten = []
+      expect(await exit).toBe(0)
+      expect(t.runtime.calls.slice(-4)).toEqual(['detach', 'unmount', 'vfs.close', 'client.close'])
+      expect(await logText('every file being written was closed')).toBeTruthy()
+    })
+
+    it('waits the same way after an unmount from outside (umount -l)', async () => {
+      const t = cli()
+      t.runtime.beingWritten = ['/a.bin']
+      const { exit } = await startMount(t)
+      t.runtime.unmountFromOutside()
+      await new Promise((r) => setTimeout(r, 500))
+      expect(t.runtime.calls).not.toContain('unmount')
+      t.runtime.beingWritten = []
+      expect(await exit).toBe(0)
+      expect(t.runtime.calls.slice(-3)).toEqual(['unmount', 'vfs.close', 'client.close'])
+    })
+
+    it('a second signal ends the wait at once, ends the session and exits 1, saying what is lost', async () => {
+      const t = cli()
+      t.runtime.beingWritten = ['/a.bin']
+      const { exit } = await startMount(t)
+      t.signals.emit('SIGTERM')
+      await logText('waiting for programs to close 1 file')
+      t.signals.emit('SIGTERM')
+      expect(await exit).toBe(1)
+      expect(t.runtime.calls).toContain('unmountPath(lazy)')
+      expect(t.runtime.calls).toContain('unmount')
+      expect(await logText('still being written: not stored')).toContain('/a.bin')
+    })
   })
 
   it('logs config warnings without the private key', async () => {

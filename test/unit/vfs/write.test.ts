@@ -227,6 +227,28 @@ describe('writing files (W1, W2)', () => {
   })
 })
 
+describe('files being written (what a stop waits for)', () => {
+  it('lists the files open with changes no close has committed, and shows them in the status as writing', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/kept.txt', Buffer.from('stored'))
+    const h = rw(api)
+    const fresh = await h.vfs.create('/new.bin', 0o644, CREATE)
+    const untouched = await h.vfs.open('/kept.txt', constants.O_RDWR)
+    expect(h.vfs.filesBeingWritten()).toEqual(['/new.bin']) // opened for writing but unchanged: nothing to lose
+    await h.vfs.write('/kept.txt', untouched, Buffer.from('S'), 0)
+    expect(h.vfs.filesBeingWritten().sort()).toEqual(['/kept.txt', '/new.bin'])
+    expect(h.vfs.status().uploads.filter((u) => u.state === 'writing').map((u) => u.localPath).sort()).toEqual(['/kept.txt', '/new.bin'])
+    await h.vfs.write('/new.bin', fresh, Buffer.from('new'), 0)
+    await h.vfs.flush('/new.bin', fresh)
+    expect(h.vfs.filesBeingWritten()).toEqual(['/kept.txt']) // its close stored it, though the handle is not released yet
+    await h.vfs.unlink('/kept.txt')
+    expect(h.vfs.filesBeingWritten()).toEqual([]) // unlinked: its bytes are not stored anyway
+    await h.vfs.release('/new.bin', fresh)
+    await h.vfs.release('/kept.txt', untouched)
+    await h.vfs.close()
+  })
+})
+
 describe('empty files (W5)', () => {
   it('exist in the spool, are listed, survive a remount, upload once they have content', async () => {
     const api = new FakeImageKit()

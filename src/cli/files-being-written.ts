@@ -1,0 +1,72 @@
+/**
+ * A stop (SIGINT, SIGTERM, `ikfs unmount --lazy`, `umount -l` from outside) while programs still write files
+ * in the mount: the mount is out of the namespace by then, so nothing new opens, and the session goes on
+ * serving those files until their programs close them. Each close stores its file as usual (W2); only then
+ * does the session end. Ending it at once would fail their next write and their close, and lose what they
+ * had written, which exists nowhere else. A second signal ends the wait (`stop`).
+ */
+import type { Logger } from '../log.js'
+
+export interface BeingWrittenSource {
+  filesBeingWritten(): string[]
+}
+
+export interface WaitOptions {
+  /** Aborted by a second signal: the wait ends at once, and whatever is still open is lost. */
+  stop: AbortSignal
+  pollMs?: number
+  /** How often the files still open are named again while the wait goes on. */
+  reportEveryMs?: number
+}
+
+const POLL_MS = 200
+const REPORT_EVERY_MS = 30_000
+/** Names listed in one log line; the count says how many more there are. */
+const NAMED = 10
+
+/** Resolves once no file is being written (at once when none is), or when `stop` aborts. */
+export async function waitForFilesBeingWritten(vfs: BeingWrittenSource, log: Logger, options: WaitOptions): Promise<void> {
+  const pollMs = options.pollMs ?? POLL_MS
+  const reportEveryMs = options.reportEveryMs ?? REPORT_EVERY_MS
+  let open = vfs.filesBeingWritten()
+  if (open.length === 0 || options.stop.aborted) return
+  log.warn(
+    { files: named(open), count: open.length },
+    `waiting for programs to close ${plural(open.length)} they are writing, to store ${open.length === 1 ? 'it' : 'them'} ` +
+      '(another SIGINT or SIGTERM stops at once, and what they have not closed is lost)',
+  )
+  let reportedAt = Date.now()
+  while (!options.stop.aborted) {
+    await pause(pollMs, options.stop)
+    open = vfs.filesBeingWritten()
+    if (open.length === 0) {
+      log.info('every file being written was closed')
+      return
+    }
+    if (Date.now() - reportedAt >= reportEveryMs) {
+      reportedAt = Date.now()
+      log.warn({ files: named(open), count: open.length }, `still waiting for programs to close ${plural(open.length)} they are writing`)
+    }
+  }
+  log.warn({ files: named(open), count: open.length }, `stopped without waiting for ${plural(open.length)} still being written: not stored`)
+}
+
+function named(paths: string[]): string[] {
+  return paths.length <= NAMED ? paths : [...paths.slice(0, NAMED), `… ${paths.length - NAMED} more`]
+}
+
+function plural(n: number): string {
+  return n === 1 ? '1 file' : `${n} files`
+}
+
+function pause(ms: number, stop: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer)
+      stop.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    stop.addEventListener('abort', done, { once: true })
+  })
+}
