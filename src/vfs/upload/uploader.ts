@@ -200,6 +200,16 @@ export class Uploader {
     for (const file of this.#queued) {
       if (file.state === 'waiting' && !file.inflight && file.unsent) this.#background(file)
     }
+    // Not retried now (the API failed them moments ago, and another round of retries could hold the stop for
+    // minutes): said per file, so that the log shows what the next mount has to finish.
+    for (const file of this.#queued) {
+      if (file.inflight || file.unlinked) continue
+      if (file.state === 'failed') {
+        log.warn({ path: file.localPath, attempts: file.attempts, lastError: file.lastError }, 'upload failed and not retried before unmount; the file stays in the spool, and the next mount with this cache dir retries it')
+      } else if (file.state === 'rejected') {
+        log.warn({ path: file.localPath, size: file.size }, 'upload refused earlier (larger than the account allows); the file stays in the spool, not retried')
+      }
+    }
     const running = [...this.#queued].filter((f) => f.inflight)
     if (running.length > 0) log.info({ uploads: running.length }, 'waiting for uploads before unmounting')
     // A line per file, so that a long wait shows what it waits for (not only when each one ends).

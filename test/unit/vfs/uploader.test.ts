@@ -46,4 +46,26 @@ describe('Uploader.drain (unmount)', () => {
       'upload refused before unmount (larger than the account allows); the file stays in the spool, not retried',
     ])
   })
+
+  it('names the files whose upload failed earlier and now waits for a retry, which the next mount finishes', async () => {
+    const { logger, records } = captureLogger()
+    const failing = new Set(['flaky.bin', 'huge.bin'])
+    const uploader = new Uploader({
+      clock: new ManualClock(), log: logger, counters: new Counters(), maxParallel: 4,
+      perform: async (file) => {
+        if (!failing.has(file.name)) return true
+        throw file.name === 'huge.bin'
+          ? new ImageKitError('IK_TOO_LARGE', 'POST /api/v1/files/upload: 400 too large')
+          : new ImageKitError('IK_NETWORK', 'POST /api/v1/files/upload: connection refused')
+      },
+      persist: async () => undefined,
+    })
+    for (const file of ['flaky.bin', 'huge.bin'].map(pending)) await uploader.upload(file).catch(() => undefined)
+    await uploader.drain()
+    uploader.close()
+    const said = (name: string) => records.filter((r) => r.path === `/${name}` && r.msg.includes('before unmount')).map((r) => r.msg)
+    expect(said('flaky.bin')).toEqual(['upload failed and not retried before unmount; the file stays in the spool, and the next mount with this cache dir retries it'])
+    expect(records.find((r) => r.path === '/flaky.bin' && r.msg.startsWith('upload failed and not retried'))).toMatchObject({ lastError: 'IK_NETWORK', attempts: 1 })
+    expect(records.filter((r) => r.path === '/huge.bin' && r.msg.startsWith('upload refused earlier')).length).toBe(1)
+  })
 })
