@@ -2,13 +2,15 @@
  * A stop (SIGINT, SIGTERM, `ikfs unmount --lazy`, `umount -l` from outside) while programs still write files
  * in the mount: the mount is out of the namespace by then, so nothing new opens, and the session goes on
  * serving those files until their programs close them. Each close stores its file as usual (W2); only then
- * does the session end. Ending it at once would fail their next write and their close, and lose what they
+ * does the session end. A program that holds a folder in the mount (its working folder, `cp -r`'s open
+ * destination) still reaches it after the detach: it can no longer start writing another file. Ending it at once would fail their next write and their close, and lose what they
  * had written, which exists nowhere else. A second signal ends the wait (`stop`).
  */
 import type { Logger } from '../log.js'
 
 export interface BeingWrittenSource {
   filesBeingWritten(): string[]
+  refuseNewWrites(): void
 }
 
 export interface WaitOptions {
@@ -24,8 +26,12 @@ const REPORT_EVERY_MS = 30_000
 /** Names listed in one log line; the count says how many more there are. */
 const NAMED = 10
 
-/** Resolves once no file is being written (at once when none is), or when `stop` aborts. */
+/**
+ * Resolves once no file is being written (at once when none is), or when `stop` aborts. No new file may be
+ * opened for writing meanwhile (a program inside the mount still reaches it), so the wait ends.
+ */
 export async function waitForFilesBeingWritten(vfs: BeingWrittenSource, log: Logger, options: WaitOptions): Promise<void> {
+  vfs.refuseNewWrites()
   const pollMs = options.pollMs ?? POLL_MS
   const reportEveryMs = options.reportEveryMs ?? REPORT_EVERY_MS
   let open = vfs.filesBeingWritten()

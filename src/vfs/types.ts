@@ -118,6 +118,12 @@ export interface Vfs {
    * waits for (after detaching the mount) before it ends the session, since those changes exist nowhere else.
    */
   filesBeingWritten(): string[]
+  /**
+   * A stop has begun (the mount is detached, but programs holding a folder or file in it still reach it):
+   * creating a file or opening one for writing fails with ENOTCONN from now on, except for the files being
+   * written, so that waiting for those ends. Reads, and the namespace changes a save ends with, still work.
+   */
+  refuseNewWrites(): void
   /** Waits for in-flight work (uploads) and frees resources; called once before unmount completes. */
   close(): Promise<void>
 }

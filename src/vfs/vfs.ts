@@ -446,6 +446,10 @@ class ImageKitVfs implements IkVfs {
     return this.#writes?.filesBeingWritten() ?? []
   }
 
+  refuseNewWrites(): void {
+    this.#writes?.refuseNewWrites()
+  }
+
   async close(): Promise<void> {
     this.#prefetch?.close()
     await this.#writes?.close() // waits for uploads in flight and due

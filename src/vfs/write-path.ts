@@ -74,6 +74,7 @@ export class WritePath {
   readonly #pathLock = new KeyedMutex()
   readonly #fileLock = new KeyedMutex()
   readonly #background = new Set<Promise<void>>()
+  #refusingNewWrites = false
 
   constructor(deps: WritePathDeps) {
     this.#d = deps
@@ -146,6 +147,11 @@ export class WritePath {
     return this.#pending.beingWritten()
   }
 
+  /** A stop has begun: from now on only the files being written may be opened for writing (see Vfs). */
+  refuseNewWrites(): void {
+    this.#refusingNewWrites = true
+  }
+
   // ---- opening ----
 
   /** A pending file opened for reading (its newest bytes are in the spool), or undefined. */
@@ -166,6 +172,9 @@ export class WritePath {
     const truncate = (flags & fsConstants.O_TRUNC) !== 0
     return this.#pathLock.run(dest.remotePath, async () => {
       const existing = this.#pending.at(dest.remotePath)
+      if (this.#refusingNewWrites && !existing?.beingWritten) {
+        throw new VfsError('ENOTCONN', `open ${localPath} for writing: the mount is stopping, and only serves the files being written until they are closed`, { level: 'info' })
+      }
       if (existing) {
         const reused = await this.#fileLock.run(existing.id, async () => {
           if (this.#pending.at(dest.remotePath) !== existing) return false // dropped while we waited

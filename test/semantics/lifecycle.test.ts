@@ -149,7 +149,8 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
         else expect((await runIkfs(['unmount', '--lazy', mp], { timeoutMs: 30_000 })).stdout).toContain('goes on serving 1 file that programs are still writing')
         await waitFor(async () => !(await isMounted(mp)) || undefined, 10_000, `${stop}: the mount detached`)
         expect(await writing.waitExit(1_000), `${stop}: the daemon waits for the writer`).toBeNull()
-        expect(await writer.finish(), `${stop}: the writer's last write and close succeed`).toBe('closed')
+        // Its last write and close succeed; a new file, even from inside the mount, is refused meanwhile.
+        expect(await writer.finish(), stop).toEqual(['another file: ENOTCONN', 'closed'])
         expect(await writing.waitExit(20_000)).toBe(0)
         const stored = await lib.details(`/written-${stop.length}.bin`)
         expect(stored.size).toBe(bytes.length)
@@ -169,7 +170,7 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
       await waitFor(() => forced.log().includes('waiting for programs to close') || undefined, 10_000, 'the daemon waiting for the writer')
       forced.daemon.child.kill('SIGTERM')
       expect(await forced.waitExit(20_000)).toBe(1)
-      expect(await writer.finish()).toMatch(/^failed: (ENOTCONN|ECONNABORTED)/)
+      expect((await writer.finish()).at(-1)).toMatch(/^failed: (ENOTCONN|ECONNABORTED)/)
       expect(forced.log()).toContain('still being written: not stored')
       await expect(lib.details('/forced.bin')).rejects.toThrow()
     } finally {
@@ -187,10 +188,12 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
 })
 
 /**
- * A program writing `path` in another process: it writes the first half and reports "opened", then waits
- * for finish() to write the rest and close; finish() resolves with "closed" or "failed: CODE".
+ * A program writing `path` in another process, from the folder of `path` (its working folder): it writes
+ * the first half and reports "opened", then waits for finish() to try to create another file beside it and
+ * to write the rest and close; finish() resolves with its lines ("another file: created" or "another file:
+ * CODE", then "closed" or "failed: CODE").
  */
-function startWriter(path: string, bytes: Buffer): { opened: Promise<void>; finish(): Promise<string>; kill(): void } {
+function startWriter(path: string, bytes: Buffer): { opened: Promise<void>; finish(): Promise<string[]>; kill(): void } {
   const script = `
     const fs = require('node:fs')
     const data = fs.readFileSync(0)
@@ -198,7 +201,14 @@ function startWriter(path: string, bytes: Buffer): { opened: Promise<void>; fini
     const half = data.length >> 1
     fs.writeSync(fd, data, 0, half)
     process.stdout.write('opened\\n')
+    process.chdir(require('node:path').dirname(process.argv[1])) // holds the mount's folder, as a shell in it does
     process.on('SIGUSR1', () => {
+      try {
+        fs.closeSync(fs.openSync('another.bin', 'w'))
+        process.stdout.write('another file: created\\n')
+      } catch (e) {
+        process.stdout.write('another file: ' + e.code + '\\n')
+      }
       try {
         fs.writeSync(fd, data, half, data.length - half)
         fs.closeSync(fd)
@@ -226,7 +236,7 @@ function startWriter(path: string, bytes: Buffer): { opened: Promise<void>; fini
     async finish() {
       child.kill('SIGUSR1')
       await lines
-      return out.split('\n').filter(Boolean).at(-1) ?? ''
+      return out.split('\n').filter((line) => line !== '' && line !== 'opened')
     },
     kill: () => void child.kill('SIGKILL'),
   }

@@ -76,6 +76,7 @@ export class FakeRuntime implements MountRuntime {
     const vfs: Partial<Vfs> = {
       forget: () => void this.calls.push('vfs.forget'),
       filesBeingWritten: () => this.beingWritten,
+      refuseNewWrites: () => void this.calls.push('vfs.refuseNewWrites'),
       close: async () => void this.calls.push('vfs.close'),
     }
     return vfs as Vfs

@@ -127,7 +127,7 @@ describe('a live mount', () => {
     const { exit } = await startMount(t)
     t.signals.emit('SIGINT')
     expect(await exit).toBe(0)
-    expect(t.runtime.calls.slice(-4)).toEqual(['detach', 'unmount', 'vfs.close', 'client.close'])
+    expect(t.runtime.calls.slice(-5)).toEqual(['detach', 'vfs.refuseNewWrites', 'unmount', 'vfs.close', 'client.close'])
     expect([t.signals.count('SIGINT'), t.signals.count('SIGTERM'), t.signals.count('SIGHUP')]).toEqual([0, 0, 0])
     const log = await logText('"msg":"unmounted"')
     expect(log).not.toContain(PRIVATE_KEY)
@@ -138,7 +138,7 @@ describe('a live mount', () => {
     const { exit } = await startMount(t)
     t.runtime.unmountFromOutside()
     expect(await exit).toBe(0)
-    expect(t.runtime.calls.slice(-3)).toEqual(['unmount', 'vfs.close', 'client.close'])
+    expect(t.runtime.calls.slice(-4)).toEqual(['vfs.refuseNewWrites', 'unmount', 'vfs.close', 'client.close'])
     expect(t.runtime.calls).not.toContain('detach')
   })
 
@@ -161,13 +161,13 @@ describe('a live mount', () => {
       const waiting = await logText('waiting for programs to close 2 files')
       expect(waiting).toContain('/photos/b.jpg')
       await new Promise((r) => setTimeout(r, 500))
-      expect(t.runtime.calls.slice(-1)).toEqual(['detach'])
+      expect(t.runtime.calls.slice(-2)).toEqual(['detach', 'vfs.refuseNewWrites'])
       t.runtime.beingWritten = ['/photos/b.jpg']
       await new Promise((r) => setTimeout(r, 500))
       expect(t.runtime.calls).not.toContain('unmount')
       t.runtime.beingWritten = []
       expect(await exit).toBe(0)
-      expect(t.runtime.calls.slice(-4)).toEqual(['detach', 'unmount', 'vfs.close', 'client.close'])
+      expect(t.runtime.calls.slice(-5)).toEqual(['detach', 'vfs.refuseNewWrites', 'unmount', 'vfs.close', 'client.close'])
       expect(await logText('every file being written was closed')).toBeTruthy()
     })
 
