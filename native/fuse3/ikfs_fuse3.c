@@ -36,7 +36,7 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
   (void)context;
   request_t *r = (request_t *)data;
   if (env == NULL) { /* the thread-safe function is being torn down */
-    if (r->op != OP_EXIT) { r->result = -EIO; sem_post(&r->done); }
+    if (r->op != OP_EXIT) { r->result = -ENOTCONN; sem_post(&r->done); }
     return;
   }
   napi_value argv[10];
@@ -557,7 +557,7 @@ static napi_value js_copy_out(napi_env env, napi_callback_info info) {
 /*
  * unref(handle): JavaScript stops listening (the kernel mount is gone and the process may exit). The loop
  * thread no longer keeps the process alive, and no libfuse thread touches the thread-safe function again:
- * an exiting Node frees it under any thread still holding it (a late request is answered EIO instead).
+ * an exiting Node frees it under any thread still holding it (a late request is answered ENOTCONN instead).
  */
 static napi_value js_unref(napi_env env, napi_callback_info info) {
   size_t argc = 1;

@@ -25,8 +25,10 @@ static int64_t call_js(session_t *s, request_t *r) {
   napi_status queued = s->js_gone ? napi_closing : napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_blocking);
   pthread_rwlock_unlock(&s->tsfn_lock);
   if (queued != napi_ok) {
+    /* JavaScript has let go of the session (the daemon is stopping): the program gets what it gets once
+       the daemon has exited, "not connected", rather than an I/O error. */
     sem_destroy(&r->done);
-    return -EIO;
+    return queued == napi_closing ? -ENOTCONN : -EIO;
   }
   while (sem_wait(&r->done) != 0 && errno == EINTR) {}
   sem_destroy(&r->done);
