@@ -58,6 +58,11 @@ export interface Fuse3Addon {
    * how many it remembered, rejects when the folder cannot be resolved (ENOENT: the kernel holds nothing there).
    */
   forgetNames(handle: unknown, folder: string, names: string[]): Promise<number>
+  /**
+   * Makes the kernel ask again for the attributes of the files it knows among `names` in `folder` (it would
+   * keep them for attr_timeout): resolves with how many it knew, rejects when the folder cannot be resolved.
+   */
+  expireAttrs(handle: unknown, folder: string, names: string[]): Promise<number>
   /** Stops the loop thread from keeping the process alive (call only before the loop has ended). */
   unref(handle: unknown): void
 }
@@ -118,6 +123,8 @@ export interface Fuse3Session {
   release(): void
   /** See Fuse3Addon.forgetNames. */
   forgetNames(folder: string, names: string[]): Promise<number>
+  /** See Fuse3Addon.expireAttrs. */
+  expireAttrs(folder: string, names: string[]): Promise<number>
 }
 
 /** fuse_new + fuse_mount now (throws on failure), then serves `ops` until the mount goes away. */
@@ -154,6 +161,7 @@ export function startFuse3(addon: Fuse3Addon, mountpoint: string, args: string[]
   return {
     initialized, closed, exit: () => addon.exit(handle), release,
     forgetNames: (folder, names) => addon.forgetNames(handle, folder, names),
+    expireAttrs: (folder, names) => addon.expireAttrs(handle, folder, names),
   }
 }
 

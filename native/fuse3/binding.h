@@ -128,5 +128,6 @@ char *string_arg(napi_env env, napi_value value);
 
 /* forget_names.c */
 napi_value js_forget_names(napi_env env, napi_callback_info info);
+napi_value js_expire_attrs(napi_env env, napi_callback_info info);
 
 #endif

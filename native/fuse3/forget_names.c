@@ -6,6 +6,11 @@
  * negative_timeout. Resolves with how many names it had remembered; rejects with the errno message when the
  * folder cannot be resolved.
  *
+ * expireAttrs(handle, folder, names): makes the kernel ask again for the attributes (size, times) of the files
+ * it knows among `names` in `folder`, which it would otherwise keep for attr_timeout, so that a refreshed
+ * listing's new sizes show at once: reads stop at the size the kernel holds. Only the attributes go (the
+ * cached pages stay, and go at the next open if the file changed, auto_cache). Resolves with how many.
+ *
  * The high-level API names files by path, but the kernel's notifications want the folder's node id: the
  * kernel's file handle for the folder carries it (fuse_encode_fh: node id, then generation).
  *
@@ -15,6 +20,7 @@
  */
 typedef struct forget_names {
   napi_threadsafe_function settle; /* back to the JavaScript thread to settle the promise */
+  int expire_attrs; /* expireAttrs() rather than forgetNames() */
   napi_deferred deferred;
   session_t *s;
   char *folder;
@@ -56,17 +62,42 @@ static int held_as_missing(int folder, const char *name) {
   return errno == ENOENT;
 }
 
+/*
+ * The node id of `name` in `folder` when the kernel holds it (RESOLVE_CACHED: no LOOKUP is sent, so nothing is
+ * listed and no folder lock is waited for), on this mount; an error when it holds nothing valid for it.
+ */
+static int held_node_id(int folder, const char *name, int root_mount, uint64_t *node_id) {
+  struct open_how how = {.flags = O_PATH | O_CLOEXEC | O_NOFOLLOW, .resolve = RESOLVE_CACHED | RESOLVE_NO_SYMLINKS};
+  long fd = syscall(SYS_openat2, folder, name, &how, sizeof how);
+  if (fd < 0) return errno;
+  int mount_id;
+  int error = node_id_of((int)fd, "", AT_EMPTY_PATH, root_mount, &mount_id, node_id);
+  close((int)fd);
+  return error;
+}
+
 static void forget_names_run(forget_names_t *job) {
   session_t *s = job->s;
   char path[sizeof s->mountpoint * 2];
   int root_mount, folder_mount;
   uint64_t root_id, folder_id;
   if (snprintf(path, sizeof path, "%s%s", s->mountpoint, job->folder) >= (int)sizeof path) { job->error = ENAMETOOLONG; return; }
-  int folder = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  /* Only a folder the kernel holds (no LOOKUP: it could wait for the lock of a folder a request holds, and
+     a thread asleep there keeps a killed daemon from exiting); one it does not hold holds no names either. */
+  struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_CACHED | RESOLVE_NO_SYMLINKS};
+  int folder = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
   if (folder < 0) { job->error = errno; return; }
   job->error = node_id_of(AT_FDCWD, s->mountpoint, 0, -1, &root_mount, &root_id);
   if (job->error == 0) job->error = node_id_of(folder, "", AT_EMPTY_PATH, root_mount, &folder_mount, &folder_id);
-  for (uint32_t i = 0; i < job->count && job->error == 0; i++) {
+  for (uint32_t i = 0; i < job->count && job->error == 0 && job->expire_attrs; i++) {
+    uint64_t node_id;
+    if (held_node_id(folder, job->names[i], root_mount, &node_id) != 0) continue;
+    pthread_rwlock_rdlock(&s->fuse_lock);
+    /* A negative offset: the attributes only, no pages (and so no wait for a page lock). */
+    if (s->fuse && fuse_lowlevel_notify_inval_inode(fuse_get_session(s->fuse), node_id, -1, 0) == 0) job->forgotten++;
+    pthread_rwlock_unlock(&s->fuse_lock);
+  }
+  for (uint32_t i = 0; i < job->count && job->error == 0 && !job->expire_attrs; i++) {
     if (!held_as_missing(folder, job->names[i])) continue;
     pthread_rwlock_rdlock(&s->fuse_lock);
     if (s->fuse && fuse_lowlevel_notify_inval_entry(fuse_get_session(s->fuse), folder_id, job->names[i], strlen(job->names[i])) == 0) {
@@ -111,15 +142,16 @@ static void forget_names_settle(napi_env env, napi_value js_callback, void *cont
   forget_names_free(job);
 }
 
-napi_value js_forget_names(napi_env env, napi_callback_info info) {
+static napi_value start_job(napi_env env, napi_callback_info info, int expire_attrs) {
   size_t argc = 3;
   napi_value argv[3];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 3) {
-    napi_throw_type_error(env, NULL, "forgetNames(handle, folder, names)");
+    napi_throw_type_error(env, NULL, "forgetNames/expireAttrs(handle, folder, names)");
     return NULL;
   }
   forget_names_t *job = calloc(1, sizeof *job);
+  if (job) job->expire_attrs = expire_attrs;
   int failed = job == NULL || napi_get_value_external(env, argv[0], (void **)&job->s) != napi_ok ||
                (job->folder = string_arg(env, argv[1])) == NULL || job->folder[0] != '/' ||
                napi_get_array_length(env, argv[2], &job->count) != napi_ok ||
@@ -131,7 +163,7 @@ napi_value js_forget_names(napi_env env, napi_callback_info info) {
   }
   if (failed) {
     if (job) forget_names_free(job);
-    napi_throw_type_error(env, NULL, "forgetNames: a session handle, a folder path starting with /, and an array of names");
+    napi_throw_type_error(env, NULL, "forgetNames/expireAttrs: a session handle, a folder path starting with /, and an array of names");
     return NULL;
   }
   napi_value promise, resource_name;
@@ -140,7 +172,7 @@ napi_value js_forget_names(napi_env env, napi_callback_info info) {
       napi_create_threadsafe_function(env, NULL, NULL, resource_name, 0, 1, NULL, NULL, NULL, forget_names_settle,
                                       &job->settle) != napi_ok) {
     forget_names_free(job);
-    napi_throw_error(env, NULL, "forgetNames: could not set up the notification");
+    napi_throw_error(env, NULL, "forgetNames/expireAttrs: could not set up the notification");
     return NULL;
   }
   pthread_t thread;
@@ -155,3 +187,10 @@ napi_value js_forget_names(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+napi_value js_forget_names(napi_env env, napi_callback_info info) {
+  return start_job(env, info, 0);
+}
+
+napi_value js_expire_attrs(napi_env env, napi_callback_info info) {
+  return start_job(env, info, 1);
+}

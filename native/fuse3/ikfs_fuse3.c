@@ -583,6 +583,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
     {"copyIn", NULL, js_copy_in, NULL, NULL, NULL, napi_default, NULL},
     {"copyOut", NULL, js_copy_out, NULL, NULL, NULL, napi_default, NULL},
     {"forgetNames", NULL, js_forget_names, NULL, NULL, NULL, napi_default, NULL},
+    {"expireAttrs", NULL, js_expire_attrs, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   napi_value version;

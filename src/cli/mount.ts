@@ -247,16 +247,20 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runti
 const REFRESH_KERNEL_WAIT_MS = 5_000
 
 /**
- * `ikfs refresh` and SIGHUP: drops cached listings at or under `localPath` (all when undefined), and makes the
- * kernel forget the names it was told are missing there, which it would otherwise keep for negative_timeout.
+ * `ikfs refresh` and SIGHUP: drops cached listings at or under `localPath` (all when undefined), makes the
+ * kernel forget the names it was told are missing there, which it would otherwise keep for negative_timeout,
+ * and ask again for the sizes and times of the files it knows there, which it would keep for attr_timeout.
  */
 async function refresh(vfs: Vfs, live: LiveMount, localPath?: string): Promise<void> {
+  const known = vfs.cachedFiles(localPath)
   vfs.forget(localPath)
+  // Once the listings are gone: the kernel's next question about a file is answered from a new listing.
+  const expiring = live.expireAttributes?.(known)
   const forgetting = live.forgetMissingNames?.(localPath)
-  if (!forgetting) return
+  if (!forgetting && !expiring) return
   let timer: NodeJS.Timeout | undefined
   const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, REFRESH_KERNEL_WAIT_MS)))
-  await Promise.race([forgetting, waited]).finally(() => clearTimeout(timer))
+  await Promise.race([Promise.all([forgetting, expiring]), waited]).finally(() => clearTimeout(timer))
 }
 
 /** Waits for a stop signal or an outside unmount, shuts down, and returns the exit code. */

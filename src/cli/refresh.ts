@@ -15,8 +15,9 @@ export function refreshHelp(): string {
     'Usage: ikfs refresh MOUNTPOINT [PATH]',
     '',
     'Drops cached folder listings of the ikfs mount at MOUNTPOINT (under PATH only, when given), so files',
-    'added, changed or deleted elsewhere show at once (sizes and times the kernel already holds: within',
-    '--attr-timeout). PATH is inside the mount: /photos, or /mnt/ik/photos.',
+    'added, changed or deleted elsewhere show at once, with their new sizes and times (with the fuse-native',
+    'fallback binding, those the kernel already holds follow within --attr-timeout). PATH is inside the',
+    'mount: /photos, or /mnt/ik/photos.',
     '',
   ].join('\n')
 }

@@ -30,6 +30,8 @@ export interface LiveMount {
   readonly counters?: { snapshot(): Record<string, { calls: number; errors: number; timeouts: number; late: number; inFlight: number }> }
   /** The kernel forgets its "no such file" answers at or under `localPath` (fuse/mount.ts FuseMount has it). */
   forgetMissingNames?(localPath?: string): Promise<number>
+  /** The kernel asks again for these files' attributes (fuse/mount.ts FuseMount has it). */
+  expireAttributes?(files: Map<string, string[]>): Promise<number>
 }
 
 export interface MountRuntime {

@@ -83,6 +83,11 @@ export interface FuseMount {
    * fuse-native (libfuse2) has no way to do it: there the kernel keeps them for negative_timeout.
    */
   forgetMissingNames(localPath?: string): Promise<number>
+  /**
+   * Makes the kernel ask again for the attributes of these files (local folder → names), which it would
+   * otherwise keep for attr_timeout; resolves with how many it held. Never rejects. libfuse3 only.
+   */
+  expireAttributes(files: Map<string, string[]>): Promise<number>
 }
 
 export class FuseMountError extends Error {
@@ -140,6 +145,8 @@ interface NativeMount {
   release(): void
   /** The kernel forgets these names in this folder (a path inside the mount); libfuse3 only. */
   forgetNames?(folder: string, names: string[]): Promise<number>
+  /** The kernel asks again for the attributes of these files in this folder; libfuse3 only. */
+  expireAttrs?(folder: string, names: string[]): Promise<number>
 }
 
 function chooseBinding(choice: FuseBindingChoice, log: Logger): { name: FuseBindingName; addon?: Fuse3Addon } {
@@ -184,6 +191,7 @@ async function mountFuse3(
     options: args.slice(1).join(' '),
     release: () => session.release(),
     forgetNames: (folder, names) => session.forgetNames(folder, names),
+    expireAttrs: (folder, names) => session.expireAttrs(folder, names),
   }
 }
 
@@ -258,7 +266,20 @@ function createMountHandle(
   }
   const forgetMissingNames = (localPath?: string): Promise<number> =>
     missing && native.forgetNames && !detached ? missing.forget(localPath, native.forgetNames, log) : Promise.resolve(0)
-  return { mountpoint: target, binding, detach, unmount, detached: detachedPromise, counters, forgetMissingNames }
+  const expireAttributes = async (files: Map<string, string[]>): Promise<number> => {
+    const expire = native.expireAttrs
+    if (!expire || detached) return 0
+    // One folder at a time: a refresh of everything would otherwise start a thread per folder at once.
+    let expired = 0
+    for (const [folder, names] of files) {
+      expired += await expire(folder, names).catch((err: unknown) => {
+        log.debug({ err, folder }, 'attributes not expired (the kernel holds nothing there)')
+        return 0
+      })
+    }
+    return expired
+  }
+  return { mountpoint: target, binding, detach, unmount, detached: detachedPromise, counters, forgetMissingNames, expireAttributes }
 }
 
 /** Returns whether the folder has entries; throws FuseMountError when it cannot be used. */

@@ -129,6 +129,14 @@ export class DirCache {
     return served
   }
 
+  /** The cached listings of `remotePath` and below (all when undefined), fresh or not. */
+  *listingsUnder(remotePath?: string): Iterable<DirListing> {
+    const prefix = remotePath === undefined || remotePath === '/' ? '/' : remotePath + '/'
+    for (const listing of this.#lru.values()) {
+      if (prefix === '/' || listing.remotePath === remotePath || listing.remotePath.startsWith(prefix)) yield listing
+    }
+  }
+
   /** Drops listings of `remotePath` and below (all when undefined). */
   forget(remotePath?: string): void {
     this.#generation++

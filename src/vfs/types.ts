@@ -114,6 +114,11 @@ export interface Vfs {
   /** Drops cached listings under `localPath` (all when omitted): SIGHUP / `ikfs refresh`. */
   forget(localPath?: string): void
   /**
+   * The files of the cached listings at or under `localPath` (all when omitted), by local folder: those whose
+   * attributes the kernel may hold, which a refresh has it ask for again.
+   */
+  cachedFiles(localPath?: string): Map<string, string[]>
+  /**
    * Local paths of the files programs have open with changes no close or fsync has committed: what a stop
    * waits for (after detaching the mount) before it ends the session, since those changes exist nowhere else.
    */

@@ -432,6 +432,23 @@ class ImageKitVfs implements IkVfs {
 
   // ---- lifecycle ----
 
+  cachedFiles(localPath?: string): Map<string, string[]> {
+    const byFolder = new Map<string, string[]>()
+    let remotePath: string | undefined
+    try {
+      remotePath = localPath === undefined ? undefined : this.#remotePathOf(localPath)
+    } catch (e) {
+      if (!(e instanceof EncodingError)) throw e
+    }
+    for (const listing of this.#dirs.listingsUnder(remotePath)) {
+      const folder = this.#localPathOf(listing.remotePath)
+      if (folder === undefined) continue
+      const names = [...listing.children].filter(([, node]) => node.kind === 'file').map(([name]) => name)
+      if (names.length > 0) byFolder.set(folder, names)
+    }
+    return byFolder
+  }
+
   forget(localPath?: string): void {
     if (localPath === undefined) return this.#dirs.forget()
     try {
@@ -519,5 +536,11 @@ class ImageKitVfs implements IkVfs {
 
   #remotePathOf(localPath: string): string {
     return '/' + splitLocalPath(localPath).map((n) => this.#codec.toRemote(n)).join('/')
+  }
+
+  /** The local path of a remote folder; undefined when a name in it is not shown locally. */
+  #localPathOf(remotePath: string): string | undefined {
+    const names = remotePath.split('/').filter(Boolean).map((n) => this.#codec.toLocal(n))
+    return names.some((n) => n === undefined) ? undefined : '/' + names.join('/')
   }
 }

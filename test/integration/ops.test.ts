@@ -192,6 +192,27 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         expect(await readdir(join(m.path, 'photos'))).toContain('c.txt')
       })
 
+      it('R2: ikfs refresh makes a file changed elsewhere show its new size and bytes at once, despite a long --attr-timeout', async () => {
+        await lib.upload('/grown', 'notes.txt', Buffer.from('short'))
+        const cacheDir = await tempDir('ikfs-attrs-')
+        // A second mount of the library: a spool of its own (the running mount holds the shared one).
+        const own = await mountLibrary(lib, { args: ['--dir-cache-time', '1h', '--attr-timeout', '1h', '--cache-dir', cacheDir] })
+        try {
+          const file = join(own.path, 'grown', 'notes.txt')
+          expect(await readFile(file, 'utf8')).toBe('short')
+          const longer = 'a good deal longer than before\n'.repeat(50)
+          await lib.upload('/grown', 'notes.txt', Buffer.from(longer))
+          expect((await stat(file)).size).toBe(5) // the kernel keeps the size it was told for an hour
+          const r = await runIkfs(['refresh', own.path], { timeoutMs: 30_000 })
+          expect(r.code, r.stderr).toBe(0)
+          expect((await stat(file)).size).toBe(longer.length)
+          expect(await readFile(file, 'utf8')).toBe(longer) // not cut at the old size
+        } finally {
+          await own.stop()
+          await rm(cacheDir, { recursive: true, force: true })
+        }
+      })
+
       it('R2: a refresh leaves alone a folder made since under a name that was missing (whoever is inside keeps it)', async () => {
         const made = join(m.path, 'photos', 'made-later')
         await expect(stat(made)).rejects.toMatchObject({ code: 'ENOENT' })

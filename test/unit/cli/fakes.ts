@@ -75,6 +75,7 @@ export class FakeRuntime implements MountRuntime {
     if (this.vfsError) throw this.vfsError
     const vfs: Partial<Vfs> = {
       forget: () => void this.calls.push('vfs.forget'),
+      cachedFiles: () => new Map([['/photos', ['a.jpg']]]),
       filesBeingWritten: () => this.beingWritten,
       refuseNewWrites: () => void this.calls.push('vfs.refuseNewWrites'),
       close: async () => void this.calls.push('vfs.close'),
@@ -95,6 +96,10 @@ export class FakeRuntime implements MountRuntime {
       },
       unmount: async () => {
         this.calls.push('unmount')
+      },
+      expireAttributes: async (files: Map<string, string[]>) => {
+        this.calls.push(`expireAttributes(${[...files].map(([folder, names]) => `${folder}: ${names.join(' ')}`).join('; ')})`)
+        return 0
       },
       forgetMissingNames: async (localPath?: string) => {
         this.calls.push(`forgetMissingNames(${localPath ?? ''})`)

@@ -113,11 +113,11 @@ describe('a live mount', () => {
     expect(await exit).toBe(0)
   })
 
-  it('SIGHUP drops cached listings, then the names the kernel keeps as missing, and keeps running', async () => {
+  it('SIGHUP drops cached listings, then the attributes of the files they held and the names the kernel keeps as missing, and keeps running', async () => {
     const t = cli()
     const { exit } = await startMount(t)
     t.signals.emit('SIGHUP')
-    expect(t.runtime.calls.slice(-2)).toEqual(['vfs.forget', 'forgetMissingNames()'])
+    expect(t.runtime.calls.slice(-3)).toEqual(['vfs.forget', 'expireAttributes(/photos: a.jpg)', 'forgetMissingNames()'])
     t.signals.emit('SIGINT')
     expect(await exit).toBe(0)
   })

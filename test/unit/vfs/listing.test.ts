@@ -226,6 +226,24 @@ describe('listings', () => {
     await expectCode(vfs.readdir('/new'), 'EIO')
   })
 
+  it('cachedFiles(path) names the files of the cached listings at and below a folder, by local folder', async () => {
+    const api = new FakeImageKit()
+    for (const folder of ['/a', '/a/b', '/c', '/a/empty']) api.addFolder(folder)
+    api.addFile('/top.txt', 1)
+    api.addFile('/a/one.txt', 1)
+    api.addFile('/a/b/two:three.txt', 1) // a name the default encoding shows otherwise
+    api.addFile('/c/four.txt', 1)
+    const { vfs } = makeVfs(api)
+    await vfs.readdir('/a/b')
+    await vfs.readdir('/c')
+    const two = (await vfs.readdir('/a/b')).map((e) => e.name)
+    expect(two).toHaveLength(1)
+    expect(Object.fromEntries(vfs.cachedFiles('/a'))).toEqual({ '/a': ['one.txt'], '/a/b': two })
+    expect(Object.fromEntries(vfs.cachedFiles())).toEqual({ '/': ['top.txt'], '/a': ['one.txt'], '/a/b': two, '/c': ['four.txt'] })
+    vfs.forget('/a')
+    expect(Object.fromEntries(vfs.cachedFiles('/a'))).toEqual({})
+  })
+
   it('forget(path) drops that folder and below; forget() drops all', async () => {
     const api = new FakeImageKit()
     api.addFolder('/a')
