@@ -1,10 +1,11 @@
 /**
  * A stop (SIGINT, SIGTERM, `ikfs unmount --lazy`, `umount -l` from outside) while programs still write files
- * in the mount: the mount is out of the namespace by then, so nothing new opens, and the session goes on
- * serving those files until their programs close them. Each close stores its file as usual (W2); only then
- * does the session end. A program that holds a folder in the mount (its working folder, `cp -r`'s open
- * destination) still reaches it after the detach: it can no longer start writing another file. Ending it at once would fail their next write and their close, and lose what they
- * had written, which exists nowhere else. A second signal ends the wait (`stop`).
+ * in the mount: the mount is out of the namespace by then, and the session goes on serving those files until
+ * their programs close them. Each close stores its file as usual (W2); only then does the session end.
+ * Ending it at once would fail their next write and their close, and lose what they had written, which
+ * exists nowhere else. A program that holds a folder in the mount (its working folder, `cp -r`'s open
+ * destination) still reaches it after the detach, but can no longer start writing another file, so the wait
+ * ends. A second signal ends it at once (`stop`).
  */
 import type { Logger } from '../log.js'
 

@@ -438,7 +438,7 @@ class ImageKitVfs implements IkVfs {
     try {
       remotePath = localPath === undefined ? undefined : this.#remotePathOf(localPath)
     } catch (e) {
-      if (!(e instanceof EncodingError)) throw e
+      if (!(e instanceof EncodingError)) throw e // unrepresentable: all of them, as forget() then drops all
     }
     for (const listing of this.#dirs.listingsUnder(remotePath)) {
       const folder = this.#localPathOf(listing.remotePath)
