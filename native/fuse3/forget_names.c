@@ -46,33 +46,37 @@ static int node_id_of(int dirfd, const char *path, int flags, int want_mount_id,
 }
 
 /*
- * Whether the kernel holds `name` in `folder` as missing, asked of its cache alone (RESOLVE_CACHED: no
- * LOOKUP, so no listing fetched and no wait for the folder's lock). Only such names are forgotten: a name
- * that exists by now (made through this mount, or listed since) is left alone, since forgetting a folder the
- * kernel knows would cut off whoever is inside it (a shell's working folder) and whatever is mounted on it.
- * A name the kernel holds nothing valid for (EAGAIN), or a kernel before 5.12 (EINVAL, ENOSYS): left alone.
+ * `path` (from `at`) as the kernel holds it, as an O_PATH descriptor, asked of its cache alone (RESOLVE_CACHED:
+ * no LOOKUP, so no listing fetched and no wait for a folder's lock, which a request may hold, and a thread
+ * asleep there keeps a killed daemon from exiting). -1 with errno ENOENT when the kernel holds it as missing;
+ * EAGAIN when it holds nothing valid for it; EINVAL or ENOSYS on a kernel before 5.12.
+ */
+static int open_held(int at, const char *path, int flags) {
+  struct open_how how = {.flags = O_PATH | O_CLOEXEC | flags, .resolve = RESOLVE_CACHED | RESOLVE_NO_SYMLINKS};
+  return (int)syscall(SYS_openat2, at, path, &how, sizeof how);
+}
+
+/*
+ * Whether the kernel holds `name` in `folder` as missing. Only such names are forgotten: a name that exists
+ * by now (made through this mount, or listed since) is left alone, since forgetting a folder the kernel knows
+ * would cut off whoever is inside it (a shell's working folder) and whatever is mounted on it.
  */
 static int held_as_missing(int folder, const char *name) {
-  struct open_how how = {.flags = O_PATH | O_CLOEXEC | O_NOFOLLOW, .resolve = RESOLVE_CACHED | RESOLVE_NO_SYMLINKS};
-  long fd = syscall(SYS_openat2, folder, name, &how, sizeof how);
+  int fd = open_held(folder, name, O_NOFOLLOW);
   if (fd >= 0) {
-    close((int)fd);
+    close(fd);
     return 0;
   }
   return errno == ENOENT;
 }
 
-/*
- * The node id of `name` in `folder` when the kernel holds it (RESOLVE_CACHED: no LOOKUP is sent, so nothing is
- * listed and no folder lock is waited for), on this mount; an error when it holds nothing valid for it.
- */
+/* The node id of `name` in `folder` (on this mount) when the kernel holds it; an error otherwise. */
 static int held_node_id(int folder, const char *name, int root_mount, uint64_t *node_id) {
-  struct open_how how = {.flags = O_PATH | O_CLOEXEC | O_NOFOLLOW, .resolve = RESOLVE_CACHED | RESOLVE_NO_SYMLINKS};
-  long fd = syscall(SYS_openat2, folder, name, &how, sizeof how);
+  int fd = open_held(folder, name, O_NOFOLLOW);
   if (fd < 0) return errno;
   int mount_id;
-  int error = node_id_of((int)fd, "", AT_EMPTY_PATH, root_mount, &mount_id, node_id);
-  close((int)fd);
+  int error = node_id_of(fd, "", AT_EMPTY_PATH, root_mount, &mount_id, node_id);
+  close(fd);
   return error;
 }
 
@@ -82,26 +86,22 @@ static void forget_names_run(forget_names_t *job) {
   int root_mount, folder_mount;
   uint64_t root_id, folder_id;
   if (snprintf(path, sizeof path, "%s%s", s->mountpoint, job->folder) >= (int)sizeof path) { job->error = ENAMETOOLONG; return; }
-  /* Only a folder the kernel holds (no LOOKUP: it could wait for the lock of a folder a request holds, and
-     a thread asleep there keeps a killed daemon from exiting); one it does not hold holds no names either. */
-  struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_CACHED | RESOLVE_NO_SYMLINKS};
-  int folder = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+  /* A folder the kernel does not hold holds no names either. */
+  int folder = open_held(AT_FDCWD, path, O_DIRECTORY);
   if (folder < 0) { job->error = errno; return; }
   job->error = node_id_of(AT_FDCWD, s->mountpoint, 0, -1, &root_mount, &root_id);
   if (job->error == 0) job->error = node_id_of(folder, "", AT_EMPTY_PATH, root_mount, &folder_mount, &folder_id);
-  for (uint32_t i = 0; i < job->count && job->error == 0 && job->expire_attrs; i++) {
-    uint64_t node_id;
-    if (held_node_id(folder, job->names[i], root_mount, &node_id) != 0) continue;
+  for (uint32_t i = 0; i < job->count && job->error == 0; i++) {
+    const char *name = job->names[i];
+    uint64_t node_id = 0;
+    if (job->expire_attrs ? held_node_id(folder, name, root_mount, &node_id) != 0 : !held_as_missing(folder, name)) continue;
     pthread_rwlock_rdlock(&s->fuse_lock);
-    /* A negative offset: the attributes only, no pages (and so no wait for a page lock). */
-    if (s->fuse && fuse_lowlevel_notify_inval_inode(fuse_get_session(s->fuse), node_id, -1, 0) == 0) job->forgotten++;
-    pthread_rwlock_unlock(&s->fuse_lock);
-  }
-  for (uint32_t i = 0; i < job->count && job->error == 0 && !job->expire_attrs; i++) {
-    if (!held_as_missing(folder, job->names[i])) continue;
-    pthread_rwlock_rdlock(&s->fuse_lock);
-    if (s->fuse && fuse_lowlevel_notify_inval_entry(fuse_get_session(s->fuse), folder_id, job->names[i], strlen(job->names[i])) == 0) {
-      job->forgotten++;
+    if (s->fuse) {
+      struct fuse_session *se = fuse_get_session(s->fuse);
+      /* Expiring: a negative offset drops the attributes only, no pages (and so waits for no page lock). */
+      int notified = job->expire_attrs ? fuse_lowlevel_notify_inval_inode(se, node_id, -1, 0)
+                                       : fuse_lowlevel_notify_inval_entry(se, folder_id, name, strlen(name));
+      if (notified == 0) job->forgotten++;
     }
     pthread_rwlock_unlock(&s->fuse_lock);
   }
