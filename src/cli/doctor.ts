@@ -20,6 +20,7 @@ import { bytes } from '../status/render.js'
 import { uidOf, type CliContext } from './context.js'
 import { clientSettings } from './derive.js'
 import { optionsHelp } from './help.js'
+import { plural } from './plural.js'
 import { UsageError } from './usage-error.js'
 import { ALLOW_OTHER_FIX, userAllowOther } from '../fuse/fuse-conf.js'
 
@@ -99,7 +100,7 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
   }
 
   const failed = results.filter((r) => r.state === 'FAIL').length
-  ctx.stdout.write(failed === 0 ? 'ikfs doctor: all checks passed\n' : `ikfs doctor: ${failed} check${failed === 1 ? '' : 's'} failed\n`)
+  ctx.stdout.write(failed === 0 ? 'ikfs doctor: all checks passed\n' : `ikfs doctor: ${plural(failed, 'check')} failed\n`)
   return failed === 0 ? 0 : 1
 }
 

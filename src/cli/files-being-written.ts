@@ -7,7 +7,9 @@
  * destination) still reaches it after the detach, but can no longer start writing another file, so the wait
  * ends. A second signal ends it at once (`stop`).
  */
+import { systemClock } from '../clock.js'
 import type { Logger } from '../log.js'
+import { plural } from './plural.js'
 
 export interface BeingWrittenSource {
   filesBeingWritten(): string[]
@@ -39,12 +41,12 @@ export async function waitForFilesBeingWritten(vfs: BeingWrittenSource, log: Log
   if (open.length === 0 || options.stop.aborted) return
   log.warn(
     { files: named(open), count: open.length },
-    `waiting for programs to close ${plural(open.length)} they are writing, to store ${open.length === 1 ? 'it' : 'them'} ` +
+    `waiting for programs to close ${plural(open.length, 'file')} they are writing, to store ${open.length === 1 ? 'it' : 'them'} ` +
       '(another SIGINT or SIGTERM stops at once, and what they have not closed is lost)',
   )
   let reportedAt = Date.now()
   while (!options.stop.aborted) {
-    await pause(pollMs, options.stop)
+    await systemClock.sleep(pollMs, options.stop).catch(() => undefined) // a second signal: the loop ends
     open = vfs.filesBeingWritten()
     if (open.length === 0) {
       log.info('every file being written was closed')
@@ -52,28 +54,13 @@ export async function waitForFilesBeingWritten(vfs: BeingWrittenSource, log: Log
     }
     if (Date.now() - reportedAt >= reportEveryMs) {
       reportedAt = Date.now()
-      log.warn({ files: named(open), count: open.length }, `still waiting for programs to close ${plural(open.length)} they are writing`)
+      log.warn({ files: named(open), count: open.length }, `still waiting for programs to close ${plural(open.length, 'file')} they are writing`)
     }
   }
-  log.warn({ files: named(open), count: open.length }, `stopped without waiting for ${plural(open.length)} still being written: not stored`)
+  log.warn({ files: named(open), count: open.length }, `stopped without waiting for ${plural(open.length, 'file')} still being written: not stored`)
 }
 
 function named(paths: string[]): string[] {
   return paths.length <= NAMED ? paths : [...paths.slice(0, NAMED), `… ${paths.length - NAMED} more`]
 }
 
-function plural(n: number): string {
-  return n === 1 ? '1 file' : `${n} files`
-}
-
-function pause(ms: number, stop: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer)
-      stop.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    stop.addEventListener('abort', done, { once: true })
-  })
-}

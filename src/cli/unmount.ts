@@ -11,6 +11,7 @@ import { askUntil, fetchStatus } from '../status/client.js'
 import type { StatusSnapshot } from '../status/snapshot.js'
 import type { CliContext } from './context.js'
 import { extraFlagsHelp } from './help.js'
+import { plural } from './plural.js'
 import { socketFor } from './status.js'
 import { UsageError } from './usage-error.js'
 
@@ -96,10 +97,6 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
 /** What unmounting waits for (W3): uploads in flight and those waiting only for their write-back delay. */
 function isBeingStored(upload: StatusSnapshot['uploads'][number]): boolean {
   return upload.state === 'waiting' || upload.state === 'uploading' || upload.state === 'retrying'
-}
-
-function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`
 }
 
 /**
