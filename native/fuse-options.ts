@@ -22,6 +22,8 @@ export interface FuseOptions {
   attrTimeoutS: number
   negativeTimeoutS: number
   autoCache: boolean
+  /** Every open bypasses the kernel's page cache (FOPEN_DIRECT_IO): reads all reach the daemon. */
+  directIo?: boolean
   useIno: true
   readOnly: boolean
   /** Mount over a non-empty folder (libfuse2 refuses otherwise). */
@@ -45,7 +47,7 @@ const MAX_ID = 0xfffffffe
 
 const ALLOWED_KEYS: ReadonlySet<string> = new Set<keyof FuseOptions>([
   'fsname', 'subtype', 'allowOther', 'defaultPermissions', 'autoUnmount', 'bigWrites', 'maxWrite', 'maxRead',
-  'entryTimeoutS', 'attrTimeoutS', 'negativeTimeoutS', 'autoCache', 'useIno', 'readOnly', 'nonempty', 'uid',
+  'entryTimeoutS', 'attrTimeoutS', 'negativeTimeoutS', 'autoCache', 'directIo', 'useIno', 'readOnly', 'nonempty', 'uid',
   'gid', 'umask', 'noforget',
 ])
 
@@ -77,8 +79,9 @@ export function buildFuseOptionString<T extends FuseOptions>(options: ExactFuseO
  * options: writes are big by default, max_write is set at INIT, and mounting over a non-empty folder is allowed.
  */
 export function buildFuse3Args<T extends FuseOptions>(options: ExactFuseOptions<T>): string[] {
-  // use_ino is no option in libfuse3: the binding sets it in its init (fuse_config.use_ino).
-  const parts = commonParts(options, FUSE3_MAX_REQUEST_BYTES, []).filter((p) => p !== 'use_ino')
+  // Neither is an option in libfuse3: the binding sets use_ino in its init (fuse_config.use_ino) and direct_io
+  // in each open's reply (native/fuse3.ts openReplyFor).
+  const parts = commonParts(options, FUSE3_MAX_REQUEST_BYTES, []).filter((p) => p !== 'use_ino' && p !== 'direct_io')
   return ['ikfs', '-o', parts.join(',')]
 }
 
@@ -100,6 +103,7 @@ function commonParts(options: FuseOptions, maxRequestBytes: number, requestParts
   parts.push(`attr_timeout=${seconds('attrTimeoutS', options.attrTimeoutS)}`)
   parts.push(`negative_timeout=${seconds('negativeTimeoutS', options.negativeTimeoutS)}`)
   if (options.autoCache) parts.push('auto_cache')
+  if (options.directIo) parts.push('direct_io')
   if (options.useIno) parts.push('use_ino')
   if (options.uid !== undefined) parts.push(`uid=${id('uid', options.uid)}`)
   if (options.gid !== undefined) parts.push(`gid=${id('gid', options.gid)}`)

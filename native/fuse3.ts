@@ -40,6 +40,8 @@ export interface Fuse3Settings {
   /** Upper bound on libfuse worker threads (each blocked request holds one). */
   maxThreads: number
   writebackCache: boolean
+  /** Every open and create bypasses the page cache (--direct-io); answered per open, never passed to C. */
+  directIo: boolean
   /** Names outside this prefix get ENOTSUP from the C side without a call into JavaScript; '' asks for all. */
   xattrNamespace: string
 }
@@ -86,12 +88,13 @@ export const enum OpenReply {
  * handles keep their view as before (a reader open meanwhile reads the version it opened). Anything that may
  * read, or edits in place, keeps the page cache.
  */
-export function openReplyFor(flags: number, created: boolean): number {
+export function openReplyFor(flags: number, created: boolean, directIo = false): number {
+  if (directIo) return OpenReply.DirectIo
   const writeOnly = (flags & O_ACCMODE) === fsConstants.O_WRONLY
   return writeOnly && (created || (flags & fsConstants.O_TRUNC) !== 0) ? OpenReply.DirectIo : 0
 }
 /** What ikfs_fuse3.c reads: flags as 0/1. */
-type NativeSettings = Record<Exclude<keyof Fuse3Settings, 'xattrNamespace'>, number> & { xattrNamespace: string }
+type NativeSettings = Record<Exclude<keyof Fuse3Settings, 'xattrNamespace' | 'directIo'>, number> & { xattrNamespace: string }
 type Cb = FuseReply
 
 /** The ops this binding calls (src/fuse/adapter.ts provides them); fuse-native's utimens is not one. */
@@ -141,7 +144,7 @@ export function startFuse3(addon: Fuse3Addon, mountpoint: string, args: string[]
       ended = true
       resolveClosed()
     },
-  })
+  }, { directIo: settings.directIo })
   const nativeSettings: NativeSettings = {
     maxWrite: settings.maxWrite,
     maxRead: settings.maxRead,
@@ -171,7 +174,12 @@ interface Lifecycle {
 }
 
 /** Exported for unit tests: maps each request onto `ops` and its answer onto reply(). */
-export function createDispatch(addon: Pick<Fuse3Addon, 'reply' | 'copyIn' | 'copyOut'>, ops: Fuse3Ops, lifecycle: Lifecycle): Dispatch {
+export function createDispatch(
+  addon: Pick<Fuse3Addon, 'reply' | 'copyIn' | 'copyOut'>,
+  ops: Fuse3Ops,
+  lifecycle: Lifecycle,
+  { directIo = false }: { directIo?: boolean } = {},
+): Dispatch {
   return (op, id, path, ...args) => {
     let replied = false
     const reply: Reply = (code, a, b, c) => {
@@ -187,7 +195,7 @@ export function createDispatch(addon: Pick<Fuse3Addon, 'reply' | 'copyIn' | 'cop
       addon.copyOut(id, at, bytes)
     }
     try {
-      route(op, path, args, ops, reply, status, lifecycle, copyIn, copyOut)
+      route(op, path, args, ops, reply, status, lifecycle, copyIn, copyOut, directIo)
     } catch {
       reply(-errno.EIO)
     }
@@ -211,6 +219,7 @@ function route(
   lifecycle: Lifecycle,
   copyIn: (dest: Buffer) => void,
   copyOut: (bytes: Uint8Array, at: number) => void,
+  directIo: boolean,
 ): void {
   const n = (i: number): number => args[i] as number
   const s = (i: number): string => args[i] as string
@@ -241,12 +250,12 @@ function route(
         code < 0 ? reply(code) : reply(0, names, statArrays((stats as FuseStat[] | undefined) ?? [])),
       )
     case Op.Open:
-      return ops.open(path, n(0), (code, fh) => (code < 0 ? reply(code) : reply(0, fh, undefined, openReplyFor(n(0), false))))
+      return ops.open(path, n(0), (code, fh) => (code < 0 ? reply(code) : reply(0, fh, undefined, openReplyFor(n(0), false, directIo))))
     case Op.Create:
       // The new file's stat rides along: libfuse's getattr right after create is answered from it in C.
       return ops.create(path, n(0), (code, fh) => {
         if (code < 0) return reply(code)
-        const flags = openReplyFor(n(1), true)
+        const flags = openReplyFor(n(1), true, directIo)
         ops.getattr(path, (statCode, st) => reply(0, fh, statCode < 0 ? undefined : statArray(st as FuseStat), flags))
       })
     case Op.Read:

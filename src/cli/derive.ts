@@ -93,6 +93,7 @@ export function fuseMountOptions(config: Config): FuseMountOptions {
       negativeTimeoutS: Math.min(config.negativeTimeoutMs, config.dirCacheTimeMs) / 1000,
       // Drop the page cache of a file whose size or mtime changed since it was last opened (remote edits).
       autoCache: true,
+      directIo: config.directIo,
       useIno: true,
       readOnly: config.readOnly,
       // uid/gid/umask are not passed: libfuse's umask= overrides every mode (fuse-native-notes.md), and the

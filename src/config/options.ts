@@ -146,6 +146,11 @@ export const OPTIONS = {
     name: 'allow_other', flag: '--allow-other', env: env('allow_other'), type: 'bool', default: 'false',
     group: 'mount', help: 'Let other users access the mount (needs user_allow_other in /etc/fuse.conf).',
   },
+  directIo: {
+    name: 'direct_io', flag: '--direct-io', env: env('direct_io'), type: 'bool', default: 'false', group: 'mount',
+    help: 'Bypass the kernel\'s page cache: every read is served by ikfs (from its block cache or the CDN), and ' +
+      'files read once leave no copy in memory. Shared memory maps of files are then refused (ENODEV).',
+  },
   allowNonEmpty: {
     name: 'allow_non_empty', flag: '--allow-non-empty', env: env('allow_non_empty'), type: 'bool',
     default: 'false', group: 'mount', help: 'Allow mounting over a folder that is not empty (hides its content).',

@@ -176,6 +176,7 @@ async function mountFuse3(
     maxBackground: FUSE3_MAX_BACKGROUND,
     maxThreads: FUSE3_MAX_THREADS,
     writebackCache: false,
+    directIo: fuse.directIo ?? false,
     xattrNamespace,
   }, ops)
   try {

@@ -11,8 +11,9 @@
 // must for its readers' bytes to stay in the kernel's cache (the warm re-read); curl -o /dev/null allocates nothing. On a VM that
 // hands freed memory back to its host (virtio-balloon free page reporting, as here) each new page costs the host
 // a fault, and that floor shows how much.
-// A second mount reads with `--delivery-client undici` (the HTTP client before the socket reader) in the
-// same run, for the cold and parallel reads; the cold reads of the two alternate, three each.
+// A second mount reads with `--delivery-client undici` (the HTTP client before the socket reader), and a third
+// with `--direct-io` (no page cache: every read is served by the daemon, R14), in the same run, for the cold and
+// parallel reads; the cold reads of the three take turns, three each.
 import { mkdir, open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
@@ -33,11 +34,13 @@ const work = await tempDir('ikfs-bench-read-')
 const data = join(work, 'data')
 const mnt = join(work, 'mnt')
 const mntUndici = join(work, 'mnt-undici')
+const mntDirect = join(work, 'mnt-direct')
 const tmpfs = join(work, 'tmpfs')
 let tmpfsMounted = false
 let emulator
 let mount
 let mountUndici
+let mountDirect
 try {
   console.log('preparing data set in', work)
   await writePatternFile(join(data, 'files', 'big', '1g.bin'), GiB, 1)
@@ -53,6 +56,7 @@ try {
   for (let i = 0; i < 7; i++) await writePatternFile(join(data, 'files', 'ttfb', `t${i}.bin`), MiB, i + 500)
   await mkdir(mnt, { recursive: true })
   await mkdir(mntUndici, { recursive: true })
+  await mkdir(mntDirect, { recursive: true })
   await mkdir(tmpfs, { recursive: true })
   await sh(`mount -t tmpfs -o size=${2 * GiB},mode=0700 ikfs-bench '${tmpfs}'`)
   tmpfsMounted = true
@@ -69,6 +73,7 @@ try {
   // Spools in the bench's folder (removed with it), never in ~/.cache/ikfs.
   mount = await mountAt(mnt, ['--cache-dir', join(work, 'cache')])
   mountUndici = await mountAt(mntUndici, ['--delivery-client', 'undici', '--cache-dir', join(work, 'cache-undici')])
+  mountDirect = await mountAt(mntDirect, ['--direct-io', '--cache-dir', join(work, 'cache-direct')])
   const curl = (path, fmt) =>
     sh(`curl -sf -o /dev/null -w '${fmt}' '${endpoint}${path}?tr=orig-true'`).then((r) => r.stdout)
 
@@ -86,13 +91,13 @@ try {
   }
   const coldSockets = []
   const coldUndici = []
+  const coldDirect = []
+  const coldTurns = [[coldSockets, mnt, mount], [coldUndici, mntUndici, mountUndici], [coldDirect, mntDirect, mountDirect]]
   for (let i = 0; i < COLD_RUNS; i++) {
-    if (i % 2 === 0) {
-      coldSockets.push(await coldRun(mnt, mount))
-      coldUndici.push(await coldRun(mntUndici, mountUndici))
-    } else {
-      coldUndici.push(await coldRun(mntUndici, mountUndici))
-      coldSockets.push(await coldRun(mnt, mount))
+    // Each mount goes first once: whoever runs right after a page-cache drop gets memory on other terms.
+    for (let k = 0; k < coldTurns.length; k++) {
+      const [runs, at, daemon] = coldTurns[(i + k) % coldTurns.length]
+      runs.push(await coldRun(at, daemon))
     }
   }
   await dropPageCache()
@@ -113,8 +118,11 @@ try {
   const warm = []
   await sh(`cat '${mnt}/big/1g.bin' > /dev/null`)
   for (let i = 0; i < 2; i++) warm.push(await timedWithCpu(() => sh(`cat '${mnt}/big/1g.bin' > /dev/null`), children))
-  // Untimed: both mounts read exactly the origin's bytes (a fast wrong answer is no answer).
-  for (const at of [mnt, mntUndici]) await sh(`cmp '${join(data, 'files', 'big', '1g.bin')}' '${at}/big/1g.bin'`)
+  // With --direct-io a re-read is served by the daemon again: its block cache holds only the end of the GiB.
+  const warmDirect = []
+  for (let i = 0; i < 2; i++) warmDirect.push(await timedWithCpu(() => sh(`cat '${mntDirect}/big/1g.bin' > /dev/null`), [mountDirect, emulator]))
+  // Untimed: every mount reads exactly the origin's bytes (a fast wrong answer is no answer).
+  for (const at of [mnt, mntUndici, mntDirect]) await sh(`cmp '${join(data, 'files', 'big', '1g.bin')}' '${at}/big/1g.bin'`)
   const mibps = (ms) => (GiB / MiB / (ms / 1000)).toFixed(0)
   const medianRun = (runs) => runs.toSorted((a, b) => a.ms - b.ms)[Math.floor((runs.length - 1) / 2)]
   const curlRun = medianRun(curlRuns)
@@ -122,7 +130,10 @@ try {
   const cachedFloorRun = medianRun(cachedFloorRuns)
   const cold = medianRun(coldSockets)
   const coldUndiciRun = medianRun(coldUndici)
-  const warmRun = warm.toSorted((a, b) => a.ms - b.ms)[1] // the slower of 2, as median() picks
+  const coldDirectRun = medianRun(coldDirect)
+  const slowerOf2 = (runs) => runs.toSorted((a, b) => a.ms - b.ms)[1] // as median() picks
+  const warmRun = slowerOf2(warm)
+  const warmDirectRun = slowerOf2(warmDirect)
   const cpu = (run) => `${(run.cpu[0] / 1000).toFixed(2)} / ${(run.cpu[1] / 1000).toFixed(2)}`
   const all = (runs) => runs.map((r) => mibps(r.ms)).join(', ')
   printTable('1 GiB sequential read', [
@@ -132,7 +143,9 @@ try {
     ['floor: curl -o tmpfs, new pages (median of 3)', mibps(cachedFloorRun.ms), (curlRun.ms / cachedFloorRun.ms).toFixed(2), cpu(cachedFloorRun)],
     [`cat via mount, cold (median of ${COLD_RUNS}: ${all(coldSockets)})`, mibps(cold.ms), (curlRun.ms / cold.ms).toFixed(2), cpu(cold)],
     [`same, --delivery-client undici (${all(coldUndici)})`, mibps(coldUndiciRun.ms), (curlRun.ms / coldUndiciRun.ms).toFixed(2), cpu(coldUndiciRun)],
+    [`same, --direct-io (${all(coldDirect)})`, mibps(coldDirectRun.ms), (curlRun.ms / coldDirectRun.ms).toFixed(2), cpu(coldDirectRun)],
     ['cat via mount, warm', mibps(warmRun.ms), (curlRun.ms / warmRun.ms).toFixed(2), cpu(warmRun)],
+    ['same, --direct-io (read again: no page cache)', mibps(warmDirectRun.ms), (curlRun.ms / warmDirectRun.ms).toFixed(2), cpu(warmDirectRun)],
   ])
 
   // TTFB of 1 MiB files
@@ -173,7 +186,7 @@ try {
 
   // 8 parallel readers, 200 x 1 MiB, in PAR_ROUNDS rounds; the ratios are taken within each round (curl and the
   // mounts one after another, in turns first and last) and their median reported, with the range.
-  await sh(PAR_SETS.map((set) => `ls '${mnt}/par/${set}' '${mntUndici}/par/${set}' > /dev/null`).join(' && '))
+  await sh(PAR_SETS.map((set) => `ls '${mnt}/par/${set}' '${mntUndici}/par/${set}' '${mntDirect}/par/${set}' > /dev/null`).join(' && '))
   const names = Array.from({ length: PAR_FILES }, (_, i) => `p${i}.bin`)
   // 8 workers, 25 files each: one curl process per worker (each URL with its own -o /dev/null).
   const workers = Array.from({ length: 8 }, (_, w) => names.filter((_, i) => i % 8 === w))
@@ -191,7 +204,8 @@ try {
   for (const set of PAR_SETS) await curlX8(set)
   await catX8(mnt, 'warm')
   await catX8(mntUndici, 'warm')
-  const parRows = { curl: [], floor: [], cached: [], sockets: [], undici: [] }
+  await catX8(mntDirect, 'warm')
+  const parRows = { curl: [], floor: [], cached: [], sockets: [], undici: [], direct: [] }
   for (let r = 0; r < PAR_ROUNDS; r++) {
     const set = `r${r}`
     const steps = [
@@ -200,10 +214,11 @@ try {
       ['cached', () => timedWithCpu(() => cachedX8(set), children)],
       ['sockets', () => timedWithCpu(() => catX8(mnt, set), [mount, emulator])],
       ['undici', () => timedWithCpu(() => catX8(mntUndici, set), [mountUndici, emulator])],
+      ['direct', () => timedWithCpu(() => catX8(mntDirect, set), [mountDirect, emulator])],
     ]
     for (const [row, run] of r % 2 === 0 ? steps : steps.toReversed()) parRows[row].push(await run())
   }
-  for (const at of [mnt, mntUndici]) await sh(`diff -rq '${join(data, 'files', 'par')}' '${at}/par'`)
+  for (const at of [mnt, mntUndici, mntDirect]) await sh(`diff -rq '${join(data, 'files', 'par')}' '${at}/par'`)
   for (const set of PAR_SETS.slice(1)) await sh(`diff -rq '${join(data, 'files', 'par', set)}' '${tmpfs}/${set}'`)
   const parRatio = (row) => {
     const ratios = parRows[row].map((run, i) => parRows.curl[i].ms / run.ms)
@@ -220,12 +235,13 @@ try {
     ['floor: curl -o tmpfs x8, new pages', ...parCell('cached')],
     ['cat x8 via mount', ...parCell('sockets')],
     ['same, --delivery-client undici', ...parCell('undici')],
+    ['same, --direct-io', ...parCell('direct')],
   ])
 } finally {
   if (mount) await mount.stop()
   if (mountUndici) await mountUndici.stop()
-  await forceUnmount(mnt)
-  await forceUnmount(mntUndici)
+  if (mountDirect) await mountDirect.stop()
+  for (const at of [mnt, mntUndici, mntDirect]) await forceUnmount(at)
   if (tmpfsMounted) await sh(`umount '${tmpfs}'`)
   if (emulator) await emulator.stop()
   await cleanup(work)

@@ -1,11 +1,13 @@
-// README Semantics R1–R6, R8–R11, R13 (browsing and reading), on a real mount of the emulator's library.
+// README Semantics R1–R6, R8–R11, R13, R14 (browsing and reading), on a real mount of the emulator's library.
 // One emulator and one mount (dir cache 2 s) serve the whole file; R7 and R12 live in their own files
 // because they need differently configured emulators and mounts.
 import { createHash, randomBytes } from 'node:crypto'
 import { chown, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { fuseSkipReason, mountLibrary, run, startLibrary, tempDir, waitFor, type Library, type Mounted } from '../integration/harness.js'
+import {
+  fuseSkipReason, mountLibrary, run, runIkfs, startLibrary, tempDir, waitFor, waitForRemoteBytes, type Library, type Mounted,
+} from '../integration/harness.js'
 
 const skip = fuseSkipReason()
 if (skip) console.warn(`skipping read semantics: ${skip}`)
@@ -15,6 +17,28 @@ const DIR_CACHE_MS = 2000
 const ATTR_TIMEOUT_MS = 1000
 /** R2's bound for a changed file (dir cache + kernel attribute cache), with slack for a loaded machine. */
 const CHANGE_BOUND_MS = 2 * (DIR_CACHE_MS + ATTR_TIMEOUT_MS)
+
+/** Linux's "no such device", what mmap answers for a shared map of a direct-I/O file. */
+const ENODEV = 19
+
+/** Reads `path` at offsets that cross blocks, the last byte and past the end, and compares with `expected`. */
+async function expectExactAtOffsets(path: string, expected: Buffer): Promise<void> {
+  const fh = await open(path, 'r')
+  try {
+    const offsets = [expected.length - 1, 0, 131071, 2 * 1024 * 1024 + 7, 1, 1048575, expected.length - 4096, 777777]
+    for (const off of offsets) {
+      const buf = Buffer.alloc(8192)
+      const { bytesRead } = await fh.read(buf, 0, buf.length, off)
+      expect(bytesRead).toBe(Math.min(8192, expected.length - off))
+      expect(buf.subarray(0, bytesRead).equals(expected.subarray(off, off + bytesRead))).toBe(true)
+    }
+    for (const off of [expected.length, expected.length + 100]) {
+      expect((await fh.read(Buffer.alloc(10), 0, 10, off)).bytesRead).toBe(0)
+    }
+  } finally {
+    await fh.close()
+  }
+}
 
 describe.skipIf(skip !== null)('read semantics', () => {
   let lib: Library
@@ -111,21 +135,7 @@ describe.skipIf(skip !== null)('read semantics', () => {
   it('R4: reads are byte-exact, sequential and at random offsets, and stop at the end', async () => {
     await run('cmp', [join(m.path, 'photos', 'big.bin'), join(lib.dataDir, 'files', 'photos', 'big.bin')])
     expect(sha(await readFile(join(m.path, 'photos', 'big.bin')))).toBe(sha(big))
-    const fh = await open(join(m.path, 'photos', 'big.bin'), 'r')
-    try {
-      const offsets = [big.length - 1, 0, 131071, 2 * 1024 * 1024 + 7, 1, 1048575, big.length - 4096, 777777]
-      for (const off of offsets) {
-        const buf = Buffer.alloc(8192)
-        const { bytesRead } = await fh.read(buf, 0, buf.length, off)
-        expect(bytesRead).toBe(Math.min(8192, big.length - off))
-        expect(buf.subarray(0, bytesRead).equals(big.subarray(off, off + bytesRead))).toBe(true)
-      }
-      for (const off of [big.length, big.length + 100]) {
-        expect((await fh.read(Buffer.alloc(10), 0, 10, off)).bytesRead).toBe(0)
-      }
-    } finally {
-      await fh.close()
-    }
+    await expectExactAtOffsets(join(m.path, 'photos', 'big.bin'), big)
     // The same bytes through undici, the other delivery reader (--delivery-client undici).
     expect(m.log()).toMatch(/"deliveryClient":"sockets"[^\n]*"msg":"mounted"/)
     const cacheDir = await tempDir('ikfs-undici-cache-')
@@ -138,6 +148,56 @@ describe.skipIf(skip !== null)('read semantics', () => {
       await rm(cacheDir, { recursive: true, force: true })
     }
   })
+
+  it('R14: with --direct-io every read reaches the daemon, byte-exact; shared maps are refused, private ones work', async () => {
+    const cacheDir = await tempDir('ikfs-direct-cache-')
+    const direct = await mountLibrary(lib, { args: ['--direct-io', '--cache-dir', cacheDir] })
+    const readCalls = async (at: Mounted): Promise<number> => {
+      const r = await runIkfs(['status', at.path, '--json'], { timeoutMs: 30_000 })
+      expect(r.code).toBe(0)
+      return (JSON.parse(r.stdout) as { ops: { read: { calls: number } } }).ops.read.calls
+    }
+    /** Read requests the daemon got for a second whole read of big.bin, right after a first one. */
+    const secondReadCalls = async (at: Mounted): Promise<number> => {
+      const path = join(at.path, 'photos', 'big.bin')
+      expect(sha(await readFile(path))).toBe(sha(big))
+      const before = await readCalls(at)
+      expect(sha(await readFile(path))).toBe(sha(big))
+      return (await readCalls(at)) - before
+    }
+    try {
+      await run('cmp', [join(direct.path, 'photos', 'big.bin'), join(lib.dataDir, 'files', 'photos', 'big.bin')])
+      await expectExactAtOffsets(join(direct.path, 'photos', 'big.bin'), big)
+      // The page-cache mount serves the second read from the kernel's cache; the direct one asks the daemon again.
+      expect(await secondReadCalls(m)).toBe(0)
+      expect(await secondReadCalls(direct)).toBeGreaterThanOrEqual(Math.ceil(big.length / (1024 * 1024)))
+      const mapped = await run('python3', ['-c', [
+        'import mmap, os, sys',
+        'fd = os.open(sys.argv[1], os.O_RDONLY)',
+        'private = mmap.mmap(fd, 0, mmap.MAP_PRIVATE, mmap.PROT_READ)',
+        'print(private[:100].hex())',
+        'try:',
+        '    mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ)',
+        '    print("shared mapped")',
+        'except OSError as e:',
+        '    print("shared", e.errno)',
+      ].join('\n'), join(direct.path, 'photos', 'big.bin')])
+      expect(mapped.stdout.trim().split('\n')).toEqual([big.subarray(0, 100).toString('hex'), `shared ${ENODEV}`])
+      // Writes work as before: a copy in, then an edit in place, are stored.
+      const local = join(cacheDir, 'expected.bin')
+      await writeFile(local, big)
+      const copy = join(direct.path, 'photos', 'direct-copy.bin')
+      await run('cp', [local, copy])
+      const edit = 'printf "EDITED IN PLACE" | dd of="$1" bs=1 seek=1500000 conv=notrunc status=none'
+      for (const target of [local, copy]) await run('sh', ['-c', edit, 'sh', target])
+      await waitForRemoteBytes(lib, '/photos/direct-copy.bin', local, 30_000)
+      await run('cmp', [copy, local])
+      await rm(copy) // its bytes would otherwise count in R11's usage, which the main mount has cached
+    } finally {
+      await direct.stop()
+      await rm(cacheDir, { recursive: true, force: true })
+    }
+  }, 90_000)
 
   it('R5: after an overwrite the mount shows the new size and bytes, never the CDN-cached old ones', async () => {
     const path = join(m.path, 'photos', 'hello.txt')

@@ -28,6 +28,12 @@ describe('buildFuseOptionString', () => {
     expect(s.split(',')).toEqual(expect.arrayContaining(['ro', 'nonempty', 'auto_cache']))
   })
 
+  it('asks libfuse2 for direct_io with --direct-io; libfuse3 gets it per open instead (no such option there)', () => {
+    expect(buildFuseOptionString({ ...base, directIo: true }).split(',')).toContain('direct_io')
+    expect(buildFuseOptionString(base)).not.toContain('direct_io')
+    expect(buildFuse3Args({ ...base, maxRead: FUSE3_MAX_REQUEST_BYTES, directIo: true })[2]).not.toContain('direct_io')
+  })
+
   it('sends uid/gid in decimal and umask in octal, including 0, only when set', () => {
     expect(buildFuseOptionString(base)).not.toMatch(/uid=|gid=|umask=/)
     const s = buildFuseOptionString({ ...base, uid: 0, gid: 0, umask: 0 })

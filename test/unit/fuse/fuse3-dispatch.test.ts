@@ -13,7 +13,7 @@ const stat = (ino: number) => ({
 })
 
 /** Ops that answer synchronously from a table, or with what `answers` says per op. */
-function harness(answers: Partial<Record<keyof Fuse3Ops, (...args: any[]) => void>> = {}) {
+function harness(answers: Partial<Record<keyof Fuse3Ops, (...args: any[]) => void>> = {}, { directIo = false } = {}) {
   const replies: Reply[] = []
   const calls: Array<[string, unknown[]]> = []
   const ops = new Proxy({} as Fuse3Ops, {
@@ -43,7 +43,7 @@ function harness(answers: Partial<Record<keyof Fuse3Ops, (...args: any[]) => voi
   const dispatch = createDispatch({ reply: (...r: Reply) => replies.push(r[4] === undefined ? r.slice(0, 4) as Reply : r), copyIn, copyOut }, ops, {
     init: (maxWrite) => lifecycle.inits.push(maxWrite),
     exit: () => lifecycle.exits++,
-  })
+  }, { directIo })
   return { dispatch, replies, calls, lifecycle, copies, readBuffers }
 }
 
@@ -170,6 +170,18 @@ describe('libfuse3 dispatcher', () => {
     const refused = harness({ open: (_p, _flags, cb) => cb(-errno.EACCES) })
     refused.dispatch(Op.Open, 2, '/f', O_WRONLY | O_TRUNC)
     expect(refused.replies).toEqual([[2, -errno.EACCES, undefined, undefined]])
+  })
+
+  it('with --direct-io every open and create skips the page cache, reading ones too', () => {
+    const { O_RDONLY, O_RDWR, O_CREAT, O_WRONLY, O_APPEND } = fsConstants
+    for (const flags of [O_RDONLY, O_RDWR, O_WRONLY | O_APPEND]) {
+      const h = harness({ open: (_p, _flags, cb) => cb(0, 3) }, { directIo: true })
+      h.dispatch(Op.Open, 1, '/f', flags)
+      expect(h.replies[0]).toEqual([1, 0, 3, undefined, OpenReply.DirectIo])
+    }
+    const c = harness({ create: (_p, _mode, cb) => cb(0, 3), getattr: (_p, cb) => cb(0, stat(9)) }, { directIo: true })
+    c.dispatch(Op.Create, 1, '/f', 0o644, O_RDWR | O_CREAT)
+    expect(c.replies[0]![4]).toBe(OpenReply.DirectIo)
   })
 
   it('create still answers with the handle when that stat fails, and passes a failed create through', () => {
