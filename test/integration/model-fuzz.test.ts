@@ -6,7 +6,7 @@
 // account that serves signed URLs only (--only-signed), with --versions (the old versions beside each file
 // are left out of the comparison and checked on their own: read-only, their own stored bytes, beside a
 // current file, and after the remount exactly the versions the library holds), and with names the
-// `encoding` option maps (spaces, #, %, ?, look-alikes, Unicode, names of 255 bytes).
+// `encoding` option maps (spaces, #, %, ?, look-alikes, Unicode, names of 255 bytes), and with --direct-io.
 // The seeds are ones that found bugs: a rename over a file that existed only in the spool (close mode);
 // renames racing the retirement of a file whose write-back upload just landed (the write-back seeds fail
 // only now and then on such code: the race depends on timing); a folder job whose answer was lost (faults);
@@ -21,9 +21,10 @@
 // the kernel notifications that make a refresh show new names deadlocked the mount (they took libuv's pool).
 // FUZZ_TRACE=/tmp/prefix writes a failing worker's steps and the daemon's log next to that prefix.
 // FUZZ_SEEDS=1-30 FUZZ_MODES=names,versions runs those seeds in that mode instead of the runs below (modes:
-// writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch, readers, copies, refreshes), to look
-// for new failing seeds. `readers` holds files open for reading across the other steps (renames and unlinks of
-// open files); `copies` copies files inside the mount (copy_file_range); `refreshes` drops listings meanwhile.
+// writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch, readers, copies, refreshes, directIo),
+// to look for new failing seeds. `readers` holds files open for reading across the other steps (renames and unlinks
+// of open files); `copies` copies files inside the mount (copy_file_range); `refreshes` drops listings meanwhile;
+// `directIo` mounts with --direct-io (no page cache).
 import { createHash, randomBytes } from 'node:crypto'
 import { appendFile, copyFile, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
@@ -214,13 +215,14 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
   /** A local path (relative, with local names) → the same path with the names the library stores. */
   const remotePathOf = (local: string) => local.split('/').map((n) => codec.toRemote(n)).join('/')
 
-  const mountArgs = ({ writeBack, fuseNative, onlySigned, versions, prefetch }: Run) => [
+  const mountArgs = ({ writeBack, fuseNative, onlySigned, versions, prefetch, directIo }: Run) => [
     '--cache-dir', join(work, `cache${onlySigned ? '-signed' : ''}${writeBack ? '-wb' : ''}`), '--dir-cache-time', '2s',
     ...(writeBack ? ['--write-back', '100ms'] : []),
     ...(fuseNative ? ['--fuse-binding', 'fuse-native'] : []),
     ...(onlySigned ? ['--only-signed'] : []),
     ...(versions ? ['--versions'] : []),
     ...(prefetch ? ['--dir-prefetch', '8'] : []),
+    ...(directIo ? ['--direct-io'] : []),
   ]
   beforeAll(async () => {
     work = await tempDir('ikfs-fuzz-')
@@ -397,8 +399,10 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     copies?: boolean
     /** Listings dropped while the workers change things (REFRESH_OPS). */
     refreshes?: boolean
+    /** --direct-io: no page cache, every read and write is the daemon's (R14). */
+    directIo?: boolean
   }
-  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers', 'copies', 'refreshes'] as const
+  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers', 'copies', 'refreshes', 'directIo'] as const
   function runsFromEnv(): Run[] | undefined {
     const seeds = process.env.FUZZ_SEEDS
     if (!seeds) return undefined
@@ -427,6 +431,8 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     { seed: 31, writeBack: true, readers: true, copies: true },
     // Kernel notifications for refreshes took libuv's pool while the folders they waited for needed it: a deadlock.
     { seed: 30117, writeBack: true, faults: true, refreshes: true },
+    // No page cache: every read and write of held, copied and renamed files reaches the daemon (R14).
+    { seed: 52, writeBack: false, readers: true, copies: true, directIo: true },
     // A rename into another folder under another name, both names taken (EXDEV before W9's temporary name).
     { seed: 5125, writeBack: true, faults: true, kill9: true, fuseNative: true, onlySigned: true, versions: true, names: true, prefetch: true, copies: true },
   ]
@@ -435,6 +441,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
       run.writeBack && '--write-back', run.faults && 'faults', run.kill9 && 'kill -9', run.fuseNative && 'fuse-native',
       run.onlySigned && '--only-signed', run.versions && '--versions', run.names && 'encoded names', run.prefetch && '--dir-prefetch',
       run.readers && 'readers held open', run.copies && 'copies inside the mount', run.refreshes && 'refreshes',
+      run.directIo && '--direct-io',
     ].filter(Boolean).join(', ')
     it(`seed ${run.seed}${how ? ` (${how})` : ''}: ${WORKERS} workers x ${OPS_PER_WORKER} operations give the same results, trees and stored files`, async () => {
       try {
