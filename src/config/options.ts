@@ -149,7 +149,8 @@ export const OPTIONS = {
   directIo: {
     name: 'direct_io', flag: '--direct-io', env: env('direct_io'), type: 'bool', default: 'false', group: 'mount',
     help: 'Bypass the kernel\'s page cache: every read is served by ikfs (from its block cache or the CDN), and ' +
-      'files read once leave no copy in memory. Shared memory maps of files are then refused (ENODEV).',
+      'files read once leave no copy in memory; small reads each cost a request, and shared memory maps of files ' +
+      'are refused (ENODEV).',
   },
   allowNonEmpty: {
     name: 'allow_non_empty', flag: '--allow-non-empty', env: env('allow_non_empty'), type: 'bool',
