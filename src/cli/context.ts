@@ -4,6 +4,7 @@
  */
 import { homedir } from 'node:os'
 import type { ProcessIdentity } from '../config/load.js'
+import type { ParentChannel } from './daemon.js'
 import { realRuntime, type MountRuntime } from './runtime.js'
 
 export interface TextSink {
@@ -29,6 +30,8 @@ export interface CliContext {
   /** uid/gid/umask for defaults; the process's own when omitted. */
   readonly identity?: ProcessIdentity
   readonly runtime: MountRuntime
+  /** Set in a daemon child (`ikfs mount --daemon`): told once the mount is live. */
+  readonly background?: ParentChannel
 }
 
 /** The uid defaults and per-user paths are for: the context's identity, else the process's own. */

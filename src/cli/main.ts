@@ -7,6 +7,7 @@ import { isConfigError } from '../config/config-error.js'
 import { parseBool } from '../config/values.js'
 import { redactUrl } from '../log.js'
 import { processContext, type CliContext } from './context.js'
+import { isDaemonChild, reportToParent } from './daemon.js'
 import { demoHelp, runDemo } from './demo.js'
 import { doctorHelp, runDoctor } from './doctor.js'
 import { COMMANDS, generalHelp, mountHelp } from './help.js'
@@ -35,6 +36,17 @@ const COMMAND_HELP: Readonly<Record<string, () => string>> = {
 
 export async function main(argv: readonly string[], context: Partial<CliContext> = {}): Promise<number> {
   const ctx: CliContext = { ...processContext(), ...context }
+  if (argv[0] !== 'mount' || !isDaemonChild(ctx.env)) return runCommand(argv, ctx)
+  // The child of `ikfs mount --daemon`: its output reaches the parent until the mount is live.
+  const parent = reportToParent(ctx)
+  try {
+    return await runCommand(argv, parent.ctx)
+  } finally {
+    await parent.close()
+  }
+}
+
+async function runCommand(argv: readonly string[], ctx: CliContext): Promise<number> {
   const debug = argv.includes('--debug') || isTrue(ctx.env.IKFS_DEBUG)
   const [command, ...rest] = argv
   try {

@@ -10,7 +10,8 @@
  * writing until they close them, close the Vfs (waits for uploads) and the client, exit 0; a second one
  * while that runs forces a lazy unmount and exits 1. SIGHUP drops cached listings. A mount removed from
  * outside (`fusermount -u`) shuts down the same way and exits 0. The private key is never put on a command
- * line (nothing is re-executed) and the logger scrubs it.
+ * line (--daemon runs the same command again with the same arguments and environment: daemon.ts) and the
+ * logger scrubs it.
  *
  * From before preflight until exit, a control socket (src/status) answers `ikfs status` / `ikfs refresh`
  * (state starting → mounted → stopping, so readiness probes and upload draining are visible); --metrics
@@ -28,6 +29,7 @@ import { controlSocketPath } from '../status/paths.js'
 import type { ReportingVfs } from '../status/snapshot.js'
 import type { Vfs } from '../vfs/types.js'
 import { uidOf, type CliContext, type StopSignal } from './context.js'
+import { defaultDaemonLogFile, isDaemonChild, runInBackground } from './daemon.js'
 import { clientSettings, fuseMountOptions, routesOf, vfsOptions } from './derive.js'
 import { waitForFilesBeingWritten } from './files-being-written.js'
 import { mountHelp } from './help.js'
@@ -77,9 +79,15 @@ export async function runMount(args: readonly string[], ctx: CliContext): Promis
     ...(ctx.identity ? { identity: ctx.identity } : {}),
   })
   const mountpoint = resolve(ctx.cwd, target.mountpoint)
+  if (config.daemon && !isDaemonChild(ctx.env)) {
+    const logFile = config.logFile || defaultDaemonLogFile(mountpoint, ctx, uidOf(ctx))
+    return runInBackground({ args, logFile, logFileGiven: config.logFile !== '' }, ctx)
+  }
+  // A daemon keeps no folder busy: every path it uses was made absolute with the config.
+  if (ctx.background) process.chdir('/')
   const logger = loggerFor(config, ctx)
   try {
-    return await runMountSession(config, mountpoint, ctx, { logger })
+    return await runMountSession(config, mountpoint, ctx, { logger, onMounted: () => ctx.background?.ready() })
   } finally {
     flushLogger(logger)
   }

@@ -146,6 +146,13 @@ export const OPTIONS = {
     name: 'allow_other', flag: '--allow-other', env: env('allow_other'), type: 'bool', default: 'false',
     group: 'mount', help: 'Let other users access the mount (needs user_allow_other in /etc/fuse.conf).',
   },
+  daemon: {
+    // A flag only: from a config file or the environment it would also background a systemd unit's or
+    // mount.fuse.ikfs's daemon, which then look exited.
+    name: 'daemon', flag: '--daemon', env: [], type: 'bool', default: 'false', group: 'mount', notInFile: true,
+    help: 'Run in the background: return once the mount is live (exit 0), or with the error that stopped it. ' +
+      'The log goes to --log-file, by default /var/log/ikfs/MOUNTPOINT.log (root) or ~/.local/state/ikfs/MOUNTPOINT.log.',
+  },
   directIo: {
     name: 'direct_io', flag: '--direct-io', env: env('direct_io'), type: 'bool', default: 'false', group: 'mount',
     help: 'Bypass the kernel\'s page cache: every read is served by ikfs (from its block cache or the CDN), and ' +

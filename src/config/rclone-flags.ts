@@ -13,7 +13,6 @@ export const RCLONE_FLAGS_INSTEAD: Readonly<Record<string, string>> = {
   '--vfs-read-chunk-size-limit': 'reads use HTTP ranges whose read-ahead grows by itself; use --block-cache-size and --max-buffered to bound memory',
   '--vfs-read-ahead': 'read-ahead grows by itself, up to a quarter of --block-cache-size',
   '--buffer-size': 'use --max-buffered (memory for read-ahead and write buffers of all open files)',
-  '--daemon': 'ikfs runs in the foreground; run it as a service (systemd/ikfs@.service, README "Running it as a service") or with `&`',
   '--poll-interval': 'ikfs does not poll for remote changes: listings refresh after --dir-cache-time, on SIGHUP, or with `ikfs refresh`',
   '--no-modtime': 'modification times cost no requests: ImageKit\'s updatedAt comes with each listing, and times set through the mount are kept on this machine (README W13); drop the flag',
   '--no-checksum': 'ikfs checks sizes and versions, not checksums; drop the flag',

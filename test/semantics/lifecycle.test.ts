@@ -185,7 +185,60 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
     expect(none.stdout).toBe('')
     await run('rm', ['-rf', dir])
   })
+
+  it('R12: mount --daemon returns once the mount is live, leaving its daemon in the background; a failure says why', async () => {
+    const dir = await tempDir('ikfs-r12-daemon-')
+    const mp = join(dir, 'mnt')
+    await mkdir(mp)
+    const logFile = join(dir, 'logs', 'daemon.log')
+    const args = ['mount', mp, '--daemon', '--log-file', logFile, '--cache-dir', join(dir, 'cache'), '--api-url', lib.url,
+      '--upload-url', lib.url, '--endpoint', lib.endpoint, '--public-key', lib.publicKey]
+    let pid: number | undefined
+    try {
+      // The same line and exit code as in the foreground, and nothing left running or mounted.
+      const refused = await runIkfs(args, { env: { IKFS_PRIVATE_KEY: 'private_wrong_key_123' }, timeoutMs: 60_000 })
+      expect(refused.code, refused.stderr).toBe(1)
+      expect(refused.stderr).toMatch(/^ikfs: cannot mount: .*rejected the private key/m)
+      expect(refused.stderr).not.toContain('private_wrong_key_123')
+      expect(await isMounted(mp)).toBe(false)
+      expect(await processesServing(mp)).toEqual([])
+
+      const started = await runIkfs(args, { env: { IKFS_PRIVATE_KEY: lib.privateKey }, timeoutMs: 60_000 })
+      expect(started.code, started.stderr).toBe(0)
+      expect(started.stdout).toBe(`ikfs: mounted ${lib.endpoint} at ${mp}\n`)
+      pid = Number(/running in the background \(pid (\d+)\), logging to (.*)$/m.exec(started.stderr)?.[1])
+      expect(started.stderr).toContain(`logging to ${logFile}`)
+      expect(await processesServing(mp)).toEqual([pid])
+      // Its own session, no terminal, and no folder kept busy.
+      const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')
+      expect(Number(stat[3])).toBe(pid) // session id
+      expect(await readlink(`/proc/${pid}/cwd`)).toBe('/')
+      expect(await readFile(join(mp, 'a.txt'), 'utf8')).toBe('a\n')
+      const log = await readFile(logFile, 'utf8')
+      expect(log).toContain('"msg":"mounted"')
+      expect(log).not.toContain(lib.privateKey)
+
+      expect((await runIkfs(['unmount', mp], { timeoutMs: 30_000 })).code).toBe(0)
+      await waitFor(async () => (await processesServing(mp)).length === 0 || undefined, 20_000, 'the daemon exits')
+      expect(await isMounted(mp)).toBe(false)
+    } finally {
+      if (await isMounted(mp)) await runIkfs(['unmount', '--lazy', mp], { timeoutMs: 30_000 })
+      if (pid !== undefined && (await processesServing(mp)).includes(pid)) process.kill(pid, 'SIGKILL')
+      await run('rm', ['-rf', dir])
+    }
+  })
 })
+
+/** Pids of `ikfs mount` processes whose command line names `mountpoint`. */
+async function processesServing(mountpoint: string): Promise<number[]> {
+  const pids: number[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const argv = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0')
+    if (argv.includes('mount') && argv.includes(mountpoint)) pids.push(Number(entry))
+  }
+  return pids
+}
 
 /**
  * A program writing `path` in another process, from the folder of `path` (its working folder): it writes

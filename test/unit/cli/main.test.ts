@@ -31,7 +31,7 @@ describe('exit code 2 for usage and configuration errors, one line on stderr', (
     // rclone mount flags ikfs does not take say what to do instead (and never echo their value).
     [['mount', 'mnt', '--vfs-cache-mode', 'writes'], /^ikfs: --vfs-cache-mode is an rclone mount flag ikfs does not take: ikfs always writes through its spool in --cache-dir .*; drop the flag\n$/],
     [['mount', 'mnt', '--vfs-cache-max-size=10G'], /^ikfs: --vfs-cache-max-size is an rclone mount flag ikfs does not take: [^\n]*README W9[^\n]*\n$/],
-    [['mount', 'mnt', '--daemon'], /^ikfs: --daemon is an rclone mount flag ikfs does not take: ikfs runs in the foreground; run it as a service/],
+    [['mount', 'mnt', '--vfs-read-ahead', '1G'], /^ikfs: --vfs-read-ahead is an rclone mount flag ikfs does not take: read-ahead grows by itself/],
     [['mount', 'mnt', '-vv'], /^ikfs: -vv is an rclone mount flag ikfs does not take: use --log-level debug\n$/],
     [['mount', 'mnt', '--buffer-size', '32M'], /^ikfs: --buffer-size [^\n]*use --max-buffered/],
     [['mount', 'mnt', '--dir-cache-time'], /^ikfs: flag --dir-cache-time needs a value\n$/],

@@ -1,0 +1,17 @@
+import { describe, expect, it } from 'vitest'
+import { defaultDaemonLogFile, isDaemonChild } from '../../../src/cli/daemon.js'
+
+describe('ikfs mount --daemon', () => {
+  it('logs where native/mount.fuse.ikfs does: /var/log/ikfs for root, the XDG state folder otherwise', () => {
+    expect(defaultDaemonLogFile('/mnt/photos', { env: {}, home: '/root' }, 0)).toBe('/var/log/ikfs/mnt-photos.log')
+    expect(defaultDaemonLogFile('/home/me/ImageKit', { env: {}, home: '/home/me' }, 1000)).toBe('/home/me/.local/state/ikfs/home-me-ImageKit.log')
+    expect(defaultDaemonLogFile('/m', { env: { XDG_STATE_HOME: '/state' }, home: '/home/me' }, 1000)).toBe('/state/ikfs/m.log')
+    expect(defaultDaemonLogFile('/', { env: {}, home: '/root' }, 0)).toBe('/var/log/ikfs/root.log')
+  })
+
+  it('tells a daemon child by its environment only', () => {
+    expect(isDaemonChild({ IKFS_DAEMON_CHILD: '1' })).toBe(true)
+    expect(isDaemonChild({})).toBe(false)
+    expect(isDaemonChild({ IKFS_DAEMON_CHILD: '0' })).toBe(false)
+  })
+})
