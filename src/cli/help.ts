@@ -32,7 +32,8 @@ export function generalHelp(): string {
 
 function optionLines(spec: OptionSpec): string[] {
   const value = spec.type === 'bool' ? '' : ` <${TYPE_PLACEHOLDER[spec.type]}>`
-  const facts = [`default ${spec.secret ? '""' : defaultText(spec)}`, `env ${spec.env.join(', ')}`]
+  const facts = [`default ${spec.secret ? '""' : defaultText(spec)}`]
+  if (spec.env.length > 0) facts.push(`env ${spec.env.join(', ')}`)
   if (spec.choices) facts.push(`one of ${spec.choices.join(', ')}`)
   if (!spec.notInFile) facts.push(`file key ${spec.name}`)
   return [`  ${spec.flag}${value}`, `      ${spec.help}`, `      (${facts.join('; ')})`]

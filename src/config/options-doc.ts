@@ -67,7 +67,7 @@ export function renderOptionsMarkdown(): string {
     for (const s of specs) {
       const fileNote = s.notInFile ? ' (not in config files)' : ''
       out.push(
-        `| ${code(s.name)} | ${code(s.flag)} | ${s.env.map(code).join('<br>')} | ${TYPE_PLACEHOLDER[s.type]} | ` +
+        `| ${code(s.name)} | ${code(s.flag)} | ${s.env.map(code).join('<br>') || '(none)'} | ${TYPE_PLACEHOLDER[s.type]} | ` +
           `${cell(defaultCell(s))} | ${cell(s.help + fileNote)} |`,
       )
     }
