@@ -86,7 +86,7 @@ export const enum OpenReply {
  * that the upload at close outdates (a 1 GiB `cp` took about a third less time, in four alternating pairs).
  * O_TRUNC has dropped the file's cached pages already, so no page of the old bytes is left to go stale; other
  * handles keep their view as before (a reader open meanwhile reads the version it opened). Anything that may
- * read, or edits in place, keeps the page cache.
+ * read, or edits in place, keeps the page cache. With `directIo` (--direct-io, R14) every handle bypasses it.
  */
 export function openReplyFor(flags: number, created: boolean, directIo = false): number {
   if (directIo) return OpenReply.DirectIo
