@@ -12,11 +12,21 @@ import { spawn } from 'node:child_process'
 import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { CliContext, TextSink } from './context.js'
+import { UsageError } from './usage-error.js'
 
 /** Set in the child's environment: it runs in the foreground and reports to its parent. */
 export const DAEMON_CHILD_ENV = 'IKFS_DAEMON_CHILD'
 /** How long the command waits for the daemon to be live: preflight (15 s) and mounting, with room to spare. */
 export const DAEMON_START_TIMEOUT_MS = 90_000
+
+/** IKFS_MOUNT_TIMEOUT (seconds; native/mount.fuse.ikfs documents it), else DAEMON_START_TIMEOUT_MS. */
+export function daemonStartTimeoutMs(env: CliContext['env']): number {
+  const given = env.IKFS_MOUNT_TIMEOUT
+  if (given === undefined || given === '') return DAEMON_START_TIMEOUT_MS
+  const seconds = Number(given)
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`IKFS_MOUNT_TIMEOUT: "${given}" is not a number of seconds`)
+  return seconds * 1000
+}
 
 /** How long an exited daemon's last messages may take to arrive. */
 const CHANNEL_DRAIN_MS = 2_000
@@ -53,6 +63,7 @@ export interface BackgroundStart {
 
 /** Starts the daemon child and waits until it is live (0) or has failed (its exit code, or 1). */
 export async function runInBackground(start: BackgroundStart, ctx: CliContext): Promise<number> {
+  const timeoutMs = start.timeoutMs ?? daemonStartTimeoutMs(ctx.env)
   mkdirSync(dirname(start.logFile), { recursive: true, mode: 0o700 })
   const output = openSync(start.logFile, 'a', 0o600)
   const args = start.logFileGiven ? start.args : [...start.args, '--log-file', start.logFile]
@@ -87,7 +98,6 @@ export async function runInBackground(start: BackgroundStart, ctx: CliContext): 
     }
     ctx.signals.on('SIGINT', onInterrupt)
     ctx.signals.on('SIGTERM', onInterrupt)
-    const timeoutMs = start.timeoutMs ?? DAEMON_START_TIMEOUT_MS
     const timer = setTimeout(() => {
       ctx.stderr.write(`ikfs: the mount was not live within ${timeoutMs / 1000}s (see ${start.logFile}); stopping the daemon\n`)
       daemon.kill('SIGTERM')
