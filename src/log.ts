@@ -6,7 +6,9 @@
  * - `redact` paths for every key that can hold a private key or an Authorization header;
  * - the `url` serializer and `redactUrl()` strip URL signatures (`ik-s`, `ik-t`) and userinfo.
  */
+import { dirname } from 'node:path'
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino'
+import { makeDirs } from './make-dirs.js'
 
 export type { Logger } from 'pino'
 
@@ -71,11 +73,17 @@ export function createLogger(settings: LoggerSettings = {}, destination?: Destin
   const dest =
     destination ??
     (settings.file
-      ? pino.destination({ dest: settings.file, sync: false, mkdir: true })
+      ? fileDestination(settings.file)
       : pretty
         ? prettyStream(scrub)
         : pino.destination({ fd: 2, sync: true }))
   return pino(options, dest)
+}
+
+/** The log file, its folder made first (pino's own mkdir never returns for some paths: make-dirs.ts). */
+function fileDestination(file: string): DestinationStream {
+  makeDirs(dirname(file))
+  return pino.destination({ dest: file, sync: false })
 }
 
 interface SerializedError {

@@ -8,9 +8,10 @@
  * Until the child is live, what it prints comes back over an IPC channel and is printed here; then it closes
  * the channel and this command exits 0. The child's own stdout and stderr go to its log file, as its log does.
  */
-import { spawn } from 'node:child_process'
-import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { closeSync, openSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { makeDirs } from '../make-dirs.js'
 import type { CliContext, TextSink } from './context.js'
 import { UsageError } from './usage-error.js'
 
@@ -64,21 +65,8 @@ export interface BackgroundStart {
 /** Starts the daemon child and waits until it is live (0) or has failed (its exit code, or 1). */
 export async function runInBackground(start: BackgroundStart, ctx: CliContext): Promise<number> {
   const timeoutMs = start.timeoutMs ?? daemonStartTimeoutMs(ctx.env)
-  mkdirSync(dirname(start.logFile), { recursive: true, mode: 0o700 })
-  const output = openSync(start.logFile, 'a', 0o600)
   const args = start.logFileGiven ? start.args : [...start.args, '--log-file', start.logFile]
-  let child
-  try {
-    child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, 'mount', ...args], {
-      cwd: ctx.cwd,
-      env: { ...ctx.env, [DAEMON_CHILD_ENV]: '1' },
-      detached: true,
-      stdio: ['ignore', output, output, 'ipc'],
-    })
-  } finally {
-    closeSync(output)
-  }
-  const daemon = child
+  const daemon = spawnDaemon(args, start.logFile, ctx)
   return new Promise<number>((resolve) => {
     let settled = false
     const settle = (code: number): void => {
@@ -128,6 +116,27 @@ export async function runInBackground(start: BackgroundStart, ctx: CliContext): 
     })
     daemon.on('disconnect', ended)
   })
+}
+
+/** `ikfs mount ARGS` in a session of its own, its stdout and stderr appended to `logFile`, with an IPC channel. */
+function spawnDaemon(args: readonly string[], logFile: string, ctx: CliContext): ChildProcess {
+  let output: number
+  try {
+    makeDirs(dirname(logFile), 0o700)
+    output = openSync(logFile, 'a', 0o600)
+  } catch (e) {
+    throw new Error(`cannot write the daemon's log file ${logFile}: ${(e as Error).message} (choose another with --log-file)`, { cause: e })
+  }
+  try {
+    return spawn(process.execPath, [...process.execArgv, process.argv[1] as string, 'mount', ...args], {
+      cwd: ctx.cwd,
+      env: { ...ctx.env, [DAEMON_CHILD_ENV]: '1' },
+      detached: true,
+      stdio: ['ignore', output, output, 'ipc'],
+    })
+  } finally {
+    closeSync(output)
+  }
 }
 
 /**

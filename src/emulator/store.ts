@@ -12,10 +12,11 @@
  * Concurrency: one thread, but operations that move bytes await in between. Multi-step changes run inside
  * `exclusive()`, one at a time; readers see either the state before or after each primitive.
  */
-import { mkdirSync, rmSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Clock } from '../clock.js'
 import type { Logger } from '../log.js'
+import { makeDirs } from '../make-dirs.js'
 import { Journal, readJournal, writeSnapshot, type JournalEntry } from './journal.js'
 import type { MetadataFieldRecord } from './metadata-field-schema.js'
 import { parentOf } from './names.js'
@@ -55,10 +56,10 @@ export class Store {
 
   /** Replays the journal into memory (no journaling while replaying). Call `startJournal()` afterwards. */
   async load(): Promise<void> {
-    mkdirSync(this.filesRoot, { recursive: true })
-    mkdirSync(this.versionsRoot, { recursive: true })
+    makeDirs(this.filesRoot)
+    makeDirs(this.versionsRoot)
     rmSync(this.tmpDir, { recursive: true, force: true })
-    mkdirSync(this.tmpDir, { recursive: true })
+    makeDirs(this.tmpDir)
     const files = new Map<string, FileRecord>()
     const folders = new Map<string, FolderRecord>()
     for await (const e of readJournal(this.journalPath)) {

@@ -9,9 +9,10 @@
  * so it never accepts commands.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { chmod, mkdir, unlink } from 'node:fs/promises'
+import { chmod, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Logger } from '../log.js'
+import { makeDirs } from '../make-dirs.js'
 import { askUntil, ControlError, controlRequest } from './client.js'
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js'
 import type { StatusBoard, StatusSnapshot } from './snapshot.js'
@@ -36,7 +37,7 @@ export class StatusServerError extends Error {
 
 export async function startControlServer(socketPath: string, board: StatusBoard, logger: Logger): Promise<RunningServer> {
   const log = logger.child({ component: 'status' })
-  await mkdir(dirname(socketPath), { recursive: true, mode: 0o700 })
+  makeDirs(dirname(socketPath), 0o700)
   const other = await stoppedAnswering(socketPath)
   if (other !== undefined) throw new StatusServerError(alreadyServedMessage(other))
   await unlink(socketPath).catch(() => undefined)

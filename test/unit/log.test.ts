@@ -53,3 +53,10 @@ describe('redactUrl', () => {
     expect(redactUrl('https://user:pw@example.com/x')).toBe('https://[REDACTED]@example.com/x')
   })
 })
+
+describe('a log file', () => {
+  it('whose folder cannot be made fails with the reason, where mkdir -p in Node would never return', () => {
+    // mkdir under /proc answers ENOENT although /proc exists, which Node's recursive mkdir retries forever.
+    expect(() => createLogger({ file: '/proc/ikfs-no-such-folder/ikfs.log' })).toThrow(/ENOENT.*ikfs-no-such-folder/)
+  })
+})

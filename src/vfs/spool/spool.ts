@@ -11,10 +11,11 @@
  */
 import { createHash } from 'node:crypto'
 import {
-  chmodSync, closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, statSync, unlinkSync,
+  chmodSync, closeSync, constants as fsConstants, openSync, readFileSync, statSync, unlinkSync,
   writeSync,
 } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
+import { makeDirs } from '../../make-dirs.js'
 import { VfsError } from '../errors.js'
 import { liveOwner, ownerLine } from './owner.js'
 
@@ -39,29 +40,8 @@ export function spoolDirOf(cacheDir: string, libraryKey: string): string {
 
 /** mkdir -p with mode 0700, and chmod 0700 when it already existed with other modes. */
 function privateDir(path: string): void {
-  makeDirs(path)
+  makeDirs(path, DIR_MODE)
   if ((statSync(path).mode & 0o777) !== DIR_MODE) chmodSync(path, DIR_MODE)
-}
-
-/**
- * mkdir -p, one level at a time. Node's `mkdirSync(path, { recursive: true })` never returns where mkdir
- * answers ENOENT although the parent exists (under /proc, for one); here the second ENOENT is the error.
- */
-function makeDirs(path: string): void {
-  try {
-    mkdirSync(path, { mode: DIR_MODE })
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'EEXIST') return
-    const parent = dirname(path)
-    if (code !== 'ENOENT' || parent === path) throw e
-    makeDirs(parent)
-    try {
-      mkdirSync(path, { mode: DIR_MODE })
-    } catch (again) {
-      if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again
-    }
-  }
 }
 
 export class Spool {

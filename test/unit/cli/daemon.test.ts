@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { DAEMON_START_TIMEOUT_MS, daemonStartTimeoutMs, defaultDaemonLogFile, isDaemonChild } from '../../../src/cli/daemon.js'
+import { processContext } from '../../../src/cli/context.js'
+import { DAEMON_START_TIMEOUT_MS, daemonStartTimeoutMs, defaultDaemonLogFile, isDaemonChild, runInBackground } from '../../../src/cli/daemon.js'
 
 describe('ikfs mount --daemon', () => {
   it('logs where native/mount.fuse.ikfs does: /var/log/ikfs for root, the XDG state folder otherwise', () => {
@@ -20,5 +21,13 @@ describe('ikfs mount --daemon', () => {
     expect(isDaemonChild({ IKFS_DAEMON_CHILD: '1' })).toBe(true)
     expect(isDaemonChild({})).toBe(false)
     expect(isDaemonChild({ IKFS_DAEMON_CHILD: '0' })).toBe(false)
+  })
+})
+
+describe('ikfs mount --daemon, its log file', () => {
+  it('refuses a log file it cannot create before starting anything, and says how to choose another', async () => {
+    const ctx = { ...processContext(), env: {} }
+    await expect(runInBackground({ args: [], logFile: '/proc/ikfs-no-such-folder/d.log', logFileGiven: true, timeoutMs: 1000 }, ctx))
+      .rejects.toThrow(/cannot write the daemon's log file \/proc\/ikfs-no-such-folder\/d.log: .*ENOENT.*choose another with --log-file/)
   })
 })

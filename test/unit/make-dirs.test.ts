@@ -1,0 +1,32 @@
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { makeDirs } from '../../src/make-dirs.js'
+
+describe('makeDirs', () => {
+  let dir: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ikfs-make-dirs-'))
+  })
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('makes every missing level with the mode asked for, and accepts folders that exist', async () => {
+    const deep = join(dir, 'a', 'b', 'c')
+    makeDirs(deep, 0o700)
+    for (const path of [join(dir, 'a'), join(dir, 'a', 'b'), deep]) expect((await stat(path)).mode & 0o777).toBe(0o700)
+    expect(() => makeDirs(deep, 0o700)).not.toThrow()
+  })
+
+  it('refuses a path whose level is a file', async () => {
+    await writeFile(join(dir, 'file'), '')
+    expect(() => makeDirs(join(dir, 'file'))).toThrow(/EEXIST/)
+    expect(() => makeDirs(join(dir, 'file', 'below'))).toThrow(/ENOTDIR/)
+  })
+
+  it('fails where mkdir answers ENOENT under an existing folder, which Node\'s recursive mkdir retries forever', () => {
+    expect(() => makeDirs('/proc/ikfs-no-such-folder/below')).toThrow(/ENOENT/)
+  })
+})
