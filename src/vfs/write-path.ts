@@ -569,7 +569,8 @@ export class WritePath {
     const carried = stored && base && base.fileId !== stored.fileId ? carriedDetails(stored, this.#d.options.uploadTags) : undefined
     if (carried) file.wanted = mergeWanted(carried, file.wanted ?? {})
     this.#pending.remove(file)
-    if (base && base.fileId !== file.base?.fileId && !file.uploadToCome) {
+    const storedElsewhere = base !== undefined && base.fileId !== file.base?.fileId && !file.uploadToCome
+    if (storedElsewhere) {
       // Stored under its old name, but the file it now replaces holds other bytes (a file kept open, so not
       // retired, renamed over another): they go up again, as that file's new version.
       file.unsent = true
@@ -586,6 +587,14 @@ export class WritePath {
     this.#pending.add(file)
     if (file.unsent || file.state === 'empty') await this.#committer.persist(file)
     this.requeue(file)
+    if (storedElsewhere && file.openCount > 0 && this.#d.options.writeBackDelayMs === 0) {
+      // Often only the kernel's release of the close that stored these bytes keeps the file open (it comes
+      // after close(2) has returned, and may come after the rename). That close returned with the bytes
+      // stored, so the rename does too, instead of leaving them for the last close.
+      await this.#committer.fsync(file).catch((e: unknown) => {
+        this.#d.log.warn({ path: file.localPath, err: e }, 'upload after a rename over another file failed; the file stays in the spool')
+      })
+    }
   }
 
   /**

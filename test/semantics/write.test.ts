@@ -505,6 +505,35 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
+  it('W9: a file stored and still open, renamed over another, is stored under the new name when the rename returns', async () => {
+    // As after `write f.tmp; close; rename f.tmp f`, where the kernel's release of that close (it comes after
+    // close(2) has returned) may reach the daemon after the rename: the file is stored and still open.
+    const { m } = await mount()
+    const dir = join(m.path, 'w9open')
+    await mkdir(dir)
+    await writeFile(join(dir, 'doc.txt'), 'first draft\n')
+    const id = (await lib.details('/w9open/doc.txt')).fileId
+    const fh = await open(join(dir, 'doc.txt.tmp'), 'w')
+    try {
+      await fh.write('second draft, saved\n')
+      await fh.sync()
+      expect(await readFile(remoteBytesPath(lib, '/w9open/doc.txt.tmp'), 'utf8')).toBe('second draft, saved\n')
+      await rename(join(dir, 'doc.txt.tmp'), join(dir, 'doc.txt'))
+      expect(await readFile(remoteBytesPath(lib, '/w9open/doc.txt'), 'utf8')).toBe('second draft, saved\n')
+      expect((await lib.details('/w9open/doc.txt')).fileId).toBe(id)
+      await expect(lib.details('/w9open/doc.txt.tmp')).rejects.toThrow(/no file/)
+      expect((await versionsOf(lib, '/w9open/doc.txt')).length).toBe(2)
+    } finally {
+      await fh.close()
+    }
+    // Its close has nothing left to store: no third version once the mount has no upload left.
+    await waitFor(async () => {
+      const r = await runIkfs(['status', m.path, '--json'], { timeoutMs: 30_000 })
+      return (JSON.parse(r.stdout) as { uploads: unknown[] }).uploads.length === 0 || undefined
+    }, 10_000, 'no upload left')
+    expect((await versionsOf(lib, '/w9open/doc.txt')).length).toBe(2)
+  })
+
   it('W10: chmod, utimens and chown to self change nothing remote; chown to others, links fail EPERM; --read-only is EROFS', async () => {
     await lib.upload('/w10', 'f.txt', Buffer.from('unchanged\n'))
     const before = await lib.details('/w10/f.txt')
