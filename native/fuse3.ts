@@ -195,7 +195,7 @@ export function createDispatch(
       addon.copyOut(id, at, bytes)
     }
     try {
-      route(op, path, args, ops, reply, status, lifecycle, copyIn, copyOut, directIo)
+      route(op, path, args, ops, { reply, status, copyIn, copyOut }, { lifecycle, directIo })
     } catch {
       reply(-errno.EIO)
     }
@@ -209,18 +209,23 @@ export function createDispatch(
 export const UNLINKED_PATH = '(unlinked while open)'
 const BY_HANDLE: ReadonlySet<Op> = new Set([Op.Read, Op.Write, Op.Release, Op.Flush, Op.Fsync, Op.Ftruncate, Op.CopyFileRange, Op.Fallocate])
 
-function route(
-  op: Op,
-  pathOrNull: string | null,
-  args: unknown[],
-  ops: Fuse3Ops,
-  reply: Reply,
-  status: Cb,
-  lifecycle: Lifecycle,
-  copyIn: (dest: Buffer) => void,
-  copyOut: (bytes: Uint8Array, at: number) => void,
-  directIo: boolean,
-): void {
+/** How one request is answered, and its bytes moved (only until its reply). */
+interface RequestIo {
+  reply: Reply
+  status: Cb
+  copyIn: (dest: Buffer) => void
+  copyOut: (bytes: Uint8Array, at: number) => void
+}
+
+/** What holds for every request of the session. */
+interface SessionSettings {
+  lifecycle: Lifecycle
+  directIo: boolean
+}
+
+function route(op: Op, pathOrNull: string | null, args: unknown[], ops: Fuse3Ops, io: RequestIo, session: SessionSettings): void {
+  const { reply, status, copyIn, copyOut } = io
+  const { lifecycle, directIo } = session
   const n = (i: number): number => args[i] as number
   const s = (i: number): string => args[i] as string
   const b = (i: number): Buffer => args[i] as Buffer
