@@ -13,22 +13,9 @@ import { closeSync, openSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { makeDirs } from '../make-dirs.js'
 import type { CliContext, TextSink } from './context.js'
-import { UsageError } from './usage-error.js'
 
 /** Set in the child's environment: it runs in the foreground and reports to its parent. */
 export const DAEMON_CHILD_ENV = 'IKFS_DAEMON_CHILD'
-/** How long the command waits for the daemon to be live: preflight (15 s) and mounting, with room to spare. */
-export const DAEMON_START_TIMEOUT_MS = 90_000
-
-/** IKFS_MOUNT_TIMEOUT (seconds; native/mount.fuse.ikfs documents it), else DAEMON_START_TIMEOUT_MS. */
-export function daemonStartTimeoutMs(env: CliContext['env']): number {
-  const given = env.IKFS_MOUNT_TIMEOUT
-  if (given === undefined || given === '') return DAEMON_START_TIMEOUT_MS
-  const seconds = Number(given)
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`IKFS_MOUNT_TIMEOUT: "${given}" is not a number of seconds`)
-  return seconds * 1000
-}
-
 /** How long an exited daemon's last messages may take to arrive. */
 const CHANNEL_DRAIN_MS = 2_000
 
@@ -59,12 +46,13 @@ export interface BackgroundStart {
   args: readonly string[]
   logFile: string
   logFileGiven: boolean
-  timeoutMs?: number
+  /** How long to wait for the mount to be live (--daemon-wait). */
+  timeoutMs: number
 }
 
 /** Starts the daemon child and waits until it is live (0) or has failed (its exit code, or 1). */
 export async function runInBackground(start: BackgroundStart, ctx: CliContext): Promise<number> {
-  const timeoutMs = start.timeoutMs ?? daemonStartTimeoutMs(ctx.env)
+  const { timeoutMs } = start
   const args = start.logFileGiven ? start.args : [...start.args, '--log-file', start.logFile]
   const daemon = spawnDaemon(args, start.logFile, ctx)
   return new Promise<number>((resolve) => {

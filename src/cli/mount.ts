@@ -81,7 +81,7 @@ export async function runMount(args: readonly string[], ctx: CliContext): Promis
   const mountpoint = resolve(ctx.cwd, target.mountpoint)
   if (config.daemon && !isDaemonChild(ctx.env)) {
     const logFile = config.logFile || defaultDaemonLogFile(mountpoint, ctx, uidOf(ctx))
-    return runInBackground({ args, logFile, logFileGiven: config.logFile !== '' }, ctx)
+    return runInBackground({ args, logFile, logFileGiven: config.logFile !== '', timeoutMs: config.daemonWaitMs }, ctx)
   }
   // A daemon keeps no folder busy: every path it uses was made absolute with the config.
   if (ctx.background) process.chdir('/')

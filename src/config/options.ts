@@ -153,6 +153,12 @@ export const OPTIONS = {
     help: 'Run in the background: return once the mount is live (exit 0), or with the error that stopped it. ' +
       'The log goes to --log-file, by default /var/log/ikfs/MOUNTPOINT.log (root) or ~/.local/state/ikfs/MOUNTPOINT.log.',
   },
+  daemonWaitMs: {
+    // IKFS_MOUNT_TIMEOUT: the name native/mount.fuse.ikfs documented first (a bare number is seconds).
+    name: 'daemon_wait', flag: '--daemon-wait', env: [...env('daemon_wait'), 'IKFS_MOUNT_TIMEOUT'], type: 'duration',
+    default: '1m', min: 1_000, group: 'mount',
+    help: 'With --daemon: how long to wait for the mount to be live before stopping the daemon and failing.',
+  },
   directIo: {
     name: 'direct_io', flag: '--direct-io', env: env('direct_io'), type: 'bool', default: 'false', group: 'mount',
     help: 'Bypass the kernel\'s page cache: every read is served by ikfs (from its block cache or the CDN), and ' +

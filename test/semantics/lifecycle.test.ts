@@ -202,6 +202,17 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
       expect(refused.stderr).not.toContain('private_wrong_key_123')
       expect(await isMounted(mp)).toBe(false)
       expect(await processesServing(mp)).toEqual([])
+      // A daemon not live within --daemon-wait (its API answers too slowly) is stopped, and the command fails.
+      await lib.setFaults({ latencyMs: 10_000, scope: ['api'] })
+      try {
+        const slow = await runIkfs([...args, '--daemon-wait', '1s'], { env: { IKFS_PRIVATE_KEY: lib.privateKey }, timeoutMs: 60_000 })
+        expect(slow.code, slow.stderr).toBe(1)
+        expect(slow.stderr).toContain(`ikfs: the mount was not live within 1s (see ${logFile}); stopping the daemon`)
+        await waitFor(async () => (await processesServing(mp)).length === 0 || undefined, 10_000, 'the slow daemon stops')
+        expect(await isMounted(mp)).toBe(false)
+      } finally {
+        await lib.setFaults({ latencyMs: 0 })
+      }
 
       const started = await runIkfs(args, { env: { IKFS_PRIVATE_KEY: lib.privateKey }, timeoutMs: 60_000 })
       expect(started.code, started.stderr).toBe(0)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { processContext } from '../../../src/cli/context.js'
-import { DAEMON_START_TIMEOUT_MS, daemonStartTimeoutMs, defaultDaemonLogFile, isDaemonChild, runInBackground } from '../../../src/cli/daemon.js'
+import { defaultDaemonLogFile, isDaemonChild, runInBackground } from '../../../src/cli/daemon.js'
 
 describe('ikfs mount --daemon', () => {
   it('logs where native/mount.fuse.ikfs does: /var/log/ikfs for root, the XDG state folder otherwise', () => {
@@ -8,13 +8,6 @@ describe('ikfs mount --daemon', () => {
     expect(defaultDaemonLogFile('/home/me/ImageKit', { env: {}, home: '/home/me' }, 1000)).toBe('/home/me/.local/state/ikfs/home-me-ImageKit.log')
     expect(defaultDaemonLogFile('/m', { env: { XDG_STATE_HOME: '/state' }, home: '/home/me' }, 1000)).toBe('/state/ikfs/m.log')
     expect(defaultDaemonLogFile('/', { env: {}, home: '/root' }, 0)).toBe('/var/log/ikfs/root.log')
-  })
-
-  it('waits IKFS_MOUNT_TIMEOUT seconds for the mount when set, and refuses a value that is not one', () => {
-    expect(daemonStartTimeoutMs({})).toBe(DAEMON_START_TIMEOUT_MS)
-    expect(daemonStartTimeoutMs({ IKFS_MOUNT_TIMEOUT: '' })).toBe(DAEMON_START_TIMEOUT_MS)
-    expect(daemonStartTimeoutMs({ IKFS_MOUNT_TIMEOUT: '2.5' })).toBe(2500)
-    for (const bad of ['0', '-3', 'soon']) expect(() => daemonStartTimeoutMs({ IKFS_MOUNT_TIMEOUT: bad })).toThrow(/IKFS_MOUNT_TIMEOUT: .* is not a number of seconds/)
   })
 
   it('tells a daemon child by its environment only', () => {

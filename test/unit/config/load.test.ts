@@ -317,4 +317,14 @@ describe('config file remotes (rclone.conf format)', () => {
     const e = configError(() => loadConfig(input({ env: {}, remote: 'photos' })))
     expect(e.message).toBe(`${path}:2: expected "[section]" or "key = value"`)
   })
+
+  it('takes --daemon-wait as rclone mount does, and IKFS_MOUNT_TIMEOUT (seconds) as mount.fuse.ikfs documented it', () => {
+    expect(loadConfig(input()).daemonWaitMs).toBe(60_000)
+    expect(loadConfig(input({ options: flags('--daemon-wait', '2m') })).daemonWaitMs).toBe(120_000)
+    expect(loadConfig(input({ env: { IKFS_ENDPOINT: ENDPOINT, IKFS_PRIVATE_KEY: PRIVATE_KEY, IKFS_MOUNT_TIMEOUT: '2.5' } })).daemonWaitMs).toBe(2500)
+    for (const bad of ['0', 'soon']) {
+      const e = configError(() => loadConfig(input({ env: { IKFS_ENDPOINT: ENDPOINT, IKFS_PRIVATE_KEY: PRIVATE_KEY, IKFS_MOUNT_TIMEOUT: bad } })))
+      expect(e.message).toMatch(/^invalid daemon_wait from environment variable IKFS_MOUNT_TIMEOUT: "(0" is shorter than 1s|soon" is not a duration)/)
+    }
+  })
 })
