@@ -590,8 +590,9 @@ export class WritePath {
     if (storedElsewhere && file.openCount > 0 && this.#d.options.writeBackDelayMs === 0) {
       // Often only the kernel's release of the close that stored these bytes keeps the file open (it comes
       // after close(2) has returned, and may come after the rename). That close returned with the bytes
-      // stored, so the rename does too, instead of leaving them for the last close.
-      await this.#committer.fsync(file).catch((e: unknown) => {
+      // stored, so the rename does too, instead of leaving them for the last close; an upload as at a close,
+      // since its bytes were made durable then (fsync would sync them again).
+      await this.#committer.commit(file, 'close').catch((e: unknown) => {
         this.#d.log.warn({ path: file.localPath, err: e }, 'upload after a rename over another file failed; the file stays in the spool')
       })
     }
