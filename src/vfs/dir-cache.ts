@@ -122,7 +122,7 @@ export class DirCache {
   /** The stale listing, counted fresh for UNREACHABLE_RETRY_MS more (same children: changes made meanwhile stay). */
   #serveStale(stale: DirListing, error: unknown): DirListing {
     const fetchedAtMs = this.clock.now() - this.options.ttlMs + UNREACHABLE_RETRY_MS
-    const served = new DirListing(stale.remotePath, fetchedAtMs, stale.children)
+    const served = new DirListing(stale.remotePath, fetchedAtMs, stale.children, stale.hidden)
     this.#lru.set(stale.remotePath, served)
     this.counters.staleListingsServed++
     this.options.onStaleServed?.(stale.remotePath, error)
@@ -206,7 +206,7 @@ export class DirCache {
   /** Marks one listing as expired (a stale read detected a change) without losing inode numbers. */
   expire(remotePath: string): void {
     const l = this.#lru.peek(remotePath)
-    if (l) this.#lru.set(remotePath, new DirListing(l.remotePath, Number.NEGATIVE_INFINITY, l.children))
+    if (l) this.#lru.set(remotePath, new DirListing(l.remotePath, Number.NEGATIVE_INFINITY, l.children, l.hidden))
     // A fetch under way may have been answered before the change that was detected: not stored either.
     const during = this.#duringFetch.get(remotePath)
     if (during) during.expired = true

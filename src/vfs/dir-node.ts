@@ -24,6 +24,8 @@ export class DirListing {
     readonly remotePath: string,
     readonly fetchedAtMs: number,
     readonly children: ReadonlyMap<string, Inode>,
+    /** Remote entries of this folder that are not shown (see above): the folder is not empty for all that. */
+    readonly hidden = 0,
   ) {}
 
   isFresh(nowMs: number, ttlMs: number): boolean {
@@ -57,6 +59,7 @@ export interface ListingBuilderDeps {
 /** Accepts items page by page as they arrive; `finish()` freezes the listing. */
 export class ListingBuilder {
   readonly #children = new Map<string, Inode>()
+  #hidden = 0
   constructor(
     readonly remotePath: string,
     readonly previous: DirListing | undefined,
@@ -68,6 +71,7 @@ export class ListingBuilder {
   }
 
   #hide(remoteName: string, reason: string): void {
+    this.#hidden++
     this.deps.warn.warn(`hide:${this.remotePath}:${remoteName}:${reason}`, { folder: this.remotePath, entry: { name: remoteName } }, `hiding entry: ${reason}`)
   }
 
@@ -102,6 +106,6 @@ export class ListingBuilder {
   }
 
   finish(nowMs: number): DirListing {
-    return new DirListing(this.remotePath, nowMs, this.#children)
+    return new DirListing(this.remotePath, nowMs, this.#children, this.#hidden)
   }
 }

@@ -92,6 +92,10 @@ export class Namespace {
     if (listing.children.size > 0 || this.#d.writes.hasPendingUnder(dir.remotePath)) {
       throw new VfsError('ENOTEMPTY', `${what}: folder not empty`, { level: 'debug' })
     }
+    // ImageKit deletes a folder with everything in it: entries hidden from the listing would go too.
+    if (listing.hidden > 0) {
+      throw new VfsError('ENOTEMPTY', `${what}: the folder holds ${listing.hidden} remote entries that cannot be shown locally (see the "hiding entry" warnings); delete them through ImageKit first`)
+    }
   }
 
   /** Deletes the file with all its versions (ImageKit's delete), or drops a file that only exists in the spool. */

@@ -570,6 +570,22 @@ describe('namespace (W7-W10)', () => {
     expect(api.fileAt('/new/other.jpg')).toBeDefined()
   })
 
+  it('W7: a folder whose only entries cannot be shown locally is not empty: rmdir and a folder renamed onto it delete nothing', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/d')
+    const hidden = '/d/' + 'é'.repeat(130) + '.jpg' // 264 bytes: longer than NAME_MAX, hidden from listings
+    api.addFile(hidden, 5)
+    api.addFolder('/src')
+    const h = rw(api)
+    expect(await h.vfs.readdir('/d')).toEqual([])
+    const refused = await h.vfs.rmdir('/d').then(() => undefined, (e: unknown) => e as Error & { code: string })
+    expect(refused?.code).toBe('ENOTEMPTY')
+    expect(refused?.message).toMatch(/holds 1 remote entries that cannot be shown locally/)
+    await expectCode(h.vfs.rename('/src', '/d'), 'ENOTEMPTY')
+    expect(api.writeCalls.deleteFolder).toBe(0)
+    expect(api.fileAt(hidden)).toBeDefined()
+  })
+
   it('rmdir sees files that only exist in the spool', async () => {
     const api = new FakeImageKit()
     api.addFolder('/d')
