@@ -36,7 +36,7 @@ export const DEFAULT_MAX_CONNECTIONS_PER_ORIGIN = 32
 export const DEFAULT_USER_AGENT = 'ikfs/0.1'
 /** The preflight (`ikfs mount`, `ikfs doctor`) answers quickly rather than riding out a long outage. */
 export const VERIFY_MAX_RETRIES = 1
-/** ImageKit rejects usage ranges of 90 days or more; the end date is excluded. */
+/** Days asked for, today included: ImageKit rejects ranges of 90 days or more, and excludes the end date. */
 const USAGE_WINDOW_DAYS = 89
 const DAY_MS = 86_400_000
 
@@ -130,7 +130,7 @@ export class ImageKitClient implements ImageKitApi {
   async getAccountUsage(options: RequestOptions = {}): Promise<AccountUsage> {
     const now = this.#clock.now()
     const call = { method: 'GET' as const, route: '/v1/accounts/usage' }
-    const query = { startDate: isoDate(now - USAGE_WINDOW_DAYS * DAY_MS), endDate: isoDate(now + DAY_MS) }
+    const query = { startDate: isoDate(now - (USAGE_WINDOW_DAYS - 1) * DAY_MS), endDate: isoDate(now + DAY_MS) }
     const result = await this.#http.call({ ...call, host: 'api', query, idempotent: true, signal: options.signal })
     return expectBody(result, isAccountUsage, call, 'account usage')
   }

@@ -12,14 +12,14 @@ const setup = perTest.setup
 const bodyOf = (index: number): unknown => JSON.parse(perTest.server.requests[index]!.body.toString())
 
 describe('endpoints', () => {
-  it('getAccountUsage asks for today-89d .. tomorrow from the clock', async () => {
+  it('getAccountUsage asks for the 89 days up to today: a span under the API\'s 90 days, end date excluded', async () => {
     const { client } = await setup((_req, res) =>
       sendJson(res, 200, { bandwidthBytes: 1, mediaLibraryStorageBytes: 2, videoProcessingUnitsCount: 0, extensionUnitsCount: 0, originalCacheStorageBytes: 0 }),
     )
     const usage = await client.getAccountUsage()
     expect(usage.mediaLibraryStorageBytes).toBe(2)
     // InstantClock starts at 2023-11-14T22:13:20Z.
-    expect(perTest.server.requests[0]?.url).toBe('/v1/accounts/usage?startDate=2023-08-17&endDate=2023-11-15')
+    expect(perTest.server.requests[0]?.url).toBe('/v1/accounts/usage?startDate=2023-08-18&endDate=2023-11-15')
   })
 
   it('file calls use the documented routes and bodies', async () => {
