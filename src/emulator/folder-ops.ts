@@ -101,49 +101,50 @@ async function mergeTreeLocked(ctx: LibraryContext, from: string, to: string, mo
   }
 }
 
-export function copyOrMoveFolder(ctx: LibraryContext, body: Record<string, unknown>, move: boolean): Promise<void> {
-  return ctx.store.exclusive(async () => {
-    const rawSource = requireString(body, 'sourceFolderPath')
-    const rawDest = requireString(body, 'destinationPath')
-    if (body.includeVersions !== undefined && typeof body.includeVersions !== 'boolean') throw badRequest('Invalid parameter includeVersions.', 'INVALID_PARAMETER')
-    const source = lookupPath(ctx, rawSource)
-    const dest = lookupPath(ctx, rawDest)
-    if (source === '/') throw badRequest('The source folder can not be the root folder.', 'SOURCE_IS_ROOT')
-    if (!ctx.store.folder(source)) throw notFound(`No files & folder found at sourceFolderPath \`${rawSource}\`.`, 'NO_FILES_FOLDER')
-    if (parentOf(source) === dest) throw badRequest('Source and destination can not be the same.', 'SAME_SOURCE_AND_DESTINATION')
-    if (isWithin(dest, source)) {
-      throw badRequest('This operation is not allowed because parent folder cannot be moved into child folder.', 'INVALID_DESTINATION_PATH')
-    }
-    if (ctx.store.fileByPath(dest)) throw badRequest('The destination path is a file.', 'INVALID_DESTINATION_PATH')
-    const folders = ctx.store.subtreeFolders(source)
-    checkSize(folders, filesIn(ctx, folders))
-    const target = joinPath(dest, baseName(source))
-    if (ctx.store.fileByPath(target)) throw badRequest('A file with the folder\'s name exists at the destination.', 'INVALID_DESTINATION_PATH')
-    if (move && !ctx.store.folder(target)) await relocateTreeLocked(ctx, source, target)
-    else await mergeTreeLocked(ctx, source, target, move, move || body.includeVersions === true)
-  })
+/**
+ * A folder job (§4.13) checked against the library as it is now: the change it will make, to be run inside
+ * `store.exclusive()` right after the same check passed again (the library may change while a job is pending).
+ */
+export type FolderChange = () => Promise<void>
+
+/** Checks a copy/move folder request; throws the API's 400/404 as the POST's answer. */
+export function checkCopyOrMoveFolder(ctx: LibraryContext, body: Record<string, unknown>, move: boolean): FolderChange {
+  const rawSource = requireString(body, 'sourceFolderPath')
+  const rawDest = requireString(body, 'destinationPath')
+  if (body.includeVersions !== undefined && typeof body.includeVersions !== 'boolean') throw badRequest('Invalid parameter includeVersions.', 'INVALID_PARAMETER')
+  const source = lookupPath(ctx, rawSource)
+  const dest = lookupPath(ctx, rawDest)
+  if (source === '/') throw badRequest('The source folder can not be the root folder.', 'SOURCE_IS_ROOT')
+  if (!ctx.store.folder(source)) throw notFound(`No files & folder found at sourceFolderPath \`${rawSource}\`.`, 'NO_FILES_FOLDER')
+  if (parentOf(source) === dest) throw badRequest('Source and destination can not be the same.', 'SAME_SOURCE_AND_DESTINATION')
+  if (isWithin(dest, source)) {
+    throw badRequest('This operation is not allowed because parent folder cannot be moved into child folder.', 'INVALID_DESTINATION_PATH')
+  }
+  if (ctx.store.fileByPath(dest)) throw badRequest('The destination path is a file.', 'INVALID_DESTINATION_PATH')
+  const folders = ctx.store.subtreeFolders(source)
+  checkSize(folders, filesIn(ctx, folders))
+  const target = joinPath(dest, baseName(source))
+  if (ctx.store.fileByPath(target)) throw badRequest('A file with the folder\'s name exists at the destination.', 'INVALID_DESTINATION_PATH')
+  if (move && !ctx.store.folder(target)) return () => relocateTreeLocked(ctx, source, target)
+  return () => mergeTreeLocked(ctx, source, target, move, move || body.includeVersions === true)
 }
 
-export interface FolderRenameResult {
-  oldFolderPath: string
-  newFolderPath: string
-}
-
-export function renameFolder(ctx: LibraryContext, body: Record<string, unknown>): Promise<FolderRenameResult> {
-  return ctx.store.exclusive(async () => {
-    const raw = requireString(body, 'folderPath')
-    const newFolderName = requireString(body, 'newFolderName')
-    if (body.purgeCache !== undefined && typeof body.purgeCache !== 'boolean') throw badRequest('Invalid parameter purgeCache.', 'INVALID_PARAMETER')
-    const folderPath = lookupPath(ctx, raw)
-    if (folderPath === '/') throw badRequest('The root folder can not be renamed.', 'INVALID_FOLDER_PATH')
-    if (!ctx.store.folder(folderPath)) throw notFound(`No folder found with folderPath \`${raw}\`.`, 'FOLDER_NOT_FOUND')
-    const name = nameErrorToApi(() => sanitizeFolderName(newFolderName, ctx.options.names, 'newFolderName'))
-    if (name === baseName(folderPath)) throw badRequest('newFolderName cannot be the same as its existing name.', 'SAME_OLD_AND_NEW_NAME')
-    const target = joinPath(parentOf(folderPath), name)
-    if (ctx.store.folder(target) || ctx.store.fileByPath(target)) {
-      throw new ApiError(409, 'Folder with name newFolderName already exists at the same location.', { reason: 'FOLDER_ALREADY_EXISTS' })
-    }
+/** Checks a rename folder request; throws the API's 400/404/409 as the POST's answer. */
+export function checkRenameFolder(ctx: LibraryContext, body: Record<string, unknown>): FolderChange {
+  const raw = requireString(body, 'folderPath')
+  const newFolderName = requireString(body, 'newFolderName')
+  if (body.purgeCache !== undefined && typeof body.purgeCache !== 'boolean') throw badRequest('Invalid parameter purgeCache.', 'INVALID_PARAMETER')
+  const folderPath = lookupPath(ctx, raw)
+  if (folderPath === '/') throw badRequest('The root folder can not be renamed.', 'INVALID_FOLDER_PATH')
+  if (!ctx.store.folder(folderPath)) throw notFound(`No folder found with folderPath \`${raw}\`.`, 'FOLDER_NOT_FOUND')
+  const name = nameErrorToApi(() => sanitizeFolderName(newFolderName, ctx.options.names, 'newFolderName'))
+  if (name === baseName(folderPath)) throw badRequest('newFolderName cannot be the same as its existing name.', 'SAME_OLD_AND_NEW_NAME')
+  const target = joinPath(parentOf(folderPath), name)
+  if (ctx.store.folder(target) || ctx.store.fileByPath(target)) {
+    throw new ApiError(409, 'Folder with name newFolderName already exists at the same location.', { reason: 'FOLDER_ALREADY_EXISTS' })
+  }
+  return async () => {
     await relocateTreeLocked(ctx, folderPath, target)
-    return { oldFolderPath: folderPath, newFolderPath: target }
-  })
+    if (body.purgeCache === true) ctx.cdn.purge(folderPath + '/', true)
+  }
 }

@@ -1,32 +1,46 @@
-/** Bulk folder jobs (§4.13) and purge requests (§4.14): work is done at once, status reads Pending for a while. */
+/**
+ * Bulk folder jobs (§4.13) and purge requests (§4.14). A job's work runs once the job has been pending
+ * `pendingMs`, whether or not anyone polls it; its status reads `Pending` until the work is done. Work that
+ * fails (the library changed while the job was pending) leaves the job `Failed`: the real service documents
+ * no failure state, so that word is the emulator's. Purge requests only report `Pending` for a while.
+ * `close()` drops the jobs still pending and their timers.
+ */
 import type { BulkJobStatus } from '../imagekit/types.js'
 import type { Clock } from '../clock.js'
+import type { Logger } from '../log.js'
+import { ApiError } from './http-io.js'
 import { newObjectId } from './ids.js'
 
 /** Jobs and purge requests remembered; the oldest are forgotten beyond this. */
 const MAX_REMEMBERED = 10_000
 
+export type JobStatus = 'Pending' | 'Completed' | 'Failed'
+
 interface Job {
   type: BulkJobStatus['type']
-  startedAt: number
+  status: JobStatus
   purgeRequestId?: string
 }
 
 export class JobRegistry {
   readonly #jobs = new Map<string, Job>()
   readonly #purges = new Map<string, number>()
-  constructor(readonly clock: Clock, readonly pendingMs: number) {}
+  readonly #waits = new Set<AbortController>()
+  constructor(readonly clock: Clock, readonly pendingMs: number, readonly logger: Logger) {}
 
-  addJob(type: BulkJobStatus['type'], purgeRequestId?: string): string {
+  /** Starts a job: `work` changes the library when the job comes due. */
+  addJob(type: BulkJobStatus['type'], work: () => Promise<void>, purgeRequestId?: string): string {
     const jobId = newObjectId()
-    remember(this.#jobs, jobId, { type, startedAt: this.clock.now(), ...(purgeRequestId ? { purgeRequestId } : {}) })
+    const job: Job = { type, status: 'Pending', ...(purgeRequestId ? { purgeRequestId } : {}) }
+    remember(this.#jobs, jobId, job)
+    void this.#runWhenDue(jobId, job, work)
     return jobId
   }
 
   job(jobId: string): BulkJobStatus | undefined {
     const job = this.#jobs.get(jobId)
     if (!job) return undefined
-    const out: BulkJobStatus = { jobId, type: job.type, status: this.#status(job.startedAt) }
+    const out: BulkJobStatus = { jobId, type: job.type, status: job.status }
     if (job.purgeRequestId) out.purgeRequestId = job.purgeRequestId
     return out
   }
@@ -39,11 +53,33 @@ export class JobRegistry {
 
   purgeStatus(requestId: string): 'Pending' | 'Completed' | undefined {
     const startedAt = this.#purges.get(requestId)
-    return startedAt === undefined ? undefined : this.#status(startedAt)
+    if (startedAt === undefined) return undefined
+    return this.clock.now() - startedAt >= this.pendingMs ? 'Completed' : 'Pending'
   }
 
-  #status(startedAt: number): 'Pending' | 'Completed' {
-    return this.clock.now() - startedAt >= this.pendingMs ? 'Completed' : 'Pending'
+  close(): void {
+    for (const wait of this.#waits) wait.abort()
+    this.#waits.clear()
+  }
+
+  async #runWhenDue(jobId: string, job: Job, work: () => Promise<void>): Promise<void> {
+    const wait = new AbortController()
+    this.#waits.add(wait)
+    try {
+      await this.clock.sleep(this.pendingMs, wait.signal)
+    } catch {
+      return // closed while pending
+    } finally {
+      this.#waits.delete(wait)
+    }
+    try {
+      await work()
+      job.status = 'Completed'
+    } catch (e) {
+      job.status = 'Failed'
+      if (e instanceof ApiError) this.logger.info({ jobId, type: job.type, reason: e.message }, 'bulk job failed: the library changed while it was pending')
+      else this.logger.error({ jobId, type: job.type, err: e }, 'emulator bug: bulk job failed')
+    }
   }
 }
 

@@ -38,7 +38,7 @@ export interface EmulatorOptions {
   seed?: 'demo'
   /** Versions a file may have (current included) before upload/copy/move answers VERSION_LIMIT_EXCEEDED (§4.18). Default 100. */
   maxVersions?: number
-  /** How long bulk jobs and purge requests report `Pending` before `Completed` (§4.13, §4.14). Default 200 ms. */
+  /** How long a bulk job stays `Pending` before its change is made (§4.13), and purge requests report `Pending` (§4.14). Default 200 ms. */
   jobPendingMs?: number
   logger?: Logger
   clock?: Clock

@@ -85,7 +85,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     urls: new UrlBuilder(urlEndpoint, resolved.publicUrlBase),
     faults,
     rateLimiter: new RateLimiter(clock),
-    jobs: new JobRegistry(clock, resolved.jobPendingMs),
+    jobs: new JobRegistry(clock, resolved.jobPendingMs, logger),
     endpointPath: `/${resolved.id}`,
     usage: { bandwidthBytes: 0 },
     tempFiles: new TempFiles(store.tmpDir),
@@ -97,6 +97,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
   })
 
   const close = async (): Promise<void> => {
+    ctx.jobs.close()
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
       server.closeAllConnections()

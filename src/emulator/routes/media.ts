@@ -7,7 +7,7 @@ import {
   copyOrMoveFile, deleteFile, deleteVersion, fileOr404, renameFile, restoreVersion,
 } from '../file-ops.js'
 import { toFileObject, toMetadata } from '../file-object.js'
-import { copyOrMoveFolder, createFolder, deleteFolder, renameFolder } from '../folder-ops.js'
+import { checkCopyOrMoveFolder, checkRenameFolder, createFolder, deleteFolder, type FolderChange } from '../folder-ops.js'
 import { ApiError, badRequest, notFound, readJsonBody, sendEmpty, sendJson } from '../http-io.js'
 import { isWellFormedId } from '../ids.js'
 import { FileLister } from '../list.js'
@@ -190,19 +190,16 @@ export class MediaRoutes {
     sendEmpty(res, 204)
   }
 
+  /** §4.13: the request is checked now (its errors answer the POST); the tree changes when the job completes. */
   async #folderJob(req: IncomingMessage, res: ServerResponse, type: 'COPY_FOLDER' | 'MOVE_FOLDER' | 'RENAME_FOLDER'): Promise<void> {
     const body = await readJsonBody(req)
-    let purgeRequestId: string | undefined
-    if (type === 'RENAME_FOLDER') {
-      const { oldFolderPath } = await renameFolder(this.ctx, body)
-      if (body.purgeCache === true) {
-        this.ctx.cdn.purge(oldFolderPath + '/', true)
-        purgeRequestId = this.ctx.jobs.addPurge()
-      }
-    } else {
-      await copyOrMoveFolder(this.ctx, body, type === 'MOVE_FOLDER')
-    }
-    sendJson(res, 200, { jobId: this.ctx.jobs.addJob(type, purgeRequestId) })
+    const check = (): FolderChange => type === 'RENAME_FOLDER'
+      ? checkRenameFolder(this.ctx, body)
+      : checkCopyOrMoveFolder(this.ctx, body, type === 'MOVE_FOLDER')
+    await this.ctx.store.exclusive(async () => { check() })
+    const purgeRequestId = type === 'RENAME_FOLDER' && body.purgeCache === true ? this.ctx.jobs.addPurge() : undefined
+    const work = () => this.ctx.store.exclusive(async () => { await check()() })
+    sendJson(res, 200, { jobId: this.ctx.jobs.addJob(type, work, purgeRequestId) })
   }
 
   async #jobStatus(_req: IncomingMessage, res: ServerResponse, [jobId]: string[]): Promise<void> {

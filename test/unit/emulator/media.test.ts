@@ -1,5 +1,5 @@
 /** Media API (§4): list/search params, details, tags, copy/move/rename, versions, folders, jobs, purge, metadata, usage, 429. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { ManualClock } from '../../../src/clock.js'
 import { makePng, startTestEmulator, waitFor, type TestEmulator } from './helpers.js'
 
@@ -162,10 +162,12 @@ describe('Media API', () => {
     })
     const move = await call('POST', '/v1/bulkJobs/moveFolder', { sourceFolderPath: '/jobs/b/a', destinationPath: '/jobs/c' })
     expect(move.status).toBe(200)
+    await waitFor(async () => (await call('GET', `/v1/bulkJobs/${move.body.jobId as string}`)).body.status === 'Completed')
     expect(((await call('GET', '/v1/files?path=/jobs/c/a')).body as Obj[]).map((f) => f.name)).toEqual(['x.txt'])
     const rename = await call('POST', '/v1/bulkJobs/renameFolder', { folderPath: '/jobs/c/a', newFolderName: 'renamed', purgeCache: true })
     const status = (await call('GET', `/v1/bulkJobs/${rename.body.jobId as string}`)).body
     expect(status).toMatchObject({ type: 'RENAME_FOLDER', purgeRequestId: expect.any(String) })
+    await waitFor(async () => (await call('GET', `/v1/bulkJobs/${rename.body.jobId as string}`)).body.status === 'Completed')
     expect(await (await fetch(t.emu.urlEndpoint + '/jobs/c/renamed/inner/y.txt')).text()).toBe('y')
     expect((await call('GET', '/v1/bulkJobs/eeeeeeeeeeeeeeeeeeeeeeee')).body.message).toBe('The requested job does not exist.')
   })
@@ -198,6 +200,81 @@ describe('Media API', () => {
     const res = await call('GET', '/v1/nothing')
     expect(res.status).toBe(404)
     expect(res.headers.get('x-ik-requestid')).toMatch(/^[0-9a-f-]{36}$/)
+  })
+})
+
+describe('Media API folder jobs', () => {
+  const PENDING_MS = 1_000
+  let clock: ManualClock
+  let t: TestEmulator
+  beforeEach(async () => {
+    clock = new ManualClock(1_800_000_000_000)
+    t = await startTestEmulator({ clock, jobPendingMs: PENDING_MS })
+  })
+  afterEach(async () => { await t.stop() })
+
+  const json = async (method: string, path: string, body?: unknown): Promise<any> => (await t.api(method, path, body)).json()
+  /** Every folder and file path in the library. */
+  const tree = async (): Promise<string[]> => {
+    const items = (await json('GET', '/v1/files?type=all')) as Obj[]
+    return items.map((i) => (i.folderPath ?? i.filePath) as string).sort()
+  }
+  const jobStatus = async (jobId: string): Promise<string> => (await json('GET', `/v1/bulkJobs/${jobId}`)).status as string
+
+  it.each([
+    ['renameFolder', { folderPath: '/jb/src', newFolderName: 'dst' }, ['/jb', '/jb/dst', '/jb/dst/f.txt', '/jb/other']],
+    ['moveFolder', { sourceFolderPath: '/jb/src', destinationPath: '/jb/other' }, ['/jb', '/jb/other', '/jb/other/src', '/jb/other/src/f.txt']],
+    ['copyFolder', { sourceFolderPath: '/jb/src', destinationPath: '/jb/other' }, ['/jb', '/jb/other', '/jb/other/src', '/jb/other/src/f.txt', '/jb/src', '/jb/src/f.txt']],
+  ])('%s: the tree is unchanged while the job is Pending and changes when it completes, polled or not', async (job, body, after) => {
+    await t.put('/jb/src/f.txt', 'f')
+    await t.api('POST', '/v1/folder', { folderName: 'other', parentFolderPath: '/jb' })
+    const before = await tree()
+    const { jobId } = await json('POST', `/v1/bulkJobs/${job}`, body)
+    expect(await jobStatus(jobId)).toBe('Pending')
+    expect(await tree()).toEqual(before)
+    expect((await fetch(t.emu.urlEndpoint + '/jb/src/f.txt')).status).toBe(200)
+    clock.advance(PENDING_MS - 1)
+    expect(await tree()).toEqual(before)
+    clock.advance(1)
+    await waitFor(async () => JSON.stringify(await tree()) === JSON.stringify(after)) // no job poll before the change
+    await waitFor(async () => (await jobStatus(jobId)) === 'Completed')
+  })
+
+  it('validation errors still answer the POST itself', async () => {
+    await t.put('/jv/a/f.txt', 'f')
+    await t.put('/jv/b/g.txt', 'g')
+    expect((await t.api('POST', '/v1/bulkJobs/renameFolder', { folderPath: '/jv/a', newFolderName: 'b' })).status).toBe(409)
+    expect((await t.api('POST', '/v1/bulkJobs/moveFolder', { sourceFolderPath: '/jv/none', destinationPath: '/jv/b' })).status).toBe(404)
+    expect((await t.api('POST', '/v1/bulkJobs/copyFolder', { sourceFolderPath: '/jv/a', destinationPath: '/jv/a/x' })).status).toBe(400)
+  })
+
+  it('a job that the library no longer allows when it comes due fails and changes nothing', async () => {
+    await t.put('/jf/a/f.txt', 'f')
+    const { jobId } = await json('POST', '/v1/bulkJobs/renameFolder', { folderPath: '/jf/a', newFolderName: 'b' })
+    await t.put('/jf/b/g.txt', 'g')
+    clock.advance(PENDING_MS)
+    await waitFor(async () => (await jobStatus(jobId)) !== 'Pending')
+    expect(await jobStatus(jobId)).toBe('Failed')
+    expect(await tree()).toEqual(['/jf', '/jf/a', '/jf/a/f.txt', '/jf/b', '/jf/b/g.txt'])
+  })
+})
+
+describe('folder job timers', () => {
+  afterEach(() => { vi.useRealTimers() })
+
+  it('a pending job holds no timer once the emulator is closed', async () => {
+    const t = await startTestEmulator({ jobPendingMs: 60_000 })
+    try {
+      await t.put('/jt/a/f.txt', 'f')
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+      expect((await t.api('POST', '/v1/bulkJobs/renameFolder', { folderPath: '/jt/a', newFolderName: 'b' })).status).toBe(200)
+      expect(vi.getTimerCount()).toBeGreaterThan(0)
+      await t.emu.close()
+      expect(vi.getTimerCount()).toBe(0)
+    } finally {
+      vi.useRealTimers()
+      await t.stop().catch(() => undefined)
+    }
   })
 })
 
