@@ -14,8 +14,8 @@ import { FileLister } from '../list.js'
 import { createMetadataField, deleteMetadataField, listMetadataFields, toFieldObject, updateMetadataField } from '../metadata-field-ops.js'
 import type { FileRecord } from '../records.js'
 
-/** §4.16: the longest usage window. */
-const MAX_USAGE_SPAN_DAYS = 90
+/** §4.16: a usage window must be shorter than this (the end date is excluded). */
+const USAGE_SPAN_LIMIT_DAYS = 90
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], query: URLSearchParams) => Promise<void>
 
@@ -267,7 +267,7 @@ export class MediaRoutes {
       throw badRequest('startDate and endDate should be in format YYYY-MM-DD.')
     }
     if (startMs >= endMs) throw badRequest('startDate should be before endDate.')
-    if (endMs - startMs > MAX_USAGE_SPAN_DAYS * 86_400_000) throw badRequest('startDate and endDate should be within 90 days.')
+    if (endMs - startMs >= USAGE_SPAN_LIMIT_DAYS * 86_400_000) throw badRequest('startDate and endDate should be within 90 days.')
     let storage = 0
     for (const file of this.ctx.store.allFiles()) {
       storage += file.current.size

@@ -185,8 +185,13 @@ describe('Media API', () => {
     ['startDate=01-01-2026&endDate=2026-02-01', 'startDate and endDate should be in format YYYY-MM-DD.'],
     ['startDate=2026-02-01&endDate=2026-01-01', 'startDate should be before endDate.'],
     ['startDate=2026-01-01&endDate=2026-06-01', 'startDate and endDate should be within 90 days.'],
+    ['startDate=2026-01-01&endDate=2026-04-01', 'startDate and endDate should be within 90 days.'], // 90 days: the span must be shorter
   ])('usage ?%s → 400', async (query, message) => {
     expect(await call('GET', '/v1/accounts/usage?' + query)).toMatchObject({ status: 400, body: { message } })
+  })
+
+  it('usage over 89 days (end date excluded) is answered', async () => {
+    expect((await call('GET', '/v1/accounts/usage?startDate=2026-01-01&endDate=2026-03-31')).status).toBe(200)
   })
 
   it('auth: 401 without a key, 403 with a wrong one', async () => {
