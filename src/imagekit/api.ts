@@ -84,6 +84,8 @@ export interface UploadFields {
   customMetadata?: Record<string, unknown>
   customCoordinates?: string | null
   isPrivateFile?: boolean
+  /** false uploads an unpublished (draft) version (enterprise plans); the API's default is published. */
+  isPublished?: boolean
   /** Keep the existing file's tags/metadata when not sent (overwriteTags=false, ...). */
   keepExistingMetadata?: boolean
   onProgress?: (sentBytes: number) => void

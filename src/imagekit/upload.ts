@@ -27,7 +27,7 @@ import type { UploadResponse } from './types.js'
 
 export const UPLOAD_ROUTE = '/api/v1/files/upload'
 /** Fields the filesystem reads back after an upload (they are left out of the response unless asked for). */
-export const UPLOAD_RESPONSE_FIELDS = ['tags', 'customCoordinates', 'isPrivateFile', 'customMetadata'] as const
+export const UPLOAD_RESPONSE_FIELDS = ['tags', 'customCoordinates', 'isPrivateFile', 'customMetadata', 'isPublished'] as const
 /** 1 MiB disk reads: fewer, larger socket writes (the upload of a 1 GiB file is bound by per-chunk costs). */
 const FILE_CHUNK_BYTES = 1024 * 1024
 /** Files up to this size are sent from one buffer (read whole, at most this much memory per upload). */
@@ -68,6 +68,7 @@ export function uploadFields(upload: UploadFields): [string, string][] {
   ]
   if (upload.tags && upload.tags.length > 0) fields.push(['tags', upload.tags.join(',')])
   if (upload.isPrivateFile !== undefined) fields.push(['isPrivateFile', String(upload.isPrivateFile)])
+  if (upload.isPublished === false) fields.push(['isPublished', 'false'])
   if (upload.customCoordinates) fields.push(['customCoordinates', upload.customCoordinates])
   if (upload.customMetadata !== undefined) fields.push(['customMetadata', JSON.stringify(upload.customMetadata)])
   if (upload.keepExistingMetadata) {

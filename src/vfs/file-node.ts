@@ -24,14 +24,17 @@ export interface RemoteBase {
   isPrivateFile: boolean
   /** The Upload API resets custom coordinates on overwrite and has no flag to keep them: they are resent. */
   customCoordinates?: string
+  /** An unpublished (draft) file: a new version is uploaded as a draft too, not published by the overwrite. */
+  draft?: true
 }
 
 /** What an overwrite of `node` must keep (tags and custom metadata are kept by the API when asked). */
-export function remoteBaseOf(node: { fileId: string; isPrivateFile: boolean; customCoordinates: string | undefined }): RemoteBase {
+export function remoteBaseOf(node: { fileId: string; isPrivateFile: boolean; customCoordinates: string | undefined; isPublished?: boolean }): RemoteBase {
   return {
     fileId: node.fileId,
     isPrivateFile: node.isPrivateFile,
     ...(node.customCoordinates ? { customCoordinates: node.customCoordinates } : {}),
+    ...(node.isPublished === false ? { draft: true as const } : {}),
   }
 }
 
@@ -135,6 +138,7 @@ export class PendingFile {
       ...(this.mtimeSet ? { mtimeSet: true } : {}),
       ...(this.wanted ? { details: this.wanted } : {}),
       ...(this.base ? { fileId: this.base.fileId, isPrivateFile: this.base.isPrivateFile, customCoordinates: this.base.customCoordinates } : {}),
+      ...(this.base?.draft ? { draft: true } : {}),
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       ...(crc32 !== undefined ? { crc32 } : {}),
     }

@@ -48,6 +48,8 @@ export class FileInode {
     readonly aiTags: readonly AITag[] | undefined,
     readonly customCoordinates: string | undefined,
     readonly customMetadata: Readonly<Record<string, unknown>> | undefined,
+    /** False for a draft: the CDN does not deliver it until it is published (enterprise plans). */
+    readonly isPublished = true,
   ) {}
 }
 
@@ -105,6 +107,7 @@ export function fileInodeFrom(item: FileObject, ino: number): FileInode {
     intern(item.fileType ?? ''),
     item.hasAlpha === true,
     ...optionalFields(item),
+    item.isPublished !== false,
   )
 }
 
@@ -141,6 +144,7 @@ export function fileInodeFromUpload(res: UploadResponse, ino: number, times: { c
     ino, res.filePath, res.fileId, versionIdOf(res), false, res.size, res.url, res.isPrivateFile === true,
     times.createdAtMs, times.updatedAtMs, '', intern(res.fileType ?? ''), false,
     ...optionalFields(res),
+    res.isPublished !== false,
   )
 }
 

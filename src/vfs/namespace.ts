@@ -225,7 +225,7 @@ export class Namespace {
       dirs.setChild(to.folder, to.localName, new FileInode(
         ino, to.remotePath, src.fileId, src.versionId, false, src.size, src.url, src.isPrivateFile, src.createdAtMs,
         src.updatedAtMs, src.mime, src.fileType, src.hasAlpha, src.width, src.height, src.tags, src.aiTags,
-        src.customCoordinates, src.customMetadata,
+        src.customCoordinates, src.customMetadata, src.isPublished,
       ))
     }
     dirs.expire(to.folder)

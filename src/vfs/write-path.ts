@@ -449,6 +449,7 @@ export class WritePath {
       fileId: uploaded.fileId,
       isPrivateFile: uploaded.isPrivateFile ?? base?.isPrivateFile ?? false,
       ...(customCoordinates ? { customCoordinates } : {}),
+      ...((uploaded.isPublished ?? !base?.draft) ? {} : { draft: true as const }),
     }
     file.storedUpload = uploaded
     const res = file.wanted ? await setWantedDetails(api, this.#d.uploadLog, file, uploaded) : uploaded
@@ -677,7 +678,9 @@ export class WritePath {
   /** Start-up: files from the journal re-appear and their uploads are queued (spool/recover.ts). */
   #replay(): void {
     for (const { record: r, size } of recoverSpool(this.#journal, this.#dataFiles, this.#d.log)) {
-      const base = r.fileId ? { fileId: r.fileId, isPrivateFile: r.isPrivateFile === true, ...(r.customCoordinates ? { customCoordinates: r.customCoordinates } : {}) } : undefined
+      const base = r.fileId
+        ? { fileId: r.fileId, isPrivateFile: r.isPrivateFile === true, ...(r.customCoordinates ? { customCoordinates: r.customCoordinates } : {}), ...(r.draft === true ? { draft: true as const } : {}) }
+        : undefined
       const file = new PendingFile(r.id, this.#dataFiles.path(r.id), r.folder, r.name, r.localPath, this.#d.inodes.allocate(), size, r.mtimeMs, r.mtimeMs, base)
       file.attempts = r.attempts
       file.lastError = r.lastError

@@ -6,7 +6,7 @@
  *   custom-coordinates  "x,y,width,height"
  *   custom-metadata     JSON object
  *   file-type, mime, file-id, version-id, url (the unsigned listing URL), size, width, height,
- *   has-alpha / is-private-file ("true"/"false"), btime (ISO 8601 of createdAt)
+ *   has-alpha / is-private-file / is-published ("true"/"false"), btime (ISO 8601 of createdAt)
  * Any other name (e.g. `security.capability`, asked before every write) is ENODATA.
  * tags, custom-coordinates and custom-metadata can also be set (metadata-edit.ts); the tags are also
  * `user.xdg.tags`.
@@ -28,6 +28,7 @@ const ATTRS: readonly (readonly [string, Getter])[] = [
   ['height', (n) => (n.height === undefined ? undefined : String(n.height))],
   ['width', (n) => (n.width === undefined ? undefined : String(n.width))],
   ['is-private-file', (n) => String(n.isPrivateFile)],
+  ['is-published', (n) => String(n.isPublished)],
   ['btime', (n) => (n.createdAtMs ? new Date(n.createdAtMs).toISOString() : undefined)],
   ['size', (n) => String(n.size)],
   ['mime', (n) => n.mime || undefined],

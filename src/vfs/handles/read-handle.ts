@@ -13,6 +13,9 @@ import { StaleContentError } from '../reader/read-errors.js'
 import type { ReadDestination } from '../types.js'
 
 /** Decides what a stale response means: 'retry' (the reader was re-pointed) or the error to report. */
+/** How a CDN may refuse a file it does not deliver. */
+const REFUSALS: ReadonlySet<string> = new Set(['IK_NOT_FOUND', 'IK_FORBIDDEN', 'IK_UNAUTHORIZED'])
+
 export type StaleHandler = (node: FileInode, reader: FileReader) => Promise<'retry' | VfsError>
 
 export class ReadHandle {
@@ -59,6 +62,9 @@ export class ReadHandle {
   }
 
   #map(e: unknown): VfsError {
+    if (!this.node.isPublished && isImageKitError(e) && REFUSALS.has(e.code)) {
+      return new VfsError('EACCES', `read ${this.node.remotePath}: an unpublished (draft) file; ImageKit delivers it only once it is published`, { cause: e })
+    }
     if (isImageKitError(e) || isVfsError(e)) {
       return fromImageKitError(e, { op: 'read', target: this.node.remotePath, openHandle: true })
     }

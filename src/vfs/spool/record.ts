@@ -22,6 +22,8 @@ export interface JournalRecord {
   fileId?: string
   isPrivateFile?: boolean
   customCoordinates?: string
+  /** The remote file is unpublished (RemoteBase.draft). */
+  draft?: boolean
   /** Tags and metadata set through the mount, to be set once the upload lands. */
   details?: WantedDetails
   state: RecordState

@@ -66,7 +66,7 @@ describe('uploadFile', () => {
       overwriteTags: 'false',
       overwriteCustomMetadata: 'false',
       overwriteAITags: 'false',
-      responseFields: 'tags,customCoordinates,isPrivateFile,customMetadata',
+      responseFields: 'tags,customCoordinates,isPrivateFile,customMetadata,isPublished',
     })
     const filePart = parts.find((p) => p.name === 'file')
     expect(filePart?.filename).toBe('photo 1.jpg')
@@ -241,7 +241,7 @@ describe('uploadFileStream', () => {
     const fields = Object.fromEntries(parts.filter((p) => p.name !== 'file').map((p) => [p.name, p.data.toString()]))
     expect(fields).toEqual({
       fileName: 'video.mp4', folder: '/dir', useUniqueFileName: 'false', tags: 't', isPrivateFile: 'true', customCoordinates: '1,2,3,4',
-      overwriteTags: 'false', overwriteCustomMetadata: 'false', overwriteAITags: 'false', responseFields: 'tags,customCoordinates,isPrivateFile,customMetadata',
+      overwriteTags: 'false', overwriteCustomMetadata: 'false', overwriteAITags: 'false', responseFields: 'tags,customCoordinates,isPrivateFile,customMetadata,isPublished',
     })
     expect(parts.find((p) => p.name === 'file')?.data.equals(Buffer.concat(chunks))).toBe(true)
   })

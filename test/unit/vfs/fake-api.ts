@@ -336,7 +336,7 @@ export class FakeImageKit implements ImageKitApi {
   uploadGate: (() => Promise<void>) | undefined
   uploadsInFlight = 0
   maxUploadsInFlight = 0
-  readonly uploads: { filePath: string; size: number; isPrivateFile?: boolean; keepExistingMetadata?: boolean; tags?: string[]; customCoordinates?: string | null; streamed?: boolean }[] = []
+  readonly uploads: { filePath: string; size: number; isPrivateFile?: boolean; isPublished?: boolean; keepExistingMetadata?: boolean; tags?: string[]; customCoordinates?: string | null; streamed?: boolean }[] = []
   /** Every streamed upload (uploadFileStream), with what became of it. */
   readonly streams: { filePath: string; fields: UploadFields; received: number; state: 'open' | 'stored' | 'aborted' | 'failed' }[] = []
   /** The next streamed upload is answered with this error before its body is read (a server refusing chunked bodies). */
@@ -438,7 +438,7 @@ export class FakeImageKit implements ImageKitApi {
     const filePath = `${folder}/${request.fileName}`
     this.#ensureFolders(folder || '/')
     this.uploads.push({
-      filePath, size: bytes.length, isPrivateFile: request.isPrivateFile, keepExistingMetadata: request.keepExistingMetadata,
+      filePath, size: bytes.length, isPrivateFile: request.isPrivateFile, isPublished: request.isPublished, keepExistingMetadata: request.keepExistingMetadata,
       tags: request.tags, customCoordinates: request.customCoordinates, ...(streamed ? { streamed } : {}),
     })
     const updatedAt = this.#nextTime()
@@ -452,15 +452,16 @@ export class FakeImageKit implements ImageKitApi {
         tags: request.tags ?? (keep ? existing.old[existing.old.length - 1]!.obj.tags : null),
         customMetadata: keep ? obj.customMetadata : {},
         isPrivateFile: request.isPrivateFile ?? false,
+        isPublished: request.isPublished ?? true,
       }
       existing.current = { obj, bytes }
     } else {
-      obj = this.addFile(filePath, bytes, { updatedAt, tags: request.tags ?? null, isPrivateFile: request.isPrivateFile ?? false })
+      obj = this.addFile(filePath, bytes, { updatedAt, tags: request.tags ?? null, isPrivateFile: request.isPrivateFile ?? false, isPublished: request.isPublished ?? true })
     }
     return {
       fileId: obj.fileId, name: obj.name, size: obj.size, versionInfo: obj.versionInfo, filePath: obj.filePath,
       url: `${ENDPOINT}${encodeURI(filePath)}`, // bare, as the real API: the CDN may serve stale bytes here
-      fileType: 'non-image', thumbnailUrl: '', AITags: null, tags: obj.tags, isPrivateFile: obj.isPrivateFile,
+      fileType: 'non-image', thumbnailUrl: '', AITags: null, tags: obj.tags, isPrivateFile: obj.isPrivateFile, isPublished: obj.isPublished,
       ...(this.answerUploadsWithoutMetadata ? {} : { customMetadata: obj.customMetadata ?? {} }), // asked for in responseFields
     }
   }

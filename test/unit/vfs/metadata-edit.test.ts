@@ -112,7 +112,7 @@ describe('writable metadata attributes', () => {
     const fh = await h.vfs.create('/p/new.jpg', 0o644, constants.O_CREAT | constants.O_WRONLY)
     await h.vfs.write('/p/new.jpg', fh, patternBytes(5), 0)
     // Before its upload: what is known, not what ImageKit will compute (type, dimensions, id).
-    expect(await h.vfs.listxattr('/p/new.jpg')).toEqual(['user.imagekit.is-private-file', 'user.imagekit.btime', 'user.imagekit.size'])
+    expect(await h.vfs.listxattr('/p/new.jpg')).toEqual(['user.imagekit.is-private-file', 'user.imagekit.is-published', 'user.imagekit.btime', 'user.imagekit.size'])
     await h.vfs.setxattr('/p/new.jpg', 'user.imagekit.tags', value('copied, tags'), 0)
     await h.vfs.setxattr('/p/new.jpg', 'user.xdg.tags', value('copied,tags'), 0)
     await h.vfs.setxattr('/p/new.jpg', 'user.imagekit.custom-metadata', value('{"shot":"studio"}'), XATTR_CREATE)

@@ -20,7 +20,7 @@ describe('xattrs', () => {
     expect(names).toEqual([
       'user.imagekit.tags', 'user.imagekit.ai-tags', 'user.imagekit.custom-coordinates',
       'user.imagekit.custom-metadata', 'user.imagekit.file-type', 'user.imagekit.has-alpha',
-      'user.imagekit.height', 'user.imagekit.width', 'user.imagekit.is-private-file', 'user.imagekit.btime',
+      'user.imagekit.height', 'user.imagekit.width', 'user.imagekit.is-private-file', 'user.imagekit.is-published', 'user.imagekit.btime',
       'user.imagekit.size', 'user.imagekit.mime', 'user.imagekit.file-id', 'user.imagekit.version-id', 'user.imagekit.url',
       'user.xdg.tags', // the tags again, under the name KDE's file manager reads and writes
     ])

@@ -313,6 +313,18 @@ describe('reads', () => {
     expect((await vfs.read('', fh1, 10, 0)).length).toBe(10) // a later read tries again
   })
 
+  it('R6: a read of an unpublished (draft) file that the CDN refuses is EACCES, saying why', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/draft.jpg', patternBytes(10), { isPublished: false })
+    const { vfs } = makeVfs(api)
+    expect((await vfs.getxattr('/draft.jpg', 'user.imagekit.is-published')).toString()).toBe('false')
+    const fh = await vfs.open('/draft.jpg', constants.O_RDONLY)
+    api.failNext.set('readRange', new ImageKitError('IK_NOT_FOUND', 'GET delivery: 404', { status: 404 }))
+    const refused = await vfs.read('', fh, 10, 0).then(() => undefined, (e: unknown) => e as Error & { code: string })
+    expect(refused?.code).toBe('EACCES')
+    expect(refused?.message).toMatch(/unpublished \(draft\).*only once it is published/)
+  })
+
   it('release aborts streams but keeps cached blocks', async () => {
     const api = new FakeImageKit()
     const data = patternBytes(2 * MiB, 19)

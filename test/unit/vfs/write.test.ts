@@ -143,6 +143,25 @@ describe('writing files (W1, W2)', () => {
     expect((await readAll(h, '/doc.txt')).toString()).toBe('abcdef')
   })
 
+  it('W2: an overwrite of an unpublished (draft) file stores a draft version: the upload does not publish it', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/draft.txt', Buffer.from('abc'), { isPublished: false })
+    api.addFile('/public.txt', Buffer.from('abc'))
+    const h = rw(api)
+    for (const path of ['/draft.txt', '/public.txt']) {
+      const fh = await h.vfs.open(path, W | constants.O_TRUNC)
+      await h.vfs.write(path, fh, Buffer.from('new'), 0)
+      await h.vfs.flush(path, fh)
+      await h.vfs.release(path, fh)
+    }
+    expect(api.fileAt('/draft.txt')!.bytes.toString()).toBe('new')
+    expect(api.fileAt('/draft.txt')!.obj.isPublished).toBe(false)
+    expect(api.uploads.find((u) => u.filePath === '/draft.txt')).toMatchObject({ isPublished: false })
+    expect(api.fileAt('/public.txt')!.obj.isPublished).toBe(true)
+    expect(api.uploads.find((u) => u.filePath === '/public.txt')?.isPublished).toBeUndefined()
+    expect((await h.vfs.getxattr('/draft.txt', 'user.imagekit.is-published')).toString()).toBe('false')
+  })
+
   it('a fill whose download is cut short resumes where it stopped; a server that keeps cutting fails the open', async () => {
     const api = new FakeImageKit()
     const content = Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 251))
