@@ -188,6 +188,7 @@ export async function placeFileLocked(ctx: LibraryContext, source: FileRecord, d
     ctx.cdn.markChanged(source.fileId)
     return
   }
+  if (move) await retainForCdn(ctx, source, chain) // its versions join the target under new ids: the source file is gone
   let dest = target
   for (const version of chain) {
     const from = store.bytesPathOf(source, version)
@@ -253,7 +254,13 @@ export function fileOr404(ctx: LibraryContext, fileId: string, message = FILE_NO
   return file
 }
 
+/** The stale CDN keeps serving what it served of `versions` (§4.4: deleting does not purge); call before their bytes go. */
+function retainForCdn(ctx: LibraryContext, file: FileRecord, versions: readonly VersionRecord[]): Promise<void> {
+  return ctx.cdn.retainDeleted(file.fileId, versions, (v) => ctx.store.bytesPathOf(file, v))
+}
+
 export async function deleteFileLocked(ctx: LibraryContext, file: FileRecord): Promise<void> {
+  await retainForCdn(ctx, file, [...file.versions, file.current])
   await removeBytes(ctx.store.currentBytesPath(file.filePath))
   await removeBytes(join(ctx.store.versionsRoot, file.fileId))
   ctx.store.removeFile(file.fileId)
@@ -270,6 +277,7 @@ export function deleteVersion(ctx: LibraryContext, fileId: string, versionId: st
     if (file.current.id === versionId) throw badRequest('You cannot delete current version of a file.')
     const index = file.versions.findIndex((v) => v.id === versionId)
     if (index < 0) throw notFound('The requested asset does not exist.')
+    await retainForCdn(ctx, file, [file.versions[index] as VersionRecord])
     await removeBytes(ctx.store.versionBytesPath(fileId, versionId))
     file.versions.splice(index, 1)
     ctx.store.putFile(file)

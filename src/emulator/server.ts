@@ -8,6 +8,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { systemClock } from '../clock.js'
 import { isDiskFull } from '../full-disk.js'
 import { createLogger } from '../log.js'
@@ -79,7 +80,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
   const ctx: EmulatorContext = {
     options: resolved,
     store,
-    cdn: new CdnCache(resolved.cdnStaleMs, clock),
+    cdn: new CdnCache(resolved.cdnStaleMs, clock, join(store.tmpDir, 'cdn')),
     clock,
     logger,
     urls: new UrlBuilder(urlEndpoint, resolved.publicUrlBase),

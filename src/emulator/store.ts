@@ -8,6 +8,7 @@
  *   .ikemu/journal.jsonl                      metadata and fields (see journal.ts)
  *   .ikemu/versions/<fileId>/<versionId>      bytes of older versions
  *   .ikemu/tmp/                               uploads in progress (same filesystem, so rename is atomic)
+ *   .ikemu/tmp/cdn/                           bytes of deleted versions that the stale CDN still serves (cdn-cache.ts)
  *
  * Concurrency: one thread, but operations that move bytes await in between. Multi-step changes run inside
  * `exclusive()`, one at a time; readers see either the state before or after each primitive.

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream'
 import type { EmulatorContext } from '../context.js'
 import { parseDeliveryTarget, usesNamedTransformation, wantsOriginal, type DeliveryTarget } from '../delivery-target.js'
 import { contentTypeHeader } from '../mime.js'
-import type { FileRecord, VersionRecord } from '../records.js'
+import type { VersionRecord } from '../records.js'
 import { verifySignedTarget } from '../signature.js'
 
 /** Disk reads of 1 MiB: fewer, larger socket writes, so the emulator is not what limits read benchmarks. */
@@ -55,30 +55,31 @@ function refuse(res: ServerResponse, status: number, code: string, message: stri
 }
 
 interface Resolved {
-  file: FileRecord
+  fileId: string
   version: VersionRecord
+  bytesPath: string
 }
 
 function resolveFresh(ctx: EmulatorContext, target: DeliveryTarget): Resolved | undefined {
   const file = ctx.store.fileByPath(target.filePath)
   if (!file) return undefined
   const token = target.params.get('ik-obj-version')
-  if (!token) return { file, version: file.current }
-  const version = file.current.token === token ? file.current : file.versions.find((v) => v.token === token)
-  return version ? { file, version } : undefined
+  const version = !token || file.current.token === token ? file.current : file.versions.find((v) => v.token === token)
+  return version ? { fileId: file.fileId, version, bytesPath: ctx.store.bytesPathOf(file, version) } : undefined
 }
 
-/** A remembered answer, if its version still exists (bytes of deleted files are gone). */
+/** A remembered answer: its version in the library, or the copy kept after the version was deleted. */
 function resolveCached(ctx: EmulatorContext, target: DeliveryTarget): Resolved | undefined {
   const entry = ctx.cdn.lookup(target.cacheKey)
   if (!entry) return undefined
+  if (entry.retained) return { fileId: entry.fileId, ...entry.retained }
   const file = ctx.store.fileById(entry.fileId)
   const version = file && (file.current.id === entry.versionId ? file.current : file.versions.find((v) => v.id === entry.versionId))
   if (!file || !version) {
     ctx.cdn.forget(target.cacheKey)
     return undefined
   }
-  return { file, version }
+  return { fileId: file.fileId, version, bytesPath: ctx.store.bytesPathOf(file, version) }
 }
 
 export async function handleDelivery(ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -93,20 +94,20 @@ export async function handleDelivery(ctx: EmulatorContext, req: IncomingMessage,
   if (!resolved) {
     resolved = resolveFresh(ctx, target)
     if (!resolved) return refuse(res, 404, 'ENOENT', 'The requested file does not exist.')
-    ctx.cdn.remember(target.cacheKey, resolved.file.fileId, resolved.version.id)
+    ctx.cdn.remember(target.cacheKey, resolved.fileId, resolved.version.id)
   }
-  const { file, version } = resolved
+  const { version, bytesPath } = resolved
   if (verdict.kind === 'unsigned') {
     if (ctx.options.restrictUnsigned) return refuse(res, 401, 'EUNAUTHORIZED', 'This account only serves signed URLs.')
     if (version.isPrivateFile && !usesNamedTransformation(target)) {
       return refuse(res, 401, 'EUNAUTHORIZED', 'This file is private: request it with a signed URL.')
     }
   }
-  await sendBytes(ctx, req, res, file, version, version.fileType === 'image' && !wantsOriginal(target))
+  await sendBytes(ctx, req, res, version, bytesPath, version.fileType === 'image' && !wantsOriginal(target))
 }
 
 async function sendBytes(
-  ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse, file: FileRecord, version: VersionRecord, optimised: boolean,
+  ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse, version: VersionRecord, bytesPath: string, optimised: boolean,
 ): Promise<void> {
   const storedSize = version.size
   const suffix = optimised ? OPTIMISED_MARKER : Buffer.alloc(0)
@@ -134,7 +135,6 @@ async function sendBytes(
   const length = total === 0 ? 0 : end - start + 1
   if (range.kind === 'range') headers['content-range'] = `bytes ${start}-${end}/${total}`
   headers['content-length'] = String(length)
-  const bytesPath = ctx.store.bytesPathOf(file, version)
   if (req.method === 'HEAD' || length === 0) {
     res.writeHead(range.kind === 'range' ? 206 : 200, headers)
     res.end()

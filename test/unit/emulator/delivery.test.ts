@@ -1,6 +1,8 @@
 /** URL endpoint (§6): ranges, HEAD, headers, 404, image optimisation vs orig-true, versions, stale CDN, purge. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readdirSync } from 'node:fs'
 import { request } from 'node:http'
+import { join } from 'node:path'
 import { ManualClock } from '../../../src/clock.js'
 import { OPTIMISED_MARKER } from '../../../src/emulator/routes/delivery.js'
 import { makePng, startTestEmulator, type TestEmulator } from './helpers.js'
@@ -154,6 +156,41 @@ describe('URL endpoint', () => {
     const res = await t.api('PUT', '/v1/files/rename', { filePath: '/r/new.txt', newFileName: 'newer.txt', purgeCache: true })
     expect(await res.json()).toEqual({ purgeRequestId: expect.any(String) })
     expect(await (await get('/r/newer.txt')).text()).toBe('renamed bytes')
+  })
+
+  it('stale CDN: a served URL keeps serving a deleted file until the window passes or a purge', async () => {
+    const gone = (await t.put('/del/gone.txt', 'deleted bytes')).fileId as string
+    expect(await (await get('/del/gone.txt')).text()).toBe('deleted bytes')
+    expect(await (await get('/del/gone.txt?q=1')).text()).toBe('deleted bytes')
+    expect((await t.api('DELETE', `/v1/files/${gone}`)).status).toBe(204)
+    expect(await (await get('/del/gone.txt')).text()).toBe('deleted bytes')
+    expect((await get('/del/gone.txt?never-served=1')).status).toBe(404)
+    await t.api('POST', '/v1/files/purge', { url: t.emu.urlEndpoint + '/del/gone.txt' })
+    expect((await get('/del/gone.txt')).status).toBe(404)
+    expect(await (await get('/del/gone.txt?q=1')).text()).toBe('deleted bytes')
+    clock.advance(60_000)
+    expect((await get('/del/gone.txt?q=1')).status).toBe(404)
+    expect(readdirSync(join(t.dataDir, '.ikemu', 'tmp', 'cdn'))).toEqual([]) // the kept bytes went with their URLs
+  })
+
+  it('stale CDN: a file moved onto a same-named one stays served at its old URL', async () => {
+    await t.put('/mv/a/x.txt', 'moved bytes')
+    await t.put('/mv/b/x.txt', 'target bytes')
+    expect(await (await get('/mv/a/x.txt')).text()).toBe('moved bytes')
+    expect((await t.api('POST', '/v1/files/move', { sourceFilePath: '/mv/a/x.txt', destinationPath: '/mv/b' })).status).toBe(204)
+    expect(await (await get('/mv/a/x.txt')).text()).toBe('moved bytes')
+    expect((await get('/mv/a/x.txt?fresh=1')).status).toBe(404)
+  })
+
+  it('stale CDN: a served version URL keeps serving a deleted version for the window', async () => {
+    const one = await t.put('/del/v.txt', 'version one')
+    await t.put('/del/v.txt', 'version two')
+    const [old] = (await (await t.api('GET', '/v1/files?type=file-version&path=/del')).json()) as { url: string; versionInfo: { id: string } }[]
+    expect(await (await fetch(old!.url)).text()).toBe('version one')
+    expect((await t.api('DELETE', `/v1/files/${one.fileId as string}/versions/${old!.versionInfo.id}`)).status).toBe(204)
+    expect(await (await fetch(old!.url)).text()).toBe('version one')
+    clock.advance(60_000)
+    expect((await fetch(old!.url)).status).toBe(404)
   })
 
   it('rangeIgnoreRate answers some valid ranges with 200 and the full body', async () => {
