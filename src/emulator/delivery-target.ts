@@ -52,6 +52,8 @@ export function wantsOriginal(target: DeliveryTarget): boolean {
   return target.transformations.includes('orig-true')
 }
 
-export function usesNamedTransformation(target: DeliveryTarget): boolean {
-  return target.transformations.some((t) => t.startsWith('n-'))
+/** §5.3: a named transformation (`n-NAME`) alone, the one kind of request a private file answers unsigned. */
+export function isNamedTransformationAlone(target: DeliveryTarget): boolean {
+  const [only, ...more] = target.transformations
+  return more.length === 0 && only !== undefined && /^n-./.test(only)
 }

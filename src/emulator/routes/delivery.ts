@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import type { EmulatorContext } from '../context.js'
-import { parseDeliveryTarget, usesNamedTransformation, wantsOriginal, type DeliveryTarget } from '../delivery-target.js'
+import { parseDeliveryTarget, isNamedTransformationAlone, wantsOriginal, type DeliveryTarget } from '../delivery-target.js'
 import { contentTypeHeader } from '../mime.js'
 import type { VersionRecord } from '../records.js'
 import { verifySignedTarget } from '../signature.js'
@@ -99,7 +99,7 @@ export async function handleDelivery(ctx: EmulatorContext, req: IncomingMessage,
   const { version, bytesPath } = resolved
   if (verdict.kind === 'unsigned') {
     if (ctx.options.restrictUnsigned) return refuse(res, 401, 'EUNAUTHORIZED', 'This account only serves signed URLs.')
-    if (version.isPrivateFile && !usesNamedTransformation(target)) {
+    if (version.isPrivateFile && !isNamedTransformationAlone(target)) {
       return refuse(res, 401, 'EUNAUTHORIZED', 'This file is private: request it with a signed URL.')
     }
   }

@@ -81,6 +81,12 @@ describe('signed URLs at the URL endpoint', () => {
     expect((await get('/demo/secret.txt?tr=orig-true')).status).toBe(401)
     expect((await get('/demo/secret.txt?tr=n-ik_ml_thumbnail')).status).toBe(200)
     expect((await get('/demo/tr:n-ik_ml_thumbnail/secret.txt')).status).toBe(200)
+    // Only a named transformation alone goes unsigned; the original never does.
+    expect((await get('/demo/secret.txt?tr=n-ik_ml_thumbnail,orig-true')).status).toBe(401)
+    expect((await get('/demo/secret.txt?tr=n-x:orig-true')).status).toBe(401)
+    expect((await get('/demo/tr:n-x/secret.txt?tr=orig-true')).status).toBe(401)
+    expect((await get('/demo/secret.txt?tr=w-100,n-x')).status).toBe(401)
+    expect((await get('/demo/tr:n-a/secret.txt?tr=n-b')).status).toBe(401)
     const signedPart = 'secret.txt?tr=orig-true'
     const res = await get(`/demo/${signedPart}&ik-s=${computeSignature(PRIVATE_KEY, signedPart, NEVER_EXPIRES)}`)
     expect(res.status).toBe(200)
