@@ -16,7 +16,7 @@
  * can also arrive as a reset connection, when the server closes it before the answer is read).
  *
  * Bounds: a stream holds one of the uploader's slots from its start (it is an upload in flight; none is
- * started while they are all taken), one connection, and one chunk of memory.
+ * started unless another slot stays free for closes), one connection, and one chunk of memory.
  */
 import type { ImageKitApi } from '../../imagekit/api.js'
 import { isImageKitError } from '../../imagekit/errors.js'
@@ -117,7 +117,7 @@ export class Streamer {
     if (!file.appendOnly) return // stopped while this write was in progress
     if (file.streamed) return file.streamed.grew(file.size)
     if (file.size < this.#d.thresholdBytes || !this.enabled || file.openCount !== 1) return
-    if (!this.#d.uploader.tryReserve(file)) return // all upload slots busy: maybe at a later write
+    if (!this.#d.uploader.tryReserve(file)) return // no slot to spare: maybe at a later write
     file.streamed = new StreamedUpload(this.#d.api, file, this.#d.uploadTags, (e) => this.#failed(file, e), this.#d)
     this.#live.add(file)
     this.#d.log.debug({ path: file.localPath, size: file.size }, 'streaming the upload while the file is written')

@@ -74,12 +74,14 @@ export class Uploader {
   }
 
   /**
-   * Takes a slot now if one is free, for an upload that starts before the file is complete (a streamed
-   * upload): the file's next `upload()` runs in that slot instead of waiting for one.
+   * Takes a slot now, for an upload that starts before the file is complete (a streamed upload): the file's
+   * next `upload()` runs in that slot instead of waiting for one. Only while another slot stays free: such an
+   * upload lasts as long as its writer keeps the file open, and a writer may wait for the close of another
+   * file first (a sidecar written before the video is finished), whose upload must then find a slot.
    */
   tryReserve(file: PendingFile): boolean {
     if (file.slotReserved) return true
-    if (this.#active >= Math.max(1, this.#deps.maxParallel)) return false
+    if (this.#active >= Math.max(1, this.#deps.maxParallel) - 1) return false
     this.#active++
     file.slotReserved = true
     return true

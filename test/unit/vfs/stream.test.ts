@@ -284,14 +284,14 @@ describe('streamed uploads', () => {
     }
   })
 
-  it('a stream takes an upload slot; none starts while all slots are busy', async () => {
+  it('a stream takes an upload slot only while another stays free: none starts while the others are busy', async () => {
     const api = new FakeImageKit()
     let open = true
     api.uploadGate = () => new Promise<void>((resolve) => {
       const poll = () => (open ? setImmediate(poll) : resolve())
       poll()
     })
-    const h = rw(api, { maxParallelUploads: 1 })
+    const h = rw(api, { maxParallelUploads: 2 })
     const small = h.vfs.create('/busy', 0o644, CREATE).then(async (fh) => {
       await h.vfs.write('/busy', fh, Buffer.from('busy'), 0)
       await close(h, '/busy', fh)
@@ -308,6 +308,25 @@ describe('streamed uploads', () => {
     await close(h, '/later.bin', fh)
     expect(api.fileAt('/later.bin')!.bytes.equals(Buffer.concat([bytes, Buffer.from('more')]))).toBe(true)
     expect(api.maxUploadsInFlight).toBe(1)
+  })
+
+  it('a file closed while a stream holds a slot finds one: a writer finishing a sidecar before its video does not hang', async () => {
+    for (const slots of [1, 2]) {
+      const api = new FakeImageKit()
+      const h = rw(api, { maxParallelUploads: slots })
+      const video = await h.vfs.create('/video.mp4', 0o644, CREATE)
+      const bytes = patternBytes(2 * THRESHOLD, 15)
+      await append(h, '/video.mp4', video, bytes)
+      expect(api.streams.filter((s) => s.state === 'open').length).toBe(slots - 1) // one slot is never a stream's
+      const sidecar = h.vfs.create('/video.json', 0o644, CREATE).then(async (fh) => {
+        await h.vfs.write('/video.json', fh, Buffer.from('{"frames": 4}'), 0)
+        await close(h, '/video.json', fh)
+      })
+      await sidecar
+      expect(api.fileAt('/video.json')!.bytes.toString()).toBe('{"frames": 4}')
+      await close(h, '/video.mp4', video)
+      expect(api.fileAt('/video.mp4')!.bytes.equals(bytes)).toBe(true)
+    }
   })
 
   it('unmounting aborts a stream of a file still open', async () => {
