@@ -97,6 +97,8 @@ export async function handleDelivery(ctx: EmulatorContext, req: IncomingMessage,
     ctx.cdn.remember(target.cacheKey, resolved.fileId, resolved.version.id)
   }
   const { version, bytesPath } = resolved
+  // The real CDN does not deliver drafts; that it answers as for a missing file is the emulator's choice.
+  if (!version.isPublished) return refuse(res, 404, 'ENOENT', 'The requested file does not exist.')
   if (verdict.kind === 'unsigned') {
     if (ctx.options.restrictUnsigned) return refuse(res, 401, 'EUNAUTHORIZED', 'This account only serves signed URLs.')
     if (version.isPrivateFile && !isNamedTransformationAlone(target)) {

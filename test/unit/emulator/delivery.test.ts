@@ -5,7 +5,8 @@ import { request } from 'node:http'
 import { join } from 'node:path'
 import { ManualClock } from '../../../src/clock.js'
 import { OPTIMISED_MARKER } from '../../../src/emulator/routes/delivery.js'
-import { makePng, startTestEmulator, type TestEmulator } from './helpers.js'
+import { computeSignature, NEVER_EXPIRES } from '../../../src/emulator/signature.js'
+import { makePng, PRIVATE_KEY, startTestEmulator, type TestEmulator } from './helpers.js'
 
 const BYTES = Buffer.from('0123456789abcdefghij')
 
@@ -73,6 +74,27 @@ describe('URL endpoint', () => {
     expect(await res.text()).toBe('Not Found')
     expect(res.headers.get('ik-error')).toMatch(/^ENOENT - /)
     expect((await fetch(t.emu.url + '/elsewhere/x')).status).toBe(404)
+  })
+
+  it('does not deliver unpublished files, signed or not (404 as for a missing file), until they are published', async () => {
+    const draft = await t.put('/pub/draft.txt', 'draft bytes', { isPublished: 'false' })
+    const expectMissing = async (res: Response) => {
+      expect(res.status).toBe(404)
+      expect(await res.text()).toBe('Not Found')
+      expect(res.headers.get('ik-error')).toMatch(/^ENOENT - /)
+    }
+    await expectMissing(await get('/pub/draft.txt'))
+    await expectMissing(await get('/pub/draft.txt?tr=orig-true'))
+    const signedPart = 'pub/draft.txt?tr=orig-true'
+    await expectMissing(await get(`/${signedPart}&ik-s=${computeSignature(PRIVATE_KEY, signedPart, NEVER_EXPIRES)}`))
+    await t.put('/pub/live.txt', 'live bytes')
+    expect(await (await get('/pub/live.txt?seen=1')).text()).toBe('live bytes')
+    const live = (await (await t.api('GET', '/v1/files?path=/pub')).json()) as { fileId: string; name: string }[]
+    const liveId = live.find((f) => f.name === 'live.txt')!.fileId
+    expect((await t.api('PATCH', `/v1/files/${liveId}/details`, { publish: { isPublished: false } })).status).toBe(200)
+    await expectMissing(await get('/pub/live.txt?seen=1'))
+    expect((await t.api('PATCH', `/v1/files/${draft.fileId as string}/details`, { publish: { isPublished: true } })).status).toBe(200)
+    expect(await (await get('/pub/draft.txt')).text()).toBe('draft bytes')
   })
 
   it('serves images optimised (different bytes) unless orig-true is asked for', async () => {
