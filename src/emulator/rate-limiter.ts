@@ -6,28 +6,37 @@ import { ApiError } from './http-io.js'
 export const RATE_LIMIT_INTERVAL_MS = 1000
 export const RATE_LIMIT_MESSAGE = 'You have exceeded the rate limit. Please try again after some time.'
 
+/** What a rate-limited call gets: the limit headers (§1: docs say every API response carries them), and a 429 once the budget is spent. */
+export interface RateLimitDecision {
+  headers: Record<string, string>
+  refusal?: ApiError
+}
+
 export class RateLimiter {
   #windowStart = 0
   #used = 0
   constructor(readonly clock: Clock) {}
 
-  /** Takes one request from the budget, or returns the 429 to send. `storm` refuses everything. */
-  take(perSecond: number, storm: boolean): ApiError | undefined {
+  /** Takes one request from the budget (`perSecond` 0 = no limit, no headers). `storm` refuses everything. */
+  take(perSecond: number, storm: boolean): RateLimitDecision {
     const now = this.clock.now()
     const windowStart = now - (now % RATE_LIMIT_INTERVAL_MS)
     if (windowStart !== this.#windowStart) {
       this.#windowStart = windowStart
       this.#used = 0
     }
+    const limited = perSecond > 0 || storm
+    const headers: Record<string, string> = limited
+      ? {
+          'x-ratelimit-limit': String(perSecond),
+          'x-ratelimit-reset': String(Math.max(1, windowStart + RATE_LIMIT_INTERVAL_MS - now)),
+          'x-ratelimit-interval': String(RATE_LIMIT_INTERVAL_MS),
+        }
+      : {}
     if (!storm && (perSecond <= 0 || this.#used < perSecond)) {
       this.#used += 1
-      return undefined
+      return { headers }
     }
-    const resetMs = Math.max(1, windowStart + RATE_LIMIT_INTERVAL_MS - now)
-    return new ApiError(429, RATE_LIMIT_MESSAGE, {}, {
-      'x-ratelimit-limit': String(perSecond),
-      'x-ratelimit-reset': String(resetMs),
-      'x-ratelimit-interval': String(RATE_LIMIT_INTERVAL_MS),
-    })
+    return { headers, refusal: new ApiError(429, RATE_LIMIT_MESSAGE, {}, headers) }
   }
 }

@@ -170,8 +170,9 @@ async function serve(ctx: EmulatorContext, media: MediaRoutes, req: IncomingMess
       return await handleUpload(ctx, req, res, clientSide ? 'form' : 'basic')
     }
     const settings = ctx.faults.get()
-    const limited = ctx.rateLimiter.take(settings.rateLimit.perSecond, settings.rateLimitStorm)
-    if (limited) throw limited
+    const rate = ctx.rateLimiter.take(settings.rateLimit.perSecond, settings.rateLimitStorm)
+    for (const [name, value] of Object.entries(rate.headers)) res.setHeader(name, value)
+    if (rate.refusal) throw rate.refusal
     await media.handle(req, res, rest, new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1)))
   } catch (e) {
     answerError(ctx, req, res, e, requestId)
