@@ -55,8 +55,13 @@ export class PendingFile {
   /** Bumped to cancel a scheduled (write-back or retry) upload. */
   generation = 0
   fd: FileHandle | undefined
-  /** The upload in progress, if any: content must not change under it. */
+  /**
+   * The upload in progress, if any. A handle still open may change the content under it (a program that
+   * goes on writing after a failed fsync, while the retry runs): `changes` tells the upload it sent older bytes.
+   */
   inflight: Promise<void> | undefined
+  /** Bumped by every change of the content (write, truncate). */
+  changes = 0
   /** Removed by unlink (or replaced by a rename) while handles were open: never upload again. */
   unlinked = false
   /** Every byte so far was appended at the end of a file that started empty: it may be streamed (streamer.ts). */

@@ -438,6 +438,7 @@ export class WritePath {
       if (file.unlinked || !file.unsent) return false
     }
     const base = file.base
+    const changes = file.changes
     const uploaded = file.storedUpload ?? (await this.#streamer.finish(file, onProgress)) ?? (await api.uploadFile({
       ...uploadFieldsOf(file, options.uploadTags),
       localFile: file.dataPath,
@@ -450,6 +451,13 @@ export class WritePath {
       isPrivateFile: uploaded.isPrivateFile ?? base?.isPrivateFile ?? false,
       ...(customCoordinates ? { customCoordinates } : {}),
       ...((uploaded.isPublished ?? !base?.draft) ? {} : { draft: true as const }),
+    }
+    if (file.changes !== changes) {
+      // Written meanwhile: what went up is not the content (nor, maybe, any content). The file is an overwrite
+      // of what it stored now, and stays unsent; whoever waits for its upload sends it again (uploader.ts).
+      file.state = file.openCount > 0 ? 'open' : 'waiting'
+      this.#d.dirs.expire(file.folder)
+      return false
     }
     file.storedUpload = uploaded
     const res = file.wanted ? await setWantedDetails(api, this.#d.uploadLog, file, uploaded) : uploaded

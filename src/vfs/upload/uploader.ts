@@ -96,7 +96,9 @@ export class Uploader {
 
   /** Uploads now (after a free slot); resolves once stored, rejects with the final error (a retry is then scheduled). */
   upload(file: PendingFile): Promise<void> {
-    if (file.inflight) return file.inflight
+    // The upload in flight may be sending older bytes (uploads in the background do not stop writers): once it
+    // is done, whatever is still unsent goes up.
+    if (file.inflight) return file.inflight.then(() => this.#again(file), () => this.#again(file))
     file.generation++
     this.#queued.add(file)
     const run = this.#run(file).finally(() => {
@@ -104,6 +106,10 @@ export class Uploader {
     })
     file.inflight = run
     return run
+  }
+
+  #again(file: PendingFile): Promise<void> {
+    return file.unsent && !file.unlinked && file.state !== 'rejected' ? this.upload(file) : Promise.resolve()
   }
 
   #background(file: PendingFile): void {

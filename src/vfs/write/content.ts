@@ -148,6 +148,7 @@ export class SpoolContent {
   }
 
   #touch(file: PendingFile): void {
+    file.changes++
     file.dirty = true
     file.dataSynced = false
     file.mtimeMs = this.#d.clock.now()

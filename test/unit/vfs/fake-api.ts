@@ -334,6 +334,10 @@ export class FakeImageKit implements ImageKitApi {
   maxUploadBytes = 25 * 1024 * 1024
   /** Awaited inside every upload (hold uploads open in concurrency tests). */
   uploadGate: (() => Promise<void>) | undefined
+  /** Awaited after an upload's body was read and before the server stores it and answers. */
+  answerGate: (() => Promise<void>) | undefined
+  /** Upload bodies read so far (the bytes an upload sends are those of this moment). */
+  bodiesRead = 0
   uploadsInFlight = 0
   maxUploadsInFlight = 0
   readonly uploads: { filePath: string; size: number; isPrivateFile?: boolean; isPublished?: boolean; keepExistingMetadata?: boolean; tags?: string[]; customCoordinates?: string | null; streamed?: boolean }[] = []
@@ -384,9 +388,11 @@ export class FakeImageKit implements ImageKitApi {
       if (this.uploadGate) await this.uploadGate()
       this.#maybeFail('uploadFile')
       const bytes = await readFile(request.localFile)
+      this.bodiesRead++
       if (bytes.length === 0) throw new ImageKitError('IK_BAD_REQUEST', 'POST upload: 400', { status: 400 })
       if (bytes.length > this.maxUploadBytes) throw new ImageKitError('IK_TOO_LARGE', 'POST upload: too large', { status: 400 })
       request.onProgress?.(bytes.length)
+      if (this.answerGate) await this.answerGate()
       return this.#store(request, bytes, false)
     } finally {
       this.uploadsInFlight--

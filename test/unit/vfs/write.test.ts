@@ -162,6 +162,29 @@ describe('writing files (W1, W2)', () => {
     expect((await h.vfs.getxattr('/draft.txt', 'user.imagekit.is-published')).toString()).toBe('false')
   })
 
+  it('W3: bytes written while a background retry sends older ones are uploaded too: a close then does not report them stored', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/log.txt', 0o644, CREATE)
+    await h.vfs.write('/log.txt', fh, Buffer.from('v1'), 0)
+    api.failNext.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
+    await expectCode(h.vfs.fsync('/log.txt', fh, false), 'EIO') // a retry is scheduled; the program keeps the file open
+    let answer!: () => void
+    api.answerGate = () => new Promise<void>((resolve) => (answer = resolve))
+    h.clock.advance(h.vfs.status().uploads[0]!.nextAttemptAtMs! - h.clock.now()) // the retry starts...
+    await waitFor(() => api.bodiesRead === 1) // ...and has sent v1
+    await h.vfs.write('/log.txt', fh, Buffer.from('v2, the final content'), 0) // the program writes on
+    const closing = h.vfs.flush('/log.txt', fh) // and closes
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    api.answerGate = undefined
+    answer() // the retry lands: v1
+    await closing
+    await h.vfs.release('/log.txt', fh)
+    expect(api.fileAt('/log.txt')!.bytes.toString()).toBe('v2, the final content')
+    await waitFor(() => h.vfs.status().uploads.length === 0)
+    expect(spoolRecords(h)).toEqual([])
+  })
+
   it('a fill whose download is cut short resumes where it stopped; a server that keeps cutting fails the open', async () => {
     const api = new FakeImageKit()
     const content = Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 251))
