@@ -20,6 +20,14 @@ export function validateTags(tags: unknown, field = 'tags'): string[] {
   return [...new Set(list)]
 }
 
+/** `x,y,width,height` in whole pixels (§2.1), as upload and update take it; stored without spaces. */
+export function validateCustomCoordinates(value: unknown): string {
+  if (typeof value !== 'string' || !/^\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*$/.test(value)) {
+    throw badRequest('customCoordinates should be a string in the format x,y,width,height.', 'INVALID_PARAMETER')
+  }
+  return value.replace(/\s+/g, '')
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
@@ -39,11 +47,7 @@ export function updateDetails(ctx: LibraryContext, fileId: string, body: Record<
     } else {
       if ('tags' in body) v.tags = body.tags === null ? null : validateTags(body.tags)
       if ('customCoordinates' in body) {
-        const cc = body.customCoordinates
-        if (cc !== null && (typeof cc !== 'string' || !/^\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*$/.test(cc))) {
-          throw badRequest('customCoordinates should be a string in the format x,y,width,height.', 'INVALID_PARAMETER')
-        }
-        v.customCoordinates = cc === null ? null : cc.replace(/\s+/g, '')
+        v.customCoordinates = body.customCoordinates === null ? null : validateCustomCoordinates(body.customCoordinates)
       }
       if ('customMetadata' in body) {
         if (!isPlainObject(body.customMetadata)) throw new ApiError(400, INVALID_METADATA_MESSAGE, { errors: { customMetadata: 'should be an object' } })

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { rm } from 'node:fs/promises'
 import type { EmulatorContext } from '../context.js'
-import { validateTags } from '../detail-ops.js'
+import { validateCustomCoordinates, validateTags } from '../detail-ops.js'
 import { commitUpload } from '../file-ops.js'
 import { RESPONSE_FIELDS, toUploadResponse } from '../file-object.js'
 import { checkClientAuth } from '../client-auth.js'
@@ -113,7 +113,7 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
       overwriteCustomMetadata: bool('overwriteCustomMetadata', true),
       overwriteAITags: bool('overwriteAITags', true),
       tags: tagsRaw === undefined || tagsRaw === '' ? undefined : validateTags(tagsRaw.split(',')),
-      customCoordinates: coords === undefined || coords === '' ? undefined : coords,
+      customCoordinates: coords === undefined || coords === '' ? undefined : validateCustomCoordinates(coords),
       customMetadata,
       description: fields.get('description'),
       isPrivateFile: bool('isPrivateFile', false),

@@ -100,6 +100,16 @@ describe('Upload API', () => {
     expect(bad.status).toBe(400)
   })
 
+  it('refuses customCoordinates that are not x,y,width,height, as the details update does, and stores nothing', async () => {
+    for (const coords of ['hello', '1,2,3', '1,2,3,4,5', '-1,2,3,4']) {
+      const res = await json(await t.upload({ file: Buffer.from('x'), fileName: 'cc.txt', folder: '/cc', useUniqueFileName: 'false', customCoordinates: coords }))
+      expect(res, coords).toMatchObject({ status: 400, body: { message: 'customCoordinates should be a string in the format x,y,width,height.', reason: 'INVALID_PARAMETER' } })
+    }
+    expect(await (await t.api('GET', '/v1/files?path=/cc')).json()).toEqual([])
+    const ok = await t.put('/cc/ok.txt', 'x', { customCoordinates: ' 10, 20,30 ,40 ', responseFields: 'customCoordinates' })
+    expect(ok.customCoordinates).toBe('10,20,30,40')
+  })
+
   it('answers the exact 400s for empty, missing and too large files, and a missing fileName', async () => {
     const empty = await json(await t.upload({ file: Buffer.alloc(0), fileName: 'e.txt' }))
     expect(empty).toEqual({ status: 400, body: { message: 'Your request is missing file parameter.', help: expect.any(String) } })
