@@ -163,6 +163,9 @@ export class Namespace {
       if (!src) throw new VfsError('ENOENT', `rename ${from.localPath}: no such file`)
     }
     try {
+      // A server-side copy still open has its bytes only remotely, at the path this rename changes: they
+      // come into the spool first, for the upload a rename over another file makes (and for later reads).
+      if (srcPending?.remoteContent) await writes.fetchContent(srcPending)
       if (dstPending && !(await writes.quiesce(dstPending))) {
         dstPending = undefined
         dst = await this.#remoteFile(to)

@@ -336,6 +336,11 @@ export class WritePath {
     })
   }
 
+  /** The server-side copy's bytes into the file's spool copy, if they are not there yet. */
+  fetchContent(file: PendingFile): Promise<void> {
+    return this.#content.fetchContent(file)
+  }
+
   // ---- closing (write/committer.ts) ----
 
   flush(file: PendingFile, writable = true): Promise<void> {

@@ -96,6 +96,27 @@ describe('server-side copies (W15)', () => {
     await h.vfs.close()
   })
 
+  it('renamed while still open (the kernel\'s release comes late): over another file it brings the copy\'s bytes, to a free name it still reads', async () => {
+    const api = library()
+    api.addFile('/b/old.jpg', Buffer.from('old content'))
+    const h = rw(api)
+    const over = await copy(h, '/a/photo.jpg', '/b/photo.jpg', { keepOpen: true })
+    await h.vfs.flush('/b/photo.jpg', over.fhOut) // cp's close(2); its release comes after the rename
+    await h.vfs.rename('/b/photo.jpg', '/b/old.jpg')
+    await h.vfs.release('/b/old.jpg', over.fhOut)
+    expect(api.fileAt('/b/old.jpg')?.bytes.equals(source)).toBe(true)
+    expect(api.fileAt('/b/photo.jpg')).toBeUndefined()
+
+    const moved = await copy(h, '/a/photo.jpg', '/b/photo.jpg', { keepOpen: true })
+    await h.vfs.rename('/b/photo.jpg', '/b/new.jpg')
+    expect(Buffer.from(await h.vfs.read('/b/new.jpg', moved.fhOut, 100, 1000)).equals(source.subarray(1000, 1100))).toBe(true)
+    await h.vfs.flush('/b/new.jpg', moved.fhOut)
+    await h.vfs.release('/b/new.jpg', moved.fhOut)
+    expect(api.fileAt('/b/new.jpg')?.bytes.equals(source)).toBe(true)
+    await waitFor(() => h.vfs.status().uploads.length === 0)
+    await h.vfs.close()
+  })
+
   it('anything else is ENOTSUP and leaves the target an untouched new file: another name, an existing target, a part, upload_tags', async () => {
     const api = library()
     api.addFile('/b/taken.jpg', 10)
