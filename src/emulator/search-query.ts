@@ -209,38 +209,39 @@ function membership(op: Op, values: Value[], test: (item: SearchItem, v: Value) 
   return op === 'NOT =' || op === 'NOT IN' ? (item) => !any(item) : any
 }
 
-function ordered(op: Op, get: (item: SearchItem) => number | undefined, values: number[], range?: [number, number][]): Pred {
+function ordered(op: Op, get: (item: SearchItem) => number | undefined, values: number[]): Pred {
   const [first] = values
-  const cmp = (x: number, v: number, i: number): boolean => {
-    const r = range?.[i]
+  const cmp = (x: number, v: number): boolean => {
     switch (op) {
       case '<': return x < v
-      case '<=': return r ? x < r[1] : x <= v
-      case '>': return r ? x >= r[1] : x > v
+      case '<=': return x <= v
+      case '>': return x > v
       case '>=': return x >= v
-      default: return r ? x >= r[0] && x < r[1] : x === v
+      default: return x === v
     }
   }
   return (item) => {
     const x = get(item)
     if (x === undefined) return false
-    if (op === 'IN' || op === '=') return values.some((v, i) => cmp(x, v, i))
-    if (op === 'NOT IN' || op === 'NOT =') return !values.some((v, i) => cmp(x, v, i))
-    return cmp(x, first as number, 0)
+    if (op === 'IN' || op === '=') return values.some((v) => cmp(x, v))
+    if (op === 'NOT IN' || op === 'NOT =') return !values.some((v) => cmp(x, v))
+    return cmp(x, first as number)
   }
 }
 
-function parseDate(text: string, now: number): { at: number; range?: [number, number] } {
+/**
+ * Relative (`7d`: that long before now) or ISO dates, always in UTC: a bare date is that day at 00:00:00
+ * UTC (the list-and-search docs), a date-time without a zone is UTC, not the host's zone.
+ */
+function parseDate(text: string, now: number): number {
   const rel = /^(\d+)([hdwm])$/i.exec(text)
-  if (rel) return { at: now - Number(rel[1]) * (RELATIVE_UNIT_MS[(rel[2] as string).toLowerCase()] as number) }
-  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) {
-    const start = Date.parse(text + 'T00:00:00.000Z')
-    if (Number.isNaN(start)) throw new SearchQueryError(`invalid date "${text}"`)
-    return { at: start, range: [start, start + 86_400_000] }
-  }
-  const at = Date.parse(text)
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(at)) throw new SearchQueryError(`invalid date "${text}"`)
-  return { at }
+  if (rel) return now - Number(rel[1]) * (RELATIVE_UNIT_MS[(rel[2] as string).toLowerCase()] as number)
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(text)
+  const withoutZone = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text)
+  if (!dateOnly && !/^\d{4}-\d{2}-\d{2}T/.test(text)) throw new SearchQueryError(`invalid date "${text}"`)
+  const at = Date.parse(dateOnly ? text + 'T00:00:00.000Z' : withoutZone ? text + 'Z' : text)
+  if (Number.isNaN(at)) throw new SearchQueryError(`invalid date "${text}"`)
+  return at
 }
 
 function parseSize(text: string): number {
@@ -287,10 +288,7 @@ function compileClause(c: Extract<Node, { kind: 'clause' }>, now: number): Pred 
     case 'createdAt':
     case 'updatedAt': {
       allow(field, op, ORDERED)
-      const dates = values.map((v) => parseDate(v.text, now))
-      const ranges = dates.map((d) => d.range ?? [d.at, d.at + 1]) as [number, number][]
-      const hasRange = dates.some((d) => d.range)
-      return ordered(op, (item) => item[field], dates.map((d) => d.at), hasRange ? ranges : undefined)
+      return ordered(op, (item) => item[field], values.map((v) => parseDate(v.text, now)))
     }
     case 'size':
       allow(field, op, ORDERED)

@@ -34,7 +34,9 @@ describe('searchQuery language', () => {
     ['createdAt > "1d"', true],
     ['createdAt > "2h"', false],
     ['updatedAt >= "2026-06-15"', true],
-    ['updatedAt = "2026-06-15"', true],
+    ['updatedAt > "2026-06-15"', true], // a bare date is that day at 00:00:00 UTC, not the whole day
+    ['updatedAt = "2026-06-15"', false],
+    ['updatedAt <= "2026-06-15"', false],
     ['updatedAt < "2026-06-15T00:00:00Z"', false],
     ['(name = "x" OR name = "a.jpg") AND type = "file"', true],
     ['name = "x" OR name = "y" AND type = "file"', false],
@@ -42,6 +44,29 @@ describe('searchQuery language', () => {
     ['customMetadata.price > 10', true],
   ])('%s → %s', (q, expected) => {
     expect(matches(q, item({ tags: ['red'], aiTags: ['robot'], customMetadata: { brand: 'acme', price: 12 } }))).toBe(expected)
+  })
+
+  describe('dates are UTC, whatever the host zone', () => {
+    const hostZone = process.env.TZ
+    beforeAll(() => { process.env.TZ = 'America/New_York' })
+    afterAll(() => {
+      if (hostZone === undefined) delete process.env.TZ
+      else process.env.TZ = hostZone
+    })
+
+    it('a date without a time is that day at 00:00:00 UTC', () => {
+      expect(matches('createdAt = "2026-06-15"', item({ createdAt: Date.parse('2026-06-15T00:00:00Z') }))).toBe(true)
+      expect(matches('createdAt = "2026-06-15"', item({ createdAt: Date.parse('2026-06-15T07:00:00Z') }))).toBe(false)
+      expect(matches('createdAt < "2026-06-15"', item({ createdAt: Date.parse('2026-06-14T23:00:00Z') }))).toBe(true)
+    })
+
+    it('a date-time without a zone is UTC', () => {
+      expect(new Date(2026, 5, 15, 11, 59).getTime()).not.toBe(NOW - 60_000) // the host zone really is not UTC here
+      expect(matches('updatedAt = "2026-06-15T11:59:00"', item({}))).toBe(true)
+      expect(matches('updatedAt > "2026-06-15T11:58:59"', item({}))).toBe(true)
+      expect(matches('updatedAt < "2026-06-15T12:00:00"', item({}))).toBe(true)
+      expect(matches('updatedAt = "2026-06-15T07:59:00-04:00"', item({}))).toBe(true)
+    })
   })
 
   it('reads Go-quoted strings (rclone quotes names with strconv.Quote)', () => {
