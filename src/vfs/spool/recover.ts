@@ -3,8 +3,11 @@
  * file is missing, shorter than the record, or does not match the record's checksum (the machine went down
  * between the record's sync and its bytes'); of two records for one path, the newer content wins. Data
  * files without a surviving record are leftovers of files that were never committed (a crash while open).
+ * Bytes past the record's size were written after its close and never committed (a program still writing
+ * when the daemon died): they are cut off, so no half-written file is published (a record of a file closed
+ * empty, as `dd` does before writing, stays empty).
  */
-import { existsSync, readdirSync, statSync, unlinkSync } from 'node:fs'
+import { existsSync, readdirSync, statSync, truncateSync, unlinkSync } from 'node:fs'
 import type { Logger } from '../../log.js'
 import { joinRemote } from '../name.js'
 import { crc32Of } from './checksum.js'
@@ -13,7 +16,7 @@ import type { Journal, JournalRecord } from './journal.js'
 
 export interface Recovered {
   record: JournalRecord
-  /** The data file's size (at least the record's). */
+  /** The record's size, to which the data file is cut back. */
   size: number
 }
 
@@ -45,10 +48,14 @@ export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger
       forget(r)
       continue
     }
+    if (size > r.size) {
+      truncateSync(dataPath, r.size)
+      log.warn({ path: r.localPath, size: r.size, dropped: size - r.size }, 'bytes written after the last close of a pending upload were never committed (the daemon stopped while the file was open): dropped')
+    }
     const remotePath = joinRemote(r.folder, r.name)
     const older = byPath.get(remotePath)
     if (older) forget(older.record) // its data file goes with the leftovers below
-    byPath.set(remotePath, { record: r, size })
+    byPath.set(remotePath, { record: r, size: r.size })
   }
   const kept = new Set([...byPath.values()].map((f) => f.record.id))
   for (const name of readdirSync(dataFiles.dataDir)) {

@@ -382,6 +382,24 @@ describe('durability (W3, W4, W6)', () => {
     await waitFor(() => h2.vfs.status().uploads.length === 0)
   })
 
+  it('W3: after a crash, bytes written since the last close are not uploaded: a file half rewritten by dd keeps its stored version', async () => {
+    const api = new FakeImageKit()
+    const good = Buffer.alloc(100_000, 0x47)
+    api.addFile('/photo.jpg', good)
+    const h = rw(api)
+    const fh = await h.vfs.open('/photo.jpg', W | constants.O_TRUNC)
+    await h.vfs.flush('/photo.jpg', fh) // the shell's duplicated descriptor, closed before dd writes: the file is empty (W5)
+    await h.vfs.write('/photo.jpg', fh, Buffer.alloc(30_000, 0x4e), 0) // dd is 30% through...
+    // ... when the daemon is killed: the first Vfs is never closed, dd's close never comes
+    const h2 = rw(api, h.cacheDir)
+    h2.clock.advance(0)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(api.fileAt('/photo.jpg')!.bytes.equals(good)).toBe(true)
+    expect(api.writeCalls.uploadFile).toBe(0)
+    expect((await h2.vfs.getattr('/photo.jpg')).size).toBe(0) // what the last close left: an empty file, in the spool
+    expect(h2.records.some((r) => String(r.msg).includes('never committed'))).toBe(true)
+  })
+
   it('close uploads without syncing anything, yet a kill -9 during that upload loses nothing', async () => {
     const api = new FakeImageKit()
     api.uploadGate = () => new Promise<void>(() => undefined) // the first mount's upload never ends
