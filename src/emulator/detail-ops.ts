@@ -95,11 +95,13 @@ export function changeTags(ctx: LibraryContext, body: Record<string, unknown>, c
     const tags = validateTags(body[field], field)
     const missing = ids.filter((id) => !ctx.store.fileById(id))
     if (missing.length > 0) throw missingError(missing)
+    const files = [...new Set(ids)].map((id) => ctx.store.fileById(id) as FileRecord)
+    // Every file's new tags are checked before any changes: upload's and update's limits hold here too.
+    const added = change === 'addTags' ? files.map((f) => validateTags([...new Set([...(f.current.tags ?? []), ...tags])])) : []
     const now = ctx.clock.now()
-    for (const id of new Set(ids)) {
-      const file = ctx.store.fileById(id) as FileRecord
+    for (const [i, file] of files.entries()) {
       const v = file.current
-      if (change === 'addTags') v.tags = [...new Set([...(v.tags ?? []), ...tags])]
+      if (change === 'addTags') v.tags = added[i] as string[]
       else if (change === 'removeTags') {
         const left = (v.tags ?? []).filter((t) => !tags.includes(t))
         v.tags = left.length > 0 ? left : null

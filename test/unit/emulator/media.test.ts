@@ -64,6 +64,17 @@ describe('Media API', () => {
     })
   })
 
+  it('addTags keeps every file within the 500-character tag total, or changes none', async () => {
+    const full = (await t.put('/tags500/full.txt', 'f', { tags: 'a'.repeat(300) })).fileId as string
+    const empty = (await t.put('/tags500/empty.txt', 'e')).fileId as string
+    const tooMuch = await call('POST', '/v1/files/addTags', { fileIds: [empty, full], tags: ['b'.repeat(200)] })
+    expect(tooMuch).toMatchObject({ status: 400, body: { message: 'tags can not be longer than 500 characters in total.', reason: 'INVALID_PARAMETER' } })
+    expect((await call('GET', `/v1/files/${empty}/details`)).body.tags).toBeNull()
+    expect((await call('GET', `/v1/files/${full}/details`)).body.tags).toEqual(['a'.repeat(300)])
+    expect((await call('POST', '/v1/files/addTags', { fileIds: [full], tags: ['b'.repeat(199), 'a'.repeat(300)] })).status).toBe(200)
+    expect((await call('GET', `/v1/files/${full}/details`)).body.tags).toEqual(['a'.repeat(300), 'b'.repeat(199)])
+  })
+
   it('tags in bulk, bulk delete with missing ids', async () => {
     const a = (await t.put('/tags/a.txt', 'a')).fileId as string
     const b = (await t.put('/tags/b.txt', 'b')).fileId as string
