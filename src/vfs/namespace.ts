@@ -301,8 +301,15 @@ export class Namespace {
     for (const f of still) {
       const rel = f.folder.slice(src.remotePath.length) // "" or "/sub"
       const newFolder = to.remotePath + rel
-      await writes.retarget(f, { ...f, localPath: f.localPath, localName: '', parentLocalPath: '', folder: newFolder, name: f.name, remotePath: joinRemote(newFolder, f.name) } as Destination, f.base, undefined)
       f.localPath = to.localPath + f.localPath.slice(from.localPath.length)
+      try {
+        await writes.retarget(f, { ...f, localName: '', parentLocalPath: '', folder: newFolder, name: f.name, remotePath: joinRemote(newFolder, f.name) } as Destination, f.base, undefined)
+      } catch (e) {
+        // The folder moved all the same: the file goes on to its upload at the new path (its journal record,
+        // which the failure could not rewrite, is rewritten at its next change or attempt).
+        writes.requeue(f)
+        this.#d.log.error({ path: f.localPath, err: e }, 'a file being written in a renamed folder could not be updated in the spool journal')
+      }
     }
     dirs.forget(src.remotePath)
     dirs.forget(to.remotePath)

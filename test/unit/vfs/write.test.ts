@@ -2,10 +2,11 @@ import { constants } from 'node:fs'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
 import { LOST_JOB_DEADLINE_MS } from '../../../src/vfs/folder-job.js'
+import { Journal } from '../../../src/vfs/spool/journal.js'
 import { RECENT_COPIES_MAX, RECENT_COPY_TTL_MS } from '../../../src/vfs/spool/recent-copies.js'
 import { FakeImageKit } from './fake-api.js'
 import { expectCode, makeVfs, waitFor, type Harness } from './helpers.js'
@@ -970,6 +971,24 @@ describe('namespace (W7-W10)', () => {
     expect(api.fileAt('/e/a.txt')!.bytes.toString()).toBe('first more')
     expect(api.fileAt('/e/c.txt')!.bytes.toString()).toBe('second!')
     expect(api.filePaths().sort()).toEqual(['/e/a.txt', '/e/c.txt'])
+  })
+
+  it('a folder rename whose spool journal cannot note a file inside still uploads it, under the new path', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/d')
+    const h = rw(api, tempCache(), { writeBackDelayMs: 1000 })
+    await writeFile(h, '/d/a.txt', 'first') // waits in the spool for its write-back upload
+    const write = vi.spyOn(Journal.prototype, 'write').mockRejectedValueOnce(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }))
+    try {
+      await h.vfs.rename('/d', '/e')
+    } finally {
+      write.mockRestore()
+    }
+    h.clock.advance(1000)
+    await waitFor(() => api.fileAt('/e/a.txt') !== undefined)
+    expect(api.fileAt('/e/a.txt')!.bytes.toString()).toBe('first')
+    expect(h.records.some((r) => String(r.msg).includes('could not be updated in the spool journal'))).toBe(true)
+    await h.vfs.close()
   })
 
   it('renaming a file that is still open and dirty sends the upload to the new name', async () => {
