@@ -275,7 +275,12 @@ export class WritePath {
   setMtime(file: PendingFile, mtimeMs: number): void {
     file.mtimeMs = mtimeMs
     file.mtimeSet = true
-    if (file.unsent || file.state === 'empty') this.#committer.persist(file).catch(() => undefined)
+    if (file.unsent || file.state === 'empty') {
+      // Under the file's lock, as a retire is: a record rewritten after the retire removed it would outlive the file.
+      void this.#fileLock.run(file.id, async () => {
+        if (this.#pending.holds(file)) await this.#committer.persist(file)
+      }).catch(() => undefined)
+    }
     if (!file.dirty && !file.unsent && file.state === 'clean') {
       const landed = this.#landedNode(file)
       if (landed) this.rememberMtime(landed, mtimeMs)

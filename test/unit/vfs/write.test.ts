@@ -991,6 +991,36 @@ describe('namespace (W7-W10)', () => {
     await h.vfs.close()
   })
 
+  it('a time set while the upload is landing leaves no journal record behind the stored file (a restart finds nothing)', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api, tempCache(), { writeBackDelayMs: 1000 })
+    await writeFile(h, '/t.txt', 'text')
+    let land!: () => void
+    api.uploadGate = () => new Promise<void>((resolve) => (land = resolve))
+    h.clock.advance(1000)
+    await waitFor(() => api.uploadsInFlight === 1)
+    const original = Journal.prototype.write
+    let writeReleased!: () => void
+    const held = new Promise<void>((resolve) => (writeReleased = resolve))
+    const write = vi.spyOn(Journal.prototype, 'write').mockImplementation(async function (this: Journal, record) {
+      await held // the record reaches the journal late: after the upload landed
+      return original.call(this, record)
+    })
+    try {
+      await h.vfs.utimens('/t.txt', 1_000, 2_000)
+      land()
+      await waitFor(() => api.fileAt('/t.txt') !== undefined)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      writeReleased()
+      await waitFor(() => h.vfs.status().uploads.length === 0)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    } finally {
+      write.mockRestore()
+    }
+    expect(spoolRecords(h)).toEqual([])
+    await h.vfs.close()
+  })
+
   it('renaming a file that is still open and dirty sends the upload to the new name', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
