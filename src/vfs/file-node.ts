@@ -62,6 +62,8 @@ export class PendingFile {
   inflight: Promise<void> | undefined
   /** Bumped by every change of the content (write, truncate). */
   changes = 0
+  /** The id of what its last close committed, kept aside while it is written again (spool/committed-copies.ts). */
+  committedCopy: string | undefined
   /** Removed by unlink (or replaced by a rename) while handles were open: never upload again. */
   unlinked = false
   /** Every byte so far was appended at the end of a file that started empty: it may be streamed (streamer.ts). */

@@ -23,6 +23,7 @@ import { KeyedMutex } from './lock.js'
 import type { NameCodec } from './name.js'
 import { destinationOf, type Destination } from './destination.js'
 import type { Resolver } from './resolver.js'
+import { CommittedCopies } from './spool/committed-copies.js'
 import { Journal } from './spool/journal.js'
 import { recoverSpool } from './spool/recover.js'
 import { DataFiles } from './spool/data-files.js'
@@ -68,6 +69,7 @@ export class WritePath {
   readonly #streamer: Streamer
   readonly #mtimes: LocalMtimes
   readonly #recent: RecentCopies
+  readonly #committedCopies: CommittedCopies
   readonly #content: SpoolContent
   readonly #committer: Committer
   readonly #pending = new PendingFiles()
@@ -82,6 +84,7 @@ export class WritePath {
     this.#journal = new Journal(this.#spool.journalDir, deps.options.bootId)
     this.#dataFiles = new DataFiles(this.#spool.dataDir, this.#spool.freeDir)
     this.#recent = new RecentCopies(this.#dataFiles, this.#spool.keptDir, deps.clock)
+    this.#committedCopies = new CommittedCopies(this.#dataFiles, this.#journal, deps.log)
     const mtimeWarnings = new WarnOnce(deps.log)
     this.#mtimes = new LocalMtimes(this.#spool.dir, (err) =>
       mtimeWarnings.warn('mtimes', { err }, 'modification times set through the mount cannot be saved in the spool; they are kept until unmount'))
@@ -182,6 +185,9 @@ export class WritePath {
           this.#uploader.cancel(existing) // a write-back that has not started restarts at the next close
           await existing.inflight?.catch(() => undefined)
           await this.#ensureFd(existing)
+          if (this.#committedCopies.needed(existing, truncate, (flags & fsConstants.O_APPEND) !== 0)) {
+            await this.#committedCopies.keep(existing, truncate)
+          }
           if (truncate && existing.size > 0) await this.#content.truncateLocked(existing, 0)
           if (truncate) existing.failedWrite = undefined
           if (truncate && existing.openCount === 0) existing.appendOnly = true // written afresh by one writer
@@ -479,6 +485,7 @@ export class WritePath {
     file.storedVersionId = file.dirty ? undefined : versionId
     if (file.mtimeSet) this.#mtimes.set(res.fileId, versionId, file.mtimeMs)
     if (!file.dirty) {
+      await this.#committedCopies.drop(file)
       await this.#journal.remove(file.id).catch((e: unknown) => {
         // Stored all the same: never uploaded again for this. The record is gone from memory, so the log's
         // next rewrite leaves it out; only a crash before then makes the next mount upload it once more.
@@ -585,6 +592,7 @@ export class WritePath {
    */
   async retarget(file: PendingFile, dest: Destination, base: RemoteBase | undefined, ino: number | undefined, stored?: FileInode): Promise<void> {
     this.#streamer.stop(file, 'a rename')
+    await this.#committedCopies.drop(file) // it would come back under the old name after a crash
     const carried = stored && base && base.fileId !== stored.fileId ? carriedDetails(stored, this.#d.options.uploadTags) : undefined
     if (carried) file.wanted = mergeWanted(carried, file.wanted ?? {})
     this.#pending.remove(file)
@@ -688,6 +696,7 @@ export class WritePath {
   /** Forgets a file; its data file goes once no handle needs it (`fd`: its spool fd, given up by the caller). */
   async #drop(file: PendingFile, fd?: FileHandle): Promise<void> {
     this.#pending.remove(file)
+    await this.#committedCopies.drop(file)
     await this.#journal.remove(file.id).catch(() => undefined)
     if (file.openCount === 0) await this.#dataFiles.remove(file.id, fd)
     else await fd?.close().catch(() => undefined)

@@ -24,6 +24,8 @@ export interface JournalRecord {
   customCoordinates?: string
   /** The remote file is unpublished (RemoteBase.draft). */
   draft?: boolean
+  /** What a close committed, kept while the file is written again: any other record of its path wins. */
+  committedCopy?: boolean
   /** Tags and metadata set through the mount, to be set once the upload lands. */
   details?: WantedDetails
   state: RecordState

@@ -29,7 +29,9 @@ export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger
   }
   const forget = (r: JournalRecord): void => void journal.remove(r.id).catch(() => undefined)
   const byPath = new Map<string, Recovered>()
-  for (const r of records.sort((a, b) => a.mtimeMs - b.mtimeMs)) {
+  // A kept committed copy first: the record of the same file's newer commit, if valid, replaces it.
+  const order = (r: JournalRecord): number => (r.committedCopy === true ? 0 : 1)
+  for (const r of records.sort((a, b) => order(a) - order(b) || a.mtimeMs - b.mtimeMs)) {
     const dataPath = dataFiles.path(r.id)
     if (!existsSync(dataPath)) {
       log.error({ path: r.localPath }, 'journal record without its data file: the pending upload is lost')

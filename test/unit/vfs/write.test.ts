@@ -401,6 +401,50 @@ describe('durability (W3, W4, W6)', () => {
     expect(h2.records.some((r) => String(r.msg).includes('never committed'))).toBe(true)
   })
 
+  it('W3: what a close committed survives a crash while the file is written again (write-back): truncated, edited in place or appended to', async () => {
+    const committed = 'first version, closed: close() returned 0'
+    for (const { flags, change } of [
+      { flags: W | constants.O_TRUNC, change: { at: 0, text: 'sec' } }, // an editor saving again
+      { flags: constants.O_RDWR, change: { at: 6, text: 'EDITED' } }, // an edit in place
+      { flags: W | constants.O_APPEND, change: { at: committed.length, text: ' and more' } }, // >>
+    ]) {
+      const api = new FakeImageKit()
+      const h = rw(api, tempCache(), { writeBackDelayMs: 60_000, bootId: 'b1' })
+      await writeFile(h, '/notes.txt', committed) // W4: durable, uploaded later
+      const fh = await h.vfs.open('/notes.txt', flags)
+      await h.vfs.write('/notes.txt', fh, Buffer.from(change.text), change.at)
+      // kill -9 before that second close: the first Vfs is never closed
+      const h2 = rw(api, h.cacheDir, { writeBackDelayMs: 60_000, bootId: 'b1' })
+      expect((await h2.vfs.getattr('/notes.txt')).size).toBe(committed.length)
+      h2.clock.advance(60_000)
+      await waitFor(() => api.fileAt('/notes.txt') !== undefined)
+      expect(api.fileAt('/notes.txt')!.bytes.toString()).toBe(committed)
+      await waitFor(() => h2.vfs.status().uploads.length === 0)
+      expect(spoolRecords(h2)).toEqual([])
+      expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([]) // no "lost" or "power loss" errors
+      await h2.vfs.close()
+    }
+  })
+
+  it('W3: a file written again after a committed close stores the new content, and what was kept for a crash goes', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api, tempCache(), { writeBackDelayMs: 60_000 })
+    await writeFile(h, '/notes.txt', 'first')
+    for (const flags of [W | constants.O_TRUNC, constants.O_RDWR]) {
+      const fh = await h.vfs.open('/notes.txt', flags)
+      await h.vfs.write('/notes.txt', fh, Buffer.from('second'), 0)
+      await h.vfs.flush('/notes.txt', fh)
+      await h.vfs.release('/notes.txt', fh)
+    }
+    h.clock.advance(60_000)
+    await waitFor(() => api.fileAt('/notes.txt') !== undefined && h.vfs.status().uploads.length === 0)
+    expect(api.fileAt('/notes.txt')!.bytes.toString()).toBe('second')
+    expect(api.writeCalls.uploadFile).toBe(1)
+    expect(spoolRecords(h)).toEqual([])
+    expect(spoolFiles(h, 'data')).toEqual([])
+    await h.vfs.close()
+  })
+
   it('close uploads without syncing anything, yet a kill -9 during that upload loses nothing', async () => {
     const api = new FakeImageKit()
     api.uploadGate = () => new Promise<void>(() => undefined) // the first mount's upload never ends
