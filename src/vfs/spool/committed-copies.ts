@@ -31,7 +31,7 @@ export class CommittedCopies {
    * data back to the record's size).
    */
   needed(file: PendingFile, truncate: boolean, append: boolean): boolean {
-    if (!file.unsent || file.dirty || file.size === 0 || file.committedCopy !== undefined || !this.journal.isDurable(file.id)) return false
+    if (!file.unsent || file.dirty || file.size === 0 || !this.journal.isDurable(file.id)) return false
     return truncate || !append
   }
 
@@ -67,6 +67,7 @@ export class CommittedCopies {
       await this.dataFiles.remove(id)
       return
     }
+    await this.drop(file) // what an earlier close committed: this newer commit replaces it
     file.committedCopy = id
     await this.journal.remove(file.id)
   }

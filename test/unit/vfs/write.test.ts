@@ -410,7 +410,11 @@ describe('durability (W3, W4, W6)', () => {
     ]) {
       const api = new FakeImageKit()
       const h = rw(api, tempCache(), { writeBackDelayMs: 60_000, bootId: 'b1' })
-      await writeFile(h, '/notes.txt', committed) // W4: durable, uploaded later
+      await writeFile(h, '/notes.txt', 'an earlier save') // W4: durable, uploaded later...
+      const again = await h.vfs.open('/notes.txt', W | constants.O_TRUNC)
+      await h.vfs.write('/notes.txt', again, Buffer.from(committed), 0)
+      await h.vfs.flush('/notes.txt', again) // ...and replaced by this one before its upload
+      await h.vfs.release('/notes.txt', again)
       const fh = await h.vfs.open('/notes.txt', flags)
       await h.vfs.write('/notes.txt', fh, Buffer.from(change.text), change.at)
       // kill -9 before that second close: the first Vfs is never closed
