@@ -17,8 +17,35 @@ static session_t *current_session(void) {
   return (session_t *)fuse_get_context()->private_data;
 }
 
+/*
+ * Whether a name is valid UTF-8 (NULL is). JavaScript gets names as strings, where invalid bytes all turn into
+ * U+FFFD: two different names would reach the same file. Such names are refused with EILSEQ instead.
+ */
+static int valid_utf8(const char *name) {
+  if (name == NULL) return 1;
+  const unsigned char *p = (const unsigned char *)name;
+  while (*p) {
+    if (*p < 0x80) { p++; continue; }
+    int extra;
+    uint32_t cp;
+    if ((*p & 0xe0) == 0xc0) { extra = 1; cp = *p & 0x1f; }
+    else if ((*p & 0xf0) == 0xe0) { extra = 2; cp = *p & 0x0f; }
+    else if ((*p & 0xf8) == 0xf0) { extra = 3; cp = *p & 0x07; }
+    else return 0;
+    for (int i = 1; i <= extra; i++) {
+      if ((p[i] & 0xc0) != 0x80) return 0;
+      cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    static const uint32_t least[] = { 0, 0x80, 0x800, 0x10000 };
+    if (cp < least[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    p += extra + 1;
+  }
+  return 1;
+}
+
 /* Runs on a libfuse worker thread: JavaScript answers through reply(). */
 static int64_t call_js(session_t *s, request_t *r) {
+  if (!valid_utf8(r->path) || !valid_utf8(r->path2)) return -EILSEQ;
   if (sem_init(&r->done, 0, 0) != 0) return -EIO;
   r->result = -EIO;
   pthread_rwlock_rdlock(&s->tsfn_lock);

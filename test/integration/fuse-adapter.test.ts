@@ -217,6 +217,16 @@ describe.skipIf(!fuse.ok).each(BINDINGS)('fuse adapter through a real mount (%s)
     })
   })
 
+  it.runIf(binding === 'fuse3')('a name that is not valid UTF-8 is refused (EILSEQ), never merged with another one', async () => {
+    const invalid = Buffer.concat([Buffer.from(mp + '/'), Buffer.from([0x66, 0xff])]) // "f\xff"
+    await expect(writeFile(invalid, 'x')).rejects.toMatchObject({ code: 'EILSEQ' })
+    await expect(stat(Buffer.concat([Buffer.from(mp + '/'), Buffer.from([0x66, 0xfe])]))).rejects.toMatchObject({ code: 'EILSEQ' })
+    expect((await readdir(mp)).some((name) => name.startsWith('f\uFFFD'))).toBe(false)
+    await writeFile(join(mp, 'f\uFFFD'), 'a real U+FFFD') // the character itself is a valid name
+    expect(await readFile(join(mp, 'f\uFFFD'), 'utf8')).toBe('a real U+FFFD')
+    await unlink(join(mp, 'f\uFFFD'))
+  })
+
   it('SIGTERM unmounts, and the daemon exits on its own (nothing holds its event loop)', async () => {
     daemon.child.kill('SIGTERM')
     const exit = await Promise.race([daemon.exited, new Promise((r) => setTimeout(() => r('still running'), 15_000))])
