@@ -63,6 +63,8 @@ static int64_t call_js(session_t *s, request_t *r) {
 }
 
 #define REQUEST(opcode) request_t r; memset(&r, 0, sizeof r); r.op = (opcode)
+/* The longest copy_file_range answered at once: the largest page-aligned count a 32-bit reply can carry. */
+#define COPY_MAX_BYTES ((size_t)UINT32_MAX & ~(size_t)4095)
 #define CALL() call_js(current_session(), &r)
 
 /*
@@ -259,7 +261,8 @@ static ssize_t op_copy_file_range(const char *path_in, struct fuse_file_info *fi
   r.path2 = path_out;
   r.fi2 = fi_out;
   r.offset2 = off_out;
-  r.size = size;
+  /* The reply's byte count is 32 bits wide (fuse_write_out): a longer copy is done in pieces by the caller. */
+  r.size = size < COPY_MAX_BYTES ? size : COPY_MAX_BYTES;
   r.flags = (uint32_t)flags;
   return (ssize_t)CALL();
 }
