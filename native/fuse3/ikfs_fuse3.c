@@ -17,6 +17,7 @@
  * waits. (A new external Buffer per request made V8 run a full garbage collection every few dozen MiB.)
  */
 #include "binding.h"
+#include <math.h>
 
 static napi_value num(napi_env env, double value) {
   napi_value v;
@@ -258,16 +259,22 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2) {
-    napi_throw_type_error(env, NULL, "reply(id, code, ...)");
+  double id;
+  if (argc < 1 || napi_get_value_double(env, argv[0], &id) != napi_ok) {
+    napi_throw_type_error(env, NULL, "reply(id, code, ...): no request id");
     return NULL;
   }
-  double id;
-  double code_value;
-  NAPI_OK(napi_get_value_double(env, argv[0], &id));
-  NAPI_OK(napi_get_value_double(env, argv[1], &code_value));
-  int64_t code = (int64_t)code_value; /* a byte count may exceed 2^31 (copy_file_range) */
   request_t *r = (request_t *)(uintptr_t)id;
+  double code_value;
+  if (argc < 2 || napi_get_value_double(env, argv[1], &code_value) != napi_ok || !isfinite(code_value)) {
+    /* The worker must be woken whatever JavaScript got wrong: a request never answered hangs its caller,
+       and the daemon with it (even kill -9 leaves it waiting on its own mount). */
+    r->result = -EIO;
+    sem_post(&r->done);
+    napi_throw_type_error(env, NULL, "reply(id, code, ...): code is not a number; answered EIO");
+    return NULL;
+  }
+  int64_t code = (int64_t)code_value; /* a byte count may exceed 2^31 (copy_file_range) */
   if (code >= 0) {
     switch (r->op) {
       case OP_GETATTR: {
@@ -500,7 +507,10 @@ static napi_value js_exit(napi_env env, napi_callback_info info) {
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   session_t *s;
   NAPI_OK(napi_get_value_external(env, argv[0], (void **)&s));
+  /* The loop thread may be destroying the session right now (it holds the lock for writing meanwhile). */
+  pthread_rwlock_rdlock(&s->fuse_lock);
   if (s->fuse) fuse_exit(s->fuse);
+  pthread_rwlock_unlock(&s->fuse_lock);
   return NULL;
 }
 
