@@ -6,9 +6,13 @@
  * connection's current receiver names (the block a read is filling), with no Buffer allocated per read and
  * no stream in between. Returning false from `received` stops reading (TCP flow control then holds the
  * server back) until the receiver calls `resume`.
+ *
+ * At the cap a request waits for a connection, at most `connectionWaitTimeoutMs`; a connection whose response
+ * is paused by its reader is taken back for it (reclaim.ts).
  */
 import * as net from 'node:net'
 import * as tls from 'node:tls'
+import { CONNECTION_RECLAIMED, NO_FREE_CONNECTION, PausedResponses, type Reclaimable } from './reclaim.js'
 
 /** Memory a connection reads into when no receiver names any: heads, error bodies, bytes after a pause. */
 const SCRATCH_BYTES = 64 * 1024
@@ -26,6 +30,8 @@ export interface DeliverySocketsOptions {
   maxConnectionsPerOrigin: number
   connectTimeoutMs: number
   keepAliveTimeoutMs: number
+  /** Longest wait for a connection at the cap (the request timeout). */
+  connectionWaitTimeoutMs: number
   /** Extra TLS options (a test's own CA). */
   tls?: tls.ConnectionOptions
 }
@@ -35,7 +41,7 @@ function codedError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code })
 }
 
-export class DeliveryConnection {
+export class DeliveryConnection implements Reclaimable {
   readonly socket: net.Socket
   readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES)
   receiver: SocketReceiver | undefined
@@ -43,6 +49,8 @@ export class DeliveryConnection {
   served = 0
   /** Cleared when the connection must not carry another request. */
   reusable = true
+  /** Closed to free it for a waiting request (its paused response fails with CONNECTION_RECLAIMED). */
+  reclaimed = false
 
   constructor(
     readonly pool: OriginPool,
@@ -78,16 +86,28 @@ export class DeliveryConnection {
     })
   }
 
-  /** Stops reading now; `resume` reads on. Reading while paused is no progress, so the deadline is off. */
-  pause(): void {
+  /**
+   * Stops reading now; `resume` reads on. Reading while paused is no progress, so the deadline is off.
+   * `byReader`: the response's reader has no room (not only: delivery has not started), so the pool may
+   * take the connection back for a waiting request.
+   */
+  pause(byReader: boolean): void {
     this.socket.setTimeout(0)
     this.socket.pause()
+    if (byReader) this.pool.pausedByReader(this)
   }
 
   /** Reads on, with `timeoutMs` as the deadline for the next bytes (0: none). */
   resume(timeoutMs: number): void {
+    this.pool.paused.resumed(this)
     this.socket.setTimeout(timeoutMs)
     this.socket.resume()
+  }
+
+  reclaim(): void {
+    this.reclaimed = true
+    this.reusable = false
+    this.socket.destroy(codedError('connection taken back for a waiting request', CONNECTION_RECLAIMED))
   }
 
   #received(n: number, buffer: Uint8Array): boolean {
@@ -108,9 +128,11 @@ export class DeliveryConnection {
   }
 }
 
+/** A request waiting for a connection at the cap; `settle` ends its deadline and abort listener. */
 interface Waiter {
   resolve(connection: DeliveryConnection): void
   reject(error: unknown): void
+  settle(): void
 }
 
 class OriginPool {
@@ -119,30 +141,59 @@ class OriginPool {
   readonly idle: DeliveryConnection[] = []
   readonly waiters: Waiter[] = []
   readonly all = new Set<DeliveryConnection>()
+  /** Connections whose response is paused by its reader: taken back, longest paused first, for waiters. */
+  readonly paused = new PausedResponses<DeliveryConnection>()
+  /** Taken back and not closed yet: each brings one waiter a new connection once closed. */
+  #reclaiming = 0
 
   constructor(
     readonly owner: DeliverySockets,
     readonly target: URL,
   ) {}
 
-  acquire(): Promise<DeliveryConnection> {
+  acquire(signal: AbortSignal | undefined): Promise<DeliveryConnection> {
     const idle = this.idle.pop()
     if (idle) {
       idle.socket.setTimeout(0)
       return Promise.resolve(idle)
     }
     if (this.all.size < this.owner.options.maxConnectionsPerOrigin) return this.#connect()
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }))
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        settle: () => {
+          clearTimeout(timer)
+          signal?.removeEventListener('abort', onAbort)
+        },
+      }
+      const giveUp = (error: unknown) => {
+        const at = this.waiters.indexOf(waiter)
+        if (at < 0) return
+        this.waiters.splice(at, 1)
+        waiter.settle()
+        reject(error)
+      }
+      const onAbort = () => giveUp(signal?.reason)
+      const timer = setTimeout(
+        () => giveUp(codedError('no connection became free in time (every connection to the host is busy)', NO_FREE_CONNECTION)),
+        this.owner.options.connectionWaitTimeoutMs,
+      )
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.waiters.push(waiter)
+      this.#reclaimForWaiters()
+    })
   }
 
   release(connection: DeliveryConnection): void {
     connection.receiver = undefined
     connection.served++
+    this.paused.resumed(connection)
     if (!connection.reusable || this.owner.isClosed || connection.socket.destroyed) {
       connection.socket.destroy()
       return
     }
-    const waiter = this.waiters.shift()
+    const waiter = this.#nextWaiter()
     if (waiter) return waiter.resolve(connection)
     // Read on while idle, so that a close by the server is seen (and bytes that nobody asked for are an error).
     connection.resume(this.owner.options.keepAliveTimeoutMs)
@@ -152,20 +203,43 @@ class OriginPool {
   discard(connection: DeliveryConnection): void {
     connection.reusable = false
     connection.receiver = undefined
+    this.paused.resumed(connection)
     connection.socket.destroy()
+  }
+
+  pausedByReader(connection: DeliveryConnection): void {
+    this.paused.paused(connection)
+    this.#reclaimForWaiters()
   }
 
   closed(connection: DeliveryConnection): void {
     if (!this.all.delete(connection)) return
+    this.paused.resumed(connection)
+    if (connection.reclaimed) this.#reclaiming--
     const at = this.idle.indexOf(connection)
     if (at >= 0) this.idle.splice(at, 1)
-    const waiter = this.waiters.shift()
+    const waiter = this.#nextWaiter()
     if (waiter) this.#connect().then(waiter.resolve, waiter.reject)
   }
 
   destroyAll(error: Error): void {
-    for (const waiter of this.waiters.splice(0)) waiter.reject(error)
+    for (const waiter of this.waiters.splice(0)) {
+      waiter.settle()
+      waiter.reject(error)
+    }
     for (const connection of [...this.all]) connection.socket.destroy(error)
+  }
+
+  #nextWaiter(): Waiter | undefined {
+    const waiter = this.waiters.shift()
+    waiter?.settle()
+    return waiter
+  }
+
+  /** One connection taken back per waiter that no closing connection serves yet. */
+  #reclaimForWaiters(): void {
+    const needed = this.waiters.length - this.#reclaiming
+    if (needed > 0) this.#reclaiming += this.paused.reclaim(needed)
   }
 
   #connect(): Promise<DeliveryConnection> {
@@ -202,15 +276,18 @@ export class DeliverySockets {
     return this.#closed
   }
 
-  /** A connection to `target`'s origin: an idle one, a new one, or the next one freed when at the cap. */
-  acquire(target: URL): Promise<DeliveryConnection> {
+  /**
+   * A connection to `target`'s origin: an idle one, a new one, or at the cap the next one freed (one a paused
+   * response is made to give up, when there is one), at most `connectionWaitTimeoutMs` later.
+   */
+  acquire(target: URL, signal?: AbortSignal): Promise<DeliveryConnection> {
     if (this.#closed) return Promise.reject(codedError('the HTTP client is closed', 'UND_ERR_DESTROYED'))
     let pool = this.#pools.get(target.origin)
     if (!pool) {
       pool = new OriginPool(this, target)
       this.#pools.set(target.origin, pool)
     }
-    return pool.acquire()
+    return pool.acquire(signal)
   }
 
   /** Back to its pool after a complete response (closed instead when it cannot carry another). */

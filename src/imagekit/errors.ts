@@ -14,6 +14,7 @@ export const IMAGEKIT_CODES = [
   'IK_SERVER', // 5xx (after retries)
   'IK_NETWORK', // connection refused/reset/dropped (after retries)
   'IK_TIMEOUT', // our own deadline
+  'IK_RECLAIMED', // a paused delivery response gave its connection to a waiting request: read on with a new range
   'IK_BAD_RESPONSE', // a body or headers that do not match what was asked
   'IK_JOB_FAILED', // a bulk job ended in a state other than Completed
   'IK_ABORTED', // the caller's signal

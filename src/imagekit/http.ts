@@ -20,6 +20,7 @@ import { ImageKitError, type ImageKitCode } from './errors.js'
 import { OriginDispatchers } from './origin-dispatchers.js'
 import { ProxyRules, type ProxySettings } from './proxy.js'
 import type { DeliveryClient } from './read.js'
+import { CONNECTION_RECLAIMED, ConnectionUse, NO_FREE_CONNECTION, type OriginConnectionUse, type Reclaimable } from './reclaim.js'
 import { abortedError, withRetry, type RetryContext, type RetryPolicy } from './retry.js'
 import { apiUrl, type QueryValues } from './url.js'
 
@@ -109,6 +110,8 @@ export class HttpTransport {
   readonly #delivery: OriginDispatchers
   /** Delivery hosts for the socket reader (socket-range.ts), which speaks to origins directly only. */
   readonly deliverySockets: DeliverySockets
+  /** The undici reader's count of delivery connections per origin, to take back paused ones (reclaim.ts). */
+  readonly #deliveryUse: ConnectionUse<Reclaimable>
   readonly #proxies: ProxyRules
   readonly settings: HttpSettings
   readonly #authorization: string
@@ -132,8 +135,10 @@ export class HttpTransport {
       maxConnectionsPerOrigin: settings.maxConnectionsPerOrigin,
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
       keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+      connectionWaitTimeoutMs: settings.requestTimeoutMs,
       ...(settings.deliveryTls ? { tls: settings.deliveryTls } : {}),
     })
+    this.#deliveryUse = new ConnectionUse(settings.maxConnectionsPerOrigin)
   }
 
   /** One API or upload call with retries; resolves with the decoded body of a 2xx answer. */
@@ -157,6 +162,11 @@ export class HttpTransport {
   /** The undici dispatcher for a delivery URL (direct, or its proxy). */
   deliveryDispatcher(url: URL): Dispatcher {
     return this.#delivery.for(url)
+  }
+
+  /** How the undici reader's requests to `origin` use its connections. */
+  deliveryConnectionUse(origin: string): OriginConnectionUse<Reclaimable> {
+    return this.#deliveryUse.for(origin)
   }
 
   /** Whether a delivery URL goes through a proxy (then undici reads it: the socket reader connects directly). */
@@ -393,7 +403,7 @@ export interface ExceptionContext {
   status?: number
 }
 
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'])
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', NO_FREE_CONNECTION])
 /** Network failures that say nothing about the request itself; worth another try. */
 const TRANSIENT_NETWORK_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN',
@@ -417,6 +427,8 @@ const NETWORK_PHRASES: Record<string, string> = {
   UND_ERR_CONNECT_TIMEOUT: 'connect timeout',
   UND_ERR_HEADERS_TIMEOUT: 'no response headers in time',
   UND_ERR_BODY_TIMEOUT: 'response body stalled',
+  [NO_FREE_CONNECTION]: 'no connection became free in time (every connection to the host is busy)',
+  [CONNECTION_RECLAIMED]: 'paused response gave its connection to a waiting request',
 }
 
 /** The errno-like code of a socket or undici error (AggregateError from happy eyeballs included). */
@@ -461,6 +473,9 @@ export function errorFromException(error: unknown, context: ExceptionContext): I
   const refused = proxyRefusal(error)
   const named = code && !phrase.includes(code) && refused === undefined
   const message = withRequestId(`${method} ${route}: ${phrase}${named ? ` (${code})` : ''}`, requestId)
+  if (code === CONNECTION_RECLAIMED) {
+    return new ImageKitError('IK_RECLAIMED', message, { method, route, requestId, status, retriable: true, cause: error })
+  }
   if (code && TIMEOUT_CODES.has(code)) {
     return new ImageKitError('IK_TIMEOUT', message, { method, route, requestId, status, retriable: context.retriable, cause: error })
   }

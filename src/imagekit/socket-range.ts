@@ -16,10 +16,11 @@
 import type { BodySink, RangeResponse } from './api.js'
 import type { DeliveryConnection, SocketReceiver } from './delivery-sockets.js'
 import { ImageKitError } from './errors.js'
-import { MAX_ERROR_BODY_BYTES, errorFromException, requestIdOf, type HttpTransport } from './http.js'
+import { MAX_ERROR_BODY_BYTES, errorCodeOf, errorFromException, requestIdOf, type HttpTransport } from './http.js'
 import { makeRangeResponse } from './range-body.js'
 import { checkRangeHead, type RangePlan } from './range-checks.js'
 import type { DeliveryRequest } from './read.js'
+import { CONNECTION_RECLAIMED } from './reclaim.js'
 import { HeadParseError, parseResponseHead, type ResponseHead } from './response-head.js'
 import { abortedError } from './retry.js'
 import { readRangeWithUndici } from './undici-range.js'
@@ -79,7 +80,7 @@ class SocketExchange implements SocketReceiver {
       this.#rejectHead = reject
     })
     request.signal?.addEventListener('abort', this.#onAbort, { once: true })
-    http.deliverySockets.acquire(request.target).then(
+    http.deliverySockets.acquire(request.target, request.signal).then(
       (connection) => this.#send(connection),
       (error: unknown) => this.#failHead(error),
     )
@@ -156,7 +157,7 @@ class SocketExchange implements SocketReceiver {
           // A kept-alive connection the server closed as the request went out: once more on a fresh one.
           this.#sentAgain = true
           this.#phase = 'connecting'
-          this.http.deliverySockets.acquire(this.request.target).then(
+          this.http.deliverySockets.acquire(this.request.target, this.request.signal).then(
             (fresh) => this.#send(fresh),
             (failure: unknown) => this.#failHead(failure),
           )
@@ -171,6 +172,9 @@ class SocketExchange implements SocketReceiver {
       case 'body':
         // A server that closes after the last byte (Connection: close) did not fail anything.
         if (this.#due === 0) return
+        if (errorCodeOf(error) === CONNECTION_RECLAIMED) {
+          this.http.settings.log.debug({ operation: `GET ${this.#route}`, requestId: this.#requestId }, 'paused response gives its connection to a waiting request')
+        }
         return this.#failBody(error)
       default:
     }
@@ -221,7 +225,7 @@ class SocketExchange implements SocketReceiver {
     this.#phase = 'waiting'
     // Stopped until deliver() names the memory the body goes to.
     this.#paused = true
-    connection.pause()
+    connection.pause(false)
     if (extra.length > 0) this.#bodyBytes(extra.length, extra)
     this.#resolveHead(this.#response(plan))
     return false
@@ -355,7 +359,7 @@ class SocketExchange implements SocketReceiver {
   #pauseReading(): void {
     if (this.#paused) return
     this.#paused = true
-    this.#connection?.pause()
+    this.#connection?.pause(true)
   }
 
   /** Where a read goes when not into the sink: the scratch after pending bytes in it, else new memory. */

@@ -14,6 +14,9 @@
  *
  * The socket reader (socket-range.ts) is the default; this one serves `--delivery-client undici` and the
  * responses the socket reader does not frame itself (chunked bodies).
+ *
+ * undici's own timeouts start once a request is on a connection; the wait for one is bounded here (the
+ * request timeout), and a request that waits takes a connection back from a paused response (reclaim.ts).
  */
 import type { Dispatcher } from 'undici'
 import type { BodySink, RangeResponse } from './api.js'
@@ -22,6 +25,7 @@ import { MAX_ERROR_BODY_BYTES, errorFromException, requestIdOf, type HttpTranspo
 import { makeRangeResponse } from './range-body.js'
 import { checkRangeHead, single } from './range-checks.js'
 import type { DeliveryRequest } from './read.js'
+import { CONNECTION_RECLAIMED, NO_FREE_CONNECTION, type OriginConnectionUse, type Reclaimable } from './reclaim.js'
 import { headerTokens } from './response-head.js'
 import { abortedError } from './retry.js'
 
@@ -48,7 +52,13 @@ export function readRangeWithUndici(http: HttpTransport, request: DeliveryReques
     },
     exchange,
   )
+  exchange.dispatched()
   return exchange.head
+}
+
+/** An error with a `code`, as errorFromException maps them. */
+function codedError(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code })
 }
 
 type Phase = 'head' | 'body' | 'discard' | 'done'
@@ -57,7 +67,7 @@ type Phase = 'head' | 'body' | 'discard' | 'done'
  * One request: the undici handler, and (once the head passed its checks) the RangeResponse handed out.
  * The response is paused from its head until `deliver` names a sink.
  */
-class DeliveryExchange implements Dispatcher.DispatchHandler {
+class DeliveryExchange implements Dispatcher.DispatchHandler, Reclaimable {
   readonly head: Promise<RangeResponse>
   #resolveHead!: (range: RangeResponse) => void
   #rejectHead!: (error: unknown) => void
@@ -89,6 +99,11 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
   /** Why the head was refused (rejected once its body is drained). */
   #refused: unknown
   readonly #onAbort = () => this.#abortBySignal()
+  /** This request's origin, as far as connections go (shared by the reader's requests to it). */
+  readonly #use: OriginConnectionUse<Reclaimable>
+  /** Where this request stands in #use: waiting for a connection, on one, or neither any more. */
+  #slot: 'waiting' | 'holding' | 'none' = 'waiting'
+  #waitTimer: NodeJS.Timeout | undefined
 
   readonly route: string
   readonly signal: AbortSignal | undefined
@@ -104,12 +119,36 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
       this.#rejectHead = reject
     })
     this.signal?.addEventListener('abort', this.#onAbort, { once: true })
+    this.#use = http.deliveryConnectionUse(request.target.origin)
+    this.#use.waiting++
+  }
+
+  /** After dispatch: unless already on a connection, waits for one, at most the request timeout. */
+  dispatched(): void {
+    if (this.#slot !== 'waiting') return
+    this.#waitTimer = setTimeout(() => this.#noFreeConnection(), this.http.settings.requestTimeoutMs)
+    this.#use.reclaimForWaiting()
+  }
+
+  /** Gives the connection up for a waiting request: `deliver` rejects with IK_RECLAIMED. */
+  reclaim(): void {
+    if (this.#phase !== 'body' || this.#closed) return
+    this.http.settings.log.debug({ operation: `GET ${this.route}`, requestId: this.#requestId }, 'paused response gives its connection to a waiting request')
+    this.#failDelivery(errorFromException(codedError('connection taken back', CONNECTION_RECLAIMED), {
+      method: 'GET', route: this.route, retriable: true, requestId: this.#requestId,
+    }))
   }
 
   // ---- undici handler ----
 
   onRequestStart(controller: Controller): void {
     this.#controller = controller
+    if (this.#slot === 'waiting') {
+      this.#slot = 'holding'
+      this.#use.waiting--
+      this.#use.holding++
+      clearTimeout(this.#waitTimer)
+    }
     if (this.#closed) controller.abort(new Error('delivery request given up'))
   }
 
@@ -154,6 +193,8 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
       afterConnectionFree(() => this.#rejectHead(error))
     } else if (this.#phase === 'body' && !this.#pending && this.#queued.length === 0) {
       this.#finish()
+    } else {
+      this.#leaveConnection() // the body is all here: undici has the connection back
     }
   }
 
@@ -231,6 +272,7 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
     // (resuming undici here would hand out later bytes before the rest of the current chunk).
     if (this.#feeding) return
     if (this.#phase !== 'body' || this.#closed || !this.#sink) return
+    this.#use.paused.resumed(this)
     const pending = this.#pending
     if (pending) {
       this.#pending = undefined
@@ -252,17 +294,33 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
     this.#queued.push(chunk)
     this.#queuedBytes += chunk.length
     if (this.#queuedBytes + (this.#pending?.length ?? 0) <= MAX_QUEUED_BYTES) return
+    this.#failDelivery(new ImageKitError('IK_NETWORK', `GET ${this.route}: response given up while the reader had no room (the server closes the connection after it, so it could not wait)`, {
+      method: 'GET', route: this.route, requestId: this.#requestId, retriable: true,
+    }))
+  }
+
+  /** Drops the response mid-body: `deliver` rejects with `error` (the reader reads on with a new range). */
+  #failDelivery(error: ImageKitError): void {
     this.#phase = 'done'
     this.#pending = undefined
     this.#queued.length = 0
     this.#detach()
     this.#drop(this.#controller)
-    this.#error = new ImageKitError('IK_NETWORK', `GET ${this.route}: response given up while the reader had no room (the server closes the connection after it, so it could not wait)`, {
-      method: 'GET', route: this.route, requestId: this.#requestId, retriable: true,
-    })
+    this.#error = error
     const delivered = this.#delivered
     this.#delivered = undefined
     delivered?.reject(this.#error)
+  }
+
+  /** The wait for a connection outlived the request timeout: a retriable IK_TIMEOUT (undici drops the request once it starts). */
+  #noFreeConnection(): void {
+    if (this.#slot !== 'waiting' || this.#phase !== 'head') return
+    this.#closed = true
+    this.#phase = 'done'
+    this.#detach()
+    this.#rejectHead(errorFromException(codedError('no connection became free in time', NO_FREE_CONNECTION), {
+      method: 'GET', route: this.route, signal: this.signal, retriable: true,
+    }))
   }
 
   /** Copies `chunk` into the sink's regions: skip, take, and a pause when the sink has no room. */
@@ -287,7 +345,11 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
       if (!region || this.#closed) {
         if (this.#closed) return
         this.#pending = chunk.subarray(at)
-        if (!this.#closing) this.#controller?.pause()
+        if (!this.#closing) {
+          this.#controller?.pause()
+          this.#use.paused.paused(this)
+          this.#use.reclaimForWaiting()
+        }
         return
       }
       let n = Math.min(region.length, chunk.length - at)
@@ -328,6 +390,7 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
     if (this.#phase === 'head' || this.#phase === 'discard') {
       this.#closed = true
       this.#phase = 'done'
+      this.#detach()
       this.#drop(this.#controller)
       this.#rejectHead(abortedError(`GET ${this.route}`, this.signal?.reason))
       return
@@ -347,8 +410,19 @@ class DeliveryExchange implements Dispatcher.DispatchHandler {
     })
   }
 
+  /** Done with the signal and the connection. */
   #detach(): void {
     this.signal?.removeEventListener('abort', this.#onAbort)
+    this.#leaveConnection()
+  }
+
+  /** Done with the connection (or the wait for one) as far as #use counts. */
+  #leaveConnection(): void {
+    clearTimeout(this.#waitTimer)
+    this.#use.paused.resumed(this)
+    if (this.#slot === 'waiting') this.#use.waiting--
+    else if (this.#slot === 'holding') this.#use.holding--
+    this.#slot = 'none'
   }
 }
 

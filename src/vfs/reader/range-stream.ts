@@ -11,10 +11,13 @@
  *   the response no memory to write to, so TCP backpressure holds the server;
  * - reads past blocks that are already cached;
  * - resumes from the next missing byte with a new range when the body fails mid-way (bounded
- *   attempts without progress), so a dropped connection never yields wrong or missing bytes;
+ *   attempts without progress), so a dropped connection never yields wrong or missing bytes; a paused
+ *   response whose connection the client took back for another request (IK_RECLAIMED) is no failure: the
+ *   stream reads on once its reader wants more, and that never counts toward giving up;
  * - never serves bytes of a response whose total size differs from the listing (StaleContentError).
  */
 import type { BodySink, RangeResponse } from '../../imagekit/api.js'
+import { isImageKitError } from '../../imagekit/errors.js'
 import type { ByteBudget } from '../budget.js'
 import type { Counters } from '../stats.js'
 import type { PartialBlock } from './partial-block.js'
@@ -75,8 +78,8 @@ export class RangeStream implements BodySink {
   /** Bytes to read past before the next block's bytes start. */
   #skip = 0
   #discard: Buffer | undefined
-  /** A wait for the window or the budget is under way (the response is paused meanwhile). */
-  #preparing = false
+  /** A wait for the window or the budget under way (the response is paused meanwhile); never rejects. */
+  #preparing: Promise<void> | undefined
   readonly #abort = new AbortController()
   #ended = false
   #error: unknown
@@ -199,9 +202,14 @@ export class RangeStream implements BodySink {
           response.close()
           if (this.#aborted) break
           if (e instanceof StaleContentError || e instanceof BadRangeError) throw e // not resumable
-          attempts = this.#bytePos() > pos ? 1 : attempts + 1
+          const reclaimed = isImageKitError(e) && e.code === 'IK_RECLAIMED'
+          if (this.#bytePos() > pos) attempts = reclaimed ? 0 : 1
+          else if (!reclaimed) attempts++
           if (attempts > MAX_RESUME_ATTEMPTS) throw e
           this.host.counters.streamResumes++
+          // A response paused for the window or the budget failed (or was taken back): the next one starts
+          // once that wait is over, never beside it (a second waiter would replace the first one's wake-up).
+          await this.#preparing
         }
       }
       this.#end(undefined)
@@ -290,14 +298,13 @@ export class RangeStream implements BodySink {
   /** Waits (the response paused) for the window and the budget to allow the next block, then resumes. */
   #prepareLater(): void {
     if (this.#preparing) return
-    this.#preparing = true
-    void this.#prepare().then(
+    this.#preparing = this.#prepare().then(
       () => {
-        this.#preparing = false
+        this.#preparing = undefined
         this.#response?.resume()
       },
       () => {
-        this.#preparing = false // aborted: the abort closes the response
+        this.#preparing = undefined // aborted: the abort closes the response
       },
     )
   }
