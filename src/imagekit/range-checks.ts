@@ -1,7 +1,9 @@
 /**
  * The checks a ranged GET's response head must pass before any of its body is handed out as file content,
  * shared by both delivery readers (the socket reader and undici's):
- * - 206: `Content-Range` must start at the requested offset; its total is the file size.
+ * - 206: `Content-Range` must start at the requested offset; its total is the file size. A `Content-Length`
+ *   must be that span's length; a body without one (chunked) is cut at the span's end. Bytes beyond the
+ *   span are never handed out as the file's.
  * - 200 (the server ignored the range): the first `start` bytes are to be skipped and the total is
  *   `Content-Length`; a bounded range is cut at its end.
  * - anything else is an ImageKitError (401/403 on delivery → IK_FORBIDDEN); an error page is never content.
@@ -9,7 +11,7 @@
  */
 import { ImageKitError } from './errors.js'
 import { errorFromStatus, requestIdOf } from './http.js'
-import type { HeadFields } from './response-head.js'
+import { contentLengthOf, type HeadFields } from './response-head.js'
 
 export interface RangeAsk {
   /** The URL's path only (never its query, which may hold a signature): for messages and logs. */
@@ -44,9 +46,9 @@ export function checkRangeHead(ask: RangeAsk, status: number, headers: HeadField
   }
   const { start, endInclusive } = ask
   const wanted = endInclusive === undefined ? undefined : endInclusive - start + 1
-  const accept = (skip: number, bodyBytes: number, totalSize: number): RangePlan => ({
+  const accept = (skip: number, bodyBytes: number, totalSize: number, cutAt?: number): RangePlan => ({
     skip,
-    take: wanted !== undefined && bodyBytes > wanted ? wanted : undefined,
+    take: wanted !== undefined && bodyBytes > wanted ? wanted : cutAt,
     totalSize,
     etag: single(headers.etag),
     requestId,
@@ -61,7 +63,13 @@ export function checkRangeHead(ask: RangeAsk, status: number, headers: HeadField
     const [first, last, total] = [Number(match[1]), Number(match[2]), Number(match[3])]
     if (first !== start) return fail(`206 starts at ${first}, asked for ${start}`)
     if (last < first || last >= total) return fail(`206 with an impossible Content-Range ${first}-${last}/${total}`)
-    return accept(0, last - first + 1, total)
+    const span = last - first + 1
+    if (headers['content-length'] === undefined) return accept(0, span, total, span)
+    const length = contentLengthOf(headers['content-length'])
+    if (length !== span) {
+      return fail(`206 whose Content-Length (${length ?? 'unusable'}) is not the length of its Content-Range ${first}-${last} (${span} bytes)`)
+    }
+    return accept(0, span, total)
   }
   if (status === 200) {
     const lengthText = single(headers['content-length'])?.trim() ?? ''

@@ -65,7 +65,7 @@ export function headerTokens(value: string | string[] | undefined): string[] {
 }
 
 /** Content-Length, when present once (or repeated with one value) and a plain decimal number. */
-function contentLengthOf(value: string | string[] | undefined): number | undefined {
+export function contentLengthOf(value: string | string[] | undefined): number | undefined {
   const values = Array.isArray(value) ? value : value === undefined ? [] : [value]
   const distinct = new Set(values.flatMap((v) => v.split(',')).map((v) => v.trim()))
   if (distinct.size !== 1) return undefined
