@@ -1,9 +1,12 @@
 /**
  * Retry policy for every ImageKit call: which failures retry, and how long to wait.
  *
- * - Retriable failures are marked by the code that saw them (`ImageKitError.retriable`): 5xx, 429,
- *   network errors and timeouts before a response, and (for idempotent calls only) a body cut short.
- *   Everything else, notably every other 4xx and the caller's abort, fails at once.
+ * - Retriable failures are marked by the code that saw them (`ImageKitError.retriable`): 500, 502, 503,
+ *   504, 429, 408, network errors and timeouts before a response, and (for idempotent calls only) a body
+ *   cut short. 408 Request Timeout retries like a dropped connection, for non-idempotent calls too: the
+ *   server says it did not receive the whole request, so it did not act on it, and HTTP lets a client
+ *   repeat such a request (RFC 9110 §15.5.9). Everything else, notably every other 4xx and the caller's
+ *   abort, fails at once.
  * - Failures wait with capped exponential backoff and full jitter (AWS "full jitter": a uniform random
  *   delay between 0 and the exponential cap), and count against `maxRetries`.
  * - 429 waits as long as `X-RateLimit-Reset` says (capped per wait), and counts against a separate budget of

@@ -126,6 +126,24 @@ describe('retries', () => {
     expect(lines.some((l) => l.includes('"level":40') && l.includes('giving up'))).toBe(true)
   })
 
+  it('408 is retried like a dropped connection, also for a rename (the server says it did not act on the request)', async () => {
+    server = await startServer((_req, res, _body, index) =>
+      index === 0 ? sendJson(res, 408, { message: 'Request timed out waiting for body' }) : sendJson(res, 200, {}),
+    )
+    const { client, clock } = track(makeClient(server.url))
+    await client.renameFile('/a.jpg', 'b.jpg')
+    expect(server.requests).toHaveLength(2)
+    expect(clock.sleeps).toHaveLength(1) // a backoff wait, counted against maxRetries
+  })
+
+  it.each([400, 401, 403, 404, 409, 410, 413, 422])('%i on a rename is not retried (no 4xx but 408 and 429 is)', async (status) => {
+    server = await startServer((_req, res) => sendJson(res, status, { message: 'refused' }))
+    const { client } = track(makeClient(server.url))
+    const error = await rejection(client.renameFile('/a.jpg', 'b.jpg'))
+    expect(error.retriable).toBe(false)
+    expect(server.requests).toHaveLength(1)
+  })
+
   it('404 is never retried', async () => {
     server = await startServer((_req, res) => sendJson(res, 404, { message: 'The requested file does not exist.', help: '' }))
     const { client } = track(makeClient(server.url))
