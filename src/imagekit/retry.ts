@@ -9,8 +9,10 @@
  *   abort, fails at once.
  * - Failures wait with capped exponential backoff and full jitter (AWS "full jitter": a uniform random
  *   delay between 0 and the exponential cap), and count against `maxRetries`.
- * - 429 waits as long as `X-RateLimit-Reset` says (capped per wait), and counts against a separate budget of
- *   total waiting time instead of `maxRetries`: being throttled is not the server failing.
+ * - 429 waits exactly as long as `X-RateLimit-Reset` says (a backoff step when it says nothing), against a
+ *   separate budget of total waiting time instead of `maxRetries`: being throttled is not the server failing.
+ *   A reset further off than what is left of that budget fails at once with IK_RATE_LIMITED, saying how
+ *   long the API asked to wait: trying again before the reset would only spend requests into the limit.
  */
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.js'
@@ -20,9 +22,10 @@ import { ImageKitError } from './errors.js'
 export const RETRY_BASE_DELAY_MS = 200
 /** Longest single backoff wait; beyond this the caller (a FUSE op) is better served by an error. */
 export const RETRY_MAX_DELAY_MS = 10_000
-/** Longest single wait on a 429, whatever `X-RateLimit-Reset` says (it may cover a 15-minute window). */
-export const RATE_LIMIT_MAX_WAIT_MS = 60_000
-/** Total time one call may spend waiting out 429s before it fails with IK_RATE_LIMITED. */
+/**
+ * Total time one call may spend waiting out 429s before it fails with IK_RATE_LIMITED: a FUSE op that waits
+ * longer is better served by an error (a limit over a 15-minute window may ask for a reset that far off).
+ */
 export const RATE_LIMIT_TOTAL_WAIT_MS = 300_000
 /** Hard cap on 429 retries of one call, so a server sending `X-RateLimit-Reset: 0` cannot loop us forever. */
 export const RATE_LIMIT_MAX_RETRIES = 50
@@ -32,7 +35,6 @@ export interface RetryPolicy {
   maxRetries: number
   baseDelayMs: number
   maxDelayMs: number
-  rateLimitMaxWaitMs: number
   rateLimitTotalWaitMs: number
 }
 
@@ -41,7 +43,6 @@ export function defaultRetryPolicy(maxRetries: number): RetryPolicy {
     maxRetries,
     baseDelayMs: RETRY_BASE_DELAY_MS,
     maxDelayMs: RETRY_MAX_DELAY_MS,
-    rateLimitMaxWaitMs: RATE_LIMIT_MAX_WAIT_MS,
     rateLimitTotalWaitMs: RATE_LIMIT_TOTAL_WAIT_MS,
   }
 }
@@ -79,10 +80,13 @@ export async function withRetry<T>(attempt: (attemptNumber: number) => Promise<T
       if (!(error instanceof ImageKitError) || !error.retriable || context.signal?.aborted) throw error
       let waitMs: number
       if (error.code === 'IK_RATE_LIMITED') {
-        waitMs =
-          error.retryAfterMs !== undefined && error.retryAfterMs > 0
-            ? Math.min(error.retryAfterMs, policy.rateLimitMaxWaitMs)
-            : backoffDelayMs(rateLimitRetries, policy, context.random)
+        const askedMs = error.retryAfterMs ?? 0
+        const leftMs = policy.rateLimitTotalWaitMs - rateLimitWaitedMs
+        if (askedMs > leftMs) {
+          log.warn({ operation, requestId: error.requestId, askedMs, leftMs, code: error.code }, 'giving up: the rate limit resets later than a request waits')
+          throw resetTooFarOff(error, askedMs, leftMs, policy.rateLimitTotalWaitMs)
+        }
+        waitMs = askedMs > 0 ? askedMs : backoffDelayMs(rateLimitRetries, policy, context.random)
         rateLimitRetries++
         if (rateLimitWaitedMs + waitMs > policy.rateLimitTotalWaitMs || rateLimitRetries > RATE_LIMIT_MAX_RETRIES) {
           log.warn({ operation, requestId: error.requestId, waitedMs: rateLimitWaitedMs, code: error.code }, 'giving up: still rate limited')
@@ -101,6 +105,20 @@ export async function withRetry<T>(attempt: (attemptNumber: number) => Promise<T
       await sleepUnlessAborted(context.clock, waitMs, context.signal, operation)
     }
   }
+}
+
+/** IK_RATE_LIMITED for a 429 whose `X-RateLimit-Reset` asks for more than `leftMs` of waiting. */
+function resetTooFarOff(error: ImageKitError, askedMs: number, leftMs: number, totalMs: number): ImageKitError {
+  const left = leftMs === totalMs ? `the ${seconds(totalMs)} a request waits out rate limits` : `the ${seconds(leftMs)} left of the ${seconds(totalMs)} a request waits out rate limits`
+  const message = `${error.message}: the API asks to wait ${seconds(askedMs)} before the next request (X-RateLimit-Reset), longer than ${left}`
+  return new ImageKitError('IK_RATE_LIMITED', message, {
+    status: error.status, method: error.method, route: error.route, requestId: error.requestId, reason: error.reason,
+    retryAfterMs: askedMs, retriable: false, cause: error,
+  })
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`
 }
 
 /** `clock.sleep` that also ends (with IK_ABORTED) when the caller's signal fires, whatever the clock does. */

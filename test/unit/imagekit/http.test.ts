@@ -7,7 +7,7 @@ import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ImageKitError, isLostAnswer } from '../../../src/imagekit/errors.js'
-import { RATE_LIMIT_MAX_WAIT_MS } from '../../../src/imagekit/retry.js'
+import { RATE_LIMIT_TOTAL_WAIT_MS } from '../../../src/imagekit/retry.js'
 import { ManualClock } from '../../../src/clock.js'
 import { PRIVATE_KEY, makeClient, waitFor, sendCutShort, sendJson, serializeError, startServer, type TestServer } from './helpers.js'
 
@@ -89,15 +89,45 @@ describe('retries', () => {
     expect(clock.sleeps).toEqual([1234, 1234])
   })
 
-  it('429 waits are capped, and the total 429 wait is bounded', async () => {
-    server = await startServer((_req, res) => sendJson(res, 429, { message: 'slow down' }, { 'x-ratelimit-reset': '900000' }))
+  it('429 waits the whole X-RateLimit-Reset, also beyond a minute, for API calls and reads alike', async () => {
+    server = await startServer((req, res, _body, index) => {
+      if (index % 2 === 0) return sendJson(res, 429, { message: 'Too many requests' }, { 'x-ratelimit-reset': '90000' })
+      if (req.url?.startsWith('/demo/')) {
+        res.writeHead(206, { 'content-range': 'bytes 0-2/3', 'content-length': 3 })
+        return res.end('abc')
+      }
+      return sendJson(res, 200, FILE)
+    })
+    const { client, clock } = track(makeClient(server.url))
+    await expect(client.getFileDetails('f1')).resolves.toMatchObject({ fileId: 'f1' })
+    const range = await client.readRange(`${server.url}/demo/a.jpg?tr=orig-true`, 0, undefined)
+    range.close()
+    expect(clock.sleeps).toEqual([90_000, 90_000])
+  })
+
+  it('429 whose reset is further off than the 429 budget fails at once, saying how long the API asked to wait', async () => {
+    server = await startServer((_req, res) =>
+      sendJson(res, 429, { message: 'Too many requests' }, { 'x-ratelimit-reset': '900000', 'x-ik-requestid': 'rid-1' }),
+    )
+    const { client, clock } = track(makeClient(server.url))
+    const error = await rejection(client.getFileDetails('f1'))
+    expect(error).toMatchObject({ code: 'IK_RATE_LIMITED', status: 429, retryAfterMs: 900_000, retriable: false })
+    expect(error.message).toBe(
+      'GET /v1/files/{fileId}/details: 429 Too many requests (requestId rid-1): the API asks to wait 900 s before the next ' +
+      `request (X-RateLimit-Reset), longer than the ${RATE_LIMIT_TOTAL_WAIT_MS / 1000} s a request waits out rate limits`,
+    )
+    expect(server.requests).toHaveLength(1)
+    expect(clock.sleeps).toEqual([])
+  })
+
+  it('429 waits add up to the budget: a reset beyond what is left of it fails then, without another request', async () => {
+    server = await startServer((_req, res) => sendJson(res, 429, { message: 'Too many requests' }, { 'x-ratelimit-reset': '120000' }))
     const { client, clock } = track(makeClient(server.url))
     const error = await rejection(client.getFileDetails('f1'))
     expect(error.code).toBe('IK_RATE_LIMITED')
-    expect(error.status).toBe(429)
-    expect(clock.sleeps.every((ms) => ms === RATE_LIMIT_MAX_WAIT_MS)).toBe(true)
-    expect(clock.sleeps.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(300_000)
-    expect(server.requests.length).toBe(clock.sleeps.length + 1)
+    expect(error.message).toContain('asks to wait 120 s before the next request (X-RateLimit-Reset), longer than the 60 s left of the 300 s')
+    expect(clock.sleeps).toEqual([120_000, 120_000])
+    expect(server.requests).toHaveLength(3)
   })
 
   it('503 twice then 200: retried with capped exponential backoff', async () => {
