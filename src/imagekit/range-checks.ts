@@ -7,6 +7,8 @@
  * - 200 (the server ignored the range): the first `start` bytes are to be skipped and the total is
  *   `Content-Length`; a bounded range is cut at its end.
  * - anything else is an ImageKitError (401/403 on delivery → IK_FORBIDDEN); an error page is never content.
+ *   Its message quotes the CDN's `ik-error` header (`ENOENT - …`), scrubbed like any text from outside: the
+ *   CDN's body is a generic page, and the header is the one place it says what was wrong.
  * - a compressed body is refused: byte offsets must refer to the stored bytes.
  */
 import { ImageKitError } from './errors.js'
@@ -18,6 +20,7 @@ export interface RangeAsk {
   route: string
   start: number
   endInclusive: number | undefined
+  /** Takes secrets out of text that came from the server: the request's query (a signature) and the key. */
   scrub: (text: string) => string
 }
 
@@ -78,7 +81,8 @@ export function checkRangeHead(ask: RangeAsk, status: number, headers: HeadField
     if (start > 0 && start >= length) return fail(`range starts at ${start}, file has ${length} bytes`, 'IK_RANGE_NOT_SATISFIABLE')
     return accept(start, length - start, length)
   }
-  throw errorFromStatus({ host: 'delivery', method: 'GET', route: ask.route, status, headers, bodyText: '', scrub: ask.scrub })
+  const ikError = single(headers['ik-error']) ?? ''
+  throw errorFromStatus({ host: 'delivery', method: 'GET', route: ask.route, status, headers, bodyText: ikError, scrub: ask.scrub })
 }
 
 export function single(value: string | string[] | undefined): string | undefined {

@@ -48,10 +48,11 @@ export async function readRange(
   headers.range = `bytes=${start}-${endInclusive ?? ''}`
   // Byte offsets must refer to the stored bytes, not a compressed encoding of them.
   headers['accept-encoding'] = 'identity'
+  const target = new URL(url)
   const request: DeliveryRequest = {
-    target: new URL(url),
+    target,
     // Only the path goes into messages and logs: the query may hold a signature.
-    ask: { route: pathOfUrl(url), start, endInclusive, scrub: (text) => http.scrub(text) },
+    ask: { route: pathOfUrl(url), start, endInclusive, scrub: (text) => http.scrub(withoutQueryOf(target, text)) },
     headers,
     signal: options.signal,
   }
@@ -59,4 +60,22 @@ export async function readRange(
     ? () => readRangeWithUndici(http, request)
     : () => readRangeWithSockets(http, request)
   return withRetry(attempt, http.retryContext(`GET ${request.ask.route}`, options.signal))
+}
+
+/** `text` (from the server, which may echo the request) without `target`'s query, raw or decoded, nor its signature. */
+function withoutQueryOf(target: URL, text: string): string {
+  const query = target.search
+  if (query.length <= 1) return text
+  let out = text
+  for (const form of new Set([query, decodedOrSame(query)])) out = out.split(form).join('?[query]')
+  const signature = target.searchParams.get('ik-s')
+  return signature ? out.split(signature).join('[REDACTED]') : out
+}
+
+function decodedOrSame(text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
 }

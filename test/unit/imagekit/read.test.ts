@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { DeliveryClient } from '../../../src/imagekit/read.js'
-import { useClientPerTest, type Handler } from './helpers.js'
+import { PRIVATE_KEY, serializeError, useClientPerTest, type Handler } from './helpers.js'
 
 const CONTENT = randomBytes(300_000)
 
@@ -101,6 +101,27 @@ describe.each(['sockets', 'undici'] as const)('readRange (%s)', (reader) => {
     expect((error as ImageKitError).code).toBe('IK_FORBIDDEN')
     expect((error as ImageKitError).message).toBe('GET /demo/private.jpg: 403')
     await expect(client.readRange(`${perTest.server.url}/demo/missing.jpg`, 0, undefined)).rejects.toMatchObject({ code: 'IK_NOT_FOUND' })
+  })
+
+  it('the CDN\'s ik-error header is in the message, without the request\'s query, its signature or the key', async () => {
+    const signature = 'abcdef0123456789abcdef0123456789abcdef01'
+    const query = `?tr=orig-true&ik-t=1700000000&ik-s=${signature}`
+    const { client } = await setup((req, res) => {
+      const echo = req.url?.includes('echo-key') ? `key ${PRIVATE_KEY}` : `${req.url} (signature ${signature})`
+      res.writeHead(404, { 'content-type': 'text/plain', 'ik-error': `ENOENT - No such object: ${echo}`, 'x-ik-requestid': 'rid-404' })
+      res.end('Not Found')
+    })
+    const error = await client.readRange(`${perTest.server.url}/demo/missing.jpg${query}`, 0, undefined).catch((e: unknown) => e)
+    expect(error).toMatchObject({ code: 'IK_NOT_FOUND', status: 404 })
+    expect((error as Error).message).toBe('GET /demo/missing.jpg: 404 ENOENT - No such object: /demo/missing.jpg?[query] (signature [REDACTED]) (requestId rid-404)')
+    const keyed = await client.readRange(`${perTest.server.url}/demo/echo-key.jpg`, 0, undefined).catch((e: unknown) => e)
+    expect((keyed as Error).message).toBe('GET /demo/echo-key.jpg: 404 ENOENT - No such object: key [REDACTED] (requestId rid-404)')
+    for (const e of [error, keyed]) {
+      const shown = serializeError(e)
+      expect(shown).not.toContain(signature)
+      expect(shown).not.toContain('ik-t=')
+      expect(shown).not.toContain(PRIVATE_KEY)
+    }
   })
 
   it('retries a 503 before the body starts', async () => {
