@@ -61,6 +61,10 @@ export class DirCache {
       max: Math.max(1, options.maxDirs),
       maxSize: options.maxEntries ?? MAX_CACHED_ENTRIES,
       sizeCalculation: (l) => l.children.size + 1,
+      // Listings dropped (evicted, forgotten) leave their nodes' numbers behind for the next listing.
+      dispose: (l, _key, reason) => {
+        if (reason !== 'set') for (const node of l.children.values()) deps.inodes.remember(node)
+      },
     })
   }
 

@@ -67,7 +67,7 @@ export class ListingBuilder {
   ) {}
 
   #ino(key: string): number {
-    return this.previous?.inoOf(key) ?? this.deps.inodes.pinnedIno(key) ?? this.deps.inodes.allocate()
+    return this.previous?.inoOf(key) ?? this.deps.inodes.knownIno(key) ?? this.deps.inodes.allocate()
   }
 
   #hide(remoteName: string, reason: string): void {

@@ -3,10 +3,16 @@
  *
  * Numbers: root is 1; others are allocated from a counter and never reused while mounted. A node
  * keeps its number across re-listings while it lives (the new listing looks up the previous one, see
- * dir-node.ts) or while an open handle pins it (looked up here by identity key).
+ * dir-node.ts), while an open handle pins it, and after its listing was dropped (a refresh, the listing
+ * cache's bound): the numbers of dropped listings' nodes are remembered by identity key, up to
+ * REMEMBERED_INOS_MAX of them, the least recently seen forgotten first.
  * Mutated only in synchronous stretches (no await between read and write).
  */
+import { LRUCache } from 'lru-cache'
 import { identityKey, ROOT_INO, type Inode } from './inode.js'
+
+/** About 100 bytes each: a million files seen and let go of cost some 100 MiB at most. */
+export const REMEMBERED_INOS_MAX = 1_000_000
 
 interface Pin {
   node: Inode
@@ -16,14 +22,20 @@ interface Pin {
 export class InodeTable {
   #nextIno = ROOT_INO + 1
   readonly #pinned = new Map<string, Pin>()
+  readonly #remembered = new LRUCache<string, number>({ max: REMEMBERED_INOS_MAX })
 
   allocate(): number {
     return this.#nextIno++
   }
 
-  /** The number of a pinned node with this identity, so a re-listing keeps it. */
-  pinnedIno(key: string): number | undefined {
-    return this.#pinned.get(key)?.node.ino
+  /** The number a node with this identity has or had (pinned, or remembered), so a re-listing keeps it. */
+  knownIno(key: string): number | undefined {
+    return this.#pinned.get(key)?.node.ino ?? this.#remembered.get(key)
+  }
+
+  /** A listing holding `node` is dropped: its number stays its identity's. */
+  remember(node: Inode): void {
+    this.#remembered.set(identityKey(node), node.ino)
   }
 
   pin(node: Inode): void {

@@ -1,9 +1,15 @@
 import { constants } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
-import { UNREACHABLE_RETRY_MS } from '../../../src/vfs/dir-cache.js'
+import { ManualClock } from '../../../src/clock.js'
+import { DirCache, UNREACHABLE_RETRY_MS } from '../../../src/vfs/dir-cache.js'
+import { DirInode } from '../../../src/vfs/inode.js'
+import { InodeTable } from '../../../src/vfs/inode-table.js'
+import { NameCodec } from '../../../src/vfs/name.js'
+import { Counters } from '../../../src/vfs/stats.js'
+import { WarnOnce } from '../../../src/vfs/warn-once.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
-import { expectCode, makeVfs } from './helpers.js'
+import { baseOptions, expectCode, makeVfs, memoryLogger } from './helpers.js'
 
 const PROBES = ['.hidden', '.directory', 'autorun.inf', '.Trash-1000', '.xdg-volume-info']
 
@@ -355,3 +361,35 @@ describe('read-only mounts and bad handles', () => {
     await expectCode(vfs.release('/d', 42), 'EBADF')
   })
 })
+
+describe('R3: inode numbers stay while mounted', () => {
+  it('across a refresh (ikfs refresh, SIGHUP) of a folder or of everything', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/d')
+    api.addFile('/d/x.jpg', 10)
+    const { vfs } = makeVfs(api)
+    const file = (await vfs.getattr('/d/x.jpg')).ino
+    const folder = (await vfs.getattr('/d')).ino
+    vfs.forget('/d')
+    expect((await vfs.getattr('/d/x.jpg')).ino).toBe(file)
+    vfs.forget()
+    expect((await vfs.getattr('/d/x.jpg')).ino).toBe(file)
+    expect((await vfs.getattr('/d')).ino).toBe(folder)
+    vfs.checkInvariants()
+  })
+
+  it('after the listing cache let go of the folder (more folders than --max-cached-dirs)', async () => {
+    const api = new FakeImageKit()
+    for (const f of ['/a', '/b', '/c']) {
+      api.addFolder(f)
+      api.addFile(`${f}/file`, 3)
+    }
+    const { vfs } = makeVfs(api, { maxCachedDirs: 2 })
+    const ino = (await vfs.getattr('/a/file')).ino
+    await vfs.readdir('/b')
+    await vfs.readdir('/c')
+    expect((await vfs.getattr('/a/file')).ino).toBe(ino)
+    vfs.checkInvariants()
+  })
+})
+
