@@ -57,10 +57,13 @@ export class DirCache {
     readonly counters: Counters,
     readonly options: DirCacheOptions,
   ) {
+    const maxSize = options.maxEntries ?? MAX_CACHED_ENTRIES
     this.#lru = new LRUCache<string, DirListing>({
       max: Math.max(1, options.maxDirs),
-      maxSize: options.maxEntries ?? MAX_CACHED_ENTRIES,
-      sizeCalculation: (l) => l.children.size + 1,
+      maxSize,
+      // A folder larger than the whole bound is kept alone (the cache would refuse to store it at all, and
+      // every lookup in it would list it again).
+      sizeCalculation: (l) => Math.min(l.children.size + 1, maxSize),
       // Listings dropped (evicted, forgotten) leave their nodes' numbers behind for the next listing.
       dispose: (l, _key, reason) => {
         if (reason !== 'set') for (const node of l.children.values()) deps.inodes.remember(node)

@@ -393,3 +393,21 @@ describe('R3: inode numbers stay while mounted', () => {
   })
 })
 
+describe('R2: the listing cache', () => {
+  it('keeps a folder with more entries than its whole bound (alone), instead of fetching it for every lookup', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/big')
+    for (let i = 0; i < 20; i++) api.addFile(`/big/f${i}`, 1)
+    const inodes = new InodeTable()
+    const dirs = new DirCache(
+      api, new ManualClock(), { codec: new NameCodec(baseOptions.encoding), inodes, warn: new WarnOnce(memoryLogger().logger) }, new Counters(),
+      { ttlMs: 60_000, maxDirs: 100, versions: false, maxEntries: 10 },
+    )
+    const dir = new DirInode(2, '/big', 0, 0)
+    const inos = new Set<number>()
+    for (let i = 0; i < 5; i++) inos.add((await dirs.listing(dir)).children.get('f0')!.ino)
+    expect(api.calls.listFiles).toBe(1)
+    expect(inos.size).toBe(1)
+  })
+
+})
