@@ -44,11 +44,12 @@ interface FetchState {
 
 export class DirCache {
   readonly #lru: LRUCache<string, DirListing>
-  readonly #inflight = new Map<string, Promise<DirListing>>()
+  /** Fetches under way; one that a refresh or an expiry overtook is `stale`: later callers start their own. */
+  readonly #inflight = new Map<string, { fetch: Promise<DirListing>; stale: boolean }>()
   /** Bumped by forget() and clear(): a fetch that started before it does not store its (maybe outdated) result. */
   #generation = 0
   /** What happened to each folder while its listing was being fetched (see FetchState). */
-  readonly #duringFetch = new Map<string, FetchState>()
+  readonly #duringFetch = new Map<string, Set<FetchState>>()
 
   constructor(
     readonly api: ImageKitApi,
@@ -80,11 +81,14 @@ export class DirCache {
       return cached
     }
     const inflight = this.#inflight.get(key)
-    if (inflight) return inflight
+    if (inflight && !inflight.stale) return inflight.fetch
     this.counters.dirCacheMisses++
-    const fetch = this.#fetch(key).finally(() => this.#inflight.delete(key))
-    this.#inflight.set(key, fetch)
-    return fetch
+    const entry = { fetch: this.#fetch(key), stale: false }
+    entry.fetch = entry.fetch.finally(() => {
+      if (this.#inflight.get(key) === entry) this.#inflight.delete(key)
+    })
+    this.#inflight.set(key, entry)
+    return entry.fetch
   }
 
   async #fetch(remotePath: string): Promise<DirListing> {
@@ -93,7 +97,9 @@ export class DirCache {
     const builder = new ListingBuilder(remotePath, this.#lru.peek(remotePath), this.deps)
     let items = 0
     const during: FetchState = { changes: [], expired: false }
-    this.#duringFetch.set(remotePath, during)
+    const fetches = this.#duringFetch.get(remotePath) ?? new Set<FetchState>()
+    fetches.add(during)
+    this.#duringFetch.set(remotePath, fetches)
     // With --versions, the old versions are listed beside the folder (two round trips at once, not in a row).
     const stopVersions = new AbortController()
     const versions = this.options.versions
@@ -115,7 +121,8 @@ export class DirCache {
       if (stale && isImageKitError(e) && UNREACHABLE.has(e.code) && generation === this.#generation) return this.#serveStale(stale, e)
       throw fromImageKitError(e, { op: 'list', target: remotePath })
     } finally {
-      this.#duringFetch.delete(remotePath)
+      fetches.delete(during)
+      if (fetches.size === 0) this.#duringFetch.delete(remotePath)
     }
     this.counters.listingsFetched++
     this.counters.listingItems += items
@@ -147,14 +154,12 @@ export class DirCache {
   /** Drops listings of `remotePath` and below (all when undefined). */
   forget(remotePath?: string): void {
     this.#generation++
-    if (remotePath === undefined || remotePath === '/') {
-      this.#lru.clear()
-      return
-    }
+    const all = remotePath === undefined || remotePath === '/'
     const prefix = remotePath + '/'
-    for (const key of [...this.#lru.keys()]) {
-      if (key === remotePath || key.startsWith(prefix)) this.#lru.delete(key)
-    }
+    const under = (key: string): boolean => all || key === remotePath || key.startsWith(prefix)
+    for (const [key, inflight] of this.#inflight) if (under(key)) inflight.stale = true
+    if (all) return this.#lru.clear()
+    for (const key of [...this.#lru.keys()]) if (under(key)) this.#lru.delete(key)
   }
 
   /**
@@ -164,7 +169,7 @@ export class DirCache {
    */
   setChild(remotePath: string, name: string, node: Inode | undefined): void {
     this.#lru.peek(remotePath)?.setChild(name, node)
-    this.#duringFetch.get(remotePath)?.changes.push((listing) => listing.setChild(name, node))
+    for (const during of this.#duringFetch.get(remotePath) ?? []) during.changes.push((listing) => listing.setChild(name, node))
   }
 
   /**
@@ -191,7 +196,7 @@ export class DirCache {
     }
     const cached = this.#lru.peek(remotePath)
     if (cached) drop(cached)
-    this.#duringFetch.get(remotePath)?.changes.push(drop)
+    for (const during of this.#duringFetch.get(remotePath) ?? []) during.changes.push(drop)
   }
 
   /** True when asking for this folder's listing would fetch it: nothing fresh is cached and no fetch is under way. */
@@ -215,8 +220,9 @@ export class DirCache {
     const l = this.#lru.peek(remotePath)
     if (l) this.#lru.set(remotePath, new DirListing(l.remotePath, Number.NEGATIVE_INFINITY, l.children, l.hidden))
     // A fetch under way may have been answered before the change that was detected: not stored either.
-    const during = this.#duringFetch.get(remotePath)
-    if (during) during.expired = true
+    for (const during of this.#duringFetch.get(remotePath) ?? []) during.expired = true
+    const inflight = this.#inflight.get(remotePath)
+    if (inflight) inflight.stale = true
   }
 
   get size(): number {

@@ -410,4 +410,26 @@ describe('R2: the listing cache', () => {
     expect(inos.size).toBe(1)
   })
 
+  it('a refresh while a listing is being fetched: the next lookups get a listing fetched after the refresh', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/d')
+    api.addFile('/d/a', 1)
+    const { vfs } = makeVfs(api)
+    await vfs.readdir('/')
+    let open!: () => void
+    const gate = new Promise<void>((resolve) => (open = resolve))
+    api.listGate = async (query) => {
+      if (query.path === '/d') await gate
+    }
+    const before = vfs.readdir('/d') // started before the change below
+    await new Promise((resolve) => setImmediate(resolve))
+    api.addFile('/d/b', 1) // added elsewhere
+    vfs.forget('/d') // ikfs refresh /d
+    const after = vfs.readdir('/d')
+    const statOfNew = vfs.getattr('/d/b').then(() => 'found', (e: { code: string }) => e.code)
+    open()
+    await before
+    expect((await after).map((e) => e.name).sort()).toEqual(['a', 'b'])
+    expect(await statOfNew).toBe('found')
+  })
 })
