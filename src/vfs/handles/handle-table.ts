@@ -1,15 +1,21 @@
 /**
- * File handle numbers ↔ handles. Numbers are uint32 from 1 (0 means "no handle" to fuse-native) and
+ * File handle numbers ↔ handles. Numbers run from 1 (0 means "no handle" to fuse-native) to MAX_FH and
  * advance round-robin, so a just-released number is not handed out again at once (a late op on a
  * stale fh finds nothing instead of someone else's file).
  */
 import { VfsError } from '../errors.js'
 
-const MAX_FH = 0xffff_ffff
+/** fuse-native reads a handle back as an int32: past this, every open of a long-running mount failed. */
+export const MAX_FH = 0x7fff_ffff
 
 export class HandleTable<H> {
   readonly #handles = new Map<number, H>()
-  #next = 1
+  #next: number
+
+  /** `first`: the first number tried (tests start near the wrap-around). */
+  constructor(first = 1) {
+    this.#next = first
+  }
 
   add(make: (fh: number) => H): H {
     if (this.#handles.size >= MAX_FH) throw new VfsError('EIO', 'out of file handles')

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ByteBudget } from '../../../src/vfs/budget.js'
-import { HandleTable } from '../../../src/vfs/handles/handle-table.js'
+import { HandleTable, MAX_FH } from '../../../src/vfs/handles/handle-table.js'
 import { KeyedMutex } from '../../../src/vfs/lock.js'
 
 const tick = () => new Promise((r) => setImmediate(r))
@@ -112,5 +112,13 @@ describe('HandleTable', () => {
     t.remove(1)
     expect(t.add((fh) => ({ fh })).fh).toBe(3)
     expect(() => t.get(1)).toThrow(expect.objectContaining({ code: 'EBADF' }))
+  })
+
+  it('wraps around after the largest number a FUSE binding takes back (int32), skipping numbers in use', () => {
+    const t = new HandleTable<{ fh: number }>(MAX_FH - 1)
+    t.add((fh) => ({ fh })) // MAX_FH - 1
+    const last = t.add((fh) => ({ fh }))
+    expect(last.fh).toBe(0x7fff_ffff)
+    expect(t.add((fh) => ({ fh })).fh).toBe(1)
   })
 })
