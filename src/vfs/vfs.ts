@@ -296,7 +296,7 @@ class ImageKitVfs implements IkVfs {
           reader.updateUrl(current.url)
           return 'retry'
         }
-        this.#log.warn({ path: node.remotePath, fileId: node.fileId }, 'read refused: delivered size differs from the listing')
+        this.#log.warn({ path: node.remotePath, fileId: node.fileId }, 'read refused: the delivery serves other content than the listing shows (another size, or another ETag than earlier ranges)')
         return changed
       } catch (e) {
         return fromImageKitError(e, { op: 'read', target: node.remotePath, openHandle: true })

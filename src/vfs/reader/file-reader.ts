@@ -33,6 +33,7 @@ import type { ReadDestination } from '../types.js'
 import { BlockCache } from './block-cache.js'
 import type { BlockPool } from './block-pool.js'
 import { PartialBlock } from './partial-block.js'
+import { StaleContentError } from './read-errors.js'
 import { MAX_READAHEAD_BLOCKS, RangeStream, type StreamHost } from './range-stream.js'
 
 /** 1 MiB: eight kernel reads of 128 KiB per block; small enough that a random read fetches little extra. */
@@ -78,6 +79,8 @@ export class FileReader implements StreamHost {
   readonly #partials = new Map<number, PartialBlock>()
   readonly #streams = new Set<RangeStream>()
   #url: string
+  /** The ETag of this version's ranges so far: a range with another one holds other bytes (a same-size overwrite). */
+  #etag: string | undefined
   /**
    * The last completed block a reader asked for, so the reader finds the rest of it even when the cache
    * is tiny or disabled (read-ahead never displaces it, or a reader could lose its block forever).
@@ -98,6 +101,7 @@ export class FileReader implements StreamHost {
   /** The listing's URL changed without a new version (details update): read through the new one. */
   updateUrl(url: string): void {
     this.#url = url
+    this.#etag = undefined
   }
 
   get streamCount(): number {
@@ -237,11 +241,21 @@ export class FileReader implements StreamHost {
   isCached(block: number): boolean {
     return this.deps.cache.has(this.#key(block)) || this.#recent?.index === block
   }
-  openRange(start: number, signal: AbortSignal): Promise<RangeResponse> {
+  async openRange(start: number, signal: AbortSignal): Promise<RangeResponse> {
     const t = this.target
     const url = this.deps.api.deliveryUrl({ filePath: t.filePath, url: this.#url, isPrivateFile: t.isPrivateFile, versionId: t.versionId })
     this.counters.rangeRequests++
-    return this.deps.api.readRange(url, start, undefined, { signal })
+    const response = await this.deps.api.readRange(url, start, undefined, { signal })
+    const etag = response.etag?.replace(/^W\//, '')
+    if (etag !== undefined) {
+      this.#etag ??= etag
+      if (etag !== this.#etag) {
+        response.close()
+        this.counters.staleResponses++
+        throw new StaleContentError(this.size, response.totalSize, 'delivery served a range of other content (its ETag changed) than the earlier ranges of this version')
+      }
+    }
+    return response
   }
   startBlock(_stream: RangeStream, block: number): PartialBlock {
     const partial = new PartialBlock(block, this.deps.pool.take(this.blockLength(block)))

@@ -1,10 +1,13 @@
 /** Why a stream of file bytes stopped; translated to errnos by read-handle.ts. */
 
-/** The server's total size differs from the listing's: stale CDN bytes or a changed file. Never served. */
+/**
+ * The server's total size differs from the listing's, or its ETag from the one the file's earlier ranges
+ * had: stale CDN bytes or a changed file. Never served.
+ */
 export class StaleContentError extends Error {
   override name = 'StaleContentError'
-  constructor(readonly expectedSize: number, readonly servedSize: number) {
-    super(`delivery served ${servedSize} bytes in total where the listing says ${expectedSize}`)
+  constructor(readonly expectedSize: number, readonly servedSize: number, why?: string) {
+    super(why ?? `delivery served ${servedSize} bytes in total where the listing says ${expectedSize}`)
   }
 }
 

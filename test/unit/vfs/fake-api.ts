@@ -281,7 +281,18 @@ export class FakeImageKit implements ImageKitApi {
       this.dropCount--
       dropAfter = this.dropAfterBytes
     }
-    return new ReadableRange(from, data.length, this.#body(data.subarray(from, to), dropAfter, options?.signal))
+    const range = new ReadableRange(from, data.length, this.#body(data.subarray(from, to), dropAfter, options?.signal))
+    range.etag = `"${this.#etagOf(data)}"`
+    return range
+  }
+
+  /** One ETag per distinct content served, as a CDN gives. */
+  readonly #etags = new WeakMap<Buffer, number>()
+  #nextEtag = 1
+  #etagOf(data: Buffer): number {
+    let tag = this.#etags.get(data)
+    if (tag === undefined) this.#etags.set(data, (tag = this.#nextEtag++))
+    return tag
   }
 
   #body(data: Buffer, dropAfter: number | undefined, signal: AbortSignal | undefined): Readable {
@@ -645,6 +656,7 @@ export class FakeImageKit implements ImageKitApi {
  * regions; when the sink has no room the Readable pauses until resume().
  */
 class ReadableRange implements RangeResponse {
+  etag: string | undefined
   #sink: BodySink | undefined
   #leftover: Buffer | undefined
   #ended = false

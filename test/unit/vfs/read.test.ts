@@ -272,6 +272,18 @@ describe('reads', () => {
     expect(vfs.stats().staleResponses).toBeGreaterThanOrEqual(1)
   })
 
+  it('R5: a range of other content (its ETag changed: a same-size overwrite the CDN serves at the old URL) is never served', async () => {
+    const api = new FakeImageKit()
+    const size = 20 * MiB
+    const f = api.addFile('/same.bin', patternBytes(size, 21))
+    const { vfs, fh } = await openFile(api, '/same.bin')
+    expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 0), patternBytes(size, 21).subarray(0, KERNEL_READ))).toBe(0)
+    api.staleByUrl.set(f.url, patternBytes(size, 22)) // overwritten elsewhere with as many bytes; the CDN serves them at the old URL
+    await expectCode(vfs.read('', fh, KERNEL_READ, 15 * MiB), 'EIO') // a far seek: a new range
+    expect(api.ranges.map((r) => r.start)).toEqual([0, 15 * MiB])
+    expect(vfs.stats().staleResponses).toBeGreaterThanOrEqual(1)
+  })
+
   it('after a stale read, a new open sees the new version while the old handle stays failed', async () => {
     const api = new FakeImageKit()
     const f = api.addFile('/v.jpg', patternBytes(1000, 15))
