@@ -292,7 +292,9 @@ class ImageKitVfs implements IkVfs {
       if (node.isVersion) return changed
       try {
         const current = await this.#api.getFileDetails(node.fileId)
-        if (current.versionInfo.id === node.versionId && current.size === node.size && current.url !== node.url) {
+        // The same version: its URL may have changed (a details update), or the CDN gave another ETag for the
+        // same bytes; one more try, through the current URL, from a fresh ETag.
+        if (current.versionInfo.id === node.versionId && current.size === node.size) {
           reader.updateUrl(current.url)
           return 'retry'
         }
