@@ -80,10 +80,13 @@ export function createLogger(settings: LoggerSettings = {}, destination?: Destin
   return pino(options, dest)
 }
 
-/** The log file, its folder made first (pino's own mkdir never returns for some paths: make-dirs.ts). */
+/**
+ * The log file, its folder made first (pino's own mkdir never returns for some paths: make-dirs.ts). Owner only,
+ * as the --daemon log (cli/daemon.ts): it names every file written through the mount.
+ */
 function fileDestination(file: string): DestinationStream {
-  makeDirs(dirname(file))
-  return pino.destination({ dest: file, sync: false })
+  makeDirs(dirname(file), 0o700)
+  return pino.destination({ dest: file, sync: false, mode: 0o600 })
 }
 
 interface SerializedError {
