@@ -78,7 +78,7 @@ export function loadConfig(input: LoadInput): Config {
   let file: { path: string; section: ConfSection; name: string } | undefined
   if (input.remote !== undefined) {
     const explicit = configPick.source.kind !== 'default'
-    file = findRemoteSection(input.remote, configPath, explicit, input.env, input.home, warnings)
+    file = findRemoteSection(input.remote, configPath, explicit, input.env, input.cwd, input.home, warnings)
   }
 
   const values: Record<string, unknown> = {}
@@ -241,11 +241,12 @@ function findRemoteSection(
   configPath: string,
   explicit: boolean,
   env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
   home: string,
   warnings: string[],
 ): { path: string; section: ConfSection; name: string } {
   if (name === '' || /[[\]\n]/.test(name)) throw new ConfigError(`invalid remote name "${name}"`)
-  const candidates = explicit ? [configPath] : [configPath, ...rcloneConfigPaths(env, home)]
+  const candidates = explicit ? [configPath] : [configPath, ...rcloneConfigPaths(env, cwd, home)]
   const searched: string[] = []
   for (const path of [...new Set(candidates)]) {
     const text = readIfExists(path)
@@ -281,11 +282,11 @@ function findRemoteSection(
   throw new ConfigError(`remote "${name}" not found ${where}`)
 }
 
-/** rclone's own config file locations, most specific first. */
-function rcloneConfigPaths(env: Readonly<Record<string, string | undefined>>, home: string): string[] {
+/** rclone's own config file locations, most specific first; a relative RCLONE_CONFIG is from the working folder, as in rclone. */
+function rcloneConfigPaths(env: Readonly<Record<string, string | undefined>>, cwd: string, home: string): string[] {
   const paths: string[] = []
   const explicit = env.RCLONE_CONFIG
-  if (explicit) paths.push(expandPath(explicit, home, home))
+  if (explicit) paths.push(expandPath(explicit, cwd, home))
   const xdgConfig = env.XDG_CONFIG_HOME
   if (xdgConfig && isAbsolute(xdgConfig)) paths.push(`${xdgConfig}/rclone/rclone.conf`)
   paths.push(`${home}/.config/rclone/rclone.conf`)

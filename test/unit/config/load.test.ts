@@ -274,6 +274,13 @@ describe('config file remotes (rclone.conf format)', () => {
     expect(c.configFile).toBe(rclonePath)
   })
 
+  it('reads a relative RCLONE_CONFIG from the working folder, as rclone and --config do', () => {
+    const inCwd = writeConf(`[photos]\ntype = imagekit\nendpoint = ${ENDPOINT}\nprivate_key = ${PRIVATE_KEY}\n`, join(root, 'conf', 'rclone.conf'))
+    writeConf('[photos]\ntype = s3\n', join(home, 'conf', 'rclone.conf'))
+    const c = loadConfig(input({ env: { RCLONE_CONFIG: 'conf/rclone.conf' }, remote: 'photos' }))
+    expect(c.configFile).toBe(inCwd)
+  })
+
   it('reads only the named file when --config is given', () => {
     writeConf(`[photos]\ntype = imagekit\nendpoint = ${ENDPOINT}\nprivate_key = ${PRIVATE_KEY}\n`, join(home, '.config/rclone/rclone.conf'))
     const own = writeConf('[x]\ntype = imagekit\n', join(root, 'own.conf'))
