@@ -366,7 +366,8 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
       const mp = await makeTempMountpoint()
       const logDir = await tempDir('ikfs-helper-')
       const env = { ...process.env, ...libEnv(lib), IKFS_NODE: process.execPath }
-      const opts = `_netdev,nofail,x-systemd.automount,dir_cache_time=10s,log_file=${join(logDir, 'ikfs.log')}`
+      // Yes/no options with a value (read_only=false) once reached ikfs as two words, and it refused them.
+      const opts = `_netdev,nofail,x-systemd.automount,dir_cache_time=10s,read_only=false,stream_uploads=false,log_file=${join(logDir, 'ikfs.log')}`
       try {
         await execFileP(HELPER, ['ikfs', mp.path, '-o', opts], { env, timeout: 90_000 })
         expect(await isMounted(mp.path)).toBe(true) // live when the helper returns, not later
