@@ -281,6 +281,15 @@ describe('config file remotes (rclone.conf format)', () => {
     expect(c.configFile).toBe(inCwd)
   })
 
+  it('reads a quoted value as rclone does, and says an encrypted rclone.conf cannot be read', () => {
+    writeConf(`[photos]\ntype = imagekit\nendpoint = "${ENDPOINT}"\nprivate_key = '${PRIVATE_KEY}'\n`, join(home, '.config/rclone/rclone.conf'))
+    const c = loadConfig(input({ env: {}, remote: 'photos' }))
+    expect([c.endpoint, c.privateKey]).toEqual([ENDPOINT, PRIVATE_KEY])
+    const encrypted = writeConf('# Encrypted rclone configuration File\n\nRCLONE_ENCRYPT_V0:\nQ2hhY2hh\n', join(root, 'enc.conf'))
+    const e = configError(() => loadConfig(input({ env: { RCLONE_CONFIG: encrypted }, remote: 'photos' })))
+    expect(e.message).toMatch(new RegExp(`^${encrypted} is an encrypted rclone config, which ikfs cannot read`))
+  })
+
   it('reads only the named file when --config is given', () => {
     writeConf(`[photos]\ntype = imagekit\nendpoint = ${ENDPOINT}\nprivate_key = ${PRIVATE_KEY}\n`, join(home, '.config/rclone/rclone.conf'))
     const own = writeConf('[x]\ntype = imagekit\n', join(root, 'own.conf'))
