@@ -3,7 +3,7 @@
  * made elsewhere show at once. PATH is a path inside the mount ("/photos", "photos") or a full path
  * under MOUNTPOINT ("/mnt/ik/photos"). Same effect as SIGHUP, but per folder and without a pid.
  */
-import { isAbsolute, relative, resolve } from 'node:path'
+import { isAbsolute, resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
 import { controlRequest, ControlError } from '../status/client.js'
 import type { CliContext } from './context.js'
@@ -22,15 +22,21 @@ export function refreshHelp(): string {
   ].join('\n')
 }
 
-/** PATH as the VFS names it ("/a/b"), from either spelling. */
+/**
+ * PATH as the VFS names it ("/a/b"), from either spelling: a full path under the mountpoint, else a path inside
+ * the mount. A UsageError when it climbs out of the mount with "..".
+ */
 export function mountRelativePath(mountpoint: string, path: string): string {
-  if (isAbsolute(path)) {
-    const rel = relative(mountpoint, resolve(path))
-    if (rel === '') return '/'
-    if (!rel.startsWith('..') && !isAbsolute(rel)) return '/' + rel
-    return resolve('/', path)
+  const under = isAbsolute(path) && (path === mountpoint || path.startsWith(mountpoint.endsWith('/') ? mountpoint : mountpoint + '/'))
+  const inside = under ? path.slice(mountpoint.length) : path
+  // Inside the mount, ".." at its root would name the folder the mount hides; "..foo" is an ordinary name.
+  const parts: string[] = []
+  for (const part of inside.split('/')) {
+    if (part === '' || part === '.') continue
+    if (part !== '..') parts.push(part)
+    else if (parts.pop() === undefined) throw new UsageError(`${path} is outside the mount at ${mountpoint}`)
   }
-  return resolve('/', path)
+  return '/' + parts.join('/')
 }
 
 export async function runRefresh(args: readonly string[], ctx: CliContext): Promise<number> {

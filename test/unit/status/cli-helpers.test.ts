@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { checkClock, CLOCK_SKEW_LIMIT_MS, formatCheck } from '../../../src/cli/doctor.js'
 import { mountRelativePath } from '../../../src/cli/refresh.js'
+import { UsageError } from '../../../src/cli/usage-error.js'
 import { ProxyRules } from '../../../src/imagekit/proxy.js'
 import { startTestProxy } from '../../helpers/proxy.js'
 
@@ -13,6 +14,16 @@ describe('ikfs refresh PATH', () => {
     expect(mountRelativePath('/mnt/ik', '/photos')).toBe('/photos')
     expect(mountRelativePath('/mnt/ik', 'photos/../docs/')).toBe('/docs')
     expect(mountRelativePath('/mnt/ik', '/mnt/ikx/a')).toBe('/mnt/ikx/a')
+  })
+
+  it('takes a name that starts with ".." as an ordinary name, and refuses a path that climbs out of the mount', () => {
+    expect(mountRelativePath('/mnt/ik', '/mnt/ik/..foo')).toBe('/..foo')
+    expect(mountRelativePath('/mnt/ik', '/mnt/ik/a/..b/c')).toBe('/a/..b/c')
+    expect(mountRelativePath('/mnt/ik', '..foo')).toBe('/..foo')
+    expect(mountRelativePath('/mnt/ik', '/mnt/ik/a/..')).toBe('/')
+    expect(() => mountRelativePath('/mnt/ik', '/mnt/ik/../etc')).toThrow(new UsageError('/mnt/ik/../etc is outside the mount at /mnt/ik'))
+    expect(() => mountRelativePath('/mnt/ik', '../x')).toThrow(UsageError)
+    expect(() => mountRelativePath('/mnt/ik', 'a/../../x')).toThrow(/a\/\.\.\/\.\.\/x is outside the mount at \/mnt\/ik/)
   })
 })
 
