@@ -33,6 +33,7 @@ import { defaultDaemonLogFile, isDaemonChild, runInBackground } from './daemon.j
 import { clientSettings, fuseMountOptions, routesOf, vfsOptions } from './derive.js'
 import { waitForFilesBeingWritten } from './files-being-written.js'
 import { mountHelp } from './help.js'
+import { realMountpoint } from './real-mountpoint.js'
 import type { LiveMount, MountClient, MountRuntime } from './runtime.js'
 import { UsageError } from './usage-error.js'
 import { ikfsVersion } from './version.js'
@@ -117,13 +118,15 @@ export interface SessionOptions {
 /** Preflight, mount, and serve until a signal or an outside unmount; returns the exit code. */
 export async function runMountSession(
   config: Config,
-  mountpoint: string,
+  mountpointGiven: string,
   ctx: CliContext,
   options: SessionOptions,
 ): Promise<number> {
   const { logger } = options
   const log = logger.child({ component: 'cli.mount' })
   for (const warning of config.warnings) log.warn(warning)
+  // fusermount3 refuses a symlink, and `ikfs status` must find the socket by any spelling.
+  const mountpoint = await realMountpoint(mountpointGiven, ctx.cwd, ctx.runtime)
 
   // Before preflight: the control socket answers "starting" (readiness waits) and a bad --metrics fails early.
   const status = await startStatusServices({

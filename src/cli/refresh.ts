@@ -7,6 +7,7 @@ import { isAbsolute, resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
 import { controlRequest, ControlError } from '../status/client.js'
 import type { CliContext } from './context.js'
+import { realMountpoint } from './real-mountpoint.js'
 import { socketFor } from './status.js'
 import { UsageError } from './usage-error.js'
 
@@ -23,18 +24,20 @@ export function refreshHelp(): string {
 }
 
 /**
- * PATH as the VFS names it ("/a/b"), from either spelling: a full path under the mountpoint, else a path inside
- * the mount. A UsageError when it climbs out of the mount with "..".
+ * PATH as the VFS names it ("/a/b"), from either spelling: a full path under the mountpoint (under any of its
+ * spellings: with symlinks resolved, as typed), else a path inside the mount. A UsageError when it climbs out
+ * of the mount with "..".
  */
-export function mountRelativePath(mountpoint: string, path: string): string {
-  const under = isAbsolute(path) && (path === mountpoint || path.startsWith(mountpoint.endsWith('/') ? mountpoint : mountpoint + '/'))
-  const inside = under ? path.slice(mountpoint.length) : path
+export function mountRelativePath(mountpoint: string | readonly string[], path: string): string {
+  const spellings = typeof mountpoint === 'string' ? [mountpoint] : mountpoint
+  const under = isAbsolute(path) ? spellings.find((m) => path === m || path.startsWith(m.endsWith('/') ? m : m + '/')) : undefined
+  const inside = under === undefined ? path : path.slice(under.length)
   // Inside the mount, ".." at its root would name the folder the mount hides; "..foo" is an ordinary name.
   const parts: string[] = []
   for (const part of inside.split('/')) {
     if (part === '' || part === '.') continue
     if (part !== '..') parts.push(part)
-    else if (parts.pop() === undefined) throw new UsageError(`${path} is outside the mount at ${mountpoint}`)
+    else if (parts.pop() === undefined) throw new UsageError(`${path} is outside the mount at ${spellings[0]}`)
   }
   return '/' + parts.join('/')
 }
@@ -49,9 +52,10 @@ export async function runRefresh(args: readonly string[], ctx: CliContext): Prom
   if (parsed.positionals.length < 1 || parsed.positionals.length > 2) {
     throw new UsageError('usage: ikfs refresh MOUNTPOINT [PATH]')
   }
-  const mountpoint = resolve(ctx.cwd, parsed.positionals[0] as string)
+  const typed = resolve(ctx.cwd, parsed.positionals[0] as string)
+  const mountpoint = await realMountpoint(typed, ctx.cwd, ctx.runtime)
   const pathArg = parsed.positionals[1]
-  const path = pathArg === undefined ? '/' : mountRelativePath(mountpoint, pathArg)
+  const path = pathArg === undefined ? '/' : mountRelativePath([mountpoint, typed], pathArg)
   let res
   try {
     res = await controlRequest(socketFor(mountpoint, ctx), 'POST', `/refresh?path=${encodeURIComponent(path)}`)

@@ -3,7 +3,6 @@
  * through its control socket. --wait polls until the mount is live (systemd ExecStartPost, mount.ikfs):
  * exit 0 once mounted, 1 when the deadline passes first.
  */
-import { resolve } from 'node:path'
 import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
 import { parseDuration } from '../config/values.js'
 import { controlRequest, ControlError, fetchStatus } from '../status/client.js'
@@ -12,6 +11,7 @@ import { renderStatus } from '../status/render.js'
 import type { StatusSnapshot } from '../status/snapshot.js'
 import { uidOf, type CliContext } from './context.js'
 import { extraFlagsHelp } from './help.js'
+import { realMountpoint } from './real-mountpoint.js'
 import { UsageError } from './usage-error.js'
 
 /** How often --wait asks again: a mount normally comes up within a second. */
@@ -35,9 +35,9 @@ export function statusHelp(): string {
   ].join('\n')
 }
 
-/** The control socket of the daemon serving `mountpoint` (as typed, relative to the working folder). */
+/** The control socket of the daemon serving `mountpoint` (as realMountpoint spells it). */
 export function socketFor(mountpoint: string, ctx: CliContext): string {
-  return controlSocketPath(resolve(ctx.cwd, mountpoint), { env: ctx.env, uid: uidOf(ctx) })
+  return controlSocketPath(mountpoint, { env: ctx.env, uid: uidOf(ctx) })
 }
 
 export async function runStatus(args: readonly string[], ctx: CliContext): Promise<number> {
@@ -48,7 +48,7 @@ export async function runStatus(args: readonly string[], ctx: CliContext): Promi
   }
   if (Object.keys(parsed.options).length > 0) throw new UsageError('ikfs status takes no mount options')
   if (parsed.positionals.length !== 1) throw new UsageError('usage: ikfs status MOUNTPOINT')
-  const mountpoint = resolve(ctx.cwd, parsed.positionals[0] as string)
+  const mountpoint = await realMountpoint(parsed.positionals[0] as string, ctx.cwd, ctx.runtime)
   const socket = socketFor(mountpoint, ctx)
   const wait = parsed.extras.get('--wait')
   if (wait !== undefined) return waitUntilMounted(socket, mountpoint, waitMs(wait), ctx)

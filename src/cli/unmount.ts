@@ -5,13 +5,13 @@
  * The daemon goes on after the unmount until its uploads in flight are stored (W3); this command says so,
  * and with --wait stays until the daemon has exited.
  */
-import { resolve } from 'node:path'
 import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
 import { askUntil, fetchStatus } from '../status/client.js'
 import type { StatusSnapshot } from '../status/snapshot.js'
 import type { CliContext } from './context.js'
 import { extraFlagsHelp } from './help.js'
 import { plural } from './plural.js'
+import { realMountpoint } from './real-mountpoint.js'
 import { socketFor } from './status.js'
 import { UsageError } from './usage-error.js'
 
@@ -42,7 +42,7 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
   if (parsed.positionals.length !== 1) throw new UsageError('usage: ikfs unmount MOUNTPOINT [--lazy] [--wait]')
   const lazy = extraBool(parsed, '--lazy')
   const wait = extraBool(parsed, '--wait')
-  const mountpoint = resolve(ctx.cwd, parsed.positionals[0] as string)
+  const mountpoint = await realMountpoint(parsed.positionals[0] as string, ctx.cwd, ctx.runtime)
   const socket = socketFor(mountpoint, ctx)
   const before = await askDaemon(socket, STATUS_TIMEOUT_MS)
   // A dead mount (its daemon crashed) is still listed, and is cleared like a live one. Not listed, the

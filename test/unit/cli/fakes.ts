@@ -47,6 +47,9 @@ export class FakeRuntime implements MountRuntime {
   clientSettings: ClientSettings | undefined
   vfsOptions: VfsOptions | undefined
   mountOptions: FuseMountOptions | undefined
+  /** Where mountFuse was asked to mount, and unmountPath to unmount. */
+  mountedAt: string | undefined
+  readonly unmountedPaths: string[] = []
   #resolveDetached: (() => void) | undefined
 
   async fuseUnavailableReason(): Promise<string | undefined> {
@@ -82,8 +85,9 @@ export class FakeRuntime implements MountRuntime {
     }
     return vfs as Vfs
   }
-  async mountFuse(_vfs: Vfs, _mountpoint: string, options: FuseMountOptions, _logger: Logger): Promise<LiveMount> {
+  async mountFuse(_vfs: Vfs, mountpoint: string, options: FuseMountOptions, _logger: Logger): Promise<LiveMount> {
     this.mountOptions = options
+    this.mountedAt = mountpoint
     this.calls.push('mountFuse')
     const detached = new Promise<void>((resolve) => (this.#resolveDetached = resolve))
     return {
@@ -113,14 +117,15 @@ export class FakeRuntime implements MountRuntime {
   }
   async unmountPath(mountpoint: string, options: { lazy?: boolean; refuseBusy?: boolean }): Promise<void> {
     this.calls.push(`unmountPath${options.lazy ? '(lazy)' : ''}${options.refuseBusy ? '(refuse busy)' : ''}`)
+    this.unmountedPaths.push(mountpoint)
     if (this.busy && options.refuseBusy && !options.lazy) throw new UnmountBusyError(`${mountpoint} is in use`)
   }
   /** Programs use the mount: an unmount that refuses a busy mount fails. */
   busy = false
-  /** What isMounted answers (a mount that is there, live or dead). */
-  mounted = false
-  async isMounted(): Promise<boolean> {
-    return this.mounted
+  /** What isMounted answers (a mount that is there, live or dead): for every path, or for this one only. */
+  mounted: boolean | string = false
+  async isMounted(mountpoint: string): Promise<boolean> {
+    return typeof this.mounted === 'string' ? this.mounted === mountpoint : this.mounted
   }
 }
 

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -121,6 +121,21 @@ describe('unmount', () => {
     expect(await main(['unmount', 'mnt', '--lazy'], cli.ctx)).toBe(0)
     expect(cli.runtime.calls).toEqual(['unmountPath(lazy)'])
     expect(cli.stdout.text).toBe(`ikfs: unmounted ${join(dir, 'mnt')}\n`)
+  })
+
+  it('unmounts the folder a symlinked mountpoint names, without asking the mount itself', async () => {
+    mkdirSync(join(dir, 'real'))
+    const real = realpathSync(join(dir, 'real'))
+    symlinkSync(join(dir, 'real'), join(dir, 'link'))
+    const cli = testCli({}, dir)
+    cli.runtime.mounted = real
+    expect(await main(['unmount', 'link'], cli.ctx)).toBe(0)
+    expect(cli.runtime.unmountedPaths).toEqual([real])
+    expect(cli.stdout.text).toBe(`ikfs: unmounted ${real}\n`)
+    // A missing mountpoint keeps the spelling it was given, for the message.
+    const missing = testCli({}, dir)
+    expect(await main(['unmount', 'nope'], missing.ctx)).toBe(1)
+    expect(missing.stderr.text).toBe(`ikfs: nothing is mounted at ${realpathSync(dir)}/nope\n`)
   })
 
   /** A daemon's control socket answering GET /status with `snapshots` in turn, then going away. */

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -109,6 +109,27 @@ describe('a live mount', () => {
     expect(t.runtime.clientSettings).toMatchObject({ urlEndpoint: 'https://ik.imagekit.io/acme', privateKey: PRIVATE_KEY, maxRetries: 2, signedUrlExpirySeconds: 3600 })
     expect(t.runtime.vfsOptions).toMatchObject({ readOnly: true, dirCacheTimeMs: 600_000, uid: 1000, umask: 0o022 })
     expect(t.runtime.mountOptions?.fuse).toMatchObject({ fsname: 'ikfs:acme', readOnly: true, attrTimeoutS: 5, negativeTimeoutS: 60, autoUnmount: true })
+    t.signals.emit('SIGTERM')
+    expect(await exit).toBe(0)
+  })
+
+  it('mounts a symlinked mountpoint at the folder it names; status and refresh find the daemon by either spelling', async () => {
+    const real = realpathSync(mnt)
+    symlinkSync(mnt, join(dir, 'link'))
+    const t = cli()
+    const exit = main(['mount', 'link'], t.ctx)
+    await waitFor(() => t.stdout.text !== '' || t.stderr.text !== '', 'the mount to go live')
+    expect(t.stderr.text).toBe('')
+    expect(t.runtime.mountedAt).toBe(real)
+    expect(t.stdout.text).toBe(`ikfs: mounted https://ik.imagekit.io/acme at ${real}\n`)
+    for (const spelling of ['link', 'mnt', join(dir, 'link'), `${dir}/./link/`]) {
+      const status = testCli({}, dir)
+      expect(await main(['status', spelling, '--json'], status.ctx), status.stderr.text).toBe(0)
+      expect(JSON.parse(status.stdout.text)).toMatchObject({ state: 'mounted', mountpoint: real })
+    }
+    const refresh = testCli({}, dir)
+    expect(await main(['refresh', 'link', join(dir, 'link', 'photos')], refresh.ctx), refresh.stderr.text).toBe(0)
+    expect(refresh.stdout.text).toBe(`ikfs: dropped cached listings under /photos in ${real}\n`)
     t.signals.emit('SIGTERM')
     expect(await exit).toBe(0)
   })

@@ -25,6 +25,12 @@ describe('ikfs refresh PATH', () => {
     expect(() => mountRelativePath('/mnt/ik', '../x')).toThrow(UsageError)
     expect(() => mountRelativePath('/mnt/ik', 'a/../../x')).toThrow(/a\/\.\.\/\.\.\/x is outside the mount at \/mnt\/ik/)
   })
+
+  it('knows the mountpoint by each spelling it is given (as typed, and with symlinks resolved)', () => {
+    expect(mountRelativePath(['/srv/real', '/home/me/ik'], '/home/me/ik/photos')).toBe('/photos')
+    expect(mountRelativePath(['/srv/real', '/home/me/ik'], '/srv/real/photos')).toBe('/photos')
+    expect(mountRelativePath(['/'], '/photos')).toBe('/photos')
+  })
 })
 
 describe('doctor clock check', () => {
