@@ -129,13 +129,17 @@ export class Journal {
 
   /**
    * Start-up (synchronous): every live record, and the names of unreadable legacy record files. The log is
-   * rewritten with just these and synced, so from here on all of them are durable.
+   * rewritten with just these and synced, so from here on all of them are durable. `syncData` is called first
+   * with the in-flight records of this boot (a process that crashed before their close returned): their bytes
+   * were never synced either, and must be before their records become durable.
    */
-  loadAll(): { records: JournalRecord[]; broken: string[]; droppedUnsynced: number } {
+  loadAll(syncData?: (inflight: JournalRecord[]) => void): { records: JournalRecord[]; broken: string[]; droppedUnsynced: number } {
     const byId = new Map<string, JournalRecord>()
     const broken: string[] = []
     /** In-flight records of an earlier boot: the machine went down before their close returned. */
     const dropped = new Set<string>()
+    /** In-flight records of this boot. */
+    const inflight = new Set<string>()
     try {
       for (const text of readFileSync(this.#path, 'utf8').split('\n')) {
         const line = parseLine(text)
@@ -143,12 +147,16 @@ export class Journal {
         if ('del' in line) {
           byId.delete(line.del)
           dropped.delete(line.del)
+          inflight.delete(line.del)
         } else if (line.boot !== undefined && line.boot !== this.#bootId) {
           byId.delete(line.put.id)
           dropped.add(line.put.id)
+          inflight.delete(line.put.id)
         } else {
           byId.set(line.put.id, line.put)
           dropped.delete(line.put.id)
+          if (line.boot === undefined) inflight.delete(line.put.id)
+          else inflight.add(line.put.id)
         }
       }
     } catch (e) {
@@ -170,6 +178,7 @@ export class Journal {
         legacy.push(path)
       }
     }
+    syncData?.([...inflight].map((id) => byId.get(id)!))
     this.#live.clear()
     this.#liveBytes = 0
     for (const record of byId.values()) this.#set(record, true, JSON.stringify({ put: record } satisfies Line) + '\n')

@@ -7,7 +7,7 @@
  * when the daemon died): they are cut off, so no half-written file is published (a record of a file closed
  * empty, as `dd` does before writing, stays empty).
  */
-import { existsSync, readdirSync, statSync, truncateSync, unlinkSync } from 'node:fs'
+import { closeSync, existsSync, fdatasyncSync, openSync, readdirSync, statSync, truncateSync, unlinkSync } from 'node:fs'
 import type { Logger } from '../../log.js'
 import { joinRemote } from '../name.js'
 import { crc32Of } from './checksum.js'
@@ -22,7 +22,9 @@ export interface Recovered {
 
 /** Oldest first; removes what it refuses (records and data files). */
 export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger): Recovered[] {
-  const { records, broken, droppedUnsynced } = journal.loadAll()
+  const { records, broken, droppedUnsynced } = journal.loadAll((inflight) => {
+    for (const r of inflight) syncFile(dataFiles.path(r.id))
+  })
   for (const name of broken) log.warn({ record: name }, 'unreadable journal record ignored')
   if (droppedUnsynced > 0) {
     log.warn({ files: droppedUnsynced }, 'uploads interrupted by a crash of the machine before close returned were dropped (their bytes were never synced)')
@@ -65,4 +67,19 @@ export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger
   }
   if (records.length > 0) log.info({ files: records.length }, 'pending uploads found in the spool; resuming')
   return [...byPath.values()]
+}
+
+/** fdatasync of a data file, if it is there (a missing one is reported with its record below). */
+function syncFile(path: string): void {
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch {
+    return
+  }
+  try {
+    fdatasyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
 }

@@ -47,6 +47,19 @@ describe('Journal', () => {
     expect(ids(new Journal(dir, 'boot-1').loadAll().records)).toEqual(['aa', 'bb'])
   })
 
+  it('in-flight records of this boot have their bytes synced before they become durable at start-up', async () => {
+    const dir = tempDir()
+    const j = new Journal(dir, 'boot-1')
+    j.loadAll()
+    j.writeInflight(record('aa'))
+    j.writeInflight(record('bb'))
+    await j.write(record('bb', { size: 4 })) // made durable meanwhile (its bytes were synced then)
+    await j.write(record('cc'))
+    const synced: string[] = []
+    new Journal(dir, 'boot-1').loadAll((inflight) => synced.push(...inflight.map((r) => r.id)))
+    expect(synced).toEqual(['aa'])
+  })
+
   it('in-flight records written before a reboot are dropped and counted', () => {
     const dir = tempDir()
     const j = new Journal(dir, 'boot-1')
