@@ -144,11 +144,17 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
   }
   napi_value undefined;
   napi_get_undefined(env, &undefined);
-  /* native/fuse3.ts never throws out of dispatch; if it did, report it without touching r (it may be gone). */
-  if (napi_call_function(env, undefined, dispatch, argc, argv, NULL) == napi_pending_exception) {
+  int op = r->op;
+  napi_status called = napi_call_function(env, undefined, dispatch, argc, argv, NULL);
+  if (called == napi_pending_exception) {
+    /* native/fuse3.ts never throws out of dispatch; if it did, report it without touching r (it may be gone). */
     napi_value ignored;
     napi_get_and_clear_last_exception(env, &ignored);
-    fprintf(stderr, "ikfs_fuse3: the dispatcher threw (op %d)\n", r->op);
+    fprintf(stderr, "ikfs_fuse3: the dispatcher threw (op %d)\n", op);
+  } else if (called != napi_ok && op != OP_EXIT) {
+    /* JavaScript never ran (the environment is shutting down): nobody else will answer this request. */
+    r->result = -ENOTCONN;
+    sem_post(&r->done);
   }
 }
 
