@@ -9,7 +9,7 @@
  * RTLD_NODELETE keeps it resident anyway, and /proc/self/maps tells whether that worked.
  */
 import { createRequire } from 'node:module'
-import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, accessSync } from 'node:fs'
+import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, accessSync, statSync } from 'node:fs'
 import { delimiter, dirname, join } from 'node:path'
 import type { FuseBinding, FuseClass } from './fuse-native-types.js'
 
@@ -78,8 +78,77 @@ export function libfuseInUse(): string | undefined {
   return mappedFiles().find((file) => /\/libfuse\.so(\.2)?[^/]*$/.test(file))
 }
 
-/** Whether this process can mount at all: /dev/fuse opens read-write and fusermount is on PATH. */
-export function fuseAvailable(pathEnv: string | undefined = process.env.PATH): { ok: boolean; reason?: string } {
+/**
+ * The setuid helpers on PATH that libfuse runs to mount (as a user who is not root, and for auto_unmount,
+ * which ikfs always asks for) and to unmount. Each libfuse runs its own by name: libfuse3, so ikfs's binding,
+ * runs fusermount3; libfuse2, so the fuse-native fallback, runs fusermount. FUSE 3 alone (Fedora, openSUSE,
+ * Arch) has only fusermount3; Debian's fuse3 adds fusermount as a link to it; FUSE 2 alone has fusermount.
+ */
+export interface Fusermounts {
+  fusermount3?: string
+  fusermount?: string
+}
+
+export type FuseBindingName = 'fuse3' | 'fuse-native'
+
+export function findFusermounts(pathEnv: string | undefined = process.env.PATH): Fusermounts {
+  const fusermount3 = findExecutable('fusermount3', pathEnv)
+  const fusermount = findExecutable('fusermount', pathEnv)
+  return { ...(fusermount3 ? { fusermount3 } : {}), ...(fusermount ? { fusermount } : {}) }
+}
+
+/** The one to unmount with (`-u` undoes a mount made by either): fusermount3 first, then fusermount. */
+export function unmountFusermount(found: Fusermounts): string | undefined {
+  return found.fusermount3 ?? found.fusermount
+}
+
+/** The helper a binding's libfuse runs to mount, if it is on PATH. */
+export function mountFusermount(found: Fusermounts, binding: FuseBindingName): string | undefined {
+  return binding === 'fuse3' ? found.fusermount3 : found.fusermount
+}
+
+/** What is missing for mounting, and how to get it. */
+export interface FusermountProblem {
+  problem: string
+  fix: string
+}
+
+/**
+ * Why `binding` cannot mount with the helpers found, or undefined when it can. Without a binding (not chosen
+ * yet), either helper will do for one of them.
+ */
+export function fusermountProblem(found: Fusermounts, binding?: FuseBindingName): FusermountProblem | undefined {
+  if (!found.fusermount3 && !found.fusermount) {
+    return {
+      problem: 'neither fusermount3 nor fusermount is on PATH (ikfs\'s libfuse3 binding mounts through fusermount3, ' +
+        'the fuse-native fallback through fusermount)',
+      fix: 'install fuse3 (apt, dnf, zypper or pacman install fuse3)',
+    }
+  }
+  if (binding === 'fuse3' && !found.fusermount3) {
+    return {
+      problem: 'ikfs\'s libfuse3 binding mounts through fusermount3, which is not on PATH (only FUSE 2\'s fusermount is)',
+      fix: 'install fuse3, or mount with --fuse-binding fuse-native',
+    }
+  }
+  if (binding === 'fuse-native' && !found.fusermount) {
+    return {
+      problem: 'the fuse-native fallback (libfuse2) mounts through fusermount, which is not on PATH (only FUSE 3\'s fusermount3 is)',
+      fix: 'build ikfs\'s libfuse3 binding (libfuse3 headers, pkg-config and gcc, then npm run build:native in the ikfs folder), ' +
+        'or install FUSE 2\'s fusermount (Fedora, openSUSE: package fuse; Arch: fuse2)',
+    }
+  }
+  return undefined
+}
+
+/**
+ * Whether this process can mount at all: /dev/fuse opens read-write and a fusermount is on PATH (the one
+ * `binding` runs, when given).
+ */
+export function fuseAvailable(
+  pathEnv: string | undefined = process.env.PATH,
+  binding?: FuseBindingName,
+): { ok: boolean; reason?: string } {
   try {
     closeSync(openSync('/dev/fuse', fsConstants.O_RDWR))
   } catch (e) {
@@ -92,10 +161,8 @@ export function fuseAvailable(pathEnv: string | undefined = process.env.PATH): {
       reason: `/dev/fuse cannot be opened read-write (${code ?? firstLine(e)}; in a container add --device /dev/fuse --cap-add SYS_ADMIN)`,
     }
   }
-  if (!findExecutable('fusermount', pathEnv)) {
-    return { ok: false, reason: 'fusermount not found on PATH: install fuse3 (it provides fusermount)' }
-  }
-  return { ok: true }
+  const missing = fusermountProblem(findFusermounts(pathEnv), binding)
+  return missing ? { ok: false, reason: `${missing.problem}: ${missing.fix}` } : { ok: true }
 }
 
 function locatePackage(options: LoadFuseNativeOptions): FuseNativePackage {
@@ -167,7 +234,7 @@ function findExecutable(name: string, pathEnv: string | undefined): string | und
     const candidate = join(dir, name)
     try {
       accessSync(candidate, fsConstants.X_OK)
-      return candidate
+      if (statSync(candidate).isFile()) return candidate // a folder passes X_OK too
     } catch {
       // not here
     }

@@ -8,7 +8,7 @@
  */
 import { closeSync, constants as fsConstants, openSync } from 'node:fs'
 import { access, readFile, readdir, stat, statfs } from 'node:fs/promises'
-import { delimiter, dirname, join, resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { request } from 'undici'
 import { parseArgs } from '../config/flags.js'
 import { loadConfig, type Config } from '../config/load.js'
@@ -23,6 +23,7 @@ import { optionsHelp } from './help.js'
 import { plural } from './plural.js'
 import { UsageError } from './usage-error.js'
 import { ALLOW_OTHER_FIX, userAllowOther } from '../fuse/fuse-conf.js'
+import type { FuseBindingName } from '../../native/load.js'
 
 /** The clock and credential checks each get this long: a healthy API answers in well under a second. */
 export const DOCTOR_NETWORK_TIMEOUT_MS = 10_000
@@ -66,13 +67,9 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
     ctx.stdout.write(formatCheck(r))
   }
 
-  report(checkDevFuse())
-  report(checkFusermount(ctx.env.PATH, uidOf(ctx)))
-  report(await checkLibfuse())
-  report(await checkFuse3Binding())
-  report(await checkPageCacheAddon())
-
+  // Read first (reported below): --fuse-binding decides which fusermount mounts need.
   let config: Config | undefined
+  let configError: Error | undefined
   try {
     config = loadConfig({
       options: parsed.options,
@@ -82,10 +79,24 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
       home: ctx.home,
       ...(ctx.identity ? { identity: ctx.identity } : {}),
     })
+  } catch (e) {
+    configError = e as Error
+  }
+
+  report(checkDevFuse())
+  const libfuse = await checkLibfuse()
+  const fuse3 = await checkFuse3Binding()
+  const binding = bindingOfMounts(config?.fuseBinding ?? 'auto', fuse3.state === 'ok')
+  report(await checkFusermount(ctx.env.PATH, binding, uidOf(ctx)))
+  report(libfuse)
+  report(fuse3)
+  report(await checkPageCacheAddon())
+
+  if (config) {
     report({ name: 'config', state: 'ok', detail: `endpoint ${config.endpoint}${config.configFile ? ` from ${config.configFile} [${config.remote}]` : ''}` })
     for (const warning of config.warnings) report({ name: 'config', state: 'warn', detail: warning })
-  } catch (e) {
-    report({ name: 'config', state: 'FAIL', detail: (e as Error).message, fix: 'see `ikfs mount --help` and README "Mounting your library"' })
+  } else {
+    report({ name: 'config', state: 'FAIL', detail: configError?.message ?? 'not loaded', fix: 'see `ikfs mount --help` and README "Mounting your library"' })
   }
 
   if (config?.allowOther ?? parsed.options.allowOther !== undefined) report(await checkFuseConf(uidOf(ctx)))
@@ -131,26 +142,23 @@ function checkDevFuse(): CheckResult {
   }
 }
 
-export function findOnPath(names: readonly string[], pathEnv: string | undefined): string | undefined {
-  for (const dir of (pathEnv ?? '').split(delimiter)) {
-    if (!dir) continue
-    for (const name of names) {
-      const file = join(dir, name)
-      try {
-        closeSync(openSync(file, fsConstants.O_RDONLY))
-        return file
-      } catch {
-        // not here
-      }
-    }
-  }
-  return undefined
+/** The binding mounts get, as src/fuse/mount.ts chooses it: the libfuse3 one unless it cannot load or fuse-native is asked for. */
+export function bindingOfMounts(choice: string, fuse3Loads: boolean): FuseBindingName {
+  if (choice === 'fuse-native') return 'fuse-native'
+  if (choice === 'fuse3') return 'fuse3'
+  return fuse3Loads ? 'fuse3' : 'fuse-native'
 }
 
-function checkFusermount(pathEnv: string | undefined, uid: number): CheckResult {
-  const file = findOnPath(['fusermount', 'fusermount3'], pathEnv)
-  if (!file) return { name: 'fusermount', state: 'FAIL', detail: 'not found on PATH', fix: 'apt install fuse3 (or dnf install fuse3)' }
-  return { name: 'fusermount', state: 'ok', detail: uid === 0 ? file : `${file} (setuid, used to mount as this user)` }
+/** The fusermount the mounts' binding runs: fusermount3 for ikfs's libfuse3 binding, fusermount for fuse-native. */
+export async function checkFusermount(pathEnv: string | undefined, binding: FuseBindingName, uid: number): Promise<CheckResult> {
+  const { findFusermounts, fusermountProblem, mountFusermount } = await import('../../native/load.js')
+  const found = findFusermounts(pathEnv)
+  const missing = fusermountProblem(found, binding)
+  if (missing) return { name: 'fusermount', state: 'FAIL', detail: missing.problem, fix: missing.fix }
+  const file = mountFusermount(found, binding) as string
+  const user = binding === 'fuse3' ? "ikfs's libfuse3 binding" : 'fuse-native (libfuse2)'
+  const how = uid === 0 ? `used by ${user} to mount` : `setuid, used by ${user} to mount as this user`
+  return { name: 'fusermount', state: 'ok', detail: `${file} (${how})` }
 }
 
 /** The fast path: ikfs's own libfuse3 binding, built at npm install when libfuse3-dev was there. */

@@ -2,8 +2,11 @@
  * Unmounting a path, from polite to forceful, for `ikfs unmount`, mount.ts and tests:
  * fusermount -u → umount (root) → fusermount -uz → umount -l (root) → abort the FUSE connection via
  * /sys/fs/fuse/connections/<id>/abort, then lazy again. Every step has a time limit; nothing hangs.
+ * "fusermount" is fusermount3 where there is one (FUSE 3 alone has no fusermount), else fusermount.
  */
 import { access, writeFile } from 'node:fs/promises'
+import { basename } from 'node:path'
+import { findFusermounts, unmountFusermount } from '../../native/load.js'
 import { canonicalMountpoint, findFuseMount, connectionId } from './mountinfo.js'
 import { runCommand } from './run-command.js'
 
@@ -36,25 +39,43 @@ function isRoot(): boolean {
   return process.getuid?.() === 0
 }
 
+export type UnmountCommand = [file: string, args: string[]]
+
+/**
+ * The commands unmountPath tries, in order: `attempts` before aborting the connection, `lazyAttempts` after.
+ * `fusermount`: the program's path (none on PATH: root still has umount).
+ */
+export function unmountCommands(
+  target: string,
+  options: Pick<UnmountOptions, 'lazy' | 'refuseBusy'> & { root: boolean; fusermount: string | undefined },
+): { attempts: UnmountCommand[]; lazyAttempts: UnmountCommand[] } {
+  const { root, fusermount } = options
+  const attempts: UnmountCommand[] = []
+  if (!options.lazy) {
+    if (fusermount) attempts.push([fusermount, ['-u', target]])
+    if (root) attempts.push(['umount', [target]])
+  }
+  const lazyAttempts: UnmountCommand[] = []
+  if (fusermount) lazyAttempts.push([fusermount, ['-uz', target]])
+  if (root) lazyAttempts.push(['umount', ['-l', target]])
+  const refuseBusy = options.refuseBusy === true && !options.lazy
+  if (!refuseBusy) attempts.push(...lazyAttempts)
+  return { attempts, lazyAttempts }
+}
+
 /** Resolves once no FUSE filesystem is mounted at `mountpoint` (also when none was); else UnmountError. */
 export async function unmountPath(mountpoint: string, options: UnmountOptions = {}): Promise<void> {
   const target = await canonicalMountpoint(mountpoint)
   const timeoutMs = options.commandTimeoutMs ?? UNMOUNT_COMMAND_TIMEOUT_MS
-  const attempts: [string, string[]][] = []
-  if (!options.lazy) {
-    attempts.push(['fusermount', ['-u', target]])
-    if (isRoot()) attempts.push(['umount', [target]])
-  }
-  const lazyAttempts: [string, string[]][] = [['fusermount', ['-uz', target]]]
-  if (isRoot()) lazyAttempts.push(['umount', ['-l', target]])
+  const fusermount = unmountFusermount(findFusermounts())
+  const { attempts, lazyAttempts } = unmountCommands(target, { ...options, root: isRoot(), fusermount })
   const refuseBusy = options.refuseBusy === true && !options.lazy
-  if (!refuseBusy) attempts.push(...lazyAttempts)
 
-  const failures: string[] = []
+  const failures: string[] = fusermount ? [] : ['neither fusermount3 nor fusermount is on PATH']
   for (const [file, args] of attempts) {
     if (!(await findFuseMount(target))) return
     const result = await runCommand(file, args, timeoutMs)
-    if (result.code !== 0) failures.push(`${file} ${args[0]}: ${result.timedOut ? 'timed out' : result.stderr.trim()}`)
+    if (result.code !== 0) failures.push(`${basename(file)} ${args[0]}: ${result.timedOut ? 'timed out' : result.stderr.trim()}`)
   }
   if (!(await findFuseMount(target))) return
   if (refuseBusy) {

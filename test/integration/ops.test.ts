@@ -430,7 +430,7 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
       }
     })
 
-    it.skipIf(unshareRefused() !== undefined)('a user who is not root mounts through fusermount3, reads, writes and unmounts; what fusermount3 would refuse is refused first, saying why', async () => {
+    it.skipIf(unshareRefused() !== undefined)('a user who is not root mounts through fusermount3, reads, writes and unmounts, with no fusermount on PATH; what fusermount3 would refuse is refused first, saying why', async () => {
       // In a private mount namespace a /dev/fuse node open to everyone covers the real one (0600 on some
       // machines, 0666 on a stock Debian); everything after that runs as nobody.
       const dir = await tempDir('ikfs-nonroot-')
@@ -439,6 +439,11 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
       await mkdir(join(dir, 'home'))
       await execFileP('chown', ['-R', `${NOBODY}:${NOBODY}`, dir])
       await chmod(dir, 0o755)
+      // ikfs finds only fusermount3 on its PATH, as with FUSE 3 alone (Fedora, openSUSE, Arch): it once looked
+      // for fusermount only, so it refused to mount there and could not unmount as a user who is not root.
+      // (Made after the chown, which must never reach the real fusermount3 through the link.)
+      await mkdir(join(dir, 'bin'))
+      await symlink((await execFileP('sh', ['-c', 'command -v fusermount3'], { encoding: 'utf8' })).stdout.trim(), join(dir, 'bin', 'fusermount3'))
       const ikfs = `"${process.execPath}" "${BIN}"`
       const script = [
         'set -e',
@@ -446,15 +451,16 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         'mount --bind "$DIR/fuse" /dev/fuse',
         // Its home and runtime folder (the status socket's) are in the test's folder, so nothing stays behind.
         `as_nobody() { setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups env HOME="$DIR/home" XDG_RUNTIME_DIR="$DIR/home" "$@"; }`,
+        `ikfs_as_nobody() { as_nobody env PATH="$DIR/bin" ${ikfs} "$@"; }`,
         // allow_other without user_allow_other in fuse.conf: refused before mounting, with the fix.
         'printf "# mount_max = 1000\\n" > "$DIR/fuse.conf"',
         'mount --bind "$DIR/fuse.conf" /etc/fuse.conf',
-        `if as_nobody ${ikfs} mount "$MP" --api-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" --allow-other 2>"$DIR/refused.txt"; then echo "allow_other mounted"; fi`,
+        `if ikfs_as_nobody mount "$MP" --api-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" --allow-other 2>"$DIR/refused.txt"; then echo "allow_other mounted"; fi`,
         'grep -c " $MP fuse" /proc/self/mounts || true',
         // A folder nobody may not write to: refused before mounting (fusermount3's rule), saying why.
         'mkdir "$DIR/rootonly"',
-        `if as_nobody ${ikfs} mount "$DIR/rootonly" --api-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" 2>"$DIR/notwritable.txt"; then echo "rootonly mounted"; fi`,
-        `as_nobody ${ikfs} mount "$MP" --api-url "$IKFS_API_URL" --upload-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" ` +
+        `if ikfs_as_nobody mount "$DIR/rootonly" --api-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" 2>"$DIR/notwritable.txt"; then echo "rootonly mounted"; fi`,
+        `ikfs_as_nobody mount "$MP" --api-url "$IKFS_API_URL" --upload-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" ` +
           '--cache-dir "$DIR/cache" --log-level info >"$DIR/daemon.log" 2>&1 &',
         'daemon=$!',
         'trap \'kill $daemon 2>/dev/null || true; wait\' EXIT',
@@ -462,7 +468,7 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         'grep " $MP fuse.ikfs " /proc/self/mounts',
         'as_nobody ls "$MP/photos"',
         'as_nobody sh -c \'echo written by nobody > "$MP/photos/nobody.txt"\'',
-        `as_nobody ${ikfs} unmount "$MP"`,
+        `ikfs_as_nobody unmount "$MP"`,
         'wait $daemon',
         'echo "daemon exit $?"',
       ].join('\n')

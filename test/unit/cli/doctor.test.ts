@@ -1,0 +1,68 @@
+/**
+ * `ikfs doctor`'s fusermount line names the helper that mounts will run: fusermount3 for ikfs's libfuse3
+ * binding, fusermount for the fuse-native fallback. It once took whichever of fusermount and fusermount3
+ * it saw first, so it passed where the mount itself would then fail, and named another program than the
+ * one ikfs runs.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { runDoctor } from '../../../src/cli/doctor.js'
+import { loadFuse3 } from '../../../native/fuse3.js'
+import { testCli } from './fakes.js'
+
+const work = mkdtempSync(join(tmpdir(), 'ikfs-doctor-'))
+afterAll(() => rmSync(work, { recursive: true, force: true }))
+
+function pathWith(...names: string[]): string {
+  const dir = join(work, names.join('+') || 'none')
+  mkdirSync(dir, { recursive: true })
+  for (const name of names) writeFileSync(join(dir, name), '#!/bin/sh\nexit 0\n', { mode: 0o755 })
+  return dir
+}
+
+const fuse3Builds = (() => {
+  try {
+    loadFuse3()
+    return true
+  } catch {
+    return false
+  }
+})()
+
+/** The doctor's fusermount line (and its fix line, if any), run with this PATH and these flags. */
+async function fusermountLine(path: string, flags: string[] = []): Promise<string> {
+  const { ctx, stdout } = testCli({
+    PATH: path,
+    IKFS_ENDPOINT: 'https://ik.imagekit.io/acme',
+    IKFS_PRIVATE_KEY: 'private_doctor_test',
+    IKFS_CONFIG: join(work, 'none.conf'),
+    IKFS_CACHE_DIR: join(work, 'cache'),
+    // Refused at once: the clock check does not wait for a network.
+    IKFS_API_URL: 'http://127.0.0.1:1',
+  }, work)
+  await runDoctor(flags, ctx)
+  const lines = stdout.text.split('\n')
+  const at = lines.findIndex((l) => /^\S+ +fusermount /.test(l))
+  return lines.slice(at, lines[at + 1]?.startsWith(' ') ? at + 2 : at + 1).join('\n')
+}
+
+describe('ikfs doctor: fusermount', () => {
+  it.skipIf(!fuse3Builds)('names fusermount3 for ikfs\'s libfuse3 binding, also where fusermount is there too', async () => {
+    const dir = pathWith('fusermount', 'fusermount3')
+    expect(await fusermountLine(dir)).toBe(`ok    fusermount   ${dir}/fusermount3 (setuid, used by ikfs's libfuse3 binding to mount as this user)`)
+  })
+
+  it('names fusermount for fuse-native, and fails where only fusermount3 is there, saying what to do', async () => {
+    const both = pathWith('fusermount', 'fusermount3')
+    expect(await fusermountLine(both, ['--fuse-binding', 'fuse-native'])).toBe(
+      `ok    fusermount   ${both}/fusermount (setuid, used by fuse-native (libfuse2) to mount as this user)`)
+    expect(await fusermountLine(pathWith('fusermount3'), ['--fuse-binding', 'fuse-native'])).toMatch(
+      /^FAIL  fusermount   the fuse-native fallback \(libfuse2\) mounts through fusermount, which is not on PATH \(only FUSE 3's fusermount3 is\)\n {19}fix: build ikfs's libfuse3 binding/)
+  })
+
+  it('fails without either, naming both', async () => {
+    expect(await fusermountLine(pathWith())).toMatch(/^FAIL  fusermount   neither fusermount3 nor fusermount is on PATH/)
+  })
+})
