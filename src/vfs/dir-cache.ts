@@ -168,7 +168,12 @@ export class DirCache {
    * would be missing from it). Fetches of other folders are not concerned.
    */
   setChild(remotePath: string, name: string, node: Inode | undefined): void {
-    this.#lru.peek(remotePath)?.setChild(name, node)
+    const cached = this.#lru.peek(remotePath)
+    if (cached) {
+      cached.setChild(name, node)
+      // Counted again against the bound (a folder `cp -r` fills grows); lru-cache recounts a replaced value only.
+      this.#lru.set(remotePath, new DirListing(cached.remotePath, cached.fetchedAtMs, cached.children, cached.hidden))
+    }
     for (const during of this.#duringFetch.get(remotePath) ?? []) during.changes.push((listing) => listing.setChild(name, node))
   }
 

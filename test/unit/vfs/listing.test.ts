@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import { ManualClock } from '../../../src/clock.js'
 import { DirCache, UNREACHABLE_RETRY_MS } from '../../../src/vfs/dir-cache.js'
-import { DirInode } from '../../../src/vfs/inode.js'
+import { DirInode, FileInode } from '../../../src/vfs/inode.js'
 import { InodeTable } from '../../../src/vfs/inode-table.js'
 import { NameCodec } from '../../../src/vfs/name.js'
 import { Counters } from '../../../src/vfs/stats.js'
@@ -408,6 +408,22 @@ describe('R2: the listing cache', () => {
     for (let i = 0; i < 5; i++) inos.add((await dirs.listing(dir)).children.get('f0')!.ino)
     expect(api.calls.listFiles).toBe(1)
     expect(inos.size).toBe(1)
+  })
+
+  it('counts entries this mount adds against its bound (folders filled by cp -r do not grow it past the bound)', () => {
+    const inodes = new InodeTable()
+    const dirs = new DirCache(
+      new FakeImageKit(), new ManualClock(), { codec: new NameCodec(baseOptions.encoding), inodes, warn: new WarnOnce(memoryLogger().logger) }, new Counters(),
+      { ttlMs: 60_000, maxDirs: 100, versions: false, maxEntries: 10 },
+    )
+    for (const d of ['/a', '/b']) {
+      dirs.seedEmpty(d)
+      for (let i = 0; i < 50; i++) {
+        dirs.setChild(d, `f${i}`, new FileInode(inodes.allocate(), `${d}/f${i}`, `id${d}${i}`, `id${d}${i}`, false, 1, 'u', false, 0, 0, '', '', false, undefined, undefined, undefined, undefined, undefined, undefined))
+      }
+    }
+    expect(dirs.entryCount).toBeLessThanOrEqual(10)
+    expect([...dirs.nodes()].length).toBeLessThanOrEqual(50) // the one folder kept alone, as a folder larger than the bound is
   })
 
   it('a refresh while a listing is being fetched: the next lookups get a listing fetched after the refresh', async () => {
