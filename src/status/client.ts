@@ -1,5 +1,10 @@
-/** Talking to a running daemon's control socket (`ikfs status`, `ikfs refresh`, readiness waits). */
+/**
+ * Talking to a running daemon's control socket (`ikfs status`, `ikfs refresh`, readiness waits). Only through
+ * a folder that nobody but this user can use (private-dir.ts): another user's socket would answer for the daemon.
+ */
 import { request } from 'node:http'
+import { dirname } from 'node:path'
+import { checkPrivateDir, UnsafeFolderError } from './private-dir.js'
 import type { StatusSnapshot } from './snapshot.js'
 
 /** A daemon answers from memory; a slower answer means it is stuck. */
@@ -21,6 +26,14 @@ export interface ControlResponse {
 }
 
 export function controlRequest(socketPath: string, method: 'GET' | 'POST', path: string, timeoutMs = CONTROL_REQUEST_TIMEOUT_MS): Promise<ControlResponse> {
+  try {
+    checkPrivateDir(dirname(socketPath))
+  } catch (e) {
+    if (e instanceof UnsafeFolderError) return Promise.reject(new ControlError(e.message, false, { cause: e }))
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return Promise.reject(new ControlError(`no ikfs daemon answers on ${socketPath}`, true, { cause: e }))
+    return Promise.reject(new ControlError(`cannot talk to ${socketPath}: ${code ?? (e as Error).message}`, false, { cause: e }))
+  }
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, method, path, timeout: timeoutMs }, (res) => {
       let body = ''

@@ -12,9 +12,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { chmod, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Logger } from '../log.js'
-import { makeDirs } from '../make-dirs.js'
 import { askUntil, ControlError, controlRequest } from './client.js'
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js'
+import { fitsSocketPath, MAX_SOCKET_PATH_BYTES } from './paths.js'
+import { makePrivateDir } from './private-dir.js'
 import type { StatusBoard, StatusSnapshot } from './snapshot.js'
 
 /** A stale-socket probe that gets no answer this fast means nothing is listening. */
@@ -37,21 +38,28 @@ export class StatusServerError extends Error {
 
 export async function startControlServer(socketPath: string, board: StatusBoard, logger: Logger): Promise<RunningServer> {
   const log = logger.child({ component: 'status' })
-  makeDirs(dirname(socketPath), 0o700)
+  if (!fitsSocketPath(socketPath)) {
+    throw new Error(`the control socket path ${socketPath} is longer than the ${MAX_SOCKET_PATH_BYTES} bytes a unix socket path may have`)
+  }
+  makePrivateDir(dirname(socketPath))
   const other = await stoppedAnswering(socketPath)
   if (other !== undefined) throw new StatusServerError(alreadyServedMessage(other))
   await unlink(socketPath).catch(() => undefined)
   const server = createServer((req, res) => void handleControl(req, res, board, log))
   await listen(server, socketPath)
-  await chmod(socketPath, 0o600)
-  log.debug({ socketPath }, 'control socket listening')
-  return {
-    address: socketPath,
-    close: async () => {
-      await closeServer(server)
-      await unlink(socketPath).catch(() => undefined)
-    },
+  const close = async (): Promise<void> => {
+    await closeServer(server)
+    await unlink(socketPath).catch(() => undefined)
   }
+  try {
+    await chmod(socketPath, 0o600)
+  } catch (e) {
+    // A server left listening would keep the process alive after the mount has ended.
+    await close()
+    throw e
+  }
+  log.debug({ socketPath }, 'control socket listening')
+  return { address: socketPath, close }
 }
 
 export interface MetricsAddress {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -108,6 +108,24 @@ describe('version and help', () => {
   })
 })
 
+describe('status', () => {
+  it('does not believe a socket in a control folder that others can use (another user may have made it)', async () => {
+    const cli = testCli({}, dir)
+    const socket = socketFor(join(dir, 'mnt'), cli.ctx)
+    mkdirSync(dirname(socket), { mode: 0o755 })
+    chmodSync(dirname(socket), 0o755)
+    const impostor = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(snapshotFixture())))
+    await new Promise<void>((resolve) => impostor.listen(socket, resolve))
+    try {
+      expect(await main(['status', 'mnt'], cli.ctx)).toBe(1)
+    } finally {
+      await new Promise((resolve) => impostor.close(resolve))
+    }
+    expect(cli.stdout.text).toBe('')
+    expect(cli.stderr.text).toBe(`ikfs: ${dirname(socket)} is not safe for ikfs's control sockets: group or others may use it (mode 0755) (chmod 700 ${dirname(socket)})\n`)
+  })
+})
+
 describe('unmount', () => {
   /** A CLI whose runtime sees a mount (live or dead) at the mountpoint. */
   function mountedCli(): ReturnType<typeof testCli> {
@@ -141,7 +159,7 @@ describe('unmount', () => {
   /** A daemon's control socket answering GET /status with `snapshots` in turn, then going away. */
   async function fakeDaemon(cli: ReturnType<typeof testCli>, mountpoint: string, snapshots: StatusSnapshot[]): Promise<{ asked: () => number; close: () => Promise<void> }> {
     const socket = socketFor(mountpoint, cli.ctx)
-    mkdirSync(dirname(socket), { recursive: true })
+    mkdirSync(dirname(socket), { recursive: true, mode: 0o700 })
     let asked = 0
     const server = createServer((req, res) => {
       const snapshot = snapshots[asked++]

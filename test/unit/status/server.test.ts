@@ -1,10 +1,11 @@
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, chown, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { controlRequest, ControlError, fetchStatus } from '../../../src/status/client.js'
-import { controlSocketPath } from '../../../src/status/paths.js'
+import { controlSocketPath, MAX_SOCKET_PATH_BYTES } from '../../../src/status/paths.js'
 import { parseMetricsAddress, startControlServer, startMetricsServer, STOPPING_GRACE_MS, StatusServerError, type RunningServer } from '../../../src/status/server.js'
 import { metricsAddress, startStatusServices } from '../../../src/status/services.js'
 import { StatusBoard, type ReportingVfs } from '../../../src/status/snapshot.js'
@@ -219,7 +220,98 @@ describe('startStatusServices', () => {
   })
 })
 
+describe('a control socket folder that others can use', () => {
+  let dir: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ikfs-status-'))
+  })
+  afterEach(() => rm(dir, { recursive: true, force: true }))
+
+  /** What starting a control socket in `folder` fails with, and that the client will not talk through it either. */
+  async function refused(folder: string): Promise<string> {
+    const socket = join(folder, 'm.sock')
+    const error = await startControlServer(socket, new StatusBoard(identity, () => 0), silentLogger).then(() => undefined, (e: unknown) => e as Error)
+    expect(error?.name).toBe('UnsafeFolderError')
+    const client = await controlRequest(socket, 'GET', '/status').then(() => undefined, (e: unknown) => e as ControlError)
+    expect(client).toBeInstanceOf(ControlError)
+    expect(client?.notRunning).toBe(false)
+    expect(client?.message).toBe(error?.message)
+    return error?.message ?? ''
+  }
+
+  it('is refused when group or others may use it, or when it is a symlink, saying which and what to do', async () => {
+    const loose = join(dir, 'loose')
+    await mkdir(loose)
+    await chmod(loose, 0o755)
+    expect(await refused(loose)).toBe(`${loose} is not safe for ikfs's control sockets: group or others may use it (mode 0755) (chmod 700 ${loose})`)
+
+    const real = join(dir, 'real')
+    await mkdir(real, { mode: 0o700 })
+    await symlink(real, join(dir, 'link'))
+    expect(await refused(join(dir, 'link'))).toMatch(/link is not safe for ikfs's control sockets: it is a symbolic link \(remove it, or set XDG_RUNTIME_DIR/)
+  })
+
+  it.skipIf(process.getuid?.() !== 0)('is refused when another user made it (a /tmp/ikfs-UID made first by someone else)', async () => {
+    const theirs = join(dir, 'theirs')
+    await mkdir(theirs, { mode: 0o700 })
+    await chown(theirs, 4242, 4242)
+    expect(await refused(theirs)).toBe(
+      `${theirs} is not safe for ikfs's control sockets: it belongs to uid 4242, not to you (uid 0) ` +
+        '(have root remove it, or set XDG_RUNTIME_DIR to a folder only you can use)',
+    )
+  })
+
+  it('is made 0700 when missing, and then used', async () => {
+    const socket = join(dir, 'new', 'm.sock')
+    const server = await startControlServer(socket, new StatusBoard(identity, () => 0), silentLogger)
+    try {
+      expect((await stat(join(dir, 'new'))).mode & 0o777).toBe(0o700)
+      expect((await fetchStatus(socket)).state).toBe('starting')
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('costs `ikfs status`, not the mount, and the log says why', async () => {
+    await chmod(dir, 0o777)
+    let logged = ''
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void (logged += line) })
+    const services = await startStatusServices({ ...identity, socketPath: join(dir, 'm.sock'), metrics: '', logger })
+    expect(services.socketPath).toBeUndefined()
+    expect(logged).toContain('`ikfs status` will not work: cannot create the control socket')
+    expect(logged).toContain(`${dir} is not safe for ikfs's control sockets: group or others may use it (mode 0777)`)
+    await services.close()
+  })
+})
+
+describe('a control socket path too long for a unix socket', () => {
+  it('is refused before listening, so no server is left keeping the process alive', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ikfs-status-'))
+    const long = join(dir, 'r'.repeat(MAX_SOCKET_PATH_BYTES - dir.length), 'm.sock')
+    const listening = (): number => process.getActiveResourcesInfo().filter((r) => r === 'PipeWrap').length
+    const before = listening()
+    try {
+      await expect(startControlServer(long, new StatusBoard(identity, () => 0), silentLogger)).rejects.toThrow(
+        `the control socket path ${long} is longer than the 107 bytes a unix socket path may have`,
+      )
+      expect(listening()).toBe(before)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('controlSocketPath', () => {
+  it('moves to the private /tmp folder when the path under XDG_RUNTIME_DIR would be too long for a unix socket', () => {
+    const fits = '/run/user/' + 'r'.repeat(MAX_SOCKET_PATH_BYTES - '/run/user//ikfs/0123456789abcdef.sock'.length)
+    expect(controlSocketPath('/mnt/a', { env: { XDG_RUNTIME_DIR: fits }, uid: 1000 })).toMatch(new RegExp(`^${fits}/ikfs/[0-9a-f]{16}\\.sock$`))
+    expect(controlSocketPath('/mnt/a', { env: { XDG_RUNTIME_DIR: fits + 'r' }, uid: 1000 })).toMatch(/^\/tmp\/ikfs-1000\/[0-9a-f]{16}\.sock$/)
+    // Bytes count, not characters.
+    const accents = '/run/' + 'é'.repeat(45)
+    expect(controlSocketPath('/mnt/a', { env: { XDG_RUNTIME_DIR: accents }, uid: 1000 })).toMatch(/^\/tmp\/ikfs-1000\//)
+  })
+
+
   it('puts root under /run/ikfs, users under XDG_RUNTIME_DIR, else a private /tmp folder', () => {
     const root = controlSocketPath('/mnt/a', { env: {}, uid: 0 })
     expect(root).toMatch(/^\/run\/ikfs\/[0-9a-f]{16}\.sock$/)
