@@ -32,6 +32,11 @@ export interface CliContext {
   readonly runtime: MountRuntime
   /** Set in a daemon child (`ikfs mount --daemon`): told once the mount is live. */
   readonly background?: ParentChannel
+  /**
+   * Ends the process at once with `code`, whatever is still pending (a second stop signal: an upload the first
+   * stop waits for must not hold the process). Tests record the call instead.
+   */
+  readonly exit: (code: number) => void
 }
 
 /** The uid defaults and per-user paths are for: the context's identity, else the process's own. */
@@ -51,5 +56,6 @@ export function processContext(): CliContext {
       off: (signal, listener) => void process.off(signal, listener),
     },
     runtime: realRuntime(),
+    exit: (code) => process.exit(code),
   }
 }

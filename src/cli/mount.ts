@@ -8,7 +8,8 @@
  *
  * Signals: SIGINT/SIGTERM unmount (lazily when programs use the mount), serve the files programs are still
  * writing until they close them, close the Vfs (waits for uploads) and the client, exit 0; a second one
- * while that runs forces a lazy unmount and exits 1. SIGHUP drops cached listings. A mount removed from
+ * while that runs forces a lazy unmount and ends the process at once with exit code 1 (CliContext.exit),
+ * leaving uploads not yet stored in the spool for the next mount (W3). SIGHUP drops cached listings. A mount removed from
  * outside (`fusermount -u`) shuts down the same way and exits 0. The private key is never put on a command
  * line (--daemon runs the same command again with the same arguments and environment: daemon.ts) and the
  * logger scrubs it.
@@ -40,6 +41,16 @@ import { ikfsVersion } from './version.js'
 
 /** Upper bound on everything before mounting: a hung DNS lookup or API must not hang `ikfs mount`. */
 export const PREFLIGHT_TIMEOUT_MS = 15_000
+/** A second signal waits this long for the forced unmount (each of its steps has its own 10 s limit), then exits anyway. */
+const FORCED_UNMOUNT_WAIT_MS = 5_000
+/** Before exiting at once, what the log file still buffers gets this long to be written. */
+const LOG_DRAIN_MS = 1_000
+
+/** How a session ended; `abandoned` when a second signal stopped it with work still under way. */
+interface SessionEnd {
+  code: number
+  abandoned: boolean
+}
 
 export interface MountTarget {
   remote?: string
@@ -138,11 +149,19 @@ export async function runMountSession(
     metrics: config.metrics,
     logger,
   })
+  let end: SessionEnd
   try {
-    return await mountAndServe(config, mountpoint, ctx, options, status)
+    end = await mountAndServe(config, mountpoint, ctx, options, status)
   } finally {
     await status.close()
   }
+  if (end.abandoned) {
+    // The first stop's vfs.close() may go on waiting minutes for an upload: it must not hold the process.
+    log.warn('stopped by a second signal: uploads not yet stored stay in the spool, and the next mount with this cache dir stores them')
+    await drainLogger(logger)
+    ctx.exit(end.code)
+  }
+  return end.code
 }
 
 async function mountAndServe(
@@ -151,7 +170,7 @@ async function mountAndServe(
   ctx: CliContext,
   options: SessionOptions,
   status: StatusServices,
-): Promise<number> {
+): Promise<SessionEnd> {
   const { logger } = options
   const log = logger.child({ component: 'cli.mount' })
   const client = await preflight(config, mountpoint, ctx.runtime, logger)
@@ -283,17 +302,17 @@ function serve(
   ctx: CliContext,
   log: Logger,
   onStopping: () => void,
-): Promise<number> {
-  return new Promise<number>((resolveExit) => {
+): Promise<SessionEnd> {
+  return new Promise<SessionEnd>((resolveEnd) => {
     let stopping = false
     let finished = false
-    const finish = (code: number): void => {
+    const finish = (code: number, abandoned = false): void => {
       if (finished) return
       finished = true
       ctx.signals.off('SIGINT', onStop)
       ctx.signals.off('SIGTERM', onStop)
       ctx.signals.off('SIGHUP', onHangup)
-      resolveExit(code)
+      resolveEnd({ code, abandoned })
     }
     const forced = new AbortController()
     /** Detached by now: files still being written are served until closed, then the session ends (files-being-written.ts). */
@@ -307,11 +326,10 @@ function serve(
       if (stopping) {
         log.warn({ signal }, 'second signal: forcing a lazy unmount without waiting for open files or uploads')
         forced.abort()
-        ctx.runtime
-          .unmountPath(mountpoint, { lazy: true })
-          .then(() => live.unmount())
+        const unmounted = ctx.runtime.unmountPath(mountpoint, { lazy: true }).then(() => live.unmount())
+        within(unmounted, FORCED_UNMOUNT_WAIT_MS)
           .catch((err: unknown) => log.error({ err }, 'forced unmount failed'))
-          .finally(() => finish(1))
+          .finally(() => finish(1, true))
         return
       }
       stopping = true
@@ -354,6 +372,31 @@ function serve(
       )
     }
     live.detached.then(gone, gone)
+  })
+}
+
+/** Rejects when `work` takes longer than `ms`. */
+function within(work: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`did not finish within ${ms / 1000}s`)), ms)
+  })
+  return Promise.race([work, late]).finally(() => clearTimeout(timer))
+}
+
+/** Resolves once the log destination has written what it buffers (or after LOG_DRAIN_MS). */
+function drainLogger(logger: Logger): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, LOG_DRAIN_MS)
+    const done = (): void => {
+      clearTimeout(timer)
+      resolve()
+    }
+    try {
+      logger.flush(done)
+    } catch {
+      done() // a destination that cannot flush (terminal stream) has nothing buffered
+    }
   })
 }
 

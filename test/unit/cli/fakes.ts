@@ -42,6 +42,8 @@ export class FakeRuntime implements MountRuntime {
   verifyError: Error | undefined = undefined
   /** When set, detach() never resolves (to test the second signal). */
   hangDetach = false
+  /** When set, vfs.close() never resolves: an upload in flight that the stop waits for. */
+  hangVfsClose = false
   /** What the vfs's filesBeingWritten() answers: files programs still write in (a stop waits for them). */
   beingWritten: string[] = []
   clientSettings: ClientSettings | undefined
@@ -81,7 +83,10 @@ export class FakeRuntime implements MountRuntime {
       cachedFiles: () => new Map([['/photos', ['a.jpg']]]),
       filesBeingWritten: () => this.beingWritten,
       refuseNewWrites: () => void this.calls.push('vfs.refuseNewWrites'),
-      close: async () => void this.calls.push('vfs.close'),
+      close: () => {
+        this.calls.push('vfs.close')
+        return this.hangVfsClose ? new Promise<void>(() => undefined) : Promise.resolve()
+      },
     }
     return vfs as Vfs
   }
@@ -135,6 +140,8 @@ export interface TestCli {
   stderr: Capture
   signals: FakeSignals
   runtime: FakeRuntime
+  /** The codes ctx.exit() was called with (the process would have ended at the first). */
+  exits: number[]
 }
 
 export function testCli(env: Record<string, string | undefined>, cwd: string): TestCli {
@@ -142,6 +149,7 @@ export function testCli(env: Record<string, string | undefined>, cwd: string): T
   const stderr = new Capture()
   const signals = new FakeSignals()
   const runtime = new FakeRuntime()
+  const exits: number[] = []
   const ctx: CliContext = {
     stdout,
     stderr,
@@ -152,8 +160,9 @@ export function testCli(env: Record<string, string | undefined>, cwd: string): T
     signals,
     identity: { uid: 1000, gid: 1000, umask: 0o022 },
     runtime,
+    exit: (code) => void exits.push(code),
   }
-  return { ctx, stdout, stderr, signals, runtime }
+  return { ctx, stdout, stderr, signals, runtime, exits }
 }
 
 /** Polls `condition` until it holds or the deadline passes (no fixed sleeps). */

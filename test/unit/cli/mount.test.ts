@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { main } from '../../../src/cli/main.js'
 import { mountTarget } from '../../../src/cli/mount.js'
+import { socketFor } from '../../../src/cli/status.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import { testCli, waitFor, type TestCli } from './fakes.js'
 
@@ -171,6 +172,23 @@ describe('a live mount', () => {
     t.signals.emit('SIGINT')
     expect(await exit).toBe(1)
     expect(t.runtime.calls.slice(-3)).toEqual(['detach', 'unmountPath(lazy)', 'unmount'])
+    expect(t.exits).toEqual([1])
+  })
+
+  it('a second signal while an upload holds the shutdown ends the process at once with exit code 1, after the forced unmount and the log', async () => {
+    const t = cli()
+    t.runtime.hangVfsClose = true
+    const { exit } = await startMount(t)
+    t.signals.emit('SIGTERM')
+    await waitFor(() => t.runtime.calls.includes('vfs.close'), 'the shutdown to wait for the upload')
+    expect(t.exits).toEqual([])
+    t.signals.emit('SIGINT')
+    expect(await exit).toBe(1)
+    expect(t.exits).toEqual([1])
+    expect(t.runtime.calls.slice(-3)).toEqual(['vfs.close', 'unmountPath(lazy)', 'unmount'])
+    // Written before the exit, not after.
+    expect(readFileSync(logFile, 'utf8')).toContain('stopped by a second signal: uploads not yet stored stay in the spool')
+    expect(existsSync(socketFor(mnt, t.ctx))).toBe(false)
   })
 
   describe('a stop while programs still write files in the mount', () => {
