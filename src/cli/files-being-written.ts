@@ -5,7 +5,8 @@
  * Ending it at once would fail their next write and their close, and lose what they had written, which
  * exists nowhere else. A program that holds a folder in the mount (its working folder, `cp -r`'s open
  * destination) still reaches it after the detach, but can no longer start writing another file, so the wait
- * ends. A second signal ends it at once (`stop`).
+ * ends. A second signal ends it at once (`stop`), and so does the end of the FUSE session (its connection
+ * aborted from outside), after which no file can be closed any more.
  */
 import { systemClock } from '../clock.js'
 import type { Logger } from '../log.js'
@@ -38,7 +39,8 @@ export async function waitForFilesBeingWritten(vfs: BeingWrittenSource, log: Log
   const pollMs = options.pollMs ?? POLL_MS
   const reportEveryMs = options.reportEveryMs ?? REPORT_EVERY_MS
   let open = vfs.filesBeingWritten()
-  if (open.length === 0 || options.stop.aborted) return
+  if (open.length === 0) return
+  if (options.stop.aborted) return lost(open, log)
   log.warn(
     { files: named(open), count: open.length },
     `waiting for programs to close ${plural(open.length, 'file')} they are writing, to store ${open.length === 1 ? 'it' : 'them'} ` +
@@ -57,6 +59,10 @@ export async function waitForFilesBeingWritten(vfs: BeingWrittenSource, log: Log
       log.warn({ files: named(open), count: open.length }, `still waiting for programs to close ${plural(open.length, 'file')} they are writing`)
     }
   }
+  lost(open, log)
+}
+
+function lost(open: string[], log: Logger): void {
   log.warn({ files: named(open), count: open.length }, `stopped without waiting for ${plural(open.length, 'file')} still being written: not stored`)
 }
 

@@ -9,10 +9,11 @@
  * Signals: SIGINT/SIGTERM unmount (lazily when programs use the mount), serve the files programs are still
  * writing until they close them, close the Vfs (waits for uploads) and the client, exit 0; a second one
  * while that runs forces a lazy unmount and ends the process at once with exit code 1 (CliContext.exit),
- * leaving uploads not yet stored in the spool for the next mount (W3). SIGHUP drops cached listings. A mount removed from
- * outside (`fusermount -u`) shuts down the same way and exits 0. The private key is never put on a command
- * line (--daemon runs the same command again with the same arguments and environment: daemon.ts) and the
- * logger scrubs it.
+ * leaving uploads not yet stored in the spool for the next mount (W3). SIGHUP drops cached listings. A mount
+ * removed from outside (`fusermount -u`), or whose FUSE connection was aborted, shuts down the same way and
+ * exits 0 (after an abort, without waiting for files being written: they can no longer be closed). The
+ * private key is never put on a command line (--daemon runs the same command again with the same arguments
+ * and environment: daemon.ts) and the logger scrubs it.
  *
  * From before preflight until exit, a control socket (src/status) answers `ikfs status` / `ikfs refresh`
  * (state starting → mounted → stopping, so readiness probes and upload draining are visible); --metrics
@@ -315,9 +316,12 @@ function serve(
       resolveEnd({ code, abandoned })
     }
     const forced = new AbortController()
+    // Once the session has ended (its connection aborted from outside), no file being written can be closed.
+    const sessionGone = new AbortController()
+    live.sessionEnded?.then(() => sessionGone.abort(), () => sessionGone.abort())
     /** Detached by now: files still being written are served until closed, then the session ends (files-being-written.ts). */
     const shutDown = async (): Promise<void> => {
-      await waitForFilesBeingWritten(vfs, log, { stop: forced.signal })
+      await waitForFilesBeingWritten(vfs, log, { stop: AbortSignal.any([forced.signal, sessionGone.signal]) })
       await live.unmount()
       await vfs.close()
       await client.close()

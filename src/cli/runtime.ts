@@ -26,6 +26,11 @@ export interface LiveMount {
   unmount(): Promise<void>
   /** Settles when the mount has left the namespace for any reason (our detach, or `fusermount -u` or `umount -l` from outside). */
   readonly detached: Promise<unknown>
+  /**
+   * Settles when no request can reach the daemon any more: the FUSE session ended (its connection aborted from
+   * outside, or the last open file of a detached mount closed). fuse/mount.ts FuseMount has it with libfuse3.
+   */
+  readonly sessionEnded?: Promise<unknown>
   /** Per-op FUSE counters, for `ikfs status` and /metrics (fuse/mount.ts FuseMount has them). */
   readonly counters?: { snapshot(): Record<string, { calls: number; errors: number; timeouts: number; late: number; inFlight: number }> }
   /** The kernel forgets its "no such file" answers at or under `localPath` (fuse/mount.ts FuseMount has it). */

@@ -12,8 +12,9 @@
  * session (a request after that fails). Neither calls vfs.close(): ops already in flight may still finish,
  * so the caller (the CLI) awaits unmount() and then vfs.close().
  * FuseMount.detached resolves when the mount leaves /proc/self/mountinfo for any reason (our detach,
- * `fusermount -u` or `umount -l` by the user, the connection aborted); its 1 s poll of mountinfo is also
- * what keeps the daemon's loop alive until then.
+ * `fusermount -u` or `umount -l` by the user); its 1 s poll of mountinfo is also what keeps the daemon's loop
+ * alive until then. A connection aborted from outside (/sys/fs/fuse/connections/N/abort) leaves a dead mount
+ * in mountinfo: the libfuse3 session's end tells, and the dead mount is cleared, which detaches it too.
  */
 import { MOUNT_READAHEAD_KB, setMountReadahead } from '../../native/readahead.js'
 import { readdir, stat, statfs } from 'node:fs/promises'
@@ -76,6 +77,11 @@ export interface FuseMount {
   unmount(): Promise<void>
   /** Resolves when the mount has left the namespace, for any reason. */
   detached: Promise<void>
+  /**
+   * Resolves when no request can reach the daemon any more (libfuse3 only): the session ended, after the last
+   * file open in a detached mount was closed, or at once when the connection was aborted.
+   */
+  sessionEnded?: Promise<void>
   counters: OpCounters
   /**
    * Makes the kernel forget the "no such file" answers it keeps for names at or under `localPath` (all when
@@ -143,6 +149,8 @@ interface NativeMount {
   options: string
   /** After the kernel mount is gone: lets the process exit (idempotent). */
   release(): void
+  /** Resolves when the session's loop has ended (libfuse3 only): the kernel sends nothing more. */
+  ended?: Promise<void>
   /** The kernel forgets these names in this folder (a path inside the mount); libfuse3 only. */
   forgetNames?(folder: string, names: string[]): Promise<number>
   /** The kernel asks again for the attributes of these files in this folder; libfuse3 only. */
@@ -191,6 +199,7 @@ async function mountFuse3(
   return {
     options: args.slice(1).join(' '),
     release: () => session.release(),
+    ended: session.closed,
     forgetNames: (folder, names) => session.forgetNames(folder, names),
     expireAttrs: (folder, names) => session.expireAttrs(folder, names),
   }
@@ -214,7 +223,8 @@ async function mountFuseNative(
   return { options: optionString, release: () => instance.releaseNative() }
 }
 
-function createMountHandle(
+/** Exported for unit tests. */
+export function createMountHandle(
   target: string,
   binding: FuseBindingName,
   native: NativeMount,
@@ -252,6 +262,15 @@ function createMountHandle(
       (err: unknown) => log.warn({ err }, 'could not read mountinfo'),
     )
   }, MOUNT_WATCH_INTERVAL_MS)
+  // The session ended while the mount is still there: only an abort does that, and leaves the mount dead.
+  const sessionEnded = native.ended?.then(async () => {
+    if (detached || !(await stillMounted().catch(() => true))) return markDetached()
+    log.warn({ mountpoint: target }, 'the FUSE connection was aborted from outside; clearing the dead mount')
+    await unmountPath(target, { lazy: true }).catch((err: unknown) =>
+      log.error({ err, mountpoint: target }, `could not clear the dead mount (run: ikfs unmount ${target})`),
+    )
+    markDetached()
+  })
 
   let detaching: Promise<void> | undefined
   const detach = (): Promise<void> => {
@@ -280,7 +299,10 @@ function createMountHandle(
     }
     return expired
   }
-  return { mountpoint: target, binding, detach, unmount, detached: detachedPromise, counters, forgetMissingNames, expireAttributes }
+  return {
+    mountpoint: target, binding, detach, unmount, detached: detachedPromise, counters, forgetMissingNames, expireAttributes,
+    ...(sessionEnded ? { sessionEnded } : {}),
+  }
 }
 
 /** Returns whether the folder has entries; throws FuseMountError when it cannot be used. */

@@ -53,6 +53,7 @@ export class FakeRuntime implements MountRuntime {
   mountedAt: string | undefined
   readonly unmountedPaths: string[] = []
   #resolveDetached: (() => void) | undefined
+  #endSession: (() => void) | undefined
 
   async fuseUnavailableReason(): Promise<string | undefined> {
     this.calls.push('fuseAvailable')
@@ -95,8 +96,10 @@ export class FakeRuntime implements MountRuntime {
     this.mountedAt = mountpoint
     this.calls.push('mountFuse')
     const detached = new Promise<void>((resolve) => (this.#resolveDetached = resolve))
+    const sessionEnded = new Promise<void>((resolve) => (this.#endSession = resolve))
     return {
       detached,
+      sessionEnded,
       detach: () => {
         this.calls.push('detach')
         if (this.hangDetach) return new Promise<void>(() => undefined)
@@ -118,6 +121,11 @@ export class FakeRuntime implements MountRuntime {
   }
   /** As if someone ran `fusermount -u` on the mountpoint. */
   unmountFromOutside(): void {
+    this.#resolveDetached?.()
+  }
+  /** As if someone wrote 1 to /sys/fs/fuse/connections/N/abort: the session ends, and the dead mount is cleared. */
+  abortConnection(): void {
+    this.#endSession?.()
     this.#resolveDetached?.()
   }
   async unmountPath(mountpoint: string, options: { lazy?: boolean; refuseBusy?: boolean }): Promise<void> {

@@ -222,6 +222,17 @@ describe('a live mount', () => {
       expect(t.runtime.calls.slice(-3)).toEqual(['unmount', 'vfs.close', 'client.close'])
     })
 
+    it('after the FUSE connection was aborted from outside, shuts down at once: those files can no longer be closed', async () => {
+      const t = cli()
+      t.runtime.beingWritten = ['/a.bin']
+      const { exit } = await startMount(t)
+      t.runtime.abortConnection()
+      expect(await exit).toBe(0)
+      expect(t.runtime.calls.slice(-3)).toEqual(['unmount', 'vfs.close', 'client.close'])
+      expect(t.exits).toEqual([])
+      expect(await logText('still being written: not stored')).toContain('the mount was removed from outside; shutting down')
+    })
+
     it('a second signal ends the wait at once, ends the session and exits 1, saying what is lost', async () => {
       const t = cli()
       t.runtime.beingWritten = ['/a.bin']
