@@ -8,6 +8,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import { afterEach } from 'vitest'
 import type { Clock } from '../../../src/clock.js'
+import type { BodySink } from '../../../src/imagekit/api.js'
 import { createLogger, type Logger } from '../../../src/log.js'
 import { ImageKitClient, type ImageKitClientOptions } from '../../../src/imagekit/client.js'
 
@@ -206,4 +207,20 @@ export function serializeError(error: unknown): string {
     return { ...own, message: value.message, stack: value.stack, cause: walk(value.cause) }
   }
   return JSON.stringify(walk(error))
+}
+
+/** A sink that keeps every byte delivered into it, offering regions of `regionBytes`. */
+export function collectingSink(regionBytes: number): BodySink & { bytes(): Buffer } {
+  const chunks: Buffer[] = []
+  let region = Buffer.alloc(0)
+  return {
+    nextRegion() {
+      region = Buffer.alloc(regionBytes)
+      return region
+    },
+    wrote(n) {
+      chunks.push(Buffer.from(region.subarray(0, n)))
+    },
+    bytes: () => Buffer.concat(chunks),
+  }
 }

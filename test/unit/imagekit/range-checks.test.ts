@@ -5,8 +5,7 @@
  */
 import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { BodySink } from '../../../src/imagekit/api.js'
-import { makeClient, type TestClient } from './helpers.js'
+import { collectingSink, makeClient, type TestClient } from './helpers.js'
 
 const SIZE = 1000
 const FILE = Buffer.alloc(SIZE, 'a')
@@ -50,20 +49,6 @@ function head(lines: string): Buffer {
   return Buffer.from(`HTTP/1.1 206 Partial Content\r\ncontent-range: bytes 0-99/${SIZE}\r\n${lines}\r\n`, 'latin1')
 }
 
-function collectingSink(): BodySink & { bytes(): Buffer } {
-  const chunks: Buffer[] = []
-  let region = Buffer.alloc(0)
-  return {
-    nextRegion() {
-      region = Buffer.alloc(4096)
-      return region
-    },
-    wrote(n) {
-      chunks.push(Buffer.from(region.subarray(0, n)))
-    },
-    bytes: () => Buffer.concat(chunks),
-  }
-}
 
 describe.each(['sockets', 'undici'] as const)('a 206 whose length disagrees with its Content-Range (%s)', (deliveryClient) => {
   it.each([
@@ -84,7 +69,7 @@ describe.each(['sockets', 'undici'] as const)('a 206 whose length disagrees with
     ]))
     made = makeClient(base, { deliveryClient, maxRetries: 0 })
     const range = await made.client.readRange(`${base}/demo/f.bin?tr=orig-true`, 0, undefined)
-    const sink = collectingSink()
+    const sink = collectingSink(4096)
     await range.deliver(sink)
     expect(sink.bytes().equals(FILE.subarray(0, 100))).toBe(true)
   })

@@ -17,7 +17,7 @@ import { BLOCK_BYTES, readAheadBlocks } from '../../../src/vfs/reader/file-reade
 import { MAX_RESUME_ATTEMPTS } from '../../../src/vfs/reader/range-stream.js'
 import { ReaderPool } from '../../../src/vfs/reader/reader-pool.js'
 import { Counters } from '../../../src/vfs/stats.js'
-import { makeClient, type TestClient } from './helpers.js'
+import { collectingSink, makeClient, type TestClient } from './helpers.js'
 
 const CONTENT = randomBytes(4 * 1024 * 1024 + 17)
 
@@ -72,20 +72,6 @@ function pausingSink(room: number): BodySink & { taken: number; room: number } {
   return sink
 }
 
-function collectingSink(): BodySink & { bytes(): Buffer } {
-  const chunks: Buffer[] = []
-  let region = Buffer.alloc(0)
-  return {
-    nextRegion() {
-      region = Buffer.alloc(65_536)
-      return region
-    },
-    wrote(n) {
-      chunks.push(Buffer.from(region.subarray(0, n)))
-    },
-    bytes: () => Buffer.concat(chunks),
-  }
-}
 
 describe.each(['sockets', 'undici'] as const)('a read waiting for a connection (%s)', (reader) => {
   it('with every connection held by a paused response, the longest paused one gives its connection up', async () => {
@@ -105,7 +91,7 @@ describe.each(['sockets', 'undici'] as const)('a read waiting for a connection (
       paused.push({ range, sink, delivered })
     }
     const third = await client.readRange(url, 5000, 5000 + 199_999)
-    const sink = collectingSink()
+    const sink = collectingSink(65_536)
     await third.deliver(sink)
     expect(sink.bytes().equals(CONTENT.subarray(5000, 205_000))).toBe(true)
     // The first paused response gave its connection up (a retriable failure its reader resumes from)…
@@ -131,7 +117,7 @@ describe.each(['sockets', 'undici'] as const)('a read waiting for a connection (
     expect((waited as Error).message).toContain('no connection became free in time')
     for (const range of held) range.close()
     // The pool is not left broken: the next read gets a connection.
-    const sink = collectingSink()
+    const sink = collectingSink(65_536)
     await (await client.readRange(url, 30, 39)).deliver(sink)
     expect(sink.bytes().equals(CONTENT.subarray(30, 40))).toBe(true)
   })
