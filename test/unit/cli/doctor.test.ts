@@ -4,23 +4,17 @@
  * it saw first, so it passed where the mount itself would then fail, and named another program than the
  * one ikfs runs.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { fakePaths } from '../../helpers/fake-path.js'
 import { runDoctor } from '../../../src/cli/doctor.js'
 import { loadFuse3 } from '../../../native/fuse3.js'
 import { testCli } from './fakes.js'
 
-const work = mkdtempSync(join(tmpdir(), 'ikfs-doctor-'))
-afterAll(() => rmSync(work, { recursive: true, force: true }))
-
-function pathWith(...names: string[]): string {
-  const dir = join(work, names.join('+') || 'none')
-  mkdirSync(dir, { recursive: true })
-  for (const name of names) writeFileSync(join(dir, name), '#!/bin/sh\nexit 0\n', { mode: 0o755 })
-  return dir
-}
+const paths = fakePaths('ikfs-doctor-')
+afterAll(() => paths.remove())
+const pathWith = paths.pathWith
+const work = paths.dir
 
 const fuse3Builds = (() => {
   try {

@@ -3,23 +3,17 @@
  * openSUSE, Arch) has only fusermount3: ikfs once looked for fusermount only, so `ikfs mount` refused to
  * start there and a user's `ikfs unmount` could not run the helper.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { fakePaths } from '../../helpers/fake-path.js'
 import { findFusermounts, fuseAvailable, fusermountProblem, unmountFusermount } from '../../../native/load.js'
 import { unmountCommands } from '../../../src/fuse/unmount.js'
 
-const work = mkdtempSync(join(tmpdir(), 'ikfs-fusermount-'))
-afterAll(() => rmSync(work, { recursive: true, force: true }))
-
-/** A PATH folder holding executables with these names. */
-function pathWith(...names: string[]): string {
-  const dir = join(work, names.join('+') || 'none')
-  mkdirSync(dir, { recursive: true })
-  for (const name of names) writeFileSync(join(dir, name), '#!/bin/sh\nexit 0\n', { mode: 0o755 })
-  return dir
-}
+const paths = fakePaths('ikfs-fusermount-')
+afterAll(() => paths.remove())
+const pathWith = paths.pathWith
+const work = paths.dir
 
 const devFuseOpens = !fuseAvailable('/nonexistent-dir').reason?.startsWith('/dev/fuse')
 
