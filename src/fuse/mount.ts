@@ -103,12 +103,13 @@ export class FuseMountError extends Error {
 
 export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMountOptions, logger: Logger): Promise<FuseMount> {
   const log = logger.child({ component: 'fuse' })
-  const available = fuseAvailable()
+  const binding = chooseBinding(options.binding ?? 'auto', log)
+  // The fusermount the chosen binding runs (the libfuse2 fallback needs `fusermount`, which FUSE 3 alone lacks).
+  const available = fuseAvailable(process.env.PATH, binding.name)
   if (!available.ok) throw new FuseMountError(`cannot mount: ${available.reason ?? 'FUSE unavailable'}`)
 
   const target = await canonicalMountpoint(mountpoint)
   const nonEmpty = await prepareMountpoint(target, options.allowNonEmpty === true, log)
-  const binding = chooseBinding(options.binding ?? 'auto', log)
   const counters = options.ops?.counters ?? options.ops?.guard?.counters ?? new OpCounters()
   const guard = options.ops?.guard ?? new OpGuard(log, { ...options.ops, counters })
   // Write buffers are pooled at the binding's largest request; a larger write would get a buffer of its own.

@@ -8,7 +8,10 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fakePaths } from '../../helpers/fake-path.js'
 import { findFusermounts, fuseAvailable, fusermountProblem, unmountFusermount } from '../../../native/load.js'
+import { createLogger } from '../../../src/log.js'
+import { mountFuse, type FuseMountOptions } from '../../../src/fuse/mount.js'
 import { unmountCommands } from '../../../src/fuse/unmount.js'
+import type { Vfs } from '../../../src/vfs/types.js'
 
 const paths = fakePaths('ikfs-fusermount-')
 afterAll(() => paths.remove())
@@ -48,6 +51,18 @@ describe('finding fusermount', () => {
     const { ok, reason } = fuseAvailable(pathWith())
     expect(ok).toBe(false)
     expect(reason).toMatch(/^neither fusermount3 nor fusermount is on PATH \(ikfs's libfuse3 binding mounts through fusermount3, the fuse-native fallback through fusermount\): install fuse3/)
+  })
+
+  it.skipIf(!devFuseOpens)('a mount checks for the fusermount of the binding it will use, before anything else', async () => {
+    const path = process.env.PATH
+    process.env.PATH = pathWith('fusermount3')
+    try {
+      const options = { binding: 'fuse-native', fuse: {} } as unknown as FuseMountOptions
+      await expect(mountFuse({} as Vfs, join(work, 'not-there'), options, createLogger({ level: 'silent' })))
+        .rejects.toThrow(/^cannot mount: the fuse-native fallback \(libfuse2\) mounts through fusermount, which is not on PATH/)
+    } finally {
+      process.env.PATH = path
+    }
   })
 
   it('says which binding needs which fusermount', () => {
