@@ -138,3 +138,28 @@ function prettyStream(scrub: (s: string) => string): DestinationStream {
     },
   }
 }
+
+/**
+ * Resolves once the log's destination has written every line logged so far (or after `timeoutMs`): for a
+ * process about to exit at once. pino's file destination (sonic-boom) calls flush callbacks straight away when
+ * it does not batch, while a write may still be in flight; its 'drain' comes once everything reached the file.
+ */
+export function whenLogWritten(logger: Logger, timeoutMs: number): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
+    | { _writing?: boolean; once?: (event: 'drain', listener: () => void) => unknown }
+    | undefined
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs)
+    const done = (): void => {
+      clearTimeout(timer)
+      resolve()
+    }
+    try {
+      logger.flush()
+    } catch {
+      // a destination that cannot flush (a terminal stream) has nothing buffered
+    }
+    if (stream?._writing === true && typeof stream.once === 'function') stream.once('drain', done)
+    else done()
+  })
+}

@@ -25,7 +25,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
 import { loadConfig, type Config } from '../config/load.js'
 import { isDiskFull } from '../full-disk.js'
-import { createLogger, type Logger } from '../log.js'
+import { createLogger, whenLogWritten, type Logger } from '../log.js'
 import { startStatusServices, type StatusServices } from '../status/services.js'
 import { controlSocketPath } from '../status/paths.js'
 import type { ReportingVfs } from '../status/snapshot.js'
@@ -159,7 +159,7 @@ export async function runMountSession(
   if (end.abandoned) {
     // The first stop's vfs.close() may go on waiting minutes for an upload: it must not hold the process.
     log.warn('stopped by a second signal: uploads not yet stored stay in the spool, and the next mount with this cache dir stores them')
-    await drainLogger(logger)
+    await whenLogWritten(logger, LOG_DRAIN_MS)
     ctx.exit(end.code)
   }
   return end.code
@@ -386,22 +386,6 @@ function within(work: Promise<unknown>, ms: number): Promise<unknown> {
     timer = setTimeout(() => reject(new Error(`did not finish within ${ms / 1000}s`)), ms)
   })
   return Promise.race([work, late]).finally(() => clearTimeout(timer))
-}
-
-/** Resolves once the log destination has written what it buffers (or after LOG_DRAIN_MS). */
-function drainLogger(logger: Logger): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, LOG_DRAIN_MS)
-    const done = (): void => {
-      clearTimeout(timer)
-      resolve()
-    }
-    try {
-      logger.flush(done)
-    } catch {
-      done() // a destination that cannot flush (terminal stream) has nothing buffered
-    }
-  })
 }
 
 /** Writes out what a file destination still buffers, before the process exits. */
