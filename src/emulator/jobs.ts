@@ -72,6 +72,7 @@ export class JobRegistry {
     } finally {
       this.#waits.delete(wait)
     }
+    if (wait.signal.aborted) return // closed while pending, with a clock that does not watch the signal
     try {
       await work()
       job.status = 'Completed'

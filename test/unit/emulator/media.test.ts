@@ -1,6 +1,8 @@
 /** Media API (§4): list/search params, details, tags, copy/move/rename, versions, folders, jobs, purge, metadata, usage, 429. */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { ManualClock } from '../../../src/clock.js'
+import { ManualClock, systemClock } from '../../../src/clock.js'
+import { JobRegistry } from '../../../src/emulator/jobs.js'
+import { createLogger } from '../../../src/log.js'
 import { makePng, startTestEmulator, waitFor, type TestEmulator } from './helpers.js'
 
 type Obj = Record<string, unknown>
@@ -278,19 +280,28 @@ describe('Media API folder jobs', () => {
 describe('folder job timers', () => {
   afterEach(() => { vi.useRealTimers() })
 
-  it('a pending job holds no timer once the emulator is closed', async () => {
-    const t = await startTestEmulator({ jobPendingMs: 60_000 })
-    try {
-      await t.put('/jt/a/f.txt', 'f')
-      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
-      expect((await t.api('POST', '/v1/bulkJobs/renameFolder', { folderPath: '/jt/a', newFolderName: 'b' })).status).toBe(200)
-      expect(vi.getTimerCount()).toBeGreaterThan(0)
-      await t.emu.close()
-      expect(vi.getTimerCount()).toBe(0)
-    } finally {
-      vi.useRealTimers()
-      await t.stop().catch(() => undefined)
-    }
+  it('a job still pending when the registry closes never runs, and leaves no timer behind', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const before = vi.getTimerCount()
+    const jobs = new JobRegistry(systemClock, 60_000, createLogger({ level: 'silent' }))
+    let ran = false
+    const id = jobs.addJob('RENAME_FOLDER', async () => {
+      ran = true
+    })
+    expect(jobs.job(id)?.status).toBe('Pending')
+    expect(vi.getTimerCount()).toBe(before + 1)
+    jobs.close()
+    expect(vi.getTimerCount()).toBe(before)
+    vi.useRealTimers()
+    const manual = new ManualClock(0)
+    const manualJobs = new JobRegistry(manual, 60_000, createLogger({ level: 'silent' }))
+    manualJobs.addJob('RENAME_FOLDER', async () => {
+      ran = true
+    })
+    manualJobs.close()
+    manual.advance(60_000) // a clock that does not watch the abort signal
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(ran).toBe(false)
   })
 })
 
