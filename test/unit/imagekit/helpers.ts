@@ -4,7 +4,7 @@
  * that keeps its lines so tests can check that no secret was written.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import { afterEach } from 'vitest'
 import type { Clock } from '../../../src/clock.js'
@@ -223,4 +223,49 @@ export function collectingSink(regionBytes: number): BodySink & { bytes(): Buffe
     },
     bytes: () => Buffer.concat(chunks),
   }
+}
+
+/** A raw TCP server (see startTcpServer): every request head it got, and how many connections were made. */
+export interface TcpServer {
+  url: string
+  connections: number
+  requests: string[]
+  close(): Promise<void>
+}
+
+/**
+ * A TCP server that answers each request head with `answer(head, index, socket)`: whatever bytes it writes
+ * are the response, byte-exact (framing the HTTP servers would not send).
+ */
+export async function startTcpServer(answer: (head: string, index: number, socket: Socket) => void): Promise<TcpServer> {
+  const sockets = new Set<Socket>()
+  const s: TcpServer = {
+    url: '',
+    connections: 0,
+    requests: [],
+    close: () => new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy()
+      server.close(() => resolve())
+    }),
+  }
+  const server = createNetServer((socket) => {
+    s.connections++
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => undefined)
+    let buffered = ''
+    socket.on('data', (data) => {
+      buffered += data.toString('latin1')
+      let end: number
+      while ((end = buffered.indexOf('\r\n\r\n')) >= 0) {
+        const head = buffered.slice(0, end)
+        buffered = buffered.slice(end + 4)
+        s.requests.push(head)
+        answer(head, s.requests.length - 1, socket)
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  s.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return s
 }

@@ -3,9 +3,8 @@
  * length from Content-Length alone: a 206 for `bytes 0-99/1000` with a 200-byte body handed out 200 bytes as
  * the file's first 200, the last 100 of them not the file's at all. The raw TCP server writes the exact bytes.
  */
-import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { collectingSink, makeClient, type TestClient } from './helpers.js'
+import { collectingSink, makeClient, startTcpServer, type TestClient } from './helpers.js'
 
 const SIZE = 1000
 const FILE = Buffer.alloc(SIZE, 'a')
@@ -22,27 +21,9 @@ afterEach(async () => {
 
 /** A TCP server that answers each request head with the bytes `answer` gives. */
 async function rawServer(answer: () => Buffer): Promise<string> {
-  const sockets = new Set<Socket>()
-  const server = createServer((socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    socket.on('error', () => undefined)
-    let buffered = ''
-    socket.on('data', (data) => {
-      buffered += data.toString('latin1')
-      let end: number
-      while ((end = buffered.indexOf('\r\n\r\n')) >= 0) {
-        buffered = buffered.slice(end + 4)
-        socket.write(answer())
-      }
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  closeServer = () => new Promise<void>((resolve) => {
-    for (const socket of sockets) socket.destroy()
-    server.close(() => resolve())
-  })
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const server = await startTcpServer((_head, _index, socket) => socket.write(answer()))
+  closeServer = () => server.close()
+  return server.url
 }
 
 function head(lines: string): Buffer {

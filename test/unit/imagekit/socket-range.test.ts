@@ -10,24 +10,17 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { createServer as createHttpsServer } from 'node:https'
 import type { TLSSocket } from 'node:tls'
-import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { BodySink } from '../../../src/imagekit/api.js'
 import type { ImageKitClientOptions } from '../../../src/imagekit/client.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
-import { makeClient, type TestClient } from './helpers.js'
+import { makeClient, startTcpServer, type TcpServer, type TestClient } from './helpers.js'
 
 const CONTENT = randomBytes(700_001)
 
-interface RawServer {
-  url: string
-  connections: number
-  requests: string[]
-  close(): Promise<void>
-}
-
-let raw: RawServer | undefined
+let raw: TcpServer | undefined
 let made: TestClient | undefined
 afterEach(async () => {
   await made?.client.close()
@@ -36,42 +29,9 @@ afterEach(async () => {
   raw = undefined
 })
 
-/**
- * A TCP server that answers each request head with `answer(head, index, socket)`: whatever bytes it writes
- * are the response, byte-exact.
- */
-async function rawServer(answer: (head: string, index: number, socket: Socket) => void): Promise<RawServer> {
-  const sockets = new Set<Socket>()
-  const s: RawServer = {
-    url: '',
-    connections: 0,
-    requests: [],
-    close: () => new Promise<void>((resolve) => {
-      for (const socket of sockets) socket.destroy()
-      server.close(() => resolve())
-    }),
-  }
-  const server: Server = createNetServer((socket) => {
-    s.connections++
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    socket.on('error', () => undefined)
-    let buffered = ''
-    socket.on('data', (data) => {
-      buffered += data.toString('latin1')
-      let end: number
-      while ((end = buffered.indexOf('\r\n\r\n')) >= 0) {
-        const head = buffered.slice(0, end)
-        buffered = buffered.slice(end + 4)
-        s.requests.push(head)
-        answer(head, s.requests.length - 1, socket)
-      }
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  s.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  raw = s
-  return s
+async function rawServer(answer: (head: string, index: number, socket: Socket) => void): Promise<TcpServer> {
+  raw = await startTcpServer(answer)
+  return raw
 }
 
 function rangeOf(head: string): [number, number] {
