@@ -154,12 +154,17 @@ export function whenLogWritten(logger: Logger, timeoutMs: number): Promise<void>
       clearTimeout(timer)
       resolve()
     }
-    try {
-      logger.flush()
-    } catch {
-      // a destination that cannot flush (a terminal stream) has nothing buffered
-    }
+    flushLogger(logger)
     if (stream?._writing === true && typeof stream.once === 'function') stream.once('drain', done)
     else done()
   })
+}
+
+/** Writes out what a file destination still buffers, before the process exits. */
+export function flushLogger(logger: Logger): void {
+  try {
+    logger.flush()
+  } catch {
+    // a destination that cannot flush (a terminal stream) has nothing buffered
+  }
 }

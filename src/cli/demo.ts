@@ -11,7 +11,8 @@ import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
 import { loadConfig } from '../config/load.js'
 import type { CliContext, StopSignal } from './context.js'
 import { extraFlagsHelp, optionsHelp } from './help.js'
-import { flushLogger, loggerFor, runMountSession } from './mount.js'
+import { flushLogger } from '../log.js'
+import { loggerFor, runMountSession } from './mount.js'
 import { UsageError } from './usage-error.js'
 
 export const DEMO_FLAGS: Readonly<Record<string, ExtraFlag>> = {

@@ -25,7 +25,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
 import { loadConfig, type Config } from '../config/load.js'
 import { isDiskFull } from '../full-disk.js'
-import { createLogger, whenLogWritten, type Logger } from '../log.js'
+import { createLogger, flushLogger, whenLogWritten, type Logger } from '../log.js'
 import { startStatusServices, type StatusServices } from '../status/services.js'
 import { controlSocketPath } from '../status/paths.js'
 import type { ReportingVfs } from '../status/snapshot.js'
@@ -386,13 +386,4 @@ function within(work: Promise<unknown>, ms: number): Promise<unknown> {
     timer = setTimeout(() => reject(new Error(`did not finish within ${ms / 1000}s`)), ms)
   })
   return Promise.race([work, late]).finally(() => clearTimeout(timer))
-}
-
-/** Writes out what a file destination still buffers, before the process exits. */
-export function flushLogger(logger: Logger): void {
-  try {
-    logger.flush()
-  } catch {
-    // a destination that cannot flush (terminal stream) has nothing buffered
-  }
 }
