@@ -20,6 +20,7 @@ import { bytes } from '../status/render.js'
 import { uidOf, type CliContext } from './context.js'
 import { clientSettings } from './derive.js'
 import { optionsHelp } from './help.js'
+import { unmountCommand } from './mount-kind.js'
 import { plural } from './plural.js'
 import { UsageError } from './usage-error.js'
 import { ALLOW_OTHER_FIX, userAllowOther } from '../fuse/fuse-conf.js'
@@ -259,8 +260,9 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, ctx: 
     return { name, state: 'FAIL', detail: `${mountpoint}: ${code ?? (e as Error).message}` }
   }
   if (!info.isDirectory()) return { name, state: 'FAIL', detail: `${mountpoint} is not a directory`, fix: 'mount on an empty folder' }
-  if (await ctx.runtime.isMounted(mountpoint).catch(() => false)) {
-    return { name, state: 'FAIL', detail: `${mountpoint} is already mounted`, fix: `ikfs unmount ${mountpoint}` }
+  const mounted = await ctx.runtime.mountedType(mountpoint).catch(() => undefined)
+  if (mounted !== undefined) {
+    return { name, state: 'FAIL', detail: `${mountpoint} is already mounted (${mounted})`, fix: unmountCommand(mounted, mountpoint) }
   }
   if (!allowNonEmpty && (await readdir(mountpoint)).length > 0) {
     return { name, state: 'FAIL', detail: `${mountpoint} is not empty`, fix: 'use an empty folder, or --allow-non-empty to hide its content' }

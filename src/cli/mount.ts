@@ -35,6 +35,7 @@ import { defaultDaemonLogFile, isDaemonChild, runInBackground } from './daemon.j
 import { clientSettings, fuseMountOptions, routesOf, vfsOptions } from './derive.js'
 import { waitForFilesBeingWritten } from './files-being-written.js'
 import { mountHelp } from './help.js'
+import { foreignMountMessage, isIkfsMount, unmountCommand } from './mount-kind.js'
 import { realMountpoint } from './real-mountpoint.js'
 import type { LiveMount, MountClient, MountRuntime } from './runtime.js'
 import { UsageError } from './usage-error.js'
@@ -246,7 +247,9 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runti
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'ENOENT') throw new Error(`mountpoint ${mountpoint} does not exist (create it with mkdir)`)
     if (code !== 'ENOTCONN') throw new Error(`cannot use mountpoint ${mountpoint}: ${code ?? (e as Error).message}`)
-    // A FUSE mount whose daemon died: clear it, as R12 promises, then look again.
+    // A FUSE mount whose daemon died: clear it, as R12 promises, then look again; another filesystem's is not ours to clear.
+    const dead = await runtime.mountedType(mountpoint)
+    if (dead !== undefined && !isIkfsMount(dead)) throw new Error(foreignMountMessage(dead, mountpoint, 'its daemon is gone and ikfs does not clear it'))
     log.warn({ mountpoint }, 'clearing a dead mount left by a crashed ikfs')
     await runtime.unmountPath(mountpoint, { lazy: true })
     info = await stat(mountpoint)
@@ -261,9 +264,8 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runti
       throw new Error(`mountpoint ${mountpoint} is not writable by you (uid ${uid}): a user who is not root can mount only on a folder they may write to`)
     }
   }
-  if (await runtime.isMounted(mountpoint)) {
-    throw new Error(`${mountpoint} is already mounted (run: ikfs unmount ${mountpoint})`)
-  }
+  const mounted = await runtime.mountedType(mountpoint)
+  if (mounted !== undefined) throw new Error(`${mountpoint} is already mounted (${mounted}; run: ${unmountCommand(mounted, mountpoint)})`)
   if (!allowNonEmpty && (await readdir(mountpoint)).length > 0) {
     throw new Error(`mountpoint ${mountpoint} is not empty (use --allow-non-empty to hide its content)`)
   }

@@ -15,13 +15,13 @@ import type { MountRuntime } from './runtime.js'
 const MAX_SYMLINKS = 40
 
 /** `typed` resolved against `cwd`; a path that does not exist comes back as it is, for the caller to say so. */
-export async function realMountpoint(typed: string, cwd: string, runtime: Pick<MountRuntime, 'isMounted'>): Promise<string> {
+export async function realMountpoint(typed: string, cwd: string, runtime: Pick<MountRuntime, 'mountedType'>): Promise<string> {
   let path = resolve(cwd, typed)
   for (let followed = 0; path !== '/'; followed++) {
     const folder = await realpath(dirname(path)).catch(() => undefined)
     if (folder === undefined) return path
     path = join(folder, basename(path))
-    if (await runtime.isMounted(path)) return path
+    if ((await runtime.mountedType(path)) !== undefined) return path
     let target: string
     try {
       target = await readlink(path)

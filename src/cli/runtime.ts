@@ -49,7 +49,8 @@ export interface MountRuntime {
   createVfs(api: ImageKitApi, options: VfsOptions, logger: Logger): Promise<Vfs>
   mountFuse(vfs: Vfs, mountpoint: string, options: FuseMountOptions, logger: Logger): Promise<LiveMount>
   unmountPath(mountpoint: string, options: { lazy?: boolean; refuseBusy?: boolean }): Promise<void>
-  isMounted(mountpoint: string): Promise<boolean>
+  /** The type of the FUSE filesystem mounted at `mountpoint`, live or dead ('fuse.ikfs' for ikfs's), if any. */
+  mountedType(mountpoint: string): Promise<string | undefined>
 }
 
 export function realRuntime(): MountRuntime {
@@ -88,9 +89,9 @@ export function realRuntime(): MountRuntime {
       const { unmountPath } = await import('../fuse/unmount.js')
       await unmountPath(mountpoint, options)
     },
-    async isMounted(mountpoint) {
-      const { isMounted } = await import('../fuse/mountinfo.js')
-      return isMounted(mountpoint)
+    async mountedType(mountpoint) {
+      const { fuseMountType } = await import('../fuse/mountinfo.js')
+      return fuseMountType(mountpoint)
     },
   }
 }

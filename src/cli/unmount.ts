@@ -10,6 +10,7 @@ import { askUntil, fetchStatus } from '../status/client.js'
 import type { StatusSnapshot } from '../status/snapshot.js'
 import type { CliContext } from './context.js'
 import { extraFlagsHelp } from './help.js'
+import { foreignMountMessage, isIkfsMount } from './mount-kind.js'
 import { plural } from './plural.js'
 import { realMountpoint } from './real-mountpoint.js'
 import { socketFor } from './status.js'
@@ -47,7 +48,9 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
   const before = await askDaemon(socket, STATUS_TIMEOUT_MS)
   // A dead mount (its daemon crashed) is still listed, and is cleared like a live one. Not listed, the
   // daemon may still be storing its last uploads after an earlier unmount: it is reported on and waited for.
-  if (await ctx.runtime.isMounted(mountpoint)) {
+  const mounted = await ctx.runtime.mountedType(mountpoint)
+  if (mounted !== undefined && !isIkfsMount(mounted)) throw new Error(foreignMountMessage(mounted, mountpoint, 'ikfs unmount leaves it alone'))
+  if (mounted !== undefined) {
     // A live mount in use stays, as with umount(8): a program working in it could not go on. --lazy detaches it
     // all the same (the daemon still serves the files being written until they are closed). A dead one is cleared.
     await ctx.runtime.unmountPath(mountpoint, { lazy, refuseBusy: before !== undefined })

@@ -66,6 +66,14 @@ export async function isMounted(mountpoint: string): Promise<boolean> {
   return (await findFuseMount(mountpoint)) !== undefined
 }
 
+/** The type of the FUSE filesystem (live or dead) mounted at `mountpoint` ('fuse.ikfs' for ours), if any. */
+export async function fuseMountType(mountpoint: string): Promise<string | undefined> {
+  return (await findFuseMount(mountpoint))?.fsType
+}
+
+/** The type every ikfs mount shows (subtype=ikfs): what tells ikfs's mounts from other FUSE filesystems'. */
+export const IKFS_FS_TYPE = 'fuse.ikfs'
+
 /** The /sys/fs/fuse/connections/<id> name: the superblock's dev_t in the kernel's encoding. */
 export function connectionId(entry: Pick<MountEntry, 'major' | 'minor'>): number {
   return entry.major * 2 ** 20 + entry.minor

@@ -135,10 +135,13 @@ export class FakeRuntime implements MountRuntime {
   }
   /** Programs use the mount: an unmount that refuses a busy mount fails. */
   busy = false
-  /** What isMounted answers (a mount that is there, live or dead): for every path, or for this one only. */
+  /** Whether a mount is there (live or dead): for every path, or for this one only. */
   mounted: boolean | string = false
-  async isMounted(mountpoint: string): Promise<boolean> {
-    return typeof this.mounted === 'string' ? this.mounted === mountpoint : this.mounted
+  /** The type of the mount that is there. */
+  mountedFsType = 'fuse.ikfs'
+  async mountedType(mountpoint: string): Promise<string | undefined> {
+    const there = typeof this.mounted === 'string' ? this.mounted === mountpoint : this.mounted
+    return there ? this.mountedFsType : undefined
   }
 }
 

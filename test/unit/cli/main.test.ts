@@ -141,6 +141,17 @@ describe('unmount', () => {
     expect(cli.stdout.text).toBe(`ikfs: unmounted ${join(dir, 'mnt')}\n`)
   })
 
+  it("leaves another filesystem's mount alone, naming the command that unmounts it", async () => {
+    const cli = mountedCli()
+    cli.runtime.mountedFsType = 'fuse.sshfs'
+    const mnt = join(realpathSync(dir), 'mnt')
+    expect(await main(['unmount', 'mnt'], cli.ctx)).toBe(1)
+    expect(cli.runtime.unmountedPaths).toEqual([])
+    expect(cli.stderr.text).toBe(
+      `ikfs: ${mnt} holds a fuse.sshfs mount, not an ikfs one: ikfs unmount leaves it alone; if it is no longer wanted, run fusermount3 -u ${mnt} (fusermount -u with FUSE 2)\n`,
+    )
+  })
+
   it('unmounts the folder a symlinked mountpoint names, without asking the mount itself', async () => {
     mkdirSync(join(dir, 'real'))
     const real = realpathSync(join(dir, 'real'))

@@ -91,6 +91,19 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     expect(full.stderr.text).toMatch(/is not empty \(use --allow-non-empty/)
     expect(full.runtime.calls).not.toContain('createClient')
   })
+
+  it('when something is mounted there already, naming the command that unmounts it: ikfs for its own, fusermount for others', async () => {
+    const ours = cli()
+    ours.runtime.mounted = true
+    expect(await main(['mount', mnt], ours.ctx)).toBe(1)
+    expect(ours.stderr.text).toBe(`ikfs: ${mnt} is already mounted (fuse.ikfs; run: ikfs unmount ${mnt})\n`)
+    const theirs = cli()
+    theirs.runtime.mounted = true
+    theirs.runtime.mountedFsType = 'fuse.sshfs'
+    expect(await main(['mount', mnt], theirs.ctx)).toBe(1)
+    expect(theirs.stderr.text).toContain(`is already mounted (fuse.sshfs; run: fusermount3 -u ${mnt}`)
+    expect(theirs.runtime.calls).not.toContain('createClient')
+  })
 })
 
 describe('a live mount', () => {
