@@ -4,6 +4,7 @@
  */
 import { homedir } from 'node:os'
 import type { ProcessIdentity } from '../config/load.js'
+import type { CrashSource } from './crash-report.js'
 import type { ParentChannel } from './daemon.js'
 import { realRuntime, type MountRuntime } from './runtime.js'
 
@@ -27,6 +28,8 @@ export interface CliContext {
   readonly cwd: string
   readonly home: string
   readonly signals: SignalSource
+  /** Errors nothing caught: the daemon logs them and stops (crash-report.ts). */
+  readonly crashes: CrashSource
   /** uid/gid/umask for defaults; the process's own when omitted. */
   readonly identity?: ProcessIdentity
   readonly runtime: MountRuntime
@@ -54,6 +57,10 @@ export function processContext(): CliContext {
     signals: {
       on: (signal, listener) => void process.on(signal, listener),
       off: (signal, listener) => void process.off(signal, listener),
+    },
+    crashes: {
+      on: (listener) => void process.on('uncaughtException', listener),
+      off: (listener) => void process.off('uncaughtException', listener),
     },
     runtime: realRuntime(),
     exit: (code) => process.exit(code),

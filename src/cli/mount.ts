@@ -31,6 +31,7 @@ import { controlSocketPath } from '../status/paths.js'
 import type { ReportingVfs } from '../status/snapshot.js'
 import type { Vfs } from '../vfs/types.js'
 import { uidOf, type CliContext, type StopSignal } from './context.js'
+import { reportCrashes } from './crash-report.js'
 import { defaultDaemonLogFile, isDaemonChild, runInBackground } from './daemon.js'
 import { clientSettings, fuseMountOptions, routesOf, vfsOptions } from './derive.js'
 import { waitForFilesBeingWritten } from './files-being-written.js'
@@ -151,10 +152,12 @@ export async function runMountSession(
     metrics: config.metrics,
     logger,
   })
+  const stopReporting = reportCrashes(ctx.crashes, logger, mountpoint, ctx.exit, LOG_DRAIN_MS)
   let end: SessionEnd
   try {
     end = await mountAndServe(config, mountpoint, ctx, options, status)
   } finally {
+    stopReporting()
     await status.close()
   }
   if (end.abandoned) {

@@ -4,6 +4,7 @@ import type { ImageKitApi } from '../../../src/imagekit/api.js'
 import type { Vfs, VfsOptions } from '../../../src/vfs/types.js'
 import type { CliContext, SignalSource, StopSignal, TextSink } from '../../../src/cli/context.js'
 import type { ClientSettings } from '../../../src/cli/derive.js'
+import type { CrashSource } from '../../../src/cli/crash-report.js'
 import type { FuseMountOptions } from '../../../src/fuse/mount.js'
 import type { LiveMount, MountClient, MountRuntime } from '../../../src/cli/runtime.js'
 import { UnmountBusyError } from '../../../src/fuse/unmount.js'
@@ -32,6 +33,20 @@ export class FakeSignals implements SignalSource {
   }
   emit(signal: StopSignal): void {
     for (const l of [...(this.listeners.get(signal) ?? [])]) l(signal)
+  }
+}
+
+/** Errors nothing caught, raised on demand. */
+export class FakeCrashes implements CrashSource {
+  readonly listeners = new Set<(err: unknown, origin: string) => void>()
+  on(listener: (err: unknown, origin: string) => void): void {
+    this.listeners.add(listener)
+  }
+  off(listener: (err: unknown, origin: string) => void): void {
+    this.listeners.delete(listener)
+  }
+  emit(err: unknown, origin = 'unhandledRejection'): void {
+    for (const l of [...this.listeners]) l(err, origin)
   }
 }
 
@@ -150,6 +165,7 @@ export interface TestCli {
   stdout: Capture
   stderr: Capture
   signals: FakeSignals
+  crashes: FakeCrashes
   runtime: FakeRuntime
   /** The codes ctx.exit() was called with (the process would have ended at the first). */
   exits: number[]
@@ -159,6 +175,7 @@ export function testCli(env: Record<string, string | undefined>, cwd: string): T
   const stdout = new Capture()
   const stderr = new Capture()
   const signals = new FakeSignals()
+  const crashes = new FakeCrashes()
   const runtime = new FakeRuntime()
   const exits: number[] = []
   const ctx: CliContext = {
@@ -169,11 +186,12 @@ export function testCli(env: Record<string, string | undefined>, cwd: string): T
     cwd,
     home: cwd,
     signals,
+    crashes,
     identity: { uid: 1000, gid: 1000, umask: 0o022 },
     runtime,
     exit: (code) => void exits.push(code),
   }
-  return { ctx, stdout, stderr, signals, runtime, exits }
+  return { ctx, stdout, stderr, signals, crashes, runtime, exits }
 }
 
 /** Polls `condition` until it holds or the deadline passes (no fixed sleeps). */

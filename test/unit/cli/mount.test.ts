@@ -260,6 +260,25 @@ describe('a live mount', () => {
     })
   })
 
+  it('an error nothing caught is logged (without the private key) and ends the daemon with exit code 70, leaving the mount for ikfs unmount', async () => {
+    logging = true
+    const t = testCli({ IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_LOG_FILE: logFile }, dir)
+    const exit = main(['mount', 'mnt', '--private-key', PRIVATE_KEY], t.ctx)
+    await waitFor(() => t.stdout.text !== '', 'the mount to go live')
+    expect(t.crashes.listeners.size).toBe(1)
+    t.crashes.emit(new Error(`a bug, near ${PRIVATE_KEY}`))
+    await waitFor(() => t.exits.length > 0, 'the daemon to end')
+    expect(t.exits).toEqual([70])
+    expect(t.runtime.calls).not.toContain('unmount')
+    const log = await logText('internal error')
+    expect(log).toContain(`\`ikfs unmount ${realpathSync(dir)}/mnt\``)
+    expect(log).toContain('"origin":"unhandledRejection"')
+    expect(log).not.toContain(PRIVATE_KEY)
+    t.signals.emit('SIGTERM')
+    expect(await exit).toBe(0)
+    expect(t.crashes.listeners.size).toBe(0)
+  })
+
   it('logs config warnings without the private key', async () => {
     logging = true
     const t = testCli({ IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_LOG_FILE: logFile }, dir)
