@@ -348,6 +348,7 @@ export function errorFromStatus(failure: StatusFailure): ImageKitError {
     return new ImageKitError('IK_NETWORK', withRequestId(`${method} ${route}: ${PROXY_AUTH_PHRASE}`, requestId), { status, method, route, requestId })
   }
   if (status === 400) code = /size exceeds/i.test(apiMessage) ? 'IK_TOO_LARGE' : 'IK_BAD_REQUEST'
+  else if (status === 413) code = 'IK_TOO_LARGE' // from a proxy or load balancer in front of the API
   else if (status === 401 || status === 403) code = failure.host === 'delivery' ? 'IK_FORBIDDEN' : 'IK_UNAUTHORIZED'
   else if (status === 404) code = 'IK_NOT_FOUND'
   else if (status === 408) [code, retriable] = ['IK_TIMEOUT', true]

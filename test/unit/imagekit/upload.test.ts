@@ -158,6 +158,41 @@ describe('uploadFile', () => {
     expect(server.requests).toHaveLength(1)
   })
 
+  // As real servers (and the emulator) do, the server reads and drops the rest of the body after answering: one that
+  // closed at once would reset the connection, and the reset may reach the client before the answer does.
+  it('a "file size exceeds" answer sent before the body has all arrived is IK_TOO_LARGE at once, not a dropped connection', async () => {
+    const localFile = join(dir, 'spool-early')
+    await writeFile(localFile, randomBytes(64 * 1024 * 1024))
+    let requests = 0
+    server = await startRawServer((req, res) => {
+      requests++
+      let received = 0
+      req.on('data', (chunk: Buffer) => {
+        received += chunk.length
+        if (received < 1024 * 1024 || res.headersSent) return
+        res.writeHead(400, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ message: 'Your request contains invalid file parameter. The file size exceeds 1048576 bytes limit.' }))
+      })
+    })
+    const made = makeClient(server.url)
+    closeClient = () => made.client.close()
+    await expect(made.client.uploadFile({ localFile, folder: '/', fileName: 'big.bin' })).rejects.toMatchObject({ code: 'IK_TOO_LARGE', status: 400 })
+    expect(requests).toBe(1)
+  })
+
+  it('413 from a proxy in front of the Upload API is IK_TOO_LARGE and not retried', async () => {
+    const localFile = join(dir, 'spool-413')
+    await writeFile(localFile, 'big enough')
+    server = await startServer((_req, res) => {
+      res.writeHead(413, { 'content-type': 'text/html' })
+      res.end('<html><body><h1>413 Request Entity Too Large</h1></body></html>')
+    })
+    const made = makeClient(server.url)
+    closeClient = () => made.client.close()
+    await expect(made.client.uploadFile({ localFile, folder: '/', fileName: 'big.bin' })).rejects.toMatchObject({ code: 'IK_TOO_LARGE', status: 413 })
+    expect(server.requests).toHaveLength(1)
+  })
+
   it('streams a 50 MiB file: the server receives bytes long before the client has read the file', async () => {
     const size = 50 * 1024 * 1024
     const localFile = join(dir, 'spool-big')
