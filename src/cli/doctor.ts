@@ -12,6 +12,7 @@ import { dirname, resolve } from 'node:path'
 import { request } from 'undici'
 import { parseArgs } from '../config/flags.js'
 import { loadConfig, type Config } from '../config/load.js'
+import { quotedUnlessKey } from '../config/values.js'
 import { networkPhrase } from '../imagekit/http.js'
 import { OriginDispatchers } from '../imagekit/origin-dispatchers.js'
 import { ProxyRules } from '../imagekit/proxy.js'
@@ -122,7 +123,7 @@ function doctorTarget(positionals: readonly string[]): { remote?: string; mountp
   if (first !== undefined && /^[^/]+:$/.test(first)) {
     return { remote: first.slice(0, -1), ...(second !== undefined ? { mountpoint: second } : {}) }
   }
-  if (second !== undefined) throw new UsageError(`expected NAME: before MOUNTPOINT, got "${first}"`)
+  if (second !== undefined) throw new UsageError(`expected NAME: before MOUNTPOINT, got ${quotedUnlessKey(first as string)}`)
   return first !== undefined ? { mountpoint: first } : {}
 }
 

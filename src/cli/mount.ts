@@ -24,6 +24,7 @@ import { access, readdir, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
 import { loadConfig, type Config } from '../config/load.js'
+import { quotedUnlessKey } from '../config/values.js'
 import { isDiskFull } from '../full-disk.js'
 import { createLogger, flushLogger, whenLogWritten, type Logger } from '../log.js'
 import { startStatusServices, type StatusServices } from '../status/services.js'
@@ -71,7 +72,7 @@ export function mountTarget(positionals: readonly string[]): MountTarget {
   }
   const [remoteArg, mountpoint] = positionals as [string, string]
   const colon = remoteArg.indexOf(':')
-  if (colon <= 0) throw new UsageError(`expected NAME: before MOUNTPOINT, got "${remoteArg}"`)
+  if (colon <= 0) throw new UsageError(`expected NAME: before MOUNTPOINT, got ${quotedUnlessKey(remoteArg)}`)
   if (colon !== remoteArg.length - 1 && remoteArg.slice(colon + 1).replace(/\/+/g, '') !== '') {
     throw new UsageError('mounting a sub-folder of a remote (NAME:path) is not supported; use NAME:')
   }

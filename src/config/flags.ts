@@ -6,7 +6,7 @@
 import { ConfigError } from './config-error.js'
 import { OPTIONS, OPTION_KEYS, type OptionKey } from './options.js'
 import { rcloneFlagAdvice } from './rclone-flags.js'
-import { parseBool } from './values.js'
+import { parseBool, quotedUnlessKey } from './values.js'
 
 /** A flag that belongs to one subcommand only (demo's --dir, unmount's --lazy). */
 export interface ExtraFlag {
@@ -91,6 +91,6 @@ export function extraBool(parsed: ParsedArgs, flag: string): boolean {
   try {
     return parseBool(value)
   } catch {
-    throw new ConfigError(`flag ${flag}: ${JSON.stringify(value)} is not a boolean (true or false)`)
+    throw new ConfigError(`flag ${flag}: ${quotedUnlessKey(value)} is not a boolean (true or false)`)
   }
 }

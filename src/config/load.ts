@@ -17,7 +17,7 @@ import {
 import { proxyEnv, type ProxyEnv } from './proxy-env.js'
 import { findRemote, parseRcloneConf, type ConfSection } from './rclone-conf.js'
 import {
-  ValueProblem, formatDuration, parseBool, parseDuration, parseEncoding, parseInteger, parseMode, parseSize, parseUrl,
+  ValueProblem, formatDuration, mayHoldPrivateKey, parseBool, parseDuration, parseEncoding, parseInteger, parseMode, parseSize, parseUrl,
 } from './values.js'
 
 export type ValueSource =
@@ -83,11 +83,13 @@ export function loadConfig(input: LoadInput): Config {
 
   const values: Record<string, unknown> = {}
   const sources = {} as Record<OptionKey, ValueSource>
+  // Known before any other value is read: a message about another option must not quote it.
+  const privateKey = pickRaw('privateKey', given, input.env, file, ctx, fixed).raw
   for (const key of OPTION_KEYS) {
     const spec = optionSpec(key)
     const picked = key === 'config' ? configPick : pickRaw(key, given, input.env, file, ctx, fixed)
     sources[key] = picked.source
-    values[key] = parseValue(spec, picked.raw, picked.source, input)
+    values[key] = parseValue(spec, picked.raw, picked.source, input, privateKey)
   }
 
   for (const key of OPTION_KEYS) {
@@ -153,7 +155,7 @@ export function describeSource(source: ValueSource): string {
   }
 }
 
-function parseValue(spec: OptionSpec, raw: string, source: ValueSource, input: LoadInput): unknown {
+function parseValue(spec: OptionSpec, raw: string, source: ValueSource, input: LoadInput, privateKey: string): unknown {
   try {
     switch (spec.type) {
       case 'string':
@@ -182,7 +184,9 @@ function parseValue(spec: OptionSpec, raw: string, source: ValueSource, input: L
     }
   } catch (e) {
     if (!(e instanceof ValueProblem)) throw e
-    const shown = spec.secret ? 'the value (not shown)' : JSON.stringify(raw)
+    const shown = spec.secret
+      ? 'the value (not shown)'
+      : mayHoldPrivateKey(raw, privateKey) ? 'the value (not shown: it looks like a private key)' : JSON.stringify(raw)
     throw new ConfigError(`invalid ${spec.name} from ${describeSource(source)}: ${shown} ${e.message}`, {
       option: spec.name,
     })

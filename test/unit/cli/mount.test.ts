@@ -47,6 +47,11 @@ describe('mountTarget', () => {
     expect(mountTarget(['photos:', '/m'])).toEqual({ remote: 'photos', mountpoint: '/m' })
     expect(mountTarget(['photos:/', '/m'])).toEqual({ remote: 'photos', mountpoint: '/m' })
   })
+
+  it('does not echo a private key left among the arguments (`--private-key= KEY MOUNTPOINT`)', () => {
+    expect(() => mountTarget([PRIVATE_KEY, '/m'])).toThrow(/^expected NAME: before MOUNTPOINT, got a value that looks like a private key \(not shown\)$/)
+    expect(() => mountTarget(['/x', '/m'])).toThrow('expected NAME: before MOUNTPOINT, got "/x"')
+  })
 })
 
 describe('preflight fails fast with exit code 1, before mounting', () => {

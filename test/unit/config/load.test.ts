@@ -223,6 +223,29 @@ describe('secrets are never echoed', () => {
     expect(e.message).toBe('unknown flag --privat-key (see `ikfs --help`)')
   })
 
+  it('does not echo the private key given by mistake as the value of another option', () => {
+    const fromFlag = configError(() => loadConfig(input({ options: flags('--transfers', PRIVATE_KEY) })))
+    expect(fromFlag.option).toBe('transfers')
+    expect(fromFlag.message).toMatch(/^invalid transfers from flag --transfers: the value \(not shown/)
+    expect(fromFlag.message).not.toContain(PRIVATE_KEY)
+    const conf = writeConf(`[photos]\ntype = imagekit\nendpoint = ${ENDPOINT}\nprivate_key = ${PRIVATE_KEY}\nread_only = ${PRIVATE_KEY}\n`)
+    const fromFile = configError(() => loadConfig(input({ env: {}, remote: 'photos' })))
+    expect(fromFile.message).toMatch(new RegExp(`^invalid read_only from config file ${conf} \\[photos\\]: the value \\(not shown`))
+    expect(fromFile.message).not.toContain(PRIVATE_KEY)
+  })
+
+  it('does not echo what looks like a private key in another option (the endpoint and the key swapped)', () => {
+    const e = configError(() => loadConfig(input({ env: { IKFS_ENDPOINT: PRIVATE_KEY, IKFS_PRIVATE_KEY: ENDPOINT } })))
+    expect(e.option).toBe('endpoint')
+    expect(e.message).toMatch(/^invalid endpoint from environment variable IKFS_ENDPOINT: the value \(not shown/)
+    expect(e.message).not.toContain(PRIVATE_KEY)
+  })
+
+  it('still quotes a wrong value that is no key', () => {
+    const e = configError(() => loadConfig(input({ options: flags('--transfers', 'lots') })))
+    expect(e.message).toBe('invalid transfers from flag --transfers: "lots" is not a whole number')
+  })
+
   it('warns that a private key on the command line shows in ps, without the key', () => {
     const c = loadConfig(input({ options: flags('--private-key', PRIVATE_KEY) }))
     expect(c.warnings.join('\n')).toMatch(/visible|see in `ps`/)
