@@ -16,9 +16,10 @@ import { quotedUnlessKey } from '../config/values.js'
 import { networkPhrase } from '../imagekit/http.js'
 import { OriginDispatchers } from '../imagekit/origin-dispatchers.js'
 import { ProxyRules } from '../imagekit/proxy.js'
-import { createLogger } from '../log.js'
+import { createLogger, redactUrl } from '../log.js'
 import { bytes } from '../status/render.js'
 import { uidOf, type CliContext } from './context.js'
+import type { MountRuntime } from './runtime.js'
 import { clientSettings } from './derive.js'
 import { optionsHelp } from './help.js'
 import { unmountCommand } from './mount-kind.js'
@@ -105,8 +106,13 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
   if (config) report(await checkCacheDir(config.cacheDir))
   if (mountpoint !== undefined) report(await checkMountpoint(resolve(ctx.cwd, mountpoint), config?.allowNonEmpty ?? false, ctx))
   if (config) {
-    report(await checkClock(config.apiUrl, new ProxyRules(config.proxy)))
-    report(await checkCredentials(config, ctx))
+    // At once: an API that never answers costs one network timeout, not one per check.
+    const [clock, credentials] = await Promise.all([
+      checkClock(config.apiUrl, new ProxyRules(config.proxy)),
+      checkCredentials(config, ctx.runtime),
+    ])
+    report(clock)
+    report(credentials)
   } else {
     report({ name: 'clock', state: 'skip', detail: 'needs a valid configuration' })
     report({ name: 'credentials', state: 'skip', detail: 'needs a valid configuration' })
@@ -271,23 +277,34 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, ctx: 
   return { name, state: 'ok', detail: `${mountpoint} is an empty folder` }
 }
 
+/** What a network check says when the host took its connection but never answered within `timeoutMs`. */
+function noAnswer(timeoutMs: number): string {
+  return `no answer within ${timeoutMs / 1000}s`
+}
+
+const NETWORK_FIX = 'check the network, HTTPS_PROXY / HTTP_PROXY / NO_PROXY and --api-url'
+
 /** Compares this machine's clock with the Date header of any answer from the API host. */
-export async function checkClock(apiUrl: string, proxies: ProxyRules = new ProxyRules(), now: () => number = Date.now): Promise<CheckResult> {
+export async function checkClock(
+  apiUrl: string,
+  proxies: ProxyRules = new ProxyRules(),
+  now: () => number = Date.now,
+  timeoutMs = DOCTOR_NETWORK_TIMEOUT_MS,
+): Promise<CheckResult> {
   const name = 'clock'
   const before = now()
   let dateHeader: string | null
-  const dispatchers = new OriginDispatchers(proxies, {}, DOCTOR_NETWORK_TIMEOUT_MS)
+  const dispatchers = new OriginDispatchers(proxies, {}, timeoutMs)
   const url = new URL(apiUrl + '/')
+  const deadline = AbortSignal.timeout(timeoutMs)
   try {
-    const res = await request(url, { method: 'HEAD', dispatcher: dispatchers.for(url), signal: AbortSignal.timeout(DOCTOR_NETWORK_TIMEOUT_MS) })
+    const res = await request(url, { method: 'HEAD', dispatcher: dispatchers.for(url), signal: deadline })
     await res.body.dump()
     const date = res.headers.date
     dateHeader = typeof date === 'string' ? date : null
   } catch (e) {
-    return {
-      name, state: 'FAIL', detail: `cannot reach ${apiUrl}${proxies.throughProxy(url)} (${networkPhrase(e)})`,
-      fix: 'check the network, HTTPS_PROXY / HTTP_PROXY / NO_PROXY and --api-url',
-    }
+    const why = deadline.aborted ? noAnswer(timeoutMs) : networkPhrase(e)
+    return { name, state: 'FAIL', detail: `cannot reach ${apiUrl}${proxies.throughProxy(url)} (${why})`, fix: NETWORK_FIX }
   } finally {
     await dispatchers.destroy().catch(() => undefined)
   }
@@ -303,20 +320,25 @@ export async function checkClock(apiUrl: string, proxies: ProxyRules = new Proxy
   return { name, state: 'ok', detail: `within ${CLOCK_SKEW_LIMIT_MS / 1000}s of the API (${text})` }
 }
 
-async function checkCredentials(config: Config, ctx: CliContext): Promise<CheckResult> {
+/** The keys against the API: one authenticated call, given `timeoutMs` to answer. */
+export async function checkCredentials(config: Config, runtime: MountRuntime, timeoutMs = DOCTOR_NETWORK_TIMEOUT_MS): Promise<CheckResult> {
   const name = 'credentials'
   const logger = createLogger({ level: 'silent', secrets: [config.privateKey] })
   let client
+  const deadline = AbortSignal.timeout(timeoutMs)
   try {
-    client = await ctx.runtime.createClient(clientSettings(config), logger)
-    await client.verifyCredentials(AbortSignal.timeout(DOCTOR_NETWORK_TIMEOUT_MS))
+    client = await runtime.createClient(clientSettings(config), logger)
+    await client.verifyCredentials(deadline)
     return { name, state: 'ok', detail: `${new URL(config.apiUrl).host} accepted the private key` }
   } catch (e) {
     const code = (e as { code?: string }).code
-    const fix = code === 'IK_UNAUTHORIZED'
-      ? 'copy the private key from the ImageKit dashboard: Developer options → API keys'
-      : 'check the network, HTTPS_PROXY / HTTP_PROXY / NO_PROXY and --api-url'
-    return { name, state: 'FAIL', detail: (e as Error).message, fix }
+    if (code === 'IK_UNAUTHORIZED') {
+      return { name, state: 'FAIL', detail: (e as Error).message, fix: 'copy the private key from the ImageKit dashboard: Developer options → API keys' }
+    }
+    // Our own deadline ended the call (`GET /v1/files: aborted` says nothing of why).
+    const via = new ProxyRules(config.proxy).throughProxy(new URL(config.apiUrl))
+    const detail = deadline.aborted ? `cannot reach ${redactUrl(config.apiUrl)}${via}: ${noAnswer(timeoutMs)}` : (e as Error).message
+    return { name, state: 'FAIL', detail, fix: NETWORK_FIX }
   } finally {
     await client?.close().catch(() => undefined)
   }

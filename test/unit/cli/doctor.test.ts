@@ -7,7 +7,10 @@
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fakePaths } from '../../helpers/fake-path.js'
-import { runDoctor } from '../../../src/cli/doctor.js'
+import { checkClock, checkCredentials, runDoctor } from '../../../src/cli/doctor.js'
+import { realRuntime } from '../../../src/cli/runtime.js'
+import { loadConfig } from '../../../src/config/load.js'
+import { startTcpServer } from '../imagekit/helpers.js'
 import { loadFuse3 } from '../../../native/fuse3.js'
 import { testCli } from './fakes.js'
 
@@ -58,5 +61,28 @@ describe('ikfs doctor: fusermount', () => {
 
   it('fails without either, naming both', async () => {
     expect(await fusermountLine(pathWith())).toMatch(/^FAIL  fusermount   neither fusermount3 nor fusermount is on PATH/)
+  })
+})
+
+describe('ikfs doctor: an API host that takes the connection and never answers', () => {
+  it('says that no answer came within the time it waited, for the clock and for the keys', async () => {
+    const silent = await startTcpServer(() => undefined)
+    try {
+      const config = loadConfig({
+        env: { IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_PRIVATE_KEY: 'private_doctor_test', IKFS_API_URL: silent.url },
+        cwd: work,
+        home: work,
+      })
+      expect(await checkClock(silent.url, undefined, undefined, 300)).toEqual({
+        name: 'clock', state: 'FAIL', detail: `cannot reach ${silent.url} (no answer within 0.3s)`,
+        fix: 'check the network, HTTPS_PROXY / HTTP_PROXY / NO_PROXY and --api-url',
+      })
+      expect(await checkCredentials(config, realRuntime(), 300)).toEqual({
+        name: 'credentials', state: 'FAIL', detail: `cannot reach ${silent.url}: no answer within 0.3s`,
+        fix: 'check the network, HTTPS_PROXY / HTTP_PROXY / NO_PROXY and --api-url',
+      })
+    } finally {
+      await silent.close()
+    }
   })
 })
