@@ -55,7 +55,10 @@ function checkedProxyUrl(variable: string, value: string): string {
   return url.href
 }
 
-/** `user:secret@` taken out of a value that may not even parse as a URL. */
+/**
+ * `user:secret@` taken out of a value that may not even parse as a URL: everything up to the last `@`, since a
+ * password written without its URL encoding may hold `/`, `@` or spaces.
+ */
 function withoutCredentials(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/@\s]*@/i, '$1[REDACTED]@')
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, '$1[REDACTED]@')
 }

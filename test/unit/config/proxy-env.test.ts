@@ -18,6 +18,11 @@ describe('proxyEnv: HTTP(S)_PROXY and NO_PROXY as rclone reads them', () => {
       [{ HTTPS_PROXY: 'socks5://bob:pw@proxy:1080' }, /HTTPS_PROXY: socks5 proxies are not supported/],
       [{ HTTP_PROXY: 'http://bob:pw@proxy:3128/some/path' }, /HTTP_PROXY must be a proxy's address alone/],
       [{ http_proxy: 'http://bob:pw@[bad' }, /http_proxy is not a proxy URL/],
+      // A password with characters a URL needs encoded, written as is: they must not end the part that is hidden.
+      [{ HTTP_PROXY: 'http://bob:p/w@proxy:3128' }, /^HTTP_PROXY is not a proxy URL \(expected http:\/\/host:port\): http:\/\/\[REDACTED\]@proxy:3128$/],
+      [{ HTTPS_PROXY: 'http://b/ob:pw@proxy:3128' }, /^HTTPS_PROXY must be a proxy's address alone .*: http:\/\/\[REDACTED\]@proxy:3128$/],
+      [{ HTTPS_PROXY: 'bob:p/w@proxy:3128' }, /^HTTPS_PROXY is not a proxy URL .*: \[REDACTED\]@proxy:3128$/],
+      [{ HTTPS_PROXY: 'http://bob:p@w/x@proxy:3128' }, /: http:\/\/\[REDACTED\]@proxy:3128$/],
     ]
     for (const [env, message] of cases) {
       let thrown: unknown
