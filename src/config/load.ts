@@ -268,7 +268,10 @@ function findRemoteSection(
     for (const key of section.keys()) {
       const spec = OPTION_KEYS.map(optionSpec).find((s) => s.name === key)
       if (RCLONE_GENERIC_KEYS.has(key)) continue
-      if (!spec) warnings.push(`${path} [${name}]: unknown key "${key}" ignored`)
+      // A key pasted on a line of its own reads as a key name (it ends in "="): never printed.
+      if (!spec && mayHoldPrivateKey(key, section.get('private_key'))) {
+        warnings.push(`${path} [${name}]: a line that looks like a private key, not a "key = value" setting, ignored (not shown)`)
+      } else if (!spec) warnings.push(`${path} [${name}]: unknown key "${key}" ignored`)
       else if (spec.notInFile) warnings.push(`${path} [${name}]: "${key}" cannot be set in a config file; ignored`)
     }
     if ((section.get('private_key') ?? '') !== '') {

@@ -241,6 +241,17 @@ describe('secrets are never echoed', () => {
     expect(e.message).not.toContain(PRIVATE_KEY)
   })
 
+  it('does not echo a private key pasted on a line of its own in a config file section (read as a key name)', () => {
+    // Keys are base64 and end in "=": the line reads as `private_… = ` (an unknown key with an empty value).
+    const conf = writeConf(`[photos]\ntype = imagekit\nendpoint = ${ENDPOINT}\nprivate_key = ${PRIVATE_KEY}\n${PRIVATE_KEY}\nfrobnicate = 1\n`)
+    const c = loadConfig(input({ env: {}, remote: 'photos' }))
+    expect(c.warnings).toEqual([
+      `${conf} [photos]: a line that looks like a private key, not a "key = value" setting, ignored (not shown)`,
+      `${conf} [photos]: unknown key "frobnicate" ignored`,
+    ])
+    expect(c.warnings.join('\n')).not.toContain(PRIVATE_KEY.slice(0, -1))
+  })
+
   it('still quotes a wrong value that is no key', () => {
     const e = configError(() => loadConfig(input({ options: flags('--transfers', 'lots') })))
     expect(e.message).toBe('invalid transfers from flag --transfers: "lots" is not a whole number')
