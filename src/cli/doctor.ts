@@ -107,15 +107,16 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
   if (mountpoint !== undefined) report(await checkMountpoint(resolve(ctx.cwd, mountpoint), config?.allowNonEmpty ?? false, ctx))
   if (config) {
     // At once: an API that never answers costs one network timeout, not one per check.
-    const [clock, credentials] = await Promise.all([
+    const [clock, credentials, hosts] = await Promise.all([
       checkClock(config.apiUrl, new ProxyRules(config.proxy)),
       checkCredentials(config, ctx.runtime),
+      checkHosts(config, ctx.runtime),
     ])
     report(clock)
     report(credentials)
+    report(hosts)
   } else {
-    report({ name: 'clock', state: 'skip', detail: 'needs a valid configuration' })
-    report({ name: 'credentials', state: 'skip', detail: 'needs a valid configuration' })
+    for (const name of ['clock', 'credentials', 'hosts']) report({ name, state: 'skip', detail: 'needs a valid configuration' })
   }
 
   const failed = results.filter((r) => r.state === 'FAIL').length
@@ -318,6 +319,26 @@ export async function checkClock(
     return { name, state: 'FAIL', detail: `this machine's clock is ${text}`, fix: 'enable time sync: timedatectl set-ntp true (signed URLs carry an expiry time)' }
   }
   return { name, state: 'ok', detail: `within ${CLOCK_SKEW_LIMIT_MS / 1000}s of the API (${text})` }
+}
+
+/** The URL endpoint (reads) and the upload host (writes): each must answer, with anything, within `timeoutMs`. */
+export async function checkHosts(config: Config, runtime: MountRuntime, timeoutMs = DOCTOR_NETWORK_TIMEOUT_MS): Promise<CheckResult> {
+  const name = 'hosts'
+  const logger = createLogger({ level: 'silent', secrets: [config.privateKey] })
+  const endpoint = redactUrl(config.endpoint)
+  const upload = redactUrl(config.uploadUrl)
+  let client
+  const deadline = AbortSignal.timeout(timeoutMs)
+  try {
+    client = await runtime.createClient(clientSettings(config), logger)
+    await client.checkHosts(deadline)
+    return { name, state: 'ok', detail: `the URL endpoint ${endpoint} and the upload host ${upload} answer` }
+  } catch (e) {
+    const detail = deadline.aborted ? `no answer within ${timeoutMs / 1000}s from the URL endpoint ${endpoint} or the upload host ${upload}` : (e as Error).message
+    return { name, state: 'FAIL', detail, fix: 'check the network, HTTPS_PROXY / HTTP_PROXY / NO_PROXY, --endpoint (the URL endpoint on the ImageKit dashboard) and --upload-url' }
+  } finally {
+    await client?.close().catch(() => undefined)
+  }
 }
 
 /** The keys against the API: one authenticated call, given `timeoutMs` to answer. */

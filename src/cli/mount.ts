@@ -1,8 +1,9 @@
 /**
  * `ikfs mount [NAME:] MOUNTPOINT [flags]`: config → logger → preflight → client → Vfs → FUSE, then wait.
  *
- * Preflight (FUSE usable, mountpoint a directory, keys accepted by the API) runs under one deadline, before
- * anything is mounted, so wrong keys or an unreachable API end the command with a clear line and exit 1
+ * Preflight (FUSE usable, mountpoint a directory, keys accepted by the API, URL endpoint and upload host
+ * answering) runs under one deadline, before anything is mounted, so wrong keys or an unreachable host end the
+ * command with a clear line and exit 1
  * instead of a mount that fails every operation. Once live, exactly one line goes to stdout:
  * `ikfs: mounted <endpoint> at <mountpoint>` (scripts and the integration harness wait for it).
  *
@@ -217,11 +218,15 @@ async function preflight(config: Config, mountpoint: string, runtime: MountRunti
     if (reason !== undefined) throw new Error(`cannot mount: ${reason}`)
     await checkMountpoint(mountpoint, config.allowNonEmpty, runtime, log)
     client = await runtime.createClient(clientSettings(config), logger)
+    // At the same time; a wrong key is the answer to give first when both fail.
+    const hostsChecked = client.checkHosts(abort.signal).then(() => undefined, (e: unknown) => e as Error)
     try {
       await client.verifyCredentials(abort.signal)
     } catch (e) {
       throw new Error(`cannot mount: ${(e as Error).message}`, { cause: e })
     }
+    const unreachable = await hostsChecked
+    if (unreachable) throw new Error(`cannot mount: ${unreachable.message}`, { cause: unreachable })
     return client
   })()
   let timer: NodeJS.Timeout | undefined

@@ -13,6 +13,8 @@ export interface MountClient {
   readonly api: ImageKitApi
   /** Rejects with an ImageKitError (IK_UNAUTHORIZED, IK_NETWORK, IK_TIMEOUT) whose message says what is wrong. */
   verifyCredentials(signal?: AbortSignal): Promise<void>
+  /** Rejects with an ImageKitError (IK_NETWORK, IK_TIMEOUT) when the URL endpoint or the upload host does not answer. */
+  checkHosts(signal?: AbortSignal): Promise<void>
   close(): Promise<void>
 }
 
@@ -69,6 +71,7 @@ export function realRuntime(): MountRuntime {
       return {
         api: client,
         verifyCredentials: (signal) => client.verifyCredentials(signal ? { signal } : {}),
+        checkHosts: (signal) => client.checkHosts(signal ? { signal } : {}),
         close: async () => {
           await client.close()
         },

@@ -278,6 +278,26 @@ export class ImageKitClient implements ImageKitApi {
     }
   }
 
+  /**
+   * Whether the URL endpoint (reads) and the upload host (writes) answer at all; any HTTP answer will do.
+   * Rejects with IK_NETWORK or IK_TIMEOUT naming the first host that does not, and why.
+   */
+  async checkHosts(options: RequestOptions = {}): Promise<void> {
+    const hosts = [
+      { what: 'the URL endpoint', url: this.#urlEndpoint, kind: 'delivery' },
+      { what: 'the upload host', url: this.#http.settings.uploadUrl, kind: 'upload' },
+    ] as const
+    await Promise.all(hosts.map(async ({ what, url, kind }) => {
+      try {
+        await this.#http.probe(url, kind, options.signal, VERIFY_MAX_RETRIES)
+      } catch (error) {
+        if (!(error instanceof ImageKitError) || error.code === 'IK_ABORTED') throw error
+        const route = `${redactUrl(url)}${this.#http.viaProxy(url)}`
+        throw new ImageKitError(error.code, `cannot reach ${what} ${route}: ${networkPhrase(error.cause)}`, { method: 'HEAD', route: redactUrl(url), cause: error })
+      }
+    }))
+  }
+
   /** Closes the connection pools; in-flight requests fail. */
   close(): Promise<void> {
     return this.#http.close()

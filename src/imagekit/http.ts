@@ -147,6 +147,34 @@ export class HttpTransport {
     return withRetry((attempt) => this.#attempt(call, attempt), this.retryContext(operation, call.signal, call.maxRetries))
   }
 
+  /**
+   * Whether the host of `url` answers at all: any HTTP answer will do (the root of a URL endpoint is often a
+   * 404, of a private one a 401). Rejects with IK_NETWORK or IK_TIMEOUT when no answer comes. No credentials
+   * are sent: the URL endpoint never gets them, and the upload host needs none to answer.
+   */
+  probe(url: string, host: 'upload' | 'delivery', signal?: AbortSignal, maxRetries?: number): Promise<number> {
+    return withRetry(() => this.#probeOnce(url, host, signal), this.retryContext(`HEAD ${redactUrl(url)}`, signal, maxRetries))
+  }
+
+  async #probeOnce(url: string, host: 'upload' | 'delivery', signal?: AbortSignal): Promise<number> {
+    const target = new URL(url)
+    const route = redactUrl(url)
+    try {
+      const response = await request(target, {
+        dispatcher: host === 'delivery' ? this.#delivery.for(target) : this.#api.for(target),
+        method: 'HEAD',
+        headers: this.baseHeaders(false),
+        signal,
+        headersTimeout: this.settings.requestTimeoutMs,
+        bodyTimeout: this.settings.requestTimeoutMs,
+      })
+      await response.body.dump()
+      return response.statusCode
+    } catch (error) {
+      throw errorFromException(error, { method: 'HEAD', route, signal, retriable: true })
+    }
+  }
+
   retryContext(operation: string, signal?: AbortSignal, maxRetries?: number): RetryContext {
     const { policy, clock, random, log } = this.settings
     return {

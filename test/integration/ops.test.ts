@@ -89,7 +89,7 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
       try {
         const r = await runIkfs(['doctor', mp.path], { env: libEnv(lib), timeoutMs: 60_000 })
         expect(r.code, r.stdout + r.stderr).toBe(0)
-        for (const check of ['/dev/fuse', 'fusermount', 'libfuse', 'libfuse3', 'page cache', 'config', 'cache dir', 'mountpoint', 'clock', 'credentials']) {
+        for (const check of ['/dev/fuse', 'fusermount', 'libfuse', 'libfuse3', 'page cache', 'config', 'cache dir', 'mountpoint', 'clock', 'credentials', 'hosts']) {
           expect(r.stdout).toMatch(new RegExp(`^ok +${check.replace('/', '\\/')} `, 'm'))
         }
         expect(r.stdout).toContain('accepted the private key')
@@ -118,6 +118,13 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         expect(bad.code).toBe(1)
         expect(bad.stdout).toMatch(/^FAIL +config +.*dir_cache_time/m)
         expect(bad.stdout).toMatch(/^skip +credentials/m)
+        expect(bad.stdout).toMatch(/^skip +hosts/m)
+
+        // The keys and the API are fine; reads would go to a URL endpoint nobody answers at.
+        const noEndpoint = await runIkfs(['doctor'], { env: { ...libEnv(lib), IKFS_ENDPOINT: 'http://127.0.0.1:9/demo' }, timeoutMs: 60_000 })
+        expect(noEndpoint.code).toBe(1)
+        expect(noEndpoint.stdout).toMatch(/^FAIL +hosts +cannot reach the URL endpoint http:\/\/127\.0\.0\.1:9\/demo: connection refused/m)
+        expect(noEndpoint.stdout).toMatch(/^ok +credentials /m)
       } finally {
         await rm(dir, { recursive: true, force: true })
       }

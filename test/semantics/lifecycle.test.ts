@@ -79,7 +79,7 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
     await lib?.stop()
   })
 
-  it('R12: wrong keys, an unreachable API, a bad mountpoint fail fast and mount nothing; stops are clean', async () => {
+  it('R12: wrong keys, an unreachable API or URL endpoint, a bad mountpoint fail fast and mount nothing; stops are clean', async () => {
     const dir = await tempDir('ikfs-r12-')
     const mp = join(dir, 'mnt')
     await mkdir(mp)
@@ -96,6 +96,14 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
     })
     expect(unreachable.code).toBe(1)
     expect(unreachable.stderr).toMatch(/reach|refused|connect/i)
+    expect(await isMounted(mp)).toBe(false)
+
+    // The API answers, the URL endpoint (where every read goes) does not.
+    const noEndpoint = await runIkfs(['mount', mp, '--api-url', lib.url, '--upload-url', lib.url, '--endpoint', 'http://127.0.0.1:9/demo', '--public-key', lib.publicKey], {
+      env: { IKFS_PRIVATE_KEY: lib.privateKey }, timeoutMs: 60_000,
+    })
+    expect(noEndpoint.code).toBe(1)
+    expect(noEndpoint.stderr).toContain('cannot reach the URL endpoint http://127.0.0.1:9/demo: connection refused')
     expect(await isMounted(mp)).toBe(false)
 
     const notDir = join(dir, 'file')

@@ -55,6 +55,8 @@ export class FakeRuntime implements MountRuntime {
   readonly calls: string[] = []
   fuseReason: string | undefined = undefined
   verifyError: Error | undefined = undefined
+  /** What the client's check of the URL endpoint and upload host throws, if anything (not recorded in calls). */
+  hostsError: Error | undefined = undefined
   /** When set, detach() never resolves (to test the second signal). */
   hangDetach = false
   /** When set, vfs.close() never resolves: an upload in flight that the stop waits for. */
@@ -82,6 +84,9 @@ export class FakeRuntime implements MountRuntime {
       verifyCredentials: async () => {
         this.calls.push('verifyCredentials')
         if (this.verifyError) throw this.verifyError
+      },
+      checkHosts: async () => {
+        if (this.hostsError) throw this.hostsError
       },
       close: async () => {
         this.calls.push('client.close')

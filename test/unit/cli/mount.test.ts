@@ -72,6 +72,19 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     expect(t.stdout.text).toBe('')
   })
 
+  it('when the URL endpoint or the upload host does not answer, after the key check, closing the client', async () => {
+    const t = cli()
+    t.runtime.hostsError = new Error('cannot reach the URL endpoint https://ik.example.invalid/acme: host not found (DNS)')
+    expect(await main(['mount', mnt], t.ctx)).toBe(1)
+    expect(t.stderr.text).toBe('ikfs: cannot mount: cannot reach the URL endpoint https://ik.example.invalid/acme: host not found (DNS)\n')
+    expect(t.runtime.calls).toEqual(['fuseAvailable', 'createClient', 'verifyCredentials', 'client.close'])
+    const both = cli()
+    both.runtime.hostsError = new Error('cannot reach the upload host')
+    both.runtime.verifyError = new Error('https://api.example rejected the private key: 401')
+    expect(await main(['mount', mnt], both.ctx)).toBe(1)
+    expect(both.stderr.text).toContain('rejected the private key')
+  })
+
   it('when the disk of the cache dir is full, saying which folder', async () => {
     const t = cli()
     t.runtime.vfsError = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })

@@ -245,6 +245,32 @@ describe('retries', () => {
     expect(server.requests[0]?.url).toBe('/v1/files?limit=1')
   })
 
+  it('checkHosts: any HTTP answer from the URL endpoint and the upload host will do, without credentials; a host that does not answer is named', async () => {
+    server = await startServer((_req, res) => sendJson(res, 404, { message: 'not here' }))
+    const port = await freePort()
+    const answering = track(makeClient(server.url)).client
+    await answering.checkHosts()
+    expect(server.requests.map((r) => [r.method, r.url, r.headers.authorization]).sort()).toEqual([
+      ['HEAD', '/', undefined],
+      ['HEAD', '/demo', undefined],
+    ])
+    const noEndpoint = track(makeClient(server.url, { urlEndpoint: `http://127.0.0.1:${port}/acme` })).client
+    const endpointError = await rejection(noEndpoint.checkHosts())
+    expect(endpointError.code).toBe('IK_NETWORK')
+    expect(endpointError.message).toBe(`cannot reach the URL endpoint http://127.0.0.1:${port}/acme: connection refused`)
+    const noUpload = track(makeClient(server.url, { uploadUrl: `http://127.0.0.1:${port}` })).client
+    expect((await rejection(noUpload.checkHosts())).message).toBe(`cannot reach the upload host http://127.0.0.1:${port}: connection refused`)
+    const silent = await startServer(() => undefined)
+    try {
+      const hanging = track(makeClient(server.url, { urlEndpoint: `${silent.url}/acme`, requestTimeoutMs: 150 })).client
+      const timeout = await rejection(hanging.checkHosts())
+      expect(timeout.code).toBe('IK_TIMEOUT')
+      expect(timeout.message).toMatch(/^cannot reach the URL endpoint http:\/\/127\.0\.0\.1:\d+\/acme: /)
+    } finally {
+      await silent.close()
+    }
+  })
+
   it('a server that never answers is IK_TIMEOUT', async () => {
     server = await startServer(() => undefined)
     const { client } = track(makeClient(server.url, { requestTimeoutMs: 150, maxRetries: 1 }))
