@@ -47,7 +47,11 @@ export interface FuseOps {
   /** getattr by the handle of a file unlinked while open (libfuse3 with hard_remove: no path left). */
   getattrOpen(fh: number, cb: Cb): void
   readdir(path: string, cb: Cb): void
-  open(path: string, flags: number, cb: Cb): void
+  /**
+   * `caller` (open, create, flush; libfuse3 only): the process asking, by its thread group id; 0 or absent when
+   * unknown. A flush is sent for every close(2), also by processes that inherited the descriptor.
+   */
+  open(path: string, flags: number, cb: Cb, caller?: number): void
   read(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
   /**
    * A read whose bytes go to `dest.set(bytes, at)` (up to dest.length) before cb answers the count; never
@@ -58,14 +62,14 @@ export interface FuseOps {
   statfs(path: string, cb: Cb): void
   listxattr(path: string, cb: Cb): void
   getxattr(path: string, name: string, position: number, cb: Cb): void
-  create(path: string, mode: number, cb: Cb): void
+  create(path: string, mode: number, cb: Cb, caller?: number): void
   write(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
   /**
    * A write whose bytes the binding copies itself: `fill(dest)` is called at once, synchronously, with a buffer
    * of `len` bytes lent by the adapter (one copy out of libfuse's memory, into memory the VFS may keep).
    */
   writeFrom(path: string, fh: number, fill: (dest: Buffer) => void, len: number, pos: number, cb: Cb): void
-  flush(path: string, fh: number, cb: Cb): void
+  flush(path: string, fh: number, cb: Cb, caller?: number): void
   fsync(path: string, datasync: number, fh: number, cb: Cb): void
   truncate(path: string, size: number, cb: Cb): void
   ftruncate(path: string, fh: number, size: number, cb: Cb): void

@@ -255,14 +255,14 @@ function route(op: Op, pathOrNull: string | null, args: unknown[], ops: Fuse3Ops
         code < 0 ? reply(code) : reply(0, names, statArrays((stats as FuseStat[] | undefined) ?? [])),
       )
     case Op.Open:
-      return ops.open(path, n(0), (code, fh) => (code < 0 ? reply(code) : reply(0, fh, undefined, openReplyFor(n(0), false, directIo))))
+      return ops.open(path, n(0), (code, fh) => (code < 0 ? reply(code) : reply(0, fh, undefined, openReplyFor(n(0), false, directIo))), n(1))
     case Op.Create:
       // The new file's stat rides along: libfuse's getattr right after create is answered from it in C.
       return ops.create(path, n(0), (code, fh) => {
         if (code < 0) return reply(code)
         const flags = openReplyFor(n(1), true, directIo)
         ops.getattr(path, (statCode, st) => reply(0, fh, statCode < 0 ? undefined : statArray(st as FuseStat), flags))
-      })
+      }, n(2))
     case Op.Read:
       // The reader's block memory goes straight into libfuse's buffer, piece by piece, before the reply.
       return ops.readTo(path, n(0), { length: n(1), set: copyOut }, n(2), (count) => reply(count))
@@ -272,7 +272,7 @@ function route(op: Op, pathOrNull: string | null, args: unknown[], ops: Fuse3Ops
     case Op.Release:
       return ops.release(path, n(0), status)
     case Op.Flush:
-      return ops.flush(path, n(0), status)
+      return ops.flush(path, n(0), status, n(1))
     case Op.Fsync:
       return ops.fsync(path, n(1), n(0), status)
     case Op.Truncate:

@@ -107,6 +107,7 @@ typedef struct request {
   struct statvfs *stv;
   dir_handle_t *dir;
   int has_stat;        /* create: the reply carried the new file's stat (into st) */
+  uint32_t caller;     /* open, create, flush: the calling process (thread group id), 0 when unknown */
   int64_t result;      /* 0, a negative errno, or a byte count (read, write, copy_file_range) */
   sem_t done;
 } request_t;

@@ -56,10 +56,12 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
       break;
     case OP_OPEN:
       argv[argc++] = num(env, r->flags);
+      argv[argc++] = num(env, r->caller);
       break;
     case OP_CREATE:
       argv[argc++] = num(env, r->mode);
       argv[argc++] = num(env, r->flags);
+      argv[argc++] = num(env, r->caller);
       break;
     case OP_READ: /* JavaScript reads into memory of its own and hands it to reply() (see js_reply) */
       argv[argc++] = num(env, (double)fh);
@@ -72,8 +74,11 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
       argv[argc++] = num(env, (double)r->offset);
       break;
     case OP_RELEASE:
+      argv[argc++] = num(env, (double)fh);
+      break;
     case OP_FLUSH:
       argv[argc++] = num(env, (double)fh);
+      argv[argc++] = num(env, r->caller);
       break;
     case OP_FSYNC:
       argv[argc++] = num(env, (double)fh);

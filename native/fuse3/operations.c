@@ -158,9 +158,35 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
   return 0;
 }
 
+/*
+ * The process a request comes from: the kernel names the calling thread, and the process is its thread group
+ * (/proc/TID/status). 0 when unknown (a process in another pid namespace, /proc unreadable). A flush is sent
+ * for every close(2), also of a copy of the descriptor another process inherited (a shell's children): the
+ * process that opened the file tells its own closes from those (vfs.ts flush).
+ */
+static uint32_t caller_process(void) {
+  pid_t tid = fuse_get_context()->pid;
+  if (tid <= 0) return 0;
+  char path[48];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[512];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  /* Name comes first, with any newline in it escaped: the first line that starts with Tgid: is the field */
+  const char *t = strstr(buf, "\nTgid:");
+  if (t == NULL) return 0;
+  long tgid = strtol(t + 6, NULL, 10);
+  return tgid > 0 && tgid <= (long)UINT32_MAX ? (uint32_t)tgid : 0;
+}
+
 static int op_open(const char *path, struct fuse_file_info *fi) {
   REQUEST(OP_OPEN);
   r.path = path;
+  r.caller = caller_process();
   r.flags = (uint32_t)fi->flags;
   r.fi = fi;
   return CALL();
@@ -170,6 +196,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
   created_stat.valid = 0;
   REQUEST(OP_CREATE);
   r.path = path;
+  r.caller = caller_process();
   r.mode = mode;
   r.flags = (uint32_t)fi->flags;
   r.fi = fi;
@@ -209,7 +236,13 @@ static int op_with_fi(int opcode, const char *path, struct fuse_file_info *fi) {
   return CALL();
 }
 static int op_release(const char *path, struct fuse_file_info *fi) { return op_with_fi(OP_RELEASE, path, fi); }
-static int op_flush(const char *path, struct fuse_file_info *fi) { return op_with_fi(OP_FLUSH, path, fi); }
+static int op_flush(const char *path, struct fuse_file_info *fi) {
+  REQUEST(OP_FLUSH);
+  r.path = path;
+  r.fi = fi;
+  r.caller = caller_process();
+  return CALL();
+}
 
 static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi) {
   REQUEST(OP_FSYNC);

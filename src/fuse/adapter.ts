@@ -120,7 +120,7 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
         entries.map((e) => toFuseStat(e.attr)),
       ]),
 
-    open: (path, flags, cb) => guard.run('open', path, cb, () => vfs.open(path, flags), (fh) => [0, handle(fh)]),
+    open: (path, flags, cb, caller) => guard.run('open', path, cb, () => vfs.open(path, flags, caller), (fh) => [0, handle(fh)]),
 
     read: (path, fh, buf, len, pos, cb) => readTo(path, fh, buf.subarray(0, len), pos, cb),
 
@@ -135,8 +135,8 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
     getxattr: (path, name, _position, cb) =>
       guard.run('getxattr', path, cb, () => vfs.getxattr(path, name), (value) => [0, value]),
 
-    create: (path, mode, cb) =>
-      guard.run('create', path, cb, inParentOf(path, () => vfs.create(path, mode, CREATE_FLAGS)), (fh) => [0, handle(fh)]),
+    create: (path, mode, cb, caller) =>
+      guard.run('create', path, cb, inParentOf(path, () => vfs.create(path, mode, CREATE_FLAGS, caller)), (fh) => [0, handle(fh)]),
 
     write: (path, fh, buf, len, pos, cb) => write(path, fh, writeBuffers.copy(buf, len), pos, cb),
 
@@ -151,7 +151,7 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
       write(path, fh, lease, pos, cb)
     },
 
-    flush: (path, fh, cb) => guard.run('flush', path, cb, () => vfs.flush(path, fh), ok),
+    flush: (path, fh, cb, caller) => guard.run('flush', path, cb, () => vfs.flush(path, fh, caller), ok),
 
     fsync: (path, datasync, fh, cb) => guard.run('fsync', path, cb, () => vfs.fsync(path, fh, datasync !== 0), ok),
 

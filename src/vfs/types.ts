@@ -66,7 +66,8 @@ export interface Vfs {
   getattrOpen(fh: number): Promise<Attr>
   /** Children of a folder (without "." and ".."); also primes getattr for each child. */
   readdir(localPath: string): Promise<DirEntry[]>
-  open(localPath: string, flags: OpenFlags): Promise<number>
+  /** `caller`: the process opening it (thread group id), when the binding knows it (see flush). */
+  open(localPath: string, flags: OpenFlags, caller?: number): Promise<number>
   /** Up to `length` bytes at `position`; a shorter result means end of file. */
   read(localPath: string, fh: number, length: number, position: number): Promise<Buffer>
   /**
@@ -83,13 +84,17 @@ export interface Vfs {
   getxattr(localPath: string, name: string): Promise<Buffer>
 
   // Write side (issue 4). A read-only VFS rejects each with EROFS.
-  create(localPath: string, mode: number, flags: OpenFlags): Promise<number>
+  create(localPath: string, mode: number, flags: OpenFlags, caller?: number): Promise<number>
   /**
    * `data` is lent until the returned promise settles (the adapter reuses the buffer afterwards): the VFS
    * must not keep it. Returns bytes written.
    */
   write(localPath: string, fh: number, data: Buffer, position: number): Promise<number>
-  flush(localPath: string, fh: number): Promise<void>
+  /**
+   * A close(2) of a descriptor of the handle: also of a copy that another process inherited (a shell's
+   * children), which is not the last close. `caller`, when known, is the process closing it.
+   */
+  flush(localPath: string, fh: number, caller?: number): Promise<void>
   fsync(localPath: string, fh: number, dataOnly: boolean): Promise<void>
   truncate(localPath: string, size: number): Promise<void>
   ftruncate(localPath: string, fh: number, size: number): Promise<void>

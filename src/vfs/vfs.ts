@@ -230,10 +230,10 @@ class ImageKitVfs implements IkVfs {
 
   // ---- content ----
 
-  async open(localPath: string, flags: OpenFlags): Promise<number> {
+  async open(localPath: string, flags: OpenFlags, caller?: number): Promise<number> {
     if ((flags & O_ACCMODE) !== fsConstants.O_RDONLY || (flags & fsConstants.O_TRUNC) !== 0) {
       const file = await this.#writable('open for writing', localPath).openForWrite(localPath, flags, false)
-      return this.#handles.add((fh) => new WriteHandle(fh, file, true)).fh
+      return this.#handles.add((fh) => new WriteHandle(fh, file, true, caller)).fh
     }
     const pending = await this.#writes?.openForRead(localPath)
     if (pending) return this.#handles.add((fh) => new WriteHandle(fh, pending, false)).fh
@@ -325,18 +325,21 @@ class ImageKitVfs implements IkVfs {
     return handle
   }
 
-  async create(localPath: string, _mode: number, flags: OpenFlags): Promise<number> {
+  async create(localPath: string, _mode: number, flags: OpenFlags, caller?: number): Promise<number> {
     const file = await this.#writable('create', localPath).openForWrite(localPath, flags, true)
-    return this.#handles.add((fh) => new WriteHandle(fh, file, true)).fh
+    return this.#handles.add((fh) => new WriteHandle(fh, file, true, caller)).fh
   }
 
   async write(_localPath: string, fh: number, data: Buffer, position: number): Promise<number> {
     return this.#writes!.write(this.#writeHandle('write', fh).file, data, position)
   }
 
-  async flush(_localPath: string, fh: number): Promise<void> {
+  async flush(_localPath: string, fh: number, caller?: number): Promise<void> {
     const handle = this.#handles.get(fh) // read handles have nothing to flush
-    if (handle.kind === 'write') await this.#writes!.flush(handle.file, handle.writable)
+    if (handle.kind !== 'write') return
+    // Another process's copy of the descriptor: the opener still has it, or the release after this close commits.
+    if (!handle.closesAsOpener(caller)) return
+    await this.#writes!.flush(handle.file, handle.writable)
   }
 
   async fsync(_localPath: string, fh: number): Promise<void> {

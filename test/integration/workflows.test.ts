@@ -168,6 +168,33 @@ describe.skipIf(skip !== null)('write workflows', () => {
     expect(await sameBytes(remoteBytesPath(lib, '/edit/mapped.bin'), await expectFile('mapped.bin', expected))).toBe(true)
   })
 
+  it("output of a shell loop redirected into the mount: the commands' exits do not upload it, the shell's close does, once", async () => {
+    // The shell opens the file once; each command it starts inherits the descriptor and closes it when it
+    // exits, a flush the kernel sends like any close(2). Only the last close uploads (W2): one upload, one version.
+    const before = counter.uploads()
+    await run('sh', ['-c', 'for i in 1 2 3 4 5; do /bin/echo "line $i"; done > "$1"', 'sh', mnt('loop.log')], STEP_MS)
+    const lines = [1, 2, 3, 4, 5].map((i) => `line ${i}\n`).join('')
+    expect(await sameBytes(remoteBytesPath(lib, '/loop.log'), await expectFile('loop.log', lines))).toBe(true)
+    expect(counter.uploads() - before, 'uploads of loop.log').toBe(1)
+    expect((await versionsOf(lib, '/loop.log')).length).toBe(1)
+
+    // The process that opened the file closes its copy first, one it started writes on and closes last:
+    // the first close stores what was written so far, the last one (after that process's exit) the rest.
+    await run('python3', ['-c', [
+      'import os, sys, time',
+      'fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)',
+      'os.write(fd, b"from the opener\\n")',
+      'if os.fork() == 0:',
+      '    time.sleep(0.3)',
+      '    os.write(fd, b"from its child\\n")',
+      '    os._exit(0)',
+      'os.close(fd)',
+      'os.wait()',
+    ].join('\n'), mnt('forked.log')], STEP_MS)
+    await waitForRemoteBytes(lib, '/forked.log', await expectFile('forked.log', 'from the opener\nfrom its child\n'), STEP_MS)
+    expect(await readFile(mnt('forked.log'), 'utf8')).toBe('from the opener\nfrom its child\n')
+  })
+
   it('tar x of an archive', async () => {
     const tree = local('tarsrc')
     await writeRandomFile(join(tree, 'docs', 'manual.pdf'), 700_000)

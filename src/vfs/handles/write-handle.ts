@@ -11,5 +11,17 @@ export class WriteHandle {
     readonly file: PendingFile,
     /** Opened with write access (O_WRONLY/O_RDWR/O_TRUNC or create). */
     readonly writable: boolean,
+    /** The process that opened it (thread group id); undefined when the binding does not say. */
+    readonly opener?: number,
   ) {}
+
+  /**
+   * Whether a flush by `caller` may be the handle's last close. A process that inherited the descriptor (a
+   * command a shell started with its output redirected into the file) closes its copy when it exits while
+   * the opener goes on writing: only the opener's closes count, and if another process closes last, the
+   * release that follows its close commits the file.
+   */
+  closesAsOpener(caller: number | undefined): boolean {
+    return !this.opener || !caller || caller === this.opener
+  }
 }

@@ -217,9 +217,10 @@ describe('createFuseOps', () => {
   it('open/create answer the VFS handle; handle 0 or negative is a bug → EIO', async () => {
     let next = 5
     const { ops, calls } = setup({ open: async () => next, create: async () => next })
-    expect(await call((cb) => ops.open('/f', fsConstants.O_RDONLY, cb))).toEqual([0, 5])
+    expect(await call((cb) => ops.open('/f', fsConstants.O_RDONLY, cb, 4242))).toEqual([0, 5])
+    expect(calls[0]?.args).toEqual(['/f', fsConstants.O_RDONLY, 4242])
     expect(await call((cb) => ops.create('/n', 0o100644, cb))).toEqual([0, 5])
-    expect(calls[1]?.args).toEqual(['/n', 0o100644, fsConstants.O_CREAT | fsConstants.O_RDWR])
+    expect(calls[1]?.args).toEqual(['/n', 0o100644, fsConstants.O_CREAT | fsConstants.O_RDWR, undefined])
     next = 0
     expect(await call((cb) => ops.open('/f', 0, cb))).toEqual([FUSE_ERRNO.EIO])
   })
@@ -374,14 +375,14 @@ describe('createFuseOps', () => {
       (cb: (...a: unknown[]) => void) => ops.rename('/a', '/b', cb),
       (cb: (...a: unknown[]) => void) => ops.chmod('/a', 0o600, cb),
       (cb: (...a: unknown[]) => void) => ops.chown('/a', 1, 2, cb),
-      (cb: (...a: unknown[]) => void) => ops.flush('/a', 4, cb),
+      (cb: (...a: unknown[]) => void) => ops.flush('/a', 4, cb, 4242),
       (cb: (...a: unknown[]) => void) => ops.release('/a', 4, cb),
     ]) {
       expect(await call(run)).toEqual([0])
     }
     expect(calls.map((c) => [c.op, ...c.args])).toEqual([
       ['mkdir', '/d', 0o755], ['rmdir', '/d'], ['rename', '/a', '/b'], ['chmod', '/a', 0o600], ['chown', '/a', 1, 2],
-      ['flush', '/a', 4], ['release', '/a', 4],
+      ['flush', '/a', 4, 4242], ['release', '/a', 4],
     ])
   })
 

@@ -18,8 +18,10 @@ function harness(answers: Partial<Record<keyof Fuse3Ops, (...args: any[]) => voi
   const calls: Array<[string, unknown[]]> = []
   const ops = new Proxy({} as Fuse3Ops, {
     get: (_t, name: string) => (...args: any[]) => {
-      calls.push([name, args.slice(0, -1)])
-      const cb = args[args.length - 1] as (...v: unknown[]) => void
+      // The callback is the last function: open, create and flush pass the calling process after it.
+      const at = args.findLastIndex((a) => typeof a === 'function')
+      calls.push([name, args.filter((_a, i) => i !== at)])
+      const cb = args[at] as (...v: unknown[]) => void
       const answer = answers[name as keyof Fuse3Ops]
       if (answer) return answer(...args)
       cb(0)
@@ -136,8 +138,9 @@ describe('libfuse3 dispatcher', () => {
 
   it('create answers with the handle and the new file\'s stat, for the getattr libfuse sends next', () => {
     const h = harness({ create: (_p, _mode, cb) => cb(0, 12), getattr: (_p, cb) => cb(0, stat(9)) })
-    h.dispatch(Op.Create, 4, '/new', 0o644, 0o1101)
+    h.dispatch(Op.Create, 4, '/new', 0o644, 0o1101, 4242)
     expect(h.calls.map((c) => c[0])).toEqual(['create', 'getattr'])
+    expect(h.calls[0]![1]).toEqual(['/new', 0o644, 4242]) // the calling process rides along (vfs.ts flush)
     const [id, code, fh, packed] = h.replies[0]!
     expect([id, code, fh]).toEqual([4, 0, 12])
     expect(Array.from(packed as Float64Array)).toEqual([0o100644, 1, 2, 19, 1, 9, 4096, 1, 1000, 2000, 3000])
@@ -147,7 +150,8 @@ describe('libfuse3 dispatcher', () => {
     const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, O_EXCL } = fsConstants
     const opened = (flags: number) => {
       const h = harness({ open: (_p, _flags, cb) => cb(0, 3) })
-      h.dispatch(Op.Open, 1, '/f', flags)
+      h.dispatch(Op.Open, 1, '/f', flags, 4242)
+      expect(h.calls[0]![1]).toEqual(['/f', flags, 4242])
       expect(h.replies[0]!.slice(0, 3)).toEqual([1, 0, 3])
       return h.replies[0]![4]
     }
@@ -199,10 +203,10 @@ describe('libfuse3 dispatcher', () => {
     h.dispatch(Op.Getattr, 1, null, 4)
     expect(h.calls).toEqual([['getattrOpen', [4]]])
     expect(Array.from(h.replies[0]![2] as Float64Array)[5]).toBe(9)
-    h.dispatch(Op.Flush, 2, null, 4)
+    h.dispatch(Op.Flush, 2, null, 4, 4242)
     h.dispatch(Op.Release, 3, null, 4)
     h.dispatch(Op.Ftruncate, 4, null, 4, 0)
-    expect(h.calls.slice(1)).toEqual([['flush', [UNLINKED_PATH, 4]], ['release', [UNLINKED_PATH, 4]], ['ftruncate', [UNLINKED_PATH, 4, 0]]])
+    expect(h.calls.slice(1)).toEqual([['flush', [UNLINKED_PATH, 4, 4242]], ['release', [UNLINKED_PATH, 4]], ['ftruncate', [UNLINKED_PATH, 4, 0]]])
     h.dispatch(Op.Utimens, 5, null, 1000, 2000)
     h.dispatch(Op.Chmod, 6, null, 0o600)
     h.dispatch(Op.Getattr, 7, null, 0) // no handle either

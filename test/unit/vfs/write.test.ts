@@ -78,6 +78,44 @@ describe('writing files (W1, W2)', () => {
     h.vfs.checkInvariants()
   })
 
+  it("a close by a process that inherited the descriptor uploads nothing; the opener's close, or the release after the last close, does", async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const shell = 100
+    const child = 200
+    // A shell opens the file, the commands it starts write through their copy and close it when they exit.
+    const fh = await h.vfs.create('/loop.log', 0o644, CREATE, shell)
+    await h.vfs.write('/loop.log', fh, Buffer.from('one\n'), 0)
+    await h.vfs.flush('/loop.log', fh, child)
+    await h.vfs.write('/loop.log', fh, Buffer.from('two\n'), 4)
+    await h.vfs.flush('/loop.log', fh, child + 1)
+    expect(api.uploads).toEqual([])
+    await h.vfs.flush('/loop.log', fh, shell)
+    await h.vfs.release('/loop.log', fh)
+    expect(api.uploads.map((u) => u.filePath)).toEqual(['/loop.log'])
+    expect(api.fileAt('/loop.log')!.bytes.toString()).toBe('one\ntwo\n')
+
+    // The opener closes first; a child closes last: its release uploads what the child wrote.
+    const fh2 = await h.vfs.open('/loop.log', W | constants.O_APPEND, shell)
+    await h.vfs.write('/loop.log', fh2, Buffer.from('three\n'), 8)
+    await h.vfs.flush('/loop.log', fh2, shell)
+    expect(api.fileAt('/loop.log')!.bytes.toString()).toBe('one\ntwo\nthree\n')
+    await h.vfs.write('/loop.log', fh2, Buffer.from('four\n'), 14)
+    await h.vfs.flush('/loop.log', fh2, child)
+    expect(api.uploads.length).toBe(2)
+    await h.vfs.release('/loop.log', fh2)
+    await waitFor(() => api.fileAt('/loop.log')!.bytes.toString() === 'one\ntwo\nthree\nfour\n')
+    expect(api.uploads.length).toBe(3)
+
+    // A binding that does not name the process (fuse-native): every close may be the last, as before.
+    const fh3 = await h.vfs.open('/loop.log', W | constants.O_TRUNC)
+    await h.vfs.write('/loop.log', fh3, Buffer.from('five\n'), 0)
+    await h.vfs.flush('/loop.log', fh3, child)
+    expect(api.fileAt('/loop.log')!.bytes.toString()).toBe('five\n')
+    await h.vfs.release('/loop.log', fh3)
+    h.vfs.checkInvariants()
+  })
+
   it('upload log lines name their component once (vfs.upload), not once per parent logger', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
