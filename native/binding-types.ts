@@ -67,8 +67,10 @@ export interface FuseOps {
   /**
    * A write whose bytes the binding copies itself: `fill(dest)` is called at once, synchronously, with a buffer
    * of `len` bytes lent by the adapter (one copy out of libfuse's memory, into memory the VFS may keep).
+   * `pageWriteback`: the kernel writes back pages of a shared memory map, at their own offset, through any
+   * writable handle of the file (also one opened with O_APPEND).
    */
-  writeFrom(path: string, fh: number, fill: (dest: Buffer) => void, len: number, pos: number, cb: Cb): void
+  writeFrom(path: string, fh: number, fill: (dest: Buffer) => void, len: number, pos: number, cb: Cb, pageWriteback?: boolean): void
   flush(path: string, fh: number, cb: Cb, caller?: number): void
   fsync(path: string, datasync: number, fh: number, cb: Cb): void
   truncate(path: string, size: number, cb: Cb): void

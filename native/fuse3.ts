@@ -268,7 +268,7 @@ function route(op: Op, pathOrNull: string | null, args: unknown[], ops: Fuse3Ops
       return ops.readTo(path, n(0), { length: n(1), set: copyOut }, n(2), (count) => reply(count))
     case Op.Write:
       // libfuse's memory is only valid during this request: the adapter lends a buffer and copyIn fills it now.
-      return ops.writeFrom(path, n(0), copyIn, n(1), n(2), (count) => reply(count))
+      return ops.writeFrom(path, n(0), copyIn, n(1), n(2), (count) => reply(count), n(3) === 1)
     case Op.Release:
       return ops.release(path, n(0), status)
     case Op.Flush:

@@ -72,6 +72,7 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
       argv[argc++] = num(env, (double)fh);
       argv[argc++] = num(env, (double)r->size);
       argv[argc++] = num(env, (double)r->offset);
+      argv[argc++] = num(env, r->flags);
       break;
     case OP_RELEASE:
       argv[argc++] = num(env, (double)fh);

@@ -225,6 +225,7 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off, s
   r.wbuf = buf;
   r.size = size;
   r.offset = off;
+  r.flags = fi->writepage; /* the kernel writing back pages (of a shared memory map) at their offset */
   r.fi = fi;
   return CALL();
 }

@@ -75,9 +75,9 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
         return n
       }), (n) => [n])
   /** The lease holds the bytes until the VFS write settles (a write answered by its deadline may still run). */
-  const write = (path: string, fh: number, lease: WriteBufferLease, pos: number, cb: Cb): void =>
+  const write = (path: string, fh: number, lease: WriteBufferLease, pos: number, cb: Cb, pageWriteback?: boolean): void =>
     guard.run('write', path, cb, () => {
-      const writing = vfs.write(path, fh, lease.data, pos)
+      const writing = vfs.write(path, fh, lease.data, pos, pageWriteback)
       writing.then(lease.release, lease.release)
       return writing
     }, (written) => [byteCount(written, lease.data.length)])
@@ -140,7 +140,7 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
 
     write: (path, fh, buf, len, pos, cb) => write(path, fh, writeBuffers.copy(buf, len), pos, cb),
 
-    writeFrom: (path, fh, fill, len, pos, cb) => {
+    writeFrom: (path, fh, fill, len, pos, cb, pageWriteback) => {
       const lease = writeBuffers.take(len)
       try {
         fill(lease.data)
@@ -148,7 +148,7 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
         lease.release()
         throw e
       }
-      write(path, fh, lease, pos, cb)
+      write(path, fh, lease, pos, cb, pageWriteback)
     },
 
     flush: (path, fh, cb, caller) => guard.run('flush', path, cb, () => vfs.flush(path, fh, caller), ok),

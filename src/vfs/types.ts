@@ -87,9 +87,11 @@ export interface Vfs {
   create(localPath: string, mode: number, flags: OpenFlags, caller?: number): Promise<number>
   /**
    * `data` is lent until the returned promise settles (the adapter reuses the buffer afterwards): the VFS
-   * must not keep it. Returns bytes written.
+   * must not keep it. Returns bytes written. `pageWriteback` (when the binding says): true for pages of a
+   * shared memory map written back by the kernel, false for a write(2); an O_APPEND handle's write(2) goes to
+   * the end of the file.
    */
-  write(localPath: string, fh: number, data: Buffer, position: number): Promise<number>
+  write(localPath: string, fh: number, data: Buffer, position: number, pageWriteback?: boolean): Promise<number>
   /**
    * A close(2) of a descriptor of the handle: also of a copy that another process inherited (a shell's
    * children), which is not the last close. `caller`, when known, is the process closing it.

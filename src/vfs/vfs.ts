@@ -233,7 +233,8 @@ class ImageKitVfs implements IkVfs {
   async open(localPath: string, flags: OpenFlags, caller?: number): Promise<number> {
     if ((flags & O_ACCMODE) !== fsConstants.O_RDONLY || (flags & fsConstants.O_TRUNC) !== 0) {
       const file = await this.#writable('open for writing', localPath).openForWrite(localPath, flags, false)
-      return this.#handles.add((fh) => new WriteHandle(fh, file, true, caller)).fh
+      const append = (flags & fsConstants.O_APPEND) !== 0
+      return this.#handles.add((fh) => new WriteHandle(fh, file, true, caller, append)).fh
     }
     const pending = await this.#writes?.openForRead(localPath)
     if (pending) return this.#handles.add((fh) => new WriteHandle(fh, pending, false)).fh
@@ -330,8 +331,11 @@ class ImageKitVfs implements IkVfs {
     return this.#handles.add((fh) => new WriteHandle(fh, file, true, caller)).fh
   }
 
-  async write(_localPath: string, fh: number, data: Buffer, position: number): Promise<number> {
-    return this.#writes!.write(this.#writeHandle('write', fh).file, data, position)
+  async write(_localPath: string, fh: number, data: Buffer, position: number, pageWriteback?: boolean): Promise<number> {
+    const handle = this.#writeHandle('write', fh)
+    // An O_APPEND write goes to the end (see WriteHandle.append); pages written back from a shared map keep
+    // their offset, and a binding that cannot tell them apart (fuse-native) gets the kernel's offset.
+    return this.#writes!.write(handle.file, data, handle.append && pageWriteback === false ? 'end' : position)
   }
 
   async flush(_localPath: string, fh: number, caller?: number): Promise<void> {

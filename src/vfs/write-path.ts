@@ -260,7 +260,8 @@ export class WritePath {
 
   // ---- content (write/content.ts) ----
 
-  write(file: PendingFile, data: Buffer, position: number): Promise<number> {
+  /** `'end'`: an O_APPEND write, at the end of the file (its size once the remote bytes are in). */
+  write(file: PendingFile, data: Buffer, position: number | 'end'): Promise<number> {
     return this.#content.write(file, data, position)
   }
 

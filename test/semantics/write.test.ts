@@ -157,6 +157,28 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
+  it('W1: >> appends while another program holds the file open and has read it to its end (tail -f): no append is lost', async () => {
+    const { m } = await mount()
+    const log = join(m.path, 'tailed.log')
+    await writeFile(log, 'first\n')
+    // The reader's handle keeps the version it opened: its read at the old end comes back short, and the
+    // kernel takes that for the file's size (kept for --attr-timeout). Appends still go to the end of the
+    // file, as on a local disk.
+    await run('python3', ['-c', [
+      'import subprocess, sys',
+      'r = open(sys.argv[1], "rb")',
+      'r.read()',
+      'for i in range(3):',
+      '    subprocess.run(["sh", "-c", \'echo "append $1" >> "$2"\', "sh", str(i), sys.argv[1]], check=True)',
+      '    r.read()',
+      'r.close()',
+    ].join('\n'), log])
+    const want = await localBytes('tailed.log', 'first\nappend 0\nappend 1\nappend 2\n')
+    expect(await sameBytes(remoteBytesPath(lib, '/tailed.log'), want)).toBe(true)
+    expect(await sameBytes(log, want)).toBe(true)
+    await unmount(m)
+  })
+
   it('W2: close and fsync return after the upload is stored; an overwrite keeps file id, tags, metadata, privacy', async () => {
     await lib.upload('/w2', 'doc.txt', Buffer.from('version one\n'), { tags: 'red,blue', isPrivateFile: 'true', customCoordinates: '10,20,30,40' })
     const before = await lib.details('/w2/doc.txt')

@@ -13,6 +13,12 @@ export class WriteHandle {
     readonly writable: boolean,
     /** The process that opened it (thread group id); undefined when the binding does not say. */
     readonly opener?: number,
+    /**
+     * Opened with O_APPEND: each write goes to the end of the file as the spool has it, whatever offset the
+     * kernel names. The kernel takes the offset from the size it knows, which a reader's short read can have
+     * lowered (a handle on the version it opened, whose end is the old one: `tail -f` while `>>` appends).
+     */
+    readonly append = false,
   ) {}
 
   /**

@@ -35,9 +35,11 @@ export class SpoolContent {
     this.#d = deps
   }
 
-  async write(file: PendingFile, data: Buffer, position: number): Promise<number> {
+  async write(file: PendingFile, data: Buffer, at: number | 'end'): Promise<number> {
     const { streamer } = this.#d
     if (file.remoteContent) await this.fetchContent(file)
+    // The kernel sends one write of a file at a time, so the end does not move before this one is placed.
+    const position = at === 'end' ? file.size : at
     const appending = streamer.writing(file, position)
     const written = { bytes: 0 }
     let failure: unknown

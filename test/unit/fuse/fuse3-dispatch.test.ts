@@ -128,11 +128,11 @@ describe('libfuse3 dispatcher', () => {
         cb(len)
       },
     })
-    h.dispatch(Op.Write, 6, '/f', 2, data.length, 40)
+    h.dispatch(Op.Write, 6, '/f', 2, data.length, 40, 0)
     expect(copiesDuringFill).toEqual([6]) // copied while the request is still pending
     expect(seen!.toString()).toBe('payload')
-    const [, fh, , len, pos] = h.calls[0]![1]
-    expect([fh, len, pos]).toEqual([2, 7, 40])
+    const [, fh, , len, pos, pageWriteback] = h.calls[0]![1]
+    expect([fh, len, pos, pageWriteback]).toEqual([2, 7, 40, false])
     expect(h.replies[0]!.slice(0, 2)).toEqual([6, 7])
   })
 

@@ -116,6 +116,20 @@ describe('writing files (W1, W2)', () => {
     h.vfs.checkInvariants()
   })
 
+  it('an O_APPEND write goes to the end of the file, whatever offset the kernel names; written-back map pages keep theirs', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    await writeFile(h, '/app.log', 'first\nsecond\n')
+    const fh = await h.vfs.open('/app.log', W | constants.O_APPEND)
+    // The kernel's idea of the size was lowered by a reader's short read: it names the old end.
+    expect(await h.vfs.write('/app.log', fh, Buffer.from('third\n'), 6, false)).toBe(6)
+    expect(await h.vfs.write('/app.log', fh, Buffer.from('FIRST\n'), 0, true)).toBe(6) // a shared map's page
+    await h.vfs.flush('/app.log', fh)
+    await h.vfs.release('/app.log', fh)
+    expect(api.fileAt('/app.log')!.bytes.toString()).toBe('FIRST\nsecond\nthird\n')
+    h.vfs.checkInvariants()
+  })
+
   it('upload log lines name their component once (vfs.upload), not once per parent logger', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
