@@ -25,7 +25,7 @@ export function reportCrashes(source: CrashSource, logger: Logger, mountpoint: s
       { err, origin, component: 'cli.mount' },
       `internal error (a bug in ikfs; please report it with this log): the daemon stops. The mount stays dead until ` +
         `\`ikfs unmount ${mountpoint}\` or the next \`ikfs mount\` clears it; files not yet stored stay in the spool, ` +
-        'and the next mount with this cache dir stores them',
+        'and the next mount of this library (same --endpoint) with this cache dir stores them',
     )
     void whenLogWritten(logger, drainMs).then(() => exit(CRASH_EXIT_CODE))
   }

@@ -164,7 +164,7 @@ export async function runMountSession(
   }
   if (end.abandoned) {
     // The first stop's vfs.close() may go on waiting minutes for an upload: it must not hold the process.
-    log.warn('stopped by a second signal: uploads not yet stored stay in the spool, and the next mount with this cache dir stores them')
+    log.warn('stopped by a second signal: uploads not yet stored stay in the spool, and the next mount of this library (same --endpoint) with this cache dir stores them')
     await whenLogWritten(logger, LOG_DRAIN_MS)
     ctx.exit(end.code)
   }

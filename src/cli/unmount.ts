@@ -91,7 +91,7 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
   if (kept > 0) {
     ctx.stdout.write(
       `ikfs: ${plural(kept, 'file')} ${kept === 1 ? 'stays' : 'stay'} in the spool (empty, or ${kept === 1 ? 'its' : 'their'} upload failed or was refused): ` +
-        'the next mount with the same cache dir takes them up\n',
+        'the next mount of this library (same --endpoint) with the same cache dir takes them up\n',
     )
   }
   return 0

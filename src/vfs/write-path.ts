@@ -30,7 +30,7 @@ import { DataFiles } from './spool/data-files.js'
 import { LocalMtimes } from './spool/mtimes.js'
 import type { DropCachedPages } from './spool/page-trim.js'
 import { RecentCopies } from './spool/recent-copies.js'
-import { libraryKeyOf, Spool } from './spool/spool.js'
+import { idleSpoolsWithFiles, libraryKeyOf, Spool } from './spool/spool.js'
 import type { Counters } from './stats.js'
 import type { UploadStatus, VfsOptions } from './types.js'
 import { uploadFieldsOf } from './upload/fields.js'
@@ -110,6 +110,19 @@ export class WritePath {
       writeBackDelayMs: deps.options.writeBackDelayMs,
     })
     this.#replay()
+    this.#tellOfIdleSpools()
+  }
+
+  /** Files another library's mounts wrote into this cache dir are stored only when that library is mounted. */
+  #tellOfIdleSpools(): void {
+    for (const other of idleSpoolsWithFiles(this.#d.options.cacheDir, this.#spool.dir)) {
+      const which = other.library === undefined ? 'another library' : `the library at ${other.library}`
+      this.#d.log.warn(
+        { spool: other.dir, library: other.library, files: other.files },
+        `the cache dir holds up to ${other.files} file(s) written through a mount of ${which} and not stored yet: ` +
+          `they are stored when that library is mounted with this cache dir${other.library?.startsWith('http') ? ` (--endpoint ${other.library})` : ''}`,
+      )
+    }
   }
 
   get spoolDir(): string {

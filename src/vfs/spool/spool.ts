@@ -11,8 +11,8 @@
  */
 import { createHash } from 'node:crypto'
 import {
-  chmodSync, closeSync, constants as fsConstants, openSync, readFileSync, statSync, unlinkSync,
-  writeSync,
+  chmodSync, closeSync, constants as fsConstants, openSync, readdirSync, readFileSync, statSync, unlinkSync,
+  writeFileSync, writeSync,
 } from 'node:fs'
 import { join } from 'node:path'
 import { makeDirs } from '../../make-dirs.js'
@@ -36,6 +36,57 @@ export function libraryKeyOf(libraryId: string | undefined): string {
 /** The spool folder of one library in `cacheDir` (one per library, so two libraries never share one). */
 export function spoolDirOf(cacheDir: string, libraryKey: string): string {
   return join(cacheDir, libraryIdOf(libraryKey))
+}
+
+/** In each spool: the key of the library it belongs to (its URL endpoint), for messages about other spools. */
+const LIBRARY_FILE = 'library'
+const SPOOL_DIR_NAME = new RegExp(`^[0-9a-f]{${LIBRARY_ID_HEX}}$`)
+
+/** A spool of another library in the same cache dir, with files written through a mount and not yet stored. */
+export interface OtherSpool {
+  dir: string
+  /** Its library's key (the URL endpoint); undefined for a spool made before spools recorded it. */
+  library: string | undefined
+  /** Data files in it: files written and not yet stored (an upper bound: recovery drops any without a record). */
+  files: number
+}
+
+/**
+ * Spools in `cacheDir` other than `ownDir` that hold files not yet stored and that no live mount uses: the
+ * files of a library that is mounted with another --endpoint now (a typo put right, a CNAME), stored only
+ * when that library is mounted again. Best effort: a spool that cannot be read is passed over.
+ */
+export function idleSpoolsWithFiles(cacheDir: string, ownDir: string): OtherSpool[] {
+  const found: OtherSpool[] = []
+  let names: string[]
+  try {
+    names = readdirSync(cacheDir)
+  } catch {
+    return found
+  }
+  for (const name of names) {
+    const dir = join(cacheDir, name)
+    if (!SPOOL_DIR_NAME.test(name) || dir === ownDir) continue
+    try {
+      const files = readdirSync(join(dir, 'data')).length
+      if (files === 0) continue
+      const lock = readOptional(join(dir, 'lock'))
+      if (lock !== undefined && liveOwner(lock) !== undefined) continue
+      found.push({ dir, library: readOptional(join(dir, LIBRARY_FILE))?.trim() || undefined, files })
+    } catch {
+      // not a spool, or not readable: nothing to say about it
+    }
+  }
+  return found
+}
+
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw e
+  }
 }
 
 /** mkdir -p with mode 0700, and chmod 0700 when it already existed with other modes. */
@@ -71,6 +122,17 @@ export class Spool {
       throw new VfsError('EACCES', `cannot use the spool folder ${this.dir}: ${(e as Error).message}`, { cause: e, level: 'error' })
     }
     this.#lock()
+    this.#recordLibrary(libraryKey)
+  }
+
+  /** Best effort: the file only names the library in messages about this spool. */
+  #recordLibrary(libraryKey: string): void {
+    const path = join(this.dir, LIBRARY_FILE)
+    try {
+      if (readOptional(path) !== `${libraryKey}\n`) writeFileSync(path, `${libraryKey}\n`, { mode: DATA_FILE_MODE })
+    } catch {
+      // a spool whose library is not named is still a spool
+    }
   }
 
   #lock(): void {

@@ -213,7 +213,7 @@ export class Uploader {
     for (const file of this.#queued) {
       if (file.inflight || file.unlinked) continue
       if (file.state === 'failed') {
-        log.warn({ path: file.localPath, attempts: file.attempts, lastError: file.lastError }, 'upload failed and not retried before unmount; the file stays in the spool, and the next mount with this cache dir retries it')
+        log.warn({ path: file.localPath, attempts: file.attempts, lastError: file.lastError }, 'upload failed and not retried before unmount; the file stays in the spool, and the next mount of this library (same --endpoint) with this cache dir retries it')
       } else if (file.state === 'rejected') {
         log.warn({ path: file.localPath, size: file.size }, 'upload refused earlier (larger than the account allows); the file stays in the spool, not retried')
       }
@@ -228,7 +228,7 @@ export class Uploader {
         log.info({ path: file.localPath }, 'upload done before unmount')
       } catch {
         if (file.state === 'rejected') log.warn({ path: file.localPath }, 'upload refused before unmount (larger than the account allows); the file stays in the spool, not retried')
-        else log.warn({ path: file.localPath }, 'upload failed before unmount; the next mount with this cache dir retries it')
+        else log.warn({ path: file.localPath }, 'upload failed before unmount; the next mount of this library (same --endpoint) with this cache dir retries it')
       }
     }))
   }

@@ -236,7 +236,7 @@ describe('unmount', () => {
     expect(cli.stdout.text.split('\n')).toEqual([
       `ikfs: unmounted ${mnt}`,
       `ikfs: the daemon (pid 777) goes on until 2 uploads in flight are stored, then exits (\`ikfs status ${mnt}\` shows them; \`ikfs unmount --wait\` waits)`,
-      'ikfs: 2 files stay in the spool (empty, or their upload failed or was refused): the next mount with the same cache dir takes them up',
+      'ikfs: 2 files stay in the spool (empty, or their upload failed or was refused): the next mount of this library (same --endpoint) with the same cache dir takes them up',
       '',
     ])
   })

@@ -14,7 +14,7 @@ import { JOURNAL_LOG, Journal, type JournalRecord } from '../../../src/vfs/spool
 import { LocalMtimes, MTIMES_LOG } from '../../../src/vfs/spool/mtimes.js'
 import { RecentCopies } from '../../../src/vfs/spool/recent-copies.js'
 import { liveOwner, ownerLine } from '../../../src/vfs/spool/owner.js'
-import { Spool } from '../../../src/vfs/spool/spool.js'
+import { idleSpoolsWithFiles, Spool } from '../../../src/vfs/spool/spool.js'
 import { recoverSpool } from '../../../src/vfs/spool/recover.js'
 import { memoryLogger, waitFor } from './helpers.js'
 import { ManualClock } from '../../../src/clock.js'
@@ -481,6 +481,26 @@ describe('Spool lock', () => {
 })
 
 describe('Spool folder', () => {
+  it("names its library; another library's spool in the cache dir with files not stored and no live mount is found", async () => {
+    const root = tempDir()
+    const typo = new Spool(root, 'https://ik.example.test/acem')
+    writeFileSync(join(typo.dataDir, '0123456789abcdef'), 'not stored yet')
+    typo.unlock()
+    const stored = new Spool(root, 'https://ik.example.test/done')
+    stored.unlock()
+    const busy = new Spool(root, 'https://ik.example.test/busy')
+    writeFileSync(join(busy.dataDir, 'fedcba9876543210'), 'being written by a live mount')
+    const own = new Spool(root, 'https://ik.example.test/acme')
+    writeFileSync(join(own.dataDir, 'aaaaaaaaaaaaaaaa'), 'ours')
+    mkdirSync(join(root, 'not-a-spool', 'data'), { recursive: true })
+    writeFileSync(join(root, 'not-a-spool', 'data', 'x'), 'x')
+    expect(readFileSync(join(own.dir, 'library'), 'utf8')).toBe('https://ik.example.test/acme\n')
+    expect(idleSpoolsWithFiles(root, own.dir)).toEqual([{ dir: typo.dir, library: 'https://ik.example.test/acem', files: 1 }])
+    own.unlock()
+    busy.unlock()
+  })
+
+
   it('is made level by level, and a cache dir that cannot hold folders fails at once with the reason', () => {
     const root = tempDir()
     const spool = new Spool(join(root, 'a', 'b', 'c'), 'https://ik.example.test/demo')

@@ -40,7 +40,7 @@ describe('Uploader.drain (unmount)', () => {
     uploader.close()
     const said = (name: string) => records.filter((r) => r.path === `/${name}` && r.msg.includes('before unmount')).map((r) => r.msg)
     expect(said('ok.bin')).toEqual(['waiting for this upload before unmounting', 'upload done before unmount'])
-    expect(said('flaky.bin')).toEqual(['waiting for this upload before unmounting', 'upload failed before unmount; the next mount with this cache dir retries it'])
+    expect(said('flaky.bin')).toEqual(['waiting for this upload before unmounting', 'upload failed before unmount; the next mount of this library (same --endpoint) with this cache dir retries it'])
     expect(said('huge.bin')).toEqual([
       'waiting for this upload before unmounting',
       'upload refused before unmount (larger than the account allows); the file stays in the spool, not retried',
@@ -64,7 +64,7 @@ describe('Uploader.drain (unmount)', () => {
     await uploader.drain()
     uploader.close()
     const said = (name: string) => records.filter((r) => r.path === `/${name}` && r.msg.includes('before unmount')).map((r) => r.msg)
-    expect(said('flaky.bin')).toEqual(['upload failed and not retried before unmount; the file stays in the spool, and the next mount with this cache dir retries it'])
+    expect(said('flaky.bin')).toEqual(['upload failed and not retried before unmount; the file stays in the spool, and the next mount of this library (same --endpoint) with this cache dir retries it'])
     expect(records.find((r) => r.path === '/flaky.bin' && r.msg.startsWith('upload failed and not retried'))).toMatchObject({ lastError: 'IK_NETWORK', attempts: 1 })
     expect(records.filter((r) => r.path === '/huge.bin' && r.msg.startsWith('upload refused earlier')).length).toBe(1)
   })

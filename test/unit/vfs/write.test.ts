@@ -7,6 +7,7 @@ import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
 import { LOST_JOB_DEADLINE_MS } from '../../../src/vfs/folder-job.js'
 import { Journal } from '../../../src/vfs/spool/journal.js'
+import { Spool } from '../../../src/vfs/spool/spool.js'
 import { RECENT_COPIES_MAX, RECENT_COPY_TTL_MS } from '../../../src/vfs/spool/recent-copies.js'
 import { FakeImageKit } from './fake-api.js'
 import { expectCode, makeVfs, waitFor, type Harness } from './helpers.js'
@@ -433,6 +434,20 @@ describe('durability (W3, W4, W6)', () => {
     await waitFor(() => api.fileAt('/crash.bin') !== undefined)
     expect(api.fileAt('/crash.bin')!.bytes.toString()).toBe('survive')
     await waitFor(() => h2.vfs.status().uploads.length === 0)
+  })
+
+  it('a mount says when the cache dir holds files another library (another --endpoint) wrote and has not stored', async () => {
+    const cacheDir = tempCache()
+    const typo = new Spool(cacheDir, 'https://ik.example.test/dmeo')
+    writeFileSync(join(typo.dataDir, '0123456789abcdef'), 'written through the mistyped endpoint')
+    typo.unlock()
+    const h = rw(new FakeImageKit(), cacheDir)
+    const warning = h.records.find((r) => r.spool === typo.dir)
+    expect(warning?.msg).toBe(
+      'the cache dir holds up to 1 file(s) written through a mount of the library at https://ik.example.test/dmeo and not stored yet: ' +
+        'they are stored when that library is mounted with this cache dir (--endpoint https://ik.example.test/dmeo)',
+    )
+    await h.vfs.close()
   })
 
   it('W3: after a crash, bytes written since the last close are not uploaded: a file half rewritten by dd keeps its stored version', async () => {
