@@ -5,6 +5,7 @@
  * The daemon goes on after the unmount until its uploads in flight are stored (W3); this command says so,
  * and with --wait stays until the daemon has exited.
  */
+import { anyMountType } from '../fuse/mountinfo.js'
 import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
 import { askUntil, fetchStatus } from '../status/client.js'
 import type { StatusSnapshot } from '../status/snapshot.js'
@@ -56,7 +57,8 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
     await ctx.runtime.unmountPath(mountpoint, { lazy, refuseBusy: before !== undefined })
     ctx.stdout.write(`ikfs: unmounted ${mountpoint}\n`)
   } else if (before === undefined) {
-    throw new Error(`nothing is mounted at ${mountpoint}`)
+    const other = await anyMountType(mountpoint).catch(() => undefined)
+    throw new Error(other === undefined ? `nothing is mounted at ${mountpoint}` : `${mountpoint} holds a ${other} mount, not an ikfs one: ikfs unmount leaves it alone`)
   } else {
     ctx.stdout.write(`ikfs: ${mountpoint} is already unmounted\n`)
   }

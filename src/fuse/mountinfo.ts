@@ -71,6 +71,12 @@ export async function fuseMountType(mountpoint: string): Promise<string | undefi
   return (await findFuseMount(mountpoint))?.fsType
 }
 
+/** The type of the topmost filesystem of any kind mounted at `mountpoint`, if any (for messages). */
+export async function anyMountType(mountpoint: string): Promise<string | undefined> {
+  const target = await canonicalMountpoint(mountpoint)
+  return (await readMountInfo()).filter((m) => m.mountPoint === target).at(-1)?.fsType
+}
+
 /** The type every ikfs mount shows (subtype=ikfs): what tells ikfs's mounts from other FUSE filesystems'. */
 export const IKFS_FS_TYPE = 'fuse.ikfs'
 

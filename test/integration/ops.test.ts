@@ -130,7 +130,7 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
       }
     })
 
-    it('doctor warns when the cache dir has little room left, without failing', async () => {
+    it('doctor warns when the cache dir has little room left, without failing; ikfs unmount leaves that tmpfs alone', async () => {
       const dir = await tempDir('ikfs-doctor-small-')
       await execFileP('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', dir])
       try {
@@ -138,6 +138,10 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         expect(r.code, r.stdout + r.stderr).toBe(0)
         expect(r.stdout).toMatch(/^warn +cache dir +.*can be created, but its disk has only 64\.0 MiB free/m)
         expect(r.stdout).toMatch(/fix: every file written through the mount passes through the cache dir/)
+        // The same tmpfs is not ikfs's to unmount, and the refusal says what is there.
+        const un = await runIkfs(['unmount', dir], { timeoutMs: 30_000 })
+        expect(un.code).toBe(1)
+        expect(un.stderr).toBe(`ikfs: ${dir} holds a tmpfs mount, not an ikfs one: ikfs unmount leaves it alone\n`)
       } finally {
         await execFileP('umount', ['-l', dir])
         await rm(dir, { recursive: true, force: true })
