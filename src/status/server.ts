@@ -16,6 +16,7 @@ import { askUntil, ControlError, controlRequest } from './client.js'
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js'
 import { fitsSocketPath, MAX_SOCKET_PATH_BYTES } from './paths.js'
 import { makePrivateDir } from './private-dir.js'
+import { removeStaleSockets } from './stale-sockets.js'
 import type { StatusBoard, StatusSnapshot } from './snapshot.js'
 
 /** A stale-socket probe that gets no answer this fast means nothing is listening. */
@@ -59,6 +60,9 @@ export async function startControlServer(socketPath: string, board: StatusBoard,
     throw e
   }
   log.debug({ socketPath }, 'control socket listening')
+  void removeStaleSockets(dirname(socketPath), socketPath).then((removed) => {
+    if (removed > 0) log.debug({ removed, folder: dirname(socketPath) }, 'removed control sockets of daemons that are gone')
+  })
   return { address: socketPath, close }
 }
 
