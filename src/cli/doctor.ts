@@ -331,8 +331,8 @@ export async function checkHosts(config: Config, runtime: MountRuntime, timeoutM
   const deadline = AbortSignal.timeout(timeoutMs)
   try {
     client = await runtime.createClient(clientSettings(config), logger)
-    await client.checkHosts(deadline)
-    return { name, state: 'ok', detail: `the URL endpoint ${endpoint} and the upload host ${upload} answer` }
+    await client.checkHosts(deadline, !config.readOnly)
+    return { name, state: 'ok', detail: config.readOnly ? `the URL endpoint ${endpoint} answers` : `the URL endpoint ${endpoint} and the upload host ${upload} answer` }
   } catch (e) {
     const detail = deadline.aborted ? `no answer within ${timeoutMs / 1000}s from the URL endpoint ${endpoint} or the upload host ${upload}` : (e as Error).message
     return { name, state: 'FAIL', detail, fix: 'check the network, HTTPS_PROXY / HTTP_PROXY / NO_PROXY, --endpoint (the URL endpoint on the ImageKit dashboard) and --upload-url' }

@@ -219,7 +219,7 @@ async function preflight(config: Config, mountpoint: string, runtime: MountRunti
     await checkMountpoint(mountpoint, config.allowNonEmpty, runtime, log)
     client = await runtime.createClient(clientSettings(config), logger)
     // At the same time; a wrong key is the answer to give first when both fail.
-    const hostsChecked = client.checkHosts(abort.signal).then(() => undefined, (e: unknown) => e as Error)
+    const hostsChecked = client.checkHosts(abort.signal, !config.readOnly).then(() => undefined, (e: unknown) => e as Error)
     try {
       await client.verifyCredentials(abort.signal)
     } catch (e) {

@@ -13,8 +13,11 @@ export interface MountClient {
   readonly api: ImageKitApi
   /** Rejects with an ImageKitError (IK_UNAUTHORIZED, IK_NETWORK, IK_TIMEOUT) whose message says what is wrong. */
   verifyCredentials(signal?: AbortSignal): Promise<void>
-  /** Rejects with an ImageKitError (IK_NETWORK, IK_TIMEOUT) when the URL endpoint or the upload host does not answer. */
-  checkHosts(signal?: AbortSignal): Promise<void>
+  /**
+   * Rejects with an ImageKitError (IK_NETWORK, IK_TIMEOUT) when the URL endpoint, or the upload host unless
+   * `uploads` is false (a read-only mount), does not answer.
+   */
+  checkHosts(signal?: AbortSignal, uploads?: boolean): Promise<void>
   close(): Promise<void>
 }
 
@@ -71,7 +74,7 @@ export function realRuntime(): MountRuntime {
       return {
         api: client,
         verifyCredentials: (signal) => client.verifyCredentials(signal ? { signal } : {}),
-        checkHosts: (signal) => client.checkHosts(signal ? { signal } : {}),
+        checkHosts: (signal, uploads) => client.checkHosts({ ...(signal ? { signal } : {}), ...(uploads === false ? { uploads } : {}) }),
         close: async () => {
           await client.close()
         },

@@ -279,14 +279,14 @@ export class ImageKitClient implements ImageKitApi {
   }
 
   /**
-   * Whether the URL endpoint (reads) and the upload host (writes) answer at all; any HTTP answer will do.
-   * Rejects with IK_NETWORK or IK_TIMEOUT naming the first host that does not, and why.
+   * Whether the URL endpoint (reads) and, unless `uploads` is false, the upload host (writes) answer at all;
+   * any HTTP answer will do. Rejects with IK_NETWORK or IK_TIMEOUT naming the first host that does not, and why.
    */
-  async checkHosts(options: RequestOptions = {}): Promise<void> {
+  async checkHosts(options: RequestOptions & { uploads?: boolean } = {}): Promise<void> {
     const hosts = [
-      { what: 'the URL endpoint', url: this.#urlEndpoint, kind: 'delivery' },
-      { what: 'the upload host', url: this.#http.settings.uploadUrl, kind: 'upload' },
-    ] as const
+      { what: 'the URL endpoint', url: this.#urlEndpoint, kind: 'delivery' as const },
+      ...(options.uploads === false ? [] : [{ what: 'the upload host', url: this.#http.settings.uploadUrl, kind: 'upload' as const }]),
+    ]
     await Promise.all(hosts.map(async ({ what, url, kind }) => {
       try {
         await this.#http.probe(url, kind, options.signal, VERIFY_MAX_RETRIES)

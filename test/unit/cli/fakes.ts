@@ -57,6 +57,8 @@ export class FakeRuntime implements MountRuntime {
   verifyError: Error | undefined = undefined
   /** What the client's check of the URL endpoint and upload host throws, if anything (not recorded in calls). */
   hostsError: Error | undefined = undefined
+  /** Which hosts the last check asked about. */
+  hostsChecked: string | undefined
   /** When set, detach() never resolves (to test the second signal). */
   hangDetach = false
   /** When set, vfs.close() never resolves: an upload in flight that the stop waits for. */
@@ -85,7 +87,8 @@ export class FakeRuntime implements MountRuntime {
         this.calls.push('verifyCredentials')
         if (this.verifyError) throw this.verifyError
       },
-      checkHosts: async () => {
+      checkHosts: async (_signal, uploads) => {
+        this.hostsChecked = uploads === false ? 'endpoint' : 'endpoint and upload host'
         if (this.hostsError) throw this.hostsError
       },
       close: async () => {

@@ -83,6 +83,11 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     both.runtime.verifyError = new Error('https://api.example rejected the private key: 401')
     expect(await main(['mount', mnt], both.ctx)).toBe(1)
     expect(both.stderr.text).toContain('rejected the private key')
+    expect(both.runtime.hostsChecked).toBe('endpoint and upload host')
+    const readOnly = cli()
+    readOnly.runtime.hostsError = new Error('cannot reach the URL endpoint')
+    expect(await main(['mount', mnt, '--read-only'], readOnly.ctx)).toBe(1)
+    expect(readOnly.runtime.hostsChecked).toBe('endpoint')
   })
 
   it('when the disk of the cache dir is full, saying which folder', async () => {

@@ -260,6 +260,7 @@ describe('retries', () => {
     expect(endpointError.message).toBe(`cannot reach the URL endpoint http://127.0.0.1:${port}/acme: connection refused`)
     const noUpload = track(makeClient(server.url, { uploadUrl: `http://127.0.0.1:${port}` })).client
     expect((await rejection(noUpload.checkHosts())).message).toBe(`cannot reach the upload host http://127.0.0.1:${port}: connection refused`)
+    await noUpload.checkHosts({ uploads: false }) // a read-only mount needs the URL endpoint only
     const silent = await startServer(() => undefined)
     try {
       const hanging = track(makeClient(server.url, { urlEndpoint: `${silent.url}/acme`, requestTimeoutMs: 150 })).client
