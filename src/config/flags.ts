@@ -6,7 +6,8 @@
 import { ConfigError } from './config-error.js'
 import { OPTIONS, OPTION_KEYS, type OptionKey } from './options.js'
 import { rcloneFlagAdvice } from './rclone-flags.js'
-import { parseBool, quotedUnlessKey } from './values.js'
+import { quotedUnlessKey } from '../private-key-text.js'
+import { parseBool } from './values.js'
 
 /** A flag that belongs to one subcommand only (demo's --dir, unmount's --lazy). */
 export interface ExtraFlag {

@@ -9,6 +9,7 @@
  */
 import { readFileSync, statSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
+import { mayHoldPrivateKey } from '../private-key-text.js'
 import { ConfigError } from './config-error.js'
 import {
   OPTION_KEYS, RCLONE_ENCODING_NAMES, optionSpec,
@@ -17,7 +18,7 @@ import {
 import { proxyEnv, type ProxyEnv } from './proxy-env.js'
 import { findRemote, parseRcloneConf, type ConfSection } from './rclone-conf.js'
 import {
-  ValueProblem, formatDuration, mayHoldPrivateKey, parseBool, parseDuration, parseEncoding, parseInteger, parseMode, parseSize, parseUrl,
+  ValueProblem, formatDuration, parseBool, parseDuration, parseEncoding, parseInteger, parseMode, parseSize, parseUrl,
 } from './values.js'
 
 export type ValueSource =

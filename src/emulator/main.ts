@@ -4,6 +4,7 @@
  * Keys may come from IKFS_EMULATOR_PRIVATE_KEY / IKFS_EMULATOR_PUBLIC_KEY so they stay out of `ps`.
  */
 import { createLogger, type LogLevel } from '../log.js'
+import { mayHoldPrivateKey, quotedUnlessKey } from '../private-key-text.js'
 import { RESET_PHASES, type FaultSettings, type ResetPhase } from './faults.js'
 import type { EmulatorOptions, NameMode } from './options.js'
 import { startEmulator } from './server.js'
@@ -29,20 +30,24 @@ export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--pri
   [--range-ignore-rate X] [--public-url-base URL] [--seed demo] [--log-level L]
 keys may also come from IKFS_EMULATOR_PRIVATE_KEY and IKFS_EMULATOR_PUBLIC_KEY`
 
-function integer(flag: string, v: string, min = 0): number {
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new EmulatorArgsError(`${flag} needs a whole number >= ${min}, got "${v}"`)
+// A bad value is quoted back unless it may be a private key (pasted after the wrong flag): `key` is the
+// emulator's own, from --private-key or the environment.
+function integer(flag: string, v: string, key: string, min = 0): number {
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new EmulatorArgsError(`${flag} needs a whole number >= ${min}, got ${quotedUnlessKey(v, key)}`)
   return Number(v)
 }
 
-function fraction(flag: string, v: string): number {
+function fraction(flag: string, v: string, key: string): number {
   const n = Number(v)
-  if (v.trim() === '' || !(n >= 0 && n <= 1)) throw new EmulatorArgsError(`${flag} needs a number from 0 to 1, got "${v}"`)
+  if (v.trim() === '' || !(n >= 0 && n <= 1)) throw new EmulatorArgsError(`${flag} needs a number from 0 to 1, got ${quotedUnlessKey(v, key)}`)
   return n
 }
 
 export function parseEmulatorArgs(argv: string[], env: Record<string, string | undefined> = {}): ParsedEmulatorArgs {
   const values = new Map<string, string>()
   const flags = new Set<string>()
+  // Reported once the private key is known, so that a key left among the arguments is not printed back.
+  let unknown: string | undefined
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
     const eq = arg.indexOf('=')
@@ -52,19 +57,25 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
       flags.add(name)
       continue
     }
-    if (!VALUE_FLAGS.has(name)) throw new EmulatorArgsError(`unknown flag ${arg}`)
+    if (!VALUE_FLAGS.has(name)) {
+      unknown ??= arg
+      continue
+    }
     const value = eq > 0 ? arg.slice(eq + 1) : argv[++i]
     if (value === undefined) throw new EmulatorArgsError(`${name} needs a value`)
     values.set(name, value)
   }
+  const privateKey = values.get('--private-key') ?? env.IKFS_EMULATOR_PRIVATE_KEY
+  if (unknown !== undefined) {
+    throw new EmulatorArgsError(mayHoldPrivateKey(unknown, privateKey) ? 'unknown argument that looks like a private key (not shown)' : `unknown flag ${unknown}`)
+  }
   const dataDir = values.get('--data')
   if (!dataDir) throw new EmulatorArgsError('--data is required')
-  const privateKey = values.get('--private-key') ?? env.IKFS_EMULATOR_PRIVATE_KEY
   if (!privateKey) throw new EmulatorArgsError('--private-key (or IKFS_EMULATOR_PRIVATE_KEY) is required')
   const publicKey = values.get('--public-key') ?? env.IKFS_EMULATOR_PUBLIC_KEY ?? ''
   const options: EmulatorOptions = { dataDir, privateKey, publicKey }
   const v = (flag: string) => values.get(flag)
-  if (v('--port') !== undefined) options.port = integer('--port', v('--port') as string)
+  if (v('--port') !== undefined) options.port = integer('--port', v('--port') as string, privateKey)
   if (options.port !== undefined && options.port > 65535) throw new EmulatorArgsError('--port must be at most 65535')
   if (v('--id') !== undefined) {
     if (!/^[A-Za-z0-9_-]+$/.test(v('--id') as string)) throw new EmulatorArgsError('--id must be letters, digits, _ or -')
@@ -76,11 +87,11 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
     if (names !== 'strict' && names !== 'permissive') throw new EmulatorArgsError('--names must be strict or permissive')
     options.names = names as NameMode
   }
-  if (v('--max-upload-bytes') !== undefined) options.maxUploadBytes = integer('--max-upload-bytes', v('--max-upload-bytes') as string, 1)
-  if (v('--cdn-stale-ms') !== undefined) options.cdnStaleMs = integer('--cdn-stale-ms', v('--cdn-stale-ms') as string)
+  if (v('--max-upload-bytes') !== undefined) options.maxUploadBytes = integer('--max-upload-bytes', v('--max-upload-bytes') as string, privateKey, 1)
+  if (v('--cdn-stale-ms') !== undefined) options.cdnStaleMs = integer('--cdn-stale-ms', v('--cdn-stale-ms') as string, privateKey)
   if (flags.has('--restrict-unsigned')) options.restrictUnsigned = true
-  if (v('--rate-limit') !== undefined) options.rateLimit = { perSecond: integer('--rate-limit', v('--rate-limit') as string) }
-  if (v('--range-ignore-rate') !== undefined) options.rangeIgnoreRate = fraction('--range-ignore-rate', v('--range-ignore-rate') as string)
+  if (v('--rate-limit') !== undefined) options.rateLimit = { perSecond: integer('--rate-limit', v('--rate-limit') as string, privateKey) }
+  if (v('--range-ignore-rate') !== undefined) options.rangeIgnoreRate = fraction('--range-ignore-rate', v('--range-ignore-rate') as string, privateKey)
   if (v('--public-url-base') !== undefined) {
     const base = v('--public-url-base') as string
     if (!/^https?:\/\/\S+$/.test(base)) throw new EmulatorArgsError('--public-url-base must be an http(s) URL')
@@ -91,15 +102,15 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
     options.seed = 'demo'
   }
   const faults: Partial<FaultSettings> = {}
-  if (v('--error-rate') !== undefined) faults.errorRate = fraction('--error-rate', v('--error-rate') as string)
-  if (v('--reset-rate') !== undefined) faults.resetRate = fraction('--reset-rate', v('--reset-rate') as string)
+  if (v('--error-rate') !== undefined) faults.errorRate = fraction('--error-rate', v('--error-rate') as string, privateKey)
+  if (v('--reset-rate') !== undefined) faults.resetRate = fraction('--reset-rate', v('--reset-rate') as string, privateKey)
   const phase = v('--reset-phase')
   if (phase !== undefined) {
     if (!RESET_PHASES.includes(phase as ResetPhase)) throw new EmulatorArgsError(`--reset-phase must be one of ${RESET_PHASES.join(', ')}`)
     faults.resetPhase = phase as ResetPhase
   }
-  if (v('--latency-ms') !== undefined) faults.latencyMs = integer('--latency-ms', v('--latency-ms') as string)
-  if (v('--fault-seed') !== undefined) faults.seed = integer('--fault-seed', v('--fault-seed') as string)
+  if (v('--latency-ms') !== undefined) faults.latencyMs = integer('--latency-ms', v('--latency-ms') as string, privateKey)
+  if (v('--fault-seed') !== undefined) faults.seed = integer('--fault-seed', v('--fault-seed') as string, privateKey)
   if (v('--error-statuses') !== undefined) {
     const list = (v('--error-statuses') as string).split(',').map((s) => s.trim())
     if (list.some((s) => !/^[45]\d\d$/.test(s))) throw new EmulatorArgsError('--error-statuses needs a comma list of HTTP error statuses')

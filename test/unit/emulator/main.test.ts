@@ -39,6 +39,30 @@ describe('parseEmulatorArgs', () => {
     expect(() => parseEmulatorArgs(argv)).toThrow(message)
   })
 
+  it.each([
+    [['--rate-limit', 'private_pasted+Key/x=']],
+    [['--port=private_pasted+Key/x=']],
+    [['--error-rate', 'private_pasted+Key/x=']],
+    [['private_pasted+Key/x=']],
+    [['--private-key=', 'private_pasted+Key/x=']],
+  ])('%j: a value that may be a private key is not quoted back', (extra) => {
+    expect(() => parseEmulatorArgs(['--data', 'd', ...extra], { IKFS_EMULATOR_PRIVATE_KEY: 'k' })).toThrow(/looks like a private key \(not shown\)/)
+    expect(() => parseEmulatorArgs(['--data', 'd', ...extra], { IKFS_EMULATOR_PRIVATE_KEY: 'k' })).not.toThrow(/pasted/)
+  })
+
+  it('the emulator\'s own key (any spelling) is not quoted back either, nor an unknown flag holding it', () => {
+    const env = { IKFS_EMULATOR_PRIVATE_KEY: 'sekrit-emu-key' }
+    for (const extra of [['--latency-ms', 'sekrit-emu-key'], ['--fault-seed=xsekrit-emu-key'], ['--sekrit-emu-key']]) {
+      expect(() => parseEmulatorArgs(['--data', 'd', ...extra], env)).toThrow(/not shown/)
+      expect(() => parseEmulatorArgs(['--data', 'd', ...extra], env)).not.toThrow(/sekrit/)
+    }
+    expect(() => parseEmulatorArgs(['--data', 'd', '--private-key', 'sekrit-emu-key', '--rate-limit', 'sekrit-emu-key'])).not.toThrow(/sekrit/)
+  })
+
+  it('other bad values are still quoted', () => {
+    expect(() => parseEmulatorArgs(['--data', 'd', '--private-key', 'k', '--rate-limit', 'fast'])).toThrow('--rate-limit needs a whole number >= 0, got "fast"')
+  })
+
   it('runEmulator resolves 2 and writes the problem to stderr on bad flags', async () => {
     const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
     try {
