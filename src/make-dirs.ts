@@ -30,3 +30,45 @@ function isDirectory(path: string): boolean {
     return false
   }
 }
+
+/**
+ * What an error from making or writing a folder means, as a clause for a one-line message ("… is a file, not
+ * a folder"), or undefined for an error not foreseen. `show` quotes a path (a caller may hide one that could
+ * hold a secret).
+ */
+export function folderProblem(e: unknown, show: (path: string) => string = (p) => JSON.stringify(p)): string | undefined {
+  const { code, path } = (e ?? {}) as NodeJS.ErrnoException
+  if (typeof path !== 'string') return undefined
+  switch (code) {
+    case 'ENOTDIR': {
+      const file = fileAbove(path)
+      return file === undefined ? `a part of ${show(path)} is not a folder` : `${show(file)} is a file, not a folder`
+    }
+    case 'ENOENT':
+      return `${show(path)} cannot be made there`
+    case 'EEXIST':
+      return `${show(path)} is a file, not a folder`
+    case 'EACCES':
+    case 'EPERM':
+      return `no permission to write ${show(path)}`
+    case 'EROFS':
+      return `${show(path)} is on a read-only file system`
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return `the disk holding ${show(path)} is full`
+    default:
+      return undefined
+  }
+}
+
+/** The file (not folder) that `path` or one of its parents is, if any. */
+function fileAbove(path: string): string | undefined {
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      return statSync(p).isDirectory() ? undefined : p
+    } catch {
+      // missing, or below the file: look one level up
+    }
+    if (dirname(p) === p) return undefined
+  }
+}

@@ -1,13 +1,15 @@
 /**
  * Standalone entry: `ikfs emulator --port 0 --data DIR --private-key K --public-key P ...`. Prints one
- * `listening on <url>` line when ready, closes on SIGINT/SIGTERM and resolves 0; bad flags resolve 2.
+ * `listening on <url>` line when ready, closes on SIGINT/SIGTERM and resolves 0; bad flags resolve 2; a port or
+ * data folder it cannot use resolves 1 after one line saying what is wrong and what to do.
  * Keys may come from IKFS_EMULATOR_PRIVATE_KEY / IKFS_EMULATOR_PUBLIC_KEY so they stay out of `ps`.
  */
 import { createLogger, type LogLevel } from '../log.js'
+import { folderProblem } from '../make-dirs.js'
 import { mayHoldPrivateKey, quotedUnlessKey } from '../private-key-text.js'
 import { RESET_PHASES, type FaultSettings, type ResetPhase } from './faults.js'
 import type { EmulatorOptions, NameMode } from './options.js'
-import { startEmulator } from './server.js'
+import { startEmulator, type EmulatorHandle } from './server.js'
 
 export interface ParsedEmulatorArgs {
   options: EmulatorOptions
@@ -137,7 +139,15 @@ export async function runEmulator(argv: string[]): Promise<number> {
   }
   const { options } = parsed
   const logger = createLogger({ level: parsed.logLevel, secrets: [options.privateKey] })
-  const handle = await startEmulator({ ...options, logger })
+  let handle: EmulatorHandle
+  try {
+    handle = await startEmulator({ ...options, logger })
+  } catch (e) {
+    const problem = startProblem(e, options)
+    if (problem === undefined) throw e
+    process.stderr.write(`ikfs emulator: ${problem}\n`)
+    return 1
+  }
   process.stdout.write(`ikfs emulator: listening on ${handle.url} (URL endpoint ${handle.urlEndpoint})\n`)
   await new Promise<void>((resolve) => {
     const stop = () => {
@@ -150,4 +160,27 @@ export async function runEmulator(argv: string[]): Promise<number> {
   })
   await handle.close()
   return 0
+}
+
+/**
+ * One line for a start that failed on the port, the host or the data folder, or undefined for an error not
+ * foreseen. Values the user gave are quoted unless they may hold the private key.
+ */
+export function startProblem(e: unknown, options: EmulatorOptions): string | undefined {
+  const { code, syscall } = (e ?? {}) as NodeJS.ErrnoException
+  const port = options.port ?? 0
+  const host = quotedUnlessKey(options.host ?? '127.0.0.1', options.privateKey)
+  if (code === 'EADDRINUSE') {
+    return `port ${port} is in use (another emulator or program listens there): choose another with --port, or --port 0 for a free one`
+  }
+  if (code === 'EACCES' && syscall === 'listen') {
+    return `port ${port} needs privileges this user lacks (ports below 1024 do): choose another with --port, or --port 0 for a free one`
+  }
+  if (code === 'EADDRNOTAVAIL') return `--host ${host} is not an address of this machine: give one of its addresses, or leave --host out for 127.0.0.1`
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || syscall === 'getaddrinfo') {
+    return `--host ${host} is not a known host name or address: give an address of this machine, or leave --host out for 127.0.0.1`
+  }
+  const problem = folderProblem(e, (path) => quotedUnlessKey(path, options.privateKey))
+  if (problem === undefined) return undefined
+  return `cannot keep the library in --data ${quotedUnlessKey(options.dataDir, options.privateKey)}: ${problem}; choose another folder with --data`
 }

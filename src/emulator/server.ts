@@ -66,13 +66,18 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
   const faults = new FaultInjector({ ...defaultFaultSettings(resolved.rateLimitPerSecond), ...options.faults })
   const server = createServer()
   server.keepAliveTimeout = 5_000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(resolved.port, resolved.host, () => {
-      server.off('error', reject)
-      resolve()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(resolved.port, resolved.host, () => {
+        server.off('error', reject)
+        resolve()
+      })
     })
-  })
+  } catch (e) {
+    store.close()
+    throw e
+  }
   const port = (server.address() as AddressInfo).port
   const hostForUrl = resolved.host.includes(':') ? `[${resolved.host}]` : resolved.host
   const url = `http://${hostForUrl}:${port}`

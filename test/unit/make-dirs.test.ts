@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { makeDirs } from '../../src/make-dirs.js'
+import { folderProblem, makeDirs } from '../../src/make-dirs.js'
 
 describe('makeDirs', () => {
   let dir: string
@@ -28,5 +28,22 @@ describe('makeDirs', () => {
 
   it('fails where mkdir answers ENOENT under an existing folder, which Node\'s recursive mkdir retries forever', () => {
     expect(() => makeDirs('/proc/ikfs-no-such-folder/below')).toThrow(/ENOENT/)
+  })
+
+  it('folderProblem names the file in the way, or the path refused, without the error code', async () => {
+    await writeFile(join(dir, 'file'), '')
+    const caught = (f: () => void): unknown => {
+      try {
+        f()
+      } catch (e) {
+        return e
+      }
+      throw new Error('did not throw')
+    }
+    expect(folderProblem(caught(() => makeDirs(join(dir, 'file', 'a', 'b'))))).toBe(`${JSON.stringify(join(dir, 'file'))} is a file, not a folder`)
+    expect(folderProblem(caught(() => makeDirs(join(dir, 'file'))))).toBe(`${JSON.stringify(join(dir, 'file'))} is a file, not a folder`)
+    const eacces = Object.assign(new Error('EACCES'), { code: 'EACCES', path: '/srv/x' })
+    expect(folderProblem(eacces, () => 'P')).toBe('no permission to write P')
+    expect(folderProblem(new Error('plain'))).toBeUndefined()
   })
 })

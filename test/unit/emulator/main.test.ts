@@ -1,6 +1,10 @@
-/** `ikfs emulator` flags: parseEmulatorArgs and runEmulator's usage errors. */
-import { describe, expect, it, vi } from 'vitest'
-import { EmulatorArgsError, parseEmulatorArgs, runEmulator } from '../../../src/emulator/main.js'
+/** `ikfs emulator` flags: parseEmulatorArgs and runEmulator's usage errors, and the start problems it explains. */
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { EmulatorArgsError, parseEmulatorArgs, runEmulator, startProblem } from '../../../src/emulator/main.js'
 
 describe('parseEmulatorArgs', () => {
   it('maps every flag onto EmulatorOptions', () => {
@@ -81,5 +85,76 @@ describe('parseEmulatorArgs', () => {
     } finally {
       write.mockRestore()
     }
+  })
+})
+
+describe('runEmulator: a port or data folder it cannot use', () => {
+  let dir: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ikfs-emulator-main-'))
+  })
+  afterEach(async () => {
+    await chmod(dir, 0o700)
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  /** runEmulator's exit code and what it wrote to stderr and stdout. */
+  async function run(argv: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+    try {
+      const code = await runEmulator(argv)
+      return { code, stderr: err.mock.calls.map((c) => String(c[0])).join(''), stdout: out.mock.calls.map((c) => String(c[0])).join('') }
+    } finally {
+      err.mockRestore()
+      out.mockRestore()
+    }
+  }
+
+  function expectOneLine(stderr: string, message: RegExp): void {
+    expect(stderr).toMatch(message)
+    expect(stderr.split('\n').filter(Boolean)).toHaveLength(1)
+    expect(stderr).not.toMatch(/\bE[A-Z]+:|\n\s+at /)
+  }
+
+  it('a port in use: one line naming the port and --port, exit 1', async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const port = (taken.address() as AddressInfo).port
+    try {
+      const { code, stderr, stdout } = await run(['--port', String(port), '--data', join(dir, 'data'), '--private-key', 'k'])
+      expect(code).toBe(1)
+      expectOneLine(stderr, new RegExp(`^ikfs emulator: port ${port} is in use \\(another emulator or program listens there\\): choose another with --port`))
+      expect(stdout).toBe('')
+    } finally {
+      await new Promise((resolve) => taken.close(resolve))
+    }
+  })
+
+  it('--data under a file: one line naming the file, exit 1', async () => {
+    await writeFile(join(dir, 'file'), 'kept')
+    const { code, stderr } = await run(['--port', '0', '--data', join(dir, 'file', 'data'), '--private-key', 'k'])
+    expect(code).toBe(1)
+    expectOneLine(stderr, /^ikfs emulator: cannot keep the library in --data ".*": ".*\/file" is a file, not a folder; choose another folder with --data\n$/)
+    expect(await readFile(join(dir, 'file'), 'utf8')).toBe('kept')
+  })
+
+  it.skipIf(process.getuid?.() === 0)('--data in a folder this user may not write: one line, exit 1', async () => {
+    await chmod(dir, 0o500)
+    const { code, stderr } = await run(['--port', '0', '--data', join(dir, 'data'), '--private-key', 'k'])
+    expect(code).toBe(1)
+    expectOneLine(stderr, /^ikfs emulator: cannot keep the library in --data ".*": no permission to write ".*"; choose another folder with --data\n$/)
+  })
+
+  it('startProblem: an unwritable data folder, an unknown host; paths that may hold the key are not shown', () => {
+    const eacces = Object.assign(new Error("EACCES: permission denied, mkdir '/srv/lib/files'"), { code: 'EACCES', syscall: 'mkdir', path: '/srv/lib/files' })
+    expect(startProblem(eacces, { dataDir: '/srv/lib', privateKey: 'k', publicKey: '' })).toBe(
+      'cannot keep the library in --data "/srv/lib": no permission to write "/srv/lib/files"; choose another folder with --data',
+    )
+    const hidden = Object.assign(new Error('EACCES'), { code: 'EACCES', syscall: 'mkdir', path: 'private_pasted/files' })
+    expect(startProblem(hidden, { dataDir: 'private_pasted', privateKey: 'k', publicKey: '' })).not.toMatch(/pasted/)
+    const dns = Object.assign(new Error('getaddrinfo ENOTFOUND nowhere.invalid'), { code: 'ENOTFOUND', syscall: 'getaddrinfo' })
+    expect(startProblem(dns, { dataDir: 'd', privateKey: 'k', publicKey: '', host: 'nowhere.invalid' })).toMatch(/^--host "nowhere.invalid" is not a known host/)
+    expect(startProblem(new Error('something else'), { dataDir: 'd', privateKey: 'k', publicKey: '' })).toBeUndefined()
   })
 })
