@@ -2,16 +2,19 @@
  * `ikfs demo [--dir ./.ikfs-demo] [--mountpoint ./mnt] [--no-mount] [mount flags]` (what `npm start` runs):
  * starts the emulator in this process with the demo library, then mounts it through exactly the code path
  * of `ikfs mount`. Keys are random, generated once and kept (mode 0600) in the demo folder, so the library
- * and its keys survive restarts. Without /dev/fuse (or with --no-mount) it only serves the emulator.
+ * and its keys survive restarts; a keys file that cannot be read as one is set aside and replaced, saying so.
+ * A demo folder or mountpoint it cannot make or write is one line naming the flag to change. Without
+ * /dev/fuse (or with --no-mount) it only serves the emulator.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
 import { loadConfig } from '../config/load.js'
 import type { CliContext, StopSignal } from './context.js'
 import { extraFlagsHelp, optionsHelp } from './help.js'
 import { flushLogger } from '../log.js'
+import { folderProblem } from '../make-dirs.js'
 import { loggerFor, runMountSession } from './mount.js'
 import { UsageError } from './usage-error.js'
 
@@ -45,22 +48,83 @@ export function demoHelp(): string {
   ].join('\n')
 }
 
-/** Reads the demo keys from `dir/keys.json`, or makes them (0600) on first run. */
-export function loadOrCreateDemoKeys(dir: string): DemoKeys {
-  const file = join(dir, 'keys.json')
+/** The demo's keys file in its folder. */
+export const DEMO_KEYS_FILE = 'keys.json'
+/** Where a keys file that cannot be read as one is kept when new keys replace it. */
+export const CORRUPT_KEYS_FILE = 'keys.json.corrupt'
+
+/**
+ * Reads the demo keys from `dir/keys.json`, or makes them on first run. A file that is not a keys file
+ * (not JSON, or a key missing) is kept as keys.json.corrupt and replaced by new keys, with one line to
+ * `warn`: the demo library is local and its write spool is named after the folder, not the keys, so new keys
+ * lose nothing. The keys file ends up 0600 whatever the mode of a file it replaces or was found with.
+ */
+export function loadOrCreateDemoKeys(dir: string, warn: (line: string) => void = () => undefined, shownDir = dir): DemoKeys {
+  const file = join(dir, DEMO_KEYS_FILE)
+  const shown = `${shownDir}/${DEMO_KEYS_FILE}`
+  let problem: string | undefined
   try {
-    const keys = JSON.parse(readFileSync(file, 'utf8')) as Partial<DemoKeys>
-    if (keys.id && keys.publicKey && keys.privateKey) return keys as DemoKeys
+    const text = readFileSync(file, 'utf8')
+    let keys: Partial<DemoKeys> | undefined
+    try {
+      keys = JSON.parse(text) as Partial<DemoKeys>
+    } catch {
+      // The parser's message quotes the text, which may hold a key: it is not shown.
+      problem = 'is not valid JSON'
+    }
+    if (keys !== undefined) {
+      if (typeof keys === 'object' && keys !== null && isKey(keys.id) && isKey(keys.publicKey) && isKey(keys.privateKey)) {
+        tighten(file)
+        return { id: keys.id, publicKey: keys.publicKey, privateKey: keys.privateKey }
+      }
+      problem = 'lacks one of id, publicKey and privateKey'
+    }
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && !(e instanceof SyntaxError)) throw e
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EISDIR') throw new Error(`${shown} is a folder, not the demo's keys file: move it away, or choose another --dir`)
+    if (code !== 'ENOENT') throw e
   }
   const keys: DemoKeys = {
     id: DEMO_IMAGEKIT_ID,
     publicKey: `public_${randomBytes(KEY_BYTES).toString('base64url')}`,
     privateKey: `private_${randomBytes(KEY_BYTES).toString('base64url')}`,
   }
-  writeFileSync(file, JSON.stringify(keys, null, 2) + '\n', { mode: 0o600 })
+  if (problem !== undefined) {
+    const kept = join(dir, CORRUPT_KEYS_FILE)
+    renameSync(file, kept)
+    tighten(kept)
+    writeKeys(file, keys)
+    warn(`${shown} ${problem}: kept it as ${CORRUPT_KEYS_FILE} and made new keys (the demo library is local: nothing is lost)`)
+  } else {
+    writeKeys(file, keys)
+  }
   return keys
+}
+
+function isKey(value: unknown): value is string {
+  return typeof value === 'string' && value !== ''
+}
+
+/** Writes a new file (0600 from its creation) and renames it over `file`, so no older file's mode survives. */
+function writeKeys(file: string, keys: DemoKeys): void {
+  const temp = `${file}.tmp`
+  rmSync(temp, { force: true })
+  const fd = openSync(temp, 'wx', 0o600)
+  try {
+    writeFileSync(fd, JSON.stringify(keys, null, 2) + '\n')
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(temp, file)
+}
+
+/** A keys file others may read becomes 0600 (best effort: a file of another user's stays as it is). */
+function tighten(file: string): void {
+  try {
+    if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600)
+  } catch {
+    // not ours to change
+  }
 }
 
 export async function runDemo(args: readonly string[], ctx: CliContext): Promise<number> {
@@ -74,8 +138,19 @@ export async function runDemo(args: readonly string[], ctx: CliContext): Promise
   const mountpoint = resolve(ctx.cwd, parsed.extras.get('--mountpoint') ?? 'mnt')
   let serveOnly = extraBool(parsed, '--no-mount')
 
-  mkdirSync(dir, { recursive: true, mode: 0o700 })
-  const keys = loadOrCreateDemoKeys(dir)
+  const shownDir = display(ctx.cwd, dir)
+  // A demo folder (or mountpoint) it cannot make or write is one line naming the flag to change.
+  const folderError = (e: unknown, flag: string, path: string): unknown => {
+    const problem = folderProblem(e, (p) => display(ctx.cwd, p))
+    return problem === undefined ? e : new Error(`cannot use ${flag} ${display(ctx.cwd, path)}: ${problem}; choose another with ${flag}`)
+  }
+  let keys: DemoKeys
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    keys = loadOrCreateDemoKeys(dir, (line) => ctx.stderr.write(`ikfs: ${line}\n`), shownDir)
+  } catch (e) {
+    throw folderError(e, '--dir', dir)
+  }
   // The demo's spool lives beside its library (unless a cache dir is given): removing the demo folder resets
   // both, and its name does not depend on the emulator's port (see libraryId below).
   const options = parsed.options.cacheDir === undefined && ctx.env.IKFS_CACHE_DIR === undefined
@@ -98,6 +173,7 @@ export async function runDemo(args: readonly string[], ctx: CliContext): Promise
   const logger = loggerFor(checked, ctx)
 
   const { startEmulator } = await import('../emulator/server.js')
+  // Port 0: the emulator takes a free port, so no port of the demo's can be in use.
   const emulator = await startEmulator({
     port: 0,
     dataDir: join(dir, 'data'),
@@ -106,10 +182,12 @@ export async function runDemo(args: readonly string[], ctx: CliContext): Promise
     id: keys.id,
     seed: 'demo',
     logger,
+  }).catch((e: unknown) => {
+    throw folderError(e, '--dir', dir)
   })
   try {
     ctx.stdout.write(`ikfs: emulator serving at ${emulator.url} (URL endpoint ${emulator.urlEndpoint})\n`)
-    ctx.stdout.write(`ikfs: demo library and keys in ${display(ctx.cwd, dir)}\n`)
+    ctx.stdout.write(`ikfs: demo library and keys in ${shownDir}\n`)
     if (!serveOnly) {
       const reason = await ctx.runtime.fuseUnavailableReason()
       if (reason !== undefined) {
@@ -122,7 +200,11 @@ export async function runDemo(args: readonly string[], ctx: CliContext): Promise
       await nextStopSignal(ctx)
       return 0
     }
-    mkdirSync(mountpoint, { recursive: true })
+    try {
+      mkdirSync(mountpoint, { recursive: true })
+    } catch (e) {
+      throw folderError(e, '--mountpoint', mountpoint)
+    }
     return await runMountSession(config(emulator.urlEndpoint, emulator.url), mountpoint, ctx, {
       logger,
       displayMountpoint: display(ctx.cwd, mountpoint),
