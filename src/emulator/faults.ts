@@ -33,7 +33,15 @@ export interface FaultSettings {
    * read, as a server that does not take streamed bodies would (whether ImageKit does is unconfirmed).
    */
   refuseChunkedUploads: boolean
+  /** Fraction (0..1) of valid ranged GETs (delivery) answered 200 with the whole body instead of 206. */
+  rangeIgnoreRate: number
 }
+
+/** Every setting's name: a POST to the admin route naming anything else is refused, not stored unused. */
+const SETTING_NAMES: ReadonlySet<string> = new Set<keyof FaultSettings>([
+  'seed', 'errorRate', 'errorStatuses', 'latencyMs', 'resetRate', 'resetPhase', 'scope', 'rateLimit', 'rateLimitStorm',
+  'refuseChunkedUploads', 'rangeIgnoreRate',
+])
 
 export interface FaultControl {
   set(partial: Partial<FaultSettings>): FaultSettings
@@ -66,6 +74,7 @@ export function defaultFaultSettings(rateLimitPerSecond: number): FaultSettings 
     rateLimit: { perSecond: rateLimitPerSecond },
     rateLimitStorm: false,
     refuseChunkedUploads: false,
+    rangeIgnoreRate: 0,
   }
 }
 
@@ -97,6 +106,10 @@ export class FaultInjector implements FaultControl {
   }
 
   set(partial: Partial<FaultSettings>): FaultSettings {
+    const unknown = Object.keys(partial ?? {}).filter((k) => !SETTING_NAMES.has(k))
+    if (unknown.length > 0) {
+      throw new FaultSettingsError(`unknown fault setting ${unknown.join(', ')}: the settings are ${[...SETTING_NAMES].join(', ')}`)
+    }
     const next = validateFaultSettings({ ...this.#settings, ...structuredClone(partial) })
     if (partial.seed !== undefined) this.#random = createPrng(next.seed)
     this.#settings = next
@@ -124,9 +137,10 @@ export class FaultInjector implements FaultControl {
     return { latencyMs: s.latencyMs, errorStatus, reset: phase }
   }
 
-  /** One draw for "does this ranged GET ignore its range". */
-  chance(rate: number): boolean {
-    return rate > 0 && this.#random() < rate
+  /** One draw for "does this ranged GET ignore its range" (delivery only, when in scope). */
+  ignoreRange(): boolean {
+    const s = this.#settings
+    return s.rangeIgnoreRate > 0 && s.scope.includes('delivery') && this.#random() < s.rangeIgnoreRate
   }
 }
 
@@ -138,6 +152,7 @@ function validateFaultSettings(s: FaultSettings): FaultSettings {
   }
   rate('errorRate', s.errorRate)
   rate('resetRate', s.resetRate)
+  rate('rangeIgnoreRate', s.rangeIgnoreRate)
   if (!RESET_PHASES.includes(s.resetPhase)) throw new FaultSettingsError('resetPhase must be request, response or both')
   if (!Number.isInteger(s.seed)) throw new FaultSettingsError('seed must be an integer')
   if (typeof s.latencyMs !== 'number' || !(s.latencyMs >= 0)) throw new FaultSettingsError('latencyMs must be >= 0')

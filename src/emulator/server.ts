@@ -63,7 +63,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
   if (adoption.adopted + adoption.changed + adoption.dropped > 0) logger.info(adoption, 'reconciled files/ with the journal')
   if (adoption.emptyFiles > 0) logger.warn({ emptyFiles: adoption.emptyFiles }, 'adopted empty files: the real service cannot hold 0-byte files')
 
-  const faults = new FaultInjector({ ...defaultFaultSettings(resolved.rateLimitPerSecond), ...options.faults })
+  const faults = new FaultInjector({ ...defaultFaultSettings(resolved.rateLimitPerSecond), rangeIgnoreRate: resolved.rangeIgnoreRate, ...options.faults })
   const server = createServer()
   server.keepAliveTimeout = 5_000
   try {

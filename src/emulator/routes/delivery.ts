@@ -126,7 +126,7 @@ async function sendBytes(
   let range = parseRange(req.headers.range, total)
   const ifRange = req.headers['if-range']
   if (range.kind !== 'none' && ifRange !== undefined && ifRange !== etag) range = { kind: 'none' }
-  if (range.kind === 'range' && ctx.faults.chance(ctx.options.rangeIgnoreRate)) range = { kind: 'none' }
+  if (range.kind === 'range' && ctx.faults.ignoreRange()) range = { kind: 'none' }
   if (range.kind === 'unsatisfiable') {
     res.writeHead(416, { ...headers, 'content-range': `bytes */${total}`, 'content-length': '0' })
     res.end()

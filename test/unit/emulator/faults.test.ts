@@ -69,6 +69,26 @@ describe('faults over HTTP', () => {
     expect(read.rateLimit).toEqual({ perSecond: 0 })
   })
 
+  it('changes rangeIgnoreRate at run time, as --range-ignore-rate sets it, and refuses unknown settings', async () => {
+    t.emu.faults.reset()
+    const ranged = () => fetch(t.emu.urlEndpoint + '/f/big.bin', { headers: { range: 'bytes=0-9' } })
+    expect((await ranged()).status).toBe(206)
+    const set = await t.api('POST', '/_emulator/faults', { rangeIgnoreRate: 1 })
+    expect(await set.json()).toMatchObject({ rangeIgnoreRate: 1 })
+    const whole = await ranged()
+    expect(whole.status).toBe(200)
+    expect((await whole.arrayBuffer()).byteLength).toBe(256 * 1024)
+    t.emu.faults.set({ scope: ['api'] })
+    expect((await ranged()).status).toBe(206)
+    expect((await t.api('POST', '/_emulator/faults', { rangeIgnoreRate: 2 })).status).toBe(400)
+    const unknown = await t.api('POST', '/_emulator/faults', { errorRat: 1 })
+    expect(unknown.status).toBe(400)
+    expect(await unknown.json()).toMatchObject({ message: expect.stringMatching(/errorRat/) })
+    expect(t.emu.faults.get()).not.toHaveProperty('errorRat')
+    t.emu.faults.reset()
+    expect(t.emu.faults.get().rangeIgnoreRate).toBe(0)
+  })
+
   it('resets an upload while its body arrives (nothing stored) or after storing it (the answer cut short)', async () => {
     t.emu.faults.set({ resetRate: 1, resetPhase: 'request', scope: ['upload'] })
     await expect(t.upload({ file: Buffer.alloc(100_000, 1), fileName: 'cut-early.bin' })).rejects.toThrow()
