@@ -41,6 +41,8 @@ export function remoteBaseOf(node: { fileId: string; isPrivateFile: boolean; cus
 export class PendingFile {
   /** Handles open on the file (read and write). */
   openCount = 0
+  /** Of those, the ones opened for writing: a program that has one may write again after any close of another. */
+  writers = 0
   /** Changed since the last commit (journal record + upload request). */
   dirty = false
   /** The spooled bytes were fdatasync'ed since they last changed. */
@@ -126,9 +128,13 @@ export class PendingFile {
     return this.openCount > 0 || this.dirty || this.unsent || this.state === 'empty' || this.inflight !== undefined
   }
 
-  /** A program has it open with changes no close or fsync has committed yet: stopping now would lose them. */
+  /**
+   * A program has it open for writing, or open with changes no close or fsync has committed yet: stopping now
+   * would fail its next write and lose those bytes (a close through a duplicate of its descriptor may have
+   * stored what it had written so far: it is still writing).
+   */
   get beingWritten(): boolean {
-    return this.openCount > 0 && this.dirty && !this.unlinked
+    return this.openCount > 0 && (this.dirty || this.writers > 0) && !this.unlinked
   }
 
   /** Its newest bytes are not stored remotely (and an empty file never is until it has content). */
@@ -152,7 +158,10 @@ export class PendingFile {
   }
 
   status(): UploadStatus {
-    const state = this.beingWritten ? 'writing' : this.state === 'open' || this.state === 'clean' ? 'waiting' : this.state
+    // Changes to come first; then an upload under way (a close stores while the program still has the file open).
+    const { state: now } = this
+    const idle = now === 'open' || now === 'clean'
+    const state = this.beingWritten && (this.dirty || idle) ? 'writing' : now === 'open' || now === 'clean' ? 'waiting' : now
     return {
       localPath: this.localPath,
       size: this.size,

@@ -196,7 +196,10 @@ export interface UploadStatus {
   localPath: string
   size: number
   sentBytes: number
-  /** writing: open in a program, with changes that its close (or an fsync) has still to commit. */
+  /**
+   * writing: open in a program for writing, with changes that its close (or an fsync) has still to commit, or
+   * none yet and no upload under way.
+   */
   state: 'writing' | 'waiting' | 'uploading' | 'retrying' | 'failed' | 'rejected' | 'empty'
   attempts: number
   lastError?: string

@@ -280,7 +280,7 @@ class ImageKitVfs implements IkVfs {
 
   async release(_localPath: string, fh: number): Promise<void> {
     const handle = this.#handles.remove(fh)
-    if (handle.kind === 'write') return await this.#writes!.release(handle.file)
+    if (handle.kind === 'write') return await this.#writes!.release(handle.file, handle.writable)
     this.#readers.release(handle.reader)
     this.#inodes.unpin(handle.node)
   }

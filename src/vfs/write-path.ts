@@ -206,6 +206,7 @@ export class WritePath {
           if (truncate && existing.openCount === 0) existing.appendOnly = true // written afresh by one writer
           if (existing.unsent || existing.dirty) existing.state = 'open'
           existing.openCount++
+          existing.writers++
           return true
         })
         if (reused) return existing
@@ -236,6 +237,7 @@ export class WritePath {
         throw e
       }
       file.openCount = 1
+      file.writers = 1
       this.#pending.add(file)
       return file
     })
@@ -381,8 +383,10 @@ export class WritePath {
    * errors; flush already did for close(2)); otherwise the spool file is closed and dropped before returning.
    * A file left unfit by a failed write goes back instead to what its last good close left (#revert).
    */
-  async release(file: PendingFile): Promise<void> {
+  /** `writable`: the handle was opened for writing (openForWrite), not for reading (openForRead). */
+  async release(file: PendingFile, writable: boolean): Promise<void> {
     file.openCount--
+    if (writable) file.writers--
     if (file.openCount > 0) return
     if (file.failedWrite && this.#committer.needsCommit(file)) return this.#revert(file)
     if (!this.#committer.needsCommit(file)) {
@@ -452,7 +456,7 @@ export class WritePath {
       await this.truncateOpen(file, size)
       await this.flush(file)
     } finally {
-      await this.release(file)
+      await this.release(file, true)
     }
   }
 

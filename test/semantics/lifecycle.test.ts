@@ -147,13 +147,14 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
     }
 
     // Stopped while a program writes a file: detached, the file is served until its program closes it, then stored.
-    for (const stop of ['SIGTERM', 'ikfs unmount --lazy'] as const) {
+    // The last: a writer whose first half a close of a duplicate descriptor stored already, who writes on.
+    for (const stop of ['SIGTERM', 'ikfs unmount --lazy', 'SIGINT after a stored close'] as const) {
       const writing = await mountLibrary(lib, { mountpoint: mp })
       const bytes = randomBytes(3 * 1024 * 1024 + 17)
-      const writer = startWriter(join(mp, `written-${stop.length}.bin`), bytes)
+      const writer = startWriter(join(mp, `written-${stop.length}.bin`), bytes, stop === 'SIGINT after a stored close')
       try {
         await writer.opened
-        if (stop === 'SIGTERM') writing.daemon.child.kill('SIGTERM')
+        if (stop !== 'ikfs unmount --lazy') writing.daemon.child.kill(stop === 'SIGTERM' ? 'SIGTERM' : 'SIGINT')
         else expect((await runIkfs(['unmount', '--lazy', mp], { timeoutMs: 30_000 })).stdout).toContain('goes on serving 1 file that programs are still writing')
         await waitFor(async () => !(await isMounted(mp)) || undefined, 10_000, `${stop}: the mount detached`)
         expect(await writing.waitExit(1_000), `${stop}: the daemon waits for the writer`).toBeNull()
@@ -263,9 +264,37 @@ async function processesServing(mountpoint: string): Promise<number[]> {
  * A program writing `path` in another process, from the folder of `path` (its working folder): it writes
  * the first half and reports "opened", then waits for finish() to try to create another file beside it and
  * to write the rest and close; finish() resolves with its lines ("another file: created" or "another file:
- * CODE", then "closed" or "failed: CODE").
+ * CODE", then "closed" or "failed: CODE"). With `closeDuplicate`, the first half is stored before "opened"
+ * by the close of a duplicate of its descriptor, as bash's `echo one >&3` does (Python: Node has no dup).
  */
-function startWriter(path: string, bytes: Buffer): { opened: Promise<void>; finish(): Promise<string[]>; kill(): void } {
+function startWriter(path: string, bytes: Buffer, closeDuplicate = false): { opened: Promise<void>; finish(): Promise<string[]>; kill(): void } {
+  const python = `
+import errno, os, signal, sys
+data = sys.stdin.buffer.read()
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+half = len(data) // 2
+os.write(fd, data[:half])
+os.close(os.dup(fd))
+os.chdir(os.path.dirname(sys.argv[1]))
+def finish(*_):
+    try:
+        os.close(os.open('another.bin', os.O_WRONLY | os.O_CREAT, 0o644))
+        print('another file: created', flush=True)
+    except OSError as e:
+        print('another file: ' + errno.errorcode[e.errno], flush=True)
+    try:
+        os.write(fd, data[half:])
+        os.close(fd)
+        print('closed', flush=True)
+    except OSError as e:
+        print('failed: ' + errno.errorcode[e.errno], flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGUSR1, finish)
+print('opened', flush=True)
+signal.alarm(60)
+while True:
+    signal.pause()
+`
   const script = `
     const fs = require('node:fs')
     const data = fs.readFileSync(0)
@@ -292,7 +321,9 @@ function startWriter(path: string, bytes: Buffer): { opened: Promise<void>; fini
     })
     setTimeout(() => process.exit(2), 60000)
   `
-  const child = spawn(process.execPath, ['-e', script, path], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = closeDuplicate
+    ? spawn('python3', ['-c', python, path], { stdio: ['pipe', 'pipe', 'inherit'] })
+    : spawn(process.execPath, ['-e', script, path], { stdio: ['pipe', 'pipe', 'inherit'] })
   child.stdin.end(bytes)
   let out = ''
   const lines = new Promise<void>((resolve) => child.stdout.on('end', resolve))
