@@ -50,6 +50,7 @@ export interface FuseOps {
   /**
    * `caller` (open, create, flush; libfuse3 only): the process asking, by its thread group id; 0 or absent when
    * unknown. A flush is sent for every close(2), also by processes that inherited the descriptor.
+   * cb answers the handle, and `true` after it when this handle's reads must bypass the kernel's page cache.
    */
   open(path: string, flags: number, cb: Cb, caller?: number): void
   read(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void

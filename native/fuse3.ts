@@ -255,7 +255,7 @@ function route(op: Op, pathOrNull: string | null, args: unknown[], ops: Fuse3Ops
         code < 0 ? reply(code) : reply(0, names, statArrays((stats as FuseStat[] | undefined) ?? [])),
       )
     case Op.Open:
-      return ops.open(path, n(0), (code, fh) => (code < 0 ? reply(code) : reply(0, fh, undefined, openReplyFor(n(0), false, directIo))), n(1))
+      return ops.open(path, n(0), (code, fh, bypass) => (code < 0 ? reply(code) : reply(0, fh, undefined, openReplyFor(n(0), false, directIo || bypass === true))), n(1))
     case Op.Create:
       // The new file's stat rides along: libfuse's getattr right after create is answered from it in C.
       return ops.create(path, n(0), (code, fh) => {

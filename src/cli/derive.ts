@@ -70,6 +70,7 @@ export function vfsOptions(config: Config): VfsOptions {
     uploadTags: config.uploadTags.split(',').map((t) => t.trim()).filter((t) => t.length > 0),
     maxParallelUploads: config.transfers,
     streamUploads: config.streamUploads,
+    directIo: config.directIo,
     prefetchOnOpen: true,
     libraryId: config.endpoint,
   }

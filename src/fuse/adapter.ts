@@ -120,7 +120,8 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
         entries.map((e) => toFuseStat(e.attr)),
       ]),
 
-    open: (path, flags, cb, caller) => guard.run('open', path, cb, () => vfs.open(path, flags, caller), (fh) => [0, handle(fh)]),
+    open: (path, flags, cb, caller) =>
+      guard.run('open', path, cb, () => vfs.open(path, flags, caller), (fh) => (vfs.bypassesPageCache?.(fh) === true ? [0, handle(fh), true] : [0, handle(fh)])),
 
     read: (path, fh, buf, len, pos, cb) => readTo(path, fh, buf.subarray(0, len), pos, cb),
 

@@ -26,6 +26,18 @@ export class Resolver {
     return node
   }
 
+  /** What the cached listings (fresh or not) show at `localPath`, without fetching; undefined when they do not tell. */
+  peek(localPath: string): Inode | undefined {
+    let node: Inode = this.root
+    for (const name of splitLocalPath(localPath)) {
+      if (node.kind !== 'dir') return undefined
+      const child: Inode | undefined = this.dirs.peek(node.remotePath)?.children.get(name)
+      if (!child) return undefined
+      node = child
+    }
+    return node
+  }
+
   async resolveDir(localPath: string): Promise<DirInode> {
     const node = await this.resolve(localPath)
     if (node.kind !== 'dir') throw new VfsError('ENOTDIR', `${localPath} is not a folder`)

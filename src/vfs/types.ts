@@ -68,6 +68,11 @@ export interface Vfs {
   readdir(localPath: string): Promise<DirEntry[]>
   /** `caller`: the process opening it (thread group id), when the binding knows it (see flush). */
   open(localPath: string, flags: OpenFlags, caller?: number): Promise<number>
+  /**
+   * True when the handle `open` just answered must not read through the kernel's page cache (FOPEN_DIRECT_IO):
+   * the cache holds another version's pages for a handle still open there (R5).
+   */
+  bypassesPageCache?(fh: number): boolean
   /** Up to `length` bytes at `position`; a shorter result means end of file. */
   read(localPath: string, fh: number, length: number, position: number): Promise<Buffer>
   /**
@@ -183,6 +188,11 @@ export interface VfsOptions {
   streamThresholdBytes?: number
   /** How much of a streamed file is read before it is dropped from the page cache: default TRIM_STEP_BYTES (64 MiB). */
   streamTrimStepBytes?: number
+  /**
+   * Reads bypass the kernel's page cache (--direct-io): no handle's bytes are kept for the others, so a handle
+   * open on a version the listing no longer shows keeps reading it (R5).
+   */
+  directIo?: boolean
   /** Start fetching a file's first block when it is opened for reading (saves a round trip of time to first byte). */
   prefetchOnOpen?: boolean
   /** Names the library (its URL endpoint): the spool is `<cacheDir>/<hash of this>/`, so libraries never share one. */

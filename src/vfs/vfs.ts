@@ -234,10 +234,19 @@ class ImageKitVfs implements IkVfs {
     if ((flags & O_ACCMODE) !== fsConstants.O_RDONLY || (flags & fsConstants.O_TRUNC) !== 0) {
       const file = await this.#writable('open for writing', localPath).openForWrite(localPath, flags, false)
       const append = (flags & fsConstants.O_APPEND) !== 0
+      // Appends leave what a reader has as the start of the file (tail -f while >> appends): only other
+      // writers may put bytes in the page cache that a reader of the stored version must not mix with its own.
+      if (!append) {
+        const listed = (flags & fsConstants.O_TRUNC) === 0 ? this.#resolver.peek(localPath) : undefined
+        this.#outdateReadersAt(localPath, listed?.kind === 'file' ? listed : undefined)
+      }
       return this.#handles.add((fh) => new WriteHandle(fh, file, true, caller, append)).fh
     }
     const pending = await this.#writes?.openForRead(localPath)
-    if (pending) return this.#handles.add((fh) => new WriteHandle(fh, pending, false)).fh
+    if (pending) {
+      const bypass = !this.#options.directIo && pending.uploadToCome && this.#outdateReadersAt(localPath)
+      return this.#handles.add((fh) => Object.assign(new WriteHandle(fh, pending, false), { bypassesPageCache: bypass })).fh
+    }
     const node = await this.#resolver.resolve(localPath)
     if (node.kind === 'dir') throw new VfsError('EISDIR', `open ${localPath}: is a folder`)
     // Synchronous from here: pin, reader and handle appear together.
@@ -246,18 +255,47 @@ class ImageKitVfs implements IkVfs {
       fileId: node.fileId, versionId: node.versionId, size: node.size,
       filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile,
     })
-    const handle = this.#handles.add((fh) => new ReadHandle(fh, node, reader, (n, r) => this.#onStale(n, r)))
+    // Its pages would be served to a handle still reading another version there, and that one's to it (R5).
+    const bypass = !this.#options.directIo && this.#outdateReadersAt(localPath, node)
+    const handle = this.#handles.add((fh) => {
+      const h = new ReadHandle(fh, node, reader, (n, r) => this.#onStale(n, r))
+      h.localPath = localPath
+      h.bypassesPageCache = bypass
+      return h
+    })
     if (this.#options.prefetchOnOpen) reader.prefetchStart()
     return handle.fh
   }
 
-  async read(_localPath: string, fh: number, length: number, position: number): Promise<Buffer> {
-    const handle = this.#handles.get(fh)
-    if (handle.kind === 'write') return this.#writes!.read(handle.file, length, position)
-    return this.#reading(handle, () => handle.read(length, position))
+  bypassesPageCache(fh: number): boolean {
+    return this.#handles.get(fh).bypassesPageCache
   }
 
-  async readInto(_localPath: string, fh: number, dest: ReadDestination, position: number, signal?: AbortSignal): Promise<number> {
+  /**
+   * A program opens `localPath` for `node` (undefined: for other bytes than any stored version). The handles
+   * still open there on another version share the kernel's page cache of that name with it: from now on
+   * their reads would leave their bytes to it and to the programs that open the file later (auto_cache keeps
+   * the pages of an unchanged file), so they are refused (R5). True when there are such handles.
+   */
+  #outdateReadersAt(localPath: string, node?: FileInode): boolean {
+    if (this.#options.directIo) return false // no page cache is shared
+    let found = false
+    for (const h of this.#handles.values()) {
+      if (h.kind === 'read' && h.localPath === localPath && !h.bypassesPageCache && (!node || !sameVersion(h.node, node))) {
+        h.outdated = true
+        found = true
+      }
+    }
+    return found
+  }
+
+  async read(localPath: string, fh: number, length: number, position: number): Promise<Buffer> {
+    const handle = this.#handles.get(fh)
+    if (handle.kind === 'write') return this.#writes!.read(handle.file, length, position)
+    return this.#reading(localPath, handle, position, () => handle.read(length, position))
+  }
+
+  async readInto(localPath: string, fh: number, dest: ReadDestination, position: number, signal?: AbortSignal): Promise<number> {
     const handle = this.#handles.get(fh)
     if (handle.kind === 'write') {
       const data = await this.#writes!.read(handle.file, dest.length, position)
@@ -265,10 +303,15 @@ class ImageKitVfs implements IkVfs {
       dest.set(data, 0)
       return data.length
     }
-    return this.#reading(handle, () => handle.readInto(dest, position, signal))
+    return this.#reading(localPath, handle, position, () => handle.readInto(dest, position, signal))
   }
 
-  async #reading<T>(handle: ReadHandle, read: () => Promise<T>): Promise<T> {
+  async #reading<T>(localPath: string, handle: ReadHandle, position: number, read: () => Promise<T>): Promise<T> {
+    handle.localPath = localPath
+    // Its bytes would be kept as another version's (#outdateReadersAt); a read at its end still says so.
+    if (handle.outdated && position < handle.node.size) {
+      throw new VfsError('EIO', `read ${localPath}: the file was opened since as another version; reopen to read the current one`)
+    }
     try {
       return await read()
     } catch (e) {
@@ -552,4 +595,8 @@ class ImageKitVfs implements IkVfs {
     const names = remotePath.split('/').filter(Boolean).map((n) => this.#codec.toLocal(n))
     return names.some((n) => n === undefined) ? undefined : '/' + names.join('/')
   }
+}
+
+function sameVersion(a: FileInode, b: FileInode): boolean {
+  return a.fileId === b.fileId && a.versionId === b.versionId
 }

@@ -151,6 +151,8 @@ describe.skipIf(skip !== null)('read semantics', () => {
 
   it('R14: with --direct-io every read reaches the daemon, byte-exact; shared maps are refused, private ones work', async () => {
     const cacheDir = await tempDir('ikfs-direct-cache-')
+    const [v1, v2] = [randomBytes(3 * 1024 * 1024), randomBytes(3 * 1024 * 1024)]
+    await lib.upload('/direct-swap', 'clip.bin', v1)
     const direct = await mountLibrary(lib, { args: ['--direct-io', '--cache-dir', cacheDir] })
     const readCalls = async (at: Mounted): Promise<number> => {
       const r = await runIkfs(['status', at.path, '--json'], { timeoutMs: 30_000 })
@@ -183,6 +185,25 @@ describe.skipIf(skip !== null)('read semantics', () => {
         '    print("shared", e.errno)',
       ].join('\n'), join(direct.path, 'photos', 'big.bin')])
       expect(mapped.stdout.trim().split('\n')).toEqual([big.subarray(0, 100).toString('hex'), `shared ${ENODEV}`])
+      // No page cache is shared between handles: one open on a version overwritten remotely reads on (R5).
+      const clip = join(direct.path, 'direct-swap', 'clip.bin')
+      const player = await open(clip, 'r')
+      try {
+        const head = Buffer.alloc(4096)
+        await player.read(head, 0, head.length, 0)
+        expect(head.equals(v1.subarray(0, head.length))).toBe(true)
+        const before = (await stat(clip)).mtimeMs
+        await lib.upload('/direct-swap', 'clip.bin', v2)
+        direct.forget() // its dir cache time is the default 5 minutes
+        await waitFor(async () => (await stat(clip)).mtimeMs !== before, 15_000, 'the new version')
+        const rest = Buffer.alloc(v1.length - head.length)
+        expect((await player.read(rest, 0, rest.length, head.length)).bytesRead).toBe(rest.length)
+        expect(rest.equals(v1.subarray(head.length))).toBe(true)
+      } finally {
+        await player.close()
+      }
+      expect(sha(await readFile(clip))).toBe(sha(v2))
+      await lib.deleteFile('/direct-swap/clip.bin') // R11's usage
       // Writes work as before: a copy in, then an edit in place, are stored.
       const local = join(cacheDir, 'expected.bin')
       await writeFile(local, big)
@@ -211,6 +232,96 @@ describe.skipIf(skip !== null)('read semantics', () => {
     await waitFor(async () => (await stat(path)).size === next.length, CHANGE_BOUND_MS, 'new size')
     expect(await readFile(path, 'utf8')).toBe(next)
   })
+
+  it('R5: a handle still open on the old version of a file overwritten remotely never leaves its bytes to later reads', async () => {
+    const size = 4 * 1024 * 1024 + 321
+    const [v1, v2] = [randomBytes(size), randomBytes(size)]
+    await lib.upload('/swap', 'video.bin', v1)
+    const path = join(m.path, 'swap', 'video.bin')
+    await waitFor(async () => (await stat(path).catch(() => undefined))?.size === size, CHANGE_BOUND_MS * 2, 'video.bin')
+    const player = await open(path, 'r')
+    try {
+      const head = Buffer.alloc(64 * 1024)
+      expect((await player.read(head, 0, head.length, 0)).bytesRead).toBe(head.length)
+      expect(head.equals(v1.subarray(0, head.length))).toBe(true)
+      const before = (await stat(path)).mtimeMs
+      await lib.upload('/swap', 'video.bin', v2) // the same size: only the time tells the versions apart
+      await waitFor(async () => (await stat(path)).mtimeMs !== before, CHANGE_BOUND_MS, 'the new version')
+      // Another program (a thumbnailer) opens the new version and reads its header; a third reads all of it.
+      const sniffer = await open(path, 'r')
+      const magic = Buffer.alloc(16)
+      await sniffer.read(magic, 0, magic.length, 0)
+      await sniffer.close()
+      expect(magic.equals(v2.subarray(0, 16))).toBe(true)
+      expect(sha(await readFile(path))).toBe(sha(v2))
+      // The player goes on: each piece is its version's bytes, or EIO (the file changed), never the new ones.
+      for (let off = head.length; off < size; off += 1024 * 1024) {
+        const piece = Buffer.alloc(1024 * 1024)
+        let n: number
+        try {
+          n = (await player.read(piece, 0, piece.length, off)).bytesRead
+        } catch (e) {
+          expect((e as NodeJS.ErrnoException).code).toBe('EIO')
+          continue
+        }
+        const got = piece.subarray(0, n)
+        expect(got.equals(v1.subarray(off, off + n)) ? 'v1' : got.equals(v2.subarray(off, off + n)) ? 'v2' : 'other bytes', `at ${off}`).toBe('v1')
+      }
+    } finally {
+      await player.close()
+    }
+    // A program opening it now reads the new version, every page of it.
+    const now = await readFile(path)
+    expect(now.length).toBe(size)
+    expect(sha(now) === sha(v2) ? 'v2' : sha(now) === sha(v1) ? 'v1' : 'a mix of v1 and v2').toBe('v2')
+    await lib.deleteFile('/swap/video.bin') // its bytes would otherwise count in R11's usage, which the mount has cached
+  })
+
+  it('R5: so does one open while a new version written through the mount waits for its upload (--write-back)', async () => {
+    const cacheDir = await tempDir('ikfs-wb-cache-')
+    const [v1, v2] = [randomBytes(3 * 1024 * 1024 + 99), randomBytes(3 * 1024 * 1024 + 99)]
+    await lib.upload('/wb-swap', 'clip.bin', v1)
+    const wb = await mountLibrary(lib, { args: ['--write-back', '60s', '--cache-dir', cacheDir] })
+    try {
+      const path = join(wb.path, 'wb-swap', 'clip.bin')
+      const player = await open(path, 'r')
+      let viewer: Awaited<ReturnType<typeof open>> | undefined
+      try {
+        const head = Buffer.alloc(64 * 1024)
+        expect((await player.read(head, 0, head.length, 0)).bytesRead).toBe(head.length)
+        expect(head.equals(v1.subarray(0, head.length))).toBe(true)
+        await writeFile(path, v2) // stored in the spool; its upload waits a minute
+        viewer = await open(path, 'r')
+        const magic = Buffer.alloc(16)
+        await viewer.read(magic, 0, magic.length, 0)
+        expect(magic.equals(v2.subarray(0, 16))).toBe(true)
+        for (let off = head.length; off < v1.length; off += 1024 * 1024) {
+          const piece = Buffer.alloc(1024 * 1024)
+          let n: number
+          try {
+            n = (await player.read(piece, 0, piece.length, off)).bytesRead
+          } catch (e) {
+            expect((e as NodeJS.ErrnoException).code).toBe('EIO')
+            continue
+          }
+          const got = piece.subarray(0, n)
+          expect(got.equals(v1.subarray(off, off + n)) ? 'v1' : got.equals(v2.subarray(off, off + n)) ? 'v2' : 'other bytes', `at ${off}`).toBe('v1')
+        }
+        await player.close()
+        const all = Buffer.alloc(v2.length + 1)
+        const { bytesRead } = await viewer.read(all, 0, all.length, 0)
+        const seen = all.subarray(0, bytesRead)
+        expect(sha(seen) === sha(v2) ? 'v2' : sha(seen) === sha(v1) ? 'v1' : 'a mix of v1 and v2').toBe('v2')
+      } finally {
+        await player.close().catch(() => undefined)
+        await viewer?.close()
+      }
+    } finally {
+      await wb.stop()
+      await rm(cacheDir, { recursive: true, force: true })
+      await lib.deleteFile('/wb-swap/clip.bin') // R11's usage
+    }
+  }, 60_000)
 
   it('R6: a file gone remotely reads as ENOENT, server faults give right bytes or EIO, never wrong bytes', async () => {
     await lib.upload('/gone', 'soon.txt', Buffer.from('soon gone\n'))

@@ -21,6 +21,15 @@ export type StaleHandler = (node: FileInode, reader: FileReader) => Promise<'ret
 export class ReadHandle {
   readonly kind = 'read' as const
   #broken: VfsError | undefined
+  /**
+   * The local path the kernel last named it by (at open, then at each read: a rename through the mount moves
+   * it): the kernel keeps one page cache per name, shared by the handles open there.
+   */
+  localPath: string | undefined
+  /** Opened while a handle on another version was open at its path: its reads bypass the page cache (R5). */
+  bypassesPageCache = false
+  /** Another version was opened at its path since: its reads (through the shared page cache) are refused (R5). */
+  outdated = false
 
   constructor(
     readonly fh: number,

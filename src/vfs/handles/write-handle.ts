@@ -21,6 +21,9 @@ export class WriteHandle {
     readonly append = false,
   ) {}
 
+  /** A read-only open of bytes still to be uploaded while a handle reads the stored version there (R5). */
+  bypassesPageCache = false
+
   /**
    * Whether a flush by `caller` may be the handle's last close. A process that inherited the descriptor (a
    * command a shell started with its output redirected into the file) closes its copy when it exits while

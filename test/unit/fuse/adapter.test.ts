@@ -225,6 +225,11 @@ describe('createFuseOps', () => {
     expect(await call((cb) => ops.open('/f', 0, cb))).toEqual([FUSE_ERRNO.EIO])
   })
 
+  it('open says when the handle must bypass the page cache (another version is open at its path, R5)', async () => {
+    const { ops } = setup({ open: async () => 6, bypassesPageCache: (fh: number) => fh === 6 })
+    expect(await call((cb) => ops.open('/f', fsConstants.O_RDONLY, cb))).toEqual([0, 6, true])
+  })
+
   it('maps VfsError codes to negative errnos', async () => {
     const { ops } = setup({ unlink: () => Promise.reject(new VfsError('EROFS', 'read-only')) })
     expect(await call((cb) => ops.unlink('/f', cb))).toEqual([FUSE_ERRNO.EROFS])

@@ -176,6 +176,12 @@ describe('libfuse3 dispatcher', () => {
     expect(refused.replies).toEqual([[2, -errno.EACCES, undefined, undefined]])
   })
 
+  it('an open the VFS says must bypass the page cache skips it (another version is open there, R5)', () => {
+    const h = harness({ open: (_p, _flags, cb) => cb(0, 3, true) })
+    h.dispatch(Op.Open, 1, '/f', fsConstants.O_RDONLY)
+    expect(h.replies[0]).toEqual([1, 0, 3, undefined, OpenReply.DirectIo])
+  })
+
   it('with --direct-io every open and create skips the page cache, reading ones too', () => {
     const { O_RDONLY, O_RDWR, O_CREAT, O_WRONLY, O_APPEND } = fsConstants
     for (const flags of [O_RDONLY, O_RDWR, O_WRONLY | O_APPEND]) {
