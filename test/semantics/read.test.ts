@@ -40,6 +40,25 @@ async function expectExactAtOffsets(path: string, expected: Buffer): Promise<voi
   }
 }
 
+/**
+ * Reads an old version's handle on from `from` in 1 MiB pieces: each piece must be its own version's bytes
+ * (`own`) or fail with EIO (the file changed since it was opened, R5), never the other version's bytes.
+ */
+async function expectOwnVersionOrEio(handle: Awaited<ReturnType<typeof open>>, from: number, own: Buffer, other: Buffer): Promise<void> {
+  for (let off = from; off < own.length; off += 1024 * 1024) {
+    const piece = Buffer.alloc(1024 * 1024)
+    let n: number
+    try {
+      n = (await handle.read(piece, 0, piece.length, off)).bytesRead
+    } catch (e) {
+      expect((e as NodeJS.ErrnoException).code).toBe('EIO')
+      continue
+    }
+    const got = piece.subarray(0, n)
+    expect(got.equals(own.subarray(off, off + n)) ? 'own' : got.equals(other.subarray(off, off + n)) ? 'other' : 'other bytes', `at ${off}`).toBe('own')
+  }
+}
+
 describe.skipIf(skip !== null)('read semantics', () => {
   let lib: Library
   let m: Mounted
@@ -255,18 +274,7 @@ describe.skipIf(skip !== null)('read semantics', () => {
       expect(magic.equals(v2.subarray(0, 16))).toBe(true)
       expect(sha(await readFile(path))).toBe(sha(v2))
       // The player goes on: each piece is its version's bytes, or EIO (the file changed), never the new ones.
-      for (let off = head.length; off < size; off += 1024 * 1024) {
-        const piece = Buffer.alloc(1024 * 1024)
-        let n: number
-        try {
-          n = (await player.read(piece, 0, piece.length, off)).bytesRead
-        } catch (e) {
-          expect((e as NodeJS.ErrnoException).code).toBe('EIO')
-          continue
-        }
-        const got = piece.subarray(0, n)
-        expect(got.equals(v1.subarray(off, off + n)) ? 'v1' : got.equals(v2.subarray(off, off + n)) ? 'v2' : 'other bytes', `at ${off}`).toBe('v1')
-      }
+      await expectOwnVersionOrEio(player, head.length, v1, v2)
     } finally {
       await player.close()
     }
@@ -295,18 +303,7 @@ describe.skipIf(skip !== null)('read semantics', () => {
         const magic = Buffer.alloc(16)
         await viewer.read(magic, 0, magic.length, 0)
         expect(magic.equals(v2.subarray(0, 16))).toBe(true)
-        for (let off = head.length; off < v1.length; off += 1024 * 1024) {
-          const piece = Buffer.alloc(1024 * 1024)
-          let n: number
-          try {
-            n = (await player.read(piece, 0, piece.length, off)).bytesRead
-          } catch (e) {
-            expect((e as NodeJS.ErrnoException).code).toBe('EIO')
-            continue
-          }
-          const got = piece.subarray(0, n)
-          expect(got.equals(v1.subarray(off, off + n)) ? 'v1' : got.equals(v2.subarray(off, off + n)) ? 'v2' : 'other bytes', `at ${off}`).toBe('v1')
-        }
+        await expectOwnVersionOrEio(player, head.length, v1, v2)
         await player.close()
         const all = Buffer.alloc(v2.length + 1)
         const { bytesRead } = await viewer.read(all, 0, all.length, 0)
