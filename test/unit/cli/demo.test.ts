@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { loadOrCreateDemoKeys } from '../../../src/cli/demo.js'
 import { main } from '../../../src/cli/main.js'
+import { ikfsAsNobody, isRoot } from '../as-nobody.js'
 import { testCli, waitFor } from './fakes.js'
 
 let dir: string
@@ -90,8 +91,16 @@ describe('ikfs demo: folders it cannot use', () => {
     expect(readFileSync(join(dir, 'file'), 'utf8')).toBe('kept')
   }, 40_000)
 
-  it.skipIf(process.getuid?.() === 0)('a demo folder this user may not write: one line, exit 1', async () => {
-    mkdirSync(join(dir, 'ro'), { mode: 0o500 })
+  it('a demo folder this user may not write: one line, exit 1 (as nobody when root)', async () => {
+    mkdirSync(join(dir, 'ro'), { mode: 0o555 })
+    chmodSync(join(dir, 'ro'), 0o555)
+    chmodSync(dir, 0o755)
+    if (isRoot) {
+      const { code, stderr } = await ikfsAsNobody(['demo', '--no-mount', '--dir', 'ro'], dir)
+      expect(code).toBe(1)
+      expectOneLine(stderr, /^ikfs: cannot use --dir \.\/ro: no permission to write .*; choose another with --dir\n$/)
+      return
+    }
     const cli = testCli({}, dir)
     expect(await main(['demo', '--no-mount', '--dir', 'ro'], cli.ctx)).toBe(1)
     expectOneLine(cli.stderr.text, /^ikfs: cannot use --dir \.\/ro: no permission to write .*; choose another with --dir\n$/)

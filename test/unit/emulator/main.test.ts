@@ -4,6 +4,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { ikfsAsNobody, isRoot } from '../as-nobody.js'
 import { EmulatorArgsError, parseEmulatorArgs, runEmulator, startProblem } from '../../../src/emulator/main.js'
 
 describe('parseEmulatorArgs', () => {
@@ -139,9 +140,10 @@ describe('runEmulator: a port or data folder it cannot use', () => {
     expect(await readFile(join(dir, 'file'), 'utf8')).toBe('kept')
   })
 
-  it.skipIf(process.getuid?.() === 0)('--data in a folder this user may not write: one line, exit 1', async () => {
-    await chmod(dir, 0o500)
-    const { code, stderr } = await run(['--port', '0', '--data', join(dir, 'data'), '--private-key', 'k'])
+  it('--data in a folder this user may not write: one line, exit 1 (as nobody when root)', async () => {
+    await chmod(dir, 0o555)
+    const argv = ['--port', '0', '--data', join(dir, 'data'), '--private-key', 'k']
+    const { code, stderr } = isRoot ? await ikfsAsNobody(['emulator', ...argv], dir) : await run(argv)
     expect(code).toBe(1)
     expectOneLine(stderr, /^ikfs emulator: cannot keep the library in --data ".*": no permission to write ".*"; choose another folder with --data\n$/)
   })
