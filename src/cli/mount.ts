@@ -2,9 +2,9 @@
  * `ikfs mount [NAME:] MOUNTPOINT [flags]`: config → logger → preflight → client → Vfs → FUSE, then wait.
  *
  * Preflight (FUSE usable, mountpoint a directory, keys accepted by the API, URL endpoint and upload host
- * answering) runs under one deadline, before anything is mounted, so wrong keys or an unreachable host end the
- * command with a clear line and exit 1
- * instead of a mount that fails every operation. Once live, exactly one line goes to stdout:
+ * answering) runs under one deadline, before anything is mounted, so wrong keys or an unreachable host end
+ * the command with a clear line and exit 1 instead of a mount that fails every operation. Once live, exactly
+ * one line goes to stdout:
  * `ikfs: mounted <endpoint> at <mountpoint>` (scripts and the integration harness wait for it).
  *
  * Signals: SIGINT/SIGTERM unmount (lazily when programs use the mount), serve the files programs are still
