@@ -200,6 +200,8 @@ export class WritePath {
           await this.#ensureFd(existing)
           if (this.#committedCopies.needed(existing, truncate, (flags & fsConstants.O_APPEND) !== 0)) {
             await this.#committedCopies.keep(existing, truncate)
+          } else if (truncate) {
+            await this.#keepCommittedFrom(existing, 0) // changed since its commit by another handle (appended)
           }
           if (truncate && existing.size > 0) await this.#content.truncateLocked(existing, 0)
           if (truncate) existing.failedWrite = undefined
@@ -276,7 +278,12 @@ export class WritePath {
   // ---- content (write/content.ts) ----
 
   /** `'end'`: an O_APPEND write, at the end of the file (its size once the remote bytes are in). */
-  write(file: PendingFile, data: Buffer, position: number | 'end'): Promise<number> {
+  async write(file: PendingFile, data: Buffer, position: number | 'end'): Promise<number> {
+    // A write into what a close committed and its record still promises: those bytes are kept apart first.
+    const from = position === 'end' ? file.size : position
+    if (this.#committedCopies.neededFrom(file, from)) {
+      await this.#fileLock.run(file.id, () => this.#keepCommittedFrom(file, from))
+    }
     return this.#content.write(file, data, position)
   }
 
@@ -285,7 +292,22 @@ export class WritePath {
   }
 
   truncateOpen(file: PendingFile, size: number): Promise<void> {
-    return this.#content.truncate(file, size)
+    return this.#fileLock.run(file.id, async () => {
+      await this.#keepCommittedFrom(file, size)
+      await this.#content.truncateLocked(file, size)
+    })
+  }
+
+  /**
+   * Before a change from byte `from` on by a handle that was open when the file's content was committed (the
+   * opener closed, a child that inherited the descriptor writes on; a duplicate was closed): the committed
+   * bytes that change go aside first, as for an open that edits them (committed-copies.ts), so a crash before
+   * the next close leaves the next mount what that close committed. The caller holds the file's lock.
+   */
+  async #keepCommittedFrom(file: PendingFile, from: number): Promise<void> {
+    if (!this.#committedCopies.neededFrom(file, from)) return
+    await this.#ensureFd(file)
+    await this.#committedCopies.keep(file, false)
   }
 
   /** fallocate's growth (W16): to `size` if the file is smaller then, never shorter. */

@@ -10,7 +10,7 @@
  * Such a record loses to any other valid record of its path at start-up (recover.ts): it only speaks when the
  * new content was never committed. It goes once the new content is stored, or the file is dropped or renamed.
  */
-import { renameSync } from 'node:fs'
+import { renameSync, statSync, truncateSync } from 'node:fs'
 import { copyFile, open } from 'node:fs/promises'
 import type { Logger } from '../../log.js'
 import type { PendingFile } from '../file-node.js'
@@ -36,16 +36,32 @@ export class CommittedCopies {
   }
 
   /**
+   * Whether a change from byte `from` on (a write there, a truncate to it) must keep `file`'s committed content
+   * first: its journal record promises bytes that are still in the data file in place, and the change reaches
+   * below their end. This also holds for a handle that stayed open across the commit (a child that inherited
+   * the descriptor writes on after the opener's close; a duplicate closed), and after appends that left the
+   * file changed since (bytes past the record's end are cut back at start-up; those below are not).
+   */
+  neededFrom(file: PendingFile, from: number): boolean {
+    if (!file.unsent || file.committedCopy !== undefined) return false
+    const recorded = this.journal.durableRecord(file.id)
+    return recorded !== undefined && recorded.size > 0 && from < recorded.size
+  }
+
+  /**
    * Moves (`truncate`: the opener empties the file anyway) or copies the committed bytes aside, under a durable
    * record of their own; `file` keeps its id and data path, on a fresh empty file when moved. The caller holds
    * the file's lock and has its fd open. A failure (the spool's disk full) leaves things as they were.
    */
   async keep(file: PendingFile, truncate: boolean): Promise<void> {
+    // What the record promises (the file may have been appended to since: those bytes are not kept).
+    const recorded = this.journal.durableRecord(file.id)
     const id = this.dataFiles.newId()
     const at = this.dataFiles.path(id)
     try {
       if (truncate) {
         renameSync(file.dataPath, at)
+        if (recorded && statSync(at).size > recorded.size) truncateSync(at, recorded.size) // appended since
         const moved = file.fd
         file.fd = await open(file.dataPath, 'wx+', DATA_FILE_MODE).catch((e: unknown) => {
           renameSync(at, file.dataPath)
@@ -56,12 +72,13 @@ export class CommittedCopies {
         await copyFile(file.dataPath, at)
         const copy = await open(at, 'r+')
         try {
+          if (recorded && (await copy.stat()).size > recorded.size) await copy.truncate(recorded.size) // appended since
           await copy.datasync()
         } finally {
           await copy.close()
         }
       }
-      await this.journal.write({ ...file.record(), id, committedCopy: true })
+      await this.journal.write({ ...(recorded ?? file.record()), id, committedCopy: true })
     } catch (e) {
       this.log.warn({ path: file.localPath, err: e }, 'cannot keep the last committed content of a file written again; a crash before its next close would lose it')
       await this.dataFiles.remove(id)

@@ -84,6 +84,12 @@ export class Journal {
     return this.#live.get(id)?.durable === true
   }
 
+  /** The file's record when it survives a power loss: what the next mount finds for it after a crash. */
+  durableRecord(id: string): JournalRecord | undefined {
+    const live = this.#live.get(id)
+    return live?.durable === true ? live.record : undefined
+  }
+
   /** Appends a record and syncs it: it survives a crash of the process or of the machine. */
   async write(record: JournalRecord): Promise<void> {
     const text = JSON.stringify({ put: record } satisfies Line) + '\n'

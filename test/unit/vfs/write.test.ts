@@ -501,6 +501,41 @@ describe('durability (W3, W4, W6)', () => {
     }
   })
 
+  it('W3: what a close committed survives a crash while the same handle changes it (a child writing on after the opener closed, a duplicate closed)', async () => {
+    const small = 'header: 0 records\nrecord one\n'
+    const large = Buffer.alloc(1_500_000, 0x41) // past the size whose record carries a checksum
+    for (const { committed, change } of [
+      { committed: Buffer.from(small), change: async (h: Harness, fh: number) => void (await h.vfs.write('/out.dat', fh, Buffer.from('HEADER'), 0)) },
+      { committed: large, change: async (h: Harness, fh: number) => void (await h.vfs.write('/out.dat', fh, Buffer.from('BB'), 0)) },
+      { committed: Buffer.from(small), change: (h: Harness, fh: number) => h.vfs.ftruncate('/out.dat', fh, 4) },
+      {
+        committed: Buffer.from(small), // appended to first (the file is changed already), then edited in place
+        change: async (h: Harness, fh: number) => {
+          await h.vfs.write('/out.dat', fh, Buffer.from('record two\n'), small.length)
+          await h.vfs.write('/out.dat', fh, Buffer.from('header: 2'), 0)
+        },
+      },
+    ]) {
+      const api = new FakeImageKit()
+      const h = rw(api, tempCache(), { writeBackDelayMs: 60_000, bootId: 'b1' })
+      const opener = 100
+      const fh = await h.vfs.create('/out.dat', 0o644, CREATE, opener)
+      await h.vfs.write('/out.dat', fh, committed, 0)
+      await h.vfs.flush('/out.dat', fh, opener) // the opener's close returned 0: durable, uploaded later (W4)
+      await change(h, fh) // the child that inherited the descriptor writes on...
+      // ... when the daemon is killed: the first Vfs is never closed, the child's close never comes
+      const h2 = rw(api, h.cacheDir, { writeBackDelayMs: 60_000, bootId: 'b1' })
+      expect((await h2.vfs.getattr('/out.dat')).size).toBe(committed.length)
+      h2.clock.advance(60_000)
+      await waitFor(() => api.fileAt('/out.dat') !== undefined)
+      expect(api.fileAt('/out.dat')!.bytes.equals(committed)).toBe(true)
+      await waitFor(() => h2.vfs.status().uploads.length === 0)
+      expect(spoolRecords(h2)).toEqual([])
+      expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([]) // no "lost" or "power loss" errors
+      await h2.vfs.close()
+    }
+  })
+
   it('W3: a file written again after a committed close stores the new content, and what was kept for a crash goes', async () => {
     const api = new FakeImageKit()
     const h = rw(api, tempCache(), { writeBackDelayMs: 60_000 })
