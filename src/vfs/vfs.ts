@@ -385,7 +385,9 @@ class ImageKitVfs implements IkVfs {
     const handle = this.#handles.get(fh) // read handles have nothing to flush
     if (handle.kind !== 'write') return
     // Another process's copy of the descriptor: the opener still has it, or the release after this close commits.
-    if (!handle.closesAsOpener(caller)) return
+    // Not once the mount is stopping: it is detached, so the last close ends the session, and the kernel drops
+    // the release it queued for it (it never reaches us). Every close then stores the file as written so far.
+    if (!handle.closesAsOpener(caller) && !this.#writes!.stopping) return
     await this.#writes!.flush(handle.file, handle.writable)
   }
 

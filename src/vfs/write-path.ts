@@ -168,6 +168,11 @@ export class WritePath {
     this.#refusingNewWrites = true
   }
 
+  /** A stop has begun (refuseNewWrites): the mount is detached, and the session ends after the last close. */
+  get stopping(): boolean {
+    return this.#refusingNewWrites
+  }
+
   // ---- opening ----
 
   /** A pending file opened for reading (its newest bytes are in the spool), or undefined. */

@@ -370,6 +370,23 @@ describe('a stop (refuseNewWrites)', () => {
     expect(api.fileAt('/new.bin')).toBeUndefined()
     await h.vfs.close()
   })
+
+  it("a close by a process that inherited the descriptor stores the file once the mount is stopping: the session's end may drop its release (R12, W2)", async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const shell = 100
+    const child = 200
+    const fh = await h.vfs.create('/bg.log', 0o644, CREATE, shell)
+    await h.vfs.write('/bg.log', fh, Buffer.from('started\n'), 0)
+    await h.vfs.flush('/bg.log', fh, shell) // `cmd > bg.log &`, and the shell closes its copy first
+    h.vfs.refuseNewWrites() // SIGTERM: detached, serving the file until the child closes it
+    await h.vfs.write('/bg.log', fh, Buffer.from('done\n'), 8)
+    // The child's close is the last: once it is through, nothing holds the detached mount, and the kernel ends
+    // the session, dropping the release it had queued (it never reaches the daemon).
+    await h.vfs.flush('/bg.log', fh, child)
+    expect(api.fileAt('/bg.log')!.bytes.toString()).toBe('started\ndone\n')
+    await h.vfs.close()
+  })
 })
 
 describe('empty files (W5)', () => {
