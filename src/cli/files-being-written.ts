@@ -14,12 +14,20 @@ import { plural } from './plural.js'
 
 export interface BeingWrittenSource {
   filesBeingWritten(): string[]
+  /** Of those, the files with writes no close or fsync committed: what a session that ended has lost. */
+  filesWithUncommittedWrites?(): string[]
   refuseNewWrites(): void
 }
 
 export interface WaitOptions {
   /** Aborted by a second signal: the wait ends at once, and whatever is still open is lost. */
   stop: AbortSignal
+  /**
+   * Aborted when the session has ended (part of `stop`). A detached mount's session ends after the last close
+   * of its files, and the kernel then drops the releases it queued for them: a file still open here may have
+   * been closed, with what it had written committed by that close.
+   */
+  sessionGone?: AbortSignal
   pollMs?: number
   /** How often the files still open are named again while the wait goes on. */
   reportEveryMs?: number
@@ -58,6 +66,18 @@ export async function waitForFilesBeingWritten(vfs: BeingWrittenSource, log: Log
       reportedAt = Date.now()
       log.warn({ files: named(open), count: open.length }, `still waiting for programs to close ${plural(open.length, 'file')} they are writing`)
     }
+  }
+  if (options.sessionGone?.aborted && vfs.filesWithUncommittedWrites) {
+    const closed = open
+    open = vfs.filesWithUncommittedWrites()
+    const committed = closed.filter((path) => !open.includes(path))
+    if (committed.length > 0) {
+      log.info(
+        { files: named(committed), count: committed.length },
+        `the session ended with ${plural(committed.length, 'file')} still open for writing whose writes a close committed: what their last close left is stored (or waits in the spool for its upload)`,
+      )
+    }
+    if (open.length === 0) return
   }
   lost(open, log)
 }

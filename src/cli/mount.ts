@@ -332,7 +332,7 @@ function serve(
     live.sessionEnded?.then(() => sessionGone.abort(), () => sessionGone.abort())
     /** Detached by now: files still being written are served until closed, then the session ends (files-being-written.ts). */
     const shutDown = async (): Promise<void> => {
-      await waitForFilesBeingWritten(vfs, log, { stop: AbortSignal.any([forced.signal, sessionGone.signal]) })
+      await waitForFilesBeingWritten(vfs, log, { stop: AbortSignal.any([forced.signal, sessionGone.signal]), sessionGone: sessionGone.signal })
       await live.unmount()
       await vfs.close()
       await client.close()

@@ -135,6 +135,8 @@ export interface Vfs {
    * waits for (after detaching the mount) before it ends the session, since those changes exist nowhere else.
    */
   filesBeingWritten(): string[]
+  /** Of those, the files with writes no close or fsync committed yet (what ending the session now loses). */
+  filesWithUncommittedWrites(): string[]
   /**
    * A stop has begun (the mount is detached, but programs holding a folder or file in it still reach it):
    * creating a file or opening one for writing fails with ENOTCONN from now on, except for the files being

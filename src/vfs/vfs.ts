@@ -517,6 +517,10 @@ class ImageKitVfs implements IkVfs {
     return this.#writes?.filesBeingWritten() ?? []
   }
 
+  filesWithUncommittedWrites(): string[] {
+    return this.#writes?.filesWithUncommittedWrites() ?? []
+  }
+
   refuseNewWrites(): void {
     this.#writes?.refuseNewWrites()
   }

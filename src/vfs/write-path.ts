@@ -163,6 +163,10 @@ export class WritePath {
     return this.#pending.beingWritten()
   }
 
+  filesWithUncommittedWrites(): string[] {
+    return this.#pending.withUncommittedWrites()
+  }
+
   /** A stop has begun: from now on only the files being written may be opened for writing (see Vfs). */
   refuseNewWrites(): void {
     this.#refusingNewWrites = true

@@ -53,6 +53,10 @@ export class PendingFiles {
       .map((f) => f.status())
   }
 
+  withUncommittedWrites(): string[] {
+    return [...this.#byRemotePath.values()].filter((f) => f.beingWritten && f.dirty).map((f) => f.localPath)
+  }
+
   beingWritten(): string[] {
     return [...this.#byRemotePath.values()].filter((f) => f.beingWritten).map((f) => f.localPath)
   }

@@ -65,6 +65,8 @@ export class FakeRuntime implements MountRuntime {
   hangVfsClose = false
   /** What the vfs's filesBeingWritten() answers: files programs still write in (a stop waits for them). */
   beingWritten: string[] = []
+  /** What filesWithUncommittedWrites() answers: of those, the ones with writes no close committed. */
+  uncommitted: string[] | undefined
   clientSettings: ClientSettings | undefined
   vfsOptions: VfsOptions | undefined
   mountOptions: FuseMountOptions | undefined
@@ -106,6 +108,7 @@ export class FakeRuntime implements MountRuntime {
       forget: () => void this.calls.push('vfs.forget'),
       cachedFiles: () => new Map([['/photos', ['a.jpg']]]),
       filesBeingWritten: () => this.beingWritten,
+      filesWithUncommittedWrites: () => this.uncommitted ?? this.beingWritten,
       refuseNewWrites: () => void this.calls.push('vfs.refuseNewWrites'),
       close: () => {
         this.calls.push('vfs.close')

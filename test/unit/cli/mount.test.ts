@@ -269,6 +269,30 @@ describe('a live mount', () => {
       expect(await logText('still being written: not stored')).toContain('the mount was removed from outside; shutting down')
     })
 
+    it('a session that ends after the last close (its release never came) names as not stored only the files with writes no close committed', async () => {
+      const t = cli()
+      t.runtime.beingWritten = ['/a.bin', '/b.log'] // open still: the kernel dropped the releases of their last closes
+      t.runtime.uncommitted = ['/b.log']
+      const { exit } = await startMount(t)
+      t.signals.emit('SIGTERM')
+      await logText('waiting for programs to close 2 files')
+      t.runtime.abortConnection()
+      expect(await exit).toBe(0)
+      const lost = (await logText('still being written: not stored')).split('\n').find((l) => l.includes('not stored'))
+      expect(lost).toContain('/b.log')
+      expect(lost).not.toContain('/a.bin')
+      t.runtime.uncommitted = []
+      const t2 = cli()
+      t2.runtime.beingWritten = ['/a.bin']
+      t2.runtime.uncommitted = []
+      const second = await startMount(t2)
+      t2.signals.emit('SIGTERM')
+      t2.runtime.abortConnection()
+      expect(await second.exit).toBe(0)
+      const stored = (await logText('what their last close left is stored')).split('\n').find((l) => l.includes('what their last close left'))
+      expect(stored).toContain('/a.bin')
+    })
+
     it('a second signal ends the wait at once, ends the session and exits 1, saying what is lost', async () => {
       const t = cli()
       t.runtime.beingWritten = ['/a.bin']
