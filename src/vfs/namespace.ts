@@ -180,7 +180,7 @@ export class Namespace {
 
   async #renameQuiesced(
     from: Destination, to: Destination, src: FileInode | undefined, srcPending: PendingFile | undefined,
-    dst: FileInode | undefined, dstPending: PendingFile | undefined,
+    dst: FileInode | undefined, dstPending: PendingFile | undefined, retried = false,
   ): Promise<void> {
     const { writes, dirs } = this.#d
     const srcFileId = srcPending?.base?.fileId ?? src?.fileId
@@ -213,13 +213,25 @@ export class Namespace {
     // No remote target: a target only in the spool (empty, or never uploaded) is replaced, so its bytes and
     // record go; then move the remote file (if any) and point the pending upload at the new path.
     if (dstPending) await writes.discard(dstPending)
-    if (srcFileId && src) {
-      await this.#moveRemoteFile(from, to)
-    } else if (srcFileId) {
-      // Only known from an upload that landed after the listing: re-list and retry once.
-      dirs.expire(from.folder)
-      const fresh = await this.#remote(from)
-      if (fresh?.kind === 'file') await this.#moveRemoteFile(from, to)
+    try {
+      if (srcFileId && src) {
+        await this.#moveRemoteFile(from, to)
+      } else if (srcFileId) {
+        // Only known from an upload that landed after the listing: re-list and retry once.
+        dirs.expire(from.folder)
+        const fresh = await this.#remote(from)
+        if (fresh?.kind === 'file') await this.#moveRemoteFile(from, to)
+      }
+    } catch (e) {
+      // The target was added elsewhere after the cached listing (R2): rename(2) replaces it, as on a local disk
+      // (the steps before the conflict were undone, cross-folder-rename.ts), so this is an atomic save after all.
+      const cause = e instanceof VfsError ? e.cause : undefined
+      if (!(isImageKitError(cause) && cause.code === 'IK_CONFLICT') || retried) throw e
+      dirs.expire(to.folder)
+      const fresh = await this.#remoteFile(to)
+      if (!fresh) throw e
+      this.#d.log.info({ from: from.remotePath, to: to.remotePath }, 'rename: the target exists in the library (added elsewhere); replacing it')
+      return this.#renameQuiesced(from, to, src, srcPending, fresh, undefined, true)
     }
     if (srcPending) await writes.retarget(srcPending, to, srcPending.base, ino)
     dirs.setChild(from.folder, from.localName, undefined)

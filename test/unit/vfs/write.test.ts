@@ -896,6 +896,28 @@ describe('namespace (W7-W10)', () => {
     expect((await readAll(h, '/doc.txt')).toString()).toBe('v2 content')
   })
 
+  it('atomic save onto a file added elsewhere that the cached listing does not show yet replaces it (no EEXIST)', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/a')
+    api.addFolder('/b')
+    api.addFile('/doc.txt.tmp', Buffer.from('mine'))
+    api.addFile('/a/x.txt', Buffer.from('moved'))
+    const h = rw(api)
+    await h.vfs.readdir('/') // cached: no doc.txt
+    await h.vfs.readdir('/b')
+    const target = api.addFile('/doc.txt', Buffer.from('theirs'), { tags: ['t'] }) // another machine saved it meanwhile
+    api.addFile('/b/y.txt', Buffer.from('theirs too'))
+    await h.vfs.rename('/doc.txt.tmp', '/doc.txt')
+    expect(api.fileAt('/doc.txt')!.obj).toMatchObject({ fileId: target.fileId, tags: ['t'] })
+    expect(api.fileAt('/doc.txt')!.bytes.toString()).toBe('mine')
+    await h.vfs.rename('/a/x.txt', '/b/y.txt') // across folders under another name: move, then rename
+    expect(api.fileAt('/b/y.txt')!.bytes.toString()).toBe('moved')
+    expect(api.filePaths().sort()).toEqual(['/b/y.txt', '/doc.txt'])
+    expect((await readAll(h, '/doc.txt')).toString()).toBe('mine')
+    await expectCode(h.vfs.getattr('/doc.txt.tmp'), 'ENOENT')
+    await h.vfs.close()
+  })
+
   it('atomic save: a source with tags or metadata of its own (cp -a, rsync -X) brings them; upload_tags alone do not', async () => {
     const api = new FakeImageKit()
     const target = api.addFile('/doc.txt', Buffer.from('v1'), { tags: ['theirs'], customMetadata: { kept: 1 } })
