@@ -138,6 +138,9 @@ export class Namespace {
       const srcNode = await this.#remote(from)
       const srcPending = this.#d.writes.pendingAt(from.remotePath)
       if (!srcNode && !srcPending) throw new VfsError('ENOENT', `rename ${fromLocalPath}: no such file`)
+      // ImageKit's folder move merges into a folder of the same name there (same-named files become versions
+      // of its files): what the target folder holds is read fresh, not from a listing others changed since.
+      if (srcNode?.kind === 'dir' && !srcPending) this.#d.dirs.expire(to.folder)
       const dstNode = await this.#remote(to)
       const dstPending = this.#d.writes.pendingAt(to.remotePath)
       if (srcNode?.kind === 'dir' && !srcPending) {

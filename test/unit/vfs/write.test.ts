@@ -1255,6 +1255,28 @@ describe('namespace (W7-W10)', () => {
     expect(api.filePaths()).toEqual(['/dst/b/x.txt'])
   })
 
+  it('a folder moved onto a folder added elsewhere that the cached listing does not show yet is ENOTEMPTY, not merged into it', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/a')
+    api.addFolder('/a/proj')
+    api.addFile('/a/proj/notes.txt', Buffer.from('mine'))
+    api.addFolder('/b')
+    const h = rw(api)
+    expect(await h.vfs.readdir('/b')).toEqual([]) // cached: empty
+    api.addFolder('/b/proj') // another machine made it meanwhile (ImageKit's move job would merge into it)
+    const theirs = api.addFile('/b/proj/notes.txt', Buffer.from('theirs'))
+    await expectCode(h.vfs.rename('/a/proj', '/b/proj'), 'ENOTEMPTY')
+    expect(api.filePaths().sort()).toEqual(['/a/proj/notes.txt', '/b/proj/notes.txt'])
+    expect(api.writeCalls.moveFolder + api.writeCalls.renameFolder).toBe(0)
+    // Under another name: moving it first would land on theirs; renamed first, it moves beside it.
+    await h.vfs.rename('/a/proj', '/b/other')
+    expect(api.filePaths().sort()).toEqual(['/b/other/notes.txt', '/b/proj/notes.txt'])
+    expect(api.fileAt('/b/other/notes.txt')!.bytes.toString()).toBe('mine')
+    expect(api.fileAt('/b/proj/notes.txt')!.obj.fileId).toBe(theirs.fileId)
+    expect(api.fileAt('/b/proj/notes.txt')!.bytes.toString()).toBe('theirs')
+    await h.vfs.close()
+  })
+
   it('folder rename (same parent and across parents) via bulk jobs, target non-empty is ENOTEMPTY', async () => {
     const api = new FakeImageKit()
     api.addFolder('/p')
