@@ -556,6 +556,26 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await versionsOf(lib, '/w9open/doc.txt')).length).toBe(2)
   })
 
+  it('W9: a target another machine made after the mount listed its folder: a file is replaced, a folder is not merged into', async () => {
+    const { m } = await mount({ dirCache: '5m' })
+    const dir = join(m.path, 'w9late')
+    await mkdir(join(dir, 'a', 'proj'), { recursive: true })
+    await mkdir(join(dir, 'b'))
+    await writeFile(join(dir, 'a', 'proj', 'notes.txt'), 'mine\n')
+    await writeFile(join(dir, 'doc.txt.tmp'), 'saved\n')
+    expect(await readdir(join(dir, 'b'))).toEqual([])
+    expect((await readdir(dir)).sort()).toEqual(['a', 'b', 'doc.txt.tmp'])
+    const theirDoc = await lib.upload('/w9late', 'doc.txt', Buffer.from('theirs\n'))
+    await lib.upload('/w9late/b/proj', 'notes.txt', Buffer.from('theirs\n'))
+    await rename(join(dir, 'doc.txt.tmp'), join(dir, 'doc.txt')) // was EEXIST
+    expect(await readFile(remoteBytesPath(lib, '/w9late/doc.txt'), 'utf8')).toBe('saved\n')
+    expect((await lib.details('/w9late/doc.txt')).fileId).toBe(theirDoc.fileId)
+    await expect(rename(join(dir, 'a', 'proj'), join(dir, 'b', 'proj'))).rejects.toMatchObject({ code: 'ENOTEMPTY' }) // was merged
+    expect(await readFile(remoteBytesPath(lib, '/w9late/b/proj/notes.txt'), 'utf8')).toBe('theirs\n')
+    expect(await readFile(remoteBytesPath(lib, '/w9late/a/proj/notes.txt'), 'utf8')).toBe('mine\n')
+    expect((await versionsOf(lib, '/w9late/b/proj/notes.txt')).length).toBe(1)
+  })
+
   it('W10: chmod, utimens and chown to self change nothing remote; chown to others, links fail EPERM; --read-only is EROFS', async () => {
     await lib.upload('/w10', 'f.txt', Buffer.from('unchanged\n'))
     const before = await lib.details('/w10/f.txt')
