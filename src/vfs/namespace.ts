@@ -231,7 +231,8 @@ export class Namespace {
       const cause = e instanceof VfsError ? e.cause : undefined
       if (!(isImageKitError(cause) && cause.code === 'IK_CONFLICT') || retried) throw e
       dirs.expire(to.folder)
-      const fresh = await this.#remoteFile(to)
+      const fresh = await this.#remote(to)
+      if (fresh?.kind === 'dir') throw new VfsError('EISDIR', `rename ${to.localPath}: is a folder`, { cause: e })
       if (!fresh) throw e
       this.#d.log.info({ from: from.remotePath, to: to.remotePath }, 'rename: the target exists in the library (added elsewhere); replacing it')
       return this.#renameQuiesced(from, to, src, srcPending, fresh, undefined, true)

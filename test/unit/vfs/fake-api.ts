@@ -512,7 +512,7 @@ export class FakeImageKit implements ImageKitApi {
     const e = this.#files.get(filePath)
     if (!e) throw new ImageKitError('IK_NOT_FOUND', 'PUT /v1/files/rename: 404', { status: 404 })
     const target = `${parentOf(filePath) === '/' ? '' : parentOf(filePath)}/${newFileName}`
-    if (this.#files.has(target)) throw new ImageKitError('IK_CONFLICT', 'PUT /v1/files/rename: 409', { status: 409, reason: 'FILE_ALREADY_EXISTS' })
+    if (this.#files.has(target) || this.#folders.has(target)) throw new ImageKitError('IK_CONFLICT', 'PUT /v1/files/rename: 409', { status: 409, reason: 'FILE_ALREADY_EXISTS' })
     this.#files.delete(filePath)
     this.#repath(e, target)
   }

@@ -915,6 +915,9 @@ describe('namespace (W7-W10)', () => {
     expect(api.filePaths().sort()).toEqual(['/b/y.txt', '/doc.txt'])
     expect((await readAll(h, '/doc.txt')).toString()).toBe('mine')
     await expectCode(h.vfs.getattr('/doc.txt.tmp'), 'ENOENT')
+    api.addFolder('/late') // a folder there is EISDIR, as a listed one is
+    await expectCode(h.vfs.rename('/doc.txt', '/late'), 'EISDIR')
+    expect(api.fileAt('/doc.txt')!.bytes.toString()).toBe('mine')
     await h.vfs.close()
   })
 
