@@ -109,7 +109,7 @@ export class Namespace {
       if (!node && !pending) throw new VfsError('ENOENT', `unlink ${localPath}: no such file`)
       // An upload in flight lands first, then is deleted (from the listing, once the file retired meanwhile).
       if (pending && !(await this.#d.writes.quiesce(pending))) pending = undefined
-      const fileId = pending?.base?.fileId ?? (pending ? node?.fileId : (await this.#remoteFile(dest))?.fileId)
+      let fileId = pending?.base?.fileId ?? (pending ? node?.fileId : (await this.#remoteFile(dest))?.fileId)
       if (fileId) {
         try {
           await this.#d.api.deleteFile(fileId)
@@ -118,6 +118,9 @@ export class Namespace {
             if (pending) this.#d.writes.requeue(pending)
             throw fromImageKitError(e, { op: 'unlink', target: dest.remotePath })
           }
+          // The listed file is gone; one stored at the name since (elsewhere, after the cached listing: R2) is
+          // what the name holds now, and goes, as on a local disk, instead of coming back later.
+          if (!pending) fileId = await this.#deleteNewerAt(dest, fileId)
         }
       }
       if (pending) await this.#d.writes.discard(pending)
@@ -125,6 +128,20 @@ export class Namespace {
       this.#d.dirs.setChild(dest.folder, dest.localName, undefined)
       if (fileId) this.#d.dirs.dropVersionsOf(dest.folder, fileId)
     })
+  }
+
+  /** After deleting `goneId` found it gone: deletes the file now at `dest` (listed afresh), if another; its id. */
+  async #deleteNewerAt(dest: Destination, goneId: string): Promise<string> {
+    this.#d.dirs.expire(dest.folder)
+    const now = await this.#remoteFile(dest)
+    if (!now || now.fileId === goneId || now.isVersion) return goneId
+    try {
+      await this.#d.api.deleteFile(now.fileId)
+    } catch (e) {
+      if (!isNotFound(e)) throw fromImageKitError(e, { op: 'unlink', target: dest.remotePath })
+    }
+    this.#d.dirs.dropVersionsOf(dest.folder, goneId)
+    return now.fileId
   }
 
   async rename(fromLocalPath: string, toLocalPath: string): Promise<void> {

@@ -409,6 +409,24 @@ describe('empty files (W5)', () => {
     expect(spoolRecords(h2)).toEqual([])
   })
 
+  it('unlink of a file that another machine deleted and stored again after the cached listing deletes the one there now', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/d')
+    api.addFile('/d/f.txt', Buffer.from('listed'))
+    api.addFile('/d/keep.txt', Buffer.from('keep'))
+    const h = rw(api)
+    expect((await h.vfs.readdir('/d')).map((e) => e.name).sort()).toEqual(['f.txt', 'keep.txt'])
+    api.removeFile('/d/f.txt')
+    api.addFile('/d/f.txt', Buffer.from('stored again elsewhere'))
+    await h.vfs.unlink('/d/f.txt')
+    expect(api.filePaths()).toEqual(['/d/keep.txt']) // was: still there, back in the listing once it expired
+    await expectCode(h.vfs.getattr('/d/f.txt'), 'ENOENT')
+    api.removeFile('/d/keep.txt') // only deleted elsewhere: unlink succeeds, nothing else goes
+    await h.vfs.unlink('/d/keep.txt')
+    expect(api.filePaths()).toEqual([])
+    await h.vfs.close()
+  })
+
   it('unlink removes an empty spool file', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
