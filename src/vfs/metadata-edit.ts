@@ -133,7 +133,10 @@ export class MetadataEditor {
   async #update(localPath: string, node: FileInode, wanted: WantedDetails): Promise<void> {
     let updated: FileObject
     try {
-      updated = await this.d.api.updateFileDetails(node.fileId, detailsUpdate(wanted, node.customMetadata))
+      // Custom metadata replaces the file's: the keys to remove are the ones it has now, which a key set
+      // elsewhere since the listing was read (--dir-cache-time) is one of, so they are asked for first.
+      const current = wanted.customMetadata !== undefined ? (await this.d.api.getFileDetails(node.fileId)).customMetadata : node.customMetadata
+      updated = await this.d.api.updateFileDetails(node.fileId, detailsUpdate(wanted, current))
     } catch (e) {
       // The API's own words say what was wrong (a custom metadata field the account does not define, a % in a tag).
       if (isImageKitError(e) && e.code === 'IK_BAD_REQUEST') throw new VfsError('EINVAL', `${localPath}: ImageKit refused the change: ${e.message}`, { cause: e })

@@ -80,6 +80,19 @@ describe('writable metadata attributes', () => {
     await expectCode(h.vfs.getxattr('/a.jpg', 'user.imagekit.custom-metadata'), 'ENODATA')
   })
 
+  it('custom metadata replaces what the file has now, also keys set elsewhere since the listing was read', async () => {
+    const api = new FakeImageKit()
+    const file = api.addFile('/a.jpg', 10, { customMetadata: { price: 3 } })
+    const h = writable(api)
+    expect(JSON.parse(await attr(h, '/a.jpg', 'custom-metadata'))).toEqual({ price: 3 }) // listed (and cached)
+    await api.updateFileDetails(file.fileId, { customMetadata: { color: 'red' } }) // another client, within --dir-cache-time
+    await h.vfs.setxattr('/a.jpg', 'user.imagekit.custom-metadata', value('{"price":1}'), 0)
+    expect(api.fileAt('/a.jpg')!.obj.customMetadata).toEqual({ price: 1 })
+    expect(JSON.parse(await attr(h, '/a.jpg', 'custom-metadata'))).toEqual({ price: 1 })
+    await h.vfs.removexattr('/a.jpg', 'user.imagekit.custom-metadata')
+    expect(api.fileAt('/a.jpg')!.obj.customMetadata).toEqual({})
+  })
+
   it('XATTR_CREATE and XATTR_REPLACE are honoured', async () => {
     const api = new FakeImageKit()
     api.addFile('/a.jpg', 10, { tags: ['old'] })
