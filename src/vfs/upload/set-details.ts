@@ -25,6 +25,19 @@ export async function setWantedDetails(api: ImageKitApi, log: Logger, file: Pend
       log.warn({ path: file.localPath, err: outcome }, 'the file is stored, but ImageKit refused the details set on it; setting them without the custom metadata')
       outcome = await updateDetails(api, res, { ...wanted, customMetadata: undefined })
     }
+    // Refused without it too: tags or coordinates ImageKit will not take (more than 500 characters of tags)
+    // must not cost the rest either, so each is set on its own and ImageKit keeps what it takes.
+    const parts = partsOf(wanted)
+    if (isImageKitError(outcome) && parts.length > 1) {
+      log.warn({ path: file.localPath, err: outcome }, 'the file is stored, but ImageKit refused the details set on it; setting each on its own')
+      let stored: FileObject | undefined
+      for (const part of parts) {
+        const one = await updateDetails(api, res, part)
+        if (!isImageKitError(one)) stored = one
+        else log.warn({ path: file.localPath, err: one, refused: Object.keys(part) }, 'the file is stored, but ImageKit refused this detail set on it')
+      }
+      if (stored) outcome = stored
+    }
   } catch (e) {
     log.warn({ path: file.localPath, err: e }, 'the file is stored, but its tags and metadata could not be set yet; retried')
     throw e
@@ -49,4 +62,13 @@ async function updateDetails(api: ImageKitApi, res: UploadResponse, wanted: Want
     if (isImageKitError(e) && e.code === 'IK_BAD_REQUEST') return e
     throw e
   }
+}
+
+/** Tags, coordinates and custom metadata of `wanted`, each on its own. */
+function partsOf(wanted: WantedDetails): WantedDetails[] {
+  const parts: WantedDetails[] = []
+  if (wanted.tags !== undefined) parts.push({ tags: wanted.tags })
+  if (wanted.customCoordinates !== undefined) parts.push({ customCoordinates: wanted.customCoordinates })
+  if (wanted.customMetadata !== undefined) parts.push({ customMetadata: wanted.customMetadata })
+  return parts
 }

@@ -252,6 +252,34 @@ describe('writable metadata attributes', () => {
     await h.vfs.close()
   })
 
+  it('tags ImageKit refuses after the upload do not cost the custom metadata and coordinates set with them', async () => {
+    const api = new FakeImageKit()
+    const update = api.updateFileDetails.bind(api)
+    // ImageKit's own limit: at most 500 characters of tags.
+    api.updateFileDetails = async (fileId, details) => {
+      if ((details.tags ?? []).join(',').length > 500) {
+        api.detailUpdates.push({ fileId, details })
+        throw new ImageKitError('IK_BAD_REQUEST', 'tags can not be longer than 500 characters in total.', { status: 400 })
+      }
+      return update(fileId, details)
+    }
+    const h = writable(api)
+    const fh = await h.vfs.create('/long.jpg', 0o644, constants.O_CREAT | constants.O_WRONLY)
+    await h.vfs.write('/long.jpg', fh, patternBytes(3), 0)
+    await h.vfs.setxattr('/long.jpg', 'user.imagekit.custom-metadata', value('{"price":4}'), 0)
+    await h.vfs.setxattr('/long.jpg', 'user.imagekit.custom-coordinates', value('1,2,3,4'), 0)
+    await h.vfs.setxattr('/long.jpg', 'user.imagekit.tags', value(Array.from({ length: 200 }, (_, i) => `t${i}`).join(',')), 0)
+    await h.vfs.flush('/long.jpg', fh)
+    await h.vfs.release('/long.jpg', fh)
+    expect(api.fileAt('/long.jpg')!.obj).toMatchObject({ tags: null, customCoordinates: '1,2,3,4', customMetadata: { price: 4 } })
+    expect(JSON.parse(await attr(h, '/long.jpg', 'custom-metadata'))).toEqual({ price: 4 })
+    expect(await attr(h, '/long.jpg', 'custom-coordinates')).toBe('1,2,3,4')
+    await expectCode(h.vfs.getxattr('/long.jpg', 'user.imagekit.tags'), 'ENODATA')
+    expect(h.lines.join('\n')).toMatch(/tags can not be longer than 500 characters/)
+    expect(h.vfs.status().uploads).toEqual([])
+    await h.vfs.close()
+  })
+
   it('old versions are read-only; ImageKit refusing a change is EINVAL with its reason; a read-only mount is EROFS', async () => {
     const api = new FakeImageKit()
     api.addFile('/a.jpg', 10, { updatedAt: '2024-03-04T05:06:07.089Z' })
