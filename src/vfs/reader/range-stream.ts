@@ -119,9 +119,15 @@ export class RangeStream implements BodySink {
     this.host.budget.poke()
   }
 
-  /** Finish the block a reader waits on, then end; end now if nobody waits. */
+  /**
+   * Finish the block a reader waits on, then end; end now if nobody waits. A reader waits on the block
+   * being filled, or (before its response arrives: a slow origin, connections all taken) on progress() for
+   * the demanded block the stream starts at. Ending that stream would wake its reader to start another
+   * one, retiring the next reader's stream in turn, in a loop of microtasks that never lets a response in.
+   */
   retire(): void {
-    if (this.#partial?.hasWaiters) {
+    const waitedBeforeFirstByte = !this.#partial && this.#progress !== undefined && this.demandUpTo >= this.nextBlock
+    if (this.#partial?.hasWaiters || waitedBeforeFirstByte) {
       this.stopAfter = this.nextBlock
       this.#wakeUp()
     } else {
