@@ -19,7 +19,7 @@ import { ProxyRules } from '../imagekit/proxy.js'
 import { createLogger, redactUrl } from '../log.js'
 import { bytes } from '../status/render.js'
 import { uidOf, type CliContext } from './context.js'
-import type { MountRuntime } from './runtime.js'
+import type { MountClient, MountRuntime } from './runtime.js'
 import { clientSettings } from './derive.js'
 import { optionsHelp } from './help.js'
 import { unmountCommand } from './mount-kind.js'
@@ -324,18 +324,25 @@ export async function checkClock(
 /** The URL endpoint (reads) and the upload host (writes): each must answer, with anything, within `timeoutMs`. */
 export async function checkHosts(config: Config, runtime: MountRuntime, timeoutMs = DOCTOR_NETWORK_TIMEOUT_MS): Promise<CheckResult> {
   const name = 'hosts'
-  const logger = createLogger({ level: 'silent', secrets: [config.privateKey] })
   const endpoint = redactUrl(config.endpoint)
   const upload = redactUrl(config.uploadUrl)
-  let client
   const deadline = AbortSignal.timeout(timeoutMs)
   try {
-    client = await runtime.createClient(clientSettings(config), logger)
-    await client.checkHosts(deadline, !config.readOnly)
+    await withClient(config, runtime, (client) => client.checkHosts(deadline, !config.readOnly))
     return { name, state: 'ok', detail: config.readOnly ? `the URL endpoint ${endpoint} answers` : `the URL endpoint ${endpoint} and the upload host ${upload} answer` }
   } catch (e) {
-    const detail = deadline.aborted ? `no answer within ${timeoutMs / 1000}s from the URL endpoint ${endpoint} or the upload host ${upload}` : (e as Error).message
+    const detail = deadline.aborted ? `${noAnswer(timeoutMs)} from the URL endpoint ${endpoint} or the upload host ${upload}` : (e as Error).message
     return { name, state: 'FAIL', detail, fix: 'check the network, HTTPS_PROXY / HTTP_PROXY / NO_PROXY, --endpoint (the URL endpoint on the ImageKit dashboard) and --upload-url' }
+  }
+}
+
+/** Runs `check` with a client of `config` (its log silent, the key hidden), closed afterwards. */
+async function withClient(config: Config, runtime: MountRuntime, check: (client: MountClient) => Promise<void>): Promise<void> {
+  const logger = createLogger({ level: 'silent', secrets: [config.privateKey] })
+  let client: MountClient | undefined
+  try {
+    client = await runtime.createClient(clientSettings(config), logger)
+    await check(client)
   } finally {
     await client?.close().catch(() => undefined)
   }
@@ -344,12 +351,9 @@ export async function checkHosts(config: Config, runtime: MountRuntime, timeoutM
 /** The keys against the API: one authenticated call, given `timeoutMs` to answer. */
 export async function checkCredentials(config: Config, runtime: MountRuntime, timeoutMs = DOCTOR_NETWORK_TIMEOUT_MS): Promise<CheckResult> {
   const name = 'credentials'
-  const logger = createLogger({ level: 'silent', secrets: [config.privateKey] })
-  let client
   const deadline = AbortSignal.timeout(timeoutMs)
   try {
-    client = await runtime.createClient(clientSettings(config), logger)
-    await client.verifyCredentials(deadline)
+    await withClient(config, runtime, (client) => client.verifyCredentials(deadline))
     return { name, state: 'ok', detail: `${new URL(config.apiUrl).host} accepted the private key` }
   } catch (e) {
     const code = (e as { code?: string }).code
@@ -360,7 +364,5 @@ export async function checkCredentials(config: Config, runtime: MountRuntime, ti
     const via = new ProxyRules(config.proxy).throughProxy(new URL(config.apiUrl))
     const detail = deadline.aborted ? `cannot reach ${redactUrl(config.apiUrl)}${via}: ${noAnswer(timeoutMs)}` : (e as Error).message
     return { name, state: 'FAIL', detail, fix: NETWORK_FIX }
-  } finally {
-    await client?.close().catch(() => undefined)
   }
 }
