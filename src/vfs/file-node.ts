@@ -160,8 +160,7 @@ export class PendingFile {
   status(): UploadStatus {
     // Changes to come first; then an upload under way (a close stores while the program still has the file open).
     const { state: now } = this
-    const idle = now === 'open' || now === 'clean'
-    const state = this.beingWritten && (this.dirty || idle) ? 'writing' : now === 'open' || now === 'clean' ? 'waiting' : now
+    const state = this.beingWritten && (this.dirty || isIdle(now)) ? 'writing' : isIdle(now) ? 'waiting' : now
     return {
       localPath: this.localPath,
       size: this.size,
@@ -172,4 +171,9 @@ export class PendingFile {
       ...(this.nextAttemptAtMs !== undefined && (state === 'failed' || state === 'waiting') ? { nextAttemptAtMs: this.nextAttemptAtMs } : {}),
     }
   }
+}
+
+/** Open, or stored and unchanged: no upload is under way or scheduled (shown as waiting, or writing while open). */
+function isIdle(state: PendingState): state is 'open' | 'clean' {
+  return state === 'open' || state === 'clean'
 }
