@@ -63,7 +63,8 @@ export interface FuseOps {
   statfs(path: string, cb: Cb): void
   listxattr(path: string, cb: Cb): void
   getxattr(path: string, name: string, position: number, cb: Cb): void
-  create(path: string, mode: number, cb: Cb, caller?: number): void
+  /** `flags`: the open flags (libfuse3 only; fuse-native 2.2.6 does not pass them). */
+  create(path: string, mode: number, cb: Cb, caller?: number, flags?: number): void
   write(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
   /**
    * A write whose bytes the binding copies itself: `fill(dest)` is called at once, synchronously, with a buffer

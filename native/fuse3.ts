@@ -262,7 +262,7 @@ function route(op: Op, pathOrNull: string | null, args: unknown[], ops: Fuse3Ops
         if (code < 0) return reply(code)
         const flags = openReplyFor(n(1), true, directIo)
         ops.getattr(path, (statCode, st) => reply(0, fh, statCode < 0 ? undefined : statArray(st as FuseStat), flags))
-      }, n(2))
+      }, n(2), n(1))
     case Op.Read:
       // The reader's block memory goes straight into libfuse's buffer, piece by piece, before the reply.
       return ops.readTo(path, n(0), { length: n(1), set: copyOut }, n(2), (count) => reply(count))

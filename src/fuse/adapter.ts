@@ -12,7 +12,7 @@
  * - file handles are int32 on the C side and 0 means "no handle": the VFS numbers them from 1.
  * - utimens receives atime in both slots (binding bug); UTIME_NOW/UTIME_OMIT arrive as ~1073 ms. The VFS is
  *   told the modification time is unknown (NaN): it would otherwise keep an access time as one (W13).
- * - create gets no open flags from fuse-native 2.2.6: the VFS is told O_CREAT|O_RDWR.
+ * - create gets no open flags from fuse-native 2.2.6: the VFS is told O_CREAT|O_RDWR (libfuse3 passes them).
  * - fgetattr, opendir, releasedir, access and fsyncdir are left out on purpose: libfuse falls back to
  *   getattr (a custom fgetattr is never called anyway), opendir/releasedir succeed without a handle
  *   (and fuse-native passes fh where flags belong), ENOSYS for access/fsyncdir makes the kernel treat
@@ -136,8 +136,8 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
     getxattr: (path, name, _position, cb) =>
       guard.run('getxattr', path, cb, () => vfs.getxattr(path, name), (value) => [0, value]),
 
-    create: (path, mode, cb, caller) =>
-      guard.run('create', path, cb, inParentOf(path, () => vfs.create(path, mode, CREATE_FLAGS, caller)), (fh) => [0, handle(fh)]),
+    create: (path, mode, cb, caller, flags = CREATE_FLAGS) =>
+      guard.run('create', path, cb, inParentOf(path, () => vfs.create(path, mode, flags, caller)), (fh) => [0, handle(fh)]),
 
     write: (path, fh, buf, len, pos, cb) => write(path, fh, writeBuffers.copy(buf, len), pos, cb),
 

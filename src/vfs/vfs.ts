@@ -371,7 +371,7 @@ class ImageKitVfs implements IkVfs {
 
   async create(localPath: string, _mode: number, flags: OpenFlags, caller?: number): Promise<number> {
     const file = await this.#writable('create', localPath).openForWrite(localPath, flags, true)
-    return this.#handles.add((fh) => new WriteHandle(fh, file, true, caller)).fh
+    return this.#handles.add((fh) => new WriteHandle(fh, file, true, caller, (flags & fsConstants.O_APPEND) !== 0)).fh
   }
 
   async write(_localPath: string, fh: number, data: Buffer, position: number, pageWriteback?: boolean): Promise<number> {

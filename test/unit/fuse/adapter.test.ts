@@ -43,6 +43,14 @@ describe('createFuseOps', () => {
     expect(stats.map((s) => [s.ino, s.mode & 0o170000])).toEqual([[3, S_IFREG], [4, S_IFDIR]])
   })
 
+  it('create hands the VFS the open flags the binding names, else O_CREAT|O_RDWR (fuse-native names none)', async () => {
+    const { ops, calls } = setup({ create: async () => 7 })
+    const { O_CREAT, O_RDWR, O_WRONLY, O_APPEND } = fsConstants
+    expect(await call((cb) => ops.create('/log', 0o644, cb, 42, O_WRONLY | O_CREAT | O_APPEND))).toEqual([0, 7])
+    expect(await call((cb) => ops.create('/new', 0o644, cb))).toEqual([0, 7])
+    expect(calls.map((c) => c.args)).toEqual([['/log', 0o644, O_WRONLY | O_CREAT | O_APPEND, 42], ['/new', 0o644, O_CREAT | O_RDWR, undefined]])
+  })
+
   it('read copies the result into fuse-native’s buffer and answers the byte count first', async () => {
     const { ops, calls } = setup({ read: async () => Buffer.from('hello') })
     const buf = Buffer.alloc(8)

@@ -140,7 +140,8 @@ describe('libfuse3 dispatcher', () => {
     const h = harness({ create: (_p, _mode, cb) => cb(0, 12), getattr: (_p, cb) => cb(0, stat(9)) })
     h.dispatch(Op.Create, 4, '/new', 0o644, 0o1101, 4242)
     expect(h.calls.map((c) => c[0])).toEqual(['create', 'getattr'])
-    expect(h.calls[0]![1]).toEqual(['/new', 0o644, 4242]) // the calling process rides along (vfs.ts flush)
+    // The calling process rides along (vfs.ts flush), and the open flags (O_APPEND: vfs.ts write).
+    expect(h.calls[0]![1]).toEqual(['/new', 0o644, 4242, 0o1101])
     const [id, code, fh, packed] = h.replies[0]!
     expect([id, code, fh]).toEqual([4, 0, 12])
     expect(Array.from(packed as Float64Array)).toEqual([0o100644, 1, 2, 19, 1, 9, 4096, 1, 1000, 2000, 3000])

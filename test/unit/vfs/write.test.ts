@@ -117,7 +117,7 @@ describe('writing files (W1, W2)', () => {
     h.vfs.checkInvariants()
   })
 
-  it('an O_APPEND write goes to the end of the file, whatever offset the kernel names; written-back map pages keep theirs', async () => {
+  it('an O_APPEND write goes to the end of the file, whatever offset the kernel names (opened or created so); written-back map pages keep theirs', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
     await writeFile(h, '/app.log', 'first\nsecond\n')
@@ -128,6 +128,13 @@ describe('writing files (W1, W2)', () => {
     await h.vfs.flush('/app.log', fh)
     await h.vfs.release('/app.log', fh)
     expect(api.fileAt('/app.log')!.bytes.toString()).toBe('FIRST\nsecond\nthird\n')
+
+    // A logger that starts the log (exec 3>>new.log) creates it with O_APPEND.
+    const created = await h.vfs.create('/new.log', 0o644, CREATE | constants.O_APPEND)
+    for (const line of ['one\n', 'two\n']) expect(await h.vfs.write('/new.log', created, Buffer.from(line), 0, false)).toBe(4)
+    await h.vfs.flush('/new.log', created)
+    await h.vfs.release('/new.log', created)
+    expect(api.fileAt('/new.log')!.bytes.toString()).toBe('one\ntwo\n')
     h.vfs.checkInvariants()
   })
 
