@@ -54,11 +54,15 @@ export async function canonicalMountpoint(mountpoint: string): Promise<string> {
   }
 }
 
+/** The topmost mount at `mountpoint` that `accept` takes, if any. */
+async function topMountAt(mountpoint: string, accept: (entry: MountEntry) => boolean): Promise<MountEntry | undefined> {
+  const target = await canonicalMountpoint(mountpoint)
+  return (await readMountInfo()).filter((m) => m.mountPoint === target && accept(m)).at(-1)
+}
+
 /** The topmost FUSE mount at `mountpoint`, if any. */
 export async function findFuseMount(mountpoint: string): Promise<MountEntry | undefined> {
-  const target = await canonicalMountpoint(mountpoint)
-  const matches = (await readMountInfo()).filter((m) => m.mountPoint === target && isFuseType(m.fsType))
-  return matches.at(-1)
+  return topMountAt(mountpoint, (m) => isFuseType(m.fsType))
 }
 
 /** Whether a FUSE filesystem (live or dead) is mounted at `mountpoint`. */
@@ -73,8 +77,7 @@ export async function fuseMountType(mountpoint: string): Promise<string | undefi
 
 /** The type of the topmost filesystem of any kind mounted at `mountpoint`, if any (for messages). */
 export async function anyMountType(mountpoint: string): Promise<string | undefined> {
-  const target = await canonicalMountpoint(mountpoint)
-  return (await readMountInfo()).filter((m) => m.mountPoint === target).at(-1)?.fsType
+  return (await topMountAt(mountpoint, () => true))?.fsType
 }
 
 /** The type every ikfs mount shows (subtype=ikfs): what tells ikfs's mounts from other FUSE filesystems'. */
