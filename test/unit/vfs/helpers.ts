@@ -1,5 +1,9 @@
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
+import { afterEach } from 'vitest'
 import { ManualClock } from '../../../src/clock.js'
 import type { Logger } from '../../../src/log.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
@@ -57,8 +61,49 @@ export function makeVfs(api: FakeImageKit, overrides: Partial<VfsOptions> = {}, 
   const clock = new ManualClock()
   const { logger, records, lines } = memoryLogger()
   const vfs = createVfs(api, { ...baseOptions, ...overrides }, { logger, clock, ...deps })
+  testVfses.push(vfs)
   return { vfs, clock, records, lines }
 }
+
+/**
+ * What the running test made, undone after it: every Vfs is closed (newest first: one a test left open to
+ * play a kill -9 is closed after the one that took its spool over), no descriptor may stay open into a
+ * scratch dir (a Vfs that leaks one fails the test), then the scratch dirs go.
+ */
+const testVfses: IkVfs[] = []
+const scratchDirs: string[] = []
+
+/** A fresh temp dir (`ikfs-<what>-XXXXXX`), removed after the test. */
+export function scratchDir(what: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `ikfs-${what}-`))
+  scratchDirs.push(dir)
+  return dir
+}
+
+/** This process's descriptors open on files under `dir` (deleted ones too). */
+export function descriptorsInto(dir: string): string[] {
+  const open: string[] = []
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`)
+      if (target.startsWith(`${dir}/`)) open.push(`fd ${fd}: ${target}`)
+    } catch {
+      // closed meanwhile (the listing's own descriptor)
+    }
+  }
+  return open
+}
+
+afterEach(async () => {
+  const dirs = scratchDirs.splice(0)
+  try {
+    for (const vfs of testVfses.splice(0).reverse()) await vfs.close()
+    const leaked = dirs.flatMap(descriptorsInto)
+    if (leaked.length > 0) throw new Error(`descriptors left open after every Vfs closed:\n  ${leaked.join('\n  ')}`)
+  } finally {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  }
+})
 
 /** Polls `condition` until true or the deadline; no fixed sleeps. */
 export async function waitFor(condition: () => boolean, deadlineMs = 5000): Promise<void> {

@@ -1,23 +1,15 @@
 /** R10: tags, custom coordinates and custom metadata set and removed as user.imagekit.* attributes. */
 import { constants } from 'node:fs'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import { XATTR_CREATE, XATTR_REPLACE } from '../../../src/vfs/metadata-edit.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
-import { expectCode, makeVfs, type Harness } from './helpers.js'
+import { expectCode, makeVfs, scratchDir, type Harness } from './helpers.js'
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-
-function writable(api: FakeImageKit, overrides = {}): Harness {
-  const d = mkdtempSync(join(tmpdir(), 'ikfs-xattr-'))
-  dirs.push(d)
-  return makeVfs(api, { readOnly: false, cacheDir: join(d, 'cache'), libraryId: 'https://ik.example.test/demo', ...overrides })
+function writable(api: FakeImageKit, overrides = {}): Harness & { cacheDir: string } {
+  const cacheDir = join(scratchDir('xattr'), 'cache')
+  return { ...makeVfs(api, { readOnly: false, cacheDir, libraryId: 'https://ik.example.test/demo', ...overrides }), cacheDir }
 }
 
 const value = (s: string) => Buffer.from(s, 'utf8')
@@ -192,7 +184,7 @@ describe('writable metadata attributes', () => {
   it('what is set on an empty file is in its spool record: a remount sets it once the file has content', async () => {
     const api = new FakeImageKit()
     const h = writable(api)
-    const cacheDir = join(dirs.at(-1)!, 'cache')
+    const cacheDir = h.cacheDir
     const fh = await h.vfs.create('/e.txt', 0o644, constants.O_CREAT | constants.O_WRONLY)
     await h.vfs.setxattr('/e.txt', 'user.imagekit.tags', value('kept'), 0)
     await h.vfs.flush('/e.txt', fh)

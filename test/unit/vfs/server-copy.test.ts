@@ -3,23 +3,16 @@
  * copied by ImageKit's copy API; every other copy answers ENOTSUP, and the kernel then copies by reads and
  * writes (which these tests stand in for by checking that the target is still an untouched new file).
  */
-import { constants, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { constants } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
-import { expectCode, makeVfs, waitFor, type Harness } from './helpers.js'
-
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
+import { expectCode, makeVfs, scratchDir, waitFor, type Harness } from './helpers.js'
 
 function rw(api: FakeImageKit, overrides: Partial<VfsOptions> = {}): Harness {
-  const d = mkdtempSync(join(tmpdir(), 'ikfs-copy-'))
-  dirs.push(d)
+  const d = scratchDir('copy')
   return makeVfs(api, { readOnly: false, cacheDir: join(d, 'cache'), libraryId: 'https://ik.example.test/demo', ...overrides })
 }
 

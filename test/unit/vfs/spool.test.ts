@@ -346,11 +346,17 @@ describe('LocalMtimes', () => {
 })
 
 describe('RecentCopies', () => {
+  const spools: DataFiles[] = []
+  afterEach(async () => {
+    for (const files of spools.splice(0)) await files.close() // the emptied files it keeps open for reuse
+  })
+
   /** A spool with data/, free/ and kept/, and `n` data files of `size` bytes each. */
   async function spool(n: number, size: number) {
     const root = tempDir()
     for (const d of ['data', 'free', 'kept']) mkdirSync(join(root, d))
     const files = new DataFiles(join(root, 'data'), join(root, 'free'))
+    spools.push(files)
     const ids: string[] = []
     for (let i = 0; i < n; i++) {
       const { id, fh } = await files.create()

@@ -3,30 +3,23 @@
  * written and its close ends the body; anything else aborts the stream (nothing stored by it) and the file
  * is uploaded at close as before; a server refusing streamed bodies turns streaming off for the mount.
  */
-import { constants, mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { constants, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import { uploadFieldsOf } from '../../../src/vfs/upload/fields.js'
 import { MAX_FAILURES_IN_A_ROW } from '../../../src/vfs/upload/streamer.js'
 import { GrowingFile, RING_CHUNKS } from '../../../src/vfs/upload/growing-file.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
-import { expectCode, makeVfs, waitFor, type Harness } from './helpers.js'
+import { expectCode, makeVfs, scratchDir, waitFor, type Harness } from './helpers.js'
 
 const KiB = 1024
 const THRESHOLD = 256 * KiB
 const CREATE = constants.O_CREAT | constants.O_RDWR
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-
 function rw(api: FakeImageKit, overrides: Partial<VfsOptions> = {}): Harness {
-  const d = mkdtempSync(join(tmpdir(), 'ikfs-stream-'))
-  dirs.push(d)
+  const d = scratchDir('stream')
   return makeVfs(api, { readOnly: false, cacheDir: join(d, 'cache'), libraryId: 'https://ik.example.test/demo', streamThresholdBytes: THRESHOLD, ...overrides })
 }
 
@@ -82,8 +75,7 @@ describe('streamed uploads', () => {
   it('a streamed upload drops the spool pages it has sent, in steps, from the start of the file (page-trim.ts)', async () => {
     const api = new FakeImageKit()
     const drops: { offset: number; length: number }[] = []
-    const d = mkdtempSync(join(tmpdir(), 'ikfs-stream-'))
-    dirs.push(d)
+    const d = scratchDir('stream')
     const step = 512 * KiB
     const h = makeVfs(
       api,
@@ -342,8 +334,7 @@ describe('streamed uploads', () => {
 
 describe('GrowingFile', () => {
   it('yields only what was written, in chunks of at most chunkBytes, and ends at the final size', async () => {
-    const d = mkdtempSync(join(tmpdir(), 'ikfs-growing-'))
-    dirs.push(d)
+    const d = scratchDir('growing')
     const { open } = await import('node:fs/promises')
     const path = join(d, 'spool')
     const fh = await open(path, 'w+')
@@ -367,8 +358,7 @@ describe('GrowingFile', () => {
   })
 
   it(`lends its chunks: a whole file goes through ${RING_CHUNKS} buffers, whatever its size`, async () => {
-    const d = mkdtempSync(join(tmpdir(), 'ikfs-growing-'))
-    dirs.push(d)
+    const d = scratchDir('growing')
     const { writeFile } = await import('node:fs/promises')
     const path = join(d, 'spool')
     const bytes = patternBytes(10 * 4 * KiB + 123, 16)
@@ -386,8 +376,7 @@ describe('GrowingFile', () => {
   })
 
   it('fail() ends a reader that is waiting for bytes', async () => {
-    const d = mkdtempSync(join(tmpdir(), 'ikfs-growing-'))
-    dirs.push(d)
+    const d = scratchDir('growing')
     const { writeFile } = await import('node:fs/promises')
     const path = join(d, 'spool')
     await writeFile(path, '')

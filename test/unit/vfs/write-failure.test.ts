@@ -3,15 +3,14 @@
  * written again or truncated away; its last close then fails the same way, stores nothing, and the file goes
  * back to what its last good close left. The failure is injected into the spool's file handles.
  */
-import { constants, mkdtempSync, rmSync } from 'node:fs'
+import { constants } from 'node:fs'
 import { open, rm, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { FakeImageKit } from './fake-api.js'
-import { expectCode, makeVfs, waitFor, type Harness } from './helpers.js'
+import { expectCode, makeVfs, scratchDir, waitFor, type Harness } from './helpers.js'
 
-const dirs: string[] = []
 /** While set, spool writes at or past this offset fail with ENOSPC, as on a full disk. */
 let failFrom: number | undefined
 
@@ -34,13 +33,10 @@ beforeEach(async () => {
 afterEach(() => {
   vi.restoreAllMocks()
   failFrom = undefined
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
 })
 
 function rw(api: FakeImageKit): Harness {
-  const d = mkdtempSync(join(tmpdir(), 'ikfs-wfail-'))
-  dirs.push(d)
-  return makeVfs(api, { readOnly: false, cacheDir: join(d, 'cache'), libraryId: 'https://ik.example.test/demo' })
+  return makeVfs(api, { readOnly: false, cacheDir: join(scratchDir('wfail'), 'cache'), libraryId: 'https://ik.example.test/demo' })
 }
 
 const CREATE = constants.O_CREAT | constants.O_WRONLY

@@ -1,8 +1,7 @@
 import { constants } from 'node:fs'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
 import { LOST_JOB_DEADLINE_MS } from '../../../src/vfs/folder-job.js'
@@ -10,17 +9,10 @@ import { Journal } from '../../../src/vfs/spool/journal.js'
 import { Spool } from '../../../src/vfs/spool/spool.js'
 import { RECENT_COPIES_MAX, RECENT_COPY_TTL_MS } from '../../../src/vfs/spool/recent-copies.js'
 import { FakeImageKit } from './fake-api.js'
-import { expectCode, makeVfs, waitFor, type Harness } from './helpers.js'
-
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
+import { expectCode, makeVfs, scratchDir, waitFor, type Harness } from './helpers.js'
 
 function tempCache(): string {
-  const d = mkdtempSync(join(tmpdir(), 'ikfs-write-'))
-  dirs.push(d)
-  return join(d, 'cache')
+  return join(scratchDir('write'), 'cache')
 }
 
 function rw(api: FakeImageKit, cacheDir = tempCache(), overrides: Partial<VfsOptions> = {}): Harness & { cacheDir: string } {
@@ -35,6 +27,18 @@ async function writeFile(h: Harness, path: string, data: Buffer | string): Promi
   await h.vfs.write(path, fh, Buffer.from(data), 0)
   await h.vfs.flush(path, fh)
   await h.vfs.release(path, fh)
+}
+
+/**
+ * An upload gate for a mount killed during its upload: the upload hangs until `release()`, which a test calls
+ * once done, so that the teardown's close of the dead mount can end.
+ */
+function hungUpload(): { gate: () => Promise<void>; release: () => void } {
+  let release!: () => void
+  const hung = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  return { gate: () => hung, release }
 }
 
 async function readAll(h: Harness, path: string): Promise<Buffer> {
@@ -599,11 +603,12 @@ describe('durability (W3, W4, W6)', () => {
 
   it('close uploads without syncing anything, yet a kill -9 during that upload loses nothing', async () => {
     const api = new FakeImageKit()
-    api.uploadGate = () => new Promise<void>(() => undefined) // the first mount's upload never ends
+    const hung = hungUpload()
+    api.uploadGate = hung.gate // the first mount's upload never ends
     const h = rw(api, tempCache(), { bootId: 'boot-1' })
     const fh = await h.vfs.create('/inflight.bin', 0o644, CREATE)
     await h.vfs.write('/inflight.bin', fh, Buffer.from('in flight'), 0)
-    void h.vfs.flush('/inflight.bin', fh)
+    void h.vfs.flush('/inflight.bin', fh).catch(() => undefined) // its caller dies with the mount
     await waitFor(() => api.uploadsInFlight === 1)
     expect(spoolRecords(h)).toMatchObject([{ name: 'inflight.bin' }])
     api.uploadGate = undefined
@@ -612,15 +617,17 @@ describe('durability (W3, W4, W6)', () => {
     h2.clock.advance(0)
     await waitFor(() => api.fileAt('/inflight.bin') !== undefined)
     expect(api.fileAt('/inflight.bin')!.bytes.toString()).toBe('in flight')
+    hung.release() // the killed mount's upload: its teardown close may end
   })
 
   it('after a reboot, an upload that was running inside close (never synced, never promised) is dropped', async () => {
     const api = new FakeImageKit()
-    api.uploadGate = () => new Promise<void>(() => undefined)
+    const hung = hungUpload()
+    api.uploadGate = hung.gate
     const h = rw(api, tempCache(), { bootId: 'boot-1' })
     const fh = await h.vfs.create('/unsynced.bin', 0o644, CREATE)
     await h.vfs.write('/unsynced.bin', fh, Buffer.from('maybe torn'), 0)
-    void h.vfs.flush('/unsynced.bin', fh)
+    void h.vfs.flush('/unsynced.bin', fh).catch(() => undefined) // its caller dies with the mount
     await waitFor(() => api.uploadsInFlight === 1)
     api.uploadGate = undefined
     const h2 = rw(api, h.cacheDir, { bootId: 'boot-2' })
@@ -629,6 +636,7 @@ describe('durability (W3, W4, W6)', () => {
     expect(api.writeCalls.uploadFile).toBe(1)
     expect(spoolFiles(h2, 'data')).toEqual([])
     expect(h2.records.some((r) => String(r.msg).includes('crash of the machine'))).toBe(true)
+    hung.release()
   })
 
   it('a failed upload is made durable before close reports it: it survives a reboot', async () => {
