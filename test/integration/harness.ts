@@ -10,16 +10,16 @@
  */
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { fuseAvailable } from '../../native/load.js'
 import { isMounted as isFuseMounted, readMountInfo } from '../../src/fuse/mountinfo.js'
 import type { AccountUsage, FileObject } from '../../src/imagekit/types.js'
 import { REPO_ROOT, forceUnmount, makeTempMountpoint, spawnDaemon, waitFor, type Daemon } from '../helpers/mount.js'
+import { tempDir } from '../helpers/temp-dirs.js'
 
-export { waitFor }
+export { waitFor, tempDir }
 const execFileP = promisify(execFile)
 const BIN = join(REPO_ROOT, 'bin', 'ikfs.js')
 
@@ -30,10 +30,6 @@ export function fuseSkipReason(): string | null {
 
 export async function isMounted(mountpoint: string): Promise<boolean> {
   return isFuseMounted(mountpoint)
-}
-
-export async function tempDir(prefix: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix))
 }
 
 /** Runs a command; rejects (with its stderr) on a non-zero exit. */
