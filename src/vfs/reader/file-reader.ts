@@ -15,7 +15,10 @@
  *   while demands are sequential (1 → 64 blocks = 64 MiB, at most a quarter of the block cache) and
  *   pauses beyond it (TCP backpressure). So a sequential read of a whole file uses ONE request.
  * - At most MAX_STREAMS_PER_FILE streams per file: a new stream (a seek) retires the least recently
- *   used one; a retiring stream finishes the block a reader is waiting on, then stops.
+ *   used one; a retiring stream fills the blocks readers wait on (to the end of their reads), then stops.
+ * - Fairness at the connection cap: a read keeps waiting on the stream it chose while that stream will still
+ *   reach its block, so it keeps its place in the queue for a connection instead of starting over behind
+ *   everyone who came later (with 64 random readers and 2 connections one read waited 20 s).
  * - Memory: partially filled blocks are reserved in the global ByteBudget (budget.ts) before they get
  *   memory; completed blocks are bounded by the block cache. Block memory comes from a BlockPool: a
  *   block the cache evicts becomes a later block's memory, unless read() handed out a view of it.
@@ -156,13 +159,16 @@ export class FileReader implements StreamHost {
     for (let b = first; b <= last; b++) {
       const from = b === first ? position - b * B : 0
       const to = b === last ? end - b * B : this.blockLength(b)
-      use(await this.#bytes(b, from, to))
+      use(await this.#bytes(b, from, to, last))
     }
   }
 
-  async #bytes(block: number, from: number, to: number): Promise<Buffer> {
+  /** Bytes [from, to) of `block`, for a read that goes on to block `last`. */
+  async #bytes(block: number, from: number, to: number, last: number): Promise<Buffer> {
     const key = this.#key(block)
     let counted = false
+    // The stream this read waits on: it keeps waiting on it while it still comes (its place in the queue).
+    let waitingOn: RangeStream | undefined
     for (;;) {
       if (this.#closed) throw new VfsError('EBADF', `read ${this.target.filePath}: reader closed`)
       const cached = this.deps.cache.get(key) ?? (this.#recent?.index === block ? this.#recent.buf : undefined)
@@ -177,15 +183,27 @@ export class FileReader implements StreamHost {
       const partial = this.#partials.get(block)
       if (partial) {
         const stream = [...this.#streams].find((s) => s.nextBlock === block && !s.ended)
-        stream?.demand(block, ++this.#seq)
+        if (stream) this.#demand(stream, block, last)
         const bytes = await partial.waitFor(from, to)
         if (bytes) return bytes
         continue
       }
-      const stream = [...this.#streams].find((s) => s.covers(block)) ?? this.#streamBehindAtCap(block) ?? this.#startStream(block)
-      stream.demand(block, ++this.#seq)
+      const stream = (waitingOn?.willReach(block) ? waitingOn : undefined) ??
+        [...this.#streams].find((s) => s.covers(block)) ?? this.#streamBehindAtCap(block) ?? this.#startStream(block)
+      this.#demand(stream, block, last)
+      waitingOn = stream
       await stream.progress()
     }
+  }
+
+  /**
+   * The stream is to fill `block` for a read that goes on to `last`: demanding both keeps a retired stream
+   * going to the end of the read, so the read's next block does not wait for a new range in its turn.
+   */
+  #demand(stream: RangeStream, block: number, last: number): void {
+    const seq = ++this.#seq
+    stream.demand(block, seq)
+    if (last > block) stream.demand(last, seq)
   }
 
   /**

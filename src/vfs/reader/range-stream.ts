@@ -101,6 +101,11 @@ export class RangeStream implements BodySink {
     return this.#ended
   }
 
+  /** Will this stream still fill `block`, however far ahead (a reader that waits on it keeps waiting)? */
+  willReach(block: number): boolean {
+    return !this.#ended && !this.#abort.signal.aborted && block >= this.nextBlock && block <= this.stopAfter
+  }
+
   /** Will this stream deliver `block` soon (without a new request)? */
   covers(block: number): boolean {
     return (
@@ -120,14 +125,19 @@ export class RangeStream implements BodySink {
   }
 
   /**
-   * Finish the block a reader waits on, then end; end now if nobody waits. A reader waits on the block
-   * being filled, or (before its response arrives: a slow origin, connections all taken) on progress() for
-   * the demanded block the stream starts at. Ending that stream would wake its reader to start another
-   * one, retiring the next reader's stream in turn, in a loop of microtasks that never lets a response in.
+   * Finish the blocks readers wait on, then end; end now if nobody waits. A reader waits on the block being
+   * filled, or on progress() for a demanded block further on: the one the stream starts at (before its
+   * response arrives: a slow origin, connections all taken), or one ahead of it (file-reader.ts: a read
+   * ahead of a running stream waits for it). Ending that stream would wake its reader to start another
+   * one, retiring the next reader's stream in turn, in a loop of microtasks that never lets a response in;
+   * or, with many readers, send the reader to the back of the queue for a connection again and again.
    */
   retire(): void {
-    const waitedBeforeFirstByte = !this.#partial && this.#progress !== undefined && this.demandUpTo >= this.nextBlock
-    if (this.#partial?.hasWaiters || waitedBeforeFirstByte) {
+    const waitedOn = this.#progress !== undefined && this.demandUpTo >= this.nextBlock
+    if (waitedOn) {
+      this.stopAfter = this.demandUpTo
+      this.#wakeUp()
+    } else if (this.#partial?.hasWaiters) {
       this.stopAfter = this.nextBlock
       this.#wakeUp()
     } else {
