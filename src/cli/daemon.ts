@@ -13,18 +13,21 @@ import { closeSync, openSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { makeDirs } from '../make-dirs.js'
 import type { CliContext, TextSink } from './context.js'
+import { PREFLIGHT_TIMEOUT_MS } from './startup.js'
 
 /** Set in the child's environment: it runs in the foreground and reports to its parent. */
 export const DAEMON_CHILD_ENV = 'IKFS_DAEMON_CHILD'
 /** How long an exited daemon's last messages may take to arrive. */
 const CHANNEL_DRAIN_MS = 2_000
 
-type ChildMessage = { kind: 'out'; stream: 'stdout' | 'stderr'; text: string } | { kind: 'ready' }
+type ChildMessage = { kind: 'out'; stream: 'stdout' | 'stderr'; text: string } | { kind: 'step'; text: string } | { kind: 'ready' }
 
 /** What a daemon child tells its parent (CliContext.background). */
 export interface ParentChannel {
   /** The mount is live: the parent may exit. Later output goes to the log file only. */
   ready(): void
+  /** What the mount waits for now (startup.ts): named if --daemon-wait runs out meanwhile. */
+  step(text: string): void
 }
 
 export function isDaemonChild(env: CliContext['env']): boolean {
@@ -74,13 +77,15 @@ export async function runInBackground(start: BackgroundStart, ctx: CliContext): 
     }
     ctx.signals.on('SIGINT', onInterrupt)
     ctx.signals.on('SIGTERM', onInterrupt)
+    let step: string | undefined
     const timer = setTimeout(() => {
-      ctx.stderr.write(`ikfs: the mount was not live within ${timeoutMs / 1000}s (see ${start.logFile}); stopping the daemon\n`)
+      ctx.stderr.write(notLiveInTime(timeoutMs, step, start.logFile))
       daemon.kill('SIGTERM')
       settle(1)
     }, timeoutMs)
     daemon.on('message', (message: ChildMessage) => {
       if (message.kind === 'out') (message.stream === 'stdout' ? ctx.stdout : ctx.stderr).write(message.text)
+      if (message.kind === 'step') step = message.text
       if (message.kind === 'ready') {
         ctx.stderr.write(`ikfs: running in the background (pid ${daemon.pid}), logging to ${start.logFile}\n`)
         settle(0)
@@ -104,6 +109,15 @@ export async function runInBackground(start: BackgroundStart, ctx: CliContext): 
     })
     daemon.on('disconnect', ended)
   })
+}
+
+/** What the user reads when --daemon-wait ran out: what the daemon was still doing, and where its log is. */
+export function notLiveInTime(timeoutMs: number, step: string | undefined, logFile: string): string {
+  const doing = step === undefined ? 'it had not started its checks yet' : `it was still ${step}`
+  const hint = timeoutMs < PREFLIGHT_TIMEOUT_MS
+    ? ` (--daemon-wait is shorter than the ${PREFLIGHT_TIMEOUT_MS / 1000}s the checks before mounting may take: a longer one lets them finish and say what is wrong)`
+    : ''
+  return `ikfs: the mount was not live within ${timeoutMs / 1000}s: ${doing}; stopping the daemon${hint}. Its log: ${logFile}\n`
 }
 
 /** `ikfs mount ARGS` in a session of its own, its stdout and stderr appended to `logFile`, with an IPC channel. */
@@ -159,6 +173,7 @@ export function reportToParent(ctx: CliContext): { ctx: CliContext; close(): Pro
           post({ kind: 'ready' })
           void close()
         },
+        step: (text: string) => post({ kind: 'step', text }),
       },
     },
     close,

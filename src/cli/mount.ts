@@ -42,10 +42,9 @@ import { foreignMountMessage, isIkfsMount, unmountCommand } from './mount-kind.j
 import { realMountpoint } from './real-mountpoint.js'
 import type { LiveMount, MountClient, MountRuntime } from './runtime.js'
 import { UsageError } from './usage-error.js'
+import { PREFLIGHT_TIMEOUT_MS, Startup } from './startup.js'
 import { ikfsVersion } from './version.js'
 
-/** Upper bound on everything before mounting: a hung DNS lookup or API must not hang `ikfs mount`. */
-export const PREFLIGHT_TIMEOUT_MS = 15_000
 /** A second signal waits this long for the forced unmount (each of its steps has its own 10 s limit), then exits anyway. */
 const FORCED_UNMOUNT_WAIT_MS = 5_000
 /** Before exiting at once, what the log file still buffers gets this long to be written. */
@@ -104,7 +103,13 @@ export async function runMount(args: readonly string[], ctx: CliContext): Promis
   if (ctx.background) process.chdir('/')
   const logger = loggerFor(config, ctx)
   try {
-    return await runMountSession(config, mountpoint, ctx, { logger, onMounted: () => ctx.background?.ready() })
+    return await runMountSession(config, mountpoint, ctx, {
+      logger, onMounted: () => ctx.background?.ready(), onStep: (step) => ctx.background?.step(step),
+    })
+  } catch (e) {
+    // The command prints why on stderr; a log file (a daemon's) must say it too, or it ends mid-way.
+    if (config.logFile) logger.child({ component: 'cli.mount' }).error((e as Error).message)
+    throw e
   } finally {
     flushLogger(logger)
   }
@@ -124,6 +129,8 @@ export interface SessionOptions {
   displayMountpoint?: string
   /** Called once the mount is live (demo prints "press Ctrl-C to stop"). */
   onMounted?: () => void
+  /** Told what the mount waits for before it is live (startup.ts), as each step starts. */
+  onStep?: (step: string) => void
   /**
    * What names this library's spool (default: the URL endpoint). The demo's emulator gets another port each
    * run while its library stays the same: its pending uploads must be found by the next run.
@@ -155,10 +162,17 @@ export async function runMountSession(
     logger,
   })
   const stopReporting = reportCrashes(ctx.crashes, logger, mountpoint, ctx.exit, LOG_DRAIN_MS)
+  const startup = new Startup({
+    log,
+    signals: ctx.signals,
+    ...(options.onStep ? { report: options.onStep } : {}),
+    stop: () => void whenLogWritten(logger, LOG_DRAIN_MS).then(() => ctx.exit(1)),
+  })
   let end: SessionEnd
   try {
-    end = await mountAndServe(config, mountpoint, ctx, options, status)
+    end = await mountAndServe(config, mountpoint, ctx, options, status, startup)
   } finally {
+    startup.done()
     stopReporting()
     await status.close()
   }
@@ -177,13 +191,15 @@ async function mountAndServe(
   ctx: CliContext,
   options: SessionOptions,
   status: StatusServices,
+  startup: Startup,
 ): Promise<SessionEnd> {
   const { logger } = options
   const log = logger.child({ component: 'cli.mount' })
-  const client = await preflight(config, mountpoint, ctx.runtime, logger)
+  const client = await preflight(config, mountpoint, ctx.runtime, logger, startup)
   let vfs: Vfs | undefined
   let live: LiveMount
   try {
+    startup.step(`mounting at ${mountpoint}`)
     const vfsConfig = vfsOptions(config)
     if (options.libraryId !== undefined) vfsConfig.libraryId = options.libraryId
     vfs = await ctx.runtime.createVfs(client.api, vfsConfig, logger)
@@ -199,6 +215,7 @@ async function mountAndServe(
     endpoint: config.endpoint, mountpoint, ...routesOf(config), statusSocket: status.socketPath, metrics: status.metricsUrl,
   }, 'mounted')
   ctx.stdout.write(`ikfs: mounted ${config.endpoint} at ${options.displayMountpoint ?? mountpoint}\n`)
+  startup.done()
   options.onMounted?.()
   return serve(live, vfs, client, mountpoint, ctx, log, () => status.board.stopping())
 }
@@ -209,15 +226,18 @@ function mountFailure(e: unknown, config: Config): string {
   return (e as Error).message
 }
 
-async function preflight(config: Config, mountpoint: string, runtime: MountRuntime, logger: Logger): Promise<MountClient> {
+async function preflight(config: Config, mountpoint: string, runtime: MountRuntime, logger: Logger, startup: Startup): Promise<MountClient> {
   const log = logger.child({ component: 'cli.preflight' })
   let client: MountClient | undefined
   const abort = new AbortController()
   const work = (async () => {
+    startup.step(`checking FUSE and the mountpoint ${mountpoint}`)
     const reason = await runtime.fuseUnavailableReason({ allowOther: config.allowOther })
     if (reason !== undefined) throw new Error(`cannot mount: ${reason}`)
     await checkMountpoint(mountpoint, config.allowNonEmpty, runtime, log)
     client = await runtime.createClient(clientSettings(config), logger)
+    startup.step(`checking the keys with the Media API (${config.apiUrl}) and that the URL endpoint` +
+      `${config.readOnly ? ' answers' : ' and the upload host answer'}`)
     // At the same time; a wrong key is the answer to give first when both fail.
     const hostsChecked = client.checkHosts(abort.signal, !config.readOnly).then(() => undefined, (e: unknown) => e as Error)
     try {

@@ -216,9 +216,13 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
       try {
         const slow = await runIkfs([...args, '--daemon-wait', '1s'], { env: { IKFS_PRIVATE_KEY: lib.privateKey }, timeoutMs: 60_000 })
         expect(slow.code, slow.stderr).toBe(1)
-        expect(slow.stderr).toContain(`ikfs: the mount was not live within 1s (see ${logFile}); stopping the daemon`)
+        // What it was still doing and where its log is, there and in the log (which was left empty before).
+        expect(slow.stderr).toMatch(/^ikfs: the mount was not live within 1s: it was still checking the keys with the Media API .*; stopping the daemon/m)
+        expect(slow.stderr).toContain('--daemon-wait is shorter than the 15s the checks before mounting may take')
+        expect(slow.stderr).toContain(`Its log: ${logFile}`)
         await waitFor(async () => (await processesServing(mp)).length === 0 || undefined, 10_000, 'the slow daemon stops')
         expect(await isMounted(mp)).toBe(false)
+        expect(await readFile(logFile, 'utf8')).toMatch(/"msg":"stopped before the mount was live, while checking the keys with the Media API/)
       } finally {
         await lib.setFaults({ latencyMs: 0 })
       }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { processContext } from '../../../src/cli/context.js'
-import { defaultDaemonLogFile, isDaemonChild, runInBackground } from '../../../src/cli/daemon.js'
+import { defaultDaemonLogFile, isDaemonChild, notLiveInTime, runInBackground } from '../../../src/cli/daemon.js'
 
 describe('ikfs mount --daemon', () => {
   it('logs where native/mount.fuse.ikfs does: /var/log/ikfs for root, the XDG state folder otherwise', () => {
@@ -8,6 +8,18 @@ describe('ikfs mount --daemon', () => {
     expect(defaultDaemonLogFile('/home/me/ImageKit', { env: {}, home: '/home/me' }, 1000)).toBe('/home/me/.local/state/ikfs/home-me-ImageKit.log')
     expect(defaultDaemonLogFile('/m', { env: { XDG_STATE_HOME: '/state' }, home: '/home/me' }, 1000)).toBe('/state/ikfs/m.log')
     expect(defaultDaemonLogFile('/', { env: {}, home: '/root' }, 0)).toBe('/var/log/ikfs/root.log')
+  })
+
+  it('a --daemon-wait that runs out says what the daemon was still doing and where its log is', () => {
+    expect(notLiveInTime(5_000, 'checking the keys with the Media API (https://api.imagekit.io)', '/var/log/ikfs/m.log')).toBe(
+      'ikfs: the mount was not live within 5s: it was still checking the keys with the Media API (https://api.imagekit.io); ' +
+        'stopping the daemon (--daemon-wait is shorter than the 15s the checks before mounting may take: a longer one lets them ' +
+        'finish and say what is wrong). Its log: /var/log/ikfs/m.log\n',
+    )
+    expect(notLiveInTime(60_000, 'mounting at /m', '/l.log')).toBe(
+      'ikfs: the mount was not live within 60s: it was still mounting at /m; stopping the daemon. Its log: /l.log\n',
+    )
+    expect(notLiveInTime(60_000, undefined, '/l.log')).toContain('within 60s: it had not started its checks yet;')
   })
 
   it('tells a daemon child by its environment only', () => {

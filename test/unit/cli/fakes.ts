@@ -55,6 +55,8 @@ export class FakeRuntime implements MountRuntime {
   readonly calls: string[] = []
   fuseReason: string | undefined = undefined
   verifyError: Error | undefined = undefined
+  /** When set, the key check waits for it (an API that has not answered yet). */
+  verifyGate: Promise<void> | undefined = undefined
   /** What the client's check of the URL endpoint and upload host throws, if anything (not recorded in calls). */
   hostsError: Error | undefined = undefined
   /** Which hosts the last check asked about. */
@@ -87,6 +89,7 @@ export class FakeRuntime implements MountRuntime {
       api: {} as ImageKitApi,
       verifyCredentials: async () => {
         this.calls.push('verifyCredentials')
+        await this.verifyGate
         if (this.verifyError) throw this.verifyError
       },
       checkHosts: async (_signal, uploads) => {

@@ -90,6 +90,25 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     expect(readOnly.runtime.hostsChecked).toBe('endpoint')
   })
 
+  it('a stop signal before the mount is live logs what it was still waiting for, then ends the process with exit code 1', async () => {
+    const t = cli()
+    let answer!: () => void
+    t.runtime.verifyGate = new Promise((resolve) => (answer = resolve))
+    const ended = main(['mount', mnt], t.ctx)
+    await waitFor(() => t.runtime.calls.includes('verifyCredentials'), 'the key check')
+    t.signals.emit('SIGTERM')
+    await waitFor(() => t.exits.length > 0, 'the exit')
+    expect(t.exits).toEqual([1])
+    const log = await logText('stopped before the mount was live')
+    expect(log).toMatch(/"signal":"SIGTERM","msg":"stopped before the mount was live, while checking the keys with the Media API \(https:\/\/api.imagekit.io\) and that the URL endpoint and the upload host answer \(for \d+s\)"/)
+    expect(log).not.toContain(PRIVATE_KEY)
+    // The process would have ended; here the check answers at last, and the command fails as it would have.
+    t.runtime.verifyError = new Error('no answer')
+    answer()
+    expect(await ended).toBe(1)
+    expect(t.runtime.mountedAt).toBeUndefined()
+  })
+
   it('when the disk of the cache dir is full, saying which folder', async () => {
     const t = cli()
     t.runtime.vfsError = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
