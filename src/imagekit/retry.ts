@@ -101,7 +101,10 @@ export async function withRetry<T>(attempt: (attemptNumber: number) => Promise<T
         waitMs = backoffDelayMs(failures, policy, context.random)
         failures++
       }
-      log.debug({ operation, requestId: error.requestId, code: error.code, status: error.status, attempt: attemptNumber + 1, waitMs }, 'retrying')
+      // A request that got no answer within the request timeout has kept its caller (an `ls`, a read) waiting that
+      // long already, and the next try may too: that is worth a line at the default level, unlike a brief 5xx.
+      const level = error.code === 'IK_TIMEOUT' ? 'info' : 'debug'
+      log[level]({ operation, requestId: error.requestId, code: error.code, status: error.status, attempt: attemptNumber + 1, waitMs }, 'retrying')
       await sleepUnlessAborted(context.clock, waitMs, context.signal, operation)
     }
   }

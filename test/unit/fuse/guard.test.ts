@@ -141,6 +141,12 @@ describe('OpGuard', () => {
     expect(guard.deadlineMs('read')).toBe(1500)
   })
 
+  it('R13: an op that waits on ImageKit (lookup, getattr, readdir, read) answers ETIMEDOUT after the 2 minutes the README promises', () => {
+    const { logger } = captureLogger()
+    const guard = new OpGuard(logger)
+    for (const op of ['lookup', 'getattr', 'readdir', 'read']) expect(guard.deadlineMs(op), op).toBe(2 * 60_000)
+  })
+
   it('survives a callback that throws', async () => {
     const { logger, records } = captureLogger()
     const guard = new OpGuard(logger, { timers: manualTimers().timers })

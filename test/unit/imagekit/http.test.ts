@@ -272,12 +272,15 @@ describe('retries', () => {
     }
   })
 
-  it('a server that never answers is IK_TIMEOUT', async () => {
+  it('a server that never answers is IK_TIMEOUT; each retry of it is logged at info (the caller has waited that long)', async () => {
     server = await startServer(() => undefined)
-    const { client } = track(makeClient(server.url, { requestTimeoutMs: 150, maxRetries: 1 }))
+    const { client, lines } = track(makeClient(server.url, { requestTimeoutMs: 150, maxRetries: 1 }))
     const error = await rejection(client.getFileDetails('f1'))
     expect(error.code).toBe('IK_TIMEOUT')
     expect(server.requests).toHaveLength(2)
+    const retries = lines.filter((l) => l.includes('"retrying"'))
+    expect(retries).toHaveLength(1)
+    expect(retries[0]).toMatch(/"level":30,.*"operation":"GET \/v1\/files\/\{fileId\}\/details","code":"IK_TIMEOUT"/)
   })
 
   it('the caller aborting is IK_ABORTED and stops retries', async () => {
