@@ -1,6 +1,8 @@
 /**
  * statfs from account usage, cached; never fails (a failing `df` would break users' scripts):
- * without any answer yet it reports zero usage.
+ * without any answer yet it reports zero usage. Nor does it wait long for the API: `df` asks every mount
+ * in turn, so a silent API must not hold it (nor the statfs that proves a new mount is served) for the
+ * minutes a request may take; the usage call goes on, and a later statfs shows its answer.
  * fuse-native passes statfs fields as uint32, so blocks are 1 MiB and every count is clamped.
  */
 import type { Clock } from '../clock.js'
@@ -12,6 +14,8 @@ export const STATFS_BLOCK_BYTES = 1024 * 1024 // 2^32 blocks of 1 MiB = 4 PiB: e
 const UINT32_MAX = 0xffff_ffff
 const DEFAULT_FREE_BYTES = 2 ** 50 // 1 PiB shown free when no total is configured (no API exposes the plan's limit)
 const NAME_MAX = 255
+/** Longest a statfs waits for the account usage before it answers with the last value. */
+export const USAGE_WAIT_MS = 2_000
 
 export interface StatfsOptions {
   totalBytes: number
@@ -33,7 +37,7 @@ export class StatfsSource {
   async statfs(knownInodes: number): Promise<StatFs> {
     if (this.clock.now() - this.#fetchedAtMs >= this.options.cacheTimeMs) {
       this.#inflight ??= this.#refresh().finally(() => (this.#inflight = undefined))
-      await this.#inflight
+      await this.#within(this.#inflight, USAGE_WAIT_MS)
     }
     const used = this.#usedBytes ?? 0
     const total = this.options.totalBytes > 0 ? Math.max(this.options.totalBytes, used) : used + DEFAULT_FREE_BYTES
@@ -44,6 +48,16 @@ export class StatfsSource {
     return {
       bsize: STATFS_BLOCK_BYTES, frsize: STATFS_BLOCK_BYTES, blocks, bfree: free, bavail: free,
       files, ffree, favail: ffree, namemax: NAME_MAX,
+    }
+  }
+
+  async #within(work: Promise<void>, ms: number): Promise<void> {
+    const done = new AbortController()
+    const waited = this.clock.sleep(ms, done.signal).catch(() => undefined)
+    try {
+      await Promise.race([work, waited])
+    } finally {
+      done.abort()
     }
   }
 

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import { fromImageKitError } from '../../../src/vfs/from-imagekit-error.js'
+import { USAGE_WAIT_MS } from '../../../src/vfs/statfs.js'
+import type { StatFs } from '../../../src/vfs/types.js'
 import { FakeImageKit } from './fake-api.js'
 import { expectCode, makeVfs } from './helpers.js'
 
@@ -87,6 +89,30 @@ describe('statfs', () => {
     clock.advance(1000)
     const third = await vfs.statfs('/')
     expect(third.blocks - third.bfree).toBe(3 * 1024) // last value kept
+  })
+
+  it('R11: waits at most 2 s for an API that does not answer, with the last value; a later statfs shows the answer', async () => {
+    const api = new FakeImageKit()
+    api.usage.mediaLibraryStorageBytes = 3 * 2 ** 30
+    const { vfs, clock } = makeVfs(api, { statfsCacheTimeMs: 1000 })
+    let answer!: () => void
+    const answered = new Promise<void>((resolve) => (answer = resolve))
+    const usage = api.getAccountUsage.bind(api)
+    api.getAccountUsage = async () => {
+      await answered
+      return usage()
+    }
+    const first = vfs.statfs('/')
+    clock.advance(USAGE_WAIT_MS)
+    const stillWaiting = new Promise((resolve) => setTimeout(() => resolve('still waiting for the API'), 200))
+    const s = await Promise.race([first, stillWaiting])
+    expect(s).toMatchObject({ bsize: 2 ** 20 })
+    expect((s as StatFs).blocks - (s as StatFs).bfree).toBe(0) // no value yet: zero used
+    answer()
+    await new Promise((resolve) => setImmediate(resolve))
+    const later = await vfs.statfs('/')
+    expect(later.blocks - later.bfree).toBe(3 * 1024)
+    expect(api.calls.getAccountUsage).toBe(1)
   })
 
   it('counts known inodes as files', async () => {
