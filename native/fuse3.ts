@@ -77,6 +77,8 @@ type Reply = (code: number, a?: unknown, b?: unknown, c?: unknown) => void
 /** Bits of an open or create reply (REPLY_* in ikfs_fuse3.c). */
 export const enum OpenReply {
   DirectIo = 1,
+  /** FOPEN_NOFLUSH: close(2) of this handle sends no FLUSH (the VFS has nothing to do then). */
+  NoFlush = 2,
 }
 
 /**
@@ -255,7 +257,10 @@ function route(op: Op, pathOrNull: string | null, args: unknown[], ops: Fuse3Ops
         code < 0 ? reply(code) : reply(0, names, statArrays((stats as FuseStat[] | undefined) ?? [])),
       )
     case Op.Open:
-      return ops.open(path, n(0), (code, fh, bypass) => (code < 0 ? reply(code) : reply(0, fh, undefined, openReplyFor(n(0), false, directIo || bypass === true))), n(1))
+      return ops.open(path, n(0), (code, fh, bypass, noFlush) => {
+        if (code < 0) return reply(code)
+        reply(0, fh, undefined, openReplyFor(n(0), false, directIo || bypass === true) | (noFlush === true ? OpenReply.NoFlush : 0))
+      }, n(1))
     case Op.Create:
       // The new file's stat rides along: libfuse's getattr right after create is answered from it in C.
       return ops.create(path, n(0), (code, fh) => {

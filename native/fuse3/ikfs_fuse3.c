@@ -264,6 +264,7 @@ char *string_arg(napi_env env, napi_value value) {
 
 /* The open flags an open or create reply may ask for (native/fuse3.ts OpenReply has the same values). */
 #define REPLY_DIRECT_IO 1
+#define REPLY_NO_FLUSH 2
 
 /* reply(id, code[, a[, b[, c]]]): code is 0, a negative errno, or a byte count (read/write). Open and create:
    a is the handle, b the new file's stat (create), c REPLY_* bits. */
@@ -312,8 +313,9 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
           r->has_stat = 1;
         }
         uint32_t open_flags = 0;
-        if (argc >= 5 && napi_get_value_uint32(env, argv[4], &open_flags) == napi_ok && (open_flags & REPLY_DIRECT_IO)) {
-          r->fi->direct_io = 1;
+        if (argc >= 5 && napi_get_value_uint32(env, argv[4], &open_flags) == napi_ok) {
+          if (open_flags & REPLY_DIRECT_IO) r->fi->direct_io = 1;
+          if (open_flags & REPLY_NO_FLUSH) r->fi->noflush = 1;
         }
         break;
       }

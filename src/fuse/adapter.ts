@@ -121,7 +121,11 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
       ]),
 
     open: (path, flags, cb, caller) =>
-      guard.run('open', path, cb, () => vfs.open(path, flags, caller), (fh) => (vfs.bypassesPageCache?.(fh) === true ? [0, handle(fh), true] : [0, handle(fh)])),
+      guard.run('open', path, cb, () => vfs.open(path, flags, caller), (fh) => {
+        const noFlush = vfs.closesWithoutFlush?.(fh) === true
+        const bypass = vfs.bypassesPageCache?.(fh) === true
+        return noFlush ? [0, handle(fh), bypass, true] : bypass ? [0, handle(fh), true] : [0, handle(fh)]
+      }),
 
     read: (path, fh, buf, len, pos, cb) => readTo(path, fh, buf.subarray(0, len), pos, cb),
 

@@ -73,6 +73,11 @@ export interface Vfs {
    * the cache holds another version's pages for a handle still open there (R5).
    */
   bypassesPageCache?(fh: number): boolean
+  /**
+   * True when the handle `open` just answered does nothing at close(2) (flush: a reader of a stored version),
+   * so the kernel need not send one (FOPEN_NOFLUSH).
+   */
+  closesWithoutFlush?(fh: number): boolean
   /** Up to `length` bytes at `position`; a shorter result means end of file. */
   read(localPath: string, fh: number, length: number, position: number): Promise<Buffer>
   /**

@@ -271,6 +271,10 @@ class ImageKitVfs implements IkVfs {
     return this.#handles.get(fh).bypassesPageCache
   }
 
+  closesWithoutFlush(fh: number): boolean {
+    return this.#handles.get(fh).kind === 'read' // see flush
+  }
+
   /**
    * A program opens `localPath` for `node` (undefined: for other bytes than any stored version). The handles
    * still open there on another version share the kernel's page cache of that name with it: from now on

@@ -11,7 +11,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { REPO_ROOT, forceUnmount, makeTempMountpoint, spawnDaemon, stopAllDaemons } from '../helpers/mount.js'
 import { connectionId, findFuseMount } from '../../src/fuse/mountinfo.js'
-import { fuseSkipReason, isMounted, mountLibrary, runIkfs, startLibrary, tempDir, waitFor, type Library, type Mounted } from './harness.js'
+import { fuseSkipReason, isMounted, mountLibrary, remoteBytesPath, runIkfs, startLibrary, tempDir, waitFor, type Library, type Mounted } from './harness.js'
 
 const execFileP = promisify(execFile)
 const skip = fuseSkipReason()
@@ -175,6 +175,29 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         expect(snapshot.vfs.listingsFetched).toBeGreaterThan(0)
         expect(snapshot.ops.read?.calls).toBeGreaterThan(0)
         expect(json.stdout).not.toContain(lib.privateKey)
+      })
+
+      it('a reader\'s close costs the daemon no flush request (FOPEN_NOFLUSH); a writer\'s close still flushes and stores the file (W2)', async () => {
+        const flushCalls = async (): Promise<number> => {
+          const r = await runIkfs(['status', m.path, '--json'], { timeoutMs: 30_000 })
+          expect(r.code, r.stderr).toBe(0)
+          return (JSON.parse(r.stdout) as { ops: Record<string, { calls: number }> }).ops.flush?.calls ?? 0
+        }
+        const before = await flushCalls()
+        // Every close(2) of a descriptor (a dup's too) would send one.
+        const closes = await promisify(execFile)('python3', ['-c', [
+          'import os, sys',
+          'fd = os.open(sys.argv[1], os.O_RDONLY)',
+          'data = os.read(fd, 100)',
+          'for _ in range(5): os.close(os.dup(fd))',
+          'os.close(fd)',
+          'print(data.decode())',
+        ].join('\n'), join(m.path, 'photos', 'b.txt')])
+        expect(closes.stdout.trim()).toBe('bravo')
+        expect(await flushCalls()).toBe(before)
+        await writeFile(join(m.path, 'photos', 'flushed.txt'), 'charlie')
+        expect(await flushCalls()).toBeGreaterThan(before)
+        expect(await readFile(remoteBytesPath(lib, '/photos/flushed.txt'), 'utf8')).toBe('charlie')
       })
 
       it('serves the same counters as Prometheus text at --metrics', async () => {

@@ -238,6 +238,13 @@ describe('createFuseOps', () => {
     expect(await call((cb) => ops.open('/f', fsConstants.O_RDONLY, cb))).toEqual([0, 6, true])
   })
 
+  it('open says when the handle needs no flush at close (a reader of a stored version: FOPEN_NOFLUSH)', async () => {
+    const { ops } = setup({ open: async () => 7, closesWithoutFlush: (fh: number) => fh === 7 })
+    expect(await call((cb) => ops.open('/f', fsConstants.O_RDONLY, cb))).toEqual([0, 7, false, true])
+    const both = setup({ open: async () => 7, closesWithoutFlush: () => true, bypassesPageCache: () => true })
+    expect(await call((cb) => both.ops.open('/f', fsConstants.O_RDONLY, cb))).toEqual([0, 7, true, true])
+  })
+
   it('maps VfsError codes to negative errnos', async () => {
     const { ops } = setup({ unlink: () => Promise.reject(new VfsError('EROFS', 'read-only')) })
     expect(await call((cb) => ops.unlink('/f', cb))).toEqual([FUSE_ERRNO.EROFS])

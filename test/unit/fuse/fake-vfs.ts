@@ -13,7 +13,7 @@ export function makeAttr(over: Partial<Attr> = {}): Attr {
 }
 
 /** Vfs methods that are optional: absent from the fake unless `impl` provides them. */
-const OPTIONAL: ReadonlySet<string> = new Set(['readInto', 'bypassesPageCache'])
+const OPTIONAL: ReadonlySet<string> = new Set(['readInto', 'bypassesPageCache', 'closesWithoutFlush'])
 
 export function createFakeVfs(impl: Partial<Record<keyof Vfs, (...args: never[]) => unknown>> = {}): { vfs: Vfs; calls: Call[] } {
   const calls: Call[] = []

@@ -183,6 +183,15 @@ describe('libfuse3 dispatcher', () => {
     expect(h.replies[0]).toEqual([1, 0, 3, undefined, OpenReply.DirectIo])
   })
 
+  it('an open the VFS says needs no flush asks the kernel to send none at close (FOPEN_NOFLUSH), alone or with direct_io', () => {
+    const h = harness({ open: (_p, _flags, cb) => cb(0, 3, false, true) })
+    h.dispatch(Op.Open, 1, '/f', fsConstants.O_RDONLY)
+    expect(h.replies[0]).toEqual([1, 0, 3, undefined, OpenReply.NoFlush])
+    const both = harness({ open: (_p, _flags, cb) => cb(0, 3, true, true) })
+    both.dispatch(Op.Open, 1, '/f', fsConstants.O_RDONLY)
+    expect(both.replies[0]).toEqual([1, 0, 3, undefined, OpenReply.DirectIo | OpenReply.NoFlush])
+  })
+
   it('with --direct-io every open and create skips the page cache, reading ones too', () => {
     const { O_RDONLY, O_RDWR, O_CREAT, O_WRONLY, O_APPEND } = fsConstants
     for (const flags of [O_RDONLY, O_RDWR, O_WRONLY | O_APPEND]) {

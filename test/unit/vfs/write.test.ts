@@ -83,6 +83,22 @@ describe('writing files (W1, W2)', () => {
     h.vfs.checkInvariants()
   })
 
+  it('only a reader of a stored version closes without a flush (FOPEN_NOFLUSH): one of a file waiting for its upload, and a writer, need it', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/stored.txt', Buffer.from('stored'))
+    const h = rw(api, tempCache(), { writeBackDelayMs: 60_000 })
+    const reader = await h.vfs.open('/stored.txt', constants.O_RDONLY)
+    expect(h.vfs.closesWithoutFlush?.(reader)).toBe(true)
+    await writeFile(h, '/waiting.txt', 'not uploaded yet')
+    const pendingReader = await h.vfs.open('/waiting.txt', constants.O_RDONLY)
+    expect(h.vfs.closesWithoutFlush?.(pendingReader)).toBe(false)
+    const writer = await h.vfs.open('/stored.txt', W)
+    expect(h.vfs.closesWithoutFlush?.(writer)).toBe(false)
+    for (const [path, fh] of [['/stored.txt', reader], ['/waiting.txt', pendingReader], ['/stored.txt', writer]] as const) {
+      await h.vfs.release(path, fh)
+    }
+  })
+
   it("a close by a process that inherited the descriptor uploads nothing; the opener's close, or the release after the last close, does", async () => {
     const api = new FakeImageKit()
     const h = rw(api)
