@@ -67,8 +67,8 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
   /** The guard aborts `signal` before a deadline answers, so nothing is written into `dest` after that. */
   const readTo = (path: string, fh: number, dest: ReadDestination, pos: number, cb: Cb): void =>
     vfs.readInto
-      ? guard.run('read', path, cb, (signal) => vfs.readInto!(path, fh, dest, pos, signal), (n) => [n])
-      : guard.run('read', path, cb, (signal) => vfs.read(path, fh, dest.length, pos).then((data) => {
+      ? guard.runAbortable('read', path, cb, (signal) => vfs.readInto!(path, fh, dest, pos, signal), (n) => [n])
+      : guard.runAbortable('read', path, cb, (signal) => vfs.read(path, fh, dest.length, pos).then((data) => {
         if (signal.aborted) return 0
         const n = Math.min(dest.length, data.length)
         dest.set(data.subarray(0, n), 0)

@@ -100,11 +100,31 @@ export class OpGuard {
    * Runs `work` and answers `cb` exactly once: with `encode(result)` (the full argument list for cb),
    * or with a negative errno.
    */
-  run<T>(
+  run<T>(op: string, localPath: string, cb: FuseReply, work: () => Promise<T>, encode: (result: T) => unknown[]): void {
+    this.#run(op, localPath, cb, undefined, work, encode)
+  }
+
+  /**
+   * run() for work that writes into the kernel's buffer itself: `signal` is aborted before a deadline answers,
+   * so that it stops first. Only such work gets one: making an AbortSignal costs microseconds, on every request.
+   */
+  runAbortable<T>(
     op: string,
     localPath: string,
     cb: FuseReply,
     work: (signal: AbortSignal) => Promise<T>,
+    encode: (result: T) => unknown[],
+  ): void {
+    const abort = new AbortController()
+    this.#run(op, localPath, cb, abort, () => work(abort.signal), encode)
+  }
+
+  #run<T>(
+    op: string,
+    localPath: string,
+    cb: FuseReply,
+    abort: AbortController | undefined,
+    work: () => Promise<T>,
     encode: (result: T) => unknown[],
   ): void {
     const counter = this.counters.get(op)
@@ -112,8 +132,6 @@ export class OpGuard {
     counter.inFlight++
     let answered = false
     let timer: unknown
-    // Aborted before a deadline answers: work that writes into the kernel's buffer must stop first.
-    const abort = new AbortController()
 
     const answer = (args: unknown[]): void => {
       answered = true
@@ -134,7 +152,7 @@ export class OpGuard {
       timer = this.#timers.set(() => {
         if (answered) return
         counter.timeouts++
-        abort.abort()
+        abort?.abort()
         this.#log.warn({ op, path: localPath, deadlineMs: deadline }, `${op} exceeded its deadline; answered ETIMEDOUT`)
         answer([FUSE_ERRNO.ETIMEDOUT])
       }, deadline)
@@ -142,7 +160,7 @@ export class OpGuard {
 
     let pending: Promise<T>
     try {
-      pending = Promise.resolve(work(abort.signal))
+      pending = Promise.resolve(work())
     } catch (e) {
       pending = Promise.reject(e)
     }

@@ -89,6 +89,34 @@ describe('OpGuard', () => {
     expect(records[0]?.err?.stack).toContain('sync bug')
   })
 
+  it('makes an abort signal only for work that asks for one (a read into the kernel\'s buffer): each costs microseconds', async () => {
+    const { logger } = captureLogger()
+    const guard = new OpGuard(logger, { timers: manualTimers().timers })
+    const real = globalThis.AbortController
+    let made = 0
+    globalThis.AbortController = class extends real {
+      constructor() {
+        super()
+        made++
+      }
+    }
+    try {
+      const replies: unknown[][] = []
+      for (const op of ['getattr', 'open', 'flush', 'release']) guard.run(op, '/a', (...a) => void replies.push(a), async () => 0, () => [0])
+      await flush()
+      expect(replies).toHaveLength(4)
+      expect(made).toBe(0)
+      let signal: AbortSignal | undefined
+      guard.runAbortable('read', '/a', (...a) => void replies.push(a), async (s) => ((signal = s), 3), (n) => [n])
+      await flush()
+      expect(replies.at(-1)).toEqual([3])
+      expect(made).toBe(1)
+      expect(signal?.aborted).toBe(false)
+    } finally {
+      globalThis.AbortController = real
+    }
+  })
+
   it('answers ETIMEDOUT once at the deadline and drops the late result', async () => {
     const { logger, records } = captureLogger()
     const t = manualTimers()
@@ -102,7 +130,7 @@ describe('OpGuard', () => {
       abortedBeforeAnswer = signal?.aborted
       replies.push(a)
     }
-    guard.run('read', '/slow', cb, (s) => ((signal = s), work.promise), (n) => [++encoded, n])
+    guard.runAbortable('read', '/slow', cb, (s) => ((signal = s), work.promise), (n) => [++encoded, n])
     expect(signal?.aborted).toBe(false)
     expect([...t.pending.values()].map((p) => p.ms)).toEqual([DEFAULT_DEADLINE_MS])
     t.fireAll()
