@@ -136,6 +136,8 @@ export class WritePath {
   }
 
   pendingAtLocal(localPath: string): PendingFile | undefined {
+    // Asked at every open, getattr and lookup: with nothing being written, no path is encoded to find out.
+    if (this.#pending.isEmpty) return undefined
     try {
       return this.#pending.at(destinationOf(this.#d.codec, localPath).remotePath)
     } catch {

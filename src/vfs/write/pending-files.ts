@@ -12,6 +12,10 @@ export class PendingFiles {
     return this.#byRemotePath.get(remotePath)
   }
 
+  get isEmpty(): boolean {
+    return this.#byRemotePath.size === 0
+  }
+
   /** Still its path's pending file (not dropped, retired or replaced while its caller waited). */
   holds(file: PendingFile): boolean {
     return this.#byRemotePath.get(file.remotePath) === file

@@ -5,6 +5,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
 import { LOST_JOB_DEADLINE_MS } from '../../../src/vfs/folder-job.js'
+import { NameCodec } from '../../../src/vfs/name.js'
 import { Journal } from '../../../src/vfs/spool/journal.js'
 import { Spool } from '../../../src/vfs/spool/spool.js'
 import { RECENT_COPIES_MAX, RECENT_COPY_TTL_MS } from '../../../src/vfs/spool/recent-copies.js'
@@ -81,6 +82,22 @@ describe('writing files (W1, W2)', () => {
     expect(spoolFiles(h, 'data')).toEqual([])
     expect(h.vfs.status().counters.uploadsSucceeded).toBe(1)
     h.vfs.checkInvariants()
+  })
+
+  it('with nothing being written, opening and reading a stored file encodes no name to look for a pending one', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/stored.txt', Buffer.from('stored'))
+    const h = rw(api)
+    expect((await readAll(h, '/stored.txt')).toString()).toBe('stored') // listed and compiled once
+    const encode = vi.spyOn(NameCodec.prototype, 'toRemote')
+    try {
+      expect((await readAll(h, '/stored.txt')).toString()).toBe('stored')
+      expect(encode).not.toHaveBeenCalled()
+      await writeFile(h, '/new.txt', 'new') // a pending file is still found while it exists
+      expect(encode).toHaveBeenCalled()
+    } finally {
+      encode.mockRestore()
+    }
   })
 
   it('only a reader of a stored version closes without a flush (FOPEN_NOFLUSH): one of a file waiting for its upload, and a writer, need it', async () => {
