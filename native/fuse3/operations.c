@@ -183,10 +183,16 @@ static uint32_t caller_process(void) {
   return tgid > 0 && tgid <= (long)UINT32_MAX ? (uint32_t)tgid : 0;
 }
 
+/* Only a handle that may write needs its opener (vfs.ts open and flush): a read-only open is spared the read of
+   /proc (a 1 MiB file read through the mount is mostly such opens). */
+static int may_write(int flags) {
+  return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0;
+}
+
 static int op_open(const char *path, struct fuse_file_info *fi) {
   REQUEST(OP_OPEN);
   r.path = path;
-  r.caller = caller_process();
+  r.caller = may_write(fi->flags) ? caller_process() : 0;
   r.flags = (uint32_t)fi->flags;
   r.fi = fi;
   return CALL();

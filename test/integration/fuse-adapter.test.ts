@@ -217,6 +217,14 @@ describe.skipIf(!fuse.ok).each(BINDINGS)('fuse adapter through a real mount (%s)
     })
   })
 
+  it.runIf(binding === 'fuse3')('names the opening process only to an open that may write: a read-only open costs no read of /proc', async () => {
+    const opens = (): string[][] => [...daemon.stdout().matchAll(/^OPEN \/hello\.txt (\d+) (\S+)$/gm)].map((m) => [String(Number(m[1]) & 3), m[2]!])
+    const before = opens().length
+    await (await open(join(mp, 'hello.txt'), 'r')).close()
+    await (await open(join(mp, 'hello.txt'), 'r+')).close()
+    expect(opens().slice(before)).toEqual([['0', '0'], ['2', String(process.pid)]]) // O_RDONLY, O_RDWR
+  })
+
   it.runIf(binding === 'fuse3')('a name that is not valid UTF-8 is refused (EILSEQ), never merged with another one', async () => {
     const invalid = Buffer.concat([Buffer.from(mp + '/'), Buffer.from([0x66, 0xff])]) // "f\xff"
     await expect(writeFile(invalid, 'x')).rejects.toMatchObject({ code: 'EILSEQ' })
