@@ -178,17 +178,6 @@ export class DirCache {
   }
 
   /**
-   * A folder this mount just created is known to be empty: its listing is cached as such, fresh from now,
-   * instead of being fetched by the first lookup inside it (`cp -r`, `tar x`, `rsync` create files in a
-   * folder right after making it: one round trip per folder saved). Files someone else put there meanwhile
-   * show once it expires, as for any listing; rmdir re-lists before deleting anything.
-   */
-  seedEmpty(remotePath: string): void {
-    if (this.#inflight.has(remotePath)) return
-    this.#lru.set(remotePath, new DirListing(remotePath, this.clock.now(), new Map()))
-  }
-
-  /**
    * Takes the old versions of a file this mount deleted (ImageKit deletes them with it, W8) out of a cached
    * listing, so they do not stay beside no file until the next listing. Only --versions shows them.
    */

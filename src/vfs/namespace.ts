@@ -57,14 +57,21 @@ export class Namespace {
       if ((await this.#remote(dest)) || this.#d.writes.pendingAt(dest.remotePath)) {
         throw new VfsError('EEXIST', `mkdir ${localPath}: exists`, { level: 'debug' })
       }
+      const now = this.#d.clock.now()
+      const folder = new DirInode(this.#d.inodes.allocate(), dest.remotePath, now, now)
+      // ImageKit's create-folder also answers success for a folder that exists: one made elsewhere after the
+      // cached listing (R2), maybe full. Its listing, asked for alongside (no longer a wait), shows what is in
+      // it at once; a new folder lists empty, and files created in it need no listing first.
+      const listed = this.#d.dirs.listing(folder).then(() => true, () => false)
       try {
         await this.#d.api.createFolder(dest.folder, dest.name)
       } catch (e) {
+        await listed
+        this.#d.dirs.forget(dest.remotePath)
         throw fromImageKitError(e, { op: 'mkdir', target: dest.remotePath })
       }
-      const now = this.#d.clock.now()
-      this.#d.dirs.setChild(dest.folder, dest.localName, new DirInode(this.#d.inodes.allocate(), dest.remotePath, now, now))
-      this.#d.dirs.seedEmpty(dest.remotePath)
+      await listed // a listing that failed is fetched again by the first lookup inside
+      this.#d.dirs.setChild(dest.folder, dest.localName, folder)
     })
   }
 

@@ -388,6 +388,22 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
+  it('W7: mkdir of a folder another machine made after the mount listed its parent succeeds, and ls shows what is in it at once', async () => {
+    const { m } = await mount({ dirCache: '5m' })
+    const dir = join(m.path, 'w7late')
+    await mkdir(dir)
+    expect(await readdir(dir)).toEqual([])
+    await lib.upload('/w7late/byp', 'theirs.txt', Buffer.from('theirs\n'))
+    await lib.upload('/w7late/plain', 'also.txt', Buffer.from('also\n'))
+    await run('mkdir', ['-p', join(dir, 'byp')])
+    expect(await readdir(join(dir, 'byp'))).toEqual(['theirs.txt']) // was [] for the dir cache time
+    expect(await readFile(join(dir, 'byp', 'theirs.txt'), 'utf8')).toBe('theirs\n')
+    await mkdir(join(dir, 'plain')) // ImageKit's create-folder succeeds on an existing folder: so does mkdir
+    expect(await readdir(join(dir, 'plain'))).toEqual(['also.txt'])
+    await expect(rmdir(join(dir, 'plain'))).rejects.toMatchObject({ code: 'ENOTEMPTY' })
+    expect((await remoteEntries(lib, '/w7late/plain')).map((e) => e.name)).toEqual(['also.txt'])
+  })
+
   it('W8: unlink deletes the file with all its versions, also one that is open', async () => {
     await lib.upload('/w8', 'old.txt', Buffer.from('one\n'))
     await lib.upload('/w8', 'old.txt', Buffer.from('two\n'))

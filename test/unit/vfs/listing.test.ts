@@ -410,14 +410,14 @@ describe('R2: the listing cache', () => {
     expect(inos.size).toBe(1)
   })
 
-  it('counts entries this mount adds against its bound (folders filled by cp -r do not grow it past the bound)', () => {
+  it('counts entries this mount adds against its bound (folders filled by cp -r do not grow it past the bound)', async () => {
     const inodes = new InodeTable()
     const dirs = new DirCache(
       new FakeImageKit(), new ManualClock(), { codec: new NameCodec(baseOptions.encoding), inodes, warn: new WarnOnce(memoryLogger().logger) }, new Counters(),
       { ttlMs: 60_000, maxDirs: 100, versions: false, maxEntries: 10 },
     )
     for (const d of ['/a', '/b']) {
-      dirs.seedEmpty(d)
+      await dirs.listing(new DirInode(inodes.allocate(), d, 0, 0)) // empty, as mkdir lists a folder it makes
       for (let i = 0; i < 50; i++) {
         dirs.setChild(d, `f${i}`, new FileInode(inodes.allocate(), `${d}/f${i}`, `id${d}${i}`, `id${d}${i}`, false, 1, 'u', false, 0, 0, '', '', false, undefined, undefined, undefined, undefined, undefined, undefined))
       }

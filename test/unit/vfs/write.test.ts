@@ -851,12 +851,14 @@ describe('namespace (W7-W10)', () => {
     await expectCode(h.vfs.getattr('/d'), 'ENOENT')
   })
 
-  it('a folder just made is known empty: creating files in it fetches no listing; rmdir still re-lists', async () => {
+  it('a folder just made is listed by mkdir alone: creating files in it fetches no listing; rmdir still re-lists', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
     await h.vfs.readdir('/')
-    const listings = api.calls.listFiles
+    const beforeMkdir = api.calls.listFiles
     await h.vfs.mkdir('/new', 0o755)
+    expect(api.calls.listFiles).toBe(beforeMkdir + 1)
+    const listings = api.calls.listFiles
     await expectCode(h.vfs.getattr('/new/a.txt'), 'ENOENT') // cp's lookup before its create
     await writeFile(h, '/new/a.txt', 'alpha')
     expect((await h.vfs.readdir('/new')).map((e) => e.name)).toEqual(['a.txt'])
@@ -866,6 +868,19 @@ describe('namespace (W7-W10)', () => {
     await h.vfs.unlink('/new/a.txt')
     await expectCode(h.vfs.rmdir('/new'), 'ENOTEMPTY')
     expect(api.fileAt('/new/other.jpg')).toBeDefined()
+  })
+
+  it('W7: mkdir of a folder made elsewhere after the cached listing succeeds (ImageKit creates it anyway) and shows what is in it', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/p')
+    const h = rw(api)
+    expect(await h.vfs.readdir('/p')).toEqual([])
+    api.addFile('/p/d/theirs.jpg', 5) // another machine: the cached listing of /p does not show d
+    await h.vfs.mkdir('/p/d', 0o755)
+    expect((await h.vfs.readdir('/p/d')).map((e) => e.name)).toEqual(['theirs.jpg'])
+    expect((await h.vfs.getattr('/p/d/theirs.jpg')).size).toBe(5)
+    await expectCode(h.vfs.rmdir('/p/d'), 'ENOTEMPTY')
+    expect(api.fileAt('/p/d/theirs.jpg')).toBeDefined()
   })
 
   it('W7: a folder whose only entries cannot be shown locally is not empty: rmdir and a folder renamed onto it delete nothing', async () => {
