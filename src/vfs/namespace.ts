@@ -158,23 +158,30 @@ export class Namespace {
     if (to.remotePath.startsWith(from.remotePath + '/')) {
       throw new VfsError('EINVAL', `rename ${fromLocalPath}: cannot move a folder into itself`)
     }
-    await this.#locked([from.remotePath, to.remotePath], async () => {
-      const srcNode = await this.#remote(from)
-      const srcPending = this.#d.writes.pendingAt(from.remotePath)
-      if (!srcNode && !srcPending) throw new VfsError('ENOENT', `rename ${fromLocalPath}: no such file`)
-      // ImageKit's folder move merges into a folder of the same name there (same-named files become versions
-      // of its files): what the target folder holds is read fresh, not from a listing others changed since.
-      if (srcNode?.kind === 'dir' && !srcPending) this.#d.dirs.expire(to.folder)
-      const dstNode = await this.#remote(to)
-      const dstPending = this.#d.writes.pendingAt(to.remotePath)
-      if (srcNode?.kind === 'dir' && !srcPending) {
-        if (dstPending || dstNode?.kind === 'file') throw new VfsError('ENOTDIR', `rename ${toLocalPath}: not a folder`)
-        return this.#renameFolder(srcNode, from, to, dstNode)
-      }
-      if (srcNode?.kind === 'file' && srcNode.isVersion) throw new VfsError('EACCES', `rename ${fromLocalPath}: old versions are read-only`)
-      if (dstNode?.kind === 'dir') throw new VfsError('EISDIR', `rename ${toLocalPath}: is a folder`)
-      return this.#renameFile(from, to, srcNode as FileInode | undefined, srcPending, dstNode as FileInode | undefined, dstPending)
+    await this.#locked([from.remotePath, to.remotePath], () => this.#renameLocked(from, to)).catch((e: unknown) => {
+      // The source is gone remotely (deleted or moved elsewhere after the cached listing, R2): the listing that
+      // still shows it is read again, so the name does not stay there for the dir cache time.
+      if (e instanceof VfsError && isNotFound(e.cause)) this.#d.dirs.expire(from.folder)
+      throw e
     })
+  }
+
+  async #renameLocked(from: Destination, to: Destination): Promise<void> {
+    const srcNode = await this.#remote(from)
+    const srcPending = this.#d.writes.pendingAt(from.remotePath)
+    if (!srcNode && !srcPending) throw new VfsError('ENOENT', `rename ${from.localPath}: no such file`)
+    // ImageKit's folder move merges into a folder of the same name there (same-named files become versions
+    // of its files): what the target folder holds is read fresh, not from a listing others changed since.
+    if (srcNode?.kind === 'dir' && !srcPending) this.#d.dirs.expire(to.folder)
+    const dstNode = await this.#remote(to)
+    const dstPending = this.#d.writes.pendingAt(to.remotePath)
+    if (srcNode?.kind === 'dir' && !srcPending) {
+      if (dstPending || dstNode?.kind === 'file') throw new VfsError('ENOTDIR', `rename ${to.localPath}: not a folder`)
+      return this.#renameFolder(srcNode, from, to, dstNode)
+    }
+    if (srcNode?.kind === 'file' && srcNode.isVersion) throw new VfsError('EACCES', `rename ${from.localPath}: old versions are read-only`)
+    if (dstNode?.kind === 'dir') throw new VfsError('EISDIR', `rename ${to.localPath}: is a folder`)
+    return this.#renameFile(from, to, srcNode as FileInode | undefined, srcPending, dstNode as FileInode | undefined, dstPending)
   }
 
   async #renameFile(

@@ -592,6 +592,21 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await versionsOf(lib, '/w9late/b/proj/notes.txt')).length).toBe(1)
   })
 
+  it('W9: a source another machine deleted after the mount listed its folder: rename is ENOENT and the name goes at once', async () => {
+    const { m } = await mount({ dirCache: '5m' })
+    const dir = join(m.path, 'w9gone')
+    await mkdir(dir)
+    await writeFile(join(dir, 'gone.txt'), 'mine\n')
+    await mkdir(join(dir, 'folder'))
+    expect((await readdir(dir)).sort()).toEqual(['folder', 'gone.txt'])
+    await lib.deleteFile('/w9gone/gone.txt')
+    await expect(rename(join(dir, 'gone.txt'), join(dir, 'kept.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
+    expect(await readdir(dir)).toEqual(['folder']) // gone.txt was listed for the dir cache time
+    await lib.api('DELETE', '/v1/folder', { folderPath: '/w9gone/folder' })
+    await expect(rename(join(dir, 'folder'), join(dir, 'moved'))).rejects.toMatchObject({ code: 'ENOENT' })
+    expect(await readdir(dir)).toEqual([])
+  })
+
   it('W10: chmod, utimens and chown to self change nothing remote; chown to others, links fail EPERM; --read-only is EROFS', async () => {
     await lib.upload('/w10', 'f.txt', Buffer.from('unchanged\n'))
     const before = await lib.details('/w10/f.txt')

@@ -977,6 +977,24 @@ describe('namespace (W7-W10)', () => {
     expect((await readAll(h, '/doc.txt')).toString()).toBe('v2 content')
   })
 
+  it('W9: rename of a file or folder deleted elsewhere after the cached listing is ENOENT, and the name goes from the listing', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/b')
+    api.addFolder('/gone-folder')
+    api.addFile('/gone.txt', Buffer.from('deleted elsewhere'))
+    api.addFile('/also-gone.txt', Buffer.from('deleted elsewhere'))
+    const h = rw(api)
+    expect((await h.vfs.readdir('/')).map((e) => e.name).sort()).toEqual(['also-gone.txt', 'b', 'gone-folder', 'gone.txt'])
+    api.removeFile('/gone.txt')
+    api.removeFile('/also-gone.txt')
+    await api.deleteFolder('/gone-folder')
+    await expectCode(h.vfs.rename('/gone.txt', '/kept.txt'), 'ENOENT')
+    await expectCode(h.vfs.rename('/also-gone.txt', '/b/also-gone.txt'), 'ENOENT')
+    await expectCode(h.vfs.rename('/gone-folder', '/b/gone-folder'), 'ENOENT')
+    expect((await h.vfs.readdir('/')).map((e) => e.name)).toEqual(['b'])
+    await expectCode(h.vfs.getattr('/gone.txt'), 'ENOENT')
+  })
+
   it('atomic save onto a file added elsewhere that the cached listing does not show yet replaces it (no EEXIST)', async () => {
     const api = new FakeImageKit()
     api.addFolder('/a')
