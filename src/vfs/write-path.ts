@@ -23,6 +23,7 @@ import { KeyedMutex } from './lock.js'
 import type { NameCodec } from './name.js'
 import { destinationOf, type Destination } from './destination.js'
 import type { Resolver } from './resolver.js'
+import { currentFile } from './current-file.js'
 import { CommittedCopies } from './spool/committed-copies.js'
 import { Journal } from './spool/journal.js'
 import { recoverSpool } from './spool/recover.js'
@@ -224,8 +225,10 @@ export class WritePath {
         })
         if (reused) return existing
       }
-      const node = await this.#remoteFile(dest)
-      if (!node && !create) throw new VfsError('ENOENT', `open ${localPath}: no such file`)
+      const listed = await this.#remoteFile(dest)
+      const node = listed && !truncate ? await currentFile(this.#d, dest, listed, () => this.#remoteFile(dest)) : listed
+      // O_CREAT on an open (not a create): the kernel knew the name, and it went since (elsewhere): made anew.
+      if (!node && !create && (flags & fsConstants.O_CREAT) === 0) throw new VfsError('ENOENT', `open ${localPath}: no such file`)
       const now = this.#d.clock.now()
       const filling = node !== undefined && !truncate && node.size > 0
       const { id, fh, filled } = await this.#spoolFileFor(filling ? node : undefined)

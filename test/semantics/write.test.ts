@@ -179,6 +179,17 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
+  it('W1: >> after another machine stored a new version (the mount listed the old one) appends to the new one, not over it', async () => {
+    await lib.upload('/w1late', 'log.txt', Buffer.from('one\n'))
+    const { m } = await mount({ dirCache: '5m' })
+    const log = join(m.path, 'w1late', 'log.txt')
+    expect(await readFile(log, 'utf8')).toBe('one\n')
+    await lib.upload('/w1late', 'log.txt', Buffer.from('one\ntwo\n'))
+    await run('sh', ['-c', 'printf "three\\n" >> "$1"', 'sh', log])
+    expect(await readFile(remoteBytesPath(lib, '/w1late/log.txt'), 'utf8')).toBe('one\ntwo\nthree\n') // two was lost
+    expect(await readFile(log, 'utf8')).toBe('one\ntwo\nthree\n')
+  })
+
   it('W2: close and fsync return after the upload is stored; an overwrite keeps file id, tags, metadata, privacy', async () => {
     await lib.upload('/w2', 'doc.txt', Buffer.from('version one\n'), { tags: 'red,blue', isPrivateFile: 'true', customCoordinates: '10,20,30,40' })
     const before = await lib.details('/w2/doc.txt')

@@ -241,6 +241,29 @@ describe('writing files (W1, W2)', () => {
     expect((await readAll(h, '/doc.txt')).toString()).toBe('abcdef')
   })
 
+  it('W1: an append after another machine stored a new version or deleted the file (the cached listing is older) starts from what the library holds', async () => {
+    const api = new FakeImageKit()
+    const orig = api.addFile('/log.txt', Buffer.from('one\n'))
+    api.addFile('/gone.txt', Buffer.from('deleted elsewhere\n'))
+    const h = rw(api)
+    expect((await h.vfs.getattr('/log.txt')).size).toBe(4)
+    api.overwrite('/log.txt', Buffer.from('one\ntwo\n'), '2030-01-01T00:00:00.000Z')
+    api.removeFile('/gone.txt')
+    const append = async (path: string, text: string) => {
+      const fh = await h.vfs.open(path, W | constants.O_APPEND | constants.O_CREAT)
+      await h.vfs.write(path, fh, Buffer.from(text), 0, false) // O_APPEND: at the end, whatever the offset
+      await h.vfs.flush(path, fh)
+      await h.vfs.release(path, fh)
+    }
+    await append('/log.txt', 'three\n')
+    expect(api.fileAt('/log.txt')!.bytes.toString()).toBe('one\ntwo\nthree\n') // was one\nthree\n: two\n lost
+    expect(api.fileAt('/log.txt')!.obj.fileId).toBe(orig.fileId)
+    expect((await h.vfs.getattr('/log.txt')).size).toBe(14)
+    await append('/gone.txt', 'new\n')
+    expect(api.fileAt('/gone.txt')!.bytes.toString()).toBe('new\n')
+    await expectCode(h.vfs.open('/log2.txt', W), 'ENOENT')
+  })
+
   it('W2: an overwrite of an unpublished (draft) file stores a draft version: the upload does not publish it', async () => {
     const api = new FakeImageKit()
     api.addFile('/draft.txt', Buffer.from('abc'), { isPublished: false })
