@@ -286,6 +286,18 @@ describe.skipIf(skip !== null)('read semantics', () => {
     await lib.deleteFile('/swap/video.bin') // its bytes would otherwise count in R11's usage, which the mount has cached
   })
 
+  it('R5: tail -f of a file another machine stores anew (longer) follows the version it opened: nothing new, nothing mixed', async () => {
+    await lib.upload('/tailed', 'app.log', Buffer.from('one\ntwo\n'))
+    const path = join(m.path, 'tailed', 'app.log')
+    await waitFor(async () => (await stat(path).catch(() => undefined))?.size === 8, CHANGE_BOUND_MS * 2, 'app.log')
+    const followed = run('sh', ['-c', `timeout ${(CHANGE_BOUND_MS * 2) / 1000} tail -f "$1"; true`, 'sh', path])
+    await new Promise((r) => setTimeout(r, 500))
+    await lib.upload('/tailed', 'app.log', Buffer.from('one\ntwo\nthree\n'))
+    await waitFor(async () => (await stat(path)).size === 14, CHANGE_BOUND_MS, 'the new version')
+    expect((await followed).stdout).toBe('one\ntwo\n')
+    expect(await readFile(path, 'utf8')).toBe('one\ntwo\nthree\n') // opened anew: the new version
+  })
+
   it('R5: so does one open while a new version written through the mount waits for its upload (--write-back)', async () => {
     const cacheDir = await tempDir('ikfs-wb-cache-')
     const [v1, v2] = [randomBytes(3 * 1024 * 1024 + 99), randomBytes(3 * 1024 * 1024 + 99)]
