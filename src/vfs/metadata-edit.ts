@@ -131,6 +131,7 @@ export class MetadataEditor {
   }
 
   async #update(localPath: string, node: FileInode, wanted: WantedDetails): Promise<void> {
+    const dest = destinationOf(this.d.codec, localPath)
     let updated: FileObject
     try {
       // Custom metadata replaces the file's: the keys to remove are the ones it has now, which a key set
@@ -140,9 +141,10 @@ export class MetadataEditor {
     } catch (e) {
       // The API's own words say what was wrong (a custom metadata field the account does not define, a % in a tag).
       if (isImageKitError(e) && e.code === 'IK_BAD_REQUEST') throw new VfsError('EINVAL', `${localPath}: ImageKit refused the change: ${e.message}`, { cause: e })
+      // Deleted elsewhere after the cached listing (R2): the folder is listed afresh, so the name does not stay.
+      if (isImageKitError(e) && e.code === 'IK_NOT_FOUND') this.d.dirs.expire(dest.folder)
       throw fromImageKitError(e, { op: 'update details', target: node.remotePath })
     }
-    const dest = destinationOf(this.d.codec, localPath)
     this.d.dirs.setChild(dest.folder, dest.localName, fileInodeFrom(updated, node.ino))
   }
 }

@@ -428,6 +428,23 @@ describe.skipIf(skip !== null)('read semantics', () => {
     expect((await lib.details('/up/deep/editable.txt')).fileId).toBe(stored.fileId)
   })
 
+  it('R10: setfattr on a file another machine deleted after the listing is ENOENT, and the name goes at once', async () => {
+    const cacheDir = await tempDir('ikfs-xattr-gone-cache-')
+    const slow = await mountLibrary(lib, { args: ['--dir-cache-time', '5m', '--cache-dir', cacheDir] })
+    try {
+      await lib.upload('/xgone', 'gone.txt', Buffer.from('deleted elsewhere\n'))
+      await lib.upload('/xgone', 'kept.txt', Buffer.from('kept\n'))
+      const dir = join(slow.path, 'xgone')
+      expect((await readdir(dir)).sort()).toEqual(['gone.txt', 'kept.txt'])
+      await lib.deleteFile('/xgone/gone.txt')
+      await expect(run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'x', join(dir, 'gone.txt')])).rejects.toMatchObject({ stderr: expect.stringContaining('No such file') })
+      expect(await readdir(dir)).toEqual(['kept.txt']) // was listed for the dir cache time
+    } finally {
+      await slow.stop()
+      await rm(cacheDir, { recursive: true, force: true })
+    }
+  })
+
   it('R10: a copy with its attributes (cp -a, rsync -X) brings its tags and metadata along', async () => {
     const src = await tempDir('ikfs-xattr-src-')
     try {

@@ -85,6 +85,18 @@ describe('writable metadata attributes', () => {
     expect(api.fileAt('/a.jpg')!.obj.customMetadata).toEqual({})
   })
 
+  it('a file deleted elsewhere after the listing: setting is ENOENT, and the name goes from the listing', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/p')
+    api.addFile('/p/gone.jpg', 10)
+    api.addFile('/p/kept.jpg', 10)
+    const h = writable(api)
+    expect((await h.vfs.readdir('/p')).map((e) => e.name).sort()).toEqual(['gone.jpg', 'kept.jpg'])
+    api.removeFile('/p/gone.jpg')
+    await expectCode(h.vfs.setxattr('/p/gone.jpg', 'user.imagekit.tags', value('a'), 0), 'ENOENT')
+    expect((await h.vfs.readdir('/p')).map((e) => e.name)).toEqual(['kept.jpg'])
+  })
+
   it('XATTR_CREATE and XATTR_REPLACE are honoured', async () => {
     const api = new FakeImageKit()
     api.addFile('/a.jpg', 10, { tags: ['old'] })
