@@ -15,6 +15,7 @@ import { request, type Agent, type Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.js'
 import { redactUrl } from '../log.js'
+import { requestBuffered, type BufferedResponse } from './buffered-request.js'
 import { DeliverySockets } from './delivery-sockets.js'
 import { ImageKitError, type ImageKitCode } from './errors.js'
 import { OriginDispatchers } from './origin-dispatchers.js'
@@ -242,7 +243,7 @@ export class HttpTransport {
 
   async #attempt(call: ApiCall, attempt: number): Promise<ApiResult> {
     const base = call.host === 'api' ? this.settings.apiUrl : this.settings.uploadUrl
-    const url = apiUrl(base, call.route, call.params, call.query)
+    const target = new URL(apiUrl(base, call.route, call.params, call.query))
     const headers = this.baseHeaders(true)
     headers.accept = 'application/json'
     let body: string | Buffer | Readable | AsyncIterable<Buffer> | undefined
@@ -257,17 +258,19 @@ export class HttpTransport {
     }
     const failure = { method: call.method, route: call.route, signal: call.signal }
     try {
-      let response: Dispatcher.ResponseData
+      let response: BufferedResponse
       try {
-        response = await request(url, {
-          dispatcher: this.#api.for(new URL(base)),
+        response = await requestBuffered({
+          dispatcher: this.#api.for(target),
+          url: target,
           method: call.method,
           headers,
           // undici takes async iterables (docs: Dispatcher.request body); its type declarations lag behind.
-          body: body as Dispatcher.RequestOptions['body'],
+          body: body as Dispatcher.DispatchOptions['body'],
           signal: call.signal,
           headersTimeout: this.settings.requestTimeoutMs,
           bodyTimeout: this.settings.requestTimeoutMs,
+          errorBodyLimit: MAX_ERROR_BODY_BYTES,
         })
       } catch (error) {
         throw errorFromException(error, { ...failure, retriable: true })
@@ -275,12 +278,12 @@ export class HttpTransport {
       const requestId = requestIdOf(response.headers)
       this.settings.log.debug({ operation: `${call.method} ${call.route}`, status: response.statusCode, requestId, attempt }, 'api response')
       if (response.statusCode === 404 && attempt > 0 && call.notFoundOnRetryIsSuccess) {
-        await response.body.dump()
+        await response.body().catch(() => undefined)
         this.settings.log.debug({ operation: `${call.method} ${call.route}`, requestId, attempt }, '404 on retry: the earlier attempt succeeded')
         return { status: 404, value: undefined, requestId, attempt }
       }
       if (response.statusCode < 200 || response.statusCode >= 300) {
-        const text = await readCapped(response.body, MAX_ERROR_BODY_BYTES).catch(() => '')
+        const text = await response.body().then((b) => b.toString('utf8'), () => '')
         throw errorFromStatus({
           host: call.host,
           method: call.method,
@@ -293,7 +296,7 @@ export class HttpTransport {
       }
       let text: string
       try {
-        text = await response.body.text()
+        text = (await response.body()).toString('utf8')
       } catch (error) {
         if (call.statusOnly) {
           this.settings.log.debug({ operation: `${call.method} ${call.route}`, requestId, attempt }, '2xx body cut short: the status says it is done')
@@ -335,20 +338,6 @@ function header(headers: Record<string, string | string[] | undefined>, name: st
 
 function withRequestId(message: string, requestId: string | undefined): string {
   return requestId ? `${message} (requestId ${requestId})` : message
-}
-
-/** Reads a body as text, keeping at most `maxBytes`; the rest is drained and dropped. */
-export async function readCapped(body: Readable, maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = []
-  let kept = 0
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    if (kept < maxBytes) {
-      const part = chunk.subarray(0, maxBytes - kept)
-      chunks.push(part)
-      kept += part.length
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 export interface StatusFailure {

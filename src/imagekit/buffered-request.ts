@@ -1,0 +1,156 @@
+/**
+ * One HTTP request through an undici dispatcher, its response body collected into memory: for API and upload
+ * calls, whose JSON answers are read whole anyway. undici's request() wraps every response in a Readable
+ * stream and an AsyncResource that the caller then reads to its end; on a small upload (one per file a `cp -r`
+ * copies in) that machinery cost more of the daemon's time than the rest of the HTTP exchange. Here the
+ * body's chunks go straight into an array.
+ *
+ * Failures are undici's own errors, as request() gives them: the promise rejects when no response head came
+ * (connection refused, headers timeout, the signal aborted), and body() when the connection failed before the
+ * body's end (a 2xx cut short).
+ */
+import type { Dispatcher } from 'undici'
+
+export interface BufferedRequest {
+  dispatcher: Dispatcher
+  url: URL
+  method: Dispatcher.HttpMethod
+  headers: Record<string, string>
+  body?: Dispatcher.DispatchOptions['body']
+  signal?: AbortSignal | undefined
+  headersTimeout: number
+  bodyTimeout: number
+  /** A response that is not 2xx keeps at most this many body bytes (an error page); the rest is dropped. */
+  errorBodyLimit: number
+}
+
+export interface BufferedResponse {
+  statusCode: number
+  /** Lower-case names; a header sent more than once has all its values. */
+  headers: Record<string, string | string[]>
+  /** The whole body (of an error answer: its first errorBodyLimit bytes). */
+  body(): Promise<Buffer>
+}
+
+export function requestBuffered(request: BufferedRequest): Promise<BufferedResponse> {
+  return new Promise((resolve, reject) => {
+    const handler = new BufferingHandler(request, resolve, reject)
+    request.dispatcher.dispatch(
+      {
+        origin: request.url.origin,
+        path: request.url.pathname + request.url.search,
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+        headersTimeout: request.headersTimeout,
+        bodyTimeout: request.bodyTimeout,
+      },
+      handler,
+    )
+  })
+}
+
+/** undici's handler interface (onConnect, onHeaders, onData, onComplete, onError), as its own request() uses it. */
+class BufferingHandler implements Dispatcher.DispatchHandler {
+  readonly #request: BufferedRequest
+  readonly #resolve: (response: BufferedResponse) => void
+  readonly #reject: (error: unknown) => void
+  #abort: ((reason?: Error) => void) | undefined
+  #removeAbortListener: (() => void) | undefined
+  #headersSeen = false
+  readonly #chunks: Buffer[] = []
+  #kept = 0
+  #limit = Number.POSITIVE_INFINITY
+  #ended: { error?: unknown } | undefined
+  #waiting: { resolve: (body: Buffer) => void; reject: (error: unknown) => void } | undefined
+  #body: Promise<Buffer> | undefined
+
+  constructor(request: BufferedRequest, resolve: (response: BufferedResponse) => void, reject: (error: unknown) => void) {
+    this.#request = request
+    this.#resolve = resolve
+    this.#reject = reject
+    const signal = request.signal
+    if (signal && !signal.aborted) {
+      const onAbort = (): void => this.#abort?.(abortReason(signal))
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.#removeAbortListener = () => signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  onConnect(abort: (reason?: Error) => void): void {
+    const signal = this.#request.signal
+    if (signal?.aborted) return abort(abortReason(signal))
+    this.#abort = abort
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null): boolean {
+    if (statusCode < 200) return true // 1xx: the answer is still to come
+    this.#headersSeen = true
+    if (statusCode >= 300) this.#limit = this.#request.errorBodyLimit
+    this.#resolve({ statusCode, headers: headersOf(rawHeaders), body: () => (this.#body ??= this.#whenEnded()) })
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#kept < this.#limit) {
+      const part = this.#kept + chunk.length > this.#limit ? chunk.subarray(0, this.#limit - this.#kept) : chunk
+      this.#chunks.push(part)
+      this.#kept += part.length
+    }
+    return true
+  }
+
+  onComplete(): void {
+    this.#end({})
+  }
+
+  onError(error: Error): void {
+    if (!this.#headersSeen) this.#reject(error)
+    this.#end({ error })
+    // As request() does: a stream body still being sent is stopped with the request.
+    const body = this.#request.body as { destroy?: (error?: Error) => void } | null | undefined
+    if (body && typeof body === 'object' && typeof body.destroy === 'function' && !Buffer.isBuffer(body)) body.destroy(error)
+  }
+
+  #end(ended: { error?: unknown }): void {
+    if (this.#ended) return
+    this.#ended = ended
+    this.#removeAbortListener?.()
+    this.#removeAbortListener = undefined
+    const waiting = this.#waiting
+    this.#waiting = undefined
+    if (!waiting) return
+    if ('error' in ended) waiting.reject(ended.error)
+    else waiting.resolve(this.#whole())
+  }
+
+  #whenEnded(): Promise<Buffer> {
+    const ended = this.#ended
+    if (ended) return 'error' in ended ? Promise.reject(ended.error) : Promise.resolve(this.#whole())
+    return new Promise((resolve, reject) => {
+      this.#waiting = { resolve, reject }
+    })
+  }
+
+  #whole(): Buffer {
+    return this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#kept)
+  }
+}
+
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('The request was aborted')
+}
+
+function headersOf(raw: Buffer[] | string[] | null): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {}
+  if (!raw) return headers
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString().toLowerCase()
+    const value = raw[i + 1]!.toString()
+    const earlier = headers[name]
+    if (earlier === undefined) headers[name] = value
+    else if (Array.isArray(earlier)) earlier.push(value)
+    else headers[name] = [earlier, value]
+  }
+  return headers
+}
