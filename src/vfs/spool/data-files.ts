@@ -6,19 +6,28 @@
  * filesystems (ext4 without a journal scans the recently freed inodes of a block group on every create,
  * about a millisecond each after a few thousand deletes), and every create or delete is a thread-pool round
  * trip; a reused file costs one rename. Files in `free/` are empty and belong to nobody: start-up deletes
- * whatever a crash left there. The renames are synchronous: metadata only, microseconds.
+ * whatever a crash left there. The renames are synchronous: metadata only, microseconds. So is emptying a
+ * small file (its pages dropped, its few blocks freed): a thread-pool round trip cost several times more
+ * CPU than the truncate itself, once per small file copied in. A large file is emptied in the thread pool.
+ *
+ * Ids are this process's random prefix and a counter: unique without asking the system for random bytes
+ * for every file.
  */
 import { randomBytes } from 'node:crypto'
-import { readdirSync, renameSync, unlinkSync } from 'node:fs'
+import { fstatSync, ftruncateSync, readdirSync, renameSync, unlinkSync } from 'node:fs'
 import { open, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DATA_FILE_MODE } from './spool.js'
 
 /** Enough for every upload in flight to leave its file behind for the next one (transfers is at most 64). */
 export const FREE_FILES_MAX = 64
+/** Files up to this size are emptied synchronously when kept for reuse. */
+const SYNC_TRUNCATE_MAX_BYTES = 1024 * 1024
 
 export class DataFiles {
   readonly #free: { name: string; fh: FileHandle }[] = []
+  readonly #idPrefix = randomBytes(8).toString('hex')
+  #ids = 0
 
   constructor(readonly dataDir: string, readonly freeDir: string) {
     for (const name of readdirSync(freeDir)) unlinkSync(join(freeDir, name))
@@ -26,7 +35,7 @@ export class DataFiles {
 
   /** A fresh id for a data file + journal record. */
   newId(): string {
-    return randomBytes(8).toString('hex')
+    return `${this.#idPrefix}${(++this.#ids).toString(16)}`
   }
 
   path(id: string): string {
@@ -61,7 +70,8 @@ export class DataFiles {
         fh ??= await open(at, 'r+')
         renameSync(at, join(this.freeDir, id))
         moved = true
-        await fh.truncate(0)
+        if (fstatSync(fh.fd).size <= SYNC_TRUNCATE_MAX_BYTES) ftruncateSync(fh.fd, 0)
+        else await fh.truncate(0)
         this.#free.push({ name: id, fh })
         return
       } catch {

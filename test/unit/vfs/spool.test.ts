@@ -214,6 +214,34 @@ describe('DataFiles', () => {
     await files.close()
   })
 
+  it('a small removed file is emptied at once, without a thread-pool round trip; a large one through the pool', async () => {
+    const { files, free } = setup()
+    const small = await files.create()
+    const large = await files.create()
+    await small.fh.write(Buffer.alloc(64 * 1024, 1), 0, 64 * 1024, 0)
+    await large.fh.truncate(8 * 1024 * 1024)
+    const truncates: string[] = []
+    for (const [name, fh] of [['small', small.fh], ['large', large.fh]] as const) {
+      const truncate = fh.truncate.bind(fh)
+      fh.truncate = (len?: number) => (truncates.push(name), truncate(len))
+    }
+    await files.remove(small.id, small.fh)
+    await files.remove(large.id, large.fh)
+    expect(truncates).toEqual(['large'])
+    expect(statSync(join(free, small.id)).size).toBe(0)
+    expect(statSync(join(free, large.id)).size).toBe(0)
+    await files.close()
+  })
+
+  it('ids are unique, hex (as journal records want them), and drawn without asking the system for random bytes each', () => {
+    const { files } = setup()
+    const other = setup().files
+    const made = Array.from({ length: 1000 }, () => files.newId())
+    expect(new Set([...made, ...Array.from({ length: 1000 }, () => other.newId())]).size).toBe(2000)
+    for (const id of made) expect(id).toMatch(/^[0-9a-f]{17,}$/)
+    expect(new Set(made.map((id) => id.slice(0, 16))).size).toBe(1) // one random prefix per spool, then a counter
+  })
+
   it('removing an id twice (a stale handle) never empties the file someone reused', async () => {
     const { files } = setup()
     const a = await files.create()
