@@ -163,10 +163,21 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
  * (/proc/TID/status). 0 when unknown (a process in another pid namespace, /proc unreadable). A flush is sent
  * for every close(2), also of a copy of the descriptor another process inherited (a shell's children): the
  * process that opened the file tells its own closes from those (vfs.ts flush).
+ *
+ * Most callers are single-threaded (cp, shells, tar): their thread leads its group, which pidfd_open proves
+ * (it refuses any other thread) in two cheap syscalls, where the kernel builds the whole status text for the
+ * read (about 4 against 12 microseconds, twice per file copied in: its create and its close).
  */
 static uint32_t caller_process(void) {
   pid_t tid = fuse_get_context()->pid;
   if (tid <= 0) return 0;
+#ifdef SYS_pidfd_open
+  int leader = (int)syscall(SYS_pidfd_open, tid, 0);
+  if (leader >= 0) {
+    close(leader);
+    return (uint32_t)tid;
+  }
+#endif
   char path[48];
   snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
