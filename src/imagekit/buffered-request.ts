@@ -145,7 +145,8 @@ function headersOf(raw: Buffer[] | string[] | null): Record<string, string | str
   const headers: Record<string, string | string[]> = {}
   if (!raw) return headers
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString().toLowerCase()
+    // Names are ASCII tokens (latin1 decodes them fastest); values keep their UTF-8.
+    const name = (typeof raw[i] === 'string' ? (raw[i] as string) : (raw[i] as Buffer).toString('latin1')).toLowerCase()
     const value = raw[i + 1]!.toString()
     const earlier = headers[name]
     if (earlier === undefined) headers[name] = value
