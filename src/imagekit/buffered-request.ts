@@ -50,12 +50,12 @@ export function requestBuffered(request: BufferedRequest): Promise<BufferedRespo
   })
 }
 
-/** undici's handler interface (onConnect, onHeaders, onData, onComplete, onError), as its own request() uses it. */
+/** undici's handler interface (onRequestStart … onResponseEnd), as undici-range.ts uses it. */
 class BufferingHandler implements Dispatcher.DispatchHandler {
   readonly #request: BufferedRequest
   readonly #resolve: (response: BufferedResponse) => void
   readonly #reject: (error: unknown) => void
-  #abort: ((reason?: Error) => void) | undefined
+  #controller: Dispatcher.DispatchController | undefined
   #removeAbortListener: (() => void) | undefined
   #headersSeen = false
   readonly #chunks: Buffer[] = []
@@ -71,40 +71,38 @@ class BufferingHandler implements Dispatcher.DispatchHandler {
     this.#reject = reject
     const signal = request.signal
     if (signal && !signal.aborted) {
-      const onAbort = (): void => this.#abort?.(abortReason(signal))
+      const onAbort = (): void => this.#controller?.abort(abortReason(signal))
       signal.addEventListener('abort', onAbort, { once: true })
       this.#removeAbortListener = () => signal.removeEventListener('abort', onAbort)
     }
   }
 
-  onConnect(abort: (reason?: Error) => void): void {
+  onRequestStart(controller: Dispatcher.DispatchController): void {
     const signal = this.#request.signal
-    if (signal?.aborted) return abort(abortReason(signal))
-    this.#abort = abort
+    if (signal?.aborted) return controller.abort(abortReason(signal))
+    this.#controller = controller
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null): boolean {
-    if (statusCode < 200) return true // 1xx: the answer is still to come
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200) return // 1xx: the answer is still to come
     this.#headersSeen = true
     if (statusCode >= 300) this.#limit = this.#request.errorBodyLimit
-    this.#resolve({ statusCode, headers: headersOf(rawHeaders), body: () => (this.#body ??= this.#whenEnded()) })
-    return true
+    this.#resolve({ statusCode, headers: definedHeaders(headers), body: () => (this.#body ??= this.#whenEnded()) })
   }
 
-  onData(chunk: Buffer): boolean {
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#kept < this.#limit) {
       const part = this.#kept + chunk.length > this.#limit ? chunk.subarray(0, this.#limit - this.#kept) : chunk
       this.#chunks.push(part)
       this.#kept += part.length
     }
-    return true
   }
 
-  onComplete(): void {
+  onResponseEnd(): void {
     this.#end({})
   }
 
-  onError(error: Error): void {
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (!this.#headersSeen) this.#reject(error)
     this.#end({ error })
     // As request() does: a stream body still being sent is stopped with the request.
@@ -141,17 +139,8 @@ function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('The request was aborted')
 }
 
-function headersOf(raw: Buffer[] | string[] | null): Record<string, string | string[]> {
-  const headers: Record<string, string | string[]> = {}
-  if (!raw) return headers
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    // Names are ASCII tokens (latin1 decodes them fastest); values keep their UTF-8.
-    const name = (typeof raw[i] === 'string' ? (raw[i] as string) : (raw[i] as Buffer).toString('latin1')).toLowerCase()
-    const value = raw[i + 1]!.toString()
-    const earlier = headers[name]
-    if (earlier === undefined) headers[name] = value
-    else if (Array.isArray(earlier)) earlier.push(value)
-    else headers[name] = [earlier, value]
-  }
-  return headers
+/** undici names headers in lower case, a repeated one with all its values. */
+function definedHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  for (const name of Object.keys(headers)) if (headers[name] === undefined) delete headers[name]
+  return headers as Record<string, string | string[]>
 }
