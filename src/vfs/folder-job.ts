@@ -42,6 +42,15 @@ async function movedWithin(d: FolderJobDeps, fromPath: string, toPath: string, d
   }
 }
 
+/**
+ * Where a folder whose moves were interrupted by a crash is now: the last path of its route (folder-moves.ts)
+ * that exists remotely, or undefined when none does.
+ */
+export async function whereFolderIs(api: ImageKitApi, route: readonly string[]): Promise<string | undefined> {
+  for (const path of [...route].reverse()) if (await folderExists(api, path)) return path
+  return undefined
+}
+
 async function folderExists(api: ImageKitApi, remotePath: string): Promise<boolean> {
   const [parent, name] = parentOf(remotePath)
   for await (const item of api.listFiles({ path: parent, type: 'folder' })) {

@@ -331,20 +331,29 @@ export class Namespace {
     const still: PendingFile[] = []
     for (const f of inside) if (await writes.quiesce(f)) still.push(f) // the others retired: the folder's listing has them
     const op = { op: 'rename folder', target: src.remotePath }
+    // The spool's records of the files inside name the old path until they are retargeted below: each job is
+    // noted first, so that after a crash the next mount finds where they belong (spool/folder-moves.ts).
+    const move = still.length > 0 ? writes.folderMoveFrom(src.remotePath) : undefined
+    const job = (start: () => Promise<unknown>, fromPath: string, toPath: string): Promise<void> => {
+      if (move) writes.noteFolderMove(move, toPath)
+      return runFolderJob(this.#d, start, fromPath, toPath)
+    }
     const jobs: RenameAndMove = {
       rename: (folder, name, newName) =>
-        runFolderJob(this.#d, () => api.renameFolder(joinRemote(folder, name), newName), joinRemote(folder, name), joinRemote(folder, newName)),
+        job(() => api.renameFolder(joinRemote(folder, name), newName), joinRemote(folder, name), joinRemote(folder, newName)),
       move: (folder, name, toFolder) =>
-        runFolderJob(this.#d, () => api.moveFolder(joinRemote(folder, name), toFolder), joinRemote(folder, name), joinRemote(toFolder, name)),
+        job(() => api.moveFolder(joinRemote(folder, name), toFolder), joinRemote(folder, name), joinRemote(toFolder, name)),
     }
     try {
       if (from.folder === to.folder) await jobs.rename(from.folder, from.name, to.name)
       else if (from.name === to.name) await jobs.move(from.folder, from.name, to.folder)
       else await renameAcrossFolders(jobs, from, to, await this.#takenNames(from, to), 'folder')
     } catch (e) {
+      if (move) writes.endFolderMove(move)
       for (const f of still) writes.requeue(f)
       throw fromImageKitError(e, op)
     }
+    let allRetargeted = true
     for (const f of still) {
       const rel = f.folder.slice(src.remotePath.length) // "" or "/sub"
       const newFolder = to.remotePath + rel
@@ -355,9 +364,12 @@ export class Namespace {
         // The folder moved all the same: the file goes on to its upload at the new path (its journal record,
         // which the failure could not rewrite, is rewritten at its next change or attempt).
         writes.requeue(f)
+        allRetargeted = false
         this.#d.log.error({ path: f.localPath, err: e }, 'a file being written in a renamed folder could not be updated in the spool journal')
       }
     }
+    // A record left at the old path still needs the note: the next mount moves it to where the folder is.
+    if (move && allRetargeted) writes.endFolderMove(move)
     dirs.forget(src.remotePath)
     dirs.forget(to.remotePath)
     dirs.setChild(from.folder, from.localName, undefined)

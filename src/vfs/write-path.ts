@@ -28,6 +28,7 @@ import { CommittedCopies } from './spool/committed-copies.js'
 import { Journal } from './spool/journal.js'
 import { recoverSpool } from './spool/recover.js'
 import { DataFiles } from './spool/data-files.js'
+import { FolderMoves, type FolderMove } from './spool/folder-moves.js'
 import { LocalMtimes } from './spool/mtimes.js'
 import type { DropCachedPages } from './spool/page-trim.js'
 import { RecentCopies } from './spool/recent-copies.js'
@@ -41,6 +42,7 @@ import { setWantedDetails } from './upload/set-details.js'
 import { WarnOnce } from './warn-once.js'
 import { carriedDetails, mergeWanted, type WantedDetails } from './wanted-details.js'
 import { Committer } from './write/committer.js'
+import { filesOfMoves, settleInterruptedMove } from './write/interrupted-moves.js'
 import { SpoolContent } from './write/content.js'
 import { PendingFiles } from './write/pending-files.js'
 import { copyFits, copyOnServer, isUntouchedNewFile } from './write/server-copy.js'
@@ -66,6 +68,9 @@ export class WritePath {
   readonly #spool: Spool
   readonly #dataFiles: DataFiles
   readonly #journal: Journal
+  readonly #folderMoves: FolderMoves
+  /** Aborted at close: stops work that would otherwise wait for the library for ever. */
+  readonly #closing = new AbortController()
   readonly #uploader: Uploader
   readonly #streamer: Streamer
   readonly #mtimes: LocalMtimes
@@ -84,6 +89,7 @@ export class WritePath {
     this.#spool = new Spool(deps.options.cacheDir, libraryKeyOf(deps.options.libraryId))
     this.#journal = new Journal(this.#spool.journalDir, deps.options.bootId)
     this.#dataFiles = new DataFiles(this.#spool.dataDir, this.#spool.freeDir)
+    this.#folderMoves = new FolderMoves(this.#spool.movesDir)
     this.#recent = new RecentCopies(this.#dataFiles, this.#spool.keptDir, deps.clock)
     this.#committedCopies = new CommittedCopies(this.#dataFiles, this.#journal, deps.log)
     const mtimeWarnings = new WarnOnce(deps.log)
@@ -616,6 +622,34 @@ export class WritePath {
     })
   }
 
+  /** A new folder rename's note (spool/folder-moves.ts), starting where the folder is now. */
+  folderMoveFrom(remotePath: string): FolderMove {
+    return { id: this.#dataFiles.newId(), route: [remotePath] }
+  }
+
+  /**
+   * Before a bulk job that may take `move`'s folder on to `toPath`: noted durably, so a crash once the job ran
+   * leaves the next mount where the files waiting inside belong. A note the spool cannot take (its disk full)
+   * leaves only that crash window open.
+   */
+  noteFolderMove(move: FolderMove, toPath: string): void {
+    move.route.push(toPath)
+    try {
+      this.#folderMoves.note(move)
+    } catch (e) {
+      this.#d.log.warn({ route: move.route, err: e }, 'the spool cannot note a folder rename (its disk is full?); a crash before it ends would upload its files waiting in the spool to the old path')
+    }
+  }
+
+  /** The files of a noted folder rename are recorded where the folder is (or never left it). */
+  endFolderMove(move: FolderMove): void {
+    try {
+      this.#folderMoves.end(move.id)
+    } catch (e) {
+      this.#d.log.warn({ route: move.route, err: e }, 'the spool cannot drop the note of a finished folder rename')
+    }
+  }
+
   /** Re-queues a quiesced file's upload (a namespace op failed or moved it). */
   requeue(file: PendingFile): void {
     this.#endQuiesce(file)
@@ -714,6 +748,7 @@ export class WritePath {
   // ---- lifecycle ----
 
   async close(): Promise<void> {
+    this.#closing.abort()
     this.#streamer.close()
     await Promise.allSettled([...this.#background])
     await this.#uploader.drain()
@@ -756,8 +791,12 @@ export class WritePath {
     else await fd?.close().catch(() => undefined)
   }
 
-  /** Start-up: files from the journal re-appear and their uploads are queued (spool/recover.ts). */
+  /**
+   * Start-up: files from the journal re-appear and their uploads are queued (spool/recover.ts); those in a
+   * folder whose rename a crash interrupted wait until the library tells where the folder is now.
+   */
   #replay(): void {
+    const files: PendingFile[] = []
     for (const { record: r, size } of recoverSpool(this.#journal, this.#dataFiles, this.#d.log)) {
       const base = r.fileId
         ? { fileId: r.fileId, isPrivateFile: r.isPrivateFile === true, ...(r.customCoordinates ? { customCoordinates: r.customCoordinates } : {}), ...(r.draft === true ? { draft: true as const } : {}) }
@@ -768,6 +807,7 @@ export class WritePath {
       file.mtimeSet = r.mtimeSet === true
       file.wanted = r.details
       this.#pending.add(file)
+      files.push(file)
       if (size === 0) {
         file.state = 'empty'
       } else if (r.state === 'rejected') {
@@ -778,5 +818,52 @@ export class WritePath {
         this.#uploader.schedule(file, 0)
       }
     }
+    this.#settleInterruptedMoves(files)
   }
+
+  #settleInterruptedMoves(files: PendingFile[]): void {
+    const moves = this.#folderMoves.loadAll()
+    if (moves.length === 0) return
+    const deps = {
+      api: this.#d.api, clock: this.#d.clock, log: this.#d.log, closing: this.#closing.signal,
+      relocate: (file: PendingFile, folder: string) => this.#relocate(file, folder),
+      release: (file: PendingFile) => this.requeue(file),
+      end: (move: FolderMove) => this.endFolderMove(move),
+    }
+    for (const [move, inside] of filesOfMoves(moves, files)) {
+      for (const file of inside) this.#holdForMove(file)
+      this.#track(settleInterruptedMove(deps, move, inside))
+    }
+  }
+
+  /** As quiesce does: an upload due meanwhile waits, and goes where the file is recorded by then. */
+  #holdForMove(file: PendingFile): void {
+    let end!: () => void
+    const ended = new Promise<void>((resolve) => { end = resolve })
+    file.quiesced = { ended, end }
+    this.#uploader.cancel(file) // queued by #replay; requeued once its place is settled
+  }
+
+  /** A file recovered from the spool into a folder that moved (see #settleInterruptedMoves) goes with it. */
+  async #relocate(file: PendingFile, folder: string): Promise<void> {
+    await this.#fileLock.run(file.id, async () => {
+      if (!this.#pending.holds(file)) return
+      const oldFolder = file.folder
+      this.#pending.remove(file)
+      file.folder = folder
+      file.localPath = localPathOf(this.#d.codec, folder, file.name) ?? file.localPath
+      this.#pending.add(file)
+      this.#d.dirs.expire(oldFolder)
+      this.#d.dirs.expire(folder)
+      await this.#committer.persist(file).catch((e: unknown) => {
+        this.#d.log.warn({ path: file.localPath, err: e }, 'a file moved with its folder could not be recorded at its new place in the spool journal')
+      })
+    })
+  }
+}
+
+/** The local path of a remote file, or undefined when a name in it cannot be shown locally. */
+function localPathOf(codec: NameCodec, folder: string, name: string): string | undefined {
+  const local = [...folder.split('/').filter((n) => n !== ''), name].map((n) => codec.toLocal(n))
+  return local.includes(undefined) ? undefined : '/' + local.join('/')
 }

@@ -1,10 +1,10 @@
 /**
  * The spool: a private folder `<cacheDir>/<library id>/` holding the bytes of files being written
  * (`data/<id>`, 0600, see data-files.ts; emptied ones kept for reuse in `free/`) and their journal
- * (`journal/journal.log`, see journal.ts); copies of files just stored, kept a while (`kept/`, see
- * recent-copies.ts); modification times set through the mount (`mtimes.log`, see mtimes.ts). The library id
- * is a short hash of the URL endpoint, so mounts of two libraries never share a spool while the same
- * library finds its pending files again after a restart.
+ * (`journal/journal.log`, see journal.ts); folder renames in progress (`moves/`, see folder-moves.ts);
+ * copies of files just stored, kept a while (`kept/`, see recent-copies.ts); modification times set through
+ * the mount (`mtimes.log`, see mtimes.ts). The library id is a short hash of the URL endpoint, so mounts of
+ * two libraries never share a spool while the same library finds its pending files again after a restart.
  *
  * A lock file (`lock`, created with O_EXCL, holding the pid) keeps two daemons off one spool; a lock
  * left by a dead process is taken over. Set up synchronously: it runs once, before the mount answers.
@@ -101,6 +101,7 @@ export class Spool {
   readonly freeDir: string
   readonly keptDir: string
   readonly journalDir: string
+  readonly movesDir: string
   readonly #lockFile: string
   #locked = false
 
@@ -110,6 +111,7 @@ export class Spool {
     this.freeDir = join(this.dir, 'free')
     this.keptDir = join(this.dir, 'kept')
     this.journalDir = join(this.dir, 'journal')
+    this.movesDir = join(this.dir, 'moves')
     this.#lockFile = join(this.dir, 'lock')
     try {
       privateDir(cacheDir)
@@ -118,6 +120,7 @@ export class Spool {
       privateDir(this.freeDir)
       privateDir(this.keptDir)
       privateDir(this.journalDir)
+      privateDir(this.movesDir)
     } catch (e) {
       throw new VfsError('EACCES', `cannot use the spool folder ${this.dir}: ${(e as Error).message}`, { cause: e, level: 'error' })
     }

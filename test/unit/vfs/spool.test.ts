@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DataFiles, FREE_FILES_MAX } from '../../../src/vfs/spool/data-files.js'
+import { FolderMoves } from '../../../src/vfs/spool/folder-moves.js'
 import { JOURNAL_LOG, Journal, type JournalRecord } from '../../../src/vfs/spool/journal.js'
 import { LocalMtimes, MTIMES_LOG } from '../../../src/vfs/spool/mtimes.js'
 import { RecentCopies } from '../../../src/vfs/spool/recent-copies.js'
@@ -185,6 +186,32 @@ describe('Journal', () => {
     await j.write(record('aa'))
     expect(statSync(join(dir, JOURNAL_LOG)).mode & 0o777).toBe(0o600)
     expect(readFileSync(join(dir, JOURNAL_LOG), 'utf8')).not.toMatch(/private|authorization|https?:/i)
+  })
+})
+
+describe('FolderMoves', () => {
+  it('a note outlives the process, holds the latest route, and goes when ended', () => {
+    const dir = tempDir()
+    const moves = new FolderMoves(dir)
+    moves.note({ id: 'aa', route: ['/old', '/ikfs-move-1'] })
+    moves.note({ id: 'aa', route: ['/old', '/ikfs-move-1', '/x/new'] })
+    moves.note({ id: 'bb', route: ['/c', '/d'] })
+    expect(new FolderMoves(dir).loadAll().sort((a, b) => a.id.localeCompare(b.id))).toEqual([
+      { id: 'aa', route: ['/old', '/ikfs-move-1', '/x/new'] },
+      { id: 'bb', route: ['/c', '/d'] },
+    ])
+    moves.end('aa')
+    moves.end('aa')
+    expect(new FolderMoves(dir).loadAll()).toEqual([{ id: 'bb', route: ['/c', '/d'] }])
+  })
+
+  it('a note a crash left half-written is removed at start; the one it was replacing still counts', () => {
+    const dir = tempDir()
+    new FolderMoves(dir).note({ id: 'aa', route: ['/old', '/new'] })
+    writeFileSync(join(dir, 'aa.json.tmp'), '{"v":1,"route":["/old","/new","/ot')
+    writeFileSync(join(dir, 'bb.json'), '{"v":1,"rou')
+    expect(new FolderMoves(dir).loadAll()).toEqual([{ id: 'aa', route: ['/old', '/new'] }])
+    expect(readdirSync(dir)).toEqual(['aa.json'])
   })
 })
 

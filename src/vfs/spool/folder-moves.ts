@@ -1,0 +1,90 @@
+/**
+ * Folder renames in progress (`moves/<id>.json`, 0600): the route a folder takes through its bulk jobs (its
+ * remote path before the first job, then each job's target), noted durably before each job starts and removed
+ * once the spool's records of the files waiting inside point at where the folder ended up.
+ *
+ * Between a job finishing at ImageKit and those records being rewritten, a kill -9 would leave records under
+ * the old path, and the next mount would upload them there: the old folder created again beside the moved one.
+ * So at start, records under a route's first path belong under the last path of the route that exists
+ * remotely (write-path.ts #replay). Each note is written whole (temp file, fsync, rename, fsync of the folder),
+ * so a crash leaves the previous note or the new one, never a torn one.
+ */
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { DATA_FILE_MODE } from './spool.js'
+
+export interface FolderMove {
+  id: string
+  /** Remote folder paths, oldest first: the first is where the spool's records place the files inside. */
+  route: string[]
+}
+
+function isRoute(x: unknown): x is string[] {
+  return Array.isArray(x) && x.length > 0 && x.every((p) => typeof p === 'string' && p.startsWith('/'))
+}
+
+export class FolderMoves {
+  constructor(readonly dir: string) {}
+
+  /** Notes (or extends) a move's route durably, before its next job starts. */
+  note(move: FolderMove): void {
+    const path = this.#path(move.id)
+    const tmp = `${path}.tmp`
+    const fd = openSync(tmp, 'w', DATA_FILE_MODE)
+    try {
+      writeFileSync(fd, JSON.stringify({ v: 1, route: move.route }))
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    renameSync(tmp, path)
+    this.#syncDir()
+  }
+
+  /** The move's files are recorded at their new place (or it failed and they never left): the note goes. */
+  end(id: string): void {
+    try {
+      unlinkSync(this.#path(id))
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw e
+    }
+    this.#syncDir()
+  }
+
+  /** Start-up: the moves a crash interrupted (unreadable or half-written notes are removed). */
+  loadAll(): FolderMove[] {
+    const moves: FolderMove[] = []
+    for (const entry of readdirSync(this.dir)) {
+      const path = join(this.dir, entry)
+      const id = entry.endsWith('.json') ? entry.slice(0, -'.json'.length) : undefined
+      let route: unknown
+      try {
+        route = id === undefined ? undefined : (JSON.parse(readFileSync(path, 'utf8')) as { route?: unknown }).route
+      } catch {
+        route = undefined
+      }
+      if (id !== undefined && isRoute(route)) moves.push({ id, route })
+      else unlinkSync(path) // a note whose rename never happened: the one it replaced (if any) is still there
+    }
+    return moves
+  }
+
+  #path(id: string): string {
+    return join(this.dir, `${id}.json`)
+  }
+
+  #syncDir(): void {
+    const fd = openSync(this.dir, 'r')
+    try {
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+  }
+}
+
+/** Whether the remote `folder` lies in (or is) `root`. */
+export function isUnder(folder: string, root: string): boolean {
+  return folder === root || folder.startsWith(root === '/' ? '/' : `${root}/`)
+}

@@ -1,0 +1,66 @@
+/**
+ * Start-up after a crash during a folder rename (spool/folder-moves.ts): the files the spool recorded in the
+ * folder wait (quiesced, so an upload asked for meanwhile waits too) until the library says where the folder
+ * is now; they are then recorded there and their uploads go on. A library that does not answer is asked
+ * again, with growing pauses, until it does or the mount stops (the note stays for the next mount).
+ */
+import type { Clock } from '../../clock.js'
+import type { ImageKitApi } from '../../imagekit/api.js'
+import type { Logger } from '../../log.js'
+import type { PendingFile } from '../file-node.js'
+import { whereFolderIs } from '../folder-job.js'
+import { isUnder, type FolderMove } from '../spool/folder-moves.js'
+
+const FIRST_PAUSE_MS = 1_000
+const MAX_PAUSE_MS = 60_000
+
+export interface InterruptedMovesDeps {
+  api: ImageKitApi
+  clock: Clock
+  log: Logger
+  /** Aborted when the mount stops. */
+  closing: AbortSignal
+  /** Records `file` in `folder` instead (the folder it was in moved there). */
+  relocate(file: PendingFile, folder: string): Promise<void>
+  /** The file's place is settled: its upload may go on. */
+  release(file: PendingFile): void
+  /** The move's note is no longer needed. */
+  end(move: FolderMove): void
+}
+
+/** The files recorded in each interrupted move's folder (a file in two goes with the first). */
+export function filesOfMoves(moves: readonly FolderMove[], files: Iterable<PendingFile>): Map<FolderMove, PendingFile[]> {
+  const byMove = new Map<FolderMove, PendingFile[]>(moves.map((m) => [m, []]))
+  for (const file of files) {
+    const move = moves.find((m) => isUnder(file.folder, m.route[0]!))
+    if (move) byMove.get(move)!.push(file)
+  }
+  return byMove
+}
+
+export async function settleInterruptedMove(d: InterruptedMovesDeps, move: FolderMove, files: readonly PendingFile[]): Promise<void> {
+  const from = move.route[0]!
+  const where = await askUntilAnswered(d, move)
+  if (where === 'stopped') return
+  if (where !== undefined && where !== from) {
+    d.log.warn({ from, to: where, files: files.length }, 'a folder rename was interrupted by a crash after the folder moved: its files waiting in the spool go to its new place')
+    for (const file of files) await d.relocate(file, where + file.folder.slice(from.length))
+  }
+  d.end(move)
+  for (const file of files) d.release(file)
+}
+
+async function askUntilAnswered(d: InterruptedMovesDeps, move: FolderMove): Promise<string | undefined | 'stopped'> {
+  for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(MAX_PAUSE_MS, pause * 2)) {
+    try {
+      return await whereFolderIs(d.api, move.route)
+    } catch (e) {
+      d.log.warn({ route: move.route, err: e }, 'cannot tell where a folder renamed before a crash is now; its files waiting in the spool wait too')
+    }
+    try {
+      await d.clock.sleep(pause, d.closing)
+    } catch {
+      return 'stopped'
+    }
+  }
+}
