@@ -16,6 +16,8 @@ export interface BeingWrittenSource {
   filesBeingWritten(): string[]
   /** Of those, the files with writes no close or fsync committed: what a session that ended has lost. */
   filesWithUncommittedWrites?(): string[]
+  /** After the session ended: commits the files whose last close left its commit to a release that never came. */
+  commitClosedFiles?(): string[]
   refuseNewWrites(): void
 }
 
@@ -28,6 +30,11 @@ export interface WaitOptions {
    * been closed, with what it had written committed by that close.
    */
   sessionGone?: AbortSignal
+  /**
+   * Whether the session ended because nothing held the detached mount any more: every program had closed its
+   * files, so a close whose commit was left to the release the kernel then dropped was the last (commitClosedFiles).
+   */
+  closedAll?: () => boolean
   pollMs?: number
   /** How often the files still open are named again while the wait goes on. */
   reportEveryMs?: number
@@ -48,12 +55,13 @@ export async function waitForFilesBeingWritten(vfs: BeingWrittenSource, log: Log
   const reportEveryMs = options.reportEveryMs ?? REPORT_EVERY_MS
   let open = vfs.filesBeingWritten()
   if (open.length === 0) return
-  if (options.stop.aborted) return lost(open, log)
-  log.warn(
-    { files: named(open), count: open.length },
-    `waiting for programs to close ${plural(open.length, 'file')} they are writing, to store ${open.length === 1 ? 'it' : 'them'} ` +
-      '(another SIGINT or SIGTERM stops at once, and what they have not closed is lost)',
-  )
+  if (!options.stop.aborted) {
+    log.warn(
+      { files: named(open), count: open.length },
+      `waiting for programs to close ${plural(open.length, 'file')} they are writing, to store ${open.length === 1 ? 'it' : 'them'} ` +
+        '(another SIGINT or SIGTERM stops at once, and what they have not closed is lost)',
+    )
+  }
   let reportedAt = Date.now()
   while (!options.stop.aborted) {
     await systemClock.sleep(pollMs, options.stop).catch(() => undefined) // a second signal: the loop ends
@@ -69,8 +77,15 @@ export async function waitForFilesBeingWritten(vfs: BeingWrittenSource, log: Log
   }
   if (options.sessionGone?.aborted && vfs.filesWithUncommittedWrites) {
     const closed = open
-    open = vfs.filesWithUncommittedWrites()
-    const committed = closed.filter((path) => !open.includes(path))
+    const released = options.closedAll?.() === true ? (vfs.commitClosedFiles?.() ?? []) : []
+    if (released.length > 0) {
+      log.info(
+        { files: named(released), count: released.length },
+        `the session ended before the kernel's release of ${plural(released.length, 'file')} closed by another process than the one that opened ${released.length === 1 ? 'it' : 'them'}: stored as that close left ${released.length === 1 ? 'it' : 'them'}`,
+      )
+    }
+    open = vfs.filesWithUncommittedWrites().filter((path) => !released.includes(path))
+    const committed = closed.filter((path) => !open.includes(path) && !released.includes(path))
     if (committed.length > 0) {
       log.info(
         { files: named(committed), count: committed.length },

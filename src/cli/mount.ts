@@ -349,10 +349,17 @@ function serve(
     const forced = new AbortController()
     // Once the session has ended (its connection aborted from outside), no file being written can be closed.
     const sessionGone = new AbortController()
-    live.sessionEnded?.then(() => sessionGone.abort(), () => sessionGone.abort())
+    // Ended by the last close (no program holds a file in the mount), not by an abort from outside.
+    let closedAll = false
+    live.sessionEnded?.then((how) => {
+      closedAll = how === 'closed'
+      sessionGone.abort()
+    }, () => sessionGone.abort())
     /** Detached by now: files still being written are served until closed, then the session ends (files-being-written.ts). */
     const shutDown = async (): Promise<void> => {
-      await waitForFilesBeingWritten(vfs, log, { stop: AbortSignal.any([forced.signal, sessionGone.signal]), sessionGone: sessionGone.signal })
+      await waitForFilesBeingWritten(vfs, log, {
+        stop: AbortSignal.any([forced.signal, sessionGone.signal]), sessionGone: sessionGone.signal, closedAll: () => closedAll,
+      })
       await live.unmount()
       await vfs.close()
       await client.close()

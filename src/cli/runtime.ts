@@ -33,7 +33,8 @@ export interface LiveMount {
   readonly detached: Promise<unknown>
   /**
    * Settles when no request can reach the daemon any more: the FUSE session ended (its connection aborted from
-   * outside, or the last open file of a detached mount closed). fuse/mount.ts FuseMount has it with libfuse3.
+   * outside: `aborted`, or the last open file of a detached mount closed: `closed`). fuse/mount.ts FuseMount
+   * has it with libfuse3.
    */
   readonly sessionEnded?: Promise<unknown>
   /** Per-op FUSE counters, for `ikfs status` and /metrics (fuse/mount.ts FuseMount has them). */

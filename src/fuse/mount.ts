@@ -67,6 +67,8 @@ export interface FuseMountOptions {
   ops?: FuseOpsOptions
 }
 
+export type SessionEnd = 'closed' | 'aborted'
+
 export interface FuseMount {
   /** Canonical absolute path, as in /proc/self/mountinfo. */
   mountpoint: string
@@ -79,9 +81,10 @@ export interface FuseMount {
   detached: Promise<void>
   /**
    * Resolves when no request can reach the daemon any more (libfuse3 only): the session ended, after the last
-   * file open in a detached mount was closed, or at once when the connection was aborted.
+   * file open in a detached mount was closed (`closed`), or at once when the connection was aborted while
+   * mounted (`aborted`: programs may still hold files in it).
    */
-  sessionEnded?: Promise<void>
+  sessionEnded?: Promise<SessionEnd>
   counters: OpCounters
   /**
    * Makes the kernel forget the "no such file" answers it keeps for names at or under `localPath` (all when
@@ -264,13 +267,17 @@ export function createMountHandle(
     )
   }, MOUNT_WATCH_INTERVAL_MS)
   // The session ended while the mount is still there: only an abort does that, and leaves the mount dead.
-  const sessionEnded = native.ended?.then(async () => {
-    if (detached || !(await stillMounted().catch(() => true))) return markDetached()
+  const sessionEnded = native.ended?.then(async (): Promise<SessionEnd> => {
+    if (detached || !(await stillMounted().catch(() => true))) {
+      markDetached()
+      return 'closed'
+    }
     log.warn({ mountpoint: target }, 'the FUSE connection was aborted from outside; clearing the dead mount')
     await unmountPath(target, { lazy: true }).catch((err: unknown) =>
       log.error({ err, mountpoint: target }, `could not clear the dead mount (run: ikfs unmount ${target})`),
     )
     markDetached()
+    return 'aborted'
   })
 
   let detaching: Promise<void> | undefined

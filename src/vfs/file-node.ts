@@ -64,6 +64,12 @@ export class PendingFile {
   inflight: Promise<void> | undefined
   /** Bumped by every change of the content (write, truncate). */
   changes = 0
+  /**
+   * `changes` at the last close whose commit was left to the release that follows it (another process's copy
+   * of the descriptor, vfs.ts flush). Its program saw that close succeed; when the session ends before the
+   * release arrives (the kernel drops it), the file is committed as that close left it if nothing changed it since.
+   */
+  changesAtClose: number | undefined
   /** The id of what its last close committed, kept aside while it is written again (spool/committed-copies.ts). */
   committedCopy: string | undefined
   /** Removed by unlink (or replaced by a rename) while handles were open: never upload again. */

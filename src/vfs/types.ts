@@ -143,6 +143,12 @@ export interface Vfs {
   /** Of those, the files with writes no close or fsync committed yet (what ending the session now loses). */
   filesWithUncommittedWrites(): string[]
   /**
+   * The session has ended (the last file open in the detached mount was closed), so the releases the kernel
+   * still had queued were dropped: the files whose last change was followed by a close that left its commit
+   * to such a release are committed now, as that release would have; their local paths.
+   */
+  commitClosedFiles(): string[]
+  /**
    * A stop has begun (the mount is detached, but programs holding a folder or file in it still reach it):
    * creating a file or opening one for writing fails with ENOTCONN from now on, except for the files being
    * written, so that waiting for those ends. Reads, and the namespace changes a save ends with, still work.

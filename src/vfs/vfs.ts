@@ -391,7 +391,7 @@ class ImageKitVfs implements IkVfs {
     // Another process's copy of the descriptor: the opener still has it, or the release after this close commits.
     // Not once the mount is stopping: it is detached, so the last close ends the session, and the kernel drops
     // the release it queued for it (it never reaches us). Every close then stores the file as written so far.
-    if (!handle.closesAsOpener(caller) && !this.#writes!.stopping) return
+    if (!handle.closesAsOpener(caller) && !this.#writes!.stopping) return this.#writes!.closedUncommitted(handle.file)
     await this.#writes!.flush(handle.file, handle.writable)
   }
 
@@ -523,6 +523,10 @@ class ImageKitVfs implements IkVfs {
 
   filesWithUncommittedWrites(): string[] {
     return this.#writes?.filesWithUncommittedWrites() ?? []
+  }
+
+  commitClosedFiles(): string[] {
+    return this.#writes?.commitClosedFiles() ?? []
   }
 
   refuseNewWrites(): void {

@@ -176,6 +176,22 @@ export class WritePath {
     return this.#pending.withUncommittedWrites()
   }
 
+  /** A close left the file's commit to the release that follows it (vfs.ts flush): noted, in case none comes. */
+  closedUncommitted(file: PendingFile): void {
+    file.changesAtClose = file.changes
+  }
+
+  /** See Vfs.commitClosedFiles: the commits run in the background, and close() waits for them and their uploads. */
+  commitClosedFiles(): string[] {
+    const closed = [...this.#pending.all()].filter((f) => this.#committer.needsCommit(f) && f.changesAtClose === f.changes && !f.failedWrite)
+    for (const file of closed) {
+      this.#track(this.#committer.commit(file, 'close').catch((e: unknown) => {
+        this.#d.log.warn({ path: file.localPath, err: e }, 'upload after the last close failed; the file stays in the spool')
+      }))
+    }
+    return closed.map((f) => f.localPath)
+  }
+
   /** A stop has begun: from now on only the files being written may be opened for writing (see Vfs). */
   refuseNewWrites(): void {
     this.#refusingNewWrites = true

@@ -69,6 +69,8 @@ export class FakeRuntime implements MountRuntime {
   beingWritten: string[] = []
   /** What filesWithUncommittedWrites() answers: of those, the ones with writes no close committed. */
   uncommitted: string[] | undefined
+  /** What commitClosedFiles() answers: of those, the ones whose last close left its commit to a dropped release. */
+  closedUncommitted: string[] = []
   clientSettings: ClientSettings | undefined
   vfsOptions: VfsOptions | undefined
   mountOptions: FuseMountOptions | undefined
@@ -76,7 +78,7 @@ export class FakeRuntime implements MountRuntime {
   mountedAt: string | undefined
   readonly unmountedPaths: string[] = []
   #resolveDetached: (() => void) | undefined
-  #endSession: (() => void) | undefined
+  #endSession: ((how: 'closed' | 'aborted') => void) | undefined
 
   async fuseUnavailableReason(): Promise<string | undefined> {
     this.calls.push('fuseAvailable')
@@ -112,6 +114,10 @@ export class FakeRuntime implements MountRuntime {
       cachedFiles: () => new Map([['/photos', ['a.jpg']]]),
       filesBeingWritten: () => this.beingWritten,
       filesWithUncommittedWrites: () => this.uncommitted ?? this.beingWritten,
+      commitClosedFiles: () => {
+        this.calls.push('vfs.commitClosedFiles')
+        return this.closedUncommitted
+      },
       refuseNewWrites: () => void this.calls.push('vfs.refuseNewWrites'),
       close: () => {
         this.calls.push('vfs.close')
@@ -125,7 +131,7 @@ export class FakeRuntime implements MountRuntime {
     this.mountedAt = mountpoint
     this.calls.push('mountFuse')
     const detached = new Promise<void>((resolve) => (this.#resolveDetached = resolve))
-    const sessionEnded = new Promise<void>((resolve) => (this.#endSession = resolve))
+    const sessionEnded = new Promise<'closed' | 'aborted'>((resolve) => (this.#endSession = resolve))
     return {
       detached,
       sessionEnded,
@@ -154,8 +160,12 @@ export class FakeRuntime implements MountRuntime {
   }
   /** As if someone wrote 1 to /sys/fs/fuse/connections/N/abort: the session ends, and the dead mount is cleared. */
   abortConnection(): void {
-    this.#endSession?.()
+    this.#endSession?.('aborted')
     this.#resolveDetached?.()
+  }
+  /** The last file open in the detached mount was closed: the kernel ends the session (dropping queued releases). */
+  closeLastFile(): void {
+    this.#endSession?.('closed')
   }
   async unmountPath(mountpoint: string, options: { lazy?: boolean; refuseBusy?: boolean }): Promise<void> {
     this.calls.push(`unmountPath${options.lazy ? '(lazy)' : ''}${options.refuseBusy ? '(refuse busy)' : ''}`)

@@ -312,6 +312,33 @@ describe('a live mount', () => {
       expect(stored).toContain('/a.bin')
     })
 
+    it("a session ended by the last close commits the files whose last close left that to a release the kernel dropped; an abort does not", async () => {
+      const t = cli()
+      t.runtime.beingWritten = ['/a.bin', '/b.log']
+      t.runtime.uncommitted = ['/a.bin', '/b.log']
+      t.runtime.closedUncommitted = ['/a.bin'] // closed by a child as the mount detached; /b.log was written after its close
+      const { exit } = await startMount(t)
+      t.signals.emit('SIGTERM')
+      await logText('waiting for programs to close 2 files')
+      t.runtime.closeLastFile()
+      expect(await exit).toBe(0)
+      expect(t.runtime.calls).toContain('vfs.commitClosedFiles')
+      const log = await logText('still being written: not stored')
+      expect(log.split('\n').find((l) => l.includes('stored as that close left it'))).toContain('/a.bin')
+      const lost = log.split('\n').find((l) => l.includes('not stored'))
+      expect(lost).toContain('/b.log')
+      expect(lost).not.toContain('/a.bin')
+
+      const aborted = cli()
+      aborted.runtime.beingWritten = ['/a.bin']
+      aborted.runtime.closedUncommitted = ['/a.bin']
+      const second = await startMount(aborted)
+      aborted.signals.emit('SIGTERM')
+      aborted.runtime.abortConnection() // programs may still hold their files: their next writes fail
+      expect(await second.exit).toBe(0)
+      expect(aborted.runtime.calls).not.toContain('vfs.commitClosedFiles')
+    })
+
     it('a second signal ends the wait at once, ends the session and exits 1, saying what is lost', async () => {
       const t = cli()
       t.runtime.beingWritten = ['/a.bin']

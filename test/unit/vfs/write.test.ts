@@ -454,6 +454,28 @@ describe('a stop (refuseNewWrites)', () => {
     expect(api.fileAt('/bg.log')!.bytes.toString()).toBe('started\ndone\n')
     await h.vfs.close()
   })
+
+  it("a close by a process that inherited the descriptor, just before the stop began, whose release the session's end dropped: stored as that close left it (R12, W2)", async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const shell = 100
+    const child = 200
+    const fh = await h.vfs.create('/bg.log', 0o644, CREATE, shell)
+    await h.vfs.flush('/bg.log', fh, shell) // `cmd > bg.log &`: the shell closes its copy at once
+    await h.vfs.write('/bg.log', fh, Buffer.from('all the output\n'), 0)
+    // The child's close reaches the daemon as the mount detaches, before the stop began: its commit is left to
+    // the release that follows, which the kernel drops when it ends the session (nothing holds the mount).
+    await h.vfs.flush('/bg.log', fh, child)
+    const other = await h.vfs.create('/half.bin', 0o644, CREATE, shell)
+    await h.vfs.flush('/half.bin', other, child)
+    await h.vfs.write('/half.bin', other, Buffer.from('written after that close'), 0) // still being written
+    h.vfs.refuseNewWrites()
+    expect(api.fileAt('/bg.log')).toBeUndefined()
+    expect(h.vfs.commitClosedFiles()).toEqual(['/bg.log'])
+    await h.vfs.close()
+    expect(api.fileAt('/bg.log')!.bytes.toString()).toBe('all the output\n')
+    expect(api.fileAt('/half.bin')).toBeUndefined()
+  })
 })
 
 describe('empty files (W5)', () => {
