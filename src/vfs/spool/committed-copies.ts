@@ -6,16 +6,17 @@
  * file is opened for writing again, the new writes would change those very bytes in place, so a crash
  * before the next close would leave nothing the record can stand for: a truncate made the data shorter than
  * the record (the file was dropped), an edit made it differ. So before the first change, the committed bytes
- * move aside under a record of their own: renamed when the opener truncates (no copy), copied otherwise.
+ * move aside under a record of their own: given a second name when the opener truncates (a hard link, no
+ * copy), copied otherwise.
  * Such a record loses to any other valid record of its path at start-up (recover.ts): it only speaks when the
  * new content was never committed. It goes once the new content is stored, or the file is dropped or renamed.
  */
-import { renameSync, statSync, truncateSync } from 'node:fs'
-import { copyFile, open } from 'node:fs/promises'
+import { linkSync, renameSync, statSync, truncateSync } from 'node:fs'
+import { copyFile, open, unlink, type FileHandle } from 'node:fs/promises'
 import type { Logger } from '../../log.js'
 import type { PendingFile } from '../file-node.js'
 import type { DataFiles } from './data-files.js'
-import type { Journal } from './journal.js'
+import type { Journal, JournalRecord } from './journal.js'
 import { DATA_FILE_MODE } from './spool.js'
 
 export class CommittedCopies {
@@ -57,26 +58,16 @@ export class CommittedCopies {
     // What the record promises (the file may have been appended to since: those bytes are not kept).
     const recorded = this.journal.durableRecord(file.id)
     const id = this.dataFiles.newId()
+    if (truncate) return this.#move(file, recorded, id)
     const at = this.dataFiles.path(id)
     try {
-      if (truncate) {
-        renameSync(file.dataPath, at)
-        if (recorded && statSync(at).size > recorded.size) truncateSync(at, recorded.size) // appended since
-        const moved = file.fd
-        file.fd = await open(file.dataPath, 'wx+', DATA_FILE_MODE).catch((e: unknown) => {
-          renameSync(at, file.dataPath)
-          throw e
-        })
-        await moved?.close()
-      } else {
-        await copyFile(file.dataPath, at)
-        const copy = await open(at, 'r+')
-        try {
-          if (recorded && (await copy.stat()).size > recorded.size) await copy.truncate(recorded.size) // appended since
-          await copy.datasync()
-        } finally {
-          await copy.close()
-        }
+      await copyFile(file.dataPath, at)
+      const copy = await open(at, 'r+')
+      try {
+        if (recorded && (await copy.stat()).size > recorded.size) await copy.truncate(recorded.size) // appended since
+        await copy.datasync()
+      } finally {
+        await copy.close()
       }
       await this.journal.write({ ...(recorded ?? file.record()), id, committedCopy: true })
     } catch (e) {
@@ -87,6 +78,36 @@ export class CommittedCopies {
     await this.drop(file) // what an earlier close committed: this newer commit replaces it
     file.committedCopy = id
     await this.journal.remove(file.id)
+  }
+
+  /**
+   * keep() for an opener that truncates: the bytes change names instead of being copied. In an order where a
+   * kill -9 at any point leaves one record whose data file holds them: a second name for them (a hard link)
+   * and its record first, then the file's own record goes, and only then does its name get an empty file.
+   */
+  async #move(file: PendingFile, recorded: JournalRecord | undefined, id: string): Promise<void> {
+    const at = this.dataFiles.path(id)
+    const fresh = this.dataFiles.path(this.dataFiles.newId())
+    let fd: FileHandle | undefined
+    try {
+      linkSync(file.dataPath, at)
+      if (recorded && statSync(at).size > recorded.size) truncateSync(at, recorded.size) // appended since: not promised
+      fd = await open(fresh, 'wx+', DATA_FILE_MODE)
+      await this.journal.write({ ...(recorded ?? file.record()), id, committedCopy: true })
+    } catch (e) {
+      this.log.warn({ path: file.localPath, err: e }, 'cannot keep the last committed content of a file written again; a crash before its next close would lose it')
+      await fd?.close().catch(() => undefined)
+      for (const path of [fresh, at]) await unlink(path).catch(() => undefined)
+      await this.journal.remove(id).catch(() => undefined)
+      return
+    }
+    await this.drop(file) // what an earlier close committed: this newer commit replaces it
+    file.committedCopy = id
+    await this.journal.remove(file.id)
+    renameSync(fresh, file.dataPath)
+    const moved = file.fd
+    file.fd = fd
+    await moved?.close()
   }
 
   /** The new content is stored, or the file went: the kept bytes and their record go. */

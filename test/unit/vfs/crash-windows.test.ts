@@ -1,0 +1,66 @@
+// W3 across a kill -9 in the middle of a spool step: the step is stopped where it waits for the disk (a file
+// open that never returns), and the next Vfs on the same cache dir must still find what a close committed.
+import { constants } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { VfsOptions } from '../../../src/vfs/types.js'
+import { FakeImageKit } from './fake-api.js'
+import { makeVfs, waitFor, type Harness } from './helpers.js'
+
+/** While set, the next exclusive create of a spool file (flags `wx+`) never returns: the process "dies" there. */
+const stall = vi.hoisted(() => ({ nextExclusiveCreate: false }))
+
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs/promises')>()
+  const open: typeof fs.open = (path, flags, mode) => {
+    if (flags === 'wx+' && stall.nextExclusiveCreate) {
+      stall.nextExclusiveCreate = false
+      return new Promise(() => undefined)
+    }
+    return fs.open(path, flags, mode)
+  }
+  return { ...fs, default: { ...fs, open }, open }
+})
+
+const dirs: string[] = []
+afterEach(() => {
+  stall.nextExclusiveCreate = false
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+function rw(api: FakeImageKit, cacheDir?: string, overrides: Partial<VfsOptions> = {}): Harness & { cacheDir: string } {
+  let dir = cacheDir
+  if (dir === undefined) {
+    const d = mkdtempSync(join(tmpdir(), 'ikfs-crash-'))
+    dirs.push(d)
+    dir = join(d, 'cache')
+  }
+  return { ...makeVfs(api, { readOnly: false, cacheDir: dir, libraryId: 'https://ik.example.test/demo', ...overrides }), cacheDir: dir }
+}
+
+const CREATE = constants.O_CREAT | constants.O_RDWR
+
+describe('kill -9 in the middle of a spool step', () => {
+  it('W3: reopening a file waiting for its write-back upload with O_TRUNC: what its close committed survives a crash while it is moved aside', async () => {
+    const api = new FakeImageKit()
+    const options = { writeBackDelayMs: 60_000, bootId: 'b1' }
+    const h = rw(api, undefined, options)
+    const fh = await h.vfs.create('/notes.txt', 0o644, CREATE)
+    await h.vfs.write('/notes.txt', fh, Buffer.from('closed: close() returned 0'), 0)
+    await h.vfs.flush('/notes.txt', fh)
+    await h.vfs.release('/notes.txt', fh)
+    stall.nextExclusiveCreate = true
+    void h.vfs.open('/notes.txt', constants.O_WRONLY | constants.O_TRUNC) // an editor saving again; never returns
+    await waitFor(() => !stall.nextExclusiveCreate)
+    // kill -9 there: the first Vfs is never closed
+    const h2 = rw(api, h.cacheDir, options)
+    expect((await h2.vfs.getattr('/notes.txt')).size).toBe('closed: close() returned 0'.length)
+    h2.clock.advance(60_000)
+    await waitFor(() => api.fileAt('/notes.txt') !== undefined)
+    expect(api.fileAt('/notes.txt')!.bytes.toString()).toBe('closed: close() returned 0')
+    expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([]) // no "lost" errors
+    await h2.vfs.close()
+  })
+})
