@@ -8,6 +8,7 @@ import { renameAcrossFolders, type RenameAndMove, type Taken } from './cross-fol
 import { VfsError } from './errors.js'
 import { remoteBaseOf, type PendingFile } from './file-node.js'
 import { runFolderJob } from './folder-job.js'
+import type { FolderMove } from './spool/folder-moves.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { DirInode, FileInode, type Inode } from './inode.js'
 import { KeyedMutex } from './lock.js'
@@ -247,16 +248,20 @@ export class Namespace {
     // No remote target: a target only in the spool (empty, or never uploaded) is replaced, so its bytes and
     // record go; then move the remote file (if any) and point the pending upload at the new path.
     if (dstPending) await writes.discard(dstPending)
+    // A pending upload's record names the old path until it is retargeted below: each step is noted first, so
+    // that after a crash the next mount uploads to where the stored file is (spool/folder-moves.ts).
+    const move = srcFileId && srcPending?.uploadToCome ? writes.folderMoveFrom(from.remotePath, true) : undefined
     try {
       if (srcFileId && src) {
-        await this.#moveRemoteFile(from, to)
+        await this.#moveRemoteFile(from, to, move)
       } else if (srcFileId) {
         // Only known from an upload that landed after the listing: re-list and retry once.
         dirs.expire(from.folder)
         const fresh = await this.#remote(from)
-        if (fresh?.kind === 'file') await this.#moveRemoteFile(from, to)
+        if (fresh?.kind === 'file') await this.#moveRemoteFile(from, to, move)
       }
     } catch (e) {
+      if (move) writes.endFolderMove(move)
       // The target was added elsewhere after the cached listing (R2): rename(2) replaces it, as on a local disk
       // (the steps before the conflict were undone, cross-folder-rename.ts), so this is an atomic save after all.
       const cause = e instanceof VfsError ? e.cause : undefined
@@ -269,6 +274,7 @@ export class Namespace {
       return this.#renameQuiesced(from, to, src, srcPending, fresh, undefined, true)
     }
     if (srcPending) await writes.retarget(srcPending, to, srcPending.base, ino)
+    if (move) writes.endFolderMove(move)
     dirs.setChild(from.folder, from.localName, undefined)
     if (src && ino !== undefined) {
       // Same inode at the new name; the url moved with the path, so the listing is refreshed on next use.
@@ -282,13 +288,22 @@ export class Namespace {
     dirs.expire(from.folder)
   }
 
-  /** renameFile within a folder, moveFile across folders, both across folders under a new name. */
-  async #moveRemoteFile(from: Destination, to: Destination): Promise<void> {
-    const { api } = this.#d
+  /** renameFile within a folder, moveFile across folders, both across folders under a new name; `move`: noted first. */
+  async #moveRemoteFile(from: Destination, to: Destination, move?: FolderMove): Promise<void> {
+    const { api, writes } = this.#d
     const op = { op: 'rename', target: from.remotePath }
+    const noted = (toPath: string): void => {
+      if (move) writes.noteFolderMove(move, toPath)
+    }
     const calls: RenameAndMove = {
-      rename: (folder, name, newName) => api.renameFile(joinRemote(folder, name), newName),
-      move: (folder, name, toFolder) => api.moveFile(joinRemote(folder, name), toFolder),
+      rename: (folder, name, newName) => {
+        noted(joinRemote(folder, newName))
+        return api.renameFile(joinRemote(folder, name), newName)
+      },
+      move: (folder, name, toFolder) => {
+        noted(joinRemote(toFolder, name))
+        return api.moveFile(joinRemote(folder, name), toFolder)
+      },
     }
     try {
       if (from.folder === to.folder) await calls.rename(from.folder, from.name, to.name)

@@ -638,9 +638,9 @@ export class WritePath {
     })
   }
 
-  /** A new folder rename's note (spool/folder-moves.ts), starting where the folder is now. */
-  folderMoveFrom(remotePath: string): FolderMove {
-    return { id: this.#dataFiles.newId(), route: [remotePath] }
+  /** A new rename's note (spool/folder-moves.ts), starting where the folder (or the `file`) is now. */
+  folderMoveFrom(remotePath: string, file = false): FolderMove {
+    return { id: this.#dataFiles.newId(), route: [remotePath], ...(file ? { file: true as const } : {}) }
   }
 
   /**
@@ -842,7 +842,7 @@ export class WritePath {
     if (moves.length === 0) return
     const deps = {
       api: this.#d.api, clock: this.#d.clock, log: this.#d.log, closing: this.#closing.signal,
-      relocate: (file: PendingFile, folder: string) => this.#relocate(file, folder),
+      relocate: (file: PendingFile, folder: string, name: string) => this.#relocate(file, folder, name),
       release: (file: PendingFile) => this.requeue(file),
       end: (move: FolderMove) => this.endFolderMove(move),
     }
@@ -860,14 +860,15 @@ export class WritePath {
     this.#uploader.cancel(file) // queued by #replay; requeued once its place is settled
   }
 
-  /** A file recovered from the spool into a folder that moved (see #settleInterruptedMoves) goes with it. */
-  async #relocate(file: PendingFile, folder: string): Promise<void> {
+  /** A file recovered from the spool whose stored file or folder moved (see #settleInterruptedMoves) goes with it. */
+  async #relocate(file: PendingFile, folder: string, name: string): Promise<void> {
     await this.#fileLock.run(file.id, async () => {
       if (!this.#pending.holds(file)) return
       const oldFolder = file.folder
       this.#pending.remove(file)
       file.folder = folder
-      file.localPath = localPathOf(this.#d.codec, folder, file.name) ?? file.localPath
+      file.name = name
+      file.localPath = localPathOf(this.#d.codec, folder, name) ?? file.localPath
       this.#pending.add(file)
       this.#d.dirs.expire(oldFolder)
       this.#d.dirs.expire(folder)

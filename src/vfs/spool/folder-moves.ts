@@ -1,7 +1,9 @@
 /**
  * Folder renames in progress (`moves/<id>.json`, 0600): the route a folder takes through its bulk jobs (its
  * remote path before the first job, then each job's target), noted durably before each job starts and removed
- * once the spool's records of the files waiting inside point at where the folder ended up.
+ * once the spool's records of the files waiting inside point at where the folder ended up. The same for a
+ * stored file waiting for its next upload, renamed in up to three steps (cross-folder-rename.ts): its route
+ * holds the file's paths (`file`).
  *
  * Between a job finishing at ImageKit and those records being rewritten, a kill -9 would leave records under
  * the old path, and the next mount would upload them there: the old folder created again beside the moved one.
@@ -17,6 +19,8 @@ export interface FolderMove {
   id: string
   /** Remote folder paths, oldest first: the first is where the spool's records place the files inside. */
   route: string[]
+  /** The route is one file's remote paths (its record is at the first), not a folder's. */
+  file?: true
 }
 
 function isRoute(x: unknown): x is string[] {
@@ -32,7 +36,7 @@ export class FolderMoves {
     const tmp = `${path}.tmp`
     const fd = openSync(tmp, 'w', DATA_FILE_MODE)
     try {
-      writeFileSync(fd, JSON.stringify({ v: 1, route: move.route }))
+      writeFileSync(fd, JSON.stringify({ v: 1, route: move.route, ...(move.file ? { file: true } : {}) }))
       fsyncSync(fd)
     } finally {
       closeSync(fd)
@@ -58,13 +62,13 @@ export class FolderMoves {
     for (const entry of readdirSync(this.dir)) {
       const path = join(this.dir, entry)
       const id = entry.endsWith('.json') ? entry.slice(0, -'.json'.length) : undefined
-      let route: unknown
+      let note: { route?: unknown; file?: unknown } | undefined
       try {
-        route = id === undefined ? undefined : (JSON.parse(readFileSync(path, 'utf8')) as { route?: unknown }).route
+        note = id === undefined ? undefined : (JSON.parse(readFileSync(path, 'utf8')) as { route?: unknown; file?: unknown })
       } catch {
-        route = undefined
+        note = undefined
       }
-      if (id !== undefined && isRoute(route)) moves.push({ id, route })
+      if (id !== undefined && isRoute(note?.route)) moves.push({ id, route: note.route, ...(note.file === true ? { file: true as const } : {}) })
       else unlinkSync(path) // a note whose rename never happened: the one it replaced (if any) is still there
     }
     return moves

@@ -1,14 +1,16 @@
 /**
- * Start-up after a crash during a folder rename (spool/folder-moves.ts): the files the spool recorded in the
- * folder wait (quiesced, so an upload asked for meanwhile waits too) until the library says where the folder
+ * Start-up after a crash during a folder rename, or a rename of a stored file waiting for its next upload
+ * (spool/folder-moves.ts): the files the spool recorded in the folder (or at the file's path) wait (quiesced, so an upload asked for meanwhile waits too) until the library says where the folder
  * is now; they are then recorded there and their uploads go on. A library that does not answer is asked
  * again, with growing pauses, until it does or the mount stops (the note stays for the next mount).
  */
 import type { Clock } from '../../clock.js'
 import type { ImageKitApi } from '../../imagekit/api.js'
+import { isImageKitError } from '../../imagekit/errors.js'
 import type { Logger } from '../../log.js'
 import type { PendingFile } from '../file-node.js'
 import { whereFolderIs } from '../folder-job.js'
+import { parentOf } from '../name.js'
 import { isUnder, type FolderMove } from '../spool/folder-moves.js'
 
 const FIRST_PAUSE_MS = 1_000
@@ -20,8 +22,8 @@ export interface InterruptedMovesDeps {
   log: Logger
   /** Aborted when the mount stops. */
   closing: AbortSignal
-  /** Records `file` in `folder` instead (the folder it was in moved there). */
-  relocate(file: PendingFile, folder: string): Promise<void>
+  /** Records `file` at `folder` and `name` instead (it, or the folder it was in, moved there). */
+  relocate(file: PendingFile, folder: string, name: string): Promise<void>
   /** The file's place is settled: its upload may go on. */
   release(file: PendingFile): void
   /** The move's note is no longer needed. */
@@ -32,7 +34,7 @@ export interface InterruptedMovesDeps {
 export function filesOfMoves(moves: readonly FolderMove[], files: Iterable<PendingFile>): Map<FolderMove, PendingFile[]> {
   const byMove = new Map<FolderMove, PendingFile[]>(moves.map((m) => [m, []]))
   for (const file of files) {
-    const move = moves.find((m) => isUnder(file.folder, m.route[0]!))
+    const move = moves.find((m) => (m.file ? file.remotePath === m.route[0] : isUnder(file.folder, m.route[0]!)))
     if (move) byMove.get(move)!.push(file)
   }
   return byMove
@@ -40,27 +42,45 @@ export function filesOfMoves(moves: readonly FolderMove[], files: Iterable<Pendi
 
 export async function settleInterruptedMove(d: InterruptedMovesDeps, move: FolderMove, files: readonly PendingFile[]): Promise<void> {
   const from = move.route[0]!
-  const where = await askUntilAnswered(d, move)
+  const where = await askUntilAnswered(d, move, files)
   if (where === 'stopped') return
   if (where !== undefined && where !== from) {
-    d.log.warn({ from, to: where, files: files.length }, 'a folder rename was interrupted by a crash after the folder moved: its files waiting in the spool go to its new place')
-    for (const file of files) await d.relocate(file, where + file.folder.slice(from.length))
+    if (move.file) {
+      d.log.warn({ from, to: where }, 'a rename of a file waiting for its upload was interrupted by a crash after the file moved: its upload goes where it is now')
+      const [folder, name] = parentOf(where)
+      for (const file of files) await d.relocate(file, folder, name)
+    } else {
+      d.log.warn({ from, to: where, files: files.length }, 'a folder rename was interrupted by a crash after the folder moved: its files waiting in the spool go to its new place')
+      for (const file of files) await d.relocate(file, where + file.folder.slice(from.length), file.name)
+    }
   }
   d.end(move)
   for (const file of files) d.release(file)
 }
 
-async function askUntilAnswered(d: InterruptedMovesDeps, move: FolderMove): Promise<string | undefined | 'stopped'> {
+async function askUntilAnswered(d: InterruptedMovesDeps, move: FolderMove, files: readonly PendingFile[]): Promise<string | undefined | 'stopped'> {
   for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(MAX_PAUSE_MS, pause * 2)) {
     try {
-      return await whereFolderIs(d.api, move.route)
+      return move.file ? await whereFileIs(d.api, move.route, files[0]?.base?.fileId) : await whereFolderIs(d.api, move.route)
     } catch (e) {
-      d.log.warn({ route: move.route, err: e }, 'cannot tell where a folder renamed before a crash is now; its files waiting in the spool wait too')
+      d.log.warn({ route: move.route, err: e }, 'cannot tell where a file or folder renamed before a crash is now; what waits in the spool for it waits too')
     }
     try {
       await d.clock.sleep(pause, d.closing)
     } catch {
       return 'stopped'
     }
+  }
+}
+
+/** Which path of its route the stored file `fileId` has now, if one (else it was moved or deleted elsewhere). */
+async function whereFileIs(api: ImageKitApi, route: readonly string[], fileId: string | undefined): Promise<string | undefined> {
+  if (fileId === undefined) return undefined
+  try {
+    const { filePath } = await api.getFileDetails(fileId)
+    return route.includes(filePath) ? filePath : undefined
+  } catch (e) {
+    if (isImageKitError(e) && e.code === 'IK_NOT_FOUND') return undefined
+    throw e
   }
 }

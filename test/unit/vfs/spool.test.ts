@@ -195,14 +195,14 @@ describe('FolderMoves', () => {
     const moves = new FolderMoves(dir)
     moves.note({ id: 'aa', route: ['/old', '/ikfs-move-1'] })
     moves.note({ id: 'aa', route: ['/old', '/ikfs-move-1', '/x/new'] })
-    moves.note({ id: 'bb', route: ['/c', '/d'] })
+    moves.note({ id: 'bb', route: ['/c/f.txt', '/d/f.txt'], file: true })
     expect(new FolderMoves(dir).loadAll().sort((a, b) => a.id.localeCompare(b.id))).toEqual([
       { id: 'aa', route: ['/old', '/ikfs-move-1', '/x/new'] },
-      { id: 'bb', route: ['/c', '/d'] },
+      { id: 'bb', route: ['/c/f.txt', '/d/f.txt'], file: true },
     ])
     moves.end('aa')
     moves.end('aa')
-    expect(new FolderMoves(dir).loadAll()).toEqual([{ id: 'bb', route: ['/c', '/d'] }])
+    expect(new FolderMoves(dir).loadAll()).toEqual([{ id: 'bb', route: ['/c/f.txt', '/d/f.txt'], file: true }])
   })
 
   it('a note a crash left half-written is removed at start; the one it was replacing still counts', () => {
