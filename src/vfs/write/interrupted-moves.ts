@@ -44,18 +44,20 @@ export async function settleInterruptedMove(d: InterruptedMovesDeps, move: Folde
   const from = move.route[0]!
   const where = await askUntilAnswered(d, move, files)
   if (where === 'stopped') return
+  // A file renamed through the mount meanwhile is where that rename put it.
+  const still = files.filter((f) => (move.file ? f.remotePath === from : isUnder(f.folder, from)))
   if (where !== undefined && where !== from) {
     if (move.file) {
       d.log.warn({ from, to: where }, 'a rename of a file waiting for its upload was interrupted by a crash after the file moved: its upload goes where it is now')
       const [folder, name] = parentOf(where)
-      for (const file of files) await d.relocate(file, folder, name)
+      for (const file of still) await d.relocate(file, folder, name)
     } else {
-      d.log.warn({ from, to: where, files: files.length }, 'a folder rename was interrupted by a crash after the folder moved: its files waiting in the spool go to its new place')
-      for (const file of files) await d.relocate(file, where + file.folder.slice(from.length), file.name)
+      d.log.warn({ from, to: where, files: still.length }, 'a folder rename was interrupted by a crash after the folder moved: its files waiting in the spool go to its new place')
+      for (const file of still) await d.relocate(file, where + file.folder.slice(from.length), file.name)
     }
   }
   d.end(move)
-  for (const file of files) d.release(file)
+  for (const file of still) d.release(file)
 }
 
 async function askUntilAnswered(d: InterruptedMovesDeps, move: FolderMove, files: readonly PendingFile[]): Promise<string | undefined | 'stopped'> {
