@@ -495,3 +495,9 @@ export function parentOf(localPath: string): [parent: string, name: string] {
 export function joinRemote(folderRemotePath: string, remoteName: string): string {
   return folderRemotePath === '/' ? `/${remoteName}` : `${folderRemotePath}/${remoteName}`
 }
+
+/** The local path of a remote path ("/a/b.jpg"), or undefined when a name in it cannot be shown locally. */
+export function localPathOf(codec: NameCodec, remotePath: string): string | undefined {
+  const local = remotePath.split('/').filter((n) => n !== '').map((n) => codec.toLocal(n))
+  return local.includes(undefined) ? undefined : '/' + local.join('/')
+}

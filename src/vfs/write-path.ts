@@ -20,7 +20,7 @@ import { PendingFile, remoteBaseOf, type RemoteBase } from './file-node.js'
 import { fileInodeFrom, fileInodeFromUpload, versionIdOf, type FileInode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
-import type { NameCodec } from './name.js'
+import { joinRemote, localPathOf, type NameCodec } from './name.js'
 import { destinationOf, type Destination } from './destination.js'
 import type { Resolver } from './resolver.js'
 import { currentFile } from './current-file.js'
@@ -868,7 +868,7 @@ export class WritePath {
       this.#pending.remove(file)
       file.folder = folder
       file.name = name
-      file.localPath = localPathOf(this.#d.codec, folder, name) ?? file.localPath
+      file.localPath = localPathOf(this.#d.codec, joinRemote(folder, name)) ?? file.localPath
       this.#pending.add(file)
       this.#d.dirs.expire(oldFolder)
       this.#d.dirs.expire(folder)
@@ -879,8 +879,3 @@ export class WritePath {
   }
 }
 
-/** The local path of a remote file, or undefined when a name in it cannot be shown locally. */
-function localPathOf(codec: NameCodec, folder: string, name: string): string | undefined {
-  const local = [...folder.split('/').filter((n) => n !== ''), name].map((n) => codec.toLocal(n))
-  return local.includes(undefined) ? undefined : '/' + local.join('/')
-}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
-  decodeBytes, encodeBytes, EncodingError, IMAGEKIT_DEFAULT_ENCODING, isSafeLocalName, joinRemote, NameCodec,
-  parentOf, parseEncoding, splitLocalPath, tablesFor,
+  decodeBytes, encodeBytes, EncodingError, IMAGEKIT_DEFAULT_ENCODING, isSafeLocalName, joinRemote, localPathOf,
+  NameCodec, parentOf, parseEncoding, splitLocalPath, tablesFor,
 } from '../../../src/vfs/name.js'
 import { versionName } from '../../../src/vfs/versions.js'
 
@@ -160,6 +160,13 @@ describe('paths and version names', () => {
     expect(parentOf('/b')).toEqual(['/', 'b'])
     expect(joinRemote('/', 'x')).toBe('/x')
     expect(joinRemote('/a', 'x')).toBe('/a/x')
+  })
+  it('maps a remote path back to the local one, name by name (undefined when one cannot be shown)', () => {
+    const codec = new NameCodec(IMAGEKIT_DEFAULT_ENCODING)
+    const remote = '/' + codec.toRemote('a?b') + '/' + codec.toRemote('c.jpg')
+    expect(localPathOf(codec, remote)).toBe('/a?b/c.jpg')
+    expect(localPathOf(codec, '/')).toBe('/')
+    expect(localPathOf(codec, `/a/${'x'.repeat(256)}`)).toBeUndefined() // longer than a local name may be
   })
   it('names versions like rclone lib/version', () => {
     const t = Date.parse('2006-01-02T15:04:05.999Z')
