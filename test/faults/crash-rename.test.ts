@@ -7,7 +7,7 @@ import { mkdir, open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
-  fuseSkipReason, remoteBytesPath, remoteEntries, sameBytes, waitFor, waitForRemoteBytes, type Library,
+  fuseSkipReason, remoteBytesPath, remoteEntries, sameBytes, waitFor, waitForRemoteBytes, type Library, type Mounted,
 } from '../integration/harness.js'
 import { useFaultRig } from './rig.js'
 
@@ -23,6 +23,26 @@ describe.skipIf(skip !== null)('kill -9 during a rename', () => {
   let work: string
   beforeAll(() => ({ lib, work } = rig))
 
+  /**
+   * `mv from to` through `first` with every API answer slowed, and a kill -9 of its daemon once the emulator holds
+   * `movedTo` and no longer `movedFrom`: the rename has happened there, the daemon has not heard yet.
+   */
+  async function killDuringRename(first: Mounted, [from, to]: [string, string], movedFrom: string, movedTo: string, what: string): Promise<void> {
+    await lib.setFaults({ latencyMs: API_LATENCY_MS, scope: ['api'] })
+    const mv = new Promise<void>((resolve) => {
+      execFile('mv', [join(first.path, from), join(first.path, to)], { timeout: 60_000 }, () => resolve())
+    })
+    try {
+      await waitFor(() => !existsSync(remoteBytesPath(lib, movedFrom)) && existsSync(remoteBytesPath(lib, movedTo)), 3 * API_LATENCY_MS, what)
+      first.kill9()
+      expect(await first.waitExit(10_000)).toBeNull()
+      await mv
+    } finally {
+      await lib.setFaults({ latencyMs: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    await first.stop()
+  }
+
   it('files waiting in the spool go where the folder moved, also when the journal still named the old path', async () => {
     const cache = join(work, 'cache')
     const expected = join(work, 'expected')
@@ -32,20 +52,8 @@ describe.skipIf(skip !== null)('kill -9 during a rename', () => {
     await writeFile(join(first.path, 'old', 'f.txt'), 'bytes written before the rename\n')
     await mkdir(join(first.path, 'old', 'sub'))
     await writeFile(join(first.path, 'old', 'sub', 'g.txt'), 'bytes written before the rename\n')
-    await lib.setFaults({ latencyMs: API_LATENCY_MS, scope: ['api'] })
-    const mv = new Promise<void>((resolve) => {
-      execFile('mv', [join(first.path, 'old'), join(first.path, 'new')], { timeout: 60_000 }, () => resolve())
-    })
-    try {
-      // The emulator applies the job on its own (jobPendingMs); the daemon learns of it one slowed poll later.
-      await waitFor(() => !existsSync(remoteBytesPath(lib, '/old')) && existsSync(remoteBytesPath(lib, '/new')), 3 * API_LATENCY_MS, 'the folder moved at the emulator')
-      first.kill9()
-      expect(await first.waitExit(10_000)).toBeNull()
-      await mv
-    } finally {
-      await lib.setFaults({ latencyMs: 0, scope: ['api', 'upload', 'delivery'] })
-    }
-    await first.stop()
+    // The emulator applies the job on its own (jobPendingMs); the daemon learns of it one slowed poll later.
+    await killDuringRename(first, ['old', 'new'], '/old', '/new', 'the folder moved at the emulator')
 
     const second = await rig.mount(['--cache-dir', cache, '--log-level', 'info'])
     await waitForRemoteBytes(lib, '/new/f.txt', expected, 30_000)
@@ -67,20 +75,8 @@ describe.skipIf(skip !== null)('kill -9 during a rename', () => {
     await stored.sync() // stored now, despite --write-back
     await stored.close()
     await writeFile(join(first.path, 'src', 'a.txt'), 'bytes written before the rename\n') // waits for its upload
-    await lib.setFaults({ latencyMs: API_LATENCY_MS, scope: ['api'] })
-    const mv = new Promise<void>((resolve) => {
-      execFile('mv', [join(first.path, 'src', 'a.txt'), join(first.path, 'dst', 'b.txt')], { timeout: 60_000 }, () => resolve())
-    })
-    try {
-      // Moved first (no a.txt in dst), then renamed: killed while the rename's answer is slowed.
-      await waitFor(() => !existsSync(remoteBytesPath(lib, '/src/a.txt')) && existsSync(remoteBytesPath(lib, '/dst/a.txt')), 3 * API_LATENCY_MS, 'the file moved at the emulator')
-      first.kill9()
-      expect(await first.waitExit(10_000)).toBeNull()
-      await mv
-    } finally {
-      await lib.setFaults({ latencyMs: 0, scope: ['api', 'upload', 'delivery'] })
-    }
-    await first.stop()
+    // Moved first (no a.txt in dst), then renamed: killed while the rename's answer is slowed.
+    await killDuringRename(first, ['src/a.txt', 'dst/b.txt'], '/src/a.txt', '/dst/a.txt', 'the file moved at the emulator')
 
     const second = await rig.mount(['--cache-dir', cache, '--log-level', 'info'])
     const where = async (): Promise<string | undefined> => {
