@@ -29,7 +29,13 @@ interface Leftover {
 }
 
 /**
- * ikfs processes (bin/ikfs.js) whose arguments name a test's temp folder: `mine` those of run `runId`,
+ * The programs that tests run as daemons: ikfs itself, and the in-memory file system that
+ * integration/fuse-adapter.test.ts mounts (its mount is another run's as much as an ikfs mount is).
+ */
+const DAEMON_SCRIPTS = ['bin/ikfs.js', 'test/fixtures/memfs-daemon.mjs']
+
+/**
+ * Test daemons (DAEMON_SCRIPTS) whose arguments name a test's temp folder: `mine` those of run `runId`,
  * `others` the rest (other runs', and any spawned without a run id: better left than killed under a run
  * that is still going on).
  */
@@ -40,7 +46,7 @@ export async function testDaemons(runId: string | undefined): Promise<{ mine: Le
     const pid = Number(entry)
     if (!Number.isInteger(pid) || pid === process.pid) continue
     const args = await readFile(`/proc/${pid}/cmdline`, 'utf8').then((s) => s.split('\0').filter(Boolean), () => [])
-    if (!args.some((a) => a.endsWith('bin/ikfs.js')) || !args.some((a) => a.startsWith(TEST_PATH_PREFIX))) continue
+    if (!args.some((a) => DAEMON_SCRIPTS.some((script) => a.endsWith(script))) || !args.some((a) => a.startsWith(TEST_PATH_PREFIX))) continue
     const environ = await readFile(`/proc/${pid}/environ`, 'utf8').then((s) => s.split('\0'), () => [])
     const itsRun = environ.find((v) => v.startsWith(`${TEST_RUN_ENV}=`))?.slice(TEST_RUN_ENV.length + 1)
     ;(runId !== undefined && itsRun === runId ? mine : others).push({ pid, args })

@@ -3,8 +3,10 @@
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { fuseAvailable } from '../../native/load.js'
+import { isMounted } from '../../src/fuse/mountinfo.js'
 import { clearLeftovers, testDaemons, TEST_RUN_ENV } from '../helpers/leftovers.js'
-import { spawnDaemon, type Daemon } from '../helpers/mount.js'
+import { Cleanup, makeTempMountpoint, REPO_ROOT, spawnDaemon, type Daemon } from '../helpers/mount.js'
 import { tempDir } from './harness.js'
 
 describe('clearing a run\'s leftovers', () => {
@@ -37,5 +39,33 @@ describe('clearing a run\'s leftovers', () => {
     expect((await mine.exited).signal).toBe('SIGKILL')
     expect(theirs.hasExited()).toBe(false)
     expect((await testDaemons('run-b')).mine.map((d) => d.pid)).toEqual([theirs.child.pid])
+  })
+
+  it.skipIf(!fuseAvailable().ok)('leaves the in-memory fixture mount of another run mounted, and clears its own', async () => {
+    const cleanup = new Cleanup()
+    try {
+      const memfsOf = async (run: string): Promise<{ daemon: Daemon; mountpoint: string }> => {
+        const mountpoint = cleanup.add(await makeTempMountpoint()).path
+        const daemon = cleanup.add(await spawnDaemon([mountpoint], {
+          command: [process.execPath, join(REPO_ROOT, 'test/fixtures/memfs-daemon.mjs')],
+          env: { ...process.env, [TEST_RUN_ENV]: run },
+          readyPattern: /^mounted /m,
+          mountpoint,
+          timeoutMs: 20_000,
+        }))
+        return { daemon, mountpoint }
+      }
+      const mine = await memfsOf('run-a')
+      const theirs = await memfsOf('run-b')
+
+      const cleared = await clearLeftovers('run-a')
+      expect(cleared).toContain(`unmounted ${mine.mountpoint}`)
+      expect(cleared.join('\n')).not.toContain(theirs.mountpoint)
+      expect((await mine.daemon.exited).signal).toBe('SIGKILL')
+      expect(await isMounted(theirs.mountpoint)).toBe(true)
+      expect(theirs.daemon.hasExited()).toBe(false)
+    } finally {
+      await cleanup.run()
+    }
   })
 })
