@@ -1342,23 +1342,24 @@ describe('namespace (W7-W10)', () => {
     const original = Journal.prototype.write
     let writeReleased!: () => void
     const held = new Promise<void>((resolve) => (writeReleased = resolve))
+    let written = false
     const write = vi.spyOn(Journal.prototype, 'write').mockImplementation(async function (this: Journal, record) {
       await held // the record reaches the journal late: after the upload landed
-      return original.call(this, record)
+      await original.call(this, record)
+      written = true
     })
     try {
       await h.vfs.utimens('/t.txt', 1_000, 2_000)
       land()
-      await waitFor(() => api.fileAt('/t.txt') !== undefined)
-      await new Promise((resolve) => setTimeout(resolve, 10))
+      // Landed and done with: its record removed from the journal, and the file's retire queued.
+      await waitFor(() => api.fileAt('/t.txt') !== undefined && h.vfs.status().uploads.length === 0)
       writeReleased()
-      await waitFor(() => h.vfs.status().uploads.length === 0)
-      await new Promise((resolve) => setTimeout(resolve, 10))
+      await waitFor(() => written)
     } finally {
       write.mockRestore()
     }
+    await h.vfs.close() // waits for the retire
     expect(spoolRecords(h)).toEqual([])
-    await h.vfs.close()
   })
 
   it('renaming a file that is still open and dirty sends the upload to the new name', async () => {
