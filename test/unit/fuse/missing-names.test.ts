@@ -112,14 +112,15 @@ describe('MissingNames.forget: has the kernel forget them through the binding', 
     const busy = new BusyFolders()
     const waits: number[] = []
     const held = { isBusy: (folder: string) => busy.isBusy(folder), idle: (folder: string, withinMs: number) => { waits.push(withinMs); return busy.idle(folder, withinMs) } }
-    const missing = new MissingNames(30, { held })
+    // Time stands still for the names (a loaded machine may pause this test longer than they are kept); the
+    // wait for the folder is real.
+    const now = 1_000
+    const missing = new MissingNames(30, { held, now: () => now })
     missing.add('/busy/x')
     busy.enter(['/busy'])
     const calls: string[] = []
     expect(await missing.forget(undefined, async (folder) => { calls.push(folder); return 1 }, log)).toBe(0)
-    expect(waits).toHaveLength(1)
-    expect(waits[0]).toBeGreaterThan(25)
-    expect(waits[0]).toBeLessThanOrEqual(30)
+    expect(waits).toEqual([30])
     expect(calls).toEqual([])
   })
 
