@@ -171,7 +171,10 @@ function closeServer(server: Server): Promise<void> {
  * uploads to store. Undefined when nobody answers (any more).
  */
 function stoppedAnswering(socketPath: string): Promise<Partial<StatusSnapshot> | undefined> {
-  return askUntil(() => whoAnswers(socketPath), (other) => other?.state !== 'stopping', STOPPING_GRACE_MS, STOPPING_POLL_MS)
+  // A probe that got no state (the connection reset as the last daemon closed its socket) is asked again.
+  const settled = (other: Partial<StatusSnapshot> | undefined): boolean =>
+    other === undefined || (other.state !== undefined && other.state !== 'stopping')
+  return askUntil(() => whoAnswers(socketPath), settled, STOPPING_GRACE_MS, STOPPING_POLL_MS)
 }
 
 /** The daemon answering on the socket (what it says of itself, if it can), or undefined when none answers. */
