@@ -12,12 +12,12 @@ import type { FolderMove } from './spool/folder-moves.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { DirInode, FileInode, type Inode } from './inode.js'
 import { KeyedMutex } from './lock.js'
-import { joinRemote } from './name.js'
+import { joinRemote, parentOf } from './name.js'
 import { destinationOf, type Destination } from './destination.js'
 import type { WritePath, WritePathDeps } from './write-path.js'
 
 /** The same shared state the write path gets, plus the write path itself. */
-export type NamespaceDeps = Pick<WritePathDeps, 'api' | 'clock' | 'log' | 'codec' | 'inodes' | 'dirs' | 'resolver'> & {
+export type NamespaceDeps = Pick<WritePathDeps, 'api' | 'clock' | 'log' | 'codec' | 'inodes' | 'dirs' | 'resolver' | 'folders'> & {
   writes: WritePath
 }
 
@@ -58,6 +58,7 @@ export class Namespace {
       if ((await this.#remote(dest)) || this.#d.writes.pendingAt(dest.remotePath)) {
         throw new VfsError('EEXIST', `mkdir ${localPath}: exists`, { level: 'debug' })
       }
+      await this.#d.folders.assertExists(dest.folder, parentOf(dest.parentLocalPath)[1], `mkdir ${localPath}`)
       const now = this.#d.clock.now()
       const folder = new DirInode(this.#d.inodes.allocate(), dest.remotePath, now, now)
       // ImageKit's create-folder also answers success for a folder that exists: one made elsewhere after the
@@ -72,6 +73,7 @@ export class Namespace {
         throw fromImageKitError(e, { op: 'mkdir', target: dest.remotePath })
       }
       await listed // a listing that failed is fetched again by the first lookup inside
+      this.#d.folders.confirm(dest.remotePath)
       this.#d.dirs.setChild(dest.folder, dest.localName, folder)
     })
   }

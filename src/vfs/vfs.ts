@@ -49,6 +49,7 @@ import { ReadHandle } from './handles/read-handle.js'
 import { WriteHandle } from './handles/write-handle.js'
 import type { PendingFile } from './file-node.js'
 import { MetadataEditor } from './metadata-edit.js'
+import { FolderPresence } from './folder-presence.js'
 import { Namespace } from './namespace.js'
 import { WritePath } from './write-path.js'
 import { DirInode, ROOT_INO, type FileInode, type Inode } from './inode.js'
@@ -161,7 +162,8 @@ class ImageKitVfs implements IkVfs {
       this.#keptMtimes = new LocalMtimes(spoolDirOf(options.cacheDir, libraryKeyOf(options.libraryId)), () => undefined)
     } else {
       this.#keptMtimes = undefined
-      const shared = { api, clock, log: this.#log, codec: this.#codec, inodes: this.#inodes, dirs: this.#dirs, resolver: this.#resolver }
+      const folders = new FolderPresence({ api, clock, log: this.#log, dirs: this.#dirs })
+      const shared = { api, clock, log: this.#log, codec: this.#codec, inodes: this.#inodes, dirs: this.#dirs, resolver: this.#resolver, folders }
       const uploadLog = deps.logger.child({ component: 'vfs.upload' }) // not a child of #log: one component key
       this.#writes = new WritePath({ ...shared, uploadLog, counters: this.#counters, options, dropCachedPages: deps.dropCachedPages })
       this.#namespace = new Namespace({ ...shared, writes: this.#writes })

@@ -20,8 +20,9 @@ import { PendingFile, remoteBaseOf, type RemoteBase } from './file-node.js'
 import { fileInodeFrom, fileInodeFromUpload, versionIdOf, type FileInode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
-import { joinRemote, localPathOf, type NameCodec } from './name.js'
+import { joinRemote, localPathOf, parentOf, type NameCodec } from './name.js'
 import { destinationOf, type Destination } from './destination.js'
+import type { FolderPresence } from './folder-presence.js'
 import type { Resolver } from './resolver.js'
 import { currentFile } from './current-file.js'
 import { CommittedCopies } from './spool/committed-copies.js'
@@ -57,6 +58,8 @@ export interface WritePathDeps {
   inodes: InodeTable
   dirs: DirCache
   resolver: Resolver
+  /** Asked before a name is created in a folder that may have been deleted elsewhere (W7). */
+  folders: FolderPresence
   counters: Counters
   options: VfsOptions
   /** The page-cache addon's, when built (spool/page-trim.ts). */
@@ -251,6 +254,7 @@ export class WritePath {
       const node = listed && !truncate ? await currentFile(this.#d, dest, listed, () => this.#remoteFile(dest)) : listed
       // O_CREAT on an open (not a create): the kernel knew the name, and it went since (elsewhere): made anew.
       if (!node && !create && (flags & fsConstants.O_CREAT) === 0) throw new VfsError('ENOENT', `open ${localPath}: no such file`)
+      if (!node) await this.#d.folders.assertExists(dest.folder, parentOf(dest.parentLocalPath)[1], `create ${localPath}`)
       const now = this.#d.clock.now()
       const filling = node !== undefined && !truncate && node.size > 0
       const { id, fh, filled } = await this.#spoolFileFor(filling ? node : undefined)

@@ -9,6 +9,7 @@ import {
   findSameFiles, fuseSkipReason, leftMounted, mountLibrary, remoteBytesPath, remoteEntries, run, runIkfs, sameBytes, startLibrary,
   startUploadCounter, tempDir, versionsOf, waitFor, waitForRemoteBytes, writeRandomFile, writeThroughMount, type Library, type Mounted,
 } from '../integration/harness.js'
+import { CONFIRM_MS } from '../../src/vfs/folder-presence.js'
 
 const skip = fuseSkipReason()
 if (skip) console.warn(`skipping write semantics: ${skip}`)
@@ -413,6 +414,26 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(await readdir(join(dir, 'plain'))).toEqual(['also.txt'])
     await expect(rmdir(join(dir, 'plain'))).rejects.toMatchObject({ code: 'ENOTEMPTY' })
     expect((await remoteEntries(lib, '/w7late/plain')).map((e) => e.name)).toEqual(['also.txt'])
+  })
+
+  it('W7: a file or folder created in a folder deleted elsewhere fails with ENOENT and does not bring it back; a file open there is stored', async () => {
+    await lib.upload('/w7gone', 'theirs.txt', Buffer.from('theirs\n'))
+    const { m } = await mount({ dirCache: '5m' })
+    const dir = join(m.path, 'w7gone')
+    expect(await readdir(dir)).toEqual(['theirs.txt'])
+    const editor = await open(join(dir, 'saved.txt'), 'w') // created before the delete: its bytes must not be lost
+    await lib.api('DELETE', '/v1/folder', { folderPath: '/w7gone' })
+    // Past the few seconds in which the listing that showed the folder vouches for it.
+    await new Promise((r) => setTimeout(r, CONFIRM_MS + 500))
+    const shell = await run('sh', ['-c', 'cd "$1" && { echo new > new.txt; echo "file $?"; mkdir sub; echo "mkdir $?"; ls -A; }', 'sh', dir])
+    expect(shell.stdout).toBe('file 2\nmkdir 1\n') // "Directory nonexistent", "No such file or directory", and ls shows nothing
+    expect((await remoteEntries(lib, '/')).map((e) => e.name)).not.toContain('w7gone')
+    await expect(stat(dir)).rejects.toMatchObject({ code: 'ENOENT' })
+
+    await editor.write('written before the delete\n')
+    await editor.close()
+    expect(await readFile(remoteBytesPath(lib, '/w7gone/saved.txt'), 'utf8')).toBe('written before the delete\n')
+    await unmount(m)
   })
 
   it('W8: unlink deletes the file with all its versions, also one that is open', async () => {
