@@ -117,6 +117,12 @@ export class HttpTransport {
   readonly settings: HttpSettings
   readonly #authorization: string
   #closing: Promise<void> | undefined
+  /**
+   * GETs under way, aborted at close: whatever they would read (a `df`'s account usage, a prefetched listing)
+   * is needed by nobody once the mount is gone, and a graceful close would wait out a silent host for them.
+   * Other calls (uploads, deletes, moves) change the library: close waits for those.
+   */
+  readonly #reads = new Set<AbortController>()
 
   constructor(settings: HttpSettings) {
     this.settings = settings
@@ -144,8 +150,27 @@ export class HttpTransport {
 
   /** One API or upload call with retries; resolves with the decoded body of a 2xx answer. */
   async call(call: ApiCall): Promise<ApiResult> {
+    if (call.method === 'GET') return this.#read(call)
     const operation = `${call.method} ${call.route}`
     return withRetry((attempt) => this.#attempt(call, attempt), this.retryContext(operation, call.signal, call.maxRetries))
+  }
+
+  /** call() for a GET, which close() aborts. */
+  async #read(call: ApiCall): Promise<ApiResult> {
+    const stop = new AbortController()
+    if (this.#closing) stop.abort()
+    const callerAborted = (): void => stop.abort(call.signal?.reason)
+    if (call.signal?.aborted) callerAborted()
+    call.signal?.addEventListener('abort', callerAborted, { once: true })
+    this.#reads.add(stop)
+    try {
+      const read = { ...call, signal: stop.signal }
+      const operation = `${call.method} ${call.route}`
+      return await withRetry((attempt) => this.#attempt(read, attempt), this.retryContext(operation, stop.signal, call.maxRetries))
+    } finally {
+      this.#reads.delete(stop)
+      call.signal?.removeEventListener('abort', callerAborted)
+    }
   }
 
   /**
@@ -232,11 +257,13 @@ export class HttpTransport {
   }
 
   /**
-   * Closes the pools (once: later calls get the same promise). Delivery responses still open are dropped
-   * (a paused read would otherwise hold a graceful close forever); their `deliver` rejects.
+   * Closes the pools (once: later calls get the same promise). GETs under way are given up (see #reads), and
+   * delivery responses still open are dropped (a paused read would otherwise hold a graceful close forever);
+   * their `deliver` rejects.
    */
   close(): Promise<void> {
     this.deliverySockets.close()
+    for (const read of this.#reads) read.abort()
     this.#closing ??= Promise.all([this.#api.close(), this.#delivery.destroy()]).then(() => undefined)
     return this.#closing
   }

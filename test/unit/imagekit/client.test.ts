@@ -178,3 +178,29 @@ describe('deliveryUrl', () => {
     await client.close()
   })
 })
+
+describe('close', () => {
+  // After `ikfs unmount`, a daemon whose API went silent waited out its account-usage call (a `df` nobody
+  // waits for any more) before exiting: close() gives up reads, and still waits for calls that change the library.
+  it('gives up a read still waiting on a silent API, and waits for a delete in flight', async () => {
+    let deleteAnswered = false
+    const { client } = await setup((req, res) => {
+      if (req.method === 'DELETE') {
+        setTimeout(() => {
+          deleteAnswered = true
+          res.writeHead(204)
+          res.end()
+        }, 300)
+      } // anything else: never answered
+    }, { requestTimeoutMs: 60_000 })
+    const usage = client.getAccountUsage().then(() => 'answered', (e: { code?: string }) => e.code)
+    const deleted = client.deleteFile('f1')
+    while (perTest.server.requests.length < 2) await new Promise((r) => setTimeout(r, 10))
+    const started = performance.now()
+    await client.close()
+    expect(performance.now() - started).toBeLessThan(5_000)
+    expect(await usage).toBe('IK_ABORTED')
+    expect(deleteAnswered).toBe(true)
+    await expect(deleted).resolves.toBeUndefined()
+  })
+})
