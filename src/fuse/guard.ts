@@ -4,7 +4,7 @@
  * - VfsError.code becomes an errno via errno.ts and is logged at the error's own level; anything else is a
  *   bug: EIO, logged at error with its stack;
  * - each op has our own deadline (fuse-native's hidden 15 s timeout is off): on expiry the kernel gets
- *   ETIMEDOUT once and the late result is dropped; `cb` is never called twice;
+ *   ETIMEDOUT (EIO for a read) once and the late result is dropped; `cb` is never called twice;
  * - per-op counters for `ikfs status`.
  * The reply is encoded synchronously right before `cb`, so a late result never touches a buffer that
  * fuse-native has already handed back to libfuse; work that writes into such a buffer itself (readInto) gets
@@ -26,6 +26,11 @@ export const DEFAULT_DEADLINE_MS = 120_000
  */
 export const SLOW_OP_DEADLINE_MS = 0
 const SLOW_OPS: ReadonlySet<string> = new Set(['release', 'flush', 'fsync', 'open', 'create', 'truncate', 'ftruncate', 'rename'])
+/**
+ * read(2) has no ETIMEDOUT, and programs expect EIO from it: a read out of time answers what one whose retries
+ * ran out answers (from-imagekit-error.ts), so a read that gets no answer fails the same way whichever comes first.
+ */
+const DEADLINE_ERRNO: Readonly<Record<string, keyof typeof FUSE_ERRNO>> = { read: 'EIO' }
 
 export type { FuseReply }
 
@@ -153,8 +158,9 @@ export class OpGuard {
         if (answered) return
         counter.timeouts++
         abort?.abort()
-        this.#log.warn({ op, path: localPath, deadlineMs: deadline }, `${op} exceeded its deadline; answered ETIMEDOUT`)
-        answer([FUSE_ERRNO.ETIMEDOUT])
+        const code = DEADLINE_ERRNO[op] ?? 'ETIMEDOUT'
+        this.#log.warn({ op, path: localPath, deadlineMs: deadline }, `${op} exceeded its deadline; answered ${code}`)
+        answer([FUSE_ERRNO[code]])
       }, deadline)
     }
 

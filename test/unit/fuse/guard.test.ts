@@ -117,7 +117,7 @@ describe('OpGuard', () => {
     }
   })
 
-  it('answers ETIMEDOUT once at the deadline and drops the late result', async () => {
+  it('R6: answers a read EIO (read(2) has no ETIMEDOUT) once at the deadline and drops the late result', async () => {
     const { logger, records } = captureLogger()
     const t = manualTimers()
     const guard = new OpGuard(logger, { timers: t.timers })
@@ -134,7 +134,7 @@ describe('OpGuard', () => {
     expect(signal?.aborted).toBe(false)
     expect([...t.pending.values()].map((p) => p.ms)).toEqual([DEFAULT_DEADLINE_MS])
     t.fireAll()
-    expect(replies).toEqual([[FUSE_ERRNO.ETIMEDOUT]])
+    expect(replies).toEqual([[FUSE_ERRNO.EIO]])
     expect(abortedBeforeAnswer).toBe(true) // work writing into the kernel's buffer was stopped first
     expect(guard.counters.get('read').inFlight).toBe(1)
     work.resolve(5)
@@ -143,9 +143,20 @@ describe('OpGuard', () => {
     expect(encoded).toBe(0) // never touched the (detached) buffer
     expect(guard.counters.snapshot().read).toMatchObject({ timeouts: 1, late: 1, inFlight: 0 })
     expect(records.map((r) => r.msg)).toEqual([
-      'read exceeded its deadline; answered ETIMEDOUT',
+      'read exceeded its deadline; answered EIO',
       'read finished after its deadline; result dropped',
     ])
+  })
+
+  it('answers other ops ETIMEDOUT at the deadline', () => {
+    const { logger, records } = captureLogger()
+    const t = manualTimers()
+    const guard = new OpGuard(logger, { timers: t.timers })
+    const replies: unknown[][] = []
+    for (const op of ['lookup', 'getattr', 'readdir']) guard.run(op, '/slow', (...a) => void replies.push(a), () => deferred<number>().promise, (n) => [0, n])
+    t.fireAll()
+    expect(replies).toEqual([[FUSE_ERRNO.ETIMEDOUT], [FUSE_ERRNO.ETIMEDOUT], [FUSE_ERRNO.ETIMEDOUT]])
+    expect(records.map((r) => r.msg)).toContain('readdir exceeded its deadline; answered ETIMEDOUT')
   })
 
   it('clears the deadline when the op answers in time, and never calls cb twice', async () => {
