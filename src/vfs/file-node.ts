@@ -74,6 +74,8 @@ export class PendingFile {
   committedCopy: string | undefined
   /** Removed by unlink (or replaced by a rename) while handles were open: never upload again. */
   unlinked = false
+  /** An unlink is deleting the stored file (JournalRecord.unlinking). */
+  unlinking = false
   /** Every byte so far was appended at the end of a file that started empty: it may be streamed (streamer.ts). */
   appendOnly = false
   /** Writes to the spool file in progress. */
@@ -160,6 +162,7 @@ export class PendingFile {
       ...(this.base?.draft ? { draft: true } : {}),
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       ...(crc32 !== undefined ? { crc32 } : {}),
+      ...(this.unlinking ? { unlinking: true as const } : {}),
     }
   }
 

@@ -121,11 +121,15 @@ export class Namespace {
       if (pending && !(await this.#d.writes.quiesce(pending))) pending = undefined
       let fileId = pending?.base?.fileId ?? (pending ? node?.fileId : (await this.#remoteFile(dest))?.fileId)
       if (fileId) {
+        if (pending) await this.#d.writes.markUnlinking(pending, true)
         try {
           await this.#d.api.deleteFile(fileId)
         } catch (e) {
           if (!isNotFound(e)) {
-            if (pending) this.#d.writes.requeue(pending)
+            if (pending) {
+              await this.#d.writes.markUnlinking(pending, false)
+              this.#d.writes.requeue(pending)
+            }
             throw fromImageKitError(e, { op: 'unlink', target: dest.remotePath })
           }
           // The listed file is gone; one stored at the name since (elsewhere, after the cached listing: R2) is

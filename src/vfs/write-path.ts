@@ -683,6 +683,15 @@ export class WritePath {
     file.quiesced = undefined
   }
 
+  /**
+   * Notes in the file's record, before an unlink deletes its stored file, that the unlink is under way (or, with
+   * `false`, that it failed and the file stays): a crash after that delete then does not upload the file back.
+   */
+  async markUnlinking(file: PendingFile, unlinking: boolean): Promise<void> {
+    file.unlinking = unlinking
+    if (this.#journal.has(file.id)) await this.#journal.write(file.record())
+  }
+
   /** Forgets a pending file (unlink, or replaced by a rename): no upload, spool bytes removed once closed. */
   async discard(file: PendingFile): Promise<void> {
     this.#streamer.stop(file, 'unlinked')

@@ -79,6 +79,11 @@ export class Journal {
     this.#syncFd = syncFd
   }
 
+  /** Whether the file has a record (durable or not): the next mount would find it after a kill -9. */
+  has(id: string): boolean {
+    return this.#live.has(id)
+  }
+
   /** Whether the file has a record that survives a power loss (its next commit must be durable too). */
   isDurable(id: string): boolean {
     return this.#live.get(id)?.durable === true

@@ -36,6 +36,11 @@ export interface JournalRecord {
    * reached the disk without its bytes (the machine went down before close returned) does not match them.
    */
   crc32?: number
+  /**
+   * An unlink of the file was under way: its remote delete may be done. Noted before that delete is sent, so
+   * that the next mount drops the file instead of uploading it back after a crash in between (W8).
+   */
+  unlinking?: true
 }
 
 export function isRecord(x: unknown): x is JournalRecord {

@@ -34,6 +34,11 @@ export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger
   // A kept committed copy first: the record of the same file's newer commit, if valid, replaces it.
   const order = (r: JournalRecord): number => (r.committedCopy === true ? 0 : 1)
   for (const r of records.sort((a, b) => order(a) - order(b) || a.mtimeMs - b.mtimeMs)) {
+    if (r.unlinking === true) {
+      log.info({ path: r.localPath }, 'a file being unlinked when the daemon stopped: not uploaded')
+      forget(r)
+      continue
+    }
     const dataPath = dataFiles.path(r.id)
     if (!existsSync(dataPath)) {
       log.error({ path: r.localPath }, 'journal record without its data file: the pending upload is lost')

@@ -1,0 +1,76 @@
+// W8 after a crash: `rm` of a file with a stored version whose new content waits in the spool for its upload
+// (here --write-back) deletes it remotely, then forgets it in the spool. The daemon is killed with SIGKILL in
+// between (a proxy passes the delete on and holds its answer): a new mount with the same --cache-dir must not
+// upload the file back.
+import { execFile } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { createServer, request, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { fuseSkipReason, mountLibrary, remoteEntries, waitFor, type Library } from '../integration/harness.js'
+import { useFaultRig } from './rig.js'
+
+const skip = fuseSkipReason()
+if (skip) console.warn(`skipping crash unlink test: ${skip}`)
+
+/** Passes every request on to `target`; the answers to file deletes are held back (the delete is done). */
+async function holdDeleteAnswers(target: string): Promise<{ url: string; deletesDone: () => number; close(): Promise<void> }> {
+  const to = new URL(target)
+  let deletesDone = 0
+  const server: Server = createServer((req, res) => {
+    const holdAnswer = req.method === 'DELETE' && /^\/v1\/files\/[^/]+$/.test(req.url ?? '')
+    const up = request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      if (holdAnswer) {
+        deletesDone++
+        answer.resume()
+        return
+      }
+      res.writeHead(answer.statusCode ?? 502, answer.headers)
+      answer.pipe(res)
+    })
+    up.once('error', () => res.destroy())
+    req.pipe(up)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    deletesDone: () => deletesDone,
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections()
+      server.close(() => r())
+    }),
+  }
+}
+
+describe.skipIf(skip !== null)('kill -9 during an unlink', () => {
+  const rig = useFaultRig('ikfs-faults-unlink-')
+  let lib: Library
+  let work: string
+  beforeAll(() => ({ lib, work } = rig))
+
+  it('W8: a file unlinked while its next upload waited does not come back after a kill -9 between the remote delete and the spool', async () => {
+    const cache = join(work, 'cache')
+    await lib.upload('/gone', 'f.txt', Buffer.from('stored\n'))
+    await lib.upload('/gone', 'other.txt', Buffer.from('keeps the folder\n'))
+    const proxy = await holdDeleteAnswers(lib.url)
+    const first = await mountLibrary(lib, { args: ['--api-url', proxy.url, '--cache-dir', cache, '--write-back', '10m', '--dir-cache-time', '5m'] })
+    try {
+      await writeFile(join(first.path, 'gone', 'f.txt'), 'new content, waiting for its upload\n')
+      const rm = new Promise<void>((resolve) => execFile('rm', [join(first.path, 'gone', 'f.txt')], { timeout: 60_000 }, () => resolve()))
+      await waitFor(() => proxy.deletesDone() === 1, 20_000, 'the remote delete')
+      first.kill9()
+      expect(await first.waitExit(10_000)).toBeNull()
+      await rm
+    } finally {
+      await first.stop()
+      await proxy.close()
+    }
+    expect((await remoteEntries(lib, '/gone')).map((e) => e.name)).toEqual(['other.txt'])
+
+    // The spool is recovered at start, and a stop waits for the uploads it resumed (W3).
+    const second = await rig.mount(['--cache-dir', cache])
+    expect(await second.stop()).toBe(0)
+    expect((await remoteEntries(lib, '/gone')).map((e) => e.name)).toEqual(['other.txt'])
+  })
+})
