@@ -121,7 +121,14 @@ export class Namespace {
       if (pending && !(await this.#d.writes.quiesce(pending))) pending = undefined
       let fileId = pending?.base?.fileId ?? (pending ? node?.fileId : (await this.#remoteFile(dest))?.fileId)
       if (fileId) {
-        if (pending) await this.#d.writes.markUnlinking(pending, true)
+        // Noted first: after a crash between the delete and the spool's discard, the file is not uploaded back.
+        if (pending) {
+          const quiesced = pending
+          await this.#d.writes.markUnlinking(quiesced, true).catch((e: unknown) => {
+            this.#d.writes.requeue(quiesced)
+            throw fromImageKitError(e, { op: 'unlink', target: dest.remotePath })
+          })
+        }
         try {
           await this.#d.api.deleteFile(fileId)
         } catch (e) {

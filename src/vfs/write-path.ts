@@ -689,7 +689,13 @@ export class WritePath {
    */
   async markUnlinking(file: PendingFile, unlinking: boolean): Promise<void> {
     file.unlinking = unlinking
-    if (this.#journal.has(file.id)) await this.#journal.write(file.record())
+    if (!this.#journal.has(file.id)) return
+    try {
+      await this.#journal.write(file.record())
+    } catch (e) {
+      file.unlinking = !unlinking // not noted: the record on disk still says what it said
+      throw e
+    }
   }
 
   /** Forgets a pending file (unlink, or replaced by a rename): no upload, spool bytes removed once closed. */
