@@ -1,0 +1,64 @@
+/** W7: a create in a folder deleted elsewhere is ENOENT, at the cost of at most one API call per folder per CONFIRM_MS. */
+import { constants } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { CONFIRM_MS } from '../../../src/vfs/folder-presence.js'
+import { FakeImageKit } from './fake-api.js'
+import { expectCode, makeVfs, scratchDir, type Harness } from './helpers.js'
+
+const CREATE = constants.O_CREAT | constants.O_RDWR
+
+function rw(api: FakeImageKit): Harness {
+  return makeVfs(api, { readOnly: false, cacheDir: join(scratchDir('folders'), 'cache'), libraryId: 'https://ik.example.test/demo' })
+}
+
+const folderQueries = (api: FakeImageKit): number => api.listQueries.filter((q) => q.type === 'folder').length
+
+describe('creating in a folder deleted elsewhere', () => {
+  it('is ENOENT (file and folder), drops the folder from its parent, and creates nothing remotely', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/shared')
+    api.addFile('/shared/a.txt', 3)
+    const h = rw(api)
+    expect((await h.vfs.readdir('/')).map((e) => e.name)).toContain('shared')
+    expect((await h.vfs.readdir('/shared')).map((e) => e.name)).toContain('a.txt')
+    await api.deleteFolder('/shared')
+    h.clock.advance(CONFIRM_MS)
+    await expectCode(h.vfs.create('/shared/new.txt', 0o644, CREATE), 'ENOENT')
+    await expectCode(h.vfs.mkdir('/shared/sub', 0o755), 'ENOENT')
+    expect((await h.vfs.readdir('/')).map((e) => e.name)).not.toContain('shared')
+    expect(api.writeCalls.createFolder).toBe(0)
+  })
+
+  it('asks once per folder per CONFIRM_MS, not within CONFIRM_MS of a listing of its parent or of its mkdir', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/kept')
+    api.addFile('/kept/a.txt', 3)
+    const h = rw(api)
+    await h.vfs.readdir('/')
+    await h.vfs.release('/kept/1', await h.vfs.create('/kept/1', 0o644, CREATE))
+    expect(folderQueries(api)).toBe(0) // the root's listing just showed it
+    h.clock.advance(CONFIRM_MS)
+    await h.vfs.release('/kept/2', await h.vfs.create('/kept/2', 0o644, CREATE))
+    await h.vfs.release('/kept/3', await h.vfs.create('/kept/3', 0o644, CREATE))
+    expect(folderQueries(api)).toBe(1)
+    await h.vfs.mkdir('/kept/made', 0o755)
+    h.clock.advance(CONFIRM_MS - 1)
+    await h.vfs.release('/kept/made/x', await h.vfs.create('/kept/made/x', 0o644, CREATE))
+    expect(folderQueries(api)).toBe(1)
+  })
+
+  it('goes on when the API cannot say (an outage): the file waits in the spool as before', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/out')
+    api.addFile('/out/a.txt', 3)
+    const h = rw(api)
+    await h.vfs.readdir('/out')
+    h.clock.advance(CONFIRM_MS)
+    api.failAlways.set('listFiles', new ImageKitError('IK_NETWORK', 'network down'))
+    const fh = await h.vfs.create('/out/new.txt', 0o644, CREATE)
+    api.failAlways.delete('listFiles')
+    await h.vfs.release('/out/new.txt', fh)
+  })
+})
