@@ -282,6 +282,9 @@ describe.skipIf(skip !== null)('write semantics', () => {
       }
 
       // (d) `ikfs unmount` says that the daemon goes on until its uploads are stored; with --wait it stays until then.
+      // The upload must still be in flight when `ikfs unmount` (a new node process, slow to start on a loaded
+      // machine) asks the daemon: it takes 5 s here.
+      await lib.setFaults({ latencyMs: 5000, scope: ['upload'] })
       for (const wait of [false, true]) {
         const name = `w3-cli-${wait ? 'wait' : 'nowait'}.bin`
         const other = await mount({ args: ['--write-back', '10ms'] })
