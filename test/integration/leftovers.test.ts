@@ -44,9 +44,11 @@ describe('clearing a run\'s leftovers', () => {
   it.skipIf(!fuseAvailable().ok)('leaves the in-memory fixture mount of another run mounted, and clears its own', async () => {
     const cleanup = new Cleanup()
     try {
+      // Without auto_unmount: a crashed test's mount stays until the teardown clears it (with it, fusermount's
+      // watcher may or may not have unmounted it by the time the teardown looks).
       const memfsOf = async (run: string): Promise<{ daemon: Daemon; mountpoint: string }> => {
         const mountpoint = cleanup.add(await makeTempMountpoint()).path
-        const daemon = cleanup.add(await spawnDaemon([mountpoint], {
+        const daemon = cleanup.add(await spawnDaemon([mountpoint, '--no-auto-unmount'], {
           command: [process.execPath, join(REPO_ROOT, 'test/fixtures/memfs-daemon.mjs')],
           env: { ...process.env, [TEST_RUN_ENV]: run },
           readyPattern: /^mounted /m,
@@ -62,6 +64,7 @@ describe('clearing a run\'s leftovers', () => {
       expect(cleared).toContain(`unmounted ${mine.mountpoint}`)
       expect(cleared.join('\n')).not.toContain(theirs.mountpoint)
       expect((await mine.daemon.exited).signal).toBe('SIGKILL')
+      expect(await isMounted(mine.mountpoint)).toBe(false)
       expect(await isMounted(theirs.mountpoint)).toBe(true)
       expect(theirs.daemon.hasExited()).toBe(false)
     } finally {
