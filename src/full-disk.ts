@@ -53,6 +53,16 @@ export function replaceWithLinesSync(path: string, lines: Iterable<string>, what
   renameSync(tmp, path)
 }
 
+/** fsync of a folder, so that a rename or unlink in it survives a power loss. */
+export function fsyncDirSync(dir: string): void {
+  const fd = openSync(dir, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
 /** Appends lines to one log (an O_APPEND descriptor), each whole or not at all. */
 export class WholeLines {
   /** A failed append could not be cut off again: the next line starts on a line of its own. */

@@ -11,8 +11,9 @@
  * remotely (write-path.ts #replay). Each note is written whole (temp file, fsync, rename, fsync of the folder),
  * so a crash leaves the previous note or the new one, never a torn one.
  */
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
+import { fsyncDirSync, replaceWithLinesSync } from '../../full-disk.js'
 import { DATA_FILE_MODE } from './spool.js'
 
 export interface FolderMove {
@@ -32,17 +33,9 @@ export class FolderMoves {
 
   /** Notes (or extends) a move's route durably, before its next job starts. */
   note(move: FolderMove): void {
-    const path = this.#path(move.id)
-    const tmp = `${path}.tmp`
-    const fd = openSync(tmp, 'w', DATA_FILE_MODE)
-    try {
-      writeFileSync(fd, JSON.stringify({ v: 1, route: move.route, ...(move.file ? { file: true } : {}) }))
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    renameSync(tmp, path)
-    this.#syncDir()
+    const note = JSON.stringify({ v: 1, route: move.route, ...(move.file ? { file: true } : {}) })
+    replaceWithLinesSync(this.#path(move.id), [note], 'folder move note', { mode: DATA_FILE_MODE, sync: true })
+    fsyncDirSync(this.dir)
   }
 
   /** The move's files are recorded at their new place (or it failed and they never left): the note goes. */
@@ -53,7 +46,7 @@ export class FolderMoves {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return
       throw e
     }
-    this.#syncDir()
+    fsyncDirSync(this.dir)
   }
 
   /** Start-up: the moves a crash interrupted (unreadable or half-written notes are removed). */
@@ -76,15 +69,6 @@ export class FolderMoves {
 
   #path(id: string): string {
     return join(this.dir, `${id}.json`)
-  }
-
-  #syncDir(): void {
-    const fd = openSync(this.dir, 'r')
-    try {
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
   }
 }
 

@@ -33,7 +33,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { isRecord, type JournalRecord } from './record.js'
 import { currentBootId } from './owner.js'
-import { replaceWithLinesSync, WholeLines } from '../../full-disk.js'
+import { fsyncDirSync, replaceWithLinesSync, WholeLines } from '../../full-disk.js'
 import { DATA_FILE_MODE } from './spool.js'
 
 export type { JournalRecord, RecordState } from './record.js'
@@ -264,12 +264,7 @@ export class Journal {
     const bytes = lines.reduce((sum, line) => sum + Buffer.byteLength(line), 0)
     replaceWithLinesSync(this.#path, lines, 'journal rewrite', { mode: DATA_FILE_MODE, sync: true })
     for (const live of this.#live.values()) live.durable = true
-    const dir = openSync(this.dir, 'r')
-    try {
-      fsyncSync(dir)
-    } finally {
-      closeSync(dir)
-    }
+    fsyncDirSync(this.dir)
     if (this.#fd !== undefined) closeSync(this.#fd)
     this.#fd = undefined
     this.#bytes = bytes
