@@ -2,15 +2,9 @@
 import { open } from 'node:fs/promises'
 import { IMAGE_HEADER_BYTES, readImageInfo } from './image-info.js'
 import { extensionOf, mimeFromName } from './mime.js'
+import type { MediaFacts } from './records.js'
 
-export interface ProbeResult {
-  mime: string
-  fileType: 'image' | 'non-image'
-  format: string
-  width?: number
-  height?: number
-  hasAlpha: boolean
-}
+export type ProbeResult = MediaFacts
 
 /** Only names whose type can be an image have their header read (keeps adoption of 100k text files cheap). */
 function mayBeImage(name: string): boolean {

@@ -1,14 +1,8 @@
 /** What the emulator stores per file, version and folder (persisted as JSON in the journal). Times in epoch ms. */
 import type { AITag } from '../imagekit/types.js'
 
-export interface VersionRecord {
-  /** `versionInfo.id`; the first version's id equals the fileId (§2.1). */
-  id: string
-  /** N of "Version N". */
-  number: number
-  /** `ik-obj-version` token of the delivery URL while this version is not current (§6.2). */
-  token: string
-  size: number
+/** What the emulator learns from a file's name and first bytes (probe.ts). */
+export interface MediaFacts {
   mime: string
   fileType: 'image' | 'non-image'
   /** Detected or extension-derived format (`jpg`, `png`, `txt` ...), for searchQuery `format` and metadata. */
@@ -16,6 +10,16 @@ export interface VersionRecord {
   width?: number
   height?: number
   hasAlpha: boolean
+}
+
+export interface VersionRecord extends MediaFacts {
+  /** `versionInfo.id`; the first version's id equals the fileId (§2.1). */
+  id: string
+  /** N of "Version N". */
+  number: number
+  /** `ik-obj-version` token of the delivery URL while this version is not current (§6.2). */
+  token: string
+  size: number
   tags: string[] | null
   AITags: AITag[] | null
   customCoordinates: string | null
