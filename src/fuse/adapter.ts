@@ -27,6 +27,7 @@ import type { Vfs } from '../vfs/types.js'
 import { MAX_REQUEST_BYTES } from '../../native/fuse-options.js'
 import type { FuseOps, ReadDestination } from '../../native/binding-types.js'
 import type { BusyFolders } from './busy-folders.js'
+import type { FuseOp } from './errno.js'
 import { OpGuard, type FuseReply, type OpGuardOptions } from './guard.js'
 import { toFuseStat, toFuseStatFs } from './stat.js'
 import { WriteBuffers, type WriteBufferLease } from './write-buffers.js'
@@ -105,7 +106,7 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
       throw e
     })
     : (path: string) => vfs.getattr(path)
-  const refuse = (op: string, path: string, cb: Cb, code: 'EPERM' | 'EINVAL'): void =>
+  const refuse = (op: FuseOp, path: string, cb: Cb, code: 'EPERM' | 'EINVAL'): void =>
     guard.run(op, path, cb, () => Promise.reject(new VfsError(code, `${op} is not supported`, { level: 'debug' })), ok)
 
   return {

@@ -1,6 +1,11 @@
 /**
- * The only VfsCode → errno table. fuse-native expects negative errno numbers (Fuse.ENOENT === -2); a new
- * VfsCode without a row here fails to compile.
+ * The only VfsCode → errno mapping. fuse-native expects negative errno numbers (Fuse.ENOENT === -2); a new
+ * VfsCode without a row in FUSE_ERRNO, or a new op without a row in SYSCALL_ERRNOS, fails to compile.
+ *
+ * A program sees our answer as the errno of the syscall that sent the op (a lookup's as open's, mkdir's,
+ * stat's...), and programs branch on, or print, what that syscall's man page promises. So each op answers only
+ * the codes its syscalls document; any other failure is EIO, the one every filesystem syscall may return (the
+ * kernel answers it wherever a disk fails, whether or not the page lists it), which the log explains.
  */
 import { constants as osConstants } from 'node:os'
 import type { VfsCode } from '../vfs/errors.js'
@@ -26,15 +31,66 @@ export const FUSE_ERRNO = {
   ENOSPC: -E.ENOSPC,
   ENAMETOOLONG: -E.ENAMETOOLONG,
   EBADF: -E.EBADF,
-  ESTALE: -E.ESTALE,
   EXDEV: -E.EXDEV,
   EBUSY: -E.EBUSY,
-  EAGAIN: -E.EAGAIN,
-  ETIMEDOUT: -E.ETIMEDOUT,
-  ENOTCONN: -E.ENOTCONN,
   EINTR: -E.EINTR,
 } as const satisfies Record<VfsCode, number>
 
-export function fuseErrno(code: VfsCode): number {
-  return FUSE_ERRNO[code]
+/** What resolving a path may fail with, in every syscall that takes one (path_resolution(7), stat(2)). */
+const PATH: readonly VfsCode[] = ['ENOENT', 'ENOTDIR', 'EACCES', 'ENAMETOOLONG']
+/** open(2) and creat(2); also what a truncate sent for O_TRUNC reaches. */
+const OPEN: readonly VfsCode[] = [...PATH, 'EBUSY', 'EEXIST', 'EFBIG', 'EINTR', 'EINVAL', 'EISDIR', 'ENOSPC', 'ENOTSUP', 'EPERM', 'EROFS']
+/** close(2), which is where flush answers; release's answer reaches nobody, but is held to the same. */
+const CLOSE: readonly VfsCode[] = ['EBADF', 'EINTR', 'ENOSPC']
+/** The *xattr(2) pages add stat(2)'s errors; a read-only mount refuses changes with EROFS (kernel-wide). */
+const SET_XATTR: readonly VfsCode[] = [...PATH, 'EEXIST', 'ENODATA', 'ENOSPC', 'ENOTSUP', 'EPERM', 'ERANGE', 'EROFS']
+
+/** Per op, the codes its syscalls document in man 2 (EIO is always allowed and never listed). */
+export const SYSCALL_ERRNOS = {
+  // A lookup is answered by getattr too, so its errors reach every path syscall: only path errors fit all.
+  getattr: [...PATH, 'EBADF'],
+  readdir: ['ENOENT', 'ENOTDIR', 'EBADF', 'EINVAL'], // getdents(2)
+  open: OPEN,
+  create: OPEN,
+  read: ['EBADF', 'EINTR', 'EINVAL', 'EISDIR'],
+  write: ['EBADF', 'EFBIG', 'EINTR', 'EINVAL', 'ENOSPC', 'EPERM'],
+  flush: CLOSE,
+  release: CLOSE,
+  fsync: ['EBADF', 'EINTR', 'EINVAL', 'ENOSPC', 'EROFS'],
+  truncate: [...PATH, 'EFBIG', 'EINTR', 'EINVAL', 'EISDIR', 'EPERM', 'EROFS'],
+  ftruncate: ['EBADF', 'EFBIG', 'EINTR', 'EINVAL', 'EISDIR', 'EPERM', 'EROFS'],
+  fallocate: ['EBADF', 'EFBIG', 'EINTR', 'EINVAL', 'ENOSPC', 'ENOSYS', 'ENOTSUP', 'EPERM'],
+  copy_file_range: ['EBADF', 'EFBIG', 'EINVAL', 'EISDIR', 'ENOSPC', 'ENOTSUP', 'EPERM', 'EXDEV'],
+  statfs: [...PATH, 'EINTR', 'ENOSYS'],
+  unlink: [...PATH, 'EBUSY', 'EISDIR', 'EPERM', 'EROFS'],
+  mkdir: [...PATH, 'EEXIST', 'EINVAL', 'ENOSPC', 'EPERM', 'EROFS'],
+  rmdir: [...PATH, 'EBUSY', 'EINVAL', 'ENOTEMPTY', 'EPERM', 'EROFS'],
+  rename: [...PATH, 'EBUSY', 'EEXIST', 'EINVAL', 'EISDIR', 'ENOSPC', 'ENOTEMPTY', 'EPERM', 'EROFS', 'EXDEV'],
+  utimens: [...PATH, 'EBADF', 'EINVAL', 'EPERM', 'EROFS'],
+  chmod: [...PATH, 'EBADF', 'EINVAL', 'ENOTSUP', 'EPERM', 'EROFS'],
+  chown: [...PATH, 'EBADF', 'EINVAL', 'EPERM', 'EROFS'],
+  getxattr: [...PATH, 'ENODATA', 'ENOTSUP', 'ERANGE'],
+  listxattr: [...PATH, 'ENOTSUP', 'ERANGE'],
+  setxattr: SET_XATTR,
+  removexattr: SET_XATTR,
+  symlink: [...PATH, 'EEXIST', 'ENOSPC', 'EPERM', 'EROFS'],
+  link: [...PATH, 'EEXIST', 'EINVAL', 'ENOSPC', 'EPERM', 'EROFS', 'EXDEV'],
+  mknod: [...PATH, 'EEXIST', 'EINVAL', 'ENOSPC', 'EPERM', 'EROFS'],
+  readlink: [...PATH, 'EINVAL'],
+} as const satisfies Record<string, readonly VfsCode[]>
+
+export type FuseOp = keyof typeof SYSCALL_ERRNOS
+
+const ALLOWED: ReadonlyMap<FuseOp, ReadonlySet<VfsCode>> = new Map(
+  Object.entries(SYSCALL_ERRNOS).map(([op, codes]) => [op as FuseOp, new Set<VfsCode>(codes)]),
+)
+
+/** The code `op` answers for `code`: itself when `op`'s syscalls document it, otherwise EIO. */
+export function answeredCode(op: FuseOp, code: VfsCode): VfsCode {
+  return ALLOWED.get(op)!.has(code) ? code : 'EIO'
+}
+
+/** The negative errno `op` answers for `code` (answeredCode's number). */
+export function fuseErrno(op: FuseOp, code: VfsCode): number {
+  return FUSE_ERRNO[answeredCode(op, code)]
 }

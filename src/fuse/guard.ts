@@ -1,10 +1,10 @@
 /**
  * Wraps every FUSE op once, so that nothing escapes to fuse-native:
  * - sync throws and rejections are caught (a throw in a handler kills the daemon and leaves a dead mount);
- * - VfsError.code becomes an errno via errno.ts and is logged at the error's own level; anything else is a
- *   bug: EIO, logged at error with its stack;
- * - each op has our own deadline (fuse-native's hidden 15 s timeout is off): on expiry the kernel gets
- *   ETIMEDOUT (EIO for a read) once and the late result is dropped; `cb` is never called twice;
+ * - VfsError.code becomes an errno via errno.ts (EIO where the op's syscalls do not document the code) and
+ *   is logged at the error's own level; anything else is a bug: EIO, logged at error with its stack;
+ * - each op has our own deadline (fuse-native's hidden 15 s timeout is off): on expiry the kernel gets EIO
+ *   once (no filesystem syscall has ETIMEDOUT) and the late result is dropped; `cb` is never called twice;
  * - per-op counters for `ikfs status`.
  * The reply is encoded synchronously right before `cb`, so a late result never touches a buffer that
  * fuse-native has already handed back to libfuse; work that writes into such a buffer itself (readInto) gets
@@ -13,7 +13,7 @@
 import type { FuseReply } from '../../native/binding-types.js'
 import type { Logger } from '../log.js'
 import { isVfsError } from '../vfs/errors.js'
-import { FUSE_ERRNO } from './errno.js'
+import { FUSE_ERRNO, answeredCode, type FuseOp } from './errno.js'
 
 /** A listing or ranged read that takes longer than this is hung, not slow. */
 export const DEFAULT_DEADLINE_MS = 120_000
@@ -26,11 +26,6 @@ export const DEFAULT_DEADLINE_MS = 120_000
  */
 export const SLOW_OP_DEADLINE_MS = 0
 const SLOW_OPS: ReadonlySet<string> = new Set(['release', 'flush', 'fsync', 'open', 'create', 'truncate', 'ftruncate', 'rename'])
-/**
- * read(2) has no ETIMEDOUT, and programs expect EIO from it: a read out of time answers what one whose retries
- * ran out answers (from-imagekit-error.ts), so a read that gets no answer fails the same way whichever comes first.
- */
-const DEADLINE_ERRNO: Readonly<Record<string, keyof typeof FUSE_ERRNO>> = { read: 'EIO' }
 
 export type { FuseReply }
 
@@ -105,7 +100,7 @@ export class OpGuard {
    * Runs `work` and answers `cb` exactly once: with `encode(result)` (the full argument list for cb),
    * or with a negative errno.
    */
-  run<T>(op: string, localPath: string, cb: FuseReply, work: () => Promise<T>, encode: (result: T) => unknown[]): void {
+  run<T>(op: FuseOp, localPath: string, cb: FuseReply, work: () => Promise<T>, encode: (result: T) => unknown[]): void {
     this.#run(op, localPath, cb, undefined, work, encode)
   }
 
@@ -114,7 +109,7 @@ export class OpGuard {
    * so that it stops first. Only such work gets one: making an AbortSignal costs microseconds, on every request.
    */
   runAbortable<T>(
-    op: string,
+    op: FuseOp,
     localPath: string,
     cb: FuseReply,
     work: (signal: AbortSignal) => Promise<T>,
@@ -125,7 +120,7 @@ export class OpGuard {
   }
 
   #run<T>(
-    op: string,
+    op: FuseOp,
     localPath: string,
     cb: FuseReply,
     abort: AbortController | undefined,
@@ -158,9 +153,9 @@ export class OpGuard {
         if (answered) return
         counter.timeouts++
         abort?.abort()
-        const code = DEADLINE_ERRNO[op] ?? 'ETIMEDOUT'
-        this.#log.warn({ op, path: localPath, deadlineMs: deadline }, `${op} exceeded its deadline; answered ${code}`)
-        answer([FUSE_ERRNO[code]])
+        // What a request whose retries ran out answers (from-imagekit-error.ts): a failed transfer either way.
+        this.#log.warn({ op, path: localPath, deadlineMs: deadline }, `${op} exceeded its deadline; answered EIO`)
+        answer([FUSE_ERRNO.EIO])
       }, deadline)
     }
 
@@ -190,13 +185,15 @@ export class OpGuard {
     )
   }
 
-  #errnoFor(op: string, localPath: string, err: unknown): number {
+  #errnoFor(op: FuseOp, localPath: string, err: unknown): number {
     if (isVfsError(err)) {
       // A refusal the VFS decided (a name it cannot store, a folder not empty) is told by its reason; the stack
       // and the cause chain are kept for failures underneath (API, disk) and for errors.
       const detail = err.cause === undefined && err.level !== 'error' ? { reason: err.message } : { err }
-      this.#log[err.level]({ op, path: localPath, code: err.code, ...detail }, `${op} failed: ${err.code}`)
-      return FUSE_ERRNO[err.code]
+      const answered = answeredCode(op, err.code)
+      const msg = answered === err.code ? `${op} failed: ${err.code}` : `${op} failed: ${err.code} (answered ${answered})`
+      this.#log[err.level]({ op, path: localPath, code: err.code, ...detail }, msg)
+      return FUSE_ERRNO[answered]
     }
     this.#log.error({ op, path: localPath, err }, `${op}: unexpected error (answered EIO)`)
     return FUSE_ERRNO.EIO

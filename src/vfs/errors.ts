@@ -1,11 +1,13 @@
 /**
  * The one error type of the VFS layer: `code` is a POSIX errno name. fuse/errno.ts maps codes to numbers
- * (and must cover every code: it is typed against VFS_CODES).
+ * (and must cover every code: it is typed against VFS_CODES), answering EIO where an op's syscalls do not
+ * document the code. Network errnos (ETIMEDOUT, ENOTCONN, EAGAIN) are no codes here: no filesystem syscall
+ * returns them, so a program given one prints nonsense ("Connection timed out" from ls).
  */
 export const VFS_CODES = [
   'ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'EINVAL',
-  'ENOSYS', 'ENOTSUP', 'ENODATA', 'ERANGE', 'EFBIG', 'ENOSPC', 'ENAMETOOLONG', 'EBADF', 'ESTALE',
-  'EXDEV', 'EBUSY', 'EAGAIN', 'ETIMEDOUT', 'ENOTCONN', 'EINTR',
+  'ENOSYS', 'ENOTSUP', 'ENODATA', 'ERANGE', 'EFBIG', 'ENOSPC', 'ENAMETOOLONG', 'EBADF', 'EXDEV', 'EBUSY',
+  'EINTR',
 ] as const
 export type VfsCode = (typeof VFS_CODES)[number]
 

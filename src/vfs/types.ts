@@ -150,8 +150,8 @@ export interface Vfs {
   commitClosedFiles(): string[]
   /**
    * A stop has begun (the mount is detached, but programs holding a folder or file in it still reach it):
-   * creating a file or opening one for writing fails with ENOTCONN from now on, except for the files being
-   * written, so that waiting for those ends. Reads, and the namespace changes a save ends with, still work.
+   * creating a file or opening one for writing fails with EROFS from now on (the mount is read-only to
+   * them: open(2) has no "not connected"), except for the files being written, so that waiting for those ends. Reads, and the namespace changes a save ends with, still work.
    */
   refuseNewWrites(): void
   /** Waits for in-flight work (uploads) and frees resources; called once before unmount completes. */

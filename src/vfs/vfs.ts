@@ -351,7 +351,7 @@ class ImageKitVfs implements IkVfs {
         this.#log.warn({ path: node.remotePath, fileId: node.fileId }, 'read refused: the delivery serves other content than the listing shows (another size, or another ETag than earlier ranges)')
         return changed
       } catch (e) {
-        return fromImageKitError(e, { op: 'read', target: node.remotePath, openHandle: true })
+        return fromImageKitError(e, { op: 'read', target: node.remotePath })
       }
     })
   }

@@ -226,7 +226,7 @@ export class WritePath {
     return this.#pathLock.run(dest.remotePath, async () => {
       const existing = this.#pending.at(dest.remotePath)
       if (this.#refusingNewWrites && !existing?.beingWritten) {
-        throw new VfsError('ENOTCONN', `open ${localPath} for writing: the mount is stopping, and only serves the files being written until they are closed`, { level: 'info' })
+        throw new VfsError('EROFS', `open ${localPath} for writing: the mount is stopping, and only serves the files being written until they are closed`, { level: 'info' })
       }
       if (existing) {
         const reused = await this.#fileLock.run(existing.id, async () => {

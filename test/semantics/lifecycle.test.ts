@@ -27,8 +27,10 @@ describe.skipIf(skip !== null)('signed reads', () => {
   it('R7: private files and --only-signed read through expiring signed URLs; no secret reaches the log', async () => {
     const plain = await mountLibrary(lib, { args: ['--log-level', 'debug'] })
     try {
-      // restrict-unsigned is on: without --only-signed a public file is refused (EACCES), a private one is signed.
-      await expect(readFile(join(plain.path, 'pub', 'open.bin'))).rejects.toMatchObject({ code: 'EACCES' })
+      // restrict-unsigned is on: without --only-signed a public file is refused (EIO: read(2) has no EACCES; the
+      // log says EACCES), a private one is signed.
+      await expect(readFile(join(plain.path, 'pub', 'open.bin'))).rejects.toMatchObject({ code: 'EIO' })
+      expect(plain.log()).toMatch(/"path":"\/pub\/open.bin","code":"EACCES"[^\n]*"msg":"read failed: EACCES \(answered EIO\)"/)
       expect((await readFile(join(plain.path, 'priv', 'secret.bin'))).equals(secretBytes)).toBe(true)
     } finally {
       await plain.stop()
@@ -159,7 +161,7 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
         await waitFor(async () => !(await isMounted(mp)) || undefined, 10_000, `${stop}: the mount detached`)
         expect(await writing.waitExit(1_000), `${stop}: the daemon waits for the writer`).toBeNull()
         // Its last write and close succeed; a new file, even from inside the mount, is refused meanwhile.
-        expect(await writer.finish(), stop).toEqual(['another file: ENOTCONN', 'closed'])
+        expect(await writer.finish(), stop).toEqual(['another file: EROFS', 'closed'])
         expect(await writing.waitExit(20_000)).toBe(0)
         const stored = await lib.details(`/written-${stop.length}.bin`)
         expect(stored.size).toBe(bytes.length)

@@ -333,11 +333,12 @@ describe.skipIf(skip !== null)('read semantics', () => {
     }
   }, 60_000)
 
-  it('R6: a file gone remotely reads as ENOENT, server faults give right bytes or EIO, never wrong bytes', async () => {
+  it('R6: a file gone remotely reads as EIO (read(2) has no ENOENT) and the log says why, server faults give right bytes or EIO, never wrong bytes', async () => {
     await lib.upload('/gone', 'soon.txt', Buffer.from('soon gone\n'))
     await waitFor(async () => (await readdir(join(m.path, 'gone')).catch((): string[] => [])).includes('soon.txt'), DIR_CACHE_MS * 4, 'soon.txt')
     await lib.deleteFile('/gone/soon.txt')
-    await expect(readFile(join(m.path, 'gone', 'soon.txt'))).rejects.toMatchObject({ code: expect.stringMatching(/ENOENT|ESTALE/) })
+    await expect(readFile(join(m.path, 'gone', 'soon.txt'))).rejects.toMatchObject({ code: 'EIO' })
+    expect(m.log()).toMatch(/"path":"\/gone\/soon.txt","code":"ENOENT"[^\n]*"msg":"read failed: ENOENT \(answered EIO\)"/)
 
     await lib.setFaults({ errorRate: 0.3, resetRate: 0.2, scope: ['delivery'], seed: 7 })
     try {
@@ -492,6 +493,25 @@ describe.skipIf(skip !== null)('read semantics', () => {
     expect(Math.abs(used - usage.mediaLibraryStorageBytes)).toBeLessThanOrEqual(bsize)
     expect(blocks).toBeLessThan(2 ** 32)
   })
+
+  it('R13: while the API stays silent, a folder never listed and a mkdir fail with EIO (their syscalls have no ETIMEDOUT)', async () => {
+    const cacheDir = await tempDir('ikfs-silent-cache-')
+    await lib.upload('/silent', 'never-listed.txt', Buffer.from('x\n'))
+    const quick = await mountLibrary(lib, { args: ['--request-timeout', '1s', '--cache-dir', cacheDir] })
+    try {
+      expect(await readdir(quick.path)).toContain('silent') // the root is listed; /silent is not
+      await lib.setFaults({ latencyMs: 600_000, scope: ['api'] })
+      try {
+        await expect(readdir(join(quick.path, 'silent'))).rejects.toMatchObject({ code: 'EIO' })
+        await expect(mkdir(join(quick.path, 'made-while-silent'))).rejects.toMatchObject({ code: 'EIO' })
+        expect(quick.log()).toMatch(/"code":"IK_TIMEOUT"[^\n]*"msg":"retrying/)
+      } finally {
+        await lib.setFaults({ latencyMs: 0 })
+      }
+    } finally {
+      await quick.stop()
+    }
+  }, 90_000)
 
   it('R13: while the API cannot be reached, folders listed before show their last listing', async () => {
     const before = (await readdir(join(m.path, 'photos'))).sort()

@@ -75,7 +75,7 @@ export class ReadHandle {
       return new VfsError('EACCES', `read ${this.node.remotePath}: an unpublished (draft) file; ImageKit delivers it only once it is published`, { cause: e })
     }
     if (isImageKitError(e) || isVfsError(e)) {
-      return fromImageKitError(e, { op: 'read', target: this.node.remotePath, openHandle: true })
+      return fromImageKitError(e, { op: 'read', target: this.node.remotePath })
     }
     // A body that kept failing after resumes (connection resets): an outside failure, not a bug.
     return new VfsError('EIO', `read ${this.node.remotePath}: transfer failed`, { cause: e })

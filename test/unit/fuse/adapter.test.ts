@@ -209,7 +209,7 @@ describe('createFuseOps', () => {
     })
     const answered = call((cb) => ops.write('/f', 2, Buffer.from('slow'), 4, 0, cb))
     fire[0]!()
-    expect(await answered).toEqual([FUSE_ERRNO.ETIMEDOUT])
+    expect(await answered).toEqual([FUSE_ERRNO.EIO])
     expect(writeBuffers.idle).toBe(0) // still lent: the VFS may be reading it
     finish()
     await waitForIdle(writeBuffers)

@@ -100,7 +100,7 @@ describe('libfuse3 dispatcher', () => {
     let late: (() => void) | undefined
     const h = harness({
       readTo: (_p, _fh, dest: { set(b: Uint8Array, at: number): void }, _pos, cb) => {
-        cb(-errno.ETIMEDOUT) // e.g. the deadline answered
+        cb(-errno.EIO) // e.g. the deadline answered
         late = () => dest.set(Buffer.from('x'), 0)
       },
     })

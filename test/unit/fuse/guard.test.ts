@@ -48,15 +48,15 @@ describe('OpGuard', () => {
     const { logger, records } = captureLogger()
     const guard = new OpGuard(logger, { timers: manualTimers().timers })
     const replies: unknown[][] = []
-    guard.run('unlink', '/x', (...a) => void replies.push(a), () => Promise.reject(new VfsError('ENOTEMPTY', 'busy')), () => [0])
+    guard.run('rmdir', '/x', (...a) => void replies.push(a), () => Promise.reject(new VfsError('ENOTEMPTY', 'busy')), () => [0])
     guard.run('getattr', '/probe', (...a) => void replies.push(a), () => Promise.reject(new VfsError('ENOENT', 'none')), () => [0])
     await flush()
     expect(replies).toEqual([[FUSE_ERRNO.ENOTEMPTY], [FUSE_ERRNO.ENOENT]])
     expect(records.map((r) => [r.level, r.op, r.path, r.code])).toEqual([
-      [40, 'unlink', '/x', 'ENOTEMPTY'],
+      [40, 'rmdir', '/x', 'ENOTEMPTY'],
       [20, 'getattr', '/probe', 'ENOENT'],
     ])
-    expect(guard.counters.get('unlink').errors).toBe(1)
+    expect(guard.counters.get('rmdir').errors).toBe(1)
   })
 
   it('logs a refusal the VFS decided with its reason, and the error with its stack only when it has a cause or is an error', async () => {
@@ -102,7 +102,7 @@ describe('OpGuard', () => {
     }
     try {
       const replies: unknown[][] = []
-      for (const op of ['getattr', 'open', 'flush', 'release']) guard.run(op, '/a', (...a) => void replies.push(a), async () => 0, () => [0])
+      for (const op of ['getattr', 'open', 'flush', 'release'] as const) guard.run(op, '/a', (...a) => void replies.push(a), async () => 0, () => [0])
       await flush()
       expect(replies).toHaveLength(4)
       expect(made).toBe(0)
@@ -148,15 +148,33 @@ describe('OpGuard', () => {
     ])
   })
 
-  it('answers other ops ETIMEDOUT at the deadline', () => {
+  it('R13: answers every other op EIO at the deadline too (no filesystem syscall has ETIMEDOUT)', () => {
     const { logger, records } = captureLogger()
     const t = manualTimers()
     const guard = new OpGuard(logger, { timers: t.timers })
     const replies: unknown[][] = []
-    for (const op of ['lookup', 'getattr', 'readdir']) guard.run(op, '/slow', (...a) => void replies.push(a), () => deferred<number>().promise, (n) => [0, n])
+    const ops = ['getattr', 'readdir', 'mkdir', 'unlink', 'statfs'] as const
+    for (const op of ops) guard.run(op, '/slow', (...a) => void replies.push(a), () => deferred<number>().promise, (n) => [0, n])
     t.fireAll()
-    expect(replies).toEqual([[FUSE_ERRNO.ETIMEDOUT], [FUSE_ERRNO.ETIMEDOUT], [FUSE_ERRNO.ETIMEDOUT]])
-    expect(records.map((r) => r.msg)).toContain('readdir exceeded its deadline; answered ETIMEDOUT')
+    expect(replies).toEqual(ops.map(() => [FUSE_ERRNO.EIO]))
+    expect(records.map((r) => r.msg)).toContain('readdir exceeded its deadline; answered EIO')
+  })
+
+  it('answers a code the op’s syscalls do not document as EIO, and logs both', async () => {
+    const { logger, records } = captureLogger()
+    const guard = new OpGuard(logger, { timers: manualTimers().timers })
+    const replies: unknown[][] = []
+    const reply = (...a: unknown[]) => void replies.push(a)
+    const fail = (code: ConstructorParameters<typeof VfsError>[0]) => () => Promise.reject(new VfsError(code, 'refused'))
+    guard.run('flush', '/big', reply, fail('EFBIG'), () => [0]) // close(2) has no EFBIG
+    guard.run('write', '/big', reply, fail('EFBIG'), () => [0]) // write(2) has
+    guard.run('read', '/gone', reply, fail('ENOENT'), () => [0]) // read(2) has no ENOENT
+    guard.run('readdir', '/d', reply, fail('EACCES'), () => [0]) // getdents(2) has no EACCES
+    guard.run('getattr', '/d/f', reply, fail('EACCES'), () => [0]) // stat(2) has
+    guard.run('create', '/d/f', reply, fail('EROFS'), () => [0])
+    await flush()
+    expect(replies).toEqual([[FUSE_ERRNO.EIO], [FUSE_ERRNO.EFBIG], [FUSE_ERRNO.EIO], [FUSE_ERRNO.EIO], [FUSE_ERRNO.EACCES], [FUSE_ERRNO.EROFS]])
+    expect(records.map((r) => [r.code, r.msg])).toContainEqual(['EFBIG', 'flush failed: EFBIG (answered EIO)'])
   })
 
   it('clears the deadline when the op answers in time, and never calls cb twice', async () => {
@@ -180,7 +198,7 @@ describe('OpGuard', () => {
     expect(guard.deadlineMs('read')).toBe(1500)
   })
 
-  it('R13: an op that waits on ImageKit (lookup, getattr, readdir, read) answers ETIMEDOUT after the 2 minutes the README promises', () => {
+  it('R13: an op that waits on ImageKit (lookup, getattr, readdir, read) fails (EIO) after the 2 minutes the README promises', () => {
     const { logger } = captureLogger()
     const guard = new OpGuard(logger)
     for (const op of ['lookup', 'getattr', 'readdir', 'read']) expect(guard.deadlineMs(op), op).toBe(2 * 60_000)
