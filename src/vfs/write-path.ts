@@ -832,6 +832,8 @@ export class WritePath {
    */
   #replay(): void {
     const files: PendingFile[] = []
+    /** What goes up now: not the records refused or being unlinked (recoverSpool), empty files, or rejected ones. */
+    let resumed = 0
     for (const { record: r, size } of recoverSpool(this.#journal, this.#dataFiles, this.#d.log)) {
       const base = r.fileId
         ? { fileId: r.fileId, isPrivateFile: r.isPrivateFile === true, ...(r.customCoordinates ? { customCoordinates: r.customCoordinates } : {}), ...(r.draft === true ? { draft: true as const } : {}) }
@@ -851,8 +853,10 @@ export class WritePath {
       } else {
         file.unsent = true
         this.#uploader.schedule(file, 0)
+        resumed++
       }
     }
+    if (resumed > 0) this.#d.log.info({ files: resumed }, 'pending uploads found in the spool; resuming')
     this.#settleInterruptedMoves(files)
   }
 

@@ -70,7 +70,6 @@ export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger
   for (const name of readdirSync(dataFiles.dataDir)) {
     if (!kept.has(name)) unlinkSync(dataFiles.path(name))
   }
-  if (records.length > 0) log.info({ files: records.length }, 'pending uploads found in the spool; resuming')
   return [...byPath.values()]
 }
 

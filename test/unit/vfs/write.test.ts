@@ -1242,6 +1242,27 @@ describe('namespace (W7-W10)', () => {
     await h.vfs.close()
   })
 
+  it('W8: a restart counts as resumed uploads only what it uploads, not a file that was being unlinked', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/a.txt', Buffer.from('v1'))
+    const h = rw(api, tempCache(), { writeBackDelayMs: 60_000, bootId: 'boot-1' })
+    await writeFile(h, '/a.txt', 'v2') // both wait in the spool (write-back)
+    await writeFile(h, '/b.txt', 'bee')
+    let deleted!: () => void
+    api.renameGate = () => new Promise((resolve) => { deleted = resolve })
+    const unlinking = h.vfs.unlink('/a.txt')
+    await waitFor(() => api.writeCalls.deleteFile === 1) // noted as being unlinked; the daemon dies now
+    const h2 = rw(api, h.cacheDir, { bootId: 'boot-1' })
+    const said = (msg: string) => h2.records.filter((r) => r.msg === msg)
+    expect(said('a file being unlinked when the daemon stopped: not uploaded').map((r) => r.path)).toEqual(['/a.txt'])
+    expect(said('pending uploads found in the spool; resuming').map((r) => r.files)).toEqual([1]) // was 2
+    deleted()
+    await unlinking
+    h2.clock.advance(0)
+    await waitFor(() => api.fileAt('/b.txt') !== undefined)
+    expect(api.filePaths()).toEqual(['/b.txt'])
+  })
+
   it('write-back: a rename that fails remotely leaves the upload queued', async () => {
     const api = new FakeImageKit()
     api.addFile('/a.txt', Buffer.from('v1'))
