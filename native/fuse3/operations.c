@@ -19,7 +19,7 @@ static session_t *current_session(void) {
 
 /*
  * Whether a name is valid UTF-8 (NULL is). JavaScript gets names as strings, where invalid bytes all turn into
- * U+FFFD: two different names would reach the same file. Such names are refused with EILSEQ instead.
+ * U+FFFD: two different names would reach the same file. Such names are refused instead (invalid_name_errno).
  */
 static int valid_utf8(const char *name) {
   if (name == NULL) return 1;
@@ -43,9 +43,28 @@ static int valid_utf8(const char *name) {
   return 1;
 }
 
+/*
+ * What a request naming invalid UTF-8 is answered, 0 if it names none. No syscall documents EILSEQ (mv gave up on
+ * "cannot stat ...: Invalid or incomplete multibyte character"): such a name is one nothing here can have, so
+ * looked up it is not there (ENOENT, ENODATA for an attribute), and as a new name it is one this filesystem
+ * cannot store (EINVAL, as open(2) and mkdir(2) say; ENOTSUP for a new attribute, as setxattr(2) does).
+ */
+static int invalid_name_errno(const request_t *r) {
+  int makes = r->op == OP_CREATE || r->op == OP_MKDIR || r->op == OP_MKNOD || r->op == OP_SYMLINK || r->op == OP_LINK;
+  if (!valid_utf8(r->path)) return makes ? -EINVAL : -ENOENT;
+  if (valid_utf8(r->path2)) return 0;
+  switch (r->op) {
+    case OP_GETXATTR: case OP_REMOVEXATTR: return -ENODATA;
+    case OP_SETXATTR: return -ENOTSUP;
+    case OP_LINK: return -ENOENT; /* path2 is the existing file */
+    default: return -EINVAL; /* rename's and symlink's new name, copy_file_range's target */
+  }
+}
+
 /* Runs on a libfuse worker thread: JavaScript answers through reply(). */
 static int64_t call_js(session_t *s, request_t *r) {
-  if (!valid_utf8(r->path) || !valid_utf8(r->path2)) return -EILSEQ;
+  int invalid = invalid_name_errno(r);
+  if (invalid != 0) return invalid;
   if (sem_init(&r->done, 0, 0) != 0) return -EIO;
   r->result = -EIO;
   pthread_rwlock_rdlock(&s->tsfn_lock);
