@@ -6,6 +6,8 @@
  * stat's...), and programs branch on, or print, what that syscall's man page promises. So each op answers only
  * the codes its syscalls document; any other failure is EIO, the one every filesystem syscall may return (the
  * kernel answers it wherever a disk fails, whether or not the page lists it), which the log explains.
+ * BEYOND_MAN_PAGES names the few kept outside those lists, where Linux allows "other errors" and the code says
+ * more than EIO would.
  */
 import { constants as osConstants } from 'node:os'
 import type { VfsCode } from '../vfs/errors.js'
@@ -45,6 +47,21 @@ const CLOSE: readonly VfsCode[] = ['EBADF', 'EINTR', 'ENOSPC']
 /** The *xattr(2) pages add stat(2)'s errors; a read-only mount refuses changes with EROFS (kernel-wide). */
 const SET_XATTR: readonly VfsCode[] = [...PATH, 'EEXIST', 'ENODATA', 'ENOSPC', 'ENOTSUP', 'EPERM', 'ERANGE', 'EROFS']
 
+/**
+ * Kept although man 2 does not list them: a read of a file deleted elsewhere is ENOENT ("No such file or
+ * directory" says what happened, "Input/output error" does not) and a refused one EACCES, as is a listing
+ * refused with a revoked key (R6, R7, R13); a close or fsync over the account's upload limit is EFBIG, which names the
+ * cause (W6). read(2) and getdents(2) allow "other errors, depending on the object", and NFS answers EFBIG
+ * and EDQUOT at close the same way.
+ */
+const BEYOND_MAN_PAGES = {
+  read: ['ENOENT', 'EACCES'],
+  readdir: ['EACCES'],
+  flush: ['EFBIG'],
+  release: ['EFBIG'],
+  fsync: ['EFBIG'],
+} as const satisfies Record<string, readonly VfsCode[]>
+
 /** Per op, the codes its syscalls document in man 2 (EIO is always allowed and never listed). */
 export const SYSCALL_ERRNOS = {
   // A lookup is answered by getattr too, so its errors reach every path syscall: only path errors fit all.
@@ -82,7 +99,10 @@ export const SYSCALL_ERRNOS = {
 export type FuseOp = keyof typeof SYSCALL_ERRNOS
 
 const ALLOWED: ReadonlyMap<FuseOp, ReadonlySet<VfsCode>> = new Map(
-  Object.entries(SYSCALL_ERRNOS).map(([op, codes]) => [op as FuseOp, new Set<VfsCode>(codes)]),
+  Object.entries(SYSCALL_ERRNOS).map(([op, codes]) => [
+    op as FuseOp,
+    new Set<VfsCode>([...codes, ...((BEYOND_MAN_PAGES as Partial<Record<string, readonly VfsCode[]>>)[op] ?? [])]),
+  ]),
 )
 
 /** The code `op` answers for `code`: itself when `op`'s syscalls document it, otherwise EIO. */

@@ -166,15 +166,31 @@ describe('OpGuard', () => {
     const replies: unknown[][] = []
     const reply = (...a: unknown[]) => void replies.push(a)
     const fail = (code: ConstructorParameters<typeof VfsError>[0]) => () => Promise.reject(new VfsError(code, 'refused'))
-    guard.run('flush', '/big', reply, fail('EFBIG'), () => [0]) // close(2) has no EFBIG
+    guard.run('read', '/big', reply, fail('EFBIG'), () => [0]) // read(2) has no EFBIG
     guard.run('write', '/big', reply, fail('EFBIG'), () => [0]) // write(2) has
-    guard.run('read', '/gone', reply, fail('ENOENT'), () => [0]) // read(2) has no ENOENT
-    guard.run('readdir', '/d', reply, fail('EACCES'), () => [0]) // getdents(2) has no EACCES
+    guard.run('readdir', '/d', reply, fail('ENAMETOOLONG'), () => [0]) // getdents(2) has not
     guard.run('getattr', '/d/f', reply, fail('EACCES'), () => [0]) // stat(2) has
+    guard.run('mkdir', '/d/f', reply, fail('EXDEV'), () => [0]) // mkdir(2) has not
     guard.run('create', '/d/f', reply, fail('EROFS'), () => [0])
     await flush()
-    expect(replies).toEqual([[FUSE_ERRNO.EIO], [FUSE_ERRNO.EFBIG], [FUSE_ERRNO.EIO], [FUSE_ERRNO.EIO], [FUSE_ERRNO.EACCES], [FUSE_ERRNO.EROFS]])
-    expect(records.map((r) => [r.code, r.msg])).toContainEqual(['EFBIG', 'flush failed: EFBIG (answered EIO)'])
+    expect(replies).toEqual([[FUSE_ERRNO.EIO], [FUSE_ERRNO.EFBIG], [FUSE_ERRNO.EIO], [FUSE_ERRNO.EACCES], [FUSE_ERRNO.EIO], [FUSE_ERRNO.EROFS]])
+    expect(records.map((r) => [r.code, r.msg])).toContainEqual(['EFBIG', 'read failed: EFBIG (answered EIO)'])
+  })
+
+  it('keeps the few codes beyond man 2 that name the cause: a read of a file gone or refused, a refused listing, a close over the upload limit', async () => {
+    const { logger } = captureLogger()
+    const guard = new OpGuard(logger, { timers: manualTimers().timers })
+    const replies: unknown[][] = []
+    const reply = (...a: unknown[]) => void replies.push(a)
+    const fail = (code: ConstructorParameters<typeof VfsError>[0]) => () => Promise.reject(new VfsError(code, 'refused'))
+    guard.run('read', '/gone', reply, fail('ENOENT'), () => [0])
+    guard.run('read', '/draft', reply, fail('EACCES'), () => [0])
+    guard.run('readdir', '/d', reply, fail('EACCES'), () => [0])
+    guard.run('flush', '/big', reply, fail('EFBIG'), () => [0])
+    guard.run('fsync', '/big', reply, fail('EFBIG'), () => [0])
+    guard.run('flush', '/big', reply, fail('EACCES'), () => [0]) // not kept: close(2) has no EACCES
+    await flush()
+    expect(replies).toEqual([[FUSE_ERRNO.ENOENT], [FUSE_ERRNO.EACCES], [FUSE_ERRNO.EACCES], [FUSE_ERRNO.EFBIG], [FUSE_ERRNO.EFBIG], [FUSE_ERRNO.EIO]])
   })
 
   it('clears the deadline when the op answers in time, and never calls cb twice', async () => {
