@@ -1,7 +1,8 @@
 /**
- * Whether a folder still exists in the library before this mount creates a name in it (W7). ImageKit's
- * upload and create-folder make missing folders, so a file or folder created in a folder deleted elsewhere
- * after the cached listing (R2) would silently bring that folder back; a local disk answers ENOENT there.
+ * Whether a folder still exists in the library before this mount creates a name in it or renames one into
+ * it (W7). ImageKit's upload, create-folder and move make missing folders, so a file or folder created in (or
+ * moved into) a folder deleted elsewhere after the cached listing (R2) would silently bring that folder back;
+ * a local disk answers ENOENT there.
  *
  * A folder counts as there when its parent's listing showed it, or this mount made or confirmed it, less than
  * CONFIRM_MS ago; otherwise one API call (the parent's folders of that name) asks, and its answer holds for

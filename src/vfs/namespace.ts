@@ -184,6 +184,9 @@ export class Namespace {
     const srcNode = await this.#remote(from)
     const srcPending = this.#d.writes.pendingAt(from.remotePath)
     if (!srcNode && !srcPending) throw new VfsError('ENOENT', `rename ${from.localPath}: no such file`)
+    // ImageKit's move (and the upload of a file waiting in the spool) makes a missing target folder: one deleted
+    // elsewhere is not brought back by a rename into it, as it is not by a create there (W7).
+    if (to.folder !== from.folder) await this.#d.folders.assertExists(to.folder, parentOf(to.parentLocalPath)[1], `rename ${from.localPath} to ${to.localPath}`)
     // ImageKit's folder move merges into a folder of the same name there (same-named files become versions
     // of its files): what the target folder holds is read fresh, not from a listing others changed since.
     if (srcNode?.kind === 'dir' && !srcPending) this.#d.dirs.expire(to.folder)

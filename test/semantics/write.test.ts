@@ -439,6 +439,27 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
+  it('W7: a file or folder renamed into a folder deleted elsewhere fails with ENOENT, stays where it was, and does not bring it back', async () => {
+    await lib.upload('/w7mvgone/for-file', 'theirs.txt', Buffer.from('theirs\n'))
+    await lib.upload('/w7mvgone/for-folder', 'theirs.txt', Buffer.from('theirs\n'))
+    await lib.upload('/w7mvgone/src/sub', 'in.txt', Buffer.from('inside\n'))
+    await lib.upload('/w7mvgone/src', 'f.txt', Buffer.from('mine\n'))
+    const { m } = await mount({ dirCache: '5m' })
+    const dir = join(m.path, 'w7mvgone')
+    expect((await readdir(dir)).sort()).toEqual(['for-file', 'for-folder', 'src'])
+    expect((await readdir(join(dir, 'src'))).sort()).toEqual(['f.txt', 'sub'])
+    await lib.api('DELETE', '/v1/folder', { folderPath: '/w7mvgone/for-file' })
+    await lib.api('DELETE', '/v1/folder', { folderPath: '/w7mvgone/for-folder' })
+    await new Promise((r) => setTimeout(r, CONFIRM_MS + 500))
+    const shell = await run('sh', ['-c', 'cd "$1" && { mv src/f.txt for-file/ 2>/dev/null; echo "file $?"; mv src/sub for-folder/ 2>/dev/null; echo "folder $?"; ls -A; }', 'sh', dir])
+    expect(shell.stdout).toBe('file 1\nfolder 1\nsrc\n') // ImageKit's moves made the folders again: both succeeded
+    expect((await remoteEntries(lib, '/w7mvgone')).map((e) => e.name)).toEqual(['src'])
+    expect((await remoteEntries(lib, '/w7mvgone/src')).map((e) => e.name).sort()).toEqual(['f.txt', 'sub'])
+    expect(await readFile(join(dir, 'src', 'f.txt'), 'utf8')).toBe('mine\n')
+    expect(await readFile(join(dir, 'src', 'sub', 'in.txt'), 'utf8')).toBe('inside\n')
+    await unmount(m)
+  })
+
   it('W8: unlink deletes the file with all its versions, also one that is open', async () => {
     await lib.upload('/w8', 'old.txt', Buffer.from('one\n'))
     await lib.upload('/w8', 'old.txt', Buffer.from('two\n'))
