@@ -7,7 +7,8 @@
  * A folder counts as there when its parent's listing showed it, or this mount made or confirmed it, less than
  * CONFIRM_MS ago; otherwise one API call (the parent's folders of that name) asks, and its answer holds for
  * CONFIRM_MS, so a `cp -r` or `tar x` pays at most one call per folder per CONFIRM_MS. Only an answer that the
- * folder is not there refuses: when the API cannot say (an outage), the create goes on into the spool.
+ * folder is not there refuses: when the API cannot say (an outage), the create goes on into the spool. An
+ * upload asks too (isGone), only to say in the log that it brings back a folder deleted while its file was open.
  */
 import { LRUCache } from 'lru-cache'
 import type { Clock } from '../clock.js'
@@ -48,20 +49,30 @@ export class FolderPresence {
    * library, after dropping it from the cached listings, so that it is no longer shown either.
    */
   async assertExists(remoteFolder: string, localName: string, what: string): Promise<void> {
-    if (remoteFolder === '/' || this.#recentlySeen(remoteFolder, localName)) return
+    if (!(await this.isGone(remoteFolder, localName))) return
+    const [parent] = parentOf(remoteFolder)
+    this.#d.dirs.setChild(parent, localName, undefined)
+    this.#d.dirs.forget(remoteFolder)
+    throw new VfsError('ENOENT', `${what}: the folder ${remoteFolder} was deleted from the library (elsewhere)`, { level: 'info' })
+  }
+
+  /** Whether the library says `remoteFolder` is not there: false when it was seen lately, or when the API cannot say. */
+  async isGone(remoteFolder: string, localName: string): Promise<boolean> {
+    if (remoteFolder === '/' || this.#recentlySeen(remoteFolder, localName)) return false
     const [parent, remoteName] = parentOf(remoteFolder)
     let found: boolean
     try {
       found = await this.#ask(parent, remoteName)
     } catch (e) {
-      this.#d.log.debug({ folder: remoteFolder, err: e }, 'could not ask whether the folder still exists; creating all the same')
-      return
+      this.#d.log.debug({ folder: remoteFolder, err: e }, 'could not ask whether the folder still exists; going on as if it does')
+      return false
     }
-    if (found) return this.confirm(remoteFolder)
+    if (found) {
+      this.confirm(remoteFolder)
+      return false
+    }
     this.#confirmedAt.delete(remoteFolder)
-    this.#d.dirs.setChild(parent, localName, undefined)
-    this.#d.dirs.forget(remoteFolder)
-    throw new VfsError('ENOENT', `${what}: the folder ${remoteFolder} was deleted from the library (elsewhere)`, { level: 'info' })
+    return true
   }
 
   #recentlySeen(remoteFolder: string, localName: string): boolean {

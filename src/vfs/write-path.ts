@@ -533,6 +533,7 @@ export class WritePath {
       await file.quiesced.ended // a rename or unlink is running: its outcome decides where (and whether) this goes
       if (file.unlinked || !file.unsent) return false
     }
+    if (file.attempts <= 1 && !file.storedUpload) await this.#sayIfFolderComesBack(file)
     const base = file.base
     const changes = file.changes
     const uploaded = file.storedUpload ?? (await this.#streamer.finish(file, onProgress)) ?? (await api.uploadFile({
@@ -578,6 +579,20 @@ export class WritePath {
     // holds the lock; awaiting the lock here would deadlock with it), and only if that open did not take it.
     if (file.openCount === 0 && !file.fd) this.#track(this.#fileLock.run(file.id, () => this.#retireIfIdle(file)))
     return true
+  }
+
+  /**
+   * ImageKit's upload makes a missing folder: a file open while its folder was deleted elsewhere is stored all
+   * the same (written bytes are never dropped, W7), and the log says that this brings the folder back. Asked
+   * before a file's first attempt only: a retry in an outage would wait for the question's retries too.
+   */
+  async #sayIfFolderComesBack(file: PendingFile): Promise<void> {
+    const folderName = this.#d.codec.toLocal(parentOf(file.folder)[1]) ?? ''
+    if (!(await this.#d.folders.isGone(file.folder, folderName))) return
+    this.#d.log.warn(
+      { path: file.localPath, folder: file.folder },
+      'the folder was deleted from the library (elsewhere) while this file was open; storing the file brings the folder back, since written bytes are never dropped',
+    )
   }
 
   /**

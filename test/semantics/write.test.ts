@@ -436,6 +436,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await editor.write('written before the delete\n')
     await editor.close()
     expect(await readFile(remoteBytesPath(lib, '/w7gone/saved.txt'), 'utf8')).toBe('written before the delete\n')
+    expect(m.log()).toMatch(/"path":"\/w7gone\/saved.txt","folder":"\/w7gone".*storing the file brings the folder back/)
     await unmount(m)
   })
 
