@@ -194,9 +194,9 @@ class ImageKitVfs implements IkVfs {
     this.#prefetch?.after(dir, listing)
     const entries: DirEntry[] = []
     const overlay = new Map<string, PendingFile>()
-    for (const f of this.#writes?.pendingIn(dir.remotePath) ?? []) {
-      const name = this.#codec.toLocal(f.name)
-      if (name !== undefined) overlay.set(name, f)
+    for (const { name: remoteName, file } of this.#writes?.pendingIn(dir.remotePath) ?? []) {
+      const name = this.#codec.toLocal(remoteName)
+      if (name !== undefined) overlay.set(name, file)
     }
     for (const [name, node] of listing.children) {
       const f = overlay.get(name)

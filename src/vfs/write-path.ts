@@ -43,9 +43,9 @@ import { setWantedDetails } from './upload/set-details.js'
 import { WarnOnce } from './warn-once.js'
 import { carriedDetails, mergeWanted, type WantedDetails } from './wanted-details.js'
 import { Committer } from './write/committer.js'
-import { filesOfMoves, settleInterruptedMove } from './write/interrupted-moves.js'
+import { filesOfMoves, placesAlongRoute, settleInterruptedMove } from './write/interrupted-moves.js'
 import { SpoolContent } from './write/content.js'
-import { PendingFiles } from './write/pending-files.js'
+import { PendingFiles, type ShownFile } from './write/pending-files.js'
 import { copyFits, copyOnServer, isUntouchedNewFile } from './write/server-copy.js'
 
 export interface WritePathDeps {
@@ -155,7 +155,7 @@ export class WritePath {
     }
   }
 
-  pendingIn(folder: string): PendingFile[] {
+  pendingIn(folder: string): ShownFile[] {
     return this.#pending.in(folder)
   }
 
@@ -881,11 +881,18 @@ export class WritePath {
     const deps = {
       api: this.#d.api, clock: this.#d.clock, log: this.#d.log, closing: this.#closing.signal,
       relocate: (file: PendingFile, folder: string, name: string) => this.#relocate(file, folder, name),
-      release: (file: PendingFile) => this.requeue(file),
+      release: (file: PendingFile) => {
+        this.#pending.shownOnlyAtItsPath(file)
+        this.requeue(file)
+      },
       end: (move: FolderMove) => this.endFolderMove(move),
     }
     for (const [move, inside] of filesOfMoves(moves, files)) {
-      for (const file of inside) this.#holdForMove(file)
+      for (const file of inside) {
+        this.#holdForMove(file)
+        // Until the library answers, also where the rename took it: the folder that is listed is where it goes.
+        for (const path of placesAlongRoute(move, file)) this.#pending.showAlsoAt(file, path)
+      }
       this.#track(settleInterruptedMove(deps, move, inside))
     }
   }

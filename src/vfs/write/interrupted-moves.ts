@@ -2,7 +2,9 @@
  * Start-up after a crash during a folder rename, or a rename of a stored file waiting for its next upload
  * (spool/folder-moves.ts): the files the spool recorded in the folder (or at the file's path) wait (quiesced, so an upload asked for meanwhile waits too) until the library says where the folder
  * is now; they are then recorded there and their uploads go on. A library that does not answer is asked
- * again, with growing pauses, until it does or the mount stops (the note stays for the next mount).
+ * again, with growing pauses, until it does or the mount stops (the note stays for the next mount). Meanwhile
+ * each file is also shown at the later places of the route (placesAlongRoute), so that it is in whichever
+ * folder the listings show: where it will go, since the folder is where the library has it.
  */
 import type { Clock } from '../../clock.js'
 import type { ImageKitApi } from '../../imagekit/api.js'
@@ -10,7 +12,7 @@ import { isImageKitError } from '../../imagekit/errors.js'
 import type { Logger } from '../../log.js'
 import type { PendingFile } from '../file-node.js'
 import { whereFolderIs } from '../folder-job.js'
-import { parentOf } from '../name.js'
+import { joinRemote, parentOf } from '../name.js'
 import { isUnder, type FolderMove } from '../spool/folder-moves.js'
 
 const FIRST_PAUSE_MS = 1_000
@@ -38,6 +40,12 @@ export function filesOfMoves(moves: readonly FolderMove[], files: Iterable<Pendi
     if (move) byMove.get(move)!.push(file)
   }
   return byMove
+}
+
+/** Where `file` (recorded at the move's first path, or in its folder) would be at each later path of the route. */
+export function placesAlongRoute(move: FolderMove, file: PendingFile): string[] {
+  const from = move.route[0]!
+  return move.route.slice(1).map((to) => (move.file ? to : joinRemote(to + file.folder.slice(from.length), file.name)))
 }
 
 export async function settleInterruptedMove(d: InterruptedMovesDeps, move: FolderMove, files: readonly PendingFile[]): Promise<void> {

@@ -1733,3 +1733,45 @@ describe('namespace (W7-W10)', () => {
     expect((await h.vfs.readdir('/')).map((e) => e.name)).toEqual(['a b#c%d?.txt'])
   })
 })
+
+describe('W9: a folder rename interrupted by a crash', () => {
+  it('while the library cannot yet say where the folder went, its files waiting in the spool show where the listing has it, and upload there', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/old')
+    const options = { writeBackDelayMs: 60_000, bootId: 'b1' }
+    const h = rw(api, tempCache(), options)
+    await writeFile(h, '/old/f.txt', 'waiting\n')
+    let jobStarted!: () => void
+    const started = new Promise<void>((resolve) => { jobStarted = resolve })
+    api.renameGate = () => {
+      jobStarted()
+      return new Promise(() => undefined) // the daemon waits for the job's answer...
+    }
+    void h.vfs.rename('/old', '/new')
+    await started
+    api.renameGate = undefined
+    await api.renameFolder('/old', 'new') // ...which ImageKit carries out; kill -9 before the daemon hears
+    let answer!: () => void
+    const asked = new Promise<void>((resolve) => { answer = resolve })
+    api.listGate = (q) => (q.type === 'folder' ? asked : Promise.resolve()) // where the folder is: no answer yet
+
+    const h2 = rw(api, h.cacheDir, options)
+    expect((await h2.vfs.readdir('/')).map((e) => e.name)).toEqual(['new'])
+    expect((await h2.vfs.readdir('/new')).map((e) => e.name)).toEqual(['f.txt']) // was []: in neither folder
+    expect((await h2.vfs.getattr('/new/f.txt')).size).toBe('waiting\n'.length)
+    const fh = await h2.vfs.open('/new/f.txt', constants.O_RDONLY)
+    expect(Buffer.from(await h2.vfs.read('/new/f.txt', fh, 100, 0)).toString()).toBe('waiting\n')
+    await h2.vfs.release('/new/f.txt', fh)
+    await expectCode(h2.vfs.rmdir('/new'), 'ENOTEMPTY')
+
+    answer()
+    await waitFor(() => h2.records.some((r) => String(r.msg).includes('interrupted by a crash after the folder moved')))
+    await waitFor(() => {
+      h2.clock.advance(60_000) // the write-back delay, from the file's release once its place is settled
+      return api.fileAt('/new/f.txt') !== undefined
+    })
+    expect(api.filePaths()).toEqual(['/new/f.txt'])
+    expect((await h2.vfs.readdir('/new')).map((e) => e.name)).toEqual(['f.txt'])
+    await h2.vfs.close()
+  })
+})
