@@ -8,7 +8,7 @@ import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
 import { isLostAnswer } from '../imagekit/errors.js'
 import type { Logger } from '../log.js'
-import { parentOf } from './name.js'
+import { folderExists } from './folder-exists.js'
 
 /** How long the folders are watched for a job whose answer was lost. */
 export const LOST_JOB_DEADLINE_MS = 60_000
@@ -49,12 +49,4 @@ async function movedWithin(d: FolderJobDeps, fromPath: string, toPath: string, d
 export async function whereFolderIs(api: ImageKitApi, route: readonly string[]): Promise<string | undefined> {
   for (const path of [...route].reverse()) if (await folderExists(api, path)) return path
   return undefined
-}
-
-async function folderExists(api: ImageKitApi, remotePath: string): Promise<boolean> {
-  const [parent, name] = parentOf(remotePath)
-  for await (const item of api.listFiles({ path: parent, type: 'folder' })) {
-    if (item.type === 'folder' && item.name === name) return true
-  }
-  return false
 }

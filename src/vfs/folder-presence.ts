@@ -16,6 +16,7 @@ import type { ImageKitApi } from '../imagekit/api.js'
 import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
+import { folderExists } from './folder-exists.js'
 import { parentOf } from './name.js'
 
 /** How long a sighting of a folder vouches for it: the window in which a create here can still revive it. */
@@ -59,10 +60,9 @@ export class FolderPresence {
   /** Whether the library says `remoteFolder` is not there: false when it was seen lately, or when the API cannot say. */
   async isGone(remoteFolder: string, localName: string): Promise<boolean> {
     if (remoteFolder === '/' || this.#recentlySeen(remoteFolder, localName)) return false
-    const [parent, remoteName] = parentOf(remoteFolder)
     let found: boolean
     try {
-      found = await this.#ask(parent, remoteName)
+      found = await folderExists(this.#d.api, remoteFolder)
     } catch (e) {
       this.#d.log.debug({ folder: remoteFolder, err: e }, 'could not ask whether the folder still exists; going on as if it does')
       return false
@@ -82,13 +82,5 @@ export class FolderPresence {
     const parentListing = this.#d.dirs.peek(parentOf(remoteFolder)[0])
     if (!parentListing || now - parentListing.fetchedAtMs >= CONFIRM_MS) return false
     return parentListing.children.get(localName)?.remotePath === remoteFolder
-  }
-
-  async #ask(parent: string, remoteName: string): Promise<boolean> {
-    const searchQuery = `type = "folder" AND name = ${JSON.stringify(remoteName)}`
-    for await (const item of this.#d.api.listFiles({ path: parent, type: 'folder', searchQuery })) {
-      if (item.type === 'folder' && item.name === remoteName) return true
-    }
-    return false
   }
 }
