@@ -2,7 +2,8 @@
  * Folder renames and moves run as ImageKit bulk jobs: the start call answers a job id, which the client
  * then polls. When the server accepted the start (a 2xx arrived) but its answer was lost, the job runs
  * without an id to poll: its outcome is read from the folders themselves instead, until the source is
- * gone and the target is there (or the deadline passes, and the lost answer is the error).
+ * gone and the target is there (or the deadline passes, and the lost answer is the error). A look that fails
+ * does not end the watch: the trouble that lost the answer may last a little longer.
  */
 import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
@@ -35,10 +36,20 @@ export async function runFolderJob(d: FolderJobDeps, start: () => Promise<unknow
 async function movedWithin(d: FolderJobDeps, fromPath: string, toPath: string, deadlineMs: number): Promise<boolean> {
   const deadline = d.clock.now() + deadlineMs
   for (let pause = FIRST_LOOK_MS; ; pause = Math.min(MAX_PAUSE_MS, pause * 2)) {
-    const [sourceThere, targetThere] = await Promise.all([folderExists(d.api, fromPath), folderExists(d.api, toPath)])
-    if (!sourceThere && targetThere) return true
+    if (await movedNow(d, fromPath, toPath)) return true
     if (d.clock.now() >= deadline) return false
     await d.clock.sleep(pause)
+  }
+}
+
+/** Whether the source is gone and the target there; a look that fails (the trouble that lost the answer) says not yet. */
+async function movedNow(d: FolderJobDeps, fromPath: string, toPath: string): Promise<boolean> {
+  try {
+    const [sourceThere, targetThere] = await Promise.all([folderExists(d.api, fromPath), folderExists(d.api, toPath)])
+    return !sourceThere && targetThere
+  } catch (e) {
+    d.log.debug({ from: fromPath, to: toPath, err: e }, 'could not look at the folders of a folder job whose answer was lost; looking again')
+    return false
   }
 }
 

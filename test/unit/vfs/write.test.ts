@@ -1424,6 +1424,28 @@ describe('namespace (W7-W10)', () => {
     expect(api.filePaths()).toEqual(['/dst/b/x.txt'])
   })
 
+  it('a folder rename whose job answer was lost keeps reading the folders when a look fails too (the same network trouble)', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/a')
+    api.addFile('/a/x.txt', 3)
+    const h = rw(api)
+    await h.vfs.readdir('/a')
+    api.loseAnswerOf.add('renameFolder')
+    let looks = 0
+    api.listGate = async (q) => {
+      if (q.type === 'folder' && looks++ === 0) throw new ImageKitError('IK_NETWORK', 'GET /v1/files: connection reset (after retries)')
+    }
+    const renaming = h.vfs.rename('/a', '/b')
+    let settled = false
+    void renaming.then(() => (settled = true), () => (settled = true))
+    for (let waited = 0; !settled && waited <= LOST_JOB_DEADLINE_MS; waited += 250) {
+      await new Promise((resolve) => setImmediate(resolve))
+      h.clock.advance(250)
+    }
+    await renaming // was EIO: the first failed look ended the watch
+    expect((await h.vfs.readdir('/b')).map((e) => e.name)).toEqual(['x.txt'])
+  })
+
   it('a folder moved onto a folder added elsewhere that the cached listing does not show yet is ENOTEMPTY, not merged into it', async () => {
     const api = new FakeImageKit()
     api.addFolder('/a')
