@@ -35,12 +35,17 @@ export interface FaultSettings {
   refuseChunkedUploads: boolean
   /** Fraction (0..1) of valid ranged GETs (delivery) answered 200 with the whole body instead of 206. */
   rangeIgnoreRate: number
+  /**
+   * Fraction (0..1) of requests in scope that change the library (not GET or HEAD) whose work is done and
+   * whose success is then answered with one of `errorStatuses`, as a gateway that gave up waiting would.
+   */
+  errorAfterWorkRate: number
 }
 
 /** Every setting's name: a POST to the admin route naming anything else is refused, not stored unused. */
 const SETTING_NAMES: ReadonlySet<string> = new Set<keyof FaultSettings>([
   'seed', 'errorRate', 'errorStatuses', 'latencyMs', 'resetRate', 'resetPhase', 'scope', 'rateLimit', 'rateLimitStorm',
-  'refuseChunkedUploads', 'rangeIgnoreRate',
+  'refuseChunkedUploads', 'rangeIgnoreRate', 'errorAfterWorkRate',
 ])
 
 export interface FaultControl {
@@ -75,6 +80,7 @@ export function defaultFaultSettings(rateLimitPerSecond: number): FaultSettings 
     rateLimitStorm: false,
     refuseChunkedUploads: false,
     rangeIgnoreRate: 0,
+    errorAfterWorkRate: 0,
   }
 }
 
@@ -137,6 +143,17 @@ export class FaultInjector implements FaultControl {
     return { latencyMs: s.latencyMs, errorStatus, reset: phase }
   }
 
+  /**
+   * For a request that changes the library and drew no other fault: the error status to answer once its work
+   * is done, or undefined. Draws only while the rate is above 0, so other settings' sequences replay as before.
+   */
+  errorAfterWork(scope: FaultScope): number | undefined {
+    const s = this.#settings
+    if (!(s.errorAfterWorkRate > 0) || !s.scope.includes(scope) || s.errorStatuses.length === 0) return undefined
+    if (!(this.#random() < s.errorAfterWorkRate)) return undefined
+    return s.errorStatuses[Math.floor(this.#random() * s.errorStatuses.length)]
+  }
+
   /** One draw for "does this ranged GET ignore its range" (delivery only, when in scope). */
   ignoreRange(): boolean {
     const s = this.#settings
@@ -153,6 +170,7 @@ function validateFaultSettings(s: FaultSettings): FaultSettings {
   rate('errorRate', s.errorRate)
   rate('resetRate', s.resetRate)
   rate('rangeIgnoreRate', s.rangeIgnoreRate)
+  rate('errorAfterWorkRate', s.errorAfterWorkRate)
   if (!RESET_PHASES.includes(s.resetPhase)) throw new FaultSettingsError('resetPhase must be request, response or both')
   if (!Number.isInteger(s.seed)) throw new FaultSettingsError('seed must be an integer')
   if (typeof s.latencyMs !== 'number' || !(s.latencyMs >= 0)) throw new FaultSettingsError('latencyMs must be >= 0')

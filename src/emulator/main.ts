@@ -23,13 +23,14 @@ const BOOLEAN_FLAGS = new Set(['--restrict-unsigned'])
 const VALUE_FLAGS = new Set([
   '--port', '--data', '--private-key', '--public-key', '--id', '--host', '--names', '--max-upload-bytes', '--cdn-stale-ms',
   '--rate-limit', '--error-rate', '--error-statuses', '--latency-ms', '--reset-rate', '--reset-phase', '--fault-seed', '--range-ignore-rate',
+  '--error-after-work-rate',
   '--public-url-base', '--seed', '--log-level',
 ])
 
 export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--private-key K] [--public-key P] [--id demo] [--host 127.0.0.1]
   [--names permissive|strict] [--max-upload-bytes N] [--cdn-stale-ms N] [--restrict-unsigned] [--rate-limit N]
   [--error-rate X] [--error-statuses 500,502,503,504] [--latency-ms N] [--reset-rate X] [--reset-phase both] [--fault-seed N]
-  [--range-ignore-rate X] [--public-url-base URL] [--seed demo] [--log-level L]
+  [--range-ignore-rate X] [--error-after-work-rate X] [--public-url-base URL] [--seed demo] [--log-level L]
 keys may also come from IKFS_EMULATOR_PRIVATE_KEY and IKFS_EMULATOR_PUBLIC_KEY`
 
 // A bad value is quoted back unless it may be a private key (pasted after the wrong flag): `key` is the
@@ -105,6 +106,9 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
   }
   const faults: Partial<FaultSettings> = {}
   if (v('--error-rate') !== undefined) faults.errorRate = fraction('--error-rate', v('--error-rate') as string, privateKey)
+  if (v('--error-after-work-rate') !== undefined) {
+    faults.errorAfterWorkRate = fraction('--error-after-work-rate', v('--error-after-work-rate') as string, privateKey)
+  }
   if (v('--reset-rate') !== undefined) faults.resetRate = fraction('--reset-rate', v('--reset-rate') as string, privateKey)
   const phase = v('--reset-phase')
   if (phase !== undefined) {

@@ -161,6 +161,9 @@ async function serve(ctx: EmulatorContext, media: MediaRoutes, req: IncomingMess
     }
     if (decision.reset === 'request') return cutRequestBody(req)
     if (decision.reset === 'response') cutMidBody(res)
+    const changesLibrary = req.method !== 'GET' && req.method !== 'HEAD'
+    const errorAfterWork = decision.reset === undefined && changesLibrary ? ctx.faults.errorAfterWork(scope) : undefined
+    if (errorAfterWork !== undefined) answerErrorInsteadOfSuccess(res, errorAfterWork)
     if (scope === 'delivery') {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError(405, 'Only GET and HEAD are served by the URL endpoint.')
       return await handleDelivery(ctx, req, res)
@@ -208,6 +211,35 @@ function cutRequestBody(req: IncomingMessage): void {
 }
 
 /** Fault: send the headers and half of the first body chunk, then destroy the connection. */
+/**
+ * The request's work goes on as usual, but a success it answers is replaced by `status` (connection closed,
+ * as for injected errors): the client cannot tell that the library changed. Error answers pass unchanged.
+ */
+function answerErrorInsteadOfSuccess(res: ServerResponse, status: number): void {
+  const { writeHead, write, end } = res
+  let replaced = false
+  const restore = (): void => {
+    Object.assign(res, { writeHead, write, end })
+  }
+  res.writeHead = ((code: number, ...rest: unknown[]) => {
+    if (code >= 200 && code < 300) {
+      replaced = true
+      return res
+    }
+    restore()
+    return (writeHead as (...a: unknown[]) => ServerResponse).call(res, code, ...rest)
+  }) as typeof res.writeHead
+  res.write = ((...args: unknown[]) => replaced || (write as (...a: unknown[]) => boolean).apply(res, args)) as typeof res.write
+  res.end = ((...args: unknown[]) => {
+    restore()
+    if (!replaced) return (end as (...a: unknown[]) => ServerResponse).apply(res, args)
+    for (const name of res.getHeaderNames()) if (name !== 'x-ik-requestid') res.removeHeader(name)
+    res.setHeader('connection', 'close')
+    sendJson(res, status, { message: INJECTED_ERROR_MESSAGE, help: SUPPORT_HELP })
+    return res
+  }) as typeof res.end
+}
+
 function cutMidBody(res: ServerResponse): void {
   const write = res.write.bind(res) as (chunk: Buffer, cb: () => void) => boolean
   let cut = false

@@ -89,6 +89,25 @@ describe('faults over HTTP', () => {
     expect(t.emu.faults.get().rangeIgnoreRate).toBe(0)
   })
 
+  it('does the work of a call that changes the library, then answers an error instead of its success', async () => {
+    t.emu.faults.set({ errorAfterWorkRate: 1, errorStatuses: [504], scope: ['api', 'upload'] })
+    const folder = await t.api('POST', '/v1/folder', { folderName: 'done', parentFolderPath: '/' })
+    expect(folder.status).toBe(504)
+    expect(await folder.json()).toMatchObject({ message: expect.stringMatching(/injected/) })
+    const upload = await t.upload({ file: Buffer.from('kept'), fileName: 'after-work.txt', useUniqueFileName: 'false' })
+    expect(upload.status).toBe(504)
+    // Reads are not touched, and an error the work itself answers passes unchanged.
+    const listed = await t.api('GET', '/v1/files?type=all')
+    expect(listed.status).toBe(200)
+    const names = ((await listed.json()) as { name: string }[]).map((f) => f.name)
+    expect(names).toEqual(expect.arrayContaining(['done', 'after-work.txt']))
+    expect((await t.api('PUT', '/v1/files/rename', { filePath: '/nowhere.txt', newFileName: 'x.txt' })).status).toBe(404)
+    expect(() => t.emu.faults.set({ errorAfterWorkRate: 1.5 })).toThrow(/errorAfterWorkRate/)
+    t.emu.faults.reset()
+    expect(t.emu.faults.get().errorAfterWorkRate).toBe(0)
+    expect((await t.api('POST', '/v1/folder', { folderName: 'done2', parentFolderPath: '/' })).status).toBe(201)
+  })
+
   it('resets an upload while its body arrives (nothing stored) or after storing it (the answer cut short)', async () => {
     t.emu.faults.set({ resetRate: 1, resetPhase: 'request', scope: ['upload'] })
     await expect(t.upload({ file: Buffer.alloc(100_000, 1), fileName: 'cut-early.bin' })).rejects.toThrow()
