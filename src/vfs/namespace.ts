@@ -12,6 +12,8 @@ import type { FolderMove } from './spool/folder-moves.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { DirInode, FileInode, type Inode } from './inode.js'
 import { KeyedMutex } from './lock.js'
+import { folderExists } from './folder-exists.js'
+import { changeOrItsResult, fileIsAt } from './lost-answer.js'
 import { joinRemote, parentOf } from './name.js'
 import { destinationOf, type Destination } from './destination.js'
 import type { WritePath, WritePathDeps } from './write-path.js'
@@ -66,7 +68,9 @@ export class Namespace {
       // it at once; a new folder lists empty, and files created in it need no listing first.
       const listed = this.#d.dirs.listing(folder).then(() => true, () => false)
       try {
-        await this.#d.api.createFolder(dest.folder, dest.name)
+        // Success is what a repeat of a create whose answer was lost gets too, unless every answer is lost.
+        await changeOrItsResult(() => this.#d.api.createFolder(dest.folder, dest.name), () => folderExists(this.#d.api, dest.remotePath),
+          this.#d.log, { op: 'mkdir', path: dest.remotePath })
       } catch (e) {
         await listed
         this.#d.dirs.forget(dest.remotePath)
@@ -269,12 +273,12 @@ export class Namespace {
     const move = srcFileId && srcPending?.uploadToCome ? writes.folderMoveFrom(from.remotePath, true) : undefined
     try {
       if (srcFileId && src) {
-        await this.#moveRemoteFile(from, to, move)
+        await this.#moveRemoteFile(srcFileId, from, to, move)
       } else if (srcFileId) {
         // Only known from an upload that landed after the listing: re-list and retry once.
         dirs.expire(from.folder)
         const fresh = await this.#remote(from)
-        if (fresh?.kind === 'file') await this.#moveRemoteFile(from, to, move)
+        if (fresh?.kind === 'file') await this.#moveRemoteFile(fresh.fileId, from, to, move)
       }
     } catch (e) {
       if (move) writes.endFolderMove(move)
@@ -304,22 +308,20 @@ export class Namespace {
     dirs.expire(from.folder)
   }
 
-  /** renameFile within a folder, moveFile across folders, both across folders under a new name; `move`: noted first. */
-  async #moveRemoteFile(from: Destination, to: Destination, move?: FolderMove): Promise<void> {
-    const { api, writes } = this.#d
+  /**
+   * renameFile within a folder, moveFile across folders, both across folders under a new name; `move`: noted
+   * first. A step that fails while the file `fileId` is where the step was to put it was done (lost-answer.ts).
+   */
+  async #moveRemoteFile(fileId: string, from: Destination, to: Destination, move?: FolderMove): Promise<void> {
+    const { api, writes, log } = this.#d
     const op = { op: 'rename', target: from.remotePath }
-    const noted = (toPath: string): void => {
+    const step = (toPath: string, call: () => Promise<unknown>): Promise<void> => {
       if (move) writes.noteFolderMove(move, toPath)
+      return changeOrItsResult(call, () => fileIsAt(api, fileId, toPath), log, { op: 'rename', from: from.remotePath, to: toPath })
     }
     const calls: RenameAndMove = {
-      rename: (folder, name, newName) => {
-        noted(joinRemote(folder, newName))
-        return api.renameFile(joinRemote(folder, name), newName)
-      },
-      move: (folder, name, toFolder) => {
-        noted(joinRemote(toFolder, name))
-        return api.moveFile(joinRemote(folder, name), toFolder)
-      },
+      rename: (folder, name, newName) => step(joinRemote(folder, newName), () => api.renameFile(joinRemote(folder, name), newName)),
+      move: (folder, name, toFolder) => step(joinRemote(toFolder, name), () => api.moveFile(joinRemote(folder, name), toFolder)),
     }
     try {
       if (from.folder === to.folder) await calls.rename(from.folder, from.name, to.name)

@@ -62,6 +62,7 @@ export interface FaultPatch {
   errorStatuses?: number[]
   resetRate?: number
   resetPhase?: 'request' | 'response' | 'both'
+  errorAfterWorkRate?: number
   latencyMs?: number
   scope?: ('api' | 'upload' | 'delivery')[]
   seed?: number

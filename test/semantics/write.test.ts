@@ -419,6 +419,19 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await remoteEntries(lib, '/w7late/plain')).map((e) => e.name)).toEqual(['also.txt'])
   })
 
+  it('W7: mkdir whose folder was made but whose every answer was a 504 (a gateway giving up) succeeds', async () => {
+    const { m } = await mount()
+    await mkdir(join(m.path, 'w7lost'))
+    await lib.setFaults({ errorAfterWorkRate: 1, errorStatuses: [504], scope: ['api'] })
+    try {
+      await mkdir(join(m.path, 'w7lost', 'made')) // was EIO once the retries were spent
+    } finally {
+      await lib.setFaults({ errorAfterWorkRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    expect((await remoteEntries(lib, '/w7lost')).map((e) => e.name)).toEqual(['made'])
+    expect(await readdir(join(m.path, 'w7lost'))).toEqual(['made'])
+  })
+
   it('W7: a file or folder created in a folder deleted elsewhere fails with ENOENT and does not bring it back; a file open there is stored', async () => {
     await lib.upload('/w7gone', 'theirs.txt', Buffer.from('theirs\n'))
     const { m } = await mount({ dirCache: '5m' })
@@ -647,6 +660,42 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(await readFile(remoteBytesPath(lib, '/w9late/b/proj/notes.txt'), 'utf8')).toBe('theirs\n')
     expect(await readFile(remoteBytesPath(lib, '/w9late/a/proj/notes.txt'), 'utf8')).toBe('mine\n')
     expect((await versionsOf(lib, '/w9late/b/proj/notes.txt')).length).toBe(1)
+  })
+
+  it('W9: renames whose work was done but whose answers were 504s succeed, each file and folder where asked, none undone', async () => {
+    const { m } = await mount()
+    const dir = join(m.path, 'w9lost')
+    await mkdir(join(dir, 'a', 'sub'), { recursive: true })
+    await mkdir(join(dir, 'a', 'sub2'))
+    await mkdir(join(dir, 'b'))
+    for (const name of ['same.txt', 'across.txt', 'both.txt']) await writeFile(join(dir, 'a', name), `${name}\n`)
+    await writeFile(join(dir, 'a', 'sub', 'in.txt'), 'in\n')
+    const ids = new Map<string, string>()
+    for (const name of ['same.txt', 'across.txt', 'both.txt']) ids.set(name, (await lib.details(`/w9lost/a/${name}`)).fileId)
+    // Every call that changes the library does its work and answers 504; the client's repeat then meets the
+    // work done (a source gone: 404; a second folder job that fails).
+    await lib.setFaults({ errorAfterWorkRate: 1, errorStatuses: [504], scope: ['api'] })
+    const failures: string[] = []
+    const attempt = (what: string, p: Promise<void>) => p.catch((e: NodeJS.ErrnoException) => { failures.push(`${what}: ${e.code}`) })
+    try {
+      await attempt('in folder', rename(join(dir, 'a', 'same.txt'), join(dir, 'a', 'renamed.txt'))) // was ENOENT
+      await attempt('across', rename(join(dir, 'a', 'across.txt'), join(dir, 'b', 'across.txt'))) // was ENOENT
+      await attempt('across, new name', rename(join(dir, 'a', 'both.txt'), join(dir, 'b', 'both-new.txt'))) // was ENOENT, left as b/both.txt
+      await attempt('folder', rename(join(dir, 'a', 'sub'), join(dir, 'a', 'sub-renamed'))) // was EIO
+      await attempt('folder across', rename(join(dir, 'a', 'sub2'), join(dir, 'b', 'sub2'))) // was EIO
+    } finally {
+      await lib.setFaults({ errorAfterWorkRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    expect(failures).toEqual([])
+    const names = async (folder: string) => (await remoteEntries(lib, folder)).map((e) => e.name).sort()
+    expect(await names('/w9lost/a')).toEqual(['renamed.txt', 'sub-renamed'])
+    expect(await names('/w9lost/b')).toEqual(['across.txt', 'both-new.txt', 'sub2'])
+    expect((await lib.details('/w9lost/a/renamed.txt')).fileId).toBe(ids.get('same.txt'))
+    expect((await lib.details('/w9lost/b/across.txt')).fileId).toBe(ids.get('across.txt'))
+    expect((await lib.details('/w9lost/b/both-new.txt')).fileId).toBe(ids.get('both.txt'))
+    expect(await readFile(remoteBytesPath(lib, '/w9lost/a/sub-renamed/in.txt'), 'utf8')).toBe('in\n')
+    expect((await readdir(join(dir, 'a'))).sort()).toEqual(['renamed.txt', 'sub-renamed'])
+    expect((await readdir(join(dir, 'b'))).sort()).toEqual(['across.txt', 'both-new.txt', 'sub2'])
   })
 
   it('W9: a source another machine deleted after the mount listed its folder: rename is ENOENT and the name goes at once', async () => {
