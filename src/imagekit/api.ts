@@ -22,6 +22,15 @@ export interface RequestOptions {
   signal?: AbortSignal
 }
 
+/** Options of a change that a repeat would make twice (a copy adds a version per repeat). */
+export interface RepeatableChangeOptions extends RequestOptions {
+  /**
+   * Asked before the call is sent again after an error or a lost answer: true when the earlier attempt's work
+   * is there (the caller knows what the library held before), and the call then resolves without a repeat.
+   */
+  done?: () => Promise<boolean>
+}
+
 /**
  * Where `RangeResponse.deliver` puts body bytes: straight into buffers the consumer owns, so bytes go from
  * the socket to their final place without an intermediate copy.
@@ -126,7 +135,7 @@ export interface ImageKitApi {
   renameFile(filePath: string, newFileName: string, options?: RequestOptions): Promise<void>
   moveFile(sourceFilePath: string, destinationPath: string, options?: RequestOptions): Promise<void>
   /** Copies the current version of a file into a folder, under the same name (a new file, versions not copied). */
-  copyFile(sourceFilePath: string, destinationPath: string, options?: RequestOptions): Promise<void>
+  copyFile(sourceFilePath: string, destinationPath: string, options?: RepeatableChangeOptions): Promise<void>
   updateFileDetails(fileId: string, details: { tags?: string[] | null; customMetadata?: Record<string, unknown>; customCoordinates?: string | null }, options?: RequestOptions): Promise<FileObject>
   createFolder(parentFolderPath: string, folderName: string, options?: RequestOptions): Promise<void>
   deleteFolder(folderPath: string, options?: RequestOptions): Promise<void>

@@ -8,7 +8,7 @@ import type { Logger } from 'pino'
 import { systemClock, type Clock } from '../clock.js'
 import { redactUrl } from '../log.js'
 import type {
-  DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RequestOptions, StreamUploadRequest, UploadRequest,
+  DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RepeatableChangeOptions, RequestOptions, StreamUploadRequest, UploadRequest,
 } from './api.js'
 import { ImageKitError } from './errors.js'
 import { expectBody, isAccountUsage, isFileObject, isFileObjectArray } from './guards.js'
@@ -194,15 +194,16 @@ export class ImageKitClient implements ImageKitApi {
     })
   }
 
-  async copyFile(sourceFilePath: string, destinationPath: string, options: RequestOptions = {}): Promise<void> {
+  async copyFile(sourceFilePath: string, destinationPath: string, options: RepeatableChangeOptions = {}): Promise<void> {
     await this.#http.call({
       method: 'POST',
       host: 'api',
       route: '/v1/files/copy',
       json: { sourceFilePath, destinationPath, includeFileVersions: false },
-      // A repeat after a lost answer only adds a version with the same bytes to the copy.
+      // A repeat after a lost answer adds a version with the same bytes to the copy, unless `done` finds it there.
       idempotent: false,
       statusOnly: true,
+      ...(options.done ? { doneBeforeRepeat: options.done } : {}),
       signal: options.signal,
     })
   }

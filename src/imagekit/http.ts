@@ -83,6 +83,11 @@ export interface ApiCall {
   signal?: AbortSignal
   /** Overrides the policy's maxRetries for this call (e.g. a quick preflight). */
   maxRetries?: number
+  /**
+   * Asked before each repeat: true when an earlier attempt's work is there (its answer was an error or lost),
+   * and the call then resolves (status 0, no body) instead of doing the work again. Its own failure counts as false.
+   */
+  doneBeforeRepeat?: () => Promise<boolean>
   /** A 404 on a retry means an earlier attempt already succeeded (deletes whose response was lost). */
   notFoundOnRetryIsSuccess?: boolean
   /**
@@ -271,6 +276,10 @@ export class HttpTransport {
   async #attempt(call: ApiCall, attempt: number): Promise<ApiResult> {
     const base = call.host === 'api' ? this.settings.apiUrl : this.settings.uploadUrl
     const target = new URL(apiUrl(base, call.route, call.params, call.query))
+    if (attempt > 0 && call.doneBeforeRepeat && (await call.doneBeforeRepeat().catch(() => false))) {
+      this.settings.log.debug({ operation: `${call.method} ${call.route}`, attempt }, 'not repeated: the earlier attempt did the work')
+      return { status: 0, value: undefined, attempt }
+    }
     const headers = this.baseHeaders(true)
     headers.accept = 'application/json'
     let body: string | Buffer | Readable | AsyncIterable<Buffer> | undefined

@@ -1028,6 +1028,30 @@ describe.skipIf(skip !== null)('write semantics', () => {
     }
   }, STOP_DEADLINE_MS)
 
+  it('W15: a server-side copy made but answered with 504s is not made again: cp succeeds, the copy has one version, nothing uploaded', async () => {
+    const photo = await localFile('w15-lost.jpg', 200_000)
+    await lib.upload('/w15lost/a', 'photo.jpg', await readFile(photo))
+    await lib.createFolder('/w15lost', 'b')
+    const counter = await startUploadCounter(lib.url)
+    try {
+      const { m } = await mount({ args: ['--upload-url', counter.url] })
+      const dir = join(m.path, 'w15lost')
+      expect(await readdir(join(dir, 'b'))).toEqual([])
+      await lib.setFaults({ errorAfterWorkRate: 1, errorStatuses: [504], scope: ['api'] })
+      try {
+        await run('cp', [join(dir, 'a', 'photo.jpg'), join(dir, 'b', 'photo.jpg')])
+      } finally {
+        await lib.setFaults({ errorAfterWorkRate: 0, scope: ['api', 'upload', 'delivery'] })
+      }
+      expect(await sameBytes(remoteBytesPath(lib, '/w15lost/b/photo.jpg'), photo)).toBe(true)
+      expect((await versionsOf(lib, '/w15lost/b/photo.jpg')).length).toBe(1) // was 7: six copies and an upload
+      await unmount(m)
+      expect(counter.uploads()).toBe(0)
+    } finally {
+      await counter.stop()
+    }
+  }, STOP_DEADLINE_MS)
+
   it('W16: fallocate grows a file with zeros (and posix_fallocate with it); KEEP_SIZE is accepted; punching holes is refused', async () => {
     await lib.upload('/w16', 'kept.bin', Buffer.from('stored bytes'))
     const { m } = await mount()

@@ -5,6 +5,7 @@
 import type { ImageKitApi } from '../../imagekit/api.js'
 import type { FileObject } from '../../imagekit/types.js'
 import type { Logger } from '../../log.js'
+import { mayHaveBeenDone } from '../lost-answer.js'
 import type { PendingFile } from '../file-node.js'
 import type { FileInode } from '../inode.js'
 import { parentOf } from '../name.js'
@@ -32,9 +33,17 @@ export function isUntouchedNewFile(file: PendingFile): boolean {
  * stores them as a version).
  */
 export async function copyOnServer(api: ImageKitApi, log: Logger, source: FileInode, file: PendingFile): Promise<FileObject | undefined> {
+  // Nothing was stored at the path before (copyFits): a file there now is the copy, made by an attempt whose
+  // answer was an error or lost. So it is not copied again (each copy would add a version), nor are its bytes.
+  const landed = async (): Promise<boolean> => (await findStored(api, file)) !== undefined
   try {
-    await api.copyFile(source.remotePath, file.folder === '/' ? '/' : `${file.folder}/`)
+    await api.copyFile(source.remotePath, file.folder === '/' ? '/' : `${file.folder}/`, { done: landed })
   } catch (e) {
+    const copy = mayHaveBeenDone(e) ? await findStored(api, file).catch(() => undefined) : undefined
+    if (copy) {
+      log.info({ from: source.remotePath, to: file.remotePath, err: e }, 'the server-side copy was made, though its answer was an error')
+      return copy
+    }
     log.debug({ from: source.remotePath, to: file.remotePath, err: e }, 'server-side copy refused; copying the bytes')
     return undefined
   }

@@ -65,6 +65,22 @@ describe('endpoints', () => {
     expect(perTest.server.requests).toHaveLength(2)
   })
 
+  it('a copy answered 504 after its work is not repeated once `done` finds the copy; otherwise it is', async () => {
+    const seen = new Set<string>()
+    const { client } = await setup((_req, res, body) => {
+      const to = (JSON.parse(body.toString()) as { destinationPath: string }).destinationPath
+      sendJson(res, seen.has(to) ? 204 : 504, {})
+      seen.add(to)
+    })
+    const sent = () => perTest.server.requests.length
+    await client.copyFile('/a.jpg', '/b/', { done: async () => true })
+    expect(sent()).toBe(1) // was 2: the repeat added a version to the copy
+    await client.copyFile('/a.jpg', '/c/', { done: async () => false })
+    expect(sent()).toBe(3)
+    await client.copyFile('/a.jpg', '/d/', { done: () => Promise.reject(new Error('cannot tell')) })
+    expect(sent()).toBe(5)
+  })
+
   it('a delete that gets 404 on its first attempt is IK_NOT_FOUND', async () => {
     const { client } = await setup((_req, res) => sendJson(res, 404, { reason: 'FOLDER_NOT_FOUND', message: 'No folder found' }))
     await expect(client.deleteFolder('/nope')).rejects.toMatchObject({ code: 'IK_NOT_FOUND', reason: 'FOLDER_NOT_FOUND' })
