@@ -12,14 +12,16 @@
 import { isImageKitError } from '../imagekit/errors.js'
 import type { ImageKitApi } from '../imagekit/api.js'
 import type { FileObject } from '../imagekit/types.js'
+import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
 import type { PendingFile } from './file-node.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { fileInodeFrom, type FileInode } from './inode.js'
+import { mayHaveBeenDone } from './lost-answer.js'
 import type { NameCodec } from './name.js'
 import type { Resolver } from './resolver.js'
-import { detailsUpdate, pendingFileView, type WantedDetails } from './wanted-details.js'
+import { detailsHold, detailsUpdate, pendingFileView, type WantedDetails } from './wanted-details.js'
 import { destinationOf } from './destination.js'
 import type { WritePath } from './write-path.js'
 import { listXattrs, XATTR_PREFIX, XDG_TAGS } from './xattr.js'
@@ -80,6 +82,7 @@ const EDITABLE: ReadonlyMap<string, Editable> = new Map([
 
 export interface MetadataEditorDeps {
   api: ImageKitApi
+  log: Logger
   resolver: Resolver
   dirs: DirCache
   codec: NameCodec
@@ -139,6 +142,11 @@ export class MetadataEditor {
       const current = wanted.customMetadata !== undefined ? (await this.d.api.getFileDetails(node.fileId)).customMetadata : node.customMetadata
       updated = await this.d.api.updateFileDetails(node.fileId, detailsUpdate(wanted, current))
     } catch (e) {
+      const held = await this.#heldDespite(e, node.fileId, wanted)
+      if (held) {
+        this.d.dirs.setChild(dest.folder, dest.localName, fileInodeFrom(held, node.ino))
+        return
+      }
       // The API's own words say what was wrong (a custom metadata field the account does not define, a % in a tag).
       if (isImageKitError(e) && e.code === 'IK_BAD_REQUEST') throw new VfsError('EINVAL', `${localPath}: ImageKit refused the change: ${e.message}`, { cause: e })
       // Deleted elsewhere after the cached listing (R2): the folder is listed afresh, so the name does not stay.
@@ -146,5 +154,17 @@ export class MetadataEditor {
       throw fromImageKitError(e, { op: 'update details', target: node.remotePath })
     }
     this.d.dirs.setChild(dest.folder, dest.localName, fileInodeFrom(updated, node.ino))
+  }
+
+  /**
+   * The file's details when an update failed in a way its work may have been done (every answer lost: a
+   * gateway's 5xx after the change) and they show what was wanted; else undefined. A 404 is the file gone.
+   */
+  async #heldDespite(e: unknown, fileId: string, wanted: WantedDetails): Promise<FileObject | undefined> {
+    if (!mayHaveBeenDone(e) || (isImageKitError(e) && e.code === 'IK_NOT_FOUND')) return undefined
+    const now = await this.d.api.getFileDetails(fileId).catch(() => undefined)
+    if (!now || !detailsHold(now, wanted)) return undefined
+    this.d.log.info({ fileId, err: e }, 'the details were set, though the answers to setting them were errors')
+    return now
   }
 }

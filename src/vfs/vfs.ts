@@ -167,7 +167,7 @@ class ImageKitVfs implements IkVfs {
       const uploadLog = deps.logger.child({ component: 'vfs.upload' }) // not a child of #log: one component key
       this.#writes = new WritePath({ ...shared, uploadLog, counters: this.#counters, options, dropCachedPages: deps.dropCachedPages })
       this.#namespace = new Namespace({ ...shared, writes: this.#writes })
-      this.#metadata = new MetadataEditor({ api, resolver: this.#resolver, dirs: this.#dirs, codec: this.#codec, writes: this.#writes })
+      this.#metadata = new MetadataEditor({ api, log: this.#log, resolver: this.#resolver, dirs: this.#dirs, codec: this.#codec, writes: this.#writes })
     }
   }
 

@@ -5,6 +5,7 @@
  * is set right after the upload lands (write-path.ts): `cp -a` and `rsync -X` into the mount keep their tags.
  */
 import type { ImageKitApi } from '../imagekit/api.js'
+import type { FileObject } from '../imagekit/types.js'
 import { FileInode } from './inode.js'
 
 export interface WantedDetails {
@@ -33,6 +34,19 @@ export function detailsUpdate(wanted: WantedDetails, current: Readonly<Record<st
     update.customMetadata = change
   }
   return update
+}
+
+/** Whether a file's details are what `wanted` asks for (no tags is null or []; no coordinates null or ''). */
+export function detailsHold(file: Pick<FileObject, 'tags' | 'customCoordinates' | 'customMetadata'>, wanted: WantedDetails): boolean {
+  if (wanted.tags !== undefined && !sameTags(file.tags ?? [], wanted.tags ?? [])) return false
+  if (wanted.customCoordinates !== undefined && (file.customCoordinates || null) !== (wanted.customCoordinates || null)) return false
+  if (wanted.customMetadata !== undefined && !sameMetadata(file.customMetadata ?? {}, wanted.customMetadata)) return false
+  return true
+}
+
+function sameMetadata(a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>): boolean {
+  const keys = Object.keys(a)
+  return keys.length === Object.keys(b).length && keys.every((k) => k in b && JSON.stringify(a[k]) === JSON.stringify(b[k]))
 }
 
 /** What a file waiting for its upload shows as attributes (xattr.ts). */

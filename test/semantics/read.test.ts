@@ -428,6 +428,20 @@ describe.skipIf(skip !== null)('read semantics', () => {
     expect((await lib.details('/up/deep/editable.txt')).fileId).toBe(stored.fileId)
   })
 
+  it('R10: setfattr whose tags were set but whose every answer was a 504 (a gateway giving up) succeeds', async () => {
+    await mkdir(join(m.path, 'xlost'))
+    const file = join(m.path, 'xlost', 'tagged.txt')
+    await writeFile(file, 'tag me\n') // stored at close
+    await lib.setFaults({ errorAfterWorkRate: 1, errorStatuses: [504], scope: ['api'] })
+    try {
+      await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'kept,safe', file]) // was EIO once the retries were spent
+    } finally {
+      await lib.setFaults({ errorAfterWorkRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    expect((await lib.details('/xlost/tagged.txt')).tags).toEqual(['kept', 'safe'])
+    expect((await run('getfattr', ['-n', 'user.imagekit.tags', '--only-values', file])).stdout).toBe('kept,safe')
+  })
+
   it('R10: setfattr on a file another machine deleted after the listing is ENOENT, and the name goes at once', async () => {
     const cacheDir = await tempDir('ikfs-xattr-gone-cache-')
     const slow = await mountLibrary(lib, { args: ['--dir-cache-time', '5m', '--cache-dir', cacheDir] })

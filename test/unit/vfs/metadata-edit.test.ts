@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import { XATTR_CREATE, XATTR_REPLACE } from '../../../src/vfs/metadata-edit.js'
+import { detailsHold } from '../../../src/vfs/wanted-details.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
 import { expectCode, makeVfs, scratchDir, type Harness } from './helpers.js'
 
@@ -295,5 +296,19 @@ describe('writable metadata attributes', () => {
     const ro = makeVfs(api)
     await expectCode(ro.vfs.setxattr('/a.jpg', 'user.imagekit.tags', value('x'), 0), 'EROFS')
     await expectCode(ro.vfs.removexattr('/a.jpg', 'user.imagekit.tags'), 'EROFS')
+  })
+})
+
+describe('detailsHold: whether an update whose answers were lost was made', () => {
+  const file = { tags: ['a', 'b'], customCoordinates: null, customMetadata: { shot: 'studio' } }
+  it('compares only what was wanted, tags as a set, none as null or empty', () => {
+    expect(detailsHold(file, { tags: ['b', 'a'] })).toBe(true)
+    expect(detailsHold(file, { tags: ['a'] })).toBe(false)
+    expect(detailsHold({ ...file, tags: null }, { tags: [] })).toBe(true)
+    expect(detailsHold(file, { customCoordinates: null })).toBe(true)
+    expect(detailsHold(file, { customCoordinates: '1,2,3,4' })).toBe(false)
+    expect(detailsHold(file, { customMetadata: { shot: 'studio' } })).toBe(true)
+    expect(detailsHold(file, { customMetadata: {} })).toBe(false)
+    expect(detailsHold(file, { customMetadata: { shot: 'street' } })).toBe(false)
   })
 })
