@@ -419,12 +419,14 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await remoteEntries(lib, '/w7late/plain')).map((e) => e.name)).toEqual(['also.txt'])
   })
 
-  it('W7: mkdir whose folder was made but whose every answer was a 504 (a gateway giving up) succeeds', async () => {
+  it('W7: mkdir and rmdir whose work was done but whose every answer was a 504 (a gateway giving up) succeed', async () => {
     const { m } = await mount()
     await mkdir(join(m.path, 'w7lost'))
+    await mkdir(join(m.path, 'w7lost', 'empty'))
     await lib.setFaults({ errorAfterWorkRate: 1, errorStatuses: [504], scope: ['api'] })
     try {
       await mkdir(join(m.path, 'w7lost', 'made')) // was EIO once the retries were spent
+      await rmdir(join(m.path, 'w7lost', 'empty')) // the repeat's 404 says the delete was done
     } finally {
       await lib.setFaults({ errorAfterWorkRate: 0, scope: ['api', 'upload', 'delivery'] })
     }
@@ -506,6 +508,21 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(await readdir(join(m.path, 'w8'))).toEqual([])
     await unmount(m)
     expect((await remoteEntries(lib, '/w8')).map((e) => e.name)).toEqual([])
+  })
+
+  it('W8: unlink whose file was deleted but whose answer was a 504 succeeds, and deletes nothing else', async () => {
+    const { m } = await mount()
+    await mkdir(join(m.path, 'w8lost'))
+    await writeFile(join(m.path, 'w8lost', 'gone.txt'), 'gone\n')
+    await writeFile(join(m.path, 'w8lost', 'kept.txt'), 'kept\n')
+    await lib.setFaults({ errorAfterWorkRate: 1, errorStatuses: [504], scope: ['api'] })
+    try {
+      await unlink(join(m.path, 'w8lost', 'gone.txt'))
+    } finally {
+      await lib.setFaults({ errorAfterWorkRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    expect((await remoteEntries(lib, '/w8lost')).map((e) => e.name)).toEqual(['kept.txt'])
+    expect(await readdir(join(m.path, 'w8lost'))).toEqual(['kept.txt'])
   })
 
   it('W9: rename of files within and across folders, of folders, over a file (atomic save), and while being written', async () => {
