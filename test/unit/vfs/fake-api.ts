@@ -515,6 +515,7 @@ export class FakeImageKit implements ImageKitApi {
     if (this.#files.has(target) || this.#folders.has(target)) throw new ImageKitError('IK_CONFLICT', 'PUT /v1/files/rename: 409', { status: 409, reason: 'FILE_ALREADY_EXISTS' })
     this.#files.delete(filePath)
     this.#repath(e, target)
+    this.#repeatMeetsWorkDone('renameFile')
   }
 
   async moveFile(sourceFilePath: string, destinationPath: string): Promise<void> {
@@ -534,6 +535,7 @@ export class FakeImageKit implements ImageKitApi {
     }
     this.#ensureFolders(folder || '/')
     this.#repath(e, target)
+    this.#repeatMeetsWorkDone('moveFile')
   }
 
   /** The current version into a folder, same name; a same-named file there gains it as a version (the API's rule). */
@@ -612,6 +614,16 @@ export class FakeImageKit implements ImageKitApi {
       this.#files.delete(k)
       this.#repath(e, to + k.slice(from.length))
     }
+  }
+
+  /**
+   * Ops whose next call is done, then fails as the client's repeat of it would after a 5xx lost its answer:
+   * 404, the source being gone.
+   */
+  readonly repeatMeetsWorkDoneOf = new Set<'renameFile' | 'moveFile'>()
+
+  #repeatMeetsWorkDone(op: 'renameFile' | 'moveFile'): void {
+    if (this.repeatMeetsWorkDoneOf.delete(op)) throw new ImageKitError('IK_NOT_FOUND', `${op}: 404 on a repeat after a lost answer`, { status: 404 })
   }
 
   /** Ops whose next call is done but answers as if the connection dropped after a 2xx status (job id lost). */

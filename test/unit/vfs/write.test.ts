@@ -1395,6 +1395,29 @@ describe('namespace (W7-W10)', () => {
     expect(api.fileAt('/final')!.bytes.toString()).toBe('text')
   })
 
+  it('a file rename or move whose repeat met its work done (404 after a lost answer) succeeds where the file is, and undoes nothing', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/a')
+    api.addFolder('/b')
+    const same = api.addFile('/a/same.txt', 3)
+    const both = api.addFile('/a/both.txt', 3)
+    api.addFile('/a/gone.txt', 3)
+    const h = rw(api)
+    await h.vfs.readdir('/a')
+    await h.vfs.readdir('/b')
+    api.repeatMeetsWorkDoneOf.add('renameFile')
+    await h.vfs.rename('/a/same.txt', '/a/renamed.txt') // was ENOENT
+    // Into another folder under another name: move, then rename; the rename's repeat meets it done.
+    api.repeatMeetsWorkDoneOf.add('renameFile')
+    await h.vfs.rename('/a/both.txt', '/b/both-new.txt') // was ENOENT, and the move undone
+    expect(api.fileAt('/a/renamed.txt')?.obj.fileId).toBe(same.fileId)
+    expect(api.fileAt('/b/both-new.txt')?.obj.fileId).toBe(both.fileId)
+    expect((await h.vfs.readdir('/b')).map((e) => e.name)).toEqual(['both-new.txt'])
+    // A source really gone is still ENOENT: the file is not where the rename was to put it.
+    api.removeFile('/a/gone.txt')
+    await expectCode(h.vfs.rename('/a/gone.txt', '/a/kept.txt'), 'ENOENT')
+  })
+
   it('a folder rename whose job answer was lost is read from the folders: done when moved, EIO when it never happened', async () => {
     const api = new FakeImageKit()
     api.addFolder('/a')
