@@ -89,8 +89,6 @@ export class PendingFile {
   quiesced: { ended: Promise<void>; end: () => void } | undefined
   /** Holds an upload slot taken ahead of its upload (by a streamed upload). */
   slotReserved = false
-  /** `mtimeMs` was set by utimens since the last write: the uploaded version keeps it (spool/mtimes.ts). */
-  mtimeSet = false
   /** The version id the last upload of these bytes stored (its spool copy may be reused: spool/recent-copies.ts). */
   storedVersionId: string | undefined
   /**
@@ -156,7 +154,6 @@ export class PendingFile {
     return {
       v: 1, id: this.id, folder: this.folder, name: this.name, localPath: this.localPath, size: this.size,
       mtimeMs: this.mtimeMs, state, attempts: this.attempts,
-      ...(this.mtimeSet ? { mtimeSet: true } : {}),
       ...(this.wanted ? { details: this.wanted } : {}),
       ...(this.base ? { fileId: this.base.fileId, isPrivateFile: this.base.isPrivateFile, customCoordinates: this.base.customCoordinates } : {}),
       ...(this.base?.draft ? { draft: true } : {}),

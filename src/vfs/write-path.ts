@@ -261,7 +261,7 @@ export class WritePath {
       const base: RemoteBase | undefined = node ? remoteBaseOf(node) : undefined
       const file = new PendingFile(
         id, this.#dataFiles.path(id), dest.folder, dest.name, localPath, node?.ino ?? this.#d.inodes.allocate(),
-        0, node ? node.updatedAtMs : now, node ? node.createdAtMs : now, base,
+        0, node ? (this.mtimeOf(node) ?? node.updatedAtMs) : now, node ? node.createdAtMs : now, base,
       )
       file.fd = fh
       try {
@@ -358,7 +358,6 @@ export class WritePath {
   /** utimens of a pending file: shown at once, and kept for the version its upload stores. */
   setMtime(file: PendingFile, mtimeMs: number): void {
     file.mtimeMs = mtimeMs
-    file.mtimeSet = true
     if (file.unsent || file.state === 'empty') {
       // Under the file's lock, as a retire is: a record rewritten after the retire removed it would outlive the file.
       void this.#fileLock.run(file.id, async () => {
@@ -564,7 +563,9 @@ export class WritePath {
     if (file.state !== 'empty') file.state = 'clean'
     const versionId = versionIdOf(res)
     file.storedVersionId = file.dirty ? undefined : versionId
-    if (file.mtimeSet) this.#mtimes.set(res.fileId, versionId, file.mtimeMs)
+    // The version keeps the time the file showed (its last write, or one set through the mount): its
+    // updatedAt is the upload's, a moment later, and would change the time under programs that saw the first.
+    this.#mtimes.set(res.fileId, versionId, file.mtimeMs)
     if (!file.dirty) {
       await this.#committedCopies.drop(file)
       await this.#journal.remove(file.id).catch((e: unknown) => {
@@ -778,11 +779,7 @@ export class WritePath {
       if (filled) file.size = source.size
       else await this.#content.fill(file, source)
       file.dirty = true
-      const kept = this.mtimeOf(source) // the new version keeps the time set on the source's
-      if (kept !== undefined) {
-        file.mtimeMs = kept
-        file.mtimeSet = true
-      }
+      file.mtimeMs = this.mtimeOf(source) ?? source.updatedAtMs // the new version keeps the source's time
       await this.#committer.commit(file, 'sync')
     } catch (e) {
       await this.discard(file)
@@ -856,7 +853,6 @@ export class WritePath {
       const file = new PendingFile(r.id, this.#dataFiles.path(r.id), r.folder, r.name, r.localPath, this.#d.inodes.allocate(), size, r.mtimeMs, r.mtimeMs, base)
       file.attempts = r.attempts
       file.lastError = r.lastError
-      file.mtimeSet = r.mtimeSet === true
       file.wanted = r.details
       this.#pending.add(file)
       files.push(file)

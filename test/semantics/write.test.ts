@@ -768,7 +768,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(ro.m)
   })
 
-  it('W13: times set through the mount are kept for that version across re-lists and remounts; a new version shows its own', async () => {
+  it('W13: times set through the mount, and those of files written here, are kept for that version across re-lists and remounts; a new version shows its own', async () => {
     await lib.upload('/w13', 'a.txt', Buffer.from('stored\n'))
     await lib.upload('/w13', 'target.txt', Buffer.from('old target\n'))
     const before = await lib.details('/w13/a.txt')
@@ -796,7 +796,21 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await utimes(join(dir, 'save.tmp'), t2002, t2002)
     await rename(join(dir, 'save.tmp'), join(dir, 'target.txt'))
     await rename(join(dir, 'kept.bin'), join(dir, 'moved.bin'))
-    const expected = { 'a.txt': t2001, 'moved.bin': t2002, 'open.txt': t2003, 'target.txt': t2002 }
+    // A file written here shows the time of its last write, also once stored: its updatedAt is the upload's,
+    // later (uploads wait 300 ms here), and showing that instead would tell an editor the file changed since.
+    await lib.setFaults({ latencyMs: 300, scope: ['upload'] })
+    let written: Date
+    try {
+      const saved = await open(join(dir, 'saved.txt'), 'w')
+      await saved.writeFile('saved here\n')
+      written = new Date((await saved.stat()).mtimeMs)
+      await saved.close()
+    } finally {
+      await lib.setFaults({ latencyMs: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    expect(new Date((await stat(join(dir, 'saved.txt'))).mtimeMs)).toEqual(written)
+    expect(Date.parse((await lib.details('/w13/saved.txt')).updatedAt)).not.toBe(written.getTime())
+    const expected = { 'a.txt': t2001, 'moved.bin': t2002, 'open.txt': t2003, 'target.txt': t2002, 'saved.txt': written }
     const shown = async (root: string) =>
       Object.fromEntries(await Promise.all(Object.keys(expected).map(async (n) => [n, new Date((await stat(join(root, 'w13', n))).mtimeMs)])))
     /** SIGHUP, then a listing of /w13 fetched anew from the API (whose updatedAt are upload times). */

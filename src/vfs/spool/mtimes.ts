@@ -1,8 +1,9 @@
 /**
- * Modification times set through the mount (utimens: `touch -m`, `cp -p`, `rsync -a`, `tar x`), remembered
- * on this machine for the version of the file they were set on. ImageKit keeps no such time (a file's
- * updatedAt is when it was uploaded or last changed), so without this a re-listed file shows its upload time
- * again, and `rsync -a` finds every file changed and sends it once more on each run, a new version each time.
+ * Modification times of the versions written or touched through the mount (the last write, or a time set by
+ * utimens: `touch -m`, `cp -p`, `rsync -a`, `tar x`), remembered on this machine for the version of the file
+ * they belong to. ImageKit keeps no such time (a file's updatedAt is when it was uploaded or last changed),
+ * so without this a re-listed file shows its upload time again: `rsync -a` finds every file changed and sends
+ * it once more on each run, a new version each time, and an editor that saved a file finds it changed since.
  *
  * Keyed by file id and version id (`versionInfo.id`): a new version of the file, written here or anywhere
  * else, no longer matches and shows its own updatedAt; renames and moves keep both ids, and so the time.

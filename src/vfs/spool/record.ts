@@ -16,8 +16,6 @@ export interface JournalRecord {
   localPath: string
   size: number
   mtimeMs: number
-  /** `mtimeMs` was set by utimens (kept for the uploaded version, spool/mtimes.ts), not by the last write. */
-  mtimeSet?: boolean
   /** The remote file this upload overwrites (a new version keeps its id and privacy). */
   fileId?: string
   isPrivateFile?: boolean

@@ -154,7 +154,6 @@ export class SpoolContent {
     file.dirty = true
     file.dataSynced = false
     file.mtimeMs = this.#d.clock.now()
-    file.mtimeSet = false
     file.storedVersionId = undefined
     file.storedUpload = undefined
   }
