@@ -195,6 +195,58 @@ describe.skipIf(skip !== null)('write workflows', () => {
     expect(await readFile(mnt('forked.log'), 'utf8')).toBe('from the opener\nfrom its child\n')
   })
 
+  it('git clone and commit, sqlite3, unzip -o and rsync --inplace/--delete: the library holds what they wrote', async () => {
+    const git = (...args: string[]) => run('git', ['-c', 'user.name=ikfs', '-c', 'user.email=ikfs@localhost', ...args], STEP_MS)
+    // git: lock files renamed over the index and refs, objects written read-only, fsync, a probe of chmod.
+    const repo = local('gitsrc')
+    await mkdir(join(repo, 'sub'), { recursive: true })
+    await writeFile(join(repo, 'a.txt'), 'first\n')
+    await writeFile(join(repo, 'sub', 'b.bin'), randomBytes(30_000))
+    await git('-C', repo, 'init', '-q')
+    await git('-C', repo, 'add', '.')
+    await git('-C', repo, 'commit', '-qm', 'one')
+    await git('clone', '-q', repo, mnt('git'))
+    await appendFile(mnt('git', 'a.txt'), 'second\n')
+    await git('-C', mnt('git'), 'commit', '-qam', 'two')
+    expect((await git('-C', mnt('git'), 'status', '--porcelain')).stdout).toBe('')
+    await git('-C', remoteBytesPath(lib, '/git'), 'fsck', '--full')
+    expect((await git('-C', remoteBytesPath(lib, '/git'), 'log', '--format=%s')).stdout).toBe('two\none\n')
+    expect(await readFile(remoteBytesPath(lib, '/git/a.txt'), 'utf8')).toBe('first\nsecond\n')
+
+    // sqlite3: a rollback journal created, synced and deleted at each transaction.
+    await mkdir(mnt('db'))
+    await run('sqlite3', [mnt('db', 't.db'), 'create table t(a integer primary key, b blob); insert into t(b) select randomblob(1000) from generate_series(1, 500);'], STEP_MS)
+    for (let i = 1; i <= 5; i++) await run('sqlite3', [mnt('db', 't.db'), `update t set b = randomblob(2000) where a = ${i};`], STEP_MS)
+    expect((await run('sqlite3', [remoteBytesPath(lib, '/db/t.db'), 'pragma integrity_check; select count(*) from t where length(b) = 2000;'], STEP_MS)).stdout).toBe('ok\n5\n')
+    expect((await remoteEntries(lib, '/db')).map((e) => e.name)).toEqual(['t.db'])
+
+    // unzip -o over the files an earlier unzip made.
+    const zsrc = local('zipsrc')
+    await writeRandomFile(join(zsrc, 'd', 'one.bin'), 200_000)
+    await writeFile(join(zsrc, 'two.txt'), 'two\n')
+    await run('sh', ['-c', 'cd "$1" && zip -qr "$2" .', 'sh', zsrc, local('a.zip')], STEP_MS)
+    await run('unzip', ['-q', local('a.zip'), '-d', mnt('unzip')], STEP_MS)
+    await writeRandomFile(join(zsrc, 'd', 'one.bin'), 150_000)
+    await writeFile(join(zsrc, 'two.txt'), 'two, again\n')
+    await run('sh', ['-c', 'cd "$1" && zip -qr "$2" .', 'sh', zsrc, local('b.zip')], STEP_MS)
+    await run('unzip', ['-oq', local('b.zip'), '-d', mnt('unzip')], STEP_MS)
+    for (const f of ['d/one.bin', 'two.txt']) expect(await sameBytes(join(zsrc, f), remoteBytesPath(lib, `/unzip/${f}`)), f).toBe(true)
+
+    // rsync --inplace (a delta written into the target) and --delete.
+    const rsrc = local('rsinplace')
+    await writeRandomFile(join(rsrc, 'big.bin'), 3_000_000)
+    await writeFile(join(rsrc, 'gone.txt'), 'to be deleted\n')
+    await run('rsync', ['-a', `${rsrc}/`, mnt('rsi')], STEP_MS)
+    const big = await readFile(join(rsrc, 'big.bin'))
+    randomBytes(100).copy(big, 1_500_000)
+    await writeFile(join(rsrc, 'big.bin'), big)
+    await utimes(join(rsrc, 'big.bin'), new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'))
+    await rm(join(rsrc, 'gone.txt'))
+    await run('rsync', ['-a', '--inplace', '--no-whole-file', '--delete', `${rsrc}/`, mnt('rsi')], STEP_MS)
+    expect(await sameBytes(join(rsrc, 'big.bin'), remoteBytesPath(lib, '/rsi/big.bin'))).toBe(true)
+    expect((await remoteEntries(lib, '/rsi')).map((e) => e.name)).toEqual(['big.bin'])
+  })
+
   it('tar x of an archive', async () => {
     const tree = local('tarsrc')
     await writeRandomFile(join(tree, 'docs', 'manual.pdf'), 700_000)
