@@ -147,7 +147,9 @@ describe.skipIf(skip !== null)('write workflows', () => {
     await writeFile(doc, 'line one\n')
     const vi = (...commands: string[]) => run('vi', ['-u', 'NONE', '-N', '-n', '-es', ...commands.flatMap((c) => ['-c', c]), doc], STEP_MS)
     await vi('normal Goline two', 'wq') // vim's default for a file it may write: in place
-    await vi('set backup writebackup backupcopy=no', 'normal Goline three', 'wq') // rename the original away, write anew
+    // Rename the original away, write anew, delete the backup. `backupskip=`: vim's default skips the backup
+    // of files under /tmp (where the mount is), and would then write in place again.
+    await vi('set backupskip= nobackup writebackup backupcopy=no', 'normal Goline three', 'wq')
     const saved = await expectFile('doc.txt', 'line one\nline two\nline three\n')
     expect(await sameBytes(remoteBytesPath(lib, '/edit/doc.txt'), saved)).toBe(true)
     expect((await remoteEntries(lib, '/edit')).map((e) => e.name)).toEqual(['doc.txt']) // no backup or probe file left
