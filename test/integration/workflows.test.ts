@@ -2,7 +2,7 @@
 // (`cmp`) and its Media API. One emulator and one mount (write-back off: close waits for the upload) serve
 // the file; uploads pass through a counting proxy so the rsync test can tell what was sent again.
 import { randomBytes } from 'node:crypto'
-import { appendFile, mkdir, readFile, readdir, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises'
+import { appendFile, link, mkdir, readFile, readdir, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -197,7 +197,7 @@ describe.skipIf(skip !== null)('write workflows', () => {
     expect(await readFile(mnt('forked.log'), 'utf8')).toBe('from the opener\nfrom its child\n')
   })
 
-  it('git clone and commit, sqlite3, unzip -o and rsync --inplace/--delete: the library holds what they wrote', async () => {
+  it('git clone and commit, sqlite3, unzip -o, tar x over files, cp -a of hard links and rsync --inplace/--delete: the library holds what they wrote', async () => {
     const git = (...args: string[]) => run('git', ['-c', 'user.name=ikfs', '-c', 'user.email=ikfs@localhost', ...args], STEP_MS)
     // git: lock files renamed over the index and refs, objects written read-only, fsync, a probe of chmod.
     const repo = local('gitsrc')
@@ -228,11 +228,36 @@ describe.skipIf(skip !== null)('write workflows', () => {
     await writeFile(join(zsrc, 'two.txt'), 'two\n')
     await run('sh', ['-c', 'cd "$1" && zip -qr "$2" .', 'sh', zsrc, local('a.zip')], STEP_MS)
     await run('unzip', ['-q', local('a.zip'), '-d', mnt('unzip')], STEP_MS)
+    const unzipped = (await lib.details('/unzip/two.txt')).fileId
     await writeRandomFile(join(zsrc, 'd', 'one.bin'), 150_000)
     await writeFile(join(zsrc, 'two.txt'), 'two, again\n')
     await run('sh', ['-c', 'cd "$1" && zip -qr "$2" .', 'sh', zsrc, local('b.zip')], STEP_MS)
     await run('unzip', ['-oq', local('b.zip'), '-d', mnt('unzip')], STEP_MS)
     for (const f of ['d/one.bin', 'two.txt']) expect(await sameBytes(join(zsrc, f), remoteBytesPath(lib, `/unzip/${f}`)), f).toBe(true)
+    // unzip deletes a file before it writes it again: a new file in the library (README's note).
+    expect((await lib.details('/unzip/two.txt')).fileId).not.toBe(unzipped)
+
+    // tar x does the same; with --overwrite it writes into the file, which keeps its id and gains a version.
+    await mkdir(local('tarsame'))
+    await writeFile(local('tarsame', 'f.txt'), 'one\n')
+    await run('tar', ['-C', local('tarsame'), '-cf', local('same.tar'), 'f.txt'], STEP_MS)
+    await mkdir(mnt('tarsame'))
+    await run('tar', ['-C', mnt('tarsame'), '-xf', local('same.tar')], STEP_MS)
+    const extracted = (await lib.details('/tarsame/f.txt')).fileId
+    await run('tar', ['-C', mnt('tarsame'), '--overwrite', '-xf', local('same.tar')], STEP_MS)
+    expect((await lib.details('/tarsame/f.txt')).fileId).toBe(extracted)
+    expect((await versionsOf(lib, '/tarsame/f.txt')).length).toBe(2)
+    await run('tar', ['-C', mnt('tarsame'), '-xf', local('same.tar')], STEP_MS)
+    expect((await lib.details('/tarsame/f.txt')).fileId).not.toBe(extracted)
+
+    // cp -a of hard-linked files: the link is refused (W10); without preserving links each name is a file.
+    await mkdir(local('linked'))
+    await writeFile(local('linked', 'a'), 'shared\n')
+    await link(local('linked', 'a'), local('linked', 'b'))
+    await expect(run('cp', ['-a', local('linked'), mnt('linked')], STEP_MS)).rejects.toThrow(/cannot create hard link/)
+    expect((await readdir(mnt('linked'))).length).toBe(1)
+    await run('cp', ['-a', '--no-preserve=links', local('linked'), mnt('linked2')], STEP_MS)
+    for (const f of ['a', 'b']) expect(await readFile(remoteBytesPath(lib, `/linked2/${f}`), 'utf8')).toBe('shared\n')
 
     // rsync --inplace (a delta written into the target) and --delete.
     const rsrc = local('rsinplace')
