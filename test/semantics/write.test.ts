@@ -782,6 +782,10 @@ describe.skipIf(skip !== null)('write semantics', () => {
     // A stored file: touch -m changes nothing remote.
     await utimes(join(dir, 'a.txt'), t2001, t2001)
     expect((await stat(join(dir, 'a.txt'))).mtimeMs).toBe(t2001.getTime())
+    // Opened for writing (`: >> a.txt`), it shows that time until it is written.
+    const held = await open(join(dir, 'a.txt'), 'a')
+    expect((await held.stat()).mtimeMs).toBe(t2001.getTime())
+    await held.close()
     // cp -p: the time is set after the upload at close.
     const kept = await localFile('w13-kept.bin', 20_000)
     await utimes(kept, t2002, t2002)
