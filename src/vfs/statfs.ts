@@ -43,11 +43,11 @@ export class StatfsSource {
     const total = this.options.totalBytes > 0 ? Math.max(this.options.totalBytes, used) : used + DEFAULT_FREE_BYTES
     const blocks = clamp(Math.ceil(total / STATFS_BLOCK_BYTES))
     const free = clamp(Math.floor((total - used) / STATFS_BLOCK_BYTES))
-    const files = clamp(knownInodes)
-    const ffree = clamp(UINT32_MAX - files)
+    // Inodes: as many as the field holds, those the mount knows in use (`df -i`'s IUsed is files - ffree).
+    const ffree = UINT32_MAX - clamp(knownInodes)
     return {
       bsize: STATFS_BLOCK_BYTES, frsize: STATFS_BLOCK_BYTES, blocks, bfree: free, bavail: free,
-      files, ffree, favail: ffree, namemax: NAME_MAX,
+      files: UINT32_MAX, ffree, favail: ffree, namemax: NAME_MAX,
     }
   }
 

@@ -498,13 +498,19 @@ describe.skipIf(skip !== null)('read semantics', () => {
     }
   })
 
-  it('R11: df shows the used storage from the account usage API', async () => {
+  it('R11: df shows the used storage from the account usage API, and df -i the inodes in use', async () => {
     const usage = await lib.usage()
     const { stdout } = await run('stat', ['-f', '-c', '%S %b %f', m.path])
     const [bsize, blocks, free] = stdout.trim().split(' ').map(Number) as [number, number, number]
     const used = (blocks - free) * bsize
     expect(Math.abs(used - usage.mediaLibraryStorageBytes)).toBeLessThanOrEqual(bsize)
     expect(blocks).toBeLessThan(2 ** 32)
+    // df -i: the names the mount knows are the inodes in use, fewer than the total.
+    await readdir(m.path)
+    const inodes = (await run('stat', ['-f', '-c', '%c %d', m.path])).stdout.trim().split(' ').map(Number) as [number, number]
+    const [total, freeInodes] = inodes
+    expect(total - freeInodes).toBeGreaterThan(0)
+    expect(total - freeInodes).toBeLessThan(10_000)
   })
 
   it('R13: while the API stays silent, a folder never listed and a mkdir fail with EIO (their syscalls have no ETIMEDOUT)', async () => {

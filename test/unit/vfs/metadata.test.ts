@@ -115,12 +115,15 @@ describe('statfs', () => {
     expect(api.calls.getAccountUsage).toBe(1)
   })
 
-  it('counts known inodes as files', async () => {
+  it('counts known inodes as the files in use, out of a total that holds them (df -i)', async () => {
     const api = new FakeImageKit()
     for (let i = 0; i < 5; i++) api.addFile(`/f${i}`, 1)
     const { vfs } = makeVfs(api)
     await vfs.readdir('/')
-    expect((await vfs.statfs('/')).files).toBeGreaterThanOrEqual(5)
+    const s = await vfs.statfs('/')
+    expect(s.files - s.ffree).toBeGreaterThanOrEqual(5)
+    expect(s.files - s.ffree).toBeLessThan(10)
+    expect(s.favail).toBe(s.ffree)
   })
 })
 
