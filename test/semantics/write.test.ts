@@ -730,7 +730,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(await readdir(dir)).toEqual([])
   })
 
-  it('W10: chmod, utimens and chown to self change nothing remote; chown to others, links fail EPERM; --read-only is EROFS', async () => {
+  it('W10: chmod, utimens and chown to self change nothing remote; chown to others, links and fifos fail EPERM; --read-only is EROFS', async () => {
     await lib.upload('/w10', 'f.txt', Buffer.from('unchanged\n'))
     const before = await lib.details('/w10/f.txt')
     const { m } = await mount()
@@ -752,6 +752,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await expect(chown(f, st.uid + 1000, st.gid)).rejects.toMatchObject({ code: 'EPERM' })
     await expect(symlink('f.txt', join(m.path, 'w10', 'sym'))).rejects.toMatchObject({ code: 'EPERM' })
     await expect(link(f, join(m.path, 'w10', 'hard'))).rejects.toMatchObject({ code: 'EPERM' })
+    await expect(run('mkfifo', [join(m.path, 'w10', 'fifo')])).rejects.toMatchObject({ stderr: expect.stringContaining('Operation not permitted') })
     await unmount(m)
 
     const ro = await mount({ args: ['--read-only'] })
