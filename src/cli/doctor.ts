@@ -25,6 +25,7 @@ import { optionsHelp } from './help.js'
 import { unmountCommand } from './mount-kind.js'
 import { plural } from './plural.js'
 import { UsageError } from './usage-error.js'
+import { isDeadMountError } from '../fuse/dead-mount.js'
 import { ALLOW_OTHER_FIX, userAllowOther } from '../fuse/fuse-conf.js'
 import type { FuseBindingName } from '../../native/load.js'
 
@@ -262,7 +263,7 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, ctx: 
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'ENOENT') return { name, state: 'FAIL', detail: `${mountpoint} does not exist`, fix: `mkdir -p ${mountpoint}` }
-    if (code === 'ENOTCONN') {
+    if (isDeadMountError(e)) {
       return { name, state: 'FAIL', detail: `${mountpoint} is a dead mount (Transport endpoint is not connected)`, fix: `ikfs unmount ${mountpoint}` }
     }
     return { name, state: 'FAIL', detail: `${mountpoint}: ${code ?? (e as Error).message}` }

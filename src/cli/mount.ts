@@ -24,6 +24,7 @@ import { constants as fsConstants } from 'node:fs'
 import { access, readdir, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
+import { isDeadMountError } from '../fuse/dead-mount.js'
 import { loadConfig, type Config } from '../config/load.js'
 import { quotedUnlessKey } from '../private-key-text.js'
 import { isDiskFull } from '../full-disk.js'
@@ -275,7 +276,7 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runti
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'ENOENT') throw new Error(`mountpoint ${mountpoint} does not exist (create it with mkdir)`)
-    if (code !== 'ENOTCONN') throw new Error(`cannot use mountpoint ${mountpoint}: ${code ?? (e as Error).message}`)
+    if (!isDeadMountError(e)) throw new Error(`cannot use mountpoint ${mountpoint}: ${code ?? (e as Error).message}`)
     // A FUSE mount whose daemon died: clear it, as R12 promises, then look again; another filesystem's is not ours to clear.
     const dead = await runtime.mountedType(mountpoint)
     if (dead !== undefined && !isIkfsMount(dead)) throw new Error(foreignMountMessage(dead, mountpoint, 'its daemon is gone and ikfs does not clear it'))

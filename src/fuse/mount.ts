@@ -32,6 +32,7 @@ import { createFuseOps, type FuseOpsOptions } from './adapter.js'
 import { BusyFolders } from './busy-folders.js'
 import { MissingNames } from './missing-names.js'
 import { OpCounters, OpGuard } from './guard.js'
+import { isDeadMountError } from './dead-mount.js'
 import { canonicalMountpoint, findFuseMount, readMountInfo, type MountEntry } from './mountinfo.js'
 import { unmountPath } from './unmount.js'
 
@@ -316,7 +317,7 @@ export function createMountHandle(
 /** Returns whether the folder has entries; throws FuseMountError when it cannot be used. */
 async function prepareMountpoint(target: string, allowNonEmpty: boolean, log: Logger): Promise<boolean> {
   let info = await statMountpoint(target)
-  if (info instanceof Error && isDeadMount(info)) {
+  if (info instanceof Error && isDeadMountError(info)) {
     log.warn({ mountpoint: target }, 'clearing a dead FUSE mount left at the mountpoint')
     await unmountPath(target, { lazy: true })
     info = await statMountpoint(target)
@@ -348,11 +349,6 @@ async function statMountpoint(target: string): Promise<Stats | Error> {
     if (e instanceof FuseMountError) throw e
     return e instanceof Error ? e : new Error(String(e))
   }
-}
-
-function isDeadMount(e: Error): boolean {
-  const code = (e as NodeJS.ErrnoException).code
-  return code === 'ENOTCONN' || code === 'ECONNABORTED'
 }
 
 function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   fuseSkipReason, isMounted, mountLibrary, run, runIkfs, startLibrary, tempDir, waitFor, type Library,
 } from '../integration/harness.js'
+import { connectionId, findFuseMount } from '../../src/fuse/mountinfo.js'
+import { Cleanup, REPO_ROOT, makeTempMountpoint, spawnDaemon } from '../helpers/mount.js'
 
 const skip = fuseSkipReason()
 if (skip) console.warn(`skipping lifecycle semantics: ${skip}`)
@@ -216,6 +218,35 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
       }
     }
     await run('rm', ['-rf', dir])
+  })
+
+  it('R12: a dead mount is cleared also when the mount\'s own check of it was waiting as its daemon died (ECONNABORTED)', async () => {
+    const cleanup = new Cleanup()
+    try {
+      const mp = cleanup.add(await makeTempMountpoint()).path
+      // A mount of ikfs's type whose daemon hangs (stopped); without auto_unmount, only the next mount clears it.
+      const hung = cleanup.add(await spawnDaemon([mp, '--no-auto-unmount'], {
+        command: [process.execPath, join(REPO_ROOT, 'test/fixtures/memfs-daemon.mjs')], readyPattern: /^mounted /m, mountpoint: mp, timeoutMs: 20_000,
+      }))
+      const entry = await findFuseMount(mp)
+      hung.child.kill('SIGSTOP')
+      const waitingFile = `/sys/fs/fuse/connections/${connectionId(entry!)}/waiting`
+      const mounting = mountLibrary(lib, { mountpoint: mp })
+      mounting.catch(() => undefined)
+      // The new mount's stat of the mountpoint waits in the kernel; the hung daemon then dies under it.
+      await waitFor(async () => Number(await readFile(waitingFile, 'utf8')) > 0 || undefined, 20_000, 'the stat of the hung mount')
+      hung.child.kill('SIGKILL')
+      const m = await mounting
+      try {
+        expect(m.log()).toContain('clearing a dead mount left by a crashed ikfs')
+        expect(await readFile(join(mp, 'a.txt'), 'utf8')).toBe('a\n')
+      } finally {
+        expect(await m.stop()).toBe(0)
+      }
+      expect(await isMounted(mp)).toBe(false)
+    } finally {
+      await cleanup.run()
+    }
   })
 
   it('R12: mount --daemon returns once the mount is live, leaving its daemon in the background; a failure says why', async () => {
