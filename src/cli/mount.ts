@@ -20,7 +20,7 @@
  * (state starting → mounted → stopping, so readiness probes and upload draining are visible); --metrics
  * ADDR also serves Prometheus text.
  */
-import { constants as fsConstants } from 'node:fs'
+import { constants as fsConstants, type Stats } from 'node:fs'
 import { access, readdir, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
@@ -50,6 +50,8 @@ import { ikfsVersion } from './version.js'
 const FORCED_UNMOUNT_WAIT_MS = 5_000
 /** Before exiting at once, what the log file still buffers gets this long to be written. */
 const LOG_DRAIN_MS = 1_000
+/** A mountpoint's stat takes milliseconds; a hung FUSE mount there never answers. */
+const MOUNTPOINT_ANSWER_MS = 5_000
 
 /** How a session ended; `abandoned` when a second signal stopped it with work still under way. */
 interface SessionEnd {
@@ -272,7 +274,7 @@ async function preflight(config: Config, mountpoint: string, runtime: MountRunti
 async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runtime: MountRuntime, log: Logger): Promise<void> {
   let info
   try {
-    info = await stat(mountpoint)
+    info = await statMountpoint(mountpoint)
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'ENOENT') throw new Error(`mountpoint ${mountpoint} does not exist (create it with mkdir)`)
@@ -282,7 +284,7 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runti
     if (dead !== undefined && !isIkfsMount(dead)) throw new Error(foreignMountMessage(dead, mountpoint, 'its daemon is gone and ikfs does not clear it'))
     log.warn({ mountpoint }, 'clearing a dead mount left by a crashed ikfs')
     await runtime.unmountPath(mountpoint, { lazy: true })
-    info = await stat(mountpoint)
+    info = await statMountpoint(mountpoint)
   }
   if (!info.isDirectory()) throw new Error(`mountpoint ${mountpoint} is not a directory`)
   const uid = process.getuid?.() ?? 0
@@ -299,6 +301,18 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runti
   if (!allowNonEmpty && (await readdir(mountpoint)).length > 0) {
     throw new Error(`mountpoint ${mountpoint} is not empty (use --allow-non-empty to hide its content)`)
   }
+}
+
+/**
+ * A stat of a hung FUSE mount (its daemon stopped, not dead) waits for as long as that daemon hangs: the check
+ * says so within MOUNTPOINT_ANSWER_MS instead of running out the checks' time with a message about the API.
+ */
+async function statMountpoint(mountpoint: string): Promise<Stats> {
+  let timer: NodeJS.Timeout | undefined
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`it does not answer (a hung FUSE mount? run: ikfs unmount ${mountpoint})`)), MOUNTPOINT_ANSWER_MS)
+  })
+  return Promise.race([stat(mountpoint), hung]).finally(() => clearTimeout(timer))
 }
 
 /**

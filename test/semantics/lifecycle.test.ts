@@ -249,6 +249,32 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
     }
   })
 
+  it('R12: a hung mount at the mountpoint fails the mount within seconds, saying so', async () => {
+    const cleanup = new Cleanup()
+    try {
+      const mp = cleanup.add(await makeTempMountpoint()).path
+      const hung = cleanup.add(await spawnDaemon([mp, '--no-auto-unmount'], {
+        command: [process.execPath, join(REPO_ROOT, 'test/fixtures/memfs-daemon.mjs')], readyPattern: /^mounted /m, mountpoint: mp, timeoutMs: 20_000,
+      }))
+      hung.child.kill('SIGSTOP')
+      // Its stat waits in the kernel until the hung daemon dies (ikfs cannot call it off), so that daemon dies
+      // later, before the checks' own 15 s would run out.
+      const killer = setTimeout(() => hung.child.kill('SIGKILL'), 10_000)
+      try {
+        const refused = await runIkfs(['mount', mp, '--api-url', lib.url, '--upload-url', lib.url, '--endpoint', lib.endpoint, '--public-key', lib.publicKey], {
+          env: { IKFS_PRIVATE_KEY: lib.privateKey }, timeoutMs: 30_000,
+        })
+        expect(refused.code, refused.stderr).toBe(1)
+        expect(refused.stderr).toContain(`cannot use mountpoint ${mp}: it does not answer (a hung FUSE mount? run: ikfs unmount ${mp})`)
+      } finally {
+        clearTimeout(killer)
+        hung.child.kill('SIGKILL')
+      }
+    } finally {
+      await cleanup.run()
+    }
+  })
+
   it('R12: mount --daemon returns once the mount is live, leaving its daemon in the background; a failure says why', async () => {
     const dir = await tempDir('ikfs-r12-daemon-')
     const mp = join(dir, 'mnt')
