@@ -44,8 +44,11 @@ const PATH: readonly VfsCode[] = ['ENOENT', 'ENOTDIR', 'EACCES', 'ENAMETOOLONG']
 const OPEN: readonly VfsCode[] = [...PATH, 'EBUSY', 'EEXIST', 'EFBIG', 'EINTR', 'EINVAL', 'EISDIR', 'ENOSPC', 'ENOTSUP', 'EPERM', 'EROFS']
 /** close(2), which is where flush answers; release's answer reaches nobody, but is held to the same. */
 const CLOSE: readonly VfsCode[] = ['EBADF', 'EINTR', 'ENOSPC']
-/** The *xattr(2) pages add stat(2)'s errors; a read-only mount refuses changes with EROFS (kernel-wide). */
-const SET_XATTR: readonly VfsCode[] = [...PATH, 'EEXIST', 'ENODATA', 'ENOSPC', 'ENOTSUP', 'EPERM', 'ERANGE', 'EROFS']
+/**
+ * The *xattr(2) pages add stat(2)'s errors; a read-only mount refuses changes with EROFS (kernel-wide). A value
+ * the attribute cannot take is EINVAL, as the kernel's own attributes answer it (a malformed ACL, security label).
+ */
+const SET_XATTR: readonly VfsCode[] = [...PATH, 'EEXIST', 'EINVAL', 'ENODATA', 'ENOSPC', 'ENOTSUP', 'EPERM', 'ERANGE', 'EROFS']
 
 /**
  * Kept although man 2 does not list them: a read of a file deleted elsewhere is ENOENT ("No such file or
