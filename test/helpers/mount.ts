@@ -213,12 +213,17 @@ export class Cleanup {
     this.#items.push(item)
     return item
   }
+  /** Then stops every daemon still live: for a file's last teardown (afterAll). */
   async run(): Promise<void> {
+    await this.runOwn()
+    await stopAllDaemons()
+  }
+  /** Only what was registered here: for a test inside a describe whose shared emulator must live on. */
+  async runOwn(): Promise<void> {
     for (const item of this.#items.reverse()) {
       await item.cleanup().catch((e: unknown) => console.error(`cleanup failed: ${(e as Error).message}`))
     }
     this.#items = []
-    await stopAllDaemons()
   }
 }
 

@@ -245,7 +245,7 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
       }
       expect(await isMounted(mp)).toBe(false)
     } finally {
-      await cleanup.run()
+      await cleanup.runOwn() // not run(): it would stop the shared emulator too
     }
   })
 
@@ -271,7 +271,7 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
         hung.child.kill('SIGKILL')
       }
     } finally {
-      await cleanup.run()
+      await cleanup.runOwn() // not run(): it would stop the shared emulator too
     }
   })
 
