@@ -304,6 +304,8 @@ export class Namespace {
         src.customCoordinates, src.customMetadata, src.isPublished,
       ))
     }
+    // A file only in the spool moved in the spool only: the listings still say what the library holds.
+    if (!srcFileId) return
     dirs.expire(to.folder)
     dirs.expire(from.folder)
   }

@@ -969,6 +969,24 @@ describe('namespace (W7-W10)', () => {
     expect((await readAll(h, '/b/z.jpg')).toString()).toBe('img')
   })
 
+  it('rename of a file only in the spool (write-back) changes nothing remote, so no listing is read again: git stores each object so', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/objects')
+    api.addFolder('/objects/ab')
+    const wb = rw(api, tempCache(), { writeBackDelayMs: 60_000 })
+    await expectCode(wb.vfs.getattr('/objects/ab/1111'), 'ENOENT') // git: is the object there? (lists the folder)
+    for (const name of ['1111', '2222', '3333']) {
+      await expectCode(wb.vfs.getattr(`/objects/ab/${name}`), 'ENOENT')
+      await writeFile(wb, '/objects/ab/tmp_obj', `object ${name}`)
+      await wb.vfs.rename('/objects/ab/tmp_obj', `/objects/ab/${name}`)
+    }
+    expect(api.calls.listFiles).toBe(3) // /, /objects, /objects/ab: once each
+    expect((await wb.vfs.readdir('/objects/ab')).map((e) => e.name).sort()).toEqual(['1111', '2222', '3333'])
+    await wb.vfs.close() // unmount uploads what waits, each to its final name, once
+    expect(api.filePaths()).toEqual(['/objects/ab/1111', '/objects/ab/2222', '/objects/ab/3333'])
+    expect(api.fileAt('/objects/ab/2222')!.bytes.toString()).toBe('object 2222')
+  })
+
   it('rename across folders with a new name, when both orders of move and rename would collide, goes through a free name', async () => {
     const api = new FakeImageKit()
     api.addFolder('/a')
