@@ -5,6 +5,7 @@
  */
 import type { FileHandle } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
+import type { ImageKitError } from './errors.js'
 import type {
   AccountUsage, FileObject, FolderObject, ListItem, ListSort, ListType, UploadResponse, BulkJobStatus,
 } from './types.js'
@@ -105,6 +106,12 @@ export interface UploadRequest extends UploadFields {
   localFile: string
   /** An open handle of `localFile`, read instead of reopening the file (never closed here). */
   localFileHandle?: FileHandle
+  /**
+   * Asked before the upload is sent again, with the error the previous attempt ended in: the version an
+   * earlier attempt stored (its answer an error or lost), which is then the upload's result instead of a
+   * repeat that would store the bytes once more. Undefined (or a failure) sends them again.
+   */
+  storedBefore?: (previous: ImageKitError) => Promise<UploadResponse | undefined>
 }
 
 /** An upload whose length is not known when it starts: the bytes come as they are produced. */

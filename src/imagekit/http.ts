@@ -84,10 +84,11 @@ export interface ApiCall {
   /** Overrides the policy's maxRetries for this call (e.g. a quick preflight). */
   maxRetries?: number
   /**
-   * Asked before each repeat: true when an earlier attempt's work is there (its answer was an error or lost),
-   * and the call then resolves (status 0, no body) instead of doing the work again. Its own failure counts as false.
+   * Asked before each repeat, with the error the previous attempt ended in: true when an earlier attempt's work
+   * is there (its answer was an error or lost), and the call then resolves (status 0, no body) instead of
+   * doing the work again. Its own failure counts as false.
    */
-  doneBeforeRepeat?: () => Promise<boolean>
+  doneBeforeRepeat?: (previous: ImageKitError) => Promise<boolean>
   /** A 404 on a retry means an earlier attempt already succeeded (deletes whose response was lost). */
   notFoundOnRetryIsSuccess?: boolean
   /**
@@ -157,7 +158,16 @@ export class HttpTransport {
   async call(call: ApiCall): Promise<ApiResult> {
     if (call.method === 'GET') return this.#read(call)
     const operation = `${call.method} ${call.route}`
-    return withRetry((attempt) => this.#attempt(call, attempt), this.retryContext(operation, call.signal, call.maxRetries))
+    let previous: ImageKitError | undefined
+    const attempt = async (n: number): Promise<ApiResult> => {
+      try {
+        return await this.#attempt(call, n, previous)
+      } catch (e) {
+        if (e instanceof ImageKitError) previous = e
+        throw e
+      }
+    }
+    return withRetry(attempt, this.retryContext(operation, call.signal, call.maxRetries))
   }
 
   /** call() for a GET, which close() aborts. */
@@ -273,10 +283,11 @@ export class HttpTransport {
     return this.#closing
   }
 
-  async #attempt(call: ApiCall, attempt: number): Promise<ApiResult> {
+  /** `previous`: the error the attempt before this one ended in (withRetry repeats only after ImageKitErrors). */
+  async #attempt(call: ApiCall, attempt: number, previous?: ImageKitError): Promise<ApiResult> {
     const base = call.host === 'api' ? this.settings.apiUrl : this.settings.uploadUrl
     const target = new URL(apiUrl(base, call.route, call.params, call.query))
-    if (attempt > 0 && call.doneBeforeRepeat && (await call.doneBeforeRepeat().catch(() => false))) {
+    if (attempt > 0 && previous && call.doneBeforeRepeat && (await call.doneBeforeRepeat(previous).catch(() => false))) {
       this.settings.log.debug({ operation: `${call.method} ${call.route}`, attempt }, 'not repeated: the earlier attempt did the work')
       return { status: 0, value: undefined, attempt }
     }

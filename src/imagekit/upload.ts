@@ -14,7 +14,9 @@
  *   the next but one.
  *
  * Retrying an upload that may have reached the server is accepted, even after its 2xx response was cut short:
- * with useUniqueFileName=false a repeat is just one more version of the same path.
+ * with useUniqueFileName=false a repeat is one more version of the same path. Before each repeat the caller's
+ * `storedBefore` may find the version an earlier attempt stored (a 5xx after the store, a lost answer); that
+ * version is then the result, and the bytes are not sent again.
  */
 import { closeSync, createReadStream, fstatSync, openSync, readSync, type ReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
@@ -36,6 +38,8 @@ export const SMALL_FILE_BYTES = 1024 * 1024
 const CALL = { method: 'POST' as const, route: UPLOAD_ROUTE }
 
 export async function uploadFile(http: HttpTransport, upload: UploadRequest, options: RequestOptions = {}): Promise<UploadResponse> {
+  let storedBefore: UploadResponse | undefined
+  const found = upload.storedBefore
   const result = await http.call({
     ...CALL,
     host: 'upload',
@@ -43,7 +47,9 @@ export async function uploadFile(http: HttpTransport, upload: UploadRequest, opt
     idempotent: true,
     signal: options.signal,
     body: () => fileBody(upload),
+    ...(found ? { doneBeforeRepeat: async (previous) => (storedBefore = await found(previous)) !== undefined } : {}),
   })
+  if (result.status === 0 && storedBefore) return storedBefore
   return expectBody(result, isUploadResponse, CALL, 'an upload response')
 }
 

@@ -121,6 +121,28 @@ describe('uploadFile', () => {
     expect(file?.data.equals(content)).toBe(true)
   })
 
+  it('before a repeat asks storedBefore, with the error the attempt ended in; a version it finds is the result, not sent again', async () => {
+    const content = randomBytes(1000)
+    const localFile = join(dir, 'spool-stored')
+    await writeFile(localFile, content)
+    // Every upload is answered 504 (as a gateway that timed out after the store); the first repeat finds it, the second not.
+    server = await startServer((_req, res) => sendJson(res, 504, { message: 'Gateway Timeout' }))
+    const made = makeClient(server.url)
+    closeClient = () => made.client.close()
+    const stored = { ...RESPONSE, size: content.length, url: 'https://ik.example.test/dir/a.bin', fileType: 'non-image' as const, thumbnailUrl: '', AITags: null }
+    const asked: unknown[] = []
+    const result = await made.client.uploadFile({
+      localFile, folder: '/dir', fileName: 'a.bin',
+      storedBefore: async (previous) => {
+        asked.push(previous.status)
+        return asked.length === 2 ? stored : undefined
+      },
+    })
+    expect(result).toBe(stored)
+    expect(asked).toEqual([504, 504])
+    expect(server.requests).toHaveLength(2) // was: every repeat sent, each a version (then IK_SERVER after the retries)
+  })
+
   it('a small file is read through the caller\'s open handle (no reopen) and sent with its exact length', async () => {
     const content = randomBytes(64 * 1024)
     const localFile = join(dir, 'spool-handle')
