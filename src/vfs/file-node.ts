@@ -106,6 +106,11 @@ export class PendingFile {
    */
   storedUpload: UploadResponse | undefined
   /**
+   * An upload attempt of this file ended in an error after which its bytes may be stored all the same (a 5xx,
+   * a lost answer), begun at this time: the next attempt first looks for them (upload/stored-copy.ts).
+   */
+  mayBeStoredSinceMs: number | undefined
+  /**
    * A write into the spool failed at this offset (its disk full, say), and nothing has been written there
    * since: the file is not what its writer meant, so its last close stores nothing and fails with that
    * write's errno (W14). Writing that offset again, or truncating below it, makes the file whole again.

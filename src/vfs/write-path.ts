@@ -38,8 +38,9 @@ import type { Counters } from './stats.js'
 import type { UploadStatus, VfsOptions } from './types.js'
 import { uploadFieldsOf } from './upload/fields.js'
 import { STREAM_THRESHOLD_BYTES, Streamer } from './upload/streamer.js'
-import { Uploader } from './upload/uploader.js'
+import { describe, Uploader } from './upload/uploader.js'
 import { setWantedDetails } from './upload/set-details.js'
+import { mayHaveBeenStored, storedCopyOf } from './upload/stored-copy.js'
 import { WarnOnce } from './warn-once.js'
 import { carriedDetails, mergeWanted, type WantedDetails } from './wanted-details.js'
 import { Committer } from './write/committer.js'
@@ -535,12 +536,7 @@ export class WritePath {
     if (file.attempts <= 1 && !file.storedUpload) await this.#sayIfFolderComesBack(file)
     const base = file.base
     const changes = file.changes
-    const uploaded = file.storedUpload ?? (await this.#streamer.finish(file, onProgress)) ?? (await api.uploadFile({
-      ...uploadFieldsOf(file, options.uploadTags),
-      localFile: file.dataPath,
-      ...(file.fd ? { localFileHandle: file.fd } : {}),
-      onProgress,
-    }))
+    const uploaded = file.storedUpload ?? (await this.#send(file, onProgress))
     const customCoordinates = uploaded.customCoordinates ?? base?.customCoordinates
     file.base = {
       fileId: uploaded.fileId,
@@ -580,6 +576,46 @@ export class WritePath {
     // holds the lock; awaiting the lock here would deadlock with it), and only if that open did not take it.
     if (file.openCount === 0 && !file.fd) this.#track(this.#fileLock.run(file.id, () => this.#retireIfIdle(file)))
     return true
+  }
+
+  /**
+   * Sends the file's bytes (the rest of its streamed upload, or the whole file), unless an earlier attempt
+   * whose answer was an error stored them: that version is the result then (upload/stored-copy.ts).
+   */
+  async #send(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<UploadResponse> {
+    const { api, options } = this.#d
+    const sinceMs = file.mayBeStoredSinceMs ?? this.#d.clock.now()
+    const storedBefore = async (previous: unknown): Promise<UploadResponse | undefined> =>
+      mayHaveBeenStored(previous) ? this.#storedCopy(file, sinceMs, describe(previous)) : undefined
+    try {
+      let streamFailure: unknown
+      const uploaded =
+        (file.mayBeStoredSinceMs !== undefined ? await this.#storedCopy(file, sinceMs, file.lastError) : undefined) ??
+        (await this.#streamer.finish(file, onProgress, (e) => (streamFailure = e))) ??
+        (await storedBefore(streamFailure)) ??
+        (await api.uploadFile({
+          ...uploadFieldsOf(file, options.uploadTags),
+          localFile: file.dataPath,
+          ...(file.fd ? { localFileHandle: file.fd } : {}),
+          onProgress,
+          storedBefore,
+        }))
+      file.mayBeStoredSinceMs = undefined
+      return uploaded
+    } catch (e) {
+      if (mayHaveBeenStored(e)) file.mayBeStoredSinceMs = sinceMs
+      throw e
+    }
+  }
+
+  /** The version an earlier attempt stored, if any; undefined also when the library cannot tell now. */
+  async #storedCopy(file: PendingFile, sinceMs: number, answer: string | undefined): Promise<UploadResponse | undefined> {
+    const found = await storedCopyOf(this.#d.api, file, sinceMs).catch((e: unknown) => {
+      this.#d.uploadLog.debug({ path: file.localPath, err: e }, 'cannot tell whether an earlier upload attempt was stored; sending it again')
+      return undefined
+    })
+    if (found) this.#d.uploadLog.info({ path: file.localPath, versionId: versionIdOf(found), answer }, 'the upload was stored, though its answer was an error')
+    return found
   }
 
   /**

@@ -135,9 +135,10 @@ export class Streamer {
 
   /**
    * The file is complete (its last close, or fsync): ends the streamed body and returns the server's answer,
-   * or undefined when the file has no healthy stream (the caller uploads it the usual way).
+   * or undefined when the file has no healthy stream (the caller uploads it the usual way). `onFailure` hears
+   * why a complete stream failed (its answer may have been an error after the server stored it).
    */
-  async finish(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<UploadResponse | undefined> {
+  async finish(file: PendingFile, onProgress: (sentBytes: number) => void, onFailure?: (e: unknown) => void): Promise<UploadResponse | undefined> {
     const streamed = file.streamed
     if (!streamed) return undefined
     this.#forget(file, false) // the caller's upload holds the slot from here on
@@ -152,6 +153,7 @@ export class Streamer {
       return res
     } catch (e) {
       this.#d.log.info({ path: file.localPath, err: e }, 'streamed upload failed; uploading the file again')
+      onFailure?.(e)
       return undefined
     }
   }

@@ -5,6 +5,7 @@
 import type { ImageKitApi } from '../../imagekit/api.js'
 import type { FileObject } from '../../imagekit/types.js'
 import type { Logger } from '../../log.js'
+import { findStored, searchableName } from '../find-stored.js'
 import { mayHaveBeenDone } from '../lost-answer.js'
 import type { PendingFile } from '../file-node.js'
 import type { FileInode } from '../inode.js'
@@ -17,7 +18,7 @@ import { parentOf } from '../name.js'
 export function copyFits(file: PendingFile, source: FileInode, uploadTags: readonly string[]): boolean {
   const [sourceFolder, sourceName] = parentOf(source.remotePath)
   if (source.isVersion || source.size === 0 || file.name !== sourceName || file.folder === sourceFolder) return false
-  return uploadTags.length === 0 && !sourceName.includes('"')
+  return uploadTags.length === 0 && searchableName(sourceName)
 }
 
 /** A file created (or truncated) by an open that nothing has written, synced or uploaded yet, and only that open holds. */
@@ -35,11 +36,11 @@ export function isUntouchedNewFile(file: PendingFile): boolean {
 export async function copyOnServer(api: ImageKitApi, log: Logger, source: FileInode, file: PendingFile): Promise<FileObject | undefined> {
   // Nothing was stored at the path before (copyFits): a file there now is the copy, made by an attempt whose
   // answer was an error or lost. So it is not copied again (each copy would add a version), nor are its bytes.
-  const landed = async (): Promise<boolean> => (await findStored(api, file)) !== undefined
+  const landed = async (): Promise<boolean> => (await findStored(api, file.folder, file.name)) !== undefined
   try {
     await api.copyFile(source.remotePath, file.folder === '/' ? '/' : `${file.folder}/`, { done: landed })
   } catch (e) {
-    const copy = mayHaveBeenDone(e) ? await findStored(api, file).catch(() => undefined) : undefined
+    const copy = mayHaveBeenDone(e) ? await findStored(api, file.folder, file.name).catch(() => undefined) : undefined
     if (copy) {
       log.info({ from: source.remotePath, to: file.remotePath, err: e }, 'the server-side copy was made, though its answer was an error')
       return copy
@@ -47,13 +48,5 @@ export async function copyOnServer(api: ImageKitApi, log: Logger, source: FileIn
     log.debug({ from: source.remotePath, to: file.remotePath, err: e }, 'server-side copy refused; copying the bytes')
     return undefined
   }
-  return findStored(api, file).catch(() => undefined)
-}
-
-/** The stored file at a pending file's path, asked of the API by name (no listing of a whole folder). */
-async function findStored(api: ImageKitApi, file: PendingFile): Promise<FileObject | undefined> {
-  for await (const item of api.listFiles({ path: file.folder, searchQuery: `name = "${file.name}"` })) {
-    if (item.type === 'file' && item.filePath === file.remotePath) return item
-  }
-  return undefined
+  return findStored(api, file.folder, file.name).catch(() => undefined)
 }

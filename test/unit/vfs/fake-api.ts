@@ -1,6 +1,6 @@
 /**
  * An in-memory ImageKitApi for VFS unit tests: folders, files with versions, paged listings, ranged
- * reads with real stream backpressure, and scripted faults (errors, mid-body drops, stale bytes,
+ * reads with real stream backpressure, and scripted faults (errors, errors after a stored upload, mid-body drops, stale bytes,
  * 200s that ignore the range, a gate that holds chunks). Counts every call.
  */
 import { Readable } from 'node:stream'
@@ -107,6 +107,8 @@ export class FakeImageKit implements ImageKitApi {
   // ---- faults ----
   /** The next call of this op throws this error. */
   readonly failNext = new Map<string, Error>()
+  /** The next upload (uploadFile or uploadFileStream) is stored, then answered with this error (a gateway's 504 after the store). */
+  failAfterStoreNext: Error | undefined
   /** Every call of the op fails with this error until it is deleted (an outage). */
   readonly failAlways = new Map<string, Error>()
   /** Each of the next N bodies dies after this many bytes. */
@@ -404,7 +406,7 @@ export class FakeImageKit implements ImageKitApi {
       if (bytes.length > this.maxUploadBytes) throw new ImageKitError('IK_TOO_LARGE', 'POST upload: too large', { status: 400 })
       request.onProgress?.(bytes.length)
       if (this.answerGate) await this.answerGate()
-      return this.#store(request, bytes, false)
+      return this.#answer(this.#store(request, bytes, false))
     } finally {
       this.uploadsInFlight--
     }
@@ -443,11 +445,18 @@ export class FakeImageKit implements ImageKitApi {
       const bytes = Buffer.concat(chunks)
       if (bytes.length === 0) throw new ImageKitError('IK_BAD_REQUEST', 'POST upload: 400', { status: 400 })
       stream.state = 'stored'
-      return this.#store(request, bytes, true)
+      return this.#answer(this.#store(request, bytes, true))
     } catch (e) {
       if (stream.state === 'open') stream.state = options.signal?.aborted ? 'aborted' : 'failed'
       throw options.signal?.aborted ? aborted() : e
     }
+  }
+
+  #answer(stored: UploadResponse): UploadResponse {
+    const e = this.failAfterStoreNext
+    this.failAfterStoreNext = undefined
+    if (e) throw e
+    return stored
   }
 
   #store(request: UploadFields, bytes: Buffer, streamed: boolean): UploadResponse {

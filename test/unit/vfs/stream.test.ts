@@ -100,6 +100,22 @@ describe('streamed uploads', () => {
     await h.vfs.close()
   })
 
+  it('a streamed upload answered 504 after the server stored it is not uploaded again at close: close succeeds, one version', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const bytes = patternBytes(2 * 1024 * KiB, 5)
+    const fh = await h.vfs.create('/stored.bin', 0o644, CREATE)
+    await append(h, '/stored.bin', fh, bytes)
+    expect(api.streams).toMatchObject([{ filePath: '/stored.bin', state: 'open' }])
+    api.failAfterStoreNext = new ImageKitError('IK_SERVER', 'POST /api/v1/files/upload: 504', { status: 504, retriable: true })
+    await close(h, '/stored.bin', fh)
+    expect(api.streams).toMatchObject([{ state: 'stored' }])
+    expect(api.writeCalls.uploadFile).toBe(0) // was 1: the bytes went up again, as a second version
+    expect(api.fileAt('/stored.bin')).toMatchObject({ versions: 1 })
+    expect(api.fileAt('/stored.bin')!.bytes.equals(bytes)).toBe(true)
+    await h.vfs.close()
+  })
+
   it('small files are not streamed', async () => {
     const api = new FakeImageKit()
     const h = rw(api)

@@ -1,0 +1,100 @@
+/**
+ * W3: an upload answered with an error after it was stored (a gateway's 504 after the store, a lost answer)
+ * is found in the library before it is sent again, by its exact bytes (upload/stored-copy.ts), and taken as
+ * the upload's result; another machine's version of the same size is never taken for ours.
+ */
+import { constants } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { PendingFile } from '../../../src/vfs/file-node.js'
+import { CLOCK_SKEW_MS, mayHaveBeenStored, storedCopyOf } from '../../../src/vfs/upload/stored-copy.js'
+import { FakeImageKit, patternBytes } from './fake-api.js'
+import { expectCode, makeVfs, scratchDir, waitFor, type Harness } from './helpers.js'
+
+const CREATE = constants.O_CREAT | constants.O_WRONLY
+const SIZE = 200_000
+const gatewayTimeout = () => new ImageKitError('IK_SERVER', 'POST /api/v1/files/upload: 504', { status: 504, retriable: true })
+
+function rw(api: FakeImageKit): Harness {
+  return makeVfs(api, { readOnly: false, cacheDir: join(scratchDir('stored'), 'cache'), libraryId: 'https://ik.example.test/demo' })
+}
+
+/** A pending file whose spool copy holds `bytes`, at `/d/a.bin`. */
+async function spooled(bytes: Buffer): Promise<PendingFile> {
+  const dataPath = join(scratchDir('stored-copy'), 'data')
+  await writeFile(dataPath, bytes)
+  return new PendingFile('id1', dataPath, '/d', 'a.bin', '/d/a.bin', 2, bytes.length, 0, 0, undefined)
+}
+
+describe('W3: finding an upload stored before its error answer', () => {
+  it('counts 5xx and lost answers as maybe stored; not 429, 408, a refused connection or a refusal', () => {
+    const net = (code: string) => new ImageKitError('IK_NETWORK', 'x', { cause: Object.assign(new Error(code), { code }) })
+    expect(mayHaveBeenStored(gatewayTimeout())).toBe(true)
+    expect(mayHaveBeenStored(net('ECONNRESET'))).toBe(true)
+    expect(mayHaveBeenStored(new ImageKitError('IK_TIMEOUT', 'x', { cause: Object.assign(new Error(), { code: 'UND_ERR_HEADERS_TIMEOUT' }) }))).toBe(true)
+    expect(mayHaveBeenStored(new ImageKitError('IK_RATE_LIMITED', 'x', { status: 429 }))).toBe(false)
+    expect(mayHaveBeenStored(new ImageKitError('IK_TIMEOUT', 'x', { status: 408 }))).toBe(false)
+    expect(mayHaveBeenStored(net('ECONNREFUSED'))).toBe(false)
+    expect(mayHaveBeenStored(new ImageKitError('IK_BAD_REQUEST', 'x', { status: 400 }))).toBe(false)
+    expect(mayHaveBeenStored(undefined)).toBe(false)
+  })
+
+  it('takes the current version only when it holds exactly the spool bytes and is not older than the attempt', async () => {
+    const ours = patternBytes(SIZE, 1)
+    const file = await spooled(ours)
+    const api = new FakeImageKit()
+    api.addFolder('/d')
+    const stored = api.addFile('/d/a.bin', ours, { updatedAt: '2024-01-02T10:00:00.000Z' })
+    const at = Date.parse(stored.updatedAt)
+    expect(await storedCopyOf(api, file, at - 1000)).toMatchObject({ fileId: stored.fileId, versionInfo: stored.versionInfo, size: SIZE, filePath: '/d/a.bin' })
+    expect(api.ranges.at(-1)).toMatchObject({ start: 0, end: SIZE - 1 }) // read back through the delivery path
+    expect(await storedCopyOf(api, file, at + CLOCK_SKEW_MS + 1)).toBeUndefined() // stored before the attempt began
+
+    // Another machine's upload of the same size, after our attempt began: its bytes differ in one byte.
+    const theirs = Buffer.from(ours)
+    theirs[SIZE - 1] = theirs[SIZE - 1]! ^ 1
+    api.overwrite('/d/a.bin', theirs, '2024-01-02T10:00:01.000Z')
+    expect(await storedCopyOf(api, file, at - 1000)).toBeUndefined()
+    api.overwrite('/d/a.bin', patternBytes(SIZE + 1, 1), '2024-01-02T10:00:02.000Z')
+    expect(await storedCopyOf(api, file, at - 1000)).toBeUndefined() // another size: not even read
+  })
+
+  it('an upload answered 504 after it was stored: close fails, and the retry takes that version instead of sending it again', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const bytes = patternBytes(SIZE, 2)
+    const fh = await h.vfs.create('/a.bin', 0o644, CREATE)
+    await h.vfs.write('/a.bin', fh, bytes, 0)
+    api.failAfterStoreNext = gatewayTimeout()
+    await expectCode(h.vfs.flush('/a.bin', fh), 'EIO') // the fake's client does not retry: the background retrier does
+    await h.vfs.release('/a.bin', fh)
+    h.clock.advance(h.vfs.status().uploads[0]!.nextAttemptAtMs! - h.clock.now())
+    await waitFor(() => h.vfs.status().uploads.length === 0)
+    expect(api.writeCalls.uploadFile).toBe(1) // was 2: the retry stored the bytes again
+    expect(api.fileAt('/a.bin')).toMatchObject({ versions: 1 })
+    expect(api.fileAt('/a.bin')!.bytes.equals(bytes)).toBe(true)
+    expect(h.lines.join('\n')).toMatch(/"msg":"the upload was stored, though its answer was an error"/)
+    expect((await h.vfs.getattr('/a.bin')).size).toBe(SIZE)
+    await h.vfs.close()
+  })
+
+  it("another machine's upload of the same size over ours before the retry is not taken for ours: the retry sends ours", async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const bytes = patternBytes(SIZE, 3)
+    const fh = await h.vfs.create('/a.bin', 0o644, CREATE)
+    await h.vfs.write('/a.bin', fh, bytes, 0)
+    api.failAfterStoreNext = gatewayTimeout()
+    await expectCode(h.vfs.flush('/a.bin', fh), 'EIO')
+    await h.vfs.release('/a.bin', fh)
+    api.overwrite('/a.bin', patternBytes(SIZE, 4), new Date(Date.parse(api.fileAt('/a.bin')!.obj.updatedAt) + 500).toISOString())
+    h.clock.advance(h.vfs.status().uploads[0]!.nextAttemptAtMs! - h.clock.now())
+    await waitFor(() => h.vfs.status().uploads.length === 0)
+    expect(api.writeCalls.uploadFile).toBe(2)
+    expect(api.fileAt('/a.bin')).toMatchObject({ versions: 3 })
+    expect(api.fileAt('/a.bin')!.bytes.equals(bytes)).toBe(true)
+    await h.vfs.close()
+  })
+})
