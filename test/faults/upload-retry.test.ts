@@ -1,9 +1,10 @@
 // W3 under fire: injected 5xx/429 answers and dropped connections on the upload and API hosts (seeded, so a
 // failing run replays) while `cp` writes 200 files. Some closes may report EIO; the background retrier must
 // still deliver every file byte-exact. And a response lost after the server stored the upload is retried
-// inside close(2): close succeeds.
+// inside close(2): close succeeds. So is an upload answered with an error after it was stored (a gateway's 504),
+// and neither is stored twice: the stored version is found and taken as the upload's result.
 import { randomBytes } from 'node:crypto'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { fuseSkipReason, remoteBytesPath, run, sameBytes, waitFor, type Library, type Mounted } from '../integration/harness.js'
@@ -55,7 +56,7 @@ describe.skipIf(skip !== null)('uploads through server faults', () => {
     expect(await missing()).toEqual([])
   }, 300_000 + RETRIER_DEADLINE_MS)
 
-  it('an upload whose answer was cut short after the server stored it is sent again: close succeeds', async () => {
+  it('an upload whose answer was cut short after the server stored it is not sent again: close succeeds, one version each', async () => {
     const src = join(work, 'lost-answers')
     await mkdir(src)
     const count = 30
@@ -67,14 +68,40 @@ describe.skipIf(skip !== null)('uploads through server faults', () => {
     } finally {
       await lib.setFaults({ errorRate: 0, resetRate: 0, scope: ['api', 'upload', 'delivery'] })
     }
-    let versions = 0
     for (let i = 0; i < count; i++) {
       expect(await sameBytes(join(src, `g${i}.bin`), remoteBytesPath(lib, `/lost/g${i}.bin`))).toBe(true)
       const file = await lib.details(`/lost/g${i}.bin`)
-      versions += (await lib.api<unknown[]>('GET', `/v1/files/${file.fileId}/versions`)).length
+      expect(await lib.api<unknown[]>('GET', `/v1/files/${file.fileId}/versions`), `g${i}.bin`).toHaveLength(1)
     }
-    // Each lost answer left a stored version behind the repeat: the faults did fire.
-    expect(versions).toBeGreaterThan(count)
+    // The faults fired: the daemon found uploads stored whose answers were lost.
+    expect(m.log()).toMatch(/"path":"\/lost\/g\d+\.bin"[^\n]*"msg":"the upload was stored, though its answer was an error"/)
+  }, 180_000)
+
+  it('an upload answered 504 after the server stored it is not sent again: close succeeds, one version each', async () => {
+    const src = join(work, 'stored-then-504')
+    await mkdir(src)
+    const count = 20
+    for (let i = 0; i < count; i++) await writeFile(join(src, `s${i}.bin`), randomBytes(2000 + i * 100))
+    const versionsOf = async (path: string) => (await lib.api<unknown[]>('GET', `/v1/files/${(await lib.details(path)).fileId}/versions`)).length
+    // The emulator stores each upload, then answers 504 (a gateway timeout after the store).
+    await lib.setFaults({ errorAfterWorkRate: 0.3, errorStatuses: [504], scope: ['upload'], seed: FAULT_SEED + 3 })
+    try {
+      await run('cp', ['-r', src, join(m.path, 'stored504')], 120_000)
+      // Every answer an error: the first attempt's version is the upload's result, at once.
+      await lib.setFaults({ errorAfterWorkRate: 1, errorStatuses: [504], scope: ['upload'] })
+      await writeFile(join(work, 'always.txt'), 'hello\n')
+      await run('cp', [join(work, 'always.txt'), join(m.path, 'stored504', 'always.txt')], 60_000)
+      expect(await versionsOf('/stored504/always.txt')).toBe(1)
+    } finally {
+      await lib.setFaults({ errorAfterWorkRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    for (let i = 0; i < count; i++) {
+      expect(await sameBytes(join(src, `s${i}.bin`), remoteBytesPath(lib, `/stored504/s${i}.bin`))).toBe(true)
+      expect(await versionsOf(`/stored504/s${i}.bin`), `s${i}.bin`).toBe(1)
+    }
+    expect(await readFile(remoteBytesPath(lib, '/stored504/always.txt'), 'utf8')).toBe('hello\n')
+    // The faults fired: the daemon logged uploads found stored after an error answer.
+    expect(m.log()).toMatch(/"path":"\/stored504\/s\d+\.bin"[^\n]*"msg":"the upload was stored, though its answer was an error"/)
   }, 180_000)
 
   it('an upload whose connection drops while its body is sent is sent again: close succeeds, one version each', async () => {

@@ -308,6 +308,29 @@ describe.skipIf(skip !== null)('write semantics', () => {
     }
   })
 
+  it('W3: an upload answered 5xx after the server stored it is not stored again: close succeeds, one version, read back exact', async () => {
+    const { m } = await mount()
+    await mkdir(join(m.path, 'w3-stored'))
+    const src = await localFile('w3-stored.bin', 300_000)
+    const versionsOf = async (path: string) => (await lib.api<unknown[]>('GET', `/v1/files/${(await lib.details(path)).fileId}/versions`)).length
+    // Every upload is stored, then answered 504: a gateway timeout after the store.
+    await lib.setFaults({ errorAfterWorkRate: 1, errorStatuses: [504], scope: ['upload'] })
+    try {
+      await run('cp', [src, join(m.path, 'w3-stored', 'copied.bin')]) // cp fails when its close does (was: EIO after 5 repeats)
+      await run('sh', ['-c', `echo hello > '${join(m.path, 'w3-stored', 'echoed.txt')}'`])
+    } finally {
+      await lib.setFaults({ errorAfterWorkRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    expect(await versionsOf('/w3-stored/copied.bin')).toBe(1) // was 6: the first attempt and each of the 5 repeats
+    expect(await versionsOf('/w3-stored/echoed.txt')).toBe(1)
+    // The mount shows the version found (its bytes, read through the mount), and no retry is left to add more.
+    expect(await sameBytes(join(m.path, 'w3-stored', 'copied.bin'), src)).toBe(true)
+    expect(await readFile(join(m.path, 'w3-stored', 'echoed.txt'), 'utf8')).toBe('hello\n')
+    expect(m.log()).not.toMatch(/"msg":"upload failed/)
+    expect(await versionsOf('/w3-stored/echoed.txt')).toBe(1)
+    await unmount(m)
+  })
+
   it('W4: with --write-back close returns at once; uploads start after the delay, several at a time', async () => {
     const counter = await startUploadCounter(lib.url)
     try {
