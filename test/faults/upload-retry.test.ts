@@ -92,6 +92,12 @@ describe.skipIf(skip !== null)('uploads through server faults', () => {
       await writeFile(join(work, 'always.txt'), 'hello\n')
       await run('cp', [join(work, 'always.txt'), join(m.path, 'stored504', 'always.txt')], 60_000)
       expect(await versionsOf('/stored504/always.txt')).toBe(1)
+      // A large file goes up while it is written (W12); its streamed request is answered 504 after the store too.
+      await writeFile(join(work, 'streamed.bin'), randomBytes(6 * 1024 * 1024))
+      await run('cp', [join(work, 'streamed.bin'), join(m.path, 'stored504', 'streamed.bin')], 60_000)
+      expect(await versionsOf('/stored504/streamed.bin')).toBe(1)
+      expect(m.log()).toMatch(/"path":"\/stored504\/streamed\.bin"[^\n]*"msg":"streamed upload failed; uploading the file again"/)
+      expect(await sameBytes(join(work, 'streamed.bin'), remoteBytesPath(lib, '/stored504/streamed.bin'))).toBe(true)
     } finally {
       await lib.setFaults({ errorAfterWorkRate: 0, scope: ['api', 'upload', 'delivery'] })
     }
