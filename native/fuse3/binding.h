@@ -71,6 +71,8 @@ typedef struct session {
   /* Extended attributes exist only under this prefix ("user."): the rest answer ENOTSUP here, without a round
      trip into JavaScript (the kernel asks for security.capability before every write(2)). Empty: ask JS. */
   char xattr_namespace[32];
+  /* A second descriptor of /dev/fuse, numbered above every other (keep_device_last), or -1. */
+  int device_last_fd;
 } session_t;
 
 /*

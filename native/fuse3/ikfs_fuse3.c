@@ -17,6 +17,7 @@
  * waits. (A new external Buffer per request made V8 run a full garbage collection every few dozen MiB.)
  */
 #include "binding.h"
+#include <dirent.h>
 #include <math.h>
 
 static napi_value num(napi_env env, double value) {
@@ -371,6 +372,28 @@ int start_thread(pthread_t *thread, void *(*run)(void *), void *arg) {
   return started;
 }
 
+/*
+ * fusermount3's auto_unmount watcher unmounts when its socket to us closes, but only if its open() of the
+ * mountpoint then answers ENOTCONN (connection gone). After a kill -9 the kernel releases a dying process's
+ * files in the reverse of the order it closed them, that is from the highest descriptor down (Linux 6.x here),
+ * and libfuse leaves the socket numbered above /dev/fuse: the watcher woke while the connection still lived,
+ * its open() waited on it and got ECONNABORTED when it went, and it left the mount dead (under load, 4 of 30
+ * kill -9 runs; none of 40 with this). A copy of the /dev/fuse descriptor numbered above every other one is released first, so the connection
+ * is gone by the time the socket closes. Closed before any unmount of ours: an open /dev/fuse would keep the
+ * kernel waiting for the daemon's answer to its unmount message.
+ */
+static int keep_device_last(int device_fd) {
+  int highest = device_fd;
+  DIR *dir = opendir("/proc/self/fd");
+  if (dir == NULL) return -1;
+  for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+    int fd = atoi(e->d_name);
+    if (fd > highest) highest = fd;
+  }
+  closedir(dir);
+  return fcntl(device_fd, F_DUPFD_CLOEXEC, highest + 1);
+}
+
 static void *loop_thread(void *arg) {
   session_t *s = (session_t *)arg;
   /*
@@ -388,6 +411,8 @@ static void *loop_thread(void *arg) {
   fuse_loop_cfg_set_clone_fd(config, 0);
   s->loop_result = fuse_loop_mt(s->fuse, config);
   fuse_loop_cfg_destroy(config);
+  if (s->device_last_fd >= 0) close(s->device_last_fd);
+  s->device_last_fd = -1;
   pthread_rwlock_wrlock(&s->fuse_lock);
   fuse_unmount(s->fuse); /* no-op when the kernel side is already gone (libfuse polls the fd first) */
   fuse_destroy(s->fuse);
@@ -497,8 +522,10 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "fuse_mount failed");
     return NULL;
   }
+  s->device_last_fd = keep_device_last(fuse_session_fd(fuse_get_session(s->fuse)));
 
   if (start_thread(&s->thread, loop_thread, s) != 0) {
+    if (s->device_last_fd >= 0) close(s->device_last_fd);
     fuse_unmount(s->fuse);
     fuse_destroy(s->fuse);
     napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);

@@ -85,9 +85,9 @@ export function fuseMountOptions(config: Config): FuseMountOptions {
       // The VFS already answers getattr with --uid/--gid/--file-mode minus --umask; with allow_other the
       // kernel must enforce those modes (fuse-options.ts forces default_permissions then).
       defaultPermissions: false,
-      // A daemon killed with -9 mostly leaves no dead "transport endpoint is not connected" mount behind: fusermount3's
-      // watcher clears it, unless its look at the mount races the connection's end (ECONNABORTED), which a loaded
-      // machine makes likely. `ikfs unmount` and the next `ikfs mount` clear what it leaves.
+      // A daemon killed with -9 leaves no dead "transport endpoint is not connected" mount behind: fusermount3's
+      // watcher clears it (with the libfuse3 binding also on a loaded machine: ikfs_fuse3.c keep_device_last).
+      // `ikfs unmount` and the next `ikfs mount` clear what it may leave.
       autoUnmount: true,
       // rclone mount uses its --attr-timeout for entries too: names and attributes age together.
       entryTimeoutS: config.attrTimeoutMs / 1000,

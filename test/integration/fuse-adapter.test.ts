@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, open, readFile, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readFile, readdir, readlink, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
@@ -257,6 +257,20 @@ describe.skipIf(!fuse.ok)('mount lifecycle', () => {
     await daemon.exited
     await waitFor(async () => !(await isMounted(mp)), 10_000, 'auto_unmount to remove the mount')
     expect((await stat(mp)).isDirectory()).toBe(true) // the bare folder again, not a dead mount (ENOTCONN)
+  })
+
+  it('with libfuse3, /dev/fuse is held at a descriptor above every socket, so a kill -9 ends the connection before fusermount3 looks', async (ctx) => {
+    const mp = cleanup.add(await makeTempMountpoint()).path
+    const daemon = cleanup.add(await startMemfs(mp))
+    if (!daemon.stdout().includes(' fuse3')) ctx.skip() // the fuse-native fallback has no such order
+    // The kernel releases a dead process's files from the highest descriptor down: the watcher's socket must go
+    // after the connection, or the watcher's look at the mount races its end (ECONNABORTED) and it leaves it dead.
+    const fds = await readdir(`/proc/${daemon.child.pid}/fd`)
+    const targets = await Promise.all(fds.map(async (fd) => ({ fd: Number(fd), to: await readlink(`/proc/${daemon.child.pid}/fd/${fd}`).catch(() => '') })))
+    const highestDevice = Math.max(...targets.filter((t) => t.to === '/dev/fuse').map((t) => t.fd))
+    const sockets = targets.filter((t) => t.to.startsWith('socket:')).map((t) => t.fd)
+    expect(sockets.length).toBeGreaterThan(0)
+    expect(highestDevice).toBeGreaterThan(Math.max(...sockets))
   })
 
   it('unmountPath clears a dead mount (daemon killed without auto_unmount)', async () => {
