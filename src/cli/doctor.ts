@@ -23,6 +23,7 @@ import type { MountClient, MountRuntime } from './runtime.js'
 import { clientSettings } from './derive.js'
 import { optionsHelp } from './help.js'
 import { unmountCommand } from './mount-kind.js'
+import { MountpointHungError, statMountpoint } from './mountpoint-stat.js'
 import { plural } from './plural.js'
 import { UsageError } from './usage-error.js'
 import { isDeadMountError } from '../fuse/dead-mount.js'
@@ -259,8 +260,11 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, ctx: 
   const name = 'mountpoint'
   let info
   try {
-    info = await stat(mountpoint)
+    info = await statMountpoint(mountpoint)
   } catch (e) {
+    if (e instanceof MountpointHungError) {
+      return { name, state: 'FAIL', detail: `${mountpoint} is a hung mount (it does not answer: its daemon is stopped)`, fix: `ikfs unmount ${mountpoint}` }
+    }
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'ENOENT') return { name, state: 'FAIL', detail: `${mountpoint} does not exist`, fix: `mkdir -p ${mountpoint}` }
     if (isDeadMountError(e)) {

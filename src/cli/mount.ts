@@ -20,8 +20,8 @@
  * (state starting → mounted → stopping, so readiness probes and upload draining are visible); --metrics
  * ADDR also serves Prometheus text.
  */
-import { constants as fsConstants, type Stats } from 'node:fs'
-import { access, readdir, stat } from 'node:fs/promises'
+import { constants as fsConstants } from 'node:fs'
+import { access, readdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
 import { isDeadMountError } from '../fuse/dead-mount.js'
@@ -40,6 +40,7 @@ import { clientSettings, fuseMountOptions, routesOf, vfsOptions } from './derive
 import { waitForFilesBeingWritten } from './files-being-written.js'
 import { mountHelp } from './help.js'
 import { foreignMountMessage, isIkfsMount, unmountCommand } from './mount-kind.js'
+import { MountpointHungError, statMountpoint } from './mountpoint-stat.js'
 import { realMountpoint } from './real-mountpoint.js'
 import type { LiveMount, MountClient, MountRuntime } from './runtime.js'
 import { UsageError } from './usage-error.js'
@@ -50,8 +51,6 @@ import { ikfsVersion } from './version.js'
 const FORCED_UNMOUNT_WAIT_MS = 5_000
 /** Before exiting at once, what the log file still buffers gets this long to be written. */
 const LOG_DRAIN_MS = 1_000
-/** A mountpoint's stat takes milliseconds; a hung FUSE mount there never answers. */
-const MOUNTPOINT_ANSWER_MS = 5_000
 
 /** How a session ended; `abandoned` when a second signal stopped it with work still under way. */
 interface SessionEnd {
@@ -276,6 +275,8 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runti
   try {
     info = await statMountpoint(mountpoint)
   } catch (e) {
+    // Within seconds, instead of running out the checks' time with a message about the API.
+    if (e instanceof MountpointHungError) throw new Error(`cannot use mountpoint ${mountpoint}: it does not answer (a hung FUSE mount? run: ikfs unmount ${mountpoint})`)
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'ENOENT') throw new Error(`mountpoint ${mountpoint} does not exist (create it with mkdir)`)
     if (!isDeadMountError(e)) throw new Error(`cannot use mountpoint ${mountpoint}: ${code ?? (e as Error).message}`)
@@ -301,18 +302,6 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runti
   if (!allowNonEmpty && (await readdir(mountpoint)).length > 0) {
     throw new Error(`mountpoint ${mountpoint} is not empty (use --allow-non-empty to hide its content)`)
   }
-}
-
-/**
- * A stat of a hung FUSE mount (its daemon stopped, not dead) waits for as long as that daemon hangs: the check
- * says so within MOUNTPOINT_ANSWER_MS instead of running out the checks' time with a message about the API.
- */
-async function statMountpoint(mountpoint: string): Promise<Stats> {
-  let timer: NodeJS.Timeout | undefined
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`it does not answer (a hung FUSE mount? run: ikfs unmount ${mountpoint})`)), MOUNTPOINT_ANSWER_MS)
-  })
-  return Promise.race([stat(mountpoint), hung]).finally(() => clearTimeout(timer))
 }
 
 /**
