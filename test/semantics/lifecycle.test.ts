@@ -249,7 +249,7 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
     }
   })
 
-  it('R12: a hung mount at the mountpoint fails the mount within seconds, saying so', async () => {
+  it('R12: a hung mount at the mountpoint fails the mount, and doctor\'s mountpoint check, within seconds, saying so; both commands exit', async () => {
     const cleanup = new Cleanup()
     try {
       const mp = cleanup.add(await makeTempMountpoint()).path
@@ -257,15 +257,27 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
         command: [process.execPath, join(REPO_ROOT, 'test/fixtures/memfs-daemon.mjs')], readyPattern: /^mounted /m, mountpoint: mp, timeoutMs: 20_000,
       }))
       hung.child.kill('SIGSTOP')
-      // Its stat waits in the kernel until the hung daemon dies (ikfs cannot call it off), so that daemon dies
-      // later, before the checks' own 15 s would run out.
-      const killer = setTimeout(() => hung.child.kill('SIGKILL'), 10_000)
+      // A stat of it waits in the kernel until the hung daemon dies, which it does long after each command's
+      // answer (5 s) would be due: a command that waits on that stat, to answer or to exit, takes until then.
+      const killer = setTimeout(() => hung.child.kill('SIGKILL'), 40_000)
+      const keys = ['--api-url', lib.url, '--upload-url', lib.url, '--endpoint', lib.endpoint, '--public-key', lib.publicKey]
+      const ikfs = async (args: string[]) => {
+        const started = Date.now()
+        const result = await runIkfs(args, { env: { IKFS_PRIVATE_KEY: lib.privateKey }, timeoutMs: 50_000 })
+        return { ...result, ms: Date.now() - started }
+      }
       try {
-        const refused = await runIkfs(['mount', mp, '--api-url', lib.url, '--upload-url', lib.url, '--endpoint', lib.endpoint, '--public-key', lib.publicKey], {
-          env: { IKFS_PRIVATE_KEY: lib.privateKey }, timeoutMs: 30_000,
-        })
+        const refused = await ikfs(['mount', mp, ...keys])
         expect(refused.code, refused.stderr).toBe(1)
         expect(refused.stderr).toContain(`cannot use mountpoint ${mp}: it does not answer (a hung FUSE mount? run: ikfs unmount ${mp})`)
+        // The message comes after 5 s; the exit within seconds of it.
+        expect(refused.ms).toBeLessThan(12_000)
+
+        const doctor = await ikfs(['doctor', mp, ...keys])
+        expect(doctor.code, doctor.stderr).toBe(1)
+        expect(doctor.stdout).toMatch(new RegExp(`^FAIL  mountpoint   ${mp} is a hung mount .*\n {19}fix: ikfs unmount ${mp}$`, 'm'))
+        expect(doctor.stdout).toMatch(/^ok {4}credentials/m)
+        expect(doctor.ms).toBeLessThan(12_000)
       } finally {
         clearTimeout(killer)
         hung.child.kill('SIGKILL')
@@ -273,7 +285,7 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
     } finally {
       await cleanup.runOwn() // not run(): it would stop the shared emulator too
     }
-  })
+  }, 90_000)
 
   it('R12: mount --daemon returns once the mount is live, leaving its daemon in the background; a failure says why', async () => {
     const dir = await tempDir('ikfs-r12-daemon-')
