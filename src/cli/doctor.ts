@@ -23,7 +23,7 @@ import type { MountClient, MountRuntime } from './runtime.js'
 import { clientSettings } from './derive.js'
 import { optionsHelp } from './help.js'
 import { unmountCommand } from './mount-kind.js'
-import { MountpointHungError, statMountpoint } from './mountpoint-stat.js'
+import { MOUNTPOINT_ANSWER_MS, MountpointHungError, statMountpoint } from './mountpoint-stat.js'
 import { plural } from './plural.js'
 import { UsageError } from './usage-error.js'
 import { isDeadMountError } from '../fuse/dead-mount.js'
@@ -256,14 +256,16 @@ async function checkCacheDir(dir: string): Promise<CheckResult> {
   }
 }
 
-async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, ctx: CliContext): Promise<CheckResult> {
+export async function checkMountpoint(
+  mountpoint: string, allowNonEmpty: boolean, ctx: CliContext, answerMs = MOUNTPOINT_ANSWER_MS,
+): Promise<CheckResult> {
   const name = 'mountpoint'
   let info
   try {
-    info = await statMountpoint(mountpoint)
+    info = await statMountpoint(mountpoint, answerMs)
   } catch (e) {
     if (e instanceof MountpointHungError) {
-      return { name, state: 'FAIL', detail: `${mountpoint} is a hung mount (it does not answer: its daemon is stopped)`, fix: `ikfs unmount ${mountpoint}` }
+      return { name, state: 'FAIL', detail: `${mountpoint} is a hung mount (no answer within ${answerMs / 1000}s: its daemon is stopped)`, fix: `ikfs unmount ${mountpoint}` }
     }
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'ENOENT') return { name, state: 'FAIL', detail: `${mountpoint} does not exist`, fix: `mkdir -p ${mountpoint}` }

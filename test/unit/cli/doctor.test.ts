@@ -7,7 +7,7 @@
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fakePaths } from '../../helpers/fake-path.js'
-import { checkClock, checkCredentials, runDoctor } from '../../../src/cli/doctor.js'
+import { checkClock, checkCredentials, checkMountpoint, runDoctor } from '../../../src/cli/doctor.js'
 import { realRuntime } from '../../../src/cli/runtime.js'
 import { loadConfig } from '../../../src/config/load.js'
 import { startTcpServer } from '../imagekit/helpers.js'
@@ -84,5 +84,16 @@ describe('ikfs doctor: an API host that takes the connection and never answers',
     } finally {
       await silent.close()
     }
+  })
+})
+
+describe('ikfs doctor: a mountpoint that does not answer', () => {
+  // A real hung mount (its daemon stopped), and doctor exiting on it: the R12 test in test/semantics/lifecycle.test.ts.
+  it('is a hung mount: FAIL, with ikfs unmount as the fix', async () => {
+    const { ctx } = testCli({}, work)
+    expect(await checkMountpoint(work, false, ctx, 1)).toEqual({
+      name: 'mountpoint', state: 'FAIL', detail: `${work} is a hung mount (no answer within 0.001s: its daemon is stopped)`,
+      fix: `ikfs unmount ${work}`,
+    })
   })
 })
