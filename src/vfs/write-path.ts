@@ -2,7 +2,8 @@
  * The write path: files being written (PendingFile, file-node.ts) from their first open to their landed
  * upload. It ties together the pieces in write/: the overlay they form over listings (pending-files.ts),
  * their bytes in the spool (content.ts), committing and uploading them (committer.ts, upload/uploader.ts),
- * server-side copies (server-copy.ts); and keeps their journal records and spool files (spool/).
+ * server-side copies (server-copy.ts); and keeps their journal records and spool files (spool/), taken up
+ * again at start (replay.ts).
  *
  * Locks (see the order in vfs.ts): `#pathLock` per remote path serialises creating/removing the
  * PendingFile of a path; `#fileLock` per PendingFile id serialises content changes against uploads
@@ -20,14 +21,13 @@ import { PendingFile, remoteBaseOf, type RemoteBase } from './file-node.js'
 import { fileInodeFrom, fileInodeFromUpload, versionIdOf, type FileInode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
-import { joinRemote, localPathOf, parentOf, type NameCodec } from './name.js'
+import { parentOf, type NameCodec } from './name.js'
 import { destinationOf, type Destination } from './destination.js'
 import type { FolderPresence } from './folder-presence.js'
 import type { Resolver } from './resolver.js'
 import { currentFile } from './current-file.js'
 import { CommittedCopies } from './spool/committed-copies.js'
 import { Journal } from './spool/journal.js'
-import { recoverSpool } from './spool/recover.js'
 import { DataFiles } from './spool/data-files.js'
 import { FolderMoves, type FolderMove } from './spool/folder-moves.js'
 import { LocalMtimes } from './spool/mtimes.js'
@@ -44,9 +44,9 @@ import { mayHaveBeenStored, storedCopyOf } from './upload/stored-copy.js'
 import { WarnOnce } from './warn-once.js'
 import { carriedDetails, mergeWanted, type WantedDetails } from './wanted-details.js'
 import { Committer } from './write/committer.js'
-import { filesOfMoves, placesAlongRoute, settleInterruptedMove } from './write/interrupted-moves.js'
 import { SpoolContent } from './write/content.js'
 import { PendingFiles, type ShownFile } from './write/pending-files.js'
+import { replay } from './write/replay.js'
 import { copyFits, copyOnServer, isUntouchedNewFile } from './write/server-copy.js'
 
 export interface WritePathDeps {
@@ -120,7 +120,15 @@ export class WritePath {
       log: deps.log, journal: this.#journal, uploader: this.#uploader, fileLock: this.#fileLock,
       writeBackDelayMs: deps.options.writeBackDelayMs,
     })
-    this.#replay()
+    replay({
+      api: deps.api, clock: deps.clock, log: deps.log, codec: deps.codec, inodes: deps.inodes, dirs: deps.dirs,
+      journal: this.#journal, dataFiles: this.#dataFiles, folderMoves: this.#folderMoves, pending: this.#pending,
+      uploader: this.#uploader, fileLock: this.#fileLock, closing: this.#closing.signal,
+      persist: (file) => this.#committer.persist(file),
+      requeue: (file) => this.requeue(file),
+      endFolderMove: (move) => this.endFolderMove(move),
+      track: (work) => this.#track(work),
+    })
     this.#tellOfIdleSpools()
   }
 
@@ -872,87 +880,6 @@ export class WritePath {
     await this.#journal.remove(file.id).catch(() => undefined)
     if (file.openCount === 0) await this.#dataFiles.remove(file.id, fd)
     else await fd?.close().catch(() => undefined)
-  }
-
-  /**
-   * Start-up: files from the journal re-appear and their uploads are queued (spool/recover.ts); those in a
-   * folder whose rename a crash interrupted wait until the library tells where the folder is now.
-   */
-  #replay(): void {
-    const files: PendingFile[] = []
-    /** What goes up now: not the records refused or being unlinked (recoverSpool), empty files, or rejected ones. */
-    let resumed = 0
-    for (const { record: r, size } of recoverSpool(this.#journal, this.#dataFiles, this.#d.log)) {
-      const base = r.fileId
-        ? { fileId: r.fileId, isPrivateFile: r.isPrivateFile === true, ...(r.customCoordinates ? { customCoordinates: r.customCoordinates } : {}), ...(r.draft === true ? { draft: true as const } : {}) }
-        : undefined
-      const file = new PendingFile(r.id, this.#dataFiles.path(r.id), r.folder, r.name, r.localPath, this.#d.inodes.allocate(), size, r.mtimeMs, r.mtimeMs, base)
-      file.attempts = r.attempts
-      file.lastError = r.lastError
-      file.wanted = r.details
-      this.#pending.add(file)
-      files.push(file)
-      if (size === 0) {
-        file.state = 'empty'
-      } else if (r.state === 'rejected') {
-        file.state = 'rejected'
-        file.unsent = true
-      } else {
-        file.unsent = true
-        this.#uploader.schedule(file, 0)
-        resumed++
-      }
-    }
-    if (resumed > 0) this.#d.log.info({ files: resumed }, 'pending uploads found in the spool; resuming')
-    this.#settleInterruptedMoves(files)
-  }
-
-  #settleInterruptedMoves(files: PendingFile[]): void {
-    const moves = this.#folderMoves.loadAll()
-    if (moves.length === 0) return
-    const deps = {
-      api: this.#d.api, clock: this.#d.clock, log: this.#d.log, closing: this.#closing.signal,
-      relocate: (file: PendingFile, folder: string, name: string) => this.#relocate(file, folder, name),
-      release: (file: PendingFile) => {
-        this.#pending.shownOnlyAtItsPath(file)
-        this.requeue(file)
-      },
-      end: (move: FolderMove) => this.endFolderMove(move),
-    }
-    for (const [move, inside] of filesOfMoves(moves, files)) {
-      for (const file of inside) {
-        this.#holdForMove(file)
-        // Until the library answers, also where the rename took it: the folder that is listed is where it goes.
-        for (const path of placesAlongRoute(move, file)) this.#pending.showAlsoAt(file, path)
-      }
-      this.#track(settleInterruptedMove(deps, move, inside))
-    }
-  }
-
-  /** As quiesce does: an upload due meanwhile waits, and goes where the file is recorded by then. */
-  #holdForMove(file: PendingFile): void {
-    let end!: () => void
-    const ended = new Promise<void>((resolve) => { end = resolve })
-    file.quiesced = { ended, end }
-    this.#uploader.cancel(file) // queued by #replay; requeued once its place is settled
-  }
-
-  /** A file recovered from the spool whose stored file or folder moved (see #settleInterruptedMoves) goes with it. */
-  async #relocate(file: PendingFile, folder: string, name: string): Promise<void> {
-    await this.#fileLock.run(file.id, async () => {
-      if (!this.#pending.holds(file)) return
-      const oldFolder = file.folder
-      this.#pending.remove(file)
-      file.folder = folder
-      file.name = name
-      file.localPath = localPathOf(this.#d.codec, joinRemote(folder, name)) ?? file.localPath
-      this.#pending.add(file)
-      this.#d.dirs.expire(oldFolder)
-      this.#d.dirs.expire(folder)
-      await this.#committer.persist(file).catch((e: unknown) => {
-        this.#d.log.warn({ path: file.localPath, err: e }, 'a file moved with its folder could not be recorded at its new place in the spool journal')
-      })
-    })
   }
 }
 

@@ -8,7 +8,7 @@
  * Between a job finishing at ImageKit and those records being rewritten, a kill -9 would leave records under
  * the old path, and the next mount would upload them there: the old folder created again beside the moved one.
  * So at start, records under a route's first path belong under the last path of the route that exists
- * remotely (write-path.ts #replay). Each note is written whole (temp file, fsync, rename, fsync of the folder),
+ * remotely (write/replay.ts). Each note is written whole (temp file, fsync, rename, fsync of the folder),
  * so a crash leaves the previous note or the new one, never a torn one.
  */
 import { readdirSync, readFileSync, unlinkSync } from 'node:fs'

@@ -85,7 +85,7 @@ export class Committer {
         const durable = how === 'sync' || writeBackDelayMs > 0 || file.size === 0 || journal.isDurable(file.id)
         // A small file's bytes and record are synced at the same time (one wait for the disk instead of two
         // in a row); the record then carries the bytes' checksum, so that one which reached the disk without
-        // them is recognised at start (write-path.ts #replay). Larger files sync their bytes first, then the record.
+        // them is recognised at start (write/replay.ts). Larger files sync their bytes first, then the record.
         const checksum = durable && file.fd && file.size > 0 && file.size <= SYNC_TOGETHER_BYTES ? crc32Of(file.fd.fd, file.size) : undefined
         const dataSynced = durable ? this.#syncData(file) : undefined
         if (checksum === undefined) await dataSynced

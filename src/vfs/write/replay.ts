@@ -1,0 +1,123 @@
+/**
+ * Start-up: files from the journal re-appear and their uploads are queued (spool/recover.ts); those in a
+ * folder whose rename a crash interrupted wait until the library tells where the folder is now
+ * (interrupted-moves.ts).
+ */
+import type { Clock } from '../../clock.js'
+import type { ImageKitApi } from '../../imagekit/api.js'
+import type { Logger } from '../../log.js'
+import type { DirCache } from '../dir-cache.js'
+import { PendingFile } from '../file-node.js'
+import type { InodeTable } from '../inode-table.js'
+import type { KeyedMutex } from '../lock.js'
+import { joinRemote, localPathOf, type NameCodec } from '../name.js'
+import type { DataFiles } from '../spool/data-files.js'
+import type { FolderMove, FolderMoves } from '../spool/folder-moves.js'
+import type { Journal } from '../spool/journal.js'
+import { recoverSpool } from '../spool/recover.js'
+import type { Uploader } from '../upload/uploader.js'
+import { filesOfMoves, placesAlongRoute, settleInterruptedMove } from './interrupted-moves.js'
+import type { PendingFiles } from './pending-files.js'
+
+export interface ReplayDeps {
+  api: ImageKitApi
+  clock: Clock
+  log: Logger
+  codec: NameCodec
+  inodes: InodeTable
+  dirs: DirCache
+  journal: Journal
+  dataFiles: DataFiles
+  folderMoves: FolderMoves
+  pending: PendingFiles
+  uploader: Uploader
+  /** The write path's lock per PendingFile id (content changes against uploads). */
+  fileLock: KeyedMutex
+  /** Aborted when the mount stops. */
+  closing: AbortSignal
+  /** Rewrites a file's journal record (committer.ts persist). */
+  persist(file: PendingFile): Promise<void>
+  /** Ends a file's quiesce and queues its upload again (write-path.ts requeue). */
+  requeue(file: PendingFile): void
+  /** Drops the note of a finished folder rename (write-path.ts endFolderMove). */
+  endFolderMove(move: FolderMove): void
+  /** Runs work in the background that close() waits for. */
+  track(work: Promise<void>): void
+}
+
+export function replay(d: ReplayDeps): void {
+  const files: PendingFile[] = []
+  /** What goes up now: not the records refused or being unlinked (recoverSpool), empty files, or rejected ones. */
+  let resumed = 0
+  for (const { record: r, size } of recoverSpool(d.journal, d.dataFiles, d.log)) {
+    const base = r.fileId
+      ? { fileId: r.fileId, isPrivateFile: r.isPrivateFile === true, ...(r.customCoordinates ? { customCoordinates: r.customCoordinates } : {}), ...(r.draft === true ? { draft: true as const } : {}) }
+      : undefined
+    const file = new PendingFile(r.id, d.dataFiles.path(r.id), r.folder, r.name, r.localPath, d.inodes.allocate(), size, r.mtimeMs, r.mtimeMs, base)
+    file.attempts = r.attempts
+    file.lastError = r.lastError
+    file.wanted = r.details
+    d.pending.add(file)
+    files.push(file)
+    if (size === 0) {
+      file.state = 'empty'
+    } else if (r.state === 'rejected') {
+      file.state = 'rejected'
+      file.unsent = true
+    } else {
+      file.unsent = true
+      d.uploader.schedule(file, 0)
+      resumed++
+    }
+  }
+  if (resumed > 0) d.log.info({ files: resumed }, 'pending uploads found in the spool; resuming')
+  settleInterruptedMoves(d, files)
+}
+
+function settleInterruptedMoves(d: ReplayDeps, files: PendingFile[]): void {
+  const moves = d.folderMoves.loadAll()
+  if (moves.length === 0) return
+  const deps = {
+    api: d.api, clock: d.clock, log: d.log, closing: d.closing,
+    relocate: (file: PendingFile, folder: string, name: string) => relocate(d, file, folder, name),
+    release: (file: PendingFile) => {
+      d.pending.shownOnlyAtItsPath(file)
+      d.requeue(file)
+    },
+    end: (move: FolderMove) => d.endFolderMove(move),
+  }
+  for (const [move, inside] of filesOfMoves(moves, files)) {
+    for (const file of inside) {
+      holdForMove(d, file)
+      // Until the library answers, also where the rename took it: the folder that is listed is where it goes.
+      for (const path of placesAlongRoute(move, file)) d.pending.showAlsoAt(file, path)
+    }
+    d.track(settleInterruptedMove(deps, move, inside))
+  }
+}
+
+/** As quiesce does: an upload due meanwhile waits, and goes where the file is recorded by then. */
+function holdForMove(d: ReplayDeps, file: PendingFile): void {
+  let end!: () => void
+  const ended = new Promise<void>((resolve) => { end = resolve })
+  file.quiesced = { ended, end }
+  d.uploader.cancel(file) // queued by replay; requeued once its place is settled
+}
+
+/** A file recovered from the spool whose stored file or folder moved (see settleInterruptedMoves) goes with it. */
+async function relocate(d: ReplayDeps, file: PendingFile, folder: string, name: string): Promise<void> {
+  await d.fileLock.run(file.id, async () => {
+    if (!d.pending.holds(file)) return
+    const oldFolder = file.folder
+    d.pending.remove(file)
+    file.folder = folder
+    file.name = name
+    file.localPath = localPathOf(d.codec, joinRemote(folder, name)) ?? file.localPath
+    d.pending.add(file)
+    d.dirs.expire(oldFolder)
+    d.dirs.expire(folder)
+    await d.persist(file).catch((e: unknown) => {
+      d.log.warn({ path: file.localPath, err: e }, 'a file moved with its folder could not be recorded at its new place in the spool journal')
+    })
+  })
+}
