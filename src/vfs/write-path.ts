@@ -1,9 +1,9 @@
 /**
  * The write path: files being written (PendingFile, file-node.ts) from their first open to their landed
  * upload. It ties together the pieces in write/: the overlay they form over listings (pending-files.ts),
- * their bytes in the spool (content.ts), committing and uploading them (committer.ts, upload/uploader.ts),
- * server-side copies (server-copy.ts); and keeps their journal records and spool files (spool/), taken up
- * again at start (replay.ts).
+ * their bytes in the spool (content.ts), committing and uploading them (committer.ts, upload/uploader.ts,
+ * upload-attempt.ts), server-side copies (server-copy.ts); and keeps their journal records and spool files
+ * (spool/), taken up again at start (replay.ts).
  *
  * Locks (see the order in vfs.ts): `#pathLock` per remote path serialises creating/removing the
  * PendingFile of a path; `#fileLock` per PendingFile id serialises content changes against uploads
@@ -13,12 +13,11 @@ import { constants as fsConstants } from 'node:fs'
 import { open, truncate, type FileHandle } from 'node:fs/promises'
 import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
-import type { UploadResponse } from '../imagekit/types.js'
 import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
 import { PendingFile, remoteBaseOf, type RemoteBase } from './file-node.js'
-import { fileInodeFrom, fileInodeFromUpload, versionIdOf, type FileInode } from './inode.js'
+import { fileInodeFrom, type FileInode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
 import { parentOf, type NameCodec } from './name.js'
@@ -36,17 +35,15 @@ import { RecentCopies } from './spool/recent-copies.js'
 import { idleSpoolsWithFiles, libraryKeyOf, Spool } from './spool/spool.js'
 import type { Counters } from './stats.js'
 import type { UploadStatus, VfsOptions } from './types.js'
-import { uploadFieldsOf } from './upload/fields.js'
 import { STREAM_THRESHOLD_BYTES, Streamer } from './upload/streamer.js'
-import { describe, Uploader } from './upload/uploader.js'
-import { setWantedDetails } from './upload/set-details.js'
-import { mayHaveBeenStored, storedCopyOf } from './upload/stored-copy.js'
+import { Uploader } from './upload/uploader.js'
 import { WarnOnce } from './warn-once.js'
 import { carriedDetails, mergeWanted, type WantedDetails } from './wanted-details.js'
 import { Committer } from './write/committer.js'
 import { SpoolContent } from './write/content.js'
 import { PendingFiles, type ShownFile } from './write/pending-files.js'
 import { replay } from './write/replay.js'
+import { UploadAttempts } from './write/upload-attempt.js'
 import { copyFits, copyOnServer, isUntouchedNewFile } from './write/server-copy.js'
 
 export interface WritePathDeps {
@@ -82,6 +79,7 @@ export class WritePath {
   readonly #committedCopies: CommittedCopies
   readonly #content: SpoolContent
   readonly #committer: Committer
+  readonly #attempts: UploadAttempts
   readonly #pending = new PendingFiles()
   readonly #pathLock = new KeyedMutex()
   readonly #fileLock = new KeyedMutex()
@@ -102,7 +100,7 @@ export class WritePath {
     this.#uploader = new Uploader({
       clock: deps.clock, log: deps.uploadLog, counters: deps.counters,
       maxParallel: deps.options.maxParallelUploads,
-      perform: (file, onProgress) => this.#perform(file, onProgress),
+      perform: (file, onProgress) => this.#attempts.perform(file, onProgress),
       persist: (file) => this.#committer.persist(file),
     })
     this.#streamer = new Streamer({
@@ -115,6 +113,12 @@ export class WritePath {
     })
     this.#content = new SpoolContent({
       api: deps.api, log: deps.log, clock: deps.clock, streamer: this.#streamer, recent: this.#recent, fileLock: this.#fileLock,
+    })
+    this.#attempts = new UploadAttempts({
+      api: deps.api, clock: deps.clock, log: deps.log, uploadLog: deps.uploadLog, codec: deps.codec, dirs: deps.dirs,
+      folders: deps.folders, uploadTags: deps.options.uploadTags, streamer: this.#streamer, mtimes: this.#mtimes,
+      committedCopies: this.#committedCopies, journal: this.#journal,
+      retireWhenIdle: (file) => this.#track(this.#fileLock.run(file.id, () => this.#retireIfIdle(file))),
     })
     this.#committer = new Committer({
       log: deps.log, journal: this.#journal, uploader: this.#uploader, fileLock: this.#fileLock,
@@ -535,111 +539,6 @@ export class WritePath {
     void p.finally(() => this.#background.delete(p))
   }
 
-  async #perform(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<boolean> {
-    const { api, options } = this.#d
-    if (file.quiesced) {
-      await file.quiesced.ended // a rename or unlink is running: its outcome decides where (and whether) this goes
-      if (file.unlinked || !file.unsent) return false
-    }
-    if (file.attempts <= 1 && !file.storedUpload) await this.#sayIfFolderComesBack(file)
-    const base = file.base
-    const changes = file.changes
-    const uploaded = file.storedUpload ?? (await this.#send(file, onProgress))
-    const customCoordinates = uploaded.customCoordinates ?? base?.customCoordinates
-    file.base = {
-      fileId: uploaded.fileId,
-      isPrivateFile: uploaded.isPrivateFile ?? base?.isPrivateFile ?? false,
-      ...(customCoordinates ? { customCoordinates } : {}),
-      ...((uploaded.isPublished ?? !base?.draft) ? {} : { draft: true as const }),
-    }
-    if (file.changes !== changes) {
-      // Written meanwhile: what went up is not the content (nor, maybe, any content). The file is an overwrite
-      // of what it stored now, and stays unsent; whoever waits for its upload sends it again (uploader.ts).
-      file.state = file.openCount > 0 ? 'open' : 'waiting'
-      this.#d.dirs.expire(file.folder)
-      return false
-    }
-    file.storedUpload = uploaded
-    const res = file.wanted ? await setWantedDetails(api, this.#d.uploadLog, file, uploaded) : uploaded
-    file.storedUpload = undefined
-    file.unsent = false
-    file.sentBytes = file.size
-    if (file.state !== 'empty') file.state = 'clean'
-    const versionId = versionIdOf(res)
-    file.storedVersionId = file.dirty ? undefined : versionId
-    // The version keeps the time the file showed (its last write, or one set through the mount): its
-    // updatedAt is the upload's, a moment later, and would change the time under programs that saw the first.
-    this.#mtimes.set(res.fileId, versionId, file.mtimeMs)
-    if (!file.dirty) {
-      await this.#committedCopies.drop(file)
-      await this.#journal.remove(file.id).catch((e: unknown) => {
-        // Stored all the same: never uploaded again for this. The record is gone from memory, so the log's
-        // next rewrite leaves it out; only a crash before then makes the next mount upload it once more.
-        this.#d.log.warn({ path: file.localPath, err: e }, 'uploaded, but the spool journal cannot note it (its disk is full)')
-      })
-    }
-    this.#landed(file, res)
-    // A file still holding its fd is released by #closeIdle, which is waiting for this upload. Any other idle
-    // file is retired under its lock, so after an open that is waiting for this upload to reuse the file (it
-    // holds the lock; awaiting the lock here would deadlock with it), and only if that open did not take it.
-    if (file.openCount === 0 && !file.fd) this.#track(this.#fileLock.run(file.id, () => this.#retireIfIdle(file)))
-    return true
-  }
-
-  /**
-   * Sends the file's bytes (the rest of its streamed upload, or the whole file), unless an earlier attempt
-   * whose answer was an error stored them: that version is the result then (upload/stored-copy.ts).
-   */
-  async #send(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<UploadResponse> {
-    const { api, options } = this.#d
-    const sinceMs = file.mayBeStoredSinceMs ?? this.#d.clock.now()
-    const storedBefore = async (previous: unknown): Promise<UploadResponse | undefined> =>
-      mayHaveBeenStored(previous) ? this.#storedCopy(file, sinceMs, describe(previous)) : undefined
-    try {
-      let streamFailure: unknown
-      const uploaded =
-        (file.mayBeStoredSinceMs !== undefined ? await this.#storedCopy(file, sinceMs, file.lastError) : undefined) ??
-        (await this.#streamer.finish(file, onProgress, (e) => (streamFailure = e))) ??
-        (await storedBefore(streamFailure)) ??
-        (await api.uploadFile({
-          ...uploadFieldsOf(file, options.uploadTags),
-          localFile: file.dataPath,
-          ...(file.fd ? { localFileHandle: file.fd } : {}),
-          onProgress,
-          storedBefore,
-        }))
-      file.mayBeStoredSinceMs = undefined
-      return uploaded
-    } catch (e) {
-      if (mayHaveBeenStored(e)) file.mayBeStoredSinceMs = sinceMs
-      throw e
-    }
-  }
-
-  /** The version an earlier attempt stored, if any; undefined also when the library cannot tell now. */
-  async #storedCopy(file: PendingFile, sinceMs: number, answer: string | undefined): Promise<UploadResponse | undefined> {
-    const found = await storedCopyOf(this.#d.api, file, sinceMs).catch((e: unknown) => {
-      this.#d.uploadLog.debug({ path: file.localPath, err: e }, 'cannot tell whether an earlier upload attempt was stored; sending it again')
-      return undefined
-    })
-    if (found) this.#d.uploadLog.info({ path: file.localPath, versionId: versionIdOf(found), answer }, 'the upload was stored, though its answer was an error')
-    return found
-  }
-
-  /**
-   * ImageKit's upload makes a missing folder: a file open while its folder was deleted elsewhere is stored all
-   * the same (written bytes are never dropped, W7), and the log says that this brings the folder back. Asked
-   * before a file's first attempt only: a retry in an outage would wait for the question's retries too.
-   */
-  async #sayIfFolderComesBack(file: PendingFile): Promise<void> {
-    const folderName = this.#d.codec.toLocal(parentOf(file.folder)[1]) ?? ''
-    if (!(await this.#d.folders.isGone(file.folder, folderName))) return
-    this.#d.log.warn(
-      { path: file.localPath, folder: file.folder },
-      'the folder was deleted from the library (elsewhere) while this file was open; storing the file brings the folder back, since written bytes are never dropped',
-    )
-  }
-
   /**
    * setxattr of tags or metadata on a file whose upload is still to come: kept with it (and its spool record)
    * and set once the upload lands. False when the file has no upload to come (its bytes are stored): the
@@ -665,17 +564,6 @@ export class WritePath {
     return file.openCount === 0 && !file.fd && !file.dirty && !file.unsent && file.state !== 'empty'
   }
 
-  /** The upload landed: the listing shows the new version at once (same inode number). */
-  #landed(file: PendingFile, res: UploadResponse): void {
-    const localName = this.#d.codec.toLocal(file.name)
-    if (localName !== undefined && res.filePath === file.remotePath) {
-      const times = { createdAtMs: file.createdAtMs, updatedAtMs: this.#d.clock.now() }
-      this.#d.dirs.setChild(file.folder, localName, fileInodeFromUpload(res, file.ino, times))
-    } else {
-      this.#d.dirs.expire(file.folder)
-    }
-  }
-
   // ---- namespace support (namespace.ts) ----
 
   /**
@@ -688,7 +576,7 @@ export class WritePath {
       this.#uploader.cancel(file)
       await file.inflight?.catch(() => undefined)
       if (!this.#pending.holds(file)) return false
-      // Stored and idle: its landed upload would retire it any moment (#perform); done now, so the answer holds.
+      // Stored and idle: its landed upload would retire it any moment (upload-attempt.ts); done now, so the answer holds.
       if (this.#isIdleAndStored(file)) {
         await this.#retire(file)
         return false

@@ -1,0 +1,166 @@
+/**
+ * One upload attempt of a pending file, as the uploader runs it (upload/uploader.ts perform): its bytes sent
+ * (or found stored by an earlier attempt whose answer was an error, upload/stored-copy.ts), its wanted tags
+ * and metadata set, and the landed version shown in the listing and forgotten by the spool.
+ */
+import type { Clock } from '../../clock.js'
+import type { ImageKitApi } from '../../imagekit/api.js'
+import type { UploadResponse } from '../../imagekit/types.js'
+import type { Logger } from '../../log.js'
+import type { DirCache } from '../dir-cache.js'
+import type { PendingFile } from '../file-node.js'
+import type { FolderPresence } from '../folder-presence.js'
+import { fileInodeFromUpload, versionIdOf } from '../inode.js'
+import { parentOf, type NameCodec } from '../name.js'
+import type { CommittedCopies } from '../spool/committed-copies.js'
+import type { Journal } from '../spool/journal.js'
+import type { LocalMtimes } from '../spool/mtimes.js'
+import { uploadFieldsOf } from '../upload/fields.js'
+import { setWantedDetails } from '../upload/set-details.js'
+import { mayHaveBeenStored, storedCopyOf } from '../upload/stored-copy.js'
+import type { Streamer } from '../upload/streamer.js'
+import { describe } from '../upload/uploader.js'
+
+export interface UploadAttemptDeps {
+  api: ImageKitApi
+  clock: Clock
+  log: Logger
+  /** For the uploader and the streamer (component vfs.upload). */
+  uploadLog: Logger
+  codec: NameCodec
+  dirs: DirCache
+  /** Asked before a file's first attempt whether its folder was deleted elsewhere (W7). */
+  folders: FolderPresence
+  uploadTags: readonly string[]
+  streamer: Streamer
+  mtimes: LocalMtimes
+  committedCopies: CommittedCopies
+  journal: Journal
+  /** The upload landed on a file nobody holds: retired in the background, under its lock, if still idle. */
+  retireWhenIdle(file: PendingFile): void
+}
+
+export class UploadAttempts {
+  readonly #d: UploadAttemptDeps
+
+  constructor(deps: UploadAttemptDeps) {
+    this.#d = deps
+  }
+
+  /** The uploader's perform (upload/uploader.ts UploaderDeps). */
+  async perform(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<boolean> {
+    const { api } = this.#d
+    if (file.quiesced) {
+      await file.quiesced.ended // a rename or unlink is running: its outcome decides where (and whether) this goes
+      if (file.unlinked || !file.unsent) return false
+    }
+    if (file.attempts <= 1 && !file.storedUpload) await this.#sayIfFolderComesBack(file)
+    const base = file.base
+    const changes = file.changes
+    const uploaded = file.storedUpload ?? (await this.#send(file, onProgress))
+    const customCoordinates = uploaded.customCoordinates ?? base?.customCoordinates
+    file.base = {
+      fileId: uploaded.fileId,
+      isPrivateFile: uploaded.isPrivateFile ?? base?.isPrivateFile ?? false,
+      ...(customCoordinates ? { customCoordinates } : {}),
+      ...((uploaded.isPublished ?? !base?.draft) ? {} : { draft: true as const }),
+    }
+    if (file.changes !== changes) {
+      // Written meanwhile: what went up is not the content (nor, maybe, any content). The file is an overwrite
+      // of what it stored now, and stays unsent; whoever waits for its upload sends it again (uploader.ts).
+      file.state = file.openCount > 0 ? 'open' : 'waiting'
+      this.#d.dirs.expire(file.folder)
+      return false
+    }
+    file.storedUpload = uploaded
+    const res = file.wanted ? await setWantedDetails(api, this.#d.uploadLog, file, uploaded) : uploaded
+    file.storedUpload = undefined
+    file.unsent = false
+    file.sentBytes = file.size
+    if (file.state !== 'empty') file.state = 'clean'
+    const versionId = versionIdOf(res)
+    file.storedVersionId = file.dirty ? undefined : versionId
+    // The version keeps the time the file showed (its last write, or one set through the mount): its
+    // updatedAt is the upload's, a moment later, and would change the time under programs that saw the first.
+    this.#d.mtimes.set(res.fileId, versionId, file.mtimeMs)
+    if (!file.dirty) {
+      await this.#d.committedCopies.drop(file)
+      await this.#d.journal.remove(file.id).catch((e: unknown) => {
+        // Stored all the same: never uploaded again for this. The record is gone from memory, so the log's
+        // next rewrite leaves it out; only a crash before then makes the next mount upload it once more.
+        this.#d.log.warn({ path: file.localPath, err: e }, 'uploaded, but the spool journal cannot note it (its disk is full)')
+      })
+    }
+    this.#landed(file, res)
+    // A file still holding its fd is released by #closeIdle, which is waiting for this upload. Any other idle
+    // file is retired under its lock, so after an open that is waiting for this upload to reuse the file (it
+    // holds the lock; awaiting the lock here would deadlock with it), and only if that open did not take it.
+    if (file.openCount === 0 && !file.fd) this.#d.retireWhenIdle(file)
+    return true
+  }
+
+  /**
+   * Sends the file's bytes (the rest of its streamed upload, or the whole file), unless an earlier attempt
+   * whose answer was an error stored them: that version is the result then (upload/stored-copy.ts).
+   */
+  async #send(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<UploadResponse> {
+    const { api, uploadTags } = this.#d
+    const sinceMs = file.mayBeStoredSinceMs ?? this.#d.clock.now()
+    const storedBefore = async (previous: unknown): Promise<UploadResponse | undefined> =>
+      mayHaveBeenStored(previous) ? this.#storedCopy(file, sinceMs, describe(previous)) : undefined
+    try {
+      let streamFailure: unknown
+      const uploaded =
+        (file.mayBeStoredSinceMs !== undefined ? await this.#storedCopy(file, sinceMs, file.lastError) : undefined) ??
+        (await this.#d.streamer.finish(file, onProgress, (e) => (streamFailure = e))) ??
+        (await storedBefore(streamFailure)) ??
+        (await api.uploadFile({
+          ...uploadFieldsOf(file, uploadTags),
+          localFile: file.dataPath,
+          ...(file.fd ? { localFileHandle: file.fd } : {}),
+          onProgress,
+          storedBefore,
+        }))
+      file.mayBeStoredSinceMs = undefined
+      return uploaded
+    } catch (e) {
+      if (mayHaveBeenStored(e)) file.mayBeStoredSinceMs = sinceMs
+      throw e
+    }
+  }
+
+  /** The version an earlier attempt stored, if any; undefined also when the library cannot tell now. */
+  async #storedCopy(file: PendingFile, sinceMs: number, answer: string | undefined): Promise<UploadResponse | undefined> {
+    const found = await storedCopyOf(this.#d.api, file, sinceMs).catch((e: unknown) => {
+      this.#d.uploadLog.debug({ path: file.localPath, err: e }, 'cannot tell whether an earlier upload attempt was stored; sending it again')
+      return undefined
+    })
+    if (found) this.#d.uploadLog.info({ path: file.localPath, versionId: versionIdOf(found), answer }, 'the upload was stored, though its answer was an error')
+    return found
+  }
+
+  /**
+   * ImageKit's upload makes a missing folder: a file open while its folder was deleted elsewhere is stored all
+   * the same (written bytes are never dropped, W7), and the log says that this brings the folder back. Asked
+   * before a file's first attempt only: a retry in an outage would wait for the question's retries too.
+   */
+  async #sayIfFolderComesBack(file: PendingFile): Promise<void> {
+    const folderName = this.#d.codec.toLocal(parentOf(file.folder)[1]) ?? ''
+    if (!(await this.#d.folders.isGone(file.folder, folderName))) return
+    this.#d.log.warn(
+      { path: file.localPath, folder: file.folder },
+      'the folder was deleted from the library (elsewhere) while this file was open; storing the file brings the folder back, since written bytes are never dropped',
+    )
+  }
+
+  /** The upload landed: the listing shows the new version at once (same inode number). */
+  #landed(file: PendingFile, res: UploadResponse): void {
+    const localName = this.#d.codec.toLocal(file.name)
+    if (localName !== undefined && res.filePath === file.remotePath) {
+      const times = { createdAtMs: file.createdAtMs, updatedAtMs: this.#d.clock.now() }
+      this.#d.dirs.setChild(file.folder, localName, fileInodeFromUpload(res, file.ino, times))
+    } else {
+      this.#d.dirs.expire(file.folder)
+    }
+  }
+}
