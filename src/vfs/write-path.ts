@@ -3,14 +3,14 @@
  * upload. It ties together the pieces in write/: the overlay they form over listings (pending-files.ts),
  * their bytes in the spool (content.ts), committing and uploading them (committer.ts, upload/uploader.ts,
  * upload-attempt.ts), server-side copies (server-copy.ts); and keeps their journal records and spool files
- * (spool/), taken up again at start (replay.ts).
+ * (spool/, spool-files.ts), taken up again at start (replay.ts).
  *
  * Locks (see the order in vfs.ts): `#pathLock` per remote path serialises creating/removing the
  * PendingFile of a path; `#fileLock` per PendingFile id serialises content changes against uploads
  * (an open for writing waits for an upload in flight: bytes never change under an upload).
  */
 import { constants as fsConstants } from 'node:fs'
-import { open, truncate, type FileHandle } from 'node:fs/promises'
+import { open, truncate } from 'node:fs/promises'
 import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
 import type { Logger } from '../log.js'
@@ -43,6 +43,7 @@ import { Committer } from './write/committer.js'
 import { SpoolContent } from './write/content.js'
 import { PendingFiles, type ShownFile } from './write/pending-files.js'
 import { replay } from './write/replay.js'
+import { SpoolFiles } from './write/spool-files.js'
 import { UploadAttempts } from './write/upload-attempt.js'
 import { copyFits, copyOnServer, isUntouchedNewFile } from './write/server-copy.js'
 
@@ -79,6 +80,7 @@ export class WritePath {
   readonly #committedCopies: CommittedCopies
   readonly #content: SpoolContent
   readonly #committer: Committer
+  readonly #spoolFiles: SpoolFiles
   readonly #attempts: UploadAttempts
   readonly #pending = new PendingFiles()
   readonly #pathLock = new KeyedMutex()
@@ -110,6 +112,9 @@ export class WritePath {
       thresholdBytes: deps.options.streamThresholdBytes ?? STREAM_THRESHOLD_BYTES,
       dropCachedPages: deps.dropCachedPages,
       trimStepBytes: deps.options.streamTrimStepBytes,
+    })
+    this.#spoolFiles = new SpoolFiles({
+      pending: this.#pending, journal: this.#journal, dataFiles: this.#dataFiles, recent: this.#recent, committedCopies: this.#committedCopies,
     })
     this.#content = new SpoolContent({
       api: deps.api, log: deps.log, clock: deps.clock, streamer: this.#streamer, recent: this.#recent, fileLock: this.#fileLock,
@@ -270,7 +275,7 @@ export class WritePath {
       if (!node) await this.#d.folders.assertExists(dest.folder, parentOf(dest.parentLocalPath)[1], `create ${localPath}`)
       const now = this.#d.clock.now()
       const filling = node !== undefined && !truncate && node.size > 0
-      const { id, fh, filled } = await this.#spoolFileFor(filling ? node : undefined)
+      const { id, fh, filled } = await this.#spoolFiles.newFor(filling ? node : undefined)
       const base: RemoteBase | undefined = node ? remoteBaseOf(node) : undefined
       const file = new PendingFile(
         id, this.#dataFiles.path(id), dest.folder, dest.name, localPath, node?.ino ?? this.#d.inodes.allocate(),
@@ -306,22 +311,6 @@ export class WritePath {
     if (node.kind === 'dir') throw new VfsError('EISDIR', `open ${dest.localPath}: is a folder`)
     if (node.isVersion) throw new VfsError('EACCES', `open ${dest.localPath}: old versions are read-only`)
     return node
-  }
-
-  /**
-   * A data file for new content: the kept copy of `bytesOf`'s version when there is one (its bytes already in
-   * place: `filled`), else an empty one.
-   */
-  async #spoolFileFor(bytesOf: FileInode | undefined): Promise<{ id: string; fh: FileHandle; filled: boolean }> {
-    const kept = bytesOf && this.#recent.take(bytesOf.fileId, bytesOf.versionId, bytesOf.size)
-    if (kept) {
-      try {
-        return { id: kept.id, fh: kept.fh ?? (await open(this.#dataFiles.path(kept.id), 'r+')), filled: true }
-      } catch {
-        await this.#dataFiles.remove(kept.id, kept.fh) // gone meanwhile: fetched again below
-      }
-    }
-    return { ...(await this.#dataFiles.create()), filled: false }
   }
 
   async #ensureFd(file: PendingFile): Promise<void> {
@@ -488,7 +477,7 @@ export class WritePath {
       if (file.openCount > 0) return
       const fd = file.fd
       file.fd = undefined
-      if (!file.mustKeep) await this.#retire(file, fd)
+      if (!file.mustKeep) await this.#spoolFiles.retire(file, fd)
       else await fd?.close().catch(() => undefined)
     })
   }
@@ -513,7 +502,7 @@ export class WritePath {
       file.dirty = false
       const fd = file.fd
       file.fd = undefined
-      if (!keptEmpty) return this.#drop(file, fd)
+      if (!keptEmpty) return this.#spoolFiles.drop(file, fd)
       try {
         await (fd ? fd.truncate(0) : truncate(file.dataPath, 0))
         file.size = 0
@@ -557,7 +546,7 @@ export class WritePath {
 
   /** A pending file not in the map was retired or dropped already (a quiesce, a rename). */
   async #retireIfIdle(file: PendingFile): Promise<void> {
-    if (this.#isIdleAndStored(file) && this.#pending.holds(file)) await this.#retire(file)
+    if (this.#isIdleAndStored(file) && this.#pending.holds(file)) await this.#spoolFiles.retire(file)
   }
 
   #isIdleAndStored(file: PendingFile): boolean {
@@ -578,7 +567,7 @@ export class WritePath {
       if (!this.#pending.holds(file)) return false
       // Stored and idle: its landed upload would retire it any moment (upload-attempt.ts); done now, so the answer holds.
       if (this.#isIdleAndStored(file)) {
-        await this.#retire(file)
+        await this.#spoolFiles.retire(file)
         return false
       }
       if (!file.quiesced) {
@@ -654,7 +643,7 @@ export class WritePath {
     file.unsent = false
     this.#endQuiesce(file)
     this.#uploader.cancel(file)
-    await this.#drop(file)
+    await this.#spoolFiles.drop(file)
   }
 
   /**
@@ -702,7 +691,7 @@ export class WritePath {
    * on failure.
    */
   async uploadCopy(source: FileInode, dest: Destination, base: RemoteBase, ino: number): Promise<void> {
-    const { id, fh, filled } = await this.#spoolFileFor(source)
+    const { id, fh, filled } = await this.#spoolFiles.newFor(source)
     const now = this.#d.clock.now()
     const file = new PendingFile(id, this.#dataFiles.path(id), dest.folder, dest.name, dest.localPath, ino, 0, now, now, base)
     file.fd = fh
@@ -721,7 +710,7 @@ export class WritePath {
     }
     const fd = file.fd
     file.fd = undefined
-    await this.#retire(file, fd)
+    await this.#spoolFiles.retire(file, fd)
   }
 
   // ---- lifecycle ----
@@ -742,32 +731,6 @@ export class WritePath {
     await this.#recent.close()
     await this.#dataFiles.close()
     this.#spool.unlock()
-  }
-
-  // ---- spool files ----
-
-  /**
-   * Forgets a file nobody has open; when its bytes are what its last upload stored, the data file is kept a
-   * while for a rename over another file or a reopen (recent-copies.ts) instead of being removed.
-   */
-  async #retire(file: PendingFile, fd?: FileHandle): Promise<void> {
-    const fileId = file.base?.fileId
-    const versionId = file.storedVersionId
-    if (fileId === undefined || versionId === undefined || file.openCount > 0 || file.unlinked || file.dirty || file.unsent || file.state !== 'clean') {
-      return this.#drop(file, fd)
-    }
-    this.#pending.remove(file)
-    await this.#journal.remove(file.id).catch(() => undefined)
-    await this.#recent.keep(fileId, versionId, { id: file.id, fh: fd, size: file.size })
-  }
-
-  /** Forgets a file; its data file goes once no handle needs it (`fd`: its spool fd, given up by the caller). */
-  async #drop(file: PendingFile, fd?: FileHandle): Promise<void> {
-    this.#pending.remove(file)
-    await this.#committedCopies.drop(file)
-    await this.#journal.remove(file.id).catch(() => undefined)
-    if (file.openCount === 0) await this.#dataFiles.remove(file.id, fd)
-    else await fd?.close().catch(() => undefined)
   }
 }
 

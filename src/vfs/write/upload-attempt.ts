@@ -92,9 +92,9 @@ export class UploadAttempts {
       })
     }
     this.#landed(file, res)
-    // A file still holding its fd is released by #closeIdle, which is waiting for this upload. Any other idle
-    // file is retired under its lock, so after an open that is waiting for this upload to reuse the file (it
-    // holds the lock; awaiting the lock here would deadlock with it), and only if that open did not take it.
+    // A file still holding its fd is released by write-path.ts #closeIdle, which is waiting for this upload. Any
+    // other idle file is retired under its lock, so after an open that is waiting for this upload to reuse the
+    // file (it holds the lock; awaiting the lock here would deadlock with it), and only if that open did not take it.
     if (file.openCount === 0 && !file.fd) this.#d.retireWhenIdle(file)
     return true
   }
