@@ -10,7 +10,7 @@
  * (an open for writing waits for an upload in flight: bytes never change under an upload).
  */
 import { constants as fsConstants } from 'node:fs'
-import { open, truncate } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
 import type { Logger } from '../log.js'
@@ -41,6 +41,7 @@ import { WarnOnce } from './warn-once.js'
 import { carriedDetails, mergeWanted, type WantedDetails } from './wanted-details.js'
 import { Committer } from './write/committer.js'
 import { SpoolContent } from './write/content.js'
+import { revertFailedWrite } from './write/failed-write.js'
 import { PendingFiles, type ShownFile } from './write/pending-files.js'
 import { replay } from './write/replay.js'
 import { SpoolFiles } from './write/spool-files.js'
@@ -444,14 +445,19 @@ export class WritePath {
   /**
    * A handle went away. The last one of a changed file commits in the background (release cannot report
    * errors; flush already did for close(2)); otherwise the spool file is closed and dropped before returning.
-   * A file left unfit by a failed write goes back instead to what its last good close left (#revert).
+   * A file left unfit by a failed write goes back instead to what its last good close left (failed-write.ts).
    */
   /** `writable`: the handle was opened for writing (openForWrite), not for reading (openForRead). */
   async release(file: PendingFile, writable: boolean): Promise<void> {
     file.openCount--
     if (writable) file.writers--
     if (file.openCount > 0) return
-    if (file.failedWrite && this.#committer.needsCommit(file)) return this.#revert(file)
+    if (file.failedWrite && this.#committer.needsCommit(file)) {
+      return revertFailedWrite({
+        log: this.#d.log, streamer: this.#streamer, uploader: this.#uploader, fileLock: this.#fileLock,
+        drop: (dropped, fd) => this.#spoolFiles.drop(dropped, fd),
+      }, file)
+    }
     if (!this.#committer.needsCommit(file)) {
       // A rename or unlink that quiesced the file while a reader had it open could not queue its upload again.
       if (file.unsent && !file.inflight && file.quiesced === undefined && file.nextAttemptAtMs === undefined) this.requeue(file)
@@ -479,36 +485,6 @@ export class WritePath {
       file.fd = undefined
       if (!file.mustKeep) await this.#spoolFiles.retire(file, fd)
       else await fd?.close().catch(() => undefined)
-    })
-  }
-
-  /**
-   * The last handle of a file whose write failed went away: nothing of it is stored. A file closed empty
-   * before (a new file's descriptor duplicated and closed, as dd and shells do) stays that empty file (W5);
-   * any other is dropped from the spool, so it shows what the library holds (nothing, for a new file).
-   */
-  async #revert(file: PendingFile): Promise<void> {
-    await this.#fileLock.run(file.id, async () => {
-      await file.inflight?.catch(() => undefined)
-      if (file.openCount > 0 || !file.failedWrite) return // opened again meanwhile: that handle decides
-      const keptEmpty = file.state === 'empty'
-      this.#d.log.warn(
-        { path: file.localPath, at: file.failedWrite.at, code: file.failedWrite.code },
-        keptEmpty ? 'closed after a failed write: not stored, and left empty as it was' : 'closed after a failed write: not stored, and dropped from the spool (the library keeps what it had)',
-      )
-      this.#streamer.stop(file, 'a failed write')
-      this.#uploader.cancel(file)
-      file.failedWrite = undefined
-      file.dirty = false
-      const fd = file.fd
-      file.fd = undefined
-      if (!keptEmpty) return this.#spoolFiles.drop(file, fd)
-      try {
-        await (fd ? fd.truncate(0) : truncate(file.dataPath, 0))
-        file.size = 0
-      } finally {
-        await fd?.close().catch(() => undefined)
-      }
     })
   }
 
