@@ -42,6 +42,7 @@ import { carriedDetails, mergeWanted, type WantedDetails } from './wanted-detail
 import { Committer } from './write/committer.js'
 import { SpoolContent } from './write/content.js'
 import { revertFailedWrite } from './write/failed-write.js'
+import { FolderMoveNotes } from './write/folder-move-notes.js'
 import { PendingFiles, type ShownFile } from './write/pending-files.js'
 import { replay } from './write/replay.js'
 import { SpoolFiles } from './write/spool-files.js'
@@ -72,6 +73,7 @@ export class WritePath {
   readonly #dataFiles: DataFiles
   readonly #journal: Journal
   readonly #folderMoves: FolderMoves
+  readonly #folderMoveNotes: FolderMoveNotes
   /** Aborted at close: stops work that would otherwise wait for the library for ever. */
   readonly #closing = new AbortController()
   readonly #uploader: Uploader
@@ -95,6 +97,7 @@ export class WritePath {
     this.#journal = new Journal(this.#spool.journalDir, deps.options.bootId)
     this.#dataFiles = new DataFiles(this.#spool.dataDir, this.#spool.freeDir)
     this.#folderMoves = new FolderMoves(this.#spool.movesDir)
+    this.#folderMoveNotes = new FolderMoveNotes({ log: deps.log, dataFiles: this.#dataFiles, folderMoves: this.#folderMoves })
     this.#recent = new RecentCopies(this.#dataFiles, this.#spool.keptDir, deps.clock)
     this.#committedCopies = new CommittedCopies(this.#dataFiles, this.#journal, deps.log)
     const mtimeWarnings = new WarnOnce(deps.log)
@@ -555,32 +558,18 @@ export class WritePath {
     })
   }
 
-  /** A new rename's note (spool/folder-moves.ts), starting where the folder (or the `file`) is now. */
+  // ---- folder rename notes (write/folder-move-notes.ts) ----
+
   folderMoveFrom(remotePath: string, file = false): FolderMove {
-    return { id: this.#dataFiles.newId(), route: [remotePath], ...(file ? { file: true as const } : {}) }
+    return this.#folderMoveNotes.from(remotePath, file)
   }
 
-  /**
-   * Before a bulk job that may take `move`'s folder on to `toPath`: noted durably, so a crash once the job ran
-   * leaves the next mount where the files waiting inside belong. A note the spool cannot take (its disk full)
-   * leaves only that crash window open.
-   */
   noteFolderMove(move: FolderMove, toPath: string): void {
-    move.route.push(toPath)
-    try {
-      this.#folderMoves.note(move)
-    } catch (e) {
-      this.#d.log.warn({ route: move.route, err: e }, 'the spool cannot note a folder rename (its disk is full?); a crash before it ends would upload its files waiting in the spool to the old path')
-    }
+    this.#folderMoveNotes.note(move, toPath)
   }
 
-  /** The files of a noted folder rename are recorded where the folder is (or never left it). */
   endFolderMove(move: FolderMove): void {
-    try {
-      this.#folderMoves.end(move.id)
-    } catch (e) {
-      this.#d.log.warn({ route: move.route, err: e }, 'the spool cannot drop the note of a finished folder rename')
-    }
+    this.#folderMoveNotes.end(move)
   }
 
   /** Re-queues a quiesced file's upload (a namespace op failed or moved it). */
