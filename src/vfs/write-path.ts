@@ -17,7 +17,7 @@ import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
 import { PendingFile, remoteBaseOf, type RemoteBase } from './file-node.js'
-import { fileInodeFrom, type FileInode } from './inode.js'
+import type { FileInode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
 import { parentOf, type NameCodec } from './name.js'
@@ -47,7 +47,7 @@ import { PendingFiles, type ShownFile } from './write/pending-files.js'
 import { replay } from './write/replay.js'
 import { SpoolFiles } from './write/spool-files.js'
 import { UploadAttempts } from './write/upload-attempt.js'
-import { copyFits, copyOnServer, isUntouchedNewFile } from './write/server-copy.js'
+import { copyStored, type ServerCopyDeps } from './write/server-copy.js'
 
 export interface WritePathDeps {
   api: ImageKitApi
@@ -84,6 +84,7 @@ export class WritePath {
   readonly #content: SpoolContent
   readonly #committer: Committer
   readonly #spoolFiles: SpoolFiles
+  readonly #serverCopyDeps: ServerCopyDeps
   readonly #attempts: UploadAttempts
   readonly #pending = new PendingFiles()
   readonly #pathLock = new KeyedMutex()
@@ -129,6 +130,10 @@ export class WritePath {
       committedCopies: this.#committedCopies, journal: this.#journal,
       retireWhenIdle: (file) => this.#track(this.#fileLock.run(file.id, () => this.#retireIfIdle(file))),
     })
+    this.#serverCopyDeps = {
+      api: deps.api, log: deps.log, codec: deps.codec, dirs: deps.dirs, uploadTags: deps.options.uploadTags,
+      streamer: this.#streamer, fileLock: this.#fileLock, pending: this.#pending,
+    }
     this.#committer = new Committer({
       log: deps.log, journal: this.#journal, uploader: this.#uploader, fileLock: this.#fileLock,
       writeBackDelayMs: deps.options.writeBackDelayMs,
@@ -399,35 +404,11 @@ export class WritePath {
     return node?.kind === 'file' && node.fileId === file.base?.fileId ? node : undefined
   }
 
-  // ---- server-side copies (copy_file_range) ----
+  // ---- server-side copies (copy_file_range, write/server-copy.ts) ----
 
-  /**
-   * Copies the whole of a stored file into `file` with ImageKit's copy API, when that gives exactly what a
-   * byte copy would (server-copy.ts): `file` was just created for the copy and is untouched (no remote file
-   * at its path yet). Nothing is downloaded or uploaded; the open file shows the copy, and is filled from its
-   * remote bytes only if it is read or changed before its last close. False when the copy is not done this
-   * way (the caller copies bytes instead).
-   */
-  async copyStored(file: PendingFile, source: FileInode): Promise<boolean> {
-    const { api, dirs, codec, log, options } = this.#d
-    if (!copyFits(file, source, options.uploadTags)) return false
-    return this.#fileLock.run(file.id, async () => {
-      if (!isUntouchedNewFile(file) || !this.#pending.holds(file)) return false
-      const copy = await copyOnServer(api, log, source, file)
-      if (!copy || copy.size !== source.size) return false
-      this.#streamer.stop(file, 'a server-side copy')
-      const node = fileInodeFrom(copy, file.ino)
-      file.remoteContent = node
-      file.size = node.size
-      file.base = remoteBaseOf(node)
-      file.dirty = false
-      file.appendOnly = false
-      file.state = 'clean'
-      file.mtimeMs = node.updatedAtMs
-      const localName = codec.toLocal(file.name)
-      if (localName !== undefined) dirs.setChild(file.folder, localName, node)
-      return true
-    })
+  /** W15: the whole of a stored file copied into `file`, just created for it, by ImageKit's copy API (server-copy.ts). */
+  copyStored(file: PendingFile, source: FileInode): Promise<boolean> {
+    return copyStored(this.#serverCopyDeps, file, source)
   }
 
   /** The server-side copy's bytes into the file's spool copy, if they are not there yet. */

@@ -5,11 +5,56 @@
 import type { ImageKitApi } from '../../imagekit/api.js'
 import type { FileObject } from '../../imagekit/types.js'
 import type { Logger } from '../../log.js'
+import type { DirCache } from '../dir-cache.js'
 import { findStored, searchableName } from '../find-stored.js'
 import { mayHaveBeenDone } from '../lost-answer.js'
-import type { PendingFile } from '../file-node.js'
-import type { FileInode } from '../inode.js'
-import { parentOf } from '../name.js'
+import { remoteBaseOf, type PendingFile } from '../file-node.js'
+import { fileInodeFrom, type FileInode } from '../inode.js'
+import type { KeyedMutex } from '../lock.js'
+import { parentOf, type NameCodec } from '../name.js'
+import type { Streamer } from '../upload/streamer.js'
+import type { PendingFiles } from './pending-files.js'
+
+export interface ServerCopyDeps {
+  api: ImageKitApi
+  log: Logger
+  codec: NameCodec
+  dirs: DirCache
+  uploadTags: readonly string[]
+  streamer: Streamer
+  /** The write path's lock per PendingFile id (content changes against uploads). */
+  fileLock: KeyedMutex
+  pending: PendingFiles
+}
+
+/**
+ * Copies the whole of a stored file into `file` with ImageKit's copy API, when that gives exactly what a
+ * byte copy would (copyFits): `file` was just created for the copy and is untouched (no remote file
+ * at its path yet). Nothing is downloaded or uploaded; the open file shows the copy, and is filled from its
+ * remote bytes only if it is read or changed before its last close. False when the copy is not done this
+ * way (the caller copies bytes instead).
+ */
+export async function copyStored(d: ServerCopyDeps, file: PendingFile, source: FileInode): Promise<boolean> {
+  const { api, dirs, codec, log, uploadTags } = d
+  if (!copyFits(file, source, uploadTags)) return false
+  return d.fileLock.run(file.id, async () => {
+    if (!isUntouchedNewFile(file) || !d.pending.holds(file)) return false
+    const copy = await copyOnServer(api, log, source, file)
+    if (!copy || copy.size !== source.size) return false
+    d.streamer.stop(file, 'a server-side copy')
+    const node = fileInodeFrom(copy, file.ino)
+    file.remoteContent = node
+    file.size = node.size
+    file.base = remoteBaseOf(node)
+    file.dirty = false
+    file.appendOnly = false
+    file.state = 'clean'
+    file.mtimeMs = node.updatedAtMs
+    const localName = codec.toLocal(file.name)
+    if (localName !== undefined) dirs.setChild(file.folder, localName, node)
+    return true
+  })
+}
 
 /**
  * The API copies a file into another folder under the same name, with its tags: so `file` must have
