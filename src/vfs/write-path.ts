@@ -45,6 +45,7 @@ import { revertFailedWrite } from './write/failed-write.js'
 import { FolderMoveNotes } from './write/folder-move-notes.js'
 import { PendingFiles, type ShownFile } from './write/pending-files.js'
 import { replay } from './write/replay.js'
+import { retarget } from './write/retarget.js'
 import { SpoolFiles } from './write/spool-files.js'
 import { UploadAttempts } from './write/upload-attempt.js'
 import { copyStored, type ServerCopyDeps } from './write/server-copy.js'
@@ -592,43 +593,13 @@ export class WritePath {
     await this.#spoolFiles.drop(file)
   }
 
-  /**
-   * Points a quiesced pending file at another path (rename); `base` is the remote file it now replaces, and
-   * `stored` the file's own earlier version, whose tags and metadata it carries over that one's (W9).
-   */
-  async retarget(file: PendingFile, dest: Destination, base: RemoteBase | undefined, ino: number | undefined, stored?: FileInode): Promise<void> {
-    this.#streamer.stop(file, 'a rename')
-    await this.#committedCopies.drop(file) // it would come back under the old name after a crash
-    const carried = stored && base && base.fileId !== stored.fileId ? carriedDetails(stored, this.#d.options.uploadTags) : undefined
-    if (carried) file.wanted = mergeWanted(carried, file.wanted ?? {})
-    this.#pending.remove(file)
-    const storedElsewhere = base !== undefined && base.fileId !== file.base?.fileId && !file.uploadToCome
-    if (storedElsewhere) {
-      // Stored under its old name, but the file it now replaces holds other bytes (a file kept open, so not
-      // retired, renamed over another): they go up again, as that file's new version.
-      file.unsent = true
-      file.state = file.openCount > 0 ? 'open' : 'waiting'
-      file.attempts = 0
-    }
-    file.folder = dest.folder
-    file.name = dest.name
-    file.localPath = dest.localPath
-    file.base = base
-    file.storedVersionId = undefined
-    file.storedUpload = undefined
-    if (ino !== undefined) file.ino = ino
-    this.#pending.add(file)
-    if (file.unsent || file.state === 'empty') await this.#committer.persist(file)
-    this.requeue(file)
-    if (storedElsewhere && file.openCount > 0 && this.#d.options.writeBackDelayMs === 0) {
-      // Often only the kernel's release of the close that stored these bytes keeps the file open (it comes
-      // after close(2) has returned, and may come after the rename). That close returned with the bytes
-      // stored, so the rename does too, instead of leaving them for the last close; an upload as at a close,
-      // since its bytes were made durable then (fsync would sync them again).
-      await this.#committer.commit(file, 'close').catch((e: unknown) => {
-        this.#d.log.warn({ path: file.localPath, err: e }, 'upload after a rename over another file failed; the file stays in the spool')
-      })
-    }
+  /** A rename of a quiesced pending file (write/retarget.ts). */
+  retarget(file: PendingFile, dest: Destination, base: RemoteBase | undefined, ino: number | undefined, stored?: FileInode): Promise<void> {
+    return retarget({
+      log: this.#d.log, uploadTags: this.#d.options.uploadTags, writeBackDelayMs: this.#d.options.writeBackDelayMs,
+      streamer: this.#streamer, committedCopies: this.#committedCopies, pending: this.#pending, committer: this.#committer,
+      requeue: (requeued) => this.requeue(requeued),
+    }, file, dest, base, ino, stored)
   }
 
   /**
