@@ -14,6 +14,7 @@ import { loadConfig } from '../config/load.js'
 import type { CliContext, StopSignal } from './context.js'
 import { extraFlagsHelp, optionsHelp } from './help.js'
 import { flushLogger } from '../log.js'
+import { DataDirInUseError } from '../emulator/data-lock.js'
 import { folderProblem } from '../make-dirs.js'
 import { loggerFor, runMountSession } from './mount.js'
 import { UsageError } from './usage-error.js'
@@ -141,6 +142,9 @@ export async function runDemo(args: readonly string[], ctx: CliContext): Promise
   const shownDir = display(ctx.cwd, dir)
   // A demo folder (or mountpoint) it cannot make or write is one line naming the flag to change.
   const folderError = (e: unknown, flag: string, path: string): unknown => {
+    if (e instanceof DataDirInUseError) {
+      return new Error(`cannot use ${flag} ${display(ctx.cwd, path)}: another ikfs demo or emulator (pid ${e.pid}) uses it; stop that one, or choose another with ${flag}`)
+    }
     const problem = folderProblem(e, (p) => display(ctx.cwd, p))
     return problem === undefined ? e : new Error(`cannot use ${flag} ${display(ctx.cwd, path)}: ${problem}; choose another with ${flag}`)
   }

@@ -7,6 +7,7 @@
 import { createLogger, type LogLevel } from '../log.js'
 import { folderProblem } from '../make-dirs.js'
 import { mayHoldPrivateKey, quotedUnlessKey } from '../private-key-text.js'
+import { DataDirInUseError } from './data-lock.js'
 import { RESET_PHASES, type FaultSettings, type ResetPhase } from './faults.js'
 import type { EmulatorOptions, NameMode } from './options.js'
 import { startEmulator, type EmulatorHandle } from './server.js'
@@ -184,7 +185,9 @@ export function startProblem(e: unknown, options: EmulatorOptions): string | und
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || syscall === 'getaddrinfo') {
     return `--host ${host} is not a known host name or address: give an address of this machine, or leave --host out for 127.0.0.1`
   }
+  const data = quotedUnlessKey(options.dataDir, options.privateKey)
+  if (e instanceof DataDirInUseError) return `--data ${data} is in use by another emulator (pid ${e.pid}): stop that one, or choose another folder with --data`
   const problem = folderProblem(e, (path) => quotedUnlessKey(path, options.privateKey))
   if (problem === undefined) return undefined
-  return `cannot keep the library in --data ${quotedUnlessKey(options.dataDir, options.privateKey)}: ${problem}; choose another folder with --data`
+  return `cannot keep the library in --data ${data}: ${problem}; choose another folder with --data`
 }

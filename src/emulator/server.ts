@@ -12,12 +12,14 @@ import { join } from 'node:path'
 import { systemClock } from '../clock.js'
 import { isDiskFull } from '../full-disk.js'
 import { createLogger } from '../log.js'
+import { makeDirs } from '../make-dirs.js'
 import { SUPPORT_HELP } from '../imagekit/types.js'
 import { adoptFilesTree } from './adopt.js'
 import { checkBasicAuth } from './auth.js'
 import { UsedTokens } from './client-auth.js'
 import { CdnCache } from './cdn-cache.js'
 import type { EmulatorContext } from './context.js'
+import { lockDataDir } from './data-lock.js'
 import { defaultFaultSettings, FaultInjector, type FaultControl, type FaultScope } from './faults.js'
 import { UrlBuilder } from './file-object.js'
 import { ApiError, sendApiError, sendJson } from './http-io.js'
@@ -57,9 +59,18 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
   const logger = (options.logger ?? createLogger({ level: 'silent' })).child({ component: 'emulator' })
   const clock = options.clock ?? systemClock
   const store = new Store(resolved.dataDir, clock, logger)
-  await store.load()
-  const adoption = await adoptFilesTree(store)
-  store.startJournal()
+  makeDirs(store.metaDir)
+  const unlock = lockDataDir(resolved.dataDir, store.metaDir)
+  let adoption: Awaited<ReturnType<typeof adoptFilesTree>>
+  try {
+    await store.load()
+    adoption = await adoptFilesTree(store)
+    store.startJournal()
+  } catch (e) {
+    store.close()
+    unlock()
+    throw e
+  }
   if (adoption.adopted + adoption.changed + adoption.dropped > 0) logger.info(adoption, 'reconciled files/ with the journal')
   if (adoption.emptyFiles > 0) logger.warn({ emptyFiles: adoption.emptyFiles }, 'adopted empty files: the real service cannot hold 0-byte files')
 
@@ -76,6 +87,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     })
   } catch (e) {
     store.close()
+    unlock()
     throw e
   }
   const port = (server.address() as AddressInfo).port
@@ -110,6 +122,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     })
     await ctx.tempFiles.close()
     store.close()
+    unlock()
   }
 
   if (resolved.seed === 'demo' && store.fileCount === 0) {

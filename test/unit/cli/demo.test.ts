@@ -106,6 +106,18 @@ describe('ikfs demo: folders it cannot use', () => {
     expectOneLine(cli.stderr.text, /^ikfs: cannot use --dir \.\/ro: no permission to write .*; choose another with --dir\n$/)
   })
 
+  it('a demo folder another demo is serving: one line naming --dir, and the running demo goes on', async () => {
+    const first = testCli({}, dir)
+    const running = main(['demo', '--no-mount', '--dir', 'demo', '--log-level', 'silent'], first.ctx)
+    await waitFor(() => first.stdout.text.includes('press Ctrl-C'), 'the first demo to serve', 30_000)
+    const second = testCli({}, dir)
+    expect(await main(['demo', '--no-mount', '--dir', 'demo', '--log-level', 'silent'], second.ctx)).toBe(1)
+    expectOneLine(second.stderr.text, new RegExp(`^ikfs: cannot use --dir \\./demo: another ikfs demo or emulator \\(pid ${process.pid}\\) uses it; stop that one, or choose another with --dir\n$`))
+    expect(second.stdout.text).toBe('')
+    first.signals.emit('SIGINT')
+    expect(await running).toBe(0)
+  }, 40_000)
+
   it('a corrupt keys file: the demo says so in one line and serves the library with new keys', async () => {
     mkdirSync(join(dir, 'demo'))
     writeFileSync(join(dir, 'demo', 'keys.json'), 'private_pastedHere', { mode: 0o644 })

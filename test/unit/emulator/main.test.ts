@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { ikfsAsNobody, isRoot } from '../as-nobody.js'
+import { DataDirInUseError } from '../../../src/emulator/data-lock.js'
 import { EmulatorArgsError, parseEmulatorArgs, runEmulator, startProblem } from '../../../src/emulator/main.js'
 
 describe('parseEmulatorArgs', () => {
@@ -159,5 +160,8 @@ describe('runEmulator: a port or data folder it cannot use', () => {
     const dns = Object.assign(new Error('getaddrinfo ENOTFOUND nowhere.invalid'), { code: 'ENOTFOUND', syscall: 'getaddrinfo' })
     expect(startProblem(dns, { dataDir: 'd', privateKey: 'k', publicKey: '', host: 'nowhere.invalid' })).toMatch(/^--host "nowhere.invalid" is not a known host/)
     expect(startProblem(new Error('something else'), { dataDir: 'd', privateKey: 'k', publicKey: '' })).toBeUndefined()
+    expect(startProblem(new DataDirInUseError('/srv/lib', 4242), { dataDir: '/srv/lib', privateKey: 'k', publicKey: '' })).toBe(
+      '--data "/srv/lib" is in use by another emulator (pid 4242): stop that one, or choose another folder with --data',
+    )
   })
 })

@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { cp, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DataDirInUseError } from '../../../src/emulator/data-lock.js'
+import { startEmulator } from '../../../src/emulator/server.js'
 import { startTestEmulator, type TestEmulator } from './helpers.js'
 
 type Obj = Record<string, any>
@@ -71,5 +73,30 @@ describe('persistence', () => {
     expect(files).toHaveLength(1)
     expect(files[0]!.tags).toEqual(['keep'])
     expect(await (await fetch(t2.emu.urlEndpoint + '/crash/a.txt')).text()).toBe('v2')
+  })
+
+  it('refuses a second emulator on a data folder in use, which would rewrite the journal under the first', async () => {
+    const t = await start()
+    const second = startEmulator(t.options)
+    await expect(second).rejects.toThrow(DataDirInUseError)
+    await expect(second).rejects.toMatchObject({ pid: process.pid })
+    // The first one's changes still reach its journal.
+    await t.put('/later/a.txt', 'after the refused start', { tags: 'kept' })
+    await t.restart()
+    expect((await list(t, 'path=/later')).map((f) => [f.name, f.tags])).toEqual([['a.txt', ['kept']]])
+  })
+
+  it('a lock naming another live process is refused; one left by a process that is gone is taken over', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ikemu-lock-'))
+    cleanup.push(() => rm(dir, { recursive: true, force: true }))
+    await mkdir(join(dir, '.ikemu'))
+    const stat = await readFile('/proc/1/stat', 'utf8')
+    const initStarted = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    await writeFile(join(dir, '.ikemu/lock'), `1 ${initStarted}\n`)
+    await expect(start({}, dir)).rejects.toMatchObject({ pid: 1, message: `the data folder ${dir} is in use by another emulator (pid 1)` })
+    // Pid 1 started at another time: the pid was reused, the lock is stale.
+    await writeFile(join(dir, '.ikemu/lock'), '1 0\n')
+    const t = await start({}, dir)
+    await t.put('/x.txt', 'x')
   })
 })
