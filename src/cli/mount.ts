@@ -149,7 +149,11 @@ export async function runMountSession(
 ): Promise<number> {
   const { logger } = options
   const log = logger.child({ component: 'cli.mount' })
-  for (const warning of config.warnings) log.warn(warning)
+  for (const warning of config.warnings) {
+    log.warn(warning)
+    // Nobody reads a log file (a --daemon's) at the terminal: the command says it there too.
+    if (config.logFile) ctx.stderr.write(`ikfs: warning: ${warning}\n`)
+  }
   // fusermount3 refuses a symlink, and `ikfs status` must find the socket by any spelling.
   const mountpoint = await realMountpoint(mountpointGiven, ctx.cwd, ctx.runtime)
 

@@ -303,6 +303,11 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
       expect(refused.stderr).not.toContain('private_wrong_key_123')
       expect(await isMounted(mp)).toBe(false)
       expect(await processesServing(mp)).toEqual([])
+      // Warnings about the configuration reach the terminal, not only the daemon's log.
+      const flagged = await runIkfs([...args, '--private-key', 'private_wrong_key_123'], { timeoutMs: 60_000 })
+      expect(flagged.code, flagged.stderr).toBe(1)
+      expect(flagged.stderr).toMatch(/^ikfs: warning: the private key was given as a command-line flag, which other users can see in `ps`/m)
+      expect(flagged.stderr).not.toContain('private_wrong_key_123')
       // A daemon not live within --daemon-wait (its API answers too slowly) is stopped, and the command fails.
       await lib.setFaults({ latencyMs: 10_000, scope: ['api'] })
       try {

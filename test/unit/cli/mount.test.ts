@@ -382,4 +382,16 @@ describe('a live mount', () => {
     const log = await logText('command-line flag')
     expect(log).not.toContain(PRIVATE_KEY)
   })
+
+  it('says config warnings on stderr too when the log goes to a file (what a --daemon prints before it is live)', async () => {
+    logging = true
+    const t = testCli({ IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_LOG_FILE: logFile }, dir)
+    const exit = main(['mount', 'mnt', '--private-key', PRIVATE_KEY], t.ctx)
+    await waitFor(() => t.stdout.text !== '', 'the mount to go live')
+    t.signals.emit('SIGTERM')
+    expect(await exit).toBe(0)
+    expect(t.stderr.text).toBe(
+      'ikfs: warning: the private key was given as a command-line flag, which other users can see in `ps`; prefer IKFS_PRIVATE_KEY or a config file remote\n',
+    )
+  })
 })
