@@ -92,7 +92,7 @@ async function runCommand(argv: readonly string[], ctx: CliContext): Promise<num
 }
 
 async function help(topic: string | undefined, ctx: CliContext): Promise<number> {
-  if (topic === undefined) {
+  if (topic === undefined || topic === '--help' || topic === '-h') {
     ctx.stdout.write(generalHelp())
     return EXIT_OK
   }

@@ -80,6 +80,13 @@ describe('version and help', () => {
     }
   })
 
+  it.each([[['help', '--help']], [['help', '-h']], [['--help', '--help']]])('%j is the general help, not "no help for --help"', async (argv) => {
+    const cli = testCli({}, dir)
+    expect(await main(argv, cli.ctx)).toBe(0)
+    expect(cli.stdout.text).toMatch(/^ikfs: mount an ImageKit/)
+    expect(cli.stderr.text).toBe('')
+  })
+
   it.each([[['mount', '--help']], [['help', 'mount']], [['demo', '-h']]])(
     '%j lists every option with its flag, environment variables and default',
     async (argv) => {
