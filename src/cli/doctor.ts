@@ -21,6 +21,7 @@ import { bytes } from '../status/render.js'
 import { uidOf, type CliContext } from './context.js'
 import type { MountClient, MountRuntime } from './runtime.js'
 import { clientSettings } from './derive.js'
+import { endpointMismatch } from './endpoint-check.js'
 import { optionsHelp } from './help.js'
 import { unmountCommand } from './mount-kind.js'
 import { MOUNTPOINT_ANSWER_MS, MountpointHungError, statMountpoint } from './mountpoint-stat.js'
@@ -360,8 +361,14 @@ export async function checkCredentials(config: Config, runtime: MountRuntime, ti
   const name = 'credentials'
   const deadline = AbortSignal.timeout(timeoutMs)
   try {
-    await withClient(config, runtime, (client) => client.verifyCredentials(deadline))
-    return { name, state: 'ok', detail: `${new URL(config.apiUrl).host} accepted the private key` }
+    let sampleFileUrl: string | undefined
+    await withClient(config, runtime, async (client) => {
+      ;({ sampleFileUrl } = await client.verifyCredentials(deadline))
+    })
+    const accepted = `${new URL(config.apiUrl).host} accepted the private key`
+    const mismatch = endpointMismatch(config.endpoint, sampleFileUrl)
+    if (mismatch) return { name, state: 'warn', detail: `${accepted}, but ${mismatch}`, fix: 'set --endpoint to the URL endpoint on the ImageKit dashboard' }
+    return { name, state: 'ok', detail: accepted }
   } catch (e) {
     const code = (e as { code?: string }).code
     if (code === 'IK_UNAUTHORIZED') {

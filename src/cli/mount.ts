@@ -37,6 +37,7 @@ import { uidOf, type CliContext, type StopSignal } from './context.js'
 import { reportCrashes } from './crash-report.js'
 import { defaultDaemonLogFile, isDaemonChild, runInBackground } from './daemon.js'
 import { clientSettings, fuseMountOptions, routesOf, vfsOptions } from './derive.js'
+import { endpointMismatch } from './endpoint-check.js'
 import { waitForFilesBeingWritten } from './files-being-written.js'
 import { mountHelp } from './help.js'
 import { foreignMountMessage, isIkfsMount, unmountCommand } from './mount-kind.js'
@@ -149,11 +150,12 @@ export async function runMountSession(
 ): Promise<number> {
   const { logger } = options
   const log = logger.child({ component: 'cli.mount' })
-  for (const warning of config.warnings) {
+  const warn = (warning: string): void => {
     log.warn(warning)
     // Nobody reads a log file (a --daemon's) at the terminal: the command says it there too.
     if (config.logFile) ctx.stderr.write(`ikfs: warning: ${warning}\n`)
   }
+  for (const warning of config.warnings) warn(warning)
   // fusermount3 refuses a symlink, and `ikfs status` must find the socket by any spelling.
   const mountpoint = await realMountpoint(mountpointGiven, ctx.cwd, ctx.runtime)
 
@@ -176,7 +178,7 @@ export async function runMountSession(
   })
   let end: SessionEnd
   try {
-    end = await mountAndServe(config, mountpoint, ctx, options, status, startup)
+    end = await mountAndServe(config, mountpoint, ctx, options, status, startup, warn)
   } finally {
     startup.done()
     stopReporting()
@@ -198,10 +200,11 @@ async function mountAndServe(
   options: SessionOptions,
   status: StatusServices,
   startup: Startup,
+  warn: (warning: string) => void,
 ): Promise<SessionEnd> {
   const { logger } = options
   const log = logger.child({ component: 'cli.mount' })
-  const client = await preflight(config, mountpoint, ctx.runtime, logger, startup)
+  const client = await preflight(config, mountpoint, ctx.runtime, logger, startup, warn)
   let vfs: Vfs | undefined
   let live: LiveMount
   try {
@@ -232,7 +235,14 @@ function mountFailure(e: unknown, config: Config): string {
   return (e as Error).message
 }
 
-async function preflight(config: Config, mountpoint: string, runtime: MountRuntime, logger: Logger, startup: Startup): Promise<MountClient> {
+async function preflight(
+  config: Config,
+  mountpoint: string,
+  runtime: MountRuntime,
+  logger: Logger,
+  startup: Startup,
+  warn: (warning: string) => void,
+): Promise<MountClient> {
   const log = logger.child({ component: 'cli.preflight' })
   let client: MountClient | undefined
   const abort = new AbortController()
@@ -247,7 +257,9 @@ async function preflight(config: Config, mountpoint: string, runtime: MountRunti
     // At the same time; a wrong key is the answer to give first when both fail.
     const hostsChecked = client.checkHosts(abort.signal, !config.readOnly).then(() => undefined, (e: unknown) => e as Error)
     try {
-      await client.verifyCredentials(abort.signal)
+      const { sampleFileUrl } = await client.verifyCredentials(abort.signal)
+      const mismatch = endpointMismatch(config.endpoint, sampleFileUrl)
+      if (mismatch) warn(mismatch)
     } catch (e) {
       throw new Error(`cannot mount: ${(e as Error).message}`, { cause: e })
     }

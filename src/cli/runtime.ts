@@ -11,8 +11,11 @@ import type { ClientSettings } from './derive.js'
 
 export interface MountClient {
   readonly api: ImageKitApi
-  /** Rejects with an ImageKitError (IK_UNAUTHORIZED, IK_NETWORK, IK_TIMEOUT) whose message says what is wrong. */
-  verifyCredentials(signal?: AbortSignal): Promise<void>
+  /**
+   * Rejects with an ImageKitError (IK_UNAUTHORIZED, IK_NETWORK, IK_TIMEOUT) whose message says what is wrong;
+   * resolves with the URL of a file of the library, if it has one.
+   */
+  verifyCredentials(signal?: AbortSignal): Promise<{ sampleFileUrl?: string }>
   /**
    * Rejects with an ImageKitError (IK_NETWORK, IK_TIMEOUT) when the URL endpoint, or the upload host unless
    * `uploads` is false (a read-only mount), does not answer.

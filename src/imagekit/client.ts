@@ -14,7 +14,7 @@ import { ImageKitError } from './errors.js'
 import { expectBody, isAccountUsage, isFileObject, isFileObjectArray } from './guards.js'
 import { HttpTransport, networkPhrase } from './http.js'
 import { runBulkJob } from './jobs.js'
-import { LIST_ROUTE, listFiles } from './list.js'
+import { LIST_ROUTE, isListPage, listFiles } from './list.js'
 import type { ProxySettings } from './proxy.js'
 import { readRange, type DeliveryClient } from './read.js'
 import { defaultRetryPolicy } from './retry.js'
@@ -245,13 +245,14 @@ export class ImageKitClient implements ImageKitApi {
 
   /**
    * A cheap authenticated call (`GET /v1/files?limit=1`) for `ikfs mount` preflight and `ikfs doctor`.
-   * Throws IK_UNAUTHORIZED or IK_NETWORK / IK_TIMEOUT with a message meant for people.
+   * Resolves with the URL of the file it listed, if the library has one (callers compare it with the URL
+   * endpoint). Throws IK_UNAUTHORIZED or IK_NETWORK / IK_TIMEOUT with a message meant for people.
    */
-  async verifyCredentials(options: RequestOptions = {}): Promise<void> {
+  async verifyCredentials(options: RequestOptions = {}): Promise<{ sampleFileUrl?: string }> {
     const host = redactUrl(this.#apiUrl)
     const route = `${host}${this.#http.viaProxy(this.#apiUrl)}`
     try {
-      await this.#http.call({
+      const result = await this.#http.call({
         method: 'GET',
         host: 'api',
         route: LIST_ROUTE,
@@ -260,6 +261,8 @@ export class ImageKitClient implements ImageKitApi {
         signal: options.signal,
         maxRetries: VERIFY_MAX_RETRIES,
       })
+      const url = isListPage(result.value) ? result.value.find((item): item is FileObject => item.type !== 'folder')?.url : undefined
+      return typeof url === 'string' ? { sampleFileUrl: url } : {}
     } catch (error) {
       if (!(error instanceof ImageKitError)) throw error
       const details = { status: error.status, method: error.method, route: error.route, requestId: error.requestId, cause: error }

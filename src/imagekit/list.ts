@@ -78,6 +78,6 @@ export async function* listFiles(
   }
 }
 
-function isListPage(value: unknown): value is ListItem[] {
+export function isListPage(value: unknown): value is ListItem[] {
   return Array.isArray(value) && value.every(isListItem)
 }

@@ -125,6 +125,11 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         expect(noEndpoint.code).toBe(1)
         expect(noEndpoint.stdout).toMatch(/^FAIL +hosts +cannot reach the URL endpoint http:\/\/127\.0\.0\.1:9\/demo: connection refused/m)
         expect(noEndpoint.stdout).toMatch(/^ok +credentials /m)
+
+        // A mistyped ImageKit id in the endpoint: the host answers, but the library's files live under another id.
+        const typo = await runIkfs(['doctor'], { env: { ...libEnv(lib), IKFS_ENDPOINT: `${lib.endpoint}x` }, timeoutMs: 60_000 })
+        expect(typo.stdout).toMatch(/^warn +credentials +.*accepted the private key, but the URL endpoint \S+x does not match the library's files/m)
+        expect(typo.stdout).toMatch(/fix: set --endpoint to the URL endpoint on the ImageKit dashboard/)
       } finally {
         await rm(dir, { recursive: true, force: true })
       }

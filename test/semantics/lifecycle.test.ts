@@ -342,6 +342,14 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
       expect((await runIkfs(['unmount', mp], { timeoutMs: 30_000 })).code).toBe(0)
       await waitFor(async () => (await processesServing(mp)).length === 0 || undefined, 20_000, 'the daemon exits')
       expect(await isMounted(mp)).toBe(false)
+
+      // A mistyped ImageKit id in --endpoint: its host answers, so the mount goes live, with a warning at the terminal.
+      const typo = await runIkfs(args.map((a) => (a === lib.endpoint ? `${lib.endpoint}x` : a)), { env: { IKFS_PRIVATE_KEY: lib.privateKey }, timeoutMs: 60_000 })
+      expect(typo.code, typo.stderr).toBe(0)
+      pid = Number(/running in the background \(pid (\d+)\)/.exec(typo.stderr)?.[1])
+      expect(typo.stderr).toMatch(/^ikfs: warning: the URL endpoint \S+x does not match the library's files, whose URLs start with \S+\/demo: signed reads/m)
+      expect((await runIkfs(['unmount', mp], { timeoutMs: 30_000 })).code).toBe(0)
+      await waitFor(async () => (await processesServing(mp)).length === 0 || undefined, 20_000, 'the daemon exits')
     } finally {
       if (await isMounted(mp)) await runIkfs(['unmount', '--lazy', mp], { timeoutMs: 30_000 })
       if (pid !== undefined && (await processesServing(mp)).includes(pid)) process.kill(pid, 'SIGKILL')

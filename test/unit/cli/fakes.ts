@@ -55,6 +55,8 @@ export class FakeRuntime implements MountRuntime {
   readonly calls: string[] = []
   fuseReason: string | undefined = undefined
   verifyError: Error | undefined = undefined
+  /** The file URL the key check resolves with (a file of the library), if any. */
+  sampleFileUrl: string | undefined = undefined
   /** When set, the key check waits for it (an API that has not answered yet). */
   verifyGate: Promise<void> | undefined = undefined
   /** What the client's check of the URL endpoint and upload host throws, if anything (not recorded in calls). */
@@ -93,6 +95,7 @@ export class FakeRuntime implements MountRuntime {
         this.calls.push('verifyCredentials')
         await this.verifyGate
         if (this.verifyError) throw this.verifyError
+        return this.sampleFileUrl === undefined ? {} : { sampleFileUrl: this.sampleFileUrl }
       },
       checkHosts: async (_signal, uploads) => {
         this.hostsChecked = uploads === false ? 'endpoint' : 'endpoint and upload host'

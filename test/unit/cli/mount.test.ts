@@ -394,4 +394,19 @@ describe('a live mount', () => {
       'ikfs: warning: the private key was given as a command-line flag, which other users can see in `ps`; prefer IKFS_PRIVATE_KEY or a config file remote\n',
     )
   })
+
+  it('warns when the files the key check lists live under another URL endpoint id (a mistyped --endpoint)', async () => {
+    logging = true
+    const t = testCli({ IKFS_ENDPOINT: 'https://ik.imagekit.io/acmee', IKFS_LOG_FILE: logFile, IKFS_PRIVATE_KEY: PRIVATE_KEY }, dir)
+    t.runtime.sampleFileUrl = 'https://ik.imagekit.io/acme/docs/a.txt?updatedAt=1'
+    const exit = main(['mount', 'mnt'], t.ctx)
+    await waitFor(() => t.stdout.text !== '', 'the mount to go live')
+    t.signals.emit('SIGTERM')
+    expect(await exit).toBe(0)
+    expect(t.stderr.text).toBe(
+      "ikfs: warning: the URL endpoint https://ik.imagekit.io/acmee does not match the library's files, whose URLs start with " +
+        'https://ik.imagekit.io/acme: signed reads (private files, --only-signed) will fail; check --endpoint\n',
+    )
+    expect(await logText('does not match')).not.toContain(PRIVATE_KEY)
+  })
 })
