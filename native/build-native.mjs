@@ -26,7 +26,7 @@ const ADDONS = [
   },
   {
     what: 'the libfuse3 binding',
-    sources: ['ikfs_fuse3.c', 'operations.c', 'forget_names.c'].map((file) => join(here, 'fuse3', file)),
+    sources: ['ikfs_fuse3.c', 'operations.c', 'forget_names.c', 'open_files.c'].map((file) => join(here, 'fuse3', file)),
     output: join(here, 'fuse3', 'build', 'ikfs_fuse3.node'),
     libraries: () => {
       try {

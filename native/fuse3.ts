@@ -237,8 +237,9 @@ function route(op: Op, pathOrNull: string | null, args: unknown[], ops: Fuse3Ops
       code < 0 ? reply(code) : reply(0, encode(value as never))
 
   if (pathOrNull === null && op !== Op.Init && op !== Op.Exit) {
-    // A getattr by handle (the kernel sends one for lseek to the end, not for fstat, which libfuse answers
-    // ESTALE) answers from the handle; futimens and fchmod change nothing remote anyway.
+    // A getattr by handle of a file that has lost its name (unlinked or renamed over while open: fstat, and
+    // lseek to the end; native/fuse3/open_files.c gives fstat's the handle) answers from the handle;
+    // futimens and fchmod change nothing remote anyway.
     if (op === Op.Getattr && n(0) > 0) return ops.getattrOpen(n(0), withValue(statArray))
     if (op === Op.Utimens || op === Op.Chmod) return reply(0)
     if (!BY_HANDLE.has(op)) return reply(-errno.ENOENT)

@@ -3,6 +3,7 @@
  *   operations.c    the kernel side: libfuse's worker threads, one request record per call into JavaScript
  *   ikfs_fuse3.c    the JavaScript side: dispatch, reply, mount and the loop thread, copyIn/copyOut
  *   forget_names.c  notifications that make the kernel forget "no such file" answers (a refresh)
+ *   open_files.c    /dev/fuse read and written through it: fstat of an open file that has lost its name
  */
 #ifndef IKFS_FUSE3_BINDING_H
 #define IKFS_FUSE3_BINDING_H
@@ -29,6 +30,8 @@
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "open_files.h"
 
 enum op {
   OP_INIT = 0, OP_GETATTR, OP_READDIR, OP_OPEN, OP_READ, OP_WRITE, OP_RELEASE, OP_FLUSH, OP_FSYNC,
@@ -73,6 +76,9 @@ typedef struct session {
   char xattr_namespace[32];
   /* A second descriptor of /dev/fuse, numbered above every other (keep_device_last), or -1. */
   int device_last_fd;
+  /* The open handles of each node, for fstat of a file that has lost its name (open_files.c); NULL if not kept. */
+  open_files_t *open_files;
+  void *io_owner; /* libfuse's user data for the I/O callbacks (the struct fuse), set once */
 } session_t;
 
 /*

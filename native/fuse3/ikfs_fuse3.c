@@ -394,6 +394,63 @@ static int keep_device_last(int device_fd) {
   return fcntl(device_fd, F_DUPFD_CLOEXEC, highest + 1);
 }
 
+/*
+ * The mounts whose /dev/fuse I/O goes through open_files.c. libfuse hands the I/O callbacks its own user data
+ * (the struct fuse), not the session: each mount's is found here. Slots are set before the loop starts and
+ * cleared once it has ended; a session is never freed, so reading another mount's slot meanwhile is safe.
+ */
+#define MAX_IO_SESSIONS 16
+static session_t *io_sessions[MAX_IO_SESSIONS];
+
+static open_files_t *open_files_of(void *owner) {
+  for (int i = 0; i < MAX_IO_SESSIONS; i++) {
+    session_t *s = __atomic_load_n(&io_sessions[i], __ATOMIC_ACQUIRE);
+    if (s != NULL && s->io_owner == owner) return s->open_files;
+  }
+  return NULL;
+}
+
+static ssize_t io_read(int fd, void *buf, size_t length, void *owner) {
+  open_files_t *o = open_files_of(owner);
+  return o ? open_files_read(o, fd, buf, length) : read(fd, buf, length);
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *owner) {
+  open_files_t *o = open_files_of(owner);
+  return o ? open_files_writev(o, fd, iov, count) : writev(fd, iov, count);
+}
+
+/*
+ * Before the loop (after fuse_mount): the session's own descriptor, read and written through open_files.c. Without splice
+ * callbacks libfuse reads every request with read(2) (no splice from /dev/fuse) and writes every reply with
+ * writev(2), so every request and reply passes here. Not fatal: without it fstat of a nameless file is ESTALE.
+ */
+static void track_open_files(session_t *s) {
+  static const struct fuse_custom_io io = {.read = io_read, .writev = io_writev};
+  struct fuse_session *se = fuse_get_session(s->fuse);
+  s->io_owner = s->fuse;
+  s->open_files = open_files_new();
+  for (int i = 0; s->open_files != NULL && i < MAX_IO_SESSIONS; i++) {
+    session_t *empty = NULL;
+    if (!__atomic_compare_exchange_n(&io_sessions[i], &empty, s, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
+    if (fuse_session_custom_io(se, &io, fuse_session_fd(se)) == 0) return;
+    __atomic_store_n(&io_sessions[i], NULL, __ATOMIC_RELEASE);
+    break;
+  }
+  fprintf(stderr, "ikfs_fuse3: open files are not tracked; fstat of an unlinked open file will answer ESTALE\n");
+  open_files_free(s->open_files);
+  s->open_files = NULL;
+}
+
+static void untrack_open_files(session_t *s) {
+  for (int i = 0; i < MAX_IO_SESSIONS; i++) {
+    session_t *mine = s;
+    __atomic_compare_exchange_n(&io_sessions[i], &mine, NULL, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+  }
+  open_files_free(s->open_files);
+  s->open_files = NULL;
+}
+
 static void *loop_thread(void *arg) {
   session_t *s = (session_t *)arg;
   /*
@@ -405,6 +462,7 @@ static void *loop_thread(void *arg) {
    */
   struct sched_param no_priority = {0};
   pthread_setschedparam(pthread_self(), SCHED_BATCH, &no_priority);
+  track_open_files(s);
   struct fuse_loop_config *config = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(config, s->max_threads);
   fuse_loop_cfg_set_idle_threads(config, 16);
@@ -418,6 +476,7 @@ static void *loop_thread(void *arg) {
   fuse_destroy(s->fuse);
   s->fuse = NULL;
   pthread_rwlock_unlock(&s->fuse_lock);
+  untrack_open_files(s);
   static request_t exit_request = {.op = OP_EXIT};
   pthread_rwlock_wrlock(&s->tsfn_lock);
   if (!s->js_gone) {

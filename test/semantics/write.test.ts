@@ -533,6 +533,45 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await remoteEntries(lib, '/w8')).map((e) => e.name)).toEqual([])
   })
 
+  it('W8: fstat of a descriptor whose file was unlinked answers what the descriptor has, not ESTALE', async () => {
+    await lib.upload('/w8fstat', 'stored.txt', Buffer.from('stored before the mount\n'))
+    // --attr-timeout 0: every fstat reaches the daemon, none is answered from what the kernel kept.
+    const { m } = await mount({ args: ['--attr-timeout', '0'] })
+    const dir = join(m.path, 'w8fstat')
+    // In a child process: the mount is never touched by synchronous calls from this one.
+    const { stdout } = await run('python3', ['-c', [
+      'import json, os, sys',
+      'd = sys.argv[1]',
+      'def seen(fd):',
+      '    s = os.fstat(fd)',
+      '    return {"size": s.st_size, "mode": oct(s.st_mode), "ino": s.st_ino, "mtime": s.st_mtime_ns}',
+      'w = os.open(os.path.join(d, "scratch.bin"), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)',
+      'os.write(w, b"x" * 100)',
+      'r = os.open(os.path.join(d, "stored.txt"), os.O_RDONLY)',
+      'named = seen(r)',
+      'os.unlink(os.path.join(d, "scratch.bin"))',
+      'os.unlink(os.path.join(d, "stored.txt"))',
+      'out = {"named": named, "stored": seen(r), "written": [seen(w)["size"]]}',
+      'os.write(w, b"y" * 50)',
+      'out["written"].append(seen(w)["size"])',
+      'os.ftruncate(w, 7)',
+      'out["written"].append(seen(w)["size"])',
+      'out["mode"] = seen(w)["mode"]',
+      'out["bytes"] = os.pread(r, 100, 0).decode()',
+      'os.close(w)',
+      'os.close(r)',
+      'print(json.dumps(out))',
+    ].join('\n'), dir])
+    const seen = JSON.parse(stdout) as { named: unknown; stored: unknown; written: number[]; mode: string; bytes: string }
+    expect(seen.written).toEqual([100, 150, 7])
+    expect(seen.mode).toBe('0o100644')
+    // The stored file, unlinked while open read-only, looks as it did while it had its name (size, ino, mtime).
+    expect(seen.stored).toEqual(seen.named)
+    expect(seen.bytes).toBe('stored before the mount\n')
+    expect(await readdir(dir)).toEqual([])
+    await unmount(m)
+  })
+
   it('W8: unlink whose file was deleted but whose answer was a 504 succeeds, and deletes nothing else', async () => {
     const { m } = await mount()
     await mkdir(join(m.path, 'w8lost'))

@@ -1,0 +1,20 @@
+/*
+ * Which kernel nodes have open handles, learned on /dev/fuse (open_files.c). A header of its own, free of
+ * libfuse's: only open_files.c reads the kernel's message layouts (<linux/fuse.h>).
+ */
+#ifndef IKFS_FUSE3_OPEN_FILES_H
+#define IKFS_FUSE3_OPEN_FILES_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+typedef struct open_files open_files_t;
+
+open_files_t *open_files_new(void);
+void open_files_free(open_files_t *o);
+/* read(2) and writev(2) of the session's /dev/fuse descriptor (fuse_custom_io's read and writev). */
+ssize_t open_files_read(open_files_t *o, int fd, void *buf, size_t length);
+ssize_t open_files_writev(open_files_t *o, int fd, struct iovec *iov, int count);
+
+#endif
