@@ -24,7 +24,7 @@ const errno = osConstants.errno
 export enum Op {
   Init = 0, Getattr, Readdir, Open, Read, Write, Release, Flush, Fsync, Truncate, Ftruncate, Create, Unlink, Mkdir,
   Rmdir, Rename, Utimens, Chmod, Chown, Statfs, Getxattr, Listxattr, Setxattr, Removexattr, Symlink, Link, Mknod,
-  Readlink, CopyFileRange, Fallocate, Exit,
+  Readlink, CopyFileRange, Fallocate, Reopen, Exit,
 }
 
 const RENAME_NOREPLACE = 1
@@ -231,6 +231,12 @@ function route(op: Op, pathOrNull: string | null, args: unknown[], ops: Fuse3Ops
   const n = (i: number): number => args[i] as number
   const s = (i: number): string => args[i] as string
   const b = (i: number): Buffer => args[i] as Buffer
+  const opened =
+    (flags: number): Cb =>
+    (code, fh, bypass, noFlush) => {
+      if (code < 0) return reply(code)
+      reply(0, fh, undefined, openReplyFor(flags, false, directIo || bypass === true) | (noFlush === true ? OpenReply.NoFlush : 0))
+    }
   const withValue =
     (encode: (value: never) => unknown): Cb =>
     (code, value) =>
@@ -241,6 +247,8 @@ function route(op: Op, pathOrNull: string | null, args: unknown[], ops: Fuse3Ops
     // lseek to the end; native/fuse3/open_files.c gives fstat's the handle) answers from the handle;
     // futimens and fchmod change nothing remote anyway.
     if (op === Op.Getattr && n(0) > 0) return ops.getattrOpen(n(0), withValue(statArray))
+    // Opened again (through /proc/PID/fd) while it has no name: read-only, on what handle n(0) has open.
+    if (op === Op.Reopen) return ops.reopen(n(0), opened(fsConstants.O_RDONLY))
     if (op === Op.Utimens || op === Op.Chmod) return reply(0)
     if (!BY_HANDLE.has(op)) return reply(-errno.ENOENT)
   }
@@ -258,10 +266,7 @@ function route(op: Op, pathOrNull: string | null, args: unknown[], ops: Fuse3Ops
         code < 0 ? reply(code) : reply(0, names, statArrays((stats as FuseStat[] | undefined) ?? [])),
       )
     case Op.Open:
-      return ops.open(path, n(0), (code, fh, bypass, noFlush) => {
-        if (code < 0) return reply(code)
-        reply(0, fh, undefined, openReplyFor(n(0), false, directIo || bypass === true) | (noFlush === true ? OpenReply.NoFlush : 0))
-      }, n(1))
+      return ops.open(path, n(0), opened(n(0)), n(1))
     case Op.Create:
       // The new file's stat rides along: libfuse's getattr right after create is answered from it in C.
       return ops.create(path, n(0), (code, fh) => {

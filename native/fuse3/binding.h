@@ -37,7 +37,7 @@ enum op {
   OP_INIT = 0, OP_GETATTR, OP_READDIR, OP_OPEN, OP_READ, OP_WRITE, OP_RELEASE, OP_FLUSH, OP_FSYNC,
   OP_TRUNCATE, OP_FTRUNCATE, OP_CREATE, OP_UNLINK, OP_MKDIR, OP_RMDIR, OP_RENAME, OP_UTIMENS, OP_CHMOD,
   OP_CHOWN, OP_STATFS, OP_GETXATTR, OP_LISTXATTR, OP_SETXATTR, OP_REMOVEXATTR, OP_SYMLINK, OP_LINK,
-  OP_MKNOD, OP_READLINK, OP_COPY_FILE_RANGE, OP_FALLOCATE, OP_EXIT,
+  OP_MKNOD, OP_READLINK, OP_COPY_FILE_RANGE, OP_FALLOCATE, OP_REOPEN, OP_EXIT,
 };
 
 /* Numbers per stat in getattr and readdir replies (native/fuse3.ts STAT_FIELDS has the same order). */
@@ -130,6 +130,8 @@ typedef struct request {
 
 /* operations.c */
 extern const struct fuse_operations ikfs_operations;
+int reopen_by_handle(void *session, uint64_t fh, uint64_t *new_fh, uint32_t *reply_flags);
+void release_by_handle(void *session, uint64_t fh);
 
 /* ikfs_fuse3.c */
 int start_thread(pthread_t *thread, void *(*run)(void *), void *arg);

@@ -76,6 +76,7 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
       argv[argc++] = num(env, r->flags);
       break;
     case OP_RELEASE:
+    case OP_REOPEN:
       argv[argc++] = num(env, (double)fh);
       break;
     case OP_FLUSH:
@@ -301,7 +302,8 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
         code = argc < 4 ? -EIO : fill_dir(env, r->dir, argv[2], argv[3]);
         break;
       case OP_OPEN:
-      case OP_CREATE: {
+      case OP_CREATE:
+      case OP_REOPEN: {
         double fh;
         const double *f;
         if (argc < 3 || napi_get_value_double(env, argv[2], &fh) != napi_ok) {
@@ -423,13 +425,14 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *owner) {
 /*
  * Before the loop (after fuse_mount): the session's own descriptor, read and written through open_files.c. Without splice
  * callbacks libfuse reads every request with read(2) (no splice from /dev/fuse) and writes every reply with
- * writev(2), so every request and reply passes here. Not fatal: without it fstat of a nameless file is ESTALE.
+ * writev(2), so every request and reply passes here. Not fatal: without it fstat (and a reopen through
+ * /proc/PID/fd) of a nameless file is ESTALE.
  */
 static void track_open_files(session_t *s) {
   static const struct fuse_custom_io io = {.read = io_read, .writev = io_writev};
   struct fuse_session *se = fuse_get_session(s->fuse);
   s->io_owner = s->fuse;
-  s->open_files = open_files_new();
+  s->open_files = open_files_new((open_files_calls_t){.session = s, .reopen = reopen_by_handle, .release = release_by_handle});
   for (int i = 0; s->open_files != NULL && i < MAX_IO_SESSIONS; i++) {
     session_t *empty = NULL;
     if (!__atomic_compare_exchange_n(&io_sessions[i], &empty, s, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;

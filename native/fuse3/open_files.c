@@ -1,5 +1,6 @@
 /*
- * fstat of an open file that has lost its name (unlinked, or renamed over while open).
+ * fstat, and opening again through /proc/PID/fd, of an open file that has lost its name (unlinked, or
+ * renamed over while open).
  *
  * The kernel sends fstat's GETATTR without a file handle, and libfuse's path-based API answers a GETATTR
  * without one ESTALE, without asking us, for a node that has no name left (hard_remove). With a handle
@@ -12,11 +13,17 @@
  * before: libfuse passes its path, and a getattr with a path is answered by path. Other requests cost a look
  * at their opcode; replies, a look at a counter while no OPEN or CREATE waits for its reply.
  *
+ * Opening such a file again (cat /proc/PID/fd/N) libfuse answers ESTALE as well, with no path to open it by.
+ * That answer, to a read-only OPEN of a node with an open handle, is replaced here by a new handle JavaScript
+ * opens on what that handle has (reopen). libfuse never saw that open succeed (it counts each node's opens
+ * and asserts at every RELEASE that one is left, fuse_do_release), so the RELEASE of such a handle is answered here as well.
+ *
  * Memory is bounded: past MAX_HANDLES open handles (or MAX_WAITING opens under way) the extra ones are not
- * kept, and their files answer fstat as libfuse does (ESTALE once nameless).
+ * kept, and their files answer fstat and a reopen as libfuse does (ESTALE once nameless).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fuse.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -34,6 +41,7 @@
 typedef struct handle {
   uint64_t node_id;
   uint64_t fh;
+  int reopened; /* opened here (reopen), unknown to libfuse: released here too */
   struct handle *next;
 } handle_t;
 
@@ -41,9 +49,11 @@ typedef struct waiting_open {
   uint64_t unique;
   uint64_t node_id; /* OPEN: the node opened; CREATE: 0 (its reply names the new node) */
   int create;
+  int read_only; /* an OPEN that a reopen may answer */
 } waiting_open_t;
 
 struct open_files {
+  open_files_calls_t calls;
   pthread_mutex_t lock;
   /* Newest first in each bucket: a GETATTR takes the node's latest handle (a write handle opened after a
      read-only one answers the size being written; a read-only open of a file being written gets a handle
@@ -54,9 +64,11 @@ struct open_files {
   uint32_t waiting_count; /* read without the lock on every reply: only a hint that a lookup may find one */
 };
 
-open_files_t *open_files_new(void) {
+open_files_t *open_files_new(open_files_calls_t calls) {
   open_files_t *o = calloc(1, sizeof *o);
-  if (o) pthread_mutex_init(&o->lock, NULL);
+  if (o == NULL) return NULL;
+  o->calls = calls;
+  pthread_mutex_init(&o->lock, NULL);
   return o;
 }
 
@@ -76,28 +88,31 @@ static handle_t **bucket_of(open_files_t *o, uint64_t node_id) {
   return &o->buckets[(node_id ^ (node_id >> 10)) % BUCKETS];
 }
 
-/* Under the lock. */
-static void add_handle(open_files_t *o, uint64_t node_id, uint64_t fh) {
-  if (o->handles >= MAX_HANDLES) return;
+/* Under the lock. Returns whether it is kept. */
+static int add_handle(open_files_t *o, uint64_t node_id, uint64_t fh, int reopened) {
+  if (o->handles >= MAX_HANDLES) return 0;
   handle_t *h = malloc(sizeof *h);
-  if (h == NULL) return;
+  if (h == NULL) return 0;
   handle_t **bucket = bucket_of(o, node_id);
-  *h = (handle_t){.node_id = node_id, .fh = fh, .next = *bucket};
+  *h = (handle_t){.node_id = node_id, .fh = fh, .reopened = reopened, .next = *bucket};
   *bucket = h;
   o->handles++;
+  return 1;
 }
 
-/* Under the lock. */
-static void drop_handle(open_files_t *o, uint64_t node_id, uint64_t fh) {
+/* Under the lock. Returns whether the handle was one opened here (reopen); 0 also when it was not kept. */
+static int drop_handle(open_files_t *o, uint64_t node_id, uint64_t fh) {
   for (handle_t **at = bucket_of(o, node_id); *at; at = &(*at)->next) {
     handle_t *h = *at;
     if (h->node_id == node_id && h->fh == fh) {
+      int reopened = h->reopened;
       *at = h->next;
       free(h);
       o->handles--;
-      return;
+      return reopened;
     }
   }
+  return 0;
 }
 
 /* Under the lock. */
@@ -124,8 +139,23 @@ static int take_waiting(open_files_t *o, uint64_t unique, waiting_open_t *out) {
   return 0;
 }
 
-static void seen_request(open_files_t *o, char *buf, size_t length) {
-  if (length < sizeof(struct fuse_in_header)) return;
+/*
+ * The RELEASE of a handle opened here, answered here: JavaScript releases it, and the kernel gets its (empty)
+ * answer. Not cancelled halfway (fuse_loop_mt cancels its workers at exit while they wait for a request, and
+ * JavaScript answers into this thread's stack).
+ */
+static void release_reopened(open_files_t *o, int fd, uint64_t unique, uint64_t fh) {
+  int cancel_state;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+  o->calls.release(o->calls.session, fh);
+  struct fuse_out_header out = {.len = sizeof out, .error = 0, .unique = unique};
+  if (write(fd, &out, sizeof out) < 0) {} /* the kernel may have gone; nothing waits for this answer */
+  pthread_setcancelstate(cancel_state, NULL);
+}
+
+/* Returns whether the request was answered here (libfuse is not to see it). */
+static int seen_request(open_files_t *o, int fd, char *buf, size_t length) {
+  if (length < sizeof(struct fuse_in_header)) return 0;
   struct fuse_in_header in;
   memcpy(&in, buf, sizeof in);
   char *arg = buf + sizeof in;
@@ -133,39 +163,45 @@ static void seen_request(open_files_t *o, char *buf, size_t length) {
   switch (in.opcode) {
     case FUSE_GETATTR: {
       struct fuse_getattr_in getattr;
-      if (arg_length < sizeof getattr) return;
+      if (arg_length < sizeof getattr) return 0;
       memcpy(&getattr, arg, sizeof getattr);
-      if (getattr.getattr_flags & FUSE_GETATTR_FH) return;
+      if (getattr.getattr_flags & FUSE_GETATTR_FH) return 0;
       pthread_mutex_lock(&o->lock);
       int found = latest_handle(o, in.nodeid, &getattr.fh);
       pthread_mutex_unlock(&o->lock);
-      if (!found) return;
+      if (!found) return 0;
       getattr.getattr_flags |= FUSE_GETATTR_FH;
       memcpy(arg, &getattr, sizeof getattr);
-      return;
+      return 0;
     }
     case FUSE_OPEN:
-    case FUSE_CREATE:
+    case FUSE_CREATE: {
+      struct fuse_open_in open_in = {0};
+      if (in.opcode == FUSE_OPEN && arg_length >= sizeof open_in) memcpy(&open_in, arg, sizeof open_in);
       pthread_mutex_lock(&o->lock);
       if (o->waiting_count < MAX_WAITING) {
         o->waiting[o->waiting_count] = (waiting_open_t){
           .unique = in.unique, .node_id = in.opcode == FUSE_OPEN ? in.nodeid : 0, .create = in.opcode == FUSE_CREATE,
+          .read_only = in.opcode == FUSE_OPEN && (open_in.flags & O_ACCMODE) == O_RDONLY && !(open_in.flags & O_TRUNC),
         };
         __atomic_store_n(&o->waiting_count, o->waiting_count + 1, __ATOMIC_RELAXED);
       }
       pthread_mutex_unlock(&o->lock);
-      return;
+      return 0;
+    }
     case FUSE_RELEASE: {
       struct fuse_release_in release;
-      if (arg_length < sizeof release) return;
+      if (arg_length < sizeof release) return 0;
       memcpy(&release, arg, sizeof release);
       pthread_mutex_lock(&o->lock);
-      drop_handle(o, in.nodeid, release.fh);
+      int reopened = drop_handle(o, in.nodeid, release.fh);
       pthread_mutex_unlock(&o->lock);
-      return;
+      if (!reopened) return 0;
+      release_reopened(o, fd, in.unique, release.fh);
+      return 1;
     }
     default:
-      return;
+      return 0;
   }
 }
 
@@ -186,17 +222,48 @@ static int message_bytes(const struct iovec *iov, int count, size_t offset, void
   return length == 0;
 }
 
+/* libfuse's ESTALE to a read-only OPEN of a node with an open handle, replaced by a new handle on its file. */
+typedef struct reopened_reply {
+  struct fuse_out_header out;
+  struct fuse_open_out open_out;
+} reopened_reply_t;
+
+/* Under no lock (JavaScript answers meanwhile). Returns whether the reply was made, and its handle kept. */
+static int reopen(open_files_t *o, uint64_t node_id, uint64_t unique, reopened_reply_t *reply) {
+  uint64_t fh;
+  pthread_mutex_lock(&o->lock);
+  int found = latest_handle(o, node_id, &fh);
+  pthread_mutex_unlock(&o->lock);
+  uint32_t flags;
+  if (!found || o->calls.reopen(o->calls.session, fh, &reply->open_out.fh, &flags) != 0) return 0;
+  reply->out = (struct fuse_out_header){.len = sizeof *reply, .error = 0, .unique = unique};
+  reply->open_out.open_flags = ((flags & REOPENED_DIRECT_IO) ? FOPEN_DIRECT_IO : 0) | ((flags & REOPENED_NO_FLUSH) ? FOPEN_NOFLUSH : 0);
+  pthread_mutex_lock(&o->lock);
+  int kept = add_handle(o, node_id, reply->open_out.fh, 1);
+  pthread_mutex_unlock(&o->lock);
+  if (!kept) o->calls.release(o->calls.session, reply->open_out.fh); /* its RELEASE would reach libfuse */
+  return kept;
+}
+
 /*
  * The node and handle a successful OPEN or CREATE reply gives, kept before the reply is written: from then on
- * the kernel may send the handle's RELEASE. Returns whether one was kept.
+ * the kernel may send the handle's RELEASE. Returns whether one was kept; *reopened when the reply is to be
+ * `reopened` instead.
  */
-static int seen_reply(open_files_t *o, const struct iovec *iov, int count, waiting_open_t *opened, uint64_t *fh) {
+static int seen_reply(open_files_t *o, const struct iovec *iov, int count, waiting_open_t *opened, uint64_t *fh,
+                      reopened_reply_t *reopened, int *is_reopened) {
+  *is_reopened = 0;
   if (__atomic_load_n(&o->waiting_count, __ATOMIC_RELAXED) == 0) return 0;
   struct fuse_out_header out;
   if (!message_bytes(iov, count, 0, &out, sizeof out) || out.unique == 0) return 0;
   pthread_mutex_lock(&o->lock);
   int found = take_waiting(o, out.unique, opened);
   pthread_mutex_unlock(&o->lock);
+  if (found && out.error == -ESTALE && opened->read_only && reopen(o, opened->node_id, out.unique, reopened)) {
+    *is_reopened = 1;
+    *fh = reopened->open_out.fh;
+    return 1;
+  }
   if (!found || out.error != 0) return 0;
   struct fuse_open_out open_out;
   size_t at = sizeof out;
@@ -209,32 +276,38 @@ static int seen_reply(open_files_t *o, const struct iovec *iov, int count, waiti
   if (!message_bytes(iov, count, at, &open_out, sizeof open_out)) return 0;
   *fh = open_out.fh;
   pthread_mutex_lock(&o->lock);
-  add_handle(o, opened->node_id, *fh);
+  int kept = add_handle(o, opened->node_id, *fh, 0);
   pthread_mutex_unlock(&o->lock);
-  return 1;
+  return kept;
 }
 
 ssize_t open_files_read(open_files_t *o, int fd, void *buf, size_t length) {
-  ssize_t n = read(fd, buf, length);
-  if (n > 0) {
+  for (;;) {
+    ssize_t n = read(fd, buf, length);
+    if (n <= 0) return n;
     int saved = errno;
-    seen_request(o, buf, (size_t)n);
+    int answered = seen_request(o, fd, buf, (size_t)n);
     errno = saved;
+    if (!answered) return n;
   }
-  return n;
 }
 
 ssize_t open_files_writev(open_files_t *o, int fd, struct iovec *iov, int count) {
-  waiting_open_t opened;
-  uint64_t fh;
-  int kept = seen_reply(o, iov, count, &opened, &fh);
-  ssize_t n = writev(fd, iov, count);
+  waiting_open_t opened = {0};
+  uint64_t fh = 0;
+  reopened_reply_t reopened;
+  int is_reopened;
+  int kept = seen_reply(o, iov, count, &opened, &fh, &reopened, &is_reopened);
+  struct iovec reopened_iov = {.iov_base = &reopened, .iov_len = sizeof reopened};
+  ssize_t n = is_reopened ? writev(fd, &reopened_iov, 1) : writev(fd, iov, count);
   if (n < 0 && kept) {
-    /* The open was interrupted: libfuse releases the handle itself, and the kernel sends no RELEASE. */
+    /* The open was interrupted and the kernel sends no RELEASE: libfuse releases its own handle, and one
+       opened here is released here. */
     int saved = errno;
     pthread_mutex_lock(&o->lock);
-    drop_handle(o, opened.node_id, fh);
+    int reopened_here = drop_handle(o, opened.node_id, fh);
     pthread_mutex_unlock(&o->lock);
+    if (reopened_here) o->calls.release(o->calls.session, fh);
     errno = saved;
   }
   return n;

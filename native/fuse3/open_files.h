@@ -6,12 +6,25 @@
 #define IKFS_FUSE3_OPEN_FILES_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
 typedef struct open_files open_files_t;
 
-open_files_t *open_files_new(void);
+/* open_files_calls_t.reopen's flags for the kernel. */
+#define REOPENED_DIRECT_IO 1
+#define REOPENED_NO_FLUSH 2
+
+/* What open_files.c asks of JavaScript (operations.c), for a file reopened while it has no name. */
+typedef struct open_files_calls {
+  void *session;
+  /* Another read-only handle on what handle `fh` has open: 0 with *new_fh and REOPENED_* bits, or -errno. */
+  int (*reopen)(void *session, uint64_t fh, uint64_t *new_fh, uint32_t *reply_flags);
+  void (*release)(void *session, uint64_t fh);
+} open_files_calls_t;
+
+open_files_t *open_files_new(open_files_calls_t calls);
 void open_files_free(open_files_t *o);
 /* read(2) and writev(2) of the session's /dev/fuse descriptor (fuse_custom_io's read and writev). */
 ssize_t open_files_read(open_files_t *o, int fd, void *buf, size_t length);

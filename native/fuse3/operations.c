@@ -97,6 +97,33 @@ static __thread struct {
   struct stat st;
 } created_stat;
 
+/*
+ * open_files.c, for a file that has lost its name: another read-only handle on what handle `fh` has open
+ * (a reopen through /proc/PID/fd, which libfuse cannot open by path), and the release of such a handle.
+ * Called on a libfuse worker thread, from its writing of a reply or its reading of a request.
+ */
+int reopen_by_handle(void *session, uint64_t fh, uint64_t *new_fh, uint32_t *reply_flags) {
+  struct fuse_file_info fi;
+  memset(&fi, 0, sizeof fi);
+  fi.fh = fh;
+  REQUEST(OP_REOPEN);
+  r.fi = &fi;
+  int64_t result = call_js((session_t *)session, &r);
+  if (result < 0) return (int)result;
+  *new_fh = fi.fh;
+  *reply_flags = (fi.direct_io ? REOPENED_DIRECT_IO : 0) | (fi.noflush ? REOPENED_NO_FLUSH : 0);
+  return 0;
+}
+
+void release_by_handle(void *session, uint64_t fh) {
+  struct fuse_file_info fi;
+  memset(&fi, 0, sizeof fi);
+  fi.fh = fh;
+  REQUEST(OP_RELEASE);
+  r.fi = &fi;
+  call_js((session_t *)session, &r);
+}
+
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
   session_t *s = current_session();
   cfg->use_ino = 1;

@@ -106,6 +106,11 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
       throw e
     })
     : (path: string) => vfs.getattr(path)
+  const openedHandle = (fh: number): unknown[] => {
+    const noFlush = vfs.closesWithoutFlush?.(fh) === true
+    const bypass = vfs.bypassesPageCache?.(fh) === true
+    return noFlush ? [0, handle(fh), bypass, true] : bypass ? [0, handle(fh), true] : [0, handle(fh)]
+  }
   const refuse = (op: FuseOp, path: string, cb: Cb, code: 'EPERM' | 'EINVAL'): void =>
     guard.run(op, path, cb, () => Promise.reject(new VfsError(code, `${op} is not supported`, { level: 'debug' })), ok)
 
@@ -121,12 +126,9 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
         entries.map((e) => toFuseStat(e.attr)),
       ]),
 
-    open: (path, flags, cb, caller) =>
-      guard.run('open', path, cb, () => vfs.open(path, flags, caller), (fh) => {
-        const noFlush = vfs.closesWithoutFlush?.(fh) === true
-        const bypass = vfs.bypassesPageCache?.(fh) === true
-        return noFlush ? [0, handle(fh), bypass, true] : bypass ? [0, handle(fh), true] : [0, handle(fh)]
-      }),
+    open: (path, flags, cb, caller) => guard.run('open', path, cb, () => vfs.open(path, flags, caller), openedHandle),
+
+    reopen: (fh, cb) => guard.run('open', `handle ${fh}`, cb, () => vfs.reopen(fh), openedHandle),
 
     read: (path, fh, buf, len, pos, cb) => readTo(path, fh, buf.subarray(0, len), pos, cb),
 

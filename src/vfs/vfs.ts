@@ -269,6 +269,28 @@ class ImageKitVfs implements IkVfs {
     return handle.fh
   }
 
+  /** It shares the kernel's page cache of the file with `fh`, so it reads through it as `fh` does (R5). */
+  async reopen(fh: number): Promise<number> {
+    const handle = this.#handles.get(fh)
+    const { bypassesPageCache } = handle
+    if (handle.kind === 'write') {
+      this.#writes!.reopenForRead(handle.file)
+      return this.#handles.add((newFh) => Object.assign(new WriteHandle(newFh, handle.file, false), { bypassesPageCache })).fh
+    }
+    const { node } = handle
+    this.#inodes.pin(node)
+    const reader = this.#readers.acquire({
+      fileId: node.fileId, versionId: node.versionId, size: node.size,
+      filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile,
+    })
+    return this.#handles.add((newFh) => {
+      const h = new ReadHandle(newFh, node, reader, (n, r) => this.#onStale(n, r))
+      h.bypassesPageCache = bypassesPageCache
+      h.outdated = handle.outdated
+      return h
+    }).fh
+  }
+
   bypassesPageCache(fh: number): boolean {
     return this.#handles.get(fh).bypassesPageCache
   }

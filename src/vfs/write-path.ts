@@ -247,6 +247,11 @@ export class WritePath {
     })
   }
 
+  /** One more read-only handle on a file that a handle has open already (so its spool file is open too). */
+  reopenForRead(file: PendingFile): void {
+    file.openCount++
+  }
+
   /** Opens (creating when allowed) the pending file of a path for writing; fills it from the remote bytes unless O_TRUNC. */
   async openForWrite(localPath: string, flags: number, create: boolean): Promise<PendingFile> {
     const dest = destinationOf(this.#d.codec, localPath)

@@ -3,6 +3,7 @@
 // data dir with `cmp`, names, file ids, versions and tags through the Media API.
 import { randomBytes } from 'node:crypto'
 import { chmod, chown, copyFile, link, mkdir, mkdtemp, open, readFile, readdir, rename, rm, rmdir, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises'
+import { constants as osConstants } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -533,15 +534,23 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await remoteEntries(lib, '/w8')).map((e) => e.name)).toEqual([])
   })
 
-  it('W8: fstat of a descriptor whose file was unlinked answers what the descriptor has, not ESTALE', async () => {
+  it('W8: fstat of a descriptor whose file was unlinked, and cat /proc/PID/fd/N of it, answer what the descriptor has', async () => {
     await lib.upload('/w8fstat', 'stored.txt', Buffer.from('stored before the mount\n'))
     // --attr-timeout 0: every fstat reaches the daemon, none is answered from what the kernel kept.
     const { m } = await mount({ args: ['--attr-timeout', '0'] })
     const dir = join(m.path, 'w8fstat')
     // In a child process: the mount is never touched by synchronous calls from this one.
     const { stdout } = await run('python3', ['-c', [
-      'import json, os, sys',
+      'import json, os, subprocess, sys',
       'd = sys.argv[1]',
+      'def cat(fd):',
+      '    return subprocess.run(["cat", f"/proc/self/fd/{fd}"], pass_fds=[fd], capture_output=True, check=True).stdout.decode()',
+      'def reopen_for_writing(fd):',
+      '    try:',
+      '        os.close(os.open(f"/proc/self/fd/{fd}", os.O_WRONLY))',
+      '        return "opened"',
+      '    except OSError as e:',
+      '        return e.errno',
       'def seen(fd):',
       '    s = os.fstat(fd)',
       '    return {"size": s.st_size, "mode": oct(s.st_mode), "ino": s.st_ino, "mtime": s.st_mtime_ns}',
@@ -558,16 +567,21 @@ describe.skipIf(skip !== null)('write semantics', () => {
       'out["written"].append(seen(w)["size"])',
       'out["mode"] = seen(w)["mode"]',
       'out["bytes"] = os.pread(r, 100, 0).decode()',
+      'out["cat"] = [cat(r), cat(w)]',
+      'out["reopened for writing"] = reopen_for_writing(r)',
       'os.close(w)',
       'os.close(r)',
       'print(json.dumps(out))',
     ].join('\n'), dir])
-    const seen = JSON.parse(stdout) as { named: unknown; stored: unknown; written: number[]; mode: string; bytes: string }
+    const seen = JSON.parse(stdout) as Record<string, unknown>
     expect(seen.written).toEqual([100, 150, 7])
     expect(seen.mode).toBe('0o100644')
     // The stored file, unlinked while open read-only, looks as it did while it had its name (size, ino, mtime).
     expect(seen.stored).toEqual(seen.named)
     expect(seen.bytes).toBe('stored before the mount\n')
+    // Opened again through /proc (cat of it, a copy to recover it): read-only, what the descriptor has.
+    expect(seen.cat).toEqual(['stored before the mount\n', 'xxxxxxx'])
+    expect(seen['reopened for writing']).toBe(osConstants.errno.ESTALE)
     expect(await readdir(dir)).toEqual([])
     await unmount(m)
   })

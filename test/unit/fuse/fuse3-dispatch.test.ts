@@ -231,6 +231,16 @@ describe('libfuse3 dispatcher', () => {
     expect(h.replies.slice(4).map((r) => r[1])).toEqual([0, 0, -errno.ENOENT, -errno.ENOENT])
   })
 
+  it('a file unlinked while open, opened again through /proc (no path): reopened from its handle, answered as an open', () => {
+    const h = harness({ reopen: (_fh, cb) => cb(0, 8, true, true) })
+    h.dispatch(Op.Reopen, 1, null, 4)
+    expect(h.calls).toEqual([['reopen', [4]]])
+    expect(h.replies[0]).toEqual([1, 0, 8, undefined, OpenReply.DirectIo | OpenReply.NoFlush])
+    const gone = harness({ reopen: (_fh, cb) => cb(-errno.EBADF) })
+    gone.dispatch(Op.Reopen, 2, null, 4)
+    expect(gone.replies[0]).toEqual([2, -errno.EBADF, undefined, undefined])
+  })
+
   it('splits truncate from ftruncate and passes fsync datasync', () => {
     const h = harness()
     h.dispatch(Op.Truncate, 1, '/f', 10)

@@ -516,6 +516,30 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('a file unlinked while open, reopened from its handle (/proc/PID/fd), reads what the handle has after that one goes', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/stored.txt', Buffer.from('stored bytes'))
+    const h = rw(api)
+    const written = await h.vfs.create('/u', 0o644, CREATE)
+    await h.vfs.write('/u', written, Buffer.from('unlinked bytes'), 0)
+    const stored = await h.vfs.open('/stored.txt', constants.O_RDONLY)
+    await h.vfs.unlink('/u')
+    await h.vfs.unlink('/stored.txt')
+    const writtenAgain = await h.vfs.reopen(written)
+    const storedAgain = await h.vfs.reopen(stored)
+    await h.vfs.release('/u', written)
+    await h.vfs.release('/stored.txt', stored)
+    expect((await h.vfs.getattrOpen(writtenAgain)).size).toBe(14)
+    expect((await h.vfs.read('/u', writtenAgain, 64, 0)).toString()).toBe('unlinked bytes')
+    expect((await h.vfs.read('/stored.txt', storedAgain, 64, 0)).toString()).toBe('stored bytes')
+    expect(spoolFiles(h, 'data')).toHaveLength(1) // the last handle keeps the spool file
+    await h.vfs.release('/u', writtenAgain)
+    await h.vfs.release('/stored.txt', storedAgain)
+    expect(spoolFiles(h, 'data')).toEqual([])
+    expect(api.filePaths()).toEqual([])
+    await h.vfs.close()
+  })
+
   it('unlink removes an empty spool file', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
