@@ -396,6 +396,8 @@ static int keep_device_last(int device_fd) {
   return fcntl(device_fd, F_DUPFD_CLOEXEC, highest + 1);
 }
 
+/* fuse_session_custom_io came with libfuse 3.14: before it, fstat of a nameless open file stays ESTALE. */
+#if FUSE_MAJOR_VERSION > 3 || FUSE_MINOR_VERSION >= 14
 /*
  * The mounts whose /dev/fuse I/O goes through open_files.c. libfuse hands the I/O callbacks its own user data
  * (the struct fuse), not the session: each mount's is found here. Slots are set before the loop starts and
@@ -453,6 +455,10 @@ static void untrack_open_files(session_t *s) {
   open_files_free(s->open_files);
   s->open_files = NULL;
 }
+#else
+static void track_open_files(session_t *s) { (void)s; }
+static void untrack_open_files(session_t *s) { (void)s; }
+#endif
 
 static void *loop_thread(void *arg) {
   session_t *s = (session_t *)arg;
