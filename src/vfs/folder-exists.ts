@@ -4,12 +4,13 @@
  * cannot say (an outage); what that means is the caller's to decide.
  */
 import type { ImageKitApi } from '../imagekit/api.js'
+import { nameIs } from '../imagekit/search-query.js'
 import { parentOf } from './name.js'
 
 export async function folderExists(api: ImageKitApi, remotePath: string): Promise<boolean> {
   if (remotePath === '/') return true
   const [parent, name] = parentOf(remotePath)
-  const searchQuery = `type = "folder" AND name = ${JSON.stringify(name)}`
+  const searchQuery = `type = "folder" AND ${nameIs(name)}`
   for await (const item of api.listFiles({ path: parent, type: 'folder', searchQuery })) {
     if (item.type === 'folder' && item.name === name) return true
   }

@@ -110,6 +110,24 @@ describe.skipIf(skip !== null)('uploads through server faults', () => {
     expect(m.log()).toMatch(/"path":"\/stored504\/s\d+\.bin"[^\n]*"msg":"the upload was stored, though its answer was an error"/)
   }, 180_000)
 
+  it('W3: an upload answered 504 after the store is found by name also when the name holds ", \\ or \': one version each', async () => {
+    // DoubleQuote and BackSlash left out of the encoding: these names reach the API's searchQuery as they are.
+    const quoted = await rig.mount(['--cache-dir', join(work, 'cache-quoted'), '--log-level', 'info', '--encoding', 'Slash,Ctl,InvalidUtf8,Dot'])
+    const names = ['a "q" b.txt', "c \\ 'd'.txt"]
+    await mkdir(join(quoted.path, 'quoted'))
+    await writeFile(join(work, 'quoted.txt'), 'quoted\n')
+    await lib.setFaults({ errorAfterWorkRate: 1, errorStatuses: [504], scope: ['upload'] })
+    try {
+      for (const name of names) await run('cp', [join(work, 'quoted.txt'), join(quoted.path, 'quoted', name)], 60_000)
+    } finally {
+      await lib.setFaults({ errorAfterWorkRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    for (const name of names) {
+      expect(await readFile(remoteBytesPath(lib, `/quoted/${name}`), 'utf8'), name).toBe('quoted\n')
+      expect(await lib.api<unknown[]>('GET', `/v1/files/${(await lib.details(`/quoted/${name}`)).fileId}/versions`), name).toHaveLength(1)
+    }
+  }, 120_000)
+
   it('an upload whose connection drops while its body is sent is sent again: close succeeds, one version each', async () => {
     const src = join(work, 'dropped-bodies')
     await mkdir(src)

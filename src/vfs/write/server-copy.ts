@@ -6,7 +6,7 @@ import type { ImageKitApi } from '../../imagekit/api.js'
 import type { FileObject } from '../../imagekit/types.js'
 import type { Logger } from '../../log.js'
 import type { DirCache } from '../dir-cache.js'
-import { findStored, searchableName } from '../find-stored.js'
+import { findStored } from '../find-stored.js'
 import { mayHaveBeenDone } from '../lost-answer.js'
 import { remoteBaseOf, type PendingFile } from '../file-node.js'
 import { fileInodeFrom, type FileInode } from '../inode.js'
@@ -58,12 +58,12 @@ export async function copyStored(d: ServerCopyDeps, file: PendingFile, source: F
 
 /**
  * The API copies a file into another folder under the same name, with its tags: so `file` must have
- * `source`'s name in another folder, and no upload_tags to add. A quote cannot be searched for (copyOnServer).
+ * `source`'s name in another folder, and no upload_tags to add.
  */
 export function copyFits(file: PendingFile, source: FileInode, uploadTags: readonly string[]): boolean {
   const [sourceFolder, sourceName] = parentOf(source.remotePath)
   if (source.isVersion || source.size === 0 || file.name !== sourceName || file.folder === sourceFolder) return false
-  return uploadTags.length === 0 && searchableName(sourceName)
+  return uploadTags.length === 0
 }
 
 /** A file created (or truncated) by an open that nothing has written, synced or uploaded yet, and only that open holds. */
