@@ -171,7 +171,10 @@ export class Namespace {
 
   async rename(fromLocalPath: string, toLocalPath: string): Promise<void> {
     const from = destinationOf(this.#d.codec, fromLocalPath)
-    const to = destinationOf(this.#d.codec, toLocalPath)
+    // rename(2) has EINVAL only for a folder moved into itself, and GNU mv says just that ("cannot move 'a' to
+    // a subdirectory of itself"); EPERM, "Operation not permitted", is rename(2)'s for a rename the filesystem
+    // does not support, which mv prints as it is.
+    const to = destinationOf(this.#d.codec, toLocalPath, 'EPERM')
     if (from.remotePath === to.remotePath) return
     if (to.remotePath.startsWith(from.remotePath + '/')) {
       throw new VfsError('EINVAL', `rename ${fromLocalPath}: cannot move a folder into itself`)

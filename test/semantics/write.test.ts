@@ -1189,6 +1189,22 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await versionsOf(lib, '/w16/kept.bin')).length).toBe(1)
   })
 
+  it('W11: a name that cannot be stored is refused: touch and cp get EINVAL, a rename EPERM (mv: "Operation not permitted", not "a subdirectory of itself")', async () => {
+    const { m } = await mount()
+    await mkdir(join(m.path, 'w11-refused'))
+    const source = join(m.path, 'w11-refused', 'plain.txt')
+    await writeFile(source, 'plain\n')
+    // A lone ‛ (U+201B), the encoding's quote mark, would come back doubled after a re-list.
+    const refused = join(m.path, 'w11-refused', 'x\u201B.txt')
+    await expect(run('touch', [refused])).rejects.toMatchObject({ stderr: expect.stringContaining('Invalid argument') })
+    await expect(run('cp', [source, refused])).rejects.toMatchObject({ stderr: expect.stringContaining('Invalid argument') })
+    const moved = await run('mv', [source, refused]).then(() => 'moved', (e: { stderr: string }) => e.stderr)
+    expect(moved).toContain('Operation not permitted')
+    expect(moved).not.toContain('subdirectory')
+    expect(await readFile(source, 'utf8')).toBe('plain\n')
+    await unmount(m)
+  })
+
   it('W11: names ImageKit would rewrite are stored encoded and keep their created name after a re-list', async () => {
     // local name → remote name under the default encoding (Hash, Percent, Question → FULLWIDTH forms).
     const names: [string, string][] = [
