@@ -24,10 +24,9 @@ import { clientSettings } from './derive.js'
 import { endpointMismatch } from './endpoint-check.js'
 import { optionsHelp } from './help.js'
 import { unmountCommand } from './mount-kind.js'
-import { MOUNTPOINT_ANSWER_MS, MountpointHungError, statMountpoint } from './mountpoint-stat.js'
 import { plural } from './plural.js'
 import { UsageError } from './usage-error.js'
-import { isDeadMountError } from '../fuse/dead-mount.js'
+import { MOUNTPOINT_ANSWER_MS, mountpointState } from '../fuse/mountpoint-state.js'
 import { ALLOW_OTHER_FIX, userAllowOther } from '../fuse/fuse-conf.js'
 import type { FuseBindingName } from '../../native/load.js'
 
@@ -261,21 +260,16 @@ export async function checkMountpoint(
   mountpoint: string, allowNonEmpty: boolean, ctx: CliContext, answerMs = MOUNTPOINT_ANSWER_MS,
 ): Promise<CheckResult> {
   const name = 'mountpoint'
-  let info
-  try {
-    info = await statMountpoint(mountpoint, answerMs)
-  } catch (e) {
-    if (e instanceof MountpointHungError) {
+  const found = await mountpointState(mountpoint, answerMs)
+  switch (found.kind) {
+    case 'hung':
       return { name, state: 'FAIL', detail: `${mountpoint} is a hung mount (no answer within ${answerMs / 1000}s: its daemon is stopped)`, fix: `ikfs unmount ${mountpoint}` }
-    }
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return { name, state: 'FAIL', detail: `${mountpoint} does not exist`, fix: `mkdir -p ${mountpoint}` }
-    if (isDeadMountError(e)) {
+    case 'absent': return { name, state: 'FAIL', detail: `${mountpoint} does not exist`, fix: `mkdir -p ${mountpoint}` }
+    case 'dead':
       return { name, state: 'FAIL', detail: `${mountpoint} is a dead mount (Transport endpoint is not connected)`, fix: `ikfs unmount ${mountpoint}` }
-    }
-    return { name, state: 'FAIL', detail: `${mountpoint}: ${code ?? (e as Error).message}` }
+    case 'failed': return { name, state: 'FAIL', detail: `${mountpoint}: ${found.reason}` }
+    case 'not-folder': return { name, state: 'FAIL', detail: `${mountpoint} is not a directory`, fix: 'mount on an empty folder' }
   }
-  if (!info.isDirectory()) return { name, state: 'FAIL', detail: `${mountpoint} is not a directory`, fix: 'mount on an empty folder' }
   const mounted = await ctx.runtime.mountedType(mountpoint).catch(() => undefined)
   if (mounted !== undefined) {
     return { name, state: 'FAIL', detail: `${mountpoint} is already mounted (${mounted})`, fix: unmountCommand(mounted, mountpoint) }

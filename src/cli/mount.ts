@@ -24,7 +24,7 @@ import { constants as fsConstants } from 'node:fs'
 import { access, readdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
-import { isDeadMountError } from '../fuse/dead-mount.js'
+import { mountpointState } from '../fuse/mountpoint-state.js'
 import { loadConfig, type Config } from '../config/load.js'
 import { quotedUnlessKey } from '../private-key-text.js'
 import { isDiskFull } from '../full-disk.js'
@@ -41,7 +41,6 @@ import { endpointMismatch } from './endpoint-check.js'
 import { waitForFilesBeingWritten } from './files-being-written.js'
 import { mountHelp } from './help.js'
 import { foreignMountMessage, isIkfsMount, unmountCommand } from './mount-kind.js'
-import { MountpointHungError, statMountpoint } from './mountpoint-stat.js'
 import { realMountpoint } from './real-mountpoint.js'
 import type { LiveMount, MountClient, MountRuntime } from './runtime.js'
 import { UsageError } from './usage-error.js'
@@ -287,23 +286,22 @@ async function preflight(
 }
 
 async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runtime: MountRuntime, log: Logger): Promise<void> {
-  let info
-  try {
-    info = await statMountpoint(mountpoint)
-  } catch (e) {
-    // Within seconds, instead of running out the checks' time with a message about the API.
-    if (e instanceof MountpointHungError) throw new Error(`cannot use mountpoint ${mountpoint}: it does not answer (a hung FUSE mount? run: ikfs unmount ${mountpoint})`)
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') throw new Error(`mountpoint ${mountpoint} does not exist (create it with mkdir)`)
-    if (!isDeadMountError(e)) throw new Error(`cannot use mountpoint ${mountpoint}: ${code ?? (e as Error).message}`)
+  let found = await mountpointState(mountpoint)
+  if (found.kind === 'dead') {
     // A FUSE mount whose daemon died: clear it, as R12 promises, then look again; another filesystem's is not ours to clear.
     const dead = await runtime.mountedType(mountpoint)
     if (dead !== undefined && !isIkfsMount(dead)) throw new Error(foreignMountMessage(dead, mountpoint, 'its daemon is gone and ikfs does not clear it'))
     log.warn({ mountpoint }, 'clearing a dead mount left by a crashed ikfs')
     await runtime.unmountPath(mountpoint, { lazy: true })
-    info = await statMountpoint(mountpoint)
+    found = await mountpointState(mountpoint)
   }
-  if (!info.isDirectory()) throw new Error(`mountpoint ${mountpoint} is not a directory`)
+  switch (found.kind) {
+    // Within seconds, instead of running out the checks' time with a message about the API.
+    case 'hung': throw new Error(`cannot use mountpoint ${mountpoint}: it does not answer (a hung FUSE mount? run: ikfs unmount ${mountpoint})`)
+    case 'absent': throw new Error(`mountpoint ${mountpoint} does not exist (create it with mkdir)`)
+    case 'dead': case 'failed': throw new Error(`cannot use mountpoint ${mountpoint}: ${found.reason}`)
+    case 'not-folder': throw new Error(`mountpoint ${mountpoint} is not a directory`)
+  }
   const uid = process.getuid?.() ?? 0
   if (uid !== 0) {
     try {

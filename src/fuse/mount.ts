@@ -17,8 +17,7 @@
  * in mountinfo: the libfuse3 session's end tells, and the dead mount is cleared, which detaches it too.
  */
 import { MOUNT_READAHEAD_KB, setMountReadahead } from '../../native/readahead.js'
-import { readdir, stat, statfs } from 'node:fs/promises'
-import type { Stats } from 'node:fs'
+import { readdir, statfs } from 'node:fs/promises'
 import type { Logger } from '../log.js'
 import type { Vfs } from '../vfs/types.js'
 import { fuseAvailable, loadFuseNative, loadFuseNativeBinding } from '../../native/load.js'
@@ -32,7 +31,7 @@ import { createFuseOps, type FuseOpsOptions } from './adapter.js'
 import { BusyFolders } from './busy-folders.js'
 import { MissingNames } from './missing-names.js'
 import { OpCounters, OpGuard } from './guard.js'
-import { isDeadMountError } from './dead-mount.js'
+import { mountpointState } from './mountpoint-state.js'
 import { canonicalMountpoint, findFuseMount, readMountInfo, type MountEntry } from './mountinfo.js'
 import { unmountPath } from './unmount.js'
 
@@ -41,8 +40,8 @@ const FUSERMOUNT_RULES = 'fusermount3 mounts for a user who is not root only on 
   'with allow_other only when /etc/fuse.conf has user_allow_other, and while fewer than mount_max FUSE mounts exist'
 /** fuse_mount + INIT normally take milliseconds; longer means fusermount or the kernel is stuck. */
 export const DEFAULT_MOUNT_TIMEOUT_MS = 30_000
-/** A stat of the mountpoint that takes longer than this is a hung (not dead) FUSE mount. */
-export const MOUNTPOINT_CHECK_TIMEOUT_MS = 5_000
+/** Listing the mountpoint, a folder that answered a stat, takes milliseconds. */
+const MOUNTPOINT_LISTING_TIMEOUT_MS = 5_000
 /** Notices an external `fusermount -u` within a second; reading mountinfo costs well under a millisecond. */
 export const MOUNT_WATCH_INTERVAL_MS = 1_000
 /** Kernel readahead and async reads in flight per connection (the kernel's default is 12). */
@@ -316,39 +315,26 @@ export function createMountHandle(
 
 /** Returns whether the folder has entries; throws FuseMountError when it cannot be used. */
 async function prepareMountpoint(target: string, allowNonEmpty: boolean, log: Logger): Promise<boolean> {
-  let info = await statMountpoint(target)
-  if (info instanceof Error && isDeadMountError(info)) {
+  let found = await mountpointState(target)
+  if (found.kind === 'dead') {
     log.warn({ mountpoint: target }, 'clearing a dead FUSE mount left at the mountpoint')
     await unmountPath(target, { lazy: true })
-    info = await statMountpoint(target)
+    found = await mountpointState(target)
   }
-  if (info instanceof Error) {
-    const code = (info as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') throw new FuseMountError(`mountpoint ${target} does not exist`)
-    throw new FuseMountError(`mountpoint ${target} cannot be used: ${info.message}`, { cause: info })
+  switch (found.kind) {
+    case 'hung': throw new FuseMountError(`mountpoint ${target} does not answer (a hung FUSE mount? run: ikfs unmount ${target})`)
+    case 'absent': throw new FuseMountError(`mountpoint ${target} does not exist`)
+    case 'dead': case 'failed': throw new FuseMountError(`mountpoint ${target} cannot be used: ${found.reason}`)
+    case 'not-folder': throw new FuseMountError(`mountpoint ${target} is not a folder`)
   }
-  if (!info.isDirectory()) throw new FuseMountError(`mountpoint ${target} is not a folder`)
   if (await findFuseMount(target)) {
     throw new FuseMountError(`${target} is already a FUSE mount (another ikfs? run: ikfs unmount ${target})`)
   }
-  const entries = await withDeadline(readdir(target), MOUNTPOINT_CHECK_TIMEOUT_MS, `listing ${target} hung`)
+  const entries = await withDeadline(readdir(target), MOUNTPOINT_LISTING_TIMEOUT_MS, `listing ${target} hung`)
   if (entries.length > 0 && !allowNonEmpty) {
     throw new FuseMountError(`mountpoint ${target} is not empty (use --allow-non-empty to mount over it)`)
   }
   return entries.length > 0
-}
-
-async function statMountpoint(target: string): Promise<Stats | Error> {
-  try {
-    return await withDeadline(
-      stat(target),
-      MOUNTPOINT_CHECK_TIMEOUT_MS,
-      `mountpoint ${target} does not answer (a hung FUSE mount? run: ikfs unmount ${target})`,
-    )
-  } catch (e) {
-    if (e instanceof FuseMountError) throw e
-    return e instanceof Error ? e : new Error(String(e))
-  }
 }
 
 function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {

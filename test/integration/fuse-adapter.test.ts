@@ -312,6 +312,20 @@ describe.skipIf(!fuse.ok)('mount lifecycle', () => {
     expect(await isMounted(mp)).toBe(false)
   })
 
+  it('mountFuse on a hung mount (its daemon stopped) fails within seconds, and the process exits: its stat held no thread', async () => {
+    const mp = cleanup.add(await makeTempMountpoint()).path
+    const hung = cleanup.add(await startMemfs(mp))
+    hung.child.kill('SIGSTOP')
+    try {
+      // An fs.stat stuck in the kernel would keep a libuv pool thread that the exit waits for: startMemfs's 20 s would run out.
+      const refused = await startMemfs(mp).then(() => 'mounted', (e: Error) => e.message)
+      expect(refused).toContain('daemon exited early (code 1')
+      expect(refused).toContain(`mountpoint ${mp} does not answer (a hung FUSE mount? run: ikfs unmount ${mp})`)
+    } finally {
+      hung.child.kill('SIGCONT')
+    }
+  })
+
   it('refuses a non-empty mountpoint unless allowed, and a live mount', async () => {
     const tmp = cleanup.add(await makeTempMountpoint())
     await writeFile(join(tmp.path, 'existing.txt'), 'x')
