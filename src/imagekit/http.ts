@@ -86,7 +86,10 @@ export interface ApiCall {
   /**
    * Asked before each repeat, with the error the previous attempt ended in: true when an earlier attempt's work
    * is there (its answer was an error or lost), and the call then resolves (status 0, no body) instead of
-   * doing the work again. Its own failure counts as false.
+   * doing the work again. Its own failure counts as false. For calls whose repeat would do the work twice
+   * (a copy, an upload: a version each); a change whose repeat is refused instead (a rename's 404) is judged
+   * once it failed, by vfs/lost-answer.ts, which no lookup before each repeat could replace: the last attempt's
+   * lost answer and changes of several calls (folder jobs) end there too.
    */
   doneBeforeRepeat?: (previous: ImageKitError) => Promise<boolean>
   /** A 404 on a retry means an earlier attempt already succeeded (deletes whose response was lost). */

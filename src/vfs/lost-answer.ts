@@ -3,6 +3,10 @@
  * a connection dropped before the answer. The client repeats such calls, and the repeat meets the work done
  * (a rename's or move's source is gone: 404; a folder job started twice fails the second time). Whether the
  * change asked for holds is then read from the library, so the caller reports what happened, not the echo.
+ *
+ * The client's doneBeforeRepeat (imagekit/http.ts) looks before each repeat instead, for calls whose repeat
+ * would do the work again (a copy, an upload); here the repeat is harmless, so the library is asked only
+ * when the change failed, and this also covers what no repeat follows: the last attempt, a job's failure.
  */
 import type { ImageKitApi } from '../imagekit/api.js'
 import { isImageKitError, type ImageKitCode } from '../imagekit/errors.js'
