@@ -74,6 +74,10 @@ export class ReadHandle {
     if (!this.node.isPublished && isImageKitError(e) && REFUSALS.has(e.code)) {
       return new VfsError('EACCES', `read ${this.node.remotePath}: an unpublished (draft) file; ImageKit delivers it only once it is published`, { cause: e })
     }
+    if (isImageKitError(e) && e.code === 'IK_NOT_FOUND') {
+      // Not the lookup miss ENOENT usually is (logged at debug): a file the listing showed.
+      return new VfsError('ENOENT', `read ${this.node.remotePath}: the URL endpoint answers 404 for a listed file (deleted elsewhere since, or --endpoint is not this library's)`, { cause: e, level: 'warn' })
+    }
     if (isImageKitError(e) || isVfsError(e)) {
       return fromImageKitError(e, { op: 'read', target: this.node.remotePath })
     }
