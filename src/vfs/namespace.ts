@@ -16,6 +16,7 @@ import { folderExists } from './folder-exists.js'
 import { changeOrItsResult, fileIsAt } from './lost-answer.js'
 import { joinRemote, parentOf } from './name.js'
 import { destinationOf, type Destination } from './destination.js'
+import { renamedFileNode } from './renamed-file.js'
 import type { WritePath, WritePathDeps } from './write-path.js'
 
 /** The same shared state the write path gets, plus the write path itself. */
@@ -299,16 +300,10 @@ export class Namespace {
     if (srcPending) await writes.retarget(srcPending, to, srcPending.base, ino)
     if (move) writes.endFolderMove(move)
     dirs.setChild(from.folder, from.localName, undefined)
-    if (src && ino !== undefined) {
-      // Same inode at the new name; the url moved with the path, so the listing is refreshed on next use.
-      dirs.setChild(to.folder, to.localName, new FileInode(
-        ino, to.remotePath, src.fileId, src.versionId, false, src.size, src.url, src.isPrivateFile, src.createdAtMs,
-        src.updatedAtMs, src.mime, src.fileType, src.hasAlpha, src.width, src.height, src.tags, src.aiTags,
-        src.customCoordinates, src.customMetadata, src.isPublished,
-      ))
-    }
     // A file only in the spool moved in the spool only: the listings still say what the library holds.
     if (!srcFileId) return
+    // Same inode at the new name, with the new path and url: the folders need not be listed again.
+    if (src && ino !== undefined) return dirs.setChild(to.folder, to.localName, renamedFileNode(src, ino, to.remotePath, this.#d.clock.now()))
     dirs.expire(to.folder)
     dirs.expire(from.folder)
   }

@@ -1011,6 +1011,31 @@ describe('namespace (W7-W10)', () => {
     expect(api.fileAt('/objects/ab/2222')!.bytes.toString()).toBe('object 2222')
   })
 
+  it('rename of a stored file puts it at its new name without listing the folder again: git stores each object so', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/objects')
+    api.addFolder('/objects/ab')
+    api.addFolder('/objects/cd')
+    const h = rw(api)
+    await expectCode(h.vfs.getattr('/objects/ab/1111'), 'ENOENT') // git: is the object there? (lists the folder)
+    await expectCode(h.vfs.getattr('/objects/cd/1111'), 'ENOENT')
+    for (const name of ['1111', '2222', '3333']) {
+      await expectCode(h.vfs.getattr(`/objects/ab/${name}`), 'ENOENT')
+      await writeFile(h, '/objects/ab/tmp_obj', `object ${name}`) // the close uploads it
+      await h.vfs.rename('/objects/ab/tmp_obj', `/objects/ab/${name}`)
+      expect((await readAll(h, `/objects/ab/${name}`)).toString()).toBe(`object ${name}`)
+    }
+    await h.vfs.rename('/objects/ab/3333', '/objects/cd/3333') // across folders too
+    await h.vfs.rename('/objects/cd/3333', '/objects/cd/4444.moved')
+    expect(api.calls.listFiles).toBe(4) // /, /objects, /objects/ab, /objects/cd: once each
+    expect(api.writeCalls.uploadFile).toBe(3)
+    expect((await h.vfs.readdir('/objects/ab')).map((e) => e.name).sort()).toEqual(['1111', '2222'])
+    expect((await h.vfs.readdir('/objects/cd')).map((e) => e.name)).toEqual(['4444.moved'])
+    expect((await readAll(h, '/objects/cd/4444.moved')).toString()).toBe('object 3333')
+    expect(api.calls.listFiles).toBe(4)
+    expect(api.filePaths()).toEqual(['/objects/ab/1111', '/objects/ab/2222', '/objects/cd/4444.moved'])
+  })
+
   it('rename across folders with a new name, when both orders of move and rename would collide, goes through a free name', async () => {
     const api = new FakeImageKit()
     api.addFolder('/a')
