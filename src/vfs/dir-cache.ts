@@ -193,6 +193,14 @@ export class DirCache {
     for (const during of this.#duringFetch.get(remotePath) ?? []) during.changes.push(drop)
   }
 
+  /**
+   * A file in this folder gained a version through this mount, and its node was set already: with --versions
+   * the version it replaced is now an old one, which only a new listing shows; without, nothing is missing.
+   */
+  versionAdded(remotePath: string): void {
+    if (this.options.versions) this.expire(remotePath)
+  }
+
   /** True when asking for this folder's listing would fetch it: nothing fresh is cached and no fetch is under way. */
   needsListing(remotePath: string): boolean {
     if (this.#inflight.has(remotePath)) return false

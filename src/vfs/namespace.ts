@@ -266,7 +266,8 @@ export class Namespace {
         dirs.dropVersionsOf(from.folder, srcFileId)
       }
       dirs.setChild(from.folder, from.localName, undefined)
-      dirs.expire(to.folder)
+      // The target's node is the new version's (its upload landed) or the file waiting in the spool shows.
+      dirs.versionAdded(to.folder)
       return
     }
     // No remote target: a target only in the spool (empty, or never uploaded) is replaced, so its bytes and

@@ -1089,6 +1089,30 @@ describe('namespace (W7-W10)', () => {
     expect((await readAll(h, '/doc.txt')).toString()).toBe('v2 content')
   })
 
+  it('atomic save (git\'s lock files renamed over the index and refs) lists the folder again only with --versions, whose old version then shows', async () => {
+    for (const versions of [false, true]) {
+      const api = new FakeImageKit()
+      api.addFolder('/.git')
+      api.addFile('/.git/index', Buffer.from('index v1'))
+      const h = rw(api, tempCache(), { versions })
+      expect((await h.vfs.getattr('/.git/index')).size).toBe(8)
+      const listings = api.calls.listFiles
+      for (const content of ['index v2', 'index v3, longer']) {
+        await writeFile(h, '/.git/index.lock', content) // the close uploads it
+        await h.vfs.rename('/.git/index.lock', '/.git/index') // a new version of index, from the spool's copy
+        expect((await h.vfs.getattr('/.git/index')).size).toBe(content.length)
+        expect((await readAll(h, '/.git/index')).toString()).toBe(content)
+        await expectCode(h.vfs.getattr('/.git/index.lock'), 'ENOENT')
+      }
+      const names = (await h.vfs.readdir('/.git')).map((e) => e.name)
+      expect(names.filter((n) => !n.startsWith('index-v'))).toEqual(['index'])
+      // --versions: each save's old version shows (listed afresh, twice per save: versions are a second call).
+      expect(names.filter((n) => n.startsWith('index-v')).length).toBe(versions ? 2 : 0)
+      expect(api.calls.listFiles - listings).toBe(versions ? 4 : 0)
+      expect(api.fileAt('/.git/index')!.versions).toBe(3)
+    }
+  })
+
   it('W9: rename of a file or folder deleted elsewhere after the cached listing is ENOENT, and the name goes from the listing', async () => {
     const api = new FakeImageKit()
     api.addFolder('/b')
