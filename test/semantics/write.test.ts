@@ -806,6 +806,45 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(await readdir(dir)).toEqual([])
   })
 
+  it('R2: renames and saves over a file through the mount update the cached listings: git\'s objects, index and refs list no folder again', async () => {
+    // git writes each object as objects/xx/tmp_obj_*, closes it (the upload) and renames it to its hash name, and
+    // renames lock files over its refs: each listing would be one more Media API call (rate-limited) per object.
+    const { m } = await mount({ dirCache: '5m' })
+    const git = (...args: string[]) => run('git', ['-c', 'gc.auto=0', '-c', 'user.name=ikfs', '-c', 'user.email=ikfs@localhost', ...args])
+    const src = join(work, 'r2-git')
+    for (let i = 0; i < 200; i++) {
+      await mkdir(join(src, `d${i % 4}`), { recursive: true })
+      await writeFile(join(src, `d${i % 4}`, `f${i}.txt`), `file ${i}\n`)
+    }
+    await git('-C', src, 'init', '-q')
+    await git('-C', src, 'add', '.')
+    await git('-C', src, 'commit', '-qm', 'one')
+    for (let i = 0; i < 200; i += 4) await writeFile(join(src, `d${i % 4}`, `f${i}.txt`), `file ${i}, changed\n`)
+    await git('-C', src, 'commit', '-qam', 'two')
+    const pack = join(work, 'r2-git.pack')
+    await run('sh', ['-c', `git -C "${src}" pack-objects --all --stdout < /dev/null > "${pack}"`])
+    const objects = (await git('-C', src, 'rev-list', '--all', '--objects')).stdout.trim().split('\n').length
+    const commits = (await git('-C', src, 'rev-list', '--all')).stdout.trim().split('\n')
+
+    const repo = join(m.path, 'r2git')
+    await git('init', '-q', repo)
+    await run('sh', ['-c', `git -C "${repo}" unpack-objects -q < "${pack}"`])
+    const folders = (await readdir(join(repo, '.git', 'objects'))).filter((name) => /^[0-9a-f]{2}$/.test(name))
+    expect(folders.length).toBeLessThan(objects) // some folders hold several objects
+    const listedOtherThanOnce = folders.filter((xx) => m.listingCount(`/r2git/.git/objects/${xx}`) !== 1)
+    expect(listedOtherThanOnce, 'objects/xx folders listed other than once (by their mkdir)').toEqual([])
+    // A ref written through a lock file renamed into place, then over it (an atomic save, W9).
+    for (const commit of [...commits].reverse()) await git('-C', repo, 'update-ref', 'refs/heads/main', commit)
+    expect(await readdir(join(repo, '.git', 'refs', 'heads'))).toEqual(['main'])
+    expect(m.listingCount('/r2git/.git/refs/heads')).toBe(1)
+    expect((await git('-C', repo, 'rev-parse', 'refs/heads/main')).stdout.trim()).toBe(commits[0])
+    expect((await lib.api<{ name: string }[]>('GET', '/v1/files?path=/r2git/.git/refs/heads')).map((f) => f.name)).toEqual(['main'])
+    // The library holds the repository whole.
+    await git('-C', remoteBytesPath(lib, '/r2git'), 'fsck', '--full', '--no-dangling')
+    expect((await git('-C', remoteBytesPath(lib, '/r2git'), 'count-objects', '-v')).stdout).toMatch(new RegExp(`^count: ${objects}$`, 'm'))
+    expect((await git('-C', remoteBytesPath(lib, '/r2git'), 'log', '--format=%s', 'main')).stdout).toBe('two\none\n')
+  })
+
   it('W10: chmod, utimens and chown to self change nothing remote; chown to others, links and fifos fail EPERM; --read-only is EROFS', async () => {
     await lib.upload('/w10', 'f.txt', Buffer.from('unchanged\n'))
     const before = await lib.details('/w10/f.txt')
