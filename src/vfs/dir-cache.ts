@@ -201,6 +201,16 @@ export class DirCache {
     if (this.options.versions) this.expire(remotePath)
   }
 
+  /**
+   * A file was renamed or moved through this mount, and its node was set already: with --versions its old
+   * versions went along (ImageKit renames them all), which only new listings of both folders show.
+   */
+  fileMoved(fromFolder: string, toFolder: string): void {
+    if (!this.options.versions) return
+    this.expire(fromFolder)
+    this.expire(toFolder)
+  }
+
   /** True when asking for this folder's listing would fetch it: nothing fresh is cached and no fetch is under way. */
   needsListing(remotePath: string): boolean {
     if (this.#inflight.has(remotePath)) return false

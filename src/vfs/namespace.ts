@@ -304,7 +304,10 @@ export class Namespace {
     // A file only in the spool moved in the spool only: the listings still say what the library holds.
     if (!srcFileId) return
     // Same inode at the new name, with the new path and url: the folders need not be listed again.
-    if (src && ino !== undefined) return dirs.setChild(to.folder, to.localName, renamedFileNode(src, ino, to.remotePath, this.#d.clock.now()))
+    if (src && ino !== undefined) {
+      dirs.setChild(to.folder, to.localName, renamedFileNode(src, ino, to.remotePath, this.#d.clock.now()))
+      return dirs.fileMoved(from.folder, to.folder)
+    }
     dirs.expire(to.folder)
     dirs.expire(from.folder)
   }

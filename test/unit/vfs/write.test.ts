@@ -1739,6 +1739,24 @@ describe('namespace (W7-W10)', () => {
     expect(await names()).toEqual([versionOf('keep'), 'keep.txt'])
   })
 
+  it('with --versions, a file renamed through the mount takes its old versions along, within and across folders (R9)', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/a')
+    api.addFolder('/b')
+    api.addFile('/a/doc.txt', Buffer.from('doc one'), { updatedAt: '2024-03-04T05:06:07.089Z' })
+    api.overwrite('/a/doc.txt', Buffer.from('doc two'), '2024-06-01T00:00:00.000Z')
+    const h = rw(api, tempCache(), { versions: true })
+    const names = async (folder: string) => (await h.vfs.readdir(folder)).map((e) => e.name).sort()
+    expect(await names('/a')).toEqual(['doc-v2024-03-04-050607-089.txt', 'doc.txt'])
+    expect(await names('/b')).toEqual([])
+    await h.vfs.rename('/a/doc.txt', '/a/renamed.txt')
+    expect(await names('/a')).toEqual(['renamed-v2024-03-04-050607-089.txt', 'renamed.txt'])
+    await h.vfs.rename('/a/renamed.txt', '/b/moved.txt')
+    expect(await names('/a')).toEqual([])
+    expect(await names('/b')).toEqual(['moved-v2024-03-04-050607-089.txt', 'moved.txt'])
+    expect((await readAll(h, '/b/moved-v2024-03-04-050607-089.txt')).toString()).toBe('doc one')
+  })
+
   it('a listing fetched while an upload landed still shows the file (the upload is applied to it)', async () => {
     for (const versions of [false, true]) {
       const api = new FakeImageKit()
