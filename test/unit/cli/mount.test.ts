@@ -372,24 +372,19 @@ describe('a live mount', () => {
     expect(t.crashes.listeners.size).toBe(0)
   })
 
-  it('logs config warnings without the private key', async () => {
-    logging = true
-    const t = testCli({ IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_LOG_FILE: logFile }, dir)
-    const exit = main(['mount', 'mnt', '--private-key', PRIVATE_KEY], t.ctx)
+  /** Mounts with `args` until live, then stops it with SIGTERM. */
+  async function mountThenStop(t: TestCli, args: string[]): Promise<void> {
+    const exit = main(['mount', 'mnt', ...args], t.ctx)
     await waitFor(() => t.stdout.text !== '', 'the mount to go live')
     t.signals.emit('SIGTERM')
     expect(await exit).toBe(0)
-    const log = await logText('command-line flag')
-    expect(log).not.toContain(PRIVATE_KEY)
-  })
+  }
 
-  it('says config warnings on stderr too when the log goes to a file (what a --daemon prints before it is live)', async () => {
+  it('logs config warnings without the private key, and says them on stderr too when the log goes to a file (what a --daemon prints before it is live)', async () => {
     logging = true
     const t = testCli({ IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_LOG_FILE: logFile }, dir)
-    const exit = main(['mount', 'mnt', '--private-key', PRIVATE_KEY], t.ctx)
-    await waitFor(() => t.stdout.text !== '', 'the mount to go live')
-    t.signals.emit('SIGTERM')
-    expect(await exit).toBe(0)
+    await mountThenStop(t, ['--private-key', PRIVATE_KEY])
+    expect(await logText('command-line flag')).not.toContain(PRIVATE_KEY)
     expect(t.stderr.text).toBe(
       'ikfs: warning: the private key was given as a command-line flag, which other users can see in `ps`; prefer IKFS_PRIVATE_KEY or a config file remote\n',
     )
@@ -399,10 +394,7 @@ describe('a live mount', () => {
     logging = true
     const t = testCli({ IKFS_ENDPOINT: 'https://ik.imagekit.io/acmee', IKFS_LOG_FILE: logFile, IKFS_PRIVATE_KEY: PRIVATE_KEY }, dir)
     t.runtime.sampleFileUrl = 'https://ik.imagekit.io/acme/docs/a.txt?updatedAt=1'
-    const exit = main(['mount', 'mnt'], t.ctx)
-    await waitFor(() => t.stdout.text !== '', 'the mount to go live')
-    t.signals.emit('SIGTERM')
-    expect(await exit).toBe(0)
+    await mountThenStop(t, [])
     expect(t.stderr.text).toBe(
       "ikfs: warning: the URL endpoint https://ik.imagekit.io/acmee does not match the library's files, whose URLs start with " +
         'https://ik.imagekit.io/acme: signed reads (private files, --only-signed) will fail; check --endpoint\n',
