@@ -385,6 +385,28 @@ describe.skipIf(skip !== null)('read semantics', () => {
     expect((await stat(join(m.path, 'ver', old[0]!))).mode & 0o222).toBe(0)
   })
 
+  it('R9: with --versions the version an overwrite through the mount replaced shows beside the file at once', async () => {
+    // Listings kept an hour: only the overwrite itself can make the old version show.
+    const cacheDir = await tempDir('ikfs-versions-cache-')
+    const long = await mountLibrary(lib, { args: ['--versions', '--dir-cache-time', '1h', '--cache-dir', cacheDir] })
+    try {
+      const folder = join(long.path, 'overwritten')
+      await mkdir(folder)
+      await writeFile(join(folder, 'note.txt'), 'first\n')
+      expect(await readdir(folder)).toEqual(['note.txt'])
+      await writeFile(join(folder, 'note.txt'), 'second, longer\n') // the close uploads a new version
+      const old = (await readdir(folder)).filter((e) => e !== 'note.txt')
+      const q = new URLSearchParams({ path: '/overwritten', type: 'file-version' })
+      expect((await lib.api<unknown[]>('GET', `/v1/files?${q.toString()}`)).length).toBe(1)
+      expect(old).toEqual([expect.stringMatching(/^note-v\d{4}-\d{2}-\d{2}-\d{6}-\d{3}\.txt$/)])
+      expect(await readFile(join(folder, old[0]!), 'utf8')).toBe('first\n')
+      expect(await readFile(join(folder, 'note.txt'), 'utf8')).toBe('second, longer\n')
+    } finally {
+      await long.stop()
+      await rm(cacheDir, { recursive: true, force: true })
+    }
+  })
+
   it('R10: metadata reads as user.imagekit.* extended attributes', async () => {
     const { stdout } = await run('getfattr', ['-d', '-m', '^user\\.imagekit\\.', join(m.path, 'up', 'deep', 'tagged.txt')])
     const details = await lib.details('/up/deep/tagged.txt')

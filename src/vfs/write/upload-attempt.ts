@@ -91,7 +91,7 @@ export class UploadAttempts {
         this.#d.log.warn({ path: file.localPath, err: e }, 'uploaded, but the spool journal cannot note it (its disk is full)')
       })
     }
-    this.#landed(file, res)
+    this.#landed(file, res, base?.fileId !== undefined)
     // A file still holding its fd is released by write-path.ts #closeIdle, which is waiting for this upload. Any
     // other idle file is retired under its lock, so after an open that is waiting for this upload to reuse the
     // file (it holds the lock; awaiting the lock here would deadlock with it), and only if that open did not take it.
@@ -153,12 +153,16 @@ export class UploadAttempts {
     )
   }
 
-  /** The upload landed: the listing shows the new version at once (same inode number). */
-  #landed(file: PendingFile, res: UploadResponse): void {
+  /**
+   * The upload landed: the listing shows the new version at once (same inode number). A version that replaced
+   * one (over a stored file, or, as its answer says, at a name stored elsewhere) makes that one old (R9).
+   */
+  #landed(file: PendingFile, res: UploadResponse, overStoredFile: boolean): void {
     const localName = this.#d.codec.toLocal(file.name)
     if (localName !== undefined && res.filePath === file.remotePath) {
       const times = { createdAtMs: file.createdAtMs, updatedAtMs: this.#d.clock.now() }
       this.#d.dirs.setChild(file.folder, localName, fileInodeFromUpload(res, file.ino, times))
+      if (overStoredFile || versionIdOf(res) !== res.fileId) this.#d.dirs.versionAdded(file.folder)
     } else {
       this.#d.dirs.expire(file.folder)
     }

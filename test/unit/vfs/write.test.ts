@@ -1757,6 +1757,25 @@ describe('namespace (W7-W10)', () => {
     expect((await readAll(h, '/b/moved-v2024-03-04-050607-089.txt')).toString()).toBe('doc one')
   })
 
+  it('with --versions, the version an overwrite through the mount replaced shows beside the file at once (R9)', async () => {
+    for (const versions of [false, true]) {
+      const api = new FakeImageKit()
+      api.addFolder('/a')
+      const h = rw(api, tempCache(), { versions })
+      const names = async () => (await h.vfs.readdir('/a')).map((e) => e.name)
+      await writeFile(h, '/a/new.txt', 'first') // a new file: nothing replaced, the folder is not listed again
+      expect(await names()).toEqual(['new.txt'])
+      const listings = api.calls.listFiles
+      await writeFile(h, '/a/new.txt', 'second, longer') // an overwrite: the close uploads a new version
+      const old = (await names()).filter((n) => n !== 'new.txt')
+      expect(old.length).toBe(versions ? 1 : 0)
+      // --versions lists the folder again (twice: versions are a second call); without, nothing is missing.
+      expect(api.calls.listFiles - listings).toBe(versions ? 2 : 0)
+      if (versions) expect((await readAll(h, `/a/${old[0]!}`)).toString()).toBe('first')
+      expect((await readAll(h, '/a/new.txt')).toString()).toBe('second, longer')
+    }
+  })
+
   it('a listing fetched while an upload landed still shows the file (the upload is applied to it)', async () => {
     for (const versions of [false, true]) {
       const api = new FakeImageKit()
