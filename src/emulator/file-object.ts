@@ -2,6 +2,7 @@
 import type { FileMetadata, FileObject, FolderObject, UploadResponse } from '../imagekit/types.js'
 import { createHash } from 'node:crypto'
 import { baseName, encodeFilePath } from './names.js'
+import type { UrlEncoding } from './options.js'
 import type { FileRecord, FolderRecord, VersionRecord } from './records.js'
 
 export const THUMBNAIL_TRANSFORMATION = 'n-ik_ml_thumbnail'
@@ -9,13 +10,13 @@ export const THUMBNAIL_TRANSFORMATION = 'n-ik_ml_thumbnail'
 /** Builds `url`/`thumbnail` fields from the URL endpoint, or from `--public-url-base` when set. */
 export class UrlBuilder {
   readonly base: string
-  constructor(readonly urlEndpoint: string, publicUrlBase: string | undefined) {
+  constructor(readonly urlEndpoint: string, publicUrlBase: string | undefined, readonly encoding: UrlEncoding = 'uri') {
     this.base = publicUrlBase ?? urlEndpoint
   }
 
   /** `<base>/<encoded path>?updatedAt=<ms>`; older versions `?ik-obj-version=<token>&updatedAt=<ms>` (§2.1). */
   fileUrl(file: FileRecord, version: VersionRecord): string {
-    const plain = this.base + encodeFilePath(file.filePath)
+    const plain = this.base + encodeFilePath(file.filePath, this.encoding)
     return version === file.current
       ? `${plain}?updatedAt=${version.updatedAt}`
       : `${plain}?ik-obj-version=${version.token}&updatedAt=${version.updatedAt}`
@@ -23,12 +24,12 @@ export class UrlBuilder {
 
   /** The upload answer's `url` carries no query (§2.3). */
   plainUrl(filePath: string): string {
-    return this.base + encodeFilePath(filePath)
+    return this.base + encodeFilePath(filePath, this.encoding)
   }
 
   /** Upload answers use the path form of the thumbnail (§2.3). */
   pathThumbnailUrl(filePath: string): string {
-    return `${this.base}/tr:${THUMBNAIL_TRANSFORMATION}${encodeFilePath(filePath)}`
+    return `${this.base}/tr:${THUMBNAIL_TRANSFORMATION}${encodeFilePath(filePath, this.encoding)}`
   }
 }
 

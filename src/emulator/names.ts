@@ -3,7 +3,7 @@
  * (what the service does in practice) except `/` and NUL; `strict` applies the documented `_` rewriting.
  * `.` and `..` are refused in both modes. Also the one place that percent-encodes paths for delivery URLs.
  */
-import type { NameMode } from './options.js'
+import type { NameMode, UrlEncoding } from './options.js'
 
 export class NameError extends Error {
   constructor(message: string, readonly reason: string) {
@@ -93,11 +93,21 @@ export function withUniqueSuffix(name: string, suffix: string): string {
 }
 
 /**
- * Percent-encodes a file path for a delivery URL the way real URLs read (§2.1 [ik-urls]): like encodeURI
- * (spaces, non-ASCII, `%` encoded; `(),` kept) plus `?` and `#`, which would end the path.
+ * The URL Standard added `^` to the path percent-encode set in 2024: Node 24's URL encodes it, Node 20 and 22
+ * keep it (the SDKs build their URLs with the runtime's URL).
  */
-export function encodeFilePath(filePath: string): string {
-  return encodeURI(filePath).replace(/\?/g, '%3F').replace(/#/g, '%23')
+const CARET_KEPT_BY_URL = new URL('http://x/^').pathname === '/^'
+/** What `encodeURI` escapes but the SDKs' URLs keep (`%` and `\` stay escaped: raw, they name another path). */
+const KEPT_BY_SDKS = CARET_KEPT_BY_URL ? /%(5B|5D|5E|7C)/g : /%(5B|5D|7C)/g
+
+/**
+ * Percent-encodes a file path for a delivery URL the way real URLs read (§2.1 [ik-urls]): like encodeURI
+ * (spaces, non-ASCII, `%` encoded; `(),` kept) plus `?` and `#`, which would end the path. Whether the API
+ * also escapes `| ^ [ ]` (encodeURI does, the SDKs' URLs do not) is unconfirmed: `sdk` keeps them.
+ */
+export function encodeFilePath(filePath: string, encoding: UrlEncoding = 'uri'): string {
+  const uri = encodeURI(filePath).replace(/\?/g, '%3F').replace(/#/g, '%23')
+  return encoding === 'sdk' ? uri.replace(KEPT_BY_SDKS, (escape) => decodeURIComponent(escape)) : uri
 }
 
 /** Inverse of any reasonable encoding of a path: decodes each segment; undefined when malformed. */

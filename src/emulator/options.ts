@@ -7,6 +7,7 @@ import type { Logger } from '../log.js'
 import type { FaultSettings } from './faults.js'
 
 export type NameMode = 'permissive' | 'strict'
+export type UrlEncoding = 'uri' | 'sdk'
 
 export interface EmulatorOptions {
   /** Interface to listen on. Default `127.0.0.1`. */
@@ -32,6 +33,11 @@ export interface EmulatorOptions {
   faults?: Partial<FaultSettings>
   /** Base of `url`/`thumbnail` in API answers instead of the URL endpoint (same path layout), for benchmarks. */
   publicUrlBase?: string
+  /**
+   * How `url`/`thumbnail` in API answers percent-encode `| ^ [ ]` (§5.1, unconfirmed): `uri` escapes them as
+   * encodeURI does, `sdk` keeps them as the SDKs' delivery URLs do. Default `uri`. Delivery takes either.
+   */
+  urlEncoding?: UrlEncoding
   /** Fraction (0..1) of valid ranged GETs answered 200 with the full body instead of 206. Default 0. */
   rangeIgnoreRate?: number
   /** `demo`: fill an empty library with the demo media after start. */
@@ -68,6 +74,7 @@ export interface ResolvedOptions {
   restrictUnsigned: boolean
   rateLimitPerSecond: number
   publicUrlBase: string | undefined
+  urlEncoding: UrlEncoding
   rangeIgnoreRate: number
   seed: 'demo' | undefined
   maxVersions: number
@@ -93,6 +100,7 @@ export function resolveOptions(o: EmulatorOptions): ResolvedOptions {
     restrictUnsigned: o.restrictUnsigned ?? false,
     rateLimitPerSecond: o.rateLimit?.perSecond ?? DEFAULT_RATE_LIMIT_PER_SECOND,
     publicUrlBase: o.publicUrlBase?.replace(/\/+$/, ''),
+    urlEncoding: o.urlEncoding ?? 'uri',
     rangeIgnoreRate: o.rangeIgnoreRate ?? 0,
     seed: o.seed,
     maxVersions: o.maxVersions ?? DEFAULT_MAX_VERSIONS,

@@ -100,7 +100,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     cdn: new CdnCache(resolved.cdnStaleMs, clock, join(store.tmpDir, 'cdn')),
     clock,
     logger,
-    urls: new UrlBuilder(urlEndpoint, resolved.publicUrlBase),
+    urls: new UrlBuilder(urlEndpoint, resolved.publicUrlBase, resolved.urlEncoding),
     faults,
     rateLimiter: new RateLimiter(clock),
     jobs: new JobRegistry(clock, resolved.jobPendingMs, logger),

@@ -124,6 +124,14 @@ describe('URL endpoint', () => {
     expect(await (await get('/odd%20dir/a%20b%281%29%2C%C3%A7%3F%23.txt')).text()).toBe('odd')
   })
 
+  it('encoded names: | ^ [ ] escaped in the API url by default (encodeURI), and delivered in either form', async () => {
+    await t.put('/pipes/a|b^[c] {d}.txt', 'pipes')
+    const list = (await (await t.api('GET', '/v1/files?path=%2Fpipes')).json()) as { url: string }[]
+    expect(list[0]?.url).toContain('/pipes/a%7Cb%5E%5Bc%5D%20%7Bd%7D.txt?updatedAt=')
+    expect(await (await fetch(list[0]!.url)).text()).toBe('pipes')
+    expect(await (await get('/pipes/a|b^[c]%20%7Bd%7D.txt')).text()).toBe('pipes')
+  })
+
   it('serves old versions by ik-obj-version token', async () => {
     await t.put('/v/doc.txt', 'version one')
     await t.put('/v/doc.txt', 'version two')
@@ -237,5 +245,22 @@ describe('URL endpoint', () => {
       req.end()
     })
     expect(status).toBe(405)
+  })
+})
+
+describe('URL endpoint with urlEncoding sdk (whether the API escapes | ^ [ ] is unconfirmed)', () => {
+  let t: TestEmulator
+  beforeAll(async () => {
+    t = await startTestEmulator({ urlEncoding: 'sdk' })
+  })
+  afterAll(async () => { await t.stop() })
+
+  it('the API url keeps | [ ] (and ^ where the runtime URL keeps it) as the SDKs do; % \\ ? # and the rest stay escaped', async () => {
+    await t.put('/pipes/a|b^[c] {d}%\\?#.txt', 'pipes')
+    const list = (await (await t.api('GET', '/v1/files?path=%2Fpipes')).json()) as { url: string }[]
+    const caret = new URL('http://x/^').pathname === '/^' ? '^' : '%5E'
+    expect(list[0]?.url).toContain(`/pipes/a|b${caret}[c]%20%7Bd%7D%25%5C%3F%23.txt?updatedAt=`)
+    expect(await (await fetch(list[0]!.url)).text()).toBe('pipes')
+    expect(await (await fetch(t.emu.urlEndpoint + '/pipes/a%7Cb%5E%5Bc%5D%20%7Bd%7D%25%5C%3F%23.txt')).text()).toBe('pipes')
   })
 })
