@@ -10,6 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { makeGif, makeJpeg, makePng } from '../../src/emulator/seed/images.js'
 import { ImageKitClient } from '../../src/imagekit/client.js'
 import type { FileObject, ListItem } from '../../src/imagekit/types.js'
+import { signUrl } from '../../src/imagekit/sign.js'
+import { buildUrl } from '../../src/imagekit/url.js'
 import { createLogger } from '../../src/log.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import type { TestEmulator } from '../helpers/emulator.js'
@@ -20,6 +22,8 @@ const jpegBytes = makeJpeg(40, 30)
 const gifBytes = makeGif(20, 10)
 
 const HOUR_S = 3600
+/** Names whose characters encodeURI escapes but the SDKs' URLs (the runtime's URL) keep, or escape otherwise. */
+const ODD_NAMES = ['a|b^[c].png', 'x{y}`z "q" <1>.png', 'é|[1] ^2.png', "p;=@$&+,:!'()*~.png"]
 
 function v6For(t: TestEmulator): ImageKitV6 {
   return new ImageKitV6({ publicKey: t.publicKey, privateKey: t.privateKey, urlEndpoint: t.urlEndpoint })
@@ -58,6 +62,7 @@ describe('restrictUnsigned on: every URL needs a signature', () => {
     await uploadBytes(ik, '/signed/2024', 'a.png', pngBytes)
     await uploadBytes(ik, '/signed/2024', 'b.jpg', jpegBytes)
     await uploadBytes(ik, '/signed', 'café menü.gif', gifBytes)
+    for (const name of ODD_NAMES) await uploadBytes(ik, '/signed/odd', name, pngBytes)
   })
   afterAll(async () => {
     await t?.stop()
@@ -110,6 +115,17 @@ describe('restrictUnsigned on: every URL needs a signature', () => {
     const url = ik.helper.buildSrc({ src: apiUrl, urlEndpoint: t.urlEndpoint, signed: true, transformation: [{ original: true }] })
     expect(url.startsWith(`${apiUrl.split('?')[0]}?`)).toBe(true)
     expect(await open(url, jpegBytes)).toEqual({ status: 200, same: true })
+  })
+
+  it('ikfs signs names with | ^ [ ] { } ` and more exactly as both SDKs do, and the emulator serves them', async () => {
+    for (const name of ODD_NAMES) {
+      const path = `/signed/odd/${name}`
+      const ikfs = signUrl({ url: buildUrl({ urlEndpoint: t.urlEndpoint, filePath: path, query: { tr: 'orig-true' } }), urlEndpoint: t.urlEndpoint, privateKey: t.privateKey, expiresAt: undefined })
+      const fromV6 = v6.url({ path, signed: true, transformation: [{ original: 'true' }], transformationPosition: 'query' })
+      const fromV7 = ik.helper.buildSrc({ src: path, urlEndpoint: t.urlEndpoint, signed: true, transformation: [{ original: true }] })
+      expect(ikfs === fromV6 && ikfs === fromV7, `ikfs's signed URL for ${name} is both SDKs'`).toBe(true)
+      expect(await open(ikfs, pngBytes), name).toEqual({ status: 200, same: true })
+    }
   })
 
   it('refuses a signature with one digit changed (401)', async () => {

@@ -53,10 +53,14 @@ describe.skipIf(skip !== null)('signed reads', () => {
 describe.skipIf(skip !== null)('signed reads when the API names another URL endpoint', () => {
   let lib: Library
   const bytes = randomBytes(150_000)
+  const oddBytes = randomBytes(50_000)
 
   beforeAll(async () => {
     // The API names files by an endpoint this machine cannot reach (as a custom domain of the account may be).
-    lib = await startLibrary({ emulatorArgs: ['--restrict-unsigned', '--public-url-base', 'http://cdn.invalid/elsewhere'], files: { 'pub/open.bin': bytes } })
+    lib = await startLibrary({
+      emulatorArgs: ['--restrict-unsigned', '--public-url-base', 'http://cdn.invalid/elsewhere'],
+      files: { 'pub/open.bin': bytes, 'pub/a|b^[c].bin': oddBytes },
+    })
   })
   afterAll(async () => {
     await lib?.stop()
@@ -66,6 +70,8 @@ describe.skipIf(skip !== null)('signed reads when the API names another URL endp
     const m = await mountLibrary(lib, { args: ['--only-signed'] })
     try {
       expect((await readFile(join(m.path, 'pub', 'open.bin'))).equals(bytes)).toBe(true)
+      // ikfs's own URL for a name whose | ^ [ ] it keeps as the SDKs do (the API's url escapes them).
+      expect((await readFile(join(m.path, 'pub', 'a|b^[c].bin'))).equals(oddBytes)).toBe(true)
     } finally {
       await m.stop()
     }
