@@ -52,6 +52,12 @@ export function readAheadBlocks(cacheBytes: number, blockBytes = BLOCK_BYTES): n
   return Math.min(MAX_READAHEAD_BLOCKS, Math.floor(cacheBytes / blockBytes / 4))
 }
 
+/**
+ * After the last handle of a version closes, a stream this many blocks or fewer short of the blocks readers
+ * asked for finishes them into the block cache instead of being aborted (see settle()).
+ */
+export const FINISH_AFTER_RELEASE_BLOCKS = 2
+
 /** What is read: a file or version as listed. */
 export interface ReaderTarget {
   fileId: string
@@ -91,6 +97,8 @@ export class FileReader implements StreamHost {
   #recent: PartialBlock | undefined
   #seq = 0
   #closed = false
+  /** Set by settle() while no handle is open and streams finish: called once the last one has ended. */
+  #onSettled: (() => void) | undefined
 
   constructor(readonly target: ReaderTarget, readonly deps: FileReaderDeps) {
     this.size = target.size
@@ -240,8 +248,34 @@ export class FileReader implements StreamHost {
     this.#startStream(0).demand(0, ++this.#seq)
   }
 
+  /**
+   * The last handle closed. Streams short of the blocks readers asked for by at most
+   * FINISH_AFTER_RELEASE_BLOCKS finish them into the block cache; the others are aborted (a long stream of a
+   * big file). Programs that open a file, read a little (or nothing: the page cache has it) and close it,
+   * again and again (git, file managers, `file`), close before the prefetch at open has its bytes: aborting
+   * it made every open fetch the file again. True while streams finish: `onSettled` is called once they
+   * have, unless the reader was acquired again meanwhile (reacquired()).
+   */
+  settle(onSettled: () => void): boolean {
+    if (this.#recent) this.deps.pool.unpin(this.#recent.buf)
+    this.#recent = undefined
+    for (const s of this.#streams) {
+      const left = s.demandedBlocksLeft
+      if (left > 0 && left <= FINISH_AFTER_RELEASE_BLOCKS) s.finishDemanded()
+      else s.abort()
+    }
+    this.#onSettled = this.#streams.size > 0 ? onSettled : undefined
+    return this.#onSettled !== undefined
+  }
+
+  /** A handle opened the version while settle()'s streams still finish: the reader serves it. */
+  reacquired(): void {
+    this.#onSettled = undefined
+  }
+
   /** Aborts streams (cached blocks stay). */
   close(): void {
+    this.#onSettled = undefined
     this.#closed = true
     if (this.#recent) this.deps.pool.unpin(this.#recent.buf)
     this.#recent = undefined
@@ -299,6 +333,10 @@ export class FileReader implements StreamHost {
   }
   streamEnded(stream: RangeStream): void {
     this.#streams.delete(stream)
+    if (this.#streams.size > 0 || !this.#onSettled) return
+    const settled = this.#onSettled
+    this.#onSettled = undefined
+    settled()
   }
 
   #key(block: number): string {

@@ -82,6 +82,8 @@ export class RangeStream implements BodySink {
   #preparing: Promise<void> | undefined
   readonly #abort = new AbortController()
   #ended = false
+  /** finishDemanded(): no reader waits on this stream's blocks. */
+  #unattended = false
   #error: unknown
   #progress: Deferred | undefined
   #wake: (() => void) | undefined
@@ -115,6 +117,7 @@ export class RangeStream implements BodySink {
   }
 
   demand(block: number, seq: number): void {
+    this.#unattended = false
     if (block > this.demandUpTo) {
       if (block <= this.demandUpTo + 1) this.windowBlocks = Math.min(Math.max(1, this.windowBlocks * 2), this.host.maxWindowBlocks)
       this.demandUpTo = block
@@ -143,6 +146,21 @@ export class RangeStream implements BodySink {
     } else {
       this.abort()
     }
+  }
+
+  /** Blocks from here to the last one readers asked for: what finishDemanded() would still fetch. */
+  get demandedBlocksLeft(): number {
+    return Math.max(0, Math.min(this.demandUpTo, this.stopAfter) - this.nextBlock + 1)
+  }
+
+  /**
+   * Nobody reads through this stream any more: it fills the blocks readers asked for (into the block cache),
+   * then ends. Its blocks no longer go before read-ahead for the budget: nobody waits on them.
+   */
+  finishDemanded(): void {
+    this.#unattended = true
+    this.stopAfter = Math.min(this.stopAfter, this.demandUpTo)
+    this.#wakeUp()
   }
 
   /** Stops now: the block being filled is dropped (its budget released) before this returns. */
@@ -333,7 +351,7 @@ export class RangeStream implements BodySink {
     const block = this.nextBlock
     if (this.#partial || this.host.isCached(block)) return // nextRegion() takes it from here
     const bytes = this.host.blockLength(block)
-    await this.host.budget.reserve(bytes, () => this.demandUpTo >= block, this.#abort.signal)
+    await this.host.budget.reserve(bytes, () => !this.#unattended && this.demandUpTo >= block, this.#abort.signal)
     if (this.#aborted || this.#partial || this.nextBlock !== block) {
       this.host.budget.release(bytes)
       return

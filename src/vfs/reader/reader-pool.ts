@@ -1,16 +1,25 @@
-/** FileReaders by (fileId, versionId, size), refcounted by open handles; the last release closes one. */
+/**
+ * FileReaders by (fileId, versionId, size), refcounted by open handles. The last release settles a reader
+ * (FileReader.settle): it stays here, with no handle, while its short fetches finish into the block cache,
+ * and an open of the same version meanwhile shares them instead of fetching the same bytes again.
+ */
 import { BlockCache } from './block-cache.js'
 import { FileReader, type FileReaderDeps, type ReaderTarget } from './file-reader.js'
 
+interface Entry {
+  reader: FileReader
+  refs: number
+}
+
 export class ReaderPool {
-  readonly #readers = new Map<string, { reader: FileReader; refs: number }>()
+  readonly #readers = new Map<string, Entry>()
   constructor(readonly deps: FileReaderDeps) {}
 
   acquire(target: ReaderTarget): FileReader {
     const key = `${BlockCache.key(target.fileId, target.versionId, 0)}\u0000${target.size}`
     const entry = this.#readers.get(key)
     if (entry) {
-      entry.refs++
+      if (entry.refs++ === 0) entry.reader.reacquired()
       return entry.reader
     }
     const reader = new FileReader(target, this.deps)
@@ -21,20 +30,26 @@ export class ReaderPool {
   release(reader: FileReader): void {
     for (const [key, entry] of this.#readers) {
       if (entry.reader !== reader) continue
-      if (--entry.refs === 0) {
-        this.#readers.delete(key)
-        reader.close()
-      }
+      if (--entry.refs === 0 && !reader.settle(() => this.#drop(key, entry))) this.#drop(key, entry)
       return
     }
   }
 
+  /** Readers with open handles (settling ones are not counted). */
   get size(): number {
-    return this.#readers.size
+    let open = 0
+    for (const entry of this.#readers.values()) if (entry.refs > 0) open++
+    return open
   }
 
   closeAll(): void {
     for (const { reader } of this.#readers.values()) reader.close()
     this.#readers.clear()
+  }
+
+  #drop(key: string, entry: Entry): void {
+    if (this.#readers.get(key) !== entry || entry.refs > 0) return
+    this.#readers.delete(key)
+    entry.reader.close()
   }
 }
