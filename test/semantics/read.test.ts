@@ -68,7 +68,7 @@ describe.skipIf(skip !== null)('read semantics', () => {
   const names = ['sp ace.txt', '100% #1.txt', 'café.txt', 'cafe\u0301.txt', 'x'.repeat(251) + '.txt']
 
   beforeAll(async () => {
-    const files: Record<string, Buffer | string> = { 'photos/big.bin': big, 'photos/hello.txt': 'hello world\n' }
+    const files: Record<string, Buffer | string> = { 'photos/big.bin': big, 'photos/hello.txt': 'hello world\n', 'reopened/blob.txt': 'hello, git\n' }
     for (let i = 0; i < 2500; i++) files[`many/f${String(i).padStart(4, '0')}.txt`] = `entry ${i}\n`
     for (const n of names) files[`names/${n}`] = `name ${n}\n`
     for (let i = 0; i < faulty.length; i++) files[`faulty/f${i}.bin`] = faulty[i]!
@@ -167,6 +167,25 @@ describe.skipIf(skip !== null)('read semantics', () => {
       await viaUndici.stop()
       await rm(cacheDir, { recursive: true, force: true })
     }
+  })
+
+  it('R14: a small file opened and closed again and again, read or not, is fetched once', async () => {
+    const path = join(m.path, 'reopened', 'blob.txt')
+    const rangeRequests = async (): Promise<number> => {
+      const r = await runIkfs(['status', m.path, '--json'], { timeoutMs: 30_000 })
+      expect(r.code).toBe(0)
+      return (JSON.parse(r.stdout) as { vfs: { rangeRequests: number } }).vfs.rangeRequests
+    }
+    const before = await rangeRequests()
+    // Each open starts fetching the file; each close comes before its bytes (git, file managers, stat+open+close loops).
+    await run('python3', ['-c', [
+      'import os, sys',
+      'for i in range(50):',
+      '    os.stat(sys.argv[1]); os.close(os.open(sys.argv[1], os.O_RDONLY))',
+      'for i in range(50):',
+      '    fd = os.open(sys.argv[1], os.O_RDONLY); assert os.read(fd, 5) == b"hello"; os.close(fd)',
+    ].join('\n'), path])
+    expect(await rangeRequests() - before).toBe(1)
   })
 
   it('R14: with --direct-io every read reaches the daemon, byte-exact; shared maps are refused, private ones work', async () => {
