@@ -19,10 +19,9 @@ import type { PendingFile } from './file-node.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { fileInodeFrom, type FileInode } from './inode.js'
 import { mayHaveBeenDone } from './lost-answer.js'
-import type { NameCodec } from './name.js'
 import type { Resolver } from './resolver.js'
 import { detailsHold, detailsUpdate, pendingFileView, type WantedDetails } from './wanted-details.js'
-import { destinationOf } from './destination.js'
+import type { Destinations } from './destination.js'
 import type { WritePath } from './write-path.js'
 import { listXattrs, XATTR_PREFIX, XDG_TAGS } from './xattr.js'
 
@@ -85,7 +84,7 @@ export interface MetadataEditorDeps {
   log: Logger
   resolver: Resolver
   dirs: DirCache
-  codec: NameCodec
+  destinations: Destinations
   writes: WritePath
 }
 
@@ -134,7 +133,7 @@ export class MetadataEditor {
   }
 
   async #update(localPath: string, node: FileInode, wanted: WantedDetails): Promise<void> {
-    const dest = destinationOf(this.d.codec, localPath)
+    const dest = this.d.destinations.known(localPath)
     let updated: FileObject
     try {
       // Custom metadata replaces the file's: the keys to remove are the ones it has now, which a key set

@@ -15,12 +15,12 @@ import { KeyedMutex } from './lock.js'
 import { folderExists } from './folder-exists.js'
 import { changeOrItsResult, fileIsAt } from './lost-answer.js'
 import { joinRemote, parentOf } from './name.js'
-import { destinationOf, type Destination } from './destination.js'
+import type { Destination } from './destination.js'
 import { renamedFileNode } from './renamed-file.js'
 import type { WritePath, WritePathDeps } from './write-path.js'
 
 /** The same shared state the write path gets, plus the write path itself. */
-export type NamespaceDeps = Pick<WritePathDeps, 'api' | 'clock' | 'log' | 'codec' | 'inodes' | 'dirs' | 'resolver' | 'folders'> & {
+export type NamespaceDeps = Pick<WritePathDeps, 'api' | 'clock' | 'log' | 'codec' | 'destinations' | 'inodes' | 'dirs' | 'resolver' | 'folders'> & {
   writes: WritePath
 }
 
@@ -56,7 +56,7 @@ export class Namespace {
   }
 
   async mkdir(localPath: string): Promise<void> {
-    const dest = destinationOf(this.#d.codec, localPath)
+    const dest = await this.#d.destinations.of(localPath)
     await this.#locked([dest.remotePath], async () => {
       if ((await this.#remote(dest)) || this.#d.writes.pendingAt(dest.remotePath)) {
         throw new VfsError('EEXIST', `mkdir ${localPath}: exists`, { level: 'debug' })
@@ -85,7 +85,7 @@ export class Namespace {
 
   /** ImageKit deletes folders recursively: refuse unless a fresh listing (and the spool) shows it empty. */
   async rmdir(localPath: string): Promise<void> {
-    const dest = destinationOf(this.#d.codec, localPath)
+    const dest = await this.#d.destinations.of(localPath)
     await this.#locked([dest.remotePath], async () => {
       const node = await this.#remote(dest)
       if (!node) throw new VfsError('ENOENT', `rmdir ${localPath}: no such folder`)
@@ -115,7 +115,7 @@ export class Namespace {
 
   /** Deletes the file with all its versions (ImageKit's delete), or drops a file that only exists in the spool. */
   async unlink(localPath: string): Promise<void> {
-    const dest = destinationOf(this.#d.codec, localPath)
+    const dest = await this.#d.destinations.of(localPath)
     await this.#locked([dest.remotePath], async () => {
       const node = await this.#remote(dest)
       if (node?.kind === 'dir') throw new VfsError('EISDIR', `unlink ${localPath}: is a folder`)
@@ -171,11 +171,11 @@ export class Namespace {
   }
 
   async rename(fromLocalPath: string, toLocalPath: string): Promise<void> {
-    const from = destinationOf(this.#d.codec, fromLocalPath)
+    const from = await this.#d.destinations.of(fromLocalPath)
     // rename(2) has EINVAL only for a folder moved into itself, and GNU mv says just that ("cannot move 'a' to
     // a subdirectory of itself"); EPERM, "Operation not permitted", is rename(2)'s for a rename the filesystem
     // does not support, which mv prints as it is.
-    const to = destinationOf(this.#d.codec, toLocalPath, 'EPERM')
+    const to = await this.#d.destinations.of(toLocalPath, 'EPERM')
     if (from.remotePath === to.remotePath) return
     if (to.remotePath.startsWith(from.remotePath + '/')) {
       throw new VfsError('EINVAL', `rename ${fromLocalPath}: cannot move a folder into itself`)

@@ -55,7 +55,8 @@ import { WritePath } from './write-path.js'
 import { DirInode, ROOT_INO, type FileInode, type Inode } from './inode.js'
 import { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
-import { EncodingError, NameCodec, parentOf, splitLocalPath } from './name.js'
+import { Destinations } from './destination.js'
+import { NameCodec, parentOf } from './name.js'
 import { BlockCache } from './reader/block-cache.js'
 import { BlockPool } from './reader/block-pool.js'
 import { BLOCK_BYTES, readAheadBlocks, type FileReader } from './reader/file-reader.js'
@@ -110,6 +111,7 @@ class ImageKitVfs implements IkVfs {
   readonly #root: DirInode
   readonly #dirs: DirCache
   readonly #resolver: Resolver
+  readonly #destinations: Destinations
   readonly #attrOptions: AttrOptions
   readonly #statfs: StatfsSource
   readonly #budget: ByteBudget
@@ -144,6 +146,7 @@ class ImageKitVfs implements IkVfs {
       },
     )
     this.#resolver = new Resolver(this.#root, this.#dirs)
+    this.#destinations = new Destinations(this.#codec, this.#resolver, this.#dirs)
     this.#prefetch = options.dirPrefetch ? new DirPrefetcher(this.#dirs, clock, this.#log, options.dirPrefetch) : undefined
     this.#statfs = new StatfsSource(api, clock, this.#log, {
       totalBytes: options.statfsTotalBytes, cacheTimeMs: options.statfsCacheTimeMs,
@@ -163,11 +166,11 @@ class ImageKitVfs implements IkVfs {
     } else {
       this.#keptMtimes = undefined
       const folders = new FolderPresence({ api, clock, log: this.#log, dirs: this.#dirs })
-      const shared = { api, clock, log: this.#log, codec: this.#codec, inodes: this.#inodes, dirs: this.#dirs, resolver: this.#resolver, folders }
+      const shared = { api, clock, log: this.#log, codec: this.#codec, destinations: this.#destinations, inodes: this.#inodes, dirs: this.#dirs, resolver: this.#resolver, folders }
       const uploadLog = deps.logger.child({ component: 'vfs.upload' }) // not a child of #log: one component key
       this.#writes = new WritePath({ ...shared, uploadLog, counters: this.#counters, options, dropCachedPages: deps.dropCachedPages })
       this.#namespace = new Namespace({ ...shared, writes: this.#writes })
-      this.#metadata = new MetadataEditor({ api, log: this.#log, resolver: this.#resolver, dirs: this.#dirs, codec: this.#codec, writes: this.#writes })
+      this.#metadata = new MetadataEditor({ api, log: this.#log, resolver: this.#resolver, dirs: this.#dirs, destinations: this.#destinations, writes: this.#writes })
     }
   }
 
@@ -520,7 +523,7 @@ class ImageKitVfs implements IkVfs {
     try {
       remotePath = localPath === undefined ? undefined : this.#remotePathOf(localPath)
     } catch (e) {
-      if (!(e instanceof EncodingError)) throw e // unrepresentable: all of them, as forget() then drops all
+      if (!isVfsError(e)) throw e // unrepresentable: all of them, as forget() then drops all
     }
     for (const listing of this.#dirs.listingsUnder(remotePath)) {
       const folder = this.#localPathOf(listing.remotePath)
@@ -536,7 +539,7 @@ class ImageKitVfs implements IkVfs {
     try {
       this.#dirs.forget(this.#remotePathOf(localPath))
     } catch (e) {
-      if (!(e instanceof EncodingError)) throw e
+      if (!isVfsError(e)) throw e
       this.#dirs.forget() // an unrepresentable path cannot be cached: dropping all is still correct
     }
   }
@@ -625,7 +628,7 @@ class ImageKitVfs implements IkVfs {
   }
 
   #remotePathOf(localPath: string): string {
-    return '/' + splitLocalPath(localPath).map((n) => this.#codec.toRemote(n)).join('/')
+    return this.#destinations.knownRemotePath(localPath)
   }
 
   /** The local path of a remote folder; undefined when a name in it is not shown locally. */

@@ -21,7 +21,7 @@ import type { FileInode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
 import { parentOf, type NameCodec } from './name.js'
-import { destinationOf, type Destination } from './destination.js'
+import type { Destination, Destinations } from './destination.js'
 import type { FolderPresence } from './folder-presence.js'
 import type { Resolver } from './resolver.js'
 import { currentFile } from './current-file.js'
@@ -57,6 +57,8 @@ export interface WritePathDeps {
   /** For the uploader and the streamer (component vfs.upload). */
   uploadLog: Logger
   codec: NameCodec
+  /** Local paths to remote ones: a listed entry's own, else encoded. */
+  destinations: Destinations
   inodes: InodeTable
   dirs: DirCache
   resolver: Resolver
@@ -177,7 +179,7 @@ export class WritePath {
     // Asked at every open, getattr and lookup: with nothing being written, no path is encoded to find out.
     if (this.#pending.isEmpty) return undefined
     try {
-      return this.#pending.at(destinationOf(this.#d.codec, localPath).remotePath)
+      return this.#pending.at(this.#d.destinations.known(localPath).remotePath)
     } catch {
       return undefined
     }
@@ -254,7 +256,7 @@ export class WritePath {
 
   /** Opens (creating when allowed) the pending file of a path for writing; fills it from the remote bytes unless O_TRUNC. */
   async openForWrite(localPath: string, flags: number, create: boolean): Promise<PendingFile> {
-    const dest = destinationOf(this.#d.codec, localPath)
+    const dest = await this.#d.destinations.of(localPath)
     const truncate = (flags & fsConstants.O_TRUNC) !== 0
     return this.#pathLock.run(dest.remotePath, async () => {
       const existing = this.#pending.at(dest.remotePath)

@@ -1228,6 +1228,35 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await versionsOf(lib, '/w16/kept.bin')).length).toBe(1)
   })
 
+  it('R8: a file stored elsewhere under a name the encoding would not give back (a|b^[c].txt, h#1.txt) is moved, removed and overwritten through the mount', async () => {
+    // Each of these names lists as itself, but encodes to another one (`[` → `［`, `#` → `＃`): the mount must use the listed name.
+    await lib.upload('/r8', 'a|b^[c].txt', Buffer.from('one\n'))
+    await lib.upload('/r8', 'h#1.txt', Buffer.from('hash\n'))
+    const over = await lib.upload('/r8', 'q[1].txt', Buffer.from('three\n'))
+    const target = await lib.upload('/r8', 't[2].txt', Buffer.from('target\n'))
+    await lib.upload('/r8/dir[x]', 'in.txt', Buffer.from('in\n'))
+    const { m } = await mount()
+    const dir = join(m.path, 'r8')
+    expect((await readdir(dir)).sort()).toEqual(['a|b^[c].txt', 'dir[x]', 'h#1.txt', 'q[1].txt', 't[2].txt'])
+
+    await run('mv', [join(dir, 'a|b^[c].txt'), join(dir, 'renamed.txt')])
+    await run('rm', [join(dir, 'h#1.txt')])
+    await run('sh', ['-c', 'printf "over\\n" > "$1"', 'sh', join(dir, 'q[1].txt')])
+    await writeFile(join(m.path, 'r8-src.txt'), 'source\n')
+    await run('mv', [join(m.path, 'r8-src.txt'), join(dir, 't[2].txt')])
+    await writeFile(join(dir, 'dir[x]', 'new.txt'), 'new\n')
+    await unmount(m)
+
+    const names = async (folder: string) => (await remoteEntries(lib, folder)).map((e) => e.name).sort()
+    expect(await names('/r8')).toEqual(['dir[x]', 'q[1].txt', 'renamed.txt', 't[2].txt'])
+    expect(await names('/r8/dir[x]')).toEqual(['in.txt', 'new.txt'])
+    expect(await readFile(remoteBytesPath(lib, '/r8/q[1].txt'), 'utf8')).toBe('over\n')
+    expect(await readFile(remoteBytesPath(lib, '/r8/t[2].txt'), 'utf8')).toBe('source\n')
+    expect((await lib.details('/r8/q[1].txt')).fileId).toBe(over.fileId)
+    expect((await lib.details('/r8/t[2].txt')).fileId).toBe(target.fileId)
+    expect((await versionsOf(lib, '/r8/q[1].txt')).length).toBe(2)
+  })
+
   it('W11: a name that cannot be stored is refused: touch and cp get EINVAL, a rename EPERM (mv: "Operation not permitted", not "a subdirectory of itself")', async () => {
     const { m } = await mount()
     await mkdir(join(m.path, 'w11-refused'))
