@@ -178,11 +178,24 @@ export class WritePath {
   pendingAtLocal(localPath: string): PendingFile | undefined {
     // Asked at every open, getattr and lookup: with nothing being written, no path is encoded to find out.
     if (this.#pending.isEmpty) return undefined
+    let dest: Destination
     try {
-      return this.#pending.at(this.#d.destinations.known(localPath).remotePath)
+      dest = this.#d.destinations.known(localPath)
     } catch {
       return undefined
     }
+    return this.#pending.at(dest.remotePath) ?? this.#pendingShownAs(dest)
+  }
+
+  /**
+   * A file being written at a listed name the encoding does not give back (R8: `a[b].txt`), once its folder's
+   * listing was dropped (a refresh, the listing cache's bound): `known` then encodes the name (`a［b］.txt`), but
+   * readdir still shows the file under its local name, and so it is found here. Only names the encoding changes
+   * can be such a name.
+   */
+  #pendingShownAs(dest: Destination): PendingFile | undefined {
+    if (dest.name === dest.localName) return undefined
+    return this.#pending.in(dest.folder).find(({ name }) => this.#d.codec.toLocal(name) === dest.localName)?.file
   }
 
   pendingIn(folder: string): ShownFile[] {

@@ -64,6 +64,22 @@ describe('R8: names the encoding does not give back reach the listed remote file
     expect(await readAll(h, '/n/t[2].txt')).toBe('source')
   })
 
+  it('a file being written at a listed name shows, and reads, as written after its folder\'s listing was dropped', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/n')
+    api.addFile('/n/q[1].txt', Buffer.from('stored'))
+    const h = rw(api)
+    const fh = await h.vfs.open('/n/q[1].txt', constants.O_WRONLY | constants.O_TRUNC)
+    await h.vfs.write('/n/q[1].txt', fh, Buffer.from('written, not stored yet'), 0)
+    h.vfs.forget('/n') // a refresh, or the listing cache's bound
+    expect((await h.vfs.getattr('/n/q[1].txt')).size).toBe('written, not stored yet'.length)
+    expect(await readAll(h, '/n/q[1].txt')).toBe('written, not stored yet')
+    await h.vfs.flush('/n/q[1].txt', fh)
+    await h.vfs.release('/n/q[1].txt', fh)
+    expect(api.filePaths()).toEqual(['/n/q[1].txt'])
+    expect(api.fileAt('/n/q[1].txt')!.bytes.toString()).toBe('written, not stored yet')
+  })
+
   it('tags set on a file in a folder so named show at once', async () => {
     const api = new FakeImageKit()
     api.addFolder('/t[1]')
