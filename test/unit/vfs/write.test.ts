@@ -9,8 +9,8 @@ import { NameCodec } from '../../../src/vfs/name.js'
 import { Journal } from '../../../src/vfs/spool/journal.js'
 import { Spool } from '../../../src/vfs/spool/spool.js'
 import { RECENT_COPIES_MAX, RECENT_COPY_TTL_MS } from '../../../src/vfs/spool/recent-copies.js'
-import { FakeImageKit } from './fake-api.js'
-import { expectCode, makeVfs, scratchDir, waitFor, type Harness } from './helpers.js'
+import { FakeImageKit, patternBytes } from './fake-api.js'
+import { expectCode, makeVfs, MiB, scratchDir, waitFor, type Harness } from './helpers.js'
 
 function tempCache(): string {
   return join(scratchDir('write'), 'cache')
@@ -1034,6 +1034,22 @@ describe('namespace (W7-W10)', () => {
     expect((await readAll(h, '/objects/cd/4444.moved')).toString()).toBe('object 3333')
     expect(api.calls.listFiles).toBe(4)
     expect(api.filePaths()).toEqual(['/objects/ab/1111', '/objects/ab/2222', '/objects/cd/4444.moved'])
+  })
+
+  it('a file renamed while a handle reads it is read at its new name through its new URL, not the old name\'s (gone once the CDN forgets it)', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(3 * MiB, 7)
+    api.addFile('/a.bin', data)
+    const h = rw(api)
+    const before = await h.vfs.open('/a.bin', constants.O_RDONLY)
+    await h.vfs.read('/a.bin', before, 4096, 0)
+    await h.vfs.rename('/a.bin', '/b.bin')
+    const after = await h.vfs.open('/b.bin', constants.O_RDONLY)
+    expect(Buffer.compare(await h.vfs.read('/b.bin', after, 4096, 2 * MiB), data.subarray(2 * MiB, 2 * MiB + 4096))).toBe(0)
+    expect(api.ranges.at(-1)!.url).toMatch(/\/b\.bin\?/)
+    await h.vfs.release('/b.bin', after)
+    await h.vfs.release('/a.bin', before)
+    h.vfs.checkInvariants()
   })
 
   it('rename across folders with a new name, when both orders of move and rename would collide, goes through a free name', async () => {
