@@ -238,6 +238,7 @@ class ImageKitVfs implements IkVfs {
   async open(localPath: string, flags: OpenFlags, caller?: number): Promise<number> {
     if ((flags & O_ACCMODE) !== fsConstants.O_RDONLY || (flags & fsConstants.O_TRUNC) !== 0) {
       const file = await this.#writable('open for writing', localPath).openForWrite(localPath, flags, false)
+      if (file.base) this.#readers.stopSettling(file.base.fileId)
       const append = (flags & fsConstants.O_APPEND) !== 0
       // Appends leave what a reader has as the start of the file (tail -f while >> appends): only other
       // writers may put bytes in the page cache that a reader of the stored version must not mix with its own.

@@ -45,6 +45,17 @@ export class ReaderPool {
     return open
   }
 
+  /**
+   * Stops the readers of `fileId` that settle with no handle: a program is about to store another version of
+   * it, and a range they have yet to send would then fetch the new bytes (the CDN's copy at the old URL gone,
+   * R5) into the block cache under the old version's name.
+   */
+  stopSettling(fileId: string): void {
+    for (const [key, entry] of this.#readers) {
+      if (entry.refs === 0 && entry.reader.target.fileId === fileId) this.#drop(key, entry)
+    }
+  }
+
   closeAll(): void {
     for (const { reader } of this.#readers.values()) reader.close()
     this.#readers.clear()

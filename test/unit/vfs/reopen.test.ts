@@ -8,7 +8,7 @@ import { constants } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import type { RequestOptions } from '../../../src/imagekit/api.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
-import { makeVfs, MiB, waitFor } from './helpers.js'
+import { makeVfs, MiB, scratchDir, waitFor } from './helpers.js'
 
 const KERNEL_READ = 128 * 1024
 
@@ -84,6 +84,25 @@ describe('a file opened and closed again and again', () => {
     for (let pos = 0; pos < 4 * MiB; pos += KERNEL_READ) await vfs.read('', fh, KERNEL_READ, pos)
     await vfs.release('', fh)
     expect(signals.map((s) => s.aborted)).toEqual([true])
+    expect(vfs.stats().bufferedBytes).toBe(0)
+  })
+
+  it('opening the file to store another version stops a fetch finishing after the last close (R5)', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/blob', 43)
+    const signals = rangeSignals(api)
+    const { vfs } = makeVfs(api, { prefetchOnOpen: true, readOnly: false, cacheDir: scratchDir('settle-overwrite'), libraryId: 'https://ik.example.test/demo' })
+    const bodies = holdBodies(api)
+    await vfs.release('', await vfs.open('/blob', constants.O_RDONLY))
+    await waitFor(() => signals.length === 1)
+    expect(signals[0]!.aborted).toBe(false) // finishing
+    const writer = await vfs.open('/blob', constants.O_WRONLY | constants.O_TRUNC)
+    // Its range, sent once the new version is stored, would fetch the new bytes as the old version's.
+    expect(signals[0]!.aborted).toBe(true)
+    bodies.open()
+    await vfs.write('/blob', writer, Buffer.from('new bytes'), 0)
+    await vfs.release('/blob', writer)
+    await vfs.close()
     expect(vfs.stats().bufferedBytes).toBe(0)
   })
 
