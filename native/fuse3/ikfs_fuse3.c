@@ -481,11 +481,14 @@ static void *loop_thread(void *arg) {
   if (s->device_last_fd >= 0) close(s->device_last_fd);
   s->device_last_fd = -1;
   pthread_rwlock_wrlock(&s->fuse_lock);
+  /* The workers are gone and notifications (which write through the same I/O) wait for this lock. Before
+     fuse_destroy frees the struct fuse whose address names this session's slot, which another mount's could
+     otherwise take over. */
+  untrack_open_files(s);
   fuse_unmount(s->fuse); /* no-op when the kernel side is already gone (libfuse polls the fd first) */
   fuse_destroy(s->fuse);
   s->fuse = NULL;
   pthread_rwlock_unlock(&s->fuse_lock);
-  untrack_open_files(s);
   static request_t exit_request = {.op = OP_EXIT};
   pthread_rwlock_wrlock(&s->tsfn_lock);
   if (!s->js_gone) {
