@@ -168,7 +168,10 @@ class ImageKitVfs implements IkVfs {
       const folders = new FolderPresence({ api, clock, log: this.#log, dirs: this.#dirs })
       const shared = { api, clock, log: this.#log, codec: this.#codec, destinations: this.#destinations, inodes: this.#inodes, dirs: this.#dirs, resolver: this.#resolver, folders }
       const uploadLog = deps.logger.child({ component: 'vfs.upload' }) // not a child of #log: one component key
-      this.#writes = new WritePath({ ...shared, uploadLog, counters: this.#counters, options, dropCachedPages: deps.dropCachedPages })
+      this.#writes = new WritePath({
+        ...shared, uploadLog, counters: this.#counters, options, dropCachedPages: deps.dropCachedPages,
+        versionStored: (fileId) => this.#readers.stopSettling(fileId),
+      })
       this.#namespace = new Namespace({ ...shared, writes: this.#writes })
       this.#metadata = new MetadataEditor({ api, log: this.#log, resolver: this.#resolver, dirs: this.#dirs, destinations: this.#destinations, writes: this.#writes })
     }
@@ -238,7 +241,6 @@ class ImageKitVfs implements IkVfs {
   async open(localPath: string, flags: OpenFlags, caller?: number): Promise<number> {
     if ((flags & O_ACCMODE) !== fsConstants.O_RDONLY || (flags & fsConstants.O_TRUNC) !== 0) {
       const file = await this.#writable('open for writing', localPath).openForWrite(localPath, flags, false)
-      if (file.base) this.#readers.stopSettling(file.base.fileId)
       const append = (flags & fsConstants.O_APPEND) !== 0
       // Appends leave what a reader has as the start of the file (tail -f while >> appends): only other
       // writers may put bytes in the page cache that a reader of the stored version must not mix with its own.

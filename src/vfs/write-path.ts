@@ -68,6 +68,8 @@ export interface WritePathDeps {
   options: VfsOptions
   /** The page-cache addon's, when built (spool/page-trim.ts). */
   dropCachedPages?: DropCachedPages | undefined
+  /** A new version of a file is stored (its upload landed): what still fetches an older one must stop (R5). */
+  versionStored?: (fileId: string) => void
 }
 
 export class WritePath {
@@ -132,6 +134,7 @@ export class WritePath {
       folders: deps.folders, uploadTags: deps.options.uploadTags, streamer: this.#streamer, mtimes: this.#mtimes,
       committedCopies: this.#committedCopies, journal: this.#journal,
       retireWhenIdle: (file) => this.#track(this.#fileLock.run(file.id, () => this.#retireIfIdle(file))),
+      versionStored: deps.versionStored,
     })
     this.#serverCopyDeps = {
       api: deps.api, log: deps.log, codec: deps.codec, dirs: deps.dirs, uploadTags: deps.options.uploadTags,

@@ -46,9 +46,9 @@ export class ReaderPool {
   }
 
   /**
-   * Stops the readers of `fileId` that settle with no handle: a program is about to store another version of
-   * it, and a range they have yet to send would then fetch the new bytes (the CDN's copy at the old URL gone,
-   * R5) into the block cache under the old version's name.
+   * Stops the readers of `fileId` that settle with no handle: another version of it was just stored, and a
+   * range they have yet to send would fetch the new bytes (the CDN's copy at the old URL gone, R5) into the
+   * block cache under the old version's name.
    */
   stopSettling(fileId: string): void {
     for (const [key, entry] of this.#readers) {

@@ -38,6 +38,8 @@ export interface UploadAttemptDeps {
   journal: Journal
   /** The upload landed on a file nobody holds: retired in the background, under its lock, if still idle. */
   retireWhenIdle(file: PendingFile): void
+  /** A new version of the file is stored: what still fetches an older one must stop (R5). */
+  versionStored?: (fileId: string) => void
 }
 
 export class UploadAttempts {
@@ -158,6 +160,7 @@ export class UploadAttempts {
    * one (over a stored file, or, as its answer says, at a name stored elsewhere) makes that one old (R9).
    */
   #landed(file: PendingFile, res: UploadResponse, overStoredFile: boolean): void {
+    this.#d.versionStored?.(res.fileId)
     const localName = this.#d.codec.toLocal(file.name)
     if (localName !== undefined && res.filePath === file.remotePath) {
       const times = { createdAtMs: file.createdAtMs, updatedAtMs: this.#d.clock.now() }
