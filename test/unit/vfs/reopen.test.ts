@@ -87,45 +87,47 @@ describe('a file opened and closed again and again', () => {
     expect(vfs.stats().bufferedBytes).toBe(0)
   })
 
-  it('storing another version of the file stops a fetch of it finishing after the last close (R5)', async () => {
+  /** A writable mount where `path` was opened and closed: the fetch its open started is still finishing. */
+  async function settling(path: string) {
     const api = new FakeImageKit()
-    api.addFile('/blob', 43)
+    api.addFile(path, 43)
     const signals = rangeSignals(api)
-    const { vfs } = makeVfs(api, { prefetchOnOpen: true, readOnly: false, cacheDir: scratchDir('settle-overwrite'), libraryId: 'https://ik.example.test/demo' })
+    const { vfs } = makeVfs(api, { prefetchOnOpen: true, readOnly: false, cacheDir: scratchDir('settle'), libraryId: 'https://ik.example.test/demo' })
     const bodies = holdBodies(api)
-    await vfs.release('', await vfs.open('/blob', constants.O_RDONLY))
+    await vfs.release('', await vfs.open(path, constants.O_RDONLY))
     await waitFor(() => signals.length === 1)
+    const fetch = signals[0]!
+    const end = async (): Promise<void> => {
+      bodies.open()
+      await vfs.close()
+      expect(vfs.stats().bufferedBytes).toBe(0)
+    }
+    return { api, vfs, fetch, end }
+  }
+
+  it('storing another version of the file stops a fetch of it finishing after the last close (R5)', async () => {
+    const { vfs, fetch, end } = await settling('/blob')
     const writer = await vfs.open('/blob', constants.O_WRONLY | constants.O_TRUNC)
     await vfs.write('/blob', writer, Buffer.from('new bytes'), 0)
-    expect(signals[0]!.aborted).toBe(false) // finishing: the stored version is still the one it fetches
+    expect(fetch.aborted).toBe(false) // finishing: the stored version is still the one it fetches
     await vfs.flush('/blob', writer) // close: the new version lands
     // A range sent from now on would fetch the new bytes (the CDN's copy at the old URL gone) as the old version's.
-    expect(signals[0]!.aborted).toBe(true)
+    expect(fetch.aborted).toBe(true)
     await vfs.release('/blob', writer)
-    bodies.open()
-    await vfs.close()
-    expect(vfs.stats().bufferedBytes).toBe(0)
+    await end()
   })
 
   it('a save over the file by rename stops a fetch of it finishing after the last close, once the new version is stored (R5)', async () => {
-    const api = new FakeImageKit()
-    api.addFile('/doc', 43)
-    const signals = rangeSignals(api)
-    const { vfs } = makeVfs(api, { prefetchOnOpen: true, readOnly: false, cacheDir: scratchDir('settle-save'), libraryId: 'https://ik.example.test/demo' })
-    const bodies = holdBodies(api)
-    await vfs.release('', await vfs.open('/doc', constants.O_RDONLY))
-    await waitFor(() => signals.length === 1)
+    const { api, vfs, fetch, end } = await settling('/doc')
     const tmp = await vfs.create('/doc.tmp', 0o644, constants.O_CREAT | constants.O_RDWR)
     await vfs.write('/doc.tmp', tmp, Buffer.from('saved'), 0)
     await vfs.rename('/doc.tmp', '/doc')
-    expect(signals[0]!.aborted).toBe(false) // nothing new stored yet
+    expect(fetch.aborted).toBe(false) // nothing new stored yet
     await vfs.flush('/doc', tmp) // close: the upload lands as the file's new version
     expect(api.writeCalls.uploadFile).toBe(1)
-    expect(signals[0]!.aborted).toBe(true)
+    expect(fetch.aborted).toBe(true)
     await vfs.release('/doc', tmp)
-    bodies.open()
-    await vfs.close()
-    expect(vfs.stats().bufferedBytes).toBe(0)
+    await end()
   })
 
   it('unmounting aborts a fetch that was finishing after the last close', async () => {
