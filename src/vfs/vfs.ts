@@ -257,22 +257,28 @@ class ImageKitVfs implements IkVfs {
     }
     const node = await this.#resolver.resolve(localPath)
     if (node.kind === 'dir') throw new VfsError('EISDIR', `open ${localPath}: is a folder`)
-    // Synchronous from here: pin, reader and handle appear together.
+    // Its pages would be served to a handle still reading another version there, and that one's to it (R5).
+    const bypass = !this.#options.directIo && this.#outdateReadersAt(localPath, node)
+    const handle = this.#addReadHandle(node, (h) => {
+      h.localPath = localPath
+      h.bypassesPageCache = bypass
+    })
+    if (this.#options.prefetchOnOpen) handle.reader.prefetchStart()
+    return handle.fh
+  }
+
+  /** Synchronous: pin, reader and handle appear together. */
+  #addReadHandle(node: FileInode, setUp: (handle: ReadHandle) => void): ReadHandle {
     this.#inodes.pin(node)
     const reader = this.#readers.acquire({
       fileId: node.fileId, versionId: node.versionId, size: node.size,
       filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile,
     })
-    // Its pages would be served to a handle still reading another version there, and that one's to it (R5).
-    const bypass = !this.#options.directIo && this.#outdateReadersAt(localPath, node)
-    const handle = this.#handles.add((fh) => {
+    return this.#handles.add((fh) => {
       const h = new ReadHandle(fh, node, reader, (n, r) => this.#onStale(n, r))
-      h.localPath = localPath
-      h.bypassesPageCache = bypass
+      setUp(h)
       return h
     })
-    if (this.#options.prefetchOnOpen) reader.prefetchStart()
-    return handle.fh
   }
 
   /** It shares the kernel's page cache of the file with `fh`, so it reads through it as `fh` does (R5). */
@@ -283,17 +289,9 @@ class ImageKitVfs implements IkVfs {
       this.#writes!.reopenForRead(handle.file)
       return this.#handles.add((newFh) => Object.assign(new WriteHandle(newFh, handle.file, false), { bypassesPageCache })).fh
     }
-    const { node } = handle
-    this.#inodes.pin(node)
-    const reader = this.#readers.acquire({
-      fileId: node.fileId, versionId: node.versionId, size: node.size,
-      filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile,
-    })
-    return this.#handles.add((newFh) => {
-      const h = new ReadHandle(newFh, node, reader, (n, r) => this.#onStale(n, r))
+    return this.#addReadHandle(handle.node, (h) => {
       h.bypassesPageCache = bypassesPageCache
       h.outdated = handle.outdated
-      return h
     }).fh
   }
 

@@ -17,7 +17,7 @@ export class HandleTable<H> {
     this.#next = first
   }
 
-  add(make: (fh: number) => H): H {
+  add<T extends H>(make: (fh: number) => T): T {
     if (this.#handles.size >= MAX_FH) throw new VfsError('EIO', 'out of file handles')
     while (this.#handles.has(this.#next)) this.#advance()
     const fh = this.#next
