@@ -211,7 +211,8 @@ async function mountAndServe(
     const vfsConfig = vfsOptions(config)
     if (options.libraryId !== undefined) vfsConfig.libraryId = options.libraryId
     vfs = await ctx.runtime.createVfs(client.api, vfsConfig, logger)
-    live = await ctx.runtime.mountFuse(vfs, mountpoint, fuseMountOptions(config), logger)
+    // preflight's checkMountpoint has looked at the mountpoint already.
+    live = await ctx.runtime.mountFuse(vfs, mountpoint, { ...fuseMountOptions(config), mountpointChecked: true }, logger)
   } catch (e) {
     await vfs?.close().catch((err: unknown) => log.warn({ err }, 'closing the vfs after a failed mount failed'))
     await client.close().catch(() => undefined)

@@ -31,7 +31,7 @@ import { createFuseOps, type FuseOpsOptions } from './adapter.js'
 import { BusyFolders } from './busy-folders.js'
 import { MissingNames } from './missing-names.js'
 import { OpCounters, OpGuard } from './guard.js'
-import { mountpointState } from './mountpoint-state.js'
+import { mountpointState, type MountpointState } from './mountpoint-state.js'
 import { canonicalMountpoint, findFuseMount, readMountInfo, type MountEntry } from './mountinfo.js'
 import { unmountPath } from './unmount.js'
 
@@ -62,6 +62,11 @@ export interface FuseMountOptions {
   binding?: FuseBindingChoice
   /** Mount over a folder that has entries (hidden while mounted), like rclone --allow-non-empty. */
   allowNonEmpty?: boolean
+  /**
+   * The caller has just found the mountpoint a usable folder with mountpointState (`ikfs mount`'s checks before
+   * mounting): not asked again, as that costs a child process.
+   */
+  mountpointChecked?: boolean
   mountTimeoutMs?: number
   /** Deadlines, counters and clock for the ops (guard.ts). */
   ops?: FuseOpsOptions
@@ -112,7 +117,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   if (!available.ok) throw new FuseMountError(`cannot mount: ${available.reason ?? 'FUSE unavailable'}`)
 
   const target = await canonicalMountpoint(mountpoint)
-  const nonEmpty = await prepareMountpoint(target, options.allowNonEmpty === true, log)
+  const nonEmpty = await prepareMountpoint(target, options.allowNonEmpty === true, options.mountpointChecked === true, log)
   const counters = options.ops?.counters ?? options.ops?.guard?.counters ?? new OpCounters()
   const guard = options.ops?.guard ?? new OpGuard(log, { ...options.ops, counters })
   // Write buffers are pooled at the binding's largest request; a larger write would get a buffer of its own.
@@ -314,8 +319,8 @@ export function createMountHandle(
 }
 
 /** Returns whether the folder has entries; throws FuseMountError when it cannot be used. */
-async function prepareMountpoint(target: string, allowNonEmpty: boolean, log: Logger): Promise<boolean> {
-  let found = await mountpointState(target)
+async function prepareMountpoint(target: string, allowNonEmpty: boolean, checked: boolean, log: Logger): Promise<boolean> {
+  let found: MountpointState = checked ? { kind: 'folder' } : await mountpointState(target)
   if (found.kind === 'dead') {
     log.warn({ mountpoint: target }, 'clearing a dead FUSE mount left at the mountpoint')
     await unmountPath(target, { lazy: true })

@@ -165,6 +165,7 @@ describe('a live mount', () => {
     expect(t.runtime.clientSettings).toMatchObject({ urlEndpoint: 'https://ik.imagekit.io/acme', privateKey: PRIVATE_KEY, maxRetries: 2, signedUrlExpirySeconds: 3600 })
     expect(t.runtime.vfsOptions).toMatchObject({ readOnly: true, dirCacheTimeMs: 600_000, uid: 1000, umask: 0o022 })
     expect(t.runtime.mountOptions?.fuse).toMatchObject({ fsname: 'ikfs:acme', readOnly: true, attrTimeoutS: 5, negativeTimeoutS: 60, autoUnmount: true })
+    expect(t.runtime.mountOptions?.mountpointChecked).toBe(true) // mountFuse need not look at it again
     t.signals.emit('SIGTERM')
     expect(await exit).toBe(0)
   })
