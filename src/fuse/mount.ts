@@ -14,7 +14,7 @@
  * FuseMount.detached resolves when the mount leaves /proc/self/mountinfo for any reason (our detach,
  * `fusermount -u` or `umount -l` by the user); its 1 s poll of mountinfo is also what keeps the daemon's loop
  * alive until then. A connection aborted from outside (/sys/fs/fuse/connections/N/abort) leaves a dead mount
- * in mountinfo: the libfuse3 session's end tells, and the dead mount is cleared, which detaches it too.
+ * in mountinfo: the session's end tells (with fuse-native, its /dev/fuse descriptor closing: fuse-device-watch.ts), and the dead mount is cleared, which detaches it too.
  */
 import { MOUNT_READAHEAD_KB, setMountReadahead } from '../../native/readahead.js'
 import { readdir, statfs } from 'node:fs/promises'
@@ -29,6 +29,7 @@ import { loadFuse3, startFuse3, type Fuse3Addon } from '../../native/fuse3.js'
 import { NativeLoadError } from '../../native/load.js'
 import { createFuseOps, type FuseOpsOptions } from './adapter.js'
 import { BusyFolders } from './busy-folders.js'
+import { FuseDeviceWatch, fuseDescriptors } from './fuse-device-watch.js'
 import { MissingNames } from './missing-names.js'
 import { OpCounters, OpGuard } from './guard.js'
 import { mountpointState, type MountpointState } from './mountpoint-state.js'
@@ -85,7 +86,7 @@ export interface FuseMount {
   /** Resolves when the mount has left the namespace, for any reason. */
   detached: Promise<void>
   /**
-   * Resolves when no request can reach the daemon any more (libfuse3 only): the session ended, after the last
+   * Resolves when no request can reach the daemon any more: the session ended, after the last
    * file open in a detached mount was closed (`closed`), or at once when the connection was aborted while
    * mounted (`aborted`: programs may still hold files in it).
    */
@@ -158,7 +159,7 @@ interface NativeMount {
   options: string
   /** After the kernel mount is gone: lets the process exit (idempotent). */
   release(): void
-  /** Resolves when the session's loop has ended (libfuse3 only): the kernel sends nothing more. */
+  /** Resolves when the session's loop has ended: the kernel sends nothing more. */
   ended?: Promise<void>
   /** The kernel forgets these names in this folder (a path inside the mount); libfuse3 only. */
   forgetNames?(folder: string, names: string[]): Promise<number>
@@ -224,12 +225,23 @@ async function mountFuseNative(
   const Fuse = loadFuseNative()
   const IkfsFuse = createIkfsFuseClass(Fuse, loadFuseNativeBinding(), optionString)
   const instance = new IkfsFuse(target, ops, { timeout: false, force: false, mkdir: false })
+  const before = await fuseDescriptors()
   await withDeadline(
     new Promise<void>((resolve, reject) => instance.mount((err) => (err ? reject(err) : resolve()))),
     timeoutMs,
     'mount did not complete (no INIT from the kernel)',
   )
-  return { options: optionString, release: () => instance.releaseNative() }
+  // The descriptor fuse_mount opened: closed by fuse-native's thread once the session has ended (fuse-device-watch.ts).
+  const opened = [...(await fuseDescriptors())].filter((fd) => !before.has(fd))
+  const watch = opened.length > 0 ? new FuseDeviceWatch(opened) : undefined
+  return {
+    options: optionString,
+    release: () => {
+      watch?.close()
+      instance.releaseNative()
+    },
+    ...(watch ? { ended: watch.ended } : {}),
+  }
 }
 
 /** Exported for unit tests. */
