@@ -146,7 +146,12 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
     create: (path, mode, cb, caller, flags = CREATE_FLAGS) =>
       guard.run('create', path, cb, inParentOf(path, () => vfs.create(path, mode, flags, caller)), (fh) => [0, handle(fh)]),
 
-    write: (path, fh, buf, len, pos, cb) => write(path, fh, writeBuffers.copy(buf, len), pos, cb),
+    // fuse-native (libfuse2) does not say whether a write is a memory map's page written back. Without the
+    // writeback cache (neither binding asks for it) the kernel writes pages back only through a descriptor that
+    // mapped the file shared and writable: a write on an O_APPEND descriptor is a write(2), so it goes to the
+    // file's end, not to the end as the kernel knows it (an older version's, W1), unless that very descriptor was
+    // mapped so (its pages then land at the end too).
+    write: (path, fh, buf, len, pos, cb) => write(path, fh, writeBuffers.copy(buf, len), pos, cb, false),
 
     writeFrom: (path, fh, fill, len, pos, cb, pageWriteback) => {
       const lease = writeBuffers.take(len)

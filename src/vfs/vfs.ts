@@ -409,7 +409,7 @@ class ImageKitVfs implements IkVfs {
   async write(_localPath: string, fh: number, data: Buffer, position: number, pageWriteback?: boolean): Promise<number> {
     const handle = this.#writeHandle('write', fh)
     // An O_APPEND write goes to the end (see WriteHandle.append); pages written back from a shared map keep
-    // their offset, and a binding that cannot tell them apart (fuse-native) gets the kernel's offset.
+    // their offset, and a binding that cannot tell them apart gets the offset it was given.
     return this.#writes!.write(handle.file, data, handle.append && pageWriteback === false ? 'end' : position)
   }
 
