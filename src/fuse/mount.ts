@@ -30,6 +30,7 @@ import { NativeLoadError } from '../../native/load.js'
 import { createFuseOps, type FuseOpsOptions } from './adapter.js'
 import { BusyFolders } from './busy-folders.js'
 import { FuseDeviceWatch, fuseDescriptors } from './fuse-device-watch.js'
+import { withHiddenNames } from './hidden-names.js'
 import { MissingNames } from './missing-names.js'
 import { OpCounters, OpGuard } from './guard.js'
 import { mountpointState, type MountpointState } from './mountpoint-state.js'
@@ -134,7 +135,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   try {
     native = binding.addon
       ? await mountFuse3(binding.addon, target, options.fuse, ops, vfs.xattrNamespace ?? '', timeoutMs)
-      : await mountFuseNative(target, { ...options.fuse, ...(nonEmpty ? { nonempty: true } : {}) }, ops, timeoutMs)
+      : await mountFuseNative(target, { ...options.fuse, ...(nonEmpty ? { nonempty: true } : {}) }, withHiddenNames(ops, log), timeoutMs)
   } catch (err) {
     if (await findFuseMount(target)) {
       await unmountPath(target, { lazy: true }).catch((e: unknown) =>

@@ -505,27 +505,30 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
-  it('W8: unlink deletes the file with all its versions, also one that is open', async () => {
-    await lib.upload('/w8', 'old.txt', Buffer.from('one\n'))
-    await lib.upload('/w8', 'old.txt', Buffer.from('two\n'))
-    const file = await lib.details('/w8/old.txt')
-    expect((await versionsOf(lib, '/w8/old.txt')).length).toBe(2)
-    const { m } = await mount()
-    await unlink(join(m.path, 'w8', 'old.txt'))
-    await expect(stat(join(m.path, 'w8', 'old.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
-    await expect(lib.details('/w8/old.txt')).rejects.toThrow(/no file/)
+  it.each(BINDINGS)('W8: unlink deletes the file with all its versions, also one that is open%s', async (_, args) => {
+    const w8 = `w8${args.length}`
+    await lib.upload(`/${w8}`, 'old.txt', Buffer.from('one\n'))
+    await lib.upload(`/${w8}`, 'old.txt', Buffer.from('two\n'))
+    const file = await lib.details(`/${w8}/old.txt`)
+    expect((await versionsOf(lib, `/${w8}/old.txt`)).length).toBe(2)
+    const { m } = await mount({ args })
+    await unlink(join(m.path, w8, 'old.txt'))
+    await expect(stat(join(m.path, w8, 'old.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(lib.details(`/${w8}/old.txt`)).rejects.toThrow(/no file/)
     await expect(lib.api('GET', `/v1/files/${file.fileId}/versions`)).rejects.toThrow(/404/)
-    await expect(stat(remoteBytesPath(lib, '/w8/old.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(stat(remoteBytesPath(lib, `/${w8}/old.txt`))).rejects.toMatchObject({ code: 'ENOENT' })
 
     // Unlinked while open, as on a local disk: gone from the folder and the library at once, no stand-in name
     // (libfuse's .fuse_hidden files), and the descriptor still reads and writes: the anonymous temporary file.
-    await writeFile(join(m.path, 'w8', 'viewed.txt'), 'being viewed\n')
-    const viewer = await open(join(m.path, 'w8', 'viewed.txt'), 'r')
-    const scratch = await open(join(m.path, 'w8', 'scratch.tmp'), 'w+')
+    await writeFile(join(m.path, w8, 'viewed.txt'), 'being viewed\n')
+    const viewer = await open(join(m.path, w8, 'viewed.txt'), 'r')
+    const scratch = await open(join(m.path, w8, 'scratch.tmp'), 'w+')
     try {
-      await unlink(join(m.path, 'w8', 'viewed.txt'))
-      await unlink(join(m.path, 'w8', 'scratch.tmp'))
-      expect(await readdir(join(m.path, 'w8'))).toEqual([])
+      await unlink(join(m.path, w8, 'viewed.txt'))
+      await unlink(join(m.path, w8, 'scratch.tmp'))
+      expect(await readdir(join(m.path, w8))).toEqual([])
+      // libfuse2 would take the folder from under the open files, whose requests would then all fail.
+      if (args.length > 0) await expect(rmdir(join(m.path, w8))).rejects.toMatchObject({ code: 'ENOTEMPTY' })
       await scratch.write('kept only while open\n', 0)
       const back = Buffer.alloc(64)
       const { bytesRead } = await scratch.read(back, 0, 64, 0)
@@ -534,16 +537,19 @@ describe.skipIf(skip !== null)('write semantics', () => {
       await viewer.close()
       await scratch.close()
     }
-    expect(await readdir(join(m.path, 'w8'))).toEqual([])
+    expect(await readdir(join(m.path, w8))).toEqual([])
+    // Nothing is stored under libfuse2's stand-in name (the file being written was, at its close).
+    expect(m.log().split('\n').filter((line) => line.includes('.fuse_hidden') && line.includes('"component":"vfs.upload"'))).toEqual([])
     await unmount(m)
-    expect((await remoteEntries(lib, '/w8')).map((e) => e.name)).toEqual([])
+    expect((await remoteEntries(lib, `/${w8}`)).map((e) => e.name)).toEqual([])
   })
 
-  it('W8: fstat of a descriptor whose file was unlinked, and cat /proc/PID/fd/N of it, answer what the descriptor has', async () => {
-    await lib.upload('/w8fstat', 'stored.txt', Buffer.from('stored before the mount\n'))
+  it.each(BINDINGS)('W8: fstat of a descriptor whose file was unlinked, and cat /proc/PID/fd/N of it, answer what the descriptor has%s', async (_, args) => {
+    const w8fstat = `w8fstat${args.length}`
+    await lib.upload(`/${w8fstat}`, 'stored.txt', Buffer.from('stored before the mount\n'))
     // --attr-timeout 0: every fstat reaches the daemon, none is answered from what the kernel kept.
-    const { m } = await mount({ args: ['--attr-timeout', '0'] })
-    const dir = join(m.path, 'w8fstat')
+    const { m } = await mount({ args: ['--attr-timeout', '0', ...args] })
+    const dir = join(m.path, w8fstat)
     // In a child process: the mount is never touched by synchronous calls from this one.
     const { stdout } = await run('python3', ['-c', [
       'import json, os, subprocess, sys',
@@ -738,6 +744,31 @@ describe.skipIf(skip !== null)('write semantics', () => {
       return (JSON.parse(r.stdout) as { uploads: unknown[] }).uploads.length === 0 || undefined
     }, 10_000, 'no upload left')
     expect((await versionsOf(lib, '/w9open/doc.txt')).length).toBe(2)
+  })
+
+  it.each(BINDINGS)('W9: a save by rename over a file a program has open keeps its file id, tags and versions; the program keeps what it opened%s', async (_, args) => {
+    const folder = `w9viewed${args.length}`
+    await lib.upload(`/${folder}`, 'doc.txt', Buffer.from('first\n'), { tags: 'red' })
+    const before = await lib.details(`/${folder}/doc.txt`)
+    const { m } = await mount({ args })
+    const doc = join(m.path, folder, 'doc.txt')
+    const viewer = await open(doc, 'r')
+    try {
+      expect((await viewer.readFile()).toString()).toBe('first\n')
+      await writeFile(`${doc}.tmp`, 'second, saved\n')
+      await rename(`${doc}.tmp`, doc)
+      expect(await readdir(join(m.path, folder))).toEqual(['doc.txt'])
+      expect((await viewer.stat()).size).toBe(6)
+    } finally {
+      await viewer.close()
+    }
+    const after = await lib.details(`/${folder}/doc.txt`)
+    expect(after.fileId).toBe(before.fileId)
+    expect(after.tags).toEqual(['red'])
+    expect((await versionsOf(lib, `/${folder}/doc.txt`)).length).toBe(2)
+    expect(await readFile(doc, 'utf8')).toBe('second, saved\n')
+    expect((await remoteEntries(lib, `/${folder}`)).map((e) => e.name)).toEqual(['doc.txt'])
+    await unmount(m)
   })
 
   it('W9: a target another machine made after the mount listed its folder: a file is replaced, a folder is not merged into', async () => {

@@ -1,0 +1,88 @@
+// libfuse2 (the fuse-native fallback) renames a file that is open when it is unlinked or renamed over to
+// `.fuse_hidden…` and goes on using that name: that was a rename in the library, an upload under the hidden name
+// at the close of a file being written, and a save by rename over an open file made the saved file a new one
+// (file id, tags and versions gone). withHiddenNames answers the hide itself, as an unlink or nothing.
+import { constants as fsConstants } from 'node:fs'
+import { constants as osConstants } from 'node:os'
+import { describe, expect, it } from 'vitest'
+import type { FuseOps, FuseReply } from '../../../native/binding-types.js'
+import { withHiddenNames } from '../../../src/fuse/hidden-names.js'
+import { captureLogger } from './log-capture.js'
+
+const HIDDEN = '/d/.fuse_hidden0000000500000002'
+
+/** Ops that record each call (name and first argument) and answer 0, open and create with handle 7. */
+function recordingOps(): { ops: FuseOps; calls: string[] } {
+  const calls: string[] = []
+  const ops = new Proxy({}, {
+    get: (_, name: string) => (...args: unknown[]) => {
+      calls.push(`${name} ${String(args[0])}`)
+      const cb = args.find((a): a is FuseReply => typeof a === 'function')
+      if (name === 'open' || name === 'create' || name === 'reopen') cb?.(0, 7)
+      else cb?.(0)
+    },
+    ownKeys: () => ['getattr', 'getattrOpen', 'open', 'reopen', 'create', 'release', 'unlink', 'rmdir', 'rename', 'read'],
+    getOwnPropertyDescriptor: () => ({ enumerable: true, configurable: true }),
+  }) as FuseOps
+  return { ops, calls }
+}
+
+const call = <T extends unknown[]>(op: (...args: [...T, FuseReply]) => void, ...args: T): Promise<unknown[]> =>
+  new Promise((resolve) => op(...args, (...reply: unknown[]) => resolve(reply)))
+
+const openAs = (ops: FuseOps, path: string, flags: number): Promise<unknown[]> =>
+  new Promise((resolve) => ops.open(path, flags, (...reply: unknown[]) => resolve(reply)))
+
+async function hiddenOpenFile(settleMs = 60_000) {
+  const { ops, calls } = recordingOps()
+  const hidden = withHiddenNames(ops, captureLogger().logger, settleMs)
+  await openAs(hidden, '/d/f', fsConstants.O_RDONLY)
+  expect(await call(hidden.rename, '/d/f', HIDDEN)).toEqual([0])
+  return { hidden, calls }
+}
+
+describe('libfuse2 hiding an open file', () => {
+  it('stands for an unlink once the next request comes: no rename reaches the VFS, and its unlink comes first', async () => {
+    const { hidden, calls } = await hiddenOpenFile()
+    expect(calls).toEqual(['open /d/f'])
+    await call(hidden.getattr, '/d/f')
+    expect(calls).toEqual(['open /d/f', 'unlink /d/f', 'getattr /d/f'])
+  })
+
+  it('stands for an unlink after a moment when no request comes', async () => {
+    const { calls } = await hiddenOpenFile(1)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(calls).toEqual(['open /d/f', 'unlink /d/f'])
+  })
+
+  it('followed by a rename onto that name, is a save over the open file: only that rename reaches the VFS', async () => {
+    const { hidden, calls } = await hiddenOpenFile()
+    await call(hidden.rename, '/d/f.tmp', '/d/f')
+    await call(hidden.getattr, '/d/f')
+    expect(calls).toEqual(['open /d/f', 'rename /d/f.tmp', 'getattr /d/f'])
+  })
+
+  it('the hidden name answers fstat and read-only opens from the handle, refuses opens for writing, and its unlink and folder stay here', async () => {
+    const { hidden, calls } = await hiddenOpenFile()
+    await call(hidden.getattr, HIDDEN)
+    expect(calls.slice(-1)).toEqual(['getattrOpen 7'])
+    expect(await openAs(hidden, HIDDEN, fsConstants.O_RDONLY)).toEqual([0, 7])
+    expect(calls.slice(-1)).toEqual(['reopen 7'])
+    expect(await openAs(hidden, HIDDEN, fsConstants.O_WRONLY)).toEqual([-osConstants.errno.ESTALE])
+    expect(await call(hidden.rmdir, '/d')).toEqual([-osConstants.errno.ENOTEMPTY])
+    await call(hidden.release, HIDDEN, 7)
+    await call(hidden.release, HIDDEN, 7)
+    const before = calls.length
+    expect(await call(hidden.unlink, HIDDEN)).toEqual([0])
+    expect(calls.length).toBe(before)
+    await call(hidden.rmdir, '/d')
+    expect(calls.slice(-1)).toEqual(['rmdir /d'])
+  })
+
+  it('a rename to such a name of a file nobody has open is an ordinary rename', async () => {
+    const { ops, calls } = recordingOps()
+    const hidden = withHiddenNames(ops, captureLogger().logger)
+    await call(hidden.rename, '/d/f', HIDDEN)
+    expect(calls).toEqual(['rename /d/f'])
+  })
+})
