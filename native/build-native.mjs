@@ -22,7 +22,7 @@ const ADDONS = [
     sources: [join(here, 'page-cache', 'ikfs_page_cache.c')],
     output: join(here, 'page-cache', 'build', 'ikfs_page_cache.node'),
     libraries: () => ({ cflags: [], libs: [] }),
-    without: 'large writes will keep their spool copies in the page cache',
+    without: 'large writes keep their spool copies in the page cache',
   },
   {
     what: 'the libfuse3 binding',
@@ -35,10 +35,10 @@ const ADDONS = [
           libs: run('pkg-config', ['--libs', 'fuse3']).split(/\s+/).filter(Boolean),
         }
       } catch {
-        throw new Error('libfuse3 development files not found (apt install libfuse3-dev pkg-config)')
+        throw new Error('libfuse3 development files not found (apt install libfuse3-dev pkg-config gcc)')
       }
     },
-    without: 'ikfs will use fuse-native (libfuse2) instead',
+    without: 'mounts use the slower fuse-native (libfuse2) fallback instead',
   },
 ]
 
@@ -66,6 +66,7 @@ function build(addon) {
     run(cc, ['-shared', '-fPIC', '-O2', '-Wall', '-Wextra', '-Wno-unused-parameter', `-I${include}`, ...cflags,
       ...addon.sources, '-o', addon.output, ...libs])
   } catch (e) {
+    if (e.code === 'ENOENT') throw new Error(`no C compiler (${cc}) found (apt install gcc)`)
     throw new Error(`${cc} failed: ${(e.stderr || e.message).trim().split('\n').slice(0, 5).join(' | ')}`)
   }
 }
@@ -77,7 +78,9 @@ for (const addon of ADDONS) {
     console.log(`ikfs: built ${addon.what} (${addon.output})`)
   } catch (e) {
     failed = true
-    const message = `ikfs: ${addon.what} not built: ${e.message}. ${addon.without[0].toUpperCase()}${addon.without.slice(1)}.`
+    // One line, ending in the command that builds it later, from any folder (a global install's is not the user's).
+    const message = `ikfs: ${addon.what} not built: ${e.message}; ${addon.without} (to build it later: ` +
+      `npm run build:native --prefix ${dirname(here)})`
     if (required) console.error(message)
     else console.warn(message)
   }

@@ -9,3 +9,13 @@ const here = dirname(fileURLToPath(import.meta.url))
 export function builtAddon(folder: string, file: string): string | undefined {
   return [join(here, folder, 'build', file), join(here, '..', '..', 'native', folder, 'build', file)].find((p) => existsSync(p))
 }
+
+/** The ikfs folder (the one with package.json), from native/ and from dist/native/. */
+function packageRoot(): string {
+  return [join(here, '..'), join(here, '..', '..')].find((p) => existsSync(join(p, 'native', 'build-native.mjs'))) ?? join(here, '..')
+}
+
+/** What builds the addons later, from any folder (a global install's folder is not where its user is). */
+export function buildNativeCommand(): string {
+  return `npm run build:native --prefix ${packageRoot()}`
+}

@@ -15,7 +15,7 @@ import { createRequire } from 'node:module'
 import { constants as fsConstants, existsSync } from 'node:fs'
 import { constants as osConstants } from 'node:os'
 import type { FuseOps, FuseReply, FuseStat, FuseStatFs } from './binding-types.js'
-import { builtAddon } from './built-addon.js'
+import { buildNativeCommand, builtAddon } from './built-addon.js'
 import { NativeLoadError } from './load.js'
 
 const errno = osConstants.errno
@@ -106,7 +106,7 @@ export type Fuse3Ops = Omit<FuseOps, 'utimens'>
 export function loadFuse3(path: string | undefined = builtAddon('fuse3', 'ikfs_fuse3.node')): Fuse3Addon {
   if (path === undefined || !existsSync(path)) {
     throw new NativeLoadError(
-      'the libfuse3 binding is not built (install libfuse3-dev and pkg-config, then run: npm run build:native)',
+      `the libfuse3 binding is not built (apt install libfuse3-dev pkg-config gcc, then: ${buildNativeCommand()})`,
     )
   }
   try {

@@ -218,6 +218,7 @@ async function mountAndServe(
     await client.close().catch(() => undefined)
     throw new Error(`cannot mount at ${mountpoint}: ${mountFailure(e, config)}`, { cause: e })
   }
+  if (live.fallback) warn(live.fallback)
   status.board.attach(vfs as ReportingVfs, live.counters, (localPath) => refresh(vfs, live, localPath))
   status.board.mounted()
   log.info({

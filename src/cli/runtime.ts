@@ -40,6 +40,8 @@ export interface LiveMount {
    * has it with libfuse3.
    */
   readonly sessionEnded?: Promise<unknown>
+  /** Why the mount uses the fuse-native fallback, and how to get the libfuse3 binding (fuse/mount.ts FuseMount). */
+  readonly fallback?: string
   /** Per-op FUSE counters, for `ikfs status` and /metrics (fuse/mount.ts FuseMount has them). */
   readonly counters?: { snapshot(): Record<string, { calls: number; errors: number; timeouts: number; late: number; inFlight: number }> }
   /** The kernel forgets its "no such file" answers at or under `localPath` (fuse/mount.ts FuseMount has it). */

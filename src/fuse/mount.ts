@@ -80,6 +80,8 @@ export interface FuseMount {
   /** Canonical absolute path, as in /proc/self/mountinfo. */
   mountpoint: string
   binding: FuseBindingName
+  /** Set when `auto` fell back to fuse-native: one line saying so, why, and how to get the libfuse3 binding. */
+  fallback?: string
   /** Out of the namespace (lazily when programs use it); the session goes on serving their open files. */
   detach(): Promise<void>
   /** Detaches, then ends the session: the process may exit, and a request from then on fails. */
@@ -113,7 +115,7 @@ export class FuseMountError extends Error {
 
 export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMountOptions, logger: Logger): Promise<FuseMount> {
   const log = logger.child({ component: 'fuse' })
-  const binding = chooseBinding(options.binding ?? 'auto', log)
+  const binding = chooseBinding(options.binding ?? 'auto')
   // The fusermount the chosen binding runs (the libfuse2 fallback needs `fusermount`, which FUSE 3 alone lacks).
   const available = fuseAvailable(process.env.PATH, binding.name)
   if (!available.ok) throw new FuseMountError(`cannot mount: ${available.reason ?? 'FUSE unavailable'}`)
@@ -151,7 +153,8 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   const entry = await findFuseMount(target)
   const readaheadKb = entry && (await setMountReadahead(entry)) ? MOUNT_READAHEAD_KB : undefined
   log.info({ mountpoint: target, binding: binding.name, options: native.options, readaheadKb }, 'mounted')
-  return createMountHandle(target, binding.name, native, entry, counters, missing, log)
+  const mount = createMountHandle(target, binding.name, native, entry, counters, missing, log)
+  return binding.fallback ? { ...mount, fallback: binding.fallback } : mount
 }
 
 /** What mountFuse keeps of a binding once mounted. */
@@ -168,14 +171,13 @@ interface NativeMount {
   expireAttrs?(folder: string, names: string[]): Promise<number>
 }
 
-function chooseBinding(choice: FuseBindingChoice, log: Logger): { name: FuseBindingName; addon?: Fuse3Addon } {
+function chooseBinding(choice: FuseBindingChoice): { name: FuseBindingName; addon?: Fuse3Addon; fallback?: string } {
   if (choice === 'fuse-native') return { name: 'fuse-native' }
   try {
     return { name: 'fuse3', addon: loadFuse3() }
   } catch (e) {
     if (choice === 'fuse3' || !(e instanceof NativeLoadError)) throw e
-    log.warn({ reason: e.message }, 'libfuse3 binding unavailable; using fuse-native (libfuse2: 128 KiB requests, no READDIRPLUS)')
-    return { name: 'fuse-native' }
+    return { name: 'fuse-native', fallback: `mounted with the slower fuse-native fallback (libfuse2: 128 KiB requests, no READDIRPLUS): ${e.message}` }
   }
 }
 

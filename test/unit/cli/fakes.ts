@@ -76,6 +76,8 @@ export class FakeRuntime implements MountRuntime {
   clientSettings: ClientSettings | undefined
   vfsOptions: VfsOptions | undefined
   mountOptions: FuseMountOptions | undefined
+  /** What mountFuse's mount says when it fell back to fuse-native. */
+  fallback?: string
   /** Where mountFuse was asked to mount, and unmountPath to unmount. */
   mountedAt: string | undefined
   readonly unmountedPaths: string[] = []
@@ -138,6 +140,7 @@ export class FakeRuntime implements MountRuntime {
     return {
       detached,
       sessionEnded,
+      ...(this.fallback ? { fallback: this.fallback } : {}),
       detach: () => {
         this.calls.push('detach')
         if (this.hangDetach) return new Promise<void>(() => undefined)

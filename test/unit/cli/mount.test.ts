@@ -391,6 +391,15 @@ describe('a live mount', () => {
     )
   })
 
+  it('says, also on stderr when the log goes to a file, that the mount fell back to fuse-native, why, and how to get the libfuse3 binding', async () => {
+    logging = true
+    const t = testCli({ IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_LOG_FILE: logFile, IKFS_PRIVATE_KEY: PRIVATE_KEY }, dir)
+    t.runtime.fallback = 'mounted with the slower fuse-native fallback (libfuse2): the libfuse3 binding is not built (apt install ...)'
+    await mountThenStop(t, [])
+    expect(t.stderr.text).toBe(`ikfs: warning: ${t.runtime.fallback}\n`)
+    expect(await logText('slower fuse-native fallback')).toContain('the libfuse3 binding is not built')
+  })
+
   it('warns when the files the key check lists live under another URL endpoint id (a mistyped --endpoint)', async () => {
     logging = true
     const t = testCli({ IKFS_ENDPOINT: 'https://ik.imagekit.io/acmee', IKFS_LOG_FILE: logFile, IKFS_PRIVATE_KEY: PRIVATE_KEY }, dir)
