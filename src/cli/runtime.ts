@@ -37,7 +37,7 @@ export interface LiveMount {
   /**
    * Settles when no request can reach the daemon any more: the FUSE session ended (its connection aborted from
    * outside: `aborted`, or the last open file of a detached mount closed: `closed`). fuse/mount.ts FuseMount
-   * has it with libfuse3.
+   * has it with either binding.
    */
   readonly sessionEnded?: Promise<unknown>
   /** Why the mount uses the fuse-native fallback, and how to get the libfuse3 binding (fuse/mount.ts FuseMount). */
