@@ -31,6 +31,7 @@ import { createFuseOps, type FuseOpsOptions } from './adapter.js'
 import { BusyFolders } from './busy-folders.js'
 import { FuseDeviceWatch, fuseDescriptors } from './fuse-device-watch.js'
 import { withHiddenNames } from './hidden-names.js'
+import { refuseReplacedNames } from './replaced-names.js'
 import { MissingNames } from './missing-names.js'
 import { OpCounters, OpGuard } from './guard.js'
 import { mountpointState, type MountpointState } from './mountpoint-state.js'
@@ -137,7 +138,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   try {
     native = binding.addon
       ? await mountFuse3(binding.addon, target, options.fuse, ops, vfs.xattrNamespace ?? '', timeoutMs)
-      : await mountFuseNative(target, { ...options.fuse, ...(nonEmpty ? { nonempty: true } : {}) }, withHiddenNames(ops, log), timeoutMs)
+      : await mountFuseNative(target, { ...options.fuse, ...(nonEmpty ? { nonempty: true } : {}) }, withHiddenNames(refuseReplacedNames(ops), log), timeoutMs)
   } catch (err) {
     if (await findFuseMount(target)) {
       await unmountPath(target, { lazy: true }).catch((e: unknown) =>

@@ -236,6 +236,17 @@ describe.skipIf(!fuse.ok).each(BINDINGS)('fuse adapter through a real mount (%s)
     await unlink(join(mp, 'f\uFFFD'))
   })
 
+  it.runIf(binding === 'fuse-native')('W11: new names holding U+FFFD, what fuse-native makes of invalid bytes, are refused (EINVAL): two invalid names never merge', async () => {
+    const named = (byte: number): Buffer => Buffer.concat([Buffer.from(mp + '/'), Buffer.from([0x66, byte])]) // "f\xff"
+    await expect(writeFile(named(0xff), 'x')).rejects.toMatchObject({ code: 'EINVAL' })
+    await expect(writeFile(named(0xfe), 'y')).rejects.toMatchObject({ code: 'EINVAL' })
+    await expect(mkdir(named(0xff))).rejects.toMatchObject({ code: 'EINVAL' })
+    await writeFile(join(mp, 'plain.txt'), 'plain')
+    await expect(rename(join(mp, 'plain.txt'), join(mp, 'f\uFFFD'))).rejects.toMatchObject({ code: 'EINVAL' })
+    expect((await readdir(mp)).some((name) => name.includes('\uFFFD'))).toBe(false)
+    await unlink(join(mp, 'plain.txt'))
+  })
+
   it('SIGTERM unmounts, and the daemon exits on its own (nothing holds its event loop)', async () => {
     daemon.child.kill('SIGTERM')
     const exit = await Promise.race([daemon.exited, new Promise((r) => setTimeout(() => r('still running'), 15_000))])
