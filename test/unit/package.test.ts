@@ -21,4 +21,18 @@ describe('the npm package', () => {
     ]))
     expect(files.filter((f) => f.endsWith('.node') || f.startsWith('test/') || f.startsWith('src/'))).toEqual([])
   }, 90_000)
+
+  it('installs on a machine without a compiler or libfuse3 headers, saying in one line per addon what it lacks and the command that builds it later', async () => {
+    // npm may hide this output or skip the script; `ikfs mount` says the same about the binding (src/fuse/mount.ts).
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(root, 'native', 'build-native.mjs')], {
+      env: { PATH: '/nonexistent' }, timeout: 30_000,
+    })
+    expect(stdout).toBe('')
+    const lines = stderr.trim().split('\n')
+    expect(lines).toEqual([
+      expect.stringMatching(/^ikfs: the page-cache addon not built: no C compiler \(cc\) found \(apt install gcc\); /),
+      expect.stringMatching(/^ikfs: the libfuse3 binding not built: libfuse3 development files not found \(apt install libfuse3-dev pkg-config gcc\); mounts use the slower fuse-native \(libfuse2\) fallback/),
+    ])
+    for (const line of lines) expect(line).toContain(`(to build it later: npm run build:native --prefix ${root})`)
+  })
 })
