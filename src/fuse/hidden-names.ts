@@ -77,6 +77,11 @@ export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SE
   }
   const hiddenHandle = (path: string): number | undefined =>
     HIDDEN_NAME.test(posix.basename(path)) ? handles.get(path)?.at(-1) : undefined
+  const rename = (from: string, to: string, cb: FuseReply): void =>
+    ops.rename(from, to, (code, ...values) => {
+      if (code === 0) moved(from, to)
+      cb(code, ...values)
+    })
   const opened = (path: string, cb: FuseReply): FuseReply => (code, ...values) => {
     if (code === 0 && typeof values[0] === 'number') track(path, values[0])
     cb(code, ...values)
@@ -147,10 +152,7 @@ export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SE
         // A rename over the file just hidden: the VFS saves over the open file (W9), which keeps its name.
         clearTimeout(pending.timer)
         pending = undefined
-        return ops.rename(from, to, (code, ...values) => {
-          if (code === 0) moved(from, to)
-          cb(code, ...values)
-        })
+        return rename(from, to, cb)
       }
       afterSettling(() => {
         if (isHide(from, to) && handles.has(from)) {
@@ -159,10 +161,7 @@ export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SE
           pending = { path: from, timer: setTimeout(() => void settle(), settleMs) }
           return cb(0)
         }
-        ops.rename(from, to, (code, ...values) => {
-          if (code === 0) moved(from, to)
-          cb(code, ...values)
-        })
+        rename(from, to, cb)
       })()
     },
   }
