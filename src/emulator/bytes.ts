@@ -8,10 +8,19 @@ import { linkSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { copyFile, mkdir, rm } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
-/** Renames `from` to `to` (atomic replace), creating `to`'s directory. */
+/**
+ * Renames `from` to `to` (atomic replace), creating `to`'s directory when it is missing: tried first, as
+ * uploads mostly land in folders that hold files already (a recursive mkdir of an existing folder is a
+ * failed mkdir and more, on every upload).
+ */
 export async function moveBytes(from: string, to: string): Promise<void> {
-  mkdirSync(dirname(to), { recursive: true })
-  renameSync(from, to)
+  try {
+    renameSync(from, to)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+    mkdirSync(dirname(to), { recursive: true })
+    renameSync(from, to)
+  }
 }
 
 /** Makes `to` hold the same bytes as `from`, keeping `from`: a hard link when possible (cheap, 5 GiB-safe), else a copy. */

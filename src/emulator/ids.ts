@@ -4,9 +4,29 @@ import { randomBytes, randomUUID } from 'node:crypto'
 const URL_SAFE = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-'
 const TOKEN_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._'
 
+/**
+ * Random bytes are drawn from the system this many at a time and handed out in slices: an upload needs four
+ * draws (temp file, spare temp file, file id, version token), and each call to randomBytes cost more than the
+ * few bytes it returned (OpenSSL also checks the process id every time).
+ */
+const RANDOM_POOL_BYTES = 4096
+let pool = Buffer.alloc(0)
+let poolUsed = 0
+
+/** `length` fresh random bytes (a view into the pool: read, never written). */
+function random(length: number): Buffer {
+  if (poolUsed + length > pool.length) {
+    pool = randomBytes(Math.max(RANDOM_POOL_BYTES, length))
+    poolUsed = 0
+  }
+  const out = pool.subarray(poolUsed, poolUsed + length)
+  poolUsed += length
+  return out
+}
+
 /** fileId / versionId / folderId: 24 hex chars like the service's ids. */
 export function newObjectId(): string {
-  return randomBytes(12).toString('hex')
+  return random(12).toString('hex')
 }
 
 export function newRequestId(): string {
@@ -14,7 +34,7 @@ export function newRequestId(): string {
 }
 
 function randomFrom(alphabet: string, length: number): string {
-  const bytes = randomBytes(length)
+  const bytes = random(length)
   let out = ''
   for (const b of bytes) out += alphabet[b % alphabet.length]
   return out

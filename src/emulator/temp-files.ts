@@ -4,23 +4,27 @@
  * create: about a millisecond after many deletes), a cost a real upload server does not put on the
  * request's path. A few empty files wait in the temp folder; an upload takes one and another is created in
  * the background. The temp folder is emptied at start (store.ts), so leftovers never outlive a restart.
+ * They are plain descriptors, not FileHandles, so that the upload closes its file synchronously (a close is
+ * microseconds; a FileHandle's close is a thread-pool round trip on every upload's path).
  */
-import { renameSync } from 'node:fs'
-import { open, type FileHandle } from 'node:fs/promises'
+import { closeSync, open, renameSync } from 'node:fs'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { newObjectId } from './ids.js'
 
 /** Enough for the uploads that arrive together in practice; more would only hold descriptors. */
 const KEEP_READY = 4
 
+const openFd = promisify(open)
+
 export interface TempFile {
   path: string
-  /** Open for writing, empty. */
-  fh: Promise<FileHandle>
+  /** Open for writing, empty; whoever takes the file closes it. */
+  fd: Promise<number>
 }
 
 export class TempFiles {
-  readonly #ready: { path: string; fh: FileHandle }[] = []
+  readonly #ready: { path: string; fd: number }[] = []
   #filling = false
   #closed = false
 
@@ -34,14 +38,14 @@ export class TempFiles {
     if (ready) {
       try {
         renameSync(ready.path, path) // metadata only: the name says it is in use
-        return { path, fh: Promise.resolve(ready.fh) }
+        return { path, fd: Promise.resolve(ready.fd) }
       } catch {
-        void ready.fh.close().catch(() => undefined)
+        closeQuietly(ready.fd)
       }
     }
-    const fh = open(path, 'w')
-    fh.catch(() => undefined)
-    return { path, fh }
+    const fd = openFd(path, 'w')
+    fd.catch(() => undefined)
+    return { path, fd }
   }
 
   async #fill(): Promise<void> {
@@ -50,12 +54,12 @@ export class TempFiles {
     try {
       while (!this.#closed && this.#ready.length < this.keepReady) {
         const path = join(this.dir, `ready-${newObjectId()}`)
-        const fh = await open(path, 'w')
+        const fd = await openFd(path, 'w')
         if (this.#closed) {
-          await fh.close()
+          closeQuietly(fd)
           break
         }
-        this.#ready.push({ path, fh })
+        this.#ready.push({ path, fd })
       }
     } catch {
       // the folder is gone (emulator closing) or full: uploads create their files themselves
@@ -66,6 +70,14 @@ export class TempFiles {
 
   async close(): Promise<void> {
     this.#closed = true
-    for (const { fh } of this.#ready.splice(0)) await fh.close().catch(() => undefined)
+    for (const { fd } of this.#ready.splice(0)) closeQuietly(fd)
+  }
+}
+
+export function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd)
+  } catch {
+    // closed already
   }
 }

@@ -2,11 +2,11 @@
  * Where the upload's `file` part goes: straight to a temp file (binary part), or through an incremental
  * base64 decoder (text part, optionally a `data:` URI). Both count bytes and stop at the size limit.
  */
-import { writeSync } from 'node:fs'
-import type { FileHandle } from 'node:fs/promises'
+import { write, writeSync, writev } from 'node:fs'
+import { promisify } from 'node:util'
 import { IMAGE_HEADER_BYTES } from './image-info.js'
 import type { PartSink } from './multipart.js'
-import type { TempFile } from './temp-files.js'
+import { closeQuietly, type TempFile } from './temp-files.js'
 
 export class UploadTooLargeError extends Error {}
 export class InvalidFileFieldError extends Error {}
@@ -18,13 +18,18 @@ const SNIFF_CHARS = 64
  * The file is created as soon as its part starts (overlapping the body's arrival); a small part stays in
  * memory and is written at its end with synchronous calls (microseconds each, where a thread-pool round trip
  * per chunk and one for the close were much of a small upload's time), a part that grows past this goes to
- * disk as it arrives, this much at a time (one write per MiB instead of one per socket read).
+ * disk as it arrives, this much at a time (one write per MiB instead of one per socket read). The file is
+ * closed synchronously either way.
  */
 const IN_MEMORY_BYTES = 1024 * 1024
 
+const writevAsync = promisify(writev)
+const writeAsync = promisify(write)
+
 export class TempFileSink implements PartSink {
   size = 0
-  readonly #fh: Promise<FileHandle>
+  readonly #fd: Promise<number>
+  #closed = false
   /** Bytes received and not on disk yet (at most IN_MEMORY_BYTES). */
   #pending: Buffer[] = []
   #pendingBytes = 0
@@ -35,7 +40,7 @@ export class TempFileSink implements PartSink {
   /** `file`: where the bytes go (an empty file being created or already open, temp-files.ts). */
   constructor(file: TempFile, readonly maxBytes: number) {
     this.path = file.path
-    this.#fh = file.fh
+    this.#fd = file.fd
   }
 
   readonly path: string
@@ -58,13 +63,13 @@ export class TempFileSink implements PartSink {
     this.#pendingBytes += chunk.length
     if (this.#pendingBytes < IN_MEMORY_BYTES) return
     this.#spilled = true
-    await this.#flush(await this.#fh)
+    await this.#flush(await this.#fd)
   }
 
-  async #flush(fh: FileHandle): Promise<void> {
+  async #flush(fd: number): Promise<void> {
     const buffers = this.#pending.splice(0)
     this.#pendingBytes = 0
-    let { bytesWritten } = await fh.writev(buffers)
+    let { bytesWritten } = await writevAsync(fd, buffers)
     for (const buf of buffers) { // rare short writes: the rest one buffer at a time
       if (bytesWritten >= buf.length) {
         bytesWritten -= buf.length
@@ -72,37 +77,40 @@ export class TempFileSink implements PartSink {
       }
       let offset = bytesWritten
       bytesWritten = 0
-      while (offset < buf.length) offset += (await fh.write(buf, offset)).bytesWritten
+      while (offset < buf.length) offset += (await writeAsync(fd, buf, offset, buf.length - offset, null)).bytesWritten
     }
   }
 
   async end(): Promise<void> {
-    const fh = await this.#fh
-    if (this.#spilled) {
-      try {
-        await this.#flush(fh)
-      } finally {
-        await fh.close()
-      }
-      return
-    }
+    const fd = await this.#fd
     try {
+      if (this.#spilled) {
+        await this.#flush(fd)
+        return
+      }
       for (const buf of this.#pending.splice(0)) {
         let offset = 0
-        while (offset < buf.length) offset += writeSync(fh.fd, buf, offset)
+        while (offset < buf.length) offset += writeSync(fd, buf, offset)
       }
     } finally {
-      await fh.close()
+      this.#close(fd)
     }
   }
 
   async abort(): Promise<void> {
     this.#pending = []
     try {
-      await (await this.#fh).close()
+      this.#close(await this.#fd)
     } catch {
-      // already closed
+      // never opened
     }
+  }
+
+  /** Once only: a descriptor number closed twice could be another file's by then. */
+  #close(fd: number): void {
+    if (this.#closed) return
+    this.#closed = true
+    closeQuietly(fd)
   }
 }
 
