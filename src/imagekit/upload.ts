@@ -18,6 +18,7 @@
  * `storedBefore` may find the version an earlier attempt stored (a 5xx after the store, a lost answer); that
  * version is then the result, and the bytes are not sent again.
  */
+import { randomBytes } from 'node:crypto'
 import { closeSync, createReadStream, fstatSync, openSync, readSync, type ReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
@@ -36,6 +37,19 @@ const FILE_CHUNK_BYTES = 1024 * 1024
 export const SMALL_FILE_BYTES = 1024 * 1024
 
 const CALL = { method: 'POST' as const, route: UPLOAD_ROUTE }
+
+/**
+ * Multipart boundaries: this process's random prefix and a counter of fixed width (so that no boundary is the
+ * start of another), as unlikely to occur in a file as form-data's own (random per form), without asking the
+ * system for random bytes for every upload.
+ */
+const BOUNDARY_PREFIX = `--------------------------ikfs${randomBytes(12).toString('hex')}`
+let boundaries = 0
+
+function nextBoundary(): string {
+  boundaries += 1
+  return BOUNDARY_PREFIX + boundaries.toString(16).padStart(12, '0')
+}
 
 export async function uploadFile(http: HttpTransport, upload: UploadRequest, options: RequestOptions = {}): Promise<UploadResponse> {
   let storedBefore: UploadResponse | undefined
@@ -137,6 +151,7 @@ function readExactly(source: number | string, into: Buffer): void {
  */
 function multipartFrame(upload: UploadFields): { head: Buffer; tail: Buffer; contentType: string } {
   const form = new FormData()
+  form.setBoundary(nextBoundary())
   for (const [name, value] of uploadFields(upload)) form.append(name, value)
   form.append('file', Buffer.alloc(0), { filename: upload.fileName, contentType: 'application/octet-stream' })
   const whole = form.getBuffer()

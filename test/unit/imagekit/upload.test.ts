@@ -75,6 +75,23 @@ describe('uploadFile', () => {
     expect(progress.every((value, i) => i === 0 || value >= progress[i - 1]!)).toBe(true)
   })
 
+  it('each upload has its own boundary: the process\'s random prefix and a counter, not random bytes drawn per upload', async () => {
+    server = await startServer((_req, res) => sendJson(res, 200, RESPONSE))
+    const made = makeClient(server.url)
+    closeClient = () => made.client.close()
+    const localFile = join(dir, 'spool-b')
+    await writeFile(localFile, 'same bytes')
+    for (let i = 0; i < 3; i++) await made.client.uploadFile({ localFile, folder: '/dir', fileName: 'b.txt' })
+    const boundaries = server.requests.map((r) => /boundary=(.+)$/.exec(r.headers['content-type'] ?? '')?.[1] ?? '')
+    const shape = /^-{26}ikfs([0-9a-f]{24})([0-9a-f]{12})$/
+    for (const b of boundaries) expect(b).toMatch(shape)
+    expect(new Set(boundaries.map((b) => shape.exec(b)?.[1])).size).toBe(1)
+    expect(new Set(boundaries).size).toBe(3)
+    for (const r of server.requests) {
+      expect(parseMultipart(r.body, r.headers['content-type'] ?? '').find((p) => p.name === 'file')?.data.toString()).toBe('same bytes')
+    }
+  })
+
   it('leaves out optional fields and overwrite flags when not asked for', async () => {
     const localFile = join(dir, 'spool-2')
     await writeFile(localFile, 'hello')
