@@ -12,6 +12,7 @@ import { createRequire } from 'node:module'
 import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, accessSync, statSync } from 'node:fs'
 import { delimiter, dirname, join } from 'node:path'
 import type { FuseBinding, FuseClass } from './fuse-native-types.js'
+import { buildNativeCommand } from './built-addon.js'
 
 // glibc's dlopen flags; os.constants.dlopen has no RTLD_NODELETE.
 const RTLD_NOW = 0x2
@@ -134,7 +135,7 @@ export function fusermountProblem(found: Fusermounts, binding?: FuseBindingName)
   if (binding === 'fuse-native' && !found.fusermount) {
     return {
       problem: 'the fuse-native fallback (libfuse2) mounts through fusermount, which is not on PATH (only FUSE 3\'s fusermount3 is)',
-      fix: 'build ikfs\'s libfuse3 binding (libfuse3 headers, pkg-config and gcc, then npm run build:native in the ikfs folder), ' +
+      fix: `build ikfs's libfuse3 binding (libfuse3 headers, pkg-config and gcc, then ${buildNativeCommand()}), ` +
         'or install FUSE 2\'s fusermount (Fedora, openSUSE: package fuse; Arch: fuse2)',
     }
   }

@@ -18,6 +18,7 @@ import { OriginDispatchers } from '../imagekit/origin-dispatchers.js'
 import { ProxyRules } from '../imagekit/proxy.js'
 import { createLogger, redactUrl } from '../log.js'
 import { bytes } from '../status/render.js'
+import { buildNativeCommand } from '../../native/built-addon.js'
 import { uidOf, type CliContext } from './context.js'
 import type { MountClient, MountRuntime } from './runtime.js'
 import { clientSettings } from './derive.js'
@@ -183,7 +184,7 @@ async function checkFuse3Binding(): Promise<CheckResult> {
       name: 'libfuse3',
       state: 'warn',
       detail: `${(e as Error).message}; mounts fall back to fuse-native (libfuse2: 128 KiB requests, no READDIRPLUS)`,
-      fix: 'apt install libfuse3-dev pkg-config gcc, then npm run build:native in the ikfs folder',
+      fix: `apt install libfuse3-dev pkg-config gcc, then ${buildNativeCommand()}`,
     }
   }
 }
@@ -197,7 +198,7 @@ async function checkPageCacheAddon(): Promise<CheckResult> {
     name: 'page cache',
     state: 'warn',
     detail: `${reason}; a large file's whole spool copy stays in the page cache until the kernel evicts it`,
-    fix: 'apt install gcc, then npm run build:native in the ikfs folder',
+    fix: `apt install gcc, then ${buildNativeCommand()}`,
   }
 }
 

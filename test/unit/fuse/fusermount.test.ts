@@ -72,7 +72,7 @@ describe('finding fusermount', () => {
     expect(fusermountProblem(only2, 'fuse-native')).toBeUndefined()
     expect(fusermountProblem(only3, 'fuse-native')?.problem).toBe(
       "the fuse-native fallback (libfuse2) mounts through fusermount, which is not on PATH (only FUSE 3's fusermount3 is)")
-    expect(fusermountProblem(only3, 'fuse-native')?.fix).toMatch(/npm run build:native.*FUSE 2's fusermount/)
+    expect(fusermountProblem(only3, 'fuse-native')?.fix).toMatch(/npm run build:native --prefix \/\S+\), or install FUSE 2's fusermount/)
     expect(fusermountProblem(only2, 'fuse3')?.problem).toBe(
       "ikfs's libfuse3 binding mounts through fusermount3, which is not on PATH (only FUSE 2's fusermount is)")
     expect(fusermountProblem(only2, 'fuse3')?.fix).toContain('--fuse-binding fuse-native')
