@@ -134,9 +134,13 @@ export class PendingFile {
     return joinRemote(this.folder, this.name)
   }
 
-  /** Must stay in the spool (and the overlay) even with no handle open. */
+  /**
+   * Must stay in the spool (and the overlay) even with no handle open. Not once unlinked: what a handle wrote
+   * after the unlink (a temporary file, SQLite's -shm) made it dirty, but is never uploaded.
+   */
   get mustKeep(): boolean {
-    return this.openCount > 0 || this.dirty || this.unsent || this.state === 'empty' || this.inflight !== undefined
+    if (this.openCount > 0) return true
+    return !this.unlinked && (this.dirty || this.unsent || this.state === 'empty' || this.inflight !== undefined)
   }
 
   /**

@@ -540,6 +540,22 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('W8: a file written on after its unlink (a temporary file, SQLite\'s -shm) leaves no spool file at its last close', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/scratch', 0o644, CREATE)
+    await h.vfs.write('/scratch', fh, Buffer.from('before'), 0)
+    await h.vfs.unlink('/scratch')
+    await h.vfs.write('/scratch', fh, Buffer.from(' and after the unlink'), 6)
+    expect((await h.vfs.read('/scratch', fh, 64, 0)).toString()).toBe('before and after the unlink')
+    await h.vfs.flush('/scratch', fh)
+    await h.vfs.release('/scratch', fh)
+    expect(spoolFiles(h, 'data')).toEqual([])
+    expect(spoolRecords(h)).toEqual([])
+    expect(api.writeCalls.uploadFile).toBe(0)
+    await h.vfs.close()
+  })
+
   it('unlink removes an empty spool file', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
