@@ -399,7 +399,9 @@ export class WritePath {
         if (this.#pending.holds(file)) await this.#committer.persist(file)
       }).catch(() => undefined)
     }
-    if (!file.dirty && !file.unsent && file.state === 'clean') {
+    // Its bytes are a stored version's: stored by its upload ('clean'), or opened for writing and not changed
+    // ('open'), as `touch -m` does, which sets the time through the descriptor it opened.
+    if (!file.dirty && !file.unsent && (file.state === 'clean' || file.state === 'open')) {
       const landed = this.#landedNode(file)
       if (landed) this.rememberMtime(landed, mtimeMs)
     }

@@ -923,6 +923,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
   it('W13: times set through the mount, and those of files written here, are kept for that version across re-lists and remounts; a new version shows its own', async () => {
     await lib.upload('/w13', 'a.txt', Buffer.from('stored\n'))
     await lib.upload('/w13', 'target.txt', Buffer.from('old target\n'))
+    await lib.upload('/w13', 'touched.txt', Buffer.from('touched\n'))
     const before = await lib.details('/w13/a.txt')
     // No kernel attribute cache: every stat below is answered by the daemon.
     const args = ['--attr-timeout', '0']
@@ -934,6 +935,8 @@ describe.skipIf(skip !== null)('write semantics', () => {
     // A stored file: touch -m changes nothing remote.
     await utimes(join(dir, 'a.txt'), t2001, t2001)
     expect((await stat(join(dir, 'a.txt'))).mtimeMs).toBe(t2001.getTime())
+    // touch itself opens the file for writing and sets the time through that descriptor (futimens).
+    await run('touch', ['-m', '-d', t2003.toISOString(), join(dir, 'touched.txt')])
     // Opened for writing (`: >> a.txt`), it shows that time until it is written.
     const held = await open(join(dir, 'a.txt'), 'a')
     expect((await held.stat()).mtimeMs).toBe(t2001.getTime())
@@ -966,7 +969,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
     }
     expect(new Date((await stat(join(dir, 'saved.txt'))).mtimeMs)).toEqual(written)
     expect(Date.parse((await lib.details('/w13/saved.txt')).updatedAt)).not.toBe(written.getTime())
-    const expected = { 'a.txt': t2001, 'moved.bin': t2002, 'open.txt': t2003, 'target.txt': t2002, 'saved.txt': written }
+    const expected = { 'a.txt': t2001, 'touched.txt': t2003, 'moved.bin': t2002, 'open.txt': t2003, 'target.txt': t2002, 'saved.txt': written }
     const shown = async (root: string) =>
       Object.fromEntries(await Promise.all(Object.keys(expected).map(async (n) => [n, new Date((await stat(join(root, 'w13', n))).mtimeMs)])))
     /** SIGHUP, then a listing of /w13 fetched anew from the API (whose updatedAt are upload times). */
