@@ -16,6 +16,7 @@ import { folderExists } from './folder-exists.js'
 import { changeOrItsResult, fileIsAt } from './lost-answer.js'
 import { joinRemote, parentOf } from './name.js'
 import type { Destination } from './destination.js'
+import { mergeWanted } from './wanted-details.js'
 import { renamedFileNode } from './renamed-file.js'
 import type { WritePath, WritePathDeps } from './write-path.js'
 
@@ -245,6 +246,9 @@ export class Namespace {
     const srcFileId = srcPending?.base?.fileId ?? src?.fileId
     const dstBase = dstPending?.base ?? (dst ? remoteBaseOf(dst) : undefined)
     const ino = src?.ino ?? srcPending?.ino ?? dirs.peek(to.folder)?.children.get(to.localName)?.ino
+    // What was set on a target still waiting for its upload (R10) stays, as a stored target's tags do, unless
+    // the saved file, never stored itself (an editor's temporary file), has its own (W9).
+    if (srcPending && !src && dstPending?.wanted) srcPending.wanted = mergeWanted(dstPending.wanted, srcPending.wanted ?? {})
     if (dstBase) {
       // Atomic save onto an existing file: its id and privacy stay, and its tags and metadata unless the
       // source has its own (wanted-details.ts carriedDetails); it gains a version.

@@ -194,6 +194,31 @@ describe('writable metadata attributes', () => {
     await h.vfs.close()
   })
 
+  it('W9: an atomic save over a file waiting for its upload keeps what was set on it, unless the saved file has its own', async () => {
+    const api = new FakeImageKit()
+    const h = writable(api, { writeBackDelayMs: 3_600_000 })
+    const save = async (path: string, bytes: number) => {
+      const fh = await h.vfs.create(path, 0o644, constants.O_CREAT | constants.O_WRONLY)
+      await h.vfs.write(path, fh, patternBytes(bytes), 0)
+      await h.vfs.flush(path, fh)
+      await h.vfs.release(path, fh)
+    }
+    // `cp -a` into the mount, then `sed -i` (a temporary file renamed over it) within the write-back delay.
+    await save('/a.jpg', 5)
+    await h.vfs.setxattr('/a.jpg', 'user.imagekit.tags', value('kept'), 0)
+    await h.vfs.setxattr('/a.jpg', 'user.imagekit.custom-coordinates', value('1,2,3,4'), 0)
+    await save('/a.jpg.tmp', 6)
+    await h.vfs.setxattr('/a.jpg.tmp', 'user.imagekit.custom-coordinates', value('5,6,7,8'), 0) // its own: wins
+    await h.vfs.rename('/a.jpg.tmp', '/a.jpg')
+    expect(await attr(h, '/a.jpg', 'tags')).toBe('kept')
+    await syncFile(h, '/a.jpg')
+    expect(api.uploads.map((u) => u.filePath)).toEqual(['/a.jpg'])
+    expect(api.fileAt('/a.jpg')!.bytes).toEqual(patternBytes(6))
+    expect(api.fileAt('/a.jpg')!.obj.tags).toEqual(['kept'])
+    expect(api.fileAt('/a.jpg')!.obj.customCoordinates).toBe('5,6,7,8')
+    await h.vfs.close()
+  })
+
   it('what is set on an empty file is in its spool record: a remount sets it once the file has content', async () => {
     const api = new FakeImageKit()
     const h = writable(api)
