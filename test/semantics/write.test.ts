@@ -771,6 +771,20 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
+  it('W9: sed -i over a file still waiting for its --write-back upload keeps the tags set on it', async () => {
+    const { m } = await mount({ args: ['--write-back', '1h'] })
+    const dir = join(m.path, 'w9wb')
+    await mkdir(dir)
+    await writeFile(join(dir, 'notes.txt'), 'alpha\n')
+    await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'kept', join(dir, 'notes.txt')])
+    await run('sed', ['-i', 's/alpha/beta/', join(dir, 'notes.txt')]) // a temporary file renamed over it
+    await run('sync', [join(dir, 'notes.txt')])
+    expect(await readFile(remoteBytesPath(lib, '/w9wb/notes.txt'), 'utf8')).toBe('beta\n')
+    expect((await lib.details('/w9wb/notes.txt')).tags).toEqual(['kept'])
+    expect((await remoteEntries(lib, '/w9wb')).map((e) => e.name)).toEqual(['notes.txt'])
+    await unmount(m)
+  })
+
   it('W9: a target another machine made after the mount listed its folder: a file is replaced, a folder is not merged into', async () => {
     const { m } = await mount({ dirCache: '5m' })
     const dir = join(m.path, 'w9late')
