@@ -319,7 +319,10 @@ export class WritePath {
         if (filled) {
           file.size = node!.size
         } else if (filling) {
-          await this.#content.fill(file, node)
+          // Filled at its first read, write or truncate (content.ts), as a server-side copy is: an open that
+          // changes nothing (`touch`, which sets the time through it; a writability probe) downloads nothing.
+          file.remoteContent = node
+          file.size = node.size
         } else {
           file.dirty = true // new or truncated: must be recorded at close, even when empty
           file.mtimeMs = now

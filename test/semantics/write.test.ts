@@ -197,6 +197,24 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(await readFile(log, 'utf8')).toBe('one\ntwo\nthree\n')
   })
 
+  it('W1: an open for writing fills the file at its first change, so touch downloads nothing (it works while the CDN refuses reads)', async () => {
+    await lib.upload('/w1touch', 'big.bin', randomBytes(2 * 1024 * 1024))
+    const { m } = await mount()
+    const path = join(m.path, 'w1touch', 'big.bin')
+    const t = new Date('2005-06-07T08:09:10Z')
+    await lib.setFaults({ errorRate: 1, errorStatuses: [403], scope: ['delivery'] })
+    try {
+      await run('touch', ['-m', '-d', t.toISOString(), path]) // open(O_WRONLY | O_CREAT), futimens, close
+      expect((await stat(path)).mtimeMs).toBe(t.getTime())
+      expect(m.log(), 'a download the CDN refused').not.toContain('IK_FORBIDDEN') // touch would pass over a failed open
+      // A change needs the stored bytes: the CDN refuses them, so it fails, and nothing is stored.
+      await expect(run('sh', ['-c', 'printf x >> "$1"', 'sh', path])).rejects.toThrow(/I\/O error/) // dash's printf for EIO
+    } finally {
+      await lib.setFaults({ errorRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    expect((await versionsOf(lib, '/w1touch/big.bin')).length).toBe(1)
+  })
+
   it('W2: close and fsync return after the upload is stored; an overwrite keeps file id, tags, metadata, privacy', async () => {
     await lib.upload('/w2', 'doc.txt', Buffer.from('version one\n'), { tags: 'red,blue', isPrivateFile: 'true', customCoordinates: '10,20,30,40' })
     const before = await lib.details('/w2/doc.txt')

@@ -306,7 +306,7 @@ describe('writing files (W1, W2)', () => {
     expect(spoolRecords(h)).toEqual([])
   })
 
-  it('a fill whose download is cut short resumes where it stopped; a server that keeps cutting fails the open', async () => {
+  it('a fill whose download is cut short resumes where it stopped; a server that keeps cutting fails the write that needs it', async () => {
     const api = new FakeImageKit()
     const content = Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 251))
     api.addFile('/big.bin', content)
@@ -324,7 +324,12 @@ describe('writing files (W1, W2)', () => {
 
     api.dropAfterBytes = 0 // every response is cut before its first byte: no progress
     api.dropCount = 100
-    await expectCode(h.vfs.open('/cut.bin', W | constants.O_APPEND), 'EIO')
+    const cut = await h.vfs.open('/cut.bin', W | constants.O_APPEND)
+    await expectCode(h.vfs.write('/cut.bin', cut, Buffer.from('tail'), content.length), 'EIO')
+    await h.vfs.flush('/cut.bin', cut)
+    await h.vfs.release('/cut.bin', cut)
+    expect(api.fileAt('/cut.bin')!.bytes.equals(content)).toBe(true) // nothing stored over it
+    expect(api.writeCalls.uploadFile).toBe(1) // big.bin's
   })
 
   it('in-place edit (O_RDWR, write in the middle) keeps the rest', async () => {
@@ -387,6 +392,33 @@ describe('writing files (W1, W2)', () => {
     await h.vfs.release('/r', fh)
     expect(api.fileAt('/r')!.bytes.toString()).toBe('new')
     expect(api.calls.readRange).toBe(0) // no fill with O_TRUNC
+  })
+
+  it('W1: an open for writing fills the file at its first read, write or truncate, so touch downloads nothing', async () => {
+    const api = new FakeImageKit()
+    const stored = patternBytes(3 * MiB)
+    api.addFile('/big.bin', stored)
+    const h = rw(api)
+    // touch: open(O_WRONLY | O_CREAT), futimens, close.
+    const touched = await h.vfs.open('/big.bin', W | constants.O_CREAT)
+    await h.vfs.utimens('/big.bin', NaN, Date.parse('2001-02-03T04:05:06Z'))
+    expect((await h.vfs.getattrOpen(touched)).size).toBe(stored.length)
+    await h.vfs.flush('/big.bin', touched)
+    await h.vfs.release('/big.bin', touched)
+    expect(api.calls.readRange).toBe(0)
+    expect(api.writeCalls.uploadFile).toBe(0)
+    expect((await h.vfs.getattr('/big.bin')).mtimeMs).toBe(Date.parse('2001-02-03T04:05:06Z'))
+    // Written in the middle: the rest is the stored bytes.
+    const fh = await h.vfs.open('/big.bin', constants.O_RDWR)
+    await h.vfs.write('/big.bin', fh, Buffer.from('patch'), MiB)
+    expect(await h.vfs.read('/big.bin', fh, 5, MiB)).toEqual(Buffer.from('patch'))
+    await h.vfs.flush('/big.bin', fh)
+    await h.vfs.release('/big.bin', fh)
+    const want = Buffer.from(stored)
+    want.write('patch', MiB)
+    expect(api.fileAt('/big.bin')!.bytes.equals(want)).toBe(true)
+    expect(spoolFiles(h, 'data')).toEqual([])
+    await h.vfs.close()
   })
 })
 
