@@ -2,7 +2,7 @@
  * native/load.ts for real: in a private mount namespace (unshare -m) the system's libfuse.so.2 is hidden
  * by bind-mounting /dev/null over it. There, plain require('fuse-native') must fail (proving the setup
  * bites) and loadFuseNative() must still load, using fuse-native's shipped copy. The child runs
- * native/load.ts transpiled to plain JS in a temp dir (Node 20 cannot run .ts).
+ * native/load.ts (and what it imports) transpiled to plain JS in a temp dir (Node 20 cannot run .ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -63,13 +63,17 @@ describe.skipIf(skipReason !== undefined)('loadFuseNative without a system libfu
   })
 
   it('the loader preloads the shipped copy and fuse-native loads', () => {
-    const source = readFileSync(join(repo, 'native/load.ts'), 'utf8')
-    const js = ts.transpileModule(source, {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
-    }).outputText
-    writeFileSync(join(work, 'load.mjs'), js)
+    // load.ts and the modules it imports, as plain ESM beside each other (their imports name .js files)
+    writeFileSync(join(work, 'package.json'), '{"type":"module"}')
+    for (const name of ['load', 'built-addon']) {
+      const source = readFileSync(join(repo, `native/${name}.ts`), 'utf8')
+      const js = ts.transpileModule(source, {
+        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+      }).outputText
+      writeFileSync(join(work, `${name}.js`), js)
+    }
     const result = runHidden(`
-      import { loadFuseNative, libfuseInUse } from ${JSON.stringify(join(work, 'load.mjs'))}
+      import { loadFuseNative, libfuseInUse } from ${JSON.stringify(join(work, 'load.js'))}
       try {
         const Fuse = loadFuseNative({ resolveFrom: ${JSON.stringify(join(repo, 'package.json'))} })
         console.log(JSON.stringify({ ok: typeof Fuse === 'function' && Fuse.ENOENT === -2, libfuse: libfuseInUse() }))
