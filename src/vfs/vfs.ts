@@ -37,6 +37,8 @@
 import { constants as fsConstants } from 'node:fs'
 import { systemClock, type Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
+import { isImageKitError } from '../imagekit/errors.js'
+import type { FileObject } from '../imagekit/types.js'
 import type { Logger } from '../log.js'
 import { dirAttr, fileAttr, pendingAttr, type AttrOptions } from './attrs.js'
 import { ByteBudget } from './budget.js'
@@ -45,7 +47,7 @@ import { DirPrefetcher } from './dir-prefetch.js'
 import { isVfsError, VfsError } from './errors.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { HandleTable } from './handles/handle-table.js'
-import { ReadHandle } from './handles/read-handle.js'
+import { ReadHandle, type Unserved } from './handles/read-handle.js'
 import { WriteHandle } from './handles/write-handle.js'
 import type { PendingFile } from './file-node.js'
 import { MetadataEditor } from './metadata-edit.js'
@@ -275,7 +277,7 @@ class ImageKitVfs implements IkVfs {
       filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile,
     })
     return this.#handles.add((fh) => {
-      const h = new ReadHandle(fh, node, reader, (n, r) => this.#onStale(n, r))
+      const h = new ReadHandle(fh, node, reader, (n, r, why) => this.#onStale(n, r, why))
       setUp(h)
       return h
     })
@@ -360,26 +362,44 @@ class ImageKitVfs implements IkVfs {
     this.#inodes.unpin(handle.node)
   }
 
-  /** A response disagreed with the listing: re-check the file once; retry only for the same version. */
-  #onStale(node: FileInode, reader: FileReader): Promise<'retry' | VfsError> {
+  /**
+   * A response disagreed with the listing ('stale'), or the CDN answered 404 for it ('gone'): re-check the
+   * file once; retry only for the same version, from where it is now. A 404 is what a file renamed or moved
+   * (its folder too, here or elsewhere) gives once the CDN forgets the old name's URL: the version is then
+   * found by its file id, at its new path, and the descriptor reads on as on a local disk.
+   */
+  #onStale(node: FileInode, reader: FileReader, why: Unserved): Promise<'retry' | VfsError | undefined> {
     return this.#staleLock.run(node.fileId, async () => {
       this.#dirs.expire(parentOf(node.remotePath)[0]) // new opens re-list and see what is current
-      const changed = new VfsError('EIO', `read ${node.remotePath}: the file changed or its delivery is stale; reopen to read the current version`)
-      if (node.isVersion) return changed
+      const changed = new VfsError('EIO', `read ${reader.filePath}: the file changed or its delivery is stale; reopen to read the current version`)
+      if (node.isVersion && why === 'stale') return changed
       try {
-        const current = await this.#api.getFileDetails(node.fileId)
-        // The same version: its URL may have changed (a details update), or the CDN gave another ETag for the
-        // same bytes; one more try, through the current URL, from a fresh ETag.
-        if (current.versionInfo.id === node.versionId && current.size === node.size) {
-          reader.updateUrl(current.url)
+        const now = await this.#whereNow(node)
+        // The same version: its URL may have changed (a details update, a rename), or the CDN gave another ETag
+        // for the same bytes; one more try, through the current URL, from a fresh ETag.
+        if (now) {
+          reader.moveTo(now)
+          reader.forgetEtag()
           return 'retry'
         }
+        if (why === 'gone') return undefined
         this.#log.warn({ path: node.remotePath, fileId: node.fileId }, 'read refused: the delivery serves other content than the listing shows (another size, or another ETag than earlier ranges)')
         return changed
       } catch (e) {
+        if (why === 'gone' && isImageKitError(e) && e.code === 'IK_NOT_FOUND') return undefined // deleted: the 404 says so
         return fromImageKitError(e, { op: 'read', target: node.remotePath })
       }
     })
+  }
+
+  /** The file's or version's details now, when it is still that version with that size (else undefined). */
+  async #whereNow(node: FileInode): Promise<FileObject | undefined> {
+    const same = (f: FileObject) => f.versionInfo.id === node.versionId && f.size === node.size
+    if (!node.isVersion) {
+      const current = await this.#api.getFileDetails(node.fileId)
+      return same(current) ? current : undefined
+    }
+    return (await this.#api.listFileVersions(node.fileId)).find(same)
   }
 
   // ---- write side ----

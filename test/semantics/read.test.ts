@@ -2,7 +2,7 @@
 // One emulator and one mount (dir cache 2 s) serve the whole file; R7 and R12 live in their own files
 // because they need differently configured emulators and mounts.
 import { createHash, randomBytes } from 'node:crypto'
-import { chown, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chown, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -303,6 +303,49 @@ describe.skipIf(skip !== null)('read semantics', () => {
     expect(now.length).toBe(size)
     expect(sha(now) === sha(v2) ? 'v2' : sha(now) === sha(v1) ? 'v1' : 'a mix of v1 and v2').toBe('v2')
     await lib.deleteFile('/swap/video.bin') // its bytes would otherwise count in R11's usage, which the mount has cached
+  })
+
+  it('W9: a program that has a file open reads on the same bytes after it or its folder is renamed, once the CDN forgot the old URL too', async () => {
+    const size = 20 * 1024 * 1024 + 333
+    const files = { 'pub.bin': randomBytes(size), 'priv.bin': randomBytes(size) } // a private file is read through signed URLs
+    for (const [name, bytes] of Object.entries(files)) await lib.upload('/open-mv', name, bytes, name === 'priv.bin' ? { isPrivateFile: 'true' } : {})
+    const oldUrl = (await lib.details('/open-mv/pub.bin')).url
+    await waitFor(async () => (await readdir(join(m.path, 'open-mv')).catch(() => [])).length === 2, CHANGE_BOUND_MS * 2, 'open-mv listed')
+    const held = await Promise.all(Object.keys(files).map((name) => open(join(m.path, 'open-mv', name), 'r')))
+    /**
+     * Reads each held file at `off`, a block no stream of the mount is on its way to (the fetch the open started
+     * stops a block or two after the start, the one from the end reaches the end), so a new range is fetched.
+     */
+    const readOn = async (off: number) => {
+      for (const [i, bytes] of Object.values(files).entries()) {
+        const piece = Buffer.alloc(64 * 1024)
+        const { bytesRead } = await held[i]!.read(piece, 0, piece.length, off)
+        expect(bytesRead).toBe(Math.min(piece.length, size - off))
+        expect(piece.subarray(0, bytesRead).equals(bytes.subarray(off, off + bytesRead)), `${Object.keys(files)[i]} at ${off}`).toBe(true)
+      }
+    }
+    /** The CDN forgets the URLs under a folder (a purge; the real CDN forgets in its own time). */
+    const forget = async (folder: string) => {
+      await lib.api('POST', '/v1/files/purge', { url: `${lib.endpoint}${folder}/*` })
+      expect((await lib.get(`${oldUrl}&tr=orig-true`)).status).toBe(404)
+    }
+    try {
+      await readOn(0)
+      for (const name of Object.keys(files)) await rename(join(m.path, 'open-mv', name), join(m.path, 'open-mv', `moved-${name}`))
+      await forget('/open-mv')
+      await readOn(size - 1000)
+      await rename(join(m.path, 'open-mv'), join(m.path, 'open-mv-2')) // a folder rename: a bulk job
+      await forget('/open-mv')
+      await readOn(12 * 1024 * 1024 + 5)
+    } finally {
+      await Promise.all(held.map((h) => h.close()))
+    }
+    // Those ranges came from the new names (for the private file through URLs signed for them).
+    for (const path of ['/open-mv/moved-pub.bin', '/open-mv-2/moved-pub.bin', '/open-mv/moved-priv.bin', '/open-mv-2/moved-priv.bin']) {
+      expect(m.log()).toContain(`"operation":"GET /demo${path}"`)
+    }
+    expect(sha(await readFile(join(m.path, 'open-mv-2', 'moved-priv.bin')))).toBe(sha(files['priv.bin']))
+    for (const name of Object.keys(files)) await lib.deleteFile(`/open-mv-2/moved-${name}`) // R11's usage is cached by the mount
   })
 
   it('R5: tail -f of a file another machine stores anew (longer) follows the version it opened: nothing new, nothing mixed', async () => {

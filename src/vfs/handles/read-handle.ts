@@ -1,8 +1,10 @@
 /**
  * A read-only open of one file version. Reads go through the shared FileReader; failures become
- * VfsErrors here. A stale response (size differs from the listing) is never served: the handle asks
- * `onStale` once (which re-checks the file and may point the reader at a fresh URL of the SAME
- * version) and retries once; otherwise the handle is broken and every later read is EIO.
+ * VfsErrors here. A stale response (size or ETag differs from the listing's) is never served, and a 404 for a
+ * listed file may only mean it moved (renamed, or its folder, here or elsewhere: the CDN forgets the old
+ * name's URL): either way the handle asks `onStale` once (which re-checks the file and may point the reader
+ * at where the SAME version is now) and retries once; after a stale retry the handle is broken and every
+ * later read is EIO.
  */
 import { isImageKitError } from '../../imagekit/errors.js'
 import { isVfsError, VfsError } from '../errors.js'
@@ -12,11 +14,17 @@ import type { FileReader } from '../reader/file-reader.js'
 import { StaleContentError } from '../reader/read-errors.js'
 import type { ReadDestination } from '../types.js'
 
-/** Decides what a stale response means: 'retry' (the reader was re-pointed) or the error to report. */
 /** How a CDN may refuse a file it does not deliver. */
 const REFUSALS: ReadonlySet<string> = new Set(['IK_NOT_FOUND', 'IK_FORBIDDEN', 'IK_UNAUTHORIZED'])
 
-export type StaleHandler = (node: FileInode, reader: FileReader) => Promise<'retry' | VfsError>
+/** Why a read was not served: other bytes than listed ('stale'), or a 404 for the listed file ('gone'). */
+export type Unserved = 'stale' | 'gone'
+
+/**
+ * Decides what an unserved read means: 'retry' (the reader was re-pointed), the error to report, or (for
+ * 'gone') undefined when the check found nothing to add to the 404 itself (the file is gone).
+ */
+export type StaleHandler = (node: FileInode, reader: FileReader, why: Unserved) => Promise<'retry' | VfsError | undefined>
 
 export class ReadHandle {
   readonly kind = 'read' as const
@@ -52,36 +60,45 @@ export class ReadHandle {
     try {
       return await read()
     } catch (e) {
-      if (!(e instanceof StaleContentError)) throw this.#map(e)
-    }
-    const verdict = await this.onStale(this.node, this.reader)
-    if (verdict !== 'retry') {
-      this.#broken = verdict
-      throw verdict
+      let why: Unserved
+      if (e instanceof StaleContentError) why = 'stale'
+      else if (this.#gone(e)) why = 'gone'
+      else throw this.#map(e)
+      const verdict = await this.onStale(this.node, this.reader, why)
+      if (verdict === undefined) throw this.#map(e)
+      if (verdict !== 'retry') {
+        if (why === 'stale') this.#broken = verdict
+        throw verdict
+      }
     }
     try {
       return await read()
     } catch (e) {
       const err = e instanceof StaleContentError
-        ? new VfsError('EIO', `read ${this.node.remotePath}: delivery keeps serving other bytes than listed`, { cause: e })
+        ? new VfsError('EIO', `read ${this.reader.filePath}: delivery keeps serving other bytes than listed`, { cause: e })
         : this.#map(e)
       if (e instanceof StaleContentError) this.#broken = err
       throw err
     }
   }
 
+  /** A 404 for a published file: it may have moved (a draft's 404 is a refusal, #map). */
+  #gone(e: unknown): boolean {
+    return this.node.isPublished && isImageKitError(e) && e.code === 'IK_NOT_FOUND'
+  }
+
   #map(e: unknown): VfsError {
     if (!this.node.isPublished && isImageKitError(e) && REFUSALS.has(e.code)) {
-      return new VfsError('EACCES', `read ${this.node.remotePath}: an unpublished (draft) file; ImageKit delivers it only once it is published`, { cause: e })
+      return new VfsError('EACCES', `read ${this.reader.filePath}: an unpublished (draft) file; ImageKit delivers it only once it is published`, { cause: e })
     }
     if (isImageKitError(e) && e.code === 'IK_NOT_FOUND') {
       // Not the lookup miss ENOENT usually is (logged at debug): a file the listing showed.
-      return new VfsError('ENOENT', `read ${this.node.remotePath}: the URL endpoint answers 404 for a listed file (deleted elsewhere since, or --endpoint is not this library's)`, { cause: e, level: 'warn' })
+      return new VfsError('ENOENT', `read ${this.reader.filePath}: the URL endpoint answers 404 for a listed file (deleted elsewhere since, or --endpoint is not this library's)`, { cause: e, level: 'warn' })
     }
     if (isImageKitError(e) || isVfsError(e)) {
-      return fromImageKitError(e, { op: 'read', target: this.node.remotePath })
+      return fromImageKitError(e, { op: 'read', target: this.reader.filePath })
     }
     // A body that kept failing after resumes (connection resets): an outside failure, not a bug.
-    return new VfsError('EIO', `read ${this.node.remotePath}: transfer failed`, { cause: e })
+    return new VfsError('EIO', `read ${this.reader.filePath}: transfer failed`, { cause: e })
   }
 }

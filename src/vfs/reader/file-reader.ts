@@ -58,14 +58,18 @@ export function readAheadBlocks(cacheBytes: number, blockBytes = BLOCK_BYTES): n
  */
 export const FINISH_AFTER_RELEASE_BLOCKS = 2
 
-/** What is read: a file or version as listed. */
-export interface ReaderTarget {
-  fileId: string
-  versionId: string
-  size: number
+/** Where a version is fetched from: its path and URL now (a rename moves both, not the bytes). */
+export interface ReaderSource {
   filePath: string
   url: string
   isPrivateFile: boolean
+}
+
+/** What is read: a file or version as listed. */
+export interface ReaderTarget extends ReaderSource {
+  fileId: string
+  versionId: string
+  size: number
 }
 
 export interface FileReaderDeps {
@@ -87,7 +91,7 @@ export class FileReader implements StreamHost {
   readonly #blockBytes: number
   readonly #partials = new Map<number, PartialBlock>()
   readonly #streams = new Set<RangeStream>()
-  #url: string
+  #source: ReaderSource
   /** The ETag of this version's ranges so far: a range with another one holds other bytes (a same-size overwrite). */
   #etag: string | undefined
   /**
@@ -106,12 +110,31 @@ export class FileReader implements StreamHost {
     this.counters = deps.counters
     this.maxWindowBlocks = deps.maxWindowBlocks
     this.#blockBytes = deps.pool.blockBytes
-    this.#url = target.url
+    this.#source = { filePath: target.filePath, url: target.url, isPrivateFile: target.isPrivateFile }
   }
 
-  /** The listing's URL changed without a new version (details update): read through the new one. */
-  updateUrl(url: string): void {
-    this.#url = url
+  /** The path ranges are fetched from now (error messages name it). */
+  get filePath(): string {
+    return this.#source.filePath
+  }
+
+  /**
+   * The same version is now delivered from `source`: the file was renamed or moved (its folder too), or its
+   * URL changed without a new version (a details update). Ranges from now on go there, also those of streams
+   * that resume, so an open descriptor reads on after a rename, as on a local disk, once the CDN forgets the
+   * old name's URL. A new URL may give the same bytes another ETag: the first range from it sets the one to
+   * compare with (see also forgetEtag()).
+   */
+  moveTo(source: ReaderSource): void {
+    const { filePath, url, isPrivateFile } = source
+    const was = this.#source
+    if (was.filePath === filePath && was.url === url && was.isPrivateFile === isPrivateFile) return
+    this.#source = { filePath, url, isPrivateFile }
+    if (was.url !== url) this.#etag = undefined
+  }
+
+  /** The CDN gave the same version another ETag (its details say the file is unchanged): the next range sets it. */
+  forgetEtag(): void {
     this.#etag = undefined
   }
 
@@ -146,7 +169,7 @@ export class FileReader implements StreamHost {
   async readInto(position: number, dest: ReadDestination, signal?: AbortSignal): Promise<number> {
     let written = 0
     await this.#eachPart(position, dest.length, (view) => {
-      if (signal?.aborted) throw new VfsError('EINTR', `read ${this.target.filePath}: the caller gave up`, { level: 'debug' })
+      if (signal?.aborted) throw new VfsError('EINTR', `read ${this.filePath}: the caller gave up`, { level: 'debug' })
       dest.set(view, written)
       written += view.length
     })
@@ -158,7 +181,7 @@ export class FileReader implements StreamHost {
    * `use` must be done with a view when it returns: the view is not kept across the next await.
    */
   async #eachPart(position: number, length: number, use: (view: Buffer) => void): Promise<void> {
-    if (this.#closed) throw new VfsError('EBADF', `read ${this.target.filePath}: reader closed`)
+    if (this.#closed) throw new VfsError('EBADF', `read ${this.filePath}: reader closed`)
     const end = Math.min(this.size, position + length)
     if (position >= end) return
     const B = this.#blockBytes
@@ -178,7 +201,7 @@ export class FileReader implements StreamHost {
     // The stream this read waits on: it keeps waiting on it while it still comes (its place in the queue).
     let waitingOn: RangeStream | undefined
     for (;;) {
-      if (this.#closed) throw new VfsError('EBADF', `read ${this.target.filePath}: reader closed`)
+      if (this.#closed) throw new VfsError('EBADF', `read ${this.filePath}: reader closed`)
       const cached = this.deps.cache.get(key) ?? (this.#recent?.index === block ? this.#recent.buf : undefined)
       if (cached) {
         if (!counted) this.counters.blockCacheHits++
@@ -294,8 +317,7 @@ export class FileReader implements StreamHost {
     return this.deps.cache.has(this.#key(block)) || this.#recent?.index === block
   }
   async openRange(start: number, signal: AbortSignal): Promise<RangeResponse> {
-    const t = this.target
-    const url = this.deps.api.deliveryUrl({ filePath: t.filePath, url: this.#url, isPrivateFile: t.isPrivateFile, versionId: t.versionId })
+    const url = this.deps.api.deliveryUrl({ ...this.#source, versionId: this.target.versionId })
     this.counters.rangeRequests++
     const response = await this.deps.api.readRange(url, start, undefined, { signal })
     const etag = response.etag?.replace(/^W\//, '')

@@ -1,10 +1,11 @@
 /**
- * FileReaders by (fileId, versionId, size) and where they fetch from (path and URL), refcounted by open
- * handles. The last release settles a reader (FileReader.settle): it stays here, with no handle, while its
- * short fetches finish into the block cache, and an open of the same version meanwhile shares them instead of
- * fetching the same bytes again. A file renamed while a reader of it lives is opened at its new path with a
- * reader of its own: the old one fetches from the old URL, which the CDN serves only until it forgets it
- * (the block cache is keyed by version alone, so blocks are still shared).
+ * FileReaders by (fileId, versionId, size), refcounted by open handles. The last release settles a reader
+ * (FileReader.settle): it stays here, with no handle, while its short fetches finish into the block cache,
+ * and an open of the same version meanwhile shares them instead of fetching the same bytes again. A version
+ * opened at another path or URL than its reader fetches from (the file was renamed, or its folder, or its
+ * URL changed with a details update) is the same bytes: the open shares the reader, which fetches from the
+ * newest place from then on (FileReader.moveTo), for the handles open at the old name too, since the CDN
+ * serves the old name's URL only until it forgets it.
  */
 import { BlockCache } from './block-cache.js'
 import { FileReader, type FileReaderDeps, type ReaderTarget } from './file-reader.js'
@@ -19,10 +20,11 @@ export class ReaderPool {
   constructor(readonly deps: FileReaderDeps) {}
 
   acquire(target: ReaderTarget): FileReader {
-    const key = [BlockCache.key(target.fileId, target.versionId, 0), target.size, target.filePath, target.url].join('\u0000')
+    const key = [BlockCache.key(target.fileId, target.versionId, 0), target.size].join('\u0000')
     const entry = this.#readers.get(key)
     if (entry) {
       if (entry.refs++ === 0) entry.reader.reacquired()
+      entry.reader.moveTo(target)
       return entry.reader
     }
     const reader = new FileReader(target, this.deps)

@@ -178,6 +178,11 @@ export class FakeImageKit implements ImageKitApi {
     this.#files.delete(filePath)
   }
 
+  /** The CDN forgets the URLs starting with `prefix` (a renamed or moved file's old ones): ranges there then answer 404. */
+  forgetUrls(prefix: string): void {
+    for (const url of [...this.#byUrl.keys()]) if (url.startsWith(prefix)) this.#byUrl.delete(url)
+  }
+
   /** A folder whose items are made on demand (memory tests). */
   generate(folderPath: string, g: Generated): void {
     this.#generated.set(folderPath, g)

@@ -325,6 +325,27 @@ describe('reads', () => {
     expect(api.ranges.at(-1)!.url).toContain('updatedAt=' + Date.parse('2025-03-01T00:00:00.000Z'))
   })
 
+  it('a handle open on a file renamed or moved elsewhere reads on from its new path once the CDN forgets the old URL', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(12 * MiB, 29)
+    api.addFolder('/in')
+    api.addFolder('/other')
+    const f = api.addFile('/in/x.bin', data)
+    const { vfs, fh } = await openFile(api, '/in/x.bin')
+    expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 0), data.subarray(0, KERNEL_READ))).toBe(0)
+    await api.renameFile('/in/x.bin', 'y.bin')
+    await api.moveFile('/in/y.bin', '/other')
+    api.forgetUrls(f.url.split('?')[0]!)
+    // Past the range under way: a new range, 404 at the old URL; the file is found by its id, the same version.
+    expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 11 * MiB), data.subarray(11 * MiB, 11 * MiB + KERNEL_READ))).toBe(0)
+    expect(api.ranges.at(-1)!.url).toMatch(/\/other\/y\.bin\?/)
+    expect(api.calls.getFileDetails).toBe(1)
+    // Later ranges go there at once.
+    expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 5 * MiB), data.subarray(5 * MiB, 5 * MiB + KERNEL_READ))).toBe(0)
+    expect(api.calls.getFileDetails).toBe(1)
+    await vfs.release('', fh)
+  })
+
   it('maps delivery errors: forbidden → EACCES, vanished → ENOENT', async () => {
     const api = new FakeImageKit()
     api.addFile('/e1', patternBytes(10))
@@ -334,6 +355,7 @@ describe('reads', () => {
     api.failNext.set('readRange', new ImageKitError('IK_FORBIDDEN', 'GET delivery: 401', { status: 401 }))
     await expectCode(vfs.read('', fh1, 10, 0), 'EACCES')
     const fh2 = await vfs.open('/e2', constants.O_RDONLY)
+    api.removeFile('/e2') // deleted elsewhere: its details answer 404 too (a 404 for a file still there is a move, below)
     api.failNext.set('readRange', new ImageKitError('IK_NOT_FOUND', 'GET delivery: 404', { status: 404 }))
     const vanished = await vfs.read('', fh2, 10, 0).then(() => undefined, (e: unknown) => e as VfsError)
     expect(vanished?.code).toBe('ENOENT')

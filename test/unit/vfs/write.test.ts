@@ -1086,17 +1086,40 @@ describe('namespace (W7-W10)', () => {
 
   it('a file renamed while a handle reads it is read at its new name through its new URL, not the old name\'s (gone once the CDN forgets it)', async () => {
     const api = new FakeImageKit()
-    const data = patternBytes(3 * MiB, 7)
-    api.addFile('/a.bin', data)
+    const data = patternBytes(12 * MiB, 7)
+    const file = api.addFile('/a.bin', data)
     const h = rw(api)
     const before = await h.vfs.open('/a.bin', constants.O_RDONLY)
     await h.vfs.read('/a.bin', before, 4096, 0)
     await h.vfs.rename('/a.bin', '/b.bin')
+    api.forgetUrls(file.url.split('?')[0]!)
     const after = await h.vfs.open('/b.bin', constants.O_RDONLY)
     expect(Buffer.compare(await h.vfs.read('/b.bin', after, 4096, 2 * MiB), data.subarray(2 * MiB, 2 * MiB + 4096))).toBe(0)
+    // The handle opened before the rename reads on too, through the new name's URL (past the range under way).
+    expect(Buffer.compare(await h.vfs.read('/b.bin', before, 4096, 11 * MiB), data.subarray(11 * MiB, 11 * MiB + 4096))).toBe(0)
     expect(api.ranges.at(-1)!.url).toMatch(/\/b\.bin\?/)
+    expect(api.calls.getFileDetails).toBe(0) // the open at the new name moved the shared reader: no 404 to recover from
     await h.vfs.release('/b.bin', after)
     await h.vfs.release('/a.bin', before)
+    h.vfs.checkInvariants()
+  })
+
+  it('a file closed while the fetch its open started finishes, then renamed, is opened at the new name without fetching again (R14)', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(3 * MiB, 8)
+    const file = api.addFile('/s.bin', data)
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    api.gate = () => held // the prefetch's bytes come only once the file is closed and renamed
+    const h = rw(api, tempCache(), { prefetchOnOpen: true })
+    await h.vfs.release('/s.bin', await h.vfs.open('/s.bin', constants.O_RDONLY)) // open, close: the reader settles
+    await h.vfs.rename('/s.bin', '/t.bin')
+    api.forgetUrls(file.url.split('?')[0]!)
+    const fh = await h.vfs.open('/t.bin', constants.O_RDONLY)
+    release()
+    expect(Buffer.compare(await h.vfs.read('/t.bin', fh, 4096, 0), data.subarray(0, 4096))).toBe(0)
+    expect(api.calls.readRange).toBe(1)
+    await h.vfs.release('/t.bin', fh)
     h.vfs.checkInvariants()
   })
 
