@@ -515,7 +515,11 @@ export class FakeImageKit implements ImageKitApi {
     const obj: FileObject = { ...e.current.obj, name: basename(filePath), filePath, updatedAt, url: this.#urlFor(filePath, updatedAt) }
     this.#byUrl.set(obj.url, e.current.bytes)
     e.current = { obj, bytes: e.current.bytes }
-    e.old = e.old.map((v) => ({ obj: { ...v.obj, name: basename(filePath), filePath }, bytes: v.bytes }))
+    e.old = e.old.map((v) => {
+      const url = `${ENDPOINT}${encodeURI(filePath)}?${v.obj.url.split('?')[1] ?? ''}` // its version token, at the new path
+      this.#byUrl.set(url, v.bytes)
+      return { obj: { ...v.obj, name: basename(filePath), filePath, url }, bytes: v.bytes }
+    })
     this.#files.set(filePath, e)
   }
 

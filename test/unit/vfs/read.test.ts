@@ -346,6 +346,23 @@ describe('reads', () => {
     await vfs.release('', fh)
   })
 
+  it('so does a handle open on an older version (--versions): found among the file\'s versions', async () => {
+    const api = new FakeImageKit()
+    const old = patternBytes(12 * MiB, 31)
+    const f = api.addFile('/x.bin', old)
+    api.overwrite('/x.bin', patternBytes(100, 32), '2025-04-01T00:00:00.000Z')
+    const { vfs } = makeVfs(api, { versions: true })
+    const name = (await vfs.readdir('/')).map((e) => e.name).find((n) => n.startsWith('x-v'))!
+    const fh = await vfs.open(`/${name}`, constants.O_RDONLY)
+    expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 0), old.subarray(0, KERNEL_READ))).toBe(0)
+    await api.renameFile('/x.bin', 'y.bin')
+    api.forgetUrls(f.url.split('?')[0]!)
+    expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 11 * MiB), old.subarray(11 * MiB, 11 * MiB + KERNEL_READ))).toBe(0)
+    expect(api.ranges.at(-1)!.url).toMatch(/\/y\.bin\?ik-obj-version=/)
+    expect(api.calls.listFileVersions).toBe(1)
+    await vfs.release('', fh)
+  })
+
   it('maps delivery errors: forbidden → EACCES, vanished → ENOENT', async () => {
     const api = new FakeImageKit()
     api.addFile('/e1', patternBytes(10))
