@@ -348,6 +348,28 @@ describe.skipIf(skip !== null)('read semantics', () => {
     for (const name of Object.keys(files)) await lib.deleteFile(`/open-mv-2/moved-${name}`) // R11's usage is cached by the mount
   })
 
+  it('R5: a file overwritten elsewhere with as many bytes and opened again as the listed version is never read as a mix of both', async () => {
+    const size = 4 * 1024 * 1024 + 77
+    const [v1, v2] = [randomBytes(size), randomBytes(size)]
+    await lib.upload('/mix', 'clip.bin', v1)
+    const cacheDir = await tempDir('ikfs-mix-cache-')
+    const mix = await mountLibrary(lib, { args: ['--dir-cache-time', '1m', '--cache-dir', cacheDir] })
+    try {
+      const path = join(mix.path, 'mix', 'clip.bin')
+      const head = await open(path, 'r')
+      await head.read(Buffer.alloc(64 * 1024), 0, 64 * 1024, 0) // a header, as a file manager reads it; its blocks stay cached
+      await head.close()
+      await lib.upload('/mix', 'clip.bin', v2) // the mount's listing still shows v1 for a minute
+      await lib.api('POST', '/v1/files/purge', { url: `${lib.endpoint}/mix/*` }) // v1's URL now delivers v2
+      const got = await readFile(path).then((b) => (sha(b) === sha(v1) ? 'v1' : sha(b) === sha(v2) ? 'v2' : 'a mix of v1 and v2'), (e: NodeJS.ErrnoException) => e.code)
+      expect(['EIO', 'v1', 'v2']).toContain(got)
+    } finally {
+      await mix.stop()
+      await rm(cacheDir, { recursive: true, force: true })
+    }
+    await lib.deleteFile('/mix/clip.bin') // R11's usage is cached by the mount
+  })
+
   it('R5: tail -f of a file another machine stores anew (longer) follows the version it opened: nothing new, nothing mixed', async () => {
     await lib.upload('/tailed', 'app.log', Buffer.from('one\ntwo\n'))
     const path = join(m.path, 'tailed', 'app.log')

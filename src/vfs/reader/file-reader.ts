@@ -136,6 +136,7 @@ export class FileReader implements StreamHost {
   /** The CDN gave the same version another ETag (its details say the file is unchanged): the next range sets it. */
   forgetEtag(): void {
     this.#etag = undefined
+    this.deps.cache.forgetEtag(this.target.fileId, this.target.versionId)
   }
 
   get streamCount(): number {
@@ -322,12 +323,14 @@ export class FileReader implements StreamHost {
     const response = await this.deps.api.readRange(url, start, undefined, { signal })
     const etag = response.etag?.replace(/^W\//, '')
     if (etag !== undefined) {
-      this.#etag ??= etag
-      if (etag !== this.#etag) {
+      // Earlier ranges of this version: this reader's, or those its cached blocks came from (an earlier reader's).
+      const known = this.#etag ?? this.deps.cache.etagOf(this.target.fileId, this.target.versionId)
+      if (known !== undefined && etag !== known) {
         response.close()
         this.counters.staleResponses++
         throw new StaleContentError(this.size, response.totalSize, 'delivery served a range of other content (its ETag changed) than the earlier ranges of this version')
       }
+      this.#etag = etag
     }
     return response
   }
@@ -344,7 +347,7 @@ export class FileReader implements StreamHost {
       if (this.#recent) this.deps.pool.unpin(this.#recent.buf)
       this.#recent = partial
     }
-    this.deps.cache.set(this.#key(partial.index), partial.buf)
+    this.deps.cache.set(this.#key(partial.index), partial.buf, this.#etag)
     this.budget.release(partial.buf.length)
     // Waiters were answered by append() as their bytes arrived.
   }

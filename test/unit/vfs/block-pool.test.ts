@@ -110,3 +110,27 @@ describe('FileReader block memory', () => {
     r.close()
   })
 })
+
+describe('BlockCache ETags', () => {
+  it('keeps the ETag a version\'s blocks came with while one of them is cached, and drops it with the last', () => {
+    const cache = new BlockCache(2 * 1024)
+    const block = () => Buffer.alloc(1024)
+    cache.set(BlockCache.key('f', 'v1', 0), block(), '"a"')
+    cache.set(BlockCache.key('f', 'v1', 1), block(), '"a"')
+    expect(cache.etagOf('f', 'v1')).toBe('"a"')
+    cache.set(BlockCache.key('f', 'v2', 0), block(), '"b"') // evicts one of v1's
+    expect(cache.etagOf('f', 'v1')).toBe('"a"')
+    cache.set(BlockCache.key('f', 'v2', 1), block(), '"b"') // and its last
+    expect(cache.etagOf('f', 'v1')).toBeUndefined()
+    expect(cache.etagOf('f', 'v2')).toBe('"b"')
+    cache.set(BlockCache.key('f', 'v2', 1), block(), '"b"') // replaced: still one block
+    cache.forgetEtag('f', 'v2')
+    expect(cache.etagOf('f', 'v2')).toBeUndefined()
+    cache.set(BlockCache.key('f', 'v2', 0), block(), '"c"')
+    expect(cache.etagOf('f', 'v2')).toBe('"c"')
+    cache.clear()
+    expect(cache.etagOf('f', 'v2')).toBeUndefined()
+    cache.set(BlockCache.key('f', 'v2', 0), block()) // a block without an ETag sets none
+    expect(cache.etagOf('f', 'v2')).toBeUndefined()
+  })
+})

@@ -286,6 +286,25 @@ describe('reads', () => {
     expect(vfs.stats().staleResponses).toBeGreaterThanOrEqual(1)
   })
 
+  it('R5: so is one read by a later open of the version, checked against the ETag its cached blocks came with', async () => {
+    const api = new FakeImageKit()
+    const size = 20 * MiB
+    const data = patternBytes(size, 33)
+    const f = api.addFile('/later.bin', data)
+    const { vfs, fh } = await openFile(api, '/later.bin')
+    expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 0), data.subarray(0, KERNEL_READ))).toBe(0)
+    await vfs.release('', fh) // its reader goes; its blocks stay cached
+    // Overwritten elsewhere with as many bytes; the listing still shows the old version, the old URL serves the new.
+    const other = patternBytes(size, 34)
+    api.overwrite('/later.bin', other, '2025-02-03T04:05:06.007Z')
+    api.staleByUrl.set(f.url, other)
+    const again = await vfs.open('/later.bin', constants.O_RDONLY)
+    expect(Buffer.compare(await vfs.read('', again, KERNEL_READ, 0), data.subarray(0, KERNEL_READ))).toBe(0) // cached
+    const tail = await vfs.read('', again, KERNEL_READ, 15 * MiB).then((b) => (b.equals(other.subarray(15 * MiB, 15 * MiB + b.length)) ? 'the other version' : 'other bytes'), (e: VfsError) => e.code)
+    expect(tail).toBe('EIO')
+    await vfs.release('', again)
+  })
+
   it('R5: another ETag for the same version (a CDN quirk, the file unchanged) costs one more try, not an error', async () => {
     const api = new FakeImageKit()
     const size = 20 * MiB
