@@ -122,15 +122,12 @@ export class FileReader implements StreamHost {
    * The same version is now delivered from `source`: the file was renamed or moved (its folder too), or its
    * URL changed without a new version (a details update). Ranges from now on go there, also those of streams
    * that resume, so an open descriptor reads on after a rename, as on a local disk, once the CDN forgets the
-   * old name's URL. A new URL may give the same bytes another ETag: the first range from it sets the one to
-   * compare with (see also forgetEtag()).
+   * old name's URL. The ETag to compare ranges with stays: it is the version's, not the URL's (a CDN that
+   * gives the same bytes another one there costs a re-check, forgetEtag()).
    */
   moveTo(source: ReaderSource): void {
     const { filePath, url, isPrivateFile } = source
-    const was = this.#source
-    if (was.filePath === filePath && was.url === url && was.isPrivateFile === isPrivateFile) return
     this.#source = { filePath, url, isPrivateFile }
-    if (was.url !== url) this.#etag = undefined
   }
 
   /** The CDN gave the same version another ETag (its details say the file is unchanged): the next range sets it. */

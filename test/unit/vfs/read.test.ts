@@ -305,6 +305,25 @@ describe('reads', () => {
     await vfs.release('', again)
   })
 
+  it('R5: so is one at a URL the version moved to since (a details update), when it delivers another version by then', async () => {
+    const api = new FakeImageKit()
+    const size = 20 * MiB
+    const data = patternBytes(size, 35)
+    api.addFile('/moved-url.bin', data)
+    const { vfs, fh, clock } = await openFile(api, '/moved-url.bin', { blockCacheBytes: 0 }) // only the reader knows its ETag
+    expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 0), data.subarray(0, KERNEL_READ))).toBe(0)
+    const touched = api.touch('/moved-url.bin', '2025-03-01T00:00:00.000Z') // tags set elsewhere: a new URL, the same version
+    clock.advance(120_000)
+    const again = await vfs.open('/moved-url.bin', constants.O_RDONLY) // listed anew: the shared reader moves to the new URL
+    const other = patternBytes(size, 36)
+    api.overwrite('/moved-url.bin', other, '2025-03-02T00:00:00.000Z') // then overwritten elsewhere with as many bytes...
+    api.staleByUrl.set(touched.url, other) // ...which the new URL, never asked for before, delivers
+    const tail = await vfs.read('', fh, KERNEL_READ, 15 * MiB).then((b) => (b.equals(other.subarray(15 * MiB, 15 * MiB + b.length)) ? 'the other version' : 'other bytes'), (e: VfsError) => e.code)
+    expect(tail).toBe('EIO')
+    await vfs.release('', again)
+    await vfs.release('', fh)
+  })
+
   it('R5: another ETag for the same version (a CDN quirk, the file unchanged) costs one more try, not an error', async () => {
     const api = new FakeImageKit()
     const size = 20 * MiB
