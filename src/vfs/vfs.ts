@@ -292,6 +292,7 @@ class ImageKitVfs implements IkVfs {
       return this.#handles.add((newFh) => Object.assign(new WriteHandle(newFh, handle.file, false), { bypassesPageCache })).fh
     }
     return this.#addReadHandle(handle.node, (h) => {
+      h.localPath = handle.localPath // the same kernel file: the same name, if it still has one
       h.bypassesPageCache = bypassesPageCache
       h.outdated = handle.outdated
     }).fh
@@ -321,6 +322,20 @@ class ImageKitVfs implements IkVfs {
       }
     }
     return found
+  }
+
+  /**
+   * The kernel's names of open files follow an unlink or rename through the mount at once, not at their next
+   * read: a file renamed (or in a renamed folder) is known by its new name, one unlinked or renamed over has
+   * none left (undefined), and with it no page cache shared with what is opened at its old name since. So
+   * #outdateReadersAt finds the handles that share the page cache of a name, and only those.
+   */
+  #renameReadHandles(from: string, to: string | undefined): void {
+    for (const h of this.#handles.values()) {
+      if (h.kind !== 'read' || h.localPath === undefined) continue
+      if (h.localPath === from) h.localPath = to
+      else if (h.localPath.startsWith(from + '/')) h.localPath = to === undefined ? undefined : to + h.localPath.slice(from.length)
+    }
   }
 
   async read(localPath: string, fh: number, length: number, position: number): Promise<Buffer> {
@@ -474,6 +489,7 @@ class ImageKitVfs implements IkVfs {
 
   async unlink(localPath: string): Promise<void> {
     await this.#ns('unlink', localPath).unlink(localPath)
+    this.#renameReadHandles(localPath, undefined)
   }
 
   async mkdir(localPath: string): Promise<void> {
@@ -486,6 +502,8 @@ class ImageKitVfs implements IkVfs {
 
   async rename(fromLocalPath: string, toLocalPath: string): Promise<void> {
     await this.#ns('rename', fromLocalPath).rename(fromLocalPath, toLocalPath)
+    this.#renameReadHandles(toLocalPath, undefined) // renamed over
+    this.#renameReadHandles(fromLocalPath, toLocalPath)
   }
 
   /** W15: a server-side copy (write-path.ts copyStored), or ENOTSUP for the kernel to copy by reads and writes. */

@@ -30,8 +30,9 @@ export class ReadHandle {
   readonly kind = 'read' as const
   #broken: VfsError | undefined
   /**
-   * The local path the kernel last named it by (at open, then at each read: a rename through the mount moves
-   * it): the kernel keeps one page cache per name, shared by the handles open there.
+   * The local path the kernel names it by (at open, and at each read; a rename or unlink through the mount
+   * moves or clears it at once, vfs.ts): the kernel keeps one page cache per named file, shared by the handles
+   * open there. Undefined once the file has no name left (unlinked or renamed over while open).
    */
   localPath: string | undefined
   /** Opened while a handle on another version was open at its path: its reads bypass the page cache (R5). */

@@ -1123,6 +1123,42 @@ describe('namespace (W7-W10)', () => {
     h.vfs.checkInvariants()
   })
 
+  it('a file open for reading and renamed over keeps its own page cache: later opens of the name neither refuse it nor bypass theirs (R5, W9)', async () => {
+    const api = new FakeImageKit()
+    const [old, next] = [patternBytes(3 * MiB, 40), patternBytes(3 * MiB, 41)]
+    api.addFile('/b.bin', old)
+    api.addFile('/a.bin', next)
+    const h = rw(api)
+    const player = await h.vfs.open('/b.bin', constants.O_RDONLY)
+    await h.vfs.read('/b.bin', player, 4096, 0)
+    await h.vfs.rename('/a.bin', '/b.bin') // the kernel's file the player has loses its name: its pages go with it
+    const viewer = await h.vfs.open('/b.bin', constants.O_RDONLY)
+    expect(h.vfs.bypassesPageCache!(viewer)).toBe(false)
+    expect(Buffer.compare(await h.vfs.read('/b.bin', viewer, 4096, 0), next.subarray(0, 4096))).toBe(0)
+    // The player reads on (the kernel names it by no path now), its own version.
+    expect(Buffer.compare(await h.vfs.read('(unlinked while open)', player, 4096, 2 * MiB), old.subarray(2 * MiB, 2 * MiB + 4096))).toBe(0)
+    await h.vfs.release('/b.bin', viewer)
+    await h.vfs.release('(unlinked while open)', player)
+  })
+
+  it('a file open for reading and renamed is known by its new name at once: another version opened there outdates it (R5)', async () => {
+    const api = new FakeImageKit()
+    const [v1, v2] = [patternBytes(3 * MiB, 42), patternBytes(3 * MiB, 43)]
+    api.addFolder('/f')
+    api.addFile('/f/c.bin', v1)
+    const h = rw(api)
+    const player = await h.vfs.open('/f/c.bin', constants.O_RDONLY)
+    await h.vfs.read('/f/c.bin', player, 4096, 0)
+    await h.vfs.rename('/f', '/g') // its folder: the kernel's file is /g/c.bin from now on
+    api.overwrite('/g/c.bin', v2, '2025-05-01T00:00:00.000Z') // elsewhere
+    h.clock.advance(120_000)
+    const viewer = await h.vfs.open('/g/c.bin', constants.O_RDONLY) // the new version, through the page cache the player shares
+    expect(h.vfs.bypassesPageCache!(viewer)).toBe(true)
+    await expectCode(h.vfs.read('/g/c.bin', player, 4096, 2 * MiB), 'EIO')
+    await h.vfs.release('/g/c.bin', viewer)
+    await h.vfs.release('/g/c.bin', player)
+  })
+
   it('rename across folders with a new name, when both orders of move and rename would collide, goes through a free name', async () => {
     const api = new FakeImageKit()
     api.addFolder('/a')
