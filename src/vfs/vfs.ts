@@ -270,9 +270,10 @@ class ImageKitVfs implements IkVfs {
   }
 
   /** Synchronous: pin, reader and handle appear together. */
-  #addReadHandle(node: FileInode, setUp: (handle: ReadHandle) => void): ReadHandle {
+  #addReadHandle(node: FileInode, setUp: (handle: ReadHandle) => void, sharing?: FileReader): ReadHandle {
     this.#inodes.pin(node)
-    const reader = this.#readers.acquire({
+    // A reopen shares its handle's reader as it is: the handle's node may name where the file was (renamed since).
+    const reader = sharing ? this.#readers.share(sharing) : this.#readers.acquire({
       fileId: node.fileId, versionId: node.versionId, size: node.size,
       filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile,
     })
@@ -295,7 +296,7 @@ class ImageKitVfs implements IkVfs {
       h.localPath = handle.localPath // the same kernel file: the same name, if it still has one
       h.bypassesPageCache = bypassesPageCache
       h.outdated = handle.outdated
-    }).fh
+    }, handle.reader).fh
   }
 
   bypassesPageCache(fh: number): boolean {

@@ -32,6 +32,14 @@ export class ReaderPool {
     return reader
   }
 
+  /** One more handle on `reader` (held by another handle: a reopen of it). */
+  share(reader: FileReader): FileReader {
+    for (const entry of this.#readers.values()) {
+      if (entry.reader === reader && entry.refs++ === 0) reader.reacquired()
+    }
+    return reader
+  }
+
   release(reader: FileReader): void {
     for (const [key, entry] of this.#readers) {
       if (entry.reader !== reader) continue

@@ -1159,6 +1159,27 @@ describe('namespace (W7-W10)', () => {
     await h.vfs.release('/g/c.bin', player)
   })
 
+  it('a handle reopened (/proc/PID/fd) reads from where its reader follows the file to, not from the name it was opened by', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(20 * MiB, 44)
+    const file = api.addFile('/x.bin', data)
+    const h = rw(api)
+    const fh = await h.vfs.open('/x.bin', constants.O_RDONLY)
+    await h.vfs.read('/x.bin', fh, 4096, 19 * MiB) // to the end: no range left under way
+    await h.vfs.rename('/x.bin', '/y.bin')
+    api.forgetUrls(file.url.split('?')[0]!)
+    expect(Buffer.compare(await h.vfs.read('/y.bin', fh, 4096, 0), data.subarray(0, 4096))).toBe(0)
+    expect(api.calls.getFileDetails).toBe(1) // the 404 at the old name's URL: found at the new one
+    const again = await h.vfs.reopen(fh)
+    // Past the range under way (it reads ahead from the start): a new range.
+    expect(Buffer.compare(await h.vfs.read('/y.bin', again, 4096, 15 * MiB), data.subarray(15 * MiB, 15 * MiB + 4096))).toBe(0)
+    expect(api.ranges.map((r) => r.start)).toEqual([19 * MiB, 0, 0, 15 * MiB])
+    expect(api.calls.getFileDetails).toBe(1)
+    await h.vfs.release('/y.bin', again)
+    await h.vfs.release('/y.bin', fh)
+    h.vfs.checkInvariants()
+  })
+
   it('rename across folders with a new name, when both orders of move and rename would collide, goes through a free name', async () => {
     const api = new FakeImageKit()
     api.addFolder('/a')
