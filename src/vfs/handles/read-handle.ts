@@ -66,7 +66,7 @@ export class ReadHandle {
       else if (this.#gone(e)) why = 'gone'
       else throw this.#map(e)
       const verdict = await this.onStale(this.node, this.reader, why)
-      if (verdict === undefined) throw this.#map(e)
+      if (verdict === undefined) throw (this.#broken = this.#map(e)) // deleted: no later read can find it
       if (verdict !== 'retry') {
         if (why === 'stale') this.#broken = verdict
         throw verdict

@@ -417,6 +417,10 @@ describe('reads', () => {
     // Logged as a warning, unlike a lookup miss: a listed file the URL endpoint does not have (deleted, or a wrong endpoint).
     expect(vanished?.level).toBe('warn')
     expect(vanished?.message).toMatch(/URL endpoint answers 404 for a listed file .*--endpoint/)
+    expect(api.calls.getFileDetails).toBe(1) // not moved: its id is gone too...
+    const ranges = api.calls.readRange
+    await expectCode(vfs.read('', fh2, 10, 0), 'ENOENT') // ...so later reads ask nothing again
+    expect([api.calls.readRange, api.calls.getFileDetails]).toEqual([ranges, 1])
     expect((await vfs.read('', fh1, 10, 0)).length).toBe(10) // a later read tries again
   })
 
