@@ -20,6 +20,22 @@ function rw(api: FakeImageKit, cacheDir = tempCache(), overrides: Partial<VfsOpt
   return { ...makeVfs(api, { readOnly: false, cacheDir, libraryId: 'https://ik.example.test/demo', ...overrides }), cacheDir }
 }
 
+/**
+ * A stored file of `size` bytes, opened for reading and read at `readAt`, then renamed from `from` to `to`
+ * through the mount; the CDN forgets the old name's URL.
+ */
+async function openThenRename(size: number, seed: number, from: string, to: string, readAt: number) {
+  const api = new FakeImageKit()
+  const data = patternBytes(size, seed)
+  const file = api.addFile(from, data)
+  const h = rw(api)
+  const fh = await h.vfs.open(from, constants.O_RDONLY)
+  await h.vfs.read(from, fh, 4096, readAt)
+  await h.vfs.rename(from, to)
+  api.forgetUrls(file.url.split('?')[0]!)
+  return { api, data, h, fh }
+}
+
 const W = constants.O_WRONLY
 const CREATE = constants.O_CREAT | constants.O_RDWR
 
@@ -1085,14 +1101,7 @@ describe('namespace (W7-W10)', () => {
   })
 
   it('a file renamed while a handle reads it is read at its new name through its new URL, not the old name\'s (gone once the CDN forgets it)', async () => {
-    const api = new FakeImageKit()
-    const data = patternBytes(12 * MiB, 7)
-    const file = api.addFile('/a.bin', data)
-    const h = rw(api)
-    const before = await h.vfs.open('/a.bin', constants.O_RDONLY)
-    await h.vfs.read('/a.bin', before, 4096, 0)
-    await h.vfs.rename('/a.bin', '/b.bin')
-    api.forgetUrls(file.url.split('?')[0]!)
+    const { api, data, h, fh: before } = await openThenRename(12 * MiB, 7, '/a.bin', '/b.bin', 0)
     const after = await h.vfs.open('/b.bin', constants.O_RDONLY)
     expect(Buffer.compare(await h.vfs.read('/b.bin', after, 4096, 2 * MiB), data.subarray(2 * MiB, 2 * MiB + 4096))).toBe(0)
     // The handle opened before the rename reads on too, through the new name's URL (past the range under way).
@@ -1160,14 +1169,7 @@ describe('namespace (W7-W10)', () => {
   })
 
   it('a handle reopened (/proc/PID/fd) reads from where its reader follows the file to, not from the name it was opened by', async () => {
-    const api = new FakeImageKit()
-    const data = patternBytes(20 * MiB, 44)
-    const file = api.addFile('/x.bin', data)
-    const h = rw(api)
-    const fh = await h.vfs.open('/x.bin', constants.O_RDONLY)
-    await h.vfs.read('/x.bin', fh, 4096, 19 * MiB) // to the end: no range left under way
-    await h.vfs.rename('/x.bin', '/y.bin')
-    api.forgetUrls(file.url.split('?')[0]!)
+    const { api, data, h, fh } = await openThenRename(20 * MiB, 44, '/x.bin', '/y.bin', 19 * MiB) // read to the end: no range left under way
     expect(Buffer.compare(await h.vfs.read('/y.bin', fh, 4096, 0), data.subarray(0, 4096))).toBe(0)
     expect(api.calls.getFileDetails).toBe(1) // the 404 at the old name's URL: found at the new one
     const again = await h.vfs.reopen(fh)
