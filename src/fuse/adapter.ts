@@ -12,7 +12,10 @@
  * - file handles are int32 on the C side and 0 means "no handle": the VFS numbers them from 1.
  * - utimens receives atime in both slots (binding bug); UTIME_NOW/UTIME_OMIT arrive as ~1073 ms. The VFS is
  *   told the modification time is unknown (NaN): it would otherwise keep an access time as one (W13).
- * - create gets no open flags from fuse-native 2.2.6: the VFS is told O_CREAT|O_RDWR (libfuse3 passes them).
+ * - create gets no open flags from fuse-native 2.2.6: the VFS is told O_CREAT|O_EXCL|O_RDWR (libfuse3 passes
+ *   them). O_EXCL holds as far as the kernel knew (it creates only names its lookup did not find) and makes
+ *   the VFS take the name as new: an append and a copy look alike here, and filling a copy from bytes
+ *   stored at its name elsewhere would leave their tail after the copy's end (see vfs/unlisted-file.ts).
  * - fgetattr, opendir, releasedir, access and fsyncdir are left out on purpose: libfuse falls back to
  *   getattr (a custom fgetattr is never called anyway), opendir/releasedir succeed without a handle
  *   (and fuse-native passes fh where flags belong), ENOSYS for access/fsyncdir makes the kernel treat
@@ -36,7 +39,7 @@ import { WriteBuffers, type WriteBufferLease } from './write-buffers.js'
 export const UTIME_SENTINEL_MS = 1073
 /** fuse-native reads the handle back with NAPI_ARGV_INT32. */
 const MAX_HANDLE = 0x7fffffff
-const CREATE_FLAGS = fsConstants.O_CREAT | fsConstants.O_RDWR
+const CREATE_FLAGS = fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_RDWR
 /** Idle write buffers kept: enough for the concurrent writes of several writers (8 MiB at 128 KiB each). */
 const WRITE_BUFFERS_KEPT = 64
 
