@@ -25,6 +25,7 @@ import type { Destination, Destinations } from './destination.js'
 import type { FolderPresence } from './folder-presence.js'
 import type { Resolver } from './resolver.js'
 import { currentFile } from './current-file.js'
+import { createKeepsContent, unlistedFile } from './unlisted-file.js'
 import { CommittedCopies } from './spool/committed-copies.js'
 import { Journal } from './spool/journal.js'
 import { DataFiles } from './spool/data-files.js'
@@ -302,7 +303,9 @@ export class WritePath {
         if (reused) return existing
       }
       const listed = await this.#remoteFile(dest)
-      const node = listed && !truncate ? await currentFile(this.#d, dest, listed, () => this.#remoteFile(dest)) : listed
+      // A create that keeps the bytes at its name, of a name the listing lacks: stored elsewhere since? (unlisted-file.ts)
+      const unlisted = !listed && create && createKeepsContent(flags) ? await unlistedFile(this.#d, dest) : undefined
+      const node = unlisted ?? (listed && !truncate ? await currentFile(this.#d, dest, listed, () => this.#remoteFile(dest)) : listed)
       // O_CREAT on an open (not a create): the kernel knew the name, and it went since (elsewhere): made anew.
       if (!node && !create && (flags & fsConstants.O_CREAT) === 0) throw new VfsError('ENOENT', `open ${localPath}: no such file`)
       if (!node) await this.#d.folders.assertExists(dest.folder, parentOf(dest.parentLocalPath)[1], `create ${localPath}`)

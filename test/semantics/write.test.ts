@@ -215,6 +215,35 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await versionsOf(lib, '/w1touch/big.bin')).length).toBe(1)
   })
 
+  it('W1: >>, touch, dd conv=notrunc and open(f, "a") of a file another machine stored after the mount listed its folder keep its bytes; cp replaces them', async () => {
+    const folder = '/w1unlisted'
+    await lib.upload(folder, 'seen.txt', Buffer.from('seen\n'))
+    const { m } = await mount({ dirCache: '5m' })
+    const dir = join(m.path, folder)
+    expect(await readdir(dir)).toEqual(['seen.txt'])
+    const theirs = (name: string) => Buffer.from(`theirs: ${name}\n`)
+    const names = ['app.log', 'touched.txt', 'dd.bin', 'py.log', 'copied.txt']
+    const ids = new Map<string, string>()
+    for (const name of names) ids.set(name, (await lib.upload(folder, name, theirs(name))).fileId)
+    // The kernel was told these names are not there (the cached listing): each open below is a FUSE create.
+    await run('sh', ['-c', 'printf "mine\\n" >> "$1/app.log"; touch "$1/touched.txt"; printf XY | dd of="$1/dd.bin" bs=1 seek=2 conv=notrunc status=none', 'sh', dir])
+    await run('python3', ['-c', 'import sys; open(sys.argv[1], "a").write("py\\n")', join(dir, 'py.log')])
+    await run('cp', [await localBytes('copied.txt', 'copied\n'), join(dir, 'copied.txt')]) // O_EXCL: a copy replaces
+    const want: Record<string, string> = {
+      'app.log': 'theirs: app.log\nmine\n', // was mine\n: their bytes only in an old version
+      'touched.txt': 'theirs: touched.txt\n', // was shown empty here
+      'dd.bin': 'thXYrs: dd.bin\n', // was \0\0XY
+      'py.log': 'theirs: py.log\npy\n',
+      'copied.txt': 'copied\n',
+    }
+    for (const name of names) {
+      expect(await readFile(remoteBytesPath(lib, `${folder}/${name}`), 'utf8')).toBe(want[name])
+      expect(await readFile(join(dir, name), 'utf8')).toBe(want[name])
+      expect((await lib.details(`${folder}/${name}`)).fileId).toBe(ids.get(name))
+    }
+    expect((await versionsOf(lib, `${folder}/touched.txt`)).length).toBe(1)
+  })
+
   it('W2: close and fsync return after the upload is stored; an overwrite keeps file id, tags, metadata, privacy', async () => {
     await lib.upload('/w2', 'doc.txt', Buffer.from('version one\n'), { tags: 'red,blue', isPrivateFile: 'true', customCoordinates: '10,20,30,40' })
     const before = await lib.details('/w2/doc.txt')

@@ -39,8 +39,9 @@ async function openThenRename(size: number, seed: number, from: string, to: stri
 const W = constants.O_WRONLY
 const CREATE = constants.O_CREAT | constants.O_RDWR
 
+/** Writes a new file as `cp`, `tar x` and git do: O_EXCL, so the create asks the library nothing (unlisted-file.ts). */
 async function writeFile(h: Harness, path: string, data: Buffer | string): Promise<void> {
-  const fh = await h.vfs.create(path, 0o644, CREATE)
+  const fh = await h.vfs.create(path, 0o644, CREATE | constants.O_EXCL)
   await h.vfs.write(path, fh, Buffer.from(data), 0)
   await h.vfs.flush(path, fh)
   await h.vfs.release(path, fh)
@@ -278,6 +279,65 @@ describe('writing files (W1, W2)', () => {
     await append('/gone.txt', 'new\n')
     expect(api.fileAt('/gone.txt')!.bytes.toString()).toBe('new\n')
     await expectCode(h.vfs.open('/log2.txt', W), 'ENOENT')
+  })
+
+  it('W1: a create that keeps content (>>, touch, dd conv=notrunc) of a name stored after the cached listing starts from the stored file; one search, none for O_EXCL or O_TRUNC', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/seen.txt', Buffer.from('seen\n'))
+    const h = rw(api)
+    await h.vfs.readdir('/')
+    const log = api.addFile('/log.txt', Buffer.from('one\n'))
+    const touched = api.addFile('/touched.txt', Buffer.from('theirs\n'))
+    api.addFile('/copied.txt', Buffer.from('theirs, to be replaced\n'))
+    api.addFile('/saved.txt', Buffer.from('theirs, to be replaced\n'))
+    const searches = () => api.listQueries.filter((q) => q.searchQuery !== undefined).length
+    const listed = api.calls.listFiles
+
+    const app = await h.vfs.create('/log.txt', 0o644, W | constants.O_CREAT | constants.O_APPEND)
+    expect(searches()).toBe(1)
+    await h.vfs.write('/log.txt', app, Buffer.from('two\n'), 0, false)
+    await h.vfs.release('/log.txt', app)
+    await waitFor(() => api.fileAt('/log.txt')!.versions === 2)
+    expect(api.fileAt('/log.txt')!.bytes.toString()).toBe('one\ntwo\n') // was two\n: one\n only in an old version
+    expect(api.fileAt('/log.txt')!.obj.fileId).toBe(log.fileId)
+
+    const uploads = api.uploads.length
+    await h.vfs.release('/touched.txt', await h.vfs.create('/touched.txt', 0o644, W | constants.O_CREAT))
+    expect((await h.vfs.getattr('/touched.txt')).size).toBe(7) // was 0: an empty file shown over theirs
+    expect((await readAll(h, '/touched.txt')).toString()).toBe('theirs\n')
+    expect(api.uploads.length).toBe(uploads)
+    expect(api.fileAt('/touched.txt')!.obj.fileId).toBe(touched.fileId)
+    expect(searches()).toBe(2)
+
+    for (const [path, flags] of [['/copied.txt', constants.O_EXCL], ['/saved.txt', constants.O_TRUNC]] as const) {
+      const fh = await h.vfs.create(path, 0o644, W | constants.O_CREAT | flags)
+      await h.vfs.write(path, fh, Buffer.from('mine\n'), 0)
+      await h.vfs.flush(path, fh)
+      await h.vfs.release(path, fh)
+      expect(api.fileAt(path)!.bytes.toString()).toBe('mine\n')
+    }
+    const fh = await h.vfs.create('/new.log', 0o644, W | constants.O_CREAT | constants.O_APPEND)
+    await h.vfs.write('/new.log', fh, Buffer.from('new\n'), 0, false)
+    await h.vfs.flush('/new.log', fh)
+    await h.vfs.release('/new.log', fh)
+    expect(api.fileAt('/new.log')!.bytes.toString()).toBe('new\n')
+    expect(searches()).toBe(3) // the two appends and touch: not cp (O_EXCL) nor > (O_TRUNC)
+    expect(api.calls.listFiles).toBe(listed + 3)
+  })
+
+  it('W1: a create that keeps content fails when the library cannot say whether the name is stored (an outage); one that replaces goes on', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/seen.txt', Buffer.from('seen\n'))
+    const h = rw(api)
+    await h.vfs.readdir('/')
+    api.addFile('/log.txt', Buffer.from('one\n'))
+    api.failAlways.set('listFiles', new ImageKitError('IK_NETWORK', 'network down'))
+    await expectCode(h.vfs.create('/log.txt', 0o644, W | constants.O_CREAT | constants.O_APPEND), 'EIO')
+    expect(spoolFiles(h, 'data')).toEqual([])
+    const fh = await h.vfs.create('/other.txt', 0o644, W | constants.O_CREAT | constants.O_TRUNC)
+    api.failAlways.delete('listFiles')
+    await h.vfs.release('/other.txt', fh)
+    expect(api.fileAt('/log.txt')!.bytes.toString()).toBe('one\n')
   })
 
   it('W2: an overwrite of an unpublished (draft) file stores a draft version: the upload does not publish it', async () => {

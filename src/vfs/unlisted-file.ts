@@ -1,0 +1,46 @@
+/**
+ * A create that keeps what is at its name (`O_CREAT` without `O_TRUNC` or `O_EXCL`: `>>`, `touch`,
+ * `dd conv=notrunc`, Python's `open(f, 'a')`) of a name the cached listing does not show. Another machine may
+ * have stored a file there after that listing (R2): a new empty file would be uploaded over it, its bytes
+ * left to an old version, where a local disk appends to it. So the library is asked for the name (one search,
+ * find-stored.ts); a file found goes into the cached listing and is opened as a listed one is (W1).
+ * Creates that replace what is there anyway (`cp`, `>`, `tar x`, rsync's temporary files: `O_TRUNC` or
+ * `O_EXCL`) ask nothing.
+ */
+import { constants as fsConstants } from 'node:fs'
+import type { ImageKitApi } from '../imagekit/api.js'
+import type { DirCache } from './dir-cache.js'
+import type { Destination } from './destination.js'
+import { findStored } from './find-stored.js'
+import { fromImageKitError } from './from-imagekit-error.js'
+import { fileInodeFrom, identityKeyOf, type FileInode } from './inode.js'
+import type { InodeTable } from './inode-table.js'
+
+export interface UnlistedFileDeps {
+  api: ImageKitApi
+  dirs: DirCache
+  inodes: InodeTable
+}
+
+/** Whether a create with these flags starts from the bytes at its name, if there are any (no O_TRUNC, no O_EXCL). */
+export function createKeepsContent(flags: number): boolean {
+  return (flags & (fsConstants.O_TRUNC | fsConstants.O_EXCL)) === 0
+}
+
+/**
+ * The file stored at `dest` that the cached listing does not show (undefined: none), put into that listing.
+ * When the library cannot be asked, the create fails (as an open that fills does, current-file.ts): a new
+ * file there could be uploaded over one it was not told of.
+ */
+export async function unlistedFile(d: UnlistedFileDeps, dest: Destination): Promise<FileInode | undefined> {
+  let found
+  try {
+    found = await findStored(d.api, dest.folder, dest.name)
+  } catch (e) {
+    throw fromImageKitError(e, { op: 'create (is the name stored already?)', target: dest.remotePath })
+  }
+  if (!found) return undefined
+  const node = fileInodeFrom(found, d.inodes.knownIno(identityKeyOf(found)) ?? d.inodes.allocate())
+  d.dirs.setChild(dest.folder, dest.localName, node)
+  return node
+}
