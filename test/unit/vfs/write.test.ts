@@ -712,6 +712,26 @@ describe('durability (W3, W4, W6)', () => {
     await waitFor(() => h2.vfs.status().uploads.length === 0)
   })
 
+  it('W1, W3: with --write-back, an append to a file stored after the cached listing is still stored as theirs plus ours after a crash', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/seen.txt', Buffer.from('seen\n'))
+    const h = rw(api, tempCache(), { writeBackDelayMs: 60_000 })
+    await h.vfs.readdir('/')
+    const log = api.addFile('/log.txt', Buffer.from('one\n'))
+    const fh = await h.vfs.create('/log.txt', 0o644, W | constants.O_CREAT | constants.O_APPEND)
+    await h.vfs.write('/log.txt', fh, Buffer.from('two\n'), 0, false)
+    await h.vfs.flush('/log.txt', fh)
+    await h.vfs.release('/log.txt', fh)
+    expect(api.fileAt('/log.txt')!.versions).toBe(1) // waits for the write-back delay
+    // "kill -9": the spool record names the stored file the upload replaces, and holds its bytes and ours
+    const h2 = rw(api, h.cacheDir)
+    h2.clock.advance(0)
+    await waitFor(() => api.fileAt('/log.txt')!.versions === 2)
+    expect(api.fileAt('/log.txt')!.bytes.toString()).toBe('one\ntwo\n')
+    expect(api.fileAt('/log.txt')!.obj.fileId).toBe(log.fileId)
+    await waitFor(() => h2.vfs.status().uploads.length === 0)
+  })
+
   it('a mount says when the cache dir holds files another library (another --endpoint) wrote and has not stored', async () => {
     const cacheDir = tempCache()
     const typo = new Spool(cacheDir, 'https://ik.example.test/dmeo')
