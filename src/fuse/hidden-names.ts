@@ -37,6 +37,8 @@ const BY_HANDLE: ReadonlySet<string> = new Set(['read', 'readTo', 'write', 'writ
 
 interface PendingHide {
   path: string
+  /** The hidden name its handles have now. */
+  hiddenAs: string
   timer: NodeJS.Timeout
   settled?: Promise<void>
 }
@@ -106,12 +108,22 @@ export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SE
     void settle().then(() => run(...args))
   }
 
+  /** A close or fsync of the hidden file itself may upload it: the unlink the hide stood for goes first (W8). */
+  const afterSettlingOwn = <A extends unknown[]>(fhAt: number, run: (...args: A) => void) => (...args: A): void => {
+    if (!pending || pathOf.get(args[fhAt] as number) !== pending.hiddenAs) return run(...args)
+    void settle().then(() => run(...args))
+  }
+
   const wrapped: Record<string, unknown> = {}
   for (const [name, op] of Object.entries(ops) as [string, (...args: unknown[]) => void][]) {
     wrapped[name] = BY_HANDLE.has(name) ? op : afterSettling(op)
   }
   return {
     ...(wrapped as unknown as FuseOps),
+
+    flush: afterSettlingOwn(1, (path: string, fh: number, cb: FuseReply, caller?: number) => ops.flush(path, fh, cb, caller)),
+
+    fsync: afterSettlingOwn(2, (path: string, datasync: number, fh: number, cb: FuseReply) => ops.fsync(path, datasync, fh, cb)),
 
     getattr: afterSettling((path: string, cb: FuseReply) => {
       const fh = hiddenHandle(path)
@@ -129,10 +141,10 @@ export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SE
     create: afterSettling((path: string, mode: number, cb: FuseReply, caller?: number, flags?: number) =>
       ops.create(path, mode, opened(path, cb), caller, flags)),
 
-    release: (path: string, fh: number, cb: FuseReply) => {
+    release: afterSettlingOwn(1, (path: string, fh: number, cb: FuseReply) => {
       untrack(fh)
       ops.release(path, fh, cb)
-    },
+    }),
 
     unlink: afterSettling((path: string, cb: FuseReply) => {
       // libfuse2's unlink of a hidden name after the last release: the file's name went at the hide.
@@ -158,7 +170,7 @@ export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SE
         if (isHide(from, to) && handles.has(from)) {
           moved(from, to)
           hidden.add(to)
-          pending = { path: from, timer: setTimeout(() => void settle(), settleMs) }
+          pending = { path: from, hiddenAs: to, timer: setTimeout(() => void settle(), settleMs) }
           return cb(0)
         }
         rename(from, to, cb)

@@ -584,9 +584,19 @@ describe.skipIf(skip !== null)('write semantics', () => {
       await viewer.close()
       await scratch.close()
     }
+    // Closed right after its unlink (in a child process: no synchronous call on the mount from this one): its
+    // close uploaded it on the fuse-native fallback, before the delete the unlink stood for.
+    await run('python3', ['-c', [
+      'import os, sys',
+      'fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)',
+      'os.write(fd, b"written, unlinked, closed\\n")',
+      'os.unlink(sys.argv[1])',
+      'os.close(fd)',
+    ].join('\n'), join(m.path, w8, 'closed-at-once.txt')])
     expect(await readdir(join(m.path, w8))).toEqual([])
-    // Nothing is stored under libfuse2's stand-in name (the file being written was, at its close).
-    expect(m.log().split('\n').filter((line) => line.includes('.fuse_hidden') && line.includes('"component":"vfs.upload"'))).toEqual([])
+    // Nothing is stored under libfuse2's stand-in name (the file being written was, at its close), nor uploaded.
+    expect(m.log().split('\n').filter((line) => line.includes('"component":"vfs.upload"') &&
+      (line.includes('.fuse_hidden') || line.includes('closed-at-once')))).toEqual([])
     await unmount(m)
     expect((await remoteEntries(lib, `/${w8}`)).map((e) => e.name)).toEqual([])
   })

@@ -21,7 +21,7 @@ function recordingOps(): { ops: FuseOps; calls: string[] } {
       if (name === 'open' || name === 'create' || name === 'reopen') cb?.(0, 7)
       else cb?.(0)
     },
-    ownKeys: () => ['getattr', 'getattrOpen', 'open', 'reopen', 'create', 'release', 'unlink', 'rmdir', 'rename', 'read'],
+    ownKeys: () => ['getattr', 'getattrOpen', 'open', 'reopen', 'create', 'release', 'unlink', 'rmdir', 'rename', 'read', 'flush', 'fsync'],
     getOwnPropertyDescriptor: () => ({ enumerable: true, configurable: true }),
   }) as FuseOps
   return { ops, calls }
@@ -47,6 +47,21 @@ describe('libfuse2 hiding an open file', () => {
     expect(calls).toEqual(['open /d/f'])
     await call(hidden.getattr, '/d/f')
     expect(calls).toEqual(['open /d/f', 'unlink /d/f', 'getattr /d/f'])
+  })
+
+  it('a close or fsync of the hidden file itself comes after that unlink: a file being written is not uploaded first (W8)', async () => {
+    const { hidden, calls } = await hiddenOpenFile()
+    await call(hidden.fsync, HIDDEN, 0, 7)
+    await new Promise((resolve) => hidden.flush(HIDDEN, 7, resolve))
+    await call(hidden.release, HIDDEN, 7)
+    expect(calls).toEqual(['open /d/f', 'unlink /d/f', `fsync ${HIDDEN}`, `flush ${HIDDEN}`, `release ${HIDDEN}`])
+  })
+
+  it('a close of another file leaves the hide undecided: a rename over the hidden file still saves over it', async () => {
+    const { hidden, calls } = await hiddenOpenFile()
+    await new Promise((resolve) => hidden.flush('/d/other', 9, resolve))
+    await call(hidden.rename, '/d/f.tmp', '/d/f')
+    expect(calls).toEqual(['open /d/f', 'flush /d/other', 'rename /d/f.tmp'])
   })
 
   it('stands for an unlink after a moment when no request comes', async () => {
