@@ -147,8 +147,9 @@ export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SE
     }),
 
     unlink: afterSettling((path: string, cb: FuseReply) => {
-      // libfuse2's unlink of a hidden name after the last release: the file's name went at the hide.
-      if (HIDDEN_NAME.test(posix.basename(path)) && !handles.has(path) && hidden.delete(path)) return cb(0)
+      // libfuse2's unlink of a hidden name after the last release: the file's name went at the hide. libfuse2
+      // counts an open once it is answered, so a handle opened meanwhile may still be here: it keeps the file.
+      if (HIDDEN_NAME.test(posix.basename(path)) && hidden.delete(path)) return cb(0)
       ops.unlink(path, cb)
     }),
 

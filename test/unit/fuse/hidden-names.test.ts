@@ -94,6 +94,25 @@ describe('libfuse2 hiding an open file', () => {
     expect(calls.slice(-1)).toEqual(['rmdir /d'])
   })
 
+  it('its unlink after what libfuse2 counts as the last release is answered here, also with an open of it still being counted: the folder can be removed after', async () => {
+    const { ops, calls } = recordingOps()
+    const hidden = withHiddenNames({ ...ops, reopen: (fh, cb) => {
+      calls.push(`reopen ${fh}`)
+      cb(0, 8)
+    } }, captureLogger().logger, 60_000)
+    await openAs(hidden, '/d/f', fsConstants.O_RDONLY)
+    await call(hidden.rename, '/d/f', HIDDEN)
+    await call(hidden.rename, '/d/f.tmp', '/d/f') // saved over while open
+    // A reader's open through the old name: libfuse2 counts it once answered, and may unlink the hidden name
+    // (its count was 0 after the other handle's release) before it does.
+    expect(await openAs(hidden, HIDDEN, fsConstants.O_RDONLY)).toEqual([0, 8])
+    await call(hidden.release, HIDDEN, 7)
+    expect(await call(hidden.unlink, HIDDEN)).toEqual([0])
+    await call(hidden.release, HIDDEN, 8)
+    expect(await call(hidden.rmdir, '/d')).toEqual([0])
+    expect(calls).toEqual(['open /d/f', 'rename /d/f.tmp', 'reopen 7', `release ${HIDDEN}`, `release ${HIDDEN}`, 'rmdir /d'])
+  })
+
   it('a rename to such a name of a file nobody has open is an ordinary rename', async () => {
     const { ops, calls } = recordingOps()
     const hidden = withHiddenNames(ops, captureLogger().logger)
