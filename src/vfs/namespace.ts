@@ -125,6 +125,15 @@ export class Namespace {
       if (!node && !pending) throw new VfsError('ENOENT', `unlink ${localPath}: no such file`)
       // An upload in flight lands first, then is deleted (from the listing, once the file retired meanwhile).
       if (pending && !(await this.#d.writes.quiesce(pending))) pending = undefined
+      // Bytes a handle has only remotely (opened for writing, not filled yet; a server-side copy) go with the
+      // delete: they come into the spool first, so that the descriptor reads and writes on (W8).
+      if (pending?.remoteContent) {
+        const filling = pending
+        await this.#d.writes.fetchContent(filling).catch((e: unknown) => {
+          this.#d.writes.requeue(filling)
+          throw e
+        })
+      }
       let fileId = pending?.base?.fileId ?? (pending ? node?.fileId : (await this.#remoteFile(dest))?.fileId)
       if (fileId) {
         // Noted first: after a crash between the delete and the spool's discard, the file is not uploaded back.

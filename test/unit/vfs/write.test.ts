@@ -648,6 +648,23 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('W8: a stored file open for writing and not yet filled keeps its bytes when unlinked: the descriptor reads and writes on', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/edited.txt', Buffer.from('stored bytes'))
+    const h = rw(api)
+    const fh = await h.vfs.open('/edited.txt', constants.O_RDWR)
+    await h.vfs.unlink('/edited.txt')
+    expect(api.filePaths()).toEqual([])
+    api.forgetUrls('') // deleted with all its versions: the CDN has its bytes no more (the emulator: 404 at once)
+    expect(await h.vfs.write('/edited.txt', fh, Buffer.from('S'), 0)).toBe(1)
+    expect((await h.vfs.read('/edited.txt', fh, 64, 0)).toString()).toBe('Stored bytes')
+    await h.vfs.flush('/edited.txt', fh)
+    await h.vfs.release('/edited.txt', fh)
+    expect(api.filePaths()).toEqual([])
+    expect(api.writeCalls.uploadFile).toBe(0)
+    await h.vfs.close()
+  })
+
   it('W8: a file written on after its unlink (a temporary file, SQLite\'s -shm) leaves no spool file at its last close', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
