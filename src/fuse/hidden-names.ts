@@ -41,6 +41,9 @@ interface PendingHide {
   hiddenAs: string
   timer: NodeJS.Timeout
   settled?: Promise<void>
+  /** Resolves once known as an unlink (done) or as a save over the file (that rename done). */
+  decided: Promise<void>
+  decide(): void
 }
 
 export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SETTLE_MS): FuseOps {
@@ -99,6 +102,7 @@ export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SE
         if (pending === hide) pending = undefined
         if (code !== 0) log.warn({ path: hide.path, code }, 'the unlink of an open file failed after it was answered: the file stays in the library')
         resolve()
+        hide.decide()
       })
     })
     return hide.settled
@@ -108,10 +112,13 @@ export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SE
     void settle().then(() => run(...args))
   }
 
-  /** A close or fsync of the hidden file itself may upload it: the unlink the hide stood for goes first (W8). */
-  const afterSettlingOwn = <A extends unknown[]>(fhAt: number, run: (...args: A) => void) => (...args: A): void => {
+  /**
+   * A close or fsync of the hidden file itself may upload it: it waits for what the hide stands for (W8, W9),
+   * without deciding it (its close may come between the hide and the rename of a save over it).
+   */
+  const afterDeciding = <A extends unknown[]>(fhAt: number, run: (...args: A) => void) => (...args: A): void => {
     if (!pending || pathOf.get(args[fhAt] as number) !== pending.hiddenAs) return run(...args)
-    void settle().then(() => run(...args))
+    void pending.decided.then(() => run(...args))
   }
 
   const wrapped: Record<string, unknown> = {}
@@ -121,9 +128,9 @@ export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SE
   return {
     ...(wrapped as unknown as FuseOps),
 
-    flush: afterSettlingOwn(1, (path: string, fh: number, cb: FuseReply, caller?: number) => ops.flush(path, fh, cb, caller)),
+    flush: afterDeciding(1, (path: string, fh: number, cb: FuseReply, caller?: number) => ops.flush(path, fh, cb, caller)),
 
-    fsync: afterSettlingOwn(2, (path: string, datasync: number, fh: number, cb: FuseReply) => ops.fsync(path, datasync, fh, cb)),
+    fsync: afterDeciding(2, (path: string, datasync: number, fh: number, cb: FuseReply) => ops.fsync(path, datasync, fh, cb)),
 
     getattr: afterSettling((path: string, cb: FuseReply) => {
       const fh = hiddenHandle(path)
@@ -141,7 +148,7 @@ export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SE
     create: afterSettling((path: string, mode: number, cb: FuseReply, caller?: number, flags?: number) =>
       ops.create(path, mode, opened(path, cb), caller, flags)),
 
-    release: afterSettlingOwn(1, (path: string, fh: number, cb: FuseReply) => {
+    release: afterDeciding(1, (path: string, fh: number, cb: FuseReply) => {
       untrack(fh)
       ops.release(path, fh, cb)
     }),
@@ -163,15 +170,21 @@ export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SE
     rename: (from: string, to: string, cb: FuseReply) => {
       if (pending && to === pending.path && !pending.settled) {
         // A rename over the file just hidden: the VFS saves over the open file (W9), which keeps its name.
-        clearTimeout(pending.timer)
+        const hide = pending
+        clearTimeout(hide.timer)
         pending = undefined
-        return rename(from, to, cb)
+        return rename(from, to, (...reply) => {
+          hide.decide()
+          cb(...reply)
+        })
       }
       afterSettling(() => {
         if (isHide(from, to) && handles.has(from)) {
           moved(from, to)
           hidden.add(to)
-          pending = { path: from, hiddenAs: to, timer: setTimeout(() => void settle(), settleMs) }
+          let decide = (): void => undefined
+          const decided = new Promise<void>((resolve) => { decide = resolve })
+          pending = { path: from, hiddenAs: to, timer: setTimeout(() => void settle(), settleMs), decided, decide }
           return cb(0)
         }
         rename(from, to, cb)

@@ -50,11 +50,19 @@ describe('libfuse2 hiding an open file', () => {
   })
 
   it('a close or fsync of the hidden file itself comes after that unlink: a file being written is not uploaded first (W8)', async () => {
-    const { hidden, calls } = await hiddenOpenFile()
+    const { hidden, calls } = await hiddenOpenFile(1)
     await call(hidden.fsync, HIDDEN, 0, 7)
     await new Promise((resolve) => hidden.flush(HIDDEN, 7, resolve))
     await call(hidden.release, HIDDEN, 7)
     expect(calls).toEqual(['open /d/f', 'unlink /d/f', `fsync ${HIDDEN}`, `flush ${HIDDEN}`, `release ${HIDDEN}`])
+  })
+
+  it('a close of the hidden file itself between the hide and a rename over it waits for that rename: still a save over it (W9)', async () => {
+    const { hidden, calls } = await hiddenOpenFile()
+    const flushed = new Promise((resolve) => hidden.flush(HIDDEN, 7, resolve))
+    await call(hidden.rename, '/d/f.tmp', '/d/f')
+    await flushed
+    expect(calls).toEqual(['open /d/f', 'rename /d/f.tmp', `flush ${HIDDEN}`])
   })
 
   it('a close of another file leaves the hide undecided: a rename over the hidden file still saves over it', async () => {
