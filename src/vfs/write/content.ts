@@ -96,6 +96,8 @@ export class SpoolContent {
 
   /** truncate for a caller that holds the file's lock. */
   async truncateLocked(file: PendingFile, size: number): Promise<void> {
+    // Cut to nothing (truncate -s 0 opens without O_TRUNC, then ftruncates): no stored byte is needed.
+    if (size === 0 && !file.filling) file.remoteContent = undefined
     if (file.remoteContent) await this.fetchContent(file)
     // The same size changes no byte: a sequential writer and its streamed upload go on, and a new file stays
     // fit for a server-side copy (libuv's copyFile truncates its new target to 0 before copy_file_range).

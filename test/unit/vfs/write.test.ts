@@ -648,6 +648,20 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('W1: an open without O_TRUNC cut to nothing by ftruncate (truncate -s 0) downloads nothing', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/big.bin', patternBytes(3 * MiB))
+    const h = rw(api)
+    const fh = await h.vfs.open('/big.bin', W | constants.O_CREAT)
+    await h.vfs.ftruncate('/big.bin', fh, 0)
+    await h.vfs.write('/big.bin', fh, Buffer.from('new'), 0)
+    await h.vfs.flush('/big.bin', fh)
+    await h.vfs.release('/big.bin', fh)
+    expect(api.calls.readRange).toBe(0)
+    expect(api.fileAt('/big.bin')!.bytes.toString()).toBe('new')
+    await h.vfs.close()
+  })
+
   it('W8: a stored file open for writing and not yet filled keeps its bytes when unlinked: the descriptor reads and writes on', async () => {
     const api = new FakeImageKit()
     api.addFile('/edited.txt', Buffer.from('stored bytes'))
