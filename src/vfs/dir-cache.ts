@@ -136,7 +136,7 @@ export class DirCache {
   /** The stale listing, counted fresh for UNREACHABLE_RETRY_MS more (same children: changes made meanwhile stay). */
   #serveStale(stale: DirListing, error: unknown): DirListing {
     const fetchedAtMs = this.clock.now() - this.options.ttlMs + UNREACHABLE_RETRY_MS
-    const served = new DirListing(stale.remotePath, fetchedAtMs, stale.children, stale.hidden)
+    const served = new DirListing(stale.remotePath, fetchedAtMs, stale.children, stale.hidden, stale.listedAtMs)
     this.#lru.set(stale.remotePath, served)
     this.counters.staleListingsServed++
     this.options.onStaleServed?.(stale.remotePath, error)
@@ -172,7 +172,7 @@ export class DirCache {
     if (cached) {
       cached.setChild(name, node)
       // Counted again against the bound (a folder `cp -r` fills grows); lru-cache recounts a replaced value only.
-      this.#lru.set(remotePath, new DirListing(cached.remotePath, cached.fetchedAtMs, cached.children, cached.hidden))
+      this.#lru.set(remotePath, new DirListing(cached.remotePath, cached.fetchedAtMs, cached.children, cached.hidden, cached.listedAtMs))
     }
     for (const during of this.#duringFetch.get(remotePath) ?? []) during.changes.push((listing) => listing.setChild(name, node))
   }
@@ -230,7 +230,7 @@ export class DirCache {
   /** Marks one listing as expired (a stale read detected a change) without losing inode numbers. */
   expire(remotePath: string): void {
     const l = this.#lru.peek(remotePath)
-    if (l) this.#lru.set(remotePath, new DirListing(l.remotePath, Number.NEGATIVE_INFINITY, l.children, l.hidden))
+    if (l) this.#lru.set(remotePath, new DirListing(l.remotePath, Number.NEGATIVE_INFINITY, l.children, l.hidden, Number.NEGATIVE_INFINITY))
     // A fetch under way may have been answered before the change that was detected: not stored either.
     for (const during of this.#duringFetch.get(remotePath) ?? []) during.expired = true
     const inflight = this.#inflight.get(remotePath)

@@ -26,7 +26,17 @@ export class DirListing {
     readonly children: ReadonlyMap<string, Inode>,
     /** Remote entries of this folder that are not shown (see above): the folder is not empty for all that. */
     readonly hidden = 0,
+    /**
+     * When the library last answered with these entries. fetchedAtMs is when the listing counts from for its
+     * expiry, which a listing kept through an outage, or expired early, moves away from that (dir-cache.ts).
+     */
+    readonly listedAtMs = fetchedAtMs,
   ) {}
+
+  /** Whether the library answered with these entries less than `ms` ago. */
+  listedWithin(nowMs: number, ms: number): boolean {
+    return nowMs - this.listedAtMs < ms
+  }
 
   isFresh(nowMs: number, ttlMs: number): boolean {
     return nowMs - this.fetchedAtMs < ttlMs

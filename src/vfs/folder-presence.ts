@@ -80,7 +80,7 @@ export class FolderPresence {
     const confirmed = this.#confirmedAt.get(remoteFolder)
     if (confirmed !== undefined && now - confirmed < CONFIRM_MS) return true
     const parentListing = this.#d.dirs.peek(parentOf(remoteFolder)[0])
-    if (!parentListing || now - parentListing.fetchedAtMs >= CONFIRM_MS) return false
+    if (!parentListing?.listedWithin(now, CONFIRM_MS)) return false
     return parentListing.children.get(localName)?.remotePath === remoteFolder
   }
 }

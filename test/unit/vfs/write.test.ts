@@ -5,6 +5,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
 import { LOST_JOB_DEADLINE_MS } from '../../../src/vfs/folder-job.js'
+import { CONFIRM_MS } from '../../../src/vfs/folder-presence.js'
 import { NameCodec } from '../../../src/vfs/name.js'
 import { Journal } from '../../../src/vfs/spool/journal.js'
 import { Spool } from '../../../src/vfs/spool/spool.js'
@@ -290,6 +291,7 @@ describe('writing files (W1, W2)', () => {
     const touched = api.addFile('/touched.txt', Buffer.from('theirs\n'))
     api.addFile('/copied.txt', Buffer.from('theirs, to be replaced\n'))
     api.addFile('/saved.txt', Buffer.from('theirs, to be replaced\n'))
+    h.clock.advance(CONFIRM_MS) // the listing no longer vouches for names it lacks (unlisted-file.ts)
     const searches = () => api.listQueries.filter((q) => q.searchQuery !== undefined).length
     const listed = api.calls.listFiles
 
@@ -331,6 +333,7 @@ describe('writing files (W1, W2)', () => {
     const h = rw(api)
     await h.vfs.readdir('/')
     api.addFile('/log.txt', Buffer.from('one\n'))
+    h.clock.advance(CONFIRM_MS) // the listing no longer vouches for names it lacks (unlisted-file.ts)
     api.failAlways.set('listFiles', new ImageKitError('IK_NETWORK', 'network down'))
     await expectCode(h.vfs.create('/log.txt', 0o644, W | constants.O_CREAT | constants.O_APPEND), 'EIO')
     expect(spoolFiles(h, 'data')).toEqual([])
@@ -338,6 +341,29 @@ describe('writing files (W1, W2)', () => {
     api.failAlways.delete('listFiles')
     await h.vfs.release('/other.txt', fh)
     expect(api.fileAt('/log.txt')!.bytes.toString()).toBe('one\n')
+  })
+
+  it('W1: a listing the library gave less than CONFIRM_MS ago vouches for the names it lacks: touch right after ls asks nothing, later it asks, and a listing kept through an outage never vouches', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/seen.txt', Buffer.from('seen\n'))
+    const h = rw(api)
+    const searches = () => api.listQueries.filter((q) => q.searchQuery !== undefined).length
+    const touch = async (path: string) => h.vfs.release(path, await h.vfs.create(path, 0o644, W | constants.O_CREAT))
+    await h.vfs.readdir('/')
+    for (const name of ['/t1', '/t2', '/t3']) await touch(name)
+    expect(searches()).toBe(0)
+    h.clock.advance(CONFIRM_MS)
+    await touch('/t4')
+    expect(searches()).toBe(1)
+    // An outage: an expired listing is served as it was and counted fresh for a while (with a short
+    // --dir-cache-time, from a moment that has not come yet), but it vouches for nothing.
+    const short = rw(api, undefined, { dirCacheTimeMs: 1_000 })
+    await short.vfs.readdir('/')
+    short.clock.advance(CONFIRM_MS)
+    api.failAlways.set('listFiles', new ImageKitError('IK_NETWORK', 'network down'))
+    expect((await short.vfs.readdir('/')).map((e) => e.name)).toContain('seen.txt')
+    await expectCode(short.vfs.create('/t5', 0o644, W | constants.O_CREAT), 'EIO')
+    api.failAlways.delete('listFiles')
   })
 
   it('W2: an overwrite of an unpublished (draft) file stores a draft version: the upload does not publish it', async () => {
@@ -749,6 +775,7 @@ describe('durability (W3, W4, W6)', () => {
     const h = rw(api, tempCache(), { writeBackDelayMs: 60_000 })
     await h.vfs.readdir('/')
     const log = api.addFile('/log.txt', Buffer.from('one\n'))
+    h.clock.advance(CONFIRM_MS) // the listing no longer vouches for names it lacks (unlisted-file.ts)
     const fh = await h.vfs.create('/log.txt', 0o644, W | constants.O_CREAT | constants.O_APPEND)
     await h.vfs.write('/log.txt', fh, Buffer.from('two\n'), 0, false)
     await h.vfs.flush('/log.txt', fh)
