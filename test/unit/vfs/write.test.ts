@@ -688,6 +688,28 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('W1: an open without O_TRUNC cut to the size it has (truncate -s SIZE) downloads and uploads nothing; a later write still builds on the stored bytes', async () => {
+    const api = new FakeImageKit()
+    const stored = patternBytes(3 * MiB)
+    api.addFile('/big.bin', stored)
+    const h = rw(api)
+    const fh = await h.vfs.open('/big.bin', W | constants.O_CREAT)
+    await h.vfs.ftruncate('/big.bin', fh, 3 * MiB)
+    await h.vfs.flush('/big.bin', fh)
+    await h.vfs.release('/big.bin', fh)
+    await h.vfs.truncate('/big.bin', 3 * MiB) // by path (os.truncate)
+    expect(api.calls.readRange).toBe(0)
+    expect(api.fileAt('/big.bin')!.versions).toBe(1)
+    const again = await h.vfs.open('/big.bin', W)
+    await h.vfs.ftruncate('/big.bin', again, 3 * MiB)
+    await h.vfs.write('/big.bin', again, Buffer.from('new'), 0)
+    await h.vfs.flush('/big.bin', again)
+    await h.vfs.release('/big.bin', again)
+    expect(api.fileAt('/big.bin')!.bytes).toEqual(Buffer.concat([Buffer.from('new'), stored.subarray(3)]))
+    expect(api.fileAt('/big.bin')!.versions).toBe(2)
+    await h.vfs.close()
+  })
+
   it('W8: a stored file open for writing and not yet filled keeps its bytes when unlinked: the descriptor reads and writes on', async () => {
     const api = new FakeImageKit()
     api.addFile('/edited.txt', Buffer.from('stored bytes'))
