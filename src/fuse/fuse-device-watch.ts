@@ -14,11 +14,16 @@ const FUSE_DEVICE = '/dev/fuse'
 /** A stop waits for this at most once more than for its own poll of the files being written (200 ms). */
 export const FUSE_DEVICE_POLL_MS = 200
 
+/** Whether this process's descriptor `fd` is open on /dev/fuse. */
+async function isFuseDevice(fd: number | string): Promise<boolean> {
+  return (await readlink(`/proc/self/fd/${fd}`).catch(() => '')) === FUSE_DEVICE
+}
+
 /** The descriptors of this process open on /dev/fuse. */
 export async function fuseDescriptors(): Promise<Set<number>> {
   const found = new Set<number>()
   for (const name of await readdir('/proc/self/fd').catch(() => [] as string[])) {
-    if ((await readlink(`/proc/self/fd/${name}`).catch(() => '')) === FUSE_DEVICE) found.add(Number(name))
+    if (await isFuseDevice(name)) found.add(Number(name))
   }
   return found
 }
@@ -32,7 +37,7 @@ export class FuseDeviceWatch {
   constructor(fds: readonly number[], pollMs = FUSE_DEVICE_POLL_MS) {
     this.ended = new Promise<void>((resolve) => {
       const look = async (): Promise<void> => {
-        const open = await Promise.all(fds.map(async (fd) => (await readlink(`/proc/self/fd/${fd}`).catch(() => '')) === FUSE_DEVICE))
+        const open = await Promise.all(fds.map(isFuseDevice))
         if (this.#closed) return
         if (!open.includes(true)) return resolve()
         this.#timer = setTimeout(() => void look(), pollMs).unref()
