@@ -47,7 +47,7 @@ export class BlockCache {
     if (!this.#lru) return this.onDrop(block)
     this.#lru.set(key, block)
     if (this.#lru.peek(key) !== block) return this.onDrop(block) // larger than the whole cache: not kept
-    const version = key.slice(0, key.lastIndexOf('\u0000'))
+    const version = versionOfKey(key)
     const entry = this.#versions.get(version) ?? { blocks: 0, etag: undefined }
     entry.blocks++
     entry.etag = etag ?? entry.etag
@@ -73,7 +73,7 @@ export class BlockCache {
   }
 
   #left(key: string): void {
-    const version = key.slice(0, key.lastIndexOf('\u0000'))
+    const version = versionOfKey(key)
     const entry = this.#versions.get(version)
     if (entry && --entry.blocks <= 0) this.#versions.delete(version)
   }
@@ -81,4 +81,9 @@ export class BlockCache {
 
 function versionKey(fileId: string, versionId: string): string {
   return `${fileId}\u0000${versionId}`
+}
+
+/** The versionKey part of a block's key (BlockCache.key). */
+function versionOfKey(key: string): string {
+  return key.slice(0, key.lastIndexOf('\u0000'))
 }
