@@ -38,6 +38,11 @@ export interface EmulatorOptions {
    * encodeURI does, `sdk` keeps them as the SDKs' delivery URLs do. Default `uri`. Delivery takes either.
    */
   urlEncoding?: UrlEncoding
+  /**
+   * Upload `file` given as an http(s) URL: fetched by the emulator, as the real service fetches it (§4.18).
+   * Default true; false refuses such uploads (400), for an emulator that must not reach other hosts.
+   */
+  urlUploads?: boolean
   /** Fraction (0..1) of valid ranged GETs answered 200 with the full body instead of 206. Default 0. */
   rangeIgnoreRate?: number
   /** `demo`: fill an empty library with the demo media after start. */
@@ -75,6 +80,7 @@ export interface ResolvedOptions {
   rateLimitPerSecond: number
   publicUrlBase: string | undefined
   urlEncoding: UrlEncoding
+  urlUploads: boolean
   rangeIgnoreRate: number
   seed: 'demo' | undefined
   maxVersions: number
@@ -101,6 +107,7 @@ export function resolveOptions(o: EmulatorOptions): ResolvedOptions {
     rateLimitPerSecond: o.rateLimit?.perSecond ?? DEFAULT_RATE_LIMIT_PER_SECOND,
     publicUrlBase: o.publicUrlBase?.replace(/\/+$/, ''),
     urlEncoding: o.urlEncoding ?? 'uri',
+    urlUploads: o.urlUploads ?? true,
     rangeIgnoreRate: o.rangeIgnoreRate ?? 0,
     seed: o.seed,
     maxVersions: o.maxVersions ?? DEFAULT_MAX_VERSIONS,

@@ -13,6 +13,8 @@ export class InvalidFileFieldError extends Error {}
 
 /** Enough of a text `file` value to tell a URL or data: URI from base64. */
 const SNIFF_CHARS = 64
+/** Longest `file` URL taken (browsers' practical limit is about as long). */
+const MAX_URL_CHARS = 8192
 
 /**
  * The file is created as soon as its part starts (overlapping the body's arrival); a small part stays in
@@ -114,12 +116,19 @@ export class TempFileSink implements PartSink {
   }
 }
 
-/** Decodes a base64 (or data: URI) text value into a TempFileSink. */
+/**
+ * Decodes a base64 (or data: URI) text value into a TempFileSink. A value that is an http(s) URL is kept in
+ * `url` instead (with `acceptUrl`; otherwise refused) and `out` is left open and empty for the caller to fetch
+ * it into (url-source.ts).
+ */
 export class Base64Sink implements PartSink {
   #head = ''
   #sniffed = false
   #carry = ''
-  constructor(readonly out: TempFileSink) {}
+  /** The URL the value names, once it has ended. */
+  url: string | undefined
+  #urlText: string | undefined
+  constructor(readonly out: TempFileSink, readonly acceptUrl = false) {}
 
   get size(): number {
     return this.out.size
@@ -132,19 +141,35 @@ export class Base64Sink implements PartSink {
       if (this.#head.length < SNIFF_CHARS) return
       text = this.#sniff()
     }
-    await this.#decode(text, false)
+    if (this.#urlText !== undefined) this.#addUrlText(text)
+    else await this.#decode(text, false)
   }
 
   async end(): Promise<void> {
-    if (!this.#sniffed) await this.#decode(this.#sniff(), false)
+    const text = this.#sniffed ? '' : this.#sniff()
+    if (this.#urlText !== undefined) {
+      this.#addUrlText(text)
+      this.url = Buffer.from(this.#urlText, 'latin1').toString('utf8').trim()
+      return
+    }
+    await this.#decode(text, false)
     await this.#decode('', true)
     await this.out.end()
+  }
+
+  #addUrlText(text: string): void {
+    this.#urlText += text
+    if ((this.#urlText as string).length > MAX_URL_CHARS) throw new InvalidFileFieldError('url')
   }
 
   #sniff(): string {
     this.#sniffed = true
     const head = this.#head.trimStart()
-    if (/^https?:\/\//i.test(head)) throw new InvalidFileFieldError('url')
+    if (/^https?:\/\//i.test(head)) {
+      if (!this.acceptUrl) throw new InvalidFileFieldError('url')
+      this.#urlText = ''
+      return head
+    }
     const dataUri = /^data:[^,]*;base64,/i.exec(head)
     return dataUri ? head.slice(dataUri[0].length) : head
   }

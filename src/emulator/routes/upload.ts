@@ -12,6 +12,7 @@ import { checkClientAuth } from '../client-auth.js'
 import { ApiError, badRequest, sendApiError, sendJson } from '../http-io.js'
 import { boundaryOf, MultipartError, parseMultipart, type PartSink } from '../multipart.js'
 import { Base64Sink, InvalidFileFieldError, TempFileSink, UploadTooLargeError } from '../upload-sinks.js'
+import { fetchIntoSink, UrlFetchError } from '../url-source.js'
 
 export const MISSING_FILE_MESSAGE = 'Your request is missing file parameter.'
 export const MISSING_FILE_NAME_MESSAGE = 'Your request is missing fileName parameter.'
@@ -44,6 +45,7 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
   const fields = new Map<string, string>()
   let tempPath: string | undefined
   let fileSink: TempFileSink | undefined
+  let textSink: Base64Sink | undefined
   let committed = false
   try {
     try {
@@ -54,16 +56,14 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
         tempPath = file.path
         fileSink = new TempFileSink(file, ctx.options.maxUploadBytes)
         const isText = headers.filename === undefined && (!headers.contentType || /^text\/plain\b/i.test(headers.contentType))
-        return isText ? new Base64Sink(fileSink) : fileSink
+        if (!isText) return fileSink
+        textSink = new Base64Sink(fileSink, ctx.options.urlUploads)
+        return textSink
       })
     } catch (e) {
       await fileSink?.abort()
-      if (e instanceof UploadTooLargeError) throw badRequest(tooLargeMessage(ctx.options.maxUploadBytes))
-      if (e instanceof InvalidFileFieldError) {
-        throw badRequest(e.message === 'url'
-          ? 'Your request contains invalid file parameter. The emulator cannot fetch files from URLs.'
-          : 'Your request contains invalid file parameter.')
-      }
+      const fileError = fileFieldError(ctx, e)
+      if (fileError !== e) throw fileError
       if (e instanceof MultipartError) throw badRequest(`Your request contains an invalid multipart body: ${e.message}.`)
       // The client went away mid-body (an aborted stream): nothing is stored, and it is no emulator bug.
       if ((e as NodeJS.ErrnoException).code === 'ECONNRESET') throw badRequest('Your request contains an invalid multipart body: the connection closed before its end.')
@@ -73,6 +73,13 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
     if (auth === 'form') {
       const refused = checkClientAuth(fields, ctx.options, ctx.uploadTokens, ctx.clock.now())
       if (refused) throw refused
+    }
+    if (fileSink && textSink?.url !== undefined) {
+      try {
+        await fetchIntoSink(textSink.url, fileSink)
+      } catch (e) {
+        throw fileFieldError(ctx, e)
+      }
     }
     if (!fileSink || fileSink.size === 0) throw badRequest(MISSING_FILE_MESSAGE)
     const fileName = fields.get('fileName')
@@ -122,8 +129,21 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
     committed = true
     sendJson(res, 200, toUploadResponse(file, ctx.urls, responseFields))
   } finally {
+    if (!committed) await fileSink?.abort() // open still when a URL upload was refused before its fetch
     if (!committed && tempPath) await rm(tempPath, { force: true })
   }
+}
+
+/** The 400 for a `file` value that gave no file; other errors pass through. */
+function fileFieldError(ctx: EmulatorContext, e: unknown): unknown {
+  if (e instanceof UploadTooLargeError) return badRequest(tooLargeMessage(ctx.options.maxUploadBytes))
+  if (e instanceof UrlFetchError) return badRequest(`Your request contains invalid file parameter. ${e.message}.`)
+  if (e instanceof InvalidFileFieldError) {
+    return badRequest(e.message === 'url' && !ctx.options.urlUploads
+      ? 'Your request contains invalid file parameter. This emulator does not fetch files from URLs (urlUploads off).'
+      : 'Your request contains invalid file parameter.')
+  }
+  return e
 }
 
 /**

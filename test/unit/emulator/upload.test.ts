@@ -1,6 +1,7 @@
 /** Upload API (§4.18): binary/base64 file, names, overwrite → versions, folders, responseFields, limits, auth. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { request } from 'node:http'
+import { createServer, request } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { basicAuth, makePng, multipartBody, startTestEmulator, type TestEmulator } from './helpers.js'
@@ -34,16 +35,32 @@ describe('Upload API', () => {
     expect(folders.map((f) => f.folderPath)).toEqual(['/shots/2024'])
   })
 
-  it('accepts base64 and data: URI text values, refuses URLs', async () => {
+  it('accepts base64 and data: URI text values, and fetches an http(s) URL', async () => {
     const b64 = await json(await t.upload({ file: Buffer.from('hello base64').toString('base64'), fileName: 'b.txt', useUniqueFileName: 'false' }))
     expect(b64.status).toBe(200)
     expect(await (await fetch(t.emu.urlEndpoint + '/b.txt')).text()).toBe('hello base64')
     const dataUri = await json(await t.upload({ file: 'data:text/plain;base64,' + Buffer.from('from data uri').toString('base64'), fileName: 'd.txt', useUniqueFileName: 'false' }))
     expect(dataUri.status).toBe(200)
     expect(await (await fetch(t.emu.urlEndpoint + '/d.txt')).text()).toBe('from data uri')
-    const url = await json(await t.upload({ file: 'https://example.com/a.jpg', fileName: 'u.jpg' }))
-    expect(url.status).toBe(400)
-    expect(url.body.message).toMatch(/^Your request contains invalid file parameter\./)
+    const fromUrl = await json(await t.upload({ file: t.emu.urlEndpoint + '/b.txt', fileName: 'u.txt', useUniqueFileName: 'false' }))
+    expect(fromUrl.body).toMatchObject({ filePath: '/u.txt', size: 12 })
+    expect(await (await fetch(t.emu.urlEndpoint + '/u.txt')).text()).toBe('hello base64')
+    const missing = await json(await t.upload({ file: t.emu.urlEndpoint + '/none.txt', fileName: 'n.txt', useUniqueFileName: 'false' }))
+    expect(missing).toEqual({ status: 400, body: { message: 'Your request contains invalid file parameter. The URL answered 404.', help: expect.any(String) } })
+    expect(await (await t.api('GET', '/v1/files?searchQuery=' + encodeURIComponent('name = "n.txt"'))).json()).toEqual([])
+  })
+
+  it('holds a URL\'s body to the size limit, and stores nothing', async () => {
+    const origin = createServer((_req, res) => res.end(Buffer.alloc(1001, 7)))
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(origin.address() as AddressInfo).port}/big.bin`
+      const big = await json(await t.upload({ file: url, fileName: 'big-url.bin', useUniqueFileName: 'false' }))
+      expect(big).toEqual({ status: 400, body: { message: 'Your request contains invalid file parameter. The file size exceeds 1000 bytes limit.', help: expect.any(String) } })
+      expect(await (await t.api('GET', '/v1/files?searchQuery=' + encodeURIComponent('name = "big-url.bin"'))).json()).toEqual([])
+    } finally {
+      await new Promise<void>((resolve) => origin.close(() => resolve()))
+    }
   })
 
   it('adds a unique suffix by default', async () => {
@@ -158,6 +175,20 @@ describe('Upload API', () => {
     expect(wrong).toEqual({ status: 403, body: { message: 'Your account cannot be authenticated.', help: expect.any(String) } })
     const v7 = await t.upload({ file: Buffer.from('x'), fileName: 'a.txt' }, { authorization: basicAuth(undefined, 'do_not_set') })
     expect(v7.status).toBe(200)
+  })
+})
+
+describe('Upload API, urlUploads off', () => {
+  let t: TestEmulator
+  beforeAll(async () => { t = await startTestEmulator({ urlUploads: false }) })
+  afterAll(async () => { await t.stop() })
+
+  it('refuses a file given as a URL without fetching it', async () => {
+    await t.put('/here.txt', 'here')
+    const res = await t.upload({ file: t.emu.urlEndpoint + '/here.txt', fileName: 'copy.txt' })
+    expect(res.status).toBe(400)
+    expect(((await res.json()) as { message: string }).message).toMatch(/^Your request contains invalid file parameter\. .*urlUploads off/)
+    expect((await (await t.api('GET', '/v1/files')).json()) as unknown[]).toHaveLength(1)
   })
 })
 
