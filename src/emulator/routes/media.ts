@@ -6,6 +6,7 @@ import { bulkDelete, changeTags, updateDetails } from '../detail-ops.js'
 import {
   copyOrMoveFile, deleteFile, deleteVersion, fileOr404, renameFile, restoreVersion,
 } from '../file-ops.js'
+import { parseExtensions, withExtensionStatus } from '../extensions.js'
 import { toFileObject, toMetadata } from '../file-object.js'
 import { checkCopyOrMoveFolder, checkRenameFolder, createFolder, deleteFolder, type FolderChange } from '../folder-ops.js'
 import { ApiError, badRequest, notFound, readJsonBody, sendEmpty, sendJson } from '../http-io.js'
@@ -98,8 +99,10 @@ export class MediaRoutes {
 
   async #updateDetails(req: IncomingMessage, res: ServerResponse, [fileId]: string[]): Promise<void> {
     this.#file(fileId)
-    const file = await updateDetails(this.ctx, fileId as string, await readJsonBody(req))
-    sendJson(res, 200, toFileObject(file, file.current, this.ctx.urls))
+    const body = await readJsonBody(req)
+    const extensions = body.extensions === undefined ? undefined : parseExtensions(body.extensions)
+    const file = await updateDetails(this.ctx, fileId as string, body)
+    sendJson(res, 200, withExtensionStatus(toFileObject(file, file.current, this.ctx.urls), extensions))
   }
 
   async #listFields(_req: IncomingMessage, res: ServerResponse, _p: string[], query: URLSearchParams): Promise<void> {

@@ -9,6 +9,7 @@ import { validateCustomCoordinates, validateTags } from '../detail-ops.js'
 import { commitUpload } from '../file-ops.js'
 import { RESPONSE_FIELDS, toUploadResponse } from '../file-object.js'
 import { checkClientAuth } from '../client-auth.js'
+import { parseExtensions, withExtensionStatus } from '../extensions.js'
 import { ApiError, badRequest, sendApiError, sendJson } from '../http-io.js'
 import { boundaryOf, MultipartError, parseMultipart, type PartSink } from '../multipart.js'
 import { Base64Sink, InvalidFileFieldError, TempFileSink, UploadTooLargeError } from '../upload-sinks.js'
@@ -108,6 +109,8 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
       if (!(RESPONSE_FIELDS as readonly string[]).includes(f)) throw badRequest(`Invalid value ${f} in responseFields parameter.`)
     }
     const coords = fields.get('customCoordinates')
+    const extensionsRaw = fields.get('extensions')
+    const extensions = extensionsRaw === undefined || extensionsRaw === '' ? undefined : parseExtensions(extensionsRaw)
     const file = await commitUpload(ctx, {
       tempPath: fileSink.path,
       size: fileSink.size,
@@ -127,7 +130,7 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
       isPublished: bool('isPublished', true),
     })
     committed = true
-    sendJson(res, 200, toUploadResponse(file, ctx.urls, responseFields))
+    sendJson(res, 200, withExtensionStatus(toUploadResponse(file, ctx.urls, responseFields), extensions))
   } finally {
     if (!committed) await fileSink?.abort() // open still when a URL upload was refused before its fetch
     if (!committed && tempPath) await rm(tempPath, { force: true })
