@@ -109,12 +109,15 @@ export interface UploadCommit {
   description: string | undefined
   isPrivateFile: boolean
   isPublished: boolean
+  /** Runs once the file's facts are known, before anything is stored; throws to refuse the upload (checks). */
+  accept?: (facts: ProbeResult) => void
 }
 
 export async function commitUpload(ctx: LibraryContext, c: UploadCommit): Promise<FileRecord> {
   // Reading the image header needs only the uploaded bytes: done before taking the store's lock, so
   // parallel uploads do not queue behind each other's disk reads. (A unique suffix never changes the extension.)
   const probe: ProbeResult = c.head ? probeBytes(c.head, c.fileName) : await probeFile(c.tempPath, c.fileName, c.size)
+  c.accept?.(probe)
   return ctx.store.exclusive(async () => {
     const mode = ctx.options.names
     const folderPath = nameErrorToApi(() => normalizeFolderPath(c.folder, mode, true))

@@ -1,7 +1,8 @@
 /**
  * The `searchQuery` language of GET /v1/files (§4.1): `field op value` clauses joined by AND / OR with
  * parentheses. Strings are double-quoted with Go-style escapes (rclone quotes names with Go's strconv.Quote).
- * `compileSearchQuery` parses and type-checks once; the result is a predicate over `SearchItem`s.
+ * `compileSearchQuery` parses and type-checks once; the result is a predicate over `SearchItem`s. The upload
+ * API's `checks` (upload-checks.ts) share the syntax (`parseQuery`) and the value helpers, with their own fields.
  */
 
 export interface SearchItem {
@@ -28,11 +29,12 @@ export interface CompiledQuery {
   mentionsType: boolean
 }
 
-type Op = '=' | ':' | '<' | '<=' | '>' | '>=' | 'IN' | 'NOT =' | 'NOT IN'
-interface Value { text: string; quoted: boolean }
-type Node =
-  | { kind: 'and' | 'or'; left: Node; right: Node }
-  | { kind: 'clause'; field: string; op: Op; values: Value[]; list: boolean }
+export type Op = '=' | ':' | '<' | '<=' | '>' | '>=' | 'IN' | 'NOT =' | 'NOT IN' | 'HAS' | 'NOT HAS'
+export interface Value { text: string; quoted: boolean }
+export type QueryNode =
+  | { kind: 'and' | 'or'; left: QueryNode; right: QueryNode }
+  | { kind: 'clause'; field: string; fieldQuoted: boolean; op: Op; values: Value[]; list: boolean }
+type Node = QueryNode
 
 type Token =
   | { t: 'word'; v: string }
@@ -146,6 +148,7 @@ class Parser {
     if (t.t !== 'word' && t.t !== 'string') throw new SearchQueryError(`expected a field name, got "${t.v}"`)
     this.#i++
     const field = t.v
+    const fieldQuoted = t.t === 'string'
     const op = this.#op()
     const next = this.tokens[this.#i]
     if (next?.t === 'punct' && next.v === '[') {
@@ -161,12 +164,12 @@ class Parser {
         if (sep?.t !== 'punct' || sep.v !== ',') throw new SearchQueryError('expected "," or "]" in the list')
       }
       if (op !== 'IN' && op !== 'NOT IN') throw new SearchQueryError(`a list needs IN or NOT IN (field ${field})`)
-      return { kind: 'clause', field, op, values, list: true }
+      return { kind: 'clause', field, fieldQuoted, op, values, list: true }
     }
     if (!next || (next.t !== 'word' && next.t !== 'string')) throw new SearchQueryError(`expected a value after ${field} ${op}`)
     this.#i++
     if (op === 'IN' || op === 'NOT IN') throw new SearchQueryError(`${op} needs a list in [...] (field ${field})`)
-    return { kind: 'clause', field, op, values: [{ text: next.v, quoted: next.t === 'string' }], list: false }
+    return { kind: 'clause', field, fieldQuoted, op, values: [{ text: next.v, quoted: next.t === 'string' }], list: false }
   }
 
   #op(): Op {
@@ -179,15 +182,22 @@ class Parser {
     if (t.t === 'word') {
       const w = t.v.toUpperCase()
       if (w === 'IN') return 'IN'
+      if (w === 'HAS') return 'HAS'
       if (w === 'NOT') {
         const n = this.tokens[this.#i++]
         if (n?.t === 'op' && n.v === '=') return 'NOT ='
         if (n?.t === 'word' && n.v.toUpperCase() === 'IN') return 'NOT IN'
-        throw new SearchQueryError('NOT must be followed by = or IN')
+        if (n?.t === 'word' && n.v.toUpperCase() === 'HAS') return 'NOT HAS'
+        throw new SearchQueryError('NOT must be followed by =, IN or HAS')
       }
     }
     throw new SearchQueryError(`unknown operator "${t.v}"`)
   }
+}
+
+/** The syntax tree of a query (or of upload checks); throws SearchQueryError. */
+export function parseQuery(src: string): QueryNode {
+  return new Parser(tokenize(src)).parse()
 }
 
 // ---- compiler
@@ -199,17 +209,17 @@ const TYPES = new Set(['file', 'file-version', 'folder'])
 const RELATIVE_UNIT_MS: Record<string, number> = { h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, m: 30 * 86_400_000 }
 const SIZE_UNIT: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }
 
-function allow(field: string, op: Op, ops: Op[]): void {
+export function allow(field: string, op: Op, ops: Op[]): void {
   if (!ops.includes(op)) throw new SearchQueryError(`operator ${op} is not supported for ${field}`)
 }
 
-/** Turns `=`/`IN`/`NOT ...` over a per-value test into one predicate. */
-function membership(op: Op, values: Value[], test: (item: SearchItem, v: Value) => boolean): Pred {
-  const any = (item: SearchItem) => values.some((v) => test(item, v))
-  return op === 'NOT =' || op === 'NOT IN' ? (item) => !any(item) : any
+/** Turns `=`/`IN`/`HAS`/`NOT ...` over a per-value test into one predicate. */
+export function membership<T>(op: Op, values: Value[], test: (item: T, v: Value) => boolean): (item: T) => boolean {
+  const any = (item: T) => values.some((v) => test(item, v))
+  return op === 'NOT =' || op === 'NOT IN' || op === 'NOT HAS' ? (item) => !any(item) : any
 }
 
-function ordered(op: Op, get: (item: SearchItem) => number | undefined, values: number[]): Pred {
+export function ordered<T>(op: Op, get: (item: T) => number | undefined, values: number[]): (item: T) => boolean {
   const [first] = values
   const cmp = (x: number, v: number): boolean => {
     switch (op) {
@@ -244,18 +254,18 @@ function parseDate(text: string, now: number): number {
   return at
 }
 
-function parseSize(text: string): number {
+export function parseSize(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(text.trim())
   if (!m) throw new SearchQueryError(`invalid size "${text}"`)
   return Math.round(Number(m[1]) * (SIZE_UNIT[(m[2] ?? 'b').toLowerCase()] as number))
 }
 
-function parseNumber(field: string, text: string): number {
+export function parseNumber(field: string, text: string): number {
   if (!/^-?\d+(\.\d+)?$/.test(text)) throw new SearchQueryError(`${field} needs a number, got "${text}"`)
   return Number(text)
 }
 
-function parseBool(field: string, text: string): boolean {
+export function parseBool(field: string, text: string): boolean {
   if (text !== 'true' && text !== 'false') throw new SearchQueryError(`${field} needs true or false, got "${text}"`)
   return text === 'true'
 }
@@ -302,7 +312,7 @@ function compileClause(c: Extract<Node, { kind: 'clause' }>, now: number): Pred 
         const [scope, ...rest] = field.split('.')
         const key = rest.join('.')
         const get = (item: SearchItem) => (scope === 'customMetadata' ? item.customMetadata?.[key] : undefined)
-        if (op === ':') throw new SearchQueryError(`operator : is not supported for ${field}`)
+        if (op === ':' || op === 'HAS' || op === 'NOT HAS') throw new SearchQueryError(`operator ${op} is not supported for ${field}`)
         if (EQUALITY.includes(op)) {
           return membership(op, values, (item, v) => {
             const x = get(item)
@@ -326,6 +336,6 @@ function compileNode(node: Node, now: number): { pred: Pred; mentionsType: boole
 
 /** Parses and checks a query; `now` anchors relative dates (`7d` = seven days before now). */
 export function compileSearchQuery(query: string, now: number): CompiledQuery {
-  const { pred, mentionsType } = compileNode(new Parser(tokenize(query)).parse(), now)
+  const { pred, mentionsType } = compileNode(parseQuery(query), now)
   return { matches: pred, mentionsType }
 }

@@ -6,12 +6,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { rm } from 'node:fs/promises'
 import type { EmulatorContext } from '../context.js'
 import { validateCustomCoordinates, validateTags } from '../detail-ops.js'
-import { commitUpload } from '../file-ops.js'
+import { commitUpload, type UploadCommit } from '../file-ops.js'
 import { RESPONSE_FIELDS, toUploadResponse } from '../file-object.js'
 import { checkClientAuth } from '../client-auth.js'
 import { parseExtensions, withExtensionStatus } from '../extensions.js'
 import { ApiError, badRequest, sendApiError, sendJson } from '../http-io.js'
 import { boundaryOf, MultipartError, parseMultipart, type PartSink } from '../multipart.js'
+import { CHECKS_FAILED_MESSAGE, compileUploadChecks } from '../upload-checks.js'
 import { Base64Sink, InvalidFileFieldError, TempFileSink, UploadTooLargeError } from '../upload-sinks.js'
 import { fetchIntoSink, UrlFetchError } from '../url-source.js'
 
@@ -111,7 +112,7 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
     const coords = fields.get('customCoordinates')
     const extensionsRaw = fields.get('extensions')
     const extensions = extensionsRaw === undefined || extensionsRaw === '' ? undefined : parseExtensions(extensionsRaw)
-    const file = await commitUpload(ctx, {
+    const commit: UploadCommit = {
       tempPath: fileSink.path,
       size: fileSink.size,
       head: fileSink.head,
@@ -128,7 +129,17 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
       description: fields.get('description'),
       isPrivateFile: bool('isPrivateFile', false),
       isPublished: bool('isPublished', true),
-    })
+    }
+    const checks = fields.get('checks')
+    if (checks !== undefined && checks.trim() !== '') {
+      const passes = compileUploadChecks(checks)
+      const request = { ...commit, webhookUrl: fields.get('webhookUrl') }
+      const size = commit.size
+      commit.accept = (facts) => {
+        if (!passes(request, { ...facts, size })) throw badRequest(CHECKS_FAILED_MESSAGE)
+      }
+    }
+    const file = await commitUpload(ctx, commit)
     committed = true
     sendJson(res, 200, withExtensionStatus(toUploadResponse(file, ctx.urls, responseFields), extensions))
   } finally {
