@@ -111,7 +111,7 @@ export type FolderChange = () => Promise<void>
 export function checkCopyOrMoveFolder(ctx: LibraryContext, body: Record<string, unknown>, move: boolean): FolderChange {
   const rawSource = requireString(body, 'sourceFolderPath')
   const rawDest = requireString(body, 'destinationPath')
-  if (body.includeVersions !== undefined && typeof body.includeVersions !== 'boolean') throw badRequest('Invalid parameter includeVersions.', 'INVALID_PARAMETER')
+  const includeVersions = includeVersionsOf(body)
   const source = lookupPath(ctx, rawSource)
   const dest = lookupPath(ctx, rawDest)
   if (source === '/') throw badRequest('The source folder can not be the root folder.', 'SOURCE_IS_ROOT')
@@ -126,7 +126,19 @@ export function checkCopyOrMoveFolder(ctx: LibraryContext, body: Record<string, 
   const target = joinPath(dest, baseName(source))
   if (ctx.store.fileByPath(target)) throw badRequest('A file with the folder\'s name exists at the destination.', 'INVALID_DESTINATION_PATH')
   if (move && !ctx.store.folder(target)) return () => relocateTreeLocked(ctx, source, target)
-  return () => mergeTreeLocked(ctx, source, target, move, move || body.includeVersions === true)
+  return () => mergeTreeLocked(ctx, source, target, move, move || includeVersions)
+}
+
+/**
+ * copyFolder's `includeVersions` (§4.13, the spec and @imagekit/nodejs), or `includeFileVersions`, the name
+ * `imagekit` 6 and the Python and .NET SDKs send for it (ImageKit's own code, so taken as an alias; which name
+ * the real service reads is unconfirmed).
+ */
+function includeVersionsOf(body: Record<string, unknown>): boolean {
+  for (const name of ['includeVersions', 'includeFileVersions']) {
+    if (body[name] !== undefined && typeof body[name] !== 'boolean') throw badRequest(`Invalid parameter ${name}.`, 'INVALID_PARAMETER')
+  }
+  return body.includeVersions === true || (body.includeVersions === undefined && body.includeFileVersions === true)
 }
 
 /** Checks a rename folder request; throws the API's 400/404/409 as the POST's answer. */

@@ -4,14 +4,13 @@
  * official SDKs (@imagekit/nodejs 7 and imagekit 6); the upload is a plain multipart POST, as a browser's.
  * Messages: the expire one is the service's own; the others are the emulator's (src/emulator/client-auth.ts).
  */
-import ImageKitV6 from 'imagekit'
 import { describe, expect, it } from 'vitest'
 import {
   INVALID_EXPIRE_MESSAGE, INVALID_SIGNATURE_MESSAGE, REUSED_TOKEN_MESSAGE,
 } from '../../src/emulator/client-auth.js'
 import { MISSING_KEY_MESSAGE, WRONG_KEY_MESSAGE } from '../../src/emulator/auth.js'
 import { BOTH_AUTH_MESSAGE } from '../../src/emulator/routes/upload.js'
-import { fetchBytes, withOrig, useSdkEmulator } from './sdk.js'
+import { fetchBytes, withOrig, useSdkEmulator, v6For } from './sdk.js'
 
 const env = useSdkEmulator()
 
@@ -42,7 +41,7 @@ describe('client-side upload (§4.18)', () => {
     expect(fromV7.body.filePath).toBe('/client/v7.txt')
     expect((await fetchBytes(withOrig(fromV7.body.url!))).bytes).toEqual(bytes)
 
-    const v6 = new ImageKitV6({ publicKey: env.t.publicKey, privateKey: env.t.privateKey, urlEndpoint: env.t.urlEndpoint })
+    const v6 = v6For(env.t)
     const fromV6 = await browserUpload(formOf(v6.getAuthenticationParameters(), 'v6.txt'), bytes)
     expect(fromV6.status).toBe(200)
     expect((await env.ik.files.get(fromV6.body.fileId!)).filePath).toBe('/client/v6.txt')
@@ -68,7 +67,7 @@ describe('client-side upload (§4.18)', () => {
       const r = await browserUpload(formOf(env.ik.helper.getAuthenticationParameters(undefined, expire), 'late.txt'), Buffer.from('x'))
       expect(r).toEqual({ status: 400, body: expect.objectContaining({ message: INVALID_EXPIRE_MESSAGE }) })
     }
-    const other = new ImageKitV6({ publicKey: env.t.publicKey, privateKey: 'private_not_this_account', urlEndpoint: env.t.urlEndpoint })
+    const other = v6For(env.t, 'private_not_this_account')
     const forged = await browserUpload(formOf(other.getAuthenticationParameters(), 'forged.txt'), Buffer.from('x'))
     expect(forged).toEqual({ status: 400, body: expect.objectContaining({ message: INVALID_SIGNATURE_MESSAGE }) })
   })

@@ -1,6 +1,8 @@
-/** The official SDK pointed at a test emulator, plus small helpers the contract tests share. */
+/** The official SDKs pointed at a test emulator, plus small helpers the contract tests share. */
+import { createRequire } from 'node:module'
 import { ImageKit, toFile } from '@imagekit/nodejs'
 import type { ClientOptions } from '@imagekit/nodejs'
+import ImageKitV6 from 'imagekit'
 import { afterAll, beforeAll, expect } from 'vitest'
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js'
 
@@ -20,6 +22,29 @@ export function useSdkEmulator(): { readonly t: TestEmulator; readonly ik: Image
     await env.t?.stop()
   })
   return env
+}
+
+/** `imagekit` 6 on the emulator: its upload endpoint is an option; URL building and signing use `urlEndpoint`. */
+export function v6For(t: TestEmulator, privateKey = t.privateKey): ImageKitV6 {
+  return new ImageKitV6({ publicKey: t.publicKey, privateKey, urlEndpoint: t.urlEndpoint, uploadEndpoint: `${t.emu.url}/api/v1/files/upload` })
+}
+
+/** The axios that `imagekit` 6 sends with (its own dependency, resolved from its package). */
+interface AxiosLike {
+  interceptors: { request: { use(f: (config: { url?: string }) => unknown): number; eject(id: number): void } }
+}
+
+/**
+ * `imagekit` 6 hard-codes `https://api.imagekit.io` for the Media API (§7); this sends those calls to the
+ * emulator instead, for the calling test file (run from beforeAll; the returned function undoes it).
+ */
+export function routeV6MediaApiTo(t: TestEmulator): () => void {
+  const axios = createRequire(createRequire(import.meta.url).resolve('imagekit'))('axios') as AxiosLike
+  const id = axios.interceptors.request.use((config) => {
+    if (config.url?.startsWith('https://api.imagekit.io/')) config.url = t.emu.url + config.url.slice('https://api.imagekit.io'.length)
+    return config
+  })
+  return () => axios.interceptors.request.eject(id)
 }
 
 export async function uploadBytes(

@@ -5,7 +5,7 @@
  * signatures are refused with 401. URLs are never printed: a failure shows statuses only.
  */
 import { ImageKit } from '@imagekit/nodejs'
-import ImageKitV6 from 'imagekit'
+import type ImageKitV6 from 'imagekit'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { makeGif, makeJpeg, makePng } from '../../src/emulator/seed/images.js'
 import { ImageKitClient } from '../../src/imagekit/client.js'
@@ -15,7 +15,7 @@ import { buildUrl } from '../../src/imagekit/url.js'
 import { createLogger } from '../../src/log.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import type { TestEmulator } from '../helpers/emulator.js'
-import { fetchBytes, sdkFor, uploadBytes } from './sdk.js'
+import { fetchBytes, sdkFor, uploadBytes, v6For } from './sdk.js'
 
 const pngBytes = makePng(40, 30, { alpha: true })
 const jpegBytes = makeJpeg(40, 30)
@@ -24,10 +24,6 @@ const gifBytes = makeGif(20, 10)
 const HOUR_S = 3600
 /** Names whose characters encodeURI escapes but the SDKs' URLs (the runtime's URL) keep, or escape otherwise. */
 const ODD_NAMES = ['a|b^[c].png', 'x{y}`z "q" <1>.png', 'é|[1] ^2.png', "p;=@$&+,:!'()*~.png"]
-
-function v6For(t: TestEmulator): ImageKitV6 {
-  return new ImageKitV6({ publicKey: t.publicKey, privateKey: t.privateKey, urlEndpoint: t.urlEndpoint })
-}
 
 /** Status and whether the body is exactly `expected`; keeps signed URLs out of assertion messages. */
 async function open(url: string, expected?: Buffer): Promise<{ status: number; same: boolean }> {

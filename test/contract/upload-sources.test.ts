@@ -6,11 +6,10 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { BadRequestError } from '@imagekit/nodejs'
-import ImageKitV6 from 'imagekit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { makePng } from '../../src/emulator/seed/images.js'
 import { expectUploadResponse } from './shapes.js'
-import { fetchBytes, rejectionOf, withOrig, useSdkEmulator } from './sdk.js'
+import { fetchBytes, rejectionOf, withOrig, useSdkEmulator, v6For } from './sdk.js'
 
 const env = useSdkEmulator()
 
@@ -46,7 +45,7 @@ describe('upload from a URL', () => {
   })
 
   it('imagekit 6: the same, with a text file', async () => {
-    const v6 = new ImageKitV6({ publicKey: env.t.publicKey, privateKey: env.t.privateKey, urlEndpoint: env.t.urlEndpoint, uploadEndpoint: `${env.t.emu.url}/api/v1/files/upload` })
+    const v6 = v6For(env.t)
     const r = await v6.upload({ file: `${originUrl}/notes.txt`, fileName: 'notes.txt', folder: '/sources', useUniqueFileName: false })
     expect(r).toMatchObject({ name: 'notes.txt', size: text.length, fileType: 'non-image' })
     expect((await fetchBytes(r.url)).bytes.equals(text)).toBe(true)
