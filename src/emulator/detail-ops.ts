@@ -5,6 +5,8 @@ import { deleteFileLocked, fileOr404 } from './file-ops.js'
 import { applyCustomMetadata, INVALID_METADATA_MESSAGE } from './metadata-field-schema.js'
 import type { FileRecord } from './records.js'
 
+/** The docs' wording (quoted in an ImageKit SDK review), without a closing period. */
+export const PUBLISH_ALONE_MESSAGE = 'Your request cannot contain any other parameters when publish is present'
 /** §4.18: all tags of a file together may not exceed this many characters. */
 export const MAX_TAGS_CHARS = 500
 /** §4.5: bulk delete takes at most this many ids. */
@@ -39,7 +41,7 @@ export function updateDetails(ctx: LibraryContext, fileId: string, body: Record<
     const detailKeys = ['tags', 'customCoordinates', 'customMetadata', 'removeAITags', 'extensions', 'webhookUrl', 'description']
     const hasDetails = detailKeys.some((k) => k in body)
     if ('publish' in body) {
-      if (hasDetails) throw badRequest('Send either publish or the details fields, not both.', 'INVALID_PARAMETER')
+      if (hasDetails) throw badRequest(PUBLISH_ALONE_MESSAGE, 'INVALID_PARAMETER')
       const publish = body.publish
       if (!isPlainObject(publish) || typeof publish.isPublished !== 'boolean') throw badRequest('publish.isPublished should be a boolean.', 'INVALID_PARAMETER')
       v.isPublished = publish.isPublished

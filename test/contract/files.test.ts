@@ -185,6 +185,15 @@ describe('details (§4.2) and update (§4.3)', () => {
     expect((await env.ik.files.get(fileId)).customMetadata).toEqual({ rating: 4 })
   })
 
+  it('publishes and unpublishes; publish may not come with other fields (400, the docs\' message)', async () => {
+    expect(await env.ik.files.update(fileId, { publish: { isPublished: false } })).toMatchObject({ fileId, isPublished: false })
+    expect(await env.ik.files.update(fileId, { publish: { isPublished: true, includeFileVersions: true } })).toMatchObject({ isPublished: true })
+    const both = await rejectionOf(() => env.ik.files.update(fileId, { publish: { isPublished: false }, tags: ['t'] } as never))
+    expect(both).toBeInstanceOf(BadRequestError)
+    expect((both as BadRequestError).error).toMatchObject({ message: 'Your request cannot contain any other parameters when publish is present' })
+    expect(await env.ik.files.get(fileId)).toMatchObject({ isPublished: true })
+  })
+
   it('adds and removes tags in bulk (§4.6)', async () => {
     const added = await env.ik.files.bulk.addTags({ fileIds: [fileId], tags: ['bulk1', 'bulk2'] })
     expect(added).toEqual({ successfullyUpdatedFileIds: [fileId] })
