@@ -181,14 +181,15 @@ async function serve(ctx: EmulatorContext, media: MediaRoutes, req: IncomingMess
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError(405, 'Only GET and HEAD are served by the URL endpoint.')
       return await handleDelivery(ctx, req, res)
     }
-    // An upload without Basic auth may authenticate in its form instead (client-side uploads): checked there.
+    // An upload without Basic auth may authenticate in its form instead (client-side uploads: v1 signs a
+    // token, v2 sends a JWT): checked there.
     const clientSide = scope === 'upload' && req.headers.authorization === undefined
     const denied = clientSide ? undefined : checkBasicAuth(req.headers.authorization, ctx.options.privateKey)
     if (denied) throw denied
     if (scope === 'upload') {
       if (req.method !== 'POST') throw new ApiError(405, 'Uploads are POST requests.')
       if (req.headers['content-length'] === undefined && ctx.faults.get().refuseChunkedUploads) throw new ApiError(411, CHUNKED_REFUSED_MESSAGE)
-      return await handleUpload(ctx, req, res, clientSide ? 'form' : 'basic')
+      return await handleUpload(ctx, req, res, !clientSide ? 'basic' : pathname.startsWith('/api/v2/') ? 'jwt' : 'form')
     }
     const settings = ctx.faults.get()
     const rate = ctx.rateLimiter.take(settings.rateLimit.perSecond, settings.rateLimitStorm)

@@ -9,6 +9,7 @@ import { validateCustomCoordinates, validateTags } from '../detail-ops.js'
 import { commitUpload, type UploadCommit } from '../file-ops.js'
 import { RESPONSE_FIELDS, toUploadResponse } from '../file-object.js'
 import { checkClientAuth } from '../client-auth.js'
+import { checkUploadJwt } from '../upload-jwt.js'
 import { parseExtensions, withExtensionStatus } from '../extensions.js'
 import { ApiError, badRequest, sendApiError, sendJson } from '../http-io.js'
 import { boundaryOf, MultipartError, parseMultipart, type PartSink } from '../multipart.js'
@@ -40,8 +41,11 @@ class TextSink implements PartSink {
   }
 }
 
-/** `auth`: Basic auth was checked already, or the form must carry client-side authentication (client-auth.ts). */
-export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse, auth: 'basic' | 'form' = 'basic'): Promise<void> {
+/**
+ * `auth`: Basic auth was checked already, or the form must carry client-side authentication: v1's signed
+ * token (`form`, client-auth.ts) or v2's JWT (`jwt`, upload-jwt.ts).
+ */
+export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse, auth: 'basic' | 'form' | 'jwt' = 'basic'): Promise<void> {
   const boundary = boundaryOf(req.headers['content-type'])
   if (!boundary) throw badRequest('Your request should be multipart/form-data.')
   const fields = new Map<string, string>()
@@ -72,8 +76,9 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
       throw e
     }
     if (auth === 'basic' && fields.has('signature')) throw badRequest(BOTH_AUTH_MESSAGE)
-    if (auth === 'form') {
-      const refused = checkClientAuth(fields, ctx.options, ctx.uploadTokens, ctx.clock.now())
+    if (auth !== 'basic') {
+      const check = auth === 'jwt' ? checkUploadJwt : checkClientAuth
+      const refused = check(fields, ctx.options, ctx.uploadTokens, ctx.clock.now())
       if (refused) throw refused
     }
     if (fileSink && textSink?.url !== undefined) {
