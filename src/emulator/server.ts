@@ -161,6 +161,13 @@ async function serve(ctx: EmulatorContext, media: MediaRoutes, req: IncomingMess
   const pathname = q < 0 ? rawUrl : rawUrl.slice(0, q)
   const { scope, rest } = classify(pathname, ctx.endpointPath)
   ctx.logger.debug({ reqId: requestId, method: req.method, url: rawUrl, scope }, 'request')
+  if (scope === 'upload') {
+    // Browsers upload straight to the upload host (client-side uploads): its answers carry these (captured
+    // upload answers, §4.18), and a preflight (an upload with progress events sends one) is answered.
+    res.setHeader('access-control-allow-origin', '*')
+    res.setHeader('x-request-id', requestId)
+    if (req.method === 'OPTIONS') return answerPreflight(req, res)
+  }
   try {
     if (scope === 'admin') return await handleAdmin(ctx, req, res, rest)
     if (scope === 'unknown') throw new ApiError(404, 'The requested resource does not exist.')
@@ -199,6 +206,18 @@ async function serve(ctx: EmulatorContext, media: MediaRoutes, req: IncomingMess
   } catch (e) {
     answerError(ctx, req, res, e, requestId)
   }
+}
+
+/** CORS preflight of the upload host: any origin may POST the form with the headers it asks for (the emulator's answer; the real one is unconfirmed). */
+function answerPreflight(req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(204, {
+    'access-control-allow-methods': 'POST, OPTIONS',
+    'access-control-allow-headers': req.headers['access-control-request-headers'] ?? 'authorization, content-type',
+    'access-control-max-age': '600',
+    'content-length': '0',
+  })
+  res.end()
+  req.resume()
 }
 
 function answerError(ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse, e: unknown, requestId: string): void {

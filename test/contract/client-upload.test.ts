@@ -26,7 +26,7 @@ async function browserUpload(fields: Record<string, string>, bytes: Buffer, head
   form.append('file', new Blob([bytes]), fields.fileName)
   for (const [k, v] of Object.entries(fields)) form.append(k, v)
   const res = await fetch(`${env.t.emu.url}/api/v1/files/upload`, { method: 'POST', body: form, headers })
-  return { status: res.status, body: (await res.json()) as { message?: string; fileId?: string; url?: string; filePath?: string } }
+  return { status: res.status, headers: res.headers, body: (await res.json()) as { message?: string; fileId?: string; url?: string; filePath?: string } }
 }
 
 function formOf(auth: AuthParams, fileName: string, publicKey = env.t.publicKey): Record<string, string> {
@@ -50,11 +50,11 @@ describe('client-side upload (§4.18)', () => {
   it('refuses a token used before, even when that request failed', async () => {
     const auth = env.ik.helper.getAuthenticationParameters()
     expect((await browserUpload(formOf(auth, 'once.txt'), Buffer.from('1'))).status).toBe(200)
-    expect(await browserUpload(formOf(auth, 'twice.txt'), Buffer.from('2'))).toEqual({ status: 400, body: expect.objectContaining({ message: REUSED_TOKEN_MESSAGE }) })
+    expect(await browserUpload(formOf(auth, 'twice.txt'), Buffer.from('2'))).toMatchObject({ status: 400, body: expect.objectContaining({ message: REUSED_TOKEN_MESSAGE }) })
 
     const burnt = env.ik.helper.getAuthenticationParameters()
     const wrongKey = await browserUpload(formOf(burnt, 'failed.txt', 'public_someone_else'), Buffer.from('3'))
-    expect(wrongKey).toEqual({ status: 403, body: expect.objectContaining({ message: WRONG_KEY_MESSAGE }) })
+    expect(wrongKey).toMatchObject({ status: 403, body: expect.objectContaining({ message: WRONG_KEY_MESSAGE }) })
     expect((await browserUpload(formOf(burnt, 'retry.txt'), Buffer.from('4'))).body.message).toBe(REUSED_TOKEN_MESSAGE)
     const stored = (await env.ik.assets.list({ path: '/client' })).map((f) => ('name' in f ? (f.name ?? '') : ''))
     expect(stored).toContain('once.txt')
@@ -65,19 +65,37 @@ describe('client-side upload (§4.18)', () => {
     const now = Math.floor(Date.now() / 1000)
     for (const expire of [now - 10, now + 2 * 3600]) {
       const r = await browserUpload(formOf(env.ik.helper.getAuthenticationParameters(undefined, expire), 'late.txt'), Buffer.from('x'))
-      expect(r).toEqual({ status: 400, body: expect.objectContaining({ message: INVALID_EXPIRE_MESSAGE }) })
+      expect(r).toMatchObject({ status: 400, body: expect.objectContaining({ message: INVALID_EXPIRE_MESSAGE }) })
     }
     const other = v6For(env.t, 'private_not_this_account')
     const forged = await browserUpload(formOf(other.getAuthenticationParameters(), 'forged.txt'), Buffer.from('x'))
-    expect(forged).toEqual({ status: 400, body: expect.objectContaining({ message: INVALID_SIGNATURE_MESSAGE }) })
+    expect(forged).toMatchObject({ status: 400, body: expect.objectContaining({ message: INVALID_SIGNATURE_MESSAGE }) })
+  })
+
+  it('answers a browser\'s CORS preflight, and every answer (refusals included) may be read from any origin, as the real upload host\'s', async () => {
+    const preflight = await fetch(`${env.t.emu.url}/api/v1/files/upload`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-requested-with' },
+    })
+    expect(preflight.status).toBe(204)
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*')
+    expect(preflight.headers.get('access-control-allow-methods')).toMatch(/POST/)
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/x-requested-with/i)
+    const ok = await browserUpload(formOf(env.ik.helper.getAuthenticationParameters(), 'cors.txt'), Buffer.from('c'), { origin: 'https://app.example' })
+    expect(ok.status).toBe(200)
+    expect(ok.headers.get('access-control-allow-origin')).toBe('*')
+    expect(ok.headers.get('x-request-id')).toBe(ok.headers.get('x-ik-requestid'))
+    const refused = await browserUpload({ fileName: 'anon.txt' }, Buffer.from('x'), { origin: 'https://app.example' })
+    expect(refused.status).toBe(401)
+    expect(refused.headers.get('access-control-allow-origin')).toBe('*')
   })
 
   it('refuses a form that lacks a parameter, no authentication at all, and both kinds at once', async () => {
     const { token: _, ...noToken } = formOf(env.ik.helper.getAuthenticationParameters(), 'partial.txt')
-    expect(await browserUpload(noToken, Buffer.from('x'))).toEqual({ status: 400, body: expect.objectContaining({ message: 'Your request is missing token parameter.' }) })
-    expect(await browserUpload({ fileName: 'anon.txt' }, Buffer.from('x'))).toEqual({ status: 401, body: expect.objectContaining({ message: MISSING_KEY_MESSAGE }) })
+    expect(await browserUpload(noToken, Buffer.from('x'))).toMatchObject({ status: 400, body: expect.objectContaining({ message: 'Your request is missing token parameter.' }) })
+    expect(await browserUpload({ fileName: 'anon.txt' }, Buffer.from('x'))).toMatchObject({ status: 401, body: expect.objectContaining({ message: MISSING_KEY_MESSAGE }) })
     const basic = { authorization: `Basic ${Buffer.from(`${env.t.privateKey}:`).toString('base64')}` }
     const both = await browserUpload(formOf(env.ik.helper.getAuthenticationParameters(), 'both.txt'), Buffer.from('x'), basic)
-    expect(both).toEqual({ status: 400, body: expect.objectContaining({ message: BOTH_AUTH_MESSAGE }) })
+    expect(both).toMatchObject({ status: 400, body: expect.objectContaining({ message: BOTH_AUTH_MESSAGE }) })
   })
 })
