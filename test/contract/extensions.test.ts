@@ -5,7 +5,7 @@
  * background removal), so it answers `failed` ("will not be retried": no webhook follows), which real
  * responses show too (`{ 'google-auto-tagging': 'failed' }`).
  */
-import { BadRequestError, toFile } from '@imagekit/nodejs'
+import { BadRequestError } from '@imagekit/nodejs'
 import { describe, expect, it } from 'vitest'
 import { makePng } from '../../src/emulator/seed/images.js'
 import { expectFileObject, expectUploadResponse } from './shapes.js'
@@ -17,11 +17,7 @@ const png = makePng(16, 16)
 
 describe('extensionStatus', () => {
   it('upload: one failed entry per extension asked for, nothing changed on the file', async () => {
-    const r = await env.ik.files.upload({
-      file: await toFile(png, 'tagged.png'),
-      fileName: 'tagged.png',
-      folder: '/ext',
-      useUniqueFileName: false,
+    const r = await uploadBytes(env.ik, '/ext', 'tagged.png', png, {
       extensions: [{ name: 'google-auto-tagging', maxTags: 5, minConfidence: 90 }, { name: 'remove-bg' }],
       webhookUrl: 'https://example.com/hook',
     })
@@ -48,13 +44,7 @@ describe('extensionStatus', () => {
   })
 
   it('refuses an extension the API does not know (400) and stores nothing', async () => {
-    const e = await rejectionOf(async () => env.ik.files.upload({
-      file: await toFile(png, 'unknown.png'),
-      fileName: 'unknown.png',
-      folder: '/ext',
-      useUniqueFileName: false,
-      extensions: [{ name: 'make-it-pretty' } as never],
-    }))
+    const e = await rejectionOf(() => uploadBytes(env.ik, '/ext', 'unknown.png', png, { extensions: [{ name: 'make-it-pretty' } as never] }))
     expect(e).toBeInstanceOf(BadRequestError)
     expect(await env.ik.assets.list({ path: '/ext', searchQuery: 'name = "unknown.png"' })).toEqual([])
   })

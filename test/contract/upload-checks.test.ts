@@ -4,11 +4,11 @@
  * quoted field names, `AND`/`OR`/parentheses, and `HAS` for tags. A file that fails its checks is refused
  * (400) and nothing is stored; a malformed expression is a 400 with the API's own message.
  */
-import { BadRequestError, toFile } from '@imagekit/nodejs'
+import { BadRequestError } from '@imagekit/nodejs'
 import { describe, expect, it } from 'vitest'
 import { makePng } from '../../src/emulator/seed/images.js'
 import { CHECKS_FAILED_MESSAGE, CHECKS_SYNTAX_MESSAGE } from '../../src/emulator/upload-checks.js'
-import { rejectionOf, useSdkEmulator } from './sdk.js'
+import { rejectionOf, uploadBytes, useSdkEmulator } from './sdk.js'
 
 const env = useSdkEmulator()
 
@@ -16,7 +16,7 @@ const png = makePng(40, 30)
 const text = Buffer.from('plain text\n')
 
 function upload(fileName: string, bytes: Buffer, checks: string, extra: { tags?: string[]; folder?: string } = {}) {
-  return async () => env.ik.files.upload({ file: await toFile(bytes, fileName), fileName, folder: extra.folder ?? '/checks', useUniqueFileName: false, checks, ...(extra.tags ? { tags: extra.tags } : {}) })
+  return () => uploadBytes(env.ik, extra.folder ?? '/checks', fileName, bytes, { checks, ...(extra.tags ? { tags: extra.tags } : {}) })
 }
 
 async function stored(name: string): Promise<boolean> {
