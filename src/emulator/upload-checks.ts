@@ -130,8 +130,12 @@ function compileNode(node: QueryNode): Pred {
   return node.kind === 'and' ? (s) => l(s) && r(s) : (s) => l(s) || r(s)
 }
 
-/** Compiles `checks`, or answers the API's 400 for a malformed expression. */
-export function compileUploadChecks(checks: string): (request: CheckedRequest, file: CheckedFile) => boolean {
+/**
+ * The gate of an upload with `checks`: given the file's facts once known, it throws the 400 when they fail.
+ * Undefined without checks; a malformed expression is the API's 400 at once.
+ */
+export function uploadChecksGate(checks: string | undefined, request: CheckedRequest, size: number): ((facts: Omit<CheckedFile, 'size'>) => void) | undefined {
+  if (checks === undefined || checks.trim() === '') return undefined
   let pred: Pred
   try {
     pred = compileNode(parseQuery(checks))
@@ -139,5 +143,7 @@ export function compileUploadChecks(checks: string): (request: CheckedRequest, f
     if (e instanceof SearchQueryError) throw badRequest(CHECKS_SYNTAX_MESSAGE)
     throw e
   }
-  return (request, file) => pred({ request, file })
+  return (facts) => {
+    if (!pred({ request, file: { ...facts, size } })) throw badRequest(CHECKS_FAILED_MESSAGE)
+  }
 }

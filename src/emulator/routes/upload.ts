@@ -13,7 +13,7 @@ import { checkUploadJwt } from '../upload-jwt.js'
 import { parseExtensions, withExtensionStatus } from '../extensions.js'
 import { ApiError, badRequest, sendApiError, sendJson } from '../http-io.js'
 import { boundaryOf, MultipartError, parseMultipart, type PartSink } from '../multipart.js'
-import { CHECKS_FAILED_MESSAGE, compileUploadChecks } from '../upload-checks.js'
+import { uploadChecksGate } from '../upload-checks.js'
 import { Base64Sink, InvalidFileFieldError, TempFileSink, UploadTooLargeError } from '../upload-sinks.js'
 import { fetchIntoSink, UrlFetchError } from '../url-source.js'
 
@@ -135,15 +135,8 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
       isPrivateFile: bool('isPrivateFile', false),
       isPublished: bool('isPublished', true),
     }
-    const checks = fields.get('checks')
-    if (checks !== undefined && checks.trim() !== '') {
-      const passes = compileUploadChecks(checks)
-      const request = { ...commit, webhookUrl: fields.get('webhookUrl') }
-      const size = commit.size
-      commit.accept = (facts) => {
-        if (!passes(request, { ...facts, size })) throw badRequest(CHECKS_FAILED_MESSAGE)
-      }
-    }
+    const gate = uploadChecksGate(fields.get('checks'), { ...commit, webhookUrl: fields.get('webhookUrl') }, commit.size)
+    if (gate) commit.accept = gate
     const file = await commitUpload(ctx, commit)
     committed = true
     sendJson(res, 200, withExtensionStatus(toUploadResponse(file, ctx.urls, responseFields), extensions))
