@@ -7,7 +7,7 @@ import { LIST_SORTS, MAX_LIST_LIMIT, type ListItem, type ListSort } from '../ima
 import type { EmulatorContext } from './context.js'
 import { toFileObject, toFolderObject } from './file-object.js'
 import { badRequest } from './http-io.js'
-import { baseName, normalizeFolderPath, NameError } from './names.js'
+import { baseName, normalizeFolderPath, NameError, parentOf } from './names.js'
 import type { FileRecord, FolderRecord, VersionRecord } from './records.js'
 import { compileSearchQuery, SearchQueryError, type SearchItem } from './search-query.js'
 
@@ -94,7 +94,9 @@ export class FileLister {
 function fileSearchItem(file: FileRecord, v: VersionRecord, type: 'file' | 'file-version'): SearchItem {
   return {
     type,
+    id: file.fileId,
     name: baseName(file.filePath),
+    folder: parentOf(file.filePath),
     createdAt: type === 'file' ? file.createdAt : v.createdAt,
     updatedAt: v.updatedAt,
     tags: v.tags ?? [],
@@ -105,12 +107,16 @@ function fileSearchItem(file: FileRecord, v: VersionRecord, type: 'file' | 'file
     format: v.format,
     isPrivateFile: v.isPrivateFile,
     isPublished: v.isPublished,
+    hasAlpha: v.hasAlpha,
     customMetadata: v.customMetadata,
   }
 }
 
 function folderSearchItem(folder: FolderRecord): SearchItem {
-  return { type: 'folder', name: baseName(folder.folderPath), createdAt: folder.createdAt, updatedAt: folder.updatedAt, tags: [], aiTags: [] }
+  return {
+    type: 'folder', id: folder.folderId, name: baseName(folder.folderPath), folder: parentOf(folder.folderPath),
+    createdAt: folder.createdAt, updatedAt: folder.updatedAt, tags: [], aiTags: [],
+  }
 }
 
 function refPath(r: Ref): string {

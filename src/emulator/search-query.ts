@@ -7,7 +7,11 @@
 
 export interface SearchItem {
   type: 'file' | 'file-version' | 'folder'
+  /** fileId or folderId. */
+  id?: string
   name: string
+  /** The folder holding the item, `/a/b` (`/` at the root). */
+  folder?: string
   createdAt: number
   updatedAt: number
   tags: readonly string[]
@@ -18,6 +22,7 @@ export interface SearchItem {
   format?: string
   isPrivateFile?: boolean
   isPublished?: boolean
+  hasAlpha?: boolean
   customMetadata?: Record<string, unknown>
 }
 
@@ -29,7 +34,7 @@ export interface CompiledQuery {
   mentionsType: boolean
 }
 
-export type Op = '=' | ':' | '<' | '<=' | '>' | '>=' | 'IN' | 'NOT =' | 'NOT IN' | 'HAS' | 'NOT HAS'
+export type Op = '=' | ':' | '<' | '<=' | '>' | '>=' | 'IN' | 'NOT =' | 'NOT IN' | 'HAS' | 'NOT HAS' | 'EXISTS' | 'NOT EXISTS'
 export interface Value { text: string; quoted: boolean }
 export type QueryNode =
   | { kind: 'and' | 'or'; left: QueryNode; right: QueryNode }
@@ -150,6 +155,7 @@ class Parser {
     const field = t.v
     const fieldQuoted = t.t === 'string'
     const op = this.#op()
+    if (op === 'EXISTS' || op === 'NOT EXISTS') return { kind: 'clause', field, fieldQuoted, op, values: [], list: false }
     const next = this.tokens[this.#i]
     if (next?.t === 'punct' && next.v === '[') {
       this.#i++
@@ -182,13 +188,13 @@ class Parser {
     if (t.t === 'word') {
       const w = t.v.toUpperCase()
       if (w === 'IN') return 'IN'
-      if (w === 'HAS') return 'HAS'
+      if (w === 'HAS' || w === 'EXISTS') return w
       if (w === 'NOT') {
         const n = this.tokens[this.#i++]
         if (n?.t === 'op' && n.v === '=') return 'NOT ='
-        if (n?.t === 'word' && n.v.toUpperCase() === 'IN') return 'NOT IN'
-        if (n?.t === 'word' && n.v.toUpperCase() === 'HAS') return 'NOT HAS'
-        throw new SearchQueryError('NOT must be followed by =, IN or HAS')
+        const next = n?.t === 'word' ? n.v.toUpperCase() : ''
+        if (next === 'IN' || next === 'HAS' || next === 'EXISTS') return `NOT ${next}`
+        throw new SearchQueryError('NOT must be followed by =, IN, HAS or EXISTS')
       }
     }
     throw new SearchQueryError(`unknown operator "${t.v}"`)
@@ -206,7 +212,7 @@ type Pred = (item: SearchItem) => boolean
 const EQUALITY: Op[] = ['=', 'IN', 'NOT =', 'NOT IN']
 const ORDERED: Op[] = ['=', '<', '<=', '>', '>=', 'IN', 'NOT =', 'NOT IN']
 const TYPES = new Set(['file', 'file-version', 'folder'])
-const RELATIVE_UNIT_MS: Record<string, number> = { h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, m: 30 * 86_400_000 }
+const RELATIVE_UNIT_MS: Record<string, number> = { h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, m: 30 * 86_400_000, y: 365 * 86_400_000 }
 const SIZE_UNIT: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }
 
 export function allow(field: string, op: Op, ops: Op[]): void {
@@ -244,7 +250,7 @@ export function ordered<T>(op: Op, get: (item: T) => number | undefined, values:
  * UTC (the list-and-search docs), a date-time without a zone is UTC, not the host's zone.
  */
 function parseDate(text: string, now: number): number {
-  const rel = /^(\d+)([hdwm])$/i.exec(text)
+  const rel = /^(\d+)([hdwmy])$/i.exec(text)
   if (rel) return now - Number(rel[1]) * (RELATIVE_UNIT_MS[(rel[2] as string).toLowerCase()] as number)
   const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(text)
   const withoutZone = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text)
@@ -270,29 +276,69 @@ export function parseBool(field: string, text: string): boolean {
   return text === 'true'
 }
 
+/** Lower-case words of `text` (split on anything but letters and digits), as `HAS` compares them. */
+function words(text: string): string[] {
+  return text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w !== '')
+}
+
+/**
+ * `HAS` (the docs: case-insensitive full text, tokenized, the last token a prefix): every word of the value is
+ * a word of `texts`, the last one may be the start of one. Needing every word is the emulator's reading.
+ */
+function hasWords(value: string, texts: readonly string[]): boolean {
+  const wanted = words(value)
+  const present = texts.flatMap(words)
+  return wanted.length > 0 && wanted.every((w, i) => (i === wanted.length - 1 ? present.some((p) => p.startsWith(w)) : present.includes(w)))
+}
+
+/** A folder path in a query (`/a/b/`, `a/b`, `/`) as `SearchItem.folder` spells it. */
+function folderOf(text: string): string {
+  const trimmed = text.replace(/^\/+|\/+$/g, '')
+  return trimmed === '' ? '/' : `/${trimmed}`
+}
+
 function compileClause(c: Extract<Node, { kind: 'clause' }>, now: number): Pred {
   const { field, op, values } = c
   switch (field) {
     case 'name':
-      allow(field, op, [...EQUALITY, ':'])
+      allow(field, op, [...EQUALITY, ':', 'HAS'])
       if (op === ':') { const prefix = (values[0] as Value).text; return (item) => item.name.startsWith(prefix) }
+      if (op === 'HAS') { const text = (values[0] as Value).text; return (item) => hasWords(text, [item.name]) }
       return membership(op, values, (item, v) => item.name === v.text)
+    case 'path': {
+      // `=` the folder holding the item; `:` that folder or any below it (the docs: "folder + subfolders").
+      allow(field, op, [...EQUALITY, ':'])
+      if (op === ':') {
+        const top = folderOf((values[0] as Value).text)
+        return (item) => item.folder !== undefined && (top === '/' || item.folder === top || item.folder.startsWith(top + '/'))
+      }
+      return membership(op, values, (item, v) => item.folder === folderOf(v.text))
+    }
+    case 'id':
+      allow(field, op, EQUALITY)
+      return membership(op, values, (item, v) => item.id === v.text)
     case 'type':
       allow(field, op, EQUALITY)
       for (const v of values) if (!TYPES.has(v.text)) throw new SearchQueryError(`type must be file, file-version or folder, got "${v.text}"`)
       return membership(op, values, (item, v) => item.type === v.text)
     case 'tags':
     case 'AITags':
-      allow(field, op, ['=', 'IN', 'NOT IN', 'NOT ='])
+      allow(field, op, ['=', 'IN', 'NOT IN', 'NOT =', 'HAS', 'EXISTS', 'NOT EXISTS'])
+      if (op === 'EXISTS' || op === 'NOT EXISTS') {
+        const want = op === 'EXISTS'
+        return (item) => (item.tags.length + item.aiTags.length > 0) === want
+      }
+      if (op === 'HAS') { const text = (values[0] as Value).text; return (item) => hasWords(text, [...item.tags, ...item.aiTags]) }
       return membership(op, values, (item, v) => item.tags.includes(v.text) || item.aiTags.includes(v.text))
     case 'format':
       allow(field, op, EQUALITY)
       return membership(op, values, (item, v) => item.format !== undefined && item.format === v.text.toLowerCase())
     case 'private':
-    case 'published': {
+    case 'published':
+    case 'transparency': {
       allow(field, op, ['=', 'NOT ='])
       const want = parseBool(field, (values[0] as Value).text)
-      const get = (item: SearchItem) => (field === 'private' ? item.isPrivateFile : item.isPublished)
+      const get = (item: SearchItem) => (field === 'private' ? item.isPrivateFile : field === 'published' ? item.isPublished : item.hasAlpha)
       return op === '=' ? (item) => get(item) === want : (item) => get(item) !== undefined && get(item) !== want
     }
     case 'createdAt':
@@ -312,6 +358,7 @@ function compileClause(c: Extract<Node, { kind: 'clause' }>, now: number): Pred 
         const [scope, ...rest] = field.split('.')
         const key = rest.join('.')
         const get = (item: SearchItem) => (scope === 'customMetadata' ? item.customMetadata?.[key] : undefined)
+        if (op === 'EXISTS' || op === 'NOT EXISTS') return (item) => (get(item) !== undefined) === (op === 'EXISTS')
         if (op === ':' || op === 'HAS' || op === 'NOT HAS') throw new SearchQueryError(`operator ${op} is not supported for ${field}`)
         if (EQUALITY.includes(op)) {
           return membership(op, values, (item, v) => {

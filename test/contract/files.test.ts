@@ -138,6 +138,22 @@ describe('list and search (§4.1)', () => {
     expect(names(await env.ik.assets.list({ path: folder, searchQuery: 'type = "file" AND size < 100' }))).toEqual(['a.txt'])
     expect(names(await env.ik.assets.list({ path: folder, searchQuery: 'name : "c."' }))).toEqual(['c.jpg'])
   })
+
+  it('searches the rest of the documented language: path (= one folder, : with subfolders), id, HAS, EXISTS, transparency, years', async () => {
+    const search = async (searchQuery: string) => names(await env.ik.assets.list({ searchQuery, sort: 'ASC_NAME' }))
+    expect(await search(`path = "${folder}"`)).toEqual(['a.txt', 'b.png', 'c.jpg'])
+    expect(await search(`path : "${folder}/"`)).toEqual(['a.txt', 'b.png', 'c.jpg', 'd.txt'])
+    expect(await search(`path : "${folder}" AND type = "folder"`)).toEqual(['sub'])
+    expect(await search(`path IN ["${folder}/sub"] AND name NOT = "x"`)).toEqual(['d.txt'])
+    const [b] = await env.ik.assets.list({ path: folder, searchQuery: 'name = "b.png"' })
+    expect(await search(`id = "${(b as ImageKit.File).fileId}"`)).toEqual(['b.png'])
+    expect(await search(`path = "${folder}" AND tags NOT EXISTS`)).toEqual([])
+    expect(await search(`path : "${folder}" AND tags NOT EXISTS`)).toEqual(['d.txt'])
+    expect(await search(`path : "${folder}" AND tags EXISTS AND transparency = true`)).toEqual(['b.png'])
+    expect(await search(`path : "${folder}" AND name HAS "NEST"`)).toEqual([])
+    expect(await search(`path : "${folder}" AND (name HAS "B PN" OR tags HAS "DO")`)).toEqual(['a.txt', 'b.png'])
+    expect(await search(`path : "${folder}" AND createdAt > "1y"`)).toHaveLength(4)
+  })
 })
 
 describe('details (§4.2) and update (§4.3)', () => {

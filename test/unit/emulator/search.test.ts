@@ -42,8 +42,23 @@ describe('searchQuery language', () => {
     ['name = "x" OR name = "y" AND type = "file"', false],
     ['customMetadata.brand = "acme"', true],
     ['customMetadata.price > 10', true],
+    ['"customMetadata.brand" EXISTS AND "customMetadata.colour" NOT EXISTS', true],
+    ['path = "/shots/2024/"', true],
+    ['path = "/shots"', false],
+    ['path : "/shots"', true],
+    ['path : "/sho"', false], // whole folder names, not a string prefix
+    ['path : "/"', true],
+    ['path NOT IN ["/shots/2024"]', false],
+    ['id = "f1"', true],
+    ['tags EXISTS', true],
+    ['tags NOT EXISTS', false],
+    ['tags HAS "ROB"', true],
+    ['name HAS "a JP"', true],
+    ['name HAS "jp a"', false], // only the last word may be the start of one
+    ['transparency = true', false],
+    ['createdAt > "1y"', true],
   ])('%s → %s', (q, expected) => {
-    expect(matches(q, item({ tags: ['red'], aiTags: ['robot'], customMetadata: { brand: 'acme', price: 12 } }))).toBe(expected)
+    expect(matches(q, item({ id: 'f1', folder: '/shots/2024', tags: ['red'], aiTags: ['robot'], customMetadata: { brand: 'acme', price: 12 } }))).toBe(expected)
   })
 
   describe('dates are UTC, whatever the host zone', () => {
@@ -74,7 +89,7 @@ describe('searchQuery language', () => {
     expect(matches('name = "caf\\xc3\\xa9"', item({ name: 'café' }))).toBe(true)
   })
 
-  it.each(['', 'name', 'name = ', 'name ~ "x"', 'bogus = 1', 'name = "open', 'type = "other"', '(name = "x"', 'name IN "x"', 'size > "huge"', 'createdAt > "yesterday"', 'name = "\\q"'])(
+  it.each(['', 'name', 'name = ', 'name ~ "x"', 'bogus = 1', 'name = "open', 'type = "other"', '(name = "x"', 'name IN "x"', 'size > "huge"', 'createdAt > "yesterday"', 'name = "\\q"', 'name EXISTS', 'name NOT HAS "b"', 'size HAS "1"', 'path > "/a"', 'tags NOT'])(
     'refuses %j', (q) => {
       expect(() => compileSearchQuery(q, NOW)).toThrow(SearchQueryError)
     },
