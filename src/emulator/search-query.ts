@@ -266,6 +266,14 @@ export function parseSize(text: string): number {
   return Math.round(Number(m[1]) * (SIZE_UNIT[(m[2] ?? 'b').toLowerCase()] as number))
 }
 
+/** Seconds from `30sec`, `1.5min`, `2hr` (or `s`/`m`/`h`); a bare number is seconds. */
+function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(sec|s|min|m|hr|h)?$/i.exec(text.trim())
+  if (!m) throw new SearchQueryError(`invalid duration "${text}"`)
+  const unit = (m[2] ?? 's').toLowerCase()
+  return Number(m[1]) * (unit.startsWith('h') ? 3600 : unit.startsWith('m') ? 60 : 1)
+}
+
 export function parseNumber(field: string, text: string): number {
   if (!/^-?\d+(\.\d+)?$/.test(text)) throw new SearchQueryError(`${field} needs a number, got "${text}"`)
   return Number(text)
@@ -353,6 +361,12 @@ function compileClause(c: Extract<Node, { kind: 'clause' }>, now: number): Pred 
     case 'height':
       allow(field, op, ORDERED)
       return ordered(op, (item) => item[field], values.map((v) => parseNumber(field, v.text)))
+    case 'videoDuration': // the emulator reads no video durations: checked, never matched
+      allow(field, op, ORDERED)
+      return ordered(op, () => undefined, values.map((v) => parseDuration(v.text)))
+    case 'createdBy': // uploads by key have no user: checked, never matched
+      allow(field, op, EQUALITY)
+      return membership(op, values, () => false)
     default:
       if (field.startsWith('customMetadata.') || field.startsWith('embeddedMetadata.')) {
         const [scope, ...rest] = field.split('.')

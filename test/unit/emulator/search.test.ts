@@ -57,6 +57,8 @@ describe('searchQuery language', () => {
     ['name HAS "jp a"', false], // only the last word may be the start of one
     ['transparency = true', false],
     ['createdAt > "1y"', true],
+    ['videoDuration > "1.5min" OR videoDuration < 30', false],
+    ['createdBy NOT = "someone@example.com"', true],
   ])('%s → %s', (q, expected) => {
     expect(matches(q, item({ id: 'f1', folder: '/shots/2024', tags: ['red'], aiTags: ['robot'], customMetadata: { brand: 'acme', price: 12 } }))).toBe(expected)
   })
@@ -89,7 +91,7 @@ describe('searchQuery language', () => {
     expect(matches('name = "caf\\xc3\\xa9"', item({ name: 'café' }))).toBe(true)
   })
 
-  it.each(['', 'name', 'name = ', 'name ~ "x"', 'bogus = 1', 'name = "open', 'type = "other"', '(name = "x"', 'name IN "x"', 'size > "huge"', 'createdAt > "yesterday"', 'name = "\\q"', 'name EXISTS', 'name NOT HAS "b"', 'size HAS "1"', 'path > "/a"', 'tags NOT'])(
+  it.each(['', 'name', 'name = ', 'name ~ "x"', 'bogus = 1', 'name = "open', 'type = "other"', '(name = "x"', 'name IN "x"', 'size > "huge"', 'createdAt > "yesterday"', 'name = "\\q"', 'name EXISTS', 'name NOT HAS "b"', 'size HAS "1"', 'path > "/a"', 'tags NOT', 'videoDuration > "long"'])(
     'refuses %j', (q) => {
       expect(() => compileSearchQuery(q, NOW)).toThrow(SearchQueryError)
     },
