@@ -91,7 +91,7 @@ for (const { publicUrlBase, urlEncoding } of settings) {
       let node = fileInodeFrom(await listed(client, '/photos 2024/café (1).png'), INO)
       for (const to of ['/photos 2024/été, 2.png', '/archive/sub dir/été 3.png']) {
         const times = await rename(client, node.remotePath, to)
-        const mine = renamedFileNode(node, INO, to, Date.now())
+        const mine = renamedFileNode(node, INO, to, times.after) // the time the answer came, as ikfs takes it
         const theirs = fileInodeFrom(await listed(client, to), INO)
         expectSameBut(mine, theirs, times, urlEncoding)
         node = theirs
@@ -103,7 +103,7 @@ for (const { publicUrlBase, urlEncoding } of settings) {
       let node = fileInodeFrom(await listed(client, '/odd/a|b^[c].png'), INO)
       for (const to of ['/odd/d|e^[f] {g}.png', '/odd [2]/h|i^[j].png']) {
         const times = await rename(client, node.remotePath, to)
-        const mine = renamedFileNode(node, INO, to, Date.now())
+        const mine = renamedFileNode(node, INO, to, times.after)
         const theirs = fileInodeFrom(await listed(client, to), INO)
         expectSameBut(mine, theirs, times, urlEncoding)
         if (!publicUrlBase) {
