@@ -276,6 +276,7 @@ export class Namespace {
         } catch (e) {
           if (!isNotFound(e)) throw fromImageKitError(e, { op: 'rename (delete source)', target: from.remotePath })
         }
+        await writes.forgetStored(srcFileId)
         dirs.dropVersionsOf(from.folder, srcFileId)
       }
       dirs.setChild(from.folder, from.localName, undefined)

@@ -425,8 +425,9 @@ export class WritePath {
     this.#mtimes.set(node.fileId, node.versionId, mtimeMs)
   }
 
-  /** A file was deleted remotely: no copy of its bytes stays in the spool. */
+  /** A file was deleted remotely: no copy of its bytes stays in the spool, nor its time. */
   async forgetStored(fileId: string): Promise<void> {
+    this.#mtimes.forget(fileId)
     await this.#recent.drop(fileId)
   }
 

@@ -11,7 +11,9 @@
  *
  * Kept in one append-only file of JSON lines (`mtimes.log` in the library's spool folder, 0600), read back
  * at start and rewritten with only its live entries once mostly dead. Nothing is synced: losing the file
- * loses only the times, never data. Past MAX_ENTRIES the times set longest ago are forgotten.
+ * loses only the times, never data. A file deleted through the mount takes its time with it (a `{"f","gone"}`
+ * line), so files that come and go do not fill memory and the log; past MAX_ENTRIES (files deleted
+ * elsewhere stay until then) the times set longest ago are forgotten.
  */
 import { closeSync, openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -32,6 +34,12 @@ interface Entry {
 function isLine(x: unknown): x is { f: string; v: string; m: number } {
   const l = x as { f?: unknown; v?: unknown; m?: unknown } | null
   return typeof l === 'object' && l !== null && typeof l.f === 'string' && typeof l.v === 'string' && Number.isFinite(l.m)
+}
+
+/** The line of a file deleted through the mount (mounts from before it skip it, as any foreign line). */
+function isGoneLine(x: unknown): x is { f: string; gone: true } {
+  const l = x as { f?: unknown; gone?: unknown } | null
+  return typeof l === 'object' && l !== null && typeof l.f === 'string' && l.gone === true
 }
 
 export class LocalMtimes {
@@ -60,12 +68,17 @@ export class LocalMtimes {
     this.#entries.delete(fileId) // re-inserted last: the newest entry
     this.#entries.set(fileId, { v: versionId, m: mtimeMs })
     if (this.#entries.size > this.maxEntries) this.#entries.delete(this.#entries.keys().next().value!)
-    try {
-      if (this.#lines - this.#entries.size > COMPACT_SLACK_LINES) this.#compact()
-      else this.#append(JSON.stringify({ f: fileId, v: versionId, m: mtimeMs }) + '\n')
-    } catch (e) {
-      this.onError(e)
-    }
+    this.#log({ f: fileId, v: versionId, m: mtimeMs })
+  }
+
+  /** Files with a time kept. */
+  get size(): number {
+    return this.#entries.size
+  }
+
+  /** The file was deleted: its time goes (a file id is never used again). */
+  forget(fileId: string): void {
+    if (this.#entries.delete(fileId)) this.#log({ f: fileId, gone: true })
   }
 
   close(): void {
@@ -85,6 +98,7 @@ export class LocalMtimes {
       this.#lines++
       try {
         const l: unknown = JSON.parse(line)
+        if (isGoneLine(l)) this.#entries.delete(l.f)
         if (!isLine(l)) continue
         this.#entries.delete(l.f)
         this.#entries.set(l.f, { v: l.v, m: l.m })
@@ -93,6 +107,16 @@ export class LocalMtimes {
       }
     }
     while (this.#entries.size > this.maxEntries) this.#entries.delete(this.#entries.keys().next().value!)
+  }
+
+  /** Appends the line of a change, or rewrites the log instead once mostly dead. */
+  #log(line: object): void {
+    try {
+      if (this.#lines - this.#entries.size > COMPACT_SLACK_LINES) this.#compact()
+      else this.#append(JSON.stringify(line) + '\n')
+    } catch (e) {
+      this.onError(e)
+    }
   }
 
   #append(text: string): void {

@@ -389,6 +389,24 @@ describe('LocalMtimes', () => {
     expect(new LocalMtimes(dir, noErrors).get('same', 'v24999')).toBe(24_999)
   })
 
+  it('the time of a deleted file is forgotten, after a restart too; files that come and go leave a bounded log', () => {
+    const dir = tempDir()
+    const m = new LocalMtimes(dir, noErrors)
+    m.set('kept', 'v', 1)
+    for (let i = 0; i < 25_000; i++) {
+      m.set(`gone${i}`, 'v', i)
+      m.forget(`gone${i}`)
+    }
+    m.forget('never-set') // nothing to forget: nothing written
+    expect([m.size, m.get('gone24999', 'v'), m.get('kept', 'v')]).toEqual([1, undefined, 1])
+    m.close()
+    const lines = readFileSync(join(dir, MTIMES_LOG), 'utf8').split('\n').filter(Boolean)
+    expect(lines.length).toBeLessThan(11_000)
+    const again = new LocalMtimes(dir, noErrors)
+    expect([again.size, again.get('gone24999', 'v'), again.get('kept', 'v')]).toEqual([1, undefined, 1])
+    again.close()
+  })
+
   it('a log that cannot be written is reported; the time is still kept in memory', () => {
     const dir = join(tempDir(), 'gone') // the spool folder vanished: writes fail
     const errors: unknown[] = []
