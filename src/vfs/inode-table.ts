@@ -5,7 +5,9 @@
  * keeps its number across re-listings while it lives (the new listing looks up the previous one, see
  * dir-node.ts), while an open handle pins it, and after its listing was dropped (a refresh, the listing
  * cache's bound): the numbers of dropped listings' nodes are remembered by identity key, up to
- * REMEMBERED_INOS_MAX of them, the least recently seen forgotten first.
+ * REMEMBERED_INOS_MAX of them, the least recently seen forgotten first. A file or folder deleted through the
+ * mount is forgotten at once (its number has nothing left to keep it for), so files that come and go do not
+ * fill the table; those deleted elsewhere stay until the bound.
  * Mutated only in synchronous stretches (no await between read and write).
  */
 import { LRUCache } from 'lru-cache'
@@ -38,6 +40,11 @@ export class InodeTable {
     this.#remembered.set(identityKey(node), node.ino)
   }
 
+  /** The thing with this identity was deleted: its number is not kept for a later listing. */
+  forget(key: string): void {
+    this.#remembered.delete(key)
+  }
+
   pin(node: Inode): void {
     const key = identityKey(node)
     const pin = this.#pinned.get(key)
@@ -54,6 +61,10 @@ export class InodeTable {
 
   get pinnedCount(): number {
     return this.#pinned.size
+  }
+
+  get rememberedCount(): number {
+    return this.#remembered.size
   }
 
   /** Throws when two live identities share a number, or an identity has two numbers (tests call it after every op). */

@@ -57,13 +57,22 @@ export type Inode = DirInode | FileInode
 
 /** What keeps an inode number across re-listings: the fileId (plus versionId for old versions), or the folder path. */
 export function identityKey(node: Inode): string {
-  if (node.kind === 'dir') return `d:${node.remotePath}`
-  return node.isVersion ? `v:${node.fileId}:${node.versionId}` : `f:${node.fileId}`
+  if (node.kind === 'dir') return folderIdentityKey(node.remotePath)
+  return node.isVersion ? `v:${node.fileId}:${node.versionId}` : fileIdentityKey(node.fileId)
 }
 
 export function identityKeyOf(item: FileObject | FolderObject): string {
-  if (item.type === 'folder') return `d:${item.folderPath}`
-  return item.type === 'file-version' ? `v:${item.fileId}:${item.versionInfo.id}` : `f:${item.fileId}`
+  if (item.type === 'folder') return folderIdentityKey(item.folderPath)
+  return item.type === 'file-version' ? `v:${item.fileId}:${item.versionInfo.id}` : fileIdentityKey(item.fileId)
+}
+
+/** The identity of a file's current version (not an old one's). */
+export function fileIdentityKey(fileId: string): string {
+  return `f:${fileId}`
+}
+
+export function folderIdentityKey(remotePath: string): string {
+  return `d:${remotePath}`
 }
 
 const MIME_INTERN_MAX = 1000 // distinct mime strings are few; the cap only guards against odd data

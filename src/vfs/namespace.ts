@@ -10,7 +10,7 @@ import { remoteBaseOf, type PendingFile } from './file-node.js'
 import { runFolderJob } from './folder-job.js'
 import type { FolderMove } from './spool/folder-moves.js'
 import { fromImageKitError } from './from-imagekit-error.js'
-import { DirInode, FileInode, type Inode } from './inode.js'
+import { DirInode, FileInode, folderIdentityKey, type Inode } from './inode.js'
 import { KeyedMutex } from './lock.js'
 import { folderExists } from './folder-exists.js'
 import { changeOrItsResult, fileIsAt } from './lost-answer.js'
@@ -99,6 +99,7 @@ export class Namespace {
       }
       this.#d.dirs.setChild(dest.folder, dest.localName, undefined)
       this.#d.dirs.forget(node.remotePath)
+      this.#d.inodes.forget(folderIdentityKey(node.remotePath))
     })
   }
 

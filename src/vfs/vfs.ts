@@ -90,6 +90,8 @@ export type IkVfs = Vfs & {
   readonly spoolDir: string | undefined
   /** Throws if inode bookkeeping is inconsistent (unit tests call it after each op). */
   checkInvariants(): void
+  /** How many entries each structure the VFS keeps holds: tests check that churn leaves them bounded. */
+  sizes(): Record<string, number>
 }
 
 const O_ACCMODE = 3
@@ -651,6 +653,15 @@ class ImageKitVfs implements IkVfs {
         bytesUploaded: c.bytesUploaded,
       },
       uploads: this.#writes?.uploads() ?? [],
+    }
+  }
+
+  sizes(): Record<string, number> {
+    return {
+      cachedDirs: this.#dirs.size, cachedEntries: this.#dirs.entryCount, pinnedInodes: this.#inodes.pinnedCount,
+      rememberedInodes: this.#inodes.rememberedCount, handles: this.#handles.size, readers: this.#readers.held,
+      blockVersions: this.#blocks.versions, staleLocks: this.#staleLock.size,
+      ...this.#writes?.sizes(),
     }
   }
 

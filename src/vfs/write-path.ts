@@ -17,7 +17,7 @@ import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
 import { PendingFile, remoteBaseOf, type RemoteBase } from './file-node.js'
-import type { FileInode } from './inode.js'
+import { fileIdentityKey, type FileInode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
 import { parentOf, type NameCodec } from './name.js'
@@ -171,6 +171,15 @@ export class WritePath {
 
   get spoolDir(): string {
     return this.#spool.dir
+  }
+
+  /** How many entries each of its structures holds (IkVfs.sizes). */
+  sizes(): Record<string, number> {
+    return {
+      pendingFiles: this.#pending.size, journalRecords: this.#journal.size, mtimes: this.#mtimes.size,
+      recentCopies: this.#recent.count, queuedUploads: this.#uploader.files.size, pathLocks: this.#pathLock.size,
+      fileLocks: this.#fileLock.size, backgroundTasks: this.#background.size,
+    }
   }
 
   // ---- overlay (write/pending-files.ts) ----
@@ -425,9 +434,10 @@ export class WritePath {
     this.#mtimes.set(node.fileId, node.versionId, mtimeMs)
   }
 
-  /** A file was deleted remotely: no copy of its bytes stays in the spool, nor its time. */
+  /** A file was deleted remotely: no copy of its bytes stays in the spool, nor its time or its inode number. */
   async forgetStored(fileId: string): Promise<void> {
     this.#mtimes.forget(fileId)
+    this.#d.inodes.forget(fileIdentityKey(fileId))
     await this.#recent.drop(fileId)
   }
 

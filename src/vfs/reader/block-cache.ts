@@ -68,6 +68,10 @@ export class BlockCache {
   get blocks(): number {
     return this.#lru?.size ?? 0
   }
+  /** Versions with blocks here (each keeps its ETag). */
+  get versions(): number {
+    return this.#versions.size
+  }
   clear(): void {
     this.#lru?.clear()
   }

@@ -55,6 +55,11 @@ export class ReaderPool {
     return open
   }
 
+  /** Readers held, settling ones included. */
+  get held(): number {
+    return this.#readers.size
+  }
+
   /**
    * Stops the readers of `fileId` that settle with no handle: another version of it was just stored, and a
    * range they have yet to send would fetch the new bytes (the CDN's copy at the old URL gone, R5) into the

@@ -79,6 +79,11 @@ export class Journal {
     this.#syncFd = syncFd
   }
 
+  /** Files with a record. */
+  get size(): number {
+    return this.#live.size
+  }
+
   /** Whether the file has a record (durable or not): the next mount would find it after a kill -9. */
   has(id: string): boolean {
     return this.#live.has(id)

@@ -37,6 +37,11 @@ export class PendingFiles {
     for (const [path, f] of this.#alsoAt) if (f === file) this.#alsoAt.delete(path)
   }
 
+  /** Files shown, at their own paths and at others (see above). */
+  get size(): number {
+    return this.#byRemotePath.size + this.#alsoAt.size
+  }
+
   get isEmpty(): boolean {
     return this.#byRemotePath.size === 0
   }
