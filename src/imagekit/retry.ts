@@ -95,7 +95,9 @@ export async function withRetry<T>(attempt: (attemptNumber: number) => Promise<T
         rateLimitWaitedMs += waitMs
       } else {
         if (failures >= policy.maxRetries) {
-          log.warn({ operation, requestId: error.requestId, attempts: attemptNumber + 1, code: error.code }, 'giving up after retries')
+          // Debug: the error goes on to the caller, whose own line says what failed (the op's errno, an upload's
+          // next attempt), with this request id; a warning here too made two for one failure.
+          log.debug({ operation, requestId: error.requestId, attempts: attemptNumber + 1, code: error.code }, 'giving up after retries')
           throw error
         }
         waitMs = backoffDelayMs(failures, policy, context.random)

@@ -137,9 +137,10 @@ export class Uploader {
     if (retry) counters.uploadsRetried++
     const startedMs = clock.now()
     let loggedMs = startedMs
-    // One info line per stored file ('upload finished') is enough for a `cp -r` of thousands; a retry's start
-    // is news, a first attempt's is not.
-    log[retry ? 'info' : 'debug']({ path: file.localPath, size: file.size, attempt: file.attempts }, 'upload started')
+    // One info line per stored file ('upload finished') is enough for a `cp -r` of thousands, and one warning per
+    // failed attempt (which says when the next one comes) for an outage of hours: starts are debug, retries' too.
+    const attempt = file.attempts
+    log.debug({ path: file.localPath, size: file.size, attempt }, 'upload started')
     try {
       const stored = await this.#deps.perform(file, (sent) => {
         file.sentBytes = sent
@@ -155,7 +156,7 @@ export class Uploader {
       if (stored) {
         counters.uploadsSucceeded++
         counters.bytesUploaded += file.size
-        log.info({ path: file.localPath, size: file.size, ms: clock.now() - startedMs }, 'upload finished')
+        log.info({ path: file.localPath, size: file.size, ms: clock.now() - startedMs, attempt }, 'upload finished')
       }
     } catch (e) {
       counters.uploadsFailed++

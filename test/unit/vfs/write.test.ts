@@ -202,7 +202,7 @@ describe('writing files (W1, W2)', () => {
     for (const line of h.lines) expect(line.match(/"component":/g)?.length ?? 0).toBeLessThanOrEqual(1)
   })
 
-  it('an upload logs one info line when stored; its start is debug, a retry\'s start info', async () => {
+  it('an upload logs one info line when stored, and a failed attempt one warning; starts, retries\' too, are debug', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
     await writeFile(h, '/quiet.txt', 'hello')
@@ -215,9 +215,12 @@ describe('writing files (W1, W2)', () => {
     await h.vfs.write('/quiet.txt', fh, Buffer.from('again'), 0)
     await expectCode(h.vfs.flush('/quiet.txt', fh), 'EIO')
     await h.vfs.release('/quiet.txt', fh)
+    expect(levelsOf('upload failed; the file stays in the spool and will be retried')).toEqual([40])
     h.clock.advance(60_000) // the background retrier's turn
     await waitFor(() => levelsOf('upload finished').length === 2)
-    expect(levelsOf('upload started')).toEqual([20, 20, 30])
+    // A failing upload retried for hours logs one line per attempt (its failure, which says when the next comes).
+    expect(levelsOf('upload started')).toEqual([20, 20, 20])
+    expect(h.records.filter((r) => r.msg === 'upload finished').map((r) => r.attempt)).toEqual([1, 2])
     expect(api.fileAt('/quiet.txt')!.bytes.toString()).toBe('again')
   })
 
