@@ -177,7 +177,7 @@ export class WritePath {
   sizes(): Record<string, number> {
     return {
       pendingFiles: this.#pending.size, journalRecords: this.#journal.size, mtimes: this.#mtimes.size,
-      recentCopies: this.#recent.count, queuedUploads: this.#uploader.files.size, pathLocks: this.#pathLock.size,
+      recentCopies: this.#recent.count, queuedUploads: this.#uploader.files.size, uploadTimers: this.#uploader.timers, pathLocks: this.#pathLock.size,
       fileLocks: this.#fileLock.size, backgroundTasks: this.#background.size,
     }
   }

@@ -2,10 +2,10 @@
  * The upload queue: at most `maxParallel` uploads at once (the one cap on uploads, STYLE §2.6); write-back
  * delays; a background retrier with capped exponential backoff for uploads that failed after the client's
  * own retries; `drain()` for unmount. The upload itself (API call, node update, journal) is `perform`,
- * supplied by the write path. Timers are sleeps on the Clock, cancelled by bumping `file.generation`
- * and, on close, by one AbortSignal.
+ * supplied by the write path. Timers are sleeps on the Clock, one per file at most: whatever supersedes a
+ * file's timer (a later schedule, an upload, a cancel, `file.generation` bumped) clears it, and close clears
+ * them all, so a file closed every second with a long write-back delay holds one timer, not one per close.
  */
-import { setMaxListeners } from 'node:events'
 import type { Clock } from '../../clock.js'
 import { isImageKitError } from '../../imagekit/errors.js'
 import type { Logger } from '../../log.js'
@@ -41,18 +41,23 @@ export class Uploader {
   readonly #deps: UploaderDeps
   readonly #queued = new Set<PendingFile>()
   readonly #slotWaiters: (() => void)[] = []
-  readonly #closing = new AbortController()
+  /** Each file's one timer (its write-back delay or its next retry), aborted when superseded. */
+  readonly #timers = new Map<PendingFile, AbortController>()
+  #closed = false
   #active = 0
 
   constructor(deps: UploaderDeps) {
     this.#deps = deps
-    // Every file waiting for its write-back delay or a retry listens on it: hundreds is normal, not a leak.
-    setMaxListeners(0, this.#closing.signal)
   }
 
   /** Files with unsent content (for status). */
   get files(): ReadonlySet<PendingFile> {
     return this.#queued
+  }
+
+  /** Timers set (write-back delays and retries): one per file at most. */
+  get timers(): number {
+    return this.#timers.size
   }
 
   /** Upload after `delayMs` (write-back); a later schedule, upload or cancel supersedes it. */
@@ -61,7 +66,7 @@ export class Uploader {
     file.state = 'waiting'
     file.nextAttemptAtMs = this.#deps.clock.now() + delayMs
     this.#queued.add(file)
-    this.#after(delayMs, () => {
+    this.#after(file, delayMs, () => {
       if (file.generation === generation) this.#background(file)
     })
   }
@@ -69,6 +74,7 @@ export class Uploader {
   /** Forget scheduled attempts (an in-flight upload finishes; await `file.inflight`). */
   cancel(file: PendingFile): void {
     file.generation++
+    this.#stopTimer(file)
     file.nextAttemptAtMs = undefined
     if (!file.inflight) this.#queued.delete(file)
   }
@@ -100,6 +106,7 @@ export class Uploader {
     // is done, whatever is still unsent goes up.
     if (file.inflight) return file.inflight.then(() => this.#again(file), () => this.#again(file))
     file.generation++
+    this.#stopTimer(file)
     this.#queued.add(file)
     const run = this.#run(file).finally(() => {
       file.inflight = undefined
@@ -116,11 +123,21 @@ export class Uploader {
     this.upload(file).catch(() => undefined) // #run logged it and scheduled the retry
   }
 
-  #after(ms: number, fn: () => void): void {
-    if (this.#closing.signal.aborted) return
-    this.#deps.clock.sleep(ms, this.#closing.signal).then(() => {
-      if (!this.#closing.signal.aborted) fn()
+  /** Runs `fn` after `ms`, as the file's one timer (replacing the one it had). */
+  #after(file: PendingFile, ms: number, fn: () => void): void {
+    this.#stopTimer(file)
+    if (this.#closed) return
+    const timer = new AbortController()
+    this.#timers.set(file, timer)
+    this.#deps.clock.sleep(ms, timer.signal).then(() => {
+      if (this.#timers.get(file) === timer) this.#timers.delete(file)
+      if (!this.#closed && !timer.signal.aborted) fn()
     }, () => undefined)
+  }
+
+  #stopTimer(file: PendingFile): void {
+    this.#timers.get(file)?.abort()
+    this.#timers.delete(file)
   }
 
   async #run(file: PendingFile): Promise<void> {
@@ -180,7 +197,7 @@ export class Uploader {
     const generation = ++file.generation
     file.state = 'failed'
     file.nextAttemptAtMs = this.#deps.clock.now() + delayMs
-    this.#after(delayMs, () => {
+    this.#after(file, delayMs, () => {
       if (file.generation === generation && !file.unlinked) this.#background(file)
     })
   }
@@ -235,7 +252,9 @@ export class Uploader {
   }
 
   close(): void {
-    this.#closing.abort()
+    this.#closed = true
+    for (const timer of this.#timers.values()) timer.abort()
+    this.#timers.clear()
   }
 }
 

@@ -69,3 +69,56 @@ describe('Uploader.drain (unmount)', () => {
     expect(records.filter((r) => r.path === '/huge.bin' && r.msg.startsWith('upload refused earlier')).length).toBe(1)
   })
 })
+
+/** Time as systemClock keeps it, by hand: a sleep whose signal aborts is gone (its timer cleared), as setTimeout's. */
+class CountingClock extends ManualClock {
+  live = 0
+  override sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason as Error)
+    this.live++
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        this.live--
+        reject(signal?.reason as Error)
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      void super.sleep(ms).then(() => {
+        if (signal?.aborted) return
+        signal?.removeEventListener('abort', onAbort)
+        this.live--
+        resolve()
+      })
+    })
+  }
+}
+
+describe('Uploader timers', () => {
+  it('a file closed again and again within its --write-back delay has one timer, not one per close', async () => {
+    const clock = new CountingClock()
+    const { logger } = captureLogger()
+    let uploads = 0
+    const uploader = new Uploader({
+      clock, log: logger, counters: new Counters(), maxParallel: 4,
+      perform: async () => {
+        uploads++
+        return true
+      },
+      persist: async () => undefined,
+    })
+    const file = pending('appended.log')
+    for (let i = 0; i < 100; i++) {
+      uploader.schedule(file, 5 * 60_000) // each close of a log file appended to line by line
+      clock.advance(1000)
+    }
+    expect(clock.live).toBe(1)
+    uploader.cancel(file) // an unlink: nothing is left to wait for
+    expect(clock.live).toBe(0)
+    uploader.schedule(file, 5 * 60_000)
+    clock.advance(5 * 60_000)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect([uploads, clock.live]).toEqual([1, 0])
+    uploader.schedule(file, 5 * 60_000)
+    uploader.close() // unmount
+    expect(clock.live).toBe(0)
+  })
+})
