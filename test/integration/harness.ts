@@ -353,7 +353,8 @@ export async function leftMounted(paths: string[]): Promise<string[]> {
  * A pass-through HTTP proxy in front of the emulator that counts upload requests and the most that were
  * in flight at once (point a mount's --upload-url at `url`). It also records how each upload was sent
  * (chunked or with a length) and how it ended, and can hold upload bodies after some bytes (a stalled
- * network) until released.
+ * network), or the answers of uploads the emulator stored (an answer lost with a daemon killed meanwhile),
+ * until released.
  */
 export interface UploadRecord {
   chunked: boolean
@@ -373,6 +374,10 @@ export interface UploadCounter {
   records(): UploadRecord[]
   /** From now on, upload bodies stop being passed on after `bytes` bytes (undefined: pass everything again). */
   holdBodiesAfter(bytes: number | undefined): void
+  /** While on, the answers of uploads (the emulator stored them) are held back; off passes the held ones on. */
+  holdAnswers(on: boolean): void
+  /** Upload answers held back now. */
+  answersHeld(): number
   stop(): Promise<void>
 }
 
@@ -384,6 +389,8 @@ export async function startUploadCounter(targetUrl: string): Promise<UploadCount
   let maxInFlight = 0
   let holdAfter: number | undefined
   const held = new Set<() => void>()
+  let holdingAnswers = false
+  const heldAnswers = new Set<() => void>()
   const records: UploadRecord[] = []
   const server = createServer((req, res) => {
     const isUpload = req.method === 'POST' && /\/files\/upload\/?$/.test(req.url ?? '')
@@ -396,9 +403,18 @@ export async function startUploadCounter(targetUrl: string): Promise<UploadCount
     }
     const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
       record.status = r.statusCode
-      res.writeHead(r.statusCode ?? 502, r.headers)
-      r.pipe(res)
-      r.once('error', () => res.destroy())
+      const answer = (): void => {
+        heldAnswers.delete(answer)
+        res.writeHead(r.statusCode ?? 502, r.headers)
+        r.pipe(res)
+        r.once('error', () => res.destroy())
+      }
+      if (isUpload && holdingAnswers) {
+        heldAnswers.add(answer)
+        res.once('close', () => heldAnswers.delete(answer)) // the client went away: nobody to answer
+      } else {
+        answer()
+      }
     })
     // Once answered, the rest of a request body is not passed on (the server may close its side).
     up.once('error', () => {
@@ -450,6 +466,11 @@ export async function startUploadCounter(targetUrl: string): Promise<UploadCount
         held.clear()
       }
     },
+    holdAnswers(on) {
+      holdingAnswers = on
+      if (!on) for (const answer of [...heldAnswers]) answer()
+    },
+    answersHeld: () => heldAnswers.size,
     stop: () => new Promise<void>((r) => {
       server.closeAllConnections()
       server.close(() => r())
