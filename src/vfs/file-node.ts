@@ -111,6 +111,11 @@ export class PendingFile {
    */
   mayBeStoredSinceMs: number | undefined
   /**
+   * An upload attempt is under way, begun at this time: it may store the bytes before its answer comes (and
+   * the journal record says so, for the next mount after a kill -9).
+   */
+  sendingSinceMs: number | undefined
+  /**
    * A write into the spool failed at this offset (its disk full, say), and nothing has been written there
    * since: the file is not what its writer meant, so its last close stores nothing and fails with that
    * write's errno (W14). Writing that offset again, or truncating below it, makes the file whole again.
@@ -160,6 +165,7 @@ export class PendingFile {
   /** Its spool journal record; `crc32` when its bytes are synced together with it (journal.ts). */
   record(crc32?: number): JournalRecord {
     const state: RecordState = this.state === 'empty' || this.state === 'rejected' || this.state === 'failed' ? this.state : 'pending'
+    const mayBeStoredSinceMs = this.mayBeStoredSinceMs ?? this.sendingSinceMs
     return {
       v: 1, id: this.id, folder: this.folder, name: this.name, localPath: this.localPath, size: this.size,
       mtimeMs: this.mtimeMs, state, attempts: this.attempts,
@@ -169,6 +175,7 @@ export class PendingFile {
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       ...(crc32 !== undefined ? { crc32 } : {}),
       ...(this.unlinking ? { unlinking: true as const } : {}),
+      ...(mayBeStoredSinceMs !== undefined ? { mayBeStoredSinceMs } : {}),
     }
   }
 

@@ -102,9 +102,7 @@ export class Journal {
 
   /** Appends a record and syncs it: it survives a crash of the process or of the machine. */
   async write(record: JournalRecord): Promise<void> {
-    const text = JSON.stringify({ put: record } satisfies Line) + '\n'
-    const fd = this.#append(text)
-    this.#set(record, true, text)
+    const fd = this.#put(record, true)
     await this.#sync(fd)
     this.#maybeCompact()
   }
@@ -112,9 +110,21 @@ export class Journal {
   /** Appends a record that must only outlive the process (see above); never for a file with a durable record. */
   writeInflight(record: JournalRecord): void {
     if (this.isDurable(record.id)) throw new Error(`journal: ${record.id} has a durable record`)
-    const text = JSON.stringify({ put: record, boot: this.#bootId } satisfies Line) + '\n'
-    this.#append(text)
-    this.#set(record, false, text)
+    this.#put(record, false)
+    this.#maybeCompact()
+  }
+
+  /**
+   * Notes in a file's record that an upload attempt begun at `sinceMs` may store it (JournalRecord
+   * mayBeStoredSinceMs), before the attempt is sent. Appended without a sync: the record keeps its durability,
+   * and a power loss may take the note (the record is found as it was synced). No I/O when the file has no
+   * record or it notes an attempt begun no later.
+   */
+  noteAttempt(id: string, sinceMs: number): void {
+    const live = this.#live.get(id)
+    const noted = live?.record.mayBeStoredSinceMs
+    if (!live || (noted !== undefined && noted <= sinceMs)) return
+    this.#put({ ...live.record, mayBeStoredSinceMs: sinceMs }, live.durable)
     this.#maybeCompact()
   }
 
@@ -201,6 +211,15 @@ export class Journal {
     this.#rewrite()
     for (const path of legacy) unlinkSync(path)
     return { records: [...byId.values()], broken, droppedUnsynced: dropped.size }
+  }
+
+  /** Appends a record's line (an in-flight one names this boot) and makes it the file's live record. */
+  #put(record: JournalRecord, durable: boolean): number {
+    const line: Line = durable ? { put: record } : { put: record, boot: this.#bootId }
+    const text = JSON.stringify(line) + '\n'
+    const fd = this.#append(text)
+    this.#set(record, durable, text)
+    return fd
   }
 
   #set(record: JournalRecord, durable: boolean, text: string): void {

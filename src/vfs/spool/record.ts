@@ -35,6 +35,13 @@ export interface JournalRecord {
    */
   crc32?: number
   /**
+   * An upload attempt of the file that began at this time (the daemon's clock) may have stored it: the daemon
+   * stopped before its answer came, or the answer was an error after which the bytes may be stored all the
+   * same. The next attempt, also the next mount's, first looks for them in the library (upload/stored-copy.ts)
+   * instead of storing them again.
+   */
+  mayBeStoredSinceMs?: number
+  /**
    * An unlink of the file was under way: its remote delete may be done. Noted before that delete is sent, so
    * that the next mount drops the file instead of uploading it back after a crash in between (W8).
    */

@@ -56,6 +56,8 @@ export function replay(d: ReplayDeps): void {
     const file = new PendingFile(r.id, d.dataFiles.path(r.id), r.folder, r.name, r.localPath, d.inodes.allocate(), size, r.mtimeMs, r.mtimeMs, base)
     file.attempts = r.attempts
     file.lastError = r.lastError
+    // An attempt may have stored it before the daemon stopped: the next one looks for it in the library first.
+    if (typeof r.mayBeStoredSinceMs === 'number') file.mayBeStoredSinceMs = r.mayBeStoredSinceMs
     file.wanted = r.details
     d.pending.add(file)
     files.push(file)

@@ -103,17 +103,21 @@ export class UploadAttempts {
 
   /**
    * Sends the file's bytes (the rest of its streamed upload, or the whole file), unless an earlier attempt
-   * whose answer was an error stored them: that version is the result then (upload/stored-copy.ts).
+   * whose answer was an error, or never came (a kill -9 of the daemon that sent it), stored them: that version
+   * is the result then (upload/stored-copy.ts).
    */
   async #send(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<UploadResponse> {
     const { api, uploadTags } = this.#d
     const sinceMs = file.mayBeStoredSinceMs ?? this.#d.clock.now()
+    this.#noteAttempt(file, sinceMs)
     const storedBefore = async (previous: unknown): Promise<UploadResponse | undefined> =>
       mayHaveBeenStored(previous) ? this.#storedCopy(file, sinceMs, describe(previous)) : undefined
+    // No error noted: the daemon that sent the earlier attempt stopped before its answer (replay.ts).
+    const earlierAnswer = file.lastError ?? 'none (the daemon stopped before it came)'
     try {
       let streamFailure: unknown
       const uploaded =
-        (file.mayBeStoredSinceMs !== undefined ? await this.#storedCopy(file, sinceMs, file.lastError) : undefined) ??
+        (file.mayBeStoredSinceMs !== undefined ? await this.#storedCopy(file, sinceMs, earlierAnswer) : undefined) ??
         (await this.#d.streamer.finish(file, onProgress, (e) => (streamFailure = e))) ??
         (await storedBefore(streamFailure)) ??
         (await api.uploadFile({
@@ -128,6 +132,21 @@ export class UploadAttempts {
     } catch (e) {
       if (mayHaveBeenStored(e)) file.mayBeStoredSinceMs = sinceMs
       throw e
+    } finally {
+      file.sendingSinceMs = undefined
+    }
+  }
+
+  /**
+   * Before an attempt is sent, its record says that it may store the file from now on: after a kill -9 before
+   * its answer, the next mount looks for the bytes in the library instead of storing them again (replay.ts).
+   */
+  #noteAttempt(file: PendingFile, sinceMs: number): void {
+    file.sendingSinceMs = sinceMs
+    try {
+      this.#d.journal.noteAttempt(file.id, sinceMs)
+    } catch (e) {
+      this.#d.log.warn({ path: file.localPath, err: e }, 'the spool journal cannot note this upload attempt (its disk is full); a crash before its answer would make the next mount store it again')
     }
   }
 

@@ -86,6 +86,40 @@ describe('Journal', () => {
     expect(after.droppedUnsynced).toBe(0)
   })
 
+  it('an upload attempt is noted in the record without a sync: found after a kill -9, the record keeps its durability', async () => {
+    const dir = tempDir()
+    let syncs = 0
+    const j = new Journal(dir, 'boot-1', async () => void syncs++)
+    j.loadAll()
+    j.writeInflight(record('aa'))
+    await j.write(record('bb', { crc32: 7 }))
+    syncs = 0
+    j.noteAttempt('aa', 1000)
+    j.noteAttempt('bb', 2000)
+    j.noteAttempt('bb', 3000) // a later attempt: the earlier one may have stored it, and stays noted
+    j.noteAttempt('never-written', 1000)
+    expect(syncs).toBe(0)
+    expect(j.isDurable('aa')).toBe(false)
+    expect(j.isDurable('bb')).toBe(true)
+    expect(j.durableRecord('bb')).toMatchObject({ crc32: 7, mayBeStoredSinceMs: 2000 }) // the rest as it was
+    const byId = (rs: JournalRecord[]) => Object.fromEntries(rs.map((r) => [r.id, r.mayBeStoredSinceMs]))
+    // "kill -9": the next process of this boot reads the notes from the page cache.
+    expect(byId(new Journal(dir, 'boot-1').loadAll().records)).toEqual({ aa: 1000, bb: 2000 })
+  })
+
+  it('an attempt noted on an in-flight record is dropped with it after a reboot', async () => {
+    const dir = tempDir()
+    const j = new Journal(dir, 'boot-1')
+    j.loadAll()
+    j.writeInflight(record('aa'))
+    j.noteAttempt('aa', 1000)
+    await j.write(record('bb'))
+    j.noteAttempt('bb', 1000)
+    const after = new Journal(dir, 'boot-2').loadAll()
+    expect(ids(after.records)).toEqual(['bb'])
+    expect(after.droppedUnsynced).toBe(1)
+  })
+
   it('removed records stay removed, in either form', async () => {
     const dir = tempDir()
     const j = new Journal(dir, 'boot-1')

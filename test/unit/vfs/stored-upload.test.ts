@@ -17,8 +17,39 @@ const CREATE = constants.O_CREAT | constants.O_WRONLY
 const SIZE = 200_000
 const gatewayTimeout = () => new ImageKitError('IK_SERVER', 'POST /api/v1/files/upload: 504', { status: 504, retriable: true })
 
-function rw(api: FakeImageKit): Harness {
-  return makeVfs(api, { readOnly: false, cacheDir: join(scratchDir('stored'), 'cache'), libraryId: 'https://ik.example.test/demo' })
+function rw(api: FakeImageKit, cacheDir = join(scratchDir('stored'), 'cache'), writeBackDelayMs = 0): Harness {
+  return makeVfs(api, { readOnly: false, cacheDir, libraryId: 'https://ik.example.test/demo', bootId: 'b1', writeBackDelayMs })
+}
+
+/**
+ * A file written and closed at `path` in a Vfs that is then "killed" (never closed) once the library stored
+ * its upload, whose answer is held until `end` (after the test: the killed Vfs is closed after it).
+ */
+async function killedAfterStore(api: FakeImageKit, path: string, bytes: Buffer): Promise<{ cacheDir: string; end: () => void }> {
+  const cacheDir = join(scratchDir('stored'), 'cache')
+  const h = rw(api, cacheDir)
+  const upload = api.uploadFile.bind(api)
+  let end!: () => void
+  const ended = new Promise<void>((resolve) => (end = resolve))
+  api.uploadFile = async (request) => {
+    api.uploadFile = upload
+    const stored = await upload(request)
+    await ended
+    return stored
+  }
+  const fh = await h.vfs.create(path, 0o644, CREATE)
+  await h.vfs.write(path, fh, bytes, 0)
+  void h.vfs.flush(path, fh) // close(2) waits for the upload; the kill comes first
+  await waitFor(() => api.fileAt(path) !== undefined)
+  return { cacheDir, end }
+}
+
+/** The next start on `cacheDir`, with the uploads it found in the spool settled. */
+async function restarted(api: FakeImageKit, cacheDir: string): Promise<Harness> {
+  const h = rw(api, cacheDir)
+  h.clock.advance(0) // the uploads found are queued at once
+  await waitFor(() => h.vfs.status().uploads.length === 0)
+  return h
 }
 
 /** A pending file whose spool copy holds `bytes`, at `/d/a.bin`. */
@@ -78,6 +109,56 @@ describe('W3: finding an upload stored before its error answer', () => {
     expect(h.lines.join('\n')).toMatch(/"msg":"the upload was stored, though its answer was an error"/)
     expect((await h.vfs.getattr('/a.bin')).size).toBe(SIZE)
     await h.vfs.close()
+  })
+
+  it('kill -9 after the library stored an upload, before its answer: the next start takes that version (one list, one read), sends nothing', async () => {
+    const api = new FakeImageKit()
+    const bytes = patternBytes(SIZE, 5)
+    const killed = await killedAfterStore(api, '/a.bin', bytes)
+    try {
+      const before = { ...api.calls }
+      const h = await restarted(api, killed.cacheDir)
+      expect(api.writeCalls.uploadFile).toBe(1) // was 2: the next start sent it again
+      expect(api.fileAt('/a.bin')).toMatchObject({ versions: 1 })
+      expect(api.calls.listFiles - before.listFiles).toBe(1)
+      expect(api.calls.readRange - before.readRange).toBe(1)
+      expect(h.lines.join('\n')).toMatch(/"answer":"none \(the daemon stopped before it came\)"[^\n]*"msg":"the upload was stored, though its answer was an error"/)
+      expect((await h.vfs.getattr('/a.bin')).size).toBe(SIZE)
+      await h.vfs.close()
+    } finally {
+      killed.end()
+    }
+  })
+
+  it('after that kill, when the library cannot tell (API down), the next start sends the file again', async () => {
+    const api = new FakeImageKit()
+    const bytes = patternBytes(SIZE, 6)
+    const killed = await killedAfterStore(api, '/a.bin', bytes)
+    try {
+      api.failNext.set('listFiles', new ImageKitError('IK_SERVER', 'GET /v1/files: 503', { status: 503, retriable: true }))
+      const h = await restarted(api, killed.cacheDir)
+      expect(api.writeCalls.uploadFile).toBe(2)
+      expect(api.fileAt('/a.bin')).toMatchObject({ versions: 2 })
+      expect(api.fileAt('/a.bin')!.bytes.equals(bytes)).toBe(true)
+      await h.vfs.close()
+    } finally {
+      killed.end()
+    }
+  })
+
+  it('a pending upload never sent before the kill (write-back delay) is sent at the next start without asking the library first', async () => {
+    const api = new FakeImageKit()
+    const cacheDir = join(scratchDir('stored'), 'cache')
+    const h = rw(api, cacheDir, 60_000)
+    const fh = await h.vfs.create('/a.bin', 0o644, CREATE)
+    await h.vfs.write('/a.bin', fh, patternBytes(SIZE, 7), 0)
+    await h.vfs.release('/a.bin', fh)
+    const before = { ...api.calls }
+    const h2 = await restarted(api, cacheDir)
+    expect(api.writeCalls.uploadFile).toBe(1)
+    expect(api.calls.listFiles - before.listFiles).toBe(0)
+    expect(api.calls.readRange - before.readRange).toBe(0)
+    await h2.vfs.close()
   })
 
   it("another machine's upload of the same size over ours before the retry is not taken for ours: the retry sends ours", async () => {
