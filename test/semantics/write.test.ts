@@ -387,6 +387,34 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
+  it('W3: kill -9 after the library stored an upload, before its answer came: the next mount takes that version, no second one', async () => {
+    const counter = await startUploadCounter(lib.url)
+    try {
+      const first = await mount({ args: ['--write-back', '0', '--upload-url', counter.url] })
+      const src = await localFile('w3-killed.bin', 200_000)
+      counter.holdAnswers(true) // the library stores the upload; its answer stays on the way
+      const copy = run('cp', [src, join(first.m.path, 'w3-killed.bin')]).catch(() => undefined) // its close dies with the daemon
+      try {
+        await waitFor(() => counter.answersHeld() === 1, UPLOAD_DEADLINE_MS, 'the upload stored, its answer held')
+        first.m.kill9()
+        await first.m.waitExit(10_000)
+        await copy
+      } finally {
+        counter.holdAnswers(false)
+      }
+      await unmount(first.m)
+      expect(await versionsOf(lib, '/w3-killed.bin')).toHaveLength(1)
+      const again = await mount({ cacheDir: first.cache, args: ['--upload-url', counter.url] })
+      await waitFor(() => /"path":"\/w3-killed\.bin"[^\n]*"msg":"upload finished"/.test(again.m.log()), UPLOAD_DEADLINE_MS, 'the interrupted upload settled')
+      expect(await versionsOf(lib, '/w3-killed.bin')).toHaveLength(1) // was 2: the next mount sent it again
+      expect(counter.uploads()).toBe(1)
+      expect(await sameBytes(join(again.m.path, 'w3-killed.bin'), src)).toBe(true)
+      expect(await unmount(again.m)).toBe(0)
+    } finally {
+      await counter.stop()
+    }
+  })
+
   it('W4: with --write-back close returns at once; uploads start after the delay, several at a time', async () => {
     const counter = await startUploadCounter(lib.url)
     try {
