@@ -107,7 +107,8 @@ export class PendingFile {
   storedUpload: UploadResponse | undefined
   /**
    * An upload attempt of this file ended in an error after which its bytes may be stored all the same (a 5xx,
-   * a lost answer), begun at this time: the next attempt first looks for them (upload/stored-copy.ts).
+   * a lost answer), or stored them and their tags and metadata are not set yet, begun at this time: the next
+   * attempt, or the next mount's, first looks for them (upload/stored-copy.ts).
    */
   mayBeStoredSinceMs: number | undefined
   /**

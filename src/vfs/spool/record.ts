@@ -37,8 +37,8 @@ export interface JournalRecord {
   /**
    * An upload attempt of the file that began at this time (the daemon's clock) may have stored it: the daemon
    * stopped before its answer came, or the answer was an error after which the bytes may be stored all the
-   * same. The next attempt, also the next mount's, first looks for them in the library (upload/stored-copy.ts)
-   * instead of storing them again.
+   * same, or it stored them and the tags and metadata set on the file are not set yet. The next attempt, also
+   * the next mount's, first looks for them in the library (upload/stored-copy.ts) instead of storing them again.
    */
   mayBeStoredSinceMs?: number
   /**

@@ -71,12 +71,14 @@ export class UploadAttempts {
       // Written meanwhile: what went up is not the content (nor, maybe, any content). The file is an overwrite
       // of what it stored now, and stays unsent; whoever waits for its upload sends it again (uploader.ts).
       file.state = file.openCount > 0 ? 'open' : 'waiting'
+      file.mayBeStoredSinceMs = undefined // what is stored is not the content: its attempt has not begun
       this.#d.dirs.expire(file.folder)
       return false
     }
     file.storedUpload = uploaded
     const res = file.wanted ? await setWantedDetails(api, this.#d.uploadLog, file, uploaded) : uploaded
     file.storedUpload = undefined
+    file.mayBeStoredSinceMs = undefined
     file.unsent = false
     file.sentBytes = file.size
     if (file.state !== 'empty') file.state = 'clean'
@@ -127,7 +129,8 @@ export class UploadAttempts {
           onProgress,
           storedBefore,
         }))
-      file.mayBeStoredSinceMs = undefined
+      // Stored: until it has landed (its tags set, perform), a crash leaves the next mount to find it.
+      file.mayBeStoredSinceMs = sinceMs
       return uploaded
     } catch (e) {
       if (mayHaveBeenStored(e)) file.mayBeStoredSinceMs = sinceMs

@@ -146,6 +146,24 @@ describe('W3: finding an upload stored before its error answer', () => {
     }
   })
 
+  it('kill -9 after an upload landed whose tags could not be set yet: the next start takes that version and sets them, sends nothing', async () => {
+    const api = new FakeImageKit()
+    const cacheDir = join(scratchDir('stored'), 'cache')
+    const h = rw(api, cacheDir)
+    const fh = await h.vfs.create('/a.bin', 0o644, CREATE)
+    await h.vfs.write('/a.bin', fh, patternBytes(SIZE, 8), 0)
+    await h.vfs.setxattr('/a.bin', 'user.imagekit.tags', Buffer.from('kept'), 0)
+    api.failNext.set('updateFileDetails', gatewayTimeout())
+    await expectCode(h.vfs.flush('/a.bin', fh), 'EIO') // stored; the retrier is to set the tags
+    await h.vfs.release('/a.bin', fh)
+    // kill -9 before that retry
+    const h2 = await restarted(api, cacheDir)
+    expect(api.writeCalls.uploadFile).toBe(1) // was 2: the next start sent it again
+    expect(api.fileAt('/a.bin')).toMatchObject({ versions: 1 })
+    expect(api.fileAt('/a.bin')!.obj.tags).toEqual(['kept'])
+    await h2.vfs.close()
+  })
+
   it('a pending upload never sent before the kill (write-back delay) is sent at the next start without asking the library first', async () => {
     const api = new FakeImageKit()
     const cacheDir = join(scratchDir('stored'), 'cache')
