@@ -8,8 +8,10 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
+import type { UploadResponse } from '../../../src/imagekit/types.js'
 import { PendingFile } from '../../../src/vfs/file-node.js'
 import { CLOCK_SKEW_MS, mayHaveBeenStored, storedCopyOf } from '../../../src/vfs/upload/stored-copy.js'
+import type { VfsOptions } from '../../../src/vfs/types.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
 import { expectCode, makeVfs, scratchDir, waitFor, type Harness } from './helpers.js'
 
@@ -17,26 +19,39 @@ const CREATE = constants.O_CREAT | constants.O_WRONLY
 const SIZE = 200_000
 const gatewayTimeout = () => new ImageKitError('IK_SERVER', 'POST /api/v1/files/upload: 504', { status: 504, retriable: true })
 
-function rw(api: FakeImageKit, cacheDir = join(scratchDir('stored'), 'cache'), writeBackDelayMs = 0): Harness {
-  return makeVfs(api, { readOnly: false, cacheDir, libraryId: 'https://ik.example.test/demo', bootId: 'b1', writeBackDelayMs })
+function rw(api: FakeImageKit, cacheDir = join(scratchDir('stored'), 'cache'), overrides: Partial<VfsOptions> = {}): Harness {
+  return makeVfs(api, { readOnly: false, cacheDir, libraryId: 'https://ik.example.test/demo', bootId: 'b1', ...overrides })
 }
 
 /**
- * A file written and closed at `path` in a Vfs that is then "killed" (never closed) once the library stored
- * its upload, whose answer is held until `end` (after the test: the killed Vfs is closed after it).
+ * `bytes` written and closed at `/a.bin` in a Vfs that is then "killed" (never closed) once the library
+ * stored its upload; then `next` runs on its cache dir. The upload's answer is held until `next` is done
+ * (the killed Vfs is closed after the test, and its close waits for it).
  */
-async function killedAfterStore(api: FakeImageKit, path: string, bytes: Buffer): Promise<{ cacheDir: string; end: () => void }> {
+async function afterKill(api: FakeImageKit, bytes: Buffer, next: (cacheDir: string) => Promise<void>, streamed = false): Promise<void> {
+  const killed = await killedAfterStore(api, '/a.bin', bytes, streamed)
+  try {
+    await next(killed.cacheDir)
+  } finally {
+    killed.end()
+  }
+}
+
+async function killedAfterStore(api: FakeImageKit, path: string, bytes: Buffer, streamed: boolean): Promise<{ cacheDir: string; end: () => void }> {
   const cacheDir = join(scratchDir('stored'), 'cache')
-  const h = rw(api, cacheDir)
-  const upload = api.uploadFile.bind(api)
+  const h = rw(api, cacheDir, streamed ? { streamThresholdBytes: SIZE / 4 } : {})
   let end!: () => void
   const ended = new Promise<void>((resolve) => (end = resolve))
-  api.uploadFile = async (request) => {
-    api.uploadFile = upload
-    const stored = await upload(request)
-    await ended
+  let first = true
+  const holdAnswer = <A extends unknown[]>(upload: (...args: A) => Promise<UploadResponse>) => async (...args: A) => {
+    const held = first // only the first upload's answer: the next start's go through
+    first = false
+    const stored = await upload(...args)
+    if (held) await ended
     return stored
   }
+  if (streamed) api.uploadFileStream = holdAnswer(api.uploadFileStream.bind(api))
+  else api.uploadFile = holdAnswer(api.uploadFile.bind(api))
   const fh = await h.vfs.create(path, 0o644, CREATE)
   await h.vfs.write(path, fh, bytes, 0)
   void h.vfs.flush(path, fh) // close(2) waits for the upload; the kill comes first
@@ -114,10 +129,9 @@ describe('W3: finding an upload stored before its error answer', () => {
   it('kill -9 after the library stored an upload, before its answer: the next start takes that version (one list, one read), sends nothing', async () => {
     const api = new FakeImageKit()
     const bytes = patternBytes(SIZE, 5)
-    const killed = await killedAfterStore(api, '/a.bin', bytes)
-    try {
+    await afterKill(api, bytes, async (cacheDir) => {
       const before = { ...api.calls }
-      const h = await restarted(api, killed.cacheDir)
+      const h = await restarted(api, cacheDir)
       expect(api.writeCalls.uploadFile).toBe(1) // was 2: the next start sent it again
       expect(api.fileAt('/a.bin')).toMatchObject({ versions: 1 })
       expect(api.calls.listFiles - before.listFiles).toBe(1)
@@ -125,25 +139,32 @@ describe('W3: finding an upload stored before its error answer', () => {
       expect(h.lines.join('\n')).toMatch(/"answer":"none \(the daemon stopped before it came\)"[^\n]*"msg":"the upload was stored, though its answer was an error"/)
       expect((await h.vfs.getattr('/a.bin')).size).toBe(SIZE)
       await h.vfs.close()
-    } finally {
-      killed.end()
-    }
+    })
+  })
+
+  it('the same for a streamed upload (W12) whose body the close ended', async () => {
+    const api = new FakeImageKit()
+    const bytes = patternBytes(SIZE, 9)
+    await afterKill(api, bytes, async (cacheDir) => {
+      expect(api.streams).toMatchObject([{ filePath: '/a.bin', state: 'stored' }])
+      const h = await restarted(api, cacheDir)
+      expect(api.writeCalls.uploadFile + api.writeCalls.uploadFileStream).toBe(1) // was 2
+      expect(api.fileAt('/a.bin')).toMatchObject({ versions: 1 })
+      await h.vfs.close()
+    }, true)
   })
 
   it('after that kill, when the library cannot tell (API down), the next start sends the file again', async () => {
     const api = new FakeImageKit()
     const bytes = patternBytes(SIZE, 6)
-    const killed = await killedAfterStore(api, '/a.bin', bytes)
-    try {
+    await afterKill(api, bytes, async (cacheDir) => {
       api.failNext.set('listFiles', new ImageKitError('IK_SERVER', 'GET /v1/files: 503', { status: 503, retriable: true }))
-      const h = await restarted(api, killed.cacheDir)
+      const h = await restarted(api, cacheDir)
       expect(api.writeCalls.uploadFile).toBe(2)
       expect(api.fileAt('/a.bin')).toMatchObject({ versions: 2 })
       expect(api.fileAt('/a.bin')!.bytes.equals(bytes)).toBe(true)
       await h.vfs.close()
-    } finally {
-      killed.end()
-    }
+    })
   })
 
   it('kill -9 after an upload landed whose tags could not be set yet: the next start takes that version and sets them, sends nothing', async () => {
@@ -167,7 +188,7 @@ describe('W3: finding an upload stored before its error answer', () => {
   it('a pending upload never sent before the kill (write-back delay) is sent at the next start without asking the library first', async () => {
     const api = new FakeImageKit()
     const cacheDir = join(scratchDir('stored'), 'cache')
-    const h = rw(api, cacheDir, 60_000)
+    const h = rw(api, cacheDir, { writeBackDelayMs: 60_000 })
     const fh = await h.vfs.create('/a.bin', 0o644, CREATE)
     await h.vfs.write('/a.bin', fh, patternBytes(SIZE, 7), 0)
     await h.vfs.release('/a.bin', fh)
