@@ -40,8 +40,10 @@ export function checkUploadJwt(fields: ReadonlyMap<string, string>, keys: Client
   const exp = typeof payload.exp === 'number' ? payload.exp : Number.NaN
   if (used.burn(token, exp, nowS)) return badRequest(REUSED_TOKEN_MESSAGE)
   if (header.kid !== keys.publicKey) return new ApiError(403, WRONG_KEY_MESSAGE)
-  const expected = createHmac('sha256', keys.privateKey).update(`${headerPart}.${payloadPart}`).digest()
-  const given = Buffer.from(signaturePart, 'base64url')
+  // Compared as text, in its one unpadded base64url spelling: decoding it first took other spellings of the
+  // same bytes (the last character's unused bits, a trailing '='), each a token not used yet, so replayable.
+  const expected = Buffer.from(createHmac('sha256', keys.privateKey).update(`${headerPart}.${payloadPart}`).digest('base64url'))
+  const given = Buffer.from(signaturePart)
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return badRequest(INVALID_JWT_MESSAGE)
   const iat = typeof payload.iat === 'number' ? payload.iat : nowS
   if (!(exp > nowS && exp - iat < MAX_EXPIRE_AHEAD_S)) return badRequest(EXPIRED_JWT_MESSAGE)

@@ -67,6 +67,19 @@ describe('secure client-side upload (v2, JWT)', () => {
     await expectRefused(() => browserUpload(once), BadRequestError, REUSED_TOKEN_MESSAGE)
   })
 
+  it('takes a signature only in its one base64url spelling: another spelling of the same bytes is no new token', async () => {
+    const once = signUploadToken(payload)
+    await browserUpload(once)
+    // 32 bytes are 43 characters, the last one's two low bits unused: 'A'..'D' (and so on) decode alike, as does padding.
+    const last = once.at(-1)!
+    const twin = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    const i = twin.indexOf(last)
+    const sameBits = once.slice(0, -1) + twin[i ^ 1]
+    expect(Buffer.from(sameBits.split('.')[2]!, 'base64url').equals(Buffer.from(once.split('.')[2]!, 'base64url'))).toBe(true)
+    await expectRefused(() => browserUpload(sameBits), BadRequestError, INVALID_JWT_MESSAGE)
+    await expectRefused(() => browserUpload(once + '='), BadRequestError, INVALID_JWT_MESSAGE)
+  })
+
   it('refuses an expired token, one valid an hour or more, one signed with another key, and another account\'s kid', async () => {
     const now = Math.floor(Date.now() / 1000)
     await expectRefused(() => browserUpload(signUploadToken(payload, { iatS: now - 700, expiresInS: 600 })), BadRequestError, EXPIRED_JWT_MESSAGE)
