@@ -68,6 +68,11 @@ export class WholeLines {
   /** A failed append could not be cut off again: the next line starts on a line of its own. */
   #torn = false
 
+  /** The log ends in a line torn by a crash (read back at start): the next append starts a line of its own. */
+  endsTorn(): void {
+    this.#torn = true
+  }
+
   /** Appends `text` (one or more lines) or throws, having cut off what the disk took of it; returns the bytes appended. */
   append(fd: number, text: string, what: string): number {
     const line = this.#torn ? '\n' + text : text

@@ -93,6 +93,8 @@ export class LocalMtimes {
     } catch {
       return // none yet (or unreadable: the times are lost, nothing else)
     }
+    // A crash mid-append left a partial last line: the next line must not be glued onto it (and lost with it).
+    if (text !== '' && !text.endsWith('\n')) this.#writer.endsTorn()
     for (const line of text.split('\n')) {
       if (line === '') continue
       this.#lines++

@@ -412,6 +412,21 @@ describe('LocalMtimes', () => {
     again.close()
   })
 
+  it('after a crash that tore the last line, the next time or deletion written is a line of its own', () => {
+    const dir = tempDir()
+    const m = new LocalMtimes(dir, noErrors)
+    m.set('deleted', 'v', 1)
+    m.close()
+    appendFileSync(join(dir, MTIMES_LOG), '{"f":"torn","v":"v","m')
+    const after = new LocalMtimes(dir, noErrors)
+    after.forget('deleted')
+    after.set('kept', 'v', 2)
+    after.close()
+    const again = new LocalMtimes(dir, noErrors)
+    expect([again.get('deleted', 'v'), again.get('kept', 'v'), again.get('torn', 'v')]).toEqual([undefined, 2, undefined])
+    again.close()
+  })
+
   it('the log is rewritten with its live entries once mostly dead, in a private file', () => {
     const dir = tempDir()
     const m = new LocalMtimes(dir, noErrors)
