@@ -45,7 +45,8 @@ export function checkUploadJwt(fields: ReadonlyMap<string, string>, keys: Client
   const expected = Buffer.from(createHmac('sha256', keys.privateKey).update(`${headerPart}.${payloadPart}`).digest('base64url'))
   const given = Buffer.from(signaturePart)
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return badRequest(INVALID_JWT_MESSAGE)
-  const iat = typeof payload.iat === 'number' ? payload.iat : nowS
+  // Less than an hour from when it was signed, and from now: an iat ahead of the clock stretches nothing.
+  const iat = typeof payload.iat === 'number' ? Math.min(payload.iat, nowS) : nowS
   if (!(exp > nowS && exp - iat < MAX_EXPIRE_AHEAD_S)) return badRequest(EXPIRED_JWT_MESSAGE)
   const signed = Object.keys(payload).filter((k) => !TOKEN_CLAIMS.has(k))
   const sent = [...fields.keys()].filter((k) => k !== 'token')

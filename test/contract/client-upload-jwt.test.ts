@@ -84,6 +84,8 @@ describe('secure client-side upload (v2, JWT)', () => {
     const now = Math.floor(Date.now() / 1000)
     await expectRefused(() => browserUpload(signUploadToken(payload, { iatS: now - 700, expiresInS: 600 })), BadRequestError, EXPIRED_JWT_MESSAGE)
     await expectRefused(() => browserUpload(signUploadToken(payload, { expiresInS: 3600 })), BadRequestError, EXPIRED_JWT_MESSAGE)
+    // An iat ahead of the clock does not stretch it: this one would be good for the next 2 h 10 min.
+    await expectRefused(() => browserUpload(signUploadToken(payload, { iatS: now + 7200, expiresInS: 600 })), BadRequestError, EXPIRED_JWT_MESSAGE)
     await expectRefused(() => browserUpload(signUploadToken(payload, { key: 'private_not_this_account' })), BadRequestError, INVALID_JWT_MESSAGE)
     await expectRefused(() => browserUpload('not.a-jwt'), BadRequestError, INVALID_JWT_MESSAGE)
     expect(await rejectionOf(() => browserUpload(signUploadToken(payload, { kid: 'public_someone_else' })))).toBeInstanceOf(PermissionDeniedError)
