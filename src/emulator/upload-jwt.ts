@@ -38,13 +38,15 @@ export function checkUploadJwt(fields: ReadonlyMap<string, string>, keys: Client
   if (!header || !payload || signaturePart === undefined || more.length > 0 || header.alg !== 'HS256') return badRequest(INVALID_JWT_MESSAGE)
   const nowS = Math.floor(nowMs / 1000)
   const exp = typeof payload.exp === 'number' ? payload.exp : Number.NaN
-  if (used.burn(token, exp, nowS)) return badRequest(REUSED_TOKEN_MESSAGE)
   if (header.kid !== keys.publicKey) return new ApiError(403, WRONG_KEY_MESSAGE)
   // Compared as text, in its one unpadded base64url spelling: decoding it first took other spellings of the
   // same bytes (the last character's unused bits, a trailing '='), each a token not used yet, so replayable.
   const expected = Buffer.from(createHmac('sha256', keys.privateKey).update(`${headerPart}.${payloadPart}`).digest('base64url'))
   const given = Buffer.from(signaturePart)
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return badRequest(INVALID_JWT_MESSAGE)
+  // Burnt once known to be signed with the key (a failed request's included): forged tokens, which anyone may
+  // send with any exp, would fill the bounded table and push the used ones out, to be replayed.
+  if (used.burn(token, exp, nowS)) return badRequest(REUSED_TOKEN_MESSAGE)
   // Less than an hour from when it was signed, and from now: an iat ahead of the clock stretches nothing.
   const iat = typeof payload.iat === 'number' ? Math.min(payload.iat, nowS) : nowS
   if (!(exp > nowS && exp - iat < MAX_EXPIRE_AHEAD_S)) return badRequest(EXPIRED_JWT_MESSAGE)
