@@ -3,7 +3,7 @@
  * `expire` and `signature` = lowercase hex HMAC-SHA1(private key, token + expire), made by the app's server
  * (the SDKs' getAuthenticationParameters). `expire` is unix seconds, at most an hour ahead. A token is
  * single-use: the SDK docs say a token sent before fails validation "even if your previous request resulted
- * in an error", so every request that presents one burns it.
+ * in an error", so every request that presents one with its valid signature burns it (forgeries are not kept).
  *
  * Only the expire message is the service's own (quoted in SDK issue reports); the wording of the others is
  * the emulator's (unconfirmed), in the service's style.
@@ -52,11 +52,13 @@ export function checkClientAuth(fields: ReadonlyMap<string, string>, keys: Clien
   const expireText = fields.get('expire')!
   const expireS = /^\d+$/.test(expireText) ? Number(expireText) : Number.NaN
   const nowS = Math.floor(nowMs / 1000)
-  if (used.burn(token, expireS, nowS)) return badRequest(REUSED_TOKEN_MESSAGE)
   if (!(expireS > nowS && expireS <= nowS + MAX_EXPIRE_AHEAD_S)) return badRequest(INVALID_EXPIRE_MESSAGE)
-  if (fields.get('publicKey') !== keys.publicKey) return new ApiError(403, WRONG_KEY_MESSAGE)
   const expected = createHmac('sha1', keys.privateKey).update(token + expireText).digest('hex')
   const given = Buffer.from(fields.get('signature')!)
   if (given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected))) return badRequest(INVALID_SIGNATURE_MESSAGE)
+  // Burnt once known to come from the app's server (a request failing after this included): forged tokens,
+  // which anyone may send, would fill the bounded table and push the used ones out, to be replayed.
+  if (used.burn(token, expireS, nowS)) return badRequest(REUSED_TOKEN_MESSAGE)
+  if (fields.get('publicKey') !== keys.publicKey) return new ApiError(403, WRONG_KEY_MESSAGE)
   return undefined
 }

@@ -1,7 +1,7 @@
-/** The v2 upload JWT check (upload-jwt.ts) on its own: what a flood of forged tokens can do to the used-token table. */
+/** Client-side upload checks on their own (v2's JWT, upload-jwt.ts; v1's signed token, client-auth.ts): what a flood of forged tokens can do to the used-token table. */
 import { createHmac } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { REUSED_TOKEN_MESSAGE, UsedTokens } from '../../../src/emulator/client-auth.js'
+import { checkClientAuth, REUSED_TOKEN_MESSAGE, UsedTokens } from '../../../src/emulator/client-auth.js'
 import { checkUploadJwt } from '../../../src/emulator/upload-jwt.js'
 
 const keys = { privateKey: 'private_jwt_test', publicKey: 'public_jwt_test' }
@@ -23,5 +23,19 @@ describe('checkUploadJwt', () => {
     // Anyone may send these: signed with a key they made up, valid "forever".
     for (let i = 0; i < 100_001; i++) checkUploadJwt(form(token({ fileName: 'a.txt', n: String(i) }, 9e12, 'guessed')), keys, used, NOW_MS)
     expect(checkUploadJwt(form(real), keys, used, NOW_MS)?.message).toBe(REUSED_TOKEN_MESSAGE)
+  })
+})
+
+describe('checkClientAuth (v1)', () => {
+  it('a used token stays used however many forged ones come after it', () => {
+    const used = new UsedTokens()
+    const expire = String(NOW_MS / 1000 + 600)
+    const form = (t: string, key = keys.privateKey) => new Map([
+      ['publicKey', keys.publicKey], ['token', t], ['expire', expire],
+      ['signature', createHmac('sha1', key).update(t + expire).digest('hex')],
+    ])
+    expect(checkClientAuth(form('real-token'), keys, used, NOW_MS)).toBeUndefined()
+    for (let i = 0; i < 100_001; i++) checkClientAuth(form(`forged-${i}`, 'guessed'), keys, used, NOW_MS)
+    expect(checkClientAuth(form('real-token'), keys, used, NOW_MS)?.message).toBe(REUSED_TOKEN_MESSAGE)
   })
 })
