@@ -27,9 +27,19 @@ export class MountpointHungError extends Error {
   }
 }
 
-// Prints {directory} or {code, message}; the path is its only argument.
+// Prints {directory} or {code, message}; the path is its only argument. The kernel answers a stat of a FUSE
+// mount's root from its cache for attr_timeout, dead daemon or not; an opendir always asks the daemon, so a
+// folder is opened too, and only a dead mount's answer to that counts (a folder this user cannot read is a folder).
 const STAT_SCRIPT = `
-try { const s = require('node:fs').statSync(process.argv[1]); process.stdout.write(JSON.stringify({ directory: s.isDirectory() })) }
+const fs = require('node:fs')
+try {
+  const s = fs.statSync(process.argv[1])
+  if (s.isDirectory()) {
+    try { fs.opendirSync(process.argv[1]).closeSync() }
+    catch (e) { if (e.code === 'ENOTCONN' || e.code === 'ECONNABORTED') throw e }
+  }
+  process.stdout.write(JSON.stringify({ directory: s.isDirectory() }))
+}
 catch (e) { process.stdout.write(JSON.stringify({ code: e.code, message: e.message })) }`
 
 /**

@@ -1,0 +1,57 @@
+/**
+ * A user's commands through bin/ikfs.js where the unit tests' fake runtime cannot show the problem: what a
+ * real kernel, a real dead mount or a real network does to `ikfs mount` and `ikfs doctor`.
+ */
+import { execFile } from 'node:child_process'
+import { stat } from 'node:fs/promises'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { fuseSkipReason, isMounted, mountLibrary, runIkfs, startLibrary, type Library } from './harness.js'
+import { Cleanup, makeTempMountpoint } from '../helpers/mount.js'
+
+const skip = fuseSkipReason()
+if (skip) console.warn(`skipping the cli journey: ${skip}`)
+
+/** The flags that point a command at the emulator (the private key goes in the environment). */
+function keysOf(lib: Library): string[] {
+  return ['--api-url', lib.url, '--upload-url', lib.url, '--endpoint', lib.endpoint, '--public-key', lib.publicKey]
+}
+
+describe.skipIf(skip !== null)('ikfs mount after a crash', () => {
+  let lib: Library
+  beforeAll(async () => {
+    lib = await startLibrary({ files: { 'a.txt': 'a\n' } })
+  })
+  afterAll(async () => {
+    await lib?.stop()
+  })
+
+  it('clears the dead mount at once, also while the kernel still holds the attributes of its root (attr_timeout)', async () => {
+    const cleanup = new Cleanup()
+    try {
+      const mp = cleanup.add(await makeTempMountpoint()).path
+      const first = await mountLibrary(lib, { mountpoint: mp, args: ['--attr-timeout', '10m'] })
+      // The kernel now answers a stat of the root from its cache, without asking the daemon.
+      await stat(mp)
+      // A crash that fusermount3's auto_unmount does not clean up after: its watcher dies with the daemon.
+      const { stdout } = await promisify(execFile)('pgrep', ['-P', String(first.daemon.child.pid), 'fusermount3'])
+      for (const pid of stdout.split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL')
+      first.kill9()
+      await first.waitExit(10_000)
+      await expect(stat(`${mp}/a.txt`)).rejects.toMatchObject({ code: 'ENOTCONN' })
+      expect(await isMounted(mp)).toBe(true)
+      const doctor = await runIkfs(['doctor', mp, ...keysOf(lib)], { env: { IKFS_PRIVATE_KEY: lib.privateKey }, timeoutMs: 30_000 })
+      expect(doctor.stdout).toContain(`FAIL  mountpoint   ${mp} is a dead mount`)
+
+      const second = await mountLibrary(lib, { mountpoint: mp })
+      try {
+        expect(second.log()).toContain('clearing a dead mount left by a crashed ikfs')
+      } finally {
+        expect(await second.stop()).toBe(0)
+      }
+      expect(await isMounted(mp)).toBe(false)
+    } finally {
+      await cleanup.runOwn()
+    }
+  })
+})
