@@ -278,6 +278,10 @@ export class ImageKitClient implements ImageKitApi {
       if (error.code === 'IK_TIMEOUT') {
         throw new ImageKitError('IK_TIMEOUT', `cannot reach ${route}: ${networkPhrase(error.cause)}`, details)
       }
+      // The Media API lists files at this route for any key: a 404 is another server (a mistyped API URL).
+      if (error.status === 404) {
+        throw new ImageKitError(error.code, `${host} is not the ImageKit Media API (is the API URL right?): ${error.message}`, details)
+      }
       throw error
     }
   }

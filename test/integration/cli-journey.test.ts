@@ -55,3 +55,31 @@ describe.skipIf(skip !== null)('ikfs mount after a crash', () => {
     }
   })
 })
+
+describe.skipIf(skip !== null)('ikfs mount and doctor with a wrong API URL', () => {
+  let lib: Library
+  beforeAll(async () => {
+    lib = await startLibrary()
+  })
+  afterAll(async () => {
+    await lib?.stop()
+  })
+
+  it('say that the server there is not the Media API, instead of a bare "GET /v1/files: 404"', async () => {
+    const cleanup = new Cleanup()
+    try {
+      const mp = cleanup.add(await makeTempMountpoint()).path
+      // The URL endpoint's path: an ImageKit server, but it answers 404 to the Media API's routes.
+      const wrong = [...keysOf(lib), '--api-url', `${lib.url}/demo`]
+      const env = { IKFS_PRIVATE_KEY: lib.privateKey }
+      const mount = await runIkfs(['mount', mp, ...wrong], { env, timeoutMs: 30_000 })
+      expect(mount.code).toBe(1)
+      expect(mount.stderr).toContain(`ikfs: cannot mount: ${lib.url}/demo is not the ImageKit Media API (is the API URL right?): GET /v1/files: 404`)
+      const doctor = await runIkfs(['doctor', mp, ...wrong], { env, timeoutMs: 30_000 })
+      expect(doctor.stdout).toMatch(new RegExp(`^FAIL  credentials  ${lib.url}/demo is not the ImageKit Media API .*\\n {19}fix: .*--api-url$`, 'm'))
+      expect(await isMounted(mp)).toBe(false)
+    } finally {
+      await cleanup.runOwn()
+    }
+  })
+})
