@@ -247,6 +247,8 @@ async function preflight(
   const log = logger.child({ component: 'cli.preflight' })
   let client: MountClient | undefined
   const abort = new AbortController()
+  // What a timeout names: the API until it has accepted the keys, then the hosts still being asked.
+  let unanswered = `is ${config.apiUrl} reachable?`
   const work = (async () => {
     startup.step(`checking FUSE and the mountpoint ${mountpoint}`)
     const reason = await runtime.fuseUnavailableReason({ allowOther: config.allowOther })
@@ -259,6 +261,8 @@ async function preflight(
     const hostsChecked = client.checkHosts(abort.signal, !config.readOnly).then(() => undefined, (e: unknown) => e as Error)
     try {
       const { sampleFileUrl } = await client.verifyCredentials(abort.signal)
+      unanswered = `the API accepted the keys, but the URL endpoint ${config.endpoint}` +
+        `${config.readOnly ? '' : ` or the upload host ${config.uploadUrl}`} did not answer`
       const mismatch = endpointMismatch(config.endpoint, sampleFileUrl)
       if (mismatch) warn(mismatch)
     } catch (e) {
@@ -272,7 +276,7 @@ async function preflight(
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       abort.abort()
-      reject(new Error(`checks before mounting did not finish within ${PREFLIGHT_TIMEOUT_MS / 1000}s (is ${config.apiUrl} reachable?)`))
+      reject(new Error(`checks before mounting did not finish within ${PREFLIGHT_TIMEOUT_MS / 1000}s (${unanswered})`))
     }, PREFLIGHT_TIMEOUT_MS)
   })
   try {

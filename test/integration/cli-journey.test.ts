@@ -4,6 +4,7 @@
  */
 import { execFile } from 'node:child_process'
 import { stat } from 'node:fs/promises'
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fuseSkipReason, isMounted, mountLibrary, runIkfs, startLibrary, type Library } from './harness.js'
@@ -82,4 +83,37 @@ describe.skipIf(skip !== null)('ikfs mount and doctor with a wrong API URL', () 
       await cleanup.runOwn()
     }
   })
+})
+
+describe.skipIf(skip !== null)('ikfs mount with a URL endpoint that never answers', () => {
+  let lib: Library
+  let blackHole: Server
+  const held: Socket[] = []
+  beforeAll(async () => {
+    lib = await startLibrary()
+    // Takes connections and never answers, as a host behind a firewall that drops its replies.
+    blackHole = createServer((socket) => void held.push(socket))
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve))
+  })
+  afterAll(async () => {
+    for (const socket of held) socket.destroy()
+    blackHole?.close()
+    await lib?.stop()
+  })
+
+  it('gives up within its checks\' 15 s, naming the URL endpoint, not the API that answered', async () => {
+    const cleanup = new Cleanup()
+    try {
+      const mp = cleanup.add(await makeTempMountpoint()).path
+      const silent = `http://127.0.0.1:${(blackHole.address() as AddressInfo).port}`
+      const mount = await runIkfs(['mount', mp, ...keysOf(lib), '--endpoint', `${silent}/demo`], {
+        env: { IKFS_PRIVATE_KEY: lib.privateKey }, timeoutMs: 40_000,
+      })
+      expect(mount.code, mount.stderr).toBe(1)
+      expect(mount.stderr).toContain(`ikfs: checks before mounting did not finish within 15s (the API accepted the keys, but the URL endpoint ${silent}/demo or the upload host ${lib.url} did not answer)`)
+      expect(await isMounted(mp)).toBe(false)
+    } finally {
+      await cleanup.runOwn()
+    }
+  }, 60_000)
 })
