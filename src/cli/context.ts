@@ -49,8 +49,8 @@ export function uidOf(ctx: CliContext): number {
 
 export function processContext(): CliContext {
   return {
-    stdout: process.stdout,
-    stderr: process.stderr,
+    stdout: closedPipeIgnored(process.stdout),
+    stderr: closedPipeIgnored(process.stderr),
     env: process.env,
     cwd: process.cwd(),
     home: process.env.HOME || homedir(),
@@ -65,4 +65,18 @@ export function processContext(): CliContext {
     runtime: realRuntime(),
     exit: (code) => process.exit(code),
   }
+}
+
+/**
+ * A reader that went away (`ikfs doctor | head -1`) makes each later write fail with EPIPE, an 'error' event
+ * that, with no listener, ends the process with a stack trace. What is left to say has nobody to read it; the
+ * command goes on (a mount keeps serving) and ends with its own exit code.
+ */
+function closedPipeIgnored(stream: NodeJS.WriteStream): NodeJS.WriteStream {
+  if (stream.listenerCount('error') === 0) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e
+    })
+  }
+  return stream
 }

@@ -2,13 +2,14 @@
  * A user's commands through bin/ikfs.js where the unit tests' fake runtime cannot show the problem: what a
  * real kernel, a real dead mount or a real network does to `ikfs mount` and `ikfs doctor`.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { stat } from 'node:fs/promises'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fuseSkipReason, isMounted, mountLibrary, runIkfs, startLibrary, type Library } from './harness.js'
-import { Cleanup, makeTempMountpoint } from '../helpers/mount.js'
+import { Cleanup, REPO_ROOT, makeTempMountpoint } from '../helpers/mount.js'
 
 const skip = fuseSkipReason()
 if (skip) console.warn(`skipping the cli journey: ${skip}`)
@@ -116,4 +117,19 @@ describe.skipIf(skip !== null)('ikfs mount with a URL endpoint that never answer
       await cleanup.runOwn()
     }
   }, 60_000)
+})
+
+describe('output into a pipe that closes early (`ikfs doctor | head -1`)', () => {
+  it('ends the command as usual, without an EPIPE stack trace', async () => {
+    // doctor writes a line per check as each ends: the lines after the first meet a closed pipe.
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/ikfs.js'), 'doctor', '--endpoint', 'http://127.0.0.1:1/demo', '--api-url', 'http://127.0.0.1:1', '--upload-url', 'http://127.0.0.1:1'], {
+      env: { ...process.env, IKFS_PRIVATE_KEY: 'private_pipeTestKey', HOME: REPO_ROOT }, stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s))
+    child.stdout.once('data', () => child.stdout.destroy())
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+    expect(stderr).not.toContain('EPIPE')
+    expect(code).toBe(1)
+  })
 })
