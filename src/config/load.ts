@@ -253,6 +253,9 @@ function findRemoteSection(
   if (name === '' || /[[\]\n]/.test(name)) throw new ConfigError(`invalid remote name "${name}"`)
   const candidates = explicit ? [configPath] : [configPath, ...rcloneConfigPaths(env, cwd, home)]
   const searched: string[] = []
+  // What a "not found" can point at instead: the remotes that could be meant, and headers that name none.
+  const others: string[] = []
+  const unclosed: string[] = []
   for (const path of [...new Set(candidates)]) {
     const text = readIfExists(path)
     if (text === undefined) {
@@ -260,8 +263,15 @@ function findRemoteSection(
       continue
     }
     searched.push(path)
-    const section = findRemote(parseRcloneConf(text, path), name)
-    if (!section) continue
+    const conf = parseRcloneConf(text, path)
+    const section = findRemote(conf, name)
+    if (!section) {
+      for (const [other, keys] of conf.sections) {
+        if ((keys.get('type') ?? 'imagekit') === 'imagekit' && !mayHoldPrivateKey(other)) others.push(other)
+      }
+      unclosed.push(...conf.unclosedHeaders.map((line) => `${path}:${line}`))
+      continue
+    }
     const type = section.get('type')
     if (type !== undefined && type !== 'imagekit') {
       throw new ConfigError(`remote "${name}" in ${path} has type = ${type}; ikfs mounts only type = imagekit`)
@@ -287,7 +297,11 @@ function findRemoteSection(
     return { path, section, name }
   }
   const where = searched.length > 0 ? `in ${searched.join(' or ')}` : `(no config file at ${candidates.join(' or ')})`
-  throw new ConfigError(`remote "${name}" not found ${where}`)
+  const hints = [
+    ...(searched.length > 0 ? [others.length > 0 ? `imagekit remotes there: ${[...new Set(others)].join(', ')}` : 'no imagekit remote there'] : []),
+    ...(unclosed.length > 0 ? [`${unclosed.join(', ')} starts a section without its closing "]"`] : []),
+  ]
+  throw new ConfigError(`remote "${name}" not found ${where}${hints.length > 0 ? ` (${hints.join('; ')})` : ''}`)
 }
 
 /** rclone's own config file locations, most specific first; a relative RCLONE_CONFIG is from the working folder, as in rclone. */

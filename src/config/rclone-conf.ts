@@ -16,6 +16,8 @@ export interface RcloneConf {
   readonly sections: ReadonlyMap<string, ConfSection>
   /** Section name → the numbers of its lines that are neither "key = value" nor a comment. */
   readonly unreadable: ReadonlyMap<string, readonly number[]>
+  /** The numbers of lines that start a section header without its closing "]" (that remote cannot be found). */
+  readonly unclosedHeaders: readonly number[]
   /** Labels errors. */
   readonly fileName: string
 }
@@ -30,6 +32,7 @@ const ENCRYPTED_MARK = 'RCLONE_ENCRYPT_V'
 export function parseRcloneConf(text: string, fileName: string): RcloneConf {
   const sections = new Map<string, Map<string, string>>()
   const unreadable = new Map<string, number[]>()
+  const unclosedHeaders: number[] = []
   let current: { name: string; keys: Map<string, string> } | undefined
   let seenContent = false
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/)
@@ -48,7 +51,11 @@ export function parseRcloneConf(text: string, fileName: string): RcloneConf {
       return
     }
     // A header without its "]" starts a section that cannot be named: its lines belong to no remote.
-    if (line.startsWith('[')) current = undefined
+    if (line.startsWith('[')) {
+      current = undefined
+      unclosedHeaders.push(index + 1)
+      return
+    }
     // Nor do lines before any section (rclone puts them in DEFAULT).
     if (!current) return
     const eq = line.indexOf('=')
@@ -58,7 +65,7 @@ export function parseRcloneConf(text: string, fileName: string): RcloneConf {
     }
     current.keys.set(line.slice(0, eq).trim(), unquote(line.slice(eq + 1).trim()))
   })
-  return { sections, unreadable, fileName }
+  return { sections, unreadable, unclosedHeaders, fileName }
 }
 
 /**

@@ -328,9 +328,26 @@ describe('config file remotes (rclone.conf format)', () => {
     writeConf(`[photos]\ntype = imagekit\nendpoint = ${ENDPOINT}\nprivate_key = ${PRIVATE_KEY}\n`, join(home, '.config/rclone/rclone.conf'))
     const own = writeConf('[x]\ntype = imagekit\n', join(root, 'own.conf'))
     const e = configError(() => loadConfig(input({ env: {}, remote: 'photos', options: flags('--config', 'own.conf') })))
-    expect(e.message).toBe(`remote "photos" not found in ${own}`)
+    expect(e.message).toBe(`remote "photos" not found in ${own} (imagekit remotes there: x)`)
     const missing = configError(() => loadConfig(input({ env: {}, remote: 'photos', options: flags('--config', 'nope.conf') })))
     expect(missing.message).toMatch(/config file .*nope\.conf does not exist/)
+  })
+
+  it('names the imagekit remotes it found when the one asked for is not there (a misspelt name)', () => {
+    // A key pasted as a header is a section too: never printed.
+    writeConf('[photos]\ntype = imagekit\n[backup]\ntype = s3\n[private_PastedAsAHeader]\n')
+    const rclonePath = writeConf('[myremote]\ntype = imagekit\n[archive]\n', join(home, '.config/rclone/rclone.conf'))
+    const e = configError(() => loadConfig(input({ env: {}, remote: 'myremot' })))
+    expect(e.message).toBe(`remote "myremot" not found in ${join(home, '.config/ikfs/ikfs.conf')} or ${rclonePath} (imagekit remotes there: photos, myremote, archive)`)
+    const none = writeConf('[backup]\ntype = s3\n', join(root, 'none.conf'))
+    expect(configError(() => loadConfig(input({ env: {}, remote: 'photos', options: flags('--config', none) }))).message)
+      .toBe(`remote "photos" not found in ${none} (no imagekit remote there)`)
+  })
+
+  it('points at a section header without its closing "]" when the remote is not found', () => {
+    const path = writeConf('# mine\n[photos\ntype = imagekit\n')
+    const e = configError(() => loadConfig(input({ env: {}, remote: 'photos', options: flags('--config', path) })))
+    expect(e.message).toBe(`remote "photos" not found in ${path} (no imagekit remote there; ${path}:2 starts a section without its closing "]")`)
   })
 
   it('says where it looked when the remote is nowhere', () => {
