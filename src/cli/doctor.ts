@@ -12,7 +12,6 @@ import { dirname, resolve } from 'node:path'
 import { request } from 'undici'
 import { parseArgs } from '../config/flags.js'
 import { loadConfig, type Config } from '../config/load.js'
-import { quotedUnlessKey } from '../private-key-text.js'
 import { networkPhrase } from '../imagekit/http.js'
 import { OriginDispatchers } from '../imagekit/origin-dispatchers.js'
 import { ProxyRules } from '../imagekit/proxy.js'
@@ -26,7 +25,7 @@ import { endpointMismatch } from './endpoint-check.js'
 import { optionsHelp } from './help.js'
 import { unmountCommand } from './mount-kind.js'
 import { plural } from './plural.js'
-import { UsageError } from './usage-error.js'
+import { UsageError, expectedRemote } from './usage-error.js'
 import { MOUNTPOINT_ANSWER_MS, mountpointState } from '../fuse/mountpoint-state.js'
 import { ALLOW_OTHER_FIX, userAllowOther } from '../fuse/fuse-conf.js'
 import type { FuseBindingName } from '../../native/load.js'
@@ -133,7 +132,7 @@ function doctorTarget(positionals: readonly string[]): { remote?: string; mountp
   if (first !== undefined && /^[^/]+:$/.test(first)) {
     return { remote: first.slice(0, -1), ...(second !== undefined ? { mountpoint: second } : {}) }
   }
-  if (second !== undefined) throw new UsageError(`expected NAME: before MOUNTPOINT, got ${quotedUnlessKey(first as string)}`)
+  if (second !== undefined) throw expectedRemote(first as string)
   return first !== undefined ? { mountpoint: first } : {}
 }
 

@@ -26,7 +26,6 @@ import { resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
 import { mountpointState } from '../fuse/mountpoint-state.js'
 import { loadConfig, type Config } from '../config/load.js'
-import { quotedUnlessKey } from '../private-key-text.js'
 import { isDiskFull } from '../full-disk.js'
 import { createLogger, flushLogger, whenLogWritten, type Logger } from '../log.js'
 import { startStatusServices, type StatusServices } from '../status/services.js'
@@ -43,7 +42,7 @@ import { mountHelp } from './help.js'
 import { foreignMountMessage, isIkfsMount, unmountCommand } from './mount-kind.js'
 import { realMountpoint } from './real-mountpoint.js'
 import type { LiveMount, MountClient, MountRuntime } from './runtime.js'
-import { UsageError } from './usage-error.js'
+import { UsageError, expectedRemote } from './usage-error.js'
 import { PREFLIGHT_TIMEOUT_MS, Startup } from './startup.js'
 import { ikfsVersion } from './version.js'
 
@@ -74,7 +73,7 @@ export function mountTarget(positionals: readonly string[]): MountTarget {
   }
   const [remoteArg, mountpoint] = positionals as [string, string]
   const colon = remoteArg.indexOf(':')
-  if (colon <= 0) throw new UsageError(`expected NAME: before MOUNTPOINT, got ${quotedUnlessKey(remoteArg)}`)
+  if (colon <= 0) throw expectedRemote(remoteArg)
   if (colon !== remoteArg.length - 1 && remoteArg.slice(colon + 1).replace(/\/+/g, '') !== '') {
     throw new UsageError('mounting a sub-folder of a remote (NAME:path) is not supported; use NAME:')
   }

@@ -52,6 +52,10 @@ describe('mountTarget', () => {
     expect(() => mountTarget([PRIVATE_KEY, '/m'])).toThrow(/^expected NAME: before MOUNTPOINT, got a value that looks like a private key \(not shown\)$/)
     expect(() => mountTarget(['/x', '/m'])).toThrow('expected NAME: before MOUNTPOINT, got "/x"')
   })
+
+  it('shows the spelling with a colon when a bare name stands before MOUNTPOINT (`ikfs mount photos ~/ImageKit`)', () => {
+    expect(() => mountTarget(['photos', '/m'])).toThrow(/^expected NAME: before MOUNTPOINT, got "photos" \(a remote is written with its colon: photos:\)$/)
+  })
 })
 
 describe('preflight fails fast with exit code 1, before mounting', () => {
