@@ -7,8 +7,8 @@
  *   header (signed URLs), and the keys against the API.
  */
 import { closeSync, constants as fsConstants, openSync } from 'node:fs'
-import { access, readFile, readdir, stat, statfs } from 'node:fs/promises'
-import { dirname, resolve } from 'node:path'
+import { readdir } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { request } from 'undici'
 import { parseArgs } from '../config/flags.js'
 import { loadConfig, type Config } from '../config/load.js'
@@ -16,13 +16,13 @@ import { networkPhrase } from '../imagekit/http.js'
 import { OriginDispatchers } from '../imagekit/origin-dispatchers.js'
 import { ProxyRules } from '../imagekit/proxy.js'
 import { createLogger, redactUrl } from '../log.js'
-import { bytes } from '../status/render.js'
 import { buildNativeCommand } from '../../native/built-addon.js'
 import { uidOf, type CliContext } from './context.js'
 import type { MountClient, MountRuntime } from './runtime.js'
 import { clientSettings } from './derive.js'
 import { endpointMismatch } from './endpoint-check.js'
 import { optionsHelp } from './help.js'
+import { checkCacheDir } from './cache-dir-check.js'
 import { unmountCommand } from './mount-kind.js'
 import { plural } from './plural.js'
 import { UsageError, expectedRemote } from './usage-error.js'
@@ -223,37 +223,6 @@ async function checkFuseConf(uid: number): Promise<CheckResult> {
   return (await userAllowOther())
     ? { name: 'fuse.conf', state: 'ok', detail: 'user_allow_other is set (needed by --allow-other)' }
     : { name: 'fuse.conf', state: 'FAIL', detail: '--allow-other needs user_allow_other in /etc/fuse.conf', fix: ALLOW_OTHER_FIX }
-}
-
-/** Below this much free space on the cache dir's disk, copying a large file into the mount fails (W14). */
-export const LOW_SPOOL_SPACE_BYTES = 1024 ** 3
-
-async function checkCacheDir(dir: string): Promise<CheckResult> {
-  let probe = dir
-  for (;;) {
-    try {
-      const info = await stat(probe)
-      if (!info.isDirectory()) return { name: 'cache dir', state: 'FAIL', detail: `${probe} is not a folder`, fix: 'set --cache-dir to a folder' }
-      await access(probe, fsConstants.W_OK | fsConstants.X_OK)
-      const usable = probe === dir ? `${dir} is writable` : `${dir} can be created`
-      const fs = await statfs(probe)
-      const free = fs.bavail * fs.bsize
-      if (free < LOW_SPOOL_SPACE_BYTES) {
-        return {
-          name: 'cache dir', state: 'warn', detail: `${usable}, but its disk has only ${bytes(free)} free`,
-          fix: 'every file written through the mount passes through the cache dir: free some space there, or set --cache-dir to a disk with room for the largest files you copy in',
-        }
-      }
-      return { name: 'cache dir', state: 'ok', detail: `${usable}; ${bytes(free)} free on its disk` }
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code
-      if (code === 'ENOENT' && dirname(probe) !== probe) {
-        probe = dirname(probe)
-        continue
-      }
-      return { name: 'cache dir', state: 'FAIL', detail: `${probe}: ${code ?? (e as Error).message}`, fix: 'set --cache-dir to a folder this user can write' }
-    }
-  }
 }
 
 export async function checkMountpoint(

@@ -33,6 +33,7 @@ import { controlSocketPath } from '../status/paths.js'
 import type { ReportingVfs } from '../status/snapshot.js'
 import type { Vfs } from '../vfs/types.js'
 import { uidOf, type CliContext, type StopSignal } from './context.js'
+import { checkCacheDir } from './cache-dir-check.js'
 import { reportCrashes } from './crash-report.js'
 import { defaultDaemonLogFile, isDaemonChild, runInBackground } from './daemon.js'
 import { clientSettings, fuseMountOptions, routesOf, vfsOptions } from './derive.js'
@@ -253,6 +254,9 @@ async function preflight(
     const reason = await runtime.fuseUnavailableReason({ allowOther: config.allowOther })
     if (reason !== undefined) throw new Error(`cannot mount: ${reason}`)
     await checkMountpoint(mountpoint, config.allowNonEmpty, runtime, log)
+    // Before the API is asked anything; the spool would say it later in the words of a failed mkdir.
+    const cacheDir = await checkCacheDir(config.cacheDir)
+    if (cacheDir.state === 'FAIL') throw new Error(`cannot mount: the cache dir ${cacheDir.detail} (${cacheDir.fix})`)
     client = await runtime.createClient(clientSettings(config), logger)
     startup.step(`checking the keys with the Media API (${config.apiUrl}) and that the URL endpoint` +
       `${config.readOnly ? ' answers' : ' and the upload host answer'}`)

@@ -113,6 +113,17 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     expect(t.runtime.mountedAt).toBeUndefined()
   })
 
+  it('when the cache dir is a file or below one, before asking the API, naming the flag', async () => {
+    const file = join(dir, 'a-file')
+    writeFileSync(file, 'x')
+    for (const [cacheDir, problem] of [[file, `${file} is not a folder`], [join(file, 'below'), `${join(file, 'below')}: ENOTDIR`]]) {
+      const t = cli()
+      expect(await main(['mount', mnt, '--cache-dir', cacheDir as string], t.ctx)).toBe(1)
+      expect(t.stderr.text).toMatch(new RegExp(`^ikfs: cannot mount: the cache dir ${problem} \\(set --cache-dir to a folder`))
+      expect(t.runtime.calls).toEqual(['fuseAvailable'])
+    }
+  })
+
   it('when the disk of the cache dir is full, saying which folder', async () => {
     const t = cli()
     t.runtime.vfsError = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })

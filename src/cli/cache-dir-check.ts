@@ -1,0 +1,42 @@
+/**
+ * Whether the cache dir (the write spool's folder) can be used: a folder this user can write, or one that can
+ * be made there, and how much room its disk has. `ikfs doctor` prints it; `ikfs mount` fails on a FAIL before
+ * asking the API anything, saying which folder and which flag.
+ */
+import { constants as fsConstants } from 'node:fs'
+import { access, stat, statfs } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { bytes } from '../status/render.js'
+import type { CheckResult } from './doctor.js'
+
+/** Below this much free space on the cache dir's disk, copying a large file into the mount fails (W14). */
+export const LOW_SPOOL_SPACE_BYTES = 1024 ** 3
+
+export async function checkCacheDir(dir: string): Promise<CheckResult> {
+  let probe = dir
+  for (;;) {
+    try {
+      const info = await stat(probe)
+      if (!info.isDirectory()) return { name: 'cache dir', state: 'FAIL', detail: `${probe} is not a folder`, fix: 'set --cache-dir to a folder' }
+      await access(probe, fsConstants.W_OK | fsConstants.X_OK)
+      const usable = probe === dir ? `${dir} is writable` : `${dir} can be created`
+      const fs = await statfs(probe)
+      const free = fs.bavail * fs.bsize
+      if (free < LOW_SPOOL_SPACE_BYTES) {
+        return {
+          name: 'cache dir', state: 'warn', detail: `${usable}, but its disk has only ${bytes(free)} free`,
+          fix: 'every file written through the mount passes through the cache dir: free some space there, or set --cache-dir to a disk with room for the largest files you copy in',
+        }
+      }
+      return { name: 'cache dir', state: 'ok', detail: `${usable}; ${bytes(free)} free on its disk` }
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' && dirname(probe) !== probe) {
+        probe = dirname(probe)
+        continue
+      }
+      return { name: 'cache dir', state: 'FAIL', detail: `${probe}: ${code ?? (e as Error).message}`, fix: 'set --cache-dir to a folder this user can write' }
+    }
+  }
+}
+
