@@ -3,6 +3,7 @@
  * (true) or `--name=false`, as rclone (pflag) spells them. `--` ends the flags. Unknown flags are a
  * ConfigError that names the flag but never its value (a mistyped `--privat-key=...` must not be echoed).
  */
+import { closestName } from './closest-name.js'
 import { ConfigError } from './config-error.js'
 import { OPTIONS, OPTION_KEYS, type OptionKey } from './options.js'
 import { rcloneFlagAdvice } from './rclone-flags.js'
@@ -65,7 +66,8 @@ export function parseArgs(
     const key = FLAG_TO_KEY.get(flag)
     const extra = extraFlags[flag]
     if (key === undefined && extra === undefined) {
-      throw new ConfigError(rcloneFlagAdvice(flag) ?? `unknown flag ${flag} (see \`${command} --help\`)`)
+      const meant = closestName(flag, [...FLAG_TO_KEY.keys(), ...Object.keys(extraFlags)])
+      throw new ConfigError(rcloneFlagAdvice(flag) ?? `unknown flag ${flag} (${meant ? `did you mean ${meant}? ` : ''}see \`${command} --help\`)`)
     }
     const takesValue = key !== undefined ? OPTIONS[key].type !== 'bool' : (extra as ExtraFlag).takesValue
     let value: string

@@ -10,6 +10,7 @@
 import { readFileSync, statSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
 import { mayHoldPrivateKey } from '../private-key-text.js'
+import { closestName } from './closest-name.js'
 import { ConfigError } from './config-error.js'
 import {
   OPTION_KEYS, RCLONE_ENCODING_NAMES, optionSpec,
@@ -282,7 +283,10 @@ function findRemoteSection(
       // A key pasted on a line of its own reads as a key name (it ends in "="): never printed.
       if (!spec && mayHoldPrivateKey(key, section.get('private_key'))) {
         warnings.push(`${path} [${name}]: a line that looks like a private key, not a "key = value" setting, ignored (not shown)`)
-      } else if (!spec) warnings.push(`${path} [${name}]: unknown key "${key}" ignored`)
+      } else if (!spec) {
+        const meant = closestName(key, FILE_KEYS)
+        warnings.push(`${path} [${name}]: unknown key "${key}" ignored${meant ? ` (did you mean ${meant}?)` : ''}`)
+      }
       else if (spec.notInFile) warnings.push(`${path} [${name}]: "${key}" cannot be set in a config file; ignored`)
     }
     if ((section.get('private_key') ?? '') !== '') {

@@ -220,7 +220,20 @@ describe('secrets are never echoed', () => {
 
   it('does not echo the value of an unknown flag (a mistyped --private-key)', () => {
     const e = configError(() => parseArgs([`--privat-key=${PRIVATE_KEY}`]))
-    expect(e.message).toBe('unknown flag --privat-key (see `ikfs --help`)')
+    expect(e.message).toBe('unknown flag --privat-key (did you mean --private-key? see `ikfs --help`)')
+  })
+
+  it('names the flag or config key a mistyped one was most likely meant as, and only a close one', () => {
+    expect(configError(() => parseArgs(['--dir-cache-tim', '5m'], {}, 'ikfs mount')).message)
+      .toBe('unknown flag --dir-cache-tim (did you mean --dir-cache-time? see `ikfs mount --help`)')
+    expect(configError(() => parseArgs(['--lazzy'], { '--lazy': { takesValue: false, help: '' } })).message)
+      .toBe('unknown flag --lazzy (did you mean --lazy? see `ikfs --help`)')
+    expect(configError(() => parseArgs(['--frobnicate'])).message).toBe('unknown flag --frobnicate (see `ikfs --help`)')
+    const conf = writeConf(`[photos]\ntype = imagekit\nendpoint = ${ENDPOINT}\nprivate_key = ${PRIVATE_KEY}\ndir_cach_time = 10m\nuplaod_tags = a\n`)
+    expect(loadConfig(input({ env: {}, remote: 'photos' })).warnings).toEqual([
+      `${conf} [photos]: unknown key "dir_cach_time" ignored (did you mean dir_cache_time?)`,
+      `${conf} [photos]: unknown key "uplaod_tags" ignored (did you mean upload_tags?)`,
+    ])
   })
 
   it('does not echo the private key given by mistake as the value of another option', () => {
