@@ -261,11 +261,15 @@ async function preflight(
     startup.step(`checking the keys with the Media API (${config.apiUrl}) and that the URL endpoint` +
       `${config.readOnly ? ' answers' : ' and the upload host answer'}`)
     // At the same time; a wrong key is the answer to give first when both fail.
+    let hostsAnswered = false
     const hostsChecked = client.checkHosts(abort.signal, !config.readOnly).then(() => undefined, (e: unknown) => e as Error)
+      .finally(() => { hostsAnswered = true })
     try {
       const { sampleFileUrl } = await client.verifyCredentials(abort.signal)
-      unanswered = `the API accepted the keys, but the URL endpoint ${config.endpoint}` +
-        `${config.readOnly ? '' : ` or the upload host ${config.uploadUrl}`} did not answer`
+      const hosts = `the URL endpoint ${config.endpoint}${config.readOnly ? '' : ` or the upload host ${config.uploadUrl}`}`
+      unanswered = `the API accepted the keys, but ${hosts} did not answer`
+      // What a stop signal or a --daemon-wait that runs out then names: not the API, which has answered.
+      if (!hostsAnswered) startup.step(`waiting for ${hosts} to answer (the API accepted the keys)`)
       const mismatch = endpointMismatch(config.endpoint, sampleFileUrl)
       if (mismatch) warn(mismatch)
     } catch (e) {

@@ -59,6 +59,8 @@ export class FakeRuntime implements MountRuntime {
   sampleFileUrl: string | undefined = undefined
   /** When set, the key check waits for it (an API that has not answered yet). */
   verifyGate: Promise<void> | undefined = undefined
+  /** When set, the check of the URL endpoint and upload host waits for it (hosts that have not answered yet). */
+  hostsGate: Promise<void> | undefined = undefined
   /** What the client's check of the URL endpoint and upload host throws, if anything (not recorded in calls). */
   hostsError: Error | undefined = undefined
   /** Which hosts the last check asked about. */
@@ -101,6 +103,7 @@ export class FakeRuntime implements MountRuntime {
       },
       checkHosts: async (_signal, uploads) => {
         this.hostsChecked = uploads === false ? 'endpoint' : 'endpoint and upload host'
+        await this.hostsGate
         if (this.hostsError) throw this.hostsError
       },
       close: async () => {

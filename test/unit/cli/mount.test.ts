@@ -124,6 +124,21 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     }
   })
 
+  it('a stop signal once the API accepted the keys names the hosts still unanswered, not the API', async () => {
+    const t = cli()
+    let answer!: () => void
+    t.runtime.hostsGate = new Promise((resolve) => (answer = resolve))
+    const ended = main(['mount', mnt], t.ctx)
+    const log = await logText('(the API accepted the keys)')
+    t.signals.emit('SIGTERM')
+    await waitFor(() => t.exits.length > 0, 'the exit')
+    expect(await logText('stopped before the mount was live')).toMatch(/"msg":"stopped before the mount was live, while waiting for the URL endpoint https:\/\/ik.imagekit.io\/acme or the upload host https:\/\/upload.imagekit.io to answer \(the API accepted the keys\) \(for \d+s\)"/)
+    expect(log).not.toContain(PRIVATE_KEY)
+    t.runtime.hostsError = new Error('no answer')
+    answer()
+    expect(await ended).toBe(1)
+  })
+
   it('when the disk of the cache dir is full, saying which folder', async () => {
     const t = cli()
     t.runtime.vfsError = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
