@@ -4,15 +4,22 @@
  * asking the API anything, saying which folder and which flag.
  */
 import { constants as fsConstants } from 'node:fs'
-import { access, stat, statfs } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { access, realpath, stat, statfs } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { bytes } from '../status/render.js'
 import type { CheckResult } from './doctor.js'
 
 /** Below this much free space on the cache dir's disk, copying a large file into the mount fails (W14). */
 export const LOW_SPOOL_SPACE_BYTES = 1024 ** 3
 
-export async function checkCacheDir(dir: string): Promise<CheckResult> {
+/**
+ * `mountpoint`, when given, is where the library is to be mounted: a cache dir in it would be hidden by the
+ * mount (its writes then fail) or, made there first, would make the mountpoint not empty.
+ */
+export async function checkCacheDir(dir: string, mountpoint?: string): Promise<CheckResult> {
+  if (mountpoint !== undefined && (await isWithin(dir, mountpoint))) {
+    return { name: 'cache dir', state: 'FAIL', detail: `${dir} is inside the mountpoint ${mountpoint}, which the mount hides`, fix: 'set --cache-dir to a folder outside the mountpoint' }
+  }
   let probe = dir
   for (;;) {
     try {
@@ -40,3 +47,23 @@ export async function checkCacheDir(dir: string): Promise<CheckResult> {
   }
 }
 
+
+/**
+ * Whether `path` is `folder` (a mountpoint, as the command resolved it) or below it: as written first, then
+ * with the symlinks of `path` resolved. The mountpoint itself is never asked about: a hung mount there would
+ * hang the question (real-mountpoint.ts).
+ */
+async function isWithin(path: string, folder: string): Promise<boolean> {
+  const inside = (p: string): boolean => p === folder || p.startsWith(folder.endsWith('/') ? folder : `${folder}/`)
+  return inside(path) || inside(await realPrefix(path))
+}
+
+/** `path` with its longest existing prefix resolved through symlinks (the rest as written). */
+async function realPrefix(path: string): Promise<string> {
+  try {
+    return await realpath(path)
+  } catch {
+    const parent = dirname(path)
+    return parent === path ? path : join(await realPrefix(parent), basename(path))
+  }
+}

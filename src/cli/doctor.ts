@@ -105,7 +105,7 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
   }
 
   if (config?.allowOther ?? parsed.options.allowOther !== undefined) report(await checkFuseConf(uidOf(ctx)))
-  if (config) report(await checkCacheDir(config.cacheDir))
+  if (config) report(await checkCacheDir(config.cacheDir, mountpoint === undefined ? undefined : resolve(ctx.cwd, mountpoint)))
   if (mountpoint !== undefined) report(await checkMountpoint(resolve(ctx.cwd, mountpoint), config?.allowNonEmpty ?? false, ctx))
   if (config) {
     // At once: an API that never answers costs one network timeout, not one per check.

@@ -253,10 +253,11 @@ async function preflight(
     startup.step(`checking FUSE and the mountpoint ${mountpoint}`)
     const reason = await runtime.fuseUnavailableReason({ allowOther: config.allowOther })
     if (reason !== undefined) throw new Error(`cannot mount: ${reason}`)
-    await checkMountpoint(mountpoint, config.allowNonEmpty, runtime, log)
-    // Before the API is asked anything; the spool would say it later in the words of a failed mkdir.
-    const cacheDir = await checkCacheDir(config.cacheDir)
+    // Before the API is asked anything; the spool would say it later in the words of a failed mkdir. Before the
+    // mountpoint too: a cache dir made inside it by an earlier try is why it is not empty.
+    const cacheDir = await checkCacheDir(config.cacheDir, mountpoint)
     if (cacheDir.state === 'FAIL') throw new Error(`cannot mount: the cache dir ${cacheDir.detail} (${cacheDir.fix})`)
+    await checkMountpoint(mountpoint, config.allowNonEmpty, runtime, log)
     client = await runtime.createClient(clientSettings(config), logger)
     startup.step(`checking the keys with the Media API (${config.apiUrl}) and that the URL endpoint` +
       `${config.readOnly ? ' answers' : ' and the upload host answer'}`)

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -137,6 +137,17 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     t.runtime.hostsError = new Error('no answer')
     answer()
     expect(await ended).toBe(1)
+  })
+
+  it('when the cache dir is inside the mountpoint, also through a symlink, leaving nothing there', async () => {
+    symlinkSync(mnt, join(dir, 'link'))
+    for (const cacheDir of [join(mnt, 'cache'), join(dir, 'link', 'sub', 'cache')]) {
+      const t = cli()
+      expect(await main(['mount', mnt, '--cache-dir', cacheDir], t.ctx)).toBe(1)
+      expect(t.stderr.text).toBe(`ikfs: cannot mount: the cache dir ${cacheDir} is inside the mountpoint ${mnt}, which the mount hides (set --cache-dir to a folder outside the mountpoint)\n`)
+      expect(t.runtime.calls).toEqual(['fuseAvailable'])
+    }
+    expect(readdirSync(mnt)).toEqual([])
   })
 
   it('when the disk of the cache dir is full, saying which folder', async () => {
