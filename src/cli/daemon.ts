@@ -9,10 +9,10 @@
  * the channel and this command exits 0. The child's own stdout and stderr go to its log file, as its log does.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, openSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { makeDirs } from '../make-dirs.js'
+import { closeSync } from 'node:fs'
+import { join } from 'node:path'
 import type { CliContext, TextSink } from './context.js'
+import { openLogFile } from './log-file.js'
 import { PREFLIGHT_TIMEOUT_MS } from './startup.js'
 
 /** Set in the child's environment: it runs in the foreground and reports to its parent. */
@@ -122,13 +122,7 @@ export function notLiveInTime(timeoutMs: number, step: string | undefined, logFi
 
 /** `ikfs mount ARGS` in a session of its own, its stdout and stderr appended to `logFile`, with an IPC channel. */
 function spawnDaemon(args: readonly string[], logFile: string, ctx: CliContext): ChildProcess {
-  let output: number
-  try {
-    makeDirs(dirname(logFile), 0o700)
-    output = openSync(logFile, 'a', 0o600)
-  } catch (e) {
-    throw new Error(`cannot write the daemon's log file ${logFile}: ${(e as Error).message} (choose another with --log-file)`, { cause: e })
-  }
+  const output = openLogFile(logFile, "daemon's log file")
   try {
     return spawn(process.execPath, [...process.execArgv, process.argv[1] as string, 'mount', ...args], {
       cwd: ctx.cwd,

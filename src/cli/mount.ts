@@ -20,7 +20,7 @@
  * (state starting → mounted → stopping, so readiness probes and upload draining are visible); --metrics
  * ADDR also serves Prometheus text.
  */
-import { constants as fsConstants } from 'node:fs'
+import { closeSync, constants as fsConstants } from 'node:fs'
 import { access, readdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
@@ -39,6 +39,7 @@ import { defaultDaemonLogFile, isDaemonChild, runInBackground } from './daemon.j
 import { clientSettings, fuseMountOptions, routesOf, vfsOptions } from './derive.js'
 import { endpointMismatch } from './endpoint-check.js'
 import { waitForFilesBeingWritten } from './files-being-written.js'
+import { openLogFile } from './log-file.js'
 import { mountHelp } from './help.js'
 import { foreignMountMessage, isIkfsMount, unmountCommand } from './mount-kind.js'
 import { realMountpoint } from './real-mountpoint.js'
@@ -118,6 +119,8 @@ export async function runMount(args: readonly string[], ctx: CliContext): Promis
 }
 
 export function loggerFor(config: Config, ctx: Pick<CliContext, 'stderr'>): Logger {
+  // Said here as one line: the logger's own open fails later, as an error event nothing can catch.
+  if (config.logFile) closeSync(openLogFile(config.logFile))
   return createLogger({
     level: config.logLevel as 'info',
     ...(config.logFile ? { file: config.logFile } : { pretty: ctx.stderr.isTTY === true }),

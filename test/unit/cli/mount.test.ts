@@ -150,6 +150,13 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     expect(readdirSync(mnt)).toEqual([])
   })
 
+  it('when the log file cannot be written (a folder given), in one line naming it and the flag, not a stack trace', async () => {
+    const t = testCli({ IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_PRIVATE_KEY: PRIVATE_KEY }, dir)
+    expect(await main(['mount', mnt, '--log-file', mnt], t.ctx)).toBe(1)
+    expect(t.stderr.text).toBe(`ikfs: cannot write the log file ${mnt}: EISDIR: illegal operation on a directory, open '${mnt}' (choose another with --log-file)\n`)
+    expect(t.runtime.calls).toEqual([])
+  })
+
   it('when the disk of the cache dir is full, saying which folder', async () => {
     const t = cli()
     t.runtime.vfsError = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
