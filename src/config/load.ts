@@ -232,7 +232,15 @@ function checkPrivateKey(key: string, source: ValueSource, warnings: string[]): 
 
 /** The endpoint is the delivery URL (ik.imagekit.io/<id>); the API hosts are a common mix-up. */
 function checkEndpoint(endpoint: string, source: ValueSource): void {
-  const host = new URL(endpoint).hostname
+  const url = new URL(endpoint)
+  const host = url.hostname
+  // ImageKit's own delivery host serves every account under its id: without one, every read is a 404.
+  if (host === 'ik.imagekit.io' && url.pathname.replace(/\/+/g, '') === '') {
+    throw new ConfigError(
+      `endpoint from ${describeSource(source)} has no ImageKit id; use your URL endpoint, e.g. https://ik.imagekit.io/your_id`,
+      { option: 'endpoint' },
+    )
+  }
   if (host === 'api.imagekit.io' || host === 'upload.imagekit.io') {
     throw new ConfigError(
       `endpoint from ${describeSource(source)} is an API host (${host}); use your URL endpoint, ` +

@@ -197,6 +197,14 @@ describe('bad values are ConfigErrors naming the option and the source', () => {
     expect(noKey.option).toBe('private_key')
   })
 
+  it('rejects ImageKit\'s delivery host without the account\'s id as the endpoint', () => {
+    for (const endpoint of ['https://ik.imagekit.io', 'https://ik.imagekit.io/']) {
+      const e = configError(() => loadConfig(input({ env: { IKFS_ENDPOINT: endpoint, IKFS_PRIVATE_KEY: PRIVATE_KEY } })))
+      expect(e.message).toBe('endpoint from environment variable IKFS_ENDPOINT has no ImageKit id; use your URL endpoint, e.g. https://ik.imagekit.io/your_id')
+    }
+    expect(loadConfig(input({ env: { IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_PRIVATE_KEY: PRIVATE_KEY } })).endpoint).toBe('https://ik.imagekit.io/acme')
+  })
+
   it('rejects an API host given as the endpoint', () => {
     const e = configError(() => loadConfig(input({ options: flags('--endpoint', 'https://api.imagekit.io') })))
     expect(e.message).toMatch(/API host/)
