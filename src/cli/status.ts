@@ -5,6 +5,7 @@
  */
 import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
 import { parseDuration } from '../config/values.js'
+import { quotedUnlessKey } from '../private-key-text.js'
 import { controlRequest, ControlError, fetchStatus } from '../status/client.js'
 import { controlSocketPath } from '../status/paths.js'
 import { renderStatus } from '../status/render.js'
@@ -71,7 +72,7 @@ function waitMs(text: string): number {
   try {
     return parseDuration(text)
   } catch (e) {
-    throw new UsageError(`--wait: ${(e as Error).message}`)
+    throw new UsageError(`--wait: ${quotedUnlessKey(text)} ${(e as Error).message}`)
   }
 }
 

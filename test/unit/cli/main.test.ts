@@ -36,6 +36,7 @@ describe('exit code 2 for usage and configuration errors, one line on stderr', (
     [['mount', 'mnt', '--buffer-size', '32M'], /^ikfs: --buffer-size [^\n]*use --max-buffered/],
     [['mount', 'mnt', '--dir-cache-time'], /^ikfs: flag --dir-cache-time needs a value\n$/],
     [['mount', 'mnt', '--dir-cache-time', 'forever'], /^ikfs: invalid dir_cache_time from flag --dir-cache-time: "forever" is not a duration/],
+    [['status', 'mnt', '--wait', 'forever'], /^ikfs: --wait: "forever" is not a duration \(examples: /],
     [['unmount'], /^ikfs: usage: ikfs unmount MOUNTPOINT/],
     [['unmount', 'mnt', '--lazy=maybe'], /--lazy: "maybe" is not a boolean/],
     [['demo', 'extra'], /^ikfs: ikfs demo takes no arguments/],
