@@ -47,7 +47,6 @@ export async function checkCacheDir(dir: string, mountpoint?: string): Promise<C
   }
 }
 
-
 /**
  * Whether `path` is `folder` (a mountpoint, as the command resolved it) or below it: as written first, then
  * with the symlinks of `path` resolved. The mountpoint itself is never asked about: a hung mount there would
