@@ -316,11 +316,14 @@ function findRemoteSection(
   throw new ConfigError(`remote "${name}" not found ${where}${hints.length > 0 ? ` (${hints.join('; ')})` : ''}`)
 }
 
-/** rclone's own config file locations, most specific first; a relative RCLONE_CONFIG is from the working folder, as in rclone. */
+/**
+ * rclone's own config file locations, most specific first. RCLONE_CONFIG names the only one, as for rclone
+ * (a relative one is from the working folder): a remote it lacks is not looked for in the default files.
+ */
 function rcloneConfigPaths(env: Readonly<Record<string, string | undefined>>, cwd: string, home: string): string[] {
-  const paths: string[] = []
   const explicit = env.RCLONE_CONFIG
-  if (explicit) paths.push(expandPath(explicit, cwd, home))
+  if (explicit) return [expandPath(explicit, cwd, home)]
+  const paths: string[] = []
   const xdgConfig = env.XDG_CONFIG_HOME
   if (xdgConfig && isAbsolute(xdgConfig)) paths.push(`${xdgConfig}/rclone/rclone.conf`)
   paths.push(`${home}/.config/rclone/rclone.conf`)

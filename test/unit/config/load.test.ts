@@ -336,6 +336,13 @@ describe('config file remotes (rclone.conf format)', () => {
     expect(c.configFile).toBe(inCwd)
   })
 
+  it('reads only the file RCLONE_CONFIG names, as rclone does: a remote it lacks is not taken from ~/.config/rclone', () => {
+    writeConf(`[photos]\ntype = imagekit\nendpoint = ${ENDPOINT}\nprivate_key = ${PRIVATE_KEY}\n`, join(home, '.config/rclone/rclone.conf'))
+    const named = writeConf('[other]\ntype = imagekit\n', join(root, 'named.conf'))
+    const e = configError(() => loadConfig(input({ env: { RCLONE_CONFIG: named }, remote: 'photos' })))
+    expect(e.message).toBe(`remote "photos" not found in ${named} (imagekit remotes there: other)`)
+  })
+
   it('reads a quoted value as rclone does, and says an encrypted rclone.conf cannot be read', () => {
     writeConf(`[photos]\ntype = imagekit\nendpoint = "${ENDPOINT}"\nprivate_key = '${PRIVATE_KEY}'\n`, join(home, '.config/rclone/rclone.conf'))
     const c = loadConfig(input({ env: {}, remote: 'photos' }))
