@@ -10,7 +10,7 @@
  */
 import { systemClock } from '../clock.js'
 import type { Logger } from '../log.js'
-import { plural } from './plural.js'
+import { plural } from '../plural.js'
 
 export interface BeingWrittenSource {
   filesBeingWritten(): string[]

@@ -5,6 +5,7 @@
  */
 import type { UploadStatus } from '../vfs/types.js'
 import type { StatusSnapshot } from './snapshot.js'
+import { plural } from '../plural.js'
 
 /** Characters in an upload's progress bar: fits an 80-column terminal beside sizes and the path. */
 export const PROGRESS_BAR_WIDTH = 20
@@ -20,21 +21,21 @@ export function renderStatus(s: StatusSnapshot): string {
   const v = s.vfs
   const lines: string[] = []
   lines.push(`ikfs ${s.version} (pid ${s.pid}): ${s.state} ${s.endpoint} at ${s.mountpoint}, up ${duration(s.nowMs - s.startedAtMs)}`)
-  lines.push(`Open files: ${num(v.openHandles)} handles, ${num(v.openReaders)} readers`)
+  lines.push(`Open files: ${count(v.openHandles, 'handle')}, ${count(v.openReaders, 'reader')}`)
   lines.push('Cache:')
   lines.push(
-    `  listings  ${num(v.cachedDirs)} folders (${num(v.knownInodes)} entries), hit rate ` +
-      `${rate(v.dirCacheHits, v.dirCacheMisses)} (${num(v.dirCacheHits)} hits, ${num(v.dirCacheMisses)} misses), ` +
+    `  listings  ${count(v.cachedDirs, 'folder')} (${count(v.knownInodes, 'entry', 'entries')}), hit rate ` +
+      `${rate(v.dirCacheHits, v.dirCacheMisses)} (${count(v.dirCacheHits, 'hit')}, ${count(v.dirCacheMisses, 'miss', 'misses')}), ` +
       `${num(v.listingsFetched)} fetched`,
   )
   lines.push(
-    `  blocks    ${bytes(v.blockCacheBytes)} in ${num(v.blockCacheBlocks)} blocks, hit rate ` +
-      `${rate(v.blockCacheHits, v.blockCacheMisses)} (${num(v.blockCacheHits)} hits, ${num(v.blockCacheMisses)} misses)`,
+    `  blocks    ${bytes(v.blockCacheBytes)} in ${count(v.blockCacheBlocks, 'block')}, hit rate ` +
+      `${rate(v.blockCacheHits, v.blockCacheMisses)} (${count(v.blockCacheHits, 'hit')}, ${count(v.blockCacheMisses, 'miss', 'misses')})`,
   )
   lines.push(`  buffered  ${bytes(v.bufferedBytes)} (peak ${bytes(v.peakBufferedBytes)})`)
   lines.push(
-    `Network: ${num(v.rangeRequests)} range requests, ${bytes(v.bytesReadFromNetwork)} read, ` +
-      `${num(v.staleResponses)} stale responses, ${num(v.streamResumes)} resumed streams`,
+    `Network: ${count(v.rangeRequests, 'range request')}, ${bytes(v.bytesReadFromNetwork)} read, ` +
+      `${count(v.staleResponses, 'stale response')}, ${count(v.streamResumes, 'resumed stream')}`,
   )
   lines.push(...uploadLines(s.uploads, s.nowMs))
   lines.push(...opLines(s))
@@ -69,7 +70,7 @@ function opLines(s: StatusSnapshot): string[] {
   if (ops.length === 0) return ['FUSE ops: none yet']
   const total = (f: 'calls' | 'errors' | 'timeouts' | 'inFlight') => ops.reduce((sum, [, c]) => sum + c[f], 0)
   const lines = [
-    `FUSE ops: ${num(total('calls'))} calls, ${num(total('errors'))} errors, ${num(total('timeouts'))} timeouts, ` +
+    `FUSE ops: ${count(total('calls'), 'call')}, ${count(total('errors'), 'error')}, ${count(total('timeouts'), 'timeout')}, ` +
       `${num(total('inFlight'))} in flight`,
   ]
   const parts = ops.map(([op, c]) => `${op} ${num(c.calls)}${c.errors > 0 ? ` (${num(c.errors)} err)` : ''}`)
@@ -90,6 +91,10 @@ function rate(hits = 0, misses = 0): string {
 
 function num(value: number | undefined): string {
   return (value ?? 0).toLocaleString('en-US', { maximumFractionDigits: 3 })
+}
+
+function count(value: number | undefined, one: string, many?: string): string {
+  return plural(value ?? 0, one, many, num)
 }
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB']

@@ -7,7 +7,7 @@ describe('renderStatus', () => {
 
   it('summarises the mount, open files and caches', () => {
     expect(text).toContain('ikfs 0.1.0 (pid 4242): mounted https://ik.imagekit.io/demo at /mnt/ik, up 1m30s')
-    expect(text).toContain('Open files: 2 handles, 1 readers')
+    expect(text).toContain('Open files: 2 handles, 1 reader')
     expect(text).toContain('hit rate 75.0% (30 hits, 10 misses)')
     expect(text).toContain('4.0 MiB in 4 blocks, hit rate 90.0%')
   })
@@ -23,7 +23,7 @@ describe('renderStatus', () => {
   })
 
   it('lists op totals and counters it has no section for', () => {
-    expect(text).toContain('FUSE ops: 150 calls, 4 errors, 1 timeouts, 2 in flight')
+    expect(text).toContain('FUSE ops: 150 calls, 4 errors, 1 timeout, 2 in flight')
     expect(text).toContain('getattr 100 (4 err), read 50')
     expect(text).toMatch(/Counters:\n {2}uploadRetries 3/)
   })
