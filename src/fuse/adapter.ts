@@ -12,17 +12,14 @@
  * - file handles are int32 on the C side and 0 means "no handle": the VFS numbers them from 1.
  * - utimens receives atime in both slots (binding bug); UTIME_NOW/UTIME_OMIT arrive as ~1073 ms. The VFS is
  *   told the modification time is unknown (NaN): it would otherwise keep an access time as one (W13).
- * - create gets no open flags from fuse-native 2.2.6: the VFS is told O_CREAT|O_EXCL|O_RDWR (libfuse3 passes
- *   them). O_EXCL holds as far as the kernel knew (it creates only names its lookup did not find) and makes
- *   the VFS take the name as new: an append and a copy look alike here, and filling a copy from bytes
- *   stored at its name elsewhere would leave their tail after the copy's end (see vfs/unlisted-file.ts).
+ * - create gets no open flags from fuse-native 2.2.6 (libfuse3 passes them): the VFS is told they are unknown
+ *   (undefined), and decides what that means (vfs/create-flags.ts).
  * - fgetattr, opendir, releasedir, access and fsyncdir are left out on purpose: libfuse falls back to
  *   getattr (a custom fgetattr is never called anyway), opendir/releasedir succeed without a handle
  *   (and fuse-native passes fh where flags belong), ENOSYS for access/fsyncdir makes the kernel treat
  *   them as success and stop asking (permissions come from our modes via default_permissions).
  * - getxattr/listxattr size semantics (size 0, ERANGE) live in native/ikfs-fuse.ts, which sees the buffer.
  */
-import { constants as fsConstants } from 'node:fs'
 import { posix } from 'node:path'
 import type { Logger } from '../log.js'
 import { isVfsError, VfsError } from '../vfs/errors.js'
@@ -39,7 +36,6 @@ import { WriteBuffers, type WriteBufferLease } from './write-buffers.js'
 export const UTIME_SENTINEL_MS = 1073
 /** fuse-native reads the handle back with NAPI_ARGV_INT32. */
 const MAX_HANDLE = 0x7fffffff
-const CREATE_FLAGS = fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_RDWR
 /** Idle write buffers kept: enough for the concurrent writes of several writers (8 MiB at 128 KiB each). */
 const WRITE_BUFFERS_KEPT = 64
 
@@ -146,7 +142,7 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
     getxattr: (path, name, _position, cb) =>
       guard.run('getxattr', path, cb, () => vfs.getxattr(path, name), (value) => [0, value]),
 
-    create: (path, mode, cb, caller, flags = CREATE_FLAGS) =>
+    create: (path, mode, cb, caller, flags) =>
       guard.run('create', path, cb, inParentOf(path, () => vfs.create(path, mode, flags, caller)), (fh) => [0, handle(fh)]),
 
     // fuse-native (libfuse2) does not say whether a write is a memory map's page written back. Without the

@@ -96,7 +96,11 @@ export interface Vfs {
   getxattr(localPath: string, name: string): Promise<Buffer>
 
   // Write side (issue 4). A read-only VFS rejects each with EROFS.
-  create(localPath: string, mode: number, flags: OpenFlags, caller?: number): Promise<number>
+  /**
+   * `flags`: the create's open flags, or undefined when the binding does not pass them (fuse-native): what
+   * each asks of a name that exists is in vfs/create-flags.ts (O_EXCL: EEXIST).
+   */
+  create(localPath: string, mode: number, flags: OpenFlags | undefined, caller?: number): Promise<number>
   /**
    * `data` is lent until the returned promise settles (the adapter reuses the buffer afterwards): the VFS
    * must not keep it. Returns bytes written. `pageWriteback` (when the binding says): true for pages of a

@@ -8,9 +8,8 @@
  * `touch a b c` right after `ls` asks nothing): a file stored elsewhere within that window is the race any new
  * file has.
  * Creates that replace what is there anyway (`cp`, `>`, `tar x`, rsync's temporary files: `O_TRUNC` or
- * `O_EXCL`) ask nothing.
+ * `O_EXCL`) ask nothing (create-flags.ts).
  */
-import { constants as fsConstants } from 'node:fs'
 import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
 import type { DirCache } from './dir-cache.js'
@@ -26,11 +25,6 @@ export interface UnlistedFileDeps {
   clock: Clock
   dirs: DirCache
   inodes: InodeTable
-}
-
-/** Whether a create with these flags starts from the bytes at its name, if there are any (no O_TRUNC, no O_EXCL). */
-export function createKeepsContent(flags: number): boolean {
-  return (flags & (fsConstants.O_TRUNC | fsConstants.O_EXCL)) === 0
 }
 
 /**

@@ -42,6 +42,7 @@ import type { FileObject } from '../imagekit/types.js'
 import type { Logger } from '../log.js'
 import { dirAttr, fileAttr, pendingAttr, type AttrOptions } from './attrs.js'
 import { ByteBudget } from './budget.js'
+import { createIntent } from './create-flags.js'
 import { DirCache } from './dir-cache.js'
 import { DirPrefetcher } from './dir-prefetch.js'
 import { isVfsError, VfsError } from './errors.js'
@@ -244,7 +245,7 @@ class ImageKitVfs implements IkVfs {
 
   async open(localPath: string, flags: OpenFlags, caller?: number): Promise<number> {
     if ((flags & O_ACCMODE) !== fsConstants.O_RDONLY || (flags & fsConstants.O_TRUNC) !== 0) {
-      const file = await this.#writable('open for writing', localPath).openForWrite(localPath, flags, false)
+      const file = await this.#writable('open for writing', localPath).openForWrite(localPath, flags)
       const append = (flags & fsConstants.O_APPEND) !== 0
       // Appends leave what a reader has as the start of the file (tail -f while >> appends): only other
       // writers may put bytes in the page cache that a reader of the stored version must not mix with its own.
@@ -439,9 +440,10 @@ class ImageKitVfs implements IkVfs {
     return handle
   }
 
-  async create(localPath: string, _mode: number, flags: OpenFlags, caller?: number): Promise<number> {
-    const file = await this.#writable('create', localPath).openForWrite(localPath, flags, true)
-    return this.#handles.add((fh) => new WriteHandle(fh, file, true, caller, (flags & fsConstants.O_APPEND) !== 0)).fh
+  async create(localPath: string, _mode: number, flags: OpenFlags | undefined, caller?: number): Promise<number> {
+    const intent = createIntent(flags)
+    const file = await this.#writable('create', localPath).openForWrite(localPath, intent.flags, intent)
+    return this.#handles.add((fh) => new WriteHandle(fh, file, true, caller, (intent.flags & fsConstants.O_APPEND) !== 0)).fh
   }
 
   async write(_localPath: string, fh: number, data: Buffer, position: number, pageWriteback?: boolean): Promise<number> {

@@ -17,7 +17,7 @@ import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
 import { PendingFile, remoteBaseOf, type RemoteBase } from './file-node.js'
-import { fileIdentityKey, type FileInode } from './inode.js'
+import { fileIdentityKey, type FileInode, type Inode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
 import { parentOf, type NameCodec } from './name.js'
@@ -25,7 +25,8 @@ import type { Destination, Destinations } from './destination.js'
 import type { FolderPresence } from './folder-presence.js'
 import type { Resolver } from './resolver.js'
 import { currentFile } from './current-file.js'
-import { createKeepsContent, unlistedFile } from './unlisted-file.js'
+import { unlistedFile } from './unlisted-file.js'
+import type { CreateIntent } from './create-flags.js'
 import { CommittedCopies } from './spool/committed-copies.js'
 import { Journal } from './spool/journal.js'
 import { DataFiles } from './spool/data-files.js'
@@ -280,14 +281,20 @@ export class WritePath {
     file.openCount++
   }
 
-  /** Opens (creating when allowed) the pending file of a path for writing; fills it from the remote bytes unless O_TRUNC. */
-  async openForWrite(localPath: string, flags: number, create: boolean): Promise<PendingFile> {
+  /**
+   * Opens the pending file of a path for writing (`create`: for a create, with what its flags ask,
+   * create-flags.ts); fills it from the remote bytes unless O_TRUNC.
+   */
+  async openForWrite(localPath: string, flags: number, create?: CreateIntent): Promise<PendingFile> {
     const dest = await this.#d.destinations.of(localPath)
     const truncate = (flags & fsConstants.O_TRUNC) !== 0
     return this.#pathLock.run(dest.remotePath, async () => {
       const existing = this.#pending.at(dest.remotePath)
       if (this.#refusingNewWrites && !existing?.beingWritten) {
         throw new VfsError('EROFS', `open ${localPath} for writing: the mount is stopping, and only serves the files being written until they are closed`, { level: 'info' })
+      }
+      if (create?.exclusive && (existing || (await this.#listedChild(dest)))) {
+        throw new VfsError('EEXIST', `create ${localPath} (O_EXCL): exists (the kernel had not been told of it yet)`, { level: 'info' })
       }
       if (existing) {
         const reused = await this.#fileLock.run(existing.id, async () => {
@@ -313,7 +320,7 @@ export class WritePath {
       }
       const listed = await this.#remoteFile(dest)
       // A create that keeps the bytes at its name, of a name the listing lacks: stored elsewhere since? (unlisted-file.ts)
-      const unlisted = !listed && create && createKeepsContent(flags) ? await unlistedFile(this.#d, dest) : undefined
+      const unlisted = !listed && create?.findsUnlisted ? await unlistedFile(this.#d, dest) : undefined
       const node = unlisted ?? (listed && !truncate ? await currentFile(this.#d, dest, listed, () => this.#remoteFile(dest)) : listed)
       // O_CREAT on an open (not a create): the kernel knew the name, and it went since (elsewhere): made anew.
       if (!node && !create && (flags & fsConstants.O_CREAT) === 0) throw new VfsError('ENOENT', `open ${localPath}: no such file`)
@@ -353,12 +360,17 @@ export class WritePath {
 
   /** The remote file at a destination (undefined when absent); the parent folder must exist. */
   async #remoteFile(dest: Destination): Promise<FileInode | undefined> {
-    const parent = await this.#d.resolver.resolveDir(dest.parentLocalPath)
-    const node = (await this.#d.dirs.listing(parent)).children.get(dest.localName)
+    const node = await this.#listedChild(dest)
     if (!node) return undefined
     if (node.kind === 'dir') throw new VfsError('EISDIR', `open ${dest.localPath}: is a folder`)
     if (node.isVersion) throw new VfsError('EACCES', `open ${dest.localPath}: old versions are read-only`)
     return node
+  }
+
+  /** What the listing of a destination's folder shows at its name (a file or a folder); the parent folder must exist. */
+  async #listedChild(dest: Destination): Promise<Inode | undefined> {
+    const parent = await this.#d.resolver.resolveDir(dest.parentLocalPath)
+    return (await this.#d.dirs.listing(parent)).children.get(dest.localName)
   }
 
   async #ensureFd(file: PendingFile): Promise<void> {
@@ -517,7 +529,7 @@ export class WritePath {
 
   /** Path-based truncate: fill, truncate, close (uploads like a close). */
   async truncatePath(localPath: string, size: number): Promise<void> {
-    const file = await this.openForWrite(localPath, size === 0 ? fsConstants.O_TRUNC : 0, false)
+    const file = await this.openForWrite(localPath, size === 0 ? fsConstants.O_TRUNC : 0)
     try {
       await this.truncateOpen(file, size)
       await this.flush(file)

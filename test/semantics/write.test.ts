@@ -247,6 +247,35 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await versionsOf(lib, `${folder}/touched.txt`)).length).toBe(1)
   })
 
+  it('W1: a create with O_EXCL (cp, git\'s lock files) of a name stored elsewhere that the kernel was told is missing fails with EEXIST and stores nothing; a retry sees the file', async () => {
+    const { m } = await mount({ dirCache: '5m' })
+    const dir = join(m.path, 'w1excl')
+    await mkdir(dir)
+    // The kernel keeps these answers for --negative-timeout (a minute).
+    for (const name of ['x.bin', 'index.lock']) await expect(stat(join(dir, name))).rejects.toMatchObject({ code: 'ENOENT' })
+    const theirs = randomBytes(1024 * 1024)
+    await lib.upload('/w1excl', 'x.bin', theirs)
+    await lib.upload('/w1excl', 'index.lock', Buffer.from('theirs\n'))
+    // rmdir lists the folder again (W7): the mount knows both files now, the kernel still holds them as missing.
+    await expect(rmdir(dir)).rejects.toMatchObject({ code: 'ENOTEMPTY' })
+    const mine = await localBytes('w1excl-mine', 'mine\n')
+    // cp stats x.bin (missing: the kernel's cached answer), then opens it O_EXCL, for which the kernel asks ikfs
+    // for the name again (fuse_dentry_revalidate): it is there, and is neither filled nor written over.
+    await expect(run('cp', [mine, join(dir, 'x.bin')])).rejects.toThrow(/File exists/)
+    await expect(run('python3', ['-c', 'import os, sys; os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL)', join(dir, 'index.lock')]))
+      .rejects.toThrow(/FileExistsError/)
+    expect(await sameBytes(remoteBytesPath(lib, '/w1excl/x.bin'), await localBytes('w1excl-theirs', theirs))).toBe(true)
+    expect((await versionsOf(lib, '/w1excl/x.bin')).length).toBe(1)
+    expect(await readFile(remoteBytesPath(lib, '/w1excl/index.lock'), 'utf8')).toBe('theirs\n')
+    // That answer replaced the kernel's "missing": a retry sees the files.
+    expect((await stat(join(dir, 'x.bin'))).size).toBe(theirs.length)
+    expect((await stat(join(dir, 'index.lock'))).size).toBe(7)
+    await run('cp', [mine, join(dir, 'x.bin')])
+    expect(await readFile(remoteBytesPath(lib, '/w1excl/x.bin'), 'utf8')).toBe('mine\n')
+    expect((await versionsOf(lib, '/w1excl/x.bin')).length).toBe(2)
+    await unmount(m)
+  })
+
   it('W2: close and fsync return after the upload is stored; an overwrite keeps file id, tags, metadata, privacy', async () => {
     await lib.upload('/w2', 'doc.txt', Buffer.from('version one\n'), { tags: 'red,blue', isPrivateFile: 'true', customCoordinates: '10,20,30,40' })
     const before = await lib.details('/w2/doc.txt')

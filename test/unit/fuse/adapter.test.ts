@@ -43,12 +43,12 @@ describe('createFuseOps', () => {
     expect(stats.map((s) => [s.ino, s.mode & 0o170000])).toEqual([[3, S_IFREG], [4, S_IFDIR]])
   })
 
-  it('create hands the VFS the open flags the binding names, else O_CREAT|O_EXCL|O_RDWR (fuse-native names none)', async () => {
+  it('create hands the VFS the open flags the binding names, else none (fuse-native names none: the VFS is told they are unknown)', async () => {
     const { ops, calls } = setup({ create: async () => 7 })
-    const { O_CREAT, O_EXCL, O_RDWR, O_WRONLY, O_APPEND } = fsConstants
+    const { O_CREAT, O_WRONLY, O_APPEND } = fsConstants
     expect(await call((cb) => ops.create('/log', 0o644, cb, 42, O_WRONLY | O_CREAT | O_APPEND))).toEqual([0, 7])
     expect(await call((cb) => ops.create('/new', 0o644, cb))).toEqual([0, 7])
-    expect(calls.map((c) => c.args)).toEqual([['/log', 0o644, O_WRONLY | O_CREAT | O_APPEND, 42], ['/new', 0o644, O_CREAT | O_EXCL | O_RDWR, undefined]])
+    expect(calls.map((c) => c.args)).toEqual([['/log', 0o644, O_WRONLY | O_CREAT | O_APPEND, 42], ['/new', 0o644, undefined, undefined]])
   })
 
   it('read copies the result into fuse-native’s buffer and answers the byte count first', async () => {
@@ -228,8 +228,8 @@ describe('createFuseOps', () => {
     expect(await call((cb) => ops.open('/f', fsConstants.O_RDONLY, cb, 4242))).toEqual([0, 5])
     expect(calls[0]?.args).toEqual(['/f', fsConstants.O_RDONLY, 4242])
     expect(await call((cb) => ops.create('/n', 0o100644, cb))).toEqual([0, 5])
-    // fuse-native passes no flags: the name counts as new (O_EXCL), so a copy there is never filled from bytes stored elsewhere.
-    expect(calls[1]?.args).toEqual(['/n', 0o100644, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_RDWR, undefined])
+    // fuse-native passes no flags: the VFS is told they are unknown (vfs/create-flags.ts).
+    expect(calls[1]?.args).toEqual(['/n', 0o100644, undefined, undefined])
     next = 0
     expect(await call((cb) => ops.open('/f', 0, cb))).toEqual([FUSE_ERRNO.EIO])
   })

@@ -48,6 +48,14 @@ async function writeFile(h: Harness, path: string, data: Buffer | string): Promi
   await h.vfs.release(path, fh)
 }
 
+/** Writes over a file the mount knows as `>` does: an open with O_TRUNC (a create with O_EXCL would be EEXIST). */
+async function overwriteFile(h: Harness, path: string, data: Buffer | string): Promise<void> {
+  const fh = await h.vfs.open(path, W | constants.O_TRUNC)
+  await h.vfs.write(path, fh, Buffer.from(data), 0)
+  await h.vfs.flush(path, fh)
+  await h.vfs.release(path, fh)
+}
+
 /**
  * An upload gate for a mount killed during its upload: the upload hangs until `release()`, which a test calls
  * once done, so that the teardown's close of the dead mount can end.
@@ -328,6 +336,61 @@ describe('writing files (W1, W2)', () => {
     expect(api.fileAt('/new.log')!.bytes.toString()).toBe('new\n')
     expect(searches()).toBe(3) // the two appends and touch: not cp (O_EXCL) nor > (O_TRUNC)
     expect(api.calls.listFiles).toBe(listed + 3)
+  })
+
+  it('W1: a create with O_EXCL of a name the listing shows, or one being written, fails with EEXIST and changes nothing; one of a name stored but unlisted asks nothing and replaces it', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    await h.vfs.readdir('/')
+    // The kernel was told these names are missing, then another machine stored them and the folder was listed again.
+    const theirs = api.addFile('/x.bin', patternBytes(MiB, 3))
+    api.addFolder('/dir')
+    h.vfs.forget('/')
+    await h.vfs.readdir('/')
+    const excl = W | constants.O_CREAT | constants.O_EXCL
+    await expectCode(h.vfs.create('/x.bin', 0o644, excl), 'EEXIST') // cp wrote its bytes over the head of theirs
+    await expectCode(h.vfs.create('/dir', 0o644, excl), 'EEXIST') // was EISDIR
+    expect(spoolFiles(h, 'data')).toEqual([])
+    expect(api.fileAt('/x.bin')!.versions).toBe(1)
+    expect(api.fileAt('/x.bin')!.bytes.equals(patternBytes(MiB, 3))).toBe(true)
+    expect(api.calls.readRange).toBe(0)
+    // Being written here (a lock file held by another program): the same.
+    const held = await h.vfs.create('/index.lock', 0o644, excl)
+    await expectCode(h.vfs.create('/index.lock', 0o644, excl), 'EEXIST')
+    await h.vfs.write('/index.lock', held, Buffer.from('mine\n'), 0)
+    await h.vfs.flush('/index.lock', held)
+    await h.vfs.release('/index.lock', held)
+    expect(api.fileAt('/index.lock')!.bytes.toString()).toBe('mine\n')
+    // Stored since the listing and not in it: O_EXCL holds only as far as the listing knows; no search per file,
+    // and the new file holds only its own bytes (theirs become an old version).
+    h.clock.advance(CONFIRM_MS)
+    api.addFile('/late.bin', patternBytes(MiB, 4))
+    const searches = api.listQueries.filter((q) => q.searchQuery !== undefined).length
+    await writeFile(h, '/late.bin', 'copied\n')
+    expect(api.listQueries.filter((q) => q.searchQuery !== undefined).length).toBe(searches)
+    expect(api.fileAt('/late.bin')!.bytes.toString()).toBe('copied\n')
+    expect(theirs.fileId).toBe(api.fileAt('/x.bin')!.obj.fileId)
+  })
+
+  it('W1: a create whose flags the binding does not pass (fuse-native) opens a listed name as it is, and takes an unlisted one as new without asking', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    await h.vfs.readdir('/')
+    api.addFile('/x.bin', Buffer.from('theirs\n'))
+    h.vfs.forget('/')
+    await h.vfs.readdir('/')
+    h.clock.advance(CONFIRM_MS)
+    api.addFile('/late.bin', Buffer.from('late\n'))
+    const searches = api.listQueries.filter((q) => q.searchQuery !== undefined).length
+    for (const path of ['/x.bin', '/late.bin']) {
+      const fh = await h.vfs.create(path, 0o644, undefined)
+      await h.vfs.write(path, fh, Buffer.from('MINE'), 0)
+      await h.vfs.flush(path, fh)
+      await h.vfs.release(path, fh)
+    }
+    expect(api.fileAt('/x.bin')!.bytes.toString()).toBe('MINErs\n')
+    expect(api.fileAt('/late.bin')!.bytes.toString()).toBe('MINE')
+    expect(api.listQueries.filter((q) => q.searchQuery !== undefined).length).toBe(searches)
   })
 
   it('W1: a create that keeps content fails when the library cannot say whether the name is stored (an outage); one that replaces goes on', async () => {
@@ -1646,7 +1709,7 @@ describe('namespace (W7-W10)', () => {
     const api = new FakeImageKit()
     api.addFile('/a.txt', Buffer.from('v1'))
     const h = rw(api, tempCache(), { writeBackDelayMs: 60_000, bootId: 'boot-1' })
-    await writeFile(h, '/a.txt', 'v2') // both wait in the spool (write-back)
+    await overwriteFile(h, '/a.txt', 'v2') // both wait in the spool (write-back)
     await writeFile(h, '/b.txt', 'bee')
     let deleted!: () => void
     api.renameGate = () => new Promise((resolve) => { deleted = resolve })
@@ -1667,7 +1730,7 @@ describe('namespace (W7-W10)', () => {
     const api = new FakeImageKit()
     api.addFile('/a.txt', Buffer.from('v1'))
     const h = rw(api, tempCache(), { writeBackDelayMs: 1000 })
-    await writeFile(h, '/a.txt', 'v2') // waits for its write-back delay
+    await overwriteFile(h, '/a.txt', 'v2') // waits for its write-back delay
     api.failNext.set('renameFile', new ImageKitError('IK_SERVER', 'PUT rename: 500', { status: 500 }))
     await expectCode(h.vfs.rename('/a.txt', '/b.txt'), 'EIO')
     h.clock.advance(1000)
@@ -2075,7 +2138,7 @@ describe('namespace (W7-W10)', () => {
       await writeFile(h, '/a/new.txt', 'first') // a new file: nothing replaced, the folder is not listed again
       expect(await names()).toEqual(['new.txt'])
       const listings = api.calls.listFiles
-      await writeFile(h, '/a/new.txt', 'second, longer') // an overwrite: the close uploads a new version
+      await overwriteFile(h, '/a/new.txt', 'second, longer') // an overwrite: the close uploads a new version
       const old = (await names()).filter((n) => n !== 'new.txt')
       expect(old.length).toBe(versions ? 1 : 0)
       // --versions lists the folder again (twice: versions are a second call); without, nothing is missing.
