@@ -36,6 +36,7 @@ export const FUSE_ERRNO = {
   EXDEV: -E.EXDEV,
   EBUSY: -E.EBUSY,
   EINTR: -E.EINTR,
+  ESTALE: -E.ESTALE,
 } as const satisfies Record<VfsCode, number>
 
 /** What resolving a path may fail with, in every syscall that takes one (path_resolution(7), stat(2)). */
@@ -58,6 +59,11 @@ const SET_XATTR: readonly VfsCode[] = [...PATH, 'EEXIST', 'EINVAL', 'ENODATA', '
  * and EDQUOT at close the same way.
  */
 const BEYOND_MAN_PAGES = {
+  // An open (or a truncate by path) of a name the kernel knows that went elsewhere since: the kernel repeats
+  // an open or truncate answered ESTALE with fresh lookups, so the program gets what those find (ENOENT, or
+  // with O_CREAT a new file); it sees ESTALE only if the name is back by then and gone again.
+  open: ['ESTALE'],
+  truncate: ['ESTALE'],
   read: ['ENOENT', 'EACCES'],
   readdir: ['EACCES'],
   flush: ['EFBIG'],

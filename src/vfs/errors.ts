@@ -7,7 +7,7 @@
 export const VFS_CODES = [
   'ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'EINVAL',
   'ENOSYS', 'ENOTSUP', 'ENODATA', 'ERANGE', 'EFBIG', 'ENOSPC', 'ENAMETOOLONG', 'EBADF', 'EXDEV', 'EBUSY',
-  'EINTR',
+  'EINTR', 'ESTALE',
 ] as const
 export type VfsCode = (typeof VFS_CODES)[number]
 

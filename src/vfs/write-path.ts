@@ -322,8 +322,14 @@ export class WritePath {
       // A create that keeps the bytes at its name, of a name the listing lacks: stored elsewhere since? (unlisted-file.ts)
       const unlisted = !listed && create?.findsUnlisted ? await unlistedFile(this.#d, dest) : undefined
       const node = unlisted ?? (listed && !truncate ? await currentFile(this.#d, dest, listed, () => this.#remoteFile(dest)) : listed)
-      // O_CREAT on an open (not a create): the kernel knew the name, and it went since (elsewhere): made anew.
-      if (!node && !create && (flags & fsConstants.O_CREAT) === 0) throw new VfsError('ENOENT', `open ${localPath}: no such file`)
+      // An open (not a create) of a name the kernel knew, gone since (deleted or moved elsewhere), which the
+      // listing no longer shows. The kernel passes no O_CREAT on an open, so only it can tell `>` from an open
+      // that must fail: ESTALE has it look the name up again and repeat the open (or truncate), which then
+      // creates the file with O_CREAT and fails with ENOENT without, as on a local disk. (A caller that does
+      // pass O_CREAT on an open gets the new file here.)
+      if (!node && !create && (flags & fsConstants.O_CREAT) === 0) {
+        throw new VfsError('ESTALE', `open ${localPath} for writing: deleted or moved elsewhere since the kernel looked it up (it looks again)`, { level: 'info' })
+      }
       if (!node) await this.#d.folders.assertExists(dest.folder, parentOf(dest.parentLocalPath)[1], `create ${localPath}`)
       const now = this.#d.clock.now()
       const filling = node !== undefined && !truncate && node.size > 0

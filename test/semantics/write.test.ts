@@ -276,6 +276,32 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
+  it.each(BINDINGS)('W1: >, >> and open(f, "w") of a file the kernel still knows but another machine deleted or moved start a new file; an open without O_CREAT fails with ENOENT%s', async (title, args) => {
+    const folder = `/w1gone${title ? '-native' : ''}`
+    const names = ['saved.txt', 'app.log', 'py.txt', 'moved.txt', 'patched.bin']
+    for (const name of names) await lib.upload(folder, name, Buffer.from(`theirs: ${name}\n`))
+    // The kernel keeps what it was told of these names for --attr-timeout: each open below is a FUSE open.
+    const { m } = await mount({ dirCache: '5m', args: ['--attr-timeout', '1m', ...args] })
+    const dir = join(m.path, folder)
+    for (const name of names) expect((await stat(join(dir, name))).isFile()).toBe(true)
+    for (const name of names.filter((n) => n !== 'moved.txt')) await lib.deleteFile(`${folder}/${name}`)
+    await lib.api('PUT', '/v1/files/rename', { filePath: `${folder}/moved.txt`, newFileName: 'elsewhere.txt' })
+    // > truncates: the cached listing still shows the files, so only a refreshed one knows they went.
+    await runIkfs(['refresh', m.path, folder], { timeoutMs: 30_000 })
+    await run('sh', ['-c', 'printf "mine\\n" > "$1/saved.txt"; printf "mine\\n" >> "$1/app.log"; printf "mine\\n" > "$1/moved.txt"', 'sh', dir])
+    await run('python3', ['-c', 'import sys; open(sys.argv[1], "w").write("mine\\n")', join(dir, 'py.txt')])
+    for (const name of ['saved.txt', 'app.log', 'py.txt', 'moved.txt']) {
+      expect(await readFile(remoteBytesPath(lib, `${folder}/${name}`), 'utf8'), name).toBe('mine\n')
+      expect(await readFile(join(dir, name), 'utf8'), name).toBe('mine\n')
+    }
+    expect(await readFile(remoteBytesPath(lib, `${folder}/elsewhere.txt`), 'utf8')).toBe('theirs: moved.txt\n')
+    // Without O_CREAT nothing is created: dd conv=nocreat (as a local disk answers).
+    await expect(run('dd', ['if=/dev/zero', `of=${join(dir, 'patched.bin')}`, 'bs=1', 'count=1', 'conv=notrunc,nocreat', 'status=none']))
+      .rejects.toThrow(/No such file or directory/)
+    await expect(stat(join(dir, 'patched.bin'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await unmount(m)
+  })
+
   it('W2: close and fsync return after the upload is stored; an overwrite keeps file id, tags, metadata, privacy', async () => {
     await lib.upload('/w2', 'doc.txt', Buffer.from('version one\n'), { tags: 'red,blue', isPrivateFile: 'true', customCoordinates: '10,20,30,40' })
     const before = await lib.details('/w2/doc.txt')

@@ -290,7 +290,29 @@ describe('writing files (W1, W2)', () => {
     expect((await h.vfs.getattr('/log.txt')).size).toBe(14)
     await append('/gone.txt', 'new\n')
     expect(api.fileAt('/gone.txt')!.bytes.toString()).toBe('new\n')
-    await expectCode(h.vfs.open('/log2.txt', W), 'ENOENT')
+    // An open without O_CREAT (as the kernel sends every open) of a name not listed: the kernel looks again (ESTALE).
+    await expectCode(h.vfs.open('/log2.txt', W), 'ESTALE')
+  })
+
+  it('W1: an open for writing as the kernel sends it (no O_CREAT) of a file deleted or moved elsewhere is ESTALE, and the name is gone, so the kernel\'s repeated open creates it', async () => {
+    const api = new FakeImageKit()
+    for (const name of ['/app.log', '/saved.txt', '/moved.txt']) api.addFile(name, Buffer.from('theirs\n'))
+    const h = rw(api)
+    await h.vfs.readdir('/')
+    api.removeFile('/app.log')
+    api.removeFile('/saved.txt')
+    api.removeFile('/moved.txt')
+    api.addFile('/elsewhere.txt', Buffer.from('theirs\n'))
+    // >> asks the library for the file at its open (W1); > only once a listing no longer shows it.
+    await expectCode(h.vfs.open('/app.log', W | constants.O_APPEND), 'ESTALE') // was ENOENT: `>> app.log` failed
+    h.vfs.forget('/')
+    await expectCode(h.vfs.open('/saved.txt', W | constants.O_TRUNC), 'ESTALE')
+    await expectCode(h.vfs.truncate('/moved.txt', 0), 'ESTALE')
+    for (const path of ['/app.log', '/saved.txt', '/moved.txt']) {
+      await expectCode(h.vfs.getattr(path), 'ENOENT') // the kernel's lookup again
+      await writeFile(h, path, 'mine\n') // its create
+      expect(api.fileAt(path)!.bytes.toString()).toBe('mine\n')
+    }
   })
 
   it('W1: a create that keeps content (>>, touch, dd conv=notrunc) of a name stored after the cached listing starts from the stored file; one search, none for O_EXCL or O_TRUNC', async () => {
