@@ -1,0 +1,284 @@
+// Two machines on one library: two daemons, each with its own cache dir, mount one emulator library, and a
+// worker on each runs seeded random steps (model-steps.ts: writes, appends, truncations, renames, unlinks,
+// mkdir/rmdir, folder renames, atomic saves, reads, listings) at once, in a folder both use and in one of its
+// own, with refreshes (SIGHUP, `ikfs refresh`) between some steps so each sees the other's changes (R2).
+// In its own folder a machine must behave like a local folder (its results are compared with one's, as in
+// model-fuzz.test.ts). Everywhere:
+// - every read returns the bytes of one version some close produced: never a mix, never garbage;
+// - an error is one a racing machine explains (RACE_ERRNOS);
+// - after both unmount cleanly, the bytes of every close that returned success are stored as a version of
+//   some file, unless a later step (of either machine) unlinked, renamed or saved over that name or renamed
+//   or removed its folder; neither spool keeps a file;
+// - after a refresh, both mounts show exactly the library's tree and bytes.
+// No empty files: a new empty file lives in the spool of the mount that made it until it has content (W5).
+// The seeds found: `>` and `>>` of a file the kernel still knew but the other machine had deleted or moved
+// failing with ENOENT (1, 3: W1's ESTALE). In 30 a folder rename fails (EIO) as the other machine moved the
+// folder first.
+// TWO_MOUNTS_SEEDS=1-20 runs those seeds instead, to look for new failing seeds; TWO_MOUNTS_TRACE=/tmp/prefix
+// writes each run's steps and both daemons' logs next to that prefix.
+import { randomBytes } from 'node:crypto'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createPrng } from '../../src/emulator/faults.js'
+import { fuseSkipReason, mountLibrary, remoteBytesPath, runIkfs, startLibrary, tempDir, type Library, type Mounted } from './harness.js'
+import { apply, PLAIN, sha, treeOf, type Step, type View } from './model-steps.js'
+
+const skip = fuseSkipReason()
+if (skip) console.warn(`skipping the two-mounts check: ${skip}`)
+
+const STEPS_PER_MACHINE = 100
+/** No 0: see the note on top. */
+const SIZES = [1, 10, 4096, 70_000, 300_000]
+const OPS = [
+  'write', 'write', 'write', 'append', 'append', 'trunc', 'pwrite', 'atomic', 'read', 'read', 'read', 'stat', 'ls',
+  'rename', 'unlink', 'mkdir', 'rmdir', 'dirrename', 'refresh', 'refresh',
+] as const
+/** What another machine's change at the same moment explains (a fill of a file deleted meanwhile is EIO). */
+const RACE_ERRNOS = new Set(['ENOENT', 'ENOTEMPTY', 'EEXIST', 'EIO'])
+/** Ops that end in a close of the named file (`a`), which must be stored. */
+const CLOSES = new Set(['write', 'atomic', 'append', 'pwrite', 'trunc'])
+const MACHINES = ['A', 'B'] as const
+type Machine = (typeof MACHINES)[number]
+const VIEW: View = { names: PLAIN, hide: () => false }
+
+/** A close that returned success: `bytes` its file's content, read back through the same mount when not known. */
+interface Closed {
+  machine: Machine
+  path: string
+  bytes: Buffer
+  startedAt: number
+  /** What the step did, to check a read-back content against the versions it may have started from. */
+  step: Step
+  /** The content is the step's own data (write, atomic), not built on what was there. */
+  own: boolean
+}
+/** A step that may take the bytes at `paths` (or under them) out of the library, or move them away. */
+interface Removal {
+  paths: string[]
+  endedAt: number
+}
+
+describe.skipIf(skip !== null)('two mounts of one library: each sees the other after a refresh, and nothing is mixed or lost', () => {
+  let lib: Library
+  let work: string
+  const live = new Set<Mounted>()
+  beforeAll(async () => {
+    work = await tempDir('ikfs-two-')
+    lib = await startLibrary()
+    await lib.setFaults({ rateLimitPerSecond: 0 }) // two daemons' listings at once: the rate limit is not what is tested
+  })
+  afterAll(async () => {
+    await Promise.all([...live].map((m) => m.stop()))
+    await lib?.stop()
+    if (work) await rm(work, { recursive: true, force: true })
+  })
+
+  const seeds = (() => {
+    const range = process.env.TWO_MOUNTS_SEEDS
+    if (!range) return [1, 3, 30]
+    const [from, to] = range.split('-').map(Number) as [number, number | undefined]
+    return Array.from({ length: (to ?? from) - from + 1 }, (_, i) => from + i)
+  })()
+  for (const seed of seeds) {
+    it(`seed ${seed}: 2 machines x ${STEPS_PER_MACHINE} steps in a shared folder and their own`, async () => {
+      const mounts = new Map<Machine, Mounted>()
+      try {
+        for (const machine of MACHINES) {
+          const m = await mountLibrary(lib, { args: ['--cache-dir', join(work, `cache-${seed}-${machine}`), '--dir-cache-time', '5m'] })
+          live.add(m)
+          mounts.set(machine, m)
+        }
+        await twoMachines(seed, mounts)
+      } finally {
+        for (const m of mounts.values()) if (live.delete(m)) await m.stop()
+      }
+    }, 180_000)
+  }
+
+  async function twoMachines(seed: number, mounts: Map<Machine, Mounted>): Promise<void> {
+    const shared = `t${seed}`
+    const own = (machine: Machine) => `t${seed}${machine}`
+    const ref = join(work, `ref-${seed}`)
+    const closed: Closed[] = []
+    const removals: Removal[] = []
+    const reads: string[] = [] // "machine step path hash"
+    const problems: string[] = []
+    const history: string[] = []
+    let clock = 0 // one order for both workers' steps (one thread)
+    for (const [machine, m] of mounts) {
+      for (const root of [m.path, ref]) await mkdir(join(root, own(machine), PLAIN.sub), { recursive: true })
+    }
+    await mkdir(join(mounts.get('A')!.path, shared, PLAIN.sub), { recursive: true })
+    expect(await refresh(mounts.get('B')!, undefined, true)).toBe('ok')
+
+    const worker = async (machine: Machine): Promise<void> => {
+      const m = mounts.get(machine)!
+      const random = createPrng(seed * 10 + MACHINES.indexOf(machine))
+      const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!
+      for (let i = 0; i < STEPS_PER_MACHINE; i++) {
+        const base = random() < 0.6 ? shared : own(machine)
+        // Few names, so that the two machines meet on them often.
+        const names = [
+          ...PLAIN.top.slice(0, 4).map((f) => `${base}/${f}`),
+          ...PLAIN.subFiles.slice(0, 2).map((f) => `${base}/${PLAIN.sub}/${f}`),
+          ...PLAIN.d2Files.slice(0, 2).map((f) => `${base}/${PLAIN.d2}/${f}`),
+        ]
+        const step: Step = {
+          op: pick(OPS), a: pick(names), b: pick(names), data: randomBytes(pick(SIZES)),
+          offset: Math.floor(random() * 100_000), size: 1 + Math.floor(random() * 200_000), flip: random() < 0.5,
+        }
+        const where = `${machine} step ${i} ${step.op} ${step.a} ${step.b} (${step.data.length} B at ${step.offset}, size ${step.size})`
+        if (step.op === 'refresh') {
+          const result = await refresh(m, step.flip ? undefined : shared)
+          if (result !== 'ok') problems.push(`${where}: ${result}`)
+          continue
+        }
+        const startedAt = ++clock
+        const result = await apply(m.path, base, step, VIEW)
+        const endedAt = ++clock
+        history.push(`${startedAt}-${endedAt} ${where}: ${result}`)
+        removals.push(...removalsOf(step, base, endedAt))
+        if (base !== shared) {
+          const local = await apply(ref, base, step, VIEW)
+          if (local !== result) problems.push(`${where}: mount ${result}, local ${local} (a folder only this machine changes)`)
+        } else if (!/^(ok|read |ls |size )/.test(result) && !racing(step, result)) {
+          problems.push(`${where}: ${result}, which no racing machine explains`)
+        }
+        if (result === 'EIO' && !loggedClearly(m, sourceOf(step, base))) problems.push(`${where}: EIO with no warning that names it in the log`)
+        if (result.startsWith('read ')) reads.push(`${where}: ${result}`)
+        if (result !== 'ok' || !CLOSES.has(step.op)) continue
+        const whole = step.op === 'write' || step.op === 'atomic'
+        const bytes = whole ? step.data : await readFile(join(m.path, step.a)).catch(() => undefined)
+        if (bytes) closed.push({ machine, path: step.a, bytes, startedAt, step, own: whole })
+      }
+    }
+    await Promise.all(MACHINES.map((machine) => worker(machine)))
+    if (process.env.TWO_MOUNTS_TRACE) {
+      await writeFile(`${process.env.TWO_MOUNTS_TRACE}-${seed}.txt`, history.join('\n') + '\n')
+      for (const [machine, m] of mounts) await writeFile(`${process.env.TWO_MOUNTS_TRACE}-${seed}-${machine}.log`, m.log())
+    }
+
+    // Every read is some close's bytes (a content read back after an append, pwrite or truncate counts once it
+    // is what that step makes of some other close's bytes).
+    const contents = new Set(closed.filter((c) => c.own).map((c) => sha(c.bytes)))
+    const known = closed.filter((c) => !c.own)
+    for (let grew = true; grew;) {
+      grew = false
+      for (const c of known) {
+        const h = sha(c.bytes)
+        if (contents.has(h)) continue
+        if (builtOnKnown(c, contents, closed)) {
+          contents.add(h)
+          grew = true
+        }
+      }
+    }
+    for (const c of known) if (!contents.has(sha(c.bytes))) problems.push(`${c.machine} ${c.step.op} ${c.path}: read back ${c.bytes.length} B that are not that step's change to any close's bytes`)
+    for (const read of reads) {
+      const hash = read.split(' ').at(-1)!
+      if (!contents.has(hash)) problems.push(`${read}: bytes no close produced`)
+    }
+    expect(problems).toEqual([])
+
+    // After a refresh both machines show the library as it is.
+    for (const m of mounts.values()) expect(await refresh(m, undefined, true)).toBe('ok')
+    for (const base of [shared, ...MACHINES.map(own)]) {
+      const stored = await treeOf(remoteBytesPath(lib, `/${base}`))
+      for (const [machine, m] of mounts) expect(await treeOf(join(m.path, base)), `${base} on ${machine}`).toEqual(stored)
+      if (base !== shared) expect(await treeOf(join(ref, base)), `${base}: the local folder`).toEqual(stored)
+    }
+
+    for (const [machine, m] of mounts) {
+      live.delete(m)
+      expect(await m.stop(), `${machine}'s exit code`).toBe(0)
+      expect(await spoolFiles(join(work, `cache-${seed}-${machine}`)), `${machine}'s spool`).toEqual([])
+    }
+    // Each close's bytes are a version the library holds, unless a later step took them out or moved them.
+    const versions = new Set([...await treeOf(join(lib.dataDir, 'files')), ...await treeOf(join(lib.dataDir, '.ikemu', 'versions'))].map((l) => l.split(' ')[1]!))
+    const lost = closed
+      .filter((c) => !removals.some((r) => r.endedAt > c.startedAt && r.paths.some((p) => c.path === p || c.path.startsWith(p + '/'))))
+      .filter((c) => !versions.has(sha(c.bytes)))
+      .map((c) => `${c.machine} ${c.step.op} ${c.path}: ${c.bytes.length} B ${sha(c.bytes)} stored nowhere`)
+    expect(lost).toEqual([])
+  }
+
+  /** SIGHUP (`folder` undefined) or `ikfs refresh` of a folder; `wait`: `ikfs refresh` of everything, which answers once done. */
+  async function refresh(m: Mounted, folder: string | undefined, wait = false): Promise<string> {
+    if (folder === undefined && !wait) {
+      m.forget()
+      return 'ok'
+    }
+    const r = await runIkfs(['refresh', m.path, ...(folder === undefined ? [] : [`/${folder}`])], { timeoutMs: 30_000 })
+    return r.code === 0 ? 'ok' : `refresh exited ${r.code}: ${r.stderr.trim()}`
+  }
+})
+
+/**
+ * Whether another machine's change explains a step's error: a write or append (O_CREAT) fails with ENOENT only
+ * when its folder went (d2); a file read, filled or renamed while the other machine changed it may be EIO.
+ */
+function racing(step: Step, errno: string): boolean {
+  if (!RACE_ERRNOS.has(errno)) return false
+  if ((step.op === 'write' || step.op === 'append') && errno === 'ENOENT') return step.a.includes(`/${PLAIN.d2}/`)
+  return true
+}
+
+/** The path a step's errors are logged under: its file, or the folder a folder rename moves. */
+function sourceOf(step: Step, base: string): string {
+  return step.op === 'dirrename' ? `${base}/${step.flip ? PLAIN.d2 : PLAIN.d3}` : step.a
+}
+
+/** A warning (or error) line of the mount's log names the op's path and its EIO. */
+function loggedClearly(m: Mounted, path: string): boolean {
+  return m.log().split('\n').some((l) => /"level":[45]0/.test(l) && l.includes(`"path":"/${path}"`) && l.includes('"code":"EIO"'))
+}
+
+/** The names whose stored bytes a step may remove or move away (all it may touch, whatever its result). */
+function removalsOf(step: Step, base: string, endedAt: number): Removal[] {
+  const folders = [`${base}/${PLAIN.d2}`, `${base}/${PLAIN.d3}`]
+  switch (step.op) {
+    case 'unlink': return [{ paths: [step.a], endedAt }]
+    case 'rename': return [{ paths: [step.a, step.b], endedAt }]
+    case 'atomic': return [{ paths: [step.a], endedAt }]
+    case 'rmdir': case 'dirrename': return [{ paths: folders, endedAt }]
+    default: return []
+  }
+}
+
+/** Whether a content read back after an append, pwrite or truncate is that step's change to some close's bytes. */
+function builtOnKnown(c: Closed, contents: Set<string>, closed: Closed[]): boolean {
+  const { step, bytes } = c
+  const bases = closed.filter((o) => o !== c && contents.has(sha(o.bytes))).map((o) => o.bytes)
+  switch (step.op) {
+    case 'append':
+      return bytes.subarray(bytes.length - step.data.length).equals(step.data) &&
+        (bytes.length === step.data.length || contents.has(sha(bytes.subarray(0, bytes.length - step.data.length))))
+    case 'pwrite':
+      return bases.some((b) => {
+        const patched = Buffer.alloc(Math.max(b.length, step.offset + step.data.length))
+        b.copy(patched)
+        step.data.copy(patched, step.offset)
+        return patched.equals(bytes)
+      })
+    case 'trunc':
+      return bases.some((b) => {
+        const cut = Buffer.alloc(step.size)
+        b.copy(cut, 0, 0, Math.min(b.length, step.size))
+        return cut.equals(bytes)
+      })
+    default:
+      return false
+  }
+}
+
+/** The files a cache dir's spools still hold to be stored (data/ of each library's spool). */
+async function spoolFiles(cacheDir: string): Promise<string[]> {
+  const spools = await readdir(cacheDir).catch((): string[] => [])
+  const files: string[] = []
+  for (const spool of spools) {
+    const data = await readdir(join(cacheDir, spool, 'data')).catch((): string[] => [])
+    files.push(...data.map((f) => join(spool, 'data', f)))
+  }
+  return files
+}
