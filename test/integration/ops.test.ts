@@ -496,9 +496,12 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         'mount --bind "$DIR/fuse.conf" /etc/fuse.conf',
         `if ikfs_as_nobody mount "$MP" --api-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" --allow-other 2>"$DIR/refused.txt"; then echo "allow_other mounted"; fi`,
         'grep -c " $MP fuse" /proc/self/mounts || true',
-        // A folder nobody may not write to: refused before mounting (fusermount3's rule), saying why.
+        // A cache dir nobody may not write to (root's, from IKFS_CACHE_DIR): refused before mounting, saying why.
+        `if ikfs_as_nobody mount "$MP" --api-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" 2>"$DIR/rootcache.txt"; then echo "rootcache mounted"; fi`,
+        // A folder nobody may not write to: refused before mounting (fusermount3's rule), saying why (with a
+        // cache dir nobody can write, as the cache dir is checked first).
         'mkdir "$DIR/rootonly"',
-        `if ikfs_as_nobody mount "$DIR/rootonly" --api-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" 2>"$DIR/notwritable.txt"; then echo "rootonly mounted"; fi`,
+        `if ikfs_as_nobody mount "$DIR/rootonly" --api-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" --cache-dir "$DIR/cache" 2>"$DIR/notwritable.txt"; then echo "rootonly mounted"; fi`,
         `ikfs_as_nobody mount "$MP" --api-url "$IKFS_API_URL" --upload-url "$IKFS_API_URL" --endpoint "$IKFS_ENDPOINT" ` +
           '--cache-dir "$DIR/cache" --log-level info >"$DIR/daemon.log" 2>&1 &',
         'daemon=$!',
@@ -517,6 +520,8 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         expect(stdout).not.toContain('allow_other mounted')
         expect(await readFile(join(dir, 'refused.txt'), 'utf8')).toMatch(/--allow-other needs user_allow_other in \/etc\/fuse\.conf when not mounting as root \(echo user_allow_other \| sudo tee -a \/etc\/fuse\.conf\)/)
         expect(stdout.split('\n')[0]).toBe('0') // nothing was mounted by the refused attempt
+        expect(stdout).not.toContain('rootcache mounted')
+        expect(await readFile(join(dir, 'rootcache.txt'), 'utf8')).toMatch(/cannot mount: the cache dir .*: EACCES \(set --cache-dir to a folder this user can write\)/)
         expect(stdout).not.toContain('rootonly mounted')
         expect(await readFile(join(dir, 'notwritable.txt'), 'utf8')).toContain(`rootonly is not writable by you (uid ${NOBODY})`)
         expect(stdout).toContain(`user_id=${NOBODY},group_id=${NOBODY}`) // mounted by fusermount3 for nobody
