@@ -7,7 +7,7 @@
  * image whose bytes and size differ from the original, as a re-encoded image would. Non-images are
  * served as stored. Other transformations are accepted and ignored.
  */
-import { open, type FileHandle } from 'node:fs/promises'
+import { close, createReadStream, openSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
@@ -142,35 +142,43 @@ async function sendBytes(
     res.end()
     return
   }
-  let handle: FileHandle | undefined
+  // Opened in the same synchronous stretch as the version was chosen (no await since): an upload that stores
+  // a new version renames its bytes onto the current version's path, and an open after that (the thread
+  // pool's, later) would send the new bytes under this version's size and ETag (a reader resuming a short
+  // body then gets a mix of both).
+  let fd: number | undefined
   if (start < storedSize) {
     try {
-      handle = await open(bytesPath, 'r')
+      fd = openSync(bytesPath, 'r')
     } catch {
       return refuse(res, 404, 'ENOENT', 'The requested file does not exist.')
     }
   }
   res.writeHead(range.kind === 'range' ? 206 : 200, headers)
   try {
-    if (handle && suffix.length === 0 && start < storedSize) {
+    if (fd !== undefined && suffix.length === 0 && start < storedSize) {
       // The common case (originals, non-images): straight from disk, no generator in between.
-      await pipeline(handle.createReadStream({ start, end: Math.min(end, storedSize - 1), autoClose: false, highWaterMark: DELIVERY_CHUNK_BYTES }), res)
+      await pipeline(readFrom(fd, start, Math.min(end, storedSize - 1)), res)
     } else {
-      await pipeline(Readable.from(bodyParts(handle, storedSize, suffix, start, end)), res)
+      await pipeline(Readable.from(bodyParts(fd, storedSize, suffix, start, end)), res)
     }
     ctx.usage.bandwidthBytes += length
   } catch (e) {
     res.destroy(e as Error)
   } finally {
-    await handle?.close().catch(() => undefined)
+    if (fd !== undefined) close(fd, () => undefined)
   }
 }
 
+/** Bytes `start..end` (inclusive) of an open file; the caller closes `fd`. */
+function readFrom(fd: number, start: number, end: number): Readable {
+  return createReadStream('', { fd, start, end, autoClose: false, highWaterMark: DELIVERY_CHUNK_BYTES })
+}
+
 /** The bytes `start..end` (inclusive) of stored bytes followed by `suffix`, streamed from disk. */
-async function* bodyParts(handle: FileHandle | undefined, storedSize: number, suffix: Buffer, start: number, end: number): AsyncGenerator<Buffer> {
-  if (handle && start < storedSize) {
-    const stream = handle.createReadStream({ start, end: Math.min(end, storedSize - 1), autoClose: false, highWaterMark: DELIVERY_CHUNK_BYTES })
-    for await (const chunk of stream) yield chunk as Buffer
+async function* bodyParts(fd: number | undefined, storedSize: number, suffix: Buffer, start: number, end: number): AsyncGenerator<Buffer> {
+  if (fd !== undefined && start < storedSize) {
+    for await (const chunk of readFrom(fd, start, Math.min(end, storedSize - 1))) yield chunk as Buffer
   }
   if (end >= storedSize) yield suffix.subarray(Math.max(0, start - storedSize), end - storedSize + 1)
 }
