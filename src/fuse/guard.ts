@@ -2,7 +2,7 @@
  * Wraps every FUSE op once, so that nothing escapes to fuse-native:
  * - sync throws and rejections are caught (a throw in a handler kills the daemon and leaves a dead mount);
  * - VfsError.code becomes an errno via errno.ts (EIO where the op's syscalls do not document the code) and
- *   is logged at the error's own level; anything else is a bug: EIO, logged at error with its stack;
+ *   is logged at the error's own level (at least warn when answered EIO instead); anything else is a bug: EIO, logged at error with its stack;
  * - each op has our own deadline (fuse-native's hidden 15 s timeout is off): on expiry the kernel gets EIO
  *   once (no filesystem syscall has ETIMEDOUT) and the late result is dropped; `cb` is never called twice;
  * - per-op counters for `ikfs status`.
@@ -192,7 +192,11 @@ export class OpGuard {
       const detail = err.cause === undefined && err.level !== 'error' ? { reason: err.message } : { err }
       const answered = answeredCode(op, err.code)
       const msg = answered === err.code ? `${op} failed: ${err.code}` : `${op} failed: ${err.code} (answered ${answered})`
-      this.#log[err.level]({ op, path: localPath, code: err.code, ...detail }, msg)
+      // A code the op's syscalls do not document reaches the program as EIO, which says nothing of the cause:
+      // at least a warning names it, also when the code alone is routine (a fill of a file another machine
+      // deleted after the open is ENOENT, a debug line, but the program's write(2) gets EIO).
+      const level = answered !== err.code && err.level !== 'error' ? 'warn' : err.level
+      this.#log[level]({ op, path: localPath, code: err.code, ...detail }, msg)
       return FUSE_ERRNO[answered]
     }
     this.#log.error({ op, path: localPath, err }, `${op}: unexpected error (answered EIO)`)

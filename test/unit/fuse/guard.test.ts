@@ -177,6 +177,21 @@ describe('OpGuard', () => {
     expect(records.map((r) => [r.code, r.msg])).toContainEqual(['EFBIG', 'read failed: EFBIG (answered EIO)'])
   })
 
+  it('logs a code answered as EIO at least as a warning: the program sees an I/O error, which a debug line would leave unexplained', async () => {
+    const { logger, records } = captureLogger()
+    const guard = new OpGuard(logger, { timers: manualTimers().timers })
+    // A write whose fill found the file deleted by another machine since the open (ENOENT, a debug-level code).
+    guard.run('write', '/t/g1', () => undefined, () => Promise.reject(new VfsError('ENOENT', 'open for writing /t/g1: IK_NOT_FOUND')), () => [0])
+    guard.run('getattr', '/t/g2', () => undefined, () => Promise.reject(new VfsError('ENOENT', 'no such entry')), () => [0]) // answered as it is
+    guard.run('read', '/t/g3', () => undefined, () => Promise.reject(new VfsError('EFBIG', 'refused', { level: 'error' })), () => [0])
+    await flush()
+    expect(records.map((r) => [r.level, r.path, r.code, r.msg])).toEqual([
+      [40, '/t/g1', 'ENOENT', 'write failed: ENOENT (answered EIO)'],
+      [20, '/t/g2', 'ENOENT', 'getattr failed: ENOENT'],
+      [50, '/t/g3', 'EFBIG', 'read failed: EFBIG (answered EIO)'],
+    ])
+  })
+
   it('keeps the few codes beyond man 2 that name the cause: a read of a file gone or refused, a refused listing, a close over the upload limit', async () => {
     const { logger } = captureLogger()
     const guard = new OpGuard(logger, { timers: manualTimers().timers })
