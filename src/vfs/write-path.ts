@@ -318,7 +318,8 @@ export class WritePath {
         })
         if (reused) return existing
       }
-      const listed = await this.#remoteFile(dest)
+      // An exclusive create gets here only for a name the listing lacks (checked above, with no await since).
+      const listed = create?.exclusive ? undefined : await this.#remoteFile(dest)
       // A create that keeps the bytes at its name, of a name the listing lacks: stored elsewhere since? (unlisted-file.ts)
       const unlisted = !listed && create?.findsUnlisted ? await unlistedFile(this.#d, dest) : undefined
       const node = unlisted ?? (listed && !truncate ? await currentFile(this.#d, dest, listed, () => this.#remoteFile(dest)) : listed)
