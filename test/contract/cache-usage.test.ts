@@ -29,6 +29,14 @@ describe('purge', () => {
     expect(typeof created.requestId).toBe('string')
   })
 
+  it('refuses a wildcard on a short one-level path, or inside the path (400, the documented rule)', async () => {
+    for (const tail of ['/purge*', '/purge/*', '/purge/*/deep/p.png']) {
+      const e = await rejectionOf(() => env.ik.cache.invalidation.create({ url: `${env.t.urlEndpoint}${tail}` }))
+      expect(e, tail).toBeInstanceOf(BadRequestError)
+      expect((e as BadRequestError).error).toMatchObject({ message: 'The URL is not valid for cache purging.' })
+    }
+  })
+
   it('refuses a URL outside the account (400)', async () => {
     const e = await rejectionOf(() => env.ik.cache.invalidation.create({ url: 'https://example.com/elsewhere/file.png' }))
     expect(e).toBeInstanceOf(BadRequestError)

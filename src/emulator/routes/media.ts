@@ -12,6 +12,7 @@ import { checkCopyOrMoveFolder, checkRenameFolder, createFolder, deleteFolder, t
 import { ApiError, badRequest, notFound, readJsonBody, sendEmpty, sendJson } from '../http-io.js'
 import { isWellFormedId } from '../ids.js'
 import { FileLister } from '../list.js'
+import { INVALID_PURGE_URL, parsePurgeUrl } from '../purge-target.js'
 import { createMetadataField, deleteMetadataField, listMetadataFields, toFieldObject, updateMetadataField } from '../metadata-field-ops.js'
 import type { FileRecord } from '../records.js'
 
@@ -213,19 +214,9 @@ export class MediaRoutes {
 
   async #purge(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readJsonBody(req)
-    const url = typeof body.url === 'string' ? body.url : ''
-    const invalid = () => badRequest('The URL is not valid for cache purging.')
-    let parsed: URL
-    try {
-      parsed = new URL(url)
-    } catch {
-      throw invalid()
-    }
-    const wildcard = parsed.pathname.endsWith('*')
-    const raw = (wildcard ? parsed.pathname.slice(0, -1) : parsed.pathname) + parsed.search
-    const target = parseDeliveryTarget(raw.replace(/\*$/, ''), this.ctx.endpointPath)
-    if (!target) throw invalid()
-    this.ctx.cdn.purge(target.cacheKey, wildcard || parsed.search.endsWith('*'))
+    const target = parsePurgeUrl(typeof body.url === 'string' ? body.url : '', this.ctx.endpointPath)
+    if (!target) throw badRequest(INVALID_PURGE_URL)
+    this.ctx.cdn.purge(target.cacheKey, target.prefix)
     sendJson(res, 201, { requestId: this.ctx.jobs.addPurge() })
   }
 

@@ -177,6 +177,36 @@ describe('URL endpoint', () => {
     expect((await t.api('POST', '/v1/files/purge', { url: 'not a url' })).status).toBe(400)
   })
 
+  it.each([
+    ['/images/upload*', 201, 'two folder levels'],
+    ['/cdn2/deep/*', 201, 'two folder levels, ending in /'],
+    ['/fifteen-chars-ok*', 201, 'at least 15 characters'],
+    ['/sample.jpg*', 201, 'a complete file path'],
+    ['/sample.jpg?tr=w-100*', 201, 'a complete file path with a query'],
+    ['/tr:w-100/a/b*', 201, 'a path transformation and two levels'],
+    ['/images*', 400, 'one level, short, no extension'],
+    ['/images/*', 400, 'one level, short'],
+    ['/folder/*/sample.jpg', 400, 'a wildcard inside the path'],
+    ['/folder/deep/**', 400, 'two wildcards'],
+    ['/media/catalog/*', 400, 'refused unconditionally'],
+    ['/s/files/*', 400, 'refused unconditionally'],
+    ['/*', 400, 'the whole endpoint'],
+  ])('purge %s → %i (%s)', async (path, status) => {
+    const res = await t.api('POST', '/v1/files/purge', { url: t.emu.urlEndpoint + path })
+    expect(res.status).toBe(status)
+    if (status === 400) expect(await res.json()).toMatchObject({ message: 'The URL is not valid for cache purging.' })
+  })
+
+  it('a refused wildcard purge drops nothing: the URL under it keeps its stale bytes', async () => {
+    await t.put('/short/w.txt', 'first')
+    expect(await (await get('/short/w.txt?k=1')).text()).toBe('first')
+    await t.put('/short/w.txt', 'second')
+    expect((await t.api('POST', '/v1/files/purge', { url: t.emu.urlEndpoint + '/short/*' })).status).toBe(400)
+    expect(await (await get('/short/w.txt?k=1')).text()).toBe('first')
+    expect((await t.api('POST', '/v1/files/purge', { url: t.emu.urlEndpoint + '/short/w.txt*' })).status).toBe(201)
+    expect(await (await get('/short/w.txt?k=1')).text()).toBe('second')
+  })
+
   it('a renamed file stays reachable at its old URL until purged (rename purgeCache)', async () => {
     await t.put('/r/old.txt', 'renamed bytes')
     expect((await get('/r/old.txt')).status).toBe(200)
