@@ -3,6 +3,7 @@
  * `pendingMs`, whether or not anyone polls it; its status reads `Pending` until the work is done. Work that
  * fails (the library changed while the job was pending) leaves the job `Failed`: the real service documents
  * no failure state, so that word is the emulator's. Purge requests only report `Pending` for a while.
+ * Extensions answered `pending` (extensions.ts) store their results after the same wait.
  * `close()` drops the jobs still pending and their timers.
  */
 import type { BulkJobStatus } from '../imagekit/types.js'
@@ -45,6 +46,18 @@ export class JobRegistry {
     return out
   }
 
+  /** Runs `work` once `pendingMs` have passed (extensions answered `pending`); dropped if the emulator closes first. */
+  later(work: () => Promise<void>): void {
+    void this.#whenDue().then(async (due) => {
+      if (!due) return
+      try {
+        await work()
+      } catch (e) {
+        this.logger.error({ err: e }, 'emulator bug: delayed work failed')
+      }
+    })
+  }
+
   addPurge(): string {
     const requestId = newObjectId()
     remember(this.#purges, requestId, this.clock.now())
@@ -63,16 +76,7 @@ export class JobRegistry {
   }
 
   async #runWhenDue(jobId: string, job: Job, work: () => Promise<void>): Promise<void> {
-    const wait = new AbortController()
-    this.#waits.add(wait)
-    try {
-      await this.clock.sleep(this.pendingMs, wait.signal)
-    } catch {
-      return // closed while pending
-    } finally {
-      this.#waits.delete(wait)
-    }
-    if (wait.signal.aborted) return // closed while pending, with a clock that does not watch the signal
+    if (!(await this.#whenDue())) return
     try {
       await work()
       job.status = 'Completed'
@@ -81,6 +85,20 @@ export class JobRegistry {
       if (e instanceof ApiError) this.logger.info({ jobId, type: job.type, reason: e.message }, 'bulk job failed: the library changed while it was pending')
       else this.logger.error({ jobId, type: job.type, err: e }, 'emulator bug: bulk job failed')
     }
+  }
+
+  /** Waits `pendingMs`; false when the registry closed meanwhile. */
+  async #whenDue(): Promise<boolean> {
+    const wait = new AbortController()
+    this.#waits.add(wait)
+    try {
+      await this.clock.sleep(this.pendingMs, wait.signal)
+    } catch {
+      return false // closed while pending
+    } finally {
+      this.#waits.delete(wait)
+    }
+    return !wait.signal.aborted // a clock that does not watch the signal
   }
 }
 

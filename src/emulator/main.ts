@@ -25,13 +25,14 @@ const VALUE_FLAGS = new Set([
   '--port', '--data', '--private-key', '--public-key', '--id', '--host', '--names', '--max-upload-bytes', '--cdn-stale-ms',
   '--rate-limit', '--error-rate', '--error-statuses', '--latency-ms', '--reset-rate', '--reset-phase', '--fault-seed', '--range-ignore-rate',
   '--error-after-work-rate',
-  '--public-url-base', '--url-encoding', '--seed', '--log-level',
+  '--public-url-base', '--url-encoding', '--seed', '--log-level', '--extensions',
 ])
 
 export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--private-key K] [--public-key P] [--id demo] [--host 127.0.0.1]
   [--names permissive|strict] [--max-upload-bytes N] [--cdn-stale-ms N] [--restrict-unsigned] [--no-url-uploads] [--rate-limit N]
   [--error-rate X] [--error-statuses 500,502,503,504] [--latency-ms N] [--reset-rate X] [--reset-phase both] [--fault-seed N]
   [--range-ignore-rate X] [--error-after-work-rate X] [--public-url-base URL] [--url-encoding uri|sdk] [--seed demo] [--log-level L]
+  [--extensions pending|success|failed]
 keys may also come from IKFS_EMULATOR_PRIVATE_KEY and IKFS_EMULATOR_PUBLIC_KEY`
 
 // A bad value is quoted back unless it may be a private key (pasted after the wrong flag): `key` is the
@@ -101,6 +102,11 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
     const encoding = v('--url-encoding') as string
     if (encoding !== 'uri' && encoding !== 'sdk') throw new EmulatorArgsError('--url-encoding must be uri or sdk')
     options.urlEncoding = encoding
+  }
+  if (v('--extensions') !== undefined) {
+    const mode = v('--extensions') as string
+    if (mode !== 'pending' && mode !== 'success' && mode !== 'failed') throw new EmulatorArgsError('--extensions must be pending, success or failed')
+    options.extensions = mode
   }
   if (v('--public-url-base') !== undefined) {
     const base = v('--public-url-base') as string

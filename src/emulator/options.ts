@@ -4,6 +4,7 @@
  */
 import type { Clock } from '../clock.js'
 import type { Logger } from '../log.js'
+import type { ExtensionMode } from './extensions.js'
 import type { FaultSettings } from './faults.js'
 
 export type NameMode = 'permissive' | 'strict'
@@ -49,8 +50,13 @@ export interface EmulatorOptions {
   seed?: 'demo'
   /** Versions a file may have (current included) before upload/copy/move answers VERSION_LIMIT_EXCEEDED (§4.18). Default 100. */
   maxVersions?: number
-  /** How long a bulk job stays `Pending` before its change is made (§4.13), and purge requests report `Pending` (§4.14). Default 200 ms. */
+  /**
+   * How long a bulk job stays `Pending` before its change is made (§4.13), purge requests report `Pending`
+   * (§4.14), and extensions answered `pending` take to store their results (§2.3). Default 200 ms.
+   */
   jobPendingMs?: number
+  /** How upload/update extensions end (§2.3, timing unconfirmed; see extensions.ts). Default `pending`. */
+  extensions?: ExtensionMode
   logger?: Logger
   clock?: Clock
 }
@@ -85,6 +91,7 @@ export interface ResolvedOptions {
   seed: 'demo' | undefined
   maxVersions: number
   jobPendingMs: number
+  extensions: ExtensionMode
 }
 
 export function resolveOptions(o: EmulatorOptions): ResolvedOptions {
@@ -112,5 +119,6 @@ export function resolveOptions(o: EmulatorOptions): ResolvedOptions {
     seed: o.seed,
     maxVersions: o.maxVersions ?? DEFAULT_MAX_VERSIONS,
     jobPendingMs: o.jobPendingMs ?? DEFAULT_JOB_PENDING_MS,
+    extensions: o.extensions ?? 'pending',
   }
 }

@@ -6,7 +6,7 @@ import { bulkDelete, changeTags, updateDetails } from '../detail-ops.js'
 import {
   copyOrMoveFile, deleteFile, deleteVersion, fileOr404, renameFile, restoreVersion,
 } from '../file-ops.js'
-import { parseExtensions, withExtensionStatus } from '../extensions.js'
+import { parseExtensions, startExtensions, withExtensionStatus } from '../extensions.js'
 import { toFileObject, toMetadata } from '../file-object.js'
 import { checkCopyOrMoveFolder, checkRenameFolder, createFolder, deleteFolder, type FolderChange } from '../folder-ops.js'
 import { ApiError, badRequest, notFound, readJsonBody, sendEmpty, sendJson } from '../http-io.js'
@@ -102,8 +102,11 @@ export class MediaRoutes {
     this.#file(fileId)
     const body = await readJsonBody(req)
     const extensions = body.extensions === undefined ? undefined : parseExtensions(body.extensions)
-    const file = await updateDetails(this.ctx, fileId as string, body)
-    sendJson(res, 200, withExtensionStatus(toFileObject(file, file.current, this.ctx.urls), extensions))
+    const updated = await updateDetails(this.ctx, fileId as string, body)
+    const extensionStatus = await startExtensions(this.ctx, updated.fileId, extensions)
+    const file = this.ctx.store.fileById(updated.fileId) ?? updated
+    const answer = toFileObject(file, file.current, this.ctx.urls)
+    sendJson(res, 200, withExtensionStatus(answer, extensionStatus))
   }
 
   async #listFields(_req: IncomingMessage, res: ServerResponse, _p: string[], query: URLSearchParams): Promise<void> {

@@ -10,7 +10,7 @@ import { commitUpload, type UploadCommit } from '../file-ops.js'
 import { RESPONSE_FIELDS, toUploadResponse } from '../file-object.js'
 import { checkClientAuth } from '../client-auth.js'
 import { checkUploadJwt } from '../upload-jwt.js'
-import { parseExtensions, withExtensionStatus } from '../extensions.js'
+import { parseExtensions, startExtensions, withExtensionStatus } from '../extensions.js'
 import { ApiError, badRequest, sendApiError, sendJson } from '../http-io.js'
 import { boundaryOf, MultipartError, parseMultipart, type PartSink } from '../multipart.js'
 import { uploadChecksGate } from '../upload-checks.js'
@@ -139,7 +139,9 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
     if (gate) commit.accept = gate
     const file = await commitUpload(ctx, commit)
     committed = true
-    sendJson(res, 200, withExtensionStatus(toUploadResponse(file, ctx.urls, responseFields), extensions))
+    const extensionStatus = await startExtensions(ctx, file.fileId, extensions)
+    const answer = toUploadResponse(ctx.store.fileById(file.fileId) ?? file, ctx.urls, responseFields)
+    sendJson(res, 200, withExtensionStatus(answer, extensionStatus))
   } finally {
     if (!committed) await fileSink?.abort() // open still when a URL upload was refused before its fetch
     if (!committed && tempPath) await rm(tempPath, { force: true })
