@@ -1,6 +1,7 @@
 /** Records → the exact wire shapes of src/imagekit/types.ts (§2.1 file, §2.2 folder, §2.3 upload answer). */
 import type { FileMetadata, FileObject, FolderObject, UploadResponse } from '../imagekit/types.js'
 import { createHash } from 'node:crypto'
+import { NO_EMBEDDED_FACTS, toEmbeddedMetadata, type EmbeddedFacts } from './embedded-metadata.js'
 import { baseName, encodeFilePath } from './names.js'
 import type { UrlEncoding } from './options.js'
 import type { FileRecord, FolderRecord, VersionRecord } from './records.js'
@@ -80,7 +81,10 @@ export const RESPONSE_FIELDS = [
 ] as const
 export type ResponseField = (typeof RESPONSE_FIELDS)[number]
 
-export function toUploadResponse(file: FileRecord, urls: UrlBuilder, fields: ReadonlySet<string>): UploadResponse {
+/** `embedded`: what the uploaded bytes hold (embedded-metadata.ts), for `metadata` and `embeddedMetadata`. */
+export function toUploadResponse(
+  file: FileRecord, urls: UrlBuilder, fields: ReadonlySet<string>, embedded: EmbeddedFacts = NO_EMBEDDED_FACTS,
+): UploadResponse {
   const v = file.current
   const out: UploadResponse = {
     fileId: file.fileId,
@@ -100,23 +104,27 @@ export function toUploadResponse(file: FileRecord, urls: UrlBuilder, fields: Rea
   if (fields.has('isPrivateFile')) out.isPrivateFile = v.isPrivateFile
   if (fields.has('isPublished')) out.isPublished = v.isPublished
   if (fields.has('customMetadata')) out.customMetadata = { ...v.customMetadata }
-  if (fields.has('embeddedMetadata')) out.embeddedMetadata = {}
-  if (fields.has('metadata')) out.metadata = toMetadata(v)
+  if (fields.has('embeddedMetadata')) out.embeddedMetadata = toEmbeddedMetadata(embedded)
+  if (fields.has('metadata')) out.metadata = toMetadata(v, embedded)
   return out
 }
 
-/** §2.4. pHash is derived from the version id and size (a stand-in: stable per version, never computed from pixels). */
-export function toMetadata(v: VersionRecord): FileMetadata {
+/**
+ * §2.4, with `embedded` read from the version's first bytes (embedded-metadata.ts). pHash is derived from the
+ * version id and size (a stand-in: stable per version, never computed from pixels); `quality` is 0 as in the
+ * service's own example for a JPEG.
+ */
+export function toMetadata(v: VersionRecord, embedded: EmbeddedFacts = NO_EMBEDDED_FACTS): FileMetadata {
   return {
     height: v.height ?? 0,
     width: v.width ?? 0,
     size: v.size,
     format: v.format,
-    hasColorProfile: false,
+    hasColorProfile: embedded.hasColorProfile,
     quality: 0,
-    density: 72,
+    density: embedded.density,
     hasTransparency: v.hasAlpha,
     pHash: createHash('sha1').update(`${v.id}:${v.size}`).digest('hex').slice(0, 16),
-    exif: {},
+    exif: embedded.exif ? { ...embedded.exif } : {},
   }
 }

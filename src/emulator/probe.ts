@@ -13,18 +13,19 @@ function mayBeImage(name: string): boolean {
 }
 
 export async function probeFile(bytesPath: string, name: string, size: number): Promise<ProbeResult> {
-  let head = Buffer.alloc(0)
-  if (mayBeImage(name) && size > 0) {
-    const fh = await open(bytesPath, 'r')
-    try {
-      const buf = Buffer.alloc(Math.min(size, IMAGE_HEADER_BYTES))
-      const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
-      head = buf.subarray(0, bytesRead)
-    } finally {
-      await fh.close()
-    }
+  return probeHead(mayBeImage(name) && size > 0 ? await readHead(bytesPath, Math.min(size, IMAGE_HEADER_BYTES)) : Buffer.alloc(0), name)
+}
+
+/** The first `length` bytes of a file (fewer if it is shorter). */
+export async function readHead(bytesPath: string, length = IMAGE_HEADER_BYTES): Promise<Buffer> {
+  const fh = await open(bytesPath, 'r')
+  try {
+    const buf = Buffer.alloc(length)
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
+    return buf.subarray(0, bytesRead)
+  } finally {
+    await fh.close()
   }
-  return probeHead(head, name)
 }
 
 /** The same answer as probeFile, from the file's first IMAGE_HEADER_BYTES bytes already in memory. */

@@ -1,8 +1,10 @@
 /** Media API (§4.1–4.17) under `/v1/...`, with `/v2/...` aliases (rclone). One table of routes, one handler each. */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FileMetadata } from '../../imagekit/types.js'
 import type { EmulatorContext } from '../context.js'
 import { parseDeliveryTarget } from '../delivery-target.js'
 import { bulkDelete, changeTags, updateDetails } from '../detail-ops.js'
+import { readEmbeddedFacts } from '../embedded-metadata.js'
 import {
   copyOrMoveFile, deleteFile, deleteVersion, fileOr404, renameFile, restoreVersion,
 } from '../file-ops.js'
@@ -12,9 +14,10 @@ import { checkCopyOrMoveFolder, checkRenameFolder, createFolder, deleteFolder, t
 import { ApiError, badRequest, notFound, readJsonBody, sendEmpty, sendJson } from '../http-io.js'
 import { isWellFormedId } from '../ids.js'
 import { FileLister } from '../list.js'
-import { INVALID_PURGE_URL, parsePurgeUrl } from '../purge-target.js'
 import { createMetadataField, deleteMetadataField, listMetadataFields, toFieldObject, updateMetadataField } from '../metadata-field-ops.js'
-import type { FileRecord } from '../records.js'
+import { readHead } from '../probe.js'
+import { INVALID_PURGE_URL, parsePurgeUrl } from '../purge-target.js'
+import type { FileRecord, VersionRecord } from '../records.js'
 
 /** §4.16: a usage window must be shorter than this (the end date is excluded). */
 const USAGE_SPAN_LIMIT_DAYS = 90
@@ -233,7 +236,7 @@ export class MediaRoutes {
     if (!fileId || !isWellFormedId(fileId)) throw badRequest('Your request contains invalid fileId parameter.')
     const file = this.ctx.store.fileById(fileId)
     if (!file) throw notFound('The requested file does not exist or is inaccessible at this time.')
-    sendJson(res, 200, toMetadata(file.current))
+    sendJson(res, 200, await this.#metadataOf(file, file.current))
   }
 
   async #metadataByUrl(_req: IncomingMessage, res: ServerResponse, _p: string[], query: URLSearchParams): Promise<void> {
@@ -250,7 +253,19 @@ export class MediaRoutes {
     const token = target.params.get('ik-obj-version')
     const version = token ? file.versions.find((v) => v.token === token) : file.current
     if (!version) throw notOurs()
-    sendJson(res, 200, toMetadata(version))
+    sendJson(res, 200, await this.#metadataOf(file, version))
+  }
+
+  /** §2.4 from the version's first bytes (images only: other files embed nothing the emulator reads). */
+  async #metadataOf(file: FileRecord, version: VersionRecord): Promise<FileMetadata> {
+    if (version.fileType !== 'image') return toMetadata(version)
+    let head: Buffer
+    try {
+      head = await readHead(this.ctx.store.bytesPathOf(file, version))
+    } catch {
+      throw notFound('The requested file does not exist or is inaccessible at this time.') // deleted meanwhile
+    }
+    return toMetadata(version, readEmbeddedFacts(head))
   }
 
   async #usage(_req: IncomingMessage, res: ServerResponse, _p: string[], query: URLSearchParams): Promise<void> {

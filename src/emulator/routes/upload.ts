@@ -10,6 +10,7 @@ import { commitUpload, type UploadCommit } from '../file-ops.js'
 import { RESPONSE_FIELDS, toUploadResponse } from '../file-object.js'
 import { checkClientAuth } from '../client-auth.js'
 import { checkUploadJwt } from '../upload-jwt.js'
+import { readEmbeddedFacts } from '../embedded-metadata.js'
 import { parseExtensions, startExtensions, withExtensionStatus } from '../extensions.js'
 import { ApiError, badRequest, sendApiError, sendJson } from '../http-io.js'
 import { boundaryOf, MultipartError, parseMultipart, type PartSink } from '../multipart.js'
@@ -140,7 +141,9 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
     const file = await commitUpload(ctx, commit)
     committed = true
     const extensionStatus = await startExtensions(ctx, file.fileId, extensions)
-    const answer = toUploadResponse(ctx.store.fileById(file.fileId) ?? file, ctx.urls, responseFields)
+    const stored = ctx.store.fileById(file.fileId) ?? file
+    const wantsEmbedded = stored.current.fileType === 'image' && (responseFields.has('metadata') || responseFields.has('embeddedMetadata'))
+    const answer = toUploadResponse(stored, ctx.urls, responseFields, wantsEmbedded ? readEmbeddedFacts(fileSink.head) : undefined)
     sendJson(res, 200, withExtensionStatus(answer, extensionStatus))
   } finally {
     if (!committed) await fileSink?.abort() // open still when a URL upload was refused before its fetch
