@@ -5,7 +5,9 @@
  * Image optimisation: unless `orig-true` is asked for, an image is served as its original bytes followed by
  * OPTIMISED_MARKER (decoders ignore trailing bytes; for SVG it is an XML comment), so it stays a valid
  * image whose bytes and size differ from the original, as a re-encoded image would. Non-images are
- * served as stored. Other transformations are accepted and ignored.
+ * served as stored. Transformations (`w-300`, `n-ik_ml_thumbnail` ...) are not applied (the emulator does no
+ * image processing): the answer names them in NOT_APPLIED_HEADER, and the log once per distinct list.
+ * With `orig-true` there is nothing to say: the real CDN ignores the other parameters then too.
  */
 import { close, createReadStream, openSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -23,6 +25,27 @@ const DELIVERY_CHUNK_BYTES = 1024 * 1024
 export const OPTIMISED_MARKER = Buffer.from('\n<!-- ik-emulator: optimised delivery; add tr=orig-true for the original bytes -->\n', 'utf8')
 /** §6.3: what a `curl -I` on a media-library file showed (180 days). */
 export const CACHE_CONTROL = 'public, s-maxage=15552000, max-age=15552000, must-revalidate'
+
+/** Names the transformations asked for and not applied, so a client (or its developer) can tell. */
+export const NOT_APPLIED_HEADER = 'x-ik-emulator-transformation-not-applied'
+/** Header values are kept short and printable ASCII (a text overlay may hold anything). */
+const NOT_APPLIED_MAX_CHARS = 512
+/** Distinct transformation lists logged per emulator; beyond that they are only in the header. */
+const NOT_APPLIED_LOGGED_MAX = 1000
+const notAppliedLogged = new WeakMap<EmulatorContext, Set<string>>()
+
+/** The header value for the transformations `target` asks for and the emulator does not apply; undefined if none. */
+function notApplied(ctx: EmulatorContext, target: DeliveryTarget): string | undefined {
+  if (target.transformations.length === 0 || wantsOriginal(target)) return undefined
+  const value = target.transformations.join(',').replace(/[^\x20-\x7e]/gu, (c) => encodeURIComponent(c)).slice(0, NOT_APPLIED_MAX_CHARS)
+  let logged = notAppliedLogged.get(ctx)
+  if (!logged) notAppliedLogged.set(ctx, (logged = new Set()))
+  if (!logged.has(value) && logged.size < NOT_APPLIED_LOGGED_MAX) {
+    logged.add(value)
+    ctx.logger.info({ transformation: value }, 'delivery: transformation not applied (the emulator does no image processing); serving the stored file')
+  }
+  return value
+}
 
 type RangeRequest = { kind: 'none' } | { kind: 'range'; start: number; end: number } | { kind: 'unsatisfiable' }
 
@@ -105,11 +128,13 @@ export async function handleDelivery(ctx: EmulatorContext, req: IncomingMessage,
       return refuse(res, 401, 'EUNAUTHORIZED', 'This file is private: request it with a signed URL.')
     }
   }
-  await sendBytes(ctx, req, res, version, bytesPath, version.fileType === 'image' && !wantsOriginal(target))
+  const ignored = notApplied(ctx, target)
+  await sendBytes(ctx, req, res, version, bytesPath, version.fileType === 'image' && !wantsOriginal(target), ignored)
 }
 
 async function sendBytes(
   ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse, version: VersionRecord, bytesPath: string, optimised: boolean,
+  notAppliedTransformation: string | undefined,
 ): Promise<void> {
   const storedSize = version.size
   const suffix = optimised ? OPTIMISED_MARKER : Buffer.alloc(0)
@@ -123,6 +148,7 @@ async function sendBytes(
     'cache-control': CACHE_CONTROL,
     'x-server': 'ImageKit.io',
   }
+  if (notAppliedTransformation !== undefined) headers[NOT_APPLIED_HEADER] = notAppliedTransformation
   let range = parseRange(req.headers.range, total)
   const ifRange = req.headers['if-range']
   if (range.kind !== 'none' && ifRange !== undefined && ifRange !== etag) range = { kind: 'none' }

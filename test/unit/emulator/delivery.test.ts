@@ -116,6 +116,30 @@ describe('URL endpoint', () => {
     expect(Buffer.from(await tail.arrayBuffer())).toEqual(OPTIMISED_MARKER)
   })
 
+  it('says which transformations it did not apply (header), serving the stored image; none with orig-true or without any', async () => {
+    const png = makePng(4, 4)
+    await t.put('/img/tr.png', png)
+    const header = 'x-ik-emulator-transformation-not-applied'
+    const cases: [string, string | null][] = [
+      ['/img/tr.png?tr=w-100,h-50', 'w-100,h-50'],
+      ['/tr:w-100:rt-90/img/tr.png', 'w-100,rt-90'],
+      ['/img/tr.png?tr=n-ik_ml_thumbnail', 'n-ik_ml_thumbnail'],
+      ['/img/tr.png?tr=l-text,i-caf%C3%A9,l-end', 'l-text,i-caf%C3%A9,l-end'],
+      ['/img/tr.png', null],
+      ['/img/tr.png?tr=orig-true', null],
+      ['/img/tr.png?tr=w-100,orig-true', null], // orig-true wins on the real CDN too: the others are ignored there as well
+    ]
+    for (const [path, expected] of cases) {
+      const res = await get(path)
+      expect(res.status, path).toBe(200)
+      expect(res.headers.get(header), path).toBe(expected)
+      const bytes = Buffer.from(await res.arrayBuffer())
+      expect(bytes.subarray(0, png.length).equals(png), path).toBe(true)
+    }
+    await t.put('/img/notes.txt', 'plain text')
+    expect((await get('/img/notes.txt?tr=w-10')).headers.get(header)).toBe('w-10')
+  })
+
   it('encoded names: spaces, unicode, ? and # in names', async () => {
     await t.put('/odd dir/a b(1),ç?#.txt', 'odd')
     const list = (await (await t.api('GET', '/v1/files?path=' + encodeURIComponent('/odd dir'))).json()) as { url: string }[]
