@@ -96,10 +96,12 @@ function applyResults(ctx: EmulatorContext, fileId: string, versionId: string, r
   const file = ctx.store.fileById(fileId)
   if (!file || file.current.id !== versionId) return // overwritten or deleted meanwhile: nothing to tag
   const v = file.current
+  const before = JSON.stringify([v.AITags, v.description])
   for (const request of requests) {
     if (AUTO_TAGGING.has(request.name)) v.AITags = mergeTags(v.AITags, standInTags(v, request))
     else if (request.name === 'ai-auto-description') v.description = standInDescription(v)
   }
+  if (JSON.stringify([v.AITags, v.description]) === before) return // remove-bg, ai-tasks, tags already there: no change to show
   v.updatedAt = ctx.clock.now()
   ctx.store.putFile(file)
 }
