@@ -58,7 +58,8 @@ const PNG_COLOR_RGB = 2
 const PNG_COLOR_RGBA = 6
 const PNG_FILTER_NONE = 0
 
-function pngChunk(type: string, data: Buffer): Buffer {
+/** One PNG chunk: length, type, data and CRC. */
+export function pngChunk(type: string, data: Buffer): Buffer {
   const head = Buffer.alloc(8)
   head.writeUInt32BE(data.length, 0)
   head.write(type, 4, 'latin1')

@@ -1,5 +1,5 @@
 /** Images with embedded metadata for the metadata tests: a TIFF/EXIF block writer and JPEG/PNG wrappers. */
-import { crc32, makeJpeg, makePng } from '../../../src/emulator/seed/images.js'
+import { makeJpeg, makePng, pngChunk } from '../../../src/emulator/seed/images.js'
 
 type Value = string | number[] | { ifd: string }
 /** [tag, TIFF type (1 BYTE, 2 ASCII, 3 SHORT, 4 LONG, 5 RATIONAL as numerator/denominator pairs, 7 UNDEFINED), value] */
@@ -94,7 +94,7 @@ function segment(marker: number, data: Buffer): Buffer {
   return Buffer.concat([head, data])
 }
 
-/** A baseline JPEG with segments inserted after its JFIF APP0; `jfif` replaces that APP0's density fields. */
+/** A baseline JPEG with APP1 (EXIF) and APP2 (ICC) segments inserted after its JFIF APP0; `dpi` sets that APP0's density in dots per inch. */
 export function jpegWith(opts: { exif?: Buffer; icc?: boolean; dpi?: number }, width = 24, height = 16): Buffer {
   const plain = makeJpeg(width, height)
   const app0Length = plain.readUInt16BE(4)
@@ -110,15 +110,6 @@ export function jpegWith(opts: { exif?: Buffer; icc?: boolean; dpi?: number }, w
   return Buffer.concat([plain.subarray(0, 2), app0, ...extra, plain.subarray(4 + app0Length)])
 }
 
-function chunk(type: string, data: Buffer): Buffer {
-  const head = Buffer.alloc(8)
-  head.writeUInt32BE(data.length, 0)
-  head.write(type, 4, 'latin1')
-  const crc = Buffer.alloc(4)
-  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])), 0)
-  return Buffer.concat([head, data, crc])
-}
-
 /** A PNG with chunks inserted after IHDR: pHYs in dots per inch, an iCCP profile, an eXIf block. */
 export function pngWith(opts: { exif?: Buffer; icc?: boolean; dpi?: number }, width = 24, height = 16): Buffer {
   const plain = makePng(width, height)
@@ -130,9 +121,9 @@ export function pngWith(opts: { exif?: Buffer; icc?: boolean; dpi?: number }, wi
     phys.writeUInt32BE(perMeter, 0)
     phys.writeUInt32BE(perMeter, 4)
     phys[8] = 1
-    extra.push(chunk('pHYs', phys))
+    extra.push(pngChunk('pHYs', phys))
   }
-  if (opts.icc) extra.push(chunk('iCCP', Buffer.concat([Buffer.from('icc\0\0', 'latin1'), Buffer.alloc(16)])))
-  if (opts.exif) extra.push(chunk('eXIf', opts.exif))
+  if (opts.icc) extra.push(pngChunk('iCCP', Buffer.concat([Buffer.from('icc\0\0', 'latin1'), Buffer.alloc(16)])))
+  if (opts.exif) extra.push(pngChunk('eXIf', opts.exif))
   return Buffer.concat([plain.subarray(0, afterIhdr), ...extra, plain.subarray(afterIhdr)])
 }
