@@ -93,14 +93,35 @@ export async function startMetricsServer(address: MetricsAddress, board: StatusB
   try {
     await listen(server, address.port, address.host)
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message
-    throw new StatusServerError(`cannot serve metrics on ${address.host}:${address.port}: ${code}`, { cause: e })
+    throw new StatusServerError(`cannot serve --metrics ${formatAddress(address)}: ${listenProblem(e, address)}`, { cause: e })
   }
   const bound = server.address()
   const port = typeof bound === 'object' && bound ? bound.port : address.port
-  const host = address.host.includes(':') ? `[${address.host}]` : address.host
-  log.info({ url: `http://${host}:${port}/metrics` }, 'serving metrics')
-  return { address: `http://${host}:${port}`, close: () => closeServer(server) }
+  const url = `http://${formatAddress({ host: address.host, port })}`
+  log.info({ url: `${url}/metrics` }, 'serving metrics')
+  return { address: url, close: () => closeServer(server) }
+}
+
+/** `host:port`, an IPv6 host in brackets. */
+function formatAddress(address: MetricsAddress): string {
+  return `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`
+}
+
+/** Why the metrics listener could not start, with what to do about it. */
+function listenProblem(e: unknown, address: MetricsAddress): string {
+  const { code, syscall } = e as NodeJS.ErrnoException
+  switch (code) {
+    case 'EADDRINUSE':
+      return "the port is in use (another program, or another mount's --metrics, listens there): choose another port, or leave --metrics out"
+    case 'EACCES':
+      return 'this user may not listen on that port (ports below 1024 need privileges): choose a port from 1024 up'
+    case 'EADDRNOTAVAIL':
+      return `${address.host} is not an address of this machine: give one of its addresses (127.0.0.1: this machine only)`
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || syscall === 'getaddrinfo') {
+    return `${address.host} is not a known host name: give an address of this machine (127.0.0.1: this machine only)`
+  }
+  return code ?? (e as Error).message
 }
 
 async function handleControl(req: IncomingMessage, res: ServerResponse, board: StatusBoard, log: Logger): Promise<void> {

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -155,6 +156,21 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     expect(await main(['mount', mnt, '--log-file', mnt], t.ctx)).toBe(1)
     expect(t.stderr.text).toBe(`ikfs: cannot write the log file ${mnt}: EISDIR: illegal operation on a directory, open '${mnt}' (choose another with --log-file)\n`)
     expect(t.runtime.calls).toEqual([])
+  })
+
+  it('when the --metrics port is taken, in one line naming the flag and the address, before anything is mounted or left listening', async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const address = `127.0.0.1:${(taken.address() as AddressInfo).port}`
+    try {
+      const t = testCli({ IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_PRIVATE_KEY: PRIVATE_KEY }, dir)
+      expect(await main(['mount', mnt, '--metrics', address], t.ctx)).toBe(1)
+      expect(t.stderr.text).toBe(`ikfs: cannot serve --metrics ${address}: the port is in use (another program, or another mount's --metrics, listens there): choose another port, or leave --metrics out\n`)
+      expect(t.runtime.calls).toEqual([])
+      expect(existsSync(socketFor(realpathSync(mnt), t.ctx))).toBe(false)
+    } finally {
+      await new Promise((resolve) => taken.close(resolve))
+    }
   })
 
   it('when the disk of the cache dir is full, saying which folder', async () => {

@@ -185,7 +185,7 @@ describe('metrics listener', () => {
     try {
       const port = Number(new URL(first.address).port)
       await expect(startMetricsServer({ host: '127.0.0.1', port }, board, silentLogger)).rejects.toThrow(
-        `cannot serve metrics on 127.0.0.1:${port}: EADDRINUSE`,
+        `cannot serve --metrics 127.0.0.1:${port}: the port is in use`,
       )
     } finally {
       await first.close()
