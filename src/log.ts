@@ -6,9 +6,7 @@
  * - `redact` paths for every key that can hold a private key or an Authorization header;
  * - the `url` serializer and `redactUrl()` strip URL signatures (`ik-s`, `ik-t`) and userinfo.
  */
-import { dirname } from 'node:path'
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino'
-import { makeDirs } from './make-dirs.js'
 
 export type { Logger } from 'pino'
 
@@ -41,8 +39,11 @@ export interface LoggerSettings {
   level?: LogLevel
   /** Readable single lines instead of JSON (default: when stderr is a terminal). */
   pretty?: boolean
-  /** Write to this file instead of stderr. */
-  file?: string
+  /**
+   * Write to this descriptor of a file open for appending instead of stderr: the --log-file, opened once by
+   * cli/log-file.ts, which says a path that cannot be written as one line before any logger exists.
+   */
+  fd?: number
   /** Extra secret strings (e.g. the configured private key) scrubbed from every message. */
   secrets?: string[]
 }
@@ -69,24 +70,15 @@ export function createLogger(settings: LoggerSettings = {}, destination?: Destin
       },
     },
   }
-  const pretty = settings.pretty ?? (!settings.file && process.stderr.isTTY === true)
+  const pretty = settings.pretty ?? (settings.fd === undefined && process.stderr.isTTY === true)
   const dest =
     destination ??
-    (settings.file
-      ? fileDestination(settings.file)
+    (settings.fd !== undefined
+      ? pino.destination({ fd: settings.fd, sync: false })
       : pretty
         ? prettyStream(scrub)
         : pino.destination({ fd: 2, sync: true }))
   return pino(options, dest)
-}
-
-/**
- * The log file, its folder made first (pino's own mkdir never returns for some paths: make-dirs.ts). Owner only,
- * as the --daemon log (cli/daemon.ts): it names every file written through the mount.
- */
-function fileDestination(file: string): DestinationStream {
-  makeDirs(dirname(file), 0o700)
-  return pino.destination({ dest: file, sync: false, mode: 0o600 })
 }
 
 interface SerializedError {

@@ -1,8 +1,9 @@
 /**
  * Opening a --log-file the way every command that writes one does: its folder made (owner only), the file
  * opened for appending (mode 0600: it names the files written through the mount), and a failure said as one
- * line naming the file and the flag. The logger opens the file again asynchronously, where a failure (a
- * folder given, no permission) was an unhandled error event ending the process with a stack trace.
+ * line naming the file and the flag. The logger writes to the descriptor opened here: its own asynchronous
+ * open would say a failure (a folder given, no permission) as an error event ending the process with a stack
+ * trace, and pino's own mkdir never returns for some paths (make-dirs.ts).
  */
 import { openSync } from 'node:fs'
 import { dirname } from 'node:path'

@@ -20,7 +20,7 @@
  * (state starting → mounted → stopping, so readiness probes and upload draining are visible); --metrics
  * ADDR also serves Prometheus text.
  */
-import { closeSync, constants as fsConstants } from 'node:fs'
+import { constants as fsConstants } from 'node:fs'
 import { access, readdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
@@ -119,11 +119,10 @@ export async function runMount(args: readonly string[], ctx: CliContext): Promis
 }
 
 export function loggerFor(config: Config, ctx: Pick<CliContext, 'stderr'>): Logger {
-  // Said here as one line: the logger's own open fails later, as an error event nothing can catch.
-  if (config.logFile) closeSync(openLogFile(config.logFile))
   return createLogger({
     level: config.logLevel as 'info',
-    ...(config.logFile ? { file: config.logFile } : { pretty: ctx.stderr.isTTY === true }),
+    // Opened here, once: a path that cannot be written is said as one line naming it (log-file.ts).
+    ...(config.logFile ? { fd: openLogFile(config.logFile) } : { pretty: ctx.stderr.isTTY === true }),
     secrets: [config.privateKey],
   })
 }

@@ -1,13 +1,16 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, fstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { main } from '../../../src/cli/main.js'
-import { mountTarget } from '../../../src/cli/mount.js'
+import { loggerFor, mountTarget } from '../../../src/cli/mount.js'
+import { loadConfig } from '../../../src/config/load.js'
+import { whenLogWritten } from '../../../src/log.js'
 import { socketFor } from '../../../src/cli/status.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
-import { testCli, waitFor, type TestCli } from './fakes.js'
+import { Capture, testCli, waitFor, type TestCli } from './fakes.js'
 
 const PRIVATE_KEY = 'private_mountTestKeyNeverLogged42='
 
@@ -56,6 +59,24 @@ describe('mountTarget', () => {
 
   it('shows the spelling with a colon when a bare name stands before MOUNTPOINT (`ikfs mount photos ~/ImageKit`)', () => {
     expect(() => mountTarget(['photos', '/m'])).toThrow(/^expected NAME: before MOUNTPOINT, got "photos" \(a remote is written with its colon: photos:\)$/)
+  })
+})
+
+describe('loggerFor', () => {
+  it('logs to --log-file through the descriptor its check opened, so the file is opened once and the logger is ready at once', async () => {
+    const config = loadConfig({ options: { logFile }, env: { IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_PRIVATE_KEY: PRIVATE_KEY }, cwd: dir, home: dir })
+    const logger = loggerFor(config, { stderr: new Capture() })
+    const stream = (logger as unknown as Record<symbol, { fd: number; end(): void }>)[pino.symbols.streamSym]
+    try {
+      // A second, asynchronous open leaves the stream without a descriptor until it completes.
+      expect(stream?.fd).toBeGreaterThanOrEqual(0)
+      expect(fstatSync(stream!.fd).ino).toBe(statSync(logFile).ino)
+      logger.info('first line')
+      await whenLogWritten(logger, 1_000)
+      expect(readFileSync(logFile, 'utf8')).toContain('"msg":"first line"')
+    } finally {
+      stream?.end()
+    }
   })
 })
 
