@@ -9,10 +9,11 @@
  * RTLD_NODELETE keeps it resident anyway, and /proc/self/maps tells whether that worked.
  */
 import { createRequire } from 'node:module'
-import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, accessSync, statSync } from 'node:fs'
+import { constants as fsConstants, existsSync, readFileSync, accessSync, statSync } from 'node:fs'
 import { delimiter, dirname, join } from 'node:path'
 import type { FuseBinding, FuseClass } from './fuse-native-types.js'
 import { buildNativeCommand } from './built-addon.js'
+import { FUSE_DEVICE, fuseDeviceProblem } from './fuse-device.js'
 
 // glibc's dlopen flags; os.constants.dlopen has no RTLD_NODELETE.
 const RTLD_NOW = 0x2
@@ -143,25 +144,16 @@ export function fusermountProblem(found: Fusermounts, binding?: FuseBindingName)
 }
 
 /**
- * Whether this process can mount at all: /dev/fuse opens read-write and a fusermount is on PATH (the one
- * `binding` runs, when given).
+ * Whether this process can mount at all: `device` is the FUSE device and opens read-write (fuse-device.ts), and
+ * a fusermount is on PATH (the one `binding` runs, when given).
  */
 export function fuseAvailable(
   pathEnv: string | undefined = process.env.PATH,
   binding?: FuseBindingName,
+  device: string = FUSE_DEVICE,
 ): { ok: boolean; reason?: string } {
-  try {
-    closeSync(openSync('/dev/fuse', fsConstants.O_RDWR))
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') {
-      return { ok: false, reason: '/dev/fuse is missing (modprobe fuse; in a container pass --device /dev/fuse)' }
-    }
-    return {
-      ok: false,
-      reason: `/dev/fuse cannot be opened read-write (${code ?? firstLine(e)}; in a container add --device /dev/fuse --cap-add SYS_ADMIN)`,
-    }
-  }
+  const unusable = fuseDeviceProblem(device)
+  if (unusable) return { ok: false, reason: `${unusable.problem}: ${unusable.fix}` }
   const missing = fusermountProblem(findFusermounts(pathEnv), binding)
   return missing ? { ok: false, reason: `${missing.problem}: ${missing.fix}` } : { ok: true }
 }

@@ -6,7 +6,6 @@
  *   the configuration, the cache folder (and the free space on its disk), the mountpoint (when given), the clock against the API's Date
  *   header (signed URLs), and the keys against the API.
  */
-import { closeSync, constants as fsConstants, openSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { request } from 'undici'
@@ -17,6 +16,7 @@ import { OriginDispatchers } from '../imagekit/origin-dispatchers.js'
 import { ProxyRules } from '../imagekit/proxy.js'
 import { createLogger, redactUrl } from '../log.js'
 import { buildNativeCommand } from '../../native/built-addon.js'
+import { FUSE_DEVICE, FUSE_DEVICE_OK, fuseDeviceProblem } from '../../native/fuse-device.js'
 import { uidOf, type CliContext } from './context.js'
 import type { MountClient, MountRuntime } from './runtime.js'
 import { clientSettings } from './derive.js'
@@ -141,16 +141,11 @@ export function formatCheck(r: CheckResult): string {
   return r.fix ? `${line}${' '.repeat(19)}fix: ${r.fix}\n` : line
 }
 
-function checkDevFuse(): CheckResult {
-  try {
-    closeSync(openSync('/dev/fuse', fsConstants.O_RDWR))
-    return { name: '/dev/fuse', state: 'ok', detail: 'opens read-write' }
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message
-    return code === 'ENOENT'
-      ? { name: '/dev/fuse', state: 'FAIL', detail: 'missing', fix: 'modprobe fuse; in a container run with --device /dev/fuse --cap-add SYS_ADMIN' }
-      : { name: '/dev/fuse', state: 'FAIL', detail: `cannot open read-write (${code})`, fix: 'check its mode (crw-rw-rw-); in a container add --device /dev/fuse --cap-add SYS_ADMIN' }
-  }
+/** `device`: the FUSE device's path (tests give another). */
+export function checkDevFuse(device = FUSE_DEVICE): CheckResult {
+  const unusable = fuseDeviceProblem(device)
+  if (unusable) return { name: '/dev/fuse', state: 'FAIL', detail: unusable.problem, fix: unusable.fix }
+  return { name: '/dev/fuse', state: 'ok', detail: FUSE_DEVICE_OK }
 }
 
 /** The binding mounts get, as src/fuse/mount.ts chooses it: the libfuse3 one unless it cannot load or fuse-native is asked for. */

@@ -64,11 +64,12 @@ export interface MountRuntime {
   mountedType(mountpoint: string): Promise<string | undefined>
 }
 
-export function realRuntime(): MountRuntime {
+/** `fuseDevice`: the FUSE device's path (tests give another). */
+export function realRuntime(settings: { fuseDevice?: string } = {}): MountRuntime {
   return {
     async fuseUnavailableReason(options = {}) {
       const { fuseAvailable } = await import('../fuse/mount.js')
-      const answer = fuseAvailable()
+      const answer = fuseAvailable(process.env.PATH, undefined, settings.fuseDevice)
       if (!answer.ok) return answer.reason ?? 'FUSE is not available'
       if (!options.allowOther) return undefined
       const { allowOtherRefusal } = await import('../fuse/fuse-conf.js')

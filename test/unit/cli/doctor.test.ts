@@ -4,10 +4,11 @@
  * it saw first, so it passed where the mount itself would then fail, and named another program than the
  * one ikfs runs.
  */
+import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fakePaths } from '../../helpers/fake-path.js'
-import { checkClock, checkCredentials, checkMountpoint, runDoctor } from '../../../src/cli/doctor.js'
+import { checkClock, checkCredentials, checkDevFuse, checkMountpoint, runDoctor } from '../../../src/cli/doctor.js'
 import { realRuntime } from '../../../src/cli/runtime.js'
 import { loadConfig } from '../../../src/config/load.js'
 import { startTcpServer } from '../imagekit/helpers.js'
@@ -95,5 +96,36 @@ describe('ikfs doctor: a mountpoint that does not answer', () => {
       name: 'mountpoint', state: 'FAIL', detail: `${work} is a hung mount (no answer within 0.001s: its daemon is stopped)`,
       fix: `ikfs unmount ${work}`,
     })
+  })
+})
+
+/**
+ * A /dev/fuse that is a regular file (a container image that copied /dev, a `touch`) opens read-write like the
+ * device does: the check passed, and the mount failed later in libfuse's words. The real /dev/fuse is never
+ * touched: the checks take the device's path.
+ */
+describe('the FUSE device', () => {
+  it('doctor fails a regular file or another device there, naming what it is', () => {
+    const file = join(work, 'not-a-device')
+    writeFileSync(file, '')
+    expect(checkDevFuse(file)).toEqual({
+      name: '/dev/fuse', state: 'FAIL', detail: `${file} is a regular file, not the FUSE device (character device 10,229)`,
+      fix: 'remove it, then modprobe fuse (or mknod -m 666 /dev/fuse c 10 229); in a container pass --device /dev/fuse --cap-add SYS_ADMIN',
+    })
+    expect(checkDevFuse('/dev/null')).toMatchObject({ state: 'FAIL', detail: '/dev/null is character device 1,3, not the FUSE device (character device 10,229)' })
+    expect(checkDevFuse(join(work, 'no-such-device'))).toMatchObject({ state: 'FAIL', detail: `${join(work, 'no-such-device')} is missing` })
+  })
+
+  it.skipIf(!existsSync('/dev/fuse'))('doctor passes the real one', () => {
+    expect(checkDevFuse()).toEqual({ name: '/dev/fuse', state: 'ok', detail: 'character device 10,229, opens read-write' })
+  })
+
+  it('the mount\'s preflight refuses a regular file there before mounting', async () => {
+    const file = join(work, 'not-a-device')
+    writeFileSync(file, '')
+    expect(await realRuntime({ fuseDevice: file }).fuseUnavailableReason()).toBe(
+      `${file} is a regular file, not the FUSE device (character device 10,229): ` +
+        'remove it, then modprobe fuse (or mknod -m 666 /dev/fuse c 10 229); in a container pass --device /dev/fuse --cap-add SYS_ADMIN',
+    )
   })
 })
