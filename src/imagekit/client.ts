@@ -12,7 +12,7 @@ import type {
 } from './api.js'
 import { ImageKitError } from './errors.js'
 import { expectBody, isAccountUsage, isFileObject, isFileObjectArray } from './guards.js'
-import { HttpTransport, networkPhrase } from './http.js'
+import { HttpTransport, networkPhrase, type HostAnswer } from './http.js'
 import { runBulkJob } from './jobs.js'
 import { LIST_ROUTE, isListPage, listFiles } from './list.js'
 import type { ProxySettings } from './proxy.js'
@@ -20,7 +20,7 @@ import { readRange, type DeliveryClient } from './read.js'
 import { defaultRetryPolicy } from './retry.js'
 import { expiryFor, signUrl } from './sign.js'
 import type { AccountUsage, BulkJobStatus, FileObject, ListItem, UploadResponse } from './types.js'
-import { uploadFile, uploadFileStream } from './upload.js'
+import { UPLOAD_ROUTE, probeUploadHost, uploadFile, uploadFileStream } from './upload.js'
 import { appendQuery, buildUrl, queryOf, trimTrailingSlashes } from './url.js'
 
 export const DEFAULT_API_URL = 'https://api.imagekit.io'
@@ -287,8 +287,11 @@ export class ImageKitClient implements ImageKitApi {
   }
 
   /**
-   * Whether the URL endpoint (reads) and, unless `uploads` is false, the upload host (writes) answer at all;
-   * any HTTP answer will do. Rejects with IK_NETWORK or IK_TIMEOUT naming the first host that does not, and why.
+   * Whether the URL endpoint (reads) and, unless `uploads` is false, the upload host (writes) answer. Any HTTP
+   * answer of the URL endpoint will do; the upload host must answer as ImageKit's Upload API does to an upload
+   * without a file (upload.ts probeUploadHost), or busy (429, 5xx: its uploads are retried). Rejects naming the
+   * first host that does not: IK_NETWORK or IK_TIMEOUT when no answer came, IK_UNAUTHORIZED when the upload
+   * host refused the key, IK_BAD_RESPONSE when another server answered there.
    */
   async checkHosts(options: RequestOptions & { uploads?: boolean } = {}): Promise<void> {
     const hosts = [
@@ -296,13 +299,17 @@ export class ImageKitClient implements ImageKitApi {
       ...(options.uploads === false ? [] : [{ what: 'the upload host', url: this.#http.settings.uploadUrl, kind: 'upload' as const }]),
     ]
     await Promise.all(hosts.map(async ({ what, url, kind }) => {
+      const route = `${redactUrl(url)}${this.#http.viaProxy(url)}`
+      let answer: HostAnswer | undefined
       try {
-        await this.#http.probe(url, kind, options.signal, VERIFY_MAX_RETRIES)
+        if (kind === 'delivery') await this.#http.probe(url, kind, options.signal, VERIFY_MAX_RETRIES)
+        else answer = await probeUploadHost(this.#http, options.signal, VERIFY_MAX_RETRIES)
       } catch (error) {
         if (!(error instanceof ImageKitError) || error.code === 'IK_ABORTED') throw error
-        const route = `${redactUrl(url)}${this.#http.viaProxy(url)}`
-        throw new ImageKitError(error.code, `cannot reach ${what} ${route}: ${networkPhrase(error.cause)}`, { method: 'HEAD', route: redactUrl(url), cause: error })
+        const method = kind === 'delivery' ? 'HEAD' : 'POST'
+        throw new ImageKitError(error.code, `cannot reach ${what} ${route}: ${networkPhrase(error.cause)}`, { method, route: redactUrl(url), cause: error })
       }
+      if (answer) checkUploadAnswer(answer, `${what} ${route}`)
     }))
   }
 
@@ -318,6 +325,19 @@ export class ImageKitClient implements ImageKitApi {
   async #deleteTolerantOfRetry(target: { route: string; params?: Record<string, string>; json?: unknown }, options: RequestOptions): Promise<void> {
     await this.#http.call({ method: 'DELETE', host: 'api', ...target, idempotent: true, notFoundOnRetryIsSuccess: true, signal: options.signal })
   }
+}
+
+/** Throws unless `answer` is the Upload API's to a file-less upload (400), or says it is busy for now. */
+function checkUploadAnswer(answer: HostAnswer, host: string): void {
+  const { status, apiMessage } = answer
+  if (status === 429 || status >= 500) return
+  const said = `${status}${apiMessage ? ` ${apiMessage}` : ''}`
+  const details = { status, method: 'POST', route: UPLOAD_ROUTE }
+  if (apiMessage !== undefined && status === 400) return
+  if (apiMessage !== undefined && (status === 401 || status === 403)) {
+    throw new ImageKitError('IK_UNAUTHORIZED', `${host} rejected the private key: ${said}`, details)
+  }
+  throw new ImageKitError('IK_BAD_RESPONSE', `${host} is not the ImageKit Upload API (is the upload URL right?): POST ${UPLOAD_ROUTE}: ${said}`, details)
 }
 
 function isoDate(ms: number): string {

@@ -110,6 +110,20 @@ export interface ApiResult {
   attempt: number
 }
 
+/** A request askUploadHost() sends as it is, with the Authorization header. */
+export interface UploadHostQuestion {
+  method: HttpMethod
+  route: string
+  headers: Record<string, string>
+  body: Buffer
+}
+
+export interface HostAnswer {
+  status: number
+  /** The `message` of a JSON object body, as ImageKit's APIs answer; undefined for any other body. */
+  apiMessage?: string
+}
+
 export class HttpTransport {
   /** API and upload hosts. */
   readonly #api: OriginDispatchers
@@ -216,6 +230,37 @@ export class HttpTransport {
       return response.statusCode
     } catch (error) {
       throw errorFromException(error, { method: 'HEAD', route, signal, retriable: true })
+    }
+  }
+
+  /**
+   * One authenticated request to the upload host whose answer, whatever its status, is the result: for a check
+   * of what server is there (upload.ts probeUploadHost). Retried, like probe(), only when no answer came.
+   */
+  askUploadHost(request: UploadHostQuestion, signal?: AbortSignal, maxRetries?: number): Promise<HostAnswer> {
+    const operation = `${request.method} ${request.route}`
+    return withRetry(() => this.#askOnce(request, signal), this.retryContext(operation, signal, maxRetries))
+  }
+
+  async #askOnce(question: UploadHostQuestion, signal?: AbortSignal): Promise<HostAnswer> {
+    const url = new URL(apiUrl(this.settings.uploadUrl, question.route))
+    try {
+      const response = await requestBuffered({
+        dispatcher: this.#api.for(url),
+        url,
+        method: question.method,
+        headers: { ...this.baseHeaders(true), accept: 'application/json', ...question.headers },
+        body: question.body,
+        signal,
+        headersTimeout: this.settings.requestTimeoutMs,
+        bodyTimeout: this.settings.requestTimeoutMs,
+        errorBodyLimit: MAX_ERROR_BODY_BYTES,
+      })
+      const text = (await response.body()).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8')
+      const apiMessage = jsonMessageOf(text)
+      return { status: response.statusCode, ...(apiMessage === undefined ? {} : { apiMessage: this.scrub(apiMessage).slice(0, MAX_QUOTED_MESSAGE_CHARS) }) }
+    } catch (error) {
+      throw errorFromException(error, { method: question.method, route: question.route, signal, retriable: true })
     }
   }
 
@@ -448,6 +493,18 @@ function parseErrorBody(text: string): { message: string; reason?: string } {
     // Not JSON: a plain-text error page.
   }
   return { message: text }
+}
+
+function jsonMessageOf(text: string): string | undefined {
+  try {
+    const parsed = JSON.parse(text) as unknown
+    if (parsed && typeof parsed === 'object' && typeof (parsed as Record<string, unknown>).message === 'string') {
+      return (parsed as { message: string }).message
+    }
+  } catch {
+    // not JSON
+  }
+  return undefined
 }
 
 /**

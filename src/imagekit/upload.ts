@@ -25,7 +25,7 @@ import { Readable } from 'node:stream'
 import FormData from 'form-data'
 import type { RequestOptions, StreamUploadRequest, UploadFields, UploadRequest } from './api.js'
 import { expectBody, isUploadResponse } from './guards.js'
-import type { AttemptBody, HttpTransport } from './http.js'
+import type { AttemptBody, HostAnswer, HttpTransport } from './http.js'
 import type { UploadResponse } from './types.js'
 
 export const UPLOAD_ROUTE = '/api/v1/files/upload'
@@ -77,6 +77,30 @@ export async function uploadFileStream(http: HttpTransport, upload: StreamUpload
     body: async () => streamBody(upload),
   })
   return expectBody(result, isUploadResponse, CALL, 'an upload response')
+}
+
+/** The header that marks probeUploadHost's request. */
+export const UPLOAD_CHECK_HEADER = 'x-ikfs-check'
+/** The name the upload host check's form gives; no file goes with it, so nothing can be stored. */
+const CHECK_FILE_NAME = 'ikfs-upload-check'
+
+/**
+ * What the upload host answers to an upload without a file (the `fileName` field only): ImageKit's Upload API
+ * refuses it with 400 and a JSON message ("Your request is missing file parameter."), storing nothing, or
+ * with 401/403 when it refuses the key. Any other server answers otherwise.
+ */
+export function probeUploadHost(http: HttpTransport, signal?: AbortSignal, maxRetries?: number): Promise<HostAnswer> {
+  const form = new FormData()
+  form.setBoundary(nextBoundary())
+  form.append('fileName', CHECK_FILE_NAME)
+  const body = form.getBuffer()
+  const headers = {
+    'content-type': form.getHeaders()['content-type'] as string,
+    'content-length': String(body.length),
+    // Tells whoever stands between or reads the logs (a proxy, the tests' upload counter) that this is no upload.
+    [UPLOAD_CHECK_HEADER]: 'upload-host',
+  }
+  return http.askUploadHost({ ...CALL, headers, body }, signal, maxRetries)
 }
 
 /** The text fields of the form, in the order they are sent (before the file part). */

@@ -4,6 +4,7 @@
  */
 import { execFile, spawn } from 'node:child_process'
 import { stat } from 'node:fs/promises'
+import { createServer as createHttpServer } from 'node:http'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -86,6 +87,42 @@ describe.skipIf(skip !== null)('ikfs mount and doctor against an emulator', () =
     expect(mount.stderr).toContain(`ikfs: checks before mounting did not finish within 15s (the API accepted the keys, but the URL endpoint ${silent}/demo or the upload host ${lib.url} did not answer)`)
     expect(await isMounted(mp)).toBe(false)
   }, 60_000)
+
+  it('with a wrong upload URL, say so before mounting, in doctor too: a server that is not the Upload API, or none there', async () => {
+    const mp = cleanup.add(await makeTempMountpoint()).path
+    const notFound = createHttpServer((_req, res) => void res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not Found</h1>'))
+    await new Promise<void>((resolve) => notFound.listen(0, '127.0.0.1', resolve))
+    const closed = createServer()
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+    const refused = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`
+    await new Promise((resolve) => closed.close(resolve))
+    const other = `http://127.0.0.1:${(notFound.address() as AddressInfo).port}`
+    const notUpload = (url: string, answer: string): string =>
+      `the upload host ${url} is not the ImageKit Upload API (is the upload URL right?): POST /api/v1/files/upload: ${answer}`
+    try {
+      for (const [uploadUrl, problem] of [
+        // The URL endpoint: an ImageKit server, which refuses the upload's POST.
+        [`${lib.url}/demo`, notUpload(`${lib.url}/demo`, '405 Only GET and HEAD are served by the URL endpoint.')],
+        [other, notUpload(other, '404')],
+        [refused, `cannot reach the upload host ${refused}: connection refused`],
+      ] as const) {
+        const wrong = [...keysOf(lib), '--upload-url', uploadUrl]
+        const mount = await ikfs(lib, ['mount', mp, ...wrong])
+        expect(mount.code, mount.stderr).toBe(1)
+        expect(mount.stderr.split('\n').filter((line) => line.startsWith('ikfs:'))).toEqual([`ikfs: cannot mount: ${problem}`])
+        expect(await isMounted(mp)).toBe(false)
+        const doctor = await ikfs(lib, ['doctor', mp, ...wrong])
+        expect(doctor.code).toBe(1)
+        expect(doctor.stdout).toContain(`FAIL  hosts        ${problem}\n`)
+      }
+      // What the real Upload API answers to a POST without a file (400, a JSON message) passes; nothing is stored.
+      const doctor = await ikfs(lib, ['doctor', mp, ...keysOf(lib)])
+      expect(doctor.stdout).toContain(`ok    hosts        the URL endpoint ${lib.endpoint} and the upload host ${lib.url} answer\n`)
+      expect((await lib.api<{ filePath: string }[]>('GET', '/v1/files')).map((f) => f.filePath)).toEqual(['/a.txt'])
+    } finally {
+      await new Promise((resolve) => notFound.close(resolve))
+    }
+  })
 })
 
 describe('output into a pipe that closes early (`ikfs doctor | head -1`)', () => {

@@ -16,6 +16,7 @@ import { promisify } from 'node:util'
 import { fuseAvailable } from '../../native/load.js'
 import { isMounted as isFuseMounted, readMountInfo } from '../../src/fuse/mountinfo.js'
 import type { AccountUsage, FileObject } from '../../src/imagekit/types.js'
+import { UPLOAD_CHECK_HEADER } from '../../src/imagekit/upload.js'
 import { REPO_ROOT, forceUnmount, makeTempMountpoint, spawnDaemon, waitFor, type Daemon } from '../helpers/mount.js'
 import { tempDir } from '../helpers/temp-dirs.js'
 
@@ -393,7 +394,8 @@ export async function startUploadCounter(targetUrl: string): Promise<UploadCount
   const heldAnswers = new Set<() => void>()
   const records: UploadRecord[] = []
   const server = createServer((req, res) => {
-    const isUpload = req.method === 'POST' && /\/files\/upload\/?$/.test(req.url ?? '')
+    // Not the mount's check of the upload host (an upload without a file), which stores nothing.
+    const isUpload = req.method === 'POST' && /\/files\/upload\/?$/.test(req.url ?? '') && req.headers[UPLOAD_CHECK_HEADER] === undefined
     const record: UploadRecord = { chunked: req.headers['transfer-encoding'] === 'chunked', aborted: false, forwarded: 0 }
     if (isUpload) {
       uploads++

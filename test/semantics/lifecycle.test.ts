@@ -87,7 +87,7 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
     await lib?.stop()
   })
 
-  it('R12: wrong keys, an unreachable API or URL endpoint, a bad mountpoint fail fast and mount nothing; stops are clean', async () => {
+  it('R12: wrong keys, an unreachable API or URL endpoint, an upload URL that is not the Upload API, a bad mountpoint fail fast and mount nothing; stops are clean', async () => {
     const dir = await tempDir('ikfs-r12-')
     const mp = join(dir, 'mnt')
     await mkdir(mp)
@@ -112,6 +112,12 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
     })
     expect(noEndpoint.code).toBe(1)
     expect(noEndpoint.stderr).toContain('cannot reach the URL endpoint http://127.0.0.1:9/demo: connection refused')
+    expect(await isMounted(mp)).toBe(false)
+
+    // The upload URL names an ImageKit server, the URL endpoint, that answers but takes no uploads.
+    const notUploadApi = await runIkfs([...base, '--upload-url', lib.endpoint], { env: { IKFS_PRIVATE_KEY: lib.privateKey }, timeoutMs: 60_000 })
+    expect(notUploadApi.code).toBe(1)
+    expect(notUploadApi.stderr).toContain(`cannot mount: the upload host ${lib.endpoint} is not the ImageKit Upload API (is the upload URL right?)`)
     expect(await isMounted(mp)).toBe(false)
 
     const notDir = join(dir, 'file')

@@ -5,11 +5,15 @@
  */
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
+import type { ServerResponse } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ImageKitError, isLostAnswer } from '../../../src/imagekit/errors.js'
 import { RATE_LIMIT_TOTAL_WAIT_MS } from '../../../src/imagekit/retry.js'
 import { ManualClock } from '../../../src/clock.js'
 import { PRIVATE_KEY, makeClient, waitFor, sendCutShort, sendJson, serializeError, startServer, type TestServer } from './helpers.js'
+
+/** What ImageKit's Upload API answers to an upload without a file. */
+const MISSING_FILE = 'Your request is missing file parameter.'
 
 const FILE = {
   type: 'file', fileId: 'f1', name: 'a.jpg', filePath: '/a.jpg', size: 3, url: 'x', isPrivateFile: false,
@@ -246,15 +250,17 @@ describe('retries', () => {
     expect(server.requests[0]?.url).toBe('/v1/files?limit=1')
   })
 
-  it('checkHosts: any HTTP answer from the URL endpoint and the upload host will do, without credentials; a host that does not answer is named', async () => {
-    server = await startServer((_req, res) => sendJson(res, 404, { message: 'not here' }))
+  it('checkHosts: any HTTP answer from the URL endpoint will do, without credentials; a host that does not answer is named', async () => {
+    server = await startServer((req, res) =>
+      req.method === 'POST' ? sendJson(res, 400, { message: MISSING_FILE }) : sendJson(res, 404, { message: 'not here' }))
     const port = await freePort()
     const answering = track(makeClient(server.url)).client
     await answering.checkHosts()
-    expect(server.requests.map((r) => [r.method, r.url, r.headers.authorization]).sort()).toEqual([
-      ['HEAD', '/', undefined],
-      ['HEAD', '/demo', undefined],
+    expect(server.requests.map((r) => [r.method, r.url]).sort()).toEqual([
+      ['HEAD', '/demo'],
+      ['POST', '/api/v1/files/upload'],
     ])
+    expect(server.requests.find((r) => r.method === 'HEAD')?.headers.authorization).toBeUndefined()
     const noEndpoint = track(makeClient(server.url, { urlEndpoint: `http://127.0.0.1:${port}/acme` })).client
     const endpointError = await rejection(noEndpoint.checkHosts())
     expect(endpointError.code).toBe('IK_NETWORK')
@@ -270,6 +276,34 @@ describe('retries', () => {
       expect(timeout.message).toMatch(/^cannot reach the URL endpoint http:\/\/127\.0\.0\.1:\d+\/acme: /)
     } finally {
       await silent.close()
+    }
+  })
+
+  it('checkHosts: the upload host must answer an upload without a file as the Upload API does (400, a JSON message), or be busy for now', async () => {
+    let answer: (res: ServerResponse) => void = (res) => sendJson(res, 400, { message: MISSING_FILE })
+    server = await startServer((req, res) => (req.method === 'POST' ? answer(res) : sendJson(res, 404, { message: 'not here' })))
+    const { client } = track(makeClient(server.url))
+    await client.checkHosts()
+    const probe = server.requests.find((r) => r.method === 'POST')
+    // Authenticated, a form with a name and no file: the Upload API stores nothing.
+    expect(probe?.headers.authorization).toBe(`Basic ${Buffer.from(`${PRIVATE_KEY}:`).toString('base64')}`)
+    expect(probe?.headers['content-type']).toMatch(/^multipart\/form-data; boundary=/)
+    expect(probe?.body.toString()).toMatch(/name="fileName"\r\n\r\nikfs-upload-check\r\n/)
+    expect(probe?.body.toString()).not.toContain('name="file"')
+    const host = `the upload host ${server.url}`
+    const cases: [(res: ServerResponse) => void, string | undefined][] = [
+      [(res) => sendJson(res, 403, { message: 'Your account cannot be authenticated.' }), `${host} rejected the private key: 403 Your account cannot be authenticated.`],
+      [(res) => void res.writeHead(404).end('<h1>Not Found</h1>'), `${host} is not the ImageKit Upload API (is the upload URL right?): POST /api/v1/files/upload: 404`],
+      [(res) => void res.writeHead(400).end('Bad Request'), `${host} is not the ImageKit Upload API (is the upload URL right?): POST /api/v1/files/upload: 400`],
+      [(res) => sendJson(res, 200, { message: 'ok' }), `${host} is not the ImageKit Upload API (is the upload URL right?): POST /api/v1/files/upload: 200 ok`],
+      [(res) => sendJson(res, 405, { message: 'Only GET and HEAD' }), `${host} is not the ImageKit Upload API (is the upload URL right?): POST /api/v1/files/upload: 405 Only GET and HEAD`],
+      [(res) => void res.writeHead(503).end('busy'), undefined],
+      [(res) => sendJson(res, 429, { message: 'slow down' }), undefined],
+    ]
+    for (const [answering, problem] of cases) {
+      answer = answering
+      if (problem === undefined) await client.checkHosts()
+      else expect((await rejection(client.checkHosts())).message).toBe(problem)
     }
   })
 
