@@ -65,6 +65,7 @@ async function runCommand(argv: readonly string[], ctx: CliContext): Promise<num
       case 'doctor':
         return await runDoctor(rest, ctx)
       case 'emulator': {
+        if (rest.includes('--help') || rest.includes('-h')) return await help('emulator', ctx)
         const { runEmulator } = await import('../emulator/main.js')
         return await runEmulator([...rest])
       }
@@ -97,8 +98,9 @@ async function help(topic: string | undefined, ctx: CliContext): Promise<number>
     return EXIT_OK
   }
   if (topic === 'emulator') {
-    const { runEmulator } = await import('../emulator/main.js')
-    return runEmulator(['--help'])
+    const { emulatorHelp } = await import('../emulator/help.js')
+    ctx.stdout.write(emulatorHelp())
+    return EXIT_OK
   }
   const text = COMMAND_HELP[topic]?.()
   if (text === undefined) {

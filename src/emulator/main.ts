@@ -9,6 +9,7 @@ import { folderProblem } from '../make-dirs.js'
 import { mayHoldPrivateKey, quotedUnlessKey } from '../private-key-text.js'
 import { DataDirInUseError } from './data-lock.js'
 import { RESET_PHASES, type FaultSettings, type ResetPhase } from './faults.js'
+import { emulatorHelp } from './help.js'
 import type { EmulatorOptions, NameMode } from './options.js'
 import { startEmulator, type EmulatorHandle } from './server.js'
 
@@ -143,7 +144,7 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
 
 export async function runEmulator(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`${EMULATOR_USAGE}\n`)
+    process.stdout.write(emulatorHelp())
     return 0
   }
   let parsed: ParsedEmulatorArgs

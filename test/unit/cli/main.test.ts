@@ -8,6 +8,7 @@ import { socketFor } from '../../../src/cli/status.js'
 import type { StatusSnapshot } from '../../../src/status/snapshot.js'
 import { snapshotFixture } from '../status/fixtures.js'
 import { OPTION_KEYS, optionSpec } from '../../../src/config/options.js'
+import { EMULATOR_USAGE } from '../../../src/emulator/main.js'
 import { testCli } from './fakes.js'
 
 const ENV = { IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_PRIVATE_KEY: 'private_mainTestKey123=' }
@@ -100,6 +101,25 @@ describe('version and help', () => {
       }
       expect(cli.stdout.text).toContain('default 5m')
       expect(cli.runtime.calls).toEqual([])
+    },
+  )
+
+  it.each([[['emulator', '--help']], [['help', 'emulator']], [['emulator', '-h']]])(
+    '%j lists every emulator flag the usage names, with its value, what it does and its default',
+    async (argv) => {
+      const cli = testCli({}, dir)
+      expect(await main(argv, cli.ctx)).toBe(0)
+      const flags = [...new Set(EMULATOR_USAGE.match(/--[a-z-]+/g))]
+      expect(flags.length).toBeGreaterThan(20)
+      const lines = cli.stdout.text.split('\n')
+      for (const flag of flags) {
+        const at = lines.findIndex((line) => new RegExp(`^  ${flag}( <[^>]+>)?$`).test(line))
+        expect(at, `${flag} in ikfs emulator --help`).toBeGreaterThan(-1)
+        expect(lines[at + 1], `what ${flag} does`).toMatch(/^ {6}\S/)
+        expect(lines[at + 2], `${flag}'s default`).toMatch(/^ {6}\((default|required)/)
+      }
+      expect(cli.stdout.text).toContain('(default 0: a free port, printed once listening')
+      expect(cli.stdout.text).toContain('IKFS_EMULATOR_PRIVATE_KEY')
     },
   )
 

@@ -87,7 +87,7 @@ describe('parseEmulatorArgs', () => {
     const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
     try {
       expect(await runEmulator(['--help'])).toBe(0)
-      expect(String(write.mock.calls[0]?.[0])).toMatch(/usage: ikfs emulator --data DIR/)
+      expect(String(write.mock.calls[0]?.[0])).toMatch(/^Usage: ikfs emulator --data DIR \[flags\]\n/)
     } finally {
       write.mockRestore()
     }

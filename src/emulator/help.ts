@@ -1,0 +1,74 @@
+/**
+ * `ikfs emulator --help`: every flag main.ts parses, with its value, what it does and its default, laid out as
+ * `ikfs mount --help` lays out its options. The defaults are the constants the emulator uses.
+ */
+import { DEFAULT_ERROR_STATUSES, RESET_PHASES } from './faults.js'
+import { DEFAULT_CDN_STALE_MS, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_RATE_LIMIT_PER_SECOND } from './options.js'
+
+interface FlagDoc {
+  flag: string
+  /** Placeholder of the value; none for a flag that takes none. */
+  value?: string
+  help: string
+  /** `default …` text, or `required`. */
+  default: string
+}
+
+const GROUPS: readonly { title: string; flags: readonly FlagDoc[] }[] = [
+  {
+    title: 'Server',
+    flags: [
+      { flag: '--data', value: 'path', help: 'Folder that holds the library (files/ the current bytes, .ikemu/ metadata and older versions); made if missing. One emulator per folder.', default: 'required' },
+      { flag: '--port', value: 'int', help: 'TCP port to listen on.', default: 'default 0: a free port, printed once listening' },
+      { flag: '--host', value: 'address', help: 'Interface to listen on.', default: 'default 127.0.0.1' },
+      { flag: '--private-key', value: 'string', help: 'The private key clients must send (Basic auth). Prefer the environment: a flag is visible in `ps`.', default: 'required; env IKFS_EMULATOR_PRIVATE_KEY' },
+      { flag: '--public-key', value: 'string', help: 'The public key client-side uploads must name.', default: 'default ""; env IKFS_EMULATOR_PUBLIC_KEY' },
+      { flag: '--id', value: 'string', help: 'ImageKit id: the URL endpoint is <url>/<id>.', default: 'default demo' },
+      { flag: '--seed', value: 'demo', help: 'Fill an empty library with the demo media after start.', default: 'default none' },
+      { flag: '--log-level', value: 'level', help: 'fatal, error, warn, info, debug, trace or silent.', default: 'default info' },
+    ],
+  },
+  {
+    title: 'Fidelity',
+    flags: [
+      { flag: '--names', value: 'permissive|strict', help: 'permissive keeps file names as sent (what the service does in practice); strict applies the documented rewriting.', default: 'default permissive' },
+      { flag: '--max-upload-bytes', value: 'int', help: 'Largest upload accepted, in bytes.', default: `default ${DEFAULT_MAX_UPLOAD_BYTES}, the free plan's limit` },
+      { flag: '--cdn-stale-ms', value: 'int', help: 'How long a URL already served keeps serving the old bytes after an overwrite, rename, move or delete (the CDN caches by full URL).', default: `default ${DEFAULT_CDN_STALE_MS}` },
+      { flag: '--restrict-unsigned', help: 'The account setting "restrict unsigned URLs": only signed URLs are delivered.', default: 'default off' },
+      { flag: '--no-url-uploads', help: 'Refuse uploads whose file is an http(s) URL (400) instead of fetching it, for an emulator that must not reach other hosts.', default: 'default off: such uploads are fetched' },
+      { flag: '--rate-limit', value: 'int', help: 'Media API requests a second before answering 429 (uploads are not limited); 0: no limit.', default: `default ${DEFAULT_RATE_LIMIT_PER_SECOND}` },
+      { flag: '--public-url-base', value: 'url', help: 'Base of url/thumbnail in API answers instead of the URL endpoint (same path layout), for benchmarks.', default: 'default the URL endpoint' },
+      { flag: '--url-encoding', value: 'uri|sdk', help: 'How url/thumbnail in API answers escape | ^ [ ]: uri as encodeURI does, sdk as the SDKs\' URLs do. Delivery takes either.', default: 'default uri' },
+    ],
+  },
+  {
+    title: 'Faults (seeded: a run replays with the same --fault-seed; changeable at run time at /_emulator/faults)',
+    flags: [
+      { flag: '--error-rate', value: 'fraction', help: 'Share (0 to 1) of requests answered with one of --error-statuses.', default: 'default 0' },
+      { flag: '--error-statuses', value: 'list', help: 'Comma list of the statuses --error-rate and --error-after-work-rate answer with.', default: `default ${DEFAULT_ERROR_STATUSES.join(',')}` },
+      { flag: '--error-after-work-rate', value: 'fraction', help: 'Share of requests that change the library, uploads included, done and then answered with one of --error-statuses, as a gateway that gave up waiting would.', default: 'default 0' },
+      { flag: '--latency-ms', value: 'int', help: 'Added before answering each request.', default: 'default 0' },
+      { flag: '--reset-rate', value: 'fraction', help: 'Share of requests whose connection is reset mid-way.', default: 'default 0' },
+      { flag: '--reset-phase', value: RESET_PHASES.join('|'), help: 'Where an upload\'s connection is reset: request (while its body arrives: nothing stored), response (after it was stored, its answer cut short), or half of each.', default: 'default both' },
+      { flag: '--range-ignore-rate', value: 'fraction', help: 'Share of valid ranged GETs answered 200 with the whole body instead of 206.', default: 'default 0' },
+      { flag: '--fault-seed', value: 'int', help: 'Seed of the faults drawn.', default: 'default 1' },
+    ],
+  },
+]
+
+export function emulatorHelp(): string {
+  const out = [
+    'Usage: ikfs emulator --data DIR [flags]',
+    '',
+    'A local stand-in for ImageKit: the Media API (/v1), the Upload API (/api/v1/files/upload) and the URL',
+    'endpoint (/<id>) on one origin. Prints `ikfs emulator: listening on <url> (URL endpoint <url>/<id>)` once',
+    'ready; SIGINT/SIGTERM stop it. Mount it with ikfs mount --api-url <url> --upload-url <url> --endpoint <url>/<id>.',
+    '',
+  ]
+  for (const group of GROUPS) {
+    out.push(`${group.title}:`)
+    for (const f of group.flags) out.push(`  ${f.flag}${f.value ? ` <${f.value}>` : ''}`, `      ${f.help}`, `      (${f.default})`)
+    out.push('')
+  }
+  return out.join('\n')
+}
