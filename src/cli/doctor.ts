@@ -4,7 +4,7 @@
  *
  *   /dev/fuse, fusermount, libfuse (the library fuse-native loads), /etc/fuse.conf (only with --allow-other),
  *   the configuration, the cache folder (and the free space on its disk), the mountpoint (when given), the clock against the API's Date
- *   header (signed URLs), and the keys against the API.
+ *   header (signed URLs), the keys against the API, and the URL endpoint and the upload host (client.checkHosts).
  */
 import { readdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -52,8 +52,9 @@ export function doctorHelp(): string {
     'Usage: ikfs doctor [NAME:] [MOUNTPOINT] [mount flags]',
     '',
     'Checks FUSE (/dev/fuse, fusermount, libfuse, /etc/fuse.conf for --allow-other), the configuration, the',
-    'cache folder, MOUNTPOINT (when given), the clock and the keys; prints one line per check with a fix for',
-    'each failure. Exit code 0 when all checks pass, 1 otherwise. Takes the same flags as ikfs mount.',
+    'cache folder, MOUNTPOINT (when given), the clock, the keys, that the URL endpoint answers and that the',
+    'upload URL is ImageKit\'s Upload API (unless --read-only); prints one line per check with a fix for each',
+    'failure. Exit code 0 when all checks pass, 1 otherwise. Takes the same flags as ikfs mount.',
     '',
     optionsHelp(),
   ].join('\n')

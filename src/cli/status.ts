@@ -21,7 +21,7 @@ const WAIT_POLL_MS = 200
 export const STATUS_FLAGS: Readonly<Record<string, ExtraFlag>> = {
   '--json': { takesValue: false, help: 'Print the status document as JSON.' },
   '--prometheus': { takesValue: false, help: 'Print the Prometheus metrics text (what --metrics serves).' },
-  '--wait': { takesValue: true, placeholder: 'duration', help: 'Wait up to this long (e.g. 60s) for the mount to be live; print nothing.' },
+  '--wait': { takesValue: true, placeholder: 'duration', help: 'Wait up to this long (e.g. 60s) for the mount to be live; print nothing; exit 0 once it is live, 1 if it is not by then.' },
 }
 
 export function statusHelp(): string {

@@ -31,7 +31,17 @@ export const UNMOUNT_FLAGS: Readonly<Record<string, ExtraFlag>> = {
 }
 
 export function unmountHelp(): string {
-  return ['Usage: ikfs unmount MOUNTPOINT [--lazy] [--wait]', '', extraFlagsHelp(UNMOUNT_FLAGS), ''].join('\n')
+  return [
+    'Usage: ikfs unmount MOUNTPOINT [--lazy] [--wait]',
+    '',
+    'Unmounts the ikfs mount at MOUNTPOINT, or clears a dead one left by a crash; another filesystem\'s mount is',
+    'left alone. While a program uses the mount, it stays mounted and the command exits 1 (`fuser -vm',
+    'MOUNTPOINT` names the program), as umount does. The daemon goes on until the uploads it has in flight are',
+    'stored, then exits; the command says so, and what stays in the spool for the next mount.',
+    '',
+    extraFlagsHelp(UNMOUNT_FLAGS),
+    '',
+  ].join('\n')
 }
 
 export async function runUnmount(args: readonly string[], ctx: CliContext): Promise<number> {

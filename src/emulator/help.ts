@@ -60,7 +60,7 @@ export function emulatorHelp(): string {
   const out = [
     'Usage: ikfs emulator --data DIR [flags]',
     '',
-    'A local stand-in for ImageKit: the Media API (/v1), the Upload API (/api/v1/files/upload) and the URL',
+    'Runs a local stand-in for ImageKit: the Media API (/v1), the Upload API (/api/v1/files/upload) and the URL',
     'endpoint (/<id>) on one origin. Prints `ikfs emulator: listening on <url> (URL endpoint <url>/<id>)` once',
     'ready; SIGINT/SIGTERM stop it. Mount it with ikfs mount --api-url <url> --upload-url <url> --endpoint <url>/<id>.',
     '',

@@ -123,6 +123,18 @@ describe('version and help', () => {
     },
   )
 
+  it.each(['mount', 'unmount', 'status', 'refresh', 'doctor', 'demo', 'emulator'])(
+    '`ikfs %s --help` says what the command does before its flags',
+    async (command) => {
+      const cli = testCli({}, dir)
+      expect(await main([command, '--help'], cli.ctx)).toBe(0)
+      const [usage, blank, said] = cli.stdout.text.split('\n')
+      expect(usage).toMatch(new RegExp(`^Usage: ikfs ${command} `))
+      expect(blank).toBe('')
+      expect(said, 'a sentence, not a flag').toMatch(/^[A-Z][a-z]/)
+    },
+  )
+
   it('does not read the private key from the environment into help', async () => {
     const cli = testCli(ENV, dir)
     await main(['mount', '--help'], cli.ctx)
