@@ -5,10 +5,10 @@
  */
 import { isAbsolute, resolve } from 'node:path'
 import { parseArgs } from '../config/flags.js'
-import { controlRequest, ControlError } from '../status/client.js'
+import { controlRequest } from '../status/client.js'
 import type { CliContext } from './context.js'
 import { realMountpoint } from './real-mountpoint.js'
-import { socketFor } from './status.js'
+import { notRunning, socketFor } from './status.js'
 import { UsageError } from './usage-error.js'
 
 export function refreshHelp(): string {
@@ -60,8 +60,7 @@ export async function runRefresh(args: readonly string[], ctx: CliContext): Prom
   try {
     res = await controlRequest(socketFor(mountpoint, ctx), 'POST', `/refresh?path=${encodeURIComponent(path)}`)
   } catch (e) {
-    if (e instanceof ControlError && e.notRunning) throw new Error(`no ikfs daemon serves ${mountpoint}`, { cause: e })
-    throw e
+    throw await notRunning(e, mountpoint)
   }
   if (res.status !== 200) {
     let message = res.body.trim()

@@ -3,6 +3,8 @@
  * through its control socket. --wait polls until the mount is live (systemd ExecStartPost, mount.ikfs):
  * exit 0 once mounted, 1 when the deadline passes first.
  */
+import { readdir } from 'node:fs/promises'
+import { basename, dirname } from 'node:path'
 import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
 import { parseDuration } from '../config/values.js'
 import { quotedUnlessKey } from '../private-key-text.js'
@@ -64,7 +66,7 @@ export async function runStatus(args: readonly string[], ctx: CliContext): Promi
     ctx.stdout.write(extraBool(parsed, '--json') ? JSON.stringify(snapshot, null, 2) + '\n' : renderStatus(snapshot))
     return 0
   } catch (e) {
-    throw notRunning(e, mountpoint)
+    throw await notRunning(e, mountpoint)
   }
 }
 
@@ -95,9 +97,15 @@ async function waitUntilMounted(socket: string, mountpoint: string, deadlineMs: 
   }
 }
 
-function notRunning(e: unknown, mountpoint: string): unknown {
-  if (e instanceof ControlError && e.notRunning) {
-    return new Error(`no ikfs daemon serves ${mountpoint} (is it mounted by ikfs, as this user?)`, { cause: e })
-  }
-  return e
+/** `e` in the user's terms when no daemon answered for `mountpoint` (status, refresh); a mistyped one does not exist. */
+export async function notRunning(e: unknown, mountpoint: string): Promise<unknown> {
+  if (!(e instanceof ControlError && e.notRunning)) return e
+  const why = (await isMissing(mountpoint)) ? ': it does not exist' : ' (is it mounted by ikfs, as this user?)'
+  return new Error(`no ikfs daemon serves ${mountpoint}${why}`, { cause: e })
+}
+
+/** Asked of its folder's listing: a stat of the path itself would hang on a hung mount there. */
+async function isMissing(path: string): Promise<boolean> {
+  const names = await readdir(dirname(path)).catch(() => undefined)
+  return names !== undefined && !names.includes(basename(path))
 }

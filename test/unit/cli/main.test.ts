@@ -135,6 +135,17 @@ describe('version and help', () => {
     },
   )
 
+  it.each([['status'], ['refresh']])('`ikfs %s` of a folder no daemon serves says so, and that it does not exist when it does not', async (command) => {
+    mkdirSync(join(dir, 'empty'))
+    const real = realpathSync(dir)
+    const empty = testCli({}, dir)
+    expect(await main([command, 'empty'], empty.ctx)).toBe(1)
+    expect(empty.stderr.text).toBe(`ikfs: no ikfs daemon serves ${real}/empty (is it mounted by ikfs, as this user?)\n`)
+    const typo = testCli({}, dir)
+    expect(await main([command, 'emtpy'], typo.ctx)).toBe(1)
+    expect(typo.stderr.text).toBe(`ikfs: no ikfs daemon serves ${real}/emtpy: it does not exist\n`)
+  })
+
   it('does not read the private key from the environment into help', async () => {
     const cli = testCli(ENV, dir)
     await main(['mount', '--help'], cli.ctx)
