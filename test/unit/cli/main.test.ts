@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } 
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { main } from '../../../src/cli/main.js'
 import { socketFor } from '../../../src/cli/status.js'
 import type { StatusSnapshot } from '../../../src/status/snapshot.js'
@@ -109,7 +109,7 @@ describe('version and help', () => {
     async (argv) => {
       const cli = testCli({}, dir)
       expect(await main(argv, cli.ctx)).toBe(0)
-      const flags = [...new Set(EMULATOR_USAGE.match(/--[a-z-]+/g))]
+      const flags = [...new Set(EMULATOR_USAGE.match(/--[a-z-]+/g))].filter((flag) => flag !== '--help')
       expect(flags.length).toBeGreaterThan(20)
       const lines = cli.stdout.text.split('\n')
       for (const flag of flags) {
@@ -134,6 +134,18 @@ describe('version and help', () => {
       expect(said, 'a sentence, not a flag').toMatch(/^[A-Z][a-z]/)
     },
   )
+
+  it('`ikfs emulator` with a bad flag points at ikfs emulator --help after its short usage', async () => {
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+    try {
+      expect(await main(['emulator', '--port', '1'], testCli({}, dir).ctx)).toBe(2)
+      const text = write.mock.calls.map((call) => String(call[0])).join('')
+      expect(text).toMatch(/^ikfs emulator: --data is required\nusage: ikfs emulator --data DIR /)
+      expect(text).toMatch(/\nikfs emulator --help lists every flag with what it does and its default\n$/)
+    } finally {
+      write.mockRestore()
+    }
+  })
 
   it.each([['status'], ['refresh']])('`ikfs %s` of a folder no daemon serves says so, and that it does not exist when it does not', async (command) => {
     mkdirSync(join(dir, 'empty'))
