@@ -19,6 +19,7 @@ import { buildNativeCommand } from '../../native/built-addon.js'
 import { FUSE_DEVICE, FUSE_DEVICE_OK, fuseDeviceProblem } from '../../native/fuse-device.js'
 import { uidOf, type CliContext } from './context.js'
 import type { MountClient, MountRuntime } from './runtime.js'
+import type { CheckedHost } from '../imagekit/client.js'
 import { clientSettings } from './derive.js'
 import { endpointMismatch } from './endpoint-check.js'
 import { optionsHelp } from './help.js'
@@ -294,11 +295,14 @@ export async function checkHosts(config: Config, runtime: MountRuntime, timeoutM
   const endpoint = redactUrl(config.endpoint)
   const upload = redactUrl(config.uploadUrl)
   const deadline = AbortSignal.timeout(timeoutMs)
+  // What the deadline names, if it runs out: the hosts that have not answered by then.
+  const waitingFor = new Map<CheckedHost, string>([['endpoint', `the URL endpoint ${endpoint}`]])
+  if (!config.readOnly) waitingFor.set('upload', `the upload host ${upload}`)
   try {
-    await withClient(config, runtime, (client) => client.checkHosts(deadline, !config.readOnly))
+    await withClient(config, runtime, (client) => client.checkHosts(deadline, !config.readOnly, (host) => waitingFor.delete(host)))
     return { name, state: 'ok', detail: config.readOnly ? `the URL endpoint ${endpoint} answers` : `the URL endpoint ${endpoint} and the upload host ${upload} answer` }
   } catch (e) {
-    const detail = deadline.aborted ? `${noAnswer(timeoutMs)} from the URL endpoint ${endpoint} or the upload host ${upload}` : (e as Error).message
+    const detail = deadline.aborted ? `${noAnswer(timeoutMs)} from ${[...waitingFor.values()].join(' and ')}` : (e as Error).message
     return { name, state: 'FAIL', detail, fix: 'check the network, HTTPS_PROXY / HTTP_PROXY / NO_PROXY, --endpoint (the URL endpoint on the ImageKit dashboard) and --upload-url' }
   }
 }

@@ -44,6 +44,7 @@ import { mountHelp } from './help.js'
 import { foreignMountMessage, isIkfsMount, unmountCommand } from './mount-kind.js'
 import { realMountpoint } from './real-mountpoint.js'
 import type { LiveMount, MountClient, MountRuntime } from './runtime.js'
+import type { CheckedHost } from '../imagekit/client.js'
 import { UsageError, expectedRemote } from './usage-error.js'
 import { PREFLIGHT_TIMEOUT_MS, Startup } from './startup.js'
 import { ikfsVersion } from './version.js'
@@ -249,8 +250,16 @@ async function preflight(
   const log = logger.child({ component: 'cli.preflight' })
   let client: MountClient | undefined
   const abort = new AbortController()
-  // What a timeout names: the API until it has accepted the keys, then the hosts still being asked.
-  let unanswered = `is ${config.apiUrl} reachable?`
+  // What a timeout names: the API until it has accepted the keys, then the hosts that have not answered yet.
+  let keysAccepted = false
+  const waitingFor = new Map<CheckedHost, string>([['endpoint', `the URL endpoint ${config.endpoint}`]])
+  if (!config.readOnly) waitingFor.set('upload', `the upload host ${config.uploadUrl}`)
+  const hostsWaitedFor = (): string => [...waitingFor.values()].join(' and ')
+  const unanswered = (): string => keysAccepted ? `the API accepted the keys, but ${hostsWaitedFor()} did not answer` : `is ${config.apiUrl} reachable?`
+  // What a stop signal or a --daemon-wait that runs out then names: not the API, which has answered.
+  const waitForHosts = (): void => {
+    if (waitingFor.size > 0) startup.step(`waiting for ${hostsWaitedFor()} to answer (the API accepted the keys)`)
+  }
   const work = (async () => {
     startup.step(`checking FUSE and the mountpoint ${mountpoint}`)
     const reason = await runtime.fuseUnavailableReason({ allowOther: config.allowOther })
@@ -265,14 +274,16 @@ async function preflight(
       `${config.readOnly ? ' answers' : ' and the upload host answer'}`)
     // At the same time; a wrong key is the answer to give first when both fail.
     let hostsAnswered = false
-    const hostsChecked = client.checkHosts(abort.signal, !config.readOnly).then(() => undefined, (e: unknown) => e as Error)
+    const answered = (host: CheckedHost): void => {
+      waitingFor.delete(host)
+      if (keysAccepted && !hostsAnswered) waitForHosts()
+    }
+    const hostsChecked = client.checkHosts(abort.signal, !config.readOnly, answered).then(() => undefined, (e: unknown) => e as Error)
       .finally(() => { hostsAnswered = true })
     try {
       const { sampleFileUrl } = await client.verifyCredentials(abort.signal)
-      const hosts = `the URL endpoint ${config.endpoint}${config.readOnly ? '' : ` or the upload host ${config.uploadUrl}`}`
-      unanswered = `the API accepted the keys, but ${hosts} did not answer`
-      // What a stop signal or a --daemon-wait that runs out then names: not the API, which has answered.
-      if (!hostsAnswered) startup.step(`waiting for ${hosts} to answer (the API accepted the keys)`)
+      keysAccepted = true
+      if (!hostsAnswered) waitForHosts()
       const mismatch = endpointMismatch(config.endpoint, sampleFileUrl)
       if (mismatch) warn(mismatch)
     } catch (e) {
@@ -286,7 +297,7 @@ async function preflight(
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       abort.abort()
-      reject(new Error(`checks before mounting did not finish within ${PREFLIGHT_TIMEOUT_MS / 1000}s (${unanswered})`))
+      reject(new Error(`checks before mounting did not finish within ${PREFLIGHT_TIMEOUT_MS / 1000}s (${unanswered()})`))
     }, PREFLIGHT_TIMEOUT_MS)
   })
   try {

@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../log.js'
 import type { ImageKitApi } from '../imagekit/api.js'
+import type { CheckedHost } from '../imagekit/client.js'
 import type { Vfs, VfsOptions } from '../vfs/types.js'
 import type { FuseMountOptions } from '../fuse/mount.js'
 import type { ClientSettings } from './derive.js'
@@ -18,9 +19,10 @@ export interface MountClient {
   verifyCredentials(signal?: AbortSignal): Promise<{ sampleFileUrl?: string }>
   /**
    * Rejects with an ImageKitError (IK_NETWORK, IK_TIMEOUT) when the URL endpoint, or the upload host unless
-   * `uploads` is false (a read-only mount), does not answer.
+   * `uploads` is false (a read-only mount), does not answer (as the Upload API, for the upload host).
+   * `onAnswered` hears of each host that passed, as it does.
    */
-  checkHosts(signal?: AbortSignal, uploads?: boolean): Promise<void>
+  checkHosts(signal?: AbortSignal, uploads?: boolean, onAnswered?: (host: CheckedHost) => void): Promise<void>
   close(): Promise<void>
 }
 
@@ -81,7 +83,8 @@ export function realRuntime(settings: { fuseDevice?: string } = {}): MountRuntim
       return {
         api: client,
         verifyCredentials: (signal) => client.verifyCredentials(signal ? { signal } : {}),
-        checkHosts: (signal, uploads) => client.checkHosts({ ...(signal ? { signal } : {}), ...(uploads === false ? { uploads } : {}) }),
+        checkHosts: (signal, uploads, onAnswered) =>
+          client.checkHosts({ ...(signal ? { signal } : {}), ...(uploads === false ? { uploads } : {}), ...(onAnswered ? { onAnswered } : {}) }),
         close: async () => {
           await client.close()
         },

@@ -291,25 +291,27 @@ export class ImageKitClient implements ImageKitApi {
    * answer of the URL endpoint will do; the upload host must answer as ImageKit's Upload API does to an upload
    * without a file (upload.ts probeUploadHost), or busy (429, 5xx: its uploads are retried). Rejects naming the
    * first host that does not: IK_NETWORK or IK_TIMEOUT when no answer came, IK_UNAUTHORIZED when the upload
-   * host refused the key, IK_BAD_RESPONSE when another server answered there.
+   * host refused the key, IK_BAD_RESPONSE when another server answered there. `onAnswered` hears of each host
+   * that passed, as it does (what a deadline that runs out first names is the others).
    */
-  async checkHosts(options: RequestOptions & { uploads?: boolean } = {}): Promise<void> {
+  async checkHosts(options: RequestOptions & { uploads?: boolean; onAnswered?: (host: CheckedHost) => void } = {}): Promise<void> {
     const hosts = [
-      { what: 'the URL endpoint', url: this.#urlEndpoint, kind: 'delivery' as const },
+      { what: 'the URL endpoint', url: this.#urlEndpoint, kind: 'endpoint' as const },
       ...(options.uploads === false ? [] : [{ what: 'the upload host', url: this.#http.settings.uploadUrl, kind: 'upload' as const }]),
     ]
     await Promise.all(hosts.map(async ({ what, url, kind }) => {
       const route = `${redactUrl(url)}${this.#http.viaProxy(url)}`
       let answer: HostAnswer | undefined
       try {
-        if (kind === 'delivery') await this.#http.probe(url, kind, options.signal, VERIFY_MAX_RETRIES)
+        if (kind === 'endpoint') await this.#http.probe(url, 'delivery', options.signal, VERIFY_MAX_RETRIES)
         else answer = await probeUploadHost(this.#http, options.signal, VERIFY_MAX_RETRIES)
       } catch (error) {
         if (!(error instanceof ImageKitError) || error.code === 'IK_ABORTED') throw error
-        const method = kind === 'delivery' ? 'HEAD' : 'POST'
+        const method = kind === 'endpoint' ? 'HEAD' : 'POST'
         throw new ImageKitError(error.code, `cannot reach ${what} ${route}: ${networkPhrase(error.cause)}`, { method, route: redactUrl(url), cause: error })
       }
       if (answer) checkUploadAnswer(answer, `${what} ${route}`)
+      options.onAnswered?.(kind)
     }))
   }
 
@@ -326,6 +328,9 @@ export class ImageKitClient implements ImageKitApi {
     await this.#http.call({ method: 'DELETE', host: 'api', ...target, idempotent: true, notFoundOnRetryIsSuccess: true, signal: options.signal })
   }
 }
+
+/** The hosts checkHosts() checks: the URL endpoint and the upload host. */
+export type CheckedHost = 'endpoint' | 'upload'
 
 /** Throws unless `answer` is the Upload API's to a file-less upload (400), or says it is busy for now. */
 function checkUploadAnswer(answer: HostAnswer, host: string): void {

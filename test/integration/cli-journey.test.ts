@@ -84,7 +84,16 @@ describe.skipIf(skip !== null)('ikfs mount and doctor against an emulator', () =
     const silent = `http://127.0.0.1:${(blackHole.address() as AddressInfo).port}`
     const mount = await ikfs(lib, ['mount', mp, ...keysOf(lib), '--endpoint', `${silent}/demo`], 40_000)
     expect(mount.code, mount.stderr).toBe(1)
-    expect(mount.stderr).toContain(`ikfs: checks before mounting did not finish within 15s (the API accepted the keys, but the URL endpoint ${silent}/demo or the upload host ${lib.url} did not answer)`)
+    expect(mount.stderr).toContain(`ikfs: checks before mounting did not finish within 15s (the API accepted the keys, but the URL endpoint ${silent}/demo did not answer)`)
+    expect(await isMounted(mp)).toBe(false)
+  }, 60_000)
+
+  it('with an upload host that never answers, give up within the checks\' 15 s, naming it alone', async () => {
+    const mp = cleanup.add(await makeTempMountpoint()).path
+    const silent = `http://127.0.0.1:${(blackHole.address() as AddressInfo).port}`
+    const mount = await ikfs(lib, ['mount', mp, ...keysOf(lib), '--upload-url', silent], 40_000)
+    expect(mount.code, mount.stderr).toBe(1)
+    expect(mount.stderr).toContain(`ikfs: checks before mounting did not finish within 15s (the API accepted the keys, but the upload host ${silent} did not answer)`)
     expect(await isMounted(mp)).toBe(false)
   }, 60_000)
 

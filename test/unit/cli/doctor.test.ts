@@ -8,7 +8,7 @@ import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fakePaths } from '../../helpers/fake-path.js'
-import { checkClock, checkCredentials, checkDevFuse, checkMountpoint, runDoctor } from '../../../src/cli/doctor.js'
+import { checkClock, checkCredentials, checkDevFuse, checkHosts, checkMountpoint, runDoctor } from '../../../src/cli/doctor.js'
 import { realRuntime } from '../../../src/cli/runtime.js'
 import { loadConfig } from '../../../src/config/load.js'
 import { startTcpServer } from '../imagekit/helpers.js'
@@ -84,6 +84,25 @@ describe('ikfs doctor: an API host that takes the connection and never answers',
       })
     } finally {
       await silent.close()
+    }
+  })
+})
+
+describe('ikfs doctor: an upload host that takes the connection and never answers', () => {
+  it('names it alone when the URL endpoint has answered', async () => {
+    const silent = await startTcpServer(() => undefined)
+    const endpoint = await startTcpServer((_head, _index, socket) => socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n'))
+    try {
+      const config = loadConfig({
+        env: { IKFS_ENDPOINT: `${endpoint.url}/acme`, IKFS_PRIVATE_KEY: 'private_doctor_test', IKFS_UPLOAD_URL: silent.url },
+        cwd: work,
+        home: work,
+      })
+      expect(await checkHosts(config, realRuntime(), 300)).toMatchObject({
+        name: 'hosts', state: 'FAIL', detail: `no answer within 0.3s from the upload host ${silent.url}`,
+      })
+    } finally {
+      await Promise.all([silent.close(), endpoint.close()])
     }
   })
 })

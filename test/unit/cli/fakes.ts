@@ -7,6 +7,7 @@ import type { ClientSettings } from '../../../src/cli/derive.js'
 import type { CrashSource } from '../../../src/cli/crash-report.js'
 import type { FuseMountOptions } from '../../../src/fuse/mount.js'
 import type { LiveMount, MountClient, MountRuntime } from '../../../src/cli/runtime.js'
+import type { CheckedHost } from '../../../src/imagekit/client.js'
 import { UnmountBusyError } from '../../../src/fuse/unmount.js'
 
 export class Capture implements TextSink {
@@ -63,6 +64,8 @@ export class FakeRuntime implements MountRuntime {
   hostsGate: Promise<void> | undefined = undefined
   /** What the client's check of the URL endpoint and upload host throws, if anything (not recorded in calls). */
   hostsError: Error | undefined = undefined
+  /** Hosts the check reports as answered before it waits for hostsGate. */
+  hostsAnsweringAtOnce: CheckedHost[] = []
   /** Which hosts the last check asked about. */
   hostsChecked: string | undefined
   /** When set, detach() never resolves (to test the second signal). */
@@ -101,8 +104,9 @@ export class FakeRuntime implements MountRuntime {
         if (this.verifyError) throw this.verifyError
         return this.sampleFileUrl === undefined ? {} : { sampleFileUrl: this.sampleFileUrl }
       },
-      checkHosts: async (_signal, uploads) => {
+      checkHosts: async (_signal, uploads, onAnswered) => {
         this.hostsChecked = uploads === false ? 'endpoint' : 'endpoint and upload host'
+        for (const host of this.hostsAnsweringAtOnce) onAnswered?.(host)
         await this.hostsGate
         if (this.hostsError) throw this.hostsError
       },

@@ -154,8 +154,23 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     const log = await logText('(the API accepted the keys)')
     t.signals.emit('SIGTERM')
     await waitFor(() => t.exits.length > 0, 'the exit')
-    expect(await logText('stopped before the mount was live')).toMatch(/"msg":"stopped before the mount was live, while waiting for the URL endpoint https:\/\/ik.imagekit.io\/acme or the upload host https:\/\/upload.imagekit.io to answer \(the API accepted the keys\) \(for \d+s\)"/)
+    expect(await logText('stopped before the mount was live')).toMatch(/"msg":"stopped before the mount was live, while waiting for the URL endpoint https:\/\/ik.imagekit.io\/acme and the upload host https:\/\/upload.imagekit.io to answer \(the API accepted the keys\) \(for \d+s\)"/)
     expect(log).not.toContain(PRIVATE_KEY)
+    t.runtime.hostsError = new Error('no answer')
+    answer()
+    expect(await ended).toBe(1)
+  })
+
+  it('a stop signal once the URL endpoint answered names the upload host alone', async () => {
+    const t = cli()
+    let answer!: () => void
+    t.runtime.hostsGate = new Promise((resolve) => (answer = resolve))
+    t.runtime.hostsAnsweringAtOnce = ['endpoint']
+    const ended = main(['mount', mnt], t.ctx)
+    await logText('(the API accepted the keys)')
+    t.signals.emit('SIGTERM')
+    await waitFor(() => t.exits.length > 0, 'the exit')
+    expect(await logText('stopped before the mount was live')).toMatch(/"msg":"stopped before the mount was live, while waiting for the upload host https:\/\/upload.imagekit.io to answer \(the API accepted the keys\) \(for \d+s\)"/)
     t.runtime.hostsError = new Error('no answer')
     answer()
     expect(await ended).toBe(1)
