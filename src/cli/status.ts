@@ -51,6 +51,9 @@ export async function runStatus(args: readonly string[], ctx: CliContext): Promi
   }
   if (Object.keys(parsed.options).length > 0) throw new UsageError('ikfs status takes no mount options')
   if (parsed.positionals.length !== 1) throw new UsageError('usage: ikfs status MOUNTPOINT')
+  if (extraBool(parsed, '--json') && extraBool(parsed, '--prometheus')) {
+    throw new UsageError('--json and --prometheus are two ways to print the status: give one (usage: ikfs status MOUNTPOINT [--json | --prometheus] [--wait DURATION])')
+  }
   const mountpoint = await realMountpoint(parsed.positionals[0] as string, ctx.cwd, ctx.runtime)
   const socket = socketFor(mountpoint, ctx)
   const wait = parsed.extras.get('--wait')

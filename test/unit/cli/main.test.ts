@@ -147,6 +147,12 @@ describe('version and help', () => {
     }
   })
 
+  it('`ikfs status` with both --json and --prometheus is a usage error, not one of them chosen silently', async () => {
+    const cli = testCli({}, dir)
+    expect(await main(['status', dir, '--json', '--prometheus'], cli.ctx)).toBe(2)
+    expect(cli.stderr.text).toBe('ikfs: --json and --prometheus are two ways to print the status: give one (usage: ikfs status MOUNTPOINT [--json | --prometheus] [--wait DURATION])\n')
+  })
+
   it.each([['status'], ['refresh']])('`ikfs %s` of a folder no daemon serves says so, and that it does not exist when it does not', async (command) => {
     mkdirSync(join(dir, 'empty'))
     const real = realpathSync(dir)
