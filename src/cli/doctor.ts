@@ -303,8 +303,18 @@ export async function checkHosts(config: Config, runtime: MountRuntime, timeoutM
     return { name, state: 'ok', detail: config.readOnly ? `the URL endpoint ${endpoint} answers` : `the URL endpoint ${endpoint} and the upload host ${upload} answer` }
   } catch (e) {
     const detail = deadline.aborted ? `${noAnswer(timeoutMs)} from ${[...waitingFor.values()].join(' and ')}` : (e as Error).message
-    return { name, state: 'FAIL', detail, fix: 'check the network, HTTPS_PROXY / HTTP_PROXY / NO_PROXY, --endpoint (the URL endpoint on the ImageKit dashboard) and --upload-url' }
+    return { name, state: 'FAIL', detail, fix: hostsFix((e as { code?: string }).code) }
   }
+}
+
+const KEY_FIX = 'copy the private key from the ImageKit dashboard: Developer options → API keys'
+
+/** What to do when the hosts check failed with an ImageKitError of `code`. */
+function hostsFix(code: string | undefined): string {
+  // Another server answered at the upload URL, or the upload host refused a key the API took (a restricted key).
+  if (code === 'IK_BAD_RESPONSE') return 'leave --upload-url out (https://upload.imagekit.io), or point it at the Upload API (the emulator, a proxy of it)'
+  if (code === 'IK_UNAUTHORIZED') return `${KEY_FIX}; a restricted key needs upload permission`
+  return 'check the network, HTTPS_PROXY / HTTP_PROXY / NO_PROXY, --endpoint (the URL endpoint on the ImageKit dashboard) and --upload-url'
 }
 
 /** Runs `check` with a client of `config` (its log silent, the key hidden), closed afterwards. */
@@ -335,7 +345,7 @@ export async function checkCredentials(config: Config, runtime: MountRuntime, ti
   } catch (e) {
     const code = (e as { code?: string }).code
     if (code === 'IK_UNAUTHORIZED') {
-      return { name, state: 'FAIL', detail: (e as Error).message, fix: 'copy the private key from the ImageKit dashboard: Developer options → API keys' }
+      return { name, state: 'FAIL', detail: (e as Error).message, fix: KEY_FIX }
     }
     // Our own deadline ended the call (`GET /v1/files: aborted` says nothing of why).
     const via = new ProxyRules(config.proxy).throughProxy(new URL(config.apiUrl))

@@ -107,6 +107,26 @@ describe('ikfs doctor: an upload host that takes the connection and never answer
   })
 })
 
+describe('ikfs doctor: an upload URL where another server answers', () => {
+  it('fails the hosts check with a fix about --upload-url, not the network', async () => {
+    const other = await startTcpServer((_head, _index, socket) => socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n'))
+    try {
+      const config = loadConfig({
+        env: { IKFS_ENDPOINT: `${other.url}/acme`, IKFS_PRIVATE_KEY: 'private_doctor_test', IKFS_UPLOAD_URL: other.url },
+        cwd: work,
+        home: work,
+      })
+      expect(await checkHosts(config, realRuntime())).toEqual({
+        name: 'hosts', state: 'FAIL',
+        detail: `the upload host ${other.url} is not the ImageKit Upload API (is the upload URL right?): POST /api/v1/files/upload: 404`,
+        fix: 'leave --upload-url out (https://upload.imagekit.io), or point it at the Upload API (the emulator, a proxy of it)',
+      })
+    } finally {
+      await other.close()
+    }
+  })
+})
+
 describe('ikfs doctor: a mountpoint that does not answer', () => {
   // A real hung mount (its daemon stopped), and doctor exiting on it: the R12 test in test/semantics/lifecycle.test.ts.
   it('is a hung mount: FAIL, with ikfs unmount as the fix', async () => {
