@@ -88,42 +88,35 @@ describe('ikfs doctor: an API host that takes the connection and never answers',
   })
 })
 
-describe('ikfs doctor: an upload host that takes the connection and never answers', () => {
-  it('names it alone when the URL endpoint has answered', async () => {
-    const silent = await startTcpServer(() => undefined)
+describe('ikfs doctor: the hosts check of a wrong upload URL', () => {
+  /** A URL endpoint that answers (404, as many roots do) and an upload host that does what `answer` does. */
+  async function hostsLine(answer: Parameters<typeof startTcpServer>[0], timeoutMs?: number): Promise<{ result: unknown; upload: string }> {
+    const upload = await startTcpServer(answer)
     const endpoint = await startTcpServer((_head, _index, socket) => socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n'))
     try {
       const config = loadConfig({
-        env: { IKFS_ENDPOINT: `${endpoint.url}/acme`, IKFS_PRIVATE_KEY: 'private_doctor_test', IKFS_UPLOAD_URL: silent.url },
+        env: { IKFS_ENDPOINT: `${endpoint.url}/acme`, IKFS_PRIVATE_KEY: 'private_doctor_test', IKFS_UPLOAD_URL: upload.url },
         cwd: work,
         home: work,
       })
-      expect(await checkHosts(config, realRuntime(), 300)).toMatchObject({
-        name: 'hosts', state: 'FAIL', detail: `no answer within 0.3s from the upload host ${silent.url}`,
-      })
+      return { result: await checkHosts(config, realRuntime(), timeoutMs), upload: upload.url }
     } finally {
-      await Promise.all([silent.close(), endpoint.close()])
+      await Promise.all([upload.close(), endpoint.close()])
     }
-  })
-})
+  }
 
-describe('ikfs doctor: an upload URL where another server answers', () => {
-  it('fails the hosts check with a fix about --upload-url, not the network', async () => {
-    const other = await startTcpServer((_head, _index, socket) => socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n'))
-    try {
-      const config = loadConfig({
-        env: { IKFS_ENDPOINT: `${other.url}/acme`, IKFS_PRIVATE_KEY: 'private_doctor_test', IKFS_UPLOAD_URL: other.url },
-        cwd: work,
-        home: work,
-      })
-      expect(await checkHosts(config, realRuntime())).toEqual({
-        name: 'hosts', state: 'FAIL',
-        detail: `the upload host ${other.url} is not the ImageKit Upload API (is the upload URL right?): POST /api/v1/files/upload: 404`,
-        fix: 'leave --upload-url out (https://upload.imagekit.io), or point it at the Upload API (the emulator, a proxy of it)',
-      })
-    } finally {
-      await other.close()
-    }
+  it('names the upload host alone when it never answers and the URL endpoint has', async () => {
+    const { result, upload } = await hostsLine(() => undefined, 300)
+    expect(result).toMatchObject({ name: 'hosts', state: 'FAIL', detail: `no answer within 0.3s from the upload host ${upload}` })
+  })
+
+  it('fails another server there with a fix about --upload-url, not the network', async () => {
+    const { result, upload } = await hostsLine((_head, _index, socket) => socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n'))
+    expect(result).toEqual({
+      name: 'hosts', state: 'FAIL',
+      detail: `the upload host ${upload} is not the ImageKit Upload API (is the upload URL right?): POST /api/v1/files/upload: 404`,
+      fix: 'leave --upload-url out (https://upload.imagekit.io), or point it at the Upload API (the emulator, a proxy of it)',
+    })
   })
 })
 
