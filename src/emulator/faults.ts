@@ -40,12 +40,18 @@ export interface FaultSettings {
    * whose success is then answered with one of `errorStatuses`, as a gateway that gave up waiting would.
    */
   errorAfterWorkRate: number
+  /**
+   * A folder job that the library no longer allows when it comes due (its source moved or deleted meanwhile,
+   * its target name taken) changes nothing and reads `Completed` instead of `Failed`: the real service
+   * documents no failure state (§4.13), so a client cannot count on one.
+   */
+  refusedJobsComplete: boolean
 }
 
 /** Every setting's name: a POST to the admin route naming anything else is refused, not stored unused. */
 const SETTING_NAMES: ReadonlySet<string> = new Set<keyof FaultSettings>([
   'seed', 'errorRate', 'errorStatuses', 'latencyMs', 'resetRate', 'resetPhase', 'scope', 'rateLimit', 'rateLimitStorm',
-  'refuseChunkedUploads', 'rangeIgnoreRate', 'errorAfterWorkRate',
+  'refuseChunkedUploads', 'rangeIgnoreRate', 'errorAfterWorkRate', 'refusedJobsComplete',
 ])
 
 export interface FaultControl {
@@ -81,6 +87,7 @@ export function defaultFaultSettings(rateLimitPerSecond: number): FaultSettings 
     refuseChunkedUploads: false,
     rangeIgnoreRate: 0,
     errorAfterWorkRate: 0,
+    refusedJobsComplete: false,
   }
 }
 
@@ -185,5 +192,6 @@ function validateFaultSettings(s: FaultSettings): FaultSettings {
   }
   if (typeof s.rateLimitStorm !== 'boolean') throw new FaultSettingsError('rateLimitStorm must be a boolean')
   if (typeof s.refuseChunkedUploads !== 'boolean') throw new FaultSettingsError('refuseChunkedUploads must be a boolean')
+  if (typeof s.refusedJobsComplete !== 'boolean') throw new FaultSettingsError('refusedJobsComplete must be a boolean')
   return s
 }

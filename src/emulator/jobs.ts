@@ -2,7 +2,7 @@
  * Bulk folder jobs (§4.13) and purge requests (§4.14). A job's work runs once the job has been pending
  * `pendingMs`, whether or not anyone polls it; its status reads `Pending` until the work is done. Work that
  * fails (the library changed while the job was pending) leaves the job `Failed`: the real service documents
- * no failure state, so that word is the emulator's. Purge requests only report `Pending` for a while.
+ * no failure state, so that word is the emulator's (with the `refusedJobsComplete` fault it reads `Completed`). Purge requests only report `Pending` for a while.
  * Extensions answered `pending` (extensions.ts) store their results after the same wait.
  * `close()` drops the jobs still pending and their timers.
  */
@@ -27,7 +27,11 @@ export class JobRegistry {
   readonly #jobs = new Map<string, Job>()
   readonly #purges = new Map<string, number>()
   readonly #waits = new Set<AbortController>()
-  constructor(readonly clock: Clock, readonly pendingMs: number, readonly logger: Logger) {}
+  /** `refusedStatus`: what a job whose work the library no longer allows reads (faults.ts refusedJobsComplete). */
+  constructor(
+    readonly clock: Clock, readonly pendingMs: number, readonly logger: Logger,
+    readonly refusedStatus: () => JobStatus = () => 'Failed',
+  ) {}
 
   /** Starts a job: `work` changes the library when the job comes due. */
   addJob(type: BulkJobStatus['type'], work: () => Promise<void>, purgeRequestId?: string): string {
@@ -81,8 +85,8 @@ export class JobRegistry {
       await work()
       job.status = 'Completed'
     } catch (e) {
-      job.status = 'Failed'
-      if (e instanceof ApiError) this.logger.info({ jobId, type: job.type, reason: e.message }, 'bulk job failed: the library changed while it was pending')
+      job.status = e instanceof ApiError ? this.refusedStatus() : 'Failed'
+      if (e instanceof ApiError) this.logger.info({ jobId, type: job.type, status: job.status, reason: e.message }, 'bulk job refused: the library changed while it was pending')
       else this.logger.error({ jobId, type: job.type, err: e }, 'emulator bug: bulk job failed')
     }
   }

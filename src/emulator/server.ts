@@ -103,7 +103,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     urls: new UrlBuilder(urlEndpoint, resolved.publicUrlBase, resolved.urlEncoding),
     faults,
     rateLimiter: new RateLimiter(clock),
-    jobs: new JobRegistry(clock, resolved.jobPendingMs, logger),
+    jobs: new JobRegistry(clock, resolved.jobPendingMs, logger, () => (faults.get().refusedJobsComplete ? 'Completed' : 'Failed')),
     endpointPath: `/${resolved.id}`,
     usage: { bandwidthBytes: 0 },
     tempFiles: new TempFiles(store.tmpDir),

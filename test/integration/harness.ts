@@ -68,6 +68,7 @@ export interface FaultPatch {
   scope?: ('api' | 'upload' | 'delivery')[]
   seed?: number
   rateLimitPerSecond?: number
+  refusedJobsComplete?: boolean
 }
 
 export interface Library {

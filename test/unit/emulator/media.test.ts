@@ -266,15 +266,24 @@ describe('Media API pending work: folder jobs and extensions', () => {
     expect((await t.api('POST', '/v1/bulkJobs/copyFolder', { sourceFolderPath: '/jv/a', destinationPath: '/jv/a/x' })).status).toBe(400)
   })
 
-  it('a job that the library no longer allows when it comes due fails and changes nothing', async () => {
-    await t.put('/jf/a/f.txt', 'f')
-    const { jobId } = await json('POST', '/v1/bulkJobs/renameFolder', { folderPath: '/jf/a', newFolderName: 'b' })
-    await t.put('/jf/b/g.txt', 'g')
-    clock.advance(PENDING_MS)
-    await waitFor(async () => (await jobStatus(jobId)) !== 'Pending')
-    expect(await jobStatus(jobId)).toBe('Failed')
-    expect(await tree()).toEqual(['/jf', '/jf/a', '/jf/a/f.txt', '/jf/b', '/jf/b/g.txt'])
-  })
+  // The real service documents no failure state: with refusedJobsComplete such a job reads Completed.
+  it.each([['Failed', false, 'jf'], ['Completed', true, 'jc']] as const)(
+    'a job that the library no longer allows when it comes due reads %s and changes nothing',
+    async (status, refusedJobsComplete, dir) => {
+      t.emu.faults.set({ refusedJobsComplete })
+      try {
+        await t.put(`/${dir}/a/f.txt`, 'f')
+        const { jobId } = await json('POST', '/v1/bulkJobs/renameFolder', { folderPath: `/${dir}/a`, newFolderName: 'b' })
+        await t.put(`/${dir}/b/g.txt`, 'g')
+        clock.advance(PENDING_MS)
+        await waitFor(async () => (await jobStatus(jobId)) !== 'Pending')
+        expect(await jobStatus(jobId)).toBe(status)
+        expect(await tree()).toEqual([`/${dir}`, `/${dir}/a`, `/${dir}/a/f.txt`, `/${dir}/b`, `/${dir}/b/g.txt`])
+      } finally {
+        t.emu.faults.set({ refusedJobsComplete: false })
+      }
+    },
+  )
 
   // Extensions answered `pending` (extensions.ts) wait the same time: when their stand-in results are stored, and on which version.
   const details = async (fileId: string): Promise<Obj> => (await t.api('GET', `/v1/files/${fileId}/details`)).json() as Promise<Obj>
