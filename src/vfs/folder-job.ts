@@ -5,13 +5,17 @@
  * gone and the target is there (or the deadline passes, and the lost answer is the error). A look that fails
  * does not end the watch: the trouble that lost the answer may last a little longer. A job whose start was
  * repeated after its work was done ends in an error whose echo the folders tell apart (lost-answer.ts).
+ * Every job that ends is checked against the folders (one round trip): a job racing another machine's change
+ * (two machines renaming one folder at once) fails, or completes having moved nothing, and the folders say
+ * why: its source gone (ENOENT) or its target taken (EEXIST), as rename(2) on a local disk would answer.
  */
 import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
-import { isLostAnswer } from '../imagekit/errors.js'
+import { isImageKitError, isLostAnswer } from '../imagekit/errors.js'
 import type { Logger } from '../log.js'
 import { folderExists } from './folder-exists.js'
-import { changeOrItsResult } from './lost-answer.js'
+import { fromFolderJobFailure, type FolderJobFailure } from './from-imagekit-error.js'
+import { mayHaveBeenDone } from './lost-answer.js'
 
 /** How long the folders are watched for a job whose answer was lost. */
 export const LOST_JOB_DEADLINE_MS = 60_000
@@ -26,24 +30,62 @@ export interface FolderJobDeps {
 
 /** Runs `start` (a bulk job moving the folder at `fromPath` to `toPath`, remote paths) to its end. */
 export async function runFolderJob(d: FolderJobDeps, start: () => Promise<unknown>, fromPath: string, toPath: string): Promise<void> {
-  // A start whose work was done but whose answer was a 5xx is repeated by the client, and the repeat's job fails
-  // (the source is gone by then) or is refused: the folders say whether the first job did the move.
-  await changeOrItsResult(() => startOrWatch(d, start, fromPath, toPath), () => moved(d, fromPath, toPath), d.log, { from: fromPath, to: toPath })
+  let failure: unknown
+  try {
+    if (await startOrWatch(d, start, fromPath, toPath)) return
+  } catch (e) {
+    // A start whose work was done but whose answer was a 5xx is repeated by the client, and the repeat's job fails
+    // (the source is gone by then) or is refused: the folders say whether the first job did the move.
+    if (!mayHaveBeenDone(e)) throw e
+    failure = e
+  }
+  // A job that ends, Completed or not, is read from the folders: ImageKit says nothing of why a job failed, and
+  // documents no failure state at all, so a job that found its source gone (another machine moved it first)
+  // may read Completed having moved nothing. Both folders are asked at once: one round trip.
+  const now = await foldersNow(d, fromPath, toPath).catch((e: unknown) => {
+    d.log.debug({ from: fromPath, to: toPath, err: e }, 'could not look at the folders of a folder job that ended')
+    return undefined
+  })
+  const what = { from: fromPath, to: toPath }
+  if (now && !now.source && now.target) {
+    if (failure) d.log.info({ ...what, err: failure }, 'the change was made, though its answer was an error (lost on the way, or a repeat of one that was)')
+    return
+  }
+  const why: FolderJobFailure | undefined = !now ? undefined : !now.source ? 'source-gone' : now.target ? 'target-taken' : undefined
+  const ended = failure === undefined ? 'completed' : isImageKitError(failure) && failure.code === 'IK_JOB_FAILED' ? 'failed' : undefined
+  if (why && ended) {
+    d.log.info({ ...what, job: ended, err: failure },
+      why === 'source-gone'
+        ? 'the folder job moved nothing: its source folder is gone (moved or deleted elsewhere first)'
+        : 'the folder job moved nothing: its target is taken (made elsewhere meanwhile)')
+    throw fromFolderJobFailure(why, failure, { op: 'rename folder', target: fromPath })
+  }
+  if (failure !== undefined) throw failure
+  // Completed, and the source still there without the target: what a listing behind the job would show.
+  if (now) d.log.warn(what, 'a folder job read Completed but the listings still show its source and not its target')
 }
 
-async function startOrWatch(d: FolderJobDeps, start: () => Promise<unknown>, fromPath: string, toPath: string): Promise<void> {
+/** Starts the job and waits for it; true when its outcome was read from the folders already (its answer lost). */
+async function startOrWatch(d: FolderJobDeps, start: () => Promise<unknown>, fromPath: string, toPath: string): Promise<boolean> {
   try {
     await start()
+    return false
   } catch (e) {
     if (!isLostAnswer(e)) throw e
     d.log.warn({ from: fromPath, to: toPath, err: e }, 'the answer to a folder job was lost; checking the folders for its outcome')
     if (!(await movedWithin(d, fromPath, toPath, LOST_JOB_DEADLINE_MS))) throw e
+    return true
   }
 }
 
+async function foldersNow(d: FolderJobDeps, fromPath: string, toPath: string): Promise<{ source: boolean; target: boolean }> {
+  const [source, target] = await Promise.all([folderExists(d.api, fromPath), folderExists(d.api, toPath)])
+  return { source, target }
+}
+
 async function moved(d: FolderJobDeps, fromPath: string, toPath: string): Promise<boolean> {
-  const [sourceThere, targetThere] = await Promise.all([folderExists(d.api, fromPath), folderExists(d.api, toPath)])
-  return !sourceThere && targetThere
+  const now = await foldersNow(d, fromPath, toPath)
+  return !now.source && now.target
 }
 
 /** moved(), where a look that fails (the trouble that lost the answer) says not yet. */

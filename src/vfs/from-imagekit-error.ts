@@ -39,3 +39,13 @@ export function fromImageKitError(e: unknown, ctx: ErrorContext): VfsError {
   }
   return new VfsError('EIO', `${ctx.op} ${ctx.target}: unexpected failure`, { cause: e, level: 'error' })
 }
+
+/** Why a folder job moved nothing, as the folders show it once it ended (ImageKit gives no reason). */
+export type FolderJobFailure = 'source-gone' | 'target-taken'
+
+/** A folder job that failed (or completed) having moved nothing: the errno rename(2) gives for its cause. */
+export function fromFolderJobFailure(why: FolderJobFailure, cause: unknown, ctx: ErrorContext): VfsError {
+  return why === 'source-gone'
+    ? new VfsError('ENOENT', `${ctx.op} ${ctx.target}: the folder is gone from the library (moved or deleted elsewhere)`, { cause, level: 'info' })
+    : new VfsError('EEXIST', `${ctx.op} ${ctx.target}: the target was made in the library meanwhile (elsewhere)`, { cause, level: 'info' })
+}

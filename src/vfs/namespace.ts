@@ -403,7 +403,10 @@ export class Namespace {
     } catch (e) {
       if (move) writes.endFolderMove(move)
       for (const f of still) writes.requeue(f)
-      throw fromImageKitError(e, op)
+      const err = fromImageKitError(e, op)
+      // Another machine's change came first (folder-job.ts): both folders are listed afresh, to show what won.
+      if (err.code === 'ENOENT' || err.code === 'EEXIST') for (const folder of [from.folder, to.folder]) dirs.expire(folder)
+      throw err
     }
     let allRetargeted = true
     for (const f of still) {

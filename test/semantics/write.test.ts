@@ -984,6 +984,41 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await readdir(join(dir, 'b'))).sort()).toEqual(['across.txt', 'both-new.txt', 'sub2'])
   })
 
+  // ImageKit checks a folder job when it starts: two machines renaming one folder at once both start theirs, and
+  // the one that comes due second moves nothing. The emulator reads it Failed; the real service documents no
+  // failure state, so with refusedJobsComplete it reads Completed (both mv used to succeed then; EIO otherwise).
+  it.each([['Failed', false], ['Completed', true]] as const)('W9: two machines renaming one folder at once: one succeeds, the other fails with ENOENT or EEXIST, nothing lost (a refused job reads %s)', async (reads, refusedJobsComplete) => {
+    const base = `w9race${reads}`
+    await lib.upload(`/${base}/d`, 'x.txt', Buffer.from('x\n'))
+    await lib.upload(`/${base}/p`, 'p.txt', Buffer.from('p\n'))
+    await lib.upload(`/${base}/q`, 'q.txt', Buffer.from('q\n'))
+    const machines = [(await mount({ dirCache: '5m' })).m, (await mount({ dirCache: '5m' })).m]
+    const [a, b] = machines.map((m) => join(m.path, base)) as [string, string]
+    for (const dir of [a, b]) expect((await readdir(dir)).sort()).toEqual(['d', 'p', 'q'])
+    const names = async (folder: string) => (await remoteEntries(lib, folder)).map((e) => e.name).sort()
+    const codes = (results: PromiseSettledResult<void>[]) =>
+      results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as NodeJS.ErrnoException).code)).sort()
+    await lib.setFaults({ refusedJobsComplete })
+    try {
+      const sameSource = await Promise.allSettled([rename(join(a, 'd'), join(a, 'e')), rename(join(b, 'd'), join(b, 'f'))])
+      expect(codes(sameSource)).toEqual(['ENOENT', 'ok'])
+      const won = sameSource[0]!.status === 'fulfilled' ? 'e' : 'f'
+      expect(await names(`/${base}`)).toEqual([won, 'p', 'q'])
+      expect(await names(`/${base}/${won}`)).toEqual(['x.txt'])
+      // The machine that lost shows what won at once, not the gone name for the dir cache time.
+      for (const dir of [a, b]) expect((await readdir(dir)).sort()).toEqual([won, 'p', 'q'])
+      const sameTarget = await Promise.allSettled([rename(join(a, 'p'), join(a, 't')), rename(join(b, 'q'), join(b, 't'))])
+      expect(codes(sameTarget)).toEqual(['EEXIST', 'ok'])
+      const [moved, stayed] = sameTarget[0]!.status === 'fulfilled' ? ['p', 'q'] : ['q', 'p']
+      expect(await names(`/${base}`)).toEqual([won, stayed, 't'].sort())
+      expect(await names(`/${base}/t`)).toEqual([`${moved}.txt`])
+      expect(await names(`/${base}/${stayed}`)).toEqual([`${stayed}.txt`])
+    } finally {
+      await lib.setFaults({ refusedJobsComplete: false })
+    }
+    for (const m of machines) await unmount(m)
+  })
+
   it('W9: a source another machine deleted after the mount listed its folder: rename is ENOENT and the name goes at once', async () => {
     const { m } = await mount({ dirCache: '5m' })
     const dir = join(m.path, 'w9gone')
