@@ -145,7 +145,8 @@ export interface ImageKitApi {
   copyFile(sourceFilePath: string, destinationPath: string, options?: RepeatableChangeOptions): Promise<void>
   updateFileDetails(fileId: string, details: { tags?: string[] | null; customMetadata?: Record<string, unknown>; customCoordinates?: string | null }, options?: RequestOptions): Promise<FileObject>
   createFolder(parentFolderPath: string, folderName: string, options?: RequestOptions): Promise<void>
-  deleteFolder(folderPath: string, options?: RequestOptions): Promise<void>
+  /** `done`, asked before a repeat (after a 5xx, a 429, a lost answer): true sends none (the delete is recursive). */
+  deleteFolder(folderPath: string, options?: RepeatableChangeOptions): Promise<void>
   /** Starts a bulk job and waits until it is Completed (or throws). */
   renameFolder(folderPath: string, newFolderName: string, options?: RequestOptions): Promise<BulkJobStatus>
   moveFolder(sourceFolderPath: string, destinationPath: string, options?: RequestOptions): Promise<BulkJobStatus>

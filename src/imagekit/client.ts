@@ -231,7 +231,7 @@ export class ImageKitClient implements ImageKitApi {
     })
   }
 
-  async deleteFolder(folderPath: string, options: RequestOptions = {}): Promise<void> {
+  async deleteFolder(folderPath: string, options: RepeatableChangeOptions = {}): Promise<void> {
     await this.#deleteTolerantOfRetry({ route: '/v1/folder', json: { folderPath } }, options)
   }
 
@@ -324,8 +324,11 @@ export class ImageKitClient implements ImageKitApi {
    * DELETE that treats a 404 on a *retry* as success: the earlier attempt may have deleted the object
    * before its response was lost. A 404 on the first attempt is a real IK_NOT_FOUND.
    */
-  async #deleteTolerantOfRetry(target: { route: string; params?: Record<string, string>; json?: unknown }, options: RequestOptions): Promise<void> {
-    await this.#http.call({ method: 'DELETE', host: 'api', ...target, idempotent: true, notFoundOnRetryIsSuccess: true, signal: options.signal })
+  async #deleteTolerantOfRetry(target: { route: string; params?: Record<string, string>; json?: unknown }, options: RepeatableChangeOptions): Promise<void> {
+    await this.#http.call({
+      method: 'DELETE', host: 'api', ...target, idempotent: true, notFoundOnRetryIsSuccess: true, signal: options.signal,
+      ...(options.done ? { doneBeforeRepeat: options.done } : {}),
+    })
   }
 }
 

@@ -92,10 +92,31 @@ export class Namespace {
       if (!node) throw new VfsError('ENOENT', `rmdir ${localPath}: no such folder`)
       if (node.kind !== 'dir') throw new VfsError('ENOTDIR', `rmdir ${localPath}: not a folder`)
       await this.#assertEmpty(node, `rmdir ${localPath}`)
+      // The check is the listing just answered; the delete is sent at once. A repeat of the delete (after a 5xx,
+      // a 429's wait, a dropped connection) comes later: it is not sent unless the folder still lists nothing,
+      // so that a file uploaded into it meanwhile (elsewhere) is not deleted with it (README W7 says what remains).
+      let filled: VfsError | undefined
+      const stillEmpty = async (): Promise<boolean> => {
+        try {
+          for await (const _ of this.#d.api.listFiles({ path: node.remotePath, type: 'all' })) {
+            filled = new VfsError('ENOTEMPTY', `rmdir ${localPath}: something was stored in the folder (elsewhere) while its delete was being repeated`, { level: 'info' })
+            return false
+          }
+          return true
+        } catch (e) {
+          filled = fromImageKitError(e, { op: 'rmdir (check before repeating the delete)', target: node.remotePath })
+          return false
+        }
+      }
       try {
-        await this.#d.api.deleteFolder(node.remotePath)
+        await this.#d.api.deleteFolder(node.remotePath, { done: async () => !(await stillEmpty()) })
       } catch (e) {
         if (!isNotFound(e)) throw fromImageKitError(e, { op: 'rmdir', target: node.remotePath })
+      }
+      if (filled) {
+        this.#d.dirs.expire(node.remotePath)
+        this.#d.dirs.expire(dest.folder)
+        throw filled
       }
       this.#d.dirs.setChild(dest.folder, dest.localName, undefined)
       this.#d.dirs.forget(node.remotePath)

@@ -81,6 +81,24 @@ describe('endpoints', () => {
     expect(sent()).toBe(5)
   })
 
+  it('a folder delete answered 503 is repeated only when `done` says its work is not there (rmdir: the folder still empty)', async () => {
+    const seen = new Set<string>()
+    const { client } = await setup((_req, res, body) => {
+      const folder = (JSON.parse(body.toString()) as { folderPath: string }).folderPath
+      if (!seen.has(folder)) {
+        seen.add(folder)
+        return sendJson(res, 503, { message: 'busy' })
+      }
+      res.writeHead(204)
+      res.end()
+    })
+    const sent = () => perTest.server.requests.length
+    await client.deleteFolder('/full', { done: async () => true })
+    expect(sent()).toBe(1) // was 2: the repeat deleted what was stored in the folder meanwhile
+    await client.deleteFolder('/empty', { done: async () => false })
+    expect(sent()).toBe(3)
+  })
+
   it('a delete that gets 404 on its first attempt is IK_NOT_FOUND', async () => {
     const { client } = await setup((_req, res) => sendJson(res, 404, { reason: 'FOLDER_NOT_FOUND', message: 'No folder found' }))
     await expect(client.deleteFolder('/nope')).rejects.toMatchObject({ code: 'IK_NOT_FOUND', reason: 'FOLDER_NOT_FOUND' })

@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream'
 import { readFile } from 'node:fs/promises'
 import type {
-  BodySink, DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RequestOptions, StreamUploadRequest, UploadFields,
+  BodySink, DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RepeatableChangeOptions, RequestOptions, StreamUploadRequest, UploadFields,
   UploadRequest,
 } from '../../../src/imagekit/api.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
@@ -611,9 +611,22 @@ export class FakeImageKit implements ImageKitApi {
     this.#ensureFolders(`${parent}/${folderName}`)
   }
 
-  async deleteFolder(folderPath: string): Promise<void> {
+  /**
+   * Folders whose next delete is answered 503 without the work, as the client's retry sees it: `meanwhile`
+   * runs (another machine's change), then the repeat is sent unless `done` says not to.
+   */
+  readonly deleteFolderRepeated = new Map<string, () => void>()
+
+  async deleteFolder(folderPath: string, options: RepeatableChangeOptions = {}): Promise<void> {
     this.writeCalls.deleteFolder++
     this.#maybeFail('deleteFolder')
+    const meanwhile = this.deleteFolderRepeated.get(folderPath)
+    if (meanwhile) {
+      this.deleteFolderRepeated.delete(folderPath)
+      meanwhile()
+      if (await options.done?.().catch(() => false)) return
+      this.writeCalls.deleteFolder++
+    }
     if (!this.#folders.has(folderPath)) throw new ImageKitError('IK_NOT_FOUND', 'DELETE /v1/folder: 404', { status: 404 })
     const prefix = folderPath + '/'
     for (const k of [...this.#folders.keys()]) if (k === folderPath || k.startsWith(prefix)) this.#folders.delete(k)

@@ -1232,6 +1232,22 @@ describe('namespace (W7-W10)', () => {
     await expectCode(h.vfs.getattr('/d'), 'ENOENT')
   })
 
+  it('W7: a repeat of an rmdir\'s delete (its first attempt failed) is not sent once a file was stored in the folder meanwhile', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    await h.vfs.mkdir('/d', 0o755)
+    await h.vfs.mkdir('/e', 0o755)
+    api.deleteFolderRepeated.set('/d', () => api.addFile('/d/theirs.jpg', 5)) // another machine's upload
+    await expectCode(h.vfs.rmdir('/d'), 'ENOTEMPTY')
+    expect(api.fileAt('/d/theirs.jpg')).toBeDefined() // was deleted with the folder
+    expect(api.writeCalls.deleteFolder).toBe(1)
+    expect((await h.vfs.readdir('/d')).map((e) => e.name)).toEqual(['theirs.jpg'])
+    api.deleteFolderRepeated.set('/e', () => undefined) // nothing stored meanwhile: the repeat is sent
+    await h.vfs.rmdir('/e')
+    expect(api.hasFolder('/e')).toBe(false)
+    expect(api.writeCalls.deleteFolder).toBe(3)
+  })
+
   it('a folder just made is listed by mkdir alone: creating files in it fetches no listing; rmdir still re-lists', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
