@@ -92,36 +92,43 @@ export class Namespace {
       if (!node) throw new VfsError('ENOENT', `rmdir ${localPath}: no such folder`)
       if (node.kind !== 'dir') throw new VfsError('ENOTDIR', `rmdir ${localPath}: not a folder`)
       await this.#assertEmpty(node, `rmdir ${localPath}`)
-      // The check is the listing just answered; the delete is sent at once. A repeat of the delete (after a 5xx,
-      // a 429's wait, a dropped connection) comes later: it is not sent unless the folder still lists nothing,
-      // so that a file uploaded into it meanwhile (elsewhere) is not deleted with it (README W7 says what remains).
-      let filled: VfsError | undefined
-      const stillEmpty = async (): Promise<boolean> => {
-        try {
-          for await (const _ of this.#d.api.listFiles({ path: node.remotePath, type: 'all' })) {
-            filled = new VfsError('ENOTEMPTY', `rmdir ${localPath}: something was stored in the folder (elsewhere) while its delete was being repeated`, { level: 'info' })
-            return false
-          }
-          return true
-        } catch (e) {
-          filled = fromImageKitError(e, { op: 'rmdir (check before repeating the delete)', target: node.remotePath })
-          return false
-        }
-      }
-      try {
-        await this.#d.api.deleteFolder(node.remotePath, { done: async () => !(await stillEmpty()) })
-      } catch (e) {
-        if (!isNotFound(e)) throw fromImageKitError(e, { op: 'rmdir', target: node.remotePath })
-      }
-      if (filled) {
-        this.#d.dirs.expire(node.remotePath)
-        this.#d.dirs.expire(dest.folder)
-        throw filled
-      }
+      await this.#deleteEmptyFolder(node.remotePath, dest.folder, `rmdir ${localPath}`)
       this.#d.dirs.setChild(dest.folder, dest.localName, undefined)
       this.#d.dirs.forget(node.remotePath)
       this.#d.inodes.forget(folderIdentityKey(node.remotePath))
     })
+  }
+
+  /**
+   * Deletes a folder #assertEmpty just found empty. The check is the listing just answered; the delete is sent
+   * at once. A repeat of the delete (after a 5xx, a 429's wait, a dropped connection) comes later: it is not
+   * sent unless the folder still lists nothing, so that a file stored in it meanwhile (elsewhere) is not deleted
+   * with it (ImageKit's delete is recursive; README W7 says what remains).
+   */
+  async #deleteEmptyFolder(remotePath: string, parent: string, what: string): Promise<void> {
+    let refused: VfsError | undefined
+    const stillEmpty = async (): Promise<boolean> => {
+      try {
+        for await (const _ of this.#d.api.listFiles({ path: remotePath, type: 'all' })) {
+          refused = new VfsError('ENOTEMPTY', `${what}: something was stored in the folder (elsewhere) while its delete was being repeated`, { level: 'info' })
+          return false
+        }
+        return true
+      } catch (e) {
+        refused = fromImageKitError(e, { op: `${what} (check before repeating the delete)`, target: remotePath })
+        return false
+      }
+    }
+    try {
+      await this.#d.api.deleteFolder(remotePath, { done: async () => !(await stillEmpty()) })
+    } catch (e) {
+      if (!isNotFound(e)) throw fromImageKitError(e, { op: what, target: remotePath })
+    }
+    if (refused) {
+      this.#d.dirs.expire(remotePath)
+      this.#d.dirs.expire(parent)
+      throw refused
+    }
   }
 
   async #assertEmpty(dir: DirInode, what: string): Promise<void> {
@@ -392,11 +399,7 @@ export class Namespace {
     if (src.remotePath === '/') throw new VfsError('EBUSY', 'rename: the root cannot be renamed')
     if (dst?.kind === 'dir') {
       await this.#assertEmpty(dst, `rename onto ${to.localPath}`)
-      try {
-        await api.deleteFolder(dst.remotePath)
-      } catch (e) {
-        if (!isNotFound(e)) throw fromImageKitError(e, { op: 'rename (replace empty folder)', target: dst.remotePath })
-      }
+      await this.#deleteEmptyFolder(dst.remotePath, to.folder, `rename onto ${to.localPath} (replace empty folder)`)
       dirs.setChild(to.folder, to.localName, undefined)
     }
     const inside = writes.pendingUnder(src.remotePath)

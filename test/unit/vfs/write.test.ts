@@ -1246,6 +1246,14 @@ describe('namespace (W7-W10)', () => {
     await h.vfs.rmdir('/e')
     expect(api.hasFolder('/e')).toBe(false)
     expect(api.writeCalls.deleteFolder).toBe(3)
+    // The same for the empty folder a folder rename replaces.
+    await h.vfs.mkdir('/s', 0o755)
+    await h.vfs.mkdir('/t', 0o755)
+    api.deleteFolderRepeated.set('/t', () => api.addFile('/t/theirs.jpg', 5))
+    await expectCode(h.vfs.rename('/s', '/t'), 'ENOTEMPTY')
+    expect(api.fileAt('/t/theirs.jpg')).toBeDefined()
+    expect(api.hasFolder('/s')).toBe(true)
+    expect(api.writeCalls.renameFolder).toBe(0)
   })
 
   it('a folder just made is listed by mkdir alone: creating files in it fetches no listing; rmdir still re-lists', async () => {
