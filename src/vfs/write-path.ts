@@ -302,13 +302,21 @@ export class WritePath {
           this.#streamer.stop(existing, 'a second open for writing')
           this.#uploader.cancel(existing) // a write-back that has not started restarts at the next close
           await existing.inflight?.catch(() => undefined)
-          await this.#ensureFd(existing)
-          if (this.#committedCopies.needed(existing, truncate, (flags & fsConstants.O_APPEND) !== 0)) {
-            await this.#committedCopies.keep(existing, truncate)
-          } else if (truncate) {
-            await this.#keepCommittedFrom(existing, 0) // changed since its commit by another handle (appended)
+          try {
+            await this.#ensureFd(existing)
+            if (this.#committedCopies.needed(existing, truncate, (flags & fsConstants.O_APPEND) !== 0)) {
+              await this.#committedCopies.keep(existing, truncate)
+            } else if (truncate) {
+              await this.#keepCommittedFrom(existing, 0) // changed since its commit by another handle (appended)
+            }
+            if (truncate && existing.size > 0) await this.#content.truncateLocked(existing, 0)
+          } catch (e) {
+            // No handle came of it, so no close will queue the upload stopped above: queued again here.
+            if (this.#requeueIfIdle(existing)) {
+              this.#d.log.warn({ path: existing.localPath, err: e }, 'an open for writing failed after stopping the file\'s waiting upload; upload queued again')
+            }
+            throw e
           }
-          if (truncate && existing.size > 0) await this.#content.truncateLocked(existing, 0)
           if (truncate) existing.failedWrite = undefined
           if (truncate && existing.openCount === 0) existing.appendOnly = true // written afresh by one writer
           if (existing.unsent || existing.dirty) existing.state = 'open'
@@ -506,7 +514,7 @@ export class WritePath {
     }
     if (!this.#committer.needsCommit(file)) {
       // A rename or unlink that quiesced the file while a reader had it open could not queue its upload again.
-      if (file.unsent && !file.inflight && file.quiesced === undefined && file.nextAttemptAtMs === undefined) this.requeue(file)
+      this.#requeueIfIdle(file)
       return this.#closeIdle(file)
     }
     this.#track((async () => {
@@ -613,6 +621,17 @@ export class WritePath {
 
   endFolderMove(move: FolderMove): void {
     this.#folderMoveNotes.end(move)
+  }
+
+  /**
+   * Queues the upload of a file that has one to come and nothing else will queue it: no upload in flight or
+   * scheduled, no namespace op holding it (whose end requeues it), no handle (whose close commits). True if queued.
+   */
+  #requeueIfIdle(file: PendingFile): boolean {
+    if (!file.unsent || file.inflight || file.quiesced !== undefined || file.nextAttemptAtMs !== undefined) return false
+    if (file.openCount > 0 || file.state === 'rejected' || file.unlinked) return false
+    this.requeue(file)
+    return true
   }
 
   /** Re-queues a quiesced file's upload (a namespace op failed or moved it). */
