@@ -16,8 +16,8 @@
 // which hung in libfuse and with it every later request in its folder (91); now and then (66) the emulator's
 // delivery sending a version stored meanwhile under the headers of the one it chose (a read-back of a
 // truncate was the new bytes then zeros), and an append or truncate whose fill found the file deleted failing
-// with EIO that only a debug line explained. In 30 a folder rename fails (EIO) as the other machine moved the
-// folder first.
+// with EIO that only a debug line explained. In 30 a folder rename failed with EIO as the other machine moved
+// the folder first (now ENOENT, folder-job.ts).
 // TWO_MOUNTS_SEEDS=1-20 runs those seeds instead, to look for new failing seeds; TWO_MOUNTS_TRACE=/tmp/prefix
 // writes each run's steps, both daemons' logs and a copy of the emulator's data dir next to that prefix.
 import { randomBytes } from 'node:crypto'
