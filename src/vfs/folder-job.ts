@@ -58,7 +58,7 @@ export async function runFolderJob(d: FolderJobDeps, start: () => Promise<unknow
       why === 'source-gone'
         ? 'the folder job moved nothing: its source folder is gone (moved or deleted elsewhere first)'
         : 'the folder job moved nothing: its target is taken (made elsewhere meanwhile)')
-    throw fromFolderJobFailure(why, failure, { op: 'rename folder', target: fromPath })
+    throw fromFolderJobFailure(why, failure, { op: 'rename folder', target: `${fromPath} to ${toPath}` })
   }
   if (failure !== undefined) throw failure
   // Completed, and the source still there without the target: what a listing behind the job would show.

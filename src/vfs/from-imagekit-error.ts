@@ -46,6 +46,6 @@ export type FolderJobFailure = 'source-gone' | 'target-taken'
 /** A folder job that failed (or completed) having moved nothing: the errno rename(2) gives for its cause. */
 export function fromFolderJobFailure(why: FolderJobFailure, cause: unknown, ctx: ErrorContext): VfsError {
   return why === 'source-gone'
-    ? new VfsError('ENOENT', `${ctx.op} ${ctx.target}: the folder is gone from the library (moved or deleted elsewhere)`, { cause, level: 'info' })
-    : new VfsError('EEXIST', `${ctx.op} ${ctx.target}: the target was made in the library meanwhile (elsewhere)`, { cause, level: 'info' })
+    ? new VfsError('ENOENT', `${ctx.op} ${ctx.target}: the folder was moved or deleted elsewhere first; the job moved nothing`, { cause, level: 'info' })
+    : new VfsError('EEXIST', `${ctx.op} ${ctx.target}: the target was made elsewhere meanwhile; the job moved nothing`, { cause, level: 'info' })
 }
