@@ -13,9 +13,11 @@ import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
 import { isImageKitError, isLostAnswer } from '../imagekit/errors.js'
 import type { Logger } from '../log.js'
+import { findStored } from './find-stored.js'
 import { folderExists } from './folder-exists.js'
 import { fromFolderJobFailure, type FolderJobFailure } from './from-imagekit-error.js'
 import { mayHaveBeenDone } from './lost-answer.js'
+import { parentOf } from './name.js'
 
 /** How long the folders are watched for a job whose answer was lost. */
 export const LOST_JOB_DEADLINE_MS = 60_000
@@ -51,8 +53,9 @@ export async function runFolderJob(d: FolderJobDeps, start: () => Promise<unknow
     if (failure) d.log.info({ ...what, err: failure }, 'the change was made, though its answer was an error (lost on the way, or a repeat of one that was)')
     return
   }
-  const why: FolderJobFailure | undefined = !now ? undefined : !now.source ? 'source-gone' : now.target ? 'target-taken' : undefined
   const ended = failure === undefined ? 'completed' : isImageKitError(failure) && failure.code === 'IK_JOB_FAILED' ? 'failed' : undefined
+  const why: FolderJobFailure | undefined = !now ? undefined : !now.source ? 'source-gone'
+    : now.target || (ended && (await fileAt(d, toPath))) ? 'target-taken' : undefined
   if (why && ended) {
     d.log.info({ ...what, job: ended, err: failure },
       why === 'source-gone'
@@ -81,6 +84,12 @@ async function startOrWatch(d: FolderJobDeps, start: () => Promise<unknown>, fro
 async function foldersNow(d: FolderJobDeps, fromPath: string, toPath: string): Promise<{ source: boolean; target: boolean }> {
   const [source, target] = await Promise.all([folderExists(d.api, fromPath), folderExists(d.api, toPath)])
   return { source, target }
+}
+
+/** Whether a file (made elsewhere) has the target's name: asked only of a job that moved nothing. */
+async function fileAt(d: FolderJobDeps, remotePath: string): Promise<boolean> {
+  const [folder, name] = parentOf(remotePath)
+  return (await findStored(d.api, folder, name).catch(() => undefined)) !== undefined
 }
 
 async function moved(d: FolderJobDeps, fromPath: string, toPath: string): Promise<boolean> {

@@ -15,9 +15,10 @@ import { memoryLogger } from './helpers.js'
 const failed = () => Promise.reject(new ImageKitError('IK_JOB_FAILED', 'POST /v1/bulkJobs/renameFolder job j: ended as Failed'))
 const completed = () => Promise.resolve()
 
-async function outcome(folders: string[], start: () => Promise<unknown>): Promise<{ code: string; lines: string[] }> {
+async function outcome(folders: string[], start: () => Promise<unknown>, files: string[] = []): Promise<{ code: string; lines: string[] }> {
   const api = new FakeImageKit()
   for (const folder of folders) api.addFolder(folder)
+  for (const file of files) api.addFile(file, 3)
   const { logger, lines } = memoryLogger()
   const code = await runFolderJob({ api, clock: new ManualClock(), log: logger }, start, '/d', '/e').then(
     () => 'ok',
@@ -37,6 +38,10 @@ describe('a folder job that ended, read from the folders', () => {
     const { code, lines } = await outcome(['/d', '/e'], start)
     expect(code).toBe('EEXIST') // was EIO (failed) or success (completed)
     expect(lines.join('\n')).toMatch(/"to":"\/e"[^\n]*the folder job moved nothing: its target is taken/)
+  })
+
+  it.each([['failed', failed], ['completed', completed]] as const)('%s, its source there and a file at the target\'s name: EEXIST', async (_, start) => {
+    expect((await outcome(['/d'], start, ['/e'])).code).toBe('EEXIST') // was EIO (failed) or success (completed)
   })
 
   it.each([['failed', failed], ['completed', completed]] as const)('%s, its source gone and its target there: the move holds', async (_, start) => {
