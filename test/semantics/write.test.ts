@@ -340,6 +340,40 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
+  it('W2: an fsync or close with nothing changed since the last upload uploads nothing (editors and databases sync often)', async () => {
+    const counter = await startUploadCounter(lib.url)
+    try {
+      const { m } = await mount({ args: ['--upload-url', counter.url] })
+      await mkdir(join(m.path, 'w2sync'))
+      const path = join(m.path, 'w2sync', 'f.txt')
+      const uploadsOf = async (steps: (fh: Awaited<ReturnType<typeof open>>) => Promise<unknown>, flags = 'r+'): Promise<number> => {
+        const before = counter.uploads()
+        const fh = await open(path, flags)
+        try {
+          await steps(fh)
+        } finally {
+          await fh.close()
+        }
+        return counter.uploads() - before
+      }
+      expect(await uploadsOf(async (fh) => { await fh.write('one\n'); await fh.sync(); await fh.sync() }, 'w')).toBe(1)
+      expect(await uploadsOf(async (fh) => { await fh.write('two\n'); await fh.datasync() }, 'w')).toBe(1)
+      // An ftruncate to the length the file has (truncate -s, rsync --inplace) changes no byte: was 1 each,
+      // an identical version, while the file's copy was still in the spool after its upload.
+      expect(await uploadsOf(async (fh) => { await fh.truncate(4); await fh.sync() })).toBe(0)
+      expect(await uploadsOf((fh) => fh.truncate(4))).toBe(0)
+      expect(await uploadsOf((fh) => fh.sync())).toBe(0)
+      expect(await uploadsOf((fh) => fh.datasync(), 'a')).toBe(0)
+      expect(await uploadsOf(async (fh) => { await fh.write('x', 0); await fh.sync(); await fh.truncate(4); await fh.sync() })).toBe(1)
+      expect(await readFile(path, 'utf8')).toBe('xwo\n')
+      expect(await sameBytes(remoteBytesPath(lib, '/w2sync/f.txt'), await localBytes('w2sync', 'xwo\n'))).toBe(true)
+      expect(await versionsOf(lib, '/w2sync/f.txt')).toHaveLength(3)
+      await unmount(m)
+    } finally {
+      await counter.stop()
+    }
+  })
+
   it('W3: uploads retry through 429/5xx/resets, a failed close leaves the file to the retrier, kill -9 and unmount lose nothing', async () => {
     // (a) faults on the upload and API hosts: every file arrives byte-exact (closes may report EIO meanwhile).
     const { m } = await mount()

@@ -98,12 +98,16 @@ export class SpoolContent {
   async truncateLocked(file: PendingFile, size: number): Promise<void> {
     // Cut to nothing (truncate -s 0 opens without O_TRUNC, then ftruncates): no stored byte is needed.
     if (size === 0 && !file.filling) file.remoteContent = undefined
-    // Cut to the size it has before any byte was read or written (truncate -s SIZE, a tool that sets a file's
-    // length first): no byte changes, so nothing is downloaded, and no identical version uploaded at close.
-    if (file.remoteContent && !file.filling && size === file.size) return
+    // Cut to the size it has (truncate -s SIZE, a tool that sets a file's length first, rsync --inplace at its
+    // end): no byte changes, so nothing is downloaded (no byte read or written yet), no identical version is
+    // uploaded at close or fsync (also of a file whose copy is still in the spool after its upload), a
+    // sequential writer's streamed upload goes on, and a new file stays fit for a server-side copy (libuv's
+    // copyFile truncates its new target to 0 before copy_file_range).
+    if (size === file.size && !file.filling) {
+      if (file.failedWrite && size <= file.failedWrite.at) file.failedWrite = undefined
+      return
+    }
     if (file.remoteContent) await this.fetchContent(file)
-    // The same size changes no byte: a sequential writer and its streamed upload go on, and a new file stays
-    // fit for a server-side copy (libuv's copyFile truncates its new target to 0 before copy_file_range).
     if (size !== file.size) this.#d.streamer.stop(file, 'a truncate')
     await file.fd!.truncate(size).catch((e: unknown) => { throw spoolError(e, `truncate ${file.localPath}`) })
     file.size = size
