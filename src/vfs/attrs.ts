@@ -19,7 +19,14 @@ export interface AttrOptions {
 const BLKSIZE = 1024 * 1024
 const WRITE_BITS = 0o222
 
-/** `mtimeMs`: a time set through the mount on this version (spool/mtimes.ts), shown instead of updatedAt. */
+/**
+ * `mtimeMs`: a time set through the mount on this version (spool/mtimes.ts), shown instead of updatedAt.
+ * ctime is that same time, as rclone, gcsfuse and mountpoint-s3 show it: the last change ImageKit knows of
+ * (a new version, a details update, a rename move updatedAt), or the time kept for a version written here. Not
+ * createdAt: that never moves, so a file overwritten (elsewhere, same size) would look unchanged to backup
+ * tools that compare ctime (borg, restic), and a file written here would change its ctime after its close,
+ * when its upload lands (tar: "file changed as we read it"). createdAt stays the birth time (R3).
+ */
 export function fileAttr(node: FileInode, o: AttrOptions, mtimeMs = node.updatedAtMs): Attr {
   let perm = o.filePerm & ~o.umask & 0o7777
   if (node.isVersion) perm &= ~WRITE_BITS // old versions are read-only
@@ -33,7 +40,7 @@ export function fileAttr(node: FileInode, o: AttrOptions, mtimeMs = node.updated
     gid: o.gid,
     atimeMs: mtimeMs,
     mtimeMs,
-    ctimeMs: node.createdAtMs,
+    ctimeMs: mtimeMs,
     birthtimeMs: node.createdAtMs,
     blksize: BLKSIZE,
     blocks: Math.ceil(node.size / 512),
@@ -42,7 +49,7 @@ export function fileAttr(node: FileInode, o: AttrOptions, mtimeMs = node.updated
 
 export function dirAttr(node: DirInode, o: AttrOptions, isRoot: boolean): Attr {
   const mtime = isRoot ? o.mountTimeMs : node.updatedAtMs
-  const ctime = isRoot ? o.mountTimeMs : node.createdAtMs
+  const birth = isRoot ? o.mountTimeMs : node.createdAtMs
   return {
     ino: node.ino,
     kind: 'dir',
@@ -53,8 +60,8 @@ export function dirAttr(node: DirInode, o: AttrOptions, isRoot: boolean): Attr {
     gid: o.gid,
     atimeMs: mtime,
     mtimeMs: mtime,
-    ctimeMs: ctime,
-    birthtimeMs: ctime,
+    ctimeMs: mtime, // as files' (fileAttr)
+    birthtimeMs: birth,
     blksize: BLKSIZE,
     blocks: 0,
   }

@@ -142,7 +142,9 @@ describe.skipIf(skip !== null)('read semantics', () => {
     const st = await stat(join(m.path, 'photos', 'big.bin'))
     expect(st.size).toBe(big.length)
     expect(st.mtimeMs).toBe(Date.parse(details.updatedAt))
-    expect(st.ctimeMs).toBe(Date.parse(details.createdAt))
+    expect(st.ctimeMs).toBe(Date.parse(details.updatedAt)) // the last change, as mtime (W13); not createdAt
+    const btime = await run('getfattr', ['-n', 'user.imagekit.btime', '--only-values', join(m.path, 'photos', 'big.bin')])
+    expect(Date.parse(btime.stdout)).toBe(Date.parse(details.createdAt))
     expect(st.mode & 0o777).toBe(0o644 & ~m.umask)
     expect(st.isFile()).toBe(true)
     expect([st.uid, st.gid]).toEqual([1234, 4321])

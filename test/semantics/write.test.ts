@@ -1164,6 +1164,43 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(ro.m)
   })
 
+  it('W13: ctime is the time shown as mtime: it does not move after a close, when the upload lands (also with --write-back) or at a re-list; a change elsewhere moves it', async () => {
+    for (const [folder, args] of [['w13c', []], ['w13cwb', ['--write-back', '2s']]] as const) {
+      await lib.upload(`/${folder}`, 'old.txt', Buffer.from('stored before the mount\n'))
+      const { m } = await mount({ args: ['--attr-timeout', '0', ...args] })
+      const dir = join(m.path, folder)
+      const times = async (name: string) => {
+        const st = await stat(join(dir, name))
+        return { mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs }
+      }
+      const shown: Record<string, { mtimeMs: number; ctimeMs: number }> = {}
+      for (const name of ['new.txt', 'old.txt']) {
+        const fh = await open(join(dir, name), 'w')
+        await fh.writeFile(`written here: ${name}\n`)
+        const st = await fh.stat()
+        await fh.close()
+        shown[name] = { mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs }
+        expect(st.ctimeMs).toBe(st.mtimeMs)
+        expect(await times(name)).toEqual(shown[name]) // was: the upload's createdAt, or old.txt's first one
+        await waitForRemoteBytes(lib, `/${folder}/${name}`, await localBytes(`${folder}-${name}`, `written here: ${name}\n`), UPLOAD_DEADLINE_MS)
+        expect(await times(name)).toEqual(shown[name]) // was: moved when the --write-back upload landed
+      }
+      const listed = m.listingCount(`/${folder}`)
+      m.forget()
+      await waitFor(async () => (await readdir(dir)) && m.listingCount(`/${folder}`) > listed, 10_000, `/${folder} listed again`)
+      expect(await times('new.txt')).toEqual(shown['new.txt'])
+      expect(await times('old.txt')).toEqual(shown['old.txt'])
+      // A version stored elsewhere (same size) moves both, so backup tools that compare ctime (borg, restic) see it.
+      await lib.upload(`/${folder}`, 'new.txt', Buffer.from('written there: new.txt\n'))
+      const updatedAt = Date.parse((await lib.details(`/${folder}/new.txt`)).updatedAt)
+      const again = m.listingCount(`/${folder}`)
+      m.forget()
+      await waitFor(async () => (await readdir(dir)) && m.listingCount(`/${folder}`) > again, 10_000, `/${folder} listed after the change`)
+      expect(await times('new.txt')).toEqual({ mtimeMs: updatedAt, ctimeMs: updatedAt }) // was: ctime unchanged
+      await unmount(m)
+    }
+  })
+
   it('W13: times set through the mount, and those of files written here, are kept for that version across re-lists and remounts; a new version shows its own', async () => {
     await lib.upload('/w13', 'a.txt', Buffer.from('stored\n'))
     await lib.upload('/w13', 'target.txt', Buffer.from('old target\n'))

@@ -138,11 +138,12 @@ describe('listings', () => {
     expect(a).toMatchObject({
       kind: 'file', perm: 0o640, size: 1000, nlink: 1, uid: 7, gid: 8, blksize: 1048576, blocks: 2,
       mtimeMs: Date.parse('2024-05-06T07:08:09.010Z'), atimeMs: Date.parse('2024-05-06T07:08:09.010Z'),
-      ctimeMs: Date.parse(f.createdAt), birthtimeMs: Date.parse(f.createdAt),
+      ctimeMs: Date.parse('2024-05-06T07:08:09.010Z'), birthtimeMs: Date.parse(f.createdAt),
     })
     const d = await vfs.getattr('/d')
     expect(d).toMatchObject({ kind: 'dir', perm: 0o750, nlink: 2 })
     expect(d.mtimeMs).toBe(Date.parse('2024-01-02T03:04:06.006Z'))
+    expect(d.ctimeMs).toBe(d.mtimeMs)
     const root = await vfs.getattr('/')
     expect(root.mtimeMs).toBe(clock.now())
   })
