@@ -6,8 +6,16 @@
  * Everything else there is what ImageKit computed (sizes, ids, AI tags) and cannot be set.
  *
  * Refusals answer ENOTSUP, the errno `cp -a` and `tar --xattrs` pass over quietly: copying a file with
- * attributes of its own (a browser's `user.xdg.origin.url`, or another mount's `user.imagekit.file-id`) then
- * copies its bytes and the attributes that can be set, without complaint.
+ * attributes of its own (a browser's `user.xdg.origin.url`) then copies its bytes and the attributes that can
+ * be set, without complaint.
+ *
+ * What ImageKit computes describes the file it was read from: a copy out of the mount (`cp -a`, `rsync -X`, `tar
+ * --xattrs`) carries the source's file id, URL, size..., and brings them back when copied in again, where `rsync
+ * -X` also removes those its source lacks. Setting or removing one is accepted and changes nothing (the file
+ * keeps its own), as Lustre accepts its computed `lustre.lov`/`trusted.link` back from tar and rsync, so those
+ * copies are quiet (rsync exited 23 and tar warned once per attribute). Privacy and draft state are settings,
+ * not descriptions: set to another value than the file has, they are refused (ENOTSUP), so a copy of a private
+ * file that lands public says so.
  */
 import { isImageKitError } from '../imagekit/errors.js'
 import type { ImageKitApi } from '../imagekit/api.js'
@@ -23,7 +31,7 @@ import type { Resolver } from './resolver.js'
 import { detailsHold, detailsUpdate, pendingFileView, type WantedDetails } from './wanted-details.js'
 import type { Destinations } from './destination.js'
 import type { WritePath } from './write-path.js'
-import { listXattrs, XATTR_PREFIX, XDG_TAGS } from './xattr.js'
+import { isComputedXattr, isSettingXattr, listXattrs, xattrValue, XATTR_PREFIX, XDG_TAGS } from './xattr.js'
 
 /** setxattr(2) flags. */
 export const XATTR_CREATE = 1
@@ -92,6 +100,7 @@ export class MetadataEditor {
   constructor(readonly d: MetadataEditorDeps) {}
 
   async set(localPath: string, name: string, value: Buffer, flags: number): Promise<void> {
+    if (isComputedXattr(name)) return this.#setComputed(localPath, name, value.toString('utf8'), flags)
     const wanted = this.#editable(localPath, name).set(value.toString('utf8'))
     await this.#change(localPath, name, wanted, (present) => {
       if (flags & XATTR_CREATE && present) throw new VfsError('EEXIST', `setxattr ${localPath}: ${name} exists`, { level: 'debug' })
@@ -100,6 +109,11 @@ export class MetadataEditor {
   }
 
   async remove(localPath: string, name: string): Promise<void> {
+    if (isComputedXattr(name)) {
+      if ((await this.#computed(localPath, name)) === undefined) throw new VfsError('ENODATA', `removexattr ${localPath}: no ${name}`)
+      this.d.log.debug({ path: localPath, name }, 'removexattr of an attribute ImageKit computes: accepted, nothing changes')
+      return
+    }
     const wanted = this.#editable(localPath, name).clear()
     await this.#change(localPath, name, wanted, (present) => {
       if (!present) throw new VfsError('ENODATA', `removexattr ${localPath}: no ${name}`)
@@ -110,6 +124,26 @@ export class MetadataEditor {
   async pendingView(localPath: string, file: PendingFile): Promise<FileInode> {
     const listed = await this.d.resolver.resolve(localPath).catch(() => undefined)
     return pendingFileView(file, listed?.kind === 'file' ? listed : undefined)
+  }
+
+  /** A computed attribute set (a copy brings its source's): accepted and ignored, unless it would change a setting. */
+  async #setComputed(localPath: string, name: string, value: string, flags: number): Promise<void> {
+    const current = await this.#computed(localPath, name)
+    if (flags & XATTR_CREATE && current !== undefined) throw new VfsError('EEXIST', `setxattr ${localPath}: ${name} exists`, { level: 'debug' })
+    if (flags & XATTR_REPLACE && current === undefined) throw new VfsError('ENODATA', `setxattr ${localPath}: no ${name}`)
+    if (isSettingXattr(name) && value !== current) {
+      throw new VfsError('ENOTSUP', `${localPath}: ${name} is ${current ?? 'not known'} and cannot be changed here (only ${[...EDITABLE.keys()].join(', ')})`, { level: 'debug' })
+    }
+    this.d.log.debug({ path: localPath, name }, 'setxattr of an attribute ImageKit computes: accepted, the file keeps its own')
+  }
+
+  /** The file's value of a computed attribute (what getxattr shows), or undefined when it has none. */
+  async #computed(localPath: string, name: string): Promise<string | undefined> {
+    const pending = this.d.writes.pendingAtLocal(localPath)
+    const node = pending?.uploadToCome ? await this.pendingView(localPath, pending) : await this.d.resolver.resolve(localPath)
+    if (node.kind !== 'file') throw new VfsError('ENOTSUP', `${localPath}: folders have no ${name}`, { level: 'debug' })
+    if (node.isVersion) throw new VfsError('EACCES', `${localPath}: old versions are read-only`)
+    return xattrValue(node, name)
   }
 
   #editable(localPath: string, name: string): Editable {

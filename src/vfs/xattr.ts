@@ -47,6 +47,26 @@ const NAMED: readonly (readonly [string, Getter])[] = [
 ]
 const BY_NAME = new Map(NAMED)
 
+/** Names that can be set (metadata-edit.ts); every other known name is computed by ImageKit. */
+const EDITABLE_NAMES: ReadonlySet<string> = new Set(['tags', 'custom-coordinates', 'custom-metadata'].map((k) => XATTR_PREFIX + k).concat(XDG_TAGS))
+/** Computed names that state a setting of the file (its privacy, its draft state), not a description of it. */
+const SETTING_NAMES: ReadonlySet<string> = new Set(['is-private-file', 'is-published'].map((k) => XATTR_PREFIX + k))
+
+/** True for a known name that ImageKit computes (file id, URL, size, dimensions, AI tags ...), which cannot be set. */
+export function isComputedXattr(name: string): boolean {
+  return BY_NAME.has(name) && !EDITABLE_NAMES.has(name)
+}
+
+/** True for a computed name that states a setting of the file rather than describing it (see isComputedXattr). */
+export function isSettingXattr(name: string): boolean {
+  return SETTING_NAMES.has(name)
+}
+
+/** The value of `name` on this file, or undefined when it has none. */
+export function xattrValue(node: FileInode, name: string): string | undefined {
+  return BY_NAME.get(name)?.(node)
+}
+
 /** Names present on this node. */
 export function listXattrs(node: Inode): string[] {
   if (node.kind !== 'file') return []
@@ -72,8 +92,7 @@ export function isSupportedXattrNamespace(name: string): boolean {
 }
 
 export function getXattr(node: Inode, name: string): Buffer {
-  const get = BY_NAME.get(name)
-  const value = get && node.kind === 'file' ? get(node) : undefined
+  const value = node.kind === 'file' ? xattrValue(node, name) : undefined
   if (value === undefined) throw new VfsError('ENODATA', `no attribute ${name}`)
   return Buffer.from(value, 'utf8')
 }

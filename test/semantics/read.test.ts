@@ -6,7 +6,7 @@ import { chown, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } fr
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  fuseSkipReason, mountLibrary, run, runIkfs, startLibrary, tempDir, waitFor, waitForRemoteBytes, type Library, type Mounted,
+  fuseSkipReason, mountLibrary, run, runIkfs, startLibrary, tempDir, versionsOf, waitFor, waitForRemoteBytes, type Library, type Mounted,
 } from '../integration/harness.js'
 
 const skip = fuseSkipReason()
@@ -556,7 +556,7 @@ describe.skipIf(skip !== null)('read semantics', () => {
     await expect(value('custom-coordinates')).rejects.toMatchObject({ stderr: expect.stringContaining('No such attribute') })
     expect(await readFile(file, 'utf8')).toBe('edit my tags\n')
     await expect(run('setfattr', ['-n', 'user.imagekit.custom-coordinates', '-v', '1,2', file])).rejects.toMatchObject({ stderr: expect.stringContaining('Invalid argument') })
-    for (const name of ['user.imagekit.file-id', 'user.comment']) {
+    for (const name of ['user.imagekit.is-private-file', 'user.comment']) {
       await expect(run('setfattr', ['-n', name, '-v', 'x', file])).rejects.toMatchObject({ stderr: expect.stringContaining('Operation not supported') })
     }
     expect((await lib.details('/up/deep/editable.txt')).fileId).toBe(stored.fileId)
@@ -616,19 +616,82 @@ describe.skipIf(skip !== null)('read semantics', () => {
       await run('setfattr', ['-x', 'user.imagekit.custom-metadata', file])
       await run('setfattr', ['-x', 'user.xdg.origin.url', file])
       await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'synced', file])
-      // rsync -X also removes what the source lacks, and what ImageKit computes cannot be removed: README's filter keeps to the rest.
-      await run('rsync', ['-rtX', '--filter=+x user.imagekit.tags', '--filter=+x user.imagekit.custom-*', '--filter=-x user.*', file, join(m.path, 'up', 'deep', 'synced.txt')])
+      // rsync -X also removes what the source lacks: what ImageKit computes is accepted and stays (was exit 23 without a filter).
+      await run('rsync', ['-rtX', file, join(m.path, 'up', 'deep', 'synced.txt')])
       expect((await lib.details('/up/deep/synced.txt')).tags).toEqual(['synced'])
       expect(await readFile(join(m.path, 'up', 'deep', 'synced.txt'), 'utf8')).toBe('tagged on another disk\n')
       // Again with new bytes and tags: rsync's temporary file, renamed over the file, brings its tags (W9).
       const { fileId } = await lib.details('/up/deep/synced.txt')
       await writeFile(file, 'changed on the other disk\n')
       await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'synced,again', file])
-      await run('rsync', ['-rtX', '--filter=+x user.imagekit.tags', '--filter=+x user.imagekit.custom-*', '--filter=-x user.*', file, join(m.path, 'up', 'deep', 'synced.txt')])
+      await run('rsync', ['-rtX', file, join(m.path, 'up', 'deep', 'synced.txt')])
       expect(await lib.details('/up/deep/synced.txt')).toMatchObject({ fileId, tags: ['synced', 'again'] })
       expect(await readFile(join(m.path, 'up', 'deep', 'synced.txt'), 'utf8')).toBe('changed on the other disk\n')
     } finally {
       await rm(src, { recursive: true, force: true })
+    }
+  })
+
+  it('R10: a copy out of the mount and back in (cp -a, rsync -aX, tar --xattrs) is quiet: what ImageKit computes is left as it is, a privacy the copy lacks is refused', async () => {
+    const out = await tempDir('ikfs-xattr-round-')
+    try {
+      await mkdir(join(m.path, 'round'))
+      await writeFile(join(m.path, 'round', 'photo.txt'), 'round trip\n')
+      await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'red,blue', join(m.path, 'round', 'photo.txt')])
+      await run('setfattr', ['-n', 'user.imagekit.custom-coordinates', '-v', '1,2,3,4', join(m.path, 'round', 'photo.txt')])
+      const source = await lib.details('/round/photo.txt')
+      await run('cp', ['-a', join(m.path, 'round'), join(out, 'cp')])
+      await run('rsync', ['-aX', `${join(m.path, 'round')}/`, join(out, 'rsync')])
+      const fileId = async (path: string) => (await run('getfattr', ['-n', 'user.imagekit.file-id', '--only-values', path])).stdout
+      expect(await fileId(join(out, 'rsync', 'photo.txt'))).toBe(source.fileId) // computed attributes came along
+      await mkdir(join(out, 'plain'))
+      await writeFile(join(out, 'plain', 'plain.txt'), 'no attributes\n')
+      await run('chown', ['-R', '1234:4321', join(out, 'plain')]) // the mount's owner (another would be EPERM, W10)
+      await run('tar', ['--xattrs', '-C', join(out, 'cp'), '-cf', join(out, 'round.tar'), '.'])
+
+      // Back in, as new files: no complaint (rsync exited 23 and tar warned, one line per computed attribute).
+      expect((await run('cp', ['-a', join(out, 'cp'), join(m.path, 'round-cp')])).stderr).toBe('')
+      expect((await run('rsync', ['-aX', `${join(out, 'rsync')}/`, join(m.path, 'round-rsync')])).stderr).toBe('')
+      await mkdir(join(m.path, 'round-tar'))
+      expect((await run('tar', ['--xattrs', '--xattrs-include=*', '-C', join(m.path, 'round-tar'), '-xf', join(out, 'round.tar')])).stderr).toBe('')
+      // A plain file: rsync -X removes the attributes its source lacks, and what ImageKit computes stays.
+      expect((await run('rsync', ['-aX', `${join(out, 'plain')}/`, join(m.path, 'round-plain')])).stderr).toBe('')
+      await writeFile(join(out, 'plain', 'plain.txt'), 'changed, no attributes\n')
+      expect((await run('rsync', ['-aX', `${join(out, 'plain')}/`, join(m.path, 'round-plain')])).stderr).toBe('')
+      expect(await readFile(join(m.path, 'round-plain', 'plain.txt'), 'utf8')).toBe('changed, no attributes\n')
+      for (const folder of ['round-cp', 'round-rsync', 'round-tar']) {
+        const copy = await lib.details(`/${folder}/photo.txt`)
+        expect(copy).toMatchObject({ tags: ['red', 'blue'], customCoordinates: '1,2,3,4' })
+        expect(copy.fileId).not.toBe(source.fileId)
+        expect(await fileId(join(m.path, folder, 'photo.txt'))).toBe(copy.fileId) // its own, not the source's
+        expect(await readFile(join(m.path, folder, 'photo.txt'), 'utf8')).toBe('round trip\n')
+      }
+      // Back onto the files they came from, unchanged: nothing to do, nothing said, nothing stored.
+      expect((await run('rsync', ['-aX', `${join(out, 'rsync')}/`, `${join(m.path, 'round')}/`])).stderr).toBe('')
+      expect((await run('cp', ['-a', join(out, 'cp', 'photo.txt'), join(m.path, 'round', 'photo.txt')])).stderr).toBe('')
+      expect(await lib.details('/round/photo.txt')).toMatchObject({ fileId: source.fileId, tags: ['red', 'blue'] })
+      expect(await versionsOf(lib, '/round/photo.txt')).toHaveLength(2) // the cp -a wrote the bytes again
+
+      // Privacy and draft state are settings, not descriptions: a copy that would lose one is told so.
+      const file = join(m.path, 'round', 'photo.txt')
+      await run('setfattr', ['-n', 'user.imagekit.is-private-file', '-v', 'false', file])
+      await run('setfattr', ['-n', 'user.imagekit.file-id', '-v', 'another-file', file])
+      await expect(run('setfattr', ['-x', 'user.imagekit.width', file])).rejects.toMatchObject({ stderr: expect.stringContaining('No such attribute') })
+      await run('setfattr', ['-x', 'user.imagekit.url', file])
+      expect(await fileId(file)).toBe(source.fileId)
+      for (const [name, value] of [['is-private-file', 'true'], ['is-published', 'false']]) {
+        await expect(run('setfattr', ['-n', `user.imagekit.${name}`, '-v', value!, file])).rejects.toMatchObject({ stderr: expect.stringContaining('Operation not supported') })
+      }
+      await expect(run('setfattr', ['-n', 'user.imagekit.file-id', '-v', 'x', join(m.path, 'round')])).rejects.toMatchObject({ stderr: expect.stringContaining('Operation not supported') })
+      await lib.upload('/round', 'private.txt', Buffer.from('private\n'), { isPrivateFile: 'true' })
+      m.forget()
+      await waitFor(async () => (await readdir(join(m.path, 'round'))).includes('private.txt'), 10_000, 'private.txt listed')
+      await run('rsync', ['-aX', join(m.path, 'round', 'private.txt'), join(out, 'private.txt')])
+      await expect(run('rsync', ['-aX', join(out, 'private.txt'), join(m.path, 'round-plain', 'private.txt')]))
+        .rejects.toMatchObject({ stderr: expect.stringMatching(/user\.imagekit\.is-private-file[^\n]*Operation not supported/) })
+      expect((await lib.details('/round-plain/private.txt')).isPrivateFile).toBe(false)
+    } finally {
+      await rm(out, { recursive: true, force: true })
     }
   })
 

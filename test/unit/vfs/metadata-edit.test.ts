@@ -109,16 +109,43 @@ describe('writable metadata attributes', () => {
     expect(await attr(h, '/a.jpg', 'tags')).toBe('new')
   })
 
-  it('what ImageKit computes, other names and folders refuse with ENOTSUP (cp -a passes over it quietly)', async () => {
+  it('other names and folders refuse with ENOTSUP (cp -a passes over it quietly)', async () => {
     const api = new FakeImageKit()
     api.addFolder('/p')
     api.addFile('/p/a.jpg', 10)
     const h = writable(api)
-    for (const name of ['user.imagekit.file-id', 'user.imagekit.ai-tags', 'user.imagekit.size', 'user.xdg.origin.url', 'user.xdg.comment', 'user.imagekit.nope']) {
+    for (const name of ['user.xdg.origin.url', 'user.xdg.comment', 'user.imagekit.nope']) {
       await expectCode(h.vfs.setxattr('/p/a.jpg', name, value('x'), 0), 'ENOTSUP')
       await expectCode(h.vfs.removexattr('/p/a.jpg', name), 'ENOTSUP')
     }
     await expectCode(h.vfs.setxattr('/p', 'user.imagekit.tags', value('x'), 0), 'ENOTSUP')
+    await expectCode(h.vfs.setxattr('/p', 'user.imagekit.file-id', value('x'), 0), 'ENOTSUP')
+    expect(api.detailUpdates).toEqual([])
+    await h.vfs.close()
+  })
+
+  it('what ImageKit computes is accepted and left as it is (a copy brings back its source\'s); a privacy change refuses', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/p')
+    const stored = api.addFile('/p/a.jpg', 10)
+    const h = writable(api)
+    for (const name of ['user.imagekit.file-id', 'user.imagekit.ai-tags', 'user.imagekit.size', 'user.imagekit.url', 'user.imagekit.width']) {
+      await h.vfs.setxattr('/p/a.jpg', name, value('from another file'), 0)
+    }
+    await h.vfs.removexattr('/p/a.jpg', 'user.imagekit.url') // rsync -X removes what its source lacks
+    await h.vfs.removexattr('/p/a.jpg', 'user.imagekit.is-private-file')
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.is-private-file', value('false'), 0) // the value it has
+    expect(await attr(h, '/p/a.jpg', 'file-id')).toBe(stored.fileId)
+    expect(await attr(h, '/p/a.jpg', 'size')).toBe('10')
+    expect(await h.vfs.listxattr('/p/a.jpg')).toContain('user.imagekit.url')
+    await expectCode(h.vfs.setxattr('/p/a.jpg', 'user.imagekit.is-private-file', value('true'), 0), 'ENOTSUP')
+    await expectCode(h.vfs.setxattr('/p/a.jpg', 'user.imagekit.is-published', value('false'), 0), 'ENOTSUP')
+    await expectCode(h.vfs.setxattr('/p/a.jpg', 'user.imagekit.file-id', value('x'), XATTR_CREATE), 'EEXIST')
+    const listed = await h.vfs.listxattr('/p/a.jpg')
+    const absent = ['user.imagekit.height', 'user.imagekit.ai-tags', 'user.imagekit.mime'].find((n) => !listed.includes(n))
+    if (absent === undefined) throw new Error(`the fake file has every attribute: ${listed.join(', ')}`)
+    await expectCode(h.vfs.setxattr('/p/a.jpg', absent, value('1'), XATTR_REPLACE), 'ENODATA')
+    await expectCode(h.vfs.removexattr('/p/a.jpg', absent), 'ENODATA')
     expect(api.detailUpdates).toEqual([])
     await h.vfs.close()
   })
@@ -136,7 +163,7 @@ describe('writable metadata attributes', () => {
     await h.vfs.setxattr('/p/new.jpg', 'user.imagekit.custom-metadata', value('{"shot":"studio"}'), XATTR_CREATE)
     await h.vfs.setxattr('/p/new.jpg', 'user.imagekit.custom-coordinates', value('1,2,3,4'), 0)
     await expectCode(h.vfs.setxattr('/p/new.jpg', 'user.imagekit.tags', value('x'), XATTR_CREATE), 'EEXIST')
-    await expectCode(h.vfs.setxattr('/p/new.jpg', 'user.imagekit.file-id', value('x'), 0), 'ENOTSUP')
+    await h.vfs.setxattr('/p/new.jpg', 'user.imagekit.file-id', value('x'), 0) // ImageKit's to give: accepted, ignored
     expect(api.detailUpdates).toEqual([])
     expect(await attr(h, '/p/new.jpg', 'tags')).toBe('copied,tags')
     expect(JSON.parse(await attr(h, '/p/new.jpg', 'custom-metadata'))).toEqual({ shot: 'studio' })
