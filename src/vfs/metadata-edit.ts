@@ -17,11 +17,13 @@
  * not descriptions: set to another value than the file has, they are refused (ENOTSUP), so a copy of a private
  * file that lands public says so.
  */
+import type { Clock } from '../clock.js'
 import { isImageKitError } from '../imagekit/errors.js'
 import type { ImageKitApi } from '../imagekit/api.js'
 import type { FileObject } from '../imagekit/types.js'
 import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
+import { CONFIRM_MS } from './folder-presence.js'
 import { VfsError } from './errors.js'
 import type { PendingFile } from './file-node.js'
 import { fromImageKitError } from './from-imagekit-error.js'
@@ -94,9 +96,22 @@ export interface MetadataEditorDeps {
   dirs: DirCache
   destinations: Destinations
   writes: WritePath
+  clock: Clock
+}
+
+/** The details the library gave in answer to the last change made here, and when. */
+interface Answer {
+  file: FileObject
+  atMs: number
 }
 
 export class MetadataEditor {
+  /**
+   * Only the last one: `rsync -X` and `cp -a` set a file's attributes one after another (both tag names with the
+   * same value), so a repeat of what the library has just answered for that file needs no second update.
+   */
+  #lastAnswer: Answer | undefined
+
   constructor(readonly d: MetadataEditorDeps) {}
 
   async set(localPath: string, name: string, value: Buffer, flags: number): Promise<void> {
@@ -163,7 +178,21 @@ export class MetadataEditor {
     if (node.kind !== 'file') throw new VfsError('ENOTSUP', `${localPath}: folders have no ${name}`, { level: 'debug' })
     if (node.isVersion) throw new VfsError('EACCES', `${localPath}: old versions are read-only`)
     check(listXattrs(node).includes(name))
+    if (this.#answeredJustNow(node, wanted)) return
     await this.#update(localPath, node, wanted)
+  }
+
+  /**
+   * True when the library answered a change made here with `wanted` for this version of the file less than
+   * CONFIRM_MS ago (every later change through the mount, an upload with the tags kept for it included, is
+   * another version or another answer): as a fresh listing vouches for the names it lacks (unlisted-file.ts),
+   * a change made elsewhere within those seconds is the race any change has.
+   */
+  #answeredJustNow(node: FileInode, wanted: WantedDetails): boolean {
+    const last = this.#lastAnswer
+    if (!last || last.file.fileId !== node.fileId || last.file.versionInfo?.id !== node.versionId) return false
+    if (this.d.clock.now() - last.atMs >= CONFIRM_MS) return false
+    return detailsHold(last.file, wanted)
   }
 
   async #update(localPath: string, node: FileInode, wanted: WantedDetails): Promise<void> {
@@ -177,6 +206,7 @@ export class MetadataEditor {
     } catch (e) {
       const held = await this.#heldDespite(e, node.fileId, wanted)
       if (held) {
+        this.#answered(held)
         this.d.dirs.setChild(dest.folder, dest.localName, fileInodeFrom(held, node.ino))
         return
       }
@@ -186,7 +216,12 @@ export class MetadataEditor {
       if (isImageKitError(e) && e.code === 'IK_NOT_FOUND') this.d.dirs.expire(dest.folder)
       throw fromImageKitError(e, { op: 'update details', target: node.remotePath })
     }
+    this.#answered(updated)
     this.d.dirs.setChild(dest.folder, dest.localName, fileInodeFrom(updated, node.ino))
+  }
+
+  #answered(file: FileObject): void {
+    this.#lastAnswer = { file, atMs: this.d.clock.now() }
   }
 
   /**

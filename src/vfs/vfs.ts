@@ -178,7 +178,7 @@ class ImageKitVfs implements IkVfs {
         versionStored: (fileId) => this.#readers.stopSettling(fileId),
       })
       this.#namespace = new Namespace({ ...shared, writes: this.#writes })
-      this.#metadata = new MetadataEditor({ api, log: this.#log, resolver: this.#resolver, dirs: this.#dirs, destinations: this.#destinations, writes: this.#writes })
+      this.#metadata = new MetadataEditor({ api, log: this.#log, resolver: this.#resolver, dirs: this.#dirs, destinations: this.#destinations, writes: this.#writes, clock })
     }
   }
 

@@ -3,6 +3,7 @@ import { constants } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { CONFIRM_MS } from '../../../src/vfs/folder-presence.js'
 import { XATTR_CREATE, XATTR_REPLACE } from '../../../src/vfs/metadata-edit.js'
 import { detailsHold } from '../../../src/vfs/wanted-details.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
@@ -11,6 +12,14 @@ import { expectCode, makeVfs, scratchDir, type Harness } from './helpers.js'
 function writable(api: FakeImageKit, overrides = {}): Harness & { cacheDir: string } {
   const cacheDir = join(scratchDir('xattr'), 'cache')
   return { ...makeVfs(api, { readOnly: false, cacheDir, libraryId: 'https://ik.example.test/demo', ...overrides }), cacheDir }
+}
+
+/** A stored /p/a.jpg on a writable mount. */
+function storedFile() {
+  const api = new FakeImageKit()
+  api.addFolder('/p')
+  const file = api.addFile('/p/a.jpg', 10)
+  return { api, file, h: writable(api) }
 }
 
 const value = (s: string) => Buffer.from(s, 'utf8')
@@ -27,10 +36,7 @@ const attr = async (h: Harness, path: string, name: string) => (await h.vfs.getx
 
 describe('writable metadata attributes', () => {
   it('setting tags updates the file through the API, and the mount shows them at once', async () => {
-    const api = new FakeImageKit()
-    api.addFolder('/p')
-    const file = api.addFile('/p/a.jpg', 10)
-    const h = writable(api)
+    const { api, file, h } = storedFile()
     await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value(' summer, beach ,summer,, '), 0)
     expect(api.detailUpdates).toEqual([{ fileId: file.fileId, details: { tags: ['summer', 'beach'] } }])
     expect(await attr(h, '/p/a.jpg', 'tags')).toBe('summer,beach')
@@ -43,6 +49,27 @@ describe('writable metadata attributes', () => {
     await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value(''), 0)
     expect(api.detailUpdates.at(-1)?.details).toEqual({ tags: null })
     await expectCode(h.vfs.getxattr('/p/a.jpg', 'user.imagekit.tags'), 'ENODATA')
+  })
+
+  it('setting what the library answered moments ago for the file (rsync -X sets both tag names in a row) asks nothing', async () => {
+    const { api, file, h } = storedFile()
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red,blue'), 0)
+    await h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value('red,blue'), 0) // was a second update, the same
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.custom-coordinates', value('1,2,3,4'), 0)
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.custom-coordinates', value('1,2,3,4'), 0)
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red,blue'), 0)
+    expect(api.detailUpdates).toEqual([
+      { fileId: file.fileId, details: { tags: ['red', 'blue'] } },
+      { fileId: file.fileId, details: { customCoordinates: '1,2,3,4' } },
+    ])
+    // Another value, or the same once that answer is old (another machine may have changed it since), is set.
+    await h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value('red'), 0)
+    h.clock.advance(CONFIRM_MS)
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red'), 0)
+    expect(api.detailUpdates.slice(2).map((u) => u.details)).toEqual([{ tags: ['red'] }, { tags: ['red'] }])
+    // XATTR_CREATE still sees the tags there.
+    await expectCode(h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red'), XATTR_CREATE), 'EEXIST')
+    await h.vfs.close()
   })
 
   it('custom coordinates must be x,y,width,height; removing them clears them', async () => {
