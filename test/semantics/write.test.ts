@@ -369,6 +369,22 @@ describe.skipIf(skip !== null)('write semantics', () => {
       expect(await sameBytes(remoteBytesPath(lib, '/w2sync/f.txt'), await localBytes('w2sync', 'xwo\n'))).toBe(true)
       expect(await versionsOf(lib, '/w2sync/f.txt')).toHaveLength(3)
       await unmount(m)
+
+      // With --write-back an fsync still stores the bytes before it returns, and leaves nothing for later.
+      const later = await mount({ args: ['--upload-url', counter.url, '--write-back', '1s'] })
+      const before = counter.uploads()
+      const fh = await open(join(later.m.path, 'w2sync', 'f.txt'), 'r+')
+      try {
+        await fh.write('y', 0)
+        await fh.sync()
+        expect(await sameBytes(remoteBytesPath(lib, '/w2sync/f.txt'), await localBytes('w2sync-wb', 'ywo\n'))).toBe(true)
+        await fh.sync()
+        await fh.truncate(4)
+      } finally {
+        await fh.close()
+      }
+      expect(await unmount(later.m)).toBe(0) // waits for any upload still to come
+      expect(counter.uploads() - before).toBe(1)
     } finally {
       await counter.stop()
     }
