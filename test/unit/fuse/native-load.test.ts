@@ -65,12 +65,18 @@ describe.skipIf(skipReason !== undefined)('loadFuseNative without a system libfu
   it('the loader preloads the shipped copy and fuse-native loads', () => {
     // load.ts and the modules it imports, as plain ESM beside each other (their imports name .js files)
     writeFileSync(join(work, 'package.json'), '{"type":"module"}')
-    for (const name of ['load', 'built-addon']) {
+    const pending = ['load']
+    for (const done = new Set<string>(); pending.length > 0;) {
+      const name = pending.pop()!
+      if (done.has(name)) continue
+      done.add(name)
       const source = readFileSync(join(repo, `native/${name}.ts`), 'utf8')
       const js = ts.transpileModule(source, {
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
       }).outputText
       writeFileSync(join(work, `${name}.js`), js)
+      // the value imports left after transpiling (type-only ones are gone), each a sibling in native/
+      for (const m of js.matchAll(/from '\.\/([\w-]+)\.js'/g)) pending.push(m[1]!)
     }
     const result = runHidden(`
       import { loadFuseNative, libfuseInUse } from ${JSON.stringify(join(work, 'load.js'))}
