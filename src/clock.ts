@@ -31,8 +31,17 @@ export class ManualClock implements Clock {
   now(): number {
     return this.#now
   }
-  sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.#sleepers.push({ until: this.#now + ms, resolve }))
+  /** Like systemClock's, a sleep ends early, rejected, when its signal aborts (a Vfs closed while it retries). */
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason as Error)
+      const sleeper = { until: this.#now + ms, resolve }
+      this.#sleepers.push(sleeper)
+      signal?.addEventListener('abort', () => {
+        this.#sleepers = this.#sleepers.filter((s) => s !== sleeper)
+        reject(signal.reason as Error)
+      }, { once: true })
+    })
   }
   advance(ms: number): void {
     this.#now += ms

@@ -13,7 +13,7 @@ import type { VfsCode } from './errors.js'
 import type { UploadResponse } from '../imagekit/types.js'
 import type { StreamedUpload } from './upload/streamer.js'
 import type { WantedDetails } from './wanted-details.js'
-import type { JournalRecord, RecordState } from './spool/record.js'
+import type { JournalRecord, PutBackNote, RecordState } from './spool/record.js'
 import { joinRemote } from './name.js'
 
 export type PendingState = 'open' | 'waiting' | 'uploading' | 'retrying' | 'failed' | 'rejected' | 'empty' | 'clean'
@@ -122,6 +122,8 @@ export class PendingFile {
    * write's errno (W14). Writing that offset again, or truncating below it, makes the file whole again.
    */
   failedWrite: { at: number; code: VfsCode } | undefined
+  /** Its base file is to be put back at its path before its upload (JournalRecord.putBack, put-back.ts). */
+  putBack: PutBackNote | undefined
 
   constructor(
     readonly id: string,
@@ -176,6 +178,7 @@ export class PendingFile {
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       ...(crc32 !== undefined ? { crc32 } : {}),
       ...(this.unlinking ? { unlinking: true as const } : {}),
+      ...(this.putBack ? { putBack: this.putBack } : {}),
       ...(mayBeStoredSinceMs !== undefined ? { mayBeStoredSinceMs } : {}),
     }
   }

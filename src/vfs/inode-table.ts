@@ -59,6 +59,11 @@ export class InodeTable {
     if (--pin.refs === 0) this.#pinned.delete(key)
   }
 
+  /** An open handle holds the thing with this identity. */
+  isPinned(key: string): boolean {
+    return this.#pinned.has(key)
+  }
+
   get pinnedCount(): number {
     return this.#pinned.size
   }

@@ -18,6 +18,7 @@ import { joinRemote, parentOf } from './name.js'
 import type { Destination } from './destination.js'
 import { mergeWanted } from './wanted-details.js'
 import { renamedFileNode } from './renamed-file.js'
+import { putBack, type PutBackDeps } from './put-back.js'
 import type { WritePath, WritePathDeps } from './write-path.js'
 
 /** The same shared state the write path gets, plus the write path itself. */
@@ -34,8 +35,11 @@ export class Namespace {
   /** Per remote path; two-path ops lock in sorted order (see vfs.ts). */
   readonly #lock = new KeyedMutex()
 
+  readonly #putBackDeps: PutBackDeps
+
   constructor(deps: NamespaceDeps) {
     this.#d = deps
+    this.#putBackDeps = { ...deps, listedFile: (dest) => this.#remoteFile(dest) }
   }
 
   #locked<T>(paths: string[], fn: () => Promise<T>): Promise<T> {
@@ -143,10 +147,17 @@ export class Namespace {
     }
   }
 
-  /** Deletes the file with all its versions (ImageKit's delete), or drops a file that only exists in the spool. */
+  /**
+   * Deletes the file with all its versions (ImageKit's delete), or drops a file that only exists in the spool.
+   * The backup a save moved the original aside to is put back instead (W17, put-back.ts).
+   */
   async unlink(localPath: string): Promise<void> {
     const dest = await this.#d.destinations.of(localPath)
-    await this.#locked([dest.remotePath], async () => {
+    const { movedAside } = this.#d.writes
+    const pair = movedAside.take(dest.remotePath)
+    movedAside.changed(dest.remotePath)
+    await this.#locked(pair ? [dest.remotePath, pair.place.remotePath] : [dest.remotePath], async () => {
+      if (pair && (await putBack(this.#putBackDeps, pair, dest, pair.place))) return
       const node = await this.#remote(dest)
       if (node?.kind === 'dir') throw new VfsError('EISDIR', `unlink ${localPath}: is a folder`)
       if (node?.isVersion) throw new VfsError('EACCES', `unlink ${localPath}: old versions are read-only`)
@@ -219,6 +230,8 @@ export class Namespace {
     if (to.remotePath.startsWith(from.remotePath + '/')) {
       throw new VfsError('EINVAL', `rename ${fromLocalPath}: cannot move a folder into itself`)
     }
+    this.#d.writes.movedAside.changed(from.remotePath)
+    this.#d.writes.movedAside.changed(to.remotePath)
     await this.#locked([from.remotePath, to.remotePath], () => this.#renameLocked(from, to)).catch((e: unknown) => {
       // The source is gone remotely (deleted or moved elsewhere after the cached listing, R2): the listing that
       // still shows it is read again, so the name does not stay there for the dir cache time.
@@ -349,6 +362,8 @@ export class Namespace {
     // Same inode at the new name, with the new path and url: the folders need not be listed again.
     if (src && ino !== undefined) {
       dirs.setChild(to.folder, to.localName, renamedFileNode(src, ino, to.remotePath, this.#d.clock.now()))
+      // Maybe a save moving the original aside (W17): remembered until the backup's unlink (moved-aside.ts).
+      if (!srcPending && from.folder === to.folder) this.#d.writes.movedAside.renamed(src, from, to)
       return dirs.fileMoved(from.folder, to.folder)
     }
     dirs.expire(to.folder)

@@ -40,6 +40,9 @@ import type { UploadStatus, VfsOptions } from './types.js'
 import { STREAM_THRESHOLD_BYTES, Streamer } from './upload/streamer.js'
 import { Uploader } from './upload/uploader.js'
 import { WarnOnce } from './warn-once.js'
+import { MovedAside } from './moved-aside.js'
+import type { PutBackNote } from './spool/record.js'
+import { endPutBack, settlePutBack, type PutBackOutcome } from './write/interrupted-put-back.js'
 import { carriedDetails, mergeWanted, type WantedDetails } from './wanted-details.js'
 import { Committer } from './write/committer.js'
 import { SpoolContent } from './write/content.js'
@@ -98,9 +101,12 @@ export class WritePath {
   readonly #fileLock = new KeyedMutex()
   readonly #background = new Set<Promise<void>>()
   #refusingNewWrites = false
+  /** W17: stored files renamed aside by this mount, and the files it then made in their place (put-back.ts). */
+  readonly movedAside: MovedAside
 
   constructor(deps: WritePathDeps) {
     this.#d = deps
+    this.movedAside = new MovedAside(deps.clock)
     this.#spool = new Spool(deps.options.cacheDir, libraryKeyOf(deps.options.libraryId))
     this.#journal = new Journal(this.#spool.journalDir, deps.options.bootId)
     this.#dataFiles = new DataFiles(this.#spool.dataDir, this.#spool.freeDir)
@@ -179,7 +185,7 @@ export class WritePath {
     return {
       pendingFiles: this.#pending.size, journalRecords: this.#journal.size, mtimes: this.#mtimes.size,
       recentCopies: this.#recent.count, queuedUploads: this.#uploader.files.size, uploadTimers: this.#uploader.timers, pathLocks: this.#pathLock.size,
-      fileLocks: this.#fileLock.size, backgroundTasks: this.#background.size,
+      fileLocks: this.#fileLock.size, backgroundTasks: this.#background.size, movedAside: this.movedAside.size,
     }
   }
 
@@ -369,6 +375,7 @@ export class WritePath {
       file.openCount = 1
       file.writers = 1
       this.#pending.add(file)
+      if (!node) this.movedAside.created(file)
       return file
     })
   }
@@ -600,13 +607,90 @@ export class WritePath {
         await this.#spoolFiles.retire(file)
         return false
       }
-      if (!file.quiesced) {
-        let end!: () => void
-        const ended = new Promise<void>((resolve) => { end = resolve })
-        file.quiesced = { ended, end }
-      }
+      this.#markQuiesced(file)
       return true
     })
+  }
+
+  #markQuiesced(file: PendingFile): void {
+    if (file.quiesced) return
+    let end!: () => void
+    const ended = new Promise<void>((resolve) => { end = resolve })
+    file.quiesced = { ended, end }
+  }
+
+  // ---- put-backs of saves that moved the original aside (W17, put-back.ts) ----
+
+  /**
+   * A stored file's bytes made a pending file again at its path, quiesced: from the spool's kept copy of its
+   * upload (else downloaded), durable with its journal record before this returns, shown with its inode number.
+   */
+  async respool(source: FileInode, dest: Destination): Promise<PendingFile> {
+    return this.#pathLock.run(dest.remotePath, async () => {
+      if (this.#pending.at(dest.remotePath)) throw new VfsError('EBUSY', `${dest.localPath}: opened for writing meanwhile`, { level: 'debug' })
+      const { id, fh, filled } = await this.#spoolFiles.newFor(source)
+      const file = new PendingFile(
+        id, this.#dataFiles.path(id), dest.folder, dest.name, dest.localPath, source.ino, 0,
+        this.mtimeOf(source) ?? source.updatedAtMs, source.createdAtMs, remoteBaseOf(source),
+      )
+      file.fd = fh
+      try {
+        if (filled) file.size = source.size
+        else await this.#content.fill(file, source)
+        file.unsent = true
+        file.state = 'waiting'
+        await this.#committer.persist(file)
+      } catch (e) {
+        await this.#journal.remove(id).catch(() => undefined)
+        await this.#dataFiles.remove(id, file.fd)
+        throw e
+      }
+      const fd = file.fd
+      file.fd = undefined
+      await fd?.close().catch(() => undefined)
+      this.#markQuiesced(file)
+      this.#pending.add(file)
+      return file
+    })
+  }
+
+  /** Points a quiesced file's upload at `base`, with the put-back it waits for noted (durably, before this returns). */
+  async rebase(file: PendingFile, base: RemoteBase | undefined, putBack: PutBackNote | undefined): Promise<void> {
+    await this.#fileLock.run(file.id, async () => {
+      const was = { base: file.base, putBack: file.putBack, storedVersionId: file.storedVersionId }
+      file.base = base
+      file.putBack = putBack
+      file.storedVersionId = undefined
+      try {
+        await this.#committer.persist(file)
+      } catch (e) {
+        Object.assign(file, was)
+        throw e
+      }
+    })
+  }
+
+  /** The put-back a file waited for is over (`outcome`: where the original is): its note goes. */
+  endPutBack(file: PendingFile, outcome: PutBackOutcome): Promise<void> {
+    return this.#fileLock.run(file.id, () => endPutBack({ log: this.#d.log, persist: (f) => this.#committer.persist(f) }, file, outcome))
+  }
+
+  /** A put-back's file goes on to its upload: stored before this returns, unless `--write-back` leaves it for later. */
+  async uploadAfterPutBack(file: PendingFile): Promise<void> {
+    this.requeue(file)
+    if (this.#d.options.writeBackDelayMs > 0 || file.openCount > 0 || !file.unsent) return
+    await this.#committer.fsync(file).catch((e: unknown) => {
+      this.#d.log.warn({ path: file.localPath, err: e }, 'upload after a put-back failed; the file stays in the spool and is retried')
+    })
+  }
+
+  /** A put-back the library did not answer: finished in the background, the file's upload waiting until then. */
+  settlePutBackLater(file: PendingFile): void {
+    this.#track(settlePutBack({
+      api: this.#d.api, clock: this.#d.clock, log: this.#d.log, closing: this.#closing.signal,
+      persist: (f) => this.#fileLock.run(f.id, () => this.#committer.persist(f)),
+      requeue: (f) => this.requeue(f), expire: (folder) => this.#d.dirs.expire(folder),
+    }, file))
   }
 
   // ---- folder rename notes (write/folder-move-notes.ts) ----

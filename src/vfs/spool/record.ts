@@ -46,6 +46,23 @@ export interface JournalRecord {
    * that the next mount drops the file instead of uploading it back after a crash in between (W8).
    */
   unlinking?: true
+  /**
+   * A save that moved the original aside and deleted that backup (W17): the base file (`fileId`) is to be
+   * renamed from the backup's path back to this record's, after `drop` (this file's own earlier upload, at
+   * this record's path) is deleted. Noted before either is sent, so the next mount finishes it before the upload.
+   */
+  putBack?: PutBackNote
+}
+
+export interface PutBackNote {
+  /** The backup's remote path, in the record's folder. */
+  from: string
+  drop?: string
+}
+
+export function isPutBackNote(x: unknown): x is PutBackNote {
+  const n = x as Partial<PutBackNote> | null
+  return typeof n === 'object' && n !== null && typeof n.from === 'string' && (n.drop === undefined || typeof n.drop === 'string')
 }
 
 export function isRecord(x: unknown): x is JournalRecord {

@@ -17,6 +17,8 @@ import type { Journal } from '../spool/journal.js'
 import { recoverSpool } from '../spool/recover.js'
 import type { Uploader } from '../upload/uploader.js'
 import { filesOfMoves, placesAlongRoute, settleInterruptedMove } from './interrupted-moves.js'
+import { settlePutBack } from './interrupted-put-back.js'
+import { isPutBackNote } from '../spool/record.js'
 import type { PendingFiles } from './pending-files.js'
 
 export interface ReplayDeps {
@@ -59,6 +61,7 @@ export function replay(d: ReplayDeps): void {
     // An attempt may have stored it before the daemon stopped: the next one looks for it in the library first.
     if (typeof r.mayBeStoredSinceMs === 'number') file.mayBeStoredSinceMs = r.mayBeStoredSinceMs
     file.wanted = r.details
+    if (isPutBackNote(r.putBack) && base) file.putBack = r.putBack
     d.pending.add(file)
     files.push(file)
     if (size === 0) {
@@ -74,6 +77,21 @@ export function replay(d: ReplayDeps): void {
   }
   if (resumed > 0) d.log.info({ files: resumed }, 'pending uploads found in the spool; resuming')
   settleInterruptedMoves(d, files)
+  settlePutBacks(d, files)
+}
+
+/** Files whose record notes a put-back (W17) wait until it is finished (write/interrupted-put-back.ts). */
+function settlePutBacks(d: ReplayDeps, files: PendingFile[]): void {
+  const deps = {
+    api: d.api, clock: d.clock, log: d.log, closing: d.closing, requeue: d.requeue,
+    persist: (file: PendingFile) => d.fileLock.run(file.id, () => d.persist(file)),
+    expire: (folder: string) => d.dirs.expire(folder),
+  }
+  for (const file of files) {
+    if (!file.putBack || file.quiesced) continue // one held for a folder move is put back at its next mount
+    holdForMove(d, file)
+    d.track(settlePutBack(deps, file))
+  }
 }
 
 function settleInterruptedMoves(d: ReplayDeps, files: PendingFile[]): void {

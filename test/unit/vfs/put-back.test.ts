@@ -1,0 +1,110 @@
+// W17: a save that renames the original aside, creates the file anew and deletes the backup (vim's
+// backupcopy=auto, mogrify) puts the original back with the new bytes as its new version; what does not fit
+// deletes the backup as before; a crash (the first Vfs abandoned, never closed) leaves the next one to finish it.
+import { constants } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { PUT_BACK_WINDOW_MS } from '../../../src/vfs/moved-aside.js'
+import type { VfsOptions } from '../../../src/vfs/types.js'
+import { FakeImageKit } from './fake-api.js'
+import { makeVfs, scratchDir, waitFor, type Harness } from './helpers.js'
+
+const CREATE = constants.O_CREAT | constants.O_WRONLY
+const NEW_BYTES = Buffer.from('second draft, saved\n')
+
+function rw(api: FakeImageKit, cacheDir: string, overrides: Partial<VfsOptions> = {}): Harness {
+  return makeVfs(api, { readOnly: false, cacheDir, libraryId: 'https://ik.example.test/demo', bootId: 'b1', ...overrides })
+}
+
+function library(): { api: FakeImageKit; fileId: string } {
+  const api = new FakeImageKit()
+  const { fileId } = api.addFile('/doc.txt', Buffer.from('first draft\n'), { tags: ['red'], customCoordinates: '1,2,3,4' })
+  return { api, fileId }
+}
+
+/** rename(f, f~); create f; write; [fsync]; close; [wait]; unlink(f~). */
+async function save(h: Harness, opts: { fsync?: boolean; beforeUnlink?: () => void | Promise<void> } = {}): Promise<void> {
+  await h.vfs.rename('/doc.txt', '/doc.txt~')
+  const fh = await h.vfs.create('/doc.txt', 0o644, CREATE)
+  await h.vfs.write('/doc.txt', fh, NEW_BYTES, 0)
+  if (opts.fsync) await h.vfs.fsync('/doc.txt', fh, false)
+  await h.vfs.flush('/doc.txt', fh)
+  await h.vfs.release('/doc.txt', fh)
+  await opts.beforeUnlink?.()
+  await h.vfs.unlink('/doc.txt~')
+}
+
+async function readAll(h: Harness, path: string): Promise<string> {
+  const fh = await h.vfs.open(path, constants.O_RDONLY)
+  try {
+    return (await h.vfs.read(path, fh, 1024, 0)).toString()
+  } finally {
+    await h.vfs.release(path, fh)
+  }
+}
+
+function expectPutBack(api: FakeImageKit, fileId: string): void {
+  const stored = api.fileAt('/doc.txt')!
+  expect(stored.obj.fileId).toBe(fileId)
+  expect(stored.bytes.equals(NEW_BYTES)).toBe(true)
+  expect(stored.versions).toBe(2)
+  expect(stored.obj.tags).toEqual(['red'])
+  expect(stored.obj.customCoordinates).toBe('1,2,3,4')
+  expect(api.fileAt('/doc.txt~')).toBeUndefined()
+}
+
+describe('W17: put-back of a save that moved the original aside', () => {
+  it.each([
+    ['uploaded at close', {}, false],
+    ['--write-back, fsync before close', { writeBackDelayMs: 60_000 }, true],
+    ['--write-back, still in the spool', { writeBackDelayMs: 60_000 }, false],
+  ] as const)('the original takes the new bytes as its new version (%s)', async (_, options, fsync) => {
+    const { api, fileId } = library()
+    const h = rw(api, join(scratchDir('put-back'), 'cache'), options)
+    await save(h, { fsync })
+    expect((await h.vfs.readdir('/')).map((e) => e.name)).toEqual(['doc.txt'])
+    expect(await readAll(h, '/doc.txt')).toBe(NEW_BYTES.toString())
+    expect((await h.vfs.getattr('/doc.txt')).size).toBe(NEW_BYTES.length)
+    h.clock.advance(60_000)
+    await waitFor(() => api.fileAt('/doc.txt')?.versions === 2)
+    expectPutBack(api, fileId)
+  })
+
+  it('an unlink after the window, or of a backup read meanwhile, deletes it as before', async () => {
+    const { api, fileId } = library()
+    const h = rw(api, join(scratchDir('put-back'), 'cache'))
+    await save(h, { beforeUnlink: () => h.clock.advance(PUT_BACK_WINDOW_MS + 1) })
+    expect(api.fileAt('/doc.txt')!.obj.fileId).not.toBe(fileId)
+    expect(api.fileAt('/doc.txt')!.versions).toBe(1)
+
+    const again = library()
+    const h2 = rw(again.api, join(scratchDir('put-back'), 'cache'))
+    let reader: number | undefined
+    await save(h2, { beforeUnlink: async () => { reader = await h2.vfs.open('/doc.txt~', constants.O_RDONLY) } })
+    await h2.vfs.release('/doc.txt~', reader!)
+    expect(again.api.fileAt('/doc.txt')!.obj.fileId).not.toBe(again.fileId)
+  })
+
+  it.each([
+    ['uploaded at close, the rename back refused', {}, 'renameFile'],
+    ['uploaded at close, its delete refused', {}, 'deleteFile'],
+    ['--write-back, still in the spool, the rename back refused', { writeBackDelayMs: 60_000 }, 'renameFile'],
+  ] as const)('a crash before the original is back: the next start finishes it (%s)', async (_, options, refused) => {
+    const { api, fileId } = library()
+    const cache = join(scratchDir('put-back'), 'cache')
+    const h = rw(api, cache, options)
+    await save(h, { beforeUnlink: () => void api.failAlways.set(refused, new ImageKitError('IK_SERVER', `${refused}: 503`, { status: 503 })) })
+    // Locally done: the backup is gone, the file shows the new bytes; remotely the original is still aside.
+    expect((await h.vfs.readdir('/')).map((e) => e.name)).toEqual(['doc.txt'])
+    expect(await readAll(h, '/doc.txt')).toBe(NEW_BYTES.toString())
+    expect(api.fileAt('/doc.txt~')!.obj.fileId).toBe(fileId)
+    // kill -9 here: the first Vfs is never closed; the library answers again.
+    api.failAlways.delete(refused)
+    const h2 = rw(api, cache, options)
+    expect(await readAll(h2, '/doc.txt')).toBe(NEW_BYTES.toString())
+    h2.clock.advance(60_000)
+    await waitFor(() => api.fileAt('/doc.txt')?.versions === 2)
+    expectPutBack(api, fileId)
+  })
+})
