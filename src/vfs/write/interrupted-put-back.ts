@@ -5,7 +5,6 @@
  * (a crash or kill -9 in between, or a library that did not answer): the steps are read from the library, so a
  * step done before the crash is not repeated, and a file waiting for this waits (quiesced) until it is settled.
  */
-import type { Clock } from '../../clock.js'
 import type { ImageKitApi } from '../../imagekit/api.js'
 import { isImageKitError } from '../../imagekit/errors.js'
 import type { Logger } from '../../log.js'
@@ -13,6 +12,7 @@ import type { PendingFile } from '../file-node.js'
 import { changeOrItsResult, fileIsAt } from '../lost-answer.js'
 import { parentOf } from '../name.js'
 import type { PutBackNote } from '../spool/record.js'
+import type { ReplayDeps } from './replay.js'
 
 const FIRST_PAUSE_MS = 1_000
 const MAX_PAUSE_MS = 60_000
@@ -51,16 +51,8 @@ export async function finishPutBack(api: ImageKitApi, log: Logger, fileId: strin
   return 'done'
 }
 
-export interface SettlePutBackDeps {
-  api: ImageKitApi
-  clock: Clock
-  log: Logger
-  /** Aborted when the mount stops. */
-  closing: AbortSignal
-  /** Rewrites a file's journal record (committer.ts persist). */
-  persist(file: PendingFile): Promise<void>
-  /** Ends a file's quiesce and queues its upload again (write-path.ts requeue). */
-  requeue(file: PendingFile): void
+/** What replay.ts (and the write path, for a put-back the library did not answer) gives it. */
+export type SettlePutBackDeps = Pick<ReplayDeps, 'api' | 'clock' | 'log' | 'closing' | 'persist' | 'requeue'> & {
   /** The folder's listing is to be read again (the original moved). */
   expire(folder: string): void
 }
