@@ -76,6 +76,8 @@ export async function putBack(d: PutBackDeps, pair: MovedAsideFile, aside: Desti
   if (file.base?.fileId === original.fileId) {
     d.inodes.forget(fileIdentityKey(original.fileId)) // its number is the place's from now on
     d.dirs.setChild(place.folder, place.localName, renamedFileNode(original, file.ino, place.remotePath, d.clock.now()))
+  } else {
+    d.dirs.expire(place.folder) // the original went elsewhere meanwhile: what the folder holds is read again
   }
   if (settled) await writes.uploadAfterPutBack(file)
   return true

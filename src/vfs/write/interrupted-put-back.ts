@@ -46,6 +46,7 @@ export async function finishPutBack(api: ImageKitApi, log: Logger, fileId: strin
     await changeOrItsResult(() => api.renameFile(note.from, parentOf(path)[1]), () => fileIsAt(api, fileId, path), log, { op: 'put back', from: note.from, to: path })
   } catch (e) {
     if (isCode(e, 'IK_CONFLICT')) return 'taken' // another file there (stored elsewhere meanwhile): it gets the version
+    if (isCode(e, 'IK_NOT_FOUND')) return 'gone' // deleted or moved elsewhere meanwhile (not to the place: fileIsAt)
     throw e
   }
   return 'done'

@@ -86,6 +86,26 @@ describe('W17: put-back of a save that moved the original aside', () => {
     expect(again.api.fileAt('/doc.txt')!.obj.fileId).not.toBe(again.fileId)
   })
 
+  it('an original deleted elsewhere while it is being put back: the new bytes are stored as a file of their own', async () => {
+    const { api, fileId } = library()
+    const h = rw(api, join(scratchDir('put-back'), 'cache'), { writeBackDelayMs: 60_000 })
+    await save(h, {
+      beforeUnlink: () => {
+        api.renameGate = async () => {
+          api.renameGate = undefined
+          api.removeFile('/doc.txt~') // another machine's delete, as the rename back is sent
+        }
+      },
+    })
+    expect((await h.vfs.readdir('/')).map((e) => e.name)).toEqual(['doc.txt'])
+    h.clock.advance(60_000)
+    await waitFor(() => api.fileAt('/doc.txt') !== undefined)
+    expect(api.fileAt('/doc.txt')!.obj.fileId).not.toBe(fileId)
+    expect(api.fileAt('/doc.txt')!.bytes.equals(NEW_BYTES)).toBe(true)
+    expect(h.lines.join('\n')).toContain('could not be put back')
+    expect(h.lines.join('\n')).not.toContain('cannot put the original back yet') // no retry: the library said where it is
+  })
+
   it.each([
     ['uploaded at close, the rename back refused', {}, 'renameFile'],
     ['uploaded at close, its delete refused', {}, 'deleteFile'],
