@@ -60,7 +60,7 @@ export async function putBack(d: PutBackDeps, pair: MovedAsideFile, aside: Desti
   )
   let settled = false
   try {
-    const outcome = await finishPutBack(d.api, d.log, original.fileId, place.remotePath, file.putBack!)
+    const outcome = await finishPutBack(d.api, d.log, original.fileId, place.remotePath, file.putBack!, now.filePath)
     await writes.endPutBack(file, outcome)
     settled = true
   } catch (e) {

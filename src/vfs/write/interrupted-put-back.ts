@@ -24,11 +24,14 @@ function isCode(e: unknown, code: string): boolean {
   return isImageKitError(e) && e.code === code
 }
 
-/** Puts the stored file `fileId` back from `note.from` to `path` (same folder), `note.drop` deleted first. */
-export async function finishPutBack(api: ImageKitApi, log: Logger, fileId: string, path: string, note: PutBackNote): Promise<PutBackOutcome> {
-  let at: string
+/**
+ * Puts the stored file `fileId` back from `note.from` to `path` (same folder), `note.drop` deleted first.
+ * `checkedAt`: where the caller just found the file (else the library is asked).
+ */
+export async function finishPutBack(api: ImageKitApi, log: Logger, fileId: string, path: string, note: PutBackNote, checkedAt?: string): Promise<PutBackOutcome> {
+  let at = checkedAt
   try {
-    at = (await api.getFileDetails(fileId)).filePath
+    at ??= (await api.getFileDetails(fileId)).filePath
   } catch (e) {
     if (isCode(e, 'IK_NOT_FOUND')) return 'gone'
     throw e

@@ -59,10 +59,15 @@ describe('W17: put-back of a save that moved the original aside', () => {
     ['uploaded at close', {}, false],
     ['--write-back, fsync before close', { writeBackDelayMs: 60_000 }, true],
     ['--write-back, still in the spool', { writeBackDelayMs: 60_000 }, false],
-  ] as const)('the original takes the new bytes as its new version (%s)', async (_, options, fsync) => {
+  ] as const)('the original takes the new bytes as its new version (%s)', async (_, options: Partial<VfsOptions>, fsync) => {
     const { api, fileId } = library()
     const h = rw(api, join(scratchDir('put-back'), 'cache'), options)
-    await save(h, { fsync })
+    let before = { details: 0, deletes: 0, renames: 0 }
+    const calls = () => ({ details: api.calls.getFileDetails, deletes: api.writeCalls.deleteFile, renames: api.writeCalls.renameFile })
+    await save(h, { fsync, beforeUnlink: () => void (before = calls()) })
+    // What the put-back costs: one details call (is the original unchanged, still aside?), the delete of the new
+    // file's own upload when it has one, the rename back (and the upload).
+    expect(calls()).toEqual({ details: before.details + 1, deletes: before.deletes + (fsync || !options.writeBackDelayMs ? 1 : 0), renames: before.renames + 1 })
     expect((await h.vfs.readdir('/')).map((e) => e.name)).toEqual(['doc.txt'])
     expect(await readAll(h, '/doc.txt')).toBe(NEW_BYTES.toString())
     expect((await h.vfs.getattr('/doc.txt')).size).toBe(NEW_BYTES.length)
