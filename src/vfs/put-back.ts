@@ -11,7 +11,7 @@
  *     file's own upload deleted, the original renamed back to its place;
  *  3. the note dropped, and the upload: a new version of the original.
  * Locally the place shows the new bytes throughout, and the backup's name goes when the unlink returns.
- * Anything that does not fit (the original changed or read meanwhile, the new file open, empty or stored twice,
+ * Anything that does not fit (the original changed or read meanwhile, the new file being written, empty,
  * a step 1 that fails) leaves the unlink to delete the backup as before.
  */
 import type { ImageKitApi } from '../imagekit/api.js'
@@ -101,15 +101,18 @@ async function pendingWithOriginal(d: PutBackDeps, made: Made, place: Destinatio
 type Made = { kind: 'pending'; file: PendingFile; drop: string | undefined } | { kind: 'stored'; node: FileInode; drop: string }
 
 /**
- * The file the save made in the original's place, if it is still there, closed, and has nothing but the bytes
- * this mount gave it: still waiting in the spool (returned quiesced), or stored by one upload.
+ * The file the save made in the original's place, if it is still there, with no writes its close did not
+ * commit, and has nothing but the bytes this mount gave it: still in the spool (returned quiesced), or stored
+ * by one upload.
  */
 async function madeInPlace(d: PutBackDeps, pair: MovedAsideFile, place: Destination): Promise<Made | undefined> {
   const made = pair.made!
   const pending = d.writes.pendingAt(place.remotePath)
   if (pending && pending !== made) return undefined
   if (pending && (await d.writes.quiesce(pending))) {
-    const fits = pending.openCount === 0 && pending.unsent && !pending.dirty && pending.state !== 'rejected' && pending.size > 0 &&
+    // Its bytes committed (by a close: the kernel's release of that close may still be on its way, so it may be
+    // open), waiting for their upload or stored by it (then only its release keeps it here).
+    const fits = !pending.dirty && pending.state !== 'rejected' && pending.size > 0 && (pending.unsent || pending.base !== undefined) &&
       pending.mayBeStoredSinceMs === undefined && pending.putBack === undefined
     if (!fits) {
       d.writes.requeue(pending)

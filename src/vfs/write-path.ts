@@ -654,10 +654,18 @@ export class WritePath {
     })
   }
 
-  /** Points a quiesced file's upload at `base`, with the put-back it waits for noted (durably, before this returns). */
+  /**
+   * Points a quiesced file's upload at `base`, with the put-back it waits for noted (durably, before this
+   * returns). Bytes stored under its own id (a file still open, whose release has not come) go up again.
+   */
   async rebase(file: PendingFile, base: RemoteBase | undefined, putBack: PutBackNote | undefined): Promise<void> {
     await this.#fileLock.run(file.id, async () => {
-      const was = { base: file.base, putBack: file.putBack, storedVersionId: file.storedVersionId }
+      const was = { base: file.base, putBack: file.putBack, storedVersionId: file.storedVersionId, unsent: file.unsent, state: file.state, attempts: file.attempts }
+      if (!file.unsent) {
+        file.unsent = true
+        file.state = file.openCount > 0 ? 'open' : 'waiting'
+        file.attempts = 0
+      }
       file.base = base
       file.putBack = putBack
       file.storedVersionId = undefined
@@ -678,8 +686,9 @@ export class WritePath {
   /** A put-back's file goes on to its upload: stored before this returns, unless `--write-back` leaves it for later. */
   async uploadAfterPutBack(file: PendingFile): Promise<void> {
     this.requeue(file)
-    if (this.#d.options.writeBackDelayMs > 0 || file.openCount > 0 || !file.unsent) return
-    await this.#committer.fsync(file).catch((e: unknown) => {
+    if (this.#d.options.writeBackDelayMs > 0 || !file.unsent) return
+    // Also while the kernel's release of the close that committed it has not come (it then has nothing to commit).
+    await this.#committer.commit(file, 'sync').catch((e: unknown) => {
       this.#d.log.warn({ path: file.localPath, err: e }, 'upload after a put-back failed; the file stays in the spool and is retried')
     })
   }

@@ -24,15 +24,17 @@ function library(): { api: FakeImageKit; fileId: string } {
 }
 
 /** rename(f, f~); create f; write; [fsync]; close; [wait]; unlink(f~). */
-async function save(h: Harness, opts: { fsync?: boolean; beforeUnlink?: () => void | Promise<void> } = {}): Promise<void> {
+/** `lateRelease`: the kernel's release of the close comes after the unlink (close(2) returns at the flush). */
+async function save(h: Harness, opts: { fsync?: boolean; lateRelease?: boolean; beforeUnlink?: () => void | Promise<void> } = {}): Promise<void> {
   await h.vfs.rename('/doc.txt', '/doc.txt~')
   const fh = await h.vfs.create('/doc.txt', 0o644, CREATE)
   await h.vfs.write('/doc.txt', fh, NEW_BYTES, 0)
   if (opts.fsync) await h.vfs.fsync('/doc.txt', fh, false)
   await h.vfs.flush('/doc.txt', fh)
-  await h.vfs.release('/doc.txt', fh)
+  if (!opts.lateRelease) await h.vfs.release('/doc.txt', fh)
   await opts.beforeUnlink?.()
   await h.vfs.unlink('/doc.txt~')
+  if (opts.lateRelease) await h.vfs.release('/doc.txt', fh)
 }
 
 async function readAll(h: Harness, path: string): Promise<string> {
@@ -74,6 +76,21 @@ describe('W17: put-back of a save that moved the original aside', () => {
     h.clock.advance(60_000)
     await waitFor(() => api.fileAt('/doc.txt')?.versions === 2)
     expectPutBack(api, fileId)
+  })
+
+  it.each([
+    ['uploaded at close', {}],
+    ['--write-back', { writeBackDelayMs: 60_000 }],
+  ] as const)('also when the release of the close comes after the unlink (%s)', async (_, options: Partial<VfsOptions>) => {
+    const { api, fileId } = library()
+    const h = rw(api, join(scratchDir('put-back'), 'cache'), options)
+    await save(h, { lateRelease: true })
+    if (!options.writeBackDelayMs) expectPutBack(api, fileId) // stored when the unlink returned
+    expect(await readAll(h, '/doc.txt')).toBe(NEW_BYTES.toString())
+    h.clock.advance(60_000)
+    await waitFor(() => api.fileAt('/doc.txt')?.versions === 2)
+    expectPutBack(api, fileId)
+    expect(api.writeCalls.uploadFile).toBe(options.writeBackDelayMs ? 1 : 2) // the new file's, then the version
   })
 
   it('an unlink after the window, or of a backup read meanwhile, deletes it as before', async () => {
