@@ -544,7 +544,8 @@ export class WritePath {
       if (file.openCount > 0) return
       const fd = file.fd
       file.fd = undefined
-      if (!file.mustKeep) await this.#spoolFiles.retire(file, fd)
+      // A rename, unlink or put-back working on it (quiesced) decides what becomes of it: retired when it ends (requeue).
+      if (!file.mustKeep && !file.quiesced) await this.#spoolFiles.retire(file, fd)
       else await fd?.close().catch(() => undefined)
     })
   }
@@ -732,6 +733,8 @@ export class WritePath {
     this.#endQuiesce(file)
     if (file.unsent && file.openCount === 0 && file.state !== 'rejected' && !file.unlinked) {
       this.#uploader.schedule(file, this.#d.options.writeBackDelayMs)
+    } else if (this.#isIdleAndStored(file)) {
+      this.#track(this.#fileLock.run(file.id, () => this.#retireIfIdle(file))) // its last release came while quiesced
     }
   }
 

@@ -93,6 +93,26 @@ describe('W17: put-back of a save that moved the original aside', () => {
     expect(api.writeCalls.uploadFile).toBe(options.writeBackDelayMs ? 1 : 2) // the new file's, then the version
   })
 
+  it('also when that release comes while the original is being put back', async () => {
+    const { api, fileId } = library()
+    const h = rw(api, join(scratchDir('put-back'), 'cache'))
+    await h.vfs.rename('/doc.txt', '/doc.txt~')
+    const fh = await h.vfs.create('/doc.txt', 0o644, CREATE)
+    await h.vfs.write('/doc.txt', fh, NEW_BYTES, 0)
+    await h.vfs.flush('/doc.txt', fh) // stored: only the kernel's release of this close keeps it open
+    // The kernel's release, as the put-back asks whether the original is still as it was renamed.
+    const details = api.getFileDetails.bind(api)
+    api.getFileDetails = async (id) => {
+      api.getFileDetails = details
+      await h.vfs.release('/doc.txt', fh)
+      return details(id)
+    }
+    await h.vfs.unlink('/doc.txt~')
+    expect(await readAll(h, '/doc.txt')).toBe(NEW_BYTES.toString())
+    expectPutBack(api, fileId)
+    expect(h.records.filter((r) => (r.level as number) >= 40)).toEqual([])
+  })
+
   it('an unlink after the window, or of a backup read meanwhile, deletes it as before', async () => {
     const { api, fileId } = library()
     const h = rw(api, join(scratchDir('put-back'), 'cache'))
