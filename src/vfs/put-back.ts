@@ -114,11 +114,14 @@ async function madeInPlace(d: PutBackDeps, pair: MovedAsideFile, place: Destinat
     // open), waiting for their upload or stored by it (then only its release keeps it here).
     const fits = !pending.dirty && pending.state !== 'rejected' && pending.size > 0 && (pending.unsent || pending.base !== undefined) &&
       pending.mayBeStoredSinceMs === undefined && pending.putBack === undefined
-    if (!fits) {
+    // Stored under its own id already: by one upload only (a second one made that version old, its own history).
+    const own = pending.base?.fileId
+    const listed = own === undefined ? undefined : await d.listedFile(place).catch(() => undefined)
+    if (!fits || (listed !== undefined && listed.fileId === own && listed.versionId !== own)) {
       d.writes.requeue(pending)
       return undefined
     }
-    return { kind: 'pending', file: pending, drop: pending.base?.fileId }
+    return { kind: 'pending', file: pending, drop: own }
   }
   // Its upload landed and it was retired: the listing shows what it stored, its first and only version.
   const node = await d.listedFile(place)

@@ -113,6 +113,23 @@ describe('W17: put-back of a save that moved the original aside', () => {
     expect(h.records.filter((r) => (r.level as number) >= 40)).toEqual([])
   })
 
+  it.each([false, true])('a new file stored twice (a version of its own) lets the backup go as before (release after the unlink: %s)', async (lateRelease) => {
+    const { api, fileId } = library()
+    const h = rw(api, join(scratchDir('put-back'), 'cache'))
+    await h.vfs.rename('/doc.txt', '/doc.txt~')
+    const fh = await h.vfs.create('/doc.txt', 0o644, CREATE)
+    await h.vfs.write('/doc.txt', fh, Buffer.from('half'), 0)
+    await h.vfs.fsync('/doc.txt', fh, false)
+    await h.vfs.write('/doc.txt', fh, NEW_BYTES, 0)
+    await h.vfs.flush('/doc.txt', fh)
+    if (!lateRelease) await h.vfs.release('/doc.txt', fh)
+    await h.vfs.unlink('/doc.txt~')
+    if (lateRelease) await h.vfs.release('/doc.txt', fh)
+    expect(api.fileAt('/doc.txt')!.obj.fileId).not.toBe(fileId)
+    expect(api.fileAt('/doc.txt')!.versions).toBe(2)
+    expect(api.fileAt('/doc.txt~')).toBeUndefined()
+  })
+
   it('an unlink after the window, or of a backup read meanwhile, deletes it as before', async () => {
     const { api, fileId } = library()
     const h = rw(api, join(scratchDir('put-back'), 'cache'))
