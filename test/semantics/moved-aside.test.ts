@@ -40,12 +40,14 @@ describe.skipIf(skip !== null)('saves that move the original aside (W17)', () =>
   beforeAll(async () => {
     ;({ lib, work } = rig)
     await lib.setFaults({ rateLimitPerSecond: 0 })
+    await lib.api('POST', '/v1/customMetadataFields', { name: 'owner', label: 'Owner', schema: { type: 'Text' } })
   })
   const mount = (args: string[]): Promise<Mounted> => rig.mount(['--cache-dir', join(work, `cache-${Math.random().toString(16).slice(2)}`), ...args])
 
-  it.each(FOLDERS.map((f, i) => [...f, i] as const))('W17: a save that renames the original aside, writes the file anew and deletes the backup keeps its id, tags, coordinates and versions%s', async (_, args, fsync, i) => {
+  it.each(FOLDERS.map((f, i) => [...f, i] as const))('W17: a save that renames the original aside, writes the file anew and deletes the backup keeps its id, tags, metadata, coordinates and versions%s', async (_, args, fsync, i) => {
     const folder = `/w17-${i}`
     const before = await lib.upload(folder, 'notes.txt', Buffer.from('first draft\n'), { tags: 'red,kept', customCoordinates: '1,2,3,4' })
+    await lib.api('PATCH', `/v1/files/${before.fileId}/details`, { customMetadata: { owner: `w17-${i}` } })
     const m = await mount(args)
     const path = join(m.path, folder, 'notes.txt')
     expect(await readFile(path, 'utf8')).toBe('first draft\n')
@@ -62,6 +64,7 @@ describe.skipIf(skip !== null)('saves that move the original aside (W17)', () =>
     expect(after.fileId).toBe(before.fileId)
     expect(after.tags).toEqual(['red', 'kept'])
     expect(after.customCoordinates).toBe('1,2,3,4')
+    expect(after.customMetadata).toMatchObject({ owner: `w17-${i}` })
     expect((await versionsOf(lib, `${folder}/notes.txt`)).length).toBe(2)
     expect((await remoteEntries(lib, folder)).map((e) => e.name)).toEqual(['notes.txt'])
     expect(await m.stop()).toBe(0)
