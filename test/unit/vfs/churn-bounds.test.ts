@@ -43,6 +43,9 @@ async function round(h: Harness, n: number): Promise<void> {
   names[0] = 'g0.bin'
   await writeFile(h, `${dir}/.f1.bin.tmp`, patternBytes(500, n)) // an editor's save: a temporary file renamed over
   await h.vfs.rename(`${dir}/.f1.bin.tmp`, `${dir}/f1.bin`)
+  await h.vfs.rename(`${dir}/f2.bin`, `${dir}/f2.bin~`) // vim's save: the original moved aside and put back (W17)
+  await writeFile(h, `${dir}/f2.bin`, patternBytes(700, n))
+  await h.vfs.unlink(`${dir}/f2.bin~`)
   h.vfs.forget() // `ikfs refresh`, SIGHUP: listings dropped, their nodes' numbers remembered
   for (const entry of await h.vfs.readdir(dir)) await h.vfs.getattr(`${dir}/${entry.name}`)
   for (const name of names) await h.vfs.unlink(`${dir}/${name}`)
@@ -65,6 +68,7 @@ describe('a long-running mount under churn', () => {
     const late = h.vfs.sizes()
     const grown = Object.keys(late).filter((k) => late[k]! > early[k]!)
     expect(grown.map((k) => `${k}: ${early[k]} after 3 rounds, ${late[k]} after 40`)).toEqual([])
-    expect(Object.keys(late)).toEqual(expect.arrayContaining(['rememberedInodes', 'mtimes', 'pendingFiles', 'readers', 'handles']))
+    expect(Object.keys(late)).toEqual(expect.arrayContaining(['rememberedInodes', 'mtimes', 'pendingFiles', 'readers', 'handles', 'movedAside']))
+    expect(h.lines.filter((l) => l.includes('"msg":"a save moved the original aside')).length).toBe(40) // one put-back per round
   })
 })
