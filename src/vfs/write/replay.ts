@@ -88,7 +88,9 @@ function settlePutBacks(d: ReplayDeps, files: PendingFile[]): void {
     expire: (folder: string) => d.dirs.expire(folder),
   }
   for (const file of files) {
-    if (!file.putBack || file.quiesced) continue // one held for a folder move is put back at its next mount
+    // One held for an interrupted folder move too (a crash in both at once) goes where the move leaves it,
+    // without the put-back: its original stays at the backup's name, nothing is lost.
+    if (!file.putBack || file.quiesced) continue
     holdForMove(d, file)
     d.track(settlePutBack(deps, file))
   }
