@@ -21,6 +21,11 @@ export interface ListFilesQuery {
 
 export interface RequestOptions {
   signal?: AbortSignal
+  /**
+   * Told each retriable failure before its retry: true ends the call with that failure instead (the caller
+   * knows the server is down, and waits for it in one place rather than in every call).
+   */
+  giveUp?: (failure: ImageKitError) => boolean
 }
 
 /** Options of a change that a repeat would make twice (a copy adds a version per repeat). */

@@ -83,6 +83,8 @@ export interface ApiCall {
   signal?: AbortSignal
   /** Overrides the policy's maxRetries for this call (e.g. a quick preflight). */
   maxRetries?: number
+  /** RequestOptions.giveUp. */
+  giveUp?: (failure: ImageKitError) => boolean
   /**
    * Asked before each repeat, with the error the previous attempt ended in: true when an earlier attempt's work
    * is there (its answer was an error or lost), and the call then resolves (status 0, no body) instead of
@@ -184,7 +186,7 @@ export class HttpTransport {
         throw e
       }
     }
-    return withRetry(attempt, this.retryContext(operation, call.signal, call.maxRetries))
+    return withRetry(attempt, this.retryContext(operation, call.signal, call.maxRetries, call.giveUp))
   }
 
   /** call() for a GET, which close() aborts. */
@@ -198,7 +200,7 @@ export class HttpTransport {
     try {
       const read = { ...call, signal: stop.signal }
       const operation = `${call.method} ${call.route}`
-      return await withRetry((attempt) => this.#attempt(read, attempt), this.retryContext(operation, stop.signal, call.maxRetries))
+      return await withRetry((attempt) => this.#attempt(read, attempt), this.retryContext(operation, stop.signal, call.maxRetries, call.giveUp))
     } finally {
       this.#reads.delete(stop)
       call.signal?.removeEventListener('abort', callerAborted)
@@ -264,7 +266,7 @@ export class HttpTransport {
     }
   }
 
-  retryContext(operation: string, signal?: AbortSignal, maxRetries?: number): RetryContext {
+  retryContext(operation: string, signal?: AbortSignal, maxRetries?: number, giveUp?: (failure: ImageKitError) => boolean): RetryContext {
     const { policy, clock, random, log } = this.settings
     return {
       policy: maxRetries === undefined ? policy : { ...policy, maxRetries },
@@ -273,6 +275,7 @@ export class HttpTransport {
       log,
       operation,
       signal,
+      ...(giveUp ? { giveUp } : {}),
     }
   }
 

@@ -41,6 +41,7 @@ export async function* listFiles(
       route: LIST_ROUTE,
       idempotent: true,
       signal,
+      ...(options.giveUp ? { giveUp: options.giveUp } : {}),
       query: {
         type: query.type,
         path: query.path === undefined ? undefined : folderQueryPath(query.path),

@@ -61,6 +61,8 @@ export interface RetryContext {
   /** `GET /v1/files`: for log lines. */
   operation: string
   signal?: AbortSignal
+  /** Asked before each retry: true ends the call with the failure at hand (RequestOptions.giveUp). */
+  giveUp?: (failure: ImageKitError) => boolean
 }
 
 /**
@@ -78,6 +80,10 @@ export async function withRetry<T>(attempt: (attemptNumber: number) => Promise<T
       return await attempt(attemptNumber)
     } catch (error) {
       if (!(error instanceof ImageKitError) || !error.retriable || context.signal?.aborted) throw error
+      if (context.giveUp?.(error)) {
+        log.debug({ operation, requestId: error.requestId, attempts: attemptNumber + 1, code: error.code }, 'not retrying: the caller gave up')
+        throw error
+      }
       let waitMs: number
       if (error.code === 'IK_RATE_LIMITED') {
         const askedMs = error.retryAfterMs ?? 0

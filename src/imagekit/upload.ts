@@ -60,6 +60,7 @@ export async function uploadFile(http: HttpTransport, upload: UploadRequest, opt
     // Also after a 2xx whose body was lost (see above): giving up would fail close(2) for a stored file.
     idempotent: true,
     signal: options.signal,
+    ...(options.giveUp ? { giveUp: options.giveUp } : {}),
     body: () => fileBody(upload),
     ...(found ? { doneBeforeRepeat: async (previous) => (storedBefore = await found(previous)) !== undefined } : {}),
   })

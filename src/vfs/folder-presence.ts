@@ -12,7 +12,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import type { Clock } from '../clock.js'
-import type { ImageKitApi } from '../imagekit/api.js'
+import type { ImageKitApi, RequestOptions } from '../imagekit/api.js'
 import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
@@ -58,11 +58,11 @@ export class FolderPresence {
   }
 
   /** Whether the library says `remoteFolder` is not there: false when it was seen lately, or when the API cannot say. */
-  async isGone(remoteFolder: string, localName: string): Promise<boolean> {
+  async isGone(remoteFolder: string, localName: string, options?: RequestOptions): Promise<boolean> {
     if (remoteFolder === '/' || this.#recentlySeen(remoteFolder, localName)) return false
     let found: boolean
     try {
-      found = await folderExists(this.#d.api, remoteFolder)
+      found = await folderExists(this.#d.api, remoteFolder, options)
     } catch (e) {
       this.#d.log.debug({ folder: remoteFolder, err: e }, 'could not ask whether the folder still exists; going on as if it does')
       return false

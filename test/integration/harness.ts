@@ -370,6 +370,8 @@ export interface UploadRecord {
 
 export interface UploadCounter {
   url: string
+  /** Every request passed on (API, upload and delivery alike, for a mount whose URLs all point here). */
+  requests(): number
   uploads(): number
   inFlight(): number
   maxInFlight(): number
@@ -386,6 +388,7 @@ export interface UploadCounter {
 export async function startUploadCounter(targetUrl: string): Promise<UploadCounter> {
   const { createServer, request } = await import('node:http')
   const target = new URL(targetUrl)
+  let requests = 0
   let uploads = 0
   let inFlight = 0
   let maxInFlight = 0
@@ -395,6 +398,7 @@ export async function startUploadCounter(targetUrl: string): Promise<UploadCount
   const heldAnswers = new Set<() => void>()
   const records: UploadRecord[] = []
   const server = createServer((req, res) => {
+    requests++
     // Not the mount's check of the upload host (an upload without a file), which stores nothing.
     const isUpload = req.method === 'POST' && /\/files\/upload\/?$/.test(req.url ?? '') && req.headers[UPLOAD_CHECK_HEADER] === undefined
     const record: UploadRecord = { chunked: req.headers['transfer-encoding'] === 'chunked', aborted: false, forwarded: 0 }
@@ -458,6 +462,7 @@ export async function startUploadCounter(targetUrl: string): Promise<UploadCount
   const port = (server.address() as { port: number }).port
   return {
     url: `http://127.0.0.1:${port}`,
+    requests: () => requests,
     uploads: () => uploads,
     inFlight: () => inFlight,
     maxInFlight: () => maxInFlight,

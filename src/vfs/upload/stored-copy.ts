@@ -11,7 +11,7 @@
  * direction, and holds one chunk in memory at a time. It runs only when a version that may be ours is there.
  */
 import { open } from 'node:fs/promises'
-import type { ImageKitApi } from '../../imagekit/api.js'
+import type { ImageKitApi, RequestOptions } from '../../imagekit/api.js'
 import { isImageKitError } from '../../imagekit/errors.js'
 import { errorCodeOf } from '../../imagekit/http.js'
 import type { FileObject, UploadResponse } from '../../imagekit/types.js'
@@ -44,9 +44,9 @@ export function mayHaveBeenStored(e: unknown): boolean {
  * The version at `file`'s path holding exactly its spool bytes, stored since `sinceMs`, as an upload's answer;
  * undefined when there is none (or the library cannot tell now: the upload is then sent again).
  */
-export async function storedCopyOf(api: ImageKitApi, file: PendingFile, sinceMs: number): Promise<UploadResponse | undefined> {
+export async function storedCopyOf(api: ImageKitApi, file: PendingFile, sinceMs: number, options?: RequestOptions): Promise<UploadResponse | undefined> {
   if (file.size === 0) return undefined // ImageKit stores no empty files
-  const current = await findStored(api, file.folder, file.name)
+  const current = await findStored(api, file.folder, file.name, options)
   if (!current || current.size !== file.size || parseTimeMs(current.updatedAt) < sinceMs - CLOCK_SKEW_MS) return undefined
   return (await holdsSpoolBytes(api, current, file)) ? uploadResponseOf(current) : undefined
 }

@@ -1,21 +1,24 @@
 /**
  * The upload queue: at most `maxParallel` uploads at once (the one cap on uploads, STYLE §2.6); write-back
  * delays; a background retrier with capped exponential backoff for uploads that failed after the client's
- * own retries; `drain()` for unmount. The upload itself (API call, node update, journal) is `perform`,
- * supplied by the write path. Timers are sleeps on the Clock, one per file at most: whatever supersedes a
+ * own retries, and while the library is down one probe for all of them (outage.ts); `drain()` for unmount.
+ * The upload itself (API call, node update, journal) is `perform`, supplied by the write path. Timers are sleeps on the Clock, one per file at most: whatever supersedes a
  * file's timer (a later schedule, an upload, a cancel, `file.generation` bumped) clears it, and close clears
  * them all, so a file closed every second with a long write-back delay holds one timer, not one per close.
  */
 import type { Clock } from '../../clock.js'
-import { isImageKitError } from '../../imagekit/errors.js'
+import { isImageKitError, type ImageKitError } from '../../imagekit/errors.js'
 import type { Logger } from '../../log.js'
 import type { PendingFile } from '../file-node.js'
 import type { Counters } from '../stats.js'
+import { isOutage, Outage } from './outage.js'
 
 /** First retry after a final failure: the client already retried for seconds, so wait a little longer. */
 export const RETRY_BASE_MS = 5_000
 /** Cap on the retry interval: an outage of hours is retried every 5 min, not every hour. */
 export const RETRY_MAX_MS = 5 * 60_000
+/** Unmount's line for a file whose upload (never tried, or started meanwhile) waits for the library to answer again (outage.ts). */
+const WAITS_FOR_LIBRARY = 'upload waits for the library to answer again and is not tried before unmount; the file stays in the spool, and the next mount of this library (same --endpoint) with this cache dir retries it'
 /** A long upload logs its progress this often. */
 const PROGRESS_LOG_MS = 10_000
 
@@ -26,11 +29,14 @@ export interface UploaderDeps {
   maxParallel: number
   /**
    * Uploads the file's spool bytes to its destination; throws the client's error. False when there was
-   * nothing left to send (an unlink ended the file while its upload waited).
+   * nothing left to send (an unlink ended the file while its upload waited). `giveUp`: its requests stop
+   * retrying once it says so (RequestOptions.giveUp).
    */
-  perform(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<boolean>
+  perform(file: PendingFile, onProgress: (sentBytes: number) => void, giveUp: (failure: ImageKitError) => boolean): Promise<boolean>
   /** Rewrites the file's journal record after a state change (best effort). */
   persist(file: PendingFile): Promise<void>
+  /** Uniform in [0, 1): the jitter of the outage's backoff (default Math.random). */
+  random?: () => number
 }
 
 export function isTooLarge(e: unknown): boolean {
@@ -43,11 +49,24 @@ export class Uploader {
   readonly #slotWaiters: (() => void)[] = []
   /** Each file's one timer (its write-back delay or its next retry), aborted when superseded. */
   readonly #timers = new Map<PendingFile, AbortController>()
+  /** While the library is down, pending uploads wait here for one probe instead of retrying each on its own. */
+  readonly #outage: Outage<PendingFile>
   #closed = false
   #active = 0
 
   constructor(deps: UploaderDeps) {
     this.#deps = deps
+    this.#outage = new Outage({
+      clock: deps.clock, log: deps.log, random: deps.random ?? Math.random, baseMs: RETRY_BASE_MS, maxMs: RETRY_MAX_MS,
+      // A probe that cannot ask the library now (its file is gone, or has an attempt under way) passes the turn on.
+      probe: (file) => {
+        if (file.inflight || !file.unsent || file.unlinked || file.state === 'rejected') this.#outage.inconclusive(file)
+        else this.#background(file)
+      },
+      resume: (files) => {
+        for (const file of files) if (file.unsent && !file.unlinked && file.state !== 'rejected') this.#background(file)
+      },
+    })
   }
 
   /** Files with unsent content (for status). */
@@ -55,14 +74,15 @@ export class Uploader {
     return this.#queued
   }
 
-  /** Timers set (write-back delays and retries): one per file at most. */
+  /** Timers set (write-back delays and retries): one per file at most, and one for all while the library is down. */
   get timers(): number {
-    return this.#timers.size
+    return this.#timers.size + this.#outage.timers
   }
 
   /** Upload after `delayMs` (write-back); a later schedule, upload or cancel supersedes it. */
   schedule(file: PendingFile, delayMs: number): void {
     const generation = ++file.generation
+    this.#outage.release(file)
     file.state = 'waiting'
     file.nextAttemptAtMs = this.#deps.clock.now() + delayMs
     this.#queued.add(file)
@@ -75,6 +95,7 @@ export class Uploader {
   cancel(file: PendingFile): void {
     file.generation++
     this.#stopTimer(file)
+    this.#outage.release(file)
     file.nextAttemptAtMs = undefined
     if (!file.inflight) this.#queued.delete(file)
   }
@@ -100,27 +121,41 @@ export class Uploader {
     this.#release()
   }
 
-  /** Uploads now (after a free slot); resolves once stored, rejects with the final error (a retry is then scheduled). */
-  upload(file: PendingFile): Promise<void> {
+  /**
+   * Uploads now (after a free slot); resolves once stored, rejects with the final error (a retry is then
+   * scheduled). `background`: an attempt nobody waits for (write-back, retries), which waits instead while the
+   * library is down (outage.ts); one a close or fsync waits for is made, and reports its outcome, as always.
+   */
+  upload(file: PendingFile, background = false): Promise<void> {
     // The upload in flight may be sending older bytes (uploads in the background do not stop writers): once it
     // is done, whatever is still unsent goes up.
-    if (file.inflight) return file.inflight.then(() => this.#again(file), () => this.#again(file))
+    if (file.inflight) return file.inflight.then(() => this.#again(file, background), () => this.#again(file, background))
     file.generation++
     this.#stopTimer(file)
     this.#queued.add(file)
-    const run = this.#run(file).finally(() => {
+    if (background && this.#waitsForLibrary(file)) return Promise.resolve()
+    this.#outage.release(file)
+    const run = this.#run(file, background).finally(() => {
       file.inflight = undefined
     })
     file.inflight = run
     return run
   }
 
-  #again(file: PendingFile): Promise<void> {
-    return file.unsent && !file.unlinked && file.state !== 'rejected' ? this.upload(file) : Promise.resolve()
+  #again(file: PendingFile, background: boolean): Promise<void> {
+    return file.unsent && !file.unlinked && file.state !== 'rejected' ? this.upload(file, background) : Promise.resolve()
   }
 
   #background(file: PendingFile): void {
-    this.upload(file).catch(() => undefined) // #run logged it and scheduled the retry
+    this.upload(file, true).catch(() => undefined) // #run logged it and scheduled the retry
+  }
+
+  /** While the library is down a background attempt (not the probe) waits for it instead: true when it does. */
+  #waitsForLibrary(file: PendingFile): boolean {
+    if (!this.#outage.down || this.#outage.isProbe(file)) return false
+    this.#outage.hold(file)
+    file.nextAttemptAtMs = this.#outage.nextProbeAtMs
+    return true
   }
 
   /** Runs `fn` after `ms`, as the file's one timer (replacing the one it had). */
@@ -140,12 +175,19 @@ export class Uploader {
     this.#timers.delete(file)
   }
 
-  async #run(file: PendingFile): Promise<void> {
+  async #run(file: PendingFile, background: boolean): Promise<void> {
     const { log, counters, clock } = this.#deps
+    const stateBefore = file.state
     file.state = 'waiting'
     file.nextAttemptAtMs = undefined
     if (file.slotReserved) file.slotReserved = false // this run takes over the reserved slot
     else await this.#acquire()
+    // The library went down while this waited for its slot: it waits for the library instead.
+    if (background && this.#waitsForLibrary(file)) {
+      if (stateBefore === 'failed') file.state = 'failed'
+      this.#release()
+      return
+    }
     const retry = file.attempts > 0
     file.attempts++
     file.state = retry ? 'retrying' : 'uploading'
@@ -158,6 +200,10 @@ export class Uploader {
     // failed attempt (which says when the next one comes) for an outage of hours: starts are debug, retries' too.
     const attempt = file.attempts
     log.debug({ path: file.localPath, size: file.size, attempt }, 'upload started')
+    // Each failed request of an upload tells the outage; a background attempt stops retrying once the library
+    // is known to be down (by its own failures or others'), and waits with the others for the probe (outage.ts).
+    // One that close or fsync waits for retries as before.
+    const giveUp = (failure: ImageKitError): boolean => this.#outage.requestFailed(failure) && background
     try {
       const stored = await this.#deps.perform(file, (sent) => {
         file.sentBytes = sent
@@ -166,10 +212,12 @@ export class Uploader {
           loggedMs = now
           log.info({ path: file.localPath, sentBytes: sent, size: file.size }, 'upload progress')
         }
-      })
+      }, giveUp)
       file.lastError = undefined
       file.attempts = 0
       if (!file.unsent) this.#queued.delete(file)
+      if (stored) this.#outage.succeeded()
+      else this.#outage.inconclusive(file) // nothing was sent: the library was not asked
       if (stored) {
         counters.uploadsSucceeded++
         counters.bytesUploaded += file.size
@@ -179,9 +227,18 @@ export class Uploader {
       counters.uploadsFailed++
       file.lastError = describe(e)
       if (isTooLarge(e)) {
+        this.#outage.inconclusive(file)
         file.state = 'rejected'
         log.error({ path: file.localPath, size: file.size, err: e }, 'upload rejected: the file is larger than the account allows; it stays in the spool')
+      } else if (isOutage(e)) {
+        // Retried with every other pending upload, once one attempt gets through (outage.ts).
+        file.state = 'failed'
+        this.#outage.failed(file, e)
+        file.nextAttemptAtMs = this.#outage.nextProbeAtMs
+        const retryInMs = file.nextAttemptAtMs === undefined ? undefined : file.nextAttemptAtMs - clock.now()
+        log.warn({ path: file.localPath, attempt: file.attempts, retryInMs, err: e }, 'upload failed; the file stays in the spool and will be retried')
       } else {
+        this.#outage.inconclusive(file)
         const delayMs = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(20, file.attempts - 1))
         this.#retryLater(file, delayMs)
         log.warn({ path: file.localPath, attempt: file.attempts, retryInMs: delayMs, err: e }, 'upload failed; the file stays in the spool and will be retried')
@@ -230,7 +287,9 @@ export class Uploader {
     // minutes): said per file, so that the log shows what the next mount has to finish.
     for (const file of this.#queued) {
       if (file.inflight || file.unlinked) continue
-      if (file.state === 'failed') {
+      if (file.state !== 'failed' && this.#outage.holds(file)) {
+        log.warn({ path: file.localPath }, WAITS_FOR_LIBRARY)
+      } else if (file.state === 'failed') {
         log.warn({ path: file.localPath, attempts: file.attempts, lastError: file.lastError }, 'upload failed and not retried before unmount; the file stays in the spool, and the next mount of this library (same --endpoint) with this cache dir retries it')
       } else if (file.state === 'rejected') {
         log.warn({ path: file.localPath, size: file.size }, 'upload refused earlier (larger than the account allows); the file stays in the spool, not retried')
@@ -243,7 +302,8 @@ export class Uploader {
     await Promise.all(running.map(async (file) => {
       try {
         await file.inflight
-        log.info({ path: file.localPath }, 'upload done before unmount')
+        if (this.#outage.holds(file)) log.warn({ path: file.localPath }, WAITS_FOR_LIBRARY)
+        else log.info({ path: file.localPath }, 'upload done before unmount')
       } catch {
         if (file.state === 'rejected') log.warn({ path: file.localPath }, 'upload refused before unmount (larger than the account allows); the file stays in the spool, not retried')
         else log.warn({ path: file.localPath }, 'upload failed before unmount; the next mount of this library (same --endpoint) with this cache dir retries it')
@@ -253,6 +313,7 @@ export class Uploader {
 
   close(): void {
     this.#closed = true
+    this.#outage.close()
     for (const timer of this.#timers.values()) timer.abort()
     this.#timers.clear()
   }

@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../../clock.js'
 import type { ImageKitApi } from '../../imagekit/api.js'
+import type { ImageKitError } from '../../imagekit/errors.js'
 import type { UploadResponse } from '../../imagekit/types.js'
 import type { Logger } from '../../log.js'
 import type { DirCache } from '../dir-cache.js'
@@ -50,16 +51,16 @@ export class UploadAttempts {
   }
 
   /** The uploader's perform (upload/uploader.ts UploaderDeps). */
-  async perform(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<boolean> {
+  async perform(file: PendingFile, onProgress: (sentBytes: number) => void, giveUp: (failure: ImageKitError) => boolean = () => false): Promise<boolean> {
     const { api } = this.#d
     if (file.quiesced) {
       await file.quiesced.ended // a rename or unlink is running: its outcome decides where (and whether) this goes
       if (file.unlinked || !file.unsent) return false
     }
-    if (file.attempts <= 1 && !file.storedUpload) await this.#sayIfFolderComesBack(file)
+    if (file.attempts <= 1 && !file.storedUpload) await this.#sayIfFolderComesBack(file, giveUp)
     const base = file.base
     const changes = file.changes
-    const uploaded = file.storedUpload ?? (await this.#send(file, onProgress))
+    const uploaded = file.storedUpload ?? (await this.#send(file, onProgress, giveUp))
     const customCoordinates = uploaded.customCoordinates ?? base?.customCoordinates
     file.base = {
       fileId: uploaded.fileId,
@@ -108,18 +109,18 @@ export class UploadAttempts {
    * whose answer was an error, or never came (a kill -9 of the daemon that sent it), stored them: that version
    * is the result then (upload/stored-copy.ts).
    */
-  async #send(file: PendingFile, onProgress: (sentBytes: number) => void): Promise<UploadResponse> {
+  async #send(file: PendingFile, onProgress: (sentBytes: number) => void, giveUp: (failure: ImageKitError) => boolean): Promise<UploadResponse> {
     const { api, uploadTags } = this.#d
     const sinceMs = file.mayBeStoredSinceMs ?? this.#d.clock.now()
     this.#noteAttempt(file, sinceMs)
     const storedBefore = async (previous: unknown): Promise<UploadResponse | undefined> =>
-      mayHaveBeenStored(previous) ? this.#storedCopy(file, sinceMs, describe(previous)) : undefined
+      mayHaveBeenStored(previous) ? this.#storedCopy(file, sinceMs, describe(previous), giveUp) : undefined
     // No error noted: the daemon that sent the earlier attempt stopped before its answer (replay.ts).
     const earlierAnswer = file.lastError ?? 'none (the daemon stopped before it came)'
     try {
       let streamFailure: unknown
       const uploaded =
-        (file.mayBeStoredSinceMs !== undefined ? await this.#storedCopy(file, sinceMs, earlierAnswer) : undefined) ??
+        (file.mayBeStoredSinceMs !== undefined ? await this.#storedCopy(file, sinceMs, earlierAnswer, giveUp) : undefined) ??
         (await this.#d.streamer.finish(file, onProgress, (e) => (streamFailure = e))) ??
         (await storedBefore(streamFailure)) ??
         (await api.uploadFile({
@@ -128,7 +129,7 @@ export class UploadAttempts {
           ...(file.fd ? { localFileHandle: file.fd } : {}),
           onProgress,
           storedBefore,
-        }))
+        }, { giveUp }))
       // Stored: until it has landed (its tags set, perform), a crash leaves the next mount to find it.
       file.mayBeStoredSinceMs = sinceMs
       return uploaded
@@ -154,8 +155,8 @@ export class UploadAttempts {
   }
 
   /** The version an earlier attempt stored, if any; undefined also when the library cannot tell now. */
-  async #storedCopy(file: PendingFile, sinceMs: number, answer: string | undefined): Promise<UploadResponse | undefined> {
-    const found = await storedCopyOf(this.#d.api, file, sinceMs).catch((e: unknown) => {
+  async #storedCopy(file: PendingFile, sinceMs: number, answer: string | undefined, giveUp: (failure: ImageKitError) => boolean): Promise<UploadResponse | undefined> {
+    const found = await storedCopyOf(this.#d.api, file, sinceMs, { giveUp }).catch((e: unknown) => {
       this.#d.uploadLog.debug({ path: file.localPath, err: e }, 'cannot tell whether an earlier upload attempt was stored; sending it again')
       return undefined
     })
@@ -168,9 +169,9 @@ export class UploadAttempts {
    * the same (written bytes are never dropped, W7), and the log says that this brings the folder back. Asked
    * before a file's first attempt only: a retry in an outage would wait for the question's retries too.
    */
-  async #sayIfFolderComesBack(file: PendingFile): Promise<void> {
+  async #sayIfFolderComesBack(file: PendingFile, giveUp: (failure: ImageKitError) => boolean): Promise<void> {
     const folderName = this.#d.codec.toLocal(parentOf(file.folder)[1]) ?? ''
-    if (!(await this.#d.folders.isGone(file.folder, folderName))) return
+    if (!(await this.#d.folders.isGone(file.folder, folderName, { giveUp }))) return
     this.#d.log.warn(
       { path: file.localPath, folder: file.folder },
       'the folder was deleted from the library (elsewhere) while this file was open; storing the file brings the folder back, since written bytes are never dropped',

@@ -122,3 +122,111 @@ describe('Uploader timers', () => {
     expect(clock.live).toBe(0)
   })
 })
+
+/** Lets every promise chain that a clock step woke run to its next wait. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve))
+}
+
+/** An upload answered like a library that is down (after the client's own retries). */
+function outageError(): ImageKitError {
+  return new ImageKitError('IK_SERVER', 'POST /api/v1/files/upload: 503', { status: 503, retriable: true })
+}
+
+describe('Uploader during an outage (W3)', () => {
+  // Before: each of 200 pending files retried on its own backoff (5 s, 10 s, 20 s, …): 200 attempts at once,
+  // then 200 more at each step, against a library that was down (800 attempts in a minute).
+  it('200 pending files wait on one probe while the library is down, then all go up, a few at a time', async () => {
+    const clock = new ManualClock()
+    const { logger } = captureLogger()
+    let down = true
+    let attempts = 0
+    let inFlight = 0
+    let maxInFlight = 0
+    const uploader = new Uploader({
+      clock, log: logger, counters: new Counters(), maxParallel: 8,
+      perform: async (file) => {
+        attempts++
+        maxInFlight = Math.max(maxInFlight, ++inFlight)
+        await new Promise((resolve) => setImmediate(resolve))
+        inFlight--
+        if (down) throw outageError()
+        file.unsent = false
+        return true
+      },
+      persist: async () => undefined,
+    })
+    const files = Array.from({ length: 200 }, (_, i) => pending(`f${i}.bin`))
+    for (const file of files) uploader.schedule(file, 0) // write-back, or the spool's files at mount
+    for (let t = 0; t < 60_000; t += 100) {
+      clock.advance(100)
+      await settle()
+    }
+    // The 8 attempts in flight when the outage began, then one probe per backoff step: the steps are at least
+    // 2.5 s, 5 s, 10 s and 20 s (5 s doubling, half of it jitter), so at most 4 probes fit in the minute.
+    expect(attempts).toBeGreaterThan(8)
+    expect(attempts).toBeLessThanOrEqual(8 + 4)
+    expect(files.every((f) => f.unsent)).toBe(true)
+    expect(uploader.timers).toBeLessThanOrEqual(1) // one probe timer, not one per file
+    down = false
+    for (let t = 0; t < 5 * 60_000 && files.some((f) => f.unsent); t += 100) {
+      clock.advance(100)
+      await settle()
+    }
+    expect(files.filter((f) => f.unsent)).toEqual([])
+    expect(maxInFlight).toBeLessThanOrEqual(8)
+    uploader.close()
+  })
+
+  it('unmount names the files that wait for the library, untried, and leaves them to the next mount', async () => {
+    const clock = new ManualClock()
+    const { logger, records } = captureLogger()
+    let attempts = 0
+    const uploader = new Uploader({
+      clock, log: logger, counters: new Counters(), maxParallel: 1,
+      perform: async () => {
+        attempts++
+        throw outageError()
+      },
+      persist: async () => undefined,
+    })
+    await uploader.upload(pending('first.bin')).catch(() => undefined) // a close's upload finds the library down
+    const later = pending('later.bin')
+    uploader.schedule(later, 1000) // a write-back, due while the library is still down
+    clock.advance(1000)
+    await settle()
+    await uploader.drain()
+    uploader.close()
+    expect(attempts).toBe(1)
+    expect(records.filter((r) => r.path === '/later.bin').map((r) => r.msg)).toEqual([
+      'upload waits for the library to answer again and is not tried before unmount; the file stays in the spool, and the next mount of this library (same --endpoint) with this cache dir retries it',
+    ])
+    expect(records.filter((r) => r.path === '/first.bin' && r.msg.startsWith('upload failed and not retried before unmount'))).toHaveLength(1)
+  })
+
+  it('a 429 storm: the probe waits for X-RateLimit-Reset, not a shorter backoff', async () => {
+    const clock = new ManualClock()
+    const { logger } = captureLogger()
+    const attemptsAt: number[] = []
+    const start = clock.now()
+    const uploader = new Uploader({
+      clock, log: logger, counters: new Counters(), maxParallel: 2,
+      perform: async () => {
+        attemptsAt.push(clock.now() - start)
+        throw new ImageKitError('IK_RATE_LIMITED', 'POST /api/v1/files/upload: 429', { status: 429, retryAfterMs: 90_000 })
+      },
+      persist: async () => undefined,
+    })
+    const files = Array.from({ length: 20 }, (_, i) => pending(`r${i}.bin`))
+    for (const file of files) uploader.schedule(file, 0)
+    for (let t = 0; t < 100_000; t += 500) {
+      clock.advance(500)
+      await settle()
+    }
+    uploader.close()
+    // Two in flight when the storm began; the next request only once the limit resets, from one file.
+    expect(attemptsAt.filter((ms) => ms < 1000)).toHaveLength(2)
+    expect(attemptsAt.filter((ms) => ms >= 1000 && ms < 90_000)).toEqual([])
+    expect(attemptsAt.filter((ms) => ms >= 90_000)).toHaveLength(1)
+  })
+})
