@@ -120,7 +120,7 @@ export class WritePath {
     this.#uploader = new Uploader({
       clock: deps.clock, log: deps.uploadLog, counters: deps.counters,
       maxParallel: deps.options.maxParallelUploads,
-      perform: (file, onProgress, giveUp) => this.#attempts.perform(file, onProgress, giveUp),
+      perform: (file, onProgress, control) => this.#attempts.perform(file, onProgress, control),
       persist: (file) => this.#committer.persist(file),
     })
     this.#streamer = new Streamer({

@@ -60,4 +60,20 @@ describe.skipIf(skip !== null)('uploads through an outage', () => {
     expect(rig.counter.maxInFlight()).toBeLessThanOrEqual(TRANSFERS)
     expect(m.log()).toMatch(/"msg":"the library answers again; resuming the uploads that waited for it"/)
   }, 120_000 + OUTAGE_MS + RECOVERY_DEADLINE_MS)
+
+  it('a 429 storm of the Media API does not hold uploads back: each file asks once whether its folder is there, and goes up', async () => {
+    const src = join(rig.work, 'src-storm')
+    await mkdir(src)
+    for (let i = 0; i < FILES; i++) await writeFile(join(src, `s${i}.bin`), randomBytes(500 + i))
+    await run('cp', ['-r', src, join(m.path, 'storm')], 120_000)
+    const uploadsBefore = rig.counter.uploads()
+    await lib.setFaults({ rateLimitStorm: true })
+    try {
+      // Before: that question waited out each 429 (up to 50 times), holding the upload's slot: 8 uploads a minute.
+      await waitFor(() => rig.counter.uploads() - uploadsBefore >= FILES, OUTAGE_MS, `all ${FILES} uploads sent while the Media API answers 429`)
+    } finally {
+      await lib.setFaults({ rateLimitStorm: false })
+    }
+    for (let i = 0; i < FILES; i++) expect(await sameBytes(join(src, `s${i}.bin`), remoteBytesPath(lib, `/storm/s${i}.bin`)), `s${i}.bin`).toBe(true)
+  }, 120_000 + OUTAGE_MS)
 })

@@ -69,6 +69,8 @@ export interface FaultPatch {
   seed?: number
   rateLimitPerSecond?: number
   refusedJobsComplete?: boolean
+  /** Every Media API call answers 429 while on (the upload host is not rate limited). */
+  rateLimitStorm?: boolean
 }
 
 export interface Library {

@@ -29,14 +29,21 @@ export interface UploaderDeps {
   maxParallel: number
   /**
    * Uploads the file's spool bytes to its destination; throws the client's error. False when there was
-   * nothing left to send (an unlink ended the file while its upload waited). `giveUp`: its requests stop
-   * retrying once it says so (RequestOptions.giveUp).
+   * nothing left to send (an unlink ended the file while its upload waited).
    */
-  perform(file: PendingFile, onProgress: (sentBytes: number) => void, giveUp: (failure: ImageKitError) => boolean): Promise<boolean>
+  perform(file: PendingFile, onProgress: (sentBytes: number) => void, control: AttemptControl): Promise<boolean>
   /** Rewrites the file's journal record after a state change (best effort). */
   persist(file: PendingFile): Promise<void>
   /** Uniform in [0, 1): the jitter of the outage's backoff (default Math.random). */
   random?: () => number
+}
+
+/** How an attempt's requests stop retrying while the library is down (RequestOptions.giveUp). */
+export interface AttemptControl {
+  /** The giveUp of the upload's own requests: told each failure (which tells the outage), true to stop. */
+  uploadFailed(failure: ImageKitError): boolean
+  /** The giveUp of the API calls around it (was it stored already?): true to stop; not told to the outage. */
+  stopped(): boolean
 }
 
 export function isTooLarge(e: unknown): boolean {
@@ -200,10 +207,14 @@ export class Uploader {
     // failed attempt (which says when the next one comes) for an outage of hours: starts are debug, retries' too.
     const attempt = file.attempts
     log.debug({ path: file.localPath, size: file.size, attempt }, 'upload started')
-    // Each failed request of an upload tells the outage; a background attempt stops retrying once the library
-    // is known to be down (by its own failures or others'), and waits with the others for the probe (outage.ts).
-    // One that close or fsync waits for retries as before.
-    const giveUp = (failure: ImageKitError): boolean => this.#outage.requestFailed(failure) && background
+    // Each failed upload request tells the outage (API calls do not: the upload host may answer while the Media
+    // API is throttled); a background attempt stops retrying once the library is known to be down (by its own
+    // failures or others'), and waits with the others for the probe (outage.ts). One that close or fsync waits
+    // for retries as before.
+    const control: AttemptControl = {
+      uploadFailed: (failure) => this.#outage.requestFailed(failure) && background,
+      stopped: () => background && this.#outage.down,
+    }
     try {
       const stored = await this.#deps.perform(file, (sent) => {
         file.sentBytes = sent
@@ -212,7 +223,7 @@ export class Uploader {
           loggedMs = now
           log.info({ path: file.localPath, sentBytes: sent, size: file.size }, 'upload progress')
         }
-      }, giveUp)
+      }, control)
       file.lastError = undefined
       file.attempts = 0
       if (!file.unsent) this.#queued.delete(file)

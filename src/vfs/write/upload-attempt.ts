@@ -5,7 +5,6 @@
  */
 import type { Clock } from '../../clock.js'
 import type { ImageKitApi } from '../../imagekit/api.js'
-import type { ImageKitError } from '../../imagekit/errors.js'
 import type { UploadResponse } from '../../imagekit/types.js'
 import type { Logger } from '../../log.js'
 import type { DirCache } from '../dir-cache.js'
@@ -20,7 +19,10 @@ import { uploadFieldsOf } from '../upload/fields.js'
 import { setWantedDetails } from '../upload/set-details.js'
 import { mayHaveBeenStored, storedCopyOf } from '../upload/stored-copy.js'
 import type { Streamer } from '../upload/streamer.js'
-import { describe } from '../upload/uploader.js'
+import { describe, type AttemptControl } from '../upload/uploader.js'
+
+/** An attempt made without an uploader (tests): its requests retry as the client's policy says. */
+const NO_GIVING_UP: AttemptControl = { uploadFailed: () => false, stopped: () => false }
 
 export interface UploadAttemptDeps {
   api: ImageKitApi
@@ -51,16 +53,16 @@ export class UploadAttempts {
   }
 
   /** The uploader's perform (upload/uploader.ts UploaderDeps). */
-  async perform(file: PendingFile, onProgress: (sentBytes: number) => void, giveUp: (failure: ImageKitError) => boolean = () => false): Promise<boolean> {
+  async perform(file: PendingFile, onProgress: (sentBytes: number) => void, control: AttemptControl = NO_GIVING_UP): Promise<boolean> {
     const { api } = this.#d
     if (file.quiesced) {
       await file.quiesced.ended // a rename or unlink is running: its outcome decides where (and whether) this goes
       if (file.unlinked || !file.unsent) return false
     }
-    if (file.attempts <= 1 && !file.storedUpload) await this.#sayIfFolderComesBack(file, giveUp)
+    if (file.attempts <= 1 && !file.storedUpload) await this.#sayIfFolderComesBack(file)
     const base = file.base
     const changes = file.changes
-    const uploaded = file.storedUpload ?? (await this.#send(file, onProgress, giveUp))
+    const uploaded = file.storedUpload ?? (await this.#send(file, onProgress, control))
     const customCoordinates = uploaded.customCoordinates ?? base?.customCoordinates
     file.base = {
       fileId: uploaded.fileId,
@@ -109,19 +111,19 @@ export class UploadAttempts {
    * whose answer was an error, or never came (a kill -9 of the daemon that sent it), stored them: that version
    * is the result then (upload/stored-copy.ts).
    */
-  async #send(file: PendingFile, onProgress: (sentBytes: number) => void, giveUp: (failure: ImageKitError) => boolean): Promise<UploadResponse> {
+  async #send(file: PendingFile, onProgress: (sentBytes: number) => void, control: AttemptControl): Promise<UploadResponse> {
     const { api, uploadTags } = this.#d
     const sinceMs = file.mayBeStoredSinceMs ?? this.#d.clock.now()
     this.#noteAttempt(file, sinceMs)
     const storedBefore = async (previous: unknown): Promise<UploadResponse | undefined> =>
-      mayHaveBeenStored(previous) ? this.#storedCopy(file, sinceMs, describe(previous), giveUp, false) : undefined
+      mayHaveBeenStored(previous) ? this.#storedCopy(file, sinceMs, describe(previous), control, false) : undefined
     // No error noted: the daemon that sent the earlier attempt stopped before its answer (replay.ts).
     const earlierAnswer = file.lastError ?? 'none (the daemon stopped before it came)'
     try {
       let streamFailure: unknown
       const uploaded =
         // An earlier attempt's (seconds or, after a crash, days ago): the file may have been moved since.
-        (file.mayBeStoredSinceMs !== undefined ? await this.#storedCopy(file, sinceMs, earlierAnswer, giveUp, true) : undefined) ??
+        (file.mayBeStoredSinceMs !== undefined ? await this.#storedCopy(file, sinceMs, earlierAnswer, control, true) : undefined) ??
         (await this.#d.streamer.finish(file, onProgress, (e) => (streamFailure = e))) ??
         (await storedBefore(streamFailure)) ??
         (await api.uploadFile({
@@ -130,7 +132,7 @@ export class UploadAttempts {
           ...(file.fd ? { localFileHandle: file.fd } : {}),
           onProgress,
           storedBefore,
-        }, { giveUp }))
+        }, { giveUp: control.uploadFailed }))
       // Stored: until it has landed (its tags set, perform), a crash leaves the next mount to find it.
       file.mayBeStoredSinceMs = sinceMs
       return uploaded
@@ -157,9 +159,9 @@ export class UploadAttempts {
 
   /** The version an earlier attempt stored, if any; undefined also when the library cannot tell now. */
   async #storedCopy(
-    file: PendingFile, sinceMs: number, answer: string | undefined, giveUp: (failure: ImageKitError) => boolean, lookElsewhere: boolean,
+    file: PendingFile, sinceMs: number, answer: string | undefined, control: AttemptControl, lookElsewhere: boolean,
   ): Promise<UploadResponse | undefined> {
-    const found = await storedCopyOf(this.#d.api, file, sinceMs, { giveUp, lookElsewhere }).catch((e: unknown) => {
+    const found = await storedCopyOf(this.#d.api, file, sinceMs, { giveUp: control.stopped, lookElsewhere }).catch((e: unknown) => {
       this.#d.uploadLog.debug({ path: file.localPath, err: e }, 'cannot tell whether an earlier upload attempt was stored; sending it again')
       return undefined
     })
@@ -172,11 +174,12 @@ export class UploadAttempts {
   /**
    * ImageKit's upload makes a missing folder: a file open while its folder was deleted elsewhere is stored all
    * the same (written bytes are never dropped, W7), and the log says that this brings the folder back. Asked
-   * before a file's first attempt only: a retry in an outage would wait for the question's retries too.
+   * before a file's first attempt only: a retry in an outage would wait for the question's retries too. Never
+   * retried itself: a log line is not worth holding the upload's slot through an outage or a 429 storm.
    */
-  async #sayIfFolderComesBack(file: PendingFile, giveUp: (failure: ImageKitError) => boolean): Promise<void> {
+  async #sayIfFolderComesBack(file: PendingFile): Promise<void> {
     const folderName = this.#d.codec.toLocal(parentOf(file.folder)[1]) ?? ''
-    if (!(await this.#d.folders.isGone(file.folder, folderName, { giveUp }))) return
+    if (!(await this.#d.folders.isGone(file.folder, folderName, { giveUp: () => true }))) return
     this.#d.log.warn(
       { path: file.localPath, folder: file.folder },
       'the folder was deleted from the library (elsewhere) while this file was open; storing the file brings the folder back, since written bytes are never dropped',
