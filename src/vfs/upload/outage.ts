@@ -35,6 +35,8 @@ export interface OutageDeps<T> {
   /** The backoff's first step and its cap. */
   baseMs: number
   maxMs: number
+  /** What probing with `item` sends (its size): the smallest waiting item is the probe. */
+  cost(item: T): number
   /** Starts `item`'s attempt as the probe (its outcome comes back through succeeded or failed). */
   probe(item: T): void
   /** The outage is over: starts the attempts of everything that waited. */
@@ -51,6 +53,8 @@ export class Outage<T> {
   /** Probes that failed since the outage began: the backoff's exponent. */
   #failedProbes = 0
   #probing: T | undefined
+  /** Items probed in this outage: the next probe is another one while there is one (a file the server fails for itself cannot keep the others waiting). */
+  readonly #probed = new Set<T>()
   #timer: AbortController | undefined
   #nextProbeAtMs: number | undefined
   #closed = false
@@ -112,6 +116,7 @@ export class Outage<T> {
     this.#down = false
     this.#failedProbes = 0
     this.#probing = undefined
+    this.#probed.clear()
     this.#stopTimer()
     const items = [...this.#waiting]
     this.#waiting.clear()
@@ -172,13 +177,28 @@ export class Outage<T> {
     }, () => undefined)
   }
 
+  /**
+   * Probes with the smallest waiting item not probed yet in this outage (oldest among equals): a probe that
+   * fails sends as little as can be, and each item gets its turn before one is probed again.
+   */
   #probeNow(): void {
     this.#nextProbeAtMs = undefined
-    const [first] = this.#waiting
-    if (first === undefined || this.#closed) return
-    this.#waiting.delete(first)
-    this.#probing = first
-    this.#d.probe(first)
+    if (this.#closed) return
+    let smallest: T | undefined
+    let smallestCost = Number.POSITIVE_INFINITY
+    for (const item of this.#waiting) {
+      const cost = this.#d.cost(item)
+      if (!this.#probed.has(item) && cost < smallestCost) [smallest, smallestCost] = [item, cost]
+    }
+    if (smallest === undefined && this.#waiting.size > 0) {
+      this.#probed.clear() // every waiting item had its turn
+      return this.#probeNow()
+    }
+    if (smallest === undefined) return
+    this.#waiting.delete(smallest)
+    this.#probed.add(smallest)
+    this.#probing = smallest
+    this.#d.probe(smallest)
   }
 
   #stopTimer(): void {

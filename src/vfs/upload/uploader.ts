@@ -65,6 +65,7 @@ export class Uploader {
     this.#deps = deps
     this.#outage = new Outage({
       clock: deps.clock, log: deps.log, random: deps.random ?? Math.random, baseMs: RETRY_BASE_MS, maxMs: RETRY_MAX_MS,
+      cost: (file) => file.size,
       // A probe that cannot ask the library now (its file is gone, or has an attempt under way) passes the turn on.
       probe: (file) => {
         if (file.inflight || !file.unsent || file.unlinked || file.state === 'rejected') this.#outage.inconclusive(file)

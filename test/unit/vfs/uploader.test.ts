@@ -204,6 +204,33 @@ describe('Uploader during an outage (W3)', () => {
     expect(records.filter((r) => r.path === '/first.bin' && r.msg.startsWith('upload failed and not retried before unmount'))).toHaveLength(1)
   })
 
+  it('the probe is the smallest waiting file not probed yet in this outage: a failing probe sends little, and none is probed twice in a row', async () => {
+    const clock = new ManualClock()
+    const { logger } = captureLogger()
+    const sent: string[] = []
+    const uploader = new Uploader({
+      clock, log: logger, counters: new Counters(), maxParallel: 4,
+      perform: async (file) => {
+        sent.push(file.name)
+        throw outageError()
+      },
+      persist: async () => undefined,
+    })
+    const files = [['big.bin', 3_000_000], ['small.bin', 10], ['mid.bin', 5_000]] as const
+    for (const [name, size] of files) {
+      const file = pending(name)
+      file.size = size
+      uploader.schedule(file, 0)
+    }
+    for (let t = 0; t < 5 * 60_000 && sent.length < 7; t += 500) {
+      clock.advance(500)
+      await settle()
+    }
+    uploader.close()
+    // All three were in flight when the library went down; then one probe at a time, smallest first, each in turn.
+    expect(sent.slice(3)).toEqual(['small.bin', 'mid.bin', 'big.bin', 'small.bin'])
+  })
+
   it('a 429 storm: the probe waits for X-RateLimit-Reset, not a shorter backoff', async () => {
     const clock = new ManualClock()
     const { logger } = captureLogger()
