@@ -74,7 +74,7 @@ describe.skipIf(skip !== null)('kill -9 after the library stored an upload, befo
     expect(await second.stop()).toBe(0)
   })
 
-  it('a stored version another machine moved elsewhere after the crash is found there: not sent again, nor over newer content at the old path', async () => {
+  it('W3: a stored version another machine moved elsewhere after the crash is found there: not sent again, nor over newer content at the old path', async () => {
     const cache = join(work, 'cache-moved')
     const src = join(work, 'src-moved')
     await mkdir(src)

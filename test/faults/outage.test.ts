@@ -32,7 +32,7 @@ describe.skipIf(skip !== null)('uploads through an outage', () => {
       '--transfers', String(TRANSFERS), '--api-url', via, '--upload-url', via])
   })
 
-  it(`${FILES} pending files wait on one probe while the library is down, then all arrive`, async () => {
+  it(`W3: ${FILES} pending files wait on one probe while the library is down, then all arrive`, async () => {
     const src = join(rig.work, 'src')
     await mkdir(src)
     for (let i = 0; i < FILES; i++) await writeFile(join(src, `f${i}.bin`), randomBytes(1000 + ((i * 7919) % 30_000)))
@@ -61,7 +61,7 @@ describe.skipIf(skip !== null)('uploads through an outage', () => {
     expect(m.log()).toMatch(/"msg":"the library answers again; resuming the uploads that waited for it"/)
   }, 120_000 + OUTAGE_MS + RECOVERY_DEADLINE_MS)
 
-  it('a 429 storm of the Media API does not hold uploads back: each file asks once whether its folder is there, and goes up', async () => {
+  it('W3: a 429 storm of the Media API does not hold uploads back: each file asks once whether its folder is there, and goes up', async () => {
     const src = join(rig.work, 'src-storm')
     await mkdir(src)
     for (let i = 0; i < FILES; i++) await writeFile(join(src, `s${i}.bin`), randomBytes(500 + i))
