@@ -40,46 +40,15 @@ export function mayHaveBeenStored(e: unknown): boolean {
   return code === undefined || !NOT_CONNECTED.has(code)
 }
 
-/** Files stored elsewhere since the attempt, of the file's size, whose bytes are compared (see lookElsewhere). */
-export const MAX_MOVED_CANDIDATES = 4
-
 /**
  * The version at `file`'s path holding exactly its spool bytes, stored since `sinceMs`, as an upload's answer;
  * undefined when there is none (or the library cannot tell now: the upload is then sent again).
- * `lookElsewhere` (an earlier attempt's check, made seconds to days later, as after a crash): when the path
- * holds no such version, the file may have been moved or renamed since by another machine, which keeps its
- * bytes and time. One more call asks for the files of its size stored since, anywhere; the first few are
- * compared, and one holding exactly its bytes is the answer (at its new path). Sending it again would bring
- * a copy back at the old path, or store it over a newer file put there since.
  */
-export async function storedCopyOf(
-  api: ImageKitApi, file: PendingFile, sinceMs: number, options?: RequestOptions & { lookElsewhere?: boolean },
-): Promise<UploadResponse | undefined> {
+export async function storedCopyOf(api: ImageKitApi, file: PendingFile, sinceMs: number, options?: RequestOptions): Promise<UploadResponse | undefined> {
   if (file.size === 0) return undefined // ImageKit stores no empty files
   const current = await findStored(api, file.folder, file.name, options)
-  if (current && mayBeOurs(current, file, sinceMs) && (await holdsSpoolBytes(api, current, file))) return uploadResponseOf(current)
-  if (!options?.lookElsewhere) return undefined
-  for (const moved of await storedElsewhereSince(api, file, sinceMs, options)) {
-    if (await holdsSpoolBytes(api, moved, file)) return uploadResponseOf(moved)
-  }
-  return undefined
-}
-
-function mayBeOurs(stored: FileObject, file: PendingFile, sinceMs: number): boolean {
-  return stored.size === file.size && parseTimeMs(stored.updatedAt) >= sinceMs - CLOCK_SKEW_MS
-}
-
-/** Current files of `file`'s size stored since `sinceMs` at other paths (the first MAX_MOVED_CANDIDATES). */
-async function storedElsewhereSince(api: ImageKitApi, file: PendingFile, sinceMs: number, options: RequestOptions): Promise<FileObject[]> {
-  const since = new Date(sinceMs - CLOCK_SKEW_MS).toISOString()
-  const searchQuery = `type = "file" AND size = ${file.size} AND updatedAt >= "${since}"`
-  const found: FileObject[] = []
-  for await (const item of api.listFiles({ type: 'file', searchQuery }, options)) {
-    if (item.type !== 'file' || item.filePath === file.remotePath || !mayBeOurs(item, file, sinceMs)) continue
-    found.push(item)
-    if (found.length === MAX_MOVED_CANDIDATES) break
-  }
-  return found
+  if (!current || current.size !== file.size || parseTimeMs(current.updatedAt) < sinceMs - CLOCK_SKEW_MS) return undefined
+  return (await holdsSpoolBytes(api, current, file)) ? uploadResponseOf(current) : undefined
 }
 
 async function holdsSpoolBytes(api: ImageKitApi, stored: FileObject, file: PendingFile): Promise<boolean> {

@@ -116,14 +116,13 @@ export class UploadAttempts {
     const sinceMs = file.mayBeStoredSinceMs ?? this.#d.clock.now()
     this.#noteAttempt(file, sinceMs)
     const storedBefore = async (previous: unknown): Promise<UploadResponse | undefined> =>
-      mayHaveBeenStored(previous) ? this.#storedCopy(file, sinceMs, describe(previous), control, false) : undefined
+      mayHaveBeenStored(previous) ? this.#storedCopy(file, sinceMs, describe(previous), control) : undefined
     // No error noted: the daemon that sent the earlier attempt stopped before its answer (replay.ts).
     const earlierAnswer = file.lastError ?? 'none (the daemon stopped before it came)'
     try {
       let streamFailure: unknown
       const uploaded =
-        // An earlier attempt's (seconds or, after a crash, days ago): the file may have been moved since.
-        (file.mayBeStoredSinceMs !== undefined ? await this.#storedCopy(file, sinceMs, earlierAnswer, control, true) : undefined) ??
+        (file.mayBeStoredSinceMs !== undefined ? await this.#storedCopy(file, sinceMs, earlierAnswer, control) : undefined) ??
         (await this.#d.streamer.finish(file, onProgress, (e) => (streamFailure = e))) ??
         (await storedBefore(streamFailure)) ??
         (await api.uploadFile({
@@ -158,16 +157,12 @@ export class UploadAttempts {
   }
 
   /** The version an earlier attempt stored, if any; undefined also when the library cannot tell now. */
-  async #storedCopy(
-    file: PendingFile, sinceMs: number, answer: string | undefined, control: AttemptControl, lookElsewhere: boolean,
-  ): Promise<UploadResponse | undefined> {
-    const found = await storedCopyOf(this.#d.api, file, sinceMs, { giveUp: control.stopped, lookElsewhere }).catch((e: unknown) => {
+  async #storedCopy(file: PendingFile, sinceMs: number, answer: string | undefined, control: AttemptControl): Promise<UploadResponse | undefined> {
+    const found = await storedCopyOf(this.#d.api, file, sinceMs, { giveUp: control.stopped }).catch((e: unknown) => {
       this.#d.uploadLog.debug({ path: file.localPath, err: e }, 'cannot tell whether an earlier upload attempt was stored; sending it again')
       return undefined
     })
-    // Moved or renamed by another machine since: it stays where it is now, and is not stored again at its old path.
-    const storedAt = found && found.filePath !== file.remotePath ? { storedAt: found.filePath } : {}
-    if (found) this.#d.uploadLog.info({ path: file.localPath, versionId: versionIdOf(found), answer, ...storedAt }, 'the upload was stored, though its answer was an error')
+    if (found) this.#d.uploadLog.info({ path: file.localPath, versionId: versionIdOf(found), answer }, 'the upload was stored, though its answer was an error')
     return found
   }
 
@@ -199,7 +194,6 @@ export class UploadAttempts {
       if (overStoredFile || versionIdOf(res) !== res.fileId) this.#d.dirs.versionAdded(file.folder)
     } else {
       this.#d.dirs.expire(file.folder)
-      this.#d.dirs.expire(parentOf(res.filePath)[0]) // where another machine moved it (stored-copy.ts)
     }
   }
 }
