@@ -46,6 +46,8 @@ export interface CheckResult {
   state: CheckState
   detail: string
   fix?: string
+  /** The hosts check: the upload host refused the key (IK_UNAUTHORIZED). */
+  keyRefused?: boolean
 }
 
 export function doctorHelp(): string {
@@ -118,7 +120,7 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
     ])
     report(clock)
     report(credentials)
-    report(hosts)
+    report(credentials.state === 'FAIL' ? sameKeyRefused(hosts, config) : hosts)
   } else {
     for (const name of ['clock', 'credentials', 'hosts']) report({ name, state: 'skip', detail: 'needs a valid configuration' })
   }
@@ -303,8 +305,19 @@ export async function checkHosts(config: Config, runtime: MountRuntime, timeoutM
     return { name, state: 'ok', detail: config.readOnly ? `the URL endpoint ${endpoint} answers` : `the URL endpoint ${endpoint} and the upload host ${upload} answer` }
   } catch (e) {
     const detail = deadline.aborted ? `${noAnswer(timeoutMs)} from ${[...waitingFor.values()].join(' and ')}` : (e as Error).message
-    return { name, state: 'FAIL', detail, fix: hostsFix((e as { code?: string }).code) }
+    const code = (e as { code?: string }).code
+    return { name, state: 'FAIL', detail, fix: hostsFix(code), ...(code === 'IK_UNAUTHORIZED' && !deadline.aborted ? { keyRefused: true } : {}) }
   }
+}
+
+/**
+ * The hosts check when the credentials check failed: an upload host that refused the same key answered as the
+ * Upload API does, so the key is the one thing to fix, said once (under credentials).
+ */
+function sameKeyRefused(hosts: CheckResult, config: Config): CheckResult {
+  if (!hosts.keyRefused) return hosts
+  const detail = `the URL endpoint ${redactUrl(config.endpoint)} and the upload host ${redactUrl(config.uploadUrl)} answer (the upload host refuses the key too: see credentials)`
+  return { name: hosts.name, state: 'ok', detail }
 }
 
 const KEY_FIX = 'copy the private key from the ImageKit dashboard: Developer options → API keys'
