@@ -7,7 +7,9 @@
  */
 import type { ImageKitApi } from '../../imagekit/api.js'
 import { isImageKitError } from '../../imagekit/errors.js'
+import type { FileObject } from '../../imagekit/types.js'
 import type { Logger } from '../../log.js'
+import { versionIdOf } from '../inode.js'
 import type { PendingFile } from '../file-node.js'
 import { changeOrItsResult, fileIsAt } from '../lost-answer.js'
 import { parentOf } from '../name.js'
@@ -26,7 +28,8 @@ function isCode(e: unknown, code: string): boolean {
 
 /**
  * Puts the stored file `fileId` back from `note.from` to `path` (same folder), `note.drop` deleted first.
- * `checkedAt`: where the caller just found the file (else the library is asked).
+ * `checkedAt`: where the caller just found the file, under the path locks, having checked that the new file's
+ * own upload is its one version (put-back.ts); else the library is asked for both.
  */
 export async function finishPutBack(api: ImageKitApi, log: Logger, fileId: string, path: string, note: PutBackNote, checkedAt?: string): Promise<PutBackOutcome> {
   let at = checkedAt
@@ -39,10 +42,17 @@ export async function finishPutBack(api: ImageKitApi, log: Logger, fileId: strin
   if (at === path) return 'done'
   if (at !== note.from) return 'elsewhere'
   if (note.drop !== undefined && note.drop !== fileId) {
-    try {
-      await api.deleteFile(note.drop)
-    } catch (e) {
-      if (!isCode(e, 'IK_NOT_FOUND')) throw e
+    // Asked unless the caller just did (under the path locks): a version stored onto it since (an upload to the
+    // path while this waited for the library: the file's own, queued again by a failed rm, or a file renamed
+    // there) would be deleted with it, and the original renamed back over what was saved last.
+    const drop = checkedAt === undefined ? await dropNow(api, note.drop) : { fileId: note.drop }
+    if (drop && versionIdOf(drop) !== note.drop) return 'taken'
+    if (drop) {
+      try {
+        await api.deleteFile(note.drop)
+      } catch (e) {
+        if (!isCode(e, 'IK_NOT_FOUND')) throw e
+      }
     }
   }
   try {
@@ -53,6 +63,16 @@ export async function finishPutBack(api: ImageKitApi, log: Logger, fileId: strin
     throw e
   }
   return 'done'
+}
+
+/** The file `id` as the library has it now; undefined when it is gone. */
+async function dropNow(api: ImageKitApi, id: string): Promise<FileObject | undefined> {
+  try {
+    return await api.getFileDetails(id)
+  } catch (e) {
+    if (isCode(e, 'IK_NOT_FOUND')) return undefined
+    throw e
+  }
 }
 
 /** What replay.ts (and the write path, for a put-back the library did not answer) gives it. */

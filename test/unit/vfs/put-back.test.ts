@@ -8,7 +8,7 @@ import { ImageKitError } from '../../../src/imagekit/errors.js'
 import { PUT_BACK_WINDOW_MS } from '../../../src/vfs/moved-aside.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
 import { FakeImageKit } from './fake-api.js'
-import { makeVfs, scratchDir, waitFor, type Harness } from './helpers.js'
+import { expectCode, makeVfs, scratchDir, waitFor, type Harness } from './helpers.js'
 
 const CREATE = constants.O_CREAT | constants.O_WRONLY
 const NEW_BYTES = Buffer.from('second draft, saved\n')
@@ -163,6 +163,29 @@ describe('W17: put-back of a save that moved the original aside', () => {
     expect(api.fileAt('/doc.txt')!.bytes.equals(NEW_BYTES)).toBe(true)
     expect(h.lines.join('\n')).toContain('could not be put back')
     expect(h.lines.join('\n')).not.toContain('cannot put the original back yet') // no retry: the library said where it is
+  })
+
+  it('a version stored at the place while the put-back waits for the library is not deleted by it', async () => {
+    const { api, fileId } = library()
+    const h = rw(api, join(scratchDir('put-back'), 'cache'))
+    const refused = new ImageKitError('IK_SERVER', 'deleteFile: 503', { status: 503 })
+    // The delete of the new file's own upload fails: the put-back waits for the library, in the background.
+    await save(h, { beforeUnlink: () => void api.failAlways.set('deleteFile', refused) })
+    const own = api.fileAt('/doc.txt')!.obj.fileId
+    // An rm of the file meanwhile fails too: the file stays, and its upload is queued again; it goes before the
+    // put-back's next try (1 s later), onto the new file's own upload.
+    await expectCode(h.vfs.unlink('/doc.txt'), 'EIO')
+    h.clock.advance(10)
+    await waitFor(() => api.fileAt('/doc.txt')?.versions === 2)
+    api.failAlways.delete('deleteFile')
+    h.clock.advance(60_000)
+    await waitFor(() => h.lines.some((l) => l.includes('put-back of a file saved by moving its original aside is settled')))
+    // The saved bytes stay at the file's name (they were deleted with that upload, the original's old bytes put
+    // back over them); the original stays at the backup's name.
+    expect(api.fileAt('/doc.txt')!.obj.fileId).toBe(own)
+    expect(api.fileAt('/doc.txt')!.bytes.equals(NEW_BYTES)).toBe(true)
+    expect(api.fileAt('/doc.txt~')!.obj.fileId).toBe(fileId)
+    expect(await readAll(h, '/doc.txt')).toBe(NEW_BYTES.toString())
   })
 
   it.each([
