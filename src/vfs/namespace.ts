@@ -185,6 +185,14 @@ export class Namespace {
           })
         }
         try {
+          // A put-back still waiting for the library (W17): the original is aside, and what the name holds in the
+          // library is the file's own upload, which goes too (else the name comes back).
+          const drop = pending?.putBack?.drop
+          if (drop !== undefined && drop !== fileId) {
+            await this.#d.api.deleteFile(drop).catch((e: unknown) => {
+              if (!isNotFound(e)) throw e
+            })
+          }
           await this.#d.api.deleteFile(fileId)
         } catch (e) {
           if (!isNotFound(e)) {

@@ -188,6 +188,21 @@ describe('W17: put-back of a save that moved the original aside', () => {
     expect(await readAll(h, '/doc.txt')).toBe(NEW_BYTES.toString())
   })
 
+  it('an rm of the file while its put-back waits for the library deletes it, the new file\'s own upload too', async () => {
+    const { api } = library()
+    const h = rw(api, join(scratchDir('put-back'), 'cache'))
+    // The delete of the new file's own upload fails: the put-back waits for the library, in the background.
+    await save(h, { beforeUnlink: () => void api.failAlways.set('deleteFile', new ImageKitError('IK_SERVER', 'deleteFile: 503', { status: 503 })) })
+    await waitFor(() => h.lines.filter((l) => l.includes('cannot put a file saved by moving its original aside back yet')).length === 1)
+    api.failAlways.delete('deleteFile')
+    await h.vfs.unlink('/doc.txt')
+    expect((await h.vfs.readdir('/')).map((e) => e.name)).toEqual([])
+    h.clock.advance(60_000)
+    await waitFor(() => h.lines.some((l) => l.includes('put-back of a file saved by moving its original aside is settled')))
+    expect(api.fileAt('/doc.txt')).toBeUndefined()
+    expect(api.fileAt('/doc.txt~')).toBeUndefined()
+  })
+
   it.each([
     ['uploaded at close, the rename back refused', {}, 'renameFile'],
     ['uploaded at close, its delete refused', {}, 'deleteFile'],
