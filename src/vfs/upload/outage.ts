@@ -57,6 +57,8 @@ export class Outage<T> {
   readonly #probed = new Set<T>()
   #timer: AbortController | undefined
   #nextProbeAtMs: number | undefined
+  /** A probe came due with nothing to send (the files waiting were deleted): the next item to wait is the probe. */
+  #probeDue = false
   #closed = false
 
   constructor(deps: OutageDeps<T>) {
@@ -91,7 +93,7 @@ export class Outage<T> {
   hold(item: T): void {
     if (this.#probing === item) this.#probing = undefined
     this.#waiting.add(item)
-    if (this.#probing === undefined && !this.#timer) this.#plan(undefined)
+    if (this.#probing === undefined && !this.#timer) this.#plan(undefined, this.#probeDue ? 0 : undefined)
   }
 
   /** `item` no longer waits (its upload started by other means, or was cancelled). A probe ends by its outcome. */
@@ -116,6 +118,7 @@ export class Outage<T> {
     this.#down = false
     this.#failedProbes = 0
     this.#probing = undefined
+    this.#probeDue = false
     this.#probed.clear()
     this.#stopTimer()
     const items = [...this.#waiting]
@@ -128,7 +131,7 @@ export class Outage<T> {
   inconclusive(item: T): void {
     if (this.#probing !== item) return
     this.#probing = undefined
-    if (this.#down && this.#waiting.size > 0) this.#probeNow()
+    if (this.#down) this.#probeNow() // with nothing waiting, the next item to wait is the probe
   }
 
   /** `item`'s attempt failed with `e`, an outage error (isOutage): it waits here for the library. */
@@ -158,15 +161,18 @@ export class Outage<T> {
     this.#stopTimer()
   }
 
-  /** Sets the probe timer: capped exponential backoff, half of it jitter; a 429's reset at the least. */
-  #plan(e: unknown): void {
+  /**
+   * Sets the probe timer: capped exponential backoff, half of it jitter; a 429's reset at the least.
+   * `dueMs`: the wait instead (0: a probe that came due with nothing to send).
+   */
+  #plan(e: unknown, dueMs?: number): void {
     this.#stopTimer()
     if (this.#closed) return
     const { clock, baseMs, maxMs, random } = this.#d
     const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(20, this.#failedProbes))
     const backoffMs = Math.floor(ceiling / 2 + random() * (ceiling / 2))
     const resetMs = isImageKitError(e) && e.code === 'IK_RATE_LIMITED' ? (e.retryAfterMs ?? 0) : 0
-    const delayMs = Math.max(backoffMs, resetMs)
+    const delayMs = dueMs ?? Math.max(backoffMs, resetMs)
     const timer = new AbortController()
     this.#timer = timer
     this.#nextProbeAtMs = clock.now() + delayMs
@@ -194,7 +200,11 @@ export class Outage<T> {
       this.#probed.clear() // every waiting item had its turn
       return this.#probeNow()
     }
-    if (smallest === undefined) return
+    if (smallest === undefined) {
+      this.#probeDue = true
+      return
+    }
+    this.#probeDue = false
     this.#waiting.delete(smallest)
     this.#probed.add(smallest)
     this.#probing = smallest

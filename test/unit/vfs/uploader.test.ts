@@ -231,6 +231,49 @@ describe('Uploader during an outage (W3)', () => {
     expect(sent.slice(3)).toEqual(['small.bin', 'mid.bin', 'big.bin', 'small.bin'])
   })
 
+  it('a probe that finds no file waiting (they were deleted) is sent with the next one that comes, not a whole backoff later', async () => {
+    const clock = new ManualClock()
+    const { logger } = captureLogger()
+    let down = true
+    const sentAt: number[] = []
+    const uploader = new Uploader({
+      clock, log: logger, counters: new Counters(), maxParallel: 2,
+      perform: async (file) => {
+        sentAt.push(clock.now())
+        if (down) throw outageError()
+        file.unsent = false
+        return true
+      },
+      persist: async () => undefined,
+    })
+    // An outage of minutes: the probes fail, the backoff grows to its cap.
+    const gone = pending('gone.bin')
+    uploader.schedule(gone, 0)
+    for (let t = 0; t < 20 * 60_000; t += 1000) {
+      clock.advance(1000)
+      await settle()
+    }
+    // The file is deleted (unlink cancels its upload) and the library comes back; the probe time passes.
+    uploader.cancel(gone)
+    down = false
+    for (let t = 0; t < 6 * 60_000; t += 1000) {
+      clock.advance(1000)
+      await settle()
+    }
+    // A file written now, with --write-back: its upload is the probe, sent when it comes due.
+    const next = pending('next.bin')
+    uploader.schedule(next, 5000)
+    const dueAt = clock.now() + 5000
+    for (let t = 0; t < 10_000; t += 1000) {
+      clock.advance(1000)
+      await settle()
+    }
+    uploader.close()
+    // Sent at the first clock step after it came due (a backoff at its cap was 2.5 to 5 min more).
+    expect(sentAt.filter((ms) => ms >= dueAt).map((ms) => ms - dueAt)).toEqual([1000])
+    expect(next.unsent).toBe(false)
+  })
+
   it('a 429 storm: the probe waits for X-RateLimit-Reset, not a shorter backoff', async () => {
     const clock = new ManualClock()
     const { logger } = captureLogger()
