@@ -11,8 +11,10 @@ import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rm
 import { join, relative, resolve } from 'node:path'
 import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
 import { loadConfig } from '../config/load.js'
+import { optionSpec, type OptionKey } from '../config/options.js'
 import type { CliContext, StopSignal } from './context.js'
-import { extraFlagsHelp, optionsHelp } from './help.js'
+import { commandHelp, extraFlagsHelp, optionsHelp } from './help.js'
+import { helpWidth } from '../help-layout.js'
 import { flushLogger } from '../log.js'
 import { DataDirInUseError } from '../emulator/data-lock.js'
 import { folderProblem } from '../make-dirs.js'
@@ -25,6 +27,9 @@ export const DEMO_FLAGS: Readonly<Record<string, ExtraFlag>> = {
   '--no-mount': { takesValue: false, help: 'Only serve the emulator.' },
 }
 
+/** The options the demo sets to its emulator's: not flags it takes. */
+export const DEMO_SET_OPTIONS = ['endpoint', 'apiUrl', 'uploadUrl', 'privateKey', 'publicKey'] as const satisfies readonly OptionKey[]
+
 /** The emulator's ImageKit id: the URL endpoint ends with it. */
 const DEMO_IMAGEKIT_ID = 'demo'
 /** Random bytes per generated key: as long as ImageKit's own keys. */
@@ -36,17 +41,12 @@ export interface DemoKeys {
   privateKey: string
 }
 
-export function demoHelp(): string {
-  return [
-    'Usage: ikfs demo [--dir ./.ikfs-demo] [--mountpoint ./mnt] [--no-mount] [mount flags]',
-    '',
-    'Starts the local ImageKit emulator with demo media and mounts it; Ctrl-C unmounts and stops both.',
-    '',
-    extraFlagsHelp(DEMO_FLAGS),
-    '',
-    'Mount flags (the ImageKit endpoint and keys are set by the demo):',
-    optionsHelp(),
-  ].join('\n')
+export function demoHelp(width: number): string {
+  return commandHelp('ikfs demo [--dir PATH] [--mountpoint PATH] [--no-mount] [mount flags]', [
+    'Starts the local ImageKit emulator with demo media and mounts it; Ctrl-C unmounts and stops both. It sets ' +
+      'the ImageKit endpoint, API and upload URLs and the keys to its emulator\'s; it takes every other flag of ' +
+      'ikfs mount.',
+  ], width, extraFlagsHelp(DEMO_FLAGS, width), `Mount flags:\n${optionsHelp(width, DEMO_SET_OPTIONS)}`)
 }
 
 /** The demo's keys file in its folder. */
@@ -131,10 +131,12 @@ function tighten(file: string): void {
 export async function runDemo(args: readonly string[], ctx: CliContext): Promise<number> {
   const parsed = parseArgs(args, DEMO_FLAGS, 'ikfs demo')
   if (parsed.help) {
-    ctx.stdout.write(demoHelp())
+    ctx.stdout.write(demoHelp(helpWidth(ctx.stdout)))
     return 0
   }
   if (parsed.positionals.length > 0) throw new UsageError('ikfs demo takes no arguments (see ikfs demo --help)')
+  const set = DEMO_SET_OPTIONS.find((key) => parsed.options[key] !== undefined)
+  if (set !== undefined) throw new UsageError(`ikfs demo sets ${optionSpec(set).flag} itself (to its emulator's): drop the flag`)
   const dir = resolve(ctx.cwd, parsed.extras.get('--dir') ?? '.ikfs-demo')
   const mountpoint = resolve(ctx.cwd, parsed.extras.get('--mountpoint') ?? 'mnt')
   let serveOnly = extraBool(parsed, '--no-mount')

@@ -22,7 +22,8 @@ import type { MountClient, MountRuntime } from './runtime.js'
 import type { CheckedHost } from '../imagekit/client.js'
 import { clientSettings } from './derive.js'
 import { endpointMismatch } from './endpoint-check.js'
-import { optionsHelp } from './help.js'
+import { commandHelp, optionsHelp } from './help.js'
+import { helpWidth } from '../help-layout.js'
 import { checkCacheDir } from './cache-dir-check.js'
 import { unmountCommand } from './mount-kind.js'
 import { plural } from '../plural.js'
@@ -50,23 +51,19 @@ export interface CheckResult {
   keyRefused?: boolean
 }
 
-export function doctorHelp(): string {
-  return [
-    'Usage: ikfs doctor [NAME:] [MOUNTPOINT] [mount flags]',
-    '',
-    'Checks FUSE (/dev/fuse, fusermount, libfuse, /etc/fuse.conf for --allow-other), the configuration, the',
-    'cache folder, MOUNTPOINT (when given), the clock, the keys, that the URL endpoint answers and that the',
-    'upload URL is ImageKit\'s Upload API (unless --read-only); prints one line per check with a fix for each',
-    'failure. Exit code 0 when all checks pass, 1 otherwise. Takes the same flags as ikfs mount.',
-    '',
-    optionsHelp(),
-  ].join('\n')
+export function doctorHelp(width: number): string {
+  return commandHelp('ikfs doctor [NAME:] [MOUNTPOINT] [mount flags]', [
+    'Checks FUSE (/dev/fuse, fusermount, libfuse, /etc/fuse.conf for --allow-other), the configuration, the ' +
+      'cache folder, MOUNTPOINT (when given), the clock, the keys, that the URL endpoint answers and that the ' +
+      'upload URL is ImageKit\'s Upload API (unless --read-only); prints one line per check with a fix for each ' +
+      'failure. Exit code 0 when all checks pass, 1 otherwise. Takes the same flags as ikfs mount.',
+  ], width, optionsHelp(width))
 }
 
 export async function runDoctor(args: readonly string[], ctx: CliContext): Promise<number> {
   const parsed = parseArgs(args, {}, 'ikfs doctor')
   if (parsed.help) {
-    ctx.stdout.write(doctorHelp())
+    ctx.stdout.write(doctorHelp(helpWidth(ctx.stdout)))
     return 0
   }
   const { remote, mountpoint } = doctorTarget(parsed.positionals)

@@ -10,19 +10,20 @@ import { processContext, type CliContext } from './context.js'
 import { isDaemonChild, reportToParent } from './daemon.js'
 import { demoHelp, runDemo } from './demo.js'
 import { doctorHelp, runDoctor } from './doctor.js'
-import { COMMANDS, generalHelp, mountHelp } from './help.js'
+import { COMMANDS, commandHelp, generalHelp, mountHelp } from './help.js'
 import { runMount } from './mount.js'
 import { refreshHelp, runRefresh } from './refresh.js'
 import { runStatus, statusHelp } from './status.js'
 import { runUnmount, unmountHelp } from './unmount.js'
 import { UsageError } from './usage-error.js'
 import { ikfsVersion } from './version.js'
+import { helpWidth } from '../help-layout.js'
 
 export const EXIT_OK = 0
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
 
-const COMMAND_HELP: Readonly<Record<string, () => string>> = {
+const COMMAND_HELP: Readonly<Record<string, (width: number) => string>> = {
   mount: mountHelp,
   unmount: unmountHelp,
   umount: unmountHelp,
@@ -30,7 +31,7 @@ const COMMAND_HELP: Readonly<Record<string, () => string>> = {
   status: statusHelp,
   refresh: refreshHelp,
   doctor: doctorHelp,
-  version: () => 'Usage: ikfs version\n',
+  version: versionHelp,
   help: generalHelp,
 }
 
@@ -72,14 +73,13 @@ async function runCommand(argv: readonly string[], ctx: CliContext): Promise<num
       case 'version':
       case '--version':
       case '-V':
-        ctx.stdout.write(`ikfs ${ikfsVersion()}\n`)
-        return EXIT_OK
+        return version(rest, ctx)
       case 'help':
       case '--help':
       case '-h':
         return await help(rest[0], ctx)
       case undefined:
-        ctx.stderr.write(generalHelp())
+        ctx.stderr.write(generalHelp(helpWidth(ctx.stderr)))
         return EXIT_USAGE
       default:
         throw new UsageError(
@@ -92,19 +92,36 @@ async function runCommand(argv: readonly string[], ctx: CliContext): Promise<num
   }
 }
 
+function versionHelp(width: number): string {
+  return commandHelp('ikfs version', ['Prints the version of ikfs (also `ikfs --version`).'], width)
+}
+
+function version(args: readonly string[], ctx: CliContext): number {
+  if (args.includes('--help') || args.includes('-h')) {
+    ctx.stdout.write(versionHelp(helpWidth(ctx.stdout)))
+    return EXIT_OK
+  }
+  const [arg] = args
+  if (arg?.startsWith('-')) throw new UsageError(`unknown flag ${arg.split('=')[0]} (see \`ikfs version --help\`)`)
+  if (arg !== undefined) throw new UsageError('ikfs version takes no arguments (see `ikfs version --help`)')
+  ctx.stdout.write(`ikfs ${ikfsVersion()}\n`)
+  return EXIT_OK
+}
+
 async function help(topic: string | undefined, ctx: CliContext): Promise<number> {
+  const width = helpWidth(ctx.stdout)
   if (topic === undefined || topic === '--help' || topic === '-h') {
-    ctx.stdout.write(generalHelp())
+    ctx.stdout.write(generalHelp(width))
     return EXIT_OK
   }
   if (topic === 'emulator') {
     const { emulatorHelp } = await import('../emulator/help.js')
-    ctx.stdout.write(emulatorHelp())
+    ctx.stdout.write(emulatorHelp(width))
     return EXIT_OK
   }
-  const text = COMMAND_HELP[topic]?.()
+  const text = COMMAND_HELP[topic]?.(width)
   if (text === undefined) {
-    ctx.stderr.write(`ikfs: no help for "${topic}"\n${generalHelp()}`)
+    ctx.stderr.write(`ikfs: no help for "${topic}"\n${generalHelp(helpWidth(ctx.stderr))}`)
     return EXIT_USAGE
   }
   ctx.stdout.write(text)

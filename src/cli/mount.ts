@@ -41,6 +41,7 @@ import { endpointMismatch } from './endpoint-check.js'
 import { waitForFilesBeingWritten } from './files-being-written.js'
 import { openLogFile } from './log-file.js'
 import { mountHelp } from './help.js'
+import { helpWidth } from '../help-layout.js'
 import { foreignMountMessage, isIkfsMount, unmountCommand } from './mount-kind.js'
 import { realMountpoint } from './real-mountpoint.js'
 import type { LiveMount, MountClient, MountRuntime } from './runtime.js'
@@ -86,7 +87,7 @@ export function mountTarget(positionals: readonly string[]): MountTarget {
 export async function runMount(args: readonly string[], ctx: CliContext): Promise<number> {
   const parsed = parseArgs(args, {}, 'ikfs mount')
   if (parsed.help) {
-    ctx.stdout.write(mountHelp())
+    ctx.stdout.write(mountHelp(helpWidth(ctx.stdout)))
     return 0
   }
   const target = mountTarget(parsed.positionals)

@@ -10,17 +10,16 @@ import type { CliContext } from './context.js'
 import { realMountpoint } from './real-mountpoint.js'
 import { notRunning, socketFor } from './status.js'
 import { UsageError } from './usage-error.js'
+import { commandHelp } from './help.js'
+import { helpWidth } from '../help-layout.js'
 
-export function refreshHelp(): string {
-  return [
-    'Usage: ikfs refresh MOUNTPOINT [PATH]',
-    '',
-    'Drops cached folder listings of the ikfs mount at MOUNTPOINT (under PATH only, when given), so files',
-    'added, changed or deleted elsewhere show at once, with their new sizes and times (with the fuse-native',
-    'fallback binding, those the kernel already holds follow within --attr-timeout). PATH is inside the',
-    'mount: /photos, or /mnt/ik/photos.',
-    '',
-  ].join('\n')
+export function refreshHelp(width: number): string {
+  return commandHelp('ikfs refresh MOUNTPOINT [PATH]', [
+    'Drops cached folder listings of the ikfs mount at MOUNTPOINT (under PATH only, when given), so files ' +
+      'added, changed or deleted elsewhere show at once, with their new sizes and times (with the fuse-native ' +
+      'fallback binding, those the kernel already holds follow within --attr-timeout). PATH is inside the ' +
+      'mount: /photos, or /mnt/ik/photos.',
+  ], width)
 }
 
 /**
@@ -45,7 +44,7 @@ export function mountRelativePath(mountpoint: string | readonly string[], path: 
 export async function runRefresh(args: readonly string[], ctx: CliContext): Promise<number> {
   const parsed = parseArgs(args, {}, 'ikfs refresh')
   if (parsed.help) {
-    ctx.stdout.write(refreshHelp())
+    ctx.stdout.write(refreshHelp(helpWidth(ctx.stdout)))
     return 0
   }
   if (Object.keys(parsed.options).length > 0) throw new UsageError('ikfs refresh takes no mount options')

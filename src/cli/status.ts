@@ -13,7 +13,8 @@ import { controlSocketPath } from '../status/paths.js'
 import { renderStatus } from '../status/render.js'
 import type { StatusSnapshot } from '../status/snapshot.js'
 import { uidOf, type CliContext } from './context.js'
-import { extraFlagsHelp } from './help.js'
+import { commandHelp, extraFlagsHelp } from './help.js'
+import { helpWidth } from '../help-layout.js'
 import { realMountpoint } from './real-mountpoint.js'
 import { UsageError } from './usage-error.js'
 
@@ -26,16 +27,11 @@ export const STATUS_FLAGS: Readonly<Record<string, ExtraFlag>> = {
   '--wait': { takesValue: true, placeholder: 'duration', help: 'Wait up to this long (e.g. 60s) for the mount to be live; print nothing; exit 0 once it is live, 1 if it is not by then.' },
 }
 
-export function statusHelp(): string {
-  return [
-    'Usage: ikfs status MOUNTPOINT [--json | --prometheus] [--wait DURATION]',
-    '',
-    'Shows what the ikfs daemon serving MOUNTPOINT is doing: open files, cache sizes and hit rates, the',
-    'upload queue with per-file progress, retries and errors.',
-    '',
-    extraFlagsHelp(STATUS_FLAGS),
-    '',
-  ].join('\n')
+export function statusHelp(width: number): string {
+  return commandHelp('ikfs status MOUNTPOINT [--json | --prometheus] [--wait DURATION]', [
+    'Shows what the ikfs daemon serving MOUNTPOINT is doing: open files, cache sizes and hit rates, the ' +
+      'upload queue with per-file progress, retries and errors.',
+  ], width, extraFlagsHelp(STATUS_FLAGS, width))
 }
 
 /** The control socket of the daemon serving `mountpoint` (as realMountpoint spells it). */
@@ -46,7 +42,7 @@ export function socketFor(mountpoint: string, ctx: CliContext): string {
 export async function runStatus(args: readonly string[], ctx: CliContext): Promise<number> {
   const parsed = parseArgs(args, STATUS_FLAGS, 'ikfs status')
   if (parsed.help) {
-    ctx.stdout.write(statusHelp())
+    ctx.stdout.write(statusHelp(helpWidth(ctx.stdout)))
     return 0
   }
   if (Object.keys(parsed.options).length > 0) throw new UsageError('ikfs status takes no mount options')

@@ -10,7 +10,8 @@ import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
 import { askUntil, fetchStatus } from '../status/client.js'
 import type { StatusSnapshot } from '../status/snapshot.js'
 import type { CliContext } from './context.js'
-import { extraFlagsHelp } from './help.js'
+import { commandHelp, extraFlagsHelp } from './help.js'
+import { helpWidth } from '../help-layout.js'
 import { foreignMountMessage, isIkfsMount } from './mount-kind.js'
 import { plural } from '../plural.js'
 import { realMountpoint } from './real-mountpoint.js'
@@ -30,24 +31,19 @@ export const UNMOUNT_FLAGS: Readonly<Record<string, ExtraFlag>> = {
   '--wait': { takesValue: false, help: 'After unmounting, wait until the daemon has stored its uploads in flight and exited.' },
 }
 
-export function unmountHelp(): string {
-  return [
-    'Usage: ikfs unmount MOUNTPOINT [--lazy] [--wait]',
-    '',
-    'Unmounts the ikfs mount at MOUNTPOINT, or clears a dead one left by a crash; another filesystem\'s mount is',
-    'left alone. While a program uses the mount, it stays mounted and the command exits 1 (`fuser -vm',
-    'MOUNTPOINT` names the program), as umount does. The daemon goes on until the uploads it has in flight are',
-    'stored, then exits; the command says so, and what stays in the spool for the next mount.',
-    '',
-    extraFlagsHelp(UNMOUNT_FLAGS),
-    '',
-  ].join('\n')
+export function unmountHelp(width: number): string {
+  return commandHelp('ikfs unmount MOUNTPOINT [--lazy] [--wait]', [
+    'Unmounts the ikfs mount at MOUNTPOINT, or clears a dead one left by a crash; another filesystem\'s mount is ' +
+      'left alone. While a program uses the mount, it stays mounted and the command exits 1 (`fuser -vm ' +
+      'MOUNTPOINT` names the program), as umount does. The daemon goes on until the uploads it has in flight are ' +
+      'stored, then exits; the command says so, and what stays in the spool for the next mount.',
+  ], width, extraFlagsHelp(UNMOUNT_FLAGS, width))
 }
 
 export async function runUnmount(args: readonly string[], ctx: CliContext): Promise<number> {
   const parsed = parseArgs(args, UNMOUNT_FLAGS, 'ikfs unmount')
   if (parsed.help) {
-    ctx.stdout.write(unmountHelp())
+    ctx.stdout.write(unmountHelp(helpWidth(ctx.stdout)))
     return 0
   }
   if (Object.keys(parsed.options).length > 0) throw new UsageError('ikfs unmount takes no mount options')

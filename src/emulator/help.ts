@@ -2,6 +2,7 @@
  * `ikfs emulator --help`: every flag main.ts parses, with its value, what it does and its default, laid out as
  * `ikfs mount --help` lays out its options. The defaults are the constants the emulator uses.
  */
+import { DEFAULT_HELP_WIDTH, flagLines, hanging, wrap } from '../help-layout.js'
 import { DEFAULT_ERROR_STATUSES, RESET_PHASES } from './faults.js'
 import { DEFAULT_CDN_STALE_MS, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_RATE_LIMIT_PER_SECOND } from './options.js'
 
@@ -57,18 +58,22 @@ const GROUPS: readonly { title: string; flags: readonly FlagDoc[] }[] = [
   },
 ]
 
-export function emulatorHelp(): string {
+/** Wrapped to `width` columns (the terminal's; src/help-layout.ts). */
+export function emulatorHelp(width = DEFAULT_HELP_WIDTH): string {
   const out = [
-    'Usage: ikfs emulator --data DIR [flags]',
+    ...hanging('Usage: ', 'ikfs emulator --data DIR [flags]', width),
     '',
-    'Runs a local stand-in for ImageKit: the Media API (/v1), the Upload API (/api/v1/files/upload) and the URL',
-    'endpoint (/<id>) on one origin. Prints `ikfs emulator: listening on <url> (URL endpoint <url>/<id>)` once',
-    'ready; SIGINT/SIGTERM stop it. Mount it with ikfs mount --api-url <url> --upload-url <url> --endpoint <url>/<id>.',
+    ...wrap(
+      'Runs a local stand-in for ImageKit: the Media API (/v1), the Upload API (/api/v1/files/upload) and the URL ' +
+        'endpoint (/<id>) on one origin. Prints `ikfs emulator: listening on <url> (URL endpoint <url>/<id>)` once ' +
+        'ready; SIGINT/SIGTERM stop it. Mount it with ikfs mount --api-url <url> --upload-url <url> --endpoint <url>/<id>.',
+      width,
+    ),
     '',
   ]
   for (const group of GROUPS) {
-    out.push(`${group.title}:`)
-    for (const f of group.flags) out.push(`  ${f.flag}${f.value ? ` <${f.value}>` : ''}`, `      ${f.help}`, `      (${f.default})`)
+    out.push(...wrap(`${group.title}:`, width))
+    for (const f of group.flags) out.push(...flagLines(`${f.flag}${f.value ? ` <${f.value}>` : ''}`, f.help, width, f.default))
     out.push('')
   }
   return out.join('\n')

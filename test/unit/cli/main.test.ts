@@ -10,6 +10,7 @@ import { snapshotFixture } from '../status/fixtures.js'
 import { OPTION_KEYS, optionSpec } from '../../../src/config/options.js'
 import { EMULATOR_USAGE } from '../../../src/emulator/main.js'
 import { testCli } from './fakes.js'
+import { DEMO_SET_OPTIONS } from '../../../src/cli/demo.js'
 
 const ENV = { IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_PRIVATE_KEY: 'private_mainTestKey123=' }
 
@@ -41,6 +42,11 @@ describe('exit code 2 for usage and configuration errors, one line on stderr', (
     [['unmount'], /^ikfs: usage: ikfs unmount MOUNTPOINT/],
     [['unmount', 'mnt', '--lazy=maybe'], /--lazy: "maybe" is not a boolean/],
     [['demo', 'extra'], /^ikfs: ikfs demo takes no arguments/],
+    // The demo sets the endpoint and keys to its emulator's: a flag for them would be silently overridden.
+    [['demo', '--endpoint', 'https://ik.imagekit.io/acme'], /^ikfs: ikfs demo sets --endpoint itself \(to its emulator's\): drop the flag\n$/],
+    [['demo', '--private-key=private_x'], /^ikfs: ikfs demo sets --private-key itself \(to its emulator's\): drop the flag\n$/],
+    [['version', 'extra'], /^ikfs: ikfs version takes no arguments \(see `ikfs version --help`\)\n$/],
+    [['version', '--frobnicate'], /^ikfs: unknown flag --frobnicate \(see `ikfs version --help`\)\n$/],
     [['help', 'nope'], /^ikfs: no help for "nope"/],
   ])('%j', async (argv, stderr) => {
     const cli = testCli(ENV, dir)
@@ -89,20 +95,51 @@ describe('version and help', () => {
     expect(cli.stderr.text).toBe('')
   })
 
-  it.each([[['mount', '--help']], [['help', 'mount']], [['demo', '-h']]])(
-    '%j lists every option with its flag, environment variables and default',
-    async (argv) => {
+  it.each([[['mount', '--help'], []], [['help', 'mount'], []], [['demo', '-h'], DEMO_SET_OPTIONS]])(
+    '%j lists every option it takes with its flag, environment variables and default, and no other',
+    async (argv, setByCommand: readonly string[]) => {
       const cli = testCli({}, dir)
       expect(await main(argv, cli.ctx)).toBe(0)
       for (const key of OPTION_KEYS) {
         const spec = optionSpec(key)
-        expect(cli.stdout.text).toMatch(new RegExp(`^  ${spec.flag}( <\\w+>)?$`, 'm'))
+        const heading = new RegExp(`^  ${spec.flag}( <\\w+>)?$`, 'm')
+        if (setByCommand.includes(key)) {
+          expect(cli.stdout.text, `${spec.flag} is set by the command`).not.toMatch(heading)
+          continue
+        }
+        expect(cli.stdout.text).toMatch(heading)
         for (const variable of spec.env) expect(cli.stdout.text).toContain(variable)
       }
       expect(cli.stdout.text).toContain('default 5m')
       expect(cli.runtime.calls).toEqual([])
     },
   )
+
+  it('`ikfs version --help` is its help, as for the other commands', async () => {
+    const cli = testCli({}, dir)
+    expect(await main(['version', '--help'], cli.ctx)).toBe(0)
+    expect(cli.stdout.text).toMatch(/^Usage: ikfs version\n\n[A-Z][a-z]/)
+    expect(cli.stdout.text).not.toMatch(/^ikfs \d/)
+  })
+
+  const EVERY_HELP = [['--help'], ...['mount', 'unmount', 'status', 'refresh', 'doctor', 'demo', 'emulator', 'version', 'help'].map((c) => [c, '--help'])].map((argv) => [argv])
+
+  it.each(EVERY_HELP)('%j has no line over 100 columns when not a terminal', async (argv) => {
+    const cli = testCli({}, dir)
+    expect(await main(argv, cli.ctx)).toBe(0)
+    const lines = cli.stdout.text.split('\n')
+    expect(lines.length).toBeGreaterThan(2)
+    expect(lines.filter((line) => line.length > 100)).toEqual([])
+  })
+
+  it.each(EVERY_HELP)('%j fits a 60-column terminal', async (argv) => {
+    const cli = testCli({}, dir)
+    Object.assign(cli.stdout, { isTTY: true, columns: 60 })
+    expect(await main(argv, cli.ctx)).toBe(0)
+    const lines = cli.stdout.text.split('\n')
+    // A single word longer than the line (a URL) may stand alone on its line.
+    expect(lines.filter((line) => line.length > 60 && /\s\S/.test(line.trim()))).toEqual([])
+  })
 
   it.each([[['emulator', '--help']], [['help', 'emulator']], [['emulator', '-h']]])(
     '%j lists every emulator flag the usage names, with its value, what it does and its default',
@@ -115,21 +152,23 @@ describe('version and help', () => {
       for (const flag of flags) {
         const at = lines.findIndex((line) => new RegExp(`^  ${flag}( <[^>]+>)?$`).test(line))
         expect(at, `${flag} in ikfs emulator --help`).toBeGreaterThan(-1)
-        expect(lines[at + 1], `what ${flag} does`).toMatch(/^ {6}\S/)
-        expect(lines[at + 2], `${flag}'s default`).toMatch(/^ {6}\((default|required)/)
+        expect(lines[at + 1], `what ${flag} does`).toMatch(/^ {6}[^\s(]/)
+        // What it does may take more than one line (wrapped to the width); its default follows.
+        const entry = lines.slice(at + 1, lines.findIndex((line, i) => i > at && !/^ {6}\S/.test(line)))
+        expect(entry.find((line) => line.startsWith('      (')), `${flag}'s default`).toMatch(/^ {6}\((default|required)/)
       }
       expect(cli.stdout.text).toContain('(default 0: a free port, printed once listening')
       expect(cli.stdout.text).toContain('IKFS_EMULATOR_PRIVATE_KEY')
     },
   )
 
-  it.each(['mount', 'unmount', 'status', 'refresh', 'doctor', 'demo', 'emulator'])(
+  it.each(['mount', 'unmount', 'status', 'refresh', 'doctor', 'demo', 'emulator', 'version'])(
     '`ikfs %s --help` says what the command does before its flags',
     async (command) => {
       const cli = testCli({}, dir)
       expect(await main([command, '--help'], cli.ctx)).toBe(0)
       const [usage, blank, said] = cli.stdout.text.split('\n')
-      expect(usage).toMatch(new RegExp(`^Usage: ikfs ${command} `))
+      expect(usage).toMatch(new RegExp(`^Usage: ikfs ${command}( |$)`))
       expect(blank).toBe('')
       expect(said, 'a sentence, not a flag').toMatch(/^[A-Z][a-z]/)
     },
