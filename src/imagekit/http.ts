@@ -259,8 +259,8 @@ export class HttpTransport {
         errorBodyLimit: MAX_ERROR_BODY_BYTES,
       })
       const text = (await response.body()).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8')
-      const apiMessage = jsonMessageOf(text)
-      return { status: response.statusCode, ...(apiMessage === undefined ? {} : { apiMessage: this.scrub(apiMessage).slice(0, MAX_QUOTED_MESSAGE_CHARS) }) }
+      const { message } = parseErrorBody(text)
+      return { status: response.statusCode, ...(message === undefined ? {} : { apiMessage: quotable(message, (t) => this.scrub(t)) }) }
     } catch (error) {
       throw errorFromException(error, { method: question.method, route: question.route, signal, retriable: true })
     }
@@ -452,8 +452,10 @@ export interface StatusFailure {
 export function errorFromStatus(failure: StatusFailure): ImageKitError {
   const { status, method, route } = failure
   const requestId = requestIdOf(failure.headers)
-  const { message: apiMessage, reason } = parseErrorBody(failure.bodyText)
-  const quoted = failure.scrub(apiMessage).replace(/\s+/g, ' ').trim().slice(0, MAX_QUOTED_MESSAGE_CHARS)
+  const body = parseErrorBody(failure.bodyText)
+  // A body that is not ImageKit's JSON (a proxy's page) is quoted as it is.
+  const apiMessage = body.message ?? failure.bodyText
+  const quoted = quotable(apiMessage, failure.scrub)
   const message = withRequestId(`${method} ${route}: ${status}${quoted ? ` ${quoted}` : ''}`, requestId)
   let code: ImageKitCode
   let retriable = false
@@ -479,35 +481,32 @@ export function errorFromStatus(failure: StatusFailure): ImageKitError {
     retriable = status === 500 || status === 502 || status === 503 || status === 504
   } else if (status >= 400) code = 'IK_BAD_REQUEST'
   else code = 'IK_BAD_RESPONSE'
-  return new ImageKitError(code, message, { status, method, route, requestId, reason, retriable, retryAfterMs })
+  return new ImageKitError(code, message, { status, method, route, requestId, reason: body.reason, retriable, retryAfterMs })
 }
 
-function parseErrorBody(text: string): { message: string; reason?: string } {
+/**
+ * An error body as ImageKit's APIs write it, a JSON object `{message, reason, errors}`: its message (with the
+ * fields `errors` names), undefined for any other body (a plain-text page, another server's JSON).
+ */
+function parseErrorBody(text: string): { message?: string; reason?: string } {
   try {
     const parsed = JSON.parse(text) as unknown
     if (parsed && typeof parsed === 'object') {
       const record = parsed as Record<string, unknown>
-      const message = typeof record.message === 'string' ? record.message : ''
+      const message = typeof record.message === 'string' ? record.message : undefined
       const reason = typeof record.reason === 'string' ? record.reason : undefined
       const details = fieldErrorsOf(record.errors)
-      return { message: details ? `${message} (${details})` : message, reason }
+      return { message: details ? `${message ?? ''} (${details})` : message, reason }
     }
   } catch {
     // Not JSON: a plain-text error page.
   }
-  return { message: text }
+  return {}
 }
 
-function jsonMessageOf(text: string): string | undefined {
-  try {
-    const parsed = JSON.parse(text) as unknown
-    if (parsed && typeof parsed === 'object' && typeof (parsed as Record<string, unknown>).message === 'string') {
-      return (parsed as { message: string }).message
-    }
-  } catch {
-    // not JSON
-  }
-  return undefined
+/** An API's message as errors quote it: scrubbed, on one line, at most MAX_QUOTED_MESSAGE_CHARS. */
+function quotable(message: string, scrub: (text: string) => string): string {
+  return scrub(message).replace(/\s+/g, ' ').trim().slice(0, MAX_QUOTED_MESSAGE_CHARS)
 }
 
 /**

@@ -293,6 +293,9 @@ describe('retries', () => {
     const host = `the upload host ${server.url}`
     const cases: [(res: ServerResponse) => void, string | undefined][] = [
       [(res) => sendJson(res, 403, { message: 'Your account cannot be authenticated.' }), `${host} rejected the private key: 403 Your account cannot be authenticated.`],
+      // Quoted as every API error is: on one line (errors print one line), with the fields a validation names.
+      [(res) => sendJson(res, 401, { message: 'Your account\n  cannot be authenticated.' }), `${host} rejected the private key: 401 Your account cannot be authenticated.`],
+      [(res) => sendJson(res, 401, { message: 'Invalid key', errors: { publicKey: 'missing' } }), `${host} rejected the private key: 401 Invalid key (publicKey: missing)`],
       [(res) => void res.writeHead(404).end('<h1>Not Found</h1>'), `${host} is not the ImageKit Upload API (is the upload URL right?): POST /api/v1/files/upload: 404`],
       [(res) => void res.writeHead(400).end('Bad Request'), `${host} is not the ImageKit Upload API (is the upload URL right?): POST /api/v1/files/upload: 400`],
       [(res) => sendJson(res, 200, { message: 'ok' }), `${host} is not the ImageKit Upload API (is the upload URL right?): POST /api/v1/files/upload: 200 ok`],
