@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Builds ikfs's two Node-API addons with the system C compiler:
+// Builds ikfs's Node-API addons with the system C compiler:
 //   native/fuse3/build/ikfs_fuse3.node            the libfuse3 binding (needs libfuse3's headers)
+//   native/fuse2/build/ikfs_fuse2.node            what the fuse-native fallback answers itself (Node's headers)
 //   native/page-cache/build/ikfs_page_cache.node  posix_fadvise for the spool (needs only Node's headers)
 // Runs at `npm install`; a machine without a compiler or libfuse3's headers keeps working without them
 // (fuse-native for FUSE, the spool without page-cache advice), so by default a failed build is a warning,
@@ -23,6 +24,13 @@ const ADDONS = [
     output: join(here, 'page-cache', 'build', 'ikfs_page_cache.node'),
     libraries: () => ({ cflags: [], libs: [] }),
     without: 'large writes keep their spool copies in the page cache',
+  },
+  {
+    what: 'the fuse-native helper',
+    sources: [join(here, 'fuse2', 'ikfs_fuse2.c')],
+    output: join(here, 'fuse2', 'build', 'ikfs_fuse2.node'),
+    libraries: () => ({ cflags: [], libs: [] }),
+    without: 'with the fuse-native fallback, a rename of a file onto itself that another machine deleted hangs its folder',
   },
   {
     what: 'the libfuse3 binding',

@@ -3,9 +3,7 @@
  * binding. Optional: without it (no C compiler at install) the spool works the same, only its large files
  * stay in the page cache until the kernel evicts them.
  */
-import { createRequire } from 'node:module'
-import { existsSync } from 'node:fs'
-import { builtAddon } from './built-addon.js'
+import { builtAddon, loadBuiltAddon } from './built-addon.js'
 
 /** Forgets the clean cached pages of a byte range of an open file (posix_fadvise DONTNEED); throws on failure. */
 export type DropCachedPages = (fd: number, offset: number, length: number) => void
@@ -19,13 +17,8 @@ interface PageCacheAddon {
 export function loadDropCachedPages(
   path: string | undefined = builtAddon('page-cache', 'ikfs_page_cache.node'),
 ): { drop: DropCachedPages; reason?: undefined } | { drop?: undefined; reason: string } {
-  if (path === undefined || !existsSync(path)) return { reason: 'the page-cache addon is not built (run: npm run build:native)' }
-  let addon: PageCacheAddon
-  try {
-    addon = createRequire(import.meta.url)(path) as PageCacheAddon
-  } catch (e) {
-    return { reason: `the page-cache addon does not load (${e instanceof Error ? e.message.split('\n')[0] : String(e)})` }
-  }
+  const { addon, reason } = loadBuiltAddon<PageCacheAddon>(path, 'the page-cache addon')
+  if (addon === undefined) return { reason }
   return {
     drop: (fd, offset, length) => {
       const errno = addon.dropCachedPages(fd, offset, length)

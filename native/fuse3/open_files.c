@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "open_files.h"
+#include "../self_rename.h"
 
 #define BUCKETS 1024
 #define MAX_HANDLES 65536
@@ -156,26 +157,9 @@ static void release_reopened(open_files_t *o, int fd, uint64_t unique, uint64_t 
   pthread_setcancelstate(cancel_state, NULL);
 }
 
-/*
- * A RENAME of a name onto itself, which the kernel sends when its entry for the name is stale (the file went
- * elsewhere: the target's lookup, done afresh for a rename, found nothing, while the source's was still cached).
- * libfuse's path-based API locks the source's node, then waits for that same lock as the target's: the
- * request, and after it every request in that folder, would never be answered. Answered here: the source is
- * gone (ENOENT). Returns whether it was such a rename.
- */
+/* A RENAME of a name onto itself (native/self_rename.h) is answered ENOENT. Returns whether it was one. */
 static int self_rename_answered(int fd, const struct fuse_in_header *in, const char *arg, size_t arg_length) {
-  size_t fixed = in->opcode == FUSE_RENAME2 ? sizeof(struct fuse_rename2_in) : sizeof(struct fuse_rename_in);
-  if (arg_length <= fixed) return 0;
-  uint64_t newdir;
-  memcpy(&newdir, arg, sizeof newdir); /* both layouts start with newdir */
-  const char *names = arg + fixed;
-  size_t names_length = arg_length - fixed;
-  const char *old_end = memchr(names, '\0', names_length);
-  if (newdir != in->nodeid || old_end == NULL) return 0;
-  const char *new_name = old_end + 1;
-  size_t rest = names_length - (size_t)(new_name - names);
-  size_t old_length = (size_t)(old_end - names);
-  if (rest < old_length + 1 || memcmp(names, new_name, old_length + 1) != 0) return 0;
+  if (!is_self_rename(in, arg, arg_length)) return 0;
   struct fuse_out_header out = {.len = sizeof out, .error = -ENOENT, .unique = in->unique};
   if (write(fd, &out, sizeof out) < 0) {} /* the kernel may have gone; nothing waits for this answer */
   return 1;

@@ -25,6 +25,7 @@ import {
   buildFuse3Args, buildFuseOptionString, FUSE3_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES, type FuseOptions,
 } from '../../native/fuse-options.js'
 import { createIkfsFuseClass } from '../../native/ikfs-fuse.js'
+import { answerSelfRenames } from '../../native/fuse2.js'
 import { loadFuse3, startFuse3, type Fuse3Addon } from '../../native/fuse3.js'
 import { NativeLoadError } from '../../native/load.js'
 import { createFuseOps, type FuseOpsOptions } from './adapter.js'
@@ -138,7 +139,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   try {
     native = binding.addon
       ? await mountFuse3(binding.addon, target, options.fuse, ops, vfs.xattrNamespace ?? '', timeoutMs)
-      : await mountFuseNative(target, { ...options.fuse, ...(nonEmpty ? { nonempty: true } : {}) }, withHiddenNames(refuseReplacedNames(ops), log), timeoutMs)
+      : await mountFuseNative(target, { ...options.fuse, ...(nonEmpty ? { nonempty: true } : {}) }, withHiddenNames(refuseReplacedNames(ops), log), timeoutMs, log)
   } catch (err) {
     if (await findFuseMount(target)) {
       await unmountPath(target, { lazy: true }).catch((e: unknown) =>
@@ -224,6 +225,7 @@ async function mountFuseNative(
   fuse: Omit<FuseOptions, 'bigWrites' | 'maxWrite' | 'maxRead'>,
   ops: ReturnType<typeof createFuseOps>,
   timeoutMs: number,
+  log: Logger,
 ): Promise<NativeMount> {
   const optionString = buildFuseOptionString({ ...fuse, bigWrites: true, maxWrite: MAX_REQUEST_BYTES, maxRead: MAX_REQUEST_BYTES })
   const Fuse = loadFuseNative()
@@ -235,6 +237,9 @@ async function mountFuseNative(
     timeoutMs,
     'mount did not complete (no INIT from the kernel)',
   )
+  // libfuse2 would hang a rename of a name onto itself, and its folder after it (README W9).
+  const unanswered = answerSelfRenames(instance._thread, target)
+  if (unanswered !== undefined) log.warn({ mountpoint: target, reason: unanswered }, 'a rename of a file onto itself that another machine deleted will hang its folder')
   // The descriptor fuse_mount opened: closed by fuse-native's thread once the session has ended (fuse-device-watch.ts).
   const opened = [...(await fuseDescriptors())].filter((fd) => !before.has(fd))
   const watch = opened.length > 0 ? new FuseDeviceWatch(opened) : undefined

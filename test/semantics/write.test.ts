@@ -1084,23 +1084,24 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(await readdir(dir)).toEqual([])
   })
 
-  it('W9: a rename of a file onto itself after another machine deleted it (the kernel still knew it) is ENOENT, and the folder goes on answering', async () => {
-    await lib.upload('/w9self', 'gone.txt', Buffer.from('theirs\n'))
-    const { m } = await mount({ dirCache: '5m', args: ['--attr-timeout', '1m'] })
-    const dir = join(m.path, 'w9self')
+  it.each(BINDINGS)('W9: a rename of a file onto itself after another machine deleted it (the kernel still knew it) is ENOENT, and the folder goes on answering%s', async (title, args) => {
+    const folder = title === '' ? '/w9self' : '/w9self-fallback'
+    await lib.upload(folder, 'gone.txt', Buffer.from('theirs\n'))
+    const { m } = await mount({ dirCache: '5m', args: ['--attr-timeout', '1m', ...args] })
+    const dir = join(m.path, folder)
     const path = join(dir, 'gone.txt')
     expect((await stat(path)).size).toBe(7) // the kernel keeps the name for --attr-timeout
-    await lib.deleteFile('/w9self/gone.txt')
-    await runIkfs(['refresh', m.path, '/w9self'], { timeoutMs: 30_000 })
+    await lib.deleteFile(`${folder}/gone.txt`)
+    await runIkfs(['refresh', m.path, folder], { timeoutMs: 30_000 })
     // The kernel looks the target up again (missing now) and sends a rename of gone.txt onto gone.txt: libfuse
     // waited for its own lock of that name, and the rename, and then every request in the folder, hung.
     await expect(run('python3', ['-c', 'import os, sys; os.rename(sys.argv[1], sys.argv[1])', path], 20_000))
       .rejects.toThrow(/FileNotFoundError/)
     expect(await readdir(dir)).toEqual([])
     await writeFile(join(dir, 'new.txt'), 'mine\n')
-    expect(await readFile(remoteBytesPath(lib, '/w9self/new.txt'), 'utf8')).toBe('mine\n')
+    expect(await readFile(remoteBytesPath(lib, `${folder}/new.txt`), 'utf8')).toBe('mine\n')
     await unmount(m)
-  })
+  }, STOP_DEADLINE_MS)
 
   it('R2: renames and saves over a file through the mount update the cached listings: git\'s objects, index and refs list no folder again', async () => {
     // git writes each object as objects/xx/tmp_obj_*, closes it (the upload) and renames it to its hash name, and

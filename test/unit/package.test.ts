@@ -17,7 +17,7 @@ describe('the npm package', () => {
     expect(files).toEqual(expect.arrayContaining([
       'bin/ikfs.js', 'dist/src/cli/main.js', 'dist/native/load.js', 'native/mount.fuse.ikfs', 'native/build-native.mjs',
       'native/fuse3/ikfs_fuse3.c', 'native/fuse3/operations.c', 'native/fuse3/forget_names.c', 'native/fuse3/binding.h',
-      'native/page-cache/ikfs_page_cache.c', 'systemd/ikfs@.service', 'systemd/user/ikfs@.service', 'README.md', 'package.json',
+      'native/page-cache/ikfs_page_cache.c', 'native/fuse2/ikfs_fuse2.c', 'native/self_rename.h', 'systemd/ikfs@.service', 'systemd/user/ikfs@.service', 'README.md', 'package.json',
     ]))
     expect(files.filter((f) => f.endsWith('.node') || f.startsWith('test/') || f.startsWith('src/'))).toEqual([])
   }, 90_000)
@@ -31,6 +31,7 @@ describe('the npm package', () => {
     const lines = stderr.trim().split('\n')
     expect(lines).toEqual([
       expect.stringMatching(/^ikfs: the page-cache addon not built: no C compiler \(cc\) found \(apt install gcc\); /),
+      expect.stringMatching(/^ikfs: the fuse-native helper not built: no C compiler \(cc\) found \(apt install gcc\); with the fuse-native fallback, a rename of a file onto itself that another machine deleted hangs its folder /),
       expect.stringMatching(/^ikfs: the libfuse3 binding not built: libfuse3 development files not found \(apt install libfuse3-dev pkg-config gcc\); mounts use the slower fuse-native \(libfuse2\) fallback/),
     ])
     for (const line of lines) expect(line).toContain(`(to build it later: npm run build:native --prefix ${root})`)

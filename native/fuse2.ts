@@ -1,0 +1,26 @@
+/**
+ * The fuse-native helper addon (native/fuse2/ikfs_fuse2.c): answers, before libfuse2 sees them, the requests
+ * on which libfuse2 would hang. Optional: without it (no C compiler at install) the fallback works as
+ * fuse-native alone does, and a rename of a file onto itself that another machine deleted hangs its folder.
+ */
+import { builtAddon, loadBuiltAddon } from './built-addon.js'
+
+interface Fuse2Addon {
+  /** undefined once in place, else why not. */
+  answerSelfRenames(thread: Buffer, mountpoint: string): string | undefined
+}
+
+/**
+ * Makes the fuse-native session of `mountpoint` (`thread`: its fuse_thread_t Buffer, fuse-native's `_thread`)
+ * answer a rename of a name onto itself ENOENT itself (README W9). Returns why it could not, or undefined.
+ */
+export function answerSelfRenames(
+  thread: Buffer | null,
+  mountpoint: string,
+  path: string | undefined = builtAddon('fuse2', 'ikfs_fuse2.node'),
+): string | undefined {
+  const { addon, reason } = loadBuiltAddon<Fuse2Addon>(path, 'the fuse-native helper addon')
+  if (addon === undefined) return reason
+  if (thread === null) return 'fuse-native has no session state'
+  return addon.answerSelfRenames(thread, mountpoint)
+}
