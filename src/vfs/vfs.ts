@@ -158,10 +158,6 @@ class ImageKitVfs implements IkVfs {
     })
     this.#budget = new ByteBudget(options.maxBufferedBytes)
     this.#blocks = new BlockCache(options.blockCacheBytes, (block) => this.#blockPool.release(block))
-    this.#readers = new ReaderPool({
-      api, cache: this.#blocks, pool: this.#blockPool, budget: this.#budget, counters: this.#counters,
-      maxWindowBlocks: readAheadBlocks(options.blockCacheBytes),
-    })
     if (options.readOnly) {
       this.#writes = undefined
       this.#namespace = undefined
@@ -180,6 +176,12 @@ class ImageKitVfs implements IkVfs {
       this.#namespace = new Namespace({ ...shared, writes: this.#writes })
       this.#metadata = new MetadataEditor({ api, log: this.#log, resolver: this.#resolver, dirs: this.#dirs, destinations: this.#destinations, writes: this.#writes, clock })
     }
+    this.#readers = new ReaderPool({
+      api, cache: this.#blocks, pool: this.#blockPool, budget: this.#budget, counters: this.#counters,
+      maxWindowBlocks: readAheadBlocks(options.blockCacheBytes),
+      // A file read right after its upload: the spool still holds that version's bytes (R4).
+      localCopies: this.#writes?.recentCopies,
+    })
   }
 
   get spoolDir(): string | undefined {

@@ -176,6 +176,11 @@ export class WritePath {
     }
   }
 
+  /** Copies of versions just uploaded, still in the spool (readers read them instead of the CDN). */
+  get recentCopies(): RecentCopies {
+    return this.#recent
+  }
+
   get spoolDir(): string {
     return this.#spool.dir
   }

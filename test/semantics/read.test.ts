@@ -171,13 +171,16 @@ describe.skipIf(skip !== null)('read semantics', () => {
     }
   })
 
+  /** The daemon's read counters (`ikfs status`). */
+  const readStats = async (): Promise<{ rangeRequests: number; blockCacheMisses: number }> => {
+    const r = await runIkfs(['status', m.path, '--json'], { timeoutMs: 30_000 })
+    expect(r.code).toBe(0)
+    return (JSON.parse(r.stdout) as { vfs: { rangeRequests: number; blockCacheMisses: number } }).vfs
+  }
+  const rangeRequests = async (): Promise<number> => (await readStats()).rangeRequests
+
   it('R14: a small file opened and closed again and again, read or not, is fetched once', async () => {
     const path = join(m.path, 'reopened', 'blob.txt')
-    const rangeRequests = async (): Promise<number> => {
-      const r = await runIkfs(['status', m.path, '--json'], { timeoutMs: 30_000 })
-      expect(r.code).toBe(0)
-      return (JSON.parse(r.stdout) as { vfs: { rangeRequests: number } }).vfs.rangeRequests
-    }
     const before = await rangeRequests()
     // Each open starts fetching the file; each close comes before its bytes (git, file managers, stat+open+close loops).
     await run('python3', ['-c', [
@@ -188,6 +191,29 @@ describe.skipIf(skip !== null)('read semantics', () => {
       '    fd = os.open(sys.argv[1], os.O_RDONLY); assert os.read(fd, 5) == b"hello"; os.close(fd)',
     ].join('\n'), path])
     expect(await rangeRequests() - before).toBe(1)
+  })
+
+  it('R4: a file read right after it was written through the mount is read from the spool, not the CDN; R5: not once another version is stored', async () => {
+    await mkdir(join(m.path, 'just-saved'))
+    const path = join(m.path, 'just-saved', 'obj.bin')
+    const mine = randomBytes(2 * 1024 * 1024 + 99)
+    await writeFile(path, mine) // its close uploads it
+    const before = await readStats()
+    // Out of the kernel's page cache, so that the reads reach the daemon (git reading the object it just wrote).
+    const dropPages = ['import os, sys', 'fd = os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)'].join('\n')
+    await run('python3', ['-c', dropPages, path])
+    expect(sha(await readFile(path))).toBe(sha(mine))
+    await expectExactAtOffsets(path, mine)
+    const after = await readStats()
+    expect(after.blockCacheMisses - before.blockCacheMisses, 'reads reached the daemon').toBeGreaterThan(0)
+    expect(after.rangeRequests - before.rangeRequests).toBe(0)
+
+    // Another machine stores a version of as many bytes: once listed, it is read from the CDN, never the copy.
+    const theirs = randomBytes(mine.length)
+    await lib.upload('/just-saved', 'obj.bin', theirs)
+    await waitFor(async () => sha(await readFile(path)) === sha(theirs), CHANGE_BOUND_MS * 2, 'their version read')
+    expect(await rangeRequests() - after.rangeRequests).toBeGreaterThan(0)
+    await lib.deleteFile('/just-saved/obj.bin') // R11's usage is cached by the mount
   })
 
   it('R14: with --direct-io every read reaches the daemon, byte-exact; shared maps are refused, private ones work', async () => {

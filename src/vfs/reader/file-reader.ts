@@ -72,6 +72,13 @@ export interface ReaderTarget extends ReaderSource {
   size: number
 }
 
+/** Copies of versions on local disk: the spool's of files just uploaded (spool/recent-copies.ts). */
+export interface LocalCopies {
+  has(fileId: string, versionId: string, size: number): boolean
+  /** True when `dest` holds that version's bytes at `position`; false: read them elsewhere. */
+  readAt(fileId: string, versionId: string, size: number, dest: Buffer, position: number): Promise<boolean>
+}
+
 export interface FileReaderDeps {
   api: ImageKitApi
   cache: BlockCache
@@ -81,6 +88,8 @@ export interface FileReaderDeps {
   pool: BlockPool
   budget: ByteBudget
   counters: Counters
+  /** Where a version's bytes may be read without a request (a file just uploaded), before the CDN. */
+  localCopies?: LocalCopies
 }
 
 export class FileReader implements StreamHost {
@@ -101,6 +110,8 @@ export class FileReader implements StreamHost {
   #recent: PartialBlock | undefined
   #seq = 0
   #closed = false
+  /** False once the local copy failed a read (it went meanwhile): the CDN serves the rest. */
+  #localUsable = true
   /** Set by settle() while no handle is open and streams finish: called once the last one has ended. */
   #onSettled: (() => void) | undefined
 
@@ -217,6 +228,10 @@ export class FileReader implements StreamHost {
         if (bytes) return bytes
         continue
       }
+      if (this.#hasLocalCopy()) {
+        await this.#fillFromLocalCopy(block)
+        continue
+      }
       const stream = (waitingOn?.willReach(block) ? waitingOn : undefined) ??
         [...this.#streams].find((s) => s.covers(block)) ?? this.#streamBehindAtCap(block) ?? this.#startStream(block)
       this.#demand(stream, block, last)
@@ -233,6 +248,33 @@ export class FileReader implements StreamHost {
     const seq = ++this.#seq
     stream.demand(block, seq)
     if (last > block) stream.demand(last, seq)
+  }
+
+  #hasLocalCopy(): boolean {
+    const { fileId, versionId, size } = this.target
+    return this.#localUsable && this.deps.localCopies?.has(fileId, versionId, size) === true
+  }
+
+  /**
+   * Reads `block` from the local copy of this version into the block cache, as a stream would from the CDN
+   * (readers of the block meanwhile wait on its partial). A copy that fails (it went meanwhile) is not asked
+   * again: the block's readers ask again and go to the CDN.
+   */
+  async #fillFromLocalCopy(block: number): Promise<void> {
+    const length = this.blockLength(block)
+    await this.budget.reserve(length, () => true)
+    if (this.#closed || this.#partials.has(block) || this.isCached(block)) {
+      this.budget.release(length)
+      return
+    }
+    const partial = new PartialBlock(block, this.deps.pool.take(length))
+    this.#partials.set(block, partial)
+    const { fileId, versionId, size } = this.target
+    const read = await this.deps.localCopies!.readAt(fileId, versionId, size, partial.buf, this.blockStart(block)).catch(() => false)
+    if (!read) this.#localUsable = false
+    if (!read || this.#closed || this.#partials.get(block) !== partial) return this.dropBlock(partial)
+    partial.advance(length)
+    this.completeBlock(partial, true)
   }
 
   /**
@@ -265,7 +307,7 @@ export class FileReader implements StreamHost {
    * and by then the request is already on its way (time to first byte).
    */
   prefetchStart(): void {
-    if (this.#closed || this.size === 0 || this.#streams.size > 0 || this.#partials.has(0) || this.isCached(0)) return
+    if (this.#closed || this.size === 0 || this.#streams.size > 0 || this.#partials.has(0) || this.isCached(0) || this.#hasLocalCopy()) return
     this.#startStream(0).demand(0, ++this.#seq)
   }
 

@@ -5,14 +5,15 @@
  * Editors and rsync save a file by writing a temporary one, closing it (which uploads it) and renaming it
  * over the original; that rename stores the temporary file's bytes as a new version of the original
  * (namespace.ts, W9). With the copy still here, the new version is uploaded from it instead of downloading
- * the bytes just uploaded back from the CDN; an append right after a close is filled from it too.
+ * the bytes just uploaded back from the CDN; an append right after a close is filled from it too, and a read
+ * of the version is served from it (reader/file-reader.ts: git, compilers and thumbnailers read what they saved).
  *
  * A copy is found by file id and version id (the upload's answer), so only the exact bytes of that version
  * are ever reused. Bounded by age (ttlMs), count and bytes, oldest out first; a file larger than maxBytes is
  * not kept at all. Kept copies have no journal record and are not in `data/`: a start-up deletes them.
  */
 import { readdirSync, renameSync, unlinkSync } from 'node:fs'
-import type { FileHandle } from 'node:fs/promises'
+import { open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Clock } from '../../clock.js'
 import type { DataFiles } from './data-files.js'
@@ -78,8 +79,8 @@ export class RecentCopies {
 
   /** The kept copy of that version, back in `data/` and now the caller's, if there is one. */
   take(fileId: string, versionId: string, size: number): RecentCopy | undefined {
-    const kept = this.#kept.get(keyOf(fileId, versionId))
-    if (!kept || kept.size !== size || kept.expiresAtMs <= this.clock.now()) return undefined
+    const kept = this.#live(fileId, versionId, size)
+    if (!kept) return undefined
     this.#forget(kept)
     try {
       renameSync(join(this.keptDir, kept.id), this.dataFiles.path(kept.id))
@@ -88,6 +89,38 @@ export class RecentCopies {
       return undefined
     }
     return { id: kept.id, fh: kept.fh, size: kept.size }
+  }
+
+  /** Whether a copy of that version is kept (readAt may still answer false: it may go meanwhile). */
+  has(fileId: string, versionId: string, size: number): boolean {
+    return this.#live(fileId, versionId, size) !== undefined
+  }
+
+  /**
+   * Fills `dest` with the bytes at `position` of the kept copy of that version (a read of a file just
+   * uploaded, R4). True only when the copy stayed kept from before the read until after it: a copy taken
+   * back (it is the taker's then, and may be written) or removed meanwhile answers false, so the bytes of
+   * no other content are ever handed out (R5); the caller reads the version elsewhere then.
+   */
+  async readAt(fileId: string, versionId: string, size: number, dest: Buffer, position: number): Promise<boolean> {
+    const kept = this.#live(fileId, versionId, size)
+    if (!kept || position + dest.length > size) return false
+    const stillKept = () => this.#kept.get(kept.key) === kept
+    let own: FileHandle | undefined
+    try {
+      const fh = kept.fh ?? (own = await open(join(this.keptDir, kept.id), 'r'))
+      for (let done = 0; done < dest.length;) {
+        if (!stillKept()) return false
+        const { bytesRead } = await fh.read(dest, done, dest.length - done, position + done)
+        if (bytesRead === 0) return false
+        done += bytesRead
+      }
+      return stillKept()
+    } catch {
+      return false
+    } finally {
+      await own?.close().catch(() => undefined)
+    }
   }
 
   /** Removes the copies of every version of a file (it was deleted). */
@@ -124,6 +157,11 @@ export class RecentCopies {
       if (kept.expiresAtMs > now && this.#bytes <= this.#limits.maxBytes && this.#kept.size <= this.#limits.maxCopies) break
       await this.#remove(kept)
     }
+  }
+
+  #live(fileId: string, versionId: string, size: number): Kept | undefined {
+    const kept = this.#kept.get(keyOf(fileId, versionId))
+    return kept && kept.size === size && kept.expiresAtMs > this.clock.now() ? kept : undefined
   }
 
   #forget(kept: Kept): void {

@@ -2,6 +2,11 @@ import { constants } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { VfsError } from '../../../src/vfs/errors.js'
+import { ByteBudget } from '../../../src/vfs/budget.js'
+import { BlockCache } from '../../../src/vfs/reader/block-cache.js'
+import { BlockPool } from '../../../src/vfs/reader/block-pool.js'
+import { FileReader, type LocalCopies } from '../../../src/vfs/reader/file-reader.js'
+import { Counters } from '../../../src/vfs/stats.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
 import { expectCode, makeVfs, MiB, waitFor } from './helpers.js'
 
@@ -464,5 +469,41 @@ describe('reads', () => {
     expect(results).toEqual(Array(8).fill(0))
     expect(vfs.stats().peakBufferedBytes).toBeLessThanOrEqual(2 * MiB)
     expect(vfs.stats().bufferedBytes).toBe(0)
+  })
+})
+
+describe('reads of a local copy (R4, R5)', () => {
+  it('a version with a local copy is read from it, each block once; once the copy fails (it went), the CDN serves the rest, byte-exact', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(3 * MiB + 9, 4)
+    const f = api.addFile('/just-saved.bin', data)
+    const asked: number[] = []
+    const local: LocalCopies = {
+      has: (fileId, versionId, size) => fileId === f.fileId && versionId === f.versionInfo.id && size === data.length,
+      async readAt(_fileId, _versionId, _size, dest, position) {
+        asked.push(position)
+        await new Promise((r) => setImmediate(r))
+        if (position >= 2 * MiB) return false // taken back by a rename meanwhile: its bytes may change
+        data.copy(dest, 0, position, position + dest.length)
+        return true
+      },
+    }
+    const pool = new BlockPool(MiB)
+    const reader = new FileReader(
+      { fileId: f.fileId, versionId: f.versionInfo.id, size: data.length, filePath: f.filePath, url: f.url, isPrivateFile: false },
+      { api, cache: new BlockCache(64 * MiB, (b) => pool.release(b)), pool, budget: new ByteBudget(8 * MiB), counters: new Counters(), maxWindowBlocks: 4, localCopies: local },
+    )
+    reader.prefetchStart() // the copy is at hand: no fetch at open
+    // Two readers of block 0 at once, then the rest in kernel-sized reads.
+    const [a, b] = await Promise.all([reader.read(0, KERNEL_READ), reader.read(KERNEL_READ, KERNEL_READ)])
+    expect(Buffer.concat([a, b]).equals(data.subarray(0, 2 * KERNEL_READ))).toBe(true)
+    expect(api.calls.readRange).toBe(0)
+    const rest: Buffer[] = []
+    for (let pos = 2 * KERNEL_READ; pos < data.length; pos += KERNEL_READ) rest.push(await reader.read(pos, KERNEL_READ))
+    expect(Buffer.concat([a, b, ...rest]).equals(data)).toBe(true)
+    expect(asked).toEqual([0, MiB, 2 * MiB]) // block 2 failed: not asked again, nor block 3
+    expect(api.calls.readRange).toBe(1)
+    expect(api.ranges[0]).toMatchObject({ start: 2 * MiB })
+    reader.close()
   })
 })

@@ -528,6 +528,38 @@ describe('RecentCopies', () => {
     expect(next.take('f', 'v1', 10)).toBeUndefined()
   })
 
+  it('readAt (R4, R5): the bytes of a kept version, only while it stays kept; a copy taken back or removed during the read answers false', async () => {
+    const { root, files, ids } = await spool(3, 10)
+    const clock = new ManualClock()
+    const recent = new RecentCopies(files, join(root, 'kept'), clock, { ttlMs: 1000 })
+    await recent.keep('f0', 'v1', { id: ids[0]!, fh: undefined, size: 10 })
+    await recent.keep('f1', 'v1', { id: ids[1]!, fh: await open(join(root, 'data', ids[1]!), 'r+'), size: 10 })
+    await recent.keep('f2', 'v1', { id: ids[2]!, fh: undefined, size: 10 })
+    const dest = Buffer.alloc(4)
+    expect(recent.has('f0', 'v1', 10)).toBe(true)
+    expect(await recent.readAt('f0', 'v1', 10, dest, 6)).toBe(true)
+    expect(dest).toEqual(Buffer.alloc(4, 0))
+    expect(await recent.readAt('f1', 'v1', 10, dest, 0)).toBe(true) // through the descriptor it was kept with
+    expect(dest).toEqual(Buffer.alloc(4, 1))
+    for (const [fileId, versionId, size, at] of [['f0', 'v2', 10, 0], ['f0', 'v1', 11, 0], ['f0', 'v1', 10, 7]] as const) {
+      expect(recent.has(fileId, versionId, size) && at + 4 <= size, `${fileId} ${versionId} ${size} ${at}`).toBe(false)
+      expect(await recent.readAt(fileId, versionId, size, dest, at)).toBe(false) // another version, another size, past the end
+    }
+    // Taken back (a rename over another file: the taker may write it) while the read runs.
+    const reading = recent.readAt('f1', 'v1', 10, Buffer.alloc(4), 0)
+    const taken = recent.take('f1', 'v1', 10)
+    expect(taken).toBeDefined()
+    expect(await reading).toBe(false)
+    await taken!.fh!.close()
+    // Removed (a delete) while the read runs.
+    const removed = recent.readAt('f2', 'v1', 10, Buffer.alloc(4), 0)
+    await recent.drop('f2')
+    expect(await removed).toBe(false)
+    clock.advance(1000)
+    expect([recent.has('f0', 'v1', 10), await recent.readAt('f0', 'v1', 10, dest, 0)]).toEqual([false, false]) // expired
+    await recent.close()
+  })
+
   it('giveWay (a full disk) removes every kept copy, but not one taken back while it runs', async () => {
     const { root, files, ids, ls } = await spool(3, 10)
     const recent = new RecentCopies(files, join(root, 'kept'), new ManualClock())

@@ -1635,6 +1635,30 @@ describe('namespace (W7-W10)', () => {
     expect(spoolFiles(h, 'data')).toEqual([])
   })
 
+  it('R4: a file read right after its upload is read from the spool\'s copy of the version stored, not the CDN; R5: a version stored elsewhere since is read from the CDN', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api, tempCache(), { dirCacheTimeMs: 1000 })
+    const data = patternBytes(3 * MiB + 17, 7)
+    await writeFile(h, '/new.bin', data)
+    expect(api.fileAt('/new.bin')!.bytes.equals(data)).toBe(true)
+    const fh = await h.vfs.open('/new.bin', constants.O_RDONLY)
+    for (const at of [3 * MiB, 0, MiB - 5, 2 * MiB + 1]) {
+      expect(Buffer.from(await h.vfs.read('/new.bin', fh, 64 * 1024, at)).equals(data.subarray(at, at + 64 * 1024)), `at ${at}`).toBe(true)
+    }
+    await h.vfs.release('/new.bin', fh)
+    expect(api.calls.readRange).toBe(0)
+
+    // Another machine stores a version of as many bytes; once the listing shows it, reads go to the CDN.
+    const theirs = patternBytes(data.length, 8)
+    api.overwrite('/new.bin', theirs, new Date(Date.now() + 60_000).toISOString())
+    h.clock.advance(1001)
+    const again = await h.vfs.open('/new.bin', constants.O_RDONLY)
+    expect(Buffer.from(await h.vfs.read('/new.bin', again, 64 * 1024, 0)).equals(theirs.subarray(0, 64 * 1024))).toBe(true)
+    await h.vfs.release('/new.bin', again)
+    expect(api.calls.readRange).toBeGreaterThan(0)
+    await h.vfs.close()
+  })
+
   it('atomic save with write-back: the pending upload is retargeted, the temp name is never uploaded', async () => {
     const api = new FakeImageKit()
     const target = api.addFile('/doc.txt', Buffer.from('v1'))
