@@ -216,21 +216,6 @@ describe.skipIf(skip !== null)('read semantics', () => {
     await lib.deleteFile('/just-saved/obj.bin') // R11's usage is cached by the mount
   })
 
-  it('R4: git add . of 50 files just written reads none of them from the CDN', async () => {
-    const repo = join(m.path, 'repo')
-    await mkdir(repo)
-    const git = (...args: string[]) => run('git', ['-C', repo, '-c', 'safe.directory=*', '-c', 'user.name=ikfs', '-c', 'user.email=ikfs@localhost', ...args])
-    await git('init', '-q')
-    const files = Array.from({ length: 50 }, (_, i) => randomBytes(1000 + i * 37))
-    for (const [i, bytes] of files.entries()) await writeFile(join(repo, `f${i}.txt`), bytes)
-    const before = await readStats()
-    await git('add', '.')
-    const after = await readStats()
-    expect(after.blockCacheMisses - before.blockCacheMisses, 'git read the files through the daemon').toBeGreaterThanOrEqual(files.length)
-    expect(after.rangeRequests - before.rangeRequests).toBe(0)
-    expect((await git('ls-files', '-s')).stdout.split('\n').filter(Boolean)).toHaveLength(files.length)
-  })
-
   it('R14: with --direct-io every read reaches the daemon, byte-exact; shared maps are refused, private ones work', async () => {
     const cacheDir = await tempDir('ikfs-direct-cache-')
     const [v1, v2] = [randomBytes(3 * 1024 * 1024), randomBytes(3 * 1024 * 1024)]

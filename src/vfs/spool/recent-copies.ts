@@ -20,14 +20,8 @@ import type { DataFiles } from './data-files.js'
 
 /** Long enough for a save to rename its temporary file; short enough to hold little disk. */
 export const RECENT_COPY_TTL_MS = 30_000
-/**
- * A save renames the file it just closed (the last few would do), but reads come back for more: `git add .`
- * of 50 files reads each one while it writes an object per file (with 8 kept, all 50 were read from the CDN;
- * with 64, 4 of them). The bytes and the age bound the disk.
- */
-export const RECENT_COPIES_MAX = 128
-/** The newest copies keep their descriptor (a rename over another file takes it as is); older ones close it. */
-export const RECENT_COPIES_OPEN = 8
+/** A save renames the file it just closed: the last few are enough. */
+export const RECENT_COPIES_MAX = 8
 export const RECENT_COPIES_MAX_BYTES = 256 * 1024 * 1024
 
 export interface RecentCopy {
@@ -80,7 +74,6 @@ export class RecentCopies {
     this.#kept.set(key, { ...copy, key, expiresAtMs: this.clock.now() + ttlMs })
     this.#bytes += copy.size
     await this.#evict()
-    await this.#closeOlderDescriptors()
     this.#schedule()
   }
 
@@ -113,10 +106,9 @@ export class RecentCopies {
     const kept = this.#live(fileId, versionId, size)
     if (!kept || position + dest.length > size) return false
     const stillKept = () => this.#kept.get(kept.key) === kept
-    let fh: FileHandle | undefined
+    let own: FileHandle | undefined
     try {
-      // Its own descriptor: the copy's may be closed meanwhile (#closeOlderDescriptors, a taker's close).
-      fh = await open(join(this.keptDir, kept.id), 'r')
+      const fh = kept.fh ?? (own = await open(join(this.keptDir, kept.id), 'r'))
       for (let done = 0; done < dest.length;) {
         if (!stillKept()) return false
         const { bytesRead } = await fh.read(dest, done, dest.length - done, position + done)
@@ -127,7 +119,7 @@ export class RecentCopies {
     } catch {
       return false
     } finally {
-      await fh?.close().catch(() => undefined)
+      await own?.close().catch(() => undefined)
     }
   }
 
@@ -170,18 +162,6 @@ export class RecentCopies {
   #live(fileId: string, versionId: string, size: number): Kept | undefined {
     const kept = this.#kept.get(keyOf(fileId, versionId))
     return kept && kept.size === size && kept.expiresAtMs > this.clock.now() ? kept : undefined
-  }
-
-  /** Taken from the copies in one synchronous stretch, so that none is closed after a take handed it out. */
-  async #closeOlderDescriptors(): Promise<void> {
-    const closing: FileHandle[] = []
-    let newer = this.#kept.size
-    for (const kept of this.#kept.values()) {
-      if (--newer < RECENT_COPIES_OPEN) break
-      if (kept.fh) closing.push(kept.fh)
-      kept.fh = undefined
-    }
-    for (const fh of closing) await fh.close().catch(() => undefined)
   }
 
   #forget(kept: Kept): void {

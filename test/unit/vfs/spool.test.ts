@@ -13,7 +13,7 @@ import { DataFiles, FREE_FILES_MAX } from '../../../src/vfs/spool/data-files.js'
 import { FolderMoves } from '../../../src/vfs/spool/folder-moves.js'
 import { JOURNAL_LOG, Journal, type JournalRecord } from '../../../src/vfs/spool/journal.js'
 import { LocalMtimes, MTIMES_LOG } from '../../../src/vfs/spool/mtimes.js'
-import { RECENT_COPIES_OPEN, RecentCopies } from '../../../src/vfs/spool/recent-copies.js'
+import { RecentCopies } from '../../../src/vfs/spool/recent-copies.js'
 import { liveOwner, ownerLine } from '../../../src/vfs/spool/owner.js'
 import { idleSpoolsWithFiles, Spool } from '../../../src/vfs/spool/spool.js'
 import { recoverSpool } from '../../../src/vfs/spool/recover.js'
@@ -539,7 +539,7 @@ describe('RecentCopies', () => {
     expect(recent.has('f0', 'v1', 10)).toBe(true)
     expect(await recent.readAt('f0', 'v1', 10, dest, 6)).toBe(true)
     expect(dest).toEqual(Buffer.alloc(4, 0))
-    expect(await recent.readAt('f1', 'v1', 10, dest, 0)).toBe(true) // one kept with its descriptor
+    expect(await recent.readAt('f1', 'v1', 10, dest, 0)).toBe(true) // through the descriptor it was kept with
     expect(dest).toEqual(Buffer.alloc(4, 1))
     for (const [fileId, versionId, size, at] of [['f0', 'v2', 10, 0], ['f0', 'v1', 11, 0], ['f0', 'v1', 10, 7]] as const) {
       expect(recent.has(fileId, versionId, size) && at + 4 <= size, `${fileId} ${versionId} ${size} ${at}`).toBe(false)
@@ -557,27 +557,6 @@ describe('RecentCopies', () => {
     expect(await removed).toBe(false)
     clock.advance(1000)
     expect([recent.has('f0', 'v1', 10), await recent.readAt('f0', 'v1', 10, dest, 0)]).toEqual([false, false]) // expired
-    await recent.close()
-  })
-
-  it('only the newest RECENT_COPIES_OPEN copies keep their descriptor open; older ones are taken back without one, whole', async () => {
-    const { root, files, ids } = await spool(RECENT_COPIES_OPEN + 2, 10)
-    const recent = new RecentCopies(files, join(root, 'kept'), new ManualClock())
-    const handles = []
-    for (const [i, id] of ids.entries()) {
-      const fh = await open(join(root, 'data', id), 'r+')
-      handles.push(fh)
-      await recent.keep(`file${i}`, 'v1', { id, fh, size: 10 })
-    }
-    expect(recent.count).toBe(ids.length)
-    await expect(handles[0]!.stat()).rejects.toThrow() // closed
-    const oldest = recent.take('file0', 'v1', 10)
-    expect(oldest?.fh).toBeUndefined()
-    expect(readFileSync(files.path(ids[0]!))).toEqual(Buffer.alloc(10, 0))
-    expect(recent.take('file1', 'v1', 10)?.fh).toBeUndefined()
-    const newest = recent.take(`file${ids.length - 1}`, 'v1', 10)
-    expect(newest?.fh).toBe(handles[ids.length - 1])
-    await newest!.fh!.close()
     await recent.close()
   })
 
