@@ -8,15 +8,13 @@
  */
 import type { Clock } from '../../clock.js'
 import type { ImageKitApi } from '../../imagekit/api.js'
-import { isImageKitError } from '../../imagekit/errors.js'
 import type { Logger } from '../../log.js'
 import type { PendingFile } from '../file-node.js'
 import { whereFolderIs } from '../folder-job.js'
 import { joinRemote, parentOf } from '../name.js'
 import { isUnder, type FolderMove } from '../spool/folder-moves.js'
+import { detailsUnlessGone, untilAnswered } from './until-answered.js'
 
-const FIRST_PAUSE_MS = 1_000
-const MAX_PAUSE_MS = 60_000
 
 export interface InterruptedMovesDeps {
   api: ImageKitApi
@@ -68,29 +66,17 @@ export async function settleInterruptedMove(d: InterruptedMovesDeps, move: Folde
   for (const file of still) d.release(file)
 }
 
-async function askUntilAnswered(d: InterruptedMovesDeps, move: FolderMove, files: readonly PendingFile[]): Promise<string | undefined | 'stopped'> {
-  for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(MAX_PAUSE_MS, pause * 2)) {
-    try {
-      return move.file ? await whereFileIs(d.api, move.route, files[0]?.base?.fileId) : await whereFolderIs(d.api, move.route)
-    } catch (e) {
-      d.log.warn({ route: move.route, err: e }, 'cannot tell where a file or folder renamed before a crash is now; what waits in the spool for it waits too')
-    }
-    try {
-      await d.clock.sleep(pause, d.closing)
-    } catch {
-      return 'stopped'
-    }
-  }
+function askUntilAnswered(d: InterruptedMovesDeps, move: FolderMove, files: readonly PendingFile[]): Promise<string | undefined | 'stopped'> {
+  return untilAnswered(
+    d,
+    () => (move.file ? whereFileIs(d.api, move.route, files[0]?.base?.fileId) : whereFolderIs(d.api, move.route)),
+    (e) => d.log.warn({ route: move.route, err: e }, 'cannot tell where a file or folder renamed before a crash is now; what waits in the spool for it waits too'),
+  )
 }
 
 /** Which path of its route the stored file `fileId` has now, if one (else it was moved or deleted elsewhere). */
 async function whereFileIs(api: ImageKitApi, route: readonly string[], fileId: string | undefined): Promise<string | undefined> {
   if (fileId === undefined) return undefined
-  try {
-    const { filePath } = await api.getFileDetails(fileId)
-    return route.includes(filePath) ? filePath : undefined
-  } catch (e) {
-    if (isImageKitError(e) && e.code === 'IK_NOT_FOUND') return undefined
-    throw e
-  }
+  const filePath = (await detailsUnlessGone(api, fileId))?.filePath
+  return filePath !== undefined && route.includes(filePath) ? filePath : undefined
 }

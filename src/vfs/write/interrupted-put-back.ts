@@ -7,7 +7,6 @@
  */
 import type { ImageKitApi } from '../../imagekit/api.js'
 import { isImageKitError } from '../../imagekit/errors.js'
-import type { FileObject } from '../../imagekit/types.js'
 import type { Logger } from '../../log.js'
 import { versionIdOf } from '../inode.js'
 import type { PendingFile } from '../file-node.js'
@@ -15,9 +14,7 @@ import { changeOrItsResult, fileIsAt } from '../lost-answer.js'
 import { parentOf } from '../name.js'
 import type { PutBackNote } from '../spool/record.js'
 import type { ReplayDeps } from './replay.js'
-
-const FIRST_PAUSE_MS = 1_000
-const MAX_PAUSE_MS = 60_000
+import { detailsUnlessGone, untilAnswered } from './until-answered.js'
 
 /** done: the original is at `path`; else it is not, and the upload makes its own file there. */
 export type PutBackOutcome = 'done' | 'gone' | 'elsewhere' | 'taken'
@@ -32,20 +29,15 @@ function isCode(e: unknown, code: string): boolean {
  * own upload is its one version (put-back.ts); else the library is asked for both.
  */
 export async function finishPutBack(api: ImageKitApi, log: Logger, fileId: string, path: string, note: PutBackNote, checkedAt?: string): Promise<PutBackOutcome> {
-  let at = checkedAt
-  try {
-    at ??= (await api.getFileDetails(fileId)).filePath
-  } catch (e) {
-    if (isCode(e, 'IK_NOT_FOUND')) return 'gone'
-    throw e
-  }
+  const at = checkedAt ?? (await detailsUnlessGone(api, fileId))?.filePath
+  if (at === undefined) return 'gone'
   if (at === path) return 'done'
   if (at !== note.from) return 'elsewhere'
   if (note.drop !== undefined && note.drop !== fileId) {
     // Asked unless the caller just did (under the path locks): a version stored onto it since (an upload to the
     // path while this waited for the library: the file's own, queued again by a failed rm, or a file renamed
     // there) would be deleted with it, and the original renamed back over what was saved last.
-    const drop = checkedAt === undefined ? await dropNow(api, note.drop) : { fileId: note.drop }
+    const drop = checkedAt === undefined ? await detailsUnlessGone(api, note.drop) : { fileId: note.drop }
     if (drop && versionIdOf(drop) !== note.drop) return 'taken'
     if (drop) {
       try {
@@ -65,16 +57,6 @@ export async function finishPutBack(api: ImageKitApi, log: Logger, fileId: strin
   return 'done'
 }
 
-/** The file `id` as the library has it now; undefined when it is gone. */
-async function dropNow(api: ImageKitApi, id: string): Promise<FileObject | undefined> {
-  try {
-    return await api.getFileDetails(id)
-  } catch (e) {
-    if (isCode(e, 'IK_NOT_FOUND')) return undefined
-    throw e
-  }
-}
-
 /** What replay.ts (and the write path, for a put-back the library did not answer) gives it. */
 export type SettlePutBackDeps = Pick<ReplayDeps, 'api' | 'clock' | 'log' | 'closing' | 'persist' | 'requeue'> & {
   /** The folder's listing is to be read again (the original moved). */
@@ -86,21 +68,16 @@ export async function settlePutBack(d: SettlePutBackDeps, file: PendingFile): Pr
   const note = file.putBack
   const fileId = file.base?.fileId
   if (note === undefined || fileId === undefined) return d.requeue(file)
-  for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(MAX_PAUSE_MS, pause * 2)) {
-    try {
+  const settled = await untilAnswered(
+    d,
+    async () => {
       const outcome = await finishPutBack(d.api, d.log, fileId, file.remotePath, note)
       await endPutBack(d, file, outcome)
       d.log.info({ path: file.localPath, backup: note.from, outcome }, 'a put-back of a file saved by moving its original aside is settled; its upload goes on')
-      break
-    } catch (e) {
-      d.log.warn({ path: file.localPath, backup: note.from, err: e }, 'cannot put a file saved by moving its original aside back yet; its upload waits until the library answers')
-    }
-    try {
-      await d.clock.sleep(pause, d.closing)
-    } catch {
-      return // stopping: the note stays for the next mount
-    }
-  }
+    },
+    (e) => d.log.warn({ path: file.localPath, backup: note.from, err: e }, 'cannot put a file saved by moving its original aside back yet; its upload waits until the library answers'),
+  )
+  if (settled === 'stopped') return // the note stays for the next mount
   d.expire(file.folder)
   d.requeue(file)
 }
