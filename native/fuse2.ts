@@ -10,6 +10,13 @@ interface Fuse2Addon {
   answerSelfRenames(thread: Buffer, mountpoint: string): string | undefined
 }
 
+/** The addon at `path` loaded, or why not (not built, or built for another Node): `ikfs doctor` says which. */
+export function loadFuse2Helper(
+  path: string | undefined = builtAddon('fuse2', 'ikfs_fuse2.node'),
+): { addon: Fuse2Addon; reason?: undefined } | { addon?: undefined; reason: string } {
+  return loadBuiltAddon<Fuse2Addon>(path, 'the fuse-native helper addon')
+}
+
 /**
  * Makes the fuse-native session of `mountpoint` (`thread`: its fuse_thread_t Buffer, fuse-native's `_thread`)
  * answer a rename of a name onto itself ENOENT itself (README W9). Returns why it could not, or undefined.
@@ -19,7 +26,7 @@ export function answerSelfRenames(
   mountpoint: string,
   path: string | undefined = builtAddon('fuse2', 'ikfs_fuse2.node'),
 ): string | undefined {
-  const { addon, reason } = loadBuiltAddon<Fuse2Addon>(path, 'the fuse-native helper addon')
+  const { addon, reason } = loadFuse2Helper(path)
   if (addon === undefined) return reason
   if (thread === null) return 'fuse-native has no session state'
   return addon.answerSelfRenames(thread, mountpoint)

@@ -2,7 +2,8 @@
  * `ikfs doctor [NAME:] [MOUNTPOINT] [mount flags]`: checks, one line each, everything a mount needs and
  * says how to fix what is wrong. Exit code 0 when every check passed, 1 otherwise.
  *
- *   /dev/fuse, fusermount, libfuse (the library fuse-native loads), /etc/fuse.conf (only with --allow-other),
+ *   /dev/fuse, fusermount, libfuse (the library fuse-native loads), ikfs's addons (the libfuse3 binding, the
+ *   fuse-native fallback's helper, the page-cache addon), /etc/fuse.conf (only with --allow-other),
  *   the configuration, the cache folder (and the free space on its disk), the mountpoint (when given), the clock against the API's Date
  *   header (signed URLs), the keys against the API, and the URL endpoint and the upload host (client.checkHosts).
  */
@@ -53,7 +54,7 @@ export interface CheckResult {
 
 export function doctorHelp(width: number): string {
   return commandHelp('ikfs doctor [NAME:] [MOUNTPOINT] [mount flags]', [
-    'Checks FUSE (/dev/fuse, fusermount, libfuse, /etc/fuse.conf for --allow-other), the configuration, the ' +
+    'Checks FUSE (/dev/fuse, fusermount, libfuse, ikfs\'s addons, /etc/fuse.conf for --allow-other), the configuration, the ' +
       'cache folder, MOUNTPOINT (when given), the clock, the keys, that the URL endpoint answers and that the ' +
       'upload URL is ImageKit\'s Upload API (unless --read-only); prints one line per check with a fix for each ' +
       'failure. Exit code 0 when all checks pass, 1 otherwise. Takes the same flags as ikfs mount.',
@@ -96,6 +97,7 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
   report(await checkFusermount(ctx.env.PATH, binding, uidOf(ctx)))
   report(libfuse)
   report(fuse3)
+  report(await checkFuse2Helper(binding))
   report(await checkPageCacheAddon())
 
   if (config) {
@@ -181,6 +183,24 @@ async function checkFuse3Binding(): Promise<CheckResult> {
       detail: `${(e as Error).message}; mounts fall back to fuse-native (libfuse2: 128 KiB requests, no READDIRPLUS)`,
       fix: `apt install libfuse3-dev pkg-config gcc, then ${buildNativeCommand()}`,
     }
+  }
+}
+
+/**
+ * Optional: the fuse-native fallback's answer to a rename of a file onto itself, on which libfuse2 hangs the
+ * file's folder (native/fuse2.ts). Only a warning where mounts use that fallback. `path`: tests give another.
+ */
+export async function checkFuse2Helper(binding: FuseBindingName, path?: string): Promise<CheckResult> {
+  const { loadFuse2Helper } = await import('../../native/fuse2.js')
+  const { reason } = loadFuse2Helper(path)
+  const name = 'fuse2 addon'
+  if (!reason) return { name, state: 'ok', detail: "ikfs's fuse-native helper; the fallback answers a rename of a file onto itself instead of hanging its folder" }
+  if (binding === 'fuse3') return { name, state: 'ok', detail: `${reason}; only the fuse-native fallback needs it, and mounts use ikfs's libfuse3 binding` }
+  return {
+    name,
+    state: 'warn',
+    detail: `${reason}; with the fuse-native fallback, a rename of a file onto itself that another machine deleted hangs its folder`,
+    fix: `apt install gcc, then ${buildNativeCommand()}`,
   }
 }
 

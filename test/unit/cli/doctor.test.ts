@@ -8,7 +8,10 @@ import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fakePaths } from '../../helpers/fake-path.js'
-import { checkClock, checkCredentials, checkDevFuse, checkHosts, checkMountpoint, runDoctor } from '../../../src/cli/doctor.js'
+import {
+  checkClock, checkCredentials, checkDevFuse, checkFuse2Helper, checkHosts, checkMountpoint, formatCheck, runDoctor,
+} from '../../../src/cli/doctor.js'
+import { builtAddon } from '../../../native/built-addon.js'
 import { realRuntime } from '../../../src/cli/runtime.js'
 import { loadConfig } from '../../../src/config/load.js'
 import { startTcpServer } from '../imagekit/helpers.js'
@@ -29,8 +32,8 @@ const fuse3Builds = (() => {
   }
 })()
 
-/** The doctor's fusermount line (and its fix line, if any), run with this PATH and these flags. */
-async function fusermountLine(path: string, flags: string[] = []): Promise<string> {
+/** The doctor's `check` line (and its fix line, if any), run with this PATH and these flags. */
+async function doctorLine(check: string, path: string, flags: string[] = []): Promise<string> {
   const { ctx, stdout } = testCli({
     PATH: path,
     IKFS_ENDPOINT: 'https://ik.imagekit.io/acme',
@@ -42,9 +45,12 @@ async function fusermountLine(path: string, flags: string[] = []): Promise<strin
   }, work)
   await runDoctor(flags, ctx)
   const lines = stdout.text.split('\n')
-  const at = lines.findIndex((l) => /^\S+ +fusermount /.test(l))
+  const at = lines.findIndex((l) => l.slice(6).startsWith(`${check} `))
+  expect(at).toBeGreaterThanOrEqual(0)
   return lines.slice(at, lines[at + 1]?.startsWith(' ') ? at + 2 : at + 1).join('\n')
 }
+
+const fusermountLine = (path: string, flags: string[] = []): Promise<string> => doctorLine('fusermount', path, flags)
 
 describe('ikfs doctor: fusermount', () => {
   it.skipIf(!fuse3Builds)('names fusermount3 for ikfs\'s libfuse3 binding, also where fusermount is there too', async () => {
@@ -62,6 +68,33 @@ describe('ikfs doctor: fusermount', () => {
 
   it('fails without either, naming both', async () => {
     expect(await fusermountLine(pathWith())).toMatch(/^FAIL  fusermount   neither fusermount3 nor fusermount is on PATH/)
+  })
+})
+
+/**
+ * The fuse-native fallback's helper addon (native/fuse2) keeps libfuse2 from hanging a folder on a rename of a
+ * file onto itself; doctor said nothing of whether it was built, so a fallback without it went unnoticed.
+ */
+describe('ikfs doctor: the fuse-native helper addon', () => {
+  const absent = join(work, 'no-such', 'ikfs_fuse2.node')
+  const notBuilt = 'the fuse-native helper addon is not built (run: npm run build:native)'
+
+  it.skipIf(builtAddon('fuse2', 'ikfs_fuse2.node') === undefined)('says it is loaded, for either binding', async () => {
+    const loaded = "ok    fuse2 addon  ikfs's fuse-native helper; the fallback answers a rename of a file onto itself instead of hanging its folder"
+    expect(await doctorLine('fuse2 addon', pathWith('fusermount', 'fusermount3'))).toBe(loaded)
+    expect(await doctorLine('fuse2 addon', pathWith('fusermount'), ['--fuse-binding', 'fuse-native'])).toBe(loaded)
+  })
+
+  it('warns when it is not built and mounts use the fallback, with the command that builds it', async () => {
+    const result = await checkFuse2Helper('fuse-native', absent)
+    expect(formatCheck(result)).toMatch(new RegExp(
+      `^warn  fuse2 addon  ${notBuilt.replace(/[()]/g, '\\$&')}; with the fuse-native fallback, a rename of a file onto itself that another machine deleted hangs its folder\n {19}fix: apt install gcc, then npm run build:native --prefix /`))
+  })
+
+  it('does not warn when it is not built and mounts use the libfuse3 binding, which does not need it', async () => {
+    expect(await checkFuse2Helper('fuse3', absent)).toEqual({
+      name: 'fuse2 addon', state: 'ok', detail: `${notBuilt}; only the fuse-native fallback needs it, and mounts use ikfs's libfuse3 binding`,
+    })
   })
 })
 
