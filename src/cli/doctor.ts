@@ -92,11 +92,12 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
 
   report(checkDevFuse())
   const libfuse = await checkLibfuse()
-  const fuse3 = await checkFuse3Binding()
-  const binding = bindingOfMounts(config?.fuseBinding ?? 'auto', fuse3.state === 'ok')
+  const choice = config?.fuseBinding ?? 'auto'
+  const fuse3Load = await loadFuse3Binding()
+  const binding = bindingOfMounts(choice, fuse3Load.reason === undefined)
   report(await checkFusermount(ctx.env.PATH, binding, uidOf(ctx)))
   report(libfuse)
-  report(fuse3)
+  report(checkFuse3Binding(choice, fuse3Load))
   report(await checkFuse2Helper(binding))
   report(await checkPageCacheAddon())
 
@@ -170,20 +171,29 @@ export async function checkFusermount(pathEnv: string | undefined, binding: Fuse
   return { name: 'fusermount', state: 'ok', detail: `${file} (${how})` }
 }
 
-/** The fast path: ikfs's own libfuse3 binding, built at npm install when libfuse3-dev was there. */
-async function checkFuse3Binding(): Promise<CheckResult> {
+/** ikfs's libfuse3 binding, built at npm install when libfuse3-dev was there: its libfuse version, or why it does not load. */
+export type Fuse3Load = { version: number; reason?: undefined } | { reason: string }
+
+async function loadFuse3Binding(): Promise<Fuse3Load> {
   try {
     const { loadFuse3 } = await import('../../native/fuse3.js')
-    const version = loadFuse3().libfuseVersion
-    return { name: 'libfuse3', state: 'ok', detail: `ikfs's binding, built against libfuse ${Math.floor(version / 100)}.${version % 100}; mounts use it` }
+    return { version: loadFuse3().libfuseVersion }
   } catch (e) {
-    return {
-      name: 'libfuse3',
-      state: 'warn',
-      detail: `${(e as Error).message}; mounts fall back to fuse-native (libfuse2: 128 KiB requests, no READDIRPLUS)`,
-      fix: `apt install libfuse3-dev pkg-config gcc, then ${buildNativeCommand()}`,
-    }
+    return { reason: (e as Error).message }
   }
+}
+
+/** The fast path's line. `choice`: --fuse-binding, which makes mounts fail without the binding (fuse3) or not use it (fuse-native). */
+export function checkFuse3Binding(choice: string, load: Fuse3Load): CheckResult {
+  const name = 'libfuse3'
+  if (load.reason === undefined) {
+    const use = choice === 'fuse-native' ? 'mounts use fuse-native instead (--fuse-binding fuse-native)' : 'mounts use it'
+    return { name, state: 'ok', detail: `ikfs's binding, built against libfuse ${Math.floor(load.version / 100)}.${load.version % 100}; ${use}` }
+  }
+  const fix = `apt install libfuse3-dev pkg-config gcc, then ${buildNativeCommand()}`
+  if (choice === 'fuse3') return { name, state: 'FAIL', detail: `${load.reason}; mounts fail with --fuse-binding fuse3`, fix: `${fix}, or leave --fuse-binding out` }
+  if (choice === 'fuse-native') return { name, state: 'ok', detail: `${load.reason}; mounts use fuse-native (--fuse-binding fuse-native)` }
+  return { name, state: 'warn', detail: `${load.reason}; mounts fall back to fuse-native (libfuse2: 128 KiB requests, no READDIRPLUS)`, fix }
 }
 
 /**

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fakePaths } from '../../helpers/fake-path.js'
 import {
-  checkClock, checkCredentials, checkDevFuse, checkFuse2Helper, checkHosts, checkMountpoint, formatCheck, runDoctor,
+  checkClock, checkCredentials, checkDevFuse, checkFuse2Helper, checkFuse3Binding, checkHosts, checkMountpoint, formatCheck, runDoctor,
 } from '../../../src/cli/doctor.js'
 import { builtAddon } from '../../../native/built-addon.js'
 import { realRuntime } from '../../../src/cli/runtime.js'
@@ -95,6 +95,39 @@ describe('ikfs doctor: the fuse-native helper addon', () => {
     expect(await checkFuse2Helper('fuse3', absent)).toEqual({
       name: 'fuse2 addon', state: 'ok', detail: `${notBuilt}; only the fuse-native fallback needs it, and mounts use ikfs's libfuse3 binding`,
     })
+  })
+})
+
+/**
+ * The libfuse3 line followed neither value of --fuse-binding: with fuse-native it said "mounts use it", and with
+ * fuse3, where the binding was not built, "mounts fall back to fuse-native" and passed, though the mount then
+ * fails ("cannot mount at ...: the libfuse3 binding is not built").
+ */
+describe('ikfs doctor: the libfuse3 line and --fuse-binding', () => {
+  const built = { version: 314 }
+  const notBuilt = { reason: 'the libfuse3 binding is not built' }
+
+  it('says which binding mounts use when it is built', () => {
+    expect(checkFuse3Binding('auto', built).detail).toBe("ikfs's binding, built against libfuse 3.14; mounts use it")
+    expect(checkFuse3Binding('fuse3', built).detail).toBe("ikfs's binding, built against libfuse 3.14; mounts use it")
+    expect(checkFuse3Binding('fuse-native', built)).toEqual({
+      name: 'libfuse3', state: 'ok', detail: "ikfs's binding, built against libfuse 3.14; mounts use fuse-native instead (--fuse-binding fuse-native)",
+    })
+  })
+
+  it('fails when it is not built and --fuse-binding fuse3 asks for it; warns with auto; is fine with fuse-native', () => {
+    expect(checkFuse3Binding('fuse3', notBuilt)).toMatchObject({
+      state: 'FAIL', detail: 'the libfuse3 binding is not built; mounts fail with --fuse-binding fuse3',
+      fix: expect.stringMatching(/^apt install libfuse3-dev pkg-config gcc, then npm run build:native --prefix \/.*, or leave --fuse-binding out$/),
+    })
+    expect(checkFuse3Binding('auto', notBuilt)).toMatchObject({ state: 'warn', detail: 'the libfuse3 binding is not built; mounts fall back to fuse-native (libfuse2: 128 KiB requests, no READDIRPLUS)' })
+    expect(checkFuse3Binding('fuse-native', notBuilt)).toEqual({
+      name: 'libfuse3', state: 'ok', detail: 'the libfuse3 binding is not built; mounts use fuse-native (--fuse-binding fuse-native)',
+    })
+  })
+
+  it.skipIf(!fuse3Builds)('a doctor run with --fuse-binding fuse-native says mounts do not use the built binding', async () => {
+    expect(await doctorLine('libfuse3', pathWith('fusermount'), ['--fuse-binding', 'fuse-native'])).toMatch(/^ok    libfuse3     .*; mounts use fuse-native instead \(--fuse-binding fuse-native\)$/)
   })
 })
 
