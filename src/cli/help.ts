@@ -1,6 +1,6 @@
 /** `--help` texts, the option part generated from the option table. */
 import { GROUP_ORDER, GROUP_TITLES, optionSpec, type OptionKey, type OptionSpec } from '../config/options.js'
-import { TYPE_PLACEHOLDER, defaultText, specsInGroup } from '../config/options-doc.js'
+import { TYPE_PLACEHOLDER, defaultText, flagsOf, specsInGroup } from '../config/options-doc.js'
 import type { ExtraFlag } from '../config/flags.js'
 import { flagLines, hanging, wrap } from '../help-layout.js'
 
@@ -43,6 +43,8 @@ export function commandHelp(usage: string, paragraphs: readonly string[], width:
 function optionLines(spec: OptionSpec, width: number): string[] {
   const value = spec.type === 'bool' ? '' : ` <${TYPE_PLACEHOLDER[spec.type]}>`
   const facts = [`default ${spec.secret ? '""' : defaultText(spec)}`]
+  const aliases = flagsOf(spec).slice(1)
+  if (aliases.length > 0) facts.push(`also ${aliases.join(', ')}`)
   if (spec.env.length > 0) facts.push(`env ${spec.env.join(', ')}`)
   if (spec.choices) facts.push(`one of ${spec.choices.join(', ')}`)
   if (!spec.notInFile) facts.push(`file key ${spec.name}`)

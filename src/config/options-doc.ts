@@ -42,6 +42,11 @@ function code(text: string): string {
   return '`' + text + '`'
 }
 
+/** The flags an option is given by: its own, then rclone's spellings of it (`--vfs-write-back`, `--imagekit-endpoint`). */
+export function flagsOf(spec: OptionSpec): string[] {
+  return [spec.flag, ...(spec.flagAliases ?? [])]
+}
+
 /** Literal defaults as code; "required", "(empty)" and computed defaults as words. */
 function defaultCell(spec: OptionSpec): string {
   if (spec.required || typeof spec.default === 'function') return defaultText(spec)
@@ -67,7 +72,7 @@ export function renderOptionsMarkdown(): string {
     for (const s of specs) {
       const fileNote = s.notInFile ? ' (not in config files)' : ''
       out.push(
-        `| ${code(s.name)} | ${code(s.flag)} | ${s.env.map(code).join('<br>') || '(none)'} | ${TYPE_PLACEHOLDER[s.type]} | ` +
+        `| ${code(s.name)} | ${flagsOf(s).map(code).join('<br>')} | ${s.env.map(code).join('<br>') || '(none)'} | ${TYPE_PLACEHOLDER[s.type]} | ` +
           `${cell(defaultCell(s))} | ${cell(s.help + fileNote)} |`,
       )
     }

@@ -40,7 +40,7 @@ export interface OptionSpec {
   /** rclone spelling, also the rclone.conf key. */
   readonly name: string
   readonly flag: string
-  /** Extra flag spellings accepted (rclone's), never shown in the table. */
+  /** Extra flag spellings accepted (rclone's), listed after the flag in README's table and in help. */
   readonly flagAliases?: readonly string[]
   /** Environment variables, first one wins. */
   readonly env: readonly string[]

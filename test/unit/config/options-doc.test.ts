@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import {
-  extractOptionsSection, renderOptionsMarkdown, spliceOptionsSection,
+  extractOptionsSection, flagsOf, renderOptionsMarkdown, spliceOptionsSection,
 } from '../../../src/config/options-doc.js'
+import { parseArgs } from '../../../src/config/flags.js'
 import { OPTION_KEYS, optionSpec } from '../../../src/config/options.js'
 
 const README = new URL('../../../README.md', import.meta.url)
@@ -18,13 +19,17 @@ describe('README options table', () => {
     expect(actual).toBe(expected)
   })
 
-  it('lists every option with its flag and every environment variable', () => {
+  it('lists every option with every flag that gives it (rclone\'s spellings too) and every environment variable', () => {
     const table = renderOptionsMarkdown()
     for (const key of OPTION_KEYS) {
       const spec = optionSpec(key)
-      expect(table).toContain(`| \`${spec.name}\` | \`${spec.flag}\` |`)
+      const flags = flagsOf(spec)
+      expect(table).toContain(`| \`${spec.name}\` | ${flags.map((f) => `\`${f}\``).join('<br>')} |`)
+      for (const flag of flags) expect(Object.keys(parseArgs([flag, 'x']).options), flag).toEqual([key])
       for (const variable of spec.env) expect(table).toContain(`\`${variable}\``)
     }
+    expect(table).toContain('| `--write-back`<br>`--vfs-write-back` |')
+    expect(table).toContain('| `--endpoint`<br>`--imagekit-endpoint` |')
   })
 
   it('splices a body between the markers and reads it back', () => {
