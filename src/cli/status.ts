@@ -9,6 +9,7 @@ import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
 import { parseDuration } from '../config/values.js'
 import { quotedUnlessKey } from '../private-key-text.js'
 import { controlRequest, ControlError, fetchStatus } from '../status/client.js'
+import { mountpointState, type MountpointState } from '../fuse/mountpoint-state.js'
 import { controlSocketPath } from '../status/paths.js'
 import { renderStatus } from '../status/render.js'
 import type { StatusSnapshot } from '../status/snapshot.js'
@@ -96,11 +97,20 @@ async function waitUntilMounted(socket: string, mountpoint: string, deadlineMs: 
   }
 }
 
-/** `e` in the user's terms when no daemon answered for `mountpoint` (status, refresh); a mistyped one does not exist. */
-export async function notRunning(e: unknown, mountpoint: string): Promise<unknown> {
+/**
+ * `e` in the user's terms when no daemon answered for `mountpoint` (status, refresh): a mistyped one does not
+ * exist, and a dead mount (its daemon killed) is one `ikfs unmount` clears. `stateOf`: tests give another.
+ */
+export async function notRunning(
+  e: unknown, mountpoint: string, stateOf: (path: string) => Promise<MountpointState> = mountpointState,
+): Promise<unknown> {
   if (!(e instanceof ControlError && e.notRunning)) return e
-  const why = (await isMissing(mountpoint)) ? ': it does not exist' : ' (is it mounted by ikfs, as this user?)'
-  return new Error(`no ikfs daemon serves ${mountpoint}${why}`, { cause: e })
+  const say = (why: string): Error => new Error(`no ikfs daemon serves ${mountpoint}${why}`, { cause: e })
+  if (await isMissing(mountpoint)) return say(': it does not exist')
+  if ((await stateOf(mountpoint)).kind === 'dead') {
+    return say(`: its daemon is gone and left a dead mount (Transport endpoint is not connected); run: ikfs unmount ${mountpoint}`)
+  }
+  return say(' (is it mounted by ikfs, as this user?)')
 }
 
 /** Asked of its folder's listing: a stat of the path itself would hang on a hung mount there. */

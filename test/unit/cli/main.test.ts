@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { main } from '../../../src/cli/main.js'
-import { socketFor } from '../../../src/cli/status.js'
+import { notRunning, socketFor } from '../../../src/cli/status.js'
+import { ControlError } from '../../../src/status/client.js'
 import type { StatusSnapshot } from '../../../src/status/snapshot.js'
 import { snapshotFixture } from '../status/fixtures.js'
 import { OPTION_KEYS, optionSpec } from '../../../src/config/options.js'
@@ -201,6 +202,18 @@ describe('version and help', () => {
     const typo = testCli({}, dir)
     expect(await main([command, 'emtpy'], typo.ctx)).toBe(1)
     expect(typo.stderr.text).toBe(`ikfs: no ikfs daemon serves ${real}/emtpy: it does not exist\n`)
+  })
+
+  // A daemon killed along with fusermount3's watcher leaves a dead mount, which status called "(is it mounted by
+  // ikfs, as this user?)", sending people to look for another user's mount instead of running ikfs unmount.
+  it('says of a dead mount that its daemon is gone, and that ikfs unmount clears it', async () => {
+    const noDaemon = new ControlError('connect ENOENT', true)
+    const said = await notRunning(noDaemon, dir, async () => ({ kind: 'dead', reason: 'ENOTCONN' }))
+    expect((said as Error).message).toBe(
+      `no ikfs daemon serves ${dir}: its daemon is gone and left a dead mount (Transport endpoint is not connected); run: ikfs unmount ${dir}`)
+    expect((said as Error).cause).toBe(noDaemon)
+    expect(((await notRunning(noDaemon, dir, async () => ({ kind: 'folder' }))) as Error).message).toBe(
+      `no ikfs daemon serves ${dir} (is it mounted by ikfs, as this user?)`)
   })
 
   it('does not read the private key from the environment into help', async () => {
