@@ -432,10 +432,13 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
       }
     })
 
-    it.skipIf(unshareRefused() !== undefined)('the README\'s /etc/fstab line mounts through mount(8), which runs the helper without PATH', async () => {
+    it.skipIf(unshareRefused() !== undefined)('the README\'s /etc/fstab line mounts through mount(8) (mount -a, mount MOUNTPOINT), which runs the helper without PATH, and umount stops the daemon', async () => {
       // In a private mount namespace a folder holding only the helper covers /sbin, where mount(8) looks for
       // mount.fuse.ikfs; the mount lives and dies in that namespace, with the shell that made it. As from
-      // fstab, the library comes from a config file named in the options, not from IKFS_* variables.
+      // fstab, the library comes from a config file named in the options, not from IKFS_* variables. The line
+      // is README's own, with the test's mountpoint and config file (and a log file of its own).
+      const readmeLine = /```fstab\n(?:#.*\n)*(photos: .*)\n```/.exec(await readFile(join(REPO_ROOT, 'README.md'), 'utf8'))?.[1]
+      expect(readmeLine).toMatch(/^photos: +\/mnt\/photos +fuse\.ikfs +\S*config=\/etc\/ikfs\/ikfs\.conf +0 +0$/)
       const dir = await tempDir('ikfs-fstab-')
       const sbin = join(dir, 'sbin')
       const mp = join(dir, 'mnt')
@@ -447,19 +450,30 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         '[photos]', 'type = imagekit', `endpoint = ${lib.endpoint}`, `private_key = ${lib.privateKey}`,
         `api_url = ${lib.url}`, `upload_url = ${lib.url}`, `cache_dir = ${join(dir, 'cache')}`, '',
       ].join('\n'), { mode: 0o600 })
+      const fstab = join(dir, 'fstab')
+      await writeFile(fstab, (readmeLine as string).replace('/mnt/photos', mp).replace('/etc/ikfs/ikfs.conf', `${conf},log_file=${join(dir, 'ikfs.log')}`) + '\n')
+      // [i]: the pattern does not match this script's own command line.
+      const daemons = `pgrep -f "[i]kfs.js mount photos: ${mp} " | wc -l`
       const script = [
         'set -e',
         'mount --bind "$SBIN" /sbin',
-        'mount -t fuse.ikfs photos: "$MP" -o "_netdev,nofail,x-systemd.automount,allow_other,config=$CONF,log_file=$LOG"',
+        'mount -T "$FSTAB" -a',
         'ls "$MP/photos"',
+        'grep -c " $MP fuse.ikfs " /proc/self/mounts',
+        'umount "$MP"',
+        // The helper's daemon has gone once umount has returned and it has stored what it had.
+        `for i in $(seq 1 100); do [ "$(${daemons})" = 0 ] && break; sleep 0.1; done`,
+        `echo "daemons $(${daemons})"`,
+        'mount -T "$FSTAB" "$MP"',
         'grep -c " $MP fuse.ikfs " /proc/self/mounts',
         'umount "$MP"',
       ].join('\n')
       try {
         const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IKFS_') && !k.startsWith('RCLONE_')))
-        const env = { ...inherited, IKFS_NODE: process.execPath, SBIN: sbin, MP: mp, CONF: conf, LOG: join(dir, 'ikfs.log') }
+        const env = { ...inherited, IKFS_NODE: process.execPath, SBIN: sbin, MP: mp, FSTAB: fstab }
         const { stdout } = await execFileP('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { env, timeout: 90_000 })
-        expect(stdout.split('\n')).toEqual(expect.arrayContaining(['a.txt', '1']))
+        expect(stdout.split('\n').filter((l) => l === '1')).toHaveLength(2) // mounted by mount -a, then by mount MOUNTPOINT
+        expect(stdout.split('\n')).toEqual(expect.arrayContaining(['a.txt', 'daemons 0']))
         const log = await readFile(join(dir, 'ikfs.log'), 'utf8')
         expect(log).toContain('"msg":"mounted"')
         expect(log).not.toContain(lib.privateKey)
