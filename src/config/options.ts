@@ -228,7 +228,7 @@ export const OPTIONS = {
   // ---- vfs: caching, buffering, writing
   cacheDir: {
     name: 'cache_dir', flag: '--cache-dir', env: env('cache_dir'), type: 'path',
-    default: (ctx) => xdg(ctx, 'XDG_CACHE_HOME', '.cache', 'ikfs'), defaultDoc: '~/.cache/ikfs', group: 'vfs',
+    default: (ctx) => xdg(ctx, 'XDG_CACHE_HOME', '.cache', 'ikfs'), defaultDoc: '~/.cache/ikfs ($XDG_CACHE_HOME/ikfs when set)', group: 'vfs',
     help: 'Folder for spooled writes and their journal (kept private, mode 0700).',
   },
   writeBackMs: {
@@ -310,7 +310,7 @@ export const OPTIONS = {
   config: {
     name: 'config', flag: '--config', env: env('config'), type: 'path',
     default: (ctx) => xdg(ctx, 'XDG_CONFIG_HOME', '.config', 'ikfs', 'ikfs.conf'),
-    defaultDoc: '~/.config/ikfs/ikfs.conf', group: 'advanced', notInFile: true,
+    defaultDoc: '~/.config/ikfs/ikfs.conf ($XDG_CONFIG_HOME/ikfs/ikfs.conf when set)', group: 'advanced', notInFile: true,
     help: 'Config file (rclone.conf format) holding the remote named in `ikfs mount NAME: ...`.',
   },
 } as const satisfies Record<string, OptionSpec>
