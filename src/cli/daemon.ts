@@ -36,10 +36,12 @@ export function isDaemonChild(env: CliContext['env']): boolean {
 
 /**
  * Where a daemon logs when no --log-file is given, as native/mount.fuse.ikfs does: /var/log/ikfs for root,
- * else $XDG_STATE_HOME/ikfs (~/.local/state/ikfs); named after the mountpoint.
+ * else $XDG_STATE_HOME/ikfs (~/.local/state/ikfs; a relative $XDG_STATE_HOME is ignored, as the XDG spec says
+ * and as the cache and config defaults do); named after the mountpoint.
  */
 export function defaultDaemonLogFile(mountpoint: string, ctx: Pick<CliContext, 'env' | 'home'>, uid: number): string {
-  const folder = uid === 0 ? '/var/log/ikfs' : join(ctx.env.XDG_STATE_HOME || join(ctx.home, '.local', 'state'), 'ikfs')
+  const state = ctx.env.XDG_STATE_HOME
+  const folder = uid === 0 ? '/var/log/ikfs' : join(state?.startsWith('/') ? state : join(ctx.home, '.local', 'state'), 'ikfs')
   const name = mountpoint.replace(/^\/+/, '').replace(/\//g, '-') || 'root'
   return join(folder, `${name}.log`)
 }

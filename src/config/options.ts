@@ -151,7 +151,7 @@ export const OPTIONS = {
     // mount.fuse.ikfs's daemon, which then look exited.
     name: 'daemon', flag: '--daemon', env: [], type: 'bool', default: 'false', group: 'mount', notInFile: true,
     help: 'Run in the background: return once the mount is live (exit 0), or with the error that stopped it. ' +
-      'The log goes to --log-file, by default /var/log/ikfs/MOUNTPOINT.log (root) or ~/.local/state/ikfs/MOUNTPOINT.log.',
+      'The log goes to --log-file, by default /var/log/ikfs/MOUNTPOINT.log (root) or ~/.local/state/ikfs/MOUNTPOINT.log ($XDG_STATE_HOME/ikfs when set).',
   },
   daemonWaitMs: {
     // IKFS_MOUNT_TIMEOUT: the name native/mount.fuse.ikfs documented first (a bare number is seconds).

@@ -7,6 +7,8 @@ describe('ikfs mount --daemon', () => {
     expect(defaultDaemonLogFile('/mnt/photos', { env: {}, home: '/root' }, 0)).toBe('/var/log/ikfs/mnt-photos.log')
     expect(defaultDaemonLogFile('/home/me/ImageKit', { env: {}, home: '/home/me' }, 1000)).toBe('/home/me/.local/state/ikfs/home-me-ImageKit.log')
     expect(defaultDaemonLogFile('/m', { env: { XDG_STATE_HOME: '/state' }, home: '/home/me' }, 1000)).toBe('/state/ikfs/m.log')
+    // Relative: the daemon's log went to state/ikfs under whatever folder ikfs mount was run from.
+    expect(defaultDaemonLogFile('/m', { env: { XDG_STATE_HOME: 'state' }, home: '/home/me' }, 1000)).toBe('/home/me/.local/state/ikfs/m.log')
     expect(defaultDaemonLogFile('/', { env: {}, home: '/root' }, 0)).toBe('/var/log/ikfs/root.log')
   })
 
