@@ -2,6 +2,7 @@
 import type { Clock } from '../clock.js'
 import type { Logger } from '../log.js'
 import type { CdnCache } from './cdn-cache.js'
+import type { EndpointUrls } from './endpoint-url.js'
 import type { UsedTokens } from './client-auth.js'
 import type { FaultInjector } from './faults.js'
 import type { UrlBuilder } from './file-object.js'
@@ -26,6 +27,8 @@ export interface EmulatorContext extends LibraryContext {
   jobs: JobRegistry
   /** Path of the URL endpoint on this origin (`/demo`). */
   endpointPath: string
+  /** Which absolute URLs are the URL endpoint's (purge and metadata by URL refuse any other). */
+  endpointUrls: EndpointUrls
   /** Bytes sent by the URL endpoint, for the usage API's bandwidthBytes. */
   usage: { bandwidthBytes: number }
   /** Files for upload bodies, created ahead of need. */

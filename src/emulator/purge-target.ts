@@ -3,9 +3,10 @@
  * trailing `*`, everything that starts with it. The documented wildcard rule: `*` only as the URL's last
  * character, and only when the path before it (after the id) has at least two folder levels, or is at least
  * 15 characters long, or is a complete file path (ends with an extension); `media/catalog/*` and `s/files/*`
- * are refused whatever the rule says. Everything else is 400 `The URL is not valid for cache purging.`.
+ * are refused whatever the rule says. A URL of another host (endpoint-url.ts) and everything else is 400 `The URL is not valid for cache purging.`.
  */
 import { parseDeliveryTarget } from './delivery-target.js'
+import type { EndpointUrls } from './endpoint-url.js'
 
 export const INVALID_PURGE_URL = 'The URL is not valid for cache purging.'
 
@@ -20,19 +21,15 @@ export interface PurgeTarget {
   prefix: boolean
 }
 
-/** The purge a URL asks for, or undefined when the service would refuse it. */
-export function parsePurgeUrl(url: string, endpointPath: string): PurgeTarget | undefined {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    return undefined
-  }
-  const raw = parsed.pathname + parsed.search
+/** The purge a URL asks for, or undefined when the service would refuse it (another host's URL included). */
+export function parsePurgeUrl(url: string, endpoints: EndpointUrls): PurgeTarget | undefined {
+  const relative = endpoints.relative(url)
+  if (!relative) return undefined
+  const raw = relative.rawTarget
   const prefix = raw.endsWith('*')
   const exact = prefix ? raw.slice(0, -1) : raw
   if (exact.includes('*')) return undefined // a wildcard inside the path, or more than one
-  const target = parseDeliveryTarget(exact, endpointPath)
+  const target = parseDeliveryTarget(exact, relative.endpointPath)
   if (!target) return undefined
   if (prefix && !wildcardAllowed((target.trPath ? target.trPath + '/' : '') + target.filePath.slice(1))) return undefined
   return { cacheKey: target.cacheKey, prefix }

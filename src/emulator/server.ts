@@ -21,6 +21,7 @@ import { CdnCache } from './cdn-cache.js'
 import type { EmulatorContext } from './context.js'
 import { lockDataDir } from './data-lock.js'
 import { defaultFaultSettings, FaultInjector, type FaultControl, type FaultScope } from './faults.js'
+import { EndpointUrls } from './endpoint-url.js'
 import { UrlBuilder } from './file-object.js'
 import { ApiError, sendApiError, sendJson } from './http-io.js'
 import { newRequestId } from './ids.js'
@@ -105,6 +106,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     rateLimiter: new RateLimiter(clock),
     jobs: new JobRegistry(clock, resolved.jobPendingMs, logger, () => (faults.get().refusedJobsComplete ? 'Completed' : 'Failed')),
     endpointPath: `/${resolved.id}`,
+    endpointUrls: new EndpointUrls([urlEndpoint, resolved.publicUrlBase]),
     usage: { bandwidthBytes: 0 },
     tempFiles: new TempFiles(store.tmpDir),
     uploadTokens: new UsedTokens(),

@@ -220,7 +220,7 @@ export class MediaRoutes {
 
   async #purge(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readJsonBody(req)
-    const target = parsePurgeUrl(typeof body.url === 'string' ? body.url : '', this.ctx.endpointPath)
+    const target = parsePurgeUrl(typeof body.url === 'string' ? body.url : '', this.ctx.endpointUrls)
     if (!target) throw badRequest(INVALID_PURGE_URL)
     this.ctx.cdn.purge(target.cacheKey, target.prefix)
     sendJson(res, 201, { requestId: this.ctx.jobs.addPurge() })
@@ -241,13 +241,8 @@ export class MediaRoutes {
 
   async #metadataByUrl(_req: IncomingMessage, res: ServerResponse, _p: string[], query: URLSearchParams): Promise<void> {
     const notOurs = () => badRequest('The url should be accessible using your ImageKit.io account.')
-    let parsed: URL
-    try {
-      parsed = new URL(query.get('url') ?? '')
-    } catch {
-      throw notOurs()
-    }
-    const target = parseDeliveryTarget(parsed.pathname + parsed.search, this.ctx.endpointPath)
+    const relative = this.ctx.endpointUrls.relative(query.get('url') ?? '')
+    const target = relative && parseDeliveryTarget(relative.rawTarget, relative.endpointPath)
     const file = target ? this.ctx.store.fileByPath(target.filePath) : undefined
     if (!target || !file) throw notOurs()
     const token = target.params.get('ik-obj-version')

@@ -221,6 +221,25 @@ describe('URL endpoint', () => {
     if (status === 400) expect(await res.json()).toMatchObject({ message: 'The URL is not valid for cache purging.' })
   })
 
+  it.each([
+    ['another host', (e: string) => e.replace('127.0.0.1', 'elsewhere.example')],
+    ['another port', (e: string) => e.replace(/:(\d+)\//, (_m, port: string) => `:${Number(port) + 1}/`)],
+    ['https instead of http', (e: string) => e.replace('http:', 'https:')],
+  ])('purge of a URL on %s is refused, and drops nothing', async (_what, move) => {
+    await t.put('/elsewhere/p.txt', 'first')
+    expect(await (await get('/elsewhere/p.txt?k=1')).text()).toBe('first')
+    await t.put('/elsewhere/p.txt', 'second')
+    const res = await t.api('POST', '/v1/files/purge', { url: move(t.emu.urlEndpoint) + '/elsewhere/p.txt?k=1' })
+    expect(res.status).toBe(400)
+    expect(await res.json()).toMatchObject({ message: 'The URL is not valid for cache purging.' })
+    expect(await (await get('/elsewhere/p.txt?k=1')).text()).toBe('first')
+  })
+
+  it('purge takes the endpoint by its loopback name too (localhost for 127.0.0.1: the same URL endpoint)', async () => {
+    const res = await t.api('POST', '/v1/files/purge', { url: t.emu.urlEndpoint.replace('127.0.0.1', 'localhost') + '/any/file.txt' })
+    expect(res.status).toBe(201)
+  })
+
   it('a refused wildcard purge drops nothing: the URL under it keeps its stale bytes', async () => {
     await t.put('/short/w.txt', 'first')
     expect(await (await get('/short/w.txt?k=1')).text()).toBe('first')
