@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { makePng } from '../../src/emulator/seed/images.js'
 import { cameraExif, jpegWith, pngWith } from '../unit/emulator/exif-fixtures.js'
-import { expectMetadata } from './shapes.js'
+import { expectFileObject, expectMetadata } from './shapes.js'
 import { uploadBytes, useSdkEmulator } from './sdk.js'
 
 const env = useSdkEmulator()
@@ -35,6 +35,26 @@ describe('embedded metadata', () => {
     const old = versions.find((v) => v.type === 'file-version')!
     expect((await env.ik.files.metadata.getFromURL({ url: old.url! })).exif).toMatchObject({ image: { Make: 'Canon' } })
     expect(await env.ik.files.metadata.get(first.fileId!)).toMatchObject({ exif: {}, density: 72, hasColorProfile: false })
+  })
+
+  it('file details, a version\'s details, an update\'s and a restore\'s answers carry embeddedMetadata (the SDK\'s File type); lists do not', async () => {
+    const first = await uploadBytes(env.ik, '/embedded', 'details.jpg', jpegWith({ exif: cameraExif() }, 8, 6))
+    const id = first.fileId!
+    const details = await env.ik.files.get(id)
+    expectFileObject(details)
+    expect(details.embeddedMetadata).toMatchObject({ Make: 'Canon', ISO: 100 })
+    expect(details.embeddedMetadata).not.toHaveProperty('ExifOffset')
+    await uploadBytes(env.ik, '/embedded', 'details.jpg', makePng(3, 3))
+    expect((await env.ik.files.get(id)).embeddedMetadata).toEqual({})
+    const old = await env.ik.files.versions.get(first.versionInfo!.id!, { fileId: id })
+    expect(old.embeddedMetadata).toMatchObject({ Make: 'Canon' })
+    expect((await env.ik.files.update(id, { tags: ['t'] })).embeddedMetadata).toEqual({})
+    expect((await env.ik.files.versions.restore(first.versionInfo!.id!, { fileId: id })).embeddedMetadata).toMatchObject({ Make: 'Canon' })
+    const text = await uploadBytes(env.ik, '/embedded', 'notes.txt', Buffer.from('no pixels'))
+    expect((await env.ik.files.get(text.fileId!)).embeddedMetadata).toEqual({})
+    const listed = await env.ik.assets.list({ path: '/embedded' })
+    expect(listed.length).toBeGreaterThan(0)
+    for (const item of listed) expect(item).not.toHaveProperty('embeddedMetadata')
   })
 
   it('upload responseFields metadata and embeddedMetadata', async () => {

@@ -1,12 +1,12 @@
 /** Media API (§4.1–4.17) under `/v1/...`, with `/v2/...` aliases (rclone). One table of routes, one handler each. */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { FileMetadata } from '../../imagekit/types.js'
+import type { FileMetadata, FileObject } from '../../imagekit/types.js'
 import type { EmulatorContext } from '../context.js'
 import { parseDeliveryTarget } from '../delivery-target.js'
 import { bulkDelete, changeTags, updateDetails } from '../detail-ops.js'
-import { readEmbeddedFacts } from '../embedded-metadata.js'
+import { NO_EMBEDDED_FACTS, readEmbeddedFacts, toEmbeddedMetadata, type EmbeddedFacts } from '../embedded-metadata.js'
 import {
-  copyOrMoveFile, deleteFile, deleteVersion, fileOr404, renameFile, restoreVersion,
+  copyOrMoveFile, deleteFile, deleteVersion, FILE_NOT_FOUND_MESSAGE, fileOr404, renameFile, restoreVersion,
 } from '../file-ops.js'
 import { parseExtensions, startExtensions, withExtensionStatus } from '../extensions.js'
 import { toFileObject, toMetadata } from '../file-object.js'
@@ -18,6 +18,9 @@ import { createMetadataField, deleteMetadataField, listMetadataFields, toFieldOb
 import { readHead } from '../probe.js'
 import { INVALID_PURGE_URL, parsePurgeUrl } from '../purge-target.js'
 import type { FileRecord, VersionRecord } from '../records.js'
+
+/** §4.15's 404 message. */
+const METADATA_FILE_MISSING = 'The requested file does not exist or is inaccessible at this time.'
 
 /** §4.16: a usage window must be shorter than this (the end date is excluded). */
 const USAGE_SPAN_LIMIT_DAYS = 90
@@ -98,7 +101,16 @@ export class MediaRoutes {
 
   async #details(_req: IncomingMessage, res: ServerResponse, [fileId]: string[]): Promise<void> {
     const file = this.#file(fileId)
-    sendJson(res, 200, toFileObject(file, file.current, this.ctx.urls))
+    sendJson(res, 200, await this.#detailsOf(file, file.current))
+  }
+
+  /**
+   * The file object of a details answer (details, one version, update, restore): with `embeddedMetadata`, as
+   * the SDK's File type has it, read from the version's bytes (`{}` when they hold none the emulator reads).
+   * List answers leave it out (whether the real ones carry it is unconfirmed) and so read no bytes.
+   */
+  async #detailsOf(file: FileRecord, version: VersionRecord): Promise<FileObject> {
+    return { ...toFileObject(file, version, this.ctx.urls), embeddedMetadata: toEmbeddedMetadata(await this.#embeddedFacts(file, version, FILE_NOT_FOUND_MESSAGE)) }
   }
 
   async #updateDetails(req: IncomingMessage, res: ServerResponse, [fileId]: string[]): Promise<void> {
@@ -108,7 +120,7 @@ export class MediaRoutes {
     const updated = await updateDetails(this.ctx, fileId as string, body)
     const extensionStatus = await startExtensions(this.ctx, updated.fileId, extensions)
     const file = this.ctx.store.fileById(updated.fileId) ?? updated
-    const answer = toFileObject(file, file.current, this.ctx.urls)
+    const answer = await this.#detailsOf(file, file.current)
     sendJson(res, 200, withExtensionStatus(answer, extensionStatus))
   }
 
@@ -175,7 +187,7 @@ export class MediaRoutes {
     const id = this.#versionId(versionId)
     const version = file.current.id === id ? file.current : file.versions.find((v) => v.id === id)
     if (!version) throw notFound('The requested file version does not exist.')
-    sendJson(res, 200, toFileObject(file, version, this.ctx.urls))
+    sendJson(res, 200, await this.#detailsOf(file, version))
   }
 
   async #deleteVersion(_req: IncomingMessage, res: ServerResponse, [fileId, versionId]: string[]): Promise<void> {
@@ -187,7 +199,7 @@ export class MediaRoutes {
   async #restore(_req: IncomingMessage, res: ServerResponse, [fileId, versionId]: string[]): Promise<void> {
     if (!fileId || !isWellFormedId(fileId)) throw badRequest('Your request contains invalid fileId parameter.')
     const file = await restoreVersion(this.ctx, fileId, this.#versionId(versionId))
-    sendJson(res, 200, toFileObject(file, file.current, this.ctx.urls))
+    sendJson(res, 200, await this.#detailsOf(file, file.current))
   }
 
   async #createFolder(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -235,7 +247,7 @@ export class MediaRoutes {
   async #metadata(_req: IncomingMessage, res: ServerResponse, [fileId]: string[]): Promise<void> {
     if (!fileId || !isWellFormedId(fileId)) throw badRequest('Your request contains invalid fileId parameter.')
     const file = this.ctx.store.fileById(fileId)
-    if (!file) throw notFound('The requested file does not exist or is inaccessible at this time.')
+    if (!file) throw notFound(METADATA_FILE_MISSING)
     sendJson(res, 200, await this.#metadataOf(file, file.current))
   }
 
@@ -251,16 +263,19 @@ export class MediaRoutes {
     sendJson(res, 200, await this.#metadataOf(file, version))
   }
 
-  /** §2.4 from the version's first bytes (images only: other files embed nothing the emulator reads). */
+  /** §2.4 from the version's first bytes. */
   async #metadataOf(file: FileRecord, version: VersionRecord): Promise<FileMetadata> {
-    if (version.fileType !== 'image') return toMetadata(version)
-    let head: Buffer
+    return toMetadata(version, await this.#embeddedFacts(file, version, METADATA_FILE_MISSING))
+  }
+
+  /** What the version's first bytes embed (images only: other files embed nothing the emulator reads); `missing`: the 404's message. */
+  async #embeddedFacts(file: FileRecord, version: VersionRecord, missing: string): Promise<EmbeddedFacts> {
+    if (version.fileType !== 'image') return NO_EMBEDDED_FACTS
     try {
-      head = await readHead(this.ctx.store.bytesPathOf(file, version))
+      return readEmbeddedFacts(await readHead(this.ctx.store.bytesPathOf(file, version)))
     } catch {
-      throw notFound('The requested file does not exist or is inaccessible at this time.') // deleted meanwhile
+      throw notFound(missing) // deleted meanwhile
     }
-    return toMetadata(version, readEmbeddedFacts(head))
   }
 
   async #usage(_req: IncomingMessage, res: ServerResponse, _p: string[], query: URLSearchParams): Promise<void> {
