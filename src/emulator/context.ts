@@ -30,7 +30,8 @@ export interface EmulatorContext extends LibraryContext {
   /** Which absolute URLs are the URL endpoint's (purge and metadata by URL refuse any other). */
   endpointUrls: EndpointUrls
   /** Bytes sent by the URL endpoint, for the usage API's bandwidthBytes. */
-  usage: { bandwidthBytes: number }
+  /** And extension units used (extensions.ts), by UTC day (`YYYY-MM-DD`), for extensionUnitsCount. */
+  usage: { bandwidthBytes: number; extensionUnitsByDay: Map<string, number> }
   /** Files for upload bodies, created ahead of need. */
   tempFiles: TempFiles
   /** Tokens of client-side uploads already presented (single-use). */

@@ -10,13 +10,17 @@
  * auto-tagging adds AITags named after the file's kind, format and orientation (with made-up confidences,
  * `minConfidence` and `maxTags` applied, `source` the extension); `ai-auto-description` sets `description`;
  * `remove-bg` and `ai-tasks` change nothing. Extensions that only work on images end `failed` at once on
- * other files. No webhook is sent. A `saved-extension` names an extension saved on the account, which the
+ * other files. A `pending` run is kept on its version (so it survives a restart of the emulator, as it would
+ * the service's) and, when it completes, posts each final status to the request's `webhookUrl`. A `saved-extension` names an extension saved on the account, which the
  * emulator does not keep: it is accepted and gets no entry.
  */
 import type { AITag } from '../imagekit/types.js'
 import type { EmulatorContext } from './context.js'
 import { badRequest } from './http-io.js'
-import type { VersionRecord } from './records.js'
+import { detailsObject } from './details-object.js'
+import { newObjectId } from './ids.js'
+import type { PendingExtensions, VersionRecord } from './records.js'
+import { sendWebhook } from './webhooks.js'
 
 /** The names the SDK types list (`Shared.Extensions`), each the key of its `extensionStatus` entry. */
 const EXTENSION_NAMES = ['remove-bg', 'google-auto-tagging', 'aws-auto-tagging', 'ai-auto-description', 'ai-tasks'] as const
@@ -68,10 +72,12 @@ export function parseExtensions(value: unknown): ExtensionRequest[] {
 /**
  * Starts the extensions asked for on the current version of `fileId` (just stored by the caller) as
  * `ctx.options.extensions` says, and returns the `extensionStatus` to answer with; undefined when none were
- * asked for (the field is then absent). With `success` the results are stored before this returns.
+ * asked for (the field is then absent). With `success` the results are stored before this returns; with
+ * `pending` the run is stored on the version (so a restart keeps it) and completes `jobPendingMs` later,
+ * posting each final status to `webhookUrl` (webhooks.ts).
  */
 export async function startExtensions(
-  ctx: EmulatorContext, fileId: string, requests: readonly ExtensionRequest[] | undefined,
+  ctx: EmulatorContext, fileId: string, requests: readonly ExtensionRequest[] | undefined, webhookUrl?: string,
 ): Promise<ExtensionStatus | undefined> {
   if (requests === undefined || requests.length === 0) return undefined
   const version = ctx.store.fileById(fileId)?.current
@@ -84,26 +90,94 @@ export async function startExtensions(
     if (canRun) runnable.push(request)
   }
   if (version && runnable.length > 0) {
-    const apply = () => ctx.store.exclusive(async () => applyResults(ctx, fileId, version.id, runnable))
-    if (ctx.options.extensions === 'success') await apply()
-    else ctx.jobs.later(apply)
+    if (ctx.options.extensions === 'success') {
+      await ctx.store.exclusive(async () => { applyResults(ctx, fileId, version.id, runnable) })
+    } else {
+      const run: PendingExtensions = {
+        id: newObjectId(), requests: runnable, dueAt: ctx.clock.now() + ctx.jobs.pendingMs, ...(webhookUrl ? { webhookUrl } : {}),
+      }
+      await ctx.store.exclusive(async () => {
+        const file = ctx.store.fileById(fileId)
+        if (!file || file.current.id !== version.id) return // overwritten or deleted meanwhile
+        file.current.pendingExtensions = [...(file.current.pendingExtensions ?? []), run]
+        ctx.store.putFile(file)
+      })
+      schedule(ctx, fileId, version.id, run)
+    }
   }
   return extensionStatus
 }
 
-/** Stores the stand-in results on the version the extensions were asked for, if it is still the current one. */
+/** At start: schedules every run still pending in the library (stored by an earlier emulator on this data). */
+export function resumePendingExtensions(ctx: EmulatorContext): number {
+  let resumed = 0
+  for (const file of ctx.store.allFiles()) {
+    for (const version of [file.current, ...file.versions]) {
+      for (const run of version.pendingExtensions ?? []) {
+        schedule(ctx, file.fileId, version.id, run)
+        resumed++
+      }
+    }
+  }
+  return resumed
+}
+
+function schedule(ctx: EmulatorContext, fileId: string, versionId: string, run: PendingExtensions): void {
+  ctx.jobs.later(() => complete(ctx, fileId, versionId, run), Math.max(0, run.dueAt - ctx.clock.now()))
+}
+
+/**
+ * Completes a pending run: its results go on the version if that is still the file's current one, and each
+ * extension's final status to the webhook (FAILURE when the file was deleted or overwritten meanwhile).
+ */
+async function complete(ctx: EmulatorContext, fileId: string, versionId: string, run: PendingExtensions): Promise<void> {
+  const applied = await ctx.store.exclusive(async () => {
+    const file = ctx.store.fileById(fileId)
+    const version = file && [file.current, ...file.versions].find((v) => v.id === versionId)
+    if (!file || !version) return false
+    const left = (version.pendingExtensions ?? []).filter((r) => r.id !== run.id)
+    if (left.length > 0) version.pendingExtensions = left
+    else delete version.pendingExtensions
+    if (version === file.current) applyResults(ctx, fileId, versionId, run.requests as ExtensionRequest[])
+    else ctx.store.putFile(file) // overwritten meanwhile: nothing to tag, the run is over
+    return version === file.current
+  })
+  if (!run.webhookUrl) return
+  const file = applied ? ctx.store.fileById(fileId) : undefined
+  const fileObject = file ? await detailsObject(ctx, file, file.current).catch(() => undefined) : undefined
+  for (const request of run.requests) {
+    sendWebhook(ctx, run.webhookUrl, fileObject
+      ? { service: request.name, status: 'SUCCESS', fileObject }
+      : { service: request.name, status: 'FAILURE', fileId, error: { message: EXTENSION_TARGET_GONE } })
+  }
+}
+
+/** The emulator's wording: the real error object of a failed extension is undocumented. */
+const EXTENSION_TARGET_GONE = 'The file was deleted or overwritten before the extension completed.'
+
+/** Stores the stand-in results on the version the extensions were asked for, if it is still the current one; counts their units. */
 function applyResults(ctx: EmulatorContext, fileId: string, versionId: string, requests: readonly ExtensionRequest[]): void {
   const file = ctx.store.fileById(fileId)
   if (!file || file.current.id !== versionId) return // overwritten or deleted meanwhile: nothing to tag
   const v = file.current
+  countExtensionUnits(ctx, requests.length)
   const before = JSON.stringify([v.AITags, v.description])
   for (const request of requests) {
     if (AUTO_TAGGING.has(request.name)) v.AITags = mergeTags(v.AITags, standInTags(v, request))
     else if (request.name === 'ai-auto-description') v.description = standInDescription(v)
   }
-  if (JSON.stringify([v.AITags, v.description]) === before) return // remove-bg, ai-tasks, tags already there: no change to show
-  v.updatedAt = ctx.clock.now()
+  if (JSON.stringify([v.AITags, v.description]) !== before) v.updatedAt = ctx.clock.now() // remove-bg, ai-tasks, tags already there: no change to show
   ctx.store.putFile(file)
+}
+
+/**
+ * Usage (§4.16 `extensionUnitsCount`): one unit per extension run that completed, by UTC day. What each
+ * extension really costs is unconfirmed (ImageKit's pricing, not its API, says); counted since the emulator
+ * started, as `bandwidthBytes` is.
+ */
+function countExtensionUnits(ctx: EmulatorContext, units: number): void {
+  const day = new Date(ctx.clock.now()).toISOString().slice(0, 10)
+  ctx.usage.extensionUnitsByDay.set(day, (ctx.usage.extensionUnitsByDay.get(day) ?? 0) + units)
 }
 
 /** Tags an auto-tagger could see in any image, by falling confidence; `minConfidence` and `maxTags` applied. */

@@ -30,7 +30,7 @@ export function nameErrorToApi<T>(fn: () => T): T {
 }
 
 /** The metadata of a version other than its identity and bytes. */
-type VersionMeta = Omit<VersionRecord, 'id' | 'number' | 'token' | 'createdAt' | 'updatedAt' | 'diskMtimeMs'>
+type VersionMeta = Omit<VersionRecord, 'id' | 'number' | 'token' | 'createdAt' | 'updatedAt' | 'diskMtimeMs' | 'pendingExtensions'>
 
 function newVersion(file: Pick<FileRecord, 'nextVersionNumber'>, id: string, meta: VersionMeta, now: number): VersionRecord {
   return { ...structuredClone(meta), id, number: file.nextVersionNumber, token: newVersionToken(), createdAt: now, updatedAt: now }
@@ -85,7 +85,7 @@ async function createFile(ctx: LibraryContext, filePath: string, bytesPath: stri
 }
 
 function metaOf(v: VersionRecord): VersionMeta {
-  const { id: _id, number: _n, token: _t, createdAt: _c, updatedAt: _u, diskMtimeMs: _d, ...meta } = v
+  const { id: _id, number: _n, token: _t, createdAt: _c, updatedAt: _u, diskMtimeMs: _d, pendingExtensions: _p, ...meta } = v
   return meta
 }
 

@@ -41,6 +41,7 @@ const GROUPS: readonly { title: string; flags: readonly FlagDoc[] }[] = [
       { flag: '--public-url-base', value: 'url', help: 'Base of url/thumbnail in API answers instead of the URL endpoint (same path layout), for benchmarks.', default: 'default the URL endpoint' },
       { flag: '--url-encoding', value: 'uri|sdk', help: 'How url/thumbnail in API answers escape | ^ [ ]: uri as encodeURI does, sdk as the SDKs\' URLs do. Delivery takes either.', default: 'default uri' },
       { flag: '--extensions', value: 'pending|success|failed', help: 'How extensions asked for on upload or update end: pending answers pending and stores stand-in results (AI tags, a description) a moment later, success stores them before answering, failed runs none.', default: 'default pending' },
+      { flag: '--no-webhooks', help: 'Send no webhook when a pending extension completes (its final status normally goes to the request\'s webhookUrl), for an emulator that must not reach other hosts.', default: 'default off: webhooks are sent' },
     ],
   },
   {

@@ -50,9 +50,9 @@ export class JobRegistry {
     return out
   }
 
-  /** Runs `work` once `pendingMs` have passed (extensions answered `pending`); dropped if the emulator closes first. */
-  later(work: () => Promise<void>): void {
-    void this.#whenDue().then(async (due) => {
+  /** Runs `work` once `delayMs` (default `pendingMs`) have passed (extensions answered `pending`); dropped if the emulator closes first. */
+  later(work: () => Promise<void>, delayMs = this.pendingMs): void {
+    void this.#whenDue(delayMs).then(async (due) => {
       if (!due) return
       try {
         await work()
@@ -91,12 +91,12 @@ export class JobRegistry {
     }
   }
 
-  /** Waits `pendingMs`; false when the registry closed meanwhile. */
-  async #whenDue(): Promise<boolean> {
+  /** Waits `delayMs`; false when the registry closed meanwhile. */
+  async #whenDue(delayMs = this.pendingMs): Promise<boolean> {
     const wait = new AbortController()
     this.#waits.add(wait)
     try {
-      await this.clock.sleep(this.pendingMs, wait.signal)
+      await this.clock.sleep(delayMs, wait.signal)
     } catch {
       return false // closed while pending
     } finally {

@@ -21,7 +21,7 @@ export interface ParsedEmulatorArgs {
 export class EmulatorArgsError extends Error {}
 
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
-const BOOLEAN_FLAGS = new Set(['--restrict-unsigned', '--no-url-uploads'])
+const BOOLEAN_FLAGS = new Set(['--restrict-unsigned', '--no-url-uploads', '--no-webhooks'])
 const VALUE_FLAGS = new Set([
   '--port', '--data', '--private-key', '--public-key', '--id', '--host', '--names', '--max-upload-bytes', '--cdn-stale-ms',
   '--rate-limit', '--error-rate', '--error-statuses', '--latency-ms', '--reset-rate', '--reset-phase', '--fault-seed', '--range-ignore-rate',
@@ -33,7 +33,7 @@ export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--pri
   [--names permissive|strict] [--max-upload-bytes N] [--cdn-stale-ms N] [--restrict-unsigned] [--no-url-uploads] [--rate-limit N]
   [--error-rate X] [--error-statuses 500,502,503,504] [--latency-ms N] [--reset-rate X] [--reset-phase both] [--fault-seed N]
   [--range-ignore-rate X] [--error-after-work-rate X] [--public-url-base URL] [--url-encoding uri|sdk] [--seed demo] [--log-level L]
-  [--extensions pending|success|failed]
+  [--extensions pending|success|failed] [--no-webhooks]
 keys may also come from IKFS_EMULATOR_PRIVATE_KEY and IKFS_EMULATOR_PUBLIC_KEY
 ikfs emulator --help lists every flag with what it does and its default`
 
@@ -98,6 +98,7 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
   if (v('--cdn-stale-ms') !== undefined) options.cdnStaleMs = integer('--cdn-stale-ms', v('--cdn-stale-ms') as string, privateKey)
   if (flags.has('--restrict-unsigned')) options.restrictUnsigned = true
   if (flags.has('--no-url-uploads')) options.urlUploads = false
+  if (flags.has('--no-webhooks')) options.webhooks = false
   if (v('--rate-limit') !== undefined) options.rateLimit = { perSecond: integer('--rate-limit', v('--rate-limit') as string, privateKey) }
   if (v('--range-ignore-rate') !== undefined) options.rangeIgnoreRate = fraction('--range-ignore-rate', v('--range-ignore-rate') as string, privateKey)
   if (v('--url-encoding') !== undefined) {

@@ -57,6 +57,11 @@ export interface EmulatorOptions {
   jobPendingMs?: number
   /** How upload/update extensions end (§2.3, timing unconfirmed; see extensions.ts). Default `pending`. */
   extensions?: ExtensionMode
+  /**
+   * POST the final status of each pending extension to the request's `webhookUrl` when it completes (§4.3),
+   * as the service does. Default true; false sends none, for an emulator that must not reach other hosts.
+   */
+  webhooks?: boolean
   logger?: Logger
   clock?: Clock
 }
@@ -92,6 +97,7 @@ export interface ResolvedOptions {
   maxVersions: number
   jobPendingMs: number
   extensions: ExtensionMode
+  webhooks: boolean
 }
 
 export function resolveOptions(o: EmulatorOptions): ResolvedOptions {
@@ -120,5 +126,6 @@ export function resolveOptions(o: EmulatorOptions): ResolvedOptions {
     maxVersions: o.maxVersions ?? DEFAULT_MAX_VERSIONS,
     jobPendingMs: o.jobPendingMs ?? DEFAULT_JOB_PENDING_MS,
     extensions: o.extensions ?? 'pending',
+    webhooks: o.webhooks ?? true,
   }
 }

@@ -31,6 +31,19 @@ export interface VersionRecord extends MediaFacts {
   updatedAt: number
   /** mtime of the bytes on disk when last seen, to notice hand edits of `files/` (current version only). */
   diskMtimeMs?: number
+  /** Extensions answered `pending` on this version and not yet complete (extensions.ts): kept across restarts. */
+  pendingExtensions?: PendingExtensions[]
+}
+
+/** What a pending extension run needs to complete later, after a restart too. */
+export interface PendingExtensions {
+  /** Tells apart two runs pending on one version (an upload's and an update's). */
+  id: string
+  requests: Array<{ name: string; maxTags?: number; minConfidence?: number }>
+  /** Where the final status of each goes (§4.3 `webhookUrl`), when given. */
+  webhookUrl?: string
+  /** Epoch ms when they complete. */
+  dueAt: number
 }
 
 export interface FileRecord {

@@ -22,6 +22,7 @@ import type { EmulatorContext } from './context.js'
 import { lockDataDir } from './data-lock.js'
 import { defaultFaultSettings, FaultInjector, type FaultControl, type FaultScope } from './faults.js'
 import { EndpointUrls } from './endpoint-url.js'
+import { resumePendingExtensions } from './extensions.js'
 import { UrlBuilder } from './file-object.js'
 import { ApiError, sendApiError, sendJson } from './http-io.js'
 import { newRequestId } from './ids.js'
@@ -107,11 +108,13 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     jobs: new JobRegistry(clock, resolved.jobPendingMs, logger, () => (faults.get().refusedJobsComplete ? 'Completed' : 'Failed')),
     endpointPath: `/${resolved.id}`,
     endpointUrls: new EndpointUrls([urlEndpoint, resolved.publicUrlBase]),
-    usage: { bandwidthBytes: 0 },
+    usage: { bandwidthBytes: 0, extensionUnitsByDay: new Map() },
     tempFiles: new TempFiles(store.tmpDir),
     uploadTokens: new UsedTokens(),
   }
   const media = new MediaRoutes(ctx)
+  const resumed = resumePendingExtensions(ctx)
+  if (resumed > 0) logger.info({ resumed }, 'resumed extensions still pending from the last run')
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     void serve(ctx, media, req, res)
   })

@@ -1,12 +1,12 @@
 /** Media API (§4.1–4.17) under `/v1/...`, with `/v2/...` aliases (rclone). One table of routes, one handler each. */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { FileMetadata, FileObject } from '../../imagekit/types.js'
+import type { FileMetadata } from '../../imagekit/types.js'
 import type { EmulatorContext } from '../context.js'
 import { parseDeliveryTarget } from '../delivery-target.js'
 import { bulkDelete, changeTags, updateDetails } from '../detail-ops.js'
-import { NO_EMBEDDED_FACTS, readEmbeddedFacts, toEmbeddedMetadata, type EmbeddedFacts } from '../embedded-metadata.js'
+import { detailsObject, embeddedFactsOf } from '../details-object.js'
 import {
-  copyOrMoveFile, deleteFile, deleteVersion, FILE_NOT_FOUND_MESSAGE, fileOr404, renameFile, restoreVersion,
+  copyOrMoveFile, deleteFile, deleteVersion, fileOr404, renameFile, restoreVersion,
 } from '../file-ops.js'
 import { parseExtensions, startExtensions, withExtensionStatus } from '../extensions.js'
 import { toFileObject, toMetadata } from '../file-object.js'
@@ -15,7 +15,6 @@ import { ApiError, badRequest, notFound, readJsonBody, sendEmpty, sendJson } fro
 import { isWellFormedId } from '../ids.js'
 import { FileLister } from '../list.js'
 import { createMetadataField, deleteMetadataField, listMetadataFields, toFieldObject, updateMetadataField } from '../metadata-field-ops.js'
-import { readHead } from '../probe.js'
 import { INVALID_PURGE_URL, parsePurgeUrl } from '../purge-target.js'
 import type { FileRecord, VersionRecord } from '../records.js'
 
@@ -101,26 +100,18 @@ export class MediaRoutes {
 
   async #details(_req: IncomingMessage, res: ServerResponse, [fileId]: string[]): Promise<void> {
     const file = this.#file(fileId)
-    sendJson(res, 200, await this.#detailsOf(file, file.current))
+    sendJson(res, 200, await detailsObject(this.ctx, file, file.current))
   }
 
-  /**
-   * The file object of a details answer (details, one version, update, restore): with `embeddedMetadata`, as
-   * the SDK's File type has it, read from the version's bytes (`{}` when they hold none the emulator reads).
-   * List answers leave it out (whether the real ones carry it is unconfirmed) and so read no bytes.
-   */
-  async #detailsOf(file: FileRecord, version: VersionRecord): Promise<FileObject> {
-    return { ...toFileObject(file, version, this.ctx.urls), embeddedMetadata: toEmbeddedMetadata(await this.#embeddedFacts(file, version, FILE_NOT_FOUND_MESSAGE)) }
-  }
 
   async #updateDetails(req: IncomingMessage, res: ServerResponse, [fileId]: string[]): Promise<void> {
     this.#file(fileId)
     const body = await readJsonBody(req)
     const extensions = body.extensions === undefined ? undefined : parseExtensions(body.extensions)
     const updated = await updateDetails(this.ctx, fileId as string, body)
-    const extensionStatus = await startExtensions(this.ctx, updated.fileId, extensions)
+    const extensionStatus = await startExtensions(this.ctx, updated.fileId, extensions, typeof body.webhookUrl === 'string' ? body.webhookUrl : undefined)
     const file = this.ctx.store.fileById(updated.fileId) ?? updated
-    const answer = await this.#detailsOf(file, file.current)
+    const answer = await detailsObject(this.ctx, file, file.current)
     sendJson(res, 200, withExtensionStatus(answer, extensionStatus))
   }
 
@@ -187,7 +178,7 @@ export class MediaRoutes {
     const id = this.#versionId(versionId)
     const version = file.current.id === id ? file.current : file.versions.find((v) => v.id === id)
     if (!version) throw notFound('The requested file version does not exist.')
-    sendJson(res, 200, await this.#detailsOf(file, version))
+    sendJson(res, 200, await detailsObject(this.ctx, file, version))
   }
 
   async #deleteVersion(_req: IncomingMessage, res: ServerResponse, [fileId, versionId]: string[]): Promise<void> {
@@ -199,7 +190,7 @@ export class MediaRoutes {
   async #restore(_req: IncomingMessage, res: ServerResponse, [fileId, versionId]: string[]): Promise<void> {
     if (!fileId || !isWellFormedId(fileId)) throw badRequest('Your request contains invalid fileId parameter.')
     const file = await restoreVersion(this.ctx, fileId, this.#versionId(versionId))
-    sendJson(res, 200, await this.#detailsOf(file, file.current))
+    sendJson(res, 200, await detailsObject(this.ctx, file, file.current))
   }
 
   async #createFolder(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -265,17 +256,7 @@ export class MediaRoutes {
 
   /** §2.4 from the version's first bytes. */
   async #metadataOf(file: FileRecord, version: VersionRecord): Promise<FileMetadata> {
-    return toMetadata(version, await this.#embeddedFacts(file, version, METADATA_FILE_MISSING))
-  }
-
-  /** What the version's first bytes embed (images only: other files embed nothing the emulator reads); `missing`: the 404's message. */
-  async #embeddedFacts(file: FileRecord, version: VersionRecord, missing: string): Promise<EmbeddedFacts> {
-    if (version.fileType !== 'image') return NO_EMBEDDED_FACTS
-    try {
-      return readEmbeddedFacts(await readHead(this.ctx.store.bytesPathOf(file, version)))
-    } catch {
-      throw notFound(missing) // deleted meanwhile
-    }
+    return toMetadata(version, await embeddedFactsOf(this.ctx, file, version, METADATA_FILE_MISSING))
   }
 
   async #usage(_req: IncomingMessage, res: ServerResponse, _p: string[], query: URLSearchParams): Promise<void> {
@@ -299,7 +280,7 @@ export class MediaRoutes {
       bandwidthBytes: this.ctx.usage.bandwidthBytes,
       mediaLibraryStorageBytes: storage,
       videoProcessingUnitsCount: 0,
-      extensionUnitsCount: 0,
+      extensionUnitsCount: [...this.ctx.usage.extensionUnitsByDay].reduce((sum, [day, units]) => (day >= start && day < end ? sum + units : sum), 0),
       originalCacheStorageBytes: 0,
     })
   }

@@ -140,7 +140,7 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
     if (gate) commit.accept = gate
     const file = await commitUpload(ctx, commit)
     committed = true
-    const extensionStatus = await startExtensions(ctx, file.fileId, extensions)
+    const extensionStatus = await startExtensions(ctx, file.fileId, extensions, fields.get('webhookUrl'))
     const stored = ctx.store.fileById(file.fileId) ?? file
     const wantsEmbedded = stored.current.fileType === 'image' && (responseFields.has('metadata') || responseFields.has('embeddedMetadata'))
     const answer = toUploadResponse(stored, ctx.urls, responseFields, wantsEmbedded ? readEmbeddedFacts(fileSink.head) : undefined)

@@ -1,4 +1,6 @@
 /** Media API (§4): list/search params, details, tags, copy/move/rename, versions, folders, jobs, purge, metadata, usage, 429. */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { ManualClock, systemClock } from '../../../src/clock.js'
 import { JobRegistry } from '../../../src/emulator/jobs.js'
@@ -320,6 +322,89 @@ describe('Media API pending work: folder jobs and extensions', () => {
     clock.advance(PENDING_MS)
     await waitFor(async () => (await details(marker.fileId as string)).AITags !== null)
     expect((await details(first.fileId as string)).AITags).toBeNull()
+  })
+
+  it('pending extensions survive a restart of the emulator and complete when due (the service keeps them)', async () => {
+    const up = await t.put('/ext/restart.png', makePng(8, 4), { extensions: tagging })
+    clock.advance(PENDING_MS / 2)
+    await t.restart()
+    expect((await details(up.fileId as string)).AITags).toBeNull()
+    clock.advance(PENDING_MS / 2)
+    await waitFor(async () => (await details(up.fileId as string)).AITags !== null)
+    expect(((await details(up.fileId as string)).AITags as Obj[]).map((tag) => tag.name)).toEqual(['Image', 'PNG', 'Landscape'])
+  })
+
+  it('usage extensionUnitsCount: one unit per extension run that completed, on its day, within the window asked for', async () => {
+    const day = new Date(clock.now()).toISOString().slice(0, 10)
+    const next = new Date(clock.now() + 86_400_000).toISOString().slice(0, 10)
+    const units = async (startDate: string, endDate: string) =>
+      (await json('GET', `/v1/accounts/usage?startDate=${startDate}&endDate=${endDate}`)).extensionUnitsCount as number
+    const two = JSON.stringify([{ name: 'google-auto-tagging', maxTags: 10, minConfidence: 0 }, { name: 'remove-bg' }])
+    const up = await t.put('/ext/units.png', makePng(8, 4), { extensions: two })
+    await t.put('/ext/units.txt', 'not an image', { extensions: tagging }) // failed at once: runs nothing
+    expect(await units(day, next)).toBe(0)
+    clock.advance(PENDING_MS)
+    await waitFor(async () => (await details(up.fileId as string)).AITags !== null)
+    expect(await units(day, next)).toBe(2)
+    expect(await units(next, new Date(clock.now() + 2 * 86_400_000).toISOString().slice(0, 10))).toBe(0)
+  })
+
+  /** A webhook receiver on a free port: every POST's JSON body, answered 200. */
+  async function webhookReceiver(): Promise<{ url: string; bodies: Obj[]; close(): Promise<void> }> {
+    const bodies: Obj[] = []
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        bodies.push({ method: req.method, contentType: req.headers['content-type'], body: JSON.parse(Buffer.concat(chunks).toString('utf8')) })
+        res.end('ok')
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    return { url: `http://127.0.0.1:${port}/hook`, bodies, close: () => new Promise((resolve) => server.close(() => resolve())) }
+  }
+
+  it('a pending extension posts its final status to webhookUrl when it completes: SUCCESS with the file object, one per extension', async () => {
+    const hook = await webhookReceiver()
+    try {
+      const extensions = JSON.stringify([{ name: 'google-auto-tagging', maxTags: 10, minConfidence: 0 }, { name: 'remove-bg' }])
+      const up = await t.put('/ext/hook.png', makePng(8, 4), { extensions, webhookUrl: hook.url })
+      const gone = await t.put('/ext/hook-gone.png', makePng(8, 4), { extensions: tagging, webhookUrl: hook.url })
+      await t.api('DELETE', `/v1/files/${gone.fileId as string}`)
+      const patched = await json('PATCH', `/v1/files/${up.fileId as string}/details`, { extensions: [{ name: 'ai-auto-description' }], webhookUrl: hook.url })
+      expect(patched.extensionStatus).toEqual({ 'ai-auto-description': 'pending' })
+      expect(hook.bodies).toEqual([])
+      clock.advance(PENDING_MS)
+      await waitFor(() => hook.bodies.length === 4)
+      const sent = hook.bodies.map((b) => b.body as Obj)
+      for (const b of hook.bodies) expect(b).toMatchObject({ method: 'POST', contentType: 'application/json' })
+      const byService = (service: string, fileId: string) => sent.find((b) => b.service === service && ((b.fileObject as Obj | undefined)?.fileId ?? b.fileId) === fileId)
+      expect(byService('google-auto-tagging', up.fileId as string)).toMatchObject({
+        status: 'SUCCESS', fileObject: { fileId: up.fileId, AITags: expect.arrayContaining([expect.objectContaining({ name: 'Image', source: 'google-auto-tagging' })]) },
+      })
+      expect(byService('remove-bg', up.fileId as string)).toMatchObject({ status: 'SUCCESS', fileObject: { fileId: up.fileId } })
+      expect(byService('ai-auto-description', up.fileId as string)).toMatchObject({ status: 'SUCCESS', fileObject: { description: expect.any(String) } })
+      expect(byService('google-auto-tagging', gone.fileId as string)).toEqual({
+        service: 'google-auto-tagging', status: 'FAILURE', fileId: gone.fileId, error: { message: expect.any(String) },
+      })
+    } finally {
+      await hook.close()
+    }
+  })
+
+  it('webhooks: false (--no-webhooks) completes pending extensions and posts nothing', async () => {
+    const hook = await webhookReceiver()
+    try {
+      await t.restart({ webhooks: false })
+      const up = await t.put('/ext/quiet.png', makePng(8, 4), { extensions: tagging, webhookUrl: hook.url })
+      const marker = await t.put('/ext/quiet-marker.png', makePng(8, 4), { extensions: tagging, webhookUrl: hook.url })
+      clock.advance(PENDING_MS)
+      await waitFor(async () => (await details(up.fileId as string)).AITags !== null && (await details(marker.fileId as string)).AITags !== null)
+      expect(hook.bodies).toEqual([])
+    } finally {
+      await hook.close()
+    }
   })
 })
 
