@@ -28,9 +28,9 @@ export class RateLimiter {
     const limited = perSecond > 0 || storm
     const headers: Record<string, string> = limited
       ? {
-          'x-ratelimit-limit': String(perSecond),
-          'x-ratelimit-reset': String(Math.max(1, windowStart + RATE_LIMIT_INTERVAL_MS - now)),
-          'x-ratelimit-interval': String(RATE_LIMIT_INTERVAL_MS),
+          'X-RateLimit-Limit': String(perSecond),
+          'X-RateLimit-Reset': String(Math.max(1, windowStart + RATE_LIMIT_INTERVAL_MS - now)),
+          'X-RateLimit-Interval': String(RATE_LIMIT_INTERVAL_MS),
         }
       : {}
     if (!storm && (perSecond <= 0 || this.#used < perSecond)) {

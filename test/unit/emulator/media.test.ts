@@ -1,11 +1,11 @@
 /** Media API (§4): list/search params, details, tags, copy/move/rename, versions, folders, jobs, purge, metadata, usage, 429. */
-import { createServer } from 'node:http'
+import { createServer, get as httpGet } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { ManualClock, systemClock } from '../../../src/clock.js'
 import { JobRegistry } from '../../../src/emulator/jobs.js'
 import { createLogger } from '../../../src/log.js'
-import { makePng, startTestEmulator, waitFor, type TestEmulator } from './helpers.js'
+import { basicAuth, makePng, startTestEmulator, waitFor, type TestEmulator } from './helpers.js'
 
 type Obj = Record<string, unknown>
 
@@ -437,6 +437,23 @@ describe('folder job timers', () => {
 })
 
 describe('Media API rate limit', () => {
+  it('spells the headers on the wire as the reference does: x-ik-requestId, X-RateLimit-Limit/-Reset/-Interval (a 429 and a 2xx)', async () => {
+    const t = await startTestEmulator({ rateLimit: { perSecond: 1 } })
+    try {
+      const rawHeaderNames = (path: string) => new Promise<{ status: number; names: string[] }>((resolve, reject) => {
+        httpGet(t.emu.url + path, { headers: { authorization: basicAuth() } }, (res) => {
+          res.resume()
+          resolve({ status: res.statusCode ?? 0, names: res.rawHeaders.filter((_h, i) => i % 2 === 0) })
+        }).on('error', reject)
+      })
+      const answers = [await rawHeaderNames('/v1/files'), await rawHeaderNames('/v1/files')]
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 429])
+      for (const { names } of answers) expect(names).toEqual(expect.arrayContaining(['x-ik-requestId', 'X-RateLimit-Limit', 'X-RateLimit-Reset', 'X-RateLimit-Interval']))
+    } finally {
+      await t.stop()
+    }
+  })
+
   it('answers 429 with the limit headers once the per-second budget is spent; uploads are not limited', async () => {
     const clock = new ManualClock(1_800_000_000_000)
     const t = await startTestEmulator({ rateLimit: { perSecond: 3 }, clock })
