@@ -109,6 +109,7 @@ function fileSearchItem(file: FileRecord, v: VersionRecord, type: 'file' | 'file
     isPublished: v.isPublished,
     hasAlpha: v.hasAlpha,
     customMetadata: v.customMetadata,
+    ...(v.embeddedMetadata ? { embeddedMetadata: v.embeddedMetadata } : {}),
   }
 }
 

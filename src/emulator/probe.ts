@@ -1,5 +1,6 @@
-/** What the emulator learns from a file's name and first bytes: mime, image-ness, dimensions. */
+/** What the emulator learns from a file's name and first bytes: mime, image-ness, dimensions, embedded EXIF. */
 import { open } from 'node:fs/promises'
+import { readEmbeddedFacts, toEmbeddedMetadata } from './embedded-metadata.js'
 import { IMAGE_HEADER_BYTES, readImageInfo } from './image-info.js'
 import { extensionOf, mimeFromName } from './mime.js'
 import type { MediaFacts } from './records.js'
@@ -38,7 +39,12 @@ export function probeHead(head: Buffer, name: string): ProbeResult {
   const info = readImageInfo(head)
   if (info) {
     const mime = nameMime.startsWith('image/') ? nameMime : info.format === 'jpg' ? 'image/jpeg' : info.format === 'svg' ? 'image/svg+xml' : `image/${info.format}`
-    return { mime, fileType: 'image', format: info.format, width: info.width, height: info.height, hasAlpha: info.hasAlpha }
+    const embedded = toEmbeddedMetadata(readEmbeddedFacts(head))
+    return {
+      mime, fileType: 'image', format: info.format, width: info.width, height: info.height, hasAlpha: info.hasAlpha,
+      // Always the key, so that re-probing a changed file (adopt.ts) drops what the old bytes held.
+      embeddedMetadata: Object.keys(embedded).length > 0 ? embedded : undefined,
+    }
   }
   const ext = extensionOf(name)
   return {
@@ -46,5 +52,6 @@ export function probeHead(head: Buffer, name: string): ProbeResult {
     fileType: nameMime.startsWith('image/') ? 'image' : 'non-image',
     format: ext === 'jpeg' ? 'jpg' : ext,
     hasAlpha: false,
+    embeddedMetadata: undefined,
   }
 }

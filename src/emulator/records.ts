@@ -10,6 +10,11 @@ export interface MediaFacts {
   width?: number
   height?: number
   hasAlpha: boolean
+  /**
+   * The flat `embeddedMetadata` of an image whose bytes hold EXIF (embedded-metadata.ts), kept for searchQuery
+   * `"embeddedMetadata.X"`; undefined when there is none (and for records written before it was kept).
+   */
+  embeddedMetadata?: Record<string, unknown>
 }
 
 export interface VersionRecord extends MediaFacts {

@@ -24,6 +24,7 @@ export interface SearchItem {
   isPublished?: boolean
   hasAlpha?: boolean
   customMetadata?: Record<string, unknown>
+  embeddedMetadata?: Record<string, unknown>
 }
 
 export class SearchQueryError extends Error {}
@@ -371,7 +372,7 @@ function compileClause(c: Extract<Node, { kind: 'clause' }>, now: number): Pred 
       if (field.startsWith('customMetadata.') || field.startsWith('embeddedMetadata.')) {
         const [scope, ...rest] = field.split('.')
         const key = rest.join('.')
-        const get = (item: SearchItem) => (scope === 'customMetadata' ? item.customMetadata?.[key] : undefined)
+        const get = (item: SearchItem) => (scope === 'customMetadata' ? item.customMetadata : item.embeddedMetadata)?.[key]
         if (op === 'EXISTS' || op === 'NOT EXISTS') return (item) => (get(item) !== undefined) === (op === 'EXISTS')
         if (op === ':' || op === 'HAS' || op === 'NOT HAS') throw new SearchQueryError(`operator ${op} is not supported for ${field}`)
         if (EQUALITY.includes(op)) {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { compileSearchQuery, SearchQueryError, type SearchItem } from '../../../src/emulator/search-query.js'
+import { cameraExif, jpegWith } from './exif-fixtures.js'
 import { makePng, startTestEmulator, type TestEmulator } from './helpers.js'
 
 const NOW = Date.parse('2026-06-15T12:00:00.000Z')
@@ -152,5 +153,17 @@ describe('searchQuery and paging through GET /v1/files', () => {
     expect(bySize.map((f) => f.size)).toEqual([2, 2])
     const total = (await (await t.api('GET', '/v1/files?limit=1000&skip=2000')).json()) as unknown[]
     expect(total.length).toBe(FILES + 3 - 2000)
+  })
+
+  it('searches "embeddedMetadata.X" in what the file\'s EXIF holds (it matched nothing); a new version without EXIF drops it', async () => {
+    await t.put('/exif/camera.jpg', jpegWith({ exif: cameraExif() }, 8, 6))
+    await t.put('/exif/plain.png', makePng(4, 4))
+    await t.put('/exif/was-camera.jpg', jpegWith({ exif: cameraExif() }, 8, 6))
+    await t.put('/exif/was-camera.jpg', makePng(4, 4))
+    const names = async (q: string) => (await search(q, '&path=/exif')).body.map((f: any) => f.name).sort()
+    expect(await names('"embeddedMetadata.Make" = "Canon"')).toEqual(['camera.jpg'])
+    expect(await names('"embeddedMetadata.ISO" >= 100')).toEqual(['camera.jpg'])
+    expect(await names('"embeddedMetadata.Model" EXISTS')).toEqual(['camera.jpg'])
+    expect(await names('"embeddedMetadata.Make" NOT EXISTS')).toEqual(['plain.png', 'was-camera.jpg'])
   })
 })
