@@ -104,6 +104,56 @@ describe('error classes', () => {
     expectErrorBody(e, 400, /already exists/)
   })
 
+  // The account-settings calls @imagekit/nodejs exposes that the emulator does not emulate: each answers at once
+  // with the API's own error shape (404, message and help, a request id), never a crash or a hang.
+  it.each([
+    ['accounts.origins.list', () => ik.accounts.origins.list()],
+    ['accounts.origins.create', () => ik.accounts.origins.create({ type: 'WEB_FOLDER', name: 'o', baseUrl: 'https://example.com' } as never)],
+    ['accounts.urlEndpoints.list', () => ik.accounts.urlEndpoints.list()],
+    ['accounts.usageAnalytics', () => (ik.accounts as unknown as { usageAnalytics: { get(q: unknown): Promise<unknown> } }).usageAnalytics.get({ startDate: '2026-01-01', endDate: '2026-01-02' })],
+    ['savedExtensions.list', () => ik.savedExtensions.list()],
+    ['savedExtensions.create', () => ik.savedExtensions.create({ name: 'x', description: 'x', config: { name: 'remove-bg' } } as never)],
+    ['namedTransformations.list', () => (ik as unknown as { namedTransformations: { list(): Promise<unknown> } }).namedTransformations.list()],
+  ])('404 NotFoundError for %s, which the emulator does not emulate', async (_name, call) => {
+    const e = await rejectionOf(call)
+    expect(e).toBeInstanceOf(NotFoundError)
+    expectErrorBody(e, 404, 'The requested resource does not exist.')
+    expect((e as NotFoundError).headers.get('x-ik-requestid')).toMatch(/\S/)
+  })
+
+  it('every error answer carries a request id and the support help, whatever the call', async () => {
+    const up = await uploadBytes(ik, '/err', 'ids.txt', Buffer.from('ids\n'))
+    const failures: Array<[string, () => Promise<unknown>]> = [
+      ['list', () => ik.assets.list({ limit: 0 })],
+      ['details', () => ik.files.get('0123456789abcdef01234567')],
+      ['update', () => ik.files.update(up.fileId!, { tags: 'x' as never })],
+      ['versions.get', () => ik.files.versions.get('0123456789abcdef01234567', { fileId: up.fileId! })],
+      ['versions.delete current', () => ik.files.versions.delete(up.versionInfo!.id!, { fileId: up.fileId! })],
+      ['copy', () => ik.files.copy({ sourceFilePath: '/err/none.txt', destinationPath: '/err2' })],
+      ['move', () => ik.files.move({ sourceFilePath: '/err/ids.txt', destinationPath: '/err' })],
+      ['rename', () => ik.files.rename({ filePath: '/err/ids.txt', newFileName: 'ids.txt' })],
+      ['bulk delete', () => ik.files.bulk.delete({ fileIds: ['0123456789abcdef01234567'] })],
+      ['bulk addTags', () => ik.files.bulk.addTags({ fileIds: ['0123456789abcdef01234567'], tags: ['t'] })],
+      ['folder delete', () => ik.folders.delete({ folderPath: '/err/none' })],
+      ['folder copy', () => ik.folders.copy({ sourceFolderPath: '/err/none', destinationPath: '/err2' })],
+      ['job', () => ik.folders.job.get('0123456789abcdef01234567')],
+      ['field delete', () => ik.customMetadataFields.delete('0123456789abcdef01234567')],
+      ['usage', () => ik.accounts.usage.get({ startDate: '2026-01-02', endDate: '2026-01-01' })],
+      ['purge', () => ik.cache.invalidation.create({ url: 'https://elsewhere.example/demo/a.jpg' })],
+      ['purge status', () => ik.cache.invalidation.get('nope')],
+      ['metadata', () => ik.files.metadata.get('0123456789abcdef01234567')],
+      ['upload', () => ik.files.upload({ file: '', fileName: 'empty.txt' })],
+    ]
+    for (const [name, call] of failures) {
+      const e = (await rejectionOf(call)) as APIError
+      expect(e.status, name).toBeGreaterThanOrEqual(400)
+      expect(e.status, name).toBeLessThan(500)
+      expect((e.error as Record<string, unknown>).help, name).toBe(SUPPORT_HELP)
+      expect(typeof (e.error as Record<string, unknown>).message, name).toBe('string')
+      expect(e.headers?.get('x-ik-requestid'), name).toMatch(/\S/)
+    }
+  })
+
   it('429 RateLimitError with the X-RateLimit-* headers; upload is not rate limited', async () => {
     t.emu.faults.set({ rateLimit: { perSecond: 50 }, rateLimitStorm: true })
     const e = await rejectionOf(() => ik.assets.list())

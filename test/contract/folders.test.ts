@@ -82,6 +82,15 @@ describe('bulk jobs', () => {
     expect(copied.bytes.toString()).toBe('file b\n')
   })
 
+  it('copyFolder with includeVersions (the @imagekit/nodejs name) copies the files\' old versions too', async () => {
+    await uploadBytes(env.ik, '/cv/src', 'v.txt', Buffer.from('1'))
+    await uploadBytes(env.ik, '/cv/src', 'v.txt', Buffer.from('2'))
+    const { jobId } = await env.ik.folders.copy({ sourceFolderPath: '/cv/src', destinationPath: '/cv/dst', includeVersions: true })
+    await waitForJob(jobId, 'COPY_FOLDER')
+    const [copy] = await env.ik.assets.list({ path: '/cv/dst/src' })
+    expect(await env.ik.files.versions.list((copy as { fileId: string }).fileId)).toHaveLength(2)
+  })
+
   it('moves a folder into the destination (MOVE_FOLDER)', async () => {
     const started = await env.ik.folders.move({ sourceFolderPath: '/jobs/copy-dest/photos', destinationPath: '/jobs/move-dest/' })
     await waitForJob(started.jobId, 'MOVE_FOLDER')
