@@ -12,6 +12,7 @@ import { checkClientAuth } from '../client-auth.js'
 import { checkUploadJwt } from '../upload-jwt.js'
 import { readEmbeddedFacts } from '../embedded-metadata.js'
 import { parseExtensions, startExtensions, withExtensionStatus } from '../extensions.js'
+import { checkUploadTransformation } from '../upload-transformation.js'
 import { ApiError, badRequest, sendApiError, sendJson } from '../http-io.js'
 import { boundaryOf, MultipartError, parseMultipart, type PartSink } from '../multipart.js'
 import { uploadChecksGate } from '../upload-checks.js'
@@ -116,6 +117,7 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
       if (!(RESPONSE_FIELDS as readonly string[]).includes(f)) throw badRequest(`Invalid value ${f} in responseFields parameter.`)
     }
     const coords = fields.get('customCoordinates')
+    checkUploadTransformation(fields.get('transformation'))
     const extensionsRaw = fields.get('extensions')
     const extensions = extensionsRaw === undefined || extensionsRaw === '' ? undefined : parseExtensions(extensionsRaw)
     const commit: UploadCommit = {

@@ -127,6 +127,22 @@ describe('Upload API', () => {
     expect(ok.customCoordinates).toBe('10,20,30,40')
   })
 
+  it('refuses a transformation that is not the SDK\'s {pre, post} shape (it was stored as if none was sent), and stores nothing', async () => {
+    const refused = [
+      '{bad', '"w-100"', '[]', '{"pre": 5}', '{"post": {"type": "thumbnail"}}', '{"post": [{"type": "resize"}]}',
+      '{"post": [{"type": "transformation"}]}', '{"post": [{"type": "abs", "value": "sr-240_360"}]}', '{"post": ["w-100"]}',
+    ]
+    for (const transformation of refused) {
+      const res = await json(await t.upload({ file: Buffer.from('x'), fileName: 'tr.txt', folder: '/tr', useUniqueFileName: 'false', transformation }))
+      expect(res, transformation).toMatchObject({ status: 400, body: { message: 'Your request contains invalid transformation parameter.', reason: 'INVALID_PARAMETER' } })
+    }
+    expect(await (await t.api('GET', '/v1/files?path=/tr')).json()).toEqual([])
+    const accepted = JSON.stringify({
+      pre: 'w-100', post: [{ type: 'transformation', value: 'h-10' }, { type: 'thumbnail' }, { type: 'gif-to-video', value: 'q-80' }, { type: 'abs', protocol: 'hls', value: 'sr-240_360' }],
+    })
+    expect((await t.put('/tr/ok.txt', 'x', { transformation: accepted })).name).toBe('ok.txt')
+  })
+
   it('answers the exact 400s for empty, missing and too large files, and a missing fileName', async () => {
     const empty = await json(await t.upload({ file: Buffer.alloc(0), fileName: 'e.txt' }))
     expect(empty).toEqual({ status: 400, body: { message: 'Your request is missing file parameter.', help: expect.any(String) } })
