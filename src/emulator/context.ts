@@ -2,6 +2,7 @@
 import type { Clock } from '../clock.js'
 import type { Logger } from '../log.js'
 import type { CdnCache } from './cdn-cache.js'
+import type { DailyCounter } from './daily-counter.js'
 import type { EndpointUrls } from './endpoint-url.js'
 import type { UsedTokens } from './client-auth.js'
 import type { FaultInjector } from './faults.js'
@@ -29,9 +30,8 @@ export interface EmulatorContext extends LibraryContext {
   endpointPath: string
   /** Which absolute URLs are the URL endpoint's (purge and metadata by URL refuse any other). */
   endpointUrls: EndpointUrls
-  /** Bytes sent by the URL endpoint, for the usage API's bandwidthBytes. */
-  /** And extension units used (extensions.ts), by UTC day (`YYYY-MM-DD`), for extensionUnitsCount. */
-  usage: { bandwidthBytes: number; extensionUnitsByDay: Map<string, number> }
+  /** Bytes sent by the URL endpoint and extension units used (extensions.ts), for the usage API. */
+  usage: { bandwidthBytes: DailyCounter; extensionUnits: DailyCounter }
   /** Files for upload bodies, created ahead of need. */
   tempFiles: TempFiles
   /** Tokens of client-side uploads already presented (single-use). */

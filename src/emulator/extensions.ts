@@ -171,13 +171,11 @@ function applyResults(ctx: EmulatorContext, fileId: string, versionId: string, r
 }
 
 /**
- * Usage (§4.16 `extensionUnitsCount`): one unit per extension run that completed, by UTC day. What each
- * extension really costs is unconfirmed (ImageKit's pricing, not its API, says); counted since the emulator
- * started, as `bandwidthBytes` is.
+ * Usage (§4.16 `extensionUnitsCount`): one unit per extension run that completed. What each extension really
+ * costs is unconfirmed (ImageKit's pricing, not its API, says).
  */
 function countExtensionUnits(ctx: EmulatorContext, units: number): void {
-  const day = new Date(ctx.clock.now()).toISOString().slice(0, 10)
-  ctx.usage.extensionUnitsByDay.set(day, (ctx.usage.extensionUnitsByDay.get(day) ?? 0) + units)
+  ctx.usage.extensionUnits.add(ctx.clock.now(), units)
 }
 
 /** Tags an auto-tagger could see in any image, by falling confidence; `minConfidence` and `maxTags` applied. */

@@ -21,6 +21,7 @@ import { CdnCache } from './cdn-cache.js'
 import type { EmulatorContext } from './context.js'
 import { lockDataDir } from './data-lock.js'
 import { defaultFaultSettings, FaultInjector, type FaultControl, type FaultScope } from './faults.js'
+import { DailyCounter } from './daily-counter.js'
 import { EndpointUrls } from './endpoint-url.js'
 import { resumePendingExtensions } from './extensions.js'
 import { UrlBuilder } from './file-object.js'
@@ -108,7 +109,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     jobs: new JobRegistry(clock, resolved.jobPendingMs, logger, () => (faults.get().refusedJobsComplete ? 'Completed' : 'Failed')),
     endpointPath: `/${resolved.id}`,
     endpointUrls: new EndpointUrls([urlEndpoint, resolved.publicUrlBase]),
-    usage: { bandwidthBytes: 0, extensionUnitsByDay: new Map() },
+    usage: { bandwidthBytes: new DailyCounter(), extensionUnits: new DailyCounter() },
     tempFiles: new TempFiles(store.tmpDir),
     uploadTokens: new UsedTokens(),
   }

@@ -188,7 +188,7 @@ async function sendBytes(
     } else {
       await pipeline(Readable.from(bodyParts(fd, storedSize, suffix, start, end)), res)
     }
-    ctx.usage.bandwidthBytes += length
+    ctx.usage.bandwidthBytes.add(ctx.clock.now(), length)
   } catch (e) {
     res.destroy(e as Error)
   } finally {

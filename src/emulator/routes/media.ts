@@ -277,10 +277,10 @@ export class MediaRoutes {
       for (const v of file.versions) storage += v.size
     }
     sendJson(res, 200, {
-      bandwidthBytes: this.ctx.usage.bandwidthBytes,
+      bandwidthBytes: this.ctx.usage.bandwidthBytes.within(start, end),
       mediaLibraryStorageBytes: storage,
       videoProcessingUnitsCount: 0,
-      extensionUnitsCount: [...this.ctx.usage.extensionUnitsByDay].reduce((sum, [day, units]) => (day >= start && day < end ? sum + units : sum), 0),
+      extensionUnitsCount: this.ctx.usage.extensionUnits.within(start, end),
       originalCacheStorageBytes: 0,
     })
   }

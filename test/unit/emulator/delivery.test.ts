@@ -304,11 +304,15 @@ describe('URL endpoint', () => {
     await t.restart({ rangeIgnoreRate: 0 })
   })
 
-  it('counts delivered bytes in the usage API', async () => {
+  it('counts delivered bytes in the usage API, on the day they were sent: a window without that day reports none', async () => {
     await get('/data/file.bin')
-    const usage = (await (await t.api('GET', '/v1/accounts/usage?startDate=2026-01-01&endDate=2026-02-01')).json()) as Record<string, number>
-    expect(usage.bandwidthBytes).toBeGreaterThanOrEqual(20)
-    expect(usage.mediaLibraryStorageBytes).toBeGreaterThan(20)
+    const day = (offsetDays: number) => new Date(clock.now() + offsetDays * 86_400_000).toISOString().slice(0, 10)
+    const usage = async (start: string, end: string) =>
+      (await (await t.api('GET', `/v1/accounts/usage?startDate=${start}&endDate=${end}`)).json()) as Record<string, number>
+    const today = await usage(day(-1), day(1))
+    expect(today.bandwidthBytes).toBeGreaterThanOrEqual(20)
+    expect(today.mediaLibraryStorageBytes).toBeGreaterThan(20)
+    expect((await usage(day(-60), day(-30))).bandwidthBytes).toBe(0)
   })
 
   it('rejects other methods on the URL endpoint', async () => {
