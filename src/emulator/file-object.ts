@@ -99,6 +99,7 @@ export function toUploadResponse(
   }
   if (v.height !== undefined) out.height = v.height
   if (v.width !== undefined) out.width = v.width
+  if (v.description !== undefined) out.description = v.description // not a responseFields value: there when set (SDK types)
   if (fields.has('tags')) out.tags = v.tags
   if (fields.has('customCoordinates')) out.customCoordinates = v.customCoordinates
   if (fields.has('isPrivateFile')) out.isPrivateFile = v.isPrivateFile

@@ -68,6 +68,8 @@ export interface UploadResponse {
   width?: number
   thumbnailUrl: string
   AITags: AITag[] | null
+  /** When set (by the upload's `description` or the ai-auto-description extension), not a `responseFields` value [sdk7]. */
+  description?: string
   tags?: string[] | null
   customCoordinates?: string | null
   isPrivateFile?: boolean

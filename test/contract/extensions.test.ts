@@ -94,15 +94,17 @@ describe.each(['success', 'failed'] as const)('extensionStatus with extensions: 
 
   it(`upload and update answer ${mode}; the results are ${mode === 'success' ? 'in the answer' : 'never stored'}`, async () => {
     const ik = sdkFor(t)
-    const r = await uploadBytes(ik, '/ext', 'now.png', png, { extensions: [{ name: 'google-auto-tagging', maxTags: 5, minConfidence: 0 }] })
-    expect(r.extensionStatus).toEqual({ 'google-auto-tagging': mode })
+    const r = await uploadBytes(ik, '/ext', 'now.png', png, { extensions: [{ name: 'google-auto-tagging', maxTags: 5, minConfidence: 0 }, { name: 'ai-auto-description' }] })
+    expect(r.extensionStatus).toEqual({ 'google-auto-tagging': mode, 'ai-auto-description': mode })
     const updated = await ik.files.update(r.fileId!, { extensions: [{ name: 'ai-auto-description' }] })
     expect(updated.extensionStatus).toEqual({ 'ai-auto-description': mode })
     if (mode === 'success') {
       expect(r.AITags?.length).toBeGreaterThan(0)
+      expect(r.description).toMatch(/PNG/)
       expect(updated.description).toMatch(/PNG/)
     } else {
       expect(r.AITags).toBeNull()
+      expect(r).not.toHaveProperty('description')
       expect(updated).not.toHaveProperty('description')
     }
   })

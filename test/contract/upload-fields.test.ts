@@ -19,6 +19,8 @@ describe('upload fields', () => {
     expectUploadResponse(r)
     expect(r).toMatchObject({ tags: ['a', 'b'], customCoordinates: '1,2,3,4', isPrivateFile: true, isPublished: false, customMetadata: {}, embeddedMetadata: {} })
     expect(r.metadata).toMatchObject({ width: 6, height: 4, format: 'png' })
+    expect(r.description).toBe('a test image') // not one of the responseFields: the SDK types it as always there when set
+    expect(await uploadBytes(env.ik, '/fields', 'plain.png', makePng(2, 2))).not.toHaveProperty('description')
     const details = await env.ik.files.get(r.fileId!)
     expectFileObject(details, { isPrivateFile: true, isPublished: false, description: 'a test image', customCoordinates: '1,2,3,4', tags: ['a', 'b'] })
   })
