@@ -3,6 +3,7 @@
  * Each part's body is handed to a sink as it arrives, with backpressure (the next chunk is read only after
  * the sink's write resolved); nothing but a delimiter-length tail is held in memory.
  */
+import { decodeComponent } from './names.js'
 
 export class MultipartError extends Error {}
 
@@ -45,7 +46,7 @@ function parseHeaders(block: string): PartHeaders {
       else if (k === 'filename' && filename === undefined) filename = v
       else if (k === 'filename*') {
         const ext = /^UTF-8''(.*)$/i.exec(v)
-        if (ext?.[1] !== undefined) filename = decodeURIComponent(ext[1])
+        if (ext?.[1] !== undefined) filename = decodeComponent(ext[1]) ?? filename // malformed: the plain filename stands
       }
     }
   }

@@ -112,8 +112,14 @@ export function encodeFilePath(filePath: string, encoding: UrlEncoding = 'uri'):
 
 /** Inverse of any reasonable encoding of a path: decodes each segment; undefined when malformed. */
 export function decodeFilePath(rawPath: string): string | undefined {
+  const segments = rawPath.split('/').map(decodeComponent)
+  return segments.every((s) => s !== undefined) ? segments.join('/') : undefined
+}
+
+/** `decodeURIComponent`, undefined instead of a throw when an escape is malformed. */
+export function decodeComponent(raw: string): string | undefined {
   try {
-    return rawPath.split('/').map((s) => decodeURIComponent(s)).join('/')
+    return decodeURIComponent(raw)
   } catch {
     return undefined
   }

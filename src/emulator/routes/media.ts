@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FileMetadata } from '../../imagekit/types.js'
 import type { EmulatorContext } from '../context.js'
 import { parseDeliveryTarget } from '../delivery-target.js'
+import { decodeComponent } from '../names.js'
 import { bulkDelete, changeTags, updateDetails } from '../detail-ops.js'
 import { detailsObject, embeddedFactsOf } from '../details-object.js'
 import {
@@ -82,7 +83,8 @@ export class MediaRoutes {
     for (const route of this.#routes) {
       const m = route.pattern.exec(path)
       if (m && route.method === req.method) {
-        const params = m.slice(1).map((p) => decodeURIComponent(p))
+        // A malformed escape is kept as sent, so the route answers its own error for it (no id has a `%`).
+        const params = m.slice(1).map((p) => decodeComponent(p) ?? p)
         return route.handler(req, res, params, query)
       }
     }
@@ -285,4 +287,3 @@ export class MediaRoutes {
     })
   }
 }
-

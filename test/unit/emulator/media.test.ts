@@ -70,6 +70,13 @@ describe('Media API', () => {
     }
   })
 
+  it('a malformed percent-escape in a path parameter gets that endpoint\'s own error, not a 500', async () => {
+    expect(await call('GET', '/v1/files/%ZZ/details')).toMatchObject({ status: 400, body: { message: 'Your request contains invalid fileId parameter.' } })
+    expect(await call('GET', '/v1/bulkJobs/%E0%A4%A')).toMatchObject({ status: 404, body: { message: 'The requested job does not exist.' } })
+    expect(await call('GET', '/v1/files/purge/%')).toMatchObject({ status: 400, body: { message: 'No request found for this requestId.' } })
+    expect((await call('PATCH', '/v1/customMetadataFields/%zz', { label: 'x' })).status).toBe(404)
+  })
+
   it('addTags keeps every file within the 500-character tag total, or changes none', async () => {
     const full = (await t.put('/tags500/full.txt', 'f', { tags: 'a'.repeat(300) })).fileId as string
     const empty = (await t.put('/tags500/empty.txt', 'e')).fileId as string

@@ -48,6 +48,12 @@ describe('parseMultipart', () => {
     expect(boundaryOf('application/json')).toBeUndefined()
   })
 
+  it('reads an RFC 5987 filename*, and keeps the plain filename when its escapes are malformed (it threw: the upload got a 500)', async () => {
+    const part = (disposition: string) => Buffer.from(`--XX\r\nContent-Disposition: form-data; name="file"; ${disposition}\r\n\r\nhi\r\n--XX--\r\n`)
+    expect((await parseInChunks(part(`filename="plain.txt"; filename*=UTF-8''caf%C3%A9.txt`), 'XX', 1000))[0]!.headers.filename).toBe('café.txt')
+    expect((await parseInChunks(part(`filename="plain.txt"; filename*=UTF-8''%ZZ.txt`), 'XX', 1000))[0]!.headers.filename).toBe('plain.txt')
+  })
+
   it('fails on a truncated body', async () => {
     await expect(parseInChunks(body.subarray(0, body.length - 20), boundary, 50)).rejects.toThrow(MultipartError)
   })
