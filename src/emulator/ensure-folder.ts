@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs'
 import { badRequest } from './http-io.js'
 import { newObjectId } from './ids.js'
+import { checkNameLength, nameErrorToApi } from './names.js'
 import type { LibraryContext } from './context.js'
 
 export const FILE_IN_THE_WAY_REASON = 'INVALID_FOLDER_PATH'
@@ -14,6 +15,7 @@ export async function ensureFolder(ctx: LibraryContext, folderPath: string): Pro
   for (const segment of segments) {
     path += '/' + segment
     if (ctx.store.folder(path)) continue
+    nameErrorToApi(() => checkNameLength(segment, true))
     if (ctx.store.fileByPath(path)) {
       throw badRequest(`A file already exists at ${path}, so a folder cannot be created there.`, FILE_IN_THE_WAY_REASON)
     }

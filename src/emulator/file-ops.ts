@@ -8,7 +8,7 @@ import { moveBytes, keepCopy, copyBytes, removeBytes, mtimeOf } from './bytes.js
 import { ensureFolder } from './ensure-folder.js'
 import { newObjectId, newUniqueSuffix, newVersionToken } from './ids.js'
 import { applyCustomMetadata } from './metadata-field-schema.js'
-import { baseName, joinPath, normalizeFolderPath, parentOf, sanitizeFileName, withUniqueSuffix, NameError } from './names.js'
+import { baseName, checkNameLength, joinPath, nameErrorToApi, normalizeFolderPath, parentOf, sanitizeFileName, withUniqueSuffix } from './names.js'
 import type { ProbeResult } from './probe.js'
 import { probeBytes, probeFile } from './probe.js'
 import type { FileRecord, VersionRecord } from './records.js'
@@ -19,15 +19,6 @@ export const OVERWRITE_REFUSED_MESSAGE =
   'A file with the same name already exists at the exact location. We could not overwrite it because both overwriteFile and useUniqueFileName are set to false.'
 export const FILE_NOT_FOUND_MESSAGE = 'The requested file does not exist.'
 
-/** Converts name-rule violations into the API's 400. */
-export function nameErrorToApi<T>(fn: () => T): T {
-  try {
-    return fn()
-  } catch (e) {
-    if (e instanceof NameError) throw badRequest(e.message, e.reason)
-    throw e
-  }
-}
 
 /** The metadata of a version other than its identity and bytes. */
 type VersionMeta = Omit<VersionRecord, 'id' | 'number' | 'token' | 'createdAt' | 'updatedAt' | 'diskMtimeMs' | 'pendingExtensions'>
@@ -126,6 +117,7 @@ export async function commitUpload(ctx: LibraryContext, c: UploadCommit): Promis
       do name = withUniqueSuffix(sanitizeFileName(c.fileName, mode), newUniqueSuffix())
       while (ctx.store.fileByPath(joinPath(folderPath, name)) || ctx.store.folder(joinPath(folderPath, name)))
     }
+    nameErrorToApi(() => checkNameLength(name, false)) // the unique suffix may make it too long
     const filePath = joinPath(folderPath, name)
     if (ctx.store.folder(filePath)) {
       throw badRequest('A folder with the same name already exists at the exact location.', 'FOLDER_ALREADY_EXISTS')

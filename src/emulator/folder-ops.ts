@@ -2,9 +2,9 @@
 import type { LibraryContext } from './context.js'
 import { moveBytes, removeBytes } from './bytes.js'
 import { ensureFolder } from './ensure-folder.js'
-import { nameErrorToApi, placeFileLocked, deleteFileLocked } from './file-ops.js'
+import { placeFileLocked, deleteFileLocked } from './file-ops.js'
 import { ApiError, badRequest, notFound } from './http-io.js'
-import { baseName, isWithin, joinPath, normalizeFolderPath, parentOf, sanitizeFolderName } from './names.js'
+import { baseName, isWithin, joinPath, nameErrorToApi, normalizeFolderPath, parentOf, sanitizeFolderName } from './names.js'
 import type { FileRecord } from './records.js'
 
 /** §4.12/§4.13: folder operations refuse trees with more objects than this. */

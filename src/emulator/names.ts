@@ -3,6 +3,7 @@
  * (what the service does in practice) except `/` and NUL; `strict` applies the documented `_` rewriting.
  * `.` and `..` are refused in both modes. Also the one place that percent-encodes paths for delivery URLs.
  */
+import { badRequest } from './http-io.js'
 import type { NameMode, UrlEncoding } from './options.js'
 
 export class NameError extends Error {
@@ -11,11 +12,29 @@ export class NameError extends Error {
   }
 }
 
+/** Converts name-rule violations into the API's 400. */
+export function nameErrorToApi<T>(fn: () => T): T {
+  try {
+    return fn()
+  } catch (e) {
+    if (e instanceof NameError) throw badRequest(e.message, e.reason)
+    throw e
+  }
+}
+
 /** §4.18: folders nest at most this deep. */
 export const MAX_FOLDER_DEPTH = 50
 
 export const DOT_FOLDER_MESSAGE = "'.' & '..' can not be used as folder-name"
 const DOT_FILE_MESSAGE = "'.' & '..' can not be used as file-name"
+
+/**
+ * The emulator stores every file and folder name as a name on its disk, which holds at most 255 bytes (the
+ * real service's limit is unconfirmed): a longer one is refused with a 400 in the emulator's own words.
+ */
+export const MAX_NAME_BYTES = 255
+export const FILE_NAME_TOO_LONG_MESSAGE = `File name can not be longer than ${MAX_NAME_BYTES} bytes.`
+export const FOLDER_NAME_TOO_LONG_MESSAGE = `Folder name can not be longer than ${MAX_NAME_BYTES} bytes.`
 
 type NameKind = 'fileName' | 'newFileName' | 'folderSegment' | 'folderName' | 'newFolderName'
 
@@ -35,6 +54,12 @@ function rewrite(name: string, kind: NameKind, mode: NameMode): string {
   return permissive.replace(new RegExp(`[^\\p{L}\\p{M}\\p{N}${STRICT_EXTRA[kind]}]`, 'gu'), '_')
 }
 
+/** Refuses a name longer than MAX_NAME_BYTES (a file name unless `isFolder`). */
+export function checkNameLength(name: string, isFolder: boolean): void {
+  if (Buffer.byteLength(name, 'utf8') <= MAX_NAME_BYTES) return
+  throw isFolder ? new NameError(FOLDER_NAME_TOO_LONG_MESSAGE, 'INVALID_FOLDER_PATH') : new NameError(FILE_NAME_TOO_LONG_MESSAGE, 'INVALID_FILE_NAME')
+}
+
 function checkNotDots(name: string, isFolder: boolean): void {
   if (name === '.' || name === '..') {
     throw isFolder ? new NameError(DOT_FOLDER_MESSAGE, 'INVALID_FOLDER_PATH') : new NameError(DOT_FILE_MESSAGE, 'INVALID_FILE_NAME')
@@ -45,6 +70,7 @@ export function sanitizeFileName(name: string, mode: NameMode, kind: 'fileName' 
   checkNotDots(name, false)
   const out = rewrite(name, kind, mode)
   checkNotDots(out, false)
+  checkNameLength(out, false)
   return out
 }
 
@@ -52,6 +78,7 @@ export function sanitizeFolderName(name: string, mode: NameMode, kind: 'folderNa
   checkNotDots(name, true)
   const out = rewrite(name, kind, mode)
   checkNotDots(out, true)
+  checkNameLength(out, true)
   return out
 }
 

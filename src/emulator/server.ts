@@ -25,7 +25,7 @@ import { DailyCounter } from './daily-counter.js'
 import { EndpointUrls } from './endpoint-url.js'
 import { resumePendingExtensions } from './extensions.js'
 import { UrlBuilder } from './file-object.js'
-import { ApiError, sendApiError, sendJson } from './http-io.js'
+import { ApiError, badRequest, sendApiError, sendJson } from './http-io.js'
 import { newRequestId } from './ids.js'
 import { JobRegistry } from './jobs.js'
 import { resolveOptions, type EmulatorOptions } from './options.js'
@@ -231,10 +231,20 @@ function answerError(ctx: EmulatorContext, req: IncomingMessage, res: ServerResp
     res.destroy()
     return
   }
-  const err = e instanceof ApiError ? e : new ApiError(500, 'Internal server error.')
-  if (!(e instanceof ApiError)) ctx.logger.error({ err: e, reqId: requestId }, unexpectedErrorMessage(e))
+  const err = e instanceof ApiError ? e : isNameTooLong(e) ? badRequest(PATH_TOO_LONG_MESSAGE, 'INVALID_FOLDER_PATH') : new ApiError(500, 'Internal server error.')
+  if (err.status === 500) ctx.logger.error({ err: e, reqId: requestId }, unexpectedErrorMessage(e))
   if (!req.complete) refuseUpload(req, res, err)
   else sendApiError(res, err)
+}
+
+/**
+ * Each name is at most 255 bytes (names.ts), but a deep path may still not fit the disk's path limit: the
+ * emulator's own limit (the real one is unconfirmed), answered with a 400 in its own words.
+ */
+const PATH_TOO_LONG_MESSAGE = 'File path is too long.'
+
+function isNameTooLong(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException | undefined)?.code === 'ENAMETOOLONG'
 }
 
 /** A full disk under the data folder is the machine's doing, not a bug of the emulator's. */

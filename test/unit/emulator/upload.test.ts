@@ -161,6 +161,32 @@ describe('Upload API', () => {
     expect(dots.body).toMatchObject({ reason: 'INVALID_FOLDER_PATH', message: "'.' & '..' can not be used as folder-name" })
   })
 
+  it('refuses a name longer than 255 bytes (the emulator stores each name as a file name on disk) with a 400, never a 500, and stores nothing', async () => {
+    const long = 'é'.repeat(128) // 256 bytes in UTF-8
+    const refusals = [
+      await t.upload({ file: Buffer.from('x'), fileName: long, folder: '/long', useUniqueFileName: 'false' }),
+      await t.upload({ file: Buffer.from('x'), fileName: 'a'.repeat(250) + '.txt', folder: '/long' }), // fits, but not with the unique suffix
+      await t.upload({ file: Buffer.from('x'), fileName: 'f.txt', folder: `/long/${long}`, useUniqueFileName: 'false' }),
+      await t.api('POST', '/v1/folder', { folderName: long, parentFolderPath: '/long' }),
+    ]
+    await t.put('/long/short.txt', 'x')
+    refusals.push(
+      await t.api('PUT', '/v1/files/rename', { filePath: '/long/short.txt', newFileName: long }),
+      await t.api('POST', '/v1/files/copy', { sourceFilePath: '/long/short.txt', destinationPath: `/long/${long}` }),
+    )
+    for (const res of refusals) {
+      expect(res.status).toBe(400)
+      expect(((await res.json()) as { message: string }).message).toMatch(/longer than 255 bytes/)
+    }
+    expect((await (await t.api('GET', '/v1/files?path=/long&type=all')).json() as { name: string }[]).map((f) => f.name)).toEqual(['short.txt'])
+    const deep = Array.from({ length: 20 }, () => 'b'.repeat(250)).join('/') // each name fits; the whole path does not fit the disk's 4096 bytes
+    const tooDeep = await t.upload({ file: Buffer.from('x'), fileName: 'f.txt', folder: `/long/${deep}`, useUniqueFileName: 'false' })
+    expect(tooDeep.status).toBe(400)
+    expect(await tooDeep.json()).toMatchObject({ message: 'File path is too long.' })
+    const longest = 'é'.repeat(125) + 'a.txt' // 255 bytes: still taken
+    expect((await t.put('/long/' + longest, 'x')).name).toBe(longest)
+  })
+
   it('keeps names as sent in permissive mode, except / and NUL', async () => {
     const r = await t.put('/names/Hello, 世界 (1)!.txt', 'x')
     expect(r.name).toBe('Hello, 世界 (1)!.txt')
