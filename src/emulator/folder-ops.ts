@@ -4,7 +4,9 @@ import { moveBytes, removeBytes } from './bytes.js'
 import { ensureFolder } from './ensure-folder.js'
 import { placeFileLocked, deleteFileLocked } from './file-ops.js'
 import { ApiError, badRequest, notFound } from './http-io.js'
-import { baseName, isWithin, joinPath, nameErrorToApi, normalizeFolderPath, parentOf, sanitizeFolderName } from './names.js'
+import {
+  baseName, isWithin, joinPath, MAX_DISK_PATH_BYTES, nameErrorToApi, normalizeFolderPath, parentOf, PATH_TOO_LONG_MESSAGE, sanitizeFolderName,
+} from './names.js'
 import type { FileRecord } from './records.js'
 
 /** §4.12/§4.13: folder operations refuse trees with more objects than this. */
@@ -107,6 +109,19 @@ async function mergeTreeLocked(ctx: LibraryContext, from: string, to: string, mo
  */
 export type FolderChange = () => Promise<void>
 
+/**
+ * Refuses at once (the POST's 400) a job whose deepest path under `target` would not fit the disk, rather
+ * than let it fail when it runs. `folders` and `files`: the subtree of `source`, itself included.
+ */
+function checkFitsDisk(ctx: LibraryContext, source: string, target: string, folders: string[], files: FileRecord[]): void {
+  let longest = 0
+  for (const path of [...folders, ...files.map((f) => f.filePath)]) longest = Math.max(longest, Buffer.byteLength(path, 'utf8'))
+  const deepest = longest - Buffer.byteLength(source, 'utf8')
+  if (Buffer.byteLength(ctx.store.currentBytesPath(target), 'utf8') + deepest > MAX_DISK_PATH_BYTES) {
+    throw badRequest(PATH_TOO_LONG_MESSAGE, 'INVALID_DESTINATION_PATH')
+  }
+}
+
 /** Checks a copy/move folder request; throws the API's 400/404 as the POST's answer. */
 export function checkCopyOrMoveFolder(ctx: LibraryContext, body: Record<string, unknown>, move: boolean): FolderChange {
   const rawSource = requireString(body, 'sourceFolderPath')
@@ -122,9 +137,11 @@ export function checkCopyOrMoveFolder(ctx: LibraryContext, body: Record<string, 
   }
   if (ctx.store.fileByPath(dest)) throw badRequest('The destination path is a file.', 'INVALID_DESTINATION_PATH')
   const folders = ctx.store.subtreeFolders(source)
-  checkSize(folders, filesIn(ctx, folders))
+  const files = filesIn(ctx, folders)
+  checkSize(folders, files)
   const target = joinPath(dest, baseName(source))
   if (ctx.store.fileByPath(target)) throw badRequest('A file with the folder\'s name exists at the destination.', 'INVALID_DESTINATION_PATH')
+  checkFitsDisk(ctx, source, target, folders, files)
   if (move && !ctx.store.folder(target)) return () => relocateTreeLocked(ctx, source, target)
   return () => mergeTreeLocked(ctx, source, target, move, move || includeVersions)
 }
@@ -155,6 +172,8 @@ export function checkRenameFolder(ctx: LibraryContext, body: Record<string, unkn
   if (ctx.store.folder(target) || ctx.store.fileByPath(target)) {
     throw new ApiError(409, 'Folder with name newFolderName already exists at the same location.', { reason: 'FOLDER_ALREADY_EXISTS' })
   }
+  const folders = ctx.store.subtreeFolders(folderPath)
+  checkFitsDisk(ctx, folderPath, target, folders, filesIn(ctx, folders))
   return async () => {
     await relocateTreeLocked(ctx, folderPath, target)
     if (body.purgeCache === true) ctx.cdn.purge(folderPath + '/', true)

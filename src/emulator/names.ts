@@ -35,6 +35,9 @@ const DOT_FILE_MESSAGE = "'.' & '..' can not be used as file-name"
 export const MAX_NAME_BYTES = 255
 export const FILE_NAME_TOO_LONG_MESSAGE = `File name can not be longer than ${MAX_NAME_BYTES} bytes.`
 export const FOLDER_NAME_TOO_LONG_MESSAGE = `Folder name can not be longer than ${MAX_NAME_BYTES} bytes.`
+/** Each name fits, but a deep path may still not fit the disk's path limit (4096 bytes with its NUL). */
+export const MAX_DISK_PATH_BYTES = 4095
+export const PATH_TOO_LONG_MESSAGE = 'File path is too long.'
 
 type NameKind = 'fileName' | 'newFileName' | 'folderSegment' | 'folderName' | 'newFolderName'
 

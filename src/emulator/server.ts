@@ -23,6 +23,7 @@ import { lockDataDir } from './data-lock.js'
 import { defaultFaultSettings, FaultInjector, type FaultControl, type FaultScope } from './faults.js'
 import { DailyCounter } from './daily-counter.js'
 import { EndpointUrls } from './endpoint-url.js'
+import { PATH_TOO_LONG_MESSAGE } from './names.js'
 import { resumePendingExtensions } from './extensions.js'
 import { UrlBuilder } from './file-object.js'
 import { ApiError, badRequest, sendApiError, sendJson } from './http-io.js'
@@ -237,12 +238,7 @@ function answerError(ctx: EmulatorContext, req: IncomingMessage, res: ServerResp
   else sendApiError(res, err)
 }
 
-/**
- * Each name is at most 255 bytes (names.ts), but a deep path may still not fit the disk's path limit: the
- * emulator's own limit (the real one is unconfirmed), answered with a 400 in its own words.
- */
-const PATH_TOO_LONG_MESSAGE = 'File path is too long.'
-
+/** A path the disk does not take (names.ts): the emulator's own limit, answered with a 400 in its own words. */
 function isNameTooLong(e: unknown): boolean {
   return (e as NodeJS.ErrnoException | undefined)?.code === 'ENAMETOOLONG'
 }

@@ -70,6 +70,20 @@ describe('Media API', () => {
     }
   })
 
+  it('a folder job whose paths would not fit the disk is refused at once (400), not left to fail as a job', async () => {
+    const inner = `/fit/src/${'i'.repeat(250)}/${'j'.repeat(250)}`
+    await t.put(`${inner}/f.txt`, 'f')
+    const destination = '/fit/' + Array.from({ length: 15 }, () => 'd'.repeat(250)).join('/') // about 3,770 bytes: fits, but not with 500 more
+    expect((await call('POST', '/v1/folder', { folderName: 'e', parentFolderPath: destination })).status).toBe(201)
+    for (const [route, body] of [
+      ['/v1/bulkJobs/copyFolder', { sourceFolderPath: '/fit/src', destinationPath: destination }],
+      ['/v1/bulkJobs/moveFolder', { sourceFolderPath: '/fit/src', destinationPath: destination }],
+    ] as const) {
+      expect(await call('POST', route, body), route).toMatchObject({ status: 400, body: { message: 'File path is too long.' } })
+    }
+    expect((await call('GET', `/v1/files?path=${encodeURIComponent(inner)}`)).body).toHaveLength(1)
+  })
+
   it('a malformed percent-escape in a path parameter gets that endpoint\'s own error, not a 500', async () => {
     expect(await call('GET', '/v1/files/%ZZ/details')).toMatchObject({ status: 400, body: { message: 'Your request contains invalid fileId parameter.' } })
     expect(await call('GET', '/v1/bulkJobs/%E0%A4%A')).toMatchObject({ status: 404, body: { message: 'The requested job does not exist.' } })
