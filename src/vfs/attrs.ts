@@ -47,8 +47,9 @@ export function fileAttr(node: FileInode, o: AttrOptions, mtimeMs = node.updated
   }
 }
 
-export function dirAttr(node: DirInode, o: AttrOptions, isRoot: boolean): Attr {
-  const mtime = isRoot ? o.mountTimeMs : node.updatedAtMs
+/** `mtimeMs`: a time set on the folder through the mount (`rsync -a`, `tar x`, `cp -a`), shown instead of updatedAt. */
+export function dirAttr(node: DirInode, o: AttrOptions, isRoot: boolean, mtimeMs?: number): Attr {
+  const mtime = mtimeMs ?? (isRoot ? o.mountTimeMs : node.updatedAtMs)
   const birth = isRoot ? o.mountTimeMs : node.createdAtMs
   return {
     ino: node.ino,

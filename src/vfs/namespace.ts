@@ -100,6 +100,7 @@ export class Namespace {
       this.#d.dirs.setChild(dest.folder, dest.localName, undefined)
       this.#d.dirs.forget(node.remotePath)
       this.#d.inodes.forget(folderIdentityKey(node.remotePath))
+      this.#d.writes.forgetFolderMtime(node.remotePath)
     })
   }
 
@@ -476,5 +477,6 @@ export class Namespace {
     dirs.forget(to.remotePath)
     dirs.setChild(from.folder, from.localName, undefined)
     dirs.setChild(to.folder, to.localName, new DirInode(src.ino, to.remotePath, src.createdAtMs, this.#d.clock.now()))
+    writes.movedFolderMtimes(src.remotePath, to.remotePath)
   }
 }

@@ -55,7 +55,7 @@ import { MetadataEditor } from './metadata-edit.js'
 import { FolderPresence } from './folder-presence.js'
 import { Namespace } from './namespace.js'
 import { WritePath } from './write-path.js'
-import { DirInode, ROOT_INO, type FileInode, type Inode } from './inode.js'
+import { DirInode, ROOT_INO, folderIdentityKey, type FileInode, type Inode } from './inode.js'
 import { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
 import { Destinations } from './destination.js'
@@ -525,6 +525,7 @@ class ImageKitVfs implements IkVfs {
   /**
    * ImageKit stores no modification time: it is kept on this machine for the file's current version
    * (spool/mtimes.ts), and a pending file keeps it for the version its upload stores. Old versions accept it unchanged.
+   * A folder's is kept by its path (`rsync -a`, `tar x` and `cp -a` set it once they have filled it).
    */
   async utimens(localPath: string, _atimeMs: number, mtimeMs: number): Promise<void> {
     const writes = this.#writable('utimens', localPath)
@@ -533,6 +534,7 @@ class ImageKitVfs implements IkVfs {
     const node = await this.#resolver.resolve(localPath)
     if (Number.isNaN(mtimeMs)) return
     if (node.kind === 'file' && !node.isVersion && mtimeMs !== (writes.mtimeOf(node) ?? node.updatedAtMs)) writes.rememberMtime(node, mtimeMs)
+    if (node.kind === 'dir' && mtimeMs !== this.#attr(node).mtimeMs) writes.rememberFolderMtime(node.remotePath, mtimeMs)
   }
 
   /** Modes come from the mount options; accepted so `cp -p`, `rsync -a` and `tar x` work. */
@@ -678,7 +680,8 @@ class ImageKitVfs implements IkVfs {
 
   #attr(node: Inode): Attr {
     return node.kind === 'dir'
-      ? dirAttr(node, this.#attrOptions, node === this.#root)
+      ? dirAttr(node, this.#attrOptions, node === this.#root,
+        this.#writes?.folderMtimeOf(node.remotePath) ?? this.#keptMtimes?.get(folderIdentityKey(node.remotePath), ''))
       : fileAttr(node, this.#attrOptions, this.#writes?.mtimeOf(node) ?? this.#keptMtimes?.get(node.fileId, node.versionId))
   }
 

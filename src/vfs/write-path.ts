@@ -17,7 +17,7 @@ import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
 import { PendingFile, remoteBaseOf, type RemoteBase } from './file-node.js'
-import { fileIdentityKey, type FileInode, type Inode } from './inode.js'
+import { fileIdentityKey, folderIdentityKey, type FileInode, type Inode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
 import { parentOf, type NameCodec } from './name.js'
@@ -471,6 +471,26 @@ export class WritePath {
   /** utimens of a stored file: its current version shows `mtimeMs` from now on. */
   rememberMtime(node: FileInode, mtimeMs: number): void {
     this.#mtimes.set(node.fileId, node.versionId, mtimeMs)
+  }
+
+  /** The time set through the mount on a folder (by its path: folders have no versions), if any. */
+  folderMtimeOf(remotePath: string): number | undefined {
+    return this.#mtimes.get(folderIdentityKey(remotePath), '')
+  }
+
+  /** utimens of a folder: shown from now on, also after a re-list and a remount with this cache dir. */
+  rememberFolderMtime(remotePath: string, mtimeMs: number): void {
+    this.#mtimes.set(folderIdentityKey(remotePath), '', mtimeMs)
+  }
+
+  /** A folder renamed through the mount takes its time, and its subfolders', along. */
+  movedFolderMtimes(from: string, to: string): void {
+    this.#mtimes.rekey(folderIdentityKey(from), folderIdentityKey(to))
+  }
+
+  /** A folder deleted through the mount: its time goes (a folder made later at its path shows its own). */
+  forgetFolderMtime(remotePath: string): void {
+    this.#mtimes.forget(folderIdentityKey(remotePath))
   }
 
   /** A file was deleted remotely: no copy of its bytes stays in the spool, nor its time or its inode number. */

@@ -90,7 +90,7 @@ describe.skipIf(skip !== null)('write workflows', () => {
     // Sources from the past: their times differ from every upload time, so only times kept by the mount
     // (W13) can make them match.
     const past = new Date('2020-01-02T03:04:05Z')
-    for (const f of files) await utimes(join(src, f), past, past)
+    for (const f of [...files, 'sub', '']) await utimes(join(src, f), past, past)
     const before = counter.uploads()
     await run('rsync', ['-a', `${src}/`, mnt('rs')], STEP_MS)
     const firstRun = counter.uploads() - before
@@ -111,10 +111,14 @@ describe.skipIf(skip !== null)('write workflows', () => {
       expect((await stat(mnt('rs', f))).mtimeMs, f).toBe(past.getTime())
       expect(Date.parse((await lib.details(`/rs/${f}`)).updatedAt), f).not.toBe(past.getTime())
     }
+    for (const folder of ['', 'sub']) expect((await stat(mnt('rs', folder))).mtimeMs, `folder /rs/${folder}`).toBe(past.getTime())
     const again = counter.uploads()
     const second = await run('rsync', ['-a', '--itemize-changes', `${src}/`, mnt('rs')], STEP_MS)
     expect(counter.uploads() - again).toBe(0)
     expect(second.stdout.split('\n').filter((l) => l.startsWith('>f')), 'files rsync sent again').toEqual([])
+    // Nor do the folders show as changed (`.d..t......`, each listed by `rsync -av` on every run): the times
+    // rsync set on them are kept too.
+    expect(second.stdout, 'what rsync itemized on the second run').toBe('')
     for (const f of files) {
       expect(await sameBytes(join(src, f), remoteBytesPath(lib, `/rs/${f}`)), f).toBe(true)
       expect((await lib.details(`/rs/${f}`)).fileId).toBe(ids.get(f))

@@ -1253,6 +1253,17 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await utimes(join(dir, 'save.tmp'), t2002, t2002)
     await rename(join(dir, 'save.tmp'), join(dir, 'target.txt'))
     await rename(join(dir, 'kept.bin'), join(dir, 'moved.bin'))
+    // So is a folder's (`rsync -a`, `tar x` and `cp -a` set it once they have filled the folder), by its path:
+    // a rename takes it along, with its subfolders'; an rmdir forgets it.
+    await mkdir(join(dir, 'made', 'sub'), { recursive: true })
+    await utimes(join(dir, 'made', 'sub'), t2002, t2002)
+    await utimes(join(dir, 'made'), t2001, t2001)
+    await rename(join(dir, 'made'), join(dir, 'folder'))
+    await mkdir(join(dir, 'removed'))
+    await utimes(join(dir, 'removed'), t2003, t2003)
+    await rmdir(join(dir, 'removed'))
+    await mkdir(join(dir, 'removed'))
+    expect((await stat(join(dir, 'removed'))).mtimeMs).not.toBe(t2003.getTime())
     // A file written here shows the time of its last write, also once stored: its updatedAt is the upload's,
     // later (uploads wait 300 ms here), and showing that instead would tell an editor the file changed since.
     await lib.setFaults({ latencyMs: 300, scope: ['upload'] })
@@ -1267,7 +1278,10 @@ describe.skipIf(skip !== null)('write semantics', () => {
     }
     expect(new Date((await stat(join(dir, 'saved.txt'))).mtimeMs)).toEqual(written)
     expect(Date.parse((await lib.details('/w13/saved.txt')).updatedAt)).not.toBe(written.getTime())
-    const expected = { 'a.txt': t2001, 'touched.txt': t2003, 'moved.bin': t2002, 'open.txt': t2003, 'target.txt': t2002, 'saved.txt': written }
+    const expected = {
+      'a.txt': t2001, 'touched.txt': t2003, 'moved.bin': t2002, 'open.txt': t2003, 'target.txt': t2002, 'saved.txt': written,
+      'folder': t2001, 'folder/sub': t2002,
+    }
     const shown = async (root: string) =>
       Object.fromEntries(await Promise.all(Object.keys(expected).map(async (n) => [n, new Date((await stat(join(root, 'w13', n))).mtimeMs)])))
     /** SIGHUP, then a listing of /w13 fetched anew from the API (whose updatedAt are upload times). */
@@ -1298,6 +1312,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
     const ro = await mount({ cacheDir: cache, args: [...args, '--read-only'] })
     expect((await stat(join(ro.m.path, 'w13', 'moved.bin'))).mtimeMs).toBe(t2002.getTime())
     expect((await stat(join(ro.m.path, 'w13', 'open.txt'))).mtimeMs).toBe(t2003.getTime())
+    expect((await stat(join(ro.m.path, 'w13', 'folder', 'sub'))).mtimeMs).toBe(t2002.getTime())
     expect((await stat(join(ro.m.path, 'w13', 'a.txt'))).mtimeMs).toBe(Date.parse((await lib.details('/w13/a.txt')).updatedAt))
     await unmount(ro.m)
     // Kept in the spool: ids and times only, never a key or a URL.

@@ -7,7 +7,8 @@
  *
  * Keyed by file id and version id (`versionInfo.id`): a new version of the file, written here or anywhere
  * else, no longer matches and shows its own updatedAt; renames and moves keep both ids, and so the time.
- * One time per file: only the current version's matters.
+ * One time per file: only the current version's matters. A folder's is kept by its identity key (`d:` and its
+ * remote path, never a file id) with an empty version: ImageKit has no versions of folders.
  *
  * Kept in one append-only file of JSON lines (`mtimes.log` in the library's spool folder, 0600), read back
  * at start and rewritten with only its live entries once mostly dead. Nothing is synced: losing the file
@@ -79,6 +80,18 @@ export class LocalMtimes {
   /** The file was deleted: its time goes (a file id is never used again). */
   forget(fileId: string): void {
     if (this.#entries.delete(fileId)) this.#log({ f: fileId, gone: true })
+  }
+
+  /**
+   * Moves the times kept under `from` to `to`: the key itself, and the keys continuing it with '/' (a folder
+   * renamed, kept by its path, takes its subfolders' times along).
+   */
+  rekey(from: string, to: string): void {
+    const moved = [...this.#entries].filter(([k]) => k === from || k.startsWith(`${from}/`))
+    for (const [k, e] of moved) {
+      this.forget(k)
+      this.set(to + k.slice(from.length), e.v, e.m)
+    }
   }
 
   close(): void {

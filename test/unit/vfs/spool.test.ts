@@ -456,6 +456,21 @@ describe('LocalMtimes', () => {
     again.close()
   })
 
+  it("rekey moves a key's time and those of the keys under it (a folder renamed, with its subfolders), also after a restart", () => {
+    const dir = tempDir()
+    const m = new LocalMtimes(dir, noErrors)
+    m.set('d:/a', '', 1)
+    m.set('d:/a/sub', '', 2)
+    m.set('d:/ab', '', 3) // a sibling whose name only begins the same: not under /a
+    m.rekey('d:/a', 'd:/b')
+    const shown = (t: LocalMtimes) => ['d:/a', 'd:/a/sub', 'd:/b', 'd:/b/sub', 'd:/ab'].map((k) => t.get(k, ''))
+    expect(shown(m)).toEqual([undefined, undefined, 1, 2, 3])
+    m.close()
+    const again = new LocalMtimes(dir, noErrors)
+    expect(shown(again)).toEqual([undefined, undefined, 1, 2, 3])
+    again.close()
+  })
+
   it('a log that cannot be written is reported; the time is still kept in memory', () => {
     const dir = join(tempDir(), 'gone') // the spool folder vanished: writes fail
     const errors: unknown[] = []
