@@ -132,9 +132,11 @@ class ImageKitVfs implements IkVfs {
   readonly #namespace: Namespace | undefined
   readonly #metadata: MetadataEditor | undefined
   readonly #prefetch: DirPrefetcher | undefined
+  readonly #clock: Clock
 
   constructor(api: ImageKitApi, options: VfsOptions, deps: VfsDeps) {
     const clock = deps.clock ?? systemClock
+    this.#clock = clock
     this.#api = api
     this.#options = options
     this.#log = deps.logger.child({ component: 'vfs' })
@@ -445,6 +447,7 @@ class ImageKitVfs implements IkVfs {
   async create(localPath: string, _mode: number, flags: OpenFlags | undefined, caller?: number): Promise<number> {
     const intent = createIntent(flags)
     const file = await this.#writable('create', localPath).openForWrite(localPath, intent.flags, intent)
+    this.#entriesChanged(localPath)
     return this.#handles.add((fh) => new WriteHandle(fh, file, true, caller, (intent.flags & fsConstants.O_APPEND) !== 0)).fh
   }
 
@@ -496,19 +499,23 @@ class ImageKitVfs implements IkVfs {
 
   async unlink(localPath: string): Promise<void> {
     await this.#ns('unlink', localPath).unlink(localPath)
+    this.#entriesChanged(localPath)
     this.#renameReadHandles(localPath, undefined)
   }
 
   async mkdir(localPath: string): Promise<void> {
     await this.#ns('mkdir', localPath).mkdir(localPath)
+    this.#entriesChanged(localPath)
   }
 
   async rmdir(localPath: string): Promise<void> {
     await this.#ns('rmdir', localPath).rmdir(localPath)
+    this.#entriesChanged(localPath)
   }
 
   async rename(fromLocalPath: string, toLocalPath: string): Promise<void> {
     await this.#ns('rename', fromLocalPath).rename(fromLocalPath, toLocalPath)
+    this.#entriesChanged(fromLocalPath, toLocalPath)
     this.#renameReadHandles(toLocalPath, undefined) // renamed over
     this.#renameReadHandles(fromLocalPath, toLocalPath)
   }
@@ -683,6 +690,19 @@ class ImageKitVfs implements IkVfs {
       ? dirAttr(node, this.#attrOptions, node === this.#root,
         this.#writes?.folderMtimeOf(node.remotePath) ?? this.#keptMtimes?.get(folderIdentityKey(node.remotePath), ''))
       : fileAttr(node, this.#attrOptions, this.#writes?.mtimeOf(node) ?? this.#keptMtimes?.get(node.fileId, node.versionId))
+  }
+
+  /**
+   * The folders of these paths had an entry made, removed or renamed through the mount: each shows the time
+   * of that change from now on, as on a local disk (W13). git's untracked cache, make and file managers take
+   * an unchanged folder time to mean unchanged entries; ImageKit's folder updatedAt does not move with them.
+   */
+  #entriesChanged(...localPaths: string[]): void {
+    const now = this.#clock.now()
+    for (const parent of new Set(localPaths.map((p) => parentOf(p)[0]))) {
+      const folder = this.#resolver.peek(parent)
+      if (folder?.kind === 'dir') this.#writes!.rememberFolderMtime(folder.remotePath, now)
+    }
   }
 
   #remotePathOf(localPath: string): string {

@@ -1218,6 +1218,40 @@ describe.skipIf(skip !== null)('write semantics', () => {
     }
   })
 
+  it('W13: a folder whose entries change through the mount shows the time of the change, so git status with core.untrackedCache finds new files', async () => {
+    const { m } = await mount({ args: ['--attr-timeout', '0'] })
+    const dir = join(m.path, 'w13-entries')
+    await mkdir(join(dir, 'sub'), { recursive: true })
+    await mkdir(join(dir, 'other'))
+    const past = new Date('2001-02-03T04:05:06Z')
+    // Each change, and the folders whose time it moves.
+    const changes: [string, () => Promise<unknown>, string[]][] = [
+      ['create', () => writeFile(join(dir, 'sub', 'a.txt'), 'a\n'), ['sub']],
+      ['mkdir', () => mkdir(join(dir, 'sub', 'inner')), ['sub']],
+      ['rename within', () => rename(join(dir, 'sub', 'a.txt'), join(dir, 'sub', 'b.txt')), ['sub']],
+      ['rename across', () => rename(join(dir, 'other', 'c.txt'), join(dir, 'sub', 'c.txt')), ['sub', 'other']],
+      ['unlink', () => unlink(join(dir, 'sub', 'b.txt')), ['sub']],
+      ['rmdir', () => rmdir(join(dir, 'sub', 'inner')), ['sub']],
+      ['write into a file', () => writeFile(join(dir, 'sub', 'c.txt'), 'c, changed\n'), []],
+    ]
+    await writeFile(join(dir, 'other', 'c.txt'), 'c\n')
+    for (const [what, change, moved] of changes) {
+      for (const f of ['sub', 'other']) await utimes(join(dir, f), past, past)
+      await change()
+      for (const f of ['sub', 'other']) expect((await stat(join(dir, f))).mtimeMs !== past.getTime(), `${what}: ${f}`).toBe(moved.includes(f))
+    }
+    // git's untracked cache lists a folder again only when its time moved (feature.manyFiles turns it on).
+    const git = (...args: string[]) => run('git', ['-c', 'core.untrackedCache=true', '-c', 'user.name=ikfs', '-c', 'user.email=ikfs@localhost', '-C', dir, ...args])
+    await git('init', '-q')
+    await git('add', '.')
+    await git('commit', '-qm', 'one')
+    expect((await git('status', '--porcelain')).stdout).toBe('')
+    await writeFile(join(dir, 'sub', 'new.txt'), 'new\n')
+    await writeFile(join(dir, 'top.txt'), 'top\n')
+    expect((await git('status', '--porcelain')).stdout).toBe('?? sub/new.txt\n?? top.txt\n')
+    await unmount(m)
+  })
+
   it('W13: times set through the mount, and those of files written here, are kept for that version across re-lists and remounts; a new version shows its own', async () => {
     await lib.upload('/w13', 'a.txt', Buffer.from('stored\n'))
     await lib.upload('/w13', 'target.txt', Buffer.from('old target\n'))
