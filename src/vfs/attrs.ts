@@ -47,9 +47,15 @@ export function fileAttr(node: FileInode, o: AttrOptions, mtimeMs = node.updated
   }
 }
 
-/** `mtimeMs`: a time set on the folder through the mount (`rsync -a`, `tar x`, `cp -a`), shown instead of updatedAt. */
+/**
+ * `mtimeMs`: the folder's time kept by the mount (set by `rsync -a`, `tar x`, `cp -a`, or its entries changed
+ * through it), shown instead of updatedAt. ctime stays updatedAt: tar compares a folder's ctime before and
+ * after reading it, and `tar czf a.tgz .` creates its archive in the folder it reads (on a local disk mostly
+ * before tar looks, through the mount mostly after: "file changed as we read it", exit 1).
+ */
 export function dirAttr(node: DirInode, o: AttrOptions, isRoot: boolean, mtimeMs?: number): Attr {
-  const mtime = mtimeMs ?? (isRoot ? o.mountTimeMs : node.updatedAtMs)
+  const changed = isRoot ? o.mountTimeMs : node.updatedAtMs
+  const mtime = mtimeMs ?? changed
   const birth = isRoot ? o.mountTimeMs : node.createdAtMs
   return {
     ino: node.ino,
@@ -61,7 +67,7 @@ export function dirAttr(node: DirInode, o: AttrOptions, isRoot: boolean, mtimeMs
     gid: o.gid,
     atimeMs: mtime,
     mtimeMs: mtime,
-    ctimeMs: mtime, // as files' (fileAttr)
+    ctimeMs: changed,
     birthtimeMs: birth,
     blksize: BLKSIZE,
     blocks: 0,
