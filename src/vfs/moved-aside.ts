@@ -32,6 +32,8 @@ export class MovedAside {
   /** By backup path (`Q`); each pair is also found by its place (`P`). */
   readonly #byAside = new Map<string, MovedAsideFile>()
   readonly #byPlace = new Map<string, MovedAsideFile>()
+  /** Pairs whose unlink is under way (take), until it ends: a failed one is remembered again (untake). */
+  readonly #taken = new Set<MovedAsideFile>()
 
   constructor(clock: Clock) {
     this.#clock = clock
@@ -43,11 +45,14 @@ export class MovedAside {
 
   /** A stored file (not being written) was renamed from `place` to `aside` in its folder. */
   renamed(node: FileInode, place: Destination, aside: Destination): void {
+    this.#add({ fileId: node.fileId, versionId: node.versionId, place, aside, atMs: this.#clock.now() })
+  }
+
+  #add(pair: MovedAsideFile): void {
     this.#prune()
     if (this.#byAside.size >= MAX_PAIRS) this.#drop(this.#byAside.values().next().value!)
-    const pair: MovedAsideFile = { fileId: node.fileId, versionId: node.versionId, place, aside, atMs: this.#clock.now() }
-    this.#byAside.set(aside.remotePath, pair)
-    this.#byPlace.set(place.remotePath, pair)
+    this.#byAside.set(pair.aside.remotePath, pair)
+    this.#byPlace.set(pair.place.remotePath, pair)
   }
 
   /** A new file (nothing was at its path) was created through the mount. */
@@ -60,17 +65,35 @@ export class MovedAside {
   changed(path: string): void {
     const pair = this.#byAside.get(path) ?? this.#byPlace.get(path)
     if (pair) this.#drop(pair)
+    for (const taken of this.#taken) if (taken.aside.remotePath === path || taken.place.remotePath === path) this.#taken.delete(taken)
   }
 
   /**
-   * The unlink of `aside`: its pair, if its rename is recent enough and a file was made in its place. The pair
-   * is forgotten either way.
+   * The unlink of `aside` (counts as a change at `aside`, as changed() does): its pair, if its rename is recent
+   * enough and a file was made in its place. The pair is forgotten, unless that unlink fails (untake).
    */
   take(aside: string): MovedAsideFile | undefined {
     this.#prune()
     const pair = this.#byAside.get(aside)
-    if (pair) this.#drop(pair)
-    return pair?.made ? pair : undefined
+    this.changed(aside)
+    if (!pair?.made) return undefined
+    this.#taken.add(pair)
+    return pair
+  }
+
+  /**
+   * The unlink that took `pair` failed (the library did not answer): the pair is remembered again, for another
+   * window, so that the unlink repeated puts the original back instead of deleting it with its versions; not
+   * when its paths changed meanwhile.
+   */
+  untake(pair: MovedAsideFile): void {
+    if (!this.#taken.delete(pair) || this.#byAside.has(pair.aside.remotePath) || this.#byPlace.has(pair.place.remotePath)) return
+    this.#add({ ...pair, atMs: this.#clock.now() })
+  }
+
+  /** The unlink that took `pair` is over (put back, or deleted as any unlink). */
+  settled(pair: MovedAsideFile): void {
+    this.#taken.delete(pair)
   }
 
   #prune(): void {

@@ -19,6 +19,7 @@ import type { Destination } from './destination.js'
 import { mergeWanted } from './wanted-details.js'
 import { renamedFileNode } from './renamed-file.js'
 import { putBack, type PutBackDeps } from './put-back.js'
+import type { MovedAsideFile } from './moved-aside.js'
 import type { WritePath, WritePathDeps } from './write-path.js'
 
 /** The same shared state the write path gets, plus the write path itself. */
@@ -156,7 +157,18 @@ export class Namespace {
     const dest = await this.#d.destinations.of(localPath)
     const { movedAside } = this.#d.writes
     const pair = movedAside.take(dest.remotePath)
-    movedAside.changed(dest.remotePath)
+    try {
+      await this.#unlinkLocked(dest, pair)
+    } catch (e) {
+      // Not done (the library did not answer): the unlink repeated may still put the original back (W17).
+      if (pair) movedAside.untake(pair)
+      throw e
+    }
+    if (pair) movedAside.settled(pair)
+  }
+
+  async #unlinkLocked(dest: Destination, pair: MovedAsideFile | undefined): Promise<void> {
+    const { localPath } = dest
     await this.#locked(pair ? [dest.remotePath, pair.place.remotePath] : [dest.remotePath], async () => {
       if (pair && (await putBack(this.#putBackDeps, pair, dest, pair.place))) return
       const node = await this.#remote(dest)

@@ -12,7 +12,8 @@
  *  3. the note dropped, and the upload: a new version of the original.
  * Locally the place shows the new bytes throughout, and the backup's name goes when the unlink returns.
  * Anything that does not fit (the original changed or read meanwhile, the new file being written, empty,
- * a step 1 that fails) leaves the unlink to delete the backup as before.
+ * a step 1 that fails) leaves the unlink to delete the backup as before; a details call the library does not
+ * answer fails the unlink instead, and its repeat tries again (moved-aside.ts untake).
  */
 import type { ImageKitApi } from '../imagekit/api.js'
 import type { Clock } from '../clock.js'
@@ -25,6 +26,9 @@ import type { InodeTable } from './inode-table.js'
 import type { MovedAsideFile } from './moved-aside.js'
 import { renamedFileNode } from './renamed-file.js'
 import { finishPutBack } from './write/interrupted-put-back.js'
+import { detailsUnlessGone } from './write/until-answered.js'
+import { fromImageKitError } from './from-imagekit-error.js'
+import type { FileObject } from '../imagekit/types.js'
 import type { WritePath } from './write-path.js'
 
 export interface PutBackDeps {
@@ -46,8 +50,15 @@ export async function putBack(d: PutBackDeps, pair: MovedAsideFile, aside: Desti
   if (writes.pendingAt(aside.remotePath) || d.inodes.isPinned(fileIdentityKey(original.fileId))) return false
   const made = await madeInPlace(d, pair, place)
   if (!made) return false
-  // Not changed elsewhere since the rename, and still at the backup's name (one details call).
-  const now = await d.api.getFileDetails(original.fileId).catch(() => undefined)
+  // Not changed elsewhere since the rename, and still at the backup's name (one details call). A library that
+  // does not answer fails the unlink: were it to go on, it would delete the original with its versions.
+  let now: FileObject | undefined
+  try {
+    now = await detailsUnlessGone(d.api, original.fileId)
+  } catch (e) {
+    if (made.kind === 'pending') writes.requeue(made.file)
+    throw fromImageKitError(e, { op: 'unlink (put the original back)', target: aside.remotePath })
+  }
   if (!now || now.filePath !== aside.remotePath || versionIdOf(now) !== original.versionId) {
     if (made.kind === 'pending') writes.requeue(made.file)
     return false

@@ -99,6 +99,29 @@ describe.skipIf(skip !== null)('saves that move the original aside (W17)', () =>
     expect(await m.stop()).toBe(0)
   })
 
+  it('W17: an unlink of the backup that fails (the library not answering) keeps the put-back for the unlink repeated', async () => {
+    const before = await lib.upload('/w17-retry', 'doc.txt', Buffer.from('first draft\n'), { tags: 'red' })
+    const m = await mount(['--retries', '1'])
+    const path = join(m.path, 'w17-retry', 'doc.txt')
+    expect(await readFile(path, 'utf8')).toBe('first draft\n')
+    await saveMovingAside(path, 'second draft, saved\n', { fsync: true, deleteBackup: false })
+    await lib.setFaults({ errorRate: 1, scope: ['api'] })
+    try {
+      await expect(unlink(`${path}~`)).rejects.toThrow(/EIO/)
+    } finally {
+      await lib.setFaults({ errorRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    // rm repeated once the library answers: the original is put back, not deleted with its versions.
+    await unlink(`${path}~`)
+    expect(await readFile(path, 'utf8')).toBe('second draft, saved\n')
+    const after = await lib.details('/w17-retry/doc.txt')
+    expect(after.fileId).toBe(before.fileId)
+    expect(after.tags).toEqual(['red'])
+    expect((await versionsOf(lib, '/w17-retry/doc.txt')).length).toBe(2)
+    expect((await remoteEntries(lib, '/w17-retry')).map((e) => e.name)).toEqual(['doc.txt'])
+    expect(await m.stop()).toBe(0)
+  })
+
   it('W17: vim saving with backupcopy=auto keeps the file id, tags and versions (no backup left)', async () => {
     const before = await lib.upload('/w17-vim', 'poem.txt', Buffer.from('a cat sat\n'), { tags: 'poetry' })
     const m = await mount([])

@@ -145,6 +145,36 @@ describe('W17: put-back of a save that moved the original aside', () => {
     expect(again.api.fileAt('/doc.txt')!.obj.fileId).not.toBe(again.fileId)
   })
 
+  it.each([
+    ['uploaded at close', {}],
+    ['--write-back, still in the spool', { writeBackDelayMs: 60_000 }],
+  ] as const)('an unlink of the backup the library does not answer fails, and its repeat puts the original back (%s)', async (_, options: Partial<VfsOptions>) => {
+    const { api, fileId } = library()
+    const h = rw(api, join(scratchDir('put-back'), 'cache'), options)
+    const down = new ImageKitError('IK_SERVER', 'getFileDetails: 503', { status: 503 })
+    await expectCode(save(h, { beforeUnlink: () => void api.failAlways.set('getFileDetails', down) }), 'EIO')
+    expect(api.fileAt('/doc.txt~')!.obj.fileId).toBe(fileId) // not deleted with its versions
+    api.failAlways.delete('getFileDetails')
+    h.clock.advance(PUT_BACK_WINDOW_MS - 1) // a failed unlink starts the window again
+    await h.vfs.unlink('/doc.txt~')
+    h.clock.advance(60_000)
+    await waitFor(() => api.fileAt('/doc.txt')?.versions === 2)
+    expectPutBack(api, fileId)
+  })
+
+  it('an unlink of the backup that failed, then a rename of the file made in its place: its repeat deletes it as before', async () => {
+    const { api, fileId } = library()
+    const h = rw(api, join(scratchDir('put-back'), 'cache'))
+    await expectCode(save(h, { beforeUnlink: () => void api.failAlways.set('getFileDetails', new ImageKitError('IK_SERVER', 'getFileDetails: 503', { status: 503 })) }), 'EIO')
+    api.failAlways.delete('getFileDetails')
+    await h.vfs.rename('/doc.txt', '/other.txt')
+    await h.vfs.unlink('/doc.txt~')
+    expect(api.fileAt('/doc.txt~')).toBeUndefined()
+    expect(api.fileAt('/other.txt')!.obj.fileId).not.toBe(fileId)
+    expect(api.calls.getFileDetails).toBeGreaterThan(0)
+    expect(h.lines.join('\n')).not.toContain('a save moved the original aside and deleted it')
+  })
+
   it('an original deleted elsewhere while it is being put back: the new bytes are stored as a file of their own', async () => {
     const { api, fileId } = library()
     const h = rw(api, join(scratchDir('put-back'), 'cache'), { writeBackDelayMs: 60_000 })
