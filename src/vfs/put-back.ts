@@ -99,7 +99,9 @@ async function pendingWithOriginal(d: PutBackDeps, made: Made, place: Destinatio
   let file: PendingFile | undefined = made.kind === 'pending' ? made.file : undefined
   try {
     if (made.kind === 'stored') file = await d.writes.respool(made.node, place)
-    await d.writes.rebase(file!, remoteBaseOf(original), { from: aside.remotePath, ...(made.drop ? { drop: made.drop } : {}) })
+    // What was set on the new file's own upload (setfattr after its close) goes with its bytes, as a save's over a file does (W9).
+    const own = made.kind === 'stored' ? made.node : made.stored
+    await d.writes.rebase(file!, remoteBaseOf(original), { from: aside.remotePath, ...(made.drop ? { drop: made.drop } : {}) }, own)
     return file
   } catch (e) {
     d.log.warn({ path: place.localPath, backup: aside.localPath, err: e }, 'cannot keep the original of a file saved by moving it aside: the backup is deleted as before')
@@ -109,7 +111,8 @@ async function pendingWithOriginal(d: PutBackDeps, made: Made, place: Destinatio
   }
 }
 
-type Made = { kind: 'pending'; file: PendingFile; drop: string | undefined } | { kind: 'stored'; node: FileInode; drop: string }
+/** `stored`: the listed file of a pending one's own upload (`drop`), if listed. */
+type Made = { kind: 'pending'; file: PendingFile; drop: string | undefined; stored?: FileInode } | { kind: 'stored'; node: FileInode; drop: string }
 
 /**
  * The file the save made in the original's place, if it is still there, with no writes its close did not
@@ -132,7 +135,7 @@ async function madeInPlace(d: PutBackDeps, pair: MovedAsideFile, place: Destinat
       d.writes.requeue(pending)
       return undefined
     }
-    return { kind: 'pending', file: pending, drop: own }
+    return { kind: 'pending', file: pending, drop: own, ...(listed !== undefined && listed.fileId === own ? { stored: listed } : {}) }
   }
   // Its upload landed and it was retired: the listing shows what it stored, its first and only version.
   const node = await d.listedFile(place)

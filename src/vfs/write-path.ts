@@ -682,11 +682,14 @@ export class WritePath {
 
   /**
    * Points a quiesced file's upload at `base`, with the put-back it waits for noted (durably, before this
-   * returns). Bytes stored under its own id (a file still open, whose release has not come) go up again.
+   * returns). Bytes stored under its own id (a file still open, whose release has not come) go up again, with
+   * the tags and metadata set on that stored file (`ownStored`) over the base's.
    */
-  async rebase(file: PendingFile, base: RemoteBase | undefined, putBack: PutBackNote | undefined): Promise<void> {
+  async rebase(file: PendingFile, base: RemoteBase | undefined, putBack: PutBackNote | undefined, ownStored?: FileInode): Promise<void> {
     await this.#fileLock.run(file.id, async () => {
-      const was = { base: file.base, putBack: file.putBack, storedVersionId: file.storedVersionId, unsent: file.unsent, state: file.state, attempts: file.attempts }
+      const was = { base: file.base, putBack: file.putBack, storedVersionId: file.storedVersionId, unsent: file.unsent, state: file.state, attempts: file.attempts, wanted: file.wanted }
+      const carried = ownStored && carriedDetails(ownStored, this.#d.options.uploadTags)
+      if (carried) file.wanted = mergeWanted(carried, file.wanted ?? {})
       if (!file.unsent) {
         file.unsent = true
         file.state = file.openCount > 0 ? 'open' : 'waiting'

@@ -122,6 +122,22 @@ describe.skipIf(skip !== null)('saves that move the original aside (W17)', () =>
     expect(await m.stop()).toBe(0)
   })
 
+  it('W17: tags set with setfattr on the new file before the backup\'s unlink are the original\'s afterwards, as W9\'s', async () => {
+    const before = await lib.upload('/w17-tags', 'doc.txt', Buffer.from('first draft\n'), { tags: 'red', customCoordinates: '1,2,3,4' })
+    const m = await mount([])
+    const path = join(m.path, 'w17-tags', 'doc.txt')
+    expect(await readFile(path, 'utf8')).toBe('first draft\n')
+    await saveMovingAside(path, 'second draft, saved\n', { fsync: true, deleteBackup: false })
+    await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'blue,saved', path])
+    await unlink(`${path}~`)
+    const after = await lib.details('/w17-tags/doc.txt')
+    expect(after.fileId).toBe(before.fileId)
+    expect(after.tags).toEqual(['blue', 'saved'])
+    expect(after.customCoordinates).toBe('1,2,3,4')
+    expect((await versionsOf(lib, '/w17-tags/doc.txt')).length).toBe(2)
+    expect(await m.stop()).toBe(0)
+  })
+
   it('W17: vim saving with backupcopy=auto keeps the file id, tags and versions (no backup left)', async () => {
     const before = await lib.upload('/w17-vim', 'poem.txt', Buffer.from('a cat sat\n'), { tags: 'poetry' })
     const m = await mount([])

@@ -175,6 +175,23 @@ describe('W17: put-back of a save that moved the original aside', () => {
     expect(h.lines.join('\n')).not.toContain('a save moved the original aside and deleted it')
   })
 
+  it.each([
+    ['uploaded at close', {}, false],
+    ['uploaded at close, its release after the unlink', {}, true],
+    ['--write-back, still in the spool', { writeBackDelayMs: 60_000 }, false],
+  ] as const)('tags set on the new file before the backup\'s unlink are the original\'s after the put-back, as a save\'s over a file are (W9) (%s)', async (_, options: Partial<VfsOptions>, lateRelease) => {
+    const { api, fileId } = library()
+    const h = rw(api, join(scratchDir('put-back'), 'cache'), options)
+    await save(h, { lateRelease, beforeUnlink: () => h.vfs.setxattr('/doc.txt', 'user.imagekit.tags', Buffer.from('blue,saved'), 0) })
+    h.clock.advance(60_000)
+    await waitFor(() => api.fileAt('/doc.txt')?.versions === 2 && api.fileAt('/doc.txt')!.obj.tags?.includes('blue') === true)
+    const stored = api.fileAt('/doc.txt')!
+    expect(stored.obj.fileId).toBe(fileId)
+    expect(stored.bytes.equals(NEW_BYTES)).toBe(true)
+    expect(stored.obj.tags).toEqual(['blue', 'saved'])
+    expect(stored.obj.customCoordinates).toBe('1,2,3,4') // not set on the new file: the original's stays
+  })
+
   it('an original deleted elsewhere while it is being put back: the new bytes are stored as a file of their own', async () => {
     const { api, fileId } = library()
     const h = rw(api, join(scratchDir('put-back'), 'cache'), { writeBackDelayMs: 60_000 })
