@@ -43,6 +43,7 @@ export class Committer {
    * left unfit by a failed write fails the close of a handle that could write, never a reader's.
    */
   async flush(file: PendingFile, writable = true): Promise<void> {
+    if (file.openCount > 1 && writable && !file.failedWrite && file.dirty) return this.#keepForLastClose(file)
     if (file.openCount !== 1 || !this.needsCommit(file)) return
     if (file.failedWrite && !writable) return // reverted at its release
     this.#refuseUnfit(file, 'close')
@@ -119,6 +120,34 @@ export class Committer {
       return
     }
     await this.#upload(file)
+  }
+
+  /**
+   * A close of a changed file that another handle still has open (a reader, another writer): that handle's
+   * close is the last, and uploads it (W2). Until then what this close left is recorded, durably as at a
+   * write-back close, so that a crash or kill -9 meanwhile leaves it to the next mount (W3); a change the other
+   * handle then makes below its end keeps those bytes aside first (committed-copies.ts neededFrom). A spool
+   * that cannot take the record (its disk full) leaves that to the last close, as before.
+   */
+  async #keepForLastClose(file: PendingFile): Promise<void> {
+    await this.#d.fileLock.run(file.id, async () => {
+      if (file.unlinked || !file.dirty || file.size === 0 || file.openCount < 2) return
+      const checksum = file.fd && file.size <= SYNC_TOGETHER_BYTES ? crc32Of(file.fd.fd, file.size) : undefined
+      const dataSynced = this.#syncData(file)
+      if (checksum === undefined) await dataSynced.catch(() => undefined)
+      const was = { unsent: file.unsent, state: file.state, attempts: file.attempts }
+      file.dirty = false // a write by the other handle meanwhile sets it again
+      file.unsent = true
+      file.state = 'open'
+      file.attempts = 0
+      try {
+        await Promise.all([dataSynced, this.#d.journal.write(file.record(checksum))])
+      } catch (e) {
+        Object.assign(file, was)
+        file.dirty = true
+        this.#d.log.warn({ path: file.localPath, err: e }, 'the spool cannot record a file closed while another handle has it open; a crash before its last close would lose it')
+      }
+    })
   }
 
   /**

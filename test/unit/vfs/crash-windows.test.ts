@@ -63,4 +63,23 @@ describe('kill -9 in the middle of a spool step', () => {
     expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([]) // no "lost" errors
     await h2.vfs.close()
   })
+
+  it('W3: a writer\'s close while another writer still has the file open: what it left survives a crash, not the other\'s unclosed writes', async () => {
+    const api = new FakeImageKit()
+    const options = { bootId: 'b1' }
+    const h = rw(api, undefined, options)
+    const a = await h.vfs.create('/log.txt', 0o644, CREATE)
+    const b = await h.vfs.open('/log.txt', constants.O_RDWR)
+    await h.vfs.write('/log.txt', a, Buffer.from('closed: close() returned 0'), 0)
+    await h.vfs.flush('/log.txt', a)
+    await h.vfs.release('/log.txt', a)
+    await h.vfs.write('/log.txt', b, Buffer.from('NOT CLOSED'), 0) // into what the close left
+    // kill -9 there: the first Vfs is never closed
+    const h2 = rw(api, h.cacheDir, options)
+    h2.clock.advance(60_000)
+    await waitFor(() => api.fileAt('/log.txt') !== undefined)
+    expect(api.fileAt('/log.txt')!.bytes.toString()).toBe('closed: close() returned 0')
+    expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([])
+    await h2.vfs.close()
+  })
 })
