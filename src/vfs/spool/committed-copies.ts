@@ -9,7 +9,8 @@
  * move aside under a record of their own: given a second name when the opener truncates (a hard link, no
  * copy), copied otherwise.
  * Such a record loses to any other valid record of its path at start-up (recover.ts): it only speaks when the
- * new content was never committed. It goes once the new content is stored, or the file is dropped or renamed.
+ * new content was never committed. It goes once the new content is stored, or the file is dropped or renamed
+ * with no change since its last close (a rename of a file changed since moves it along: follow).
  */
 import { linkSync, renameSync, statSync, truncateSync } from 'node:fs'
 import { copyFile, open, unlink, type FileHandle } from 'node:fs/promises'
@@ -108,6 +109,31 @@ export class CommittedCopies {
     const moved = file.fd
     file.fd = fd
     await moved?.close()
+  }
+
+  /**
+   * A rename of a file changed since the close that committed what its records promise (its own record, or its
+   * kept copy's): those records move to its new path as they were committed, without the changes since (no close
+   * committed them), so that a crash before its next close leaves that content at the new name.
+   */
+  async follow(file: PendingFile): Promise<void> {
+    const now = file.record()
+    for (const recorded of this.#committed(file)) {
+      await this.journal.write({
+        ...now, id: recorded.id, size: recorded.size,
+        ...(recorded.crc32 !== undefined ? { crc32: recorded.crc32 } : {}),
+        ...(recorded.committedCopy === true ? { committedCopy: true } : {}),
+      })
+    }
+  }
+
+  /** Whether `file` is changed since a close committed content that records still promise (see follow). */
+  changedSinceCommit(file: PendingFile): boolean {
+    return file.dirty && this.#committed(file).length > 0
+  }
+
+  #committed(file: PendingFile): JournalRecord[] {
+    return [file.committedCopy, file.id].flatMap((id) => (id === undefined ? [] : (this.journal.durableRecord(id) ?? [])))
   }
 
   /** The new content is stored, or the file went: the kept bytes and their record go. */

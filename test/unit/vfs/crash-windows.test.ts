@@ -82,4 +82,28 @@ describe('kill -9 in the middle of a spool step', () => {
     expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([])
     await h2.vfs.close()
   })
+
+  it.each([
+    ['edited in place', constants.O_RDWR, 0],
+    ['appended to', constants.O_WRONLY | constants.O_APPEND, 'end'],
+  ] as const)('W3: a file waiting for its write-back upload, %s and renamed while still open: a crash leaves what its close committed at the new name', async (_, flags, at) => {
+    const api = new FakeImageKit()
+    const options = { writeBackDelayMs: 60_000, bootId: 'b1' }
+    const h = rw(api, undefined, options)
+    const fh = await h.vfs.create('/app.log', 0o644, CREATE)
+    await h.vfs.write('/app.log', fh, Buffer.from('closed: close() returned 0'), 0)
+    await h.vfs.flush('/app.log', fh)
+    await h.vfs.release('/app.log', fh)
+    const again = await h.vfs.open('/app.log', flags)
+    await h.vfs.write('/app.log', again, Buffer.from('NOT CLOSED'), at === 'end' ? 26 : at)
+    await h.vfs.rename('/app.log', '/app.log.1') // log rotation while the program still writes
+    // kill -9 there: the first Vfs is never closed
+    const h2 = rw(api, h.cacheDir, options)
+    h2.clock.advance(60_000)
+    await waitFor(() => api.fileAt('/app.log.1') !== undefined)
+    expect(api.fileAt('/app.log.1')!.bytes.toString()).toBe('closed: close() returned 0')
+    expect(api.fileAt('/app.log')).toBeUndefined()
+    expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([])
+    await h2.vfs.close()
+  })
 })
