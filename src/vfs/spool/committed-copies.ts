@@ -45,7 +45,8 @@ export class CommittedCopies {
    * file changed since (bytes past the record's end are cut back at start-up; those below are not).
    */
   neededFrom(file: PendingFile, from: number): boolean {
-    if (!file.unsent || file.committedCopy !== undefined) return false
+    // Also with a kept copy: a close since (by another handle) committed newer content under the file's own record.
+    if (!file.unsent) return false
     const recorded = this.journal.durableRecord(file.id)
     return recorded !== undefined && recorded.size > 0 && from < recorded.size
   }

@@ -106,4 +106,27 @@ describe('kill -9 in the middle of a spool step', () => {
     expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([])
     await h2.vfs.close()
   })
+
+  it('W3: a file edited again by a second handle after the first one\'s close committed its edit: a crash leaves that edit, not the first content nor a half-edited one', async () => {
+    const api = new FakeImageKit()
+    const options = { writeBackDelayMs: 60_000, bootId: 'b1' }
+    const h = rw(api, undefined, options)
+    const fh = await h.vfs.create('/doc.txt', 0o644, CREATE)
+    await h.vfs.write('/doc.txt', fh, Buffer.from('closed: close() returned 0'), 0)
+    await h.vfs.flush('/doc.txt', fh)
+    await h.vfs.release('/doc.txt', fh)
+    const first = await h.vfs.open('/doc.txt', constants.O_RDWR)
+    const second = await h.vfs.open('/doc.txt', constants.O_RDWR)
+    await h.vfs.write('/doc.txt', first, Buffer.from('CLOSED'), 0)
+    await h.vfs.flush('/doc.txt', first)
+    await h.vfs.release('/doc.txt', first)
+    await h.vfs.write('/doc.txt', second, Buffer.from('NOT CLOSED'), 0)
+    // kill -9 there: the first Vfs is never closed
+    const h2 = rw(api, h.cacheDir, options)
+    h2.clock.advance(60_000)
+    await waitFor(() => api.fileAt('/doc.txt') !== undefined)
+    expect(api.fileAt('/doc.txt')!.bytes.toString()).toBe('CLOSED: close() returned 0')
+    expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([])
+    await h2.vfs.close()
+  })
 })
