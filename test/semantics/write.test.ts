@@ -520,6 +520,41 @@ describe.skipIf(skip !== null)('write semantics', () => {
     }
   })
 
+  it('W3: kill -9 before the file\'s last close: what a writer\'s close left while a reader had the file open (W2) is stored by the next mount', async () => {
+    const first = await mount()
+    await mkdir(join(first.m.path, 'w3-held'))
+    const held = join(first.m.path, 'w3-held', 'log.txt')
+    const writer = await open(held, 'w')
+    await writer.write('written, then closed\n')
+    const reader = await open(held, 'r') // tail -f, an indexer: its close is the file's last
+    await writer.close()
+    first.m.kill9()
+    await first.m.waitExit(10_000)
+    await reader.close().catch(() => undefined) // the mount is gone
+    await unmount(first.m)
+    const again = await mount({ cacheDir: first.cache })
+    await waitForRemoteBytes(lib, '/w3-held/log.txt', await localBytes('w3-held.txt', 'written, then closed\n'), UPLOAD_DEADLINE_MS) // was lost: no record
+    expect(await readFile(join(again.m.path, 'w3-held', 'log.txt'), 'utf8')).toBe('written, then closed\n')
+    expect(await unmount(again.m)).toBe(0)
+  })
+
+  it('W3: kill -9 after a file waiting for its write-back upload was edited and renamed while open (a log rotation): the new name gets what its close committed', async () => {
+    const wb = await mount({ args: ['--write-back', '1h'] })
+    const rotated = await localFile('w3-rotated.bin', 40_000)
+    await run('cp', [rotated, join(wb.m.path, 'w3-app.log')])
+    const edit = await open(join(wb.m.path, 'w3-app.log'), 'r+')
+    await edit.write('NOT CLOSED', 0)
+    await rename(join(wb.m.path, 'w3-app.log'), join(wb.m.path, 'w3-app.log.1'))
+    wb.m.kill9()
+    await wb.m.waitExit(10_000)
+    await edit.close().catch(() => undefined) // the mount is gone
+    await unmount(wb.m)
+    const again = await mount({ cacheDir: wb.cache })
+    await waitForRemoteBytes(lib, '/w3-app.log.1', rotated, UPLOAD_DEADLINE_MS) // was the half-edited bytes
+    expect((await remoteEntries(lib, '/')).map((e) => e.name)).not.toContain('w3-app.log')
+    expect(await unmount(again.m)).toBe(0)
+  })
+
   it('W4: with --write-back close returns at once; uploads start after the delay, several at a time', async () => {
     const counter = await startUploadCounter(lib.url)
     try {
