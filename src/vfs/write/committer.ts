@@ -10,6 +10,7 @@ import { VfsError } from '../errors.js'
 import type { PendingFile } from '../file-node.js'
 import type { KeyedMutex } from '../lock.js'
 import { crc32Of } from '../spool/checksum.js'
+import type { CommittedCopies } from '../spool/committed-copies.js'
 import type { Journal } from '../spool/journal.js'
 import { spoolError } from '../spool/spool-error.js'
 import { describe, isTooLarge, type Uploader } from '../upload/uploader.js'
@@ -25,6 +26,7 @@ export interface CommitterDeps {
   fileLock: KeyedMutex
   /** `--write-back`: a close leaves the upload to the uploader, this long after. 0: close uploads. */
   writeBackDelayMs: number
+  committedCopies: CommittedCopies
 }
 
 export class Committer {
@@ -157,6 +159,8 @@ export class Committer {
   async persist(file: PendingFile): Promise<void> {
     if (file.unlinked) return
     if (!file.unsent && file.state !== 'empty' && file.state !== 'rejected') return
+    // Changed since the close that committed what the records promise (still open): they keep that content.
+    if (this.#d.committedCopies.changedSinceCommit(file)) return this.#d.committedCopies.follow(file)
     try {
       await this.#syncData(file)
     } catch (e) {

@@ -31,9 +31,8 @@ export interface RetargetDeps {
  */
 export async function retarget(d: RetargetDeps, file: PendingFile, dest: Destination, base: RemoteBase | undefined, ino: number | undefined, stored?: FileInode): Promise<void> {
   d.streamer.stop(file, 'a rename')
-  // Changed since its last close (still open): what that close committed moves to the new path as it was, below.
-  const changed = d.committedCopies.changedSinceCommit(file)
-  if (!changed) await d.committedCopies.drop(file) // it would come back under the old name after a crash
+  // Changed since its last close (still open): what that close committed moves to the new path as it was (persist).
+  if (!d.committedCopies.changedSinceCommit(file)) await d.committedCopies.drop(file) // it would come back under the old name after a crash
   const carried = stored && base && base.fileId !== stored.fileId ? carriedDetails(stored, d.uploadTags) : undefined
   if (carried) file.wanted = mergeWanted(carried, file.wanted ?? {})
   d.pending.remove(file)
@@ -53,8 +52,7 @@ export async function retarget(d: RetargetDeps, file: PendingFile, dest: Destina
   file.storedUpload = undefined
   if (ino !== undefined) file.ino = ino
   d.pending.add(file)
-  if (changed) await d.committedCopies.follow(file)
-  else if (file.unsent || file.state === 'empty') await d.committer.persist(file)
+  if (file.unsent || file.state === 'empty') await d.committer.persist(file)
   d.requeue(file)
   if (storedElsewhere && file.openCount > 0 && d.writeBackDelayMs === 0) {
     // Often only the kernel's release of the close that stored these bytes keeps the file open (it comes

@@ -1,11 +1,12 @@
 // W3 across a kill -9 in the middle of a spool step: the step is stopped where it waits for the disk (a file
 // open that never returns), and the next Vfs on the same cache dir must still find what a close committed.
 import { constants } from 'node:fs'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { VfsOptions } from '../../../src/vfs/types.js'
+import { JOURNAL_LOG } from '../../../src/vfs/spool/journal.js'
 import { FakeImageKit } from './fake-api.js'
 import { makeVfs, waitFor, type Harness } from './helpers.js'
 
@@ -41,6 +42,13 @@ function rw(api: FakeImageKit, cacheDir?: string, overrides: Partial<VfsOptions>
 }
 
 const CREATE = constants.O_CREAT | constants.O_RDWR
+
+/** How many lines the spool's journal holds (spool/journal.ts). */
+function journalLines(cacheDir: string): number {
+  return readdirSync(cacheDir, { recursive: true, encoding: 'utf8' })
+    .filter((p) => p.endsWith(JOURNAL_LOG))
+    .reduce((n, p) => n + readFileSync(join(cacheDir, p), 'utf8').split('\n').filter(Boolean).length, 0)
+}
 
 describe('kill -9 in the middle of a spool step', () => {
   it('W3: reopening a file waiting for its write-back upload with O_TRUNC: what its close committed survives a crash while it is moved aside', async () => {
@@ -127,6 +135,30 @@ describe('kill -9 in the middle of a spool step', () => {
     await waitFor(() => api.fileAt('/doc.txt') !== undefined)
     expect(api.fileAt('/doc.txt')!.bytes.toString()).toBe('CLOSED: close() returned 0')
     expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([])
+    await h2.vfs.close()
+  })
+
+  it.each([
+    ['its time set (touch -m, futimens)', (h: Harness) => h.vfs.utimens('/doc.txt', 0, 1_500_000_000_000)],
+    ['a tag set on it (setfattr)', (h: Harness) => h.vfs.setxattr('/doc.txt', 'user.imagekit.tags', Buffer.from('red'), 0)],
+  ] as const)('W3: a file waiting for its write-back upload, edited while open and %s: a crash leaves what its close committed, not the half-edited bytes', async (_, change) => {
+    const api = new FakeImageKit()
+    const options = { writeBackDelayMs: 60_000, bootId: 'b1' }
+    const h = rw(api, undefined, options)
+    const fh = await h.vfs.create('/doc.txt', 0o644, CREATE)
+    await h.vfs.write('/doc.txt', fh, Buffer.from('closed: close() returned 0'), 0)
+    await h.vfs.flush('/doc.txt', fh)
+    await h.vfs.release('/doc.txt', fh)
+    const again = await h.vfs.open('/doc.txt', constants.O_RDWR)
+    await h.vfs.write('/doc.txt', again, Buffer.from('NOT CLOSED'), 0)
+    const lines = journalLines(h.cacheDir)
+    await change(h)
+    await waitFor(() => journalLines(h.cacheDir) > lines) // utimens records in the background
+    // kill -9 there: the first Vfs is never closed
+    const h2 = rw(api, h.cacheDir, options)
+    h2.clock.advance(60_000)
+    await waitFor(() => api.fileAt('/doc.txt') !== undefined)
+    expect(api.fileAt('/doc.txt')!.bytes.toString()).toBe('closed: close() returned 0')
     await h2.vfs.close()
   })
 })
