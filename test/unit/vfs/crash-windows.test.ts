@@ -50,6 +50,26 @@ function journalLines(cacheDir: string): number {
     .reduce((n, p) => n + readFileSync(join(cacheDir, p), 'utf8').split('\n').filter(Boolean).length, 0)
 }
 
+const CLOSED = 'closed: close() returned 0'
+
+/** A file written and closed through `h` (committed: with --write-back, waiting for its upload). */
+async function closedFile(h: Harness, path: string): Promise<void> {
+  const fh = await h.vfs.create(path, 0o644, CREATE)
+  await h.vfs.write(path, fh, Buffer.from(CLOSED), 0)
+  await h.vfs.flush(path, fh)
+  await h.vfs.release(path, fh)
+}
+
+/** After a kill -9 of `h` (never closed): the next Vfs on its cache dir stores `path`; its stored bytes. */
+async function storedByNextMount(api: FakeImageKit, h: Harness & { cacheDir: string }, options: Partial<VfsOptions>, path: string): Promise<string> {
+  const h2 = rw(api, h.cacheDir, options)
+  h2.clock.advance(60_000)
+  await waitFor(() => api.fileAt(path) !== undefined)
+  expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([]) // no "lost" errors
+  await h2.vfs.close()
+  return api.fileAt(path)!.bytes.toString()
+}
+
 describe('kill -9 in the middle of a spool step', () => {
   it('W3: reopening a file waiting for its write-back upload with O_TRUNC: what its close committed survives a crash while it is moved aside', async () => {
     const api = new FakeImageKit()
@@ -74,55 +94,38 @@ describe('kill -9 in the middle of a spool step', () => {
 
   it('W3: a writer\'s close while another writer still has the file open: what it left survives a crash, not the other\'s unclosed writes', async () => {
     const api = new FakeImageKit()
-    const options = { bootId: 'b1' }
-    const h = rw(api, undefined, options)
+    const h = rw(api, undefined, { bootId: 'b1' })
     const a = await h.vfs.create('/log.txt', 0o644, CREATE)
     const b = await h.vfs.open('/log.txt', constants.O_RDWR)
-    await h.vfs.write('/log.txt', a, Buffer.from('closed: close() returned 0'), 0)
+    await h.vfs.write('/log.txt', a, Buffer.from(CLOSED), 0)
     await h.vfs.flush('/log.txt', a)
     await h.vfs.release('/log.txt', a)
     await h.vfs.write('/log.txt', b, Buffer.from('NOT CLOSED'), 0) // into what the close left
     // kill -9 there: the first Vfs is never closed
-    const h2 = rw(api, h.cacheDir, options)
-    h2.clock.advance(60_000)
-    await waitFor(() => api.fileAt('/log.txt') !== undefined)
-    expect(api.fileAt('/log.txt')!.bytes.toString()).toBe('closed: close() returned 0')
-    expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([])
-    await h2.vfs.close()
+    expect(await storedByNextMount(api, h, { bootId: 'b1' }, '/log.txt')).toBe(CLOSED)
   })
 
   it.each([
     ['edited in place', constants.O_RDWR, 0],
-    ['appended to', constants.O_WRONLY | constants.O_APPEND, 'end'],
+    ['appended to', constants.O_WRONLY | constants.O_APPEND, CLOSED.length],
   ] as const)('W3: a file waiting for its write-back upload, %s and renamed while still open: a crash leaves what its close committed at the new name', async (_, flags, at) => {
     const api = new FakeImageKit()
     const options = { writeBackDelayMs: 60_000, bootId: 'b1' }
     const h = rw(api, undefined, options)
-    const fh = await h.vfs.create('/app.log', 0o644, CREATE)
-    await h.vfs.write('/app.log', fh, Buffer.from('closed: close() returned 0'), 0)
-    await h.vfs.flush('/app.log', fh)
-    await h.vfs.release('/app.log', fh)
+    await closedFile(h, '/app.log')
     const again = await h.vfs.open('/app.log', flags)
-    await h.vfs.write('/app.log', again, Buffer.from('NOT CLOSED'), at === 'end' ? 26 : at)
+    await h.vfs.write('/app.log', again, Buffer.from('NOT CLOSED'), at)
     await h.vfs.rename('/app.log', '/app.log.1') // log rotation while the program still writes
     // kill -9 there: the first Vfs is never closed
-    const h2 = rw(api, h.cacheDir, options)
-    h2.clock.advance(60_000)
-    await waitFor(() => api.fileAt('/app.log.1') !== undefined)
-    expect(api.fileAt('/app.log.1')!.bytes.toString()).toBe('closed: close() returned 0')
+    expect(await storedByNextMount(api, h, options, '/app.log.1')).toBe(CLOSED)
     expect(api.fileAt('/app.log')).toBeUndefined()
-    expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([])
-    await h2.vfs.close()
   })
 
   it('W3: a file edited again by a second handle after the first one\'s close committed its edit: a crash leaves that edit, not the first content nor a half-edited one', async () => {
     const api = new FakeImageKit()
     const options = { writeBackDelayMs: 60_000, bootId: 'b1' }
     const h = rw(api, undefined, options)
-    const fh = await h.vfs.create('/doc.txt', 0o644, CREATE)
-    await h.vfs.write('/doc.txt', fh, Buffer.from('closed: close() returned 0'), 0)
-    await h.vfs.flush('/doc.txt', fh)
-    await h.vfs.release('/doc.txt', fh)
+    await closedFile(h, '/doc.txt')
     const first = await h.vfs.open('/doc.txt', constants.O_RDWR)
     const second = await h.vfs.open('/doc.txt', constants.O_RDWR)
     await h.vfs.write('/doc.txt', first, Buffer.from('CLOSED'), 0)
@@ -130,12 +133,7 @@ describe('kill -9 in the middle of a spool step', () => {
     await h.vfs.release('/doc.txt', first)
     await h.vfs.write('/doc.txt', second, Buffer.from('NOT CLOSED'), 0)
     // kill -9 there: the first Vfs is never closed
-    const h2 = rw(api, h.cacheDir, options)
-    h2.clock.advance(60_000)
-    await waitFor(() => api.fileAt('/doc.txt') !== undefined)
-    expect(api.fileAt('/doc.txt')!.bytes.toString()).toBe('CLOSED: close() returned 0')
-    expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([])
-    await h2.vfs.close()
+    expect(await storedByNextMount(api, h, options, '/doc.txt')).toBe('CLOSED: close() returned 0')
   })
 
   it.each([
@@ -145,20 +143,13 @@ describe('kill -9 in the middle of a spool step', () => {
     const api = new FakeImageKit()
     const options = { writeBackDelayMs: 60_000, bootId: 'b1' }
     const h = rw(api, undefined, options)
-    const fh = await h.vfs.create('/doc.txt', 0o644, CREATE)
-    await h.vfs.write('/doc.txt', fh, Buffer.from('closed: close() returned 0'), 0)
-    await h.vfs.flush('/doc.txt', fh)
-    await h.vfs.release('/doc.txt', fh)
+    await closedFile(h, '/doc.txt')
     const again = await h.vfs.open('/doc.txt', constants.O_RDWR)
     await h.vfs.write('/doc.txt', again, Buffer.from('NOT CLOSED'), 0)
     const lines = journalLines(h.cacheDir)
     await change(h)
     await waitFor(() => journalLines(h.cacheDir) > lines) // utimens records in the background
     // kill -9 there: the first Vfs is never closed
-    const h2 = rw(api, h.cacheDir, options)
-    h2.clock.advance(60_000)
-    await waitFor(() => api.fileAt('/doc.txt') !== undefined)
-    expect(api.fileAt('/doc.txt')!.bytes.toString()).toBe('closed: close() returned 0')
-    await h2.vfs.close()
+    expect(await storedByNextMount(api, h, options, '/doc.txt')).toBe(CLOSED)
   })
 })
