@@ -777,9 +777,12 @@ export class WritePath {
    */
   async markUnlinking(file: PendingFile, unlinking: boolean): Promise<void> {
     file.unlinking = unlinking
-    if (!this.#journal.has(file.id)) return
+    // Also the record of the content a close committed that is kept aside while the file is written again.
+    const committed = this.#committedCopies.hasCommitted(file)
+    if (!committed && !this.#journal.has(file.id)) return
     try {
-      await this.#journal.write(file.record())
+      if (committed) await this.#committedCopies.follow(file)
+      else await this.#journal.write(file.record())
     } catch (e) {
       file.unlinking = !unlinking // not noted: the record on disk still says what it said
       throw e

@@ -113,9 +113,10 @@ export class CommittedCopies {
   }
 
   /**
-   * A rename of a file changed since the close that committed what its records promise (its own record, or its
-   * kept copy's): those records move to its new path as they were committed, without the changes since (no close
-   * committed them), so that a crash before its next close leaves that content at the new name.
+   * The records of what a close committed (the file's own record, or its kept copy's) take the file's path, base,
+   * times, details and unlink note now (a rename, a utimens or setxattr, an unlink), as their content was
+   * committed, without the changes since (no close committed them): a crash before its next close leaves that
+   * content, where the file is now.
    */
   async follow(file: PendingFile): Promise<void> {
     const now = file.record()
@@ -130,7 +131,12 @@ export class CommittedCopies {
 
   /** Whether `file` is changed since a close committed content that records still promise (see follow). */
   changedSinceCommit(file: PendingFile): boolean {
-    return file.dirty && this.#committed(file).length > 0
+    return file.dirty && this.hasCommitted(file)
+  }
+
+  /** Whether `file` has content a close committed that a record promises (durably): its own, or its kept copy. */
+  hasCommitted(file: PendingFile): boolean {
+    return this.#committed(file).length > 0
   }
 
   #committed(file: PendingFile): JournalRecord[] {

@@ -152,4 +152,32 @@ describe('kill -9 in the middle of a spool step', () => {
     // kill -9 there: the first Vfs is never closed
     expect(await storedByNextMount(api, h, options, '/doc.txt')).toBe(CLOSED)
   })
+
+  it('W8: a file waiting for its write-back upload, edited while open and unlinked: a crash after the remote delete does not upload it back', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/doc.txt', Buffer.from('stored\n'))
+    const options = { writeBackDelayMs: 60_000, bootId: 'b1' }
+    const h = rw(api, undefined, options)
+    const fh = await h.vfs.open('/doc.txt', constants.O_RDWR)
+    await h.vfs.write('/doc.txt', fh, Buffer.from(CLOSED), 0)
+    await h.vfs.flush('/doc.txt', fh)
+    await h.vfs.release('/doc.txt', fh)
+    const again = await h.vfs.open('/doc.txt', constants.O_RDWR)
+    await h.vfs.write('/doc.txt', again, Buffer.from('NOT CLOSED'), 0)
+    let deleted = false
+    api.renameGate = async () => {
+      api.removeFile('/doc.txt') // the library's delete is done; the daemon dies before its answer
+      deleted = true
+      await new Promise(() => undefined)
+    }
+    void h.vfs.unlink('/doc.txt')
+    await waitFor(() => deleted)
+    api.renameGate = undefined
+    // kill -9 there: the first Vfs is never closed
+    const h2 = rw(api, h.cacheDir, options)
+    await waitFor(() => h2.lines.some((l) => l.includes('a file being unlinked when the daemon stopped: not uploaded')))
+    h2.clock.advance(60_000)
+    await h2.vfs.close()
+    expect(api.fileAt('/doc.txt')).toBeUndefined()
+  })
 })
