@@ -24,10 +24,10 @@
 // the kernel notifications that make a refresh show new names deadlocked the mount (they took libuv's pool).
 // FUZZ_TRACE=/tmp/prefix writes a failing worker's steps and the daemon's log next to that prefix.
 // FUZZ_SEEDS=1-30 FUZZ_MODES=names,versions runs those seeds in that mode instead of the runs below (modes:
-// writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch, readers, copies, refreshes, directIo),
-// to look for new failing seeds. `readers` holds files open for reading across the other steps (renames and unlinks
-// of open files); `copies` copies files inside the mount (copy_file_range); `refreshes` drops listings meanwhile;
-// `directIo` mounts with --direct-io (no page cache).
+// writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch, readers, copies, refreshes, directIo,
+// saves), to look for new failing seeds. `readers` holds files open for reading across the other steps (renames and
+// unlinks of open files); `copies` copies files inside the mount (copy_file_range); `refreshes` drops listings
+// meanwhile; `directIo` mounts with --direct-io (no page cache); `saves` adds vim's move-aside saves (W17).
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, readFile, readlink, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -61,7 +61,12 @@ const COPY_OPS = ['copy', 'copy'] as const
  * change: its own changes, uploaded or not yet, survive the listings being fetched anew.
  */
 const REFRESH_OPS = ['refresh'] as const
-type Op = (typeof OPS)[number] | (typeof READER_OPS)[number] | (typeof COPY_OPS)[number] | (typeof REFRESH_OPS)[number]
+/**
+ * The `saves` mode adds vim's default save (W17): the original moved aside to `name~`, a new file written at its
+ * name (half of them with an fsync before the close), the backup unlinked, which puts the original back.
+ */
+const SAVE_OPS = ['save', 'save'] as const
+type Op = (typeof OPS)[number] | (typeof READER_OPS)[number] | (typeof COPY_OPS)[number] | (typeof REFRESH_OPS)[number] | (typeof SAVE_OPS)[number]
 /** Descriptors a worker holds open at most (the oldest is closed to make room). */
 const MAX_HELD = 3
 
@@ -148,7 +153,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
 
   async function worker(m: Mounted, seed: number, base: string, ref: string, view: View, run: Run): Promise<string[]> {
     const random = createPrng(seed) // seeded, so a failing sequence replays
-    const ops: readonly Op[] = [...OPS, ...(run.readers ? READER_OPS : []), ...(run.copies ? COPY_OPS : []), ...(run.refreshes ? REFRESH_OPS : [])]
+    const ops: readonly Op[] = [...OPS, ...(run.readers ? READER_OPS : []), ...(run.copies ? COPY_OPS : []), ...(run.refreshes ? REFRESH_OPS : []), ...(run.saves ? SAVE_OPS : [])]
     /** Descriptors held open by `hold`, on the mount and on the local folder, oldest first. */
     const held: [FileHandle, FileHandle][] = []
     const closeOldest = async (): Promise<void> => {
@@ -298,8 +303,10 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     refreshes?: boolean
     /** --direct-io: no page cache, every read and write is the daemon's (R14). */
     directIo?: boolean
+    /** vim's move-aside saves (SAVE_OPS). */
+    saves?: boolean
   }
-  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers', 'copies', 'refreshes', 'directIo'] as const
+  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers', 'copies', 'refreshes', 'directIo', 'saves'] as const
   function runsFromEnv(): Run[] | undefined {
     const seeds = process.env.FUZZ_SEEDS
     if (!seeds) return undefined
@@ -342,7 +349,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
       run.writeBack && '--write-back', run.faults && 'faults', run.kill9 && 'kill -9', run.fuseNative && 'fuse-native',
       run.onlySigned && '--only-signed', run.versions && '--versions', run.names && 'encoded names', run.prefetch && '--dir-prefetch',
       run.readers && 'readers held open', run.copies && 'copies inside the mount', run.refreshes && 'refreshes',
-      run.directIo && '--direct-io',
+      run.directIo && '--direct-io', run.saves && "vim's saves",
     ].filter(Boolean).join(', ')
     it(`seed ${run.seed}${how ? ` (${how})` : ''}: ${WORKERS} workers x ${OPS_PER_WORKER} operations give the same results, trees and stored files`, async () => {
       try {

@@ -26,7 +26,7 @@ export const PLAIN: Alphabet = {
 }
 
 export interface Step {
-  /** One of the ops `apply` runs (model-fuzz.test.ts's OPS, and `copy`); others are the caller's. */
+  /** One of the ops `apply` runs (model-fuzz.test.ts's OPS, `copy` and `save`); others are the caller's. */
   op: string
   a: string
   b: string
@@ -89,6 +89,25 @@ export async function apply(root: string, base: string, s: Step, view: View): Pr
         await writeFile(pa + '.tmp', s.data)
         await rename(pa + '.tmp', pa)
         break
+      case 'save': { // vim's default save (W17): the original moved aside, a new file at its name, the backup deleted
+        const moved = await rename(pa, pa + '~').then(() => true, (e: NodeJS.ErrnoException) => {
+          if (e.code === 'ENOENT') return false // nothing to move aside: vim just writes the file
+          throw e
+        })
+        if (s.flip) { // with vim's fsync before the close
+          const fh = await open(pa, 'w')
+          try {
+            await fh.write(s.data)
+            await fh.sync()
+          } finally {
+            await fh.close()
+          }
+        } else {
+          await writeFile(pa, s.data)
+        }
+        if (moved) await unlink(pa + '~')
+        break
+      }
       case 'ls': {
         const top = await list(join(root, base))
         const sub = await list(join(root, base, names.sub))
