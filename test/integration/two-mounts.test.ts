@@ -18,7 +18,8 @@
 // truncate was the new bytes then zeros), and an append or truncate whose fill found the file deleted failing
 // with EIO that only a debug line explained. In 30 a folder rename failed with EIO as the other machine moved
 // the folder first (now ENOENT, folder-job.ts).
-// TWO_MOUNTS_SEEDS=1-20 runs those seeds instead, to look for new failing seeds; TWO_MOUNTS_TRACE=/tmp/prefix
+// TWO_MOUNTS_SEEDS=1-20 runs those seeds instead, to look for new failing seeds (TWO_MOUNTS_SAVES=1 adds vim's
+// move-aside saves to their steps, W17); TWO_MOUNTS_TRACE=/tmp/prefix
 // writes each run's steps, both daemons' logs and a copy of the emulator's data dir next to that prefix.
 import { randomBytes } from 'node:crypto'
 import { appendFileSync } from 'node:fs'
@@ -40,12 +41,14 @@ const OPS = [
   'write', 'write', 'write', 'append', 'append', 'trunc', 'pwrite', 'atomic', 'read', 'read', 'read', 'stat', 'ls',
   'rename', 'unlink', 'mkdir', 'rmdir', 'dirrename', 'refresh', 'refresh',
 ] as const
+/** TWO_MOUNTS_SAVES=1 (or a seed's own `saves`): vim's default save too (W17), with the put-back of the original. */
+const SAVE_OPS = ['save', 'save'] as const
 /** What another machine's change at the same moment explains (a fill of a file deleted meanwhile is EIO). */
 const RACE_ERRNOS = new Set(['ENOENT', 'ENOTEMPTY', 'EEXIST', 'EIO'])
 /** How long an EIO's warning may take to come through the daemon's stderr pipe. */
 const LOG_WAIT_MS = 5_000
 /** Ops that end in a close of the named file (`a`), which must be stored. */
-const CLOSES = new Set(['write', 'atomic', 'append', 'pwrite', 'trunc'])
+const CLOSES = new Set(['write', 'atomic', 'save', 'append', 'pwrite', 'trunc'])
 const MACHINES = ['A', 'B'] as const
 type Machine = (typeof MACHINES)[number]
 const VIEW: View = { names: PLAIN, hide: () => false }
@@ -82,14 +85,15 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
     if (work) await rm(work, { recursive: true, force: true })
   })
 
-  const seeds = (() => {
+  const runs = ((): { seed: number; saves: boolean }[] => {
     const range = process.env.TWO_MOUNTS_SEEDS
-    if (!range) return [1, 3, 30, 66, 91]
+    if (!range) return [1, 3, 30, 66, 91].map((seed) => ({ seed, saves: false }))
     const [from, to] = range.split('-').map(Number) as [number, number | undefined]
-    return Array.from({ length: (to ?? from) - from + 1 }, (_, i) => from + i)
+    const saves = process.env.TWO_MOUNTS_SAVES === '1'
+    return Array.from({ length: (to ?? from) - from + 1 }, (_, i) => ({ seed: from + i, saves }))
   })()
-  for (const seed of seeds) {
-    it(`seed ${seed}: 2 machines x ${STEPS_PER_MACHINE} steps in a shared folder and their own`, async () => {
+  for (const { seed, saves } of runs) {
+    it(`seed ${seed}${saves ? " (vim's saves)" : ''}: 2 machines x ${STEPS_PER_MACHINE} steps in a shared folder and their own`, async () => {
       const mounts = new Map<Machine, Mounted>()
       try {
         for (const machine of MACHINES) {
@@ -101,7 +105,7 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
         const watchdog = trace ? setTimeout(() => {
           for (const [machine, m] of mounts) void writeFile(`${trace}-${seed}-${machine}.log`, m.log())
         }, 90_000) : undefined
-        await twoMachines(seed, mounts).finally(() => clearTimeout(watchdog))
+        await twoMachines(seed, saves ? [...OPS, ...SAVE_OPS] : OPS, mounts).finally(() => clearTimeout(watchdog))
       } finally {
         const trace = process.env.TWO_MOUNTS_TRACE
         if (trace) for (const [machine, m] of mounts) await writeFile(`${trace}-${seed}-${machine}.log`, m.log())
@@ -111,7 +115,7 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
     }, 180_000)
   }
 
-  async function twoMachines(seed: number, mounts: Map<Machine, Mounted>): Promise<void> {
+  async function twoMachines(seed: number, ops: readonly string[], mounts: Map<Machine, Mounted>): Promise<void> {
     const shared = `t${seed}`
     const own = (machine: Machine) => `t${seed}${machine}`
     const ref = join(work, `ref-${seed}`)
@@ -141,7 +145,7 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
           ...PLAIN.d2Files.slice(0, 2).map((f) => `${base}/${PLAIN.d2}/${f}`),
         ]
         const step: Step = {
-          op: pick(OPS), a: pick(names), b: pick(names), data: randomBytes(pick(SIZES)),
+          op: pick(ops), a: pick(names), b: pick(names), data: randomBytes(pick(SIZES)),
           offset: Math.floor(random() * 100_000), size: 1 + Math.floor(random() * 200_000), flip: random() < 0.5,
         }
         const where = `${machine} step ${i} ${step.op} ${step.a} ${step.b} (${step.data.length} B at ${step.offset}, size ${step.size})`
@@ -165,7 +169,7 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
         if (result === 'EIO' && !(await loggedClearly(m, sourceOf(step, base)))) problems.push(`${where}: EIO with no warning that names it in the log`)
         if (result.startsWith('read ')) reads.push(`${where}: ${result}`)
         if (result !== 'ok' || !CLOSES.has(step.op)) continue
-        const whole = step.op === 'write' || step.op === 'atomic'
+        const whole = step.op === 'write' || step.op === 'atomic' || step.op === 'save'
         const bytes = whole ? step.data : await readFile(join(m.path, step.a)).catch(() => undefined)
         if (bytes) closed.push({ machine, path: step.a, bytes, startedAt, step, own: whole })
         else unread.push(step)
@@ -256,7 +260,7 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
  */
 function racing(step: Step, errno: string): boolean {
   if (!RACE_ERRNOS.has(errno)) return false
-  if ((step.op === 'write' || step.op === 'append') && errno === 'ENOENT') return step.a.includes(`/${PLAIN.d2}/`)
+  if ((step.op === 'write' || step.op === 'append' || step.op === 'save') && errno === 'ENOENT') return step.a.includes(`/${PLAIN.d2}/`)
   return true
 }
 
@@ -283,6 +287,7 @@ function removalsOf(step: Step, base: string, endedAt: number): Removal[] {
     case 'unlink': return [{ paths: [step.a], endedAt }]
     case 'rename': return [{ paths: [step.a, step.b], endedAt }]
     case 'atomic': return [{ paths: [step.a], endedAt }]
+    case 'save': return [{ paths: [step.a, `${step.a}~`], endedAt }] // a put-back refused deletes the original
     case 'rmdir': case 'dirrename': return [{ paths: folders, endedAt }]
     default: return []
   }
