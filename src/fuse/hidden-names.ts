@@ -12,7 +12,9 @@
  * unlink, or nothing when a rename onto that name follows (the VFS then saves over the open file). Which of the
  * two libfuse2 does not say, and the rename of a rename over comes only once the hiding rename is answered: the
  * unlink waits for the next request (or HIDE_SETTLE_MS), and any request but that rename sends it first, so no
- * request sees the name still there. The hidden name answers getattr (fstat) from one of the file's handles,
+ * request sees the name still there. An old version (R9) is not hidden: no unlink removes it, so the hide is refused
+ * (EACCES, as the VFS answers the libfuse3 binding's unlink), where answering it would report an unlink that then
+ * fails. The hidden name answers getattr (fstat) from one of the file's handles,
  * a read-only open (`/proc/PID/fd/N`) with another handle on what that one has open (ESTALE for writing, as with
  * libfuse3), and its unlink after the last release is answered here too. Its folder cannot be removed meanwhile
  * (ENOTEMPTY): libfuse2 would leave the file no path, and every request of its descriptors would fail.
@@ -30,6 +32,7 @@ export const HIDE_SETTLE_MS = 50
 const HIDDEN_NAME = /^\.fuse_hidden[0-9a-f]{16}$/
 const ESTALE = -osConstants.errno.ESTALE
 const ENOTEMPTY = -osConstants.errno.ENOTEMPTY
+const EACCES = -osConstants.errno.EACCES
 const ACCESS_MODE = fsConstants.O_RDONLY | fsConstants.O_WRONLY | fsConstants.O_RDWR
 /** Ops answered at once without waiting for a pending unlink: they name a handle, not a path. */
 const BY_HANDLE: ReadonlySet<string> = new Set(['read', 'readTo', 'write', 'writeFrom', 'flush', 'fsync', 'ftruncate',
@@ -46,7 +49,10 @@ interface PendingHide {
   decide(): void
 }
 
-export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SETTLE_MS): FuseOps {
+/** `readsOldVersion`: whether a handle reads an old version (R9; Vfs.readsOldVersion). */
+export function withHiddenNames(
+  ops: FuseOps, logger: Logger, settleMs = HIDE_SETTLE_MS, readsOldVersion: (fh: number) => boolean = () => false,
+): FuseOps {
   const log = logger.child({ component: 'fuse.hidden-names' })
   /** Open handles by the path libfuse2 sends for them (moved by renames, to the hidden name by a hide). */
   const handles = new Map<string, number[]>()
@@ -179,7 +185,9 @@ export function withHiddenNames(ops: FuseOps, logger: Logger, settleMs = HIDE_SE
         })
       }
       afterSettling(() => {
-        if (isHide(from, to) && handles.has(from)) {
+        const open = isHide(from, to) ? handles.get(from) : undefined
+        if (open?.some(readsOldVersion)) return cb(EACCES)
+        if (open) {
           moved(from, to)
           hidden.add(to)
           let decide = (): void => undefined

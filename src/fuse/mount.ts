@@ -31,7 +31,7 @@ import { NativeLoadError } from '../../native/load.js'
 import { createFuseOps, type FuseOpsOptions } from './adapter.js'
 import { BusyFolders } from './busy-folders.js'
 import { FuseDeviceWatch, fuseDescriptors } from './fuse-device-watch.js'
-import { withHiddenNames } from './hidden-names.js'
+import { HIDE_SETTLE_MS, withHiddenNames } from './hidden-names.js'
 import { refuseReplacedNames } from './replaced-names.js'
 import { MissingNames } from './missing-names.js'
 import { OpCounters, OpGuard } from './guard.js'
@@ -139,7 +139,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   try {
     native = binding.addon
       ? await mountFuse3(binding.addon, target, options.fuse, ops, vfs.xattrNamespace ?? '', timeoutMs)
-      : await mountFuseNative(target, { ...options.fuse, ...(nonEmpty ? { nonempty: true } : {}) }, withHiddenNames(refuseReplacedNames(ops), log), timeoutMs, log)
+      : await mountFuseNative(target, { ...options.fuse, ...(nonEmpty ? { nonempty: true } : {}) }, withHiddenNames(refuseReplacedNames(ops), log, HIDE_SETTLE_MS, (fh) => vfs.readsOldVersion?.(fh) === true), timeoutMs, log)
   } catch (err) {
     if (await findFuseMount(target)) {
       await unmountPath(target, { lazy: true }).catch((e: unknown) =>

@@ -314,6 +314,11 @@ class ImageKitVfs implements IkVfs {
     return this.#handles.get(fh).kind === 'read' // see flush
   }
 
+  readsOldVersion(fh: number): boolean {
+    const handle = this.#handles.peek(fh)
+    return handle?.kind === 'read' && handle.node.isVersion
+  }
+
   /**
    * A program opens `localPath` for `node` (undefined: for other bytes than any stored version). The handles
    * still open there on another version share the kernel's page cache of that name with it: from now on

@@ -37,6 +37,11 @@ export class HandleTable<H> {
     return h
   }
 
+  /** The handle, or undefined once released. */
+  peek(fh: number): H | undefined {
+    return this.#handles.get(fh)
+  }
+
   remove(fh: number): H {
     const h = this.get(fh)
     this.#handles.delete(fh)

@@ -121,6 +121,16 @@ describe('libfuse2 hiding an open file', () => {
     expect(calls).toEqual(['open /d/f', 'rename /d/f.tmp', 'reopen 7', `release ${HIDDEN}`, `release ${HIDDEN}`, 'rmdir /d'])
   })
 
+  it('of an old version (R9) is refused with EACCES, as the unlink it stands for: rm said it removed it, and the unlink failed only after', async () => {
+    const { ops, calls } = recordingOps()
+    const hidden = withHiddenNames(ops, captureLogger().logger, 1, (fh) => fh === 7)
+    await openAs(hidden, '/d/f-v2026-12-07-032127-950', fsConstants.O_RDONLY)
+    expect(await call(hidden.rename, '/d/f-v2026-12-07-032127-950', HIDDEN)).toEqual([-osConstants.errno.EACCES])
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    await call(hidden.getattr, '/d/f-v2026-12-07-032127-950')
+    expect(calls).toEqual(['open /d/f-v2026-12-07-032127-950', 'getattr /d/f-v2026-12-07-032127-950'])
+  })
+
   it('a rename to such a name of a file nobody has open is an ordinary rename', async () => {
     const { ops, calls } = recordingOps()
     const hidden = withHiddenNames(ops, captureLogger().logger)
