@@ -12,9 +12,9 @@
  * unlink, or nothing when a rename onto that name follows (the VFS then saves over the open file). Which of the
  * two libfuse2 does not say, and the rename of a rename over comes only once the hiding rename is answered: the
  * unlink waits for the next request (or HIDE_SETTLE_MS), and any request but that rename sends it first, so no
- * request sees the name still there. An old version (R9) is not hidden: no unlink removes it, so the hide is refused
- * (EACCES, as the VFS answers the libfuse3 binding's unlink), where answering it would report an unlink that then
- * fails. The hidden name answers getattr (fstat) from one of the file's handles,
+ * request sees the name still there. An old version (R9) is not hidden: no unlink or rename over it removes it, so the
+ * hide is refused (EACCES, as the VFS answers the libfuse3 binding), where answering it would report an unlink
+ * that then fails. The hidden name answers getattr (fstat) from one of the file's handles,
  * a read-only open (`/proc/PID/fd/N`) with another handle on what that one has open (ESTALE for writing, as with
  * libfuse3), and its unlink after the last release is answered here too. Its folder cannot be removed meanwhile
  * (ENOTEMPTY): libfuse2 would leave the file no path, and every request of its descriptors would fail.

@@ -278,6 +278,7 @@ export class Namespace {
       return this.#renameFolder(srcNode, from, to, dstNode)
     }
     if (srcNode?.kind === 'file' && srcNode.isVersion) throw new VfsError('EACCES', `rename ${from.localPath}: old versions are read-only`)
+    if (dstNode?.kind === 'file' && dstNode.isVersion) throw new VfsError('EACCES', `rename ${to.localPath}: old versions are read-only`)
     if (dstNode?.kind === 'dir') throw new VfsError('EISDIR', `rename ${to.localPath}: is a folder`)
     return this.#renameFile(from, to, srcNode as FileInode | undefined, srcPending, dstNode as FileInode | undefined, dstPending)
   }

@@ -80,7 +80,7 @@ export interface Vfs {
    * so the kernel need not send one (FOPEN_NOFLUSH).
    */
   closesWithoutFlush?(fh: number): boolean
-  /** True when handle `fh` reads an old version (R9), which no unlink removes (EACCES). */
+  /** True when handle `fh` reads an old version (R9), which no unlink or rename over it removes (EACCES). */
   readsOldVersion?(fh: number): boolean
   /** Up to `length` bytes at `position`; a shorter result means end of file. */
   read(localPath: string, fh: number, length: number, position: number): Promise<Buffer>

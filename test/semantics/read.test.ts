@@ -545,6 +545,38 @@ describe.skipIf(skip !== null)('read semantics', () => {
     }
   })
 
+  it.each([['', []], [' (fuse-native fallback)', ['--fuse-binding', 'fuse-native']]])('R9: an old version is read-only, also while a program has it open: rm, a rename over it and an open for writing fail with EACCES, and it stays%s', async (_, args) => {
+    const cacheDir = await tempDir('ikfs-versions-cache-')
+    const versions = await mountLibrary(lib, { args: ['--versions', '--cache-dir', cacheDir, ...args] })
+    try {
+      const folder = join(versions.path, 'ver')
+      const oldName = (await readdir(folder)).find((e) => e !== 'doc.txt')!
+      const old = join(folder, oldName)
+      await writeFile(join(folder, 'other.txt'), 'other\n')
+      const refused = async () => {
+        await expect(rm(old)).rejects.toMatchObject({ code: 'EACCES' })
+        await expect(rename(join(folder, 'other.txt'), old)).rejects.toMatchObject({ code: 'EACCES' })
+        await expect(open(old, 'r+')).rejects.toMatchObject({ code: 'EACCES' })
+      }
+      await refused()
+      const reader = await open(old, 'r') // libfuse2 hides an open file instead of unlinking it, or renaming over it
+      try {
+        await refused()
+        expect((await reader.readFile()).toString()).toBe('version one\n')
+      } finally {
+        await reader.close()
+      }
+      versions.forget()
+      expect(await readFile(old, 'utf8')).toBe('version one\n')
+      expect(await readFile(join(folder, 'other.txt'), 'utf8')).toBe('other\n')
+      expect((await readdir(folder)).sort()).toEqual([oldName, 'doc.txt', 'other.txt'].sort())
+      await rm(join(folder, 'other.txt'))
+    } finally {
+      await versions.stop()
+      await rm(cacheDir, { recursive: true, force: true })
+    }
+  })
+
   it('R10: metadata reads as user.imagekit.* extended attributes', async () => {
     const { stdout } = await run('getfattr', ['-d', '-m', '^user\\.imagekit\\.', join(m.path, 'up', 'deep', 'tagged.txt')])
     const details = await lib.details('/up/deep/tagged.txt')
