@@ -2,7 +2,7 @@
 // One emulator and one mount (dir cache 2 s) serve the whole file; R7 and R12 live in their own files
 // because they need differently configured emulators and mounts.
 import { createHash, randomBytes } from 'node:crypto'
-import { chown, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { chown, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -214,6 +214,34 @@ describe.skipIf(skip !== null)('read semantics', () => {
     await waitFor(async () => sha(await readFile(path)) === sha(theirs), CHANGE_BOUND_MS * 2, 'their version read')
     expect(await rangeRequests() - after.rangeRequests).toBeGreaterThan(0)
     await lib.deleteFile('/just-saved/obj.bin') // R11's usage is cached by the mount
+  })
+
+  it('R4: git add . of 50 files just written reads none of them from the CDN; R5: one written again or replaced is read as it is now', async () => {
+    const repo = join(m.path, 'repo')
+    await mkdir(repo)
+    const git = (...args: string[]) => run('git', ['-C', repo, '-c', 'safe.directory=*', '-c', 'user.name=ikfs', '-c', 'user.email=ikfs@localhost', ...args])
+    await git('init', '-q')
+    const files = Array.from({ length: 50 }, (_, i) => randomBytes(1000 + i * 37))
+    for (const [i, bytes] of files.entries()) await writeFile(join(repo, `f${i}.txt`), bytes)
+    const before = await readStats()
+    // git writes an object per file meanwhile: more uploads than the spool keeps data files of.
+    await git('add', '.')
+    const after = await readStats()
+    expect(after.blockCacheMisses - before.blockCacheMisses, 'git read the files through the daemon').toBeGreaterThanOrEqual(files.length)
+    expect(after.rangeRequests - before.rangeRequests).toBe(0)
+    expect((await git('ls-files', '-s')).stdout.split('\n').filter(Boolean)).toHaveLength(files.length)
+
+    // Written again with as many bytes, or deleted and made again: read as they are now, never the copies of before.
+    const again = files.slice(0, 4).map((b) => randomBytes(b.length))
+    for (const [i, bytes] of again.entries()) {
+      const path = join(repo, `f${i}.txt`)
+      if (i % 2 === 1) await unlink(path)
+      await writeFile(path, bytes)
+    }
+    const dropPages = ['import os, sys', 'for p in sys.argv[1:]:', '    fd = os.open(p, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)'].join('\n')
+    await run('python3', ['-c', dropPages, ...files.map((_, i) => join(repo, `f${i}.txt`))])
+    for (const [i, bytes] of files.entries()) expect(sha(await readFile(join(repo, `f${i}.txt`))), `f${i}`).toBe(sha(again[i] ?? bytes))
+    expect((await readStats()).rangeRequests - after.rangeRequests).toBe(0)
   })
 
   it('R14: with --direct-io every read reaches the daemon, byte-exact; shared maps are refused, private ones work', async () => {

@@ -11,12 +11,15 @@
  * A copy is found by file id and version id (the upload's answer), so only the exact bytes of that version
  * are ever reused. Bounded by age (ttlMs), count and bytes, oldest out first; a file larger than maxBytes is
  * not kept at all. Kept copies have no journal record and are not in `data/`: a start-up deletes them.
+ * Reads reach further back: the bytes of small files are also kept in memory for a while (recent-bytes.ts),
+ * so that reading back many files just written (`git add .`, thumbnails) needs no request either.
  */
 import { readdirSync, renameSync, unlinkSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Clock } from '../../clock.js'
 import type { DataFiles } from './data-files.js'
+import { RecentBytes, type RecentBytesLimits } from './recent-bytes.js'
 
 /** Long enough for a save to rename its temporary file; short enough to hold little disk. */
 export const RECENT_COPY_TTL_MS = 30_000
@@ -40,6 +43,8 @@ export interface RecentCopiesLimits {
   ttlMs: number
   maxCopies: number
   maxBytes: number
+  /** Of the copies in memory (recent-bytes.ts). */
+  memory?: Partial<RecentBytesLimits>
 }
 
 export class RecentCopies {
@@ -48,6 +53,7 @@ export class RecentCopies {
   #bytes = 0
   #timer: NodeJS.Timeout | undefined
   readonly #limits: RecentCopiesLimits
+  readonly #memory: RecentBytes
 
   constructor(
     readonly dataFiles: DataFiles,
@@ -56,13 +62,22 @@ export class RecentCopies {
     limits: Partial<RecentCopiesLimits> = {},
   ) {
     this.#limits = { ttlMs: RECENT_COPY_TTL_MS, maxCopies: RECENT_COPIES_MAX, maxBytes: RECENT_COPIES_MAX_BYTES, ...limits }
+    this.#memory = new RecentBytes(clock, limits.memory)
     for (const name of readdirSync(keptDir)) unlinkSync(join(keptDir, name))
   }
 
   /** Keeps the data file of a version just stored; removes it instead when it cannot stay. */
   async keep(fileId: string, versionId: string, copy: RecentCopy): Promise<void> {
+    // Without a descriptor, the file is opened for the copy in memory and keeps it: a close would cost (recent-bytes.ts).
+    this.#memory.keep(fileId, versionId, copy.size, copy.fh)
     const { ttlMs, maxCopies, maxBytes } = this.#limits
-    if (copy.size > maxBytes || ttlMs <= 0 || maxCopies <= 0) return this.dataFiles.remove(copy.id, copy.fh)
+    if (copy.size > maxBytes || ttlMs <= 0 || maxCopies <= 0) {
+      if (!copy.fh && this.#memory.fits(copy.size)) {
+        copy = { ...copy, fh: await open(this.dataFiles.path(copy.id), 'r+').catch(() => undefined) }
+        this.#memory.keep(fileId, versionId, copy.size, copy.fh)
+      }
+      return this.dataFiles.remove(copy.id, copy.fh) // emptied for reuse: it opens the file anyway
+    }
     const key = keyOf(fileId, versionId)
     const older = this.#kept.get(key)
     if (older) await this.#remove(older)
@@ -71,10 +86,24 @@ export class RecentCopies {
     } catch {
       return this.dataFiles.remove(copy.id, copy.fh)
     }
-    this.#kept.set(key, { ...copy, key, expiresAtMs: this.clock.now() + ttlMs })
+    const kept: Kept = { ...copy, key, expiresAtMs: this.clock.now() + ttlMs }
+    this.#kept.set(key, kept)
     this.#bytes += copy.size
+    if (!kept.fh && this.#memory.fits(kept.size)) await this.#keepInMemory(fileId, versionId, kept)
     await this.#evict()
     this.#schedule()
+  }
+
+  /**
+   * Opens a copy kept without a descriptor (the descriptor stays with it) and copies it into memory, unless it
+   * was taken or removed meanwhile, or a newer version of the file landed.
+   */
+  async #keepInMemory(fileId: string, versionId: string, kept: Kept): Promise<void> {
+    const fh = await open(join(this.keptDir, kept.id), 'r+').catch(() => undefined)
+    if (!fh) return
+    if (this.#kept.get(kept.key) !== kept || kept.fh) return void (await fh.close().catch(() => undefined)) // the taker's now
+    kept.fh = fh
+    if (!this.#memory.holds(fileId)) this.#memory.keep(fileId, versionId, kept.size, fh) // else a newer version landed meanwhile
   }
 
   /** The kept copy of that version, back in `data/` and now the caller's, if there is one. */
@@ -93,18 +122,25 @@ export class RecentCopies {
 
   /** Whether a copy of that version is kept (readAt may still answer false: it may go meanwhile). */
   has(fileId: string, versionId: string, size: number): boolean {
-    return this.#live(fileId, versionId, size) !== undefined
+    return this.#memory.get(fileId, versionId, size) !== undefined || this.#live(fileId, versionId, size) !== undefined
   }
 
   /**
    * Fills `dest` with the bytes at `position` of the kept copy of that version (a read of a file just
-   * uploaded, R4). True only when the copy stayed kept from before the read until after it: a copy taken
-   * back (it is the taker's then, and may be written) or removed meanwhile answers false, so the bytes of
-   * no other content are ever handed out (R5); the caller reads the version elsewhere then.
+   * uploaded, R4): the one in memory when there is one (its bytes never change), else the one on disk. True
+   * only when the copy on disk stayed kept from before the read until after it: a copy taken back (it is the
+   * taker's then, and may be written) or removed meanwhile answers false, so the bytes of no other content
+   * are ever handed out (R5); the caller reads the version elsewhere then.
    */
   async readAt(fileId: string, versionId: string, size: number, dest: Buffer, position: number): Promise<boolean> {
+    if (position + dest.length > size) return false
+    const inMemory = this.#memory.get(fileId, versionId, size)
+    if (inMemory) {
+      inMemory.copy(dest, 0, position, position + dest.length)
+      return true
+    }
     const kept = this.#live(fileId, versionId, size)
-    if (!kept || position + dest.length > size) return false
+    if (!kept) return false
     const stillKept = () => this.#kept.get(kept.key) === kept
     let own: FileHandle | undefined
     try {
@@ -125,6 +161,7 @@ export class RecentCopies {
 
   /** Removes the copies of every version of a file (it was deleted). */
   async drop(fileId: string): Promise<void> {
+    this.#memory.drop(fileId)
     const prefix = keyOf(fileId, '')
     for (const kept of [...this.#kept.values()]) if (kept.key.startsWith(prefix)) await this.#remove(kept)
   }
@@ -135,6 +172,11 @@ export class RecentCopies {
 
   get count(): number {
     return this.#kept.size
+  }
+
+  /** The copies in memory: how many, how many bytes. */
+  get inMemory(): { count: number; bytes: number } {
+    return { count: this.#memory.count, bytes: this.#memory.bytes }
   }
 
   /** The spool's disk is full: every kept copy goes, so that files being written get the room. False when none was kept. */
@@ -148,6 +190,7 @@ export class RecentCopies {
   async close(): Promise<void> {
     clearTimeout(this.#timer)
     this.#timer = undefined
+    this.#memory.close()
     for (const kept of [...this.#kept.values()]) await this.#remove(kept)
   }
 

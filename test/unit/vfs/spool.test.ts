@@ -13,7 +13,8 @@ import { DataFiles, FREE_FILES_MAX } from '../../../src/vfs/spool/data-files.js'
 import { FolderMoves } from '../../../src/vfs/spool/folder-moves.js'
 import { JOURNAL_LOG, Journal, type JournalRecord } from '../../../src/vfs/spool/journal.js'
 import { LocalMtimes, MTIMES_LOG } from '../../../src/vfs/spool/mtimes.js'
-import { RecentCopies } from '../../../src/vfs/spool/recent-copies.js'
+import { RecentBytes } from '../../../src/vfs/spool/recent-bytes.js'
+import { RECENT_COPIES_MAX, RecentCopies } from '../../../src/vfs/spool/recent-copies.js'
 import { liveOwner, ownerLine } from '../../../src/vfs/spool/owner.js'
 import { idleSpoolsWithFiles, Spool } from '../../../src/vfs/spool/spool.js'
 import { recoverSpool } from '../../../src/vfs/spool/recover.js'
@@ -546,7 +547,8 @@ describe('RecentCopies', () => {
   it('readAt (R4, R5): the bytes of a kept version, only while it stays kept; a copy taken back or removed during the read answers false', async () => {
     const { root, files, ids } = await spool(3, 10)
     const clock = new ManualClock()
-    const recent = new RecentCopies(files, join(root, 'kept'), clock, { ttlMs: 1000 })
+    // The copies on disk only: those in memory (tested below) never change under a read.
+    const recent = new RecentCopies(files, join(root, 'kept'), clock, { ttlMs: 1000, memory: { maxBytes: 0 } })
     await recent.keep('f0', 'v1', { id: ids[0]!, fh: undefined, size: 10 })
     await recent.keep('f1', 'v1', { id: ids[1]!, fh: await open(join(root, 'data', ids[1]!), 'r+'), size: 10 })
     await recent.keep('f2', 'v1', { id: ids[2]!, fh: undefined, size: 10 })
@@ -595,6 +597,136 @@ describe('RecentCopies', () => {
     expect(readFileSync(files.path(ids[2]!))).toEqual(Buffer.alloc(10, 2))
     expect((await taken!.fh!.stat()).size).toBe(10)
     await taken!.fh!.close()
+  })
+
+  /** Data files of `sizes`, each filled with its index + 1 (a distinct byte). */
+  async function dataFilesOf(sizes: number[]) {
+    const root = tempDir()
+    for (const d of ['data', 'free', 'kept']) mkdirSync(join(root, d))
+    const files = new DataFiles(join(root, 'data'), join(root, 'free'))
+    spools.push(files)
+    const made = async (i: number) => {
+      const { id, fh } = await files.create()
+      await fh.write(Buffer.alloc(sizes[i]!, i + 1), 0, sizes[i]!, 0) // at 0: a reused file's descriptor is past its old end
+      return { id, fh, size: sizes[i]! }
+    }
+    return { root, files, made }
+  }
+
+  it('R4: reads of many more versions than the copies on disk are served from memory, their data files reused at once', async () => {
+    const n = RECENT_COPIES_MAX * 3
+    const { root, files, made } = await dataFilesOf(Array.from({ length: n }, (_, i) => 1000 + i))
+    const recent = new RecentCopies(files, join(root, 'kept'), new ManualClock())
+    const copies = []
+    for (let i = 0; i < n; i++) copies.push(await made(i))
+    for (const [i, copy] of copies.entries()) await recent.keep(`f${i}`, 'v1', copy)
+    expect(recent.count).toBe(RECENT_COPIES_MAX) // on disk, as before
+    expect(readdirSync(join(root, 'free'))).toHaveLength(n - RECENT_COPIES_MAX) // emptied for reuse at once
+    for (let i = 0; i < n; i++) {
+      const dest = Buffer.alloc(100)
+      expect(recent.has(`f${i}`, 'v1', 1000 + i), `f${i}`).toBe(true)
+      expect(await recent.readAt(`f${i}`, 'v1', 1000 + i, dest, 900 + i), `f${i}`).toBe(true)
+      expect(dest.equals(Buffer.alloc(100, i + 1)), `f${i}`).toBe(true)
+      expect(recent.has(`f${i}`, 'v2', 1000 + i) || recent.has(`f${i}`, 'v1', 1001 + i)).toBe(false) // another version, another size
+    }
+    expect(recent.inMemory).toEqual({ count: n, bytes: n * 1000 + (n * (n - 1)) / 2 })
+    await recent.close()
+    expect([recent.has('f0', 'v1', 1000), recent.inMemory.count]).toEqual([false, 0])
+  })
+
+  it('R5: a file stored again or deleted is never read from the copy of its older version', async () => {
+    const { root, files, made } = await dataFilesOf([10, 10, 10, 10, 2 * 1024 * 1024])
+    const recent = new RecentCopies(files, join(root, 'kept'), new ManualClock(), { maxCopies: 0 }) // memory only
+    const read = async (fileId: string, versionId: string) => {
+      const dest = Buffer.alloc(10)
+      return (await recent.readAt(fileId, versionId, 10, dest, 0)) ? dest[0] : undefined
+    }
+    await recent.keep('f', 'v1', await made(0))
+    await recent.keep('f', 'v2', await made(1)) // written again, as many bytes
+    expect([await read('f', 'v1'), await read('f', 'v2')]).toEqual([undefined, 2])
+    await recent.keep('g', 'v1', await made(2))
+    await recent.drop('g') // deleted
+    expect(await read('g', 'v1')).toBeUndefined()
+    const big = await made(4) // larger than a copy in memory may be
+    await recent.keep('f', 'v3', big)
+    expect([recent.has('f', 'v3', big.size), await read('f', 'v2')]).toEqual([false, undefined])
+    await recent.keep('f', 'v4', await made(3))
+    expect(await read('f', 'v4')).toBe(4)
+    expect(recent.inMemory).toEqual({ count: 1, bytes: 10 })
+    await recent.close()
+  })
+
+  it('a lap of the ring starts over where the end of the last one is still kept: that end goes first, being older', async () => {
+    const bytes = new RecentBytes(new ManualClock(), { maxBytes: 100, maxFileBytes: 50, ttlMs: 1000 })
+    const path = join(tempDir(), 'data')
+    const sizes: Record<string, number> = { a: 30, b: 30, c: 30, d: 20, e: 35, f: 50 }
+    for (const [i, id] of Object.keys(sizes).entries()) {
+      writeFileSync(path, Buffer.alloc(sizes[id]!, i + 1))
+      const fh = await open(path, 'r')
+      bytes.keep(id, 'v1', sizes[id]!, fh)
+      await fh.close()
+    }
+    // a@0 b@30 c@60; d wraps to 0 (a goes); e@20 (b goes); f wraps again: c, beyond the head, is older than d and e
+    expect(Object.keys(sizes).map((id) => bytes.get(id, 'v1', sizes[id]!)?.[0])).toEqual([undefined, undefined, undefined, undefined, undefined, 6])
+    expect([bytes.count, bytes.bytes]).toEqual([1, 50])
+    bytes.close()
+  })
+
+  it('the copies in memory share one ring: each lap overwrites only the oldest copies in its way, the others read back exact', async () => {
+    const ringBytes = 4096
+    const bytes = new RecentBytes(new ManualClock(), { maxBytes: ringBytes, maxFileBytes: 1000, ttlMs: 1000 })
+    const root = tempDir()
+    let seed = 7
+    const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n
+    const written = new Map<string, { versionId: string; content: Buffer; at: number }>()
+    let total = 0 // bytes stored in the ring so far, copies dropped or replaced since included
+    for (let i = 0; i < 400; i++) {
+      const fileId = `f${random(40)}`
+      const content = Buffer.alloc(1 + random(1000), i % 251)
+      writeFileSync(join(root, 'data'), content)
+      const fh = await open(join(root, 'data'), 'r')
+      bytes.keep(fileId, `v${i}`, content.length, fh)
+      await fh.close()
+      total += content.length
+      if (random(10) === 0) {
+        bytes.drop(fileId)
+        written.delete(fileId)
+      } else written.set(fileId, { versionId: `v${i}`, content, at: total - content.length })
+      // Every copy still kept reads back exact; an older version never does.
+      let kept = 0
+      for (const [id, { versionId, content: expected }] of written) {
+        const got = bytes.get(id, versionId, expected.length)
+        if (got) {
+          kept++
+          expect(got.equals(expected), `${id} ${versionId}`).toBe(true)
+        }
+        expect(bytes.get(id, `v${i + 1}`, expected.length)).toBeUndefined()
+      }
+      expect(kept).toBe(bytes.count)
+      // A copy stays while the copies stored since, itself included, fit in the ring (a lap leaves less than
+      // one copy's room unused at its end).
+      for (const [id, { versionId, content: expected, at }] of written) {
+        if (total - at <= ringBytes - 1000) expect(bytes.get(id, versionId, expected.length), `recent ${id}`).toBeDefined()
+      }
+    }
+    bytes.close()
+  })
+
+  it('the copies in memory are bounded by bytes (oldest out first), by a file\'s size and by age', async () => {
+    const { root, files, made } = await dataFilesOf([10, 10, 10, 31, 10])
+    const clock = new ManualClock()
+    const recent = new RecentCopies(files, join(root, 'kept'), clock, { maxCopies: 0, memory: { maxBytes: 25, maxFileBytes: 30, ttlMs: 1000 } })
+    for (const i of [0, 1, 2, 3]) await recent.keep(`f${i}`, 'v1', await made(i))
+    // 30 bytes would not fit: f0 went; f3 is larger than a file may be
+    expect(['f0', 'f1', 'f2', 'f3'].map((f) => recent.has(f, 'v1', f === 'f3' ? 31 : 10))).toEqual([false, true, true, false])
+    expect(recent.inMemory).toEqual({ count: 2, bytes: 20 })
+    clock.advance(500)
+    await recent.keep('f4', 'v1', await made(4)) // evicts f1 (20 + 10 > 25)
+    clock.advance(500)
+    expect(['f2', 'f4'].map((f) => recent.has(f, 'v1', 10))).toEqual([false, true]) // f2's time is up
+    clock.advance(500)
+    expect(recent.has('f4', 'v1', 10)).toBe(false)
+    await recent.close()
   })
 })
 
