@@ -62,6 +62,11 @@ export function isImageKitError(e: unknown): e is ImageKitError {
   return e instanceof ImageKitError
 }
 
+/** An ImageKitError with that code (IK_NOT_FOUND: the API's 404, ...). */
+export function hasImageKitCode(e: unknown, code: ImageKitCode): e is ImageKitError {
+  return e instanceof ImageKitError && e.code === code
+}
+
 /** The server accepted the request (a 2xx status arrived) but its answer was lost on the way. */
 export function isLostAnswer(e: unknown): boolean {
   return isImageKitError(e) && (e.code === 'IK_NETWORK' || e.code === 'IK_TIMEOUT') && e.status !== undefined && e.status >= 200 && e.status < 300

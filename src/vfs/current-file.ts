@@ -5,7 +5,7 @@
  * one, which would live on only as an old version. One details call; the cached listing takes what it says.
  */
 import type { ImageKitApi } from '../imagekit/api.js'
-import { isImageKitError } from '../imagekit/errors.js'
+import { hasImageKitCode } from '../imagekit/errors.js'
 import type { FileObject } from '../imagekit/types.js'
 import type { DirCache } from './dir-cache.js'
 import type { Destination } from './destination.js'
@@ -25,7 +25,7 @@ export async function currentFile(
   try {
     details = await d.api.getFileDetails(listed.fileId)
   } catch (e) {
-    if (!(isImageKitError(e) && e.code === 'IK_NOT_FOUND')) throw fromImageKitError(e, { op: 'open for writing', target: dest.remotePath })
+    if (!(hasImageKitCode(e, 'IK_NOT_FOUND'))) throw fromImageKitError(e, { op: 'open for writing', target: dest.remotePath })
   }
   if (details?.filePath === listed.remotePath) {
     if (details.versionInfo.id === listed.versionId) return listed

@@ -11,7 +11,7 @@
  */
 import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
-import { isImageKitError, isLostAnswer } from '../imagekit/errors.js'
+import { hasImageKitCode, isLostAnswer } from '../imagekit/errors.js'
 import type { Logger } from '../log.js'
 import { findStored } from './find-stored.js'
 import { folderExists } from './folder-exists.js'
@@ -53,7 +53,7 @@ export async function runFolderJob(d: FolderJobDeps, start: () => Promise<unknow
     if (failure) d.log.info({ ...what, err: failure }, 'the change was made, though its answer was an error (lost on the way, or a repeat of one that was)')
     return
   }
-  const ended = failure === undefined ? 'completed' : isImageKitError(failure) && failure.code === 'IK_JOB_FAILED' ? 'failed' : undefined
+  const ended = failure === undefined ? 'completed' : hasImageKitCode(failure, 'IK_JOB_FAILED') ? 'failed' : undefined
   const why: FolderJobFailure | undefined = !now ? undefined : !now.source ? 'source-gone'
     : now.target || (ended && (await fileAt(d, toPath))) ? 'target-taken' : undefined
   if (why && ended) {

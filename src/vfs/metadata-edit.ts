@@ -18,7 +18,7 @@
  * file that lands public says so.
  */
 import type { Clock } from '../clock.js'
-import { isImageKitError } from '../imagekit/errors.js'
+import { hasImageKitCode } from '../imagekit/errors.js'
 import type { ImageKitApi } from '../imagekit/api.js'
 import type { FileObject } from '../imagekit/types.js'
 import type { Logger } from '../log.js'
@@ -211,9 +211,9 @@ export class MetadataEditor {
         return
       }
       // The API's own words say what was wrong (a custom metadata field the account does not define, a % in a tag).
-      if (isImageKitError(e) && e.code === 'IK_BAD_REQUEST') throw new VfsError('EINVAL', `${localPath}: ImageKit refused the change: ${e.message}`, { cause: e })
+      if (hasImageKitCode(e, 'IK_BAD_REQUEST')) throw new VfsError('EINVAL', `${localPath}: ImageKit refused the change: ${e.message}`, { cause: e })
       // Deleted elsewhere after the cached listing (R2): the folder is listed afresh, so the name does not stay.
-      if (isImageKitError(e) && e.code === 'IK_NOT_FOUND') this.d.dirs.expire(dest.folder)
+      if (hasImageKitCode(e, 'IK_NOT_FOUND')) this.d.dirs.expire(dest.folder)
       throw fromImageKitError(e, { op: 'update details', target: node.remotePath })
     }
     this.#answered(updated)
@@ -229,7 +229,7 @@ export class MetadataEditor {
    * gateway's 5xx after the change) and they show what was wanted; else undefined. A 404 is the file gone.
    */
   async #heldDespite(e: unknown, fileId: string, wanted: WantedDetails): Promise<FileObject | undefined> {
-    if (!mayHaveBeenDone(e) || (isImageKitError(e) && e.code === 'IK_NOT_FOUND')) return undefined
+    if (!mayHaveBeenDone(e) || (hasImageKitCode(e, 'IK_NOT_FOUND'))) return undefined
     const now = await this.d.api.getFileDetails(fileId).catch(() => undefined)
     if (!now || !detailsHold(now, wanted)) return undefined
     this.d.log.info({ fileId, err: e }, 'the details were set, though the answers to setting them were errors')

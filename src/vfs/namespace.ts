@@ -3,7 +3,7 @@
  * API in an order that leaves the source intact when a step fails, then updates the cached listings
  * synchronously (same inode numbers) so the kernel sees the result at once.
  */
-import { isImageKitError } from '../imagekit/errors.js'
+import { hasImageKitCode } from '../imagekit/errors.js'
 import { renameAcrossFolders, type RenameAndMove, type Taken } from './cross-folder-rename.js'
 import { VfsError } from './errors.js'
 import { remoteBaseOf, type PendingFile } from './file-node.js'
@@ -28,7 +28,7 @@ export type NamespaceDeps = Pick<WritePathDeps, 'api' | 'clock' | 'log' | 'codec
 }
 
 function isNotFound(e: unknown): boolean {
-  return isImageKitError(e) && e.code === 'IK_NOT_FOUND'
+  return hasImageKitCode(e, 'IK_NOT_FOUND')
 }
 
 export class Namespace {
@@ -368,7 +368,7 @@ export class Namespace {
       // The target was added elsewhere after the cached listing (R2): rename(2) replaces it, as on a local disk
       // (the steps before the conflict were undone, cross-folder-rename.ts), so this is an atomic save after all.
       const cause = e instanceof VfsError ? e.cause : undefined
-      if (!(isImageKitError(cause) && cause.code === 'IK_CONFLICT') || retried) throw e
+      if (!(hasImageKitCode(cause, 'IK_CONFLICT')) || retried) throw e
       dirs.expire(to.folder)
       const fresh = await this.#remote(to)
       if (fresh?.kind === 'dir') throw new VfsError('EISDIR', `rename ${to.localPath}: is a folder`, { cause: e })

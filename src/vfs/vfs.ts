@@ -37,7 +37,7 @@
 import { constants as fsConstants } from 'node:fs'
 import { systemClock, type Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
-import { isImageKitError } from '../imagekit/errors.js'
+import { hasImageKitCode } from '../imagekit/errors.js'
 import type { FileObject } from '../imagekit/types.js'
 import type { Logger } from '../log.js'
 import { dirAttr, fileAttr, pendingAttr, type AttrOptions } from './attrs.js'
@@ -414,7 +414,7 @@ class ImageKitVfs implements IkVfs {
         this.#log.warn({ path: node.remotePath, fileId: node.fileId }, 'read refused: the delivery serves other content than the listing shows (another size, or another ETag than earlier ranges)')
         return changed
       } catch (e) {
-        if (why === 'gone' && isImageKitError(e) && e.code === 'IK_NOT_FOUND') return undefined // deleted: the 404 says so
+        if (why === 'gone' && hasImageKitCode(e, 'IK_NOT_FOUND')) return undefined // deleted: the 404 says so
         return fromImageKitError(e, { op: 'read', target: node.remotePath })
       }
     })

@@ -6,7 +6,7 @@
  * at where the SAME version is now) and retries once; after a stale retry the handle is broken and every
  * later read is EIO.
  */
-import { isImageKitError } from '../../imagekit/errors.js'
+import { hasImageKitCode, isImageKitError } from '../../imagekit/errors.js'
 import { isVfsError, VfsError } from '../errors.js'
 import { fromImageKitError } from '../from-imagekit-error.js'
 import type { FileInode } from '../inode.js'
@@ -85,14 +85,14 @@ export class ReadHandle {
 
   /** A 404 for a published file: it may have moved (a draft's 404 is a refusal, #map). */
   #gone(e: unknown): boolean {
-    return this.node.isPublished && isImageKitError(e) && e.code === 'IK_NOT_FOUND'
+    return this.node.isPublished && hasImageKitCode(e, 'IK_NOT_FOUND')
   }
 
   #map(e: unknown): VfsError {
     if (!this.node.isPublished && isImageKitError(e) && REFUSALS.has(e.code)) {
       return new VfsError('EACCES', `read ${this.reader.filePath}: an unpublished (draft) file; ImageKit delivers it only once it is published`, { cause: e })
     }
-    if (isImageKitError(e) && e.code === 'IK_NOT_FOUND') {
+    if (hasImageKitCode(e, 'IK_NOT_FOUND')) {
       // Not the lookup miss ENOENT usually is (logged at debug): a file the listing showed.
       return new VfsError('ENOENT', `read ${this.reader.filePath}: the URL endpoint answers 404 for a listed file (deleted elsewhere since, or --endpoint is not this library's)`, { cause: e, level: 'warn' })
     }

@@ -17,7 +17,7 @@
  * - never serves bytes of a response whose total size differs from the listing (StaleContentError).
  */
 import type { BodySink, RangeResponse } from '../../imagekit/api.js'
-import { isImageKitError } from '../../imagekit/errors.js'
+import { hasImageKitCode } from '../../imagekit/errors.js'
 import type { ByteBudget } from '../budget.js'
 import type { Counters } from '../stats.js'
 import type { PartialBlock } from './partial-block.js'
@@ -236,7 +236,7 @@ export class RangeStream implements BodySink {
           response.close()
           if (this.#aborted) break
           if (e instanceof StaleContentError || e instanceof BadRangeError) throw e // not resumable
-          const reclaimed = isImageKitError(e) && e.code === 'IK_RECLAIMED'
+          const reclaimed = hasImageKitCode(e, 'IK_RECLAIMED')
           if (this.#bytePos() > pos) attempts = reclaimed ? 0 : 1
           else if (!reclaimed) attempts++
           if (attempts > MAX_RESUME_ATTEMPTS) throw e

@@ -10,7 +10,7 @@
  * library that was down, and a 429 storm made worse.
  */
 import type { Clock } from '../../clock.js'
-import { isImageKitError, type ImageKitError } from '../../imagekit/errors.js'
+import { hasImageKitCode, isImageKitError, type ImageKitError } from '../../imagekit/errors.js'
 import type { Logger } from '../../log.js'
 
 /**
@@ -171,7 +171,7 @@ export class Outage<T> {
     const { clock, baseMs, maxMs, random } = this.#d
     const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(20, this.#failedProbes))
     const backoffMs = Math.floor(ceiling / 2 + random() * (ceiling / 2))
-    const resetMs = isImageKitError(e) && e.code === 'IK_RATE_LIMITED' ? (e.retryAfterMs ?? 0) : 0
+    const resetMs = hasImageKitCode(e, 'IK_RATE_LIMITED') ? (e.retryAfterMs ?? 0) : 0
     const delayMs = dueMs ?? Math.max(backoffMs, resetMs)
     const timer = new AbortController()
     this.#timer = timer

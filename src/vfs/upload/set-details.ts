@@ -3,7 +3,7 @@
  * them: wanted-details.ts), set on the stored file right after its upload.
  */
 import type { ImageKitApi } from '../../imagekit/api.js'
-import { isImageKitError, type ImageKitError } from '../../imagekit/errors.js'
+import { hasImageKitCode, isImageKitError, type ImageKitError } from '../../imagekit/errors.js'
 import type { FileObject, UploadResponse } from '../../imagekit/types.js'
 import type { Logger } from '../../log.js'
 import type { PendingFile } from '../file-node.js'
@@ -59,7 +59,7 @@ async function updateDetails(api: ImageKitApi, res: UploadResponse, wanted: Want
       : res.customMetadata
     return await api.updateFileDetails(res.fileId, detailsUpdate(wanted, current))
   } catch (e) {
-    if (isImageKitError(e) && e.code === 'IK_BAD_REQUEST') return e
+    if (hasImageKitCode(e, 'IK_BAD_REQUEST')) return e
     throw e
   }
 }

@@ -19,7 +19,7 @@
  * started unless another slot stays free for closes), one connection, and one chunk of memory.
  */
 import type { ImageKitApi } from '../../imagekit/api.js'
-import { isImageKitError } from '../../imagekit/errors.js'
+import { hasImageKitCode, isImageKitError } from '../../imagekit/errors.js'
 import type { UploadResponse } from '../../imagekit/types.js'
 import type { Logger } from '../../log.js'
 import type { PendingFile } from '../file-node.js'
@@ -175,7 +175,7 @@ export class Streamer {
   }
 
   #failed(file: PendingFile, e: unknown): void {
-    if (isImageKitError(e) && e.code === 'IK_ABORTED') return
+    if (hasImageKitCode(e, 'IK_ABORTED')) return
     file.appendOnly = false // uploaded at close from now on, never streamed again
     if (refusesStreams(e)) {
       this.#disable(`the upload server refused a streamed upload (${describe(e)})`, e)

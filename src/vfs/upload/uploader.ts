@@ -7,7 +7,7 @@
  * them all, so a file closed every second with a long write-back delay holds one timer, not one per close.
  */
 import type { Clock } from '../../clock.js'
-import { isImageKitError, type ImageKitError } from '../../imagekit/errors.js'
+import { hasImageKitCode, isImageKitError, type ImageKitError } from '../../imagekit/errors.js'
 import type { Logger } from '../../log.js'
 import type { PendingFile } from '../file-node.js'
 import type { Counters } from '../stats.js'
@@ -47,7 +47,7 @@ export interface AttemptControl {
 }
 
 export function isTooLarge(e: unknown): boolean {
-  return isImageKitError(e) && e.code === 'IK_TOO_LARGE'
+  return hasImageKitCode(e, 'IK_TOO_LARGE')
 }
 
 export class Uploader {

@@ -6,7 +6,7 @@
  * step done before the crash is not repeated, and a file waiting for this waits (quiesced) until it is settled.
  */
 import type { ImageKitApi } from '../../imagekit/api.js'
-import { isImageKitError } from '../../imagekit/errors.js'
+import { hasImageKitCode } from '../../imagekit/errors.js'
 import type { Logger } from '../../log.js'
 import { versionIdOf } from '../inode.js'
 import type { PendingFile } from '../file-node.js'
@@ -18,10 +18,6 @@ import { detailsUnlessGone, untilAnswered } from './until-answered.js'
 
 /** done: the original is at `path`; else it is not, and the upload makes its own file there. */
 export type PutBackOutcome = 'done' | 'gone' | 'elsewhere' | 'taken'
-
-function isCode(e: unknown, code: string): boolean {
-  return isImageKitError(e) && e.code === code
-}
 
 /**
  * Puts the stored file `fileId` back from `note.from` to `path` (same folder), `note.drop` deleted first.
@@ -43,15 +39,15 @@ export async function finishPutBack(api: ImageKitApi, log: Logger, fileId: strin
       try {
         await api.deleteFile(note.drop)
       } catch (e) {
-        if (!isCode(e, 'IK_NOT_FOUND')) throw e
+        if (!hasImageKitCode(e, 'IK_NOT_FOUND')) throw e
       }
     }
   }
   try {
     await changeOrItsResult(() => api.renameFile(note.from, parentOf(path)[1]), () => fileIsAt(api, fileId, path), log, { op: 'put back', from: note.from, to: path })
   } catch (e) {
-    if (isCode(e, 'IK_CONFLICT')) return 'taken' // another file there (stored elsewhere meanwhile): it gets the version
-    if (isCode(e, 'IK_NOT_FOUND')) return 'gone' // deleted or moved elsewhere meanwhile (not to the place: fileIsAt)
+    if (hasImageKitCode(e, 'IK_CONFLICT')) return 'taken' // another file there (stored elsewhere meanwhile): it gets the version
+    if (hasImageKitCode(e, 'IK_NOT_FOUND')) return 'gone' // deleted or moved elsewhere meanwhile (not to the place: fileIsAt)
     throw e
   }
   return 'done'

@@ -4,7 +4,7 @@
  */
 import type { Clock } from '../../clock.js'
 import type { ImageKitApi } from '../../imagekit/api.js'
-import { isImageKitError } from '../../imagekit/errors.js'
+import { hasImageKitCode } from '../../imagekit/errors.js'
 import type { FileObject } from '../../imagekit/types.js'
 
 const FIRST_PAUSE_MS = 1_000
@@ -37,7 +37,7 @@ export async function detailsUnlessGone(api: ImageKitApi, fileId: string): Promi
   try {
     return await api.getFileDetails(fileId)
   } catch (e) {
-    if (isImageKitError(e) && e.code === 'IK_NOT_FOUND') return undefined
+    if (hasImageKitCode(e, 'IK_NOT_FOUND')) return undefined
     throw e
   }
 }
