@@ -263,7 +263,7 @@ async function preflight(
   }
   const work = (async () => {
     startup.step(`checking FUSE and the mountpoint ${mountpoint}`)
-    const reason = await runtime.fuseUnavailableReason({ allowOther: config.allowOther })
+    const reason = await runtime.fuseUnavailableReason({ allowOther: config.allowOther, binding: config.fuseBinding })
     if (reason !== undefined) throw new Error(`cannot mount: ${reason}`)
     // Before the API is asked anything; the spool would say it later in the words of a failed mkdir. Before the
     // mountpoint too: a cache dir made inside it by an earlier try is why it is not empty.

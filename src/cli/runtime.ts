@@ -57,7 +57,7 @@ export interface MountRuntime {
    * undefined when FUSE can be used here, else the reason it cannot (no /dev/fuse, no libfuse2, allow_other
    * that fusermount would refuse ...).
    */
-  fuseUnavailableReason(options?: { allowOther?: boolean }): Promise<string | undefined>
+  fuseUnavailableReason(options?: { allowOther?: boolean; binding?: string }): Promise<string | undefined>
   createClient(settings: ClientSettings, logger: Logger): Promise<MountClient>
   createVfs(api: ImageKitApi, options: VfsOptions, logger: Logger): Promise<Vfs>
   mountFuse(vfs: Vfs, mountpoint: string, options: FuseMountOptions, logger: Logger): Promise<LiveMount>
@@ -66,13 +66,22 @@ export interface MountRuntime {
   mountedType(mountpoint: string): Promise<string | undefined>
 }
 
-/** `fuseDevice`: the FUSE device's path (tests give another). */
-export function realRuntime(settings: { fuseDevice?: string } = {}): MountRuntime {
+/** `fuseDevice`: the FUSE device's path; `fuse3Addon`: the libfuse3 binding's (tests give others). */
+export function realRuntime(settings: { fuseDevice?: string; fuse3Addon?: string } = {}): MountRuntime {
   return {
     async fuseUnavailableReason(options = {}) {
       const { fuseAvailable } = await import('../fuse/mount.js')
       const answer = fuseAvailable(process.env.PATH, undefined, settings.fuseDevice)
       if (!answer.ok) return answer.reason ?? 'FUSE is not available'
+      // --fuse-binding fuse3 has no fallback: a binding that does not load is said before the network is asked.
+      if (options.binding === 'fuse3') {
+        const { loadFuse3 } = await import('../../native/fuse3.js')
+        try {
+          loadFuse3(settings.fuse3Addon)
+        } catch (e) {
+          return `${(e as Error).message}, or leave --fuse-binding fuse3 out`
+        }
+      }
       if (!options.allowOther) return undefined
       const { allowOtherRefusal } = await import('../fuse/fuse-conf.js')
       return allowOtherRefusal(process.getuid?.() ?? 0)

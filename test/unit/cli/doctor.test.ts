@@ -218,6 +218,14 @@ describe('the FUSE device', () => {
     expect(checkDevFuse()).toEqual({ name: '/dev/fuse', state: 'ok', detail: 'character device 10,229, opens read-write' })
   })
 
+  it.skipIf(!existsSync('/dev/fuse'))('the mount\'s preflight refuses --fuse-binding fuse3 when that binding does not load, and only then', async () => {
+    const runtime = realRuntime({ fuse3Addon: join(work, 'not-built', 'ikfs_fuse3.node') })
+    const refusal = await runtime.fuseUnavailableReason({ binding: 'fuse3' })
+    expect(refusal).toMatch(/^the libfuse3 binding is not built \(apt install libfuse3-dev pkg-config gcc, then: .+\), or leave --fuse-binding fuse3 out$/)
+    expect(await runtime.fuseUnavailableReason({ binding: 'auto' })).toBeUndefined()
+    expect(await runtime.fuseUnavailableReason({ binding: 'fuse-native' })).toBeUndefined()
+  })
+
   it('the mount\'s preflight refuses a regular file there before mounting', async () => {
     const file = join(work, 'not-a-device')
     writeFileSync(file, '')

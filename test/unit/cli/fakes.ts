@@ -89,8 +89,12 @@ export class FakeRuntime implements MountRuntime {
   #resolveDetached: (() => void) | undefined
   #endSession: ((how: 'closed' | 'aborted') => void) | undefined
 
-  async fuseUnavailableReason(): Promise<string | undefined> {
+  /** What the mount's preflight asked the FUSE check about. */
+  fuseCheck: { allowOther?: boolean; binding?: string } | undefined
+
+  async fuseUnavailableReason(options?: { allowOther?: boolean; binding?: string }): Promise<string | undefined> {
     this.calls.push('fuseAvailable')
+    this.fuseCheck = options
     return this.fuseReason
   }
   async createClient(settings: ClientSettings, _logger: Logger): Promise<MountClient> {

@@ -89,6 +89,14 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     expect(t.runtime.calls).toEqual(['fuseAvailable'])
   })
 
+  it('asks the FUSE check about the binding --fuse-binding names, before any network check', async () => {
+    const t = cli()
+    t.runtime.fuseReason = 'the libfuse3 binding is not built (...), or leave --fuse-binding fuse3 out'
+    expect(await main(['mount', mnt, '--fuse-binding', 'fuse3'], t.ctx)).toBe(1)
+    expect(t.runtime.fuseCheck).toEqual({ allowOther: false, binding: 'fuse3' })
+    expect(t.runtime.calls).toEqual(['fuseAvailable'])
+  })
+
   it('when the keys are wrong, closing the client and never echoing the key', async () => {
     const t = cli()
     t.runtime.verifyError = new ImageKitError('IK_UNAUTHORIZED', 'https://api.imagekit.io rejected the private key: Your account cannot be authenticated.')
