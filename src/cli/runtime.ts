@@ -70,18 +70,12 @@ export interface MountRuntime {
 export function realRuntime(settings: { fuseDevice?: string; fuse3Addon?: string } = {}): MountRuntime {
   return {
     async fuseUnavailableReason(options = {}) {
-      const { fuseAvailable } = await import('../fuse/mount.js')
+      const { fuseAvailable, fuse3BindingRefusal } = await import('../fuse/mount.js')
       const answer = fuseAvailable(process.env.PATH, undefined, settings.fuseDevice)
       if (!answer.ok) return answer.reason ?? 'FUSE is not available'
       // --fuse-binding fuse3 has no fallback: a binding that does not load is said before the network is asked.
-      if (options.binding === 'fuse3') {
-        const { loadFuse3 } = await import('../../native/fuse3.js')
-        try {
-          loadFuse3(settings.fuse3Addon)
-        } catch (e) {
-          return `${(e as Error).message}, or leave --fuse-binding fuse3 out`
-        }
-      }
+      const refusal = options.binding === 'fuse3' ? fuse3BindingRefusal(settings.fuse3Addon) : undefined
+      if (refusal !== undefined) return `${refusal}, or leave --fuse-binding fuse3 out`
       if (!options.allowOther) return undefined
       const { allowOtherRefusal } = await import('../fuse/fuse-conf.js')
       return allowOtherRefusal(process.getuid?.() ?? 0)

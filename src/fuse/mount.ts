@@ -373,3 +373,13 @@ function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise
 
 // The CLI reaches native/ only through the FUSE layer (STYLE §2.1): what it needs is re-exported here.
 export { fuseAvailable } from '../../native/load.js'
+
+/** Why ikfs's libfuse3 binding cannot mount here (not built, or not loadable), if so. `addonPath`: tests give one. */
+export function fuse3BindingRefusal(addonPath?: string): string | undefined {
+  try {
+    loadFuse3(addonPath)
+    return undefined
+  } catch (e) {
+    return (e as Error).message
+  }
+}
