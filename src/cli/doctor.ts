@@ -32,6 +32,7 @@ import { UsageError, expectedRemote } from './usage-error.js'
 import { MOUNTPOINT_ANSWER_MS, mountpointState } from '../fuse/mountpoint-state.js'
 import { ALLOW_OTHER_FIX, userAllowOther } from '../fuse/fuse-conf.js'
 import type { FuseBindingName } from '../../native/load.js'
+import type { Fuse3Load } from '../fuse/mount.js'
 
 /** The clock and credential checks each get this long: a healthy API answers in well under a second. */
 export const DOCTOR_NETWORK_TIMEOUT_MS = 10_000
@@ -93,7 +94,8 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
   report(checkDevFuse())
   const libfuse = await checkLibfuse()
   const choice = config?.fuseBinding ?? 'auto'
-  const fuse3Load = await loadFuse3Binding()
+  const { loadFuse3Binding } = await import('../fuse/mount.js')
+  const fuse3Load = loadFuse3Binding()
   const binding = bindingOfMounts(choice, fuse3Load.reason === undefined)
   report(await checkFusermount(ctx.env.PATH, binding, uidOf(ctx)))
   report(libfuse)
@@ -169,18 +171,6 @@ export async function checkFusermount(pathEnv: string | undefined, binding: Fuse
   const user = binding === 'fuse3' ? "ikfs's libfuse3 binding" : 'fuse-native (libfuse2)'
   const how = uid === 0 ? `used by ${user} to mount` : `setuid, used by ${user} to mount as this user`
   return { name: 'fusermount', state: 'ok', detail: `${file} (${how})` }
-}
-
-/** ikfs's libfuse3 binding, built at npm install when libfuse3-dev was there: its libfuse version, or why it does not load. */
-export type Fuse3Load = { version: number; reason?: undefined } | { reason: string }
-
-async function loadFuse3Binding(): Promise<Fuse3Load> {
-  try {
-    const { loadFuse3 } = await import('../../native/fuse3.js')
-    return { version: loadFuse3().libfuseVersion }
-  } catch (e) {
-    return { reason: (e as Error).message }
-  }
 }
 
 /** The fast path's line. `choice`: --fuse-binding, which makes mounts fail without the binding (fuse3) or not use it (fuse-native). */

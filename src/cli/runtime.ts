@@ -70,11 +70,11 @@ export interface MountRuntime {
 export function realRuntime(settings: { fuseDevice?: string; fuse3Addon?: string } = {}): MountRuntime {
   return {
     async fuseUnavailableReason(options = {}) {
-      const { fuseAvailable, fuse3BindingRefusal } = await import('../fuse/mount.js')
+      const { fuseAvailable, loadFuse3Binding } = await import('../fuse/mount.js')
       const answer = fuseAvailable(process.env.PATH, undefined, settings.fuseDevice)
       if (!answer.ok) return answer.reason ?? 'FUSE is not available'
       // --fuse-binding fuse3 has no fallback: a binding that does not load is said before the network is asked.
-      const refusal = options.binding === 'fuse3' ? fuse3BindingRefusal(settings.fuse3Addon) : undefined
+      const refusal = options.binding === 'fuse3' ? loadFuse3Binding(settings.fuse3Addon).reason : undefined
       if (refusal !== undefined) return `${refusal}, or leave --fuse-binding fuse3 out`
       if (!options.allowOther) return undefined
       const { allowOtherRefusal } = await import('../fuse/fuse-conf.js')

@@ -374,12 +374,14 @@ function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise
 // The CLI reaches native/ only through the FUSE layer (STYLE §2.1): what it needs is re-exported here.
 export { fuseAvailable } from '../../native/load.js'
 
-/** Why ikfs's libfuse3 binding cannot mount here (not built, or not loadable), if so. `addonPath`: tests give one. */
-export function fuse3BindingRefusal(addonPath?: string): string | undefined {
+/** ikfs's libfuse3 binding, built at npm install when libfuse3-dev was there: its libfuse version, or why it does not load. */
+export type Fuse3Load = { version: number; reason?: undefined } | { reason: string }
+
+/** `addonPath`: tests give one. */
+export function loadFuse3Binding(addonPath?: string): Fuse3Load {
   try {
-    loadFuse3(addonPath)
-    return undefined
+    return { version: loadFuse3(addonPath).libfuseVersion }
   } catch (e) {
-    return (e as Error).message
+    return { reason: (e as Error).message }
   }
 }
