@@ -25,7 +25,7 @@ export async function currentFile(
   try {
     details = await d.api.getFileDetails(listed.fileId)
   } catch (e) {
-    if (!(hasImageKitCode(e, 'IK_NOT_FOUND'))) throw fromImageKitError(e, { op: 'open for writing', target: dest.remotePath })
+    if (!hasImageKitCode(e, 'IK_NOT_FOUND')) throw fromImageKitError(e, { op: 'open for writing', target: dest.remotePath })
   }
   if (details?.filePath === listed.remotePath) {
     if (details.versionInfo.id === listed.versionId) return listed

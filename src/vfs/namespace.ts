@@ -368,7 +368,7 @@ export class Namespace {
       // The target was added elsewhere after the cached listing (R2): rename(2) replaces it, as on a local disk
       // (the steps before the conflict were undone, cross-folder-rename.ts), so this is an atomic save after all.
       const cause = e instanceof VfsError ? e.cause : undefined
-      if (!(hasImageKitCode(cause, 'IK_CONFLICT')) || retried) throw e
+      if (!hasImageKitCode(cause, 'IK_CONFLICT') || retried) throw e
       dirs.expire(to.folder)
       const fresh = await this.#remote(to)
       if (fresh?.kind === 'dir') throw new VfsError('EISDIR', `rename ${to.localPath}: is a folder`, { cause: e })
