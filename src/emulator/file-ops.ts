@@ -19,7 +19,6 @@ export const OVERWRITE_REFUSED_MESSAGE =
   'A file with the same name already exists at the exact location. We could not overwrite it because both overwriteFile and useUniqueFileName are set to false.'
 export const FILE_NOT_FOUND_MESSAGE = 'The requested file does not exist.'
 
-
 /** The metadata of a version other than its identity and bytes. */
 type VersionMeta = Omit<VersionRecord, 'id' | 'number' | 'token' | 'createdAt' | 'updatedAt' | 'diskMtimeMs' | 'pendingExtensions'>
 
