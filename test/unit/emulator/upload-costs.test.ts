@@ -2,7 +2,6 @@
  * What one small upload costs the emulator besides its bytes: system calls and thread-pool round trips that
  * a real upload server would not make per request (README, Where the time goes: Small files).
  */
-import { createHook } from 'node:async_hooks'
 import * as crypto from 'node:crypto'
 import * as fs from 'node:fs'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
@@ -12,6 +11,7 @@ import { moveBytes } from '../../../src/emulator/bytes.js'
 import { newObjectId, newVersionToken } from '../../../src/emulator/ids.js'
 import { TempFiles } from '../../../src/emulator/temp-files.js'
 import { TempFileSink } from '../../../src/emulator/upload-sinks.js'
+import { fsRequestsDuring } from '../../helpers/fs-requests.js'
 import { tempDir } from '../../helpers/temp-dirs.js'
 
 vi.mock('node:crypto', async (original) => {
@@ -22,19 +22,6 @@ vi.mock('node:fs', async (original) => {
   const real = await original<typeof import('node:fs')>()
   return { ...real, mkdirSync: vi.fn(real.mkdirSync) }
 })
-
-/** Async resources of the fs module made while `fn` runs: each is a request to the thread pool. */
-async function fsRequestsDuring(fn: () => Promise<void>): Promise<string[]> {
-  const seen: string[] = []
-  const hook = createHook({ init: (_id, type) => { if (/^(FSREQ|FILEHANDLE)/.test(type)) seen.push(type) } })
-  hook.enable()
-  try {
-    await fn()
-  } finally {
-    hook.disable()
-  }
-  return seen
-}
 
 describe('a small upload in the emulator', () => {
   it('ids and version tokens are unique and shaped as before, without asking the system for random bytes each time', () => {

@@ -1,7 +1,7 @@
 /**
  * W14: a write into the spool that fails (its disk full) leaves the file unfit to store until that offset is
  * written again or truncated away; its last close then fails the same way, stores nothing, and the file goes
- * back to what its last good close left. The failure is injected into the spool's file handles.
+ * back to what its last good close left. The failure is injected into the spool's writes.
  */
 import { constants } from 'node:fs'
 import { open, rm, type FileHandle } from 'node:fs/promises'
@@ -14,6 +14,19 @@ import { expectCode, makeVfs, scratchDir, waitFor, type Harness } from './helper
 /** While set, spool writes at or past this offset fail with ENOSPC, as on a full disk. */
 let failFrom: number | undefined
 
+const diskFull = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 })
+
+// Writes near a file's start go to the spool synchronously (write/content.ts); the journal's appends name no position.
+vi.mock('node:fs', async (original) => {
+  const real = await original<typeof import('node:fs')>()
+  const writeSync = (...args: unknown[]): number => {
+    const position = args[4]
+    if (failFrom !== undefined && typeof position === 'number' && position >= failFrom) throw diskFull()
+    return (real.writeSync as (...a: unknown[]) => number)(...args)
+  }
+  return { ...real, writeSync, default: { ...real, writeSync } }
+})
+
 beforeEach(async () => {
   const probePath = join(tmpdir(), `ikfs-probe-${process.pid}`)
   const probe = await open(probePath, 'w')
@@ -24,7 +37,7 @@ beforeEach(async () => {
   vi.spyOn(proto, 'write').mockImplementation(function (this: FileHandle, ...args: unknown[]) {
     const position = args[3]
     if (failFrom !== undefined && typeof position === 'number' && position >= failFrom) {
-      return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 }))
+      return Promise.reject(diskFull())
     }
     return (write as (...a: unknown[]) => Promise<unknown>).apply(this, args)
   } as FileHandle['write'])

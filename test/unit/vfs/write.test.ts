@@ -10,6 +10,7 @@ import { NameCodec } from '../../../src/vfs/name.js'
 import { Journal } from '../../../src/vfs/spool/journal.js'
 import { Spool } from '../../../src/vfs/spool/spool.js'
 import { RECENT_COPIES_MAX, RECENT_COPY_TTL_MS } from '../../../src/vfs/spool/recent-copies.js'
+import { fsRequestsDuring } from '../../helpers/fs-requests.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
 import { expectCode, makeVfs, MiB, scratchDir, waitFor, type Harness } from './helpers.js'
 
@@ -108,6 +109,22 @@ describe('writing files (W1, W2)', () => {
     expect(spoolFiles(h, 'data')).toEqual([])
     expect(h.vfs.status().counters.uploadsSucceeded).toBe(1)
     h.vfs.checkInvariants()
+  })
+
+  it('writes within a file\'s first MiB go to the spool without a thread-pool round trip; later ones through the pool', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/big.bin', 0o644, CREATE | constants.O_EXCL)
+    const chunk = patternBytes(128 * 1024, 3)
+    const early = await fsRequestsDuring(async () => {
+      for (let at = 0; at < MiB; at += chunk.length) await h.vfs.write('/big.bin', fh, chunk, at)
+    })
+    const later = await fsRequestsDuring(() => h.vfs.write('/big.bin', fh, chunk, MiB))
+    expect(early).toEqual([])
+    expect(later.length).toBeGreaterThan(0)
+    await h.vfs.flush('/big.bin', fh)
+    await h.vfs.release('/big.bin', fh)
+    expect(api.fileAt('/big.bin')!.bytes).toEqual(Buffer.concat(Array.from({ length: 9 }, () => chunk)))
   })
 
   it('with nothing being written, opening and reading a stored file encodes no name to look for a pending one', async () => {
