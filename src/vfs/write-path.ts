@@ -150,7 +150,7 @@ export class WritePath {
     }
     this.#committer = new Committer({
       log: deps.log, journal: this.#journal, uploader: this.#uploader, fileLock: this.#fileLock,
-      writeBackDelayMs: deps.options.writeBackDelayMs, committedCopies: this.#committedCopies,
+      writeBackDelayMs: deps.options.writeBackDelayMs, committedCopies: this.#committedCopies, dataFiles: this.#dataFiles,
     })
     replay({
       api: deps.api, clock: deps.clock, log: deps.log, codec: deps.codec, inodes: deps.inodes, dirs: deps.dirs,

@@ -11,6 +11,7 @@ import type { PendingFile } from '../file-node.js'
 import type { KeyedMutex } from '../lock.js'
 import { crc32Of } from '../spool/checksum.js'
 import type { CommittedCopies } from '../spool/committed-copies.js'
+import type { DataFiles } from '../spool/data-files.js'
 import type { Journal } from '../spool/journal.js'
 import { spoolError } from '../spool/spool-error.js'
 import { describe, isTooLarge, type Uploader } from '../upload/uploader.js'
@@ -27,6 +28,7 @@ export interface CommitterDeps {
   /** `--write-back`: a close leaves the upload to the uploader, this long after. 0: close uploads. */
   writeBackDelayMs: number
   committedCopies: CommittedCopies
+  dataFiles: DataFiles
 }
 
 export class Committer {
@@ -196,6 +198,7 @@ export class Committer {
     const fh = file.fd ?? (await open(file.dataPath, 'r'))
     try {
       await fh.datasync()
+      this.#d.dataFiles.noteSynced(file.id)
     } finally {
       if (fh !== file.fd) await fh.close()
     }

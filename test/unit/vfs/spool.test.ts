@@ -295,6 +295,32 @@ describe('DataFiles', () => {
     await files.close()
   })
 
+  it('a small file whose bytes were synced is emptied through the pool: freeing its blocks waits for the disk', async () => {
+    const { files, free } = setup()
+    const synced = await files.create()
+    const unsynced = await files.create()
+    for (const { fh } of [synced, unsynced]) await fh.write(Buffer.alloc(64 * 1024, 1), 0, 64 * 1024, 0)
+    await synced.fh.datasync()
+    files.noteSynced(synced.id)
+    const truncates: string[] = []
+    for (const [name, fh] of [['synced', synced.fh], ['unsynced', unsynced.fh]] as const) {
+      const truncate = fh.truncate.bind(fh)
+      fh.truncate = (len?: number) => (truncates.push(name), truncate(len))
+    }
+    await files.remove(synced.id, synced.fh)
+    await files.remove(unsynced.id, unsynced.fh)
+    expect(truncates).toEqual(['synced'])
+    expect(statSync(join(free, synced.id)).size).toBe(0)
+    // Reused, it starts unsynced again: emptied at once the next time.
+    const again = await files.create()
+    await again.fh.write(Buffer.alloc(1024, 2), 0, 1024, 0)
+    const truncate = again.fh.truncate.bind(again.fh)
+    again.fh.truncate = (len?: number) => (truncates.push('again'), truncate(len))
+    await files.remove(again.id, again.fh)
+    expect(truncates).toEqual(['synced'])
+    await files.close()
+  })
+
   it('ids are unique, hex (as journal records want them), and drawn without asking the system for random bytes each', () => {
     const { files } = setup()
     const other = setup().files
