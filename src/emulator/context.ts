@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js'
 import type { Logger } from '../log.js'
 import type { CdnCache } from './cdn-cache.js'
 import type { DailyCounter } from './daily-counter.js'
+import type { EmbeddedFactsCache } from './embedded-cache.js'
 import type { EndpointUrls } from './endpoint-url.js'
 import type { UsedTokens } from './client-auth.js'
 import type { FaultInjector } from './faults.js'
@@ -34,6 +35,8 @@ export interface EmulatorContext extends LibraryContext {
   usage: { bandwidthBytes: DailyCounter; extensionUnits: DailyCounter }
   /** Files for upload bodies, created ahead of need. */
   tempFiles: TempFiles
+  /** What each version's bytes embed, read once (details and metadata answers). */
+  embedded: EmbeddedFactsCache
   /** Tokens of client-side uploads already presented (single-use). */
   uploadTokens: UsedTokens
 }

@@ -2,15 +2,14 @@
  * The file object of a details answer (§4.2: details, one version, update, restore; and the `fileObject` of
  * an extension's webhook, "the result of a Get File Details API call"): the §2.1 object plus
  * `embeddedMetadata`, as the SDK's File type has it, read from the version's bytes (`{}` when they hold none
- * the emulator reads). List answers leave it out (whether the real ones carry it is unconfirmed) and so read no bytes.
+ * the emulator reads; read once per version, embedded-cache.ts). List answers leave it out (whether the real ones carry it is unconfirmed) and so read no bytes.
  */
 import type { FileObject } from '../imagekit/types.js'
 import type { EmulatorContext } from './context.js'
-import { NO_EMBEDDED_FACTS, readEmbeddedFacts, toEmbeddedMetadata, type EmbeddedFacts } from './embedded-metadata.js'
+import { NO_EMBEDDED_FACTS, toEmbeddedMetadata, type EmbeddedFacts } from './embedded-metadata.js'
 import { toFileObject } from './file-object.js'
 import { FILE_NOT_FOUND_MESSAGE } from './file-ops.js'
 import { notFound } from './http-io.js'
-import { readHead } from './probe.js'
 import type { FileRecord, VersionRecord } from './records.js'
 
 export async function detailsObject(ctx: EmulatorContext, file: FileRecord, version: VersionRecord): Promise<FileObject> {
@@ -25,7 +24,7 @@ export async function detailsObject(ctx: EmulatorContext, file: FileRecord, vers
 export async function embeddedFactsOf(ctx: EmulatorContext, file: FileRecord, version: VersionRecord, missing: string): Promise<EmbeddedFacts> {
   if (version.fileType !== 'image') return NO_EMBEDDED_FACTS
   try {
-    return readEmbeddedFacts(await readHead(ctx.store.bytesPathOf(file, version)))
+    return await ctx.embedded.get(version, ctx.store.bytesPathOf(file, version))
   } catch {
     throw notFound(missing)
   }

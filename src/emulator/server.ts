@@ -22,6 +22,7 @@ import type { EmulatorContext } from './context.js'
 import { lockDataDir } from './data-lock.js'
 import { defaultFaultSettings, FaultInjector, type FaultControl, type FaultScope } from './faults.js'
 import { DailyCounter } from './daily-counter.js'
+import { EmbeddedFactsCache } from './embedded-cache.js'
 import { EndpointUrls } from './endpoint-url.js'
 import { PATH_TOO_LONG_MESSAGE } from './names.js'
 import { resumePendingExtensions } from './extensions.js'
@@ -113,6 +114,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     usage: { bandwidthBytes: new DailyCounter(), extensionUnits: new DailyCounter() },
     tempFiles: new TempFiles(store.tmpDir),
     uploadTokens: new UsedTokens(),
+    embedded: new EmbeddedFactsCache(),
   }
   const media = new MediaRoutes(ctx)
   const resumed = resumePendingExtensions(ctx)

@@ -1,9 +1,15 @@
 /** EXIF, colour profile and density read from a JPEG's or PNG's first bytes, for the metadata endpoints (§2.4). */
-import { describe, expect, it } from 'vitest'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { EmbeddedFactsCache } from '../../../src/emulator/embedded-cache.js'
 import { readEmbeddedFacts, toEmbeddedMetadata } from '../../../src/emulator/embedded-metadata.js'
 import { readExif } from '../../../src/emulator/exif.js'
 import { makeGif, makeJpeg, makePng } from '../../../src/emulator/seed/images.js'
+import type { VersionRecord } from '../../../src/emulator/records.js'
+import { tempDir } from '../../helpers/temp-dirs.js'
 import { buildTiff, cameraExif, jpegWith, pngWith } from './exif-fixtures.js'
+import { startTestEmulator, type TestEmulator } from './helpers.js'
 
 const CAMERA = {
   image: {
@@ -64,5 +70,56 @@ describe('readEmbeddedFacts', () => {
     expect(flat).toMatchObject({ Make: 'Canon', ISO: 100, GPSLatitudeRef: 'N', DateTimeOriginal: '2008:05:30 15:56:01' })
     for (const pointer of ['ExifOffset', 'GPSInfo', 'InteropOffset']) expect(flat).not.toHaveProperty(pointer)
     expect(toEmbeddedMetadata(readEmbeddedFacts(makeJpeg(8, 8)))).toEqual({})
+  })
+})
+
+describe('EmbeddedFactsCache: a version\'s first bytes are read once', () => {
+  const version = (id: string, diskMtimeMs?: number): VersionRecord => ({ id, size: 10, diskMtimeMs }) as VersionRecord
+  let t: TestEmulator | undefined
+  afterEach(async () => {
+    await t?.stop()
+    t = undefined
+  })
+
+  it('answers a second call for the same version from memory; another version, or bytes adoption saw change, are read', async () => {
+    const path = join(await tempDir('ikemu-embedded-'), 'camera.jpg')
+    await writeFile(path, jpegWith({ exif: cameraExif() }))
+    const cache = new EmbeddedFactsCache()
+    const first = await cache.get(version('v1'), path)
+    expect(first.exif?.image.Make).toBe('Canon')
+    await writeFile(path, makeJpeg(8, 8))
+    expect(await cache.get(version('v1'), path)).toBe(first)
+    expect(cache.reads).toBe(1)
+    expect((await cache.get(version('v1', 5), path)).exif).toBeUndefined()
+    expect((await cache.get(version('v2'), path)).exif).toBeUndefined()
+    expect(cache.reads).toBe(3)
+  })
+
+  it('keeps at most maxEntries, dropping the least recently used', async () => {
+    const path = join(await tempDir('ikemu-embedded-'), 'plain.jpg')
+    await writeFile(path, makeJpeg(8, 8))
+    const cache = new EmbeddedFactsCache(2)
+    await cache.get(version('a'), path)
+    await cache.get(version('b'), path)
+    await cache.get(version('a'), path) // a is now the most recent
+    await cache.get(version('c'), path) // drops b
+    await cache.get(version('a'), path)
+    expect(cache.reads).toBe(3)
+    await cache.get(version('b'), path)
+    expect(cache.reads).toBe(4)
+  })
+
+  it('file details read the bytes once per version: a repeat call does not see a hand edit, a new version is read', async () => {
+    t = await startTestEmulator()
+    const { fileId } = (await t.put('/cam/photo.jpg', jpegWith({ exif: cameraExif() }))) as { fileId: string }
+    const details = async () => ((await (await t!.api('GET', `/v1/files/${fileId}/details`)).json()) as { embeddedMetadata: Record<string, unknown> }).embeddedMetadata
+    expect((await details()).Make).toBe('Canon')
+    // Bytes changed under the running emulator (it notices hand edits only when it starts): not read again.
+    await writeFile(join(t.dataDir, 'files', 'cam', 'photo.jpg'), makeJpeg(8, 8))
+    expect((await details()).Make).toBe('Canon')
+    const metadata = (await (await t.api('GET', `/v1/files/${fileId}/metadata`)).json()) as { exif: { image: Record<string, unknown> } }
+    expect(metadata.exif.image.Make).toBe('Canon')
+    await t.put('/cam/photo.jpg', makeJpeg(8, 8))
+    expect(await details()).toEqual({})
   })
 })
