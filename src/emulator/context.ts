@@ -6,6 +6,7 @@ import type { DailyCounter } from './daily-counter.js'
 import type { EmbeddedFactsCache } from './embedded-cache.js'
 import type { EndpointUrls } from './endpoint-url.js'
 import type { UsedTokens } from './client-auth.js'
+import type { WebhookSender } from './webhooks.js'
 import type { FaultInjector } from './faults.js'
 import type { UrlBuilder } from './file-object.js'
 import type { JobRegistry } from './jobs.js'
@@ -37,6 +38,8 @@ export interface EmulatorContext extends LibraryContext {
   tempFiles: TempFiles
   /** What each version's bytes embed, read once (details and metadata answers). */
   embedded: EmbeddedFactsCache
+  /** Extension webhooks, retried as the service retries them. */
+  webhooks: WebhookSender
   /** Tokens of client-side uploads already presented (single-use). */
   uploadTokens: UsedTokens
 }

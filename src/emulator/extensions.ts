@@ -20,7 +20,6 @@ import { badRequest } from './http-io.js'
 import { detailsObject } from './details-object.js'
 import { newObjectId } from './ids.js'
 import type { PendingExtensions, VersionRecord } from './records.js'
-import { sendWebhook } from './webhooks.js'
 
 /** The names the SDK types list (`Shared.Extensions`), each the key of its `extensionStatus` entry. */
 const EXTENSION_NAMES = ['remove-bg', 'google-auto-tagging', 'aws-auto-tagging', 'ai-auto-description', 'ai-tasks'] as const
@@ -146,7 +145,7 @@ async function complete(ctx: EmulatorContext, fileId: string, versionId: string,
   const file = applied ? ctx.store.fileById(fileId) : undefined
   const fileObject = file ? await detailsObject(ctx, file, file.current).catch(() => undefined) : undefined
   for (const request of run.requests) {
-    sendWebhook(ctx, run.webhookUrl, fileObject
+    ctx.webhooks.send(run.webhookUrl, fileObject
       ? { service: request.name, status: 'SUCCESS', fileObject }
       : { service: request.name, status: 'FAILURE', fileId, error: { message: EXTENSION_TARGET_GONE } })
   }

@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js'
 import type { Logger } from '../log.js'
 import type { ExtensionMode } from './extensions.js'
 import type { FaultSettings } from './faults.js'
+import { DEFAULT_WEBHOOK_RETRY, type WebhookRetry } from './webhooks.js'
 
 export type NameMode = 'permissive' | 'strict'
 export type UrlEncoding = 'uri' | 'sdk'
@@ -59,9 +60,15 @@ export interface EmulatorOptions {
   extensions?: ExtensionMode
   /**
    * POST the final status of each pending extension to the request's `webhookUrl` when it completes (§4.3),
-   * as the service does. Default true; false sends none, for an emulator that must not reach other hosts.
+   * as the service does (retried: webhookRetry). Default true; false sends none, for an emulator that must not reach other hosts.
    */
   webhooks?: boolean
+  /**
+   * When a webhook answers other than 200 (or not within 30 s), tried again after `firstDelayMs`, doubling up
+   * to `maxDelayMs`, for `forMs` (the docs: retries "for a maximum of 24 hours in spaced intervals"; the
+   * spacing is unpublished). Default 10 s doubling to 1 h, for 24 h; `firstDelayMs: 0` tries once.
+   */
+  webhookRetry?: Partial<WebhookRetry>
   logger?: Logger
   clock?: Clock
 }
@@ -98,6 +105,7 @@ export interface ResolvedOptions {
   jobPendingMs: number
   extensions: ExtensionMode
   webhooks: boolean
+  webhookRetry: WebhookRetry
 }
 
 export function resolveOptions(o: EmulatorOptions): ResolvedOptions {
@@ -127,5 +135,6 @@ export function resolveOptions(o: EmulatorOptions): ResolvedOptions {
     jobPendingMs: o.jobPendingMs ?? DEFAULT_JOB_PENDING_MS,
     extensions: o.extensions ?? 'pending',
     webhooks: o.webhooks ?? true,
+    webhookRetry: { ...DEFAULT_WEBHOOK_RETRY, ...o.webhookRetry },
   }
 }

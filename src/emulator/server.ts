@@ -38,6 +38,7 @@ import { MediaRoutes } from './routes/media.js'
 import { handleUpload, refuseUpload } from './routes/upload.js'
 import { Store } from './store.js'
 import { TempFiles } from './temp-files.js'
+import { WebhookSender } from './webhooks.js'
 
 export type { EmulatorOptions } from './options.js'
 export type { FaultSettings, FaultControl } from './faults.js'
@@ -115,6 +116,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     tempFiles: new TempFiles(store.tmpDir),
     uploadTokens: new UsedTokens(),
     embedded: new EmbeddedFactsCache(),
+    webhooks: new WebhookSender(clock, logger, resolved.webhooks, resolved.webhookRetry),
   }
   const media = new MediaRoutes(ctx)
   const resumed = resumePendingExtensions(ctx)
@@ -125,6 +127,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
 
   const close = async (): Promise<void> => {
     ctx.jobs.close()
+    ctx.webhooks.close()
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
       server.closeAllConnections()

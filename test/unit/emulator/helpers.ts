@@ -1,8 +1,11 @@
 /** Shared setup for the emulator unit tests: a fresh emulator on port 0 over a temp data dir. */
 import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as zlibModule from 'node:zlib'
+import { ManualClock } from '../../../src/clock.js'
 import { startEmulator, type EmulatorHandle } from '../../../src/emulator/server.js'
 import type { EmulatorOptions } from '../../../src/emulator/options.js'
 
@@ -127,4 +130,37 @@ export function makePng(width: number, height: number, alpha = false): Buffer {
     chunk('IDAT', deflateSync(raw)),
     chunk('IEND', Buffer.alloc(0)),
   ])
+}
+
+export interface WebhookReceiver {
+  url: string
+  /** Every request received, in order: method, content type and JSON body. */
+  bodies: Record<string, unknown>[]
+  close(): Promise<void>
+}
+
+/** A webhook receiver on a free port: the n-th request is answered `statuses[n]`, and 200 once they run out. */
+export async function webhookReceiver(statuses: readonly number[] = []): Promise<WebhookReceiver> {
+  const bodies: Record<string, unknown>[] = []
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      res.statusCode = statuses[bodies.length] ?? 200
+      bodies.push({ method: req.method, contentType: req.headers['content-type'], body: JSON.parse(Buffer.concat(chunks).toString('utf8')) })
+      res.end('ok')
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return { url: `http://127.0.0.1:${port}/hook`, bodies, close: () => new Promise((resolve) => server.close(() => resolve())) }
+}
+
+/** A ManualClock that notes every sleep asked of it, so a test advances it only once the sleep is waiting. */
+export class WatchedClock extends ManualClock {
+  readonly sleeps: number[] = []
+  override sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    this.sleeps.push(ms)
+    return super.sleep(ms, signal)
+  }
 }

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { ManualClock, systemClock } from '../../../src/clock.js'
 import { JobRegistry } from '../../../src/emulator/jobs.js'
 import { createLogger } from '../../../src/log.js'
-import { basicAuth, makePng, startTestEmulator, waitFor, type TestEmulator } from './helpers.js'
+import { basicAuth, makePng, startTestEmulator, waitFor, WatchedClock, webhookReceiver, type TestEmulator } from './helpers.js'
 
 type Obj = Record<string, unknown>
 
@@ -248,10 +248,10 @@ describe('Media API', () => {
 
 describe('Media API pending work: folder jobs and extensions', () => {
   const PENDING_MS = 1_000
-  let clock: ManualClock
+  let clock: WatchedClock
   let t: TestEmulator
   beforeEach(async () => {
-    clock = new ManualClock(1_800_000_000_000)
+    clock = new WatchedClock(1_800_000_000_000)
     t = await startTestEmulator({ clock, jobPendingMs: PENDING_MS })
   })
   afterEach(async () => { await t.stop() })
@@ -370,22 +370,6 @@ describe('Media API pending work: folder jobs and extensions', () => {
     expect(await units(next, new Date(clock.now() + 2 * 86_400_000).toISOString().slice(0, 10))).toBe(0)
   })
 
-  /** A webhook receiver on a free port: every POST's JSON body, answered 200. */
-  async function webhookReceiver(): Promise<{ url: string; bodies: Obj[]; close(): Promise<void> }> {
-    const bodies: Obj[] = []
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = []
-      req.on('data', (c: Buffer) => chunks.push(c))
-      req.on('end', () => {
-        bodies.push({ method: req.method, contentType: req.headers['content-type'], body: JSON.parse(Buffer.concat(chunks).toString('utf8')) })
-        res.end('ok')
-      })
-    })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const { port } = server.address() as AddressInfo
-    return { url: `http://127.0.0.1:${port}/hook`, bodies, close: () => new Promise((resolve) => server.close(() => resolve())) }
-  }
-
   it('a pending extension posts its final status to webhookUrl when it completes: SUCCESS with the file object, one per extension', async () => {
     const hook = await webhookReceiver()
     try {
@@ -423,6 +407,25 @@ describe('Media API pending work: folder jobs and extensions', () => {
       clock.advance(PENDING_MS)
       await waitFor(async () => (await details(up.fileId as string)).AITags !== null && (await details(marker.fileId as string)).AITags !== null)
       expect(hook.bodies).toEqual([])
+    } finally {
+      await hook.close()
+    }
+  })
+
+  it('a webhook answered other than 200 is tried again, spaced out (10 s, then 20 s), until it gets its 200', async () => {
+    const hook = await webhookReceiver([500, 503])
+    try {
+      const up = await t.put('/ext/retry.png', makePng(8, 4), { extensions: tagging, webhookUrl: hook.url })
+      clock.advance(PENDING_MS)
+      await waitFor(() => hook.bodies.length === 1)
+      for (const [tries, waitMs] of [[2, 10_000], [3, 20_000]] as const) {
+        await waitFor(() => clock.sleeps.includes(waitMs))
+        clock.advance(waitMs)
+        await waitFor(() => hook.bodies.length === tries)
+      }
+      expect(hook.bodies.map((b) => (b.body as Obj).status)).toEqual(['SUCCESS', 'SUCCESS', 'SUCCESS'])
+      expect(new Set(hook.bodies.map((b) => JSON.stringify(b.body))).size).toBe(1)
+      expect(((hook.bodies[0]?.body as Obj).fileObject as Obj).fileId).toBe(up.fileId)
     } finally {
       await hook.close()
     }
