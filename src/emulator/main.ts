@@ -10,7 +10,7 @@ import { mayHoldPrivateKey, quotedUnlessKey } from '../private-key-text.js'
 import { DataDirInUseError } from './data-lock.js'
 import { RESET_PHASES, type FaultSettings, type ResetPhase } from './faults.js'
 import { emulatorHelp } from './help.js'
-import type { EmulatorOptions, NameMode } from './options.js'
+import type { EmulatorOptions } from './options.js'
 import { startEmulator, type EmulatorHandle } from './server.js'
 
 export interface ParsedEmulatorArgs {
@@ -26,7 +26,7 @@ const VALUE_FLAGS = new Set([
   '--port', '--data', '--private-key', '--public-key', '--id', '--host', '--names', '--max-upload-bytes', '--cdn-stale-ms',
   '--rate-limit', '--error-rate', '--error-statuses', '--latency-ms', '--reset-rate', '--reset-phase', '--fault-seed', '--range-ignore-rate',
   '--error-after-work-rate',
-  '--public-url-base', '--url-encoding', '--seed', '--log-level', '--extensions',
+  '--public-url-base', '--url-encoding', '--seed', '--log-level', '--extensions', '--rate-limit-headers', '--custom-field-delete',
 ])
 
 export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--private-key K] [--public-key P] [--id demo] [--host 127.0.0.1]
@@ -34,6 +34,7 @@ export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--pri
   [--error-rate X] [--error-statuses 500,502,503,504] [--latency-ms N] [--reset-rate X] [--reset-phase both] [--fault-seed N]
   [--range-ignore-rate X] [--error-after-work-rate X] [--public-url-base URL] [--url-encoding uri|sdk] [--seed demo] [--log-level L]
   [--extensions pending|success|failed] [--no-webhooks]
+  [--rate-limit-headers every|429] [--custom-field-delete 204|200]
 keys may also come from IKFS_EMULATOR_PRIVATE_KEY and IKFS_EMULATOR_PUBLIC_KEY
 ikfs emulator --help lists every flag with what it does and its default`
 
@@ -42,6 +43,12 @@ ikfs emulator --help lists every flag with what it does and its default`
 function integer(flag: string, v: string, key: string, min = 0): number {
   if (!/^\d+$/.test(v) || Number(v) < min) throw new EmulatorArgsError(`${flag} needs a whole number >= ${min}, got ${quotedUnlessKey(v, key)}`)
   return Number(v)
+}
+
+/** `v` if it is one of `allowed` (short words: never a key, so quoting back is not needed). */
+function oneOf<const T extends string>(flag: string, v: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new EmulatorArgsError(`${flag} must be ${allowed.slice(0, -1).join(', ')}${allowed.length > 2 ? ',' : ''} or ${allowed.at(-1) as string}`)
+  return v as T
 }
 
 function fraction(flag: string, v: string, key: string): number {
@@ -89,11 +96,7 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
     options.id = v('--id') as string
   }
   if (v('--host') !== undefined) options.host = v('--host') as string
-  if (v('--names') !== undefined) {
-    const names = v('--names') as string
-    if (names !== 'strict' && names !== 'permissive') throw new EmulatorArgsError('--names must be strict or permissive')
-    options.names = names as NameMode
-  }
+  if (v('--names') !== undefined) options.names = oneOf('--names', v('--names') as string, ['strict', 'permissive'])
   if (v('--max-upload-bytes') !== undefined) options.maxUploadBytes = integer('--max-upload-bytes', v('--max-upload-bytes') as string, privateKey, 1)
   if (v('--cdn-stale-ms') !== undefined) options.cdnStaleMs = integer('--cdn-stale-ms', v('--cdn-stale-ms') as string, privateKey)
   if (flags.has('--restrict-unsigned')) options.restrictUnsigned = true
@@ -101,16 +104,10 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
   if (flags.has('--no-webhooks')) options.webhooks = false
   if (v('--rate-limit') !== undefined) options.rateLimit = { perSecond: integer('--rate-limit', v('--rate-limit') as string, privateKey) }
   if (v('--range-ignore-rate') !== undefined) options.rangeIgnoreRate = fraction('--range-ignore-rate', v('--range-ignore-rate') as string, privateKey)
-  if (v('--url-encoding') !== undefined) {
-    const encoding = v('--url-encoding') as string
-    if (encoding !== 'uri' && encoding !== 'sdk') throw new EmulatorArgsError('--url-encoding must be uri or sdk')
-    options.urlEncoding = encoding
-  }
-  if (v('--extensions') !== undefined) {
-    const mode = v('--extensions') as string
-    if (mode !== 'pending' && mode !== 'success' && mode !== 'failed') throw new EmulatorArgsError('--extensions must be pending, success or failed')
-    options.extensions = mode
-  }
+  if (v('--url-encoding') !== undefined) options.urlEncoding = oneOf('--url-encoding', v('--url-encoding') as string, ['uri', 'sdk'])
+  if (v('--extensions') !== undefined) options.extensions = oneOf('--extensions', v('--extensions') as string, ['pending', 'success', 'failed'])
+  if (v('--rate-limit-headers') !== undefined) options.rateLimitHeaders = oneOf('--rate-limit-headers', v('--rate-limit-headers') as string, ['every', '429'])
+  if (v('--custom-field-delete') !== undefined) options.customFieldDeleteStatus = Number(oneOf('--custom-field-delete', v('--custom-field-delete') as string, ['204', '200'])) as 204 | 200
   if (v('--public-url-base') !== undefined) {
     const base = v('--public-url-base') as string
     if (!/^https?:\/\/\S+$/.test(base)) throw new EmulatorArgsError('--public-url-base must be an http(s) URL')

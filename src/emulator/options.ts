@@ -10,6 +10,10 @@ import { DEFAULT_WEBHOOK_RETRY, type WebhookRetry } from './webhooks.js'
 
 export type NameMode = 'permissive' | 'strict'
 export type UrlEncoding = 'uri' | 'sdk'
+/** Which Media API answers carry the X-RateLimit-* headers (§1: the docs say every one, the spec only 429s). */
+export type RateLimitHeaders = 'every' | '429'
+/** How DELETE /v1/customMetadataFields/{id} answers (the docs: 204 with no body; the SDK 7 types: a `{}` body). */
+export type CustomFieldDeleteStatus = 204 | 200
 
 export interface EmulatorOptions {
   /** Interface to listen on. Default `127.0.0.1`. */
@@ -32,6 +36,18 @@ export interface EmulatorOptions {
   restrictUnsigned?: boolean
   /** One per-second budget for all non-upload API calls; 0 = off. Default 100/s (the only published figure, §1). */
   rateLimit?: { perSecond: number }
+  /**
+   * `every`: every rate-limited answer carries X-RateLimit-Limit/-Reset/-Interval, as the docs' rate-limit page
+   * says; `429`: only the 429s, as the OpenAPI spec declares them (which is real for a 2xx is unconfirmed, §1).
+   * Default `every`.
+   */
+  rateLimitHeaders?: RateLimitHeaders
+  /**
+   * Status of a custom metadata field's DELETE: 204 with an empty body, as the docs' page shows, or 200 with
+   * `{}`, the body SDK 7's types declare (CustomMetadataFieldDeleteResponse); which one is real is unconfirmed.
+   * Default 204.
+   */
+  customFieldDeleteStatus?: CustomFieldDeleteStatus
   faults?: Partial<FaultSettings>
   /** Base of `url`/`thumbnail` in API answers instead of the URL endpoint (same path layout), for benchmarks. */
   publicUrlBase?: string
@@ -96,6 +112,8 @@ export interface ResolvedOptions {
   cdnStaleMs: number
   restrictUnsigned: boolean
   rateLimitPerSecond: number
+  rateLimitHeaders: RateLimitHeaders
+  customFieldDeleteStatus: CustomFieldDeleteStatus
   publicUrlBase: string | undefined
   urlEncoding: UrlEncoding
   urlUploads: boolean
@@ -126,6 +144,8 @@ export function resolveOptions(o: EmulatorOptions): ResolvedOptions {
     cdnStaleMs: o.cdnStaleMs ?? DEFAULT_CDN_STALE_MS,
     restrictUnsigned: o.restrictUnsigned ?? false,
     rateLimitPerSecond: o.rateLimit?.perSecond ?? DEFAULT_RATE_LIMIT_PER_SECOND,
+    rateLimitHeaders: o.rateLimitHeaders ?? 'every',
+    customFieldDeleteStatus: o.customFieldDeleteStatus ?? 204,
     publicUrlBase: o.publicUrlBase?.replace(/\/+$/, ''),
     urlEncoding: o.urlEncoding ?? 'uri',
     urlUploads: o.urlUploads ?? true,

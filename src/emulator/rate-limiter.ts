@@ -6,7 +6,10 @@ import { ApiError } from './http-io.js'
 export const RATE_LIMIT_INTERVAL_MS = 1000
 export const RATE_LIMIT_MESSAGE = 'You have exceeded the rate limit. Please try again after some time.'
 
-/** What a rate-limited call gets: the limit headers (§1: docs say every API response carries them), and a 429 once the budget is spent. */
+/**
+ * What a rate-limited call gets: the limit headers (§1: docs say every API response carries them; the server
+ * sends them on a 2xx only with `rateLimitHeaders: 'every'`), and a 429, which always carries them, once the budget is spent.
+ */
 export interface RateLimitDecision {
   headers: Record<string, string>
   refusal?: ApiError

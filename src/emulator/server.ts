@@ -212,7 +212,7 @@ async function serve(ctx: EmulatorContext, media: MediaRoutes, req: IncomingMess
     }
     const settings = ctx.faults.get()
     const rate = ctx.rateLimiter.take(settings.rateLimit.perSecond, settings.rateLimitStorm)
-    for (const [name, value] of Object.entries(rate.headers)) res.setHeader(name, value)
+    if (ctx.options.rateLimitHeaders === 'every') for (const [name, value] of Object.entries(rate.headers)) res.setHeader(name, value)
     if (rate.refusal) throw rate.refusal
     await media.handle(req, res, rest, new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1)))
   } catch (e) {

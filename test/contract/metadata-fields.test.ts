@@ -5,7 +5,8 @@
  */
 import { BadRequestError, NotFoundError } from '@imagekit/nodejs'
 import { describe, expect, it } from 'vitest'
-import { rejectionOf, uploadBytes, useSdkEmulator } from './sdk.js'
+import { startTestEmulator } from '../helpers/emulator.js'
+import { noContent, rejectionOf, routeV6MediaApiTo, sdkFor, uploadBytes, useSdkEmulator, v6For } from './sdk.js'
 
 const env = useSdkEmulator()
 
@@ -16,7 +17,7 @@ describe('custom metadata fields (§4.17)', () => {
     expect(await env.ik.customMetadataFields.list()).toContainEqual(field)
     const updated = await env.ik.customMetadataFields.update(field.id, { label: 'Maker', description: 'who made it' })
     expect(updated).toEqual({ ...field, label: 'Maker', description: 'who made it' })
-    await env.ik.customMetadataFields.delete(field.id)
+    expect(await noContent(env.ik.customMetadataFields.delete(field.id))).toBe(204)
     expect(await env.ik.customMetadataFields.list()).not.toContainEqual(expect.objectContaining({ id: field.id }))
     expect(await env.ik.customMetadataFields.list({ includeDeleted: true })).toContainEqual(expect.objectContaining({ id: field.id, name: 'brand' }))
     expect(await rejectionOf(() => env.ik.customMetadataFields.delete(field.id))).toBeInstanceOf(NotFoundError)
@@ -35,5 +36,31 @@ describe('custom metadata fields (§4.17)', () => {
     expect((await env.ik.files.get(up.fileId!)).customMetadata).toEqual({ rating: 4 })
     const refusedUpload = await rejectionOf(() => uploadBytes(env.ik, '/contract/cmf', 'b.txt', Buffer.from('b'), { customMetadata: { mood: 'calm' } }))
     expect(refusedUpload).toBeInstanceOf(BadRequestError)
+  })
+
+  it('customFieldDeleteStatus 200: the delete answers the `{}` body SDK 7 types, and both SDKs take either answer', async () => {
+    const t = await startTestEmulator({ customFieldDeleteStatus: 200 })
+    const unroute = routeV6MediaApiTo(t)
+    try {
+      const ik = sdkFor(t)
+      const first = await ik.customMetadataFields.create({ name: 'shade', label: 'Shade', schema: { type: 'Text' } })
+      const { data, response } = await ik.customMetadataFields.delete(first.id).withResponse()
+      expect(response.status).toBe(200)
+      expect(response.headers.get('content-type')).toMatch(/^application\/json/)
+      expect(data).toEqual({})
+      const second = await ik.customMetadataFields.create({ name: 'tone', label: 'Tone', schema: { type: 'Text' } })
+      const v6Answer = (r: unknown) => ({ body: r, status: (r as { $ResponseMetadata: { statusCode: number } }).$ResponseMetadata.statusCode })
+      expect(v6Answer(await v6For(t).deleteCustomMetadataField(second.id))).toEqual({ body: {}, status: 200 })
+      const third = await env.ik.customMetadataFields.create({ name: 'hue', label: 'Hue', schema: { type: 'Text' } })
+      const unrouteDefault = routeV6MediaApiTo(env.t)
+      try {
+        expect(v6Answer(await v6For(env.t).deleteCustomMetadataField(third.id))).toEqual({ body: {}, status: 204 })
+      } finally {
+        unrouteDefault()
+      }
+    } finally {
+      unroute()
+      await t.stop()
+    }
   })
 })

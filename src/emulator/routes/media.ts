@@ -131,7 +131,8 @@ export class MediaRoutes {
 
   async #deleteField(_req: IncomingMessage, res: ServerResponse, [id]: string[]): Promise<void> {
     await deleteMetadataField(this.ctx, id as string)
-    sendEmpty(res, 204)
+    if (this.ctx.options.customFieldDeleteStatus === 200) sendJson(res, 200, {})
+    else sendEmpty(res, 204)
   }
 
   async #deleteFile(_req: IncomingMessage, res: ServerResponse, [fileId]: string[]): Promise<void> {

@@ -478,6 +478,28 @@ describe('Media API rate limit', () => {
     }
   })
 
+  it('rateLimitHeaders 429 (the spec\'s reading): a 2xx or a 404 carries no X-RateLimit-* header, a 429 all three', async () => {
+    const t = await startTestEmulator({ rateLimit: { perSecond: 1 }, rateLimitHeaders: '429' })
+    try {
+      const names = ['x-ratelimit-limit', 'x-ratelimit-reset', 'x-ratelimit-interval']
+      const ok = await t.api('GET', '/v1/files')
+      expect(ok.status).toBe(200)
+      for (const name of names) expect(ok.headers.get(name), name).toBeNull()
+      t.emu.faults.set({ rateLimitStorm: true })
+      const refused = await t.api('GET', '/v1/files/aaaaaaaaaaaaaaaaaaaaaaaa/details')
+      expect(refused.status).toBe(429)
+      expect(refused.headers.get('x-ratelimit-limit')).toBe('1')
+      expect(refused.headers.get('x-ratelimit-interval')).toBe('1000')
+      expect(Number(refused.headers.get('x-ratelimit-reset'))).toBeGreaterThan(0)
+      t.emu.faults.set({ rateLimitStorm: false, rateLimit: { perSecond: 0 } })
+      const missing = await t.api('GET', '/v1/files/aaaaaaaaaaaaaaaaaaaaaaaa/details')
+      expect(missing.status).toBe(404)
+      for (const name of names) expect(missing.headers.get(name), name).toBeNull()
+    } finally {
+      await t.stop()
+    }
+  })
+
   it('answers 429 with the limit headers once the per-second budget is spent; uploads are not limited', async () => {
     const clock = new ManualClock(1_800_000_000_000)
     const t = await startTestEmulator({ rateLimit: { perSecond: 3 }, clock })
