@@ -1,5 +1,6 @@
 /**
- * URL endpoint (§6): GET/HEAD `/<id>[/tr:...]/<encoded path>`, streamed from disk, with single Range support,
+ * URL endpoint (§6): GET/HEAD `/<id>[/tr:...]/<encoded path>`, streamed from disk, with Range (one range, or
+ * several as multipart/byteranges) and conditional requests (304) as CloudFront answers them (byte-ranges.ts),
  * signed-URL checks (§6.4, §5.3) and the stale CDN (§6.2).
  *
  * Image optimisation: unless `orig-true` is asked for, an image is served as its original bytes followed by
@@ -13,6 +14,8 @@ import { close, createReadStream, openSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
+import { randomBytes } from 'node:crypto'
+import { isNotModified, parseRange, rangeStillApplies, type ByteRange, type RangeRequest } from '../byte-ranges.js'
 import type { EmulatorContext } from '../context.js'
 import { parseDeliveryTarget, isNamedTransformationAlone, wantsOriginal, type DeliveryTarget } from '../delivery-target.js'
 import { contentTypeHeader } from '../mime.js'
@@ -45,25 +48,6 @@ function notApplied(ctx: EmulatorContext, target: DeliveryTarget): string | unde
     ctx.logger.info({ transformation: value }, 'delivery: transformation not applied (the emulator does no image processing); serving the stored file')
   }
   return value
-}
-
-type RangeRequest = { kind: 'none' } | { kind: 'range'; start: number; end: number } | { kind: 'unsatisfiable' }
-
-/** Single ranges only; anything else (multiple ranges, bad syntax) is ignored and the whole body served. */
-export function parseRange(header: string | undefined, size: number): RangeRequest {
-  if (!header) return { kind: 'none' }
-  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header)
-  if (!m || (m[1] === '' && m[2] === '')) return { kind: 'none' }
-  if (m[1] === '') {
-    const suffix = Number(m[2])
-    if (suffix === 0 || size === 0) return { kind: 'unsatisfiable' }
-    return { kind: 'range', start: Math.max(0, size - suffix), end: size - 1 }
-  }
-  const start = Number(m[1])
-  if (m[2] !== '' && Number(m[2]) < start) return { kind: 'none' }
-  if (start >= size) return { kind: 'unsatisfiable' }
-  const end = m[2] === '' ? size - 1 : Number(m[2])
-  return { kind: 'range', start, end: Math.min(end, size - 1) }
 }
 
 function refuse(res: ServerResponse, status: number, code: string, message: string): void {
@@ -149,22 +133,31 @@ async function sendBytes(
     'x-server': 'ImageKit.io',
   }
   if (notAppliedTransformation !== undefined) headers[NOT_APPLIED_HEADER] = notAppliedTransformation
-  let range = parseRange(req.headers.range, total)
+  if (isNotModified(req.headers['if-none-match'], req.headers['if-modified-since'], etag, version.updatedAt)) {
+    const { 'content-type': _type, 'accept-ranges': _ranges, ...validators } = headers
+    res.writeHead(304, validators)
+    res.end()
+    return
+  }
   const ifRange = req.headers['if-range']
-  if (range.kind !== 'none' && ifRange !== undefined && ifRange !== etag) range = { kind: 'none' }
-  if (range.kind === 'range' && ctx.faults.ignoreRange()) range = { kind: 'none' }
+  let range: RangeRequest = rangeStillApplies(typeof ifRange === 'string' ? ifRange : undefined, etag, version.updatedAt)
+    ? parseRange(req.headers.range, total)
+    : { kind: 'none' }
+  if (range.kind === 'ranges' && ctx.faults.ignoreRange()) range = { kind: 'none' }
   if (range.kind === 'unsatisfiable') {
     res.writeHead(416, { ...headers, 'content-range': `bytes */${total}`, 'content-length': '0' })
     res.end()
     return
   }
-  const start = range.kind === 'range' ? range.start : 0
-  const end = range.kind === 'range' ? range.end : total - 1
-  const length = total === 0 ? 0 : end - start + 1
-  if (range.kind === 'range') headers['content-range'] = `bytes ${start}-${end}/${total}`
+  const ranges = range.kind === 'ranges' ? range.ranges : [{ start: 0, end: total - 1 }]
+  const parts = ranges.length > 1 ? multipart(ranges, total, headers['content-type'] as string) : undefined
+  const length = parts ? parts.length : total === 0 ? 0 : (ranges[0] as ByteRange).end - (ranges[0] as ByteRange).start + 1
+  if (parts) headers['content-type'] = `multipart/byteranges; boundary=${parts.boundary}`
+  else if (range.kind === 'ranges') headers['content-range'] = `bytes ${(ranges[0] as ByteRange).start}-${(ranges[0] as ByteRange).end}/${total}`
   headers['content-length'] = String(length)
+  const status = range.kind === 'ranges' ? 206 : 200
   if (req.method === 'HEAD' || length === 0) {
-    res.writeHead(range.kind === 'range' ? 206 : 200, headers)
+    res.writeHead(status, headers)
     res.end()
     return
   }
@@ -173,16 +166,19 @@ async function sendBytes(
   // pool's, later) would send the new bytes under this version's size and ETag (a reader resuming a short
   // body then gets a mix of both).
   let fd: number | undefined
-  if (start < storedSize) {
+  if ((ranges[0] as ByteRange).start < storedSize) {
     try {
       fd = openSync(bytesPath, 'r')
     } catch {
       return refuse(res, 404, 'ENOENT', 'The requested file does not exist.')
     }
   }
-  res.writeHead(range.kind === 'range' ? 206 : 200, headers)
+  res.writeHead(status, headers)
   try {
-    if (fd !== undefined && suffix.length === 0 && start < storedSize) {
+    const { start, end } = ranges[0] as ByteRange
+    if (parts) {
+      await pipeline(Readable.from(multipartBody(fd, storedSize, suffix, ranges, parts)), res)
+    } else if (fd !== undefined && suffix.length === 0) {
       // The common case (originals, non-images): straight from disk, no generator in between.
       await pipeline(readFrom(fd, start, Math.min(end, storedSize - 1)), res)
     } else {
@@ -194,6 +190,33 @@ async function sendBytes(
   } finally {
     if (fd !== undefined) close(fd, () => undefined)
   }
+}
+
+interface Multipart {
+  boundary: string
+  /** Each range's part head (boundary line, Content-Type, Content-Range, blank line). */
+  heads: Buffer[]
+  tail: Buffer
+  /** Bytes of the whole body. */
+  length: number
+}
+
+/** RFC 9110 §14.6: the multipart/byteranges framing of `ranges` of a `total`-byte body of type `type`. */
+function multipart(ranges: readonly ByteRange[], total: number, type: string): Multipart {
+  const boundary = randomBytes(12).toString('hex')
+  const heads = ranges.map((r, i) => Buffer.from(`${i > 0 ? '\r\n' : ''}--${boundary}\r\ncontent-type: ${type}\r\ncontent-range: bytes ${r.start}-${r.end}/${total}\r\n\r\n`, 'latin1'))
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1')
+  let length = tail.length
+  for (const [i, r] of ranges.entries()) length += (heads[i] as Buffer).length + r.end - r.start + 1
+  return { boundary, heads, tail, length }
+}
+
+async function* multipartBody(fd: number | undefined, storedSize: number, suffix: Buffer, ranges: readonly ByteRange[], parts: Multipart): AsyncGenerator<Buffer> {
+  for (const [i, r] of ranges.entries()) {
+    yield parts.heads[i] as Buffer
+    yield* bodyParts(fd, storedSize, suffix, r.start, r.end)
+  }
+  yield parts.tail
 }
 
 /** Bytes `start..end` (inclusive) of an open file; the caller closes `fd`. */

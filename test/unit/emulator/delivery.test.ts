@@ -44,7 +44,10 @@ describe('URL endpoint', () => {
     ['bytes=9-3', 200, null, BYTES.toString()],
     ['bytes=abc', 200, null, BYTES.toString()],
     ['items=0-3', 200, null, BYTES.toString()],
-    ['bytes=0-1,4-5', 200, null, BYTES.toString()],
+    ['bytes=4-5,0-1', 200, null, BYTES.toString()],
+    ['bytes=0-5,3-8', 200, null, BYTES.toString()],
+    ['bytes=0-1,x', 200, null, BYTES.toString()],
+    ['bytes=0-1,25-30', 206, 'bytes 0-1/20', '01'],
   ])('Range %s → %i', async (range, status, contentRange, body) => {
     const res = await get('/data/file.bin?tr=orig-true', { range })
     expect(res.status).toBe(status)
@@ -56,6 +59,59 @@ describe('URL endpoint', () => {
     const res = await get('/data/file.bin', { range })
     expect(res.status).toBe(416)
     expect(res.headers.get('content-range')).toBe('bytes */20')
+  })
+
+  it('several ranges in ascending order without overlap: one 206 multipart/byteranges answer, as CloudFront gives', async () => {
+    for (const method of ['GET', 'HEAD']) {
+      const res = await fetch(t.emu.urlEndpoint + '/data/file.bin?tr=orig-true', { method, headers: { range: 'bytes=0-1, 4-5,-3' } })
+      expect(res.status).toBe(206)
+      expect(res.headers.get('content-range')).toBeNull()
+      const boundary = /^multipart\/byteranges; boundary=(\S+)$/.exec(res.headers.get('content-type') ?? '')?.[1]
+      expect(boundary).toBeDefined()
+      const body = Buffer.from(await res.arrayBuffer()).toString('latin1')
+      const whole = [['0-1', '01'], ['4-5', '45'], ['17-19', 'hij']]
+        .map(([r, bytes], i) => `${i > 0 ? '\r\n' : ''}--${boundary}\r\ncontent-type: application/octet-stream\r\ncontent-range: bytes ${r}/20\r\n\r\n${bytes}`)
+        .join('') + `\r\n--${boundary}--\r\n`
+      expect(res.headers.get('content-length')).toBe(String(Buffer.byteLength(whole, 'latin1')))
+      expect(body).toBe(method === 'GET' ? whole : '')
+    }
+  })
+
+  it('If-None-Match with the ETag (or *), or If-Modified-Since not before Last-Modified: 304 without a body', async () => {
+    const first = await get('/data/file.bin')
+    await first.arrayBuffer()
+    const etag = first.headers.get('etag') as string
+    const lastModified = first.headers.get('last-modified') as string
+    const matching: Record<string, string>[] = [{ 'if-none-match': etag }, { 'if-none-match': `"other", W/${etag}` }, { 'if-none-match': '*' }, { 'if-modified-since': lastModified }]
+    for (const headers of matching) {
+      const res = await get('/data/file.bin', headers)
+      expect(res.status, JSON.stringify(headers)).toBe(304)
+      expect(res.headers.get('etag')).toBe(etag)
+      expect(res.headers.get('last-modified')).toBe(lastModified)
+      expect(res.headers.get('cache-control')).toBe(first.headers.get('cache-control'))
+      expect((await res.arrayBuffer()).byteLength).toBe(0)
+    }
+    const earlier = new Date(Date.parse(lastModified) - 1000).toUTCString()
+    const stale: Record<string, string>[] = [{ 'if-none-match': '"other"' }, { 'if-modified-since': earlier }, { 'if-none-match': '"other"', 'if-modified-since': lastModified }]
+    for (const headers of stale) {
+      const res = await get('/data/file.bin', headers)
+      expect(res.status, JSON.stringify(headers)).toBe(200)
+      expect((await res.arrayBuffer()).byteLength).toBe(Number(first.headers.get('content-length')))
+    }
+  })
+
+  it('If-Range: the range applies while the ETag (strong) or the Last-Modified date still match, else the whole body', async () => {
+    const first = await get('/data/file.bin?tr=orig-true')
+    await first.arrayBuffer()
+    const etag = first.headers.get('etag') as string
+    const lastModified = first.headers.get('last-modified') as string
+    const ranged = (ifRange: string) => get('/data/file.bin?tr=orig-true', { range: 'bytes=0-1', 'if-range': ifRange })
+    for (const ifRange of [etag, lastModified]) expect((await ranged(ifRange)).status, ifRange).toBe(206)
+    for (const ifRange of ['"other"', `W/${etag}`, new Date(Date.parse(lastModified) - 1000).toUTCString()]) {
+      const res = await ranged(ifRange)
+      expect(res.status, ifRange).toBe(200)
+      expect(Buffer.from(await res.arrayBuffer())).toEqual(BYTES)
+    }
   })
 
   it('HEAD answers headers without a body, also for ranges', async () => {
