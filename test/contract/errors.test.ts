@@ -114,10 +114,10 @@ describe('error classes', () => {
     ['savedExtensions.list', () => ik.savedExtensions.list()],
     ['savedExtensions.create', () => ik.savedExtensions.create({ name: 'x', description: 'x', config: { name: 'remove-bg' } } as never)],
     ['namedTransformations.list', () => (ik as unknown as { namedTransformations: { list(): Promise<unknown> } }).namedTransformations.list()],
-  ])('404 NotFoundError for %s, which the emulator does not emulate', async (_name, call) => {
+  ])('404 NotFoundError for %s, which the emulator does not emulate, saying so', async (_name, call) => {
     const e = await rejectionOf(call)
     expect(e).toBeInstanceOf(NotFoundError)
-    expectErrorBody(e, 404, 'The requested resource does not exist.')
+    expectErrorBody(e, 404, /^The ImageKit emulator does not emulate the (origins|URL endpoints|usage analytics|saved extensions|named transformations) API \((GET|POST) \/[a-z/-]+\)\.$/)
     expect((e as NotFoundError).headers.get('x-ik-requestid')).toMatch(/\S/)
   })
 

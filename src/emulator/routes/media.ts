@@ -22,6 +22,18 @@ import type { FileRecord, VersionRecord } from '../records.js'
 /** §4.15's 404 message. */
 const METADATA_FILE_MISSING = 'The requested file does not exist or is inaccessible at this time.'
 
+/**
+ * Account settings APIs the real service has (§4.17, the SDK 7 surface) and the emulator does not: answered
+ * 404 in the API's error shape, saying so, rather than as if the path were unknown.
+ */
+const NOT_EMULATED: readonly (readonly [RegExp, string])[] = [
+  [/^\/named-transformations(\/|$)/, 'named transformations'],
+  [/^\/saved-extensions(\/|$)/, 'saved extensions'],
+  [/^\/accounts\/origins(\/|$)/, 'origins'],
+  [/^\/accounts\/url-endpoints(\/|$)/, 'URL endpoints'],
+  [/^\/accounts\/usage-analytics(\/|$)/, 'usage analytics'],
+]
+
 /** §4.16: a usage window must be shorter than this (the end date is excluded). */
 const USAGE_SPAN_LIMIT_DAYS = 90
 
@@ -88,6 +100,8 @@ export class MediaRoutes {
         return route.handler(req, res, params, query)
       }
     }
+    const missing = NOT_EMULATED.find(([pattern]) => pattern.test(path))
+    if (missing) throw new ApiError(404, `The ImageKit emulator does not emulate the ${missing[1]} API (${req.method ?? 'GET'} ${path.split('/').slice(0, 3).join('/')}).`)
     throw new ApiError(404, 'The requested resource does not exist.')
   }
 
