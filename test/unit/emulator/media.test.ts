@@ -478,6 +478,14 @@ describe('Media API rate limit', () => {
     }
   })
 
+  /** A 429 of the limiter: the three limit headers, for a budget of `limit` a second. */
+  function expectRefusedWithLimits(res: Response, limit: number): void {
+    expect(res.status).toBe(429)
+    expect(res.headers.get('x-ratelimit-limit')).toBe(String(limit))
+    expect(res.headers.get('x-ratelimit-interval')).toBe('1000')
+    expect(Number(res.headers.get('x-ratelimit-reset'))).toBeGreaterThan(0)
+  }
+
   it('rateLimitHeaders 429 (the spec\'s reading): a 2xx or a 404 carries no X-RateLimit-* header, a 429 all three', async () => {
     const t = await startTestEmulator({ rateLimit: { perSecond: 1 }, rateLimitHeaders: '429' })
     try {
@@ -486,11 +494,7 @@ describe('Media API rate limit', () => {
       expect(ok.status).toBe(200)
       for (const name of names) expect(ok.headers.get(name), name).toBeNull()
       t.emu.faults.set({ rateLimitStorm: true })
-      const refused = await t.api('GET', '/v1/files/aaaaaaaaaaaaaaaaaaaaaaaa/details')
-      expect(refused.status).toBe(429)
-      expect(refused.headers.get('x-ratelimit-limit')).toBe('1')
-      expect(refused.headers.get('x-ratelimit-interval')).toBe('1000')
-      expect(Number(refused.headers.get('x-ratelimit-reset'))).toBeGreaterThan(0)
+      expectRefusedWithLimits(await t.api('GET', '/v1/files/aaaaaaaaaaaaaaaaaaaaaaaa/details'), 1)
       t.emu.faults.set({ rateLimitStorm: false, rateLimit: { perSecond: 0 } })
       const missing = await t.api('GET', '/v1/files/aaaaaaaaaaaaaaaaaaaaaaaa/details')
       expect(missing.status).toBe(404)
@@ -506,10 +510,7 @@ describe('Media API rate limit', () => {
     try {
       t.emu.faults.set({ rateLimitStorm: true })
       const res = await t.api('GET', '/v1/files')
-      expect(res.status).toBe(429)
-      expect(res.headers.get('x-ratelimit-limit')).toBe('3')
-      expect(res.headers.get('x-ratelimit-interval')).toBe('1000')
-      expect(Number(res.headers.get('x-ratelimit-reset'))).toBeGreaterThan(0)
+      expectRefusedWithLimits(res, 3)
       expect(await res.json()).toEqual({ message: expect.any(String), help: 'For support kindly contact us at support@imagekit.io.' })
       expect((await t.upload({ file: Buffer.from('x'), fileName: 'u.txt' })).status).toBe(200)
       t.emu.faults.set({ rateLimitStorm: false })
