@@ -105,6 +105,21 @@ describe('restrictUnsigned on: every URL needs a signature', () => {
     expect(await open(url, pngBytes)).toEqual({ status: 200, same: true })
   })
 
+  it('@imagekit/nodejs buildTransformationString in a path segment, and buildSrc\'s chained steps in the query: signed, served, every step named as not applied', async () => {
+    const steps: ImageKit.Transformation[] = [{ width: 300, height: 200 }, { rotation: 90 }, { named: 'square' }]
+    const chain = ik.helper.buildTransformationString(steps)
+    expect(chain).toBe('w-300,h-200:rt-90:n-square')
+    const inPath = ik.helper.buildSrc({ src: `/tr:${chain}/signed/2024/a.png`, urlEndpoint: t.urlEndpoint, signed: true })
+    const inQuery = ik.helper.buildSrc({ src: '/signed/2024/a.png', urlEndpoint: t.urlEndpoint, signed: true, transformation: steps })
+    expectShape(inQuery, `?tr=${chain}&ik-s=`)
+    for (const url of [inPath, inQuery]) {
+      const got = await fetchBytes(url)
+      expect(got.status).toBe(200)
+      expect(got.headers.get('x-ik-emulator-transformation-not-applied')).toBe('w-300,h-200,rt-90,n-square')
+      expect(got.bytes.subarray(0, pngBytes.length).equals(pngBytes)).toBe(true)
+    }
+  })
+
   it('@imagekit/nodejs buildSrc: signing the API `url` (which already has a query)', async () => {
     const [file] = await ik.assets.list({ path: '/signed/2024', searchQuery: 'name = "b.jpg"' })
     const apiUrl = (file as ImageKit.File).url!
