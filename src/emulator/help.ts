@@ -5,6 +5,7 @@
 import { DEFAULT_HELP_WIDTH, flagLines, hanging, wrap } from '../help-layout.js'
 import { DEFAULT_ERROR_STATUSES, RESET_PHASES } from './faults.js'
 import { DEFAULT_CDN_STALE_MS, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_RATE_LIMIT_PER_SECOND } from './options.js'
+import { DEFAULT_USAGE_CACHE_MS } from './usage-cache.js'
 
 interface FlagDoc {
   flag: string
@@ -39,6 +40,7 @@ const GROUPS: readonly { title: string; flags: readonly FlagDoc[] }[] = [
       { flag: '--no-url-uploads', help: 'Refuse uploads whose file is an http(s) URL (400) instead of fetching it, for an emulator that must not reach other hosts.', default: 'default off: such uploads are fetched' },
       { flag: '--rate-limit', value: 'int', help: 'Media API requests a second before answering 429 (uploads are not limited); 0: no limit.', default: `default ${DEFAULT_RATE_LIMIT_PER_SECOND}` },
       { flag: '--rate-limit-headers', value: 'every|429', help: 'Which Media API answers carry X-RateLimit-Limit/-Reset/-Interval: every one, as the docs say, or only the 429s, as the API spec declares them.', default: 'default every' },
+      { flag: '--usage-cache-ms', value: 'int', help: 'How long the account usage API answers a date range with the numbers of its first call, as the real API caches them; 0: always the numbers as they are now.', default: `default ${DEFAULT_USAGE_CACHE_MS}, the documented 6 hours` },
       { flag: '--custom-field-delete', value: '204|200', help: 'How deleting a custom metadata field answers: 204 with no body, as the docs show, or 200 with {}, the body the SDK 7 types declare.', default: 'default 204' },
       { flag: '--public-url-base', value: 'url', help: 'Base of url/thumbnail in API answers instead of the URL endpoint (same path layout), for benchmarks.', default: 'default the URL endpoint' },
       { flag: '--url-encoding', value: 'uri|sdk', help: 'How url/thumbnail in API answers escape | ^ [ ]: uri as encodeURI does, sdk as the SDKs\' URLs do. Delivery takes either.', default: 'default uri' },

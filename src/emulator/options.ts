@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js'
 import type { Logger } from '../log.js'
 import type { ExtensionMode } from './extensions.js'
 import type { FaultSettings } from './faults.js'
+import { DEFAULT_USAGE_CACHE_MS } from './usage-cache.js'
 import { DEFAULT_WEBHOOK_RETRY, type WebhookRetry } from './webhooks.js'
 
 export type NameMode = 'permissive' | 'strict'
@@ -48,6 +49,11 @@ export interface EmulatorOptions {
    * Default 204.
    */
   customFieldDeleteStatus?: CustomFieldDeleteStatus
+  /**
+   * How long the account usage API answers a date range with the numbers of its first call (§4.16: the API
+   * caches them 6 hours per account and range). 0: always the numbers as they are now. Default 6 hours.
+   */
+  usageCacheMs?: number
   faults?: Partial<FaultSettings>
   /** Base of `url`/`thumbnail` in API answers instead of the URL endpoint (same path layout), for benchmarks. */
   publicUrlBase?: string
@@ -114,6 +120,7 @@ export interface ResolvedOptions {
   rateLimitPerSecond: number
   rateLimitHeaders: RateLimitHeaders
   customFieldDeleteStatus: CustomFieldDeleteStatus
+  usageCacheMs: number
   publicUrlBase: string | undefined
   urlEncoding: UrlEncoding
   urlUploads: boolean
@@ -146,6 +153,7 @@ export function resolveOptions(o: EmulatorOptions): ResolvedOptions {
     rateLimitPerSecond: o.rateLimit?.perSecond ?? DEFAULT_RATE_LIMIT_PER_SECOND,
     rateLimitHeaders: o.rateLimitHeaders ?? 'every',
     customFieldDeleteStatus: o.customFieldDeleteStatus ?? 204,
+    usageCacheMs: o.usageCacheMs ?? DEFAULT_USAGE_CACHE_MS,
     publicUrlBase: o.publicUrlBase?.replace(/\/+$/, ''),
     urlEncoding: o.urlEncoding ?? 'uri',
     urlUploads: o.urlUploads ?? true,

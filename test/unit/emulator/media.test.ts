@@ -252,7 +252,8 @@ describe('Media API pending work: folder jobs and extensions', () => {
   let t: TestEmulator
   beforeEach(async () => {
     clock = new WatchedClock(1_800_000_000_000)
-    t = await startTestEmulator({ clock, jobPendingMs: PENDING_MS })
+    // usageCacheMs 0: the usage test counts units as they complete, not what the API's 6-hour cache shows.
+    t = await startTestEmulator({ clock, jobPendingMs: PENDING_MS, usageCacheMs: 0 })
   })
   afterEach(async () => { await t.stop() })
 
@@ -428,6 +429,29 @@ describe('Media API pending work: folder jobs and extensions', () => {
       expect(((hook.bodies[0]?.body as Obj).fileObject as Obj).fileId).toBe(up.fileId)
     } finally {
       await hook.close()
+    }
+  })
+})
+
+describe('account usage cache', () => {
+  it('answers a date range with its first numbers for 6 hours, as the API caches them; another range, or after 6 h, the numbers as they are', async () => {
+    const clock = new ManualClock(1_800_000_000_000)
+    const t = await startTestEmulator({ clock })
+    try {
+      const day = (offset: number) => new Date(clock.now() + offset * 86_400_000).toISOString().slice(0, 10)
+      const storage = async (start: string, end: string) =>
+        ((await (await t.api('GET', `/v1/accounts/usage?startDate=${start}&endDate=${end}`)).json()) as { mediaLibraryStorageBytes: number }).mediaLibraryStorageBytes
+      const [a, b, c] = [day(-30), day(1), day(-29)]
+      await t.put('/usage/one.bin', Buffer.alloc(100))
+      expect(await storage(a, b)).toBe(100)
+      await t.put('/usage/two.bin', Buffer.alloc(50))
+      clock.advance(6 * 3_600_000 - 1)
+      expect(await storage(a, b)).toBe(100)
+      expect(await storage(c, b)).toBe(150)
+      clock.advance(1)
+      expect(await storage(a, b)).toBe(150)
+    } finally {
+      await t.stop()
     }
   })
 })
