@@ -1,4 +1,5 @@
 /** JSON in and out, and the API's error shape (§1): `{ message, help, reason?, ... }`. */
+import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { SUPPORT_HELP, type ErrorBody } from '../imagekit/types.js'
 
@@ -26,10 +27,21 @@ export function notFound(message: string, reason?: string, extra: Record<string,
   return new ApiError(404, message, reason ? { reason, ...extra } : extra)
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+/**
+ * The weak ETag of a JSON answer as the upload API's captured answers carry it (§2.3 sources: `W/"859-GOeZ…"`):
+ * Express's form, the body's length in hex and the first 27 characters of its SHA-1 in base64.
+ */
+export function weakEtag(text: string): string {
+  const bytes = Buffer.from(text, 'utf8')
+  return `W/"${bytes.length.toString(16)}-${createHash('sha1').update(bytes).digest('base64').slice(0, 27)}"`
+}
+
+/** `etag`: add weakEtag's header (the upload API's answers; whether the Media API's carry one is unconfirmed). */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, etag = false): void {
   const text = JSON.stringify(body)
   res.writeHead(status, {
     ...headers,
+    ...(etag ? { etag: weakEtag(text) } : {}),
     'content-type': 'application/json; charset=utf-8',
     'content-length': String(Buffer.byteLength(text)),
   })

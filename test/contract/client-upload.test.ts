@@ -4,6 +4,7 @@
  * official SDKs (@imagekit/nodejs 7 and imagekit 6); the upload is a plain multipart POST, as a browser's.
  * Messages: the expire one is the service's own; the others are the emulator's (src/emulator/client-auth.ts).
  */
+import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import {
   INVALID_EXPIRE_MESSAGE, INVALID_SIGNATURE_MESSAGE, REUSED_TOKEN_MESSAGE,
@@ -85,6 +86,10 @@ describe('client-side upload (§4.18)', () => {
     expect(ok.status).toBe(200)
     expect(ok.headers.get('access-control-allow-origin')).toBe('*')
     expect(ok.headers.get('x-request-id')).toBe(ok.headers.get('x-ik-requestid'))
+    // Express's weak ETag, as in the upload answers captured from the real API: W/"<length hex>-<27 base64 chars>".
+    const text = JSON.stringify(ok.body)
+    expect(ok.headers.get('etag')).toBe(`W/"${Buffer.byteLength(text).toString(16)}-${createHash('sha1').update(text).digest('base64').slice(0, 27)}"`)
+    expect(ok.headers.get('etag')).toMatch(/^W\/"[0-9a-f]+-[A-Za-z0-9+/]{27}"$/)
     const refused = await browserUpload({ fileName: 'anon.txt' }, Buffer.from('x'), { origin: 'https://app.example' })
     expect(refused.status).toBe(401)
     expect(refused.headers.get('access-control-allow-origin')).toBe('*')

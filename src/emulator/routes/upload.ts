@@ -146,7 +146,7 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
     const stored = ctx.store.fileById(file.fileId) ?? file
     const wantsEmbedded = stored.current.fileType === 'image' && (responseFields.has('metadata') || responseFields.has('embeddedMetadata'))
     const answer = toUploadResponse(stored, ctx.urls, responseFields, wantsEmbedded ? readEmbeddedFacts(fileSink.head) : undefined)
-    sendJson(res, 200, withExtensionStatus(answer, extensionStatus))
+    sendJson(res, 200, withExtensionStatus(answer, extensionStatus), {}, true)
   } finally {
     if (!committed) await fileSink?.abort() // open still when a URL upload was refused before its fetch
     if (!committed && tempPath) await rm(tempPath, { force: true })
