@@ -2,7 +2,8 @@
  * The file object of a details answer (§4.2: details, one version, update, restore; and the `fileObject` of
  * an extension's webhook, "the result of a Get File Details API call"): the §2.1 object plus
  * `embeddedMetadata`, as the SDK's File type has it, read from the version's bytes (`{}` when they hold none
- * the emulator reads; read once per version, embedded-cache.ts). List answers leave it out (whether the real ones carry it is unconfirmed) and so read no bytes.
+ * the emulator reads; read once per version, embedded-cache.ts). List answers leave it out (whether the real
+ * ones carry it is unconfirmed) and so read no bytes.
  */
 import type { FileObject } from '../imagekit/types.js'
 import type { EmulatorContext } from './context.js'

@@ -1,7 +1,7 @@
 /**
- * What each version's bytes embed (embedded-metadata.ts), read once per version: details, versions, update,
- * restore and the metadata endpoints would otherwise read up to IMAGE_HEADER_BYTES of the file on every call
- * (a client listing details of a big library reads them all again each time). A version's bytes never change
+ * What each version's bytes embed (embedded-metadata.ts), read once per version: details (of the file or one
+ * version), update, restore, extension webhooks and the metadata endpoints would otherwise read up to
+ * IMAGE_HEADER_BYTES of the file on every call (a client asking details of a big library reads it all again each time). A version's bytes never change
  * once stored (a new upload is a new version); the key also holds its size and disk mtime, which adoption
  * updates when the bytes under `files/` were changed by hand. Least recently used entries go first.
  */
