@@ -6,6 +6,7 @@ import { DEFAULT_HELP_WIDTH, flagLines, hanging, wrap } from '../help-layout.js'
 import { DEFAULT_ERROR_STATUSES, RESET_PHASES } from './faults.js'
 import { DEFAULT_CDN_STALE_MS, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_RATE_LIMIT_PER_SECOND } from './options.js'
 import { DEFAULT_USAGE_CACHE_MS } from './usage-cache.js'
+import { DEFAULT_WEBHOOK_RETRY } from './webhooks.js'
 
 interface FlagDoc {
   flag: string
@@ -46,6 +47,7 @@ const GROUPS: readonly { title: string; flags: readonly FlagDoc[] }[] = [
       { flag: '--url-encoding', value: 'uri|sdk', help: 'How url/thumbnail in API answers escape | ^ [ ]: uri as encodeURI does, sdk as the SDKs\' URLs do. Delivery takes either.', default: 'default uri' },
       { flag: '--extensions', value: 'pending|success|failed', help: 'How extensions asked for on upload or update end: pending answers pending and stores stand-in results (AI tags, a description) a moment later, success stores them before answering, failed runs none.', default: 'default pending' },
       { flag: '--no-webhooks', help: 'Send no webhook when a pending extension completes (its final status normally goes to the request\'s webhookUrl), for an emulator that must not reach other hosts.', default: 'default off: webhooks are sent' },
+      { flag: '--webhook-retry-ms', value: 'int', help: 'Wait before a webhook that failed (not answered 200 within 30 s) is tried again; each wait doubles, up to an hour, for 24 hours, as the service retries "in spaced intervals" for at most a day. 0: one try only.', default: `default ${DEFAULT_WEBHOOK_RETRY.firstDelayMs}` },
     ],
   },
   {

@@ -26,7 +26,7 @@ const VALUE_FLAGS = new Set([
   '--port', '--data', '--private-key', '--public-key', '--id', '--host', '--names', '--max-upload-bytes', '--cdn-stale-ms',
   '--rate-limit', '--error-rate', '--error-statuses', '--latency-ms', '--reset-rate', '--reset-phase', '--fault-seed', '--range-ignore-rate',
   '--error-after-work-rate',
-  '--public-url-base', '--url-encoding', '--seed', '--log-level', '--extensions', '--rate-limit-headers', '--custom-field-delete', '--usage-cache-ms',
+  '--public-url-base', '--url-encoding', '--seed', '--log-level', '--extensions', '--rate-limit-headers', '--custom-field-delete', '--usage-cache-ms', '--webhook-retry-ms',
 ])
 
 export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--private-key K] [--public-key P] [--id demo] [--host 127.0.0.1]
@@ -35,6 +35,7 @@ export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--pri
   [--range-ignore-rate X] [--error-after-work-rate X] [--public-url-base URL] [--url-encoding uri|sdk] [--seed demo] [--log-level L]
   [--extensions pending|success|failed] [--no-webhooks]
   [--rate-limit-headers every|429] [--custom-field-delete 204|200] [--usage-cache-ms N]
+  [--webhook-retry-ms N]
 keys may also come from IKFS_EMULATOR_PRIVATE_KEY and IKFS_EMULATOR_PUBLIC_KEY
 ikfs emulator --help lists every flag with what it does and its default`
 
@@ -103,6 +104,7 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
   if (v('--usage-cache-ms') !== undefined) options.usageCacheMs = integer('--usage-cache-ms', v('--usage-cache-ms') as string, privateKey)
   if (flags.has('--no-url-uploads')) options.urlUploads = false
   if (flags.has('--no-webhooks')) options.webhooks = false
+  if (v('--webhook-retry-ms') !== undefined) options.webhookRetry = { firstDelayMs: integer('--webhook-retry-ms', v('--webhook-retry-ms') as string, privateKey) }
   if (v('--rate-limit') !== undefined) options.rateLimit = { perSecond: integer('--rate-limit', v('--rate-limit') as string, privateKey) }
   if (v('--range-ignore-rate') !== undefined) options.rangeIgnoreRate = fraction('--range-ignore-rate', v('--range-ignore-rate') as string, privateKey)
   if (v('--url-encoding') !== undefined) options.urlEncoding = oneOf('--url-encoding', v('--url-encoding') as string, ['uri', 'sdk'])
