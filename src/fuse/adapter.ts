@@ -52,6 +52,8 @@ export interface FuseOpsOptions extends OpGuardOptions {
   onMissing?: (path: string) => void
   /** Told which folders' kernel locks each request may hold while it is in flight (busy-folders.ts). */
   busyFolders?: BusyFolders
+  /** Whether process `caller` maps the file at `path` shared and writable (shared-maps.ts), asked by a flush. */
+  mapsShared?: (caller: number, path: string) => Promise<boolean>
 }
 
 type Cb = FuseReply
@@ -99,6 +101,7 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
   }
   const inParentOf = <T>(path: string, work: () => Promise<T>) => holding([posix.dirname(path)], work)
   const onMissing = options.onMissing
+  const mapsShared = options.mapsShared
   const getattr = onMissing
     ? (path: string) => vfs.getattr(path).catch((e: unknown) => {
       if (isVfsError(e) && e.code === 'ENOENT') onMissing(path)
@@ -163,7 +166,10 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
       write(path, fh, lease, pos, cb, pageWriteback)
     },
 
-    flush: (path, fh, cb, caller) => guard.run('flush', path, cb, () => vfs.flush(path, fh, caller), ok),
+    flush: (path, fh, cb, caller) => {
+      const stillMapped = mapsShared && caller ? () => mapsShared(caller, path) : undefined
+      guard.run('flush', path, cb, () => vfs.flush(path, fh, caller, stillMapped), ok)
+    },
 
     fsync: (path, datasync, fh, cb) => guard.run('fsync', path, cb, () => vfs.fsync(path, fh, datasync !== 0), ok),
 

@@ -33,6 +33,7 @@ import { BusyFolders } from './busy-folders.js'
 import { FuseDeviceWatch, fuseDescriptors } from './fuse-device-watch.js'
 import { HIDE_SETTLE_MS, withHiddenNames } from './hidden-names.js'
 import { refuseReplacedNames } from './replaced-names.js'
+import { mapsSharedWritable } from './shared-maps.js'
 import { MissingNames } from './missing-names.js'
 import { OpCounters, OpGuard } from './guard.js'
 import { mountpointState, type MountpointState } from './mountpoint-state.js'
@@ -132,7 +133,9 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   const busyFolders = binding.addon ? new BusyFolders() : undefined
   const missing = busyFolders && new MissingNames(options.fuse.negativeTimeoutS * 1000, { held: busyFolders })
   const onMissing = missing && ((path: string) => missing.add(path))
-  const ops = createFuseOps(vfs, log, { maxWriteBytes, ...options.ops, guard, ...(onMissing ? { onMissing, busyFolders } : {}) })
+  // Only the libfuse3 binding names the process that closes a file (libfuse2 does not pass it).
+  const mapsShared = binding.addon ? (caller: number, path: string) => mapsSharedWritable(caller, target + path) : undefined
+  const ops = createFuseOps(vfs, log, { maxWriteBytes, ...options.ops, guard, ...(onMissing ? { onMissing, busyFolders } : {}), ...(mapsShared ? { mapsShared } : {}) })
   const timeoutMs = options.mountTimeoutMs ?? DEFAULT_MOUNT_TIMEOUT_MS
 
   let native: NativeMount

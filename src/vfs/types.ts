@@ -112,9 +112,11 @@ export interface Vfs {
   write(localPath: string, fh: number, data: Buffer, position: number, pageWriteback?: boolean): Promise<number>
   /**
    * A close(2) of a descriptor of the handle: also of a copy that another process inherited (a shell's
-   * children), which is not the last close. `caller`, when known, is the process closing it.
+   * children), which is not the last close. `caller`, when known, is the process closing it. `stillMapped`,
+   * when the binding can tell, says whether that process still maps the file shared and writable: the close
+   * is then not the last either (the map writes on; the release after the unmap commits).
    */
-  flush(localPath: string, fh: number, caller?: number): Promise<void>
+  flush(localPath: string, fh: number, caller?: number, stillMapped?: () => Promise<boolean>): Promise<void>
   fsync(localPath: string, fh: number, dataOnly: boolean): Promise<void>
   truncate(localPath: string, size: number): Promise<void>
   ftruncate(localPath: string, fh: number, size: number): Promise<void>

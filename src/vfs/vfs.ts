@@ -257,7 +257,9 @@ class ImageKitVfs implements IkVfs {
         const listed = (flags & fsConstants.O_TRUNC) === 0 ? this.#resolver.peek(localPath) : undefined
         this.#outdateReadersAt(localPath, listed?.kind === 'file' ? listed : undefined)
       }
-      return this.#handles.add((fh) => new WriteHandle(fh, file, true, caller, append)).fh
+      const handle = this.#handles.add((fh) => new WriteHandle(fh, file, true, caller, append))
+      handle.mapsWritable = (flags & O_ACCMODE) === fsConstants.O_RDWR
+      return handle.fh
     }
     const pending = await this.#writes?.openForRead(localPath)
     if (pending) {
@@ -453,7 +455,9 @@ class ImageKitVfs implements IkVfs {
     const intent = createIntent(flags)
     const file = await this.#writable('create', localPath).openForWrite(localPath, intent.flags, intent)
     this.#entriesChanged(localPath)
-    return this.#handles.add((fh) => new WriteHandle(fh, file, true, caller, (intent.flags & fsConstants.O_APPEND) !== 0)).fh
+    const handle = this.#handles.add((fh) => new WriteHandle(fh, file, true, caller, (intent.flags & fsConstants.O_APPEND) !== 0))
+    handle.mapsWritable = (intent.flags & O_ACCMODE) === fsConstants.O_RDWR
+    return handle.fh
   }
 
   async write(_localPath: string, fh: number, data: Buffer, position: number, pageWriteback?: boolean): Promise<number> {
@@ -463,13 +467,20 @@ class ImageKitVfs implements IkVfs {
     return this.#writes!.write(handle.file, data, handle.append && pageWriteback === false ? 'end' : position)
   }
 
-  async flush(_localPath: string, fh: number, caller?: number): Promise<void> {
+  async flush(_localPath: string, fh: number, caller?: number, stillMapped?: () => Promise<boolean>): Promise<void> {
     const handle = this.#handles.get(fh) // read handles have nothing to flush
     if (handle.kind !== 'write') return
     // Another process's copy of the descriptor: the opener still has it, or the release after this close commits.
+    // The same while the closing process maps the file shared and writable: numpy.memmap closes its file right
+    // after mapping it, and this close would upload what the file held then (zeros) as a version of its own.
     // Not once the mount is stopping: it is detached, so the last close ends the session, and the kernel drops
     // the release it queued for it (it never reaches us). Every close then stores the file as written so far.
-    if (!handle.closesAsOpener(caller) && !this.#writes!.stopping) return this.#writes!.closedUncommitted(handle.file)
+    if (!this.#writes!.stopping) {
+      if (!handle.closesAsOpener(caller)) return this.#writes!.closedUncommitted(handle.file)
+      if (handle.mapsWritable && stillMapped && this.#writes!.commitsAtClose(handle.file) && await stillMapped()) {
+        return this.#writes!.closedUncommitted(handle.file)
+      }
+    }
     await this.#writes!.flush(handle.file, handle.writable)
   }
 

@@ -524,6 +524,11 @@ export class WritePath {
     return this.#committer.flush(file, writable)
   }
 
+  /** Whether a flush of a writable handle of the file would upload it now (Committer.flush). */
+  commitsAtClose(file: PendingFile): boolean {
+    return this.#committer.commitsAtClose(file)
+  }
+
   fsync(file: PendingFile): Promise<void> {
     return this.#committer.fsync(file)
   }

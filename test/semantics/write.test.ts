@@ -390,6 +390,46 @@ describe.skipIf(skip !== null)('write semantics', () => {
     }
   })
 
+  it('W2: a close while its process still maps the file shared and writable (numpy.memmap) uploads nothing; the last close after the unmap stores what the map wrote, once', async () => {
+    const counter = await startUploadCounter(lib.url)
+    try {
+      const { m } = await mount({ args: ['--upload-url', counter.url] })
+      await mkdir(join(m.path, 'w2map'))
+      const size = 3 * 1024 * 1024
+      const body = randomBytes(size)
+      const expected = await localBytes('w2map', body)
+      // What numpy.memmap(mode='w+') does: make the file, size it, map it, close the file, then write through
+      // the map. Python's mmap keeps a copy of the descriptor, which it closes before it unmaps.
+      const mapWrite = (path: string, msync: boolean) => run('python3', ['-c', [
+        'import mmap, os, sys',
+        'fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)',
+        `os.ftruncate(fd, ${size})`,
+        `m = mmap.mmap(fd, ${size})`,
+        'os.close(fd)',
+        'm[:] = open(sys.argv[2], "rb").read()',
+        ...(msync ? ['m.flush()'] : []),
+        'm.close()',
+      ].join('\n'), path, expected], UPLOAD_DEADLINE_MS)
+
+      // msync is an fsync: stored when it returns; the closes around it store nothing more.
+      let before = counter.uploads()
+      await mapWrite(join(m.path, 'w2map', 'synced.bin'), true)
+      expect(await sameBytes(remoteBytesPath(lib, '/w2map/synced.bin'), expected)).toBe(true)
+      expect(counter.uploads() - before, 'uploads of synced.bin').toBe(1)
+      expect(await versionsOf(lib, '/w2map/synced.bin')).toHaveLength(1) // was 2: 3 MiB of zeros, then the bytes
+
+      // Without msync the pages reach the mount at the closes and the unmap, and the release after it uploads.
+      before = counter.uploads()
+      await mapWrite(join(m.path, 'w2map', 'unsynced.bin'), false)
+      await waitForRemoteBytes(lib, '/w2map/unsynced.bin', expected, UPLOAD_DEADLINE_MS)
+      expect(await unmount(m)).toBe(0) // waits for any upload still to come
+      expect(counter.uploads() - before, 'uploads of unsynced.bin').toBe(1)
+      expect(await versionsOf(lib, '/w2map/unsynced.bin')).toHaveLength(1)
+    } finally {
+      await counter.stop()
+    }
+  })
+
   it('W3: uploads retry through 429/5xx/resets, a failed close leaves the file to the retrier, kill -9 and unmount lose nothing', async () => {
     // (a) faults on the upload and API hosts: every file arrives byte-exact (closes may report EIO meanwhile).
     const { m } = await mount()

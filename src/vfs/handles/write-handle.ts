@@ -24,6 +24,9 @@ export class WriteHandle {
   /** A read-only open of bytes still to be uploaded while a handle reads the stored version there (R5). */
   bypassesPageCache = false
 
+  /** Opened O_RDWR: only such a descriptor can map the file shared and writable (Vfs.flush's `stillMapped`). */
+  mapsWritable = false
+
   /**
    * Whether a flush by `caller` may be the handle's last close. A process that inherited the descriptor (a
    * command a shell started with its output redirected into the file) closes its copy when it exits while

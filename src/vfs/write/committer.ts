@@ -42,6 +42,11 @@ export class Committer {
     return !file.unlinked && (file.dirty || (file.unsent && file.state === 'open'))
   }
 
+  /** Whether a flush of a writable handle would commit (and upload) the file now, with no error to report. */
+  commitsAtClose(file: PendingFile): boolean {
+    return file.openCount === 1 && !file.failedWrite && this.needsCommit(file)
+  }
+
   /**
    * flush (every close(2)): the last handle of a changed file uploads here so close() sees the result. A file
    * left unfit by a failed write fails the close of a handle that could write, never a reader's.

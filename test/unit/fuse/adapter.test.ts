@@ -403,8 +403,25 @@ describe('createFuseOps', () => {
     }
     expect(calls.map((c) => [c.op, ...c.args])).toEqual([
       ['mkdir', '/d', 0o755], ['rmdir', '/d'], ['rename', '/a', '/b'], ['chmod', '/a', 0o600], ['chown', '/a', 1, 2],
-      ['flush', '/a', 4, 4242], ['release', '/a', 4],
+      ['flush', '/a', 4, 4242, undefined], ['release', '/a', 4],
     ])
+  })
+
+  it('a flush lets the VFS ask whether the closing process still maps the file shared (only when the binding names it)', async () => {
+    const { vfs } = createFakeVfs({
+      flush: async (_path: string, _fh: number, _caller?: number, stillMapped?: () => Promise<boolean>) => {
+        asked.push(stillMapped ? await stillMapped() : 'not asked')
+      },
+    })
+    const asked: unknown[] = []
+    const probes: [number, string][] = []
+    const ops = createFuseOps(vfs, captureLogger().logger, {
+      mapsShared: async (caller, path) => { probes.push([caller, path]); return true },
+    })
+    expect(await call((cb) => ops.flush('/d/a.bin', 4, cb, 4242))).toEqual([0])
+    expect(await call((cb) => ops.flush('/d/a.bin', 4, cb, 0))).toEqual([0])
+    expect(asked).toEqual([true, 'not asked'])
+    expect(probes).toEqual([[4242, '/d/a.bin']])
   })
 
   it('offers no fgetattr/opendir/access (libfuse defaults are right; see adapter.ts)', () => {
