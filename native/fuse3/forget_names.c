@@ -91,20 +91,35 @@ static void forget_names_run(forget_names_t *job) {
   if (folder < 0) { job->error = errno; return; }
   job->error = node_id_of(AT_FDCWD, s->mountpoint, 0, -1, &root_mount, &root_id);
   if (job->error == 0) job->error = node_id_of(folder, "", AT_EMPTY_PATH, root_mount, &folder_mount, &folder_id);
+  /*
+   * Every name is looked at before the first notification: forgetting a name makes the kernel drop the folder's
+   * attributes too (it changed), and without them it can answer nothing in that folder from its cache alone
+   * (EAGAIN), so each name after the first was taken for one it does not hold, and kept as missing.
+   * due[i]: the node id to expire, or for forgetting 1; 0 to leave the name alone (node ids start at 1).
+   */
+  uint64_t *due = job->error == 0 ? calloc(job->count + 1, sizeof *due) : NULL;
+  if (job->error == 0 && due == NULL) job->error = ENOMEM;
+  for (uint32_t i = 0; i < job->count && job->error == 0; i++) {
+    if (job->expire_attrs) {
+      if (held_node_id(folder, job->names[i], root_mount, &due[i]) != 0) due[i] = 0;
+    } else {
+      due[i] = held_as_missing(folder, job->names[i]) ? 1 : 0;
+    }
+  }
   for (uint32_t i = 0; i < job->count && job->error == 0; i++) {
     const char *name = job->names[i];
-    uint64_t node_id = 0;
-    if (job->expire_attrs ? held_node_id(folder, name, root_mount, &node_id) != 0 : !held_as_missing(folder, name)) continue;
+    if (due[i] == 0) continue;
     pthread_rwlock_rdlock(&s->fuse_lock);
     if (s->fuse) {
       struct fuse_session *se = fuse_get_session(s->fuse);
       /* Expiring: a negative offset drops the attributes only, no pages (and so waits for no page lock). */
-      int notified = job->expire_attrs ? fuse_lowlevel_notify_inval_inode(se, node_id, -1, 0)
+      int notified = job->expire_attrs ? fuse_lowlevel_notify_inval_inode(se, due[i], -1, 0)
                                        : fuse_lowlevel_notify_inval_entry(se, folder_id, name, strlen(name));
       if (notified == 0) job->forgotten++;
     }
     pthread_rwlock_unlock(&s->fuse_lock);
   }
+  free(due);
   close(folder);
 }
 

@@ -231,6 +231,26 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         expect(await readdir(join(m.path, 'photos'))).toContain('c.txt')
       })
 
+      it('R2: ikfs refresh makes the kernel forget every name missed in a folder, not only the first (--allow-other)', async () => {
+        // --allow-other has the kernel check permissions itself (default_permissions), from a folder's attributes.
+        const cacheDir = await tempDir('ikfs-missed-')
+        const other = await mountLibrary(lib, { args: ['--dir-cache-time', '1h', '--allow-other', '--cache-dir', cacheDir] })
+        try {
+          // A file manager probes several names in each folder; the one a program missed is seldom the first.
+          const names = ['.hidden', 'd.txt', 'e.txt', 'f.txt']
+          for (const name of names) await expect(stat(join(other.path, 'photos', name))).rejects.toMatchObject({ code: 'ENOENT' })
+          for (const name of names) await lib.upload('/photos', name, Buffer.from(name))
+          const r = await runIkfs(['refresh', other.path], { timeoutMs: 30_000 })
+          expect(r.code, r.stderr).toBe(0)
+          // Forgetting a name made the kernel drop the folder's attributes, which it then needed to check the next
+          // name from its cache alone: each name after the first was left as missing, for negative_timeout.
+          for (const name of names) expect((await stat(join(other.path, 'photos', name))).size, name).toBe(name.length)
+        } finally {
+          await other.stop()
+          await rm(cacheDir, { recursive: true, force: true })
+        }
+      })
+
       it('R2: ikfs refresh makes a file changed elsewhere show its new size and bytes at once, despite a long --attr-timeout', async () => {
         await lib.upload('/grown', 'notes.txt', Buffer.from('short'))
         const cacheDir = await tempDir('ikfs-attrs-')
