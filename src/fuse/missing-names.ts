@@ -24,6 +24,8 @@ export interface MissingNamesOptions {
   now?: () => number
   /** A folder's notification waits until no request holds it. */
   held?: HeldFolders
+  /** Has the kernel look again at these folders before their names are forgotten (freshen-folders.ts). */
+  freshen?: (folders: string[]) => Promise<void>
 }
 
 export class MissingNames {
@@ -31,12 +33,14 @@ export class MissingNames {
   readonly #rememberedForMs: number
   readonly #held: HeldFolders | undefined
   readonly #now: () => number
+  readonly #freshen: ((folders: string[]) => Promise<void>) | undefined
   #notifying: Promise<unknown> = Promise.resolve()
 
   /** `rememberedForMs`: the kernel's negative_timeout (0: the kernel keeps no such answers). */
   constructor(rememberedForMs: number, options: MissingNamesOptions = {}) {
     this.#rememberedForMs = rememberedForMs
     this.#held = options.held
+    this.#freshen = options.freshen
     this.#now = options.now ?? performance.now.bind(performance)
     if (rememberedForMs <= 0) return
     const now = options.now
@@ -57,7 +61,11 @@ export class MissingNames {
    * and nothing is held there.
    */
   async forget(localPath: string | undefined, forgetNames: ForgetNames, log: Logger): Promise<number> {
-    const byFolder = [...this.takeUnder(localPath)].map(async ([folder, names]) => {
+    // Deepest folders first: forgetting a name makes the kernel drop its folder's attributes, and until it asks
+    // again it cannot answer from its cache alone about anything reached through that folder (forget_names.c).
+    const taken = [...this.takeUnder(localPath)].sort(([a], [b]) => depthOf(b) - depthOf(a))
+    if (taken.length > 0) await this.#freshen?.(taken.map(([folder]) => folder)).catch((err: unknown) => log.debug({ err }, 'folders not looked at again'))
+    const byFolder = taken.map(async ([folder, names]) => {
       log.debug({ folder, names: names.length }, 'making the kernel forget names it was told are missing')
       const forgotten = await this.#whenFree(folder, () => forgetNames(folder, names)).catch((err: unknown) => {
         log.debug({ err, folder }, 'missing names not forgotten')
@@ -107,4 +115,8 @@ export class MissingNames {
     }
     return byFolder
   }
+}
+
+function depthOf(folder: string): number {
+  return folder === '/' ? 0 : folder.split('/').length - 1
 }

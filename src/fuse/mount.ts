@@ -31,6 +31,7 @@ import { NativeLoadError } from '../../native/load.js'
 import { createFuseOps, type FuseOpsOptions } from './adapter.js'
 import { BusyFolders } from './busy-folders.js'
 import { FuseDeviceWatch, fuseDescriptors } from './fuse-device-watch.js'
+import { freshenFolders } from './freshen-folders.js'
 import { HIDE_SETTLE_MS, withHiddenNames } from './hidden-names.js'
 import { refuseReplacedNames } from './replaced-names.js'
 import { mapsSharedWritable } from './shared-maps.js'
@@ -131,7 +132,8 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseMount
   const maxWriteBytes = binding.addon ? FUSE3_MAX_REQUEST_BYTES : MAX_REQUEST_BYTES
   // Only the libfuse3 binding can make the kernel forget names (a refresh); its notifications wait for idle folders.
   const busyFolders = binding.addon ? new BusyFolders() : undefined
-  const missing = busyFolders && new MissingNames(options.fuse.negativeTimeoutS * 1000, { held: busyFolders })
+  const freshen = (folders: string[]) => freshenFolders(target, folders)
+  const missing = busyFolders && new MissingNames(options.fuse.negativeTimeoutS * 1000, { held: busyFolders, freshen })
   const onMissing = missing && ((path: string) => missing.add(path))
   // Only the libfuse3 binding names the process that closes a file (libfuse2 does not pass it).
   const mapsShared = binding.addon ? (caller: number, path: string) => mapsSharedWritable(caller, target + path) : undefined

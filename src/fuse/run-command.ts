@@ -8,9 +8,10 @@ export interface CommandResult {
   timedOut: boolean
 }
 
-export function runCommand(file: string, args: string[], timeoutMs: number): Promise<CommandResult> {
+/** `env`: the child's whole environment (default this process's). */
+export function runCommand(file: string, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<CommandResult> {
   return new Promise((resolve) => {
-    execFile(file, args, { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8' }, (err, _stdout, stderr) => {
+    execFile(file, args, { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8', ...(env ? { env } : {}) }, (err, _stdout, stderr) => {
       if (!err) return resolve({ code: 0, stderr, timedOut: false })
       const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: unknown }
       resolve({

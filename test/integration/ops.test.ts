@@ -251,6 +251,29 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         }
       })
 
+      it('R2: ikfs refresh makes the kernel forget a name missed a while ago, once it holds the folders as aged (--attr-timeout)', async () => {
+        const cacheDir = await tempDir('ikfs-aged-')
+        const ATTR_S = 1
+        const aged = await mountLibrary(lib, { args: ['--dir-cache-time', '1h', '--attr-timeout', `${ATTR_S}s`, '--allow-other', '--cache-dir', cacheDir] })
+        try {
+          const inFolder = join(aged.path, 'photos', 'later.txt')
+          const atTop = join(aged.path, 'later-top.txt')
+          for (const path of [inFolder, atTop]) await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' })
+          await lib.upload('/photos', 'later.txt', Buffer.from('later'))
+          await lib.upload('/', 'later-top.txt', Buffer.from('top'))
+          // Adding the file elsewhere took longer than --attr-timeout (5 s by default): the kernel then answers
+          // nothing about the folders from its cache alone, which is all the forgetting may ask it.
+          await new Promise((resolve) => setTimeout(resolve, ATTR_S * 1000 + 500))
+          const r = await runIkfs(['refresh', aged.path], { timeoutMs: 30_000 })
+          expect(r.code, r.stderr).toBe(0)
+          expect((await stat(inFolder)).size).toBe(5) // was ENOENT for the rest of negative_timeout (a minute)
+          expect((await stat(atTop)).size).toBe(3)
+        } finally {
+          await aged.stop()
+          await rm(cacheDir, { recursive: true, force: true })
+        }
+      })
+
       it('R2: ikfs refresh makes a file changed elsewhere show its new size and bytes at once, despite a long --attr-timeout', async () => {
         await lib.upload('/grown', 'notes.txt', Buffer.from('short'))
         const cacheDir = await tempDir('ikfs-attrs-')

@@ -77,6 +77,22 @@ describe('MissingNames.forget: has the kernel forget them through the binding', 
     expect(calls.slice(1).sort()).toEqual(['/b:z', '/c:w'])
   })
 
+  it('has the kernel look at the folders first, then forgets the deepest folders first (each forget ages its folder)', async () => {
+    const freshened: string[][] = []
+    const missing = new MissingNames(60_000, { freshen: async (folders) => { freshened.push(folders) } })
+    for (const path of ['/top', '/a/x', '/a/b/c/y', '/a/b/z']) missing.add(path)
+    const calls: string[] = []
+    const forgetNames = async (folder: string, names: string[]): Promise<number> => {
+      calls.push(folder)
+      return names.length
+    }
+    expect(await missing.forget(undefined, forgetNames, log)).toBe(4)
+    expect(freshened).toEqual([['/a/b/c', '/a/b', '/a', '/']])
+    expect(calls).toEqual(['/a/b/c', '/a/b', '/a', '/'])
+    expect(await missing.forget(undefined, forgetNames, log)).toBe(0)
+    expect(freshened).toHaveLength(1) // nothing to forget: no child process either
+  })
+
   it('never rejects: a folder that cannot be resolved is passed over, the others are forgotten', async () => {
     const missing = new MissingNames(60_000)
     missing.add('/gone/x')
