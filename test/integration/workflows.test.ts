@@ -315,6 +315,52 @@ describe.skipIf(skip !== null)('write workflows', () => {
     expect((await readFile(mnt('edit.bin'))).equals(want)).toBe(true)
   })
 
+  it('system calls: O_DIRECT reads and writes, sparse copies and writes past the end, sendfile and splice, flock; O_TMPFILE is refused', async () => {
+    await mkdir(mnt('sys'))
+    const body = randomBytes(3 * 1024 * 1024 + 5)
+    const source = await expectFile('sys-body', body)
+    // dd with O_DIRECT, both ways; the last block is a short one.
+    await run('dd', [`if=${source}`, `of=${mnt('sys', 'direct.bin')}`, 'bs=1M', 'oflag=direct', 'status=none'], STEP_MS)
+    expect(await sameBytes(remoteBytesPath(lib, '/sys/direct.bin'), source)).toBe(true)
+    await run('dd', [`if=${mnt('sys', 'direct.bin')}`, `of=${local('direct-back.bin')}`, 'bs=1M', 'iflag=direct', 'status=none'], STEP_MS)
+    expect(await sameBytes(local('direct-back.bin'), source)).toBe(true)
+
+    // A sparse file copied in with holes, and a write that starts past the end: the gaps are zeros.
+    const sparse = Buffer.alloc(8 * 1024 * 1024)
+    sparse.write('in the middle', 5_000_000)
+    await run('sh', ['-c', 'truncate -s 8M "$1" && printf "in the middle" | dd of="$1" bs=1 seek=5000000 conv=notrunc status=none', 'sh', local('sparse.bin')], STEP_MS)
+    await run('cp', ['--sparse=always', local('sparse.bin'), mnt('sys', 'sparse.bin')], STEP_MS)
+    expect(await sameBytes(remoteBytesPath(lib, '/sys/sparse.bin'), await expectFile('sys-sparse', sparse))).toBe(true)
+    await run('sh', ['-c', 'printf xyz | dd of="$1" bs=1 seek=3000000 status=none', 'sh', mnt('sys', 'past-end.bin')], STEP_MS)
+    expect(await sameBytes(remoteBytesPath(lib, '/sys/past-end.bin'), await expectFile('sys-past', Buffer.concat([Buffer.alloc(3_000_000), Buffer.from('xyz')])))).toBe(true)
+
+    const { stdout } = await run('python3', ['-c', [
+      'import errno, fcntl, json, os, sys',
+      'src, mount, out = sys.argv[1:4]',
+      'def sendfile_all(i, o):',
+      '    while os.sendfile(o, i, None, 1 << 20): pass',
+      '# sendfile out of the mount, splice into it',
+      'i = os.open(src, os.O_RDONLY); o = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)',
+      'sendfile_all(i, o); os.close(i); os.close(o)',
+      'i = os.open(out, os.O_RDONLY); o = os.open(mount + "/spliced.bin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)',
+      'r, w = os.pipe()',
+      'while (n := os.splice(i, w, 65536)):',
+      '    while n: n -= os.splice(r, o, n)',
+      'os.close(i); os.close(o)',
+      '# flock: a second open file description cannot take the lock the first holds',
+      'a = open(mount + "/spliced.bin"); b = open(mount + "/spliced.bin")',
+      'fcntl.flock(a, fcntl.LOCK_EX | fcntl.LOCK_NB)',
+      'try: fcntl.flock(b, fcntl.LOCK_EX | fcntl.LOCK_NB); second = "locked"',
+      'except BlockingIOError: second = "refused"',
+      'try: os.close(os.open(mount, os.O_TMPFILE | os.O_WRONLY, 0o600)); tmpfile = "opened"',
+      'except OSError as e: tmpfile = "EOPNOTSUPP" if e.errno == errno.EOPNOTSUPP else errno.errorcode[e.errno]',
+      'print(json.dumps({"second": second, "tmpfile": tmpfile}))',
+    ].join('\n'), mnt('sys', 'direct.bin'), mnt('sys'), local('sendfile.bin')], STEP_MS)
+    expect(JSON.parse(stdout)).toEqual({ second: 'refused', tmpfile: 'EOPNOTSUPP' })
+    expect(await sameBytes(local('sendfile.bin'), source)).toBe(true)
+    expect(await sameBytes(remoteBytesPath(lib, '/sys/spliced.bin'), source)).toBe(true)
+  })
+
   it('atomic save: write f.tmp, rename over f; f keeps its file id and gains a version', async () => {
     await writeFile(mnt('notes.txt'), 'first draft\n')
     const id = (await lib.details('/notes.txt')).fileId
