@@ -7,8 +7,9 @@
  * one line goes to stdout:
  * `ikfs: mounted <endpoint> at <mountpoint>` (scripts and the integration harness wait for it).
  *
- * Signals: SIGINT/SIGTERM unmount (lazily when programs use the mount), serve the files programs are still
- * writing until they close them, close the Vfs (waits for uploads) and the client, exit 0; a second one
+ * Signals: before the mount is live, SIGINT/SIGTERM end the process with 130/143 (startup.ts). Once live they
+ * unmount (lazily when programs use the mount), serve the files programs are still writing until they close
+ * them, close the Vfs (waits for uploads) and the client, exit 0; a second one
  * while that runs forces a lazy unmount and ends the process at once with exit code 1 (CliContext.exit),
  * leaving uploads not yet stored in the spool for the next mount (W3). SIGHUP drops cached listings. A mount
  * removed from outside (`fusermount -u`), or whose FUSE connection was aborted, shuts down the same way and
@@ -177,7 +178,7 @@ export async function runMountSession(
     log,
     signals: ctx.signals,
     ...(options.onStep ? { report: options.onStep } : {}),
-    stop: () => void whenLogWritten(logger, LOG_DRAIN_MS).then(() => ctx.exit(1)),
+    stop: (code) => void whenLogWritten(logger, LOG_DRAIN_MS).then(() => ctx.exit(code)),
   })
   let end: SessionEnd
   try {
@@ -216,7 +217,10 @@ async function mountAndServe(
     if (options.libraryId !== undefined) vfsConfig.libraryId = options.libraryId
     vfs = await ctx.runtime.createVfs(client.api, vfsConfig, logger)
     // preflight's checkMountpoint has looked at the mountpoint already.
-    live = await ctx.runtime.mountFuse(vfs, mountpoint, { ...fuseMountOptions(config), mountpointChecked: true }, logger)
+    live = await startup.mounting(
+      ctx.runtime.mountFuse(vfs, mountpoint, { ...fuseMountOptions(config), mountpointChecked: true }, logger),
+      (made) => made.unmount(),
+    )
   } catch (e) {
     await vfs?.close().catch((err: unknown) => log.warn({ err }, 'closing the vfs after a failed mount failed'))
     await client.close().catch(() => undefined)

@@ -3,7 +3,13 @@
  * starts and told to a waiting `--daemon` parent (so a --daemon-wait that runs out can say what was still
  * going on), and a stop signal before the mount is live logs which step it interrupted before the process
  * ends. Without that, a daemon stopped while its API had not answered left an empty log.
+ *
+ * The process ends with 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM), as a shell reports a
+ * command a signal stopped. A signal while the kernel mount is being made waits for it, and the mount it made
+ * is taken down first: ending the process with the mount made left a dead mount ("Transport endpoint is not
+ * connected"), or hung the exit when a request was already waiting on it.
  */
+import { constants } from 'node:os'
 import type { Logger } from '../log.js'
 import type { SignalSource, StopSignal } from './context.js'
 
@@ -15,13 +21,28 @@ export interface StartupOptions {
   signals: SignalSource
   /** Told each step as it starts (the --daemon parent). */
   report?: (step: string) => void
-  /** Ends the process after a stop signal, once the log line is written. */
-  stop: (signal: StopSignal) => void
+  /** Ends the process with `code` after a stop signal, once the log line is written. */
+  stop: (code: number) => void
+}
+
+/** What a command a signal stopped exits with (shells report 128 + the signal's number). */
+export function signalExitCode(signal: StopSignal): number {
+  return 128 + constants.signals[signal]
+}
+
+/** Thrown by `mounting` once a stop signal came while the mount was made: the mount has been taken down. */
+export class StoppedWhileMounting extends Error {
+  constructor(signal: StopSignal) {
+    super(`stopped by ${signal} while mounting; the mount was taken down again`)
+  }
 }
 
 export class Startup {
   #step = 'starting'
   #since = Date.now()
+  /** Settles once the mount being made (if any) has been taken down again after a stop signal. */
+  #mountAttempt: Promise<void> | undefined
+  #signal: StopSignal | undefined
   readonly #onSignal = (signal: StopSignal): void => this.#stopped(signal)
 
   constructor(readonly options: StartupOptions) {
@@ -37,6 +58,24 @@ export class Startup {
     this.options.report?.(text)
   }
 
+  /**
+   * `attempt` makes the kernel mount. A stop signal while it runs waits for it; once it resolves, `undo` takes
+   * the mount down and this rejects with StoppedWhileMounting (the process is ending with the signal's code).
+   */
+  async mounting<T>(attempt: Promise<T>, undo: (made: T) => Promise<void>): Promise<T> {
+    const made = attempt.then(async (mount) => {
+      if (this.#signal === undefined) return mount
+      await undo(mount).catch((err: unknown) => this.options.log.error({ err }, 'could not take down the mount made while stopping'))
+      throw new StoppedWhileMounting(this.#signal)
+    })
+    this.#mountAttempt = made.then(() => undefined, () => undefined)
+    try {
+      return await made
+    } finally {
+      this.#mountAttempt = undefined
+    }
+  }
+
   /** The mount is live (or failed): stop signals are the session's from now on. */
   done(): void {
     this.options.signals.off('SIGINT', this.#onSignal)
@@ -46,7 +85,12 @@ export class Startup {
   #stopped(signal: StopSignal): void {
     this.done()
     const seconds = Math.round((Date.now() - this.#since) / 1000)
-    this.options.log.warn({ signal }, `stopped before the mount was live, while ${this.#step} (for ${seconds}s)`)
-    this.options.stop(signal)
+    this.#signal = signal
+    const mounting = this.#mountAttempt
+    this.options.log.warn({ signal }, `stopped before the mount was live, while ${this.#step} (for ${seconds}s)` +
+      (mounting ? '; taking the mount down once it is made' : ''))
+    const code = signalExitCode(signal)
+    if (mounting) void mounting.then(() => this.options.stop(code))
+    else this.options.stop(code)
   }
 }

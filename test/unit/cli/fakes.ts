@@ -68,6 +68,8 @@ export class FakeRuntime implements MountRuntime {
   hostsAnsweringAtOnce: CheckedHost[] = []
   /** Which hosts the last check asked about. */
   hostsChecked: string | undefined
+  /** When set, mountFuse waits for it before the mount is made (the kernel mount under way). */
+  mountGate: Promise<void> | undefined = undefined
   /** When set, detach() never resolves (to test the second signal). */
   hangDetach = false
   /** When set, vfs.close() never resolves: an upload in flight that the stop waits for. */
@@ -146,6 +148,7 @@ export class FakeRuntime implements MountRuntime {
     this.mountOptions = options
     this.mountedAt = mountpoint
     this.calls.push('mountFuse')
+    await this.mountGate
     const detached = new Promise<void>((resolve) => (this.#resolveDetached = resolve))
     const sessionEnded = new Promise<'closed' | 'aborted'>((resolve) => (this.#endSession = resolve))
     return {

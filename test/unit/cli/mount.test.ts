@@ -124,7 +124,19 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     expect(readOnly.runtime.hostsChecked).toBe('endpoint')
   })
 
-  it('a stop signal before the mount is live logs what it was still waiting for, then ends the process with exit code 1', async () => {
+  it('a stop signal before the mount is live logs what it was still waiting for, then ends the process with 128 + the signal number', async () => {
+    const interrupted = cli()
+    let answerFirst!: () => void
+    interrupted.runtime.verifyGate = new Promise((resolve) => (answerFirst = resolve))
+    const first = main(['mount', mnt], interrupted.ctx)
+    await waitFor(() => interrupted.runtime.calls.includes('verifyCredentials'), 'the key check')
+    interrupted.signals.emit('SIGINT')
+    await waitFor(() => interrupted.exits.length > 0, 'the exit')
+    // Ctrl-C: as a shell reports a command it interrupted.
+    expect(interrupted.exits).toEqual([130])
+    interrupted.runtime.verifyError = new Error('no answer')
+    answerFirst()
+    expect(await first).toBe(1)
     const t = cli()
     let answer!: () => void
     t.runtime.verifyGate = new Promise((resolve) => (answer = resolve))
@@ -132,7 +144,7 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     await waitFor(() => t.runtime.calls.includes('verifyCredentials'), 'the key check')
     t.signals.emit('SIGTERM')
     await waitFor(() => t.exits.length > 0, 'the exit')
-    expect(t.exits).toEqual([1])
+    expect(t.exits).toEqual([143])
     const log = await logText('stopped before the mount was live')
     expect(log).toMatch(/"signal":"SIGTERM","msg":"stopped before the mount was live, while checking the keys with the Media API \(https:\/\/api.imagekit.io\) and that the URL endpoint and the upload host answer \(for \d+s\)"/)
     expect(log).not.toContain(PRIVATE_KEY)
@@ -141,6 +153,24 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     answer()
     expect(await ended).toBe(1)
     expect(t.runtime.mountedAt).toBeUndefined()
+  })
+
+  it('a stop signal while the kernel mount is being made waits for it and takes the mount down before the process ends', async () => {
+    const t = cli()
+    let made!: () => void
+    t.runtime.mountGate = new Promise((resolve) => (made = resolve))
+    const ended = main(['mount', mnt], t.ctx)
+    await waitFor(() => t.runtime.calls.includes('mountFuse'), 'the mount to be under way')
+    t.signals.emit('SIGINT')
+    expect(await logText('stopped before the mount was live')).toMatch(/"msg":"stopped before the mount was live, while mounting at .*; taking the mount down once it is made"/)
+    // Ending the process now would leave the mount being made dead (or hang the exit on a request to it).
+    expect(t.exits).toEqual([])
+    made()
+    await waitFor(() => t.exits.length > 0, 'the exit')
+    expect(t.exits).toEqual([130])
+    expect(t.runtime.calls.slice(t.runtime.calls.indexOf('mountFuse'))).toEqual(['mountFuse', 'unmount', 'vfs.close', 'client.close'])
+    expect(await ended).toBe(1)
+    expect(t.stdout.text).toBe('')
   })
 
   it('when the cache dir is a file or below one, before asking the API, naming the flag', async () => {
