@@ -60,6 +60,7 @@ export function vfsOptions(config: Config): VfsOptions {
     versions: config.versions,
     encoding: config.encoding,
     blockCacheBytes: config.blockCacheBytes,
+    writtenCacheBytes: config.writtenCacheBytes,
     maxBufferedBytes: config.maxBufferedBytes,
     maxCachedDirs: config.maxCachedDirs,
     dirPrefetch: config.dirPrefetch,

@@ -19,7 +19,7 @@ import {
 import { proxyEnv, type ProxyEnv } from './proxy-env.js'
 import { findRemote, parseRcloneConf, type ConfSection } from './rclone-conf.js'
 import {
-  ValueProblem, formatDuration, parseBool, parseDuration, parseEncoding, parseInteger, parseMode, parseSize, parseUrl,
+  ValueProblem, formatDuration, formatSize, parseBool, parseDuration, parseEncoding, parseInteger, parseMode, parseSize, parseUrl,
 } from './values.js'
 
 export type ValueSource =
@@ -171,7 +171,7 @@ function parseValue(spec: OptionSpec, raw: string, source: ValueSource, input: L
       case 'duration':
         return durationWithin(parseDuration(raw), spec.min, spec.max)
       case 'size':
-        return parseSize(raw)
+        return sizeWithin(parseSize(raw), spec.max)
       case 'mode':
         return parseMode(raw, spec.max ?? 0o7777)
       case 'int':
@@ -200,6 +200,12 @@ function durationWithin(ms: number, min = 0, max = Number.MAX_SAFE_INTEGER): num
   if (ms < min) throw new ValueProblem(`is shorter than ${formatDuration(min)}, the least it may be`)
   if (ms > max) throw new ValueProblem(`is longer than ${formatDuration(max)}, the most it may be`)
   return ms
+}
+
+/** A size option's upper bound, said the way sizes are written. */
+function sizeWithin(bytes: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (bytes > max) throw new ValueProblem(`is larger than ${formatSize(max)}, the most it may be`)
+  return bytes
 }
 
 function missing(spec: OptionSpec): ConfigError {

@@ -55,7 +55,7 @@ export interface OptionSpec {
   /** Never echoed in errors, help or logs. */
   readonly secret?: boolean
   readonly choices?: readonly string[]
-  /** Bounds of an int, or of a duration in ms. */
+  /** Bounds of an int, of a duration in ms, or of a size in bytes (max only). */
   readonly min?: number
   readonly max?: number
   /** Not read from a config file (only flags and environment). */
@@ -248,6 +248,11 @@ export const OPTIONS = {
   blockCacheBytes: {
     name: 'block_cache_size', flag: '--block-cache-size', env: env('block_cache_size'), type: 'size',
     default: '64M', group: 'vfs', help: 'Memory for recently read file blocks, shared by all open files (the kernel page cache keeps what was read; this serves concurrent and re-reads, and bounds read-ahead to a quarter of it).',
+  },
+  writtenCacheBytes: {
+    name: 'written_cache_size', flag: '--written-cache-size', env: env('written_cache_size'), type: 'size',
+    default: '64M', max: 1024 ** 3, group: 'vfs',
+    help: 'Memory for the bytes of small files (up to 1 MiB) just uploaded, kept 5 minutes after their upload so reading them back (thumbnails, `git add`, `rsync -c`) downloads nothing; 0 = off (at most 1G).',
   },
   maxBufferedBytes: {
     name: 'max_buffered', flag: '--max-buffered', env: env('max_buffered'), type: 'size', default: '512M',

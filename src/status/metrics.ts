@@ -11,7 +11,7 @@ export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 const UPLOAD_STATES: readonly UploadStatus['state'][] = ['writing', 'waiting', 'uploading', 'retrying', 'failed', 'rejected', 'empty']
 
 /** VFS fields that go up and down (everything else the VFS reports is monotonic). */
-const GAUGE_NAME = /(Rate|InFlight|Pending|Queued)$|^(open|cached|known|buffered|peak|queued|pending|spool)|^blockCache(Bytes|Blocks)$/
+const GAUGE_NAME = /(Rate|InFlight|Pending|Queued)$|^(open|cached|known|buffered|peak|queued|pending|spool)|^blockCache(Bytes|Blocks)$|^writtenCache(Bytes|Files)$/
 
 interface Family {
   name: string

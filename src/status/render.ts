@@ -14,7 +14,7 @@ export const PROGRESS_BAR_WIDTH = 20
 const SHOWN = new Set([
   'openHandles', 'openReaders', 'cachedDirs', 'knownInodes', 'dirCacheHits', 'dirCacheMisses', 'listingsFetched',
   'listingItems', 'blockCacheBytes', 'blockCacheBlocks', 'blockCacheHits', 'blockCacheMisses', 'blockCacheHitRate',
-  'bufferedBytes', 'peakBufferedBytes', 'rangeRequests', 'bytesReadFromNetwork', 'staleResponses', 'streamResumes',
+  'writtenCacheBytes', 'writtenCacheFiles', 'bufferedBytes', 'peakBufferedBytes', 'rangeRequests', 'bytesReadFromNetwork', 'staleResponses', 'streamResumes',
 ])
 
 export function renderStatus(s: StatusSnapshot): string {
@@ -32,6 +32,8 @@ export function renderStatus(s: StatusSnapshot): string {
     `  blocks    ${bytes(v.blockCacheBytes)} in ${count(v.blockCacheBlocks, 'block')}, hit rate ` +
       `${rate(v.blockCacheHits, v.blockCacheMisses)} (${count(v.blockCacheHits, 'hit')}, ${count(v.blockCacheMisses, 'miss', 'misses')})`,
   )
+  // Small files just uploaded (--written-cache-size), read back from memory.
+  lines.push(`  written   ${bytes(v.writtenCacheBytes)} in ${count(v.writtenCacheFiles, 'file')}`)
   lines.push(`  buffered  ${bytes(v.bufferedBytes)} (peak ${bytes(v.peakBufferedBytes)})`)
   lines.push(
     `Network: ${count(v.rangeRequests, 'range request')}, ${bytes(v.bytesReadFromNetwork)} read, ` +

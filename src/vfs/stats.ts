@@ -38,6 +38,9 @@ export interface VfsStats {
   blockCacheMisses: number
   /** hits / (hits + misses), 0 when nothing was read. */
   blockCacheHitRate: number
+  /** The bytes of small files just uploaded kept in memory, and how many files (spool/recent-bytes.ts). */
+  writtenCacheBytes: number
+  writtenCacheFiles: number
   bufferedBytes: number
   /** Highest bufferedBytes seen since mount. */
   peakBufferedBytes: number

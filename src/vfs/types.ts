@@ -184,6 +184,11 @@ export interface VfsOptions {
   encoding: string
   /** Max bytes of the in-memory block cache shared by readers. */
   blockCacheBytes: number
+  /**
+   * Memory for the bytes of small files just uploaded, read back from there (spool/recent-bytes.ts); 0: none.
+   * Absent: that module's default.
+   */
+  writtenCacheBytes?: number
   /** Max bytes buffered by all in-flight reads together. */
   maxBufferedBytes: number
   /** Max number of cached directory listings (nodes held by open handles stay). */

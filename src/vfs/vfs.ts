@@ -662,6 +662,8 @@ class ImageKitVfs implements IkVfs {
       blockCacheHits: c.blockCacheHits,
       blockCacheMisses: c.blockCacheMisses,
       blockCacheHitRate: looked === 0 ? 0 : c.blockCacheHits / looked,
+      writtenCacheBytes: this.#writes?.recentCopies.inMemory.bytes ?? 0,
+      writtenCacheFiles: this.#writes?.recentCopies.inMemory.count ?? 0,
       bufferedBytes: this.#budget.used,
       peakBufferedBytes: this.#budget.peak,
       openHandles: this.#handles.size,

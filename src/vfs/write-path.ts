@@ -112,7 +112,8 @@ export class WritePath {
     this.#dataFiles = new DataFiles(this.#spool.dataDir, this.#spool.freeDir)
     this.#folderMoves = new FolderMoves(this.#spool.movesDir)
     this.#folderMoveNotes = new FolderMoveNotes({ log: deps.log, dataFiles: this.#dataFiles, folderMoves: this.#folderMoves })
-    this.#recent = new RecentCopies(this.#dataFiles, this.#spool.keptDir, deps.clock)
+    const written = deps.options.writtenCacheBytes
+    this.#recent = new RecentCopies(this.#dataFiles, this.#spool.keptDir, deps.clock, written === undefined ? {} : { memory: { maxBytes: written } })
     this.#committedCopies = new CommittedCopies(this.#dataFiles, this.#journal, deps.log)
     const mtimeWarnings = new WarnOnce(deps.log)
     this.#mtimes = new LocalMtimes(this.#spool.dir, (err) =>

@@ -7,7 +7,7 @@ import { fsLabel, fuseMountOptions, vfsOptions } from '../../../src/cli/derive.j
 import { loadConfig } from '../../../src/config/load.js'
 
 const config = loadConfig({
-  env: { IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_PRIVATE_KEY: 'private_k1234', IKFS_STATFS_TOTAL: '1T' },
+  env: { IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_PRIVATE_KEY: 'private_k1234', IKFS_STATFS_TOTAL: '1T', IKFS_WRITTEN_CACHE_SIZE: '0' },
   cwd: '/',
   home: '/home/u',
   identity: { uid: 7, gid: 8, umask: 0o077 },
@@ -25,7 +25,7 @@ describe('derive', () => {
     expect([fuse.entryTimeoutS, fuse.attrTimeoutS, fuse.negativeTimeoutS]).toEqual([5, 5, 60])
     expect(fuse).not.toHaveProperty('umask')
     const vfs = vfsOptions(config)
-    expect(vfs).toMatchObject({ uid: 7, gid: 8, umask: 0o077, filePerm: 0o644, dirPerm: 0o755, statfsTotalBytes: 1024 ** 4 })
+    expect(vfs).toMatchObject({ uid: 7, gid: 8, umask: 0o077, filePerm: 0o644, dirPerm: 0o755, statfsTotalBytes: 1024 ** 4, writtenCacheBytes: 0 })
   })
 })
 

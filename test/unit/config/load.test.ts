@@ -70,6 +70,7 @@ describe('defaults', () => {
     expect(c.cacheDir).toBe(join(home, '.cache/ikfs'))
     expect(c.writeBackMs).toBe(0)
     expect(c.blockCacheBytes).toBe(64 * 1024 ** 2)
+    expect(c.writtenCacheBytes).toBe(64 * 1024 ** 2)
     expect(c.maxBufferedBytes).toBe(512 * 1024 ** 2)
     expect(c.maxCachedDirs).toBe(1000)
     expect(c.maxConnections).toBe(32)
@@ -271,6 +272,13 @@ describe('secrets are never echoed', () => {
       `${conf} [photos]: unknown key "frobnicate" ignored`,
     ])
     expect(c.warnings.join('\n')).not.toContain(PRIVATE_KEY.slice(0, -1))
+  })
+
+  it('turns the written cache off at 0 and refuses more memory than it may take, as sizes are written', () => {
+    expect(loadConfig(input({ options: flags('--written-cache-size', '0') })).writtenCacheBytes).toBe(0)
+    expect(loadConfig(input({ options: flags('--written-cache-size', '1G') })).writtenCacheBytes).toBe(1024 ** 3)
+    const e = configError(() => loadConfig(input({ options: flags('--written-cache-size', '2G') })))
+    expect(e.message).toBe('invalid written_cache_size from flag --written-cache-size: "2G" is larger than 1G, the most it may be')
   })
 
   it('still quotes a wrong value that is no key', () => {

@@ -26,6 +26,8 @@ export function snapshotFixture(overrides: Partial<StatusSnapshot> = {}): Status
       blockCacheHits: 9,
       blockCacheMisses: 1,
       blockCacheHitRate: 0.9,
+      writtenCacheBytes: 3 * 1024 * 1024,
+      writtenCacheFiles: 12,
       bytesReadFromNetwork: 1_048_576,
       uploadRetries: 3,
     },

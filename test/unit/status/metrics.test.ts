@@ -28,6 +28,8 @@ describe('renderMetrics', () => {
     expect(text).toContain('# TYPE ikfs_vfs_block_cache_bytes gauge')
     expect(sample(text, 'ikfs_vfs_block_cache_bytes')).toBe(4 * 1024 * 1024)
     expect(sample(text, 'ikfs_vfs_block_cache_hit_rate')).toBe(0.9)
+    expect(text).toContain('# TYPE ikfs_vfs_written_cache_bytes gauge')
+    expect(sample(text, 'ikfs_vfs_written_cache_files')).toBe(12)
     expect(sample(text, 'ikfs_vfs_open_handles')).toBe(2)
   })
 

@@ -10,6 +10,7 @@ describe('renderStatus', () => {
     expect(text).toContain('Open files: 2 handles, 1 reader')
     expect(text).toContain('hit rate 75.0% (30 hits, 10 misses)')
     expect(text).toContain('4.0 MiB in 4 blocks, hit rate 90.0%')
+    expect(text).toContain('  written   3.0 MiB in 12 files\n')
   })
 
   it('draws one progress bar per queued upload, with retry details', () => {
