@@ -1,6 +1,8 @@
 /**
  * `ikfs doctor [NAME:] [MOUNTPOINT] [mount flags]`: checks, one line each, everything a mount needs and
- * says how to fix what is wrong. Exit code 0 when every check passed, 1 otherwise.
+ * says how to fix what is wrong. Exit code 0 when every check passed, 1 otherwise. Given no library (no NAME:,
+ * neither the endpoint nor the private key anywhere), it checks this machine and skips the library's checks:
+ * a fresh install passes before any key exists.
  *
  *   /dev/fuse, fusermount, libfuse (the library fuse-native loads), ikfs's addons (the libfuse3 binding, the
  *   fuse-native fallback's helper, the page-cache addon), /etc/fuse.conf (only with --allow-other),
@@ -86,10 +88,12 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
       cwd: ctx.cwd,
       home: ctx.home,
       ...(ctx.identity ? { identity: ctx.identity } : {}),
+      libraryOptional: true,
     })
   } catch (e) {
     configError = e as Error
   }
+  const library = config !== undefined && config.endpoint !== ''
 
   report(checkDevFuse())
   const libfuse = await checkLibfuse()
@@ -103,7 +107,10 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
   report(await checkFuse2Helper(binding))
   report(await checkPageCacheAddon())
 
-  if (config) {
+  if (config && !library) {
+    report({ name: 'config', state: 'skip', detail: `no library given (${NO_LIBRARY_FIX}): checking this machine only` })
+    for (const warning of config.warnings) report({ name: 'config', state: 'warn', detail: warning })
+  } else if (config) {
     report({ name: 'config', state: 'ok', detail: `endpoint ${config.endpoint}${config.configFile ? ` from ${config.configFile} [${config.remote}]` : ''}` })
     for (const warning of config.warnings) report({ name: 'config', state: 'warn', detail: warning })
   } else {
@@ -113,7 +120,11 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
   if (config?.allowOther ?? parsed.options.allowOther !== undefined) report(await checkFuseConf(uidOf(ctx)))
   if (config) report(await checkCacheDir(config.cacheDir, mountpoint === undefined ? undefined : resolve(ctx.cwd, mountpoint)))
   if (mountpoint !== undefined) report(await checkMountpoint(resolve(ctx.cwd, mountpoint), config?.allowNonEmpty ?? false, ctx))
-  if (config) {
+  if (config && !library) {
+    // The clock is this machine's, compared with the API's: that needs no key.
+    report(await checkClock(config.apiUrl, new ProxyRules(config.proxy)))
+    for (const name of ['credentials', 'hosts']) report({ name, state: 'skip', detail: 'no library given' })
+  } else if (config) {
     // At once: an API that never answers costs one network timeout, not one per check.
     const [clock, credentials, hosts] = await Promise.all([
       checkClock(config.apiUrl, new ProxyRules(config.proxy)),
@@ -128,9 +139,13 @@ export async function runDoctor(args: readonly string[], ctx: CliContext): Promi
   }
 
   const failed = results.filter((r) => r.state === 'FAIL').length
-  ctx.stdout.write(failed === 0 ? 'ikfs doctor: all checks passed\n' : `ikfs doctor: ${plural(failed, 'check')} failed\n`)
+  const passed = config && !library ? `all checks of this machine passed; to check a library too, give ${NO_LIBRARY_FIX}` : 'all checks passed'
+  ctx.stdout.write(failed === 0 ? `ikfs doctor: ${passed}\n` : `ikfs doctor: ${plural(failed, 'check')} failed\n`)
   return failed === 0 ? 0 : 1
 }
+
+/** What checks a library besides this machine. */
+const NO_LIBRARY_FIX = 'NAME: of a config file remote, or --endpoint and IKFS_PRIVATE_KEY'
 
 function doctorTarget(positionals: readonly string[]): { remote?: string; mountpoint?: string } {
   if (positionals.length > 2) throw new UsageError('usage: ikfs doctor [NAME:] [MOUNTPOINT] [flags]')

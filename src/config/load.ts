@@ -55,6 +55,11 @@ export interface LoadInput {
   readonly fixed?: { readonly by: string; readonly options: Partial<Record<OptionKey, string>> }
   /** NAME from `NAME:`: read that section of the config file. */
   readonly remote?: string
+  /**
+   * `ikfs doctor` checking this machine alone: with no NAME: and neither the endpoint nor the private key given
+   * anywhere, the Config has both empty instead of a ConfigError. One of them alone is still an error.
+   */
+  readonly libraryOptional?: boolean
   readonly env: Readonly<Record<string, string | undefined>>
   readonly cwd: string
   readonly home: string
@@ -94,12 +99,14 @@ export function loadConfig(input: LoadInput): Config {
     values[key] = parseValue(spec, picked.raw, picked.source, input, privateKey)
   }
 
-  for (const key of OPTION_KEYS) {
-    const spec = optionSpec(key)
-    if (spec.required && values[key] === '') throw missing(spec)
+  const required = OPTION_KEYS.filter((key) => optionSpec(key).required)
+  const absent = required.filter((key) => values[key] === '')
+  const noLibrary = input.libraryOptional === true && file === undefined && absent.length === required.length
+  if (!noLibrary) {
+    if (absent[0] !== undefined) throw missing(optionSpec(absent[0]))
+    checkPrivateKey(values.privateKey as string, sources.privateKey, warnings)
+    checkEndpoint(values.endpoint as string, sources.endpoint)
   }
-  checkPrivateKey(values.privateKey as string, sources.privateKey, warnings)
-  checkEndpoint(values.endpoint as string, sources.endpoint)
 
   return Object.freeze({
     ...(values as unknown as OptionValues),

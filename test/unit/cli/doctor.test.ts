@@ -131,6 +131,42 @@ describe('ikfs doctor: the libfuse3 line and --fuse-binding', () => {
   })
 })
 
+describe('ikfs doctor without a library (no NAME:, no endpoint, no key)', () => {
+  /** An API host that answers with its clock, as the clock check asks. */
+  const clockHost = () => startTcpServer((_head, _index, socket) =>
+    socket.end(`HTTP/1.1 200 OK\r\ndate: ${new Date().toUTCString()}\r\ncontent-length: 0\r\n\r\n`))
+  const machineEnv = (api: string): Record<string, string> => ({
+    PATH: pathWith('fusermount', 'fusermount3'), IKFS_CONFIG: join(work, 'none.conf'), IKFS_CACHE_DIR: join(work, 'cache'), IKFS_API_URL: api,
+  })
+
+  it('checks this machine, skips the keys and the hosts, and exits 0 when the machine is fine', async () => {
+    const api = await clockHost()
+    try {
+      const { ctx, stdout, runtime } = testCli(machineEnv(api.url), work)
+      const code = await runDoctor([], ctx)
+      const failed = stdout.text.split('\n').filter((l) => l.startsWith('FAIL'))
+      // This machine's FUSE and addons decide: where they pass, so does the doctor.
+      expect(code).toBe(failed.length === 0 ? 0 : 1)
+      expect(failed.filter((l) => /config|credentials|hosts/.test(l))).toEqual([])
+      expect(stdout.text).toContain('skip  config       no library given (NAME: of a config file remote, or --endpoint and IKFS_PRIVATE_KEY): checking this machine only\n')
+      expect(stdout.text).toMatch(/^ok    cache dir    /m)
+      expect(stdout.text).toMatch(/^ok    clock        within 30s of the API/m)
+      expect(stdout.text).toContain('skip  credentials  no library given\nskip  hosts        no library given\n')
+      if (failed.length === 0) expect(stdout.text).toContain('ikfs doctor: all checks of this machine passed; to check a library too, give NAME:')
+      expect(runtime.calls).not.toContain('createClient')
+    } finally {
+      await api.close()
+    }
+  })
+
+  it('still fails a library given in part: an endpoint without a key', async () => {
+    const { ctx, stdout } = testCli({ ...machineEnv('http://127.0.0.1:1'), IKFS_ENDPOINT: 'https://ik.imagekit.io/acme' }, work)
+    expect(await runDoctor([], ctx)).toBe(1)
+    expect(stdout.text).toMatch(/^FAIL  config       missing private_key: /m)
+    expect(stdout.text).toContain('skip  credentials  needs a valid configuration')
+  })
+})
+
 describe('ikfs doctor: an API host that takes the connection and never answers', () => {
   it('says that no answer came within the time it waited, for the clock and for the keys', async () => {
     const silent = await startTcpServer(() => undefined)

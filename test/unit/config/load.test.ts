@@ -281,6 +281,14 @@ describe('secrets are never echoed', () => {
     expect(e.message).toBe('invalid written_cache_size from flag --written-cache-size: "2G" is larger than 1G, the most it may be')
   })
 
+  it('with libraryOptional (ikfs doctor), gives no library as empty endpoint and key, but one of them alone is still missing the other', () => {
+    const none = loadConfig(input({ env: {}, libraryOptional: true }))
+    expect([none.endpoint, none.privateKey, none.blockCacheBytes]).toEqual(['', '', 64 * 1024 ** 2])
+    expect(configError(() => loadConfig(input({ env: {} }))).message).toMatch(/^missing endpoint: /)
+    const half = configError(() => loadConfig(input({ env: { IKFS_ENDPOINT: ENDPOINT }, libraryOptional: true })))
+    expect(half.message).toMatch(/^missing private_key: /)
+  })
+
   it('still quotes a wrong value that is no key', () => {
     const e = configError(() => loadConfig(input({ options: flags('--transfers', 'lots') })))
     expect(e.message).toBe('invalid transfers from flag --transfers: "lots" is not a whole number')
