@@ -706,7 +706,8 @@ class ImageKitVfs implements IkVfs {
   #attr(node: Inode): Attr {
     return node.kind === 'dir'
       ? dirAttr(node, this.#attrOptions, node === this.#root,
-        this.#writes?.folderMtimeOf(node.remotePath) ?? this.#keptMtimes?.get(folderIdentityKey(node.remotePath), ''))
+        this.#writes?.folderMtimeOf(node, node === this.#root) ??
+          this.#keptMtimes?.getFolder(folderIdentityKey(node.remotePath), node === this.#root ? undefined : node.createdAtMs))
       : fileAttr(node, this.#attrOptions, this.#writes?.mtimeOf(node) ?? this.#keptMtimes?.get(node.fileId, node.versionId))
   }
 

@@ -17,7 +17,7 @@ import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import { VfsError } from './errors.js'
 import { PendingFile, remoteBaseOf, type RemoteBase } from './file-node.js'
-import { fileIdentityKey, folderIdentityKey, type FileInode, type Inode } from './inode.js'
+import { fileIdentityKey, folderIdentityKey, type DirInode, type FileInode, type Inode } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
 import { parentOf, type NameCodec } from './name.js'
@@ -475,18 +475,18 @@ export class WritePath {
   }
 
   /** The time set through the mount on a folder (by its path: folders have no versions), if any. */
-  folderMtimeOf(remotePath: string): number | undefined {
-    return this.#mtimes.get(folderIdentityKey(remotePath), '')
+  folderMtimeOf(node: DirInode, isRoot: boolean): number | undefined {
+    return this.#mtimes.getFolder(folderIdentityKey(node.remotePath), isRoot ? undefined : node.createdAtMs)
   }
 
   /** utimens of a folder: shown from now on, also after a re-list and a remount with this cache dir. */
   rememberFolderMtime(remotePath: string, mtimeMs: number): void {
-    this.#mtimes.set(folderIdentityKey(remotePath), '', mtimeMs)
+    this.#mtimes.setFolder(folderIdentityKey(remotePath), mtimeMs, this.#d.clock.now())
   }
 
   /** A folder renamed through the mount takes its time, and its subfolders', along. */
   movedFolderMtimes(from: string, to: string): void {
-    this.#mtimes.rekey(folderIdentityKey(from), folderIdentityKey(to))
+    this.#mtimes.rekey(folderIdentityKey(from), folderIdentityKey(to), String(this.#d.clock.now()))
   }
 
   /** A folder deleted through the mount: its time goes (a folder made later at its path shows its own). */

@@ -8,7 +8,9 @@
  * Keyed by file id and version id (`versionInfo.id`): a new version of the file, written here or anywhere
  * else, no longer matches and shows its own updatedAt; renames and moves keep both ids, and so the time.
  * One time per file: only the current version's matters. A folder's is kept by its identity key (`d:` and its
- * remote path, never a file id) with an empty version: ImageKit has no versions of folders.
+ * remote path, never a file id) with, as its version, when it was set (ImageKit has no versions of folders):
+ * a folder the API says was created later than that is another one made at that path (deleted and made again
+ * by another client or through the API), and shows its own time (getFolder).
  *
  * Kept in one append-only file of JSON lines (`mtimes.log` in the library's spool folder, 0600), read back
  * at start and rewritten with only its live entries once mostly dead. Nothing is synced: losing the file
@@ -24,6 +26,11 @@ import { replaceWithLinesSync, WholeLines } from '../../full-disk.js'
 export const MTIMES_LOG = 'mtimes.log'
 /** About 100 bytes of memory each: 100 MB at the most. */
 export const MAX_ENTRIES = 1_000_000
+/**
+ * How much later than its time was set a folder's createdAt may be and still be that folder: the API's clock
+ * and this machine's differ (doctor fails beyond 30 s), and a folder made here is created when the API answers.
+ */
+export const FOLDER_CREATED_SLACK_MS = 2 * 60_000
 /** The log is rewritten once it has this many more lines than live entries. */
 const COMPACT_SLACK_LINES = 10_000
 
@@ -63,6 +70,24 @@ export class LocalMtimes {
     return e !== undefined && e.v === versionId ? e.m : undefined
   }
 
+  /**
+   * The time set on the folder kept under `key` (set with setFolder), unless the folder there now, created at
+   * `createdAtMs` (undefined: one that cannot have been made again, the root), is a newer one.
+   */
+  getFolder(key: string, createdAtMs: number | undefined): number | undefined {
+    const e = this.#entries.get(key)
+    if (e === undefined) return undefined
+    // '' : set by an ikfs that did not keep when; the folder's own then.
+    const setAtMs = e.v === '' ? undefined : Number(e.v)
+    if (setAtMs !== undefined && createdAtMs !== undefined && createdAtMs > setAtMs + FOLDER_CREATED_SLACK_MS) return undefined
+    return e.m
+  }
+
+  /** A folder's time, set at `nowMs`. */
+  setFolder(key: string, mtimeMs: number, nowMs: number): void {
+    this.set(key, String(nowMs), mtimeMs)
+  }
+
   set(fileId: string, versionId: string, mtimeMs: number): void {
     const e = this.#entries.get(fileId)
     if (e !== undefined && e.v === versionId && e.m === mtimeMs) return
@@ -84,13 +109,14 @@ export class LocalMtimes {
 
   /**
    * Moves the times kept under `from` to `to`: the key itself, and the keys continuing it with '/' (a folder
-   * renamed, kept by its path, takes its subfolders' times along).
+   * renamed, kept by its path, takes its subfolders' times along). `version`, when given, replaces theirs (a
+   * folder's: when it was moved, as the folders at the new path may be created then).
    */
-  rekey(from: string, to: string): void {
+  rekey(from: string, to: string, version?: string): void {
     const moved = [...this.#entries].filter(([k]) => k === from || k.startsWith(`${from}/`))
     for (const [k, e] of moved) {
       this.forget(k)
-      this.set(to + k.slice(from.length), e.v, e.m)
+      this.set(to + k.slice(from.length), version ?? e.v, e.m)
     }
   }
 
