@@ -25,6 +25,7 @@ import type { MountClient, MountRuntime } from './runtime.js'
 import type { CheckedHost } from '../imagekit/client.js'
 import { clientSettings } from './derive.js'
 import { endpointMismatch } from './endpoint-check.js'
+import { KEY_FIX } from './key-fix.js'
 import { commandHelp, optionsHelp } from './help.js'
 import { helpWidth } from '../help-layout.js'
 import { checkCacheDir } from './cache-dir-check.js'
@@ -351,8 +352,6 @@ function sameKeyRefused(hosts: CheckResult, config: Config): CheckResult {
   const detail = `the URL endpoint ${redactUrl(config.endpoint)} and the upload host ${redactUrl(config.uploadUrl)} answer (the upload host refuses the key too: see credentials)`
   return { name: hosts.name, state: 'ok', detail }
 }
-
-const KEY_FIX = 'copy the private key from the ImageKit dashboard: Developer options → API keys'
 
 /** What to do when the hosts check failed with an ImageKitError of `code`. */
 function hostsFix(code: string | undefined): string {

@@ -20,5 +20,5 @@ export function endpointMismatch(endpoint: string, sampleFileUrl: string | undef
   if (idOf(ours) === idOf(theirs)) return undefined
   const listed = `${theirs.protocol}//${theirs.host}/${idOf(theirs)}`
   return `the URL endpoint ${ours.protocol}//${ours.host}${ours.pathname.replace(/\/+$/, '')} does not match the library's files, ` +
-    `whose URLs start with ${listed}: signed reads (private files, --only-signed) will fail; check --endpoint`
+    `whose URLs start with ${listed}: signed reads (private files, --only-signed) will fail; set --endpoint ${listed}`
 }

@@ -39,6 +39,7 @@ import { reportCrashes } from './crash-report.js'
 import { defaultDaemonLogFile, isDaemonChild, runInBackground } from './daemon.js'
 import { clientSettings, fuseMountOptions, routesOf, vfsOptions } from './derive.js'
 import { endpointMismatch } from './endpoint-check.js'
+import { isKeyRefused, KEY_FIX } from './key-fix.js'
 import { waitForFilesBeingWritten } from './files-being-written.js'
 import { openLogFile } from './log-file.js'
 import { mountHelp } from './help.js'
@@ -292,10 +293,14 @@ async function preflight(
       const mismatch = endpointMismatch(config.endpoint, sampleFileUrl)
       if (mismatch) warn(mismatch)
     } catch (e) {
-      throw new Error(`cannot mount: ${(e as Error).message}`, { cause: e })
+      throw new Error(`cannot mount: ${(e as Error).message}${isKeyRefused(e) ? ` (${KEY_FIX})` : ''}`, { cause: e })
     }
     const unreachable = await hostsChecked
-    if (unreachable) throw new Error(`cannot mount: ${unreachable.message}`, { cause: unreachable })
+    if (unreachable) {
+      // The API took the key and the upload host did not: a key restricted to reading.
+      const fix = isKeyRefused(unreachable) ? ` (${KEY_FIX}; a restricted key needs upload permission, or mount with --read-only)` : ''
+      throw new Error(`cannot mount: ${unreachable.message}${fix}`, { cause: unreachable })
+    }
     return client
   })()
   let timer: NodeJS.Timeout | undefined
@@ -332,7 +337,7 @@ async function checkMountpoint(mountpoint: string, allowNonEmpty: boolean, runti
     case 'hung': throw new Error(`cannot use mountpoint ${mountpoint}: it does not answer (a hung FUSE mount? run: ikfs unmount ${mountpoint})`)
     case 'absent': throw new Error(`mountpoint ${mountpoint} does not exist (create it with mkdir)`)
     case 'dead': case 'failed': throw new Error(`cannot use mountpoint ${mountpoint}: ${found.reason}`)
-    case 'not-folder': throw new Error(`mountpoint ${mountpoint} is not a directory`)
+    case 'not-folder': throw new Error(`mountpoint ${mountpoint} is not a directory (mount on an empty folder)`)
   }
   const uid = process.getuid?.() ?? 0
   if (uid !== 0) {

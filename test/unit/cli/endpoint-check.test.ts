@@ -11,7 +11,7 @@ describe('endpointMismatch', () => {
   it('names both ids when the first path segment differs on the same host', () => {
     expect(endpointMismatch('https://ik.imagekit.io/acmee', 'https://ik.imagekit.io/acme/b.jpg')).toBe(
       "the URL endpoint https://ik.imagekit.io/acmee does not match the library's files, whose URLs start with " +
-        'https://ik.imagekit.io/acme: signed reads (private files, --only-signed) will fail; check --endpoint',
+        'https://ik.imagekit.io/acme: signed reads (private files, --only-signed) will fail; set --endpoint https://ik.imagekit.io/acme',
     )
   })
 

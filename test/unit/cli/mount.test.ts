@@ -101,9 +101,17 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     const t = cli()
     t.runtime.verifyError = new ImageKitError('IK_UNAUTHORIZED', 'https://api.imagekit.io rejected the private key: Your account cannot be authenticated.')
     expect(await main(['mount', mnt], t.ctx)).toBe(1)
-    expect(t.stderr.text).toBe('ikfs: cannot mount: https://api.imagekit.io rejected the private key: Your account cannot be authenticated.\n')
+    expect(t.stderr.text).toBe('ikfs: cannot mount: https://api.imagekit.io rejected the private key: Your account cannot be authenticated. (copy the private key from the ImageKit dashboard: Developer options → API keys)\n')
     expect(t.runtime.calls).toEqual(['fuseAvailable', 'createClient', 'verifyCredentials', 'client.close'])
     expect(t.stdout.text).toBe('')
+  })
+
+  it('when the upload host refuses a key the API took (a key restricted to reading), naming the fix', async () => {
+    const t = cli()
+    t.runtime.hostsError = new ImageKitError('IK_UNAUTHORIZED', 'https://upload.imagekit.io rejected the private key: 403 Not allowed')
+    expect(await main(['mount', mnt], t.ctx)).toBe(1)
+    expect(t.stderr.text).toBe('ikfs: cannot mount: https://upload.imagekit.io rejected the private key: 403 Not allowed (copy the private key ' +
+      'from the ImageKit dashboard: Developer options → API keys; a restricted key needs upload permission, or mount with --read-only)\n')
   })
 
   it('when the URL endpoint or the upload host does not answer, after the key check, closing the client', async () => {
@@ -263,7 +271,7 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     writeFileSync(join(dir, 'file'), 'x')
     const file = cli()
     expect(await main(['mount', join(dir, 'file')], file.ctx)).toBe(1)
-    expect(file.stderr.text).toMatch(/is not a directory/)
+    expect(file.stderr.text).toBe(`ikfs: mountpoint ${join(dir, 'file')} is not a directory (mount on an empty folder)\n`)
 
     writeFileSync(join(mnt, 'left-over'), 'x')
     const full = cli()
@@ -545,7 +553,7 @@ describe('a live mount', () => {
     await mountThenStop(t, [])
     expect(t.stderr.text).toBe(
       "ikfs: warning: the URL endpoint https://ik.imagekit.io/acmee does not match the library's files, whose URLs start with " +
-        'https://ik.imagekit.io/acme: signed reads (private files, --only-signed) will fail; check --endpoint\n',
+        'https://ik.imagekit.io/acme: signed reads (private files, --only-signed) will fail; set --endpoint https://ik.imagekit.io/acme\n',
     )
     expect(await logText('does not match')).not.toContain(PRIVATE_KEY)
   })
