@@ -242,6 +242,8 @@ async function mountAndServe(
 /** Why mounting failed, in the user's terms where the error is about the spool rather than FUSE or the API. */
 function mountFailure(e: unknown, config: Config): string {
   if (isDiskFull(e)) return `the disk of the cache dir ${config.cacheDir} is full (free some space there, or choose another --cache-dir)`
+  // The spool's lock (vfs/spool/spool.ts): one mount per library and cache dir.
+  if ((e as { code?: unknown }).code === 'EBUSY') return `${(e as Error).message}: unmount that one, or give this one another --cache-dir`
   return (e as Error).message
 }
 

@@ -6,6 +6,7 @@
  * and with --wait stays until the daemon has exited.
  */
 import { anyMountType } from '../fuse/mountinfo.js'
+import { UnmountBusyError } from '../fuse/unmount.js'
 import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
 import { askUntil, fetchStatus } from '../status/client.js'
 import type { StatusSnapshot } from '../status/snapshot.js'
@@ -60,7 +61,10 @@ export async function runUnmount(args: readonly string[], ctx: CliContext): Prom
   if (mounted !== undefined) {
     // A live mount in use stays, as with umount(8): a program working in it could not go on. --lazy detaches it
     // all the same (the daemon still serves the files being written until they are closed). A dead one is cleared.
-    await ctx.runtime.unmountPath(mountpoint, { lazy, refuseBusy: before !== undefined })
+    await ctx.runtime.unmountPath(mountpoint, { lazy, refuseBusy: before !== undefined }).catch((e: unknown) => {
+      if (!(e instanceof UnmountBusyError)) throw e
+      throw new UnmountBusyError(`${e.message}; close it (a shell: cd out), or detach the mount now: ikfs unmount --lazy ${mountpoint}`, { cause: e })
+    })
     ctx.stdout.write(`ikfs: unmounted ${mountpoint}\n`)
   } else if (before === undefined) {
     const other = await anyMountType(mountpoint).catch(() => undefined)

@@ -322,7 +322,7 @@ describe('unmount', () => {
       await daemon.close()
     }
     expect(live.runtime.calls).toEqual(['unmountPath(refuse busy)'])
-    expect(live.stderr.text).toContain(`${mnt} is in use`)
+    expect(live.stderr.text).toBe(`ikfs: ${mnt} is in use; close it (a shell: cd out), or detach the mount now: ikfs unmount --lazy ${mnt}\n`)
     expect(live.stdout.text).toBe('')
     expect(lazy.runtime.calls).toEqual(['unmountPath(lazy)(refuse busy)'])
     expect(lazy.stdout.text.split('\n')[0]).toBe(`ikfs: unmounted ${mnt}`)

@@ -10,6 +10,7 @@ import { loadConfig } from '../../../src/config/load.js'
 import { whenLogWritten } from '../../../src/log.js'
 import { socketFor } from '../../../src/cli/status.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { VfsError } from '../../../src/vfs/errors.js'
 import { Capture, testCli, waitFor, type TestCli } from './fakes.js'
 
 const PRIVATE_KEY = 'private_mountTestKeyNeverLogged42='
@@ -253,6 +254,14 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     } finally {
       await new Promise((resolve) => taken.close(resolve))
     }
+  })
+
+  it('when another mount of the library holds the spool of this cache dir, naming both ways out', async () => {
+    const t = cli()
+    t.runtime.vfsError = new VfsError('EBUSY', 'spool /c/ab12 is in use by process 42 (another ikfs mount of this library)')
+    expect(await main(['mount', mnt], t.ctx)).toBe(1)
+    expect(t.stderr.text).toBe(`ikfs: cannot mount at ${mnt}: spool /c/ab12 is in use by process 42 (another ikfs mount of this library): ` +
+      'unmount that one, or give this one another --cache-dir\n')
   })
 
   it('when the disk of the cache dir is full, saying which folder', async () => {
