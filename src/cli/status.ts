@@ -99,11 +99,17 @@ async function waitUntilMounted(socket: string, mountpoint: string, deadlineMs: 
 
 /**
  * `e` in the user's terms when no daemon answered for `mountpoint` (status, refresh): a mistyped one does not
- * exist, and a dead mount (its daemon killed) is one `ikfs unmount` clears. `stateOf`: tests give another.
+ * exist, a dead mount (its daemon killed) is one `ikfs unmount` clears, and a daemon that took the question
+ * and never answered is stopped or stuck. `stateOf`: tests give another.
  */
 export async function notRunning(
   e: unknown, mountpoint: string, stateOf: (path: string) => Promise<MountpointState> = mountpointState,
 ): Promise<unknown> {
+  if (e instanceof ControlError && e.timedOut) {
+    return new Error(`the ikfs daemon serving ${mountpoint} does not answer (${e.message}): it is stopped ` +
+      `(kill -CONT it) or stuck; \`ikfs unmount --lazy ${mountpoint}\` detaches the mount, and its uploads not yet ` +
+      'stored stay in the spool for the next mount if it has to be killed', { cause: e })
+  }
   if (!(e instanceof ControlError && e.notRunning)) return e
   const say = (why: string): Error => new Error(`no ikfs daemon serves ${mountpoint}${why}`, { cause: e })
   if (await isMissing(mountpoint)) return say(': it does not exist')

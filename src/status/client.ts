@@ -14,9 +14,12 @@ export class ControlError extends Error {
   override name = 'ControlError'
   /** ENOENT / ECONNREFUSED: no daemon serves this mountpoint. */
   readonly notRunning: boolean
-  constructor(message: string, notRunning: boolean, options?: { cause?: unknown }) {
-    super(message, options)
+  /** A daemon took the connection and did not answer in time: stopped (SIGSTOP) or stuck. */
+  readonly timedOut: boolean
+  constructor(message: string, notRunning: boolean, options?: { cause?: unknown; timedOut?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.notRunning = notRunning
+    this.timedOut = options?.timedOut === true
   }
 }
 
@@ -42,7 +45,7 @@ export function controlRequest(socketPath: string, method: 'GET' | 'POST', path:
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
       res.on('error', reject)
     })
-    req.on('timeout', () => req.destroy(new ControlError(`no answer from ${socketPath} within ${timeoutMs / 1000}s`, false)))
+    req.on('timeout', () => req.destroy(new ControlError(`no answer from ${socketPath} within ${timeoutMs / 1000}s`, false, { timedOut: true })))
     req.on('error', (e: NodeJS.ErrnoException) => {
       if (e instanceof ControlError) reject(e)
       else if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') reject(new ControlError(`no ikfs daemon answers on ${socketPath}`, true, { cause: e }))

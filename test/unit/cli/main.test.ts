@@ -216,6 +216,16 @@ describe('version and help', () => {
       `no ikfs daemon serves ${dir} (is it mounted by ikfs, as this user?)`)
   })
 
+  // A stopped daemon (SIGSTOP) took the question and never answered: status said only "no answer from SOCKET".
+  it('says of a daemon that does not answer that it is stopped or stuck, and how to get the mount back', async () => {
+    const hung = new ControlError('no answer from /run/ikfs/x.sock within 10s', false, { timedOut: true })
+    const said = await notRunning(hung, dir, async () => ({ kind: 'folder' }))
+    expect((said as Error).message).toBe(`the ikfs daemon serving ${dir} does not answer (no answer from /run/ikfs/x.sock within 10s): ` +
+      `it is stopped (kill -CONT it) or stuck; \`ikfs unmount --lazy ${dir}\` detaches the mount, and its uploads not yet stored ` +
+      'stay in the spool for the next mount if it has to be killed')
+    expect((said as Error).cause).toBe(hung)
+  })
+
   it('does not read the private key from the environment into help', async () => {
     const cli = testCli(ENV, dir)
     await main(['mount', '--help'], cli.ctx)
