@@ -11,9 +11,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync } from 'node:fs'
 import { join } from 'node:path'
-import type { CliContext, TextSink } from './context.js'
+import type { CliContext, StopSignal, TextSink } from './context.js'
 import { openLogFile } from './log-file.js'
-import { PREFLIGHT_TIMEOUT_MS } from './startup.js'
+import { PREFLIGHT_TIMEOUT_MS, signalExitCode } from './startup.js'
 
 /** Set in the child's environment: it runs in the foreground and reports to its parent. */
 export const DAEMON_CHILD_ENV = 'IKFS_DAEMON_CHILD'
@@ -72,10 +72,11 @@ export async function runInBackground(start: BackgroundStart, ctx: CliContext): 
       daemon.unref()
       resolve(code)
     }
-    const onInterrupt = (): void => {
+    // Ctrl-C or SIGTERM: 130 or 143, as the command in the foreground exits (startup.ts).
+    const onInterrupt = (signal: StopSignal): void => {
       ctx.stderr.write('ikfs: interrupted before the mount was live; stopping the daemon\n')
       daemon.kill('SIGTERM')
-      settle(1)
+      settle(signalExitCode(signal))
     }
     ctx.signals.on('SIGINT', onInterrupt)
     ctx.signals.on('SIGTERM', onInterrupt)

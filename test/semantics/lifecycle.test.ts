@@ -333,6 +333,15 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
         await waitFor(async () => (await processesServing(mp)).length === 0 || undefined, 10_000, 'the slow daemon stops')
         expect(await isMounted(mp)).toBe(false)
         expect(await readFile(logFile, 'utf8')).toMatch(/"msg":"stopped before the mount was live, while checking the keys with the Media API/)
+        // Ctrl-C while it waits: exit code 130, as in the foreground, and the daemon stops too.
+        const waiting = spawn(process.execPath, [join(REPO_ROOT, 'bin/ikfs.js'), ...args], { env: { ...process.env, IKFS_PRIVATE_KEY: lib.privateKey }, stdio: 'ignore' })
+        const ended = new Promise<number | null>((resolve) => waiting.on('exit', resolve))
+        // The command and its daemon child.
+        await waitFor(async () => (await processesServing(mp)).length === 2 || undefined, 10_000, 'the daemon to start')
+        waiting.kill('SIGINT')
+        expect(await ended).toBe(130)
+        await waitFor(async () => (await processesServing(mp)).length === 0 || undefined, 10_000, 'the interrupted daemon stops')
+        expect(await isMounted(mp)).toBe(false)
       } finally {
         await lib.setFaults({ latencyMs: 0 })
       }
