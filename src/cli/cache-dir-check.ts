@@ -9,6 +9,13 @@ import { basename, dirname, join } from 'node:path'
 import { bytes } from '../status/render.js'
 import type { CheckResult } from './doctor.js'
 
+/** What an access(2) error code means for a cache dir, in words, before the code itself. */
+const CANNOT_WRITE: Readonly<Record<string, string>> = {
+  EACCES: 'this user may not write there',
+  EPERM: 'this user may not write there',
+  EROFS: 'on a read-only file system',
+}
+
 /** Below this much free space on the cache dir's disk, copying a large file into the mount fails (W14). */
 export const LOW_SPOOL_SPACE_BYTES = 1024 ** 3
 
@@ -42,7 +49,9 @@ export async function checkCacheDir(dir: string, mountpoint?: string): Promise<C
         probe = dirname(probe)
         continue
       }
-      return { name: 'cache dir', state: 'FAIL', detail: `${probe}: ${code ?? (e as Error).message}`, fix: 'set --cache-dir to a folder this user can write' }
+      const words = code === undefined ? undefined : CANNOT_WRITE[code]
+      const why = code === undefined ? (e as Error).message : words === undefined ? code : `${words} (${code})`
+      return { name: 'cache dir', state: 'FAIL', detail: `${probe}: ${why}`, fix: 'set --cache-dir to a folder this user can write' }
     }
   }
 }

@@ -223,6 +223,13 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     expect(await ended).toBe(1)
   })
 
+  it('when the cache dir cannot be written, saying why in words', async () => {
+    // /proc/sys refuses even root (EACCES).
+    const t = cli()
+    expect(await main(['mount', mnt, '--cache-dir', '/proc/sys/ikfs-cache'], t.ctx)).toBe(1)
+    expect(t.stderr.text).toBe('ikfs: cannot mount: the cache dir /proc/sys: this user may not write there (EACCES) (set --cache-dir to a folder this user can write)\n')
+  })
+
   it('when the cache dir is inside the mountpoint, also through a symlink, leaving nothing there', async () => {
     symlinkSync(mnt, join(dir, 'link'))
     for (const cacheDir of [join(mnt, 'cache'), join(dir, 'link', 'sub', 'cache')]) {
