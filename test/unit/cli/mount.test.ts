@@ -133,34 +133,37 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     expect(readOnly.runtime.hostsChecked).toBe('endpoint')
   })
 
-  it('a stop signal before the mount is live logs what it was still waiting for, then ends the process with 128 + the signal number', async () => {
-    const interrupted = cli()
-    let answerFirst!: () => void
-    interrupted.runtime.verifyGate = new Promise((resolve) => (answerFirst = resolve))
-    const first = main(['mount', mnt], interrupted.ctx)
-    await waitFor(() => interrupted.runtime.calls.includes('verifyCredentials'), 'the key check')
-    interrupted.signals.emit('SIGINT')
-    await waitFor(() => interrupted.exits.length > 0, 'the exit')
-    // Ctrl-C: as a shell reports a command it interrupted.
-    expect(interrupted.exits).toEqual([130])
-    interrupted.runtime.verifyError = new Error('no answer')
-    answerFirst()
-    expect(await first).toBe(1)
+  /**
+   * A mount stopped by `signal` while the API has not answered the key check. The process would have ended;
+   * `finish` lets the check answer at last, and the command fails as it would have.
+   */
+  async function stoppedDuringKeyCheck(signal: 'SIGINT' | 'SIGTERM'): Promise<{ t: TestCli; finish: () => Promise<number> }> {
     const t = cli()
     let answer!: () => void
     t.runtime.verifyGate = new Promise((resolve) => (answer = resolve))
     const ended = main(['mount', mnt], t.ctx)
     await waitFor(() => t.runtime.calls.includes('verifyCredentials'), 'the key check')
-    t.signals.emit('SIGTERM')
+    t.signals.emit(signal)
     await waitFor(() => t.exits.length > 0, 'the exit')
+    const finish = (): Promise<number> => {
+      t.runtime.verifyError = new Error('no answer')
+      answer()
+      return ended
+    }
+    return { t, finish }
+  }
+
+  it('a stop signal before the mount is live logs what it was still waiting for, then ends the process with 128 + the signal number', async () => {
+    const interrupted = await stoppedDuringKeyCheck('SIGINT')
+    // Ctrl-C: as a shell reports a command it interrupted.
+    expect(interrupted.t.exits).toEqual([130])
+    expect(await interrupted.finish()).toBe(1)
+    const { t, finish } = await stoppedDuringKeyCheck('SIGTERM')
     expect(t.exits).toEqual([143])
-    const log = await logText('stopped before the mount was live')
+    const log = await logText('"signal":"SIGTERM"')
     expect(log).toMatch(/"signal":"SIGTERM","msg":"stopped before the mount was live, while checking the keys with the Media API \(https:\/\/api.imagekit.io\) and that the URL endpoint and the upload host answer \(for \d+s\)"/)
     expect(log).not.toContain(PRIVATE_KEY)
-    // The process would have ended; here the check answers at last, and the command fails as it would have.
-    t.runtime.verifyError = new Error('no answer')
-    answer()
-    expect(await ended).toBe(1)
+    expect(await finish()).toBe(1)
     expect(t.runtime.mountedAt).toBeUndefined()
   })
 
