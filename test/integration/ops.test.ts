@@ -578,7 +578,7 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         expect(await readFile(join(dir, 'refused.txt'), 'utf8')).toMatch(/--allow-other needs user_allow_other in \/etc\/fuse\.conf when not mounting as root \(echo user_allow_other \| sudo tee -a \/etc\/fuse\.conf\)/)
         expect(stdout.split('\n')[0]).toBe('0') // nothing was mounted by the refused attempt
         expect(stdout).not.toContain('rootcache mounted')
-        expect(await readFile(join(dir, 'rootcache.txt'), 'utf8')).toMatch(/cannot mount: the cache dir .*: EACCES \(set --cache-dir to a folder this user can write\)/)
+        expect(await readFile(join(dir, 'rootcache.txt'), 'utf8')).toMatch(/cannot mount: the cache dir .*: this user may not write there \(EACCES\) \(set --cache-dir to a folder this user can write\)/)
         expect(stdout).not.toContain('rootonly mounted')
         expect(await readFile(join(dir, 'notwritable.txt'), 'utf8')).toContain(`rootonly is not writable by you (uid ${NOBODY})`)
         expect(stdout).toContain(`user_id=${NOBODY},group_id=${NOBODY}`) // mounted by fusermount3 for nobody
