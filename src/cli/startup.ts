@@ -83,14 +83,22 @@ export class Startup {
   }
 
   #stopped(signal: StopSignal): void {
-    this.done()
+    if (this.#signal !== undefined) {
+      // Still listened to: without a listener, a second Ctrl-C would end the process with the mount made.
+      this.options.log.warn({ signal }, 'already stopping: the mount being made is taken down first')
+      return
+    }
     const seconds = Math.round((Date.now() - this.#since) / 1000)
     this.#signal = signal
     const mounting = this.#mountAttempt
     this.options.log.warn({ signal }, `stopped before the mount was live, while ${this.#step} (for ${seconds}s)` +
       (mounting ? '; taking the mount down once it is made' : ''))
     const code = signalExitCode(signal)
-    if (mounting) void mounting.then(() => this.options.stop(code))
-    else this.options.stop(code)
+    const stop = (): void => {
+      this.done()
+      this.options.stop(code)
+    }
+    if (mounting) void mounting.then(stop)
+    else stop()
   }
 }

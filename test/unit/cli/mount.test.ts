@@ -177,6 +177,10 @@ describe('preflight fails fast with exit code 1, before mounting', () => {
     expect(await logText('stopped before the mount was live')).toMatch(/"msg":"stopped before the mount was live, while mounting at .*; taking the mount down once it is made"/)
     // Ending the process now would leave the mount being made dead (or hang the exit on a request to it).
     expect(t.exits).toEqual([])
+    // A second Ctrl-C is listened to (unheard, it would end the process at once), and waits as well.
+    expect(t.signals.count('SIGINT')).toBe(1)
+    t.signals.emit('SIGINT')
+    expect(t.exits).toEqual([])
     made()
     await waitFor(() => t.exits.length > 0, 'the exit')
     expect(t.exits).toEqual([130])
