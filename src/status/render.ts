@@ -61,7 +61,9 @@ function uploadLines(uploads: readonly UploadStatus[], nowMs: number): string[] 
     if (u.attempts > 1) line += ` (attempt ${u.attempts})`
     line += `  ${u.localPath}`
     lines.push(line)
-    const next = u.nextAttemptAtMs !== undefined ? `next attempt in ${duration(Math.max(0, u.nextAttemptAtMs - nowMs))}` : ''
+    // Before any attempt, the time is --write-back's delay: "next attempt" read as if one had failed.
+    const when = u.attempts === 0 ? 'uploads in' : 'next attempt in'
+    const next = u.nextAttemptAtMs !== undefined ? `${when} ${duration(Math.max(0, u.nextAttemptAtMs - nowMs))}` : ''
     if (u.lastError || next) lines.push(`      ${[u.lastError ? `last error: ${u.lastError}` : '', next].filter(Boolean).join('; ')}`)
   }
   return lines

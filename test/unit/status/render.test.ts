@@ -29,6 +29,13 @@ describe('renderStatus', () => {
     expect(text).toMatch(/Counters:\n {2}uploadRetries 3/)
   })
 
+  it('says when a file --write-back holds back uploads, not "next attempt" as after a failure', () => {
+    const held = renderStatus(snapshotFixture({
+      uploads: [{ localPath: '/later.jpg', size: 100, sentBytes: 0, state: 'waiting', attempts: 0, nextAttemptAtMs: 1_700_000_149_000 }],
+    }))
+    expect(held.split('\n')[held.split('\n').findIndex((l) => l.includes('/later.jpg')) + 1]).toBe('      uploads in 59s')
+  })
+
   it('says so when nothing is queued or no op ran', () => {
     const quiet = renderStatus(snapshotFixture({ uploads: [], ops: {} }))
     expect(quiet).toContain('Uploads: none queued')
