@@ -259,6 +259,7 @@ class ImageKitVfs implements IkVfs {
       }
       const handle = this.#handles.add((fh) => new WriteHandle(fh, file, true, caller, append))
       handle.mapsWritable = (flags & O_ACCMODE) === fsConstants.O_RDWR
+      handle.syncsWrites = syncsWrites(flags)
       return handle.fh
     }
     const pending = await this.#writes?.openForRead(localPath)
@@ -457,6 +458,7 @@ class ImageKitVfs implements IkVfs {
     this.#entriesChanged(localPath)
     const handle = this.#handles.add((fh) => new WriteHandle(fh, file, true, caller, (intent.flags & fsConstants.O_APPEND) !== 0))
     handle.mapsWritable = (intent.flags & O_ACCMODE) === fsConstants.O_RDWR
+    handle.syncsWrites = syncsWrites(intent.flags)
     return handle.fh
   }
 
@@ -464,7 +466,9 @@ class ImageKitVfs implements IkVfs {
     const handle = this.#writeHandle('write', fh)
     // An O_APPEND write goes to the end (see WriteHandle.append); pages written back from a shared map keep
     // their offset, and a binding that cannot tell them apart gets the offset it was given.
-    return this.#writes!.write(handle.file, data, handle.append && pageWriteback === false ? 'end' : position)
+    const written = await this.#writes!.write(handle.file, data, handle.append && pageWriteback === false ? 'end' : position)
+    if (handle.syncsWrites) await this.#writes!.keepWritten(handle.file)
+    return written
   }
 
   async flush(_localPath: string, fh: number, caller?: number, stillMapped?: () => Promise<boolean>): Promise<void> {
@@ -737,4 +741,9 @@ class ImageKitVfs implements IkVfs {
 
 function sameVersion(a: FileInode, b: FileInode): boolean {
   return a.fileId === b.fileId && a.versionId === b.versionId
+}
+
+/** O_SYNC and O_DSYNC (Linux's O_SYNC is O_DSYNC plus a bit of its own): writes are durable when they return. */
+function syncsWrites(flags: OpenFlags): boolean {
+  return (flags & fsConstants.O_DSYNC) !== 0
 }

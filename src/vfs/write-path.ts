@@ -417,6 +417,11 @@ export class WritePath {
     return this.#content.write(file, data, position)
   }
 
+  /** After a write through an O_SYNC or O_DSYNC handle: the file as written, durable in the spool (Committer.keepWritten). */
+  keepWritten(file: PendingFile): Promise<void> {
+    return this.#committer.keepWritten(file)
+  }
+
   read(file: PendingFile, length: number, position: number): Promise<Buffer> {
     return this.#content.read(file, length, position)
   }

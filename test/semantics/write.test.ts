@@ -2,6 +2,7 @@
 // own cache dir (the spool is part of what is promised) and checks the emulator afterwards: bytes in its
 // data dir with `cmp`, names, file ids, versions and tags through the Media API.
 import { randomBytes } from 'node:crypto'
+import { constants as fsConstants } from 'node:fs'
 import { chmod, chown, copyFile, link, mkdir, mkdtemp, open, readFile, readdir, rename, rm, rmdir, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises'
 import { constants as osConstants } from 'node:os'
 import { join } from 'node:path'
@@ -575,6 +576,31 @@ describe.skipIf(skip !== null)('write semantics', () => {
     const again = await mount({ cacheDir: first.cache })
     await waitForRemoteBytes(lib, '/w3-held/log.txt', await localBytes('w3-held.txt', 'written, then closed\n'), UPLOAD_DEADLINE_MS) // was lost: no record
     expect(await readFile(join(again.m.path, 'w3-held', 'log.txt'), 'utf8')).toBe('written, then closed\n')
+    expect(await unmount(again.m)).toBe(0)
+  })
+
+  it('W3: kill -9 right after O_SYNC and O_DSYNC writes returned: the next mount stores what they wrote; the writes upload nothing', async () => {
+    const first = await mount()
+    const { O_WRONLY, O_CREAT, O_TRUNC, O_SYNC, O_DSYNC } = fsConstants
+    const logged = await open(join(first.m.path, 'w3-osync.log'), O_WRONLY | O_CREAT | O_TRUNC | O_SYNC)
+    await logged.write('first line\n')
+    await logged.write('second line\n')
+    // A database log's O_DSYNC writes, one of them in place over bytes an earlier write made durable.
+    const journal = await open(join(first.m.path, 'w3-odsync.db'), O_WRONLY | O_CREAT | O_TRUNC | O_DSYNC)
+    await journal.write('header v1|', 0)
+    await journal.write('page one|', 10)
+    await journal.write('header v2|', 0)
+    const stored = (await remoteEntries(lib, '/')).map((e) => e.name)
+    expect(stored).not.toContain('w3-osync.log') // stored at the last close, not at each write
+    expect(stored).not.toContain('w3-odsync.db')
+    first.m.kill9()
+    await first.m.waitExit(10_000)
+    await Promise.all([logged, journal].map((fh) => fh.close().catch(() => undefined))) // the mount is gone
+    await unmount(first.m)
+    const again = await mount({ cacheDir: first.cache })
+    await waitForRemoteBytes(lib, '/w3-osync.log', await localBytes('w3-osync.log', 'first line\nsecond line\n'), UPLOAD_DEADLINE_MS) // was lost: no record
+    await waitForRemoteBytes(lib, '/w3-odsync.db', await localBytes('w3-odsync.db', 'header v2|page one|'), UPLOAD_DEADLINE_MS)
+    expect(await versionsOf(lib, '/w3-osync.log')).toHaveLength(1)
     expect(await unmount(again.m)).toBe(0)
   })
 

@@ -27,6 +27,9 @@ export class WriteHandle {
   /** Opened O_RDWR: only such a descriptor can map the file shared and writable (Vfs.flush's `stillMapped`). */
   mapsWritable = false
 
+  /** Opened with O_SYNC or O_DSYNC: each write returns once the file as written is durable in the spool (W3). */
+  syncsWrites = false
+
   /**
    * Whether a flush by `caller` may be the handle's last close. A process that inherited the descriptor (a
    * command a shell started with its output redirected into the file) closes its copy when it exits while

@@ -140,23 +140,51 @@ export class Committer {
    */
   async #keepForLastClose(file: PendingFile): Promise<void> {
     await this.#d.fileLock.run(file.id, async () => {
-      if (file.unlinked || !file.dirty || file.size === 0 || file.openCount < 2) return
-      const checksum = file.fd && file.size <= SYNC_TOGETHER_BYTES ? crc32Of(file.fd.fd, file.size) : undefined
-      const dataSynced = this.#syncData(file)
-      if (checksum === undefined) await dataSynced.catch(() => undefined)
-      const was = { unsent: file.unsent, state: file.state, attempts: file.attempts }
-      file.dirty = false // a write by the other handle meanwhile sets it again
-      file.unsent = true
-      file.state = 'open'
-      file.attempts = 0
-      try {
-        await Promise.all([dataSynced, this.#d.journal.write(file.record(checksum))])
-      } catch (e) {
-        Object.assign(file, was)
-        file.dirty = true
+      if (file.openCount < 2) return
+      await this.#keep(file).catch((e: unknown) => {
         this.#d.log.warn({ path: file.localPath, err: e }, 'the spool cannot record a file closed while another handle has it open; a crash before its last close would lose it')
-      }
+      })
     })
+  }
+
+  /**
+   * A write through a handle opened with O_SYNC or O_DSYNC (W3): before it returns, the file as written so far
+   * is kept durably in the spool as a close another handle outlives keeps it (its bytes fdatasync'ed, its record
+   * synced), so a crash or kill -9 right after it leaves the file to the next mount; the upload still waits for
+   * the last close (or an fsync), since uploading at every write would store the whole file again each time.
+   * Writes that wait together share a keep: the first one's covers every write that landed before it began,
+   * and the next covers all that landed meanwhile, so the rest find nothing left to keep (the journal's group
+   * commit shares the record syncs of several files too). A spool that cannot keep it fails the write (ENOSPC,
+   * EIO); its bytes stay, for the close to upload.
+   */
+  async keepWritten(file: PendingFile): Promise<void> {
+    await this.#d.fileLock.run(file.id, () => this.#keep(file))
+      .catch((e: unknown) => { throw spoolError(e, `write ${file.localPath}`) })
+  }
+
+  /**
+   * The file as written so far, durable in the spool under a record of an open file. The record and checksum
+   * are taken before the first wait, so a write landing meanwhile is left marked for the next keep. The caller
+   * holds the file's lock.
+   */
+  async #keep(file: PendingFile): Promise<void> {
+    if (file.unlinked || !file.dirty || file.size === 0 || file.failedWrite) return
+    const checksum = file.fd && file.size <= SYNC_TOGETHER_BYTES ? crc32Of(file.fd.fd, file.size) : undefined
+    const was = { unsent: file.unsent, state: file.state, attempts: file.attempts }
+    file.dirty = false // a write meanwhile sets it again
+    file.unsent = true
+    file.state = 'open'
+    file.attempts = 0
+    const record = file.record(checksum)
+    try {
+      const dataSynced = this.#syncData(file)
+      if (checksum === undefined) await dataSynced
+      await Promise.all([dataSynced, this.#d.journal.write(record)])
+    } catch (e) {
+      Object.assign(file, was)
+      file.dirty = true
+      throw e
+    }
   }
 
   /**
@@ -200,6 +228,7 @@ export class Committer {
   /** fdatasync of the spooled bytes, once per change (the fd of an open file, else the path). */
   async #syncData(file: PendingFile): Promise<void> {
     if (file.dataSynced) return
+    const changes = file.changes // a write landing during the sync may not be covered by it
     const fh = file.fd ?? (await open(file.dataPath, 'r'))
     try {
       await fh.datasync()
@@ -207,7 +236,7 @@ export class Committer {
     } finally {
       if (fh !== file.fd) await fh.close()
     }
-    file.dataSynced = true
+    if (file.changes === changes) file.dataSynced = true
   }
 }
 

@@ -1,5 +1,6 @@
 import { constants } from 'node:fs'
 import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
@@ -1227,6 +1228,84 @@ describe('durability (W3, W4, W6)', () => {
     await Promise.all(closes)
     expect(api.maxUploadsInFlight).toBe(2)
     expect(api.filePaths()).toEqual(['/1', '/2', '/3', '/4', '/5'])
+  })
+})
+
+describe('O_SYNC and O_DSYNC writes (W3)', () => {
+  const SYNC_CREATE = { O_SYNC: CREATE | constants.O_SYNC, O_DSYNC: CREATE | constants.O_DSYNC }
+
+  /** The `put` lines of the spool's journal for file `name`, live or not: one per record written. */
+  function recordsWritten(h: Harness & { cacheDir: string }, name: string): number {
+    const text = readFileSync(join(h.vfs.spoolDir!, 'journal', 'journal.log'), 'utf8')
+    return text.split('\n').filter(Boolean).filter((line) => (JSON.parse(line) as { put?: { name: string } }).put?.name === name).length
+  }
+
+  /** Counts fdatasync calls on spool data files (FileHandle.datasync) while `fn` runs. */
+  async function dataSyncsDuring(h: Harness, fn: () => Promise<unknown>): Promise<number> {
+    const probe = await open(join(h.vfs.spoolDir!, 'library'), 'r')
+    const spy = vi.spyOn(Object.getPrototypeOf(probe) as { datasync(): Promise<void> }, 'datasync')
+    await probe.close()
+    try {
+      await fn()
+      return spy.mock.calls.length
+    } finally {
+      spy.mockRestore()
+    }
+  }
+
+  it.each(Object.entries(SYNC_CREATE))('a write through an %s handle is durable when it returns: after a crash of the machine the next mount stores it; nothing was uploaded per write', async (_, flags) => {
+    const api = new FakeImageKit()
+    const h = rw(api, tempCache(), { bootId: 'boot-1' })
+    const fh = await h.vfs.create('/db.log', 0o644, flags)
+    await h.vfs.write('/db.log', fh, Buffer.from('one|'), 0)
+    await h.vfs.write('/db.log', fh, Buffer.from('two|'), 4)
+    expect(api.writeCalls.uploadFile).toBe(0)
+    // the machine goes down: only durable records count at the next boot (an in-flight one is dropped)
+    const h2 = rw(api, h.cacheDir, { bootId: 'boot-2' })
+    h2.clock.advance(60_000)
+    await waitFor(() => api.fileAt('/db.log') !== undefined)
+    expect(api.fileAt('/db.log')!.bytes.toString()).toBe('one|two|')
+    expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([])
+  })
+
+  it('a write through a handle without O_SYNC or O_DSYNC syncs and records nothing', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const plain = await h.vfs.create('/plain.bin', 0o644, CREATE)
+    const synced = await h.vfs.create('/synced.bin', 0o644, SYNC_CREATE.O_DSYNC)
+    expect(await dataSyncsDuring(h, () => h.vfs.write('/plain.bin', plain, Buffer.from('plain'), 0))).toBe(0)
+    expect(spoolRecords(h)).toEqual([])
+    expect(await dataSyncsDuring(h, () => h.vfs.write('/synced.bin', synced, Buffer.from('synced'), 0))).toBe(1)
+    expect(spoolRecords(h).map((r) => r.name)).toEqual(['synced.bin'])
+  })
+
+  it.each([['small', 0], ['over 1 MiB (bytes synced before the record)', 2 * MiB]])('O_DSYNC writes that wait together share their syncs (%s file), and each is durable', async (_, start) => {
+    const api = new FakeImageKit()
+    const h = rw(api, tempCache(), { bootId: 'boot-1' })
+    const fh = await h.vfs.create('/wal', 0o644, SYNC_CREATE.O_DSYNC)
+    const head = patternBytes(start, 7)
+    if (start > 0) await h.vfs.write('/wal', fh, head, 0)
+    const before = recordsWritten(h, 'wal')
+    const entries = Array.from({ length: 8 }, (_, i) => Buffer.from(`entry ${i}|`))
+    const syncs = await dataSyncsDuring(h, () => Promise.all(entries.map((entry, i) => h.vfs.write('/wal', fh, entry, start + i * entry.length))))
+    expect(recordsWritten(h, 'wal') - before).toBeLessThanOrEqual(2) // was 8: one keep per write
+    expect(syncs).toBeLessThanOrEqual(2)
+    const h2 = rw(api, h.cacheDir, { bootId: 'boot-2' })
+    h2.clock.advance(60_000)
+    await waitFor(() => api.fileAt('/wal') !== undefined)
+    expect(api.fileAt('/wal')!.bytes.equals(Buffer.concat([head, ...entries]))).toBe(true) // (toEqual compares 2 MiB byte by byte, for seconds)
+  })
+
+  it('the last close after O_SYNC writes uploads the file once and its record goes', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/closed.log', 0o644, SYNC_CREATE.O_SYNC)
+    for (let i = 0; i < 5; i++) await h.vfs.write('/closed.log', fh, Buffer.from(`${i}`), i)
+    await h.vfs.flush('/closed.log', fh)
+    await h.vfs.release('/closed.log', fh)
+    expect(api.writeCalls.uploadFile).toBe(1)
+    expect(api.fileAt('/closed.log')!.bytes.toString()).toBe('01234')
+    await waitFor(() => spoolRecords(h).length === 0)
   })
 })
 
