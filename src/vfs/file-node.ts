@@ -70,6 +70,11 @@ export class PendingFile {
    * release arrives (the kernel drops it), the file is committed as that close left it if nothing changed it since.
    */
   changesAtClose: number | undefined
+  /**
+   * Its journal record was last written by a write through an O_SYNC or O_DSYNC handle (Committer.keepWritten),
+   * with no checksum: what it promises is the file as such writes leave it, so the next of them changes it in place.
+   */
+  keptByWrite = false
   /** The id of what its last close committed, kept aside while it is written again (spool/committed-copies.ts). */
   committedCopy: string | undefined
   /** Removed by unlink (or replaced by a rename) while handles were open: never upload again. */

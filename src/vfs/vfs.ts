@@ -466,7 +466,7 @@ class ImageKitVfs implements IkVfs {
     const handle = this.#writeHandle('write', fh)
     // An O_APPEND write goes to the end (see WriteHandle.append); pages written back from a shared map keep
     // their offset, and a binding that cannot tell them apart gets the offset it was given.
-    const written = await this.#writes!.write(handle.file, data, handle.append && pageWriteback === false ? 'end' : position)
+    const written = await this.#writes!.write(handle.file, data, handle.append && pageWriteback === false ? 'end' : position, handle.syncsWrites)
     if (handle.syncsWrites) await this.#writes!.keepWritten(handle.file)
     return written
   }

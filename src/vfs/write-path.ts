@@ -407,11 +407,16 @@ export class WritePath {
 
   // ---- content (write/content.ts) ----
 
-  /** `'end'`: an O_APPEND write, at the end of the file (its size once the remote bytes are in). */
-  async write(file: PendingFile, data: Buffer, position: number | 'end'): Promise<number> {
+  /**
+   * `'end'`: an O_APPEND write, at the end of the file (its size once the remote bytes are in). `syncs`: through
+   * an O_SYNC or O_DSYNC handle, whose writes keep the file durably as they leave it (keepWritten).
+   */
+  async write(file: PendingFile, data: Buffer, position: number | 'end', syncs = false): Promise<number> {
     // A write into what a close committed and its record still promises: those bytes are kept apart first.
+    // Not when a sync write's keep wrote that record: it promises the file as such writes leave it, and a
+    // copy of the whole file at each write in place would make a database's O_DSYNC log cost its size per write.
     const from = position === 'end' ? file.size : position
-    if (this.#committedCopies.neededFrom(file, from)) {
+    if (!(syncs && file.keptByWrite) && this.#committedCopies.neededFrom(file, from)) {
       await this.#fileLock.run(file.id, () => this.#keepCommittedFrom(file, from))
     }
     return this.#content.write(file, data, position)

@@ -111,6 +111,7 @@ export class Committer {
         file.unsent = true
         file.state = 'waiting'
         file.attempts = 0
+        file.keptByWrite = false
         if (durable) {
           await Promise.all([dataSynced, journal.write(file.record(checksum))]).catch((e: unknown) => {
             if (!isDiskFull(e)) throw e
@@ -141,7 +142,7 @@ export class Committer {
   async #keepForLastClose(file: PendingFile): Promise<void> {
     await this.#d.fileLock.run(file.id, async () => {
       if (file.openCount < 2) return
-      await this.#keep(file).catch((e: unknown) => {
+      await this.#keep(file, true).catch((e: unknown) => {
         this.#d.log.warn({ path: file.localPath, err: e }, 'the spool cannot record a file closed while another handle has it open; a crash before its last close would lose it')
       })
     })
@@ -158,23 +159,26 @@ export class Committer {
    * EIO); its bytes stay, for the close to upload.
    */
   async keepWritten(file: PendingFile): Promise<void> {
-    await this.#d.fileLock.run(file.id, () => this.#keep(file))
+    await this.#d.fileLock.run(file.id, () => this.#keep(file, false))
       .catch((e: unknown) => { throw spoolError(e, `write ${file.localPath}`) })
   }
 
   /**
    * The file as written so far, durable in the spool under a record of an open file. The record and checksum
-   * are taken before the first wait, so a write landing meanwhile is left marked for the next keep. The caller
-   * holds the file's lock.
+   * are taken before the first wait, so a write landing meanwhile is left marked for the next keep. Without
+   * `checksum` (a sync write's keep) the bytes are synced before the record, and the record promises no
+   * checksum the next such write in place would break (W3: one in flight at a crash may be partly there, as
+   * on a disk). The caller holds the file's lock.
    */
-  async #keep(file: PendingFile): Promise<void> {
+  async #keep(file: PendingFile, checksummed: boolean): Promise<void> {
     if (file.unlinked || !file.dirty || file.size === 0 || file.failedWrite) return
-    const checksum = file.fd && file.size <= SYNC_TOGETHER_BYTES ? crc32Of(file.fd.fd, file.size) : undefined
-    const was = { unsent: file.unsent, state: file.state, attempts: file.attempts }
+    const checksum = checksummed && file.fd && file.size <= SYNC_TOGETHER_BYTES ? crc32Of(file.fd.fd, file.size) : undefined
+    const was = { unsent: file.unsent, state: file.state, attempts: file.attempts, keptByWrite: file.keptByWrite }
     file.dirty = false // a write meanwhile sets it again
     file.unsent = true
     file.state = 'open'
     file.attempts = 0
+    file.keptByWrite = !checksummed
     const record = file.record(checksum)
     try {
       const dataSynced = this.#syncData(file)
