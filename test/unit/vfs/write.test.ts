@@ -1240,11 +1240,16 @@ describe('O_SYNC and O_DSYNC writes (W3)', () => {
     return text.split('\n').filter(Boolean).filter((line) => (JSON.parse(line) as { put?: { name: string } }).put?.name === name).length
   }
 
+  /** FileHandle's prototype, whose datasync syncs the spool's data files. */
+  async function fileHandles(h: Harness): Promise<{ datasync(): Promise<void> }> {
+    const probe = await open(join(h.vfs.spoolDir!, 'library'), 'r')
+    await probe.close()
+    return Object.getPrototypeOf(probe) as { datasync(): Promise<void> }
+  }
+
   /** Counts fdatasync calls on spool data files (FileHandle.datasync) while `fn` runs. */
   async function dataSyncsDuring(h: Harness, fn: () => Promise<unknown>): Promise<number> {
-    const probe = await open(join(h.vfs.spoolDir!, 'library'), 'r')
-    const spy = vi.spyOn(Object.getPrototypeOf(probe) as { datasync(): Promise<void> }, 'datasync')
-    await probe.close()
+    const spy = vi.spyOn(await fileHandles(h), 'datasync')
     try {
       await fn()
       return spy.mock.calls.length
@@ -1315,6 +1320,22 @@ describe('O_SYNC and O_DSYNC writes (W3)', () => {
     h2.clock.advance(60_000)
     await waitFor(() => api.fileAt('/ib_logfile') !== undefined)
     expect(api.fileAt('/ib_logfile')!.bytes.equals(log)).toBe(true)
+  })
+
+  it('an O_SYNC write the spool cannot make durable fails with the disk\'s error; its bytes stay, and the close uploads them', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/failing.log', 0o644, SYNC_CREATE.O_SYNC)
+    const spy = vi.spyOn(await fileHandles(h), 'datasync').mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
+    try {
+      await expectCode(h.vfs.write('/failing.log', fh, Buffer.from('not durable'), 0), 'EIO')
+    } finally {
+      spy.mockRestore()
+    }
+    expect(spoolRecords(h)).toEqual([])
+    await h.vfs.flush('/failing.log', fh)
+    await h.vfs.release('/failing.log', fh)
+    expect(api.fileAt('/failing.log')!.bytes.toString()).toBe('not durable')
   })
 
   it('the last close after O_SYNC writes uploads the file once and its record goes', async () => {
