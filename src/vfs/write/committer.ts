@@ -165,9 +165,9 @@ export class Committer {
 
   /**
    * The file as written so far, durable in the spool under a record of an open file. The record and checksum
-   * are taken before the first wait, so a write landing meanwhile is left marked for the next keep. Without
-   * `checksum` (a sync write's keep) the bytes are synced before the record, and the record promises no
-   * checksum the next such write in place would break (W3: one in flight at a crash may be partly there, as
+   * are taken before the first wait, so a write landing meanwhile is left marked for the next keep. Not
+   * `checksummed` (a sync write's keep): the bytes are synced before the record, which carries no checksum
+   * that the next such write in place would break (W3: one in flight at a crash may be partly there, as
    * on a disk). The caller holds the file's lock.
    */
   async #keep(file: PendingFile, checksummed: boolean): Promise<void> {
