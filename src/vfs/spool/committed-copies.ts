@@ -64,6 +64,7 @@ export class CommittedCopies {
     const at = this.dataFiles.path(id)
     try {
       await copyFile(file.dataPath, at)
+      this.dataFiles.placed()
       const copy = await open(at, 'r+')
       try {
         if (recorded && (await copy.stat()).size > recorded.size) await copy.truncate(recorded.size) // appended since
@@ -71,7 +72,8 @@ export class CommittedCopies {
       } finally {
         await copy.close()
       }
-      await this.journal.write({ ...(recorded ?? file.record()), id, committedCopy: true })
+      // Its name too, before the file's own record goes (below): else a power loss could leave neither.
+      await Promise.all([this.dataFiles.syncNames(), this.journal.write({ ...(recorded ?? file.record()), id, committedCopy: true })])
     } catch (e) {
       this.log.warn({ path: file.localPath, err: e }, 'cannot keep the last committed content of a file written again; a crash before its next close would lose it')
       await this.dataFiles.remove(id)
@@ -93,9 +95,11 @@ export class CommittedCopies {
     let fd: FileHandle | undefined
     try {
       linkSync(file.dataPath, at)
+      this.dataFiles.placed()
       if (recorded && statSync(at).size > recorded.size) truncateSync(at, recorded.size) // appended since: not promised
       fd = await open(fresh, 'wx+', DATA_FILE_MODE)
-      await this.journal.write({ ...(recorded ?? file.record()), id, committedCopy: true })
+      // The second name too, before the file's own record goes (below): else a power loss could leave neither.
+      await Promise.all([this.dataFiles.syncNames(), this.journal.write({ ...(recorded ?? file.record()), id, committedCopy: true })])
     } catch (e) {
       this.log.warn({ path: file.localPath, err: e }, 'cannot keep the last committed content of a file written again; a crash before its next close would lose it')
       await fd?.close().catch(() => undefined)
@@ -107,6 +111,7 @@ export class CommittedCopies {
     file.committedCopy = id
     await this.journal.remove(file.id)
     renameSync(fresh, file.dataPath)
+    this.dataFiles.placed() // synced with the file's next durable record (committer.ts)
     const moved = file.fd
     file.fd = fd
     await moved?.close()

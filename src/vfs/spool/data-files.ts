@@ -15,12 +15,20 @@
  *
  * Ids are this process's random prefix and a counter: unique without asking the system for random bytes
  * for every file.
+ *
+ * A name new in `data/` (a create, a rename or link into it) survives a power loss only once the folder is
+ * synced, whatever the file's own fsync did (ext4 often saves it; xfs, btrfs and others need not): a record
+ * promising the file's bytes is only worth its sync once `syncNames()` resolved. Shared like the journal's
+ * syncs: one fsync of the folder covers every name placed before it, and none runs when no name is new.
  */
 import { randomBytes } from 'node:crypto'
-import { fstatSync, ftruncateSync, readdirSync, renameSync, unlinkSync } from 'node:fs'
+import { closeSync, fstatSync, fsync, ftruncateSync, openSync, readdirSync, renameSync, unlinkSync } from 'node:fs'
 import { open, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { DATA_FILE_MODE } from './spool.js'
+
+const fsyncAsync = promisify(fsync)
 
 /** Enough for every upload in flight to leave its file behind for the next one (transfers is at most 64). */
 export const FREE_FILES_MAX = 64
@@ -30,12 +38,43 @@ const SYNC_TRUNCATE_MAX_BYTES = 1024 * 1024
 export class DataFiles {
   readonly #free: { name: string; fh: FileHandle }[] = []
   /** Data files whose bytes were fdatasync'ed: their blocks are allocated on disk. */
-  readonly #synced = new Set<string>()
+  readonly #bytesSynced = new Set<string>()
   readonly #idPrefix = randomBytes(8).toString('hex')
   #ids = 0
+  /** `data/` itself, opened for its first sync and kept open for the next (see above). */
+  #dirFd: number | undefined
+  /** Names placed in `data/` so far, and how many of them a finished sync of the folder covers. */
+  #placed = 0
+  #synced = 0
+  #syncing: Promise<void> | undefined
 
   constructor(readonly dataDir: string, readonly freeDir: string) {
     for (const name of readdirSync(freeDir)) unlinkSync(join(freeDir, name))
+  }
+
+  /** A name was placed in `data/` (created, renamed or linked there): the next syncNames syncs the folder. */
+  placed(): void {
+    this.#placed++
+  }
+
+  /** Resolves once every name placed in `data/` before the call survives a power loss (see above). */
+  async syncNames(): Promise<void> {
+    const wanted = this.#placed
+    while (this.#synced < wanted) {
+      if (this.#syncing) {
+        await this.#syncing.catch(() => undefined) // it may have begun before this name was placed: check again
+        continue
+      }
+      const upTo = this.#placed
+      this.#dirFd ??= openSync(this.dataDir, 'r')
+      const run = fsyncAsync(this.#dirFd).then(() => {
+        this.#synced = Math.max(this.#synced, upTo)
+      }).finally(() => {
+        if (this.#syncing === run) this.#syncing = undefined
+      })
+      this.#syncing = run
+      await run
+    }
   }
 
   /** A fresh id for a data file + journal record. */
@@ -54,17 +93,20 @@ export class DataFiles {
     if (free) {
       try {
         renameSync(join(this.freeDir, free.name), this.path(id))
+        this.placed()
         return { id, fh: free.fh }
       } catch {
         await free.fh.close().catch(() => undefined)
       }
     }
-    return { id, fh: await open(this.path(id), 'wx+', DATA_FILE_MODE) }
+    const fh = await open(this.path(id), 'wx+', DATA_FILE_MODE)
+    this.placed()
+    return { id, fh }
   }
 
   /** The bytes of data file `id` were synced to disk (emptying it costs a wait for the disk's journal then). */
   noteSynced(id: string): void {
-    this.#synced.add(id)
+    this.#bytesSynced.add(id)
   }
 
   /**
@@ -74,7 +116,7 @@ export class DataFiles {
    * to someone else.
    */
   async remove(id: string, fh?: FileHandle, at = this.path(id)): Promise<void> {
-    const synced = this.#synced.delete(id)
+    const synced = this.#bytesSynced.delete(id)
     let moved = false
     if (this.#free.length < FREE_FILES_MAX) {
       try {
@@ -95,6 +137,9 @@ export class DataFiles {
 
   /** Closes and deletes the kept files (unmount). */
   async close(): Promise<void> {
+    await this.#syncing?.catch(() => undefined)
+    if (this.#dirFd !== undefined) closeSync(this.#dirFd)
+    this.#dirFd = undefined
     for (const { name, fh } of this.#free.splice(0)) {
       await fh.close().catch(() => undefined)
       await unlink(join(this.freeDir, name)).catch(() => undefined)

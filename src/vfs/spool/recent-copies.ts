@@ -113,6 +113,7 @@ export class RecentCopies {
     this.#forget(kept)
     try {
       renameSync(join(this.keptDir, kept.id), this.dataFiles.path(kept.id))
+      this.dataFiles.placed()
     } catch {
       void kept.fh?.close().catch(() => undefined)
       return undefined

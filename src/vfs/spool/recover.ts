@@ -8,6 +8,7 @@
  * empty, as `dd` does before writing, stays empty).
  */
 import { closeSync, existsSync, fdatasyncSync, openSync, readdirSync, statSync, truncateSync, unlinkSync } from 'node:fs'
+import { fsyncDirSync } from '../../full-disk.js'
 import type { Logger } from '../../log.js'
 import { joinRemote } from '../name.js'
 import { crc32Of } from './checksum.js'
@@ -24,6 +25,7 @@ export interface Recovered {
 export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger): Recovered[] {
   const { records, broken, droppedUnsynced } = journal.loadAll((inflight) => {
     for (const r of inflight) syncFile(dataFiles.path(r.id))
+    if (inflight.length > 0) fsyncDirSync(dataFiles.dataDir) // and their names: their records become durable next
   })
   for (const name of broken) log.warn({ record: name }, 'unreadable journal record ignored')
   if (droppedUnsynced > 0) {

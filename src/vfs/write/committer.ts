@@ -28,6 +28,7 @@ export interface CommitterDeps {
   /** `--write-back`: a close leaves the upload to the uploader, this long after. 0: close uploads. */
   writeBackDelayMs: number
   committedCopies: CommittedCopies
+  /** Their names in the spool's folder are synced with the bytes (data-files.ts syncNames); synced ones are emptied in the pool. */
   dataFiles: DataFiles
 }
 
@@ -229,8 +230,15 @@ export class Committer {
     }
   }
 
-  /** fdatasync of the spooled bytes, once per change (the fd of an open file, else the path). */
+  /**
+   * fdatasync of the spooled bytes, once per change (the fd of an open file, else the path), and of the spool
+   * folder's new names (a new data file's among them; none to sync most of the time): both must survive a power loss.
+   */
   async #syncData(file: PendingFile): Promise<void> {
+    await Promise.all([this.#d.dataFiles.syncNames(), this.#syncBytes(file)])
+  }
+
+  async #syncBytes(file: PendingFile): Promise<void> {
     if (file.dataSynced) return
     const changes = file.changes // a write landing during the sync may not be covered by it
     const fh = file.fd ?? (await open(file.dataPath, 'r'))
