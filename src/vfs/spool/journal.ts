@@ -154,7 +154,8 @@ export class Journal {
   }
 
   /**
-   * Start-up (synchronous): every live record, and the names of unreadable legacy record files. The log is
+   * Start-up (synchronous): every live record, in the order they were last written (an order no user can set,
+   * unlike a record's mtimeMs), and the names of unreadable legacy record files. The log is
    * rewritten with just these and synced, so from here on all of them are durable. `syncData` is called first
    * with the in-flight records of this boot (a process that crashed before their close returned): their bytes
    * were never synced either, and must be before their records become durable.
@@ -179,6 +180,7 @@ export class Journal {
           dropped.add(line.put.id)
           inflight.delete(line.put.id)
         } else {
+          byId.delete(line.put.id) // to the end: the records in the order of their last put (see #set)
           byId.set(line.put.id, line.put)
           dropped.delete(line.put.id)
           if (line.boot === undefined) inflight.delete(line.put.id)
@@ -226,6 +228,8 @@ export class Journal {
     const bytes = Buffer.byteLength(text)
     const old = this.#live.get(record.id)
     this.#liveBytes += bytes - (old?.bytes ?? 0)
+    // Last put last, also through a rewrite: loadAll lists the records in the order they were last written.
+    this.#live.delete(record.id)
     this.#live.set(record.id, { record, durable, bytes })
   }
 

@@ -1,7 +1,7 @@
 /**
  * Start-up: which journal records still describe a file to show and upload. A record goes when its data
  * file is missing, shorter than the record, or does not match the record's checksum (the machine went down
- * between the record's sync and its bytes'); of two records for one path, the newer content wins. Data
+ * between the record's sync and its bytes'); of two records for one path, the one written last wins. Data
  * files without a surviving record are leftovers of files that were never committed (a crash while open).
  * Bytes past the record's size were written after its close and never committed (a program still writing
  * when the daemon died): they are cut off, so no half-written file is published (a record of a file closed
@@ -33,9 +33,10 @@ export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger
   }
   const forget = (r: JournalRecord): void => void journal.remove(r.id).catch(() => undefined)
   const byPath = new Map<string, Recovered>()
-  // A kept committed copy first: the record of the same file's newer commit, if valid, replaces it.
+  // A kept committed copy first: the record of the same file's newer commit, if valid, replaces it. Otherwise
+  // the record written last wins (loadAll's order; never the mtimeMs, which `touch -d` or rsync -t set back).
   const order = (r: JournalRecord): number => (r.committedCopy === true ? 0 : 1)
-  for (const r of records.sort((a, b) => order(a) - order(b) || a.mtimeMs - b.mtimeMs)) {
+  for (const r of records.sort((a, b) => order(a) - order(b))) {
     if (r.unlinking === true) {
       log.info({ path: r.localPath }, 'a file being unlinked when the daemon stopped: not uploaded')
       forget(r)

@@ -394,15 +394,34 @@ describe('recoverSpool (start-up)', () => {
     await waitFor(() => ids(new Journal(join(dir, 'journal'), 'boot-1').loadAll().records).join() === 'a1')
   })
 
-  it('of two records for one path, the newer content wins and the older one goes', async () => {
-    const older = record('a1', { name: 'same.bin', mtimeMs: 1 })
-    const newer = record('b2', { name: 'same.bin', mtimeMs: 2 })
+  it('of two records for one path, the one written last wins and the older one goes, whatever their times say (touch -d, rsync -t)', async () => {
+    const older = record('a1', { name: 'same.bin', mtimeMs: 2 })
+    const newer = record('b2', { name: 'same.bin', mtimeMs: 1 }) // its time set back after it was written
     const other = record('c3', { mtimeMs: 3 })
-    const { dir, dataFiles, journal } = await spoolWith([{ record: newer, bytes: 'new' }, { record: older, bytes: 'old' }, { record: other, bytes: 'abc' }])
+    const { dir, dataFiles, journal } = await spoolWith([{ record: older, bytes: 'old' }, { record: newer, bytes: 'new' }, { record: other, bytes: 'abc' }])
     const recovered = recoverSpool(journal, dataFiles, memoryLogger().logger)
     expect(recovered.map((f) => f.record.id)).toEqual(['b2', 'c3'])
     expect(readdirSync(join(dir, 'data')).sort()).toEqual(['b2', 'c3'])
     await waitFor(() => ids(new Journal(join(dir, 'journal'), 'boot-1').loadAll().records).join() === 'b2,c3')
+  })
+
+  it('a record written again counts as written then, also after the log was compacted', async () => {
+    const first = record('a1', { name: 'same.bin', mtimeMs: 1 })
+    const second = record('b2', { name: 'same.bin', mtimeMs: 2 })
+    const { dir, dataFiles } = await spoolWith([{ record: first, bytes: 'new' }, { record: second, bytes: 'old' }])
+    const live = new Journal(join(dir, 'journal'), 'boot-1')
+    live.loadAll()
+    await live.write({ ...first, localPath: '/f/same.bin' }) // a1 written again, after b2
+    // Enough files come and go for the log to be compacted (rewritten from its live records) in this process.
+    for (let i = 0; i < 2000; i++) {
+      live.writeInflight(record(`f${i.toString(16)}`))
+      await live.remove(`f${i.toString(16)}`)
+    }
+    await live.close()
+    const dels = readFileSync(join(dir, 'journal', JOURNAL_LOG), 'utf8').split('\n').filter((l) => l.startsWith('{"del"'))
+    expect(dels.length).toBeLessThan(2000) // it was compacted
+    const recovered = recoverSpool(new Journal(join(dir, 'journal'), 'boot-1'), dataFiles, memoryLogger().logger)
+    expect(recovered.map((f) => f.record.id)).toEqual(['a1'])
   })
 })
 
