@@ -795,10 +795,9 @@ export class WritePath {
     file.unlinking = unlinking
     // Also the record of the content a close committed that is kept aside while the file is written again.
     const committed = this.#committedCopies.hasCommitted(file)
-    if (!committed && !this.#journal.has(file.id)) return
     try {
       if (committed) await this.#committedCopies.follow(file)
-      else await this.#journal.write(file.record())
+      else await this.#journal.noteUnlinking(file.id, unlinking) // the record of an upload in flight at a close: as it was
     } catch (e) {
       file.unlinking = !unlinking // not noted: the record on disk still says what it said
       throw e

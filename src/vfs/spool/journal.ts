@@ -128,6 +128,20 @@ export class Journal {
     this.#maybeCompact()
   }
 
+  /**
+   * Notes in a file's record that an unlink of it is under way (JournalRecord unlinking), or, `false`, that it
+   * failed: the record stays what it was otherwise (never the file's state now, which may hold writes no close
+   * committed), and as durable as it was (synced when it survives a power loss). No I/O when it has none.
+   */
+  async noteUnlinking(id: string, unlinking: boolean): Promise<void> {
+    const live = this.#live.get(id)
+    if (!live) return
+    const { unlinking: _, ...record } = live.record
+    const fd = this.#put(unlinking ? { ...record, unlinking: true } : record, live.durable)
+    if (live.durable) await this.#sync(fd)
+    this.#maybeCompact()
+  }
+
   /** Drops a file's record (no I/O when it has none). */
   async remove(id: string): Promise<void> {
     const live = this.#live.get(id)
