@@ -122,6 +122,12 @@ export class PendingFile {
    */
   sendingSinceMs: number | undefined
   /**
+   * Resolves once that attempt has read the spool bytes it sends (or ended): until then a change through a
+   * handle still open (a child's inherited descriptor, another handle during a retry) waits (write/content.ts),
+   * so no version is made of bytes from before and after it.
+   */
+  sent: Promise<void> | undefined
+  /**
    * A write into the spool failed at this offset (its disk full, say), and nothing has been written there
    * since: the file is not what its writer meant, so its last close stores nothing and fails with that
    * write's errno (W14). Writing that offset again, or truncating below it, makes the file whole again.

@@ -47,6 +47,7 @@ export class SpoolContent {
 
   async write(file: PendingFile, data: Buffer, at: number | 'end'): Promise<number> {
     const { streamer } = this.#d
+    await untilSent(file)
     if (file.remoteContent) await this.fetchContent(file)
     // The kernel sends one write of a file at a time, so the end does not move before this one is placed.
     const position = at === 'end' ? file.size : at
@@ -118,6 +119,7 @@ export class SpoolContent {
       return
     }
     if (file.remoteContent) await this.fetchContent(file)
+    await untilSent(file)
     if (size !== file.size) this.#d.streamer.stop(file, 'a truncate')
     await file.fd!.truncate(size).catch((e: unknown) => { throw spoolError(e, `truncate ${file.localPath}`) })
     file.size = size
@@ -179,4 +181,13 @@ export class SpoolContent {
     file.storedVersionId = undefined
     file.storedUpload = undefined
   }
+}
+
+/**
+ * Waits while an upload attempt reads the file's spool bytes (PendingFile.sent): an upload at a close or fsync
+ * stores what that call left, and a change through a handle still open (a child's inherited descriptor writes on
+ * after the shell's close) comes after, instead of into the middle of the bytes being sent.
+ */
+async function untilSent(file: PendingFile): Promise<void> {
+  while (file.sent) await file.sent
 }

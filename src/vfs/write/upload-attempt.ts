@@ -115,6 +115,12 @@ export class UploadAttempts {
     const { api, uploadTags } = this.#d
     const sinceMs = file.mayBeStoredSinceMs ?? this.#d.clock.now()
     this.#noteAttempt(file, sinceMs)
+    const sent = this.#reading(file)
+    const size = file.size
+    const onRead = (sentBytes: number): void => {
+      if (sentBytes >= size) sent() // every byte read: changes no longer reach this attempt
+      onProgress(sentBytes)
+    }
     const storedBefore = async (previous: unknown): Promise<UploadResponse | undefined> =>
       mayHaveBeenStored(previous) ? this.#storedCopy(file, sinceMs, describe(previous), control) : undefined
     // No error noted: the daemon that sent the earlier attempt stopped before its answer (replay.ts).
@@ -129,7 +135,7 @@ export class UploadAttempts {
           ...uploadFieldsOf(file, uploadTags),
           localFile: file.dataPath,
           ...(file.fd ? { localFileHandle: file.fd } : {}),
-          onProgress,
+          onProgress: onRead,
           storedBefore,
         }, { giveUp: control.uploadFailed }))
       // Stored: until it has landed (its tags set, perform), a crash leaves the next mount to find it.
@@ -140,6 +146,21 @@ export class UploadAttempts {
       throw e
     } finally {
       file.sendingSinceMs = undefined
+      sent()
+    }
+  }
+
+  /**
+   * Holds changes to the file's bytes (PendingFile.sent) until the returned function is called (once the
+   * attempt has read them all, or ended): no version is made of bytes from before and after a change.
+   */
+  #reading(file: PendingFile): () => void {
+    let done!: () => void
+    const sent = new Promise<void>((resolve) => (done = resolve))
+    file.sent = sent
+    return () => {
+      if (file.sent === sent) file.sent = undefined
+      done()
     }
   }
 

@@ -184,30 +184,33 @@ describe('kill -9 in the middle of a spool step', () => {
 })
 
 describe('kill -9 after an unlink that failed', () => {
-  it('W3: a file its close stored while a handle it inherited appended to it: a failed rm leaves its record as it was, so a crash then does not publish the appended bytes no close committed', async () => {
+  it('W3: a file a handle it inherited appended to while its close set its tags: a failed rm leaves its record as it was, so a crash then does not publish the appended bytes no close committed', async () => {
     const api = new FakeImageKit()
     const h = rw(api, undefined, { bootId: 'b1' })
     const fh = await h.vfs.create('/app.log', 0o644, CREATE)
     await h.vfs.write('/app.log', fh, Buffer.from(CLOSED), 0)
-    let answer!: () => void
-    let read = false
-    api.answerGate = () => new Promise<void>((resolve) => {
-      read = true
-      answer = resolve
-    })
+    await h.vfs.setxattr('/app.log', 'user.imagekit.tags', Buffer.from('red'), 0)
+    let tagged!: () => void
+    let tagging = false
+    const update = api.updateFileDetails.bind(api)
+    api.updateFileDetails = async (...args) => {
+      tagging = true
+      await new Promise<void>((resolve) => (tagged = resolve))
+      return update(...args)
+    }
     // A close of one copy of the descriptor (the shell's), the other (a child's) still open and writing.
     const closing = h.vfs.flush('/app.log', fh)
-    await waitFor(() => read) // the upload has read what the close left
-    api.answerGate = undefined
+    await waitFor(() => tagging) // the bytes are stored; their tags are being set
     await h.vfs.write('/app.log', fh, Buffer.from(' NOT CLOSED'), CLOSED.length)
-    answer()
+    api.updateFileDetails = update
+    tagged()
     await closing
     api.failNext.set('deleteFile', new ImageKitError('IK_SERVER', 'DELETE file: 500', { status: 500 }))
     await expect(h.vfs.unlink('/app.log')).rejects.toThrow()
     // kill -9 there: the first Vfs is never closed
     const h2 = rw(api, h.cacheDir, { bootId: 'b1' })
     h2.clock.advance(1)
-    await waitFor(() => h2.lines.some((l) => l.includes('upload finished')))
+    await waitFor(() => h2.lines.some((l) => l.includes('upload finished') || l.includes('though its answer was an error')))
     await h2.vfs.close()
     expect(api.fileAt('/app.log')!.bytes.toString()).toBe(CLOSED)
   })

@@ -2530,3 +2530,31 @@ describe('W9: a folder rename interrupted by a crash', () => {
     await h2.vfs.close()
   })
 })
+
+describe('no version made of bytes from before and after a change', () => {
+  it.each([
+    ['a write', (h: Harness, fh: number) => h.vfs.write('/log.bin', fh, Buffer.from('BBBB'), 0)],
+    ['a truncate', (h: Harness, fh: number) => h.vfs.ftruncate('/log.bin', fh, 4)],
+  ] as const)('%s through a handle still open while a close uploads the file waits until the upload has sent its bytes: the version holds what that close left', async (_, change) => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/log.bin', 0o644, CREATE)
+    await h.vfs.write('/log.bin', fh, Buffer.from('AAAAAAAA'), 0)
+    const hung = hungUpload()
+    api.uploadGate = hung.gate // the upload is on its way: a large file's bytes are read while they are sent
+    // A close of one copy of the descriptor (the shell's); the other (a child's) still open and writing.
+    const closing = h.vfs.flush('/log.bin', fh)
+    await waitFor(() => api.uploadsInFlight === 1)
+    let changed = false
+    const changing = change(h, fh).then(() => (changed = true))
+    await waitFor(() => changed, 300).catch(() => undefined) // done at once, unless it waits for the upload
+    hung.release()
+    await closing
+    expect(api.fileAt('/log.bin')!.bytes.toString()).toBe('AAAAAAAA') // what the close left, not a mix
+    await changing
+    expect(changed).toBe(true)
+    api.uploadGate = undefined
+    await h.vfs.release('/log.bin', fh)
+    await waitFor(() => api.fileAt('/log.bin')!.bytes.length === 4 || api.fileAt('/log.bin')!.bytes.toString() === 'BBBBAAAA')
+  })
+})
