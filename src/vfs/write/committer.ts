@@ -231,11 +231,14 @@ export class Committer {
   }
 
   /**
-   * fdatasync of the spooled bytes, once per change (the fd of an open file, else the path), and of the spool
-   * folder's new names (a new data file's among them; none to sync most of the time): both must survive a power loss.
+   * fdatasync of the spooled bytes, once per change (the fd of an open file, else the path), then of the spool
+   * folder's new names (a new data file's among them; none to sync most of the time): both must survive a power
+   * loss. In that order: where the file's sync already made its name durable (ext4's journal commits both), the
+   * folder's costs next to nothing, while run at the same time both waited for the disk.
    */
   async #syncData(file: PendingFile): Promise<void> {
-    await Promise.all([this.#d.dataFiles.syncNames(), this.#syncBytes(file)])
+    await this.#syncBytes(file)
+    await this.#d.dataFiles.syncNames()
   }
 
   async #syncBytes(file: PendingFile): Promise<void> {
