@@ -11,10 +11,11 @@
  */
 import { createHash } from 'node:crypto'
 import {
-  chmodSync, closeSync, constants as fsConstants, openSync, readdirSync, readFileSync, statSync, unlinkSync,
+  chmodSync, closeSync, constants as fsConstants, existsSync, openSync, readdirSync, readFileSync, statSync, unlinkSync,
   writeFileSync, writeSync,
 } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fsyncDirSync } from '../../full-disk.js'
 import { makeDirs } from '../../make-dirs.js'
 import { VfsError } from '../errors.js'
 import { liveOwner, ownerLine } from './owner.js'
@@ -89,10 +90,25 @@ function readOptional(path: string): string | undefined {
   }
 }
 
-/** mkdir -p with mode 0700, and chmod 0700 when it already existed with other modes. */
+/**
+ * mkdir -p with mode 0700, and chmod 0700 when it already existed with other modes. The name of each folder it
+ * makes is synced (its parent folder's fsync), so that what the spool syncs inside survives a power loss too.
+ */
 function privateDir(path: string): void {
+  const made: string[] = []
+  for (let at = path; !existsSync(at) && dirname(at) !== at; at = dirname(at)) made.push(at)
   makeDirs(path, DIR_MODE)
   if ((statSync(path).mode & 0o777) !== DIR_MODE) chmodSync(path, DIR_MODE)
+  for (const dir of made) syncName(dir)
+}
+
+/** Best effort: a parent folder this user may write but not read (mode 0333) cannot be opened to be synced. */
+function syncName(dir: string): void {
+  try {
+    fsyncDirSync(dirname(dir))
+  } catch {
+    // left to the file system's own writeback, as before
+  }
 }
 
 export class Spool {

@@ -8,7 +8,7 @@
 import { constants } from 'node:fs'
 import type * as Fs from 'node:fs'
 import type * as FsPromises from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { vi } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
@@ -169,6 +169,7 @@ function survivingPaths(spool: string, withUnsynced: boolean): Map<string, numbe
     else if (line.put && line.boot !== undefined) live.delete(line.put.id) // another boot's in-flight record: dropped
     else if (line.put) live.set(line.put.id, line.put)
   }
+  if (!folderSurvives(join(spool, 'data')) || !folderSurvives(join(spool, 'journal'))) return new Map()
   const dataNames = disk.names.get(join(spool, 'data'))
   const found = new Map<string, number[]>()
   for (const r of live.values()) {
@@ -222,12 +223,21 @@ afterEach(() => {
 const CREATE = constants.O_CREAT | constants.O_RDWR
 const WRITE_BACK: Partial<VfsOptions> = { writeBackDelayMs: 60_000, bootId: 'b1' }
 
+/** A first mount with a cache dir that does not exist yet: the spool's folders are new names too. */
 function mounted(api: FakeImageKit, overrides: Partial<VfsOptions>): Harness & { spool: string } {
-  const cacheDir = join(scratchDir('power'), 'cache')
-  disk.root = cacheDir
-  const h = makeVfs(api, { readOnly: false, cacheDir, libraryId: 'https://ik.example.test/demo', ...overrides })
+  const scratch = scratchDir('power')
+  disk.root = scratch
   disk.settle()
+  const h = makeVfs(api, { readOnly: false, cacheDir: join(scratch, 'cache'), libraryId: 'https://ik.example.test/demo', ...overrides })
   return { ...h, spool: h.vfs.spoolDir! }
+}
+
+/** Whether the folder's name, and each one above it up to the scratch dir, survives a power cut now. */
+function folderSurvives(dir: string): boolean {
+  for (let at = dir; at !== disk.root; at = dirname(at)) {
+    if (!disk.names.get(dirname(at))?.has(basename(at))) return false
+  }
+  return true
 }
 
 async function writeAndClose(h: Harness, path: string, text: string, flags = CREATE): Promise<void> {
