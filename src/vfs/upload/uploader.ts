@@ -68,7 +68,7 @@ export class Uploader {
       cost: (file) => file.size,
       // A probe that cannot ask the library now (its file is gone, or has an attempt under way) passes the turn on.
       probe: (file) => {
-        if (file.inflight || !file.unsent || file.unlinked || file.state === 'rejected') this.#outage.inconclusive(file)
+        if (file.inflight || !file.unsent || file.unlinked || file.state === 'rejected' || writtenOn(file)) this.#outage.inconclusive(file)
         else this.#background(file)
       },
       resume: (files) => {
@@ -141,6 +141,7 @@ export class Uploader {
     file.generation++
     this.#stopTimer(file)
     this.#queued.add(file)
+    if (background && writtenOn(file)) return Promise.resolve() // its close (or fsync) commits and uploads it
     if (background && this.#waitsForLibrary(file)) return Promise.resolve()
     this.#outage.release(file)
     const run = this.#run(file, background).finally(() => {
@@ -329,6 +330,14 @@ export class Uploader {
     for (const timer of this.#timers.values()) timer.abort()
     this.#timers.clear()
   }
+}
+
+/**
+ * Open, and changed since its last close or fsync: a background attempt (a retry, the probe of an outage) would
+ * store bytes no call committed, a program's half-done rewrite; the next close or fsync commits and uploads them.
+ */
+function writtenOn(file: PendingFile): boolean {
+  return file.dirty && file.openCount > 0
 }
 
 /** A short reason for status and the journal: the error code, never a URL or key. */

@@ -2558,3 +2558,24 @@ describe('no version made of bytes from before and after a change', () => {
     await waitFor(() => api.fileAt('/log.bin')!.bytes.length === 4 || api.fileAt('/log.bin')!.bytes.toString() === 'BBBBAAAA')
   })
 })
+
+describe('no version of writes no close or fsync committed', () => {
+  it('W3: a background retry of a file its program still writes (changed since the fsync that failed) waits for its close, instead of storing the half-done bytes', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/db.bin', 0o644, CREATE)
+    await h.vfs.write('/db.bin', fh, Buffer.from('committed by fsync'), 0)
+    api.failNext.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
+    await expectCode(h.vfs.fsync('/db.bin', fh, false), 'EIO') // a retry is scheduled; the program keeps the file open
+    await h.vfs.write('/db.bin', fh, Buffer.from('HALF-DONE'), 0) // it rewrites the file in place, not done yet
+    h.clock.advance(5 * 60_000) // the retry's time comes
+    await new Promise((r) => setImmediate(r))
+    await waitFor(() => api.fileAt('/db.bin') !== undefined, 300).catch(() => undefined) // stored at once, unless it waits
+    expect(api.fileAt('/db.bin')).toBeUndefined()
+    await h.vfs.write('/db.bin', fh, Buffer.from(' and done'), 18)
+    await h.vfs.flush('/db.bin', fh)
+    await h.vfs.release('/db.bin', fh)
+    expect(api.fileAt('/db.bin')!.bytes.toString()).toBe('HALF-DONE by fsync and done')
+    expect(api.fileAt('/db.bin')!.versions).toBe(1)
+  })
+})
