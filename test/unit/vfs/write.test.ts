@@ -58,6 +58,15 @@ async function overwriteFile(h: Harness, path: string, data: Buffer | string): P
   await h.vfs.release(path, fh)
 }
 
+/** A new file written with `text` and fsynced while the upload fails once: a retry is scheduled, the file stays open. */
+async function failedFsync(api: FakeImageKit, h: Harness, path: string, text: string): Promise<number> {
+  const fh = await h.vfs.create(path, 0o644, CREATE)
+  await h.vfs.write(path, fh, Buffer.from(text), 0)
+  api.failNext.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
+  await expectCode(h.vfs.fsync(path, fh, false), 'EIO')
+  return fh
+}
+
 /**
  * An upload gate for a mount killed during its upload: the upload hangs until `release()`, which a test calls
  * once done, so that the teardown's close of the dead mount can end.
@@ -494,10 +503,7 @@ describe('writing files (W1, W2)', () => {
   it('W3: bytes written while a background retry sends older ones are uploaded too: a close then does not report them stored', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
-    const fh = await h.vfs.create('/log.txt', 0o644, CREATE)
-    await h.vfs.write('/log.txt', fh, Buffer.from('v1'), 0)
-    api.failNext.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
-    await expectCode(h.vfs.fsync('/log.txt', fh, false), 'EIO') // a retry is scheduled; the program keeps the file open
+    const fh = await failedFsync(api, h, '/log.txt', 'v1')
     let answer!: () => void
     api.answerGate = () => new Promise<void>((resolve) => (answer = resolve))
     h.clock.advance(h.vfs.status().uploads[0]!.nextAttemptAtMs! - h.clock.now()) // the retry starts...
@@ -2563,10 +2569,7 @@ describe('no version of writes no close or fsync committed', () => {
   it('W3: a background retry of a file its program still writes (changed since the fsync that failed) waits for its close, instead of storing the half-done bytes', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
-    const fh = await h.vfs.create('/db.bin', 0o644, CREATE)
-    await h.vfs.write('/db.bin', fh, Buffer.from('committed by fsync'), 0)
-    api.failNext.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
-    await expectCode(h.vfs.fsync('/db.bin', fh, false), 'EIO') // a retry is scheduled; the program keeps the file open
+    const fh = await failedFsync(api, h, '/db.bin', 'committed by fsync')
     await h.vfs.write('/db.bin', fh, Buffer.from('HALF-DONE'), 0) // it rewrites the file in place, not done yet
     h.clock.advance(5 * 60_000) // the retry's time comes
     await new Promise((r) => setImmediate(r))
