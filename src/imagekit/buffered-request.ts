@@ -105,9 +105,14 @@ class BufferingHandler implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (!this.#headersSeen) this.#reject(error)
     this.#end({ error })
-    // As request() does: a stream body still being sent is stopped with the request.
-    const body = this.#request.body as { destroy?: (error?: Error) => void } | null | undefined
-    if (body && typeof body === 'object' && typeof body.destroy === 'function' && !Buffer.isBuffer(body)) body.destroy(error)
+    // As request() does: a stream body still being sent is stopped with the request. Its 'error' event needs a
+    // listener: undici drops its own when the request ends, and one never sent (a refused connection) has no
+    // other, so the event would be an uncaught exception that ends the daemon.
+    const body = this.#request.body as { destroy?: (error?: Error) => void; on?: (event: 'error', listener: () => void) => void } | null | undefined
+    if (body && typeof body === 'object' && typeof body.destroy === 'function' && !Buffer.isBuffer(body)) {
+      body.on?.('error', ignoreError)
+      body.destroy(error)
+    }
   }
 
   #end(ended: { error?: unknown }): void {
@@ -134,6 +139,8 @@ class BufferingHandler implements Dispatcher.DispatchHandler {
     return this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#kept)
   }
 }
+
+function ignoreError(): void {}
 
 function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('The request was aborted')

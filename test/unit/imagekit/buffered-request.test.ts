@@ -3,6 +3,7 @@
  * whole body of a 2xx, the first bytes of an error page, repeated headers, and undici's own errors when the
  * connection fails before the head (the request) or before the body's end (body()).
  */
+import { Readable } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Agent } from 'undici'
 import { requestBuffered, type BufferedRequest } from '../../../src/imagekit/buffered-request.js'
@@ -74,5 +75,23 @@ describe('requestBuffered', () => {
     const aborted = new AbortController()
     aborted.abort(new Error('before'))
     await expect(get(server.url, { signal: aborted.signal })).rejects.toThrow('before')
+  })
+
+  it('a stream body of a request whose connection is refused is stopped without an unhandled error event', async () => {
+    const uncaught: unknown[] = []
+    const onUncaught = (e: unknown) => uncaught.push(e)
+    process.on('uncaughtException', onUncaught)
+    try {
+      const body = Readable.from((async function* () {
+        yield Buffer.from('head')
+        yield Buffer.from('rest')
+      })(), { objectMode: false })
+      await expect(get('http://127.0.0.1:1', { method: 'POST', body })).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(body.destroyed).toBe(true)
+      expect(uncaught).toEqual([])
+    } finally {
+      process.off('uncaughtException', onUncaught)
+    }
   })
 })
