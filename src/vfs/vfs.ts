@@ -482,7 +482,7 @@ class ImageKitVfs implements IkVfs {
     if (!this.#writes!.stopping) {
       if (!handle.closesAsOpener(caller)) return this.#writes!.closedUncommitted(handle.file)
       if (handle.mapsWritable && stillMapped && this.#writes!.commitsAtClose(handle.file) && await stillMapped()) {
-        return this.#writes!.closedUncommitted(handle.file)
+        return this.#writes!.closedWhileMapped(handle.file)
       }
     }
     await this.#writes!.flush(handle.file, handle.writable)

@@ -253,6 +253,12 @@ export class WritePath {
     file.changesAtClose = file.changes
   }
 
+  /** A close that is not the last since its process still maps the file (Committer.keepWhileMapped). */
+  closedWhileMapped(file: PendingFile): Promise<void> {
+    this.closedUncommitted(file)
+    return this.#committer.keepWhileMapped(file)
+  }
+
   /** See Vfs.commitClosedFiles: the commits run in the background, and close() waits for them and their uploads. */
   commitClosedFiles(): string[] {
     const closed = [...this.#pending.all()].filter((f) => this.#committer.needsCommit(f) && f.changesAtClose === f.changes && !f.failedWrite)

@@ -1,6 +1,7 @@
 // README Semantics W1–W15 (writing), on real mounts of the emulator's library. Every test mounts with its
 // own cache dir (the spool is part of what is promised) and checks the emulator afterwards: bytes in its
 // data dir with `cmp`, names, file ids, versions and tags through the Media API.
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { constants as fsConstants } from 'node:fs'
 import { chmod, chown, copyFile, link, mkdir, mkdtemp, open, readFile, readdir, rename, rm, rmdir, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises'
@@ -601,6 +602,35 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await waitForRemoteBytes(lib, '/w3-osync.log', await localBytes('w3-osync.log', 'first line\nsecond line\n'), UPLOAD_DEADLINE_MS) // was lost: no record
     await waitForRemoteBytes(lib, '/w3-odsync.db', await localBytes('w3-odsync.db', 'header v2|page one|'), UPLOAD_DEADLINE_MS)
     expect(await versionsOf(lib, '/w3-osync.log')).toHaveLength(1)
+    expect(await unmount(again.m)).toBe(0)
+  })
+
+  it('W3: kill -9 while a process maps a file shared and writable after closing it: what its close left is stored by the next mount', async () => {
+    const first = await mount()
+    await mkdir(join(first.m.path, 'w3-mapped'))
+    const path = join(first.m.path, 'w3-mapped', 'data.bin')
+    // Written with write(2), then mapped and closed (numpy.memmap's order): close(2) returned, the map stays.
+    const holder = spawn('python3', ['-c', [
+      'import mmap, os, sys',
+      'fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)',
+      'os.write(fd, b"written, then closed\\n")',
+      'm = mmap.mmap(fd, 0)',
+      'os.close(fd)',
+      'print("closed", flush=True)',
+      'sys.stdin.read()',
+    ].join('\n'), path], { stdio: ['pipe', 'pipe', 'inherit'] })
+    try {
+      let out = ''
+      holder.stdout.on('data', (d: Buffer) => { out += d.toString() })
+      await waitFor(() => out.includes('closed'), UPLOAD_DEADLINE_MS, 'the mapping process closed the file')
+      first.m.kill9()
+      await first.m.waitExit(10_000)
+    } finally {
+      holder.kill('SIGKILL')
+    }
+    await unmount(first.m)
+    const again = await mount({ cacheDir: first.cache })
+    await waitForRemoteBytes(lib, '/w3-mapped/data.bin', await localBytes('w3-mapped.txt', 'written, then closed\n'), UPLOAD_DEADLINE_MS) // was lost: no record
     expect(await unmount(again.m)).toBe(0)
   })
 

@@ -43,6 +43,15 @@ export class Committer {
     return !file.unlinked && (file.dirty || (file.unsent && file.state === 'open'))
   }
 
+  /**
+   * A close by a process that still maps the file shared and writable (Vfs.flush's `stillMapped`): the release
+   * after the unmap uploads it, and what this close left is recorded meanwhile, as for a close while another
+   * handle has the file open, so that a crash or kill -9 before the unmap does not lose it (W3).
+   */
+  keepWhileMapped(file: PendingFile): Promise<void> {
+    return this.#keepForLastClose(file, 1)
+  }
+
   /** Whether a flush of a writable handle would commit (and upload) the file now, with no error to report. */
   commitsAtClose(file: PendingFile): boolean {
     return file.openCount === 1 && !file.failedWrite && this.needsCommit(file)
@@ -140,9 +149,9 @@ export class Committer {
    * handle then makes below its end keeps those bytes aside first (committed-copies.ts neededFrom). A spool
    * that cannot take the record (its disk full) leaves that to the last close, as before.
    */
-  async #keepForLastClose(file: PendingFile): Promise<void> {
+  async #keepForLastClose(file: PendingFile, minOpenCount = 2): Promise<void> {
     await this.#d.fileLock.run(file.id, async () => {
-      if (file.openCount < 2) return
+      if (file.openCount < minOpenCount) return
       await this.#keep(file, true).catch((e: unknown) => {
         this.#d.log.warn({ path: file.localPath, err: e }, 'the spool cannot record a file closed while another handle has it open; a crash before its last close would lose it')
       })
