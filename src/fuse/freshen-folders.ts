@@ -15,11 +15,22 @@ import { runCommand } from './run-command.js'
 
 /** The stats take a listing per folder level not listed since the refresh dropped it: one round trip each. */
 export const FRESHEN_WAIT_MS = 2_000
+/**
+ * Stats at once: one after another, a slow API's round trips used up the wait after a few folders, and those
+ * looked at first had aged again (--attr-timeout) by the time the rest were, so a refresh of many folders left
+ * every name missing. A quarter of the daemon's API connections, so other requests still find one.
+ */
+export const FRESHEN_PARALLEL = 8
 
-const STAT_EACH = `const fs = require('node:fs'); for (const p of process.argv.slice(1)) { try { fs.statSync(p) } catch {} }`
+const STAT_ALL = `const { stat } = require('node:fs/promises'); const paths = process.argv.slice(1); let next = 0;
+const worker = async () => { while (next < paths.length) await stat(paths[next++]).catch(() => undefined) };
+Promise.all(Array.from({ length: ${FRESHEN_PARALLEL} }, worker))`
 
-export async function freshenFolders(mountpoint: string, folders: readonly string[], timeoutMs = FRESHEN_WAIT_MS): Promise<void> {
-  if (folders.length === 0) return
-  // No environment: the private key stays out of the child.
-  await runCommand(process.execPath, ['-e', STAT_EACH, ...folders.map((f) => join(mountpoint, f))], timeoutMs, {})
+/** Resolves with whether every folder was looked at in time. */
+export async function freshenFolders(mountpoint: string, folders: readonly string[], timeoutMs = FRESHEN_WAIT_MS): Promise<boolean> {
+  if (folders.length === 0) return true
+  // Only the thread pool's size: the private key stays out of the child.
+  const env = { UV_THREADPOOL_SIZE: String(FRESHEN_PARALLEL) }
+  const result = await runCommand(process.execPath, ['-e', STAT_ALL, ...folders.map((f) => join(mountpoint, f))], timeoutMs, env)
+  return result.code === 0
 }

@@ -24,8 +24,8 @@ export interface MissingNamesOptions {
   now?: () => number
   /** A folder's notification waits until no request holds it. */
   held?: HeldFolders
-  /** Has the kernel look again at these folders before their names are forgotten (freshen-folders.ts). */
-  freshen?: (folders: string[]) => Promise<void>
+  /** Has the kernel look again at these folders before their names are forgotten (freshen-folders.ts); false: not all in time. */
+  freshen?: (folders: string[]) => Promise<boolean>
 }
 
 export class MissingNames {
@@ -33,7 +33,7 @@ export class MissingNames {
   readonly #rememberedForMs: number
   readonly #held: HeldFolders | undefined
   readonly #now: () => number
-  readonly #freshen: ((folders: string[]) => Promise<void>) | undefined
+  readonly #freshen: ((folders: string[]) => Promise<boolean>) | undefined
   #notifying: Promise<unknown> = Promise.resolve()
 
   /** `rememberedForMs`: the kernel's negative_timeout (0: the kernel keeps no such answers). */
@@ -64,7 +64,9 @@ export class MissingNames {
     // Deepest folders first: forgetting a name makes the kernel drop its folder's attributes, and until it asks
     // again it cannot answer from its cache alone about anything reached through that folder (forget_names.c).
     const taken = [...this.takeUnder(localPath)].sort(([a], [b]) => depthOf(b) - depthOf(a))
-    if (taken.length > 0) await this.#freshen?.(taken.map(([folder]) => folder)).catch((err: unknown) => log.debug({ err }, 'folders not looked at again'))
+    if (taken.length > 0 && this.#freshen && !(await this.#freshen(taken.map(([folder]) => folder)).catch(() => false))) {
+      log.debug({ folders: taken.length }, 'not every folder was looked at again in time: names missed there long ago may stay missing for negative_timeout')
+    }
     const byFolder = taken.map(async ([folder, names]) => {
       log.debug({ folder, names: names.length }, 'making the kernel forget names it was told are missing')
       const forgotten = await this.#whenFree(folder, () => forgetNames(folder, names)).catch((err: unknown) => {

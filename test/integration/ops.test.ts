@@ -274,6 +274,36 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
         }
       })
 
+      it('R2: ikfs refresh makes the kernel forget names missed a while ago in many folders, also when each takes a listing of a slow API', async () => {
+        const cacheDir = await tempDir('ikfs-aged-many-')
+        const ATTR_S = 2
+        const FOLDERS = 16
+        const folders = Array.from({ length: FOLDERS }, (_, i) => `/aged-many/p${i}/f`)
+        for (const folder of folders) await lib.upload(folder, 'seed.txt', Buffer.from('seed'))
+        const aged = await mountLibrary(lib, { args: ['--dir-cache-time', '1h', '--attr-timeout', `${ATTR_S}s`, '--allow-other', '--cache-dir', cacheDir] })
+        try {
+          for (const folder of folders) await expect(stat(join(aged.path, folder, 'later.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
+          for (const folder of folders) await lib.upload(folder, 'later.txt', Buffer.from('later'))
+          await new Promise((resolve) => setTimeout(resolve, ATTR_S * 1000 + 500)) // the folders are aged (see above)
+          // Each folder's look costs a listing of its parent (the refresh dropped them), a quarter second each here.
+          await lib.setFaults({ latencyMs: 250, scope: ['api'] })
+          try {
+            const r = await runIkfs(['refresh', aged.path], { timeoutMs: 30_000 })
+            expect(r.code, r.stderr).toBe(0)
+          } finally {
+            await lib.setFaults({ latencyMs: 0 })
+          }
+          const missing: string[] = []
+          for (const folder of folders) await stat(join(aged.path, folder, 'later.txt')).catch(() => missing.push(folder))
+          // Was all 16: looked at one after another, the folders took longer than the 2 s the look may, and the
+          // mount's root, looked at first, had aged again by then (the forgetting walks from it).
+          expect(missing, 'folders whose new file was still missing after the refresh').toEqual([])
+        } finally {
+          await aged.stop()
+          await rm(cacheDir, { recursive: true, force: true })
+        }
+      })
+
       it('R2: ikfs refresh makes a file changed elsewhere show its new size and bytes at once, despite a long --attr-timeout', async () => {
         await lib.upload('/grown', 'notes.txt', Buffer.from('short'))
         const cacheDir = await tempDir('ikfs-attrs-')

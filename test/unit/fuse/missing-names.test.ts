@@ -79,7 +79,7 @@ describe('MissingNames.forget: has the kernel forget them through the binding', 
 
   it('has the kernel look at the folders first, then forgets the deepest folders first (each forget ages its folder)', async () => {
     const freshened: string[][] = []
-    const missing = new MissingNames(60_000, { freshen: async (folders) => { freshened.push(folders) } })
+    const missing = new MissingNames(60_000, { freshen: async (folders) => { freshened.push(folders); return true } })
     for (const path of ['/top', '/a/x', '/a/b/c/y', '/a/b/z']) missing.add(path)
     const calls: string[] = []
     const forgetNames = async (folder: string, names: string[]): Promise<number> => {
