@@ -121,6 +121,20 @@ describe('writing files (W1, W2)', () => {
     h.vfs.checkInvariants()
   })
 
+  it('a close that uploads asks whether its process maps the file (numpy.memmap), unless the file was made with O_EXCL (mkstemp)', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const asked: string[] = []
+    for (const [path, flags] of [['/plain.bin', CREATE], ['/tmp.XXXXXX', CREATE | constants.O_EXCL]] as const) {
+      const fh = await h.vfs.create(path, 0o644, flags)
+      await h.vfs.write(path, fh, Buffer.from('bytes'), 0)
+      await h.vfs.flush(path, fh, undefined, async () => (asked.push(path), false))
+      await h.vfs.release(path, fh)
+      expect(api.fileAt(path)!.bytes.toString()).toBe('bytes')
+    }
+    expect(asked).toEqual(['/plain.bin'])
+  })
+
   it('writes within a file\'s first MiB go to the spool without a thread-pool round trip; later ones through the pool', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
