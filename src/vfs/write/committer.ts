@@ -153,7 +153,7 @@ export class Committer {
     await this.#d.fileLock.run(file.id, async () => {
       if (file.openCount < minOpenCount) return
       await this.#keep(file, true).catch((e: unknown) => {
-        this.#d.log.warn({ path: file.localPath, err: e }, 'the spool cannot record a file closed while another handle has it open; a crash before its last close would lose it')
+        this.#d.log.warn({ path: file.localPath, err: e }, 'the spool cannot record a file closed while another open or a shared map still has it; a crash before its last close would lose it')
       })
     })
   }
