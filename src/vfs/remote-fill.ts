@@ -1,9 +1,13 @@
 /**
  * A stored file's bytes into a local file, streamed (never whole in memory), for an open that changes an
  * existing file. A body cut short resumes with a range from where it stopped, as reads do
- * (MAX_RESUME_ATTEMPTS without progress); a file that changed remotely meanwhile is an EIO.
+ * (MAX_RESUME_ATTEMPTS without progress); a file that changed remotely meanwhile is an EIO. The fill comes at
+ * the first read, write or truncate, maybe long after the open: a 404 is what the file gives once it was
+ * renamed or moved (its folder too, here or elsewhere) and the CDN forgot the old name's URL, so the same
+ * version is then found by its file id, at its new path (one details call), as a reader does (vfs.ts #onStale).
  */
 import type { ImageKitApi } from '../imagekit/api.js'
+import { hasImageKitCode } from '../imagekit/errors.js'
 import type { Logger } from '../log.js'
 import { VfsError } from './errors.js'
 import { fromImageKitError } from './from-imagekit-error.js'
@@ -17,9 +21,17 @@ export async function fillFromRemote(
   const target = `fill ${node.remotePath}`
   let size = 0
   try {
-    const url = api.deliveryUrl({ filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile, versionId: node.versionId })
-    for (let failures = 0; size < node.size;) {
-      const res = await api.readRange(url, size, undefined)
+    let url = api.deliveryUrl({ filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile, versionId: node.versionId })
+    for (let failures = 0, refound = false; size < node.size;) {
+      const res = await api.readRange(url, size, undefined).catch(async (e: unknown) => {
+        if (refound || !hasImageKitCode(e, 'IK_NOT_FOUND')) throw e
+        refound = true
+        const now = await api.getFileDetails(node.fileId).catch(() => undefined)
+        if (now?.versionInfo.id !== node.versionId || now.size !== node.size) throw e // deleted, or another version
+        log.debug({ path: node.remotePath, now: now.filePath }, 'fill: the file was moved since its open; reading it where it is')
+        url = api.deliveryUrl({ filePath: now.filePath, url: now.url, isPrivateFile: now.isPrivateFile, versionId: node.versionId })
+        return await api.readRange(url, size, undefined)
+      })
       if (res.start > size || res.totalSize !== node.size) {
         res.body.destroy()
         throw new VfsError('EIO', `${target}: the remote file changed; reopen it`)

@@ -1109,6 +1109,24 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
+  it.each(BINDINGS)('W9: a stored file open for writing, not written yet, writes on after its folder is renamed (its bytes are fetched from where it went)%s', async (_, args) => {
+    // Its bytes come into the spool at the first write (write-path.ts): the old name's URL no longer serves them.
+    const folder = `w9fill${args.length}`
+    await lib.upload(`/${folder}`, 'doc.txt', Buffer.from('first line\n'))
+    const { m } = await mount({ args })
+    const fh = await open(join(m.path, folder, 'doc.txt'), 'r+')
+    try {
+      await rename(join(m.path, folder), join(m.path, `${folder}-renamed`))
+      await fh.write('FIRST', 0, 'utf8')
+      expect((await fh.stat()).size).toBe(11)
+    } finally {
+      await fh.close()
+    }
+    expect(await readFile(remoteBytesPath(lib, `/${folder}-renamed/doc.txt`), 'utf8')).toBe('FIRST line\n')
+    expect(await readFile(join(m.path, `${folder}-renamed`, 'doc.txt'), 'utf8')).toBe('FIRST line\n')
+    await unmount(m)
+  })
+
   it('W9: a target another machine made after the mount listed its folder: a file is replaced, a folder is not merged into', async () => {
     const { m } = await mount({ dirCache: '5m' })
     const dir = join(m.path, 'w9late')
