@@ -1,7 +1,7 @@
 // The steps of the model checks (model-fuzz.test.ts, two-mounts.test.ts): the names a worker uses, one step run
 // under a root (a mount or a local folder) with its result as a string to compare, and a tree's files by hash.
 import { createHash } from 'node:crypto'
-import { appendFile, copyFile, mkdir, open, readdir, readFile, rename, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises'
+import { appendFile, chmod, copyFile, mkdir, open, readdir, readFile, rename, rmdir, stat, truncate, unlink, utimes, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
 /** The names one worker uses, under its own base folder. */
@@ -26,7 +26,7 @@ export const PLAIN: Alphabet = {
 }
 
 export interface Step {
-  /** One of the ops `apply` runs (model-fuzz.test.ts's OPS, `copy` and `save`); others are the caller's. */
+  /** One of the ops `apply` runs (model-fuzz.test.ts's OPS, `copy`, `save`, `pread`, `wread`, `chmod`, `utimes`, `dirmove`); others are the caller's. */
   op: string
   a: string
   b: string
@@ -108,6 +108,27 @@ export async function apply(root: string, base: string, s: Step, view: View): Pr
         if (moved) await unlink(pa + '~')
         break
       }
+      case 'pread': { // a range of the file, past its end too
+        const fh = await open(pa, 'r')
+        try {
+          const got = Buffer.alloc(s.size)
+          const { bytesRead } = await fh.read(got, 0, s.size, s.offset)
+          return `pread ${bytesRead} ${sha(got.subarray(0, bytesRead))}`
+        } finally {
+          await fh.close()
+        }
+      }
+      case 'wread': { // a read right after the close (with --write-back, of a file not yet uploaded)
+        await writeFile(pa, s.data)
+        const got = await readFile(pa)
+        return `read ${got.length} ${sha(got)}`
+      }
+      case 'chmod': await chmod(pa, s.flip ? 0o600 : 0o644); break
+      case 'utimes': { // a whole second in 2020, read back (W13)
+        const t = 1_577_836_800 + s.offset
+        await utimes(pa, t, t)
+        return `mtime ${(await stat(pa)).mtimeMs}`
+      }
       case 'ls': {
         const top = await list(join(root, base))
         const sub = await list(join(root, base, names.sub))
@@ -119,6 +140,10 @@ export async function apply(root: string, base: string, s: Step, view: View): Pr
       case 'dirrename':
         if (s.flip) await rename(join(root, base, names.d2), join(root, base, names.d3))
         else await rename(join(root, base, names.d3), join(root, base, names.d2))
+        break
+      case 'dirmove': // into another folder under another name and back: a folder move and a rename (W9)
+        if (s.flip) await rename(join(root, base, names.d2), join(root, base, names.sub, names.d3))
+        else await rename(join(root, base, names.sub, names.d3), join(root, base, names.d2))
         break
     }
     return 'ok'
