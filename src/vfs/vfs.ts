@@ -64,6 +64,7 @@ import { BlockCache } from './reader/block-cache.js'
 import { BlockPool } from './reader/block-pool.js'
 import { BLOCK_BYTES, readAheadBlocks, type FileReader } from './reader/file-reader.js'
 import { ReaderPool } from './reader/reader-pool.js'
+import { eitherCopy, UnlinkedCopies } from './reader/unlinked-copies.js'
 import { Resolver } from './resolver.js'
 import { LocalMtimes } from './spool/mtimes.js'
 import type { DropCachedPages } from './spool/page-trim.js'
@@ -130,6 +131,8 @@ class ImageKitVfs implements IkVfs {
   /** --read-only: the times kept by earlier mounts of this library in the cache dir (W13), read at start. */
   readonly #keptMtimes: LocalMtimes | undefined
   readonly #namespace: Namespace | undefined
+  /** Bytes of stored files unlinked while open for reading (W8); undefined on a read-only mount. */
+  readonly #unlinked: UnlinkedCopies | undefined
   readonly #metadata: MetadataEditor | undefined
   readonly #prefetch: DirPrefetcher | undefined
   readonly #clock: Clock
@@ -166,6 +169,7 @@ class ImageKitVfs implements IkVfs {
       this.#metadata = undefined
       // Only read: a read-only mount never writes the log (utimens is EROFS), and takes no spool lock.
       this.#keptMtimes = new LocalMtimes(spoolDirOf(options.cacheDir, libraryKeyOf(options.libraryId)), () => undefined)
+      this.#unlinked = undefined
     } else {
       this.#keptMtimes = undefined
       const folders = new FolderPresence({ api, clock, log: this.#log, dirs: this.#dirs })
@@ -175,14 +179,21 @@ class ImageKitVfs implements IkVfs {
         ...shared, uploadLog, counters: this.#counters, options, dropCachedPages: deps.dropCachedPages,
         versionStored: (fileId) => this.#readers.stopSettling(fileId),
       })
-      this.#namespace = new Namespace({ ...shared, writes: this.#writes })
+      const unlinked = this.#unlinked = new UnlinkedCopies(this.#writes.recentCopies.keptDir, api, this.#log)
+      this.#namespace = new Namespace({
+        ...shared, writes: this.#writes,
+        keepForReaders: async (node) => {
+          if (this.#readers.isOpen(node.fileId, node.versionId)) await unlinked.keep(node)
+        },
+      })
       this.#metadata = new MetadataEditor({ api, log: this.#log, resolver: this.#resolver, dirs: this.#dirs, destinations: this.#destinations, writes: this.#writes, clock })
     }
     this.#readers = new ReaderPool({
       api, cache: this.#blocks, pool: this.#blockPool, budget: this.#budget, counters: this.#counters,
       maxWindowBlocks: readAheadBlocks(options.blockCacheBytes),
-      // A file read right after its upload: the spool still holds that version's bytes (R4).
-      localCopies: this.#writes?.recentCopies,
+      // A file read right after its upload: the spool still holds that version's bytes (R4); one unlinked while
+      // open for reading: fetched before its delete (W8).
+      localCopies: this.#writes ? eitherCopy(this.#writes.recentCopies, this.#unlinked) : undefined,
     })
   }
 
@@ -391,6 +402,8 @@ class ImageKitVfs implements IkVfs {
     if (handle.kind === 'write') return await this.#writes!.release(handle.file, handle.writable)
     this.#readers.release(handle.reader)
     this.#inodes.unpin(handle.node)
+    const { fileId, versionId } = handle.reader.target
+    if (!this.#readers.isOpen(fileId, versionId)) await this.#unlinked?.drop(fileId, versionId)
   }
 
   /**

@@ -868,6 +868,32 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await remoteEntries(lib, `/${w8}`)).map((e) => e.name)).toEqual([])
   })
 
+  it.each(BINDINGS)('W8: a file just stored, open for reading and unlinked before it read anything, reads on what it opened%s', async (_, args) => {
+    // Its reader had the spool's copy of its upload (R4), which goes with the unlink: the bytes must not go too.
+    const folder = `w8read${args.length}`
+    const bytes = randomBytes(300_000)
+    const { m, cache } = await mount({ args })
+    await mkdir(join(m.path, folder))
+    await writeFile(join(m.path, folder, 'viewed.bin'), bytes)
+    expect(await sameBytes(remoteBytesPath(lib, `/${folder}/viewed.bin`), await localBytes(`${folder}.bin`, bytes))).toBe(true)
+    const viewer = await open(join(m.path, folder, 'viewed.bin'), 'r')
+    try {
+      await unlink(join(m.path, folder, 'viewed.bin'))
+      expect(await readdir(join(m.path, folder))).toEqual([])
+      await expect(lib.details(`/${folder}/viewed.bin`)).rejects.toThrow(/no file/)
+      const back = Buffer.alloc(bytes.length + 1)
+      const { bytesRead } = await viewer.read(back, 0, back.length, 0)
+      expect(bytesRead).toBe(bytes.length)
+      expect(back.subarray(0, bytesRead).equals(bytes)).toBe(true)
+    } finally {
+      await viewer.close()
+    }
+    // The copy it read from goes at its last release (which the kernel sends after close returned).
+    const copies = async () => (await readdir(cache, { recursive: true })).filter((f) => f.includes('unlinked-'))
+    await waitFor(async () => (await copies()).length === 0 || undefined, 10_000, 'the copy of the unlinked file removed')
+    await unmount(m)
+  })
+
   it.each(BINDINGS)('W8: fstat of a descriptor whose file was unlinked, and cat /proc/PID/fd/N of it, answer what the descriptor has%s', async (_, args) => {
     const w8fstat = `w8fstat${args.length}`
     await lib.upload(`/${w8fstat}`, 'stored.txt', Buffer.from('stored before the mount\n'))

@@ -48,6 +48,14 @@ export class ReaderPool {
     }
   }
 
+  /** Whether a handle has that version open. */
+  isOpen(fileId: string, versionId: string): boolean {
+    for (const { reader, refs } of this.#readers.values()) {
+      if (refs > 0 && reader.target.fileId === fileId && reader.target.versionId === versionId) return true
+    }
+    return false
+  }
+
   /** Readers with open handles (settling ones are not counted). */
   get size(): number {
     let open = 0

@@ -1,0 +1,82 @@
+/**
+ * Copies of stored files unlinked while a program has them open for reading (W8): ImageKit's delete takes
+ * every version with it, so the bytes are fetched into a local file before the delete, and the readers read on
+ * from there (they look for a local copy before the CDN, file-reader.ts) until the last of them is released.
+ * The files live beside the spool's kept copies (`kept/unlinked-*`), which a start-up deletes.
+ */
+import { open, rm, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { ImageKitApi } from '../../imagekit/api.js'
+import type { Logger } from '../../log.js'
+import type { FileInode } from '../inode.js'
+import { fillFromRemote } from '../remote-fill.js'
+import type { LocalCopies } from './file-reader.js'
+
+interface Copy {
+  path: string
+  fh: FileHandle
+  size: number
+}
+
+export class UnlinkedCopies implements LocalCopies {
+  readonly #copies = new Map<string, Copy>()
+
+  constructor(readonly dir: string, readonly api: ImageKitApi, readonly log: Logger) {}
+
+  /** Fetches `node`'s bytes into a local copy (once per version); a failure leaves none. */
+  async keep(node: FileInode): Promise<void> {
+    const key = keyOf(node.fileId, node.versionId)
+    if (this.#copies.has(key)) return
+    const path = join(this.dir, `unlinked-${node.fileId}-${node.versionId}`)
+    const fh = await open(path, 'w+')
+    try {
+      await fillFromRemote(this.api, this.log, node, async (chunk, position) => {
+        await fh.write(chunk, 0, chunk.length, position)
+      })
+    } catch (e) {
+      await fh.close()
+      await rm(path, { force: true })
+      throw e
+    }
+    this.#copies.set(key, { path, fh, size: node.size })
+  }
+
+  has(fileId: string, versionId: string, size: number): boolean {
+    return this.#copies.get(keyOf(fileId, versionId))?.size === size
+  }
+
+  async readAt(fileId: string, versionId: string, size: number, dest: Buffer, position: number): Promise<boolean> {
+    const copy = this.#copies.get(keyOf(fileId, versionId))
+    if (copy?.size !== size || position + dest.length > size) return false
+    for (let done = 0; done < dest.length;) {
+      const { bytesRead } = await copy.fh.read(dest, done, dest.length - done, position + done)
+      if (bytesRead === 0) return false
+      done += bytesRead
+    }
+    return true
+  }
+
+  /** The last reader of that version was released: its copy goes. */
+  async drop(fileId: string, versionId: string): Promise<void> {
+    const key = keyOf(fileId, versionId)
+    const copy = this.#copies.get(key)
+    if (!copy) return
+    this.#copies.delete(key)
+    await copy.fh.close()
+    await rm(copy.path, { force: true })
+  }
+}
+
+const keyOf = (fileId: string, versionId: string) => `${fileId}\u0000${versionId}`
+
+/** The first of `sources` that holds a version's bytes. */
+export function eitherCopy(...sources: (LocalCopies | undefined)[]): LocalCopies {
+  const present = sources.filter((s): s is LocalCopies => s !== undefined)
+  return {
+    has: (fileId, versionId, size) => present.some((s) => s.has(fileId, versionId, size)),
+    readAt: async (fileId, versionId, size, dest, position) => {
+      for (const s of present) if (s.has(fileId, versionId, size) && await s.readAt(fileId, versionId, size, dest, position)) return true
+      return false
+    },
+  }
+}
