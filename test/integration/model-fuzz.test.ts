@@ -425,7 +425,8 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     // Files held open for writing across renames, unlinks and folder renames; the fill of one held unwritten
     // while its folder was renamed asked the old name's URL (now found by its id; about one run in four).
     { seed: 1043, writeBack: false, fuseNative: true, writers: true },
-    // A file just written, held open for reading and unlinked, then read: its bytes went with the delete (W8).
+    // A file just written, held open for reading and unlinked, then read: its bytes went with the delete (W8; one
+    // run in five on the old code, when the spool's copy of its upload was still kept at the unlink).
     { seed: 1048, writeBack: false, names: true, readers: true, saves: true, writers: true },
   ]
   for (const run of runs) {
