@@ -182,8 +182,16 @@ class ImageKitVfs implements IkVfs {
       const unlinked = this.#unlinked = new UnlinkedCopies(this.#writes.recentCopies.keptDir, api, this.#log)
       this.#namespace = new Namespace({
         ...shared, writes: this.#writes,
+        // Best effort: the delete is what the user asked for, so it goes on without the copy (too large, or the
+        // CDN not answering), and the readers then get errors once past what the block cache holds.
         keepForReaders: async (node) => {
-          if (this.#readers.isOpen(node.fileId, node.versionId)) await unlinked.keep(node)
+          if (!this.#readers.isOpen(node.fileId, node.versionId)) return
+          const target = { path: node.remotePath, size: node.size }
+          const kept = await unlinked.keep(node).catch((e: unknown) => {
+            this.#log.warn({ ...target, err: e }, 'unlink of a file open for reading: could not fetch its bytes first; its readers get errors from now on')
+            return true
+          })
+          if (!kept) this.#log.info({ ...target, maxBytes: unlinked.maxBytes }, 'unlink of a file open for reading: too large to fetch first; its readers get errors once past what is cached')
         },
       })
       this.#metadata = new MetadataEditor({ api, log: this.#log, resolver: this.#resolver, dirs: this.#dirs, destinations: this.#destinations, writes: this.#writes, clock })

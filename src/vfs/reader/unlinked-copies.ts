@@ -3,6 +3,10 @@
  * every version with it, so the bytes are fetched into a local file before the delete, and the readers read on
  * from there (they look for a local copy before the CDN, file-reader.ts) until the last of them is released.
  * The files live beside the spool's kept copies (`kept/unlinked-*`), which a start-up deletes.
+ *
+ * Only files up to maxBytes are fetched: `rm` of a film a player has open would otherwise wait for the whole
+ * film to download (and fill the cache dir's disk with it). Readers of a larger one, or of one whose fetch
+ * failed, read on what the block cache holds and then get errors, as before copies were kept.
  */
 import { open, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -18,15 +22,22 @@ interface Copy {
   size: number
 }
 
+/** As much as the spool keeps of files just uploaded (recent-copies.ts); a minute or so of a CDN's bandwidth. */
+export const UNLINKED_COPY_MAX_BYTES = 256 * 1024 * 1024
+
 export class UnlinkedCopies implements LocalCopies {
   readonly #copies = new Map<string, Copy>()
 
-  constructor(readonly dir: string, readonly api: ImageKitApi, readonly log: Logger) {}
+  constructor(readonly dir: string, readonly api: ImageKitApi, readonly log: Logger, readonly maxBytes = UNLINKED_COPY_MAX_BYTES) {}
 
-  /** Fetches `node`'s bytes into a local copy (once per version); a failure leaves none. */
-  async keep(node: FileInode): Promise<void> {
+  /**
+   * Fetches `node`'s bytes into a local copy (once per version), unless it is larger than maxBytes (false);
+   * a failure leaves none and rejects.
+   */
+  async keep(node: FileInode): Promise<boolean> {
+    if (node.size > this.maxBytes) return false
     const key = keyOf(node.fileId, node.versionId)
-    if (this.#copies.has(key)) return
+    if (this.#copies.has(key)) return true
     const path = join(this.dir, `unlinked-${node.fileId}-${node.versionId}`)
     const fh = await open(path, 'w+')
     try {
@@ -39,6 +50,7 @@ export class UnlinkedCopies implements LocalCopies {
       throw e
     }
     this.#copies.set(key, { path, fh, size: node.size })
+    return true
   }
 
   has(fileId: string, versionId: string, size: number): boolean {

@@ -853,6 +853,25 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('W8: a stored file open for reading is fetched before its unlink and read on; a CDN that does not answer does not stop the unlink', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/kept.txt', Buffer.from('kept bytes'))
+    api.addFile('/lost.txt', Buffer.from('lost bytes'))
+    const h = rw(api)
+    const kept = await h.vfs.open('/kept.txt', constants.O_RDONLY)
+    await h.vfs.unlink('/kept.txt')
+    api.forgetUrls('')
+    expect((await h.vfs.read('/kept.txt', kept, 64, 0)).toString()).toBe('kept bytes')
+    await h.vfs.release('/kept.txt', kept)
+    const lost = await h.vfs.open('/lost.txt', constants.O_RDONLY)
+    api.failAlways.set('readRange', new ImageKitError('IK_NETWORK', 'GET delivery: connection refused'))
+    await h.vfs.unlink('/lost.txt')
+    expect(api.filePaths()).toEqual([])
+    expect(h.lines.join('\n')).toMatch(/could not fetch its bytes first/)
+    await h.vfs.release('/lost.txt', lost)
+    await h.vfs.close()
+  })
+
   it('W8: a file written on after its unlink (a temporary file, SQLite\'s -shm) leaves no spool file at its last close', async () => {
     const api = new FakeImageKit()
     const h = rw(api)

@@ -1,0 +1,27 @@
+/**
+ * W8: the bytes of a stored file open for reading are fetched before its unlink, up to a bound: `rm` of a film a
+ * player has open must not wait for the whole film (reader/unlinked-copies.ts).
+ */
+import { describe, expect, it } from 'vitest'
+import { fileInodeFrom } from '../../../src/vfs/inode.js'
+import { UnlinkedCopies } from '../../../src/vfs/reader/unlinked-copies.js'
+import { FakeImageKit } from './fake-api.js'
+import { memoryLogger, scratchDir } from './helpers.js'
+
+describe('UnlinkedCopies', () => {
+  it('fetches a file up to maxBytes and reads it back; a larger one is not fetched', async () => {
+    const api = new FakeImageKit()
+    const small = fileInodeFrom(api.addFile('/small.bin', 10), 1)
+    const large = fileInodeFrom(api.addFile('/large.bin', 11), 2)
+    const copies = new UnlinkedCopies(scratchDir('unlinked'), api, memoryLogger().logger, 10)
+    expect(await copies.keep(large)).toBe(false)
+    expect(api.calls.readRange).toBe(0)
+    expect(copies.has(large.fileId, large.versionId, large.size)).toBe(false)
+    expect(await copies.keep(small)).toBe(true)
+    const back = Buffer.alloc(10)
+    expect(await copies.readAt(small.fileId, small.versionId, small.size, back, 0)).toBe(true)
+    expect(back).toEqual(api.fileAt('/small.bin')!.bytes)
+    await copies.drop(small.fileId, small.versionId)
+    expect(copies.has(small.fileId, small.versionId, small.size)).toBe(false)
+  })
+})
