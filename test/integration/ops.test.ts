@@ -84,6 +84,18 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
       await lib?.stop()
     })
 
+    /** `fn` on a second mount of the library with a spool of its own (the running mount holds the shared one). */
+    async function withOwnMount(args: string[], fn: (mounted: Mounted) => Promise<void>): Promise<void> {
+      const cacheDir = await tempDir('ikfs-own-cache-')
+      const own = await mountLibrary(lib, { args: [...args, '--cache-dir', cacheDir] })
+      try {
+        await fn(own)
+      } finally {
+        await own.stop()
+        await rm(cacheDir, { recursive: true, force: true })
+      }
+    }
+
     it('doctor passes every check on a healthy setup', async () => {
       const mp = await makeTempMountpoint()
       try {
@@ -233,9 +245,7 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
 
       it('R2: ikfs refresh makes the kernel forget every name missed in a folder, not only the first (--allow-other)', async () => {
         // --allow-other has the kernel check permissions itself (default_permissions), from a folder's attributes.
-        const cacheDir = await tempDir('ikfs-missed-')
-        const other = await mountLibrary(lib, { args: ['--dir-cache-time', '1h', '--allow-other', '--cache-dir', cacheDir] })
-        try {
+        await withOwnMount(['--dir-cache-time', '1h', '--allow-other'], async (other) => {
           // A file manager probes several names in each folder; the one a program missed is seldom the first.
           const names = ['.hidden', 'd.txt', 'e.txt', 'f.txt']
           for (const name of names) await expect(stat(join(other.path, 'photos', name))).rejects.toMatchObject({ code: 'ENOENT' })
@@ -245,17 +255,12 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
           // Forgetting a name made the kernel drop the folder's attributes, which it then needed to check the next
           // name from its cache alone: each name after the first was left as missing, for negative_timeout.
           for (const name of names) expect((await stat(join(other.path, 'photos', name))).size, name).toBe(name.length)
-        } finally {
-          await other.stop()
-          await rm(cacheDir, { recursive: true, force: true })
-        }
+        })
       })
 
       it('R2: ikfs refresh makes the kernel forget a name missed a while ago, once it holds the folders as aged (--attr-timeout)', async () => {
-        const cacheDir = await tempDir('ikfs-aged-')
         const ATTR_S = 1
-        const aged = await mountLibrary(lib, { args: ['--dir-cache-time', '1h', '--attr-timeout', `${ATTR_S}s`, '--allow-other', '--cache-dir', cacheDir] })
-        try {
+        await withOwnMount(['--dir-cache-time', '1h', '--attr-timeout', `${ATTR_S}s`, '--allow-other'], async (aged) => {
           const inFolder = join(aged.path, 'photos', 'later.txt')
           const atTop = join(aged.path, 'later-top.txt')
           for (const path of [inFolder, atTop]) await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' })
@@ -268,20 +273,15 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
           expect(r.code, r.stderr).toBe(0)
           expect((await stat(inFolder)).size).toBe(5) // was ENOENT for the rest of negative_timeout (a minute)
           expect((await stat(atTop)).size).toBe(3)
-        } finally {
-          await aged.stop()
-          await rm(cacheDir, { recursive: true, force: true })
-        }
+        })
       })
 
       it('R2: ikfs refresh makes the kernel forget names missed a while ago in many folders, also when each takes a listing of a slow API', async () => {
-        const cacheDir = await tempDir('ikfs-aged-many-')
         const ATTR_S = 2
         const FOLDERS = 16
         const folders = Array.from({ length: FOLDERS }, (_, i) => `/aged-many/p${i}/f`)
         for (const folder of folders) await lib.upload(folder, 'seed.txt', Buffer.from('seed'))
-        const aged = await mountLibrary(lib, { args: ['--dir-cache-time', '1h', '--attr-timeout', `${ATTR_S}s`, '--allow-other', '--cache-dir', cacheDir] })
-        try {
+        await withOwnMount(['--dir-cache-time', '1h', '--attr-timeout', `${ATTR_S}s`, '--allow-other'], async (aged) => {
           for (const folder of folders) await expect(stat(join(aged.path, folder, 'later.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
           for (const folder of folders) await lib.upload(folder, 'later.txt', Buffer.from('later'))
           await new Promise((resolve) => setTimeout(resolve, ATTR_S * 1000 + 500)) // the folders are aged (see above)
@@ -298,18 +298,12 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
           // Was all 16: looked at one after another, the folders took longer than the 2 s the look may, and the
           // mount's root, looked at first, had aged again by then (the forgetting walks from it).
           expect(missing, 'folders whose new file was still missing after the refresh').toEqual([])
-        } finally {
-          await aged.stop()
-          await rm(cacheDir, { recursive: true, force: true })
-        }
+        })
       })
 
       it('R2: ikfs refresh makes a file changed elsewhere show its new size and bytes at once, despite a long --attr-timeout', async () => {
         await lib.upload('/grown', 'notes.txt', Buffer.from('short'))
-        const cacheDir = await tempDir('ikfs-attrs-')
-        // A second mount of the library: a spool of its own (the running mount holds the shared one).
-        const own = await mountLibrary(lib, { args: ['--dir-cache-time', '1h', '--attr-timeout', '1h', '--cache-dir', cacheDir] })
-        try {
+        await withOwnMount(['--dir-cache-time', '1h', '--attr-timeout', '1h'], async (own) => {
           const file = join(own.path, 'grown', 'notes.txt')
           expect(await readFile(file, 'utf8')).toBe('short')
           const longer = 'a good deal longer than before\n'.repeat(50)
@@ -319,10 +313,7 @@ describe.skipIf(skip !== null)('ikfs as a service', () => {
           expect(r.code, r.stderr).toBe(0)
           expect((await stat(file)).size).toBe(longer.length)
           expect(await readFile(file, 'utf8')).toBe(longer) // not cut at the old size
-        } finally {
-          await own.stop()
-          await rm(cacheDir, { recursive: true, force: true })
-        }
+        })
       })
 
       it('R2: a refresh leaves alone a folder made since under a name that was missing (whoever is inside keeps it)', async () => {
