@@ -43,6 +43,14 @@ describe.skipIf(skip !== null)('saves that move the original aside (W17)', () =>
     await lib.api('POST', '/v1/customMetadataFields', { name: 'owner', label: 'Owner', schema: { type: 'Text' } })
   })
   const mount = (args: string[]): Promise<Mounted> => rig.mount(['--cache-dir', join(work, `cache-${Math.random().toString(16).slice(2)}`), ...args])
+  /** The file at `remotePath` is still the original `fileId`, with `tags` and its old bytes as a second version; its details. */
+  const expectOriginalKept = async (remotePath: string, fileId: string, tags: string[]) => {
+    const after = await lib.details(remotePath)
+    expect(after.fileId).toBe(fileId)
+    expect(after.tags).toEqual(tags)
+    expect((await versionsOf(lib, remotePath)).length).toBe(2)
+    return after
+  }
 
   it.each(FOLDERS.map((f, i) => [...f, i] as const))('W17: a save that renames the original aside, writes the file anew and deletes the backup keeps its id, tags, metadata, coordinates and versions%s', async (_, args, fsync, i) => {
     const folder = `/w17-${i}`
@@ -60,12 +68,9 @@ describe.skipIf(skip !== null)('saves that move the original aside (W17)', () =>
     const expected = join(work, `expected-${i}`)
     await writeFile(expected, 'second draft, saved\n')
     expect(await sameBytes(remoteBytesPath(lib, `${folder}/notes.txt`), expected)).toBe(true)
-    const after = await lib.details(`${folder}/notes.txt`)
-    expect(after.fileId).toBe(before.fileId)
-    expect(after.tags).toEqual(['red', 'kept'])
+    const after = await expectOriginalKept(`${folder}/notes.txt`, before.fileId, ['red', 'kept'])
     expect(after.customCoordinates).toBe('1,2,3,4')
     expect(after.customMetadata).toMatchObject({ owner: `w17-${i}` })
-    expect((await versionsOf(lib, `${folder}/notes.txt`)).length).toBe(2)
     expect((await remoteEntries(lib, folder)).map((e) => e.name)).toEqual(['notes.txt'])
     expect(await m.stop()).toBe(0)
   })
@@ -114,10 +119,7 @@ describe.skipIf(skip !== null)('saves that move the original aside (W17)', () =>
     // rm repeated once the library answers: the original is put back, not deleted with its versions.
     await unlink(`${path}~`)
     expect(await readFile(path, 'utf8')).toBe('second draft, saved\n')
-    const after = await lib.details('/w17-retry/doc.txt')
-    expect(after.fileId).toBe(before.fileId)
-    expect(after.tags).toEqual(['red'])
-    expect((await versionsOf(lib, '/w17-retry/doc.txt')).length).toBe(2)
+    await expectOriginalKept('/w17-retry/doc.txt', before.fileId, ['red'])
     expect((await remoteEntries(lib, '/w17-retry')).map((e) => e.name)).toEqual(['doc.txt'])
     expect(await m.stop()).toBe(0)
   })
@@ -130,11 +132,8 @@ describe.skipIf(skip !== null)('saves that move the original aside (W17)', () =>
     await saveMovingAside(path, 'second draft, saved\n', { fsync: true, deleteBackup: false })
     await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'blue,saved', path])
     await unlink(`${path}~`)
-    const after = await lib.details('/w17-tags/doc.txt')
-    expect(after.fileId).toBe(before.fileId)
-    expect(after.tags).toEqual(['blue', 'saved'])
+    const after = await expectOriginalKept('/w17-tags/doc.txt', before.fileId, ['blue', 'saved'])
     expect(after.customCoordinates).toBe('1,2,3,4')
-    expect((await versionsOf(lib, '/w17-tags/doc.txt')).length).toBe(2)
     expect(await m.stop()).toBe(0)
   })
 
@@ -150,10 +149,7 @@ describe.skipIf(skip !== null)('saves that move the original aside (W17)', () =>
     const expected = join(work, 'expected-vim')
     await writeFile(expected, 'o cat sat\n')
     expect(await sameBytes(remoteBytesPath(lib, '/w17-vim/poem.txt'), expected)).toBe(true)
-    const after = await lib.details('/w17-vim/poem.txt')
-    expect(after.fileId).toBe(before.fileId)
-    expect(after.tags).toEqual(['poetry'])
-    expect((await versionsOf(lib, '/w17-vim/poem.txt')).length).toBe(2)
+    await expectOriginalKept('/w17-vim/poem.txt', before.fileId, ['poetry'])
     expect((await remoteEntries(lib, '/w17-vim')).map((e) => e.name)).toEqual(['poem.txt'])
     expect(await m.stop()).toBe(0)
   })

@@ -23,6 +23,12 @@ function library(): { api: FakeImageKit; fileId: string } {
   return { api, fileId }
 }
 
+/** library(), with a Vfs of a fresh cache dir over it. */
+function libraryWithVfs(options: Partial<VfsOptions> = {}): { api: FakeImageKit; fileId: string; h: Harness } {
+  const { api, fileId } = library()
+  return { api, fileId, h: rw(api, join(scratchDir('put-back'), 'cache'), options) }
+}
+
 /** rename(f, f~); create f; write; [fsync]; close; [wait]; unlink(f~). */
 /** `lateRelease`: the kernel's release of the close comes after the unlink (close(2) returns at the flush). */
 async function save(h: Harness, opts: { fsync?: boolean; lateRelease?: boolean; beforeUnlink?: () => void | Promise<void> } = {}): Promise<void> {
@@ -62,8 +68,7 @@ describe('W17: put-back of a save that moved the original aside', () => {
     ['--write-back, fsync before close', { writeBackDelayMs: 60_000 }, true],
     ['--write-back, still in the spool', { writeBackDelayMs: 60_000 }, false],
   ] as const)('the original takes the new bytes as its new version (%s)', async (_, options: Partial<VfsOptions>, fsync) => {
-    const { api, fileId } = library()
-    const h = rw(api, join(scratchDir('put-back'), 'cache'), options)
+    const { api, fileId, h } = libraryWithVfs(options)
     let before = { details: 0, deletes: 0, renames: 0 }
     const calls = () => ({ details: api.calls.getFileDetails, deletes: api.writeCalls.deleteFile, renames: api.writeCalls.renameFile })
     await save(h, { fsync, beforeUnlink: () => void (before = calls()) })
@@ -82,8 +87,7 @@ describe('W17: put-back of a save that moved the original aside', () => {
     ['uploaded at close', {}],
     ['--write-back', { writeBackDelayMs: 60_000 }],
   ] as const)('also when the release of the close comes after the unlink (%s)', async (_, options: Partial<VfsOptions>) => {
-    const { api, fileId } = library()
-    const h = rw(api, join(scratchDir('put-back'), 'cache'), options)
+    const { api, fileId, h } = libraryWithVfs(options)
     await save(h, { lateRelease: true })
     if (!options.writeBackDelayMs) expectPutBack(api, fileId) // stored when the unlink returned
     expect(await readAll(h, '/doc.txt')).toBe(NEW_BYTES.toString())
@@ -94,8 +98,7 @@ describe('W17: put-back of a save that moved the original aside', () => {
   })
 
   it('also when that release comes while the original is being put back', async () => {
-    const { api, fileId } = library()
-    const h = rw(api, join(scratchDir('put-back'), 'cache'))
+    const { api, fileId, h } = libraryWithVfs()
     await h.vfs.rename('/doc.txt', '/doc.txt~')
     const fh = await h.vfs.create('/doc.txt', 0o644, CREATE)
     await h.vfs.write('/doc.txt', fh, NEW_BYTES, 0)
@@ -114,8 +117,7 @@ describe('W17: put-back of a save that moved the original aside', () => {
   })
 
   it.each([false, true])('a new file stored twice (a version of its own) lets the backup go as before (release after the unlink: %s)', async (lateRelease) => {
-    const { api, fileId } = library()
-    const h = rw(api, join(scratchDir('put-back'), 'cache'))
+    const { api, fileId, h } = libraryWithVfs()
     await h.vfs.rename('/doc.txt', '/doc.txt~')
     const fh = await h.vfs.create('/doc.txt', 0o644, CREATE)
     await h.vfs.write('/doc.txt', fh, Buffer.from('half'), 0)
@@ -131,8 +133,7 @@ describe('W17: put-back of a save that moved the original aside', () => {
   })
 
   it('an unlink after the window, or of a backup read meanwhile, deletes it as before', async () => {
-    const { api, fileId } = library()
-    const h = rw(api, join(scratchDir('put-back'), 'cache'))
+    const { api, fileId, h } = libraryWithVfs()
     await save(h, { beforeUnlink: () => h.clock.advance(PUT_BACK_WINDOW_MS + 1) })
     expect(api.fileAt('/doc.txt')!.obj.fileId).not.toBe(fileId)
     expect(api.fileAt('/doc.txt')!.versions).toBe(1)
@@ -149,8 +150,7 @@ describe('W17: put-back of a save that moved the original aside', () => {
     ['uploaded at close', {}],
     ['--write-back, still in the spool', { writeBackDelayMs: 60_000 }],
   ] as const)('an unlink of the backup the library does not answer fails, and its repeat puts the original back (%s)', async (_, options: Partial<VfsOptions>) => {
-    const { api, fileId } = library()
-    const h = rw(api, join(scratchDir('put-back'), 'cache'), options)
+    const { api, fileId, h } = libraryWithVfs(options)
     const down = new ImageKitError('IK_SERVER', 'getFileDetails: 503', { status: 503 })
     await expectCode(save(h, { beforeUnlink: () => void api.failAlways.set('getFileDetails', down) }), 'EIO')
     expect(api.fileAt('/doc.txt~')!.obj.fileId).toBe(fileId) // not deleted with its versions
@@ -163,8 +163,7 @@ describe('W17: put-back of a save that moved the original aside', () => {
   })
 
   it('an unlink of the backup that failed, then a rename of the file made in its place: its repeat deletes it as before', async () => {
-    const { api, fileId } = library()
-    const h = rw(api, join(scratchDir('put-back'), 'cache'))
+    const { api, fileId, h } = libraryWithVfs()
     await expectCode(save(h, { beforeUnlink: () => void api.failAlways.set('getFileDetails', new ImageKitError('IK_SERVER', 'getFileDetails: 503', { status: 503 })) }), 'EIO')
     api.failAlways.delete('getFileDetails')
     await h.vfs.rename('/doc.txt', '/other.txt')
@@ -180,8 +179,7 @@ describe('W17: put-back of a save that moved the original aside', () => {
     ['uploaded at close, its release after the unlink', {}, true],
     ['--write-back, still in the spool', { writeBackDelayMs: 60_000 }, false],
   ] as const)('tags set on the new file before the backup\'s unlink are the original\'s after the put-back, as a save\'s over a file are (W9) (%s)', async (_, options: Partial<VfsOptions>, lateRelease) => {
-    const { api, fileId } = library()
-    const h = rw(api, join(scratchDir('put-back'), 'cache'), options)
+    const { api, fileId, h } = libraryWithVfs(options)
     await save(h, { lateRelease, beforeUnlink: () => h.vfs.setxattr('/doc.txt', 'user.imagekit.tags', Buffer.from('blue,saved'), 0) })
     h.clock.advance(60_000)
     await waitFor(() => api.fileAt('/doc.txt')?.versions === 2 && api.fileAt('/doc.txt')!.obj.tags?.includes('blue') === true)
@@ -193,8 +191,7 @@ describe('W17: put-back of a save that moved the original aside', () => {
   })
 
   it('an original deleted elsewhere while it is being put back: the new bytes are stored as a file of their own', async () => {
-    const { api, fileId } = library()
-    const h = rw(api, join(scratchDir('put-back'), 'cache'), { writeBackDelayMs: 60_000 })
+    const { api, fileId, h } = libraryWithVfs({ writeBackDelayMs: 60_000 })
     await save(h, {
       beforeUnlink: () => {
         api.renameGate = async () => {
@@ -213,8 +210,7 @@ describe('W17: put-back of a save that moved the original aside', () => {
   })
 
   it('a version stored at the place while the put-back waits for the library is not deleted by it', async () => {
-    const { api, fileId } = library()
-    const h = rw(api, join(scratchDir('put-back'), 'cache'))
+    const { api, fileId, h } = libraryWithVfs()
     const refused = new ImageKitError('IK_SERVER', 'deleteFile: 503', { status: 503 })
     // The delete of the new file's own upload fails: the put-back waits for the library, in the background.
     await save(h, { beforeUnlink: () => void api.failAlways.set('deleteFile', refused) })
@@ -236,8 +232,7 @@ describe('W17: put-back of a save that moved the original aside', () => {
   })
 
   it('an rm of the file while its put-back waits for the library deletes it, the new file\'s own upload too', async () => {
-    const { api } = library()
-    const h = rw(api, join(scratchDir('put-back'), 'cache'))
+    const { api, h } = libraryWithVfs()
     // The delete of the new file's own upload fails: the put-back waits for the library, in the background.
     await save(h, { beforeUnlink: () => void api.failAlways.set('deleteFile', new ImageKitError('IK_SERVER', 'deleteFile: 503', { status: 503 })) })
     await waitFor(() => h.lines.filter((l) => l.includes('cannot put a file saved by moving its original aside back yet')).length === 1)
