@@ -25,7 +25,10 @@ import type { WritePath, WritePathDeps } from './write-path.js'
 /** The same shared state the write path gets, plus the write path itself. */
 export type NamespaceDeps = Pick<WritePathDeps, 'api' | 'clock' | 'log' | 'codec' | 'destinations' | 'inodes' | 'dirs' | 'resolver' | 'folders'> & {
   writes: WritePath
-  /** Before a stored file's delete: the bytes programs have open for reading are fetched, to read on (W8). */
+  /**
+   * Before a stored file's delete: the bytes programs have open for reading are fetched, to read on (W8). Best
+   * effort: never rejects (the delete goes on without them).
+   */
   keepForReaders: (node: FileInode) => Promise<void>
 }
 
@@ -191,12 +194,7 @@ export class Namespace {
       }
       let fileId = pending?.base?.fileId ?? (pending ? node?.fileId : (await this.#remoteFile(dest))?.fileId)
       // A program that has the stored file open for reading reads on what it opened: it goes with the delete.
-      if (node?.kind === 'file' && node.fileId === fileId) {
-        await this.#d.keepForReaders(node).catch((e: unknown) => {
-          if (pending) this.#d.writes.requeue(pending)
-          throw fromImageKitError(e, { op: 'unlink', target: dest.remotePath })
-        })
-      }
+      if (node?.kind === 'file' && node.fileId === fileId) await this.#d.keepForReaders(node)
       if (fileId) {
         // Noted first: after a crash between the delete and the spool's discard, the file is not uploaded back.
         if (pending) {
