@@ -26,7 +26,7 @@ const VALUE_FLAGS = new Set([
   '--port', '--data', '--private-key', '--public-key', '--id', '--host', '--names', '--max-upload-bytes', '--cdn-stale-ms',
   '--rate-limit', '--error-rate', '--error-statuses', '--latency-ms', '--reset-rate', '--reset-phase', '--fault-seed', '--range-ignore-rate',
   '--error-after-work-rate',
-  '--public-url-base', '--url-encoding', '--seed', '--log-level', '--extensions', '--rate-limit-headers', '--custom-field-delete', '--usage-cache-ms', '--webhook-retry-ms',
+  '--public-url-base', '--url-encoding', '--seed', '--log-level', '--extensions', '--rate-limit-headers', '--custom-field-delete', '--non-image-metadata', '--usage-cache-ms', '--webhook-retry-ms',
 ])
 
 export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--private-key K] [--public-key P] [--id demo] [--host 127.0.0.1]
@@ -34,7 +34,7 @@ export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--pri
   [--error-rate X] [--error-statuses 500,502,503,504] [--latency-ms N] [--reset-rate X] [--reset-phase both] [--fault-seed N]
   [--range-ignore-rate X] [--error-after-work-rate X] [--public-url-base URL] [--url-encoding uri|sdk] [--seed demo] [--log-level L]
   [--extensions pending|success|failed] [--no-webhooks]
-  [--rate-limit-headers every|429] [--custom-field-delete 204|200] [--usage-cache-ms N]
+  [--rate-limit-headers every|429] [--custom-field-delete 204|200] [--non-image-metadata 400|200] [--usage-cache-ms N]
   [--webhook-retry-ms N]
 keys may also come from IKFS_EMULATOR_PRIVATE_KEY and IKFS_EMULATOR_PUBLIC_KEY
 ikfs emulator --help lists every flag with what it does and its default`
@@ -111,6 +111,7 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
   if (v('--extensions') !== undefined) options.extensions = oneOf('--extensions', v('--extensions') as string, ['pending', 'success', 'failed'])
   if (v('--rate-limit-headers') !== undefined) options.rateLimitHeaders = oneOf('--rate-limit-headers', v('--rate-limit-headers') as string, ['every', '429'])
   if (v('--custom-field-delete') !== undefined) options.customFieldDeleteStatus = Number(oneOf('--custom-field-delete', v('--custom-field-delete') as string, ['204', '200'])) as 204 | 200
+  if (v('--non-image-metadata') !== undefined) options.nonImageMetadata = Number(oneOf('--non-image-metadata', v('--non-image-metadata') as string, ['400', '200'])) as 400 | 200
   if (v('--public-url-base') !== undefined) {
     const base = v('--public-url-base') as string
     if (!/^https?:\/\/\S+$/.test(base)) throw new EmulatorArgsError('--public-url-base must be an http(s) URL')

@@ -15,6 +15,8 @@ export type UrlEncoding = 'uri' | 'sdk'
 export type RateLimitHeaders = 'every' | '429'
 /** How DELETE /v1/customMetadataFields/{id} answers (the docs: 204 with no body; the SDK 7 types: a `{}` body). */
 export type CustomFieldDeleteStatus = 204 | 200
+/** How the metadata API answers for a file that is neither an image nor a video/audio (§4.15, unconfirmed). */
+export type NonImageMetadata = 400 | 200
 
 export interface EmulatorOptions {
   /** Interface to listen on. Default `127.0.0.1`. */
@@ -49,6 +51,13 @@ export interface EmulatorOptions {
    * Default 204.
    */
   customFieldDeleteStatus?: CustomFieldDeleteStatus
+  /**
+   * The metadata API (§4.15) on a file that is neither an image nor a video/audio (a .txt, a .pdf): 400
+   * `The requested file is corrupt or invalid.`, the one 400 the API documents there (its docs describe
+   * metadata of images and videos only), or 200 with a §2.4 object of zeros. No source shows which is real.
+   * Default 400.
+   */
+  nonImageMetadata?: NonImageMetadata
   /**
    * How long the account usage API answers a date range with the numbers of its first call (§4.16: the API
    * caches them 6 hours per account and range). 0: always the numbers as they are now. Default 6 hours.
@@ -120,6 +129,7 @@ export interface ResolvedOptions {
   rateLimitPerSecond: number
   rateLimitHeaders: RateLimitHeaders
   customFieldDeleteStatus: CustomFieldDeleteStatus
+  nonImageMetadata: NonImageMetadata
   usageCacheMs: number
   publicUrlBase: string | undefined
   urlEncoding: UrlEncoding
@@ -153,6 +163,7 @@ export function resolveOptions(o: EmulatorOptions): ResolvedOptions {
     rateLimitPerSecond: o.rateLimit?.perSecond ?? DEFAULT_RATE_LIMIT_PER_SECOND,
     rateLimitHeaders: o.rateLimitHeaders ?? 'every',
     customFieldDeleteStatus: o.customFieldDeleteStatus ?? 204,
+    nonImageMetadata: o.nonImageMetadata ?? 400,
     usageCacheMs: o.usageCacheMs ?? DEFAULT_USAGE_CACHE_MS,
     publicUrlBase: o.publicUrlBase?.replace(/\/+$/, ''),
     urlEncoding: o.urlEncoding ?? 'uri',

@@ -11,7 +11,8 @@ import { BadRequestError, ImageKit, NotFoundError, toFile } from '@imagekit/node
 import { beforeAll, describe, expect, it } from 'vitest'
 import { makeJpeg, makePng } from '../../src/emulator/seed/images.js'
 import { expectFileObject, expectFolderObject, expectMetadata, expectUploadResponse } from './shapes.js'
-import { fetchBytes, noContent, rejectionOf, uploadBytes, withOrig, useSdkEmulator } from './sdk.js'
+import { startTestEmulator } from '../helpers/emulator.js'
+import { fetchBytes, noContent, rejectionOf, sdkFor, uploadBytes, withOrig, useSdkEmulator } from './sdk.js'
 
 const env = useSdkEmulator()
 
@@ -227,6 +228,31 @@ describe('details (§4.2) and update (§4.3)', () => {
     const byUrl = await env.ik.files.metadata.getFromURL({ url: `${env.t.urlEndpoint}/contract/details/photo.png` })
     expectMetadata(byUrl, { width: 64, height: 48, format: 'png' })
     expect(byUrl.pHash).toBe(byId.pHash)
+  })
+
+  it('refuses metadata of a file that is neither an image nor a video, by fileId and by URL (§4.15)', async () => {
+    for (const name of ['notes.txt', 'doc.pdf']) {
+      const up = await uploadBytes(env.ik, '/contract/meta', name, Buffer.from('not an image\n'))
+      const byId = await rejectionOf(() => env.ik.files.metadata.get(up.fileId!))
+      expect(byId, name).toBeInstanceOf(BadRequestError)
+      expect((byId as BadRequestError).error, name).toMatchObject({ message: 'The requested file is corrupt or invalid.' })
+      const byUrl = await rejectionOf(() => env.ik.files.metadata.getFromURL({ url: up.url! }))
+      expect(byUrl, name).toBeInstanceOf(BadRequestError)
+      expect((byUrl as BadRequestError).error, name).toMatchObject({ message: 'The requested file is corrupt or invalid.' })
+    }
+    const video = await uploadBytes(env.ik, '/contract/meta', 'clip.mp4', Buffer.from('not really a video'))
+    expectMetadata(await env.ik.files.metadata.get(video.fileId!), { size: 18, format: 'mp4' })
+  })
+
+  it('nonImageMetadata 200: a text file answers a metadata object of zeros', async () => {
+    const t = await startTestEmulator({ nonImageMetadata: 200 })
+    try {
+      const ik = sdkFor(t)
+      const up = await uploadBytes(ik, '/contract/meta', 'notes.txt', Buffer.from('text\n'))
+      expectMetadata(await ik.files.metadata.get(up.fileId!), { width: 0, height: 0, size: 5, format: 'txt' })
+    } finally {
+      await t.stop()
+    }
   })
 })
 

@@ -22,6 +22,8 @@ import { UsageCache } from '../usage-cache.js'
 
 /** §4.15's 404 message. */
 const METADATA_FILE_MISSING = 'The requested file does not exist or is inaccessible at this time.'
+/** §4.15's 400 message, what a file without image or video metadata answers (options.nonImageMetadata). */
+const METADATA_NOT_MEDIA = 'The requested file is corrupt or invalid.'
 
 /**
  * Account settings APIs the real service has (§4.17, the SDK 7 surface) and the emulator does not: answered
@@ -274,8 +276,10 @@ export class MediaRoutes {
     sendJson(res, 200, await this.#metadataOf(file, version))
   }
 
-  /** §2.4 from the version's first bytes. */
+  /** §2.4 from the version's first bytes; images, videos and audio only (unless options.nonImageMetadata is 200). */
   async #metadataOf(file: FileRecord, version: VersionRecord): Promise<FileMetadata> {
+    const media = version.fileType === 'image' || /^(video|audio)\//.test(version.mime)
+    if (!media && this.ctx.options.nonImageMetadata === 400) throw badRequest(METADATA_NOT_MEDIA)
     return toMetadata(version, await embeddedFactsOf(this.ctx, file, version, METADATA_FILE_MISSING))
   }
 
