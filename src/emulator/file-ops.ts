@@ -280,7 +280,8 @@ export function deleteVersion(ctx: LibraryContext, fileId: string, versionId: st
 
 export function restoreVersion(ctx: LibraryContext, fileId: string, versionId: string): Promise<FileRecord> {
   return ctx.store.exclusive(async () => {
-    const file = fileOr404(ctx, fileId, 'The requested file version does not exist.')
+    // Its docs page: a missing file and a missing version of it answer two different 404s.
+    const file = fileOr404(ctx, fileId)
     if (file.current.id === versionId) return file
     const index = file.versions.findIndex((v) => v.id === versionId)
     const version = file.versions[index]

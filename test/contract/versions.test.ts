@@ -88,6 +88,16 @@ describe('versions', () => {
     expect(e).toBeInstanceOf(NotFoundError)
   })
 
+  it('restore tells a missing file from a missing version, as its docs page does (404 each)', async () => {
+    const unknown = 'aaaaaaaaaaaaaaaaaaaaaaaa'
+    const noFile = await rejectionOf(() => env.ik.files.versions.restore(v1Id, { fileId: unknown }))
+    expect(noFile).toBeInstanceOf(NotFoundError)
+    expect((noFile as NotFoundError).error).toMatchObject({ message: 'The requested file does not exist.' })
+    const noVersion = await rejectionOf(() => env.ik.files.versions.restore(unknown, { fileId }))
+    expect(noVersion).toBeInstanceOf(NotFoundError)
+    expect((noVersion as NotFoundError).error).toMatchObject({ message: 'The requested file version does not exist.' })
+  })
+
   it('deleting the file removes every version', async () => {
     await env.ik.files.delete(fileId)
     expect(await rejectionOf(() => env.ik.files.versions.list(fileId))).toBeInstanceOf(NotFoundError)
