@@ -50,7 +50,8 @@ type Token =
 
 // ---- lexer
 
-function tokenize(src: string): Token[] {
+/** `singleQuotes`: `'...'` is a string too (upload checks: the form the SDKs send, `'request.folder' : '/'`). */
+function tokenize(src: string, singleQuotes = false): Token[] {
   const out: Token[] = []
   let i = 0
   while (i < src.length) {
@@ -58,6 +59,7 @@ function tokenize(src: string): Token[] {
     if (/\s/.test(c)) { i++; continue }
     if ('()[],'.includes(c)) { out.push({ t: 'punct', v: c as '(' }); i++; continue }
     if (c === '"') { const [v, next] = readGoString(src, i); out.push({ t: 'string', v }); i = next; continue }
+    if (c === "'" && singleQuotes) { const [v, next] = readSingleQuoted(src, i); out.push({ t: 'string', v }); i = next; continue }
     if ('<>=:!'.includes(c)) {
       const two = src.slice(i, i + 2)
       if (two === '<=' || two === '>=' || two === '!=') { out.push({ t: 'op', v: two }); i += 2; continue }
@@ -106,6 +108,18 @@ function readGoString(src: string, start: number): [string, number] {
       bytes.push(Number.parseInt(o, 8) & 0xff); i += 4; continue
     }
     throw new SearchQueryError(`invalid escape \\${e} at position ${i}`)
+  }
+  throw new SearchQueryError('unterminated string')
+}
+
+/** Reads a `'...'` string (a backslash keeps the next character as it is); returns [value, index after it]. */
+function readSingleQuoted(src: string, start: number): [string, number] {
+  let value = ''
+  for (let i = start + 1; i < src.length; i++) {
+    const c = src[i] as string
+    if (c === "'") return [value, i + 1]
+    if (c === '\\' && i + 1 < src.length) i++
+    value += src[i]
   }
   throw new SearchQueryError('unterminated string')
 }
@@ -203,8 +217,8 @@ class Parser {
 }
 
 /** The syntax tree of a query (or of upload checks); throws SearchQueryError. */
-export function parseQuery(src: string): QueryNode {
-  return new Parser(tokenize(src)).parse()
+export function parseQuery(src: string, options: { singleQuotes?: boolean } = {}): QueryNode {
+  return new Parser(tokenize(src, options.singleQuotes)).parse()
 }
 
 // ---- compiler

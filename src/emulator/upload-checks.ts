@@ -2,7 +2,8 @@
  * The Upload API's `checks` (§4.18; the docs' "Upload API Checks" page): an expression in the searchQuery
  * syntax (search-query.ts) over the request (`request.*`), the file (`file.size`, `file.mime`) and its media
  * facts (`mediaMetadata.*`), compiled once per upload and run once the file's facts are known, before anything
- * is stored. Field names are quoted (`"file.size" < "1mb"`); a bare value is a word or a plain number. `:`
+ * is stored. Field names are quoted (`"file.size" < "1mb"`, or in single quotes, `'file.size' < '1mb'`, the form
+ * every SDK's README and tests use); a bare value is a word or a plain number. `:`
  * is a prefix match (`"file.mime" : image`), `HAS` a tag or list member. Media facts the emulator does not
  * read (duration, bit rate, codecs) never match.
  */
@@ -138,7 +139,7 @@ export function uploadChecksGate(checks: string | undefined, request: CheckedReq
   if (checks === undefined || checks.trim() === '') return undefined
   let pred: Pred
   try {
-    pred = compileNode(parseQuery(checks))
+    pred = compileNode(parseQuery(checks, { singleQuotes: true }))
   } catch (e) {
     if (e instanceof SearchQueryError) throw badRequest(CHECKS_SYNTAX_MESSAGE)
     throw e

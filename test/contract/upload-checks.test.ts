@@ -49,6 +49,12 @@ describe('upload checks', () => {
     await expectRefused(upload('draft.txt', text, '"request.tags" NOT HAS "draft"', { tags: ['draft'] }), CHECKS_FAILED_MESSAGE, 'draft.txt')
   })
 
+  it("takes single-quoted field names and values, the form every SDK's README and tests send (\"'request.folder' : '/'\")", async () => {
+    expect((await upload('single.txt', text, "'request.folder' : '/checks' AND 'file.size' < '1mb'")()).name).toBe('single.txt')
+    await expectRefused(upload('single-big.png', png, "'file.size' < '10'"), CHECKS_FAILED_MESSAGE, 'single-big.png')
+    await expectRefused(upload('single-bad.txt', text, "'file.size' < 'unterminated"), CHECKS_SYNTAX_MESSAGE, 'single-bad.txt')
+  })
+
   it('refuses malformed checks: an unquoted field name or size, an unknown field, a dangling operator', async () => {
     for (const checks of ['file.size < "1mb"', '"file.size" < 1mb', '"file.colour" = red', '"file.size" <']) {
       await expectRefused(upload('syntax.txt', text, checks), CHECKS_SYNTAX_MESSAGE, 'syntax.txt')
