@@ -50,6 +50,12 @@ type Token =
 
 // ---- lexer
 
+/**
+ * An unquoted date-time, one word though it holds `:` (and maybe a space): the list-and-search docs write
+ * `createdAt < 2020-01-01T12:12:12` and `createdAt < 2020-01-01 12:12:12`.
+ */
+const BARE_DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?=$|[\s()[\],])/
+
 /** `singleQuotes`: `'...'` is a string too (upload checks: the form the SDKs send, `'request.folder' : '/'`). */
 function tokenize(src: string, singleQuotes = false): Token[] {
   const out: Token[] = []
@@ -66,6 +72,8 @@ function tokenize(src: string, singleQuotes = false): Token[] {
       if (c === '!') throw new SearchQueryError(`unexpected "!" at position ${i}`)
       out.push({ t: 'op', v: c }); i++; continue
     }
+    const date = BARE_DATE.exec(src.slice(i))
+    if (date) { out.push({ t: 'word', v: date[0] }); i += date[0].length; continue }
     const m = /^[^\s()[\],"<>=:!]+/.exec(src.slice(i))
     if (!m) throw new SearchQueryError(`unexpected character at position ${i}`)
     out.push({ t: 'word', v: m[0] })
@@ -261,17 +269,18 @@ export function ordered<T>(op: Op, get: (item: T) => number | undefined, values:
 }
 
 /**
- * Relative (`7d`: that long before now) or ISO dates, always in UTC: a bare date is that day at 00:00:00
+ * Relative (`7d`: that long before now) or ISO dates (`T` or, as the docs also write, a space before the time), always in UTC: a bare date is that day at 00:00:00
  * UTC (the list-and-search docs), a date-time without a zone is UTC, not the host's zone.
  */
-function parseDate(text: string, now: number): number {
-  const rel = /^(\d+)([hdwmy])$/i.exec(text)
+function parseDate(given: string, now: number): number {
+  const rel = /^(\d+)([hdwmy])$/i.exec(given)
   if (rel) return now - Number(rel[1]) * (RELATIVE_UNIT_MS[(rel[2] as string).toLowerCase()] as number)
+  const text = given.replace(/^(\d{4}-\d{2}-\d{2}) (?=\d{2}:)/, '$1T') // the docs' `YYYY-MM-DD HH:MM:SS`
   const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(text)
   const withoutZone = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text)
-  if (!dateOnly && !/^\d{4}-\d{2}-\d{2}T/.test(text)) throw new SearchQueryError(`invalid date "${text}"`)
+  if (!dateOnly && !/^\d{4}-\d{2}-\d{2}T/.test(text)) throw new SearchQueryError(`invalid date "${given}"`)
   const at = Date.parse(dateOnly ? text + 'T00:00:00.000Z' : withoutZone ? text + 'Z' : text)
-  if (Number.isNaN(at)) throw new SearchQueryError(`invalid date "${text}"`)
+  if (Number.isNaN(at)) throw new SearchQueryError(`invalid date "${given}"`)
   return at
 }
 

@@ -155,6 +155,14 @@ describe('list and search (§4.1)', () => {
     expect(await search(`path : "${folder}" AND (name HAS "B PN" OR tags HAS "DO")`)).toEqual(['a.txt', 'b.png'])
     expect(await search(`path : "${folder}" AND createdAt > "1y"`)).toHaveLength(4)
   })
+
+  it('takes the docs\' example queries as written: bare sizes and dates, a date-time with T or a space', async () => {
+    const search = async (searchQuery: string) => names(await env.ik.assets.list({ path: folder, searchQuery, sort: 'ASC_NAME' }))
+    expect(await search('createdAt > 1w AND size < 50kb')).toEqual(['a.txt', 'b.png', 'c.jpg'])
+    expect(await search('createdAt > 2020-01-01T12:12:12 AND name = a.txt')).toEqual(['a.txt'])
+    expect(await search('createdAt > 2020-01-01 12:12:12 AND updatedAt < 2999-01-01')).toEqual(['a.txt', 'b.png', 'c.jpg'])
+    expect(await search('createdAt < "2020-01-01 12:12:12"')).toEqual([])
+  })
 })
 
 describe('details (§4.2) and update (§4.3)', () => {

@@ -85,6 +85,14 @@ describe('searchQuery language', () => {
       expect(matches('updatedAt < "2026-06-15T12:00:00"', item({}))).toBe(true)
       expect(matches('updatedAt = "2026-06-15T07:59:00-04:00"', item({}))).toBe(true)
     })
+
+    it('takes the three date forms of the list-and-search docs, quoted or bare: a date, a date-time with T, with a space', () => {
+      for (const q of [
+        'updatedAt = "2026-06-15 11:59:00"', 'updatedAt = 2026-06-15 11:59:00', 'updatedAt = 2026-06-15T11:59:00',
+        'updatedAt > 2026-06-15 11:58:59 AND updatedAt < 2026-06-15T12:00:00', 'createdAt < 2026-06-16 AND updatedAt > 2026-06-15',
+      ]) expect(matches(q, item({})), q).toBe(true)
+      expect(matches('updatedAt > 2026-06-15 12:00:00', item({}))).toBe(false)
+    })
   })
 
   it('reads Go-quoted strings (rclone quotes names with strconv.Quote)', () => {
