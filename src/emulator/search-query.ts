@@ -187,6 +187,8 @@ class Parser {
         const v = this.tokens[this.#i++]
         if (v?.t === 'punct' && v.v === ']' && values.length === 0) break
         if (!v || (v.t !== 'word' && v.t !== 'string')) throw new SearchQueryError('expected a value in the list')
+        // The docs: "All non-numeric values inside an array MUST be written within double-quotes."
+        if (v.t === 'word' && !/^-?\d+(\.\d+)?$/.test(v.v)) throw new SearchQueryError(`a list value that is not a number must be in double quotes, got ${v.v}`)
         values.push({ text: v.v, quoted: v.t === 'string' })
         const sep = this.tokens[this.#i++]
         if (sep?.t === 'punct' && sep.v === ']') break

@@ -163,6 +163,15 @@ describe('list and search (§4.1)', () => {
     expect(await search('createdAt > 2020-01-01 12:12:12 AND updatedAt < 2999-01-01')).toEqual(['a.txt', 'b.png', 'c.jpg'])
     expect(await search('createdAt < "2020-01-01 12:12:12"')).toEqual([])
   })
+
+  it('refuses a list with a non-numeric value outside double quotes, as the docs warn (tags IN [\'small\'])', async () => {
+    for (const searchQuery of ["tags IN ['pic']", 'tags IN [pic]']) {
+      const e = await rejectionOf(() => env.ik.assets.list({ path: folder, searchQuery }))
+      expect(e, searchQuery).toBeInstanceOf(BadRequestError)
+      expect((e as BadRequestError).error, searchQuery).toMatchObject({ message: expect.stringMatching(/^Your request contains invalid syntax for the searchQuery parameter/) })
+    }
+    expect(names(await env.ik.assets.list({ path: folder, searchQuery: `size IN [5, ${sizes['c.jpg']}]`, sort: 'ASC_NAME' }))).toEqual(['a.txt', 'c.jpg'])
+  })
 })
 
 describe('details (§4.2) and update (§4.3)', () => {

@@ -28,6 +28,7 @@ describe('searchQuery language', () => {
     ['tags NOT IN ["red"]', false],
     ['size > "1kb"', true],
     ['size >= 2048 AND size <= 2048', true],
+    ['size IN [1024, 2048]', true],
     ['size < 1kb', false],
     ['width > 99 AND height < 51', true],
     ['format = "jpg"', true],
@@ -100,7 +101,7 @@ describe('searchQuery language', () => {
     expect(matches('name = "caf\\xc3\\xa9"', item({ name: 'café' }))).toBe(true)
   })
 
-  it.each(['', 'name', 'name = ', 'name ~ "x"', 'bogus = 1', 'name = "open', 'type = "other"', '(name = "x"', 'name IN "x"', 'size > "huge"', 'createdAt > "yesterday"', 'name = "\\q"', 'name EXISTS', 'name NOT HAS "b"', 'size HAS "1"', 'path > "/a"', 'tags NOT', 'videoDuration > "long"'])(
+  it.each(['', 'name', 'name = ', 'name ~ "x"', 'bogus = 1', 'name = "open', 'type = "other"', '(name = "x"', 'name IN "x"', 'size > "huge"', 'createdAt > "yesterday"', 'name = "\\q"', 'name EXISTS', 'name NOT HAS "b"', 'size HAS "1"', 'path > "/a"', 'tags NOT', 'videoDuration > "long"', "tags IN ['small', 'inventory']", 'tags IN [small]', 'name IN ["a.jpg", b.jpg]'])(
     'refuses %j', (q) => {
       expect(() => compileSearchQuery(q, NOW)).toThrow(SearchQueryError)
     },
