@@ -8,11 +8,17 @@
 import { ApiError, badRequest } from './http-io.js'
 
 export const INVALID_TRANSFORMATION_MESSAGE = 'Your request contains invalid transformation parameter.'
+/**
+ * The upload's 202 body (the upload docs' example) for a video with a pre-transformation: the docs' "pre
+ * transformation is sync for image files but async for video files".
+ */
+export const PRE_TRANSFORMATION_QUEUED_MESSAGE = 'The pre-transformation has been queued successfully.'
 
 const POST_TYPES = new Set(['transformation', 'gif-to-video', 'thumbnail', 'abs'])
 
-export function checkUploadTransformation(raw: string | undefined): void {
-  if (raw === undefined || raw === '') return
+/** Checks the field and answers its `pre` step, if any. */
+export function checkUploadTransformation(raw: string | undefined): { pre?: string } {
+  if (raw === undefined || raw === '') return {}
   let value: unknown
   try {
     value = JSON.parse(raw)
@@ -21,8 +27,8 @@ export function checkUploadTransformation(raw: string | undefined): void {
   }
   if (!isObject(value)) throw refused()
   if (value.pre !== undefined && typeof value.pre !== 'string') throw refused()
-  if (value.post === undefined) return
-  if (!Array.isArray(value.post) || !value.post.every(isPostStep)) throw refused()
+  if (value.post !== undefined && (!Array.isArray(value.post) || !value.post.every(isPostStep))) throw refused()
+  return value.pre === undefined || value.pre === '' ? {} : { pre: value.pre }
 }
 
 function isPostStep(step: unknown): boolean {

@@ -4,6 +4,7 @@
  * what the emulator stores and answers for each.
  */
 import { describe, expect, it } from 'vitest'
+import { toFile } from '@imagekit/nodejs'
 import { makePng } from '../../src/emulator/seed/images.js'
 import { expectFileObject, expectUploadResponse } from './shapes.js'
 import { fetchBytes, uploadBytes, useSdkEmulator, withOrig } from './sdk.js'
@@ -42,6 +43,19 @@ describe('upload fields', () => {
     })
     expect(r).toMatchObject({ width: 8, height: 8, size: bytes.length })
     expect((await fetchBytes(withOrig(r.url!))).bytes.equals(bytes)).toBe(true)
+  })
+
+  it('a video with a pre-transformation answers 202 "queued" (async for videos, the docs say); without one, the upload answer', async () => {
+    const bytes = Buffer.from('not really a video')
+    const { data, response } = await env.ik.files
+      .upload({ file: await toFile(bytes, 'clip.mp4'), fileName: 'clip.mp4', folder: '/fields', useUniqueFileName: false, transformation: { pre: 'w-100' } })
+      .withResponse()
+    expect(response.status).toBe(202)
+    expect(data).toEqual({ message: 'The pre-transformation has been queued successfully.' })
+    const stored = await env.ik.assets.list({ path: '/fields', searchQuery: 'name = "clip.mp4"' })
+    expect(stored).toHaveLength(1)
+    const plain = await uploadBytes(env.ik, '/fields', 'clip2.mp4', bytes, { transformation: { post: [{ type: 'thumbnail' }] } })
+    expectUploadResponse(plain, { name: 'clip2.mp4', size: bytes.length })
   })
 
   it('checks: a file that passes is stored, one that fails is refused with a 400', async () => {

@@ -12,7 +12,7 @@ import { checkClientAuth } from '../client-auth.js'
 import { checkUploadJwt } from '../upload-jwt.js'
 import { readEmbeddedFacts } from '../embedded-metadata.js'
 import { parseExtensions, startExtensions, withExtensionStatus } from '../extensions.js'
-import { checkUploadTransformation } from '../upload-transformation.js'
+import { checkUploadTransformation, PRE_TRANSFORMATION_QUEUED_MESSAGE } from '../upload-transformation.js'
 import { ApiError, badRequest, sendApiError, sendJson } from '../http-io.js'
 import { boundaryOf, MultipartError, parseMultipart, type PartSink } from '../multipart.js'
 import { uploadChecksGate } from '../upload-checks.js'
@@ -117,7 +117,7 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
       if (!(RESPONSE_FIELDS as readonly string[]).includes(f)) throw badRequest(`Invalid value ${f} in responseFields parameter.`)
     }
     const coords = fields.get('customCoordinates')
-    checkUploadTransformation(fields.get('transformation'))
+    const transformation = checkUploadTransformation(fields.get('transformation'))
     const extensionsRaw = fields.get('extensions')
     const extensions = extensionsRaw === undefined || extensionsRaw === '' ? undefined : parseExtensions(extensionsRaw)
     const commit: UploadCommit = {
@@ -144,6 +144,11 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
     committed = true
     const extensionStatus = await startExtensions(ctx, file.fileId, extensions, fields.get('webhookUrl'))
     const stored = ctx.store.fileById(file.fileId) ?? file
+    if (transformation.pre !== undefined && stored.current.mime.startsWith('video/')) {
+      // Stored as sent at once (no processing here); the real service stores the transformed video later.
+      sendJson(res, 202, { message: PRE_TRANSFORMATION_QUEUED_MESSAGE }, {}, true)
+      return
+    }
     const wantsEmbedded = stored.current.fileType === 'image' && (responseFields.has('metadata') || responseFields.has('embeddedMetadata'))
     const answer = toUploadResponse(stored, ctx.urls, responseFields, wantsEmbedded ? readEmbeddedFacts(fileSink.head) : undefined)
     sendJson(res, 200, withExtensionStatus(answer, extensionStatus), {}, true)
