@@ -4,7 +4,7 @@
  */
 import { DEFAULT_HELP_WIDTH, flagLines, hanging, wrap } from '../help-layout.js'
 import { DEFAULT_ERROR_STATUSES, RESET_PHASES } from './faults.js'
-import { DEFAULT_CDN_STALE_MS, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_RATE_LIMIT_PER_SECOND } from './options.js'
+import { DEFAULT_CDN_STALE_MS, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_VIDEO_UPLOAD_BYTES, DEFAULT_RATE_LIMIT_PER_SECOND } from './options.js'
 import { DEFAULT_USAGE_CACHE_MS } from './usage-cache.js'
 import { DEFAULT_WEBHOOK_RETRY } from './webhooks.js'
 
@@ -36,6 +36,7 @@ const GROUPS: readonly { title: string; flags: readonly FlagDoc[] }[] = [
     flags: [
       { flag: '--names', value: 'permissive|strict', help: 'permissive keeps file names as sent (what the service does in practice); strict applies the documented rewriting.', default: 'default permissive' },
       { flag: '--max-upload-bytes', value: 'int', help: 'Largest upload accepted, in bytes.', default: `default ${DEFAULT_MAX_UPLOAD_BYTES}, the free plan's limit` },
+      { flag: '--max-video-upload-bytes', value: 'int', help: 'Largest upload of a video (by its name) accepted, in bytes (the plans: free 100 MB, Lite 300 MB, Pro 2 GB).', default: `default ${DEFAULT_MAX_VIDEO_UPLOAD_BYTES}, the free plan's, never below --max-upload-bytes` },
       { flag: '--cdn-stale-ms', value: 'int', help: 'How long a URL already served keeps serving the old bytes after an overwrite, rename, move or delete (the CDN caches by full URL).', default: `default ${DEFAULT_CDN_STALE_MS}` },
       { flag: '--restrict-unsigned', help: 'The account setting "restrict unsigned URLs": only signed URLs are delivered.', default: 'default off' },
       { flag: '--no-url-uploads', help: 'Refuse uploads whose file is an http(s) URL (400) instead of fetching it, for an emulator that must not reach other hosts.', default: 'default off: such uploads are fetched' },

@@ -31,8 +31,14 @@ export interface EmulatorOptions {
   id?: string
   /** Name rules (§3): `permissive` keeps names as sent (what the service does in practice); `strict` applies the documented rewriting. */
   names?: NameMode
-  /** Largest accepted upload in bytes. Default 26214400 (the free plan's live limit, §4.18). */
+  /** Largest accepted upload in bytes (images, audio, raw files). Default 26214400 (the free plan's live limit, §4.18). */
   maxUploadBytes?: number
+  /**
+   * Largest accepted upload of a video (by its name's type), in bytes. The plans (SDK 7's upload docs): free
+   * 25 MB for images, audio and raw files and 100 MB for videos; Lite 40 MB and 300 MB; Pro 50 MB and 2 GB.
+   * Default 104857600 (the free plan's), never below maxUploadBytes.
+   */
+  maxVideoUploadBytes?: number
   /** How long an overwritten file's already-served URLs keep serving the old bytes (stale CDN, §6.2). Default 60000. */
   cdnStaleMs?: number
   /** "Restrict unsigned URLs" account setting (§5.3). Default false. */
@@ -106,6 +112,8 @@ export interface EmulatorOptions {
 
 /** Upload limit of the free plan, as quoted in a live error message (§4.18). */
 export const DEFAULT_MAX_UPLOAD_BYTES = 26_214_400
+/** The free plan's video limit, 100 MB in the same units as the live 25 MB (26214400 bytes). */
+export const DEFAULT_MAX_VIDEO_UPLOAD_BYTES = 104_857_600
 /** Long enough for a test to see stale bytes, short enough for a demo user to see the new ones soon. */
 export const DEFAULT_CDN_STALE_MS = 60_000
 /** The only published read figure (non-authoritative profile, §1). */
@@ -124,6 +132,7 @@ export interface ResolvedOptions {
   id: string
   names: NameMode
   maxUploadBytes: number
+  maxVideoUploadBytes: number
   cdnStaleMs: number
   restrictUnsigned: boolean
   rateLimitPerSecond: number
@@ -158,6 +167,7 @@ export function resolveOptions(o: EmulatorOptions): ResolvedOptions {
     id,
     names: o.names ?? 'permissive',
     maxUploadBytes: o.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+    maxVideoUploadBytes: o.maxVideoUploadBytes ?? Math.max(DEFAULT_MAX_VIDEO_UPLOAD_BYTES, o.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES),
     cdnStaleMs: o.cdnStaleMs ?? DEFAULT_CDN_STALE_MS,
     restrictUnsigned: o.restrictUnsigned ?? false,
     rateLimitPerSecond: o.rateLimit?.perSecond ?? DEFAULT_RATE_LIMIT_PER_SECOND,

@@ -18,6 +18,7 @@ import { boundaryOf, MultipartError, parseMultipart, type PartSink } from '../mu
 import { uploadChecksGate } from '../upload-checks.js'
 import { Base64Sink, InvalidFileFieldError, TempFileSink, UploadTooLargeError } from '../upload-sinks.js'
 import { fetchIntoSink, UrlFetchError } from '../url-source.js'
+import { mimeFromName } from '../mime.js'
 
 export const MISSING_FILE_MESSAGE = 'Your request is missing file parameter.'
 export const MISSING_FILE_NAME_MESSAGE = 'Your request is missing fileName parameter.'
@@ -27,6 +28,12 @@ const MAX_TEXT_FIELD_BYTES = 1024 * 1024
 
 export function tooLargeMessage(maxBytes: number): string {
   return `Your request contains invalid file parameter. The file size exceeds ${maxBytes} bytes limit.`
+}
+
+/** The size limit of an upload by its name: videos have their own (options.maxVideoUploadBytes). */
+function uploadLimit(ctx: EmulatorContext, fileName: string | undefined): number {
+  const video = fileName !== undefined && mimeFromName(fileName).startsWith('video/')
+  return video ? ctx.options.maxVideoUploadBytes : ctx.options.maxUploadBytes
 }
 
 class TextSink implements PartSink {
@@ -54,7 +61,9 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
   let tempPath: string | undefined
   let fileSink: TempFileSink | undefined
   let textSink: Base64Sink | undefined
+  let partFileName: string | undefined
   let committed = false
+  const limitOf = () => uploadLimit(ctx, fields.get('fileName') || partFileName)
   try {
     try {
       await parseMultipart(req, boundary, (headers) => {
@@ -62,7 +71,10 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
         if (fileSink) throw badRequest('Your request contains more than one file parameter.')
         const file = ctx.tempFiles.take('upload')
         tempPath = file.path
-        fileSink = new TempFileSink(file, ctx.options.maxUploadBytes)
+        partFileName = headers.filename
+        // The name's limit when its field came first; else the larger one while streaming, the name's checked after.
+        const streamLimit = fields.get('fileName') ? limitOf() : Math.max(ctx.options.maxUploadBytes, ctx.options.maxVideoUploadBytes)
+        fileSink = new TempFileSink(file, streamLimit)
         const isText = headers.filename === undefined && (!headers.contentType || /^text\/plain\b/i.test(headers.contentType))
         if (!isText) return fileSink
         textSink = new Base64Sink(fileSink, ctx.options.urlUploads)
@@ -70,7 +82,7 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
       })
     } catch (e) {
       await fileSink?.abort()
-      const fileError = fileFieldError(ctx, e)
+      const fileError = fileFieldError(ctx, e, limitOf())
       if (fileError !== e) throw fileError
       if (e instanceof MultipartError) throw badRequest(`Your request contains an invalid multipart body: ${e.message}.`)
       // The client went away mid-body (an aborted stream): nothing is stored, and it is no emulator bug.
@@ -87,12 +99,14 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
       try {
         await fetchIntoSink(textSink.url, fileSink)
       } catch (e) {
-        throw fileFieldError(ctx, e)
+        throw fileFieldError(ctx, e, limitOf())
       }
     }
     if (!fileSink || fileSink.size === 0) throw badRequest(MISSING_FILE_MESSAGE)
     const fileName = fields.get('fileName')
     if (!fileName) throw badRequest(MISSING_FILE_NAME_MESSAGE)
+    const limit = uploadLimit(ctx, fileName)
+    if (fileSink.size > limit) throw badRequest(tooLargeMessage(limit))
     const bool = (name: string, fallback: boolean): boolean => {
       const v = fields.get(name)
       if (v === undefined || v === '') return fallback
@@ -159,8 +173,8 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
 }
 
 /** The 400 for a `file` value that gave no file; other errors pass through. */
-function fileFieldError(ctx: EmulatorContext, e: unknown): unknown {
-  if (e instanceof UploadTooLargeError) return badRequest(tooLargeMessage(ctx.options.maxUploadBytes))
+function fileFieldError(ctx: EmulatorContext, e: unknown, limit: number): unknown {
+  if (e instanceof UploadTooLargeError) return badRequest(tooLargeMessage(limit))
   if (e instanceof UrlFetchError) return badRequest(`Your request contains invalid file parameter. ${e.message}.`)
   if (e instanceof InvalidFileFieldError) {
     return badRequest(e.message === 'url' && !ctx.options.urlUploads

@@ -4,6 +4,7 @@ import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { resolveOptions } from '../../../src/emulator/options.js'
 import { basicAuth, makePng, multipartBody, startTestEmulator, type TestEmulator } from './helpers.js'
 
 describe('Upload API', () => {
@@ -258,5 +259,30 @@ describe('Upload API, body larger than the limit', () => {
     } finally {
       await t.stop()
     }
+  })
+
+  it('a video has its own, larger limit (the plans: 25 MB for images and raw files, 100 MB for videos)', async () => {
+    const t = await startTestEmulator({ maxUploadBytes: 1024, maxVideoUploadBytes: 4096 })
+    try {
+      const message = async (res: Response) => ((await res.json()) as { message: string }).message
+      expect((await t.upload({ file: Buffer.alloc(3000, 1), fileName: 'clip.mp4', useUniqueFileName: 'false' })).status).toBe(200)
+      const raw = await t.upload({ file: Buffer.alloc(3000, 1), fileName: 'blob.bin' })
+      expect(raw.status).toBe(400)
+      expect(await message(raw)).toBe('Your request contains invalid file parameter. The file size exceeds 1024 bytes limit.')
+      const bigVideo = await t.upload({ fileName: 'big.mp4', file: { data: Buffer.alloc(5000, 1), filename: 'big.mp4' } })
+      expect(bigVideo.status).toBe(400)
+      expect(await message(bigVideo)).toBe('Your request contains invalid file parameter. The file size exceeds 4096 bytes limit.')
+      const bigRaw = await t.upload({ fileName: 'big.bin', file: { data: Buffer.alloc(5000, 1), filename: 'big.bin' } })
+      expect(await message(bigRaw)).toBe('Your request contains invalid file parameter. The file size exceeds 1024 bytes limit.')
+      expect(((await (await t.api('GET', '/v1/files')).json()) as { name: string }[]).map((f) => f.name)).toEqual(['clip.mp4'])
+    } finally {
+      await t.stop()
+    }
+  })
+
+  it('the video limit is the free plan\'s 100 MiB by default, never below the general one', () => {
+    const base = { dataDir: 'd', privateKey: 'k', publicKey: 'p' }
+    expect(resolveOptions(base)).toMatchObject({ maxUploadBytes: 26_214_400, maxVideoUploadBytes: 104_857_600 })
+    expect(resolveOptions({ ...base, maxUploadBytes: 2 ** 31 })).toMatchObject({ maxVideoUploadBytes: 2 ** 31 })
   })
 })
