@@ -75,7 +75,7 @@ export function mountHelp(width: number): string {
   return commandHelp('ikfs mount [NAME:] MOUNTPOINT [flags]', [
     'Mounts the media library at MOUNTPOINT (an existing, empty folder) and stays in the foreground until ' +
       'SIGINT/SIGTERM (Ctrl-C) unmounts it (files programs are still writing are served until they close them, ' +
-      'and stored; a second Ctrl-C does not wait), or with --daemon returns once the mount is live and leaves it ' +
+      'and stored; a second Ctrl-C does not wait: it exits 130, logging the uploads left in the spool for the next mount), or with --daemon returns once the mount is live and leaves it ' +
       'running in the background (stop it with `ikfs unmount MOUNTPOINT`). SIGHUP drops cached listings.',
     'NAME: mounts the remote [NAME] of the config file (rclone.conf format; rclone\'s own config is searched ' +
       'too). Without NAME:, give at least --endpoint and the private key (IKFS_PRIVATE_KEY is safer than ' +

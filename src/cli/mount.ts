@@ -10,8 +10,9 @@
  * Signals: before the mount is live, SIGINT/SIGTERM end the process with 130/143 (startup.ts). Once live they
  * unmount (lazily when programs use the mount), serve the files programs are still writing until they close
  * them, close the Vfs (waits for uploads) and the client, exit 0; a second one
- * while that runs forces a lazy unmount and ends the process at once with exit code 1 (CliContext.exit),
- * leaving uploads not yet stored in the spool for the next mount (W3). SIGHUP drops cached listings. A mount
+ * while that runs forces a lazy unmount and ends the process at once with exit code 130 or 143 (CliContext.exit,
+ * as a signal before the mount is live), logging the uploads not yet stored, which stay in the spool for the
+ * next mount (W3). SIGHUP drops cached listings. A mount
  * removed from outside (`fusermount -u`), or whose FUSE connection was aborted, shuts down the same way and
  * exits 0 (after an abort, without waiting for files being written: they can no longer be closed). The
  * private key is never put on a command line (--daemon runs the same command again with the same arguments
@@ -40,6 +41,7 @@ import { defaultDaemonLogFile, isDaemonChild, runInBackground } from './daemon.j
 import { clientSettings, fuseMountOptions, routesOf, vfsOptions } from './derive.js'
 import { endpointMismatch } from './endpoint-check.js'
 import { isKeyRefused, KEY_FIX } from './key-fix.js'
+import { leftInSpool } from './left-in-spool.js'
 import { waitForFilesBeingWritten } from './files-being-written.js'
 import { openLogFile } from './log-file.js'
 import { mountHelp } from './help.js'
@@ -49,7 +51,7 @@ import { realMountpoint } from './real-mountpoint.js'
 import type { LiveMount, MountClient, MountRuntime } from './runtime.js'
 import type { CheckedHost } from '../imagekit/client.js'
 import { UsageError, expectedRemote } from './usage-error.js'
-import { PREFLIGHT_TIMEOUT_MS, Startup } from './startup.js'
+import { PREFLIGHT_TIMEOUT_MS, signalExitCode, Startup } from './startup.js'
 import { ikfsVersion } from './version.js'
 
 /** A second signal waits this long for the forced unmount (each of its steps has its own 10 s limit), then exits anyway. */
@@ -57,9 +59,13 @@ const FORCED_UNMOUNT_WAIT_MS = 5_000
 /** Before exiting at once, what the log file still buffers gets this long to be written. */
 const LOG_DRAIN_MS = 1_000
 
-/** How a session ended; `abandoned` when a second signal stopped it with work still under way. */
+/**
+ * How a session ended; `forced` when a second signal cut its stop short (`code` is that signal's), `abandoned`
+ * when that left work still under way.
+ */
 interface SessionEnd {
   code: number
+  forced: boolean
   abandoned: boolean
 }
 
@@ -189,9 +195,9 @@ export async function runMountSession(
     stopReporting()
     await status.close()
   }
+  if (end.forced) log.warn(`stopped by a second signal: ${leftInSpool(status.board.snapshot().uploads)}`)
   if (end.abandoned) {
     // The first stop's vfs.close() may go on waiting minutes for an upload: it must not hold the process.
-    log.warn('stopped by a second signal: uploads not yet stored stay in the spool, and the next mount of this library (same --endpoint) with this cache dir stores them')
     await whenLogWritten(logger, LOG_DRAIN_MS)
     ctx.exit(end.code)
   }
@@ -401,7 +407,7 @@ function serve(
       ctx.signals.off('SIGINT', onStop)
       ctx.signals.off('SIGTERM', onStop)
       ctx.signals.off('SIGHUP', onHangup)
-      resolveEnd({ code, abandoned })
+      resolveEnd({ code, forced: forced.signal.aborted, abandoned })
     }
     const forced = new AbortController()
     // Once the session has ended (its connection aborted from outside), no file being written can be closed.
@@ -421,14 +427,18 @@ function serve(
       await vfs.close()
       await client.close()
     }
+    // Once a second signal has forced the stop: what the process exits with, as for a signal before the mount was live.
+    let forcedCode = 0
     const onStop = (signal: StopSignal): void => {
       if (stopping) {
+        if (forced.signal.aborted) return
         log.warn({ signal }, 'second signal: forcing a lazy unmount without waiting for open files or uploads')
+        forcedCode = signalExitCode(signal)
         forced.abort()
         const unmounted = ctx.runtime.unmountPath(mountpoint, { lazy: true }).then(() => live.unmount())
         within(unmounted, FORCED_UNMOUNT_WAIT_MS)
           .catch((err: unknown) => log.error({ err }, 'forced unmount failed'))
-          .finally(() => finish(1, true))
+          .finally(() => finish(forcedCode, true))
         return
       }
       stopping = true
@@ -440,7 +450,7 @@ function serve(
         .then(
           () => {
             log.info({ mountpoint }, 'unmounted')
-            finish(forced.signal.aborted ? 1 : 0)
+            finish(forcedCode)
           },
           (err: unknown) => {
             log.error({ err }, 'unmount failed')
@@ -463,7 +473,7 @@ function serve(
       onStopping()
       log.info({ mountpoint }, 'the mount was removed from outside; shutting down')
       shutDown().then(
-        () => finish(forced.signal.aborted ? 1 : 0),
+        () => finish(forcedCode),
         (err: unknown) => {
           log.error({ err }, 'shutting down after an outside unmount failed')
           finish(1)

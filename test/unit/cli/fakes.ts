@@ -1,7 +1,7 @@
 /** In-process doubles for main(): captured output, signals we can raise, and a runtime that mounts nothing. */
 import type { Logger } from '../../../src/log.js'
 import type { ImageKitApi } from '../../../src/imagekit/api.js'
-import type { Vfs, VfsOptions } from '../../../src/vfs/types.js'
+import type { UploadStatus, Vfs, VfsOptions, VfsStatus } from '../../../src/vfs/types.js'
 import type { CliContext, SignalSource, StopSignal, TextSink } from '../../../src/cli/context.js'
 import type { ClientSettings } from '../../../src/cli/derive.js'
 import type { CrashSource } from '../../../src/cli/crash-report.js'
@@ -74,6 +74,8 @@ export class FakeRuntime implements MountRuntime {
   hangDetach = false
   /** When set, vfs.close() never resolves: an upload in flight that the stop waits for. */
   hangVfsClose = false
+  /** What the vfs's status() reports as its upload queue (what stays in the spool when a stop is cut short). */
+  uploads: UploadStatus[] = []
   /** What the vfs's filesBeingWritten() answers: files programs still write in (a stop waits for them). */
   beingWritten: string[] = []
   /** What filesWithUncommittedWrites() answers: of those, the ones with writes no close committed. */
@@ -127,7 +129,7 @@ export class FakeRuntime implements MountRuntime {
     this.vfsOptions = options
     this.calls.push('createVfs')
     if (this.vfsError) throw this.vfsError
-    const vfs: Partial<Vfs> = {
+    const vfs: Partial<Vfs> & { status(): VfsStatus } = {
       forget: () => void this.calls.push('vfs.forget'),
       cachedFiles: () => new Map([['/photos', ['a.jpg']]]),
       filesBeingWritten: () => this.beingWritten,
@@ -137,6 +139,7 @@ export class FakeRuntime implements MountRuntime {
         return this.closedUncommitted
       },
       refuseNewWrites: () => void this.calls.push('vfs.refuseNewWrites'),
+      status: () => ({ counters: {}, uploads: this.uploads }),
       close: () => {
         this.calls.push('vfs.close')
         return this.hangVfsClose ? new Promise<void>(() => undefined) : Promise.resolve()

@@ -389,30 +389,43 @@ describe('a live mount', () => {
     expect(t.runtime.calls).not.toContain('detach')
   })
 
-  it('a second signal while unmounting forces a lazy unmount, ends the session and exits 1', async () => {
-    const t = cli()
-    t.runtime.hangDetach = true
-    const { exit } = await startMount(t)
-    t.signals.emit('SIGTERM')
-    t.signals.emit('SIGINT')
-    expect(await exit).toBe(1)
-    expect(t.runtime.calls.slice(-3)).toEqual(['detach', 'unmountPath(lazy)', 'unmount'])
-    expect(t.exits).toEqual([1])
+  it('a second signal while unmounting forces a lazy unmount, ends the session and exits as that signal stopped it (130, 143)', async () => {
+    for (const [second, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+      const t = cli()
+      t.runtime.hangDetach = true
+      const { exit } = await startMount(t)
+      t.signals.emit('SIGTERM')
+      t.signals.emit(second)
+      expect(await exit).toBe(code)
+      expect(t.runtime.calls.slice(-3)).toEqual(['detach', 'unmountPath(lazy)', 'unmount'])
+      expect(t.exits).toEqual([code])
+    }
   })
 
-  it('a second signal while an upload holds the shutdown ends the process at once with exit code 1, after the forced unmount and the log', async () => {
+  it('a second Ctrl-C while an upload holds the shutdown ends the process at once with exit code 130, after the forced unmount and a log of what stays in the spool', async () => {
     const t = cli()
     t.runtime.hangVfsClose = true
+    t.runtime.uploads = [
+      { localPath: '/photos/big.mov', size: 9, sentBytes: 4, state: 'uploading', attempts: 1 },
+      { localPath: '/notes.txt', size: 3, sentBytes: 0, state: 'waiting', attempts: 0 },
+      { localPath: '/open.txt', size: 1, sentBytes: 0, state: 'writing', attempts: 0 },
+    ]
     const { exit } = await startMount(t)
     t.signals.emit('SIGTERM')
     await waitFor(() => t.runtime.calls.includes('vfs.close'), 'the shutdown to wait for the upload')
     expect(t.exits).toEqual([])
     t.signals.emit('SIGINT')
-    expect(await exit).toBe(1)
-    expect(t.exits).toEqual([1])
+    expect(await exit).toBe(130)
+    expect(t.exits).toEqual([130])
     expect(t.runtime.calls.slice(-3)).toEqual(['vfs.close', 'unmountPath(lazy)', 'unmount'])
-    // Written before the exit, not after.
-    expect(readFileSync(logFile, 'utf8')).toContain('stopped by a second signal: uploads not yet stored stay in the spool')
+    // Written before the exit, not after: each file the next mount stores, not the one a program had open.
+    const log = readFileSync(logFile, 'utf8')
+    const line = log.split('\n').find((l) => l.includes('stopped by a second signal'))
+    expect(line).toContain('2 files stay in the spool')
+    expect(line).toContain('/photos/big.mov (uploading)')
+    expect(line).toContain('/notes.txt (waiting)')
+    expect(line).not.toContain('/open.txt')
+    expect(line).toContain('the next mount of this library (same --endpoint) with this cache dir stores them')
     expect(existsSync(socketFor(mnt, t.ctx))).toBe(false)
   })
 
@@ -509,14 +522,14 @@ describe('a live mount', () => {
       expect(aborted.runtime.calls).not.toContain('vfs.commitClosedFiles')
     })
 
-    it('a second signal ends the wait at once, ends the session and exits 1, saying what is lost', async () => {
+    it('a second signal ends the wait at once, ends the session and exits 143, saying what is lost', async () => {
       const t = cli()
       t.runtime.beingWritten = ['/a.bin']
       const { exit } = await startMount(t)
       t.signals.emit('SIGTERM')
       await logText('waiting for programs to close 1 file')
       t.signals.emit('SIGTERM')
-      expect(await exit).toBe(1)
+      expect(await exit).toBe(143)
       expect(t.runtime.calls).toContain('unmountPath(lazy)')
       expect(t.runtime.calls).toContain('unmount')
       expect(await logText('still being written: not stored')).toContain('/a.bin')
