@@ -22,15 +22,19 @@ export const FRESHEN_WAIT_MS = 2_000
  */
 export const FRESHEN_PARALLEL = 8
 
-const STAT_ALL = `const { stat } = require('node:fs/promises'); const paths = process.argv.slice(1); let next = 0;
+/** The paths come on stdin, each ended by a NUL (which no path holds): a command line holds 2 MiB at most. */
+const STAT_ALL = `const { stat } = require('node:fs/promises'); const chunks = [];
+process.stdin.on('data', (c) => chunks.push(c)).on('end', () => {
+const paths = Buffer.concat(chunks).toString('utf8').split('\\0').slice(0, -1); let next = 0;
 const worker = async () => { while (next < paths.length) await stat(paths[next++]).catch(() => undefined) };
-Promise.all(Array.from({ length: ${FRESHEN_PARALLEL} }, worker))`
+Promise.all(Array.from({ length: ${FRESHEN_PARALLEL} }, worker)) })`
 
 /** Resolves with whether every folder was looked at in time. */
 export async function freshenFolders(mountpoint: string, folders: readonly string[], timeoutMs = FRESHEN_WAIT_MS): Promise<boolean> {
   if (folders.length === 0) return true
   // Only the thread pool's size: the private key stays out of the child.
   const env = { UV_THREADPOOL_SIZE: String(FRESHEN_PARALLEL) }
-  const result = await runCommand(process.execPath, ['-e', STAT_ALL, ...folders.map((f) => join(mountpoint, f))], timeoutMs, env)
+  const paths = folders.map((f) => `${join(mountpoint, f)}\0`).join('')
+  const result = await runCommand(process.execPath, ['-e', STAT_ALL], timeoutMs, env, paths)
   return result.code === 0
 }
