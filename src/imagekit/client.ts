@@ -19,6 +19,7 @@ import type { ProxySettings } from './proxy.js'
 import { readRange, type DeliveryClient } from './read.js'
 import { defaultRetryPolicy } from './retry.js'
 import { expiryFor, signUrl } from './sign.js'
+import { explainSignedUrlRefusal, isSignedUrl } from './signed-url-refused.js'
 import type { AccountUsage, BulkJobStatus, FileObject, ListItem, UploadResponse } from './types.js'
 import { UPLOAD_ROUTE, probeUploadHost, uploadFile, uploadFileStream } from './upload.js'
 import { appendQuery, buildUrl, queryOf, trimTrailingSlashes } from './url.js'
@@ -155,7 +156,11 @@ export class ImageKitClient implements ImageKitApi {
   }
 
   readRange(url: string, start: number, endInclusive: number | undefined, options?: RequestOptions): Promise<RangeResponse> {
-    return readRange(this.#http, url, start, endInclusive, options)
+    const reading = readRange(this.#http, url, start, endInclusive, options)
+    if (!isSignedUrl(url)) return reading
+    return reading.catch((e: unknown) => {
+      throw explainSignedUrlRefusal(e, this.#signedUrlExpirySeconds)
+    })
   }
 
   uploadFile(request: UploadRequest, options?: RequestOptions): Promise<UploadResponse> {

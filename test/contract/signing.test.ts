@@ -169,6 +169,24 @@ describe('restrictUnsigned on: every URL needs a signature', () => {
     expectShape(v7Expired, /ik-t=\d+/)
     expect((await open(v7Expired)).status).toBe(401)
   })
+
+  it('ikfs on a machine whose clock is 2 h behind: its signed reads are refused (the service checks the expiry by its own clock), and the error names the clock', async () => {
+    const behind = { now: () => Date.now() - 2 * HOUR_S * 1000, sleep: () => Promise.resolve() }
+    const client = new ImageKitClient({
+      apiUrl: t.emu.url, uploadUrl: t.emu.url, urlEndpoint: t.urlEndpoint, privateKey: t.privateKey, onlySigned: true,
+      logger: createLogger({ level: 'silent' }), clock: behind, maxRetries: 0,
+    })
+    try {
+      const url = client.deliveryUrl({ filePath: '/signed/2024/a.png', url: '', isPrivateFile: false })
+      const error = await client.readRange(url, 0, undefined).then(() => undefined, (e: unknown) => e as Error & { code?: string; status?: number })
+      expect(error).toMatchObject({ code: 'IK_FORBIDDEN', status: 401 })
+      expect(error?.message).toMatch(/this machine's clock may be behind ImageKit's by more than --signed-url-expiry \(1h\)/)
+      expect(error?.message).toContain('ikfs doctor')
+      expect(error?.message).not.toMatch(/ik-s=|ik-t=/)
+    } finally {
+      await client.close()
+    }
+  })
 })
 
 describe('private files (restrictUnsigned off)', () => {
