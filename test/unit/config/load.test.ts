@@ -327,6 +327,15 @@ describe('config file remotes (rclone.conf format)', () => {
     expect(c.warnings).toEqual([])
   })
 
+  it('takes the public key as given, in any shape, or none: ikfs never sends it (the API takes the private key alone)', () => {
+    for (const publicKey of ['public_abc', 'not a key at all', '']) {
+      writeConf(['[photos]', 'type = imagekit', `endpoint = ${ENDPOINT}`, `public_key = ${publicKey}`, `private_key = ${PRIVATE_KEY}`].join('\n'))
+      const c = loadConfig(input({ env: {}, remote: 'photos' }))
+      expect(c.publicKey).toBe(publicKey)
+      expect(c.warnings).toEqual([])
+    }
+  })
+
   it('rejects a section whose type is not imagekit', () => {
     writeConf('[bucket]\ntype = s3\nendpoint = https://s3.example.com\n')
     const e = configError(() => loadConfig(input({ remote: 'bucket' })))
