@@ -75,21 +75,25 @@ export async function waitForFilesBeingWritten(vfs: BeingWrittenSource, log: Log
       log.warn({ files: named(open), count: open.length }, `still waiting for programs to close ${plural(open.length, 'file')} they are writing`)
     }
   }
-  if (options.sessionGone?.aborted && vfs.filesWithUncommittedWrites) {
+  if (vfs.filesWithUncommittedWrites) {
     const closed = open
-    const released = options.closedAll?.() === true ? (vfs.commitClosedFiles?.() ?? []) : []
+    const gone = options.sessionGone?.aborted === true
+    const released = gone && options.closedAll?.() === true ? (vfs.commitClosedFiles?.() ?? []) : []
     if (released.length > 0) {
       log.info(
         { files: named(released), count: released.length },
         `the session ended before the kernel's release of ${plural(released.length, 'file')} closed by another process than the one that opened ${released.length === 1 ? 'it' : 'them'}: stored as that close left ${released.length === 1 ? 'it' : 'them'}`,
       )
     }
-    open = vfs.filesWithUncommittedWrites().filter((path) => !released.includes(path))
+    // After a session that ended, any file may have been closed meanwhile; after a second signal, only those
+    // still open count (a close that is waiting for its upload has committed the writes, which the spool keeps).
+    const uncommitted = vfs.filesWithUncommittedWrites()
+    open = (gone ? uncommitted : closed.filter((path) => uncommitted.includes(path))).filter((path) => !released.includes(path))
     const committed = closed.filter((path) => !open.includes(path) && !released.includes(path))
     if (committed.length > 0) {
       log.info(
         { files: named(committed), count: committed.length },
-        `the session ended with ${plural(committed.length, 'file')} still open for writing whose writes a close committed: what their last close left is stored (or waits in the spool for its upload)`,
+        `${gone ? 'the session ended' : 'stopped'} with ${plural(committed.length, 'file')} still open for writing whose writes a close committed: what their last close left is stored (or waits in the spool for its upload)`,
       )
     }
     if (open.length === 0) return

@@ -534,6 +534,23 @@ describe('a live mount', () => {
       expect(t.runtime.calls).toContain('unmount')
       expect(await logText('still being written: not stored')).toContain('/a.bin')
     })
+
+    it('a second signal says a file whose close committed its writes (its close waits for the upload) stays in the spool, not that it is lost', async () => {
+      const t = cli()
+      t.runtime.beingWritten = ['/a.bin', '/closing.bin']
+      t.runtime.uncommitted = ['/a.bin']
+      t.runtime.uploads = [{ localPath: '/closing.bin', size: 5, sentBytes: 0, state: 'uploading', attempts: 1 }]
+      const { exit } = await startMount(t)
+      t.signals.emit('SIGTERM')
+      await logText('waiting for programs to close 2 files')
+      t.signals.emit('SIGINT')
+      expect(await exit).toBe(130)
+      const lines = (await logText('stopped by a second signal')).split('\n')
+      const lost = lines.find((l) => l.includes('still being written: not stored'))
+      expect(lost).toContain('/a.bin')
+      expect(lost).not.toContain('/closing.bin')
+      expect(lines.find((l) => l.includes('stopped by a second signal'))).toContain('1 file stays in the spool')
+    })
   })
 
   it('an error nothing caught is logged (without the private key) and ends the daemon with exit code 70, leaving the mount for ikfs unmount', async () => {
