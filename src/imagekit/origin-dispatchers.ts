@@ -4,7 +4,7 @@
  * expect; an https URL goes through a CONNECT tunnel, so the proxy never sees the request or its
  * Authorization header.
  */
-import { Agent, ProxyAgent, type Dispatcher } from 'undici'
+import { Agent, Pool, ProxyAgent, type Dispatcher } from 'undici'
 import type { ProxyRules } from './proxy.js'
 
 export class OriginDispatchers {
@@ -23,6 +23,9 @@ export class OriginDispatchers {
       agent = new ProxyAgent({
         ...this.options,
         uri: proxy.href,
+        // The pool for each origin: undici makes it with `this.options` for a tunnel, but for an http URL it
+        // makes a pool to the proxy with none of them, so those requests had no cap on connections at all.
+        factory: (origin, options) => new Pool(origin, { ...this.options, ...options }),
         proxyTunnel: false,
         proxyTls: { timeout: this.connectTimeoutMs },
         requestTls: { timeout: this.connectTimeoutMs },

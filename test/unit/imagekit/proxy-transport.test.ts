@@ -62,6 +62,28 @@ describe('HTTP(S)_PROXY', () => {
     expect(lines.join('')).not.toContain(PASSWORD)
   })
 
+  it('through a proxy, http URLs keep the cap on connections per origin (--max-connections): was one unbounded pool to the proxy', async () => {
+    let inFlight = 0
+    let most = 0
+    origin = await startServer((_req, res) => {
+      most = Math.max(most, ++inFlight)
+      setTimeout(() => {
+        inFlight--
+        sendJson(res, 200, { type: 'file', fileId: 'f', name: 'a', filePath: '/a', size: 1, url: 'u', isPrivateFile: false })
+      }, 100)
+    })
+    proxy = await startTestProxy({ hosts: { 'library.test': '127.0.0.1' } })
+    const base = `http://library.test:${new URL(origin.url).port}`
+    const { client: c } = makeClient(base, { proxy: { httpProxy: proxy.url }, maxConnectionsPerOrigin: 2 })
+    try {
+      await Promise.all(Array.from({ length: 8 }, (_, i) => c.getFileDetails(`f${i}`)))
+    } finally {
+      await c.close()
+    }
+    expect(proxy.seen).toHaveLength(8)
+    expect(most).toBe(2)
+  })
+
   it('a proxy that wants credentials: a 407 answer (http URLs) and a refused tunnel (https URLs) say so, without retrying', async () => {
     const { base, proxyHost } = await setup({ credentials: `alice:${PASSWORD}` })
     const plain = client(base, { httpProxy: `http://${proxyHost}/` }).client
