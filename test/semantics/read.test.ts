@@ -757,6 +757,15 @@ describe.skipIf(skip !== null)('read semantics', () => {
       expect((await run('cp', ['-a', join(out, 'cp', 'photo.txt'), join(m.path, 'round', 'photo.txt')])).stderr).toBe('')
       expect(await lib.details('/round/photo.txt')).toMatchObject({ fileId: source.fileId, tags: ['red', 'blue'] })
       expect(await versionsOf(lib, '/round/photo.txt')).toHaveLength(2) // the cp -a wrote the bytes again
+      // The copy holds the tags under both names; rsync sets user.xdg.tags last, so a change made there (as
+      // Dolphin makes it) comes back, and a second run changes nothing.
+      await run('setfattr', ['-n', 'user.xdg.tags', '-v', 'red,green', join(out, 'rsync', 'photo.txt')])
+      for (let i = 0; i < 2; i++) {
+        await run('rsync', ['-aX', `${join(out, 'rsync')}/`, `${join(m.path, 'round')}/`])
+        expect(await lib.details('/round/photo.txt')).toMatchObject({ fileId: source.fileId, tags: ['red', 'green'] })
+      }
+      await run('setfattr', ['-n', 'user.xdg.tags', '-v', 'red,blue', join(out, 'rsync', 'photo.txt')])
+      await run('rsync', ['-aX', `${join(out, 'rsync')}/`, `${join(m.path, 'round')}/`])
 
       // Privacy and draft state are settings, not descriptions: a copy that would lose one is told so.
       const file = join(m.path, 'round', 'photo.txt')
