@@ -1,7 +1,7 @@
 // Issue 4 "Proof": everyday programs writing through a real mount, checked against the emulator's data dir
 // (`cmp`) and its Media API. One emulator and one mount (write-back off: close waits for the upload) serve
 // the file; uploads pass through a counting proxy so the rsync test can tell what was sent again.
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { appendFile, link, mkdir, readFile, readdir, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -15,6 +15,8 @@ if (skip) console.warn(`skipping write workflows: ${skip}`)
 
 const GiB = 1024 ** 3
 const TREE_FILES = 500
+/** A folder as large as a photo library's month; ls -la stats every entry. */
+const MANY_FILES = 2_500
 /** Per-step deadline for commands on the mount; the 1 GiB copy gets its own. */
 const STEP_MS = 120_000
 const BIG_COPY_MS = 240_000
@@ -412,4 +414,205 @@ describe.skipIf(skip !== null)('write workflows', () => {
     await appendFile(mnt('names', 'what?.txt'), 'more\n')
     expect(await readFile(mnt('names', 'what?.txt'), 'utf8')).toBe('content of what?.txt\nmore\n')
   })
+
+  it('xattrs: cp -a, cp --preserve=all, rsync -aX and tar --xattrs into the mount store bytes and tags, pass over other names as documented, and go back out', async () => {
+    const src = local('xattr-src', 'x')
+    await mkdir(src, { recursive: true })
+    await writeFile(join(src, 'a.txt'), 'with a comment\n')
+    await writeFile(join(src, 'b.txt'), 'with tags\n')
+    await run('setfattr', ['-n', 'user.comment', '-v', 'local only', join(src, 'a.txt')])
+    await run('setfattr', ['-n', 'security.ikfs-test', '-v', 'local only', join(src, 'a.txt')])
+    await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 't1,t2', join(src, 'b.txt')])
+    // Names the library cannot keep are ENOTSUP (R10): cp -a and --preserve=all pass over them quietly, an
+    // explicit --preserve=xattr says so, rsync -X reports each (exit 23), tar warns and exits 0.
+    expect((await run('cp', ['-a', src, mnt('xa')])).stderr).toBe('')
+    expect((await run('cp', ['-r', '--preserve=all', src, mnt('xp')])).stderr).toBe('')
+    await expect(run('cp', ['--preserve=xattr', join(src, 'a.txt'), mnt('xa', 'explicit.txt')])).rejects.toMatchObject({ stderr: expect.stringContaining('Operation not supported') })
+    const rsync = run('rsync', ['-aX', `${src}/`, mnt('xr')])
+    await expect(rsync).rejects.toMatchObject({ code: 23, stderr: expect.stringMatching(/"security\.ikfs-test"\) failed: Operation not supported[\s\S]*"user\.comment"\) failed: Operation not supported/) })
+    await run('tar', ['--xattrs', '--xattrs-include=*', '-C', local('xattr-src'), '-cf', local('x.tar'), 'x'])
+    await mkdir(mnt('xt'))
+    const tar = await run('tar', ['--xattrs', '--xattrs-include=*', '-C', mnt('xt'), '-xf', local('x.tar')])
+    expect(tar.stderr).toMatch(/Cannot set 'user\.comment' extended attribute for file 'x\/a\.txt': Operation not supported/)
+    for (const folder of ['/xa', '/xp', '/xr', '/xt/x']) {
+      for (const f of ['a.txt', 'b.txt']) expect(await sameBytes(join(src, f), remoteBytesPath(lib, `${folder}/${f}`)), `${folder}/${f}`).toBe(true)
+      expect((await lib.details(`${folder}/b.txt`)).tags, folder).toEqual(['t1', 't2'])
+      expect((await lib.details(`${folder}/a.txt`)).tags ?? null, folder).toBeNull()
+      expect((await remoteEntries(lib, folder)).map((e) => e.name).sort(), folder).toEqual(folder === '/xa' ? ['a.txt', 'b.txt', 'explicit.txt'] : ['a.txt', 'b.txt'])
+    }
+    // setfattr of the tags: in the library at once, shown under both names, removed by setfattr -x.
+    await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'red,blue green', mnt('xa', 'a.txt')])
+    expect((await lib.details('/xa/a.txt')).tags).toEqual(['red', 'blue green'])
+    expect((await run('getfattr', ['-n', 'user.xdg.tags', '--only-values', mnt('xa', 'a.txt')])).stdout).toBe('red,blue green')
+    await run('setfattr', ['-x', 'user.imagekit.tags', mnt('xa', 'a.txt')])
+    expect((await lib.details('/xa/a.txt')).tags ?? null).toBeNull()
+    // Out of the mount with cp -a, rsync -aX and tar --xattrs (computed attributes along), and back in, quietly.
+    expect((await run('cp', ['-a', mnt('xp'), local('xattr-out-cp')])).stderr).toBe('')
+    expect((await run('rsync', ['-aX', `${mnt('xp')}/`, local('xattr-out-rsync')])).stderr).toBe('')
+    expect((await run('getfattr', ['-n', 'user.imagekit.tags', '--only-values', local('xattr-out-rsync', 'b.txt')])).stdout).toBe('t1,t2')
+    expect((await run('cp', ['-a', local('xattr-out-cp'), mnt('xp-back')])).stderr).toBe('')
+    expect((await run('rsync', ['-aX', `${local('xattr-out-rsync')}/`, mnt('xp-back-rsync')])).stderr).toBe('')
+    for (const folder of ['/xp-back', '/xp-back-rsync']) expect((await lib.details(`${folder}/b.txt`)).tags, folder).toEqual(['t1', 't2'])
+  })
+
+  it('writers: zip -r and its update, a header rewritten after the body, tempfile + os.replace, fs.writeFile with flush, sed -i, perl -pi, install, mv of a tree in and out, backups, split, shred -u, truncate then write, dd oflag=append', async () => {
+    await mkdir(mnt('w'))
+    const names = async () => (await remoteEntries(lib, '/w')).map((e) => e.name).sort()
+    // zip writes a temporary zi* file, seeks back to rewrite each local header, and renames it over the archive
+    // (an update deletes the old archive first: a new file, as with tar x).
+    const zsrc = local('wzip', 'zt')
+    await writeRandomFile(join(zsrc, 'r.bin'), 300_000)
+    await writeFile(join(zsrc, 'sub.txt'), 'text\n')
+    await run('sh', ['-c', 'cd "$1" && zip -qr "$2" zt', 'sh', local('wzip'), mnt('w', 'arch.zip')])
+    await run('unzip', ['-tq', remoteBytesPath(lib, '/w/arch.zip')])
+    await writeFile(join(zsrc, 'new.txt'), 'added\n')
+    await run('sh', ['-c', 'cd "$1" && zip -qr "$2" zt', 'sh', local('wzip'), mnt('w', 'arch.zip')])
+    expect((await run('unzip', ['-Z1', remoteBytesPath(lib, '/w/arch.zip')])).stdout.split('\n').filter(Boolean).sort()).toEqual(['zt/', 'zt/new.txt', 'zt/r.bin', 'zt/sub.txt'])
+
+    // A writer that leaves its header for last (ffmpeg, tar to a file): past the 4 MiB a stream starts at,
+    // then a write at offset 0 and one at the end; one upload of the whole, one version.
+    const { stdout: media } = await run('python3', ['-c', [
+      'import hashlib, os, sys',
+      'h = hashlib.sha256()',
+      'with open(sys.argv[1], "wb") as f:',
+      '    f.write(b"\\0" * 16)',
+      '    for i in range(100): f.write(os.urandom(65536))',
+      '    end = f.tell()',
+      '    f.seek(0); f.write(b"HDR" + end.to_bytes(8, "little") + b"\\0" * 5)',
+      '    f.seek(0, 2); f.write(b"TRAILER")',
+      'print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())',
+    ].join('\n'), mnt('w', 'movie.mp4')], STEP_MS)
+    const stored = await readFile(remoteBytesPath(lib, '/w/movie.mp4'))
+    expect(createHash('sha256').update(stored).digest('hex')).toBe(media.trim())
+    expect(stored.subarray(0, 3).toString()).toBe('HDR')
+    expect((await versionsOf(lib, '/w/movie.mp4')).length).toBe(1)
+
+    // Saves by a temporary file renamed over the original keep its file id and add a version (W9); sed -i and
+    // perl -pi do the same. perl -pi.bak renames the original away: it keeps its id under the backup's name.
+    await writeFile(mnt('w', 'conf.txt'), 'alpha\nbeta\n')
+    const confId = (await lib.details('/w/conf.txt')).fileId
+    await run('python3', ['-c', [
+      'import os, sys, tempfile',
+      'with tempfile.NamedTemporaryFile("w", dir=sys.argv[1], delete=False) as t:',
+      '    t.write("alpha\\nbeta\\ngamma\\n"); t.flush(); os.fsync(t.fileno())',
+      'os.replace(t.name, sys.argv[1] + "/conf.txt")',
+      'with tempfile.NamedTemporaryFile("w", dir=sys.argv[1]) as t: t.write("scratch")',
+    ].join('\n'), mnt('w')])
+    await run('sed', ['-i', 's/beta/BETA/', mnt('w', 'conf.txt')])
+    await run('perl', ['-pi', '-e', 's/gamma/GAMMA/', mnt('w', 'conf.txt')])
+    expect(await readFile(remoteBytesPath(lib, '/w/conf.txt'), 'utf8')).toBe('alpha\nBETA\nGAMMA\n')
+    expect((await lib.details('/w/conf.txt')).fileId).toBe(confId)
+    expect((await versionsOf(lib, '/w/conf.txt')).length).toBe(4)
+    await run('perl', ['-pi.bak', '-e', 's/alpha/ALPHA/', mnt('w', 'conf.txt')])
+    expect(await readFile(remoteBytesPath(lib, '/w/conf.txt'), 'utf8')).toBe('ALPHA\nBETA\nGAMMA\n')
+    expect((await lib.details('/w/conf.txt.bak')).fileId).toBe(confId)
+
+    await run(process.execPath, ['-e', 'require("fs").writeFile(process.argv[1], "from node\\n", { flush: true }, (e) => { if (e) throw e })', mnt('w', 'node.txt')])
+    expect(await readFile(remoteBytesPath(lib, '/w/node.txt'), 'utf8')).toBe('from node\n')
+    const plain = await expectFile('w-plain', 'installed\n')
+    await run('install', ['-m', '644', plain, mnt('w', 'inst.txt')])
+    await run('install', ['-D', '-m', '755', plain, mnt('w', 'deep', 'er', 'inst.txt')])
+    for (const f of ['inst.txt', 'deep/er/inst.txt']) expect(await sameBytes(plain, remoteBytesPath(lib, `/w/${f}`)), f).toBe(true)
+
+    // mv of a tree from another filesystem (a copy, then a delete of the source) and back out; times kept.
+    const tree = local('wmv')
+    for (let i = 1; i <= 3; i++) await writeRandomFile(join(tree, 'a', 'b', `f${i}`), i * 5000)
+    await writeFile(join(tree, 'top.txt'), 'top\n')
+    const past = new Date('2021-05-05T05:05:05Z')
+    await utimes(join(tree, 'top.txt'), past, past)
+    await run('cp', ['-a', tree, local('wmv-ref')])
+    await run('mv', [tree, mnt('w', 'mvt')])
+    await expect(stat(tree)).rejects.toMatchObject({ code: 'ENOENT' })
+    await run('diff', ['-r', local('wmv-ref'), remoteBytesPath(lib, '/w/mvt')])
+    expect((await stat(mnt('w', 'mvt', 'top.txt'))).mtimeMs).toBe(past.getTime())
+    await run('mv', [mnt('w', 'mvt'), local('wmv-back')])
+    await run('diff', ['-r', local('wmv-ref'), local('wmv-back')])
+    expect((await stat(local('wmv-back', 'top.txt'))).mtimeMs).toBe(past.getTime())
+    expect(await names()).not.toContain('mvt')
+
+    // Backups: cp --backup=numbered and rsync --backup rename the old file away before writing the new one.
+    for (const v of ['v1', 'v2', 'v3']) await run('cp', ['--backup=numbered', await expectFile('w-backup', `${v}\n`), mnt('w', 'f')])
+    for (const [name, v] of [['f', 'v3'], ['f.~1~', 'v1'], ['f.~2~', 'v2']]) expect(await readFile(remoteBytesPath(lib, `/w/${name}`), 'utf8'), name).toBe(`${v}\n`)
+    await mkdir(local('wrb'))
+    await writeFile(local('wrb', 'g'), 'r1\n')
+    await run('rsync', ['-a', `${local('wrb')}/`, mnt('w', 'rb')])
+    await writeFile(local('wrb', 'g'), 'r2, longer\n')
+    await run('rsync', ['-a', '--backup', '--suffix=.old', `${local('wrb')}/`, mnt('w', 'rb')])
+    expect(await readFile(remoteBytesPath(lib, '/w/rb/g'), 'utf8')).toBe('r2, longer\n')
+    expect(await readFile(remoteBytesPath(lib, '/w/rb/g.old'), 'utf8')).toBe('r1\n')
+
+    // split into the mount, cat the parts back together, into it and out of it.
+    const whole = local('wsplit.bin')
+    await writeRandomFile(whole, 3_000_000)
+    await mkdir(mnt('w', 'sp'))
+    await run('split', ['-b', '1M', '-d', whole, mnt('w', 'sp', 'part.')])
+    expect((await readdir(mnt('w', 'sp'))).sort()).toEqual(['part.00', 'part.01', 'part.02'])
+    await run('sh', ['-c', 'cat "$1"/part.* > "$2" && cat "$1"/part.* > "$1/whole"', 'sh', mnt('w', 'sp'), local('wjoined.bin')])
+    expect(await sameBytes(whole, local('wjoined.bin'))).toBe(true)
+    expect(await sameBytes(whole, remoteBytesPath(lib, '/w/sp/whole'))).toBe(true)
+
+    // shred -u overwrites (each pass a version), renames the file to zeros and deletes it: with its versions,
+    // so none of them stays in the library, nor any of the names it went through.
+    await writeRandomFile(mnt('w', 'secret.bin'), 100_000)
+    const secretId = (await lib.details('/w/secret.bin')).fileId
+    await run('shred', ['-u', mnt('w', 'secret.bin')])
+    await expect(lib.api('GET', `/v1/files/${secretId}/versions`)).rejects.toThrow(/404|not exist/i)
+    expect((await names()).filter((n) => n === 'secret.bin' || /^0+$/.test(n))).toEqual([])
+
+    // truncate -s 0 of a stored file, then an append: the library gets the appended bytes only.
+    await writeRandomFile(mnt('w', 'tr.bin'), 200_000)
+    await run('truncate', ['-s', '0', mnt('w', 'tr.bin')])
+    expect((await stat(mnt('w', 'tr.bin'))).size).toBe(0)
+    await appendFile(mnt('w', 'tr.bin'), 'new content\n')
+    expect(await readFile(remoteBytesPath(lib, '/w/tr.bin'), 'utf8')).toBe('new content\n')
+    // dd oflag=append conv=notrunc appends to what is stored.
+    await writeFile(mnt('w', 'ap.log'), 'start\n')
+    await run('sh', ['-c', 'printf "added\\n" | dd of="$1" oflag=append conv=notrunc status=none', 'sh', mnt('w', 'ap.log')])
+    expect(await readFile(remoteBytesPath(lib, '/w/ap.log'), 'utf8')).toBe('start\nadded\n')
+
+    expect((await names()).filter((n) => n.startsWith('.') || n.startsWith('zi') || n.startsWith('tmp')), 'temporary files left in the library').toEqual([])
+  })
+
+  it(`browsing: ls --color -la of ${MANY_FILES} files, find -newer, du, stat -f and df, tree; file-manager probes leave nothing in the library`, async () => {
+    // Stored through the API, a few at a time (a copy through the mount is what the tests above measure).
+    for (let i = 0; i < MANY_FILES; i += 25) {
+      await Promise.all(Array.from({ length: Math.min(25, MANY_FILES - i) }, (_, k) => lib.upload('/many', `f${i + k}.txt`, Buffer.from(`file ${i + k}\n`))))
+    }
+    const ls = await run('ls', ['--color=always', '-la', mnt('many')])
+    expect(ls.stderr).toBe('')
+    const lines = ls.stdout.split('\n').filter((l) => l.startsWith('-rw-r--r--'))
+    expect(lines.length).toBe(MANY_FILES)
+    const bytes = Array.from({ length: MANY_FILES }, (_, i) => `file ${i}\n`.length).reduce((a, b) => a + b, 0)
+    expect((await run('du', ['-sb', '--apparent-size', mnt('many')])).stdout).toBe(`${bytes}\t${mnt('many')}\n`)
+    expect((await run('du', ['-sh', '--apparent-size', mnt('many')])).stdout).toMatch(/^\d+K\t/)
+
+    // find -newer: only what changed after the reference (made after the uploads above).
+    const ref = local('newer-ref')
+    await writeFile(ref, '')
+    await writeFile(mnt('many', 'f7.txt'), 'changed\n')
+    expect((await run('find', [mnt('many'), '-newer', ref])).stdout).toBe(`${mnt('many', 'f7.txt')}\n`)
+
+    const statfs = (await run('stat', ['-f', '-c', '%S %l %b %f %c %d', m.path])).stdout.trim().split(' ').map(Number)
+    const [bsize, namelen, blocks, free, files, ffree] = statfs as [number, number, number, number, number, number]
+    expect([bsize, namelen]).toEqual([1024 * 1024, 255])
+    expect(free).toBeLessThanOrEqual(blocks)
+    expect(files - ffree).toBeGreaterThan(MANY_FILES)
+    expect((await run('df', ['-h', m.path])).stdout).toMatch(/ikfs/)
+
+    await mkdir(mnt('tree', 'a', 'b'), { recursive: true })
+    await writeFile(mnt('tree', 'a', 'one.txt'), '1\n')
+    await writeFile(mnt('tree', 'a', 'b', 'two.txt'), '2\n')
+    expect((await run('tree', ['-a', '--charset=ascii', mnt('tree')])).stdout.split('\n').slice(1).join('\n'))
+      .toBe('`-- a\n    |-- b\n    |   `-- two.txt\n    `-- one.txt\n\n3 directories, 2 files\n')
+
+    // What GNOME Files, KDE's Dolphin, macOS and Windows look for in each folder: "no such file", and nothing made.
+    const probes = ['.directory', '.hidden', '.Trash', '.Trash-0', '.thumbnails', '.sh_thumbnails', '.xdg-volume-info', 'autorun.inf', '.DS_Store', 'desktop.ini', '.localized']
+    for (const dir of ['', 'many', 'tree/a']) {
+      for (const p of probes) await expect(stat(mnt(dir, p)), `${dir}/${p}`).rejects.toMatchObject({ code: 'ENOENT' })
+    }
+    for (const folder of ['/', '/many', '/tree/a']) {
+      expect((await remoteEntries(lib, folder)).map((e) => e.name).filter((n) => probes.includes(n)), folder).toEqual([])
+    }
+  })
+
 })
