@@ -415,7 +415,7 @@ describe.skipIf(skip !== null)('write workflows', () => {
     expect(await readFile(mnt('names', 'what?.txt'), 'utf8')).toBe('content of what?.txt\nmore\n')
   })
 
-  it('xattrs: cp -a, cp --preserve=all, rsync -aX and tar --xattrs into the mount store bytes and tags, pass over other names as documented, and go back out', async () => {
+  it('xattrs and ACLs: cp -a, cp --preserve=all, rsync -aX and tar --xattrs into the mount store bytes and tags, pass over or report what cannot be kept as documented, and go back out', async () => {
     const src = local('xattr-src', 'x')
     await mkdir(src, { recursive: true })
     await writeFile(join(src, 'a.txt'), 'with a comment\n')
@@ -440,6 +440,15 @@ describe.skipIf(skip !== null)('write workflows', () => {
       expect((await lib.details(`${folder}/a.txt`)).tags ?? null, folder).toBeNull()
       expect((await remoteEntries(lib, folder)).map((e) => e.name).sort(), folder).toEqual(folder === '/xa' ? ['a.txt', 'b.txt', 'explicit.txt'] : ['a.txt', 'b.txt'])
     }
+    // Nor can a POSIX ACL be kept (ENOTSUP): cp -a and rsync -A say so, as onto any filesystem without ACLs,
+    // and the bytes land all the same; cp -a --no-preserve=mode is quiet.
+    await mkdir(local('acl'))
+    await writeFile(local('acl', 'f.txt'), 'with an acl\n')
+    await run('setfacl', ['-m', 'u:nobody:r', local('acl', 'f.txt')])
+    await expect(run('cp', ['-a', local('acl'), mnt('acl-cp')])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/preserving permissions for .*Operation not supported/) })
+    await expect(run('rsync', ['-aA', `${local('acl')}/`, mnt('acl-rsync')])).rejects.toMatchObject({ code: 23 })
+    expect((await run('cp', ['-a', '--no-preserve=mode', local('acl'), mnt('acl-plain')])).stderr).toBe('')
+    for (const folder of ['/acl-cp', '/acl-rsync', '/acl-plain']) expect(await sameBytes(local('acl', 'f.txt'), remoteBytesPath(lib, `${folder}/f.txt`)), folder).toBe(true)
     // setfattr of the tags: in the library at once, shown under both names, removed by setfattr -x.
     await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'red,blue green', mnt('xa', 'a.txt')])
     expect((await lib.details('/xa/a.txt')).tags).toEqual(['red', 'blue green'])
