@@ -518,6 +518,7 @@ describe.skipIf(skip !== null)('write workflows', () => {
 
     await run(process.execPath, ['-e', 'require("fs").writeFile(process.argv[1], "from node\\n", { flush: true }, (e) => { if (e) throw e })', mnt('w', 'node.txt')])
     expect(await readFile(remoteBytesPath(lib, '/w/node.txt'), 'utf8')).toBe('from node\n')
+    expect((await versionsOf(lib, '/w/node.txt')).length).toBe(1) // the fsync uploads it, the close has nothing to add
     const plain = await expectFile('w-plain', 'installed\n')
     await run('install', ['-m', '644', plain, mnt('w', 'inst.txt')])
     await run('install', ['-D', '-m', '755', plain, mnt('w', 'deep', 'er', 'inst.txt')])
