@@ -448,7 +448,10 @@ describe.skipIf(skip !== null)('write workflows', () => {
     await expect(run('cp', ['-a', local('acl'), mnt('acl-cp')])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/preserving permissions for .*Operation not supported/) })
     await expect(run('rsync', ['-aA', `${local('acl')}/`, mnt('acl-rsync')])).rejects.toMatchObject({ code: 23 })
     expect((await run('cp', ['-a', '--no-preserve=mode', local('acl'), mnt('acl-plain')])).stderr).toBe('')
-    for (const folder of ['/acl-cp', '/acl-rsync', '/acl-plain']) expect(await sameBytes(local('acl', 'f.txt'), remoteBytesPath(lib, `${folder}/f.txt`)), folder).toBe(true)
+    await run('cp', ['-a', local('acl'), local('acl-mv')])
+    expect((await run('mv', [local('acl-mv'), mnt('acl-mv')])).stderr).toMatch(/preserving permissions for .*Operation not supported/)
+    await expect(stat(local('acl-mv'))).rejects.toMatchObject({ code: 'ENOENT' })
+    for (const folder of ['/acl-cp', '/acl-rsync', '/acl-plain', '/acl-mv']) expect(await sameBytes(local('acl', 'f.txt'), remoteBytesPath(lib, `${folder}/f.txt`)), folder).toBe(true)
     // setfattr of the tags: in the library at once, shown under both names, removed by setfattr -x.
     await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'red,blue green', mnt('xa', 'a.txt')])
     expect((await lib.details('/xa/a.txt')).tags).toEqual(['red', 'blue green'])
