@@ -612,18 +612,18 @@ describe.skipIf(skip !== null)('write workflows', () => {
     expect(files - ffree).toBeGreaterThan(MANY_FILES)
     expect((await run('df', ['-h', m.path])).stdout).toMatch(/ikfs/)
 
-    await mkdir(mnt('tree', 'a', 'b'), { recursive: true })
-    await writeFile(mnt('tree', 'a', 'one.txt'), '1\n')
-    await writeFile(mnt('tree', 'a', 'b', 'two.txt'), '2\n')
-    expect((await run('tree', ['-a', '--charset=ascii', mnt('tree')])).stdout.split('\n').slice(1).join('\n'))
+    await mkdir(mnt('shown', 'a', 'b'), { recursive: true })
+    await writeFile(mnt('shown', 'a', 'one.txt'), '1\n')
+    await writeFile(mnt('shown', 'a', 'b', 'two.txt'), '2\n')
+    expect((await run('tree', ['-a', '--charset=ascii', mnt('shown')])).stdout.split('\n').slice(1).join('\n'))
       .toBe('`-- a\n    |-- b\n    |   `-- two.txt\n    `-- one.txt\n\n3 directories, 2 files\n')
 
     // What GNOME Files, KDE's Dolphin, macOS and Windows look for in each folder: "no such file", and nothing made.
     const probes = ['.directory', '.hidden', '.Trash', '.Trash-0', '.thumbnails', '.sh_thumbnails', '.xdg-volume-info', 'autorun.inf', '.DS_Store', 'desktop.ini', '.localized']
-    for (const dir of ['', 'many', 'tree/a']) {
+    for (const dir of ['', 'many', 'shown/a']) {
       for (const p of probes) await expect(stat(mnt(dir, p)), `${dir}/${p}`).rejects.toMatchObject({ code: 'ENOENT' })
     }
-    for (const folder of ['/', '/many', '/tree/a']) {
+    for (const folder of ['/', '/many', '/shown/a']) {
       expect((await remoteEntries(lib, folder)).map((e) => e.name).filter((n) => probes.includes(n)), folder).toEqual([])
     }
   })
