@@ -112,6 +112,12 @@ export interface UploadRequest extends UploadFields {
   /** An open handle of `localFile`, read instead of reopening the file (never closed here). */
   localFileHandle?: FileHandle
   /**
+   * Awaited as each attempt starts reading `localFile`; the function it gives is called once that attempt has
+   * read all of it, or ended. The caller holds changes to the file in between, so that no request sends bytes
+   * from before and after a change, and never through the waits between attempts (backoff, a 429's reset).
+   */
+  reading?: () => Promise<() => void>
+  /**
    * Asked before the upload is sent again, with the error the previous attempt ended in: the version an
    * earlier attempt stored (its answer an error or lost), which is then the upload's result instead of a
    * repeat that would store the bytes once more. Undefined (or a failure) sends them again.

@@ -123,7 +123,24 @@ export function uploadFields(upload: UploadFields): [string, string][] {
   return fields
 }
 
+/** The file's bytes for one attempt, read while the caller holds changes to it (UploadRequest.reading). */
 async function fileBody(upload: UploadRequest): Promise<AttemptBody> {
+  const done = await upload.reading?.()
+  let read = false
+  const release = (): void => {
+    if (read) return
+    read = true
+    done?.()
+  }
+  try {
+    return await readFileBody(upload, release)
+  } catch (e) {
+    release()
+    throw e
+  }
+}
+
+async function readFileBody(upload: UploadRequest, release: () => void): Promise<AttemptBody> {
   const handle = upload.localFileHandle
   const fileSize = handle ? fstatSync(handle.fd).size : (await stat(upload.localFile)).size
   const { head, tail, contentType } = multipartFrame(upload)
@@ -132,16 +149,18 @@ async function fileBody(upload: UploadRequest): Promise<AttemptBody> {
     const body = Buffer.allocUnsafe(head.length + fileSize + tail.length)
     head.copy(body, 0)
     readExactly(handle?.fd ?? upload.localFile, body.subarray(head.length, head.length + fileSize))
+    release()
     tail.copy(body, head.length + fileSize)
     upload.onProgress?.(fileSize)
     return { body, headers, dispose() {} }
   }
   const file: ReadStream = createReadStream(upload.localFile, { highWaterMark: FILE_CHUNK_BYTES })
   return {
-    body: Readable.from(framed(head, file, tail, upload.onProgress, fileSize), { objectMode: false }),
+    body: Readable.from(framed(head, file, tail, upload.onProgress, fileSize, release), { objectMode: false }),
     headers,
     dispose() {
       file.destroy()
+      release()
     },
   }
 }
@@ -184,9 +203,13 @@ function multipartFrame(upload: UploadFields): { head: Buffer; tail: Buffer; con
   return { head: whole.subarray(0, whole.length - tail.length), tail, contentType: form.getHeaders()['content-type'] as string }
 }
 
-/** head, the file's chunks, tail; with `expectedSize`, a file that ends at another size fails the attempt. */
+/**
+ * head, the file's chunks, tail; with `expectedSize`, a file that ends at another size fails the attempt.
+ * `fileRead` is called once the file's last chunk was read.
+ */
 async function* framed(
   head: Buffer, file: AsyncIterable<Buffer>, tail: Buffer, onProgress?: (sentBytes: number) => void, expectedSize?: number,
+  fileRead?: () => void,
 ): AsyncGenerator<Buffer> {
   yield head
   let sent = 0
@@ -195,6 +218,7 @@ async function* framed(
     sent += chunk.length
     onProgress?.(expectedSize === undefined ? sent : Math.min(sent, expectedSize))
   }
+  fileRead?.()
   if (expectedSize !== undefined && sent !== expectedSize) {
     throw new Error(`the file changed size while it was uploaded (${sent} of ${expectedSize} bytes)`)
   }

@@ -122,9 +122,10 @@ export class PendingFile {
    */
   sendingSinceMs: number | undefined
   /**
-   * Resolves once that attempt has read the spool bytes it sends (or ended): until then a change through a
-   * handle still open (a child's inherited descriptor, another handle during a retry) waits (write/content.ts),
-   * so no version is made of bytes from before and after it.
+   * Resolves once the request of that attempt now reading the spool bytes has read them (or ended): until then
+   * a change through a handle still open (a child's inherited descriptor, another handle during a retry) waits
+   * (write/content.ts), so no version is made of bytes from before and after it. Set per request, never through
+   * the waits between them.
    */
   sent: Promise<void> | undefined
   /**

@@ -3,11 +3,15 @@
 // still deliver every file byte-exact. And a response lost after the server stored the upload is retried
 // inside close(2): close succeeds. So is an upload answered with an error after it was stored (a gateway's 504),
 // and neither is stored twice: the stored version is found and taken as the upload's result.
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { close, openSync, writeSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { fuseSkipReason, remoteBytesPath, run, sameBytes, waitFor, type Library, type Mounted } from '../integration/harness.js'
+import {
+  fuseSkipReason, remoteBytesPath, run, sameBytes, waitFor, waitForRemoteBytes, type Library, type Mounted,
+} from '../integration/harness.js'
 import { useFaultRig } from './rig.js'
 
 const skip = fuseSkipReason()
@@ -148,4 +152,38 @@ describe.skipIf(skip !== null)('uploads through server faults', () => {
     // The faults fired: the daemon logged uploads that failed and were tried again.
     expect(debug.log()).toMatch(/"operation":"POST \/api\/v1\/files\/upload"[^\n]*"msg":"retrying"/)
   }, 180_000)
+
+  it('W3: a write through a descriptor still open while its close\'s upload retries goes through between two requests, not after all of them', async () => {
+    // 100 retries with backoff: an attempt whose every request fails lasts many minutes.
+    const slow = await rig.mount(['--cache-dir', join(work, 'cache-barrier'), '--retries', '100'])
+    const first = randomBytes(2 * 1024 * 1024) // over 1 MiB: each request reads the file as it sends it
+    const fd = openSync(join(slow.path, 'barrier.bin'), 'w')
+    // Its second half first: not streamed while written (W12), so the close sends it.
+    const half = first.length / 2
+    writeSync(fd, first, half, half, half)
+    writeSync(fd, first, 0, half, 0)
+    // A child inherits the descriptor (the same open file, at offset 0) and writes once told to.
+    const child = spawn('sh', ['-c', 'read go; printf CHANGED >&3; echo written'], { stdio: ['pipe', 'pipe', 'inherit', fd] })
+    let childOut = ''
+    child.stdout!.on('data', (d: Buffer) => (childOut += d.toString()))
+    const childExit = new Promise((resolve) => child.on('exit', resolve))
+    // Every upload request's connection drops as its body arrives: the close's attempt retries on and on.
+    await lib.setFaults({ errorRate: 0, resetRate: 1, resetPhase: 'request', scope: ['upload'] })
+    let closed = false
+    const closing = new Promise<void>((resolve, reject) => close(fd, (e) => (e ? reject(e) : resolve()))).finally(() => (closed = true))
+    try {
+      await waitFor(() => /"path":"\/barrier\.bin"[^\n]*"msg":"upload started"[\s\S]*"operation":"POST \/api\/v1\/files\/upload"[^\n]*"msg":"retrying"/.test(slow.log()), 60_000, 'a retry of the close\'s upload')
+      child.stdin!.end('go\n')
+      await waitFor(() => childOut.includes('written') || closed, 60_000, 'the child\'s write')
+      expect(closed).toBe(false) // the write did not wait for the close's attempt to end
+    } finally {
+      await lib.setFaults({ resetRate: 0, scope: ['api', 'upload', 'delivery'] })
+      child.stdin!.end()
+    }
+    await closing
+    await childExit
+    expect(childOut).toContain('written')
+    await writeFile(join(work, 'barrier-expected.bin'), Buffer.concat([Buffer.from('CHANGED'), first.subarray(7)]))
+    await waitForRemoteBytes(lib, '/barrier.bin', join(work, 'barrier-expected.bin'), 60_000)
+  }, 300_000)
 })

@@ -55,12 +55,16 @@ export class SpoolContent {
     const written = { bytes: 0 }
     let failure: unknown
     file.writesInFlight++
+    const writing = this.#writeSpool(file.fd!, data, position, written)
+    const under = writesUnderWay.get(file) ?? writesUnderWay.set(file, new Set()).get(file)!
+    under.add(writing)
     try {
-      await this.#writeSpool(file.fd!, data, position, written)
+      await writing
     } catch (e) {
       failure = e
     } finally {
       file.writesInFlight--
+      under.delete(writing)
     }
     const done = written.bytes
     if (done > 0) {
@@ -181,6 +185,15 @@ export class SpoolContent {
     file.storedVersionId = undefined
     file.storedUpload = undefined
   }
+}
+
+/** The spool writes of each file under way: an upload request that starts reading the bytes waits for them. */
+const writesUnderWay = new WeakMap<PendingFile, Set<Promise<void>>>()
+
+/** Resolves once the writes into the file's spool copy that have begun are done (or failed). */
+export async function writesDone(file: PendingFile): Promise<void> {
+  const under = writesUnderWay.get(file)
+  if (under && under.size > 0) await Promise.allSettled([...under])
 }
 
 /**

@@ -19,6 +19,7 @@ import { uploadFieldsOf } from '../upload/fields.js'
 import { setWantedDetails } from '../upload/set-details.js'
 import { mayHaveBeenStored, storedCopyOf } from '../upload/stored-copy.js'
 import type { Streamer } from '../upload/streamer.js'
+import { writesDone } from './content.js'
 import { describe, type AttemptControl } from '../upload/uploader.js'
 
 /** An attempt made without an uploader (tests): its requests retry as the client's policy says. */
@@ -115,11 +116,10 @@ export class UploadAttempts {
     const { api, uploadTags } = this.#d
     const sinceMs = file.mayBeStoredSinceMs ?? this.#d.clock.now()
     this.#noteAttempt(file, sinceMs)
-    const sent = this.#reading(file)
-    const size = file.size
-    const onRead = (sentBytes: number): void => {
-      if (sentBytes >= size) sent() // every byte read: changes no longer reach this attempt
-      onProgress(sentBytes)
+    const reading = async (): Promise<() => void> => {
+      const read = this.#reading(file)
+      await writesDone(file) // one that began before this request reads
+      return read
     }
     const storedBefore = async (previous: unknown): Promise<UploadResponse | undefined> =>
       mayHaveBeenStored(previous) ? this.#storedCopy(file, sinceMs, describe(previous), control) : undefined
@@ -129,13 +129,14 @@ export class UploadAttempts {
       let streamFailure: unknown
       const uploaded =
         (file.mayBeStoredSinceMs !== undefined ? await this.#storedCopy(file, sinceMs, earlierAnswer, control) : undefined) ??
-        (await this.#d.streamer.finish(file, onProgress, (e) => (streamFailure = e))) ??
+        (await this.#finishStream(file, onProgress, (e) => (streamFailure = e))) ??
         (await storedBefore(streamFailure)) ??
         (await api.uploadFile({
           ...uploadFieldsOf(file, uploadTags),
           localFile: file.dataPath,
           ...(file.fd ? { localFileHandle: file.fd } : {}),
-          onProgress: onRead,
+          onProgress,
+          reading,
           storedBefore,
         }, { giveUp: control.uploadFailed }))
       // Stored: until it has landed (its tags set, perform), a crash leaves the next mount to find it.
@@ -146,13 +147,24 @@ export class UploadAttempts {
       throw e
     } finally {
       file.sendingSinceMs = undefined
-      sent()
+    }
+  }
+
+  /** The rest of the file's streamed upload (W12), if one runs: its one request reads the rest of the bytes. */
+  async #finishStream(file: PendingFile, onProgress: (sentBytes: number) => void, onFailure: (e: unknown) => void): Promise<UploadResponse | undefined> {
+    const read = this.#reading(file)
+    try {
+      return await this.#d.streamer.finish(file, onProgress, onFailure)
+    } finally {
+      read()
     }
   }
 
   /**
-   * Holds changes to the file's bytes (PendingFile.sent) until the returned function is called (once the
-   * attempt has read them all, or ended): no version is made of bytes from before and after a change.
+   * Holds changes to the file's bytes (PendingFile.sent) until the returned function is called: while one
+   * request reads them (UploadRequest.reading), never through an attempt's waits between its requests (a
+   * backoff, a 429's reset, the lookup of an earlier attempt's version), which would hold a program's write(2)
+   * through a handle still open for as long. No version is made of bytes from before and after a change.
    */
   #reading(file: PendingFile): () => void {
     let done!: () => void

@@ -403,9 +403,17 @@ export class FakeImageKit implements ImageKitApi {
     this.maxUploadsInFlight = Math.max(this.maxUploadsInFlight, this.uploadsInFlight)
     try {
       await Promise.resolve()
-      if (this.uploadGate) await this.uploadGate()
-      this.#maybeFail('uploadFile')
-      const bytes = await readFile(request.localFile)
+      // The client holds changes to the file while a request reads it (UploadRequest.reading): from the start of
+      // the request (the gate stands for a large file's bytes read while they are sent) to the end of its body.
+      const read = await request.reading?.()
+      let bytes: Buffer
+      try {
+        if (this.uploadGate) await this.uploadGate()
+        this.#maybeFail('uploadFile')
+        bytes = await readFile(request.localFile)
+      } finally {
+        read?.()
+      }
       this.bodiesRead++
       if (bytes.length === 0) throw new ImageKitError('IK_BAD_REQUEST', 'POST upload: 400', { status: 400 })
       if (bytes.length > this.maxUploadBytes) throw new ImageKitError('IK_TOO_LARGE', 'POST upload: too large', { status: 400 })
