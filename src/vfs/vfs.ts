@@ -179,7 +179,8 @@ class ImageKitVfs implements IkVfs {
         ...shared, uploadLog, counters: this.#counters, options, dropCachedPages: deps.dropCachedPages,
         versionStored: (fileId) => this.#readers.stopSettling(fileId),
       })
-      const unlinked = this.#unlinked = new UnlinkedCopies(this.#writes.recentCopies.keptDir, api, this.#log)
+      const recent = this.#writes.recentCopies
+      const unlinked = this.#unlinked = new UnlinkedCopies(recent.keptDir, api, this.#log)
       this.#namespace = new Namespace({
         ...shared, writes: this.#writes,
         // Best effort: the delete is what the user asked for, so it goes on without the copy (too large, or the
@@ -187,7 +188,7 @@ class ImageKitVfs implements IkVfs {
         keepForReaders: async (node) => {
           if (!this.#readers.isOpen(node.fileId, node.versionId)) return
           const target = { path: node.remotePath, size: node.size }
-          const kept = await unlinked.keep(node).catch((e: unknown) => {
+          const kept = await unlinked.keep(node, recent).catch((e: unknown) => {
             this.#log.warn({ ...target, err: e }, 'unlink of a file open for reading: could not fetch its bytes first; its readers get errors from now on')
             return true
           })

@@ -4,6 +4,9 @@
  * from there (they look for a local copy before the CDN, file-reader.ts) until the last of them is released.
  * The files live beside the spool's kept copies (`kept/unlinked-*`), which a start-up deletes.
  *
+ * A version the spool still holds (a file just written: recent-copies.ts) is copied from there instead, within
+ * the cache dir's disk: no download of the bytes just uploaded.
+ *
  * Only files up to maxBytes are fetched: `rm` of a film a player has open would otherwise wait for the whole
  * film to download (and fill the cache dir's disk with it). Readers of a larger one, or of one whose fetch
  * failed, read on what the block cache holds and then get errors, as before copies were kept.
@@ -24,6 +27,8 @@ interface Copy {
 
 /** As much as the spool keeps of files just uploaded (recent-copies.ts); a minute or so of a CDN's bandwidth. */
 export const UNLINKED_COPY_MAX_BYTES = 256 * 1024 * 1024
+/** A local copy is made in reads of this size. */
+const LOCAL_CHUNK_BYTES = 1024 * 1024
 
 export class UnlinkedCopies implements LocalCopies {
   readonly #copies = new Map<string, Copy>()
@@ -32,18 +37,20 @@ export class UnlinkedCopies implements LocalCopies {
 
   /**
    * Fetches `node`'s bytes into a local copy (once per version), unless it is larger than maxBytes (false);
-   * a failure leaves none and rejects.
+   * from `local` when that holds the version whole, else from the CDN. A failure leaves none and rejects.
    */
-  async keep(node: FileInode): Promise<boolean> {
+  async keep(node: FileInode, local?: LocalCopies): Promise<boolean> {
     if (node.size > this.maxBytes) return false
     const key = keyOf(node.fileId, node.versionId)
     if (this.#copies.has(key)) return true
     const path = join(this.dir, `unlinked-${node.fileId}-${node.versionId}`)
     const fh = await open(path, 'w+')
     try {
-      await fillFromRemote(this.api, this.log, node, async (chunk, position) => {
-        await fh.write(chunk, 0, chunk.length, position)
-      })
+      if (!(local && (await copyLocal(local, node, fh)))) {
+        await fillFromRemote(this.api, this.log, node, async (chunk, position) => {
+          await fh.write(chunk, 0, chunk.length, position)
+        })
+      }
     } catch (e) {
       await fh.close()
       await rm(path, { force: true })
@@ -80,6 +87,19 @@ export class UnlinkedCopies implements LocalCopies {
 }
 
 const keyOf = (fileId: string, versionId: string) => `${fileId}\u0000${versionId}`
+
+/** `node`'s bytes from `local` into `fh`; false when it does not hold them all (the copy went meanwhile). */
+async function copyLocal(local: LocalCopies, node: FileInode, fh: FileHandle): Promise<boolean> {
+  const { fileId, versionId, size } = node
+  if (!local.has(fileId, versionId, size)) return false
+  const chunk = Buffer.allocUnsafe(Math.min(size, LOCAL_CHUNK_BYTES))
+  for (let position = 0; position < size; position += chunk.length) {
+    const part = chunk.subarray(0, Math.min(chunk.length, size - position))
+    if (!(await local.readAt(fileId, versionId, size, part, position))) return false
+    for (let done = 0; done < part.length;) done += (await fh.write(part, done, part.length - done, position + done)).bytesWritten
+  }
+  return true
+}
 
 /** The first of `sources` that holds a version's bytes. */
 export function eitherCopy(...sources: (LocalCopies | undefined)[]): LocalCopies {

@@ -872,6 +872,21 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('W8: a file open for reading whose version the spool still holds (just written) is copied from there before its unlink, not fetched', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 5, 'ab') // kept on disk only (over 1 MiB), in more than one chunk
+    await writeFile(h, '/saved.bin', bytes)
+    const fh = await h.vfs.open('/saved.bin', constants.O_RDONLY)
+    await h.vfs.unlink('/saved.bin')
+    expect(api.calls.readRange).toBe(0)
+    expect(api.filePaths()).toEqual([])
+    expect((await h.vfs.read('/saved.bin', fh, 64, bytes.length - 64)).equals(bytes.subarray(bytes.length - 64))).toBe(true)
+    expect(api.calls.readRange).toBe(0)
+    await h.vfs.release('/saved.bin', fh)
+    await h.vfs.close()
+  })
+
   it('W8: a file written on after its unlink (a temporary file, SQLite\'s -shm) leaves no spool file at its last close', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
