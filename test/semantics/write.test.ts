@@ -605,6 +605,37 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(await unmount(again.m)).toBe(0)
   })
 
+  it('W3: O_DSYNC writes through a descriptor that may read (a database opening its log O_RDWR|O_DSYNC) upload nothing; an fsync on it uploads once', async () => {
+    const { m } = await mount()
+    const { O_RDWR, O_CREAT, O_TRUNC, O_DSYNC } = fsConstants
+    const original = await localFile('w3-dsync.db', 256 * 1024)
+    await run('cp', [original, join(m.path, 'w3-dsync.db')])
+    const expected = await readFile(original)
+    const db = await open(join(m.path, 'w3-dsync.db'), O_RDWR | O_DSYNC)
+    const made = await open(join(m.path, 'w3-dsync-new.db'), O_RDWR | O_CREAT | O_TRUNC | O_DSYNC)
+    try {
+      for (let i = 0; i < 5; i++) {
+        const page = Buffer.alloc(8192, 65 + i)
+        await db.write(page, 0, page.length, i * 40_000)
+        page.copy(expected, i * 40_000)
+        await made.write(page, 0, page.length, i * 8192)
+      }
+      const back = Buffer.alloc(8192)
+      await db.read(back, 0, back.length, 4 * 40_000)
+      expect(back.equals(Buffer.alloc(8192, 69))).toBe(true) // the descriptor reads what it wrote
+      expect(await versionsOf(lib, '/w3-dsync.db')).toHaveLength(1) // the writes uploaded nothing
+      expect((await remoteEntries(lib, '/')).map((e) => e.name)).not.toContain('w3-dsync-new.db')
+      await db.sync() // W2: an fsync(2) stores what was written
+      expect(await versionsOf(lib, '/w3-dsync.db')).toHaveLength(2)
+      expect(await sameBytes(remoteBytesPath(lib, '/w3-dsync.db'), await localBytes('w3-dsync.db', expected))).toBe(true)
+    } finally {
+      await Promise.all([db.close(), made.close()])
+    }
+    expect(await versionsOf(lib, '/w3-dsync.db')).toHaveLength(2) // nothing written since the fsync
+    expect(await versionsOf(lib, '/w3-dsync-new.db')).toHaveLength(1)
+    expect(await unmount(m)).toBe(0)
+  })
+
   it('W3: kill -9 while a process maps a file shared and writable after closing it: what its close left is stored by the next mount', async () => {
     const first = await mount()
     await mkdir(join(first.m.path, 'w3-mapped'))
