@@ -121,6 +121,47 @@ describe('uploadFile', () => {
     }
   })
 
+  it('holds the file (UploadRequest.reading) while each request reads it, never across the waits between requests', async () => {
+    const content = randomBytes(8 * 1024 * 1024) // read as it is sent
+    const localFile = join(dir, 'spool-held')
+    await writeFile(localFile, content)
+    const events: string[] = []
+    let held = false
+    let requests = 0
+    server = await startRawServer((req, res) => {
+      const index = requests++
+      events.push(`request ${index}${held ? ' (held)' : ''}`)
+      let received = 0
+      req.on('data', (chunk: Buffer) => {
+        received += chunk.length
+        // The first two answered 503 before the body has all arrived (the connection closes under it).
+        if (index < 2 && received >= 1024 * 1024 && !res.headersSent) {
+          res.writeHead(503, { 'content-type': 'application/json', connection: 'close' })
+          res.end(JSON.stringify({ message: 'busy' }))
+        }
+      })
+      req.on('end', () => {
+        if (!res.headersSent) sendJson(res, 200, { ...RESPONSE, size: content.length })
+      })
+    })
+    const made = makeClient(server.url)
+    closeClient = () => made.client.close()
+    await made.client.uploadFile({
+      localFile, folder: '/dir', fileName: 'held.bin',
+      reading: async () => {
+        expect(held).toBe(false)
+        held = true
+        events.push('hold')
+        return () => {
+          expect(held).toBe(true)
+          held = false
+          events.push('release')
+        }
+      },
+    })
+    expect(events).toEqual(['hold', 'request 0 (held)', 'release', 'hold', 'request 1 (held)', 'release', 'hold', 'request 2 (held)', 'release'])
+  })
+
   it('sends the file again when the 2xx answer was cut short (the server stored it; a repeat is one more version)', async () => {
     const content = randomBytes(10_000)
     const localFile = join(dir, 'spool-cut')
