@@ -171,6 +171,10 @@ describe('libfuse3 dispatcher', () => {
     expect(opened(O_RDWR | O_TRUNC)).toBe(0) // may read back, or mmap
     expect(created(O_RDWR | O_CREAT)).toBe(0)
     expect(opened(O_RDONLY)).toBe(0)
+    // O_SYNC and O_DSYNC: through the page cache the kernel would follow each write with an fsync (an upload, W3).
+    expect(opened(O_RDWR | fsConstants.O_DSYNC)).toBe(OpenReply.DirectIo) // a database's log
+    expect(opened(O_WRONLY | O_APPEND | fsConstants.O_SYNC)).toBe(OpenReply.DirectIo)
+    expect(created(O_RDWR | O_CREAT | fsConstants.O_DSYNC)).toBe(OpenReply.DirectIo)
     // A refused open carries no flags.
     const refused = harness({ open: (_p, _flags, cb) => cb(-errno.EACCES) })
     refused.dispatch(Op.Open, 2, '/f', O_WRONLY | O_TRUNC)
