@@ -193,6 +193,8 @@ class ImageKitVfs implements IkVfs {
             return true
           })
           if (!kept) this.#log.info({ ...target, maxBytes: unlinked.maxBytes }, 'unlink of a file open for reading: too large to fetch first; its readers get errors once past what is cached')
+          // The last reader may have gone while the bytes came (its release found no copy to drop).
+          if (!this.#readers.isOpen(node.fileId, node.versionId)) await unlinked.drop(node.fileId, node.versionId).catch(() => undefined)
         },
       })
       this.#metadata = new MetadataEditor({ api, log: this.#log, resolver: this.#resolver, dirs: this.#dirs, destinations: this.#destinations, writes: this.#writes, clock })

@@ -887,6 +887,23 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('W8: a reader released while its file\'s bytes are fetched for the unlink leaves no copy in the cache dir', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/played.bin', Buffer.alloc(64 * 1024, 7))
+    const h = rw(api)
+    const player = await h.vfs.open('/played.bin', constants.O_RDONLY)
+    let open!: () => void
+    const held = new Promise<void>((resolve) => { open = resolve })
+    api.gate = () => held
+    const unlinked = h.vfs.unlink('/played.bin')
+    await waitFor(() => api.calls.readRange === 1)
+    await h.vfs.release('/played.bin', player) // the player stops while rm waits for the fetch
+    open()
+    await unlinked
+    expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toEqual([])
+    await h.vfs.close()
+  })
+
   it('W8: a file written on after its unlink (a temporary file, SQLite\'s -shm) leaves no spool file at its last close', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
