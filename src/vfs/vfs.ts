@@ -667,6 +667,7 @@ class ImageKitVfs implements IkVfs {
     await this.#writes?.close() // waits for uploads in flight and due
     this.#keptMtimes?.close()
     this.#readers.closeAll()
+    await this.#unlinked?.close()
     this.#handles.clear()
     this.#dirs.clear()
     this.#blocks.clear()

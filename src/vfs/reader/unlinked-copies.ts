@@ -84,6 +84,16 @@ export class UnlinkedCopies implements LocalCopies {
     await copy.fh.close()
     await rm(copy.path, { force: true })
   }
+
+  /** Unmount: every copy goes, also those of readers still open (a detached mount sends no more releases). */
+  async close(): Promise<void> {
+    const copies = [...this.#copies.values()]
+    this.#copies.clear()
+    for (const copy of copies) {
+      await copy.fh.close().catch(() => undefined)
+      await rm(copy.path, { force: true })
+    }
+  }
 }
 
 const keyOf = (fileId: string, versionId: string) => `${fileId}\u0000${versionId}`

@@ -904,6 +904,17 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('W8: the copy of a file unlinked while open for reading goes with the unmount, its reader still open', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/played.bin', Buffer.from('played bytes'))
+    const h = rw(api)
+    await h.vfs.open('/played.bin', constants.O_RDONLY) // released never: the unmount detaches the mount
+    await h.vfs.unlink('/played.bin')
+    expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toHaveLength(1)
+    await h.vfs.close()
+    expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toEqual([])
+  })
+
   it('W8: a file written on after its unlink (a temporary file, SQLite\'s -shm) leaves no spool file at its last close', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
