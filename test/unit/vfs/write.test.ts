@@ -2658,3 +2658,24 @@ describe('no version of writes no close or fsync committed', () => {
     expect(api.fileAt('/db.bin')!.versions).toBe(1)
   })
 })
+
+describe('no version of writes no close or fsync committed, through O_DSYNC', () => {
+  it('W3: a background retry of a file its program still writes through an O_DSYNC descriptor waits for its close, instead of storing the half-done bytes each such write kept', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/log.bin', 0o644, CREATE | constants.O_DSYNC)
+    await h.vfs.write('/log.bin', fh, Buffer.from('committed by fsync'), 0)
+    api.failNext.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
+    await expectCode(h.vfs.fsync('/log.bin', fh, false), 'EIO') // a retry is scheduled; the program keeps the file open
+    await h.vfs.write('/log.bin', fh, Buffer.from('HALF-DONE'), 0) // durable at once (O_DSYNC), not yet done
+    h.clock.advance(5 * 60_000) // the retry's time comes
+    await new Promise((r) => setImmediate(r))
+    await waitFor(() => api.fileAt('/log.bin') !== undefined, 300).catch(() => undefined) // stored at once, unless it waits
+    expect(api.fileAt('/log.bin')).toBeUndefined()
+    await h.vfs.write('/log.bin', fh, Buffer.from(' and done'), 18)
+    await h.vfs.flush('/log.bin', fh)
+    await h.vfs.release('/log.bin', fh)
+    expect(api.fileAt('/log.bin')!.bytes.toString()).toBe('HALF-DONE by fsync and done')
+    expect(api.fileAt('/log.bin')!.versions).toBe(1)
+  })
+})
