@@ -342,6 +342,8 @@ export class Namespace {
         if (srcPending) await writes.discard(srcPending)
       }
       if (srcFileId && srcFileId !== dstBase.fileId) {
+        // A program that has the source open for reading reads on what it opened, as after an unlink (W8).
+        if (src?.fileId === srcFileId) await this.#d.keepForReaders(src)
         try {
           await this.#d.api.deleteFile(srcFileId)
         } catch (e) {

@@ -189,10 +189,10 @@ class ImageKitVfs implements IkVfs {
           if (!this.#readers.isOpen(node.fileId, node.versionId)) return
           const target = { path: node.remotePath, size: node.size }
           const kept = await unlinked.keep(node, recent).catch((e: unknown) => {
-            this.#log.warn({ ...target, err: e }, 'unlink of a file open for reading: could not fetch its bytes first; its readers get errors from now on')
+            this.#log.warn({ ...target, err: e }, 'delete of a file open for reading (an unlink, or a rename over another file): could not fetch its bytes first; its readers get errors from now on')
             return true
           })
-          if (!kept) this.#log.info({ ...target, maxBytes: unlinked.maxBytes }, 'unlink of a file open for reading: too large to fetch first; its readers get errors once past what is cached')
+          if (!kept) this.#log.info({ ...target, maxBytes: unlinked.maxBytes }, 'delete of a file open for reading (an unlink, or a rename over another file): too large to fetch first; its readers get errors once past what is cached')
           // The last reader may have gone while the bytes came (its release found no copy to drop).
           if (!this.#readers.isOpen(node.fileId, node.versionId)) await unlinked.drop(node.fileId, node.versionId).catch(() => undefined)
         },

@@ -1152,6 +1152,33 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
+  it.each(BINDINGS)('W9: a stored file a program has open for reading, renamed over another file, is read on once the CDN forgot its URL%s', async (_, args) => {
+    // Its bytes become the target's new version and its own id is deleted: the reader's version is gone.
+    const forgetful = await startLibrary({ emulatorArgs: ['--cdn-stale-ms', '0'] })
+    libraries.push(forgetful)
+    await forgetful.setFaults({ rateLimitPerSecond: 0 })
+    const bytes = randomBytes(20_000_000)
+    await forgetful.upload('/w9read', 'new.bin', bytes)
+    await forgetful.upload('/w9read', 'old.bin', Buffer.from('the old target'))
+    const { m, cache } = await mount({ library: forgetful, args })
+    const dir = join(m.path, 'w9read')
+    const viewer = await open(join(dir, 'new.bin'), 'r')
+    try {
+      await rename(join(dir, 'new.bin'), join(dir, 'old.bin'))
+      await expect(forgetful.details('/w9read/new.bin')).rejects.toThrow(/no file/)
+      const at = 15_000_000 // past what the open's first range streamed
+      const back = Buffer.alloc(bytes.length - at)
+      const { bytesRead } = await viewer.read(back, 0, back.length, at)
+      expect(bytesRead).toBe(back.length)
+      expect(back.equals(bytes.subarray(at))).toBe(true)
+    } finally {
+      await viewer.close()
+    }
+    const copies = async () => (await readdir(cache, { recursive: true })).filter((f) => f.includes('unlinked-'))
+    await waitFor(async () => (await copies()).length === 0 || undefined, 10_000, 'the copy of the renamed file removed')
+    await unmount(m)
+  })
+
   it('W9: sed -i over a file still waiting for its --write-back upload keeps the tags set on it', async () => {
     const { m } = await mount({ args: ['--write-back', '1h'] })
     const dir = join(m.path, 'w9wb')

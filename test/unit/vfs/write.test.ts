@@ -2679,3 +2679,18 @@ describe('no version of writes no close or fsync committed, through O_DSYNC', ()
     expect(api.fileAt('/log.bin')!.versions).toBe(1)
   })
 })
+
+describe('a reader of a file renamed over another', () => {
+  it('W8: a stored file open for reading and renamed over another file (its id deleted, its bytes the target\'s new version) is read on', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/a.bin', Buffer.from('the source bytes'))
+    api.addFile('/b.bin', Buffer.from('the old target'))
+    const h = rw(api)
+    const reader = await h.vfs.open('/a.bin', constants.O_RDONLY)
+    await h.vfs.rename('/a.bin', '/b.bin')
+    api.forgetUrls('')
+    expect((await h.vfs.read('/b.bin', reader, 64, 0)).toString()).toBe('the source bytes')
+    await h.vfs.release('/b.bin', reader)
+    await h.vfs.close()
+  })
+})
