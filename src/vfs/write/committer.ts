@@ -97,6 +97,9 @@ export class Committer {
     let notKept = false
     const upload = await this.#d.fileLock.run(file.id, async () => {
       if (file.unlinked) return false
+      // What O_SYNC writes kept is committed now too, also when they left nothing dirty: no longer written on
+      // since (Uploader's writtenOn), and a write in place from here keeps it aside first, as any committed content.
+      file.keptByWrite = false
       if (file.dirty) {
         // The bytes and their record must outlive this call only when the upload does not happen inside it
         // (write-back, empty files) or the caller asked for it (fsync). A close that uploads at once makes
@@ -121,7 +124,6 @@ export class Committer {
         file.unsent = true
         file.state = 'waiting'
         file.attempts = 0
-        file.keptByWrite = false
         if (durable) {
           await Promise.all([dataSynced, journal.write(file.record(checksum))]).catch((e: unknown) => {
             if (!isDiskFull(e)) throw e

@@ -2659,6 +2659,24 @@ describe('no version of writes no close or fsync committed', () => {
   })
 })
 
+describe('a background retry once the program closed', () => {
+  it('W3: a file written through an O_DSYNC descriptor and closed, whose upload failed, is retried while a reader has it open', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/log.bin', 0o644, CREATE | constants.O_DSYNC)
+    await h.vfs.write('/log.bin', fh, Buffer.from('kept by its write'), 0)
+    api.failNext.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
+    await expectCode(h.vfs.flush('/log.bin', fh), 'EIO') // a retry is scheduled
+    await h.vfs.release('/log.bin', fh)
+    const reader = await h.vfs.open('/log.bin', constants.O_RDONLY) // no writes since that close
+    h.clock.advance(5 * 60_000) // the retry's time comes
+    await waitFor(() => api.fileAt('/log.bin') !== undefined)
+    expect(api.fileAt('/log.bin')!.bytes.toString()).toBe('kept by its write')
+    await h.vfs.release('/log.bin', reader)
+    await h.vfs.close()
+  })
+})
+
 describe('a reader of a file renamed over another', () => {
   it('W8: a stored file open for reading and renamed over another file (its id deleted, its bytes the target\'s new version) is read on', async () => {
     const api = new FakeImageKit()
