@@ -21,6 +21,12 @@ export const systemClock: Clock = {
     }),
 }
 
+/** `base`, read `offsetMs` later (earlier when negative): a clock set wrong, as another machine's may be. */
+export function offsetClock(base: Clock, offsetMs: number): Clock {
+  if (offsetMs === 0) return base
+  return { now: () => base.now() + offsetMs, sleep: (ms, signal) => base.sleep(ms, signal) }
+}
+
 /** A clock that only moves when told to; for unit tests of TTLs and backoff. */
 export class ManualClock implements Clock {
   #now: number

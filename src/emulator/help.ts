@@ -49,6 +49,7 @@ const GROUPS: readonly { title: string; flags: readonly FlagDoc[] }[] = [
       { flag: '--url-encoding', value: 'uri|sdk', help: 'How url/thumbnail in API answers escape | ^ [ ]: uri as encodeURI does, sdk as the SDKs\' URLs do. Delivery takes either.', default: 'default uri' },
       { flag: '--extensions', value: 'pending|success|failed', help: 'How extensions asked for on upload or update end: pending answers pending and stores stand-in results (AI tags, a description) a moment later, success stores them before answering, failed runs none.', default: 'default pending' },
       { flag: '--no-webhooks', help: 'Send no webhook when a pending extension completes (its final status normally goes to the request\'s webhookUrl), for an emulator that must not reach other hosts.', default: 'default off: webhooks are sent' },
+      { flag: '--clock-offset-ms', value: 'int', help: 'Run the emulator\'s clock this many ms ahead of this machine\'s (negative: behind), as ImageKit\'s clock may differ from a client\'s: signed URL expiry, the times it stores and the Date header of its answers follow it.', default: 'default 0' },
       { flag: '--webhook-retry-ms', value: 'int', help: 'Wait before a webhook that failed (not answered 200 within 30 s) is tried again; each wait doubles, up to an hour, for 24 hours, as the service retries "in spaced intervals" for at most a day. 0: one try only.', default: `default ${DEFAULT_WEBHOOK_RETRY.firstDelayMs}` },
     ],
   },

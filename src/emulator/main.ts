@@ -27,6 +27,7 @@ const VALUE_FLAGS = new Set([
   '--rate-limit', '--error-rate', '--error-statuses', '--latency-ms', '--reset-rate', '--reset-phase', '--fault-seed', '--range-ignore-rate',
   '--error-after-work-rate',
   '--public-url-base', '--url-encoding', '--seed', '--log-level', '--extensions', '--rate-limit-headers', '--custom-field-delete', '--non-image-metadata', '--usage-cache-ms', '--webhook-retry-ms',
+  '--clock-offset-ms',
 ])
 
 export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--private-key K] [--public-key P] [--id demo] [--host 127.0.0.1]
@@ -35,7 +36,7 @@ export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--pri
   [--range-ignore-rate X] [--error-after-work-rate X] [--public-url-base URL] [--url-encoding uri|sdk] [--seed demo] [--log-level L]
   [--extensions pending|success|failed] [--no-webhooks]
   [--rate-limit-headers every|429] [--custom-field-delete 204|200] [--non-image-metadata 400|200] [--usage-cache-ms N]
-  [--webhook-retry-ms N]
+  [--webhook-retry-ms N] [--clock-offset-ms N]
 keys may also come from IKFS_EMULATOR_PRIVATE_KEY and IKFS_EMULATOR_PUBLIC_KEY
 ikfs emulator --help lists every flag with what it does and its default`
 
@@ -106,6 +107,11 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
   if (flags.has('--no-url-uploads')) options.urlUploads = false
   if (flags.has('--no-webhooks')) options.webhooks = false
   if (v('--webhook-retry-ms') !== undefined) options.webhookRetry = { firstDelayMs: integer('--webhook-retry-ms', v('--webhook-retry-ms') as string, privateKey) }
+  if (v('--clock-offset-ms') !== undefined) {
+    const offset = v('--clock-offset-ms') as string
+    if (!/^-?\d+$/.test(offset)) throw new EmulatorArgsError(`--clock-offset-ms needs a whole number of ms (negative: behind), got ${quotedUnlessKey(offset, privateKey)}`)
+    options.clockOffsetMs = Number(offset)
+  }
   if (v('--rate-limit') !== undefined) options.rateLimit = { perSecond: integer('--rate-limit', v('--rate-limit') as string, privateKey) }
   if (v('--range-ignore-rate') !== undefined) options.rangeIgnoreRate = fraction('--range-ignore-rate', v('--range-ignore-rate') as string, privateKey)
   if (v('--url-encoding') !== undefined) options.urlEncoding = oneOf('--url-encoding', v('--url-encoding') as string, ['uri', 'sdk'])

@@ -108,6 +108,12 @@ export interface EmulatorOptions {
   webhookRetry?: Partial<WebhookRetry>
   logger?: Logger
   clock?: Clock
+  /**
+   * The emulator's clock runs this many ms ahead of the machine's (negative: behind), as a service's clock may
+   * differ from a client's: signed URL expiry, the times it stores and its Date header follow it. Ignored
+   * when `clock` is given. Default 0.
+   */
+  clockOffsetMs?: number
 }
 
 /** Upload limit of the free plan, as quoted in a live error message (§4.18). */

@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { systemClock } from '../clock.js'
+import { offsetClock, systemClock } from '../clock.js'
 import { isDiskFull } from '../full-disk.js'
 import { createLogger } from '../log.js'
 import { makeDirs } from '../make-dirs.js'
@@ -22,6 +22,7 @@ import type { EmulatorContext } from './context.js'
 import { lockDataDir } from './data-lock.js'
 import { defaultFaultSettings, FaultInjector, type FaultControl, type FaultScope } from './faults.js'
 import { DailyCounter } from './daily-counter.js'
+import { responseDatedBy } from './dated-response.js'
 import { EmbeddedFactsCache } from './embedded-cache.js'
 import { EndpointUrls } from './endpoint-url.js'
 import { PATH_TOO_LONG_MESSAGE } from './names.js'
@@ -63,7 +64,7 @@ const INJECTED_ERROR_MESSAGE = 'Internal server error (injected by the emulator)
 export async function startEmulator(options: EmulatorOptions): Promise<EmulatorHandle> {
   const resolved = resolveOptions(options)
   const logger = (options.logger ?? createLogger({ level: 'silent' })).child({ component: 'emulator' })
-  const clock = options.clock ?? systemClock
+  const clock = options.clock ?? offsetClock(systemClock, options.clockOffsetMs ?? 0)
   const store = new Store(resolved.dataDir, clock, logger)
   makeDirs(store.metaDir)
   const unlock = lockDataDir(resolved.dataDir, store.metaDir)
@@ -81,7 +82,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
   if (adoption.emptyFiles > 0) logger.warn({ emptyFiles: adoption.emptyFiles }, 'adopted empty files: the real service cannot hold 0-byte files')
 
   const faults = new FaultInjector({ ...defaultFaultSettings(resolved.rateLimitPerSecond), rangeIgnoreRate: resolved.rangeIgnoreRate, ...options.faults })
-  const server = createServer()
+  const server = createServer({ ServerResponse: responseDatedBy(clock) })
   server.keepAliveTimeout = 5_000
   try {
     await new Promise<void>((resolve, reject) => {
