@@ -16,6 +16,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../clock.js'
 import { redactUrl } from '../log.js'
 import { requestBuffered, type BufferedResponse } from './buffered-request.js'
+import { clockSkewOf } from './clock-skew.js'
 import { DeliverySockets } from './delivery-sockets.js'
 import { ImageKitError, type ImageKitCode } from './errors.js'
 import { OriginDispatchers } from './origin-dispatchers.js'
@@ -110,6 +111,8 @@ export interface ApiResult {
   requestId?: string
   /** Attempt that produced this result (0 = first try). */
   attempt: number
+  /** How far the API's clock was ahead of this machine's (negative: behind), from its Date header (clock-skew.ts). */
+  clockSkewMs?: number
 }
 
 /** A request askUploadHost() sends as it is, with the Authorization header. */
@@ -355,6 +358,7 @@ export class HttpTransport {
       Object.assign(headers, attemptBody.headers)
     }
     const failure = { method: call.method, route: call.route, signal: call.signal }
+    const sentMs = this.settings.clock.now()
     try {
       let response: BufferedResponse
       try {
@@ -403,7 +407,9 @@ export class HttpTransport {
         // The server may already have acted: only idempotent calls may try again.
         throw errorFromException(error, { ...failure, retriable: call.idempotent, requestId, status: response.statusCode })
       }
-      return { status: response.statusCode, value: decodeJson(text, call.method, call.route, requestId), requestId, attempt }
+      const value = decodeJson(text, call.method, call.route, requestId)
+      const clockSkewMs = clockSkewOf(response.headers.date, sentMs, this.settings.clock.now())
+      return { status: response.statusCode, value, requestId, attempt, ...(clockSkewMs === undefined ? {} : { clockSkewMs }) }
     } finally {
       attemptBody?.dispose()
     }

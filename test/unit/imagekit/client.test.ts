@@ -1,8 +1,10 @@
 /** The ImageKitClient facade: routes and bodies of each call, delivery URLs, bulk-job polling, deletes. */
 import { describe, expect, it } from 'vitest'
 import { ImageKitClient } from '../../../src/imagekit/client.js'
-import { stringToSign, urlSignature } from '../../../src/imagekit/sign.js'
-import { PRIVATE_KEY, capturingLogger, sendJson, useClientPerTest } from './helpers.js'
+import { systemClock } from '../../../src/clock.js'
+import { expiryFor, signUrl, stringToSign, urlSignature } from '../../../src/imagekit/sign.js'
+import { startTestEmulator } from '../../helpers/emulator.js'
+import { PRIVATE_KEY, capturingLogger, makeClient, readAll, sendJson, useClientPerTest } from './helpers.js'
 
 const FILE = { type: 'file', fileId: 'f1', name: 'a.jpg', filePath: '/a.jpg', size: 3, url: 'u', isPrivateFile: false }
 
@@ -210,6 +212,52 @@ describe('deliveryUrl', () => {
     const client = make(false)
     expect(client.deliveryUrl({ filePath: '/a b/c#d.jpg', url: '', isPrivateFile: false })).toBe(`${endpoint}/a%20b/c%23d.jpg?tr=orig-true`)
     await client.close()
+  })
+})
+
+describe('signing by the API\'s clock', () => {
+  /** The lifetime signed URLs get in these tests (the default, 1 h). */
+  const LIFETIME_S = 3600
+  const expiryOf = (signed: string): number => Number(/[?&]ik-t=(\d+)&/.exec(signed)?.[1])
+
+  it.each([
+    ['2 h ahead of this machine (its clock is behind): by the API\'s time', 7_200_000, 7_200_000],
+    ['30 s ahead (noise, within a minute): by this machine\'s', 30_000, 0],
+    ['2 h behind (this machine is ahead): by this machine\'s, never earlier, so no URL expires early', -7_200_000, 0],
+  ])('the key check finds the API\'s clock %s', async (_what, apiAheadMs, signedAheadMs) => {
+    const { client, clock } = await setup((_req, res) => sendJson(res, 200, [FILE], { date: new Date(clock.now() + apiAheadMs).toUTCString() }))
+    const target = { filePath: '/a.jpg', url: `${perTest.server.url}/demo/a.jpg`, isPrivateFile: true }
+    expect(expiryOf(client.deliveryUrl(target))).toBe(expiryFor(clock.now(), LIFETIME_S))
+    const { clockSkewMs } = await client.verifyCredentials()
+    // The header's second: the API's time is taken as the middle of it.
+    expect(clockSkewMs).toBe(apiAheadMs + 500)
+    const signed = client.deliveryUrl(target)
+    const expiresAt = expiryOf(signed)
+    expect(expiresAt).toBe(expiryFor(clock.now() + (signedAheadMs && signedAheadMs + 500), LIFETIME_S))
+    // The same signature the SDKs make for that URL and expiry (sign.ts, checked against them).
+    const unsigned = signed.replace(/&ik-t=.*$/, '')
+    expect(signed).toBe(signUrl({ url: unsigned, urlEndpoint: `${perTest.server.url}/demo`, privateKey: PRIVATE_KEY, expiresAt }))
+  })
+
+  it('reads a private file from an emulator 2 h ahead once the key check measured it; refused before', async () => {
+    const emulator = await startTestEmulator({ clockOffsetMs: 7_200_000 })
+    const { client } = makeClient(emulator.emu.url, { clock: systemClock, privateKey: emulator.privateKey, urlEndpoint: emulator.urlEndpoint })
+    try {
+      const form = new FormData()
+      form.set('file', new Blob(['private bytes']), 'p.txt')
+      for (const [k, v] of Object.entries({ fileName: 'p.txt', useUniqueFileName: 'false', isPrivateFile: 'true' })) form.set(k, v)
+      const uploaded = await fetch(`${emulator.emu.url}/api/v1/files/upload`, { method: 'POST', body: form, headers: { authorization: `Basic ${Buffer.from(`${emulator.privateKey}:`).toString('base64')}` } })
+      expect(uploaded.status).toBe(200)
+      const { url } = (await uploaded.json()) as { url: string }
+      const target = { filePath: '/p.txt', url, isPrivateFile: true }
+      await expect(client.readRange(client.deliveryUrl(target), 0, undefined)).rejects.toMatchObject({ code: 'IK_FORBIDDEN' })
+      expect((await client.verifyCredentials()).clockSkewMs).toBeGreaterThan(7_100_000)
+      const read = await client.readRange(client.deliveryUrl(target), 0, undefined)
+      expect((await readAll(read.body)).toString()).toBe('private bytes')
+    } finally {
+      await client.close()
+      await emulator.stop()
+    }
   })
 })
 

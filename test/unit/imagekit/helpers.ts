@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
-import { Writable } from 'node:stream'
+import { Writable, type Readable } from 'node:stream'
 import { afterEach } from 'vitest'
 import type { Clock } from '../../../src/clock.js'
 import type { BodySink } from '../../../src/imagekit/api.js'
@@ -84,6 +84,13 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
   const text = JSON.stringify(value)
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers })
   res.end(text)
+}
+
+/** Every byte of a body stream. */
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk)
+  return Buffer.concat(chunks)
 }
 
 /** A clock whose sleeps resolve at once and move time forward by the amount asked for. */

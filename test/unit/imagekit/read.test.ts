@@ -7,17 +7,11 @@ import type { Readable } from 'node:stream'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { DeliveryClient } from '../../../src/imagekit/read.js'
-import { PRIVATE_KEY, serializeError, useClientPerTest, type Handler } from './helpers.js'
+import { PRIVATE_KEY, readAll, serializeError, useClientPerTest, type Handler } from './helpers.js'
 
 const CONTENT = randomBytes(300_000)
 
 const perTest = useClientPerTest()
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk)
-  return Buffer.concat(chunks)
-}
 
 function parseRange(header: string | undefined): [number, number | undefined] {
   const match = /^bytes=(\d+)-(\d*)$/.exec(header ?? '')
