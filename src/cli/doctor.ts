@@ -14,6 +14,7 @@ import { resolve } from 'node:path'
 import { request } from 'undici'
 import { parseArgs } from '../config/flags.js'
 import { loadConfig, type Config } from '../config/load.js'
+import { clockSkewOf } from '../imagekit/clock-skew.js'
 import { networkPhrase } from '../imagekit/http.js'
 import { OriginDispatchers } from '../imagekit/origin-dispatchers.js'
 import { ProxyRules } from '../imagekit/proxy.js'
@@ -29,6 +30,7 @@ import { KEY_FIX } from './key-fix.js'
 import { commandHelp, optionsHelp } from './help.js'
 import { helpWidth } from '../help-layout.js'
 import { checkCacheDir } from './cache-dir-check.js'
+import { TIME_SYNC_FIX } from './clock-warning.js'
 import { unmountCommand } from './mount-kind.js'
 import { plural } from '../plural.js'
 import { UsageError, expectedRemote } from './usage-error.js'
@@ -312,14 +314,11 @@ export async function checkClock(
   } finally {
     await dispatchers.destroy().catch(() => undefined)
   }
-  const after = now()
-  const serverMs = dateHeader ? Date.parse(dateHeader) : NaN
-  if (Number.isNaN(serverMs)) return { name, state: 'warn', detail: `${apiUrl} sent no usable Date header; cannot compare clocks` }
-  // The header is truncated to the second: compare with the middle of the round trip, allow that second.
-  const skew = serverMs + 500 - (before + after) / 2
+  const skew = clockSkewOf(dateHeader, before, now())
+  if (skew === undefined) return { name, state: 'warn', detail: `${apiUrl} sent no usable Date header; cannot compare clocks` }
   const text = `${skew >= 0 ? 'behind' : 'ahead of'} the API by ${(Math.abs(skew) / 1000).toFixed(1)}s`
   if (Math.abs(skew) > CLOCK_SKEW_LIMIT_MS) {
-    return { name, state: 'FAIL', detail: `this machine's clock is ${text}`, fix: 'enable time sync: timedatectl set-ntp true (signed URLs carry an expiry time)' }
+    return { name, state: 'FAIL', detail: `this machine's clock is ${text}`, fix: `${TIME_SYNC_FIX} (signed URLs carry an expiry time)` }
   }
   return { name, state: 'ok', detail: `within ${CLOCK_SKEW_LIMIT_MS / 1000}s of the API (${text})` }
 }

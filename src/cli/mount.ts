@@ -36,6 +36,7 @@ import type { ReportingVfs } from '../status/snapshot.js'
 import type { Vfs } from '../vfs/types.js'
 import { uidOf, type CliContext, type StopSignal } from './context.js'
 import { checkCacheDir } from './cache-dir-check.js'
+import { clockSkewWarning } from './clock-warning.js'
 import { reportCrashes } from './crash-report.js'
 import { defaultDaemonLogFile, isDaemonChild, runInBackground } from './daemon.js'
 import { clientSettings, fuseMountOptions, routesOf, vfsOptions } from './derive.js'
@@ -295,11 +296,13 @@ async function preflight(
     const hostsChecked = client.checkHosts(abort.signal, !config.readOnly, answered).then(() => undefined, (e: unknown) => e as Error)
       .finally(() => { hostsAnswered = true })
     try {
-      const { sampleFileUrl } = await client.verifyCredentials(abort.signal)
+      const { sampleFileUrl, clockSkewMs } = await client.verifyCredentials(abort.signal)
       keysAccepted = true
       if (!hostsAnswered) waitForHosts()
       const mismatch = endpointMismatch(config.endpoint, sampleFileUrl)
       if (mismatch) warn(mismatch)
+      const skewed = clockSkewWarning(clockSkewMs)
+      if (skewed) warn(skewed)
     } catch (e) {
       throw new Error(`cannot mount: ${(e as Error).message}${isKeyRefused(e) ? ` (${KEY_FIX})` : ''}`, { cause: e })
     }

@@ -14,9 +14,10 @@ export interface MountClient {
   readonly api: ImageKitApi
   /**
    * Rejects with an ImageKitError (IK_UNAUTHORIZED, IK_NETWORK, IK_TIMEOUT) whose message says what is wrong;
-   * resolves with the URL of a file of the library, if it has one.
+   * resolves with the URL of a file of the library, if it has one, and how far the API's clock is ahead of
+   * this machine's (negative: behind), when its answer said.
    */
-  verifyCredentials(signal?: AbortSignal): Promise<{ sampleFileUrl?: string }>
+  verifyCredentials(signal?: AbortSignal): Promise<{ sampleFileUrl?: string; clockSkewMs?: number }>
   /**
    * Rejects with an ImageKitError (IK_NETWORK, IK_TIMEOUT) when the URL endpoint, or the upload host unless
    * `uploads` is false (a read-only mount), does not answer (as the Upload API, for the upload host).

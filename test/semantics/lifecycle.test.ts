@@ -50,6 +50,33 @@ describe.skipIf(skip !== null)('signed reads', () => {
   })
 })
 
+describe.skipIf(skip !== null)('signed reads from a machine whose clock is behind ImageKit\'s', () => {
+  let lib: Library
+  const secretBytes = randomBytes(100_000)
+
+  beforeAll(async () => {
+    // ImageKit's clock 2 h ahead of this machine's: a URL signed for --signed-url-expiry (1 h) by this clock is past by its.
+    lib = await startLibrary({ emulatorArgs: ['--restrict-unsigned', '--clock-offset-ms', String(2 * 3600_000)] })
+    await lib.upload('/priv', 'secret.bin', secretBytes, { isPrivateFile: 'true' })
+  })
+  afterAll(async () => {
+    await lib?.stop()
+  })
+
+  it('R7: the mount says so in one line and signs by ImageKit\'s time, so private files still read', async () => {
+    const mounted = await mountLibrary(lib)
+    try {
+      expect((await readFile(join(mounted.path, 'priv', 'secret.bin'))).equals(secretBytes)).toBe(true)
+    } finally {
+      await mounted.stop()
+    }
+    const warnings = mounted.log().split('\n').filter((line) => line.includes('timedatectl set-ntp true'))
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatch(/this machine's clock is 2h00m behind ImageKit's \(the API's Date header\): .* signs them by ImageKit's time instead/)
+    expect(mounted.log()).not.toContain('a signed URL was refused')
+  })
+})
+
 describe.skipIf(skip !== null)('signed reads when the API names another URL endpoint', () => {
   let lib: Library
   const bytes = randomBytes(150_000)

@@ -58,6 +58,8 @@ export class FakeRuntime implements MountRuntime {
   verifyError: Error | undefined = undefined
   /** The file URL the key check resolves with (a file of the library), if any. */
   sampleFileUrl: string | undefined = undefined
+  /** How far the key check finds the API's clock ahead of this machine's (negative: behind), if it says. */
+  clockSkewMs: number | undefined = undefined
   /** When set, the key check waits for it (an API that has not answered yet). */
   verifyGate: Promise<void> | undefined = undefined
   /** When set, the check of the URL endpoint and upload host waits for it (hosts that have not answered yet). */
@@ -110,7 +112,10 @@ export class FakeRuntime implements MountRuntime {
         this.calls.push('verifyCredentials')
         await this.verifyGate
         if (this.verifyError) throw this.verifyError
-        return this.sampleFileUrl === undefined ? {} : { sampleFileUrl: this.sampleFileUrl }
+        return {
+          ...(this.sampleFileUrl === undefined ? {} : { sampleFileUrl: this.sampleFileUrl }),
+          ...(this.clockSkewMs === undefined ? {} : { clockSkewMs: this.clockSkewMs }),
+        }
       },
       checkHosts: async (_signal, uploads, onAnswered) => {
         this.hostsChecked = uploads === false ? 'endpoint' : 'endpoint and upload host'

@@ -5,6 +5,7 @@ import { checkClock, CLOCK_SKEW_LIMIT_MS, formatCheck } from '../../../src/cli/d
 import { mountRelativePath } from '../../../src/cli/refresh.js'
 import { UsageError } from '../../../src/cli/usage-error.js'
 import { ProxyRules } from '../../../src/imagekit/proxy.js'
+import { startTestEmulator } from '../../helpers/emulator.js'
 import { startTestProxy } from '../../helpers/proxy.js'
 
 describe('ikfs refresh PATH', () => {
@@ -65,6 +66,17 @@ describe('doctor clock check', () => {
     expect(result.detail).toMatch(/ahead of the API by (599|600)\.\ds/)
     expect(result.fix).toContain('timedatectl set-ntp true')
     expect(CLOCK_SKEW_LIMIT_MS).toBeLessThan(10 * 60_000)
+  })
+
+  it('sees the skew of an emulator started with its clock off (--clock-offset-ms)', async () => {
+    const emulator = await startTestEmulator({ clockOffsetMs: -10 * 60_000 })
+    try {
+      const result = await checkClock(emulator.emu.url)
+      expect(result.state).toBe('FAIL')
+      expect(result.detail).toMatch(/ahead of the API by (599|600)\.\ds/)
+    } finally {
+      await emulator.stop()
+    }
   })
 
   it('warns when there is no Date header, and fails when the API is unreachable', async () => {
