@@ -72,11 +72,9 @@ export class CommittedCopies {
       } finally {
         await copy.close()
       }
-      // Its name too, before the file's own record goes (below): else a power loss could leave neither.
-      await Promise.all([this.dataFiles.syncNames(), this.journal.write({ ...(recorded ?? file.record()), id, committedCopy: true })])
+      await this.#record(id, recorded ?? file.record())
     } catch (e) {
-      this.log.warn({ path: file.localPath, err: e }, 'cannot keep the last committed content of a file written again; a crash before its next close would lose it')
-      await this.dataFiles.remove(id)
+      if (await this.#giveUp(file, id, e)) await this.dataFiles.remove(id)
       return
     }
     await this.drop(file) // what an earlier close committed: this newer commit replaces it
@@ -98,13 +96,11 @@ export class CommittedCopies {
       this.dataFiles.placed()
       if (recorded && statSync(at).size > recorded.size) truncateSync(at, recorded.size) // appended since: not promised
       fd = await open(fresh, 'wx+', DATA_FILE_MODE)
-      // The second name too, before the file's own record goes (below): else a power loss could leave neither.
-      await Promise.all([this.dataFiles.syncNames(), this.journal.write({ ...(recorded ?? file.record()), id, committedCopy: true })])
+      await this.#record(id, recorded ?? file.record())
     } catch (e) {
-      this.log.warn({ path: file.localPath, err: e }, 'cannot keep the last committed content of a file written again; a crash before its next close would lose it')
       await fd?.close().catch(() => undefined)
-      for (const path of [fresh, at]) await unlink(path).catch(() => undefined)
-      await this.journal.remove(id).catch(() => undefined)
+      await unlink(fresh).catch(() => undefined)
+      if (await this.#giveUp(file, id, e)) await unlink(at).catch(() => undefined)
       return
     }
     await this.drop(file) // what an earlier close committed: this newer commit replaces it
@@ -115,6 +111,25 @@ export class CommittedCopies {
     const moved = file.fd
     file.fd = fd
     await moved?.close()
+  }
+
+  /**
+   * The kept bytes' name and their record, durably: the name too before the file's own record goes (keep), else a
+   * power loss could leave neither. Both have settled when this fails, so no cleanup races the record's write.
+   */
+  async #record(id: string, record: JournalRecord): Promise<void> {
+    const results = await Promise.allSettled([this.dataFiles.syncNames(), this.journal.write({ ...record, id, committedCopy: true })])
+    for (const result of results) if (result.status === 'rejected') throw result.reason
+  }
+
+  /**
+   * keep() failed (the spool's disk full, a failed sync of the folder): the kept copy's record goes, before its
+   * bytes, which the caller removes only when this says the record is gone (true). A record left without its
+   * data file would make the next start report a lost upload; one left with them loses to the file's own.
+   */
+  async #giveUp(file: PendingFile, id: string, e: unknown): Promise<boolean> {
+    this.log.warn({ path: file.localPath, err: e }, 'cannot keep the last committed content of a file written again; a crash before its next close would lose it')
+    return this.journal.remove(id).then(() => true, () => false)
   }
 
   /**

@@ -18,6 +18,8 @@ import { RECENT_COPIES_MAX, RecentCopies } from '../../../src/vfs/spool/recent-c
 import { liveOwner, ownerLine } from '../../../src/vfs/spool/owner.js'
 import { idleSpoolsWithFiles, Spool } from '../../../src/vfs/spool/spool.js'
 import { recoverSpool } from '../../../src/vfs/spool/recover.js'
+import { CommittedCopies } from '../../../src/vfs/spool/committed-copies.js'
+import { PendingFile } from '../../../src/vfs/file-node.js'
 import { memoryLogger, waitFor } from './helpers.js'
 import { ManualClock } from '../../../src/clock.js'
 
@@ -422,6 +424,36 @@ describe('recoverSpool (start-up)', () => {
     expect(dels.length).toBeLessThan(2000) // it was compacted
     const recovered = recoverSpool(new Journal(join(dir, 'journal'), 'boot-1'), dataFiles, memoryLogger().logger)
     expect(recovered.map((f) => f.record.id)).toEqual(['a1'])
+  })
+})
+
+describe('CommittedCopies', () => {
+  it.each([['copied (an edit)', false], ['moved (a truncate)', true]])('a kept copy whose folder sync fails leaves no record without its data file, and the file\'s own record whole: %s', async (_, truncate) => {
+    const dir = tempDir()
+    for (const sub of ['journal', 'data', 'free']) mkdirSync(join(dir, sub))
+    const journal = new Journal(join(dir, 'journal'), 'boot-1')
+    journal.loadAll()
+    const dataFiles = new DataFiles(join(dir, 'data'), join(dir, 'free'))
+    const { id, fh } = await dataFiles.create()
+    await fh.writeFile('abc')
+    const file = new PendingFile(id, dataFiles.path(id), '/f', 'a.bin', '/f/a.bin', 2, 3, 1, 1, undefined)
+    file.fd = fh
+    file.unsent = true
+    await journal.write(file.record())
+    dataFiles.syncNames = () => Promise.reject(Object.assign(new Error('EIO: fsync of data/'), { code: 'EIO' }))
+    const { logger, records: logged } = memoryLogger()
+    await new CommittedCopies(dataFiles, journal, logger).keep(file, truncate)
+    expect(logged.map((r) => String(r.msg))).toEqual([expect.stringContaining('cannot keep the last committed content')])
+    expect(file.committedCopy).toBeUndefined()
+    await fh.close()
+    await journal.close()
+    // The next start finds the file's own record and its bytes, and nothing lost.
+    const { logger: startLog, records: started } = memoryLogger()
+    const recovered = recoverSpool(new Journal(join(dir, 'journal'), 'boot-1'), dataFiles, startLog)
+    expect(started.map((r) => String(r.msg))).toEqual([])
+    expect(recovered.map((f) => f.record.id)).toEqual([id])
+    expect(readFileSync(dataFiles.path(id), 'utf8')).toBe('abc')
+    expect(readdirSync(join(dir, 'data'))).toEqual([id])
   })
 })
 
