@@ -181,6 +181,7 @@ class ImageKitVfs implements IkVfs {
       })
       const recent = this.#writes.recentCopies
       const unlinked = this.#unlinked = new UnlinkedCopies(recent.keptDir, api, this.#log)
+      recent.shareDisk(unlinked) // a full disk takes its copies first: written files come first (W3, W8)
       this.#namespace = new Namespace({
         ...shared, writes: this.#writes,
         // Best effort: the delete is what the user asked for, so it goes on without the copy (too large, or the
@@ -192,7 +193,7 @@ class ImageKitVfs implements IkVfs {
             this.#log.warn({ ...target, err: e }, 'delete of a file open for reading (an unlink, or a rename over another file): could not fetch its bytes first; its readers get errors from now on')
             return true
           })
-          if (!kept) this.#log.info({ ...target, maxBytes: unlinked.maxBytes }, 'delete of a file open for reading (an unlink, or a rename over another file): too large to fetch first; its readers get errors once past what is cached')
+          if (!kept) this.#log.info({ ...target, maxBytes: unlinked.maxBytes, heldBytes: unlinked.bytes }, 'delete of a file open for reading (an unlink, or a rename over another file): too large to fetch first (with the copies held for other readers, or for the free space of the cache dir); its readers get errors once past what is cached')
           // The last reader may have gone while the bytes came (its release found no copy to drop).
           if (!this.#readers.isOpen(node.fileId, node.versionId)) await unlinked.drop(node.fileId, node.versionId).catch(() => undefined)
         },

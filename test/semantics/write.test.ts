@@ -978,6 +978,39 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
+  it('W8: the copies of files unlinked while open for reading stay within a quarter of the free space, and give way to a written file when the disk is full', async () => {
+    // A small tmpfs as the cache dir: about 4 MiB free, so the copies may take about 1 MiB.
+    const small = await mkdtemp(join(work, 'smallfs-'))
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small])
+    let m: Mounted | undefined
+    const readers: Awaited<ReturnType<typeof open>>[] = []
+    try {
+      const played = [await localFile('w8-a.bin', 700 * 1024), await localFile('w8-b.bin', 700 * 1024)]
+      for (const [i, path] of played.entries()) await lib.upload('/w8cap', `played${i}.bin`, await readFile(path))
+      m = (await mount({ cacheDir: join(small, 'cache') })).m
+      const dir = join(m.path, 'w8cap')
+      const copies = async () => (await readdir(join(small, 'cache'), { recursive: true })).filter((p) => p.split('/').pop()!.startsWith('unlinked-'))
+      for (const i of [0, 1]) readers.push(await open(join(dir, `played${i}.bin`), 'r'))
+      for (const i of [0, 1]) await unlink(join(dir, `played${i}.bin`))
+      // The first is fetched for its reader; both together would take over a quarter of the free space.
+      expect(await copies()).toHaveLength(1)
+      expect(m.log()).toMatch(/"path":"\/w8cap\/played1\.bin"[^\n]*too large to fetch first/)
+      const back = Buffer.alloc(700 * 1024)
+      expect((await readers[0]!.read(back, 0, back.length, 0)).bytesRead).toBe(back.length)
+      expect(back.equals(await readFile(played[0]!))).toBe(true)
+      // A file that fits only without the copy: the copy gives way, and the file is stored whole.
+      const written = await localFile('w8-written.bin', 3584 * 1024)
+      await run('cp', [written, join(dir, 'written.bin')])
+      expect(await copies()).toEqual([])
+      expect(await sameBytes(remoteBytesPath(lib, '/w8cap/written.bin'), written)).toBe(true)
+      expect(m.log()).toContain('copies of files unlinked while open for reading go')
+    } finally {
+      for (const reader of readers) await reader.close().catch(() => undefined)
+      if (m && live.has(m)) await unmount(m)
+      await run('umount', ['-l', small]).catch(() => undefined)
+    }
+  })
+
   it('W8: unlink whose file was deleted but whose answer was a 504 succeeds, and deletes nothing else', async () => {
     const { m } = await mount()
     await mkdir(join(m.path, 'w8lost'))

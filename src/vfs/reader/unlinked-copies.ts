@@ -7,14 +7,19 @@
  * A version the spool still holds (a file just written: recent-copies.ts) is copied from there instead, within
  * the cache dir's disk: no download of the bytes just uploaded.
  *
- * Only files up to maxBytes are fetched: `rm` of a film a player has open would otherwise wait for the whole
- * film to download (and fill the cache dir's disk with it). Readers of a larger one, or of one whose fetch
- * failed, read on what the block cache holds and then get errors, as before copies were kept.
+ * Best effort, and bounded: all the copies held at once (and those being fetched) take at most maxBytes, and at
+ * most freeShare of the cache dir's free space (counting the copies' own bytes as free), whichever is less, so
+ * `rm` of many files readers hold, or of a film a player has open, neither waits for all of them to download
+ * (with the folder locked) nor fills the disk the spool needs for written files. And they give way to those
+ * (W3 first): when a write into the spool finds the disk full, every copy goes and the fetches under way stop
+ * (giveWay, called through the spool's recent-copies.ts). Readers of a file not copied, or whose copy went,
+ * read on what the block cache holds and then get errors, as before copies were kept.
  */
-import { open, rm, type FileHandle } from 'node:fs/promises'
+import { open, rm, statfs, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ImageKitApi } from '../../imagekit/api.js'
 import type { Logger } from '../../log.js'
+import { VfsError } from '../errors.js'
 import type { FileInode } from '../inode.js'
 import { fillFromRemote } from '../remote-fill.js'
 import type { LocalCopies } from './file-reader.js'
@@ -25,38 +30,94 @@ interface Copy {
   size: number
 }
 
+/** A copy being made: giveWay stops it. */
+interface Fetch {
+  fh: FileHandle
+  stopped: boolean
+}
+
 /** As much as the spool keeps of files just uploaded (recent-copies.ts); a minute or so of a CDN's bandwidth. */
 export const UNLINKED_COPY_MAX_BYTES = 256 * 1024 * 1024
+/** Copies are best effort: most of the free space stays for the files being written (W3). */
+export const UNLINKED_COPY_FREE_SHARE = 0.25
 /** A local copy is made in reads of this size. */
 const LOCAL_CHUNK_BYTES = 1024 * 1024
 
+export interface UnlinkedCopiesLimits {
+  /** Of all the copies held and being fetched at once (so also of any one). */
+  maxBytes: number
+  /** Of the cache dir's free space, the copies' own bytes counted free. */
+  freeShare: number
+  /** The free bytes of `dir`'s disk (statfs; tests pass their own). */
+  freeBytes: (dir: string) => Promise<number>
+}
+
 export class UnlinkedCopies implements LocalCopies {
   readonly #copies = new Map<string, Copy>()
+  readonly #fetches = new Set<Fetch>()
+  readonly #limits: UnlinkedCopiesLimits
+  /** Of the copies held and being fetched. */
+  #bytes = 0
 
-  constructor(readonly dir: string, readonly api: ImageKitApi, readonly log: Logger, readonly maxBytes = UNLINKED_COPY_MAX_BYTES) {}
+  constructor(readonly dir: string, readonly api: ImageKitApi, readonly log: Logger, limits: Partial<UnlinkedCopiesLimits> = {}) {
+    this.#limits = { maxBytes: UNLINKED_COPY_MAX_BYTES, freeShare: UNLINKED_COPY_FREE_SHARE, freeBytes: freeBytesOf, ...limits }
+  }
+
+  get maxBytes(): number {
+    return this.#limits.maxBytes
+  }
+
+  /** Of the copies held and being fetched. */
+  get bytes(): number {
+    return this.#bytes
+  }
 
   /**
-   * Fetches `node`'s bytes into a local copy (once per version), unless it is larger than maxBytes (false);
-   * from `local` when that holds the version whole, else from the CDN. A failure leaves none and rejects.
+   * Fetches `node`'s bytes into a local copy (once per version), unless the copies' bound has no room for it
+   * (false: see above); from `local` when that holds the version whole, else from the CDN. A failure (giveWay
+   * too) leaves none and rejects.
    */
   async keep(node: FileInode, local?: LocalCopies): Promise<boolean> {
-    if (node.size > this.maxBytes) return false
+    if (node.size > this.#limits.maxBytes) return false
     const key = keyOf(node.fileId, node.versionId)
     if (this.#copies.has(key)) return true
+    const free = await this.#limits.freeBytes(this.dir).catch(() => Infinity)
+    // Checked and taken with no await between, so copies fetched at once share the bound.
+    if (this.#bytes + node.size > Math.min(this.#limits.maxBytes, (free + this.#bytes) * this.#limits.freeShare)) return false
+    this.#bytes += node.size
     const path = join(this.dir, `unlinked-${node.fileId}-${node.versionId}`)
-    const fh = await open(path, 'w+')
+    let fetch: Fetch | undefined
     try {
-      if (!(local && (await copyLocal(local, node, fh)))) {
-        await fillFromRemote(this.api, this.log, node, async (chunk, position) => {
-          await fh.write(chunk, 0, chunk.length, position)
-        })
-      }
+      fetch = { fh: await open(path, 'w+'), stopped: false }
+      this.#fetches.add(fetch)
+      await fill(this.api, this.log, node, local, fetch)
     } catch (e) {
-      await fh.close()
+      this.#bytes -= node.size
+      if (fetch) this.#fetches.delete(fetch)
+      await fetch?.fh.close()
       await rm(path, { force: true })
       throw e
     }
-    this.#copies.set(key, { path, fh, size: node.size })
+    this.#fetches.delete(fetch)
+    this.#copies.set(key, { path, fh: fetch.fh, size: node.size })
+    return true
+  }
+
+  /**
+   * The cache dir's disk is full and a written file needs the room (W3 comes first): every copy goes (its readers
+   * get errors once past what the block cache holds) and the fetches under way stop, their bytes freed at once.
+   * False when there was none.
+   */
+  async giveWay(): Promise<boolean> {
+    const copies = [...this.#copies.keys()]
+    const fetches = [...this.#fetches]
+    if (copies.length === 0 && fetches.length === 0) return false
+    this.log.warn({ copies: copies.length, fetching: fetches.length, bytes: this.#bytes }, 'the cache dir\'s disk is full: the copies of files unlinked while open for reading go, so that written files get the room; their readers get errors once past what is cached')
+    for (const fetch of fetches) {
+      fetch.stopped = true
+      await fetch.fh.truncate(0).catch(() => undefined) // its blocks freed now; keep() removes it at its next write
+    }
+    for (const key of copies) await this.#remove(key)
     return true
   }
 
@@ -77,36 +138,55 @@ export class UnlinkedCopies implements LocalCopies {
 
   /** The last reader of that version was released: its copy goes. */
   async drop(fileId: string, versionId: string): Promise<void> {
-    const key = keyOf(fileId, versionId)
-    const copy = this.#copies.get(key)
-    if (!copy) return
-    this.#copies.delete(key)
-    await copy.fh.close()
-    await rm(copy.path, { force: true })
+    await this.#remove(keyOf(fileId, versionId))
   }
 
   /** Unmount: every copy goes, also those of readers still open (a detached mount sends no more releases). */
   async close(): Promise<void> {
-    const copies = [...this.#copies.values()]
-    this.#copies.clear()
-    for (const copy of copies) {
-      await copy.fh.close().catch(() => undefined)
-      await rm(copy.path, { force: true })
-    }
+    for (const key of [...this.#copies.keys()]) await this.#remove(key).catch(() => undefined)
   }
+
+  async #remove(key: string): Promise<void> {
+    const copy = this.#copies.get(key)
+    if (!copy) return
+    this.#copies.delete(key)
+    this.#bytes -= copy.size
+    await copy.fh.close().catch(() => undefined)
+    await rm(copy.path, { force: true })
+  }
+}
+
+async function freeBytesOf(dir: string): Promise<number> {
+  const stats = await statfs(dir)
+  return stats.bavail * stats.bsize
 }
 
 const keyOf = (fileId: string, versionId: string) => `${fileId}\u0000${versionId}`
 
-/** `node`'s bytes from `local` into `fh`; false when it does not hold them all (the copy went meanwhile). */
-async function copyLocal(local: LocalCopies, node: FileInode, fh: FileHandle): Promise<boolean> {
+/** `node`'s bytes into `fetch`'s file, from `local` when it holds them, else from the CDN; until giveWay stops it. */
+async function fill(api: ImageKitApi, log: Logger, node: FileInode, local: LocalCopies | undefined, fetch: Fetch): Promise<void> {
+  const stop = (): void => {
+    if (fetch.stopped) throw new VfsError('ENOSPC', `copy of unlinked ${node.remotePath}: its disk is needed for written files`)
+  }
+  const write = async (chunk: Uint8Array, position: number): Promise<void> => {
+    for (let done = 0; done < chunk.length;) {
+      stop()
+      done += (await fetch.fh.write(chunk, done, chunk.length - done, position + done)).bytesWritten
+    }
+  }
+  if (!(local && (await copyLocal(local, node, write)))) await fillFromRemote(api, log, node, write)
+  stop()
+}
+
+/** `node`'s bytes from `local` through `write`; false when it does not hold them all (the copy went meanwhile). */
+async function copyLocal(local: LocalCopies, node: FileInode, write: (chunk: Uint8Array, position: number) => Promise<void>): Promise<boolean> {
   const { fileId, versionId, size } = node
   if (!local.has(fileId, versionId, size)) return false
   const chunk = Buffer.allocUnsafe(Math.min(size, LOCAL_CHUNK_BYTES))
   for (let position = 0; position < size; position += chunk.length) {
     const part = chunk.subarray(0, Math.min(chunk.length, size - position))
     if (!(await local.readAt(fileId, versionId, size, part, position))) return false
-    for (let done = 0; done < part.length;) done += (await fh.write(part, done, part.length - done, position + done)).bytesWritten
+    await write(part, position)
   }
   return true
 }

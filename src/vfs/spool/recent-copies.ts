@@ -54,6 +54,7 @@ export class RecentCopies {
   #timer: NodeJS.Timeout | undefined
   readonly #limits: RecentCopiesLimits
   readonly #memory: RecentBytes
+  readonly #sharing: { giveWay(): Promise<boolean> }[] = []
 
   constructor(
     readonly dataFiles: DataFiles,
@@ -180,11 +181,20 @@ export class RecentCopies {
     return { count: this.#memory.count, bytes: this.#memory.bytes }
   }
 
-  /** The spool's disk is full: every kept copy goes, so that files being written get the room. False when none was kept. */
+  /**
+   * The spool's disk is full: every kept copy goes, so that files being written get the room, and so do those of
+   * `sharing` (shareDisk). False when there was none.
+   */
   async giveWay(): Promise<boolean> {
-    if (this.#kept.size === 0) return false
+    let gave = this.#kept.size > 0
     for (const kept of [...this.#kept.values()]) await this.#remove(kept)
-    return true
+    for (const other of this.#sharing) gave = (await other.giveWay()) || gave
+    return gave
+  }
+
+  /** Copies kept beside these, as best effort (reader/unlinked-copies.ts), give way with them on a full disk. */
+  shareDisk(other: { giveWay(): Promise<boolean> }): void {
+    this.#sharing.push(other)
   }
 
   /** Removes every kept copy (unmount). */

@@ -1,20 +1,23 @@
 /**
  * W8: the bytes of a stored file open for reading are fetched before its unlink, up to a bound: `rm` of a film a
- * player has open must not wait for the whole film (reader/unlinked-copies.ts).
+ * player has open must not wait for the whole film, nor `rm` of many files readers hold fill the cache dir's
+ * disk; and a full disk takes the copies before a written file's room (reader/unlinked-copies.ts).
  */
+import { readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { fileInodeFrom } from '../../../src/vfs/inode.js'
 import type { LocalCopies } from '../../../src/vfs/reader/file-reader.js'
 import { UnlinkedCopies } from '../../../src/vfs/reader/unlinked-copies.js'
 import { FakeImageKit } from './fake-api.js'
-import { memoryLogger, scratchDir } from './helpers.js'
+import { expectCode, memoryLogger, scratchDir, waitFor } from './helpers.js'
 
 describe('UnlinkedCopies', () => {
   it('fetches a file up to maxBytes and reads it back; a larger one is not fetched', async () => {
     const api = new FakeImageKit()
     const small = fileInodeFrom(api.addFile('/small.bin', 10), 1)
     const large = fileInodeFrom(api.addFile('/large.bin', 11), 2)
-    const copies = new UnlinkedCopies(scratchDir('unlinked'), api, memoryLogger().logger, 10)
+    const copies = new UnlinkedCopies(scratchDir('unlinked'), api, memoryLogger().logger, { maxBytes: 10 })
     expect(await copies.keep(large)).toBe(false)
     expect(api.calls.readRange).toBe(0)
     expect(copies.has(large.fileId, large.versionId, large.size)).toBe(false)
@@ -55,5 +58,56 @@ describe('UnlinkedCopies', () => {
     expect(await copies.readAt(node.fileId, node.versionId, node.size, back, 0)).toBe(true)
     expect(back.equals(bytes)).toBe(true)
     await copies.drop(node.fileId, node.versionId)
+  })
+
+  it('all the copies held at once stay within maxBytes and a share of the free space, also when fetched at once', async () => {
+    const api = new FakeImageKit()
+    const [a, b, c] = ['/a.bin', '/b.bin', '/c.bin'].map((path, i) => fileInodeFrom(api.addFile(path, 6), i + 1))
+    let free = 1000
+    const copies = new UnlinkedCopies(scratchDir('unlinked'), api, memoryLogger().logger, { maxBytes: 10, freeBytes: async () => free })
+    expect(await copies.keep(a!)).toBe(true)
+    expect(await copies.keep(b!)).toBe(false) // 12 bytes held: over maxBytes
+    expect(api.calls.readRange).toBe(1)
+    await copies.drop(a!.fileId, a!.versionId)
+    expect(copies.bytes).toBe(0)
+    // Fetched at once: only one fits.
+    expect((await Promise.all([copies.keep(b!), copies.keep(c!)])).filter(Boolean)).toHaveLength(1)
+    await copies.drop(b!.fileId, b!.versionId)
+    await copies.drop(c!.fileId, c!.versionId)
+    // A quarter of the free space (the copies' own bytes counted free): 6 bytes need 24 free.
+    free = 23
+    expect(await copies.keep(a!)).toBe(false)
+    free = 24
+    expect(await copies.keep(a!)).toBe(true)
+    expect(copies.bytes).toBe(6)
+    await copies.close()
+    expect(copies.bytes).toBe(0)
+  })
+
+  it('giveWay (the disk full, a written file needs the room): the copies go and a fetch under way stops, its bytes freed at once', async () => {
+    const api = new FakeImageKit()
+    api.chunkBytes = 4
+    const held = fileInodeFrom(api.addFile('/held.bin', 10), 1)
+    const fetched = fileInodeFrom(api.addFile('/fetched.bin', 12), 2)
+    const dir = scratchDir('unlinked')
+    const copies = new UnlinkedCopies(dir, api, memoryLogger().logger)
+    expect(await copies.giveWay()).toBe(false) // none: no room to make
+    expect(await copies.keep(held)).toBe(true)
+    let chunks = 0
+    let open!: () => void
+    const gate = new Promise<void>((resolve) => { open = resolve })
+    api.gate = () => (chunks++ === 0 ? Promise.resolve() : gate)
+    const fetching = copies.keep(fetched)
+    const fetchPath = join(dir, `unlinked-${fetched.fileId}-${fetched.versionId}`)
+    await waitFor(() => readdirSync(dir).includes(`unlinked-${fetched.fileId}-${fetched.versionId}`) && statSync(fetchPath).size === 4)
+    expect(await copies.giveWay()).toBe(true)
+    expect(copies.has(held.fileId, held.versionId, held.size)).toBe(false)
+    expect(readdirSync(dir)).toEqual([`unlinked-${fetched.fileId}-${fetched.versionId}`])
+    expect(statSync(fetchPath).size).toBe(0)
+    open()
+    await expectCode(fetching, 'ENOSPC')
+    expect(readdirSync(dir)).toEqual([])
+    expect(copies.bytes).toBe(0)
+    expect(await copies.giveWay()).toBe(false)
   })
 })

@@ -3,7 +3,7 @@
  * written again or truncated away; its last close then fails the same way, stores nothing, and the file goes
  * back to what its last good close left. The failure is injected into the spool's writes.
  */
-import { constants } from 'node:fs'
+import { constants, readdirSync } from 'node:fs'
 import { open, rm, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,6 +13,10 @@ import { expectCode, makeVfs, scratchDir, waitFor, type Harness } from './helper
 
 /** While set, spool writes at or past this offset fail with ENOSPC, as on a full disk. */
 let failFrom: number | undefined
+/** While set and true, every positioned write fails with ENOSPC (the disk full until something gives way). */
+let fullWhile: (() => boolean) | undefined
+const full = (position: unknown): boolean =>
+  typeof position === 'number' && ((failFrom !== undefined && position >= failFrom) || fullWhile?.() === true)
 
 const diskFull = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 })
 
@@ -20,8 +24,7 @@ const diskFull = () => Object.assign(new Error('ENOSPC: no space left on device,
 vi.mock('node:fs', async (original) => {
   const real = await original<typeof import('node:fs')>()
   const writeSync = (...args: unknown[]): number => {
-    const position = args[4]
-    if (failFrom !== undefined && typeof position === 'number' && position >= failFrom) throw diskFull()
+    if (full(args[4])) throw diskFull()
     return (real.writeSync as (...a: unknown[]) => number)(...args)
   }
   return { ...real, writeSync, default: { ...real, writeSync } }
@@ -35,10 +38,7 @@ beforeEach(async () => {
   await rm(probePath, { force: true })
   const write = proto.write
   vi.spyOn(proto, 'write').mockImplementation(function (this: FileHandle, ...args: unknown[]) {
-    const position = args[3]
-    if (failFrom !== undefined && typeof position === 'number' && position >= failFrom) {
-      return Promise.reject(diskFull())
-    }
+    if (full(args[3])) return Promise.reject(diskFull())
     return (write as (...a: unknown[]) => Promise<unknown>).apply(this, args)
   } as FileHandle['write'])
 })
@@ -46,6 +46,7 @@ beforeEach(async () => {
 afterEach(() => {
   vi.restoreAllMocks()
   failFrom = undefined
+  fullWhile = undefined
 })
 
 function rw(api: FakeImageKit): Harness {
@@ -147,6 +148,27 @@ describe('W14: a failed spool write', () => {
     await waitFor(() => h.lines.some((l) => l.includes('left empty as it was')))
     expect((await h.vfs.getattr('/dd.bin')).size).toBe(0)
     expect(api.fileAt('/dd.bin')).toBeUndefined()
+    await h.vfs.close()
+  })
+
+  it('W3 before W8: the copy of a file unlinked while open for reading gives way to a write that finds the disk full', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/played.bin', Buffer.alloc(64 * 1024, 7))
+    const h = rw(api)
+    const player = await h.vfs.open('/played.bin', constants.O_RDONLY)
+    await h.vfs.unlink('/played.bin') // its bytes fetched into the cache dir for the player
+    const kept = join(h.vfs.spoolDir!, 'kept')
+    const copies = () => readdirSync(kept).filter((name) => name.startsWith('unlinked-'))
+    expect(copies()).toHaveLength(1)
+    fullWhile = () => copies().length > 0 // the copy filled the disk
+    const fh = await h.vfs.create('/new.bin', 0o644, CREATE)
+    expect(await h.vfs.write('/new.bin', fh, bytes(10), 0)).toBe(10)
+    expect(copies()).toEqual([])
+    await h.vfs.flush('/new.bin', fh)
+    await h.vfs.release('/new.bin', fh)
+    expect(api.fileAt('/new.bin')?.bytes).toEqual(bytes(10))
+    expect(h.lines.join('\n')).toMatch(/copies of files unlinked while open for reading go/)
+    await h.vfs.release('/played.bin', player)
     await h.vfs.close()
   })
 })
