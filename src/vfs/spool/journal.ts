@@ -15,7 +15,10 @@
  *   is dropped, because neither it nor the bytes were ever synced and close had promised nothing.
  * Syncs are shared (group commit): a record appended while a sync is in flight waits for that one, and
  * every record appended meanwhile is then covered by one more sync, so N files closed together cost about
- * two syncs of the log, not N, and a removal's sync joins the next commit's.
+ * two syncs of the log, not N, and a removal's sync joins the next commit's. That one more sync syncs the log
+ * as it is when it starts: a compaction since then replaced the file, but it made every live line in it
+ * durable itself, so only the lines appended to the new file are left to sync. A descriptor a compaction
+ * replaces stays open while a sync on it runs (its number must not go to another file meanwhile).
  * A line is appended with one write(2) on an O_APPEND descriptor, synchronously (a page-cache write of a few
  * hundred bytes), so appends never overlap: a crash can only tear the last one, whose operation had then not
  * completed; unreadable lines are skipped. A write the disk cannot take whole (it is full) is cut off again
@@ -63,10 +66,9 @@ export class Journal {
   /** The log's length (for compaction): every append goes through #append, which keeps it. */
   #bytes = 0
   #liveBytes = 0
-  /** Syncs in flight or waiting: the descriptor is never swapped under them. */
-  #pending = 0
-  /** The sync running now, and the one queued after it that every append made meanwhile shares. */
+  /** The sync running now (and the descriptor it syncs), and the one queued after it that every append made meanwhile shares. */
   #running: Promise<void> | undefined
+  #runningFd: number | undefined
   #queued: Promise<void> | undefined
   readonly #syncFd: SyncFd
   /** After a rewrite failed (a full disk), the next is tried once the log has grown this long. */
@@ -102,8 +104,8 @@ export class Journal {
 
   /** Appends a record and syncs it: it survives a crash of the process or of the machine. */
   async write(record: JournalRecord): Promise<void> {
-    const fd = this.#put(record, true)
-    await this.#sync(fd)
+    this.#put(record, true)
+    await this.#sharedSync()
     this.#maybeCompact()
   }
 
@@ -137,8 +139,8 @@ export class Journal {
     const live = this.#live.get(id)
     if (!live) return
     const { unlinking: _, ...record } = live.record
-    const fd = this.#put(unlinking ? { ...record, unlinking: true } : record, live.durable)
-    if (live.durable) await this.#sync(fd)
+    this.#put(unlinking ? { ...record, unlinking: true } : record, live.durable)
+    if (live.durable) await this.#sharedSync()
     this.#maybeCompact()
   }
 
@@ -149,21 +151,22 @@ export class Journal {
     this.#live.delete(id)
     this.#liveBytes -= live.bytes
     const text = JSON.stringify({ del: id } satisfies Line) + '\n'
-    const fd = this.#append(text)
-    if (live.durable) await this.#sync(fd)
+    this.#append(text)
+    if (live.durable) await this.#sharedSync()
     this.#maybeCompact()
   }
 
   async close(): Promise<void> {
-    if (this.#fd === undefined) return
-    const fd = this.#fd
-    this.#fd = undefined
     // Removals of in-flight records are not synced on their own; once unmounted they should stay removed.
-    // The last sync shares the one queued, if any, so the descriptor is closed under no sync.
+    // The last sync comes after every one in flight or queued, so the descriptor is closed under no sync.
     try {
-      await this.#sharedSync(fd)
+      do {
+        await this.#sharedSync()
+      } while (this.#running !== undefined || this.#queued !== undefined)
     } finally {
-      closeSync(fd)
+      const fd = this.#fd
+      this.#fd = undefined
+      if (fd !== undefined) closeSync(fd)
     }
   }
 
@@ -230,12 +233,11 @@ export class Journal {
   }
 
   /** Appends a record's line (an in-flight one names this boot) and makes it the file's live record. */
-  #put(record: JournalRecord, durable: boolean): number {
+  #put(record: JournalRecord, durable: boolean): void {
     const line: Line = durable ? { put: record } : { put: record, boot: this.#bootId }
     const text = JSON.stringify(line) + '\n'
-    const fd = this.#append(text)
+    this.#append(text)
     this.#set(record, durable, text)
-    return fd
   }
 
   #set(record: JournalRecord, durable: boolean, text: string): void {
@@ -254,41 +256,45 @@ export class Journal {
   }
 
   /** Appends one line whole, or fails leaving the log as it was. */
-  #append(text: string): number {
+  #append(text: string): void {
     const fd = this.#fd ?? this.#open()
     this.#bytes += this.#lines.append(fd, text, 'journal append')
-    return fd
   }
 
   /** Resolves once every line appended before the call is durable (group commit: see above). */
-  async #sync(fd: number): Promise<void> {
-    this.#pending++
-    try {
-      await this.#sharedSync(fd)
-    } finally {
-      this.#pending--
-    }
-  }
-
-  #sharedSync(fd: number): Promise<void> {
+  #sharedSync(): Promise<void> {
+    // One is queued already (the sync in flight may have just ended: it starts next): it covers this append too.
+    if (this.#queued !== undefined) return this.#queued
     if (this.#running === undefined) {
+      // None open: nothing was appended since the log was rewritten (synced) or closed (after its last sync).
+      const fd = this.#fd
+      if (fd === undefined) return Promise.resolve()
       const run = this.#syncFd(fd).finally(() => {
-        if (this.#running === run) this.#running = undefined
+        if (this.#running !== run) return
+        this.#running = undefined
+        this.#runningFd = undefined
       })
       this.#running = run
+      this.#runningFd = fd
       return run
     }
     // The sync in flight may have started before this caller's append: one more, after it, covers it.
-    this.#queued ??= this.#running.catch(() => undefined).then(() => {
+    this.#queued = this.#running.catch(() => undefined).then(() => {
       this.#queued = undefined
-      return this.#sharedSync(fd)
+      return this.#sharedSync()
     })
     return this.#queued
   }
 
+  /** Closes a descriptor the log no longer appends to; after the sync running on it, if any (see above). */
+  #retire(fd: number): void {
+    if (this.#running !== undefined && this.#runningFd === fd) void this.#running.catch(() => undefined).then(() => closeSync(fd))
+    else closeSync(fd)
+  }
+
   /** A rewrite that fails (a full disk) leaves the log as it was; it is tried again once the log has grown. */
   #maybeCompact(): void {
-    if (this.#pending > 0 || this.#bytes < COMPACT_MIN_BYTES || this.#bytes < 2 * this.#liveBytes || this.#bytes < this.#compactAfterBytes) return
+    if (this.#bytes < COMPACT_MIN_BYTES || this.#bytes < 2 * this.#liveBytes || this.#bytes < this.#compactAfterBytes) return
     try {
       this.#rewrite()
       this.#compactAfterBytes = 0
@@ -307,7 +313,7 @@ export class Journal {
     replaceWithLinesSync(this.#path, lines, 'journal rewrite', { mode: DATA_FILE_MODE, sync: true })
     for (const live of this.#live.values()) live.durable = true
     fsyncDirSync(this.dir)
-    if (this.#fd !== undefined) closeSync(this.#fd)
+    if (this.#fd !== undefined) this.#retire(this.#fd)
     this.#fd = undefined
     this.#bytes = bytes
     this.#liveBytes = bytes

@@ -3,7 +3,7 @@
  * crash of the process) and its data files (emptied files kept for reuse, never truncated through a stale
  * handle), and the modification times set through the mount.
  */
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { appendFileSync, fstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { open, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -192,6 +192,69 @@ describe('Journal', () => {
     }
     expect(statSync(join(dir, JOURNAL_LOG)).size).toBeLessThan(512 * 1024)
     expect(ids(new Journal(dir, 'boot-2').loadAll().records)).toEqual(['a0a0'])
+  })
+
+  it('compaction goes on while syncs are in flight or queued: a queued sync syncs the log as it is then, and no descriptor is closed under a sync', async () => {
+    const dir = tempDir()
+    const path = join(dir, JOURNAL_LOG)
+    /** Each sync: the file its descriptor named when it began, and whether that file is the log then. */
+    const syncs: { fd: number; ino: number; current: boolean; done: () => void }[] = []
+    const j = new Journal(dir, 'boot-1', (fd) => new Promise((done) => {
+      const { ino } = fstatSync(fd)
+      syncs.push({ fd, ino, current: ino === statSync(path).ino, done })
+    }))
+    j.loadAll()
+    const a = j.write(record('a0')) // its sync runs (held)
+    await waitFor(() => syncs.length === 1)
+    const b = j.write(record('b1')) // its sync is queued
+    // Many files come and go meanwhile (uploads at close: in-flight records), enough to compact the log. (The
+    // removal of a record a compaction made durable is synced: it waits with b1.)
+    const removals: Promise<void>[] = []
+    for (let i = 0; i < 5000; i++) {
+      const id = i.toString(16).padStart(8, '0')
+      j.writeInflight(record(id))
+      removals.push(j.remove(id))
+    }
+    expect(statSync(path).size).toBeLessThan(512 * 1024)
+    expect(statSync(path).ino).not.toBe(syncs[0]!.ino) // replaced (compacted) while a0's sync ran
+    expect(fstatSync(syncs[0]!.fd).ino).toBe(syncs[0]!.ino) // whose descriptor is still the old log's
+    const c = j.write(record('c2')) // appended to the new log while the old one's sync runs
+    syncs[0]!.done()
+    await a
+    // One more sync, shared by b1 (in the log through the compaction) and c2: of the log as it is now.
+    await waitFor(() => syncs.length === 2)
+    expect(syncs[1]!.current).toBe(true)
+    syncs[1]!.done()
+    await Promise.all([b, c, ...removals])
+    expect(syncs).toHaveLength(2)
+    const closing = j.close()
+    await waitFor(() => syncs.length === 3)
+    syncs[2]!.done()
+    await closing
+    expect(ids(new Journal(dir, 'boot-2').loadAll().records)).toEqual(['a0', 'b1', 'c2'])
+  })
+
+  it('writers that keep committing share syncs: one that appends as a sync ends joins the one queued next, never one of its own', async () => {
+    const dir = tempDir()
+    let syncs = 0
+    let running = 0
+    let overlapped = false
+    const j = new Journal(dir, 'boot-1', () => new Promise((done) => {
+      syncs++
+      overlapped ||= ++running > 1
+      setImmediate(() => { running--; done() })
+    }))
+    j.loadAll()
+    // Four files written at once, each committed and then stored, over and over (cp -r with --write-back).
+    await Promise.all([0, 1, 2, 3].map(async (w) => {
+      for (let i = 0; i < 50; i++) {
+        await j.write(record(`${w}${i.toString(16)}`))
+        await j.remove(`${w}${i.toString(16)}`)
+      }
+    }))
+    expect(overlapped).toBe(false)
+    expect(syncs).toBeLessThan(400 / 2) // 400 synced appends
+    await j.close()
   })
 
   it('a torn last line (crash in the middle of a write) is skipped; the lines before it count', async () => {
