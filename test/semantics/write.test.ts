@@ -636,6 +636,60 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(await unmount(m)).toBe(0)
   })
 
+  it.each([...BINDINGS, [' (--write-back)', ['--write-back', '1s']]] as [string, string[]][])('W3: an O_DSYNC descriptor and the other descriptors and shared maps of the file see each other\'s writes at once%s', async (_, args) => {
+    const { m } = await mount({ args })
+    const original = await localFile('w3-dsync-seen.db', 1024 * 1024)
+    await run('cp', [original, join(m.path, 'w3-dsync-seen.db')])
+    const expected = join(work, 'expect', 'w3-dsync-seen.db')
+    await mkdir(join(work, 'expect'), { recursive: true })
+    // One process plays the programs: B, a database with its file open O_RDWR|O_DSYNC (bypassing the page cache,
+    // libfuse3); A, a reader with the file open and mapped shared (through the page cache); C, a writer that
+    // writes through its descriptor and its shared writable map. Each check prints its name and ok or stale.
+    const checked = await run('python3', ['-c', [
+      'import mmap, os, sys',
+      'path, expected = sys.argv[1], sys.argv[2]',
+      'want = bytearray(open(path, "rb").read())',
+      'n = len(want)',
+      'def check(name, got, at):',
+      '    print(name, "ok" if bytes(got) == bytes(want[at:at + len(got)]) else "stale")',
+      'b = os.open(path, os.O_RDWR | os.O_DSYNC)',
+      'def b_write(data, at):',
+      '    os.pwrite(b, data, at)',
+      '    want[at:at + len(data)] = data',
+      'b_write(b"0", 0)',
+      'a = os.open(path, os.O_RDONLY)',
+      'os.pread(a, n, 0)',
+      'a_map = mmap.mmap(a, n, mmap.MAP_SHARED, mmap.PROT_READ)',
+      'a_map[:]',
+      'b_write(b"P" * 4096, 409600)',
+      'b_write(b"X" * 100, 300000)',
+      'check("A reads a page B wrote", os.pread(a, 4096, 409600), 409600)',
+      'check("A reads part of a page B wrote", os.pread(a, 100, 300000), 300000)',
+      'check("A\'s map shows a page B wrote", a_map[409600:409600 + 4096], 409600)',
+      'check("A\'s map shows part of a page B wrote", a_map[300000:300100], 300000)',
+      'c = os.open(path, os.O_RDWR)',
+      'os.pread(c, n, 0)',
+      'c_map = mmap.mmap(c, n, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)',
+      'os.pwrite(c, b"Z" * 100, 600000)',
+      'want[600000:600100] = b"Z" * 100',
+      'check("B reads what C wrote", os.pread(b, 100, 600000), 600000)',
+      'c_map[700000:700100] = b"V" * 100',
+      'want[700000:700100] = b"V" * 100',
+      'check("B reads what C stored in its map", os.pread(b, 100, 700000), 700000)',
+      'b_write(b"W" * 100, 700050)',
+      'check("C\'s map shows what B wrote over it", c_map[700000:700200], 700000)',
+      'check("A reads what C and B wrote", os.pread(a, 200, 700000), 700000)',
+      'c_map.close(); a_map.close()',
+      'for fd in (c, a, b): os.close(fd)',
+      'open(expected, "wb").write(want)',
+    ].join('\n'), join(m.path, 'w3-dsync-seen.db'), expected])
+    const lines = checked.stdout.trim().split('\n')
+    expect(lines).toHaveLength(8)
+    expect(lines.filter((line) => !line.endsWith(' ok'))).toEqual([])
+    await waitForRemoteBytes(lib, '/w3-dsync-seen.db', expected, UPLOAD_DEADLINE_MS)
+    expect(await unmount(m)).toBe(0)
+  })
+
   it('W3: kill -9 while a process maps a file shared and writable after closing it: what its close left is stored by the next mount', async () => {
     const first = await mount()
     await mkdir(join(first.m.path, 'w3-mapped'))
