@@ -13,7 +13,7 @@
  */
 import { createRequire } from 'node:module'
 import { constants as fsConstants, existsSync } from 'node:fs'
-import { constants as osConstants } from 'node:os'
+import { constants as osConstants, release as osRelease } from 'node:os'
 import type { FuseOps, FuseReply, FuseStat, FuseStatFs } from './binding-types.js'
 import { buildNativeCommand, builtAddon } from './built-addon.js'
 import { NativeLoadError } from './load.js'
@@ -82,6 +82,18 @@ export const enum OpenReply {
 }
 
 /**
+ * Whether a Linux release (os.release(), "6.1.0-18-amd64") drops the cached pages of a range before a direct
+ * write to it, so that the file's descriptors served through the page cache read what a direct one wrote
+ * ("fuse: invalidate page cache pages before direct write", Linux 6.6).
+ */
+export function dropsPagesOnDirectWrite(kernelRelease: string): boolean {
+  const [major, minor] = kernelRelease.split(/[.-]/).map(Number) as [number, number]
+  return major > 6 || (major === 6 && minor >= 6)
+}
+
+const DIRECT_WRITE_DROPS_PAGES = dropsPagesOnDirectWrite(osRelease())
+
+/**
  * A handle that only writes, into a file that starts empty (created, or opened with O_TRUNC), bypasses the
  * kernel's page cache (FOPEN_DIRECT_IO): its bytes go to the spool once, instead of also into pages of the
  * mounted file that nobody can read through it (a write-only descriptor can be neither read nor mmapped) and
@@ -94,11 +106,13 @@ export const enum OpenReply {
  * kernel would follow each of its writes with an fsync, which uploads the whole file (W2), so that 200 8 KiB
  * writes into a 16 MiB file stored 3.2 GiB. Direct, its writes reach the daemon, which keeps each durable in
  * the spool (W3), and only an fsync(2) the program asks for uploads. A shared mmap of such a descriptor is
- * refused (ENODEV: libfuse 3.14 cannot ask for FUSE_DIRECT_IO_ALLOW_MMAP); a private one works.
+ * refused (ENODEV: libfuse 3.14 cannot ask for FUSE_DIRECT_IO_ALLOW_MMAP); a private one works. Only on
+ * kernels that drop a range's cached pages before a direct write (DIRECT_WRITE_DROPS_PAGES): on older ones the
+ * file's other descriptors would read on the pages the writes outdated, so such a handle keeps the page cache.
  */
-export function openReplyFor(flags: number, created: boolean, directIo = false): number {
+export function openReplyFor(flags: number, created: boolean, directIo = false, syncBypass = DIRECT_WRITE_DROPS_PAGES): number {
   // Linux's O_SYNC is O_DSYNC plus a bit of its own.
-  if (directIo || (flags & fsConstants.O_DSYNC) !== 0) return OpenReply.DirectIo
+  if (directIo || (syncBypass && (flags & fsConstants.O_DSYNC) !== 0)) return OpenReply.DirectIo
   const writeOnly = (flags & O_ACCMODE) === fsConstants.O_WRONLY
   return writeOnly && (created || (flags & fsConstants.O_TRUNC) !== 0) ? OpenReply.DirectIo : 0
 }

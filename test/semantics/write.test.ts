@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { constants as fsConstants } from 'node:fs'
 import { chmod, chown, copyFile, link, mkdir, mkdtemp, open, readFile, readdir, rename, rm, rmdir, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises'
-import { constants as osConstants } from 'node:os'
+import { constants as osConstants, release } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -13,6 +13,7 @@ import {
   startUploadCounter, tempDir, versionsOf, waitFor, waitForRemoteBytes, writeRandomFile, writeThroughMount, type Library, type Mounted,
 } from '../integration/harness.js'
 import { CONFIRM_MS } from '../../src/vfs/folder-presence.js'
+import { dropsPagesOnDirectWrite } from '../../native/fuse3.js'
 
 const skip = fuseSkipReason()
 if (skip) console.warn(`skipping write semantics: ${skip}`)
@@ -605,7 +606,8 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(await unmount(again.m)).toBe(0)
   })
 
-  it('W3: O_DSYNC writes through a descriptor that may read (a database opening its log O_RDWR|O_DSYNC) upload nothing; an fsync on it uploads once', async () => {
+  // Before Linux 6.6 such a descriptor keeps the page cache, and each of its writes uploads (README W3).
+  it.skipIf(!dropsPagesOnDirectWrite(release()))('W3: O_DSYNC writes through a descriptor that may read (a database opening its log O_RDWR|O_DSYNC) upload nothing; an fsync on it uploads once', async () => {
     const { m } = await mount()
     const { O_RDWR, O_CREAT, O_TRUNC, O_DSYNC } = fsConstants
     const original = await localFile('w3-dsync.db', 256 * 1024)

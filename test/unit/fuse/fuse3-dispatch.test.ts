@@ -1,6 +1,6 @@
-import { constants } from 'node:os'
+import { constants, release } from 'node:os'
 import { describe, expect, it } from 'vitest'
-import { createDispatch, loadFuse3, Op, OpenReply, STAT_FIELDS, UNLINKED_PATH, type Fuse3Ops } from '../../../native/fuse3.js'
+import { createDispatch, dropsPagesOnDirectWrite, loadFuse3, Op, OpenReply, openReplyFor, STAT_FIELDS, UNLINKED_PATH, type Fuse3Ops } from '../../../native/fuse3.js'
 import { constants as fsConstants } from 'node:fs'
 import { NativeLoadError } from '../../../native/load.js'
 
@@ -171,14 +171,26 @@ describe('libfuse3 dispatcher', () => {
     expect(opened(O_RDWR | O_TRUNC)).toBe(0) // may read back, or mmap
     expect(created(O_RDWR | O_CREAT)).toBe(0)
     expect(opened(O_RDONLY)).toBe(0)
-    // O_SYNC and O_DSYNC: through the page cache the kernel would follow each write with an fsync (an upload, W3).
-    expect(opened(O_RDWR | fsConstants.O_DSYNC)).toBe(OpenReply.DirectIo) // a database's log
-    expect(opened(O_WRONLY | O_APPEND | fsConstants.O_SYNC)).toBe(OpenReply.DirectIo)
-    expect(created(O_RDWR | O_CREAT | fsConstants.O_DSYNC)).toBe(OpenReply.DirectIo)
+    // O_SYNC and O_DSYNC: through the page cache the kernel would follow each write with an fsync (an upload, W3),
+    // where the kernel keeps the file's other descriptors coherent with a direct one's writes.
+    const syncReply = dropsPagesOnDirectWrite(release()) ? OpenReply.DirectIo : 0
+    expect(opened(O_RDWR | fsConstants.O_DSYNC)).toBe(syncReply) // a database's log
+    expect(opened(O_WRONLY | O_APPEND | fsConstants.O_SYNC)).toBe(syncReply)
+    expect(created(O_RDWR | O_CREAT | fsConstants.O_DSYNC)).toBe(syncReply)
     // A refused open carries no flags.
     const refused = harness({ open: (_p, _flags, cb) => cb(-errno.EACCES) })
     refused.dispatch(Op.Open, 2, '/f', O_WRONLY | O_TRUNC)
     expect(refused.replies).toEqual([[2, -errno.EACCES, undefined, undefined]])
+  })
+
+  it('O_SYNC and O_DSYNC handles bypass the page cache only on kernels that drop a range\'s pages before a direct write (6.6 on)', () => {
+    const { O_RDWR, O_WRONLY, O_CREAT, O_DSYNC } = fsConstants
+    expect(openReplyFor(O_RDWR | O_DSYNC, false, false, true)).toBe(OpenReply.DirectIo)
+    expect(openReplyFor(O_RDWR | O_DSYNC, false, false, false)).toBe(0) // other descriptors would read stale pages
+    expect(openReplyFor(O_WRONLY | O_CREAT | O_DSYNC, true, false, false)).toBe(OpenReply.DirectIo) // starts empty anyway
+    expect(openReplyFor(O_RDWR | O_DSYNC, false, true, false)).toBe(OpenReply.DirectIo) // --direct-io
+    expect(['6.6.0', '6.18.44-fc-v1300', '7.0.1', '6.12.48+deb13-amd64'].map(dropsPagesOnDirectWrite)).toEqual([true, true, true, true])
+    expect(['6.1.0-18-amd64', '5.15.0-91-generic', '6.5.13', '4.19.0'].map(dropsPagesOnDirectWrite)).toEqual([false, false, false, false])
   })
 
   it('an open the VFS says must bypass the page cache skips it (another version is open there, R5)', () => {
