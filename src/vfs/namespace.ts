@@ -310,6 +310,10 @@ export class Namespace {
         dstPending = undefined
         dst = await this.#remoteFile(to)
       }
+      // A target open for writing and not filled yet has its bytes only remotely, as the version the rename
+      // makes old: its URL then serves the new one. They come into the spool first, so that the program that
+      // has it open reads and writes on what it opened (W9), as for an unlink (W8).
+      if (dstPending?.remoteContent) await writes.fetchContent(dstPending)
       await this.#renameQuiesced(from, to, src, srcPending, dst, dstPending)
     } catch (e) {
       // Whatever the failure left stopped uploads again (a retargeted or discarded file is no longer stopped).

@@ -1300,6 +1300,29 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
+  it.each(BINDINGS)('W9: a stored file open for writing, not written yet, writes and reads on what it opened after a save by rename over it%s', async (_, args) => {
+    // The replaced version is an old one once the save's upload lands: its URL no longer serves its bytes.
+    const folder = `w9over${args.length}`
+    await lib.upload(`/${folder}`, 'doc.txt', Buffer.from('first line\n'))
+    const { m } = await mount({ args })
+    const doc = join(m.path, folder, 'doc.txt')
+    const fh = await open(doc, 'r+')
+    try {
+      await writeFile(`${doc}.tmp`, 'second\n')
+      await rename(`${doc}.tmp`, doc)
+      await fh.write('FIRST', 0, 'utf8')
+      expect((await fh.stat()).size).toBe(11)
+      const back = Buffer.alloc(12)
+      const { bytesRead } = await fh.read(back, 0, back.length, 0)
+      expect(back.subarray(0, bytesRead).toString()).toBe('FIRST line\n')
+    } finally {
+      await fh.close()
+    }
+    expect(await readFile(remoteBytesPath(lib, `/${folder}/doc.txt`), 'utf8')).toBe('second\n')
+    expect(await readFile(doc, 'utf8')).toBe('second\n')
+    await unmount(m)
+  })
+
   it('W9: a target another machine made after the mount listed its folder: a file is replaced, a folder is not merged into', async () => {
     const { m } = await mount({ dirCache: '5m' })
     const dir = join(m.path, 'w9late')
