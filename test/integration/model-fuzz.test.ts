@@ -26,13 +26,14 @@
 // FUZZ_TRACE=/tmp/prefix writes a failing worker's steps and the daemon's log next to that prefix.
 // FUZZ_SEEDS=1-30 FUZZ_MODES=names,versions runs those seeds in that mode instead of the runs below (modes:
 // writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch, readers, copies, refreshes, directIo,
-// saves, writers, moves), to look for new failing seeds. `readers` holds files open for reading across the other steps
+// saves, writers, moves, appends), to look for new failing seeds. `readers` holds files open for reading across the other steps
 // (renames and unlinks of open files); `copies` copies files inside the mount (copy_file_range); `refreshes` drops
 // listings meanwhile; `directIo` mounts with --direct-io (no page cache); `saves` adds vim's move-aside saves (W17);
 // `writers` holds files open for writing and writes, reads, fsyncs and truncates through them across the other steps,
 // with ranged reads, reads right after a close, chmod and utimes; `moves` moves a folder into another under another
-// name and back. With `writers`, a stored file held open unwritten whose folder was renamed failed every write (1043),
-// and a file just written, held open for reading and unlinked, could not be read (1048).
+// name and back; `appends` holds files open with O_APPEND and appends through two at once. With `writers`, a stored
+// file held open unwritten whose folder was renamed failed every write (1043), and a file just written, held open
+// for reading and unlinked, could not be read (1048).
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, readFile, readlink, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -83,7 +84,13 @@ const SAVE_OPS = ['save', 'save'] as const
 const WRITER_OPS = ['whold', 'whold', 'hwrite', 'hwrite', 'hread', 'hsync', 'htrunc', 'hstat', 'drop', 'pread', 'wread', 'chmod', 'utimes'] as const
 /** The `moves` mode adds moves of the folder d2 into sub under the name d3, with its files, and back (W9). */
 const MOVE_OPS = ['dirmove', 'dirmove'] as const
-type Op = (typeof OPS)[number] | (typeof READER_OPS)[number] | (typeof COPY_OPS)[number] | (typeof REFRESH_OPS)[number] | (typeof SAVE_OPS)[number] | (typeof WRITER_OPS)[number] | (typeof MOVE_OPS)[number]
+/**
+ * The `appends` mode adds descriptors held open with O_APPEND (`ahold`, `a+`, half of them of the file the last one
+ * holds; `hwrite` through one lands at the end whatever its offset, W1) and `append2`: an append through each of the last two held O_APPEND descriptors
+ * at once (one file or two). Each append lands whole, in either order: the local folder makes the mount's order.
+ */
+const APPEND_OPS = ['ahold', 'ahold', 'hwrite', 'hwrite', 'hread', 'append2'] as const
+type Op = (typeof OPS)[number] | (typeof READER_OPS)[number] | (typeof COPY_OPS)[number] | (typeof REFRESH_OPS)[number] | (typeof SAVE_OPS)[number] | (typeof WRITER_OPS)[number] | (typeof MOVE_OPS)[number] | (typeof APPEND_OPS)[number]
 /** Descriptors a worker holds open at most (the oldest is closed to make room). */
 const MAX_HELD = 3
 
@@ -111,9 +118,11 @@ const isVersionName = (name: string) => VERSION_NAME.test(name)
 const versionBase = (name: string) => name.replace(VERSION_NAME, (_, stem: string, ext: string | undefined) => stem + (ext ?? ''))
 
 /** Steps that may open a file as another version (R5): any that may change a file's content. */
-const CHANGES_CONTENT = new Set<string>(['write', 'append', 'trunc', 'pwrite', 'atomic', 'save', 'copy', 'wread', 'whold', 'hwrite', 'htrunc'])
+const CHANGES_CONTENT = new Set<string>(['write', 'append', 'trunc', 'pwrite', 'atomic', 'save', 'copy', 'wread', 'whold', 'hwrite', 'htrunc', 'ahold', 'append2'])
 /** The WRITER_OPS run through a held descriptor. */
 const HANDLE_OPS = new Set<string>(['hwrite', 'hread', 'hsync', 'htrunc', 'hstat'])
+/** A read of a whole file through a held descriptor (HANDLE_OPS' `hread`). */
+const READ_BACK: Step = { op: 'hread', a: '', b: '', data: Buffer.alloc(0), offset: 0, size: 0, flip: false }
 /** One of HANDLE_OPS through `fh`; the result as `apply` gives it. */
 async function applyHeld(fh: FileHandle, s: Step): Promise<string> {
   try {
@@ -198,6 +207,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     const ops: readonly Op[] = [
       ...OPS, ...(run.readers ? READER_OPS : []), ...(run.copies ? COPY_OPS : []), ...(run.refreshes ? REFRESH_OPS : []),
       ...(run.saves ? SAVE_OPS : []), ...(run.writers ? WRITER_OPS : []), ...(run.moves ? MOVE_OPS : []),
+      ...(run.appends ? APPEND_OPS : []),
     ]
     /** Descriptors held open by `hold`, on the mount and on the local folder, oldest first. */
     const held: [FileHandle, FileHandle][] = []
@@ -245,6 +255,34 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
       }
       return false
     }
+    // Two appends at once through two held O_APPEND pairs (`data` split between them) on the mount; each must land
+    // whole, so the files through both mount descriptors then read as after one of the two orders, which the
+    // local pair then takes. Returns what both descriptors of each side read afterwards.
+    const appendAtOnce = async ([p, q]: [[FileHandle, FileHandle], [FileHandle, FileHandle]], data: Buffer): Promise<[string, string]> => {
+      const parts = [data.subarray(0, data.length >> 1), data.subarray(data.length >> 1)] as const
+      const results = await Promise.all([p[0], q[0]].map((fh, i) => applyHeld(fh, { op: 'hwrite', a: '', b: '', data: parts[i]!, offset: 0, size: 0, flip: false })))
+      const onMount = `${results.join(' ')}: ${await applyHeld(p[0], READ_BACK)} ${await applyHeld(q[0], READ_BACK)}`
+      const inOrder = async (first: 0 | 1): Promise<string> => {
+        const pairs = first === 0 ? [p, q] : [q, p]
+        const order = first === 0 ? parts : [parts[1], parts[0]]
+        const rs: string[] = []
+        for (let i = 0; i < 2; i++) rs.push(await applyHeld(pairs[i]![1], { op: 'hwrite', a: '', b: '', data: order[i]!, offset: 0, size: 0, flip: false }))
+        return `${(first === 0 ? rs : rs.reverse()).join(' ')}: ${await applyHeld(p[1], READ_BACK)} ${await applyHeld(q[1], READ_BACK)}`
+      }
+      // The local side's files as they are, to try the second order on copies when the first is not the mount's.
+      const before = await Promise.all([p[1], q[1]].map(async (fh) => {
+        const bytes = Buffer.alloc((await fh.stat()).size)
+        await fh.read(bytes, 0, bytes.length, 0)
+        return bytes
+      }))
+      const first = await inOrder(0)
+      if (first === onMount) return [onMount, first]
+      for (const [i, fh] of [p[1], q[1]].entries()) {
+        await fh.truncate(0)
+        await fh.write(before[i]!, 0, before[i]!.length, 0)
+      }
+      return [onMount, await inOrder(1)]
+    }
     const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!
     const { names: n } = view
     for (const root of [m.path, ref]) await mkdir(join(root, base, n.sub), { recursive: true })
@@ -265,6 +303,18 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
       let through = ''
       if (step.op === 'hold' || step.op === 'whold') {
         [onMount, onDisk] = await hold(step.a, step.op === 'hold' ? 'r' : step.flip ? 'w+' : 'r+')
+      } else if (step.op === 'ahold') { // half of them of the file the last one holds, when there is one
+        const last = held.map(([fh]) => heldPaths.get(fh)!).filter((p) => p.endsWith(' a+')).at(-1)?.slice(0, -' a+'.length)
+        through = step.flip && last ? ` (again: ${last})` : ''
+        ;[onMount, onDisk] = await hold(step.flip && last ? last : step.a, 'a+')
+      } else if (step.op === 'append2') {
+        const appenders = held.filter(([fh]) => heldPaths.get(fh)!.endsWith(' a+')).slice(-2)
+        if (appenders.length === 2) {
+          through = ` through ${appenders.map(([fh]) => heldPaths.get(fh)).join(' and ')}`
+          ;[onMount, onDisk] = await appendAtOnce(appenders as [[FileHandle, FileHandle], [FileHandle, FileHandle]], step.data)
+        } else {
+          onMount = onDisk = 'none held'
+        }
       } else if (HANDLE_OPS.has(step.op)) {
         const pair = held[step.offset % Math.max(1, held.length)]
         if (pair) through = ` through ${heldPaths.get(pair[0])}`
@@ -381,8 +431,10 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     writers?: boolean
     /** Folder moves under another name (MOVE_OPS). */
     moves?: boolean
+    /** Descriptors held open with O_APPEND, appended through one at a time and two at once (APPEND_OPS). */
+    appends?: boolean
   }
-  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers', 'copies', 'refreshes', 'directIo', 'saves', 'writers', 'moves'] as const
+  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers', 'copies', 'refreshes', 'directIo', 'saves', 'writers', 'moves', 'appends'] as const
   function runsFromEnv(): Run[] | undefined {
     const seeds = process.env.FUZZ_SEEDS
     if (!seeds) return undefined
@@ -434,7 +486,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
       run.writeBack && '--write-back', run.faults && 'faults', run.kill9 && 'kill -9', run.fuseNative && 'fuse-native',
       run.onlySigned && '--only-signed', run.versions && '--versions', run.names && 'encoded names', run.prefetch && '--dir-prefetch',
       run.readers && 'readers held open', run.copies && 'copies inside the mount', run.refreshes && 'refreshes',
-      run.directIo && '--direct-io', run.saves && "vim's saves", run.writers && 'writers held open', run.moves && 'folder moves',
+      run.directIo && '--direct-io', run.saves && "vim's saves", run.writers && 'writers held open', run.moves && 'folder moves', run.appends && 'appenders held open',
     ].filter(Boolean).join(', ')
     it(`seed ${run.seed}${how ? ` (${how})` : ''}: ${WORKERS} workers x ${OPS_PER_WORKER} operations give the same results, trees and stored files`, async () => {
       try {
