@@ -19,11 +19,12 @@
 // with EIO that only a debug line explained. In 30 a folder rename failed with EIO as the other machine moved
 // the folder first (now ENOENT, folder-job.ts).
 // TWO_MOUNTS_SEEDS=1-20 runs those seeds instead, to look for new failing seeds (TWO_MOUNTS_SAVES=1 adds vim's
-// move-aside saves to their steps, W17); TWO_MOUNTS_TRACE=/tmp/prefix
+// move-aside saves to their steps, W17; TWO_MOUNTS_HELD=1 descriptors held open, HELD_OPS: seed 404 finds a reader
+// of a version the other machine replaced with a shorter one reading a prefix of it, not fixed yet); TWO_MOUNTS_TRACE=/tmp/prefix
 // writes each run's steps, both daemons' logs and a copy of the emulator's data dir next to that prefix.
 import { randomBytes } from 'node:crypto'
 import { appendFileSync } from 'node:fs'
-import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdir, open, readdir, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPrng } from '../../src/emulator/faults.js'
@@ -43,6 +44,16 @@ const OPS = [
 ] as const
 /** TWO_MOUNTS_SAVES=1 (or a seed's own `saves`): vim's default save too (W17), with the put-back of the original. */
 const SAVE_OPS = ['save', 'save'] as const
+/**
+ * TWO_MOUNTS_HELD=1: descriptors held open across the steps, in the shared folder, which the other machine renames,
+ * deletes and overwrites meanwhile: `hold` (for reading) and `whold` (`r+`), `hread` (the whole file through one),
+ * `hwrite` (through a held `r+` one), `hdrop` (the oldest closed; a written one is read back through its descriptor
+ * first: what its close stores). A close by a step while this machine holds its file open is not the last (W2): it
+ * stores nothing of its own, so its bytes need not be stored (reads may still show them).
+ */
+const HELD_OPS = ['hold', 'whold', 'hread', 'hread', 'hwrite', 'hdrop'] as const
+/** Descriptors a machine holds open at most (the oldest is closed to make room). */
+const MAX_HELD = 3
 /** What another machine's change at the same moment explains (a fill of a file deleted meanwhile is EIO). */
 const RACE_ERRNOS = new Set(['ENOENT', 'ENOTEMPTY', 'EEXIST', 'EIO'])
 /** How long an EIO's warning may take to come through the daemon's stderr pipe. */
@@ -63,6 +74,17 @@ interface Closed {
   step: Step
   /** The content is the step's own data (write, atomic), not built on what was there. */
   own: boolean
+  /** The file was held open on this machine at the close: not the last close, so nothing of its own is stored (W2). */
+  deferred?: boolean
+}
+/** A descriptor a machine holds open (TWO_MOUNTS_HELD). */
+interface Held {
+  fh: FileHandle
+  /** Its file's path as this machine last renamed it. */
+  path: string
+  writer: boolean
+  openedAt: number
+  wrote: boolean
 }
 /** A step that may take the bytes at `paths` (or under them) out of the library, or move them away. */
 interface Removal {
@@ -85,15 +107,17 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
     if (work) await rm(work, { recursive: true, force: true })
   })
 
-  const runs = ((): { seed: number; saves: boolean }[] => {
+  const runs = ((): { seed: number; saves: boolean; held: boolean }[] => {
     const range = process.env.TWO_MOUNTS_SEEDS
-    if (!range) return [1, 3, 30, 66, 91].map((seed) => ({ seed, saves: false }))
+    if (!range) return [1, 3, 30, 66, 91].map((seed) => ({ seed, saves: false, held: false }))
     const [from, to] = range.split('-').map(Number) as [number, number | undefined]
     const saves = process.env.TWO_MOUNTS_SAVES === '1'
-    return Array.from({ length: (to ?? from) - from + 1 }, (_, i) => ({ seed: from + i, saves }))
+    const held = process.env.TWO_MOUNTS_HELD === '1'
+    return Array.from({ length: (to ?? from) - from + 1 }, (_, i) => ({ seed: from + i, saves, held }))
   })()
-  for (const { seed, saves } of runs) {
-    it(`seed ${seed}${saves ? " (vim's saves)" : ''}: 2 machines x ${STEPS_PER_MACHINE} steps in a shared folder and their own`, async () => {
+  for (const { seed, saves, held } of runs) {
+    const how = [saves && "vim's saves", held && 'descriptors held open'].filter(Boolean).join(', ')
+    it(`seed ${seed}${how ? ` (${how})` : ''}: 2 machines x ${STEPS_PER_MACHINE} steps in a shared folder and their own`, async () => {
       const mounts = new Map<Machine, Mounted>()
       try {
         for (const machine of MACHINES) {
@@ -105,7 +129,7 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
         const watchdog = trace ? setTimeout(() => {
           for (const [machine, m] of mounts) void writeFile(`${trace}-${seed}-${machine}.log`, m.log())
         }, 90_000) : undefined
-        await twoMachines(seed, saves ? [...OPS, ...SAVE_OPS] : OPS, mounts).finally(() => clearTimeout(watchdog))
+        await twoMachines(seed, [...OPS, ...(saves ? SAVE_OPS : []), ...(held ? HELD_OPS : [])], mounts).finally(() => clearTimeout(watchdog))
       } finally {
         const trace = process.env.TWO_MOUNTS_TRACE
         if (trace) for (const [machine, m] of mounts) await writeFile(`${trace}-${seed}-${machine}.log`, m.log())
@@ -125,6 +149,8 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
     /** Closes whose read-back failed (the other machine changed the file meanwhile): what they made is unknown. */
     const unread: Step[] = []
     const problems: string[] = []
+    /** What a held `r+` descriptor read after each of its writes: content a read on its machine may show. */
+    const writerStates = new Map<string, Buffer>()
     let clock = 0 // one order for both workers' steps (one thread)
     for (const [machine, m] of mounts) {
       for (const root of [m.path, ref]) await mkdir(join(root, own(machine), PLAIN.sub), { recursive: true })
@@ -136,6 +162,76 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
       const m = mounts.get(machine)!
       const random = createPrng(seed * 10 + MACHINES.indexOf(machine))
       const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!
+      const held: Held[] = []
+      const trace = (line: string) => {
+        if (process.env.TWO_MOUNTS_TRACE) appendFileSync(`${process.env.TWO_MOUNTS_TRACE}-${seed}.txt`, `${line}\n`)
+      }
+      /** The whole file through a held descriptor: `read N sha` as `apply` gives it, and the bytes. */
+      const readHeld = async (h: Held): Promise<[string, Buffer | undefined]> => {
+        try {
+          const bytes = Buffer.alloc((await h.fh.stat()).size + 1)
+          const { bytesRead } = await h.fh.read(bytes, 0, bytes.length, 0)
+          return [`read ${bytesRead} ${sha(bytes.subarray(0, bytesRead))}`, bytes.subarray(0, bytesRead)]
+        } catch (e) {
+          return [(e as NodeJS.ErrnoException).code ?? String(e), undefined]
+        }
+      }
+      /** Closes the oldest held descriptor; one written is read back first: its close stores that (W2). */
+      const closeOldest = async (where: string): Promise<string> => {
+        const h = held.shift()
+        if (!h) return 'none held'
+        const [, bytes] = h.writer && h.wrote ? await readHeld(h) : [undefined, undefined]
+        const result = await h.fh.close().then(() => 'ok', (e: NodeJS.ErrnoException) => e.code ?? String(e))
+        if (result === 'ok' && bytes) closed.push({ machine, path: h.path, bytes, startedAt: h.openedAt, step: { op: 'write', a: h.path, b: h.path, data: bytes, offset: 0, size: 0, flip: false }, own: true })
+        if (result !== 'ok') problems.push(`${where}: the close of ${h.path} failed: ${result}`)
+        return result
+      }
+      /** One of HELD_OPS in the shared folder; its result as `apply` gives it, and the path of the descriptor used. */
+      const heldStep = async (step: Step, where: string): Promise<[string, string]> => {
+        switch (step.op) {
+          case 'hold': case 'whold': {
+            const writer = step.op === 'whold'
+            const fh = await open(join(m.path, step.a), writer ? 'r+' : 'r').catch((e: NodeJS.ErrnoException) => e.code ?? String(e))
+            if (typeof fh === 'string') return [fh, step.a]
+            held.push({ fh, path: step.a, writer, openedAt: ++clock, wrote: false })
+            if (held.length > MAX_HELD) await closeOldest(where)
+            return ['ok', step.a]
+          }
+          case 'hread': {
+            const h = held[step.offset % Math.max(1, held.length)]
+            if (!h) return ['none held', step.a]
+            const [result, bytes] = await readHeld(h)
+            if (h.writer && bytes) writerStates.set(sha(bytes), bytes)
+            else if (bytes) reads.push(`${where} through ${h.path}: ${result}`)
+            return [result, h.path]
+          }
+          case 'hwrite': {
+            const writers = held.filter((h) => h.writer)
+            const h = writers[step.offset % Math.max(1, writers.length)]
+            if (!h) return ['none held', step.a]
+            try {
+              await h.fh.write(step.data, 0, step.data.length, step.offset)
+            } catch (e) {
+              return [(e as NodeJS.ErrnoException).code ?? String(e), h.path]
+            }
+            h.wrote = true
+            const [, bytes] = await readHeld(h)
+            if (bytes) writerStates.set(sha(bytes), bytes)
+            return ['ok', h.path]
+          }
+          default: { // hdrop
+            const path = held[0]?.path ?? step.a
+            return [await closeOldest(where), path]
+          }
+        }
+      }
+      /** This machine's renames take its held files' paths along (a file renamed over keeps its old path). */
+      const renamed = (from: string, to: string) => {
+        for (const h of held) {
+          if (h.path === from) h.path = to
+          else if (h.path.startsWith(`${from}/`)) h.path = to + h.path.slice(from.length)
+        }
+      }
       for (let i = 0; i < STEPS_PER_MACHINE; i++) {
         const base = random() < 0.6 ? shared : own(machine)
         // Few names, so that the two machines meet on them often.
@@ -148,7 +244,16 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
           op: pick(ops), a: pick(names), b: pick(names), data: randomBytes(pick(SIZES)),
           offset: Math.floor(random() * 100_000), size: 1 + Math.floor(random() * 200_000), flip: random() < 0.5,
         }
+        const isHeldOp = (HELD_OPS as readonly string[]).includes(step.op)
+        if (isHeldOp) step.a = shared + step.a.slice(base.length) // held in the shared folder only
         const where = `${machine} step ${i} ${step.op} ${step.a} ${step.b} (${step.data.length} B at ${step.offset}, size ${step.size})`
+        if (isHeldOp) {
+          const [result, path] = await heldStep(step, where)
+          trace(`${clock} ${where} through ${path}: ${result}`)
+          if (!/^(ok|read |none held)/.test(result) && !racing(step, result)) problems.push(`${where} through ${path}: ${result}, which no racing machine explains`)
+          if (result === 'EIO' && !(await loggedClearly(m, path))) problems.push(`${where} through ${path}: EIO with no warning that names it in the log`)
+          continue
+        }
         if (step.op === 'refresh') {
           const result = await refresh(m, step.flip ? undefined : shared)
           if (process.env.TWO_MOUNTS_TRACE) appendFileSync(`${process.env.TWO_MOUNTS_TRACE}-${seed}.txt`, `${where}: ${result}\n`)
@@ -160,6 +265,12 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
         const endedAt = ++clock
         if (process.env.TWO_MOUNTS_TRACE) appendFileSync(`${process.env.TWO_MOUNTS_TRACE}-${seed}.txt`, `${startedAt}-${endedAt} ${where}: ${result}\n`)
         removals.push(...removalsOf(step, base, endedAt))
+        if (result === 'ok' && step.op === 'rename') renamed(step.a, step.b)
+        if (result === 'ok' && step.op === 'dirrename') {
+          const [d2, d3] = [`${base}/${PLAIN.d2}`, `${base}/${PLAIN.d3}`]
+          if (step.flip) renamed(d2, d3)
+          else renamed(d3, d2)
+        }
         if (base !== shared) {
           const local = await apply(ref, base, step, VIEW)
           if (local !== result) problems.push(`${where}: mount ${result}, local ${local} (a folder only this machine changes)`)
@@ -171,19 +282,21 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
         if (result !== 'ok' || !CLOSES.has(step.op)) continue
         const whole = step.op === 'write' || step.op === 'atomic' || step.op === 'save'
         const bytes = whole ? step.data : await readFile(join(m.path, step.a)).catch(() => undefined)
-        if (bytes) closed.push({ machine, path: step.a, bytes, startedAt, step, own: whole })
+        if (bytes) closed.push({ machine, path: step.a, bytes, startedAt, step, own: whole, deferred: held.some((h) => h.path === step.a) })
         else unread.push(step)
       }
+      while (held.length > 0) await closeOldest(`${machine} at the end`)
     }
     await Promise.all(MACHINES.map((machine) => worker(machine)))
 
     // Every read is some close's bytes (a content read back after an append, pwrite or truncate counts once it
     // is what that step makes of some other close's bytes).
     // A close whose read-back failed made that step's change to some close's bytes (or to none: a new file),
-    // which a later step may have read or built on: each such change counts too (`made`, one step deep).
-    const contents = new Set(closed.filter((c) => c.own).map((c) => sha(c.bytes)))
+    // which a later step may have read or built on: each such change counts too (`made`, one step deep). So does
+    // what a held `r+` descriptor read after its writes: reads and steps of its machine see it before its close.
+    const contents = new Set([...closed.filter((c) => c.own).map((c) => sha(c.bytes)), ...writerStates.keys()])
     const known = closed.filter((c) => !c.own)
-    const made = new Map<string, Buffer>()
+    const made = new Map<string, Buffer>(writerStates)
     for (let grew = true; grew;) {
       grew = false
       for (const c of known) {
@@ -237,6 +350,7 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
     // Each close's bytes are a version the library holds, unless a later step took them out or moved them.
     const versions = new Set([...await treeOf(join(lib.dataDir, 'files')), ...await treeOf(join(lib.dataDir, '.ikemu', 'versions'))].map((l) => l.split(' ')[1]!))
     const lost = closed
+      .filter((c) => !c.deferred)
       .filter((c) => !removals.some((r) => r.endedAt > c.startedAt && r.paths.some((p) => c.path === p || c.path.startsWith(p + '/'))))
       .filter((c) => !versions.has(sha(c.bytes)))
       .map((c) => `${c.machine} ${c.step.op} ${c.path}: ${c.bytes.length} B ${sha(c.bytes)} stored nowhere`)
