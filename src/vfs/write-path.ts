@@ -473,6 +473,9 @@ export class WritePath {
     // Its bytes are a stored version's: stored by its upload ('clean'), or opened for writing and not changed
     // ('open'), as `touch -m` does, which sets the time through the descriptor it opened.
     if (!file.dirty && !file.unsent && (file.state === 'clean' || file.state === 'open')) {
+      // The version its upload stored, which the listing may not show yet (the upload is still being noted in
+      // the spool: the listed node is then the version before, and the time went with that one).
+      if (file.base?.fileId && file.storedVersionId) return this.#mtimes.set(file.base.fileId, file.storedVersionId, mtimeMs)
       const landed = this.#landedNode(file)
       if (landed) this.rememberMtime(landed, mtimeMs)
     }

@@ -2136,6 +2136,36 @@ describe('namespace (W7-W10)', () => {
     expect(spoolRecords(h)).toEqual([])
   })
 
+  it('a time set while a landed --write-back upload is being noted in the spool is kept for the version it stored (W13)', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api, tempCache(), { writeBackDelayMs: 1000 })
+    await writeFile(h, '/t.txt', 'text')
+    const original = Journal.prototype.remove
+    let reached!: () => void
+    const removing = new Promise<void>((resolve) => (reached = resolve))
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    const remove = vi.spyOn(Journal.prototype, 'remove').mockImplementation(async function (this: Journal, id) {
+      reached()
+      await held // the upload landed; its record is still being removed from the journal
+      await original.call(this, id)
+    })
+    try {
+      h.clock.advance(1000)
+      await removing
+      await h.vfs.utimens('/t.txt', 1_000, 2_000)
+      expect((await h.vfs.getattr('/t.txt')).mtimeMs).toBe(2_000)
+      release()
+      await waitFor(() => h.vfs.status().uploads.length === 0)
+    } finally {
+      remove.mockRestore()
+    }
+    expect((await h.vfs.getattr('/t.txt')).mtimeMs).toBe(2_000)
+    h.vfs.forget()
+    expect((await h.vfs.getattr('/t.txt')).mtimeMs).toBe(2_000)
+    await h.vfs.close()
+  })
+
   it('renaming a file that is still open and dirty sends the upload to the new name', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
