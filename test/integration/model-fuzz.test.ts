@@ -26,15 +26,16 @@
 // FUZZ_TRACE=/tmp/prefix writes a failing worker's steps and the daemon's log next to that prefix.
 // FUZZ_SEEDS=1-30 FUZZ_MODES=names,versions runs those seeds in that mode instead of the runs below (modes:
 // writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch, readers, copies, refreshes, directIo,
-// saves, writers, moves, appends), to look for new failing seeds. `readers` holds files open for reading across the other steps
+// saves, writers, moves, appends, recreates), to look for new failing seeds. `readers` holds files open for reading across the other steps
 // (renames and unlinks of open files); `copies` copies files inside the mount (copy_file_range); `refreshes` drops
 // listings meanwhile; `directIo` mounts with --direct-io (no page cache); `saves` adds vim's move-aside saves (W17);
 // `writers` holds files open for writing and writes, reads, fsyncs and truncates through them across the other steps,
 // with ranged reads, reads right after a close, chmod and utimes; `moves` moves a folder into another under another
-// name and back; `appends` holds files open with O_APPEND and appends through two at once. With `writers`, a stored
-// file held open unwritten whose folder was renamed failed every write (1043), and a file just written, held open
-// for reading and unlinked, could not be read (1048); with `moves` and --write-back, a file held open for writing
-// and renamed over by an atomic save failed its first write or truncate (1147).
+// name and back; `appends` holds files open with O_APPEND and appends through two at once; `recreates` unlinks
+// files and makes them again at once, also while held open. With `writers`, a stored file held open unwritten whose
+// folder was renamed failed every write (1043), and a file just written, held open for reading and unlinked, could
+// not be read (1048); with `moves` and --write-back, a file held open for writing and renamed over by an atomic
+// save failed its first write or truncate (1147).
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, readFile, readlink, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -91,7 +92,13 @@ const MOVE_OPS = ['dirmove', 'dirmove'] as const
  * at once (one file or two). Each append lands whole, in either order: the local folder makes the mount's order.
  */
 const APPEND_OPS = ['ahold', 'ahold', 'hwrite', 'hwrite', 'hread', 'append2'] as const
-type Op = (typeof OPS)[number] | (typeof READER_OPS)[number] | (typeof COPY_OPS)[number] | (typeof REFRESH_OPS)[number] | (typeof SAVE_OPS)[number] | (typeof WRITER_OPS)[number] | (typeof MOVE_OPS)[number] | (typeof APPEND_OPS)[number]
+/**
+ * The `recreates` mode adds `recreate`: a file unlinked and made again at once under its name (tar x, unzip -o),
+ * half of them while a program that opened it reads it afterwards (what it opened, W8), with reads through held
+ * descriptors, which read on the file they opened: it leaves them comparable.
+ */
+const RECREATE_OPS = ['recreate', 'recreate', 'hold', 'hread'] as const
+type Op = (typeof OPS)[number] | (typeof READER_OPS)[number] | (typeof COPY_OPS)[number] | (typeof REFRESH_OPS)[number] | (typeof SAVE_OPS)[number] | (typeof WRITER_OPS)[number] | (typeof MOVE_OPS)[number] | (typeof APPEND_OPS)[number] | (typeof RECREATE_OPS)[number]
 /** Descriptors a worker holds open at most (the oldest is closed to make room). */
 const MAX_HELD = 3
 
@@ -208,7 +215,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     const ops: readonly Op[] = [
       ...OPS, ...(run.readers ? READER_OPS : []), ...(run.copies ? COPY_OPS : []), ...(run.refreshes ? REFRESH_OPS : []),
       ...(run.saves ? SAVE_OPS : []), ...(run.writers ? WRITER_OPS : []), ...(run.moves ? MOVE_OPS : []),
-      ...(run.appends ? APPEND_OPS : []),
+      ...(run.appends ? APPEND_OPS : []), ...(run.recreates ? RECREATE_OPS : []),
     ]
     /** Descriptors held open by `hold`, on the mount and on the local folder, oldest first. */
     const held: [FileHandle, FileHandle][] = []
@@ -434,8 +441,10 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     moves?: boolean
     /** Descriptors held open with O_APPEND, appended through one at a time and two at once (APPEND_OPS). */
     appends?: boolean
+    /** Files unlinked and made again at once, also while held open (RECREATE_OPS). */
+    recreates?: boolean
   }
-  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers', 'copies', 'refreshes', 'directIo', 'saves', 'writers', 'moves', 'appends'] as const
+  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers', 'copies', 'refreshes', 'directIo', 'saves', 'writers', 'moves', 'appends', 'recreates'] as const
   function runsFromEnv(): Run[] | undefined {
     const seeds = process.env.FUZZ_SEEDS
     if (!seeds) return undefined
@@ -490,7 +499,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
       run.writeBack && '--write-back', run.faults && 'faults', run.kill9 && 'kill -9', run.fuseNative && 'fuse-native',
       run.onlySigned && '--only-signed', run.versions && '--versions', run.names && 'encoded names', run.prefetch && '--dir-prefetch',
       run.readers && 'readers held open', run.copies && 'copies inside the mount', run.refreshes && 'refreshes',
-      run.directIo && '--direct-io', run.saves && "vim's saves", run.writers && 'writers held open', run.moves && 'folder moves', run.appends && 'appenders held open',
+      run.directIo && '--direct-io', run.saves && "vim's saves", run.writers && 'writers held open', run.moves && 'folder moves', run.appends && 'appenders held open', run.recreates && 'files made again',
     ].filter(Boolean).join(', ')
     it(`seed ${run.seed}${how ? ` (${how})` : ''}: ${WORKERS} workers x ${OPS_PER_WORKER} operations give the same results, trees and stored files`, async () => {
       try {

@@ -26,7 +26,7 @@ export const PLAIN: Alphabet = {
 }
 
 export interface Step {
-  /** One of the ops `apply` runs (model-fuzz.test.ts's OPS, `copy`, `save`, `pread`, `wread`, `chmod`, `utimes`, `dirmove`); others are the caller's. */
+  /** One of the ops `apply` runs (model-fuzz.test.ts's OPS, `copy`, `save`, `pread`, `wread`, `chmod`, `utimes`, `dirmove`, `recreate`); others are the caller's. */
   op: string
   a: string
   b: string
@@ -69,6 +69,19 @@ export async function apply(root: string, base: string, s: Step, view: View): Pr
       case 'trunc': await truncate(pa, s.size); break
       case 'rename': await rename(pa, pb); break
       case 'unlink': await unlink(pa); break
+      case 'recreate': { // unlinked and made again at once (tar x, unzip -o); half of them while a program reads it
+        const reader = s.flip ? await open(pa, 'r') : undefined
+        try {
+          await unlink(pa)
+          await writeFile(pa, s.data)
+          if (!reader) break
+          const got = Buffer.alloc((await reader.stat()).size + 1)
+          const { bytesRead } = await reader.read(got, 0, got.length, 0) // what it opened (W8)
+          return `recreate read ${bytesRead} ${sha(got.subarray(0, bytesRead))}`
+        } finally {
+          await reader?.close()
+        }
+      }
       case 'copy': // half of them into b's folder under a's name: W15's server-side copy when that name is free there
         await copyFile(pa, s.flip ? join(dirname(pb), basename(pa)) : pb)
         break
