@@ -182,7 +182,9 @@ describe.skipIf(skip !== null)('two mounts of one library: each sees the other a
         if (!h) return 'none held'
         const [, bytes] = h.writer && h.wrote ? await readHeld(h) : [undefined, undefined]
         const result = await h.fh.close().then(() => 'ok', (e: NodeJS.ErrnoException) => e.code ?? String(e))
-        if (result === 'ok' && bytes) closed.push({ machine, path: h.path, bytes, startedAt: h.openedAt, step: { op: 'write', a: h.path, b: h.path, data: bytes, offset: 0, size: 0, flip: false }, own: true })
+        // Not the last close either while another held descriptor has the file (W2).
+        const deferred = held.some((o) => o.path === h.path)
+        if (result === 'ok' && bytes) closed.push({ machine, path: h.path, bytes, startedAt: h.openedAt, step: { op: 'write', a: h.path, b: h.path, data: bytes, offset: 0, size: 0, flip: false }, own: true, deferred })
         if (result !== 'ok') problems.push(`${where}: the close of ${h.path} failed: ${result}`)
         return result
       }
