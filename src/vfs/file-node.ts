@@ -83,8 +83,11 @@ export class PendingFile {
   unlinking = false
   /** Every byte so far was appended at the end of a file that started empty: it may be streamed (streamer.ts). */
   appendOnly = false
-  /** Writes to the spool file in progress. */
-  writesInFlight = 0
+  /** Writes to the spool file in progress (an upload request that starts reading the bytes waits for them). */
+  readonly writesUnderWay = new Set<Promise<void>>()
+  get writesInFlight(): number {
+    return this.writesUnderWay.size
+  }
   /** The upload streaming this file while it is written, if any. */
   streamed: StreamedUpload | undefined
   /**

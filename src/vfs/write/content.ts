@@ -54,17 +54,14 @@ export class SpoolContent {
     const appending = streamer.writing(file, position)
     const written = { bytes: 0 }
     let failure: unknown
-    file.writesInFlight++
     const writing = this.#writeSpool(file.fd!, data, position, written)
-    const under = writesUnderWay.get(file) ?? writesUnderWay.set(file, new Set()).get(file)!
-    under.add(writing)
+    file.writesUnderWay.add(writing)
     try {
       await writing
     } catch (e) {
       failure = e
     } finally {
-      file.writesInFlight--
-      under.delete(writing)
+      file.writesUnderWay.delete(writing)
     }
     const done = written.bytes
     if (done > 0) {
@@ -187,13 +184,9 @@ export class SpoolContent {
   }
 }
 
-/** The spool writes of each file under way: an upload request that starts reading the bytes waits for them. */
-const writesUnderWay = new WeakMap<PendingFile, Set<Promise<void>>>()
-
 /** Resolves once the writes into the file's spool copy that have begun are done (or failed). */
 export async function writesDone(file: PendingFile): Promise<void> {
-  const under = writesUnderWay.get(file)
-  if (under && under.size > 0) await Promise.allSettled([...under])
+  if (file.writesUnderWay.size > 0) await Promise.allSettled([...file.writesUnderWay])
 }
 
 /**
