@@ -911,8 +911,10 @@ describe('Spool lock', () => {
     const root = tempDir()
     const gone = spawnSync('true').pid!
     reopenWithLock(root, ownerLine(gone)).unlock()
-    // A zombie: the shell's background child exits, and `sleep` (the shell, exec'ed) never reaps it.
-    const parent = await liveProcess('sleep 0 & echo $!; exec sleep 30')
+    // A zombie: the shell's background child exits, and `sleep` (the shell, exec'ed) never reaps it. The child
+    // outlives the exec: one that ended before it could be reaped by the shell itself (dash reaps finished jobs
+    // between commands), leaving no zombie and no /proc entry.
+    const parent = await liveProcess('sleep 0.3 & echo $!; exec sleep 30')
     await waitFor(() => parent.out().trim() !== '')
     const zombie = Number(parent.out().trim())
     await waitFor(() => readFileSync(`/proc/${zombie}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'))
