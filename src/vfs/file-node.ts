@@ -75,6 +75,12 @@ export class PendingFile {
    * with no checksum: what it promises is the file as such writes leave it, so the next of them changes it in place.
    */
   keptByWrite = false
+  /**
+   * Written through an O_SYNC or O_DSYNC handle since its last close or fsync: those writes left it clean (kept
+   * durably) but committed nothing (Uploader's writtenOn). A commit clears it; keptByWrite outlives a commit
+   * that writes no record (nothing dirty), as the record it speaks of does.
+   */
+  syncWrittenSinceCommit = false
   /** The id of what its last close committed, kept aside while it is written again (spool/committed-copies.ts). */
   committedCopy: string | undefined
   /** Removed by unlink (or replaced by a rename) while handles were open: never upload again. */

@@ -335,11 +335,11 @@ export class Uploader {
 /**
  * Open, and changed since its last close or fsync: a background attempt (a retry, the probe of an outage) would
  * store bytes no call committed, a program's half-done rewrite; the next close or fsync commits and uploads them.
- * Writes through an O_SYNC or O_DSYNC descriptor leave the file clean (kept durably, keptByWrite) but are no
- * close either.
+ * Writes through an O_SYNC or O_DSYNC descriptor leave the file clean (kept durably) but are no close
+ * either (syncWrittenSinceCommit).
  */
 function writtenOn(file: PendingFile): boolean {
-  return (file.dirty || file.keptByWrite) && file.openCount > 0
+  return (file.dirty || file.syncWrittenSinceCommit) && file.openCount > 0
 }
 
 /** A short reason for status and the journal: the error code, never a URL or key. */

@@ -98,8 +98,9 @@ export class Committer {
     const upload = await this.#d.fileLock.run(file.id, async () => {
       if (file.unlinked) return false
       // What O_SYNC writes kept is committed now too, also when they left nothing dirty: no longer written on
-      // since (Uploader's writtenOn), and a write in place from here keeps it aside first, as any committed content.
-      file.keptByWrite = false
+      // since (Uploader's writtenOn). keptByWrite goes only with the record below: while the one such a write
+      // wrote stays, the next of them changes the file in place, with no copy of the whole file aside.
+      file.syncWrittenSinceCommit = false
       if (file.dirty) {
         // The bytes and their record must outlive this call only when the upload does not happen inside it
         // (write-back, empty files) or the caller asked for it (fsync). A close that uploads at once makes
@@ -124,6 +125,7 @@ export class Committer {
         file.unsent = true
         file.state = 'waiting'
         file.attempts = 0
+        file.keptByWrite = false
         if (durable) {
           await Promise.all([dataSynced, journal.write(file.record(checksum))]).catch((e: unknown) => {
             if (!isDiskFull(e)) throw e
@@ -185,12 +187,15 @@ export class Committer {
   async #keep(file: PendingFile, checksummed: boolean): Promise<void> {
     if (file.unlinked || !file.dirty || file.size === 0 || file.failedWrite) return
     const checksum = checksummed && file.fd && file.size <= SYNC_TOGETHER_BYTES ? crc32Of(file.fd.fd, file.size) : undefined
-    const was = { unsent: file.unsent, state: file.state, attempts: file.attempts, keptByWrite: file.keptByWrite }
+    const was = {
+      unsent: file.unsent, state: file.state, attempts: file.attempts, keptByWrite: file.keptByWrite, syncWrittenSinceCommit: file.syncWrittenSinceCommit,
+    }
     file.dirty = false // a write meanwhile sets it again
     file.unsent = true
     file.state = 'open'
     file.attempts = 0
     file.keptByWrite = !checksummed
+    file.syncWrittenSinceCommit = !checksummed
     const record = file.record(checksum)
     try {
       const dataSynced = this.#syncData(file)

@@ -1404,6 +1404,27 @@ describe('O_SYNC and O_DSYNC writes (W3)', () => {
     expect(api.fileAt('/ib_logfile')!.bytes.equals(log)).toBe(true)
   })
 
+  it('O_DSYNC writes in place after an fsync whose upload failed (an outage) copy nothing aside either; the retry stores the file as they left it', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const fh = await h.vfs.create('/ib_logfile', 0o644, SYNC_CREATE.O_DSYNC)
+    const log = Buffer.alloc(64 * 1024, '.')
+    await h.vfs.write('/ib_logfile', fh, log, 0)
+    api.failNext.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
+    await expectCode(h.vfs.fsync('/ib_logfile', fh, false), 'EIO') // left for a retry: the spool's record promises it
+    const entry = Buffer.from('entry after the fsync|')
+    await h.vfs.write('/ib_logfile', fh, entry, 3000)
+    entry.copy(log, 3000)
+    const journal = readFileSync(join(h.vfs.spoolDir!, 'journal', 'journal.log'), 'utf8')
+    expect(journal).not.toContain('committedCopy') // a copy of the whole file at the first write after each fsync
+    expect(spoolFiles(h, 'data')).toHaveLength(1)
+    await h.vfs.release('/ib_logfile', fh)
+    h.clock.advance(5 * 60_000)
+    await waitFor(() => api.fileAt('/ib_logfile') !== undefined)
+    expect(api.fileAt('/ib_logfile')!.bytes.equals(log)).toBe(true)
+    await h.vfs.close()
+  })
+
   it('an O_SYNC write the spool cannot make durable fails with the disk\'s error; its bytes stay, and the close uploads them', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
