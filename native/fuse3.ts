@@ -102,7 +102,8 @@ const DIRECT_WRITE_DROPS_PAGES = dropsPagesOnDirectWrite(osRelease())
  * handles keep their view as before (a reader open meanwhile reads the version it opened). Anything that may
  * read, or edits in place, keeps the page cache. With `directIo` (--direct-io, R14) every handle bypasses it.
  *
- * So does every O_SYNC or O_DSYNC handle (a database's log opened O_RDWR|O_DSYNC): through the page cache the
+ * So does every O_SYNC or O_DSYNC handle that may write (a database's log opened O_RDWR|O_DSYNC; a read-only one
+ * keeps the page cache, its readahead and shared maps: it writes nothing): through the page cache the
  * kernel would follow each of its writes with an fsync, which uploads the whole file (W2), so that 200 8 KiB
  * writes into a 16 MiB file stored 3.2 GiB. Direct, its writes reach the daemon, which keeps each durable in
  * the spool (W3), and only an fsync(2) the program asks for uploads. A shared mmap of such a descriptor is
@@ -111,8 +112,9 @@ const DIRECT_WRITE_DROPS_PAGES = dropsPagesOnDirectWrite(osRelease())
  * file's other descriptors would read on the pages the writes outdated, so such a handle keeps the page cache.
  */
 export function openReplyFor(flags: number, created: boolean, directIo = false, syncBypass = DIRECT_WRITE_DROPS_PAGES): number {
-  // Linux's O_SYNC is O_DSYNC plus a bit of its own.
-  if (directIo || (syncBypass && (flags & fsConstants.O_DSYNC) !== 0)) return OpenReply.DirectIo
+  // Linux's O_SYNC is O_DSYNC plus a bit of its own. A read-only handle has no write for the kernel to sync.
+  const readOnly = (flags & O_ACCMODE) === fsConstants.O_RDONLY
+  if (directIo || (syncBypass && !readOnly && (flags & fsConstants.O_DSYNC) !== 0)) return OpenReply.DirectIo
   const writeOnly = (flags & O_ACCMODE) === fsConstants.O_WRONLY
   return writeOnly && (created || (flags & fsConstants.O_TRUNC) !== 0) ? OpenReply.DirectIo : 0
 }

@@ -189,6 +189,9 @@ describe('libfuse3 dispatcher', () => {
     expect(openReplyFor(O_RDWR | O_DSYNC, false, false, false)).toBe(0) // other descriptors would read stale pages
     expect(openReplyFor(O_WRONLY | O_CREAT | O_DSYNC, true, false, false)).toBe(OpenReply.DirectIo) // starts empty anyway
     expect(openReplyFor(O_RDWR | O_DSYNC, false, true, false)).toBe(OpenReply.DirectIo) // --direct-io
+    // Read-only: no write for the kernel to follow with an fsync; its shared maps (Python's mmap.mmap) and readahead stay.
+    expect(openReplyFor(fsConstants.O_RDONLY | O_DSYNC, false, false, true)).toBe(0)
+    expect(openReplyFor(fsConstants.O_RDONLY | fsConstants.O_SYNC, false, false, true)).toBe(0)
     expect(['6.6.0', '6.18.44-fc-v1300', '7.0.1', '6.12.48+deb13-amd64'].map(dropsPagesOnDirectWrite)).toEqual([true, true, true, true])
     expect(['6.1.0-18-amd64', '5.15.0-91-generic', '6.5.13', '4.19.0'].map(dropsPagesOnDirectWrite)).toEqual([false, false, false, false])
   })
