@@ -19,7 +19,7 @@ import { open, rm, statfs, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ImageKitApi } from '../../imagekit/api.js'
 import type { Logger } from '../../log.js'
-import { VfsError } from '../errors.js'
+import { VfsError, type VfsCode } from '../errors.js'
 import type { FileInode } from '../inode.js'
 import { fillFromRemote } from '../remote-fill.js'
 import type { LocalCopies } from './file-reader.js'
@@ -30,10 +30,10 @@ interface Copy {
   size: number
 }
 
-/** A copy being made: giveWay stops it. */
+/** A copy being made: giveWay and close stop it, with the error its keep() then rejects with. */
 interface Fetch {
   fh: FileHandle
-  stopped: boolean
+  stopped: { code: VfsCode; why: string } | undefined
 }
 
 /** As much as the spool keeps of files just uploaded (recent-copies.ts); a minute or so of a CDN's bandwidth. */
@@ -58,6 +58,8 @@ export class UnlinkedCopies implements LocalCopies {
   readonly #limits: UnlinkedCopiesLimits
   /** Of the copies held and being fetched. */
   #bytes = 0
+  /** Set by close: a fetch that starts later stops at once. */
+  #closed: Fetch['stopped']
 
   constructor(readonly dir: string, readonly api: ImageKitApi, readonly log: Logger, limits: Partial<UnlinkedCopiesLimits> = {}) {
     this.#limits = { maxBytes: UNLINKED_COPY_MAX_BYTES, freeShare: UNLINKED_COPY_FREE_SHARE, freeBytes: freeBytesOf, ...limits }
@@ -88,7 +90,7 @@ export class UnlinkedCopies implements LocalCopies {
     const path = join(this.dir, `unlinked-${node.fileId}-${node.versionId}`)
     let fetch: Fetch | undefined
     try {
-      fetch = { fh: await open(path, 'w+'), stopped: false }
+      fetch = { fh: await open(path, 'w+'), stopped: this.#closed }
       this.#fetches.add(fetch)
       await fill(this.api, this.log, node, local, fetch)
     } catch (e) {
@@ -114,7 +116,7 @@ export class UnlinkedCopies implements LocalCopies {
     if (copies.length === 0 && fetches.length === 0) return false
     this.log.warn({ copies: copies.length, fetching: fetches.length, bytes: this.#bytes }, 'the cache dir\'s disk is full: the copies of files unlinked while open for reading go, so that written files get the room; their readers get errors once past what is cached')
     for (const fetch of fetches) {
-      fetch.stopped = true
+      fetch.stopped = { code: 'ENOSPC', why: 'its disk is needed for written files' }
       await fetch.fh.truncate(0).catch(() => undefined) // its blocks freed now; keep() removes it at its next write
     }
     for (const key of copies) await this.#remove(key)
@@ -141,8 +143,13 @@ export class UnlinkedCopies implements LocalCopies {
     await this.#remove(keyOf(fileId, versionId))
   }
 
-  /** Unmount: every copy goes, also those of readers still open (a detached mount sends no more releases). */
+  /**
+   * Unmount: every copy goes, also those of readers still open (a detached mount sends no more releases), and
+   * the fetches under way (an unlink still running) stop, so none is kept after this.
+   */
   async close(): Promise<void> {
+    this.#closed = { code: 'EIO', why: 'the mount is stopping' }
+    for (const fetch of this.#fetches) fetch.stopped = this.#closed
     for (const key of [...this.#copies.keys()]) await this.#remove(key).catch(() => undefined)
   }
 
@@ -163,10 +170,10 @@ async function freeBytesOf(dir: string): Promise<number> {
 
 const keyOf = (fileId: string, versionId: string) => `${fileId}\u0000${versionId}`
 
-/** `node`'s bytes into `fetch`'s file, from `local` when it holds them, else from the CDN; until giveWay stops it. */
+/** `node`'s bytes into `fetch`'s file, from `local` when it holds them, else from the CDN; until giveWay or close stops it. */
 async function fill(api: ImageKitApi, log: Logger, node: FileInode, local: LocalCopies | undefined, fetch: Fetch): Promise<void> {
   const stop = (): void => {
-    if (fetch.stopped) throw new VfsError('ENOSPC', `copy of unlinked ${node.remotePath}: its disk is needed for written files`)
+    if (fetch.stopped) throw new VfsError(fetch.stopped.code, `copy of unlinked ${node.remotePath}: ${fetch.stopped.why}`)
   }
   const write = async (chunk: Uint8Array, position: number): Promise<void> => {
     for (let done = 0; done < chunk.length;) {
@@ -174,6 +181,7 @@ async function fill(api: ImageKitApi, log: Logger, node: FileInode, local: Local
       done += (await fetch.fh.write(chunk, done, chunk.length - done, position + done)).bytesWritten
     }
   }
+  stop()
   if (!(local && (await copyLocal(local, node, write)))) await fillFromRemote(api, log, node, write)
   stop()
 }

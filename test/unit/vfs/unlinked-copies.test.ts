@@ -110,4 +110,29 @@ describe('UnlinkedCopies', () => {
     expect(copies.bytes).toBe(0)
     expect(await copies.giveWay()).toBe(false)
   })
+
+  it('close (unmount) also stops a fetch under way: it leaves no copy open nor its file in the cache dir', async () => {
+    const api = new FakeImageKit()
+    api.chunkBytes = 4
+    const fetched = fileInodeFrom(api.addFile('/fetched.bin', 12), 1)
+    const dir = scratchDir('unlinked')
+    const copies = new UnlinkedCopies(dir, api, memoryLogger().logger)
+    let chunks = 0
+    let open!: () => void
+    const gate = new Promise<void>((resolve) => { open = resolve })
+    api.gate = () => (chunks++ === 0 ? Promise.resolve() : gate)
+    const fetching = copies.keep(fetched).catch((e: unknown) => e)
+    const fetchPath = join(dir, `unlinked-${fetched.fileId}-${fetched.versionId}`)
+    await waitFor(() => readdirSync(dir).length === 1 && statSync(fetchPath).size === 4)
+    await copies.close()
+    open()
+    await fetching
+    expect(copies.has(fetched.fileId, fetched.versionId, fetched.size)).toBe(false) // was kept, its descriptor open
+    expect(readdirSync(dir)).toEqual([]) // was left until the next mount
+    expect(copies.bytes).toBe(0)
+    const reads = api.calls.readRange
+    await expectCode(copies.keep(fetched), 'EIO') // an unlink that comes after: nothing is fetched
+    expect(api.calls.readRange).toBe(reads)
+    expect(readdirSync(dir)).toEqual([])
+  })
 })
