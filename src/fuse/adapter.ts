@@ -6,7 +6,7 @@
  * - read/write buffers point into libfuse memory and are detached after cb: `write` copies its data before
  *   anything async (into a pooled buffer, write-buffers.ts, lent to the VFS until its write settles), and
  *   `writeFrom` (libfuse3) has the binding copy straight into such a buffer;
- *   `read` lets the VFS copy straight into that buffer (readInto, stopped by the guard's abort signal before
+ *   `read` lets the VFS copy straight into that buffer (readInto, stopped by the guard's flag set before
  *   a deadline answers), or copies the result at reply time; both answer the byte count as cb's first
  *   argument.
  * - file handles are int32 on the C side and 0 means "no handle": the VFS numbers them from 1.
@@ -66,7 +66,7 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
   const guard = options.guard ?? new OpGuard(logger, options)
   const now = options.now ?? Date.now
   const writeBuffers = options.writeBuffers ?? new WriteBuffers(options.maxWriteBytes ?? MAX_REQUEST_BYTES, WRITE_BUFFERS_KEPT)
-  /** The guard aborts `signal` before a deadline answers, so nothing is written into `dest` after that. */
+  /** The guard sets `signal.aborted` before a deadline answers, so nothing is written into `dest` after that. */
   const readTo = (path: string, fh: number, dest: ReadDestination, pos: number, cb: Cb): void =>
     vfs.readInto
       ? guard.runAbortable('read', path, cb, (signal) => vfs.readInto!(path, fh, dest, pos, signal), (n) => [n])

@@ -55,6 +55,14 @@ export interface ReadDestination {
   set(bytes: Uint8Array, at: number): void
 }
 
+/**
+ * Whether the caller of a read has given up (its deadline answered the kernel): an AbortSignal is one, and so
+ * is the plain flag the FUSE adapter passes (an AbortController costs microseconds, on every read request).
+ */
+export interface ReadCancel {
+  readonly aborted: boolean
+}
+
 export interface Vfs {
   /**
    * When set, extended attributes exist only under this prefix and getxattr of any other name is ENOTSUP:
@@ -89,7 +97,7 @@ export interface Vfs {
    * has its own memory (libfuse's request buffer). Cheaper: the reader's block memory is then reused.
    * After `signal` is aborted (the op's deadline answered the kernel) `dest` is never written again.
    */
-  readInto?(localPath: string, fh: number, dest: ReadDestination, position: number, signal?: AbortSignal): Promise<number>
+  readInto?(localPath: string, fh: number, dest: ReadDestination, position: number, signal?: ReadCancel): Promise<number>
   /** Last close of a handle. */
   release(localPath: string, fh: number): Promise<void>
   statfs(localPath: string): Promise<StatFs>

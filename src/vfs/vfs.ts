@@ -71,7 +71,7 @@ import type { DropCachedPages } from './spool/page-trim.js'
 import { libraryKeyOf, spoolDirOf } from './spool/spool.js'
 import { Counters, type VfsStats } from './stats.js'
 import { StatfsSource } from './statfs.js'
-import type { Attr, DirEntry, OpenFlags, ReadDestination, StatFs, Vfs, VfsOptions, VfsStatus } from './types.js'
+import type { Attr, DirEntry, OpenFlags, ReadCancel, ReadDestination, StatFs, Vfs, VfsOptions, VfsStatus } from './types.js'
 import { WarnOnce } from './warn-once.js'
 import { getXattr, isKnownXattr, isSupportedXattrNamespace, listXattrs, XATTR_NAMESPACE } from './xattr.js'
 
@@ -383,7 +383,7 @@ class ImageKitVfs implements IkVfs {
     return this.#reading(localPath, handle, position, () => handle.read(length, position))
   }
 
-  async readInto(localPath: string, fh: number, dest: ReadDestination, position: number, signal?: AbortSignal): Promise<number> {
+  async readInto(localPath: string, fh: number, dest: ReadDestination, position: number, signal?: ReadCancel): Promise<number> {
     const handle = this.#handles.get(fh)
     if (handle.kind === 'write') {
       const data = await this.#writes!.read(handle.file, dest.length, position)

@@ -12,7 +12,7 @@ import { fromImageKitError } from '../from-imagekit-error.js'
 import type { FileInode } from '../inode.js'
 import type { FileReader } from '../reader/file-reader.js'
 import { StaleContentError } from '../reader/read-errors.js'
-import type { ReadDestination } from '../types.js'
+import type { ReadCancel, ReadDestination } from '../types.js'
 
 /** How a CDN may refuse a file it does not deliver. */
 const REFUSALS: ReadonlySet<string> = new Set(['IK_NOT_FOUND', 'IK_FORBIDDEN', 'IK_UNAUTHORIZED'])
@@ -52,7 +52,7 @@ export class ReadHandle {
   }
 
   /** Copies bytes at `position` into `dest`; returns how many (see FileReader.readInto). */
-  readInto(dest: ReadDestination, position: number, signal?: AbortSignal): Promise<number> {
+  readInto(dest: ReadDestination, position: number, signal?: ReadCancel): Promise<number> {
     return this.#attempt(() => this.reader.readInto(position, dest, signal))
   }
 

@@ -32,7 +32,7 @@ import type { ImageKitApi, RangeResponse } from '../../imagekit/api.js'
 import type { ByteBudget } from '../budget.js'
 import { VfsError } from '../errors.js'
 import type { Counters } from '../stats.js'
-import type { ReadDestination } from '../types.js'
+import type { ReadCancel, ReadDestination } from '../types.js'
 import { BlockCache } from './block-cache.js'
 import type { BlockPool } from './block-pool.js'
 import { PartialBlock } from './partial-block.js'
@@ -175,7 +175,7 @@ export class FileReader implements StreamHost {
    * so their memory is reused for later blocks. Once `signal` is aborted, `dest` is not written again
    * (the caller may have given the memory back) and the read fails with EINTR.
    */
-  async readInto(position: number, dest: ReadDestination, signal?: AbortSignal): Promise<number> {
+  async readInto(position: number, dest: ReadDestination, signal?: ReadCancel): Promise<number> {
     let written = 0
     await this.#eachPart(position, dest.length, (view) => {
       if (signal?.aborted) throw new VfsError('EINTR', `read ${this.filePath}: the caller gave up`, { level: 'debug' })
