@@ -50,8 +50,8 @@ export function startBenchEmulator(data, { privateKey, publicKey, args = [], tim
   )
 }
 
-export function startDaemon(args, ready, { env = {}, timeoutMs = 60_000 } = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], {
+export function startDaemon(args, ready, { env = {}, timeoutMs = 60_000, nodeArgs = [] } = {}) {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -164,14 +164,14 @@ export async function cleanup(dir) {
  * `ikfs mount` of the bench emulator at `base` on `<work>/<name>`, its spool in `<work>/cache-<name>` (removed
  * with the bench's folder, never in ~/.cache/ikfs); `mounts` collects it for the bench's teardown.
  */
-export async function mountBenchLibrary(work, name, base, { privateKey, publicKey, extra = [], mounts }) {
+export async function mountBenchLibrary(work, name, base, { privateKey, publicKey, extra = [], mounts, nodeArgs = [] }) {
   const mnt = join(work, name)
   await mkdir(mnt, { recursive: true })
   const daemon = await startDaemon(
     ['mount', mnt, '--api-url', base, '--upload-url', base, '--endpoint', `${base}/demo`, '--public-key', publicKey,
       '--cache-dir', join(work, `cache-${name}`), '--dir-cache-time', '1h', '--log-level', 'warn', ...extra],
     /mounted .* at /,
-    { env: { IKFS_PRIVATE_KEY: privateKey } },
+    { env: { IKFS_PRIVATE_KEY: privateKey }, nodeArgs },
   )
   mounts.push({ daemon, mnt })
   return { mnt, daemon }
