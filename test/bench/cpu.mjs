@@ -1,11 +1,13 @@
 // CPU benchmark (not in `npm run bench`): what the daemon, the emulator and the reader's or writer's kernel work
 // cost per GiB read cold and per small file copied in, in CPU seconds rather than wall-clock time, which on a
 // shared machine moves with everything else that runs. For comparing two builds of the daemon by hand:
-//   node test/bench/cpu.mjs [--runs 3] [--only read|requests|write] [--files 500] [--file-kib 4] [-- <mount options>]
+//   node test/bench/cpu.mjs [--runs 3] [--only read|requests|files|write] [--files 500] [--file-kib 4] [-- <mount options>]
 //   cold GiB: `cat` of a 1 GiB file through the mount to /dev/null, a file of its own per run (nothing of it in
 //     the daemon's block cache or the mount's page cache), after one untimed GiB (V8 compiles the read path);
 //   read requests: 4 KiB reads with O_DIRECT (`dd iflag=direct`, one FUSE read request each) of a 4 MiB file
 //     in the daemon's block cache, REQUEST_ROUNDS times per run: the daemon's cost of one request, bytes aside;
+//   1 MiB files: `cat` of READ_FILES files of 1 MiB that the mount has not read, one after another (an HTTP
+//     request, a stream and 3 FUSE requests each), a set of its own per run, after one untimed set;
 //   small files: `cp -r` of `--files` files of `--file-kib` KiB into a new folder of the mount per run, after
 //     one untimed copy of the same size.
 // The emulator's data is on a tmpfs of the bench's own, so its disk's cost is not in the figures. Prints per run
@@ -40,6 +42,8 @@ const FILE_BYTES = Number(option('file-kib', 4)) * KiB
 /** The read-requests figure: a file in the block cache, read this many times per run. */
 const REQUEST_FILE_BYTES = 4 * 1024 * KiB
 const REQUEST_ROUNDS = 20
+/** The 1 MiB files figure: files per run. */
+const READ_FILES = 200
 const PROFILE_DIR = process.env.IKFS_BENCH_CPU_PROF
 const PERF_FILE = process.env.IKFS_BENCH_PERF
 const { privateKey, publicKey } = benchKeys()
@@ -87,12 +91,18 @@ function report(title, unit, per, runs) {
 
 try {
   await mkdir(data, { recursive: true })
-  await sh(`mount -t tmpfs -o size=${(RUNS + 2) * GiB},mode=0700 ikfs-bench-cpu '${data}'`)
+  await sh(`mount -t tmpfs -o size=${(RUNS + 3) * GiB},mode=0700 ikfs-bench-cpu '${data}'`)
   tmpfsMounted = true
   const doRead = ONLY === undefined || ONLY === 'read'
   const doRequests = ONLY === undefined || ONLY === 'requests'
+  const doFiles = ONLY === undefined || ONLY === 'files'
   const doWrite = ONLY === undefined || ONLY === 'write'
   if (doRead) for (let i = 0; i <= RUNS; i++) await writePatternFile(join(data, 'files', 'big', `g${i}.bin`), GiB, i + 1)
+  if (doFiles) {
+    for (let r = 0; r <= RUNS; r++) {
+      for (let i = 0; i < READ_FILES; i++) await writePatternFile(join(data, 'files', 'mib', `s${r}`, `f${i}.bin`), 1024 * KiB, 1000 + r * READ_FILES + i)
+    }
+  }
   if (doRequests) await writePatternFile(join(data, 'files', 'req', 'r.bin'), REQUEST_FILE_BYTES, 99)
   const local = join(work, 'local')
   if (doWrite) {
@@ -119,6 +129,12 @@ try {
     const runs = []
     for (let i = 1; i <= RUNS; i++) runs.push(await measure(`bash -c "${rounds}"`, daemon))
     report(`4 KiB O_DIRECT reads from the block cache: CPU µs per read request`, 'µs', (REQUEST_ROUNDS * REQUEST_FILE_BYTES) / (4 * KiB) / 1000, runs)
+  }
+  if (doFiles) {
+    await sh(`cat '${join(mnt, 'mib', 's0')}'/* > /dev/null`) // untimed
+    const runs = []
+    for (let i = 1; i <= RUNS; i++) runs.push(await measure(`cat '${join(mnt, 'mib', `s${i}`)}'/* > /dev/null`, daemon))
+    report(`\`cat\` of ${READ_FILES} files of 1 MiB, one after another: CPU ms per file`, 'ms', READ_FILES, runs)
   }
   if (doWrite) {
     await sh(`cp -r '${join(local, 'small')}' '${join(mnt, 'warm')}'`) // untimed
