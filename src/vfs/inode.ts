@@ -145,16 +145,32 @@ function optionalFields(src: Pick<FileObject, 'width' | 'height' | 'AITags'> & P
 /**
  * The node of a file right after its upload landed, from the upload response alone (no extra Media API
  * call, which is rate-limited): the response has no dates, mime or alpha, so the times are the upload's
- * and the rest waits for the next listing. Its url has no version of its own: reads pin it with
- * `versionId` (DeliveryTarget), so they never get the CDN's cached copy of an older version.
+ * and the rest waits for the next listing, or for one details call when an attribute that shows them is
+ * asked for (listed-details.ts). Its url has no version of its own: reads pin it with `versionId`
+ * (DeliveryTarget), so they never get the CDN's cached copy of an older version.
  */
 export function fileInodeFromUpload(res: UploadResponse, ino: number, times: { createdAtMs: number; updatedAtMs: number }): FileInode {
-  return new FileInode(
+  const node = new FileInode(
     ino, res.filePath, res.fileId, versionIdOf(res), false, res.size, res.url, res.isPrivateFile === true,
     times.createdAtMs, times.updatedAtMs, '', intern(res.fileType ?? ''), false,
     ...optionalFields(res),
     res.isPublished !== false,
   )
+  fromUpload.add(node)
+  return node
+}
+
+/** Nodes built from an upload answer (a set beside them, not a field: no memory in the listed nodes). */
+const fromUpload = new WeakSet<FileInode>()
+
+/** True for a node built from an upload answer, which lacks what only a listing or details call tells (listed-details.ts). */
+export function lacksListedDetails(node: FileInode): boolean {
+  return fromUpload.has(node)
+}
+
+/** Its details were asked for once (listed-details.ts): whatever came of it, not asked again. */
+export function forgetUploadOrigin(node: FileInode): void {
+  fromUpload.delete(node)
 }
 
 export function dirInodeFrom(item: FolderObject, ino: number): DirInode {

@@ -33,7 +33,7 @@ import type { Resolver } from './resolver.js'
 import { detailsHold, detailsUpdate, pendingFileView, type WantedDetails } from './wanted-details.js'
 import type { Destinations } from './destination.js'
 import type { WritePath } from './write-path.js'
-import { isComputedXattr, isSettingXattr, listXattrs, xattrValue, XATTR_PREFIX, XDG_TAGS } from './xattr.js'
+import { hasXattr, isComputedXattr, isSettingXattr, listXattrs, xattrValue, XATTR_PREFIX, XDG_TAGS } from './xattr.js'
 
 /** setxattr(2) flags. */
 export const XATTR_CREATE = 1
@@ -125,7 +125,7 @@ export class MetadataEditor {
 
   async remove(localPath: string, name: string): Promise<void> {
     if (isComputedXattr(name)) {
-      if ((await this.#computed(localPath, name)) === undefined) throw new VfsError('ENODATA', `removexattr ${localPath}: no ${name}`)
+      if (!hasXattr(await this.#computedOn(localPath, name), name)) throw new VfsError('ENODATA', `removexattr ${localPath}: no ${name}`)
       this.d.log.debug({ path: localPath, name }, 'removexattr of an attribute ImageKit computes: accepted, nothing changes')
       return
     }
@@ -143,22 +143,23 @@ export class MetadataEditor {
 
   /** A computed attribute set (a copy brings its source's): accepted and ignored, unless it would change a setting. */
   async #setComputed(localPath: string, name: string, value: string, flags: number): Promise<void> {
-    const current = await this.#computed(localPath, name)
-    if (flags & XATTR_CREATE && current !== undefined) throw new VfsError('EEXIST', `setxattr ${localPath}: ${name} exists`, { level: 'debug' })
-    if (flags & XATTR_REPLACE && current === undefined) throw new VfsError('ENODATA', `setxattr ${localPath}: no ${name}`)
+    const node = await this.#computedOn(localPath, name)
+    const current = xattrValue(node, name)
+    if (flags & XATTR_CREATE && hasXattr(node, name)) throw new VfsError('EEXIST', `setxattr ${localPath}: ${name} exists`, { level: 'debug' })
+    if (flags & XATTR_REPLACE && !hasXattr(node, name)) throw new VfsError('ENODATA', `setxattr ${localPath}: no ${name}`)
     if (isSettingXattr(name) && value !== current) {
       throw new VfsError('ENOTSUP', `${localPath}: ${name} is ${current ?? 'not known'} and cannot be changed here (only ${[...EDITABLE.keys()].join(', ')})`, { level: 'debug' })
     }
     this.d.log.debug({ path: localPath, name }, 'setxattr of an attribute ImageKit computes: accepted, the file keeps its own')
   }
 
-  /** The file's value of a computed attribute (what getxattr shows), or undefined when it has none. */
-  async #computed(localPath: string, name: string): Promise<string | undefined> {
+  /** The file whose computed attribute `name` is set or removed (what getxattr reads it from). */
+  async #computedOn(localPath: string, name: string): Promise<FileInode> {
     const pending = this.d.writes.pendingAtLocal(localPath)
     const node = pending?.uploadToCome ? await this.pendingView(localPath, pending) : await this.d.resolver.resolve(localPath)
     if (node.kind !== 'file') throw new VfsError('ENOTSUP', `${localPath}: folders have no ${name}`, { level: 'debug' })
     if (node.isVersion) throw new VfsError('EACCES', `${localPath}: old versions are read-only`)
-    return xattrValue(node, name)
+    return node
   }
 
   #editable(localPath: string, name: string): Editable {

@@ -7,7 +7,8 @@
  *                      attrs.ts, xattr.ts, statfs.ts answer from memory; dir-prefetch.ts lists
  *                      subfolders ahead (--dir-prefetch); metadata-edit.ts sets tags, coordinates and
  *                      custom metadata (setxattr), kept until the upload of a file being written lands
- *                      (wanted-details.ts)
+ *                      (wanted-details.ts); listed-details.ts completes a just uploaded file's
+ *                      node from its details when an attribute asks
  *   content .......... handles/ (fh table, ReadHandle) → reader/ (FileReader per version, RangeStream,
  *                      BlockCache) under budget.ts (global cap on buffered bytes)
  *   errors ........... from-imagekit-error.ts (the one ImageKitError → VfsError translation)
@@ -51,6 +52,7 @@ import { HandleTable } from './handles/handle-table.js'
 import { ReadHandle, type Unserved } from './handles/read-handle.js'
 import { WriteHandle } from './handles/write-handle.js'
 import type { PendingFile } from './file-node.js'
+import { ListedDetails } from './listed-details.js'
 import { MetadataEditor } from './metadata-edit.js'
 import { FolderPresence } from './folder-presence.js'
 import { Namespace } from './namespace.js'
@@ -73,7 +75,7 @@ import { Counters, type VfsStats } from './stats.js'
 import { StatfsSource } from './statfs.js'
 import type { Attr, DirEntry, OpenFlags, ReadCancel, ReadDestination, StatFs, Vfs, VfsOptions, VfsStatus } from './types.js'
 import { WarnOnce } from './warn-once.js'
-import { getXattr, isKnownXattr, isSupportedXattrNamespace, listXattrs, XATTR_NAMESPACE } from './xattr.js'
+import { getXattr, isKnownXattr, isSupportedXattrNamespace, listXattrs, showsListedDetails, XATTR_NAMESPACE } from './xattr.js'
 
 export type { VfsStats } from './stats.js'
 
@@ -134,6 +136,7 @@ class ImageKitVfs implements IkVfs {
   /** Bytes of stored files unlinked while open for reading (W8); undefined on a read-only mount. */
   readonly #unlinked: UnlinkedCopies | undefined
   readonly #metadata: MetadataEditor | undefined
+  readonly #listedDetails: ListedDetails
   readonly #prefetch: DirPrefetcher | undefined
   readonly #clock: Clock
 
@@ -157,6 +160,7 @@ class ImageKitVfs implements IkVfs {
     )
     this.#resolver = new Resolver(this.#root, this.#dirs)
     this.#destinations = new Destinations(this.#codec, this.#resolver, this.#dirs)
+    this.#listedDetails = new ListedDetails({ api, dirs: this.#dirs, destinations: this.#destinations, log: this.#log })
     this.#prefetch = options.dirPrefetch ? new DirPrefetcher(this.#dirs, clock, this.#log, options.dirPrefetch) : undefined
     this.#statfs = new StatfsSource(api, clock, this.#log, {
       totalBytes: options.statfsTotalBytes, cacheTimeMs: options.statfsCacheTimeMs,
@@ -258,7 +262,8 @@ class ImageKitVfs implements IkVfs {
     // Unknown names (security.capability before every write, ACLs ...) never cost a lookup.
     if (!isSupportedXattrNamespace(name)) throw new VfsError('ENOTSUP', `no ${name.split('.')[0]}.* attributes here`, { level: 'debug' })
     if (!isKnownXattr(name)) throw new VfsError('ENODATA', `no attribute ${name}`)
-    return getXattr(await this.#xattrNode(localPath), name)
+    const node = await this.#xattrNode(localPath)
+    return getXattr(node.kind === 'file' && showsListedDetails(name) ? await this.#listedDetails.complete(localPath, node) : node, name)
   }
 
   /** A file whose upload is still to come shows what its upload keeps and what was set on it since (R10). */

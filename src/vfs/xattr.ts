@@ -1,5 +1,6 @@
 /**
- * Extended attributes under `user.imagekit.*`, answered from the cached listing (no API call).
+ * Extended attributes under `user.imagekit.*`, answered from the cached listing (no API call; on a file just
+ * uploaded, the names its upload answer lacks take one details call: listed-details.ts).
  * Folders have none. Values:
  *   tags                comma-separated (as rclone's `tags` metadata)
  *   ai-tags             one JSON array of {name, confidence, source} (all sources together; filter with jq)
@@ -12,7 +13,7 @@
  * `user.xdg.tags`.
  */
 import { VfsError } from './errors.js'
-import type { FileInode, Inode } from './inode.js'
+import { lacksListedDetails, type FileInode, type Inode } from './inode.js'
 
 export const XATTR_PREFIX = 'user.imagekit.'
 
@@ -24,7 +25,7 @@ const ATTRS: readonly (readonly [string, Getter])[] = [
   ['custom-coordinates', (n) => n.customCoordinates],
   ['custom-metadata', (n) => (n.customMetadata ? JSON.stringify(n.customMetadata) : undefined)],
   ['file-type', (n) => n.fileType || undefined],
-  ['has-alpha', (n) => (n.fileType ? String(n.hasAlpha) : undefined)], // not known before an upload (wanted-details.ts)
+  ['has-alpha', (n) => (n.fileType ? String(n.hasAlpha) : undefined)], // not known before an upload (wanted-details.ts) nor from its answer
   ['height', (n) => (n.height === undefined ? undefined : String(n.height))],
   ['width', (n) => (n.width === undefined ? undefined : String(n.width))],
   ['is-private-file', (n) => String(n.isPrivateFile)],
@@ -67,10 +68,27 @@ export function xattrValue(node: FileInode, name: string): string | undefined {
   return BY_NAME.get(name)?.(node)
 }
 
-/** Names present on this node. */
+/**
+ * Names whose values a file's upload answer does not give (no mime, alpha or dates; a url without its
+ * `updatedAt`): asked for on a file just uploaded, they are read from its details first (listed-details.ts).
+ */
+const LISTED_DETAIL_NAMES: ReadonlySet<string> = new Set(['mime', 'has-alpha', 'btime', 'url'].map((k) => XATTR_PREFIX + k))
+const MIME = XATTR_PREFIX + 'mime'
+
+/** True when `name`'s value on a file just uploaded takes its details (see LISTED_DETAIL_NAMES). */
+export function showsListedDetails(name: string): boolean {
+  return LISTED_DETAIL_NAMES.has(name)
+}
+
+/** True when `name` is present on this file; on a file just uploaded also its mime, which every listed file has. */
+export function hasXattr(node: FileInode, name: string): boolean {
+  return xattrValue(node, name) !== undefined || (name === MIME && lacksListedDetails(node))
+}
+
+/** Names present on this node (hasXattr). */
 export function listXattrs(node: Inode): string[] {
   if (node.kind !== 'file') return []
-  return NAMED.filter(([, get]) => get(node) !== undefined).map(([name]) => name)
+  return NAMED.filter(([name]) => hasXattr(node, name)).map(([name]) => name)
 }
 
 /** True when `name` can exist at all: callers answer ENODATA for the rest without resolving the path. */

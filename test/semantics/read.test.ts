@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   fuseSkipReason, mountLibrary, run, runIkfs, startLibrary, tempDir, versionsOf, waitFor, waitForRemoteBytes, type Library, type Mounted,
 } from '../integration/harness.js'
+import { makePng } from '../unit/emulator/helpers.js'
 
 const skip = fuseSkipReason()
 if (skip) console.warn(`skipping read semantics: ${skip}`)
@@ -617,6 +618,22 @@ describe.skipIf(skip !== null)('read semantics', () => {
     for (const name of ['security.selinux', 'system.posix_acl_access']) {
       await expect(run('getfattr', ['-n', name, join(m.path, 'up', 'deep', 'tagged.txt')])).rejects.toMatchObject({ stderr: expect.stringContaining('Operation not supported') })
     }
+  })
+
+  it('R10: a file just written shows the attributes it shows after the next listing (mime, alpha, btime, url), for one details call', async () => {
+    await mkdir(join(m.path, 'fresh'))
+    const file = join(m.path, 'fresh', 'clear.png')
+    await writeFile(file, makePng(4, 3, true)) // stored at close; the upload's answer has no mime, alpha nor dates
+    const attrs = async () => (await run('getfattr', ['-d', '-m', '^user\\.imagekit\\.', file])).stdout
+    const detailsCalls = () => m.log().split('\n').filter((l) => l.includes('"msg":"api response"') && l.includes('"operation":"GET /v1/files/{fileId}/details"')).length
+    const callsBefore = detailsCalls()
+    const fresh = await attrs()
+    expect(await attrs()).toBe(fresh)
+    expect(fresh).toContain('user.imagekit.mime="image/png"') // was missing
+    expect(fresh).toContain('user.imagekit.has-alpha="true"') // was "false"
+    expect(detailsCalls() - callsBefore).toBe(1) // asked once, then held as a listing holds it
+    await runIkfs(['refresh', m.path], { timeoutMs: 30_000 })
+    expect(await attrs()).toBe(fresh) // btime and url (with its updatedAt) were the upload's until then
   })
 
   it('R10: setfattr sets and removes tags, custom coordinates and custom metadata in the library; the rest refuses', async () => {
