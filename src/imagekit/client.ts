@@ -10,7 +10,6 @@ import { redactUrl } from '../log.js'
 import type {
   DeliveryTarget, ImageKitApi, ListFilesQuery, RangeResponse, RepeatableChangeOptions, RequestOptions, StreamUploadRequest, UploadRequest,
 } from './api.js'
-import { signingOffsetMs } from './clock-skew.js'
 import { ImageKitError } from './errors.js'
 import { expectBody, isAccountUsage, isFileObject, isFileObjectArray } from './guards.js'
 import { HttpTransport, networkPhrase, type HostAnswer } from './http.js'
@@ -84,8 +83,6 @@ export class ImageKitClient implements ImageKitApi {
   readonly #onlySigned: boolean
   readonly #signedUrlExpirySeconds: number
   readonly #clock: Clock
-  /** Added to this machine's time when signing: how far the API's clock is ahead, once the key check found it far ahead. */
-  #signingOffsetMs = 0
 
   constructor(options: ImageKitClientOptions) {
     const expiry = options.signedUrlExpirySeconds ?? DEFAULT_SIGNED_URL_EXPIRY_SECONDS
@@ -155,7 +152,7 @@ export class ImageKitClient implements ImageKitApi {
     const url = appendQuery(pinned, { tr: 'orig-true' })
     if (!signed) return url
     // ImageKit checks the expiry by its own clock: a machine far behind it signs by the API's time (clock-skew.ts).
-    const expiresAt = expiryFor(this.#clock.now() + this.#signingOffsetMs, this.#signedUrlExpirySeconds)
+    const expiresAt = expiryFor(this.#clock.now() + this.#http.clockSkew.signingOffsetMs, this.#signedUrlExpirySeconds)
     return signUrl({ url, urlEndpoint: this.#urlEndpoint, privateKey: this.#privateKey, expiresAt })
   }
 
@@ -256,8 +253,9 @@ export class ImageKitClient implements ImageKitApi {
    * A cheap authenticated call (`GET /v1/files?limit=1`) for `ikfs mount` preflight and `ikfs doctor`.
    * Resolves with the URL of the file it listed, if the library has one (callers compare it with the URL
    * endpoint), and how far the API's clock is ahead of this machine's (negative: behind), from the answer's
-   * Date header; when far ahead (more than NOTABLE_CLOCK_SKEW_MS), URLs are signed by the API's time from
-   * then on. Throws IK_UNAUTHORIZED or IK_NETWORK / IK_TIMEOUT with a message meant for people.
+   * Date header; when far ahead (more than NOTABLE_CLOCK_SKEW_MS), URLs are signed by the API's time, as long
+   * as its latest answers show it so (clock-skew.ts ClockSkew). Throws IK_UNAUTHORIZED or IK_NETWORK /
+   * IK_TIMEOUT with a message meant for people.
    */
   async verifyCredentials(options: RequestOptions = {}): Promise<{ sampleFileUrl?: string; clockSkewMs?: number }> {
     const host = redactUrl(this.#apiUrl)
@@ -273,8 +271,7 @@ export class ImageKitClient implements ImageKitApi {
         maxRetries: VERIFY_MAX_RETRIES,
       })
       const url = isListPage(result.value) ? result.value.find((item): item is FileObject => item.type !== 'folder')?.url : undefined
-      const { clockSkewMs } = result
-      this.#signingOffsetMs = signingOffsetMs(clockSkewMs)
+      const clockSkewMs = this.#http.clockSkew.skewMs
       return { ...(typeof url === 'string' ? { sampleFileUrl: url } : {}), ...(clockSkewMs === undefined ? {} : { clockSkewMs }) }
     } catch (error) {
       if (!(error instanceof ImageKitError)) throw error

@@ -1,8 +1,9 @@
 /**
- * How far the API's clock is from this machine's, read from the Date header of one of its answers. ImageKit
+ * How far the API's clock is from this machine's, read from the Date header of its answers. ImageKit
  * checks the expiry of signed URLs by its own clock, so a machine behind it signs URLs that are already past
  * (every signed read refused once behind by more than --signed-url-expiry); the client then signs by the
- * API's time (client.ts deliveryUrl), and `ikfs mount` / `ikfs doctor` say so.
+ * API's time (client.ts deliveryUrl), and `ikfs mount` / `ikfs doctor` say so. The figure follows the API's
+ * latest answers (ClockSkew), so a mount whose clock is stepped later (NTP) signs by the new figure.
  */
 
 /**
@@ -29,4 +30,41 @@ export function clockSkewOf(dateHeader: unknown, sentMs: number, receivedMs: num
  */
 export function signingOffsetMs(clockSkewMs: number | undefined): number {
   return clockSkewMs !== undefined && clockSkewMs > NOTABLE_CLOCK_SKEW_MS ? Math.round(clockSkewMs) : 0
+}
+
+/**
+ * Answers that took longer are not measured: the API's time is taken as the middle of the round trip, so a
+ * long one (an upload's body, whose answer is dated at its end) would be off by half of it; 30 s keeps the
+ * error within a quarter of NOTABLE_CLOCK_SKEW_MS.
+ */
+export const MAX_MEASURED_ROUND_TRIP_MS = 30_000
+
+/**
+ * The skew as the API's latest answers show it. Each answer costs one string compare: the figure is derived
+ * again only from a Date header other than the last one taken (it changes once a second at most), so a
+ * stream of answers parses a date at most once a second, and a step of this machine's clock shows from the
+ * first answer dated a second later.
+ */
+export class ClockSkew {
+  #lastDate: string | undefined
+  #skewMs: number | undefined
+
+  /** One API answer with `dateHeader`, sent and received at `sentMs` and `receivedMs` by this machine's clock. */
+  observe(dateHeader: unknown, sentMs: number, receivedMs: number): void {
+    if (typeof dateHeader !== 'string' || dateHeader === this.#lastDate || receivedMs - sentMs > MAX_MEASURED_ROUND_TRIP_MS) return
+    const skewMs = clockSkewOf(dateHeader, sentMs, receivedMs)
+    if (skewMs === undefined) return
+    this.#lastDate = dateHeader
+    this.#skewMs = skewMs
+  }
+
+  /** How far the API's clock is ahead of this machine's (ms; negative: behind); undefined before a dated answer. */
+  get skewMs(): number | undefined {
+    return this.#skewMs
+  }
+
+  /** What to add to this machine's time when signing now (signingOffsetMs). */
+  get signingOffsetMs(): number {
+    return signingOffsetMs(this.#skewMs)
+  }
 }

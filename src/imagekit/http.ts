@@ -16,7 +16,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../clock.js'
 import { redactUrl } from '../log.js'
 import { requestBuffered, type BufferedResponse } from './buffered-request.js'
-import { clockSkewOf } from './clock-skew.js'
+import { ClockSkew } from './clock-skew.js'
 import { DeliverySockets } from './delivery-sockets.js'
 import { ImageKitError, type ImageKitCode } from './errors.js'
 import { OriginDispatchers } from './origin-dispatchers.js'
@@ -111,8 +111,6 @@ export interface ApiResult {
   requestId?: string
   /** Attempt that produced this result (0 = first try). */
   attempt: number
-  /** How far the API's clock was ahead of this machine's (negative: behind), from its Date header (clock-skew.ts). */
-  clockSkewMs?: number
 }
 
 /** A request askUploadHost() sends as it is, with the Authorization header. */
@@ -143,6 +141,8 @@ export class HttpTransport {
   readonly #deliveryUse: ConnectionUse<Reclaimable>
   readonly #proxies: ProxyRules
   readonly settings: HttpSettings
+  /** How far the API's clock is ahead, as its latest answers show it (clock-skew.ts). */
+  readonly clockSkew = new ClockSkew()
   readonly #authorization: string
   #closing: Promise<void> | undefined
   /**
@@ -408,8 +408,8 @@ export class HttpTransport {
         throw errorFromException(error, { ...failure, retriable: call.idempotent, requestId, status: response.statusCode })
       }
       const value = decodeJson(text, call.method, call.route, requestId)
-      const clockSkewMs = clockSkewOf(response.headers.date, sentMs, this.settings.clock.now())
-      return { status: response.statusCode, value, requestId, attempt, ...(clockSkewMs === undefined ? {} : { clockSkewMs }) }
+      this.clockSkew.observe(response.headers.date, sentMs, this.settings.clock.now())
+      return { status: response.statusCode, value, requestId, attempt }
     } finally {
       attemptBody?.dispose()
     }

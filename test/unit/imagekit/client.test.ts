@@ -239,6 +239,22 @@ describe('signing by the API\'s clock', () => {
     expect(signed).toBe(signUrl({ url: unsigned, urlEndpoint: `${perTest.server.url}/demo`, privateKey: PRIVATE_KEY, expiresAt }))
   })
 
+  // A long-lived mount whose clock NTP steps later (here: the API's answers move 2 h ahead of it, then back)
+  // kept signing by the offset the key check measured at mount: every signed read refused after such a step.
+  it('follows a step of this machine\'s clock after the key check: signs by the latest answers\' figure', async () => {
+    let apiAheadMs = 0
+    const { client, clock } = await setup((_req, res) => sendJson(res, 200, [FILE], { date: new Date(clock.now() + apiAheadMs).toUTCString() }))
+    const target = { filePath: '/a.jpg', url: `${perTest.server.url}/demo/a.jpg`, isPrivateFile: true }
+    expect((await client.verifyCredentials()).clockSkewMs).toBe(500)
+    expect(expiryOf(client.deliveryUrl(target))).toBe(expiryFor(clock.now(), LIFETIME_S))
+    apiAheadMs = 7_200_000
+    await client.listFiles({ path: '/' })[Symbol.asyncIterator]().next() // any API answer after the step
+    expect(expiryOf(client.deliveryUrl(target))).toBe(expiryFor(clock.now() + apiAheadMs + 500, LIFETIME_S))
+    apiAheadMs = 0
+    await client.listFiles({ path: '/' })[Symbol.asyncIterator]().next()
+    expect(expiryOf(client.deliveryUrl(target))).toBe(expiryFor(clock.now(), LIFETIME_S))
+  })
+
   it('reads a private file from an emulator 2 h ahead once the key check measured it; refused before', async () => {
     const emulator = await startTestEmulator({ clockOffsetMs: 7_200_000 })
     const { client } = makeClient(emulator.emu.url, { clock: systemClock, privateKey: emulator.privateKey, urlEndpoint: emulator.urlEndpoint })
