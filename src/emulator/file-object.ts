@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { NO_EMBEDDED_FACTS, toEmbeddedMetadata, type EmbeddedFacts } from './embedded-metadata.js'
 import { baseName, encodeFilePath } from './names.js'
 import type { UrlEncoding } from './options.js'
-import type { FileRecord, FolderRecord, VersionRecord } from './records.js'
+import type { FileRecord, FolderRecord, MediaFacts, VersionRecord } from './records.js'
 
 export const THUMBNAIL_TRANSFORMATION = 'n-ik_ml_thumbnail'
 
@@ -60,7 +60,18 @@ export function toFileObject(file: FileRecord, version: VersionRecord, urls: Url
   }
   if (version.width !== undefined) out.width = version.width
   if (version.height !== undefined) out.height = version.height
+  Object.assign(out, videoFields(version))
   if (version.description !== undefined) out.description = version.description
+  return out
+}
+
+/** `duration`, `bitRate`, `videoCodec`, `audioCodec`: those a video or audio version has (video-info.ts), else none. */
+export function videoFields(v: MediaFacts): Pick<FileMetadata, 'duration' | 'bitRate' | 'videoCodec' | 'audioCodec'> {
+  const out: Pick<FileMetadata, 'duration' | 'bitRate' | 'videoCodec' | 'audioCodec'> = {}
+  if (v.duration !== undefined) out.duration = v.duration
+  if (v.bitRate !== undefined) out.bitRate = v.bitRate
+  if (v.videoCodec !== undefined) out.videoCodec = v.videoCodec
+  if (v.audioCodec !== undefined) out.audioCodec = v.audioCodec
   return out
 }
 
@@ -99,6 +110,7 @@ export function toUploadResponse(
   }
   if (v.height !== undefined) out.height = v.height
   if (v.width !== undefined) out.width = v.width
+  Object.assign(out, videoFields(v)) // §2.3: "Video adds bitRate, duration, audioCodec, videoCodec"
   if (v.description !== undefined) out.description = v.description // not a responseFields value: there when set (SDK types)
   if (fields.has('tags')) out.tags = v.tags
   if (fields.has('customCoordinates')) out.customCoordinates = v.customCoordinates
@@ -127,5 +139,6 @@ export function toMetadata(v: VersionRecord, embedded: EmbeddedFacts = NO_EMBEDD
     hasTransparency: v.hasAlpha,
     pHash: createHash('sha1').update(`${v.id}:${v.size}`).digest('hex').slice(0, 16),
     exif: embedded.exif ? { ...embedded.exif } : {},
+    ...videoFields(v),
   }
 }

@@ -104,6 +104,7 @@ function fileSearchItem(file: FileRecord, v: VersionRecord, type: 'file' | 'file
     size: v.size,
     ...(v.width !== undefined ? { width: v.width } : {}),
     ...(v.height !== undefined ? { height: v.height } : {}),
+    ...(v.duration !== undefined ? { duration: v.duration } : {}),
     format: v.format,
     isPrivateFile: v.isPrivateFile,
     isPublished: v.isPublished,

@@ -10,6 +10,11 @@ export interface MediaFacts {
   width?: number
   height?: number
   hasAlpha: boolean
+  /** Seconds, kbps and codec names of a video or audio file whose boxes tell them (video-info.ts); else absent. */
+  duration?: number
+  bitRate?: number
+  videoCodec?: string
+  audioCodec?: string
   /**
    * The flat `embeddedMetadata` of an image whose bytes hold EXIF (embedded-metadata.ts), kept for searchQuery
    * `"embeddedMetadata.X"`; undefined when there is none (and for records written before it was kept).

@@ -19,6 +19,8 @@ export interface SearchItem {
   size?: number
   width?: number
   height?: number
+  /** Seconds, of a video or audio file whose boxes tell it (video-info.ts). */
+  duration?: number
   format?: string
   isPrivateFile?: boolean
   isPublished?: boolean
@@ -387,9 +389,9 @@ function compileClause(c: Extract<Node, { kind: 'clause' }>, now: number): Pred 
     case 'height':
       allow(field, op, ORDERED)
       return ordered(op, (item) => item[field], values.map((v) => parseNumber(field, v.text)))
-    case 'videoDuration': // the emulator reads no video durations: checked, never matched
+    case 'videoDuration': // a file whose duration is unknown (not an ISO BMFF movie, video-info.ts) never matches
       allow(field, op, ORDERED)
-      return ordered(op, () => undefined, values.map((v) => parseDuration(v.text)))
+      return ordered(op, (item) => item.duration, values.map((v) => parseDuration(v.text)))
     case 'createdBy': // uploads by key have no user: checked, never matched
       allow(field, op, EQUALITY)
       return membership(op, values, () => false)

@@ -4,8 +4,8 @@
  * facts (`mediaMetadata.*`), compiled once per upload and run once the file's facts are known, before anything
  * is stored. Field names are quoted (`"file.size" < "1mb"`, or in single quotes, `'file.size' < '1mb'`, the form
  * every SDK's README and tests use); a bare value is a word or a plain number. `:`
- * is a prefix match (`"file.mime" : image`), `HAS` a tag or list member. Media facts the emulator does not
- * read (duration, bit rate, codecs) never match.
+ * is a prefix match (`"file.mime" : image`), `HAS` a tag or list member. Media facts the emulator cannot
+ * read (a video's duration, bit rate and codecs outside an MP4/MOV whose boxes come first: video-info.ts) never match.
  */
 import { badRequest } from './http-io.js'
 import {
@@ -40,6 +40,10 @@ export interface CheckedFile {
   mime: string
   width?: number
   height?: number
+  duration?: number
+  bitRate?: number
+  videoCodec?: string
+  audioCodec?: string
 }
 
 interface Subject {
@@ -117,9 +121,9 @@ function compileClause(c: Extract<QueryNode, { kind: 'clause' }>): Pred {
   if (scope === 'file' && name === 'mime') return stringOp(field, op, values, (s) => s.file.mime)
   if (scope === 'mediaMetadata') {
     if (includes(NUMBER_MEDIA_FIELDS, name)) {
-      return numberOp(field, op, values, (s) => (name === 'width' ? s.file.width : name === 'height' ? s.file.height : undefined))
+      return numberOp(field, op, values, (s) => s.file[name])
     }
-    if (includes(STRING_MEDIA_FIELDS, name)) return stringOp(field, op, values, () => undefined)
+    if (includes(STRING_MEDIA_FIELDS, name)) return stringOp(field, op, values, (s) => s.file[name])
   }
   throw new SearchQueryError(`unknown field "${field}"`)
 }

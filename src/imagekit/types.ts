@@ -35,6 +35,11 @@ export interface FileObject {
   height?: number
   size: number
   hasAlpha: boolean
+  /** Video and audio only (§2.1): seconds, kbps, codec names. */
+  duration?: number
+  bitRate?: number
+  videoCodec?: string
+  audioCodec?: string
   customMetadata: Record<string, unknown>
   embeddedMetadata?: Record<string, unknown> | null
   description?: string
@@ -68,6 +73,11 @@ export interface UploadResponse {
   width?: number
   thumbnailUrl: string
   AITags: AITag[] | null
+  /** Video and audio only (§2.3). */
+  duration?: number
+  bitRate?: number
+  videoCodec?: string
+  audioCodec?: string
   /** When set (by the upload's `description` or the ai-auto-description extension), not a `responseFields` value [sdk7]. */
   description?: string
   tags?: string[] | null
