@@ -150,27 +150,33 @@ function optionalFields(src: Pick<FileObject, 'width' | 'height' | 'AITags'> & P
  * (DeliveryTarget), so they never get the CDN's cached copy of an older version.
  */
 export function fileInodeFromUpload(res: UploadResponse, ino: number, times: { createdAtMs: number; updatedAtMs: number }): FileInode {
-  const node = new FileInode(
+  return markLacksListedDetails(new FileInode(
     ino, res.filePath, res.fileId, versionIdOf(res), false, res.size, res.url, res.isPrivateFile === true,
     times.createdAtMs, times.updatedAtMs, '', intern(res.fileType ?? ''), false,
     ...optionalFields(res),
     res.isPublished !== false,
-  )
-  fromUpload.add(node)
+  ))
+}
+
+/**
+ * Nodes built from an answer that is not a listing (an upload's, a rename's), which lack what a listing shows
+ * (listed-details.ts). A set beside them, not a field: no memory in the listed nodes.
+ */
+const lackingListedDetails = new WeakSet<FileInode>()
+
+export function markLacksListedDetails(node: FileInode): FileInode {
+  lackingListedDetails.add(node)
   return node
 }
 
-/** Nodes built from an upload answer (a set beside them, not a field: no memory in the listed nodes). */
-const fromUpload = new WeakSet<FileInode>()
-
-/** True for a node built from an upload answer, which lacks what only a listing or details call tells (listed-details.ts). */
+/** True for a node marked by markLacksListedDetails and not yet completed. */
 export function lacksListedDetails(node: FileInode): boolean {
-  return fromUpload.has(node)
+  return lackingListedDetails.has(node)
 }
 
 /** Its details were asked for once (listed-details.ts): whatever came of it, not asked again. */
-export function forgetUploadOrigin(node: FileInode): void {
-  fromUpload.delete(node)
+export function clearLacksListedDetails(node: FileInode): void {
+  lackingListedDetails.delete(node)
 }
 
 export function dirInodeFrom(item: FolderObject, ino: number): DirInode {

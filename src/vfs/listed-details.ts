@@ -1,16 +1,17 @@
 /**
  * What a file's listing shows and its upload answer does not (mime, alpha, the server's dates, the url with its
- * `updatedAt`), for a file whose upload just landed (inode.ts fileInodeFromUpload): fetched with one details
- * call when an attribute that shows them is asked for (xattr.ts showsListedDetails), never on a stat or a
- * listing, since the call is rate-limited. The cached listing then holds the file as the next listing would,
- * so `getfattr -d` on a fresh file shows what it shows after `ikfs refresh`. At most one call per landed
- * version: a failure (logged) leaves the upload's values until the next listing.
+ * `updatedAt`), for a file whose upload just landed (inode.ts fileInodeFromUpload) or that this mount just
+ * renamed (renamed-file.ts: its url and `updatedAt` moved): fetched with one details call when an attribute
+ * that shows them is asked for (xattr.ts showsListedDetails), never on a stat or a listing, since the call is
+ * rate-limited. The cached listing then holds the file as the next listing would, so `getfattr -d` on a fresh
+ * file shows what it shows after `ikfs refresh`. At most one call per such node: a failure (logged) leaves
+ * its values until the next listing.
  */
 import type { ImageKitApi } from '../imagekit/api.js'
 import type { Logger } from '../log.js'
 import type { DirCache } from './dir-cache.js'
 import type { Destinations } from './destination.js'
-import { fileInodeFrom, forgetUploadOrigin, lacksListedDetails, type FileInode } from './inode.js'
+import { clearLacksListedDetails, fileInodeFrom, lacksListedDetails, type FileInode } from './inode.js'
 
 export interface ListedDetailsDeps {
   api: ImageKitApi
@@ -44,10 +45,10 @@ export class ListedDetails {
       this.d.dirs.setChild(dest.folder, dest.localName, listed)
       return listed
     } catch (e) {
-      this.d.log.debug({ path: node.remotePath, err: e }, 'details of a file just uploaded: not fetched; its mime and dates wait for the next listing')
+      this.d.log.debug({ path: node.remotePath, err: e }, 'details of a file just uploaded or renamed: not fetched; its mime and dates wait for the next listing')
       return node
     } finally {
-      forgetUploadOrigin(node)
+      clearLacksListedDetails(node)
     }
   }
 }

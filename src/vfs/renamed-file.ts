@@ -8,14 +8,15 @@
  * never get the CDN's copy of something stored at that path before. The next listing brings the server's.
  */
 import { encodeRemotePath } from '../imagekit/url.js'
-import { FileInode } from './inode.js'
+import { FileInode, markLacksListedDetails } from './inode.js'
 
+/** Marked as lacking what a listing shows: an attribute that shows the url asks for its details (listed-details.ts). */
 export function renamedFileNode(src: FileInode, ino: number, toPath: string, renamedAtMs: number): FileInode {
-  return new FileInode(
+  return markLacksListedDetails(new FileInode(
     ino, toPath, src.fileId, src.versionId, false, src.size, movedUrl(src.url, src.remotePath, toPath), src.isPrivateFile,
     src.createdAtMs, renamedAtMs, src.mime, src.fileType, src.hasAlpha, src.width, src.height, src.tags, src.aiTags,
     src.customCoordinates, src.customMetadata, src.isPublished,
-  )
+  ))
 }
 
 /**

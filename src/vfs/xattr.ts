@@ -1,6 +1,6 @@
 /**
  * Extended attributes under `user.imagekit.*`, answered from the cached listing (no API call; on a file just
- * uploaded, the names its upload answer lacks take one details call: listed-details.ts).
+ * uploaded or renamed, the names its answer lacks take one details call: listed-details.ts).
  * Folders have none. Values:
  *   tags                comma-separated (as rclone's `tags` metadata)
  *   ai-tags             one JSON array of {name, confidence, source} (all sources together; filter with jq)
@@ -70,7 +70,8 @@ export function xattrValue(node: FileInode, name: string): string | undefined {
 
 /**
  * Names whose values a file's upload answer does not give (no mime, alpha or dates; a url without its
- * `updatedAt`): asked for on a file just uploaded, they are read from its details first (listed-details.ts).
+ * `updatedAt`, as after a rename): asked for on a file just uploaded or renamed, they are read from its
+ * details first (listed-details.ts).
  */
 const LISTED_DETAIL_NAMES: ReadonlySet<string> = new Set(['mime', 'has-alpha', 'btime', 'url'].map((k) => XATTR_PREFIX + k))
 const MIME = XATTR_PREFIX + 'mime'

@@ -636,6 +636,28 @@ describe.skipIf(skip !== null)('read semantics', () => {
     expect(await attrs()).toBe(fresh) // btime and url (with its updatedAt) were the upload's until then
   })
 
+  it('R10: a file renamed into place just after its upload (rsync\'s temporary file, an editor\'s save) shows what its next listing shows', async () => {
+    const cacheDir = await tempDir('ikfs-xattr-renamed-cache-')
+    const plain = await mountLibrary(lib, { args: ['--cache-dir', cacheDir] }) // without --versions, a rename lists no folder again
+    try {
+      await mkdir(join(plain.path, 'saved'))
+      const tmp = join(plain.path, 'saved', '.photo.png.tmp')
+      const file = join(plain.path, 'saved', 'photo.png')
+      await writeFile(tmp, makePng(2, 2, true))
+      await waitFor(async () => (await lib.details('/saved/.photo.png.tmp').catch(() => undefined)) !== undefined, 10_000, 'the temporary file stored')
+      await rename(tmp, file)
+      const attrs = async () => (await run('getfattr', ['-d', '-m', '^user\\.imagekit\\.', file])).stdout
+      const renamed = await attrs()
+      expect(renamed).toContain('user.imagekit.mime="image/png"') // was missing
+      expect(renamed).toContain('user.imagekit.has-alpha="true"')
+      await runIkfs(['refresh', plain.path], { timeoutMs: 30_000 })
+      expect(await attrs()).toBe(renamed) // the url had no updatedAt
+    } finally {
+      await plain.stop()
+      await rm(cacheDir, { recursive: true, force: true })
+    }
+  })
+
   it('R10: setfattr sets and removes tags, custom coordinates and custom metadata in the library; the rest refuses', async () => {
     const file = join(m.path, 'up', 'deep', 'editable.txt')
     const value = async (name: string) => (await run('getfattr', ['-n', `user.imagekit.${name}`, '--only-values', file])).stdout
