@@ -177,6 +177,34 @@ describe('writable metadata attributes', () => {
     await h.vfs.close()
   })
 
+  it('a file just uploaded: the names its upload answer lacks take one details call, shared by concurrent asks, never repeated after a failure', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/p')
+    const h = writable(api)
+    const store = async (path: string) => {
+      const fh = await h.vfs.create(path, 0o644, constants.O_CREAT | constants.O_WRONLY)
+      await h.vfs.write(path, fh, patternBytes(5), 0)
+      await h.vfs.flush(path, fh) // stored at close
+      await h.vfs.release(path, fh)
+    }
+    await store('/p/one.txt')
+    const before = api.calls.getFileDetails
+    expect(await h.vfs.listxattr('/p/one.txt')).toContain('user.imagekit.mime') // every listed file has one
+    expect(api.calls.getFileDetails).toBe(before)
+    await h.vfs.removexattr('/p/one.txt', 'user.imagekit.mime') // rsync -X of a file without it: accepted, no call
+    expect(api.calls.getFileDetails).toBe(before)
+    const values = await Promise.all(['mime', 'btime', 'url', 'mime'].map((n) => attr(h, '/p/one.txt', n)))
+    expect(api.calls.getFileDetails).toBe(before + 1)
+    const listed = api.fileAt('/p/one.txt')!.obj
+    expect(values).toEqual([listed.mime, listed.createdAt, listed.url, listed.mime])
+    await store('/p/two.txt')
+    api.failNext.set('getFileDetails', new ImageKitError('IK_SERVER', 'GET details: 503', { status: 503 }))
+    await expectCode(h.vfs.getxattr('/p/two.txt', 'user.imagekit.mime'), 'ENODATA') // the upload's values stay
+    expect(await attr(h, '/p/two.txt', 'has-alpha')).toBe('false')
+    expect(api.calls.getFileDetails).toBe(before + 2)
+    expect(await h.vfs.listxattr('/p/two.txt')).not.toContain('user.imagekit.mime')
+  })
+
   it('a file still open for writing (cp -a) keeps what is set and gets it right after its upload lands', async () => {
     const api = new FakeImageKit()
     api.addFolder('/p')
