@@ -25,7 +25,7 @@ export interface Destination {
 }
 
 /**
- * local path → remote destination by the encoding alone; ENAMETOOLONG over 255 bytes, `refused` (EINVAL, what
+ * local path → remote destination by the encoding alone; ENAMETOOLONG over 255 bytes (locally or as stored), `refused` (EINVAL, what
  * open(2) and mkdir(2) document for a name the filesystem cannot hold) when the name cannot be stored or would
  * list as another name (W11: a lone ‛ is stored quoted and comes back doubled, as in rclone).
  */
@@ -103,6 +103,11 @@ function encodedIn(
   } catch (e) {
     if (e instanceof EncodingError) throw new VfsError(refused, `${localPath}: ${e.message}`)
     throw e
+  }
+  // The library refuses a stored name over 255 bytes (a 400 at upload that no retry changes): refused here,
+  // as a local name that long is, rather than a create that succeeds and a close that fails with EIO.
+  if (Buffer.byteLength(name, 'utf8') > NAME_MAX_BYTES) {
+    throw new VfsError('ENAMETOOLONG', `${localPath}: name stored as ${Buffer.byteLength(name, 'utf8')} bytes with this encoding, over ${NAME_MAX_BYTES}`)
   }
   const listedAs = codec.toLocal(name)
   if (listedAs !== localName) {

@@ -1993,7 +1993,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await versionsOf(lib, '/r8/q[1].txt')).length).toBe(2)
   })
 
-  it('W11: a name that cannot be stored is refused: touch and cp get EINVAL, a rename EPERM (mv: "Operation not permitted", not "a subdirectory of itself")', async () => {
+  it('W11: a name that cannot be stored is refused: touch and cp get EINVAL, a rename EPERM (mv: "Operation not permitted", not "a subdirectory of itself"); one over 255 bytes as stored ENAMETOOLONG', async () => {
     const { m } = await mount()
     await mkdir(join(m.path, 'w11-refused'))
     const source = join(m.path, 'w11-refused', 'plain.txt')
@@ -2005,7 +2005,14 @@ describe.skipIf(skip !== null)('write semantics', () => {
     const moved = await run('mv', [source, refused]).then(() => 'moved', (e: { stderr: string }) => e.stderr)
     expect(moved).toContain('Operation not permitted')
     expect(moved).not.toContain('subdirectory')
+    // Nor can a name whose stored form is over 255 bytes (`#` is stored as the 3-byte `＃`): File name too long,
+    // at once, not a close that fails with EIO and a file the library refuses on every retry.
+    const long = join(m.path, 'w11-refused', 'b'.repeat(200) + '#'.repeat(20) + '.txt')
+    for (const argv of [['touch', long], ['cp', source, long], ['mv', source, long]]) {
+      await expect(run(argv[0]!, argv.slice(1)), argv[0]).rejects.toMatchObject({ stderr: expect.stringContaining('File name too long') })
+    }
     expect(await readFile(source, 'utf8')).toBe('plain\n')
+    expect((await readdir(join(m.path, 'w11-refused')))).toEqual(['plain.txt'])
     await unmount(m)
   })
 

@@ -2411,6 +2411,22 @@ describe('namespace (W7-W10)', () => {
     expect(api.writeCalls.uploadFile).toBe(1)
   })
 
+  it('a name whose stored form (the encoding) is longer than 255 bytes is ENAMETOOLONG at create, mkdir and rename, not a close that fails with EIO', async () => {
+    // `#` is stored as `＃` (3 bytes): 224 bytes here, 264 in the library, which refuses the upload (a 400
+    // that no retry changes) and the folder. Refused before anything is written, as for a local name.
+    const api = new FakeImageKit()
+    api.addFile('/f', 3)
+    const h = rw(api)
+    const long = 'b'.repeat(200) + '#'.repeat(20) + '.txt'
+    await expectCode(h.vfs.create('/' + long, 0o644, CREATE), 'ENAMETOOLONG')
+    await expectCode(h.vfs.mkdir('/' + long, 0o755), 'ENAMETOOLONG')
+    await expectCode(h.vfs.rename('/f', '/' + long), 'ENAMETOOLONG')
+    expect(api.fileAt('/f')).toBeDefined()
+    const fits = 'b'.repeat(200) + '#'.repeat(17) + '.txt' // 255 bytes stored
+    await writeFile(h, '/' + fits, 'ok')
+    expect(api.fileAt('/' + 'b'.repeat(200) + '＃'.repeat(17) + '.txt')?.bytes.toString()).toBe('ok')
+  })
+
   it('refuses (EINVAL; a rename EPERM) a new name that would come back as another one after a re-list (W11): a lone ‛, a tab', async () => {
     // The default encoding, like rclone's Standard one, quotes ‛ (U+201B): local "‛q" is stored as "‛‛q",
     // which lists as "‛‛q", so a file created as "‛q" would vanish from its own name at the next listing.
