@@ -1,6 +1,7 @@
 // Issue 4 "Proof": everyday programs writing through a real mount, checked against the emulator's data dir
 // (`cmp`) and its Media API. One emulator and one mount (write-back off: close waits for the upload) serve
 // the file; uploads pass through a counting proxy so the rsync test can tell what was sent again.
+import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { appendFile, link, mkdir, readFile, readdir, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -584,6 +585,87 @@ describe.skipIf(skip !== null)('write workflows', () => {
     expect(await readFile(remoteBytesPath(lib, '/w/ap.log'), 'utf8')).toBe('start\nadded\n')
 
     expect((await names()).filter((n) => n.startsWith('.') || n.startsWith('zi') || n.startsWith('tmp')), 'temporary files left in the library').toEqual([])
+  })
+
+  it('copiers: xargs -P8 cp and xargs -0 -P8 sha256sum, shutil.copytree and fs.cp in and out, cp -u, cp --reflink=auto, rsync --partial and --append-verify resuming a killed copy, rsync and tar --sparse out, diff -r', async () => {
+    // A library seeded through the API; eight sha256sum at a time read it byte for byte as the emulator stores it.
+    await Promise.all(Array.from({ length: 24 }, (_, i) => lib.upload(i % 3 ? '/seeded' : '/seeded/sub dir', `s ${i}.bin`, randomBytes(1 + i * 9_973))))
+    const sums = (root: string) => run('sh', ['-c', 'cd "$1" && find . -type f -print0 | xargs -0 -P8 -n3 sha256sum | sort -k2', 'sh', root])
+    expect((await sums(mnt('seeded'))).stdout).toBe((await sums(remoteBytesPath(lib, '/seeded'))).stdout)
+    expect((await sums(mnt('seeded'))).stdout.split('\n').filter(Boolean).length).toBe(24)
+
+    // Eight cp at a time into folders made first (cp --parents racing to make one folder: all but one get
+    // EEXIST, whose window a remote mkdir widens).
+    const src = local('copiers')
+    for (let i = 0; i < 30; i++) await writeRandomFile(join(src, i % 2 ? 'a' : 'b c', `f ${i}.bin`), 1 + i * 3_001)
+    await writeFile(join(src, 'top.txt'), 'top\n')
+    await run('sh', ['-c', 'cd "$1" && mkdir "$2" && find . -type d -print0 | (cd "$2" && xargs -0 mkdir -p) && find . -type f -print0 | xargs -0 -P8 -I{} cp --parents {} "$2"', 'sh', src, mnt('xcp')], STEP_MS)
+    await run('diff', ['-r', src, remoteBytesPath(lib, '/xcp')], STEP_MS)
+
+    // shutil.copytree (copy2: bytes, times; mode and xattrs as far as the library keeps them), in and out and in again.
+    const past = new Date('2020-02-03T04:05:06Z')
+    await utimes(join(src, 'top.txt'), past, past)
+    await run('setfattr', ['-n', 'user.imagekit.tags', '-v', 'x,y', join(src, 'top.txt')])
+    const copytree = (from: string, to: string) => run('python3', ['-c', 'import shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2])', from, to], STEP_MS)
+    await copytree(src, mnt('py'))
+    await copytree(mnt('py'), local('py-out'))
+    await copytree(local('py-out'), mnt('py-back'))
+    for (const dir of [remoteBytesPath(lib, '/py'), local('py-out'), remoteBytesPath(lib, '/py-back')]) await run('diff', ['-r', src, dir], STEP_MS)
+    expect((await stat(mnt('py', 'top.txt'))).mtimeMs).toBe(past.getTime())
+    expect((await stat(local('py-out', 'top.txt'))).mtimeMs).toBe(past.getTime())
+    for (const f of ['/py/top.txt', '/py-back/top.txt']) expect((await lib.details(f)).tags, f).toEqual(['x', 'y'])
+
+    // Node's fs.cp, recursive, in and out.
+    const nodeCp = (from: string, to: string) => run(process.execPath, ['-e', 'require("fs").cp(process.argv[1], process.argv[2], { recursive: true, preserveTimestamps: true }, (e) => { if (e) throw e })', from, to], STEP_MS)
+    await nodeCp(src, mnt('nodecp'))
+    await nodeCp(mnt('nodecp'), local('nodecp-out'))
+    for (const dir of [remoteBytesPath(lib, '/nodecp'), local('nodecp-out')]) await run('diff', ['-r', src, dir], STEP_MS)
+
+    // cp -u leaves a newer target alone and replaces an older one; --reflink=auto copies (no clone across
+    // filesystems, nor inside the mount), in and out.
+    const older = await expectFile('copiers-older', 'older\n')
+    await utimes(older, past, past)
+    await run('cp', ['-u', older, mnt('py', 'top.txt')])
+    expect(await readFile(remoteBytesPath(lib, '/py/top.txt'), 'utf8')).toBe('top\n')
+    await run('cp', ['-u', older, mnt('py', 'f-new.txt')])
+    expect(await readFile(remoteBytesPath(lib, '/py/f-new.txt'), 'utf8')).toBe('older\n')
+    await run('cp', ['--reflink=auto', join(src, 'a', 'f 29.bin'), mnt('reflinked.bin')])
+    await run('cp', ['--reflink=auto', mnt('reflinked.bin'), mnt('reflinked2.bin')])
+    await run('cp', ['--reflink=auto', mnt('reflinked2.bin'), local('reflinked-out.bin')])
+    for (const f of [remoteBytesPath(lib, '/reflinked.bin'), remoteBytesPath(lib, '/reflinked2.bin'), local('reflinked-out.bin')]) expect(await sameBytes(join(src, 'a', 'f 29.bin'), f), f).toBe(true)
+
+    // rsync --partial killed mid-file (^C reaches the whole process group): the part it wrote is stored under
+    // the file's name; --append-verify sends the rest and checks the whole.
+    const whole = local('partial.bin')
+    await writeRandomFile(whole, 1_500_000)
+    const slow = spawn('rsync', ['--partial', '--bwlimit=300', whole, mnt('partial.bin')], { detached: true, stdio: 'ignore' })
+    const ended = new Promise<number | null>((resolve) => slow.on('exit', (code) => resolve(code)))
+    await waitFor(async () => {
+      const temp = (await readdir(m.path)).find((n) => n.startsWith('.partial.bin.'))
+      return (temp !== undefined && (await stat(mnt(temp))).size >= 200_000) || undefined
+    }, STEP_MS, "rsync's temporary file, 200 kB into the copy")
+    process.kill(-slow.pid!, 'SIGINT')
+    expect(await ended).toBe(20)
+    // The receiver, rsync's child, keeps the part (renames it to the file's name) after the parent's exit.
+    await waitFor(async () => (await readdir(m.path)).includes('partial.bin') || undefined, STEP_MS, 'the part kept by rsync')
+    const part = (await stat(mnt('partial.bin'))).size
+    expect(part).toBeGreaterThan(0)
+    expect(part).toBeLessThan(1_500_000)
+    expect((await readFile(remoteBytesPath(lib, '/partial.bin'))).equals((await readFile(whole)).subarray(0, part))).toBe(true)
+    await run('rsync', ['--partial', '--append-verify', whole, mnt('partial.bin')], STEP_MS)
+    expect(await sameBytes(whole, remoteBytesPath(lib, '/partial.bin'))).toBe(true)
+    expect((await readdir(m.path)).filter((n) => n.startsWith('.partial'))).toEqual([])
+
+    // Out of the mount: rsync -a, and tar --sparse (the mount reports no holes: the zeros are archived as data,
+    // the archive holds the same bytes).
+    await run('rsync', ['-a', `${mnt('xcp')}/`, local('rsync-out')], STEP_MS)
+    await run('diff', ['-r', src, local('rsync-out')], STEP_MS)
+    await run('sh', ['-c', 'truncate -s 2M "$1" && printf middle | dd of="$1" bs=1 seek=1000000 conv=notrunc status=none', 'sh', join(src, 'sparse.bin')])
+    await run('cp', [join(src, 'sparse.bin'), mnt('xcp', 'sparse.bin')])
+    await run('tar', ['--sparse', '-C', m.path, '-cf', local('out.tar'), 'xcp'], STEP_MS)
+    await mkdir(local('tar-out'))
+    await run('tar', ['-C', local('tar-out'), '-xf', local('out.tar')], STEP_MS)
+    await run('diff', ['-r', src, local('tar-out', 'xcp')], STEP_MS)
   })
 
   it(`browsing: ls --color -la of ${MANY_FILES} files, find -newer, du, stat -f and df, tree; file-manager probes leave nothing in the library`, async () => {
