@@ -66,7 +66,9 @@ export async function handleUpload(ctx: EmulatorContext, req: IncomingMessage, r
   const limitOf = () => uploadLimit(ctx, fields.get('fileName') || partFileName)
   try {
     try {
-      await parseMultipart(req, boundary, (headers) => {
+      // Not destroyed when the parser stops early (a refusal): refuseUpload reads the rest and drops it, so the
+      // kept-alive connection serves the next request instead of hanging until it is reset.
+      await parseMultipart(req.iterator({ destroyOnReturn: false }), boundary, (headers) => {
         if (headers.name !== 'file') return new TextSink(headers.name, (v) => fields.set(headers.name, v))
         if (fileSink) throw badRequest('Your request contains more than one file parameter.')
         const file = ctx.tempFiles.take('upload')

@@ -7,6 +7,7 @@
 import { request, type ClientRequest } from 'node:http'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { Agent, request as undiciRequest } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { basicAuth, startTestEmulator, waitFor, type TestEmulator } from './helpers.js'
 
@@ -117,5 +118,23 @@ describe('refused uploads', () => {
     expect(JSON.parse(body)).toMatchObject({ message: expect.stringMatching(/file size exceeds 1048576 bytes limit/) })
     await t.put('/s/after.bin', 'still serving')
     expect(await readFile(join(t.dataDir, 'files/s/after.bin'), 'utf8')).toBe('still serving')
+  })
+
+  it('the rest of a refused body is read and dropped, so the kept-alive connection answers the next request', async () => {
+    // The parser's early exit had destroyed the request: the rest of the body stayed unread and the next
+    // request on that connection (undici keeps it, as ikfs's client does) hung until the connection was reset.
+    const agent = new Agent({ connections: 1 })
+    try {
+      const body = Buffer.concat([head('big.bin'), Buffer.alloc(2 * 1024 * 1024, 7), TAIL])
+      const headers = { authorization: basicAuth(), 'content-type': `multipart/form-data; boundary=${BOUNDARY}` }
+      const answers: (number | string)[] = []
+      for (let i = 0; i < 3; i++) {
+        answers.push(await undiciRequest(t.emu.url + '/api/v1/files/upload', { method: 'POST', dispatcher: agent, body, headers, headersTimeout: 30_000 })
+          .then(async (r) => { await r.body.text(); return r.statusCode }, (e: { code?: string }) => e.code ?? 'failed'))
+      }
+      expect(answers).toEqual([400, 400, 400])
+    } finally {
+      await agent.close()
+    }
   })
 })
