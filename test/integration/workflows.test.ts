@@ -7,7 +7,7 @@ import { appendFile, link, mkdir, readFile, readdir, rename, rm, rmdir, stat, ut
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  fuseSkipReason, leftMounted, mountLibrary, remoteBytesPath, remoteEntries, run, sameBytes, startLibrary, startUploadCounter,
+  fuseSkipReason, leftMounted, mountLibrary, remoteBytesPath, remoteEntries, run, runIkfs, sameBytes, startLibrary, startUploadCounter,
   tempDir, versionsOf, waitFor, waitForRemoteBytes, writeRandomFile, type Library, type Mounted, type UploadCounter,
 } from './harness.js'
 
@@ -667,6 +667,64 @@ describe.skipIf(skip !== null)('write workflows', () => {
     await run('tar', ['-C', local('tar-out'), '-xf', local('out.tar')], STEP_MS)
     await run('diff', ['-r', src, local('tar-out', 'xcp')], STEP_MS)
   })
+
+  it('refusals: over the upload limit cp, rsync, mv, tar x and vi say "File too large" and the bytes stay in the spool; a name too long as stored is refused at once; an outage past the retries is EIO and stored when it ends', async () => {
+    // A library of its own with a 1 MB upload limit, mounted with one retry so that an outage fails a close quickly.
+    const small = await startLibrary({ emulatorArgs: ['--max-upload-bytes', '1000000', '--rate-limit', '0'] })
+    const sm = await mountLibrary(small, { args: ['--retries', '1', '--log-level', 'info'] })
+    try {
+      const at = (...p: string[]) => join(sm.path, ...p)
+      type Failed = { code: number; stderr: string }
+      const fails = (cmd: string, args: string[]) => run(cmd, args, STEP_MS).then(() => ({ code: 0, stderr: '' }), (e: Failed) => ({ code: e.code, stderr: e.stderr }))
+      const uploads = async () => (JSON.parse((await runIkfs(['status', sm.path, '--json'], { timeoutMs: 30_000 })).stdout) as { uploads: { localPath: string; state: string; lastError?: string }[] }).uploads
+      const big = local('refused', 'big.bin')
+      await writeRandomFile(big, 1_500_000)
+      await run('cp', [big, local('refused', 'to-move.bin')])
+      await mkdir(local('refused', 'tree'))
+      await run('cp', [big, local('refused', 'tree', 'big.bin')])
+      await run('tar', ['-C', local('refused', 'tree'), '-cf', local('refused', 'big.tar'), 'big.bin'])
+      await run('sh', ['-c', 'base64 -w 76 "$1" > "$2"', 'sh', big, local('refused', 'big.txt')])
+
+      // Over the limit: each program says EFBIG in its words, with its usual failure status.
+      expect(await fails('cp', [big, at('cp.bin')])).toEqual({ code: 1, stderr: expect.stringContaining("failed to close '" + at('cp.bin') + "': File too large") })
+      expect(await fails('rsync', [big, at('rsync.bin')])).toEqual({ code: 11, stderr: expect.stringMatching(/close failed on .*: File too large \(27\)/) })
+      expect(await fails('mv', [local('refused', 'to-move.bin'), at('mv.bin')])).toEqual({ code: 1, stderr: expect.stringContaining('File too large') })
+      expect(await sameBytes(big, local('refused', 'to-move.bin'))).toBe(true) // mv kept its source
+      await mkdir(at('t'))
+      expect(await fails('tar', ['-C', at('t'), '-xf', local('refused', 'big.tar')])).toEqual({ code: 2, stderr: expect.stringContaining('big.bin: Cannot close: File too large') })
+      expect((await fails('vi', ['-u', 'NONE', '-N', '-n', '-es', '-c', `r ${local('refused', 'big.txt')}`, '-c', `w ${at('vi.txt')}`, '-c', 'q!'])).code).toBe(1) // E667: Fsync failed
+      const rejected = ['/cp.bin', '/mv.bin', '/t/big.bin', '/vi.txt']
+      expect((await uploads()).filter((u) => rejected.includes(u.localPath)).map((u) => [u.localPath, u.state, u.lastError]).sort())
+        .toEqual(rejected.map((p) => [p, 'rejected', 'IK_TOO_LARGE (HTTP 400)']).sort())
+      for (const p of ['/cp.bin', '/mv.bin', '/t/big.bin']) {
+        expect(await sameBytes(big, at(p)), `${p} read from the spool`).toBe(true)
+        await expect(stat(remoteBytesPath(small, p)), p).rejects.toMatchObject({ code: 'ENOENT' })
+        expect(sm.log(), p).toContain(`"path":"${p}","code":"EFBIG"`)
+      }
+      expect(sm.log()).toContain("larger than the account's upload limit; kept in the spool")
+      expect((await remoteEntries(small, '/')).map((e) => e.name)).toEqual(['t']) // nor rsync's temporary file
+
+      // A name over 255 bytes as stored (`#` is stored as `＃`): refused at the create, nothing written.
+      const longName = 'b'.repeat(200) + '#'.repeat(20) + '.txt'
+      const small1 = await expectFile('refused-small.txt', 'small\n')
+      expect(await fails('cp', [small1, at(longName)])).toEqual({ code: 1, stderr: expect.stringContaining('File name too long') })
+      expect((await fails('rsync', [small1, at(longName)])).stderr).toContain('File name too long')
+      expect((await readdir(sm.path)).filter((n) => n.includes('bbbb'))).toEqual([])
+
+      // An outage longer than the retries: the close says EIO, the file waits in the spool and is stored once
+      // the library answers again.
+      await small.setFaults({ errorRate: 1 })
+      expect(await fails('cp', [small1, at('outage.txt')])).toEqual({ code: 1, stderr: expect.stringContaining("failed to close '" + at('outage.txt') + "': Input/output error") })
+      expect((await uploads()).find((u) => u.localPath === '/outage.txt')).toMatchObject({ state: expect.stringMatching(/^(failed|retrying)$/), lastError: expect.stringMatching(/IK_SERVER/) })
+      await small.setFaults({ errorRate: 0 })
+      await waitForRemoteBytes(small, '/outage.txt', small1, STEP_MS)
+    } finally {
+      const path = sm.path
+      await sm.stop()
+      await small.stop()
+      expect(await leftMounted([path])).toEqual([])
+    }
+  }, 4 * STEP_MS)
 
   it(`browsing: ls --color -la of ${MANY_FILES} files, find -newer, du, stat -f and df, tree; file-manager probes leave nothing in the library`, async () => {
     // Stored through the API, a few at a time (a copy through the mount is what the tests above measure).
