@@ -19,7 +19,8 @@
  * A name new in `data/` (a create, a rename or link into it) survives a power loss only once the folder is
  * synced, whatever the file's own fsync did (ext4 often saves it; xfs, btrfs and others need not): a record
  * promising the file's bytes is only worth its sync once `syncNames()` resolved. Shared like the journal's
- * syncs: one fsync of the folder covers every name placed before it, and none runs when no name is new.
+ * syncs (group-sync.ts): one fsync of the folder covers every name placed before it, and none runs when no
+ * name is new.
  */
 import { randomBytes } from 'node:crypto'
 import { closeSync, fstatSync, fsync, ftruncateSync, openSync, readdirSync, renameSync, unlinkSync } from 'node:fs'
@@ -27,6 +28,7 @@ import { open, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { DATA_FILE_MODE } from './spool.js'
+import { GroupSync } from './group-sync.js'
 
 const fsyncAsync = promisify(fsync)
 
@@ -43,10 +45,11 @@ export class DataFiles {
   #ids = 0
   /** `data/` itself, opened for its first sync and kept open for the next (see above). */
   #dirFd: number | undefined
-  /** Names placed in `data/` so far, and how many of them a finished sync of the folder covers. */
-  #placed = 0
-  #synced = 0
-  #syncing: Promise<void> | undefined
+  /** Syncs of `data/`, covering the names placed there. */
+  readonly #names = new GroupSync(async () => {
+    this.#dirFd ??= openSync(this.dataDir, 'r')
+    await fsyncAsync(this.#dirFd)
+  })
 
   constructor(readonly dataDir: string, readonly freeDir: string) {
     for (const name of readdirSync(freeDir)) unlinkSync(join(freeDir, name))
@@ -54,27 +57,12 @@ export class DataFiles {
 
   /** A name was placed in `data/` (created, renamed or linked there): the next syncNames syncs the folder. */
   placed(): void {
-    this.#placed++
+    this.#names.wrote()
   }
 
   /** Resolves once every name placed in `data/` before the call survives a power loss (see above). */
-  async syncNames(): Promise<void> {
-    const wanted = this.#placed
-    while (this.#synced < wanted) {
-      if (this.#syncing) {
-        await this.#syncing.catch(() => undefined) // it may have begun before this name was placed: check again
-        continue
-      }
-      const upTo = this.#placed
-      this.#dirFd ??= openSync(this.dataDir, 'r')
-      const run = fsyncAsync(this.#dirFd).then(() => {
-        this.#synced = Math.max(this.#synced, upTo)
-      }).finally(() => {
-        if (this.#syncing === run) this.#syncing = undefined
-      })
-      this.#syncing = run
-      await run
-    }
+  syncNames(): Promise<void> {
+    return this.#names.covered()
   }
 
   /** A fresh id for a data file + journal record. */
@@ -137,7 +125,7 @@ export class DataFiles {
 
   /** Closes and deletes the kept files (unmount). */
   async close(): Promise<void> {
-    await this.#syncing?.catch(() => undefined)
+    await this.#names.settled()
     if (this.#dirFd !== undefined) closeSync(this.#dirFd)
     this.#dirFd = undefined
     for (const { name, fh } of this.#free.splice(0)) {

@@ -13,7 +13,7 @@
  *   process, not the machine: a synchronous append into the page cache (microseconds), no sync. After a
  *   kill -9 the next mount finishes the upload; after a crash of the machine (another boot id) the record
  *   is dropped, because neither it nor the bytes were ever synced and close had promised nothing.
- * Syncs are shared (group commit): a record appended while a sync is in flight waits for that one, and
+ * Syncs are shared (group commit, group-sync.ts): a record appended while a sync is in flight waits for that one, and
  * every record appended meanwhile is then covered by one more sync, so N files closed together cost about
  * two syncs of the log, not N, and a removal's sync joins the next commit's. That one more sync syncs the log
  * as it is when it starts: a compaction since then replaced the file, but it made every live line in it
@@ -38,6 +38,7 @@ import { isRecord, type JournalRecord } from './record.js'
 import { currentBootId } from './owner.js'
 import { fsyncDirSync, replaceWithLinesSync, WholeLines } from '../../full-disk.js'
 import { DATA_FILE_MODE } from './spool.js'
+import { GroupSync } from './group-sync.js'
 
 export type { JournalRecord, RecordState } from './record.js'
 
@@ -66,11 +67,10 @@ export class Journal {
   /** The log's length (for compaction): every append goes through #append, which keeps it. */
   #bytes = 0
   #liveBytes = 0
-  /** The sync running now (and the descriptor it syncs), and the one queued after it that every append made meanwhile shares. */
-  #running: Promise<void> | undefined
-  #runningFd: number | undefined
-  #queued: Promise<void> | undefined
   readonly #syncFd: SyncFd
+  /** The log's syncs, and the one running now with the descriptor it syncs. */
+  readonly #syncs = new GroupSync(() => this.#syncLog())
+  #syncing: { fd: number; done: Promise<void> } | undefined
   /** After a rewrite failed (a full disk), the next is tried once the log has grown this long. */
   #compactAfterBytes = 0
   readonly #lines = new WholeLines()
@@ -105,7 +105,7 @@ export class Journal {
   /** Appends a record and syncs it: it survives a crash of the process or of the machine. */
   async write(record: JournalRecord): Promise<void> {
     this.#put(record, true)
-    await this.#sharedSync()
+    await this.#syncs.sync()
     this.#maybeCompact()
   }
 
@@ -140,7 +140,7 @@ export class Journal {
     if (!live) return
     const { unlinking: _, ...record } = live.record
     this.#put(unlinking ? { ...record, unlinking: true } : record, live.durable)
-    if (live.durable) await this.#sharedSync()
+    if (live.durable) await this.#syncs.sync()
     this.#maybeCompact()
   }
 
@@ -152,7 +152,7 @@ export class Journal {
     this.#liveBytes -= live.bytes
     const text = JSON.stringify({ del: id } satisfies Line) + '\n'
     this.#append(text)
-    if (live.durable) await this.#sharedSync()
+    if (live.durable) await this.#syncs.sync()
     this.#maybeCompact()
   }
 
@@ -160,10 +160,9 @@ export class Journal {
     // Removals of in-flight records are not synced on their own; once unmounted they should stay removed.
     // The last sync comes after every one in flight or queued, so the descriptor is closed under no sync.
     try {
-      do {
-        await this.#sharedSync()
-      } while (this.#running !== undefined || this.#queued !== undefined)
+      await this.#syncs.sync()
     } finally {
+      await this.#syncs.settled()
       const fd = this.#fd
       this.#fd = undefined
       if (fd !== undefined) closeSync(fd)
@@ -261,34 +260,24 @@ export class Journal {
     this.#bytes += this.#lines.append(fd, text, 'journal append')
   }
 
-  /** Resolves once every line appended before the call is durable (group commit: see above). */
-  #sharedSync(): Promise<void> {
-    // One is queued already (the sync in flight may have just ended: it starts next): it covers this append too.
-    if (this.#queued !== undefined) return this.#queued
-    if (this.#running === undefined) {
-      // None open: nothing was appended since the log was rewritten (synced) or closed (after its last sync).
-      const fd = this.#fd
-      if (fd === undefined) return Promise.resolve()
-      const run = this.#syncFd(fd).finally(() => {
-        if (this.#running !== run) return
-        this.#running = undefined
-        this.#runningFd = undefined
-      })
-      this.#running = run
-      this.#runningFd = fd
-      return run
+  /** One sync of the log as it is when it begins (group commit: see above). */
+  async #syncLog(): Promise<void> {
+    // None open: nothing was appended since the log was rewritten (synced) or closed (after its last sync).
+    const fd = this.#fd
+    if (fd === undefined) return
+    const done = this.#syncFd(fd)
+    this.#syncing = { fd, done }
+    try {
+      await done
+    } finally {
+      this.#syncing = undefined
     }
-    // The sync in flight may have started before this caller's append: one more, after it, covers it.
-    this.#queued = this.#running.catch(() => undefined).then(() => {
-      this.#queued = undefined
-      return this.#sharedSync()
-    })
-    return this.#queued
   }
 
   /** Closes a descriptor the log no longer appends to; after the sync running on it, if any (see above). */
   #retire(fd: number): void {
-    if (this.#running !== undefined && this.#runningFd === fd) void this.#running.catch(() => undefined).then(() => closeSync(fd))
+    const syncing = this.#syncing
+    if (syncing?.fd === fd) void syncing.done.catch(() => undefined).then(() => closeSync(fd))
     else closeSync(fd)
   }
 
