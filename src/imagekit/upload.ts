@@ -19,7 +19,7 @@
  * version is then the result, and the bytes are not sent again.
  */
 import { randomBytes } from 'node:crypto'
-import { closeSync, createReadStream, fstatSync, openSync, readSync, type ReadStream } from 'node:fs'
+import { closeSync, createReadStream, fstatSync, openSync, type ReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import FormData from 'form-data'
@@ -27,6 +27,7 @@ import type { RequestOptions, StreamUploadRequest, UploadFields, UploadRequest }
 import { expectBody, isUploadResponse } from './guards.js'
 import type { AttemptBody, HostAnswer, HttpTransport } from './http.js'
 import type { UploadResponse } from './types.js'
+import { readFullySync } from '../read-fully.js'
 
 export const UPLOAD_ROUTE = '/api/v1/files/upload'
 /** Fields the filesystem reads back after an upload (they are left out of the response unless asked for). */
@@ -176,12 +177,8 @@ function streamBody(upload: StreamUploadRequest): AttemptBody {
 function readExactly(source: number | string, into: Buffer): void {
   const fd = typeof source === 'string' ? openSync(source, 'r') : source
   try {
-    let done = 0
-    while (done < into.length) {
-      const bytesRead = readSync(fd, into, done, into.length - done, done)
-      if (bytesRead === 0) throw new Error(`the file changed size while it was uploaded (${done} of ${into.length} bytes)`)
-      done += bytesRead
-    }
+    const done = readFullySync(fd, into, 0, into.length, 0)
+    if (done < into.length) throw new Error(`the file changed size while it was uploaded (${done} of ${into.length} bytes)`)
   } finally {
     if (fd !== source) closeSync(fd)
   }

@@ -17,9 +17,9 @@
  * overwritten while it is read in or out. Bounded by a file's size too, so a few larger files do not push
  * out many small ones.
  */
-import { readSync } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import type { Clock } from '../../clock.js'
+import { readFullySync } from '../../read-fully.js'
 
 /** 64 MiB: 1,000 files of 64 KiB, 250 of 256 KiB (as much as the block cache by default). */
 export const RECENT_BYTES_MAX = 64 * 1024 * 1024
@@ -154,12 +154,7 @@ export class RecentBytes {
 /** Reads the first `size` bytes of the file into `ring` at `at`; false when it has fewer or cannot be read. */
 function readInto(fh: FileHandle, ring: Buffer, at: number, size: number): boolean {
   try {
-    for (let done = 0; done < size;) {
-      const read = readSync(fh.fd, ring, at + done, size - done, done)
-      if (read === 0) return false
-      done += read
-    }
-    return true
+    return readFullySync(fh.fd, ring, at, size, 0) === size
   } catch {
     return false
   }

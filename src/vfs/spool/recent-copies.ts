@@ -18,6 +18,7 @@ import { readdirSync, renameSync, unlinkSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Clock } from '../../clock.js'
+import { readFully } from '../../read-fully.js'
 import type { DataFiles } from './data-files.js'
 import { RecentBytes, type RecentBytesLimits } from './recent-bytes.js'
 
@@ -147,13 +148,8 @@ export class RecentCopies {
     let own: FileHandle | undefined
     try {
       const fh = kept.fh ?? (own = await open(join(this.keptDir, kept.id), 'r'))
-      for (let done = 0; done < dest.length;) {
-        if (!stillKept()) return false
-        const { bytesRead } = await fh.read(dest, done, dest.length - done, position + done)
-        if (bytesRead === 0) return false
-        done += bytesRead
-      }
-      return stillKept()
+      if (!stillKept()) return false
+      return (await readFully(fh, dest, 0, dest.length, position)) === dest.length && stillKept()
     } catch {
       return false
     } finally {
