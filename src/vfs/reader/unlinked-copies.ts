@@ -19,6 +19,7 @@ import { open, rm, statfs, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ImageKitApi } from '../../imagekit/api.js'
 import type { Logger } from '../../log.js'
+import { readFully } from '../../read-fully.js'
 import { VfsError, type VfsCode } from '../errors.js'
 import type { FileInode } from '../inode.js'
 import { fillFromRemote } from '../remote-fill.js'
@@ -130,12 +131,7 @@ export class UnlinkedCopies implements LocalCopies {
   async readAt(fileId: string, versionId: string, size: number, dest: Buffer, position: number): Promise<boolean> {
     const copy = this.#copies.get(keyOf(fileId, versionId))
     if (copy?.size !== size || position + dest.length > size) return false
-    for (let done = 0; done < dest.length;) {
-      const { bytesRead } = await copy.fh.read(dest, done, dest.length - done, position + done)
-      if (bytesRead === 0) return false
-      done += bytesRead
-    }
-    return true
+    return (await readFully(copy.fh, dest, 0, dest.length, position)) === dest.length
   }
 
   /** The last reader of that version was released: its copy goes. */

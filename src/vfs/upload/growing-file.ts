@@ -17,6 +17,7 @@
  * With `dropCachedPages`, what was read is dropped from the page cache behind the reader (spool/page-trim.ts).
  */
 import { open } from 'node:fs/promises'
+import { readFully } from '../../read-fully.js'
 import { ReadPagesTrimmer, type PageTrimOptions } from '../spool/page-trim.js'
 
 /** Disk reads and body chunks of this size: few per MiB, and nothing waits long for a full one. */
@@ -83,11 +84,8 @@ export class GrowingFile implements AsyncIterable<Buffer> {
         }
         const slot = (ring[chunks++ % RING_CHUNKS] ??= Buffer.allocUnsafeSlow(this.chunkBytes))
         const chunk = slot.subarray(0, Math.min(this.chunkBytes, ready))
-        let filled = 0
-        while (filled < chunk.length) {
-          const { bytesRead } = await fh.read(chunk, filled, chunk.length - filled, position + filled)
-          if (bytesRead === 0) throw new Error(`${this.path} is shorter than the ${position + chunk.length} bytes written to it`)
-          filled += bytesRead
+        if ((await readFully(fh, chunk, 0, chunk.length, position)) < chunk.length) {
+          throw new Error(`${this.path} is shorter than the ${position + chunk.length} bytes written to it`)
         }
         position += chunk.length
         trimmer?.readTo(position)
