@@ -4,14 +4,13 @@
  * under MOUNTPOINT ("/mnt/ik/photos"). Same effect as SIGHUP, but per folder and without a pid.
  */
 import { isAbsolute, resolve } from 'node:path'
-import { parseArgs } from '../config/flags.js'
 import { controlRequest } from '../status/client.js'
 import type { CliContext } from './context.js'
 import { realMountpoint } from './real-mountpoint.js'
 import { notRunning, socketFor } from './status.js'
 import { UsageError } from './usage-error.js'
+import { controlCommandArgs } from './command-args.js'
 import { commandHelp } from './help.js'
-import { helpWidth } from '../help-layout.js'
 
 export function refreshHelp(width: number): string {
   return commandHelp('ikfs refresh MOUNTPOINT [PATH]', [
@@ -42,12 +41,8 @@ export function mountRelativePath(mountpoint: string | readonly string[], path: 
 }
 
 export async function runRefresh(args: readonly string[], ctx: CliContext): Promise<number> {
-  const parsed = parseArgs(args, {}, 'ikfs refresh')
-  if (parsed.help) {
-    ctx.stdout.write(refreshHelp(helpWidth(ctx.stdout)))
-    return 0
-  }
-  if (Object.keys(parsed.options).length > 0) throw new UsageError('ikfs refresh takes no mount options')
+  const parsed = controlCommandArgs(args, {}, 'refresh', refreshHelp, ctx)
+  if (!parsed) return 0
   if (parsed.positionals.length < 1 || parsed.positionals.length > 2) {
     throw new UsageError('usage: ikfs refresh MOUNTPOINT [PATH]')
   }

@@ -5,7 +5,7 @@
  */
 import { readdir } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
-import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
+import { extraBool, type ExtraFlag } from '../config/flags.js'
 import { parseDuration } from '../config/values.js'
 import { quotedUnlessKey } from '../private-key-text.js'
 import { controlRequest, ControlError, fetchStatus } from '../status/client.js'
@@ -15,9 +15,9 @@ import { renderStatus } from '../status/render.js'
 import type { StatusSnapshot } from '../status/snapshot.js'
 import { uidOf, type CliContext } from './context.js'
 import { commandHelp, extraFlagsHelp } from './help.js'
-import { helpWidth } from '../help-layout.js'
 import { realMountpoint } from './real-mountpoint.js'
 import { UsageError } from './usage-error.js'
+import { controlCommandArgs } from './command-args.js'
 
 /** How often --wait asks again: a mount normally comes up within a second. */
 const WAIT_POLL_MS = 200
@@ -41,12 +41,8 @@ export function socketFor(mountpoint: string, ctx: CliContext): string {
 }
 
 export async function runStatus(args: readonly string[], ctx: CliContext): Promise<number> {
-  const parsed = parseArgs(args, STATUS_FLAGS, 'ikfs status')
-  if (parsed.help) {
-    ctx.stdout.write(statusHelp(helpWidth(ctx.stdout)))
-    return 0
-  }
-  if (Object.keys(parsed.options).length > 0) throw new UsageError('ikfs status takes no mount options')
+  const parsed = controlCommandArgs(args, STATUS_FLAGS, 'status', statusHelp, ctx)
+  if (!parsed) return 0
   if (parsed.positionals.length !== 1) throw new UsageError('usage: ikfs status MOUNTPOINT')
   if (extraBool(parsed, '--json') && extraBool(parsed, '--prometheus')) {
     throw new UsageError('--json and --prometheus are two ways to print the status: give one (usage: ikfs status MOUNTPOINT [--json | --prometheus] [--wait DURATION])')

@@ -7,17 +7,17 @@
  */
 import { anyMountType } from '../fuse/mountinfo.js'
 import { UnmountBusyError } from '../fuse/unmount.js'
-import { extraBool, parseArgs, type ExtraFlag } from '../config/flags.js'
+import { extraBool, type ExtraFlag } from '../config/flags.js'
 import { askUntil, fetchStatus } from '../status/client.js'
 import type { StatusSnapshot } from '../status/snapshot.js'
 import type { CliContext } from './context.js'
 import { commandHelp, extraFlagsHelp } from './help.js'
-import { helpWidth } from '../help-layout.js'
 import { foreignMountMessage, isIkfsMount } from './mount-kind.js'
 import { plural } from '../plural.js'
 import { realMountpoint } from './real-mountpoint.js'
 import { socketFor } from './status.js'
 import { UsageError } from './usage-error.js'
+import { controlCommandArgs } from './command-args.js'
 
 /** How long the daemon may take to answer a status request before the unmount goes ahead without it. */
 const STATUS_TIMEOUT_MS = 2_000
@@ -42,12 +42,8 @@ export function unmountHelp(width: number): string {
 }
 
 export async function runUnmount(args: readonly string[], ctx: CliContext): Promise<number> {
-  const parsed = parseArgs(args, UNMOUNT_FLAGS, 'ikfs unmount')
-  if (parsed.help) {
-    ctx.stdout.write(unmountHelp(helpWidth(ctx.stdout)))
-    return 0
-  }
-  if (Object.keys(parsed.options).length > 0) throw new UsageError('ikfs unmount takes no mount options')
+  const parsed = controlCommandArgs(args, UNMOUNT_FLAGS, 'unmount', unmountHelp, ctx)
+  if (!parsed) return 0
   if (parsed.positionals.length !== 1) throw new UsageError('usage: ikfs unmount MOUNTPOINT [--lazy] [--wait]')
   const lazy = extraBool(parsed, '--lazy')
   const wait = extraBool(parsed, '--wait')

@@ -41,6 +41,10 @@ describe('exit code 2 for usage and configuration errors, one line on stderr', (
     [['mount', 'mnt', '--dir-cache-time', 'forever'], /^ikfs: invalid dir_cache_time from flag --dir-cache-time: "forever" is not a duration/],
     [['status', 'mnt', '--wait', 'forever'], /^ikfs: --wait: "forever" is not a duration \(examples: /],
     [['unmount'], /^ikfs: usage: ikfs unmount MOUNTPOINT/],
+    // The commands that talk to a running mount take their own flags only.
+    [['status', 'mnt', '--read-only'], /^ikfs: ikfs status takes no mount options\n$/],
+    [['unmount', 'mnt', '--read-only'], /^ikfs: ikfs unmount takes no mount options\n$/],
+    [['refresh', 'mnt', '--dir-cache-time', '1s'], /^ikfs: ikfs refresh takes no mount options\n$/],
     [['unmount', 'mnt', '--lazy=maybe'], /--lazy: "maybe" is not a boolean/],
     [['demo', 'extra'], /^ikfs: ikfs demo takes no arguments/],
     // The demo sets the endpoint and keys to its emulator's: a flag for them would be silently overridden.
