@@ -31,9 +31,12 @@ interface Copy {
   size: number
 }
 
-/** A copy being made: giveWay and close stop it, with the error its keep() then rejects with. */
+/**
+ * A copy being made, from its keep() on (also while it looks at the free space and opens its file, before any
+ * byte comes): giveWay and close stop it, with the error its keep() then rejects with.
+ */
 interface Fetch {
-  fh: FileHandle
+  fh?: FileHandle
   stopped: { code: VfsCode; why: string } | undefined
 }
 
@@ -84,25 +87,33 @@ export class UnlinkedCopies implements LocalCopies {
     if (node.size > this.#limits.maxBytes) return false
     const key = keyOf(node.fileId, node.versionId)
     if (this.#copies.has(key)) return true
-    const free = await this.#limits.freeBytes(this.dir).catch(() => Infinity)
-    // Checked and taken with no await between, so copies fetched at once share the bound.
-    if (this.#bytes + node.size > Math.min(this.#limits.maxBytes, (free + this.#bytes) * this.#limits.freeShare)) return false
-    this.#bytes += node.size
+    // Registered before the first await: a giveWay while this looks at the free space or opens its file stops it
+    // too, else the copy would take the room after giveWay returned.
+    const fetch: Fetch = { stopped: this.#closed }
+    this.#fetches.add(fetch)
     const path = join(this.dir, `unlinked-${node.fileId}-${node.versionId}`)
-    let fetch: Fetch | undefined
+    let taken = false
+    let fh: FileHandle | undefined
     try {
-      fetch = { fh: await open(path, 'w+'), stopped: this.#closed }
-      this.#fetches.add(fetch)
-      await fill(this.api, this.log, node, local, fetch)
+      const free = await this.#limits.freeBytes(this.dir).catch(() => Infinity)
+      stopIf(fetch, node)
+      // Checked and taken with no await between, so copies fetched at once share the bound.
+      if (this.#bytes + node.size > Math.min(this.#limits.maxBytes, (free + this.#bytes) * this.#limits.freeShare)) return false
+      this.#bytes += node.size
+      taken = true
+      fh = fetch.fh = await open(path, 'w+')
+      await fill(this.api, this.log, node, local, fetch, fh)
     } catch (e) {
-      this.#bytes -= node.size
-      if (fetch) this.#fetches.delete(fetch)
-      await fetch?.fh.close()
-      await rm(path, { force: true })
+      if (taken) this.#bytes -= node.size
+      if (fh) {
+        await fh.close()
+        await rm(path, { force: true })
+      }
       throw e
+    } finally {
+      this.#fetches.delete(fetch)
     }
-    this.#fetches.delete(fetch)
-    this.#copies.set(key, { path, fh: fetch.fh, size: node.size })
+    this.#copies.set(key, { path, fh, size: node.size })
     return true
   }
 
@@ -118,7 +129,7 @@ export class UnlinkedCopies implements LocalCopies {
     this.log.warn({ copies: copies.length, fetching: fetches.length, bytes: this.#bytes }, 'the cache dir\'s disk is full: the copies of files unlinked while open for reading go, so that written files get the room; their readers get errors once past what is cached')
     for (const fetch of fetches) {
       fetch.stopped = { code: 'ENOSPC', why: 'its disk is needed for written files' }
-      await fetch.fh.truncate(0).catch(() => undefined) // its blocks freed now; keep() removes it at its next write
+      await fetch.fh?.truncate(0).catch(() => undefined) // its blocks freed now; keep() removes it at its next step
     }
     for (const key of copies) await this.#remove(key)
     return true
@@ -167,19 +178,20 @@ async function freeBytesOf(dir: string): Promise<number> {
 const keyOf = (fileId: string, versionId: string) => `${fileId}\u0000${versionId}`
 
 /** `node`'s bytes into `fetch`'s file, from `local` when it holds them, else from the CDN; until giveWay or close stops it. */
-async function fill(api: ImageKitApi, log: Logger, node: FileInode, local: LocalCopies | undefined, fetch: Fetch): Promise<void> {
-  const stop = (): void => {
-    if (fetch.stopped) throw new VfsError(fetch.stopped.code, `copy of unlinked ${node.remotePath}: ${fetch.stopped.why}`)
-  }
+async function fill(api: ImageKitApi, log: Logger, node: FileInode, local: LocalCopies | undefined, fetch: Fetch, fh: FileHandle): Promise<void> {
   const write = async (chunk: Uint8Array, position: number): Promise<void> => {
     for (let done = 0; done < chunk.length;) {
-      stop()
-      done += (await fetch.fh.write(chunk, done, chunk.length - done, position + done)).bytesWritten
+      stopIf(fetch, node)
+      done += (await fh.write(chunk, done, chunk.length - done, position + done)).bytesWritten
     }
   }
-  stop()
+  stopIf(fetch, node)
   if (!(local && (await copyLocal(local, node, write)))) await fillFromRemote(api, log, node, write)
-  stop()
+  stopIf(fetch, node)
+}
+
+function stopIf(fetch: Fetch, node: FileInode): void {
+  if (fetch.stopped) throw new VfsError(fetch.stopped.code, `copy of unlinked ${node.remotePath}: ${fetch.stopped.why}`)
 }
 
 /** `node`'s bytes from `local` through `write`; false when it does not hold them all (the copy went meanwhile). */

@@ -135,4 +135,27 @@ describe('UnlinkedCopies', () => {
     expect(api.calls.readRange).toBe(reads)
     expect(readdirSync(dir)).toEqual([])
   })
+
+  it('giveWay stops a fetch that is still starting (looking at the free space, opening its file): it takes no room after', async () => {
+    const api = new FakeImageKit()
+    const node = fileInodeFrom(api.addFile('/starting.bin', 12), 1)
+    const dir = scratchDir('unlinked')
+    let asked!: () => void
+    const freeAsked = new Promise<void>((resolve) => { asked = resolve })
+    let answer!: (free: number) => void
+    const freeBytes = (): Promise<number> => {
+      asked()
+      return new Promise<number>((resolve) => { answer = resolve })
+    }
+    const copies = new UnlinkedCopies(dir, api, memoryLogger().logger, { freeBytes })
+    const keeping = copies.keep(node)
+    await freeAsked
+    expect(await copies.giveWay()).toBe(true)
+    answer(1000)
+    await expectCode(keeping, 'ENOSPC')
+    expect(api.calls.readRange).toBe(0)
+    expect(readdirSync(dir)).toEqual([])
+    expect(copies.bytes).toBe(0)
+    expect(await copies.giveWay()).toBe(false)
+  })
 })
