@@ -201,6 +201,7 @@ class ImageKitVfs implements IkVfs {
           // The last reader may have gone while the bytes came (its release found no copy to drop).
           if (!this.#readers.isOpen(node.fileId, node.versionId)) await unlinked.drop(node.fileId, node.versionId).catch(() => undefined)
         },
+        readersHold: (node) => this.#readers.isOpen(node.fileId, node.versionId),
       })
       this.#metadata = new MetadataEditor({ api, log: this.#log, resolver: this.#resolver, dirs: this.#dirs, destinations: this.#destinations, writes: this.#writes, clock })
     }
@@ -670,6 +671,7 @@ class ImageKitVfs implements IkVfs {
 
   async close(): Promise<void> {
     this.#prefetch?.close()
+    await this.#namespace?.settle() // deletes of files unlinked while open for reading, after their fetch
     await this.#writes?.close() // waits for uploads in flight and due
     this.#keptMtimes?.close()
     this.#readers.closeAll()
