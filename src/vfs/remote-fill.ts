@@ -14,23 +14,26 @@ import { fromImageKitError } from './from-imagekit-error.js'
 import type { FileInode } from './inode.js'
 import { MAX_RESUME_ATTEMPTS } from './reader/range-stream.js'
 
-/** `write` puts a chunk at its offset; its failures end the fill as they are. Returns the bytes written. */
+/**
+ * `write` puts a chunk at its offset; its failures end the fill as they are, and so does `signal`'s abort.
+ * Returns the bytes written.
+ */
 export async function fillFromRemote(
-  api: ImageKitApi, log: Logger, node: FileInode, write: (chunk: Buffer, position: number) => Promise<void>,
+  api: ImageKitApi, log: Logger, node: FileInode, write: (chunk: Buffer, position: number) => Promise<void>, signal?: AbortSignal,
 ): Promise<number> {
   const target = `fill ${node.remotePath}`
   let size = 0
   try {
     let url = api.deliveryUrl({ filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile, versionId: node.versionId })
     for (let failures = 0, refound = false; size < node.size;) {
-      const res = await api.readRange(url, size, undefined).catch(async (e: unknown) => {
+      const res = await api.readRange(url, size, undefined, { signal }).catch(async (e: unknown) => {
         if (refound || !hasImageKitCode(e, 'IK_NOT_FOUND')) throw e
         refound = true
         const now = await api.getFileDetails(node.fileId).catch(() => undefined)
         if (now?.versionInfo.id !== node.versionId || now.size !== node.size) throw e // deleted, or another version
         log.debug({ path: node.remotePath, now: now.filePath }, 'fill: the file was moved since its open; reading it where it is')
         url = api.deliveryUrl({ filePath: now.filePath, url: now.url, isPrivateFile: now.isPrivateFile, versionId: node.versionId })
-        return await api.readRange(url, size, undefined)
+        return await api.readRange(url, size, undefined, { signal })
       })
       if (res.start > size || res.totalSize !== node.size) {
         res.body.destroy()
@@ -49,7 +52,7 @@ export async function fillFromRemote(
         if (size === before) throw new VfsError('EIO', `${target}: the server sent no bytes from ${size}`)
       } catch (e) {
         failures = size > before ? 1 : failures + 1
-        if (e instanceof VfsError || failures > MAX_RESUME_ATTEMPTS) throw e
+        if (e instanceof VfsError || signal?.aborted || failures > MAX_RESUME_ATTEMPTS) throw e
         log.debug({ path: node.remotePath, at: size, err: e }, 'fill: body cut short; resuming')
       }
     }

@@ -671,11 +671,13 @@ class ImageKitVfs implements IkVfs {
 
   async close(): Promise<void> {
     this.#prefetch?.close()
-    await this.#namespace?.settle() // deletes of files unlinked while open for reading, after their fetch
+    // No reader is left for the copies of files unlinked while open for reading: their fetches stop, and the
+    // deletes that waited for them are made.
+    await this.#unlinked?.close()
+    await this.#namespace?.settle()
     await this.#writes?.close() // waits for uploads in flight and due
     this.#keptMtimes?.close()
     this.#readers.closeAll()
-    await this.#unlinked?.close()
     this.#handles.clear()
     this.#dirs.clear()
     this.#blocks.clear()

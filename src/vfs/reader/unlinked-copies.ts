@@ -38,6 +38,8 @@ interface Copy {
 interface Fetch {
   fh?: FileHandle
   stopped: { code: VfsCode; why: string } | undefined
+  /** Aborts its download, which may wait on the CDN long before or between bytes. */
+  readonly download: AbortController
 }
 
 /** As much as the spool keeps of files just uploaded (recent-copies.ts); a minute or so of a CDN's bandwidth. */
@@ -89,7 +91,7 @@ export class UnlinkedCopies implements LocalCopies {
     if (this.#copies.has(key)) return true
     // Registered before the first await: a giveWay while this looks at the free space or opens its file stops it
     // too, else the copy would take the room after giveWay returned.
-    const fetch: Fetch = { stopped: this.#closed }
+    const fetch: Fetch = { stopped: this.#closed, download: new AbortController() }
     this.#fetches.add(fetch)
     const path = join(this.dir, `unlinked-${node.fileId}-${node.versionId}`)
     let taken = false
@@ -128,7 +130,7 @@ export class UnlinkedCopies implements LocalCopies {
     if (copies.length === 0 && fetches.length === 0) return false
     this.log.warn({ copies: copies.length, fetching: fetches.length, bytes: this.#bytes }, 'the cache dir\'s disk is full: the copies of files unlinked while open for reading go, so that written files get the room; their readers get errors once past what is cached')
     for (const fetch of fetches) {
-      fetch.stopped = { code: 'ENOSPC', why: 'its disk is needed for written files' }
+      stop(fetch, { code: 'ENOSPC', why: 'its disk is needed for written files' })
       await fetch.fh?.truncate(0).catch(() => undefined) // its blocks freed now; keep() removes it at its next step
     }
     for (const key of copies) await this.#remove(key)
@@ -156,7 +158,7 @@ export class UnlinkedCopies implements LocalCopies {
    */
   async close(): Promise<void> {
     this.#closed = { code: 'EIO', why: 'the mount is stopping' }
-    for (const fetch of this.#fetches) fetch.stopped = this.#closed
+    for (const fetch of this.#fetches) stop(fetch, this.#closed)
     for (const key of [...this.#copies.keys()]) await this.#remove(key).catch(() => undefined)
   }
 
@@ -186,8 +188,18 @@ async function fill(api: ImageKitApi, log: Logger, node: FileInode, local: Local
     }
   }
   stopIf(fetch, node)
-  if (!(local && (await copyLocal(local, node, write)))) await fillFromRemote(api, log, node, write)
+  try {
+    if (!(local && (await copyLocal(local, node, write)))) await fillFromRemote(api, log, node, write, fetch.download.signal)
+  } catch (e) {
+    stopIf(fetch, node) // the download's abort: the reason it stopped says more
+    throw e
+  }
   stopIf(fetch, node)
+}
+
+function stop(fetch: Fetch, why: NonNullable<Fetch['stopped']>): void {
+  fetch.stopped = why
+  fetch.download.abort()
 }
 
 function stopIf(fetch: Fetch, node: FileInode): void {

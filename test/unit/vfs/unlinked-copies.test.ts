@@ -94,18 +94,15 @@ describe('UnlinkedCopies', () => {
     expect(await copies.giveWay()).toBe(false) // none: no room to make
     expect(await copies.keep(held)).toBe(true)
     let chunks = 0
-    let open!: () => void
-    const gate = new Promise<void>((resolve) => { open = resolve })
-    api.gate = () => (chunks++ === 0 ? Promise.resolve() : gate)
+    const never = new Promise<void>(() => undefined)
+    api.gate = () => (chunks++ === 0 ? Promise.resolve() : never)
     const fetching = copies.keep(fetched)
+    fetching.catch(() => undefined) // awaited below
     const fetchPath = join(dir, `unlinked-${fetched.fileId}-${fetched.versionId}`)
     await waitFor(() => readdirSync(dir).includes(`unlinked-${fetched.fileId}-${fetched.versionId}`) && statSync(fetchPath).size === 4)
     expect(await copies.giveWay()).toBe(true)
     expect(copies.has(held.fileId, held.versionId, held.size)).toBe(false)
-    expect(readdirSync(dir)).toEqual([`unlinked-${fetched.fileId}-${fetched.versionId}`])
-    expect(statSync(fetchPath).size).toBe(0)
-    open()
-    await expectCode(fetching, 'ENOSPC')
+    await expectCode(fetching, 'ENOSPC') // its download aborted: the CDN's next bytes (never sent) not waited for
     expect(readdirSync(dir)).toEqual([])
     expect(copies.bytes).toBe(0)
     expect(await copies.giveWay()).toBe(false)

@@ -909,6 +909,19 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('W8: an unmount while the bytes of a file unlinked under its reader are still fetched stops the fetch and makes the delete', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/played.bin', Buffer.alloc(64 * 1024, 7))
+    const h = rw(api)
+    await h.vfs.open('/played.bin', constants.O_RDONLY) // released never: the unmount detaches the mount
+    api.gate = () => new Promise<void>(() => undefined) // the CDN never sends the bytes
+    await h.vfs.unlink('/played.bin') // answers before the fetch
+    await waitFor(() => api.calls.readRange === 1)
+    await h.vfs.close() // no reader is left to read the copy: waited for the fetch (forever) before
+    expect(api.filePaths()).toEqual([])
+    expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toEqual([])
+  })
+
   it('W8: the copy of a file unlinked while open for reading goes with the unmount, its reader still open', async () => {
     const api = new FakeImageKit()
     api.addFile('/played.bin', Buffer.from('played bytes'))
