@@ -26,13 +26,14 @@
 // FUZZ_TRACE=/tmp/prefix writes a failing worker's steps and the daemon's log next to that prefix.
 // FUZZ_SEEDS=1-30 FUZZ_MODES=names,versions runs those seeds in that mode instead of the runs below (modes:
 // writeBack, faults, kill9, fuseNative, onlySigned, versions, names, prefetch, readers, copies, refreshes, directIo,
-// saves, writers, moves, appends, recreates), to look for new failing seeds. `readers` holds files open for reading across the other steps
+// saves, writers, moves, appends, recreates, links), to look for new failing seeds. `readers` holds files open for reading across the other steps
 // (renames and unlinks of open files); `copies` copies files inside the mount (copy_file_range); `refreshes` drops
 // listings meanwhile; `directIo` mounts with --direct-io (no page cache); `saves` adds vim's move-aside saves (W17);
 // `writers` holds files open for writing and writes, reads, fsyncs and truncates through them across the other steps,
 // with ranged reads, reads right after a close, chmod and utimes; `moves` moves a folder into another under another
 // name and back; `appends` holds files open with O_APPEND and appends through two at once; `recreates` unlinks
-// files and makes them again at once, also while held open. With `writers`, a stored file held open unwritten whose
+// files and makes them again at once, also while held open; `links` tries hard and symbolic links (EPERM, W10), folder
+// fsyncs and names of 256 bytes. With `writers`, a stored file held open unwritten whose
 // folder was renamed failed every write (1043), and a file just written, held open for reading and unlinked, could
 // not be read (1048); with `moves` and --write-back, a file held open for writing and renamed over by an atomic
 // save failed its first write or truncate (1147).
@@ -98,7 +99,13 @@ const APPEND_OPS = ['ahold', 'ahold', 'hwrite', 'hwrite', 'hread', 'append2'] as
  * descriptors, which read on the file they opened: it leaves them comparable.
  */
 const RECREATE_OPS = ['recreate', 'recreate', 'hold', 'hread'] as const
-type Op = (typeof OPS)[number] | (typeof READER_OPS)[number] | (typeof COPY_OPS)[number] | (typeof REFRESH_OPS)[number] | (typeof SAVE_OPS)[number] | (typeof WRITER_OPS)[number] | (typeof MOVE_OPS)[number] | (typeof APPEND_OPS)[number] | (typeof RECREATE_OPS)[number]
+/**
+ * The `links` mode adds what the mount refuses or takes as done (W10): a hard link and a symbolic link (EPERM where
+ * a local disk makes one, which the local folder then removes; ENOENT or EEXIST as there), an fsync of a folder,
+ * and a new name of 256 bytes (ENAMETOOLONG).
+ */
+const LINK_OPS = ['link', 'symlink', 'dirsync', 'longname'] as const
+type Op = (typeof OPS)[number] | (typeof READER_OPS)[number] | (typeof COPY_OPS)[number] | (typeof REFRESH_OPS)[number] | (typeof SAVE_OPS)[number] | (typeof WRITER_OPS)[number] | (typeof MOVE_OPS)[number] | (typeof APPEND_OPS)[number] | (typeof RECREATE_OPS)[number] | (typeof LINK_OPS)[number]
 /** Descriptors a worker holds open at most (the oldest is closed to make room). */
 const MAX_HELD = 3
 
@@ -215,7 +222,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     const ops: readonly Op[] = [
       ...OPS, ...(run.readers ? READER_OPS : []), ...(run.copies ? COPY_OPS : []), ...(run.refreshes ? REFRESH_OPS : []),
       ...(run.saves ? SAVE_OPS : []), ...(run.writers ? WRITER_OPS : []), ...(run.moves ? MOVE_OPS : []),
-      ...(run.appends ? APPEND_OPS : []), ...(run.recreates ? RECREATE_OPS : []),
+      ...(run.appends ? APPEND_OPS : []), ...(run.recreates ? RECREATE_OPS : []), ...(run.links ? LINK_OPS : []),
     ]
     /** Descriptors held open by `hold`, on the mount and on the local folder, oldest first. */
     const held: [FileHandle, FileHandle][] = []
@@ -339,6 +346,13 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
       } else if (step.op === 'refresh') {
         onMount = await refresh(m, step.flip ? undefined : base)
         onDisk = 'ok'
+      } else if (step.op === 'link' || step.op === 'symlink') { // refused by the mount where a local disk makes it (W10)
+        onMount = await apply(m.path, base, step, view)
+        onDisk = await apply(ref, base, step, view)
+        if (onDisk === 'ok') {
+          await unlink(join(ref, step.b))
+          onDisk = 'EPERM'
+        }
       } else if (step.op === 'rmdir' && run.fuseNative && await pinsFolder(join(ref, base, n.d2))) {
         onMount = await apply(m.path, base, step, view)
         onDisk = 'ENOTEMPTY'
@@ -443,8 +457,10 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
     appends?: boolean
     /** Files unlinked and made again at once, also while held open (RECREATE_OPS). */
     recreates?: boolean
+    /** Hard and symbolic links (refused), folder fsyncs and names one byte too long (LINK_OPS). */
+    links?: boolean
   }
-  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers', 'copies', 'refreshes', 'directIo', 'saves', 'writers', 'moves', 'appends', 'recreates'] as const
+  const MODES = ['writeBack', 'faults', 'kill9', 'fuseNative', 'onlySigned', 'versions', 'names', 'prefetch', 'readers', 'copies', 'refreshes', 'directIo', 'saves', 'writers', 'moves', 'appends', 'recreates', 'links'] as const
   function runsFromEnv(): Run[] | undefined {
     const seeds = process.env.FUZZ_SEEDS
     if (!seeds) return undefined
@@ -499,7 +515,7 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
       run.writeBack && '--write-back', run.faults && 'faults', run.kill9 && 'kill -9', run.fuseNative && 'fuse-native',
       run.onlySigned && '--only-signed', run.versions && '--versions', run.names && 'encoded names', run.prefetch && '--dir-prefetch',
       run.readers && 'readers held open', run.copies && 'copies inside the mount', run.refreshes && 'refreshes',
-      run.directIo && '--direct-io', run.saves && "vim's saves", run.writers && 'writers held open', run.moves && 'folder moves', run.appends && 'appenders held open', run.recreates && 'files made again',
+      run.directIo && '--direct-io', run.saves && "vim's saves", run.writers && 'writers held open', run.moves && 'folder moves', run.appends && 'appenders held open', run.recreates && 'files made again', run.links && 'links refused',
     ].filter(Boolean).join(', ')
     it(`seed ${run.seed}${how ? ` (${how})` : ''}: ${WORKERS} workers x ${OPS_PER_WORKER} operations give the same results, trees and stored files`, async () => {
       try {

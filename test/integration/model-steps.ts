@@ -1,7 +1,7 @@
 // The steps of the model checks (model-fuzz.test.ts, two-mounts.test.ts): the names a worker uses, one step run
 // under a root (a mount or a local folder) with its result as a string to compare, and a tree's files by hash.
 import { createHash } from 'node:crypto'
-import { appendFile, chmod, copyFile, mkdir, open, readdir, readFile, rename, rmdir, stat, truncate, unlink, utimes, writeFile } from 'node:fs/promises'
+import { appendFile, chmod, copyFile, link, mkdir, open, readdir, readFile, rename, rmdir, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
 /** The names one worker uses, under its own base folder. */
@@ -26,7 +26,10 @@ export const PLAIN: Alphabet = {
 }
 
 export interface Step {
-  /** One of the ops `apply` runs (model-fuzz.test.ts's OPS, `copy`, `save`, `pread`, `wread`, `chmod`, `utimes`, `dirmove`, `recreate`); others are the caller's. */
+  /**
+   * One of the ops `apply` runs (model-fuzz.test.ts's OPS, `copy`, `save`, `pread`, `wread`, `chmod`, `utimes`,
+   * `dirmove`, `recreate`, `link`, `symlink`, `dirsync`, `longname`); others are the caller's.
+   */
   op: string
   a: string
   b: string
@@ -136,6 +139,20 @@ export async function apply(root: string, base: string, s: Step, view: View): Pr
         const got = await readFile(pa)
         return `read ${got.length} ${sha(got)}`
       }
+      case 'link': await link(pa, pb); break
+      case 'symlink': await symlink(basename(s.a), pb); break
+      case 'dirsync': { // fsync(2) of the folder holding a (what a program does after a rename to make it durable)
+        const fh = await open(dirname(pa), 'r')
+        try {
+          await fh.sync()
+        } finally {
+          await fh.close()
+        }
+        break
+      }
+      case 'longname': // a name of 256 bytes (one past NAME_MAX): ASCII, or two-byte letters
+        await writeFile(join(dirname(pa), s.flip ? 'n'.repeat(256) : 'é'.repeat(128)), s.data)
+        break
       case 'chmod': await chmod(pa, s.flip ? 0o600 : 0o644); break
       case 'utimes': { // a whole second in 2020, read back (W13)
         const t = 1_577_836_800 + s.offset
