@@ -91,9 +91,12 @@ const MOVE_OPS = ['dirmove', 'dirmove'] as const
 /**
  * The `appends` mode adds descriptors held open with O_APPEND (`ahold`, `a+`, half of them of the file the last one
  * holds; `hwrite` through one lands at the end whatever its offset, W1) and `append2`: an append through each of the last two held O_APPEND descriptors
- * at once (one file or two). Each append lands whole, in either order: the local folder makes the mount's order.
+ * at once (one file or two), and `appendmany`: MANY_APPENDS small ones through them at once, alternating. Each append
+ * lands whole, in any order: the local folder makes the mount's order.
  */
-const APPEND_OPS = ['ahold', 'ahold', 'hwrite', 'hwrite', 'hread', 'append2'] as const
+const APPEND_OPS = ['ahold', 'ahold', 'hwrite', 'hwrite', 'hread', 'append2', 'appendmany'] as const
+/** How many small appends `appendmany` makes at once, alternating between the last two held O_APPEND descriptors. */
+const MANY_APPENDS = 8
 /**
  * The `recreates` mode adds `recreate`: a file unlinked and made again at once under its name (tar x, unzip -o),
  * half of them while a program that opened it reads it afterwards (what it opened, W8), with reads through held
@@ -134,7 +137,7 @@ const isVersionName = (name: string) => VERSION_NAME.test(name)
 const versionBase = (name: string) => name.replace(VERSION_NAME, (_, stem: string, ext: string | undefined) => stem + (ext ?? ''))
 
 /** Steps that may open a file as another version (R5): any that may change a file's content. */
-const CHANGES_CONTENT = new Set<string>(['write', 'append', 'trunc', 'pwrite', 'atomic', 'save', 'copy', 'wread', 'whold', 'hwrite', 'htrunc', 'ahold', 'append2'])
+const CHANGES_CONTENT = new Set<string>(['write', 'append', 'trunc', 'pwrite', 'atomic', 'save', 'copy', 'wread', 'whold', 'hwrite', 'htrunc', 'ahold', 'append2', 'appendmany'])
 /** The WRITER_OPS run through a held descriptor. */
 const HANDLE_OPS = new Set<string>(['hwrite', 'hread', 'hsync', 'htrunc', 'hstat'])
 /** An fsync through a held descriptor (HANDLE_OPS' `hsync`). */
@@ -303,6 +306,39 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
       }
       return [onMount, await inOrder(1)]
     }
+    // MANY_APPENDS small appends at once, alternating between two held O_APPEND pairs, on the mount: each lands whole,
+    // so each mount file ends with the pieces appended to it in some order, which the local pair then appends them in.
+    // Returns what both descriptors of each side read afterwards, or on the mount what a piece could not be found in.
+    const appendMany = async ([p, q]: [[FileHandle, FileHandle], [FileHandle, FileHandle]], data: Buffer): Promise<[string, string]> => {
+      const bytes = data.length >= 16 * MANY_APPENDS ? data : randomBytes(16 * MANY_APPENDS) // pieces no other piece can match
+      const pieces = Array.from({ length: MANY_APPENDS }, (_, i) => ({
+        bytes: bytes.subarray(Math.floor((i * bytes.length) / MANY_APPENDS), Math.floor(((i + 1) * bytes.length) / MANY_APPENDS)),
+        pair: i % 2 === 0 ? p : q,
+      }))
+      const results = await Promise.all(pieces.map((x) => applyHeld(x.pair[0], { op: 'hwrite', a: '', b: '', data: x.bytes, offset: 0, size: 0, flip: false })))
+      const onMount = `${results.join(' ')}: ${await applyHeld(p[0], READ_BACK)} ${await applyHeld(q[0], READ_BACK)}`
+      // The files the two pairs hold (one file twice, or two), each with the pieces appended to it.
+      const same = (await p[0].stat()).ino === (await q[0].stat()).ino
+      const files = same ? [{ fh: p[0], mine: pieces }] : [p, q].map((pair) => ({ fh: pair[0], mine: pieces.filter((x) => x.pair === pair) }))
+      const order: typeof pieces = []
+      for (const { fh, mine } of files) {
+        const { size } = await fh.stat()
+        const appended = mine.reduce((n, x) => n + x.bytes.length, 0)
+        const tail = Buffer.alloc(Math.min(size, appended))
+        await fh.read(tail, 0, tail.length, size - tail.length)
+        const left = new Set(mine)
+        for (let at = 0; left.size > 0;) {
+          const next = [...left].find((x) => tail.subarray(at, at + x.bytes.length).equals(x.bytes))
+          if (!next) return [`${onMount} (no piece appended whole at ${size - tail.length + at})`, 'each piece appended whole']
+          left.delete(next)
+          order.push(next)
+          at += next.bytes.length
+        }
+      }
+      const local = []
+      for (const x of order) local.push(await applyHeld(x.pair[1], { op: 'hwrite', a: '', b: '', data: x.bytes, offset: 0, size: 0, flip: false }))
+      return [onMount, `${local.join(' ')}: ${await applyHeld(p[1], READ_BACK)} ${await applyHeld(q[1], READ_BACK)}`]
+    }
     const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!
     const { names: n } = view
     for (const root of [m.path, ref]) await mkdir(join(root, base, n.sub), { recursive: true })
@@ -327,11 +363,12 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
         const last = held.map(([fh]) => heldPaths.get(fh)!).filter((p) => p.endsWith(' a+')).at(-1)?.slice(0, -' a+'.length)
         through = step.flip && last ? ` (again: ${last})` : ''
         ;[onMount, onDisk] = await hold(step.flip && last ? last : step.a, 'a+')
-      } else if (step.op === 'append2') {
+      } else if (step.op === 'append2' || step.op === 'appendmany') {
         const appenders = held.filter(([fh]) => heldPaths.get(fh)!.endsWith(' a+')).slice(-2)
         if (appenders.length === 2) {
           through = ` through ${appenders.map(([fh]) => heldPaths.get(fh)).join(' and ')}`
-          ;[onMount, onDisk] = await appendAtOnce(appenders as [[FileHandle, FileHandle], [FileHandle, FileHandle]], step.data)
+          const pair = appenders as [[FileHandle, FileHandle], [FileHandle, FileHandle]]
+          ;[onMount, onDisk] = step.op === 'append2' ? await appendAtOnce(pair, step.data) : await appendMany(pair, step.data)
         } else {
           onMount = onDisk = 'none held'
         }
