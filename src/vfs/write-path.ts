@@ -876,6 +876,7 @@ export class WritePath {
     await Promise.allSettled([...this.#background])
     await this.#uploader.drain()
     this.#uploader.close()
+    await this.#streamer.settled()
     for (const file of this.#pending.all()) {
       const fd = file.fd
       file.fd = undefined

@@ -33,10 +33,19 @@ export class GrowingFile implements AsyncIterable<Buffer> {
 
   readonly chunkBytes: number
   readonly #trim: PageTrimOptions
+  readonly #closingLater: ((closed: Promise<void>) => void) | undefined
 
-  constructor(readonly path: string, options: PageTrimOptions & { chunkBytes?: number } = {}) {
+  /**
+   * `closingLater` hears of a descriptor closed after its iteration ended (behind a trim's sync, which the body
+   * does not wait for), so that an unmount can wait for it.
+   */
+  constructor(
+    readonly path: string,
+    options: PageTrimOptions & { chunkBytes?: number; closingLater?: (closed: Promise<void>) => void } = {},
+  ) {
     this.chunkBytes = options.chunkBytes ?? STREAM_CHUNK_BYTES
     this.#trim = options
+    this.#closingLater = options.closingLater
   }
 
   /** The first `size` bytes are written. */
@@ -93,7 +102,7 @@ export class GrowingFile implements AsyncIterable<Buffer> {
       }
     } finally {
       // A sync in progress is not waited for here: the body (and the upload's answer) need not wait for it.
-      if (trimmer?.busy) void trimmer.settled().then(() => fh.close()).catch(() => undefined)
+      if (trimmer?.busy) this.#closingLater?.(trimmer.settled().then(() => fh.close()).catch(() => undefined))
       else await fh.close()
     }
   }

@@ -54,9 +54,9 @@ export class StreamedUpload {
 
   constructor(
     api: ImageKitApi, file: PendingFile, uploadTags: readonly string[], onFailure: (e: unknown) => void,
-    trim: PageTrimOptions = {},
+    trim: PageTrimOptions = {}, closingLater?: (closed: Promise<void>) => void,
   ) {
-    this.#body = new GrowingFile(file.dataPath, trim)
+    this.#body = new GrowingFile(file.dataPath, { ...trim, closingLater })
     this.#body.grew(file.size)
     this.#result = api.uploadFileStream(
       { ...uploadFieldsOf(file, uploadTags), body: this.#body, onProgress: (sent) => (this.sentBytes = sent) },
@@ -91,6 +91,8 @@ export class Streamer {
   #disabled = false
   #failuresInARow = 0
   readonly #live = new Set<PendingFile>()
+  /** Bodies' descriptors closed after their upload ended (behind a trim's sync), until they are. */
+  readonly #closingLater = new Set<Promise<void>>()
 
   constructor(deps: StreamerDeps) {
     this.#d = deps
@@ -118,7 +120,10 @@ export class Streamer {
     if (file.streamed) return file.streamed.grew(file.size)
     if (file.size < this.#d.thresholdBytes || !this.enabled || file.openCount !== 1) return
     if (!this.#d.uploader.tryReserve(file)) return // no slot to spare: maybe at a later write
-    file.streamed = new StreamedUpload(this.#d.api, file, this.#d.uploadTags, (e) => this.#failed(file, e), this.#d)
+    file.streamed = new StreamedUpload(this.#d.api, file, this.#d.uploadTags, (e) => this.#failed(file, e), this.#d, (closed) => {
+      this.#closingLater.add(closed)
+      void closed.then(() => this.#closingLater.delete(closed))
+    })
     this.#live.add(file)
     this.#d.log.debug({ path: file.localPath, size: file.size }, 'streaming the upload while the file is written')
   }
@@ -161,6 +166,11 @@ export class Streamer {
   /** Unmount: no stream outlives the mount. */
   close(): void {
     for (const file of [...this.#live]) this.stop(file, 'unmount')
+  }
+
+  /** After close and the uploads' end: the bodies' descriptors are closed. */
+  async settled(): Promise<void> {
+    while (this.#closingLater.size > 0) await Promise.all(this.#closingLater)
   }
 
   #disable(why: string, e: unknown): void {

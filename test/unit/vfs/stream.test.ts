@@ -3,9 +3,10 @@
  * written and its close ends the body; anything else aborts the stream (nothing stored by it) and the file
  * is uploaded at close as before; a server refusing streamed bodies turns streaming off for the mount.
  */
-import { constants, readdirSync } from 'node:fs'
-import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { constants, readdirSync, readlinkSync } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { describe, expect, it, vi } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import { uploadFieldsOf } from '../../../src/vfs/upload/fields.js'
 import { MAX_FAILURES_IN_A_ROW } from '../../../src/vfs/upload/streamer.js'
@@ -98,6 +99,48 @@ describe('streamed uploads', () => {
     const last = drops.at(-1)!
     expect(last.offset + last.length).toBeLessThanOrEqual(bytes.length) // never ahead of what was sent
     await h.vfs.close()
+  })
+
+  it('an unmount waits for a streamed body\'s descriptor that a trim\'s sync keeps open after the upload: none outlives the Vfs', async () => {
+    const api = new FakeImageKit()
+    const d = scratchDir('stream')
+    const h = makeVfs(
+      api,
+      { readOnly: false, cacheDir: join(d, 'cache'), libraryId: 'https://ik.example.test/demo', streamThresholdBytes: THRESHOLD, streamTrimStepBytes: 512 * KiB },
+      { dropCachedPages: () => undefined },
+    )
+    const probe = await open(join(d, 'probe'), 'w')
+    const fileHandle = Object.getPrototypeOf(probe) as FileHandle
+    await probe.close()
+    const datasync = fileHandle.datasync
+    let release!: () => void
+    const held = new Promise<void>((resolve) => { release = resolve })
+    let trimSyncs = 0
+    // Only a spool data file's sync (the trim's) waits: the journal's go on.
+    const spy = vi.spyOn(fileHandle, 'datasync').mockImplementation(async function (this: FileHandle) {
+      if (basename(dirname(readlinkSync(`/proc/self/fd/${this.fd}`))) === 'data') {
+        trimSyncs++
+        await held
+      }
+      return datasync.call(this)
+    })
+    try {
+      const bytes = patternBytes(4 * 1024 * KiB, 33)
+      const fh = await h.vfs.create('/trimmed.bin', 0o644, CREATE)
+      await append(h, '/trimmed.bin', fh, bytes)
+      await close(h, '/trimmed.bin', fh)
+      expect(api.fileAt('/trimmed.bin')!.bytes.equals(bytes)).toBe(true)
+      expect(trimSyncs).toBeGreaterThan(0)
+      let closed = false
+      const closing = h.vfs.close().then(() => { closed = true })
+      for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve))
+      expect(closed).toBe(false) // was true: the body's descriptor, still open, outlived the Vfs
+      release()
+      await closing
+    } finally {
+      release()
+      spy.mockRestore()
+    }
   })
 
   it('a streamed upload answered 504 after the server stored it is not uploaded again at close: close succeeds, one version', async () => {
