@@ -6,7 +6,10 @@
 // SIGHUP drop the listings, and a few files stay open all along (one read now and then, one appended to).
 // Each sample prints the daemon's RSS, open descriptors, CPU, the cache dir's bytes and files, and what
 // `ikfs status --json` reports (listings, known inodes, handles, readers, block cache, buffers,
-// uploads). After warm-up every column but CPU and ops should stay flat.
+// uploads). After warm-up every column but CPU and ops should stay flat. `--fuse-binding fuse-native` mounts
+// with the libfuse2 fallback; `--faults` has the emulator answer 1% of requests with a 5xx or 429 and reset
+// 1% of connections, with a burst of 5xx (half the requests) for 8 s and a 429 storm for 5 s every minute.
+// After the unmount it prints what is left: files in the cache dir, processes naming the run's folder, mounts.
 import { appendFile, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -19,6 +22,8 @@ const { values: args } = parseArgs({
     minutes: { type: 'string', default: '12' },
     'write-back': { type: 'string', default: '' },
     'sample-s': { type: 'string', default: '10' },
+    'fuse-binding': { type: 'string', default: '' },
+    faults: { type: 'boolean', default: false },
   },
 })
 const RUN_MS = Number(args.minutes) * 60_000
@@ -41,10 +46,11 @@ let mount
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const pick = (xs) => xs[Math.floor(Math.random() * xs.length)]
 
-/** Bytes and files under `dir` (the spool, its journal and anything else the daemon keeps there). */
+/** Bytes and files under `dir` (the spool, its journal and anything else the daemon keeps there); `logBytes`: those of its *.log files (the journal, the kept times). */
 function diskUse(dir) {
   let bytes = 0
   let files = 0
+  let logBytes = 0
   const walk = (d) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name)
@@ -52,7 +58,9 @@ function diskUse(dir) {
       else {
         files++
         try {
-          bytes += statSync(p).size
+          const size = statSync(p).size
+          bytes += size
+          if (e.name.endsWith('.log')) logBytes += size
         } catch {
           /* gone meanwhile */
         }
@@ -64,7 +72,7 @@ function diskUse(dir) {
   } catch {
     /* not made yet */
   }
-  return { bytes, files }
+  return { bytes, files, logBytes }
 }
 
 function procOf(pid) {
@@ -219,7 +227,67 @@ async function keepers() {
   }
 }
 
-const rows = [['t s', 'rss MiB', 'fds', 'thr', 'cpu s', 'cache dir', 'files', 'listings', 'inodes', 'handles', 'readers', 'blocks', 'buffered', 'uploads', 'log KiB', 'ops']]
+function title() {
+  const parts = [args['write-back'] ? `--write-back ${args['write-back']}` : '', args['fuse-binding'] ? `--fuse-binding ${args['fuse-binding']}` : '', args.faults ? 'faults' : '']
+  return parts.filter(Boolean).join(', ') || 'default'
+}
+
+/** With --faults: every minute, 8 s in which half the requests get a 5xx, then 5 s of 429 storm on the Media API. */
+async function faultBursts() {
+  const setFaults = async (settings) => {
+    try {
+      const res = await fetch(`${emulator.match[1]}/_emulator/faults`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${privateKey}:`).toString('base64')}`, 'content-type': 'application/json' },
+        body: JSON.stringify(settings),
+      })
+      if (!res.ok) failed('faults', new Error(`HTTP ${res.status}`))
+    } catch (e) {
+      failed('faults', e)
+    }
+  }
+  while (!stopping) {
+    await sleep(20_000)
+    if (stopping) break
+    await setFaults({ errorRate: 0.5, errorStatuses: [500, 502, 503, 504] })
+    await sleep(8_000)
+    await setFaults({ errorRate: 0.01, errorStatuses: [429, 500, 502, 503, 504] })
+    await sleep(20_000)
+    if (stopping) break
+    await setFaults({ rateLimitStorm: true })
+    await sleep(5_000)
+    await setFaults({ rateLimitStorm: false })
+  }
+  await setFaults({ errorRate: 0, resetRate: 0 }) // the quiet end: the uploads left can finish
+}
+
+/** Processes other than this one whose command line names the run's folder (the daemon's children included). */
+function processesNaming(dir) {
+  const found = []
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry)
+    if (!Number.isInteger(pid) || pid === process.pid) continue
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')
+      if (cmd.includes(dir)) found.push(`${pid} ${cmd.trim()}`)
+    } catch {
+      /* gone */
+    }
+  }
+  return found
+}
+
+/** Files left under `dir`, relative to it. */
+function filesUnder(dir, rel = '') {
+  try {
+    return readdirSync(join(dir, rel), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? filesUnder(dir, join(rel, e.name)) : [`${join(rel, e.name)} (${statSync(join(dir, rel, e.name)).size} B)`])
+  } catch {
+    return []
+  }
+}
+
+const rows = [['t s', 'rss MiB', 'fds', 'thr', 'cpu s', 'cache dir', 'files', '*.log', 'listings', 'inodes', 'handles', 'readers', 'blocks', 'buffered', 'uploads', 'log KiB', 'ops']]
 async function sample(t0, cpu0) {
   const proc = procOf(mount.child.pid)
   const disk = diskUse(cacheDir)
@@ -235,7 +303,7 @@ async function sample(t0, cpu0) {
   const row = [
     ((Date.now() - t0) / 1000).toFixed(0), proc.rssMiB.toFixed(0), proc.fds, proc.threads,
     ((cpuMs(mount.child.pid) - cpu0) / 1000).toFixed(1),
-    `${(disk.bytes / 1024).toFixed(0)} KiB`, disk.files, v.cachedDirs, v.knownInodes,
+    `${(disk.bytes / 1024).toFixed(0)} KiB`, disk.files, `${(disk.logBytes / 1024).toFixed(0)} KiB`, v.cachedDirs, v.knownInodes,
     v.openHandles, v.openReaders, `${(v.blockCacheBytes / 1024 ** 2).toFixed(1)} MiB`, `${(v.bufferedBytes / 1024).toFixed(0)} KiB`,
     s.uploads.length, (mount.log().length / 1024).toFixed(0), ops,
   ]
@@ -251,23 +319,27 @@ try {
     for (let i = 0; i < SEED_FILES_PER_FOLDER; i++) await writeFile(join(dir, `f${i}.bin`), randomBytes(8 * 1024 + ((f * 131 + i * 17) % 120) * 1024))
   }
   await mkdir(mnt, { recursive: true })
-  emulator = await startBenchEmulator(data, { privateKey, publicKey, args: ['--rate-limit', '0'] })
+  emulator = await startBenchEmulator(data, {
+    privateKey, publicKey,
+    args: ['--rate-limit', '0', ...(args.faults ? ['--error-rate', '0.01', '--error-statuses', '429,500,502,503,504', '--reset-rate', '0.01'] : [])],
+  })
   const base = emulator.match[1]
   mount = await startDaemon(
     ['mount', mnt, '--api-url', base, '--upload-url', base, '--endpoint', `${base}/demo`, '--public-key', publicKey,
-      '--cache-dir', cacheDir, '--log-level', 'warn', ...(args['write-back'] ? ['--write-back', args['write-back']] : [])],
+      '--cache-dir', cacheDir, '--log-level', 'warn', ...(args['write-back'] ? ['--write-back', args['write-back']] : []),
+      ...(args['fuse-binding'] ? ['--fuse-binding', args['fuse-binding']] : [])],
     /mounted .* at /,
     { env: { IKFS_PRIVATE_KEY: privateKey } },
   )
   await mkdir(churnDir(0), { recursive: true })
-  console.log(`soak for ${args.minutes} min${args['write-back'] ? ` with --write-back ${args['write-back']}` : ''}, a sample every ${SAMPLE_MS / 1000} s`)
+  console.log(`soak for ${args.minutes} min (${title()}), a sample every ${SAMPLE_MS / 1000} s`)
   console.log(rows[0].join('\t'))
   const t0 = Date.now()
   const cpu0 = cpuMs(mount.child.pid)
   const workers = [
     ...Array.from({ length: WRITERS }, (_, i) => writer(i)),
     ...Array.from({ length: READERS }, () => reader()),
-    lister(), rotator(), refresher(), keepers(),
+    lister(), rotator(), refresher(), keepers(), ...(args.faults ? [faultBursts()] : []),
   ]
   const sampler = (async () => {
     while (!stopping) {
@@ -283,7 +355,7 @@ try {
   await sh(`ls -lR '${mnt}' > /dev/null`)
   await sleep(Math.max(SAMPLE_MS, 15_000))
   await sample(t0, cpu0)
-  printTable(`soak, ${args.minutes} min${args['write-back'] ? `, --write-back ${args['write-back']}` : ''}`, rows)
+  printTable(`soak, ${args.minutes} min, ${title()}`, rows)
   console.log('\nops', JSON.stringify(counts))
   if (errors.size > 0) console.log('errors', JSON.stringify(Object.fromEntries(errors)))
   const stored = await readdir(join(data, 'files', 'churn')).catch(() => [])
@@ -293,5 +365,12 @@ try {
   if (mount) await mount.stop()
   await forceUnmount(mnt)
   if (emulator) await emulator.stop()
+  if (mount) {
+    const mounted = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(` ${mnt} `))
+    console.log(`after the unmount: mounts ${mounted.length}; cache dir files: ${filesUnder(cacheDir).join(', ') || 'none'}`)
+    console.log(`processes naming ${work}: ${processesNaming(work).join('; ') || 'none'}`)
+    const log = mount.log()
+    if (log.length > 0) console.log(`the daemon's log (${log.length} B), its last 4 KiB:\n${log.slice(-4096)}`)
+  }
   await cleanup(work)
 }
