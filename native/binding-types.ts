@@ -91,6 +91,10 @@ export interface FuseOps {
   /** Bindings that pass both times (libfuse3): ms since the epoch, NaN for "leave unchanged". */
   utimensExact(path: string, atimeMs: number, mtimeMs: number, cb: Cb): void
   chmod(path: string, mode: number, cb: Cb): void
+  /** futimens through the handle of a file that has lost its name (as getattrOpen): times as utimensExact's (NaN: unchanged, or not known). */
+  utimensOpen(fh: number, atimeMs: number, mtimeMs: number, cb: Cb): void
+  /** fchmod through the handle of a file that has lost its name (as getattrOpen). */
+  chmodOpen(fh: number, mode: number, cb: Cb): void
   chown(path: string, uid: number, gid: number, cb: Cb): void
   setxattr(path: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void
   removexattr(path: string, name: string, cb: Cb): void

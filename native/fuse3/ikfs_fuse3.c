@@ -95,9 +95,12 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
       argv[argc++] = num(env, (double)r->offset);
       break;
     case OP_MKDIR:
-    case OP_CHMOD:
     case OP_MKNOD:
       argv[argc++] = num(env, r->mode);
+      break;
+    case OP_CHMOD: /* the handle (0 for none) answers when the file has no path any more (native/fuse3.ts) */
+      argv[argc++] = num(env, r->mode);
+      argv[argc++] = num(env, (double)fh);
       break;
     case OP_RENAME:
       argv[argc++] = str(env, r->path2);
@@ -118,9 +121,10 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
       argv[argc++] = num(env, (double)r->offset);
       argv[argc++] = num(env, (double)r->offset2);
       break;
-    case OP_UTIMENS:
+    case OP_UTIMENS: /* the handle as for OP_CHMOD */
       argv[argc++] = num(env, r->t_access);
       argv[argc++] = num(env, r->t_modify);
+      argv[argc++] = num(env, (double)fh);
       break;
     case OP_CHOWN:
       argv[argc++] = num(env, r->uid == (uint32_t)-1 ? -1.0 : (double)r->uid);

@@ -1,6 +1,6 @@
 /*
- * fstat, and opening again through /proc/PID/fd, of an open file that has lost its name (unlinked, or
- * renamed over while open).
+ * fstat, fchmod and futimens, and opening again through /proc/PID/fd, of an open file that has lost its name
+ * (unlinked, or renamed over while open).
  *
  * The kernel sends fstat's GETATTR without a file handle, and libfuse's path-based API answers a GETATTR
  * without one ESTALE, without asking us, for a node that has no name left (hard_remove). With a handle
@@ -10,8 +10,10 @@
  * So the session reads and writes /dev/fuse through these functions (fuse_session_custom_io), which keep,
  * from the OPEN and CREATE replies and the RELEASE requests, which nodes have open handles, and give a GETATTR
  * of such a node one of them before libfuse sees it. A node that still has a name gets the same answer as
- * before: libfuse passes its path, and a getattr with a path is answered by path. Other requests cost a look
- * at their opcode; replies, a look at a counter while no OPEN or CREATE waits for its reply.
+ * before: libfuse passes its path, and a getattr with a path is answered by path. The same for SETATTR: the
+ * kernel sends fchmod's and futimens' without a handle (only ftruncate's has one), which libfuse answers ESTALE
+ * for such a node; with one it calls chmod and utimens with NULL for the path, answered by the handle. Other
+ * requests cost a look at their opcode; replies, a look at a counter while no OPEN or CREATE waits for its reply.
  *
  * Opening such a file again (cat /proc/PID/fd/N) libfuse answers ESTALE as well, with no path to open it by.
  * That answer, to a read-only OPEN of a node with an open handle, is replaced here by a new handle JavaScript
@@ -130,6 +132,14 @@ static int latest_handle(open_files_t *o, uint64_t node_id, uint64_t *fh) {
   return 0;
 }
 
+/* latest_handle, taking the lock. */
+static int node_handle(open_files_t *o, uint64_t node_id, uint64_t *fh) {
+  pthread_mutex_lock(&o->lock);
+  int found = latest_handle(o, node_id, fh);
+  pthread_mutex_unlock(&o->lock);
+  return found;
+}
+
 /* Takes the waiting open with this unique out of the list; 0 when there is none. Under the lock. */
 static int take_waiting(open_files_t *o, uint64_t unique, waiting_open_t *out) {
   for (uint32_t i = 0; i < o->waiting_count; i++) {
@@ -177,13 +187,19 @@ static int seen_request(open_files_t *o, int fd, char *buf, size_t length) {
       struct fuse_getattr_in getattr;
       if (arg_length < sizeof getattr) return 0;
       memcpy(&getattr, arg, sizeof getattr);
-      if (getattr.getattr_flags & FUSE_GETATTR_FH) return 0;
-      pthread_mutex_lock(&o->lock);
-      int found = latest_handle(o, in.nodeid, &getattr.fh);
-      pthread_mutex_unlock(&o->lock);
-      if (!found) return 0;
+      if ((getattr.getattr_flags & FUSE_GETATTR_FH) || !node_handle(o, in.nodeid, &getattr.fh)) return 0;
       getattr.getattr_flags |= FUSE_GETATTR_FH;
       memcpy(arg, &getattr, sizeof getattr);
+      return 0;
+    }
+    case FUSE_SETATTR: {
+      struct fuse_setattr_in setattr;
+      if (arg_length < sizeof setattr) return 0;
+      memcpy(&setattr, arg, sizeof setattr);
+      /* A truncate by name stays one (ftruncate's comes with its handle). */
+      if ((setattr.valid & (FATTR_FH | FATTR_SIZE)) || !node_handle(o, in.nodeid, &setattr.fh)) return 0;
+      setattr.valid |= FATTR_FH;
+      memcpy(arg, &setattr, sizeof setattr);
       return 0;
     }
     case FUSE_OPEN:
@@ -246,11 +262,8 @@ typedef struct reopened_reply {
 /* Under no lock (JavaScript answers meanwhile). Returns whether the reply was made, and its handle kept. */
 static int reopen(open_files_t *o, uint64_t node_id, uint64_t unique, reopened_reply_t *reply) {
   uint64_t fh;
-  pthread_mutex_lock(&o->lock);
-  int found = latest_handle(o, node_id, &fh);
-  pthread_mutex_unlock(&o->lock);
   uint32_t flags;
-  if (!found || o->calls.reopen(o->calls.session, fh, &reply->open_out.fh, &flags) != 0) return 0;
+  if (!node_handle(o, node_id, &fh) || o->calls.reopen(o->calls.session, fh, &reply->open_out.fh, &flags) != 0) return 0;
   reply->out = (struct fuse_out_header){.len = sizeof *reply, .error = 0, .unique = unique};
   reply->open_out.open_flags = ((flags & REOPENED_DIRECT_IO) ? FOPEN_DIRECT_IO : 0) | ((flags & REOPENED_NO_FLUSH) ? FOPEN_NOFLUSH : 0);
   pthread_mutex_lock(&o->lock);

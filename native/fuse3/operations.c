@@ -386,10 +386,12 @@ static double timespec_ms(const struct timespec *t) {
   return (double)t->tv_sec * 1000.0 + (double)t->tv_nsec / 1e6;
 }
 
+/* utimens and chmod come with a handle for a file that has lost its name (with NULL for the path): fchmod's and
+   futimens' SETATTR, which open_files.c gives one when the kernel sends none. */
 static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi) {
-  (void)fi;
   REQUEST(OP_UTIMENS);
   r.path = path;
+  r.fi = fi;
   struct timespec now_both[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
   if (tv == NULL) tv = now_both;
   r.t_access = timespec_ms(&tv[0]);
@@ -398,9 +400,9 @@ static int op_utimens(const char *path, const struct timespec tv[2], struct fuse
 }
 
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) {
-  (void)fi;
   REQUEST(OP_CHMOD);
   r.path = path;
+  r.fi = fi;
   r.mode = mode;
   return CALL();
 }

@@ -201,6 +201,10 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
 
     chmod: (path, mode, cb) => guard.run('chmod', path, cb, holding([path], () => vfs.chmod(path, mode)), ok),
 
+    utimensOpen: (fh, atimeMs, mtimeMs, cb) => guard.run('utimens', `handle ${fh}`, cb, () => vfs.utimensOpen(fh, atimeMs, mtimeMs), ok),
+
+    chmodOpen: (fh, mode, cb) => guard.run('chmod', `handle ${fh}`, cb, () => vfs.chmodOpen(fh, mode), ok),
+
     chown: (path, uid, gid, cb) => guard.run('chown', path, cb, holding([path], () => vfs.chown(path, uid, gid)), ok),
 
     setxattr: (path, name, value, _position, flags, cb) => {

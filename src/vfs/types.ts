@@ -142,6 +142,10 @@ export interface Vfs {
   /** `mtimeMs` NaN: not known (a binding that cannot deliver it); the file only has to exist. */
   utimens(localPath: string, atimeMs: number, mtimeMs: number): Promise<void>
   chmod(localPath: string, mode: number): Promise<void>
+  /** utimens through an open handle whose file has lost its name (see getattrOpen); `mtimeMs` NaN: unchanged. */
+  utimensOpen(fh: number, atimeMs: number, mtimeMs: number): Promise<void>
+  /** chmod through an open handle whose file has lost its name. */
+  chmodOpen(fh: number, mode: number): Promise<void>
   chown(localPath: string, uid: number, gid: number): Promise<void>
   setxattr(localPath: string, name: string, value: Buffer, flags: number): Promise<void>
   removexattr(localPath: string, name: string): Promise<void>

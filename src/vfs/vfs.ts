@@ -228,7 +228,8 @@ class ImageKitVfs implements IkVfs {
 
   async getattrOpen(fh: number): Promise<Attr> {
     const handle = this.#handles.get(fh)
-    return handle.kind === 'write' ? pendingAttr(handle.file, this.#attrOptions) : this.#attr(handle.node)
+    if (handle.kind === 'write') return pendingAttr(handle.file, this.#attrOptions)
+    return handle.mtimeMs === undefined ? this.#attr(handle.node) : fileAttr(handle.node, this.#attrOptions, handle.mtimeMs)
   }
 
   async readdir(localPath: string): Promise<DirEntry[]> {
@@ -596,6 +597,26 @@ class ImageKitVfs implements IkVfs {
     if (Number.isNaN(mtimeMs)) return
     if (node.kind === 'file' && !node.isVersion && mtimeMs !== (writes.mtimeOf(node) ?? node.updatedAtMs)) writes.rememberMtime(node, mtimeMs)
     if (node.kind === 'dir' && mtimeMs !== this.#attr(node).mtimeMs) writes.rememberFolderMtime(node.remotePath, mtimeMs)
+  }
+
+  /**
+   * futimens of a file that has lost its name (unlinked, or renamed over, while open; getattrOpen): the time is
+   * the open file's, shown by fstat, and not kept anywhere else (the file is gone, or another is at its name).
+   * A file being written that still has its name here (a save over it kept it, W9) takes it as utimens would.
+   */
+  async utimensOpen(fh: number, _atimeMs: number, mtimeMs: number): Promise<void> {
+    const writes = this.#writable('utimens', `handle ${fh}`)
+    const handle = this.#handles.get(fh)
+    if (Number.isNaN(mtimeMs)) return
+    if (handle.kind === 'read') handle.mtimeMs = mtimeMs
+    else if (writes.pendingAt(handle.file.remotePath) === handle.file) writes.setMtime(handle.file, mtimeMs)
+    else handle.file.mtimeMs = mtimeMs
+  }
+
+  /** fchmod of a file that has lost its name: accepted, as chmod is (W10). */
+  async chmodOpen(fh: number): Promise<void> {
+    this.#writable('chmod', `handle ${fh}`)
+    this.#handles.get(fh)
   }
 
   /** Modes come from the mount options; accepted so `cp -p`, `rsync -a` and `tar x` work. */

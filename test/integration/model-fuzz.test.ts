@@ -112,10 +112,10 @@ const LINK_OPS = ['link', 'symlink', 'dirsync', 'longname'] as const
 /**
  * The `attrs` mode adds descriptors held open (for reading, and `r+`) and, through one, futimens with the time read
  * back by fstat (`hutimes`, W13) and fchmod (`hchmod`, W10), also once the file was renamed, renamed over or unlinked.
- * Not fixed yet (nearly every seed, 1822-1841): through a descriptor whose file lost its name (unlinked, or renamed
- * over by an atomic save) both fail, where a local disk sets them: ESTALE on libfuse3 (the kernel sends fchmod's and
- * futimens' SETATTR without a handle, and libfuse has no path for a nameless node; native/fuse3/open_files.c gives
- * only GETATTR a handle), ENOENT on the fuse-native fallback (its .fuse_hidden name).
+ * Nearly every seed (1822-1841) found both failing through a descriptor whose file lost its name (unlinked, or
+ * renamed over by an atomic save), where a local disk sets them: ESTALE on libfuse3 (the kernel sends fchmod's and
+ * futimens' SETATTR without a handle, and libfuse has no path for a nameless node; native/fuse3/open_files.c gave
+ * only GETATTR a handle), ENOENT on the fuse-native fallback (its .fuse_hidden name). Both now go by the handle.
  */
 const ATTR_OPS = ['hold', 'whold', 'hutimes', 'hutimes', 'hchmod', 'drop'] as const
 type Op = (typeof OPS)[number] | (typeof READER_OPS)[number] | (typeof COPY_OPS)[number] | (typeof REFRESH_OPS)[number] | (typeof SAVE_OPS)[number] | (typeof WRITER_OPS)[number] | (typeof MOVE_OPS)[number] | (typeof APPEND_OPS)[number] | (typeof RECREATE_OPS)[number] | (typeof LINK_OPS)[number] | (typeof ATTR_OPS)[number]

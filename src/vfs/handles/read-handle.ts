@@ -35,6 +35,11 @@ export class ReadHandle {
    * open there. Undefined once the file has no name left (unlinked or renamed over while open).
    */
   localPath: string | undefined
+  /**
+   * A modification time set through the handle once its file had no name left (futimens, Vfs.utimensOpen):
+   * it lives here only, for fstat, as on the unnamed inode of a local disk.
+   */
+  mtimeMs: number | undefined
   /** Opened while a handle on another version was open at its path: its reads bypass the page cache (R5). */
   bypassesPageCache = false
   /** Another version was opened at its path since: its reads (through the shared page cache) are refused (R5). */

@@ -233,8 +233,8 @@ describe('libfuse3 dispatcher', () => {
     expect(refused.calls.map((c) => c[0])).toEqual(['create'])
   })
 
-  it('a file unlinked while open (no path): fstat answers from its handle, handle ops go on, the rest find nothing', () => {
-    const h = harness({ getattrOpen: (_fh, cb) => cb(0, stat(9)) })
+  it('a file unlinked while open (no path): fstat, futimens and fchmod answer by its handle, handle ops go on, the rest find nothing', () => {
+    const h = harness({ getattrOpen: (_fh, cb) => cb(0, stat(9)), utimensOpen: (_fh, _a, _m, cb) => cb(0), chmodOpen: (_fh, _mode, cb) => cb(0) })
     h.dispatch(Op.Getattr, 1, null, 4)
     expect(h.calls).toEqual([['getattrOpen', [4]]])
     expect(Array.from(h.replies[0]![2] as Float64Array)[5]).toBe(9)
@@ -242,12 +242,14 @@ describe('libfuse3 dispatcher', () => {
     h.dispatch(Op.Release, 3, null, 4)
     h.dispatch(Op.Ftruncate, 4, null, 4, 0)
     expect(h.calls.slice(1)).toEqual([['flush', [UNLINKED_PATH, 4, 4242]], ['release', [UNLINKED_PATH, 4]], ['ftruncate', [UNLINKED_PATH, 4, 0]]])
-    h.dispatch(Op.Utimens, 5, null, 1000, 2000)
-    h.dispatch(Op.Chmod, 6, null, 0o600)
+    h.dispatch(Op.Utimens, 5, null, 1000, 2000, 4)
+    h.dispatch(Op.Chmod, 6, null, 0o600, 4)
+    expect(h.calls.slice(4)).toEqual([['utimensOpen', [4, 1000, 2000]], ['chmodOpen', [4, 0o600]]])
     h.dispatch(Op.Getattr, 7, null, 0) // no handle either
     h.dispatch(Op.Getxattr, 8, null, 'user.imagekit.tags', 0)
-    expect(h.calls).toHaveLength(4)
-    expect(h.replies.slice(4).map((r) => r[1])).toEqual([0, 0, -errno.ENOENT, -errno.ENOENT])
+    h.dispatch(Op.Chmod, 9, null, 0o600, 0)
+    expect(h.calls).toHaveLength(6)
+    expect(h.replies.slice(4).map((r) => r[1])).toEqual([0, 0, -errno.ENOENT, -errno.ENOENT, -errno.ENOENT])
   })
 
   it('a file unlinked while open, opened again through /proc (no path): reopened from its handle, answered as an open', () => {

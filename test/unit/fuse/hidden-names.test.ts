@@ -21,7 +21,7 @@ function recordingOps(): { ops: FuseOps; calls: string[] } {
       if (name === 'open' || name === 'create' || name === 'reopen') cb?.(0, 7)
       else cb?.(0)
     },
-    ownKeys: () => ['getattr', 'getattrOpen', 'open', 'reopen', 'create', 'release', 'unlink', 'rmdir', 'rename', 'read', 'flush', 'fsync'],
+    ownKeys: () => ['getattr', 'getattrOpen', 'utimens', 'utimensOpen', 'chmod', 'chmodOpen', 'open', 'reopen', 'create', 'release', 'unlink', 'rmdir', 'rename', 'read', 'flush', 'fsync'],
     getOwnPropertyDescriptor: () => ({ enumerable: true, configurable: true }),
   }) as FuseOps
   return { ops, calls }
@@ -89,6 +89,10 @@ describe('libfuse2 hiding an open file', () => {
     const { hidden, calls } = await hiddenOpenFile()
     await call(hidden.getattr, HIDDEN)
     expect(calls.slice(-1)).toEqual(['getattrOpen 7'])
+    await call(hidden.utimens, HIDDEN, 1000, 1000)
+    await call(hidden.chmod, HIDDEN, 0o600)
+    await call(hidden.chmod, '/d/g', 0o600)
+    expect(calls.slice(-3)).toEqual(['utimensOpen 7', 'chmodOpen 7', 'chmod /d/g'])
     expect(await openAs(hidden, HIDDEN, fsConstants.O_RDONLY)).toEqual([0, 7])
     expect(calls.slice(-1)).toEqual(['reopen 7'])
     expect(await openAs(hidden, HIDDEN, fsConstants.O_WRONLY)).toEqual([-osConstants.errno.ESTALE])
