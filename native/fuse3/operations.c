@@ -3,6 +3,7 @@
  * fills a request record on its own stack and sleeps until JavaScript has answered it (ikfs_fuse3.c).
  */
 #include "binding.h"
+#include "../caller_process.h"
 
 void dir_handle_clear(dir_handle_t *d) {
   for (uint32_t i = 0; i < d->count; i++) free(d->names[i]);
@@ -204,40 +205,9 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
   return 0;
 }
 
-/*
- * The process a request comes from: the kernel names the calling thread, and the process is its thread group
- * (/proc/TID/status). 0 when unknown (a process in another pid namespace, /proc unreadable). A flush is sent
- * for every close(2), also of a copy of the descriptor another process inherited (a shell's children): the
- * process that opened the file tells its own closes from those (vfs.ts flush).
- *
- * Most callers are single-threaded (cp, shells, tar): their thread leads its group, which pidfd_open proves
- * (it refuses any other thread) in two cheap syscalls, where the kernel builds the whole status text for the
- * read (about 4 against 12 microseconds, twice per file copied in: its create and its close).
- */
+/* The process a request comes from (native/caller_process.h). */
 static uint32_t caller_process(void) {
-  pid_t tid = fuse_get_context()->pid;
-  if (tid <= 0) return 0;
-#ifdef SYS_pidfd_open
-  int leader = (int)syscall(SYS_pidfd_open, tid, 0);
-  if (leader >= 0) {
-    close(leader);
-    return (uint32_t)tid;
-  }
-#endif
-  char path[48];
-  snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  char buf[512];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
-  /* Name comes first, with any newline in it escaped: the first line that starts with Tgid: is the field */
-  const char *t = strstr(buf, "\nTgid:");
-  if (t == NULL) return 0;
-  long tgid = strtol(t + 6, NULL, 10);
-  return tgid > 0 && tgid <= (long)UINT32_MAX ? (uint32_t)tgid : 0;
+  return process_of_thread(fuse_get_context()->pid);
 }
 
 /* Only a handle that may write needs its opener (vfs.ts open and flush): a read-only open is spared the read of
