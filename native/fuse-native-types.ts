@@ -20,6 +20,12 @@ export interface FuseConstructorOptions {
   mkdir: boolean
 }
 
+/**
+ * One of fuse-native's per-op handlers (private): called by its C side with the worker's thread locals (a
+ * Buffer over fuse_thread_locals_t), the op number and the op's arguments, it calls `_op_<name>(signal, ...args)`.
+ */
+export type FuseHandler = (locals: Buffer, op: number, ...args: unknown[]) => void
+
 export interface FuseInstance {
   readonly mnt: string
   readonly ops: FuseOpsObject
@@ -28,6 +34,8 @@ export interface FuseInstance {
   /** fuse_thread_t buffer (private): needed to release the native loop handle. */
   _thread: Buffer | null
   _fuseOptions(): string
+  /** Called once by the constructor: the handlers, indexed by op number, that the mount hands the C side. */
+  _makeHandlerArray(): FuseHandler[]
 }
 
 export interface FuseClass {
@@ -42,4 +50,8 @@ export interface FuseClass {
 export interface FuseBinding {
   /** Drops fuse-native's ref'd async handle (`mounted--`); does not touch the kernel mount. */
   fuse_native_unmount(mnt: string, thread: Buffer): void
+  /** fuse-native's op numbers (its handler array's indexes). */
+  readonly op_open: number
+  readonly op_create: number
+  readonly op_flush: number
 }

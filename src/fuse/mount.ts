@@ -25,7 +25,7 @@ import {
   buildFuse3Args, buildFuseOptionString, FUSE3_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES, type FuseOptions,
 } from '../../native/fuse-options.js'
 import { createIkfsFuseClass } from '../../native/ikfs-fuse.js'
-import { answerSelfRenames } from '../../native/fuse2.js'
+import { answerSelfRenames, requestCallers } from '../../native/fuse2.js'
 import { loadFuse3, startFuse3, type Fuse3Addon } from '../../native/fuse3.js'
 import { NativeLoadError } from '../../native/load.js'
 import { createFuseOps, type FuseOpsOptions } from './adapter.js'
@@ -234,7 +234,7 @@ async function mountFuseNative(
 ): Promise<NativeMount> {
   const optionString = buildFuseOptionString({ ...fuse, bigWrites: true, maxWrite: MAX_REQUEST_BYTES, maxRead: MAX_REQUEST_BYTES })
   const Fuse = loadFuseNative()
-  const IkfsFuse = createIkfsFuseClass(Fuse, loadFuseNativeBinding(), optionString)
+  const IkfsFuse = createIkfsFuseClass(Fuse, loadFuseNativeBinding(), optionString, requestCallers())
   const instance = new IkfsFuse(target, ops, { timeout: false, force: false, mkdir: false })
   const before = await fuseDescriptors()
   await withDeadline(

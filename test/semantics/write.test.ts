@@ -433,6 +433,22 @@ describe.skipIf(skip !== null)('write semantics', () => {
     }
   })
 
+  it.each(BINDINGS)("W2: the exits of a shell's commands, closes of descriptors they inherited, upload nothing: the shell's close stores the file once%s", async (_, args) => {
+    const { m } = await mount({ args })
+    const folder = args.length > 0 ? 'w2inherit-native' : 'w2inherit'
+    await mkdir(join(m.path, folder))
+    // The shell opens the file; each /bin/true inherits the descriptor and closes it at its exit, after a line
+    // the shell wrote: a flush with something new to store, sent like any close(2).
+    const commands = 6
+    const rounds = Array.from({ length: commands }, (_, i) => i + 1)
+    await run('sh', ['-c', `{ for i in ${rounds.join(' ')}; do echo "line $i"; /bin/true; done; echo end; } > "$1"`, 'sh', join(m.path, folder, 'out.log')])
+    const lines = `${rounds.map((i) => `line ${i}\n`).join('')}end\n`
+    // No polling: the shell's close has returned, so the upload is stored.
+    expect(await sameBytes(remoteBytesPath(lib, `/${folder}/out.log`), await localBytes(`${folder}.log`, lines))).toBe(true)
+    expect(await versionsOf(lib, `/${folder}/out.log`)).toHaveLength(1) // was 7 on fuse-native: one more at each command's exit
+    await unmount(m)
+  })
+
   it('W3: uploads retry through 429/5xx/resets, a failed close leaves the file to the retrier, kill -9 and unmount lose nothing', async () => {
     // (a) faults on the upload and API hosts: every file arrives byte-exact (closes may report EIO meanwhile).
     const { m } = await mount()

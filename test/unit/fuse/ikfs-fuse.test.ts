@@ -1,32 +1,59 @@
 import { constants as osConstants } from 'node:os'
 import { describe, expect, it } from 'vitest'
 import { createIkfsFuseClass, fitInto } from '../../../native/ikfs-fuse.js'
-import type { FuseBinding, FuseClass } from '../../../native/fuse-native-types.js'
+import type { FuseBinding, FuseClass, FuseHandler } from '../../../native/fuse-native-types.js'
 
 const ERANGE = -osConstants.errno.ERANGE
 const ENODATA = -osConstants.errno.ENODATA
 
-// Stands in for fuse-native's Fuse: keeps mnt/ops like the real constructor.
+/** fuse-native 2.2.6's op numbers of the ops that get their caller. */
+const OP_NUMBERS = { flush: 6, open: 21, create: 27 }
+
+// Stands in for fuse-native's Fuse: keeps mnt/ops and makes its handlers like the real constructor; each
+// handler calls _op_<name>(signal, ...args) with a signal that keeps what the op answered.
 class FakeFuse {
   mnt: string
   ops: Record<string, unknown>
   _thread: Buffer | null = null
+  _handlers: FuseHandler[]
+  answers: unknown[][] = []
   constructor(mnt: string, ops: Record<string, unknown>) {
     this.mnt = mnt
     this.ops = ops
+    this._handlers = this._makeHandlerArray()
   }
   _fuseOptions(): string {
     return '-obroken'
   }
+  _makeHandlerArray(): FuseHandler[] {
+    const handlers: FuseHandler[] = []
+    for (const [name, op] of Object.entries(OP_NUMBERS)) {
+      handlers[op] = (_locals, _op, ...args) => {
+        const opMethod = (this as unknown as Record<string, (...a: unknown[]) => void>)[`_op_${name}`]!
+        opMethod.call(this, (...answer: unknown[]) => void this.answers.push(answer), ...args)
+      }
+    }
+    return handlers
+  }
 }
 
-function make(ops: Record<string, unknown>, unmounted: string[] = []) {
-  const binding: FuseBinding = { fuse_native_unmount: (mnt) => void unmounted.push(mnt) }
-  const Cls = createIkfsFuseClass(FakeFuse as unknown as FuseClass, binding, '-osubtype=ikfs')
+function make(ops: Record<string, unknown>, unmounted: string[] = [], requestCaller?: (locals: Buffer) => number) {
+  const binding: FuseBinding = { fuse_native_unmount: (mnt) => void unmounted.push(mnt), op_flush: 6, op_open: 21, op_create: 27 }
+  const Cls = createIkfsFuseClass(FakeFuse as unknown as FuseClass, binding, '-osubtype=ikfs', requestCaller)
   return new Cls('/mnt/x', ops, { timeout: false, force: false, mkdir: false }) as unknown as FakeFuse & {
     _op_getxattr: (...a: unknown[]) => void
     _op_listxattr: (...a: unknown[]) => void
     releaseNative(): void
+  }
+}
+
+/** Ops open, create and flush that note their path and caller, and answer handle 7. */
+function callerOps(seen: unknown[][]) {
+  type HandleCb = (code: number, fh?: number) => void
+  return {
+    open: (path: string, _flags: number, cb: HandleCb, caller?: number) => { seen.push(['open', path, caller]); cb(0, 7) },
+    create: (path: string, _mode: number, cb: HandleCb, caller?: number) => { seen.push(['create', path, caller]); cb(0, 7) },
+    flush: (path: string, _fh: number, cb: (code: number) => void, caller?: number) => { seen.push(['flush', path, caller]); cb(0) },
   }
 }
 
@@ -80,6 +107,29 @@ describe('IkfsFuse subclass', () => {
     fuse.releaseNative()
     fuse.releaseNative()
     expect(unmounted).toEqual(['/mnt/x'])
+  })
+
+  it("open, create and flush tell the ops the process that requestCaller names for the worker's thread locals (W2)", () => {
+    const seen: unknown[][] = []
+    const shell = Buffer.alloc(64)
+    const command = Buffer.alloc(64)
+    const fuse = make(callerOps(seen), [], (locals) => (locals === shell ? 100 : locals === command ? 101 : 0))
+    fuse._handlers[OP_NUMBERS.create]!(shell, OP_NUMBERS.create, '/out.log', 0o644)
+    fuse._handlers[OP_NUMBERS.flush]!(command, OP_NUMBERS.flush, '/out.log', 7)
+    fuse._handlers[OP_NUMBERS.open]!(Buffer.alloc(64), OP_NUMBERS.open, '/other.log', 1)
+    fuse._handlers[OP_NUMBERS.flush]!(shell, OP_NUMBERS.flush, '/out.log', 7)
+    // Was undefined for all: every close counted as the opener's, and each command's exit uploaded the file.
+    expect(seen).toEqual([['create', '/out.log', 100], ['flush', '/out.log', 101], ['open', '/other.log', 0], ['flush', '/out.log', 100]])
+    expect(fuse.answers).toEqual([[0, 7], [0], [0, 7], [0]])
+  })
+
+  it('without the helper addon the ops are told no caller', () => {
+    const seen: unknown[][] = []
+    const fuse = make(callerOps(seen))
+    fuse._handlers[OP_NUMBERS.create]!(Buffer.alloc(64), OP_NUMBERS.create, '/out.log', 0o644)
+    fuse._handlers[OP_NUMBERS.flush]!(Buffer.alloc(64), OP_NUMBERS.flush, '/out.log', 7)
+    expect(seen).toEqual([['create', '/out.log', undefined], ['flush', '/out.log', undefined]])
+    expect(fuse.answers).toEqual([[0, 7], [0]])
   })
 
   it('fitInto copies nothing on ERANGE', () => {
