@@ -274,11 +274,22 @@ export class Journal {
     }
   }
 
-  /** Closes a descriptor the log no longer appends to; after the sync running on it, if any (see above). */
+  /**
+   * Closes a descriptor the log no longer appends to; after the sync running on it, if any (see above). Never
+   * throws: what it held is synced or replaced, and a failed close (EIO on some network filesystems) must neither
+   * be an unhandled rejection (the daemon would exit) nor undo a compaction that succeeded.
+   */
   #retire(fd: number): void {
+    const close = (): void => {
+      try {
+        closeSync(fd)
+      } catch {
+        // nothing left to keep
+      }
+    }
     const syncing = this.#syncing
-    if (syncing?.fd === fd) void syncing.done.catch(() => undefined).then(() => closeSync(fd))
-    else closeSync(fd)
+    if (syncing?.fd === fd) void syncing.done.catch(() => undefined).then(close)
+    else close()
   }
 
   /** A rewrite that fails (a full disk) leaves the log as it was; it is tried again once the log has grown. */
