@@ -30,7 +30,7 @@ const ADDONS = [
     sources: [join(here, 'fuse2', 'ikfs_fuse2.c')],
     output: join(here, 'fuse2', 'build', 'ikfs_fuse2.node'),
     libraries: () => ({ cflags: [], libs: [] }),
-    without: 'with the fuse-native fallback, a rename of a file onto itself that another machine deleted hangs its folder',
+    without: 'with the fuse-native fallback, a rename of a file onto itself that another machine deleted hangs its folder, and a file open for writing is stored anew at each exit of a process that inherited its descriptor',
   },
   {
     what: 'the libfuse3 binding',

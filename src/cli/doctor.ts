@@ -212,12 +212,12 @@ export async function checkFuse2Helper(binding: FuseBindingName, path?: string):
   const { loadFuse2Helper } = await import('../../native/fuse2.js')
   const { reason } = loadFuse2Helper(path)
   const name = 'fuse2 addon'
-  if (!reason) return { name, state: 'ok', detail: "ikfs's fuse-native helper; the fallback answers a rename of a file onto itself instead of hanging its folder" }
+  if (!reason) return { name, state: 'ok', detail: "ikfs's fuse-native helper; the fallback answers a rename of a file onto itself instead of hanging its folder, and tells which process closes a file" }
   if (binding === 'fuse3') return { name, state: 'ok', detail: `${reason}; only the fuse-native fallback needs it, and mounts use ikfs's libfuse3 binding` }
   return {
     name,
     state: 'warn',
-    detail: `${reason}; with the fuse-native fallback, a rename of a file onto itself that another machine deleted hangs its folder`,
+    detail: `${reason}; with the fuse-native fallback, a rename of a file onto itself that another machine deleted hangs its folder, and a file open for writing is stored anew at each exit of a process that inherited its descriptor`,
     fix: `apt install gcc, then ${buildNativeCommand()}`,
   }
 }

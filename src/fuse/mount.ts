@@ -244,7 +244,7 @@ async function mountFuseNative(
   )
   // libfuse2 would hang a rename of a name onto itself, and its folder after it (README W9).
   const unanswered = answerSelfRenames(instance._thread, target)
-  if (unanswered !== undefined) log.warn({ mountpoint: target, reason: unanswered }, 'a rename of a file onto itself that another machine deleted will hang its folder')
+  if (unanswered !== undefined) log.warn({ mountpoint: target, reason: unanswered }, 'a rename of a file onto itself that another machine deleted will hang its folder, and a file open for writing is stored anew at each exit of a process that inherited its descriptor')
   // The descriptor fuse_mount opened: closed by fuse-native's thread once the session has ended (fuse-device-watch.ts).
   const opened = [...(await fuseDescriptors())].filter((fd) => !before.has(fd))
   const watch = opened.length > 0 ? new FuseDeviceWatch(opened) : undefined

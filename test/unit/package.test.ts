@@ -31,7 +31,7 @@ describe('the npm package', () => {
     const lines = stderr.trim().split('\n')
     expect(lines).toEqual([
       expect.stringMatching(/^ikfs: the page-cache addon not built: no C compiler \(cc\) found \(apt install gcc\); /),
-      expect.stringMatching(/^ikfs: the fuse-native helper not built: no C compiler \(cc\) found \(apt install gcc\); with the fuse-native fallback, a rename of a file onto itself that another machine deleted hangs its folder /),
+      expect.stringMatching(/^ikfs: the fuse-native helper not built: no C compiler \(cc\) found \(apt install gcc\); with the fuse-native fallback, a rename of a file onto itself that another machine deleted hangs its folder, and a file open for writing is stored anew at each exit of a process that inherited its descriptor /),
       expect.stringMatching(/^ikfs: the libfuse3 binding not built: libfuse3 development files not found \(apt install libfuse3-dev pkg-config gcc\); mounts use the slower fuse-native \(libfuse2\) fallback/),
     ])
     for (const line of lines) expect(line).toContain(`(to build it later: npm run build:native --prefix ${root})`)

@@ -80,7 +80,7 @@ describe('ikfs doctor: the fuse-native helper addon', () => {
   const notBuilt = 'the fuse-native helper addon is not built (run: npm run build:native)'
 
   it.skipIf(builtAddon('fuse2', 'ikfs_fuse2.node') === undefined)('says it is loaded, for either binding', async () => {
-    const loaded = "ok    fuse2 addon  ikfs's fuse-native helper; the fallback answers a rename of a file onto itself instead of hanging its folder"
+    const loaded = "ok    fuse2 addon  ikfs's fuse-native helper; the fallback answers a rename of a file onto itself instead of hanging its folder, and tells which process closes a file"
     expect(await doctorLine('fuse2 addon', pathWith('fusermount', 'fusermount3'))).toBe(loaded)
     expect(await doctorLine('fuse2 addon', pathWith('fusermount'), ['--fuse-binding', 'fuse-native'])).toBe(loaded)
   })
@@ -88,7 +88,7 @@ describe('ikfs doctor: the fuse-native helper addon', () => {
   it('warns when it is not built and mounts use the fallback, with the command that builds it', async () => {
     const result = await checkFuse2Helper('fuse-native', absent)
     expect(formatCheck(result)).toMatch(new RegExp(
-      `^warn  fuse2 addon  ${notBuilt.replace(/[()]/g, '\\$&')}; with the fuse-native fallback, a rename of a file onto itself that another machine deleted hangs its folder\n {19}fix: apt install gcc, then npm run build:native --prefix /`))
+      `^warn  fuse2 addon  ${notBuilt.replace(/[()]/g, '\\$&')}; with the fuse-native fallback, a rename of a file onto itself that another machine deleted hangs its folder, and a file open for writing is stored anew at each exit of a process that inherited its descriptor\n {19}fix: apt install gcc, then npm run build:native --prefix /`))
   })
 
   it('does not warn when it is not built and mounts use the libfuse3 binding, which does not need it', async () => {
