@@ -30,8 +30,6 @@ export type NamespaceDeps = Pick<WritePathDeps, 'api' | 'clock' | 'log' | 'codec
    * effort: never rejects (the delete goes on without them).
    */
   keepForReaders: (node: FileInode) => Promise<void>
-  /** Whether a program has that version of the stored file open for reading (keepForReaders then fetches it). */
-  readersHold: (node: FileInode) => boolean
 }
 
 function isNotFound(e: unknown): boolean {
@@ -44,8 +42,6 @@ export class Namespace {
   readonly #lock = new KeyedMutex()
 
   readonly #putBackDeps: PutBackDeps
-  /** Unlinks answered before their delete (#deleteAfterFetch), until it is done. */
-  readonly #deletesAfterFetch = new Set<Promise<void>>()
 
   constructor(deps: NamespaceDeps) {
     this.#d = deps
@@ -176,18 +172,7 @@ export class Namespace {
     if (pair) movedAside.settled(pair)
   }
 
-  /**
-   * Waits until `answered` is called (the unlink returns then, and what follows runs on under the locks) or the
-   * unlink ends.
-   */
   async #unlinkLocked(dest: Destination, pair: MovedAsideFile | undefined): Promise<void> {
-    let answer!: () => void
-    const answered = new Promise<void>((resolve) => (answer = resolve))
-    const whole = this.#unlinkSteps(dest, pair, answer)
-    await Promise.race([answered, whole])
-  }
-
-  async #unlinkSteps(dest: Destination, pair: MovedAsideFile | undefined, answer: () => void): Promise<void> {
     const { localPath } = dest
     await this.#locked(pair ? [dest.remotePath, pair.place.remotePath] : [dest.remotePath], async () => {
       if (pair && (await putBack(this.#putBackDeps, pair, dest, pair.place))) return
@@ -209,9 +194,6 @@ export class Namespace {
       }
       let fileId = pending?.base?.fileId ?? (pending ? node?.fileId : (await this.#remoteFile(dest))?.fileId)
       // A program that has the stored file open for reading reads on what it opened: it goes with the delete.
-      if (!pending && node?.kind === 'file' && node.fileId === fileId && this.#d.readersHold(node)) {
-        if (await this.#deleteAfterFetch(dest, node, answer)) return
-      }
       if (node?.kind === 'file' && node.fileId === fileId) await this.#d.keepForReaders(node)
       if (fileId) {
         // Noted first: after a crash between the delete and the spool's discard, the file is not uploaded back.
@@ -250,53 +232,6 @@ export class Namespace {
       this.#d.dirs.setChild(dest.folder, dest.localName, undefined)
       if (fileId) this.#d.dirs.dropVersionsOf(dest.folder, fileId)
     })
-  }
-
-  /**
-   * The unlink of a stored file a program has open for reading: its bytes are fetched before its delete (W8),
-   * which takes as long as the download (minutes for a large file on a slow link). The kernel holds the folder
-   * locked until the unlink answers, so every lookup, create, rename and listing in the folder would wait as
-   * long: the unlink answers once the name is gone here, and the fetch and the delete follow, still under the
-   * path's locks (this one, and the write path's, taken first), so that nothing reuses the name meanwhile: an
-   * unlink or rename of it waits, and so does a create at it (whose upload would add a version to the file about
-   * to be deleted). False, done nothing, when a file was created at the name meanwhile (the unlink then waits).
-   */
-  async #deleteAfterFetch(dest: Destination, node: FileInode, answer: () => void): Promise<boolean> {
-    const { writes, dirs, log } = this.#d
-    let deferred = false
-    const done = writes.holdingPath(dest.remotePath, async () => {
-      if (writes.pendingAt(dest.remotePath)) return
-      deferred = true
-      dirs.setChild(dest.folder, dest.localName, undefined)
-      answer()
-      await this.#d.keepForReaders(node)
-      try {
-        await this.#d.api.deleteFile(node.fileId).catch(async (e: unknown) => {
-          if (!isNotFound(e)) throw e
-          await this.#deleteNewerAt(dest, node.fileId)
-        })
-      } catch (e) {
-        // The unlink has answered: the file shows again (at the next listing), as the library still holds it.
-        dirs.expire(dest.folder)
-        log.error({ path: dest.remotePath, err: e }, 'unlink of a file open for reading: its delete, after its bytes were fetched for the reader, failed; the file is still in the library')
-        return
-      }
-      await writes.forgetStored(node.fileId)
-      dirs.setChild(dest.folder, dest.localName, undefined)
-      dirs.dropVersionsOf(dest.folder, node.fileId)
-    })
-    this.#deletesAfterFetch.add(done)
-    try {
-      await done
-    } finally {
-      this.#deletesAfterFetch.delete(done)
-    }
-    return deferred
-  }
-
-  /** Unmount: the deletes that unlinks answered before (#deleteAfterFetch) are done. */
-  async settle(): Promise<void> {
-    await Promise.all([...this.#deletesAfterFetch].map((d) => d.catch(() => undefined)))
   }
 
   /** After deleting `goneId` found it gone: deletes the file now at `dest` (listed afresh), if another; its id. */

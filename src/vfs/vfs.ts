@@ -201,7 +201,6 @@ class ImageKitVfs implements IkVfs {
           // The last reader may have gone while the bytes came (its release found no copy to drop).
           if (!this.#readers.isOpen(node.fileId, node.versionId)) await unlinked.drop(node.fileId, node.versionId).catch(() => undefined)
         },
-        readersHold: (node) => this.#readers.isOpen(node.fileId, node.versionId),
       })
       this.#metadata = new MetadataEditor({ api, log: this.#log, resolver: this.#resolver, dirs: this.#dirs, destinations: this.#destinations, writes: this.#writes, clock })
     }
@@ -693,9 +692,8 @@ class ImageKitVfs implements IkVfs {
   async close(): Promise<void> {
     this.#prefetch?.close()
     // No reader is left for the copies of files unlinked while open for reading: their fetches stop, and the
-    // deletes that waited for them are made.
+    // unlinks still waiting for them go on to the delete.
     await this.#unlinked?.close()
-    await this.#namespace?.settle()
     await this.#writes?.close() // waits for uploads in flight and due
     this.#keptMtimes?.close()
     this.#readers.closeAll()

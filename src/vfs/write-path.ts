@@ -197,11 +197,6 @@ export class WritePath {
 
   // ---- overlay (write/pending-files.ts) ----
 
-  /** Runs `fn` holding the path's lock: no file is created (opened for writing) at the path meanwhile. */
-  holdingPath<T>(remotePath: string, fn: () => Promise<T>): Promise<T> {
-    return this.#pathLock.run(remotePath, fn)
-  }
-
   pendingAt(remotePath: string): PendingFile | undefined {
     return this.#pending.at(remotePath)
   }

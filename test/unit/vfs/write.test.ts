@@ -796,7 +796,6 @@ describe('empty files (W5)', () => {
     await h.vfs.release('/u', writtenAgain)
     await h.vfs.release('/stored.txt', storedAgain)
     expect(spoolFiles(h, 'data')).toEqual([])
-    await waitFor(() => api.filePaths().length === 0) // the delete follows the fetch for the reader (W8)
     expect(api.filePaths()).toEqual([])
     await h.vfs.close()
   })
@@ -861,14 +860,12 @@ describe('empty files (W5)', () => {
     const h = rw(api)
     const kept = await h.vfs.open('/kept.txt', constants.O_RDONLY)
     await h.vfs.unlink('/kept.txt')
-    await waitFor(() => !api.filePaths().includes('/kept.txt')) // the delete follows the fetch for the reader (W8)
     api.forgetUrls('')
     expect((await h.vfs.read('/kept.txt', kept, 64, 0)).toString()).toBe('kept bytes')
     await h.vfs.release('/kept.txt', kept)
     const lost = await h.vfs.open('/lost.txt', constants.O_RDONLY)
     api.failAlways.set('readRange', new ImageKitError('IK_NETWORK', 'GET delivery: connection refused'))
     await h.vfs.unlink('/lost.txt')
-    await waitFor(() => api.filePaths().length === 0) // the delete follows the fetch for the reader (W8)
     expect(api.filePaths()).toEqual([])
     expect(h.lines.join('\n')).toMatch(/could not fetch its bytes first/)
     await h.vfs.release('/lost.txt', lost)
@@ -882,7 +879,6 @@ describe('empty files (W5)', () => {
     await writeFile(h, '/saved.bin', bytes)
     const fh = await h.vfs.open('/saved.bin', constants.O_RDONLY)
     await h.vfs.unlink('/saved.bin')
-    await waitFor(() => api.filePaths().length === 0) // the delete follows the fetch for the reader (W8)
     expect(api.calls.readRange).toBe(0)
     expect(api.filePaths()).toEqual([])
     expect((await h.vfs.read('/saved.bin', fh, 64, bytes.length - 64)).equals(bytes.subarray(bytes.length - 64))).toBe(true)
@@ -904,7 +900,6 @@ describe('empty files (W5)', () => {
     await h.vfs.release('/played.bin', player) // the player stops while rm waits for the fetch
     open()
     await unlinked
-    await waitFor(() => api.filePaths().length === 0) // the delete follows the fetch for the reader (W8)
     expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toEqual([])
     await h.vfs.close()
   })
@@ -915,9 +910,10 @@ describe('empty files (W5)', () => {
     const h = rw(api)
     await h.vfs.open('/played.bin', constants.O_RDONLY) // released never: the unmount detaches the mount
     api.gate = () => new Promise<void>(() => undefined) // the CDN never sends the bytes
-    await h.vfs.unlink('/played.bin') // answers before the fetch
+    const unlinked = h.vfs.unlink('/played.bin') // fetches the bytes for the reader before the delete
     await waitFor(() => api.calls.readRange === 1)
     await h.vfs.close() // no reader is left to read the copy: waited for the fetch (forever) before
+    await unlinked
     expect(api.filePaths()).toEqual([])
     expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toEqual([])
   })
@@ -928,7 +924,6 @@ describe('empty files (W5)', () => {
     const h = rw(api)
     await h.vfs.open('/played.bin', constants.O_RDONLY) // released never: the unmount detaches the mount
     await h.vfs.unlink('/played.bin')
-    await waitFor(() => api.filePaths().length === 0) // the delete follows the fetch for the reader (W8)
     expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toHaveLength(1)
     await h.vfs.close()
     expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toEqual([])
