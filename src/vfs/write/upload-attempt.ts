@@ -63,15 +63,7 @@ export class UploadAttempts {
     if (file.attempts <= 1 && !file.storedUpload) await this.#sayIfFolderComesBack(file)
     const base = file.base
     const changes = file.changes
-    let uploaded: UploadResponse
-    try {
-      uploaded = file.storedUpload ?? (await this.#send(file, onProgress, control))
-    } catch (e) {
-      // An open for writing superseded it (Uploader.supersede): nothing stored, the file stays unsent.
-      if (!control.superseded?.aborted) throw e
-      file.state = file.openCount > 0 ? 'open' : 'waiting'
-      return false
-    }
+    const uploaded = file.storedUpload ?? (await this.#send(file, onProgress, control))
     const customCoordinates = uploaded.customCoordinates ?? base?.customCoordinates
     file.base = {
       fileId: uploaded.fileId,
@@ -146,7 +138,7 @@ export class UploadAttempts {
           onProgress,
           reading,
           storedBefore,
-        }, { giveUp: control.uploadFailed, ...(control.superseded ? { signal: control.superseded } : {}) }))
+        }, { giveUp: control.uploadFailed }))
       // Stored: until it has landed (its tags set, perform), a crash leaves the next mount to find it.
       file.mayBeStoredSinceMs = sinceMs
       return uploaded
