@@ -640,11 +640,11 @@ describe.skipIf(skip !== null)('read semantics', () => {
     const cacheDir = await tempDir('ikfs-xattr-renamed-cache-')
     const plain = await mountLibrary(lib, { args: ['--cache-dir', cacheDir] }) // without --versions, a rename lists no folder again
     try {
-      await mkdir(join(plain.path, 'saved'))
-      const tmp = join(plain.path, 'saved', '.photo.png.tmp')
-      const file = join(plain.path, 'saved', 'photo.png')
+      await mkdir(join(plain.path, 'renamed-into-place'))
+      const tmp = join(plain.path, 'renamed-into-place', '.photo.png.tmp')
+      const file = join(plain.path, 'renamed-into-place', 'photo.png')
       await writeFile(tmp, makePng(2, 2, true))
-      await waitFor(async () => (await lib.details('/saved/.photo.png.tmp').catch(() => undefined)) !== undefined, 10_000, 'the temporary file stored')
+      await waitFor(async () => (await lib.details('/renamed-into-place/.photo.png.tmp').catch(() => undefined)) !== undefined, 10_000, 'the temporary file stored')
       await rename(tmp, file)
       const attrs = async () => (await run('getfattr', ['-d', '-m', '^user\\.imagekit\\.', file])).stdout
       const renamed = await attrs()
