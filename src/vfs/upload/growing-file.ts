@@ -102,8 +102,11 @@ export class GrowingFile implements AsyncIterable<Buffer> {
       }
     } finally {
       // A sync in progress is not waited for here: the body (and the upload's answer) need not wait for it.
-      if (trimmer?.busy) this.#closingLater?.(trimmer.settled().then(() => fh.close()).catch(() => undefined))
-      else await fh.close()
+      // Made first: an optional call would skip its argument, and with it the close, when nobody listens.
+      if (trimmer?.busy) {
+        const closed = trimmer.settled().then(() => fh.close()).catch(() => undefined)
+        this.#closingLater?.(closed)
+      } else await fh.close()
     }
   }
 }

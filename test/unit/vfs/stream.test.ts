@@ -434,6 +434,42 @@ describe('GrowingFile', () => {
     expect(memory.size).toBe(RING_CHUNKS)
   })
 
+  it('a trimming reader whose last trim still syncs at its end closes its descriptor after that sync, with no closingLater told', async () => {
+    const d = scratchDir('growing')
+    const { writeFile } = await import('node:fs/promises')
+    const path = join(d, 'spool')
+    const bytes = patternBytes(8 * 4 * KiB, 17)
+    await writeFile(path, bytes)
+    const probe = await open(join(d, 'probe'), 'w')
+    const fileHandle = Object.getPrototypeOf(probe) as FileHandle
+    await probe.close()
+    const datasync = fileHandle.datasync
+    let release!: () => void
+    const held = new Promise<void>((resolve) => { release = resolve })
+    const spy = vi.spyOn(fileHandle, 'datasync').mockImplementation(async function (this: FileHandle) {
+      await held
+      return datasync.call(this)
+    })
+    const openOnSpool = () => readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === path
+      } catch {
+        return false
+      }
+    }).length
+    try {
+      const growing = new GrowingFile(path, { chunkBytes: 4 * KiB, dropCachedPages: () => undefined, trimStepBytes: 4 * KiB })
+      growing.end(bytes.length)
+      for await (const _ of growing) void _
+      expect(openOnSpool()).toBe(1) // the trim's sync holds it
+      release()
+      await waitFor(() => openOnSpool() === 0) // was never: without closingLater, the close was never made
+    } finally {
+      release()
+      spy.mockRestore()
+    }
+  })
+
   it('fail() ends a reader that is waiting for bytes', async () => {
     const d = scratchDir('growing')
     const { writeFile } = await import('node:fs/promises')
