@@ -5,7 +5,8 @@
  * that shows them is asked for (xattr.ts showsListedDetails), never on a stat or a listing, since the call is
  * rate-limited. The cached listing then holds the file as the next listing would, so `getfattr -d` on a fresh
  * file shows what it shows after `ikfs refresh`. At most one call per such node: a failure (logged) leaves
- * its values until the next listing.
+ * its values until the next listing, and an answer that comes after the node left the listing (an unlink or
+ * rename meanwhile) is not put back there.
  */
 import type { ImageKitApi } from '../imagekit/api.js'
 import type { Logger } from '../log.js'
@@ -42,7 +43,10 @@ export class ListedDetails {
       if (details.filePath !== node.remotePath || details.versionInfo.id !== node.versionId) return node
       const listed = fileInodeFrom(details, node.ino)
       const dest = this.d.destinations.known(localPath)
-      this.d.dirs.setChild(dest.folder, dest.localName, listed)
+      // Only where the cached listing still holds this node: an unlink or a rename while the call was out took
+      // it from there (set again, the name would be listed until the next listing), and a listing since has
+      // the server's node already.
+      if (this.d.dirs.peek(dest.folder)?.children.get(dest.localName) === node) this.d.dirs.setChild(dest.folder, dest.localName, listed)
       return listed
     } catch (e) {
       this.d.log.debug({ path: node.remotePath, err: e }, 'details of a file just uploaded or renamed: not fetched; its mime and dates wait for the next listing')

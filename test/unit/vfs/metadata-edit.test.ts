@@ -205,6 +205,41 @@ describe('writable metadata attributes', () => {
     expect(await h.vfs.listxattr('/p/two.txt')).not.toContain('user.imagekit.mime')
   })
 
+  it('a file just uploaded and unlinked (or renamed) while its details call is out stays gone: the answer does not list it again', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/p')
+    const h = writable(api)
+    const store = async (path: string) => {
+      const fh = await h.vfs.create(path, 0o644, constants.O_CREAT | constants.O_WRONLY)
+      await h.vfs.write(path, fh, patternBytes(5), 0)
+      await h.vfs.flush(path, fh)
+      await h.vfs.release(path, fh)
+    }
+    await store('/p/gone.txt')
+    await store('/p/moved.txt')
+    const details = api.getFileDetails.bind(api)
+    let release!: () => void
+    const held = new Promise<void>((resolve) => { release = resolve })
+    // Answered as the library had the file, then held while the mount unlinks or renames it.
+    api.getFileDetails = async (fileId: string) => {
+      const answer = await details(fileId)
+      await held
+      return answer
+    }
+    const asked = [h.vfs.getxattr('/p/gone.txt', 'user.imagekit.mime'), h.vfs.getxattr('/p/moved.txt', 'user.imagekit.mime')]
+    await h.vfs.unlink('/p/gone.txt')
+    await h.vfs.rename('/p/moved.txt', '/p/there.txt')
+    release()
+    await Promise.allSettled(asked)
+    const names = (await h.vfs.readdir('/p')).map((e) => e.name)
+    expect(names).not.toContain('gone.txt') // was listed again, though unlinked
+    expect(names).not.toContain('moved.txt') // was listed again beside its new name
+    expect(names).toContain('there.txt')
+    await expectCode(h.vfs.getattr('/p/gone.txt'), 'ENOENT')
+    await expectCode(h.vfs.getattr('/p/moved.txt'), 'ENOENT')
+    await h.vfs.close()
+  })
+
   it('a file still open for writing (cp -a) keeps what is set and gets it right after its upload lands', async () => {
     const api = new FakeImageKit()
     api.addFolder('/p')
