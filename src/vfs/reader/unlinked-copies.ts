@@ -105,6 +105,7 @@ export class UnlinkedCopies implements LocalCopies {
       taken = true
       fh = fetch.fh = await open(path, 'w+')
       await fill(this.api, this.log, node, local, fetch, fh)
+      stopIf(fetch, node) // stopped as its fill returned: not kept (giveWay and close have passed over the copies)
     } catch (e) {
       if (taken) this.#bytes -= node.size
       if (fh) {
@@ -129,8 +130,9 @@ export class UnlinkedCopies implements LocalCopies {
     const fetches = [...this.#fetches]
     if (copies.length === 0 && fetches.length === 0) return false
     this.log.warn({ copies: copies.length, fetching: fetches.length, bytes: this.#bytes }, 'the cache dir\'s disk is full: the copies of files unlinked while open for reading go, so that written files get the room; their readers get errors once past what is cached')
+    // All stopped before the first wait: one that ended during another's truncate would be kept, its file emptied.
+    for (const fetch of fetches) stop(fetch, { code: 'ENOSPC', why: 'its disk is needed for written files' })
     for (const fetch of fetches) {
-      stop(fetch, { code: 'ENOSPC', why: 'its disk is needed for written files' })
       await fetch.fh?.truncate(0).catch(() => undefined) // its blocks freed now; keep() removes it at its next step
     }
     for (const key of copies) await this.#remove(key)

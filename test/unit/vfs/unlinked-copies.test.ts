@@ -4,8 +4,9 @@
  * disk; and a full disk takes the copies before a written file's room (reader/unlinked-copies.ts).
  */
 import { readdirSync, statSync } from 'node:fs'
+import { open, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { fileInodeFrom } from '../../../src/vfs/inode.js'
 import type { LocalCopies } from '../../../src/vfs/reader/file-reader.js'
 import { UnlinkedCopies } from '../../../src/vfs/reader/unlinked-copies.js'
@@ -106,6 +107,62 @@ describe('UnlinkedCopies', () => {
     expect(readdirSync(dir)).toEqual([])
     expect(copies.bytes).toBe(0)
     expect(await copies.giveWay()).toBe(false)
+  })
+
+  it('giveWay stops every fetch before it frees the first one\'s bytes: one that ends meanwhile is not kept, emptied, as a copy', async () => {
+    const api = new FakeImageKit()
+    api.chunkBytes = 4
+    const first = fileInodeFrom(api.addFile('/first.bin', 12), 1)
+    const bytes = Buffer.from('second copy!')
+    const second = fileInodeFrom(api.addFile('/second.bin', bytes), 2)
+    const dir = scratchDir('unlinked')
+    const copies = new UnlinkedCopies(dir, api, memoryLogger().logger)
+    let chunks = 0
+    const never = new Promise<void>(() => undefined)
+    api.gate = () => (chunks++ === 0 ? Promise.resolve() : never)
+    const fetchingFirst = copies.keep(first).catch((e: unknown) => e)
+    await waitFor(() => readdirSync(dir).length === 1 && statSync(join(dir, readdirSync(dir)[0]!)).size === 4)
+    // The second is copied from the spool, its read held until the first's bytes are being freed.
+    let readAsked!: () => void
+    const asked = new Promise<void>((resolve) => { readAsked = resolve })
+    let readGo!: () => void
+    const go = new Promise<void>((resolve) => { readGo = resolve })
+    const local: LocalCopies = {
+      has: (fileId) => fileId === second.fileId,
+      readAt: async (_f, _v, _s, dest, position) => {
+        readAsked()
+        await go
+        bytes.copy(dest, 0, position, position + dest.length)
+        return true
+      },
+    }
+    const keepingSecond = copies.keep(second, local).catch((e: unknown) => e)
+    await asked
+    // The first fetch's truncate (giveWay freeing its blocks) waits until the second copy has had its chance to end.
+    const probe = await open(join(dir, 'probe'), 'w')
+    const fileHandle = Object.getPrototypeOf(probe) as FileHandle
+    await probe.close()
+    await rm(join(dir, 'probe'))
+    const truncate = fileHandle.truncate
+    let truncates = 0
+    const spy = vi.spyOn(fileHandle, 'truncate').mockImplementation(async function (this: FileHandle, length?: number) {
+      if (truncates++ === 0) {
+        readGo()
+        await keepingSecond
+      }
+      return truncate.call(this, length)
+    })
+    try {
+      expect(await copies.giveWay()).toBe(true)
+    } finally {
+      spy.mockRestore()
+    }
+    await fetchingFirst
+    // Was kept (true): its fetch ended while giveWay freed the first's bytes, then giveWay emptied its file, kept open.
+    expect(await keepingSecond).toMatchObject({ code: 'ENOSPC' })
+    expect(copies.has(second.fileId, second.versionId, second.size)).toBe(false)
+    expect(readdirSync(dir)).toEqual([])
+    expect(copies.bytes).toBe(0)
   })
 
   it('close (unmount) also stops a fetch under way: it leaves no copy open nor its file in the cache dir', async () => {
