@@ -35,7 +35,8 @@ export function signingOffsetMs(clockSkewMs: number | undefined): number {
 /**
  * Answers that took longer are not measured: the API's time is taken as the middle of the round trip, so a
  * long one (an upload's body, whose answer is dated at its end) would be off by half of it; 30 s keeps the
- * error within a quarter of NOTABLE_CLOCK_SKEW_MS.
+ * error within a quarter of NOTABLE_CLOCK_SKEW_MS. Nor are those whose round trip this machine's clock stepped
+ * over: forward, it looks long; back, it looks shorter than nothing.
  */
 export const MAX_MEASURED_ROUND_TRIP_MS = 30_000
 
@@ -51,7 +52,9 @@ export class ClockSkew {
 
   /** One API answer with `dateHeader`, sent and received at `sentMs` and `receivedMs` by this machine's clock. */
   observe(dateHeader: unknown, sentMs: number, receivedMs: number): void {
-    if (typeof dateHeader !== 'string' || dateHeader === this.#lastDate || receivedMs - sentMs > MAX_MEASURED_ROUND_TRIP_MS) return
+    // A round trip shorter than nothing: this machine's clock stepped back during it, its middle is half the step off.
+    const roundTripMs = receivedMs - sentMs
+    if (typeof dateHeader !== 'string' || dateHeader === this.#lastDate || roundTripMs < 0 || roundTripMs > MAX_MEASURED_ROUND_TRIP_MS) return
     const skewMs = clockSkewOf(dateHeader, sentMs, receivedMs)
     if (skewMs === undefined) return
     this.#lastDate = dateHeader

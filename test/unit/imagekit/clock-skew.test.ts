@@ -36,4 +36,16 @@ describe('ClockSkew', () => {
     expect(skew.skewMs).toBe(500)
     expect(skew.signingOffsetMs).toBe(0)
   })
+
+  it('an answer whose round trip this machine\'s clock stepped back during is not measured: its middle is half the step off', () => {
+    const skew = new ClockSkew()
+    skew.observe(dated(AT), AT, AT)
+    // Sent at AT, the clock stepped 2 h back, received 100 ms later by the API's clock: the API is now 2 h ahead,
+    // and the middle of the two readings would say 1 h, a figure that signs URLs already expired.
+    skew.observe(dated(AT + 1000), AT, AT - 7_200_000 + 1100)
+    expect(skew.skewMs).toBe(500) // was 3_600_950
+    // The next answer, sent and received after the step, takes the new figure.
+    skew.observe(dated(AT + 2000), AT - 7_200_000 + 2000, AT - 7_200_000 + 2000)
+    expect(skew.skewMs).toBe(7_200_500)
+  })
 })
