@@ -242,7 +242,8 @@ export class Uploader {
       if (isTooLarge(e)) {
         this.#outage.inconclusive(file)
         file.state = 'rejected'
-        log.error({ path: file.localPath, size: file.size, err: e }, 'upload rejected: the file is larger than the account allows; it stays in the spool')
+        // Said here once, for every kind of attempt: close and fsync report it as EFBIG and log no more (committer.ts uploadError).
+        log.error({ path: file.localPath, size: file.size, spoolFile: file.dataPath, err: e }, 'upload refused: the file is larger than the account allows; it stays in the spool (spoolFile)')
       } else if (isOutage(e)) {
         // Retried with every other pending upload, once one attempt gets through (outage.ts).
         file.state = 'failed'

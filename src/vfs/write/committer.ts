@@ -271,9 +271,14 @@ export class Committer {
   }
 }
 
+/**
+ * What close or fsync reports when the file's upload failed. Over the size limit it is EFBIG (W6), which the
+ * uploader logged once with the API's answer and the spool file: the FUSE op logs it at debug only, or each
+ * refusal was said twice. A failure retried in the background is EIO.
+ */
 function uploadError(file: PendingFile, e: unknown): VfsError {
   if (isTooLarge(e)) {
-    return new VfsError('EFBIG', `upload ${file.remotePath}: larger than the account's upload limit; kept in the spool`, { cause: e, level: 'error' })
+    return new VfsError('EFBIG', `upload ${file.remotePath}: larger than the account's upload limit; kept in the spool`, { cause: e, level: 'debug' })
   }
   return new VfsError('EIO', `upload ${file.remotePath}: ${describe(e)}; kept in the spool and retried in the background`, { cause: e, level: 'error' })
 }

@@ -1267,7 +1267,11 @@ describe('durability (W3, W4, W6)', () => {
     h.clock.advance(60 * 60_000)
     await new Promise((r) => setImmediate(r))
     expect(api.writeCalls.uploadFile).toBe(1)
-    expect(h.records.some((r) => r.level === 50 && String(r.msg).includes('rejected'))).toBe(true)
+    // Said once (it was twice: the uploader's line and the close's), with where the bytes are.
+    const loud = h.records.filter((r) => Number(r.level) >= 40 && r.path === '/big')
+    expect(loud).toHaveLength(1)
+    expect(loud[0]).toMatchObject({ level: 50, spoolFile: expect.stringContaining(h.cacheDir) })
+    expect(String(loud[0]!.msg)).toContain('larger than the account allows')
   })
 
   it('write-back: close returns at once, the upload starts after the delay, reopening restarts it', async () => {
