@@ -15,6 +15,8 @@ export function leftInSpool(uploads: readonly UploadStatus[]): string {
   if (left.length === 0) return 'nothing stays in the spool'
   const listed = left.slice(0, LISTED_MAX).map((u) => `${u.localPath} (${u.state})`)
   if (left.length > LISTED_MAX) listed.push(`and ${left.length - LISTED_MAX} more`)
+  // Refused for good (W3, W6): the next mount tries each once more, which the library may refuse again.
+  const refused = left.some((u) => u.state === 'rejected') ? ' (the rejected ones: tries each once more)' : ''
   return `${plural(left.length, 'file')} ${left.length === 1 ? 'stays' : 'stay'} in the spool, ` +
-    `and the next mount of this library (same --endpoint) with this cache dir stores ${left.length === 1 ? 'it' : 'them'}: ${listed.join(', ')}`
+    `and the next mount of this library (same --endpoint) with this cache dir stores ${left.length === 1 ? 'it' : 'them'}${refused}: ${listed.join(', ')}`
 }

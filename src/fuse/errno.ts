@@ -55,8 +55,9 @@ const SET_XATTR: readonly VfsCode[] = [...PATH, 'EEXIST', 'EINVAL', 'ENODATA', '
  * Kept although man 2 does not list them: a read of a file deleted elsewhere is ENOENT ("No such file or
  * directory" says what happened, "Input/output error" does not) and a refused one EACCES, as is a listing
  * refused with a revoked key (R6, R7, R13); a close or fsync over the account's upload limit is EFBIG, which names the
- * cause (W6). read(2) and getdents(2) allow "other errors, depending on the object", and NFS answers EFBIG
- * and EDQUOT at close the same way.
+ * cause (W6), and one whose upload the library refuses for good otherwise (a 400) is EPERM, which says that
+ * trying again as it is will not help, where EIO means it is retried (W3). read(2) and getdents(2) allow "other
+ * errors, depending on the object", and NFS answers EFBIG and EDQUOT at close the same way.
  */
 const BEYOND_MAN_PAGES = {
   // An open (or a truncate by path) of a name the kernel knows that went elsewhere since: the kernel repeats
@@ -66,9 +67,9 @@ const BEYOND_MAN_PAGES = {
   truncate: ['ESTALE'],
   read: ['ENOENT', 'EACCES'],
   readdir: ['EACCES'],
-  flush: ['EFBIG'],
-  release: ['EFBIG'],
-  fsync: ['EFBIG'],
+  flush: ['EFBIG', 'EPERM'],
+  release: ['EFBIG', 'EPERM'],
+  fsync: ['EFBIG', 'EPERM'],
 } as const satisfies Record<string, readonly VfsCode[]>
 
 /** Per op, the codes its syscalls document in man 2 (EIO is always allowed and never listed). */

@@ -470,7 +470,10 @@ export function errorFromStatus(failure: StatusFailure): ImageKitError {
     // From a proxy (http URLs reach it as plain requests): its page says nothing useful to our users.
     return new ImageKitError('IK_NETWORK', withRequestId(`${method} ${route}: ${PROXY_AUTH_PHRASE}`, requestId), { status, method, route, requestId })
   }
-  if (status === 400) code = /size exceeds/i.test(apiMessage) ? 'IK_TOO_LARGE' : 'IK_BAD_REQUEST'
+  // The Upload API's one 400 that passes ("You have sent too many requests to update the file recently. Please
+  // try again later.", §4.18) is throttling, retried as a 429 is: every other 400 is final.
+  if (status === 400 && /try again later/i.test(apiMessage)) [code, retriable] = ['IK_RATE_LIMITED', true]
+  else if (status === 400) code = /size exceeds/i.test(apiMessage) ? 'IK_TOO_LARGE' : 'IK_BAD_REQUEST'
   else if (status === 413) code = 'IK_TOO_LARGE' // from a proxy or load balancer in front of the API
   else if (status === 401 || status === 403) code = failure.host === 'delivery' ? 'IK_FORBIDDEN' : 'IK_UNAUTHORIZED'
   else if (status === 404) code = 'IK_NOT_FOUND'

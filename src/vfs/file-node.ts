@@ -53,6 +53,8 @@ export class PendingFile {
   attempts = 0
   sentBytes = 0
   lastError: string | undefined
+  /** Why the library refused the file for good (state rejected): its answer, as ImageKitError words it (no key, no URL). */
+  refusal: string | undefined
   nextAttemptAtMs: number | undefined
   /** Bumped to cancel a scheduled (write-back or retry) upload. */
   generation = 0
@@ -197,6 +199,7 @@ export class PendingFile {
       ...(this.base ? { fileId: this.base.fileId, isPrivateFile: this.base.isPrivateFile, customCoordinates: this.base.customCoordinates } : {}),
       ...(this.base?.draft ? { draft: true } : {}),
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      ...(this.state === 'rejected' && this.refusal !== undefined ? { refusal: this.refusal } : {}),
       ...(crc32 !== undefined ? { crc32 } : {}),
       ...(this.unlinking ? { unlinking: true as const } : {}),
       ...(this.putBack ? { putBack: this.putBack } : {}),
@@ -215,6 +218,7 @@ export class PendingFile {
       state,
       attempts: this.attempts,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      ...(state === 'rejected' && this.refusal !== undefined ? { refusal: this.refusal } : {}),
       ...(this.nextAttemptAtMs !== undefined && (state === 'failed' || state === 'waiting') ? { nextAttemptAtMs: this.nextAttemptAtMs } : {}),
     }
   }

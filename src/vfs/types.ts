@@ -248,11 +248,14 @@ export interface UploadStatus {
   sentBytes: number
   /**
    * writing: open in a program for writing, with changes that its close (or an fsync) has still to commit, or
-   * none yet and no upload under way.
+   * none yet and no upload under way. rejected: refused by the library for good (over the size limit, or another
+   * 400 such as a file type the account refuses); not tried again until written again, renamed, or the next mount.
    */
   state: 'writing' | 'waiting' | 'uploading' | 'retrying' | 'failed' | 'rejected' | 'empty'
   attempts: number
   lastError?: string
+  /** rejected: the library's answer that refused the file for good (its message, with the request id). */
+  refusal?: string
   /** When the next attempt is due (epoch ms), for retrying/failed entries. */
   nextAttemptAtMs?: number
 }

@@ -1,14 +1,23 @@
-// Uploads the library refuses for good (W6): a close over the upload size limit fails with EFBIG, and the log
-// says so once (the uploader and the FUSE op each said it, at error level).
+// Uploads the library refuses for good (W6, and W3's refusals): a 400 that no retry changes (here the emulator's
+// fault injection answers every upload 400; a real library answers so for a file type the account refuses, a
+// version limit reached, a field it will not take). The close says so once, with its own errno, the log says so
+// once, `ikfs status` lists the file as rejected, and the bytes stay in the spool; no retry timer runs, and the
+// next attempt comes when something could change the answer: a rename, a new write, or the next mount.
+// Also: a close over the upload size limit (EFBIG) is logged once, not twice (uploader and FUSE op each said it).
+import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { fuseSkipReason, run, runIkfs, writeRandomFile, type Mounted } from '../integration/harness.js'
+import {
+  findSameFiles, fuseSkipReason, remoteBytesPath, run, runIkfs, sameBytes, waitFor, waitForRemoteBytes, writeRandomFile,
+  type Library, type Mounted,
+} from '../integration/harness.js'
 import { useFaultRig } from './rig.js'
 
 const skip = fuseSkipReason()
 if (skip) console.warn(`skipping upload refusal tests: ${skip}`)
 
 const MiB = 1024 * 1024
+const UPLOAD_DEADLINE_MS = 60_000
 
 interface Upload { localPath: string; state: string; lastError?: string; refusal?: string; nextAttemptAtMs?: number }
 
@@ -24,10 +33,11 @@ async function uploads(m: Mounted): Promise<Upload[]> {
 
 describe.skipIf(skip !== null)('uploads the library refuses for good', () => {
   const rig = useFaultRig('ikfs-faults-refused-', { emulatorArgs: ['--max-upload-bytes', String(MiB)] })
+  let lib: Library
   let work: string
 
   beforeAll(() => {
-    ;({ work } = rig)
+    ;({ lib, work } = rig)
   })
 
   it('W6: a close over the upload size limit fails with EFBIG, logged once', async () => {
@@ -40,5 +50,58 @@ describe.skipIf(skip !== null)('uploads the library refuses for good', () => {
     expect(lines[0]).toContain('larger than the account')
     expect((await uploads(m)).find((u) => u.localPath === '/big.bin')).toMatchObject({ state: 'rejected', lastError: 'IK_TOO_LARGE (HTTP 400)' })
     await m.stop()
+  })
+
+  it('W3: a 400 refusal fails the close with EPERM once, stays in the spool unretried, and goes up after a rename or at the next mount', async () => {
+    const cache = join(work, 'cache-refused')
+    const m = await rig.mount(['--cache-dir', cache, '--log-level', 'info'])
+    const src = join(work, 'refused.txt')
+    await writeFile(src, 'the library refuses this file\n')
+    await lib.setFaults({ errorRate: 1, errorStatuses: [400], scope: ['upload'] })
+    try {
+      await expect(run('cp', [src, join(m.path, 'refused.txt')])).rejects.toMatchObject({
+        stderr: expect.stringContaining("failed to close '" + join(m.path, 'refused.txt') + "': Operation not permitted"),
+      })
+      const refused = (await uploads(m)).find((u) => u.localPath === '/refused.txt')
+      expect(refused).toMatchObject({ state: 'rejected', lastError: 'IK_BAD_REQUEST (HTTP 400)', refusal: expect.stringContaining('injected by the emulator') })
+      expect(refused!.nextAttemptAtMs, 'no retry is scheduled').toBeUndefined()
+      // One line says why, with the API's message, the path, and where the bytes are.
+      const lines = loudLinesAbout(m.log(), '/refused.txt')
+      expect(lines, lines.join('\n')).toHaveLength(1)
+      expect(lines[0]).toContain('injected by the emulator')
+      const spoolFile = (JSON.parse(lines[0]!) as { spoolFile: string }).spoolFile
+      expect(await sameBytes(spoolFile, src)).toBe(true)
+      expect((await findSameFiles(cache, src)).length).toBeGreaterThanOrEqual(1)
+      expect(await readFile(join(m.path, 'refused.txt'), 'utf8')).toBe('the library refuses this file\n') // read from the spool
+
+      // rsync says it in its words; rm gives up on such a file, and takes its spool copy.
+      const other = join(work, 'given-up.txt')
+      await writeFile(other, 'nobody wants this one\n')
+      await expect(run('rsync', [other, join(m.path, 'given-up.txt')])).rejects.toMatchObject({
+        code: 11, stderr: expect.stringMatching(/close failed on .*: Operation not permitted \(1\)/),
+      })
+      // rsync removed its temporary file, whose close failed: nothing of it stays.
+      expect((await uploads(m)).map((u) => u.localPath)).toEqual(['/refused.txt'])
+      await expect(run('cp', [other, join(m.path, 'given-up.txt')])).rejects.toMatchObject({ stderr: expect.stringContaining('Operation not permitted') })
+      expect((await uploads(m)).filter((u) => u.state === 'rejected').map((u) => u.localPath).sort()).toEqual(['/given-up.txt', '/refused.txt'])
+      await run('rm', [join(m.path, 'given-up.txt')])
+      expect((await uploads(m)).map((u) => u.localPath)).toEqual(['/refused.txt'])
+      expect(await findSameFiles(cache, other)).toEqual([])
+
+      // A remount with the library still refusing tries it once, says so once, and leaves it in the spool.
+      await m.stop()
+      const again = await rig.mount(['--cache-dir', cache, '--log-level', 'info'])
+      await waitFor(async () => (await uploads(again)).find((u) => u.localPath === '/refused.txt' && u.state === 'rejected') ?? undefined, UPLOAD_DEADLINE_MS, 'the refused file tried again at the mount')
+      expect(loudLinesAbout(again.log(), '/refused.txt')).toHaveLength(1)
+      await lib.setFaults({ errorRate: 0 })
+      // A rename could change the answer: it is tried again, and stored.
+      await rename(join(again.path, 'refused.txt'), join(again.path, 'renamed.txt'))
+      await waitForRemoteBytes(lib, '/renamed.txt', src, UPLOAD_DEADLINE_MS)
+      expect((await uploads(again)).filter((u) => u.localPath === '/renamed.txt')).toEqual([])
+      await again.stop()
+    } finally {
+      await lib.setFaults({ errorRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    await expect(readFile(remoteBytesPath(lib, '/refused.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
   })
 })

@@ -29,6 +29,8 @@ export interface JournalRecord {
   state: RecordState
   attempts: number
   lastError?: string
+  /** State rejected: the library's answer that refused the file (PendingFile.refusal). */
+  refusal?: string
   /**
    * CRC-32 of the first `size` bytes, when bytes and record were synced at the same time: a record that
    * reached the disk without its bytes (the machine went down before close returned) does not match them.

@@ -19,6 +19,9 @@ export const RETRY_BASE_MS = 5_000
 export const RETRY_MAX_MS = 5 * 60_000
 /** Unmount's line for a file whose upload (never tried, or started meanwhile) waits for the library to answer again (outage.ts). */
 const WAITS_FOR_LIBRARY = 'upload waits for the library to answer again and is not tried before unmount; the file stays in the spool, and the next mount of this library (same --endpoint) with this cache dir retries it'
+/** The one line for an upload refused for good (isRefusal), beside its path, spool file and the API's answer (err). */
+const REFUSED = 'upload refused by the library (no retry changes its answer); the file stays in the spool (spoolFile) and is not tried again until it is written again or renamed, or the next mount of this library with this cache dir'
+const REFUSED_TOO_LARGE = 'upload refused: the file is larger than the account allows; it stays in the spool (spoolFile) and is not tried again until it is written again or renamed, or the next mount of this library with this cache dir'
 /** A long upload logs its progress this often. */
 const PROGRESS_LOG_MS = 10_000
 
@@ -48,6 +51,16 @@ export interface AttemptControl {
 
 export function isTooLarge(e: unknown): boolean {
   return hasImageKitCode(e, 'IK_TOO_LARGE')
+}
+
+/**
+ * The upload API refused the file for good: a 400 (or another 4xx it answers for the request itself) that no
+ * retry changes, such as a file over the size limit, a file type the account refuses, a version limit reached,
+ * a name or field it will not take. Not 401/403 (the key: every upload fails alike), 408, 409 or 429, nor a
+ * 400 the API marks as passing (too many updates of the file just now: http.ts makes that a 429).
+ */
+export function isRefusal(e: unknown): e is ImageKitError {
+  return isImageKitError(e) && (e.code === 'IK_TOO_LARGE' || (e.code === 'IK_BAD_REQUEST' && !e.retriable))
 }
 
 export class Uploader {
@@ -204,6 +217,7 @@ export class Uploader {
     counters.uploadsStarted++
     if (retry) counters.uploadsRetried++
     const startedMs = clock.now()
+    const changes = file.changes
     let loggedMs = startedMs
     // One info line per stored file ('upload finished') is enough for a `cp -r` of thousands, and one warning per
     // failed attempt (which says when the next one comes) for an outage of hours: starts are debug, retries' too.
@@ -227,6 +241,7 @@ export class Uploader {
         }
       }, control)
       file.lastError = undefined
+      file.refusal = undefined
       file.attempts = 0
       if (!file.unsent) this.#queued.delete(file)
       if (stored) this.#outage.succeeded()
@@ -239,11 +254,18 @@ export class Uploader {
     } catch (e) {
       counters.uploadsFailed++
       file.lastError = describe(e)
-      if (isTooLarge(e)) {
+      if (isRefusal(e) && file.changes === changes) {
+        // Said here once, for every kind of attempt (a close, an fsync, the mount's): close and fsync report
+        // it as an errno and log no more than that (committer.ts uploadError).
         this.#outage.inconclusive(file)
         file.state = 'rejected'
-        // Said here once, for every kind of attempt: close and fsync report it as EFBIG and log no more (committer.ts uploadError).
-        log.error({ path: file.localPath, size: file.size, spoolFile: file.dataPath, err: e }, 'upload refused: the file is larger than the account allows; it stays in the spool (spoolFile)')
+        file.refusal = e.message
+        log.error({ path: file.localPath, size: file.size, spoolFile: file.dataPath, err: e }, isTooLarge(e) ? REFUSED_TOO_LARGE : REFUSED)
+      } else if (isRefusal(e)) {
+        // The bytes it refused were changed meanwhile: whoever changed them uploads them (uploader.upload's #again).
+        this.#outage.inconclusive(file)
+        file.state = file.openCount > 0 ? 'open' : 'waiting'
+        log.info({ path: file.localPath, err: e }, 'upload refused, but the file was written meanwhile: its new content is uploaded')
       } else if (isOutage(e)) {
         // Retried with every other pending upload, once one attempt gets through (outage.ts).
         file.state = 'failed'
@@ -306,7 +328,7 @@ export class Uploader {
       } else if (file.state === 'failed') {
         log.warn({ path: file.localPath, attempts: file.attempts, lastError: file.lastError }, 'upload failed and not retried before unmount; the file stays in the spool, and the next mount of this library (same --endpoint) with this cache dir retries it')
       } else if (file.state === 'rejected') {
-        log.warn({ path: file.localPath, size: file.size }, 'upload refused earlier (larger than the account allows); the file stays in the spool, not retried')
+        log.warn({ path: file.localPath, size: file.size, spoolFile: file.dataPath, refusal: file.refusal }, 'upload refused earlier by the library; the file stays in the spool, and the next mount of this library with this cache dir tries it once more')
       }
     }
     const running = [...this.#queued].filter((f) => f.inflight)
@@ -319,7 +341,7 @@ export class Uploader {
         if (this.#outage.holds(file)) log.warn({ path: file.localPath }, WAITS_FOR_LIBRARY)
         else log.info({ path: file.localPath }, 'upload done before unmount')
       } catch {
-        if (file.state === 'rejected') log.warn({ path: file.localPath }, 'upload refused before unmount (larger than the account allows); the file stays in the spool, not retried')
+        if (file.state === 'rejected') log.warn({ path: file.localPath }, 'upload refused before unmount; the file stays in the spool, and the next mount of this library with this cache dir tries it once more')
         else log.warn({ path: file.localPath }, 'upload failed before unmount; the next mount of this library (same --endpoint) with this cache dir retries it')
       }
     }))

@@ -14,7 +14,7 @@ import type { CommittedCopies } from '../spool/committed-copies.js'
 import type { DataFiles } from '../spool/data-files.js'
 import type { Journal } from '../spool/journal.js'
 import { spoolError } from '../spool/spool-error.js'
-import { describe, isTooLarge, type Uploader } from '../upload/uploader.js'
+import { describe, isRefusal, isTooLarge, type Uploader } from '../upload/uploader.js'
 
 /** Files up to this size have their bytes and record synced at the same time (with a checksum in the record). */
 const SYNC_TOGETHER_BYTES = 1024 * 1024
@@ -272,13 +272,17 @@ export class Committer {
 }
 
 /**
- * What close or fsync reports when the file's upload failed. Over the size limit it is EFBIG (W6), which the
- * uploader logged once with the API's answer and the spool file: the FUSE op logs it at debug only, or each
- * refusal was said twice. A failure retried in the background is EIO.
+ * What close or fsync reports when the file's upload failed. A refusal for good (the uploader logged it once,
+ * with the API's answer and the spool file) is EFBIG over the size limit (W6) and EPERM otherwise ("Operation not
+ * permitted": the library will not take this file, and, unlike EIO, trying again as it is changes nothing);
+ * logged by the FUSE op at debug only, or each refusal was said twice. A failure retried in the background is EIO.
  */
 function uploadError(file: PendingFile, e: unknown): VfsError {
-  if (isTooLarge(e)) {
+  if (isTooLarge(e) && file.state === 'rejected') {
     return new VfsError('EFBIG', `upload ${file.remotePath}: larger than the account's upload limit; kept in the spool`, { cause: e, level: 'debug' })
+  }
+  if (isRefusal(e) && file.state === 'rejected') {
+    return new VfsError('EPERM', `upload ${file.remotePath}: refused by the library; kept in the spool, not retried until it is written again or renamed`, { cause: e, level: 'debug' })
   }
   return new VfsError('EIO', `upload ${file.remotePath}: ${describe(e)}; kept in the spool and retried in the background`, { cause: e, level: 'error' })
 }

@@ -49,8 +49,10 @@ export interface ReplayDeps {
 
 export function replay(d: ReplayDeps): void {
   const files: PendingFile[] = []
-  /** What goes up now: not the records refused or being unlinked (recoverSpool), empty files, or rejected ones. */
+  /** What goes up now: not the records refused or being unlinked (recoverSpool), nor empty files. */
   let resumed = 0
+  /** Of those, files the library refused for good before: each is tried once more (the account may take it now). */
+  let refused = 0
   for (const { record: r, size } of recoverSpool(d.journal, d.dataFiles, d.log)) {
     const base = r.fileId
       ? { fileId: r.fileId, isPrivateFile: r.isPrivateFile === true, ...(r.customCoordinates ? { customCoordinates: r.customCoordinates } : {}), ...(r.draft === true ? { draft: true as const } : {}) }
@@ -58,6 +60,7 @@ export function replay(d: ReplayDeps): void {
     const file = new PendingFile(r.id, d.dataFiles.path(r.id), r.folder, r.name, r.localPath, d.inodes.allocate(), size, r.mtimeMs, r.mtimeMs, base)
     file.attempts = r.attempts
     file.lastError = r.lastError
+    if (r.state === 'rejected' && typeof r.refusal === 'string') file.refusal = r.refusal
     // An attempt may have stored it before the daemon stopped: the next one looks for it in the library first.
     if (typeof r.mayBeStoredSinceMs === 'number') file.mayBeStoredSinceMs = r.mayBeStoredSinceMs
     file.wanted = r.details
@@ -66,16 +69,17 @@ export function replay(d: ReplayDeps): void {
     files.push(file)
     if (size === 0) {
       file.state = 'empty'
-    } else if (r.state === 'rejected') {
-      file.state = 'rejected'
-      file.unsent = true
     } else {
+      // A refused one too: what the library refused (a file type, a version limit, the size limit) is the
+      // account's to change between mounts, and a restart is how one asks to try again; refused again, it
+      // waits for the next mount (or a new write or rename) as before.
+      if (r.state === 'rejected') refused++
       file.unsent = true
       d.uploader.schedule(file, 0)
       resumed++
     }
   }
-  if (resumed > 0) d.log.info({ files: resumed }, 'pending uploads found in the spool; resuming')
+  if (resumed > 0) d.log.info({ files: resumed, refusedBefore: refused }, 'pending uploads found in the spool; resuming')
   settleInterruptedMoves(d, files)
   settlePutBacks(d, files)
 }

@@ -44,6 +44,11 @@ export async function retarget(d: RetargetDeps, file: PendingFile, dest: Destina
     file.state = file.openCount > 0 ? 'open' : 'waiting'
     file.attempts = 0
   }
+  if (file.state === 'rejected') {
+    // Refused for good at its old name: the name or folder may be what the library refused, so it is tried again.
+    file.state = file.openCount > 0 ? 'open' : 'waiting'
+    file.attempts = 0
+  }
   file.folder = dest.folder
   file.name = dest.name
   file.localPath = dest.localPath

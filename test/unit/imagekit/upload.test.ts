@@ -273,6 +273,22 @@ describe('uploadFile', () => {
     expect(server.requests).toHaveLength(1)
   })
 
+  it('a 400 for the file as such is IK_BAD_REQUEST and not retried; the 400 that says "try again later" is retried as a 429', async () => {
+    const localFile = join(dir, 'spool-400')
+    await writeFile(localFile, 'some bytes')
+    const answers = [
+      { message: 'You have sent too many requests to update the file recently. Please try again later.' },
+      { message: 'A file can have at most 100 versions.', reason: 'VERSION_LIMIT_EXCEEDED' },
+    ]
+    server = await startServer((_req, res) => sendJson(res, 400, answers.shift() ?? { message: 'unexpected third request' }))
+    const made = makeClient(server.url)
+    closeClient = () => made.client.close()
+    await expect(made.client.uploadFile({ localFile, folder: '/', fileName: 'f.bin' })).rejects.toMatchObject({
+      code: 'IK_BAD_REQUEST', status: 400, retriable: false, reason: 'VERSION_LIMIT_EXCEEDED',
+    })
+    expect(server.requests).toHaveLength(2)
+  })
+
   it('streams a 50 MiB file: the server receives bytes long before the client has read the file', async () => {
     const size = 50 * 1024 * 1024
     const localFile = join(dir, 'spool-big')

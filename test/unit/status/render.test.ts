@@ -36,6 +36,16 @@ describe('renderStatus', () => {
     expect(held.split('\n')[held.split('\n').findIndex((l) => l.includes('/later.jpg')) + 1]).toBe('      uploads in 59s')
   })
 
+  it('says in the library\'s words why a rejected upload was refused, and no next attempt', () => {
+    const refusal = 'POST /api/v1/files/upload: 400 A file can have at most 100 versions. (requestId r-1)'
+    const refused = renderStatus(snapshotFixture({
+      uploads: [{ localPath: '/many.jpg', size: 100, sentBytes: 0, state: 'rejected', attempts: 1, lastError: 'IK_BAD_REQUEST (HTTP 400)', refusal }],
+    })).split('\n')
+    const at = refused.findIndex((l) => l.includes('/many.jpg'))
+    expect(refused[at]).toContain('rejected')
+    expect(refused.slice(at + 1, at + 3)).toEqual(['      last error: IK_BAD_REQUEST (HTTP 400)', `      refused by the library: ${refusal}`])
+  })
+
   it('says so when nothing is queued or no op ran', () => {
     const quiet = renderStatus(snapshotFixture({ uploads: [], ops: {} }))
     expect(quiet).toContain('Uploads: none queued')

@@ -43,7 +43,7 @@ describe('Uploader.drain (unmount)', () => {
     expect(said('flaky.bin')).toEqual(['waiting for this upload before unmounting', 'upload failed before unmount; the next mount of this library (same --endpoint) with this cache dir retries it'])
     expect(said('huge.bin')).toEqual([
       'waiting for this upload before unmounting',
-      'upload refused before unmount (larger than the account allows); the file stays in the spool, not retried',
+      'upload refused before unmount; the file stays in the spool, and the next mount of this library with this cache dir tries it once more',
     ])
   })
 

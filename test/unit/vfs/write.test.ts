@@ -1274,6 +1274,55 @@ describe('durability (W3, W4, W6)', () => {
     expect(String(loud[0]!.msg)).toContain('larger than the account allows')
   })
 
+  it('W3: an upload the library refuses for good (a 400) fails close with EPERM, is not retried, and is tried again when written again, renamed, or at the next mount', async () => {
+    const api = new FakeImageKit()
+    const refusal = new ImageKitError('IK_BAD_REQUEST', 'POST /api/v1/files/upload: 400 A file can have at most 100 versions.', { status: 400, reason: 'VERSION_LIMIT_EXCEEDED' })
+    api.failAlways.set('uploadFile', refusal)
+    const h = rw(api)
+    const fh = await h.vfs.create('/refused.txt', 0o644, CREATE)
+    await h.vfs.write('/refused.txt', fh, Buffer.from('first'), 0)
+    await expectCode(h.vfs.flush('/refused.txt', fh), 'EPERM')
+    await h.vfs.release('/refused.txt', fh)
+    expect(h.vfs.status().uploads).toEqual([expect.objectContaining({ localPath: '/refused.txt', state: 'rejected', lastError: 'IK_BAD_REQUEST (HTTP 400)', refusal: refusal.message })])
+    expect(h.vfs.status().uploads[0]!.nextAttemptAtMs).toBeUndefined()
+    expect((await readAll(h, '/refused.txt')).toString()).toBe('first') // the spool keeps the bytes
+    // No retry: not after the backoff's cap, nor hours later.
+    const calls = api.writeCalls.uploadFile
+    for (let i = 0; i < 12; i++) {
+      h.clock.advance(10 * 60_000)
+      await new Promise((r) => setImmediate(r))
+    }
+    expect(api.writeCalls.uploadFile).toBe(calls)
+    const loud = h.records.filter((r) => Number(r.level) >= 40 && r.path === '/refused.txt')
+    expect(loud, 'one line says why and where the bytes are').toHaveLength(1)
+    expect(loud[0]).toMatchObject({ level: 50, spoolFile: expect.stringContaining(h.cacheDir), err: expect.objectContaining({ message: refusal.message }) })
+
+    // Written again: tried again (and refused again: said once more).
+    const again = await h.vfs.open('/refused.txt', W)
+    await h.vfs.write('/refused.txt', again, Buffer.from('second'), 0)
+    await expectCode(h.vfs.flush('/refused.txt', again), 'EPERM')
+    await h.vfs.release('/refused.txt', again)
+    expect(api.writeCalls.uploadFile).toBe(calls + 1)
+
+    // The next mount with the cache dir tries it once; refused again, it waits as before.
+    await h.vfs.close()
+    const h2 = rw(api, h.cacheDir)
+    h2.clock.advance(0)
+    await waitFor(() => api.writeCalls.uploadFile === calls + 2 && h2.vfs.status().uploads[0]?.state === 'rejected')
+    expect(h2.vfs.status().uploads).toEqual([expect.objectContaining({ localPath: '/refused.txt', state: 'rejected', refusal: refusal.message })])
+    h2.clock.advance(60 * 60_000)
+    await new Promise((r) => setImmediate(r))
+    expect(api.writeCalls.uploadFile).toBe(calls + 2)
+
+    // A rename may change the answer: tried again at the new name, and stored once the library takes it.
+    api.failAlways.delete('uploadFile')
+    await h2.vfs.rename('/refused.txt', '/renamed.txt')
+    h2.clock.advance(0)
+    await waitFor(() => api.fileAt('/renamed.txt') !== undefined)
+    expect(api.fileAt('/renamed.txt')!.bytes.toString()).toBe('second')
+    await waitFor(() => h2.vfs.status().uploads.length === 0)
+  })
+
   it('write-back: close returns at once, the upload starts after the delay, reopening restarts it', async () => {
     const api = new FakeImageKit()
     const h = rw(api, tempCache(), { writeBackDelayMs: 5000 })

@@ -1,0 +1,17 @@
+/** The last line of a stop cut short: what stays in the spool, and what the next mount does with it. */
+import { describe, expect, it } from 'vitest'
+import { leftInSpool } from '../../../src/cli/left-in-spool.js'
+import type { UploadStatus } from '../../../src/vfs/types.js'
+
+const upload = (localPath: string, state: UploadStatus['state']): UploadStatus => ({ localPath, size: 1, sentBytes: 0, state, attempts: 1 })
+
+describe('leftInSpool', () => {
+  it('says the next mount stores what waits, and only tries once more what the library rejected', () => {
+    expect(leftInSpool([upload('/a', 'failed')])).toBe(
+      '1 file stays in the spool, and the next mount of this library (same --endpoint) with this cache dir stores it: /a (failed)')
+    expect(leftInSpool([upload('/a', 'failed'), upload('/b', 'rejected'), upload('/w', 'writing')])).toBe(
+      '2 files stay in the spool, and the next mount of this library (same --endpoint) with this cache dir stores them ' +
+      '(the rejected ones: tries each once more): /a (failed), /b (rejected)')
+    expect(leftInSpool([upload('/w', 'writing')])).toBe('nothing stays in the spool')
+  })
+})
