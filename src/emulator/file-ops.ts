@@ -110,7 +110,7 @@ export async function commitUpload(ctx: LibraryContext, c: UploadCommit): Promis
   c.accept?.(probe)
   return ctx.store.exclusive(async () => {
     const mode = ctx.options.names
-    const folderPath = nameErrorToApi(() => normalizeFolderPath(c.folder, mode, true))
+    const folderPath = nameErrorToApi(() => normalizeFolderPath(c.folder, mode, true, ctx.options.maxFolderDepth))
     let name = nameErrorToApi(() => sanitizeFileName(c.fileName, mode))
     if (c.useUniqueFileName) {
       do name = withUniqueSuffix(sanitizeFileName(c.fileName, mode), newUniqueSuffix())
@@ -202,7 +202,7 @@ export function copyOrMoveFile(ctx: LibraryContext, body: Record<string, unknown
     const destinationPath = requireString(body, 'destinationPath')
     const includeVersions = body.includeFileVersions === true
     const source = sourceFile(ctx, sourceFilePath)
-    const destFolder = nameErrorToApi(() => normalizeFolderPath(destinationPath, ctx.options.names, false))
+    const destFolder = nameErrorToApi(() => normalizeFolderPath(destinationPath, ctx.options.names, false, ctx.options.maxFolderDepth))
     if (destFolder === parentOf(source.filePath)) {
       throw badRequest('Source and destination can not be the same.', 'SAME_SOURCE_AND_DESTINATION')
     }

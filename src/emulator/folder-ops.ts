@@ -5,7 +5,7 @@ import { ensureFolder } from './ensure-folder.js'
 import { placeFileLocked, deleteFileLocked } from './file-ops.js'
 import { ApiError, badRequest, notFound } from './http-io.js'
 import {
-  baseName, isWithin, joinPath, MAX_DISK_PATH_BYTES, nameErrorToApi, normalizeFolderPath, parentOf, PATH_TOO_LONG_MESSAGE, sanitizeFolderName,
+  baseName, checkFolderDepth, folderDepth, folderTooDeepMessage, isWithin, joinPath, MAX_DISK_PATH_BYTES, nameErrorToApi, normalizeFolderPath, parentOf, PATH_TOO_LONG_MESSAGE, sanitizeFolderName,
 } from './names.js'
 import type { FileRecord } from './records.js'
 
@@ -20,7 +20,7 @@ function requireString(body: Record<string, unknown>, name: string): string {
 }
 
 function lookupPath(ctx: LibraryContext, raw: string): string {
-  return nameErrorToApi(() => normalizeFolderPath(raw, ctx.options.names, false))
+  return nameErrorToApi(() => normalizeFolderPath(raw, ctx.options.names, false, ctx.options.maxFolderDepth))
 }
 
 function filesIn(ctx: LibraryContext, folders: string[]): FileRecord[] {
@@ -45,8 +45,10 @@ export function createFolder(ctx: LibraryContext, body: Record<string, unknown>)
     const parentFolderPath = requireString(body, 'parentFolderPath')
     const mode = ctx.options.names
     const name = nameErrorToApi(() => sanitizeFolderName(folderName, mode, 'folderName'))
-    const parent = nameErrorToApi(() => normalizeFolderPath(parentFolderPath, mode, true))
-    await ensureFolder(ctx, joinPath(parent, name))
+    const parent = nameErrorToApi(() => normalizeFolderPath(parentFolderPath, mode, true, ctx.options.maxFolderDepth))
+    const path = joinPath(parent, name)
+    nameErrorToApi(() => checkFolderDepth(path, ctx.options.maxFolderDepth))
+    await ensureFolder(ctx, path)
   })
 }
 
@@ -122,6 +124,12 @@ function checkFitsDisk(ctx: LibraryContext, source: string, target: string, fold
   }
 }
 
+/** Refuses at once (the POST's 400) a job whose deepest folder under `target` would nest deeper than the limit. */
+function checkFitsDepth(ctx: LibraryContext, source: string, target: string, folders: string[]): void {
+  const height = folders.reduce((deepest, f) => Math.max(deepest, folderDepth(f)), 0) - folderDepth(source)
+  if (folderDepth(target) + height > ctx.options.maxFolderDepth) throw badRequest(folderTooDeepMessage(ctx.options.maxFolderDepth), 'INVALID_DESTINATION_PATH')
+}
+
 /** Checks a copy/move folder request; throws the API's 400/404 as the POST's answer. */
 export function checkCopyOrMoveFolder(ctx: LibraryContext, body: Record<string, unknown>, move: boolean): FolderChange {
   const rawSource = requireString(body, 'sourceFolderPath')
@@ -142,6 +150,7 @@ export function checkCopyOrMoveFolder(ctx: LibraryContext, body: Record<string, 
   const target = joinPath(dest, baseName(source))
   if (ctx.store.fileByPath(target)) throw badRequest('A file with the folder\'s name exists at the destination.', 'INVALID_DESTINATION_PATH')
   checkFitsDisk(ctx, source, target, folders, files)
+  checkFitsDepth(ctx, source, target, folders)
   if (move && !ctx.store.folder(target)) return () => relocateTreeLocked(ctx, source, target)
   return () => mergeTreeLocked(ctx, source, target, move, move || includeVersions)
 }

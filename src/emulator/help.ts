@@ -4,6 +4,7 @@
  */
 import { DEFAULT_HELP_WIDTH, flagLines, hanging, wrap } from '../help-layout.js'
 import { DEFAULT_ERROR_STATUSES, RESET_PHASES } from './faults.js'
+import { MAX_FOLDER_DEPTH } from './names.js'
 import { DEFAULT_CDN_STALE_MS, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_VIDEO_UPLOAD_BYTES, DEFAULT_RATE_LIMIT_PER_SECOND } from './options.js'
 import { DEFAULT_USAGE_CACHE_MS } from './usage-cache.js'
 import { DEFAULT_WEBHOOK_RETRY } from './webhooks.js'
@@ -38,6 +39,7 @@ const GROUPS: readonly { title: string; flags: readonly FlagDoc[] }[] = [
       { flag: '--max-upload-bytes', value: 'int', help: 'Largest upload accepted, in bytes.', default: `default ${DEFAULT_MAX_UPLOAD_BYTES}, the free plan's limit` },
       { flag: '--max-video-upload-bytes', value: 'int', help: 'Largest upload of a video (by its name) accepted, in bytes (the plans: free 100 MB, Lite 300 MB, Pro 2 GB).', default: `default ${DEFAULT_MAX_VIDEO_UPLOAD_BYTES}, the free plan's, never below --max-upload-bytes` },
       { flag: '--cdn-stale-ms', value: 'int', help: 'How long a URL already served keeps serving the old bytes after an overwrite, rename, move or delete (the CDN caches by full URL).', default: `default ${DEFAULT_CDN_STALE_MS}` },
+      { flag: '--max-folder-depth', value: 'int', help: 'How many folders deep a folder may nest: a create, an upload or a folder move or copy that would go deeper is refused (400). ImageKit documents 50 for the upload\'s folder; that creates and folder jobs are held to it too is unconfirmed.', default: `default ${MAX_FOLDER_DEPTH}` },
       { flag: '--restrict-unsigned', help: 'The account setting "restrict unsigned URLs": only signed URLs are delivered.', default: 'default off' },
       { flag: '--no-url-uploads', help: 'Refuse uploads whose file is an http(s) URL (400) instead of fetching it, for an emulator that must not reach other hosts.', default: 'default off: such uploads are fetched' },
       { flag: '--rate-limit', value: 'int', help: 'Media API requests a second before answering 429 (uploads are not limited); 0: no limit.', default: `default ${DEFAULT_RATE_LIMIT_PER_SECOND}` },

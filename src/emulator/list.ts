@@ -196,7 +196,7 @@ function parseListParams(p: URLSearchParams, ctx: EmulatorContext): ListParams {
   const rawPath = p.get('path')
   if (rawPath !== null && rawPath !== '') {
     try {
-      path = normalizeFolderPath(rawPath, ctx.options.names, false)
+      path = normalizeFolderPath(rawPath, ctx.options.names, false, ctx.options.maxFolderDepth)
     } catch (e) {
       if (e instanceof NameError) throw badRequest(e.message, e.reason)
       throw e

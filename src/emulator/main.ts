@@ -23,7 +23,7 @@ export class EmulatorArgsError extends Error {}
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const BOOLEAN_FLAGS = new Set(['--restrict-unsigned', '--no-url-uploads', '--no-webhooks'])
 const VALUE_FLAGS = new Set([
-  '--port', '--data', '--private-key', '--public-key', '--id', '--host', '--names', '--max-upload-bytes', '--max-video-upload-bytes', '--cdn-stale-ms',
+  '--port', '--data', '--private-key', '--public-key', '--id', '--host', '--names', '--max-upload-bytes', '--max-video-upload-bytes', '--cdn-stale-ms', '--max-folder-depth',
   '--rate-limit', '--error-rate', '--error-statuses', '--latency-ms', '--reset-rate', '--reset-phase', '--fault-seed', '--range-ignore-rate',
   '--error-after-work-rate',
   '--public-url-base', '--url-encoding', '--seed', '--log-level', '--extensions', '--rate-limit-headers', '--custom-field-delete', '--non-image-metadata', '--usage-cache-ms', '--webhook-retry-ms',
@@ -31,7 +31,7 @@ const VALUE_FLAGS = new Set([
 ])
 
 export const EMULATOR_USAGE = `usage: ikfs emulator --data DIR [--port 0] [--private-key K] [--public-key P] [--id demo] [--host 127.0.0.1]
-  [--names permissive|strict] [--max-upload-bytes N] [--max-video-upload-bytes N] [--cdn-stale-ms N] [--restrict-unsigned] [--no-url-uploads] [--rate-limit N]
+  [--names permissive|strict] [--max-upload-bytes N] [--max-video-upload-bytes N] [--cdn-stale-ms N] [--max-folder-depth N] [--restrict-unsigned] [--no-url-uploads] [--rate-limit N]
   [--error-rate X] [--error-statuses 500,502,503,504] [--latency-ms N] [--reset-rate X] [--reset-phase both] [--fault-seed N]
   [--range-ignore-rate X] [--error-after-work-rate X] [--public-url-base URL] [--url-encoding uri|sdk] [--seed demo] [--log-level L]
   [--extensions pending|success|failed] [--no-webhooks]
@@ -102,6 +102,7 @@ export function parseEmulatorArgs(argv: string[], env: Record<string, string | u
   if (v('--max-upload-bytes') !== undefined) options.maxUploadBytes = integer('--max-upload-bytes', v('--max-upload-bytes') as string, privateKey, 1)
   if (v('--max-video-upload-bytes') !== undefined) options.maxVideoUploadBytes = integer('--max-video-upload-bytes', v('--max-video-upload-bytes') as string, privateKey, 1)
   if (v('--cdn-stale-ms') !== undefined) options.cdnStaleMs = integer('--cdn-stale-ms', v('--cdn-stale-ms') as string, privateKey)
+  if (v('--max-folder-depth') !== undefined) options.maxFolderDepth = integer('--max-folder-depth', v('--max-folder-depth') as string, privateKey, 1)
   if (flags.has('--restrict-unsigned')) options.restrictUnsigned = true
   if (v('--usage-cache-ms') !== undefined) options.usageCacheMs = integer('--usage-cache-ms', v('--usage-cache-ms') as string, privateKey)
   if (flags.has('--no-url-uploads')) options.urlUploads = false

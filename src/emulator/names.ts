@@ -22,8 +22,26 @@ export function nameErrorToApi<T>(fn: () => T): T {
   }
 }
 
-/** §4.18: folders nest at most this deep. */
+/**
+ * §3, §4.18: "The nesting of folders can be at most 50 levels deep" (the upload API's `folder`, in ImageKit's
+ * docs). That a folder create, a move or a copy is held to it too, and how the API refuses a deeper path, is
+ * unconfirmed: the emulator refuses all of them alike (400, its own words), `--max-folder-depth` sets the number.
+ */
 export const MAX_FOLDER_DEPTH = 50
+
+/** How many folders deep a folder path (`/a/b` → 2, `/` → 0) is. */
+export function folderDepth(folderPath: string): number {
+  return folderPath.split('/').filter((s) => s.length > 0).length
+}
+
+export function folderTooDeepMessage(maxDepth: number): string {
+  return `Folder path can not be more than ${maxDepth} levels deep.`
+}
+
+/** Refuses a folder path deeper than `maxDepth` (what a create or a job would make). */
+export function checkFolderDepth(folderPath: string, maxDepth: number, reason = 'INVALID_FOLDER_PATH'): void {
+  if (folderDepth(folderPath) > maxDepth) throw new NameError(folderTooDeepMessage(maxDepth), reason)
+}
 
 export const DOT_FOLDER_MESSAGE = "'.' & '..' can not be used as folder-name"
 const DOT_FILE_MESSAGE = "'.' & '..' can not be used as file-name"
@@ -89,10 +107,10 @@ export function sanitizeFolderName(name: string, mode: NameMode, kind: 'folderNa
  * A folder path from a request (`/a/b/`, `a/b`, `a//b`, `/`) → `/a/b` (root `/`). Empty segments are dropped;
  * `sanitize` applies the upload-folder rewriting to each segment (lookups pass false: paths must match as sent).
  */
-export function normalizeFolderPath(input: string, mode: NameMode, sanitize: boolean): string {
+export function normalizeFolderPath(input: string, mode: NameMode, sanitize: boolean, maxDepth = MAX_FOLDER_DEPTH): string {
   const segments = input.split('/').filter((s) => s.length > 0)
   for (const s of segments) checkNotDots(s, true)
-  if (segments.length > MAX_FOLDER_DEPTH) throw new NameError(`Folder path can not be more than ${MAX_FOLDER_DEPTH} levels deep.`, 'INVALID_FOLDER_PATH')
+  if (segments.length > maxDepth) throw new NameError(folderTooDeepMessage(maxDepth), 'INVALID_FOLDER_PATH')
   const out = sanitize ? segments.map((s) => rewrite(s, 'folderSegment', mode)) : segments
   return '/' + out.join('/')
 }

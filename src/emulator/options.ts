@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js'
 import type { Logger } from '../log.js'
 import type { ExtensionMode } from './extensions.js'
 import type { FaultSettings } from './faults.js'
+import { MAX_FOLDER_DEPTH } from './names.js'
 import { DEFAULT_USAGE_CACHE_MS } from './usage-cache.js'
 import { DEFAULT_WEBHOOK_RETRY, type WebhookRetry } from './webhooks.js'
 
@@ -39,6 +40,11 @@ export interface EmulatorOptions {
    * Default 104857600 (the free plan's), never below maxUploadBytes.
    */
   maxVideoUploadBytes?: number
+  /**
+   * How many folders deep a folder may nest (§3: the docs' 50, for the upload's `folder`; held for creates and
+   * folder jobs too, unconfirmed). Default 50.
+   */
+  maxFolderDepth?: number
   /** How long an overwritten file's already-served URLs keep serving the old bytes (stale CDN, §6.2). Default 60000. */
   cdnStaleMs?: number
   /** "Restrict unsigned URLs" account setting (§5.3). Default false. */
@@ -140,6 +146,7 @@ export interface ResolvedOptions {
   maxUploadBytes: number
   maxVideoUploadBytes: number
   cdnStaleMs: number
+  maxFolderDepth: number
   restrictUnsigned: boolean
   rateLimitPerSecond: number
   rateLimitHeaders: RateLimitHeaders
@@ -175,6 +182,7 @@ export function resolveOptions(o: EmulatorOptions): ResolvedOptions {
     maxUploadBytes: o.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
     maxVideoUploadBytes: o.maxVideoUploadBytes ?? Math.max(DEFAULT_MAX_VIDEO_UPLOAD_BYTES, o.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES),
     cdnStaleMs: o.cdnStaleMs ?? DEFAULT_CDN_STALE_MS,
+    maxFolderDepth: o.maxFolderDepth ?? MAX_FOLDER_DEPTH,
     restrictUnsigned: o.restrictUnsigned ?? false,
     rateLimitPerSecond: o.rateLimit?.perSecond ?? DEFAULT_RATE_LIMIT_PER_SECOND,
     rateLimitHeaders: o.rateLimitHeaders ?? 'every',

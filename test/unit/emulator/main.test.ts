@@ -12,7 +12,7 @@ describe('parseEmulatorArgs', () => {
   it('maps every flag onto EmulatorOptions', () => {
     const { options, logLevel } = parseEmulatorArgs([
       '--port', '0', '--data', '/tmp/x', '--private-key', 'private_k', '--public-key=public_k', '--id', 'acme', '--host', '0.0.0.0',
-      '--names', 'strict', '--max-upload-bytes', '100', '--max-video-upload-bytes', '400', '--cdn-stale-ms', '5', '--restrict-unsigned', '--no-url-uploads', '--rate-limit', '7',
+      '--names', 'strict', '--max-upload-bytes', '100', '--max-video-upload-bytes', '400', '--cdn-stale-ms', '5', '--max-folder-depth', '3', '--restrict-unsigned', '--no-url-uploads', '--rate-limit', '7',
       '--error-rate', '0.5', '--error-statuses', '500,503', '--latency-ms', '3', '--reset-rate', '0.1', '--reset-phase', 'request', '--fault-seed', '9',
       '--error-after-work-rate', '0.2', '--range-ignore-rate', '0.25', '--public-url-base', 'http://127.0.0.1:9000/', '--url-encoding', 'sdk', '--seed', 'demo', '--log-level', 'debug',
       '--extensions', 'success', '--no-webhooks', '--rate-limit-headers', '429', '--custom-field-delete', '200', '--non-image-metadata', '200', '--usage-cache-ms', '0', '--webhook-retry-ms', '500',
@@ -20,7 +20,7 @@ describe('parseEmulatorArgs', () => {
     ])
     expect(options).toEqual({
       dataDir: '/tmp/x', privateKey: 'private_k', publicKey: 'public_k', port: 0, id: 'acme', host: '0.0.0.0', names: 'strict',
-      maxUploadBytes: 100, maxVideoUploadBytes: 400, cdnStaleMs: 5, restrictUnsigned: true, urlUploads: false, rateLimit: { perSecond: 7 }, rangeIgnoreRate: 0.25,
+      maxUploadBytes: 100, maxVideoUploadBytes: 400, cdnStaleMs: 5, maxFolderDepth: 3, restrictUnsigned: true, urlUploads: false, rateLimit: { perSecond: 7 }, rangeIgnoreRate: 0.25,
       publicUrlBase: 'http://127.0.0.1:9000/', urlEncoding: 'sdk', seed: 'demo', extensions: 'success', webhooks: false,
       rateLimitHeaders: '429', customFieldDeleteStatus: 200, nonImageMetadata: 200, usageCacheMs: 0, webhookRetry: { firstDelayMs: 500 }, clockOffsetMs: -7_200_000,
       faults: { errorRate: 0.5, errorStatuses: [500, 503], latencyMs: 3, resetRate: 0.1, resetPhase: 'request', seed: 9, errorAfterWorkRate: 0.2 },

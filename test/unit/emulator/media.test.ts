@@ -84,6 +84,36 @@ describe('Media API', () => {
     expect((await call('GET', `/v1/files?path=${encodeURIComponent(inner)}`)).body).toHaveLength(1)
   })
 
+  it('folders nest at most 50 deep (the docs\' limit): a create, an upload or a folder job that would go deeper is refused (400), none is made', async () => {
+    const deep = (n: number) => '/nest/' + Array.from({ length: n - 1 }, (_, i) => `d${i + 2}`).join('/') // n folders deep
+    expect((await call('POST', '/v1/folder', { folderName: 'd50', parentFolderPath: deep(49) })).status).toBe(201)
+    expect(await call('POST', '/v1/folder', { folderName: 'd51', parentFolderPath: deep(50) })).toMatchObject({
+      status: 400, body: { message: 'Folder path can not be more than 50 levels deep.', reason: 'INVALID_FOLDER_PATH' },
+    })
+    expect((await t.upload({ file: Buffer.from('x'), fileName: 'f.txt', folder: deep(51), useUniqueFileName: 'false' })).status).toBe(400)
+    expect((await t.put(`${deep(50)}/in50.txt`, 'x')).filePath).toBe(`${deep(50)}/in50.txt`) // a file may sit in the 50th
+    // A tree two folders high moved or copied under a 49-deep folder would reach 51.
+    await t.put('/nestsrc/a/b/f.txt', 'f')
+    for (const route of ['/v1/bulkJobs/copyFolder', '/v1/bulkJobs/moveFolder']) {
+      expect(await call('POST', route, { sourceFolderPath: '/nestsrc/a', destinationPath: deep(49) }), route).toMatchObject({
+        status: 400, body: { message: 'Folder path can not be more than 50 levels deep.', reason: 'INVALID_DESTINATION_PATH' },
+      })
+    }
+    expect((await call('GET', `/v1/files?type=folder&path=${encodeURIComponent(deep(49))}`)).body.map((f: Obj) => f.name)).toEqual(['d50'])
+    expect((await call('GET', `/v1/files?type=all&path=${encodeURIComponent(deep(50))}`)).body.map((f: Obj) => f.name)).toEqual(['in50.txt'])
+    expect((await call('GET', '/v1/files?type=folder&path=/nestsrc/a')).body.map((f: Obj) => f.name)).toEqual(['b'])
+  })
+
+  it('--max-folder-depth sets that limit', async () => {
+    const low = await startTestEmulator({ maxFolderDepth: 2 })
+    try {
+      expect((await low.api('POST', '/v1/folder', { folderName: 'b', parentFolderPath: '/a' })).status).toBe(201)
+      expect((await low.api('POST', '/v1/folder', { folderName: 'c', parentFolderPath: '/a/b' })).status).toBe(400)
+    } finally {
+      await low.stop()
+    }
+  })
+
   it('a malformed percent-escape in a path parameter gets that endpoint\'s own error, not a 500', async () => {
     expect(await call('GET', '/v1/files/%ZZ/details')).toMatchObject({ status: 400, body: { message: 'Your request contains invalid fileId parameter.' } })
     expect(await call('GET', '/v1/bulkJobs/%E0%A4%A')).toMatchObject({ status: 404, body: { message: 'The requested job does not exist.' } })
