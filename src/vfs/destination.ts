@@ -13,6 +13,28 @@ import type { Inode } from './inode.js'
 import { EncodingError, NAME_MAX_BYTES, joinRemote, parentOf, splitLocalPath, type NameCodec } from './name.js'
 import type { Resolver } from './resolver.js'
 
+/**
+ * How many folders deep ImageKit nests folders: "The nesting of folders can be at most 50 levels deep" (its docs,
+ * of the upload's `folder`). A folder or file past it would be refused by the library on every try: a create,
+ * `mkdir` or rename that would make one is refused before any API call (W11).
+ */
+export const MAX_FOLDER_DEPTH = 50
+
+/** How many folders deep a remote folder path is (`/` → 0, `/a/b` → 2). */
+export function folderDepth(remoteFolder: string): number {
+  return remoteFolder.split('/').filter((s) => s !== '').length
+}
+
+/**
+ * Refuses with ENAMETOOLONG ("File name too long": mkdir(2), open(2) and rename(2) say "pathname was too
+ * long") a folder at `remoteFolder` with `below` levels of folders under it that would nest past MAX_FOLDER_DEPTH.
+ */
+export function assertFolderDepth(what: string, remoteFolder: string, below = 0): void {
+  const depth = folderDepth(remoteFolder) + below
+  if (depth <= MAX_FOLDER_DEPTH) return
+  throw new VfsError('ENAMETOOLONG', `${what}: a folder would be ${depth} folders deep; ImageKit nests folders at most ${MAX_FOLDER_DEPTH} deep`)
+}
+
 /** Where a local path goes remotely. */
 export interface Destination {
   localPath: string

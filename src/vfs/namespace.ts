@@ -15,7 +15,7 @@ import { KeyedMutex } from './lock.js'
 import { folderExists } from './folder-exists.js'
 import { changeOrItsResult, fileIsAt } from './lost-answer.js'
 import { joinRemote, parentOf } from './name.js'
-import type { Destination } from './destination.js'
+import { assertFolderDepth, type Destination } from './destination.js'
 import { mergeWanted } from './wanted-details.js'
 import { renamedFileNode } from './renamed-file.js'
 import { putBack, type PutBackDeps } from './put-back.js'
@@ -68,6 +68,7 @@ export class Namespace {
 
   async mkdir(localPath: string): Promise<void> {
     const dest = await this.#d.destinations.of(localPath)
+    assertFolderDepth(`mkdir ${localPath}`, dest.remotePath)
     await this.#locked([dest.remotePath], async () => {
       if ((await this.#remote(dest)) || this.#d.writes.pendingAt(dest.remotePath)) {
         throw new VfsError('EEXIST', `mkdir ${localPath}: exists`, { level: 'debug' })
@@ -272,6 +273,11 @@ export class Namespace {
     const srcNode = await this.#remote(from)
     const srcPending = this.#d.writes.pendingAt(from.remotePath)
     if (!srcNode && !srcPending) throw new VfsError('ENOENT', `rename ${from.localPath}: no such file`)
+    // A folder takes its tree along: as far as the cached listings show it (a deeper part not listed yet is
+    // the library's to refuse, EIO).
+    const what = `rename ${from.localPath} to ${to.localPath}`
+    if (srcNode?.kind === 'dir' && !srcPending) assertFolderDepth(what, to.remotePath, this.#knownHeight(srcNode.remotePath))
+    else assertFolderDepth(what, to.folder)
     // ImageKit's move (and the upload of a file waiting in the spool) makes a missing target folder: one deleted
     // elsewhere is not brought back by a rename into it, as it is not by a create there (W7).
     if (to.folder !== from.folder) await this.#d.folders.assertExists(to.folder, parentOf(to.parentLocalPath)[1], `rename ${from.localPath} to ${to.localPath}`)
@@ -288,6 +294,18 @@ export class Namespace {
     if (dstNode?.kind === 'file' && dstNode.isVersion) throw new VfsError('EACCES', `rename ${to.localPath}: old versions are read-only`)
     if (dstNode?.kind === 'dir') throw new VfsError('EISDIR', `rename ${to.localPath}: is a folder`)
     return this.#renameFile(from, to, srcNode as FileInode | undefined, srcPending, dstNode as FileInode | undefined, dstPending)
+  }
+
+  /** How many levels of folders the cached listings show under a folder (0: none, or none listed). */
+  #knownHeight(remotePath: string): number {
+    let height = 0
+    const stack: [string, number][] = [[remotePath, 0]]
+    for (let next = stack.pop(); next; next = stack.pop()) {
+      const [path, depth] = next
+      height = Math.max(height, depth)
+      for (const child of this.#d.dirs.peek(path)?.children.values() ?? []) if (child.kind === 'dir') stack.push([child.remotePath, depth + 1])
+    }
+    return height
   }
 
   async #renameFile(

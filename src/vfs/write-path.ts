@@ -21,7 +21,7 @@ import { fileIdentityKey, folderIdentityKey, type DirInode, type FileInode, type
 import type { InodeTable } from './inode-table.js'
 import { KeyedMutex } from './lock.js'
 import { parentOf, type NameCodec } from './name.js'
-import type { Destination, Destinations } from './destination.js'
+import { assertFolderDepth, type Destination, type Destinations } from './destination.js'
 import type { FolderPresence } from './folder-presence.js'
 import type { Resolver } from './resolver.js'
 import { currentFile } from './current-file.js'
@@ -305,6 +305,7 @@ export class WritePath {
    */
   async openForWrite(localPath: string, flags: number, create?: CreateIntent): Promise<PendingFile> {
     const dest = await this.#d.destinations.of(localPath)
+    if (create) assertFolderDepth(`create ${localPath}`, dest.folder)
     const truncate = (flags & fsConstants.O_TRUNC) !== 0
     return this.#pathLock.run(dest.remotePath, async () => {
       const existing = this.#pending.at(dest.remotePath)

@@ -2089,6 +2089,40 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
+  it('W11: folders nest at most 50 deep: mkdir, cp -r and mv past that get ENAMETOOLONG at once, with one log line naming the limit, and nothing deeper is made', async () => {
+    const { m } = await mount()
+    const levels = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `n${from + i}`)
+    const at = (...names: string[]) => join(m.path, ...names)
+    await run('mkdir', ['-p', at(...levels(50))]) // /n1/…/n50: 50 folders deep, as deep as ImageKit nests
+    await writeFile(at(...levels(50), 'in50.txt'), 'deepest\n') // a file may sit in the 50th
+    await expect(run('mkdir', ['-p', at(...levels(52))])).rejects.toMatchObject({ stderr: expect.stringContaining('File name too long') })
+    await expect(run('mkdir', [at(...levels(51))])).rejects.toMatchObject({ stderr: expect.stringContaining('File name too long') })
+    // cp -r of a local tree that goes past it: the folder at the 51st level is refused, what fits is copied.
+    const tree = join(work, 'w11-deep')
+    await mkdir(join(tree, ...levels(3, 49)), { recursive: true })
+    await writeFile(join(tree, 'n49', 'ok.txt'), 'ok\n')
+    await writeFile(join(tree, ...levels(3, 49), 'too-deep.txt'), 'no\n')
+    await expect(run('cp', ['-r', tree, at(...levels(47))])).rejects.toMatchObject({ stderr: expect.stringContaining('File name too long') })
+    // mv of a folder two levels high (its listing known) under the 48th would reach 51; under the 47th it fits.
+    await mkdir(at('w11-tall', 'mid', 'low'), { recursive: true })
+    await readdir(at('w11-tall', 'mid'))
+    await expect(run('mv', [at('w11-tall'), at(...levels(48), 'tall')])).rejects.toMatchObject({ stderr: expect.stringContaining('File name too long') })
+    expect(await readdir(at('w11-tall', 'mid'))).toEqual(['low'])
+    await run('mv', [at('w11-tall'), at(...levels(47), 'tall')])
+    await unmount(m)
+
+    const deepest = '/' + levels(50).join('/')
+    expect((await remoteEntries(lib, deepest)).map((e) => e.name)).toEqual(['in50.txt'])
+    expect((await remoteEntries(lib, '/' + levels(47).join('/') + '/w11-deep')).map((e) => e.name).sort()).toEqual(['n49'])
+    expect((await remoteEntries(lib, '/' + levels(47).join('/') + '/w11-deep/n49')).map((e) => e.name).sort()).toEqual(['n50', 'ok.txt'])
+    expect(await remoteEntries(lib, '/' + levels(47).join('/') + '/w11-deep/n49/n50')).toEqual([])
+    expect((await remoteEntries(lib, '/' + [...levels(47), 'tall', 'mid'].join('/'))).map((e) => e.name)).toEqual(['low'])
+    // One line per refusal, naming the limit (mkdir -p, mkdir, cp's mkdir, mv).
+    const refusals = m.log().split('\n').filter((line) => line.includes('ImageKit nests folders at most 50 deep'))
+    expect(refusals).toHaveLength(4)
+    expect(refusals.every((line) => /"msg":"(mkdir|rename) failed: ENAMETOOLONG"/.test(line))).toBe(true)
+  })
+
   it('W11: names ImageKit would rewrite are stored encoded and keep their created name after a re-list', async () => {
     // local name → remote name under the default encoding (Hash, Percent, Question → FULLWIDTH forms).
     const names: [string, string][] = [
