@@ -7,8 +7,9 @@
  */
 
 /**
- * Skews up to this are not acted on: the Date header's second and the round trip make smaller figures noise,
- * and the upload check's tolerance (vfs/upload/stored-copy.ts) is the same minute.
+ * Skews up to this are not acted on: the Date header's second and the round trip make smaller figures noise.
+ * The one threshold: signing follows the API's time beyond it, `ikfs mount` and `ikfs doctor` warn beyond it
+ * (cli/clock-warning.ts), and the upload check's tolerance (vfs/upload/stored-copy.ts) is this minute.
  */
 export const NOTABLE_CLOCK_SKEW_MS = 60_000
 

@@ -12,6 +12,7 @@
  */
 import { open } from 'node:fs/promises'
 import type { ImageKitApi, RequestOptions } from '../../imagekit/api.js'
+import { NOTABLE_CLOCK_SKEW_MS } from '../../imagekit/clock-skew.js'
 import { isImageKitError } from '../../imagekit/errors.js'
 import { errorCodeOf } from '../../imagekit/http.js'
 import type { FileObject, UploadResponse } from '../../imagekit/types.js'
@@ -22,9 +23,11 @@ import { mayHaveBeenDone } from '../lost-answer.js'
 
 /**
  * How much earlier than the attempt's start (our clock) a version may say it was stored (the API's clock):
- * clocks differ by seconds. A version older than the attempt with exactly our bytes is harmless to take.
+ * clocks differ by seconds. A version older than the attempt with exactly our bytes is harmless to take. The
+ * skew `ikfs mount` and `ikfs doctor` warn beyond (cli/clock-warning.ts), which names this as what a clock
+ * further ahead breaks.
  */
-export const CLOCK_SKEW_MS = 60_000
+export const CLOCK_SKEW_MS = NOTABLE_CLOCK_SKEW_MS
 
 /** Failures before a connection was made: the request never left (an outage costs no look-ups). */
 const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT'])
