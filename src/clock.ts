@@ -21,10 +21,18 @@ export const systemClock: Clock = {
     }),
 }
 
-/** `base`, read `offsetMs` later (earlier when negative): a clock set wrong, as another machine's may be. */
-export function offsetClock(base: Clock, offsetMs: number): Clock {
-  if (offsetMs === 0) return base
-  return { now: () => base.now() + offsetMs, sleep: (ms, signal) => base.sleep(ms, signal) }
+/** `base` read `offsetMs` later, an offset that can be changed while it runs: a clock that is stepped (NTP, by hand). */
+export class SteppedClock implements Clock {
+  constructor(
+    readonly base: Clock,
+    public offsetMs: number,
+  ) {}
+  now(): number {
+    return this.base.now() + this.offsetMs
+  }
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return this.base.sleep(ms, signal)
+  }
 }
 
 /** A clock that only moves when told to; for unit tests of TTLs and backoff. */

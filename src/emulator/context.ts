@@ -1,5 +1,5 @@
 /** What every route and library operation shares, built once per emulator instance. */
-import type { Clock } from '../clock.js'
+import type { Clock, SteppedClock } from '../clock.js'
 import type { Logger } from '../log.js'
 import type { CdnCache } from './cdn-cache.js'
 import type { DailyCounter } from './daily-counter.js'
@@ -20,6 +20,8 @@ export interface LibraryContext {
   store: Store
   cdn: CdnCache
   clock: Clock
+  /** The clock when the emulator made it (no `clock` option given): `POST /_emulator/clock` steps it. */
+  steppedClock?: SteppedClock
   logger: Logger
 }
 

@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { offsetClock, systemClock } from '../clock.js'
+import { SteppedClock, systemClock } from '../clock.js'
 import { isDiskFull } from '../full-disk.js'
 import { createLogger } from '../log.js'
 import { makeDirs } from '../make-dirs.js'
@@ -64,7 +64,9 @@ const INJECTED_ERROR_MESSAGE = 'Internal server error (injected by the emulator)
 export async function startEmulator(options: EmulatorOptions): Promise<EmulatorHandle> {
   const resolved = resolveOptions(options)
   const logger = (options.logger ?? createLogger({ level: 'silent' })).child({ component: 'emulator' })
-  const clock = options.clock ?? offsetClock(systemClock, options.clockOffsetMs ?? 0)
+  // Stepped by POST /_emulator/clock (routes/admin.ts), as ImageKit's clock is from a client's view when the client's is.
+  const stepped = options.clock ? undefined : new SteppedClock(systemClock, options.clockOffsetMs ?? 0)
+  const clock = options.clock ?? (stepped as SteppedClock)
   const store = new Store(resolved.dataDir, clock, logger)
   makeDirs(store.metaDir)
   const unlock = lockDataDir(resolved.dataDir, store.metaDir)
@@ -106,6 +108,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     store,
     cdn: new CdnCache(resolved.cdnStaleMs, clock, join(store.tmpDir, 'cdn')),
     clock,
+    steppedClock: stepped,
     logger,
     urls: new UrlBuilder(urlEndpoint, resolved.publicUrlBase, resolved.urlEncoding),
     faults,

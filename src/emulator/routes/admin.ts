@@ -1,6 +1,8 @@
 /**
  * Emulator control (not part of ImageKit): `GET /_emulator/health` (no auth, for readiness probes),
- * `GET|POST /_emulator/faults` and `POST /_emulator/cdn/expire` (Basic auth with the private key).
+ * `GET|POST /_emulator/faults`, `POST /_emulator/cdn/expire` and `POST /_emulator/clock` (Basic auth with the
+ * private key). The last sets `{offsetMs}`, what --clock-offset-ms set at start: the emulator's clock steps, as
+ * a client sees ImageKit's clock step when its own is stepped.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { checkBasicAuth } from '../auth.js'
@@ -29,6 +31,14 @@ export async function handleAdmin(ctx: EmulatorContext, req: IncomingMessage, re
       if (e instanceof FaultSettingsError) throw badRequest(e.message)
       throw e
     }
+    return
+  }
+  if (path === '/clock' && req.method === 'POST') {
+    const { offsetMs } = ((await readJsonBody(req)) ?? {}) as { offsetMs?: unknown }
+    if (typeof offsetMs !== 'number' || !Number.isSafeInteger(offsetMs)) throw badRequest('offsetMs must be a whole number of milliseconds')
+    if (!ctx.steppedClock) throw badRequest('this emulator was given its clock (startEmulator\'s clock option): it cannot be stepped')
+    ctx.steppedClock.offsetMs = offsetMs
+    sendJson(res, 200, { offsetMs })
     return
   }
   if (path === '/cdn/expire' && req.method === 'POST') {
