@@ -19,7 +19,7 @@ import type { ProxySettings } from './proxy.js'
 import { readRange, type DeliveryClient } from './read.js'
 import { defaultRetryPolicy } from './retry.js'
 import { expiryFor, signUrl } from './sign.js'
-import { explainSignedUrlRefusal, isSignedUrl } from './signed-url-refused.js'
+import { explainSignedUrlRefusal, isDeliveryRefusal, isSignedUrl, signedParts } from './signed-url-refused.js'
 import type { AccountUsage, BulkJobStatus, FileObject, ListItem, UploadResponse } from './types.js'
 import { UPLOAD_ROUTE, probeUploadHost, uploadFile, uploadFileStream } from './upload.js'
 import { appendQuery, buildUrl, queryOf, trimTrailingSlashes } from './url.js'
@@ -83,6 +83,8 @@ export class ImageKitClient implements ImageKitApi {
   readonly #onlySigned: boolean
   readonly #signedUrlExpirySeconds: number
   readonly #clock: Clock
+  /** The API call a refused signed URL makes to measure the clocks again (#signedAgain), while one is under way. */
+  #clockCheck: Promise<void> | undefined
 
   constructor(options: ImageKitClientOptions) {
     const expiry = options.signedUrlExpirySeconds ?? DEFAULT_SIGNED_URL_EXPIRY_SECONDS
@@ -151,7 +153,11 @@ export class ImageKitClient implements ImageKitApi {
     const pinned = target.versionId && !VERSIONED_URL.test(base) ? appendQuery(base, { [VERSION_PARAM]: target.versionId }) : base
     const url = appendQuery(pinned, { tr: 'orig-true' })
     if (!signed) return url
-    // ImageKit checks the expiry by its own clock: a machine far behind it signs by the API's time (clock-skew.ts).
+    return this.#signed(url)
+  }
+
+  /** `url` signed now. ImageKit checks the expiry by its own clock: a machine far behind it signs by the API's time (clock-skew.ts). */
+  #signed(url: string): string {
     const expiresAt = expiryFor(this.#clock.now() + this.#http.clockSkew.signingOffsetMs, this.#signedUrlExpirySeconds)
     return signUrl({ url, urlEndpoint: this.#urlEndpoint, privateKey: this.#privateKey, expiresAt })
   }
@@ -159,9 +165,42 @@ export class ImageKitClient implements ImageKitApi {
   readRange(url: string, start: number, endInclusive: number | undefined, options?: RequestOptions): Promise<RangeResponse> {
     const reading = readRange(this.#http, url, start, endInclusive, options)
     if (!isSignedUrl(url)) return reading
-    return reading.catch((e: unknown) => {
-      throw explainSignedUrlRefusal(e, this.#signedUrlExpirySeconds)
+    return reading.catch(async (e: unknown) => {
+      const again = isDeliveryRefusal(e) ? await this.#signedAgain(url, options?.signal) : undefined
+      if (again === undefined) throw explainSignedUrlRefusal(e, this.#signedUrlExpirySeconds)
+      return readRange(this.#http, again, start, endInclusive, options).catch((e2: unknown) => {
+        throw explainSignedUrlRefusal(e2, this.#signedUrlExpirySeconds)
+      })
     })
+  }
+
+  /**
+   * After the CDN refused the signed `url`: whether the clocks stepped apart since the API's last answer (this
+   * machine's stepped back, or ImageKit's seen so), which the skew signing follows would show only at the next API
+   * answer. One cheap API call (shared by the refusals meanwhile) measures it again; when by ImageKit's clock
+   * `url` had expired and signing now gives a later expiry, the URL signed again, for one more try. Else
+   * undefined: the refusal has another cause (or the clocks still agree), and is answered as it is.
+   */
+  async #signedAgain(url: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+    const parts = signedParts(url)
+    if (!parts) return undefined
+    const first = this.#clockCheck === undefined
+    this.#clockCheck ??= this.#http
+      .call({ method: 'GET', host: 'api', route: LIST_ROUTE, query: { limit: 1 }, idempotent: true, signal, maxRetries: VERIFY_MAX_RETRIES })
+      .then(() => undefined, () => undefined)
+      .finally(() => (this.#clockCheck = undefined))
+    await this.#clockCheck
+    const skewMs = this.#http.clockSkew.skewMs
+    if (skewMs === undefined || this.#clock.now() + skewMs < parts.expiresAt * 1000) return undefined
+    const again = this.#signed(parts.unsigned)
+    const expiresAt = signedParts(again)?.expiresAt ?? 0
+    if (expiresAt <= parts.expiresAt) return undefined
+    // One line per step: by the read whose refusal measured the clocks again.
+    if (first) this.#http.settings.log.info(
+      { route: new URL(url).pathname, skewMs: Math.round(skewMs) },
+      'a signed URL expired by ImageKit\'s clock, which is ahead of this machine\'s since the API\'s last answer (a clock step): signed again by ImageKit\'s time',
+    )
+    return again
   }
 
   uploadFile(request: UploadRequest, options?: RequestOptions): Promise<UploadResponse> {

@@ -42,23 +42,27 @@ export function signingOffsetMs(clockSkewMs: number | undefined): number {
 export const MAX_MEASURED_ROUND_TRIP_MS = 30_000
 
 /**
- * The skew as the API's latest answers show it. Each answer costs one string compare: the figure is derived
- * again only from a Date header other than the last one taken (it changes once a second at most), so a
- * stream of answers parses a date at most once a second, and a step of this machine's clock shows from the
- * first answer dated a second later.
+ * The skew as the API's latest answers show it. Each answer costs a string compare: the figure is derived
+ * again only from a Date header other than the last one taken, or received in another second of this
+ * machine's clock (either changes once a second at most), so a stream of answers parses a date at most about
+ * twice a second, and a step of either clock shows from the first answer after it.
  */
 export class ClockSkew {
   #lastDate: string | undefined
+  #lastSecond: number | undefined
   #skewMs: number | undefined
 
   /** One API answer with `dateHeader`, sent and received at `sentMs` and `receivedMs` by this machine's clock. */
   observe(dateHeader: unknown, sentMs: number, receivedMs: number): void {
     // A round trip shorter than nothing: this machine's clock stepped back during it, its middle is half the step off.
     const roundTripMs = receivedMs - sentMs
-    if (typeof dateHeader !== 'string' || dateHeader === this.#lastDate || roundTripMs < 0 || roundTripMs > MAX_MEASURED_ROUND_TRIP_MS) return
+    if (typeof dateHeader !== 'string' || roundTripMs < 0 || roundTripMs > MAX_MEASURED_ROUND_TRIP_MS) return
+    const second = Math.floor(receivedMs / 1000)
+    if (dateHeader === this.#lastDate && second === this.#lastSecond) return
     const skewMs = clockSkewOf(dateHeader, sentMs, receivedMs)
     if (skewMs === undefined) return
     this.#lastDate = dateHeader
+    this.#lastSecond = second
     this.#skewMs = skewMs
   }
 

@@ -11,6 +11,19 @@ export function isSignedUrl(url: string): boolean {
   return /[?&]ik-s=[0-9a-f]+$/.test(url)
 }
 
+const EXPIRING_SIGNATURE = /[?&]ik-t=(\d+)&ik-s=[0-9a-f]+$/
+
+/** A URL signUrl made with an expiry: the URL it signed and that expiry (unix seconds); else undefined. */
+export function signedParts(url: string): { unsigned: string; expiresAt: number } | undefined {
+  const match = EXPIRING_SIGNATURE.exec(url)
+  return match ? { unsigned: url.slice(0, match.index), expiresAt: Number(match[1]) } : undefined
+}
+
+/** Whether `e` is the CDN's refusal (401/403) of a delivery URL. */
+export function isDeliveryRefusal(e: unknown): boolean {
+  return e instanceof ImageKitError && e.code === 'IK_FORBIDDEN'
+}
+
 /** `e`, with the likely cause added when it is the CDN's refusal of a signed URL. */
 export function explainSignedUrlRefusal(e: unknown, lifetimeSeconds: number): unknown {
   if (!(e instanceof ImageKitError) || e.code !== 'IK_FORBIDDEN') return e

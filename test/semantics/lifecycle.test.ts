@@ -77,6 +77,38 @@ describe.skipIf(skip !== null)('signed reads from a machine whose clock is behin
   })
 })
 
+describe.skipIf(skip !== null)('signed reads right after the clocks step apart', () => {
+  let lib: Library
+  const before = randomBytes(80_000)
+  const after = randomBytes(90_000)
+
+  beforeAll(async () => {
+    lib = await startLibrary({ emulatorArgs: ['--restrict-unsigned'] })
+    await lib.upload('/priv', 'before.bin', before, { isPrivateFile: 'true' })
+    await lib.upload('/priv', 'after.bin', after, { isPrivateFile: 'true' })
+  })
+  afterAll(async () => {
+    await lib?.stop()
+  })
+
+  it('R7: the first read after this machine\'s clock falls 2 h behind ImageKit\'s (stepped while mounted) succeeds: the refusal re-checks the clocks and signs again', async () => {
+    const mounted = await mountLibrary(lib)
+    try {
+      // In step: the listing of /priv (both files) is the last API answer before the step.
+      expect((await readFile(join(mounted.path, 'priv', 'before.bin'))).equals(before)).toBe(true)
+      // ImageKit's clock 2 h ahead from now on, as when this machine's clock is stepped back: a URL signed for
+      // 1 h by the skew measured so far is past by ImageKit's clock, and no API answer has shown the step yet.
+      await lib.api('POST', '/_emulator/clock', { offsetMs: 2 * 3600_000 })
+      expect((await readFile(join(mounted.path, 'priv', 'after.bin'))).equals(after)).toBe(true)
+    } finally {
+      await mounted.stop()
+    }
+    const log = mounted.log()
+    expect(log).not.toContain('a signed URL was refused')
+    expect(log.split('\n').filter((line) => line.includes('signed again by ImageKit\'s time'))).toHaveLength(1)
+  })
+})
+
 describe.skipIf(skip !== null)('signed reads when the API names another URL endpoint', () => {
   let lib: Library
   const bytes = randomBytes(150_000)

@@ -1,7 +1,7 @@
 /** The ImageKitClient facade: routes and bodies of each call, delivery URLs, bulk-job polling, deletes. */
 import { describe, expect, it } from 'vitest'
 import { ImageKitClient } from '../../../src/imagekit/client.js'
-import { systemClock } from '../../../src/clock.js'
+import { ManualClock, systemClock } from '../../../src/clock.js'
 import { expiryFor, signUrl, stringToSign, urlSignature } from '../../../src/imagekit/sign.js'
 import { startTestEmulator } from '../../helpers/emulator.js'
 import { PRIVATE_KEY, capturingLogger, makeClient, readAll, sendJson, useClientPerTest } from './helpers.js'
@@ -255,7 +255,7 @@ describe('signing by the API\'s clock', () => {
     expect(expiryOf(client.deliveryUrl(target))).toBe(expiryFor(clock.now(), LIFETIME_S))
   })
 
-  it('reads a private file from an emulator 2 h ahead once the key check measured it; refused before', async () => {
+  it('reads a private file from an emulator 2 h ahead: refused before any API answer measured the clocks, the read measures them and signs again', async () => {
     const emulator = await startTestEmulator({ clockOffsetMs: 7_200_000 })
     const { client } = makeClient(emulator.emu.url, { clock: systemClock, privateKey: emulator.privateKey, urlEndpoint: emulator.urlEndpoint })
     try {
@@ -266,10 +266,40 @@ describe('signing by the API\'s clock', () => {
       expect(uploaded.status).toBe(200)
       const { url } = (await uploaded.json()) as { url: string }
       const target = { filePath: '/p.txt', url, isPrivateFile: true }
-      await expect(client.readRange(client.deliveryUrl(target), 0, undefined)).rejects.toMatchObject({ code: 'IK_FORBIDDEN' })
+      // Signed by this machine's clock (no skew known yet): past by the emulator's. The refusal costs one API call.
+      const first = await client.readRange(client.deliveryUrl(target), 0, undefined)
+      expect((await readAll(first.body)).toString()).toBe('private bytes')
       expect((await client.verifyCredentials()).clockSkewMs).toBeGreaterThan(7_100_000)
       const read = await client.readRange(client.deliveryUrl(target), 0, undefined)
       expect((await readAll(read.body)).toString()).toBe('private bytes')
+      // A URL refused for another reason (its signature) is not signed again: refused, with the likely cause.
+      const forged = client.deliveryUrl(target).replace(/ik-s=[0-9a-f]+$/, 'ik-s=' + '0'.repeat(40))
+      await expect(client.readRange(forged, 0, undefined)).rejects.toMatchObject({ code: 'IK_FORBIDDEN', message: expect.stringContaining('a signed URL was refused') })
+    } finally {
+      await client.close()
+      await emulator.stop()
+    }
+  })
+})
+
+describe('a clock stepped while reading', () => {
+  it('R7: the first read after this machine\'s clock steps 2 h back is refused by ImageKit\'s clock, measures the clocks again and succeeds', async () => {
+    const emulator = await startTestEmulator()
+    const clock = new ManualClock(Date.now())
+    const { client } = makeClient(emulator.emu.url, { clock, privateKey: emulator.privateKey, urlEndpoint: emulator.urlEndpoint })
+    try {
+      const form = new FormData()
+      form.set('file', new Blob(['private bytes']), 'p.txt')
+      for (const [k, v] of Object.entries({ fileName: 'p.txt', useUniqueFileName: 'false', isPrivateFile: 'true' })) form.set(k, v)
+      const uploaded = await fetch(`${emulator.emu.url}/api/v1/files/upload`, { method: 'POST', body: form, headers: { authorization: `Basic ${Buffer.from(`${emulator.privateKey}:`).toString('base64')}` } })
+      const target = { filePath: '/p.txt', url: ((await uploaded.json()) as { url: string }).url, isPrivateFile: true }
+      expect(Math.abs((await client.verifyCredentials()).clockSkewMs ?? Number.NaN)).toBeLessThan(60_000)
+      clock.advance(-7_200_000) // stepped back: a URL signed for 1 h is 1 h past by ImageKit's clock
+      const read = await client.readRange(client.deliveryUrl(target), 0, undefined)
+      expect((await readAll(read.body)).toString()).toBe('private bytes')
+      // Signed by ImageKit's time from now on, without another refusal.
+      const expiresAt = Number(/ik-t=(\d+)/.exec(client.deliveryUrl(target))?.[1])
+      expect(expiresAt * 1000).toBeGreaterThan(Date.now() + 3_500_000)
     } finally {
       await client.close()
       await emulator.stop()

@@ -29,6 +29,16 @@ describe('ClockSkew', () => {
     expect(skew.signingOffsetMs).toBe(0)
   })
 
+  it('takes the same Date header again once received in another second of this machine\'s clock: a step within one second of the API\'s shows', () => {
+    const skew = new ClockSkew()
+    skew.observe(dated(AT), AT, AT)
+    expect(skew.skewMs).toBe(500)
+    // This machine's clock stepped 2 h back, answered within the same second of the API's clock.
+    skew.observe(dated(AT), AT - 7_200_000 + 200, AT - 7_200_000 + 300)
+    expect(skew.skewMs).toBe(7_200_250)
+    expect(skew.signingOffsetMs).toBe(7_200_250)
+  })
+
   it('an answer after a long round trip (an upload\'s body) is not measured: the middle of 10 min is 5 min off', () => {
     const skew = new ClockSkew()
     skew.observe(dated(AT), AT, AT)
