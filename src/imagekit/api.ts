@@ -123,6 +123,12 @@ export interface UploadRequest extends UploadFields {
    * repeat that would store the bytes once more. Undefined (or a failure) sends them again.
    */
   storedBefore?: (previous: ImageKitError) => Promise<UploadResponse | undefined>
+  /**
+   * Told, when an attempt has read all of a small file into memory (to send it from one buffer), the bytes it
+   * read, before it sends them and while the caller still holds changes (`reading`): a view that stays as it is,
+   * which the caller may keep.
+   */
+  read?: (bytes: Buffer) => void
 }
 
 /** An upload whose length is not known when it starts: the bytes come as they are produced. */

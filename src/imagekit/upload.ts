@@ -149,7 +149,9 @@ async function readFileBody(upload: UploadRequest, release: () => void): Promise
   if (fileSize <= SMALL_FILE_BYTES) {
     const body = Buffer.allocUnsafe(head.length + fileSize + tail.length)
     head.copy(body, 0)
-    readExactly(handle?.fd ?? upload.localFile, body.subarray(head.length, head.length + fileSize))
+    const bytes = body.subarray(head.length, head.length + fileSize)
+    readExactly(handle?.fd ?? upload.localFile, bytes)
+    upload.read?.(bytes)
     release()
     tail.copy(body, head.length + fileSize)
     upload.onProgress?.(fileSize)

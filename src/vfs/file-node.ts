@@ -108,6 +108,12 @@ export class PendingFile {
   /** The version id the last upload of these bytes stored (its spool copy may be reused: spool/recent-copies.ts). */
   storedVersionId: string | undefined
   /**
+   * The bytes an upload attempt last read of the spool copy whole (a small file), and `changes` then: while
+   * `changes` is the same, they are the spool copy's bytes, and a retire keeps them in memory from here instead
+   * of reading the file once more (spool/recent-bytes.ts). Dropped at the next change.
+   */
+  readForUpload: { changes: number; bytes: Buffer } | undefined
+  /**
    * Copied server-side (copy_file_range): the content is this remote file's, and the spool file is still empty;
    * it is filled from the remote bytes before any read, write or truncate of the open file.
    */

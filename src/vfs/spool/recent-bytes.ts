@@ -63,14 +63,15 @@ export class RecentBytes {
   }
 
   /**
-   * Copies into memory the `size` bytes of a data file (`fh`, open) that hold that version exactly, when they
-   * fit. Any other version of the file goes in any case. Never fails: a file that cannot be read is not kept.
+   * Copies into memory the `size` bytes of a data file (`from`: open, or those bytes already in memory) that
+   * hold that version exactly, when they fit. Any other version of the file goes in any case. Never fails: a
+   * file that cannot be read is not kept.
    * The caller opens the file, not this: on ext4 the first close of a file after it was emptied (a reused data
    * file) allocates its blocks, and emptying it for the next reuse then costs several times more.
    */
-  keep(fileId: string, versionId: string, size: number, fh: FileHandle | undefined): void {
+  keep(fileId: string, versionId: string, size: number, from: FileHandle | Buffer | undefined): void {
     this.drop(fileId)
-    if (!fh || !this.fits(size)) return
+    if (!from || !this.fits(size)) return
     const ring = (this.#ring ??= Buffer.allocUnsafeSlow(this.#limits.maxBytes))
     const wrapped = this.#head + size > ring.length
     const at = wrapped ? 0 : this.#head
@@ -81,7 +82,7 @@ export class RecentBytes {
       this.#forget(id)
     }
     this.#head = at
-    if (!readInto(fh, ring, at, size)) return
+    if (Buffer.isBuffer(from) ? from.copy(ring, at, 0, size) !== size : !readInto(from, ring, at, size)) return
     this.#head = at + size
     this.#byFile.set(fileId, { versionId, offset: at, length: size, expiresAtMs: this.clock.now() + this.#limits.ttlMs })
     this.#bytes += size

@@ -68,13 +68,16 @@ export class RecentCopies {
     for (const name of readdirSync(keptDir)) unlinkSync(join(keptDir, name))
   }
 
-  /** Keeps the data file of a version just stored; removes it instead when it cannot stay. */
-  async keep(fileId: string, versionId: string, copy: RecentCopy): Promise<void> {
+  /**
+   * Keeps the data file of a version just stored; removes it instead when it cannot stay. `bytes`: its bytes,
+   * when the caller has them in memory (its upload read them whole): they are kept in memory from there.
+   */
+  async keep(fileId: string, versionId: string, copy: RecentCopy, bytes?: Buffer): Promise<void> {
     // Without a descriptor, the file is opened for the copy in memory and keeps it: a close would cost (recent-bytes.ts).
-    this.#memory.keep(fileId, versionId, copy.size, copy.fh)
+    this.#memory.keep(fileId, versionId, copy.size, bytes ?? copy.fh)
     const { ttlMs, maxCopies, maxBytes } = this.#limits
     if (copy.size > maxBytes || ttlMs <= 0 || maxCopies <= 0) {
-      if (!copy.fh && this.#memory.fits(copy.size)) {
+      if (!copy.fh && !bytes && this.#memory.fits(copy.size)) {
         copy = { ...copy, fh: await open(this.dataFiles.path(copy.id), 'r+').catch(() => undefined) }
         this.#memory.keep(fileId, versionId, copy.size, copy.fh)
       }
@@ -91,7 +94,7 @@ export class RecentCopies {
     const kept: Kept = { ...copy, key, expiresAtMs: this.clock.now() + ttlMs }
     this.#kept.set(key, kept)
     this.#bytes += copy.size
-    if (!kept.fh && this.#memory.fits(kept.size)) await this.#keepInMemory(fileId, versionId, kept)
+    if (!kept.fh && !bytes && this.#memory.fits(kept.size)) await this.#keepInMemory(fileId, versionId, kept)
     await this.#evict()
     this.#schedule()
   }

@@ -71,10 +71,15 @@ export class Committer {
 
   /** fsync: the content is stored remotely when it returns (write-back: the upload starts now). */
   async fsync(file: PendingFile): Promise<void> {
-    if (this.needsCommit(file)) {
-      this.#refuseUnfit(file, 'fsync')
-      await this.commit(file, 'sync').catch((e: unknown) => { throw spoolError(e, `fsync ${file.localPath}`) })
-    } else if (file.unsent && file.state !== 'rejected') await this.#upload(file)
+    try {
+      if (this.needsCommit(file)) {
+        this.#refuseUnfit(file, 'fsync')
+        await this.commit(file, 'sync').catch((e: unknown) => { throw spoolError(e, `fsync ${file.localPath}`) })
+      } else if (file.unsent && file.state !== 'rejected') await this.#upload(file)
+    } finally {
+      // The file stays open, maybe for long: the bytes its upload read are not held for a retire that may never come.
+      file.readForUpload = undefined
+    }
   }
 
   /**

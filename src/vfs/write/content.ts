@@ -181,6 +181,7 @@ export class SpoolContent {
     file.mtimeMs = this.#d.clock.now()
     file.storedVersionId = undefined
     file.storedUpload = undefined
+    file.readForUpload = undefined
   }
 }
 

@@ -55,7 +55,11 @@ export class SpoolFiles {
     }
     this.#d.pending.remove(file)
     await this.#d.journal.remove(file.id).catch(() => undefined)
-    await this.#d.recent.keep(fileId, versionId, { id: file.id, fh: fd, size: file.size })
+    // The bytes its upload read, if nothing changed them since: the spool copy's, so not read again.
+    const read = file.readForUpload
+    const bytes = read && read.changes === file.changes && read.bytes.length === file.size && !file.remoteContent ? read.bytes : undefined
+    file.readForUpload = undefined
+    await this.#d.recent.keep(fileId, versionId, { id: file.id, fh: fd, size: file.size }, bytes)
   }
 
   /** Forgets a file; its data file goes once no handle needs it (`fd`: its spool fd, given up by the caller). */

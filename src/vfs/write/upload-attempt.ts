@@ -138,6 +138,8 @@ export class UploadAttempts {
           onProgress,
           reading,
           storedBefore,
+          // Only bytes read while nothing can change them (no fill from a server-side copy to come).
+          read: (bytes) => (file.readForUpload = file.remoteContent || file.filling ? undefined : { changes: file.changes, bytes }),
         }, { giveUp: control.uploadFailed }))
       // Stored: until it has landed (its tags set, perform), a crash leaves the next mount to find it.
       file.mayBeStoredSinceMs = sinceMs

@@ -10,6 +10,7 @@ import type {
   UploadRequest,
 } from '../../../src/imagekit/api.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { SMALL_FILE_BYTES } from '../../../src/imagekit/upload.js'
 import type { AccountUsage, BulkJobStatus, FileObject, FolderObject, ListItem, UploadResponse } from '../../../src/imagekit/types.js'
 
 const ENDPOINT = 'https://ik.example.test/demo'
@@ -411,6 +412,8 @@ export class FakeImageKit implements ImageKitApi {
         if (this.uploadGate) await this.uploadGate()
         this.#maybeFail('uploadFile')
         bytes = await readFile(request.localFile)
+        // As the client does with a small file, which it reads whole into one buffer (imagekit/upload.ts).
+        if (bytes.length <= SMALL_FILE_BYTES) request.read?.(bytes)
       } finally {
         read?.()
       }
