@@ -222,7 +222,8 @@ class ImageKitVfs implements IkVfs {
   async getattr(localPath: string): Promise<Attr> {
     const pending = this.#writes?.pendingAtLocal(localPath)
     if (pending) return pendingAttr(pending, this.#attrOptions)
-    return this.#attr(await this.#resolver.resolve(localPath))
+    const node = await this.#resolver.resolve(localPath)
+    return this.#attr(node.kind === 'file' ? this.#heldLongerAt(localPath, node) ?? node : node)
   }
 
   async getattrOpen(fh: number): Promise<Attr> {
@@ -236,6 +237,7 @@ class ImageKitVfs implements IkVfs {
     const listing = await this.#dirs.listing(dir)
     this.#prefetch?.after(dir, listing)
     const entries: DirEntry[] = []
+    const readersHere = this.#pageCacheReadersIn(localPath)
     const overlay = new Map<string, PendingFile>()
     for (const { name: remoteName, file } of this.#writes?.pendingIn(dir.remotePath) ?? []) {
       const name = this.#codec.toLocal(remoteName)
@@ -244,7 +246,9 @@ class ImageKitVfs implements IkVfs {
     for (const [name, node] of listing.children) {
       const f = overlay.get(name)
       if (f && node.kind === 'dir') overlay.delete(name) // a folder wins, as in listings
-      entries.push({ name, attr: f ? pendingAttr(f, this.#attrOptions) : this.#attr(node) })
+      const readers = f ? undefined : readersHere.get(name)
+      const held = readers && node.kind === 'file' ? heldLonger(readers, node) : undefined
+      entries.push({ name, attr: f ? pendingAttr(f, this.#attrOptions) : this.#attr(held ?? node) })
       overlay.delete(name)
     }
     for (const [name, f] of overlay) entries.push({ name, attr: pendingAttr(f, this.#attrOptions) })
@@ -367,6 +371,34 @@ class ImageKitVfs implements IkVfs {
       }
     }
     return found
+  }
+
+  /**
+   * The version a program is still reading at `localPath` through the kernel's page cache, when `listed` (what
+   * the listing shows there now, stored elsewhere since it opened) is another, shorter one: the name goes on
+   * showing the version read until that program closes it or one here opens the file as `listed` (which
+   * outdates it, #outdateReadersAt). The kernel keeps one size per file, taken from whatever a stat of the
+   * name answers, and ends reads through the page cache at it without asking: given the shorter size, it
+   * would end that program's reads there, an end of file where there is none (R5).
+   */
+  #heldLongerAt(localPath: string, listed: FileInode): FileInode | undefined {
+    if (this.#options.directIo) return undefined // no page cache, no size to end reads at
+    return heldLonger([...this.#handles.values()].filter((h): h is ReadHandle => h.kind === 'read' && h.localPath === localPath), listed)
+  }
+
+  /** The read handles open through the page cache on files of folder `localPath`, by name (#heldLongerAt). */
+  #pageCacheReadersIn(localPath: string): Map<string, ReadHandle[]> {
+    const byName = new Map<string, ReadHandle[]>()
+    if (this.#options.directIo) return byName
+    for (const h of this.#handles.values()) {
+      if (h.kind !== 'read' || h.localPath === undefined || h.localPath === '/') continue
+      const [parent, name] = parentOf(h.localPath)
+      if (parent !== localPath) continue
+      const list = byName.get(name)
+      if (list) list.push(h)
+      else byName.set(name, [h])
+    }
+    return byName
   }
 
   /**
@@ -794,6 +826,16 @@ class ImageKitVfs implements IkVfs {
     const names = remotePath.split('/').filter(Boolean).map((n) => this.#codec.toLocal(n))
     return names.some((n) => n === undefined) ? undefined : '/' + names.join('/')
   }
+}
+
+/** The longest version `readers` (open at one name) read through the page cache, when longer than `listed` and not it. */
+function heldLonger(readers: Iterable<ReadHandle>, listed: FileInode): FileInode | undefined {
+  let held: FileInode | undefined
+  for (const h of readers) {
+    if (h.bypassesPageCache || h.outdated || h.node.isVersion || sameVersion(h.node, listed) || h.node.size <= listed.size) continue
+    if (!held || h.node.size > held.size) held = h.node
+  }
+  return held
 }
 
 function sameVersion(a: FileInode, b: FileInode): boolean {

@@ -20,8 +20,8 @@
 // the folder first (now ENOENT, folder-job.ts).
 // TWO_MOUNTS_SEEDS=1-20 runs those seeds instead, to look for new failing seeds (TWO_MOUNTS_SAVES=1 adds vim's
 // move-aside saves to their steps, W17; TWO_MOUNTS_HELD=1 descriptors held open, HELD_OPS: seeds 404, 457, 463 and
-// 445 with saves find a reader of a version the other machine replaced with a shorter one reading a prefix of it,
-// not fixed yet); TWO_MOUNTS_TRACE=/tmp/prefix
+// 445 with saves found a reader of a version the other machine replaced with a shorter one reading a prefix of it,
+// R5); TWO_MOUNTS_TRACE=/tmp/prefix
 // writes each run's steps, both daemons' logs and a copy of the emulator's data dir next to that prefix.
 import { randomBytes } from 'node:crypto'
 import { appendFileSync } from 'node:fs'

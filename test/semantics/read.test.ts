@@ -500,6 +500,35 @@ describe.skipIf(skip !== null)('read semantics', () => {
     }
   }, 60_000)
 
+  it('R5: a program reading a file another machine stores anew, shorter, reads its version to the end (the name shows that one until it closes)', async () => {
+    const [v1, v2] = [randomBytes(4 * 1024 * 1024 + 5), randomBytes(1024 * 1024 + 3)]
+    await lib.upload('/shorter', 'clip.bin', v1)
+    const path = join(m.path, 'shorter', 'clip.bin')
+    await waitFor(async () => (await stat(path).catch(() => undefined))?.size === v1.length, CHANGE_BOUND_MS * 2, 'clip.bin')
+    const player = await open(path, 'r')
+    try {
+      const head = Buffer.alloc(64 * 1024)
+      expect((await player.read(head, 0, head.length, 0)).bytesRead).toBe(head.length)
+      const listed = m.listingCount('/shorter')
+      await lib.upload('/shorter', 'clip.bin', v2)
+      await waitFor(async () => (await stat(path), m.listingCount('/shorter') > listed), CHANGE_BOUND_MS * 2, 'the new version listed')
+      await new Promise((r) => setTimeout(r, ATTR_TIMEOUT_MS + 200)) // the kernel's attributes are from after that listing
+      // The kernel keeps one size per file and ends page-cache reads at it: with v2's, the player's file would end at 1 MiB.
+      expect((await stat(path)).size).toBe(v1.length)
+      const rest = Buffer.alloc(v1.length)
+      let at = head.length
+      for (let n; (n = (await player.read(rest, at, Math.min(1024 * 1024, rest.length - at), at)).bytesRead) > 0;) at += n
+      head.copy(rest)
+      expect(at).toBe(v1.length)
+      expect(sha(rest) === sha(v1) ? 'v1' : 'other bytes').toBe('v1')
+    } finally {
+      await player.close()
+    }
+    await waitFor(async () => (await stat(path)).size === v2.length, CHANGE_BOUND_MS, 'the new version shown')
+    expect(sha(await readFile(path))).toBe(sha(v2))
+    await lib.deleteFile('/shorter/clip.bin') // R11's usage is cached by the mount
+  })
+
   it('R6: a file gone remotely reads as ENOENT, server faults give right bytes or EIO, never wrong bytes', async () => {
     await lib.upload('/gone', 'soon.txt', Buffer.from('soon gone\n'))
     await waitFor(async () => (await readdir(join(m.path, 'gone')).catch((): string[] => [])).includes('soon.txt'), DIR_CACHE_MS * 4, 'soon.txt')

@@ -341,6 +341,52 @@ describe('reads', () => {
     expect(api.calls.getFileDetails).toBe(1)
   })
 
+  it('R5: a shorter version stored elsewhere while a program reads the file: the name shows the version read until it closes', async () => {
+    const api = new FakeImageKit()
+    const [a, b] = [patternBytes(3 * MiB + 5, 41), patternBytes(MiB + 3, 42)]
+    api.addFolder('/d')
+    api.addFile('/d/clip.bin', a)
+    api.addFile('/d/other.bin', patternBytes(10, 43))
+    const { vfs, clock } = makeVfs(api)
+    const fh = await vfs.open('/d/clip.bin', constants.O_RDONLY)
+    expect(Buffer.compare(await vfs.read('/d/clip.bin', fh, KERNEL_READ, 0), a.subarray(0, KERNEL_READ))).toBe(0)
+    api.overwrite('/d/clip.bin', b, '2025-02-03T04:05:06.007Z')
+    clock.advance(120_000) // the listing shows the shorter version now
+    // The kernel ends page-cache reads at the size a stat gives: given b's, the reader's file would end there.
+    expect((await vfs.getattr('/d/clip.bin')).size).toBe(a.length)
+    expect((await vfs.readdir('/d')).map((e) => [e.name, e.attr.size])).toEqual([['clip.bin', a.length], ['other.bin', 10]])
+    expect((await vfs.getattrOpen(fh)).size).toBe(a.length)
+    expect(Buffer.compare(await readAll(vfs, fh, a.length), a)).toBe(0)
+    await vfs.release('/d/clip.bin', fh)
+    expect((await vfs.getattr('/d/clip.bin')).size).toBe(b.length)
+    expect((await vfs.readdir('/d')).map((e) => [e.name, e.attr.size])).toEqual([['clip.bin', b.length], ['other.bin', 10]])
+  })
+
+  it('R5: ...or until a program here opens the file as that version (the reader is outdated then); a longer version shows at once', async () => {
+    const api = new FakeImageKit()
+    const [a, b, c] = [patternBytes(3 * MiB + 5, 44), patternBytes(MiB + 3, 45), patternBytes(4 * MiB, 46)]
+    api.addFile('/clip.bin', a)
+    const { vfs, clock } = makeVfs(api)
+    const fh = await vfs.open('/clip.bin', constants.O_RDONLY)
+    await vfs.read('/clip.bin', fh, KERNEL_READ, 0)
+    api.overwrite('/clip.bin', b, '2025-02-03T04:05:06.007Z')
+    clock.advance(120_000)
+    expect((await vfs.getattr('/clip.bin')).size).toBe(a.length)
+    const viewer = await vfs.open('/clip.bin', constants.O_RDONLY)
+    expect(vfs.bypassesPageCache!(viewer)).toBe(true)
+    expect((await vfs.getattr('/clip.bin')).size).toBe(b.length)
+    expect(Buffer.compare(await readAll(vfs, viewer, b.length), b)).toBe(0)
+    await expectCode(vfs.read('/clip.bin', fh, KERNEL_READ, 2 * MiB), 'EIO')
+    await vfs.release('/clip.bin', viewer)
+    await vfs.release('/clip.bin', fh)
+    const again = await vfs.open('/clip.bin', constants.O_RDONLY)
+    api.overwrite('/clip.bin', c, '2025-02-04T04:05:06.007Z')
+    clock.advance(120_000)
+    expect((await vfs.getattr('/clip.bin')).size).toBe(c.length)
+    await vfs.release('/clip.bin', again)
+    vfs.checkInvariants()
+  })
+
   it('after a stale read, a new open sees the new version while the old handle stays failed', async () => {
     const api = new FakeImageKit()
     const f = api.addFile('/v.jpg', patternBytes(1000, 15))
