@@ -30,7 +30,7 @@ import { fromImageKitError } from './from-imagekit-error.js'
 import { fileInodeFrom, type FileInode } from './inode.js'
 import { mayHaveBeenDone } from './lost-answer.js'
 import type { Resolver } from './resolver.js'
-import { detailsHold, detailsUpdate, pendingFileView, type WantedDetails } from './wanted-details.js'
+import { detailsHold, detailsUpdate, pendingFileView, sameTags, type WantedDetails } from './wanted-details.js'
 import type { Destinations } from './destination.js'
 import type { WritePath } from './write-path.js'
 import { hasXattr, isComputedXattr, isSettingXattr, listXattrs, xattrValue, XATTR_PREFIX, XDG_TAGS } from './xattr.js'
@@ -82,6 +82,16 @@ const CUSTOM_METADATA: Editable = {
   clear: () => ({ customMetadata: {} }),
 }
 
+/** The tags' two names: ImageKit's and the freedesktop one (xattr.ts). */
+const IMAGEKIT_TAGS = `${XATTR_PREFIX}tags`
+
+/**
+ * How soon after one tag name was set (its change done) a set or removal of the other counts as the same copy's:
+ * `rsync -X`, `cp -a` and `tar --xattrs` set a file's attributes one after another, milliseconds apart. Short,
+ * so that a program setting one name and another the other a moment later are rarely taken for one copy.
+ */
+export const SAME_COPY_MS = 1_000
+
 const EDITABLE: ReadonlyMap<string, Editable> = new Map([
   [`${XATTR_PREFIX}tags`, TAGS],
   [XDG_TAGS, TAGS],
@@ -111,16 +121,20 @@ export class MetadataEditor {
    * same value), so a repeat of what the library has just answered for that file needs no second update.
    */
   #lastAnswer: Answer | undefined
+  /** The last tags set through either name, for the other name's set or removal right after it (#sameCopysOtherName). */
+  #lastTags: { localPath: string; name: string; tags: readonly string[]; atMs: number } | undefined
 
   constructor(readonly d: MetadataEditorDeps) {}
 
   async set(localPath: string, name: string, value: Buffer, flags: number): Promise<void> {
     if (isComputedXattr(name)) return this.#setComputed(localPath, name, value.toString('utf8'), flags)
     const wanted = this.#editable(localPath, name).set(value.toString('utf8'))
+    if (this.#sameCopysOtherName(localPath, name, wanted.tags ?? [])) return
     await this.#change(localPath, name, wanted, (present) => {
       if (flags & XATTR_CREATE && present) throw new VfsError('EEXIST', `setxattr ${localPath}: ${name} exists`, { level: 'debug' })
       if (flags & XATTR_REPLACE && !present) throw new VfsError('ENODATA', `setxattr ${localPath}: no ${name}`)
     })
+    if (wanted.tags !== undefined) this.#lastTags = { localPath, name, tags: wanted.tags ?? [], atMs: this.d.clock.now() }
   }
 
   async remove(localPath: string, name: string): Promise<void> {
@@ -130,9 +144,28 @@ export class MetadataEditor {
       return
     }
     const wanted = this.#editable(localPath, name).clear()
+    if (this.#sameCopysOtherName(localPath, name, undefined)) return
     await this.#change(localPath, name, wanted, (present) => {
       if (!present) throw new VfsError('ENODATA', `removexattr ${localPath}: no ${name}`)
     })
+    if (wanted.tags !== undefined) this.#lastTags = { localPath, name, tags: [], atMs: this.d.clock.now() }
+  }
+
+  /**
+   * True when this set (`tags`) or removal (undefined) of one tag name comes right after the other name was set
+   * on the same file, and would undo that: a copy bringing both names, which disagree because the copy was
+   * tagged under one of them (R10). The copy's `user.imagekit.tags` wins: `rsync -X` sets the names in sorted
+   * order (`user.imagekit.tags` first) whenever anything differs, and removes those its source lacks after, so
+   * had the later name won, every run would set the tags twice, one way and back (also a file tagged under
+   * `user.xdg.tags` alone lost its tags to the removal of `user.imagekit.tags`). Nothing changes then.
+   */
+  #sameCopysOtherName(localPath: string, name: string, tags: readonly string[] | undefined): boolean {
+    const last = this.#lastTags
+    if (!last || last.localPath !== localPath || last.name === name || (name !== IMAGEKIT_TAGS && name !== XDG_TAGS)) return false
+    if (this.d.clock.now() - last.atMs >= SAME_COPY_MS) return false
+    if (tags !== undefined && (sameTags(tags, last.tags) || last.name !== IMAGEKIT_TAGS)) return false
+    this.d.log.info({ path: localPath, name, kept: last.name }, `${tags === undefined ? 'removexattr' : 'setxattr'} of ${name} right after ${last.name} was set on the file (a copy bringing both names, which disagree): ${last.name} kept, nothing changed`)
+    return true
   }
 
   /** The attributes of a file whose upload is still to come (xattr.ts reads them like a listed file's). */
@@ -180,7 +213,24 @@ export class MetadataEditor {
     if (node.isVersion) throw new VfsError('EACCES', `${localPath}: old versions are read-only`)
     check(listXattrs(node).includes(name))
     if (this.#answeredJustNow(node, wanted)) return
+    if (detailsHold(node, wanted) && (await this.#holdsNow(localPath, node, wanted))) return
     await this.#update(localPath, node, wanted)
+  }
+
+  /**
+   * True when the file has what is wanted already, as its details say now (the listing may be older than a
+   * change made elsewhere): an update would change nothing but its `updatedAt`, so its `mtime` and the URL
+   * `user.imagekit.url` shows, and `rsync -X` (which sets every attribute of a file again whenever one differs,
+   * as that URL does after a change) would set them again at each run (R10).
+   */
+  async #holdsNow(localPath: string, node: FileInode, wanted: WantedDetails): Promise<boolean> {
+    const now = await this.d.api.getFileDetails(node.fileId).catch(() => undefined)
+    if (!now || now.versionInfo?.id !== node.versionId || !detailsHold(now, wanted)) return false
+    const dest = this.d.destinations.known(localPath)
+    this.#answered(now) // the next names of the same copy (the other tag name, coordinates) ask nothing
+    this.d.dirs.setChild(dest.folder, dest.localName, fileInodeFrom(now, node.ino))
+    this.d.log.debug({ path: localPath }, 'setxattr of the value the file has: nothing to change')
+    return true
   }
 
   /**

@@ -37,7 +37,10 @@ export function detailsUpdate(wanted: WantedDetails, current: Readonly<Record<st
 }
 
 /** Whether a file's details are what `wanted` asks for (no tags is null or []; no coordinates null or ''). */
-export function detailsHold(file: Pick<FileObject, 'tags' | 'customCoordinates' | 'customMetadata'>, wanted: WantedDetails): boolean {
+export function detailsHold(
+  file: { readonly tags?: readonly string[] | null; readonly customCoordinates?: string | null; readonly customMetadata?: Readonly<Record<string, unknown>> },
+  wanted: WantedDetails,
+): boolean {
   if (wanted.tags !== undefined && !sameTags(file.tags ?? [], wanted.tags ?? [])) return false
   if (wanted.customCoordinates !== undefined && (file.customCoordinates || null) !== (wanted.customCoordinates || null)) return false
   if (wanted.customMetadata !== undefined && !sameMetadata(file.customMetadata ?? {}, wanted.customMetadata)) return false
@@ -93,7 +96,7 @@ export function carriedDetails(source: FileInode, uploadTags: readonly string[])
   return Object.keys(carried).length > 0 ? carried : undefined
 }
 
-function sameTags(a: readonly string[], b: readonly string[]): boolean {
+export function sameTags(a: readonly string[], b: readonly string[]): boolean {
   const set = new Set(b)
   return a.length === set.size && a.every((t) => set.has(t))
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import { CONFIRM_MS } from '../../../src/vfs/folder-presence.js'
-import { XATTR_CREATE, XATTR_REPLACE } from '../../../src/vfs/metadata-edit.js'
+import { SAME_COPY_MS, XATTR_CREATE, XATTR_REPLACE } from '../../../src/vfs/metadata-edit.js'
 import { detailsHold } from '../../../src/vfs/wanted-details.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
 import { expectCode, makeVfs, scratchDir, type Harness } from './helpers.js'
@@ -42,6 +42,7 @@ describe('writable metadata attributes', () => {
     expect(await attr(h, '/p/a.jpg', 'tags')).toBe('summer,beach')
     expect(await h.vfs.listxattr('/p/a.jpg')).toContain('user.imagekit.tags')
     // user.xdg.tags (KDE's file manager) is the same tags.
+    h.clock.advance(SAME_COPY_MS) // another program, not a copy bringing both names (see below)
     await h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value('sea,summer'), 0)
     expect(api.detailUpdates.at(-1)?.details).toEqual({ tags: ['sea', 'summer'] })
     expect(await attr(h, '/p/a.jpg', 'tags')).toBe('sea,summer')
@@ -62,13 +63,58 @@ describe('writable metadata attributes', () => {
       { fileId: file.fileId, details: { tags: ['red', 'blue'] } },
       { fileId: file.fileId, details: { customCoordinates: '1,2,3,4' } },
     ])
-    // Another value, or the same once that answer is old (another machine may have changed it since), is set.
+    // Another value is set.
+    h.clock.advance(CONFIRM_MS)
     await h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value('red'), 0)
+    expect(api.detailUpdates.slice(2).map((u) => u.details)).toEqual([{ tags: ['red'] }])
+    // The same once that answer is old asks the file's details: while they hold it nothing is set (an update
+    // would move updatedAt, so the mtime and user.imagekit.url, and rsync -X would set it all again each run, R10)...
+    h.clock.advance(CONFIRM_MS)
+    const asked = api.calls.getFileDetails
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red'), 0)
+    expect(api.calls.getFileDetails).toBe(asked + 1)
+    expect(api.detailUpdates).toHaveLength(3)
+    // ...and it is set when another machine changed them since the listing was read.
+    await api.updateFileDetails(file.fileId, { tags: ['green'] })
     h.clock.advance(CONFIRM_MS)
     await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red'), 0)
-    expect(api.detailUpdates.slice(2).map((u) => u.details)).toEqual([{ tags: ['red'] }, { tags: ['red'] }])
+    expect(api.detailUpdates.slice(3).map((u) => u.details)).toEqual([{ tags: ['green'] }, { tags: ['red'] }])
     // XATTR_CREATE still sees the tags there.
     await expectCode(h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red'), XATTR_CREATE), 'EEXIST')
+    await h.vfs.close()
+  })
+
+  it('R10: a copy bringing both tag names, which disagree (tagged under one of them), keeps user.imagekit.tags, whatever order they come in', async () => {
+    const { api, h } = storedFile()
+    // rsync -X sets every name in sorted order: user.imagekit.tags, then user.xdg.tags (the copy's older tags).
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red,green'), 0)
+    await h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value('red,blue'), 0)
+    expect(api.detailUpdates.map((u) => u.details)).toEqual([{ tags: ['red', 'green'] }])
+    expect(await attr(h, '/p/a.jpg', 'tags')).toBe('red,green')
+    expect(h.lines.some((l) => l.includes('user.imagekit.tags kept'))).toBe(true)
+    // The next run: the same again, nothing changes.
+    h.clock.advance(CONFIRM_MS)
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red,green'), 0)
+    await h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value('red,blue'), 0)
+    expect(api.detailUpdates).toHaveLength(1)
+    // cp -a and tar follow the copy's own order: user.xdg.tags first, then user.imagekit.tags, which wins too.
+    h.clock.advance(SAME_COPY_MS)
+    await h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value('sea'), 0)
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red,green'), 0)
+    expect(await attr(h, '/p/a.jpg', 'tags')).toBe('red,green')
+    // A copy holding one name only: rsync -X removes the other after setting it, which would clear the tags.
+    h.clock.advance(SAME_COPY_MS)
+    await h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value('dolphin'), 0)
+    await h.vfs.removexattr('/p/a.jpg', 'user.imagekit.tags')
+    expect(await attr(h, '/p/a.jpg', 'tags')).toBe('dolphin')
+    h.clock.advance(SAME_COPY_MS)
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('mine'), 0)
+    await h.vfs.removexattr('/p/a.jpg', 'user.xdg.tags')
+    expect(await attr(h, '/p/a.jpg', 'tags')).toBe('mine')
+    // Later, by itself, either name sets or removes them.
+    h.clock.advance(SAME_COPY_MS)
+    await h.vfs.removexattr('/p/a.jpg', 'user.xdg.tags')
+    await expectCode(h.vfs.getxattr('/p/a.jpg', 'user.imagekit.tags'), 'ENODATA')
     await h.vfs.close()
   })
 
