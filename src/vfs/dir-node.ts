@@ -64,6 +64,11 @@ export interface ListingBuilderDeps {
   codec: NameCodec
   inodes: InodeTable
   warn: WarnOnce
+  /**
+   * Whether a delete of the file is under way (pending-deletes.ts): it is left out, with its versions, as
+   * already gone, whatever the library still answers.
+   */
+  deleting?: (fileId: string) => boolean
 }
 
 /** Accepts items page by page as they arrive; `finish()` freezes the listing. */
@@ -87,6 +92,7 @@ export class ListingBuilder {
 
   add(item: ListItem): void {
     if (item.type === 'file-version') return // `all` never returns versions; ignore if it does
+    if (item.type !== 'folder' && this.deps.deleting?.(item.fileId)) return
     const local = this.deps.codec.toLocal(item.name)
     if (local === undefined) return this.#hide(item.name, 'name cannot be shown locally with this encoding')
     const existing = this.#children.get(local)
@@ -107,6 +113,7 @@ export class ListingBuilder {
   /** An old version, shown as `name-vYYYY-MM-DD-HHMMSS-mmm.ext` (rclone's naming). */
   addVersion(item: FileObject): void {
     if (item.type !== 'file-version') return
+    if (this.deps.deleting?.(item.fileId)) return
     const local = this.deps.codec.toLocal(item.name)
     if (local === undefined) return this.#hide(item.name, 'name cannot be shown locally with this encoding')
     const name = versionName(local, parseTimeMs(item.updatedAt))

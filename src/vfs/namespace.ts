@@ -30,6 +30,8 @@ export type NamespaceDeps = Pick<WritePathDeps, 'api' | 'clock' | 'log' | 'codec
    * effort: never rejects (the delete goes on without them).
    */
   keepForReaders: (node: FileInode) => Promise<void>
+  /** Whether a program has that version of the stored file open for reading (keepForReaders then fetches it). */
+  readersHold: (node: FileInode) => boolean
 }
 
 function isNotFound(e: unknown): boolean {
@@ -144,6 +146,9 @@ export class Namespace {
   }
 
   async #assertEmpty(dir: DirInode, what: string): Promise<void> {
+    // ImageKit's delete of the folder is recursive: the files inside whose delete is under way (hidden from the
+    // listing) are deleted first, so that none is taken before its bytes are fetched for its readers (W8).
+    await this.#d.writes.deletes.settledUnder(dir.remotePath)
     this.#d.dirs.expire(dir.remotePath)
     const listing = await this.#d.dirs.listing(dir)
     if (listing.children.size > 0 || this.#d.writes.hasPendingUnder(dir.remotePath)) {
@@ -194,7 +199,10 @@ export class Namespace {
         })
       }
       let fileId = pending?.base?.fileId ?? (pending ? node?.fileId : (await this.#remoteFile(dest))?.fileId)
-      // A program that has the stored file open for reading reads on what it opened: it goes with the delete.
+      // A program that has the stored file open for reading reads on what it opened: its bytes are fetched first,
+      // for as long as the download takes, with the folder locked by the kernel until the unlink answers. So the
+      // unlink answers once the delete is noted, and the fetch and the delete follow (pending-deletes.ts).
+      if (!pending && node?.kind === 'file' && node.fileId === fileId && this.#d.readersHold(node) && this.#deleteLater(node, dest)) return
       if (node?.kind === 'file' && node.fileId === fileId) await this.#d.keepForReaders(node)
       if (fileId) {
         // Noted first: after a crash between the delete and the spool's discard, the file is not uploaded back.
@@ -233,6 +241,23 @@ export class Namespace {
       this.#d.dirs.setChild(dest.folder, dest.localName, undefined)
       if (fileId) this.#d.dirs.dropVersionsOf(dest.folder, fileId)
     })
+  }
+
+  /**
+   * The stored file `node` at `dest`, which programs have open for reading, goes from the listings now; its bytes
+   * are fetched for them and it is deleted from the library in the background (pending-deletes.ts). False, done
+   * nothing, when its delete cannot be noted in the spool (the caller deletes it at once then).
+   */
+  #deleteLater(node: FileInode, dest: Destination): boolean {
+    try {
+      this.#d.writes.deletes.begin(node.fileId, dest.remotePath, () => this.#d.keepForReaders(node))
+    } catch (e) {
+      this.#d.log.warn({ path: dest.remotePath, err: e }, 'delete of a file open for reading: cannot note it in the spool; its bytes are fetched for the readers before it, the folder waiting')
+      return false
+    }
+    this.#d.dirs.setChild(dest.folder, dest.localName, undefined)
+    this.#d.dirs.dropVersionsOf(dest.folder, node.fileId)
+    return true
   }
 
   /** After deleting `goneId` found it gone: deletes the file now at `dest` (listed afresh), if another; its id. */
@@ -363,8 +388,9 @@ export class Namespace {
         if (dstPending) await writes.discard(dstPending)
         if (srcPending) await writes.discard(srcPending)
       }
-      if (srcFileId && srcFileId !== dstBase.fileId) {
-        // A program that has the source open for reading reads on what it opened, as after an unlink (W8).
+      if (srcFileId && srcFileId !== dstBase.fileId && !(src?.fileId === srcFileId && this.#d.readersHold(src) && this.#deleteLater(src, from))) {
+        // A program that has the source open for reading reads on what it opened, as after an unlink (W8): when
+        // it holds it, the fetch and the delete follow the rename (#deleteLater).
         if (src?.fileId === srcFileId) await this.#d.keepForReaders(src)
         try {
           await this.#d.api.deleteFile(srcFileId)
@@ -470,6 +496,10 @@ export class Namespace {
       await this.#deleteEmptyFolder(dst.remotePath, to.folder, `rename onto ${to.localPath} (replace empty folder)`)
       dirs.setChild(to.folder, to.localName, undefined)
     }
+    // A file inside (or in a folder it merges into) whose delete is under way would move with the folder, away
+    // from the path a file made at its name waits on (pending-deletes.ts): those deletes are done first.
+    await writes.deletes.settledUnder(src.remotePath)
+    await writes.deletes.settledUnder(to.remotePath)
     const inside = writes.pendingUnder(src.remotePath)
     // Files open inside keep working: an upload asked for while the job runs waits for it (write-path.ts quiesce).
     const still: PendingFile[] = []

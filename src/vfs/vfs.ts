@@ -151,7 +151,10 @@ class ImageKitVfs implements IkVfs {
     this.#root = new DirInode(ROOT_INO, '/', mountTimeMs, mountTimeMs)
     this.#attrOptions = { ...options, mountTimeMs }
     this.#dirs = new DirCache(
-      api, clock, { codec: this.#codec, inodes: this.#inodes, warn: new WarnOnce(this.#log) }, this.#counters,
+      api, clock,
+      // A file whose delete is under way (an unlink answered before it, W8) is gone from every listing.
+      { codec: this.#codec, inodes: this.#inodes, warn: new WarnOnce(this.#log), deleting: (fileId) => this.#writes?.deletes.has(fileId) === true },
+      this.#counters,
       {
         ttlMs: options.dirCacheTimeMs, maxDirs: options.maxCachedDirs, versions: options.versions,
         onListing: (folder, items, ms) => this.#log.debug({ folder, items, ms }, 'listing folder'),
@@ -187,7 +190,7 @@ class ImageKitVfs implements IkVfs {
       const unlinked = this.#unlinked = new UnlinkedCopies(recent.keptDir, api, this.#log)
       recent.shareDisk(unlinked) // a full disk takes its copies first: written files come first (W3, W8)
       this.#namespace = new Namespace({
-        ...shared, writes: this.#writes,
+        ...shared, api: this.#writes.api, writes: this.#writes,
         // Best effort: the delete is what the user asked for, so it goes on without the copy (too large, or the
         // CDN not answering), and the readers then get errors once past what the block cache holds.
         keepForReaders: async (node) => {
@@ -201,6 +204,7 @@ class ImageKitVfs implements IkVfs {
           // The last reader may have gone while the bytes came (its release found no copy to drop).
           if (!this.#readers.isOpen(node.fileId, node.versionId)) await unlinked.drop(node.fileId, node.versionId).catch(() => undefined)
         },
+        readersHold: (node) => this.#readers.isOpen(node.fileId, node.versionId),
       })
       this.#metadata = new MetadataEditor({ api, log: this.#log, resolver: this.#resolver, dirs: this.#dirs, destinations: this.#destinations, writes: this.#writes, clock })
     }

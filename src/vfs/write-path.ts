@@ -54,6 +54,7 @@ import { retarget } from './write/retarget.js'
 import { SpoolFiles } from './write/spool-files.js'
 import { UploadAttempts } from './write/upload-attempt.js'
 import { copyStored, type ServerCopyDeps } from './write/server-copy.js'
+import { PendingDeletes } from './pending-deletes.js'
 
 export interface WritePathDeps {
   api: ImageKitApi
@@ -103,11 +104,24 @@ export class WritePath {
   #refusingNewWrites = false
   /** W17: stored files renamed aside by this mount, and the files it then made in their place (put-back.ts). */
   readonly movedAside: MovedAside
+  /**
+   * Deletes of stored files answered before they are done (W8, pending-deletes.ts): every store of a file this
+   * path makes goes through `api`, which waits while one is under way at the file's path.
+   */
+  readonly deletes: PendingDeletes
 
-  constructor(deps: WritePathDeps) {
+  constructor(given: WritePathDeps) {
+    this.#spool = new Spool(given.options.cacheDir, libraryKeyOf(given.options.libraryId))
+    this.deletes = new PendingDeletes(this.#spool.deletesDir, {
+      api: given.api, clock: given.clock, log: given.log,
+      deleted: async (fileId, folder) => {
+        await this.forgetStored(fileId)
+        given.dirs.dropVersionsOf(folder, fileId)
+      },
+    })
+    const deps: WritePathDeps = { ...given, api: this.deletes.gated(given.api) }
     this.#d = deps
     this.movedAside = new MovedAside(deps.clock)
-    this.#spool = new Spool(deps.options.cacheDir, libraryKeyOf(deps.options.libraryId))
     this.#journal = new Journal(this.#spool.journalDir, deps.options.bootId)
     this.#dataFiles = new DataFiles(this.#spool.dataDir, this.#spool.freeDir)
     this.#folderMoves = new FolderMoves(this.#spool.movesDir)
@@ -153,6 +167,8 @@ export class WritePath {
       log: deps.log, journal: this.#journal, uploader: this.#uploader, fileLock: this.#fileLock,
       writeBackDelayMs: deps.options.writeBackDelayMs, committedCopies: this.#committedCopies, dataFiles: this.#dataFiles,
     })
+    // Those the last mount left are hidden and under way before any upload is (one at their paths waits for them).
+    this.deletes.resume()
     replay({
       api: deps.api, clock: deps.clock, log: deps.log, codec: deps.codec, inodes: deps.inodes, dirs: deps.dirs,
       journal: this.#journal, dataFiles: this.#dataFiles, folderMoves: this.#folderMoves, pending: this.#pending,
@@ -191,7 +207,7 @@ export class WritePath {
     return {
       pendingFiles: this.#pending.size, journalRecords: this.#journal.size, mtimes: this.#mtimes.size,
       recentCopies: this.#recent.count, queuedUploads: this.#uploader.files.size, uploadTimers: this.#uploader.timers, pathLocks: this.#pathLock.size,
-      fileLocks: this.#fileLock.size, backgroundTasks: this.#background.size, movedAside: this.movedAside.size,
+      fileLocks: this.#fileLock.size, backgroundTasks: this.#background.size, movedAside: this.movedAside.size, pendingDeletes: this.deletes.size,
     }
   }
 
@@ -864,7 +880,14 @@ export class WritePath {
 
   // ---- lifecycle ----
 
+  /** The library's API, whose stores of a file wait for a delete under way at its path (`deletes`). */
+  get api(): ImageKitApi {
+    return this.#d.api
+  }
+
   async close(): Promise<void> {
+    // The fetches for readers were stopped first (vfs.ts): the deletes get their current attempt.
+    await this.deletes.close()
     this.#closing.abort()
     this.#streamer.close()
     await Promise.allSettled([...this.#background])

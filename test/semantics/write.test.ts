@@ -983,7 +983,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
     try {
       await unlink(join(m.path, folder, 'viewed.bin'))
       expect(await readdir(join(m.path, folder))).toEqual([])
-      await expect(lib.details(`/${folder}/viewed.bin`)).rejects.toThrow(/no file/)
+      await waitForDelete(`/${folder}/viewed.bin`)
       const back = Buffer.alloc(bytes.length + 1)
       const { bytesRead } = await viewer.read(back, 0, back.length, 0)
       expect(bytesRead).toBe(bytes.length)
@@ -995,6 +995,55 @@ describe.skipIf(skip !== null)('write semantics', () => {
     const copies = async () => (await readdir(cache, { recursive: true })).filter((f) => f.includes('unlinked-'))
     await waitFor(async () => (await copies()).length === 0 || undefined, 10_000, 'the copy of the unlinked file removed')
     await unmount(m)
+  })
+
+  /** The library's delete of a file unlinked while open for reading follows its fetch (W8). */
+  async function waitForDelete(remotePath: string): Promise<void> {
+    await waitFor(() => lib.details(remotePath).then(() => undefined, (e: unknown) => /no file/.test(String(e)) || undefined), 30_000, `${remotePath} deleted from the library`)
+  }
+
+  it('W8: an unlink of a file open for reading answers before its bytes are fetched and its delete: the folder is usable meanwhile, re-listed it leaves the file out, and a file made at the name is a file of its own', async () => {
+    // The kernel holds the folder locked until the unlink answers: a lookup, create or listing there would wait
+    // for the whole download. The CDN answers 30 s late here: the unlink, a create and listings in the folder
+    // (one fetched anew after a SIGHUP, while the library still holds the file) are done in that time.
+    const folder = 'w8slow'
+    const bytes = randomBytes(400_000)
+    await lib.upload(`/${folder}`, 'film.bin', bytes)
+    await lib.upload(`/${folder}`, 'kept.txt', Buffer.from('kept\n'))
+    const old = await lib.details(`/${folder}/film.bin`)
+    const { m } = await mount()
+    const viewer = await open(join(m.path, folder, 'film.bin'), 'r')
+    let again: Promise<void> | undefined
+    try {
+      await lib.setFaults({ latencyMs: 30_000, scope: ['delivery'] })
+      try {
+        await unlink(join(m.path, folder, 'film.bin'))
+        await writeFile(join(m.path, folder, 'other.txt'), 'made meanwhile\n')
+        m.forget() // every listing fetched anew: the library still answers with film.bin
+        expect((await readdir(join(m.path, folder))).sort()).toEqual(['kept.txt', 'other.txt'])
+        await expect(stat(join(m.path, folder, 'film.bin'))).rejects.toThrow(/ENOENT/)
+        // Not deleted yet: its bytes are still on their way to the reader's copy.
+        expect((await lib.details(`/${folder}/film.bin`)).fileId).toBe(old.fileId)
+        // A file made at the name: stored once that delete is done (before it, it would be a version of the file
+        // the delete takes), its close waiting for that.
+        again = writeFile(join(m.path, folder, 'film.bin'), 'a new film\n')
+        await waitFor(async () => (await readdir(join(m.path, folder))).includes('film.bin') || undefined, 10_000, 'the new film.bin listed')
+      } finally {
+        await lib.setFaults({ latencyMs: 0, scope: ['api', 'upload', 'delivery'] })
+      }
+      await again
+      await waitFor(() => lib.api('GET', `/v1/files/${old.fileId}/details`).then(() => undefined, (e: unknown) => /404/.test(String(e)) || undefined),
+        60_000, 'the unlinked file deleted from the library')
+      const back = Buffer.alloc(bytes.length + 1)
+      const { bytesRead } = await viewer.read(back, 0, back.length, 0)
+      expect(back.subarray(0, bytesRead).equals(bytes)).toBe(true)
+    } finally {
+      await viewer.close()
+    }
+    await unmount(m)
+    expect((await remoteEntries(lib, `/${folder}`)).map((e) => e.name).sort()).toEqual(['film.bin', 'kept.txt', 'other.txt'])
+    expect(await readFile(remoteBytesPath(lib, `/${folder}/film.bin`), 'utf8')).toBe('a new film\n')
+    expect((await lib.details(`/${folder}/film.bin`)).fileId).not.toBe(old.fileId)
   })
 
   it.each(BINDINGS)('W8: fstat of a descriptor whose file was unlinked, and cat /proc/PID/fd/N of it, answer what the descriptor has%s', async (_, args) => {
@@ -1120,7 +1169,10 @@ describe.skipIf(skip !== null)('write semantics', () => {
       const dir = join(m.path, 'w8cap')
       const copies = async () => (await readdir(join(small, 'cache'), { recursive: true })).filter((p) => p.split('/').pop()!.startsWith('unlinked-'))
       for (const i of [0, 1]) readers.push(await open(join(dir, `played${i}.bin`), 'r'))
-      for (const i of [0, 1]) await unlink(join(dir, `played${i}.bin`))
+      for (const i of [0, 1]) {
+        await unlink(join(dir, `played${i}.bin`))
+        await waitForDelete(`/w8cap/played${i}.bin`) // after its fetch
+      }
       // The first is fetched for its reader; both together would take over a quarter of the free space.
       expect(await copies()).toHaveLength(1)
       expect(m.log()).toMatch(/"path":"\/w8cap\/played1\.bin"[^\n]*too large to fetch first/)

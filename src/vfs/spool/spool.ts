@@ -118,6 +118,8 @@ export class Spool {
   readonly keptDir: string
   readonly journalDir: string
   readonly movesDir: string
+  /** Deletes answered before they were done (pending-deletes.ts). */
+  readonly deletesDir: string
   readonly #lockFile: string
   #locked = false
 
@@ -128,6 +130,7 @@ export class Spool {
     this.keptDir = join(this.dir, 'kept')
     this.journalDir = join(this.dir, 'journal')
     this.movesDir = join(this.dir, 'moves')
+    this.deletesDir = join(this.dir, 'deletes')
     this.#lockFile = join(this.dir, 'lock')
     try {
       privateDir(cacheDir)
@@ -137,6 +140,7 @@ export class Spool {
       privateDir(this.keptDir)
       privateDir(this.journalDir)
       privateDir(this.movesDir)
+      privateDir(this.deletesDir)
     } catch (e) {
       throw new VfsError('EACCES', `cannot use the spool folder ${this.dir}: ${(e as Error).message}`, { cause: e, level: 'error' })
     }

@@ -156,7 +156,8 @@ describe('W14: a failed spool write', () => {
     api.addFile('/played.bin', Buffer.alloc(64 * 1024, 7))
     const h = rw(api)
     const player = await h.vfs.open('/played.bin', constants.O_RDONLY)
-    await h.vfs.unlink('/played.bin') // its bytes fetched into the cache dir for the player
+    await h.vfs.unlink('/played.bin') // its bytes fetched into the cache dir for the player, then its delete
+    await waitFor(() => api.filePaths().length === 0)
     const kept = join(h.vfs.spoolDir!, 'kept')
     const copies = () => readdirSync(kept).filter((name) => name.startsWith('unlinked-'))
     expect(copies()).toHaveLength(1)

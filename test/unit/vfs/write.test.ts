@@ -796,6 +796,7 @@ describe('empty files (W5)', () => {
     await h.vfs.release('/u', writtenAgain)
     await h.vfs.release('/stored.txt', storedAgain)
     expect(spoolFiles(h, 'data')).toEqual([])
+    await waitFor(() => api.filePaths().length === 0) // the delete follows the fetch for the reader (W8)
     expect(api.filePaths()).toEqual([])
     await h.vfs.close()
   })
@@ -860,12 +861,14 @@ describe('empty files (W5)', () => {
     const h = rw(api)
     const kept = await h.vfs.open('/kept.txt', constants.O_RDONLY)
     await h.vfs.unlink('/kept.txt')
+    await waitFor(() => !api.filePaths().includes('/kept.txt')) // the delete follows the fetch for the reader (W8)
     api.forgetUrls('')
     expect((await h.vfs.read('/kept.txt', kept, 64, 0)).toString()).toBe('kept bytes')
     await h.vfs.release('/kept.txt', kept)
     const lost = await h.vfs.open('/lost.txt', constants.O_RDONLY)
     api.failAlways.set('readRange', new ImageKitError('IK_NETWORK', 'GET delivery: connection refused'))
     await h.vfs.unlink('/lost.txt')
+    await waitFor(() => api.filePaths().length === 0) // the delete follows the fetch for the reader (W8)
     expect(api.filePaths()).toEqual([])
     expect(h.lines.join('\n')).toMatch(/could not fetch its bytes first/)
     await h.vfs.release('/lost.txt', lost)
@@ -879,6 +882,7 @@ describe('empty files (W5)', () => {
     await writeFile(h, '/saved.bin', bytes)
     const fh = await h.vfs.open('/saved.bin', constants.O_RDONLY)
     await h.vfs.unlink('/saved.bin')
+    await waitFor(() => api.filePaths().length === 0) // the delete follows the fetch for the reader (W8)
     expect(api.calls.readRange).toBe(0)
     expect(api.filePaths()).toEqual([])
     expect((await h.vfs.read('/saved.bin', fh, 64, bytes.length - 64)).equals(bytes.subarray(bytes.length - 64))).toBe(true)
@@ -900,6 +904,7 @@ describe('empty files (W5)', () => {
     await h.vfs.release('/played.bin', player) // the player stops while rm waits for the fetch
     open()
     await unlinked
+    await waitFor(() => api.filePaths().length === 0) // the delete follows the fetch for the reader (W8)
     expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toEqual([])
     await h.vfs.close()
   })
@@ -918,12 +923,115 @@ describe('empty files (W5)', () => {
     expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toEqual([])
   })
 
+  /** The CDN holds back the bytes until the returned function is called. */
+  function stallDelivery(api: FakeImageKit): () => void {
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    api.gate = () => held
+    return release
+  }
+  const names = async (h: Harness) => (await h.vfs.readdir('/')).map((e) => e.name).sort()
+
+  it('W8: an unlink of a file open for reading answers before its bytes are fetched: listings made meanwhile leave it out, and a file made at its name is stored after the delete, as a file of its own', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/played.bin', Buffer.alloc(64 * 1024, 7))
+    api.addFile('/other.txt', Buffer.from('other'))
+    const h = rw(api)
+    const oldId = api.fileAt('/played.bin')!.obj.fileId
+    const player = await h.vfs.open('/played.bin', constants.O_RDONLY)
+    const deliver = stallDelivery(api)
+    await h.vfs.unlink('/played.bin') // answered while the CDN holds the bytes back (it waited for them before)
+    expect(api.writeCalls.deleteFile).toBe(0)
+    expect(api.fileAt('/played.bin')?.obj.fileId).toBe(oldId)
+    // The folder listed anew (its listing expired): the library still answers with the file, which stays gone.
+    h.clock.advance(61_000)
+    expect(await names(h)).toEqual(['other.txt'])
+    await expectCode(h.vfs.getattr('/played.bin'), 'ENOENT')
+    // A file made at the name: its open, writes and listing go on; its upload waits for the delete (stored before
+    // it, it would be a version of the file the delete takes).
+    const fh = await h.vfs.create('/played.bin', 0o644, CREATE)
+    await h.vfs.write('/played.bin', fh, Buffer.from('a new file'), 0)
+    const closed = h.vfs.flush('/played.bin', fh).then(() => h.vfs.release('/played.bin', fh))
+    expect(await names(h)).toEqual(['other.txt', 'played.bin'])
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(api.writeCalls.uploadFile).toBe(0)
+    expect(api.fileAt('/played.bin')?.obj.fileId).toBe(oldId)
+    deliver()
+    await closed
+    const stored = api.fileAt('/played.bin')!
+    expect(stored.bytes.toString()).toBe('a new file')
+    expect(stored.obj.fileId).not.toBe(oldId)
+    expect(stored.versions).toBe(1)
+    expect((await h.vfs.read('/played.bin', player, 16, 0)).equals(Buffer.alloc(16, 7))).toBe(true)
+    await h.vfs.release('/played.bin', player)
+    h.clock.advance(61_000)
+    expect(await names(h)).toEqual(['other.txt', 'played.bin'])
+    expect(readdirSync(join(h.vfs.spoolDir!, 'deletes'))).toEqual([])
+    await h.vfs.close()
+  })
+
+  it('W8: a delete that fails after the unlink of a file open for reading answered is tried again, the name staying gone', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/played.bin', Buffer.from('played bytes'))
+    const h = rw(api)
+    const player = await h.vfs.open('/played.bin', constants.O_RDONLY)
+    api.failAlways.set('deleteFile', new ImageKitError('IK_SERVER', 'DELETE file: 503', { status: 503 }))
+    await h.vfs.unlink('/played.bin')
+    await waitFor(() => api.writeCalls.deleteFile === 1)
+    h.clock.advance(61_000) // a retry (fails again), and the folder listed anew
+    await waitFor(() => api.writeCalls.deleteFile === 2)
+    expect(await names(h)).toEqual([])
+    expect(api.filePaths()).toEqual(['/played.bin'])
+    api.failAlways.delete('deleteFile')
+    h.clock.advance(61_000)
+    await waitFor(() => api.filePaths().length === 0)
+    expect(h.lines.join('\n')).toMatch(/delete of a file unlinked while open for reading failed/)
+    expect((await h.vfs.read('/played.bin', player, 64, 0)).toString()).toBe('played bytes')
+    await h.vfs.release('/played.bin', player)
+    await h.vfs.close()
+  })
+
+  it('W8: a kill -9 after the unlink of a file open for reading answered, before its delete: the next mount hides it and deletes it', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/played.bin', Buffer.alloc(64 * 1024, 7))
+    const h = rw(api)
+    await h.vfs.open('/played.bin', constants.O_RDONLY)
+    const deliver = stallDelivery(api)
+    await h.vfs.unlink('/played.bin')
+    expect(api.filePaths()).toEqual(['/played.bin'])
+    // "kill -9": the first Vfs is never closed (its fetch waits on); the next finds the delete noted.
+    const h2 = rw(api, h.cacheDir)
+    expect(await names(h2)).toEqual([])
+    await waitFor(() => api.filePaths().length === 0)
+    expect(h2.lines.join('\n')).toMatch(/not deleted from the library yet: deleting it now/)
+    await waitFor(() => readdirSync(join(h2.vfs.spoolDir!, 'deletes')).length === 0)
+    deliver()
+  })
+
+  it('W8: an unmount while the delete after an unlink of a file open for reading keeps failing leaves it noted for the next mount', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/played.bin', Buffer.from('played bytes'))
+    const h = rw(api)
+    await h.vfs.open('/played.bin', constants.O_RDONLY)
+    api.failAlways.set('deleteFile', new ImageKitError('IK_SERVER', 'DELETE file: 503', { status: 503 }))
+    await h.vfs.unlink('/played.bin')
+    await waitFor(() => api.writeCalls.deleteFile === 1)
+    await h.vfs.close()
+    expect(api.filePaths()).toEqual(['/played.bin'])
+    api.failAlways.delete('deleteFile')
+    const h2 = rw(api, h.cacheDir)
+    expect(await names(h2)).toEqual([])
+    await waitFor(() => api.filePaths().length === 0)
+    await h2.vfs.close()
+  })
+
   it('W8: the copy of a file unlinked while open for reading goes with the unmount, its reader still open', async () => {
     const api = new FakeImageKit()
     api.addFile('/played.bin', Buffer.from('played bytes'))
     const h = rw(api)
     await h.vfs.open('/played.bin', constants.O_RDONLY) // released never: the unmount detaches the mount
     await h.vfs.unlink('/played.bin')
+    await waitFor(() => api.filePaths().length === 0) // the delete follows the fetch for the reader (W8)
     expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toHaveLength(1)
     await h.vfs.close()
     expect(readdirSync(join(h.vfs.spoolDir!, 'kept'))).toEqual([])
@@ -2819,6 +2927,7 @@ describe('a reader of a file renamed over another', () => {
     const h = rw(api)
     const reader = await h.vfs.open('/a.bin', constants.O_RDONLY)
     await h.vfs.rename('/a.bin', '/b.bin')
+    await waitFor(() => api.filePaths().length === 1) // the delete follows the fetch for the reader (W8)
     api.forgetUrls('')
     expect((await h.vfs.read('/b.bin', reader, 64, 0)).toString()).toBe('the source bytes')
     await h.vfs.release('/b.bin', reader)

@@ -1,0 +1,239 @@
+/**
+ * Deletes answered before they are done (W8): the unlink of a stored file a program has open for reading (and a
+ * rename over another file of such a source) first fetches the file's bytes for the readers, which takes as long
+ * as the download, and the kernel holds the folder locked until the unlink answers. So the unlink answers once
+ * the delete is noted here, and the fetch and the library's delete follow in the background:
+ *
+ * - hidden: from the note on, listings leave the file (and its versions) out, whatever the library still
+ *   answers (dir-node.ts asks `has`), so no lookup, listing or re-listing shows the name again;
+ * - durable: the note is a file `deletes/<n>.json` in the spool (written whole and synced before the unlink
+ *   answers); the next mount finds those a kill -9 or a crash left, hides them and deletes them;
+ * - by id: the file is deleted by its id, never by path, so a file made at the name meanwhile is not the one
+ *   deleted. But an upload to a path where a file is stored adds a version to that file (the delete would take
+ *   it too), so whatever stores a file at the path (an upload, a rename or move there, a copy) waits until the
+ *   delete is done (`gate`): the create, its writes and the folder are not held, only that store;
+ * - retried: a delete that fails is tried again in the background (the name stays hidden), never given up,
+ *   except by an unmount, which leaves the note for the next mount.
+ */
+import { randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync, unlinkSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Clock } from '../clock.js'
+import type { ImageKitApi } from '../imagekit/api.js'
+import { hasImageKitCode, ImageKitError } from '../imagekit/errors.js'
+import type { Logger } from '../log.js'
+import { fsyncDirSync, replaceWithLinesSync } from '../full-disk.js'
+import { joinRemote } from './name.js'
+import { DATA_FILE_MODE } from './spool/spool.js'
+import { isUnder } from './spool/folder-moves.js'
+
+/** First retry of a failed delete; doubled each time up to the cap. */
+export const DELETE_RETRY_BASE_MS = 2_000
+export const DELETE_RETRY_MAX_MS = 60_000
+
+export interface PendingDeletesDeps {
+  api: ImageKitApi
+  clock: Clock
+  log: Logger
+  /** The file's bytes are gone from the library: what this mount remembers of it goes too. */
+  deleted: (fileId: string, folder: string) => Promise<void>
+}
+
+interface PendingDelete {
+  noteId: string
+  fileId: string
+  /** Where the file was when its delete was asked (the store of another file there waits for the delete). */
+  remotePath: string
+  done: Promise<void>
+  settle: () => void
+  /** The fetch for the readers, then the delete's attempts. */
+  work?: Promise<void>
+}
+
+export class PendingDeletes {
+  readonly #byFileId = new Map<string, PendingDelete>()
+  readonly #stop = new AbortController()
+  /** Gates still waiting at close: rejected then (what they would store stays for the next mount). */
+  readonly #closed = new Promise<never>((_, reject) => {
+    this.#stop.signal.addEventListener('abort', () => reject(new ImageKitError('IK_NETWORK', 'unmounting: the delete of a file unlinked at this path is not done; the store waits for the next mount')), { once: true })
+  })
+
+  constructor(readonly dir: string, readonly d: PendingDeletesDeps) {
+    this.#closed.catch(() => undefined)
+  }
+
+  /** Deletes under way. */
+  get size(): number {
+    return this.#byFileId.size
+  }
+
+  /** Whether the file's delete is under way (it is hidden from listings). */
+  has(fileId: string): boolean {
+    return this.#byFileId.has(fileId)
+  }
+
+  /**
+   * Notes the delete of the stored file `fileId` at `remotePath` durably (throws when it cannot: nothing is
+   * done then), then runs `before` (the fetch for the readers; never rejects) and deletes the file, in the
+   * background. Once this returns, the file is hidden from listings.
+   */
+  begin(fileId: string, remotePath: string, before: () => Promise<void>): void {
+    if (this.#byFileId.has(fileId)) return
+    const noteId = randomBytes(8).toString('hex')
+    replaceWithLinesSync(this.#path(noteId), [JSON.stringify({ v: 1, fileId, path: remotePath })], 'pending delete note', { mode: DATA_FILE_MODE, sync: true })
+    fsyncDirSync(this.dir)
+    this.#start(noteId, fileId, remotePath, before)
+  }
+
+  /** Start-up: the deletes an unmount, a kill -9 or a crash left (unreadable notes are removed). */
+  resume(): void {
+    for (const entry of readdirSync(this.dir)) {
+      const path = join(this.dir, entry)
+      const noteId = entry.endsWith('.json') ? entry.slice(0, -'.json'.length) : undefined
+      let note: { fileId?: unknown; path?: unknown } | undefined
+      try {
+        note = noteId === undefined ? undefined : (JSON.parse(readFileSync(path, 'utf8')) as { fileId?: unknown; path?: unknown })
+      } catch {
+        note = undefined
+      }
+      if (noteId !== undefined && typeof note?.fileId === 'string' && typeof note.path === 'string' && note.path.startsWith('/')) {
+        this.d.log.info({ path: note.path, fileId: note.fileId }, 'a file unlinked through the last mount was not deleted from the library yet: deleting it now')
+        if (this.#byFileId.has(note.fileId)) this.#removeNote(noteId)
+        else this.#start(noteId, note.fileId, note.path, async () => undefined)
+      } else {
+        unlinkSync(path) // a note whose rename never happened (.tmp), or a torn one: its unlink never answered
+      }
+    }
+  }
+
+  /**
+   * Waits until no delete is under way for a file at `remotePath`: before something is stored there (an upload
+   * would add a version to the file being deleted). Rejects at unmount while one still is.
+   */
+  async gate(remotePath: string): Promise<void> {
+    for (;;) {
+      const waiting = [...this.#byFileId.values()].filter((p) => p.remotePath === remotePath)
+      if (waiting.length === 0) return
+      await Promise.race([Promise.all(waiting.map((p) => p.done)), this.#closed])
+    }
+  }
+
+  /** Waits until no delete is under way in `folder` or below (its delete, which is recursive, would race them). */
+  async settledUnder(folder: string): Promise<void> {
+    for (;;) {
+      const waiting = [...this.#byFileId.values()].filter((p) => isUnder(folderOf(p.remotePath), folder))
+      if (waiting.length === 0) return
+      await Promise.race([Promise.all(waiting.map((p) => p.done)), this.#closed])
+    }
+  }
+
+  /**
+   * Unmount: the fetches were stopped (unlinked-copies.ts close); each delete still running gets its current
+   * attempt, none is retried; those not done stay noted for the next mount, and the stores waiting for them fail.
+   */
+  async close(): Promise<void> {
+    this.#stop.abort()
+    await Promise.allSettled([...this.#byFileId.values()].map((p) => p.work))
+    const left = this.#byFileId.size
+    if (left > 0) this.d.log.warn({ files: left }, 'files unlinked through the mount are not deleted from the library yet (it did not answer): the next mount of this library with this cache dir deletes them')
+  }
+
+  #start(noteId: string, fileId: string, remotePath: string, before: () => Promise<void>): void {
+    let settle!: () => void
+    const done = new Promise<void>((resolve) => (settle = resolve))
+    const pending: PendingDelete = { noteId, fileId, remotePath, done, settle }
+    this.#byFileId.set(fileId, pending)
+    pending.work = this.#run(pending, before)
+  }
+
+  async #run(p: PendingDelete, before: () => Promise<void>): Promise<void> {
+    await before().catch(() => undefined)
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.d.api.deleteFile(p.fileId)
+        break
+      } catch (e) {
+        if (hasImageKitCode(e, 'IK_NOT_FOUND')) break // gone already (deleted elsewhere, or an answer was lost)
+        const retryMs = Math.min(DELETE_RETRY_MAX_MS, DELETE_RETRY_BASE_MS * 2 ** Math.min(attempt, 10))
+        const level = attempt === 0 ? 'error' : 'warn'
+        this.d.log[level]({ path: p.remotePath, fileId: p.fileId, attempts: attempt + 1, retryMs, err: e }, 'unlink: the library\'s delete of a file unlinked while open for reading failed; the name stays gone here, and the delete is tried again')
+        if (this.#stop.signal.aborted) return
+        try {
+          await this.d.clock.sleep(retryMs, this.#stop.signal)
+        } catch {
+          return // unmounting: the note stays for the next mount
+        }
+      }
+    }
+    await this.d.deleted(p.fileId, folderOf(p.remotePath)).catch((e: unknown) => this.d.log.warn({ path: p.remotePath, err: e }, 'unlink: forgetting a deleted file failed'))
+    this.#removeNote(p.noteId)
+    this.#byFileId.delete(p.fileId)
+    p.settle()
+  }
+
+  #removeNote(noteId: string): void {
+    try {
+      unlinkSync(this.#path(noteId))
+      fsyncDirSync(this.dir)
+    } catch (e) {
+      // The next mount deletes the file again (its 404 counts as done) and removes the note then.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.d.log.warn({ err: e }, 'unlink: the note of a delete done could not be removed')
+    }
+  }
+
+  #path(noteId: string): string {
+    return join(this.dir, `${noteId}.json`)
+  }
+
+  /**
+   * `api` whose calls that store a file at a path (uploads, renames and moves of files, copies) first wait until
+   * no delete is under way at that path (`gate`).
+   */
+  gated(api: ImageKitApi): ImageKitApi {
+    const gate = (remotePath: string) => this.gate(remotePath)
+    return {
+      listFiles: (query, options) => api.listFiles(query, options),
+      getFileDetails: (fileId, options) => api.getFileDetails(fileId, options),
+      listFileVersions: (fileId, options) => api.listFileVersions(fileId, options),
+      getAccountUsage: (options) => api.getAccountUsage(options),
+      deliveryUrl: (target) => api.deliveryUrl(target),
+      readRange: (url, start, endInclusive, options) => api.readRange(url, start, endInclusive, options),
+      uploadFile: async (request, options) => {
+        await gate(joinRemote(request.folder, request.fileName))
+        return api.uploadFile(request, options)
+      },
+      uploadFileStream: async (request, options) => {
+        await gate(joinRemote(request.folder, request.fileName))
+        return api.uploadFileStream(request, options)
+      },
+      deleteFile: (fileId, options) => api.deleteFile(fileId, options),
+      renameFile: async (filePath, newFileName, options) => {
+        await gate(joinRemote(folderOf(filePath), newFileName))
+        return api.renameFile(filePath, newFileName, options)
+      },
+      moveFile: async (sourceFilePath, destinationPath, options) => {
+        await gate(joinRemote(destinationPath, nameOf(sourceFilePath)))
+        return api.moveFile(sourceFilePath, destinationPath, options)
+      },
+      copyFile: async (sourceFilePath, destinationPath, options) => {
+        await gate(joinRemote(destinationPath, nameOf(sourceFilePath)))
+        return api.copyFile(sourceFilePath, destinationPath, options)
+      },
+      updateFileDetails: (fileId, details, options) => api.updateFileDetails(fileId, details, options),
+      createFolder: (parent, name, options) => api.createFolder(parent, name, options),
+      deleteFolder: (folderPath, options) => api.deleteFolder(folderPath, options),
+      renameFolder: (folderPath, newFolderName, options) => api.renameFolder(folderPath, newFolderName, options),
+      moveFolder: (source, destination, options) => api.moveFolder(source, destination, options),
+    }
+  }
+}
+
+/** The remote folder of a remote path ("/a/b.jpg" → "/a", "/b.jpg" → "/"). */
+function folderOf(remotePath: string): string {
+  const at = remotePath.lastIndexOf('/')
+  return at <= 0 ? '/' : remotePath.slice(0, at)
+}
+
+function nameOf(remotePath: string): string {
+  return remotePath.slice(remotePath.lastIndexOf('/') + 1)
+}
