@@ -96,6 +96,8 @@ export interface FuseOps {
   /** fchmod through the handle of a file that has lost its name (as getattrOpen). */
   chmodOpen(fh: number, mode: number, cb: Cb): void
   chown(path: string, uid: number, gid: number, cb: Cb): void
+  /** fchown through the handle of a file that has lost its name (as getattrOpen); ids as chown's (-1: unchanged). */
+  chownOpen(fh: number, uid: number, gid: number, cb: Cb): void
   setxattr(path: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void
   removexattr(path: string, name: string, cb: Cb): void
   symlink(target: string, path: string, cb: Cb): void

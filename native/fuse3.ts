@@ -266,12 +266,13 @@ function route(op: Op, pathOrNull: string | null, args: unknown[], ops: Fuse3Ops
       code < 0 ? reply(code) : reply(0, encode(value as never))
 
   if (pathOrNull === null && op !== Op.Init && op !== Op.Exit) {
-    // A getattr, futimens or fchmod by handle of a file that has lost its name (unlinked or renamed over while
+    // A getattr, futimens, fchmod or fchown by handle of a file that has lost its name (unlinked or renamed over while
     // open: fstat, and lseek to the end; native/fuse3/open_files.c gives their requests the handle) answers
     // from the handle.
     if (op === Op.Getattr && n(0) > 0) return ops.getattrOpen(n(0), withValue(statArray))
     if (op === Op.Utimens && n(2) > 0) return ops.utimensOpen(n(2), n(0), n(1), status)
     if (op === Op.Chmod && n(1) > 0) return ops.chmodOpen(n(1), n(0), status)
+    if (op === Op.Chown && n(2) > 0) return ops.chownOpen(n(2), n(0), n(1), status)
     // Opened again (through /proc/PID/fd) while it has no name: read-only, on what handle n(0) has open.
     if (op === Op.Reopen) return ops.reopen(n(0), opened(fsConstants.O_RDONLY))
     if (!BY_HANDLE.has(op)) return reply(-errno.ENOENT)

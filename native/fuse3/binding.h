@@ -3,7 +3,7 @@
  *   operations.c    the kernel side: libfuse's worker threads, one request record per call into JavaScript
  *   ikfs_fuse3.c    the JavaScript side: dispatch, reply, mount and the loop thread, copyIn/copyOut
  *   forget_names.c  notifications that make the kernel forget "no such file" answers (a refresh)
- *   open_files.c    /dev/fuse read and written through it: fstat (fchmod, futimens) of an open file that has lost its name
+ *   open_files.c    /dev/fuse read and written through it: fstat (fchmod, fchown, futimens) of an open file that has lost its name
  */
 #ifndef IKFS_FUSE3_BINDING_H
 #define IKFS_FUSE3_BINDING_H

@@ -126,9 +126,10 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
       argv[argc++] = num(env, r->t_modify);
       argv[argc++] = num(env, (double)fh);
       break;
-    case OP_CHOWN:
+    case OP_CHOWN: /* the handle as for OP_CHMOD */
       argv[argc++] = num(env, r->uid == (uint32_t)-1 ? -1.0 : (double)r->uid);
       argv[argc++] = num(env, r->gid == (uint32_t)-1 ? -1.0 : (double)r->gid);
+      argv[argc++] = num(env, (double)fh);
       break;
     case OP_GETXATTR:
       argv[argc++] = str(env, r->path2);

@@ -1,5 +1,5 @@
 /*
- * fstat, fchmod and futimens, and opening again through /proc/PID/fd, of an open file that has lost its name
+ * fstat, fchmod, fchown and futimens, and opening again through /proc/PID/fd, of an open file that has lost its name
  * (unlinked, or renamed over while open).
  *
  * The kernel sends fstat's GETATTR without a file handle, and libfuse's path-based API answers a GETATTR
@@ -11,8 +11,8 @@
  * from the OPEN and CREATE replies and the RELEASE requests, which nodes have open handles, and give a GETATTR
  * of such a node one of them before libfuse sees it. A node that still has a name gets the same answer as
  * before: libfuse passes its path, and a getattr with a path is answered by path. The same for SETATTR: the
- * kernel sends fchmod's and futimens' without a handle (only ftruncate's has one), which libfuse answers ESTALE
- * for such a node; with one it calls chmod and utimens with NULL for the path, answered by the handle. Other
+ * kernel sends fchmod's, fchown's and futimens' without a handle (only ftruncate's has one), which libfuse answers
+ * ESTALE for such a node; with one it calls chmod, chown and utimens with NULL for the path, answered by the handle. Other
  * requests cost a look at their opcode; replies, a look at a counter while no OPEN or CREATE waits for its reply.
  *
  * Opening such a file again (cat /proc/PID/fd/N) libfuse answers ESTALE as well, with no path to open it by.

@@ -356,8 +356,8 @@ static double timespec_ms(const struct timespec *t) {
   return (double)t->tv_sec * 1000.0 + (double)t->tv_nsec / 1e6;
 }
 
-/* utimens and chmod come with a handle for a file that has lost its name (with NULL for the path): fchmod's and
-   futimens' SETATTR, which open_files.c gives one when the kernel sends none. */
+/* utimens, chmod and chown come with a handle for a file that has lost its name (with NULL for the path): fchmod's,
+   futimens' and fchown's SETATTR, which open_files.c gives one when the kernel sends none. */
 static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi) {
   REQUEST(OP_UTIMENS);
   r.path = path;
@@ -378,9 +378,9 @@ static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) {
 }
 
 static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi) {
-  (void)fi;
   REQUEST(OP_CHOWN);
   r.path = path;
+  r.fi = fi;
   r.uid = uid;
   r.gid = gid;
   return CALL();

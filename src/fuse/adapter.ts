@@ -207,6 +207,8 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
 
     chown: (path, uid, gid, cb) => guard.run('chown', path, cb, holding([path], () => vfs.chown(path, uid, gid)), ok),
 
+    chownOpen: (fh, uid, gid, cb) => guard.run('chown', `handle ${fh}`, cb, () => vfs.chownOpen(fh, uid, gid), ok),
+
     setxattr: (path, name, value, _position, flags, cb) => {
       const copy = Buffer.from(value) // libfuse memory, detached after cb
       guard.run('setxattr', path, cb, holding([path], () => vfs.setxattr(path, name, copy, flags)), ok)

@@ -147,6 +147,8 @@ export interface Vfs {
   /** chmod through an open handle whose file has lost its name. */
   chmodOpen(fh: number, mode: number): Promise<void>
   chown(localPath: string, uid: number, gid: number): Promise<void>
+  /** chown through an open handle whose file has lost its name: as chown, EPERM for another owner. */
+  chownOpen(fh: number, uid: number, gid: number): Promise<void>
   setxattr(localPath: string, name: string, value: Buffer, flags: number): Promise<void>
   removexattr(localPath: string, name: string): Promise<void>
 

@@ -661,9 +661,20 @@ class ImageKitVfs implements IkVfs {
 
   async chown(localPath: string, uid: number, gid: number): Promise<void> {
     await this.#exists(this.#writable('chown', localPath), localPath)
+    this.#sameOwner(localPath, uid, gid)
+  }
+
+  /** fchown of a file that has lost its name: as chown, accepted for the mount's owner only. */
+  async chownOpen(fh: number, uid: number, gid: number): Promise<void> {
+    this.#writable('chown', `handle ${fh}`)
+    this.#handles.get(fh)
+    this.#sameOwner(`handle ${fh}`, uid, gid)
+  }
+
+  #sameOwner(what: string, uid: number, gid: number): void {
     const sameUid = UNCHANGED_IDS.has(uid) || uid === this.#options.uid
     const sameGid = UNCHANGED_IDS.has(gid) || gid === this.#options.gid
-    if (!sameUid || !sameGid) throw new VfsError('EPERM', `chown ${localPath}: files belong to the mount's owner`, { level: 'debug' })
+    if (!sameUid || !sameGid) throw new VfsError('EPERM', `chown ${what}: files belong to the mount's owner`, { level: 'debug' })
   }
 
   async #exists(writes: WritePath, localPath: string): Promise<void> {

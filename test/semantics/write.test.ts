@@ -59,6 +59,37 @@ describe.skipIf(skip !== null)('write semantics', () => {
     return path
   }
 
+  /**
+   * Runs a Python program (in a child process: the mount is never touched by synchronous calls from this one) in
+   * `folder` of a mount whose library holds `files`, and in a local folder holding the same files, the reference
+   * a local disk gives (the test's work dir). `attempt(call)` gives "ok" or the errno. The mount stays up.
+   */
+  async function onMountAndLocalDisk(folder: string, files: Record<string, string>, program: string[], args: string[]) {
+    const local = join(work, `local-${folder}`)
+    await mkdir(local, { recursive: true })
+    for (const [name, text] of Object.entries(files)) {
+      await lib.upload(`/${folder}`, name, Buffer.from(text))
+      await writeFile(join(local, name), text)
+    }
+    // --attr-timeout 0: every fstat reaches the daemon, none is answered from what the kernel kept.
+    const { m } = await mount({ args: ['--attr-timeout', '0', ...args] })
+    const source = [
+      'import json, os, subprocess, sys',
+      'd = sys.argv[1]',
+      'def p(name):',
+      '    return os.path.join(d, name)',
+      'def attempt(call):',
+      '    try:',
+      '        call()',
+      '        return "ok"',
+      '    except OSError as e:',
+      '        return e.errno',
+      ...program,
+    ].join('\n')
+    const seen = async (dir: string) => JSON.parse((await run('python3', ['-c', source, dir])).stdout) as Record<string, unknown>
+    return { m, mounted: await seen(join(m.path, folder)), local: await seen(local) }
+  }
+
   beforeAll(async () => {
     work = await tempDir('ikfs-write-sem-')
     lib = await startLibrary()
@@ -1154,6 +1185,45 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
     expect((await remoteEntries(lib, `/${w8attr}`)).map((e) => e.name)).toEqual(['saved.txt'])
     expect((await readFile(remoteBytesPath(lib, `/${w8attr}/saved.txt`))).toString()).toBe('saved\n')
+  })
+
+  it.each(BINDINGS)('W8: fchown through a descriptor whose file was unlinked or saved over, and chown of its /proc/PID/fd/N, succeed for the owner, as on a local disk%s', async (_, args) => {
+    const w8chown = `w8chown${args.length}`
+    const files = { 'stored.txt': 'stored\n', 'plain.txt': 'plain\n', 'saved.txt': 'saved before\n' }
+    const { m, mounted, local } = await onMountAndLocalDisk(w8chown, files, [
+      'held = {',
+      '    "stored": os.open(p("stored.txt"), os.O_RDONLY),',
+      '    "opened for writing": os.open(p("plain.txt"), os.O_RDWR),',
+      '    "written": os.open(p("scratch.bin"), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644),',
+      '    "saved over": os.open(p("saved.txt"), os.O_RDONLY),',
+      '}',
+      'os.write(held["written"], b"x" * 100)',
+      'with open(p("saved.txt.tmp"), "w") as f:',
+      '    f.write("saved\\n")',
+      'os.rename(p("saved.txt.tmp"), p("saved.txt"))',
+      'for name in ["stored.txt", "plain.txt", "scratch.bin"]:',
+      '    os.unlink(p(name))',
+      'out = {}',
+      'for what, fd in held.items():',
+      '    s = os.fstat(fd)',
+      '    out[what] = {',
+      '        "fchown": attempt(lambda: os.fchown(fd, s.st_uid, s.st_gid)),',
+      '        "fchown -1": attempt(lambda: os.fchown(fd, -1, -1)),',
+      '        "chown /proc": attempt(lambda: os.chown(f"/proc/self/fd/{fd}", s.st_uid, s.st_gid)),',
+      '    }',
+      'out["another owner"] = attempt(lambda: os.fchown(held["stored"], os.fstat(held["stored"]).st_uid + 1000, -1))',
+      'for fd in held.values():',
+      '    os.close(fd)',
+      'print(json.dumps(out))',
+    ], args)
+    const owner = { fchown: 'ok', 'fchown -1': 'ok', 'chown /proc': 'ok' }
+    expect(local).toMatchObject({ stored: owner, 'opened for writing': owner, written: owner, 'saved over': owner })
+    // The same, but for another owner: files belong to the mount's owner (W10; root on a local disk may).
+    expect({ ...mounted, 'another owner': 'ok' }).toEqual(local)
+    expect(mounted['another owner']).toBe(osConstants.errno.EPERM)
+    expect(await readdir(join(m.path, w8chown))).toEqual(['saved.txt'])
+    await unmount(m)
+    expect((await remoteEntries(lib, `/${w8chown}`)).map((e) => e.name)).toEqual(['saved.txt'])
   })
 
   it('W8: the copies of files unlinked while open for reading stay within a quarter of the free space, and give way to a written file when the disk is full', async () => {

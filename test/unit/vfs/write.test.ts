@@ -801,6 +801,24 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('W8: fchown through a handle of a file unlinked while open succeeds for the mount\'s owner (-1: unchanged), EPERM for another', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/stored.txt', Buffer.from('stored bytes'))
+    const h = rw(api)
+    const written = await h.vfs.create('/u', 0o644, CREATE)
+    const stored = await h.vfs.open('/stored.txt', constants.O_RDONLY)
+    await h.vfs.unlink('/u')
+    await h.vfs.unlink('/stored.txt')
+    await h.vfs.chownOpen(stored, 1000, 1000)
+    await h.vfs.chownOpen(written, -1, 1000)
+    await expectCode(h.vfs.chownOpen(stored, 0, 0), 'EPERM')
+    await expectCode(h.vfs.chownOpen(written, 1000, 0), 'EPERM')
+    await h.vfs.release('/u', written)
+    await h.vfs.release('/stored.txt', stored)
+    expect(api.filePaths()).toEqual([])
+    await h.vfs.close()
+  })
+
   it('W1: an open without O_TRUNC cut to nothing by ftruncate (truncate -s 0) downloads nothing', async () => {
     const api = new FakeImageKit()
     api.addFile('/big.bin', patternBytes(3 * MiB))
