@@ -82,6 +82,8 @@ export interface FuseOps {
   fsync(path: string, datasync: number, fh: number, cb: Cb): void
   truncate(path: string, size: number, cb: Cb): void
   ftruncate(path: string, fh: number, size: number, cb: Cb): void
+  /** truncate(2) by the path of a file that has lost its name (/proc/PID/fd/N), through one of its handles (as getattrOpen). */
+  truncateOpen(fh: number, size: number, cb: Cb): void
   unlink(path: string, cb: Cb): void
   mkdir(path: string, mode: number, cb: Cb): void
   rmdir(path: string, cb: Cb): void

@@ -46,7 +46,7 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
   argv[argc++] = num(env, r->op);
   argv[argc++] = num(env, (double)(uintptr_t)r);
   argv[argc++] = str(env, r->path);
-  uint64_t fh = r->fi ? r->fi->fh : 0;
+  uint64_t fh = r->fi ? r->fi->fh & ~BY_NAME_HANDLE : 0;
   switch (r->op) {
     case OP_GETATTR: /* by handle (0 for none): it answers when the file has no path any more (native/fuse3.ts) */
       argv[argc++] = num(env, (double)fh);
@@ -87,8 +87,9 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
       argv[argc++] = num(env, (double)fh);
       argv[argc++] = num(env, r->flags);
       break;
-    case OP_TRUNCATE:
+    case OP_TRUNCATE: /* the handle (0 for none) answers when the file has no path any more (native/fuse3.ts) */
       argv[argc++] = num(env, (double)r->offset);
+      argv[argc++] = num(env, (double)fh);
       break;
     case OP_FTRUNCATE:
       argv[argc++] = num(env, (double)fh);

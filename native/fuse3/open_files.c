@@ -1,5 +1,5 @@
 /*
- * fstat, fchmod, fchown and futimens, and opening again through /proc/PID/fd, of an open file that has lost its name
+ * fstat, fchmod, fchown, futimens and truncate, and opening again through /proc/PID/fd, of an open file that has lost its name
  * (unlinked, or renamed over while open).
  *
  * The kernel sends fstat's GETATTR without a file handle, and libfuse's path-based API answers a GETATTR
@@ -12,7 +12,9 @@
  * of such a node one of them before libfuse sees it. A node that still has a name gets the same answer as
  * before: libfuse passes its path, and a getattr with a path is answered by path. The same for SETATTR: the
  * kernel sends fchmod's, fchown's and futimens' without a handle (only ftruncate's has one), which libfuse answers
- * ESTALE for such a node; with one it calls chmod, chown and utimens with NULL for the path, answered by the handle. Other
+ * ESTALE for such a node; with one it calls chmod, chown and utimens with NULL for the path, answered by the handle.
+ * So too truncate(2) of such a node (through /proc/PID/fd/N), whose handle is marked (BY_NAME_HANDLE) as not the
+ * caller's: a truncate by name stays one while the node has a name, and is not taken for an ftruncate. Other
  * requests cost a look at their opcode; replies, a look at a counter while no OPEN or CREATE waits for its reply.
  *
  * Opening such a file again (cat /proc/PID/fd/N) libfuse answers ESTALE as well, with no path to open it by.
@@ -196,8 +198,10 @@ static int seen_request(open_files_t *o, int fd, char *buf, size_t length) {
       struct fuse_setattr_in setattr;
       if (arg_length < sizeof setattr) return 0;
       memcpy(&setattr, arg, sizeof setattr);
-      /* A truncate by name stays one (ftruncate's comes with its handle). */
-      if ((setattr.valid & (FATTR_FH | FATTR_SIZE)) || !node_handle(o, in.nodeid, &setattr.fh)) return 0;
+      /* A truncate by name gets the handle marked: it stays one by name while the node has a name (ftruncate's
+         comes with its own handle). */
+      if ((setattr.valid & FATTR_FH) || !node_handle(o, in.nodeid, &setattr.fh)) return 0;
+      if (setattr.valid & FATTR_SIZE) setattr.fh |= BY_NAME_HANDLE;
       setattr.valid |= FATTR_FH;
       memcpy(arg, &setattr, sizeof setattr);
       return 0;

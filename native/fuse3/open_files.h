@@ -12,6 +12,13 @@
 
 typedef struct open_files open_files_t;
 
+/*
+ * Set in a handle open_files.c gives a SETATTR that changes the size and came without one (truncate(2), by a name
+ * or by /proc/PID/fd/N): the truncate stays one by name while the node has a name (operations.c op_truncate).
+ * JavaScript's handles never reach it; ikfs_fuse3.c clears it before passing a handle on.
+ */
+#define BY_NAME_HANDLE ((uint64_t)1 << 63)
+
 /* open_files_calls_t.reopen's flags for the kernel. */
 #define REOPENED_DIRECT_IO 1
 #define REOPENED_NO_FLUSH 2

@@ -286,11 +286,15 @@ static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi) {
   return CALL();
 }
 
+/* ftruncate(2) comes with its handle. truncate(2) comes without one, or with one open_files.c gave it (BY_NAME_HANDLE):
+   by the path while the node has one, by that handle (with NULL for the path) once it has none (truncate of
+   /proc/PID/fd/N of a file unlinked or renamed over while open). */
 static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi) {
-  REQUEST(fi ? OP_FTRUNCATE : OP_TRUNCATE);
+  int by_name = fi == NULL || (fi->fh & BY_NAME_HANDLE) != 0;
+  REQUEST(by_name ? OP_TRUNCATE : OP_FTRUNCATE);
   r.path = path;
   r.offset = size;
-  r.fi = fi;
+  r.fi = by_name && path != NULL ? NULL : fi;
   return CALL();
 }
 

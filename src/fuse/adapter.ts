@@ -177,6 +177,8 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
 
     ftruncate: (path, fh, size, cb) => guard.run('ftruncate', path, cb, () => vfs.ftruncate(path, fh, size), ok),
 
+    truncateOpen: (fh, size, cb) => guard.run('truncate', `handle ${fh}`, cb, () => vfs.truncateOpen(fh, size), ok),
+
     fallocate: (path, fh, mode, offset, length, cb) =>
       guard.run('fallocate', path, cb, () => vfs.fallocate(fh, mode, offset, length), ok),
 

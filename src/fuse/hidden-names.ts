@@ -14,7 +14,8 @@
  * unlink waits for the next request (or HIDE_SETTLE_MS), and any request but that rename sends it first, so no
  * request sees the name still there. An old version (R9) is not hidden: no unlink or rename over it removes it, so the
  * hide is refused (EACCES, as the VFS answers the libfuse3 binding), where answering it would report an unlink
- * that then fails. The hidden name answers getattr (fstat), chmod, chown and utimens (fchmod, fchown, futimens) by one of the file's handles,
+ * that then fails. The hidden name answers getattr (fstat), chmod, chown, utimens and truncate (fchmod, fchown, futimens,
+ * truncate of /proc/PID/fd/N) by one of the file's handles,
  * a read-only open (`/proc/PID/fd/N`) with another handle on what that one has open (ESTALE for writing, as with
  * libfuse3), and its unlink after the last release is answered here too. Its folder cannot be removed meanwhile
  * (ENOTEMPTY): libfuse2 would leave the file no path, and every request of its descriptors would fail.
@@ -36,7 +37,7 @@ const EACCES = -osConstants.errno.EACCES
 const ACCESS_MODE = fsConstants.O_RDONLY | fsConstants.O_WRONLY | fsConstants.O_RDWR
 /** Ops answered at once without waiting for a pending unlink: they name a handle, not a path. */
 const BY_HANDLE: ReadonlySet<string> = new Set(['read', 'readTo', 'write', 'writeFrom', 'flush', 'fsync', 'ftruncate',
-  'fallocate', 'getattrOpen', 'utimensOpen', 'chmodOpen', 'chownOpen', 'reopen', 'copyFileRange'])
+  'fallocate', 'getattrOpen', 'utimensOpen', 'chmodOpen', 'chownOpen', 'truncateOpen', 'reopen', 'copyFileRange'])
 
 interface PendingHide {
   path: string
@@ -153,6 +154,11 @@ export function withHiddenNames(
     chmod: afterSettling((path: string, mode: number, cb: FuseReply) => {
       const fh = hiddenHandle(path)
       return fh === undefined ? ops.chmod(path, mode, cb) : ops.chmodOpen(fh, mode, cb)
+    }),
+
+    truncate: afterSettling((path: string, size: number, cb: FuseReply) => {
+      const fh = hiddenHandle(path)
+      return fh === undefined ? ops.truncate(path, size, cb) : ops.truncateOpen(fh, size, cb)
     }),
 
     chown: afterSettling((path: string, uid: number, gid: number, cb: FuseReply) => {

@@ -146,6 +146,11 @@ export interface Vfs {
   utimensOpen(fh: number, atimeMs: number, mtimeMs: number): Promise<void>
   /** chmod through an open handle whose file has lost its name. */
   chmodOpen(fh: number, mode: number): Promise<void>
+  /**
+   * truncate(2) by the path of a file that has lost its name (/proc/PID/fd/N), through one of its handles: the
+   * file being written that the handle has open; ESTALE for a stored file opened only for reading.
+   */
+  truncateOpen(fh: number, size: number): Promise<void>
   chown(localPath: string, uid: number, gid: number): Promise<void>
   /** chown through an open handle whose file has lost its name: as chown, EPERM for another owner. */
   chownOpen(fh: number, uid: number, gid: number): Promise<void>

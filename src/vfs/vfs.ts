@@ -575,6 +575,20 @@ class ImageKitVfs implements IkVfs {
   }
 
   /**
+   * truncate(2) of a file that has lost its name, by its /proc/PID/fd/N path: the kernel checked the caller may
+   * write it, whatever the handle it came through was opened for. A file being written (its spool file) is
+   * truncated as ftruncate would; a stored file opened only for reading has nothing here to truncate (its bytes
+   * are the library's, or a read-only copy of them): ESTALE, as an open of it for writing (W8).
+   */
+  async truncateOpen(fh: number, size: number): Promise<void> {
+    const writes = this.#writable('truncate', `handle ${fh}`)
+    if (size < 0) throw new VfsError('EINVAL', 'truncate: negative size')
+    const handle = this.#handles.get(fh)
+    if (handle.kind !== 'write') throw new VfsError('ESTALE', `truncate of handle ${fh}: a stored file opened for reading only, whose name is gone`, { level: 'debug' })
+    await writes.truncateOpen(handle.file, size)
+  }
+
+  /**
    * W16: mode 0 grows the file to offset + length (zeros, as truncate does; the spool file stays sparse);
    * FALLOC_FL_KEEP_SIZE only reserves space, which a library has no use for: accepted, nothing to do. The
    * other modes (punching, zeroing, collapsing or inserting ranges) are refused, as on filesystems without them.

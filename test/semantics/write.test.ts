@@ -1226,6 +1226,47 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await remoteEntries(lib, `/${w8chown}`)).map((e) => e.name)).toEqual(['saved.txt'])
   })
 
+  it.each(BINDINGS)('W8: truncate of /proc/PID/fd/N of a descriptor whose file being written was unlinked succeeds, as on a local disk; of a stored file opened for reading, ESTALE%s', async (_, args) => {
+    const w8trunc = `w8trunc${args.length}`
+    const files = { 'stored.txt': 'stored\n', 'plain.txt': 'plain\n', 'named.txt': 'named\n' }
+    const { m, mounted, local } = await onMountAndLocalDisk(w8trunc, files, [
+      'held = {',
+      '    "stored": os.open(p("stored.txt"), os.O_RDONLY),',
+      '    "opened for writing": os.open(p("plain.txt"), os.O_RDWR),',
+      '    "written": os.open(p("scratch.bin"), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644),',
+      '}',
+      'os.write(held["written"], b"x" * 100)',
+      // The kernel sends a truncate of the written file through the newest handle of it: this one, read-only.
+      'reader = os.open(p("scratch.bin"), os.O_RDONLY)',
+      'for name in ["stored.txt", "plain.txt", "scratch.bin"]:',
+      '    os.unlink(p(name))',
+      'def seen(fd):',
+      '    return [os.fstat(fd).st_size, os.pread(fd, 100, 0).decode()]',
+      'def truncated(fd, size):',
+      '    return [attempt(lambda: os.truncate(f"/proc/self/fd/{fd}", size)), *seen(fd)]',
+      'out = {what: truncated(fd, 4) for what, fd in held.items()}',
+      'out["grown"] = truncated(held["written"], 6)',
+      'out["reader"] = seen(reader)',
+      // A file that still has its name is truncated by it, though it is open.
+      'named = os.open(p("named.txt"), os.O_RDONLY)',
+      'out["named"] = [attempt(lambda: os.truncate(f"/proc/self/fd/{named}", 3)), os.stat(p("named.txt")).st_size]',
+      'for fd in [*held.values(), reader, named]:',
+      '    os.close(fd)',
+      'print(json.dumps(out))',
+    ], args)
+    expect(local).toEqual({
+      stored: ['ok', 4, 'stor'], 'opened for writing': ['ok', 4, 'plai'], written: ['ok', 4, 'xxxx'],
+      grown: ['ok', 6, 'xxxx\0\0'], reader: [6, 'xxxx\0\0'], named: ['ok', 3],
+    })
+    // A stored file opened only for reading has no spool file to truncate, as it has none to open for writing.
+    expect({ ...mounted, stored: local.stored }).toEqual(local)
+    expect(mounted.stored).toEqual([osConstants.errno.ESTALE, 7, 'stored\n'])
+    expect(await readdir(join(m.path, w8trunc))).toEqual(['named.txt'])
+    await unmount(m)
+    expect((await remoteEntries(lib, `/${w8trunc}`)).map((e) => e.name)).toEqual(['named.txt'])
+    expect((await readFile(remoteBytesPath(lib, `/${w8trunc}/named.txt`))).toString()).toBe('nam')
+  })
+
   it('W8: the copies of files unlinked while open for reading stay within a quarter of the free space, and give way to a written file when the disk is full', async () => {
     // A small tmpfs as the cache dir: about 4 MiB free, so the copies may take about 1 MiB.
     const small = await mkdtemp(join(work, 'smallfs-'))

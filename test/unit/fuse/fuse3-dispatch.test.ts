@@ -252,14 +252,17 @@ describe('libfuse3 dispatcher', () => {
     expect(h.replies.slice(4).map((r) => r[1])).toEqual([0, 0, -errno.ENOENT, -errno.ENOENT, -errno.ENOENT])
   })
 
-  it('a file unlinked while open (no path): fchown goes by the handle open_files.c gave it, none is ENOENT', () => {
+  it('a file unlinked while open (no path): fchown and a truncate by its /proc path go by the handle open_files.c gave them, none is ENOENT', () => {
     const h = harness()
     h.dispatch(Op.Chown, 1, null, 0, -1, 4)
-    expect(h.calls).toEqual([['chownOpen', [4, 0, -1]]])
-    h.dispatch(Op.Chown, 2, null, 0, -1, 0)
-    h.dispatch(Op.Chown, 3, '/f', 0, -1, 4) // a name: by the name, whatever handle came along
-    expect(h.calls.slice(1)).toEqual([['chown', ['/f', 0, -1]]])
-    expect(h.replies.map((r) => r[1])).toEqual([0, -errno.ENOENT, 0])
+    h.dispatch(Op.Truncate, 2, null, 10, 4)
+    expect(h.calls).toEqual([['chownOpen', [4, 0, -1]], ['truncateOpen', [4, 10]]])
+    h.dispatch(Op.Chown, 3, null, 0, -1, 0)
+    h.dispatch(Op.Truncate, 4, null, 10, 0)
+    h.dispatch(Op.Chown, 5, '/f', 0, -1, 4) // a name: by the name, whatever handle came along
+    h.dispatch(Op.Truncate, 6, '/f', 10, 4)
+    expect(h.calls.slice(2)).toEqual([['chown', ['/f', 0, -1]], ['truncate', ['/f', 10]]])
+    expect(h.replies.map((r) => r[1])).toEqual([0, 0, -errno.ENOENT, -errno.ENOENT, 0, 0])
   })
 
   it('a file unlinked while open, opened again through /proc (no path): reopened from its handle, answered as an open', () => {

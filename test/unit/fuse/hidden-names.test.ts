@@ -21,7 +21,7 @@ function recordingOps(): { ops: FuseOps; calls: string[] } {
       if (name === 'open' || name === 'create' || name === 'reopen') cb?.(0, 7)
       else cb?.(0)
     },
-    ownKeys: () => ['getattr', 'getattrOpen', 'utimens', 'utimensOpen', 'chmod', 'chmodOpen', 'chown', 'chownOpen',
+    ownKeys: () => ['getattr', 'getattrOpen', 'utimens', 'utimensOpen', 'chmod', 'chmodOpen', 'chown', 'chownOpen', 'truncate', 'truncateOpen',
       'open', 'reopen', 'create', 'release', 'unlink', 'rmdir', 'rename', 'read', 'flush', 'fsync'],
     getOwnPropertyDescriptor: () => ({ enumerable: true, configurable: true }),
   }) as FuseOps
@@ -86,7 +86,7 @@ describe('libfuse2 hiding an open file', () => {
     expect(calls).toEqual(['open /d/f', 'rename /d/f.tmp', 'getattr /d/f'])
   })
 
-  it('the hidden name answers fstat, fchmod, fchown, futimens and read-only opens from the handle, refuses opens for writing, and its unlink and folder stay here', async () => {
+  it('the hidden name answers fstat, fchmod, fchown, futimens, truncate and read-only opens from the handle, refuses opens for writing, and its unlink and folder stay here', async () => {
     const { hidden, calls } = await hiddenOpenFile()
     await call(hidden.getattr, HIDDEN)
     expect(calls.slice(-1)).toEqual(['getattrOpen 7'])
@@ -96,7 +96,9 @@ describe('libfuse2 hiding an open file', () => {
     expect(calls.slice(-3)).toEqual(['utimensOpen 7', 'chmodOpen 7', 'chmod /d/g'])
     await call(hidden.chown, HIDDEN, 0, 0)
     await call(hidden.chown, '/d/g', 0, 0)
-    expect(calls.slice(-2)).toEqual(['chownOpen 7', 'chown /d/g'])
+    await call(hidden.truncate, HIDDEN, 3)
+    await call(hidden.truncate, '/d/g', 3)
+    expect(calls.slice(-4)).toEqual(['chownOpen 7', 'chown /d/g', 'truncateOpen 7', 'truncate /d/g'])
     expect(await openAs(hidden, HIDDEN, fsConstants.O_RDONLY)).toEqual([0, 7])
     expect(calls.slice(-1)).toEqual(['reopen 7'])
     expect(await openAs(hidden, HIDDEN, fsConstants.O_WRONLY)).toEqual([-osConstants.errno.ESTALE])

@@ -819,6 +819,28 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('W8: truncate by the /proc path of a file unlinked while being written goes through any of its handles, a read-only one too; a stored file opened for reading is ESTALE', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/stored.txt', Buffer.from('stored bytes'))
+    const h = rw(api)
+    const written = await h.vfs.create('/u', 0o644, CREATE)
+    await h.vfs.write('/u', written, Buffer.from('unlinked bytes'), 0)
+    const reader = await h.vfs.open('/u', constants.O_RDONLY)
+    const stored = await h.vfs.open('/stored.txt', constants.O_RDONLY)
+    await h.vfs.unlink('/u')
+    await h.vfs.unlink('/stored.txt')
+    await h.vfs.truncateOpen(reader, 8)
+    expect((await h.vfs.getattrOpen(written)).size).toBe(8)
+    expect((await h.vfs.read('/u', written, 64, 0)).toString()).toBe('unlinked')
+    await expectCode(h.vfs.truncateOpen(stored, 4), 'ESTALE')
+    expect((await h.vfs.read('/stored.txt', stored, 64, 0)).toString()).toBe('stored bytes')
+    for (const fh of [reader, written]) await h.vfs.release('/u', fh)
+    await h.vfs.release('/stored.txt', stored)
+    expect(api.filePaths()).toEqual([])
+    expect(api.writeCalls.uploadFile).toBe(0)
+    await h.vfs.close()
+  })
+
   it('W1: an open without O_TRUNC cut to nothing by ftruncate (truncate -s 0) downloads nothing', async () => {
     const api = new FakeImageKit()
     api.addFile('/big.bin', patternBytes(3 * MiB))
