@@ -343,6 +343,7 @@ class ImageKitVfs implements IkVfs {
       h.localPath = handle.localPath // the same kernel file: the same name, if it still has one
       h.bypassesPageCache = bypassesPageCache
       h.outdated = handle.outdated
+      h.mtimeMs = handle.mtimeMs // a time set since it lost its name (utimensOpen)
     }, handle.reader).fh
   }
 
@@ -651,14 +652,17 @@ class ImageKitVfs implements IkVfs {
   /**
    * futimens of a file that has lost its name (unlinked, or renamed over, while open; getattrOpen): the time is
    * the open file's, shown by fstat, and not kept anywhere else (the file is gone, or another is at its name).
+   * The kernel sends it through any of the file's handles (the latest opened), and asks fstat of any other: a
+   * stored file's time goes to every handle open on it (reopen passes it on), so it lasts until the last close.
    * A file being written that still has its name here (a save over it kept it, W9) takes it as utimens would.
    */
   async utimensOpen(fh: number, _atimeMs: number, mtimeMs: number): Promise<void> {
     const writes = this.#writable('utimens', `handle ${fh}`)
     const handle = this.#handles.get(fh)
     if (Number.isNaN(mtimeMs)) return
-    if (handle.kind === 'read') handle.mtimeMs = mtimeMs
-    else if (writes.pendingAt(handle.file.remotePath) === handle.file) writes.setMtime(handle.file, mtimeMs)
+    if (handle.kind === 'read') {
+      for (const h of this.#handles.values()) if (h.kind === 'read' && h.node === handle.node) h.mtimeMs = mtimeMs
+    } else if (writes.pendingAt(handle.file.remotePath) === handle.file) writes.setMtime(handle.file, mtimeMs)
     else handle.file.mtimeMs = mtimeMs
   }
 

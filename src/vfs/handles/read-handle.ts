@@ -36,8 +36,9 @@ export class ReadHandle {
    */
   localPath: string | undefined
   /**
-   * A modification time set through the handle once its file had no name left (futimens, Vfs.utimensOpen):
-   * it lives here only, for fstat, as on the unnamed inode of a local disk.
+   * A modification time set through a handle on the same file once it had no name left (futimens,
+   * Vfs.utimensOpen, which sets it on each of them): it lives with its open handles only, for fstat, as on the
+   * unnamed inode of a local disk.
    */
   mtimeMs: number | undefined
   /** Opened while a handle on another version was open at its path: its reads bypass the page cache (R5). */

@@ -841,6 +841,30 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('W8: a time set through one handle of a stored file unlinked while open shows through its other handles, also after that one closes and through a reopen', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/stored.txt', Buffer.from('stored bytes'))
+    api.addFile('/other.txt', Buffer.from('other bytes'))
+    const h = rw(api)
+    const first = await h.vfs.open('/stored.txt', constants.O_RDONLY)
+    const second = await h.vfs.open('/stored.txt', constants.O_RDONLY)
+    const other = await h.vfs.open('/other.txt', constants.O_RDONLY)
+    await h.vfs.unlink('/stored.txt')
+    await h.vfs.unlink('/other.txt')
+    const otherMtime = (await h.vfs.getattrOpen(other)).mtimeMs
+    const T = Date.parse('2020-01-01T12:00:00Z')
+    await h.vfs.utimensOpen(second, NaN, T)
+    await h.vfs.release('/stored.txt', second)
+    expect((await h.vfs.getattrOpen(first)).mtimeMs).toBe(T)
+    const again = await h.vfs.reopen(first)
+    await h.vfs.release('/stored.txt', first)
+    expect((await h.vfs.getattrOpen(again)).mtimeMs).toBe(T)
+    expect((await h.vfs.getattrOpen(other)).mtimeMs).toBe(otherMtime) // another file keeps its own
+    await h.vfs.release('/stored.txt', again)
+    await h.vfs.release('/other.txt', other)
+    await h.vfs.close()
+  })
+
   it('W1: an open without O_TRUNC cut to nothing by ftruncate (truncate -s 0) downloads nothing', async () => {
     const api = new FakeImageKit()
     api.addFile('/big.bin', patternBytes(3 * MiB))
