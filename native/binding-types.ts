@@ -57,7 +57,7 @@ export interface FuseOps {
    * Another read-only handle on what handle `fh` has open (libfuse3: a file unlinked while open, opened
    * again through /proc/PID/fd, has no path to open by); cb answers as open's does.
    */
-  reopen(fh: number, cb: Cb): void
+  reopen(fh: number, cb: Cb, flags?: number): void
   read(path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb): void
   /**
    * A read whose bytes go to `dest.set(bytes, at)` (up to dest.length) before cb answers the count; never

@@ -275,8 +275,8 @@ function route(op: Op, pathOrNull: string | null, args: unknown[], ops: Fuse3Ops
     if (op === Op.Chown && n(2) > 0) return ops.chownOpen(n(2), n(0), n(1), status)
     // truncate(2) of /proc/PID/fd/N (the kernel sends it by name; open_files.c gives it the node's handle).
     if (op === Op.Truncate && n(1) > 0) return ops.truncateOpen(n(1), n(0), status)
-    // Opened again (through /proc/PID/fd) while it has no name: read-only, on what handle n(0) has open.
-    if (op === Op.Reopen) return ops.reopen(n(0), opened(fsConstants.O_RDONLY))
+    // Opened again (through /proc/PID/fd) while it has no name, with open flags n(1): on what handle n(0) has open.
+    if (op === Op.Reopen) return ops.reopen(n(0), opened(n(1) ?? fsConstants.O_RDONLY), n(1) ?? fsConstants.O_RDONLY)
     if (!BY_HANDLE.has(op)) return reply(-errno.ENOENT)
   }
   const path = pathOrNull ?? UNLINKED_PATH

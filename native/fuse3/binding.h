@@ -130,7 +130,7 @@ typedef struct request {
 
 /* operations.c */
 extern const struct fuse_operations ikfs_operations;
-int reopen_by_handle(void *session, uint64_t fh, uint64_t *new_fh, uint32_t *reply_flags);
+int reopen_by_handle(void *session, uint64_t fh, uint32_t flags, uint64_t *new_fh, uint32_t *reply_flags);
 void release_by_handle(void *session, uint64_t fh);
 
 /* ikfs_fuse3.c */

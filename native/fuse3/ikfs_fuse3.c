@@ -76,8 +76,11 @@ static void js_dispatch(napi_env env, napi_value dispatch, void *context, void *
       argv[argc++] = num(env, r->flags);
       break;
     case OP_RELEASE:
+      argv[argc++] = num(env, (double)fh);
+      break;
     case OP_REOPEN:
       argv[argc++] = num(env, (double)fh);
+      argv[argc++] = num(env, r->flags);
       break;
     case OP_FLUSH:
       argv[argc++] = num(env, (double)fh);

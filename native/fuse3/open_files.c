@@ -18,8 +18,8 @@
  * requests cost a look at their opcode; replies, a look at a counter while no OPEN or CREATE waits for its reply.
  *
  * Opening such a file again (cat /proc/PID/fd/N) libfuse answers ESTALE as well, with no path to open it by.
- * That answer, to a read-only OPEN of a node with an open handle, is replaced here by a new handle JavaScript
- * opens on what that handle has (reopen). libfuse never saw that open succeed (it counts each node's opens
+ * That answer, to an OPEN of a node with an open handle, is replaced here by a new handle JavaScript opens on
+ * what that handle has (reopen; for writing only a file being written, whose spool file takes the writes). libfuse never saw that open succeed (it counts each node's opens
  * and asserts at every RELEASE that one is left, fuse_do_release), so the RELEASE of such a handle is answered here as well.
  *
  * A RENAME of a name onto itself is answered here too (self_rename_answered): libfuse would wait for ever on
@@ -57,7 +57,7 @@ typedef struct waiting_open {
   uint64_t unique;
   uint64_t node_id; /* OPEN: the node opened; CREATE: 0 (its reply names the new node) */
   int create;
-  int read_only; /* an OPEN that a reopen may answer */
+  uint32_t flags; /* an OPEN's: a reopen answers it with them */
 } waiting_open_t;
 
 struct open_files {
@@ -214,7 +214,7 @@ static int seen_request(open_files_t *o, int fd, char *buf, size_t length) {
       if (o->waiting_count < MAX_WAITING) {
         o->waiting[o->waiting_count] = (waiting_open_t){
           .unique = in.unique, .node_id = in.opcode == FUSE_OPEN ? in.nodeid : 0, .create = in.opcode == FUSE_CREATE,
-          .read_only = in.opcode == FUSE_OPEN && (open_in.flags & O_ACCMODE) == O_RDONLY && !(open_in.flags & O_TRUNC),
+          .flags = open_in.flags,
         };
         __atomic_store_n(&o->waiting_count, o->waiting_count + 1, __ATOMIC_RELAXED);
       }
@@ -257,17 +257,17 @@ static int message_bytes(const struct iovec *iov, int count, size_t offset, void
   return length == 0;
 }
 
-/* libfuse's ESTALE to a read-only OPEN of a node with an open handle, replaced by a new handle on its file. */
+/* libfuse's ESTALE to an OPEN of a node with an open handle, replaced by a new handle on its file. */
 typedef struct reopened_reply {
   struct fuse_out_header out;
   struct fuse_open_out open_out;
 } reopened_reply_t;
 
 /* Under no lock (JavaScript answers meanwhile). Returns whether the reply was made, and its handle kept. */
-static int reopen(open_files_t *o, uint64_t node_id, uint64_t unique, reopened_reply_t *reply) {
+static int reopen(open_files_t *o, uint64_t node_id, uint64_t unique, uint32_t open_flags, reopened_reply_t *reply) {
   uint64_t fh;
   uint32_t flags;
-  if (!node_handle(o, node_id, &fh) || o->calls.reopen(o->calls.session, fh, &reply->open_out.fh, &flags) != 0) return 0;
+  if (!node_handle(o, node_id, &fh) || o->calls.reopen(o->calls.session, fh, open_flags, &reply->open_out.fh, &flags) != 0) return 0;
   reply->out = (struct fuse_out_header){.len = sizeof *reply, .error = 0, .unique = unique};
   reply->open_out.open_flags = ((flags & REOPENED_DIRECT_IO) ? FOPEN_DIRECT_IO : 0) | ((flags & REOPENED_NO_FLUSH) ? FOPEN_NOFLUSH : 0);
   pthread_mutex_lock(&o->lock);
@@ -291,7 +291,7 @@ static int seen_reply(open_files_t *o, const struct iovec *iov, int count, waiti
   pthread_mutex_lock(&o->lock);
   int found = take_waiting(o, out.unique, opened);
   pthread_mutex_unlock(&o->lock);
-  if (found && out.error == -ESTALE && opened->read_only && reopen(o, opened->node_id, out.unique, reopened)) {
+  if (found && out.error == -ESTALE && !opened->create && reopen(o, opened->node_id, out.unique, opened->flags, reopened)) {
     *is_reopened = 1;
     *fh = reopened->open_out.fh;
     return 1;

@@ -26,8 +26,9 @@ typedef struct open_files open_files_t;
 /* What open_files.c asks of JavaScript (operations.c), for a file reopened while it has no name. */
 typedef struct open_files_calls {
   void *session;
-  /* Another read-only handle on what handle `fh` has open: 0 with *new_fh and REOPENED_* bits, or -errno. */
-  int (*reopen)(void *session, uint64_t fh, uint64_t *new_fh, uint32_t *reply_flags);
+  /* Another handle, opened with open(2)'s `flags`, on what handle `fh` has open: 0 with *new_fh and REOPENED_*
+     bits, or -errno. */
+  int (*reopen)(void *session, uint64_t fh, uint32_t flags, uint64_t *new_fh, uint32_t *reply_flags);
   void (*release)(void *session, uint64_t fh);
 } open_files_calls_t;
 

@@ -99,16 +99,17 @@ static __thread struct {
 } created_stat;
 
 /*
- * open_files.c, for a file that has lost its name: another read-only handle on what handle `fh` has open
+ * open_files.c, for a file that has lost its name: another handle on what handle `fh` has open
  * (a reopen through /proc/PID/fd, which libfuse cannot open by path), and the release of such a handle.
  * Called on a libfuse worker thread, from its writing of a reply or its reading of a request.
  */
-int reopen_by_handle(void *session, uint64_t fh, uint64_t *new_fh, uint32_t *reply_flags) {
+int reopen_by_handle(void *session, uint64_t fh, uint32_t flags, uint64_t *new_fh, uint32_t *reply_flags) {
   struct fuse_file_info fi;
   memset(&fi, 0, sizeof fi);
   fi.fh = fh;
   REQUEST(OP_REOPEN);
   r.fi = &fi;
+  r.flags = flags;
   int64_t result = call_js((session_t *)session, &r);
   if (result < 0) return (int)result;
   *new_fh = fi.fh;

@@ -130,7 +130,7 @@ export function createFuseOps(vfs: Vfs, logger: Logger, options: FuseOpsOptions 
 
     open: (path, flags, cb, caller) => guard.run('open', path, cb, () => vfs.open(path, flags, caller), openedHandle),
 
-    reopen: (fh, cb) => guard.run('open', `handle ${fh}`, cb, () => vfs.reopen(fh), openedHandle),
+    reopen: (fh, cb, flags) => guard.run('open', `handle ${fh}`, cb, () => vfs.reopen(fh, flags), openedHandle),
 
     read: (path, fh, buf, len, pos, cb) => readTo(path, fh, buf.subarray(0, len), pos, cb),
 

@@ -16,8 +16,8 @@
  * hide is refused (EACCES, as the VFS answers the libfuse3 binding), where answering it would report an unlink
  * that then fails. The hidden name answers getattr (fstat), chmod, chown, utimens and truncate (fchmod, fchown, futimens,
  * truncate of /proc/PID/fd/N) by one of the file's handles,
- * a read-only open (`/proc/PID/fd/N`) with another handle on what that one has open (ESTALE for writing, as with
- * libfuse3), and its unlink after the last release is answered here too. Its folder cannot be removed meanwhile
+ * an open (`/proc/PID/fd/N`) with another handle on what that one has open (for writing only a file being
+ * written, as with libfuse3), and its unlink after the last release is answered here too. Its folder cannot be removed meanwhile
  * (ENOTEMPTY): libfuse2 would leave the file no path, and every request of its descriptors would fail.
  *
  * Bounded by the open files: a handle is kept from its open to its release, a hidden name until its unlink.
@@ -31,10 +31,8 @@ import type { Logger } from '../log.js'
 /** How long an unlink of an open file waits for a rename onto its name, when no request comes meanwhile. */
 export const HIDE_SETTLE_MS = 50
 const HIDDEN_NAME = /^\.fuse_hidden[0-9a-f]{16}$/
-const ESTALE = -osConstants.errno.ESTALE
 const ENOTEMPTY = -osConstants.errno.ENOTEMPTY
 const EACCES = -osConstants.errno.EACCES
-const ACCESS_MODE = fsConstants.O_RDONLY | fsConstants.O_WRONLY | fsConstants.O_RDWR
 /** Ops answered at once without waiting for a pending unlink: they name a handle, not a path. */
 const BY_HANDLE: ReadonlySet<string> = new Set(['read', 'readTo', 'write', 'writeFrom', 'flush', 'fsync', 'ftruncate',
   'fallocate', 'getattrOpen', 'utimensOpen', 'chmodOpen', 'chownOpen', 'truncateOpen', 'reopen', 'copyFileRange'])
@@ -169,9 +167,8 @@ export function withHiddenNames(
     open: afterSettling((path: string, flags: number, cb: FuseReply, caller?: number) => {
       const fh = hiddenHandle(path)
       if (fh === undefined) return ops.open(path, flags, opened(path, cb), caller)
-      // libfuse2 has no name left to open it by (as libfuse3): only reads of what the open handle has.
-      if ((flags & ACCESS_MODE) !== fsConstants.O_RDONLY || (flags & fsConstants.O_TRUNC) !== 0) return cb(ESTALE)
-      ops.reopen(fh, opened(path, cb))
+      // libfuse2 has no name left to open it by (as libfuse3): another handle on what the open one has.
+      ops.reopen(fh, opened(path, cb), flags)
     }),
 
     create: afterSettling((path: string, mode: number, cb: FuseReply, caller?: number, flags?: number) =>

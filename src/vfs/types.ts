@@ -76,8 +76,11 @@ export interface Vfs {
   readdir(localPath: string): Promise<DirEntry[]>
   /** `caller`: the process opening it (thread group id), when the binding knows it (see flush). */
   open(localPath: string, flags: OpenFlags, caller?: number): Promise<number>
-  /** Another read-only handle on what handle `fh` has open (a file unlinked while open has no path to open by). */
-  reopen(fh: number): Promise<number>
+  /**
+   * Another handle on what handle `fh` has open (a file unlinked while open has no path to open by), with open(2)'s
+   * `flags` (read-only when not given): for writing only a file being written that lost its name, else ESTALE.
+   */
+  reopen(fh: number, flags?: number): Promise<number>
   /**
    * True when the handle `open` just answered must not read through the kernel's page cache (FOPEN_DIRECT_IO):
    * the cache holds another version's pages for a handle still open there (R5).

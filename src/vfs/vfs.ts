@@ -331,10 +331,24 @@ class ImageKitVfs implements IkVfs {
     })
   }
 
-  /** It shares the kernel's page cache of the file with `fh`, so it reads through it as `fh` does (R5). */
-  async reopen(fh: number): Promise<number> {
+  /**
+   * It shares the kernel's page cache of the file with `fh`, so it reads through it as `fh` does (R5). For
+   * writing (truncate(1) of /proc/PID/fd/N, a program writing on through it) only a file being written that is
+   * unlinked: a stored file opened for reading has no spool file to take the writes, and a file with a name
+   * is opened by it.
+   */
+  async reopen(fh: number, flags: number = fsConstants.O_RDONLY): Promise<number> {
     const handle = this.#handles.get(fh)
     const { bypassesPageCache } = handle
+    if ((flags & O_ACCMODE) !== fsConstants.O_RDONLY || (flags & fsConstants.O_TRUNC) !== 0) {
+      const writes = this.#writable('open for writing', `handle ${fh}`)
+      if (handle.kind !== 'write' || !handle.file.unlinked) {
+        throw new VfsError('ESTALE', `open of handle ${fh} for writing: its file has no name to open by, nor a spool file to write`, { level: 'debug' })
+      }
+      await writes.reopenForWrite(handle.file, flags)
+      const append = (flags & fsConstants.O_APPEND) !== 0
+      return this.#handles.add((newFh) => Object.assign(new WriteHandle(newFh, handle.file, true, undefined, append), { bypassesPageCache })).fh
+    }
     if (handle.kind === 'write') {
       this.#writes!.reopenForRead(handle.file)
       return this.#handles.add((newFh) => Object.assign(new WriteHandle(newFh, handle.file, false), { bypassesPageCache })).fh

@@ -316,6 +316,16 @@ export class WritePath {
   }
 
   /**
+   * One more handle for writing on a file that lost its name while open (so its spool file is open too, and
+   * nothing of it is uploaded any more): it only takes writes. O_TRUNC empties it.
+   */
+  async reopenForWrite(file: PendingFile, flags: number): Promise<void> {
+    if ((flags & fsConstants.O_TRUNC) !== 0) await this.truncateOpen(file, 0)
+    file.openCount++
+    file.writers++
+  }
+
+  /**
    * Opens the pending file of a path for writing (`create`: for a create, with what its flags ask,
    * create-flags.ts); fills it from the remote bytes unless O_TRUNC.
    */

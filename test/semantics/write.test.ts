@@ -1226,7 +1226,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await remoteEntries(lib, `/${w8chown}`)).map((e) => e.name)).toEqual(['saved.txt'])
   })
 
-  it.each(BINDINGS)('W8: truncate of /proc/PID/fd/N of a descriptor whose file being written was unlinked succeeds, as on a local disk; of a stored file opened for reading, ESTALE%s', async (_, args) => {
+  it.each(BINDINGS)('W8: truncate (and truncate -s, an open for writing) of /proc/PID/fd/N of a descriptor whose file being written was unlinked succeeds, as on a local disk; of a stored file opened for reading, ESTALE%s', async (_, args) => {
     const w8trunc = `w8trunc${args.length}`
     const files = { 'stored.txt': 'stored\n', 'plain.txt': 'plain\n', 'named.txt': 'named\n' }
     const { m, mounted, local } = await onMountAndLocalDisk(w8trunc, files, [
@@ -1250,6 +1250,15 @@ describe.skipIf(skip !== null)('write semantics', () => {
       // A file that still has its name is truncated by it, though it is open.
       'named = os.open(p("named.txt"), os.O_RDONLY)',
       'out["named"] = [attempt(lambda: os.truncate(f"/proc/self/fd/{named}", 3)), os.stat(p("named.txt")).st_size]',
+      // truncate(1) opens the path for writing first; a program may write on through it too.
+      'def truncate_1(fd, size):',
+      '    done = subprocess.run(["truncate", "-s", str(size), f"/proc/{os.getpid()}/fd/{fd}"], capture_output=True)',
+      '    return [done.returncode, *seen(fd)]',
+      'out["truncate(1)"] = {what: truncate_1(held[what], 2) for what in ["stored", "opened for writing", "written"]}',
+      'appending = os.open("/proc/self/fd/%d" % held["written"], os.O_WRONLY | os.O_APPEND)',
+      'os.write(appending, b"zz")',
+      'os.close(appending)',
+      'out["appended"] = seen(reader)',
       'for fd in [*held.values(), reader, named]:',
       '    os.close(fd)',
       'print(json.dumps(out))',
@@ -1257,10 +1266,13 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect(local).toEqual({
       stored: ['ok', 4, 'stor'], 'opened for writing': ['ok', 4, 'plai'], written: ['ok', 4, 'xxxx'],
       grown: ['ok', 6, 'xxxx\0\0'], reader: [6, 'xxxx\0\0'], named: ['ok', 3],
+      'truncate(1)': { stored: [0, 2, 'st'], 'opened for writing': [0, 2, 'pl'], written: [0, 2, 'xx'] }, appended: [4, 'xxzz'],
     })
-    // A stored file opened only for reading has no spool file to truncate, as it has none to open for writing.
-    expect({ ...mounted, stored: local.stored }).toEqual(local)
+    // A stored file opened only for reading has no spool file to truncate or open for writing.
+    const truncate1 = local['truncate(1)'] as Record<string, unknown>
+    expect({ ...mounted, stored: local.stored, 'truncate(1)': { ...(mounted['truncate(1)'] as object), stored: truncate1.stored } }).toEqual(local)
     expect(mounted.stored).toEqual([osConstants.errno.ESTALE, 7, 'stored\n'])
+    expect((mounted['truncate(1)'] as Record<string, unknown>).stored).toEqual([1, 7, 'stored\n'])
     expect(await readdir(join(m.path, w8trunc))).toEqual(['named.txt'])
     await unmount(m)
     expect((await remoteEntries(lib, `/${w8trunc}`)).map((e) => e.name)).toEqual(['named.txt'])

@@ -267,9 +267,11 @@ describe('libfuse3 dispatcher', () => {
 
   it('a file unlinked while open, opened again through /proc (no path): reopened from its handle, answered as an open', () => {
     const h = harness({ reopen: (_fh, cb) => cb(0, 8, true, true) })
-    h.dispatch(Op.Reopen, 1, null, 4)
-    expect(h.calls).toEqual([['reopen', [4]]])
+    h.dispatch(Op.Reopen, 1, null, 4, fsConstants.O_RDONLY)
+    expect(h.calls).toEqual([['reopen', [4, fsConstants.O_RDONLY]]])
     expect(h.replies[0]).toEqual([1, 0, 8, undefined, OpenReply.DirectIo | OpenReply.NoFlush])
+    h.dispatch(Op.Reopen, 3, null, 4, fsConstants.O_WRONLY) // truncate -s of /proc/PID/fd/N: the flags go along
+    expect(h.calls[1]).toEqual(['reopen', [4, fsConstants.O_WRONLY]])
     const gone = harness({ reopen: (_fh, cb) => cb(-errno.EBADF) })
     gone.dispatch(Op.Reopen, 2, null, 4)
     expect(gone.replies[0]).toEqual([2, -errno.EBADF, undefined, undefined])

@@ -86,7 +86,7 @@ describe('libfuse2 hiding an open file', () => {
     expect(calls).toEqual(['open /d/f', 'rename /d/f.tmp', 'getattr /d/f'])
   })
 
-  it('the hidden name answers fstat, fchmod, fchown, futimens, truncate and read-only opens from the handle, refuses opens for writing, and its unlink and folder stay here', async () => {
+  it('the hidden name answers fstat, fchmod, fchown, futimens, truncate and opens from the handle, and its unlink and folder stay here', async () => {
     const { hidden, calls } = await hiddenOpenFile()
     await call(hidden.getattr, HIDDEN)
     expect(calls.slice(-1)).toEqual(['getattrOpen 7'])
@@ -101,7 +101,8 @@ describe('libfuse2 hiding an open file', () => {
     expect(calls.slice(-4)).toEqual(['chownOpen 7', 'chown /d/g', 'truncateOpen 7', 'truncate /d/g'])
     expect(await openAs(hidden, HIDDEN, fsConstants.O_RDONLY)).toEqual([0, 7])
     expect(calls.slice(-1)).toEqual(['reopen 7'])
-    expect(await openAs(hidden, HIDDEN, fsConstants.O_WRONLY)).toEqual([-osConstants.errno.ESTALE])
+    expect(await openAs(hidden, HIDDEN, fsConstants.O_WRONLY)).toEqual([0, 7]) // the VFS refuses a stored file (ESTALE)
+    expect(calls.slice(-1)).toEqual(['reopen 7'])
     expect(await call(hidden.rmdir, '/d')).toEqual([-osConstants.errno.ENOTEMPTY])
     await call(hidden.release, HIDDEN, 7)
     await call(hidden.release, HIDDEN, 7)

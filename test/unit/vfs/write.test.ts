@@ -841,6 +841,33 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('W8: a file being written that was unlinked while open is reopened for writing from its handle (truncate -s of /proc/PID/fd/N); a stored file opened for reading, or a file with a name, is ESTALE', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/stored.txt', Buffer.from('stored bytes'))
+    const h = rw(api)
+    const written = await h.vfs.create('/u', 0o644, CREATE)
+    await h.vfs.write('/u', written, Buffer.from('unlinked bytes'), 0)
+    const named = await h.vfs.create('/n', 0o644, CREATE)
+    await h.vfs.write('/n', named, Buffer.from('named'), 0)
+    const stored = await h.vfs.open('/stored.txt', constants.O_RDONLY)
+    await h.vfs.unlink('/u')
+    await h.vfs.unlink('/stored.txt')
+    await expectCode(h.vfs.reopen(stored, constants.O_WRONLY), 'ESTALE')
+    await expectCode(h.vfs.reopen(named, constants.O_WRONLY), 'ESTALE')
+    const again = await h.vfs.reopen(written, constants.O_WRONLY | constants.O_TRUNC)
+    expect((await h.vfs.getattrOpen(written)).size).toBe(0)
+    await h.vfs.write('/u', again, Buffer.from('again'), 0)
+    await h.vfs.release('/u', written)
+    expect((await h.vfs.read('/u', again, 64, 0)).toString()).toBe('again')
+    await h.vfs.flush('/u', again)
+    await h.vfs.release('/u', again)
+    await h.vfs.release('/stored.txt', stored)
+    await h.vfs.flush('/n', named)
+    await h.vfs.release('/n', named)
+    expect(api.filePaths()).toEqual(['/n']) // nothing of the unlinked file
+    await h.vfs.close()
+  })
+
   it('W8: a time set through one handle of a stored file unlinked while open shows through its other handles, also after that one closes and through a reopen', async () => {
     const api = new FakeImageKit()
     api.addFile('/stored.txt', Buffer.from('stored bytes'))
