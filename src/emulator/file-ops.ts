@@ -106,7 +106,7 @@ export interface UploadCommit {
 export async function commitUpload(ctx: LibraryContext, c: UploadCommit): Promise<FileRecord> {
   // Reading the image header needs only the uploaded bytes: done before taking the store's lock, so
   // parallel uploads do not queue behind each other's disk reads. (A unique suffix never changes the extension.)
-  const probe: ProbeResult = c.head ? probeBytes(c.head, c.fileName, c.size) : await probeFile(c.tempPath, c.fileName, c.size)
+  const probe: ProbeResult = c.head ? await probeBytes(c.head, c.tempPath, c.fileName, c.size) : await probeFile(c.tempPath, c.fileName, c.size)
   c.accept?.(probe)
   return ctx.store.exclusive(async () => {
     const mode = ctx.options.names

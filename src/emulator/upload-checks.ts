@@ -5,7 +5,7 @@
  * is stored. Field names are quoted (`"file.size" < "1mb"`, or in single quotes, `'file.size' < '1mb'`, the form
  * every SDK's README and tests use); a bare value is a word or a plain number. `:`
  * is a prefix match (`"file.mime" : image`), `HAS` a tag or list member. Media facts the emulator cannot
- * read (a video's duration, bit rate and codecs outside an MP4/MOV whose boxes come first: video-info.ts) never match.
+ * read (a video's duration, bit rate and codecs outside an MP4/MOV/M4A with a `moov` box: video-info.ts) never match.
  */
 import { badRequest } from './http-io.js'
 import {

@@ -2,11 +2,12 @@
  * A video's facts through the official SDK (§2.1, §2.3, §2.4; the SDK's File, FileUploadResponse and Metadata
  * types): `duration` (seconds), `bitRate` (kbps), `videoCodec`, `audioCodec` and the frame size, in the upload
  * answer, the file object (list and details) and the metadata endpoints. The emulator answered none of them
- * (and width/height 0 in the metadata), so a client reading a video's length found nothing.
+ * (and width/height 0 in the metadata), so a client reading a video's length found nothing; later none of a
+ * movie whose `moov` box follows its media data past the first bytes (many encoders' default).
  */
 import { describe, expect, it } from 'vitest'
 import { CHECKS_FAILED_MESSAGE } from '../../src/emulator/upload-checks.js'
-import { makeMp4 } from '../unit/emulator/video-fixtures.js'
+import { ftypBox, largeMdatHeader, makeMp4 } from '../unit/emulator/video-fixtures.js'
 import { expectFileObject, expectMetadata, expectUploadResponse } from './shapes.js'
 import { rejectionOf, uploadBytes, useSdkEmulator } from './sdk.js'
 
@@ -31,9 +32,18 @@ describe('video metadata', () => {
     expect((await env.ik.assets.list({ path: '/video', searchQuery: 'videoDuration > 12 AND videoDuration < "1m"' })).map((f) => f.name)).toEqual(['clip.mp4'])
   })
 
+  it('a movie whose moov box follows its media data past the first 512 KiB (no "fast start") has its facts too', async () => {
+    const late = makeMp4({ seconds: 3, width: 640, height: 480, video: 'avc1', audio: 'mp4a', mediaBytes: 600 * 1024, moovLast: true })
+    const lateFacts = { duration: 3, bitRate: Math.round((late.length * 8) / 3 / 1000), videoCodec: 'h264', audioCodec: 'aac' }
+    const up = await uploadBytes(env.ik, '/video', 'late.mp4', late, { responseFields: ['metadata'] })
+    expectUploadResponse(up, { fileType: 'non-image', width: 640, height: 480, ...lateFacts })
+    expectFileObject(await env.ik.files.get(up.fileId!), { mime: 'video/mp4', width: 640, height: 480, ...lateFacts })
+    expectMetadata(await env.ik.files.metadata.get(up.fileId!), { format: 'mp4', width: 640, height: 480, size: late.length, ...lateFacts })
+  })
+
   it('an image, a text file and a movie whose boxes tell nothing carry no video fields', async () => {
-    const late = makeMp4({ seconds: 3, video: 'avc1', mediaBytes: 600 * 1024, moovLast: true }) // moov past the head read
-    for (const [name, bytes] of [['notes.txt', Buffer.from('text')], ['late.mp4', late]] as const) {
+    const noMoov = Buffer.concat([ftypBox(), largeMdatHeader(600 * 1024), Buffer.alloc(600 * 1024)]) // media data and no moov
+    for (const [name, bytes] of [['notes.txt', Buffer.from('text')], ['nomoov.mp4', noMoov]] as const) {
       const up = await uploadBytes(env.ik, '/video', name, bytes, { responseFields: ['metadata'] })
       for (const field of ['duration', 'bitRate', 'videoCodec', 'audioCodec']) {
         expect(up).not.toHaveProperty(field)

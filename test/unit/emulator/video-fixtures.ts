@@ -43,15 +43,35 @@ export interface Mp4Options {
   mediaBytes?: number
   /** The moov box after the media data (not "fast start"). */
   moovLast?: boolean
+  /** The media data box's size in the 64-bit `largesize` field (as for media data past 4 GiB). */
+  largeMdat?: boolean
 }
 
-export function makeMp4(o: Mp4Options): Buffer {
-  const ftyp = box('ftyp', Buffer.from('isom', 'latin1'), u32(512), Buffer.from('isomiso2avc1mp41', 'latin1'))
+export function ftypBox(): Buffer {
+  return box('ftyp', Buffer.from('isom', 'latin1'), u32(512), Buffer.from('isomiso2avc1mp41', 'latin1'))
+}
+
+export function moovBox(o: Mp4Options): Buffer {
   const tracks = [
     ...(o.video ? [trak('vide', o.video, { width: o.width ?? 0, height: o.height ?? 0 })] : []),
     ...(o.audio ? [trak('soun', o.audio)] : []),
   ]
-  const moov = box('moov', mvhd(1000, Math.round(o.seconds * 1000)), ...tracks)
-  const mdat = box('mdat', Buffer.alloc(o.mediaBytes ?? 1000, 0x11))
+  return box('moov', mvhd(1000, Math.round(o.seconds * 1000)), ...tracks)
+}
+
+/** The header of a media data box of `bytes` bytes of content in the 64-bit form (size 1, then the largesize). */
+export function largeMdatHeader(bytes: number): Buffer {
+  const h = Buffer.alloc(16)
+  h.writeUInt32BE(1)
+  h.write('mdat', 4, 'latin1')
+  h.writeBigUInt64BE(BigInt(16 + bytes), 8)
+  return h
+}
+
+export function makeMp4(o: Mp4Options): Buffer {
+  const media = Buffer.alloc(o.mediaBytes ?? 1000, 0x11)
+  const mdat = o.largeMdat ? Buffer.concat([largeMdatHeader(media.length), media]) : box('mdat', media)
+  const ftyp = ftypBox()
+  const moov = moovBox(o)
   return Buffer.concat(o.moovLast ? [ftyp, mdat, moov] : [ftyp, moov, mdat])
 }
