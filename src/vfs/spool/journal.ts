@@ -26,7 +26,10 @@
  *
  * The log is rewritten with only its live records (tmp file, fsync, rename, fsync of the folder) at start
  * and whenever its dead lines outweigh the live ones, so it grows with the files in flight, not with the
- * files ever written. Before this log, each record was a file `journal/<id>.json`; those are still read
+ * files ever written. A clean close leaves it compact too: removed when no record is left (after the final
+ * sync, an unlink and a sync of the folder), else rewritten with its live records if it holds dead lines,
+ * in-flight ones staying in flight (their bytes were never synced, so they must not become durable there).
+ * A crash anywhere in either leaves the old log, whose every line was synced by then, or the new one. Before this log, each record was a file `journal/<id>.json`; those are still read
  * at start and folded into the log.
  */
 import {
@@ -167,6 +170,29 @@ export class Journal {
       this.#fd = undefined
       if (fd !== undefined) closeSync(fd)
     }
+    this.#compactAtClose()
+  }
+
+  /**
+   * After the final sync: no log when no record is left, else one without dead lines (see above). One that
+   * cannot be rewritten (a full disk) stays as it is, which is as correct: the next start compacts it.
+   */
+  #compactAtClose(): void {
+    try {
+      if (this.#live.size === 0) {
+        try {
+          unlinkSync(this.#path)
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return
+          throw e
+        }
+        fsyncDirSync(this.dir)
+      } else if (this.#bytes > this.#liveBytes) {
+        this.#rewrite(true)
+      }
+    } catch {
+      // left as it was
+    }
   }
 
   /**
@@ -305,13 +331,15 @@ export class Journal {
 
   /**
    * Replaces the log with its live records, durably (synchronous: it holds a few lines per file in flight,
-   * and appends must not land in the old file meanwhile). Every record in it is durable from then on.
+   * and appends must not land in the old file meanwhile). Every record in it is durable from then on, unless
+   * `keepInflight`: then an in-flight record is written as one again (with its boot) and stays in flight.
    */
-  #rewrite(): void {
-    const lines = [...this.#live.values()].map((live) => JSON.stringify({ put: live.record } satisfies Line) + '\n')
+  #rewrite(keepInflight = false): void {
+    const lines = [...this.#live.values()].map((live) =>
+      JSON.stringify((keepInflight && !live.durable ? { put: live.record, boot: this.#bootId } : { put: live.record }) satisfies Line) + '\n')
     const bytes = lines.reduce((sum, line) => sum + Buffer.byteLength(line), 0)
     replaceWithLinesSync(this.#path, lines, 'journal rewrite', { mode: DATA_FILE_MODE, sync: true })
-    for (const live of this.#live.values()) live.durable = true
+    if (!keepInflight) for (const live of this.#live.values()) live.durable = true
     fsyncDirSync(this.dir)
     if (this.#fd !== undefined) this.#retire(this.#fd)
     this.#fd = undefined

@@ -279,6 +279,60 @@ describe('Journal', () => {
     expect(ids(new Journal(dir, 'boot-2').loadAll().records)).toEqual(['aa'])
   })
 
+  /** Records that come and go: `n` in-flight records, each removed again (below the size that compacts at once). */
+  async function churn(j: Journal, n: number, prefix: string): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const id = `${prefix}${i.toString(16).padStart(6, '0')}`
+      j.writeInflight(record(id))
+      await j.remove(id)
+    }
+  }
+
+  it('a clean close leaves no log when no record is left: the dead lines of files uploaded meanwhile do not stay', async () => {
+    const dir = tempDir()
+    const j = new Journal(dir, 'boot-1')
+    j.loadAll()
+    await churn(j, 900, 'a')
+    expect(statSync(join(dir, JOURNAL_LOG)).size).toBeGreaterThan(150 * 1024) // only dead lines
+    await j.close()
+    expect(readdirSync(dir)).toEqual([])
+    expect(new Journal(dir, 'boot-1').loadAll().records).toEqual([])
+  })
+
+  it('a clean close leaves only the live records, each as durable as it was: an in-flight one stays in flight', async () => {
+    const dir = tempDir()
+    const j = new Journal(dir, 'boot-1')
+    j.loadAll()
+    await j.write(record('dd', { state: 'failed' }))
+    await churn(j, 250, 'a')
+    j.writeInflight(record('ff'))
+    await churn(j, 250, 'b')
+    await j.close()
+    const lines = readFileSync(join(dir, JOURNAL_LOG), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown)
+    expect(lines).toEqual([{ put: record('dd', { state: 'failed' }) }, { put: record('ff'), boot: 'boot-1' }])
+    expect(readdirSync(dir)).toEqual([JOURNAL_LOG]) // no .tmp left
+    // After a reboot the in-flight record goes (its bytes were never synced); after a restart both come back.
+    const copy = tempDir()
+    writeFileSync(join(copy, JOURNAL_LOG), readFileSync(join(dir, JOURNAL_LOG)))
+    const rebooted = new Journal(copy, 'boot-2').loadAll()
+    expect([ids(rebooted.records), rebooted.droppedUnsynced]).toEqual([['dd'], 1])
+    expect(ids(new Journal(dir, 'boot-1').loadAll().records)).toEqual(['dd', 'ff'])
+  })
+
+  it('a log a kill -9 left with dead lines is compacted at start', async () => {
+    const dir = tempDir()
+    const j = new Journal(dir, 'boot-1')
+    j.loadAll()
+    await j.write(record('dd'))
+    await churn(j, 500, 'a')
+    // kill -9: no close
+    const j2 = new Journal(dir, 'boot-1')
+    expect(ids(j2.loadAll().records)).toEqual(['dd'])
+    expect(readFileSync(join(dir, JOURNAL_LOG), 'utf8')).toBe(JSON.stringify({ put: record('dd') }) + '\n')
+    await j2.close()
+    expect(readFileSync(join(dir, JOURNAL_LOG), 'utf8')).toBe(JSON.stringify({ put: record('dd') }) + '\n')
+  })
+
   it('holds names and sizes only, in a private file', async () => {
     const dir = tempDir()
     const j = new Journal(dir, 'boot-1')

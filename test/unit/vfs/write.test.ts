@@ -1176,6 +1176,38 @@ describe('durability (W3, W4, W6)', () => {
     await waitFor(() => spoolRecords(h).length === 0)
   })
 
+  it('a clean stop leaves a compact journal: none once every upload landed, else just the records of the files still waiting', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api, tempCache(), { bootId: 'b1' })
+    for (let i = 0; i < 300; i++) await writeFile(h, `/f${i}.txt`, `file ${i}`) // each uploaded in its close
+    const journal = join(h.vfs.spoolDir!, 'journal')
+    expect(statSync(join(journal, 'journal.log')).size).toBeGreaterThan(0) // their put and del lines
+    await h.vfs.close()
+    expect(readdirSync(journal)).toEqual([])
+
+    const h2 = rw(api, h.cacheDir, { bootId: 'b1' })
+    for (let i = 0; i < 100; i++) await overwriteFile(h2, `/f${i}.txt`, `again ${i}`) // uploaded
+    api.failAlways.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
+    for (let i = 0; i < 100; i++) { // not uploaded: each keeps its record, retried later
+      const fh = await h2.vfs.open(`/f${i}.txt`, W | constants.O_TRUNC)
+      await h2.vfs.write(`/f${i}.txt`, fh, Buffer.from(`third ${i}`), 0)
+      await expectCode(h2.vfs.flush(`/f${i}.txt`, fh), 'EIO')
+      await h2.vfs.release(`/f${i}.txt`, fh)
+    }
+    await h2.vfs.close()
+    const lines = readFileSync(join(journal, 'journal.log'), 'utf8').split('\n').filter(Boolean)
+    expect(lines.every((l) => l.startsWith('{"put"'))).toBe(true) // no dead line
+    expect(spoolRecords(h2).map((r) => r.name).sort()).toEqual(Array.from({ length: 100 }, (_, i) => `f${i}.txt`).sort())
+    expect(lines).toHaveLength(100)
+
+    api.failAlways.delete('uploadFile')
+    const h3 = rw(api, h.cacheDir, { bootId: 'b1' })
+    h3.clock.advance(0)
+    await waitFor(() => h3.vfs.status().uploads.length === 0)
+    for (let i = 0; i < 100; i++) expect(api.fileAt(`/f${i}.txt`)!.bytes.toString()).toBe(`third ${i}`)
+    expect(h3.records.filter((r) => (r.level as number) >= 50)).toEqual([])
+  })
+
   it('after a crash the next Vfs on the same cache dir finishes the pending upload', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
