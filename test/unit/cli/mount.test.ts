@@ -613,9 +613,11 @@ describe('a live mount', () => {
 
   it.each([
     [2 * 3600_000 - 20_000, "this machine's clock is 2h00m behind ImageKit's (the API's Date header): ImageKit checks the expiry of signed URLs " +
-      "(private files, --only-signed) by its own clock, so this mount signs them by ImageKit's time instead; turn on time sync: timedatectl set-ntp true"],
+      "(private files, --only-signed) by its own clock, so ikfs signs them by ImageKit's time instead (by this machine's, every signed read would " +
+      'be refused once the clock is behind by more than --signed-url-expiry); uploads carry no signature and are not affected; turn on time sync: timedatectl set-ntp true'],
     [-(5 * 60_000 - 400), "this machine's clock is 5m00s ahead of ImageKit's (the API's Date header): signed URLs (private files, --only-signed) " +
-      'stay valid that much longer than --signed-url-expiry, and an upload whose answer was lost may be stored twice (two versions); turn on time sync: timedatectl set-ntp true'],
+      'stay valid that much longer than --signed-url-expiry, and an upload whose answer was lost may be stored twice (two versions); ' +
+      'uploads carry no signature and are not refused; turn on time sync: timedatectl set-ntp true'],
   ])('warns in one line, and mounts all the same, when the key check finds the API\'s clock %d ms ahead of this machine\'s', async (skewMs, warning) => {
     logging = true
     const t = testCli({ IKFS_ENDPOINT: 'https://ik.imagekit.io/acme', IKFS_LOG_FILE: logFile, IKFS_PRIVATE_KEY: PRIVATE_KEY }, dir)
