@@ -19,6 +19,7 @@ import { assertFolderDepth, type Destination } from './destination.js'
 import { mergeWanted } from './wanted-details.js'
 import { renamedFileNode } from './renamed-file.js'
 import { putBack, type PutBackDeps } from './put-back.js'
+import { storedSince } from './upload/stored-copy.js'
 import type { MovedAsideFile } from './moved-aside.js'
 import type { WritePath, WritePathDeps } from './write-path.js'
 
@@ -204,8 +205,13 @@ export class Namespace {
       // unlink answers once the delete is noted, and the fetch and the delete follow (pending-deletes.ts).
       if (!pending && node?.kind === 'file' && node.fileId === fileId && this.#d.readersHold(node) && this.#deleteLater(node, dest)) return
       if (node?.kind === 'file' && node.fileId === fileId) await this.#d.keepForReaders(node)
-      if (fileId) {
-        // Noted first: after a crash between the delete and the spool's discard, the file is not uploaded back.
+      // An upload attempt whose answer was an error (a 5xx, a lost answer) may have stored the file, unknown to
+      // the write path and the listing: what its name holds since that attempt goes too, else the deleted file
+      // comes back in the library. Looked for once the unlink is noted, so that the next mount finishes it.
+      const maybeStoredSinceMs = fileId === undefined ? pending?.mayBeStoredSinceMs : undefined
+      if (fileId !== undefined || maybeStoredSinceMs !== undefined) {
+        // Noted first: after a crash between the delete and the spool's discard, the file is not uploaded back
+        // (nor, its remote delete unfinished, left in the library: write/interrupted-unlink.ts).
         if (pending) {
           const quiesced = pending
           await this.#d.writes.markUnlinking(quiesced, true).catch((e: unknown) => {
@@ -216,13 +222,14 @@ export class Namespace {
         try {
           // A put-back still waiting for the library (W17): the original is aside, and what the name holds in the
           // library is the file's own upload, which goes too (else the name comes back).
+          if (maybeStoredSinceMs !== undefined) fileId = (await storedSince(this.#d.api, dest.folder, dest.name, maybeStoredSinceMs))?.fileId
           const drop = pending?.putBack?.drop
           if (drop !== undefined && drop !== fileId) {
             await this.#d.api.deleteFile(drop).catch((e: unknown) => {
               if (!isNotFound(e)) throw e
             })
           }
-          await this.#d.api.deleteFile(fileId)
+          if (fileId !== undefined) await this.#d.api.deleteFile(fileId)
         } catch (e) {
           if (!isNotFound(e)) {
             if (pending) {
@@ -233,7 +240,7 @@ export class Namespace {
           }
           // The listed file is gone; one stored at the name since (elsewhere, after the cached listing: R2) is
           // what the name holds now, and goes, as on a local disk, instead of coming back later.
-          if (!pending) fileId = await this.#deleteNewerAt(dest, fileId)
+          if (!pending && fileId !== undefined) fileId = await this.#deleteNewerAt(dest, fileId)
         }
       }
       if (pending) await this.#d.writes.discard(pending)
@@ -370,7 +377,10 @@ export class Namespace {
     dst: FileInode | undefined, dstPending: PendingFile | undefined, retried = false,
   ): Promise<void> {
     const { writes, dirs } = this.#d
-    const srcFileId = srcPending?.base?.fileId ?? src?.fileId
+    // A source never stored before whose upload attempt's answer was an error (a 5xx, a lost answer) may be
+    // stored at its name all the same, unknown to the listing: that copy is the source's stored file, moved to
+    // the new name (where the next attempt finds it) or deleted as the source of a save, never left behind.
+    const srcFileId = srcPending?.base?.fileId ?? src?.fileId ?? (await this.#maybeStoredAt(from, srcPending))
     const dstBase = dstPending?.base ?? (dst ? remoteBaseOf(dst) : undefined)
     const ino = src?.ino ?? srcPending?.ino ?? dirs.peek(to.folder)?.children.get(to.localName)?.ino
     // What was set on a target still waiting for its upload (R10) stays, as a stored target's tags do, unless
@@ -447,6 +457,17 @@ export class Namespace {
     }
     dirs.expire(to.folder)
     dirs.expire(from.folder)
+  }
+
+  /** What `dest`'s name holds since an upload attempt of `file` that may have stored it began, if any. */
+  async #maybeStoredAt(dest: Destination, file: PendingFile | undefined): Promise<string | undefined> {
+    const sinceMs = file?.mayBeStoredSinceMs
+    if (sinceMs === undefined) return undefined
+    try {
+      return (await storedSince(this.#d.api, dest.folder, dest.name, sinceMs))?.fileId
+    } catch (e) {
+      throw fromImageKitError(e, { op: 'rename (look for an upload that may have been stored)', target: dest.remotePath })
+    }
   }
 
   /**

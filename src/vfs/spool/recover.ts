@@ -21,8 +21,12 @@ export interface Recovered {
   size: number
 }
 
-/** Oldest first; removes what it refuses (records and data files). */
-export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger): Recovered[] {
+/**
+ * Oldest first; removes what it refuses (records and data files). A record of a file being unlinked is never
+ * uploaded; when `unlinking` is given, one whose remote delete may be unfinished is handed to it (its record
+ * kept, its data file removed) instead of being forgotten.
+ */
+export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger, unlinking?: Unlinking): Recovered[] {
   const { records, broken, droppedUnsynced } = journal.loadAll((inflight) => {
     for (const r of inflight) syncFile(dataFiles.path(r.id))
     if (inflight.length > 0) fsyncDirSync(dataFiles.dataDir) // and their names: their records become durable next
@@ -39,7 +43,8 @@ export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger
   for (const r of records.sort((a, b) => order(a) - order(b))) {
     if (r.unlinking === true) {
       log.info({ path: r.localPath }, 'a file being unlinked when the daemon stopped: not uploaded')
-      forget(r)
+      if (unlinking?.wanted(r)) unlinking.take(r)
+      else forget(r)
       continue
     }
     const dataPath = dataFiles.path(r.id)
@@ -74,6 +79,12 @@ export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger
     if (!kept.has(name)) unlinkSync(dataFiles.path(name))
   }
   return [...byPath.values()]
+}
+
+/** Who finishes the remote part of unlinks the daemon stopped in (write/interrupted-unlink.ts). */
+export interface Unlinking {
+  wanted(r: JournalRecord): boolean
+  take(r: JournalRecord): void
 }
 
 /** fdatasync of a data file, if it is there (a missing one is reported with its record below). */

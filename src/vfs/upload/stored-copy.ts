@@ -49,9 +49,20 @@ export function mayHaveBeenStored(e: unknown): boolean {
  */
 export async function storedCopyOf(api: ImageKitApi, file: PendingFile, sinceMs: number, options?: RequestOptions): Promise<UploadResponse | undefined> {
   if (file.size === 0) return undefined // ImageKit stores no empty files
-  const current = await findStored(api, file.folder, file.name, options)
-  if (!current || current.size !== file.size || parseTimeMs(current.updatedAt) < sinceMs - CLOCK_SKEW_MS) return undefined
+  const current = await storedSince(api, file.folder, file.name, sinceMs, options)
+  if (!current || current.size !== file.size) return undefined
   return (await holdsSpoolBytes(api, current, file)) ? uploadResponseOf(current) : undefined
+}
+
+/**
+ * The stored file named `name` in `folder` if its current version was stored since `sinceMs` (our clock, give
+ * or take CLOCK_SKEW_MS): what an upload attempt begun then may have made there, whatever its bytes. An unlink
+ * or rename of a file whose attempt may have stored it finds it so (namespace.ts), and so does the next mount's
+ * completion of such an unlink (write/interrupted-unlink.ts).
+ */
+export async function storedSince(api: ImageKitApi, folder: string, name: string, sinceMs: number, options?: RequestOptions): Promise<FileObject | undefined> {
+  const current = await findStored(api, folder, name, options)
+  return current && parseTimeMs(current.updatedAt) >= sinceMs - CLOCK_SKEW_MS ? current : undefined
 }
 
 async function holdsSpoolBytes(api: ImageKitApi, stored: FileObject, file: PendingFile): Promise<boolean> {

@@ -14,10 +14,13 @@ import { joinRemote, localPathOf, type NameCodec } from '../name.js'
 import type { DataFiles } from '../spool/data-files.js'
 import type { FolderMove, FolderMoves } from '../spool/folder-moves.js'
 import type { Journal } from '../spool/journal.js'
+import type { LocalMtimes } from '../spool/mtimes.js'
 import { recoverSpool } from '../spool/recover.js'
 import type { Uploader } from '../upload/uploader.js'
 import { filesOfMoves, placesAlongRoute, settleInterruptedMove } from './interrupted-moves.js'
 import { settlePutBack } from './interrupted-put-back.js'
+import { finishUnlink, unlinkLeftRemoteWork } from './interrupted-unlink.js'
+import type { JournalRecord } from '../spool/record.js'
 import { isPutBackNote } from '../spool/record.js'
 import type { PendingFiles } from './pending-files.js'
 
@@ -33,6 +36,8 @@ export interface ReplayDeps {
   folderMoves: FolderMoves
   pending: PendingFiles
   uploader: Uploader
+  /** The times of the versions uploads through a mount stored (their answers came). */
+  mtimes: LocalMtimes
   /** The write path's lock per PendingFile id (content changes against uploads). */
   fileLock: KeyedMutex
   /** Aborted when the mount stops. */
@@ -53,7 +58,12 @@ export function replay(d: ReplayDeps): void {
   let resumed = 0
   /** Of those, files the library refused for good before: each is tried once more (the account may take it now). */
   let refused = 0
-  for (const { record: r, size } of recoverSpool(d.journal, d.dataFiles, d.log)) {
+  // An unlink the daemon stopped in is finished: what it was deleting does not stay in the library.
+  const unlinking = {
+    wanted: unlinkLeftRemoteWork,
+    take: (r: JournalRecord) => d.track(finishUnlink({ ...d, expire: (folder) => d.dirs.expire(folder) }, r)),
+  }
+  for (const { record: r, size } of recoverSpool(d.journal, d.dataFiles, d.log, unlinking)) {
     const base = r.fileId
       ? { fileId: r.fileId, isPrivateFile: r.isPrivateFile === true, ...(r.customCoordinates ? { customCoordinates: r.customCoordinates } : {}), ...(r.draft === true ? { draft: true as const } : {}) }
       : undefined

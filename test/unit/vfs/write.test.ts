@@ -2322,7 +2322,10 @@ describe('namespace (W7-W10)', () => {
     await overwriteFile(h, '/a.txt', 'v2') // both wait in the spool (write-back)
     await writeFile(h, '/b.txt', 'bee')
     let deleted!: () => void
-    api.renameGate = () => new Promise((resolve) => { deleted = resolve })
+    api.renameGate = () => {
+      api.renameGate = undefined // this delete only: the next start's, which finishes the unlink, goes through
+      return new Promise((resolve) => { deleted = resolve })
+    }
     const unlinking = h.vfs.unlink('/a.txt')
     await waitFor(() => api.writeCalls.deleteFile === 1) // noted as being unlinked; the daemon dies now
     const h2 = rw(api, h.cacheDir, { bootId: 'boot-1' })

@@ -1,0 +1,61 @@
+/**
+ * The remote part of an unlink the daemon stopped in (a crash or kill -9 between the note in the file's record and
+ * the spool's discard, namespace.ts unlink): the next mount finishes it instead of leaving the file in the library.
+ * What it deletes is what that unlink was deleting: the file's stored base (with all its versions), the upload of
+ * its own a put-back waited to drop (W17), or, for a file never stored before, what its name holds since an
+ * upload attempt that may have stored it (its answer an error, or the daemon stopped before it). Asked until the
+ * library answers; the record stays until then, so a stop in between leaves it for the mount after.
+ */
+import type { ImageKitApi } from '../../imagekit/api.js'
+import { hasImageKitCode } from '../../imagekit/errors.js'
+import { versionIdOf } from '../inode.js'
+import { joinRemote } from '../name.js'
+import type { JournalRecord } from '../spool/record.js'
+import { storedSince } from '../upload/stored-copy.js'
+import type { ReplayDeps } from './replay.js'
+import { untilAnswered } from './until-answered.js'
+
+export type FinishUnlinkDeps = Pick<ReplayDeps, 'api' | 'clock' | 'log' | 'closing' | 'journal' | 'pending' | 'mtimes'> & {
+  /** The folder's listing is to be read again (a file in it was deleted). */
+  expire(folder: string): void
+}
+
+/** Whether a record being unlinked names anything the library may still hold for it. */
+export function unlinkLeftRemoteWork(r: JournalRecord): boolean {
+  return r.fileId !== undefined || typeof r.mayBeStoredSinceMs === 'number' || r.putBack?.drop !== undefined
+}
+
+export async function finishUnlink(d: FinishUnlinkDeps, r: JournalRecord): Promise<void> {
+  const finished = await untilAnswered(
+    d,
+    async () => {
+      const drop = r.putBack?.drop
+      if (drop !== undefined && drop !== r.fileId) await deleteUnlessGone(d.api, drop, d.closing)
+      let fileId = r.fileId
+      if (fileId === undefined && typeof r.mayBeStoredSinceMs === 'number') {
+        const stored = await storedSince(d.api, r.folder, r.name, r.mayBeStoredSinceMs, { signal: d.closing })
+        // Not a file written at the name since (by this mount, or before the stop after the unlink): one waiting
+        // for its upload there (which stores over what the name holds), or one whose upload's answer came.
+        const writtenSince = stored !== undefined &&
+          (d.pending.at(joinRemote(r.folder, r.name)) !== undefined || d.mtimes.get(stored.fileId, versionIdOf(stored)) !== undefined)
+        if (stored && !writtenSince) fileId = stored.fileId
+      }
+      if (fileId !== undefined) await deleteUnlessGone(d.api, fileId, d.closing)
+    },
+    (e) => d.log.warn({ path: r.localPath, err: e }, 'cannot finish the delete of a file unlinked when the daemon stopped yet; asking again until the library answers'),
+  )
+  if (finished === 'stopped') return // the record stays: the next mount finishes it
+  d.log.info({ path: r.localPath }, 'the delete of a file unlinked when the daemon stopped is finished')
+  d.expire(r.folder)
+  await d.journal.remove(r.id).catch((e: unknown) => {
+    d.log.warn({ path: r.localPath, err: e }, 'the spool journal cannot note that an unlink is finished; the next mount asks the library again')
+  })
+}
+
+async function deleteUnlessGone(api: ImageKitApi, fileId: string, signal: AbortSignal): Promise<void> {
+  try {
+    await api.deleteFile(fileId, { signal })
+  } catch (e) {
+    if (!hasImageKitCode(e, 'IK_NOT_FOUND')) throw e
+  }
+}
