@@ -29,7 +29,11 @@ export async function fillFromRemote(
       const res = await api.readRange(url, size, undefined, { signal }).catch(async (e: unknown) => {
         if (refound || !hasImageKitCode(e, 'IK_NOT_FOUND')) throw e
         refound = true
-        const now = await api.getFileDetails(node.fileId).catch(() => undefined)
+        // With the fill's signal: a stop (an unmount, giveWay) ends the fill now, not after this call's retries.
+        const now = await api.getFileDetails(node.fileId, { signal }).catch((err: unknown) => {
+          if (signal?.aborted) throw err
+          return undefined
+        })
         if (now?.versionInfo.id !== node.versionId || now.size !== node.size) throw e // deleted, or another version
         log.debug({ path: node.remotePath, now: now.filePath }, 'fill: the file was moved since its open; reading it where it is')
         url = api.deliveryUrl({ filePath: now.filePath, url: now.url, isPrivateFile: now.isPrivateFile, versionId: node.versionId })
