@@ -346,7 +346,9 @@ export class WritePath {
           if (this.#pending.at(dest.remotePath) !== existing) return false // dropped while we waited
           this.#streamer.stop(existing, 'a second open for writing')
           this.#uploader.cancel(existing) // a write-back that has not started restarts at the next close
+          this.#uploader.supersede(existing) // one retrying the old content stops instead of storing it now
           await existing.inflight?.catch(() => undefined)
+          this.#uploader.cancel(existing) // and the retry a failed one scheduled meanwhile
           try {
             await this.#ensureFd(existing)
             if (this.#committedCopies.needed(existing, truncate, (flags & fsConstants.O_APPEND) !== 0)) {

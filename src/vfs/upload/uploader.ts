@@ -47,6 +47,8 @@ export interface AttemptControl {
   uploadFailed(failure: ImageKitError): boolean
   /** The giveUp of the API calls around it (was it stored already?): true to stop; not told to the outage. */
   stopped(): boolean
+  /** Fires when the attempt is superseded (Uploader.supersede): its requests and waits end, nothing more is sent. */
+  superseded?: AbortSignal
 }
 
 export function isTooLarge(e: unknown): boolean {
@@ -71,6 +73,8 @@ export class Uploader {
   readonly #timers = new Map<PendingFile, AbortController>()
   /** While the library is down, pending uploads wait here for one probe instead of retrying each on its own. */
   readonly #outage: Outage<PendingFile>
+  /** The attempt under way of each file, for supersede. */
+  readonly #attempts = new Map<PendingFile, AbortController>()
   #closed = false
   #active = 0
 
@@ -133,6 +137,18 @@ export class Uploader {
     this.#active++
     file.slotReserved = true
     return true
+  }
+
+  /**
+   * A new version of the file is coming (an open for writing waits for this attempt): an attempt under way that
+   * is not reading the file's bytes now (it waits out a backoff or a 429's reset, or looks for what an earlier
+   * try stored) ends at once, sending nothing more, instead of storing the old content after the open asked for
+   * a new one (a version of bytes about to be replaced, which a reader elsewhere would see). The file stays
+   * unsent: the new version's close uploads it, or a release with no change queues it again. A request reading
+   * the bytes is let finish.
+   */
+  supersede(file: PendingFile): void {
+    if (file.sent === undefined) this.#attempts.get(file)?.abort()
   }
 
   /** Gives back a slot taken by tryReserve that no upload used (the streamed upload was abandoned). */
@@ -227,9 +243,12 @@ export class Uploader {
     // API is throttled); a background attempt stops retrying once the library is known to be down (by its own
     // failures or others'), and waits with the others for the probe (outage.ts). One that close or fsync waits
     // for retries as before.
+    const superseded = new AbortController()
+    this.#attempts.set(file, superseded)
     const control: AttemptControl = {
       uploadFailed: (failure) => this.#outage.requestFailed(failure) && background,
-      stopped: () => background && this.#outage.down,
+      stopped: () => (background && this.#outage.down) || superseded.signal.aborted,
+      superseded: superseded.signal,
     }
     try {
       const stored = await this.#deps.perform(file, (sent) => {
@@ -282,6 +301,7 @@ export class Uploader {
       await this.#deps.persist(file).catch((err: unknown) => log.error({ path: file.localPath, err }, 'cannot update the journal'))
       throw e
     } finally {
+      this.#attempts.delete(file)
       this.#release()
     }
   }

@@ -63,7 +63,16 @@ export class UploadAttempts {
     if (file.attempts <= 1 && !file.storedUpload) await this.#sayIfFolderComesBack(file)
     const base = file.base
     const changes = file.changes
-    const uploaded = file.storedUpload ?? (await this.#send(file, onProgress, control))
+    let uploaded: UploadResponse
+    try {
+      uploaded = file.storedUpload ?? (await this.#send(file, onProgress, control))
+    } catch (e) {
+      // An open for writing superseded it (Uploader.supersede): nothing more is sent, the file stays unsent (and
+      // noted as maybe stored by a try before, #send).
+      if (!control.superseded?.aborted) throw e
+      file.state = file.openCount > 0 ? 'open' : 'waiting'
+      return false
+    }
     const customCoordinates = uploaded.customCoordinates ?? base?.customCoordinates
     file.base = {
       fileId: uploaded.fileId,
@@ -140,12 +149,15 @@ export class UploadAttempts {
           storedBefore,
           // Only bytes read while nothing can change them (no fill from a server-side copy to come).
           read: (bytes) => (file.readForUpload = file.remoteContent || file.filling ? undefined : { changes: file.changes, bytes }),
-        }, { giveUp: control.uploadFailed }))
+        }, { giveUp: control.uploadFailed, ...(control.superseded ? { signal: control.superseded } : {}) }))
       // Stored: until it has landed (its tags set, perform), a crash leaves the next mount to find it.
       file.mayBeStoredSinceMs = sinceMs
       return uploaded
     } catch (e) {
-      if (mayHaveBeenStored(e)) file.mayBeStoredSinceMs = sinceMs
+      // Superseded (Uploader.supersede) between its tries: the client does not say whether one of them had its
+      // answer lost after the store, so the file counts as maybe stored. Its next attempt (of the new content)
+      // looks for that copy first, and an unlink before it deletes what the name holds since (namespace.ts).
+      if (mayHaveBeenStored(e) || control.superseded?.aborted) file.mayBeStoredSinceMs = sinceMs
       throw e
     } finally {
       file.sendingSinceMs = undefined
@@ -193,7 +205,8 @@ export class UploadAttempts {
 
   /** The version an earlier attempt stored, if any; undefined also when the library cannot tell now. */
   async #storedCopy(file: PendingFile, sinceMs: number, answer: string | undefined, control: AttemptControl): Promise<UploadResponse | undefined> {
-    const found = await storedCopyOf(this.#d.api, file, sinceMs, { giveUp: control.stopped }).catch((e: unknown) => {
+    const options = { giveUp: control.stopped, ...(control.superseded ? { signal: control.superseded } : {}) }
+    const found = await storedCopyOf(this.#d.api, file, sinceMs, options).catch((e: unknown) => {
       this.#d.uploadLog.debug({ path: file.localPath, err: e }, 'cannot tell whether an earlier upload attempt was stored; sending it again')
       return undefined
     })

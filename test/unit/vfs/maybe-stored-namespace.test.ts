@@ -7,6 +7,7 @@
 import { constants } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import type { RequestOptions, UploadRequest } from '../../../src/imagekit/api.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
 import { ManualClock } from '../../../src/clock.js'
@@ -170,5 +171,50 @@ describe('finishing an unlink the daemon stopped in (write/interrupted-unlink.ts
       expect(api.filePaths()).toEqual(['/d/a.bin'])
       expect(removed).toEqual(['ab12'])
     }
+  })
+})
+
+describe('an open for writing of a file whose upload retries (W3)', () => {
+  it('does not wait for the retries; the file keeps "maybe stored", so its unlink deletes the copy the lost try stored', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/d')
+    const h = rw(api)
+    await h.vfs.readdir('/d')
+    const upload = api.uploadFile.bind(api)
+    let endRetries!: () => void
+    const retriesEnd = new Promise<void>((resolve) => (endRetries = resolve))
+    let tries = 0
+    // The first try is stored and its answer lost; the client then waits before its repeat (the library down),
+    // until the attempt is stopped (or the test ends).
+    api.uploadFile = (async (request: UploadRequest, options?: RequestOptions) => {
+      if (++tries > 1) return upload(request)
+      await upload(request)
+      return new Promise((_resolve, reject) => {
+        const stop = () => reject(new ImageKitError('IK_ABORTED', 'POST upload: aborted'))
+        if (options?.signal?.aborted) stop()
+        options?.signal?.addEventListener('abort', stop, { once: true })
+        void retriesEnd.then(() => reject(gatewayTimeout()))
+      })
+    }) as typeof api.uploadFile
+    try {
+      const fh = await h.vfs.create('/d/a.bin', 0o644, CREATE)
+      await h.vfs.write('/d/a.bin', fh, patternBytes(SIZE, 6), 0)
+      const closing = h.vfs.flush('/d/a.bin', fh).catch((e: unknown) => e)
+      await waitFor(() => api.fileAt('/d/a.bin') !== undefined) // stored; the attempt waits to repeat it
+      let opened: number | undefined
+      void h.vfs.open('/d/a.bin', constants.O_WRONLY | constants.O_TRUNC).then((fh2) => (opened = fh2))
+      await waitFor(() => opened !== undefined) // was held until the library answered again
+      await closing
+      await h.vfs.release('/d/a.bin', fh)
+      await h.vfs.write('/d/a.bin', opened!, Buffer.from('the new bytes'), 0)
+      await h.vfs.unlink('/d/a.bin') // before the new version's upload
+      expect(api.filePaths()).toEqual([]) // the superseded attempt's stored copy goes too
+      await h.vfs.release('/d/a.bin', opened!)
+      expect(api.filePaths()).toEqual([])
+      expect(h.vfs.status().uploads).toEqual([])
+    } finally {
+      endRetries()
+    }
+    await h.vfs.close()
   })
 })
