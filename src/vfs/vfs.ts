@@ -582,6 +582,7 @@ class ImageKitVfs implements IkVfs {
     const writes = this.#writable('truncate', localPath)
     if (size < 0) throw new VfsError('EINVAL', `truncate ${localPath}: negative size`)
     await writes.truncatePath(localPath, size)
+    for (const h of this.#handles.values()) if (h.kind === 'read' && h.localPath === localPath) h.truncatedHere = true
   }
 
   async ftruncate(_localPath: string, fh: number, size: number): Promise<void> {
@@ -879,7 +880,7 @@ class ImageKitVfs implements IkVfs {
 function heldLonger(readers: Iterable<ReadHandle>, listed: FileInode): FileInode | undefined {
   let held: FileInode | undefined
   for (const h of readers) {
-    if (h.bypassesPageCache || h.outdated || h.node.isVersion || sameVersion(h.node, listed) || h.node.size <= listed.size) continue
+    if (h.bypassesPageCache || h.outdated || h.truncatedHere || h.node.isVersion || sameVersion(h.node, listed) || h.node.size <= listed.size) continue
     if (!held || h.node.size > held.size) held = h.node
   }
   return held

@@ -45,6 +45,12 @@ export class ReadHandle {
   bypassesPageCache = false
   /** Another version was opened at its path since: its reads (through the shared page cache) are refused (R5). */
   outdated = false
+  /**
+   * The file was truncated by its name through this mount since it opened: the kernel cut its page cache (and
+   * the reads through it) at the new size, as a local disk's inode would; its name no longer shows this
+   * handle's longer version (R5's held size is for versions stored elsewhere).
+   */
+  truncatedHere = false
 
   constructor(
     readonly fh: number,
