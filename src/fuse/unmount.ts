@@ -4,7 +4,7 @@
  * /sys/fs/fuse/connections/<id>/abort, then lazy again. Every step has a time limit; nothing hangs.
  * "fusermount" is fusermount3 where there is one (FUSE 3 alone has no fusermount), else fusermount.
  */
-import { access, writeFile } from 'node:fs/promises'
+import { access, readFile, writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { findFusermounts, unmountFusermount } from '../../native/load.js'
 import { canonicalMountpoint, findFuseMount, connectionId } from './mountinfo.js'
@@ -102,16 +102,27 @@ export async function abortConnection(mountpoint: string, timeoutMs = UNMOUNT_CO
   const entry = await findFuseMount(mountpoint)
   if (!entry) return false
   const abortFile = `${FUSECTL_DIR}/${connectionId(entry)}/abort`
-  if (!(await exists(abortFile)) && isRoot()) {
-    // fusectl is normally mounted by systemd; containers often lack it.
-    await runCommand('mount', ['-t', 'fusectl', 'fusectl', FUSECTL_DIR], timeoutMs)
-  }
+  if (!(await exists(abortFile))) await mountFusectl(timeoutMs)
   try {
     await writeFile(abortFile, '1')
     return true
   } catch {
     return false
   }
+}
+
+/**
+ * Mounts fusectl (/sys/fs/fuse/connections: each connection's abort and waiting files) when it is not, as root:
+ * systemd normally does it; containers and fresh machines often lack it.
+ */
+export async function mountFusectl(timeoutMs = UNMOUNT_COMMAND_TIMEOUT_MS): Promise<void> {
+  if (!isRoot() || (await isFusectlMounted())) return
+  await runCommand('mount', ['-t', 'fusectl', 'fusectl', FUSECTL_DIR], timeoutMs)
+}
+
+async function isFusectlMounted(): Promise<boolean> {
+  const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '')
+  return mounts.split('\n').some((line) => line.split(' ')[1] === FUSECTL_DIR)
 }
 
 async function exists(path: string): Promise<boolean> {

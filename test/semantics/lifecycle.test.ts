@@ -8,6 +8,7 @@ import {
   fuseSkipReason, isMounted, mountLibrary, run, runIkfs, startLibrary, tempDir, waitFor, type Library,
 } from '../integration/harness.js'
 import { connectionId, findFuseMount } from '../../src/fuse/mountinfo.js'
+import { mountFusectl } from '../../src/fuse/unmount.js'
 import { Cleanup, REPO_ROOT, makeTempMountpoint, spawnDaemon } from '../helpers/mount.js'
 
 const skip = fuseSkipReason()
@@ -304,6 +305,7 @@ describe.skipIf(skip !== null)('start-up checks and lifecycle', () => {
       }))
       const entry = await findFuseMount(mp)
       hung.child.kill('SIGSTOP')
+      await mountFusectl() // a fresh machine may not have it mounted (no test before this one aborted a mount)
       const waitingFile = `/sys/fs/fuse/connections/${connectionId(entry!)}/waiting`
       const mounting = mountLibrary(lib, { mountpoint: mp })
       mounting.catch(() => undefined)
