@@ -105,12 +105,43 @@ export class CommittedCopies {
     }
     await this.drop(file) // what an earlier close committed: this newer commit replaces it
     file.committedCopy = id
-    await this.journal.remove(file.id)
-    renameSync(fresh, file.dataPath)
+    try {
+      await this.journal.remove(file.id)
+    } catch (e) {
+      // Its del line not written (the disk full) or not synced: the record is gone all the same (the journal
+      // forgets it at once, and its next rewrite drops the line), and after a crash it is refused, as its data
+      // file is about to be emptied, shorter than it: the kept copy's record speaks then, as it would have.
+      this.log.warn({ path: file.localPath, err: e }, 'the journal could not note that a file written again left its committed content to a kept copy; a crash before its next close would report that record as refused, and keep that content')
+    }
+    try {
+      renameSync(fresh, file.dataPath)
+    } catch (e) {
+      await fd?.close().catch(() => undefined)
+      await unlink(fresh).catch(() => undefined)
+      await this.#unmove(file, recorded, id)
+      throw e
+    }
     this.dataFiles.placed() // synced with the file's next durable record (committer.ts)
     const moved = file.fd
     file.fd = fd
     await moved?.close()
+  }
+
+  /**
+   * The move's rename failed after the file's own record went: the file is still on its committed bytes, which
+   * the kept copy shares (a second name, the same inode), and emptying that copy when it goes (drop) would empty
+   * the file's data. So the file's own record comes back and the copy goes by name only, its record first; if
+   * either fails, the copy stays the file's committed copy, its bytes no longer shared once its next move works.
+   */
+  async #unmove(file: PendingFile, recorded: JournalRecord | undefined, id: string): Promise<void> {
+    try {
+      await this.journal.write(recorded ?? file.record())
+      await this.journal.remove(id)
+    } catch {
+      return
+    }
+    file.committedCopy = undefined
+    await unlink(this.dataFiles.path(id)).catch(() => undefined)
   }
 
   /**

@@ -3,12 +3,12 @@
  * crash of the process) and its data files (emptied files kept for reuse, never truncated through a stale
  * handle), and the modification times set through the mount.
  */
-import { appendFileSync, fstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { appendFileSync, fstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { open, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { DataFiles, FREE_FILES_MAX } from '../../../src/vfs/spool/data-files.js'
 import { FolderMoves } from '../../../src/vfs/spool/folder-moves.js'
 import { JOURNAL_LOG, Journal, type JournalRecord } from '../../../src/vfs/spool/journal.js'
@@ -22,6 +22,7 @@ import { CommittedCopies } from '../../../src/vfs/spool/committed-copies.js'
 import { PendingFile } from '../../../src/vfs/file-node.js'
 import { descriptorsInto, memoryLogger, waitFor } from './helpers.js'
 import { ManualClock } from '../../../src/clock.js'
+import { WholeLines } from '../../../src/full-disk.js'
 
 const dirs: string[] = []
 afterEach(() => {
@@ -580,6 +581,81 @@ describe('CommittedCopies', () => {
     expect(readFileSync(dataFiles.path(id), 'utf8')).toBe('abc')
     expect(readdirSync(join(dir, 'data'))).toEqual([id])
     await dataFiles.close() // the emptied files it keeps open for reuse
+  })
+
+  /** A spool with one file whose last close committed 'abc' (durably: the content a truncating opener must keep). */
+  async function committedFile() {
+    const dir = tempDir()
+    for (const sub of ['journal', 'data', 'free']) mkdirSync(join(dir, sub))
+    const journal = new Journal(join(dir, 'journal'), 'boot-1')
+    journal.loadAll()
+    const dataFiles = new DataFiles(join(dir, 'data'), join(dir, 'free'))
+    const { id, fh } = await dataFiles.create()
+    await fh.writeFile('abc')
+    const file = new PendingFile(id, dataFiles.path(id), '/f', 'a.bin', '/f/a.bin', 2, 3, 1, 1, undefined)
+    file.fd = fh
+    file.unsent = true
+    await journal.write(file.record())
+    return { dir, journal, dataFiles, id, fh, file }
+  }
+
+  it('a truncating opener\'s move whose removal of the file\'s own record fails (its append: the disk full) still gives the file its fresh empty file: no descriptor left behind, and a crash keeps the committed content', async () => {
+    const { dir, journal, dataFiles, id, fh, file } = await committedFile()
+    const append = WholeLines.prototype.append
+    const full = vi.spyOn(WholeLines.prototype, 'append').mockImplementation(function (this: WholeLines, fd, text, what) {
+      if (text.includes(`"del":"${id}"`)) throw Object.assign(new Error(`ENOSPC: no space left on device, ${what}`), { code: 'ENOSPC' })
+      return append.call(this, fd, text, what)
+    })
+    const { logger, records: logged } = memoryLogger()
+    try {
+      await new CommittedCopies(dataFiles, journal, logger).keep(file, true)
+    } finally {
+      full.mockRestore()
+    }
+    expect(logged.map((r) => String(r.msg))).toEqual([expect.stringContaining('the journal could not note')])
+    const copy = file.committedCopy!
+    expect(file.fd).not.toBe(fh) // the fresh file, open; the old handle closed
+    expect(descriptorsInto(dir).filter((fd) => fd.includes('/data/'))).toEqual([expect.stringMatching(new RegExp(`/data/${id}$`))])
+    expect(readFileSync(dataFiles.path(id), 'utf8')).toBe('')
+    expect(readFileSync(dataFiles.path(copy), 'utf8')).toBe('abc')
+    expect(readdirSync(join(dir, 'data')).sort()).toEqual([id, copy].sort())
+    await file.fd!.close()
+    // A kill -9 now: the file's own record is still in the log (its del line never written), and refused, as its
+    // data file is shorter than it; the kept copy's record speaks for the committed content.
+    const { logger: startLog, records: started } = memoryLogger()
+    const recovered = recoverSpool(new Journal(join(dir, 'journal'), 'boot-1'), dataFiles, startLog)
+    expect(started.map((r) => String(r.msg))).toEqual([expect.stringContaining('shorter than its record')])
+    expect(recovered.map((f) => f.record.id)).toEqual([copy])
+    expect(readFileSync(dataFiles.path(copy), 'utf8')).toBe('abc')
+    await dataFiles.close()
+  })
+
+  it('a truncating opener\'s move whose rename fails closes and removes the fresh file, and gives the file back its own record: its kept copy, a second name of its bytes, goes by name and is never emptied', async () => {
+    const { dir, journal, dataFiles, id, fh, file } = await committedFile()
+    const remove = Journal.prototype.remove
+    const spied = vi.spyOn(Journal.prototype, 'remove').mockImplementation(async function (this: Journal, removed) {
+      await remove.call(this, removed)
+      if (removed !== id) return
+      // The rename onto the file's data name will fail (EISDIR): the data file moves aside, a folder takes its name.
+      renameSync(file.dataPath, `${file.dataPath}.aside`)
+      mkdirSync(file.dataPath)
+      writeFileSync(join(file.dataPath, 'x'), '')
+    })
+    try {
+      await expect(new CommittedCopies(dataFiles, journal, memoryLogger().logger).keep(file, true)).rejects.toMatchObject({ code: 'EISDIR' })
+    } finally {
+      spied.mockRestore()
+    }
+    expect(file.fd).toBe(fh)
+    expect(file.committedCopy).toBeUndefined()
+    expect(descriptorsInto(dir).filter((fd) => fd.includes('/data/'))).toEqual([expect.stringMatching(new RegExp(`/data/${id}\\.aside$`))])
+    expect(readdirSync(join(dir, 'data')).sort()).toEqual([id, `${id}.aside`])
+    expect(readFileSync(`${file.dataPath}.aside`, 'utf8')).toBe('abc') // not emptied with the copy
+    expect(journal.durableRecord(id)).toMatchObject({ size: 3 })
+    expect(journal.size).toBe(1)
+    await fh.close()
+    await journal.close()
+    await dataFiles.close()
   })
 })
 
