@@ -912,7 +912,7 @@ export class WritePath {
       await fd?.close().catch(() => undefined)
     }
     await this.#journal.close().catch(() => undefined)
-    this.#mtimes.close()
+    this.#mtimes.close({ compact: true })
     await this.#recent.close()
     await this.#dataFiles.close()
     this.#spool.unlock()

@@ -13,15 +13,19 @@
  * by another client or through the API), and shows its own time (getFolder).
  *
  * Kept in one append-only file of JSON lines (`mtimes.log` in the library's spool folder, 0600), read back
- * at start and rewritten with only its live entries once mostly dead. Nothing is synced: losing the file
- * loses only the times, never data. A file deleted through the mount takes its time with it (a `{"f","gone"}`
+ * at start and rewritten with only its live entries once mostly dead (a small file copied in writes two lines,
+ * its time and its folder's, the folder's dead at the next file). Appends are not synced: losing the file loses
+ * only the times, never data. A clean unmount (close with `compact`) leaves the log compact: removed when no
+ * time is kept, else rewritten with its live entries if it holds dead lines, crash-safe (tmp, fsync, rename,
+ * fsync of the folder; an unlink and a sync of the folder), so a crash or power loss in between leaves the
+ * old log or the new one, never one emptied by a rename whose data was not yet on disk. A file deleted through the mount takes its time with it (a `{"f","gone"}`
  * line), so files that come and go do not fill memory and the log; past MAX_ENTRIES (files deleted
  * elsewhere stay until then) the times set longest ago are forgotten.
  */
-import { closeSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { DATA_FILE_MODE } from './spool.js'
-import { replaceWithLinesSync, WholeLines } from '../../full-disk.js'
+import { fsyncDirSync, replaceWithLinesSync, WholeLines } from '../../full-disk.js'
 
 export const MTIMES_LOG = 'mtimes.log'
 /** About 100 bytes of memory each: 100 MB at the most. */
@@ -51,6 +55,7 @@ function isGoneLine(x: unknown): x is { f: string; gone: true } {
 }
 
 export class LocalMtimes {
+  readonly #dir: string
   readonly #path: string
   /** fileId → the version the time was set on, and the time; in the order they were set. */
   readonly #entries = new Map<string, Entry>()
@@ -60,6 +65,7 @@ export class LocalMtimes {
 
   /** `onError`: told when the log cannot be written (the time is still kept in memory). */
   constructor(dir: string, readonly onError: (e: unknown) => void, readonly maxEntries = MAX_ENTRIES) {
+    this.#dir = dir
     this.#path = join(dir, MTIMES_LOG)
     this.#load()
   }
@@ -120,9 +126,26 @@ export class LocalMtimes {
     }
   }
 
-  close(): void {
+  /**
+   * `compact`: a clean unmount of the mount that writes the log (never a read-only one: it holds no spool lock)
+   * leaves it compact (see above). A log that cannot be rewritten (a full disk) stays as it was, and is reported.
+   */
+  close(options: { compact?: boolean } = {}): void {
     if (this.#fd !== undefined) closeSync(this.#fd)
     this.#fd = undefined
+    if (options.compact !== true) return
+    try {
+      if (this.#entries.size === 0) {
+        if (this.#lines === 0) return // none written, or an empty one
+        unlinkSync(this.#path)
+        fsyncDirSync(this.#dir)
+        this.#lines = 0
+      } else if (this.#lines > this.#entries.size) {
+        this.#compact(true)
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.onError(e)
+    }
   }
 
   #load(): void {
@@ -166,12 +189,14 @@ export class LocalMtimes {
     this.#lines++
   }
 
-  /** Rewrites the log with the live entries only (a temporary file renamed over it). */
-  #compact(): void {
-    this.close()
+  /** Rewrites the log with the live entries only (a temporary file renamed over it; `durably`: see close). */
+  #compact(durably = false): void {
+    if (this.#fd !== undefined) closeSync(this.#fd)
+    this.#fd = undefined
     // A copy that does not fit leaves the log as it was: it would lose the times that did not fit.
-    replaceWithLinesSync(this.#path, this.#entryLines(), 'mtimes rewrite', { mode: DATA_FILE_MODE })
+    replaceWithLinesSync(this.#path, this.#entryLines(), 'mtimes rewrite', { mode: DATA_FILE_MODE, sync: durably })
     this.#lines = this.#entries.size
+    if (durably) fsyncDirSync(this.#dir)
   }
 
   *#entryLines(): Generator<string> {

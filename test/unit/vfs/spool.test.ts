@@ -752,6 +752,51 @@ describe('LocalMtimes', () => {
     again.close()
   })
 
+  it('a clean close (compact) leaves only the live times, in a private file; a log without dead lines is left as it was, and a close without compact (a read-only mount\'s) writes nothing', () => {
+    const dir = tempDir()
+    const m = new LocalMtimes(dir, noErrors)
+    for (let i = 0; i < 200; i++) {
+      m.set(`f${i}`, 'v', i) // a file copied in: its time, then its folder's
+      m.setFolder('d:/', i, 1_000 + i)
+    }
+    for (let i = 0; i < 50; i++) m.forget(`f${i}`)
+    m.close()
+    const log = join(dir, MTIMES_LOG)
+    expect(readFileSync(log, 'utf8').split('\n').filter(Boolean)).toHaveLength(450) // only a compacting close rewrites it
+    const again = new LocalMtimes(dir, noErrors)
+    again.close({ compact: true })
+    const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown)
+    expect(lines).toEqual([
+      ...Array.from({ length: 150 }, (_, i) => ({ f: `f${i + 50}`, v: 'v', m: i + 50 })),
+      { f: 'd:/', v: '1199', m: 199 },
+    ])
+    expect(statSync(log).mode & 0o777).toBe(0o600)
+    expect(readdirSync(dir)).toEqual([MTIMES_LOG]) // no .tmp left
+    const third = new LocalMtimes(dir, noErrors)
+    expect([third.size, third.get('f49', 'v'), third.get('f199', 'v'), third.getFolder('d:/', undefined)]).toEqual([151, undefined, 199, 199])
+    const { ino } = statSync(log)
+    third.set('f199', 'v', 199) // no change: no line
+    third.close({ compact: true })
+    expect(statSync(log).ino).toBe(ino) // not rewritten: no dead line
+  })
+
+  it('a clean close (compact) leaves no log when no time is kept; a torn last line counts as dead', () => {
+    const dir = tempDir()
+    const m = new LocalMtimes(dir, noErrors)
+    for (let i = 0; i < 100; i++) m.set(`f${i}`, 'v', i)
+    for (let i = 0; i < 100; i++) m.forget(`f${i}`)
+    m.close({ compact: true })
+    expect(readdirSync(dir)).toEqual([])
+    new LocalMtimes(dir, noErrors).close({ compact: true }) // none to remove
+    expect(readdirSync(dir)).toEqual([])
+    const torn = new LocalMtimes(dir, noErrors)
+    torn.set('kept', 'v', 1)
+    torn.close()
+    appendFileSync(join(dir, MTIMES_LOG), '{"f":"torn","v":"v","m')
+    new LocalMtimes(dir, noErrors).close({ compact: true })
+    expect(readFileSync(join(dir, MTIMES_LOG), 'utf8')).toBe('{"f":"kept","v":"v","m":1}\n')
+  })
+
   it('a log that cannot be written is reported; the time is still kept in memory', () => {
     const dir = join(tempDir(), 'gone') // the spool folder vanished: writes fail
     const errors: unknown[] = []

@@ -1210,6 +1210,26 @@ describe('durability (W3, W4, W6)', () => {
     expect(h3.records.filter((r) => (r.level as number) >= 50)).toEqual([])
   })
 
+  it('a clean stop leaves a compact mtimes.log: each small file copied in wrote two lines (its time, its folder\'s), half of them dead by then', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    for (let i = 0; i < 100; i++) {
+      h.clock.advance(1000) // each file's create changes the folder's time too
+      await writeFile(h, `/f${i}.txt`, `file ${i}`)
+    }
+    for (let i = 0; i < 20; i++) await h.vfs.unlink(`/f${i}.txt`)
+    const log = join(h.vfs.spoolDir!, 'mtimes.log')
+    expect(readFileSync(log, 'utf8').split('\n').filter(Boolean)).toHaveLength(2 * 100 + 20) // and a gone line per unlink
+    const shown = await Promise.all([20, 99].map(async (i) => (await h.vfs.getattr(`/f${i}.txt`)).mtimeMs))
+    await h.vfs.close()
+    const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { f: string })
+    const left = Array.from({ length: 80 }, (_, i) => api.fileAt(`/f${i + 20}.txt`)!.obj.fileId)
+    expect(lines.map((l) => l.f).sort()).toEqual([...left, 'd:/'].sort()) // the files left, and the folder
+    const h2 = rw(api, h.cacheDir)
+    expect(await Promise.all([20, 99].map(async (i) => (await h2.vfs.getattr(`/f${i}.txt`)).mtimeMs))).toEqual(shown)
+    await h2.vfs.close()
+  })
+
   it('after a crash the next Vfs on the same cache dir finishes the pending upload', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
