@@ -15,8 +15,13 @@ export function leftInSpool(uploads: readonly UploadStatus[]): string {
   if (left.length === 0) return 'nothing stays in the spool'
   const listed = left.slice(0, LISTED_MAX).map((u) => `${u.localPath} (${u.state})`)
   if (left.length > LISTED_MAX) listed.push(`and ${left.length - LISTED_MAX} more`)
-  // Refused for good (W3, W6): the next mount tries each once more, which the library may refuse again.
-  const refused = left.some((u) => u.state === 'rejected') ? ' (the rejected ones: tries each once more)' : ''
+  // Refused for good (W3): the next mount tries each once more, which the library may refuse again; not one over
+  // the size limit (W6), which waits to be written again or renamed.
+  const rejected = left.filter((u) => u.state === 'rejected')
+  const tooLarge = rejected.filter((u) => u.lastError?.startsWith('IK_TOO_LARGE') === true).length
+  const refused = rejected.length === 0 ? '' : tooLarge === 0 ? ' (the rejected ones: tries each once more)'
+    : tooLarge === rejected.length ? ' (not the rejected ones, over the size limit: renamed or written again, each is tried again)'
+      : ' (the rejected ones: tries each once more, except those over the size limit, tried again once renamed or written again)'
   return `${plural(left.length, 'file')} ${left.length === 1 ? 'stays' : 'stay'} in the spool, ` +
     `and the next mount of this library (same --endpoint) with this cache dir stores ${left.length === 1 ? 'it' : 'them'}${refused}: ${listed.join(', ')}`
 }

@@ -65,7 +65,7 @@ function uploadLines(uploads: readonly UploadStatus[], nowMs: number): string[] 
     const when = u.attempts === 0 ? 'uploads in' : 'next attempt in'
     const next = u.nextAttemptAtMs !== undefined ? `${when} ${duration(Math.max(0, u.nextAttemptAtMs - nowMs))}` : ''
     if (u.lastError || next) lines.push(`      ${[u.lastError ? `last error: ${u.lastError}` : '', next].filter(Boolean).join('; ')}`)
-    // Not retried until written again, renamed, or the next mount: the library's own words say what to change.
+    // Not retried until written again, renamed, or the next mount (over the size limit, not that: W6): the library's own words say what to change.
     if (u.state === 'rejected' && u.refusal) lines.push(`      refused by the library: ${u.refusal}`)
   }
   return lines

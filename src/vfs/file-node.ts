@@ -13,7 +13,7 @@ import type { VfsCode } from './errors.js'
 import type { UploadResponse } from '../imagekit/types.js'
 import type { StreamedUpload } from './upload/streamer.js'
 import type { WantedDetails } from './wanted-details.js'
-import type { JournalRecord, PutBackNote, RecordState } from './spool/record.js'
+import type { JournalRecord, PutBackNote, RecordState, TooLargeNote } from './spool/record.js'
 import { joinRemote } from './name.js'
 
 export type PendingState = 'open' | 'waiting' | 'uploading' | 'retrying' | 'failed' | 'rejected' | 'empty' | 'clean'
@@ -55,6 +55,8 @@ export class PendingFile {
   lastError: string | undefined
   /** Why the library refused the file for good (state rejected): its answer, as ImageKitError words it (no key, no URL). */
   refusal: string | undefined
+  /** Refused as over the upload size limit (state rejected): its size then, and the limit if the answer said it. */
+  tooLarge: TooLargeNote | undefined
   nextAttemptAtMs: number | undefined
   /** Bumped to cancel a scheduled (write-back or retry) upload. */
   generation = 0
@@ -206,6 +208,7 @@ export class PendingFile {
       ...(this.base?.draft ? { draft: true } : {}),
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       ...(this.state === 'rejected' && this.refusal !== undefined ? { refusal: this.refusal } : {}),
+      ...(this.state === 'rejected' && this.tooLarge !== undefined ? { tooLarge: this.tooLarge } : {}),
       ...(crc32 !== undefined ? { crc32 } : {}),
       ...(this.unlinking ? { unlinking: true as const } : {}),
       ...(this.putBack ? { putBack: this.putBack } : {}),

@@ -846,18 +846,40 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(third.m)
   })
 
-  it('W6: a file over the upload limit fails to close with EFBIG and stays in the spool', async () => {
+  it('W6: a file over the upload limit fails to close with EFBIG and stays in the spool; the next mount does not send it again, a rename does', async () => {
     const small = await startLibrary({ emulatorArgs: ['--max-upload-bytes', String(1024 * 1024)] })
     libraries.push(small)
-    const { m, cache } = await mount({ library: small })
-    const src = await localFile('w6-big.bin', 2 * 1024 * 1024)
-    const fh = await open(join(m.path, 'big.bin'), 'w')
-    await fh.writeFile(await readFile(src))
-    await expect(fh.close()).rejects.toMatchObject({ code: 'EFBIG' })
-    expect((await findSameFiles(cache, src)).length, 'the 2 MiB file in the spool').toBeGreaterThanOrEqual(1)
-    await expect(stat(remoteBytesPath(small, '/big.bin'))).rejects.toMatchObject({ code: 'ENOENT' })
-    expect((await remoteEntries(small, '/')).map((e) => e.name)).not.toContain('big.bin')
-    await unmount(m)
+    const counter = await startUploadCounter(small.url)
+    try {
+      const { m, cache } = await mount({ library: small, args: ['--upload-url', counter.url] })
+      const src = await localFile('w6-big.bin', 2 * 1024 * 1024)
+      const fh = await open(join(m.path, 'big.bin'), 'w')
+      await fh.writeFile(await readFile(src))
+      await expect(fh.close()).rejects.toMatchObject({ code: 'EFBIG' })
+      expect((await findSameFiles(cache, src)).length, 'the 2 MiB file in the spool').toBeGreaterThanOrEqual(1)
+      await expect(stat(remoteBytesPath(small, '/big.bin'))).rejects.toMatchObject({ code: 'ENOENT' })
+      expect((await remoteEntries(small, '/')).map((e) => e.name)).not.toContain('big.bin')
+      await unmount(m)
+      const sent = counter.uploads()
+      // The next mount: not sent again (it was, once per mount: a whole upload refused alike), still shown.
+      const { m: again } = await mount({ library: small, cacheDir: cache, args: ['--upload-url', counter.url] })
+      const rejected = async () => {
+        const out = await runIkfs(['status', again.path, '--json'], { timeoutMs: 30_000 })
+        const uploads = (JSON.parse(out.stdout) as { uploads: { localPath: string; state: string }[] }).uploads
+        return uploads.some((u) => u.localPath === '/big.bin' && u.state === 'rejected')
+      }
+      await waitFor(rejected, UPLOAD_DEADLINE_MS, 'the refused file listed as rejected')
+      expect(counter.uploads()).toBe(sent)
+      expect(again.log()).toContain('not sent again at this mount')
+      expect((await stat(join(again.path, 'big.bin'))).size).toBe(2 * 1024 * 1024)
+      // A rename tries it again (refused again here: the limit was not raised).
+      await rename(join(again.path, 'big.bin'), join(again.path, 'big2.bin'))
+      await waitFor(() => counter.uploads() > sent, UPLOAD_DEADLINE_MS, 'the renamed file sent again')
+      expect((await remoteEntries(small, '/')).map((e) => e.name)).not.toContain('big2.bin')
+      await unmount(again)
+    } finally {
+      await counter.stop()
+    }
   })
 
   it('W7: mkdir creates a folder; rmdir of a non-empty folder is ENOTEMPTY and deletes nothing; of an empty one deletes it', async () => {

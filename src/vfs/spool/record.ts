@@ -31,6 +31,8 @@ export interface JournalRecord {
   lastError?: string
   /** State rejected: the library's answer that refused the file (PendingFile.refusal). */
   refusal?: string
+  /** State rejected as over the account's upload size limit: what it was refused at (PendingFile.tooLarge). */
+  tooLarge?: TooLargeNote
   /**
    * CRC-32 of the first `size` bytes, when bytes and record were synced at the same time: a record that
    * reached the disk without its bytes (the machine went down before close returned) does not match them.
@@ -54,6 +56,27 @@ export interface JournalRecord {
    * this record's path) is deleted. Noted before either is sent, so the next mount finishes it before the upload.
    */
   putBack?: PutBackNote
+}
+
+/**
+ * A refusal over the upload size limit (W6): the file's size when refused, and the limit when the library's answer
+ * said it. The next mount does not send such a file again while it is still that large (or over that limit): only
+ * a change of the account's limit could change the answer, and each try of a multi-GiB file is a whole upload.
+ */
+export interface TooLargeNote {
+  size: number
+  limitBytes?: number
+}
+
+export function isTooLargeNote(x: unknown): x is TooLargeNote {
+  const n = x as Partial<TooLargeNote> | null
+  return typeof n === 'object' && n !== null && Number.isSafeInteger(n.size) &&
+    (n.limitBytes === undefined || Number.isSafeInteger(n.limitBytes))
+}
+
+/** Whether a file of `size` bytes is still over the limit it was refused at (`note`): the account would refuse it again. */
+export function stillTooLarge(note: TooLargeNote, size: number): boolean {
+  return size >= note.size || (note.limitBytes !== undefined && size > note.limitBytes)
 }
 
 export interface PutBackNote {

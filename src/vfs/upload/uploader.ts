@@ -10,6 +10,7 @@ import type { Clock } from '../../clock.js'
 import { hasImageKitCode, isImageKitError, type ImageKitError } from '../../imagekit/errors.js'
 import type { Logger } from '../../log.js'
 import type { PendingFile } from '../file-node.js'
+import type { TooLargeNote } from '../spool/record.js'
 import type { Counters } from '../stats.js'
 import { isOutage, Outage } from './outage.js'
 
@@ -21,7 +22,10 @@ export const RETRY_MAX_MS = 5 * 60_000
 const WAITS_FOR_LIBRARY = 'upload waits for the library to answer again and is not tried before unmount; the file stays in the spool, and the next mount of this library (same --endpoint) with this cache dir retries it'
 /** The one line for an upload refused for good (isRefusal), beside its path, spool file and the API's answer (err). */
 const REFUSED = 'upload refused by the library (no retry changes its answer); the file stays in the spool (spoolFile) and is not tried again until it is written again or renamed, or the next mount of this library with this cache dir'
-const REFUSED_TOO_LARGE = 'upload refused: the file is larger than the account allows; it stays in the spool (spoolFile) and is not tried again until it is written again or renamed, or the next mount of this library with this cache dir'
+const REFUSED_TOO_LARGE = 'upload refused: the file is larger than the account allows; it stays in the spool (spoolFile) and is not tried again until it is written again or renamed (not at the next mount either: only a change of the account\'s limit could change the answer)'
+/** Unmount's line for a file refused earlier, by its kind of refusal. */
+const REFUSED_BEFORE = 'upload refused earlier by the library; the file stays in the spool, and the next mount of this library with this cache dir tries it once more'
+const REFUSED_BEFORE_TOO_LARGE = 'upload refused earlier: the file is larger than the account allows; it stays in the spool, and is not tried again until it is written again or renamed (not at the next mount either)'
 /** A long upload logs its progress this often. */
 const PROGRESS_LOG_MS = 10_000
 
@@ -53,6 +57,13 @@ export interface AttemptControl {
 
 export function isTooLarge(e: unknown): boolean {
   return hasImageKitCode(e, 'IK_TOO_LARGE')
+}
+
+/** What a file of `size` bytes was refused at as too large; the limit when the answer says it in bytes (the emulator's words). */
+export function tooLargeNote(size: number, message: string): TooLargeNote {
+  const limit = /exceeds\s+(\d+)\s*bytes/i.exec(message)?.[1]
+  const limitBytes = limit === undefined ? undefined : Number(limit)
+  return limitBytes !== undefined && Number.isSafeInteger(limitBytes) ? { size, limitBytes } : { size }
 }
 
 /**
@@ -102,6 +113,16 @@ export class Uploader {
   /** Timers set (write-back delays and retries): one per file at most, and one for all while the library is down. */
   get timers(): number {
     return this.#timers.size + this.#outage.timers
+  }
+
+  /**
+   * A file refused before that stays unsent, with no attempt planned, until it is written again or renamed (a
+   * file still over the size limit it was refused at, found by the next mount: replay.ts); listed as rejected.
+   */
+  keepRejected(file: PendingFile): void {
+    this.cancel(file)
+    file.state = 'rejected'
+    this.#queued.add(file)
   }
 
   /** Upload after `delayMs` (write-back); a later schedule, upload or cancel supersedes it. */
@@ -261,6 +282,7 @@ export class Uploader {
       }, control)
       file.lastError = undefined
       file.refusal = undefined
+      file.tooLarge = undefined
       file.attempts = 0
       if (!file.unsent) this.#queued.delete(file)
       if (stored) this.#outage.succeeded()
@@ -279,6 +301,7 @@ export class Uploader {
         this.#outage.inconclusive(file)
         file.state = 'rejected'
         file.refusal = e.message
+        file.tooLarge = isTooLarge(e) ? tooLargeNote(file.size, e.message) : undefined
         log.error({ path: file.localPath, size: file.size, spoolFile: file.dataPath, err: e }, isTooLarge(e) ? REFUSED_TOO_LARGE : REFUSED)
       } else if (isRefusal(e)) {
         // The bytes it refused were changed meanwhile: whoever changed them uploads them (uploader.upload's #again).
@@ -348,7 +371,7 @@ export class Uploader {
       } else if (file.state === 'failed') {
         log.warn({ path: file.localPath, attempts: file.attempts, lastError: file.lastError }, 'upload failed and not retried before unmount; the file stays in the spool, and the next mount of this library (same --endpoint) with this cache dir retries it')
       } else if (file.state === 'rejected') {
-        log.warn({ path: file.localPath, size: file.size, spoolFile: file.dataPath, refusal: file.refusal }, 'upload refused earlier by the library; the file stays in the spool, and the next mount of this library with this cache dir tries it once more')
+        log.warn({ path: file.localPath, size: file.size, spoolFile: file.dataPath, refusal: file.refusal }, file.tooLarge ? REFUSED_BEFORE_TOO_LARGE : REFUSED_BEFORE)
       }
     }
     const running = [...this.#queued].filter((f) => f.inflight)
@@ -361,7 +384,8 @@ export class Uploader {
         if (this.#outage.holds(file)) log.warn({ path: file.localPath }, WAITS_FOR_LIBRARY)
         else log.info({ path: file.localPath }, 'upload done before unmount')
       } catch {
-        if (file.state === 'rejected') log.warn({ path: file.localPath }, 'upload refused before unmount; the file stays in the spool, and the next mount of this library with this cache dir tries it once more')
+        if (file.state === 'rejected' && file.tooLarge) log.warn({ path: file.localPath }, 'upload refused before unmount: the file is larger than the account allows; it stays in the spool, and is not tried again until it is written again or renamed (not at the next mount either)')
+        else if (file.state === 'rejected') log.warn({ path: file.localPath }, 'upload refused before unmount; the file stays in the spool, and the next mount of this library with this cache dir tries it once more')
         else log.warn({ path: file.localPath }, 'upload failed before unmount; the next mount of this library (same --endpoint) with this cache dir retries it')
       }
     }))

@@ -21,7 +21,7 @@ import { filesOfMoves, placesAlongRoute, settleInterruptedMove } from './interru
 import { settlePutBack } from './interrupted-put-back.js'
 import { finishUnlink, unlinkLeftRemoteWork } from './interrupted-unlink.js'
 import type { JournalRecord } from '../spool/record.js'
-import { isPutBackNote } from '../spool/record.js'
+import { isPutBackNote, isTooLargeNote, stillTooLarge } from '../spool/record.js'
 import type { PendingFiles } from './pending-files.js'
 
 export interface ReplayDeps {
@@ -71,6 +71,7 @@ export function replay(d: ReplayDeps): void {
     file.attempts = r.attempts
     file.lastError = r.lastError
     if (r.state === 'rejected' && typeof r.refusal === 'string') file.refusal = r.refusal
+    if (r.state === 'rejected' && isTooLargeNote(r.tooLarge)) file.tooLarge = r.tooLarge
     // An attempt may have stored it before the daemon stopped: the next one looks for it in the library first.
     if (typeof r.mayBeStoredSinceMs === 'number') file.mayBeStoredSinceMs = r.mayBeStoredSinceMs
     file.wanted = r.details
@@ -79,10 +80,18 @@ export function replay(d: ReplayDeps): void {
     files.push(file)
     if (size === 0) {
       file.state = 'empty'
+    } else if (file.tooLarge && stillTooLarge(file.tooLarge, size)) {
+      // Refused as over the size limit, and as large still: only a change of the account's limit would change
+      // the answer, and each try is a whole upload (of GiBs, for a video). It waits, listed as rejected, for a
+      // new write or a rename, which try it again (W6).
+      file.unsent = true
+      d.uploader.keepRejected(file)
+      d.log.warn({ path: file.localPath, size, spoolFile: file.dataPath, refusal: file.refusal }, 'upload refused earlier: the file is larger than the account allows; it stays in the spool, not sent again at this mount (written again or renamed, it is tried once more)')
     } else {
-      // A refused one too: what the library refused (a file type, a version limit, the size limit) is the
-      // account's to change between mounts, and a restart is how one asks to try again; refused again, it
-      // waits for the next mount (or a new write or rename) as before.
+      // A refused one too: what the library refused (a file type, a version limit; the size limit, when the
+      // record does not say what it was refused at, as an older ikfs wrote it) is the account's to change between
+      // mounts, and a restart is how one asks to try again; refused again, it waits for the next mount (or a new
+      // write or rename) as before, or, over the size limit, for a new write or rename only.
       if (r.state === 'rejected') refused++
       file.unsent = true
       d.uploader.schedule(file, 0)

@@ -14,4 +14,13 @@ describe('leftInSpool', () => {
       '(the rejected ones: tries each once more): /a (failed), /b (rejected)')
     expect(leftInSpool([upload('/w', 'writing')])).toBe('nothing stays in the spool')
   })
+
+  it('says the next mount does not send again a file rejected as over the size limit (W6)', () => {
+    const big = { ...upload('/big', 'rejected'), lastError: 'IK_TOO_LARGE (HTTP 400)' }
+    expect(leftInSpool([upload('/a', 'failed'), big])).toBe(
+      '2 files stay in the spool, and the next mount of this library (same --endpoint) with this cache dir stores them ' +
+      '(not the rejected ones, over the size limit: renamed or written again, each is tried again): /a (failed), /big (rejected)')
+    expect(leftInSpool([big, upload('/b', 'rejected')])).toContain(
+      '(the rejected ones: tries each once more, except those over the size limit, tried again once renamed or written again)')
+  })
 })

@@ -4,7 +4,8 @@ import { ManualClock } from '../../../src/clock.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import { PendingFile } from '../../../src/vfs/file-node.js'
 import { Counters } from '../../../src/vfs/stats.js'
-import { Uploader } from '../../../src/vfs/upload/uploader.js'
+import { tooLargeNote, Uploader } from '../../../src/vfs/upload/uploader.js'
+import { stillTooLarge } from '../../../src/vfs/spool/record.js'
 import { captureLogger } from '../fuse/log-capture.js'
 
 function pending(name: string): PendingFile {
@@ -22,6 +23,7 @@ describe('Uploader.drain (unmount)', () => {
       'ok.bin': async () => true,
       'flaky.bin': async () => { throw new ImageKitError('IK_SERVER', 'POST /api/v1/files/upload: 503') },
       'huge.bin': async () => { throw new ImageKitError('IK_TOO_LARGE', 'POST /api/v1/files/upload: 400 too large') },
+      'refused.bin': async () => { throw new ImageKitError('IK_BAD_REQUEST', 'POST /api/v1/files/upload: 400 A file can have at most 100 versions.', { status: 400 }) },
     }
     const uploader = new Uploader({
       clock: new ManualClock(), log: logger, counters: new Counters(), maxParallel: 4,
@@ -41,7 +43,12 @@ describe('Uploader.drain (unmount)', () => {
     const said = (name: string) => records.filter((r) => r.path === `/${name}` && r.msg.includes('before unmount')).map((r) => r.msg)
     expect(said('ok.bin')).toEqual(['waiting for this upload before unmounting', 'upload done before unmount'])
     expect(said('flaky.bin')).toEqual(['waiting for this upload before unmounting', 'upload failed before unmount; the next mount of this library (same --endpoint) with this cache dir retries it'])
+    // Over the size limit, the next mount does not send it again (W6); another refusal it tries once more (W3).
     expect(said('huge.bin')).toEqual([
+      'waiting for this upload before unmounting',
+      'upload refused before unmount: the file is larger than the account allows; it stays in the spool, and is not tried again until it is written again or renamed (not at the next mount either)',
+    ])
+    expect(said('refused.bin')).toEqual([
       'waiting for this upload before unmounting',
       'upload refused before unmount; the file stays in the spool, and the next mount of this library with this cache dir tries it once more',
     ])
@@ -298,5 +305,16 @@ describe('Uploader during an outage (W3)', () => {
     expect(attemptsAt.filter((ms) => ms < 1000)).toHaveLength(2)
     expect(attemptsAt.filter((ms) => ms >= 1000 && ms < 90_000)).toEqual([])
     expect(attemptsAt.filter((ms) => ms >= 90_000)).toHaveLength(1)
+  })
+})
+
+describe('a refusal over the upload size limit (W6)', () => {
+  it('notes the size refused, and the limit when the answer says it in bytes; a file as large or over that limit is still too large', () => {
+    const said = tooLargeNote(2_097_152, 'POST /api/v1/files/upload: 400 Your request contains invalid file parameter. The file size exceeds 1048576 bytes limit.')
+    expect(said).toEqual({ size: 2_097_152, limitBytes: 1_048_576 })
+    expect([stillTooLarge(said, 2_097_152), stillTooLarge(said, 1_048_577), stillTooLarge(said, 1_048_576)]).toEqual([true, true, false])
+    const unsaid = tooLargeNote(30_000_000, 'POST upload: too large')
+    expect(unsaid).toEqual({ size: 30_000_000 })
+    expect([stillTooLarge(unsaid, 30_000_000), stillTooLarge(unsaid, 29_999_999)]).toEqual([true, false])
   })
 })

@@ -1527,6 +1527,45 @@ describe('durability (W3, W4, W6)', () => {
     expect(String(loud[0]!.msg)).toContain('larger than the account allows')
   })
 
+  it('W6: a file refused as over the upload limit is not sent again at the next mounts while as large; written again or renamed, it is tried again', async () => {
+    const api = new FakeImageKit()
+    api.maxUploadBytes = 10
+    const h = rw(api)
+    const fh = await h.vfs.create('/big', 0o644, CREATE)
+    await h.vfs.write('/big', fh, Buffer.alloc(11, 1), 0)
+    await expectCode(h.vfs.flush('/big', fh), 'EFBIG')
+    await h.vfs.release('/big', fh)
+    expect(api.writeCalls.uploadFile).toBe(1)
+    await h.vfs.close()
+    // Two mounts: neither sends it (each try would be a whole upload, refused alike); it stays listed as rejected.
+    let last = h
+    for (let mount = 0; mount < 2; mount++) {
+      const again = rw(api, h.cacheDir)
+      again.clock.advance(60 * 60_000)
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+      expect(api.writeCalls.uploadFile).toBe(1)
+      expect(again.vfs.status().uploads).toEqual([expect.objectContaining({ localPath: '/big', state: 'rejected', size: 11, lastError: 'IK_TOO_LARGE (HTTP 400)' })])
+      expect((await readAll(again, '/big')).length).toBe(11) // the spool keeps the bytes
+      const said = again.records.filter((r) => r.path === '/big' && Number(r.level) >= 40)
+      expect(said).toEqual([expect.objectContaining({ level: 40, size: 11, msg: expect.stringContaining('not sent again at this mount') })])
+      if (mount === 0) await again.vfs.close()
+      last = again
+    }
+    // Written again: tried again (refused again, as large still).
+    const more = await last.vfs.open('/big', W | constants.O_APPEND)
+    await last.vfs.write('/big', more, Buffer.from('x'), 11)
+    await expectCode(last.vfs.flush('/big', more), 'EFBIG')
+    await last.vfs.release('/big', more)
+    expect(api.writeCalls.uploadFile).toBe(2)
+    // The account's limit raised: a rename tries it again, and it is stored.
+    api.maxUploadBytes = 100
+    await last.vfs.rename('/big', '/big.bin')
+    last.clock.advance(0)
+    await waitFor(() => api.fileAt('/big.bin') !== undefined)
+    expect(api.fileAt('/big.bin')!.bytes.length).toBe(12)
+    await waitFor(() => last.vfs.status().uploads.length === 0)
+  })
+
   it('W3: an upload the library refuses for good (a 400) fails close with EPERM, is not retried, and is tried again when written again, renamed, or at the next mount', async () => {
     const api = new FakeImageKit()
     const refusal = new ImageKitError('IK_BAD_REQUEST', 'POST /api/v1/files/upload: 400 A file can have at most 100 versions.', { status: 400, reason: 'VERSION_LIMIT_EXCEEDED' })
