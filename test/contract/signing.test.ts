@@ -170,15 +170,23 @@ describe('restrictUnsigned on: every URL needs a signature', () => {
     expect((await open(v7Expired)).status).toBe(401)
   })
 
-  it('ikfs on a machine whose clock is 2 h behind: its signed reads are refused (the service checks the expiry by its own clock), and the error names the clock', async () => {
+  it('ikfs on a machine whose clock is 2 h behind: the service refuses its first signed read (it checks the expiry by its own clock), ikfs measures the clocks and signs again; a URL refused for another reason names the likely cause, without the signature', async () => {
     const behind = { now: () => Date.now() - 2 * HOUR_S * 1000, sleep: () => Promise.resolve() }
     const client = new ImageKitClient({
       apiUrl: t.emu.url, uploadUrl: t.emu.url, urlEndpoint: t.urlEndpoint, privateKey: t.privateKey, onlySigned: true,
       logger: createLogger({ level: 'silent' }), clock: behind, maxRetries: 0,
     })
     try {
-      const url = client.deliveryUrl({ filePath: '/signed/2024/a.png', url: '', isPrivateFile: false })
-      const error = await client.readRange(url, 0, undefined).then(() => undefined, (e: unknown) => e as Error & { code?: string; status?: number })
+      const target = { filePath: '/signed/2024/a.png', url: '', isPrivateFile: false }
+      const url = client.deliveryUrl(target)
+      expect((await open(url)).status).toBe(401) // signed by this machine's clock: expired by the service's
+      const read = await client.readRange(url, 0, undefined)
+      expect(Buffer.concat(await read.body.toArray()).subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true) // the PNG
+      // From now on signed by ImageKit's time: an hour ahead of the service's clock, not of this machine's.
+      const expiresAt = Number(/ik-t=(\d+)/.exec(client.deliveryUrl(target))?.[1])
+      expect(expiresAt * 1000).toBeGreaterThan(Date.now() + 3_500_000)
+      const forged = client.deliveryUrl(target).replace(/ik-s=[0-9a-f]+/, 'ik-s=' + '0'.repeat(40))
+      const error = await client.readRange(forged, 0, undefined).then(() => undefined, (e: unknown) => e as Error & { code?: string; status?: number })
       expect(error).toMatchObject({ code: 'IK_FORBIDDEN', status: 401 })
       expect(error?.message).toMatch(/this machine's clock may be behind ImageKit's by more than --signed-url-expiry \(1h\)/)
       expect(error?.message).toContain('ikfs doctor')
