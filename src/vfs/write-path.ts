@@ -366,7 +366,9 @@ export class WritePath {
           }
           if (truncate) existing.failedWrite = undefined
           if (truncate && existing.openCount === 0) existing.appendOnly = true // written afresh by one writer
-          if (existing.unsent || existing.dirty) existing.state = 'open'
+          // Refused for good (W3, W6), it stays so until written: an open that writes nothing (touch, truncate -s
+          // to its size) changes nothing the library would answer, so its close sends nothing again.
+          if (existing.dirty || (existing.unsent && existing.state !== 'rejected')) existing.state = 'open'
           existing.openCount++
           existing.writers++
           return true

@@ -1615,6 +1615,37 @@ describe('durability (W3, W4, W6)', () => {
     await waitFor(() => h2.vfs.status().uploads.length === 0)
   })
 
+  it('W3, W6: a refused file opened for writing and closed with nothing written (touch, truncate -s to its size) is not sent again, and its close does not fail', async () => {
+    const api = new FakeImageKit()
+    api.maxUploadBytes = 10
+    const h = rw(api)
+    const fh = await h.vfs.create('/big', 0o644, CREATE)
+    await h.vfs.write('/big', fh, Buffer.from('twelve bytes'), 0)
+    await expectCode(h.vfs.flush('/big', fh), 'EFBIG')
+    await h.vfs.release('/big', fh)
+    const calls = api.writeCalls.uploadFile
+    // touch: an open for writing, a time set through it, the close.
+    const touched = await h.vfs.open('/big', W)
+    await h.vfs.flush('/big', touched)
+    await h.vfs.release('/big', touched)
+    // truncate -s 12: an open for writing, a truncate to the size it has, the close; and a truncate by name.
+    const cut = await h.vfs.open('/big', W)
+    await h.vfs.ftruncate('/big', cut, 12)
+    await h.vfs.flush('/big', cut)
+    await h.vfs.release('/big', cut)
+    await h.vfs.truncate('/big', 12)
+    h.clock.advance(60 * 60_000)
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+    expect(api.writeCalls.uploadFile, 'nothing written: the library would answer as before').toBe(calls)
+    expect(h.vfs.status().uploads).toEqual([expect.objectContaining({ localPath: '/big', state: 'rejected', lastError: 'IK_TOO_LARGE (HTTP 400)' })])
+    // Written again: tried again.
+    const again = await h.vfs.open('/big', W)
+    await h.vfs.write('/big', again, Buffer.from('!'), 12)
+    await expectCode(h.vfs.flush('/big', again), 'EFBIG')
+    await h.vfs.release('/big', again)
+    expect(api.writeCalls.uploadFile).toBe(calls + 1)
+  })
+
   it('write-back: close returns at once, the upload starts after the delay, reopening restarts it', async () => {
     const api = new FakeImageKit()
     const h = rw(api, tempCache(), { writeBackDelayMs: 5000 })
