@@ -51,7 +51,7 @@ export async function storedCopyOf(api: ImageKitApi, file: PendingFile, sinceMs:
   if (file.size === 0) return undefined // ImageKit stores no empty files
   const current = await storedSince(api, file.folder, file.name, sinceMs, options)
   if (!current || current.size !== file.size) return undefined
-  return (await holdsSpoolBytes(api, current, file)) ? uploadResponseOf(current) : undefined
+  return (await holdsSpoolBytes(api, current, file, options)) ? uploadResponseOf(current) : undefined
 }
 
 /**
@@ -65,9 +65,13 @@ export async function storedSince(api: ImageKitApi, folder: string, name: string
   return current && parseTimeMs(current.updatedAt) >= sinceMs - CLOCK_SKEW_MS ? current : undefined
 }
 
-async function holdsSpoolBytes(api: ImageKitApi, stored: FileObject, file: PendingFile): Promise<boolean> {
+/**
+ * Whether `stored` holds exactly the spool bytes of `file`, read back whole; with the lookup's `options`, so that
+ * what ends the lookup (a supersede by an open for writing, a stop) ends this download too, not only its first call.
+ */
+async function holdsSpoolBytes(api: ImageKitApi, stored: FileObject, file: PendingFile, options?: RequestOptions): Promise<boolean> {
   const url = api.deliveryUrl({ filePath: stored.filePath, url: stored.url, isPrivateFile: stored.isPrivateFile, versionId: versionIdOf(stored) })
-  const res = await api.readRange(url, 0, stored.size - 1)
+  const res = await api.readRange(url, 0, stored.size - 1, options)
   const spool = await open(file.dataPath, 'r')
   try {
     if (res.start !== 0 || res.totalSize !== file.size) return false

@@ -218,3 +218,36 @@ describe('an open for writing of a file whose upload retries (W3)', () => {
     await h.vfs.close()
   })
 })
+
+describe('an open for writing of a file whose retry reads back what an earlier try may have stored (W3)', () => {
+  it('stops that read-back too: the open does not wait for the whole stored version to download', async () => {
+    const api = new FakeImageKit()
+    api.addFolder('/d')
+    const h = rw(api)
+    await storedButAnsweredError(api, h, patternBytes(SIZE, 7))
+    // The CDN stalls: the retry's read-back of the stored copy (to compare it with the spool's bytes) ends only
+    // when it is stopped.
+    const reads = { started: 0, stopped: 0 }
+    api.readRange = ((_url: string, _start: number, _end: number | undefined, options?: RequestOptions) => new Promise((_resolve, reject) => {
+      reads.started++
+      const stop = () => {
+        reads.stopped++
+        reject(new ImageKitError('IK_ABORTED', 'GET delivery: aborted'))
+      }
+      if (options?.signal?.aborted) stop()
+      options?.signal?.addEventListener('abort', stop, { once: true })
+    })) as typeof api.readRange
+    const [retry] = h.vfs.status().uploads
+    h.clock.advance(retry!.nextAttemptAtMs! - h.clock.now())
+    await waitFor(() => reads.started === 1) // the retry reads the stored copy back
+    let opened: number | undefined
+    void h.vfs.open('/d/a.bin', constants.O_WRONLY | constants.O_TRUNC).then((fh) => (opened = fh))
+    await waitFor(() => opened !== undefined) // was held until the read-back ended (never, here)
+    expect(reads.stopped).toBe(1)
+    await h.vfs.write('/d/a.bin', opened!, Buffer.from('the new bytes'), 0)
+    await h.vfs.flush('/d/a.bin', opened!)
+    await h.vfs.release('/d/a.bin', opened!)
+    expect(api.fileAt('/d/a.bin')!.bytes.toString()).toBe('the new bytes')
+    await h.vfs.close()
+  })
+})
