@@ -40,7 +40,9 @@ export async function unlistedFile(d: UnlistedFileDeps, dest: Destination): Prom
   } catch (e) {
     throw fromImageKitError(e, { op: 'create (is the name stored already?)', target: dest.remotePath })
   }
-  if (!found) return undefined
+  // A file whose delete is under way (unlinked while open for reading, W8) is gone here, as from every listing:
+  // the library still has it until the fetch for its readers is done, and taking it would bring its bytes back.
+  if (!found || d.dirs.deps.deleting?.(found.fileId) === true) return undefined
   const node = fileInodeFrom(found, d.inodes.knownIno(identityKeyOf(found)) ?? d.inodes.allocate())
   d.dirs.setChild(dest.folder, dest.localName, node)
   return node

@@ -1063,6 +1063,28 @@ describe('empty files (W5)', () => {
     await h.vfs.close()
   })
 
+  it('W8: a create that keeps what is at its name (>>, touch) of a file whose delete is under way starts empty: the library, asked for the name, still has the unlinked file, which stays gone', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/played.bin', Buffer.alloc(64 * 1024, 7))
+    const h = rw(api)
+    const oldId = api.fileAt('/played.bin')!.obj.fileId
+    const player = await h.vfs.open('/played.bin', constants.O_RDONLY)
+    const deliver = stallDelivery(api)
+    await h.vfs.unlink('/played.bin')
+    h.clock.advance(6_000) // the listing is no longer fresh enough to vouch for the name: the create asks the library
+    const fh = await h.vfs.create('/played.bin', 0o644, constants.O_CREAT | constants.O_WRONLY | constants.O_APPEND)
+    expect((await h.vfs.getattr('/played.bin')).size, 'a new file, as on a local disk after rm').toBe(0)
+    await h.vfs.write('/played.bin', fh, Buffer.from('appended'), 0, false) // an O_APPEND write: at the end
+    const closed = h.vfs.flush('/played.bin', fh).then(() => h.vfs.release('/played.bin', fh))
+    deliver()
+    await closed
+    const stored = api.fileAt('/played.bin')!
+    expect(stored.obj.fileId).not.toBe(oldId)
+    expect(stored.bytes.toString()).toBe('appended')
+    await h.vfs.release('/played.bin', player)
+    await h.vfs.close()
+  })
+
   it('W8: a delete that fails after the unlink of a file open for reading answered is tried again, the name staying gone', async () => {
     const api = new FakeImageKit()
     api.addFile('/played.bin', Buffer.from('played bytes'))
