@@ -212,11 +212,11 @@ export class PendingDeletes {
         return api.renameFile(filePath, newFileName, options)
       },
       moveFile: async (sourceFilePath, destinationPath, options) => {
-        await gate(joinRemote(destinationPath, nameOf(sourceFilePath)))
+        await gate(joinRemote(folderPathOf(destinationPath), nameOf(sourceFilePath)))
         return api.moveFile(sourceFilePath, destinationPath, options)
       },
       copyFile: async (sourceFilePath, destinationPath, options) => {
-        await gate(joinRemote(destinationPath, nameOf(sourceFilePath)))
+        await gate(joinRemote(folderPathOf(destinationPath), nameOf(sourceFilePath)))
         return api.copyFile(sourceFilePath, destinationPath, options)
       },
       updateFileDetails: (fileId, details, options) => api.updateFileDetails(fileId, details, options),
@@ -232,6 +232,15 @@ export class PendingDeletes {
 function folderOf(remotePath: string): string {
   const at = remotePath.lastIndexOf('/')
   return at <= 0 ? '/' : remotePath.slice(0, at)
+}
+
+/**
+ * A destination folder as the copy and move APIs take it ("/a/", as server-copy.ts passes it, or "/a") as a
+ * remote folder path ("/a"): the gate compares whole paths, and "/a//b.jpg" never matched a delete under way.
+ */
+function folderPathOf(destinationPath: string): string {
+  const trimmed = destinationPath.replace(/\/+$/, '')
+  return trimmed === '' ? '/' : trimmed
 }
 
 function nameOf(remotePath: string): string {

@@ -69,6 +69,28 @@ describe('server-side copies (W15)', () => {
     await h.vfs.close()
   })
 
+  it('W8: to a name whose file was unlinked while a program reads it (its delete under way): the copy waits for that delete, and is not taken by it', async () => {
+    const api = library()
+    api.addFile('/b/photo.jpg', patternBytes(1000, 8))
+    const oldId = api.fileAt('/b/photo.jpg')!.obj.fileId
+    const h = rw(api)
+    const viewer = await h.vfs.open('/b/photo.jpg', constants.O_RDONLY)
+    let deliver!: () => void
+    const held = new Promise<void>((resolve) => (deliver = resolve))
+    api.gate = () => held // the CDN holds back the bytes fetched for the viewer: the delete waits for them
+    await h.vfs.unlink('/b/photo.jpg')
+    const copied = copy(h, '/a/photo.jpg', '/b/photo.jpg')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(api.writeCalls.copyFile, 'stored at the path before the delete, the copy would be a version of the file it deletes').toBe(0)
+    deliver()
+    expect((await copied).result).toBe(source.length)
+    await waitFor(() => api.writeCalls.deleteFile === 1)
+    expect(api.fileAt('/b/photo.jpg')?.obj.fileId).not.toBe(oldId)
+    expect(api.fileAt('/b/photo.jpg')?.bytes.equals(source)).toBe(true)
+    await h.vfs.release('/b/photo.jpg', viewer)
+    await h.vfs.close()
+  })
+
   it('read and changed through the still-open target: its remote bytes come first, the change is a new version of the copy', async () => {
     const api = library()
     const h = rw(api)
