@@ -49,6 +49,12 @@ describe.skipIf(skip !== null)('uploads the library refuses for good', () => {
     expect(lines, lines.join('\n')).toHaveLength(1)
     expect(lines[0]).toContain('larger than the account')
     expect((await uploads(m)).find((u) => u.localPath === '/big.bin')).toMatchObject({ state: 'rejected', lastError: 'IK_TOO_LARGE (HTTP 400)' })
+    // touch, and truncate -s to the size it has, open it for writing and write nothing: nothing is sent again
+    // (another refusal would be logged), and their closes succeed.
+    await run('touch', [join(m.path, 'big.bin')])
+    await run('truncate', ['-s', String(2 * MiB), join(m.path, 'big.bin')])
+    expect(loudLinesAbout(m.log(), '/big.bin'), m.log()).toHaveLength(1)
+    expect((await uploads(m)).find((u) => u.localPath === '/big.bin')).toMatchObject({ state: 'rejected' })
     await m.stop()
   })
 
