@@ -50,6 +50,7 @@ import { isVfsError, VfsError } from './errors.js'
 import { fromImageKitError } from './from-imagekit-error.js'
 import { HandleTable } from './handles/handle-table.js'
 import { ReadHandle, type Unserved } from './handles/read-handle.js'
+import { ReadersByName } from './handles/readers-by-name.js'
 import { WriteHandle } from './handles/write-handle.js'
 import type { PendingFile } from './file-node.js'
 import { ListedDetails } from './listed-details.js'
@@ -127,6 +128,8 @@ class ImageKitVfs implements IkVfs {
   readonly #blockPool = new BlockPool(BLOCK_BYTES)
   readonly #readers: ReaderPool
   readonly #handles = new HandleTable<ReadHandle | WriteHandle>()
+  /** The read handles by the name the kernel knows each by (R5: the page cache and size of a name are theirs). */
+  readonly #readersByName = new ReadersByName()
   readonly #staleLock = new KeyedMutex()
   /** Undefined on a read-only mount (no spool is created). */
   readonly #writes: WritePath | undefined
@@ -241,7 +244,7 @@ class ImageKitVfs implements IkVfs {
     const listing = await this.#dirs.listing(dir)
     this.#prefetch?.after(dir, listing)
     const entries: DirEntry[] = []
-    const readersHere = this.#pageCacheReadersIn(localPath)
+    const readersHere = this.#options.directIo ? undefined : this.#readersByName.in(localPath) // see #heldLongerAt
     const overlay = new Map<string, PendingFile>()
     for (const { name: remoteName, file } of this.#writes?.pendingIn(dir.remotePath) ?? []) {
       const name = this.#codec.toLocal(remoteName)
@@ -250,7 +253,7 @@ class ImageKitVfs implements IkVfs {
     for (const [name, node] of listing.children) {
       const f = overlay.get(name)
       if (f && node.kind === 'dir') overlay.delete(name) // a folder wins, as in listings
-      const readers = f ? undefined : readersHere.get(name)
+      const readers = f ? undefined : readersHere?.get(name)
       const held = readers && node.kind === 'file' ? heldLonger(readers, node) : undefined
       entries.push({ name, attr: f ? pendingAttr(f, this.#attrOptions) : this.#attr(held ?? node) })
       overlay.delete(name)
@@ -308,8 +311,7 @@ class ImageKitVfs implements IkVfs {
     if (node.kind === 'dir') throw new VfsError('EISDIR', `open ${localPath}: is a folder`)
     // Its pages would be served to a handle still reading another version there, and that one's to it (R5).
     const bypass = !this.#options.directIo && this.#outdateReadersAt(localPath, node)
-    const handle = this.#addReadHandle(node, (h) => {
-      h.localPath = localPath
+    const handle = this.#addReadHandle(node, localPath, (h) => {
       h.bypassesPageCache = bypass
     })
     if (this.#options.prefetchOnOpen) handle.reader.prefetchStart()
@@ -317,7 +319,7 @@ class ImageKitVfs implements IkVfs {
   }
 
   /** Synchronous: pin, reader and handle appear together. */
-  #addReadHandle(node: FileInode, setUp: (handle: ReadHandle) => void, sharing?: FileReader): ReadHandle {
+  #addReadHandle(node: FileInode, localPath: string | undefined, setUp: (handle: ReadHandle) => void, sharing?: FileReader): ReadHandle {
     this.#inodes.pin(node)
     // A reopen shares its handle's reader as it is: the handle's node may name where the file was (renamed since).
     const reader = sharing ? this.#readers.share(sharing) : this.#readers.acquire({
@@ -326,6 +328,7 @@ class ImageKitVfs implements IkVfs {
     })
     return this.#handles.add((fh) => {
       const h = new ReadHandle(fh, node, reader, (n, r, why) => this.#onStale(n, r, why))
+      this.#readersByName.name(h, localPath)
       setUp(h)
       return h
     })
@@ -353,8 +356,8 @@ class ImageKitVfs implements IkVfs {
       this.#writes!.reopenForRead(handle.file)
       return this.#handles.add((newFh) => Object.assign(new WriteHandle(newFh, handle.file, false), { bypassesPageCache })).fh
     }
-    return this.#addReadHandle(handle.node, (h) => {
-      h.localPath = handle.localPath // the same kernel file: the same name, if it still has one
+    // The same kernel file: the same name, if it still has one.
+    return this.#addReadHandle(handle.node, handle.localPath, (h) => {
       h.bypassesPageCache = bypassesPageCache
       h.outdated = handle.outdated
       h.mtimeMs = handle.mtimeMs // a time set since it lost its name (utimensOpen)
@@ -383,8 +386,8 @@ class ImageKitVfs implements IkVfs {
   #outdateReadersAt(localPath: string, node?: FileInode): boolean {
     if (this.#options.directIo) return false // no page cache is shared
     let found = false
-    for (const h of this.#handles.values()) {
-      if (h.kind === 'read' && h.localPath === localPath && !h.bypassesPageCache && (!node || !sameVersion(h.node, node))) {
+    for (const h of this.#readersByName.at(localPath)) {
+      if (!h.bypassesPageCache && (!node || !sameVersion(h.node, node))) {
         h.outdated = true
         found = true
       }
@@ -402,36 +405,7 @@ class ImageKitVfs implements IkVfs {
    */
   #heldLongerAt(localPath: string, listed: FileInode): FileInode | undefined {
     if (this.#options.directIo) return undefined // no page cache, no size to end reads at
-    return heldLonger([...this.#handles.values()].filter((h): h is ReadHandle => h.kind === 'read' && h.localPath === localPath), listed)
-  }
-
-  /** The read handles open through the page cache on files of folder `localPath`, by name (#heldLongerAt). */
-  #pageCacheReadersIn(localPath: string): Map<string, ReadHandle[]> {
-    const byName = new Map<string, ReadHandle[]>()
-    if (this.#options.directIo) return byName
-    for (const h of this.#handles.values()) {
-      if (h.kind !== 'read' || h.localPath === undefined || h.localPath === '/') continue
-      const [parent, name] = parentOf(h.localPath)
-      if (parent !== localPath) continue
-      const list = byName.get(name)
-      if (list) list.push(h)
-      else byName.set(name, [h])
-    }
-    return byName
-  }
-
-  /**
-   * The kernel's names of open files follow an unlink or rename through the mount at once, not at their next
-   * read: a file renamed (or in a renamed folder) is known by its new name, one unlinked or renamed over has
-   * none left (undefined), and with it no page cache shared with what is opened at its old name since. So
-   * #outdateReadersAt finds the handles that share the page cache of a name, and only those.
-   */
-  #renameReadHandles(from: string, to: string | undefined): void {
-    for (const h of this.#handles.values()) {
-      if (h.kind !== 'read' || h.localPath === undefined) continue
-      if (h.localPath === from) h.localPath = to
-      else if (h.localPath.startsWith(from + '/')) h.localPath = to === undefined ? undefined : to + h.localPath.slice(from.length)
-    }
+    return heldLonger(this.#readersByName.at(localPath), listed)
   }
 
   async read(localPath: string, fh: number, length: number, position: number): Promise<Buffer> {
@@ -452,7 +426,7 @@ class ImageKitVfs implements IkVfs {
   }
 
   async #reading<T>(localPath: string, handle: ReadHandle, position: number, read: () => Promise<T>): Promise<T> {
-    handle.localPath = localPath
+    this.#readersByName.name(handle, localPath)
     // Its bytes would be kept as another version's (#outdateReadersAt); a read at its end still says so.
     if (handle.outdated && position < handle.node.size) {
       throw new VfsError('EIO', `read ${localPath}: the file was opened since as another version; reopen to read the current one`)
@@ -469,6 +443,7 @@ class ImageKitVfs implements IkVfs {
   async release(_localPath: string, fh: number): Promise<void> {
     const handle = this.#handles.remove(fh)
     if (handle.kind === 'write') return await this.#writes!.release(handle.file, handle.writable)
+    this.#readersByName.forget(handle)
     this.#readers.release(handle.reader)
     this.#inodes.unpin(handle.node)
     const { fileId, versionId } = handle.reader.target
@@ -582,7 +557,7 @@ class ImageKitVfs implements IkVfs {
     const writes = this.#writable('truncate', localPath)
     if (size < 0) throw new VfsError('EINVAL', `truncate ${localPath}: negative size`)
     await writes.truncatePath(localPath, size)
-    for (const h of this.#handles.values()) if (h.kind === 'read' && h.localPath === localPath) h.truncatedHere = true
+    for (const h of this.#readersByName.at(localPath)) h.truncatedHere = true
   }
 
   async ftruncate(_localPath: string, fh: number, size: number): Promise<void> {
@@ -620,7 +595,7 @@ class ImageKitVfs implements IkVfs {
   async unlink(localPath: string): Promise<void> {
     await this.#ns('unlink', localPath).unlink(localPath)
     this.#entriesChanged(localPath)
-    this.#renameReadHandles(localPath, undefined)
+    this.#readersByName.rename(localPath, undefined)
   }
 
   async mkdir(localPath: string): Promise<void> {
@@ -636,8 +611,12 @@ class ImageKitVfs implements IkVfs {
   async rename(fromLocalPath: string, toLocalPath: string): Promise<void> {
     await this.#ns('rename', fromLocalPath).rename(fromLocalPath, toLocalPath)
     this.#entriesChanged(fromLocalPath, toLocalPath)
-    this.#renameReadHandles(toLocalPath, undefined) // renamed over
-    this.#renameReadHandles(fromLocalPath, toLocalPath)
+    // The kernel's names of open files follow it at once, not at their next read: a file renamed (or in a renamed
+    // folder) is known by its new name, one renamed over has none left, and with it no page cache shared with
+    // what is opened at its old name since. So #outdateReadersAt finds the handles that share the page cache of
+    // a name, and only those.
+    this.#readersByName.rename(toLocalPath, undefined) // renamed over
+    this.#readersByName.rename(fromLocalPath, toLocalPath)
   }
 
   /** W15: a server-side copy (write-path.ts copyStored), or ENOTSUP for the kernel to copy by reads and writes. */
@@ -777,6 +756,7 @@ class ImageKitVfs implements IkVfs {
     await this.#writes?.close() // waits for uploads in flight and due
     this.#keptMtimes?.close()
     this.#readers.closeAll()
+    for (const h of this.#handles.values()) if (h.kind === 'read') this.#readersByName.forget(h)
     this.#handles.clear()
     this.#dirs.clear()
     this.#blocks.clear()
@@ -832,6 +812,7 @@ class ImageKitVfs implements IkVfs {
     return {
       cachedDirs: this.#dirs.size, cachedEntries: this.#dirs.entryCount, pinnedInodes: this.#inodes.pinnedCount,
       rememberedInodes: this.#inodes.rememberedCount, handles: this.#handles.size, readers: this.#readers.held,
+      namedReadHandles: this.#readersByName.size, readHandleFolders: this.#readersByName.folders,
       blockVersions: this.#blocks.versions, staleLocks: this.#staleLock.size,
       ...this.#writes?.sizes(),
     }
@@ -839,6 +820,7 @@ class ImageKitVfs implements IkVfs {
 
   checkInvariants(): void {
     this.#inodes.checkInvariants(this.#dirs.nodes())
+    this.#readersByName.checkAgainst([...this.#handles.values()].filter((h): h is ReadHandle => h.kind === 'read'))
     if (this.#budget.used < 0) throw new Error('negative buffered bytes')
   }
 

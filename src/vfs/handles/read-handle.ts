@@ -32,7 +32,8 @@ export class ReadHandle {
   /**
    * The local path the kernel names it by (at open, and at each read; a rename or unlink through the mount
    * moves or clears it at once, vfs.ts): the kernel keeps one page cache per named file, shared by the handles
-   * open there. Undefined once the file has no name left (unlinked or renamed over while open).
+   * open there. Undefined once the file has no name left (unlinked or renamed over while open). Written only
+   * by ReadersByName (readers-by-name.ts), which finds the handles of a name by it.
    */
   localPath: string | undefined
   /**

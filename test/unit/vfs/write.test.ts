@@ -2093,6 +2093,48 @@ describe('namespace (W7-W10)', () => {
     await h.vfs.release('/g/c.bin', player)
   })
 
+  it('R5: a file held open whose folder is renamed shows the longer version it reads at its new name, and nothing of it at the old one', async () => {
+    const api = new FakeImageKit()
+    const [a, b, c] = [patternBytes(3 * MiB + 5, 47), patternBytes(MiB + 3, 48), patternBytes(MiB + 7, 49)]
+    const [deep, deeper] = [patternBytes(2 * MiB + 1, 50), patternBytes(MiB + 9, 51)]
+    api.addFolder('/f')
+    api.addFolder('/f/sub')
+    api.addFile('/f/clip.bin', a)
+    api.addFile('/f/sub/deep.bin', deep)
+    const h = rw(api)
+    const player = await h.vfs.open('/f/clip.bin', constants.O_RDONLY)
+    await h.vfs.read('/f/clip.bin', player, 4096, 0)
+    const thumbnailer = await h.vfs.open('/f/sub/deep.bin', constants.O_RDONLY)
+    await h.vfs.read('/f/sub/deep.bin', thumbnailer, 4096, 0)
+    await h.vfs.rename('/f', '/g') // the kernel names them /g/clip.bin and /g/sub/deep.bin from now on
+    h.vfs.checkInvariants()
+    // Elsewhere: shorter versions at the new names, and shorter files at the old ones.
+    api.overwrite('/g/clip.bin', b, '2025-05-01T00:00:00.000Z')
+    api.overwrite('/g/sub/deep.bin', deeper, '2025-05-01T00:00:00.000Z')
+    api.addFolder('/f')
+    api.addFolder('/f/sub')
+    api.addFile('/f/clip.bin', c)
+    api.addFile('/f/sub/deep.bin', c)
+    h.clock.advance(120_000)
+    expect((await h.vfs.getattr('/g/clip.bin')).size).toBe(a.length)
+    expect((await h.vfs.getattr('/g/sub/deep.bin')).size).toBe(deep.length)
+    expect((await h.vfs.readdir('/g')).filter((e) => e.name !== 'sub').map((e) => [e.name, e.attr.size])).toEqual([['clip.bin', a.length]])
+    expect((await h.vfs.readdir('/g/sub')).map((e) => [e.name, e.attr.size])).toEqual([['deep.bin', deep.length]])
+    expect((await h.vfs.getattr('/f/clip.bin')).size).toBe(c.length)
+    expect((await h.vfs.getattr('/f/sub/deep.bin')).size).toBe(c.length)
+    expect((await h.vfs.readdir('/f')).filter((e) => e.name !== 'sub').map((e) => [e.name, e.attr.size])).toEqual([['clip.bin', c.length]])
+    expect((await h.vfs.readdir('/f/sub')).map((e) => [e.name, e.attr.size])).toEqual([['deep.bin', c.length]])
+    // An open of the old names is of another file: it outdates neither reader.
+    await h.vfs.release('/f/clip.bin', await h.vfs.open('/f/clip.bin', constants.O_RDONLY))
+    expect(Buffer.compare(await h.vfs.read('/g/clip.bin', player, 4096, 3 * MiB), a.subarray(3 * MiB, 3 * MiB + 4096))).toBe(0)
+    await h.vfs.release('/g/clip.bin', player)
+    await h.vfs.release('/g/sub/deep.bin', thumbnailer)
+    expect((await h.vfs.getattr('/g/clip.bin')).size).toBe(b.length)
+    expect((await h.vfs.getattr('/g/sub/deep.bin')).size).toBe(deeper.length)
+    expect(h.vfs.sizes()).toMatchObject({ namedReadHandles: 0, readHandleFolders: 0 })
+    h.vfs.checkInvariants()
+  })
+
   it('a handle reopened (/proc/PID/fd) reads from where its reader follows the file to, not from the name it was opened by', async () => {
     const { api, data, h, fh } = await openThenRename(20 * MiB, 44, '/x.bin', '/y.bin', 19 * MiB) // read to the end: no range left under way
     expect(Buffer.compare(await h.vfs.read('/y.bin', fh, 4096, 0), data.subarray(0, 4096))).toBe(0)
