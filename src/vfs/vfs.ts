@@ -402,6 +402,13 @@ class ImageKitVfs implements IkVfs {
    * outdates it, #outdateReadersAt). The kernel keeps one size per file, taken from whatever a stat of the
    * name answers, and ends reads through the page cache at it without asking: given the shorter size, it
    * would end that program's reads there, an end of file where there is none (R5).
+   *
+   * Only a version stored elsewhere holds the size: one made here, through the mount, is the file changing
+   * under its readers, as on a local disk. A program writing the file here opened it for writing, which
+   * outdated the readers of any other version than the one it writes over (all of them, when it truncated
+   * the file at open); writes only make the file the others read longer, and a longer version holds nothing.
+   * So a truncate here, by name or through a descriptor, is what ends a reader's hold (ReadHandle.truncatedHere).
+   * (An append outdates no reader: see open.)
    */
   #heldLongerAt(localPath: string, listed: FileInode): FileInode | undefined {
     if (this.#options.directIo) return undefined // no page cache, no size to end reads at
@@ -557,12 +564,24 @@ class ImageKitVfs implements IkVfs {
     const writes = this.#writable('truncate', localPath)
     if (size < 0) throw new VfsError('EINVAL', `truncate ${localPath}: negative size`)
     await writes.truncatePath(localPath, size)
-    for (const h of this.#readersByName.at(localPath)) h.truncatedHere = true
+    this.#truncatedHere(localPath)
   }
 
   async ftruncate(_localPath: string, fh: number, size: number): Promise<void> {
     if (size < 0) throw new VfsError('EINVAL', 'ftruncate: negative size')
-    await this.#writes!.truncateOpen(this.#writeHandle('ftruncate', fh).file, size)
+    const file = this.#writeHandle('ftruncate', fh).file
+    await this.#writes!.truncateOpen(file, size)
+    if (this.#writes!.pendingAt(file.remotePath) === file) this.#truncatedHere(file.localPath) // it still has its name
+  }
+
+  /**
+   * The file at `localPath` was truncated through this mount: the kernel cut the page cache of the name, and the
+   * reads through it, at the new size, as a local disk's inode would, also for the programs still reading the
+   * version they opened there (the writers of the same version, and appenders, leave them reading on). The name
+   * shows the size set here from now on, not the longer version such a program holds (R5, #heldLongerAt).
+   */
+  #truncatedHere(localPath: string): void {
+    for (const h of this.#readersByName.at(localPath)) h.truncatedHere = true
   }
 
   /**

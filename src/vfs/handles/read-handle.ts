@@ -47,9 +47,10 @@ export class ReadHandle {
   /** Another version was opened at its path since: its reads (through the shared page cache) are refused (R5). */
   outdated = false
   /**
-   * The file was truncated by its name through this mount since it opened: the kernel cut its page cache (and
-   * the reads through it) at the new size, as a local disk's inode would; its name no longer shows this
-   * handle's longer version (R5's held size is for versions stored elsewhere).
+   * The file was truncated through this mount since it opened (by its name, or through a descriptor open for
+   * writing at its name): the kernel cut its page cache (and the reads through it) at the new size, as a local
+   * disk's inode would; its name no longer shows this handle's longer version (R5's held size is for versions
+   * stored elsewhere).
    */
   truncatedHere = false
 

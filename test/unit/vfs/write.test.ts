@@ -2135,6 +2135,37 @@ describe('namespace (W7-W10)', () => {
     h.vfs.checkInvariants()
   })
 
+  it.each([
+    ['truncated by name', async (h: Harness) => h.vfs.truncate('/log.bin', 3)],
+    ['truncated through a descriptor open for writing there (O_RDWR, the version the reader has)', async (h: Harness) => {
+      const writer = await h.vfs.open('/log.bin', constants.O_RDWR)
+      await h.vfs.ftruncate('/log.bin', writer, 3)
+      await h.vfs.flush('/log.bin', writer)
+      await h.vfs.release('/log.bin', writer)
+    }],
+    ['truncated through a descriptor open for appending there', async (h: Harness) => {
+      const writer = await h.vfs.open('/log.bin', constants.O_WRONLY | constants.O_APPEND)
+      await h.vfs.ftruncate('/log.bin', writer, 3)
+      await h.vfs.flush('/log.bin', writer)
+      await h.vfs.release('/log.bin', writer)
+    }],
+  ])('R5: a file a program reads, %s through the mount, shows its new size once stored, not the version read: only versions stored elsewhere hold the size', async (_, shorten) => {
+    const api = new FakeImageKit()
+    const a = patternBytes(3 * MiB + 5, 52)
+    api.addFile('/log.bin', a)
+    const h = rw(api)
+    const reader = await h.vfs.open('/log.bin', constants.O_RDONLY)
+    await h.vfs.read('/log.bin', reader, 4096, 0)
+    await shorten(h)
+    await waitFor(() => h.vfs.sizes().pendingFiles === 0) // stored: the listing shows the new version
+    expect((await h.vfs.getattr('/log.bin')).size).toBe(3)
+    expect((await h.vfs.readdir('/')).map((e) => [e.name, e.attr.size])).toEqual([['log.bin', 3]])
+    h.clock.advance(120_000) // listed anew
+    expect((await h.vfs.getattr('/log.bin')).size).toBe(3)
+    await h.vfs.release('/log.bin', reader)
+    h.vfs.checkInvariants()
+  })
+
   it('a handle reopened (/proc/PID/fd) reads from where its reader follows the file to, not from the name it was opened by', async () => {
     const { api, data, h, fh } = await openThenRename(20 * MiB, 44, '/x.bin', '/y.bin', 19 * MiB) // read to the end: no range left under way
     expect(Buffer.compare(await h.vfs.read('/y.bin', fh, 4096, 0), data.subarray(0, 4096))).toBe(0)
