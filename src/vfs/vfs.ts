@@ -291,12 +291,13 @@ class ImageKitVfs implements IkVfs {
     if ((flags & O_ACCMODE) !== fsConstants.O_RDONLY || (flags & fsConstants.O_TRUNC) !== 0) {
       const file = await this.#writable('open for writing', localPath).openForWrite(localPath, flags)
       const append = (flags & fsConstants.O_APPEND) !== 0
-      // Appends leave what a reader has as the start of the file (tail -f while >> appends): only other
-      // writers may put bytes in the page cache that a reader of the stored version must not mix with its own.
-      if (!append) {
-        const listed = (flags & fsConstants.O_TRUNC) === 0 ? this.#resolver.peek(localPath) : undefined
-        this.#outdateReadersAt(localPath, listed?.kind === 'file' ? listed : undefined)
-      }
+      // Appends leave what a reader has as the start of the file (tail -f while >> appends, each append stored
+      // as a longer version): it reads on. Not a reader of a longer version than the one appended to (stored
+      // elsewhere since it opened, shorter; the name shows the reader's size, #heldLongerAt): the appended bytes
+      // would land in the page cache where its own are, and be read as such.
+      const listed = (flags & fsConstants.O_TRUNC) === 0 ? this.#resolver.peek(localPath) : undefined
+      if (!append) this.#outdateReadersAt(localPath, listed?.kind === 'file' ? listed : undefined)
+      else if (listed?.kind === 'file') this.#outdateReadersAt(localPath, listed, { longerOnly: true })
       const handle = this.#handles.add((fh) => new WriteHandle(fh, file, true, caller, append))
       handle.mapsWritable = (flags & O_ACCMODE) === fsConstants.O_RDWR
       handle.syncsWrites = syncsWrites(flags)
@@ -382,11 +383,13 @@ class ImageKitVfs implements IkVfs {
    * still open there on another version share the kernel's page cache of that name with it: from now on
    * their reads would leave their bytes to it and to the programs that open the file later (auto_cache keeps
    * the pages of an unchanged file), so they are refused (R5). True when there are such handles.
+   * `longerOnly`: only those on versions longer than `node` (an append to it, see open).
    */
-  #outdateReadersAt(localPath: string, node?: FileInode): boolean {
+  #outdateReadersAt(localPath: string, node?: FileInode, only?: { longerOnly: boolean }): boolean {
     if (this.#options.directIo) return false // no page cache is shared
     let found = false
     for (const h of this.#readersByName.at(localPath)) {
+      if (only?.longerOnly && node && h.node.size <= node.size) continue
       if (!h.bypassesPageCache && (!node || !sameVersion(h.node, node))) {
         h.outdated = true
         found = true
@@ -406,9 +409,9 @@ class ImageKitVfs implements IkVfs {
    * Only a version stored elsewhere holds the size: one made here, through the mount, is the file changing
    * under its readers, as on a local disk. A program writing the file here opened it for writing, which
    * outdated the readers of any other version than the one it writes over (all of them, when it truncated
-   * the file at open); writes only make the file the others read longer, and a longer version holds nothing.
+   * the file at open; an appender, those of longer versions); writes only make the file the others read
+   * longer, and a longer version holds nothing.
    * So a truncate here, by name or through a descriptor, is what ends a reader's hold (ReadHandle.truncatedHere).
-   * (An append outdates no reader: see open.)
    */
   #heldLongerAt(localPath: string, listed: FileInode): FileInode | undefined {
     if (this.#options.directIo) return undefined // no page cache, no size to end reads at

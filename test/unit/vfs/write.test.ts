@@ -2166,6 +2166,43 @@ describe('namespace (W7-W10)', () => {
     h.vfs.checkInvariants()
   })
 
+  it('R5: >> to a file another machine stored anew, shorter, outdates a program still reading the longer version before (its pages would take the appended bytes); one reading the version appended to, or an earlier one of it, reads on', async () => {
+    const api = new FakeImageKit()
+    const [a, b] = [patternBytes(3 * MiB + 5, 53), patternBytes(MiB + 3, 54)]
+    api.addFile('/app.log', a)
+    const h = rw(api)
+    const old = await h.vfs.open('/app.log', constants.O_RDONLY)
+    await h.vfs.read('/app.log', old, 4096, 0)
+    api.overwrite('/app.log', b, '2025-05-01T00:00:00.000Z') // elsewhere
+    h.clock.advance(120_000)
+    expect((await h.vfs.getattr('/app.log')).size).toBe(a.length) // the version read holds the size
+    const appender = await h.vfs.open('/app.log', constants.O_WRONLY | constants.O_APPEND) // onto b
+    await h.vfs.write('/app.log', appender, Buffer.from('zz'), b.length, false)
+    await expectCode(h.vfs.read('/app.log', old, 4096, 2 * MiB), 'EIO') // was read on, through pages taking the appended bytes
+    await h.vfs.flush('/app.log', appender)
+    await h.vfs.release('/app.log', appender)
+    await waitFor(() => h.vfs.sizes().pendingFiles === 0)
+    expect((await h.vfs.getattr('/app.log')).size).toBe(b.length + 2) // was a.length: stored here, it holds nothing
+    await h.vfs.release('/app.log', old)
+    // tail -f while >> appends: the reader of the version appended to reads on.
+    const tail = await h.vfs.open('/app.log', constants.O_RDONLY)
+    await h.vfs.read('/app.log', tail, 4096, 0)
+    const again = await h.vfs.open('/app.log', constants.O_WRONLY | constants.O_APPEND)
+    await h.vfs.write('/app.log', again, Buffer.from('yy'), b.length + 2, false)
+    expect(Buffer.compare(await h.vfs.read('/app.log', tail, 4096, 4096), b.subarray(4096, 8192))).toBe(0)
+    await h.vfs.flush('/app.log', again)
+    await h.vfs.release('/app.log', again)
+    await waitFor(() => h.vfs.sizes().pendingFiles === 0)
+    // And on, once that append is stored: its version is the start of the one appended to next.
+    const third = await h.vfs.open('/app.log', constants.O_WRONLY | constants.O_APPEND)
+    await h.vfs.write('/app.log', third, Buffer.from('xx'), b.length + 4, false)
+    expect(Buffer.compare(await h.vfs.read('/app.log', tail, 4096, 8192), b.subarray(8192, 12288))).toBe(0)
+    await h.vfs.flush('/app.log', third)
+    await h.vfs.release('/app.log', third)
+    await h.vfs.release('/app.log', tail)
+    h.vfs.checkInvariants()
+  })
+
   it('a handle reopened (/proc/PID/fd) reads from where its reader follows the file to, not from the name it was opened by', async () => {
     const { api, data, h, fh } = await openThenRename(20 * MiB, 44, '/x.bin', '/y.bin', 19 * MiB) // read to the end: no range left under way
     expect(Buffer.compare(await h.vfs.read('/y.bin', fh, 4096, 0), data.subarray(0, 4096))).toBe(0)
