@@ -16,8 +16,9 @@
  * Syncs are shared (group commit, group-sync.ts): a record appended while a sync is in flight waits for that one, and
  * every record appended meanwhile is then covered by one more sync, so N files closed together cost about
  * two syncs of the log, not N, and a removal's sync joins the next commit's. That one more sync syncs the log
- * as it is when it starts: a compaction since then replaced the file, but it made every live line in it
- * durable itself, so only the lines appended to the new file are left to sync. A descriptor a compaction
+ * as it is when it starts: a compaction since then replaced the file, but it synced every line it wrote (the
+ * new file, then its name) itself, so only the lines appended to the new file are left to sync. (Synced lines
+ * are not durable records: an in-flight record is rewritten as one, with its boot, and stays in flight.) A descriptor a compaction
  * replaces stays open while a sync on it runs (its number must not go to another file meanwhile).
  * A line is appended with one write(2) on an O_APPEND descriptor, synchronously (a page-cache write of a few
  * hundred bytes), so appends never overlap: a crash can only tear the last one, whose operation had then not
@@ -27,8 +28,10 @@
  * The log is rewritten with only its live records (tmp file, fsync, rename, fsync of the folder) at start
  * and whenever its dead lines outweigh the live ones, so it grows with the files in flight, not with the
  * files ever written. A clean close leaves it compact too: removed when no record is left (after the final
- * sync, an unlink and a sync of the folder), else rewritten with its live records if it holds dead lines,
- * in-flight ones staying in flight (their bytes were never synced, so they must not become durable there).
+ * sync, an unlink and a sync of the folder), else rewritten with its live records if it holds dead lines.
+ * A rewrite while mounted (compaction or close) keeps each record as durable as it was: an in-flight one is
+ * written with its boot again, as its data file was never synced (a crash of the machine must drop it, not
+ * upload bytes that may be torn). Only start-up's makes them all durable, having synced those data files.
  * A crash anywhere in either leaves the old log, whose every line was synced by then, or the new one. Before this log, each record was a file `journal/<id>.json`; those are still read
  * at start and folded into the log.
  */
@@ -188,7 +191,7 @@ export class Journal {
         }
         fsyncDirSync(this.dir)
       } else if (this.#bytes > this.#liveBytes) {
-        this.#rewrite(true)
+        this.#rewrite()
       }
     } catch {
       // left as it was
@@ -331,15 +334,15 @@ export class Journal {
 
   /**
    * Replaces the log with its live records, durably (synchronous: it holds a few lines per file in flight,
-   * and appends must not land in the old file meanwhile). Every record in it is durable from then on, unless
-   * `keepInflight`: then an in-flight record is written as one again (with its boot) and stays in flight.
+   * and appends must not land in the old file meanwhile). Each record is written as durable as it is: an
+   * in-flight one again with its boot, as its data file was never synced (only start-up, which syncs those
+   * first, makes every record durable, through #set).
    */
-  #rewrite(keepInflight = false): void {
+  #rewrite(): void {
     const lines = [...this.#live.values()].map((live) =>
-      JSON.stringify((keepInflight && !live.durable ? { put: live.record, boot: this.#bootId } : { put: live.record }) satisfies Line) + '\n')
+      JSON.stringify((live.durable ? { put: live.record } : { put: live.record, boot: this.#bootId }) satisfies Line) + '\n')
     const bytes = lines.reduce((sum, line) => sum + Buffer.byteLength(line), 0)
     replaceWithLinesSync(this.#path, lines, 'journal rewrite', { mode: DATA_FILE_MODE, sync: true })
-    if (!keepInflight) for (const live of this.#live.values()) live.durable = true
     fsyncDirSync(this.dir)
     if (this.#fd !== undefined) this.#retire(this.#fd)
     this.#fd = undefined

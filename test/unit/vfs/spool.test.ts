@@ -216,8 +216,8 @@ describe('Journal', () => {
     const a = j.write(record('a0')) // its sync runs (held)
     await waitFor(() => syncs.length === 1)
     const b = j.write(record('b1')) // its sync is queued
-    // Many files come and go meanwhile (uploads at close: in-flight records), enough to compact the log. (The
-    // removal of a record a compaction made durable is synced: it waits with b1.)
+    // Many files come and go meanwhile (uploads at close: in-flight records), enough to compact the log. (A
+    // compaction keeps an in-flight record in flight: its removal is not synced either.)
     const removals: Promise<void>[] = []
     for (let i = 0; i < 5000; i++) {
       const id = i.toString(16).padStart(8, '0')
@@ -326,6 +326,29 @@ describe('Journal', () => {
     const rebooted = new Journal(copy, 'boot-2').loadAll()
     expect([ids(rebooted.records), rebooted.droppedUnsynced]).toEqual([['dd'], 1])
     expect(ids(new Journal(dir, 'boot-1').loadAll().records)).toEqual(['dd', 'ff'])
+  })
+
+  it('a compaction while a record is in flight leaves it in flight: after a crash of the machine it is dropped, not uploaded', async () => {
+    const dir = tempDir()
+    for (const sub of ['journal', 'data', 'free']) mkdirSync(join(dir, sub))
+    const j = new Journal(join(dir, 'journal'), 'boot-1')
+    j.loadAll()
+    const dataFiles = new DataFiles(join(dir, 'data'), join(dir, 'free'))
+    writeFileSync(dataFiles.path('ff'), 'abc') // never synced: its upload runs inside close
+    j.writeInflight(record('ff'))
+    await churn(j, 3000, 'a') // enough dead lines for the log to be compacted at runtime
+    const lines = readFileSync(join(dir, 'journal', JOURNAL_LOG), 'utf8').split('\n').filter(Boolean)
+    expect(lines.length).toBeLessThan(3000) // it was compacted
+    expect(lines).toContainEqual(JSON.stringify({ put: record('ff'), boot: 'boot-1' }))
+    expect(j.isDurable('ff')).toBe(false)
+    expect(() => j.writeInflight(record('ff', { size: 4 }))).not.toThrow() // still in flight: its next commit may be too
+    // Another boot id: the machine crashed; the record was never made durable, nor were its bytes.
+    const { logger, records: logged } = memoryLogger()
+    const recovered = recoverSpool(new Journal(join(dir, 'journal'), 'boot-2'), dataFiles, logger)
+    expect(recovered).toEqual([])
+    expect(logged.map((r) => String(r.msg))).toEqual([expect.stringContaining('were dropped')])
+    expect(readdirSync(join(dir, 'data'))).toEqual([])
+    await dataFiles.close()
   })
 
   it('a log a kill -9 left with dead lines is compacted at start', async () => {
