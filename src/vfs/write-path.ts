@@ -132,6 +132,7 @@ export class WritePath {
     const mtimeWarnings = new WarnOnce(deps.log)
     this.#mtimes = new LocalMtimes(this.#spool.dir, (err) =>
       mtimeWarnings.warn('mtimes', { err }, 'modification times set through the mount cannot be saved in the spool; they are kept until unmount'))
+    this.#mtimes.compactAtStart() // this mount holds the spool lock: it writes the log
     this.#uploader = new Uploader({
       clock: deps.clock, log: deps.uploadLog, counters: deps.counters,
       maxParallel: deps.options.maxParallelUploads,

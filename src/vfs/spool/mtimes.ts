@@ -18,7 +18,8 @@
  * only the times, never data. A clean unmount (close with `compact`) leaves the log compact: removed when no
  * time is kept, else rewritten with its live entries if it holds dead lines, crash-safe (tmp, fsync, rename,
  * fsync of the folder; an unlink and a sync of the folder), so a crash or power loss in between leaves the
- * old log or the new one, never one emptied by a rename whose data was not yet on disk. A file deleted through the mount takes its time with it (a `{"f","gone"}`
+ * old log or the new one, never one emptied by a rename whose data was not yet on disk. The mount that writes
+ * the log does the same at start (compactAtStart), for a log a kill -9 or a crash left with its dead lines. A file deleted through the mount takes its time with it (a `{"f","gone"}`
  * line), so files that come and go do not fill memory and the log; past MAX_ENTRIES (files deleted
  * elsewhere stay until then) the times set longest ago are forgotten.
  */
@@ -133,10 +134,25 @@ export class LocalMtimes {
   close(options: { compact?: boolean } = {}): void {
     if (this.#fd !== undefined) closeSync(this.#fd)
     this.#fd = undefined
-    if (options.compact !== true) return
+    if (options.compact === true) this.#leaveCompact()
+  }
+
+  /**
+   * Called by the mount that writes the log (it holds the spool lock; a read-only one only reads it), before its
+   * first change: a log a kill -9 or a crash left with dead lines (no clean close compacted it) is compacted as
+   * a clean close would, so it does not keep them until the next clean unmount or 10,000 more lines.
+   */
+  compactAtStart(): void {
+    this.#leaveCompact()
+  }
+
+  /** No log when no time is kept, else one with the live entries only if it holds dead lines; crash-safe (see above). */
+  #leaveCompact(): void {
     try {
       if (this.#entries.size === 0) {
         if (this.#lines === 0) return // none written, or an empty one
+        if (this.#fd !== undefined) closeSync(this.#fd)
+        this.#fd = undefined
         unlinkSync(this.#path)
         fsyncDirSync(this.#dir)
         this.#lines = 0

@@ -820,6 +820,40 @@ describe('LocalMtimes', () => {
     expect(readFileSync(join(dir, MTIMES_LOG), 'utf8')).toBe('{"f":"kept","v":"v","m":1}\n')
   })
 
+  it('the mount that writes the log compacts it at start (a kill -9 skipped the close that would have); a read-only one only reads it', () => {
+    const dir = tempDir()
+    const log = join(dir, MTIMES_LOG)
+    const m = new LocalMtimes(dir, noErrors)
+    for (let i = 0; i < 200; i++) m.set(`f${i}`, 'v', i)
+    for (let i = 0; i < 150; i++) m.forget(`f${i}`)
+    m.close() // its descriptor: a kill -9 closes it too, without compacting
+    appendFileSync(log, '{"f":"torn","v":"v","m') // kill -9 in the middle of a line: no close
+    const readOnly = new LocalMtimes(dir, noErrors)
+    readOnly.close()
+    expect(readFileSync(log, 'utf8').split('\n').filter(Boolean)).toHaveLength(351)
+    const writer = new LocalMtimes(dir, noErrors)
+    writer.compactAtStart()
+    expect(readFileSync(log, 'utf8')).toBe(Array.from({ length: 50 }, (_, i) => JSON.stringify({ f: `f${i + 150}`, v: 'v', m: i + 150 }) + '\n').join(''))
+    expect(readdirSync(dir)).toEqual([MTIMES_LOG]) // no .tmp left
+    expect(statSync(log).mode & 0o777).toBe(0o600)
+    writer.set('new', 'v', 7) // appended to the new log, on a line of its own
+    writer.close()
+    const again = new LocalMtimes(dir, noErrors)
+    expect([again.size, again.get('f149', 'v'), again.get('f199', 'v'), again.get('new', 'v')]).toEqual([51, undefined, 199, 7])
+    const { ino } = statSync(log)
+    again.compactAtStart() // no dead line: left as it is
+    expect(statSync(log).ino).toBe(ino)
+    again.close()
+    // Every time forgotten: no log is left.
+    const gone = new LocalMtimes(dir, noErrors)
+    for (const f of ['new', ...Array.from({ length: 50 }, (_, i) => `f${i + 150}`)]) gone.forget(f)
+    const next = new LocalMtimes(dir, noErrors)
+    next.compactAtStart()
+    expect(readdirSync(dir)).toEqual([])
+    next.close()
+    gone.close()
+  })
+
   it('a log that cannot be written is reported; the time is still kept in memory', () => {
     const dir = join(tempDir(), 'gone') // the spool folder vanished: writes fail
     const errors: unknown[] = []

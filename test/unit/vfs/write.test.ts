@@ -1252,6 +1252,27 @@ describe('durability (W3, W4, W6)', () => {
     await h2.vfs.close()
   })
 
+  it('a kill -9 leaves mtimes.log with its dead lines: the next mount compacts it at start', async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    for (let i = 0; i < 100; i++) {
+      h.clock.advance(1000)
+      await writeFile(h, `/f${i}.txt`, `file ${i}`)
+    }
+    for (let i = 0; i < 20; i++) await h.vfs.unlink(`/f${i}.txt`)
+    const log = join(h.vfs.spoolDir!, 'mtimes.log')
+    expect(readFileSync(log, 'utf8').split('\n').filter(Boolean)).toHaveLength(2 * 100 + 20)
+    const shown = await Promise.all([20, 99].map(async (i) => (await h.vfs.getattr(`/f${i}.txt`)).mtimeMs))
+    // "kill -9": the first Vfs is never closed
+    const h2 = rw(api, h.cacheDir)
+    const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { f: string })
+    const left = Array.from({ length: 80 }, (_, i) => api.fileAt(`/f${i + 20}.txt`)!.obj.fileId)
+    expect(lines.map((l) => l.f).sort()).toEqual([...left, 'd:/'].sort())
+    expect(readdirSync(h2.vfs.spoolDir!)).not.toContain('mtimes.log.tmp')
+    expect(await Promise.all([20, 99].map(async (i) => (await h2.vfs.getattr(`/f${i}.txt`)).mtimeMs))).toEqual(shown)
+    await h2.vfs.close()
+  })
+
   it('after a crash the next Vfs on the same cache dir finishes the pending upload', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
