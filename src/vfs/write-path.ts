@@ -29,7 +29,7 @@ import { unlistedFile } from './unlisted-file.js'
 import type { CreateIntent } from './create-flags.js'
 import { CommittedCopies } from './spool/committed-copies.js'
 import { Journal } from './spool/journal.js'
-import { DataFiles } from './spool/data-files.js'
+import { DataFiles, removeUnrecorded } from './spool/data-files.js'
 import { FolderMoves, type FolderMove } from './spool/folder-moves.js'
 import { LocalMtimes } from './spool/mtimes.js'
 import type { DropCachedPages } from './spool/page-trim.js'
@@ -725,7 +725,7 @@ export class WritePath {
         await this.#committer.persist(file)
       } catch (e) {
         await this.#journal.remove(id).catch(() => undefined)
-        await this.#dataFiles.remove(id, file.fd)
+        await removeUnrecorded(this.#journal, this.#dataFiles, id, file.fd)
         throw e
       }
       const fd = file.fd

@@ -109,8 +109,9 @@ export class CommittedCopies {
       await this.journal.remove(file.id)
     } catch (e) {
       // Its del line not written (the disk full) or not synced: the record is gone all the same (the journal
-      // forgets it at once, and its next rewrite drops the line), and after a crash it is refused, as its data
-      // file is about to be emptied, shorter than it: the kept copy's record speaks then, as it would have.
+      // forgets it at once and appends its del ahead of its next line, or its next rewrite drops it), and after a
+      // crash before then it is refused, as its data file is about to be emptied, shorter than it: the kept
+      // copy's record speaks then, as it would have.
       this.log.warn({ path: file.localPath, err: e }, 'the journal could not note that a file written again left its committed content to a kept copy; a crash before its next close would report that record as refused, and keep that content')
     }
     try {
@@ -194,7 +195,12 @@ export class CommittedCopies {
     return [file.committedCopy, file.id].flatMap((id) => (id === undefined ? [] : (this.journal.durableRecord(id) ?? [])))
   }
 
-  /** The new content is stored, or the file went: the kept bytes and their record go. */
+  /**
+   * The new content is stored, or the file went: the kept bytes and their record go. The bytes go also when the
+   * record's del could not be written (a full disk; the journal appends it later): unlike a file's own record, a
+   * kept copy's never speaks without its bytes (recover.ts: no lost upload reported), whereas one found with them
+   * after a crash would put the older content back over what was stored since.
+   */
   async drop(file: PendingFile): Promise<void> {
     const id = file.committedCopy
     if (id === undefined) return

@@ -29,6 +29,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { DATA_FILE_MODE } from './spool.js'
 import { GroupSync } from './group-sync.js'
+import type { Journal } from './journal.js'
 
 const fsyncAsync = promisify(fsync)
 
@@ -133,4 +134,17 @@ export class DataFiles {
       await unlink(join(this.freeDir, name)).catch(() => undefined)
     }
   }
+}
+
+/**
+ * Removes the data file of a record the journal dropped (Journal.remove, resolved or not) once the log no
+ * longer holds the record's put: at once, or, when the log could not take the removal yet (its disk full),
+ * after it did (Journal.whenRemoved). Never before: a crash would bring back the record without its bytes, and
+ * the next mount would report an upload lost. `fh` (the file's handle, given up by the caller) is closed either way.
+ */
+export async function removeUnrecorded(journal: Journal, dataFiles: DataFiles, id: string, fh?: FileHandle): Promise<void> {
+  if (!journal.isUnremoved(id)) return dataFiles.remove(id, fh)
+  void journal.whenRemoved(id)
+    .then((removed) => (removed ? dataFiles.remove(id, fh) : fh?.close()))
+    .catch(() => undefined)
 }

@@ -24,6 +24,10 @@
  * hundred bytes), so appends never overlap: a crash can only tear the last one, whose operation had then not
  * completed; unreadable lines are skipped. A write the disk cannot take whole (it is full) is cut off again
  * (ftruncate to the length before it) and fails, so no torn line is left for the next one to be glued onto.
+ * A record leaves memory only once its del line is in the log. One whose del the log could not take (a full
+ * disk) is gone for the daemon all the same, but noted as unremoved: its del goes in ahead of the next line
+ * appended, or a rewrite leaves its put out, and until then its data file stays (whenRemoved), so a crash
+ * meanwhile brings back the record with its bytes, never one whose bytes were deleted (reported as a lost upload).
  *
  * The log is rewritten with only its live records (tmp file, fsync, rename, fsync of the folder) at start
  * and whenever its dead lines outweigh the live ones, so it grows with the files in flight, not with the
@@ -65,6 +69,16 @@ interface Live {
   bytes: number
 }
 
+/** A record removed whose del line the log could not take (see #unremoved). */
+interface Unremoved {
+  durable: boolean
+  /** true once the log no longer holds its put (whenRemoved). */
+  done: Promise<boolean>
+  settle(removed: boolean): void
+}
+
+const delLine = (id: string): string => JSON.stringify({ del: id } satisfies Line) + '\n'
+
 export class Journal {
   readonly #path: string
   readonly #bootId: string
@@ -80,6 +94,12 @@ export class Journal {
   /** After a rewrite failed (a full disk), the next is tried once the log has grown this long. */
   #compactAfterBytes = 0
   readonly #lines = new WholeLines()
+  /**
+   * Records removed whose del line the log could not take (its disk full): gone from the live records, but the
+   * log's last word on them is still their put, which the next mount would find after a crash. Their del goes
+   * in ahead of the next line appended, or a rewrite leaves them out; until then their data files must stay.
+   */
+  readonly #unremoved = new Map<string, Unremoved>()
 
   constructor(readonly dir: string, bootId = currentBootId(), syncFd: SyncFd = fdatasyncAsync) {
     this.#path = join(dir, JOURNAL_LOG)
@@ -150,16 +170,42 @@ export class Journal {
     this.#maybeCompact()
   }
 
-  /** Drops a file's record (no I/O when it has none). */
+  /**
+   * Drops a file's record (no I/O when it has none): its del line first, then the record leaves memory. When the
+   * line cannot be appended (the disk full), the record leaves the live ones all the same (a rewrite leaves it
+   * out) but is noted as unremoved: its del goes in ahead of the next line appended
+   * (isUnremoved, whenRemoved), and this rejects. The caller keeps the data file meanwhile: a crash before then
+   * brings back the put, and its bytes must be there (else the next mount reports an upload lost that was not).
+   */
   async remove(id: string): Promise<void> {
     const live = this.#live.get(id)
     if (!live) return
-    this.#live.delete(id)
-    this.#liveBytes -= live.bytes
-    const text = JSON.stringify({ del: id } satisfies Line) + '\n'
-    this.#append(text)
+    try {
+      this.#append(delLine(id))
+    } catch (e) {
+      this.#forget(id, live)
+      let settle!: (removed: boolean) => void
+      const done = new Promise<boolean>((resolve) => (settle = resolve))
+      this.#unremoved.set(id, { durable: live.durable, done, settle })
+      throw e
+    }
+    this.#forget(id, live)
     if (live.durable) await this.#syncs.sync()
     this.#maybeCompact()
+  }
+
+  /** Whether the file's record was removed but the log still holds its put as its last word (see remove). */
+  isUnremoved(id: string): boolean {
+    return this.#unremoved.has(id)
+  }
+
+  /**
+   * For a record whose removal the log could not take (remove rejected): true once it no longer holds its put (its
+   * del appended, and synced for a durable one; or a rewrite left it out), false when it never will in this
+   * process (committed again, a failed sync, closed). At once true for any other id.
+   */
+  whenRemoved(id: string): Promise<boolean> {
+    return this.#unremoved.get(id)?.done ?? Promise.resolve(true)
   }
 
   async close(): Promise<void> {
@@ -173,6 +219,10 @@ export class Journal {
       this.#fd = undefined
       if (fd !== undefined) closeSync(fd)
     }
+    // The data files of records still unremoved stay, for the next start: it finds their put with its bytes, or
+    // neither once the compaction below left them out (a leftover it deletes). Settled first: none is deleted
+    // after this returns, as the data files are closed next.
+    this.#settleUnremoved(false)
     this.#compactAtClose()
   }
 
@@ -264,8 +314,24 @@ export class Journal {
   #put(record: JournalRecord, durable: boolean): void {
     const line: Line = durable ? { put: record } : { put: record, boot: this.#bootId }
     const text = JSON.stringify(line) + '\n'
+    const unremoved = this.#unremoved.get(record.id)
+    if (unremoved) {
+      // Committed again: its del must not follow this put, and its data file is the record's again.
+      this.#unremoved.delete(record.id)
+      unremoved.settle(false)
+    }
     this.#append(text)
     this.#set(record, durable, text)
+  }
+
+  #forget(id: string, live: Live): void {
+    this.#live.delete(id)
+    this.#liveBytes -= live.bytes
+  }
+
+  #settleUnremoved(removed: boolean): void {
+    for (const { settle } of this.#unremoved.values()) settle(removed)
+    this.#unremoved.clear()
   }
 
   #set(record: JournalRecord, durable: boolean, text: string): void {
@@ -283,10 +349,25 @@ export class Journal {
     return this.#fd
   }
 
-  /** Appends one line whole, or fails leaving the log as it was. */
+  /** Appends one line whole, or fails leaving the log as it was; the del lines of unremoved records first. */
   #append(text: string): void {
     const fd = this.#fd ?? this.#open()
+    if (this.#unremoved.size > 0) this.#appendUnremoved(fd)
     this.#bytes += this.#lines.append(fd, text, 'journal append')
+  }
+
+  /** The del lines the log could not take before, while it takes them (see #unremoved). */
+  #appendUnremoved(fd: number): void {
+    for (const [id, unremoved] of this.#unremoved) {
+      try {
+        this.#bytes += this.#lines.append(fd, delLine(id), 'journal append')
+      } catch {
+        return
+      }
+      this.#unremoved.delete(id)
+      if (!unremoved.durable) unremoved.settle(true)
+      else void this.#syncs.sync().then(() => unremoved.settle(true), () => unremoved.settle(false))
+    }
   }
 
   /** One sync of the log as it is when it begins (group commit: see above). */
@@ -344,6 +425,7 @@ export class Journal {
     const bytes = lines.reduce((sum, line) => sum + Buffer.byteLength(line), 0)
     replaceWithLinesSync(this.#path, lines, 'journal rewrite', { mode: DATA_FILE_MODE, sync: true })
     fsyncDirSync(this.dir)
+    this.#settleUnremoved(true) // left out, durably
     if (this.#fd !== undefined) this.#retire(this.#fd)
     this.#fd = undefined
     this.#bytes = bytes

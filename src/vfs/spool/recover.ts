@@ -12,7 +12,7 @@ import { fsyncDirSync } from '../../full-disk.js'
 import type { Logger } from '../../log.js'
 import { joinRemote } from '../name.js'
 import { crc32Of } from './checksum.js'
-import type { DataFiles } from './data-files.js'
+import { removeUnrecorded, type DataFiles } from './data-files.js'
 import type { Journal, JournalRecord } from './journal.js'
 
 export interface Recovered {
@@ -22,7 +22,8 @@ export interface Recovered {
 }
 
 /**
- * Oldest first; removes what it refuses (records and data files). A record of a file being unlinked is never
+ * Oldest first; removes what it refuses (records and data files: a data file once its record is gone from the
+ * log, see Journal.remove). A record of a file being unlinked is never
  * uploaded; when `unlinking` is given, one whose remote delete may be unfinished is handed to it (its record
  * kept, its data file removed) instead of being forgotten.
  */
@@ -49,7 +50,10 @@ export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger
     }
     const dataPath = dataFiles.path(r.id)
     if (!existsSync(dataPath)) {
-      log.error({ path: r.localPath }, 'journal record without its data file: the pending upload is lost')
+      // A kept copy's bytes go with it once its file's newer content is stored or the file went, also when its
+      // del could not be written then (a full disk): its put alone promises nothing (committed-copies.ts drop).
+      if (r.committedCopy === true) log.info({ path: r.localPath }, 'a kept copy of committed content whose bytes were dropped: nothing to upload')
+      else log.error({ path: r.localPath }, 'journal record without its data file: the pending upload is lost')
       forget(r)
       continue
     }
@@ -76,7 +80,10 @@ export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger
   }
   const kept = new Set([...byPath.values()].map((f) => f.record.id))
   for (const name of readdirSync(dataFiles.dataDir)) {
-    if (!kept.has(name)) unlinkSync(dataFiles.path(name))
+    if (kept.has(name)) continue
+    // A record refused whose del the log could not take (a full disk): its bytes stay while its put does.
+    if (journal.isUnremoved(name)) void removeUnrecorded(journal, dataFiles, name)
+    else unlinkSync(dataFiles.path(name))
   }
   return [...byPath.values()]
 }

@@ -6,7 +6,7 @@ import { open, type FileHandle } from 'node:fs/promises'
 import type { PendingFile } from '../file-node.js'
 import type { FileInode } from '../inode.js'
 import type { CommittedCopies } from '../spool/committed-copies.js'
-import type { DataFiles } from '../spool/data-files.js'
+import { removeUnrecorded, type DataFiles } from '../spool/data-files.js'
 import type { Journal } from '../spool/journal.js'
 import type { RecentCopies } from '../spool/recent-copies.js'
 import type { PendingFiles } from './pending-files.js'
@@ -55,6 +55,8 @@ export class SpoolFiles {
     }
     this.#d.pending.remove(file)
     await this.#d.journal.remove(file.id).catch(() => undefined)
+    // Its removal not in the journal yet (the disk full): the data file stays until it is, not kept as a copy.
+    if (this.#d.journal.isUnremoved(file.id)) return removeUnrecorded(this.#d.journal, this.#d.dataFiles, file.id, fd)
     // The bytes its upload read, if nothing changed them since: the spool copy's, so not read again.
     const read = file.readForUpload
     const bytes = read && read.changes === file.changes && read.bytes.length === file.size && !file.remoteContent ? read.bytes : undefined
@@ -67,7 +69,7 @@ export class SpoolFiles {
     this.#d.pending.remove(file)
     await this.#d.committedCopies.drop(file)
     await this.#d.journal.remove(file.id).catch(() => undefined)
-    if (file.openCount === 0) await this.#d.dataFiles.remove(file.id, fd)
+    if (file.openCount === 0) await removeUnrecorded(this.#d.journal, this.#d.dataFiles, file.id, fd)
     else await fd?.close().catch(() => undefined)
   }
 }

@@ -103,8 +103,10 @@ export class UploadAttempts {
     if (!file.dirty) {
       await this.#d.committedCopies.drop(file)
       await this.#d.journal.remove(file.id).catch((e: unknown) => {
-        // Stored all the same: never uploaded again for this. The record is gone from memory, so the log's
-        // next rewrite leaves it out; only a crash before then makes the next mount upload it once more.
+        // Stored all the same: never uploaded again for this. Its del goes in with the journal's next line (or
+        // its next rewrite leaves the record out), and its data file stays until then (spool-files.ts): a crash
+        // before then makes the next mount store it once more (looking for this upload first when the attempt
+        // was noted), never report it lost.
         this.#d.log.warn({ path: file.localPath, err: e }, 'uploaded, but the spool journal cannot note it (its disk is full)')
       })
     }

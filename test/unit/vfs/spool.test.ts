@@ -49,6 +49,13 @@ function record(id: string, extra: Partial<JournalRecord> = {}): JournalRecord {
 
 const ids = (records: JournalRecord[]): string[] => records.map((r) => r.id).sort()
 
+/** A copy of the journal log in `dir`, in a temp dir of its own (a kill -9 read back without touching the log). */
+function tempDirWith(dir: string): string {
+  const copy = tempDir()
+  writeFileSync(join(copy, JOURNAL_LOG), readFileSync(join(dir, JOURNAL_LOG)))
+  return copy
+}
+
 describe('Journal', () => {
   it('in-flight records come back after a crash of the process (same boot), not after a reboot', () => {
     const dir = tempDir()
@@ -143,6 +150,79 @@ describe('Journal', () => {
     await j.remove('never-written')
     await j.close()
     expect(new Journal(dir, 'boot-1').loadAll().records).toEqual([])
+  })
+
+  it('a removal the log cannot take (its disk full) leaves the put the last word until the del goes in ahead of the next line; whenRemoved tells when the data file may go', async () => {
+    const dir = tempDir()
+    const j = new Journal(dir, 'boot-1')
+    j.loadAll()
+    await j.write(record('aa'))
+    j.writeInflight(record('bb'))
+    /** The records a kill -9 now would leave to the next mount (read from a copy: loadAll rewrites the log). */
+    const afterKill = (): string[] => {
+      const copy = tempDir()
+      writeFileSync(join(copy, JOURNAL_LOG), readFileSync(join(dir, JOURNAL_LOG)))
+      return ids(new Journal(copy, 'boot-1').loadAll().records)
+    }
+    const full = vi.spyOn(WholeLines.prototype, 'append').mockImplementation(() => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, journal append'), { code: 'ENOSPC' })
+    })
+    try {
+      await expect(j.remove('aa')).rejects.toMatchObject({ code: 'ENOSPC' })
+      await expect(j.remove('bb')).rejects.toMatchObject({ code: 'ENOSPC' })
+    } finally {
+      full.mockRestore()
+    }
+    expect([j.has('aa'), j.size, j.isUnremoved('aa'), j.isUnremoved('bb'), j.isUnremoved('cc')]).toEqual([false, 0, true, true, false])
+    expect(afterKill()).toEqual(['aa', 'bb']) // their data files must still be there
+    const removed: Record<string, boolean> = {}
+    for (const id of ['aa', 'bb']) void j.whenRemoved(id).then((r) => (removed[id] = r))
+    await expect(j.whenRemoved('cc')).resolves.toBe(true)
+    expect(removed).toEqual({})
+    j.writeInflight(record('cc')) // the disk takes lines again: the dels go in first
+    expect(afterKill()).toEqual(['cc'])
+    await waitFor(() => removed.aa === true && removed.bb === true) // aa's once synced
+    expect([j.isUnremoved('aa'), j.isUnremoved('bb')]).toEqual([false, false])
+    await j.close()
+    expect(ids(new Journal(dir, 'boot-1').loadAll().records)).toEqual(['cc'])
+  })
+
+  it('an unremoved record is settled by a compaction that leaves it out, by a commit of the same id (its put the last word again), or at close (never: the data file stays for the next start)', async () => {
+    const dir = tempDir()
+    const j = new Journal(dir, 'boot-1')
+    j.loadAll()
+    for (const id of ['aa', 'bb', 'cc']) j.writeInflight(record(id))
+    const only = (failing: string[]) => {
+      const append = WholeLines.prototype.append
+      return vi.spyOn(WholeLines.prototype, 'append').mockImplementation(function (this: WholeLines, fd, text, what) {
+        if (failing.some((id) => text.includes(`"del":"${id}"`))) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })
+        return append.call(this, fd, text, what)
+      })
+    }
+    let full = only(['aa', 'bb', 'cc'])
+    try {
+      for (const id of ['aa', 'bb', 'cc']) await expect(j.remove(id)).rejects.toMatchObject({ code: 'ENOSPC' })
+      const bb = j.whenRemoved('bb')
+      j.writeInflight(record('bb', { size: 4 })) // bb committed again
+      await expect(bb).resolves.toBe(false)
+      expect([j.has('bb'), j.isUnremoved('bb')]).toEqual([true, false])
+      await churn(j, 3000, 'x') // enough for a runtime compaction: it leaves aa and cc out
+    } finally {
+      full.mockRestore()
+    }
+    await expect(j.whenRemoved('aa')).resolves.toBe(true)
+    await expect(j.whenRemoved('cc')).resolves.toBe(true)
+    expect(ids(new Journal(tempDirWith(dir), 'boot-1').loadAll().records)).toEqual(['bb'])
+    j.writeInflight(record('dd'))
+    full = only(['dd'])
+    try {
+      await expect(j.remove('dd')).rejects.toMatchObject({ code: 'ENOSPC' })
+      const settled = j.whenRemoved('dd')
+      await j.close()
+      await expect(settled).resolves.toBe(false)
+    } finally {
+      full.mockRestore()
+    }
   })
 
   it('syncs are shared: records written while a sync runs wait for it and then share one more (group commit)', async () => {
@@ -543,6 +623,30 @@ describe('recoverSpool (start-up)', () => {
     ]))
     expect(readdirSync(join(dir, 'data'))).toEqual(['a1'])
     await waitFor(() => ids(new Journal(join(dir, 'journal'), 'boot-1').loadAll().records).join() === 'a1')
+  })
+
+  it("a kept copy's record whose bytes were dropped (its del not written: the disk full) is no lost upload; a refused record whose del is not written keeps its bytes", async () => {
+    const { dir, dataFiles, journal } = await spoolWith([
+      { record: record('a1', { committedCopy: true }) }, // its bytes dropped with it (committed-copies.ts drop)
+      { record: record('c3', { size: 9 }), bytes: 'abc' }, // shorter than its record
+    ])
+    const full = vi.spyOn(WholeLines.prototype, 'append').mockImplementation(() => {
+      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })
+    })
+    const { logger, records: logged } = memoryLogger()
+    try {
+      expect(recoverSpool(journal, dataFiles, logger)).toEqual([])
+    } finally {
+      full.mockRestore()
+    }
+    expect(logged.filter((r) => (r.level as number) >= 50).map((r) => String(r.msg))).toEqual([expect.stringContaining('shorter than its record')])
+    expect(logged.map((r) => String(r.msg))).toContain('a kept copy of committed content whose bytes were dropped: nothing to upload')
+    expect(readdirSync(join(dir, 'data'))).toEqual(['c3']) // its put is still the log's last word on it
+    await journal.write(record('d4')) // the disk takes lines again: the dels go in first, and c3's bytes go
+    await waitFor(() => readdirSync(join(dir, 'data')).length === 0)
+    expect(ids(new Journal(tempDirWith(join(dir, 'journal')), 'boot-1').loadAll().records)).toEqual(['d4'])
+    await journal.close()
+    await dataFiles.close()
   })
 
   it('of two records for one path, the one written last wins and the older one goes, whatever their times say (touch -d, rsync -t)', async () => {

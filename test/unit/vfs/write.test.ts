@@ -9,6 +9,8 @@ import { LOST_JOB_DEADLINE_MS } from '../../../src/vfs/folder-job.js'
 import { CONFIRM_MS } from '../../../src/vfs/folder-presence.js'
 import { NameCodec } from '../../../src/vfs/name.js'
 import { Journal } from '../../../src/vfs/spool/journal.js'
+import { SpoolFiles } from '../../../src/vfs/write/spool-files.js'
+import { WholeLines } from '../../../src/full-disk.js'
 import { Spool } from '../../../src/vfs/spool/spool.js'
 import { RECENT_COPIES_MAX, RECENT_COPY_TTL_MS } from '../../../src/vfs/spool/recent-copies.js'
 import { fsRequestsDuring } from '../../helpers/fs-requests.js'
@@ -2670,6 +2672,70 @@ describe('namespace (W7-W10)', () => {
     expect(api.fileAt('/e/a.txt')!.bytes.toString()).toBe('first')
     expect(h.records.some((r) => String(r.msg).includes('could not be updated in the spool journal'))).toBe(true)
     await h.vfs.close()
+  })
+
+  /**
+   * A --write-back file whose upload lands while the spool's disk takes no journal line (its record's del does not
+   * fit), retired then (its data file dealt with); `release()` frees the disk. The file's data file id, the harness.
+   */
+  async function landedWithoutDel() {
+    const api = new FakeImageKit()
+    const h = rw(api, tempCache(), { writeBackDelayMs: 1000 })
+    await writeFile(h, '/t.txt', 'text') // its record durable, its upload waiting
+    const dataDir = join(h.vfs.spoolDir!, 'data')
+    const [id] = readdirSync(dataDir)
+    const append = WholeLines.prototype.append
+    const full = vi.spyOn(WholeLines.prototype, 'append').mockImplementation(function (this: WholeLines, fd, text, what) {
+      if (what === 'journal append') throw Object.assign(new Error(`ENOSPC: no space left on device, ${what}`), { code: 'ENOSPC' })
+      return append.call(this, fd, text, what)
+    })
+    const retire = SpoolFiles.prototype.retire
+    let retired!: () => void
+    const done = new Promise<void>((resolve) => (retired = resolve))
+    const spied = vi.spyOn(SpoolFiles.prototype, 'retire').mockImplementation(async function (this: SpoolFiles, file, fd) {
+      await retire.call(this, file, fd)
+      retired()
+    })
+    try {
+      h.clock.advance(1000)
+      await waitFor(() => api.fileAt('/t.txt') !== undefined)
+      await done
+    } finally {
+      spied.mockRestore()
+    }
+    expect(h.records.map((r) => String(r.msg))).toContain('uploaded, but the spool journal cannot note it (its disk is full)')
+    return { api, h, id: id!, dataDir, release: () => full.mockRestore() }
+  }
+
+  it('an upload whose removal from the spool journal does not fit (its disk full) keeps its data file: a kill -9 then reports no lost upload, and the next mount stores the same bytes again', async () => {
+    const { api, h, id, dataDir, release } = await landedWithoutDel()
+    release()
+    // The journal's last word on the file is still its put: its bytes are still there for it.
+    expect(readdirSync(dataDir)).toContain(id)
+    expect(spoolRecords(h).map((r) => r.id)).toEqual([id])
+    // "kill -9": the first Vfs is never closed
+    const h2 = rw(api, h.cacheDir)
+    h2.clock.advance(0)
+    await waitFor(() => h2.vfs.status().uploads.length === 0 && spoolRecords(h2).length === 0)
+    expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([]) // was: 'the pending upload is lost'
+    expect(api.fileAt('/t.txt')!.bytes.toString()).toBe('text')
+    await h2.vfs.close()
+  })
+
+  it('an upload whose removal from the spool journal did not fit: the removal goes in with the next line the journal takes, and the data file goes then', async () => {
+    const { api, h, id, dataDir, release } = await landedWithoutDel()
+    release()
+    const uploads = api.uploads.length
+    await writeFile(h, '/u.txt', 'next') // the disk takes lines again: t.txt's del goes in first
+    await waitFor(() => !readdirSync(dataDir).includes(id))
+    expect(spoolRecords(h).map((r) => r.name)).toEqual(['u.txt'])
+    // "kill -9": the next mount finds only u.txt to store
+    const h2 = rw(api, h.cacheDir)
+    h2.clock.advance(0)
+    await waitFor(() => h2.vfs.status().uploads.length === 0 && spoolRecords(h2).length === 0)
+    expect(h2.records.filter((r) => (r.level as number) >= 50)).toEqual([])
+    expect(api.uploads.slice(uploads).map((u) => u.filePath)).toEqual(['/u.txt'])
+    await h2.vfs.close()
   })
 
   it('a time set while the upload is landing leaves no journal record behind the stored file (a restart finds nothing)', async () => {
