@@ -16,7 +16,7 @@
  *   except by an unmount, which leaves the note for the next mount.
  */
 import { randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync, unlinkSync } from 'node:fs'
+import { unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Clock } from '../clock.js'
 import type { ImageKitApi } from '../imagekit/api.js'
@@ -26,6 +26,7 @@ import { fsyncDirSync, replaceWithLinesSync } from '../full-disk.js'
 import { joinRemote } from './name.js'
 import { DATA_FILE_MODE } from './spool/spool.js'
 import { isUnder } from './spool/folder-moves.js'
+import { readNotes } from './spool/notes.js'
 
 /** First retry of a failed delete; doubled each time up to the cap. */
 export const DELETE_RETRY_BASE_MS = 2_000
@@ -87,22 +88,10 @@ export class PendingDeletes {
 
   /** Start-up: the deletes an unmount, a kill -9 or a crash left (unreadable notes are removed). */
   resume(): void {
-    for (const entry of readdirSync(this.dir)) {
-      const path = join(this.dir, entry)
-      const noteId = entry.endsWith('.json') ? entry.slice(0, -'.json'.length) : undefined
-      let note: { fileId?: unknown; path?: unknown } | undefined
-      try {
-        note = noteId === undefined ? undefined : (JSON.parse(readFileSync(path, 'utf8')) as { fileId?: unknown; path?: unknown })
-      } catch {
-        note = undefined
-      }
-      if (noteId !== undefined && typeof note?.fileId === 'string' && typeof note.path === 'string' && note.path.startsWith('/')) {
-        this.d.log.info({ path: note.path, fileId: note.fileId }, 'a file unlinked through the last mount was not deleted from the library yet: deleting it now')
-        if (this.#byFileId.has(note.fileId)) this.#removeNote(noteId)
-        else this.#start(noteId, note.fileId, note.path, async () => undefined)
-      } else {
-        unlinkSync(path) // a note whose rename never happened (.tmp), or a torn one: its unlink never answered
-      }
+    for (const { id: noteId, note } of readNotes(this.dir, isDeleteNote)) {
+      this.d.log.info({ path: note.path, fileId: note.fileId }, 'a file unlinked through the last mount was not deleted from the library yet: deleting it now')
+      if (this.#byFileId.has(note.fileId)) this.#removeNote(noteId)
+      else this.#start(noteId, note.fileId, note.path, async () => undefined)
     }
   }
 
@@ -226,6 +215,12 @@ export class PendingDeletes {
       moveFolder: (source, destination, options) => api.moveFolder(source, destination, options),
     }
   }
+}
+
+/** A delete note (`begin`) as read back: a torn one, or one whose rename never happened, never answered its unlink. */
+function isDeleteNote(x: unknown): x is { fileId: string; path: string } {
+  const note = x as { fileId?: unknown; path?: unknown } | null | undefined
+  return typeof note?.fileId === 'string' && typeof note.path === 'string' && note.path.startsWith('/')
 }
 
 /** The remote folder of a remote path ("/a/b.jpg" → "/a", "/b.jpg" → "/"). */

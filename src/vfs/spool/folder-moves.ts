@@ -11,9 +11,10 @@
  * remotely (write/replay.ts). Each note is written whole (temp file, fsync, rename, fsync of the folder),
  * so a crash leaves the previous note or the new one, never a torn one.
  */
-import { readdirSync, readFileSync, unlinkSync } from 'node:fs'
+import { unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { fsyncDirSync, replaceWithLinesSync } from '../../full-disk.js'
+import { readNotes } from './notes.js'
 import { DATA_FILE_MODE } from './spool.js'
 
 export interface FolderMove {
@@ -26,6 +27,10 @@ export interface FolderMove {
 
 function isRoute(x: unknown): x is string[] {
   return Array.isArray(x) && x.length > 0 && x.every((p) => typeof p === 'string' && p.startsWith('/'))
+}
+
+function isMoveNote(x: unknown): x is { route: string[]; file?: unknown } {
+  return isRoute((x as { route?: unknown } | null | undefined)?.route)
 }
 
 export class FolderMoves {
@@ -51,20 +56,8 @@ export class FolderMoves {
 
   /** Start-up: the moves a crash interrupted (unreadable or half-written notes are removed). */
   loadAll(): FolderMove[] {
-    const moves: FolderMove[] = []
-    for (const entry of readdirSync(this.dir)) {
-      const path = join(this.dir, entry)
-      const id = entry.endsWith('.json') ? entry.slice(0, -'.json'.length) : undefined
-      let note: { route?: unknown; file?: unknown } | undefined
-      try {
-        note = id === undefined ? undefined : (JSON.parse(readFileSync(path, 'utf8')) as { route?: unknown; file?: unknown })
-      } catch {
-        note = undefined
-      }
-      if (id !== undefined && isRoute(note?.route)) moves.push({ id, route: note.route, ...(note.file === true ? { file: true as const } : {}) })
-      else unlinkSync(path) // a note whose rename never happened: the one it replaced (if any) is still there
-    }
-    return moves
+    // A note whose rename never happened is removed: the one it replaced (if any) is still there.
+    return readNotes(this.dir, isMoveNote).map(({ id, note }) => ({ id, route: note.route, ...(note.file === true ? { file: true as const } : {}) }))
   }
 
   #path(id: string): string {
