@@ -176,17 +176,12 @@ export class PendingDeletes {
 
   /**
    * `api` whose calls that store a file at a path (uploads, renames and moves of files, copies) first wait until
-   * no delete is under way at that path (`gate`).
+   * no delete is under way at that path (`gate`); every other call goes to `api` as it is.
    */
   gated(api: ImageKitApi): ImageKitApi {
     const gate = (remotePath: string) => this.gate(remotePath)
     return {
-      listFiles: (query, options) => api.listFiles(query, options),
-      getFileDetails: (fileId, options) => api.getFileDetails(fileId, options),
-      listFileVersions: (fileId, options) => api.listFileVersions(fileId, options),
-      getAccountUsage: (options) => api.getAccountUsage(options),
-      deliveryUrl: (target) => api.deliveryUrl(target),
-      readRange: (url, start, endInclusive, options) => api.readRange(url, start, endInclusive, options),
+      ...forwarding(api),
       uploadFile: async (request, options) => {
         await gate(joinRemote(request.folder, request.fileName))
         return api.uploadFile(request, options)
@@ -195,7 +190,6 @@ export class PendingDeletes {
         await gate(joinRemote(request.folder, request.fileName))
         return api.uploadFileStream(request, options)
       },
-      deleteFile: (fileId, options) => api.deleteFile(fileId, options),
       renameFile: async (filePath, newFileName, options) => {
         await gate(joinRemote(folderOf(filePath), newFileName))
         return api.renameFile(filePath, newFileName, options)
@@ -208,13 +202,29 @@ export class PendingDeletes {
         await gate(joinRemote(folderPathOf(destinationPath), nameOf(sourceFilePath)))
         return api.copyFile(sourceFilePath, destinationPath, options)
       },
-      updateFileDetails: (fileId, details, options) => api.updateFileDetails(fileId, details, options),
-      createFolder: (parent, name, options) => api.createFolder(parent, name, options),
-      deleteFolder: (folderPath, options) => api.deleteFolder(folderPath, options),
-      renameFolder: (folderPath, newFolderName, options) => api.renameFolder(folderPath, newFolderName, options),
-      moveFolder: (source, destination, options) => api.moveFolder(source, destination, options),
     }
   }
+}
+
+/**
+ * An object with a function for each method of `target` (its own and its class's, which `{ ...target }` would
+ * not copy), calling `target`'s method of that name at the time of the call, on `target` (`Object.create(target)`
+ * would call ImageKitClient's methods on another object, which fail at its private fields): a method a test
+ * replaces later is the one called, as with a hand-written `(...args) => target.m(...args)`. Only for objects
+ * of methods (the type refuses one with another property, which this would not copy).
+ */
+function forwarding<T extends { [K in keyof T]: (...args: never[]) => unknown }>(target: T): T {
+  const methods: Record<string, (...args: unknown[]) => unknown> = {}
+  const seen = new Set<string>()
+  for (let o: object | null = target; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+    for (const key of Object.getOwnPropertyNames(o)) {
+      if (seen.has(key) || key === 'constructor') continue
+      seen.add(key)
+      if (typeof Object.getOwnPropertyDescriptor(o, key)?.value !== 'function') continue
+      methods[key] = (...args) => (target as unknown as Record<string, (...a: unknown[]) => unknown>)[key]!(...args)
+    }
+  }
+  return methods as unknown as T
 }
 
 /** A delete note (`begin`) as read back: a torn one, or one whose rename never happened, never answered its unlink. */
