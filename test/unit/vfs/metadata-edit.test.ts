@@ -14,6 +14,14 @@ function writable(api: FakeImageKit, overrides = {}): Harness & { cacheDir: stri
   return { ...makeVfs(api, { readOnly: false, cacheDir, libraryId: 'https://ik.example.test/demo', ...overrides }), cacheDir }
 }
 
+/** Writes a new file of 5 bytes at `path` and closes it (stored at close). */
+async function storeFile(h: Harness, path: string): Promise<void> {
+  const fh = await h.vfs.create(path, 0o644, constants.O_CREAT | constants.O_WRONLY)
+  await h.vfs.write(path, fh, patternBytes(5), 0)
+  await h.vfs.flush(path, fh)
+  await h.vfs.release(path, fh)
+}
+
 /** A stored /p/a.jpg on a writable mount. */
 function storedFile() {
   const api = new FakeImageKit()
@@ -227,13 +235,7 @@ describe('writable metadata attributes', () => {
     const api = new FakeImageKit()
     api.addFolder('/p')
     const h = writable(api)
-    const store = async (path: string) => {
-      const fh = await h.vfs.create(path, 0o644, constants.O_CREAT | constants.O_WRONLY)
-      await h.vfs.write(path, fh, patternBytes(5), 0)
-      await h.vfs.flush(path, fh) // stored at close
-      await h.vfs.release(path, fh)
-    }
-    await store('/p/one.txt')
+    await storeFile(h, '/p/one.txt')
     const before = api.calls.getFileDetails
     expect(await h.vfs.listxattr('/p/one.txt')).toContain('user.imagekit.mime') // every listed file has one
     expect(api.calls.getFileDetails).toBe(before)
@@ -243,7 +245,7 @@ describe('writable metadata attributes', () => {
     expect(api.calls.getFileDetails).toBe(before + 1)
     const listed = api.fileAt('/p/one.txt')!.obj
     expect(values).toEqual([listed.mime, listed.createdAt, listed.url, listed.mime])
-    await store('/p/two.txt')
+    await storeFile(h, '/p/two.txt')
     api.failNext.set('getFileDetails', new ImageKitError('IK_SERVER', 'GET details: 503', { status: 503 }))
     await expectCode(h.vfs.getxattr('/p/two.txt', 'user.imagekit.mime'), 'ENODATA') // the upload's values stay
     expect(await attr(h, '/p/two.txt', 'has-alpha')).toBe('false')
@@ -255,14 +257,8 @@ describe('writable metadata attributes', () => {
     const api = new FakeImageKit()
     api.addFolder('/p')
     const h = writable(api)
-    const store = async (path: string) => {
-      const fh = await h.vfs.create(path, 0o644, constants.O_CREAT | constants.O_WRONLY)
-      await h.vfs.write(path, fh, patternBytes(5), 0)
-      await h.vfs.flush(path, fh)
-      await h.vfs.release(path, fh)
-    }
-    await store('/p/gone.txt')
-    await store('/p/moved.txt')
+    await storeFile(h, '/p/gone.txt')
+    await storeFile(h, '/p/moved.txt')
     const details = api.getFileDetails.bind(api)
     let release!: () => void
     const held = new Promise<void>((resolve) => { release = resolve })

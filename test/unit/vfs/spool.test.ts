@@ -682,17 +682,7 @@ describe('recoverSpool (start-up)', () => {
 
 describe('CommittedCopies', () => {
   it.each([['copied (an edit)', false], ['moved (a truncate)', true]])('a kept copy whose folder sync fails leaves no record without its data file, and the file\'s own record whole: %s', async (_, truncate) => {
-    const dir = tempDir()
-    for (const sub of ['journal', 'data', 'free']) mkdirSync(join(dir, sub))
-    const journal = new Journal(join(dir, 'journal'), 'boot-1')
-    journal.loadAll()
-    const dataFiles = new DataFiles(join(dir, 'data'), join(dir, 'free'))
-    const { id, fh } = await dataFiles.create()
-    await fh.writeFile('abc')
-    const file = new PendingFile(id, dataFiles.path(id), '/f', 'a.bin', '/f/a.bin', 2, 3, 1, 1, undefined)
-    file.fd = fh
-    file.unsent = true
-    await journal.write(file.record())
+    const { dir, journal, dataFiles, id, fh, file } = await committedFile()
     dataFiles.syncNames = () => Promise.reject(Object.assign(new Error('EIO: fsync of data/'), { code: 'EIO' }))
     const { logger, records: logged } = memoryLogger()
     await new CommittedCopies(dataFiles, journal, logger).keep(file, truncate)

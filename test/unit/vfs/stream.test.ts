@@ -37,6 +37,24 @@ async function close(h: Harness, path: string, fh: number): Promise<void> {
   }
 }
 
+/**
+ * Every FileHandle's datasync that `holds` picks waits until `release()` (FileHandle's prototype found from a
+ * probe file made in `dir`); `spy.mockRestore()` ends it.
+ */
+async function holdDatasyncs(dir: string, holds: (fh: FileHandle) => boolean) {
+  const probe = await open(join(dir, 'probe'), 'w')
+  const fileHandle = Object.getPrototypeOf(probe) as FileHandle
+  await probe.close()
+  const datasync = fileHandle.datasync
+  let release!: () => void
+  const held = new Promise<void>((resolve) => { release = resolve })
+  const spy = vi.spyOn(fileHandle, 'datasync').mockImplementation(async function (this: FileHandle) {
+    if (holds(this)) await held
+    return datasync.call(this)
+  })
+  return { release, spy }
+}
+
 describe('streamed uploads', () => {
   it('tags set while a streamed upload runs (cp -a of a big file) are set once it lands; the stream goes on', async () => {
     const api = new FakeImageKit()
@@ -109,20 +127,12 @@ describe('streamed uploads', () => {
       { readOnly: false, cacheDir: join(d, 'cache'), libraryId: 'https://ik.example.test/demo', streamThresholdBytes: THRESHOLD, streamTrimStepBytes: 512 * KiB },
       { dropCachedPages: () => undefined },
     )
-    const probe = await open(join(d, 'probe'), 'w')
-    const fileHandle = Object.getPrototypeOf(probe) as FileHandle
-    await probe.close()
-    const datasync = fileHandle.datasync
-    let release!: () => void
-    const held = new Promise<void>((resolve) => { release = resolve })
     let trimSyncs = 0
     // Only a spool data file's sync (the trim's) waits: the journal's go on.
-    const spy = vi.spyOn(fileHandle, 'datasync').mockImplementation(async function (this: FileHandle) {
-      if (basename(dirname(readlinkSync(`/proc/self/fd/${this.fd}`))) === 'data') {
-        trimSyncs++
-        await held
-      }
-      return datasync.call(this)
+    const { release, spy } = await holdDatasyncs(d, (fh) => {
+      if (basename(dirname(readlinkSync(`/proc/self/fd/${fh.fd}`))) !== 'data') return false
+      trimSyncs++
+      return true
     })
     try {
       const bytes = patternBytes(4 * 1024 * KiB, 33)
@@ -440,16 +450,7 @@ describe('GrowingFile', () => {
     const path = join(d, 'spool')
     const bytes = patternBytes(8 * 4 * KiB, 17)
     await writeFile(path, bytes)
-    const probe = await open(join(d, 'probe'), 'w')
-    const fileHandle = Object.getPrototypeOf(probe) as FileHandle
-    await probe.close()
-    const datasync = fileHandle.datasync
-    let release!: () => void
-    const held = new Promise<void>((resolve) => { release = resolve })
-    const spy = vi.spyOn(fileHandle, 'datasync').mockImplementation(async function (this: FileHandle) {
-      await held
-      return datasync.call(this)
-    })
+    const { release, spy } = await holdDatasyncs(d, () => true)
     const openOnSpool = () => readdirSync('/proc/self/fd').filter((fd) => {
       try {
         return readlinkSync(`/proc/self/fd/${fd}`) === path
