@@ -88,6 +88,24 @@ async function readAll(h: Harness, path: string): Promise<Buffer> {
   return Buffer.from(buf)
 }
 
+/**
+ * A read-write mount where /u is being written (`written`: "unlinked bytes", nothing if `empty`) and the stored
+ * /stored.txt ("stored bytes") is open for reading (`stored`), both then unlinked while open; `more` opens
+ * other handles after /u's write, before /stored.txt's open.
+ */
+async function unlinkedWhileOpen<T = undefined>(options: { empty?: boolean; more?: (h: Harness) => Promise<T> } = {}) {
+  const api = new FakeImageKit()
+  api.addFile('/stored.txt', Buffer.from('stored bytes'))
+  const h = rw(api)
+  const written = await h.vfs.create('/u', 0o644, CREATE)
+  if (!options.empty) await h.vfs.write('/u', written, Buffer.from('unlinked bytes'), 0)
+  const more = (await options.more?.(h)) as T
+  const stored = await h.vfs.open('/stored.txt', constants.O_RDONLY)
+  await h.vfs.unlink('/u')
+  await h.vfs.unlink('/stored.txt')
+  return { api, h, written, stored, more }
+}
+
 function spoolFiles(h: Harness & { cacheDir: string }, sub: 'data' | 'journal'): string[] {
   return readdirSync(join(h.vfs.spoolDir!, sub))
 }
@@ -780,14 +798,7 @@ describe('empty files (W5)', () => {
   })
 
   it('a file unlinked while open, reopened from its handle (/proc/PID/fd), reads what the handle has after that one goes', async () => {
-    const api = new FakeImageKit()
-    api.addFile('/stored.txt', Buffer.from('stored bytes'))
-    const h = rw(api)
-    const written = await h.vfs.create('/u', 0o644, CREATE)
-    await h.vfs.write('/u', written, Buffer.from('unlinked bytes'), 0)
-    const stored = await h.vfs.open('/stored.txt', constants.O_RDONLY)
-    await h.vfs.unlink('/u')
-    await h.vfs.unlink('/stored.txt')
+    const { api, h, written, stored } = await unlinkedWhileOpen()
     const writtenAgain = await h.vfs.reopen(written)
     const storedAgain = await h.vfs.reopen(stored)
     await h.vfs.release('/u', written)
@@ -805,13 +816,7 @@ describe('empty files (W5)', () => {
   })
 
   it('W8: fchown through a handle of a file unlinked while open succeeds for the mount\'s owner (-1: unchanged), EPERM for another', async () => {
-    const api = new FakeImageKit()
-    api.addFile('/stored.txt', Buffer.from('stored bytes'))
-    const h = rw(api)
-    const written = await h.vfs.create('/u', 0o644, CREATE)
-    const stored = await h.vfs.open('/stored.txt', constants.O_RDONLY)
-    await h.vfs.unlink('/u')
-    await h.vfs.unlink('/stored.txt')
+    const { api, h, written, stored } = await unlinkedWhileOpen({ empty: true })
     await h.vfs.chownOpen(stored, 1000, 1000)
     await h.vfs.chownOpen(written, -1, 1000)
     await expectCode(h.vfs.chownOpen(stored, 0, 0), 'EPERM')
@@ -823,15 +828,7 @@ describe('empty files (W5)', () => {
   })
 
   it('W8: truncate by the /proc path of a file unlinked while being written goes through any of its handles, a read-only one too; a stored file opened for reading is ESTALE', async () => {
-    const api = new FakeImageKit()
-    api.addFile('/stored.txt', Buffer.from('stored bytes'))
-    const h = rw(api)
-    const written = await h.vfs.create('/u', 0o644, CREATE)
-    await h.vfs.write('/u', written, Buffer.from('unlinked bytes'), 0)
-    const reader = await h.vfs.open('/u', constants.O_RDONLY)
-    const stored = await h.vfs.open('/stored.txt', constants.O_RDONLY)
-    await h.vfs.unlink('/u')
-    await h.vfs.unlink('/stored.txt')
+    const { api, h, written, stored, more: reader } = await unlinkedWhileOpen({ more: (h) => h.vfs.open('/u', constants.O_RDONLY) })
     await h.vfs.truncateOpen(reader, 8)
     expect((await h.vfs.getattrOpen(written)).size).toBe(8)
     expect((await h.vfs.read('/u', written, 64, 0)).toString()).toBe('unlinked')
@@ -845,16 +842,13 @@ describe('empty files (W5)', () => {
   })
 
   it('W8: a file being written that was unlinked while open is reopened for writing from its handle (truncate -s of /proc/PID/fd/N); a stored file opened for reading, or a file with a name, is ESTALE', async () => {
-    const api = new FakeImageKit()
-    api.addFile('/stored.txt', Buffer.from('stored bytes'))
-    const h = rw(api)
-    const written = await h.vfs.create('/u', 0o644, CREATE)
-    await h.vfs.write('/u', written, Buffer.from('unlinked bytes'), 0)
-    const named = await h.vfs.create('/n', 0o644, CREATE)
-    await h.vfs.write('/n', named, Buffer.from('named'), 0)
-    const stored = await h.vfs.open('/stored.txt', constants.O_RDONLY)
-    await h.vfs.unlink('/u')
-    await h.vfs.unlink('/stored.txt')
+    const { api, h, written, stored, more: named } = await unlinkedWhileOpen({
+      more: async (h) => {
+        const named = await h.vfs.create('/n', 0o644, CREATE)
+        await h.vfs.write('/n', named, Buffer.from('named'), 0)
+        return named
+      },
+    })
     await expectCode(h.vfs.reopen(stored, constants.O_WRONLY), 'ESTALE')
     await expectCode(h.vfs.reopen(named, constants.O_WRONLY), 'ESTALE')
     const again = await h.vfs.reopen(written, constants.O_WRONLY | constants.O_TRUNC)
