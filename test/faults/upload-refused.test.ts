@@ -4,7 +4,7 @@
 // once, `ikfs status` lists the file as rejected, and the bytes stay in the spool; no retry timer runs, and the
 // next attempt comes when something could change the answer: a rename, a new write, or the next mount.
 // Also: a close over the upload size limit (EFBIG) is logged once, not twice (uploader and FUSE op each said it).
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -109,5 +109,25 @@ describe.skipIf(skip !== null)('uploads the library refuses for good', () => {
       await lib.setFaults({ errorRate: 0, scope: ['api', 'upload', 'delivery'] })
     }
     await expect(readFile(remoteBytesPath(lib, '/refused.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+
+  // A rename of a folder above the file changes the path its upload names as much as a rename of the file does
+  // (the library may refuse a folder, or a path too long): it tries the refused file again too.
+  it('W3: a refused file is tried again when a folder above it is renamed, and stored', async () => {
+    const m = await rig.mount(['--cache-dir', join(work, 'cache-folder-rename'), '--log-level', 'info'])
+    const src = join(work, 'deep.txt')
+    await writeFile(src, 'refused in a folder\n')
+    await mkdir(join(m.path, 'top', 'sub'), { recursive: true })
+    await lib.setFaults({ errorRate: 1, errorStatuses: [400], scope: ['upload'] })
+    try {
+      await expect(run('cp', [src, join(m.path, 'top', 'sub', 'deep.txt')])).rejects.toMatchObject({ stderr: expect.stringContaining('Operation not permitted') })
+      expect((await uploads(m)).find((u) => u.localPath === '/top/sub/deep.txt')).toMatchObject({ state: 'rejected' })
+    } finally {
+      await lib.setFaults({ errorRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    await rename(join(m.path, 'top'), join(m.path, 'moved'))
+    await waitForRemoteBytes(lib, '/moved/sub/deep.txt', src, UPLOAD_DEADLINE_MS)
+    expect((await uploads(m)).filter((u) => u.localPath === '/moved/sub/deep.txt')).toEqual([])
+    await m.stop()
   })
 })

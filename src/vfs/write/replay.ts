@@ -19,6 +19,7 @@ import { recoverSpool } from '../spool/recover.js'
 import type { Uploader } from '../upload/uploader.js'
 import { filesOfMoves, placesAlongRoute, settleInterruptedMove } from './interrupted-moves.js'
 import { settlePutBack } from './interrupted-put-back.js'
+import { tryAgainAtNewPath } from './retarget.js'
 import { finishUnlink, unlinkLeftRemoteWork } from './interrupted-unlink.js'
 import type { JournalRecord } from '../spool/record.js'
 import { isPutBackNote, isTooLargeNote, stillTooLarge } from '../spool/record.js'
@@ -155,6 +156,7 @@ async function relocate(d: ReplayDeps, file: PendingFile, folder: string, name: 
     if (!d.pending.holds(file)) return
     const oldFolder = file.folder
     d.pending.remove(file)
+    if (folder !== file.folder || name !== file.name) tryAgainAtNewPath(file) // kept rejected at this mount (W6): release() requeues it
     file.folder = folder
     file.name = name
     file.localPath = localPathOf(d.codec, joinRemote(folder, name)) ?? file.localPath

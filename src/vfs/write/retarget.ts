@@ -44,11 +44,7 @@ export async function retarget(d: RetargetDeps, file: PendingFile, dest: Destina
     file.state = file.openCount > 0 ? 'open' : 'waiting'
     file.attempts = 0
   }
-  if (file.state === 'rejected') {
-    // Refused for good at its old name: the name or folder may be what the library refused, so it is tried again.
-    file.state = file.openCount > 0 ? 'open' : 'waiting'
-    file.attempts = 0
-  }
+  tryAgainAtNewPath(file)
   file.folder = dest.folder
   file.name = dest.name
   file.localPath = dest.localPath
@@ -68,4 +64,15 @@ export async function retarget(d: RetargetDeps, file: PendingFile, dest: Destina
       d.log.warn({ path: file.localPath, err: e }, 'upload after a rename over another file failed; the file stays in the spool')
     })
   }
+}
+
+/**
+ * A file refused for good (rejected) that moves to another path, by its own rename or its folder's (also one a
+ * crash interrupted, settled by the next mount: replay.ts relocate), is tried again: the name or folder may be
+ * what the library refused, and the size limit may have been raised meanwhile (W3, W6).
+ */
+export function tryAgainAtNewPath(file: PendingFile): void {
+  if (file.state !== 'rejected') return
+  file.state = file.openCount > 0 ? 'open' : 'waiting'
+  file.attempts = 0
 }

@@ -3284,6 +3284,43 @@ describe('W9: a folder rename interrupted by a crash', () => {
     expect((await h2.vfs.readdir('/new')).map((e) => e.name)).toEqual(['f.txt'])
     await h2.vfs.close()
   })
+
+  // A rename of a folder above a refused file changes the path its upload names, as a rename of the file does
+  // (W3, W6): also when a crash interrupted it, and the next mount learns where the folder went. It kept a file
+  // refused as over the size limit rejected at that mount (W6), and its place settled, it stayed so.
+  it('W6: a file refused as over the size limit, in a folder whose rename a crash interrupted, is tried again once the next mount finds where the folder went', async () => {
+    const api = new FakeImageKit()
+    api.maxUploadBytes = 10
+    api.addFolder('/old')
+    const options = { bootId: 'b1' }
+    const h = rw(api, tempCache(), options)
+    const fh = await h.vfs.create('/old/big', 0o644, CREATE)
+    await h.vfs.write('/old/big', fh, Buffer.alloc(11, 1), 0)
+    await expectCode(h.vfs.flush('/old/big', fh), 'EFBIG')
+    await h.vfs.release('/old/big', fh)
+    let jobStarted!: () => void
+    const started = new Promise<void>((resolve) => { jobStarted = resolve })
+    api.renameGate = () => {
+      jobStarted()
+      return new Promise(() => undefined) // the daemon waits for the job's answer...
+    }
+    void h.vfs.rename('/old', '/new')
+    await started
+    api.renameGate = undefined
+    await api.renameFolder('/old', 'new') // ...which ImageKit carries out; kill -9 before the daemon hears
+    api.maxUploadBytes = 100 // and the account's limit is raised
+
+    const h2 = rw(api, h.cacheDir, options)
+    await waitFor(() => h2.records.some((r) => String(r.msg).includes('interrupted by a crash after the folder moved')))
+    await waitFor(() => {
+      h2.clock.advance(1_000)
+      return api.fileAt('/new/big') !== undefined
+    })
+    expect(api.fileAt('/new/big')!.bytes.length).toBe(11)
+    expect(api.filePaths()).toEqual(['/new/big'])
+    await waitFor(() => h2.vfs.status().uploads.length === 0)
+    await h2.vfs.close()
+  })
 })
 
 describe('no version made of bytes from before and after a change', () => {
