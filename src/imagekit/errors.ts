@@ -32,6 +32,8 @@ export interface ImageKitErrorDetails {
   retriable?: boolean
   /** How long the server asked us to wait before trying again (429 `X-RateLimit-Reset`), in ms. */
   retryAfterMs?: number
+  /** IK_TOO_LARGE: the size limit the answer named, in bytes (too-large.ts), when it named one. */
+  limitBytes?: number
   cause?: unknown
 }
 
@@ -45,6 +47,7 @@ export class ImageKitError extends Error {
   readonly reason?: string
   readonly retriable: boolean
   readonly retryAfterMs?: number
+  readonly limitBytes?: number
   constructor(code: ImageKitCode, message: string, details: ImageKitErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause })
     this.code = code
@@ -55,6 +58,7 @@ export class ImageKitError extends Error {
     this.reason = details.reason
     this.retriable = details.retriable ?? false
     this.retryAfterMs = details.retryAfterMs
+    this.limitBytes = details.limitBytes
   }
 }
 

@@ -24,6 +24,7 @@ import { ProxyRules, type ProxySettings } from './proxy.js'
 import type { DeliveryClient } from './read.js'
 import { CONNECTION_RECLAIMED, ConnectionUse, NO_FREE_CONNECTION, type OriginConnectionUse, type Reclaimable } from './reclaim.js'
 import { abortedError, withRetry, type RetryContext, type RetryPolicy } from './retry.js'
+import { isTooLargeAnswer, uploadLimitIn } from './too-large.js'
 import { apiUrl, type QueryValues } from './url.js'
 
 /** Idle keep-alive sockets are kept this long; ImageKit's edge closes idle connections after about a minute. */
@@ -473,7 +474,7 @@ export function errorFromStatus(failure: StatusFailure): ImageKitError {
   // The Upload API's one 400 that passes ("You have sent too many requests to update the file recently. Please
   // try again later.", §4.18) is throttling, retried as a 429 is: every other 400 is final.
   if (status === 400 && /try again later/i.test(apiMessage)) [code, retriable] = ['IK_RATE_LIMITED', true]
-  else if (status === 400) code = /size exceeds/i.test(apiMessage) ? 'IK_TOO_LARGE' : 'IK_BAD_REQUEST'
+  else if (status === 400) code = isTooLargeAnswer(apiMessage) ? 'IK_TOO_LARGE' : 'IK_BAD_REQUEST'
   else if (status === 413) code = 'IK_TOO_LARGE' // from a proxy or load balancer in front of the API
   else if (status === 401 || status === 403) code = failure.host === 'delivery' ? 'IK_FORBIDDEN' : 'IK_UNAUTHORIZED'
   else if (status === 404) code = 'IK_NOT_FOUND'
@@ -490,7 +491,8 @@ export function errorFromStatus(failure: StatusFailure): ImageKitError {
     retriable = status === 500 || status === 502 || status === 503 || status === 504
   } else if (status >= 400) code = 'IK_BAD_REQUEST'
   else code = 'IK_BAD_RESPONSE'
-  return new ImageKitError(code, message, { status, method, route, requestId, reason: body.reason, retriable, retryAfterMs })
+  const limitBytes = code === 'IK_TOO_LARGE' ? uploadLimitIn(apiMessage) : undefined
+  return new ImageKitError(code, message, { status, method, route, requestId, reason: body.reason, retriable, retryAfterMs, limitBytes })
 }
 
 /**

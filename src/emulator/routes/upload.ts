@@ -26,6 +26,10 @@ export const BOTH_AUTH_MESSAGE = 'Your request contains both signature and basic
 /** Text fields are small (names, tags, JSON metadata); anything larger is not a real request. */
 const MAX_TEXT_FIELD_BYTES = 1024 * 1024
 
+/**
+ * The 400 of a file over the size limit, in the live service's words (free plan, ../shared/imagekit-api.md §4.18);
+ * the docs word it without the figure ("... The file size exceeds limits."). ikfs reads both (imagekit/too-large.ts).
+ */
 export function tooLargeMessage(maxBytes: number): string {
   return `Your request contains invalid file parameter. The file size exceeds ${maxBytes} bytes limit.`
 }

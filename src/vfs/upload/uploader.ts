@@ -59,11 +59,14 @@ export function isTooLarge(e: unknown): boolean {
   return hasImageKitCode(e, 'IK_TOO_LARGE')
 }
 
-/** What a file of `size` bytes was refused at as too large; the limit when the answer says it in bytes (the emulator's words). */
-export function tooLargeNote(size: number, message: string): TooLargeNote {
-  const limit = /exceeds\s+(\d+)\s*bytes/i.exec(message)?.[1]
-  const limitBytes = limit === undefined ? undefined : Number(limit)
-  return limitBytes !== undefined && Number.isSafeInteger(limitBytes) ? { size, limitBytes } : { size }
+/**
+ * What a file of `size` bytes was refused at as too large (`e`, IK_TOO_LARGE): that size, and the limit when the
+ * answer named one (imagekit/too-large.ts). A limit not below the size refused cannot be why it was refused (a
+ * figure misread, or another limit's): only the size is kept then, as when the answer names none.
+ */
+export function tooLargeNote(size: number, e: unknown): TooLargeNote {
+  const limitBytes = isImageKitError(e) ? e.limitBytes : undefined
+  return limitBytes !== undefined && Number.isSafeInteger(limitBytes) && limitBytes > 0 && limitBytes < size ? { size, limitBytes } : { size }
 }
 
 /**
@@ -301,7 +304,7 @@ export class Uploader {
         this.#outage.inconclusive(file)
         file.state = 'rejected'
         file.refusal = e.message
-        file.tooLarge = isTooLarge(e) ? tooLargeNote(file.size, e.message) : undefined
+        file.tooLarge = isTooLarge(e) ? tooLargeNote(file.size, e) : undefined
         log.error({ path: file.localPath, size: file.size, spoolFile: file.dataPath, err: e }, isTooLarge(e) ? REFUSED_TOO_LARGE : REFUSED)
       } else if (isRefusal(e)) {
         // The bytes it refused were changed meanwhile: whoever changed them uploads them (uploader.upload's #again).

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../../src/clock.js'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { errorFromStatus } from '../../../src/imagekit/http.js'
 import { PendingFile } from '../../../src/vfs/file-node.js'
 import { Counters } from '../../../src/vfs/stats.js'
 import { tooLargeNote, Uploader } from '../../../src/vfs/upload/uploader.js'
@@ -309,12 +310,24 @@ describe('Uploader during an outage (W3)', () => {
 })
 
 describe('a refusal over the upload size limit (W6)', () => {
-  it('notes the size refused, and the limit when the answer says it in bytes; a file as large or over that limit is still too large', () => {
-    const said = tooLargeNote(2_097_152, 'POST /api/v1/files/upload: 400 Your request contains invalid file parameter. The file size exceeds 1048576 bytes limit.')
+  const refusal = (message: string) => errorFromStatus({
+    host: 'upload', method: 'POST', route: '/api/v1/files/upload', status: 400, headers: {}, bodyText: JSON.stringify({ message }), scrub: (t) => t,
+  })
+
+  it('notes the size refused, and the limit when the answer says it (the live service\'s and the emulator\'s words); a file as large or over that limit is still too large', () => {
+    const said = tooLargeNote(2_097_152, refusal('Your request contains invalid file parameter. The file size exceeds 1048576 bytes limit.'))
     expect(said).toEqual({ size: 2_097_152, limitBytes: 1_048_576 })
     expect([stillTooLarge(said, 2_097_152), stillTooLarge(said, 1_048_577), stillTooLarge(said, 1_048_576)]).toEqual([true, true, false])
-    const unsaid = tooLargeNote(30_000_000, 'POST upload: too large')
+    // The docs' words name no limit: the size refused is what is kept.
+    const unsaid = tooLargeNote(30_000_000, refusal('Your request contains invalid file parameter. The file size exceeds limits.'))
     expect(unsaid).toEqual({ size: 30_000_000 })
     expect([stillTooLarge(unsaid, 30_000_000), stillTooLarge(unsaid, 29_999_999)]).toEqual([true, false])
+    expect(tooLargeNote(30_000_000, new ImageKitError('IK_TOO_LARGE', 'POST upload: too large', { status: 413 }))).toEqual({ size: 30_000_000 })
+  })
+
+  it('a limit not below the size refused is not why it was refused (a figure misread): only the size is kept', () => {
+    // 25 MB read as 25 MiB (26214400): a file of 25.5e6 bytes was refused under it, so the account's limit is lower.
+    expect(tooLargeNote(25_500_000, refusal('File size exceeds the maximum allowed size of 25 MB.'))).toEqual({ size: 25_500_000 })
+    expect(tooLargeNote(30_000_000, refusal('File size exceeds the maximum allowed size of 25 MB.'))).toEqual({ size: 30_000_000, limitBytes: 26_214_400 })
   })
 })
