@@ -100,6 +100,32 @@ describe.skipIf(skip !== null)('streamed uploads on a real mount', () => {
     void again
   })
 
+  it('a 400 the library answers the file itself, streamed or not: close fails with EPERM, and the next large file streams all the same', async () => {
+    const m = await mount('cache-refused-file')
+    const before = counter.uploads()
+    const src = join(work, 'refused.bin')
+    await writeRandomFile(src, 12 * MiB)
+    await lib.setFaults({ errorRate: 1, errorStatuses: [400], scope: ['upload'] })
+    try {
+      await expect(run('cp', [src, join(m.path, 'refused.bin')])).rejects.toMatchObject({ stderr: expect.stringContaining('Operation not permitted') })
+    } finally {
+      await lib.setFaults({ errorRate: 0, scope: ['api', 'upload', 'delivery'] })
+    }
+    // The stream refused (the 400, or the connection cut under the early answer), then the upload at close
+    // refused (its requests cut short by the early answer may be tried again first: the client's concern).
+    const refused = newRecords(before)
+    expect(refused[0]).toMatchObject({ chunked: true })
+    expect(refused.slice(1).map((r) => r.chunked)).not.toContain(true)
+    expect(refused.at(-1)).toMatchObject({ chunked: false, status: 400 })
+    const next = join(work, 'after-refusal.bin')
+    await writeRandomFile(next, 12 * MiB)
+    const nextBefore = counter.uploads()
+    await run('cp', [next, join(m.path, 'after-refusal.bin')])
+    expect(await sameBytes(next, remoteBytesPath(lib, '/after-refusal.bin'))).toBe(true)
+    expect(newRecords(nextBefore).map((r) => [r.chunked, r.status])).toEqual([[true, 200]])
+    expect(m.log()).not.toContain('refused a streamed upload')
+  })
+
   it('a server that refuses streamed bodies (411): files are uploaded at close, and nothing streams any more', async () => {
     const m = await mount('cache-refuse')
     await lib.setFaults({ refuseChunkedUploads: true })

@@ -11,9 +11,13 @@
  * Anything else aborts the streamed request, and the file is uploaded at close as usual (with retries): a
  * write anywhere but the end, overlapping writes, a truncate, a rename or unlink, a second open for
  * writing, a failure of the request, unmount. An aborted request never reaches its closing boundary, so
- * the server stores nothing. A server that refuses a streamed body (4xx, e.g. 411 Length Required) turns
- * streaming off until the next mount, and so do MAX_FAILURES_IN_A_ROW streams failing otherwise (a refusal
- * can also arrive as a reset connection, when the server closes it before the answer is read).
+ * the server stores nothing. A server that refuses a streamed body (411 Length Required) turns streaming off
+ * until the next mount, and so do MAX_FAILURES_IN_A_ROW streams failing otherwise (a refusal can also arrive as
+ * a reset connection, when the server closes it before the answer is read). Another 4xx may be about the file
+ * as much as about its streamed form (a 400 for a file type the account does not take, a version limit, the size
+ * limit): the upload at close of the same file tells which. Refused too, the refusal was the file's, and
+ * streaming stays on (before, any such 400 turned it off for the mount); stored, it was the streamed form's,
+ * and streaming goes off as for a 411. A 401/403 is the key's, and says nothing of streaming.
  *
  * Bounds: a stream holds one of the uploader's slots from its start (it is an upload in flight; none is
  * started unless another slot stays free for closes), one connection, and one chunk of memory.
@@ -26,7 +30,7 @@ import type { PendingFile } from '../file-node.js'
 import type { PageTrimOptions } from '../spool/page-trim.js'
 import { uploadFieldsOf } from './fields.js'
 import { GrowingFile } from './growing-file.js'
-import { describe, isTooLarge, type Uploader } from './uploader.js'
+import { describe, isRefusal, type Uploader } from './uploader.js'
 
 /** Files smaller than this when closed are uploaded at close: a streamed body only pays off for large ones. */
 export const STREAM_THRESHOLD_BYTES = 4 * 1024 * 1024
@@ -91,6 +95,8 @@ export class Streamer {
   #disabled = false
   #failuresInARow = 0
   readonly #live = new Set<PendingFile>()
+  /** Files whose stream a 4xx refused that may be the file's or its streamed form's: the upload at close tells. */
+  readonly #refusedStreams = new WeakMap<PendingFile, unknown>()
   /** Bodies' descriptors closed after their upload ended (behind a trim's sync), until they are. */
   readonly #closingLater = new Set<Promise<void>>()
 
@@ -155,12 +161,34 @@ export class Streamer {
     try {
       const res = await streamed.finish(file.size)
       this.#failuresInARow = 0
+      this.#refusedStreams.delete(file)
       return res
     } catch (e) {
       this.#d.log.info({ path: file.localPath, err: e }, 'streamed upload failed; uploading the file again')
       onFailure?.(e)
       return undefined
     }
+  }
+
+  /**
+   * The file was stored by an upload not streamed (at close, after its stream was refused): when a 4xx refused
+   * that stream, the same file went through once not streamed, so the refusal was of the streamed form.
+   */
+  storedWithoutStream(file: PendingFile): void {
+    const refusal = this.#refusedStreams.get(file)
+    if (refusal === undefined) return
+    this.#refusedStreams.delete(file)
+    this.#disable(`the upload server refused a streamed upload (${describe(refusal)}) and took the same file not streamed`, refusal)
+  }
+
+  /**
+   * An upload not streamed of the file was refused for good too (uploader.ts isRefusal): the refusal of its
+   * stream was the file's (its type, a version limit, its size), not the streamed form's; streaming stays on.
+   */
+  refusedWithoutStream(file: PendingFile, e: unknown): void {
+    if (!isRefusal(e) || !this.#refusedStreams.has(file)) return
+    this.#refusedStreams.delete(file)
+    this.#d.log.info({ path: file.localPath, err: e }, 'the library refused the file itself, streamed or not; streaming stays on')
   }
 
   /** Unmount: no stream outlives the mount. */
@@ -187,9 +215,14 @@ export class Streamer {
   #failed(file: PendingFile, e: unknown): void {
     if (hasImageKitCode(e, 'IK_ABORTED')) return
     file.appendOnly = false // uploaded at close from now on, never streamed again
-    if (refusesStreams(e)) {
+    const refusal = refusalOf(e)
+    if (refusal === 'streams') {
       this.#disable(`the upload server refused a streamed upload (${describe(e)})`, e)
-    } else if (!isTooLarge(e) && ++this.#failuresInARow >= MAX_FAILURES_IN_A_ROW) {
+    } else if (refusal === 'either') {
+      // Not counted as a failure: the upload at close tells whose it was (storedWithoutStream, refusedWithoutStream).
+      this.#refusedStreams.set(file, e)
+      this.#d.log.info({ path: file.localPath, err: e }, 'streamed upload refused; the file is uploaded at close, which tells whether the refusal was of the streamed form')
+    } else if (refusal === undefined && ++this.#failuresInARow >= MAX_FAILURES_IN_A_ROW) {
       this.#disable(`${this.#failuresInARow} streamed uploads failed in a row (last: ${describe(e)})`, e)
     } else {
       this.#d.log.info({ path: file.localPath, err: e }, 'streamed upload failed; the file is uploaded at close')
@@ -198,8 +231,14 @@ export class Streamer {
   }
 }
 
-/** A 4xx answer other than "too large", "timeout" or "slow down": this server does not take streamed bodies. */
-function refusesStreams(e: unknown): boolean {
-  if (!isImageKitError(e) || e.status === undefined || isTooLarge(e)) return false
-  return e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429
+/**
+ * What a failed stream's answer refused: 'streams' (411 Length Required: a body without a length), 'key' (401/403:
+ * every upload fails alike), 'either' (another 4xx but 408 and 429: the file, or its streamed form), or
+ * undefined (no refusal: a timeout, 429 or the 400 that passes, 5xx, a dropped connection).
+ */
+function refusalOf(e: unknown): 'streams' | 'key' | 'either' | undefined {
+  if (!isImageKitError(e) || e.status === undefined || e.retriable || e.status < 400 || e.status >= 500 || e.status === 408 || e.status === 429) return undefined
+  if (e.status === 411) return 'streams'
+  if (e.status === 401 || e.status === 403) return 'key'
+  return 'either'
 }

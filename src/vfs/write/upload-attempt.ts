@@ -154,8 +154,10 @@ export class UploadAttempts {
         }, { giveUp: control.uploadFailed, ...(control.superseded ? { signal: control.superseded } : {}) }))
       // Stored: until it has landed (its tags set, perform), a crash leaves the next mount to find it.
       file.mayBeStoredSinceMs = sinceMs
+      this.#d.streamer.storedWithoutStream(file) // a 4xx that refused its stream was the streamed form's
       return uploaded
     } catch (e) {
+      this.#d.streamer.refusedWithoutStream(file, e) // refused too: a 4xx that refused its stream was the file's
       // Superseded (Uploader.supersede) between its tries: the client does not say whether one of them had its
       // answer lost after the store, so the file counts as maybe stored. Its next attempt (of the new content)
       // looks for that copy first, and an unlink before it deletes what the name holds since (namespace.ts).

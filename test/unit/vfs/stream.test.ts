@@ -281,6 +281,46 @@ describe('streamed uploads', () => {
     expect(h.records.some((r) => r.level === 40 && String(r.msg).includes('refused a streamed upload'))).toBe(true)
   })
 
+  // Before, any 4xx but "too large" to a stream turned streaming off for the mount: one file of a type the account
+  // does not take (a 400 that has nothing to do with streaming) and every large file after it went up at close.
+  it('a 400 the library answers the file itself, streamed or not (a file type it does not take): close fails with EPERM, and streaming stays on', async () => {
+    const api = new FakeImageKit()
+    const refusal = new ImageKitError('IK_BAD_REQUEST', 'POST /api/v1/files/upload: 400 This file type is not allowed in your account.', { status: 400 })
+    api.refuseNextStream = refusal
+    api.failAlways.set('uploadFile', refusal)
+    const h = rw(api)
+    const bytes = patternBytes(2 * THRESHOLD, 12)
+    const fh = await h.vfs.create('/refused.mkv', 0o644, CREATE)
+    await append(h, '/refused.mkv', fh, bytes)
+    await expectCode(h.vfs.flush('/refused.mkv', fh), 'EPERM')
+    await h.vfs.release('/refused.mkv', fh)
+    expect(h.vfs.status().uploads).toMatchObject([{ localPath: '/refused.mkv', state: 'rejected' }])
+    api.failAlways.delete('uploadFile')
+    const fh2 = await h.vfs.create('/next.bin', 0o644, CREATE)
+    await append(h, '/next.bin', fh2, bytes)
+    await close(h, '/next.bin', fh2)
+    expect(api.fileAt('/next.bin')!.bytes.equals(bytes)).toBe(true)
+    expect(api.writeCalls.uploadFileStream).toBe(2)
+    expect(api.uploads.at(-1)).toMatchObject({ filePath: '/next.bin', streamed: true })
+    expect(h.records.filter((r) => Number(r.level) >= 40 && String(r.msg).includes('streamed'))).toEqual([])
+  })
+
+  it('a 4xx to a streamed body whose file the server then takes not streamed (a refusal of the form, in other words than 411): nothing streams until the next mount', async () => {
+    const api = new FakeImageKit()
+    api.refuseNextStream = new ImageKitError('IK_BAD_REQUEST', 'POST /api/v1/files/upload: 400 Invalid request body.', { status: 400 })
+    const h = rw(api)
+    const bytes = patternBytes(2 * THRESHOLD, 13)
+    for (const name of ['/one.bin', '/two.bin', '/three.bin']) {
+      const fh = await h.vfs.create(name, 0o644, CREATE)
+      await append(h, name, fh, bytes)
+      await close(h, name, fh)
+      expect(api.fileAt(name)!.bytes.equals(bytes)).toBe(true)
+    }
+    expect(api.writeCalls.uploadFileStream).toBe(1)
+    expect(api.writeCalls.uploadFile).toBe(3)
+    expect(h.records.filter((r) => r.level === 40 && String(r.msg).includes('refused a streamed upload'))).toHaveLength(1)
+  })
+
   it('a stream that fails mid-body (dropped connection) falls back to the upload at close; streaming stays on', async () => {
     const api = new FakeImageKit()
     api.failNextStreamAt = { bytes: 1, error: new ImageKitError('IK_NETWORK', 'POST /api/v1/files/upload: connection reset') }
