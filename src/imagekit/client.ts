@@ -37,6 +37,13 @@ export const DEFAULT_MAX_CONNECTIONS_PER_ORIGIN = 32
 export const DEFAULT_USER_AGENT = 'ikfs/0.1'
 /** The preflight (`ikfs mount`, `ikfs doctor`) answers quickly rather than riding out a long outage. */
 export const VERIFY_MAX_RETRIES = 1
+/**
+ * A signed read refused within this long after the clocks were last measured for one (#signedAgain) takes that
+ * measurement instead of another API call: 10 s bounds the calls refused reads make (a burst of readers, a URL
+ * refused for another cause read over and over) to one per 10 s, while a clock stepped again is still followed
+ * (the API's other answers show it too, and this span, on this machine's clock, does not hold across a step).
+ */
+export const CLOCK_RECHECK_MS = 10_000
 /** Days asked for, today included: ImageKit rejects ranges of 90 days or more, and excludes the end date. */
 const USAGE_WINDOW_DAYS = 89
 const DAY_MS = 86_400_000
@@ -85,6 +92,8 @@ export class ImageKitClient implements ImageKitApi {
   readonly #clock: Clock
   /** The API call a refused signed URL makes to measure the clocks again (#signedAgain), while one is under way. */
   #clockCheck: Promise<void> | undefined
+  /** When (this machine's clock) the last such call ended: refusals within CLOCK_RECHECK_MS of it take its figure. */
+  #clockCheckedAtMs: number | undefined
 
   constructor(options: ImageKitClientOptions) {
     const expiry = options.signedUrlExpirySeconds ?? DEFAULT_SIGNED_URL_EXPIRY_SECONDS
@@ -177,19 +186,17 @@ export class ImageKitClient implements ImageKitApi {
   /**
    * After the CDN refused the signed `url`: whether the clocks stepped apart since the API's last answer (this
    * machine's stepped back, or ImageKit's seen so), which the skew signing follows would show only at the next API
-   * answer. One cheap API call (shared by the refusals meanwhile) measures it again; when by ImageKit's clock
-   * `url` had expired and signing now gives a later expiry, the URL signed again, for one more try. Else
-   * undefined: the refusal has another cause (or the clocks still agree), and is answered as it is.
+   * answer. One cheap API call measures it again, shared by the refusals meanwhile and by those within
+   * CLOCK_RECHECK_MS after it (a burst of readers refused together, or a URL refused for another cause read over
+   * and over, costs one call, not one each); when by ImageKit's clock `url` had expired and signing now gives a
+   * later expiry, the URL signed again, for one more try. Else undefined: the refusal has another cause (or the
+   * clocks still agree), and is answered as it is.
    */
   async #signedAgain(url: string, signal: AbortSignal | undefined): Promise<string | undefined> {
     const parts = signedParts(url)
     if (!parts) return undefined
-    const first = this.#clockCheck === undefined
-    this.#clockCheck ??= this.#http
-      .call({ method: 'GET', host: 'api', route: LIST_ROUTE, query: { limit: 1 }, idempotent: true, signal, maxRetries: VERIFY_MAX_RETRIES })
-      .then(() => undefined, () => undefined)
-      .finally(() => (this.#clockCheck = undefined))
-    await this.#clockCheck
+    const first = await this.#measureClocks(signal)
+    if (signal?.aborted) return undefined
     const skewMs = this.#http.clockSkew.skewMs
     if (skewMs === undefined || this.#clock.now() + skewMs < parts.expiresAt * 1000) return undefined
     const again = this.#signed(parts.unsigned)
@@ -201,6 +208,28 @@ export class ImageKitClient implements ImageKitApi {
       'a signed URL expired by ImageKit\'s clock, which is ahead of this machine\'s since the API\'s last answer (a clock step): signed again by ImageKit\'s time',
     )
     return again
+  }
+
+  /**
+   * Measures the clocks (the API's Date header, ClockSkew) for #signedAgain, unless one measurement is under way (it
+   * is awaited) or one ended less than CLOCK_RECHECK_MS ago by this machine's clock (its figure stands; a clock
+   * stepped since, either way, makes that span look negative or long, and measures again). The call is no one
+   * reader's: a reader that gives up (`signal`) stops waiting for it, the others still get its answer (close()
+   * ends it, as every GET). True when this call started the measurement.
+   */
+  async #measureClocks(signal: AbortSignal | undefined): Promise<boolean> {
+    const sinceMs = this.#clockCheckedAtMs === undefined ? undefined : this.#clock.now() - this.#clockCheckedAtMs
+    if (this.#clockCheck === undefined && sinceMs !== undefined && sinceMs >= 0 && sinceMs < CLOCK_RECHECK_MS) return false
+    const first = this.#clockCheck === undefined
+    this.#clockCheck ??= this.#http
+      .call({ method: 'GET', host: 'api', route: LIST_ROUTE, query: { limit: 1 }, idempotent: true, maxRetries: VERIFY_MAX_RETRIES })
+      .then(() => undefined, () => undefined)
+      .finally(() => {
+        this.#clockCheck = undefined
+        this.#clockCheckedAtMs = this.#clock.now()
+      })
+    await untilAborted(this.#clockCheck, signal)
+    return first
   }
 
   uploadFile(request: UploadRequest, options?: RequestOptions): Promise<UploadResponse> {
@@ -395,6 +424,22 @@ function checkUploadAnswer(answer: HostAnswer, host: string): void {
     throw new ImageKitError('IK_UNAUTHORIZED', `${host} rejected the private key: ${said}`, details)
   }
   throw new ImageKitError('IK_BAD_RESPONSE', `${host} is not the ImageKit Upload API (is the upload URL right?): POST ${UPLOAD_ROUTE}: ${said}`, details)
+}
+
+/** `work`, or less when `signal` aborts first (the work goes on for whoever else awaits it). */
+async function untilAborted(work: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return work
+  if (signal.aborted) return
+  let onAbort!: () => void
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = resolve
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    await Promise.race([work, aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
 }
 
 function isoDate(ms: number): string {

@@ -1,10 +1,10 @@
 /** The ImageKitClient facade: routes and bodies of each call, delivery URLs, bulk-job polling, deletes. */
 import { describe, expect, it } from 'vitest'
-import { ImageKitClient } from '../../../src/imagekit/client.js'
+import { CLOCK_RECHECK_MS, ImageKitClient } from '../../../src/imagekit/client.js'
 import { ManualClock, systemClock } from '../../../src/clock.js'
 import { expiryFor, signUrl, stringToSign, urlSignature } from '../../../src/imagekit/sign.js'
 import { startTestEmulator } from '../../helpers/emulator.js'
-import { PRIVATE_KEY, capturingLogger, makeClient, readAll, sendJson, useClientPerTest } from './helpers.js'
+import { PRIVATE_KEY, capturingLogger, makeClient, readAll, sendJson, useClientPerTest, waitFor } from './helpers.js'
 
 const FILE = { type: 'file', fileId: 'f1', name: 'a.jpg', filePath: '/a.jpg', size: 3, url: 'u', isPrivateFile: false }
 
@@ -304,6 +304,84 @@ describe('a clock stepped while reading', () => {
       await client.close()
       await emulator.stop()
     }
+  })
+})
+
+describe('R7: refused signed reads measure the clocks once for a burst', () => {
+  // Each signed read refused made its own API call to measure the clocks, unless one was still in flight: a
+  // burst of readers (8 at once, a refusal for another cause read over and over) cost one Media API call each.
+  it('8 readers refused at once share one measurement; refusals within CLOCK_RECHECK_MS of it reuse it; a later one measures again', async () => {
+    const apiAheadMs = 7_200_000 // ImageKit's clock, 2 h ahead: a URL signed by this machine's time is past by ImageKit's
+    /** Refusals held until the first measurement has been answered, so that they reach the client after it ended. */
+    const held: (() => void)[] = []
+    let measured = false
+    let refusedOnce = false
+    const { client, clock } = await setup((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x')
+      if (url.pathname.startsWith('/v1/files')) {
+        res.on('finish', () => {
+          measured = true
+          for (const release of held.splice(0)) release()
+        })
+        return sendJson(res, 200, [FILE], { date: new Date(clock.now() + apiAheadMs).toUTCString() })
+      }
+      const expiresAt = Number(url.searchParams.get('ik-t'))
+      const forged = url.pathname.endsWith('/forbidden.jpg')
+      if (!forged && expiresAt * 1000 > clock.now() + apiAheadMs) {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '5' })
+        return res.end('bytes')
+      }
+      const refuse = () => sendJson(res, 401, { message: 'The signed URL has expired.' })
+      if (measured || !refusedOnce) {
+        refusedOnce = true
+        return refuse()
+      }
+      held.push(refuse)
+    })
+    const apiCalls = () => perTest.server.requests.filter((r) => r.url.startsWith('/v1/files')).length
+    const target = { filePath: '/a.jpg', url: `${perTest.server.url}/demo/a.jpg`, isPrivateFile: true }
+    const read = async (url: string) => (await readAll((await client.readRange(url, 0, undefined)).body)).toString()
+
+    const reads = await Promise.all(Array.from({ length: 8 }, () => read(client.deliveryUrl(target))))
+    expect(reads).toEqual(Array(8).fill('bytes')) // each signed again by ImageKit's time, and read
+    expect(apiCalls()).toBe(1)
+    // Refused for another cause (its signature), read over and over: the measurement just made holds.
+    const forbidden = { filePath: '/forbidden.jpg', url: `${perTest.server.url}/demo/forbidden.jpg`, isPrivateFile: true }
+    for (let i = 0; i < 5; i++) await expect(read(client.deliveryUrl(forbidden))).rejects.toMatchObject({ code: 'IK_FORBIDDEN' })
+    expect(apiCalls()).toBe(1)
+    // Once CLOCK_RECHECK_MS has passed, a refusal measures again (a clock stepped since would show).
+    await clock.sleep(CLOCK_RECHECK_MS)
+    await expect(read(client.deliveryUrl(forbidden))).rejects.toMatchObject({ code: 'IK_FORBIDDEN' })
+    expect(apiCalls()).toBe(2)
+  })
+
+  it('a reader that gives up (its signal) while the shared measurement runs does not end it for the others', async () => {
+    const apiAheadMs = 7_200_000
+    let answer!: () => void
+    const answered = new Promise<void>((resolve) => { answer = resolve })
+    const { client, clock } = await setup(async (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x')
+      if (url.pathname.startsWith('/v1/files')) {
+        await answered
+        return sendJson(res, 200, [FILE], { date: new Date(clock.now() + apiAheadMs).toUTCString() })
+      }
+      if (Number(url.searchParams.get('ik-t')) * 1000 > clock.now() + apiAheadMs) {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '5' })
+        return res.end('bytes')
+      }
+      sendJson(res, 401, { message: 'The signed URL has expired.' })
+    })
+    const target = { filePath: '/a.jpg', url: `${perTest.server.url}/demo/a.jpg`, isPrivateFile: true }
+    const quitter = new AbortController()
+    const first = client.readRange(client.deliveryUrl(target), 0, undefined, { signal: quitter.signal })
+    await waitFor(() => perTest.server.requests.some((r) => r.url.startsWith('/v1/files')))
+    const second = client.readRange(client.deliveryUrl(target), 0, undefined)
+    await waitFor(() => perTest.server.requests.filter((r) => r.url.startsWith('/demo/')).length === 2)
+    quitter.abort()
+    await expect(first).rejects.toBeDefined()
+    answer()
+    expect((await readAll((await second).body)).toString()).toBe('bytes')
+    expect(perTest.server.requests.filter((r) => r.url.startsWith('/v1/files'))).toHaveLength(1)
   })
 })
 
