@@ -57,7 +57,7 @@ export class StreamedUpload {
   sentBytes = 0
 
   constructor(
-    api: ImageKitApi, file: PendingFile, uploadTags: readonly string[], onFailure: (e: unknown) => void,
+    api: ImageKitApi, file: PendingFile, uploadTags: readonly string[], onFailure: (e: unknown, sentBytes: number) => void,
     trim: PageTrimOptions = {}, closingLater?: (closed: Promise<void>) => void,
   ) {
     this.#body = new GrowingFile(file.dataPath, { ...trim, closingLater })
@@ -69,7 +69,7 @@ export class StreamedUpload {
     this.#result.catch((e: unknown) => {
       this.error ??= e
       this.#body.fail(e instanceof Error ? e : new Error('streamed upload failed')) // releases a reader waiting for bytes
-      onFailure(e)
+      onFailure(e, this.sentBytes)
     })
   }
 
@@ -97,6 +97,8 @@ export class Streamer {
   readonly #live = new Set<PendingFile>()
   /** Files whose stream a 4xx refused that may be the file's or its streamed form's: the upload at close tells. */
   readonly #refusedStreams = new WeakMap<PendingFile, unknown>()
+  /** Files whose stream the API refused as over the size limit, with the bytes sent by then (tooLargeAlready). */
+  readonly #tooLarge = new WeakMap<PendingFile, { error: unknown; sentBytes: number }>()
   /** Bodies' descriptors closed after their upload ended (behind a trim's sync), until they are. */
   readonly #closingLater = new Set<Promise<void>>()
 
@@ -126,7 +128,7 @@ export class Streamer {
     if (file.streamed) return file.streamed.grew(file.size)
     if (file.size < this.#d.thresholdBytes || !this.enabled || file.openCount !== 1) return
     if (!this.#d.uploader.tryReserve(file)) return // no slot to spare: maybe at a later write
-    file.streamed = new StreamedUpload(this.#d.api, file, this.#d.uploadTags, (e) => this.#failed(file, e), this.#d, (closed) => {
+    file.streamed = new StreamedUpload(this.#d.api, file, this.#d.uploadTags, (e, sent) => this.#failed(file, e, sent), this.#d, (closed) => {
       this.#closingLater.add(closed)
       void closed.then(() => this.#closingLater.delete(closed))
     })
@@ -191,6 +193,17 @@ export class Streamer {
     this.#d.log.info({ path: file.localPath, err: e }, 'the library refused the file itself, streamed or not; streaming stays on')
   }
 
+  /**
+   * The API's refusal of the file's stream as over the size limit, when the file is still at least as large as
+   * what that stream had sent (the limit is below that): the upload at close would send the whole file again
+   * (GiBs, for a long video) to be refused alike, so it takes this answer instead (W6). Asked once.
+   */
+  tooLargeAlready(file: PendingFile): unknown {
+    const refused = this.#tooLarge.get(file)
+    this.#tooLarge.delete(file)
+    return refused !== undefined && file.size >= refused.sentBytes ? refused.error : undefined
+  }
+
   /** Unmount: no stream outlives the mount. */
   close(): void {
     for (const file of [...this.#live]) this.stop(file, 'unmount')
@@ -212,9 +225,11 @@ export class Streamer {
     if (releaseSlot) this.#d.uploader.unreserve(file)
   }
 
-  #failed(file: PendingFile, e: unknown): void {
+  #failed(file: PendingFile, e: unknown, sentBytes: number): void {
     if (hasImageKitCode(e, 'IK_ABORTED')) return
     file.appendOnly = false // uploaded at close from now on, never streamed again
+    // The API's own words (a 400; a proxy's 413 may be about the streamed form): the file is over the limit.
+    if (hasImageKitCode(e, 'IK_TOO_LARGE') && e.status === 400) this.#tooLarge.set(file, { error: e, sentBytes })
     const refusal = refusalOf(e)
     if (refusal === 'streams') {
       this.#disable(`the upload server refused a streamed upload (${describe(e)})`, e)

@@ -142,6 +142,7 @@ export class UploadAttempts {
         (file.mayBeStoredSinceMs !== undefined ? await this.#storedCopy(file, sinceMs, earlierAnswer, control) : undefined) ??
         (await this.#finishStream(file, onProgress, (e) => (streamFailure = e))) ??
         (await storedBefore(streamFailure)) ??
+        this.#refusedAsTooLarge(file) ??
         (await api.uploadFile({
           ...uploadFieldsOf(file, uploadTags),
           localFile: file.dataPath,
@@ -166,6 +167,13 @@ export class UploadAttempts {
     } finally {
       file.sendingSinceMs = undefined
     }
+  }
+
+  /** Throws the API's refusal of the file's stream as over the size limit, if the file is still as large (Streamer.tooLargeAlready). */
+  #refusedAsTooLarge(file: PendingFile): undefined {
+    const refusal = this.#d.streamer.tooLargeAlready(file)
+    if (refusal !== undefined) throw refusal
+    return undefined
   }
 
   /** The rest of the file's streamed upload (W12), if one runs: its one request reads the rest of the bytes. */

@@ -355,7 +355,9 @@ describe('streamed uploads', () => {
     expect(h.records.some((r) => r.level === 40 && String(r.msg).includes('failed in a row'))).toBe(true)
   })
 
-  it('a file over the upload limit still fails close with EFBIG and stays in the spool; streaming stays on', async () => {
+  // The upload at close sent the whole file again after the API had refused its stream as too large: for a video
+  // over the limit, GiBs more to be refused alike.
+  it('a file over the upload limit still fails close with EFBIG and stays in the spool, without sending it again at close; streaming stays on', async () => {
     const api = new FakeImageKit()
     api.maxUploadBytes = 3 * THRESHOLD
     const h = rw(api)
@@ -363,6 +365,7 @@ describe('streamed uploads', () => {
     await append(h, '/huge.bin', fh, patternBytes(6 * 1024 * KiB, 10))
     await expectCode(h.vfs.flush('/huge.bin', fh), 'EFBIG')
     await h.vfs.release('/huge.bin', fh)
+    expect(api.writeCalls.uploadFile).toBe(0)
     expect(api.fileAt('/huge.bin')).toBeUndefined()
     expect(h.vfs.status().uploads).toMatchObject([{ state: 'rejected', size: 6 * 1024 * KiB }])
     expect(readdirSync(join(h.vfs.spoolDir!, 'data'))).toHaveLength(1)
@@ -370,6 +373,19 @@ describe('streamed uploads', () => {
     await append(h, '/ok.bin', fh2, patternBytes(2 * THRESHOLD, 11))
     await close(h, '/ok.bin', fh2)
     expect(api.uploads.at(-1)).toMatchObject({ filePath: '/ok.bin', streamed: true })
+  })
+
+  it('a file whose stream was refused as over the limit, then truncated below what that stream had sent, is uploaded at close', async () => {
+    const api = new FakeImageKit()
+    api.maxUploadBytes = 3 * THRESHOLD
+    const h = rw(api)
+    const fh = await h.vfs.create('/shrunk.bin', 0o644, CREATE)
+    await append(h, '/shrunk.bin', fh, patternBytes(6 * 1024 * KiB, 14))
+    await waitFor(() => api.streams[0]?.state === 'failed')
+    await h.vfs.ftruncate('/shrunk.bin', fh, 2 * THRESHOLD)
+    await close(h, '/shrunk.bin', fh)
+    expect(api.writeCalls.uploadFile).toBe(1)
+    expect(api.fileAt('/shrunk.bin')!.bytes.equals(patternBytes(6 * 1024 * KiB, 14).subarray(0, 2 * THRESHOLD))).toBe(true)
   })
 
   it('never streams with write-back or with streaming turned off', async () => {
