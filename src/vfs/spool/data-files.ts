@@ -6,7 +6,8 @@
  * filesystems (ext4 without a journal scans the recently freed inodes of a block group on every create,
  * about a millisecond each after a few thousand deletes), and every create or delete is a thread-pool round
  * trip; a reused file costs one rename. Files in `free/` are empty and belong to nobody: start-up deletes
- * whatever a crash left there. The renames are synchronous: metadata only, microseconds. So is emptying a
+ * whatever a crash left there. A kept copy's file (`kept/`, recent-copies.ts) is emptied where it is when it
+ * goes, and renamed from there at its reuse: `kept/` is emptied at start-up too. The renames are synchronous: metadata only, microseconds. So is emptying a
  * small file (its pages dropped, its few blocks freed): a thread-pool round trip cost several times more
  * CPU than the truncate itself, once per small file copied in. A large file is emptied in the thread pool,
  * and so is one whose bytes were synced (noteSynced): its blocks are on disk then, and freeing them waits for
@@ -39,7 +40,8 @@ export const FREE_FILES_MAX = 64
 const SYNC_TRUNCATE_MAX_BYTES = 1024 * 1024
 
 export class DataFiles {
-  readonly #free: { name: string; fh: FileHandle }[] = []
+  /** Emptied files kept open for reuse, where they are (in free/, or where their owner left them: `owned`). */
+  readonly #free: { path: string; fh: FileHandle }[] = []
   /** Data files whose bytes were fdatasync'ed: their blocks are allocated on disk. */
   readonly #bytesSynced = new Set<string>()
   readonly #idPrefix = randomBytes(8).toString('hex')
@@ -81,7 +83,7 @@ export class DataFiles {
     const free = this.#free.pop()
     if (free) {
       try {
-        renameSync(join(this.freeDir, free.name), this.path(id))
+        renameSync(free.path, this.path(id))
         this.placed()
         return { id, fh: free.fh }
       } catch {
@@ -102,26 +104,31 @@ export class DataFiles {
    * Removes a data file nobody needs any more (`fh`: its handle, when still open; `at`: where it is, when not
    * in data/); kept for reuse while there is room. Safe to call twice for one id: whoever moves the file away
    * first owns it, and only then empties it, so a stale handle can never truncate a file that already belongs
-   * to someone else.
+   * to someone else. `owned`: the caller owns the file at `at` already, and nobody else can reach it there (a
+   * spool copy recent-copies.ts evicts, out of its map before this is called, in `kept/`, which a start-up
+   * empties): it is emptied where it is, without a rename, and the next create renames it from there into
+   * data/. So a small file copied in costs two renames (into data/, then into kept/), not three.
    */
-  async remove(id: string, fh?: FileHandle, at = this.path(id)): Promise<void> {
+  async remove(id: string, fh?: FileHandle, at = this.path(id), owned = false): Promise<void> {
     const synced = this.#bytesSynced.delete(id)
-    let moved = false
+    let path = at
     if (this.#free.length < FREE_FILES_MAX) {
       try {
         fh ??= await open(at, 'r+')
-        renameSync(at, join(this.freeDir, id))
-        moved = true
+        if (!owned) {
+          renameSync(at, join(this.freeDir, id))
+          path = join(this.freeDir, id)
+        }
         if (!synced && fstatSync(fh.fd).size <= SYNC_TRUNCATE_MAX_BYTES) ftruncateSync(fh.fd, 0)
         else await fh.truncate(0)
-        this.#free.push({ name: id, fh })
+        this.#free.push({ path, fh })
         return
       } catch {
         // gone already, or not reusable: closed and deleted below
       }
     }
     await fh?.close().catch(() => undefined)
-    await unlink(moved ? join(this.freeDir, id) : at).catch(() => undefined)
+    await unlink(path).catch(() => undefined)
   }
 
   /** Closes and deletes the kept files (unmount). */
@@ -129,9 +136,9 @@ export class DataFiles {
     await this.#names.settled()
     if (this.#dirFd !== undefined) closeSync(this.#dirFd)
     this.#dirFd = undefined
-    for (const { name, fh } of this.#free.splice(0)) {
+    for (const { path, fh } of this.#free.splice(0)) {
       await fh.close().catch(() => undefined)
-      await unlink(join(this.freeDir, name)).catch(() => undefined)
+      await unlink(path).catch(() => undefined)
     }
   }
 }

@@ -229,7 +229,8 @@ export class RecentCopies {
   async #remove(kept: Kept): Promise<void> {
     if (this.#kept.get(kept.key) !== kept) return
     this.#forget(kept)
-    await this.dataFiles.remove(kept.id, kept.fh, join(this.keptDir, kept.id))
+    // Ours alone now (out of the map, so neither take nor a read can reach it): emptied in kept/ for reuse, no rename.
+    await this.dataFiles.remove(kept.id, kept.fh, join(this.keptDir, kept.id), true)
   }
 
   /** One timer for the oldest copy, so an idle mount gives its disk back too. */

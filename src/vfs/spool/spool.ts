@@ -1,7 +1,7 @@
 /**
  * The spool: a private folder `<cacheDir>/<library id>/` holding the bytes of files being written
- * (`data/<id>`, 0600, see data-files.ts; emptied ones kept for reuse in `free/`) and their journal
- * (`journal/journal.log`, see journal.ts); folder renames in progress (`moves/`, see folder-moves.ts);
+ * (`data/<id>`, 0600, see data-files.ts; emptied ones kept for reuse in `free/`, or in `kept/` where a kept copy
+ * was emptied) and their journal (`journal/journal.log`, see journal.ts); folder renames in progress (`moves/`, see folder-moves.ts);
  * copies of files just stored, kept a while (`kept/`, see recent-copies.ts); modification times set through
  * the mount (`mtimes.log`, see mtimes.ts). The library id is a short hash of the URL endpoint, so mounts of
  * two libraries never share a spool while the same library finds its pending files again after a restart.

@@ -979,16 +979,18 @@ describe('RecentCopies', () => {
       ids.push(id)
     }
     const ls = (d: string) => readdirSync(join(root, d)).sort()
-    return { root, files, ids, ls }
+    /** The copies kept in kept/: an evicted one is emptied where it is, for the next create to take from there. */
+    const copies = () => ls('kept').filter((name) => statSync(join(root, 'kept', name)).size > 0)
+    return { root, files, ids, ls, copies }
   }
 
   it('keeps the newest copies within count, bytes and age; take hands one back into data/', async () => {
-    const { root, files, ids, ls } = await spool(5, 10)
+    const { root, files, ids, ls, copies } = await spool(5, 10)
     const clock = new ManualClock()
     const recent = new RecentCopies(files, join(root, 'kept'), clock, { maxCopies: 3, maxBytes: 25, ttlMs: 1000 })
     for (const [i, id] of ids.entries()) await recent.keep(`file${i}`, 'v1', { id, fh: undefined, size: 10 })
     // 3 copies would be 30 bytes: only the 2 newest stay
-    expect(ls('kept')).toEqual([ids[3], ids[4]].sort())
+    expect(copies()).toEqual([ids[3], ids[4]].sort())
     expect(ls('data')).toEqual([])
     expect([recent.count, recent.bytes]).toEqual([2, 20])
     expect(recent.take('file4', 'v2', 10)).toBeUndefined() // another version
@@ -999,11 +1001,29 @@ describe('RecentCopies', () => {
     expect(recent.take('file4', 'v1', 10)).toBeUndefined() // taken once
     await recent.keep('file4', 'v2', { id: copy!.id, fh: copy!.fh, size: 10 }) // with the descriptor take handed back
     await recent.drop('file4') // deleted: no version of it stays
-    expect(ls('kept')).toEqual([ids[3]])
+    expect(copies()).toEqual([ids[3]])
     clock.advance(1000)
     expect(recent.take('file3', 'v1', 10)).toBeUndefined() // expired
     await recent.close()
-    expect(ls('kept')).toEqual([])
+    expect(copies()).toEqual([])
+    await files.close()
+    expect([ls('kept'), ls('free'), ls('data')]).toEqual([[], [], []]) // the emptied files go at unmount
+  })
+
+  it('an evicted copy is emptied in kept/ and the next create takes it from there: one rename per reuse, none into free/', async () => {
+    const { root, files, ids, ls, copies } = await spool(2, 10)
+    const recent = new RecentCopies(files, join(root, 'kept'), new ManualClock(), { maxCopies: 1 })
+    const evicted = statSync(join(root, 'data', ids[0]!)).ino
+    await recent.keep('f0', 'v1', { id: ids[0]!, fh: undefined, size: 10 })
+    await recent.keep('f1', 'v1', { id: ids[1]!, fh: undefined, size: 10 }) // f0's copy goes
+    expect(copies()).toEqual([ids[1]])
+    expect(ls('free')).toEqual([])
+    expect(statSync(join(root, 'kept', ids[0]!))).toMatchObject({ ino: evicted, size: 0 })
+    const next = await files.create()
+    expect(statSync(files.path(next.id))).toMatchObject({ ino: evicted, size: 0 })
+    expect(ls('kept')).toEqual([ids[1]])
+    await next.fh.close()
+    await recent.close()
   })
 
   it('a file over the byte limit is not kept; start-up deletes what a crash left in kept/', async () => {
@@ -1055,7 +1075,7 @@ describe('RecentCopies', () => {
   })
 
   it('giveWay (a full disk) removes every kept copy, but not one taken back while it runs', async () => {
-    const { root, files, ids, ls } = await spool(3, 10)
+    const { root, files, ids, ls, copies } = await spool(3, 10)
     const recent = new RecentCopies(files, join(root, 'kept'), new ManualClock())
     expect(await recent.giveWay()).toBe(false) // nothing kept: no room to make
     for (const [i, id] of ids.entries()) {
@@ -1068,7 +1088,8 @@ describe('RecentCopies', () => {
     const taken = recent.take('file2', 'v1', 10)
     expect(taken?.id).toBe(ids[2])
     expect(await giving).toBe(true)
-    expect(ls('kept')).toEqual([])
+    expect(copies()).toEqual([])
+    expect(ls('kept')).toHaveLength(2) // emptied (their disk space given back), kept open for reuse
     expect([recent.count, recent.bytes]).toEqual([0, 0])
     // The taker's copy is whole, and its descriptor still open.
     expect(readFileSync(files.path(ids[2]!))).toEqual(Buffer.alloc(10, 2))
@@ -1098,7 +1119,8 @@ describe('RecentCopies', () => {
     for (let i = 0; i < n; i++) copies.push(await made(i))
     for (const [i, copy] of copies.entries()) await recent.keep(`f${i}`, 'v1', copy)
     expect(recent.count).toBe(RECENT_COPIES_MAX) // on disk, as before
-    expect(readdirSync(join(root, 'free'))).toHaveLength(n - RECENT_COPIES_MAX) // emptied for reuse at once
+    // Emptied for reuse at once, where they were kept.
+    expect(readdirSync(join(root, 'kept')).filter((name) => statSync(join(root, 'kept', name)).size === 0)).toHaveLength(n - RECENT_COPIES_MAX)
     for (let i = 0; i < n; i++) {
       const dest = Buffer.alloc(100)
       expect(recent.has(`f${i}`, 'v1', 1000 + i), `f${i}`).toBe(true)
