@@ -65,6 +65,7 @@ function uploadLines(uploads: readonly UploadStatus[], nowMs: number): string[] 
     const when = u.attempts === 0 ? 'uploads in' : 'next attempt in'
     const next = u.nextAttemptAtMs !== undefined ? `${when} ${duration(Math.max(0, u.nextAttemptAtMs - nowMs))}` : ''
     if (u.lastError || next) lines.push(`      ${[u.lastError ? `last error: ${u.lastError}` : '', next].filter(Boolean).join('; ')}`)
+    if (u.waitsFor === 'delete') lines.push('      uploads once the file unlinked at this name (open for reading then) is deleted from the library')
     // Not retried until written again, renamed, or the next mount (over the size limit, not that: W6): the library's own words say what to change.
     if (u.state === 'rejected' && u.refusal) lines.push(`      refused by the library: ${u.refusal}`)
   }

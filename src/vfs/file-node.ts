@@ -58,6 +58,11 @@ export class PendingFile {
   /** Refused as over the upload size limit (state rejected): its size then, and the limit if the answer said it. */
   tooLarge: TooLargeNote | undefined
   nextAttemptAtMs: number | undefined
+  /**
+   * Its upload waits until the delete of a file unlinked at its path is done (pending-deletes.ts): its close
+   * answered once it was durable in the spool (W8), and `ikfs status` says what it waits for.
+   */
+  waitsForDelete = false
   /** Bumped to cancel a scheduled (write-back or retry) upload. */
   generation = 0
   fd: FileHandle | undefined
@@ -229,6 +234,7 @@ export class PendingFile {
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       ...(state === 'rejected' && this.refusal !== undefined ? { refusal: this.refusal } : {}),
       ...(this.nextAttemptAtMs !== undefined && (state === 'failed' || state === 'waiting') ? { nextAttemptAtMs: this.nextAttemptAtMs } : {}),
+      ...(this.waitsForDelete && state === 'waiting' ? { waitsFor: 'delete' as const } : {}),
     }
   }
 }

@@ -95,6 +95,12 @@ export class PendingDeletes {
     }
   }
 
+  /** Whether a delete is under way for a file at `remotePath` (a store there waits for it: `gate`). */
+  underWayAt(remotePath: string): boolean {
+    for (const p of this.#byFileId.values()) if (p.remotePath === remotePath) return true
+    return false
+  }
+
   /**
    * Waits until no delete is under way for a file at `remotePath`: before something is stored there (an upload
    * would add a version to the file being deleted). Rejects at unmount while one still is.

@@ -268,6 +268,12 @@ export interface UploadStatus {
   refusal?: string
   /** When the next attempt is due (epoch ms), for retrying/failed entries. */
   nextAttemptAtMs?: number
+  /**
+   * waiting: what the upload waits for besides a slot. `delete`: the library's delete of a file unlinked at this
+   * path while a program had it open for reading (W8), which must come first (an upload there before it would be
+   * a version of the file it deletes).
+   */
+  waitsFor?: 'delete'
 }
 
 /** What a running mount reports about itself (`ikfs status`, /metrics). Counters are monotonic. */

@@ -138,6 +138,7 @@ export class WritePath {
       maxParallel: deps.options.maxParallelUploads,
       perform: (file, onProgress, control) => this.#attempts.perform(file, onProgress, control),
       persist: (file) => this.#committer.persist(file),
+      deleteUnderWayAt: (remotePath) => (this.deletes.underWayAt(remotePath) ? this.deletes.gate(remotePath) : undefined),
     })
     this.#streamer = new Streamer({
       api: deps.api, log: deps.uploadLog, uploader: this.#uploader, uploadTags: deps.options.uploadTags,
@@ -146,6 +147,7 @@ export class WritePath {
       thresholdBytes: deps.options.streamThresholdBytes ?? STREAM_THRESHOLD_BYTES,
       dropCachedPages: deps.dropCachedPages,
       trimStepBytes: deps.options.streamTrimStepBytes,
+      deleteUnderWay: (remotePath) => this.deletes.underWayAt(remotePath),
     })
     this.#spoolFiles = new SpoolFiles({
       pending: this.#pending, journal: this.#journal, dataFiles: this.#dataFiles, recent: this.#recent, committedCopies: this.#committedCopies,
@@ -167,6 +169,7 @@ export class WritePath {
     this.#committer = new Committer({
       log: deps.log, journal: this.#journal, uploader: this.#uploader, fileLock: this.#fileLock,
       writeBackDelayMs: deps.options.writeBackDelayMs, committedCopies: this.#committedCopies, dataFiles: this.#dataFiles,
+      deleteUnderWayAt: (remotePath) => (this.deletes.underWayAt(remotePath) ? this.deletes.gate(remotePath) : undefined),
     })
     // Those the last mount left are hidden and under way before any upload is (one at their paths waits for them).
     this.deletes.resume()
@@ -807,7 +810,7 @@ export class WritePath {
    * scheduled, no namespace op holding it (whose end requeues it), no handle (whose close commits). True if queued.
    */
   #requeueIfIdle(file: PendingFile): boolean {
-    if (!file.unsent || file.inflight || file.quiesced !== undefined || file.nextAttemptAtMs !== undefined) return false
+    if (!file.unsent || file.inflight || file.quiesced !== undefined || file.nextAttemptAtMs !== undefined || file.waitsForDelete) return false
     if (file.openCount > 0 || file.state === 'rejected' || file.unlinked) return false
     this.requeue(file)
     return true

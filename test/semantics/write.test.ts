@@ -1055,7 +1055,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await waitFor(() => library.details(remotePath).then(() => undefined, (e: unknown) => /no file/.test(String(e)) || undefined), 30_000, `${remotePath} deleted from the library`)
   }
 
-  it('W8: an unlink of a file open for reading answers before its bytes are fetched and its delete: the folder is usable meanwhile, re-listed it leaves the file out, and a file made at the name is a file of its own', async () => {
+  it('W8: an unlink of a file open for reading answers before its bytes are fetched and its delete: the folder is usable meanwhile, re-listed it leaves the file out, and a file made at the name is a file of its own, whose close answers before that delete', async () => {
     // The kernel holds the folder locked until the unlink answers: a lookup, create or listing there would wait
     // for the whole download. The CDN answers 30 s late here: the unlink, a create and listings in the folder
     // (one fetched anew after a SIGHUP, while the library still holds the file) are done in that time.
@@ -1066,7 +1066,6 @@ describe.skipIf(skip !== null)('write semantics', () => {
     const old = await lib.details(`/${folder}/film.bin`)
     const { m } = await mount()
     const viewer = await open(join(m.path, folder, 'film.bin'), 'r')
-    let again: Promise<void> | undefined
     try {
       await lib.setFaults({ latencyMs: 30_000, scope: ['delivery'] })
       try {
@@ -1077,16 +1076,27 @@ describe.skipIf(skip !== null)('write semantics', () => {
         await expect(stat(join(m.path, folder, 'film.bin'))).rejects.toThrow(/ENOENT/)
         // Not deleted yet: its bytes are still on their way to the reader's copy.
         expect((await lib.details(`/${folder}/film.bin`)).fileId).toBe(old.fileId)
-        // A file made at the name: stored once that delete is done (before it, it would be a version of the file
-        // the delete takes), its close waiting for that.
-        again = writeFile(join(m.path, folder, 'film.bin'), 'a new film\n')
-        await waitFor(async () => (await readdir(join(m.path, folder))).includes('film.bin') || undefined, 10_000, 'the new film.bin listed')
+        // A file made at the name (an editor's save: unlink, create, write, fsync, close): stored once that delete
+        // is done (before it, it would be a version of the file the delete takes). Its fsync and close answer
+        // once its bytes are durable in the spool, not after the download for the reader: `ikfs status` lists
+        // it as waiting, and the mount shows and reads it.
+        const saved = await open(join(m.path, folder, 'film.bin'), 'w')
+        await saved.writeFile('a new film\n')
+        await saved.sync()
+        await saved.close()
+        expect((await lib.details(`/${folder}/film.bin`)).fileId).toBe(old.fileId) // the delete has not come yet
+        expect(await readFile(join(m.path, folder, 'film.bin'), 'utf8')).toBe('a new film\n')
+        expect((await readdir(join(m.path, folder))).sort()).toEqual(['film.bin', 'kept.txt', 'other.txt'])
+        const status = await runIkfs(['status', m.path, '--json'], { timeoutMs: 30_000 })
+        const uploads = (JSON.parse(status.stdout) as { uploads: { localPath: string; state: string; waitsFor?: string }[] }).uploads
+        expect(uploads).toEqual([expect.objectContaining({ localPath: `/${folder}/film.bin`, state: 'waiting', waitsFor: 'delete' })])
       } finally {
         await lib.setFaults({ latencyMs: 0, scope: ['api', 'upload', 'delivery'] })
       }
-      await again
       await waitFor(() => lib.api('GET', `/v1/files/${old.fileId}/details`).then(() => undefined, (e: unknown) => /404/.test(String(e)) || undefined),
         60_000, 'the unlinked file deleted from the library')
+      // Then the new file's upload, a file of its own.
+      await waitFor(() => lib.details(`/${folder}/film.bin`).then((f) => f.fileId !== old.fileId || undefined, () => undefined), 30_000, 'the new film.bin stored')
       const back = Buffer.alloc(bytes.length + 1)
       const { bytesRead } = await viewer.read(back, 0, back.length, 0)
       expect(back.subarray(0, bytesRead).equals(bytes)).toBe(true)

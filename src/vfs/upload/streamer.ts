@@ -45,6 +45,11 @@ export interface StreamerDeps extends PageTrimOptions {
   uploadTags: readonly string[]
   enabled: boolean
   thresholdBytes: number
+  /**
+   * Whether the delete of a file unlinked at `remotePath` while open for reading is under way (pending-deletes.ts):
+   * an upload there waits for it, so no stream starts (it would hold a slot, and the close, until then).
+   */
+  deleteUnderWay?: (remotePath: string) => boolean
 }
 
 /** One file's streamed upload. */
@@ -127,6 +132,7 @@ export class Streamer {
     if (!file.appendOnly) return // stopped while this write was in progress
     if (file.streamed) return file.streamed.grew(file.size)
     if (file.size < this.#d.thresholdBytes || !this.enabled || file.openCount !== 1) return
+    if (this.#d.deleteUnderWay?.(file.remotePath) === true) return
     if (!this.#d.uploader.tryReserve(file)) return // no slot to spare: maybe at a later write
     file.streamed = new StreamedUpload(this.#d.api, file, this.#d.uploadTags, (e, sent) => this.#failed(file, e, sent), this.#d, (closed) => {
       this.#closingLater.add(closed)

@@ -20,6 +20,8 @@ export const RETRY_BASE_MS = 5_000
 export const RETRY_MAX_MS = 5 * 60_000
 /** Unmount's line for a file whose upload (never tried, or started meanwhile) waits for the library to answer again (outage.ts). */
 const WAITS_FOR_LIBRARY = 'upload waits for the library to answer again and is not tried before unmount; the file stays in the spool, and the next mount of this library (same --endpoint) with this cache dir retries it'
+/** Unmount's line for a file whose upload waits for the delete of the file unlinked at its path (scheduleAfter). */
+const WAITS_FOR_DELETE = 'upload waits for the library\'s delete of the file unlinked at this path while open for reading, not done before unmount; the file stays in the spool, and the next mount of this library with this cache dir finishes that delete, then uploads it'
 /** The one line for an upload refused for good (isRefusal), beside its path, spool file and the API's answer (err). */
 const REFUSED = 'upload refused by the library (no retry changes its answer); the file stays in the spool (spoolFile) and is not tried again until it is written again or renamed, or the next mount of this library with this cache dir'
 const REFUSED_TOO_LARGE = 'upload refused: the file is larger than the account allows; it stays in the spool (spoolFile) and is not tried again until it is written again or renamed (not at the next mount either: only a change of the account\'s limit could change the answer)'
@@ -43,6 +45,11 @@ export interface UploaderDeps {
   persist(file: PendingFile): Promise<void>
   /** Uniform in [0, 1): the jitter of the outage's backoff (default Math.random). */
   random?: () => number
+  /**
+   * The end of the library's delete of a file unlinked at `remotePath` while open for reading, while one is under
+   * way (pending-deletes.ts), else undefined: an attempt in the background waits for it before it takes a slot.
+   */
+  deleteUnderWayAt?: (remotePath: string) => Promise<void> | undefined
 }
 
 /** How an attempt's requests stop retrying while the library is down (RequestOptions.giveUp). */
@@ -140,6 +147,33 @@ export class Uploader {
     })
   }
 
+  /**
+   * Upload once `ready` resolves: the delete of a file unlinked at its path (pending-deletes.ts gate), which must
+   * come first. Until then it takes no slot and has no attempt under way, so an open for writing, a rename or an
+   * unlink of it does not wait for that delete; a later schedule, upload or cancel supersedes it, as a timer. When
+   * `ready` rejects (unmounting), the file stays in the spool for the next mount (drain says so).
+   */
+  scheduleAfter(file: PendingFile, ready: Promise<void>): void {
+    const generation = ++file.generation
+    this.#stopTimer(file)
+    this.#outage.release(file)
+    file.state = 'waiting'
+    file.nextAttemptAtMs = undefined
+    file.waitsForDelete = true
+    this.#queued.add(file)
+    if (this.#closed) return
+    const timer = new AbortController()
+    this.#timers.set(file, timer)
+    ready.then(() => {
+      if (this.#timers.get(file) === timer) this.#timers.delete(file)
+      if (this.#closed || timer.signal.aborted || file.generation !== generation) return
+      file.waitsForDelete = false
+      this.upload(file, true).catch(() => undefined) // not #background: a delete begun at the path since is gated by the api
+    }, () => {
+      if (this.#timers.get(file) === timer) this.#timers.delete(file)
+    })
+  }
+
   /** Forget scheduled attempts (an in-flight upload finishes; await `file.inflight`). */
   cancel(file: PendingFile): void {
     file.generation++
@@ -209,6 +243,10 @@ export class Uploader {
   }
 
   #background(file: PendingFile): void {
+    // An upload to a path where the delete of a file unlinked there is under way would wait in its slot (the
+    // write path's api gates it) for as long as that file's download for its readers takes: it waits outside.
+    const deleted = file.inflight ? undefined : this.#deps.deleteUnderWayAt?.(file.remotePath)
+    if (deleted) return this.scheduleAfter(file, deleted)
     this.upload(file, true).catch(() => undefined) // #run logged it and scheduled the retry
   }
 
@@ -235,6 +273,7 @@ export class Uploader {
   #stopTimer(file: PendingFile): void {
     this.#timers.get(file)?.abort()
     this.#timers.delete(file)
+    file.waitsForDelete = false
   }
 
   async #run(file: PendingFile, background: boolean): Promise<void> {
@@ -363,13 +402,15 @@ export class Uploader {
   async drain(): Promise<void> {
     const { log } = this.#deps
     for (const file of this.#queued) {
-      if (file.state === 'waiting' && !file.inflight && file.unsent) this.#background(file)
+      if (file.state === 'waiting' && !file.inflight && file.unsent && !file.waitsForDelete) this.#background(file)
     }
     // Not retried now (the API failed them moments ago, and another round of retries could hold the stop for
     // minutes): said per file, so that the log shows what the next mount has to finish.
     for (const file of this.#queued) {
       if (file.inflight || file.unlinked) continue
-      if (file.state !== 'failed' && this.#outage.holds(file)) {
+      if (file.waitsForDelete && file.unsent) {
+        log.warn({ path: file.localPath }, WAITS_FOR_DELETE)
+      } else if (file.state !== 'failed' && this.#outage.holds(file)) {
         log.warn({ path: file.localPath }, WAITS_FOR_LIBRARY)
       } else if (file.state === 'failed') {
         log.warn({ path: file.localPath, attempts: file.attempts, lastError: file.lastError }, 'upload failed and not retried before unmount; the file stays in the spool, and the next mount of this library (same --endpoint) with this cache dir retries it')

@@ -30,6 +30,11 @@ export interface CommitterDeps {
   committedCopies: CommittedCopies
   /** Their names in the spool's folder are synced with the bytes (data-files.ts syncNames); synced ones are emptied in the pool. */
   dataFiles: DataFiles
+  /**
+   * The end of the library's delete of a file unlinked at `remotePath` while open for reading, while one is under
+   * way (pending-deletes.ts `gate`), else undefined: a file stored there must wait for it (W8).
+   */
+  deleteUnderWayAt: (remotePath: string) => Promise<void> | undefined
 }
 
 export class Committer {
@@ -69,13 +74,24 @@ export class Committer {
     await this.commit(file, 'close').catch((e: unknown) => { throw spoolError(e, `close ${file.localPath}`) })
   }
 
-  /** fsync: the content is stored remotely when it returns (write-back: the upload starts now). */
+  /**
+   * fsync: the content is stored remotely when it returns (write-back: the upload starts now); at a path where the
+   * delete of a file unlinked there is under way, durable in the spool, its upload following that delete (commit).
+   */
   async fsync(file: PendingFile): Promise<void> {
     try {
       if (this.needsCommit(file)) {
         this.#refuseUnfit(file, 'fsync')
-        await this.commit(file, 'sync').catch((e: unknown) => { throw spoolError(e, `fsync ${file.localPath}`) })
-      } else if (file.unsent && file.state !== 'rejected') await this.#upload(file)
+        await this.commit(file, 'sync', true).catch((e: unknown) => { throw spoolError(e, `fsync ${file.localPath}`) })
+      } else if (file.unsent && file.state !== 'rejected') {
+        const deleted = this.#d.deleteUnderWayAt(file.remotePath)
+        if (deleted) {
+          await this.persist(file).catch((e: unknown) => { throw spoolError(e, `fsync ${file.localPath}`) })
+          if (!file.inflight && !file.waitsForDelete) this.#d.uploader.scheduleAfter(file, deleted)
+        } else {
+          await this.#upload(file)
+        }
+      }
     } finally {
       // The file stays open, maybe for long: the bytes its upload read are not held for a retire that may never come.
       file.readForUpload = undefined
@@ -95,12 +111,20 @@ export class Committer {
     )
   }
 
-  /** Journals the content (durable before close returns), then uploads it: now, or after the write-back delay. */
-  async commit(file: PendingFile, how: 'close' | 'sync'): Promise<void> {
+  /**
+   * Journals the content (durable before close returns), then uploads it: now, or after the write-back delay.
+   * A close (or an fsync, `fsyncs`) at a path where the delete of a file unlinked there while open for reading is
+   * under way (W8) does not wait for that delete, which follows the download of that file's bytes for its
+   * readers: the content is made durable in the spool, as with write-back, and uploaded once the delete is done.
+   */
+  async commit(file: PendingFile, how: 'close' | 'sync', fsyncs = false): Promise<void> {
     const { journal, uploader, writeBackDelayMs, log } = this.#d
     /** The spool could not keep the file for a later upload (its disk is full): it is uploaded before returning. */
     let notKept = false
+    /** The delete at the file's path its upload waits for (looked at under the file's lock, before the record). */
+    let deleted: Promise<void> | undefined
     const upload = await this.#d.fileLock.run(file.id, async () => {
+      deleted = how === 'close' || fsyncs ? this.#d.deleteUnderWayAt(file.remotePath) : undefined
       if (file.unlinked) return false
       // What O_SYNC writes kept is committed now too, also when they left nothing dirty: no longer written on
       // since (Uploader's writtenOn). keptByWrite goes only with the record below: while the one such a write
@@ -111,7 +135,7 @@ export class Committer {
         // (write-back, empty files) or the caller asked for it (fsync). A close that uploads at once makes
         // them durable only if the upload fails (persist, called by the uploader); a kill -9 meanwhile loses
         // nothing (the page cache survives the process) and the in-flight record lets the next mount finish.
-        const durable = how === 'sync' || writeBackDelayMs > 0 || file.size === 0 || journal.isDurable(file.id)
+        const durable = how === 'sync' || writeBackDelayMs > 0 || file.size === 0 || deleted !== undefined || journal.isDurable(file.id)
         // A small file's bytes and record are synced at the same time (one wait for the disk instead of two
         // in a row); the record then carries the bytes' checksum, so that one which reached the disk without
         // them is recognised at start (write/replay.ts). Larger files sync their bytes first, then the record.
@@ -144,6 +168,15 @@ export class Committer {
       return file.unsent
     })
     if (!upload) return
+    if (deleted && !notKept) {
+      // Not dirty (written already by a close before, or kept by O_SYNC writes): its record is made durable now.
+      if (!journal.isDurable(file.id)) await this.persist(file)
+      if (!file.inflight) {
+        log.info({ path: file.localPath }, 'closed: the file unlinked at this path while open for reading is not deleted from the library yet (its bytes are being fetched for its readers); this file is kept in the spool and uploaded once that delete is done')
+        uploader.scheduleAfter(file, deleted)
+        return
+      }
+    }
     if (how === 'close' && writeBackDelayMs > 0 && !notKept) {
       uploader.schedule(file, writeBackDelayMs)
       return

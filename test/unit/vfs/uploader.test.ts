@@ -331,3 +331,66 @@ describe('a refusal over the upload size limit (W6)', () => {
     expect(tooLargeNote(30_000_000, refusal('File size exceeds the maximum allowed size of 25 MB.'))).toEqual({ size: 30_000_000, limitBytes: 26_214_400 })
   })
 })
+
+describe('Uploader: an upload at a path where a delete is under way (W8)', () => {
+  it('waits outside the upload slots until that delete is done; a cancel (an open for writing) drops the wait; unmount names what is left', async () => {
+    const { logger, records } = captureLogger()
+    const deletes = new Map<string, { done: Promise<void>; finish: () => void; fail: (e: Error) => void }>()
+    for (const path of ['/a.bin', '/b.bin', '/c.bin']) {
+      let finish!: () => void
+      let fail!: (e: Error) => void
+      // As pending-deletes.ts: no longer under way once it settles.
+      const done = new Promise<void>((resolve, reject) => {
+        finish = () => { deletes.delete(path); resolve() }
+        fail = reject
+      })
+      done.catch(() => undefined)
+      deletes.set(path, { done, finish, fail })
+    }
+    const performed: string[] = []
+    const clock = new ManualClock()
+    const uploader = new Uploader({
+      clock, log: logger, counters: new Counters(), maxParallel: 1,
+      perform: async (file) => {
+        performed.push(file.name)
+        return true
+      },
+      persist: async () => undefined,
+      deleteUnderWayAt: (remotePath) => deletes.get(remotePath)?.done,
+    })
+    const [a, b, c, other] = ['a.bin', 'b.bin', 'c.bin', 'other.bin'].map(pending)
+    // A close's commit (committer.ts) and a background attempt (a write-back delay, a retry) alike.
+    uploader.scheduleAfter(a!, deletes.get('/a.bin')!.done)
+    uploader.schedule(b!, 0)
+    uploader.schedule(c!, 0)
+    clock.advance(0)
+    await flush()
+    expect(a!.status()).toMatchObject({ state: 'waiting', waitsFor: 'delete' })
+    expect(b!.status()).toMatchObject({ state: 'waiting', waitsFor: 'delete' })
+    expect(uploader.active).toBe(0) // no slot held: another file's upload goes at once, with one slot
+    await uploader.upload(other!)
+    expect(performed).toEqual(['other.bin'])
+    // An open for writing of b cancels what was scheduled: that delete's end uploads nothing of it.
+    uploader.cancel(b!)
+    expect(b!.status().waitsFor).toBeUndefined()
+    deletes.get('/a.bin')!.finish()
+    deletes.get('/b.bin')!.finish()
+    await flush()
+    await a!.inflight
+    expect(performed).toEqual(['other.bin', 'a.bin'])
+    expect(a!.status().waitsFor).toBeUndefined()
+    // Unmount: the delete c waits for is not done (its gate rejects): c is left to the next mount, said once.
+    deletes.get('/c.bin')!.fail(new Error('unmounting'))
+    await flush()
+    await uploader.drain()
+    uploader.close()
+    expect(performed).toEqual(['other.bin', 'a.bin'])
+    expect(records.filter((r) => r.path === '/c.bin').map((r) => r.msg)).toEqual([
+      'upload waits for the library\'s delete of the file unlinked at this path while open for reading, not done before unmount; the file stays in the spool, and the next mount of this library with this cache dir finishes that delete, then uploads it',
+    ])
+  })
+})
+
+async function flush(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve))
+}

@@ -1042,17 +1042,20 @@ describe('empty files (W5)', () => {
     h.clock.advance(61_000)
     expect(await names(h)).toEqual(['other.txt'])
     await expectCode(h.vfs.getattr('/played.bin'), 'ENOENT')
-    // A file made at the name: its open, writes and listing go on; its upload waits for the delete (stored before
-    // it, it would be a version of the file the delete takes).
+    // A file made at the name: its open, writes, close and listing go on; its upload waits for the delete (stored
+    // before it, it would be a version of the file the delete takes), after its close: the file is durable in the
+    // spool, and status says what it waits for.
     const fh = await h.vfs.create('/played.bin', 0o644, CREATE)
     await h.vfs.write('/played.bin', fh, Buffer.from('a new file'), 0)
-    const closed = h.vfs.flush('/played.bin', fh).then(() => h.vfs.release('/played.bin', fh))
+    await h.vfs.flush('/played.bin', fh)
+    await h.vfs.release('/played.bin', fh)
     expect(await names(h)).toEqual(['other.txt', 'played.bin'])
+    expect(h.vfs.status().uploads).toEqual([expect.objectContaining({ localPath: '/played.bin', state: 'waiting', waitsFor: 'delete' })])
     await new Promise((resolve) => setTimeout(resolve, 100))
     expect(api.writeCalls.uploadFile).toBe(0)
     expect(api.fileAt('/played.bin')?.obj.fileId).toBe(oldId)
     deliver()
-    await closed
+    await waitFor(() => h.vfs.status().uploads.length === 0)
     const stored = api.fileAt('/played.bin')!
     expect(stored.bytes.toString()).toBe('a new file')
     expect(stored.obj.fileId).not.toBe(oldId)
