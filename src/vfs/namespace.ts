@@ -257,7 +257,7 @@ export class Namespace {
    */
   #deleteLater(node: FileInode, dest: Destination): boolean {
     try {
-      this.#d.writes.deletes.begin(node.fileId, dest.remotePath, () => this.#d.keepForReaders(node))
+      this.#d.writes.deletes.begin(node.fileId, dest.remotePath, () => this.#d.keepForReaders(node), node.versionId)
     } catch (e) {
       this.#d.log.warn({ path: dest.remotePath, err: e }, 'delete of a file open for reading: cannot note it in the spool; its bytes are fetched for the readers before it, the folder waiting')
       return false

@@ -13,7 +13,12 @@
  *   it too), so whatever stores a file at the path (an upload, a rename or move there, a copy) waits until the
  *   delete is done (`gate`): the create, its writes and the folder are not held, only that store;
  * - retried: a delete that fails is tried again in the background (the name stays hidden), never given up,
- *   except by an unmount, which leaves the note for the next mount.
+ *   except by an unmount, which leaves the note for the next mount;
+ * - of what was unlinked: the note names the version the unlink saw current. Another machine's upload to the
+ *   path after it (this mount's wait at the gate) is a new version of the same file, which the delete by id
+ *   would take with it, unseen here: so the file's details are asked first, and when its current version is
+ *   another, the file is left (its name shows again at the next listing), said once at info. Notes written
+ *   before versions were noted delete the file as before.
  */
 import { randomBytes } from 'node:crypto'
 import { unlinkSync } from 'node:fs'
@@ -45,6 +50,8 @@ interface PendingDelete {
   fileId: string
   /** Where the file was when its delete was asked (the store of another file there waits for the delete). */
   remotePath: string
+  /** The version current when it was unlinked: the file is deleted only while that one still is (undefined: always). */
+  versionId: string | undefined
   done: Promise<void>
   settle: () => void
   /** The fetch for the readers, then the delete's attempts. */
@@ -78,12 +85,13 @@ export class PendingDeletes {
    * done then), then runs `before` (the fetch for the readers; never rejects) and deletes the file, in the
    * background. Once this returns, the file is hidden from listings.
    */
-  begin(fileId: string, remotePath: string, before: () => Promise<void>): void {
+  begin(fileId: string, remotePath: string, before: () => Promise<void>, versionId?: string): void {
     if (this.#byFileId.has(fileId)) return
     const noteId = randomBytes(8).toString('hex')
-    replaceWithLinesSync(this.#path(noteId), [JSON.stringify({ v: 1, fileId, path: remotePath })], 'pending delete note', { mode: DATA_FILE_MODE, sync: true })
+    const note = { v: 1, fileId, path: remotePath, ...(versionId !== undefined ? { versionId } : {}) }
+    replaceWithLinesSync(this.#path(noteId), [JSON.stringify(note)], 'pending delete note', { mode: DATA_FILE_MODE, sync: true })
     fsyncDirSync(this.dir)
-    this.#start(noteId, fileId, remotePath, before)
+    this.#start(noteId, fileId, remotePath, versionId, before)
   }
 
   /** Start-up: the deletes an unmount, a kill -9 or a crash left (unreadable notes are removed). */
@@ -91,7 +99,7 @@ export class PendingDeletes {
     for (const { id: noteId, note } of readNotes(this.dir, isDeleteNote)) {
       this.d.log.info({ path: note.path, fileId: note.fileId }, 'a file unlinked through the last mount was not deleted from the library yet: deleting it now')
       if (this.#byFileId.has(note.fileId)) this.#removeNote(noteId)
-      else this.#start(noteId, note.fileId, note.path, async () => undefined)
+      else this.#start(noteId, note.fileId, note.path, typeof note.versionId === 'string' ? note.versionId : undefined, async () => undefined)
     }
   }
 
@@ -133,18 +141,30 @@ export class PendingDeletes {
     if (left > 0) this.d.log.warn({ files: left }, 'files unlinked through the mount are not deleted from the library yet (it did not answer): the next mount of this library with this cache dir deletes them')
   }
 
-  #start(noteId: string, fileId: string, remotePath: string, before: () => Promise<void>): void {
+  #start(noteId: string, fileId: string, remotePath: string, versionId: string | undefined, before: () => Promise<void>): void {
     let settle!: () => void
     const done = new Promise<void>((resolve) => (settle = resolve))
-    const pending: PendingDelete = { noteId, fileId, remotePath, done, settle }
+    const pending: PendingDelete = { noteId, fileId, remotePath, versionId, done, settle }
     this.#byFileId.set(fileId, pending)
     pending.work = this.#run(pending, before)
   }
 
   async #run(p: PendingDelete, before: () => Promise<void>): Promise<void> {
     await before().catch(() => undefined)
+    let deleted = true
     for (let attempt = 0; ; attempt++) {
       try {
+        if (p.versionId !== undefined) {
+          const now = await this.d.api.getFileDetails(p.fileId)
+          if (now.versionInfo.id !== p.versionId) {
+            deleted = false
+            this.d.log.info(
+              { path: p.remotePath, fileId: p.fileId, unlinkedVersion: p.versionId, currentVersion: now.versionInfo.id, now: now.filePath },
+              'unlink: the file unlinked while open for reading was not deleted from the library: it gained a version since the unlink (an upload to its path elsewhere), which the delete would take with it; the file is left as it is, with that version and the one unlinked',
+            )
+            break
+          }
+        }
         await this.d.api.deleteFile(p.fileId)
         break
       } catch (e) {
@@ -160,7 +180,7 @@ export class PendingDeletes {
         }
       }
     }
-    await this.d.deleted(p.fileId, folderOf(p.remotePath)).catch((e: unknown) => this.d.log.warn({ path: p.remotePath, err: e }, 'unlink: forgetting a deleted file failed'))
+    if (deleted) await this.d.deleted(p.fileId, folderOf(p.remotePath)).catch((e: unknown) => this.d.log.warn({ path: p.remotePath, err: e }, 'unlink: forgetting a deleted file failed'))
     this.#removeNote(p.noteId)
     this.#byFileId.delete(p.fileId)
     p.settle()
@@ -234,7 +254,7 @@ function forwarding<T extends { [K in keyof T]: (...args: never[]) => unknown }>
 }
 
 /** A delete note (`begin`) as read back: a torn one, or one whose rename never happened, never answered its unlink. */
-function isDeleteNote(x: unknown): x is { fileId: string; path: string } {
+function isDeleteNote(x: unknown): x is { fileId: string; path: string; versionId?: unknown } {
   const note = x as { fileId?: unknown; path?: unknown } | null | undefined
   return typeof note?.fileId === 'string' && typeof note.path === 'string' && note.path.startsWith('/')
 }

@@ -1109,6 +1109,39 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await lib.details(`/${folder}/film.bin`)).fileId).not.toBe(old.fileId)
   })
 
+  it('W8: the background delete of a file unlinked while open for reading leaves it when another machine uploaded to its path meanwhile (a new version of it), so their upload is not lost', async () => {
+    const folder = 'w8theirs'
+    const bytes = randomBytes(200_000)
+    await lib.upload(`/${folder}`, 'shared.bin', bytes)
+    const old = await lib.details(`/${folder}/shared.bin`)
+    const { m } = await mount()
+    const viewer = await open(join(m.path, folder, 'shared.bin'), 'r')
+    try {
+      await lib.setFaults({ latencyMs: 5_000, scope: ['delivery'] })
+      try {
+        await unlink(join(m.path, folder, 'shared.bin'))
+        // Another machine (a second API client) stores the file anew while the bytes are fetched for the reader.
+        await lib.upload(`/${folder}`, 'shared.bin', Buffer.from('theirs\n'))
+      } finally {
+        await lib.setFaults({ latencyMs: 0, scope: ['api', 'upload', 'delivery'] })
+      }
+      // Once the background delete has looked, the name shows again here (listed afresh): the file was left.
+      await waitFor(async () => {
+        m.forget()
+        return (await readdir(join(m.path, folder))).includes('shared.bin') || undefined
+      }, 60_000, 'shared.bin listed again')
+      // (The reader's copy could not be fetched: the path's URL serves their version now, and a fill takes no
+      // other version's bytes, so the reader gets errors past what the block cache holds.)
+    } finally {
+      await viewer.close()
+    }
+    await unmount(m)
+    const now = await lib.details(`/${folder}/shared.bin`)
+    expect(now.fileId).toBe(old.fileId)
+    expect(await readFile(remoteBytesPath(lib, `/${folder}/shared.bin`), 'utf8')).toBe('theirs\n')
+    expect((await versionsOf(lib, `/${folder}/shared.bin`)).map((v) => v.versionInfo.id)).toEqual([old.versionInfo.id, now.versionInfo.id])
+  })
+
   it.each(BINDINGS)('W8: fstat of a descriptor whose file was unlinked, and cat /proc/PID/fd/N of it, answer what the descriptor has%s', async (_, args) => {
     const w8fstat = `w8fstat${args.length}`
     await lib.upload(`/${w8fstat}`, 'stored.txt', Buffer.from('stored before the mount\n'))
