@@ -30,9 +30,15 @@ export function folderDepth(remoteFolder: string): number {
  * long") a folder at `remoteFolder` with `below` levels of folders under it that would nest past MAX_FOLDER_DEPTH.
  */
 export function assertFolderDepth(what: string, remoteFolder: string, below = 0): void {
+  const refused = folderTooDeep(what, remoteFolder, below)
+  if (refused) throw refused
+}
+
+/** assertFolderDepth's refusal, or undefined when the folder fits; `cause`: the library's own refusal, if it came first. */
+export function folderTooDeep(what: string, remoteFolder: string, below: number, cause?: unknown): VfsError | undefined {
   const depth = folderDepth(remoteFolder) + below
-  if (depth <= MAX_FOLDER_DEPTH) return
-  throw new VfsError('ENAMETOOLONG', `${what}: a folder would be ${depth} folders deep; ImageKit nests folders at most ${MAX_FOLDER_DEPTH} deep`)
+  if (depth <= MAX_FOLDER_DEPTH) return undefined
+  return new VfsError('ENAMETOOLONG', `${what}: a folder would be ${depth} folders deep; ImageKit nests folders at most ${MAX_FOLDER_DEPTH} deep`, { cause })
 }
 
 /** Where a local path goes remotely. */

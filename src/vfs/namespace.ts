@@ -15,7 +15,7 @@ import { KeyedMutex } from './lock.js'
 import { folderExists } from './folder-exists.js'
 import { changeOrItsResult, fileIsAt } from './lost-answer.js'
 import { joinRemote, parentOf } from './name.js'
-import { assertFolderDepth, type Destination } from './destination.js'
+import { assertFolderDepth, folderDepth, folderTooDeep, MAX_FOLDER_DEPTH, type Destination } from './destination.js'
 import { mergeWanted } from './wanted-details.js'
 import { renamedFileNode } from './renamed-file.js'
 import { putBack, type PutBackDeps } from './put-back.js'
@@ -34,6 +34,12 @@ export type NamespaceDeps = Pick<WritePathDeps, 'api' | 'clock' | 'log' | 'codec
   /** Whether a program has that version of the stored file open for reading (keepForReaders then fetches it). */
   readersHold: (node: FileInode) => boolean
 }
+
+/**
+ * How many folders a refused folder move lists to find out whether it was refused for nesting too deep: a
+ * second or so of listings, so that the refusal is answered in about the time the move itself would take.
+ */
+const MEASURE_MAX_LISTINGS = 50
 
 function isNotFound(e: unknown): boolean {
   return hasImageKitCode(e, 'IK_NOT_FOUND')
@@ -306,7 +312,7 @@ export class Namespace {
     const srcPending = this.#d.writes.pendingAt(from.remotePath)
     if (!srcNode && !srcPending) throw new VfsError('ENOENT', `rename ${from.localPath}: no such file`)
     // A folder takes its tree along: as far as the cached listings show it (a deeper part not listed yet is
-    // the library's to refuse, EIO).
+    // the library's to refuse; #renameFolder then measures the tree, to answer the same).
     const what = `rename ${from.localPath} to ${to.localPath}`
     if (srcNode?.kind === 'dir' && !srcPending) assertFolderDepth(what, to.remotePath, this.#knownHeight(srcNode.remotePath))
     else assertFolderDepth(what, to.folder)
@@ -326,6 +332,33 @@ export class Namespace {
     if (dstNode?.kind === 'file' && dstNode.isVersion) throw new VfsError('EACCES', `rename ${to.localPath}: old versions are read-only`)
     if (dstNode?.kind === 'dir') throw new VfsError('EISDIR', `rename ${to.localPath}: is a folder`)
     return this.#renameFile(from, to, srcNode as FileInode | undefined, srcPending, dstNode as FileInode | undefined, dstPending)
+  }
+
+  /**
+   * A folder move the library refused (a 400, or a job that failed) that would take the tree deeper: whether a
+   * folder under it, in a part no listing had shown before the move, would land past MAX_FOLDER_DEPTH. Then the
+   * refusal is that limit's (ENAMETOOLONG, as a tree known to be that high is refused before any call), not EIO.
+   * The steps done before the refused one are undone by then (cross-folder-rename.ts), so the tree is where it was.
+   * The measure lists the tree, deepest branch first, at most MEASURE_MAX_LISTINGS folders, and only down to the
+   * level that would not fit; a measure that fails or runs out leaves the library's refusal as it was.
+   */
+  async #refusedAsTooDeep(e: unknown, src: DirInode, from: Destination, to: Destination): Promise<VfsError | undefined> {
+    if (!hasImageKitCode(e, 'IK_BAD_REQUEST') && !hasImageKitCode(e, 'IK_JOB_FAILED')) return undefined
+    const room = MAX_FOLDER_DEPTH - folderDepth(to.remotePath) // levels that fit under the moved folder
+    if (folderDepth(to.remotePath) <= folderDepth(from.remotePath)) return undefined
+    let listings = 0
+    const stack: [DirInode, number][] = [[src, 0]]
+    try {
+      for (let next = stack.pop(); next && listings < MEASURE_MAX_LISTINGS; next = stack.pop()) {
+        const [dir, height] = next
+        if (height > room) return folderTooDeep(`rename ${from.localPath} to ${to.localPath}`, to.remotePath, height, e)
+        listings++
+        for (const child of (await this.#d.dirs.listing(dir)).children.values()) if (child.kind === 'dir') stack.push([child, height + 1])
+      }
+    } catch (err) {
+      this.#d.log.debug({ path: from.localPath, err }, 'could not measure the tree of a refused folder move')
+    }
+    return undefined
   }
 
   /** How many levels of folders the cached listings show under a folder (0: none, or none listed). */
@@ -546,6 +579,8 @@ export class Namespace {
     } catch (e) {
       if (move) writes.endFolderMove(move)
       for (const f of still) writes.requeue(f)
+      const tooDeep = await this.#refusedAsTooDeep(e, src, from, to)
+      if (tooDeep) throw tooDeep
       const err = fromImageKitError(e, op)
       // Another machine's change came first (folder-job.ts): both folders are listed afresh, to show what won.
       if (err.code === 'ENOENT' || err.code === 'EEXIST') for (const folder of [from.folder, to.folder]) dirs.expire(folder)

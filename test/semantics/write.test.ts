@@ -2369,7 +2369,13 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await unmount(m)
   })
 
-  it('W11: folders nest at most 50 deep: mkdir, cp -r and mv past that get ENAMETOOLONG at once, with one log line naming the limit, and nothing deeper is made', async () => {
+  it('W11: folders nest at most 50 deep: mkdir, cp -r and mv past that get ENAMETOOLONG, with one log line naming the limit, and nothing deeper is made nor half moved', async () => {
+    // A tree three folders high made elsewhere: the mount has listed none of it when it moves it.
+    await lib.createFolder('/', 'w11-unlisted')
+    await lib.createFolder('/w11-unlisted', 'a')
+    await lib.createFolder('/w11-unlisted/a', 'b')
+    await lib.createFolder('/w11-unlisted/a/b', 'c')
+    await lib.upload('/w11-unlisted/a/b/c', 'leaf.txt', Buffer.from('leaf\n'))
     const { m } = await mount()
     const levels = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `n${from + i}`)
     const at = (...names: string[]) => join(m.path, ...names)
@@ -2389,6 +2395,14 @@ describe.skipIf(skip !== null)('write semantics', () => {
     await expect(run('mv', [at('w11-tall'), at(...levels(48), 'tall')])).rejects.toMatchObject({ stderr: expect.stringContaining('File name too long') })
     expect(await readdir(at('w11-tall', 'mid'))).toEqual(['low'])
     await run('mv', [at('w11-tall'), at(...levels(47), 'tall')])
+    // A tree whose deeper part no listing showed yet: the library refuses the move (under the 48th it would reach
+    // 52), and the mount measures the tree to answer File name too long, not EIO; nothing moved. Once straight
+    // into the target (a move, then a rename), once with the old name taken there (a rename first, undone).
+    await expect(run('mv', [at('w11-unlisted'), at(...levels(48), 'unlisted')])).rejects.toMatchObject({ stderr: expect.stringContaining('File name too long') })
+    await writeFile(at(...levels(48), 'w11-unlisted'), 'a file of the old name\n')
+    await expect(run('mv', [at('w11-unlisted'), at(...levels(48), 'unlisted')])).rejects.toMatchObject({ stderr: expect.stringContaining('File name too long') })
+    expect(await readFile(at('w11-unlisted', 'a', 'b', 'c', 'leaf.txt'), 'utf8')).toBe('leaf\n')
+    expect((await readdir(at(...levels(48)))).sort()).toEqual(['n49', 'w11-unlisted'])
     await unmount(m)
 
     const deepest = '/' + levels(50).join('/')
@@ -2397,9 +2411,12 @@ describe.skipIf(skip !== null)('write semantics', () => {
     expect((await remoteEntries(lib, '/' + levels(47).join('/') + '/w11-deep/n49')).map((e) => e.name).sort()).toEqual(['n50', 'ok.txt'])
     expect(await remoteEntries(lib, '/' + levels(47).join('/') + '/w11-deep/n49/n50')).toEqual([])
     expect((await remoteEntries(lib, '/' + [...levels(47), 'tall', 'mid'].join('/'))).map((e) => e.name)).toEqual(['low'])
-    // One line per refusal, naming the limit (mkdir -p, mkdir, cp's mkdir, mv).
+    expect((await remoteEntries(lib, '/')).filter((e) => e.name.startsWith('w11-unlisted') || e.name === 'unlisted' || e.name.startsWith('ikfs-move-')).map((e) => e.name)).toEqual(['w11-unlisted'])
+    expect((await remoteEntries(lib, '/w11-unlisted/a/b/c')).map((e) => e.name)).toEqual(['leaf.txt'])
+    expect((await remoteEntries(lib, '/' + levels(48).join('/'))).map((e) => e.name).sort()).toEqual(['n49', 'w11-unlisted'])
+    // One line per refusal, naming the limit (mkdir -p, mkdir, cp's mkdir, mv, the two mv of the unlisted tree).
     const refusals = m.log().split('\n').filter((line) => line.includes('ImageKit nests folders at most 50 deep'))
-    expect(refusals).toHaveLength(4)
+    expect(refusals).toHaveLength(6)
     expect(refusals.every((line) => /"msg":"(mkdir|rename) failed: ENAMETOOLONG"/.test(line))).toBe(true)
   })
 
