@@ -27,13 +27,27 @@ import { CONFIRM_MS } from './folder-presence.js'
 import { VfsError } from './errors.js'
 import type { PendingFile } from './file-node.js'
 import { fromImageKitError } from './from-imagekit-error.js'
-import { fileInodeFrom, type FileInode } from './inode.js'
+import { fileInodeFrom, lacksListedDetails, versionIdOf, type FileInode } from './inode.js'
 import { mayHaveBeenDone } from './lost-answer.js'
 import type { Resolver } from './resolver.js'
 import { detailsHold, detailsUpdate, pendingFileView, sameTags, type WantedDetails } from './wanted-details.js'
 import type { Destinations } from './destination.js'
 import type { WritePath } from './write-path.js'
 import { hasXattr, isComputedXattr, isSettingXattr, listXattrs, xattrValue, XATTR_PREFIX, XDG_TAGS } from './xattr.js'
+
+/**
+ * The node of a stored file whose details a setxattr changed (or read, to find the change made already): what
+ * the details say, but the URL it showed before while the version is the same. The change moves the file's
+ * `updatedAt`, which the URL carries (a cache key for the same bytes), and `rsync -X` reads the URL between
+ * the attributes it sets, in name order: it sets `user.imagekit.tags`, then reads `user.imagekit.url`, which it
+ * left abbreviated to a checksum because it matched, and printed "Missing abbreviated xattr value" when the
+ * tags had moved it. The next listing shows the new URL. A node whose URL an upload's or rename's answer gave
+ * (without its `updatedAt`, listed-details.ts) takes the answer's.
+ */
+function editedNode(file: FileObject, node: FileInode): FileInode {
+  const keepUrl = node.url !== '' && !lacksListedDetails(node) && versionIdOf(file) === node.versionId && file.fileId === node.fileId
+  return fileInodeFrom(keepUrl ? { ...file, url: node.url } : file, node.ino)
+}
 
 /** setxattr(2) flags. */
 export const XATTR_CREATE = 1
@@ -228,7 +242,7 @@ export class MetadataEditor {
     if (!now || now.versionInfo?.id !== node.versionId || !detailsHold(now, wanted)) return false
     const dest = this.d.destinations.known(localPath)
     this.#answered(now) // the next names of the same copy (the other tag name, coordinates) ask nothing
-    this.d.dirs.setChild(dest.folder, dest.localName, fileInodeFrom(now, node.ino))
+    this.d.dirs.setChild(dest.folder, dest.localName, editedNode(now, node))
     this.d.log.debug({ path: localPath }, 'setxattr of the value the file has: nothing to change')
     return true
   }
@@ -258,7 +272,7 @@ export class MetadataEditor {
       const held = await this.#heldDespite(e, node.fileId, wanted)
       if (held) {
         this.#answered(held)
-        this.d.dirs.setChild(dest.folder, dest.localName, fileInodeFrom(held, node.ino))
+        this.d.dirs.setChild(dest.folder, dest.localName, editedNode(held, node))
         return
       }
       // The API's own words say what was wrong (a custom metadata field the account does not define, a % in a tag).
@@ -268,7 +282,7 @@ export class MetadataEditor {
       throw fromImageKitError(e, { op: 'update details', target: node.remotePath })
     }
     this.#answered(updated)
-    this.d.dirs.setChild(dest.folder, dest.localName, fileInodeFrom(updated, node.ino))
+    this.d.dirs.setChild(dest.folder, dest.localName, editedNode(updated, node))
   }
 
   #answered(file: FileObject): void {

@@ -860,6 +860,15 @@ describe.skipIf(skip !== null)('read semantics', () => {
       await run('rsync', ['-aX', join(out, 'dolphin.txt'), join(m.path, 'round', 'dolphin.txt')])
       expect((await lib.details('/round/dolphin.txt')).tags).toEqual(['dolphin'])
       await lib.deleteFile('/round/dolphin.txt')
+      // A copy made just now and tagged anew: rsync -aX back sets the tags, then finds the URL (left abbreviated by
+      // its checksum, as it matched) as the copy has it, not moved by the change ("Missing abbreviated xattr value").
+      const fresh = join(out, 'fresh.txt')
+      await run('rsync', ['-aX', join(m.path, 'round', 'photo.txt'), fresh])
+      for (const name of ['user.imagekit.tags', 'user.xdg.tags']) await run('setfattr', ['-n', name, '-v', 'fresh', fresh])
+      const url = async (path: string) => (await run('getfattr', ['-n', 'user.imagekit.url', '--only-values', path])).stdout
+      expect(await url(join(m.path, 'round', 'photo.txt'))).toBe(await url(fresh))
+      expect((await run('rsync', ['-aX', fresh, join(m.path, 'round', 'photo.txt')])).stderr).toBe('')
+      expect(await lib.details('/round/photo.txt')).toMatchObject({ fileId: source.fileId, tags: ['fresh'] })
 
       // Privacy and draft state are settings, not descriptions: a copy that would lose one is told so.
       const file = join(m.path, 'round', 'photo.txt')

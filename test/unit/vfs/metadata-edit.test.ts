@@ -60,6 +60,30 @@ describe('writable metadata attributes', () => {
     await expectCode(h.vfs.getxattr('/p/a.jpg', 'user.imagekit.tags'), 'ENODATA')
   })
 
+  it('R10: a change of the tags leaves user.imagekit.url as it was until the file is listed again: rsync -X reads it between the names it sets', async () => {
+    const { api, file, h } = storedFile()
+    // The API moves the file's updatedAt at each change of its details, and its url (a cache key) with it.
+    const update = api.updateFileDetails.bind(api)
+    let changes = 0
+    api.updateFileDetails = async (fileId, details) => api.touch((await update(fileId, details)).filePath, new Date(Date.parse(file.updatedAt) + ++changes * 60_000).toISOString())
+    const url = await attr(h, '/p/a.jpg', 'url')
+    // rsync -X of a copy tagged anew: the tags, then the url (abbreviated to a checksum: it matched), then user.xdg.tags.
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red'), 0)
+    expect(await attr(h, '/p/a.jpg', 'url')).toBe(url)
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.url', value(url), 0) // accepted, changes nothing
+    h.clock.advance(CONFIRM_MS) // a set of the same tags then asks the details, which show them: nothing set
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red'), 0)
+    expect(await attr(h, '/p/a.jpg', 'url')).toBe(url)
+    expect(changes).toBe(1)
+    expect(await attr(h, '/p/a.jpg', 'tags')).toBe('red')
+    // The next listing shows the url the change gave.
+    h.vfs.forget('/p')
+    const now = await attr(h, '/p/a.jpg', 'url')
+    expect(now).not.toBe(url)
+    expect(now).toBe((await api.getFileDetails(file.fileId)).url)
+    await h.vfs.close()
+  })
+
   it('setting what the library answered moments ago for the file (rsync -X sets both tag names in a row) asks nothing', async () => {
     const { api, file, h } = storedFile()
     await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red,blue'), 0)
