@@ -34,12 +34,15 @@
 // with ranged reads, reads right after a close, chmod and utimes; `moves` moves a folder into another under another
 // name and back; `appends` holds files open with O_APPEND and appends through two at once; `recreates` unlinks
 // files and makes them again at once, also while held open; `links` tries hard and symbolic links (EPERM, W10), folder
-// fsyncs and names of 256 bytes; `attrs` sets times and modes through held descriptors. With `writers`, a stored file held open unwritten whose
+// fsyncs and names of 256 bytes; `attrs` sets times, modes and the owner through held descriptors and truncates
+// through their /proc/PID/fd/N. With `writers`, a stored file held open unwritten whose
 // folder was renamed failed every write (1043), and a file just written, held open for reading and unlinked, could
 // not be read (1048); with `moves` and --write-back, a file held open for writing and renamed over by an atomic
 // save failed its first write or truncate (1147).
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, readFile, readlink, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
+import { constants as fsConstants } from 'node:fs'
+import { chown, mkdir, open, readdir, readFile, readlink, rm, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises'
+import { constants as osConstants } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPrng } from '../../src/emulator/faults.js'
@@ -111,13 +114,17 @@ const RECREATE_OPS = ['recreate', 'recreate', 'hold', 'hread'] as const
 const LINK_OPS = ['link', 'symlink', 'dirsync', 'longname'] as const
 /**
  * The `attrs` mode adds descriptors held open (for reading, and `r+`) and, through one, futimens with the time read
- * back by fstat (`hutimes`, W13) and fchmod (`hchmod`, W10), also once the file was renamed, renamed over or unlinked.
+ * back by fstat (`hutimes`, W13), fchmod (`hchmod`, W10), fchown (or chown of its /proc/PID/fd/N) to the owner
+ * fstat shows (`hchown`, W10), and a truncate of its /proc/PID/fd/N (`hptrunc`: truncate(2) of that path, or
+ * `truncate -s`'s open of it for writing and ftruncate), also once the file was renamed, renamed over or unlinked.
+ * A stored file that lost its name and is held only for reading answers ESTALE to such a truncate (W8: it has no
+ * spool file to take it): the step is then not made on the local side either.
  * Nearly every seed (1822-1841) found both failing through a descriptor whose file lost its name (unlinked, or
  * renamed over by an atomic save), where a local disk sets them: ESTALE on libfuse3 (the kernel sends fchmod's and
  * futimens' SETATTR without a handle, and libfuse has no path for a nameless node; native/fuse3/open_files.c gave
  * only GETATTR a handle), ENOENT on the fuse-native fallback (its .fuse_hidden name). Both now go by the handle.
  */
-const ATTR_OPS = ['hold', 'whold', 'hutimes', 'hutimes', 'hchmod', 'drop'] as const
+const ATTR_OPS = ['hold', 'whold', 'hutimes', 'hutimes', 'hchmod', 'hchown', 'hptrunc', 'drop'] as const
 type Op = (typeof OPS)[number] | (typeof READER_OPS)[number] | (typeof COPY_OPS)[number] | (typeof REFRESH_OPS)[number] | (typeof SAVE_OPS)[number] | (typeof WRITER_OPS)[number] | (typeof MOVE_OPS)[number] | (typeof APPEND_OPS)[number] | (typeof RECREATE_OPS)[number] | (typeof LINK_OPS)[number] | (typeof ATTR_OPS)[number]
 /** Descriptors a worker holds open at most (the oldest is closed to make room). */
 const MAX_HELD = 3
@@ -146,9 +153,9 @@ const isVersionName = (name: string) => VERSION_NAME.test(name)
 const versionBase = (name: string) => name.replace(VERSION_NAME, (_, stem: string, ext: string | undefined) => stem + (ext ?? ''))
 
 /** Steps that may open a file as another version (R5): any that may change a file's content. */
-const CHANGES_CONTENT = new Set<string>(['write', 'append', 'trunc', 'pwrite', 'atomic', 'save', 'copy', 'wread', 'whold', 'hwrite', 'htrunc', 'ahold', 'append2', 'appendmany'])
+const CHANGES_CONTENT = new Set<string>(['write', 'append', 'trunc', 'pwrite', 'atomic', 'save', 'copy', 'wread', 'whold', 'hwrite', 'htrunc', 'hptrunc', 'ahold', 'append2', 'appendmany'])
 /** The WRITER_OPS run through a held descriptor. */
-const HANDLE_OPS = new Set<string>(['hwrite', 'hread', 'hsync', 'htrunc', 'hstat', 'hutimes', 'hchmod'])
+const HANDLE_OPS = new Set<string>(['hwrite', 'hread', 'hsync', 'htrunc', 'hstat', 'hutimes', 'hchmod', 'hchown', 'hptrunc'])
 /** An fsync through a held descriptor (HANDLE_OPS' `hsync`). */
 const SYNC: Step = { op: 'hsync', a: '', b: '', data: Buffer.alloc(0), offset: 0, size: 0, flip: false }
 /** A read of a whole file through a held descriptor (HANDLE_OPS' `hread`). */
@@ -167,6 +174,26 @@ async function applyHeld(fh: FileHandle, s: Step): Promise<string> {
         return `mtime ${(await fh.stat()).mtimeMs}`
       }
       case 'hchmod': await fh.chmod(s.flip ? 0o600 : 0o644); break
+      case 'hchown': { // to the owner it has (the mount's, W10), as cp -p and tar x do; by the descriptor or its /proc path
+        const { uid, gid } = await fh.stat()
+        if (s.flip) await fh.chown(uid, gid)
+        else await chown(`/proc/self/fd/${fh.fd}`, uid, gid)
+        break
+      }
+      case 'hptrunc': { // truncate(2) of /proc/PID/fd/N, or truncate -s of it (an open for writing, then ftruncate)
+        const path = `/proc/self/fd/${fh.fd}`
+        if (s.flip) {
+          await truncate(path, s.size)
+        } else {
+          const writer = await open(path, fsConstants.O_WRONLY)
+          try {
+            await writer.truncate(s.size)
+          } finally {
+            await writer.close()
+          }
+        }
+        break
+      }
       case 'hread': {
         const { size } = await fh.stat()
         const got = Buffer.alloc(size + 1)
@@ -176,7 +203,8 @@ async function applyHeld(fh: FileHandle, s: Step): Promise<string> {
     }
     return 'ok'
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? String(e)
+    // libuv has no name for ESTALE: Node calls it "Unknown system error -116".
+    return (e as NodeJS.ErrnoException).errno === -osConstants.errno.ESTALE ? 'ESTALE' : (e as NodeJS.ErrnoException).code ?? String(e)
   }
 }
 
@@ -393,7 +421,12 @@ describe.skipIf(skip !== null)('model fuzz: the mount behaves like a local folde
         if (pair) through = ` through ${heldPaths.get(pair[0])}`
         const reads = step.op === 'hread' || step.op === 'hstat' || step.op === 'hutimes'
         if (pair && reads && heldPaths.get(pair[0])!.endsWith(' r') && !unchanged.has(pair[0])) onMount = onDisk = 'not compared (R5)'
-        else if (pair) [onMount, onDisk] = await Promise.all(pair.map((fh) => applyHeld(fh, step))) as [string, string]
+        else if (pair && step.op === 'hptrunc' && heldPaths.get(pair[0])!.endsWith(' r') && (await readlink(`/proc/self/fd/${pair[1].fd}`)).endsWith(' (deleted)')) {
+          // Held only for reading and nameless: a stored file has no spool file to truncate (ESTALE, W8), one being
+          // written here (another descriptor holds it so) is truncated. The local side follows what the mount did.
+          onMount = await applyHeld(pair[0], step)
+          onDisk = onMount === 'ESTALE' ? 'ESTALE' : await applyHeld(pair[1], step)
+        } else if (pair) [onMount, onDisk] = await Promise.all(pair.map((fh) => applyHeld(fh, step))) as [string, string]
         else onMount = onDisk = 'none held'
         if (step.op === 'hutimes' && run.fuseNative) { // the fuse-native binding keeps no time set (W13)
           ;[onMount, onDisk] = [onMount, onDisk].map((r) => r.replace(/^mtime .*/, 'mtime')) as [string, string]
