@@ -187,6 +187,7 @@ export async function startLibrary(opts: { files?: Record<string, Buffer | strin
     async stop() {
       await daemon.stop()
       await rm(root, { recursive: true, force: true })
+      assertNoNodeWarning(daemon.output())
     },
   }
 }
@@ -258,9 +259,12 @@ export async function mountLibrary(lib: Library, opts: MountLibraryOptions = {})
   }
 }
 
-/** Node's process warnings (a listener leak, an unhandled rejection) never belong in a daemon's output. */
+/**
+ * Node's process warnings (a listener leak, an unhandled rejection, a FileHandle closed by the garbage collector,
+ * DEP0137) never belong in a daemon's output. Deprecations carry their code first: `(node:N) [DEP0137] DeprecationWarning: …`.
+ */
 export function assertNoNodeWarning(output: string): void {
-  const warning = /^\(node:\d+\) \w*Warning: .*$/m.exec(output)
+  const warning = /^\(node:\d+\) (?:\[\w+\] )?\w*Warning: .*$/m.exec(output)
   if (warning) throw new Error(`the daemon printed a Node warning: ${warning[0]}`)
 }
 
