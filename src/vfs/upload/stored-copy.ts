@@ -10,8 +10,8 @@
  * No size bound: reading the version back costs at most the bytes a repeat would send, in the cheaper
  * direction, and holds one chunk in memory at a time. It runs only when a version that may be ours is there.
  */
-import { open } from 'node:fs/promises'
-import type { ImageKitApi, RequestOptions } from '../../imagekit/api.js'
+import { open, type FileHandle } from 'node:fs/promises'
+import type { ImageKitApi, RangeResponse, RequestOptions } from '../../imagekit/api.js'
 import { NOTABLE_CLOCK_SKEW_MS } from '../../imagekit/clock-skew.js'
 import { isImageKitError } from '../../imagekit/errors.js'
 import { errorCodeOf } from '../../imagekit/http.js'
@@ -71,24 +71,34 @@ export async function storedSince(api: ImageKitApi, folder: string, name: string
  */
 async function holdsSpoolBytes(api: ImageKitApi, stored: FileObject, file: PendingFile, options?: RequestOptions): Promise<boolean> {
   const url = api.deliveryUrl({ filePath: stored.filePath, url: stored.url, isPrivateFile: stored.isPrivateFile, versionId: versionIdOf(stored) })
-  const res = await api.readRange(url, 0, stored.size - 1, options)
+  // The spool copy first: once the response is here, nothing may fail before the finally that destroys its
+  // body (an unread body holds its pooled connection).
   const spool = await open(file.dataPath, 'r')
   try {
-    if (res.start !== 0 || res.totalSize !== file.size) return false
-    let ours = Buffer.alloc(0)
-    let at = 0
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      if (at + chunk.length > file.size) return false
-      if (ours.length < chunk.length) ours = Buffer.allocUnsafe(chunk.length)
-      const { bytesRead } = await spool.read(ours, 0, chunk.length, at)
-      if (bytesRead !== chunk.length || !ours.subarray(0, bytesRead).equals(chunk)) return false
-      at += chunk.length
+    const res = await api.readRange(url, 0, stored.size - 1, options)
+    try {
+      return await sameBytes(res, spool, file.size)
+    } finally {
+      res.body.destroy()
     }
-    return at === file.size
   } finally {
-    res.body.destroy()
     await spool.close()
   }
+}
+
+/** Whether the body of `res` (a read from offset 0) is exactly the `size` bytes of `spool`; reads it to the end at most. */
+async function sameBytes(res: RangeResponse, spool: FileHandle, size: number): Promise<boolean> {
+  if (res.start !== 0 || res.totalSize !== size) return false
+  let ours = Buffer.alloc(0)
+  let at = 0
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    if (at + chunk.length > size) return false
+    if (ours.length < chunk.length) ours = Buffer.allocUnsafe(chunk.length)
+    const { bytesRead } = await spool.read(ours, 0, chunk.length, at)
+    if (bytesRead !== chunk.length || !ours.subarray(0, bytesRead).equals(chunk)) return false
+    at += chunk.length
+  }
+  return at === size
 }
 
 /** What the upload that stored `stored` would have answered (the fields the write path reads). */

@@ -4,8 +4,9 @@
  * the upload's result; another machine's version of the same size is never taken for ours.
  */
 import { constants } from 'node:fs'
-import { writeFile } from 'node:fs/promises'
+import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { UploadResponse } from '../../../src/imagekit/types.js'
@@ -105,6 +106,24 @@ describe('W3: finding an upload stored before its error answer', () => {
     expect(await storedCopyOf(api, file, at - 1000)).toBeUndefined()
     api.overwrite('/d/a.bin', patternBytes(SIZE + 1, 1), '2024-01-02T10:00:02.000Z')
     expect(await storedCopyOf(api, file, at - 1000)).toBeUndefined() // another size: not even read
+  })
+
+  it('a spool copy that cannot be opened for the comparison leaves no delivery response open (no socket held)', async () => {
+    const ours = patternBytes(SIZE, 1)
+    const file = await spooled(ours)
+    await rm(file.dataPath) // gone from under the check (a spool dir emptied, a disk error)
+    const api = new FakeImageKit()
+    api.addFolder('/d')
+    const stored = api.addFile('/d/a.bin', ours, { updatedAt: '2024-01-02T10:00:00.000Z' })
+    const bodies: Readable[] = []
+    const readRange = api.readRange.bind(api)
+    api.readRange = async (...args) => {
+      const res = await readRange(...args)
+      bodies.push(res.body as Readable)
+      return res
+    }
+    await expect(storedCopyOf(api, file, Date.parse(stored.updatedAt) - 1000)).rejects.toMatchObject({ code: 'ENOENT' })
+    for (const body of bodies) expect(body.destroyed).toBe(true)
   })
 
   it('an upload answered 504 after it was stored: close fails, and the retry takes that version instead of sending it again', async () => {
