@@ -143,12 +143,12 @@ export class MetadataEditor {
   async set(localPath: string, name: string, value: Buffer, flags: number): Promise<void> {
     if (isComputedXattr(name)) return this.#setComputed(localPath, name, value.toString('utf8'), flags)
     const wanted = this.#editable(localPath, name).set(value.toString('utf8'))
-    if (this.#sameCopysOtherName(localPath, name, wanted.tags ?? [])) return
-    await this.#change(localPath, name, wanted, (present) => {
+    const changed = await this.#change(localPath, name, wanted, (present) => {
       if (flags & XATTR_CREATE && present) throw new VfsError('EEXIST', `setxattr ${localPath}: ${name} exists`, { level: 'debug' })
       if (flags & XATTR_REPLACE && !present) throw new VfsError('ENODATA', `setxattr ${localPath}: no ${name}`)
+      return !this.#sameCopysOtherName(localPath, name, wanted.tags ?? [])
     })
-    if (wanted.tags !== undefined) this.#lastTags = { localPath, name, tags: wanted.tags ?? [], atMs: this.d.clock.now() }
+    if (changed && wanted.tags !== undefined) this.#lastTags = { localPath, name, tags: wanted.tags ?? [], atMs: this.d.clock.now() }
   }
 
   async remove(localPath: string, name: string): Promise<void> {
@@ -158,11 +158,11 @@ export class MetadataEditor {
       return
     }
     const wanted = this.#editable(localPath, name).clear()
-    if (this.#sameCopysOtherName(localPath, name, undefined)) return
-    await this.#change(localPath, name, wanted, (present) => {
+    const changed = await this.#change(localPath, name, wanted, (present) => {
       if (!present) throw new VfsError('ENODATA', `removexattr ${localPath}: no ${name}`)
+      return !this.#sameCopysOtherName(localPath, name, undefined)
     })
-    if (wanted.tags !== undefined) this.#lastTags = { localPath, name, tags: [], atMs: this.d.clock.now() }
+    if (changed && wanted.tags !== undefined) this.#lastTags = { localPath, name, tags: [], atMs: this.d.clock.now() }
   }
 
   /**
@@ -215,20 +215,26 @@ export class MetadataEditor {
     return editable
   }
 
-  async #change(localPath: string, name: string, wanted: WantedDetails, check: (present: boolean) => void): Promise<void> {
+  /**
+   * Sets `wanted` on the file at `localPath` unless `check` (told whether the file has `name` now) throws (the
+   * flags, a missing name) or answers false (nothing to change: the same copy's other tag name); `check` comes
+   * before any such skip. Answers whether the change was made (or the file has it already).
+   */
+  async #change(localPath: string, name: string, wanted: WantedDetails, check: (present: boolean) => boolean): Promise<boolean> {
     const pending = this.d.writes.pendingAtLocal(localPath)
     if (pending?.uploadToCome) {
-      check(listXattrs(await this.pendingView(localPath, pending)).includes(name))
-      if (await this.d.writes.want(pending, wanted)) return
+      if (!check(listXattrs(await this.pendingView(localPath, pending)).includes(name))) return false
+      if (await this.d.writes.want(pending, wanted)) return true
     }
     // A stored file (a pending one whose bytes turned out to be stored is checked again: it may have changed).
     const node = await this.d.resolver.resolve(localPath)
     if (node.kind !== 'file') throw new VfsError('ENOTSUP', `${localPath}: folders have no ${name}`, { level: 'debug' })
     if (node.isVersion) throw new VfsError('EACCES', `${localPath}: old versions are read-only`)
-    check(listXattrs(node).includes(name))
-    if (this.#answeredJustNow(node, wanted)) return
-    if (detailsHold(node, wanted) && (await this.#holdsNow(localPath, node, wanted))) return
+    if (!check(listXattrs(node).includes(name))) return false
+    if (this.#answeredJustNow(node, wanted)) return true
+    if (detailsHold(node, wanted) && (await this.#holdsNow(localPath, node, wanted))) return true
     await this.#update(localPath, node, wanted)
+    return true
   }
 
   /**

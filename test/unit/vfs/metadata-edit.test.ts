@@ -214,6 +214,24 @@ describe('writable metadata attributes', () => {
     expect(await attr(h, '/a.jpg', 'tags')).toBe('new')
   })
 
+  it('R10: XATTR_CREATE, XATTR_REPLACE and the removal of a name the file lacks are answered before the same-copy rule', async () => {
+    const { api, h } = storedFile()
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red'), 0)
+    // Right after, the other name (there now, the same tags) with XATTR_CREATE: it exists, whatever the value.
+    await expectCode(h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value('red'), XATTR_CREATE), 'EEXIST')
+    await expectCode(h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value('blue'), XATTR_CREATE), 'EEXIST')
+    h.clock.advance(SAME_COPY_MS)
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value(''), 0) // no tags now: neither name is there
+    await expectCode(h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value('blue'), XATTR_REPLACE), 'ENODATA')
+    await expectCode(h.vfs.removexattr('/p/a.jpg', 'user.xdg.tags'), 'ENODATA')
+    h.clock.advance(SAME_COPY_MS)
+    await h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value(''), 0)
+    await expectCode(h.vfs.removexattr('/p/a.jpg', 'user.imagekit.tags'), 'ENODATA')
+    await expectCode(h.vfs.getxattr('/p/a.jpg', 'user.imagekit.tags'), 'ENODATA')
+    expect(api.detailUpdates.map((u) => u.details)).toEqual([{ tags: ['red'] }, { tags: null }])
+    await h.vfs.close()
+  })
+
   it('other names and folders refuse with ENOTSUP (cp -a passes over it quietly)', async () => {
     const api = new FakeImageKit()
     api.addFolder('/p')
