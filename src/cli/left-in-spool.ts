@@ -16,9 +16,10 @@ export function leftInSpool(uploads: readonly UploadStatus[]): string {
   const listed = left.slice(0, LISTED_MAX).map((u) => `${u.localPath} (${u.state})`)
   if (left.length > LISTED_MAX) listed.push(`and ${left.length - LISTED_MAX} more`)
   // Refused for good (W3): the next mount tries each once more, which the library may refuse again; not one over
-  // the size limit (W6), which waits to be written again or renamed.
+  // the size limit (W6), which waits to be written again or renamed: as the daemon's status says, by the rule the
+  // next mount follows (keptRejectedAtMount), not by the error's words (a record an older ikfs wrote is tried again).
   const rejected = left.filter((u) => u.state === 'rejected')
-  const tooLarge = rejected.filter((u) => u.lastError?.startsWith('IK_TOO_LARGE') === true).length
+  const tooLarge = rejected.filter((u) => u.keptRejectedAtMount === true).length
   const refused = rejected.length === 0 ? '' : tooLarge === 0 ? ' (the rejected ones: tries each once more)'
     : tooLarge === rejected.length ? ' (not the rejected ones, over the size limit: renamed or written again, each is tried again)'
       : ' (the rejected ones: tries each once more, except those over the size limit, tried again once renamed or written again)'

@@ -14,6 +14,7 @@ import type { UploadResponse } from '../imagekit/types.js'
 import type { StreamedUpload } from './upload/streamer.js'
 import type { WantedDetails } from './wanted-details.js'
 import type { JournalRecord, PutBackNote, RecordState, TooLargeNote } from './spool/record.js'
+import { keptRejectedAtMount } from './spool/record.js'
 import { joinRemote } from './name.js'
 
 export type PendingState = 'open' | 'waiting' | 'uploading' | 'retrying' | 'failed' | 'rejected' | 'empty' | 'clean'
@@ -233,6 +234,7 @@ export class PendingFile {
       attempts: this.attempts,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       ...(state === 'rejected' && this.refusal !== undefined ? { refusal: this.refusal } : {}),
+      ...(state === 'rejected' && keptRejectedAtMount(this, this.size) ? { keptRejectedAtMount: true as const } : {}),
       ...(this.nextAttemptAtMs !== undefined && (state === 'failed' || state === 'waiting') ? { nextAttemptAtMs: this.nextAttemptAtMs } : {}),
       ...(this.waitsForDelete && state === 'waiting' ? { waitsFor: 'delete' as const } : {}),
     }

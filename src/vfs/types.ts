@@ -266,6 +266,11 @@ export interface UploadStatus {
   lastError?: string
   /** rejected: the library's answer that refused the file for good (its message, with the request id). */
   refusal?: string
+  /**
+   * rejected, and the next mount leaves it so (refused as over the size limit and as large still, W6): tried again
+   * only once written again or renamed. A rejected file without it is tried once more by the next mount (W3).
+   */
+  keptRejectedAtMount?: true
   /** When the next attempt is due (epoch ms), for retrying/failed entries. */
   nextAttemptAtMs?: number
   /**

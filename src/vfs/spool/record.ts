@@ -79,6 +79,17 @@ export function stillTooLarge(note: TooLargeNote, size: number): boolean {
   return size >= note.size || (note.limitBytes !== undefined && size > note.limitBytes)
 }
 
+/**
+ * Whether the next mount leaves a file with `size` spool bytes unsent, kept rejected until it is written again or
+ * renamed (W6): its state is rejected, its note says it was refused as over the size limit, and it is as large
+ * still. Any other refused file, one refused as too large by an ikfs that wrote no note included, is tried once
+ * more (W3). The one rule: replay.ts acts on it, PendingFile.status tells it (`ikfs status`, the line of a stop
+ * cut short).
+ */
+export function keptRejectedAtMount(file: { state: string; tooLarge?: unknown }, size: number): boolean {
+  return file.state === 'rejected' && isTooLargeNote(file.tooLarge) && stillTooLarge(file.tooLarge, size)
+}
+
 export interface PutBackNote {
   /** The backup's remote path, in the record's folder. */
   from: string

@@ -22,7 +22,7 @@ import { settlePutBack } from './interrupted-put-back.js'
 import { tryAgainAtNewPath } from './retarget.js'
 import { finishUnlink, unlinkLeftRemoteWork } from './interrupted-unlink.js'
 import type { JournalRecord } from '../spool/record.js'
-import { isPutBackNote, isTooLargeNote, stillTooLarge } from '../spool/record.js'
+import { isPutBackNote, isTooLargeNote, keptRejectedAtMount } from '../spool/record.js'
 import type { PendingFiles } from './pending-files.js'
 
 export interface ReplayDeps {
@@ -81,7 +81,7 @@ export function replay(d: ReplayDeps): void {
     files.push(file)
     if (size === 0) {
       file.state = 'empty'
-    } else if (file.tooLarge && stillTooLarge(file.tooLarge, size)) {
+    } else if (keptRejectedAtMount(r, size)) {
       // Refused as over the size limit, and as large still: only a change of the account's limit would change
       // the answer, and each try is a whole upload (of GiBs, for a video). It waits, listed as rejected, for a
       // new write or a rename, which try it again (W6).

@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
+import { leftInSpool } from '../../../src/cli/left-in-spool.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
 import { LOST_JOB_DEADLINE_MS } from '../../../src/vfs/folder-job.js'
 import { CONFIRM_MS } from '../../../src/vfs/folder-presence.js'
@@ -1584,6 +1585,9 @@ describe('durability (W3, W4, W6)', () => {
     await expectCode(h.vfs.flush('/big', fh), 'EFBIG')
     await h.vfs.release('/big', fh)
     expect(api.writeCalls.uploadFile).toBe(1)
+    // What the status and the line of a stop cut short say is what the next mounts do (one rule, keptRejectedAtMount).
+    expect(h.vfs.status().uploads).toEqual([expect.objectContaining({ localPath: '/big', state: 'rejected', keptRejectedAtMount: true })])
+    expect(leftInSpool(h.vfs.status().uploads)).toContain('(not the rejected ones, over the size limit')
     await h.vfs.close()
     // Two mounts: neither sends it (each try would be a whole upload, refused alike); it stays listed as rejected.
     let last = h
@@ -1592,7 +1596,7 @@ describe('durability (W3, W4, W6)', () => {
       again.clock.advance(60 * 60_000)
       for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
       expect(api.writeCalls.uploadFile).toBe(1)
-      expect(again.vfs.status().uploads).toEqual([expect.objectContaining({ localPath: '/big', state: 'rejected', size: 11, lastError: 'IK_TOO_LARGE (HTTP 400)' })])
+      expect(again.vfs.status().uploads).toEqual([expect.objectContaining({ localPath: '/big', state: 'rejected', size: 11, lastError: 'IK_TOO_LARGE (HTTP 400)', keptRejectedAtMount: true })])
       expect((await readAll(again, '/big')).length).toBe(11) // the spool keeps the bytes
       const said = again.records.filter((r) => r.path === '/big' && Number(r.level) >= 40)
       expect(said).toEqual([expect.objectContaining({ level: 40, size: 11, msg: expect.stringContaining('not sent again at this mount') })])
@@ -1612,6 +1616,28 @@ describe('durability (W3, W4, W6)', () => {
     await waitFor(() => api.fileAt('/big.bin') !== undefined)
     expect(api.fileAt('/big.bin')!.bytes.length).toBe(12)
     await waitFor(() => last.vfs.status().uploads.length === 0)
+  })
+
+  it('W6: a file refused as too large in a record without the note (an older ikfs wrote it) is tried once more at the next mount, as the status said', async () => {
+    const api = new FakeImageKit()
+    api.maxUploadBytes = 10
+    const h = rw(api)
+    const fh = await h.vfs.create('/big', 0o644, CREATE)
+    await h.vfs.write('/big', fh, Buffer.alloc(11, 1), 0)
+    await expectCode(h.vfs.flush('/big', fh), 'EFBIG')
+    await h.vfs.release('/big', fh)
+    await h.vfs.close()
+    const log = join(h.vfs.spoolDir!, 'journal', 'journal.log')
+    const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { put?: Record<string, unknown> })
+    expect(lines.some((l) => l.put?.tooLarge !== undefined)).toBe(true)
+    for (const l of lines) delete l.put?.tooLarge
+    writeFileSync(log, lines.map((l) => JSON.stringify(l) + '\n').join(''))
+    const again = rw(api, h.cacheDir)
+    again.clock.advance(0)
+    await waitFor(() => api.writeCalls.uploadFile === 2 && again.vfs.status().uploads[0]?.state === 'rejected')
+    // Refused again: noted now, so the mount after this one leaves it (and the status says so).
+    expect(again.vfs.status().uploads).toEqual([expect.objectContaining({ localPath: '/big', state: 'rejected', keptRejectedAtMount: true })])
+    await again.vfs.close()
   })
 
   it('W3: an upload the library refuses for good (a 400) fails close with EPERM, is not retried, and is tried again when written again, renamed, or at the next mount', async () => {
