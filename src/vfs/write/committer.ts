@@ -313,7 +313,10 @@ export class Committer {
  * What close or fsync reports when the file's upload failed. A refusal for good (the uploader logged it once,
  * with the API's answer and the spool file) is EFBIG over the size limit (W6) and EPERM otherwise ("Operation not
  * permitted": the library will not take this file, and, unlike EIO, trying again as it is changes nothing);
- * logged by the FUSE op at debug only, or each refusal was said twice. A failure retried in the background is EIO.
+ * logged by the FUSE op at debug only, or each refusal was said twice. The same errno when the file was written
+ * while the refused attempt ran (its state is not rejected then): what this call committed was refused all the
+ * same, and no timer retries it; the close or fsync after those writes uploads the new content (W3), which the
+ * message says, at warn (the uploader said the refusal at info only). A failure retried in the background is EIO.
  */
 function uploadError(file: PendingFile, e: unknown): VfsError {
   if (isTooLarge(e) && file.state === 'rejected') {
@@ -321,6 +324,11 @@ function uploadError(file: PendingFile, e: unknown): VfsError {
   }
   if (isRefusal(e) && file.state === 'rejected') {
     return new VfsError('EPERM', `upload ${file.remotePath}: refused by the library; kept in the spool, not retried until it is written again or renamed`, { cause: e, level: 'debug' })
+  }
+  if (isRefusal(e)) {
+    const what = isTooLarge(e) ? "larger than the account's upload limit" : `refused by the library (${describe(e)})`
+    return new VfsError(isTooLarge(e) ? 'EFBIG' : 'EPERM', `upload ${file.remotePath}: ${what}, but the file was written since: ` +
+      'kept in the spool, not retried on a timer; the close or fsync after those writes uploads the new content', { cause: e, level: 'warn' })
   }
   return new VfsError('EIO', `upload ${file.remotePath}: ${describe(e)}; kept in the spool and retried in the background`, { cause: e, level: 'error' })
 }

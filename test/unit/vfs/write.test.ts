@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
+import type { VfsError } from '../../../src/vfs/errors.js'
 import { leftInSpool } from '../../../src/cli/left-in-spool.js'
 import type { VfsOptions } from '../../../src/vfs/types.js'
 import { LOST_JOB_DEADLINE_MS } from '../../../src/vfs/folder-job.js'
@@ -1687,6 +1688,46 @@ describe('durability (W3, W4, W6)', () => {
     await waitFor(() => api.fileAt('/renamed.txt') !== undefined)
     expect(api.fileAt('/renamed.txt')!.bytes.toString()).toBe('second')
     await waitFor(() => h2.vfs.status().uploads.length === 0)
+  })
+
+  it('W3: an upload refused for good while the file was written meanwhile: close reports the refusal (EPERM) and says the close after those writes uploads the new content; nothing retries on a timer', async () => {
+    const api = new FakeImageKit()
+    const refusal = new ImageKitError('IK_BAD_REQUEST', 'POST /api/v1/files/upload: 400 A file can have at most 100 versions.', { status: 400, reason: 'VERSION_LIMIT_EXCEEDED' })
+    const upload = api.uploadFile.bind(api)
+    let answer!: () => void
+    let refuse = true
+    let refused = 0
+    api.uploadFile = async (request) => {
+      if (!refuse) return upload(request)
+      refused++
+      await new Promise<void>((resolve) => (answer = resolve))
+      throw refusal
+    }
+    const h = rw(api)
+    const fh = await h.vfs.create('/f.txt', 0o644, CREATE)
+    await h.vfs.write('/f.txt', fh, Buffer.from('first'), 0)
+    // close(2) of one descriptor while a duplicate (dup, a child's copy) stays open and writes on.
+    const closing = h.vfs.flush('/f.txt', fh)
+    await waitFor(() => refused === 1)
+    await h.vfs.write('/f.txt', fh, Buffer.from('second'), 5)
+    answer()
+    const e = await closing.then(() => undefined, (err: unknown) => err as VfsError)
+    expect(e?.code).toBe('EPERM') // what this close committed was refused for good (W3), not a failure retried
+    expect(e?.message).not.toContain('retried in the background')
+    expect(e?.level).toBe('warn') // not an error: no data at risk, the newer content goes with the next close
+    expect(e?.message).toContain('the close or fsync after those writes uploads the new content')
+    // No timer retries it: hours pass, nothing is sent.
+    for (let i = 0; i < 12; i++) {
+      h.clock.advance(10 * 60_000)
+      await new Promise((r) => setImmediate(r))
+    }
+    expect([refused, api.writeCalls.uploadFile]).toEqual([1, 0])
+    expect(h.vfs.status().uploads).toEqual([expect.objectContaining({ localPath: '/f.txt', state: 'writing' })])
+    // The last close uploads the new content.
+    refuse = false
+    await h.vfs.flush('/f.txt', fh)
+    await h.vfs.release('/f.txt', fh)
+    expect(api.fileAt('/f.txt')!.bytes.toString()).toBe('firstsecond')
   })
 
   it('W3, W6: a refused file opened for writing and closed with nothing written (touch, truncate -s to its size) is not sent again, and its close does not fail', async () => {
