@@ -158,9 +158,12 @@ export class MetadataEditor {
       return
     }
     const wanted = this.#editable(localPath, name).clear()
+    // rsync -X removes every name its source lacks, so both tag names of a file whose source has no tags: the
+    // second, gone with the first, is the same copy's and accepted (ENODATA would fail the whole rsync).
     const changed = await this.#change(localPath, name, wanted, (present) => {
-      if (!present) throw new VfsError('ENODATA', `removexattr ${localPath}: no ${name}`)
-      return !this.#sameCopysOtherName(localPath, name, undefined)
+      const sameCopy = this.#sameCopysOtherName(localPath, name, undefined)
+      if (!present && !sameCopy) throw new VfsError('ENODATA', `removexattr ${localPath}: no ${name}`)
+      return !sameCopy
     })
     if (changed && wanted.tags !== undefined) this.#lastTags = { localPath, name, tags: [], atMs: this.d.clock.now() }
   }

@@ -223,11 +223,23 @@ describe('writable metadata attributes', () => {
     h.clock.advance(SAME_COPY_MS)
     await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value(''), 0) // no tags now: neither name is there
     await expectCode(h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value('blue'), XATTR_REPLACE), 'ENODATA')
-    await expectCode(h.vfs.removexattr('/p/a.jpg', 'user.xdg.tags'), 'ENODATA')
     h.clock.advance(SAME_COPY_MS)
-    await h.vfs.setxattr('/p/a.jpg', 'user.xdg.tags', value(''), 0)
+    await expectCode(h.vfs.removexattr('/p/a.jpg', 'user.xdg.tags'), 'ENODATA')
     await expectCode(h.vfs.removexattr('/p/a.jpg', 'user.imagekit.tags'), 'ENODATA')
     await expectCode(h.vfs.getxattr('/p/a.jpg', 'user.imagekit.tags'), 'ENODATA')
+    expect(api.detailUpdates.map((u) => u.details)).toEqual([{ tags: ['red'] }, { tags: null }])
+    await h.vfs.close()
+  })
+
+  it('R10: rsync -X of an untagged source removes both tag names: the second, gone with the first, is accepted', async () => {
+    const { api, h } = storedFile()
+    await h.vfs.setxattr('/p/a.jpg', 'user.imagekit.tags', value('red'), 0)
+    h.clock.advance(SAME_COPY_MS)
+    await h.vfs.removexattr('/p/a.jpg', 'user.imagekit.tags')
+    await h.vfs.removexattr('/p/a.jpg', 'user.xdg.tags') // right after: rsync's second removal, not an error
+    await expectCode(h.vfs.getxattr('/p/a.jpg', 'user.xdg.tags'), 'ENODATA')
+    h.clock.advance(SAME_COPY_MS)
+    await expectCode(h.vfs.removexattr('/p/a.jpg', 'user.xdg.tags'), 'ENODATA') // later: nothing to remove
     expect(api.detailUpdates.map((u) => u.details)).toEqual([{ tags: ['red'] }, { tags: null }])
     await h.vfs.close()
   })
