@@ -3320,6 +3320,23 @@ describe('namespace (W7-W10)', () => {
   })
 })
 
+/**
+ * The rename of folder `from` to `name` that ImageKit carries out while the daemon waits for the job's answer,
+ * and a kill -9 before it hears (the harness `h` is left as it is, the next one taking over its cache dir).
+ */
+async function folderRenameCutByCrash(api: FakeImageKit, h: Harness, from: string, name: string): Promise<void> {
+  let jobStarted!: () => void
+  const started = new Promise<void>((resolve) => { jobStarted = resolve })
+  api.renameGate = () => {
+    jobStarted()
+    return new Promise(() => undefined)
+  }
+  void h.vfs.rename(from, `${from.slice(0, from.lastIndexOf('/'))}/${name}`)
+  await started
+  api.renameGate = undefined
+  await api.renameFolder(from, name)
+}
+
 describe('W9: a folder rename interrupted by a crash', () => {
   it('while the library cannot yet say where the folder went, its files waiting in the spool show where the listing has it, and upload there', async () => {
     const api = new FakeImageKit()
@@ -3327,16 +3344,7 @@ describe('W9: a folder rename interrupted by a crash', () => {
     const options = { writeBackDelayMs: 60_000, bootId: 'b1' }
     const h = rw(api, tempCache(), options)
     await writeFile(h, '/old/f.txt', 'waiting\n')
-    let jobStarted!: () => void
-    const started = new Promise<void>((resolve) => { jobStarted = resolve })
-    api.renameGate = () => {
-      jobStarted()
-      return new Promise(() => undefined) // the daemon waits for the job's answer...
-    }
-    void h.vfs.rename('/old', '/new')
-    await started
-    api.renameGate = undefined
-    await api.renameFolder('/old', 'new') // ...which ImageKit carries out; kill -9 before the daemon hears
+    await folderRenameCutByCrash(api, h, '/old', 'new')
     let answer!: () => void
     const asked = new Promise<void>((resolve) => { answer = resolve })
     api.listGate = (q) => (q.type === 'folder' ? asked : Promise.resolve()) // where the folder is: no answer yet
@@ -3374,16 +3382,7 @@ describe('W9: a folder rename interrupted by a crash', () => {
     await h.vfs.write('/old/big', fh, Buffer.alloc(11, 1), 0)
     await expectCode(h.vfs.flush('/old/big', fh), 'EFBIG')
     await h.vfs.release('/old/big', fh)
-    let jobStarted!: () => void
-    const started = new Promise<void>((resolve) => { jobStarted = resolve })
-    api.renameGate = () => {
-      jobStarted()
-      return new Promise(() => undefined) // the daemon waits for the job's answer...
-    }
-    void h.vfs.rename('/old', '/new')
-    await started
-    api.renameGate = undefined
-    await api.renameFolder('/old', 'new') // ...which ImageKit carries out; kill -9 before the daemon hears
+    await folderRenameCutByCrash(api, h, '/old', 'new')
     api.maxUploadBytes = 100 // and the account's limit is raised
 
     const h2 = rw(api, h.cacheDir, options)
