@@ -17,6 +17,7 @@ import type { Clock } from '../clock.js'
 import { redactUrl } from '../log.js'
 import { requestBuffered, type BufferedResponse } from './buffered-request.js'
 import { ClockSkew } from './clock-skew.js'
+import { connectorReadingEarlyAnswers } from './early-answer.js'
 import { DeliverySockets } from './delivery-sockets.js'
 import { ImageKitError, type ImageKitCode } from './errors.js'
 import { OriginDispatchers } from './origin-dispatchers.js'
@@ -165,7 +166,10 @@ export class HttpTransport {
       connect: { timeout: CONNECT_TIMEOUT_MS },
     }
     this.#proxies = new ProxyRules(settings.proxy)
-    this.#api = new OriginDispatchers(this.#proxies, agentOptions, CONNECT_TIMEOUT_MS)
+    // API and upload calls send bodies: a refusal that comes before the body was all sent must be read, not lost
+    // to the reset that follows it (early-answer.ts). Direct connections only: a proxy's pools connect their own way.
+    const apiOptions: Agent.Options = { ...agentOptions, connect: connectorReadingEarlyAnswers({ timeout: CONNECT_TIMEOUT_MS }) }
+    this.#api = new OriginDispatchers(this.#proxies, apiOptions, CONNECT_TIMEOUT_MS)
     this.#delivery = new OriginDispatchers(this.#proxies, agentOptions, CONNECT_TIMEOUT_MS)
     this.deliverySockets = new DeliverySockets({
       maxConnectionsPerOrigin: settings.maxConnectionsPerOrigin,
