@@ -207,7 +207,12 @@ export class Streamer {
   tooLargeAlready(file: PendingFile): unknown {
     const refused = this.#tooLarge.get(file)
     this.#tooLarge.delete(file)
-    return refused !== undefined && file.size >= refused.sentBytes ? refused.error : undefined
+    if (refused === undefined || file.size < refused.sentBytes) return undefined
+    this.#d.log.info(
+      { path: file.localPath, size: file.size, streamedBytes: refused.sentBytes, err: refused.error },
+      'not sent again at close: the API refused its stream as over the size limit, and the file is still at least as large as that stream had sent',
+    )
+    return refused.error
   }
 
   /** Unmount: no stream outlives the mount. */
@@ -234,8 +239,15 @@ export class Streamer {
   #failed(file: PendingFile, e: unknown, sentBytes: number): void {
     if (hasImageKitCode(e, 'IK_ABORTED')) return
     file.appendOnly = false // uploaded at close from now on, never streamed again
-    // The API's own words (a 400; a proxy's 413 may be about the streamed form): the file is over the limit.
-    if (hasImageKitCode(e, 'IK_TOO_LARGE') && e.status === 400) this.#tooLarge.set(file, { error: e, sentBytes })
+    // The API's own words (a 400; a proxy's 413 may be about the streamed form): the file is over the limit. Its
+    // refusal is the file's, not the streamed form's: the close takes it (tooLargeAlready), or uploads a file
+    // truncated below it since, whose answer says nothing about this stream.
+    if (hasImageKitCode(e, 'IK_TOO_LARGE') && e.status === 400) {
+      this.#tooLarge.set(file, { error: e, sentBytes })
+      this.#d.log.info({ path: file.localPath, streamedBytes: sentBytes, err: e }, 'streamed upload refused as over the size limit; the close fails alike unless the file is truncated below what was sent')
+      if (this.#live.has(file)) this.#forget(file)
+      return
+    }
     const refusal = refusalOf(e)
     if (refusal === 'streams') {
       this.#disable(`the upload server refused a streamed upload (${describe(e)})`, e)

@@ -369,6 +369,12 @@ describe('streamed uploads', () => {
     expect(api.fileAt('/huge.bin')).toBeUndefined()
     expect(h.vfs.status().uploads).toMatchObject([{ state: 'rejected', size: 6 * 1024 * KiB }])
     expect(readdirSync(join(h.vfs.spoolDir!, 'data'))).toHaveLength(1)
+    // The log says what happened: the stream refused as too large, the close answered with that refusal, the file not
+    // sent again. Before, it said the file would be uploaded at close to tell whose the refusal was, then that the
+    // library refused it "streamed or not" (it had never been sent unstreamed).
+    const lines = h.records.filter((r) => r.path === '/huge.bin').map((r) => String(r.msg))
+    expect(lines.filter((l) => /streamed or not|uploaded at close/.test(l)), lines.join('\n')).toEqual([])
+    expect(lines.filter((l) => l.includes('not sent again')), lines.join('\n')).toHaveLength(1)
     const fh2 = await h.vfs.create('/ok.bin', 0o644, CREATE)
     await append(h, '/ok.bin', fh2, patternBytes(2 * THRESHOLD, 11))
     await close(h, '/ok.bin', fh2)
@@ -386,6 +392,13 @@ describe('streamed uploads', () => {
     await close(h, '/shrunk.bin', fh)
     expect(api.writeCalls.uploadFile).toBe(1)
     expect(api.fileAt('/shrunk.bin')!.bytes.equals(patternBytes(6 * 1024 * KiB, 14).subarray(0, 2 * THRESHOLD))).toBe(true)
+    // The smaller file went through not streamed, which says nothing about streamed bodies (the refusal was of the
+    // size): streaming stays on. Before, that turned streaming off for the mount, with a warning.
+    expect(h.records.filter((r) => Number(r.level) >= 40).map((r) => String(r.msg))).toEqual([])
+    const fh2 = await h.vfs.create('/next.bin', 0o644, CREATE)
+    await append(h, '/next.bin', fh2, patternBytes(2 * THRESHOLD, 15))
+    await close(h, '/next.bin', fh2)
+    expect(api.uploads.at(-1)).toMatchObject({ filePath: '/next.bin', streamed: true })
   })
 
   it('never streams with write-back or with streaming turned off', async () => {
