@@ -128,7 +128,7 @@ export class ImageKitClient implements ImageKitApi {
 
   async getFileDetails(fileId: string, options: RequestOptions = {}): Promise<FileObject> {
     const call = { method: 'GET' as const, route: '/v1/files/{fileId}/details' }
-    const result = await this.#http.call({ ...call, host: 'api', params: { fileId }, idempotent: true, signal: options.signal })
+    const result = await this.#http.call({ ...call, host: 'api', params: { fileId }, idempotent: true, signal: options.signal, ...giveUpOf(options) })
     return expectBody(result, isFileObject, call, 'a file object')
   }
 
@@ -404,10 +404,15 @@ export class ImageKitClient implements ImageKitApi {
    */
   async #deleteTolerantOfRetry(target: { route: string; params?: Record<string, string>; json?: unknown }, options: RepeatableChangeOptions): Promise<void> {
     await this.#http.call({
-      method: 'DELETE', host: 'api', ...target, idempotent: true, notFoundOnRetryIsSuccess: true, signal: options.signal,
+      method: 'DELETE', host: 'api', ...target, idempotent: true, notFoundOnRetryIsSuccess: true, signal: options.signal, ...giveUpOf(options),
       ...(options.done ? { doneBeforeRepeat: options.done } : {}),
     })
   }
+}
+
+/** RequestOptions.giveUp for an HTTP call (passed by the calls whose callers give it: listings, uploads, a file's details, deletes). */
+function giveUpOf(options: RequestOptions): { giveUp?: (failure: ImageKitError) => boolean } {
+  return options.giveUp ? { giveUp: options.giveUp } : {}
 }
 
 /** The hosts checkHosts() checks: the URL endpoint and the upload host. */

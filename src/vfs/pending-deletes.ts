@@ -131,8 +131,10 @@ export class PendingDeletes {
   }
 
   /**
-   * Unmount: the fetches were stopped (unlinked-copies.ts close); each delete still running gets its current
-   * attempt, none is retried; those not done stay noted for the next mount, and the stores waiting for them fail.
+   * Unmount: the fetches were stopped (unlinked-copies.ts close); a delete whose fetch that stopped is sent once,
+   * none is retried, and a call under way is stopped, its request in flight too (the client's retries and 429
+   * backoff would hold the unmount for minutes); those not done stay noted for the next mount (a delete that
+   * reached the library is a 404 then, counted as done), and the stores waiting for them fail.
    */
   async close(): Promise<void> {
     this.#stop.abort()
@@ -151,11 +153,15 @@ export class PendingDeletes {
 
   async #run(p: PendingDelete, before: () => Promise<void>): Promise<void> {
     await before().catch(() => undefined)
+    // A call under way when the unmount comes ends then, its request in flight and the client's own retries
+    // (429 backoff can wait minutes): the delete stays noted, and the next mount's 404 counts as done if it was.
+    // One begun after it (the delete of a file whose fetch the unmount stopped) is sent once, never retried.
+    const stop = () => (this.#stop.signal.aborted ? { giveUp: () => true } : { signal: this.#stop.signal })
     let deleted = true
     for (let attempt = 0; ; attempt++) {
       try {
         if (p.versionId !== undefined) {
-          const now = await this.d.api.getFileDetails(p.fileId)
+          const now = await this.d.api.getFileDetails(p.fileId, stop())
           if (now.versionInfo.id !== p.versionId) {
             deleted = false
             this.d.log.info(
@@ -165,10 +171,11 @@ export class PendingDeletes {
             break
           }
         }
-        await this.d.api.deleteFile(p.fileId)
+        await this.d.api.deleteFile(p.fileId, stop())
         break
       } catch (e) {
         if (hasImageKitCode(e, 'IK_NOT_FOUND')) break // gone already (deleted elsewhere, or an answer was lost)
+        if (hasImageKitCode(e, 'IK_ABORTED') && this.#stop.signal.aborted) return // unmounting: the note stays for the next mount
         const retryMs = Math.min(DELETE_RETRY_MAX_MS, DELETE_RETRY_BASE_MS * 2 ** Math.min(attempt, 10))
         const level = attempt === 0 ? 'error' : 'warn'
         this.d.log[level]({ path: p.remotePath, fileId: p.fileId, attempts: attempt + 1, retryMs, err: e }, 'unlink: the library\'s delete of a file unlinked while open for reading failed; the name stays gone here, and the delete is tried again')

@@ -1,0 +1,57 @@
+/**
+ * PendingDeletes (W8) stopping: an unmount (close) ends the background deletes' requests, whatever the client's
+ * own retries would still wait (429 backoff), and leaves their notes for the next mount.
+ */
+import { readdirSync } from 'node:fs'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ManualClock } from '../../../src/clock.js'
+import { PendingDeletes } from '../../../src/vfs/pending-deletes.js'
+import { makeClient, startServer, type TestServer } from '../imagekit/helpers.js'
+import { memoryLogger, scratchDir, waitFor } from './helpers.js'
+
+const servers: TestServer[] = []
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.close()
+})
+
+/** A real client against a library that answers every request 429, its backoff sleeps on a clock that never moves. */
+async function rateLimitedForEver() {
+  const server = await startServer((_req, res) => {
+    res.writeHead(429, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ message: 'Too many requests' }))
+  })
+  servers.push(server)
+  const { client } = makeClient(server.url, { clock: new ManualClock() })
+  const dir = scratchDir('pending-deletes-stop')
+  const { logger } = memoryLogger()
+  const deletes = new PendingDeletes(dir, { api: client, clock: new ManualClock(), log: logger, deleted: async () => undefined })
+  return { server, client, dir, deletes }
+}
+
+describe('PendingDeletes.close', () => {
+  for (const versionId of [undefined, 'version-1']) {
+    it(`returns while the library answers 429 for ever (${versionId === undefined ? 'the delete' : 'the version check before it'}), the note left for the next mount`, async () => {
+      const { server, client, dir, deletes } = await rateLimitedForEver()
+      deletes.begin('file-x', '/a/x.jpg', async () => undefined, versionId)
+      await waitFor(() => server.requests.length > 0)
+      expect(server.requests[0]!.method).toBe(versionId === undefined ? 'DELETE' : 'GET')
+      await deletes.close() // before: waited for the client's backoff (here never over)
+      expect(deletes.has('file-x')).toBe(true)
+      expect(readdirSync(dir)).toHaveLength(1)
+      await client.close()
+    })
+  }
+
+  it('sends a delete whose fetch the unmount stopped once, without the client\'s retries, the note left when it fails', async () => {
+    const { server, client, dir, deletes } = await rateLimitedForEver()
+    let stopFetch!: () => void
+    deletes.begin('file-x', '/a/x.jpg', () => new Promise<void>((resolve) => (stopFetch = resolve)))
+    const closed = deletes.close()
+    stopFetch() // as unlinked-copies.ts close does before
+    await closed
+    expect(server.requests.map((r) => r.method)).toEqual(['DELETE'])
+    expect(deletes.has('file-x')).toBe(true)
+    expect(readdirSync(dir)).toHaveLength(1)
+    await client.close()
+  })
+})
