@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto'
 import { unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Clock } from '../clock.js'
-import type { ImageKitApi } from '../imagekit/api.js'
+import type { ImageKitApi, RequestOptions } from '../imagekit/api.js'
 import { hasImageKitCode, ImageKitError } from '../imagekit/errors.js'
 import type { Logger } from '../log.js'
 import { fsyncDirSync, replaceWithLinesSync } from '../full-disk.js'
@@ -111,13 +111,29 @@ export class PendingDeletes {
 
   /**
    * Waits until no delete is under way for a file at `remotePath`: before something is stored there (an upload
-   * would add a version to the file being deleted). Rejects at unmount while one still is.
+   * would add a version to the file being deleted). Rejects at unmount while one still is, and when `signal`
+   * fires first (the store was given up: an open for writing stops the file's background upload) with
+   * IK_ABORTED, its cause the signal's reason, as the api's own calls do.
    */
-  async gate(remotePath: string): Promise<void> {
+  async gate(remotePath: string, signal?: AbortSignal): Promise<void> {
+    if (signal === undefined) return this.#gate(remotePath, [])
+    const abortedError = () => new ImageKitError('IK_ABORTED', `${remotePath}: aborted while waiting for the delete of a file unlinked at that path`, { cause: signal.reason, retriable: false })
+    if (signal.aborted) throw abortedError()
+    let onAbort!: () => void
+    const aborted = new Promise<never>((_, reject) => (onAbort = () => reject(abortedError())))
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      return await this.#gate(remotePath, [aborted])
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  async #gate(remotePath: string, also: Promise<never>[]): Promise<void> {
     for (;;) {
       const waiting = [...this.#byFileId.values()].filter((p) => p.remotePath === remotePath)
       if (waiting.length === 0) return
-      await Promise.race([Promise.all(waiting.map((p) => p.done)), this.#closed])
+      await Promise.race([Promise.all(waiting.map((p) => p.done)), this.#closed, ...also])
     }
   }
 
@@ -212,27 +228,27 @@ export class PendingDeletes {
    * no delete is under way at that path (`gate`); every other call goes to `api` as it is.
    */
   gated(api: ImageKitApi): ImageKitApi {
-    const gate = (remotePath: string) => this.gate(remotePath)
+    const gate = (remotePath: string, options: RequestOptions | undefined) => this.gate(remotePath, options?.signal)
     return {
       ...forwarding(api),
       uploadFile: async (request, options) => {
-        await gate(joinRemote(request.folder, request.fileName))
+        await gate(joinRemote(request.folder, request.fileName), options)
         return api.uploadFile(request, options)
       },
       uploadFileStream: async (request, options) => {
-        await gate(joinRemote(request.folder, request.fileName))
+        await gate(joinRemote(request.folder, request.fileName), options)
         return api.uploadFileStream(request, options)
       },
       renameFile: async (filePath, newFileName, options) => {
-        await gate(joinRemote(folderOf(filePath), newFileName))
+        await gate(joinRemote(folderOf(filePath), newFileName), options)
         return api.renameFile(filePath, newFileName, options)
       },
       moveFile: async (sourceFilePath, destinationPath, options) => {
-        await gate(joinRemote(folderPathOf(destinationPath), nameOf(sourceFilePath)))
+        await gate(joinRemote(folderPathOf(destinationPath), nameOf(sourceFilePath)), options)
         return api.moveFile(sourceFilePath, destinationPath, options)
       },
       copyFile: async (sourceFilePath, destinationPath, options) => {
-        await gate(joinRemote(folderPathOf(destinationPath), nameOf(sourceFilePath)))
+        await gate(joinRemote(folderPathOf(destinationPath), nameOf(sourceFilePath)), options)
         return api.copyFile(sourceFilePath, destinationPath, options)
       },
     }

@@ -1,12 +1,14 @@
 /**
  * PendingDeletes (W8) stopping: an unmount (close) ends the background deletes' requests, whatever the client's
- * own retries would still wait (429 backoff), and leaves their notes for the next mount.
+ * own retries would still wait (429 backoff), and leaves their notes for the next mount; a store waiting at the
+ * gate that its caller gives up (an open for writing stops a background upload) stops waiting.
  */
 import { readdirSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ManualClock } from '../../../src/clock.js'
 import { PendingDeletes } from '../../../src/vfs/pending-deletes.js'
 import { makeClient, startServer, type TestServer } from '../imagekit/helpers.js'
+import { FakeImageKit } from './fake-api.js'
 import { memoryLogger, scratchDir, waitFor } from './helpers.js'
 
 const servers: TestServer[] = []
@@ -53,5 +55,36 @@ describe('PendingDeletes.close', () => {
     expect(deletes.has('file-x')).toBe(true)
     expect(readdirSync(dir)).toHaveLength(1)
     await client.close()
+  })
+})
+
+describe('PendingDeletes.gate', () => {
+  it('a store whose caller gives up (its signal) stops waiting for the delete, rejected as aborted (IK_ABORTED, the reason its cause), and never reaches the api', async () => {
+    const api = new FakeImageKit()
+    const { logger } = memoryLogger()
+    const deletes = new PendingDeletes(scratchDir('pending-deletes-stop'), { api, clock: new ManualClock(), log: logger, deleted: async () => undefined })
+    let finish!: () => void
+    deletes.begin('file-x', '/a/x.jpg', () => new Promise<void>((resolve) => (finish = resolve)))
+    const gated = deletes.gated(api)
+    const stop = new AbortController()
+    const reason = new Error('superseded')
+    const upload = gated.uploadFile({ folder: '/a', fileName: 'x.jpg', localFile: '/nonexistent' }, { signal: stop.signal })
+    const gate = deletes.gate('/a/x.jpg', stop.signal)
+    const asAborted = { code: 'IK_ABORTED', cause: reason }
+    stop.abort(reason)
+    await expect(upload).rejects.toMatchObject(asAborted)
+    await expect(gate).rejects.toMatchObject(asAborted)
+    expect(api.writeCalls.uploadFile ?? 0).toBe(0)
+    // Already aborted: rejects at once as well.
+    await expect(deletes.gate('/a/x.jpg', stop.signal)).rejects.toMatchObject(asAborted)
+    // Without a signal (or with one not fired) it still waits for the delete.
+    let passed = false
+    const waiting = deletes.gate('/a/x.jpg', new AbortController().signal).then(() => (passed = true))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(passed).toBe(false)
+    finish()
+    await waiting
+    expect(deletes.has('file-x')).toBe(false)
+    await deletes.close()
   })
 })
