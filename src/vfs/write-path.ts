@@ -177,6 +177,7 @@ export class WritePath {
       api: deps.api, clock: deps.clock, log: deps.log, codec: deps.codec, inodes: deps.inodes, dirs: deps.dirs,
       journal: this.#journal, dataFiles: this.#dataFiles, folderMoves: this.#folderMoves, pending: this.#pending,
       uploader: this.#uploader, fileLock: this.#fileLock, closing: this.#closing.signal, mtimes: this.#mtimes,
+      deletes: this.deletes,
       persist: (file) => this.#committer.persist(file),
       requeue: (file) => this.requeue(file),
       endFolderMove: (move) => this.endFolderMove(move),

@@ -5,8 +5,15 @@
  * its own a put-back waited to drop (W17), or, for a file never stored before, what its name holds since an
  * upload attempt that may have stored it (its answer an error, or the daemon stopped before it). Asked until the
  * library answers; the record stays until then, so a stop in between leaves it for the mount after.
+ *
+ * A stored file (its base, or what the name holds) is deleted as an unlink's background delete is (W8,
+ * pending-deletes.ts): noted durably, hidden from listings by its id at once, retried, and every store at its
+ * path waits for it. Deleted from here instead, while the library failed the delete the listing showed the
+ * "deleted" file again, and a file written at the name meanwhile was uploaded as a version of it, which the
+ * delete then took (a silent loss).
  */
 import type { ImageKitApi } from '../../imagekit/api.js'
+import type { PendingDeletes } from '../pending-deletes.js'
 import { hasImageKitCode } from '../../imagekit/errors.js'
 import { versionIdOf } from '../inode.js'
 import { joinRemote } from '../name.js'
@@ -16,6 +23,8 @@ import type { ReplayDeps } from './replay.js'
 import { untilAnswered } from './until-answered.js'
 
 export type FinishUnlinkDeps = Pick<ReplayDeps, 'api' | 'clock' | 'log' | 'closing' | 'journal' | 'pending' | 'mtimes'> & {
+  /** The background deletes (W8) a stored file's delete is handed to. */
+  deletes: Pick<PendingDeletes, 'begin'>
   /** The folder's listing is to be read again (a file in it was deleted). */
   expire(folder: string): void
 }
@@ -26,26 +35,41 @@ export function unlinkLeftRemoteWork(r: JournalRecord): boolean {
 }
 
 export async function finishUnlink(d: FinishUnlinkDeps, r: JournalRecord): Promise<void> {
+  const remotePath = joinRemote(r.folder, r.name)
+  /** Hands the delete of `fileId` to the background deletes; false when its note cannot be written (a full disk). */
+  const handedOver = (fileId: string): boolean => {
+    try {
+      d.deletes.begin(fileId, remotePath, async () => undefined)
+      return true
+    } catch (e) {
+      d.log.warn({ path: r.localPath, err: e }, 'cannot note the delete of a file unlinked when the daemon stopped; deleting it from here')
+      return false
+    }
+  }
+  // Before anything is awaited: hidden from the first listing on, and the first store at the path waits.
+  const baseHandedOver = r.fileId !== undefined && handedOver(r.fileId)
   const finished = await untilAnswered(
     d,
     async () => {
       const drop = r.putBack?.drop
       if (drop !== undefined && drop !== r.fileId) await deleteUnlessGone(d.api, drop, d.closing)
+      if (baseHandedOver) return
       let fileId = r.fileId
       if (fileId === undefined && typeof r.mayBeStoredSinceMs === 'number') {
         const stored = await storedSince(d.api, r.folder, r.name, r.mayBeStoredSinceMs, { signal: d.closing })
         // Not a file written at the name since (by this mount, or before the stop after the unlink): one waiting
         // for its upload there (which stores over what the name holds), or one whose upload's answer came.
         const writtenSince = stored !== undefined &&
-          (d.pending.at(joinRemote(r.folder, r.name)) !== undefined || d.mtimes.get(stored.fileId, versionIdOf(stored)) !== undefined)
+          (d.pending.at(remotePath) !== undefined || d.mtimes.get(stored.fileId, versionIdOf(stored)) !== undefined)
         if (stored && !writtenSince) fileId = stored.fileId
+        if (fileId !== undefined && handedOver(fileId)) return
       }
       if (fileId !== undefined) await deleteUnlessGone(d.api, fileId, d.closing)
     },
     (e) => d.log.warn({ path: r.localPath, err: e }, 'cannot finish the delete of a file unlinked when the daemon stopped yet; asking again until the library answers'),
   )
   if (finished === 'stopped') return // the record stays: the next mount finishes it
-  d.log.info({ path: r.localPath }, 'the delete of a file unlinked when the daemon stopped is finished')
+  d.log.info({ path: r.localPath }, 'the delete of a file unlinked when the daemon stopped is finished (or noted with the background deletes, which retry it)')
   d.expire(r.folder)
   await d.journal.remove(r.id).catch((e: unknown) => {
     d.log.warn({ path: r.localPath, err: e }, 'the spool journal cannot note that an unlink is finished; the next mount asks the library again')

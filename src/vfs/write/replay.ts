@@ -17,6 +17,7 @@ import type { Journal } from '../spool/journal.js'
 import type { LocalMtimes } from '../spool/mtimes.js'
 import { recoverSpool } from '../spool/recover.js'
 import type { Uploader } from '../upload/uploader.js'
+import type { PendingDeletes } from '../pending-deletes.js'
 import { filesOfMoves, placesAlongRoute, settleInterruptedMove } from './interrupted-moves.js'
 import { settlePutBack } from './interrupted-put-back.js'
 import { tryAgainAtNewPath } from './retarget.js'
@@ -43,6 +44,8 @@ export interface ReplayDeps {
   fileLock: KeyedMutex
   /** Aborted when the mount stops. */
   closing: AbortSignal
+  /** The background deletes (W8): an unlink the daemon stopped in is finished through them. */
+  deletes: PendingDeletes
   /** Rewrites a file's journal record (committer.ts persist). */
   persist(file: PendingFile): Promise<void>
   /** Ends a file's quiesce and queues its upload again (write-path.ts requeue). */

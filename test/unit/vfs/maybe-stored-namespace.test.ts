@@ -141,23 +141,26 @@ describe('finishing an unlink the daemon stopped in (write/interrupted-unlink.ts
   const record = (sinceMs: number): JournalRecord => ({ v: 1, id: 'ab12', folder: '/d', name: 'a.bin', localPath: '/d/a.bin', size: 3, mtimeMs: 0, state: 'pending', attempts: 1, unlinking: true, mayBeStoredSinceMs: sinceMs })
   const deps = (api: FakeImageKit, over: { pendingThere?: boolean; landed?: boolean } = {}) => {
     const removed: string[] = []
+    /** The deletes handed to the background deletes (pending-deletes.ts, which does them): fileId and path. */
+    const handed: [string, string][] = []
     const d = {
       api, clock: new ManualClock(), log: memoryLogger().logger, closing: new AbortController().signal,
+      deletes: { begin: (fileId: string, remotePath: string) => void handed.push([fileId, remotePath]) },
       journal: { remove: async (id: string) => void removed.push(id) },
       pending: { at: () => (over.pendingThere ? new PendingFile('cd34', '/nonexistent', '/d', 'a.bin', '/d/a.bin', 2, 3, 0, 0, undefined) : undefined) },
       mtimes: { get: () => (over.landed ? 1 : undefined) },
       expire: () => undefined,
     } as unknown as FinishUnlinkDeps
-    return { d, removed }
+    return { d, removed, handed }
   }
 
-  it('deletes what the name holds since the attempt, then drops the record', async () => {
+  it('deletes what the name holds since the attempt (handed to the background deletes), then drops the record', async () => {
     const api = new FakeImageKit()
     api.addFolder('/d')
     const stored = api.addFile('/d/a.bin', Buffer.from('abc'), { updatedAt: '2024-01-02T10:00:00.000Z' })
-    const { d, removed } = deps(api)
+    const { d, removed, handed } = deps(api)
     await finishUnlink(d, record(Date.parse(stored.updatedAt) - 1000))
-    expect(api.filePaths()).toEqual([])
+    expect(handed).toEqual([[stored.fileId, '/d/a.bin']])
     expect(removed).toEqual(['ab12'])
   })
 
@@ -166,9 +169,10 @@ describe('finishing an unlink the daemon stopped in (write/interrupted-unlink.ts
       const api = new FakeImageKit()
       api.addFolder('/d')
       const stored = api.addFile('/d/a.bin', Buffer.from('abc'), { updatedAt: '2024-01-02T10:00:00.000Z' })
-      const { d, removed } = deps(api, over)
+      const { d, removed, handed } = deps(api, over)
       await finishUnlink(d, record(Date.parse(stored.updatedAt) + sinceDelta))
       expect(api.filePaths()).toEqual(['/d/a.bin'])
+      expect(handed).toEqual([])
       expect(removed).toEqual(['ab12'])
     }
   })
