@@ -23,6 +23,7 @@ import { explainSignedUrlRefusal, isDeliveryRefusal, isSignedUrl, signedParts } 
 import type { AccountUsage, BulkJobStatus, FileObject, ListItem, UploadResponse } from './types.js'
 import { UPLOAD_ROUTE, probeUploadHost, uploadFile, uploadFileStream } from './upload.js'
 import { appendQuery, buildUrl, queryOf, trimTrailingSlashes } from './url.js'
+import { giveUpOf } from './request-options.js'
 
 export const DEFAULT_API_URL = 'https://api.imagekit.io'
 export const DEFAULT_UPLOAD_URL = 'https://upload.imagekit.io'
@@ -134,7 +135,7 @@ export class ImageKitClient implements ImageKitApi {
 
   async listFileVersions(fileId: string, options: RequestOptions = {}): Promise<FileObject[]> {
     const call = { method: 'GET' as const, route: '/v1/files/{fileId}/versions' }
-    const result = await this.#http.call({ ...call, host: 'api', params: { fileId }, idempotent: true, signal: options.signal })
+    const result = await this.#http.call({ ...call, host: 'api', params: { fileId }, idempotent: true, signal: options.signal, ...giveUpOf(options) })
     return expectBody(result, isFileObjectArray, call, 'an array of file versions')
   }
 
@@ -143,7 +144,7 @@ export class ImageKitClient implements ImageKitApi {
     const now = this.#clock.now()
     const call = { method: 'GET' as const, route: '/v1/accounts/usage' }
     const query = { startDate: isoDate(now - (USAGE_WINDOW_DAYS - 1) * DAY_MS), endDate: isoDate(now + DAY_MS) }
-    const result = await this.#http.call({ ...call, host: 'api', query, idempotent: true, signal: options.signal })
+    const result = await this.#http.call({ ...call, host: 'api', query, idempotent: true, signal: options.signal, ...giveUpOf(options) })
     return expectBody(result, isAccountUsage, call, 'account usage')
   }
 
@@ -252,7 +253,7 @@ export class ImageKitClient implements ImageKitApi {
       json: { filePath, newFileName, purgeCache: false },
       idempotent: false,
       statusOnly: true,
-      signal: options.signal,
+      signal: options.signal, ...giveUpOf(options),
     })
   }
 
@@ -264,7 +265,7 @@ export class ImageKitClient implements ImageKitApi {
       json: { sourceFilePath, destinationPath },
       idempotent: false,
       statusOnly: true,
-      signal: options.signal,
+      signal: options.signal, ...giveUpOf(options),
     })
   }
 
@@ -278,7 +279,7 @@ export class ImageKitClient implements ImageKitApi {
       idempotent: false,
       statusOnly: true,
       ...(options.done ? { doneBeforeRepeat: options.done } : {}),
-      signal: options.signal,
+      signal: options.signal, ...giveUpOf(options),
     })
   }
 
@@ -289,7 +290,7 @@ export class ImageKitClient implements ImageKitApi {
   ): Promise<FileObject> {
     const call = { method: 'PATCH' as const, route: '/v1/files/{fileId}/details' }
     // Setting the same details twice leaves the same state: safe to repeat.
-    const result = await this.#http.call({ ...call, host: 'api', params: { fileId }, json: details, idempotent: true, signal: options.signal })
+    const result = await this.#http.call({ ...call, host: 'api', params: { fileId }, json: details, idempotent: true, signal: options.signal, ...giveUpOf(options) })
     return expectBody(result, isFileObject, call, 'a file object')
   }
 
@@ -301,7 +302,7 @@ export class ImageKitClient implements ImageKitApi {
       route: '/v1/folder',
       json: { folderName, parentFolderPath },
       idempotent: true,
-      signal: options.signal,
+      signal: options.signal, ...giveUpOf(options),
     })
   }
 
@@ -335,7 +336,7 @@ export class ImageKitClient implements ImageKitApi {
         route: LIST_ROUTE,
         query: { limit: 1 },
         idempotent: true,
-        signal: options.signal,
+        signal: options.signal, ...giveUpOf(options),
         maxRetries: VERIFY_MAX_RETRIES,
       })
       const url = isListPage(result.value) ? result.value.find((item): item is FileObject => item.type !== 'folder')?.url : undefined
@@ -410,10 +411,6 @@ export class ImageKitClient implements ImageKitApi {
   }
 }
 
-/** RequestOptions.giveUp for an HTTP call (passed by the calls whose callers give it: listings, uploads, a file's details, deletes). */
-function giveUpOf(options: RequestOptions): { giveUp?: (failure: ImageKitError) => boolean } {
-  return options.giveUp ? { giveUp: options.giveUp } : {}
-}
 
 /** The hosts checkHosts() checks: the URL endpoint and the upload host. */
 export type CheckedHost = 'endpoint' | 'upload'

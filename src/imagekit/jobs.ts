@@ -7,6 +7,7 @@ import type { RequestOptions } from './api.js'
 import { ImageKitError } from './errors.js'
 import { expectBody, isBulkJobStatus, isJobStarted } from './guards.js'
 import type { HttpTransport } from './http.js'
+import { giveUpOf } from './request-options.js'
 import { sleepUnlessAborted } from './retry.js'
 import type { BulkJobStatus } from './types.js'
 
@@ -45,14 +46,14 @@ export async function runBulkJob(
 ): Promise<BulkJobStatus> {
   const { clock, log } = http.settings
   const startCall = { method: 'POST' as const, route: start.route }
-  const started = await http.call({ ...startCall, host: 'api', json: start.body, idempotent: false, signal: options.signal })
+  const started = await http.call({ ...startCall, host: 'api', json: start.body, idempotent: false, signal: options.signal, ...giveUpOf(options) })
   const { jobId } = expectBody(started, isJobStarted, startCall, 'a jobId')
   const deadline = clock.now() + timing.deadlineMs
   const statusCall = { method: 'GET' as const, route: JOB_STATUS_ROUTE }
   let pauseMs = timing.initialPollMs
   for (;;) {
     await sleepUnlessAborted(clock, pauseMs, options.signal, `${statusCall.method} ${statusCall.route}`)
-    const result = await http.call({ ...statusCall, host: 'api', params: { jobId }, idempotent: true, signal: options.signal })
+    const result = await http.call({ ...statusCall, host: 'api', params: { jobId }, idempotent: true, signal: options.signal, ...giveUpOf(options) })
     const status = expectBody(result, isBulkJobStatus, statusCall, 'a job status')
     if (status.status === 'Completed') return status
     if (status.status !== 'Pending') {

@@ -12,6 +12,7 @@
 import type { ListFilesQuery, RequestOptions } from './api.js'
 import { expectBody, isListItem } from './guards.js'
 import type { HttpTransport } from './http.js'
+import { giveUpOf } from './request-options.js'
 import { MAX_LIST_LIMIT, type ListItem, type ListSort } from './types.js'
 
 export const LIST_ROUTE = '/v1/files'
@@ -41,7 +42,7 @@ export async function* listFiles(
       route: LIST_ROUTE,
       idempotent: true,
       signal,
-      ...(options.giveUp ? { giveUp: options.giveUp } : {}),
+      ...giveUpOf(options),
       query: {
         type: query.type,
         path: query.path === undefined ? undefined : folderQueryPath(query.path),

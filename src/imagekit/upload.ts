@@ -26,6 +26,7 @@ import FormData from 'form-data'
 import type { RequestOptions, StreamUploadRequest, UploadFields, UploadRequest } from './api.js'
 import { expectBody, isUploadResponse } from './guards.js'
 import type { AttemptBody, HostAnswer, HttpTransport } from './http.js'
+import { giveUpOf } from './request-options.js'
 import type { UploadResponse } from './types.js'
 import { readFullySync } from '../read-fully.js'
 
@@ -61,7 +62,7 @@ export async function uploadFile(http: HttpTransport, upload: UploadRequest, opt
     // Also after a 2xx whose body was lost (see above): giving up would fail close(2) for a stored file.
     idempotent: true,
     signal: options.signal,
-    ...(options.giveUp ? { giveUp: options.giveUp } : {}),
+    ...giveUpOf(options),
     body: () => fileBody(upload),
     ...(found ? { doneBeforeRepeat: async (previous) => (storedBefore = await found(previous)) !== undefined } : {}),
   })

@@ -101,6 +101,32 @@ describe('endpoints', () => {
     expect(sent()).toBe(3)
   })
 
+  it('every call passes RequestOptions.giveUp on: a caller that knows the library is down ends each call at its first failure', async () => {
+    const { client } = await setup((_req, res) => sendJson(res, 503, { message: 'down' }))
+    const giveUp = () => true
+    const calls: Record<string, () => Promise<unknown>> = {
+      getFileDetails: () => client.getFileDetails('f1', { giveUp }),
+      listFileVersions: () => client.listFileVersions('f1', { giveUp }),
+      getAccountUsage: () => client.getAccountUsage({ giveUp }),
+      renameFile: () => client.renameFile('/a.jpg', 'b.jpg', { giveUp }),
+      moveFile: () => client.moveFile('/a.jpg', '/b/', { giveUp }),
+      copyFile: () => client.copyFile('/a.jpg', '/b/', { giveUp }),
+      updateFileDetails: () => client.updateFileDetails('f1', { tags: ['x'] }, { giveUp }),
+      createFolder: () => client.createFolder('/', 'c', { giveUp }),
+      deleteFolder: () => client.deleteFolder('/c', { giveUp }),
+      renameFolder: () => client.renameFolder('/c', 'd', { giveUp }),
+      moveFolder: () => client.moveFolder('/c', '/e/', { giveUp }),
+      deleteFile: () => client.deleteFile('f1', { giveUp }),
+    }
+    const requests: Record<string, number> = {}
+    for (const [name, call] of Object.entries(calls)) {
+      const before = perTest.server.requests.length
+      await expect(call(), name).rejects.toMatchObject({ code: 'IK_SERVER' })
+      requests[name] = perTest.server.requests.length - before
+    }
+    expect(requests).toEqual(Object.fromEntries(Object.keys(calls).map((name) => [name, 1]))) // was 6 (every retry) for most
+  })
+
   it('a delete that gets 404 on its first attempt is IK_NOT_FOUND', async () => {
     const { client } = await setup((_req, res) => sendJson(res, 404, { reason: 'FOLDER_NOT_FOUND', message: 'No folder found' }))
     await expect(client.deleteFolder('/nope')).rejects.toMatchObject({ code: 'IK_NOT_FOUND', reason: 'FOLDER_NOT_FOUND' })
