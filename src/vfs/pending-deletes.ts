@@ -109,6 +109,11 @@ export class PendingDeletes {
     return false
   }
 
+  /** The end of the delete under way for a file at `remotePath` (`gate`), or undefined when none is. */
+  endAt(remotePath: string): Promise<void> | undefined {
+    return this.underWayAt(remotePath) ? this.gate(remotePath) : undefined
+  }
+
   /**
    * Waits until no delete is under way for a file at `remotePath`: before something is stored there (an upload
    * would add a version to the file being deleted). Rejects at unmount while one still is, and when `signal`

@@ -138,7 +138,7 @@ export class WritePath {
       maxParallel: deps.options.maxParallelUploads,
       perform: (file, onProgress, control) => this.#attempts.perform(file, onProgress, control),
       persist: (file) => this.#committer.persist(file),
-      deleteUnderWayAt: (remotePath) => (this.deletes.underWayAt(remotePath) ? this.deletes.gate(remotePath) : undefined),
+      deleteUnderWayAt: (remotePath) => this.deletes.endAt(remotePath),
     })
     this.#streamer = new Streamer({
       api: deps.api, log: deps.uploadLog, uploader: this.#uploader, uploadTags: deps.options.uploadTags,
@@ -169,7 +169,7 @@ export class WritePath {
     this.#committer = new Committer({
       log: deps.log, journal: this.#journal, uploader: this.#uploader, fileLock: this.#fileLock,
       writeBackDelayMs: deps.options.writeBackDelayMs, committedCopies: this.#committedCopies, dataFiles: this.#dataFiles,
-      deleteUnderWayAt: (remotePath) => (this.deletes.underWayAt(remotePath) ? this.deletes.gate(remotePath) : undefined),
+      deleteUnderWayAt: (remotePath) => this.deletes.endAt(remotePath),
     })
     // Those the last mount left are hidden and under way before any upload is (one at their paths waits for them).
     this.deletes.resume()
