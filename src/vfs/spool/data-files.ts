@@ -48,6 +48,8 @@ export class DataFiles {
   #ids = 0
   /** `data/` itself, opened for its first sync and kept open for the next (see above). */
   #dirFd: number | undefined
+  /** Set by close(): no file is kept for reuse from then on. */
+  #closed = false
   /** Syncs of `data/`, covering the names placed there. */
   readonly #names = new GroupSync(async () => {
     this.#dirFd ??= openSync(this.dataDir, 'r')
@@ -112,7 +114,7 @@ export class DataFiles {
   async remove(id: string, fh?: FileHandle, at = this.path(id), owned = false): Promise<void> {
     const synced = this.#bytesSynced.delete(id)
     let path = at
-    if (this.#free.length < FREE_FILES_MAX) {
+    if (this.#free.length < FREE_FILES_MAX && !this.#closed) {
       try {
         fh ??= await open(at, 'r+')
         if (!owned) {
@@ -121,8 +123,12 @@ export class DataFiles {
         }
         if (!synced && fstatSync(fh.fd).size <= SYNC_TRUNCATE_MAX_BYTES) ftruncateSync(fh.fd, 0)
         else await fh.truncate(0)
-        this.#free.push({ path, fh })
-        return
+        if (!this.#closed) {
+          this.#free.push({ path, fh })
+          return
+        }
+        // Closed while this waited (unmount): kept now, it would never be closed (node closes it when collected,
+        // with a DEP0137 warning); closed and deleted below, as close() does with those kept before.
       } catch {
         // gone already, or not reusable: closed and deleted below
       }
@@ -133,6 +139,7 @@ export class DataFiles {
 
   /** Closes and deletes the kept files (unmount). */
   async close(): Promise<void> {
+    this.#closed = true
     await this.#names.settled()
     if (this.#dirFd !== undefined) closeSync(this.#dirFd)
     this.#dirFd = undefined

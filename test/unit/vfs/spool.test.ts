@@ -517,6 +517,20 @@ describe('DataFiles', () => {
     await files.close()
   })
 
+  it('a file removed while the spool closes (its open or truncate still under way) is closed and deleted, not kept open for ever', async () => {
+    const { files, data, free } = setup()
+    const a = await files.create()
+    await a.fh.close()
+    const fds = () => readdirSync('/proc/self/fd').length
+    const before = fds()
+    const removing = files.remove(a.id) // opens the file first: closing meanwhile
+    await files.close()
+    await removing
+    expect(readdirSync(data)).toEqual([])
+    expect(readdirSync(free)).toEqual([])
+    expect(fds()).toBe(before) // was before + 1: a FileHandle left for the garbage collector (DEP0137)
+  })
+
   it('a small removed file is emptied at once, without a thread-pool round trip; a large one through the pool', async () => {
     const { files, free } = setup()
     const small = await files.create()
