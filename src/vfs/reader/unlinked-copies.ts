@@ -61,6 +61,8 @@ export interface UnlinkedCopiesLimits {
 export class UnlinkedCopies implements LocalCopies {
   readonly #copies = new Map<string, Copy>()
   readonly #fetches = new Set<Fetch>()
+  /** The keep() under way for a version, by key. */
+  readonly #keeping = new Map<string, Promise<boolean>>()
   readonly #limits: UnlinkedCopiesLimits
   /** Of the copies held and being fetched. */
   #bytes = 0
@@ -89,6 +91,20 @@ export class UnlinkedCopies implements LocalCopies {
     if (node.size > this.#limits.maxBytes) return false
     const key = keyOf(node.fileId, node.versionId)
     if (this.#copies.has(key)) return true
+    // One fetch per version: a second one would count its bytes twice and, kept over the first, leave that
+    // one's file open for ever (node closes it when collected, with a DEP0137 warning).
+    const under = this.#keeping.get(key)
+    if (under) return under
+    const keeping = this.#fetch(node, key, local)
+    this.#keeping.set(key, keeping)
+    try {
+      return await keeping
+    } finally {
+      this.#keeping.delete(key)
+    }
+  }
+
+  async #fetch(node: FileInode, key: string, local: LocalCopies | undefined): Promise<boolean> {
     // Registered before the first await: a giveWay while this looks at the free space or opens its file stops it
     // too, else the copy would take the room after giveWay returned.
     const fetch: Fetch = { stopped: this.#closed, download: new AbortController() }

@@ -30,6 +30,22 @@ describe('UnlinkedCopies', () => {
     expect(copies.has(small.fileId, small.versionId, small.size)).toBe(false)
   })
 
+  it('two keeps of one version at once fetch it once: its bytes counted once, one file, closed with the copies', async () => {
+    const api = new FakeImageKit()
+    const node = fileInodeFrom(api.addFile('/twice.bin', 1000), 1)
+    const dir = scratchDir('unlinked')
+    const copies = new UnlinkedCopies(dir, api, memoryLogger().logger)
+    const fds = () => readdirSync('/proc/self/fd').length
+    const before = fds()
+    expect(await Promise.all([copies.keep(node), copies.keep(node)])).toEqual([true, true])
+    expect(copies.bytes).toBe(1000) // was 2000
+    expect(api.calls.readRange).toBe(1)
+    await copies.drop(node.fileId, node.versionId)
+    expect(copies.bytes).toBe(0)
+    expect(readdirSync(dir)).toEqual([])
+    expect(fds()).toBe(before) // was before + 1: the first fetch's file left open
+  })
+
   it('copies a version a local copy holds instead of fetching it; one that goes while it is copied is fetched', async () => {
     const api = new FakeImageKit()
     const bytes = Buffer.from(Array.from({ length: 2 * 1024 * 1024 + 3 }, (_, i) => i % 253))
