@@ -206,7 +206,13 @@ export function refuseUpload(req: IncomingMessage, res: ServerResponse, err: Api
   if (!socket || socket.destroyed) return
   const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS)
   timer.unref()
-  const done = (): void => clearTimeout(timer)
+  // Both listeners go with the first: a keep-alive socket serves many refusals (an outage), and one 'close'
+  // listener left per refusal piled up (MaxListenersExceededWarning after ten).
+  const done = (): void => {
+    clearTimeout(timer)
+    req.off('end', done)
+    socket.off('close', done)
+  }
   req.once('end', done)
   socket.once('close', done)
 }
