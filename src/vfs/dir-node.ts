@@ -11,7 +11,7 @@
  */
 import type { FileObject, ListItem } from '../imagekit/types.js'
 import {
-  dirInodeFrom, fileInodeFrom, identityKey, identityKeyOf, parseTimeMs, type Inode,
+  dirInodeFrom, fileInodeFrom, identityKey, identityKeyOf, parseTimeMs, withShownUrl, type Inode,
 } from './inode.js'
 import type { InodeTable } from './inode-table.js'
 import { isSafeLocalName, type NameCodec } from './name.js'
@@ -107,7 +107,7 @@ export class ListingBuilder {
       }
     }
     const ino = this.#ino(identityKeyOf(item))
-    this.#children.set(local, item.type === 'folder' ? dirInodeFrom(item, ino) : fileInodeFrom(item, ino))
+    this.#children.set(local, item.type === 'folder' ? dirInodeFrom(item, ino) : fileInodeFrom(withShownUrl(item, this.previous?.children.get(local)), ino))
   }
 
   /** An old version, shown as `name-vYYYY-MM-DD-HHMMSS-mmm.ext` (rclone's naming). */

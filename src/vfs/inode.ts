@@ -84,6 +84,20 @@ function intern(s: string): string {
   return s
 }
 
+/**
+ * The item, with the URL `shown` showed when that was the same version of the same file at the same path.
+ * ImageKit's URL carries the file's `updatedAt`, a cache key for the same bytes, which a details change (tags,
+ * metadata: ours or another machine's) moves without a new version. A URL that changed under a program
+ * between two reads made `rsync -X` print "Missing abbreviated xattr value" (it reads the URL between the
+ * attributes it sets), so a version keeps the URL this mount first showed for it. A node whose URL an upload's
+ * or rename's answer gave (without its `updatedAt`, listed-details.ts) takes the item's.
+ */
+export function withShownUrl<T extends FileObject>(item: T, shown: Inode | undefined): T {
+  if (shown?.kind !== 'file' || shown.url === '' || shown.url === item.url || lacksListedDetails(shown)) return item
+  const same = shown.fileId === item.fileId && shown.versionId === versionIdOf(item) && shown.remotePath === item.filePath
+  return same ? { ...item, url: shown.url } : item
+}
+
 /** ISO time → epoch ms; 0 when missing or unparsable (a listing must not fail on one odd date). */
 export function parseTimeMs(iso: string | undefined): number {
   if (!iso) return 0

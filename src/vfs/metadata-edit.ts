@@ -27,7 +27,7 @@ import { CONFIRM_MS } from './folder-presence.js'
 import { VfsError } from './errors.js'
 import type { PendingFile } from './file-node.js'
 import { fromImageKitError } from './from-imagekit-error.js'
-import { fileInodeFrom, lacksListedDetails, versionIdOf, type FileInode } from './inode.js'
+import { fileInodeFrom, withShownUrl, type FileInode } from './inode.js'
 import { mayHaveBeenDone } from './lost-answer.js'
 import type { Resolver } from './resolver.js'
 import { detailsHold, detailsUpdate, pendingFileView, sameTags, type WantedDetails } from './wanted-details.js'
@@ -37,16 +37,10 @@ import { hasXattr, isComputedXattr, isSettingXattr, listXattrs, xattrValue, XATT
 
 /**
  * The node of a stored file whose details a setxattr changed (or read, to find the change made already): what
- * the details say, but the URL it showed before while the version is the same. The change moves the file's
- * `updatedAt`, which the URL carries (a cache key for the same bytes), and `rsync -X` reads the URL between
- * the attributes it sets, in name order: it sets `user.imagekit.tags`, then reads `user.imagekit.url`, which it
- * left abbreviated to a checksum because it matched, and printed "Missing abbreviated xattr value" when the
- * tags had moved it. The next listing shows the new URL. A node whose URL an upload's or rename's answer gave
- * (without its `updatedAt`, listed-details.ts) takes the answer's.
+ * the details say, with the URL it showed (inode.ts withShownUrl): the change moved the `updatedAt` it carries.
  */
 function editedNode(file: FileObject, node: FileInode): FileInode {
-  const keepUrl = node.url !== '' && !lacksListedDetails(node) && versionIdOf(file) === node.versionId && file.fileId === node.fileId
-  return fileInodeFrom(keepUrl ? { ...file, url: node.url } : file, node.ino)
+  return fileInodeFrom(withShownUrl(file, node), node.ino)
 }
 
 /** setxattr(2) flags. */

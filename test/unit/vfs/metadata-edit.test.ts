@@ -60,7 +60,7 @@ describe('writable metadata attributes', () => {
     await expectCode(h.vfs.getxattr('/p/a.jpg', 'user.imagekit.tags'), 'ENODATA')
   })
 
-  it('R10: a change of the tags leaves user.imagekit.url as it was until the file is listed again: rsync -X reads it between the names it sets', async () => {
+  it('R10: a change of the tags leaves user.imagekit.url as it was while the version is the same, through the next listings: rsync -X reads it between the names it sets', async () => {
     const { api, file, h } = storedFile()
     // The API moves the file's updatedAt at each change of its details, and its url (a cache key) with it.
     const update = api.updateFileDetails.bind(api)
@@ -76,11 +76,24 @@ describe('writable metadata attributes', () => {
     expect(await attr(h, '/p/a.jpg', 'url')).toBe(url)
     expect(changes).toBe(1)
     expect(await attr(h, '/p/a.jpg', 'tags')).toBe('red')
-    // The next listing shows the url the change gave.
+    // The next listings keep it, though they show the url the change gave, and another machine's change too.
+    h.clock.advance(60_000)
+    expect(await attr(h, '/p/a.jpg', 'url')).toBe(url)
+    await api.updateFileDetails(file.fileId, { tags: ['blue'] })
+    h.clock.advance(60_000)
+    expect(await attr(h, '/p/a.jpg', 'tags')).toBe('blue') // listed again
+    expect(await attr(h, '/p/a.jpg', 'url')).toBe(url)
+    expect((await api.getFileDetails(file.fileId)).url).not.toBe(url)
+    // Forgotten (as at a new mount), the listing's url shows; so does a new version's.
     h.vfs.forget('/p')
     const now = await attr(h, '/p/a.jpg', 'url')
     expect(now).not.toBe(url)
     expect(now).toBe((await api.getFileDetails(file.fileId)).url)
+    api.overwrite('/p/a.jpg', patternBytes(12), new Date(Date.parse(file.updatedAt) + 3_600_000).toISOString())
+    h.clock.advance(60_000)
+    expect(await attr(h, '/p/a.jpg', 'size')).toBe('12')
+    expect(await attr(h, '/p/a.jpg', 'url')).toBe((await api.getFileDetails(file.fileId)).url)
+    expect(await attr(h, '/p/a.jpg', 'url')).not.toBe(now)
     await h.vfs.close()
   })
 

@@ -319,7 +319,8 @@ describe('reads', () => {
     expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 0), data.subarray(0, KERNEL_READ))).toBe(0)
     const touched = api.touch('/moved-url.bin', '2025-03-01T00:00:00.000Z') // tags set elsewhere: a new URL, the same version
     clock.advance(120_000)
-    const again = await vfs.open('/moved-url.bin', constants.O_RDONLY) // listed anew: the shared reader moves to the new URL
+    vfs.forget('/') // `ikfs refresh`: listed anew, not merely again (which keeps the URL shown, R10)...
+    const again = await vfs.open('/moved-url.bin', constants.O_RDONLY) // ...so the shared reader moves to the new URL
     const other = patternBytes(size, 36)
     api.overwrite('/moved-url.bin', other, '2025-03-02T00:00:00.000Z') // then overwritten elsewhere with as many bytes...
     api.staleByUrl.set(touched.url, other) // ...which the new URL, never asked for before, delivers
