@@ -24,13 +24,14 @@ const MAX_REMEMBERED_TOKENS = 100_000
 /** Tokens already presented, each until its signature would have expired anyway. */
 export class UsedTokens {
   readonly #untilS = new Map<string, number>()
+  constructor(readonly capacity = MAX_REMEMBERED_TOKENS) {}
 
   /** Whether `token` was presented before; remembers it (a single use) either way. */
   burn(token: string, expireS: number, nowS: number): boolean {
     const seen = this.#untilS.has(token)
     if (!seen) {
       for (const [t, until] of this.#untilS) {
-        if (until >= nowS && this.#untilS.size < MAX_REMEMBERED_TOKENS) break
+        if (until >= nowS && this.#untilS.size < this.capacity) break
         this.#untilS.delete(t)
       }
       this.#untilS.set(token, Number.isFinite(expireS) ? expireS : nowS)
