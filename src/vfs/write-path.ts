@@ -138,7 +138,7 @@ export class WritePath {
       maxParallel: deps.options.maxParallelUploads,
       perform: (file, onProgress, control) => this.#attempts.perform(file, onProgress, control),
       persist: (file) => this.#committer.persist(file),
-      deleteUnderWayAt: (remotePath) => this.deletes.endAt(remotePath),
+      deleteUnderWayAt: (remotePath) => this.#deleteEndAt(remotePath),
     })
     this.#streamer = new Streamer({
       api: deps.api, log: deps.uploadLog, uploader: this.#uploader, uploadTags: deps.options.uploadTags,
@@ -169,7 +169,7 @@ export class WritePath {
     this.#committer = new Committer({
       log: deps.log, journal: this.#journal, uploader: this.#uploader, fileLock: this.#fileLock,
       writeBackDelayMs: deps.options.writeBackDelayMs, committedCopies: this.#committedCopies, dataFiles: this.#dataFiles,
-      deleteUnderWayAt: (remotePath) => this.deletes.endAt(remotePath),
+      deleteUnderWayAt: (remotePath) => this.#deleteEndAt(remotePath),
     })
     // Those the last mount left are hidden and under way before any upload is (one at their paths waits for them).
     this.deletes.resume()
@@ -804,6 +804,19 @@ export class WritePath {
 
   endFolderMove(move: FolderMove): void {
     this.#folderMoveNotes.end(move)
+  }
+
+  /**
+   * The end of the delete under way at `remotePath` (PendingDeletes.endAt), for the uploader and the committer, who
+   * ask for it before they know whether they wait for it (a close of an empty file, of one unlinked meanwhile, or
+   * with an upload in flight does not): it rejects at unmount while the delete is not done, and one nobody awaited
+   * was an unhandled rejection, which ends the daemon (cli/crash-report.ts) in the middle of its stop. Whoever
+   * awaits it still sees the rejection.
+   */
+  #deleteEndAt(remotePath: string): Promise<void> | undefined {
+    const end = this.deletes.endAt(remotePath)
+    end?.catch(() => undefined)
+    return end
   }
 
   /**

@@ -1147,6 +1147,33 @@ describe('empty files (W5)', () => {
     await h2.vfs.close()
   })
 
+  it('W8: an unmount while the delete at a path keeps failing, after an empty file was made there (touch), leaves no rejection unhandled (the daemon would crash at the stop)', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/played.bin', Buffer.from('played bytes'))
+    const h = rw(api)
+    const player = await h.vfs.open('/played.bin', constants.O_RDONLY)
+    api.failAlways.set('deleteFile', new ImageKitError('IK_SERVER', 'DELETE file: 503', { status: 503 }))
+    await h.vfs.unlink('/played.bin')
+    await waitFor(() => api.writeCalls.deleteFile === 1)
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      // Its close asks for the end of the delete at the path, then has nothing to upload (an empty file, W5).
+      const fh = await h.vfs.create('/played.bin', 0o644, CREATE)
+      await h.vfs.flush('/played.bin', fh)
+      await h.vfs.release('/played.bin', fh)
+      await h.vfs.release('/played.bin', player)
+      await h.vfs.close() // the delete is not done: the stores waiting for it fail, and the end of the delete given out rejects
+      await new Promise((resolve) => setImmediate(resolve))
+      await new Promise((resolve) => setImmediate(resolve))
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+    expect(unhandled).toEqual([])
+    expect(api.filePaths()).toEqual(['/played.bin'])
+  })
+
   it('W8: the copy of a file unlinked while open for reading goes with the unmount, its reader still open', async () => {
     const api = new FakeImageKit()
     api.addFile('/played.bin', Buffer.from('played bytes'))
