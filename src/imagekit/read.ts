@@ -59,7 +59,7 @@ export async function readRange(
   const attempt = readerFor(http.settings.deliveryClient ?? 'sockets', http.proxied(request.target)) === 'undici'
     ? () => readRangeWithUndici(http, request)
     : () => readRangeWithSockets(http, request)
-  return withRetry(attempt, http.retryContext(`GET ${request.ask.route}`, options.signal))
+  return withRetry(attempt, http.retryContext(`GET ${request.ask.route}`, options.signal, undefined, options.giveUp))
 }
 
 /** `text` (from the server, which may echo the request) without `target`'s query, raw or decoded, nor its signature. */
