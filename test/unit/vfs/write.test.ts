@@ -71,6 +71,14 @@ async function failedFsync(api: FakeImageKit, h: Harness, path: string, text: st
   return fh
 }
 
+/** A new file the library refuses as too large: created, `data` written (11 bytes, one over the tests' api.maxUploadBytes = 10), its close failing with EFBIG. */
+async function writtenTooLarge(h: Harness, path = '/big', data: Buffer = Buffer.alloc(11, 1)): Promise<void> {
+  const fh = await h.vfs.create(path, 0o644, CREATE)
+  await h.vfs.write(path, fh, data, 0)
+  await expectCode(h.vfs.flush(path, fh), 'EFBIG')
+  await h.vfs.release(path, fh)
+}
+
 /**
  * An upload gate for a mount killed during its upload: the upload hangs until `release()`, which a test calls
  * once done, so that the teardown's close of the dead mount can end.
@@ -1589,10 +1597,7 @@ describe('durability (W3, W4, W6)', () => {
     const api = new FakeImageKit()
     api.maxUploadBytes = 10
     const h = rw(api)
-    const fh = await h.vfs.create('/big', 0o644, CREATE)
-    await h.vfs.write('/big', fh, Buffer.alloc(11, 1), 0)
-    await expectCode(h.vfs.flush('/big', fh), 'EFBIG')
-    await h.vfs.release('/big', fh)
+    await writtenTooLarge(h)
     expect(h.vfs.status().uploads).toMatchObject([{ state: 'rejected', size: 11 }])
     h.clock.advance(60 * 60_000)
     await new Promise((r) => setImmediate(r))
@@ -1608,10 +1613,7 @@ describe('durability (W3, W4, W6)', () => {
     const api = new FakeImageKit()
     api.maxUploadBytes = 10
     const h = rw(api)
-    const fh = await h.vfs.create('/big', 0o644, CREATE)
-    await h.vfs.write('/big', fh, Buffer.alloc(11, 1), 0)
-    await expectCode(h.vfs.flush('/big', fh), 'EFBIG')
-    await h.vfs.release('/big', fh)
+    await writtenTooLarge(h)
     expect(api.writeCalls.uploadFile).toBe(1)
     // What the status and the line of a stop cut short say is what the next mounts do (one rule, keptRejectedAtMount).
     expect(h.vfs.status().uploads).toEqual([expect.objectContaining({ localPath: '/big', state: 'rejected', keptRejectedAtMount: true })])
@@ -1650,10 +1652,7 @@ describe('durability (W3, W4, W6)', () => {
     const api = new FakeImageKit()
     api.maxUploadBytes = 10
     const h = rw(api)
-    const fh = await h.vfs.create('/big', 0o644, CREATE)
-    await h.vfs.write('/big', fh, Buffer.alloc(11, 1), 0)
-    await expectCode(h.vfs.flush('/big', fh), 'EFBIG')
-    await h.vfs.release('/big', fh)
+    await writtenTooLarge(h)
     await h.vfs.close()
     const log = join(h.vfs.spoolDir!, 'journal', 'journal.log')
     const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { put?: Record<string, unknown> })
@@ -1761,10 +1760,7 @@ describe('durability (W3, W4, W6)', () => {
     const api = new FakeImageKit()
     api.maxUploadBytes = 10
     const h = rw(api)
-    const fh = await h.vfs.create('/big', 0o644, CREATE)
-    await h.vfs.write('/big', fh, Buffer.from('twelve bytes'), 0)
-    await expectCode(h.vfs.flush('/big', fh), 'EFBIG')
-    await h.vfs.release('/big', fh)
+    await writtenTooLarge(h, '/big', Buffer.from('twelve bytes'))
     const calls = api.writeCalls.uploadFile
     // touch: an open for writing, a time set through it, the close.
     const touched = await h.vfs.open('/big', W)
@@ -3405,10 +3401,7 @@ describe('W9: a folder rename interrupted by a crash', () => {
     api.addFolder('/old')
     const options = { bootId: 'b1' }
     const h = rw(api, tempCache(), options)
-    const fh = await h.vfs.create('/old/big', 0o644, CREATE)
-    await h.vfs.write('/old/big', fh, Buffer.alloc(11, 1), 0)
-    await expectCode(h.vfs.flush('/old/big', fh), 'EFBIG')
-    await h.vfs.release('/old/big', fh)
+    await writtenTooLarge(h, '/old/big')
     await folderRenameCutByCrash(api, h, '/old', 'new')
     api.maxUploadBytes = 100 // and the account's limit is raised
 
