@@ -19,9 +19,10 @@ const KiB = 1024
 const THRESHOLD = 256 * KiB
 const CREATE = constants.O_CREAT | constants.O_RDWR
 
-function rw(api: FakeImageKit, overrides: Partial<VfsOptions> = {}): Harness {
-  const d = scratchDir('stream')
-  return makeVfs(api, { readOnly: false, cacheDir: join(d, 'cache'), libraryId: 'https://ik.example.test/demo', streamThresholdBytes: THRESHOLD, ...overrides })
+/** A read-write Vfs streaming files from THRESHOLD on, its cache in `dir` (a scratch dir of its own). */
+function rw(api: FakeImageKit, overrides: Partial<VfsOptions> = {}, deps: Parameters<typeof makeVfs>[2] = {}): Harness & { dir: string } {
+  const dir = scratchDir('stream')
+  return { ...makeVfs(api, { readOnly: false, cacheDir: join(dir, 'cache'), libraryId: 'https://ik.example.test/demo', streamThresholdBytes: THRESHOLD, ...overrides }, deps), dir }
 }
 
 /** Writes `bytes` sequentially in 128 KiB pieces, like cp through FUSE. */
@@ -35,6 +36,18 @@ async function close(h: Harness, path: string, fh: number): Promise<void> {
   } finally {
     await h.vfs.release(path, fh)
   }
+}
+
+/**
+ * A new file `path` written sequentially with `bytes` (append) and closed: streamed if large enough and streaming
+ * is on. With `closeFailsWith`, its close must fail with that code (the release follows).
+ */
+async function writeNew(h: Harness, path: string, bytes: Buffer, closeFailsWith?: string): Promise<void> {
+  const fh = await h.vfs.create(path, 0o644, CREATE)
+  await append(h, path, fh, bytes)
+  if (closeFailsWith === undefined) return close(h, path, fh)
+  await expectCode(h.vfs.flush(path, fh), closeFailsWith)
+  await h.vfs.release(path, fh)
 }
 
 /**
@@ -94,17 +107,10 @@ describe('streamed uploads', () => {
   it('a streamed upload drops the spool pages it has sent, in steps, from the start of the file (page-trim.ts)', async () => {
     const api = new FakeImageKit()
     const drops: { offset: number; length: number }[] = []
-    const d = scratchDir('stream')
     const step = 512 * KiB
-    const h = makeVfs(
-      api,
-      { readOnly: false, cacheDir: join(d, 'cache'), libraryId: 'https://ik.example.test/demo', streamThresholdBytes: THRESHOLD, streamTrimStepBytes: step },
-      { dropCachedPages: (_fd, offset, length) => void drops.push({ offset, length }) },
-    )
+    const h = rw(api, { streamTrimStepBytes: step }, { dropCachedPages: (_fd, offset, length) => void drops.push({ offset, length }) })
     const bytes = patternBytes(4 * 1024 * KiB + 7, 32)
-    const fh = await h.vfs.create('/trimmed.bin', 0o644, CREATE)
-    await append(h, '/trimmed.bin', fh, bytes)
-    await close(h, '/trimmed.bin', fh)
+    await writeNew(h, '/trimmed.bin', bytes)
     expect(api.streams[0]!.state).toBe('stored')
     expect(api.fileAt('/trimmed.bin')!.bytes.equals(bytes)).toBe(true)
     // The upload does not wait for a trim's sync (growing-file.ts), so a drop may come after close returned.
@@ -121,24 +127,17 @@ describe('streamed uploads', () => {
 
   it('an unmount waits for a streamed body\'s descriptor that a trim\'s sync keeps open after the upload: none outlives the Vfs', async () => {
     const api = new FakeImageKit()
-    const d = scratchDir('stream')
-    const h = makeVfs(
-      api,
-      { readOnly: false, cacheDir: join(d, 'cache'), libraryId: 'https://ik.example.test/demo', streamThresholdBytes: THRESHOLD, streamTrimStepBytes: 512 * KiB },
-      { dropCachedPages: () => undefined },
-    )
+    const h = rw(api, { streamTrimStepBytes: 512 * KiB }, { dropCachedPages: () => undefined })
     let trimSyncs = 0
     // Only a spool data file's sync (the trim's) waits: the journal's go on.
-    const { release, spy } = await holdDatasyncs(d, (fh) => {
+    const { release, spy } = await holdDatasyncs(h.dir, (fh) => {
       if (basename(dirname(readlinkSync(`/proc/self/fd/${fh.fd}`))) !== 'data') return false
       trimSyncs++
       return true
     })
     try {
       const bytes = patternBytes(4 * 1024 * KiB, 33)
-      const fh = await h.vfs.create('/trimmed.bin', 0o644, CREATE)
-      await append(h, '/trimmed.bin', fh, bytes)
-      await close(h, '/trimmed.bin', fh)
+      await writeNew(h, '/trimmed.bin', bytes)
       expect(api.fileAt('/trimmed.bin')!.bytes.equals(bytes)).toBe(true)
       expect(trimSyncs).toBeGreaterThan(0)
       let closed = false
@@ -172,9 +171,7 @@ describe('streamed uploads', () => {
   it('small files are not streamed', async () => {
     const api = new FakeImageKit()
     const h = rw(api)
-    const fh = await h.vfs.create('/small.bin', 0o644, CREATE)
-    await append(h, '/small.bin', fh, patternBytes(THRESHOLD - 1, 2))
-    await close(h, '/small.bin', fh)
+    await writeNew(h, '/small.bin', patternBytes(THRESHOLD - 1, 2))
     expect(api.writeCalls.uploadFileStream).toBe(0)
     expect(api.writeCalls.uploadFile).toBe(1)
   })
@@ -250,9 +247,7 @@ describe('streamed uploads', () => {
     expect(now.versions).toBe(2)
     expect(now.bytes.equals(bytes)).toBe(true)
     // A new file streams with the upload tags, as its upload at close would have.
-    const fh2 = await h.vfs.create('/new.jpg', 0o644, CREATE)
-    await append(h, '/new.jpg', fh2, bytes)
-    await close(h, '/new.jpg', fh2)
+    await writeNew(h, '/new.jpg', bytes)
     expect(api.streams[1]!.fields).toMatchObject({ fileName: 'new.jpg', tags: ['from-ikfs'] })
     expect(api.fileAt('/new.jpg')!.obj.tags).toEqual(['from-ikfs'])
   })
@@ -271,9 +266,7 @@ describe('streamed uploads', () => {
     const h = rw(api)
     const bytes = patternBytes(2 * THRESHOLD, 8)
     for (const name of ['/one.bin', '/two.bin']) {
-      const fh = await h.vfs.create(name, 0o644, CREATE)
-      await append(h, name, fh, bytes)
-      await close(h, name, fh)
+      await writeNew(h, name, bytes)
       expect(api.fileAt(name)!.bytes.equals(bytes)).toBe(true)
     }
     expect(api.writeCalls.uploadFileStream).toBe(1)
@@ -290,15 +283,10 @@ describe('streamed uploads', () => {
     api.failAlways.set('uploadFile', refusal)
     const h = rw(api)
     const bytes = patternBytes(2 * THRESHOLD, 12)
-    const fh = await h.vfs.create('/refused.mkv', 0o644, CREATE)
-    await append(h, '/refused.mkv', fh, bytes)
-    await expectCode(h.vfs.flush('/refused.mkv', fh), 'EPERM')
-    await h.vfs.release('/refused.mkv', fh)
+    await writeNew(h, '/refused.mkv', bytes, 'EPERM')
     expect(h.vfs.status().uploads).toMatchObject([{ localPath: '/refused.mkv', state: 'rejected' }])
     api.failAlways.delete('uploadFile')
-    const fh2 = await h.vfs.create('/next.bin', 0o644, CREATE)
-    await append(h, '/next.bin', fh2, bytes)
-    await close(h, '/next.bin', fh2)
+    await writeNew(h, '/next.bin', bytes)
     expect(api.fileAt('/next.bin')!.bytes.equals(bytes)).toBe(true)
     expect(api.writeCalls.uploadFileStream).toBe(2)
     expect(api.uploads.at(-1)).toMatchObject({ filePath: '/next.bin', streamed: true })
@@ -311,9 +299,7 @@ describe('streamed uploads', () => {
     const h = rw(api)
     const bytes = patternBytes(2 * THRESHOLD, 13)
     for (const name of ['/one.bin', '/two.bin', '/three.bin']) {
-      const fh = await h.vfs.create(name, 0o644, CREATE)
-      await append(h, name, fh, bytes)
-      await close(h, name, fh)
+      await writeNew(h, name, bytes)
       expect(api.fileAt(name)!.bytes.equals(bytes)).toBe(true)
     }
     expect(api.writeCalls.uploadFileStream).toBe(1)
@@ -332,9 +318,7 @@ describe('streamed uploads', () => {
     await close(h, '/drop.bin', fh)
     expect(api.fileAt('/drop.bin')!.bytes.equals(bytes)).toBe(true)
     expect(api.fileAt('/drop.bin')!.versions).toBe(1)
-    const fh2 = await h.vfs.create('/next.bin', 0o644, CREATE)
-    await append(h, '/next.bin', fh2, bytes)
-    await close(h, '/next.bin', fh2)
+    await writeNew(h, '/next.bin', bytes)
     expect(api.streams.map((s) => [s.filePath, s.state])).toEqual([['/drop.bin', 'failed'], ['/next.bin', 'stored']])
     expect(api.uploads.map((u) => u.streamed === true)).toEqual([false, true])
   })
@@ -346,9 +330,7 @@ describe('streamed uploads', () => {
     for (let i = 0; i <= MAX_FAILURES_IN_A_ROW; i++) {
       api.failNextStreamAt = { bytes: 1, error: new ImageKitError('IK_NETWORK', 'POST /api/v1/files/upload: connection reset') }
       const name = `/reset${i}.bin`
-      const fh = await h.vfs.create(name, 0o644, CREATE)
-      await append(h, name, fh, bytes)
-      await close(h, name, fh)
+      await writeNew(h, name, bytes)
       expect(api.fileAt(name)!.bytes.equals(bytes)).toBe(true)
     }
     expect(api.writeCalls.uploadFileStream).toBe(MAX_FAILURES_IN_A_ROW)
@@ -361,10 +343,7 @@ describe('streamed uploads', () => {
     const api = new FakeImageKit()
     api.maxUploadBytes = 3 * THRESHOLD
     const h = rw(api)
-    const fh = await h.vfs.create('/huge.bin', 0o644, CREATE)
-    await append(h, '/huge.bin', fh, patternBytes(6 * 1024 * KiB, 10))
-    await expectCode(h.vfs.flush('/huge.bin', fh), 'EFBIG')
-    await h.vfs.release('/huge.bin', fh)
+    await writeNew(h, '/huge.bin', patternBytes(6 * 1024 * KiB, 10), 'EFBIG')
     expect(api.writeCalls.uploadFile).toBe(0)
     expect(api.fileAt('/huge.bin')).toBeUndefined()
     expect(h.vfs.status().uploads).toMatchObject([{ state: 'rejected', size: 6 * 1024 * KiB }])
@@ -375,9 +354,7 @@ describe('streamed uploads', () => {
     const lines = h.records.filter((r) => r.path === '/huge.bin').map((r) => String(r.msg))
     expect(lines.filter((l) => /streamed or not|uploaded at close/.test(l)), lines.join('\n')).toEqual([])
     expect(lines.filter((l) => l.includes('not sent again')), lines.join('\n')).toHaveLength(1)
-    const fh2 = await h.vfs.create('/ok.bin', 0o644, CREATE)
-    await append(h, '/ok.bin', fh2, patternBytes(2 * THRESHOLD, 11))
-    await close(h, '/ok.bin', fh2)
+    await writeNew(h, '/ok.bin', patternBytes(2 * THRESHOLD, 11))
     expect(api.uploads.at(-1)).toMatchObject({ filePath: '/ok.bin', streamed: true })
   })
 
@@ -395,9 +372,7 @@ describe('streamed uploads', () => {
     // The smaller file went through not streamed, which says nothing about streamed bodies (the refusal was of the
     // size): streaming stays on. Before, that turned streaming off for the mount, with a warning.
     expect(h.records.filter((r) => Number(r.level) >= 40).map((r) => String(r.msg))).toEqual([])
-    const fh2 = await h.vfs.create('/next.bin', 0o644, CREATE)
-    await append(h, '/next.bin', fh2, patternBytes(2 * THRESHOLD, 15))
-    await close(h, '/next.bin', fh2)
+    await writeNew(h, '/next.bin', patternBytes(2 * THRESHOLD, 15))
     expect(api.uploads.at(-1)).toMatchObject({ filePath: '/next.bin', streamed: true })
   })
 
@@ -405,9 +380,7 @@ describe('streamed uploads', () => {
     for (const overrides of [{ writeBackDelayMs: 1000 }, { streamUploads: false }]) {
       const api = new FakeImageKit()
       const h = rw(api, overrides)
-      const fh = await h.vfs.create('/x.bin', 0o644, CREATE)
-      await append(h, '/x.bin', fh, patternBytes(2 * THRESHOLD, 12))
-      await close(h, '/x.bin', fh)
+      await writeNew(h, '/x.bin', patternBytes(2 * THRESHOLD, 12))
       h.clock.advance(1000)
       await waitFor(() => api.fileAt('/x.bin') !== undefined)
       expect(api.writeCalls.uploadFileStream).toBe(0)
