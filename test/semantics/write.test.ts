@@ -26,6 +26,47 @@ const STOP_DEADLINE_MS = 120_000
 /** The default binding, and the fuse-native fallback, which keeps some promises by other means (title suffix, args). */
 const BINDINGS: [string, string[]][] = [['', []], [' (fuse-native fallback)', ['--fuse-binding', 'fuse-native']]]
 
+/** What the Python programs of onMount (below) start with: `d` the folder, `p(name)` a path in it, `attempt(call)` "ok" or the errno. */
+const PYTHON_PRELUDE = [
+  'import json, os, subprocess, sys',
+  'd = sys.argv[1]',
+  'def p(name):',
+  '    return os.path.join(d, name)',
+  'def attempt(call):',
+  '    try:',
+  '        call()',
+  '        return "ok"',
+  '    except OSError as e:',
+  '        return e.errno',
+]
+
+/**
+ * Python (after PYTHON_PRELUDE), W8's descriptors of files without a name left: `held` keeps open stored.txt
+ * read-only ("stored"), plain.txt for writing ("opened for writing"), a new scratch.bin written with 100 bytes
+ * ("written") and saved.txt read-only ("saved over": a file written beside it is renamed onto it); then
+ * stored.txt, plain.txt and scratch.bin are unlinked.
+ */
+const HELD_THEN_NAMELESS = [
+  'held = {',
+  '    "stored": os.open(p("stored.txt"), os.O_RDONLY),',
+  '    "opened for writing": os.open(p("plain.txt"), os.O_RDWR),',
+  '    "written": os.open(p("scratch.bin"), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644),',
+  '    "saved over": os.open(p("saved.txt"), os.O_RDONLY),',
+  '}',
+  'os.write(held["written"], b"x" * 100)',
+  'with open(p("saved.txt.tmp"), "w") as f:',
+  '    f.write("saved\\n")',
+  'os.rename(p("saved.txt.tmp"), p("saved.txt"))',
+  'for name in ["stored.txt", "plain.txt", "scratch.bin"]:',
+  '    os.unlink(p(name))',
+]
+
+/** Runs PYTHON_PRELUDE then `program` in a child process in a folder given; what it printed, parsed as JSON. */
+function pythonIn(program: string[]): (dir: string) => Promise<Record<string, unknown>> {
+  const source = [...PYTHON_PRELUDE, ...program].join('\n')
+  return async (dir) => JSON.parse((await run('python3', ['-c', source, dir])).stdout) as Record<string, unknown>
+}
+
 describe.skipIf(skip !== null)('write semantics', () => {
   let lib: Library
   let work: string
@@ -61,33 +102,24 @@ describe.skipIf(skip !== null)('write semantics', () => {
 
   /**
    * Runs a Python program (in a child process: the mount is never touched by synchronous calls from this one) in
-   * `folder` of a mount whose library holds `files`, and in a local folder holding the same files, the reference
-   * a local disk gives (the test's work dir). `attempt(call)` gives "ok" or the errno. The mount stays up.
+   * `folder` of a mount whose library holds `files`; it prints what it saw as JSON. `p(name)` is the path of
+   * `name` in the folder, `attempt(call)` gives "ok" or the errno. The mount stays up.
    */
+  async function onMount(folder: string, files: Record<string, string>, program: string[], args: string[]) {
+    for (const [name, text] of Object.entries(files)) await lib.upload(`/${folder}`, name, Buffer.from(text))
+    // --attr-timeout 0: every fstat reaches the daemon, none is answered from what the kernel kept.
+    const { m } = await mount({ args: ['--attr-timeout', '0', ...args] })
+    const inFolder = pythonIn(program)
+    return { m, mounted: await inFolder(join(m.path, folder)), inFolder }
+  }
+
+  /** As onMount, and the same in a local folder holding the same files: the reference a local disk gives (the test's work dir). */
   async function onMountAndLocalDisk(folder: string, files: Record<string, string>, program: string[], args: string[]) {
     const local = join(work, `local-${folder}`)
     await mkdir(local, { recursive: true })
-    for (const [name, text] of Object.entries(files)) {
-      await lib.upload(`/${folder}`, name, Buffer.from(text))
-      await writeFile(join(local, name), text)
-    }
-    // --attr-timeout 0: every fstat reaches the daemon, none is answered from what the kernel kept.
-    const { m } = await mount({ args: ['--attr-timeout', '0', ...args] })
-    const source = [
-      'import json, os, subprocess, sys',
-      'd = sys.argv[1]',
-      'def p(name):',
-      '    return os.path.join(d, name)',
-      'def attempt(call):',
-      '    try:',
-      '        call()',
-      '        return "ok"',
-      '    except OSError as e:',
-      '        return e.errno',
-      ...program,
-    ].join('\n')
-    const seen = async (dir: string) => JSON.parse((await run('python3', ['-c', source, dir])).stdout) as Record<string, unknown>
-    return { m, mounted: await seen(join(m.path, folder)), local: await seen(local) }
+    for (const [name, text] of Object.entries(files)) await writeFile(join(local, name), text)
+    const { m, mounted, inFolder } = await onMount(folder, files, program, args)
+    return { m, mounted, local: await inFolder(local) }
   }
 
   beforeAll(async () => {
@@ -1197,34 +1229,10 @@ describe.skipIf(skip !== null)('write semantics', () => {
 
   it.each(BINDINGS)('W8: futimens, fchmod and ftruncate through a descriptor whose file was unlinked or saved over succeed, as on a local disk, and fstat shows the time set%s', async (_, args) => {
     const w8attr = `w8attr${args.length}`
-    for (const name of ['stored.txt', 'plain.txt', 'saved.txt']) await lib.upload(`/${w8attr}`, name, Buffer.from(`${name} before the mount\n`))
-    const { m } = await mount({ args: ['--attr-timeout', '0', ...args] })
-    const dir = join(m.path, w8attr)
-    // In a child process: the mount is never touched by synchronous calls from this one.
-    const { stdout } = await run('python3', ['-c', [
-      'import json, os, sys',
-      'd = sys.argv[1]',
+    const files = Object.fromEntries(['stored.txt', 'plain.txt', 'saved.txt'].map((name) => [name, `${name} before the mount\n`]))
+    const { m, mounted: seen } = await onMount(w8attr, files, [
       'T = 1577880000 * 10**9',
-      'def p(name):',
-      '    return os.path.join(d, name)',
-      'def attempt(call):',
-      '    try:',
-      '        call()',
-      '        return "ok"',
-      '    except OSError as e:',
-      '        return e.errno',
-      'held = {',
-      '    "stored": os.open(p("stored.txt"), os.O_RDONLY),',
-      '    "opened for writing": os.open(p("plain.txt"), os.O_RDWR),',
-      '    "written": os.open(p("scratch.bin"), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644),',
-      '    "saved over": os.open(p("saved.txt"), os.O_RDONLY),',
-      '}',
-      'os.write(held["written"], b"x" * 100)',
-      'with open(p("saved.txt.tmp"), "w") as f:',
-      '    f.write("saved\\n")',
-      'os.rename(p("saved.txt.tmp"), p("saved.txt"))',
-      'for name in ["stored.txt", "plain.txt", "scratch.bin"]:',
-      '    os.unlink(p(name))',
+      ...HELD_THEN_NAMELESS,
       'out = {}',
       'for what, fd in held.items():',
       '    before = os.fstat(fd).st_mtime_ns',
@@ -1237,8 +1245,8 @@ describe.skipIf(skip !== null)('write semantics', () => {
       'for fd in held.values():',
       '    os.close(fd)',
       'print(json.dumps(out))',
-    ].join('\n'), dir])
-    const seen = JSON.parse(stdout) as Record<string, unknown>
+    ], args)
+    const dir = join(m.path, w8attr)
     // The time lives on the open file (fstat shows it); the mode is the mount's, as for a chmod by name (W10).
     // fuse-native delivers no modification time (W13 keeps none there, also by name): the file's stays.
     const set = { utime: 'ok', chmod: 'ok', mtime: args.length === 0 ? 'set' : 'kept', mode: '0o100644' }
@@ -1256,18 +1264,7 @@ describe.skipIf(skip !== null)('write semantics', () => {
     const w8chown = `w8chown${args.length}`
     const files = { 'stored.txt': 'stored\n', 'plain.txt': 'plain\n', 'saved.txt': 'saved before\n' }
     const { m, mounted, local } = await onMountAndLocalDisk(w8chown, files, [
-      'held = {',
-      '    "stored": os.open(p("stored.txt"), os.O_RDONLY),',
-      '    "opened for writing": os.open(p("plain.txt"), os.O_RDWR),',
-      '    "written": os.open(p("scratch.bin"), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644),',
-      '    "saved over": os.open(p("saved.txt"), os.O_RDONLY),',
-      '}',
-      'os.write(held["written"], b"x" * 100)',
-      'with open(p("saved.txt.tmp"), "w") as f:',
-      '    f.write("saved\\n")',
-      'os.rename(p("saved.txt.tmp"), p("saved.txt"))',
-      'for name in ["stored.txt", "plain.txt", "scratch.bin"]:',
-      '    os.unlink(p(name))',
+      ...HELD_THEN_NAMELESS,
       'out = {}',
       'for what, fd in held.items():',
       '    s = os.fstat(fd)',
