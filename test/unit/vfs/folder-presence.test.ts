@@ -4,23 +4,29 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import { CONFIRM_MS } from '../../../src/vfs/folder-presence.js'
+import type { VfsOptions } from '../../../src/vfs/types.js'
 import { FakeImageKit } from './fake-api.js'
 import { expectCode, makeVfs, scratchDir, type Harness } from './helpers.js'
 
 const CREATE = constants.O_CREAT | constants.O_RDWR
 
-function rw(api: FakeImageKit): Harness {
-  return makeVfs(api, { readOnly: false, cacheDir: join(scratchDir('folders'), 'cache'), libraryId: 'https://ik.example.test/demo' })
+function rw(api: FakeImageKit, overrides: Partial<VfsOptions> = {}): Harness {
+  return makeVfs(api, { readOnly: false, cacheDir: join(scratchDir('folders'), 'cache'), libraryId: 'https://ik.example.test/demo', ...overrides })
+}
+
+/** A library holding `folder` with a file a.txt in it, and a read-write Vfs on it. */
+function folderWithFile(folder: string): { api: FakeImageKit; h: Harness } {
+  const api = new FakeImageKit()
+  api.addFolder(folder)
+  api.addFile(`${folder}/a.txt`, 3)
+  return { api, h: rw(api) }
 }
 
 const folderQueries = (api: FakeImageKit): number => api.listQueries.filter((q) => q.type === 'folder').length
 
 describe('creating in a folder deleted elsewhere', () => {
   it('is ENOENT (file and folder), drops the folder from its parent, and creates nothing remotely', async () => {
-    const api = new FakeImageKit()
-    api.addFolder('/shared')
-    api.addFile('/shared/a.txt', 3)
-    const h = rw(api)
+    const { api, h } = folderWithFile('/shared')
     expect((await h.vfs.readdir('/')).map((e) => e.name)).toContain('shared')
     expect((await h.vfs.readdir('/shared')).map((e) => e.name)).toContain('a.txt')
     await api.deleteFolder('/shared')
@@ -32,10 +38,7 @@ describe('creating in a folder deleted elsewhere', () => {
   })
 
   it('asks once per folder per CONFIRM_MS, not within CONFIRM_MS of a listing of its parent or of its mkdir', async () => {
-    const api = new FakeImageKit()
-    api.addFolder('/kept')
-    api.addFile('/kept/a.txt', 3)
-    const h = rw(api)
+    const { api, h } = folderWithFile('/kept')
     await h.vfs.readdir('/')
     await h.vfs.release('/kept/1', await h.vfs.create('/kept/1', 0o644, CREATE))
     expect(folderQueries(api)).toBe(0) // the root's listing just showed it
@@ -50,10 +53,7 @@ describe('creating in a folder deleted elsewhere', () => {
   })
 
   it('goes on when the API cannot say (an outage): the file waits in the spool as before', async () => {
-    const api = new FakeImageKit()
-    api.addFolder('/out')
-    api.addFile('/out/a.txt', 3)
-    const h = rw(api)
+    const { api, h } = folderWithFile('/out')
     await h.vfs.readdir('/out')
     h.clock.advance(CONFIRM_MS)
     api.failAlways.set('listFiles', new ImageKitError('IK_NETWORK', 'network down'))
@@ -69,7 +69,7 @@ describe('creating in a folder deleted elsewhere', () => {
     api.addFile('/gone/a.txt', 3)
     api.addFile('/stored.txt', 3)
     api.addFolder('/dir')
-    const h = makeVfs(api, { readOnly: false, cacheDir: join(scratchDir('folders'), 'cache'), libraryId: 'https://ik.example.test/demo', writeBackDelayMs: 60_000 })
+    const h = rw(api, { writeBackDelayMs: 60_000 })
     await h.vfs.readdir('/')
     await h.vfs.readdir('/gone')
     await h.vfs.release('/waiting.txt', await h.vfs.create('/waiting.txt', 0o644, CREATE)) // only in the spool: its upload would make the folder
@@ -103,10 +103,7 @@ describe('creating in a folder deleted elsewhere', () => {
   })
 
   it('a file open when its folder was deleted elsewhere is stored at its close, and the log says it brings the folder back', async () => {
-    const api = new FakeImageKit()
-    api.addFolder('/edit')
-    api.addFile('/edit/a.txt', 3)
-    const h = rw(api)
+    const { api, h } = folderWithFile('/edit')
     await h.vfs.readdir('/edit')
     const fh = await h.vfs.create('/edit/saved.txt', 0o644, CREATE)
     await api.deleteFolder('/edit')
@@ -120,10 +117,7 @@ describe('creating in a folder deleted elsewhere', () => {
   })
 
   it('an upload into a folder that is there says nothing and asks at most once per CONFIRM_MS', async () => {
-    const api = new FakeImageKit()
-    api.addFolder('/kept')
-    api.addFile('/kept/a.txt', 3)
-    const h = rw(api)
+    const { api, h } = folderWithFile('/kept')
     await h.vfs.readdir('/kept')
     const fh = await h.vfs.create('/kept/b.txt', 0o644, CREATE)
     h.clock.advance(CONFIRM_MS)
