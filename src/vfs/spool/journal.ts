@@ -25,9 +25,10 @@
  * completed; unreadable lines are skipped. A write the disk cannot take whole (it is full) is cut off again
  * (ftruncate to the length before it) and fails, so no torn line is left for the next one to be glued onto.
  * A record leaves memory only once its del line is in the log. One whose del the log could not take (a full
- * disk) is gone for the daemon all the same, but noted as unremoved: its del goes in ahead of the next line
- * appended, or a rewrite leaves its put out, and until then its data file stays (whenRemoved), so a crash
- * meanwhile brings back the record with its bytes, never one whose bytes were deleted (reported as a lost upload).
+ * disk), or whose del's sync failed (EIO, ENOSPC: the disk may not have it), is gone for the daemon all the same,
+ * but noted as unremoved: its del goes in ahead of the next line appended (synced, for a durable record), or a
+ * rewrite leaves its put out, and until then its data file stays (whenRemoved), so a crash meanwhile brings back
+ * the record with its bytes, never one whose bytes were deleted (reported as a lost upload).
  *
  * The log is rewritten with only its live records (tmp file, fsync, rename, fsync of the folder) at start
  * and whenever its dead lines outweigh the live ones, so it grows with the files in flight, not with the
@@ -100,6 +101,8 @@ export class Journal {
    * in ahead of the next line appended, or a rewrite leaves them out; until then their data files must stay.
    */
   readonly #unremoved = new Map<string, Unremoved>()
+  /** Rewrites of the log so far (each durable: a removal's del synced or not, its put is gone then). */
+  #rewrites = 0
 
   constructor(readonly dir: string, bootId = currentBootId(), syncFd: SyncFd = fdatasyncAsync) {
     this.#path = join(dir, JOURNAL_LOG)
@@ -172,9 +175,9 @@ export class Journal {
 
   /**
    * Drops a file's record (no I/O when it has none): its del line first, then the record leaves memory. When the
-   * line cannot be appended (the disk full), the record leaves the live ones all the same (a rewrite leaves it
-   * out) but is noted as unremoved: its del goes in ahead of the next line appended
-   * (isUnremoved, whenRemoved), and this rejects. The caller keeps the data file meanwhile: a crash before then
+   * line cannot be appended (the disk full), or a durable record's del cannot be synced, the record leaves the
+   * live ones all the same (a rewrite leaves it out) but is noted as unremoved: its del goes in ahead of the next
+   * line appended (isUnremoved, whenRemoved), and this rejects. The caller keeps the data file meanwhile: a crash before then
    * brings back the put, and its bytes must be there (else the next mount reports an upload lost that was not).
    */
   async remove(id: string): Promise<void> {
@@ -184,14 +187,31 @@ export class Journal {
       this.#append(delLine(id))
     } catch (e) {
       this.#forget(id, live)
-      let settle!: (removed: boolean) => void
-      const done = new Promise<boolean>((resolve) => (settle = resolve))
-      this.#unremoved.set(id, { durable: live.durable, done, settle })
+      this.#noteUnremoved(id, live.durable)
       throw e
     }
     this.#forget(id, live)
-    if (live.durable) await this.#syncs.sync()
+    if (live.durable) {
+      const rewrites = this.#rewrites
+      try {
+        await this.#syncs.sync()
+      } catch (e) {
+        // A rewrite since left the put out, durably: removed all the same.
+        if (this.#rewrites !== rewrites) return
+        // The del is in the log, but its sync failed: a power loss may leave the put the last word, so the
+        // data file must stay as for a del the log could not take (a del goes in again ahead of the next line,
+        // synced; or a rewrite leaves the put out). Unless committed again meanwhile: its put is live again.
+        if (!this.#live.has(id) && !this.#unremoved.has(id)) this.#noteUnremoved(id, true)
+        throw e
+      }
+    }
     this.#maybeCompact()
+  }
+
+  #noteUnremoved(id: string, durable: boolean): void {
+    let settle!: (removed: boolean) => void
+    const done = new Promise<boolean>((resolve) => (settle = resolve))
+    this.#unremoved.set(id, { durable, done, settle })
   }
 
   /** Whether the file's record was removed but the log still holds its put as its last word (see remove). */
@@ -358,16 +378,25 @@ export class Journal {
 
   /** The del lines the log could not take before, while it takes them (see #unremoved). */
   #appendUnremoved(fd: number): void {
+    const synced: Unremoved[] = []
     for (const [id, unremoved] of this.#unremoved) {
       try {
         this.#bytes += this.#lines.append(fd, delLine(id), 'journal append')
       } catch {
-        return
+        break
       }
       this.#unremoved.delete(id)
       if (!unremoved.durable) unremoved.settle(true)
-      else void this.#syncs.sync().then(() => unremoved.settle(true), () => unremoved.settle(false))
+      else synced.push(unremoved)
     }
+    if (synced.length === 0) return
+    // Their dels are synced with the line appended next: a durable one's sync (begun before the next microtask)
+    // covers them too, else one of their own begins then.
+    this.#syncs.wrote()
+    void Promise.resolve()
+      .then(() => this.#syncs.covered())
+      .then(() => true, () => false)
+      .then((removed) => { for (const u of synced) u.settle(removed) })
   }
 
   /** One sync of the log as it is when it begins (group commit: see above). */
@@ -425,6 +454,7 @@ export class Journal {
     const bytes = lines.reduce((sum, line) => sum + Buffer.byteLength(line), 0)
     replaceWithLinesSync(this.#path, lines, 'journal rewrite', { mode: DATA_FILE_MODE, sync: true })
     fsyncDirSync(this.dir)
+    this.#rewrites++
     this.#settleUnremoved(true) // left out, durably
     if (this.#fd !== undefined) this.#retire(this.#fd)
     this.#fd = undefined

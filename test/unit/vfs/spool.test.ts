@@ -3,13 +3,13 @@
  * crash of the process) and its data files (emptied files kept for reuse, never truncated through a stale
  * handle), and the modification times set through the mount.
  */
-import { appendFileSync, fstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { appendFileSync, fdatasync, fstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { open, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { DataFiles, FREE_FILES_MAX } from '../../../src/vfs/spool/data-files.js'
+import { DataFiles, FREE_FILES_MAX, removeUnrecorded } from '../../../src/vfs/spool/data-files.js'
 import { FolderMoves } from '../../../src/vfs/spool/folder-moves.js'
 import { JOURNAL_LOG, Journal, type JournalRecord } from '../../../src/vfs/spool/journal.js'
 import { LocalMtimes, MTIMES_LOG } from '../../../src/vfs/spool/mtimes.js'
@@ -185,6 +185,60 @@ describe('Journal', () => {
     expect([j.isUnremoved('aa'), j.isUnremoved('bb')]).toEqual([false, false])
     await j.close()
     expect(ids(new Journal(dir, 'boot-1').loadAll().records)).toEqual(['cc'])
+  })
+
+  it('a removal whose sync fails (EIO, ENOSPC) leaves the record unremoved: its data file stays until a del is durable, and the next mount finds the put with its bytes or neither', async () => {
+    const dir = tempDir()
+    for (const sub of ['journal', 'data', 'free']) mkdirSync(join(dir, sub))
+    let failNext = false
+    const j = new Journal(join(dir, 'journal'), 'boot-1', async (fd) => {
+      if (failNext) {
+        failNext = false
+        throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })
+      }
+      await new Promise<void>((done, fail) => fdatasync(fd, (e) => (e ? fail(e) : done())))
+    })
+    j.loadAll()
+    const dataFiles = new DataFiles(join(dir, 'data'), join(dir, 'free'))
+    for (const id of ['aa', 'bb']) {
+      writeFileSync(dataFiles.path(id), 'abc')
+      await j.write(record(id))
+    }
+    failNext = true
+    await expect(j.remove('aa')).rejects.toMatchObject({ code: 'EIO' })
+    // Its del is in the log, but the disk may not have it: its put may be what a power loss leaves.
+    expect([j.has('aa'), j.isUnremoved('aa')]).toEqual([false, true])
+    await removeUnrecorded(j, dataFiles, 'aa') // what the callers do with the data file of a record they removed
+    expect(readdirSync(join(dir, 'data')).sort()).toEqual(['aa', 'bb'])
+    // A kill -9 now: the del was appended, so the next mount drops the record, and its bytes as a leftover.
+    const afterKill = tempDir()
+    for (const sub of ['journal', 'data', 'free']) mkdirSync(join(afterKill, sub))
+    writeFileSync(join(afterKill, 'journal', JOURNAL_LOG), readFileSync(join(dir, 'journal', JOURNAL_LOG)))
+    for (const id of ['aa', 'bb']) writeFileSync(join(afterKill, 'data', id), 'abc')
+    const next = new Journal(join(afterKill, 'journal'), 'boot-1')
+    const nextData = new DataFiles(join(afterKill, 'data'), join(afterKill, 'free'))
+    expect(recoverSpool(next, nextData, memoryLogger().logger).map((f) => f.record.id)).toEqual(['bb'])
+    await waitFor(() => readdirSync(join(afterKill, 'data')).join() === 'bb')
+    await next.close()
+    await nextData.close()
+    // The next line appended brings a del again, synced this time: only then does the data file go.
+    await j.write(record('cc'))
+    await waitFor(() => !readdirSync(join(dir, 'data')).includes('aa'))
+    expect(j.isUnremoved('aa')).toBe(false)
+    // A failed sync of a removal that a compaction made durable meanwhile (it left the record out) is no failure.
+    let release!: (e?: Error) => void
+    const held = new Journal(join(dir, 'journal'), 'boot-1', () => new Promise<void>((done, fail) => (release = (e) => (e ? fail(e) : done()))))
+    await j.close()
+    held.loadAll()
+    const removing = held.remove('bb')
+    await churn(held, 3000, 'x') // a compaction: bb is left out, durably
+    release(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
+    await removing
+    expect(held.isUnremoved('bb')).toBe(false)
+    const closing = held.close()
+    release()
+    await closing
+    await dataFiles.close()
   })
 
   it('an unremoved record is settled by a compaction that leaves it out, by a commit of the same id (its put the last word again), or at close (never: the data file stays for the next start)', async () => {
