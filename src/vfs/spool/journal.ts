@@ -37,7 +37,9 @@
  * A rewrite while mounted (compaction or close) keeps each record as durable as it was: an in-flight one is
  * written with its boot again, as its data file was never synced (a crash of the machine must drop it, not
  * upload bytes that may be torn). Only start-up's makes them all durable, having synced those data files.
- * A crash anywhere in either leaves the old log, whose every line was synced by then, or the new one. Before this log, each record was a file `journal/<id>.json`; those are still read
+ * A crash anywhere in either leaves the old log, whose every line was synced by then, or the new one. Once
+ * renamed, lines go to the new log even when the folder's sync then fails; that sync is retried with the log's
+ * next one, and until it succeeds the rewrite removes nothing (unremoved records stay so). Before this log, each record was a file `journal/<id>.json`; those are still read
  * at start and folded into the log.
  */
 import {
@@ -92,6 +94,8 @@ export class Journal {
   /** The log's syncs, and the one running now with the descriptor it syncs. */
   readonly #syncs = new GroupSync(() => this.#syncLog())
   #syncing: { fd: number; done: Promise<void> } | undefined
+  /** The last rewrite's rename may not be durable yet (its sync of the folder failed): see #syncLog. */
+  #dirUnsynced = false
   /** After a rewrite failed (a full disk), the next is tried once the log has grown this long. */
   #compactAfterBytes = 0
   readonly #lines = new WholeLines()
@@ -403,13 +407,23 @@ export class Journal {
   async #syncLog(): Promise<void> {
     // None open: nothing was appended since the log was rewritten (synced) or closed (after its last sync).
     const fd = this.#fd
-    if (fd === undefined) return
-    const done = this.#syncFd(fd)
-    this.#syncing = { fd, done }
+    // A rewrite whose sync of the folder failed: its rename is made durable with these lines.
+    const dirToo = this.#dirUnsynced
+    this.#dirUnsynced = false
     try {
-      await done
-    } finally {
-      this.#syncing = undefined
+      if (fd !== undefined) {
+        const done = this.#syncFd(fd)
+        this.#syncing = { fd, done }
+        try {
+          await done
+        } finally {
+          this.#syncing = undefined
+        }
+      }
+      if (dirToo) fsyncDirSync(this.dir)
+    } catch (e) {
+      if (dirToo) this.#dirUnsynced = true
+      throw e
     }
   }
 
@@ -453,13 +467,23 @@ export class Journal {
       JSON.stringify((live.durable ? { put: live.record } : { put: live.record, boot: this.#bootId }) satisfies Line) + '\n')
     const bytes = lines.reduce((sum, line) => sum + Buffer.byteLength(line), 0)
     replaceWithLinesSync(this.#path, lines, 'journal rewrite', { mode: DATA_FILE_MODE, sync: true })
-    fsyncDirSync(this.dir)
-    this.#rewrites++
-    this.#settleUnremoved(true) // left out, durably
+    // Renamed: the file the descriptor names is no longer the log, whatever follows (a line appended to it
+    // would be in no log the next mount reads).
     if (this.#fd !== undefined) this.#retire(this.#fd)
     this.#fd = undefined
     this.#bytes = bytes
     this.#liveBytes = bytes
+    try {
+      fsyncDirSync(this.dir)
+    } catch (e) {
+      // A power loss may bring back the old log until the folder is synced: the next sync of the log syncs
+      // it too, and what only the new log leaves out (unremoved records) is not removed yet.
+      this.#dirUnsynced = true
+      throw e
+    }
+    this.#dirUnsynced = false
+    this.#rewrites++
+    this.#settleUnremoved(true) // left out, durably
   }
 }
 

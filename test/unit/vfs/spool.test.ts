@@ -23,6 +23,7 @@ import { PendingFile } from '../../../src/vfs/file-node.js'
 import { descriptorsInto, memoryLogger, waitFor } from './helpers.js'
 import { ManualClock } from '../../../src/clock.js'
 import { WholeLines } from '../../../src/full-disk.js'
+import * as fullDisk from '../../../src/full-disk.js'
 
 const dirs: string[] = []
 afterEach(() => {
@@ -430,6 +431,45 @@ describe('Journal', () => {
       await j.remove(id)
     }
   }
+
+  it('a compaction whose sync of the folder fails after its rename appends to the new log from then on, not to the file it replaced, and syncs the folder with the next sync', async () => {
+    const dir = tempDir()
+    let fileSyncs = 0
+    const j = new Journal(dir, 'boot-1', async (fd) => {
+      fileSyncs++
+      await new Promise<void>((done, fail) => fdatasync(fd, (e) => (e ? fail(e) : done())))
+    })
+    j.loadAll()
+    await j.write(record('aa'))
+    const dirSyncs: string[] = []
+    let dirFails = true
+    const fsyncDir = fullDisk.fsyncDirSync
+    const spied = vi.spyOn(fullDisk, 'fsyncDirSync').mockImplementation((d) => {
+      dirSyncs.push(d)
+      if (dirFails) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })
+      fsyncDir(d)
+    })
+    try {
+      await churn(j, 3000, 'a') // compacted meanwhile: the rename is done, its folder's sync fails
+      expect(dirSyncs.length).toBeGreaterThan(0)
+      expect(statSync(join(dir, JOURNAL_LOG)).size).toBeLessThan(256 * 1024)
+      dirFails = false
+      dirSyncs.length = 0
+      await j.write(record('bb'))
+      // A kill -9 now: the log at the path has bb (it was appended to a file no longer in the folder).
+      expect(ids(new Journal(tempDirWith(dir), 'boot-1').loadAll().records)).toEqual(['aa', 'bb'])
+      // The rename may not survive a power loss yet: the sync that makes bb durable syncs the folder too.
+      expect(dirSyncs.filter((d) => d === dir)).toEqual([dir])
+      dirSyncs.length = 0
+      const before = fileSyncs
+      await j.write(record('cc'))
+      expect([dirSyncs, fileSyncs - before]).toEqual([[], 1]) // synced once: the folder's sync is not repeated
+    } finally {
+      spied.mockRestore()
+    }
+    await j.close()
+    expect(ids(new Journal(dir, 'boot-2').loadAll().records)).toEqual(['aa', 'bb', 'cc'])
+  })
 
   it('a clean close leaves no log when no record is left: the dead lines of files uploaded meanwhile do not stay', async () => {
     const dir = tempDir()
