@@ -22,8 +22,8 @@ export interface Recovered {
 }
 
 /**
- * Oldest first; removes what it refuses (records and data files: a data file once its record is gone from the
- * log, see Journal.remove). A record of a file being unlinked is never
+ * Oldest first; removes what it refuses (records and data files: a data file once its record's removal is
+ * durable, see Journal.remove; after this returns). A record of a file being unlinked is never
  * uploaded; when `unlinking` is given, one whose remote delete may be unfinished is handed to it (its record
  * kept, its data file removed) instead of being forgotten.
  */
@@ -36,7 +36,9 @@ export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger
   if (droppedUnsynced > 0) {
     log.warn({ files: droppedUnsynced }, 'uploads interrupted by a crash of the machine before close returned were dropped (their bytes were never synced)')
   }
-  const forget = (r: JournalRecord): void => void journal.remove(r.id).catch(() => undefined)
+  /** Records refused, and their removals: their data files go once those are durable (removeUnrecorded). */
+  const forgotten = new Map<string, Promise<void>>()
+  const forget = (r: JournalRecord): void => void forgotten.set(r.id, journal.remove(r.id).catch(() => undefined))
   const byPath = new Map<string, Recovered>()
   // A kept committed copy first: the record of the same file's newer commit, if valid, replaces it. Otherwise
   // the record written last wins (loadAll's order; never the mtimeMs, which `touch -d` or rsync -t set back).
@@ -81,8 +83,10 @@ export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger
   const kept = new Set([...byPath.values()].map((f) => f.record.id))
   for (const name of readdirSync(dataFiles.dataDir)) {
     if (kept.has(name)) continue
-    // A record refused whose del the log could not take (a full disk): its bytes stay while its put does.
-    if (journal.isUnremoved(name)) void removeUnrecorded(journal, dataFiles, name)
+    // A record refused: its bytes stay while its put may be the log's last word after a power loss (its del not
+    // synced yet, or not taken: a full disk, a failed sync). Any other file has no record: a leftover.
+    const removal = forgotten.get(name)
+    if (removal) void removal.then(() => removeUnrecorded(journal, dataFiles, name))
     else unlinkSync(dataFiles.path(name))
   }
   return [...byPath.values()]

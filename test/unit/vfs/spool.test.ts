@@ -729,8 +729,10 @@ describe('recoverSpool (start-up)', () => {
       expect.stringContaining('shorter than its record'),
       expect.stringContaining('does not match its record'),
     ]))
-    expect(readdirSync(join(dir, 'data'))).toEqual(['a1'])
+    await waitFor(() => readdirSync(join(dir, 'data')).join() === 'a1') // the refused ones' once their dels are synced
     await waitFor(() => ids(new Journal(join(dir, 'journal'), 'boot-1').loadAll().records).join() === 'a1')
+    await journal.close()
+    await dataFiles.close() // the refused ones' files, kept for reuse
   })
 
   it("a kept copy's record whose bytes were dropped (its del not written: the disk full) is no lost upload; a refused record whose del is not written keeps its bytes", async () => {
@@ -757,6 +759,37 @@ describe('recoverSpool (start-up)', () => {
     await dataFiles.close()
   })
 
+  it('a refused record\'s data file goes only once its del is synced: a power loss before then finds the put with its bytes, not a lost upload', async () => {
+    const older = record('a1', { name: 'same.bin' })
+    const newer = record('b2', { name: 'same.bin' })
+    const { dir, dataFiles } = await spoolWith([
+      { record: older, bytes: 'old' }, { record: newer, bytes: 'new' },
+      { record: record('c3', { size: 3, crc32: 1 }), bytes: 'abc' }, // bytes that do not match the record's checksum
+    ])
+    /** The journal's syncs: held, failed or done at once. */
+    let syncs: 'hold' | 'fail' | 'ok' = 'hold'
+    const held: { done: () => void; fail: (e: Error) => void }[] = []
+    const eio = (): Error => Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })
+    const journal = new Journal(join(dir, 'journal'), 'boot-1', () => new Promise<void>((done, fail) => {
+      if (syncs === 'fail') fail(eio())
+      else if (syncs === 'ok') done()
+      else held.push({ done, fail })
+    }))
+    expect(recoverSpool(journal, dataFiles, memoryLogger().logger).map((f) => f.record.id)).toEqual(['b2'])
+    // Their dels are appended, not synced yet: a power loss now may leave their puts the log's last word.
+    await waitFor(() => held.length > 0)
+    expect(readdirSync(join(dir, 'data')).sort()).toEqual(['a1', 'b2', 'c3'])
+    syncs = 'fail'
+    for (const h of held.splice(0)) h.fail(eio())
+    await waitFor(() => journal.isUnremoved('a1') && journal.isUnremoved('c3'))
+    expect(readdirSync(join(dir, 'data')).sort()).toEqual(['a1', 'b2', 'c3']) // still not durable
+    syncs = 'ok'
+    await journal.write(record('d4')) // the dels go in again, and are synced with it
+    await waitFor(() => readdirSync(join(dir, 'data')).join() === 'b2')
+    await journal.close()
+    await dataFiles.close()
+  })
+
   it('of two records for one path, the one written last wins and the older one goes, whatever their times say (touch -d, rsync -t)', async () => {
     const older = record('a1', { name: 'same.bin', mtimeMs: 2 })
     const newer = record('b2', { name: 'same.bin', mtimeMs: 1 }) // its time set back after it was written
@@ -764,8 +797,10 @@ describe('recoverSpool (start-up)', () => {
     const { dir, dataFiles, journal } = await spoolWith([{ record: older, bytes: 'old' }, { record: newer, bytes: 'new' }, { record: other, bytes: 'abc' }])
     const recovered = recoverSpool(journal, dataFiles, memoryLogger().logger)
     expect(recovered.map((f) => f.record.id)).toEqual(['b2', 'c3'])
-    expect(readdirSync(join(dir, 'data')).sort()).toEqual(['b2', 'c3'])
+    await waitFor(() => readdirSync(join(dir, 'data')).sort().join() === 'b2,c3') // a1's once its del is synced
     await waitFor(() => ids(new Journal(join(dir, 'journal'), 'boot-1').loadAll().records).join() === 'b2,c3')
+    await journal.close()
+    await dataFiles.close() // the refused ones' files, kept for reuse
   })
 
   it('a record written again counts as written then, also after the log was compacted', async () => {
