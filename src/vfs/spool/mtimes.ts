@@ -14,8 +14,8 @@
  *
  * Kept in one append-only file of JSON lines (`mtimes.log` in the library's spool folder, 0600), read back
  * at start and rewritten with only its live entries once mostly dead (a small file copied in writes two lines,
- * its time and its folder's, the folder's dead at the next file). Appends are not synced: losing the file loses
- * only the times, never data. A clean unmount (close with `compact`) leaves the log compact: removed when no
+ * its time and its folder's, the folder's dead at the next file), from a copy synced before its rename. Appends
+ * are not synced: a power loss loses only the times set last, never data. A clean unmount (close with `compact`) leaves the log compact: removed when no
  * time is kept, else rewritten with its live entries if it holds dead lines, crash-safe (tmp, fsync, rename,
  * fsync of the folder; an unlink and a sync of the folder), so a crash or power loss in between leaves the
  * old log or the new one, never one emptied by a rename whose data was not yet on disk. The mount that writes
@@ -62,6 +62,8 @@ export class LocalMtimes {
   readonly #entries = new Map<string, Entry>()
   #fd: number | undefined
   #lines = 0
+  /** After a rewrite failed (a full disk), the next is tried once the log has this many lines. */
+  #compactAfterLines = 0
   readonly #writer = new WholeLines()
 
   /** `onError`: told when the log cannot be written (the time is still kept in memory). */
@@ -189,11 +191,23 @@ export class LocalMtimes {
     while (this.#entries.size > this.maxEntries) this.#entries.delete(this.#entries.keys().next().value!)
   }
 
-  /** Appends the line of a change, or rewrites the log instead once mostly dead. */
+  /**
+   * Appends the line of a change, or rewrites the log instead once mostly dead. A rewrite that fails (a full
+   * disk) is reported, the line appended all the same, and the next rewrite tried only COMPACT_SLACK_LINES later
+   * (not at every line: each would write the whole log again).
+   */
   #log(line: object): void {
+    if (this.#lines - this.#entries.size > COMPACT_SLACK_LINES && this.#lines >= this.#compactAfterLines) {
+      try {
+        this.#compact()
+        return
+      } catch (e) {
+        this.#compactAfterLines = this.#lines + COMPACT_SLACK_LINES
+        this.onError(e)
+      }
+    }
     try {
-      if (this.#lines - this.#entries.size > COMPACT_SLACK_LINES) this.#compact()
-      else this.#append(JSON.stringify(line) + '\n')
+      this.#append(JSON.stringify(line) + '\n')
     } catch (e) {
       this.onError(e)
     }
@@ -205,13 +219,19 @@ export class LocalMtimes {
     this.#lines++
   }
 
-  /** Rewrites the log with the live entries only (a temporary file renamed over it; `durably`: see close). */
+  /**
+   * Rewrites the log with the live entries only: a temporary file, synced, renamed over it (a rename of a copy
+   * not synced yet may leave an empty log after a power loss, on filesystems that do not flush it first: every
+   * time lost, not only the last ones appended). `durably` (see close): the folder is synced too, so the dead
+   * lines do not come back either.
+   */
   #compact(durably = false): void {
     if (this.#fd !== undefined) closeSync(this.#fd)
     this.#fd = undefined
     // A copy that does not fit leaves the log as it was: it would lose the times that did not fit.
-    replaceWithLinesSync(this.#path, this.#entryLines(), 'mtimes rewrite', { mode: DATA_FILE_MODE, sync: durably })
+    replaceWithLinesSync(this.#path, this.#entryLines(), 'mtimes rewrite', { mode: DATA_FILE_MODE, sync: true })
     this.#lines = this.#entries.size
+    this.#compactAfterLines = 0
     if (durably) fsyncDirSync(this.#dir)
   }
 

@@ -979,6 +979,47 @@ describe('LocalMtimes', () => {
     expect(new LocalMtimes(dir, noErrors).get('same', 'v24999')).toBe(24_999)
   })
 
+  it('a rewrite while mounted replaces the log only with a copy synced first: a power loss right after leaves the old log or the new one, never one emptied', () => {
+    const dir = tempDir()
+    const replace = fullDisk.replaceWithLinesSync
+    const rewrites: { sync?: boolean }[] = []
+    const spied = vi.spyOn(fullDisk, 'replaceWithLinesSync').mockImplementation((path, lines, what, options = {}) => {
+      if (what === 'mtimes rewrite') rewrites.push(options)
+      replace(path, lines, what, options)
+    })
+    try {
+      const m = new LocalMtimes(dir, noErrors)
+      for (let i = 0; i < 25_000; i++) m.set('same', `v${i}`, i)
+      m.close()
+    } finally {
+      spied.mockRestore()
+    }
+    expect(rewrites.length).toBeGreaterThan(0)
+    expect(rewrites.filter((o) => o.sync !== true)).toEqual([])
+  })
+
+  it('a rewrite the disk cannot take (full) still appends the time that called for it, reports it once, and is tried again only after as many lines more', () => {
+    const dir = tempDir()
+    const errors: unknown[] = []
+    const m = new LocalMtimes(dir, (e) => errors.push(e))
+    for (let i = 0; i < 10_000; i++) m.set('same', `v${i}`, i)
+    let tries = 0
+    const spied = vi.spyOn(fullDisk, 'replaceWithLinesSync').mockImplementation(() => {
+      tries++
+      throw Object.assign(new Error('ENOSPC: no space left on device, mtimes rewrite'), { code: 'ENOSPC' })
+    })
+    try {
+      for (let i = 10_000; i < 10_100; i++) m.set('same', `v${i}`, i) // past the slack: a rewrite is due
+      m.set('other', 'v1', 7)
+    } finally {
+      spied.mockRestore()
+    }
+    expect([tries, errors.length]).toEqual([1, 1])
+    const again = new LocalMtimes(dir, noErrors) // a kill -9: the log as it is
+    expect([again.get('same', 'v10099'), again.get('other', 'v1')]).toEqual([10_099, 7])
+    m.close()
+  })
+
   it('the time of a deleted file is forgotten, after a restart too; files that come and go leave a bounded log', () => {
     const dir = tempDir()
     const m = new LocalMtimes(dir, noErrors)
