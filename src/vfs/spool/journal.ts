@@ -235,8 +235,11 @@ export class Journal {
   async close(): Promise<void> {
     // Removals of in-flight records are not synced on their own; once unmounted they should stay removed.
     // The last sync comes after every one in flight or queued, so the descriptor is closed under no sync.
+    let failed: { e: unknown } | undefined
     try {
       await this.#syncs.sync()
+    } catch (e) {
+      failed = { e } // the rewrite below writes the live records afresh, synced; this rejects all the same
     } finally {
       await this.#syncs.settled()
       const fd = this.#fd
@@ -245,9 +248,11 @@ export class Journal {
     }
     // The data files of records still unremoved stay, for the next start: it finds their put with its bytes, or
     // neither once the compaction below left them out (a leftover it deletes). Settled first: none is deleted
-    // after this returns, as the data files are closed next.
+    // after this returns, as the data files are closed next. Also when the last sync failed: their handles
+    // are closed then (removeUnrecorded).
     this.#settleUnremoved(false)
     this.#compactAtClose()
+    if (failed) throw failed.e
   }
 
   /**

@@ -280,6 +280,26 @@ describe('Journal', () => {
     }
   })
 
+  it('a close whose last sync fails still settles the unremoved records (their data files stay for the next start) and rejects', async () => {
+    const dir = tempDir()
+    let failing = false
+    const j = new Journal(dir, 'boot-1', async (fd) => {
+      if (failing) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })
+      await new Promise<void>((done, fail) => fdatasync(fd, (e) => (e ? fail(e) : done())))
+    })
+    j.loadAll()
+    await j.write(record('aa'))
+    await j.write(record('bb'))
+    failing = true
+    await expect(j.remove('aa')).rejects.toMatchObject({ code: 'EIO' })
+    let removed: boolean | undefined
+    void j.whenRemoved('aa').then((r) => (removed = r))
+    await expect(j.close()).rejects.toMatchObject({ code: 'EIO' })
+    await new Promise(setImmediate) // promise callbacks only
+    expect(removed).toBe(false) // was: never settled (the data file's handle left open)
+    expect(ids(new Journal(dir, 'boot-1').loadAll().records)).toEqual(['bb'])
+  })
+
   it('syncs are shared: records written while a sync runs wait for it and then share one more (group commit)', async () => {
     const dir = tempDir()
     const syncs: { lines: number; done: () => void; fail: (e: Error) => void }[] = []
