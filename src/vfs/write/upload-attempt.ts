@@ -106,8 +106,8 @@ export class UploadAttempts {
         // Stored all the same: never uploaded again for this. Its del goes in with the journal's next line (or
         // its next rewrite leaves the record out), and its data file stays until then (spool-files.ts): a crash
         // before then makes the next mount store it once more (looking for this upload first when the attempt
-        // was noted), never report it lost.
-        this.#d.log.warn({ path: file.localPath, err: e }, 'uploaded, but the spool journal cannot note it (its disk is full)')
+        // was noted), never report it lost. Not taken (a full disk) or not synced (EIO, ENOSPC from fdatasync).
+        this.#d.log.warn({ path: file.localPath, err: e }, 'uploaded, but the spool journal cannot note it yet (its disk full, or a failed sync)')
       })
     }
     this.#landed(file, res, base?.fileId !== undefined)

@@ -2796,7 +2796,7 @@ describe('namespace (W7-W10)', () => {
     } finally {
       spied.mockRestore()
     }
-    expect(h.records.map((r) => String(r.msg))).toContain('uploaded, but the spool journal cannot note it (its disk is full)')
+    expect(h.records.map((r) => String(r.msg))).toContain('uploaded, but the spool journal cannot note it yet (its disk full, or a failed sync)')
     return { api, h, id: id!, dataDir, release: () => full.mockRestore() }
   }
 
