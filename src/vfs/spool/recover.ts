@@ -86,7 +86,7 @@ export function recoverSpool(journal: Journal, dataFiles: DataFiles, log: Logger
     // A record refused: its bytes stay while its put may be the log's last word after a power loss (its del not
     // synced yet, or not taken: a full disk, a failed sync). Any other file has no record: a leftover.
     const removal = forgotten.get(name)
-    if (removal) void removal.then(() => removeUnrecorded(journal, dataFiles, name))
+    if (removal) void removal.then(() => removeUnrecorded(journal, dataFiles, name)).catch(() => undefined)
     else unlinkSync(dataFiles.path(name))
   }
   return [...byPath.values()]
