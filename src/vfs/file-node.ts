@@ -97,6 +97,8 @@ export class PendingFile {
   unlinked = false
   /** An unlink is deleting the stored file (JournalRecord.unlinking). */
   unlinking = false
+  /** With `unlinking`: the version of the stored file that unlink saw current (JournalRecord.unlinkedVersionId). */
+  unlinkedVersionId: string | undefined
   /** Every byte so far was appended at the end of a file that started empty: it may be streamed (streamer.ts). */
   appendOnly = false
   /** Writes to the spool file in progress (an upload request that starts reading the bytes waits for them). */
@@ -216,7 +218,7 @@ export class PendingFile {
       ...(this.state === 'rejected' && this.refusal !== undefined ? { refusal: this.refusal } : {}),
       ...(this.state === 'rejected' && this.tooLarge !== undefined ? { tooLarge: this.tooLarge } : {}),
       ...(crc32 !== undefined ? { crc32 } : {}),
-      ...(this.unlinking ? { unlinking: true as const } : {}),
+      ...(this.unlinking ? { unlinking: true as const, ...(this.unlinkedVersionId !== undefined ? { unlinkedVersionId: this.unlinkedVersionId } : {}) } : {}),
       ...(this.putBack ? { putBack: this.putBack } : {}),
       ...(mayBeStoredSinceMs !== undefined ? { mayBeStoredSinceMs } : {}),
     }

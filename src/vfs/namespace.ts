@@ -220,7 +220,12 @@ export class Namespace {
         // (nor, its remote delete unfinished, left in the library: write/interrupted-unlink.ts).
         if (pending) {
           const quiesced = pending
-          await this.#d.writes.markUnlinking(quiesced, true).catch((e: unknown) => {
+          // With the version listed (the one deleted): the next mount's finish leaves the file if another machine
+          // stored a version since, which the delete by id would take too. Not when an attempt of this file may
+          // have stored a version unseen (its answer lost): that one goes too, whatever is current then.
+          const mayBeStored = quiesced.mayBeStoredSinceMs !== undefined || quiesced.sendingSinceMs !== undefined
+          const unlinkedVersionId = node?.kind === 'file' && node.fileId === fileId && !mayBeStored ? node.versionId : undefined
+          await this.#d.writes.markUnlinking(quiesced, true, unlinkedVersionId).catch((e: unknown) => {
             this.#d.writes.requeue(quiesced)
             throw fromImageKitError(e, { op: 'unlink', target: dest.remotePath })
           })

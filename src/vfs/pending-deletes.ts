@@ -187,7 +187,7 @@ export class PendingDeletes {
             deleted = false
             this.d.log.info(
               { path: p.remotePath, fileId: p.fileId, unlinkedVersion: p.versionId, currentVersion: now.versionInfo.id, now: now.filePath },
-              'unlink: the file unlinked while open for reading was not deleted from the library: it gained a version since the unlink (an upload to its path elsewhere), which the delete would take with it; the file is left as it is, with that version and the one unlinked',
+              'unlink: the file unlinked (while open for reading, or when the daemon stopped) was not deleted from the library: it gained a version since the unlink (an upload to its path elsewhere), which the delete would take with it; the file is left as it is, with that version and the one unlinked',
             )
             break
           }

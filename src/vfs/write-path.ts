@@ -848,16 +848,20 @@ export class WritePath {
   /**
    * Notes in the file's record, before an unlink deletes its stored file, that the unlink is under way (or, with
    * `false`, that it failed and the file stays): a crash after that delete then does not upload the file back.
+   * `unlinkedVersionId`: the version of its stored file the unlink saw current (JournalRecord.unlinkedVersionId).
    */
-  async markUnlinking(file: PendingFile, unlinking: boolean): Promise<void> {
+  async markUnlinking(file: PendingFile, unlinking: boolean, unlinkedVersionId?: string): Promise<void> {
+    const was = file.unlinkedVersionId
     file.unlinking = unlinking
+    file.unlinkedVersionId = unlinking ? unlinkedVersionId : undefined
     // Also the record of the content a close committed that is kept aside while the file is written again.
     const committed = this.#committedCopies.hasCommitted(file)
     try {
       if (committed) await this.#committedCopies.follow(file)
-      else await this.#journal.noteUnlinking(file.id, unlinking) // the record of an upload in flight at a close: as it was
+      else await this.#journal.noteUnlinking(file.id, unlinking, file.unlinkedVersionId) // the record of an upload in flight at a close: as it was
     } catch (e) {
       file.unlinking = !unlinking // not noted: the record on disk still says what it said
+      file.unlinkedVersionId = was
       throw e
     }
   }

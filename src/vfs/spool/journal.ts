@@ -168,11 +168,11 @@ export class Journal {
    * failed: the record stays what it was otherwise (never the file's state now, which may hold writes no close
    * committed), and as durable as it was (synced when it survives a power loss). No I/O when it has none.
    */
-  async noteUnlinking(id: string, unlinking: boolean): Promise<void> {
+  async noteUnlinking(id: string, unlinking: boolean, unlinkedVersionId?: string): Promise<void> {
     const live = this.#live.get(id)
     if (!live) return
-    const { unlinking: _, ...record } = live.record
-    this.#put(unlinking ? { ...record, unlinking: true } : record, live.durable)
+    const { unlinking: _, unlinkedVersionId: _version, ...record } = live.record
+    this.#put(unlinking ? { ...record, unlinking: true, ...(unlinkedVersionId !== undefined ? { unlinkedVersionId } : {}) } : record, live.durable)
     if (live.durable) await this.#syncs.sync()
     this.#maybeCompact()
   }

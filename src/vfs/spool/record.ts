@@ -51,6 +51,14 @@ export interface JournalRecord {
    */
   unlinking?: true
   /**
+   * With `unlinking`: the version of the stored file (`fileId`) the unlink saw current. The next mount's finish
+   * deletes the file only while that version still is (another machine's upload to the path since is a new
+   * version of the same file, which the delete by id would take too: write/interrupted-unlink.ts). Absent in
+   * records from before it was noted, and when an upload attempt of this file may have stored a version unseen
+   * (its answer lost): the file is deleted whatever its version then, as before.
+   */
+  unlinkedVersionId?: string
+  /**
    * A save that moved the original aside and deleted that backup (W17): the base file (`fileId`) is to be
    * renamed from the backup's path back to this record's, after `drop` (this file's own earlier upload, at
    * this record's path) is deleted. Noted before either is sent, so the next mount finishes it before the upload.

@@ -3,7 +3,7 @@
  * fails that delete for a while: the file stays gone from listings, and a new file written at its name is
  * stored after the delete (an upload before it would be a version of the file the delete takes: a silent loss).
  */
-import { constants, mkdtempSync, rmSync } from 'node:fs'
+import { constants, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -63,6 +63,85 @@ describe('finishing an unlink the daemon stopped in, while the library fails the
     })
     expect(api.fileAt('/a.txt')!.obj.fileId).not.toBe(old.fileId)
     expect(api.filePaths()).toEqual(['/a.txt'])
+    await h2.vfs.close()
+  })
+
+  it('leaves the file when another machine uploaded to its path before the next mount (a new version of it), which the delete by id would take', async () => {
+    const api = new FakeImageKit()
+    const old = api.addFile('/a.txt', Buffer.from('v1'))
+    const h = rw(api, undefined, { writeBackDelayMs: 60_000, bootId: 'boot-1' })
+    await writeAt(h, '/a.txt', 'v2', constants.O_RDWR | constants.O_TRUNC) // waits in the spool (write-back)
+    api.renameGate = () => {
+      api.renameGate = undefined
+      return new Promise(() => undefined) // the daemon dies during this delete
+    }
+    void h.vfs.unlink('/a.txt')
+    await waitFor(() => api.writeCalls.deleteFile === 1) // noted as being unlinked
+    // Meanwhile another machine stores a file at the name: ImageKit makes it a new version of the same file.
+    const theirs = api.overwrite('/a.txt', Buffer.from('theirs'), new Date(Date.now() + 1000).toISOString())
+    expect(theirs.fileId).toBe(old.fileId)
+
+    const h2 = rw(api, h.cacheDir, { bootId: 'boot-1' })
+    // The next mount finishes the unlink: it asks which version is current (before: deleted the file, theirs too).
+    await waitFor(() => api.calls.getFileDetails >= 1 || api.writeCalls.deleteFile >= 2)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(api.fileAt('/a.txt')?.bytes.toString()).toBe('theirs')
+    let shown = false
+    for (let i = 0; i < 1000 && !shown; i++) {
+      shown = (await h2.vfs.readdir('/')).some((e) => e.name === 'a.txt') // shown again once left
+      if (!shown) await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(shown).toBe(true)
+    expect(api.writeCalls.deleteFile).toBe(1) // only the dead mount's, which never reached the library
+    expect(api.fileAt('/a.txt')?.versions).toBe(2)
+    await h2.vfs.close()
+  })
+
+  it('still deletes the file when the version it unlinked is the current one', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/a.txt', Buffer.from('v1'))
+    const h = rw(api, undefined, { writeBackDelayMs: 60_000, bootId: 'boot-1' })
+    await writeAt(h, '/a.txt', 'v2', constants.O_RDWR | constants.O_TRUNC)
+    api.renameGate = () => {
+      api.renameGate = undefined
+      return new Promise(() => undefined)
+    }
+    void h.vfs.unlink('/a.txt')
+    await waitFor(() => api.writeCalls.deleteFile === 1)
+    const h2 = rw(api, h.cacheDir, { bootId: 'boot-1' })
+    await waitFor(() => api.fileAt('/a.txt') === undefined)
+    expect(api.filePaths()).toEqual([])
+    await h2.vfs.close()
+  })
+
+  it('a record from before the version was noted deletes the file as before', async () => {
+    const api = new FakeImageKit()
+    api.addFile('/a.txt', Buffer.from('v1'))
+    const h = rw(api, undefined, { writeBackDelayMs: 60_000, bootId: 'boot-1' })
+    await writeAt(h, '/a.txt', 'v2', constants.O_RDWR | constants.O_TRUNC)
+    api.renameGate = () => {
+      api.renameGate = undefined
+      return new Promise(() => undefined)
+    }
+    void h.vfs.unlink('/a.txt')
+    await waitFor(() => api.writeCalls.deleteFile === 1)
+    // The record as an ikfs before unlinkedVersionId wrote it.
+    let noted = 0
+    for (const file of readdirSync(h.cacheDir, { recursive: true, encoding: 'utf8' })) {
+      const path = join(h.cacheDir, file)
+      if (!statSync(path).isFile()) continue
+      const text = readFileSync(path, 'utf8')
+      const older = text.replace(/,"unlinkedVersionId":"[^"]*"/g, '')
+      if (older !== text) {
+        noted++
+        writeFileSync(path, older)
+      }
+    }
+    expect(noted).toBeGreaterThan(0)
+    api.overwrite('/a.txt', Buffer.from('theirs'), new Date(Date.now() + 1000).toISOString())
+    const h2 = rw(api, h.cacheDir, { bootId: 'boot-1' })
+    await waitFor(() => api.fileAt('/a.txt') === undefined)
+    expect(api.calls.getFileDetails).toBe(0)
     await h2.vfs.close()
   })
 })
