@@ -120,34 +120,39 @@ export class PendingDeletes {
    * fires first (the store was given up: an open for writing stops the file's background upload) with
    * IK_ABORTED, its cause the signal's reason, as the api's own calls do.
    */
-  async gate(remotePath: string, signal?: AbortSignal): Promise<void> {
-    if (signal === undefined) return this.#gate(remotePath, [])
-    const abortedError = () => new ImageKitError('IK_ABORTED', `${remotePath}: aborted while waiting for the delete of a file unlinked at that path`, { cause: signal.reason, retriable: false })
+  gate(remotePath: string, signal?: AbortSignal): Promise<void> {
+    return this.#until((p) => p.remotePath === remotePath, signal, `${remotePath}: aborted while waiting for the delete of a file unlinked at that path`)
+  }
+
+  /**
+   * Waits until no delete is under way in `folder` or below (its delete, which is recursive, would race them).
+   * Rejects at unmount while one still is, and when `signal` fires first as `gate` does (IK_ABORTED): a delete
+   * retrying 429s for minutes holds no caller that gave up.
+   */
+  settledUnder(folder: string, signal?: AbortSignal): Promise<void> {
+    return this.#until((p) => isUnder(folderOf(p.remotePath), folder), signal, `${folder}: aborted while waiting for the delete of a file unlinked in that folder`)
+  }
+
+  /** Waits until no delete under way is one `waitsFor` picks: rejects at unmount, and (IK_ABORTED) when `signal` fires. */
+  async #until(waitsFor: (p: PendingDelete) => boolean, signal: AbortSignal | undefined, abortedWhat: string): Promise<void> {
+    if (signal === undefined) return this.#wait(waitsFor, [])
+    const abortedError = () => new ImageKitError('IK_ABORTED', abortedWhat, { cause: signal.reason, retriable: false })
     if (signal.aborted) throw abortedError()
     let onAbort!: () => void
     const aborted = new Promise<never>((_, reject) => (onAbort = () => reject(abortedError())))
     signal.addEventListener('abort', onAbort, { once: true })
     try {
-      return await this.#gate(remotePath, [aborted])
+      return await this.#wait(waitsFor, [aborted])
     } finally {
       signal.removeEventListener('abort', onAbort)
     }
   }
 
-  async #gate(remotePath: string, also: Promise<never>[]): Promise<void> {
+  async #wait(waitsFor: (p: PendingDelete) => boolean, also: Promise<never>[]): Promise<void> {
     for (;;) {
-      const waiting = [...this.#byFileId.values()].filter((p) => p.remotePath === remotePath)
+      const waiting = [...this.#byFileId.values()].filter(waitsFor)
       if (waiting.length === 0) return
       await Promise.race([Promise.all(waiting.map((p) => p.done)), this.#closed, ...also])
-    }
-  }
-
-  /** Waits until no delete is under way in `folder` or below (its delete, which is recursive, would race them). */
-  async settledUnder(folder: string): Promise<void> {
-    for (;;) {
-      const waiting = [...this.#byFileId.values()].filter((p) => isUnder(folderOf(p.remotePath), folder))
-      if (waiting.length === 0) return
-      await Promise.race([Promise.all(waiting.map((p) => p.done)), this.#closed])
     }
   }
 

@@ -1,7 +1,8 @@
 /**
  * PendingDeletes (W8) stopping: an unmount (close) ends the background deletes' requests, whatever the client's
  * own retries would still wait (429 backoff), and leaves their notes for the next mount; a store waiting at the
- * gate that its caller gives up (an open for writing stops a background upload) stops waiting.
+ * gate that its caller gives up (an open for writing stops a background upload) stops waiting, and so does an
+ * rmdir or folder rename waiting for the deletes in the folder (settledUnder) whose caller gives up.
  */
 import { readdirSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -86,5 +87,44 @@ describe('PendingDeletes.gate', () => {
     await waiting
     expect(deletes.has('file-x')).toBe(false)
     await deletes.close()
+  })
+})
+
+describe('PendingDeletes.settledUnder', () => {
+  it('a caller that gives up (its signal) stops waiting for a delete retrying 429s, rejected as the gate is (IK_ABORTED, the reason its cause)', async () => {
+    const { server, client, deletes } = await rateLimitedForEver()
+    deletes.begin('file-x', '/a/b/x.jpg', async () => undefined)
+    await waitFor(() => server.requests.length > 0)
+    const stop = new AbortController()
+    const reason = new Error('interrupted')
+    let outcome: unknown = 'waiting'
+    const waiting = deletes.settledUnder('/a', stop.signal).then(() => (outcome = 'settled'), (e: unknown) => (outcome = e))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(outcome).toBe('waiting') // the delete is still under way
+    stop.abort(reason)
+    await waitFor(() => outcome !== 'waiting') // before: waited for the delete, here for ever
+    await waiting
+    expect(outcome).toMatchObject({ code: 'IK_ABORTED', cause: reason })
+    // Already aborted: rejects at once as well; another folder's wait is not held by it.
+    await expect(deletes.settledUnder('/a/b', stop.signal)).rejects.toMatchObject({ code: 'IK_ABORTED', cause: reason })
+    await deletes.settledUnder('/c', new AbortController().signal)
+    expect(deletes.has('file-x')).toBe(true)
+    await deletes.close()
+    await client.close()
+  })
+
+  it('rejects at unmount while the delete in the folder retries 429s, as the gate does (the note stays for the next mount)', async () => {
+    const { server, client, dir, deletes } = await rateLimitedForEver()
+    deletes.begin('file-x', '/a/b/x.jpg', async () => undefined)
+    await waitFor(() => server.requests.length > 0)
+    const settled = deletes.settledUnder('/a')
+    const gated = deletes.gate('/a/b/x.jpg')
+    const ended = deletes.endAt('/a/b/x.jpg')
+    await deletes.close()
+    await expect(settled).rejects.toMatchObject({ code: 'IK_NETWORK' })
+    await expect(gated).rejects.toMatchObject({ code: 'IK_NETWORK' })
+    await expect(ended).rejects.toMatchObject({ code: 'IK_NETWORK' })
+    expect(readdirSync(dir)).toHaveLength(1)
+    await client.close()
   })
 })
