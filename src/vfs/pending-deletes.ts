@@ -60,6 +60,11 @@ interface PendingDelete {
 
 export class PendingDeletes {
   readonly #byFileId = new Map<string, PendingDelete>()
+  /**
+   * The same deletes by the path each was asked at (what a store there waits for): one lookup per store instead of
+   * a scan of all. A set, since two can share one (a file moved there elsewhere and unlinked too, a note resumed).
+   */
+  readonly #byPath = new Map<string, Set<PendingDelete>>()
   readonly #stop = new AbortController()
   /** Gates still waiting at close: rejected then (what they would store stays for the next mount). */
   readonly #closed = new Promise<never>((_, reject) => {
@@ -105,8 +110,7 @@ export class PendingDeletes {
 
   /** Whether a delete is under way for a file at `remotePath` (a store there waits for it: `gate`). */
   underWayAt(remotePath: string): boolean {
-    for (const p of this.#byFileId.values()) if (p.remotePath === remotePath) return true
-    return false
+    return this.#byPath.has(remotePath)
   }
 
   /** The end of the delete under way for a file at `remotePath` (`gate`), or undefined when none is. */
@@ -121,7 +125,7 @@ export class PendingDeletes {
    * IK_ABORTED, its cause the signal's reason, as the api's own calls do.
    */
   gate(remotePath: string, signal?: AbortSignal): Promise<void> {
-    return this.#until((p) => p.remotePath === remotePath, signal, `${remotePath}: aborted while waiting for the delete of a file unlinked at that path`)
+    return this.#until(() => [...(this.#byPath.get(remotePath) ?? [])], signal, `${remotePath}: aborted while waiting for the delete of a file unlinked at that path`)
   }
 
   /**
@@ -130,27 +134,27 @@ export class PendingDeletes {
    * retrying 429s for minutes holds no caller that gave up.
    */
   settledUnder(folder: string, signal?: AbortSignal): Promise<void> {
-    return this.#until((p) => isUnder(folderOf(p.remotePath), folder), signal, `${folder}: aborted while waiting for the delete of a file unlinked in that folder`)
+    return this.#until(() => [...this.#byFileId.values()].filter((p) => isUnder(folderOf(p.remotePath), folder)), signal, `${folder}: aborted while waiting for the delete of a file unlinked in that folder`)
   }
 
-  /** Waits until no delete under way is one `waitsFor` picks: rejects at unmount, and (IK_ABORTED) when `signal` fires. */
-  async #until(waitsFor: (p: PendingDelete) => boolean, signal: AbortSignal | undefined, abortedWhat: string): Promise<void> {
-    if (signal === undefined) return this.#wait(waitsFor, [])
+  /** Waits until `under` (the deletes waited for) finds none: rejects at unmount, and (IK_ABORTED) when `signal` fires. */
+  async #until(under: () => PendingDelete[], signal: AbortSignal | undefined, abortedWhat: string): Promise<void> {
+    if (signal === undefined) return this.#wait(under, [])
     const abortedError = () => new ImageKitError('IK_ABORTED', abortedWhat, { cause: signal.reason, retriable: false })
     if (signal.aborted) throw abortedError()
     let onAbort!: () => void
     const aborted = new Promise<never>((_, reject) => (onAbort = () => reject(abortedError())))
     signal.addEventListener('abort', onAbort, { once: true })
     try {
-      return await this.#wait(waitsFor, [aborted])
+      return await this.#wait(under, [aborted])
     } finally {
       signal.removeEventListener('abort', onAbort)
     }
   }
 
-  async #wait(waitsFor: (p: PendingDelete) => boolean, also: Promise<never>[]): Promise<void> {
+  async #wait(under: () => PendingDelete[], also: Promise<never>[]): Promise<void> {
     for (;;) {
-      const waiting = [...this.#byFileId.values()].filter(waitsFor)
+      const waiting = under()
       if (waiting.length === 0) return
       await Promise.race([Promise.all(waiting.map((p) => p.done)), this.#closed, ...also])
     }
@@ -174,6 +178,9 @@ export class PendingDeletes {
     const done = new Promise<void>((resolve) => (settle = resolve))
     const pending: PendingDelete = { noteId, fileId, remotePath, versionId, done, settle }
     this.#byFileId.set(fileId, pending)
+    const atPath = this.#byPath.get(remotePath)
+    if (atPath) atPath.add(pending)
+    else this.#byPath.set(remotePath, new Set([pending]))
     pending.work = this.#run(pending, before)
   }
 
@@ -216,6 +223,9 @@ export class PendingDeletes {
     if (deleted) await this.d.deleted(p.fileId, folderOf(p.remotePath)).catch((e: unknown) => this.d.log.warn({ path: p.remotePath, err: e }, 'unlink: forgetting a deleted file failed'))
     this.#removeNote(p.noteId)
     this.#byFileId.delete(p.fileId)
+    const atPath = this.#byPath.get(p.remotePath)
+    atPath?.delete(p)
+    if (atPath?.size === 0) this.#byPath.delete(p.remotePath)
     p.settle()
   }
 

@@ -132,6 +132,30 @@ describe('PendingDeletes.gated', () => {
     expect(deletes.size).toBe(0)
   })
 
+  it('two deletes at one path (another file unlinked there too): a store there waits for both, and it is under way until both are done', async () => {
+    const api = new RecordingApi()
+    const { deletes } = pendingDeletes(api)
+    const { finish: finishX } = deleteUnderWay(deletes)
+    let finishY!: () => void
+    const fetchedY = new Promise<void>((resolve) => (finishY = resolve))
+    held.push(finishY)
+    deletes.begin('file-y', '/a/x.jpg', () => fetchedY)
+    const store = GATED.uploadFile(deletes.gated(api))
+    expect(deletes.underWayAt('/a/x.jpg')).toBe(true)
+    expect(deletes.underWayAt('/a/y.jpg')).toBe(false)
+    finishX()
+    await waitFor(() => !deletes.has('file-x'))
+    await settle()
+    expect(deletes.underWayAt('/a/x.jpg')).toBe(true)
+    expect(deletes.endAt('/a/x.jpg')).toBeDefined()
+    expect(api.calls.map((c) => c.method)).toEqual(['deleteFile'])
+    finishY()
+    await store
+    expect(api.calls.map((c) => c.method)).toEqual(['deleteFile', 'deleteFile', 'uploadFile'])
+    expect(deletes.underWayAt('/a/x.jpg')).toBe(false)
+    expect(deletes.endAt('/a/x.jpg')).toBeUndefined()
+  })
+
   it('a method replaced on the api after gated() is the one its calls reach', async () => {
     const api = new RecordingApi()
     const { deletes } = pendingDeletes(api)
