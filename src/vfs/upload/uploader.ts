@@ -10,7 +10,7 @@ import type { Clock } from '../../clock.js'
 import { hasImageKitCode, isImageKitError, type ImageKitError } from '../../imagekit/errors.js'
 import type { Logger } from '../../log.js'
 import type { PendingFile } from '../file-node.js'
-import type { TooLargeNote } from '../spool/record.js'
+import { keptRejectedAtMount, type TooLargeNote } from '../spool/record.js'
 import type { Counters } from '../stats.js'
 import { isOutage, Outage } from './outage.js'
 
@@ -415,7 +415,9 @@ export class Uploader {
       } else if (file.state === 'failed') {
         log.warn({ path: file.localPath, attempts: file.attempts, lastError: file.lastError }, 'upload failed and not retried before unmount; the file stays in the spool, and the next mount of this library (same --endpoint) with this cache dir retries it')
       } else if (file.state === 'rejected') {
-        log.warn({ path: file.localPath, size: file.size, spoolFile: file.dataPath, refusal: file.refusal }, file.tooLarge ? REFUSED_BEFORE_TOO_LARGE : REFUSED_BEFORE)
+        // What the next mount does with it (the shared rule, as replay.ts and `ikfs status`): a file cut below the
+        // size it was refused at since (an open writer's truncate, not closed yet) is tried once more then.
+        log.warn({ path: file.localPath, size: file.size, spoolFile: file.dataPath, refusal: file.refusal }, keptRejectedAtMount(file, file.size) ? REFUSED_BEFORE_TOO_LARGE : REFUSED_BEFORE)
       }
     }
     const running = [...this.#queued].filter((f) => f.inflight)
@@ -428,7 +430,7 @@ export class Uploader {
         if (this.#outage.holds(file)) log.warn({ path: file.localPath }, WAITS_FOR_LIBRARY)
         else log.info({ path: file.localPath }, 'upload done before unmount')
       } catch {
-        if (file.state === 'rejected' && file.tooLarge) log.warn({ path: file.localPath }, 'upload refused before unmount: the file is larger than the account allows; it stays in the spool, and is not tried again until it is written again or renamed (not at the next mount either)')
+        if (file.state === 'rejected' && keptRejectedAtMount(file, file.size)) log.warn({ path: file.localPath }, 'upload refused before unmount: the file is larger than the account allows; it stays in the spool, and is not tried again until it is written again or renamed (not at the next mount either)')
         else if (file.state === 'rejected') log.warn({ path: file.localPath }, 'upload refused before unmount; the file stays in the spool, and the next mount of this library with this cache dir tries it once more')
         else log.warn({ path: file.localPath }, 'upload failed before unmount; the next mount of this library (same --endpoint) with this cache dir retries it')
       }

@@ -78,6 +78,30 @@ describe('Uploader.drain (unmount)', () => {
   })
 })
 
+describe('Uploader.drain: a file refused as too large', () => {
+  it('is said to be tried once more at the next mount when it was cut below the size it was refused at since (the rule replay.ts follows)', async () => {
+    const { logger, records } = captureLogger()
+    const uploader = new Uploader({
+      clock: new ManualClock(), log: logger, counters: new Counters(), maxParallel: 4,
+      perform: async () => { throw new ImageKitError('IK_TOO_LARGE', 'POST /api/v1/files/upload: 400 too large') },
+      persist: async () => undefined,
+    })
+    const [cut, still] = ['cut.bin', 'still.bin'].map(pending)
+    for (const file of [cut!, still!]) await uploader.upload(file).catch(() => undefined)
+    expect(cut!.tooLarge).toEqual({ size: 10 })
+    // An open for writing truncates it (its state stays rejected until its close commits): the next mount's
+    // replay sizes its spool file, finds it below what was refused, and sends it again.
+    cut!.size = 4
+    expect(cut!.status().keptRejectedAtMount).toBeUndefined()
+    expect(still!.status().keptRejectedAtMount).toBe(true)
+    await uploader.drain()
+    uploader.close()
+    const said = (name: string) => records.filter((r) => r.path === `/${name}` && r.msg.startsWith('upload refused earlier')).map((r) => r.msg)
+    expect(said('cut.bin')).toEqual(['upload refused earlier by the library; the file stays in the spool, and the next mount of this library with this cache dir tries it once more'])
+    expect(said('still.bin')).toEqual(['upload refused earlier: the file is larger than the account allows; it stays in the spool, and is not tried again until it is written again or renamed (not at the next mount either)'])
+  })
+})
+
 /** Time as systemClock keeps it, by hand: a sleep whose signal aborts is gone (its timer cleared), as setTimeout's. */
 class CountingClock extends ManualClock {
   live = 0
