@@ -1,7 +1,7 @@
 // W8 after a crash: `rm` of a file with a stored version whose new content waits in the spool for its upload
 // (here --write-back) deletes it remotely, then forgets it in the spool. The daemon is killed with SIGKILL in
 // between (a proxy passes the delete on and holds its answer): a new mount with the same --cache-dir must not
-// upload the file back.
+// upload the file back. Nor, the delete not sent before the kill, delete a version another machine stored at the name since.
 import { execFile } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { createServer, request, type Server } from 'node:http'
@@ -14,12 +14,20 @@ import { useFaultRig } from './rig.js'
 const skip = fuseSkipReason()
 if (skip) console.warn(`skipping crash unlink test: ${skip}`)
 
-/** Passes every request on to `target`; the answers to file deletes are held back (the delete is done). */
-async function holdDeleteAnswers(target: string): Promise<{ url: string; deletesDone: () => number; close(): Promise<void> }> {
+/**
+ * Passes every request on to `target`; the answers to file deletes are held back (the delete is done), or with
+ * `holdRequests` the deletes themselves (never done: the daemon dies before the library is asked).
+ */
+async function holdDeleteAnswers(target: string, holdRequests = false): Promise<{ url: string; deletesDone: () => number; close(): Promise<void> }> {
   const to = new URL(target)
   let deletesDone = 0
   const server: Server = createServer((req, res) => {
     const holdAnswer = req.method === 'DELETE' && /^\/v1\/files\/[^/]+$/.test(req.url ?? '')
+    if (holdAnswer && holdRequests) {
+      deletesDone++
+      req.resume()
+      return
+    }
     const up = request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       if (holdAnswer) {
         deletesDone++
@@ -72,5 +80,35 @@ describe.skipIf(skip !== null)('kill -9 during an unlink', () => {
     const second = await rig.mount(['--cache-dir', cache])
     expect(await second.stop()).toBe(0)
     expect((await remoteEntries(lib, '/gone')).map((e) => e.name)).toEqual(['other.txt'])
+  })
+  it('W8: the next mount leaves the file when another machine stored a version at its path after a kill -9 before the remote delete', async () => {
+    const cache = join(work, 'cache-theirs')
+    await lib.upload('/kept', 'f.txt', Buffer.from('stored\n'))
+    const proxy = await holdDeleteAnswers(lib.url, true)
+    const first = await mountLibrary(lib, { args: ['--api-url', proxy.url, '--cache-dir', cache, '--write-back', '10m', '--dir-cache-time', '5m'] })
+    try {
+      await writeFile(join(first.path, 'kept', 'f.txt'), 'new content, waiting for its upload\n')
+      const rm = new Promise<void>((resolve) => execFile('rm', [join(first.path, 'kept', 'f.txt')], { timeout: 60_000 }, () => resolve()))
+      await waitFor(() => proxy.deletesDone() === 1, 20_000, 'the remote delete asked')
+      first.kill9()
+      expect(await first.waitExit(10_000)).toBeNull()
+      await rm
+    } finally {
+      await first.stop()
+      await proxy.close()
+    }
+    // Another machine stores a file at the name meanwhile: a new version of the same file in ImageKit.
+    const before = await lib.details('/kept/f.txt')
+    const theirs = await lib.upload('/kept', 'f.txt', Buffer.from('theirs\n'))
+    expect(theirs.fileId).toBe(before.fileId)
+
+    const second = await rig.mount(['--cache-dir', cache])
+    // The unlink is finished: handed to the background deletes, which find another version current.
+    await waitFor(() => second.log().includes('gained a version since the unlink'), 20_000, 'the version check')
+    expect(await second.stop()).toBe(0)
+    // Before: the next mount deleted the file by its id, their version with it ('no file /kept/f.txt').
+    const now = await lib.details('/kept/f.txt')
+    expect(now.versionInfo.id).toBe(theirs.versionInfo.id)
+    expect((await lib.get(now.url)).body.toString()).toBe('theirs\n')
   })
 })
