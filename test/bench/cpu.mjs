@@ -1,7 +1,13 @@
 // CPU benchmark (not in `npm run bench`): what the daemon, the emulator and the reader's or writer's kernel work
 // cost per GiB read cold and per small file copied in, in CPU seconds rather than wall-clock time, which on a
 // shared machine moves with everything else that runs. For comparing two builds of the daemon by hand:
-//   node test/bench/cpu.mjs [--runs 3] [--only read|requests|files|write] [--files 500] [--file-kib 4] [-- <mount options>]
+//   node test/bench/cpu.mjs [--help] [--runs 3] [--only read|requests|files|write] [--files 500] [--file-kib 4]
+//                           [--against DIR] [-- <mount options>]
+//   --against DIR: another checkout, built (`npm run build` there: its bin/ikfs.js and dist/), mounted beside this
+//     one on the same emulator; every timed run is made on both, in turns (this build first in odd runs, DIR's in
+//     even ones), so both see the same host; both tables are printed, then the ratios of their daemon CPU
+//     (this / DIR), per run and of the medians. Run it in a clone at the base commit: `git worktree add` or
+//     `git clone`, then `npm run build` there (and `npm run build:native` for the libfuse3 binding).
 //   cold GiB: `cat` of a 1 GiB file through the mount to /dev/null, a file of its own per run (nothing of it in
 //     the daemon's block cache or the mount's page cache), after one untimed GiB (V8 compiles the read path);
 //   read requests: 4 KiB reads with O_DIRECT (`dd iflag=direct`, one FUSE read request each) of a 4 MiB file
@@ -18,8 +24,10 @@
 // IKFS_BENCH_PERF=FILE, `perf record -g` samples the daemon's CPU (all its threads) during the timed runs
 // into FILE, its JavaScript functions named (`node --perf-basic-prof`).
 import { spawn } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import {
   benchKeys, tempDir, writePatternFile, startBenchEmulator, forceUnmount, timedWithCpu, sh, printTable, median, cleanup,
   mountBenchLibrary,
@@ -28,6 +36,12 @@ import {
 const GiB = 1024 ** 3
 const KiB = 1024
 const argv = process.argv.slice(2)
+if (argv.includes('--help') || argv.includes('-h')) {
+  // The usage is the comment at the top of this file.
+  const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n')
+  console.log(lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'))
+  process.exit(0)
+}
 const dash = argv.indexOf('--')
 const own = dash < 0 ? argv : argv.slice(0, dash)
 const mountOptions = dash < 0 ? [] : argv.slice(dash + 1)
@@ -39,6 +53,12 @@ const RUNS = Number(option('runs', 3))
 const ONLY = option('only', undefined)
 const FILES = Number(option('files', 500))
 const FILE_BYTES = Number(option('file-kib', 4)) * KiB
+const AGAINST = option('against', undefined)
+const AGAINST_BIN = AGAINST === undefined ? undefined : join(resolve(AGAINST), 'bin', 'ikfs.js')
+if (AGAINST_BIN !== undefined && !existsSync(AGAINST_BIN)) {
+  console.error(`--against ${AGAINST}: no ${AGAINST_BIN} (a checkout of ikfs, built)`)
+  process.exit(2)
+}
 /** The read-requests figure: a file in the block cache, read this many times per run. */
 const REQUEST_FILE_BYTES = 4 * 1024 * KiB
 const REQUEST_ROUNDS = 20
@@ -114,38 +134,65 @@ try {
   emulator = await startBenchEmulator(data, { privateKey, publicKey })
   const base = emulator.match[1]
   const nodeArgs = [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), ...(PERF_FILE ? ['--perf-basic-prof'] : [])]
-  const { mnt, daemon } = await mountBenchLibrary(work, 'mnt', base, { privateKey, publicKey, extra: mountOptions, mounts, nodeArgs })
-  console.log(`daemon pid ${daemon.child.pid}, mount options: ${mountOptions.join(' ') || '(default)'}`)
+  /** The builds measured: this one, and with --against the other one (its folders in the library prefixed). */
+  const builds = []
+  {
+    const { mnt, daemon } = await mountBenchLibrary(work, 'mnt', base, { privateKey, publicKey, extra: mountOptions, mounts, nodeArgs })
+    builds.push({ label: 'this build', mnt, daemon, prefix: '' })
+    console.log(`daemon pid ${daemon.child.pid}, mount options: ${mountOptions.join(' ') || '(default)'}`)
+  }
+  if (AGAINST_BIN !== undefined) {
+    const { mnt, daemon } = await mountBenchLibrary(work, 'mnt-against', base, { privateKey, publicKey, extra: mountOptions, mounts, nodeArgs, bin: AGAINST_BIN })
+    builds.push({ label: `--against ${AGAINST}`, mnt, daemon, prefix: 'against-' })
+    console.log(`--against ${AGAINST}: daemon pid ${daemon.child.pid}`)
+  }
+  /**
+   * RUNS timed runs of `command(build, run)` on every build, in turns (the first build leads in odd runs);
+   * `untimed(build)` first on each. Prints a table per build, and with two builds the ratios of their daemon CPU.
+   */
+  async function section(title, unit, per, untimed, command) {
+    for (const b of builds) await untimed(b)
+    const runs = builds.map(() => [])
+    for (let i = 1; i <= RUNS; i++) {
+      const order = i % 2 === 1 ? builds.map((_, k) => k) : builds.map((_, k) => k).reverse()
+      for (const k of order) runs[k].push(await measure(command(builds[k], i), builds[k].daemon))
+    }
+    builds.forEach((b, k) => report(builds.length > 1 ? `${title} (${b.label})` : title, unit, per, runs[k]))
+    if (builds.length > 1) {
+      const ratios = runs[0].map((r, i) => (r.daemon / runs[1][i].daemon).toFixed(3))
+      const medians = runs.map((rs) => median(rs.map((r) => r.daemon)))
+      console.log(`daemon CPU, this build / ${AGAINST}: runs ${ratios.join(', ')}; medians ${(medians[0] / medians[1]).toFixed(3)}`)
+    }
+  }
 
   if (doRead) {
-    await sh(`cat '${join(mnt, 'big', 'g0.bin')}' > /dev/null`) // untimed
-    const runs = []
-    for (let i = 1; i <= RUNS; i++) runs.push(await measure(`cat '${join(mnt, 'big', `g${i}.bin`)}' > /dev/null`, daemon))
-    report('cold 1 GiB `cat` through the mount: CPU s per GiB', 's', 1000, runs)
+    await section('cold 1 GiB `cat` through the mount: CPU s per GiB', 's', 1000,
+      (b) => sh(`cat '${join(b.mnt, 'big', 'g0.bin')}' > /dev/null`),
+      (b, i) => `cat '${join(b.mnt, 'big', `g${i}.bin`)}' > /dev/null`)
   }
   if (doRequests) {
-    const rounds = `for i in ${Array.from({ length: REQUEST_ROUNDS }, (_, i) => i).join(' ')}; do dd if='${join(mnt, 'req', 'r.bin')}' of=/dev/null bs=4k iflag=direct 2>/dev/null; done`
-    await sh(rounds) // untimed: fills the block cache, compiles the path
-    const runs = []
-    for (let i = 1; i <= RUNS; i++) runs.push(await measure(`bash -c "${rounds}"`, daemon))
-    report(`4 KiB O_DIRECT reads from the block cache: CPU µs per read request`, 'µs', (REQUEST_ROUNDS * REQUEST_FILE_BYTES) / (4 * KiB) / 1000, runs)
+    const rounds = (b) => `for i in ${Array.from({ length: REQUEST_ROUNDS }, (_, i) => i).join(' ')}; do dd if='${join(b.mnt, 'req', 'r.bin')}' of=/dev/null bs=4k iflag=direct 2>/dev/null; done`
+    await section(`4 KiB O_DIRECT reads from the block cache: CPU µs per read request`, 'µs', (REQUEST_ROUNDS * REQUEST_FILE_BYTES) / (4 * KiB) / 1000,
+      (b) => sh(rounds(b)), // fills the block cache, compiles the path
+      (b) => `bash -c "${rounds(b)}"`)
   }
   if (doFiles) {
-    await sh(`cat '${join(mnt, 'mib', 's0')}'/* > /dev/null`) // untimed
-    const runs = []
-    for (let i = 1; i <= RUNS; i++) runs.push(await measure(`cat '${join(mnt, 'mib', `s${i}`)}'/* > /dev/null`, daemon))
-    report(`\`cat\` of ${READ_FILES} files of 1 MiB, one after another: CPU ms per file`, 'ms', READ_FILES, runs)
+    await section(`\`cat\` of ${READ_FILES} files of 1 MiB, one after another: CPU ms per file`, 'ms', READ_FILES,
+      (b) => sh(`cat '${join(b.mnt, 'mib', 's0')}'/* > /dev/null`),
+      (b, i) => `cat '${join(b.mnt, 'mib', `s${i}`)}'/* > /dev/null`)
   }
   if (doWrite) {
-    await sh(`cp -r '${join(local, 'small')}' '${join(mnt, 'warm')}'`) // untimed
-    const runs = []
-    for (let i = 1; i <= RUNS; i++) runs.push(await measure(`cp -r '${join(local, 'small')}' '${join(mnt, `run${i}`)}'`, daemon))
-    report(`\`cp -r\` of ${FILES} × ${FILE_BYTES / KiB} KiB into the mount: CPU ms per file`, 'ms', FILES, runs)
-    await sh(`diff -rq '${join(local, 'small')}' '${join(data, 'files', `run${RUNS}`)}'`).catch(async () => {
-      // with --write-back the last uploads may still be under way
-      await new Promise((r) => setTimeout(r, 3000))
-      await sh(`diff -rq '${join(local, 'small')}' '${join(data, 'files', `run${RUNS}`)}'`)
-    })
+    await section(`\`cp -r\` of ${FILES} × ${FILE_BYTES / KiB} KiB into the mount: CPU ms per file`, 'ms', FILES,
+      (b) => sh(`cp -r '${join(local, 'small')}' '${join(b.mnt, `${b.prefix}warm`)}'`),
+      (b, i) => `cp -r '${join(local, 'small')}' '${join(b.mnt, `${b.prefix}run${i}`)}'`)
+    for (const b of builds) {
+      const stored = join(data, 'files', `${b.prefix}run${RUNS}`)
+      await sh(`diff -rq '${join(local, 'small')}' '${stored}'`).catch(async () => {
+        // with --write-back the last uploads may still be under way
+        await new Promise((r) => setTimeout(r, 3000))
+        await sh(`diff -rq '${join(local, 'small')}' '${stored}'`)
+      })
+    }
   }
 } finally {
   for (const { daemon, mnt } of mounts) {

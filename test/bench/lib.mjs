@@ -50,8 +50,9 @@ export function startBenchEmulator(data, { privateKey, publicKey, args = [], tim
   )
 }
 
-export function startDaemon(args, ready, { env = {}, timeoutMs = 60_000, nodeArgs = [] } = {}) {
-  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
+/** `bin`: another build's bin/ikfs.js (cpu.mjs --against), else this checkout's. */
+export function startDaemon(args, ready, { env = {}, timeoutMs = 60_000, nodeArgs = [], bin = BIN } = {}) {
+  const child = spawn(process.execPath, [...nodeArgs, bin, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -164,14 +165,14 @@ export async function cleanup(dir) {
  * `ikfs mount` of the bench emulator at `base` on `<work>/<name>`, its spool in `<work>/cache-<name>` (removed
  * with the bench's folder, never in ~/.cache/ikfs); `mounts` collects it for the bench's teardown.
  */
-export async function mountBenchLibrary(work, name, base, { privateKey, publicKey, extra = [], mounts, nodeArgs = [] }) {
+export async function mountBenchLibrary(work, name, base, { privateKey, publicKey, extra = [], mounts, nodeArgs = [], bin }) {
   const mnt = join(work, name)
   await mkdir(mnt, { recursive: true })
   const daemon = await startDaemon(
     ['mount', mnt, '--api-url', base, '--upload-url', base, '--endpoint', `${base}/demo`, '--public-key', publicKey,
       '--cache-dir', join(work, `cache-${name}`), '--dir-cache-time', '1h', '--log-level', 'warn', ...extra],
     /mounted .* at /,
-    { env: { IKFS_PRIVATE_KEY: privateKey }, nodeArgs },
+    { env: { IKFS_PRIVATE_KEY: privateKey }, nodeArgs, bin },
   )
   mounts.push({ daemon, mnt })
   return { mnt, daemon }
