@@ -24,7 +24,17 @@ interface Pin {
 export class InodeTable {
   #nextIno = ROOT_INO + 1
   readonly #pinned = new Map<string, Pin>()
-  readonly #remembered = new LRUCache<string, number>({ max: REMEMBERED_INOS_MAX })
+  /**
+   * Bounded by maxSize (each entry 1), not max: lru-cache allocates its arrays for the whole of `max` up front,
+   * 15 MiB of heap for a million (over half a second at start, and marked by every full collection of the
+   * daemon after, one every few hundred files of 64 KiB copied in); with maxSize they grow as entries come.
+   */
+  readonly #remembered: LRUCache<string, number>
+
+  /** `maxRemembered`: the bound (tests make it small). */
+  constructor(maxRemembered = REMEMBERED_INOS_MAX) {
+    this.#remembered = new LRUCache<string, number>({ maxSize: maxRemembered, sizeCalculation: () => 1 })
+  }
 
   allocate(): number {
     return this.#nextIno++
