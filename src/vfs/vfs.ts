@@ -328,7 +328,7 @@ class ImageKitVfs implements IkVfs {
       filePath: node.remotePath, url: node.url, isPrivateFile: node.isPrivateFile,
     })
     return this.#handles.add((fh) => {
-      const h = new ReadHandle(fh, node, reader, (n, r, why) => this.#onStale(n, r, why))
+      const h = new ReadHandle(fh, node, reader, (n, r, why, seen) => this.#onStale(n, r, why, seen))
       this.#readersByName.name(h, localPath)
       setUp(h)
       return h
@@ -464,19 +464,29 @@ class ImageKitVfs implements IkVfs {
    * A response disagreed with the listing ('stale'), or the CDN answered 404 for it ('gone'): re-check the
    * file once; retry only for the same version, from where it is now. A 404 is what a file renamed or moved
    * (its folder too, here or elsewhere) gives once the CDN forgets the old name's URL: the version is then
-   * found by its file id, at its new path, and the descriptor reads on as on a local disk.
+   * found by its file id, at its new path, and the descriptor reads on as on a local disk. A version stored
+   * over elsewhere (its path's URL delivers the new one once the CDN refreshes) is read on from its own URL,
+   * as an older version of the file (R5). `relocationsBefore`: the reader's relocations when the read
+   * started; another read's check that re-pointed it since answers this one too.
    */
-  #onStale(node: FileInode, reader: FileReader, why: Unserved): Promise<'retry' | VfsError | undefined> {
+  #onStale(node: FileInode, reader: FileReader, why: Unserved, relocationsBefore: number): Promise<'retry' | VfsError | undefined> {
     return this.#staleLock.run(node.fileId, async () => {
+      if (reader.relocations !== relocationsBefore) return 'retry'
       this.#dirs.expire(parentOf(node.remotePath)[0]) // new opens re-list and see what is current
       const changed = new VfsError('EIO', `read ${reader.filePath}: the file changed or its delivery is stale; reopen to read the current version`)
       if (node.isVersion && why === 'stale') return changed
       try {
         const now = await this.#whereNow(node)
+        if (now?.replaced) {
+          // The ETag stays the version's: its own URL delivering other content is refused too.
+          if (!reader.replaced) this.#log.info({ path: node.remotePath, fileId: node.fileId }, 'a file open for reading was stored over elsewhere: the version opened is read on from its own URL')
+          reader.relocate(now.at, true)
+          return 'retry'
+        }
         // The same version: its URL may have changed (a details update, a rename), or the CDN gave another ETag
         // for the same bytes; one more try, through the current URL, from a fresh ETag.
         if (now) {
-          reader.moveTo(now)
+          reader.relocate(now.at, false)
           reader.forgetEtag()
           return 'retry'
         }
@@ -490,14 +500,19 @@ class ImageKitVfs implements IkVfs {
     })
   }
 
-  /** The file's or version's details now, when it is still that version with that size (else undefined). */
-  async #whereNow(node: FileInode): Promise<FileObject | undefined> {
+  /**
+   * Where the version `node` opened is now (undefined: deleted, or not found): the file's details when it is
+   * still the current version (one call); else, or for an older version (--versions), among the file's
+   * versions (one more call), `replaced` when `node` opened it as the current one (stored over since).
+   */
+  async #whereNow(node: FileInode): Promise<{ at: FileObject; replaced: boolean } | undefined> {
     const same = (f: FileObject) => f.versionInfo.id === node.versionId && f.size === node.size
     if (!node.isVersion) {
       const current = await this.#api.getFileDetails(node.fileId)
-      return same(current) ? current : undefined
+      if (same(current)) return { at: current, replaced: false }
     }
-    return (await this.#api.listFileVersions(node.fileId)).find(same)
+    const version = (await this.#api.listFileVersions(node.fileId)).find(same)
+    return version && { at: version, replaced: !node.isVersion && version.type === 'file-version' }
   }
 
   // ---- write side ----

@@ -3,8 +3,10 @@
  * VfsErrors here. A stale response (size or ETag differs from the listing's) is never served, and a 404 for a
  * listed file may only mean it moved (renamed, or its folder, here or elsewhere: the CDN forgets the old
  * name's URL): either way the handle asks `onStale` once (which re-checks the file and may point the reader
- * at where the SAME version is now) and retries once; after a stale retry the handle is broken and every
- * later read is EIO.
+ * at where the SAME version is now: its new path, or its own URL once another version was stored over it
+ * elsewhere) and retries once; after a stale retry the handle is broken and every later read is EIO.
+ * A read that failed on a source the reader has since left (another read's check re-pointed it) retries
+ * without asking again.
  */
 import { hasImageKitCode, isImageKitError } from '../../imagekit/errors.js'
 import { isVfsError, VfsError } from '../errors.js'
@@ -24,7 +26,7 @@ export type Unserved = 'stale' | 'gone'
  * Decides what an unserved read means: 'retry' (the reader was re-pointed), the error to report, or (for
  * 'gone') undefined when the check found nothing to add to the 404 itself (the file is gone).
  */
-export type StaleHandler = (node: FileInode, reader: FileReader, why: Unserved) => Promise<'retry' | VfsError | undefined>
+export type StaleHandler = (node: FileInode, reader: FileReader, why: Unserved, relocationsBefore: number) => Promise<'retry' | VfsError | undefined>
 
 export class ReadHandle {
   readonly kind = 'read' as const
@@ -72,6 +74,7 @@ export class ReadHandle {
 
   async #attempt<T>(read: () => Promise<T>): Promise<T> {
     if (this.#broken) throw this.#broken
+    const relocations = this.reader.relocations
     try {
       return await read()
     } catch (e) {
@@ -79,7 +82,7 @@ export class ReadHandle {
       if (e instanceof StaleContentError) why = 'stale'
       else if (this.#gone(e)) why = 'gone'
       else throw this.#map(e)
-      const verdict = await this.onStale(this.node, this.reader, why)
+      const verdict = await this.onStale(this.node, this.reader, why, relocations)
       if (verdict === undefined) throw (this.#broken = this.#map(e)) // deleted: no later read can find it
       if (verdict !== 'retry') {
         if (why === 'stale') this.#broken = verdict

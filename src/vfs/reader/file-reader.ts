@@ -23,9 +23,10 @@
  *   memory; completed blocks are bounded by the block cache. Block memory comes from a BlockPool: a
  *   block the cache evicts becomes a later block's memory, unless read() handed out a view of it.
  *   readInto() copies into the caller's memory and hands out nothing, so its blocks are always reused.
- * - Integrity: a response whose total size differs from the listing's is never served
- *   (StaleContentError, handled by read-handle.ts); a body that fails mid-way is resumed from the next
- *   missing byte with a new range. Zero-length files and reads at/after EOF make no request.
+ * - Integrity: a response whose total size differs from the listing's, or whose ETag differs from the
+ *   version's earlier ranges, is never served (StaleContentError, handled by read-handle.ts: a version
+ *   replaced elsewhere is read on from its own URL, relocate()); a body that fails mid-way is resumed from
+ *   the next missing byte with a new range. Zero-length files and reads at/after EOF make no request.
  * Every await re-checks state; the maps are only changed in synchronous stretches.
  */
 import type { ImageKitApi, RangeResponse } from '../../imagekit/api.js'
@@ -101,6 +102,13 @@ export class FileReader implements StreamHost {
   readonly #partials = new Map<number, PartialBlock>()
   readonly #streams = new Set<RangeStream>()
   #source: ReaderSource
+  /**
+   * Set once the version was found replaced (stored over elsewhere) and is read from its own URL (relocate()):
+   * listings made before that still show the path's URL, which delivers the new version, so moveTo() is ignored.
+   */
+  #replaced = false
+  /** Counts relocate() calls: a read that failed before the latest one retries against it (ReadHandle). */
+  #relocations = 0
   /** The ETag of this version's ranges so far: a range with another one holds other bytes (a same-size overwrite). */
   #etag: string | undefined
   /**
@@ -137,8 +145,34 @@ export class FileReader implements StreamHost {
    * gives the same bytes another one there costs a re-check, forgetEtag()).
    */
   moveTo(source: ReaderSource): void {
+    if (this.#replaced) return
     const { filePath, url, isPrivateFile } = source
     this.#source = { filePath, url, isPrivateFile }
+  }
+
+  /**
+   * Where the version is now, by the library's own answer after a read it could not serve (vfs.ts): followed
+   * always. `replaced`: another version is the file's current one (stored over elsewhere) and ImageKit keeps
+   * this one as an older version at its own URL (`ik-obj-version`), where the bytes opened are read on; the
+   * ETag to compare with stays (the version's bytes, not the URL's), so a range of other content there is
+   * still refused. Not replaced: the same version is current at `source` (see moveTo); its ETag is asked anew
+   * by the caller when the CDN may have given it another one (forgetEtag()).
+   */
+  relocate(source: ReaderSource, replaced: boolean): void {
+    const { filePath, url, isPrivateFile } = source
+    this.#source = { filePath, url, isPrivateFile }
+    this.#replaced = replaced
+    this.#relocations++
+  }
+
+  /** Times relocate() was called: a read compares it before and after its failure (ReadHandle). */
+  get relocations(): number {
+    return this.#relocations
+  }
+
+  /** The version is read from its own URL, another one being the file's current one (relocate()). */
+  get replaced(): boolean {
+    return this.#replaced
   }
 
   /** The CDN gave the same version another ETag (its details say the file is unchanged): the next range sets it. */
@@ -360,6 +394,13 @@ export class FileReader implements StreamHost {
     const url = this.deps.api.deliveryUrl({ ...this.#source, versionId: this.target.versionId })
     this.counters.rangeRequests++
     const response = await this.deps.api.readRange(url, start, undefined, { signal })
+    if (response.totalSize !== this.size) {
+      // Refused before its ETag is taken as the version's: it is another version's (a file stored over elsewhere,
+      // which its own URL then delivers with the ETag of the earlier ranges).
+      response.close()
+      this.counters.staleResponses++
+      throw new StaleContentError(this.size, response.totalSize)
+    }
     const etag = response.etag?.replace(/^W\//, '')
     if (etag !== undefined) {
       // Earlier ranges of this version: this reader's, or those its cached blocks came from (an earlier reader's).

@@ -212,6 +212,21 @@ describe('deliveryUrl', () => {
     }
   })
 
+  it('signs an older version\'s URL (ik-obj-version, R5: a version stored over elsewhere is read on there) over its whole query', async () => {
+    for (const [onlySigned, isPrivateFile] of [[false, true], [true, false]] as const) {
+      const client = make(onlySigned)
+      const url = `${endpoint}/dir/a%20b.jpg?ik-obj-version=AbC.d_1&updatedAt=1700000000000`
+      const signed = client.deliveryUrl({ filePath: '/dir/a b.jpg', url, isPrivateFile, versionId: 'v1' })
+      const match = /^(.*)&ik-t=(\d+)&ik-s=([0-9a-f]{40})$/.exec(signed)
+      expect(match, signed).not.toBeNull()
+      const [, unsigned, expiry, signature] = match!
+      expect(unsigned).toBe(`${url}&tr=orig-true`)
+      expect(stringToSign(unsigned!, endpoint, Number(expiry))).toBe(`dir/a%20b.jpg?ik-obj-version=AbC.d_1&updatedAt=1700000000000&tr=orig-true${expiry}`)
+      expect(signature).toBe(urlSignature({ url: unsigned!, urlEndpoint: endpoint, privateKey: PRIVATE_KEY, expiresAt: Number(expiry) }))
+      await client.close()
+    }
+  })
+
   it('signs on the configured endpoint when the API url names another one (a custom domain), keeping its query', async () => {
     const client = make(true)
     const custom = 'https://media.example.com/dir/a%20b.jpg?ik-obj-version=AbC.d_1&updatedAt=1'

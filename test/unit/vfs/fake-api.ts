@@ -175,6 +175,15 @@ export class FakeImageKit implements ImageKitApi {
     return obj
   }
 
+  /** Deletes an older version (DELETE /v1/files/{fileId}/versions/{versionId}); its URL, never fetched, then answers 404. */
+  deleteVersion(filePath: string, versionId: string): void {
+    const e = this.#files.get(filePath)
+    const at = e?.old.findIndex((v) => v.obj.versionInfo.id === versionId) ?? -1
+    if (!e || at < 0) throw new Error(`no version ${versionId} of ${filePath}`)
+    const [gone] = e.old.splice(at, 1)
+    this.#byUrl.delete(gone!.obj.url)
+  }
+
   removeFile(filePath: string): void {
     this.#files.delete(filePath)
   }

@@ -6,6 +6,7 @@ import { ByteBudget } from '../../../src/vfs/budget.js'
 import { BlockCache } from '../../../src/vfs/reader/block-cache.js'
 import { BlockPool } from '../../../src/vfs/reader/block-pool.js'
 import { FileReader, type LocalCopies } from '../../../src/vfs/reader/file-reader.js'
+import { ReaderPool } from '../../../src/vfs/reader/reader-pool.js'
 import { Counters } from '../../../src/vfs/stats.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
 import { expectCode, makeVfs, MiB, waitFor } from './helpers.js'
@@ -278,20 +279,90 @@ describe('reads', () => {
     expect(vfs.stats().staleResponses).toBeGreaterThanOrEqual(1)
   })
 
-  it('R5: a range of other content (its ETag changed: a same-size overwrite the CDN serves at the old URL) is never served', async () => {
+  it('R5: a range of other content (its ETag changed: a same-size overwrite the CDN serves at the old URL) is never served; the version opened is read on from its own URL', async () => {
     const api = new FakeImageKit()
     const size = 20 * MiB
-    const f = api.addFile('/same.bin', patternBytes(size, 21))
+    const data = patternBytes(size, 21)
+    const f = api.addFile('/same.bin', data)
     const { vfs, fh } = await openFile(api, '/same.bin')
-    expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 0), patternBytes(size, 21).subarray(0, KERNEL_READ))).toBe(0)
+    expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 0), data.subarray(0, KERNEL_READ))).toBe(0)
     api.overwrite('/same.bin', patternBytes(size, 22), '2025-02-03T04:05:06.007Z') // overwritten elsewhere with as many bytes...
     api.staleByUrl.set(f.url, patternBytes(size, 22)) // ...which the CDN serves at the old URL
-    await expectCode(vfs.read('', fh, KERNEL_READ, 15 * MiB), 'EIO') // a far seek: a new range
-    expect(api.ranges.map((r) => r.start)).toEqual([0, 15 * MiB])
+    // A far seek: a new range, refused at the old URL; the version is found among the file's versions.
+    expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 15 * MiB), data.subarray(15 * MiB, 15 * MiB + KERNEL_READ))).toBe(0)
+    expect(api.ranges.map((r) => r.start)).toEqual([0, 15 * MiB, 15 * MiB])
+    expect(api.ranges.at(-1)!.url).toMatch(/\/same\.bin\?ik-obj-version=tok[0-9a-f]+&updatedAt=/)
     expect(vfs.stats().staleResponses).toBeGreaterThanOrEqual(1)
+    expect([api.calls.getFileDetails, api.calls.listFileVersions]).toEqual([1, 1])
+    // The rest of it too, from there, with no more checks: byte-exact.
+    expect(Buffer.compare(await readAll(vfs, fh, size, MiB), data)).toBe(0)
+    expect([api.calls.getFileDetails, api.calls.listFileVersions]).toEqual([1, 1])
+    expect(api.ranges.slice(3).every((r) => r.url.includes('ik-obj-version='))).toBe(true)
+    await vfs.release('', fh)
+    vfs.checkInvariants()
   })
 
-  it('R5: so is one read by a later open of the version, checked against the ETag its cached blocks came with', async () => {
+  it('R5: many reads in flight when the version is found replaced cost one check, and all read the version opened', async () => {
+    const api = new FakeImageKit()
+    const size = 24 * MiB
+    const data = patternBytes(size, 24)
+    const f = api.addFile('/lanes.bin', data)
+    const { vfs, fh } = await openFile(api, '/lanes.bin')
+    await vfs.read('', fh, KERNEL_READ, 0)
+    api.overwrite('/lanes.bin', patternBytes(size, 25), '2025-02-03T04:05:06.007Z')
+    api.staleByUrl.set(f.url, patternBytes(size, 25))
+    const offsets = Array.from({ length: 16 }, (_, i) => 8 * MiB + i * MiB)
+    const got = await Promise.all(offsets.map((pos) => vfs.read('', fh, MiB, pos)))
+    for (const [i, pos] of offsets.entries()) expect(Buffer.compare(got[i]!, data.subarray(pos, pos + MiB)), `at ${pos}`).toBe(0)
+    expect([api.calls.getFileDetails, api.calls.listFileVersions]).toEqual([1, 1])
+    await vfs.release('', fh)
+  })
+
+  it('R5: a version replaced elsewhere whose own URL delivers other content (another ETag, or another size) is EIO', async () => {
+    for (const [name, otherAtVersionUrl] of [['etag.bin', patternBytes(20 * MiB, 28)], ['size.bin', patternBytes(19 * MiB, 28)]] as const) {
+      const api = new FakeImageKit()
+      const size = 20 * MiB
+      const data = patternBytes(size, 26)
+      const f = api.addFile(`/${name}`, data)
+      const { vfs, fh } = await openFile(api, `/${name}`)
+      expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 0), data.subarray(0, KERNEL_READ))).toBe(0)
+      api.overwrite(`/${name}`, patternBytes(size, 27), '2025-02-03T04:05:06.007Z')
+      api.staleByUrl.set(f.url, patternBytes(size, 27))
+      const old = (await api.listFileVersions(f.fileId)).find((v) => v.type === 'file-version')!
+      api.staleByUrl.set(old.url, otherAtVersionUrl)
+      await expectCode(vfs.read('', fh, KERNEL_READ, 15 * MiB), 'EIO')
+      expect(api.ranges.at(-1)!.url, name).toContain('ik-obj-version=')
+      const requests = api.calls.readRange
+      await expectCode(vfs.read('', fh, KERNEL_READ, 10 * MiB), 'EIO') // the handle stays failed
+      expect(api.calls.readRange).toBe(requests)
+      await vfs.release('', fh)
+    }
+  })
+
+  it('R5: a version replaced elsewhere and deleted since (or the file with it) is EIO', async () => {
+    for (const gone of ['the version', 'the file'] as const) {
+      const api = new FakeImageKit()
+      const size = 20 * MiB
+      const data = patternBytes(size, 29)
+      const f = api.addFile('/gone.bin', data)
+      const { vfs, fh } = await openFile(api, '/gone.bin')
+      expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 0), data.subarray(0, KERNEL_READ))).toBe(0)
+      api.overwrite('/gone.bin', patternBytes(size, 30), '2025-02-03T04:05:06.007Z')
+      api.staleByUrl.set(f.url, patternBytes(size, 30))
+      if (gone === 'the version') api.deleteVersion('/gone.bin', f.versionInfo.id)
+      else {
+        api.removeFile('/gone.bin')
+        api.staleByUrl.set(f.url, patternBytes(size, 30)) // the CDN still serves the URL it cached
+      }
+      const err = await vfs.read('', fh, KERNEL_READ, 15 * MiB).then(() => undefined, (e: VfsError) => e)
+      // EIO, or ENOENT (a listed file the library no longer has), which a read through FUSE answers as EIO too.
+      expect(err?.code, gone).toBe(gone === 'the version' ? 'EIO' : 'ENOENT')
+      expect(api.ranges.some((r) => r.url.includes('ik-obj-version=')), gone).toBe(false)
+      await vfs.release('', fh)
+    }
+  })
+
+  it('R5: so is one read by a later open of the version, checked against the ETag its cached blocks came with (it reads on from the version\'s own URL)', async () => {
     const api = new FakeImageKit()
     const size = 20 * MiB
     const data = patternBytes(size, 33)
@@ -305,12 +376,13 @@ describe('reads', () => {
     api.staleByUrl.set(f.url, other)
     const again = await vfs.open('/later.bin', constants.O_RDONLY)
     expect(Buffer.compare(await vfs.read('', again, KERNEL_READ, 0), data.subarray(0, KERNEL_READ))).toBe(0) // cached
-    const tail = await vfs.read('', again, KERNEL_READ, 15 * MiB).then((b) => (b.equals(other.subarray(15 * MiB, 15 * MiB + b.length)) ? 'the other version' : 'other bytes'), (e: VfsError) => e.code)
-    expect(tail).toBe('EIO')
+    const tail = await vfs.read('', again, KERNEL_READ, 15 * MiB).then((b) => (b.equals(data.subarray(15 * MiB, 15 * MiB + KERNEL_READ)) ? 'its own version' : b.equals(other.subarray(15 * MiB, 15 * MiB + b.length)) ? 'the other version' : 'other bytes'), (e: VfsError) => e.code)
+    expect(tail).toBe('its own version')
+    expect(api.ranges.at(-1)!.url).toContain('ik-obj-version=')
     await vfs.release('', again)
   })
 
-  it('R5: so is one at a URL the version moved to since (a details update), when it delivers another version by then', async () => {
+  it('R5: so is one at a URL the version moved to since (a details update), when it delivers another version by then (read on from the version\'s own URL)', async () => {
     const api = new FakeImageKit()
     const size = 20 * MiB
     const data = patternBytes(size, 35)
@@ -324,8 +396,10 @@ describe('reads', () => {
     const other = patternBytes(size, 36)
     api.overwrite('/moved-url.bin', other, '2025-03-02T00:00:00.000Z') // then overwritten elsewhere with as many bytes...
     api.staleByUrl.set(touched.url, other) // ...which the new URL, never asked for before, delivers
-    const tail = await vfs.read('', fh, KERNEL_READ, 15 * MiB).then((b) => (b.equals(other.subarray(15 * MiB, 15 * MiB + b.length)) ? 'the other version' : 'other bytes'), (e: VfsError) => e.code)
-    expect(tail).toBe('EIO')
+    const tail = await vfs.read('', fh, KERNEL_READ, 15 * MiB).then((b) => (b.equals(data.subarray(15 * MiB, 15 * MiB + KERNEL_READ)) ? 'its own version' : b.equals(other.subarray(15 * MiB, 15 * MiB + b.length)) ? 'the other version' : 'other bytes'), (e: VfsError) => e.code)
+    expect(tail).toBe('its own version')
+    expect(api.ranges.at(-2)!.url).toContain(touched.url) // refused there, then...
+    expect(api.ranges.at(-1)!.url).toContain('ik-obj-version=') // ...read from the version's own URL
     await vfs.release('', again)
     await vfs.release('', fh)
   })
@@ -388,15 +462,17 @@ describe('reads', () => {
     vfs.checkInvariants()
   })
 
-  it('after a stale read, a new open sees the new version while the old handle stays failed', async () => {
+  it('after a stale read of a file stored over elsewhere, the old handle reads its version (from its own URL) and a new open sees the new one', async () => {
     const api = new FakeImageKit()
-    const f = api.addFile('/v.jpg', patternBytes(1000, 15))
+    const first = patternBytes(1000, 15)
+    const f = api.addFile('/v.jpg', first)
     const { vfs, clock } = makeVfs(api)
     const fh = await vfs.open('/v.jpg', constants.O_RDONLY)
     const fresh = patternBytes(2000, 16)
     api.overwrite('/v.jpg', fresh, '2025-02-03T04:05:06.007Z')
-    api.staleByUrl.set(f.url, fresh) // the old URL now serves the new bytes
-    await expectCode(vfs.read('', fh, 4096, 0), 'EIO')
+    api.staleByUrl.set(f.url, fresh) // the old URL now serves the new bytes (another size)
+    expect(Buffer.compare(await vfs.read('', fh, 4096, 0), first)).toBe(0)
+    expect(api.ranges.at(-1)!.url).toContain('ik-obj-version=')
     clock.advance(1) // (the listing was expired by the stale check, not by time)
     const fh2 = await vfs.open('/v.jpg', constants.O_RDONLY)
     expect(Buffer.compare(await vfs.read('', fh2, 4096, 0), fresh)).toBe(0)
@@ -552,5 +628,22 @@ describe('reads of a local copy (R4, R5)', () => {
     expect(api.calls.readRange).toBe(1)
     expect(api.ranges[0]).toMatchObject({ start: 2 * MiB })
     reader.close()
+  })
+
+  it('R5: a reader relocated to a replaced version\'s own URL stays there when an open shows the path\'s URL again (a listing from before)', async () => {
+    const api = new FakeImageKit()
+    const data = patternBytes(3 * MiB, 5)
+    const f = api.addFile('/pinned.bin', data)
+    api.overwrite('/pinned.bin', patternBytes(3 * MiB, 6), '2025-02-03T04:05:06.007Z')
+    const old = (await api.listFileVersions(f.fileId)).find((v) => v.type === 'file-version')!
+    const pool = new BlockPool(MiB)
+    const readers = new ReaderPool({ api, cache: new BlockCache(0, (b) => pool.release(b)), pool, budget: new ByteBudget(8 * MiB), counters: new Counters(), maxWindowBlocks: 0 })
+    const target = { fileId: f.fileId, versionId: f.versionInfo.id, size: data.length, filePath: f.filePath, url: f.url, isPrivateFile: false }
+    const reader = readers.acquire(target)
+    reader.relocate(old, true)
+    expect(readers.acquire(target)).toBe(reader) // opened again as listed before the overwrite
+    expect(Buffer.compare(await reader.read(2 * MiB, KERNEL_READ), data.subarray(2 * MiB, 2 * MiB + KERNEL_READ))).toBe(0)
+    expect(api.ranges.map((r) => r.url)).toEqual([`${old.url}&tr=orig-true`])
+    readers.closeAll()
   })
 })
