@@ -427,6 +427,45 @@ describe.skipIf(skip !== null)('read semantics', () => {
     await lib.deleteFile('/mix/clip.bin') // R11's usage is cached by the mount
   })
 
+  it('R5: a program reading a file another machine stores anew reads on the version it opened, byte-exact, from that version\'s own URL (signed for a private file)', async () => {
+    const size = 20 * 1024 * 1024 + 333
+    // As many bytes (the ETag tells the versions apart), and another size for a private file (read through signed URLs).
+    const files = {
+      'pub.bin': { v1: randomBytes(size), v2: randomBytes(size), fields: {} },
+      'priv.bin': { v1: randomBytes(size), v2: randomBytes(size - 4096), fields: { isPrivateFile: 'true' } },
+    }
+    for (const [name, f] of Object.entries(files)) await lib.upload('/restored', name, f.v1, f.fields)
+    const pubUrl = (await lib.details('/restored/pub.bin')).url
+    await waitFor(async () => (await readdir(join(m.path, 'restored')).catch(() => [])).length === 2, CHANGE_BOUND_MS * 2, 'restored listed')
+    const held = await Promise.all(Object.keys(files).map((name) => open(join(m.path, 'restored', name), 'r')))
+    try {
+      for (const [i, f] of Object.values(files).entries()) {
+        const head = Buffer.alloc(64 * 1024)
+        expect((await held[i]!.read(head, 0, head.length, 0)).bytesRead).toBe(head.length)
+        expect(head.equals(f.v1.subarray(0, head.length))).toBe(true)
+      }
+      for (const [name, f] of Object.entries(files)) await lib.upload('/restored', name, f.v2, f.fields)
+      // The CDN refreshes its copies: the URL the mount read from delivers the new version now.
+      await lib.api('POST', '/_emulator/cdn/expire')
+      expect(sha((await lib.get(`${pubUrl}&tr=orig-true`)).body)).toBe(sha(files['pub.bin'].v2))
+      for (const [i, [name, f]] of Object.entries(files).entries()) {
+        // First far from where the mount's fetch at open stopped (a new range), then all of it, in 1 MiB pieces.
+        const all = Buffer.alloc(size)
+        for (const off of [12 * 1024 * 1024 + 5, ...Array.from({ length: Math.ceil(size / 2 ** 20) }, (_, k) => k * 2 ** 20)]) {
+          const n = Math.min(2 ** 20, size - off)
+          const got = await held[i]!.read(all, off, n, off).then((r) => r.bytesRead, (e: NodeJS.ErrnoException) => e.code)
+          expect(got, `${name} at ${off}`).toBe(n)
+        }
+        expect(sha(all) === sha(f.v1) ? 'the version opened' : sha(all.subarray(0, f.v2.length)) === sha(f.v2) ? 'the new version' : 'other bytes', name).toBe('the version opened')
+      }
+    } finally {
+      await Promise.all(held.map((h) => h.close()))
+    }
+    const switched = m.log().split('\n').filter((l) => l.includes('stored over elsewhere: the version opened is read on from its own URL'))
+    for (const name of Object.keys(files)) expect(switched.some((l) => l.includes(`/restored/${name}`)), name).toBe(true)
+    for (const name of Object.keys(files)) await lib.deleteFile(`/restored/${name}`) // R11's usage is cached by the mount
+  }, 60_000)
+
   it('W9: a program reading a file that is saved over by rename reads on what it opened, also once others open the new one', async () => {
     const size = 3 * 1024 * 1024 + 5
     const [v1, v2] = [randomBytes(size), randomBytes(size)]
