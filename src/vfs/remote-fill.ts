@@ -5,6 +5,8 @@
  * the first read, write or truncate, maybe long after the open: a 404 is what the file gives once it was
  * renamed or moved (its folder too, here or elsewhere) and the CDN forgot the old name's URL, so the same
  * version is then found by its file id, at its new path (one details call), as a reader does (vfs.ts #onStale).
+ * With `etag` (the ETag the version's earlier ranges had) a response with another one is refused too: the
+ * path's URL delivering a version stored over it elsewhere with as many bytes.
  */
 import type { ImageKitApi } from '../imagekit/api.js'
 import { hasImageKitCode } from '../imagekit/errors.js'
@@ -19,7 +21,7 @@ import { MAX_RESUME_ATTEMPTS } from './reader/range-stream.js'
  * Returns the bytes written.
  */
 export async function fillFromRemote(
-  api: ImageKitApi, log: Logger, node: FileInode, write: (chunk: Buffer, position: number) => Promise<void>, signal?: AbortSignal,
+  api: ImageKitApi, log: Logger, node: FileInode, write: (chunk: Buffer, position: number) => Promise<void>, signal?: AbortSignal, etag?: string,
 ): Promise<number> {
   const target = `fill ${node.remotePath}`
   let size = 0
@@ -39,7 +41,7 @@ export async function fillFromRemote(
         url = api.deliveryUrl({ filePath: now.filePath, url: now.url, isPrivateFile: now.isPrivateFile, versionId: node.versionId })
         return await api.readRange(url, size, undefined, { signal })
       })
-      if (res.start > size || res.totalSize !== node.size) {
+      if (res.start > size || res.totalSize !== node.size || (etag !== undefined && res.etag !== undefined && res.etag.replace(/^W\//, '') !== etag)) {
         res.body.destroy()
         throw new VfsError('EIO', `${target}: the remote file changed; reopen it`)
       }

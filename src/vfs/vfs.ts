@@ -199,8 +199,8 @@ class ImageKitVfs implements IkVfs {
         keepForReaders: async (node) => {
           if (!this.#readers.isOpen(node.fileId, node.versionId)) return
           const target = { path: node.remotePath, size: node.size }
-          const kept = await unlinked.keep(node, recent).catch((e: unknown) => {
-            this.#log.warn({ ...target, err: e }, 'delete of a file open for reading (an unlink, or a rename over another file): could not fetch its bytes first; its readers get errors from now on')
+          const kept = await unlinked.keep(node, recent, this.#readers.etagOf(node.fileId, node.versionId)).catch((e: unknown) => {
+            this.#log.warn({ ...target, err: e }, 'delete of a file open for reading (an unlink, or a rename over another file): could not fetch its bytes first; its readers read on what the CDN still serves of that version, and get errors after')
             return true
           })
           if (!kept) this.#log.info({ ...target, maxBytes: unlinked.maxBytes, heldBytes: unlinked.bytes }, 'delete of a file open for reading (an unlink, or a rename over another file): too large to fetch first (with the copies held for other readers, or for the free space of the cache dir); its readers get errors once past what is cached')

@@ -170,6 +170,11 @@ export class FileReader implements StreamHost {
     return this.#relocations
   }
 
+  /** The ETag of this version's earlier ranges (this reader's, or those its cached blocks came with), if any. */
+  get knownEtag(): string | undefined {
+    return this.#etag ?? this.deps.cache.etagOf(this.target.fileId, this.target.versionId)
+  }
+
   /** The version is read from its own URL, another one being the file's current one (relocate()). */
   get replaced(): boolean {
     return this.#replaced

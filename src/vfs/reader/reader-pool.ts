@@ -56,6 +56,14 @@ export class ReaderPool {
     return false
   }
 
+  /** The ETag the ranges of that version had so far, as a reader of it knows it (undefined: none known). */
+  etagOf(fileId: string, versionId: string): string | undefined {
+    for (const { reader } of this.#readers.values()) {
+      if (reader.target.fileId === fileId && reader.target.versionId === versionId && reader.knownEtag !== undefined) return reader.knownEtag
+    }
+    return undefined
+  }
+
   /** Readers with open handles (settling ones are not counted). */
   get size(): number {
     let open = 0

@@ -84,10 +84,11 @@ export class UnlinkedCopies implements LocalCopies {
 
   /**
    * Fetches `node`'s bytes into a local copy (once per version), unless the copies' bound has no room for it
-   * (false: see above); from `local` when that holds the version whole, else from the CDN. A failure (giveWay
-   * too) leaves none and rejects.
+   * (false: see above); from `local` when that holds the version whole, else from the CDN, whose answer must
+   * carry `etag` when given (the ETag its readers' ranges had: the path's URL may deliver a version stored
+   * over it elsewhere by then, with as many bytes). A failure (giveWay too) leaves none and rejects.
    */
-  async keep(node: FileInode, local?: LocalCopies): Promise<boolean> {
+  async keep(node: FileInode, local?: LocalCopies, etag?: string): Promise<boolean> {
     if (node.size > this.#limits.maxBytes) return false
     const key = keyOf(node.fileId, node.versionId)
     if (this.#copies.has(key)) return true
@@ -95,7 +96,7 @@ export class UnlinkedCopies implements LocalCopies {
     // one's file open for ever (node closes it when collected, with a DEP0137 warning).
     const under = this.#keeping.get(key)
     if (under) return under
-    const keeping = this.#fetch(node, key, local)
+    const keeping = this.#fetch(node, key, local, etag)
     this.#keeping.set(key, keeping)
     try {
       return await keeping
@@ -104,7 +105,7 @@ export class UnlinkedCopies implements LocalCopies {
     }
   }
 
-  async #fetch(node: FileInode, key: string, local: LocalCopies | undefined): Promise<boolean> {
+  async #fetch(node: FileInode, key: string, local: LocalCopies | undefined, etag: string | undefined): Promise<boolean> {
     // Registered before the first await: a giveWay while this looks at the free space or opens its file stops it
     // too, else the copy would take the room after giveWay returned.
     const fetch: Fetch = { stopped: this.#closed, download: new AbortController() }
@@ -120,7 +121,7 @@ export class UnlinkedCopies implements LocalCopies {
       this.#bytes += node.size
       taken = true
       fh = fetch.fh = await open(path, 'w+')
-      await fill(this.api, this.log, node, local, fetch, fh)
+      await fill(this.api, this.log, node, local, fetch, fh, etag)
       stopIf(fetch, node) // stopped as its fill returned: not kept (giveWay and close have passed over the copies)
     } catch (e) {
       if (taken) this.#bytes -= node.size
@@ -197,8 +198,8 @@ async function freeBytesOf(dir: string): Promise<number> {
 
 const keyOf = (fileId: string, versionId: string) => `${fileId}\u0000${versionId}`
 
-/** `node`'s bytes into `fetch`'s file, from `local` when it holds them, else from the CDN; until giveWay or close stops it. */
-async function fill(api: ImageKitApi, log: Logger, node: FileInode, local: LocalCopies | undefined, fetch: Fetch, fh: FileHandle): Promise<void> {
+/** `node`'s bytes into `fetch`'s file, from `local` when it holds them, else from the CDN (`etag`: see keep); until giveWay or close stops it. */
+async function fill(api: ImageKitApi, log: Logger, node: FileInode, local: LocalCopies | undefined, fetch: Fetch, fh: FileHandle, etag: string | undefined): Promise<void> {
   const write = async (chunk: Uint8Array, position: number): Promise<void> => {
     for (let done = 0; done < chunk.length;) {
       stopIf(fetch, node)
@@ -207,7 +208,7 @@ async function fill(api: ImageKitApi, log: Logger, node: FileInode, local: Local
   }
   stopIf(fetch, node)
   try {
-    if (!(local && (await copyLocal(local, node, write)))) await fillFromRemote(api, log, node, write, fetch.download.signal)
+    if (!(local && (await copyLocal(local, node, write)))) await fillFromRemote(api, log, node, write, fetch.download.signal, etag)
   } catch (e) {
     stopIf(fetch, node) // the download's abort: the reason it stopped says more
     throw e

@@ -1,4 +1,5 @@
 import { constants } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ImageKitError } from '../../../src/imagekit/errors.js'
 import type { VfsError } from '../../../src/vfs/errors.js'
@@ -9,7 +10,7 @@ import { FileReader, type LocalCopies } from '../../../src/vfs/reader/file-reade
 import { ReaderPool } from '../../../src/vfs/reader/reader-pool.js'
 import { Counters } from '../../../src/vfs/stats.js'
 import { FakeImageKit, patternBytes } from './fake-api.js'
-import { expectCode, makeVfs, MiB, waitFor } from './helpers.js'
+import { expectCode, makeVfs, MiB, scratchDir, waitFor } from './helpers.js'
 
 const KERNEL_READ = 128 * 1024
 
@@ -315,6 +316,28 @@ describe('reads', () => {
     const got = await Promise.all(offsets.map((pos) => vfs.read('', fh, MiB, pos)))
     for (const [i, pos] of offsets.entries()) expect(Buffer.compare(got[i]!, data.subarray(pos, pos + MiB)), `at ${pos}`).toBe(0)
     expect([api.calls.getFileDetails, api.calls.listFileVersions]).toEqual([1, 1])
+    await vfs.release('', fh)
+  })
+
+  it('W8, R5: a file unlinked while held, stored over elsewhere with as many bytes before its copy was fetched, is read on as the version opened', async () => {
+    const api = new FakeImageKit()
+    const size = 24 * MiB
+    const data = patternBytes(size, 51)
+    const f = api.addFile('/held.bin', data)
+    const { vfs } = makeVfs(api, { readOnly: false, cacheDir: join(scratchDir('held'), 'cache'), libraryId: 'https://ik.example.test/demo' })
+    const fh = await vfs.open('/held.bin', constants.O_RDONLY)
+    expect(Buffer.compare(await vfs.read('', fh, KERNEL_READ, 0), data.subarray(0, KERNEL_READ))).toBe(0)
+    const theirs = patternBytes(size, 52)
+    api.overwrite('/held.bin', theirs, '2025-02-03T04:05:06.007Z') // another machine's upload...
+    api.staleByUrl.set(f.url, theirs) // ...which the path's URL delivers when the unlink fetches the bytes for the reader
+    await vfs.unlink('/held.bin')
+    await waitFor(() => api.calls.getFileDetails >= 1) // the delete looked, and left the file (W8)
+    // The copy's fetch refused the other ETag (it kept those bytes as this version's, served to the reader, before).
+    const got = await vfs.read('', fh, KERNEL_READ, 20 * MiB).then((b) => (b.equals(data.subarray(20 * MiB, 20 * MiB + KERNEL_READ)) ? 'own' : b.equals(theirs.subarray(20 * MiB, 20 * MiB + b.length)) ? 'theirs' : 'other'), (e: VfsError) => e.code)
+    expect(got).toBe('own')
+    // Past the stream the open started: a new range, refused at the path's URL, then read from the version's own.
+    expect(api.ranges.filter((r) => r.start === 20 * MiB).map((r) => r.url.includes('ik-obj-version='))).toEqual([false, true])
+    expect(api.writeCalls.deleteFile).toBe(0)
     await vfs.release('', fh)
   })
 
