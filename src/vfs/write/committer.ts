@@ -64,14 +64,18 @@ export class Committer {
 
   /**
    * flush (every close(2)): the last handle of a changed file uploads here so close() sees the result. A file
-   * left unfit by a failed write fails the close of a handle that could write, never a reader's.
+   * left unfit by a failed write fails the close of a handle that could write, never a reader's. A reader's
+   * close that is the last one starts the upload and returns once the file is durable in the spool (kept so
+   * by the writer's close already, most often), as with --write-back: the writer's close was answered, and a
+   * program that only read (a `cat`, a thumbnailer, a poll) has no use for the upload's outcome nor for its
+   * retries' wait; a failure is retried in the background.
    */
   async flush(file: PendingFile, writable = true): Promise<void> {
     if (file.openCount > 1 && writable && !file.failedWrite && file.dirty) return this.#keepForLastClose(file)
     if (file.openCount !== 1 || !this.needsCommit(file)) return
     if (file.failedWrite && !writable) return // reverted at its release
     this.#refuseUnfit(file, 'close')
-    await this.commit(file, 'close').catch((e: unknown) => { throw spoolError(e, `close ${file.localPath}`) })
+    await this.commit(file, writable ? 'close' : 'reader-close').catch((e: unknown) => { throw spoolError(e, `close ${file.localPath}`) })
   }
 
   /**
@@ -117,14 +121,14 @@ export class Committer {
    * under way (W8) does not wait for that delete, which follows the download of that file's bytes for its
    * readers: the content is made durable in the spool, as with write-back, and uploaded once the delete is done.
    */
-  async commit(file: PendingFile, how: 'close' | 'sync', fsyncs = false): Promise<void> {
+  async commit(file: PendingFile, how: 'close' | 'reader-close' | 'sync', fsyncs = false): Promise<void> {
     const { journal, uploader, writeBackDelayMs, log } = this.#d
     /** The spool could not keep the file for a later upload (its disk is full): it is uploaded before returning. */
     let notKept = false
     /** The delete at the file's path its upload waits for (looked at under the file's lock, before the record). */
     let deleted: Promise<void> | undefined
     const upload = await this.#d.fileLock.run(file.id, async () => {
-      deleted = how === 'close' || fsyncs ? this.#d.deleteUnderWayAt(file.remotePath) : undefined
+      deleted = how !== 'sync' || fsyncs ? this.#d.deleteUnderWayAt(file.remotePath) : undefined
       if (file.unlinked) return false
       // What O_SYNC writes kept is committed now too, also when they left nothing dirty: no longer written on
       // since (Uploader's writtenOn). keptByWrite goes only with the record below: while the one such a write
@@ -135,7 +139,7 @@ export class Committer {
         // (write-back, empty files) or the caller asked for it (fsync). A close that uploads at once makes
         // them durable only if the upload fails (persist, called by the uploader); a kill -9 meanwhile loses
         // nothing (the page cache survives the process) and the in-flight record lets the next mount finish.
-        const durable = how === 'sync' || writeBackDelayMs > 0 || file.size === 0 || deleted !== undefined || journal.isDurable(file.id)
+        const durable = how !== 'close' || writeBackDelayMs > 0 || file.size === 0 || deleted !== undefined || journal.isDurable(file.id)
         // A small file's bytes and record are synced at the same time (one wait for the disk instead of two
         // in a row); the record then carries the bytes' checksum, so that one which reached the disk without
         // them is recognised at start (write/replay.ts). Larger files sync their bytes first, then the record.
@@ -177,7 +181,9 @@ export class Committer {
         return
       }
     }
-    if (how === 'close' && writeBackDelayMs > 0 && !notKept) {
+    // A reader's close whose file the spool could not keep durably uploads before it returns, as a close did.
+    const inBackground = how === 'close' ? writeBackDelayMs > 0 : how === 'reader-close' && journal.isDurable(file.id)
+    if (inBackground && !notKept) {
       uploader.schedule(file, writeBackDelayMs)
       return
     }

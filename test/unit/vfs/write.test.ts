@@ -220,6 +220,27 @@ describe('writing files (W1, W2)', () => {
     }
   })
 
+  it("W2: a reader's close that is the last starts the upload and returns: the upload's retries and failure are not the reader's (the writer's close was answered)", async () => {
+    const api = new FakeImageKit()
+    const h = rw(api)
+    const writer = await h.vfs.create('/shared.txt', 0o644, CREATE)
+    const reader = await h.vfs.open('/shared.txt', constants.O_RDONLY) // a poll, a thumbnailer
+    await h.vfs.write('/shared.txt', writer, Buffer.from('shared bytes'), 0)
+    await h.vfs.flush('/shared.txt', writer) // not the last: kept in the spool, durably
+    await h.vfs.release('/shared.txt', writer)
+    api.failAlways.set('uploadFile', new ImageKitError('IK_SERVER', 'POST upload: 503', { status: 503 }))
+    await h.vfs.flush('/shared.txt', reader) // no EIO, no wait for the retries
+    await h.vfs.release('/shared.txt', reader)
+    expect(api.fileAt('/shared.txt')).toBeUndefined()
+    expect(h.vfs.status().uploads.map((u) => u.localPath)).toEqual(['/shared.txt'])
+    api.failAlways.delete('uploadFile')
+    await waitFor(() => {
+      h.clock.advance(60_000) // the background retries' pauses
+      return api.fileAt('/shared.txt')?.bytes.toString() === 'shared bytes'
+    })
+    await h.vfs.close()
+  })
+
   it("a close by a process that inherited the descriptor uploads nothing; the opener's close, or the release after the last close, does", async () => {
     const api = new FakeImageKit()
     const h = rw(api)
