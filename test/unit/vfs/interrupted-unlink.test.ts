@@ -34,18 +34,27 @@ async function writeAt(h: Harness, path: string, data: string, flags: number): P
   await h.vfs.release(path, fh)
 }
 
+/**
+ * /a.txt (v1 stored) written anew, waiting in the spool (write-back), then unlinked: the daemon dies during
+ * that unlink's delete (never answered), leaving the record of an unlink to finish to the next mount.
+ */
+async function unlinkedAsTheDaemonDies() {
+  const api = new FakeImageKit()
+  const old = api.addFile('/a.txt', Buffer.from('v1'))
+  const h = rw(api, undefined, { writeBackDelayMs: 60_000, bootId: 'boot-1' })
+  await writeAt(h, '/a.txt', 'v2', constants.O_RDWR | constants.O_TRUNC)
+  api.renameGate = () => {
+    api.renameGate = undefined
+    return new Promise(() => undefined)
+  }
+  void h.vfs.unlink('/a.txt')
+  await waitFor(() => api.writeCalls.deleteFile === 1) // noted as being unlinked
+  return { api, old, h }
+}
+
 describe('finishing an unlink the daemon stopped in, while the library fails the delete', () => {
   it('hides the file meanwhile, and a new file written at its name is stored after the delete, not taken by it', async () => {
-    const api = new FakeImageKit()
-    const old = api.addFile('/a.txt', Buffer.from('v1'))
-    const h = rw(api, undefined, { writeBackDelayMs: 60_000, bootId: 'boot-1' })
-    await writeAt(h, '/a.txt', 'v2', constants.O_RDWR | constants.O_TRUNC) // waits in the spool (write-back)
-    api.renameGate = () => {
-      api.renameGate = undefined
-      return new Promise(() => undefined) // the daemon dies during this delete
-    }
-    void h.vfs.unlink('/a.txt')
-    await waitFor(() => api.writeCalls.deleteFile === 1) // noted as being unlinked
+    const { api, old, h } = await unlinkedAsTheDaemonDies()
 
     api.failAlways.set('deleteFile', new ImageKitError('IK_SERVER', 'DELETE /v1/files/{id}: 500', { status: 500, retriable: true }))
     const h2 = rw(api, h.cacheDir, { bootId: 'boot-1' })
@@ -67,16 +76,7 @@ describe('finishing an unlink the daemon stopped in, while the library fails the
   })
 
   it('leaves the file when another machine uploaded to its path before the next mount (a new version of it), which the delete by id would take', async () => {
-    const api = new FakeImageKit()
-    const old = api.addFile('/a.txt', Buffer.from('v1'))
-    const h = rw(api, undefined, { writeBackDelayMs: 60_000, bootId: 'boot-1' })
-    await writeAt(h, '/a.txt', 'v2', constants.O_RDWR | constants.O_TRUNC) // waits in the spool (write-back)
-    api.renameGate = () => {
-      api.renameGate = undefined
-      return new Promise(() => undefined) // the daemon dies during this delete
-    }
-    void h.vfs.unlink('/a.txt')
-    await waitFor(() => api.writeCalls.deleteFile === 1) // noted as being unlinked
+    const { api, old, h } = await unlinkedAsTheDaemonDies()
     // Meanwhile another machine stores a file at the name: ImageKit makes it a new version of the same file.
     const theirs = api.overwrite('/a.txt', Buffer.from('theirs'), new Date(Date.now() + 1000).toISOString())
     expect(theirs.fileId).toBe(old.fileId)
@@ -98,16 +98,7 @@ describe('finishing an unlink the daemon stopped in, while the library fails the
   })
 
   it('still deletes the file when the version it unlinked is the current one', async () => {
-    const api = new FakeImageKit()
-    api.addFile('/a.txt', Buffer.from('v1'))
-    const h = rw(api, undefined, { writeBackDelayMs: 60_000, bootId: 'boot-1' })
-    await writeAt(h, '/a.txt', 'v2', constants.O_RDWR | constants.O_TRUNC)
-    api.renameGate = () => {
-      api.renameGate = undefined
-      return new Promise(() => undefined)
-    }
-    void h.vfs.unlink('/a.txt')
-    await waitFor(() => api.writeCalls.deleteFile === 1)
+    const { api, h } = await unlinkedAsTheDaemonDies()
     const h2 = rw(api, h.cacheDir, { bootId: 'boot-1' })
     await waitFor(() => api.fileAt('/a.txt') === undefined)
     expect(api.filePaths()).toEqual([])
@@ -115,16 +106,7 @@ describe('finishing an unlink the daemon stopped in, while the library fails the
   })
 
   it('a record from before the version was noted deletes the file as before', async () => {
-    const api = new FakeImageKit()
-    api.addFile('/a.txt', Buffer.from('v1'))
-    const h = rw(api, undefined, { writeBackDelayMs: 60_000, bootId: 'boot-1' })
-    await writeAt(h, '/a.txt', 'v2', constants.O_RDWR | constants.O_TRUNC)
-    api.renameGate = () => {
-      api.renameGate = undefined
-      return new Promise(() => undefined)
-    }
-    void h.vfs.unlink('/a.txt')
-    await waitFor(() => api.writeCalls.deleteFile === 1)
+    const { api, h } = await unlinkedAsTheDaemonDies()
     // The record as an ikfs before unlinkedVersionId wrote it.
     let noted = 0
     for (const file of readdirSync(h.cacheDir, { recursive: true, encoding: 'utf8' })) {
