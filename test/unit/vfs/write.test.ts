@@ -143,6 +143,18 @@ function spoolRecords(h: Harness & { cacheDir: string }): { id: string; name: st
   return [...live.values()]
 }
 
+/** /played.bin held open for reading, then unlinked while the library fails every delete (503): its first tried. */
+async function unlinkedWhilePlayedAndDeleteFails() {
+  const api = new FakeImageKit()
+  api.addFile('/played.bin', Buffer.from('played bytes'))
+  const h = rw(api)
+  const player = await h.vfs.open('/played.bin', constants.O_RDONLY)
+  api.failAlways.set('deleteFile', new ImageKitError('IK_SERVER', 'DELETE file: 503', { status: 503 }))
+  await h.vfs.unlink('/played.bin')
+  await waitFor(() => api.writeCalls.deleteFile === 1)
+  return { api, h, player }
+}
+
 describe('writing files (W1, W2)', () => {
   it('create, write, close uploads the exact bytes; stat and reads show them at once', async () => {
     const api = new FakeImageKit()
@@ -1122,13 +1134,7 @@ describe('empty files (W5)', () => {
   })
 
   it('W8: a delete that fails after the unlink of a file open for reading answered is tried again, the name staying gone', async () => {
-    const api = new FakeImageKit()
-    api.addFile('/played.bin', Buffer.from('played bytes'))
-    const h = rw(api)
-    const player = await h.vfs.open('/played.bin', constants.O_RDONLY)
-    api.failAlways.set('deleteFile', new ImageKitError('IK_SERVER', 'DELETE file: 503', { status: 503 }))
-    await h.vfs.unlink('/played.bin')
-    await waitFor(() => api.writeCalls.deleteFile === 1)
+    const { api, h, player } = await unlinkedWhilePlayedAndDeleteFails()
     h.clock.advance(61_000) // a retry (fails again), and the folder listed anew
     await waitFor(() => api.writeCalls.deleteFile === 2)
     expect(await names(h)).toEqual([])
@@ -1177,13 +1183,7 @@ describe('empty files (W5)', () => {
   })
 
   it('W8: an unmount while the delete at a path keeps failing, after an empty file was made there (touch), leaves no rejection unhandled (the daemon would crash at the stop)', async () => {
-    const api = new FakeImageKit()
-    api.addFile('/played.bin', Buffer.from('played bytes'))
-    const h = rw(api)
-    const player = await h.vfs.open('/played.bin', constants.O_RDONLY)
-    api.failAlways.set('deleteFile', new ImageKitError('IK_SERVER', 'DELETE file: 503', { status: 503 }))
-    await h.vfs.unlink('/played.bin')
-    await waitFor(() => api.writeCalls.deleteFile === 1)
+    const { api, h, player } = await unlinkedWhilePlayedAndDeleteFails()
     const unhandled: unknown[] = []
     const onUnhandled = (reason: unknown): void => void unhandled.push(reason)
     process.on('unhandledRejection', onUnhandled)
