@@ -57,16 +57,18 @@ describe.skipIf(skip !== null)('kill -9 during an unlink', () => {
   let work: string
   beforeAll(() => ({ lib, work } = rig))
 
-  it('W8: a file unlinked while its next upload waited does not come back after a kill -9 between the remote delete and the spool', async () => {
-    const cache = join(work, 'cache')
-    await lib.upload('/gone', 'f.txt', Buffer.from('stored\n'))
-    await lib.upload('/gone', 'other.txt', Buffer.from('keeps the folder\n'))
-    const proxy = await holdDeleteAnswers(lib.url)
+  /**
+   * `FOLDER/f.txt` written anew (waiting in the spool: write-back), then `rm`: the daemon is killed (-9) during the
+   * library's delete, whose answer the proxy holds back (done in the library), or (`beforeSending`) whose request
+   * it holds back (never reaching the library).
+   */
+  async function rmThenKill9(cache: string, folder: string, beforeSending: boolean): Promise<void> {
+    const proxy = await holdDeleteAnswers(lib.url, beforeSending)
     const first = await mountLibrary(lib, { args: ['--api-url', proxy.url, '--cache-dir', cache, '--write-back', '10m', '--dir-cache-time', '5m'] })
     try {
-      await writeFile(join(first.path, 'gone', 'f.txt'), 'new content, waiting for its upload\n')
-      const rm = new Promise<void>((resolve) => execFile('rm', [join(first.path, 'gone', 'f.txt')], { timeout: 60_000 }, () => resolve()))
-      await waitFor(() => proxy.deletesDone() === 1, 20_000, 'the remote delete')
+      await writeFile(join(first.path, folder, 'f.txt'), 'new content, waiting for its upload\n')
+      const rm = new Promise<void>((resolve) => execFile('rm', [join(first.path, folder, 'f.txt')], { timeout: 60_000 }, () => resolve()))
+      await waitFor(() => proxy.deletesDone() === 1, 20_000, 'the remote delete asked')
       first.kill9()
       expect(await first.waitExit(10_000)).toBeNull()
       await rm
@@ -74,6 +76,13 @@ describe.skipIf(skip !== null)('kill -9 during an unlink', () => {
       await first.stop()
       await proxy.close()
     }
+  }
+
+  it('W8: a file unlinked while its next upload waited does not come back after a kill -9 between the remote delete and the spool', async () => {
+    const cache = join(work, 'cache')
+    await lib.upload('/gone', 'f.txt', Buffer.from('stored\n'))
+    await lib.upload('/gone', 'other.txt', Buffer.from('keeps the folder\n'))
+    await rmThenKill9(cache, 'gone', false)
     expect((await remoteEntries(lib, '/gone')).map((e) => e.name)).toEqual(['other.txt'])
 
     // The spool is recovered at start, and a stop waits for the uploads it resumed (W3).
@@ -84,19 +93,7 @@ describe.skipIf(skip !== null)('kill -9 during an unlink', () => {
   it('W8: the next mount leaves the file when another machine stored a version at its path after a kill -9 before the remote delete', async () => {
     const cache = join(work, 'cache-theirs')
     await lib.upload('/kept', 'f.txt', Buffer.from('stored\n'))
-    const proxy = await holdDeleteAnswers(lib.url, true)
-    const first = await mountLibrary(lib, { args: ['--api-url', proxy.url, '--cache-dir', cache, '--write-back', '10m', '--dir-cache-time', '5m'] })
-    try {
-      await writeFile(join(first.path, 'kept', 'f.txt'), 'new content, waiting for its upload\n')
-      const rm = new Promise<void>((resolve) => execFile('rm', [join(first.path, 'kept', 'f.txt')], { timeout: 60_000 }, () => resolve()))
-      await waitFor(() => proxy.deletesDone() === 1, 20_000, 'the remote delete asked')
-      first.kill9()
-      expect(await first.waitExit(10_000)).toBeNull()
-      await rm
-    } finally {
-      await first.stop()
-      await proxy.close()
-    }
+    await rmThenKill9(cache, 'kept', true)
     // Another machine stores a file at the name meanwhile: a new version of the same file in ImageKit.
     const before = await lib.details('/kept/f.txt')
     const theirs = await lib.upload('/kept', 'f.txt', Buffer.from('theirs\n'))
