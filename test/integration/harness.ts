@@ -251,6 +251,8 @@ export async function mountLibrary(lib: Library, opts: MountLibraryOptions = {})
     },
     async stop() {
       const exit = await daemon.stop('SIGTERM', 30_000)
+      // A stop that failed or hung is diagnosed from what the daemon said last (the CI keeps nothing else).
+      if (exit.code !== 0) console.error(`[daemon at ${path} stopped with code ${exit.code}, signal ${exit.signal}; its last output:]\n${daemon.output().split('\n').slice(-60).join('\n')}`)
       await forceUnmount(path)
       await temp?.cleanup()
       assertNoNodeWarning(daemon.output())
